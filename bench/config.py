@@ -1,0 +1,99 @@
+"""The specification of one benchmark cell (workload x strategy x loop) and its profiles."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from bench.errors import UserError
+
+# quick: a few hundred steps per cell, evaluation on at most 5,000 test examples.
+# full: the notes' runs, 10 epochs over the whole training set, the whole test set.
+PROFILES: dict[str, dict] = {
+    "quick": {"epochs": 2, "steps_per_epoch": 100, "eval_examples": 5000, "matmul_shape": (10000, 100, 10000)},
+    "full": {"epochs": 10, "steps_per_epoch": None, "eval_examples": None, "matmul_shape": (10000, 100, 100000)},
+}
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """One cell to run, fully specified, JSON-serialisable.
+
+    ``loop`` is None for workloads that do not train (matmul). ``steps_per_epoch`` None
+    means one pass over the training set; ``eval_examples`` None means the whole test set.
+    """
+
+    workload: str
+    strategy: str
+    loop: str | None
+    profile: str = "quick"
+    epochs: int = 2
+    steps_per_epoch: int | None = 100
+    warmup_steps: int = 5
+    global_batch: int = 32
+    steps_per_execution: int = 1
+    seed: int = 0
+    data: str = "auto"
+    devices: int = 2
+    eval_examples: int | None = 5000
+    matmul_shape: tuple[int, int, int] = (10000, 100, 10000)
+    matmul_repeats: int = 10
+    deadline_s: float = 900.0
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def id(self) -> str:
+        parts = [self.workload, self.strategy] + ([self.loop] if self.loop else [])
+        return "-".join(parts)
+
+    @classmethod
+    def for_profile(cls, profile: str, **fields) -> "CellSpec":
+        if profile not in PROFILES:
+            raise UserError(f"Unknown profile {profile!r}. Known: {', '.join(PROFILES)}.")
+        return cls(profile=profile, **{**PROFILES[profile], **fields})
+
+    def replace(self, **changes) -> "CellSpec":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["matmul_shape"] = list(self.matmul_shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CellSpec":
+        d = dict(d)
+        d["matmul_shape"] = tuple(d["matmul_shape"])
+        return cls(**d)
+
+    def validate(self) -> None:
+        """Raises UserError naming the first impossible setting and what is valid."""
+        _at_least("epochs", self.epochs, 1)
+        if self.steps_per_epoch is not None:
+            _at_least("steps per epoch", self.steps_per_epoch, 1)
+        _at_least("warm-up steps", self.warmup_steps, 0)
+        _at_least("global batch", self.global_batch, 1)
+        _at_least("steps per execution", self.steps_per_execution, 1)
+        _at_least("devices", self.devices, 1)
+        _at_least("matmul repeats", self.matmul_repeats, 1)
+        if self.eval_examples is not None:
+            _at_least("evaluation examples", self.eval_examples, 1)
+        if self.deadline_s <= 0:
+            raise UserError(f"Deadline must be positive seconds; received {self.deadline_s}.")
+        if self.strategy == "virtual" and self.global_batch % self.devices:
+            raise UserError(
+                f"Global batch {self.global_batch} is not divisible by {self.devices} virtual "
+                f"devices; use a global batch that is a multiple of {self.devices}."
+            )
+        if self.steps_per_epoch is not None:
+            total = self.epochs * self.steps_per_epoch
+            if total < self.warmup_steps + 2:
+                raise UserError(
+                    f"{total} training steps leave no steady-state step after the cold start and "
+                    f"{self.warmup_steps} warm-up steps; run at least {self.warmup_steps + 2} steps."
+                )
+
+
+def _at_least(what: str, value: int, low: int) -> None:
+    if not isinstance(value, int) or value < low:
+        raise UserError(f"{what.capitalize()} must be an integer >= {low}; received {value!r}.")

@@ -1,0 +1,44 @@
+"""Atomic file writes: a crash or Ctrl-C mid-write never leaves a half-written file.
+
+As pip's ``adjacent_tmp_file``: write a temporary file in the same folder, flush and
+fsync it, then ``os.replace`` it over the target (atomic on POSIX and Windows).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_json(path: str, value) -> None:
+    atomic_write_text(path, json.dumps(_finite(value), indent=2, sort_keys=True) + "\n")
+
+
+def _finite(value):
+    """JSON has no NaN or infinity: store them as null rather than invalid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

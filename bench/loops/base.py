@@ -1,0 +1,73 @@
+"""What a training loop receives and returns, and the input pipeline all loops share."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from bench.registry import Registry
+from bench.timing import StepClock
+
+LOOPS = Registry("loop")
+
+# Epoch (1-based) at whose start the train_on_batch loop halves the learning rate, as in
+# the notes; applied only to runs of at least this many epochs.
+LR_HALVING_EPOCH = 5
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int
+    steps_per_epoch: int
+    global_batch: int
+    steps_per_execution: int
+    seed: int
+
+
+@dataclass
+class TrainContext:
+    """Everything a loop needs; the model was built inside ``strategy.scope()``."""
+
+    strategy: Any
+    workload: Any
+    model: Any
+    data: Any
+    config: TrainConfig
+    clock: StepClock
+
+    @property
+    def replicas(self) -> int:
+        return int(self.strategy.num_replicas_in_sync)
+
+
+@dataclass
+class LoopResult:
+    train_accuracy: float      # over the last epoch
+    train_loss: float          # mean loss of the last epoch
+    settings: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+class TrainingLoop(abc.ABC):
+    name: ClassVar[str]
+    summary: ClassVar[str]
+
+    @abc.abstractmethod
+    def train(self, ctx: TrainContext) -> LoopResult:
+        """Trains ``ctx.model``; each step is timed on ``ctx.clock`` after a device sync."""
+
+
+def train_dataset(ctx: TrainContext):
+    """Shuffled (seeded), batched to the global batch, repeated, prefetched.
+
+    ``drop_remainder`` keeps every batch the same shape, so no step retraces, and every
+    replica always gets ``global_batch / replicas`` examples.
+    """
+    import tensorflow as tf
+
+    data = ctx.data
+    ds = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
+    ds = ds.shuffle(len(data.y_train), seed=ctx.config.seed, reshuffle_each_iteration=True)
+    ds = ds.batch(ctx.config.global_batch, drop_remainder=True).repeat()
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,35 @@
+"""The record of one cell: what ran, on what, how fast, how well. Plain JSON values."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+from bench.config import CellSpec
+
+Status = Literal["ok", "skipped", "error"]
+
+
+class CellRecord(TypedDict, total=False):
+    cell: str
+    status: Status
+    reason: str                  # why skipped, or what went wrong
+    config: dict                 # CellSpec.to_dict()
+    strategy: dict               # adapter describe(): replicas, devices, virtual_devices, notes
+    data: dict                   # source ("keras" | "synthetic" | "folder:..."), sizes
+    batch: dict                  # global, per_replica, replicas
+    steps: dict                  # cold_start_s, warmup, samples (steady, s/step), steps_per_sample
+    step_time: dict              # stats.Summary.as_dict() of the steady samples
+    examples_per_second: float   # global examples per second at the median step
+    accuracy: dict               # train (last epoch), test metrics
+    loop: dict                   # name, settings, notes
+    matmul: dict                 # per-device timings, GFLOP/s, speed-ups, sum check
+    memory: dict                 # peak_rss_bytes, device_peak_bytes
+    wall_s: float
+
+
+def skipped(spec: CellSpec, reason: str) -> CellRecord:
+    return {"cell": spec.id, "status": "skipped", "reason": reason, "config": spec.to_dict()}
+
+
+def failed(spec: CellSpec, reason: str, **details: Any) -> CellRecord:
+    return {"cell": spec.id, "status": "error", "reason": reason, "config": spec.to_dict(), **details}

@@ -1,0 +1,48 @@
+"""An explicit registry of strategy adapters, filled by a decorator.
+
+Nothing is discovered by scanning subclasses: an adapter exists once its module is
+imported by ``strategies/__init__.py`` and it has been registered under its name.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from bench.errors import UserError
+
+T = TypeVar("T")
+
+
+class Registry:
+    """A name -> class mapping that refuses duplicates and explains unknown names."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, type] = {}
+
+    def register(self, cls: type[T]) -> type[T]:
+        """Class decorator: registers ``cls`` under ``cls.name``."""
+        name = cls.name
+        if name in self._entries:
+            raise ValueError(
+                f"Duplicate {self.kind} name {name!r}: already registered by "
+                f"{self._entries[name].__qualname__}."
+            )
+        self._entries[name] = cls
+        return cls
+
+    def get(self, name: str) -> type:
+        """Returns the class registered as ``name``, or raises a UserError listing valid names."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UserError(
+                f"Unknown {self.kind} {name!r}. Known: {', '.join(self.names())}."
+            ) from None
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+

@@ -1,0 +1,164 @@
+"""Runs one cell in this process: device set-up, strategy, workload, loop, measurement.
+
+The launcher calls :func:`run_cell` in a fresh worker process per cell, because device
+set-ups differ between strategies and TensorFlow allows one per process. Tests call it
+in-process on CPU logical devices.
+"""
+
+from __future__ import annotations
+
+import time
+
+import bench.loops as loops
+import strategies
+import workloads
+from bench import memory, stats
+from bench.config import CellSpec
+from bench.errors import UserError
+from bench.records import CellRecord, skipped
+from bench.timing import StepClock, StepTimes, time_repeats
+from strategies import devices, hardware
+from strategies.hardware import Hardware
+from workloads.matmul import SUM_RTOL
+
+# Workloads that do not train time devices, not replicas; these strategies give them devices.
+MATMUL_STRATEGIES = ("default", "one_gpu", "mirrored")
+
+
+def skip_reason(spec: CellSpec, hw: Hardware) -> str | None:
+    """Why ``spec`` cannot run on ``hw`` (None when it can); quick and side-effect free."""
+    adapter = strategies.get(spec.strategy, devices=spec.devices)
+    availability = adapter.availability(hw)
+    if not availability.ok:
+        return availability.reason
+    if workloads.get(spec.workload).kind == "matmul" and not adapter.compute_devices(hw):
+        return f"matmul-{spec.strategy}: no GPU to time (the CPU figure is matmul-default)"
+    return None
+
+
+def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:
+    """Runs ``spec`` here and returns its record (``skipped`` when it cannot run here)."""
+    started = time.perf_counter()
+    spec.validate()
+    workload = workloads.get(spec.workload)
+    if workload.kind == "training":
+        loops.get(spec.loop or "")  # unknown loop names fail before any set-up
+    hw = hw or hardware.detect()
+    reason = skip_reason(spec, hw)
+    if reason:
+        return skipped(spec, reason)
+    adapter = strategies.get(spec.strategy, devices=spec.devices)
+    devices.apply(adapter.device_setup(hw))
+    strategy = adapter.create(hw)
+    record: CellRecord = {
+        "cell": spec.id,
+        "status": "ok",
+        "config": spec.to_dict(),
+        "strategy": adapter.describe(strategy, hw),
+    }
+    if workload.kind == "matmul":
+        record.update(_run_matmul(spec, workload, adapter.compute_devices(hw)))
+    else:
+        record.update(_run_training(spec, workload, strategy, record["strategy"]["devices"]))
+    record["wall_s"] = time.perf_counter() - started
+    return record
+
+
+def _run_training(spec: CellSpec, workload, strategy, device_names: list[str]) -> dict:
+    replicas = int(strategy.num_replicas_in_sync)
+    if spec.global_batch % replicas:
+        raise UserError(
+            f"Global batch {spec.global_batch} is not divisible by {replicas} replicas of "
+            f"{spec.strategy}; use a multiple of {replicas}."
+        )
+    data = workload.load_data(spec.data, spec.seed)
+    steps_per_epoch = spec.steps_per_epoch or len(data.y_train) // spec.global_batch
+    config = loops.TrainConfig(
+        epochs=spec.epochs, steps_per_epoch=steps_per_epoch, global_batch=spec.global_batch,
+        steps_per_execution=spec.steps_per_execution, seed=spec.seed,
+    )
+    memory.reset_device_peaks(device_names)
+    with strategy.scope():
+        model = workload.build_model(data.vocab_size)
+    clock = StepClock()
+    ctx = loops.TrainContext(strategy, workload, model, data, config, clock)
+    outcome = loops.get(spec.loop).train(ctx)
+    times = StepTimes.split(clock, spec.warmup_steps)
+    if not times.steady:
+        raise UserError(
+            f"No steady-state steps left after the cold start and {spec.warmup_steps} warm-up "
+            f"steps ({clock.total_steps} steps ran); run more steps or fewer warm-up steps."
+        )
+    summary = stats.summarize(times.steady)
+    test = _evaluate(workload, model, data, spec.eval_examples)
+    return {
+        "data": data.describe(),
+        "batch": {"global": spec.global_batch, "per_replica": spec.global_batch // replicas, "replicas": replicas},
+        "steps": {
+            "epochs": spec.epochs,
+            "steps_per_epoch": steps_per_epoch,
+            "total": clock.total_steps,
+            "cold_start_s": times.cold_start_s,
+            "warmup": times.warmup,
+            "steps_per_sample": times.steps_per_sample,
+            "samples": times.steady,
+        },
+        "step_time": summary.as_dict(),
+        "examples_per_second": stats.throughput(spec.global_batch, summary.median),
+        "accuracy": {"train": outcome.train_accuracy, "train_loss": outcome.train_loss, "test": test},
+        "loop": {"name": spec.loop, "settings": outcome.settings, "notes": outcome.notes},
+        "memory": {"peak_rss_bytes": memory.peak_rss_bytes(), "device_peak_bytes": memory.device_peaks(device_names)},
+    }
+
+
+def _evaluate(workload, model, data, limit: int | None) -> dict:
+    """Test metrics from ``model.predict`` on the first ``limit`` test examples."""
+    n = len(data.y_test) if limit is None else min(limit, len(data.y_test))
+    probs = model.predict(data.x_test[:n], batch_size=256, verbose=0)
+    return {"examples": n, **workload.score(data.y_test[:n], probs)}
+
+
+def _run_matmul(spec: CellSpec, workload, targets: list[str]) -> dict:
+    """Times the product on the CPU and on each target device; checks every sum."""
+    shape = spec.matmul_shape
+    timed = list(dict.fromkeys(["/CPU:0", *targets]))
+    memory.reset_device_peaks(targets)
+    per_device, reference = {}, None
+    for device in timed:
+        a, b = workload.operands(device, shape, spec.seed)
+        if reference is None:
+            reference = workload.reference_sum(a, b)
+        step = workload.step(device, a, b)
+        value = step()  # warm-up: traces and places the function
+        samples = time_repeats(step, spec.matmul_repeats)
+        summary = stats.summarize(samples)
+        per_device[device] = {
+            "samples": samples,
+            "summary": summary.as_dict(),
+            "gflops": workload.flops(shape) / summary.median / 1e9,
+            "sum": value,
+            "sum_rel_error": abs(value - reference) / abs(reference),
+        }
+        del a, b
+    primary = targets[0] if targets else "/CPU:0"
+    cpu_median = per_device["/CPU:0"]["summary"]["median"]
+    tolerance = SUM_RTOL
+    mismatched = [d for d, r in per_device.items() if r["sum_rel_error"] > tolerance]
+    if mismatched:
+        raise RuntimeError(
+            f"matmul sums disagree with the float64 reference beyond rtol {tolerance}: "
+            + ", ".join(f"{d} rel. error {per_device[d]['sum_rel_error']:.2e}" for d in mismatched)
+        )
+    return {
+        "matmul": {
+            "shape": list(shape),
+            "reference_sum": reference,
+            "sum_rtol": tolerance,
+            "devices": per_device,
+            "speedup_over_cpu": {d: cpu_median / r["summary"]["median"] for d, r in per_device.items()},
+            "primary_device": primary,
+        },
+        "steps": {"samples": per_device[primary]["samples"], "steps_per_sample": 1},
+        "step_time": per_device[primary]["summary"],
+        "memory": {"peak_rss_bytes": memory.peak_rss_bytes(), "device_peak_bytes": memory.device_peaks(targets)},
+    }

@@ -1,0 +1,47 @@
+"""Worker process entry point: runs one cell and writes its record as JSON.
+
+Usage: ``python -m bench.worker SPEC.json RECORD.json``. Started by the launcher, one
+process per cell, so that each cell gets its own device set-up and its own memory peak.
+Whatever happens, the worker writes a record (ok, skipped or error) unless it is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+
+from bench.fileio import atomic_write_json
+
+
+def main(argv: list[str]) -> int:
+    spec_path, record_path = argv
+    from bench.config import CellSpec
+
+    with open(spec_path) as f:
+        spec = CellSpec.from_dict(json.load(f))
+    try:
+        from bench.errors import UserError
+        from bench.runner import run_cell
+
+        try:
+            record = run_cell(spec)
+        except UserError as exc:
+            record = _error(spec, str(exc), "user_error")
+    except Exception as exc:  # noqa: BLE001 - reported in the record, kept out of the numbers
+        record = _error(spec, f"{type(exc).__name__}: {exc}".strip(), "exception")
+        record["traceback"] = traceback.format_exc()
+    record["worker_pid"] = os.getpid()
+    atomic_write_json(record_path, record)
+    return 0
+
+
+def _error(spec, reason: str, kind: str) -> dict:
+    from bench.records import failed
+
+    return failed(spec, reason, error_kind=kind)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

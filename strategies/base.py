@@ -1,0 +1,78 @@
+"""The shape every strategy adapter shares."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from strategies.devices import DeviceSetup
+from strategies.hardware import Hardware
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether an adapter can run here; ``reason`` says why not (or notes a fallback)."""
+
+    ok: bool
+    reason: str = ""
+
+    @classmethod
+    def yes(cls, note: str = "") -> "Availability":
+        return cls(True, note)
+
+    @classmethod
+    def no(cls, reason: str) -> "Availability":
+        return cls(False, reason)
+
+
+class StrategyAdapter(abc.ABC):
+    """Builds one kind of ``tf.distribute.Strategy`` and says what it ran on.
+
+    Subclasses set ``name`` and ``summary`` and implement the four steps: a
+    side-effect-free :meth:`availability`, the :meth:`device_setup` to make before
+    TensorFlow initialises, :meth:`create`, and :meth:`describe` (plain JSON values).
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+
+    def __init__(self, devices: int = 2, virtual_memory_mb: int = 2048) -> None:
+        # Only the `virtual` adapter uses these; every adapter accepts them so the
+        # runner can build any adapter from one configuration.
+        self.devices = devices
+        self.virtual_memory_mb = virtual_memory_mb
+
+    @abc.abstractmethod
+    def availability(self, hw: Hardware) -> Availability:
+        """Whether this adapter can run on ``hw``; never touches the runtime."""
+
+    def device_setup(self, hw: Hardware) -> DeviceSetup:
+        """The once-per-process device configuration this adapter needs."""
+        return DeviceSetup()
+
+    @abc.abstractmethod
+    def create(self, hw: Hardware) -> "tf.distribute.Strategy":
+        """Builds the strategy (after :meth:`device_setup` has been applied)."""
+
+    def device_names(self, hw: Hardware) -> list[str]:
+        """The devices the strategy's replicas run on."""
+        return ["/GPU:0" if hw.gpus else "/CPU:0"]
+
+    def compute_devices(self, hw: Hardware) -> list[str]:
+        """Devices a non-distributed workload (matmul) should time under this adapter."""
+        return ["/CPU:0"]
+
+    def describe(self, strategy: "tf.distribute.Strategy", hw: Hardware) -> dict:
+        """Plain-JSON facts about the built strategy."""
+        return {
+            "strategy": self.name,
+            "class": type(strategy).__name__,
+            "replicas": int(strategy.num_replicas_in_sync),
+            "devices": self.device_names(hw),
+            "virtual_devices": False,
+            "notes": [],
+        }

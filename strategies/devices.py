@@ -1,0 +1,111 @@
+"""TensorFlow's device set-up, which a process may make exactly once.
+
+Memory growth and logical devices must be set before the runtime initialises; after
+that TensorFlow raises ``RuntimeError: ... cannot be modified after being initialized``.
+:func:`apply` makes the set-up idempotent, accepts a request that matches what the
+process already has, and otherwise raises :class:`DeviceSetupError`, which says to use a
+fresh process (the launcher gives every benchmark cell its own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.errors import UserError
+
+
+class DeviceSetupError(UserError):
+    """A device set-up that this process can no longer make."""
+
+
+@dataclass(frozen=True)
+class DeviceSetup:
+    """What a strategy needs configured before TensorFlow's runtime starts.
+
+    Attributes:
+        memory_growth: allocate GPU memory as needed instead of all at once.
+        logical_type: "CPU" or "GPU" when one physical device is split, else None.
+        logical_count: how many logical devices to carve from it.
+        logical_memory_mb: memory limit of each logical GPU (ignored for CPU).
+    """
+
+    memory_growth: bool = False
+    logical_type: str | None = None
+    logical_count: int = 0
+    logical_memory_mb: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.memory_growth and self.logical_type is None
+
+    def describe(self) -> dict:
+        return {
+            "memory_growth": self.memory_growth,
+            "logical_type": self.logical_type,
+            "logical_count": self.logical_count,
+            "logical_memory_mb": self.logical_memory_mb,
+        }
+
+
+_applied: DeviceSetup | None = None
+
+
+def applied() -> DeviceSetup | None:
+    """The set-up this process made through :func:`apply`, if any."""
+    return _applied
+
+
+def apply(setup: DeviceSetup) -> None:
+    """Configures devices for ``setup`` once; a matching repeat is a no-op.
+
+    Raises:
+        DeviceSetupError: this process already has a different set-up, or TensorFlow's
+            runtime started before the set-up could be made.
+    """
+    global _applied
+    if setup.empty or setup == _applied:
+        return
+    if _applied is not None and not _compatible(_applied, setup):
+        raise DeviceSetupError(
+            f"This process already set up its devices as {_applied}; {setup} needs a "
+            "fresh process, because TensorFlow allows device set-up once per process. "
+            "Run cells through `python -m bench run` or `pytest --benchmark-only`, which "
+            "start one process per cell."
+        )
+    try:
+        _configure(setup)
+    except RuntimeError as exc:
+        raise DeviceSetupError(
+            f"Cannot apply {setup}: TensorFlow's runtime is already initialised in this "
+            f"process ({exc}). Make the device set-up before any TensorFlow operation runs, "
+            "or run the cell in a fresh process."
+        ) from None
+    _applied = setup
+
+
+def _compatible(have: DeviceSetup, want: DeviceSetup) -> bool:
+    """True when ``have`` already provides everything ``want`` asks for."""
+    if want.logical_type is not None and (
+        want.logical_type, want.logical_count, want.logical_memory_mb
+    ) != (have.logical_type, have.logical_count, have.logical_memory_mb):
+        return False
+    return not want.memory_growth or have.memory_growth
+
+
+def _configure(setup: DeviceSetup) -> None:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if setup.memory_growth:
+        # Memory growth must be the same on every GPU, or TensorFlow refuses to start.
+        for gpu in gpus:
+            tf.config.experimental.set_memory_growth(gpu, True)
+    if setup.logical_type is None:
+        return
+    physical = tf.config.list_physical_devices(setup.logical_type)[0]
+    limit = setup.logical_memory_mb if setup.logical_type == "GPU" else None
+    configs = [tf.config.LogicalDeviceConfiguration(memory_limit=limit)] * setup.logical_count
+    existing = tf.config.get_logical_device_configuration(physical)
+    if existing is not None and len(existing) == setup.logical_count:
+        return  # Someone (e.g. a test session) already carved exactly these devices.
+    tf.config.set_logical_device_configuration(physical, configs)

@@ -1,0 +1,219 @@
+"""Where a text workload's examples come from: Keras's dataset, synthetic, or a folder.
+
+Offline-first. ``auto`` tries the real Keras loader (it works from a cached file or a
+download) and falls back to deterministic synthetic data of the same shapes, saying so
+once. Every :class:`TextData` carries its ``source`` so that numbers from different data
+are never compared as equals.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from bench.errors import UserError
+
+log = logging.getLogger(__name__)
+
+SEQUENCE_LENGTH = 300
+NAMED_SOURCES = ("auto", "keras", "synthetic")
+
+KerasLoader = Callable[[], tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]]
+
+
+@dataclass
+class TextData:
+    """Integer token sequences of length 300 and integer labels, split train/test."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str                   # "keras", "synthetic" or "folder:<absolute path>"
+    vocab_size: int
+    num_classes: int
+    details: dict = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        return {
+            "source": self.source,
+            "train_examples": int(len(self.y_train)),
+            "test_examples": int(len(self.y_test)),
+            "vocab_size": self.vocab_size,
+            "num_classes": self.num_classes,
+            "sequence_length": int(self.x_train.shape[1]),
+            **self.details,
+        }
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """The shapes and difficulty of a synthetic stand-in for a Keras text dataset.
+
+    Each class owns ``signature_tokens`` token ids; every position of a document is one
+    of its class's signature tokens with probability ``signal``, otherwise a background
+    token drawn log-uniformly (a rough Zipf law). Class priors follow ``k ** -skew``.
+    """
+
+    train_examples: int
+    test_examples: int
+    vocab_size: int
+    num_classes: int
+    skew: float = 0.0
+    mean_length: int = 150
+    signal: float = 0.05
+    signature_tokens: int = 10
+
+
+# Token ids 0-2 are reserved as in keras.datasets (padding, start, out-of-vocabulary).
+_FIRST_WORD_ID = 3
+
+
+def synthetic(spec: SyntheticSpec, seed: int) -> TextData:
+    """Deterministic, learnable synthetic data of the given shapes."""
+    rng = np.random.default_rng(seed)
+    n_sig = spec.num_classes * spec.signature_tokens
+    # Signatures come from the rarer half of the vocabulary, one disjoint set per class.
+    pool = np.arange(spec.vocab_size // 2, spec.vocab_size)
+    signatures = rng.choice(pool, size=n_sig, replace=False).reshape(spec.num_classes, -1)
+    priors = np.arange(1, spec.num_classes + 1, dtype=np.float64) ** -spec.skew
+    priors /= priors.sum()
+    train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    x_train, y_train = _documents(train_rng, spec, signatures, priors, spec.train_examples)
+    x_test, y_test = _documents(test_rng, spec, signatures, priors, spec.test_examples)
+    return TextData(
+        x_train, y_train, x_test, y_test, "synthetic", spec.vocab_size, spec.num_classes,
+        details={"seed": seed, "majority_class_share": round(float(priors.max()), 4)},
+    )
+
+
+def _documents(rng, spec: SyntheticSpec, signatures, priors, n: int):
+    labels = rng.choice(spec.num_classes, size=n, p=priors).astype(np.int32)
+    lengths = np.clip(rng.lognormal(math.log(spec.mean_length), 0.6, n), 20, SEQUENCE_LENGTH)
+    u = rng.random((n, SEQUENCE_LENGTH), dtype=np.float32)
+    span = spec.vocab_size - _FIRST_WORD_ID
+    tokens = (np.exp(u * math.log(span)) - 1).astype(np.int32) + _FIRST_WORD_ID
+    picks = rng.integers(0, signatures.shape[1], (n, SEQUENCE_LENGTH))
+    is_signal = rng.random((n, SEQUENCE_LENGTH), dtype=np.float32) < spec.signal
+    tokens = np.where(is_signal, signatures[labels[:, None], picks], tokens)
+    # Pre-padding with zeros, as keras.utils.pad_sequences does by default.
+    valid = np.arange(SEQUENCE_LENGTH)[None, :] >= SEQUENCE_LENGTH - lengths.astype(int)[:, None]
+    return np.where(valid, tokens, 0).astype(np.int32), labels
+
+
+def from_keras(loader: KerasLoader, vocab_size: int, num_classes: int) -> TextData:
+    """Loads a ``keras.datasets`` set and pads/truncates it to 300 tokens."""
+    from keras.utils import pad_sequences
+
+    (x_train, y_train), (x_test, y_test) = loader()
+
+    def pad(x):
+        return pad_sequences(x, maxlen=SEQUENCE_LENGTH).astype(np.int32)
+
+    return TextData(
+        pad(x_train), y_train.astype(np.int32), pad(x_test), y_test.astype(np.int32),
+        "keras", vocab_size, num_classes,
+    )
+
+
+def from_folder(path: str, vocab_size: int, max_classes: int, seed: int) -> TextData:
+    """Reads one sub-folder per class of text files and vectorises to 300 tokens.
+
+    80% of the files (shuffled by ``seed``) train, 20% test; the vocabulary is learned
+    from the training texts only.
+    """
+    root = os.path.abspath(path)
+    classes = _class_folders(root)
+    if len(classes) > max_classes:
+        raise UserError(
+            f"Data folder {root} has {len(classes)} class folders ({', '.join(classes[:5])}...); "
+            f"this workload takes at most {max_classes}."
+        )
+    import keras
+    import tensorflow as tf
+
+    train_ds, test_ds = keras.utils.text_dataset_from_directory(
+        root, batch_size=None, validation_split=0.2, subset="both", seed=seed, verbose=False,
+    )
+    train_text, y_train = _unzip(train_ds)
+    test_text, y_test = _unzip(test_ds)
+    vectorize = keras.layers.TextVectorization(
+        max_tokens=vocab_size, output_sequence_length=SEQUENCE_LENGTH
+    )
+    vectorize.adapt(tf.constant(train_text))
+    return TextData(
+        np.asarray(vectorize(tf.constant(train_text)), dtype=np.int32), y_train,
+        np.asarray(vectorize(tf.constant(test_text)), dtype=np.int32), y_test,
+        f"folder:{root}", vocab_size, len(classes),
+        details={"class_names": classes, "seed": seed},
+    )
+
+
+def _class_folders(root: str) -> list[str]:
+    try:
+        entries = sorted(os.listdir(root))
+    except OSError as exc:
+        raise UserError(
+            f"Cannot read data folder {root!r}: {exc.strerror}. Give auto, keras, synthetic, "
+            "or a readable folder with one sub-folder of .txt files per class."
+        ) from None
+    classes = [e for e in entries if os.path.isdir(os.path.join(root, e))]
+    if len(classes) < 2:
+        raise UserError(
+            f"Data folder {root} has {len(classes)} class sub-folder(s); it needs at least 2 "
+            "(one sub-folder of text files per class, as keras.utils.text_dataset_from_directory "
+            "expects)."
+        )
+    for name in classes:
+        folder = os.path.join(root, name)
+        if not os.access(folder, os.R_OK | os.X_OK) or not any(
+            f.endswith(".txt") for f in os.listdir(folder)
+        ):
+            raise UserError(f"Class folder {folder} is unreadable or has no .txt files.")
+    return classes
+
+
+def _unzip(ds) -> tuple[list[bytes], np.ndarray]:
+    texts, labels = [], []
+    for text, label in ds.as_numpy_iterator():
+        texts.append(text)
+        labels.append(label)
+    return texts, np.asarray(labels, dtype=np.int32)
+
+
+def check_source(source: str) -> str:
+    """Validates a data-source argument; returns it unchanged."""
+    if source in NAMED_SOURCES or os.path.isdir(source):
+        return source
+    raise UserError(
+        f"Unknown data source {source!r}. Valid: {', '.join(NAMED_SOURCES)}, or a folder with "
+        "one sub-folder of .txt files per class."
+    )
+
+
+_announced: set[str] = set()
+
+
+def keras_available(name: str, loader: KerasLoader) -> tuple[bool, str]:
+    """Tries the real Keras loader once (cached file or download); returns (ok, why not)."""
+    try:
+        loader()
+    except Exception as exc:  # noqa: BLE001 - keras.utils.get_file raises a bare Exception offline
+        return False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+    return True, ""
+
+
+def announce_fallback(workload: str, why: str, seed: int) -> None:
+    """Says once per process that ``workload`` runs on synthetic data, and why."""
+    if workload in _announced:
+        return
+    _announced.add(workload)
+    log.warning(
+        "%s: the Keras dataset is not available here (%s); using synthetic data of the same "
+        "shapes (seed %d). Records say data: synthetic.", workload, why, seed,
+    )

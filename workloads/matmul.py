@@ -1,0 +1,85 @@
+"""CPU-vs-GPU matrix product: c = a @ b reduced to a scalar, as in the notes.
+
+The workload defines the computation and its exact reference; the harness times it.
+Because sum(a @ b) = colsum(a) . rowsum(b), the reference is exact in float64 at the
+cost of two reductions, so every device's float32 result can be checked against it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, ClassVar
+
+from bench.errors import UserError
+from workloads.registry import WORKLOADS
+
+SHAPES = {
+    "quick": (10000, 100, 10000),     # c is 10^8 floats (0.4 GB)
+    "seed": (10000, 100, 100000),     # the notes' size: c is 10^9 floats (~4 GB)
+}
+# float32 summation of up to 10^9 terms: relative error well under 1e-3 in practice.
+SUM_RTOL = 1e-3
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """``quick``, ``seed`` or ``M,K,N`` -> (M, K, N), each a positive integer."""
+    if text in SHAPES:
+        return SHAPES[text]
+    try:
+        dims = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or min(dims) < 1:
+        raise UserError(
+            f"Bad matmul shape {text!r}: give {', '.join(SHAPES)} or three positive integers "
+            "M,K,N (a is MxK, b is KxN)."
+        )
+    return dims  # type: ignore[return-value]
+
+
+@WORKLOADS.register
+class Matmul:
+    name = "matmul"
+    summary = "CPU vs GPU float32 matmul (uniform a@b reduced to a scalar): GFLOP/s, speed-up"
+    kind: ClassVar[str] = "matmul"
+
+    @staticmethod
+    def flops(shape: tuple[int, int, int]) -> float:
+        m, k, n = shape
+        return 2.0 * m * k * n
+
+    @staticmethod
+    def operands(device: str, shape: tuple[int, int, int], seed: int):
+        """a ~ U(0,1)^(MxK), b ~ U(0,1)^(KxN), created on ``device``."""
+        import tensorflow as tf
+
+        m, k, n = shape
+        with tf.device(device):
+            a = tf.random.stateless_uniform((m, k), seed=(seed, 0))
+            b = tf.random.stateless_uniform((k, n), seed=(seed, 1))
+        return a, b
+
+    @staticmethod
+    def step(device: str, a, b) -> Callable[[], float]:
+        """One timed unit: the product reduced to a scalar, materialised on the host."""
+        import tensorflow as tf
+
+        @tf.function
+        def product_sum(x, y):
+            return tf.reduce_sum(tf.matmul(x, y))
+
+        def run() -> float:
+            with tf.device(device):
+                return float(product_sum(a, b))
+
+        return run
+
+    @staticmethod
+    def reference_sum(a, b) -> float:
+        import numpy as np
+
+        col = np.asarray(a, dtype=np.float64).sum(axis=0)
+        row = np.asarray(b, dtype=np.float64).sum(axis=1)
+        return float(col @ row)
+
+    def describe(self) -> dict:
+        return {"workload": self.name, "kind": self.kind, "summary": self.summary}
