@@ -1,0 +1,119 @@
+"""distbench's pytest plugin: the benchmark matrix as pytest-benchmark benchmarks.
+
+``pytest --benchmark-only`` runs one benchmark per cell (ids like
+``reuters_cnn-mirrored-custom``), each in its own worker process. The statistics
+pytest-benchmark shows and stores for a cell are its steady-state step times, measured
+inside the worker (warm-up excluded, device synced), not the process's wall time; the
+whole record goes into ``extra_info["distbench"]``. Plain ``pytest`` skips the matrix.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+CELL_MARK = "distbench_cell"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("distbench")
+    group.addoption("--distbench-profile", default="quick", help="quick (default) or full (the notes' 10-epoch runs)")
+    group.addoption("--distbench-data", default="auto", help="auto, keras, synthetic, or a text folder")
+    group.addoption("--distbench-deadline", type=float, default=None, help="seconds per cell before SIGKILL")
+    group.addoption("--distbench-matmul-shape", default=None, help="quick, seed or M,K,N")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    config.addinivalue_line("markers", f"{CELL_MARK}: a distbench benchmark cell (runs with --benchmark-only)")
+    config.stash[_RECORDS] = []
+
+
+_RECORDS = pytest.StashKey[list]()
+
+
+def matrix_base_spec(config: pytest.Config):
+    from bench.config import CellSpec
+    from workloads.matmul import parse_shape
+
+    fields = {"data": config.getoption("--distbench-data")}
+    if config.getoption("--distbench-deadline"):
+        fields["deadline_s"] = config.getoption("--distbench-deadline")
+    if config.getoption("--distbench-matmul-shape"):
+        fields["matmul_shape"] = parse_shape(config.getoption("--distbench-matmul-shape"))
+    return CellSpec.for_profile(config.getoption("--distbench-profile"), workload="", strategy="", loop=None, **fields)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "distbench_cell" not in metafunc.fixturenames:
+        return
+    from bench.suite import build_cells
+
+    cells = build_cells(base=matrix_base_spec(metafunc.config))
+    metafunc.parametrize("distbench_cell", cells, ids=[c.id for c in cells])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("benchmark_only", default=False):
+        return
+    skip = pytest.mark.skip(reason="benchmark cell: runs with `pytest --benchmark-only`")
+    for item in items:
+        if "distbench_cell" in getattr(item, "fixturenames", ()):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def distbench_suite():
+    from bench.suite import Suite
+
+    return Suite()
+
+
+@pytest.fixture(scope="session")
+def distbench_records(request: pytest.FixtureRequest) -> list:
+    """Every record of this session, for the closing table."""
+    return request.config.stash[_RECORDS]
+
+
+def record_samples(benchmark, samples: list[float]) -> None:
+    """Makes pytest-benchmark's statistics those of ``samples`` (seconds).
+
+    pytest-benchmark times a callable with its timer; each of our samples was measured
+    in the worker process, so we hand it a timer that replays them: each round's
+    ``end - start`` equals one sample. This uses the fixture's ``_timer`` attribute
+    (pytest-benchmark 5.x, pinned in pyproject); tests check the stored statistics.
+    """
+    replay = _ReplayTimer(samples)
+    benchmark._timer = replay
+    benchmark.pedantic(replay.advance, rounds=len(samples), iterations=1, warmup_rounds=0)
+
+
+class _ReplayTimer:
+    def __init__(self, samples: list[float]) -> None:
+        self._samples = list(samples)
+        self._now = 0.0
+        self._next = 0
+
+    def __call__(self) -> float:
+        return self._now
+
+    def advance(self) -> None:
+        self._now += self._samples[self._next]
+        self._next += 1
+
+
+def pytest_benchmark_update_machine_info(config, machine_info: dict) -> None:
+    from bench.machine import machine_info as distbench_machine_info
+
+    machine_info["distbench"] = distbench_machine_info()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    records = config.stash.get(_RECORDS, [])
+    if not records:
+        return
+    from bench import tables
+
+    terminalreporter.section("distbench")
+    terminalreporter.write_line(tables.render(records))
