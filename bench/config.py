@@ -39,6 +39,8 @@ class CellSpec:
     matmul_shape: tuple[int, int, int] = (10000, 100, 10000)
     matmul_repeats: int = 10
     deadline_s: float = 900.0
+    intra_op_threads: int = 0     # 0: TensorFlow's default (one per core)
+    inter_op_threads: int = 0
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -76,6 +78,8 @@ class CellSpec:
         _at_least("steps per execution", self.steps_per_execution, 1)
         _at_least("devices", self.devices, 1)
         _at_least("matmul repeats", self.matmul_repeats, 1)
+        _at_least("intra-op threads", self.intra_op_threads, 0)
+        _at_least("inter-op threads", self.inter_op_threads, 0)
         if self.eval_examples is not None:
             _at_least("evaluation examples", self.eval_examples, 1)
         if self.deadline_s <= 0:

@@ -29,8 +29,13 @@ def atomic_write_text(path: str, text: str) -> None:
         raise
 
 
+def dumps(value) -> str:
+    """Stable, strict JSON (sorted keys; NaN and infinity stored as null)."""
+    return json.dumps(_finite(value), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
 def atomic_write_json(path: str, value) -> None:
-    atomic_write_text(path, json.dumps(_finite(value), indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, dumps(value))
 
 
 def _finite(value):

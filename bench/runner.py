@@ -48,8 +48,9 @@ def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:
     if reason:
         return skipped(spec, reason)
     adapter = strategies.get(spec.strategy, devices=spec.devices)
+    _set_threads(spec)
     devices.apply(adapter.device_setup(hw))
-    strategy = adapter.create(hw)
+    strategy = adapter.build(hw)
     record: CellRecord = {
         "cell": spec.id,
         "status": "ok",
@@ -60,8 +61,32 @@ def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:
         record.update(_run_matmul(spec, workload, adapter.compute_devices(hw)))
     else:
         record.update(_run_training(spec, workload, strategy, record["strategy"]["devices"]))
+    import tensorflow as tf
+
+    record["threads"] = {
+        "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+    }
     record["wall_s"] = time.perf_counter() - started
     return record
+
+
+def _set_threads(spec: CellSpec) -> None:
+    """Thread-pool sizes, which (like devices) must be set before the runtime starts."""
+    if not (spec.intra_op_threads or spec.inter_op_threads):
+        return
+    import tensorflow as tf
+
+    try:
+        if spec.intra_op_threads:
+            tf.config.threading.set_intra_op_parallelism_threads(spec.intra_op_threads)
+        if spec.inter_op_threads:
+            tf.config.threading.set_inter_op_parallelism_threads(spec.inter_op_threads)
+    except RuntimeError as exc:
+        raise devices.DeviceSetupError(
+            f"Cannot set thread counts: TensorFlow's runtime already started in this process ({exc}); "
+            "run the cell in a fresh process."
+        ) from None
 
 
 def _run_training(spec: CellSpec, workload, strategy, device_names: list[str]) -> dict:

@@ -73,3 +73,59 @@ def summarize(samples: Sequence[float]) -> Summary:
 def throughput(examples_per_step: int, median_step_s: float) -> float:
     """Examples per second at the median step time."""
     return examples_per_step / median_step_s
+
+
+def ranks(values: Sequence[float]) -> list[float]:
+    """1-based ranks, ties given the average of the ranks they span."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    result = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            result[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return result
+
+
+def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided p-value of the Mann-Whitney U test (are a and b shifted?).
+
+    Normal approximation with tie correction and continuity correction, as
+    ``scipy.stats.mannwhitneyu(a, b, method="asymptotic")``: U = R_a - n_a(n_a+1)/2,
+    sigma^2 = n_a n_b / 12 * ((n+1) - sum(t^3 - t) / (n(n-1))).
+    """
+    n_a, n_b = len(a), len(b)
+    if n_a == 0 or n_b == 0:
+        raise ValueError("Mann-Whitney U needs samples on both sides")
+    joint = list(a) + list(b)
+    r = ranks(joint)
+    u = sum(r[:n_a]) - n_a * (n_a + 1) / 2
+    n = n_a + n_b
+    ties: dict[float, int] = {}
+    for x in joint:
+        ties[x] = ties.get(x, 0) + 1
+    tie_term = sum(t**3 - t for t in ties.values()) / (n * (n - 1)) if n > 1 else 0.0
+    variance = n_a * n_b / 12 * ((n + 1) - tie_term)
+    if variance <= 0:
+        return 1.0   # every value identical: no evidence of a shift
+    delta = u - n_a * n_b / 2
+    z = (abs(delta) - 0.5) / math.sqrt(variance)
+    return min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2)))
+
+
+def bootstrap_ratio_ci(
+    a: Sequence[float], b: Sequence[float], confidence: float = 0.95, resamples: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of median(b) / median(a), seeded and reproducible."""
+    import random
+
+    rng = random.Random(seed)
+    ratios = sorted(
+        percentile(rng.choices(b, k=len(b)), 50) / percentile(rng.choices(a, k=len(a)), 50)
+        for _ in range(resamples)
+    )
+    tail = (1 - confidence) / 2 * 100
+    return percentile(ratios, tail), percentile(ratios, 100 - tail)

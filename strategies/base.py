@@ -29,6 +29,13 @@ class Availability:
         return cls(False, reason)
 
 
+# Strategies built in this process, by adapter and devices. Two MirroredStrategy
+# instances in one process allocate the same collective instance keys and abort each
+# other's all-reduces ("Shape mismatch in the collective instance 100",
+# tensorflow/tensorflow#62790), so a process builds each strategy once and reuses it.
+_built: dict[tuple, "tf.distribute.Strategy"] = {}
+
+
 class StrategyAdapter(abc.ABC):
     """Builds one kind of ``tf.distribute.Strategy`` and says what it ran on.
 
@@ -56,7 +63,14 @@ class StrategyAdapter(abc.ABC):
 
     @abc.abstractmethod
     def create(self, hw: Hardware) -> "tf.distribute.Strategy":
-        """Builds the strategy (after :meth:`device_setup` has been applied)."""
+        """Builds a new strategy (after :meth:`device_setup` has been applied)."""
+
+    def build(self, hw: Hardware) -> "tf.distribute.Strategy":
+        """This process's strategy for this adapter and these devices (built once)."""
+        key = (self.name, tuple(self.device_names(hw)))
+        if key not in _built:
+            _built[key] = self.create(hw)
+        return _built[key]
 
     def device_names(self, hw: Hardware) -> list[str]:
         """The devices the strategy's replicas run on."""

@@ -1,0 +1,133 @@
+"""Cell-by-cell comparison of two stored runs, and the regression check built on it.
+
+A verdict needs two things: the per-step samples must differ significantly
+(Mann-Whitney U, p < alpha), *and* the median must have moved by more than the
+threshold. Per-step samples of one run are many and close together, so significance
+alone flags run-to-run noise (10-20% here) as a change; the threshold, set from
+measured A/A noise, is what keeps the false-alarm rate down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from bench import stats
+from bench.errors import UserError
+from bench.machine import fingerprint
+from bench.storage import StoredRun
+
+# From A/A runs on the 2-core CI-class machine (README, "Noise"): same-commit medians
+# moved by up to ~20%, so a change must exceed 25% to count.
+DEFAULT_THRESHOLD = 0.25
+DEFAULT_ALPHA = 0.01
+DEFAULT_ACCURACY_TOLERANCE = 0.05
+
+
+@dataclass
+class CellComparison:
+    cell: str
+    presence: str                     # "both", "only in A", "only in B", or why not comparable
+    median_a: float | None = None
+    median_b: float | None = None
+    ratio: float | None = None        # median B / median A: > 1 means B is slower
+    ratio_ci: tuple[float, float] | None = None
+    p_value: float | None = None
+    throughput_ratio: float | None = None
+    accuracy_a: float | None = None
+    accuracy_b: float | None = None
+    accuracy_delta: float | None = None
+    threshold: float = DEFAULT_THRESHOLD
+    verdict: str = ""                 # "faster", "slower", "same", or "" when not comparable
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Comparison:
+    a: StoredRun
+    b: StoredRun
+    cells: list[CellComparison]
+    machine_diff: list[tuple[str, object, object]]
+
+    @property
+    def compared(self) -> list[CellComparison]:
+        return [c for c in self.cells if c.verdict]
+
+
+def machine_diff(a: dict, b: dict) -> list[tuple[str, object, object]]:
+    """The fingerprint fields that differ between two machine_info dicts."""
+    fa, fb = fingerprint(a.get("distbench", a)), fingerprint(b.get("distbench", b))
+    return [(k, fa[k], fb[k]) for k in fa if fa[k] != fb[k]]
+
+
+def _ok(repeats: list[dict]) -> list[dict]:
+    return [r for r in repeats if r.get("status") == "ok"]
+
+
+def _samples(repeats: list[dict]) -> list[float]:
+    return [s for r in _ok(repeats) for s in r["steps"]["samples"]]
+
+
+def _accuracy(repeats: list[dict]) -> float | None:
+    values = [r["accuracy"]["test"]["accuracy"] for r in _ok(repeats) if r.get("accuracy")]
+    return stats.mean(values) if values else None
+
+
+def compare_cell(cell: str, rep_a: list[dict], rep_b: list[dict], threshold: float, alpha: float) -> CellComparison:
+    sa, sb = _samples(rep_a), _samples(rep_b)
+    if not sa or not sb:
+        side = "A" if not sa else "B"
+        status = ((rep_a if not sa else rep_b) or [{}])[0]
+        return CellComparison(cell, f"not comparable: {status.get('status', 'missing')} in {side}", threshold=threshold)
+    ma, mb = stats.percentile(sa, 50), stats.percentile(sb, 50)
+    ratio, p = mb / ma, stats.mann_whitney_p(sa, sb)
+    if p < alpha and ratio > 1 + threshold:
+        verdict = "slower"
+    elif p < alpha and ratio < 1 / (1 + threshold):
+        verdict = "faster"
+    else:
+        verdict = "same"
+    acc_a, acc_b = _accuracy(rep_a), _accuracy(rep_b)
+    return CellComparison(
+        cell, "both", ma, mb, ratio, stats.bootstrap_ratio_ci(sa, sb), p, ma / mb,
+        acc_a, acc_b, None if acc_a is None or acc_b is None else acc_b - acc_a,
+        threshold, verdict,
+    )
+
+
+def compare_runs(
+    a: StoredRun, b: StoredRun, threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA,
+    overrides: dict[str, float] | None = None,
+) -> Comparison:
+    """Compares every cell of ``a`` and ``b``; raises UserError when none is shared."""
+    cells_a, cells_b = a.cells(), b.cells()
+    shared = [c for c in cells_a if c in cells_b]
+    if not shared:
+        raise UserError(
+            f"Runs {a.label} and {b.label} have no cells in common (A: {', '.join(cells_a) or 'none'}; "
+            f"B: {', '.join(cells_b) or 'none'}). Compare runs of the same selection."
+        )
+    overrides = overrides or {}
+    rows = [compare_cell(c, cells_a[c], cells_b[c], overrides.get(c, threshold), alpha) for c in shared]
+    rows += [CellComparison(c, "only in A") for c in cells_a if c not in cells_b]
+    rows += [CellComparison(c, "only in B") for c in cells_b if c not in cells_a]
+    return Comparison(a, b, rows, machine_diff(a.machine_info, b.machine_info))
+
+
+def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> list[str]:
+    """Why the newer run (B) fails the check: one line per slower or less accurate cell."""
+    reasons = []
+    for c in comparison.compared:
+        if c.verdict == "slower":
+            reasons.append(
+                f"{c.cell}: slower, median {c.median_a * 1e3:.2f} -> {c.median_b * 1e3:.2f} ms "
+                f"(x{c.ratio:.2f} > x{1 + c.threshold:.2f}, p={c.p_value:.1e})"
+            )
+        if c.accuracy_delta is not None and c.accuracy_delta < -accuracy_tolerance:
+            reasons.append(
+                f"{c.cell}: test accuracy {c.accuracy_a:.3f} -> {c.accuracy_b:.3f} "
+                f"(lost {-c.accuracy_delta:.3f} > tolerance {accuracy_tolerance})"
+            )
+    return reasons

@@ -1,0 +1,43 @@
+import pytest
+
+from bench.cli import main
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "--strategy", "mirorred"], "Unknown strategy 'mirorred'. Known: default, one_gpu, virtual, mirrored, tpu."),
+        (["run", "--workload", "reuter"], "Unknown workload 'reuter'. Known: reuters_cnn, multibranch, matmul."),
+        (["run", "--loop", "tape"], "Unknown loop 'tape'. Known: fit, train_on_batch, custom."),
+        (["run", "--steps-per-epoch", "0"], "Steps per epoch must be an integer >= 1; received 0."),
+        (["run", "--devices", "-1"], "Devices must be an integer >= 1; received -1."),
+        (["run", "--strategy", "virtual", "--global-batch", "33"], "Global batch 33 is not divisible by 2 virtual devices"),
+        (["run", "--data", "/no/such/dir"], "Unknown data source '/no/such/dir'. Valid: auto, keras, synthetic"),
+        (["run", "--profile", "fast"], "Unknown profile 'fast'. Known: quick, full."),
+        (["run", "--matmul-shape", "10,x,3"], "Bad matmul shape '10,x,3'"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("distbench: error: ") and message in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_list_shows_each_adapter_with_availability(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("reuters_cnn", "multibranch", "matmul", "fit", "train_on_batch", "custom"):
+        assert name in out
+    assert "tpu            unavailable (tpu: no TPU found" in out
+
+
+@pytest.mark.slow
+def test_run_prints_progress_and_the_table(capsys, tmp_path):
+    out_json = tmp_path / "records.json"
+    argv = ["run", "--workload", "matmul", "--strategy", "default", "--matmul-shape", "32,8,32",
+            "--matmul-repeats", "3", "--json", str(out_json)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "[1/1] matmul-default: ok" in out and "GFLOP/s" in out
+    assert out_json.exists()

@@ -1,0 +1,41 @@
+import pytest
+
+from bench.config import CellSpec
+from bench.errors import UserError
+
+
+def spec(**fields):
+    return CellSpec("reuters_cnn", "virtual", "fit", **fields)
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"steps_per_epoch": 0}, r"Steps per epoch must be an integer >= 1; received 0"),
+        ({"epochs": 0}, r"Epochs must be an integer >= 1"),
+        ({"devices": -2}, r"Devices must be an integer >= 1; received -2"),
+        ({"global_batch": 33}, r"Global batch 33 is not divisible by 2 virtual devices"),
+        ({"warmup_steps": -1}, r"Warm-up steps must be"),
+        ({"epochs": 1, "steps_per_epoch": 3, "warmup_steps": 5}, r"no steady-state step"),
+        ({"deadline_s": 0}, r"Deadline must be positive"),
+    ],
+)
+def test_impossible_sizes_are_refused_with_what_is_valid(fields, message):
+    with pytest.raises(UserError, match=message):
+        spec(**fields).validate()
+
+
+def test_ids_are_readable():
+    assert spec().id == "reuters_cnn-virtual-fit"
+    assert CellSpec("matmul", "default", None).id == "matmul-default"
+
+
+def test_round_trip_through_json_values():
+    s = CellSpec.for_profile("full", workload="multibranch", strategy="mirrored", loop="custom")
+    assert CellSpec.from_dict(s.to_dict()) == s
+    assert s.epochs == 10 and s.steps_per_epoch is None and s.matmul_shape == (10000, 100, 100000)
+
+
+def test_unknown_profile():
+    with pytest.raises(UserError, match="Unknown profile 'fast'. Known: quick, full"):
+        CellSpec.for_profile("fast", workload="matmul", strategy="default", loop=None)

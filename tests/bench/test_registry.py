@@ -1,0 +1,36 @@
+import pytest
+
+import bench.loops as loops
+import strategies
+import workloads
+from bench.errors import UserError
+from bench.registry import Registry
+
+
+def test_registries_hold_the_documented_names_in_order():
+    assert strategies.STRATEGIES.names() == ["default", "one_gpu", "virtual", "mirrored", "tpu"]
+    assert workloads.WORKLOADS.names() == ["reuters_cnn", "multibranch", "matmul"]
+    assert loops.LOOPS.names() == ["fit", "train_on_batch", "custom"]
+
+
+@pytest.mark.parametrize(
+    "get, typo, kind",
+    [(strategies.get, "mirorred", "strategy"), (workloads.get, "reuters", "workload"), (loops.get, "fitt", "loop")],
+)
+def test_unknown_names_list_the_valid_ones(get, typo, kind):
+    with pytest.raises(UserError, match=rf"Unknown {kind} '{typo}'\. Known: .+"):
+        get(typo)
+
+
+def test_duplicate_names_are_refused():
+    registry = Registry("thing")
+
+    @registry.register
+    class A:
+        name = "a"
+
+    with pytest.raises(ValueError, match="Duplicate thing name 'a'"):
+
+        @registry.register
+        class B:
+            name = "a"

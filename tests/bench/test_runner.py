@@ -1,0 +1,99 @@
+"""Every workload, adapter and loop exercised in-process on two logical CPU devices."""
+
+import pytest
+
+from bench.errors import UserError
+from bench.runner import run_cell
+
+# mirrored has no GPU here: one CPU replica. virtual: the session's two logical CPUs.
+REPLICAS = {"default": 1, "virtual": 2, "mirrored": 1}
+
+
+@pytest.mark.parametrize("loop", ["fit", "train_on_batch", "custom"])
+@pytest.mark.parametrize("strategy", ["default", "virtual", "mirrored"])
+def test_reuters_cnn_runs_under_every_strategy_and_loop(tiny, strategy, loop):
+    record = run_cell(tiny("reuters_cnn", strategy, loop))
+    assert record["status"] == "ok", record.get("reason")
+    replicas = REPLICAS[strategy]
+    assert record["strategy"]["replicas"] == replicas
+    assert record["batch"] == {"global": 32, "per_replica": 32 // replicas, "replicas": replicas}
+    assert record["strategy"]["virtual_devices"] is (strategy == "virtual")
+    steps = record["steps"]
+    assert steps["total"] == 6 and len(steps["warmup"]) == 1 and len(steps["samples"]) == 4
+    assert all(s > 0 for s in steps["samples"]) and steps["cold_start_s"] > 0
+    assert record["step_time"]["n"] == 4
+    assert record["examples_per_second"] == pytest.approx(32 / record["step_time"]["median"])
+    assert record["data"]["source"] == "synthetic"
+    assert 0 <= record["accuracy"]["train"] <= 1
+    assert set(record["accuracy"]["test"]) == {"examples", "accuracy", "top5_accuracy"}
+    assert record["memory"]["peak_rss_bytes"] > 50 * 2**20
+
+
+@pytest.mark.parametrize("loop", ["fit", "train_on_batch", "custom"])
+def test_multibranch_runs_split_across_two_replicas(tiny, loop):
+    record = run_cell(tiny("multibranch", "virtual", loop))
+    assert record["status"] == "ok", record.get("reason")
+    assert record["batch"]["per_replica"] == 16
+    assert set(record["accuracy"]["test"]) == {"examples", "accuracy", "auc"}
+
+
+def test_train_on_batch_feeds_each_replica_half_the_global_batch(tiny):
+    record = run_cell(tiny("reuters_cnn", "virtual", "train_on_batch"))
+    assert record["loop"]["settings"]["per_replica_feed"] is True
+    assert record["batch"]["per_replica"] == 16
+
+
+def test_train_on_batch_halves_the_learning_rate_at_epoch_5(tiny):
+    record = run_cell(tiny("reuters_cnn", "default", "train_on_batch", epochs=5, steps_per_epoch=2))
+    settings = record["loop"]["settings"]
+    assert settings["lr_halved_at_epoch"] == 5
+    assert settings["final_learning_rate"] == pytest.approx(0.0005)
+
+
+def test_fit_steps_per_execution_is_timed_per_step(tiny):
+    record = run_cell(tiny("reuters_cnn", "default", "fit", steps_per_epoch=20, steps_per_execution=5, warmup_steps=5))
+    assert record["loop"]["settings"]["steps_per_execution"] == 5
+    assert record["steps"]["steps_per_sample"] == 5
+    assert len(record["steps"]["samples"]) == 2   # 4 executions: 1 cold, 1 warm-up, 2 steady
+    assert record["steps"]["total"] == 20
+
+
+def test_fit_steps_per_execution_is_forced_to_1_under_multi_replica_mirrored(tiny):
+    record = run_cell(tiny("reuters_cnn", "virtual", "fit", steps_per_execution=4, steps_per_epoch=8))
+    assert record["loop"]["settings"]["steps_per_execution"] == 1
+    assert "keras-team/keras#19246" in record["loop"]["notes"][0]
+
+
+def test_a_short_run_learns_better_than_the_majority_class(tiny):
+    record = run_cell(tiny("reuters_cnn", "default", "custom", steps_per_epoch=150, eval_examples=2246))
+    majority = record["data"]["majority_class_share"]
+    assert record["accuracy"]["test"]["accuracy"] > majority + 0.05
+
+
+def test_matmul_times_the_cpu_and_checks_the_sum(tiny):
+    record = run_cell(tiny("matmul", "default", None))
+    m = record["matmul"]
+    assert m["shape"] == [64, 16, 64] and list(m["devices"]) == ["/CPU:0"]
+    cpu = m["devices"]["/CPU:0"]
+    assert cpu["sum_rel_error"] < 1e-5 and cpu["gflops"] > 0
+    assert len(cpu["samples"]) == 3 and m["speedup_over_cpu"]["/CPU:0"] == 1.0
+
+
+def test_unavailable_strategies_are_skipped_with_their_reason(tiny):
+    record = run_cell(tiny("reuters_cnn", "tpu", "fit"))
+    assert record["status"] == "skipped"
+    assert record["reason"].startswith("tpu: no TPU found")
+
+
+def test_matmul_under_mirrored_without_gpu_is_skipped(tiny):
+    from strategies import hardware
+
+    if hardware.detect().gpus:
+        pytest.skip("this machine has a GPU")
+    record = run_cell(tiny("matmul", "mirrored", None))
+    assert record["status"] == "skipped" and "no GPU to time" in record["reason"]
+
+
+def test_unknown_loop_is_refused_before_any_work(tiny):
+    with pytest.raises(UserError, match="Unknown loop 'fitt'"):
+        run_cell(tiny("reuters_cnn", "default", "fitt"))

@@ -1,0 +1,54 @@
+import pytest
+
+from bench.timing import StepClock, StepTimes, time_repeats
+
+
+class FakeTimer:
+    """Returns the given instants in order (seconds)."""
+
+    def __init__(self, *instants):
+        self.instants = list(instants)
+
+    def __call__(self):
+        return self.instants.pop(0)
+
+
+def test_clock_records_per_step_durations_and_divides_multi_step_units():
+    clock = StepClock(FakeTimer(0.0, 2.0, 2.0, 2.5, 3.0, 4.0))
+    clock.start(); clock.stop()            # 2.0 s cold start
+    clock.start(); clock.stop()            # 0.5 s
+    clock.start(); clock.stop(steps=4)     # 1.0 s over 4 steps -> 0.25 s/step
+    assert clock.durations == [2.0, 0.5, 0.25]
+    assert clock.steps == [1, 1, 4]
+    assert clock.total_steps == 6
+
+
+def test_stop_without_start_is_an_error():
+    with pytest.raises(RuntimeError, match="without start"):
+        StepClock().stop()
+
+
+def test_split_separates_cold_start_warmup_and_steady_state():
+    clock = StepClock()
+    clock.durations, clock.steps = [5.0, 0.3, 0.2, 0.1, 0.1, 0.1], [1] * 6
+    times = StepTimes.split(clock, warmup_steps=2)
+    assert times.cold_start_s == 5.0
+    assert times.warmup == [0.3, 0.2]
+    assert times.steady == [0.1, 0.1, 0.1]
+
+
+def test_split_counts_warmup_in_steps_when_units_cover_several_steps():
+    clock = StepClock()
+    # steps_per_execution=10: the cold unit covers 10 steps at 0.5 s/step.
+    clock.durations, clock.steps = [0.5, 0.02, 0.01, 0.01], [10, 10, 10, 10]
+    times = StepTimes.split(clock, warmup_steps=5)   # ceil(5/10) = 1 unit of warm-up
+    assert times.cold_start_s == pytest.approx(5.0)
+    assert times.warmup == [0.02]
+    assert times.steady == [0.01, 0.01]
+    assert times.steps_per_sample == 10
+
+
+def test_time_repeats_uses_the_injected_timer():
+    calls = []
+    samples = time_repeats(lambda: calls.append(1), 2, timer=FakeTimer(0.0, 1.5, 2.0, 2.25))
+    assert samples == [1.5, 0.25] and len(calls) == 2

@@ -1,0 +1,45 @@
+"""Test session set-up: two logical CPU devices stand in for two GPUs.
+
+As in Keras's own distribution tests, the CPU is split into two logical devices before
+TensorFlow initialises, once for the whole session, through the same guarded set-up the
+harness uses; every in-process test then runs under that one set-up.
+"""
+
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from strategies import devices  # noqa: E402
+from strategies.devices import DeviceSetup  # noqa: E402
+
+SESSION_SETUP = DeviceSetup(logical_type="CPU", logical_count=2)
+SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+MOVIE_REVIEWS = os.path.abspath(os.path.join(SHARED_DATA, "movie_reviews"))
+
+
+def pytest_sessionstart(session):
+    devices.apply(SESSION_SETUP)
+
+
+@pytest.fixture
+def tiny():
+    """A CellSpec factory for short in-process runs on synthetic data."""
+    from bench.config import CellSpec
+
+    def make(workload="reuters_cnn", strategy="default", loop="fit", **fields):
+        defaults = dict(
+            epochs=1, steps_per_epoch=6, warmup_steps=1, data="synthetic", eval_examples=256,
+            matmul_shape=(64, 16, 64), matmul_repeats=3,
+        )
+        return CellSpec(workload, strategy, loop, **{**defaults, **fields})
+
+    return make
+
+
+@pytest.fixture
+def movie_reviews():
+    if not os.path.isdir(MOVIE_REVIEWS):
+        pytest.skip(f"real text data not found at {MOVIE_REVIEWS} (only in the project's workspace)")
+    return MOVIE_REVIEWS

@@ -1,0 +1,93 @@
+import time
+
+import pytest
+
+import strategies
+from strategies import devices
+from strategies.devices import DeviceSetup, DeviceSetupError
+from strategies.hardware import Hardware
+
+CPU_ONLY = Hardware(cpus=1, gpus=(), tpu_address=None, local_tpu_devices=(), libtpu_installed=False)
+TWO_GPUS = Hardware(cpus=1, gpus=("/physical_device:GPU:0", "/physical_device:GPU:1"),
+                    tpu_address=None, local_tpu_devices=(), libtpu_installed=False)
+
+
+def test_unavailable_hardware_is_a_reason_decided_fast():
+    started = time.perf_counter()
+    one_gpu = strategies.get("one_gpu").availability(CPU_ONLY)
+    tpu = strategies.get("tpu").availability(CPU_ONLY)
+    assert time.perf_counter() - started < 0.5
+    assert not one_gpu.ok and one_gpu.reason == "one_gpu: no GPU found (TensorFlow lists no physical GPU)"
+    assert not tpu.ok and tpu.reason == "tpu: no TPU found (TPU_NAME unset, no local TPU)"
+
+
+def test_tpu_named_by_environment_is_available_without_connecting():
+    hw = Hardware(cpus=1, gpus=(), tpu_address="grpc://10.0.0.2:8470", local_tpu_devices=(), libtpu_installed=False)
+    assert strategies.get("tpu").availability(hw).ok
+
+
+def test_tpu_devices_without_libtpu_say_so():
+    hw = Hardware(cpus=1, gpus=(), tpu_address=None, local_tpu_devices=("/dev/accel0",), libtpu_installed=False)
+    assert "libtpu is not installed" in strategies.get("tpu").availability(hw).reason
+
+
+def test_this_machine_skips_gpu_and_tpu_with_reasons():
+    from strategies import hardware
+
+    hw = hardware.detect()
+    if hw.gpus:
+        pytest.skip("this machine has a GPU")
+    assert not strategies.get("one_gpu").availability(hw).ok
+    assert strategies.get("mirrored").availability(hw).reason.startswith("no GPU found")
+
+
+@pytest.mark.parametrize(
+    "name, hw, setup",
+    [
+        ("default", CPU_ONLY, DeviceSetup()),
+        ("one_gpu", TWO_GPUS, DeviceSetup(memory_growth=True)),
+        ("virtual", CPU_ONLY, DeviceSetup(logical_type="CPU", logical_count=2)),
+        ("virtual", TWO_GPUS, DeviceSetup(logical_type="GPU", logical_count=2, logical_memory_mb=2048)),
+        ("mirrored", CPU_ONLY, DeviceSetup()),
+        ("mirrored", TWO_GPUS, DeviceSetup(memory_growth=True)),
+    ],
+)
+def test_device_setups(name, hw, setup):
+    assert strategies.get(name).device_setup(hw) == setup
+
+
+def test_virtual_strategy_builds_two_replicas_marked_virtual():
+    adapter = strategies.get("virtual", devices=2)
+    devices.apply(adapter.device_setup(CPU_ONLY))   # matches the session's set-up: a no-op
+    strategy = adapter.build(CPU_ONLY)
+    info = adapter.describe(strategy, CPU_ONLY)
+    assert info["replicas"] == 2
+    assert info["virtual_devices"] is True
+    assert info["devices"] == ["/CPU:0", "/CPU:1"]
+    assert "not real scaling" in info["notes"][0]
+
+
+def test_mirrored_without_gpus_runs_one_cpu_replica_and_says_so():
+    adapter = strategies.get("mirrored")
+    info = adapter.describe(adapter.build(CPU_ONLY), CPU_ONLY)
+    assert info["replicas"] == 1 and info["devices"] == ["/CPU:0"]
+    assert info["notes"] == ["no GPU found: MirroredStrategy runs one replica on the CPU"]
+
+
+def test_a_second_different_device_setup_is_a_clear_error_not_a_runtime_error():
+    with pytest.raises(DeviceSetupError, match="needs a fresh process"):
+        devices.apply(DeviceSetup(logical_type="CPU", logical_count=3))
+    assert devices.applied() == DeviceSetup(logical_type="CPU", logical_count=2)
+
+
+def test_repeating_the_same_setup_is_a_no_op():
+    devices.apply(DeviceSetup(logical_type="CPU", logical_count=2))
+    devices.apply(DeviceSetup())
+
+
+def test_a_process_builds_each_strategy_once():
+    # Two MirroredStrategy instances in one process collide on collective keys
+    # (tensorflow/tensorflow#62790): the adapter hands back the one it built.
+    first = strategies.get("virtual", devices=2).build(CPU_ONLY)
+    assert strategies.get("virtual", devices=2).build(CPU_ONLY) is first
+    assert strategies.get("mirrored").build(CPU_ONLY) is not first

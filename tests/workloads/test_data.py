@@ -1,0 +1,97 @@
+import logging
+import os
+
+import numpy as np
+import pytest
+
+import workloads
+from bench.errors import UserError
+from workloads import data
+
+
+def test_synthetic_reuters_has_the_real_shapes_and_an_imbalanced_prior():
+    d = workloads.get("reuters_cnn").load_data("synthetic", seed=0)
+    assert d.x_train.shape == (8982, 300) and d.x_test.shape == (2246, 300)
+    assert d.x_train.dtype == np.int32 and d.x_train.max() < 30982 and d.x_train.min() >= 0
+    assert set(np.unique(d.y_train)) <= set(range(46))
+    counts = np.bincount(d.y_train, minlength=46)
+    assert 0.22 < counts.max() / counts.sum() < 0.31   # majority class ~26%
+    assert d.source == "synthetic" and d.describe()["seed"] == 0
+
+
+def test_synthetic_imdb_shapes_balanced_binary():
+    d = workloads.get("multibranch").load_data("synthetic", seed=1)
+    assert d.x_train.shape == (25000, 300) and d.x_test.shape == (25000, 300)
+    assert set(np.unique(d.y_train)) == {0, 1}
+    assert abs(d.y_train.mean() - 0.5) < 0.02
+
+
+def test_synthetic_data_is_deterministic_per_seed():
+    w = workloads.get("reuters_cnn")
+    a, b, c = w.load_data("synthetic", 3), w.load_data("synthetic", 3), w.load_data("synthetic", 4)
+    assert np.array_equal(a.x_train, b.x_train) and np.array_equal(a.y_test, b.y_test)
+    assert not np.array_equal(a.x_train, c.x_train)
+
+
+def test_auto_falls_back_to_synthetic_when_keras_cannot_download(monkeypatch, caplog):
+    w = workloads.get("reuters_cnn")
+
+    def offline():
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: Name or service not known")
+
+    monkeypatch.setattr(w, "keras_loader", lambda: offline)
+    monkeypatch.setattr(data, "_announced", set())
+    with caplog.at_level(logging.WARNING, logger="workloads.data"):
+        assert w.resolve_source("auto", seed=0) == "synthetic"
+        assert w.resolve_source("auto", seed=0) == "synthetic"
+    announcements = [r for r in caplog.records if "using synthetic data" in r.message]
+    assert len(announcements) == 1            # announced once, not silent, not repeated
+    assert "URL fetch failure" in announcements[0].message
+
+
+def test_auto_uses_keras_when_its_loader_works(monkeypatch):
+    w = workloads.get("multibranch")
+    fake = ((np.array([[1, 2, 3]], dtype=object), np.array([1])), (np.array([[4, 5]], dtype=object), np.array([0])))
+    monkeypatch.setattr(w, "keras_loader", lambda: (lambda: fake))
+    assert w.resolve_source("auto", seed=0) == "keras"
+    d = w.load_data("keras", seed=0)
+    assert d.source == "keras" and d.x_train.shape == (1, 300)
+    assert list(d.x_train[0, -3:]) == [1, 2, 3] and d.x_train[0, 0] == 0   # pre-padded
+
+
+@pytest.mark.parametrize("bad", ["imdb", "/no/such/folder"])
+def test_unknown_sources_name_the_valid_ones(bad):
+    with pytest.raises(UserError, match="Valid: auto, keras, synthetic, or a folder"):
+        data.check_source(bad)
+
+
+def test_folder_without_class_subfolders_is_refused(tmp_path):
+    (tmp_path / "only.txt").write_text("hello")
+    with pytest.raises(UserError, match="has 0 class sub-folder"):
+        workloads.get("multibranch").load_data(str(tmp_path), seed=0)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder")
+def test_unreadable_folder_is_refused(tmp_path):
+    tmp_path.chmod(0)
+    try:
+        with pytest.raises(UserError, match="Cannot read data folder"):
+            workloads.get("multibranch").load_data(str(tmp_path), seed=0)
+    finally:
+        tmp_path.chmod(0o755)
+
+
+def test_binary_workload_refuses_a_folder_with_three_classes(tmp_path):
+    for name in "abc":
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "1.txt").write_text("some words")
+    with pytest.raises(UserError, match="has 3 class folders.*at most 2"):
+        workloads.get("multibranch").load_data(str(tmp_path), seed=0)
+
+
+def test_movie_reviews_folder_is_vectorised_to_300_tokens(movie_reviews):
+    d = workloads.get("multibranch").load_data(movie_reviews, seed=0)
+    assert d.source == f"folder:{movie_reviews}"
+    assert d.x_train.shape == (1600, 300) and d.x_test.shape == (400, 300)
+    assert d.details["class_names"] == ["neg", "pos"]
+    assert d.x_train.max() < 20000 and (d.x_train > 1).mean() > 0.5   # real tokens, mostly known
