@@ -1,12 +1,13 @@
 """The command line: ``python -m bench`` (installed as ``distbench``).
 
 User errors (``UserError``) are caught here, in one place, and become one line on
-stderr and exit status 2; no traceback for a typo.
+stderr and exit status 2; no traceback for a typo. ``check`` exits 1 on a regression.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -14,17 +15,68 @@ import sys
 from bench.config import PROFILES, CellSpec
 from bench.errors import UserError
 
+DESCRIPTION = "Benchmark TensorFlow distributed training: workloads x strategies x training loops."
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="distbench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="distbench", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
-    p_list = sub.add_parser("list", help="workloads, strategies (available here or why not), loops")
-    p_list.set_defaults(func=cmd_list)
-    p_run = sub.add_parser("run", help="run a selection of cells, each in its own process")
-    add_selection_args(p_run)
-    p_run.add_argument("--json", metavar="PATH", help="also write the records as JSON to PATH")
-    p_run.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("list", help="workloads, strategies (available here or why not), loops, stored runs")
+    _add_results_arg(p)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="run a selection of cells, each in its own process, and save it")
+    add_selection_args(p)
+    p.add_argument("--repeats", type=int, default=1, help="run each cell N times, each in a fresh process")
+    p.add_argument("--no-save", action="store_true", help="do not save the run under results/")
+    _add_results_arg(p)
+    _add_format_arg(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("compare", help="compare two stored runs cell by cell")
+    p.add_argument("a", help="run A: a file path, a run number, latest or latest~N")
+    p.add_argument("b", help="run B (the newer one, usually)")
+    _add_verdict_args(p)
+    _add_results_arg(p)
+    _add_format_arg(p)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("check", help="exit 1 if the latest run regressed against a baseline")
+    p.add_argument("--baseline", required=True, help="the baseline run (path, number, latest~N)")
+    p.add_argument("--run", default="latest", help="the run to check (default: latest)")
+    _add_verdict_args(p)
+    p.add_argument("--cell-threshold", action="append", default=[], metavar="CELL=X",
+                   help="per-cell slow-down threshold, e.g. reuters_cnn-virtual-fit=0.4 (repeatable)")
+    p.add_argument("--accuracy-tolerance", type=float, default=None,
+                   help="largest acceptable loss of test accuracy (default 0.05)")
+    _add_results_arg(p)
+    _add_format_arg(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("report", help="write a Markdown report with PNG charts")
+    p.add_argument("--run", default="latest", help="the run to report (default: latest)")
+    p.add_argument("--out", default=None, help="output folder (default: reports/<machine-id>)")
+    _add_verdict_args(p)
+    _add_results_arg(p)
+    p.set_defaults(func=cmd_report)
     return parser
+
+
+def _add_results_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", default="results", help="the results folder (default: results)")
+
+
+def _add_format_arg(p: argparse.ArgumentParser) -> None:
+    from bench.tables import FORMATS
+
+    p.add_argument("--format", default="table", choices=FORMATS, help="output format (default: table)")
+
+
+def _add_verdict_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threshold", type=float, default=None,
+                   help="relative change of the median that counts (default 0.25, from measured noise)")
+    p.add_argument("--alpha", type=float, default=None, help="significance level (default 0.01)")
 
 
 def add_selection_args(p: argparse.ArgumentParser) -> None:
@@ -43,19 +95,22 @@ def add_selection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-examples", type=int, help="test examples to evaluate (default: quick 5000)")
     p.add_argument("--matmul-shape", help="quick, seed (the notes' 10000x100 @ 100x100000) or M,K,N")
     p.add_argument("--matmul-repeats", type=int)
+    p.add_argument("--intra-op-threads", type=int, help="TensorFlow intra-op threads per worker (0: default)")
+    p.add_argument("--inter-op-threads", type=int, help="TensorFlow inter-op threads per worker (0: default)")
     p.add_argument("--deadline", type=float, dest="deadline_s", help="seconds per cell before SIGKILL")
+
+
+SPEC_FIELDS = (
+    "epochs", "steps_per_epoch", "warmup_steps", "global_batch", "steps_per_execution", "devices", "data",
+    "seed", "eval_examples", "matmul_repeats", "intra_op_threads", "inter_op_threads", "deadline_s",
+)
 
 
 def base_spec(args: argparse.Namespace) -> CellSpec:
     """The CellSpec template from the profile and any explicit overrides."""
     from workloads.matmul import parse_shape
 
-    fields = {
-        name: getattr(args, name)
-        for name in ("epochs", "steps_per_epoch", "warmup_steps", "global_batch", "steps_per_execution",
-                     "devices", "data", "seed", "eval_examples", "matmul_repeats", "deadline_s")
-        if getattr(args, name) is not None
-    }
+    fields = {name: getattr(args, name) for name in SPEC_FIELDS if getattr(args, name) is not None}
     if args.matmul_shape:
         fields["matmul_shape"] = parse_shape(args.matmul_shape)
     if "data" in fields:
@@ -69,6 +124,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     import bench.loops as loops
     import strategies
     import workloads
+    from bench.storage import Storage
     from strategies import hardware
 
     hw = hardware.detect()
@@ -85,26 +141,46 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("Loops:")
     for name in loops.LOOPS.names():
         print(f"  {name:14} {loops.get(name).summary}")
+    runs = Storage(args.results).runs()
+    print(f"Stored runs in {args.results}/: {len(runs) or 'none'}")
+    for path in runs:
+        print(f"  {path.parent.name}/{path.name}")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench import tables
-    from bench.fileio import atomic_write_json
+    from bench.storage import save_run
     from bench.suite import Suite, build_cells
 
     cells = build_cells(args.workload, args.strategy, args.loop, base_spec(args))
-    suite = Suite()
+    if not args.no_save:
+        _check_writable(args.results)
 
     def progress(k, n, spec, record, elapsed):
         print(f"[{k}/{n}] {spec.id}: {_outcome(record)} ({elapsed:.0f} s elapsed)", flush=True)
 
-    records = suite.run_all(cells, progress)
+    results = Suite().run_all(cells, args.repeats, progress)
     print()
-    print(tables.render(records))
-    if args.json:
-        atomic_write_json(args.json, records)
-    return 1 if any(r["status"] == "error" for r in records) else 0
+    print(tables.render([reps[0] for reps in results.values()], args.format))
+    if not args.no_save:
+        path = save_run(results, args.results)
+        print(f"\nSaved {path}")
+    return 1 if any(r["status"] == "error" for reps in results.values() for r in reps) else 0
+
+
+def _check_writable(folder: str) -> None:
+    """Fails before hours of benchmarking, not after, when results cannot be saved."""
+    import tempfile
+
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UserError(
+            f"Cannot write results under {folder!r}: {exc.strerror}. Pass --results DIR or --no-save."
+        ) from None
 
 
 def _outcome(record) -> str:
@@ -113,9 +189,115 @@ def _outcome(record) -> str:
     return f"{record['status']}: {record.get('reason', '')}"
 
 
+def _load_ref(storage, ref: str):
+    from bench.storage import load
+
+    return load(storage.resolve(ref, _this_machine_id))
+
+
+def _this_machine_id() -> str:
+    from bench.machine import machine_id, machine_info
+
+    return machine_id(machine_info())
+
+
+def _verdict_options(args: argparse.Namespace) -> dict:
+    from bench import compare
+
+    threshold = compare.DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    alpha = compare.DEFAULT_ALPHA if args.alpha is None else args.alpha
+    if threshold < 0:
+        raise UserError(f"Threshold must be >= 0 (a relative change, 0.25 = 25%); received {threshold}.")
+    if not 0 < alpha < 1:
+        raise UserError(f"Alpha must be between 0 and 1; received {alpha}.")
+    return {"threshold": threshold, "alpha": alpha}
+
+
+def _print_comparison(comparison, fmt: str) -> None:
+    from bench import tables
+
+    if fmt == "json":
+        print(json.dumps({
+            "a": comparison.a.label, "b": comparison.b.label,
+            "machine_diff": [{"field": k, "a": a, "b": b} for k, a, b in comparison.machine_diff],
+            "cells": [c.as_dict() for c in comparison.cells],
+        }, indent=2))
+        return
+    if fmt == "table":
+        for side, run in (("A", comparison.a), ("B", comparison.b)):
+            commit = (run.data.get("commit_info", {}).get("id") or "?")[:8]
+            print(f"{side}: {run.label} (commit {commit}, {run.data.get('datetime', '?')})")
+        if comparison.machine_diff:
+            print("Machines differ in: " + "; ".join(f"{k}: {a} -> {b}" for k, a, b in comparison.machine_diff))
+        else:
+            print("Same machine fingerprint.")
+        print()
+    print(tables.render_rows(tables.COMPARE_HEADERS, tables.comparison_rows(comparison.cells), fmt))
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench.compare import compare_runs
+    from bench.storage import Storage
+
+    storage = Storage(args.results)
+    a, b = _load_ref(storage, args.a), _load_ref(storage, args.b)
+    _print_comparison(compare_runs(a, b, **_verdict_options(args)), args.format)
+    return 0
+
+
+def _cell_thresholds(items: list[str]) -> dict[str, float]:
+    overrides = {}
+    for item in items:
+        cell, _, value = item.partition("=")
+        try:
+            overrides[cell] = float(value)
+        except ValueError:
+            raise UserError(f"Bad --cell-threshold {item!r}: use CELL=X, e.g. reuters_cnn-virtual-fit=0.4.") from None
+    return overrides
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from bench import compare
+    from bench.storage import Storage
+
+    storage = Storage(args.results)
+    baseline, current = _load_ref(storage, args.baseline), _load_ref(storage, args.run)
+    overrides = _cell_thresholds(args.cell_threshold)
+    unknown = sorted(set(overrides) - set(baseline.cells()) - set(current.cells()))
+    if unknown:
+        raise UserError(f"--cell-threshold names cells in neither run: {', '.join(unknown)}.")
+    comparison = compare.compare_runs(baseline, current, overrides=overrides, **_verdict_options(args))
+    _print_comparison(comparison, args.format)
+    tolerance = compare.DEFAULT_ACCURACY_TOLERANCE if args.accuracy_tolerance is None else args.accuracy_tolerance
+    failures = compare.regressions(comparison, tolerance)
+    print()
+    if failures:
+        print(f"FAIL: {current.label} regressed against {baseline.label}:")
+        for line in failures:
+            print(f"  {line}")
+        return 1
+    print(f"PASS: no cell of {current.label} is significantly slower (beyond its threshold) "
+          f"or lost more than {tolerance} test accuracy against {baseline.label}.")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import write_report
+    from bench.storage import Storage, load
+
+    storage = Storage(args.results)
+    run = _load_ref(storage, args.run)
+    history = [load(p) for p in storage.runs(run.machine_id)]
+    out = args.out or os.path.join("reports", run.machine_id)
+    path = write_report(run, history, out, **_verdict_options(args))
+    print(f"Wrote {path} (charts beside it)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    # TensorFlow's C++ start-up chatter (CUDA probing, CPU flags) drowns the table.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's C++ start-up chatter (CUDA probing, CPU flags) drowns the table; the
+    # parent needs none of it (workers keep warnings and errors for their error reports).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="distbench: %(message)s")
     try:
@@ -124,5 +306,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"distbench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("distbench: interrupted", file=sys.stderr)
+        print("distbench: interrupted; nothing was saved for this run", file=sys.stderr)
         return 130

@@ -22,6 +22,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--distbench-data", default="auto", help="auto, keras, synthetic, or a text folder")
     group.addoption("--distbench-deadline", type=float, default=None, help="seconds per cell before SIGKILL")
     group.addoption("--distbench-matmul-shape", default=None, help="quick, seed or M,K,N")
+    group.addoption("--distbench-results", default="results", help="where runs are saved (default: results)")
+    group.addoption("--distbench-no-save", action="store_true", help="do not save the run")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,6 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _RECORDS = pytest.StashKey[list]()
+_SAVED = pytest.StashKey[str]()
 
 
 def matrix_base_spec(config: pytest.Config):
@@ -109,6 +112,18 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict) -> None:
     machine_info["distbench"] = distbench_machine_info()
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    """Saves the matrix's records as one run under results/ (atomically)."""
+    config = session.config
+    records = config.stash.get(_RECORDS, [])
+    if not records or config.getoption("--distbench-no-save"):
+        return
+    from bench.storage import save_run
+
+    path = save_run({r["cell"]: [r] for r in records}, config.getoption("--distbench-results"))
+    config.stash[_SAVED] = str(path)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     records = config.stash.get(_RECORDS, [])
     if not records:
@@ -117,3 +132,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
 
     terminalreporter.section("distbench")
     terminalreporter.write_line(tables.render(records))
+    if config.stash.get(_SAVED, None):
+        terminalreporter.write_line(f"\nSaved {config.stash[_SAVED]}")

@@ -21,6 +21,7 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from bench.errors import UserError
 from bench.fileio import atomic_write_text, dumps
@@ -105,6 +106,23 @@ def _benchmark_entry(cell: str, repeats: list[dict]) -> dict:
     }
 
 
+def save_run(cell_repeats: dict[str, list[dict]], root: str | os.PathLike = DEFAULT_ROOT) -> Path:
+    """Saves one run of cells (each with its repeats) under ``root``; returns the file."""
+    from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
+
+    from bench.machine import machine_id, machine_info
+
+    info = machine_info()
+    machine = {**pytest_benchmark_generate_machine_info(), "distbench": info}
+    now = dt.datetime.now(dt.timezone.utc)
+    document = run_document(cell_repeats, machine, commit_info(_project_root()), now)
+    return Storage(root).save(document, machine_id(info))
+
+
+def _project_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 class Storage:
     """The ``results/`` folder: saving, finding and loading runs."""
 
@@ -149,23 +167,27 @@ class Storage:
                 found += sorted((p for p in folder.iterdir() if RUN_FILE.match(p.name)), key=lambda p: p.name)
         return found
 
-    def resolve(self, ref: str, machine_id: str) -> Path:
+    def resolve(self, ref: str, machine_id: Callable[[], str]) -> Path:
         """A run reference -> its file: a path, ``latest``, ``latest~N``, or a run number.
 
-        Numbers and ``latest`` look in this machine's folder first, then in the only
-        machine folder if there is just one.
+        Numbers and ``latest`` look in the only machine folder when there is just one,
+        else in this machine's (``machine_id()``, called only then: it imports TensorFlow).
         """
         if os.path.sep in ref or ref.endswith(".json"):
             path = Path(ref)
             if not path.is_file():
                 raise UserError(f"No stored run at {ref!r}: the file does not exist.")
             return path
-        runs = self.runs(machine_id) or self._single_machine_runs()
+        runs = self._single_machine_runs()
         if not runs:
-            raise UserError(
-                f"No stored runs in {self.root}/{machine_id}/. Save one with `python -m bench run` "
-                "or `pytest --benchmark-only` first."
-            )
+            mine = machine_id()
+            folder = f"{self.root}/{mine}"
+            runs = self.runs(mine)
+            if not runs:
+                raise UserError(
+                    f"No stored runs in {folder}/. Save one with `python -m bench run` "
+                    "or `pytest --benchmark-only` first."
+                )
         match = re.fullmatch(r"latest(?:~(\d+))?", ref)
         if match:
             back = int(match.group(1) or 0)

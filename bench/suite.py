@@ -15,6 +15,7 @@ import strategies
 import workloads
 from bench import launcher
 from bench.config import CellSpec
+from bench.errors import UserError
 from bench.records import CellRecord, skipped
 from bench.runner import MATMUL_STRATEGIES, skip_reason
 from strategies import hardware
@@ -82,11 +83,24 @@ class Suite:
             return skipped(spec, reason)
         return self._launch(self.prepare(spec))
 
-    def run_all(self, specs: list[CellSpec], progress: Progress | None = None) -> list[CellRecord]:
-        started, records = time.monotonic(), []
-        for k, spec in enumerate(specs, 1):
-            record = self.run(spec)
-            records.append(record)
-            if progress:
-                progress(k, len(specs), spec, record, time.monotonic() - started)
-        return records
+    def run_all(
+        self, specs: list[CellSpec], repeats: int = 1, progress: Progress | None = None
+    ) -> dict[str, list[CellRecord]]:
+        """Runs each cell ``repeats`` times, each time in a fresh process; cell id -> records.
+
+        Repeats go round the whole matrix (cell 1, 2, ..., then again), so a slow spell
+        of the machine spreads over cells instead of landing on one.
+        """
+        if not isinstance(repeats, int) or repeats < 1:
+            raise UserError(f"Repeats must be an integer >= 1; received {repeats!r}.")
+        started = time.monotonic()
+        results: dict[str, list[CellRecord]] = {spec.id: [] for spec in specs}
+        total, k = len(specs) * repeats, 0
+        for _ in range(repeats):
+            for spec in specs:
+                record = self.run(spec)
+                results[spec.id].append(record)
+                k += 1
+                if progress:
+                    progress(k, total, spec, record, time.monotonic() - started)
+        return results

@@ -1,10 +1,16 @@
-"""Renders cell records as a table (tabulate). Renders only: no timing, no I/O."""
+"""Renders records and comparisons as tables (tabulate), CSV or JSON. Renders only."""
 
 from __future__ import annotations
+
+import csv
+import io
+import json
 
 from tabulate import tabulate
 
 from bench.records import CellRecord
+
+FORMATS = ("table", "markdown", "csv", "json")
 
 HEADERS = [
     "workload", "strategy", "replicas", "loop", "median ms", "p90 ms", "cv",
@@ -51,5 +57,44 @@ def _accuracy(record: CellRecord) -> str:
     return f"{test['accuracy']:.3f}" if test else "-"
 
 
-def render(records: list[CellRecord], fmt: str = "github") -> str:
-    return tabulate([row(r) for r in records], headers=HEADERS, tablefmt=fmt, disable_numparse=True)
+def render_rows(headers: list[str], rows: list[list], fmt: str = "table") -> str:
+    """``rows`` as a plain table, GitHub Markdown, CSV, or JSON (a list of objects)."""
+    if fmt == "table":
+        return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+    if fmt == "markdown":
+        return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(headers)
+        writer.writerows(rows)
+        return buf.getvalue().rstrip("\n")
+    if fmt == "json":
+        return json.dumps([dict(zip(headers, r)) for r in rows], indent=2)
+    raise ValueError(f"Unknown format {fmt!r}. Known: {', '.join(FORMATS)}.")
+
+
+def render(records: list[CellRecord], fmt: str = "markdown") -> str:
+    return render_rows(HEADERS, [row(r) for r in records], fmt)
+
+
+COMPARE_HEADERS = [
+    "cell", "median A ms", "median B ms", "B/A [95% CI]", "throughput B/A",
+    "acc A", "acc B", "acc delta", "p", "verdict",
+]
+
+
+def comparison_rows(cells) -> list[list]:
+    rows = []
+    for c in cells:
+        if not c.verdict:
+            rows.append([c.cell, "", "", "", "", "", "", "", "", c.presence])
+            continue
+        acc = [f"{v:.3f}" if v is not None else "-" for v in (c.accuracy_a, c.accuracy_b)]
+        delta = f"{c.accuracy_delta:+.3f}" if c.accuracy_delta is not None else "-"
+        rows.append([
+            c.cell, f"{c.median_a * 1e3:.2f}", f"{c.median_b * 1e3:.2f}",
+            f"{c.ratio:.2f} [{c.ratio_ci[0]:.2f}, {c.ratio_ci[1]:.2f}]", f"{c.throughput_ratio:.2f}",
+            *acc, delta, f"{c.p_value:.1e}", c.verdict,
+        ])
+    return rows

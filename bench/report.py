@@ -1,0 +1,199 @@
+"""A Markdown report with PNG charts from stored runs (matplotlib, no display needed).
+
+Charts: step time per strategy and loop for each workload; throughput against replicas;
+accuracy against speed; and, across one machine's history, each cell's median step time
+run by run, with regressions against the previous run marked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bench import tables
+from bench.compare import DEFAULT_ALPHA, DEFAULT_THRESHOLD, compare_runs
+from bench.errors import UserError
+from bench.storage import StoredRun
+
+
+def _ok_records(run: StoredRun) -> list[dict]:
+    return [r for repeats in run.cells().values() for r in repeats[:1] if r.get("status") == "ok"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def step_time_chart(run: StoredRun, path: Path) -> bool:
+    """Grouped bars: median step time (ms) per strategy, one bar per loop, one panel per workload."""
+    records = [r for r in _ok_records(run) if r["config"].get("loop")]
+    if not records:
+        return False
+    plt = _pyplot()
+    names = list(dict.fromkeys(r["config"]["workload"] for r in records))
+    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4), squeeze=False)
+    for ax, workload in zip(axes[0], names):
+        rows = [r for r in records if r["config"]["workload"] == workload]
+        strategies = list(dict.fromkeys(r["config"]["strategy"] for r in rows))
+        loops = list(dict.fromkeys(r["config"]["loop"] for r in rows))
+        width = 0.8 / len(loops)
+        for i, loop in enumerate(loops):
+            xs, ys, errs = [], [], []
+            for j, strategy in enumerate(strategies):
+                match = [r for r in rows if r["config"]["strategy"] == strategy and r["config"]["loop"] == loop]
+                if match:
+                    st = match[0]["step_time"]
+                    xs.append(j + i * width)
+                    ys.append(st["median"] * 1e3)
+                    errs.append([[(st["median"] - st["p10"]) * 1e3], [(st["p90"] - st["median"]) * 1e3]])
+            lower = [e[0][0] for e in errs]
+            upper = [e[1][0] for e in errs]
+            ax.bar(xs, ys, width, label=loop, yerr=[lower, upper], capsize=3)
+        ax.set_xticks([j + width * (len(loops) - 1) / 2 for j in range(len(strategies))], strategies)
+        ax.set_title(f"{workload}: median step time (bars: p10-p90)")
+        ax.set_ylabel("ms per step")
+        ax.legend(title="loop")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def throughput_chart(run: StoredRun, path: Path) -> bool:
+    """Examples/s against replicas; hollow markers for virtual devices (shared hardware)."""
+    records = [r for r in _ok_records(run) if "examples_per_second" in r]
+    if not records:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in records:
+        cfg, virtual = r["config"], r["strategy"].get("virtual_devices")
+        label = f"{cfg['workload']}/{cfg['loop']}/{cfg['strategy']}"
+        ax.scatter(r["strategy"]["replicas"], r["examples_per_second"],
+                   facecolors="none" if virtual else None, edgecolors="C0" if virtual else None, s=60)
+        ax.annotate(label, (r["strategy"]["replicas"], r["examples_per_second"]), fontsize=7,
+                    xytext=(4, 2), textcoords="offset points")
+    ax.set_xlabel("replicas (hollow: virtual devices sharing one physical device)")
+    ax.set_ylabel("global examples per second")
+    ax.set_title("Throughput against replicas")
+    ax.set_xticks(sorted({r["strategy"]["replicas"] for r in records}))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def accuracy_chart(run: StoredRun, path: Path) -> bool:
+    """Test accuracy against median step time, one marker per cell."""
+    records = [r for r in _ok_records(run) if r.get("accuracy")]
+    if not records:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, workload in enumerate(dict.fromkeys(r["config"]["workload"] for r in records)):
+        rows = [r for r in records if r["config"]["workload"] == workload]
+        ax.scatter([r["step_time"]["median"] * 1e3 for r in rows],
+                   [r["accuracy"]["test"]["accuracy"] for r in rows], label=workload, color=f"C{i}")
+        for r in rows:
+            ax.annotate(f"{r['config']['strategy']}/{r['config']['loop']}",
+                        (r["step_time"]["median"] * 1e3, r["accuracy"]["test"]["accuracy"]),
+                        fontsize=7, xytext=(4, 2), textcoords="offset points")
+    ax.set_xlabel("median step time (ms): left is faster")
+    ax.set_ylabel("test accuracy: up is better")
+    ax.set_title("Accuracy against speed")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def trend_chart(history: list[StoredRun], path: Path, threshold: float, alpha: float) -> list[str]:
+    """Median step time per cell across runs; red crosses where a run regressed vs the one before."""
+    if len(history) < 2:
+        return []
+    plt = _pyplot()
+    cells = list(dict.fromkeys(c for run in history for c, reps in run.cells().items()
+                               if any(r.get("status") == "ok" for r in reps)))
+    regressions: list[str] = []
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for i, cell in enumerate(cells):
+        xs, ys = [], []
+        for run in history:
+            reps = [r for r in run.cells().get(cell, []) if r.get("status") == "ok"]
+            if reps:
+                xs.append(run.number)
+                ys.append(_median(reps) * 1e3)
+        ax.plot(xs, ys, marker="o", label=cell, color=f"C{i % 10}", linestyle="-" if i < 10 else "--")
+    for before, after in zip(history, history[1:]):
+        try:
+            comparison = compare_runs(before, after, threshold, alpha)
+        except UserError:
+            continue
+        for c in comparison.compared:
+            if c.verdict == "slower":
+                ax.scatter([after.number], [c.median_b * 1e3], marker="x", s=120, color="red", zorder=5)
+                regressions.append(f"run {after.number:04d}: {c.cell} x{c.ratio:.2f} vs run {before.number:04d}")
+    ax.set_xlabel("run number")
+    ax.set_xticks([run.number for run in history])
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("median step time (ms)")
+    ax.set_title("History of this machine (red x: significantly slower than the run before)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return regressions
+
+
+def _median(repeats: list[dict]) -> float:
+    from bench.stats import percentile
+
+    return percentile([s for r in repeats for s in r["steps"]["samples"]], 50)
+
+
+def write_report(run: StoredRun, history: list[StoredRun], out_dir: str | os.PathLike,
+                 threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA) -> Path:
+    """Writes ``report.md`` and its PNG charts into ``out_dir``; returns the Markdown path."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"Cannot create report folder {out}: {exc.strerror}.") from None
+    info = run.machine_info.get("distbench", {})
+    lines = [
+        f"# distbench report: {run.label}",
+        "",
+        f"Run {run.number:04d} of machine `{run.machine_id}`, {run.data.get('datetime', '?')}, "
+        f"commit `{(run.data.get('commit_info', {}).get('id') or '?')[:8]}`.",
+        f"TensorFlow {info.get('tensorflow')}, Keras {info.get('keras')}, {info.get('cpu_count')} CPUs "
+        f"({info.get('cpu_model')}), GPUs: {', '.join(info.get('gpus') or []) or 'none'}.",
+        "",
+        "## Cells",
+        "",
+        tables.render([reps[0] for reps in run.cells().values()], "markdown"),
+        "",
+    ]
+    charts = [
+        ("step_time.png", "Step time per strategy and loop", step_time_chart(run, out / "step_time.png")),
+        ("throughput.png", "Throughput against replicas", throughput_chart(run, out / "throughput.png")),
+        ("accuracy.png", "Accuracy against speed", accuracy_chart(run, out / "accuracy.png")),
+    ]
+    for name, title, made in charts:
+        if made:
+            lines += [f"## {title}", "", f"![{title}]({name})", ""]
+    regressions = trend_chart(history, out / "trend.png", threshold, alpha)
+    if len(history) >= 2:
+        lines += [f"## History ({len(history)} runs of this machine)", "", "![History](trend.png)", ""]
+        lines += [f"- {r}" for r in regressions] or ["No run was significantly slower than the run before it."]
+        lines.append("")
+    path = out / "report.md"
+    from bench.fileio import atomic_write_text
+
+    atomic_write_text(str(path), "\n".join(lines))
+    return path
