@@ -90,6 +90,7 @@ def add_selection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--global-batch", type=int)
     p.add_argument("--steps-per-execution", type=int, help="for fit (forced to 1 under multi-replica mirrored)")
     p.add_argument("--devices", type=int, help="logical devices for the virtual strategy (default 2)")
+    p.add_argument("--workers", type=int, help="local worker processes for multi_worker without TF_CONFIG (default 2)")
     p.add_argument("--data", help="auto (default), keras, synthetic, or a folder of class sub-folders")
     p.add_argument("--seed", type=int)
     p.add_argument("--eval-examples", type=int, help="test examples to evaluate (default: quick 5000)")
@@ -101,7 +102,7 @@ def add_selection_args(p: argparse.ArgumentParser) -> None:
 
 
 SPEC_FIELDS = (
-    "epochs", "steps_per_epoch", "warmup_steps", "global_batch", "steps_per_execution", "devices", "data",
+    "epochs", "steps_per_epoch", "warmup_steps", "global_batch", "steps_per_execution", "devices", "workers", "data",
     "seed", "eval_examples", "matmul_repeats", "intra_op_threads", "inter_op_threads", "deadline_s",
 )
 
@@ -152,6 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench import tables
     from bench.storage import save_run
     from bench.suite import Suite, build_cells
+    from strategies.multi_worker import is_chief, tf_config
 
     cells = build_cells(args.workload, args.strategy, args.loop, base_spec(args))
     if not args.no_save:
@@ -163,9 +165,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = Suite().run_all(cells, args.repeats, progress)
     print()
     print(tables.render([reps[0] for reps in results.values()], args.format))
-    if not args.no_save:
+    if not args.no_save and is_chief(tf_config()):
         path = save_run(results, args.results)
         print(f"\nSaved {path}")
+    elif not args.no_save:
+        print("\nNot saved: this process is a non-chief worker of a TF_CONFIG cluster; the chief saves the run.")
     return 1 if any(r["status"] == "error" for reps in results.values() for r in reps) else 0
 
 
@@ -233,6 +237,9 @@ def _print_comparison(comparison, fmt: str) -> None:
             print("Same machine fingerprint.")
         print()
     print(tables.render_rows(tables.COMPARE_HEADERS, tables.comparison_rows(comparison.cells), fmt))
+    if fmt == "table" and any(c.notes for c in comparison.compared):
+        print("\nMedians are medians over processes (runs A/B). With one process per side the "
+              "interval ignores run-to-run noise, which reached 2x here: use --repeats 3 or more.")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

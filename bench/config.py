@@ -35,6 +35,7 @@ class CellSpec:
     seed: int = 0
     data: str = "auto"
     devices: int = 2
+    workers: int = 2              # local worker processes for multi_worker (without TF_CONFIG)
     eval_examples: int | None = 5000
     matmul_shape: tuple[int, int, int] = (10000, 100, 10000)
     matmul_repeats: int = 10
@@ -77,6 +78,7 @@ class CellSpec:
         _at_least("global batch", self.global_batch, 1)
         _at_least("steps per execution", self.steps_per_execution, 1)
         _at_least("devices", self.devices, 1)
+        _at_least("workers", self.workers, 1)
         _at_least("matmul repeats", self.matmul_repeats, 1)
         _at_least("intra-op threads", self.intra_op_threads, 0)
         _at_least("inter-op threads", self.inter_op_threads, 0)

@@ -19,18 +19,26 @@ from bench.records import CellRecord, skipped
 from bench.timing import StepClock, StepTimes, time_repeats
 from strategies import devices, hardware
 from strategies.hardware import Hardware
+from strategies.multi_worker import KERAS_LOOPS, KERAS_LOOPS_REASON
 from workloads.matmul import SUM_RTOL
 
 # Workloads that do not train time devices, not replicas; these strategies give them devices.
 MATMUL_STRATEGIES = ("default", "one_gpu", "mirrored")
+EVAL_BATCH = 256
+
+
+def adapter_for(spec: CellSpec) -> strategies.StrategyAdapter:
+    return strategies.get(spec.strategy, devices=spec.devices, workers=spec.workers)
 
 
 def skip_reason(spec: CellSpec, hw: Hardware) -> str | None:
     """Why ``spec`` cannot run on ``hw`` (None when it can); quick and side-effect free."""
-    adapter = strategies.get(spec.strategy, devices=spec.devices)
+    adapter = adapter_for(spec)
     availability = adapter.availability(hw)
     if not availability.ok:
         return availability.reason
+    if spec.strategy == "multi_worker" and spec.loop in KERAS_LOOPS:
+        return KERAS_LOOPS_REASON.format(loop=spec.loop)
     if workloads.get(spec.workload).kind == "matmul" and not adapter.compute_devices(hw):
         return f"matmul-{spec.strategy}: no GPU to time (the CPU figure is matmul-default)"
     return None
@@ -47,7 +55,7 @@ def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:
     reason = skip_reason(spec, hw)
     if reason:
         return skipped(spec, reason)
-    adapter = strategies.get(spec.strategy, devices=spec.devices)
+    adapter = adapter_for(spec)
     _set_threads(spec)
     devices.apply(adapter.device_setup(hw))
     strategy = adapter.build(hw)
@@ -137,9 +145,23 @@ def _run_training(spec: CellSpec, workload, strategy, device_names: list[str]) -
 
 
 def _evaluate(workload, model, data, limit: int | None) -> dict:
-    """Test metrics from ``model.predict`` on the first ``limit`` test examples."""
+    """Test metrics on the first ``limit`` test examples, from a plain copy of the model.
+
+    The trained weights are copied into a model built outside any strategy, so the
+    evaluation is the same under every strategy and collective-free: a distributed
+    model called outside ``strategy.run`` under MultiWorkerMirroredStrategy does not
+    return one row per input, and Keras's ``predict`` there is a collective every
+    worker would have to join.
+    """
+    import numpy as np
+
+    plain = workload.build_model(data.vocab_size)
+    plain.set_weights(model.get_weights())
     n = len(data.y_test) if limit is None else min(limit, len(data.y_test))
-    probs = model.predict(data.x_test[:n], batch_size=256, verbose=0)
+    x = data.x_test[:n]
+    probs = np.concatenate(
+        [np.asarray(plain(x[i : i + EVAL_BATCH], training=False)) for i in range(0, n, EVAL_BATCH)]
+    )
     return {"examples": n, **workload.score(data.y_test[:n], probs)}
 
 

@@ -116,16 +116,36 @@ def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
     return min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2)))
 
 
-def bootstrap_ratio_ci(
-    a: Sequence[float], b: Sequence[float], confidence: float = 0.95, resamples: int = 1000, seed: int = 0
+def hierarchical_bootstrap_ratio_ci(
+    a: Sequence[Sequence[float]], b: Sequence[Sequence[float]],
+    confidence: float = 0.95, resamples: int = 1000, seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile-bootstrap interval of median(b) / median(a), seeded and reproducible."""
-    import random
+    """Percentile-bootstrap interval of the ratio B/A of medians of per-process medians.
 
-    rng = random.Random(seed)
-    ratios = sorted(
-        percentile(rng.choices(b, k=len(b)), 50) / percentile(rng.choices(a, k=len(a)), 50)
-        for _ in range(resamples)
-    )
+    ``a`` and ``b`` are lists of repeats (one list of step times per process). Each
+    resample draws processes with replacement, then steps within each drawn process,
+    so the interval carries run-to-run noise as well as step-to-step noise (Saravanan
+    et al. 2020, "Application of the hierarchical bootstrap to multi-level data"). With
+    one process per side it reflects step-to-step noise only. Seeded: reproducible.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+
+    def resampled_medians(repeats):
+        # (resamples, repeats): each process's bootstrap medians, then processes redrawn.
+        per_process = np.stack([
+            np.median(np.asarray(r)[rng.integers(0, len(r), (resamples, len(r)))], axis=1) for r in repeats
+        ], axis=1)
+        pick = rng.integers(0, len(repeats), (resamples, len(repeats)))
+        return np.median(np.take_along_axis(per_process, pick, axis=1), axis=1)
+
+    ratios = resampled_medians(b) / resampled_medians(a)
     tail = (1 - confidence) / 2 * 100
-    return percentile(ratios, tail), percentile(ratios, 100 - tail)
+    lo, hi = np.percentile(ratios, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def median_of_medians(repeats: Sequence[Sequence[float]]) -> float:
+    """The median over processes of each process's median step time."""
+    return percentile([percentile(r, 50) for r in repeats], 50)

@@ -7,13 +7,14 @@ per workload (a Keras download is tried once per run, not once per cell).
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable, Iterable
 
 import bench.loops as loops
 import strategies
 import workloads
-from bench import launcher
+from bench import cluster, launcher
 from bench.config import CellSpec
 from bench.errors import UserError
 from bench.records import CellRecord, skipped
@@ -62,9 +63,10 @@ def _names(requested: Iterable[str] | None, registry) -> list[str]:
 class Suite:
     """Runs cells in worker processes and remembers how ``auto`` data resolved."""
 
-    def __init__(self, hw: Hardware | None = None, launch=launcher.launch) -> None:
+    def __init__(self, hw: Hardware | None = None, launch=launcher.launch, launch_cluster=cluster.launch_cluster) -> None:
         self.hw = hw or hardware.detect()
         self._launch = launch
+        self._launch_cluster = launch_cluster
         self._sources: dict[tuple[str, str, int], str] = {}
 
     def prepare(self, spec: CellSpec) -> CellSpec:
@@ -81,6 +83,10 @@ class Suite:
         reason = skip_reason(spec, self.hw)
         if reason:
             return skipped(spec, reason)
+        if spec.strategy == "multi_worker" and "TF_CONFIG" not in os.environ:
+            return self._launch_cluster(self.prepare(spec))
+        # With TF_CONFIG set, this process is one worker of a real cluster: its worker
+        # process inherits TF_CONFIG and joins it.
         return self._launch(self.prepare(spec))
 
     def run_all(

@@ -79,7 +79,7 @@ def render(records: list[CellRecord], fmt: str = "markdown") -> str:
 
 
 COMPARE_HEADERS = [
-    "cell", "median A ms", "median B ms", "B/A [95% CI]", "throughput B/A",
+    "cell", "runs A/B", "median A ms", "median B ms", "B/A [95% CI]", "throughput B/A",
     "acc A", "acc B", "acc delta", "p", "verdict",
 ]
 
@@ -88,12 +88,12 @@ def comparison_rows(cells) -> list[list]:
     rows = []
     for c in cells:
         if not c.verdict:
-            rows.append([c.cell, "", "", "", "", "", "", "", "", c.presence])
+            rows.append([c.cell, "", "", "", "", "", "", "", "", "", c.presence])
             continue
         acc = [f"{v:.3f}" if v is not None else "-" for v in (c.accuracy_a, c.accuracy_b)]
         delta = f"{c.accuracy_delta:+.3f}" if c.accuracy_delta is not None else "-"
         rows.append([
-            c.cell, f"{c.median_a * 1e3:.2f}", f"{c.median_b * 1e3:.2f}",
+            c.cell, f"{c.processes_a}/{c.processes_b}", f"{c.median_a * 1e3:.2f}", f"{c.median_b * 1e3:.2f}",
             f"{c.ratio:.2f} [{c.ratio_ci[0]:.2f}, {c.ratio_ci[1]:.2f}]", f"{c.throughput_ratio:.2f}",
             *acc, delta, f"{c.p_value:.1e}", c.verdict,
         ])

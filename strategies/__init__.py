@@ -4,7 +4,7 @@ Nothing here knows a workload. Importing this package registers every adapter.
 """
 
 # Imported in the order `list` shows them; importing registers each adapter.
-from strategies import default, one_gpu, virtual, mirrored, tpu  # noqa: F401,I001
+from strategies import default, one_gpu, virtual, mirrored, tpu, multi_worker  # noqa: F401,I001
 from strategies.base import Availability, StrategyAdapter
 from strategies.registry import STRATEGIES
 

@@ -47,11 +47,12 @@ class StrategyAdapter(abc.ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
 
-    def __init__(self, devices: int = 2, virtual_memory_mb: int = 2048) -> None:
-        # Only the `virtual` adapter uses these; every adapter accepts them so the
-        # runner can build any adapter from one configuration.
+    def __init__(self, devices: int = 2, virtual_memory_mb: int = 2048, workers: int = 2) -> None:
+        # Only `virtual` uses devices and memory, only `multi_worker` workers; every
+        # adapter accepts them so the runner can build any adapter from one configuration.
         self.devices = devices
         self.virtual_memory_mb = virtual_memory_mb
+        self.workers = workers
 
     @abc.abstractmethod
     def availability(self, hw: Hardware) -> Availability:

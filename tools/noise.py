@@ -1,22 +1,25 @@
 """Measures how often `check` cries wolf, and how often it catches a real slow-down.
 
-    python tools/noise.py --results /tmp/noise --aa 6 --slowed 3 -- \
+    python tools/noise.py --results /tmp/noise --aa 10 --slowed 5 --repeats 1,3,5 -- \
         --workload reuters_cnn --strategy default --strategy virtual --loop fit --loop custom
 
 1. Runs the same selection ``--aa`` times (A/A: same commit, same machine) and counts,
-   over every pair of those runs, how often `check` would fail (false alarms).
+   over pairs of those runs, how often `check` would fail on speed (false alarms).
 2. Runs it ``--slowed`` more times with a CPU-burning process on every core (a real
-   slow-down: a noisy neighbour halves the CPU each worker gets), and counts how often
-   `check` against each A/A run fails (catches).
+   slow-down: a noisy neighbour takes CPU from each worker), and counts how often
+   `check` fails against the A/A runs (catches).
 
-Reports both rates per threshold, per run (what `check` exits on) and per cell.
-Everything it runs is saved under --results like any other run.
+``--repeats 1,3,5`` also evaluates what repeats buy: k stored runs of the same command
+are k fresh processes per cell, exactly what ``run --repeats k`` makes, so disjoint
+groups of k runs are compared as k-repeat runs. Rates are given per run (what `check`
+exits on) and per cell. ``--aa-runs``/``--slow-runs`` analyse runs already stored.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import random
 import multiprocessing
 import os
 import subprocess
@@ -24,7 +27,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.compare import DEFAULT_ALPHA, compare_runs, regressions  # noqa: E402
+from bench.compare import DEFAULT_ALPHA, compare_cell  # noqa: E402
 from bench.storage import Storage, load  # noqa: E402
 
 THRESHOLDS = (0.05, 0.10, 0.15, 0.25, 0.35)
@@ -52,43 +55,77 @@ def bench_run(results: str, extra: list[str], slowed: bool) -> str:
             h.kill()
 
 
+def merged(runs) -> dict[str, list[dict]]:
+    """Several stored runs of the same command as one run whose repeats are their processes."""
+    cells: dict[str, list[dict]] = {}
+    for run in runs:
+        for cell, repeats in run.cells().items():
+            cells.setdefault(cell, []).extend(repeats)
+    return cells
+
+
 def rates(pairs, threshold: float) -> tuple[int, int, int, int]:
-    """(runs failing, runs, cells failing, cells) over (baseline, candidate) pairs."""
+    """(runs failing, runs, cells failing, cells) over (baseline, candidate) pairs of cell dicts."""
     runs_failed = cells_failed = cells = 0
     for base, cand in pairs:
-        comparison = compare_runs(base, cand, threshold, DEFAULT_ALPHA)
-        failed = regressions(comparison, accuracy_tolerance=1.0)   # speed only
-        runs_failed += bool(failed)
-        cells_failed += len(failed)
-        cells += len(comparison.compared)
+        slower = [c for c in base if compare_cell(c, base[c], cand[c], threshold, DEFAULT_ALPHA).verdict == "slower"]
+        runs_failed += bool(slower)
+        cells_failed += len(slower)
+        cells += len(base)
     return runs_failed, len(pairs), cells_failed, cells
+
+
+def grouped_pairs(aa, slow, k: int, limit: int, seed: int = 0):
+    """Random (baseline, candidate) pairs of k-process pseudo-runs: disjoint A/A, and A vs slowed."""
+    rng = random.Random(seed)
+    aa_pairs, slow_pairs = [], []
+    for _ in range(limit):
+        picked = rng.sample(aa, 2 * k)
+        aa_pairs.append((merged(picked[:k]), merged(picked[k:])))
+        slow_pairs.append((merged(rng.sample(aa, k)), merged(rng.sample(slow, k))))
+    return aa_pairs, slow_pairs
+
+
+def parse_numbers(text: str) -> list[int]:
+    numbers = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        numbers += range(int(lo), int(hi or lo) + 1)
+    return numbers
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--results", required=True)
-    parser.add_argument("--aa", type=int, default=6)
-    parser.add_argument("--slowed", type=int, default=3)
-    parser.add_argument("--reuse", action="store_true", help="analyse the runs already in --results")
+    parser.add_argument("--aa", type=int, default=6, help="A/A runs to make")
+    parser.add_argument("--slowed", type=int, default=3, help="slowed runs to make")
+    parser.add_argument("--aa-runs", help="analyse these stored runs as A/A (e.g. 1-6,10-13) instead of running")
+    parser.add_argument("--slow-runs", help="and these as slowed (e.g. 7-9,14-15)")
+    parser.add_argument("--repeats", default="1,3", help="processes per pseudo-run to evaluate (default 1,3)")
+    parser.add_argument("--pairs", type=int, default=60, help="random pairs per repeat count (k > 1)")
     parser.add_argument("extra", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     extra = [a for a in args.extra if a != "--"]
-    if args.reuse:
-        files = [str(p) for p in Storage(args.results).runs()]
-        aa_files, slow_files = files[: args.aa], files[args.aa : args.aa + args.slowed]
+    if args.aa_runs:
+        by_number = {load(p).number: load(p) for p in Storage(args.results).runs()}
+        aa = [by_number[n] for n in parse_numbers(args.aa_runs)]
+        slow = [by_number[n] for n in parse_numbers(args.slow_runs)]
     else:
-        aa_files = [bench_run(args.results, extra, slowed=False) for _ in range(args.aa)]
-        slow_files = [bench_run(args.results, extra, slowed=True) for _ in range(args.slowed)]
-    aa, slow = [load(f) for f in aa_files], [load(f) for f in slow_files]
-    aa_pairs = list(itertools.combinations(aa, 2))
-    slow_pairs = [(base, s) for s in slow for base in aa]
+        aa = [load(bench_run(args.results, extra, slowed=False)) for _ in range(args.aa)]
+        slow = [load(bench_run(args.results, extra, slowed=True)) for _ in range(args.slowed)]
     print(f"A/A runs: {[r.number for r in aa]}; slowed runs: {[r.number for r in slow]}")
-    print("threshold  false alarms (runs)  false alarms (cells)  caught (runs)  caught (cells)")
-    for t in THRESHOLDS:
-        fr, n, fc, nc = rates(aa_pairs, t)
-        cr, m, cc, mc = rates(slow_pairs, t)
-        print(f"{t:9.2f}  {fr:3d}/{n:<3d} = {fr / n:5.0%}    {fc:3d}/{nc:<3d} = {fc / nc:5.0%}"
-              f"     {cr:3d}/{m:<3d} = {cr / m:4.0%}  {cc:3d}/{mc:<3d} = {cc / mc:4.0%}")
+    print("repeats  threshold  false alarms (runs)  false alarms (cells)  caught (runs)  caught (cells)")
+    for k in (int(x) for x in args.repeats.split(",")):
+        if k == 1:   # every pair, exhaustively
+            aa_pairs = [(merged([x]), merged([y])) for x, y in itertools.combinations(aa, 2)]
+            slow_pairs = [(merged([x]), merged([s])) for s in slow for x in aa]
+        else:
+            aa_pairs, slow_pairs = grouped_pairs(aa, slow, k, args.pairs)
+        for t in THRESHOLDS:
+            fr, n, fc, nc = rates(aa_pairs, t)
+            cr, m, cc, mc = rates(slow_pairs, t)
+            print(f"{k:7d}  {t:9.2f}  {fr:3d}/{n:<3d} = {fr / n:4.0%}    {fc:3d}/{nc:<3d} = {fc / nc:4.0%}"
+                  f"     {cr:3d}/{m:<3d} = {cr / m:4.0%}  {cc:3d}/{mc:<3d} = {cc / mc:4.0%}")
 
 
 if __name__ == "__main__":

@@ -58,6 +58,17 @@ class TrainingLoop(abc.ABC):
         """Trains ``ctx.model``; each step is timed on ``ctx.clock`` after a device sync."""
 
 
+def compile_model(ctx: TrainContext, steps_per_execution: int = 1) -> None:
+    """Compiles the model with the workload's optimizer, loss and metrics, in scope."""
+    with ctx.strategy.scope():
+        ctx.model.compile(
+            optimizer=ctx.workload.optimizer(),
+            loss=ctx.workload.loss(),
+            metrics=ctx.workload.metrics(),
+            steps_per_execution=steps_per_execution,
+        )
+
+
 def train_dataset(ctx: TrainContext):
     """Shuffled (seeded), batched to the global batch, repeated, prefetched.
 
@@ -70,4 +81,8 @@ def train_dataset(ctx: TrainContext):
     ds = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
     ds = ds.shuffle(len(data.y_train), seed=ctx.config.seed, reshuffle_each_iteration=True)
     ds = ds.batch(ctx.config.global_batch, drop_remainder=True).repeat()
-    return ds.prefetch(tf.data.AUTOTUNE)
+    # In-memory data has no files to shard: across workers, shard by element, explicitly.
+    # Every worker shuffles with the same seed, so the shards partition each global batch.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

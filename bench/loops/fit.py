@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.loops.base import LOOPS, LoopResult, TrainContext, TrainingLoop, train_dataset
+from bench.loops.base import LOOPS, LoopResult, TrainContext, TrainingLoop, compile_model, train_dataset
 from bench.timing import StepClock
 
 SPE_NOTE = (
@@ -44,13 +44,7 @@ class FitLoop(TrainingLoop):
         if spe > 1 and ctx.replicas > 1:
             notes.append(SPE_NOTE.format(asked=spe))
             spe = 1
-        with ctx.strategy.scope():
-            ctx.model.compile(
-                optimizer=ctx.workload.optimizer(),
-                loss=ctx.workload.loss(),
-                metrics=ctx.workload.metrics(),
-                steps_per_execution=spe,
-            )
+        compile_model(ctx, spe)
         history = ctx.model.fit(
             train_dataset(ctx),
             epochs=cfg.epochs,

@@ -16,7 +16,7 @@ here, weighted by batch size.
 from __future__ import annotations
 
 from bench.loops.base import (
-    LOOPS, LR_HALVING_EPOCH, LoopResult, TrainContext, TrainingLoop, train_dataset,
+    LOOPS, LR_HALVING_EPOCH, LoopResult, TrainContext, TrainingLoop, compile_model, train_dataset,
 )
 
 
@@ -29,12 +29,7 @@ class TrainOnBatchLoop(TrainingLoop):
         import keras
 
         cfg = ctx.config
-        with ctx.strategy.scope():
-            ctx.model.compile(
-                optimizer=ctx.workload.optimizer(),
-                loss=ctx.workload.loss(),
-                metrics=ctx.workload.metrics(),
-            )
+        compile_model(ctx)
         batches = self._batches(ctx)
         halved_at = None
         for epoch in range(cfg.epochs):

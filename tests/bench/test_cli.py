@@ -6,7 +6,7 @@ from bench.cli import main
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["run", "--strategy", "mirorred"], "Unknown strategy 'mirorred'. Known: default, one_gpu, virtual, mirrored, tpu."),
+        (["run", "--strategy", "mirorred"], "Unknown strategy 'mirorred'. Known: default, one_gpu, virtual, mirrored, tpu, multi_worker."),
         (["run", "--workload", "reuter"], "Unknown workload 'reuter'. Known: reuters_cnn, multibranch, matmul."),
         (["run", "--loop", "tape"], "Unknown loop 'tape'. Known: fit, train_on_batch, custom."),
         (["run", "--steps-per-epoch", "0"], "Steps per epoch must be an integer >= 1; received 0."),
@@ -33,11 +33,15 @@ def test_list_shows_each_adapter_with_availability(capsys):
 
 
 @pytest.mark.slow
-def test_run_prints_progress_and_the_table(capsys, tmp_path):
-    out_json = tmp_path / "records.json"
+def test_run_prints_progress_and_the_table_and_saves(capsys, tmp_path):
+    from bench.storage import Storage, load
+
     argv = ["run", "--workload", "matmul", "--strategy", "default", "--matmul-shape", "32,8,32",
-            "--matmul-repeats", "3", "--json", str(out_json)]
+            "--matmul-repeats", "3", "--repeats", "2", "--results", str(tmp_path)]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "[1/1] matmul-default: ok" in out and "GFLOP/s" in out
-    assert out_json.exists()
+    assert "[1/2] matmul-default: ok" in out and "[2/2] matmul-default: ok" in out and "GFLOP/s" in out
+    (path,) = Storage(tmp_path).runs()
+    assert f"Saved {path}" in out
+    repeats = load(path).cells()["matmul-default"]
+    assert len(repeats) == 2 and repeats[0]["worker_pid"] != repeats[1]["worker_pid"]   # fresh processes

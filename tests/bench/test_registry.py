@@ -8,7 +8,7 @@ from bench.registry import Registry
 
 
 def test_registries_hold_the_documented_names_in_order():
-    assert strategies.STRATEGIES.names() == ["default", "one_gpu", "virtual", "mirrored", "tpu"]
+    assert strategies.STRATEGIES.names() == ["default", "one_gpu", "virtual", "mirrored", "tpu", "multi_worker"]
     assert workloads.WORKLOADS.names() == ["reuters_cnn", "multibranch", "matmul"]
     assert loops.LOOPS.names() == ["fit", "train_on_batch", "custom"]
 

@@ -79,6 +79,11 @@ def test_matmul_times_the_cpu_and_checks_the_sum(tiny):
     assert len(cpu["samples"]) == 3 and m["speedup_over_cpu"]["/CPU:0"] == 1.0
 
 
+def test_evaluation_covers_exactly_the_requested_examples(tiny):
+    record = run_cell(tiny("multibranch", "default", "custom", eval_examples=300))   # 256 + 44
+    assert record["accuracy"]["test"]["examples"] == 300
+
+
 def test_unavailable_strategies_are_skipped_with_their_reason(tiny):
     record = run_cell(tiny("reuters_cnn", "tpu", "fit"))
     assert record["status"] == "skipped"

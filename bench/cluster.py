@@ -1,0 +1,155 @@
+"""Launches a local MultiWorkerMirroredStrategy cluster: N worker processes on 127.0.0.1.
+
+Each worker is ``python -m bench.worker`` with its own ``TF_CONFIG`` and free port, in
+its own process group. The launcher watches them all: when any worker dies, or writes
+an error record (a peer's death surfaces as ``UnavailableError`` within a second), or
+the deadline passes, every worker's group is killed with SIGKILL (TensorFlow ignores
+SIGTERM) and the cell is reported as failed with which worker failed first and how.
+Nothing is left running. The chief (worker 0) writes the cell's record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from bench.config import CellSpec
+from bench.fileio import atomic_write_json
+from bench.launcher import WORKER_ENV, _how_it_ended, _project_root, _tail, kill_group
+from bench.records import CellRecord, failed
+
+POLL_S = 0.1
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free TCP ports on 127.0.0.1 (held open together while chosen)."""
+    sockets = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def tf_configs(ports: list[int]) -> list[dict]:
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    return [{"cluster": cluster, "task": {"type": "worker", "index": i}} for i in range(len(ports))]
+
+
+def worker_threads(spec: CellSpec) -> CellSpec:
+    """Splits the cores between the workers unless the user set thread counts.
+
+    N workers on C cores oversubscribe the CPU if each takes C threads (TensorFlow's
+    default); each gets max(1, C // N) intra-op and inter-op threads.
+    """
+    share = max(1, (os.cpu_count() or 1) // spec.workers)
+    return spec.replace(
+        intra_op_threads=spec.intra_op_threads or share,
+        inter_op_threads=spec.inter_op_threads or share,
+    )
+
+
+@dataclass
+class _Worker:
+    index: int
+    proc: subprocess.Popen
+    record_path: str
+    log_path: str
+
+    def record(self) -> dict | None:
+        if not os.path.exists(self.record_path):
+            return None
+        with open(self.record_path) as f:
+            return json.load(f)
+
+    def failure(self) -> str | None:
+        """Why this worker failed, once it has; None while it runs or after success."""
+        code = self.proc.poll()
+        if code is None:
+            return None
+        record = self.record()
+        if code != 0 or record is None:
+            return f"worker {self.index} (pid {self.proc.pid}) {_how_it_ended(code)}"
+        if record.get("status") == "error":
+            return f"worker {self.index} (pid {self.proc.pid}) failed: {record.get('reason', '')}"
+        return None
+
+
+def launch_cluster(
+    spec: CellSpec, env: dict[str, str] | None = None, on_start: Callable[[list[int]], None] | None = None
+) -> CellRecord:
+    """Runs ``spec`` on ``spec.workers`` local workers; returns the chief's record or an error."""
+    spec = worker_threads(spec)
+    with tempfile.TemporaryDirectory(prefix="distbench-cluster-") as tmp:
+        spec_path = os.path.join(tmp, "spec.json")
+        atomic_write_json(spec_path, spec.to_dict())
+        workers = [_start(i, config, spec_path, tmp, env) for i, config in enumerate(tf_configs(free_ports(spec.workers)))]
+        started = time.monotonic()
+        try:
+            if on_start:
+                on_start([w.proc.pid for w in workers])
+            outcome = _watch(workers, spec.deadline_s)
+        finally:
+            for w in workers:
+                kill_group(w.proc)
+        wall = time.monotonic() - started
+        summaries = [_summary(w) for w in workers]
+        if outcome:
+            return failed(spec, outcome, error_kind="cluster", workers=summaries, wall_s=wall,
+                          output_tail="\n".join(f"--- worker {w.index}\n{_tail(w.log_path)[-800:]}" for w in workers))
+        chief = workers[0].record()
+        chief["workers"] = summaries
+        return chief
+
+
+def _start(index: int, config: dict, spec_path: str, tmp: str, env: dict[str, str] | None) -> _Worker:
+    record_path = os.path.join(tmp, f"record-{index}.json")
+    log_path = os.path.join(tmp, f"worker-{index}.log")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.worker", spec_path, record_path],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, **WORKER_ENV, "TF_CONFIG": json.dumps(config), **(env or {})},
+            cwd=_project_root(), start_new_session=True,
+        )
+    return _Worker(index, proc, record_path, log_path)
+
+
+def _watch(workers: list[_Worker], deadline_s: float) -> str | None:
+    """Waits for every worker; returns why the cluster failed, or None on success."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        failures = [(w, why) for w in workers if (why := w.failure())]
+        if failures:
+            # A crashed worker is the cause; its peers' UnavailableErrors are the effect.
+            crashed = [why for w, why in failures if w.proc.returncode != 0 or w.record() is None]
+            return "; ".join(crashed + [why for _, why in failures if why not in crashed])
+        if all(w.proc.poll() is not None for w in workers):
+            return None
+        if time.monotonic() > deadline:
+            pids = ", ".join(str(w.proc.pid) for w in workers)
+            return f"timed out after {deadline_s:g} s; workers {pids} killed with SIGKILL"
+        time.sleep(POLL_S)
+
+
+def _summary(w: _Worker) -> dict:
+    record = w.record() or {}
+    return {
+        "index": w.index,
+        "pid": w.proc.pid,
+        "exit": _how_it_ended(w.proc.returncode) if w.proc.returncode is not None else "running",
+        "status": record.get("status", "no record"),
+        "reason": record.get("reason", ""),
+        **({"traceback": record["traceback"]} if record.get("traceback") else {}),
+    }

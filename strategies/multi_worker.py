@@ -1,0 +1,91 @@
+"""MultiWorkerMirroredStrategy: TensorFlow's collective runtime across processes.
+
+The cluster comes from ``TF_CONFIG``, as Kubernetes training operators set it. With
+``TF_CONFIG`` in the environment this process is one worker of a real cluster; without
+it the launcher (``bench/cluster.py``) starts ``--workers N`` local processes on
+127.0.0.1, each with its own ``TF_CONFIG``. Either way the strategy is built here, in a
+worker process that runs under the launcher's deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from strategies.base import Availability, StrategyAdapter
+from strategies.devices import DeviceSetup
+from strategies.hardware import Hardware
+from strategies.registry import STRATEGIES
+
+# Keras 3's fit (and train_on_batch, which runs the same train function) cannot reduce
+# per-replica outputs under this strategy: "Attempt to convert a value (PerReplica...)",
+# then "Invalid reduction dimension 0 for input with 0 dimensions".
+KERAS_LOOPS_REASON = (
+    "multi_worker: Keras 3 {loop} fails under MultiWorkerMirroredStrategy "
+    "(tensorflow/tensorflow#72388); the custom loop measures this strategy"
+)
+KERAS_LOOPS = ("fit", "train_on_batch")
+
+
+def tf_config() -> dict | None:
+    """The parsed TF_CONFIG of this process, or None."""
+    raw = os.environ.get("TF_CONFIG")
+    return json.loads(raw) if raw else None
+
+
+def is_chief(config: dict | None) -> bool:
+    """Whether this task writes the record: the chief, or worker 0 when there is none."""
+    if not config:
+        return True
+    task = config.get("task", {})
+    if "chief" in config.get("cluster", {}):
+        return task.get("type") == "chief"
+    return task.get("type") == "worker" and task.get("index") == 0
+
+
+@STRATEGIES.register
+class MultiWorkerAdapter(StrategyAdapter):
+    name = "multi_worker"
+    summary = "MultiWorkerMirroredStrategy over TF_CONFIG workers (local workers when unset)"
+
+    def availability(self, hw: Hardware) -> Availability:
+        config = os.environ.get("TF_CONFIG")
+        if config is None:
+            return Availability.yes(f"{self.workers} local worker processes on 127.0.0.1")
+        try:
+            parsed = json.loads(config)
+            workers = parsed["cluster"]["worker"]
+            parsed["task"]["index"]
+        except (ValueError, KeyError, TypeError) as exc:
+            return Availability.no(f"multi_worker: TF_CONFIG is set but unusable ({type(exc).__name__}: {exc})")
+        return Availability.yes(f"TF_CONFIG: {len(workers)} workers")
+
+    def device_setup(self, hw: Hardware) -> DeviceSetup:
+        return DeviceSetup(memory_growth=bool(hw.gpus))
+
+    def device_names(self, hw: Hardware) -> list[str]:
+        return [f"/GPU:{i}" for i in range(len(hw.gpus))] or ["/CPU:0"]
+
+    def create(self, hw: Hardware):
+        import tensorflow as tf
+
+        options = tf.distribute.experimental.CommunicationOptions(
+            implementation=tf.distribute.experimental.CommunicationImplementation.AUTO
+        )
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+    def compute_devices(self, hw: Hardware) -> list[str]:
+        return []
+
+    def describe(self, strategy, hw: Hardware) -> dict:
+        info = super().describe(strategy, hw)
+        config = tf_config() or {}
+        task = config.get("task", {})
+        cluster = config.get("cluster", {})
+        info.update({
+            "workers": len(cluster.get("worker", [])) + len(cluster.get("chief", [])),
+            "task_type": task.get("type"),
+            "task_index": task.get("index"),
+            "is_chief": is_chief(config),
+        })
+        return info

@@ -1,0 +1,113 @@
+"""compare, check, report and list on fabricated stored runs."""
+
+import csv
+import io
+import json
+
+import pytest
+
+from bench.cli import main
+from tests.bench.runs import record, samples, save
+
+CELL = "reuters_cnn-default-fit"
+
+
+@pytest.fixture
+def results(tmp_path):
+    """Runs 1 and 2: the same speed (A/A); run 3: 60% slower; run 4: other cells only."""
+    root = tmp_path / "results"
+    save(root, {CELL: [record(CELL, samples(10.0, seed=1), 0.58)]})
+    save(root, {CELL: [record(CELL, samples(10.0, seed=2), 0.57)]})
+    save(root, {CELL: [record(CELL, samples(16.0, seed=3), 0.58)]})
+    save(root, {"matmul-default": [record("matmul-default", samples(100.0, seed=4))]})
+    return str(root)
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compare_shows_verdicts_and_what_only_one_run_has(capsys, results):
+    code, out, _ = run_cli(capsys, "compare", "1", "3", "--results", results)
+    assert code == 0
+    assert "Same machine fingerprint." in out
+    line = next(l for l in out.splitlines() if l.startswith(CELL))
+    assert line.split()[-1] == "slower" and "1.6" in line
+
+
+def test_check_passes_a_a_and_fails_a_slowed_run(capsys, results):
+    code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "2", "--results", results)
+    assert code == 0 and "PASS" in out
+    code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "3", "--results", results)
+    assert code == 1
+    assert "FAIL" in out and f"{CELL}: slower, median" in out
+
+
+def test_check_per_cell_threshold_override(capsys, results):
+    code, _, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "3", "--results", results,
+                         "--cell-threshold", f"{CELL}=0.8")
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["compare", "1", "9"], "Run number 9 does not exist"),
+        (["compare", "1", "4"], "have no cells in common"),
+        (["check", "--baseline", "1", "--cell-threshold", "reuters=x"], "Bad --cell-threshold 'reuters=x'"),
+        (["check", "--baseline", "1", "--run", "2", "--cell-threshold", "nope=0.3"], "names cells in neither run: nope"),
+        (["compare", "1", "2", "--threshold", "-1"], "Threshold must be >= 0"),
+        (["compare", "latest~9", "1"], "Run 'latest~9' does not exist"),
+    ],
+)
+def test_bad_references_and_options_are_one_line_exit_2(capsys, results, argv, message):
+    code, _, err = run_cli(capsys, *argv, "--results", results)
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_truncated_stored_file_is_refused_and_left_alone(capsys, results, tmp_path):
+    bad = tmp_path / "results" / "0009_dead_x.json"
+    bad.write_text('{"machine_info": {"cpu": ')
+    code, _, err = run_cli(capsys, "compare", str(bad), "1", "--results", results)
+    assert code == 2 and "is not valid JSON" in err
+    assert bad.read_text() == '{"machine_info": {"cpu": '
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "markdown"])
+def test_machine_readable_formats(capsys, results, fmt):
+    code, out, _ = run_cli(capsys, "compare", "1", "3", "--results", results, "--format", fmt)
+    assert code == 0
+    if fmt == "csv":
+        rows = list(csv.reader(io.StringIO(out)))
+        assert rows[0][0] == "cell" and rows[1][0] == CELL and rows[1][-1] == "slower"
+    elif fmt == "json":
+        data = json.loads(out)
+        assert data["cells"][0]["verdict"] == "slower" and data["machine_diff"] == []
+    else:
+        assert out.startswith("| cell")
+
+
+def test_report_writes_markdown_and_charts(capsys, results, tmp_path):
+    out_dir = tmp_path / "report"
+    code, out, _ = run_cli(capsys, "report", "--run", "3", "--results", results, "--out", str(out_dir))
+    assert code == 0 and "Wrote" in out
+    text = (out_dir / "report.md").read_text()
+    assert "## Step time per strategy and loop" in text and "![History](trend.png)" in text
+    assert "run 0003: reuters_cnn-default-fit x1.6" in text   # the regression is named
+    for png in ("step_time.png", "throughput.png", "accuracy.png", "trend.png"):
+        assert (out_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_list_shows_stored_runs(capsys, results):
+    code, out, _ = run_cli(capsys, "list", "--results", results)
+    assert code == 0 and "Stored runs in" in out and "0004_abc12345" in out
+
+
+def test_run_refuses_an_unwritable_results_folder_before_running(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("keep me")
+    code, out, err = run_cli(capsys, "run", "--workload", "matmul", "--results", str(blocker / "sub"))
+    assert code == 2 and "Cannot write results under" in err and "[1/" not in out
+    assert blocker.read_text() == "keep me"

@@ -1,0 +1,85 @@
+"""MultiWorkerMirroredStrategy on real local worker processes: runs, faults, no leftovers."""
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from bench import cluster
+from bench.runner import skip_reason
+from strategies import hardware
+
+pytestmark = pytest.mark.slow
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_tf_configs_give_each_worker_its_index():
+    configs = cluster.tf_configs([1111, 2222])
+    assert [c["task"] for c in configs] == [{"type": "worker", "index": 0}, {"type": "worker", "index": 1}]
+    assert configs[0]["cluster"] == {"worker": ["127.0.0.1:1111", "127.0.0.1:2222"]}
+    assert len(set(cluster.free_ports(3))) == 3
+
+
+def test_threads_are_split_between_workers_unless_set(tiny):
+    spec = cluster.worker_threads(tiny("reuters_cnn", "multi_worker", "custom", workers=2))
+    share = max(1, (os.cpu_count() or 1) // 2)
+    assert (spec.intra_op_threads, spec.inter_op_threads) == (share, share)
+    mine = cluster.worker_threads(tiny("reuters_cnn", "multi_worker", "custom", intra_op_threads=3))
+    assert mine.intra_op_threads == 3
+
+
+@pytest.mark.parametrize("loop", ["fit", "train_on_batch"])
+def test_keras_loops_are_skipped_with_the_upstream_issue(tiny, loop):
+    reason = skip_reason(tiny("reuters_cnn", "multi_worker", loop), hardware.detect())
+    assert f"Keras 3 {loop} fails under MultiWorkerMirroredStrategy (tensorflow/tensorflow#72388)" in reason
+
+
+def test_two_local_workers_train_with_the_global_batch(tiny):
+    record = cluster.launch_cluster(tiny("reuters_cnn", "multi_worker", "custom", steps_per_epoch=8))
+    assert record["status"] == "ok", record.get("reason")
+    assert record["strategy"]["workers"] == 2 and record["strategy"]["replicas"] == 2
+    assert record["batch"] == {"global": 32, "per_replica": 16, "replicas": 2}
+    assert record["examples_per_second"] == pytest.approx(32 / record["step_time"]["median"])
+    assert [w["status"] for w in record["workers"]] == ["ok", "ok"]
+    assert all(_gone(w["pid"]) for w in record["workers"])
+    share = max(1, (os.cpu_count() or 1) // 2)
+    assert record["threads"] == {"intra_op": share, "inter_op": share}
+
+
+def test_a_killed_worker_ends_the_run_promptly_with_its_name_and_no_leftovers(tiny):
+    pids = []
+    spec = tiny("reuters_cnn", "multi_worker", "custom", epochs=50, steps_per_epoch=1000, deadline_s=300)
+
+    def kill_worker_1(started):
+        pids.extend(started)
+
+        def later():
+            time.sleep(15)   # long enough for both to join and start training
+            os.kill(started[1], signal.SIGKILL)
+
+        threading.Thread(target=later, daemon=True).start()
+
+    began = time.monotonic()
+    record = cluster.launch_cluster(spec, on_start=kill_worker_1)
+    assert time.monotonic() - began < 60
+    assert record["status"] == "error" and record["error_kind"] == "cluster"
+    assert record["reason"].startswith(f"worker 1 (pid {pids[1]}) was killed by SIGKILL")
+    assert all(_gone(pid) for pid in pids)
+
+
+def test_a_cluster_past_its_deadline_is_killed(tiny):
+    pids = []
+    spec = tiny("reuters_cnn", "multi_worker", "custom", epochs=50, steps_per_epoch=1000, deadline_s=6)
+    record = cluster.launch_cluster(spec, on_start=pids.extend)
+    assert record["error_kind"] == "cluster" and record["reason"].startswith("timed out after 6 s")
+    assert all(_gone(pid) for pid in pids)

@@ -1,0 +1,114 @@
+import json
+import threading
+
+import pytest
+
+from bench.errors import UserError
+from bench.storage import SCHEMA_VERSION, Storage, load
+from tests.bench.runs import MACHINE, record, samples, save
+
+
+def cells(median_ms=10.0, seed=0):
+    return {"reuters_cnn-default-fit": [record("reuters_cnn-default-fit", samples(median_ms, seed=seed))]}
+
+
+def test_round_trip_keeps_every_sample_and_pytest_benchmark_fields(tmp_path):
+    path = save(tmp_path, cells())
+    assert path.parent.name == MACHINE and path.name == "0001_abc12345_20261122_060000.json"
+    run = load(path)
+    assert run.number == 1 and run.machine_id == MACHINE
+    stored = run.cells()["reuters_cnn-default-fit"][0]
+    assert stored["steps"]["samples"] == samples(10.0)
+    data = json.loads(path.read_text())
+    assert data["distbench"]["schema_version"] == SCHEMA_VERSION
+    assert set(data) >= {"machine_info", "commit_info", "benchmarks", "datetime", "version"}
+    bench = data["benchmarks"][0]
+    assert bench["param"] == "reuters_cnn-default-fit" and bench["group"] == "reuters_cnn"
+    assert bench["stats"]["median"] == pytest.approx(stored["step_time"]["median"])
+    assert bench["stats"]["rounds"] == 150
+
+
+def test_runs_are_numbered_in_order(tmp_path):
+    paths = [save(tmp_path, cells()) for _ in range(3)]
+    assert [p.name[:4] for p in paths] == ["0001", "0002", "0003"]
+    assert Storage(tmp_path).runs() == paths
+
+
+def test_concurrent_saves_never_overwrite_or_leave_partial_files(tmp_path):
+    saved, errors = [], []
+
+    def worker():
+        try:
+            saved.append(save(tmp_path, cells()))
+        except Exception as exc:   # noqa: BLE001 - surfaced by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(p.name[:4] for p in saved) == [f"{i:04d}" for i in range(1, 9)]
+    folder = tmp_path / MACHINE
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in saved)   # no temp files
+    for p in saved:
+        load(p)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"machine_info": {', "is not valid JSON .*truncated or corrupted"),
+        ('{"benchmarks": []}', "is not a distbench run .*pytest-benchmark compare"),
+        ('{"distbench": {"schema_version": 0}, "benchmarks": []}', "schema version 0; this distbench reads version 1 only: re-run"),
+        ('{"distbench": {"schema_version": 9}, "benchmarks": []}', "schema version 9; .*upgrade distbench"),
+        ("[1, 2]", "is not a distbench run"),
+    ],
+)
+def test_foreign_truncated_and_unknown_version_files_are_refused(tmp_path, text, message):
+    path = tmp_path / "0001_x_y.json"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message):
+        load(path)
+
+
+def test_references_resolve(tmp_path):
+    first, second = save(tmp_path, cells()), save(tmp_path, cells())
+    storage = Storage(tmp_path)
+    mid = lambda: MACHINE   # noqa: E731
+    assert storage.resolve("latest", mid) == second
+    assert storage.resolve("latest~1", mid) == first
+    assert storage.resolve("1", mid) == first
+    assert storage.resolve(str(second), mid) == second
+
+
+@pytest.mark.parametrize(
+    "ref, message",
+    [
+        ("7", r"Run number 7 does not exist in .*Stored: 0001, 0002"),
+        ("latest~5", r"Run 'latest~5' does not exist: only 2 stored run"),
+        ("yesterday", r"Bad run reference 'yesterday'"),
+        ("/nowhere/run.json", r"No stored run at '/nowhere/run.json'"),
+    ],
+)
+def test_bad_references_are_clear(tmp_path, ref, message):
+    save(tmp_path, cells())
+    save(tmp_path, cells())
+    with pytest.raises(UserError, match=message):
+        Storage(tmp_path).resolve(ref, lambda: MACHINE)
+
+
+def test_no_runs_at_all(tmp_path):
+    with pytest.raises(UserError, match="No stored runs in .*Save one with"):
+        Storage(tmp_path).resolve("latest", lambda: MACHINE)
+
+
+def test_unwritable_results_folder_is_a_user_error_and_keeps_what_exists(tmp_path):
+    existing = save(tmp_path, cells())
+    before = existing.read_bytes()
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the results folder should be")
+    with pytest.raises(UserError, match="Cannot write results to .*Nothing was saved"):
+        save(blocker, cells())
+    assert existing.read_bytes() == before
