@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from bench.config import CellSpec
-from bench.fileio import atomic_write_json
-from bench.launcher import WORKER_ENV, _how_it_ended, _project_root, _tail, kill_group
+from bench.fileio import atomic_write_json, project_root
+from bench.launcher import WORKER_ENV, how_it_ended, kill_group, output_tail
 from bench.records import CellRecord, failed
 
 POLL_S = 0.1
@@ -80,7 +80,7 @@ class _Worker:
             return None
         record = self.record()
         if code != 0 or record is None:
-            return f"worker {self.index} (pid {self.proc.pid}) {_how_it_ended(code)}"
+            return f"worker {self.index} (pid {self.proc.pid}) {how_it_ended(code)}"
         if record.get("status") == "error":
             return f"worker {self.index} (pid {self.proc.pid}) failed: {record.get('reason', '')}"
         return None
@@ -107,7 +107,7 @@ def launch_cluster(
         summaries = [_summary(w) for w in workers]
         if outcome:
             return failed(spec, outcome, error_kind="cluster", workers=summaries, wall_s=wall,
-                          output_tail="\n".join(f"--- worker {w.index}\n{_tail(w.log_path)[-800:]}" for w in workers))
+                          output_tail="\n".join(f"--- worker {w.index}\n{output_tail(w.log_path)[-800:]}" for w in workers))
         chief = workers[0].record()
         chief["workers"] = summaries
         return chief
@@ -121,7 +121,7 @@ def _start(index: int, config: dict, spec_path: str, tmp: str, env: dict[str, st
             [sys.executable, "-m", "bench.worker", spec_path, record_path],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, **WORKER_ENV, "TF_CONFIG": json.dumps(config), **(env or {})},
-            cwd=_project_root(), start_new_session=True,
+            cwd=project_root(), start_new_session=True,
         )
     return _Worker(index, proc, record_path, log_path)
 
@@ -148,7 +148,7 @@ def _summary(w: _Worker) -> dict:
     return {
         "index": w.index,
         "pid": w.proc.pid,
-        "exit": _how_it_ended(w.proc.returncode) if w.proc.returncode is not None else "running",
+        "exit": how_it_ended(w.proc.returncode) if w.proc.returncode is not None else "running",
         "status": record.get("status", "no record"),
         "reason": record.get("reason", ""),
         **({"traceback": record["traceback"]} if record.get("traceback") else {}),

@@ -12,10 +12,21 @@ import os
 import tempfile
 
 
+def _default_mode() -> int:
+    """0o666 less the umask: the mode ``open()`` would give a new file (mkstemp gives 0o600)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_MODE = _default_mode()
+
+
 def atomic_write_text(path: str, text: str) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=folder)
     try:
+        os.fchmod(fd, _MODE)
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
@@ -47,3 +58,8 @@ def _finite(value):
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def project_root() -> str:
+    """The checkout distbench runs from (workers start there; git describes its commit)."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -17,7 +17,7 @@ import tempfile
 import time
 
 from bench.config import CellSpec
-from bench.fileio import atomic_write_json
+from bench.fileio import atomic_write_json, project_root
 from bench.records import CellRecord, failed
 
 # Quiet TensorFlow's C++ start-up chatter in workers; their output is kept for errors.
@@ -38,7 +38,7 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None) -> CellRecord:
                 [sys.executable, "-m", "bench.worker", spec_path, record_path],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, **WORKER_ENV, **(env or {})},
-                cwd=_project_root(), start_new_session=True,
+                cwd=project_root(), start_new_session=True,
             )
             timed_out = _wait(proc, spec.deadline_s)
         wall = time.monotonic() - started
@@ -46,14 +46,14 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None) -> CellRecord:
             return failed(
                 spec, f"timed out after {spec.deadline_s:g} s; worker pid {proc.pid} and its "
                 "process group killed with SIGKILL", error_kind="timeout", wall_s=wall,
-                output_tail=_tail(log_path),
+                output_tail=output_tail(log_path),
             )
         if os.path.exists(record_path):
             with open(record_path) as f:
                 return json.load(f)
         return failed(
-            spec, f"worker pid {proc.pid} {_how_it_ended(proc.returncode)} without writing a record",
-            error_kind="crash", wall_s=wall, output_tail=_tail(log_path),
+            spec, f"worker pid {proc.pid} {how_it_ended(proc.returncode)} without writing a record",
+            error_kind="crash", wall_s=wall, output_tail=output_tail(log_path),
         )
 
 
@@ -77,18 +77,14 @@ def kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _how_it_ended(returncode: int) -> str:
+def how_it_ended(returncode: int) -> str:
     if returncode < 0:
         return f"was killed by {signal.Signals(-returncode).name}"
     return f"exited with code {returncode}"
 
 
-def _tail(path: str) -> str:
+def output_tail(path: str) -> str:
     with open(path, "rb") as f:
         f.seek(0, os.SEEK_END)
         f.seek(max(0, f.tell() - TAIL_CHARS))
         return f.read().decode("utf-8", "replace")
-
-
-def _project_root() -> str:
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -114,22 +114,24 @@ def accuracy_chart(run: StoredRun, path: Path) -> bool:
 
 
 def trend_chart(history: list[StoredRun], path: Path, threshold: float, alpha: float) -> list[str]:
-    """Median step time per cell across runs; red crosses where a run regressed vs the one before."""
+    """Per workload, each cell's median step time across runs; red x where a run regressed."""
     if len(history) < 2:
         return []
     plt = _pyplot()
     cells = list(dict.fromkeys(c for run in history for c, reps in run.cells().items()
                                if any(r.get("status") == "ok" for r in reps)))
-    regressions: list[str] = []
-    fig, ax = plt.subplots(figsize=(9, 5))
-    for i, cell in enumerate(cells):
+    names = list(dict.fromkeys(c.split("-")[0] for c in cells))
+    fig, axes = plt.subplots(len(names), 1, figsize=(9, 3.2 * len(names)), squeeze=False)
+    panel = {name: ax for name, ax in zip(names, axes[:, 0])}
+    for cell in cells:
         xs, ys = [], []
         for run in history:
             reps = [r for r in run.cells().get(cell, []) if r.get("status") == "ok"]
             if reps:
                 xs.append(run.number)
                 ys.append(_median(reps) * 1e3)
-        ax.plot(xs, ys, marker="o", label=cell, color=f"C{i % 10}", linestyle="-" if i < 10 else "--")
+        panel[cell.split("-")[0]].plot(xs, ys, marker="o", label=cell.split("-", 1)[1])
+    regressions: list[str] = []
     for before, after in zip(history, history[1:]):
         try:
             comparison = compare_runs(before, after, threshold, alpha)
@@ -137,14 +139,17 @@ def trend_chart(history: list[StoredRun], path: Path, threshold: float, alpha: f
             continue
         for c in comparison.compared:
             if c.verdict == "slower":
-                ax.scatter([after.number], [c.median_b * 1e3], marker="x", s=120, color="red", zorder=5)
+                panel[c.cell.split("-")[0]].scatter([after.number], [c.median_b * 1e3], marker="x", s=120,
+                                                    color="red", zorder=5)
                 regressions.append(f"run {after.number:04d}: {c.cell} x{c.ratio:.2f} vs run {before.number:04d}")
-    ax.set_xlabel("run number")
-    ax.set_xticks([run.number for run in history])
-    ax.set_ylim(bottom=0)
-    ax.set_ylabel("median step time (ms)")
-    ax.set_title("History of this machine (red x: significantly slower than the run before)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    for name, ax in panel.items():
+        ax.set_title(f"{name}: median step time per run (red x: significantly slower than the run before)",
+                     fontsize=9)
+        ax.set_xticks([run.number for run in history])
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("ms per step")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    axes[-1, 0].set_xlabel("run number")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -19,7 +19,6 @@ from bench.records import CellRecord, skipped
 from bench.timing import StepClock, StepTimes, time_repeats
 from strategies import devices, hardware
 from strategies.hardware import Hardware
-from strategies.multi_worker import KERAS_LOOPS, KERAS_LOOPS_REASON
 from workloads.matmul import SUM_RTOL
 
 # Workloads that do not train time devices, not replicas; these strategies give them devices.
@@ -37,8 +36,9 @@ def skip_reason(spec: CellSpec, hw: Hardware) -> str | None:
     availability = adapter.availability(hw)
     if not availability.ok:
         return availability.reason
-    if spec.strategy == "multi_worker" and spec.loop in KERAS_LOOPS:
-        return KERAS_LOOPS_REASON.format(loop=spec.loop)
+    unsupported = adapter.loop_unsupported(spec.loop)
+    if unsupported:
+        return unsupported
     if workloads.get(spec.workload).kind == "matmul" and not adapter.compute_devices(hw):
         return f"matmul-{spec.strategy}: no GPU to time (the CPU figure is matmul-default)"
     return None
@@ -69,14 +69,18 @@ def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:
         record.update(_run_matmul(spec, workload, adapter.compute_devices(hw)))
     else:
         record.update(_run_training(spec, workload, strategy, record["strategy"]["devices"]))
+    record["threads"] = _threads()
+    record["wall_s"] = time.perf_counter() - started
+    return record
+
+
+def _threads() -> dict:
     import tensorflow as tf
 
-    record["threads"] = {
+    return {
         "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
     }
-    record["wall_s"] = time.perf_counter() - started
-    return record
 
 
 def _set_threads(spec: CellSpec) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from bench.errors import UserError
-from bench.fileio import atomic_write_text, dumps
+from bench.fileio import atomic_write_text, dumps, project_root
 
 SCHEMA_VERSION = 1
 DEFAULT_ROOT = "results"
@@ -115,12 +115,8 @@ def save_run(cell_repeats: dict[str, list[dict]], root: str | os.PathLike = DEFA
     info = machine_info()
     machine = {**pytest_benchmark_generate_machine_info(), "distbench": info}
     now = dt.datetime.now(dt.timezone.utc)
-    document = run_document(cell_repeats, machine, commit_info(_project_root()), now)
+    document = run_document(cell_repeats, machine, commit_info(project_root()), now)
     return Storage(root).save(document, machine_id(info))
-
-
-def _project_root() -> str:
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class Storage:

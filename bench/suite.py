@@ -7,7 +7,6 @@ per workload (a Keras download is tried once per run, not once per cell).
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Callable, Iterable
 
@@ -18,7 +17,7 @@ from bench import cluster, launcher
 from bench.config import CellSpec
 from bench.errors import UserError
 from bench.records import CellRecord, skipped
-from bench.runner import MATMUL_STRATEGIES, skip_reason
+from bench.runner import MATMUL_STRATEGIES, adapter_for, skip_reason
 from strategies import hardware
 from strategies.hardware import Hardware
 
@@ -83,10 +82,8 @@ class Suite:
         reason = skip_reason(spec, self.hw)
         if reason:
             return skipped(spec, reason)
-        if spec.strategy == "multi_worker" and "TF_CONFIG" not in os.environ:
+        if adapter_for(spec).local_processes() > 1:
             return self._launch_cluster(self.prepare(spec))
-        # With TF_CONFIG set, this process is one worker of a real cluster: its worker
-        # process inherits TF_CONFIG and joins it.
         return self._launch(self.prepare(spec))
 
     def run_all(

@@ -58,6 +58,14 @@ class StrategyAdapter(abc.ABC):
     def availability(self, hw: Hardware) -> Availability:
         """Whether this adapter can run on ``hw``; never touches the runtime."""
 
+    def local_processes(self) -> int:
+        """How many processes the launcher must start for one cell (1: a plain worker)."""
+        return 1
+
+    def loop_unsupported(self, loop: str | None) -> str | None:
+        """Why ``loop`` cannot run under this strategy (a known upstream failure), or None."""
+        return None
+
     def device_setup(self, hw: Hardware) -> DeviceSetup:
         """The once-per-process device configuration this adapter needs."""
         return DeviceSetup()

@@ -60,6 +60,14 @@ class MultiWorkerAdapter(StrategyAdapter):
             return Availability.no(f"multi_worker: TF_CONFIG is set but unusable ({type(exc).__name__}: {exc})")
         return Availability.yes(f"TF_CONFIG: {len(workers)} workers")
 
+    def local_processes(self) -> int:
+        # With TF_CONFIG set, this process is one worker of a real cluster: its single
+        # worker process inherits TF_CONFIG and joins it.
+        return 1 if "TF_CONFIG" in os.environ else self.workers
+
+    def loop_unsupported(self, loop: str | None) -> str | None:
+        return KERAS_LOOPS_REASON.format(loop=loop) if loop in KERAS_LOOPS else None
+
     def device_setup(self, hw: Hardware) -> DeviceSetup:
         return DeviceSetup(memory_growth=bool(hw.gpus))
 
@@ -88,4 +96,6 @@ class MultiWorkerAdapter(StrategyAdapter):
             "task_index": task.get("index"),
             "is_chief": is_chief(config),
         })
+        workers = cluster.get("chief", []) + cluster.get("worker", [])
+        info["notes"] = [f"{len(workers)} worker processes ({', '.join(workers)})"]
         return info

@@ -112,3 +112,12 @@ def test_unwritable_results_folder_is_a_user_error_and_keeps_what_exists(tmp_pat
     with pytest.raises(UserError, match="Cannot write results to .*Nothing was saved"):
         save(blocker, cells())
     assert existing.read_bytes() == before
+
+
+def test_stored_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    path = save(tmp_path, cells())
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
