@@ -11,16 +11,9 @@ import pytest
 from bench import cluster
 from bench.runner import skip_reason
 from strategies import hardware
+from tests.processes import gone
 
 pytestmark = pytest.mark.slow
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def test_tf_configs_give_each_worker_its_index():
@@ -51,7 +44,7 @@ def test_two_local_workers_train_with_the_global_batch(tiny):
     assert record["batch"] == {"global": 32, "per_replica": 16, "replicas": 2}
     assert record["examples_per_second"] == pytest.approx(32 / record["step_time"]["median"])
     assert [w["status"] for w in record["workers"]] == ["ok", "ok"]
-    assert all(_gone(w["pid"]) for w in record["workers"])
+    assert all(gone(w["pid"]) for w in record["workers"])
     share = max(1, (os.cpu_count() or 1) // 2)
     assert record["threads"] == {"intra_op": share, "inter_op": share}
 
@@ -74,7 +67,7 @@ def test_a_killed_worker_ends_the_run_promptly_with_its_name_and_no_leftovers(ti
     assert time.monotonic() - began < 60
     assert record["status"] == "error" and record["error_kind"] == "cluster"
     assert record["reason"].startswith(f"worker 1 (pid {pids[1]}) was killed by SIGKILL")
-    assert all(_gone(pid) for pid in pids)
+    assert all(gone(pid) for pid in pids)
 
 
 def test_a_cluster_past_its_deadline_is_killed(tiny):
@@ -82,4 +75,4 @@ def test_a_cluster_past_its_deadline_is_killed(tiny):
     spec = tiny("reuters_cnn", "multi_worker", "custom", epochs=50, steps_per_epoch=1000, deadline_s=6)
     record = cluster.launch_cluster(spec, on_start=pids.extend)
     assert record["error_kind"] == "cluster" and record["reason"].startswith("timed out after 6 s")
-    assert all(_gone(pid) for pid in pids)
+    assert all(gone(pid) for pid in pids)

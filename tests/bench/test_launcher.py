@@ -6,16 +6,9 @@ import time
 import pytest
 
 from bench import launcher
+from tests.processes import gone
 
 pytestmark = pytest.mark.slow
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def test_a_cell_runs_in_its_own_process_with_its_own_device_setup(tiny):
@@ -40,7 +33,7 @@ def test_a_worker_past_its_deadline_is_killed_with_its_group(tiny):
     assert record["status"] == "error" and record["error_kind"] == "timeout"
     assert record["reason"].startswith("timed out after 4 s")
     pid = int(record["reason"].split("worker pid ")[1].split()[0])
-    assert _gone(pid)
+    assert gone(pid)
 
 
 def test_a_worker_that_dies_is_reported_with_its_signal(tiny, tmp_path):
