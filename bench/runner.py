@@ -115,6 +115,9 @@ def _run_training(spec: CellSpec, workload, strategy, device_names: list[str]) -
         steps_per_execution=spec.steps_per_execution, seed=spec.seed,
     )
     memory.reset_device_peaks(device_names)
+    import keras
+
+    keras.utils.set_random_seed(spec.seed)   # weight initialisation follows the cell's seed
     with strategy.scope():
         model = workload.build_model(data.vocab_size)
     clock = StepClock()

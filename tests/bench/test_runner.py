@@ -65,7 +65,7 @@ def test_fit_steps_per_execution_is_forced_to_1_under_multi_replica_mirrored(tin
 
 
 def test_a_short_run_learns_better_than_the_majority_class(tiny):
-    record = run_cell(tiny("reuters_cnn", "default", "custom", steps_per_epoch=150, eval_examples=2246))
+    record = run_cell(tiny("reuters_cnn", "default", "custom", steps_per_epoch=200, eval_examples=2246))
     majority = record["data"]["majority_class_share"]
     assert record["accuracy"]["test"]["accuracy"] > majority + 0.05
 
@@ -102,3 +102,10 @@ def test_matmul_under_mirrored_without_gpu_is_skipped(tiny):
 def test_unknown_loop_is_refused_before_any_work(tiny):
     with pytest.raises(UserError, match="Unknown loop 'fitt'"):
         run_cell(tiny("reuters_cnn", "default", "fitt"))
+
+
+def test_the_seed_makes_a_cell_reproducible(tiny):
+    first = run_cell(tiny("reuters_cnn", "default", "custom", seed=7))
+    again = run_cell(tiny("reuters_cnn", "default", "custom", seed=7))
+    assert first["accuracy"]["train_loss"] == pytest.approx(again["accuracy"]["train_loss"], rel=1e-5)
+    assert first["accuracy"]["test"] == again["accuracy"]["test"]
