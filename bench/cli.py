@@ -87,7 +87,9 @@ def add_selection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--steps-per-epoch", type=int, help="default: quick 100, full the whole training set")
     p.add_argument("--warmup-steps", type=int)
-    p.add_argument("--global-batch", type=int)
+    p.add_argument("--global-batch", type=int, help="global batch (default 32); with --scaling weak, per replica")
+    p.add_argument("--scaling", choices=("strong", "weak"),
+                   help="strong: global batch fixed (default); weak: per-replica batch fixed")
     p.add_argument("--steps-per-execution", type=int, help="for fit (forced to 1 under multi-replica mirrored)")
     p.add_argument("--devices", type=int, help="logical devices for the virtual strategy (default 2)")
     p.add_argument("--workers", type=int, help="local worker processes for multi_worker without TF_CONFIG (default 2)")
@@ -102,7 +104,8 @@ def add_selection_args(p: argparse.ArgumentParser) -> None:
 
 
 SPEC_FIELDS = (
-    "epochs", "steps_per_epoch", "warmup_steps", "global_batch", "steps_per_execution", "devices", "workers", "data",
+    "epochs", "steps_per_epoch", "warmup_steps", "global_batch", "scaling", "steps_per_execution", "devices", "workers",
+    "data",
     "seed", "eval_examples", "matmul_repeats", "intra_op_threads", "inter_op_threads", "deadline_s",
 )
 
@@ -164,7 +167,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     results = Suite().run_all(cells, args.repeats, progress)
     print()
-    print(tables.render([reps[0] for reps in results.values()], args.format))
+    firsts = [reps[0] for reps in results.values()]
+    print(tables.render(firsts, args.format))
+    scaling_table = tables.render_scaling(firsts, args.format)
+    if scaling_table and args.format != "json":
+        print("\nScaling efficiency = throughput(N replicas) / (N x throughput(1 replica, default)):")
+        print(scaling_table)
     if not args.no_save and is_chief(tf_config()):
         path = save_run(results, args.results)
         print(f"\nSaved {path}")

@@ -9,6 +9,8 @@ from bench.errors import UserError
 
 # quick: a few hundred steps per cell, evaluation on at most 5,000 test examples.
 # full: the notes' runs, 10 epochs over the whole training set, the whole test set.
+SCALINGS = ("strong", "weak")
+
 PROFILES: dict[str, dict] = {
     "quick": {"epochs": 2, "steps_per_epoch": 100, "eval_examples": 5000, "matmul_shape": (10000, 100, 10000)},
     "full": {"epochs": 10, "steps_per_epoch": None, "eval_examples": None, "matmul_shape": (10000, 100, 100000)},
@@ -30,7 +32,8 @@ class CellSpec:
     epochs: int = 2
     steps_per_epoch: int | None = 100
     warmup_steps: int = 5
-    global_batch: int = 32
+    global_batch: int = 32        # weak scaling: the per-replica batch
+    scaling: str = "strong"       # strong: global batch fixed; weak: per-replica batch fixed
     steps_per_execution: int = 1
     seed: int = 0
     data: str = "auto"
@@ -47,7 +50,8 @@ class CellSpec:
     @property
     def id(self) -> str:
         parts = [self.workload, self.strategy] + ([self.loop] if self.loop else [])
-        return "-".join(parts)
+        # Weak-scaling cells train on other batch sizes: never the same cell as strong ones.
+        return "-".join(parts + (["weak"] if self.scaling == "weak" else []))
 
     @classmethod
     def for_profile(cls, profile: str, **fields) -> "CellSpec":
@@ -86,7 +90,9 @@ class CellSpec:
             _at_least("evaluation examples", self.eval_examples, 1)
         if self.deadline_s <= 0:
             raise UserError(f"Deadline must be positive seconds; received {self.deadline_s}.")
-        if self.strategy == "virtual" and self.global_batch % self.devices:
+        if self.scaling not in SCALINGS:
+            raise UserError(f"Unknown scaling {self.scaling!r}. Known: {', '.join(SCALINGS)}.")
+        if self.scaling == "strong" and self.strategy == "virtual" and self.global_batch % self.devices:
             raise UserError(
                 f"Global batch {self.global_batch} is not divisible by {self.devices} virtual "
                 f"devices; use a global batch that is a multiple of {self.devices}."

@@ -23,6 +23,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--distbench-deadline", type=float, default=None, help="seconds per cell before SIGKILL")
     group.addoption("--distbench-matmul-shape", default=None, help="quick, seed or M,K,N")
     group.addoption("--distbench-results", default="results", help="where runs are saved (default: results)")
+    group.addoption("--distbench-scaling", default="strong", choices=("strong", "weak"),
+                    help="strong: global batch fixed (default); weak: per-replica batch fixed")
     group.addoption("--distbench-no-save", action="store_true", help="do not save the run")
 
 
@@ -40,7 +42,7 @@ def matrix_base_spec(config: pytest.Config):
     from bench.config import CellSpec
     from workloads.matmul import parse_shape
 
-    fields = {"data": config.getoption("--distbench-data")}
+    fields = {"data": config.getoption("--distbench-data"), "scaling": config.getoption("--distbench-scaling")}
     if config.getoption("--distbench-deadline"):
         fields["deadline_s"] = config.getoption("--distbench-deadline")
     if config.getoption("--distbench-matmul-shape"):
@@ -132,5 +134,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
 
     terminalreporter.section("distbench")
     terminalreporter.write_line(tables.render(records))
+    scaling_table = tables.render_scaling(records)
+    if scaling_table:
+        terminalreporter.write_line("\nScaling efficiency = throughput(N replicas) / (N x throughput(1 replica, default)):")
+        terminalreporter.write_line(scaling_table)
     if config.stash.get(_SAVED, None):
         terminalreporter.write_line(f"\nSaved {config.stash[_SAVED]}")

@@ -184,6 +184,18 @@ def write_report(run: StoredRun, history: list[StoredRun], out_dir: str | os.Pat
         tables.render([reps[0] for reps in run.cells().values()], "markdown"),
         "",
     ]
+    scaling_table = tables.render_scaling([reps[0] for reps in run.cells().values()], "markdown")
+    if scaling_table:
+        lines += [
+            "## Scaling efficiency",
+            "",
+            "throughput(N replicas) / (N x throughput of the one-replica `default` cell), per workload and loop. "
+            "Strong: global batch fixed; weak: per-replica batch fixed. Rows marked SHARED ran on virtual "
+            "devices or local workers that share one machine's hardware: not real scaling.",
+            "",
+            scaling_table,
+            "",
+        ]
     charts = [
         ("step_time.png", "Step time per strategy and loop", step_time_chart(run, out / "step_time.png")),
         ("throughput.png", "Throughput against replicas", throughput_chart(run, out / "throughput.png")),

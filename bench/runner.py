@@ -103,15 +103,16 @@ def _set_threads(spec: CellSpec) -> None:
 
 def _run_training(spec: CellSpec, workload, strategy, device_names: list[str]) -> dict:
     replicas = int(strategy.num_replicas_in_sync)
-    if spec.global_batch % replicas:
+    global_batch = spec.global_batch * replicas if spec.scaling == "weak" else spec.global_batch
+    if global_batch % replicas:
         raise UserError(
             f"Global batch {spec.global_batch} is not divisible by {replicas} replicas of "
             f"{spec.strategy}; use a multiple of {replicas}."
         )
     data = workload.load_data(spec.data, spec.seed)
-    steps_per_epoch = spec.steps_per_epoch or len(data.y_train) // spec.global_batch
+    steps_per_epoch = spec.steps_per_epoch or len(data.y_train) // global_batch
     config = loops.TrainConfig(
-        epochs=spec.epochs, steps_per_epoch=steps_per_epoch, global_batch=spec.global_batch,
+        epochs=spec.epochs, steps_per_epoch=steps_per_epoch, global_batch=global_batch,
         steps_per_execution=spec.steps_per_execution, seed=spec.seed,
     )
     memory.reset_device_peaks(device_names)
@@ -133,7 +134,8 @@ def _run_training(spec: CellSpec, workload, strategy, device_names: list[str]) -
     test = _evaluate(workload, model, data, spec.eval_examples)
     return {
         "data": data.describe(),
-        "batch": {"global": spec.global_batch, "per_replica": spec.global_batch // replicas, "replicas": replicas},
+        "batch": {"global": global_batch, "per_replica": global_batch // replicas, "replicas": replicas,
+                  "scaling": spec.scaling},
         "steps": {
             "epochs": spec.epochs,
             "steps_per_epoch": steps_per_epoch,
@@ -144,7 +146,7 @@ def _run_training(spec: CellSpec, workload, strategy, device_names: list[str]) -
             "samples": times.steady,
         },
         "step_time": summary.as_dict(),
-        "examples_per_second": stats.throughput(spec.global_batch, summary.median),
+        "examples_per_second": stats.throughput(global_batch, summary.median),
         "accuracy": {"train": outcome.train_accuracy, "train_loss": outcome.train_loss, "test": test},
         "loop": {"name": spec.loop, "settings": outcome.settings, "notes": outcome.notes},
         "memory": {"peak_rss_bytes": memory.peak_rss_bytes(), "device_peak_bytes": memory.device_peaks(device_names)},

@@ -78,6 +78,14 @@ def render(records: list[CellRecord], fmt: str = "markdown") -> str:
     return render_rows(HEADERS, [row(r) for r in records], fmt)
 
 
+def render_scaling(records: list[CellRecord], fmt: str = "markdown") -> str:
+    """The scaling-efficiency table of ``records`` ("" when no cell has 2+ replicas and a reference)."""
+    from bench import scaling
+
+    rows = scaling.efficiencies(records)
+    return render_rows(scaling.HEADERS, scaling.table_rows(rows), fmt) if rows else ""
+
+
 COMPARE_HEADERS = [
     "cell", "runs A/B", "median A ms", "median B ms", "B/A [95% CI]", "throughput B/A",
     "acc A", "acc B", "acc delta", "p", "verdict",

@@ -98,4 +98,6 @@ class MultiWorkerAdapter(StrategyAdapter):
         })
         workers = cluster.get("chief", []) + cluster.get("worker", [])
         info["notes"] = [f"{len(workers)} worker processes ({', '.join(workers)})"]
+        # Workers on loopback share this machine's hardware, like virtual devices do.
+        info["shared_hardware"] = all(w.split(":")[0] in ("127.0.0.1", "localhost") for w in workers)
         return info

@@ -41,7 +41,7 @@ def test_two_local_workers_train_with_the_global_batch(tiny):
     record = cluster.launch_cluster(tiny("reuters_cnn", "multi_worker", "custom", steps_per_epoch=8))
     assert record["status"] == "ok", record.get("reason")
     assert record["strategy"]["workers"] == 2 and record["strategy"]["replicas"] == 2
-    assert record["batch"] == {"global": 32, "per_replica": 16, "replicas": 2}
+    assert record["batch"] == {"global": 32, "per_replica": 16, "replicas": 2, "scaling": "strong"}
     assert record["examples_per_second"] == pytest.approx(32 / record["step_time"]["median"])
     assert [w["status"] for w in record["workers"]] == ["ok", "ok"]
     assert all(gone(w["pid"]) for w in record["workers"])

@@ -16,7 +16,7 @@ def test_reuters_cnn_runs_under_every_strategy_and_loop(tiny, strategy, loop):
     assert record["status"] == "ok", record.get("reason")
     replicas = REPLICAS[strategy]
     assert record["strategy"]["replicas"] == replicas
-    assert record["batch"] == {"global": 32, "per_replica": 32 // replicas, "replicas": replicas}
+    assert record["batch"] == {"global": 32, "per_replica": 32 // replicas, "replicas": replicas, "scaling": "strong"}
     assert record["strategy"]["virtual_devices"] is (strategy == "virtual")
     steps = record["steps"]
     assert steps["total"] == 6 and len(steps["warmup"]) == 1 and len(steps["samples"]) == 4

@@ -1,0 +1,56 @@
+import pytest
+
+from bench import scaling
+from bench.config import CellSpec
+from bench.errors import UserError
+from bench.runner import run_cell
+
+
+def rec(strategy, loop, replicas, throughput, workload="reuters_cnn", kind="strong", **strategy_info):
+    return {
+        "status": "ok",
+        "config": {"workload": workload, "strategy": strategy, "loop": loop, "scaling": kind},
+        "strategy": {"strategy": strategy, "replicas": replicas, **strategy_info},
+        "examples_per_second": throughput,
+    }
+
+
+def test_efficiency_by_hand():
+    records = [
+        rec("default", "fit", 1, 2000.0),
+        rec("mirrored", "fit", 4, 6000.0),                        # 6000 / (4 x 2000) = 0.75
+        rec("virtual", "fit", 2, 1000.0, virtual_devices=True),   # 1000 / (2 x 2000) = 0.25, shared
+        rec("mirrored", "custom", 2, 3000.0),                     # no default custom: no row
+        rec("mirrored", "fit", 1, 1900.0),                        # one replica: no row
+    ]
+    rows = {r.strategy: r for r in scaling.efficiencies(records)}
+    assert set(rows) == {"mirrored", "virtual"}
+    assert rows["mirrored"].efficiency == pytest.approx(0.75) and not rows["mirrored"].shared_hardware
+    assert rows["virtual"].efficiency == pytest.approx(0.25) and rows["virtual"].shared_hardware
+
+
+def test_strong_and_weak_are_never_mixed():
+    records = [rec("default", "fit", 1, 2000.0), rec("mirrored", "fit", 2, 7000.0, kind="weak"),
+               rec("default", "fit", 1, 3000.0, kind="weak")]
+    (row,) = scaling.efficiencies(records)
+    assert row.kind == "weak" and row.reference == 3000.0 and row.efficiency == pytest.approx(7000 / 6000)
+
+
+def test_local_workers_are_marked_as_shared_hardware():
+    records = [rec("default", "custom", 1, 2000.0),
+               rec("multi_worker", "custom", 2, 1000.0, notes=["2 worker processes (127.0.0.1:1, 127.0.0.1:2)"])]
+    (row,) = scaling.efficiencies(records)
+    assert row.shared_hardware
+    assert "not real scaling" in scaling.table_rows([row])[0][-1]
+
+
+def test_weak_scaling_keeps_the_per_replica_batch(tiny):
+    record = run_cell(tiny("reuters_cnn", "virtual", "custom", scaling="weak"))
+    assert record["batch"] == {"global": 64, "per_replica": 32, "replicas": 2, "scaling": "weak"}
+    assert record["examples_per_second"] == pytest.approx(64 / record["step_time"]["median"])
+    assert record["cell"] == "reuters_cnn-virtual-custom-weak"
+
+
+def test_unknown_scaling_is_refused():
+    with pytest.raises(UserError, match="Unknown scaling 'linear'. Known: strong, weak."):
+        CellSpec("reuters_cnn", "default", "fit", scaling="linear").validate()
