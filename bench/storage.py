@@ -49,8 +49,11 @@ class StoredRun:
         return self.data.get("machine_info", {})
 
     def cells(self) -> dict[str, list[dict]]:
-        """Cell id -> the records of its repeats (ok, skipped or error)."""
-        return {b["param"]: b["extra_info"]["distbench"]["repeats"] for b in self.data["benchmarks"]}
+        """Cell id -> the records of its repeats (ok, skipped or error), in run order."""
+        measured = {b["param"]: b["extra_info"]["distbench"]["repeats"] for b in self.data["benchmarks"]}
+        unmeasured = self.data["distbench"].get("unmeasured", {})
+        order = self.data["distbench"].get("cells") or list(measured)
+        return {c: measured[c] if c in measured else unmeasured[c] for c in order if c in measured or c in unmeasured}
 
 
 def commit_info(cwd: str | None = None) -> dict:
@@ -75,20 +78,31 @@ def run_document(cell_repeats: dict[str, list[dict]], machine_info: dict, commit
     """The JSON document of one run, in pytest-benchmark's format plus distbench's part."""
     from pytest_benchmark import __version__ as pb_version
 
+    measured = {c: reps for c, reps in cell_repeats.items() if _samples(reps)}
     return {
         "machine_info": machine_info,
         "commit_info": commit,
-        "benchmarks": [_benchmark_entry(cell, repeats) for cell, repeats in cell_repeats.items()],
+        "benchmarks": [_benchmark_entry(cell, repeats) for cell, repeats in measured.items()],
         "datetime": now.isoformat(),
         "version": pb_version,
-        "distbench": {"schema_version": SCHEMA_VERSION, "cells": list(cell_repeats)},
+        "distbench": {
+            "schema_version": SCHEMA_VERSION,
+            "cells": list(cell_repeats),
+            # Skipped and failed cells have no statistics; pytest-benchmark stores none
+            # for them either, so they live here, where its tools do not look.
+            "unmeasured": {c: reps for c, reps in cell_repeats.items() if c not in measured},
+        },
     }
+
+
+def _samples(repeats: list[dict]) -> list[float]:
+    return [s for r in repeats if r.get("status") == "ok" for s in r["steps"]["samples"]]
 
 
 def _benchmark_entry(cell: str, repeats: list[dict]) -> dict:
     from pytest_benchmark.stats import Stats
 
-    samples = [s for r in repeats if r.get("status") == "ok" for s in r["steps"]["samples"]]
+    samples = _samples(repeats)
     stats = Stats()
     for s in samples:
         stats.update(s)
@@ -102,7 +116,7 @@ def _benchmark_entry(cell: str, repeats: list[dict]) -> dict:
         "extra_info": {"distbench": {"repeats": repeats}},
         "options": {"timer": "distbench worker (perf_counter, device-synced steps)", "disable_gc": False,
                     "min_rounds": None, "max_time": None, "min_time": None, "warmup": "excluded in worker"},
-        "stats": {**stats.as_dict(), "data": samples} if samples else None,
+        "stats": {**stats.as_dict(), "data": samples, "iterations": 1},
     }
 
 

@@ -121,3 +121,20 @@ def test_stored_files_get_ordinary_permissions(tmp_path):
     umask = os.umask(0o022)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_pytest_benchmark_reads_our_files(tmp_path, capsys, monkeypatch):
+    from pytest_benchmark.cli import main as pytest_benchmark_main
+
+    skipped = {"x-tpu-fit": [{"cell": "x-tpu-fit", "status": "skipped", "reason": "no TPU", "config": {}}]}
+    save(tmp_path, {**cells(10.0), **skipped})
+    save(tmp_path, {**cells(12.0, seed=1), **skipped})
+    monkeypatch.setattr("sys.argv", ["pytest-benchmark", "--storage", f"file://{tmp_path}", "compare", "0001", "0002"])
+    try:
+        pytest_benchmark_main()
+    except SystemExit as exc:
+        assert not exc.code
+    out = capsys.readouterr().out
+    assert "test_cell[reuters_cnn-default-fit] (0001_abc1234)" in out
+    assert "test_cell[reuters_cnn-default-fit] (0002_abc1234)" in out
+    assert list(load(Storage(tmp_path).runs()[0]).cells()) == ["reuters_cnn-default-fit", "x-tpu-fit"]
