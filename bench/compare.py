@@ -19,8 +19,10 @@ from bench.errors import UserError
 from bench.machine import fingerprint
 from bench.storage import StoredRun
 
-# From A/A runs on the 2-core CI-class machine (README, "Noise"): same-commit medians
-# moved by up to ~20%, so a change must exceed 25% to count.
+# From A/A runs on the project's 2-core VM (README, "Noise, measured"; tools/noise.py):
+# at 25%, comparisons of 3-process runs raised false alarms on 7% of A/A pairs and caught
+# every run slowed by CPU hogs; single-process runs raised them on 40% (their medians
+# moved by up to 2x), which no threshold short of useless fixes: use --repeats.
 DEFAULT_THRESHOLD = 0.25
 DEFAULT_ALPHA = 0.01
 DEFAULT_ACCURACY_TOLERANCE = 0.05

@@ -12,10 +12,12 @@ def peak_rss_bytes() -> int:
     """The process's resident-set high-water mark since it started.
 
     psutil has no peak figure, so this reads getrusage's ru_maxrss (KiB on Linux, bytes
-    on macOS). Each benchmark cell runs in a fresh process, so this is the cell's peak.
+    on macOS). The kernel updates that mark lazily and counts pages a little differently
+    from psutil, so the current RSS can read slightly higher: the peak is the larger.
+    Each benchmark cell runs in a fresh process, so this is the cell's peak.
     """
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
+    return max(int(peak if sys.platform == "darwin" else peak * 1024), rss_bytes())
 
 
 def rss_bytes() -> int:

@@ -16,14 +16,21 @@ class CellRecord(TypedDict, total=False):
     config: dict                 # CellSpec.to_dict()
     strategy: dict               # adapter describe(): replicas, devices, virtual_devices, notes
     data: dict                   # source ("keras" | "synthetic" | "folder:..."), sizes
-    batch: dict                  # global, per_replica, replicas
-    steps: dict                  # cold_start_s, warmup, samples (steady, s/step), steps_per_sample
+    batch: dict                  # global, per_replica, replicas, scaling ("strong" | "weak")
+    steps: dict                  # epochs, steps_per_epoch, total, cold_start_s, warmup,
+                                 # samples (steady, s/step), steps_per_sample
     step_time: dict              # stats.Summary.as_dict() of the steady samples
     examples_per_second: float   # global examples per second at the median step
     accuracy: dict               # train (last epoch), test metrics
     loop: dict                   # name, settings, notes
     matmul: dict                 # per-device timings, GFLOP/s, speed-ups, sum check
-    memory: dict                 # peak_rss_bytes, device_peak_bytes
+    memory: dict                 # peak_rss_bytes, rss_end_bytes, device_peak_bytes
+    threads: dict                # intra_op, inter_op (TensorFlow's thread pools)
+    workers: list                # multi_worker: each worker's pid, exit, status, reason
+    worker_pid: int              # the process that ran the cell
+    error_kind: str              # user_error | exception | timeout | crash | cluster
+    traceback: str               # for error_kind "exception"
+    output_tail: str             # the end of the worker's output, for timeouts and crashes
     wall_s: float
 
 

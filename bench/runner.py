@@ -149,7 +149,11 @@ def _run_training(spec: CellSpec, workload, strategy, device_names: list[str]) -
         "examples_per_second": stats.throughput(global_batch, summary.median),
         "accuracy": {"train": outcome.train_accuracy, "train_loss": outcome.train_loss, "test": test},
         "loop": {"name": spec.loop, "settings": outcome.settings, "notes": outcome.notes},
-        "memory": {"peak_rss_bytes": memory.peak_rss_bytes(), "device_peak_bytes": memory.device_peaks(device_names)},
+        "memory": {
+            "peak_rss_bytes": memory.peak_rss_bytes(),
+            "rss_end_bytes": memory.rss_bytes(),
+            "device_peak_bytes": memory.device_peaks(device_names),
+        },
     }
 
 

@@ -26,14 +26,6 @@ class Hardware:
     local_tpu_devices: tuple[str, ...]
     libtpu_installed: bool
 
-    def describe(self) -> dict:
-        return {
-            "cpus": self.cpus,
-            "gpus": list(self.gpus),
-            "tpu_address": self.tpu_address,
-            "local_tpu_devices": list(self.local_tpu_devices),
-        }
-
 
 @functools.lru_cache(maxsize=1)
 def detect() -> Hardware:

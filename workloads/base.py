@@ -67,7 +67,7 @@ class TextWorkload(abc.ABC):
         data_mod.check_source(source)
         if source != "auto":
             return source
-        ok, why = data_mod.keras_available(self.name, self.keras_loader())
+        ok, why = data_mod.keras_available(self.keras_loader())
         if ok:
             return "keras"
         data_mod.announce_fallback(self.name, why, seed)

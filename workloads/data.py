@@ -199,7 +199,7 @@ def check_source(source: str) -> str:
 _announced: set[str] = set()
 
 
-def keras_available(name: str, loader: KerasLoader) -> tuple[bool, str]:
+def keras_available(loader: KerasLoader) -> tuple[bool, str]:
     """Tries the real Keras loader once (cached file or download); returns (ok, why not)."""
     try:
         loader()

@@ -27,6 +27,7 @@ def test_reuters_cnn_runs_under_every_strategy_and_loop(tiny, strategy, loop):
     assert 0 <= record["accuracy"]["train"] <= 1
     assert set(record["accuracy"]["test"]) == {"examples", "accuracy", "top5_accuracy"}
     assert record["memory"]["peak_rss_bytes"] > 50 * 2**20
+    assert 0 < record["memory"]["rss_end_bytes"] <= record["memory"]["peak_rss_bytes"]
 
 
 @pytest.mark.parametrize("loop", ["fit", "train_on_batch", "custom"])
