@@ -7,6 +7,7 @@ stderr and exit status 2; no traceback for a typo. ``check`` exits 1 on a regres
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -207,6 +208,7 @@ def _load_ref(storage, ref: str):
     return load(storage.resolve(ref, _this_machine_id))
 
 
+@functools.lru_cache(maxsize=1)
 def _this_machine_id() -> str:
     from bench.machine import machine_id, machine_info
 

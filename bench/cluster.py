@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from bench.config import CellSpec
@@ -66,12 +66,14 @@ class _Worker:
     proc: subprocess.Popen
     record_path: str
     log_path: str
+    _record: dict | None = field(default=None, repr=False)
 
     def record(self) -> dict | None:
-        if not os.path.exists(self.record_path):
-            return None
-        with open(self.record_path) as f:
-            return json.load(f)
+        """The worker's record, read once: the worker writes it atomically, so it is whole."""
+        if self._record is None and os.path.exists(self.record_path):
+            with open(self.record_path) as f:
+                self._record = json.load(f)
+        return self._record
 
     def failure(self) -> str | None:
         """Why this worker failed, once it has; None while it runs or after success."""

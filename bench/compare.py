@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from bench import stats
+from bench import records, stats
 from bench.errors import UserError
 from bench.machine import fingerprint
 from bench.storage import StoredRun
@@ -69,30 +69,18 @@ def machine_diff(a: dict, b: dict) -> list[tuple[str, object, object]]:
     return [(k, fa[k], fb[k]) for k in fa if fa[k] != fb[k]]
 
 
-def _ok(repeats: list[dict]) -> list[dict]:
-    return [r for r in repeats if r.get("status") == "ok"]
-
-
-def _samples(repeats: list[dict]) -> list[float]:
-    return [s for r in _ok(repeats) for s in r["steps"]["samples"]]
-
-
-def _per_process(repeats: list[dict]) -> list[list[float]]:
-    return [r["steps"]["samples"] for r in _ok(repeats)]
-
-
 def _accuracy(repeats: list[dict]) -> float | None:
-    values = [r["accuracy"]["test"]["accuracy"] for r in _ok(repeats) if r.get("accuracy")]
+    values = [r["accuracy"]["test"]["accuracy"] for r in records.ok(repeats) if r.get("accuracy")]
     return stats.mean(values) if values else None
 
 
 def compare_cell(cell: str, rep_a: list[dict], rep_b: list[dict], threshold: float, alpha: float) -> CellComparison:
-    sa, sb = _samples(rep_a), _samples(rep_b)
+    sa, sb = records.pooled_samples(rep_a), records.pooled_samples(rep_b)
     if not sa or not sb:
         side = "A" if not sa else "B"
         status = ((rep_a if not sa else rep_b) or [{}])[0]
         return CellComparison(cell, f"not comparable: {status.get('status', 'missing')} in {side}", threshold=threshold)
-    pa, pb = _per_process(rep_a), _per_process(rep_b)
+    pa, pb = records.per_process_samples(rep_a), records.per_process_samples(rep_b)
     ma, mb = stats.median_of_medians(pa), stats.median_of_medians(pb)
     ratio, p = mb / ma, stats.mann_whitney_p(sa, sb)
     ci = stats.hierarchical_bootstrap_ratio_ci(pa, pb)

@@ -34,6 +34,21 @@ class CellRecord(TypedDict, total=False):
     wall_s: float
 
 
+def ok(repeats: list[CellRecord]) -> list[CellRecord]:
+    """The repeats of a cell that ran and were measured."""
+    return [r for r in repeats if r.get("status") == "ok"]
+
+
+def per_process_samples(repeats: list[CellRecord]) -> list[list[float]]:
+    """Each measured repeat's steady-state step times (one list per process)."""
+    return [r["steps"]["samples"] for r in ok(repeats)]
+
+
+def pooled_samples(repeats: list[CellRecord]) -> list[float]:
+    """Every measured repeat's steady-state step times, in one list."""
+    return [s for samples in per_process_samples(repeats) for s in samples]
+
+
 def skipped(spec: CellSpec, reason: str) -> CellRecord:
     return {"cell": spec.id, "status": "skipped", "reason": reason, "config": spec.to_dict()}
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bench import tables
+from bench import stats, tables
+from bench.records import ok, per_process_samples
 from bench.compare import DEFAULT_ALPHA, DEFAULT_THRESHOLD, compare_runs
 from bench.errors import UserError
 from bench.storage import StoredRun
 
 
 def _ok_records(run: StoredRun) -> list[dict]:
-    return [r for repeats in run.cells().values() for r in repeats[:1] if r.get("status") == "ok"]
+    return [r for repeats in run.cells().values() for r in ok(repeats[:1])]
 
 
 def _pyplot():
@@ -118,18 +119,18 @@ def trend_chart(history: list[StoredRun], path: Path, threshold: float, alpha: f
     if len(history) < 2:
         return []
     plt = _pyplot()
-    cells = list(dict.fromkeys(c for run in history for c, reps in run.cells().items()
-                               if any(r.get("status") == "ok" for r in reps)))
+    cells = list(dict.fromkeys(c for run in history for c, reps in run.cells().items() if ok(reps)))
     names = list(dict.fromkeys(c.split("-")[0] for c in cells))
     fig, axes = plt.subplots(len(names), 1, figsize=(9, 3.2 * len(names)), squeeze=False)
     panel = {name: ax for name, ax in zip(names, axes[:, 0])}
     for cell in cells:
         xs, ys = [], []
         for run in history:
-            reps = [r for r in run.cells().get(cell, []) if r.get("status") == "ok"]
-            if reps:
+            processes = per_process_samples(run.cells().get(cell, []))
+            if processes:
                 xs.append(run.number)
-                ys.append(_median(reps) * 1e3)
+                # The same estimate compare's verdicts (and the red x) use.
+                ys.append(stats.median_of_medians(processes) * 1e3)
         panel[cell.split("-")[0]].plot(xs, ys, marker="o", label=cell.split("-", 1)[1])
     regressions: list[str] = []
     for before, after in zip(history, history[1:]):
@@ -154,12 +155,6 @@ def trend_chart(history: list[StoredRun], path: Path, threshold: float, alpha: f
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return regressions
-
-
-def _median(repeats: list[dict]) -> float:
-    from bench.stats import percentile
-
-    return percentile([s for r in repeats for s in r["steps"]["samples"]], 50)
 
 
 def write_report(run: StoredRun, history: list[StoredRun], out_dir: str | os.PathLike,

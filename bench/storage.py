@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from bench import records
 from bench.errors import UserError
 from bench.fileio import atomic_write_text, dumps, project_root
 
@@ -78,7 +79,7 @@ def run_document(cell_repeats: dict[str, list[dict]], machine_info: dict, commit
     """The JSON document of one run, in pytest-benchmark's format plus distbench's part."""
     from pytest_benchmark import __version__ as pb_version
 
-    measured = {c: reps for c, reps in cell_repeats.items() if _samples(reps)}
+    measured = {c: reps for c, reps in cell_repeats.items() if records.pooled_samples(reps)}
     return {
         "machine_info": machine_info,
         "commit_info": commit,
@@ -95,14 +96,11 @@ def run_document(cell_repeats: dict[str, list[dict]], machine_info: dict, commit
     }
 
 
-def _samples(repeats: list[dict]) -> list[float]:
-    return [s for r in repeats if r.get("status") == "ok" for s in r["steps"]["samples"]]
-
 
 def _benchmark_entry(cell: str, repeats: list[dict]) -> dict:
     from pytest_benchmark.stats import Stats
 
-    samples = _samples(repeats)
+    samples = records.pooled_samples(repeats)
     stats = Stats()
     for s in samples:
         stats.update(s)
