@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_selection_args(p)
     p.add_argument("--repeats", type=int, default=1, help="run each cell N times, each in a fresh process")
     p.add_argument("--no-save", action="store_true", help="do not save the run under results/")
+    _add_guard_arg(p)
     _add_results_arg(p)
     _add_format_arg(p)
     p.set_defaults(func=cmd_run)
@@ -62,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_results_arg(p)
     p.set_defaults(func=cmd_report)
     return parser
+
+
+def _add_guard_arg(p: argparse.ArgumentParser) -> None:
+    from bench.guard import DEFAULT_SEEDS
+
+    p.add_argument("--guard-seeds", type=int, default=DEFAULT_SEEDS,
+                   help=f"training seeds of the reference cell (default fit) for the accuracy guard "
+                        f"(default {DEFAULT_SEEDS}; 0 or 1: no guard)")
 
 
 def _add_results_arg(p: argparse.ArgumentParser) -> None:
@@ -154,12 +163,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench import tables
+    from bench import guard, tables
     from bench.storage import save_run
     from bench.suite import Suite, build_cells
     from strategies.multi_worker import is_chief, tf_config
 
     cells = build_cells(args.workload, args.strategy, args.loop, base_spec(args))
+    cells += guard.replicates(cells, _guard_seeds(args.guard_seeds))
     if not args.no_save:
         _check_writable(args.results)
 
@@ -167,19 +177,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"[{k}/{n}] {spec.id}: {_outcome(record)} ({elapsed:.0f} s elapsed)", flush=True)
 
     results = Suite().run_all(cells, args.repeats, progress)
+    guard.apply(results)
     print()
-    firsts = [reps[0] for reps in results.values()]
-    print(tables.render(firsts, args.format))
-    scaling_table = tables.render_scaling(firsts, args.format)
-    if scaling_table and args.format != "json":
-        print("\nScaling efficiency = throughput(N replicas) / (N x throughput(1 replica, default)):")
-        print(scaling_table)
+    print(tables.run_summary(results, args.format))
     if not args.no_save and is_chief(tf_config()):
         path = save_run(results, args.results)
         print(f"\nSaved {path}")
     elif not args.no_save:
         print("\nNot saved: this process is a non-chief worker of a TF_CONFIG cluster; the chief saves the run.")
     return 1 if any(r["status"] == "error" for reps in results.values() for r in reps) else 0
+
+
+def _guard_seeds(seeds: int) -> int:
+    if seeds < 0:
+        raise UserError(f"--guard-seeds must be >= 0 (0 or 1 turns the accuracy guard off); received {seeds}.")
+    return seeds
 
 
 def _check_writable(folder: str) -> None:

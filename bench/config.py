@@ -35,7 +35,9 @@ class CellSpec:
     global_batch: int = 32        # weak scaling: the per-replica batch
     scaling: str = "strong"       # strong: global batch fixed; weak: per-replica batch fixed
     steps_per_execution: int = 1
-    seed: int = 0
+    jit_compile: bool = False     # XLA for the training step (fit, train_on_batch, custom)
+    seed: int = 0                 # the data (synthetic draw, folder split) and, by default, training
+    init_seed: int | None = None  # weight initialisation and shuffling; None: ``seed``
     data: str = "auto"
     devices: int = 2
     workers: int = 2              # local worker processes for multi_worker (without TF_CONFIG)
@@ -50,14 +52,29 @@ class CellSpec:
     @property
     def id(self) -> str:
         parts = [self.workload, self.strategy] + ([self.loop] if self.loop else [])
-        # Weak-scaling cells train on other batch sizes: never the same cell as strong ones.
-        return "-".join(parts + (["weak"] if self.scaling == "weak" else []))
+        # Settings that change what is measured name the cell, so that no two different
+        # configurations share an id (and a comparison): weak scaling trains on other
+        # batch sizes, the accuracy guard's replicates on other initial weights.
+        if self.scaling == "weak":
+            parts.append("weak")
+        if self.steps_per_execution != 1:
+            parts.append(f"spe{self.steps_per_execution}")
+        if self.jit_compile:
+            parts.append("xla")
+        if self.init_seed is not None:
+            parts.append(f"init{self.init_seed}")
+        return "-".join(parts)
 
     @classmethod
     def for_profile(cls, profile: str, **fields) -> "CellSpec":
         if profile not in PROFILES:
             raise UserError(f"Unknown profile {profile!r}. Known: {', '.join(PROFILES)}.")
         return cls(profile=profile, **{**PROFILES[profile], **fields})
+
+    @property
+    def training_seed(self) -> int:
+        """The seed of weight initialisation and shuffle order (the accuracy guard varies it)."""
+        return self.seed if self.init_seed is None else self.init_seed
 
     def replace(self, **changes) -> "CellSpec":
         return dataclasses.replace(self, **changes)
@@ -83,6 +100,8 @@ class CellSpec:
         _at_least("steps per execution", self.steps_per_execution, 1)
         _at_least("devices", self.devices, 1)
         _at_least("workers", self.workers, 1)
+        if self.init_seed is not None:
+            _at_least("init seed", self.init_seed, 0)
         _at_least("matmul repeats", self.matmul_repeats, 1)
         _at_least("intra-op threads", self.intra_op_threads, 0)
         _at_least("inter-op threads", self.inter_op_threads, 0)

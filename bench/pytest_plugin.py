@@ -26,6 +26,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--distbench-scaling", default="strong", choices=("strong", "weak"),
                     help="strong: global batch fixed (default); weak: per-replica batch fixed")
     group.addoption("--distbench-no-save", action="store_true", help="do not save the run")
+    group.addoption("--distbench-guard-seeds", type=int, default=3,
+                    help="training seeds of the reference cell for the accuracy guard (default 3; 0 or 1: off)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -55,7 +57,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     from bench.suite import build_cells
 
+    from bench import guard
+
     cells = build_cells(base=matrix_base_spec(metafunc.config))
+    cells += guard.replicates(cells, metafunc.config.getoption("--distbench-guard-seeds"))
     metafunc.parametrize("distbench_cell", cells, ids=[c.id for c in cells])
 
 
@@ -114,15 +119,24 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict) -> None:
     machine_info["distbench"] = distbench_machine_info()
 
 
+def _as_run(records: list) -> dict:
+    return {r["cell"]: [r] for r in records}
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     """Saves the matrix's records as one run under results/ (atomically)."""
     config = session.config
     records = config.stash.get(_RECORDS, [])
-    if not records or config.getoption("--distbench-no-save"):
+    if not records:
+        return
+    from bench import guard
+
+    guard.apply(_as_run(records))   # before the summary and the save: both show its flags
+    if config.getoption("--distbench-no-save"):
         return
     from bench.storage import save_run
 
-    path = save_run({r["cell"]: [r] for r in records}, config.getoption("--distbench-results"))
+    path = save_run(_as_run(records), config.getoption("--distbench-results"))
     config.stash[_SAVED] = str(path)
 
 
@@ -133,10 +147,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     from bench import tables
 
     terminalreporter.section("distbench")
-    terminalreporter.write_line(tables.render(records))
-    scaling_table = tables.render_scaling(records)
-    if scaling_table:
-        terminalreporter.write_line("\nScaling efficiency = throughput(N replicas) / (N x throughput(1 replica, default)):")
-        terminalreporter.write_line(scaling_table)
+    terminalreporter.write_line(tables.run_summary(_as_run(records)))
     if config.stash.get(_SAVED, None):
         terminalreporter.write_line(f"\nSaved {config.stash[_SAVED]}")

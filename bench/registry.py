@@ -31,6 +31,11 @@ class Registry:
         self._entries[name] = cls
         return cls
 
+    def unregister(self, name: str) -> type:
+        """Removes and returns the class registered as ``name`` (pluggy's ``unregister``)."""
+        self.get(name)
+        return self._entries.pop(name)
+
     def get(self, name: str) -> type:
         """Returns the class registered as ``name``, or raises a UserError listing valid names."""
         try:

@@ -176,10 +176,20 @@ def write_report(run: StoredRun, history: list[StoredRun], out_dir: str | os.Pat
         "",
         "## Cells",
         "",
-        tables.render([reps[0] for reps in run.cells().values()], "markdown"),
+        tables.render(run.cells(), "markdown"),
         "",
     ]
-    scaling_table = tables.render_scaling([reps[0] for reps in run.cells().values()], "markdown")
+    flags = tables.guard_lines(run.cells())
+    lines += [
+        "## Accuracy guard",
+        "",
+        "Each cell's test accuracy against the reference cell (`default` strategy, `fit`) run with several "
+        "training seeds: accepted within mean ± max(3 sd, 0.02).",
+        "",
+        *([f"- **{line}**" for line in flags] or ["No cell is outside its reference's spread."]),
+        "",
+    ]
+    scaling_table = tables.render_scaling(run.cells(), "markdown")
     if scaling_table:
         lines += [
             "## Scaling efficiency",

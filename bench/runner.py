@@ -113,12 +113,13 @@ def _run_training(spec: CellSpec, workload, strategy, device_names: list[str]) -
     steps_per_epoch = spec.steps_per_epoch or len(data.y_train) // global_batch
     config = loops.TrainConfig(
         epochs=spec.epochs, steps_per_epoch=steps_per_epoch, global_batch=global_batch,
-        steps_per_execution=spec.steps_per_execution, seed=spec.seed,
+        steps_per_execution=spec.steps_per_execution, seed=spec.training_seed,
+        jit_compile=spec.jit_compile,
     )
     memory.reset_device_peaks(device_names)
     import keras
 
-    keras.utils.set_random_seed(spec.seed)   # weight initialisation follows the cell's seed
+    keras.utils.set_random_seed(spec.training_seed)   # weight initialisation follows the cell's seed
     with strategy.scope():
         model = workload.build_model(data.vocab_size)
     clock = StepClock()
@@ -147,7 +148,8 @@ def _run_training(spec: CellSpec, workload, strategy, device_names: list[str]) -
         },
         "step_time": summary.as_dict(),
         "examples_per_second": stats.throughput(global_batch, summary.median),
-        "accuracy": {"train": outcome.train_accuracy, "train_loss": outcome.train_loss, "test": test},
+        "accuracy": {"train": outcome.train_accuracy, "train_loss": outcome.train_loss, "test": test,
+                     "guard_metric": workload.guard_metric},
         "loop": {"name": spec.loop, "settings": outcome.settings, "notes": outcome.notes},
         "memory": {
             "peak_rss_bytes": memory.peak_rss_bytes(),

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -116,34 +119,54 @@ def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
     return min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2)))
 
 
+def _bootstrap_medians(repeats: Sequence[Sequence[float]], resamples: int, rng) -> "np.ndarray":
+    """``resamples`` bootstrap values of the median of per-process medians.
+
+    Each resample draws processes with replacement, then steps within each drawn
+    process (Saravanan et al. 2020, "Application of the hierarchical bootstrap to
+    multi-level data"), so the spread carries run-to-run noise as well as step noise.
+    """
+    import numpy as np
+
+    # (resamples, repeats): each process's bootstrap medians, then processes redrawn.
+    per_process = np.stack([
+        np.median(np.asarray(r)[rng.integers(0, len(r), (resamples, len(r)))], axis=1) for r in repeats
+    ], axis=1)
+    pick = rng.integers(0, len(repeats), (resamples, len(repeats)))
+    return np.median(np.take_along_axis(per_process, pick, axis=1), axis=1)
+
+
+def _interval(values, confidence: float) -> tuple[float, float]:
+    import numpy as np
+
+    tail = (1 - confidence) / 2 * 100
+    lo, hi = np.percentile(values, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
 def hierarchical_bootstrap_ratio_ci(
     a: Sequence[Sequence[float]], b: Sequence[Sequence[float]],
     confidence: float = 0.95, resamples: int = 1000, seed: int = 0,
 ) -> tuple[float, float]:
     """Percentile-bootstrap interval of the ratio B/A of medians of per-process medians.
 
-    ``a`` and ``b`` are lists of repeats (one list of step times per process). Each
-    resample draws processes with replacement, then steps within each drawn process,
-    so the interval carries run-to-run noise as well as step-to-step noise (Saravanan
-    et al. 2020, "Application of the hierarchical bootstrap to multi-level data"). With
-    one process per side it reflects step-to-step noise only. Seeded: reproducible.
+    ``a`` and ``b`` are lists of repeats (one list of step times per process), resampled
+    hierarchically (processes, then steps). With one process per side the interval
+    reflects step-to-step noise only. Seeded: reproducible.
     """
     import numpy as np
 
     rng = np.random.default_rng(seed)
+    return _interval(_bootstrap_medians(b, resamples, rng) / _bootstrap_medians(a, resamples, rng), confidence)
 
-    def resampled_medians(repeats):
-        # (resamples, repeats): each process's bootstrap medians, then processes redrawn.
-        per_process = np.stack([
-            np.median(np.asarray(r)[rng.integers(0, len(r), (resamples, len(r)))], axis=1) for r in repeats
-        ], axis=1)
-        pick = rng.integers(0, len(repeats), (resamples, len(repeats)))
-        return np.median(np.take_along_axis(per_process, pick, axis=1), axis=1)
 
-    ratios = resampled_medians(b) / resampled_medians(a)
-    tail = (1 - confidence) / 2 * 100
-    lo, hi = np.percentile(ratios, [tail, 100 - tail])
-    return float(lo), float(hi)
+def hierarchical_bootstrap_median_ci(
+    repeats: Sequence[Sequence[float]], confidence: float = 0.95, resamples: int = 1000, seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the median of per-process medians (see above)."""
+    import numpy as np
+
+    return _interval(_bootstrap_medians(repeats, resamples, np.random.default_rng(seed)), confidence)
 
 
 def median_of_medians(repeats: Sequence[Sequence[float]]) -> float:

@@ -8,40 +8,59 @@ import json
 
 from tabulate import tabulate
 
+from bench import records, stats
 from bench.records import CellRecord
 
 FORMATS = ("table", "markdown", "csv", "json")
 
 HEADERS = [
-    "workload", "strategy", "replicas", "loop", "median ms", "p90 ms", "cv",
-    "throughput", "test acc", "peak RSS MiB", "data", "notes",
+    "workload", "strategy", "replicas", "loop", "runs", "median ms", "95% CI ms", "p90 ms", "cv",
+    "throughput", "test acc", "accuracy guard", "peak RSS MiB", "data", "notes",
 ]
 
 
-def row(record: CellRecord) -> list:
-    cfg = record.get("config", {})
+def row(repeats: list[CellRecord]) -> list:
+    """One cell's row; with several repeats (fresh processes), the median over processes.
+
+    ``median ms`` is the median of the per-process medians, ``95% CI`` its hierarchical
+    bootstrap interval (processes, then steps; with one process it shows step noise
+    only), ``p90`` and ``cv`` describe every steady step of every process together.
+    """
+    first = repeats[0]
+    cfg = first.get("config", {})
     base = [cfg.get("workload"), cfg.get("strategy")]
-    if record.get("status") != "ok":
-        label = "SKIPPED" if record.get("status") == "skipped" else "ERROR"
-        return base + ["", cfg.get("loop") or "-", "", "", "", "", "", "", "", f"{label}: {record.get('reason', '')}"]
-    st = record["step_time"]
+    measured = records.ok(repeats)
+    if not measured:
+        label = "SKIPPED" if first.get("status") == "skipped" else "ERROR"
+        return base + ["", cfg.get("loop") or "-"] + [""] * 10 + [f"{label}: {first.get('reason', '')}"]
+    record = measured[0]
+    per_process = records.per_process_samples(measured)
+    median = stats.median_of_medians(per_process)
+    lo, hi = stats.hierarchical_bootstrap_median_ci(per_process)
+    pooled = stats.summarize(records.pooled_samples(measured))
     strategy = record.get("strategy", {})
     notes = list(strategy.get("notes", [])) + list(record.get("loop", {}).get("notes", []))
+    failed = len(repeats) - len(measured)
+    if failed:
+        notes.append(f"{failed} of {len(repeats)} runs did not finish ok")
     return base + [
         strategy.get("replicas", ""),
         cfg.get("loop") or "-",
-        f"{st['median'] * 1e3:.2f}",
-        f"{st['p90'] * 1e3:.2f}",
-        f"{st['cv']:.2f}",
-        _throughput(record),
-        _accuracy(record),
-        f"{record['memory']['peak_rss_bytes'] / 2**20:.0f}",
+        len(measured),
+        f"{median * 1e3:.2f}",
+        f"{lo * 1e3:.2f}-{hi * 1e3:.2f}",
+        f"{pooled.p90 * 1e3:.2f}",
+        f"{pooled.cv:.2f}",
+        _throughput(record, median),
+        _accuracy(measured),
+        _guard(record),
+        f"{max(r['memory']['peak_rss_bytes'] for r in measured) / 2**20:.0f}",
         record.get("data", {}).get("source", "-"),
         "; ".join(notes),
     ]
 
 
-def _throughput(record: CellRecord) -> str:
+def _throughput(record: CellRecord, median: float) -> str:
     if "matmul" in record:
         m = record["matmul"]
         primary = m["devices"][m["primary_device"]]
@@ -49,12 +68,23 @@ def _throughput(record: CellRecord) -> str:
         if m["primary_device"] != "/CPU:0":
             text += f" ({m['speedup_over_cpu'][m['primary_device']]:.1f}x CPU)"
         return text
-    return f"{record['examples_per_second']:.0f} ex/s"
+    return f"{stats.throughput(record['batch']['global'], median):.0f} ex/s"
 
 
-def _accuracy(record: CellRecord) -> str:
-    test = record.get("accuracy", {}).get("test")
-    return f"{test['accuracy']:.3f}" if test else "-"
+def _accuracy(measured: list[CellRecord]) -> str:
+    values = [r["accuracy"]["test"]["accuracy"] for r in measured if r.get("accuracy", {}).get("test")]
+    return f"{stats.mean(values):.3f}" if values else "-"
+
+
+def _guard(record: CellRecord) -> str:
+    verdict = record.get("accuracy_guard")
+    if not verdict:
+        return "-"
+    if verdict["status"] == "unguarded":
+        return "unguarded"
+    ref = verdict["reference"]
+    shown = f"ref {ref['mean']:.3f} ± {ref['sd']:.3f}"
+    return f"ok ({shown})" if verdict["status"] == "ok" else f"{verdict['status'].upper()}: {shown}"
 
 
 def render_rows(headers: list[str], rows: list[list], fmt: str = "table") -> str:
@@ -74,16 +104,50 @@ def render_rows(headers: list[str], rows: list[list], fmt: str = "table") -> str
     raise ValueError(f"Unknown format {fmt!r}. Known: {', '.join(FORMATS)}.")
 
 
-def render(records: list[CellRecord], fmt: str = "markdown") -> str:
-    return render_rows(HEADERS, [row(r) for r in records], fmt)
+def render(cell_repeats: dict[str, list[CellRecord]], fmt: str = "markdown") -> str:
+    """The run's table: one row per cell, over all of its repeats."""
+    return render_rows(HEADERS, [row(reps) for reps in cell_repeats.values()], fmt)
 
 
-def render_scaling(records: list[CellRecord], fmt: str = "markdown") -> str:
-    """The scaling-efficiency table of ``records`` ("" when no cell has 2+ replicas and a reference)."""
+def _representative(repeats: list[CellRecord]) -> CellRecord:
+    """The first ok repeat, its throughput taken at the median over all processes."""
+    measured = records.ok(repeats)
+    first = measured[0]
+    if "batch" not in first:
+        return first
+    median = stats.median_of_medians(records.per_process_samples(measured))
+    return {**first, "examples_per_second": stats.throughput(first["batch"]["global"], median)}
+
+
+def guard_lines(cell_repeats: dict[str, list[CellRecord]]) -> list[str]:
+    """One line per cell the accuracy guard flagged, with its numbers."""
+    from bench import guard
+
+    return [f"{cell}: {v['status'].upper()}, {v['message']}" for cell, v in guard.flagged(cell_repeats).items()]
+
+
+def render_scaling(cell_repeats: dict[str, list[CellRecord]], fmt: str = "markdown") -> str:
+    """The scaling-efficiency table ("" when no cell has 2+ replicas and a reference)."""
     from bench import scaling
 
-    rows = scaling.efficiencies(records)
+    rows = scaling.efficiencies([_representative(reps) for reps in cell_repeats.values() if records.ok(reps)])
     return render_rows(scaling.HEADERS, scaling.table_rows(rows), fmt) if rows else ""
+
+
+def run_summary(cell_repeats: dict[str, list[CellRecord]], fmt: str = "table") -> str:
+    """The run's table, then (except as JSON) the accuracy guard's flags and the scaling table."""
+    parts = [render(cell_repeats, fmt)]
+    if fmt == "json":
+        return parts[0]
+    flags = guard_lines(cell_repeats)
+    if flags:
+        parts.append("Accuracy guard: outside the reference's normal spread (default fit over seeds):\n"
+                     + "\n".join(f"  {line}" for line in flags))
+    scaling_table = render_scaling(cell_repeats, fmt)
+    if scaling_table:
+        parts.append("Scaling efficiency = throughput(N replicas) / (N x throughput(1 replica, default)):\n"
+                     + scaling_table)
+    return "\n\n".join(parts)
 
 
 COMPARE_HEADERS = [

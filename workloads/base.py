@@ -21,13 +21,14 @@ class TextWorkload(abc.ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str]
+    # The test metric the accuracy guard compares between cells (a key of ``score``).
+    guard_metric: ClassVar[str] = "accuracy"
     kind: ClassVar[str] = "training"
     vocab_size: ClassVar[int]
     num_classes: ClassVar[int]
     synthetic_spec: ClassVar[SyntheticSpec]
     global_batch: ClassVar[int] = 32
     learning_rate: ClassVar[float] = 0.001   # Nadam's default
-    primary_metric: ClassVar[str] = "accuracy"
 
     @abc.abstractmethod
     def keras_loader(self) -> KerasLoader:

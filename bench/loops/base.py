@@ -23,6 +23,7 @@ class TrainConfig:
     global_batch: int
     steps_per_execution: int
     seed: int
+    jit_compile: bool = False
 
 
 @dataclass
@@ -59,13 +60,20 @@ class TrainingLoop(abc.ABC):
 
 
 def compile_model(ctx: TrainContext, steps_per_execution: int = 1) -> None:
-    """Compiles the model with the workload's optimizer, loss and metrics, in scope."""
+    """Compiles the model with the workload's optimizer, loss and metrics, in scope.
+
+    ``jit_compile`` is always explicit: Keras's default ("auto") turns XLA on for a GPU
+    model without a tf.distribute strategy and off under one (Keras 3
+    ``Trainer._resolve_auto_jit_compile``), which would compare XLA against no XLA
+    whenever a strategy is compared with the default.
+    """
     with ctx.strategy.scope():
         ctx.model.compile(
             optimizer=ctx.workload.optimizer(),
             loss=ctx.workload.loss(),
             metrics=ctx.workload.metrics(),
             steps_per_execution=steps_per_execution,
+            jit_compile=ctx.config.jit_compile,
         )
 
 

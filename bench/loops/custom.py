@@ -37,13 +37,16 @@ class CustomLoop(TrainingLoop):
                 metric.update_state(y, pred)
             return loss
 
+        if cfg.jit_compile:  # XLA compiles the replica's step; the iterator stays outside it
+            replica_step = tf.function(replica_step, jit_compile=True)
+
         @tf.function
         def train_step(iterator):
             x, y = next(iterator)
             per_replica = strategy.run(replica_step, args=(x, y))
             return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
-        iterator = iter(strategy.experimental_distribute_dataset(train_dataset(ctx)))
+        iterator = iter(strategy.experimental_distribute_dataset(self.dataset(ctx)))
         for _ in range(cfg.epochs):
             for metric in metrics:
                 metric.reset_state()
@@ -55,4 +58,9 @@ class CustomLoop(TrainingLoop):
         return LoopResult(
             train_accuracy=float(accuracy.result()),
             train_loss=loss_sum / cfg.steps_per_epoch,
+            settings={"jit_compile": cfg.jit_compile},
         )
+
+    def dataset(self, ctx: TrainContext):
+        """The global-batch dataset the loop distributes (tests override it to inject bugs)."""
+        return train_dataset(ctx)

@@ -56,6 +56,6 @@ class FitLoop(TrainingLoop):
         return LoopResult(
             train_accuracy=float(history.history["accuracy"][-1]),
             train_loss=float(history.history["loss"][-1]),
-            settings={"steps_per_execution": spe},
+            settings={"steps_per_execution": spe, "jit_compile": cfg.jit_compile},
             notes=notes,
         )

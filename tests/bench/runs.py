@@ -34,6 +34,7 @@ def record(cell: str, step_samples: list[float], accuracy: float = 0.5, replicas
         "steps": {"samples": step_samples, "steps_per_sample": 1},
         "step_time": summary.as_dict(),
         "examples_per_second": 32 / summary.median,
+        "batch": {"global": 32, "per_replica": 32 // replicas, "replicas": replicas, "scaling": "strong"},
         "accuracy": {"train": accuracy, "test": {"examples": 100, "accuracy": accuracy}},
         "memory": {"peak_rss_bytes": 700 * 2**20, "device_peak_bytes": {}},
         "data": {"source": "synthetic"},

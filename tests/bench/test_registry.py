@@ -34,3 +34,17 @@ def test_duplicate_names_are_refused():
         @registry.register
         class B:
             name = "a"
+
+
+def test_unregister_removes_a_name_and_refuses_unknown_ones():
+    registry = Registry("thing")
+
+    @registry.register
+    class A:
+        name = "a"
+
+    assert registry.unregister("a") is A
+    assert "a" not in registry
+    with pytest.raises(UserError, match="Unknown thing 'a'"):
+        registry.unregister("a")
+

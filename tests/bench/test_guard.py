@@ -1,0 +1,121 @@
+import pytest
+
+from bench import guard
+from bench.config import CellSpec
+from tests.bench.runs import record as make_record
+
+
+def _cell(strategy="default", loop="fit", accuracy=0.5, **config):
+    rec = make_record(f"w-{strategy}-{loop}", [0.01, 0.011])
+    rec["config"].update({"workload": "w", "strategy": strategy, "loop": loop, "data": "synthetic", "seed": 0,
+                          "epochs": 2, "steps_per_epoch": 100, "global_batch": 32, "eval_examples": 500,
+                          "profile": "quick", "scaling": "strong", "steps_per_execution": 1, "init_seed": None,
+                          **config})
+    rec["accuracy"] = {"test": {"accuracy": accuracy}}
+    rec["batch"]["replicas"] = 2 if strategy != "default" else 1
+    return rec
+
+
+def _run(*cells):
+    out = {}
+    for c in cells:
+        cid = "-".join([c["config"]["strategy"], c["config"]["loop"], str(c["config"]["init_seed"])])
+        out.setdefault(cid, []).append(c)
+    return out
+
+
+def test_reference_band_is_mean_plus_minus_k_sd_hand_computed():
+    # values 0.40, 0.46, 0.43: mean 0.43, sd 0.03 (n-1), K=3 -> 0.34 .. 0.52
+    run = _run(_cell(accuracy=0.40), _cell(accuracy=0.46, init_seed=1), _cell(accuracy=0.43, init_seed=2),
+               _cell("virtual", "custom", accuracy=0.35), _cell("virtual", "fit", accuracy=0.30),
+               _cell("virtual", "train_on_batch", accuracy=0.55))
+    verdicts = guard.apply(run)
+    ref = verdicts["virtual-custom-None"]["reference"]
+    assert ref["seeds"] == [0, 1, 2]
+    assert ref["mean"] == pytest.approx(0.43) and ref["sd"] == pytest.approx(0.03)
+    assert (ref["low"], ref["high"]) == (pytest.approx(0.34), pytest.approx(0.52))
+    assert verdicts["virtual-custom-None"]["status"] == "ok"
+    assert verdicts["virtual-fit-None"]["status"] == "low"
+    assert verdicts["virtual-train_on_batch-None"]["status"] == "high"
+    assert verdicts["virtual-fit-None"]["message"].startswith("accuracy 0.300 vs reference 0.430 ± 0.030 (3 seeds")
+    assert run["virtual-fit-None"][0]["accuracy_guard"]["status"] == "low"   # stored in the record
+    assert set(guard.flagged(run)) == {"virtual-fit-None", "virtual-train_on_batch-None"}
+
+
+def test_band_is_never_narrower_than_the_floor():
+    run = _run(_cell(accuracy=0.5), _cell(accuracy=0.5, init_seed=1), _cell("virtual", "fit", accuracy=0.485))
+    verdict = guard.apply(run)["virtual-fit-None"]
+    assert verdict["reference"]["low"] == pytest.approx(0.5 - guard.FLOOR)
+    assert verdict["status"] == "ok"
+
+
+def test_cells_without_a_comparable_reference_are_unguarded_and_say_why():
+    run = _run(_cell(accuracy=0.4), _cell("virtual", "fit", accuracy=0.1),
+               _cell("mirrored", "fit", accuracy=0.1, epochs=5),
+               _cell("virtual", "custom", accuracy=0.4, scaling="weak"))
+    verdicts = guard.apply(run)
+    assert verdicts["virtual-fit-None"]["message"] == (
+        "not guarded: the reference ran with one seed only (default-fit-None); its spread is unknown")
+    assert "no reference cell" in verdicts["mirrored-fit-None"]["message"]
+    assert "weak scaling" in verdicts["virtual-custom-None"]["message"]
+    assert not guard.flagged(run)
+
+
+def test_replicates_add_the_missing_reference_seeds_once_per_group():
+    base = CellSpec.for_profile("quick", workload="reuters_cnn", strategy="virtual", loop="fit")
+    cells = [base, base.replace(loop="custom"), base.replace(workload="matmul", loop=None),
+             base.replace(strategy="default")]
+    ids = [c.id for c in guard.replicates(cells, seeds=3)]
+    assert ids == ["reuters_cnn-default-fit-init1", "reuters_cnn-default-fit-init2"]
+    assert guard.replicates(cells, seeds=1) == []
+    assert [c.id for c in guard.replicates([base.replace(steps_per_execution=10, strategy="default")], 2)] == [
+        "reuters_cnn-default-fit", "reuters_cnn-default-fit-init1"]
+
+
+# --- the guard against real training, with a loop that trains wrongly ---------------------
+
+@pytest.fixture
+def misaligned_loop():
+    """A custom loop with a classic input bug: features and labels shuffled separately.
+
+    Every replica then trains on labels that belong to other examples. Registered for
+    the test only.
+    """
+    import tensorflow as tf
+
+    from bench.loops import LOOPS
+    from bench.loops.custom import CustomLoop
+
+    class MisalignedLoop(CustomLoop):
+        name = "misaligned"
+        summary = "custom loop whose labels do not belong to its features (a bug)"
+
+        def dataset(self, ctx):
+            d, cfg = ctx.data, ctx.config
+            x = tf.data.Dataset.from_tensor_slices(d.x_train).shuffle(len(d.y_train), seed=cfg.seed)
+            y = tf.data.Dataset.from_tensor_slices(d.y_train).shuffle(len(d.y_train), seed=cfg.seed + 1)
+            return tf.data.Dataset.zip((x, y)).batch(cfg.global_batch, drop_remainder=True).repeat()
+
+    LOOPS.register(MisalignedLoop)
+    try:
+        yield MisalignedLoop.name
+    finally:
+        LOOPS.unregister(MisalignedLoop.name)
+
+
+@pytest.mark.slow
+def test_guard_flags_a_wrong_loop_and_passes_the_correct_ones(tiny, misaligned_loop):
+    from bench.runner import run_cell
+
+    # 150 steps: long enough for correct loops to beat the majority class (0.245 of this
+    # test set) clearly, on 1,000 test examples.
+    spec = tiny("reuters_cnn", "virtual", "fit", steps_per_epoch=150, eval_examples=1000)
+    cells = [spec.replace(loop=loop) for loop in ("fit", "custom", "train_on_batch", misaligned_loop)]
+    cells += guard.replicates(cells, seeds=3)
+    run = {c.id: [run_cell(c)] for c in cells}
+    verdicts = guard.apply(run)
+    for loop in ("fit", "custom", "train_on_batch"):
+        assert verdicts[f"reuters_cnn-virtual-{loop}"]["status"] == "ok", verdicts[f"reuters_cnn-virtual-{loop}"]
+    wrong = verdicts[f"reuters_cnn-virtual-{misaligned_loop}"]
+    assert wrong["status"] == "low", wrong
+    assert wrong["value"] < wrong["reference"]["low"]
