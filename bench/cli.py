@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_selection_args(p)
     p.add_argument("--repeats", type=int, default=1, help="run each cell N times, each in a fresh process")
     p.add_argument("--no-save", action="store_true", help="do not save the run under results/")
+    p.add_argument("--overhead", action="store_true",
+                   help="also measure the harness's overhead against a bare TensorFlow loop "
+                        "(default strategy, custom loop, each selected training workload)")
     _add_guard_arg(p)
     _add_results_arg(p)
     _add_format_arg(p)
@@ -165,7 +168,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from bench import guard, tables
     from bench.storage import save_run
-    from bench.suite import Suite, build_cells
+    from bench.suite import Suite, build_cells, overhead_cells
     from strategies.multi_worker import is_chief, tf_config
 
     cells = build_cells(args.workload, args.strategy, args.loop, base_spec(args))
@@ -176,16 +179,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     def progress(k, n, spec, record, elapsed):
         print(f"[{k}/{n}] {spec.id}: {_outcome(record)} ({elapsed:.0f} s elapsed)", flush=True)
 
-    results = Suite().run_all(cells, args.repeats, progress)
+    suite = Suite()
+    results = suite.run_all(cells, args.repeats, progress)
     guard.apply(results)
+    overhead = [_overhead(suite, spec) for spec in overhead_cells(cells)] if args.overhead else []
     print()
-    print(tables.run_summary(results, args.format))
+    print(tables.run_summary(results, args.format, overhead))
     if not args.no_save and is_chief(tf_config()):
-        path = save_run(results, args.results)
+        path = save_run(results, args.results, overhead)
         print(f"\nSaved {path}")
     elif not args.no_save:
         print("\nNot saved: this process is a non-chief worker of a TF_CONFIG cluster; the chief saves the run.")
     return 1 if any(r["status"] == "error" for reps in results.values() for r in reps) else 0
+
+
+def _overhead(suite, spec):
+    print(f"[overhead] {spec.id}: harness against a bare TensorFlow loop, interleaved ...", flush=True)
+    return suite.overhead(spec)
 
 
 def _guard_seeds(seeds: int) -> int:

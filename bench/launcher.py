@@ -25,8 +25,11 @@ WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
 TAIL_CHARS = 2000
 
 
-def launch(spec: CellSpec, env: dict[str, str] | None = None) -> CellRecord:
-    """Runs ``spec`` in a new process; returns its record, or an error record."""
+def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell") -> CellRecord:
+    """Runs ``spec`` in a new process; returns its record, or an error record.
+
+    ``task`` is what the worker does with it: ``cell`` (run it) or ``overhead``.
+    """
     with tempfile.TemporaryDirectory(prefix="distbench-") as tmp:
         spec_path = os.path.join(tmp, "spec.json")
         record_path = os.path.join(tmp, "record.json")
@@ -35,7 +38,7 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None) -> CellRecord:
         started = time.monotonic()
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.worker", spec_path, record_path],
+                [sys.executable, "-m", "bench.worker", spec_path, record_path, task],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, **WORKER_ENV, **(env or {})},
                 cwd=project_root(), start_new_session=True,

@@ -34,9 +34,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     config.addinivalue_line("markers", f"{CELL_MARK}: a distbench benchmark cell (runs with --benchmark-only)")
     config.stash[_RECORDS] = []
+    config.stash[_OVERHEAD] = []
 
 
 _RECORDS = pytest.StashKey[list]()
+_OVERHEAD = pytest.StashKey[list]()
 _SAVED = pytest.StashKey[str]()
 
 
@@ -69,7 +71,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason="benchmark cell: runs with `pytest --benchmark-only`")
     for item in items:
-        if "distbench_cell" in getattr(item, "fixturenames", ()):
+        if {"distbench_cell", "distbench_overhead_cell"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(skip)
 
 
@@ -78,6 +80,12 @@ def distbench_suite():
     from bench.suite import Suite
 
     return Suite()
+
+
+@pytest.fixture(scope="session")
+def distbench_overhead(request: pytest.FixtureRequest) -> list:
+    """The harness-overhead records of this session."""
+    return request.config.stash[_OVERHEAD]
 
 
 @pytest.fixture(scope="session")
@@ -136,7 +144,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         return
     from bench.storage import save_run
 
-    path = save_run(_as_run(records), config.getoption("--distbench-results"))
+    path = save_run(_as_run(records), config.getoption("--distbench-results"), config.stash.get(_OVERHEAD, []))
     config.stash[_SAVED] = str(path)
 
 
@@ -147,6 +155,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     from bench import tables
 
     terminalreporter.section("distbench")
-    terminalreporter.write_line(tables.run_summary(_as_run(records)))
+    terminalreporter.write_line(tables.run_summary(_as_run(records), overhead=config.stash.get(_OVERHEAD, [])))
     if config.stash.get(_SAVED, None):
         terminalreporter.write_line(f"\nSaved {config.stash[_SAVED]}")

@@ -189,6 +189,16 @@ def write_report(run: StoredRun, history: list[StoredRun], out_dir: str | os.Pat
         *([f"- **{line}**" for line in flags] or ["No cell is outside its reference's spread."]),
         "",
     ]
+    if run.overhead:
+        lines += [
+            "## Harness overhead",
+            "",
+            "The harness's measurement of a cell against a bare TensorFlow loop of the same model, data and "
+            "loop, interleaved step by step in one process. Target: at most +3% on the median step.",
+            "",
+            *[f"- {tables.overhead_line(r)}" for r in run.overhead],
+            "",
+        ]
     scaling_table = tables.render_scaling(run.cells(), "markdown")
     if scaling_table:
         lines += [

@@ -56,7 +56,7 @@ def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:
     if reason:
         return skipped(spec, reason)
     adapter = adapter_for(spec)
-    _set_threads(spec)
+    set_threads(spec)
     devices.apply(adapter.device_setup(hw))
     strategy = adapter.build(hw)
     record: CellRecord = {
@@ -83,7 +83,7 @@ def _threads() -> dict:
     }
 
 
-def _set_threads(spec: CellSpec) -> None:
+def set_threads(spec: CellSpec) -> None:
     """Thread-pool sizes, which (like devices) must be set before the runtime starts."""
     if not (spec.intra_op_threads or spec.inter_op_threads):
         return

@@ -169,6 +169,45 @@ def hierarchical_bootstrap_median_ci(
     return _interval(_bootstrap_medians(repeats, resamples, np.random.default_rng(seed)), confidence)
 
 
+def paired_ratio(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> float:
+    """Median over rounds of each round's median(b) / median(a); rounds pair a[i] with b[i]."""
+    return percentile([percentile(rb, 50) / percentile(ra, 50) for ra, rb in zip(a, b)], 50)
+
+
+def paired_bootstrap_ratio_ci(
+    a: Sequence[Sequence[float]], b: Sequence[Sequence[float]],
+    confidence: float = 0.95, resamples: int = 1000, seed: int = 0,
+) -> tuple[float, float]:
+    """Bootstrap interval of :func:`paired_ratio` for interleaved samples.
+
+    ``a[i][j]`` and ``b[i][j]`` were measured back to back (step j of round i), so each
+    resample draws the same indices j on both sides (keeping the pairing that cancels
+    the machine's drifts), then draws rounds with replacement. Seeded: reproducible.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    per_round = []
+    for ra, rb in zip(a, b):
+        n = min(len(ra), len(rb))
+        pick = rng.integers(0, n, (resamples, n))
+        per_round.append(np.median(np.asarray(rb[:n])[pick], axis=1) / np.median(np.asarray(ra[:n])[pick], axis=1))
+    per_round = np.stack(per_round, axis=1)
+    rounds = rng.integers(0, len(per_round[0]), (resamples, len(per_round[0])))
+    return _interval(np.median(np.take_along_axis(per_round, rounds, axis=1), axis=1), confidence)
+
+
+def bootstrap_median_ci(
+    values: Sequence[float], confidence: float = 0.95, resamples: int = 2000, seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the median of ``values`` (independent units). Seeded."""
+    import numpy as np
+
+    x = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    return _interval(np.median(x[rng.integers(0, len(x), (resamples, len(x)))], axis=1), confidence)
+
+
 def median_of_medians(repeats: Sequence[Sequence[float]]) -> float:
     """The median over processes of each process's median step time."""
     return percentile([percentile(r, 50) for r in repeats], 50)

@@ -49,6 +49,11 @@ class StoredRun:
     def machine_info(self) -> dict:
         return self.data.get("machine_info", {})
 
+    @property
+    def overhead(self) -> list[dict]:
+        """The harness-overhead records of the run (none when it did not run)."""
+        return self.data["distbench"].get("overhead", [])
+
     def cells(self) -> dict[str, list[dict]]:
         """Cell id -> the records of its repeats (ok, skipped or error), in run order."""
         measured = {b["param"]: b["extra_info"]["distbench"]["repeats"] for b in self.data["benchmarks"]}
@@ -75,7 +80,10 @@ def commit_info(cwd: str | None = None) -> dict:
         return {"id": None, "dirty": None, "project": "distbench", "branch": None, "error": "not a git checkout"}
 
 
-def run_document(cell_repeats: dict[str, list[dict]], machine_info: dict, commit: dict, now: dt.datetime) -> dict:
+def run_document(
+    cell_repeats: dict[str, list[dict]], machine_info: dict, commit: dict, now: dt.datetime,
+    overhead: list[dict] | None = None,
+) -> dict:
     """The JSON document of one run, in pytest-benchmark's format plus distbench's part."""
     from pytest_benchmark import __version__ as pb_version
 
@@ -92,6 +100,8 @@ def run_document(cell_repeats: dict[str, list[dict]], machine_info: dict, commit
             # Skipped and failed cells have no statistics; pytest-benchmark stores none
             # for them either, so they live here, where its tools do not look.
             "unmeasured": {c: reps for c, reps in cell_repeats.items() if c not in measured},
+            # The harness-overhead benchmark's records (bench.overhead), when it ran.
+            "overhead": overhead or [],
         },
     }
 
@@ -118,8 +128,10 @@ def _benchmark_entry(cell: str, repeats: list[dict]) -> dict:
     }
 
 
-def save_run(cell_repeats: dict[str, list[dict]], root: str | os.PathLike = DEFAULT_ROOT) -> Path:
-    """Saves one run of cells (each with its repeats) under ``root``; returns the file."""
+def save_run(
+    cell_repeats: dict[str, list[dict]], root: str | os.PathLike = DEFAULT_ROOT, overhead: list[dict] | None = None,
+) -> Path:
+    """Saves one run of cells (each with its repeats, and any overhead records) under ``root``."""
     from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
 
     from bench.machine import machine_id, machine_info
@@ -127,7 +139,7 @@ def save_run(cell_repeats: dict[str, list[dict]], root: str | os.PathLike = DEFA
     info = machine_info()
     machine = {**pytest_benchmark_generate_machine_info(), "distbench": info}
     now = dt.datetime.now(dt.timezone.utc)
-    document = run_document(cell_repeats, machine, commit_info(project_root()), now)
+    document = run_document(cell_repeats, machine, commit_info(project_root()), now, overhead)
     return Storage(root).save(document, machine_id(info))
 
 

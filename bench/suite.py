@@ -50,6 +50,18 @@ def build_cells(
     return cells
 
 
+def overhead_cells(cells: list[CellSpec]) -> list[CellSpec]:
+    """The harness-overhead benchmark's cells: the default strategy's custom loop of each
+    training workload in ``cells`` (measured by :mod:`bench.overhead`, not as cells)."""
+    seen: dict[str, CellSpec] = {}
+    for cell in cells:
+        if cell.loop is not None and cell.workload not in seen:
+            seen[cell.workload] = cell.replace(strategy="default", loop="custom", steps_per_execution=1,
+                                               jit_compile=False, scaling="strong", init_seed=None,
+                                               steps_per_epoch=None)
+    return list(seen.values())
+
+
 def _names(requested: Iterable[str] | None, registry) -> list[str]:
     if not requested:
         return registry.names()
@@ -85,6 +97,10 @@ class Suite:
         if adapter_for(spec).local_processes() > 1:
             return self._launch_cluster(self.prepare(spec))
         return self._launch(self.prepare(spec))
+
+    def overhead(self, spec: CellSpec) -> CellRecord:
+        """The harness-overhead benchmark of ``spec`` (bench.overhead), in its own process."""
+        return self._launch(self.prepare(spec), task="overhead")
 
     def run_all(
         self, specs: list[CellSpec], repeats: int = 1, progress: Progress | None = None

@@ -134,8 +134,8 @@ def render_scaling(cell_repeats: dict[str, list[CellRecord]], fmt: str = "markdo
     return render_rows(scaling.HEADERS, scaling.table_rows(rows), fmt) if rows else ""
 
 
-def run_summary(cell_repeats: dict[str, list[CellRecord]], fmt: str = "table") -> str:
-    """The run's table, then (except as JSON) the accuracy guard's flags and the scaling table."""
+def run_summary(cell_repeats: dict[str, list[CellRecord]], fmt: str = "table", overhead: list[dict] = ()) -> str:
+    """The run's table, then (except as JSON) the guard's flags, the overhead and scaling."""
     parts = [render(cell_repeats, fmt)]
     if fmt == "json":
         return parts[0]
@@ -143,11 +143,27 @@ def run_summary(cell_repeats: dict[str, list[CellRecord]], fmt: str = "table") -
     if flags:
         parts.append("Accuracy guard: outside the reference's normal spread (default fit over seeds):\n"
                      + "\n".join(f"  {line}" for line in flags))
+    if overhead:
+        parts.append("Harness overhead (interleaved with a bare TensorFlow loop in one process):\n"
+                     + "\n".join(f"  {overhead_line(r)}" for r in overhead))
     scaling_table = render_scaling(cell_repeats, fmt)
     if scaling_table:
         parts.append("Scaling efficiency = throughput(N replicas) / (N x throughput(1 replica, default)):\n"
                      + scaling_table)
     return "\n\n".join(parts)
+
+
+def overhead_line(record: dict) -> str:
+    """One line: what the harness adds to the median step, its interval, and the target."""
+    if record.get("status") != "ok":
+        return f"{record.get('cell')}: {record.get('status', '').upper()}: {record.get('reason', '')}"
+    o = record["overhead"]
+    lo, hi = ((x - 1) * 100 for x in o["ratio_ci"])
+    verdict = "within" if o["within_target"] else "ABOVE"
+    return (f"{record['cell']}: harness {o['harness']['median'] * 1e3:.2f} ms vs bare TensorFlow "
+            f"{o['bare']['median'] * 1e3:.2f} ms per step: {o['added'] * 100:+.1f}% [95% CI {lo:+.1f}%, {hi:+.1f}%], "
+            f"{verdict} the {o['target'] * 100:.0f}% target ({o['rounds']} rounds of {o['steps_per_round']} "
+            "interleaved steps, one process)")
 
 
 COMPARE_HEADERS = [

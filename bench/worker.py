@@ -1,7 +1,8 @@
 """Worker process entry point: runs one cell and writes its record as JSON.
 
-Usage: ``python -m bench.worker SPEC.json RECORD.json``. Started by the launcher, one
-process per cell, so that each cell gets its own device set-up and its own memory peak.
+Usage: ``python -m bench.worker SPEC.json RECORD.json [TASK]``, TASK ``cell`` (default)
+or ``overhead`` (:mod:`bench.overhead`). Started by the launcher, one process per cell,
+so that each cell gets its own device set-up and its own memory peak.
 Whatever happens, the worker writes a record (ok, skipped or error) unless it is killed.
 """
 
@@ -15,18 +16,21 @@ import traceback
 from bench.fileio import atomic_write_json
 
 
+TASKS = ("cell", "overhead")
+
+
 def main(argv: list[str]) -> int:
-    spec_path, record_path = argv
+    spec_path, record_path, *rest = argv
+    task = rest[0] if rest else "cell"
     from bench.config import CellSpec
 
     with open(spec_path) as f:
         spec = CellSpec.from_dict(json.load(f))
     try:
         from bench.errors import UserError
-        from bench.runner import run_cell
 
         try:
-            record = run_cell(spec)
+            record = _run(task, spec)
         except UserError as exc:
             record = _error(spec, str(exc), "user_error")
     except Exception as exc:  # noqa: BLE001 - reported in the record, kept out of the numbers
@@ -35,6 +39,18 @@ def main(argv: list[str]) -> int:
     record["worker_pid"] = os.getpid()
     atomic_write_json(record_path, record)
     return 0
+
+
+def _run(task: str, spec) -> dict:
+    if task == "overhead":
+        from bench.overhead import measure
+
+        return measure(spec)
+    if task != "cell":
+        raise ValueError(f"Unknown worker task {task!r}. Known: {', '.join(TASKS)}.")
+    from bench.runner import run_cell
+
+    return run_cell(spec)
 
 
 def _error(spec, reason: str, kind: str) -> dict:

@@ -45,3 +45,21 @@ def test_run_prints_progress_and_the_table_and_saves(capsys, tmp_path):
     assert f"Saved {path}" in out
     repeats = load(path).cells()["matmul-default"]
     assert len(repeats) == 2 and repeats[0]["worker_pid"] != repeats[1]["worker_pid"]   # fresh processes
+
+
+@pytest.mark.slow
+def test_run_with_guard_and_overhead_shows_and_stores_both(capsys, tmp_path):
+    from bench.storage import Storage, load
+
+    argv = ["run", "--workload", "reuters_cnn", "--strategy", "virtual", "--loop", "custom", "--data", "synthetic",
+            "--epochs", "1", "--steps-per-epoch", "12", "--warmup-steps", "2", "--eval-examples", "200",
+            "--guard-seeds", "2", "--overhead", "--results", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    # The guard's reference replicates ran as cells of their own, after the selection.
+    assert "[2/3] reuters_cnn-default-fit: ok" in out and "[3/3] reuters_cnn-default-fit-init1: ok" in out
+    assert "Harness overhead (interleaved" in out and "reuters_cnn-default-custom-overhead: harness" in out
+    run = load(Storage(tmp_path).runs()[0])
+    guard = run.cells()["reuters_cnn-virtual-custom"][0]["accuracy_guard"]
+    assert guard["reference"]["seeds"] == [0, 1] and guard["status"] in ("ok", "low", "high")
+    assert run.overhead[0]["overhead"]["rounds"] == 6
