@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-cell slow-down threshold, e.g. reuters_cnn-virtual-fit=0.4 (repeatable)")
     p.add_argument("--accuracy-tolerance", type=float, default=None,
                    help="largest acceptable loss of test accuracy (default 0.05)")
+    p.add_argument("--fail-on-noisy", action="store_true",
+                   help="also fail (exit 1) when a cell is too noisy to rule out a regression")
     _add_results_arg(p)
     _add_format_arg(p)
     p.set_defaults(func=cmd_check)
@@ -309,14 +311,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     _print_comparison(comparison, args.format)
     tolerance = compare.DEFAULT_ACCURACY_TOLERANCE if args.accuracy_tolerance is None else args.accuracy_tolerance
     failures = compare.regressions(comparison, tolerance)
+    noisy = compare.too_noisy(comparison)
     print()
+    if noisy:
+        print(f"NOT CHECKED, too noisy to rule out a slow-down beyond the threshold ({len(noisy)} cells; "
+              "use more --repeats or a quieter machine):")
+        for line in noisy:
+            print(f"  {line}")
     if failures:
         print(f"FAIL: {current.label} regressed against {baseline.label}:")
         for line in failures:
             print(f"  {line}")
         return 1
-    print(f"PASS: no cell of {current.label} is significantly slower (beyond its threshold) "
-          f"or lost more than {tolerance} test accuracy against {baseline.label}.")
+    if noisy and args.fail_on_noisy:
+        print(f"FAIL (--fail-on-noisy): {len(noisy)} cells could not be checked.")
+        return 1
+    checked = len(comparison.compared) - len(noisy)
+    print(f"PASS: none of the {checked} checked cells of {current.label} is significantly slower (beyond its "
+          f"threshold), lost more than {tolerance} test accuracy, or newly fails the accuracy guard, against "
+          f"{baseline.label}.")
     return 0
 
 

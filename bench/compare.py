@@ -6,8 +6,12 @@ process agree closely. So the estimate is the median over processes (repeats) of
 process's median, its interval comes from a hierarchical bootstrap (processes, then
 steps), and a verdict needs all three of: the per-step samples differ significantly
 (Mann-Whitney U, p < alpha), the interval excludes 1, and the ratio is beyond the
-threshold. With one process per side the interval cannot see run-to-run noise; only
-the threshold guards then, and the row says so.
+threshold. "same" needs more than the absence of evidence: the interval must lie inside
+the threshold band [1/(1+t), 1+t], which rules out a change of the threshold's size. A
+cell whose interval is wider than that is "too noisy": its spread cannot support the
+comparison, and the regression check lists it instead of passing it silently. With one
+process per side the interval cannot see run-to-run noise; only the threshold guards
+then, and the row says so.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from bench.storage import StoredRun
 DEFAULT_THRESHOLD = 0.25
 DEFAULT_ALPHA = 0.01
 DEFAULT_ACCURACY_TOLERANCE = 0.05
+TOO_NOISY = "too noisy"
 
 
 @dataclass
@@ -42,10 +47,13 @@ class CellComparison:
     accuracy_b: float | None = None
     accuracy_delta: float | None = None
     threshold: float = DEFAULT_THRESHOLD
-    verdict: str = ""                 # "faster", "slower", "same", or "" when not comparable
+    verdict: str = ""                 # "faster", "slower", "same", "too noisy", or "" when not comparable
     notes: list[str] = field(default_factory=list)
     processes_a: int = 0              # repeats (fresh processes) behind each side
     processes_b: int = 0
+    guard_a: str | None = None        # the accuracy guard's status in each run, if it ran
+    guard_b: str | None = None
+    guard_message_b: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -88,17 +96,26 @@ def compare_cell(cell: str, rep_a: list[dict], rep_b: list[dict], threshold: flo
         verdict = "slower"
     elif p < alpha and ci[1] < 1 and ratio < 1 / (1 + threshold):
         verdict = "faster"
+    elif ci[1] > 1 + threshold or ci[0] < 1 / (1 + threshold):
+        verdict = TOO_NOISY
     else:
         verdict = "same"
     notes = []
     if len(pa) < 2 or len(pb) < 2:
         notes.append("one process per side: the interval ignores run-to-run noise; use --repeats")
     acc_a, acc_b = _accuracy(rep_a), _accuracy(rep_b)
+    guard_a, guard_b = _guard(rep_a), _guard(rep_b)
     return CellComparison(
         cell, "both", ma, mb, ratio, ci, p, ma / mb,
         acc_a, acc_b, None if acc_a is None or acc_b is None else acc_b - acc_a,
         threshold, verdict, notes, len(pa), len(pb),
+        guard_a.get("status"), guard_b.get("status"), guard_b.get("message"),
     )
+
+
+def _guard(repeats: list[dict]) -> dict:
+    ok = records.ok(repeats)
+    return ok[0].get("accuracy_guard") or {} if ok else {}
 
 
 def compare_runs(
@@ -134,4 +151,20 @@ def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCU
                 f"{c.cell}: test accuracy {c.accuracy_a:.3f} -> {c.accuracy_b:.3f} "
                 f"(lost {-c.accuracy_delta:.3f} > tolerance {accuracy_tolerance})"
             )
+        if c.guard_b == "low" and c.guard_a != "low":
+            reasons.append(f"{c.cell}: learns worse than its reference now (accuracy guard: {c.guard_message_b})")
     return reasons
+
+
+def unchecked(c: CellComparison) -> bool:
+    """Too noisy to rule out a slow-down of the threshold's size (what the check cannot pass)."""
+    return c.verdict == TOO_NOISY and c.ratio_ci[1] > 1 + c.threshold
+
+
+def too_noisy(comparison: Comparison) -> list[str]:
+    """One line per cell the regression check cannot pass or fail: see :func:`unchecked`."""
+    return [
+        f"{c.cell}: B/A {c.ratio:.2f}, 95% CI [{c.ratio_ci[0]:.2f}, {c.ratio_ci[1]:.2f}] reaches beyond "
+        f"x{1 + c.threshold:.2f} ({c.processes_a}/{c.processes_b} processes)"
+        for c in comparison.compared if unchecked(c)
+    ]

@@ -9,6 +9,9 @@
    slow-down: a noisy neighbour takes CPU from each worker), and counts how often
    `check` fails against the A/A runs (catches).
 
+Cells the check leaves unchecked (too noisy to rule out a slow-down beyond the
+threshold) are counted separately: they neither pass nor fail.
+
 ``--repeats 1,3,5`` also evaluates what repeats buy: k stored runs of the same command
 are k fresh processes per cell, exactly what ``run --repeats k`` makes, so disjoint
 groups of k runs are compared as k-repeat runs. Rates are given per run (what `check`
@@ -27,7 +30,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.compare import DEFAULT_ALPHA, compare_cell  # noqa: E402
+from bench.compare import DEFAULT_ALPHA, compare_cell, unchecked  # noqa: E402
 from bench.storage import Storage, load  # noqa: E402
 
 THRESHOLDS = (0.05, 0.10, 0.15, 0.25, 0.35)
@@ -64,15 +67,17 @@ def merged(runs) -> dict[str, list[dict]]:
     return cells
 
 
-def rates(pairs, threshold: float) -> tuple[int, int, int, int]:
-    """(runs failing, runs, cells failing, cells) over (baseline, candidate) pairs of cell dicts."""
-    runs_failed = cells_failed = cells = 0
+def rates(pairs, threshold: float) -> tuple[int, int, int, int, int]:
+    """(runs failing, runs, cells failing, cells, cells check leaves unchecked) over (baseline, candidate) pairs."""
+    runs_failed = cells_failed = cells = noisy = 0
     for base, cand in pairs:
-        slower = [c for c in base if compare_cell(c, base[c], cand[c], threshold, DEFAULT_ALPHA).verdict == "slower"]
-        runs_failed += bool(slower)
-        cells_failed += len(slower)
+        rows = [compare_cell(c, base[c], cand[c], threshold, DEFAULT_ALPHA) for c in base]
+        verdicts = [r.verdict for r in rows]
+        runs_failed += "slower" in verdicts
+        cells_failed += verdicts.count("slower")
+        noisy += sum(unchecked(r) for r in rows)
         cells += len(base)
-    return runs_failed, len(pairs), cells_failed, cells
+    return runs_failed, len(pairs), cells_failed, cells, noisy
 
 
 def grouped_pairs(aa, slow, k: int, limit: int, seed: int = 0):
@@ -114,7 +119,8 @@ def main() -> None:
         aa = [load(bench_run(args.results, extra, slowed=False)) for _ in range(args.aa)]
         slow = [load(bench_run(args.results, extra, slowed=True)) for _ in range(args.slowed)]
     print(f"A/A runs: {[r.number for r in aa]}; slowed runs: {[r.number for r in slow]}")
-    print("repeats  threshold  false alarms (runs)  false alarms (cells)  caught (runs)  caught (cells)")
+    print("repeats  threshold  false alarms (runs)  false alarms (cells)  caught (runs)  caught (cells)"
+          "  not checked, too noisy (A/A cells)  (slowed cells)")
     for k in (int(x) for x in args.repeats.split(",")):
         if k == 1:   # every pair, exhaustively
             aa_pairs = [(merged([x]), merged([y])) for x, y in itertools.combinations(aa, 2)]
@@ -122,10 +128,11 @@ def main() -> None:
         else:
             aa_pairs, slow_pairs = grouped_pairs(aa, slow, k, args.pairs)
         for t in THRESHOLDS:
-            fr, n, fc, nc = rates(aa_pairs, t)
-            cr, m, cc, mc = rates(slow_pairs, t)
+            fr, n, fc, nc, fn = rates(aa_pairs, t)
+            cr, m, cc, mc, sn = rates(slow_pairs, t)
             print(f"{k:7d}  {t:9.2f}  {fr:3d}/{n:<3d} = {fr / n:4.0%}    {fc:3d}/{nc:<3d} = {fc / nc:4.0%}"
-                  f"     {cr:3d}/{m:<3d} = {cr / m:4.0%}  {cc:3d}/{mc:<3d} = {cc / mc:4.0%}")
+                  f"     {cr:3d}/{m:<3d} = {cr / m:4.0%}  {cc:3d}/{mc:<3d} = {cc / mc:4.0%}"
+                  f"  {fn:3d}/{nc:<3d} = {fn / nc:4.0%}   {sn:3d}/{mc:<3d} = {sn / mc:4.0%}")
 
 
 if __name__ == "__main__":

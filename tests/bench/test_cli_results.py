@@ -111,3 +111,15 @@ def test_run_refuses_an_unwritable_results_folder_before_running(capsys, tmp_pat
     code, out, err = run_cli(capsys, "run", "--workload", "matmul", "--results", str(blocker / "sub"))
     assert code == 2 and "Cannot write results under" in err and "[1/" not in out
     assert blocker.read_text() == "keep me"
+
+
+def test_check_lists_cells_too_noisy_to_check_and_fails_on_them_only_when_asked(capsys, tmp_path):
+    root = str(tmp_path / "noisy")
+    save(root, {CELL: [record(CELL, samples(m, seed=i, spread=0.02)) for i, m in enumerate([10, 15, 20])]})
+    save(root, {CELL: [record(CELL, samples(m, seed=9 + i, spread=0.02)) for i, m in enumerate([11, 14, 19])]})
+    code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "2", "--results", root)
+    assert code == 0
+    assert "NOT CHECKED, too noisy to rule out a slow-down beyond the threshold (1 cells" in out
+    assert "PASS: none of the 0 checked cells" in out
+    code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "2", "--results", root, "--fail-on-noisy")
+    assert code == 1 and "FAIL (--fail-on-noisy): 1 cells could not be checked." in out

@@ -1,6 +1,6 @@
 import pytest
 
-from bench.compare import compare_runs, machine_diff, regressions
+from bench.compare import TOO_NOISY, compare_runs, machine_diff, regressions, too_noisy, unchecked
 from bench.errors import UserError
 from bench.storage import load
 from tests.bench.runs import INFO, record, samples, save
@@ -79,3 +79,38 @@ def test_machine_diff_names_what_differs_and_ignores_what_drifts():
     diff = {k: (a, b) for k, a, b in machine_diff(INFO, gpu)}
     assert diff == {"gpu_count": (0, 1), "gpus": ([], ["NVIDIA H100"]), "tensorflow": ("2.21.0", "2.22.0")}
     assert machine_diff(INFO, INFO) == []
+
+
+def _processes(tmp_path, medians_ms, seed=0):
+    """A run whose cell ran once per median (fresh processes), tight within each process."""
+    reps = [record(CELL, samples(m, seed=seed + i, spread=0.02)) for i, m in enumerate(medians_ms)]
+    return load(save(tmp_path, {CELL: reps}))
+
+
+def test_processes_that_disagree_make_a_cell_too_noisy_and_the_check_lists_it(tmp_path):
+    # Processes 10-20 ms on each side: the interval of B/A reaches far beyond ±25%.
+    a, b = _processes(tmp_path, [10, 15, 20]), _processes(tmp_path, [11, 14, 19], seed=10)
+    comparison = compare_runs(a, b)
+    (c,) = comparison.cells
+    assert c.verdict == TOO_NOISY and c.ratio_ci[1] > 1.25 and unchecked(c)
+    (line,) = too_noisy(comparison)
+    assert line.startswith(f"{CELL}: B/A") and "reaches beyond x1.25 (3/3 processes)" in line
+    assert regressions(comparison) == []   # not a failure either: listed, not passed
+
+
+def test_processes_that_agree_support_a_same_verdict(tmp_path):
+    a, b = _processes(tmp_path, [10, 10.2, 9.9]), _processes(tmp_path, [10.1, 10, 10.3], seed=10)
+    (c,) = compare_runs(a, b).cells
+    assert c.verdict == "same" and 1 / 1.25 < c.ratio_ci[0] and c.ratio_ci[1] < 1.25
+    assert too_noisy(compare_runs(a, b)) == []
+
+
+def test_a_cell_newly_flagged_by_the_accuracy_guard_fails_the_check(tmp_path):
+    def flagged(status, seed):
+        rec = record(CELL, samples(10.0, seed=seed))
+        rec["accuracy_guard"] = {"status": status, "message": "accuracy 0.20 vs reference 0.42 ± 0.03"}
+        return load(save(tmp_path, {CELL: [rec]}))
+
+    (reason,) = regressions(compare_runs(flagged("ok", 1), flagged("low", 2)))
+    assert reason == f"{CELL}: learns worse than its reference now (accuracy guard: accuracy 0.20 vs reference 0.42 ± 0.03)"
+    assert regressions(compare_runs(flagged("low", 1), flagged("low", 2))) == []
