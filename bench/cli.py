@@ -39,6 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_format_arg(p)
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("tune", help="rank loops, steps per execution and XLA for one workload by speed")
+    add_selection_args(p)
+    p.add_argument("--repeats", type=int, default=3, help="fresh processes per candidate (default 3)")
+    p.add_argument("--no-save", action="store_true", help="do not save the candidates' run under results/")
+    _add_guard_arg(p)
+    _add_results_arg(p)
+    _add_format_arg(p)
+    p.set_defaults(func=cmd_tune)
+
     p = sub.add_parser("compare", help="compare two stored runs cell by cell")
     p.add_argument("a", help="run A: a file path, a run number, latest or latest~N")
     p.add_argument("b", help="run B (the newer one, usually)")
@@ -193,6 +202,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif not args.no_save:
         print("\nNot saved: this process is a non-chief worker of a TF_CONFIG cluster; the chief saves the run.")
     return 1 if any(r["status"] == "error" for reps in results.values() for r in reps) else 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    import bench.loops as loops
+    import strategies
+    import workloads
+    from bench import guard, tables, tune
+    from bench.records import ok
+    from bench.storage import save_run
+    from bench.suite import Suite, selected
+
+    if not args.workload or len(args.workload) != 1 or workloads.get(args.workload[0]).kind != "training":
+        trainable = [w for w in workloads.WORKLOADS.names() if workloads.get(w).kind == "training"]
+        raise UserError(f"tune needs exactly one training workload: --workload {' or '.join(trainable)}; "
+                        f"received {args.workload or 'none'}.")
+    chosen = selected(args.strategy or ["default"], strategies.STRATEGIES)
+    cells = tune.candidates(args.workload[0], chosen, selected(args.loop, loops.LOOPS), base_spec(args))
+    cells += guard.replicates(cells, _guard_seeds(args.guard_seeds))
+    if not args.no_save:
+        _check_writable(args.results)
+
+    def progress(k, n, spec, record, elapsed):
+        print(f"[{k}/{n}] {spec.id}: {_outcome(record)} ({elapsed:.0f} s elapsed)", flush=True)
+
+    results = Suite().run_all(cells, args.repeats, progress)
+    guard.apply(results)
+    ranked = tune.rank(results)
+    print()
+    print(tables.render_rows(tables.TUNE_HEADERS, tables.tune_rows(ranked), args.format))
+    if args.format != "json":
+        print("\n" + tables.tune_verdict(ranked))
+        for cell, reps in results.items():
+            if not ok(reps):
+                print(f"  not ranked: {cell}: {reps[0]['status']}: {reps[0].get('reason', '')}")
+    if not args.no_save:
+        print(f"\nSaved {save_run(results, args.results)}")
+    return 0
 
 
 def _overhead(suite, spec):

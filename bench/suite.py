@@ -35,9 +35,9 @@ def build_cells(
     Matmul does not train: it gets one cell per strategy that hands it devices to time
     (default: the CPU; one_gpu: GPU 0; mirrored: every GPU), with no loop.
     """
-    chosen_w = _names(workload_names, workloads.WORKLOADS)
-    chosen_s = _names(strategy_names, strategies.STRATEGIES)
-    chosen_l = _names(loop_names, loops.LOOPS)
+    chosen_w = selected(workload_names, workloads.WORKLOADS)
+    chosen_s = selected(strategy_names, strategies.STRATEGIES)
+    chosen_l = selected(loop_names, loops.LOOPS)
     base = base or CellSpec.for_profile("quick", workload="", strategy="", loop=None)
     cells = []
     for w in chosen_w:
@@ -62,7 +62,7 @@ def overhead_cells(cells: list[CellSpec]) -> list[CellSpec]:
     return list(seen.values())
 
 
-def _names(requested: Iterable[str] | None, registry) -> list[str]:
+def selected(requested: Iterable[str] | None, registry) -> list[str]:
     if not requested:
         return registry.names()
     names = list(dict.fromkeys(requested))

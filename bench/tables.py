@@ -186,3 +186,39 @@ def comparison_rows(cells) -> list[list]:
             *acc, delta, f"{c.p_value:.1e}", c.verdict,
         ])
     return rows
+
+
+TUNE_HEADERS = [
+    "rank", "strategy", "loop", "steps/exec", "XLA", "runs", "median ms", "95% CI ms", "speed-up vs plain fit [95% CI]",
+    "accuracy guard", "notes",
+]
+
+
+def tune_rows(ranked) -> list[list]:
+    rows = []
+    for k, r in enumerate(ranked, 1):
+        speedup = f"{r.speedup:.2f}x [{r.speedup_ci[0]:.2f}, {r.speedup_ci[1]:.2f}]" if r.speedup else "-"
+        rows.append([
+            k if r.accepted else "rejected", r.strategy, r.loop, r.steps_per_execution, "on" if r.jit_compile else "off",
+            r.processes, f"{r.median * 1e3:.2f}", f"{r.median_ci[0] * 1e3:.2f}-{r.median_ci[1] * 1e3:.2f}", speedup,
+            r.guard, r.note,
+        ])
+    return rows
+
+
+def tune_verdict(ranked) -> str:
+    """The fastest accepted configuration, and which others its interval cannot tell apart."""
+    from bench.tune import distinguishable
+
+    accepted = [r for r in ranked if r.accepted]
+    if not accepted:
+        return "No configuration ran and passed the accuracy guard."
+    best = accepted[0]
+    label = lambda r: f"{r.loop} (steps/exec {r.steps_per_execution}, XLA {'on' if r.jit_compile else 'off'})"  # noqa: E731
+    text = f"Fastest: {best.strategy} {label(best)}, {best.median * 1e3:.2f} ms/step"
+    if best.speedup:
+        text += f", {best.speedup:.2f}x plain fit [95% CI {best.speedup_ci[0]:.2f}, {best.speedup_ci[1]:.2f}]"
+    ties = [label(r) for r in accepted[1:] if not distinguishable(best, r)]
+    if ties:
+        text += f". Not distinguishable from it at this noise (overlapping intervals): {', '.join(ties)}"
+    return text + "."

@@ -1,0 +1,62 @@
+import pytest
+
+from bench import guard, tables, tune
+from bench.config import CellSpec
+from tests.bench.runs import record, samples
+
+
+def test_candidates_cover_loops_spe_and_xla_with_plain_fit_first():
+    base = CellSpec.for_profile("quick", workload="", strategy="", loop=None)
+    ids = [c.id for c in tune.candidates("reuters_cnn", ["default"], ["fit", "train_on_batch", "custom"], base)]
+    assert ids[0] == "reuters_cnn-default-fit"
+    assert sorted(ids) == sorted([
+        "reuters_cnn-default-fit", "reuters_cnn-default-fit-spe10", "reuters_cnn-default-fit-spe50",
+        "reuters_cnn-default-fit-xla", "reuters_cnn-default-fit-spe10-xla", "reuters_cnn-default-fit-spe50-xla",
+        "reuters_cnn-default-train_on_batch", "reuters_cnn-default-train_on_batch-xla",
+        "reuters_cnn-default-custom", "reuters_cnn-default-custom-xla",
+    ])
+
+
+def _cell(cell, medians_ms, loop="fit", spe=1, jit=False, guard_status="ok", init_seed=None):
+    reps = []
+    for i, m in enumerate(medians_ms):
+        r = record(cell, samples(m, seed=i, spread=0.02))
+        r["config"].update({"strategy": "default", "loop": loop, "steps_per_execution": spe, "jit_compile": jit,
+                            "init_seed": init_seed})
+        r["loop"] = {"settings": {"steps_per_execution": spe}, "notes": []}
+        r["accuracy_guard"] = {"status": guard_status}
+        reps.append(r)
+    return reps
+
+
+def test_rank_orders_accepted_by_median_with_speedups_and_rejects_what_learns_worse():
+    run = {
+        "w-default-fit": _cell("w-default-fit", [10, 10.1, 9.9]),
+        "w-default-fit-spe50": _cell("w-default-fit-spe50", [8, 8.1, 7.9], spe=50),
+        "w-default-custom": _cell("w-default-custom", [8.2, 8.0, 8.1], loop="custom"),
+        "w-default-custom-xla": _cell("w-default-custom-xla", [5, 5, 5], loop="custom", jit=True, guard_status="low"),
+        "w-default-fit-init1": _cell("w-default-fit-init1", [10, 10, 10], init_seed=1),
+    }
+    ranked = tune.rank(run)
+    assert [r.cell for r in ranked] == ["w-default-fit-spe50", "w-default-custom", "w-default-fit",
+                                        "w-default-custom-xla"]
+    best = ranked[0]
+    assert best.speedup == pytest.approx(10 / 8, rel=0.02) and best.speedup_ci[0] > 1
+    assert not ranked[-1].accepted and ranked[-1].guard == "low"
+    assert not tune.distinguishable(ranked[0], ranked[1])        # 8.0 vs 8.1 ms: overlapping intervals
+    assert tune.distinguishable(ranked[0], ranked[2])
+    rows = tables.tune_rows(ranked)
+    assert rows[0][:5] == [1, "default", "fit", 50, "off"] and rows[-1][0] == "rejected"
+    verdict = tables.tune_verdict(ranked)
+    assert verdict.startswith("Fastest: default fit (steps/exec 50, XLA off), 8.0")
+    assert "ms/step, 1.25x plain fit [95% CI 1.2" in verdict
+    assert "Not distinguishable from it at this noise (overlapping intervals): custom (steps/exec 1, XLA off)" in verdict
+
+
+@pytest.mark.parametrize("loop, spe", [("fit", 5), ("train_on_batch", 1), ("custom", 1)])
+def test_every_loop_trains_with_xla(tiny, loop, spe):
+    from bench.runner import run_cell
+
+    rec = run_cell(tiny("reuters_cnn", "default", loop, steps_per_epoch=12, steps_per_execution=spe, jit_compile=True))
+    assert rec["status"] == "ok" and rec["cell"].endswith("-xla")
+    assert rec["loop"]["settings"]["jit_compile"] is True
