@@ -187,11 +187,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.no_save:
         _check_writable(args.results)
 
-    def progress(k, n, spec, record, elapsed):
-        print(f"[{k}/{n}] {spec.id}: {_outcome(record)} ({elapsed:.0f} s elapsed)", flush=True)
-
     suite = Suite()
-    results = suite.run_all(cells, args.repeats, progress)
+    results = suite.run_all(cells, args.repeats, _progress)
     guard.apply(results)
     overhead = [_overhead(suite, spec) for spec in overhead_cells(cells)] if args.overhead else []
     print()
@@ -223,10 +220,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if not args.no_save:
         _check_writable(args.results)
 
-    def progress(k, n, spec, record, elapsed):
-        print(f"[{k}/{n}] {spec.id}: {_outcome(record)} ({elapsed:.0f} s elapsed)", flush=True)
-
-    results = Suite().run_all(cells, args.repeats, progress)
+    results = Suite().run_all(cells, args.repeats, _progress)
     guard.apply(results)
     ranked = tune.rank(results)
     print()
@@ -264,6 +258,10 @@ def _check_writable(folder: str) -> None:
         raise UserError(
             f"Cannot write results under {folder!r}: {exc.strerror}. Pass --results DIR or --no-save."
         ) from None
+
+
+def _progress(k, n, spec, record, elapsed) -> None:
+    print(f"[{k}/{n}] {spec.id}: {_outcome(record)} ({elapsed:.0f} s elapsed)", flush=True)
 
 
 def _outcome(record) -> str:

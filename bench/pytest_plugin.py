@@ -55,15 +55,17 @@ def matrix_base_spec(config: pytest.Config):
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "distbench_cell" not in metafunc.fixturenames:
-        return
-    from bench.suite import build_cells
-
+    """Parametrizes the matrix (with the accuracy guard's seeds) and the overhead benchmark."""
     from bench import guard
+    from bench.suite import build_cells, overhead_cells
 
-    cells = build_cells(base=matrix_base_spec(metafunc.config))
-    cells += guard.replicates(cells, metafunc.config.getoption("--distbench-guard-seeds"))
-    metafunc.parametrize("distbench_cell", cells, ids=[c.id for c in cells])
+    if "distbench_cell" in metafunc.fixturenames:
+        cells = build_cells(base=matrix_base_spec(metafunc.config))
+        cells += guard.replicates(cells, metafunc.config.getoption("--distbench-guard-seeds"))
+        metafunc.parametrize("distbench_cell", cells, ids=[c.id for c in cells])
+    if "distbench_overhead_cell" in metafunc.fixturenames:
+        cells = overhead_cells(build_cells(base=matrix_base_spec(metafunc.config)))
+        metafunc.parametrize("distbench_overhead_cell", cells, ids=[c.id for c in cells])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -132,10 +134,10 @@ def _as_run(records: list) -> dict:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
-    """Saves the matrix's records as one run under results/ (atomically)."""
+    """Saves the matrix's records (and any overhead records) as one run under results/."""
     config = session.config
-    records = config.stash.get(_RECORDS, [])
-    if not records:
+    records, overhead = config.stash.get(_RECORDS, []), config.stash.get(_OVERHEAD, [])
+    if not records and not overhead:
         return
     from bench import guard
 
@@ -144,17 +146,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         return
     from bench.storage import save_run
 
-    path = save_run(_as_run(records), config.getoption("--distbench-results"), config.stash.get(_OVERHEAD, []))
+    path = save_run(_as_run(records), config.getoption("--distbench-results"), overhead)
     config.stash[_SAVED] = str(path)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
-    records = config.stash.get(_RECORDS, [])
-    if not records:
+    records, overhead = config.stash.get(_RECORDS, []), config.stash.get(_OVERHEAD, [])
+    if not records and not overhead:
         return
     from bench import tables
 
     terminalreporter.section("distbench")
-    terminalreporter.write_line(tables.run_summary(_as_run(records), overhead=config.stash.get(_OVERHEAD, [])))
+    terminalreporter.write_line(tables.run_summary(_as_run(records), overhead=overhead))
     if config.stash.get(_SAVED, None):
         terminalreporter.write_line(f"\nSaved {config.stash[_SAVED]}")

@@ -32,3 +32,16 @@ def test_benchmark_only_measures_tables_and_saves_the_cell(tmp_path):
     if not run.machine_info["distbench"]["gpus"]:
         assert "matmul-one_gpu" not in bench   # pytest-benchmark stores no skipped benchmark
         assert run.cells()["matmul-one_gpu"][0]["status"] == "skipped"
+
+
+def test_the_suite_collects_the_guard_seeds_and_the_overhead_benchmark():
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--benchmark-only", "benchmarks", "--collect-only", "-q"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    ids = result.stdout.split()
+    assert result.returncode == 0, result.stdout[-3000:]
+    for cell in ("reuters_cnn-default-fit-init1", "reuters_cnn-default-fit-init2", "multibranch-default-fit-init2"):
+        assert f"benchmarks/test_matrix.py::test_cell[{cell}]" in ids
+    assert "benchmarks/test_overhead.py::test_harness_overhead[reuters_cnn-default-custom]" in ids
+    assert "benchmarks/test_overhead.py::test_harness_overhead[multibranch-default-custom]" in ids
