@@ -118,7 +118,9 @@ def add_selection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--devices", type=int, help="logical devices for the virtual strategy (default 2)")
     p.add_argument("--workers", type=int, help="local worker processes for multi_worker without TF_CONFIG (default 2)")
     p.add_argument("--data", help="auto (default), keras, synthetic, or a folder of class sub-folders")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="data seed, and by default the training seed (default 0)")
+    p.add_argument("--init-seed", type=int,
+                   help="training seed only (weights, shuffle order), the data unchanged; names cells ...-initN")
     p.add_argument("--eval-examples", type=int, help="test examples to evaluate (default: quick 5000)")
     p.add_argument("--matmul-shape", help="quick, seed (the notes' 10000x100 @ 100x100000) or M,K,N")
     p.add_argument("--matmul-repeats", type=int)
@@ -130,7 +132,7 @@ def add_selection_args(p: argparse.ArgumentParser) -> None:
 SPEC_FIELDS = (
     "epochs", "steps_per_epoch", "warmup_steps", "global_batch", "scaling", "steps_per_execution", "devices", "workers",
     "data",
-    "seed", "eval_examples", "matmul_repeats", "intra_op_threads", "inter_op_threads", "deadline_s",
+    "seed", "init_seed", "eval_examples", "matmul_repeats", "intra_op_threads", "inter_op_threads", "deadline_s",
 )
 
 
@@ -182,8 +184,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.suite import Suite, build_cells, overhead_cells
     from strategies.multi_worker import is_chief, tf_config
 
-    cells = build_cells(args.workload, args.strategy, args.loop, base_spec(args))
-    cells += guard.replicates(cells, _guard_seeds(args.guard_seeds))
+    cells = guard.with_replicates(build_cells(args.workload, args.strategy, args.loop, base_spec(args)),
+                                  _guard_seeds(args.guard_seeds))
     if not args.no_save:
         _check_writable(args.results)
 

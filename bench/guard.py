@@ -63,6 +63,17 @@ class Reference:
                 "sd": self.sd, "low": self.low, "high": self.high, "k": K, "floor": FLOOR}
 
 
+def with_replicates(cells: list[CellSpec], seeds: int = DEFAULT_SEEDS) -> list[CellSpec]:
+    """``cells`` with the replicates they need, each after the last cell of its workload."""
+    extra = replicates(cells, seeds)
+    out: list[CellSpec] = []
+    for k, cell in enumerate(cells):
+        out.append(cell)
+        if k + 1 == len(cells) or cells[k + 1].workload != cell.workload:
+            out += [r for r in extra if r.workload == cell.workload]
+    return out + [r for r in extra if r not in out]
+
+
 def replicates(cells: list[CellSpec], seeds: int = DEFAULT_SEEDS) -> list[CellSpec]:
     """The reference replicates the training cells of ``cells`` need and do not include.
 

@@ -60,8 +60,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     from bench.suite import build_cells, overhead_cells
 
     if "distbench_cell" in metafunc.fixturenames:
-        cells = build_cells(base=matrix_base_spec(metafunc.config))
-        cells += guard.replicates(cells, metafunc.config.getoption("--distbench-guard-seeds"))
+        cells = guard.with_replicates(build_cells(base=matrix_base_spec(metafunc.config)),
+                                      metafunc.config.getoption("--distbench-guard-seeds"))
         metafunc.parametrize("distbench_cell", cells, ids=[c.id for c in cells])
     if "distbench_overhead_cell" in metafunc.fixturenames:
         cells = overhead_cells(build_cells(base=matrix_base_spec(metafunc.config)))

@@ -183,8 +183,8 @@ def write_report(run: StoredRun, history: list[StoredRun], out_dir: str | os.Pat
     lines += [
         "## Accuracy guard",
         "",
-        "Each cell's test accuracy against the reference cell (`default` strategy, `fit`) run with several "
-        "training seeds: accepted within mean ± max(3 sd, 0.02).",
+        "Each cell's test metric (the workload's: accuracy, or AUC for multibranch) against the reference cell "
+        "(`default` strategy, `fit`) run with several training seeds: accepted within mean ± max(3 sd, 0.02).",
         "",
         *([f"- **{line}**" for line in flags] or ["No cell is outside its reference's spread."]),
         "",

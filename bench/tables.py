@@ -32,7 +32,7 @@ def row(repeats: list[CellRecord]) -> list:
     measured = records.ok(repeats)
     if not measured:
         label = "SKIPPED" if first.get("status") == "skipped" else "ERROR"
-        return base + ["", cfg.get("loop") or "-"] + [""] * 10 + [f"{label}: {first.get('reason', '')}"]
+        return base + ["", _loop_label(first)] + [""] * 10 + [f"{label}: {first.get('reason', '')}"]
     record = measured[0]
     per_process = records.per_process_samples(measured)
     median = stats.median_of_medians(per_process)
@@ -45,7 +45,7 @@ def row(repeats: list[CellRecord]) -> list:
         notes.append(f"{failed} of {len(repeats)} runs did not finish ok")
     return base + [
         strategy.get("replicas", ""),
-        cfg.get("loop") or "-",
+        _loop_label(record),
         len(measured),
         f"{median * 1e3:.2f}",
         f"{lo * 1e3:.2f}-{hi * 1e3:.2f}",
@@ -58,6 +58,14 @@ def row(repeats: list[CellRecord]) -> list:
         record.get("data", {}).get("source", "-"),
         "; ".join(notes),
     ]
+
+
+def _loop_label(record: CellRecord) -> str:
+    """The loop and what else names the cell: ``fit``, ``fit-spe50-xla``, ``fit-init1``."""
+    cfg = record.get("config", {})
+    prefix = f"{cfg.get('workload')}-{cfg.get('strategy')}-"
+    cell = record.get("cell", "")
+    return cell[len(prefix):] if cfg.get("loop") and cell.startswith(prefix) else cfg.get("loop") or "-"
 
 
 def _throughput(record: CellRecord, median: float) -> str:
@@ -83,8 +91,8 @@ def _guard(record: CellRecord) -> str:
     if verdict["status"] == "unguarded":
         return "unguarded"
     ref = verdict["reference"]
-    shown = f"ref {ref['mean']:.3f} ± {ref['sd']:.3f}"
-    return f"ok ({shown})" if verdict["status"] == "ok" else f"{verdict['status'].upper()}: {shown}"
+    shown = f"{verdict.get('metric', 'accuracy')} {verdict['value']:.3f} vs {ref['mean']:.3f} ± {ref['sd']:.3f}"
+    return f"ok: {shown}" if verdict["status"] == "ok" else f"{verdict['status'].upper()}: {shown}"
 
 
 def render_rows(headers: list[str], rows: list[list], fmt: str = "table") -> str:
@@ -160,10 +168,10 @@ def overhead_line(record: dict) -> str:
     o = record["overhead"]
     lo, hi = ((x - 1) * 100 for x in o["ratio_ci"])
     verdict = "within" if o["within_target"] else "ABOVE"
-    return (f"{record['cell']}: harness {o['harness']['median'] * 1e3:.2f} ms vs bare TensorFlow "
-            f"{o['bare']['median'] * 1e3:.2f} ms per step: {o['added'] * 100:+.1f}% [95% CI {lo:+.1f}%, {hi:+.1f}%], "
-            f"{verdict} the {o['target'] * 100:.0f}% target ({o['rounds']} rounds of {o['steps_per_round']} "
-            "interleaved steps, one process)")
+    return (f"{record['cell']}: the harness adds {o['added'] * 100:+.1f}% [95% CI {lo:+.1f}%, {hi:+.1f}%] "
+            f"to the median step, {verdict} the {o['target'] * 100:.0f}% target (median of {o['rounds']} rounds' "
+            f"harness/bare ratios, {o['steps_per_round']} interleaved steps each; all steps: harness "
+            f"{o['harness']['median'] * 1e3:.2f} ms, bare TensorFlow {o['bare']['median'] * 1e3:.2f} ms)")
 
 
 COMPARE_HEADERS = [

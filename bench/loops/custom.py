@@ -31,7 +31,7 @@ class CustomLoop(TrainingLoop):
             with tf.GradientTape() as tape:
                 pred = model(x, training=True)
                 loss = tf.nn.compute_average_loss(loss_fn(y, pred), global_batch_size=cfg.global_batch)
-            grads = tape.gradient(loss, model.trainable_variables)
+            grads = self.gradients(tape.gradient(loss, model.trainable_variables))
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             for metric in metrics:
                 metric.update_state(y, pred)
@@ -64,3 +64,7 @@ class CustomLoop(TrainingLoop):
     def dataset(self, ctx: TrainContext):
         """The global-batch dataset the loop distributes (tests override it to inject bugs)."""
         return train_dataset(ctx)
+
+    def gradients(self, grads: list) -> list:
+        """One replica's gradients before they are applied (tests override it to inject bugs)."""
+        return grads

@@ -72,14 +72,36 @@ def test_replicates_add_the_missing_reference_seeds_once_per_group():
         "reuters_cnn-default-fit", "reuters_cnn-default-fit-init1"]
 
 
+def test_with_replicates_puts_each_workload_s_seeds_after_its_cells():
+    base = CellSpec.for_profile("quick", workload="reuters_cnn", strategy="virtual", loop="fit")
+    cells = [base, base.replace(workload="multibranch"), base.replace(workload="matmul", loop=None)]
+    ids = [c.id for c in guard.with_replicates(cells, seeds=2)]
+    assert ids == ["reuters_cnn-virtual-fit", "reuters_cnn-default-fit", "reuters_cnn-default-fit-init1",
+                   "multibranch-virtual-fit", "multibranch-default-fit", "multibranch-default-fit-init1",
+                   "matmul-virtual"]
+
+
+def test_table_names_the_metric_and_each_seed_s_row():
+    from bench import tables
+
+    run = _run(_cell(accuracy=0.40), _cell(accuracy=0.46, init_seed=1), _cell("virtual", "fit", accuracy=0.30))
+    run["default-fit-1"][0]["cell"] = "w-default-fit-init1"
+    guard.apply(run)
+    rows = {(r[1], r[3]): r for r in (tables.row(reps) for reps in run.values())}
+    assert set(rows) == {("default", "fit"), ("default", "fit-init1"), ("virtual", "fit")}
+    assert rows["default", "fit"][11] == "ok: accuracy 0.400 vs 0.430 ± 0.042"
+    assert rows["virtual", "fit"][11] == "LOW: accuracy 0.300 vs 0.430 ± 0.042"
+
+
 # --- the guard against real training, with a loop that trains wrongly ---------------------
 
 @pytest.fixture
-def misaligned_loop():
-    """A custom loop with a classic input bug: features and labels shuffled separately.
+def wrong_loops():
+    """Two custom loops that train wrongly, registered for the test only.
 
-    Every replica then trains on labels that belong to other examples. Registered for
-    the test only.
+    ``misaligned``: a classic input bug, features and labels shuffled separately, so
+    every replica learns from labels that belong to other examples.
+    ``one_replica``: only replica 0's gradients are applied (the others' are zeroed).
     """
     import tensorflow as tf
 
@@ -96,26 +118,40 @@ def misaligned_loop():
             y = tf.data.Dataset.from_tensor_slices(d.y_train).shuffle(len(d.y_train), seed=cfg.seed + 1)
             return tf.data.Dataset.zip((x, y)).batch(cfg.global_batch, drop_remainder=True).repeat()
 
-    LOOPS.register(MisalignedLoop)
+    class OneReplicaLoop(CustomLoop):
+        name = "one_replica"
+        summary = "custom loop that applies the gradients of replica 0 only (a bug)"
+
+        def gradients(self, grads):
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            keep = tf.cast(tf.equal(replica, 0), grads[0].dtype)
+            return [g * keep for g in grads]
+
+    loops = (MisalignedLoop, OneReplicaLoop)
+    for loop in loops:
+        LOOPS.register(loop)
     try:
-        yield MisalignedLoop.name
+        yield [loop.name for loop in loops]
     finally:
-        LOOPS.unregister(MisalignedLoop.name)
+        for loop in loops:
+            LOOPS.unregister(loop.name)
 
 
 @pytest.mark.slow
-def test_guard_flags_a_wrong_loop_and_passes_the_correct_ones(tiny, misaligned_loop):
+def test_guard_flags_wrong_loops_and_passes_the_correct_ones(tiny, wrong_loops):
     from bench.runner import run_cell
 
-    # 150 steps: long enough for correct loops to beat the majority class (0.245 of this
-    # test set) clearly, on 1,000 test examples.
+    # 150 steps on two replicas: long enough for correct loops to beat the majority class
+    # (0.245 of this test set) clearly, on 1,000 test examples. (At 200 steps the
+    # one-replica loop catches up to within the reference's spread: it is training on
+    # half of each batch. The guard flags what learns worse than seeds vary, no less.)
     spec = tiny("reuters_cnn", "virtual", "fit", steps_per_epoch=150, eval_examples=1000)
-    cells = [spec.replace(loop=loop) for loop in ("fit", "custom", "train_on_batch", misaligned_loop)]
-    cells += guard.replicates(cells, seeds=3)
-    run = {c.id: [run_cell(c)] for c in cells}
+    cells = [spec.replace(loop=loop) for loop in ("fit", "custom", "train_on_batch", *wrong_loops)]
+    run = {c.id: [run_cell(c)] for c in guard.with_replicates(cells, seeds=3)}
     verdicts = guard.apply(run)
     for loop in ("fit", "custom", "train_on_batch"):
         assert verdicts[f"reuters_cnn-virtual-{loop}"]["status"] == "ok", verdicts[f"reuters_cnn-virtual-{loop}"]
-    wrong = verdicts[f"reuters_cnn-virtual-{misaligned_loop}"]
-    assert wrong["status"] == "low", wrong
-    assert wrong["value"] < wrong["reference"]["low"]
+    for loop in wrong_loops:
+        wrong = verdicts[f"reuters_cnn-virtual-{loop}"]
+        assert wrong["status"] == "low", wrong
+        assert wrong["value"] < wrong["reference"]["low"]

@@ -43,7 +43,7 @@ def test_measure_in_process_records_both_sides(tiny):
     assert o["ratio_ci"][0] <= o["ratio"] <= o["ratio_ci"][1]
     assert o["within_target"] is (o["added"] <= overhead.TARGET)
     line = tables.overhead_line(record)
-    assert line.startswith("reuters_cnn-default-custom-overhead: harness ") and "3% target" in line
+    assert line.startswith("reuters_cnn-default-custom-overhead: the harness adds ") and "3% target" in line
 
 
 def test_measure_refuses_other_cells(tiny):
