@@ -217,21 +217,22 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise UserError(f"tune needs exactly one training workload: --workload {' or '.join(trainable)}; "
                         f"received {args.workload or 'none'}.")
     chosen = selected(args.strategy or ["default"], strategies.STRATEGIES)
-    cells = tune.candidates(args.workload[0], chosen, selected(args.loop, loops.LOOPS), base_spec(args))
-    cells += guard.replicates(cells, _guard_seeds(args.guard_seeds))
+    suite = Suite()
+    candidates, left_out = tune.candidates(args.workload[0], chosen, selected(args.loop, loops.LOOPS),
+                                           base_spec(args), suite.hw)
+    cells = candidates + guard.replicates(candidates, _guard_seeds(args.guard_seeds))
     if not args.no_save:
         _check_writable(args.results)
 
-    results = Suite().run_all(cells, args.repeats, _progress)
+    results = suite.run_all(cells, args.repeats, _progress)
     guard.apply(results)
-    ranked = tune.rank(results)
+    ranked = tune.rank(results, {c.id for c in candidates})
     print()
     print(tables.render_rows(tables.TUNE_HEADERS, tables.tune_rows(ranked), args.format))
     if args.format != "json":
         print("\n" + tables.tune_verdict(ranked))
-        for cell, reps in results.items():
-            if not ok(reps):
-                print(f"  not ranked: {cell}: {reps[0]['status']}: {reps[0].get('reason', '')}")
+        for line in left_out + [f"{c}: {_outcome(reps[0])}" for c, reps in results.items() if not ok(reps)]:
+            print(f"  not ranked: {line}")
     if not args.no_save:
         print(f"\nSaved {save_run(results, args.results)}")
     return 0
@@ -267,9 +268,11 @@ def _progress(k, n, spec, record, elapsed) -> None:
 
 
 def _outcome(record) -> str:
+    from bench.records import short_reason
+
     if record["status"] == "ok":
         return f"ok, median {record['step_time']['median'] * 1e3:.2f} ms/step"
-    return f"{record['status']}: {record.get('reason', '')}"
+    return f"{record['status']}: {short_reason(record)}"
 
 
 def _load_ref(storage, ref: str):

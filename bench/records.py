@@ -49,6 +49,20 @@ def pooled_samples(repeats: list[CellRecord]) -> list[float]:
     return [s for samples in per_process_samples(repeats) for s in samples]
 
 
+def short_reason(record: CellRecord, limit: int = 300) -> str:
+    """The reason on one line: TensorFlow's messages run to pages, with the point at the end.
+
+    The first line, then (when there are more) `` ... `` and the last line that says
+    something; at most ``limit`` characters. The record keeps the whole reason.
+    """
+    lines = [line.strip() for line in record.get("reason", "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    last = next((line for line in reversed(lines) if not line.startswith(("[[", "File "))), lines[-1])
+    text = lines[0] if len(lines) == 1 or last == lines[0] else f"{lines[0]} ... {last}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def skipped(spec: CellSpec, reason: str) -> CellRecord:
     return {"cell": spec.id, "status": "skipped", "reason": reason, "config": spec.to_dict()}
 

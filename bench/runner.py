@@ -36,7 +36,7 @@ def skip_reason(spec: CellSpec, hw: Hardware) -> str | None:
     availability = adapter.availability(hw)
     if not availability.ok:
         return availability.reason
-    unsupported = adapter.loop_unsupported(spec.loop)
+    unsupported = adapter.loop_unsupported(spec.loop) or (adapter.jit_unsupported(hw) if spec.jit_compile else None)
     if unsupported:
         return unsupported
     if workloads.get(spec.workload).kind == "matmul" and not adapter.compute_devices(hw):

@@ -32,7 +32,7 @@ def row(repeats: list[CellRecord]) -> list:
     measured = records.ok(repeats)
     if not measured:
         label = "SKIPPED" if first.get("status") == "skipped" else "ERROR"
-        return base + ["", _loop_label(first)] + [""] * 10 + [f"{label}: {first.get('reason', '')}"]
+        return base + ["", _loop_label(first)] + [""] * 10 + [f"{label}: {records.short_reason(first)}"]
     record = measured[0]
     per_process = records.per_process_samples(measured)
     median = stats.median_of_medians(per_process)

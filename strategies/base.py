@@ -66,6 +66,19 @@ class StrategyAdapter(abc.ABC):
         """Why ``loop`` cannot run under this strategy (a known upstream failure), or None."""
         return None
 
+    def multi_replica(self, hw: Hardware) -> bool:
+        """Whether a cell runs more than one replica (decided without starting TensorFlow)."""
+        return len(self.device_names(hw)) > 1 or self.local_processes() > 1
+
+    def jit_unsupported(self, hw: Hardware) -> str | None:
+        """Why XLA (``jit_compile``) cannot run under this strategy here, or None."""
+        if self.multi_replica(hw):
+            # Reproduced here on two logical CPUs; on GPUs: keras-team/keras#18145, tensorflow#53140.
+            return (f"{self.name}: XLA (jit_compile) fails with several replicas (\"Trying to access resource "
+                    "... located in device ...:1\", keras-team/keras#19005); Keras's own jit_compile='auto' "
+                    "turns XLA off under tf.distribute")
+        return None
+
     def device_setup(self, hw: Hardware) -> DeviceSetup:
         """The once-per-process device configuration this adapter needs."""
         return DeviceSetup()

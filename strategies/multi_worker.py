@@ -65,6 +65,9 @@ class MultiWorkerAdapter(StrategyAdapter):
         # worker process inherits TF_CONFIG and joins it.
         return 1 if "TF_CONFIG" in os.environ else self.workers
 
+    def multi_replica(self, hw: Hardware) -> bool:
+        return True   # with TF_CONFIG this process is one of several workers
+
     def loop_unsupported(self, loop: str | None) -> str | None:
         return KERAS_LOOPS_REASON.format(loop=loop) if loop in KERAS_LOOPS else None
 

@@ -110,3 +110,14 @@ def test_the_seed_makes_a_cell_reproducible(tiny):
     again = run_cell(tiny("reuters_cnn", "default", "custom", seed=7))
     assert first["accuracy"]["train_loss"] == pytest.approx(again["accuracy"]["train_loss"], rel=1e-5)
     assert first["accuracy"]["test"] == again["accuracy"]["test"]
+
+
+def test_short_reason_keeps_the_first_and_the_telling_last_line():
+    from bench.records import short_reason
+
+    tf_error = ("InvalidArgumentError: Graph execution error:\n\nDetected at node X\n  File \"a.py\", line 1\n"
+                "Trying to access resource v located in device CPU:1\n\t [[{{node StatefulPartitionedCall}}]]")
+    assert short_reason({"reason": tf_error}) == (
+        "InvalidArgumentError: Graph execution error: ... Trying to access resource v located in device CPU:1")
+    assert short_reason({"reason": "no GPU found"}) == "no GPU found"
+    assert len(short_reason({"reason": "x" * 500})) == 300

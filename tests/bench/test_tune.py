@@ -2,19 +2,40 @@ import pytest
 
 from bench import guard, tables, tune
 from bench.config import CellSpec
+from strategies.hardware import Hardware
 from tests.bench.runs import record, samples
+
+
+CPU_ONLY = Hardware(cpus=2, gpus=(), tpu_address=None, local_tpu_devices=(), libtpu_installed=False)
 
 
 def test_candidates_cover_loops_spe_and_xla_with_plain_fit_first():
     base = CellSpec.for_profile("quick", workload="", strategy="", loop=None)
-    ids = [c.id for c in tune.candidates("reuters_cnn", ["default"], ["fit", "train_on_batch", "custom"], base)]
-    assert ids[0] == "reuters_cnn-default-fit"
+    cells, left_out = tune.candidates("reuters_cnn", ["default"], ["fit", "train_on_batch", "custom"], base, CPU_ONLY)
+    ids = [c.id for c in cells]
+    assert ids[0] == "reuters_cnn-default-fit" and left_out == []
     assert sorted(ids) == sorted([
         "reuters_cnn-default-fit", "reuters_cnn-default-fit-spe10", "reuters_cnn-default-fit-spe50",
         "reuters_cnn-default-fit-xla", "reuters_cnn-default-fit-spe10-xla", "reuters_cnn-default-fit-spe50-xla",
         "reuters_cnn-default-train_on_batch", "reuters_cnn-default-train_on_batch-xla",
         "reuters_cnn-default-custom", "reuters_cnn-default-custom-xla",
     ])
+
+
+def test_candidates_under_several_replicas_leave_out_what_keras_cannot_run_and_say_why():
+    from bench.runner import skip_reason
+
+    base = CellSpec.for_profile("quick", workload="", strategy="", loop=None)
+    cells, left_out = tune.candidates("reuters_cnn", ["virtual"], ["fit", "custom"], base, CPU_ONLY)
+    assert sorted(c.id for c in cells) == sorted([
+        "reuters_cnn-virtual-fit", "reuters_cnn-virtual-fit-xla", "reuters_cnn-virtual-custom",
+        "reuters_cnn-virtual-custom-xla"])
+    (line,) = left_out
+    assert line.startswith("virtual: fit with steps_per_execution > 1 not tried") and "keras#19246" in line
+    # XLA under two replicas is tried, and skipped with the reason, without starting a process.
+    xla = next(c for c in cells if c.id == "reuters_cnn-virtual-custom-xla")
+    assert "XLA (jit_compile) fails with several replicas" in skip_reason(xla, CPU_ONLY)
+    assert skip_reason(xla.replace(strategy="default"), CPU_ONLY) is None
 
 
 def _cell(cell, medians_ms, loop="fit", spe=1, jit=False, guard_status="ok", init_seed=None):
@@ -37,7 +58,7 @@ def test_rank_orders_accepted_by_median_with_speedups_and_rejects_what_learns_wo
         "w-default-custom-xla": _cell("w-default-custom-xla", [5, 5, 5], loop="custom", jit=True, guard_status="low"),
         "w-default-fit-init1": _cell("w-default-fit-init1", [10, 10, 10], init_seed=1),
     }
-    ranked = tune.rank(run)
+    ranked = tune.rank(run, set(run) - {"w-default-fit-init1"})
     assert [r.cell for r in ranked] == ["w-default-fit-spe50", "w-default-custom", "w-default-fit",
                                         "w-default-custom-xla"]
     best = ranked[0]
