@@ -121,8 +121,13 @@ def trend_chart(history: list[StoredRun], path: Path, threshold: float, alpha: f
     plt = _pyplot()
     cells = list(dict.fromkeys(c for run in history for c, reps in run.cells().items() if ok(reps)))
     names = list(dict.fromkeys(c.split("-")[0] for c in cells))
-    fig, axes = plt.subplots(len(names), 1, figsize=(9, 3.2 * len(names)), squeeze=False)
+    # Each panel tall enough for its legend (one line per cell), 20 distinct colours.
+    heights = [max(3.2, 0.16 * sum(c.split("-")[0] == n for c in cells)) for n in names]
+    fig, axes = plt.subplots(len(names), 1, figsize=(9, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
     panel = {name: ax for name, ax in zip(names, axes[:, 0])}
+    colours = plt.get_cmap("tab20").colors
+    drawn = dict.fromkeys(names, 0)   # lines per panel, for colour and style
     for cell in cells:
         xs, ys = [], []
         for run in history:
@@ -131,7 +136,10 @@ def trend_chart(history: list[StoredRun], path: Path, threshold: float, alpha: f
                 xs.append(run.number)
                 # The same estimate compare's verdicts (and the red x) use.
                 ys.append(stats.median_of_medians(processes) * 1e3)
-        panel[cell.split("-")[0]].plot(xs, ys, marker="o", label=cell.split("-", 1)[1])
+        name = cell.split("-")[0]
+        k, drawn[name] = drawn[name], drawn[name] + 1
+        panel[name].plot(xs, ys, marker="o", color=colours[k % 20], linestyle="-" if k < 20 else "--",
+                         label=cell.split("-", 1)[1])
     regressions: list[str] = []
     for before, after in zip(history, history[1:]):
         try:
