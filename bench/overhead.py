@@ -17,6 +17,12 @@ the harness's timed region): both sides sample the same moments. Each round buil
 fresh models and traces fresh steps; cold start and warm-up steps are dropped on both
 sides. The overhead is the median over rounds of median(harness) / median(bare), minus
 1, with a paired bootstrap interval (the same step pairs on both sides, then rounds).
+
+``fit`` is timed by a callback that syncs after every step; a bare ``fit`` has no step
+times to compare with. So the second measurement is what that callback costs ``fit``'s
+wall time: pairs of back-to-back ``fit`` calls of the same compiled model over the same
+data, one with the harness's callback and one without, in alternating order; the
+estimate is the median of the pairs' wall-time ratios with a bootstrap interval.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from bench.timing import StepClock
 TARGET = 0.03           # the issue's target: the harness adds at most 3% to the median step
 DEFAULT_ROUNDS = 6
 DEFAULT_STEPS = 150     # steps per round and side (the first 1 + warm-up are dropped)
+FIT_PAIRS = 60          # pairs of fit calls, with and without the timing callback
+FIT_STEPS = 25          # steps per fit call: short calls pair closely in time
 
 
 class InterleavedClock(StepClock):
@@ -49,8 +57,9 @@ class InterleavedClock(StepClock):
         self.bare.append(time.perf_counter() - start)
 
 
-def measure(spec: CellSpec, rounds: int = DEFAULT_ROUNDS) -> dict:
-    """Runs ``rounds`` interleaved rounds of ``spec``'s loop and the bare loop here; the record."""
+def measure(spec: CellSpec, rounds: int = DEFAULT_ROUNDS, fit_pairs: int = FIT_PAIRS) -> dict:
+    """Runs ``rounds`` interleaved rounds of ``spec``'s loop and the bare loop, then
+    ``fit_pairs`` pairs of timed and untimed ``fit`` calls, here; returns the record."""
     import bench.loops as loops
     import workloads
     from bench.runner import adapter_for, set_threads
@@ -78,7 +87,40 @@ def measure(spec: CellSpec, rounds: int = DEFAULT_ROUNDS) -> dict:
                                                       data, config, clock))
         harness.append(StepTimes.split(clock, spec.warmup_steps).steady)
         bare.append(clock.bare[1 + spec.warmup_steps:])
-    return _record(spec, harness, bare, steps)
+    record = _record(spec, harness, bare, steps)
+    if fit_pairs:
+        record["overhead"]["fit"] = _fit_overhead(spec, workload, strategy, data, fit_pairs)
+    return record
+
+
+def _fit_overhead(spec: CellSpec, workload, strategy, data, pairs: int) -> dict:
+    """Wall time of ``fit`` with the harness's per-step timing callback over without it."""
+    import bench.loops as loops
+    from bench.loops.base import compile_model, train_dataset
+    from bench.loops.fit import timing_callback
+
+    config = loops.TrainConfig(epochs=1, steps_per_epoch=FIT_STEPS, global_batch=spec.global_batch,
+                               steps_per_execution=1, seed=spec.seed)
+    ctx = loops.TrainContext(strategy, workload, _model(spec, workload, data, strategy), data, config, StepClock())
+    compile_model(ctx)
+    dataset = train_dataset(ctx)
+
+    def wall(timed: bool) -> float:
+        callbacks = [timing_callback(StepClock())] if timed else []
+        start = time.perf_counter()
+        ctx.model.fit(dataset, epochs=1, steps_per_epoch=FIT_STEPS, callbacks=callbacks, shuffle=False, verbose=0)
+        return time.perf_counter() - start
+
+    wall(True), wall(False)   # trace and warm both paths
+    ratios = []
+    for k in range(pairs):
+        first, second = (True, False) if k % 2 == 0 else (False, True)
+        times = {first: wall(first), second: wall(second)}
+        ratios.append(times[True] / times[False])
+    ratio = stats.percentile(ratios, 50)
+    lo, hi = stats.bootstrap_median_ci(ratios)
+    return {"pairs": pairs, "steps_per_call": FIT_STEPS, "ratios": ratios, "ratio": ratio, "ratio_ci": [lo, hi],
+            "added": ratio - 1, "target": TARGET, "within_target": ratio - 1 <= TARGET}
 
 
 def _model(spec: CellSpec, workload, data, strategy):

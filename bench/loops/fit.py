@@ -11,7 +11,7 @@ SPE_NOTE = (
 )
 
 
-def _timing_callback(clock: StepClock):
+def timing_callback(clock: StepClock):
     import keras
 
     class StepTimer(keras.callbacks.Callback):
@@ -49,7 +49,7 @@ class FitLoop(TrainingLoop):
             train_dataset(ctx),
             epochs=cfg.epochs,
             steps_per_epoch=cfg.steps_per_epoch,
-            callbacks=[_timing_callback(ctx.clock)],
+            callbacks=[timing_callback(ctx.clock)],
             shuffle=False,  # the dataset is already shuffled (seeded)
             verbose=0,
         )

@@ -34,7 +34,7 @@ def test_interleaved_clock_runs_one_bare_step_after_each_recorded_step():
 
 def test_measure_in_process_records_both_sides(tiny):
     spec = tiny("reuters_cnn", "default", "custom", steps_per_epoch=10, warmup_steps=2)
-    record = overhead.measure(spec, rounds=2)
+    record = overhead.measure(spec, rounds=2, fit_pairs=3)
     o = record["overhead"]
     assert record["cell"] == "reuters_cnn-default-custom-overhead" and record["status"] == "ok"
     assert o["rounds"] == 2 and [len(r) for r in o["harness"]["samples"]] == [7, 7]   # 10 - cold - 2 warm-up
@@ -42,8 +42,12 @@ def test_measure_in_process_records_both_sides(tiny):
     assert o["ratio"] == pytest.approx(stats.paired_ratio(o["bare"]["samples"], o["harness"]["samples"]))
     assert o["ratio_ci"][0] <= o["ratio"] <= o["ratio_ci"][1]
     assert o["within_target"] is (o["added"] <= overhead.TARGET)
-    line = tables.overhead_line(record)
+    line, fit_line = tables.overhead_lines(record)
     assert line.startswith("reuters_cnn-default-custom-overhead: the harness adds ") and "3% target" in line
+    f = o["fit"]
+    assert f["pairs"] == len(f["ratios"]) == 3 and all(r > 0 for r in f["ratios"])
+    assert f["ratio"] == pytest.approx(stats.percentile(f["ratios"], 50))
+    assert fit_line.startswith("reuters_cnn-default-fit-overhead: the per-step timing callback adds ")
 
 
 def test_measure_refuses_other_cells(tiny):
