@@ -28,24 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("run", help="run a selection of cells, each in its own process, and save it")
-    add_selection_args(p)
-    p.add_argument("--repeats", type=int, default=1, help="run each cell N times, each in a fresh process")
-    p.add_argument("--no-save", action="store_true", help="do not save the run under results/")
+    _add_running_args(p, repeats=1)
     p.add_argument("--overhead", action="store_true",
                    help="also measure the harness's overhead against a bare TensorFlow loop "
                         "(default strategy, custom loop, each selected training workload)")
-    _add_guard_arg(p)
-    _add_results_arg(p)
-    _add_format_arg(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("tune", help="rank loops, steps per execution and XLA for one workload by speed")
-    add_selection_args(p)
-    p.add_argument("--repeats", type=int, default=3, help="fresh processes per candidate (default 3)")
-    p.add_argument("--no-save", action="store_true", help="do not save the candidates' run under results/")
-    _add_guard_arg(p)
-    _add_results_arg(p)
-    _add_format_arg(p)
+    _add_running_args(p, repeats=3)
     p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("compare", help="compare two stored runs cell by cell")
@@ -77,6 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_results_arg(p)
     p.set_defaults(func=cmd_report)
     return parser
+
+
+def _add_running_args(p: argparse.ArgumentParser, repeats: int) -> None:
+    """What run and tune share: the selection, repeats, saving, the guard, results and format."""
+    add_selection_args(p)
+    p.add_argument("--repeats", type=int, default=repeats,
+                   help=f"run each cell N times, each in a fresh process (default {repeats})")
+    p.add_argument("--no-save", action="store_true", help="do not save the run under results/")
+    _add_guard_arg(p)
+    _add_results_arg(p)
+    _add_format_arg(p)
 
 
 def _add_guard_arg(p: argparse.ArgumentParser) -> None:
@@ -186,12 +187,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cells = guard.with_replicates(build_cells(args.workload, args.strategy, args.loop, base_spec(args)),
                                   _guard_seeds(args.guard_seeds))
-    if not args.no_save:
-        _check_writable(args.results)
-
     suite = Suite()
-    results = suite.run_all(cells, args.repeats, _progress)
-    guard.apply(results)
+    results = _run_judged(suite, cells, args)
     overhead = [_overhead(suite, spec) for spec in overhead_cells(cells)] if args.overhead else []
     print()
     print(tables.run_summary(results, args.format, overhead))
@@ -220,12 +217,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     suite = Suite()
     candidates, left_out = tune.candidates(args.workload[0], chosen, selected(args.loop, loops.LOOPS),
                                            base_spec(args), suite.hw)
-    cells = candidates + guard.replicates(candidates, _guard_seeds(args.guard_seeds))
-    if not args.no_save:
-        _check_writable(args.results)
-
-    results = suite.run_all(cells, args.repeats, _progress)
-    guard.apply(results)
+    results = _run_judged(suite, candidates + guard.replicates(candidates, _guard_seeds(args.guard_seeds)), args)
     ranked = tune.rank(results, {c.id for c in candidates})
     print()
     print(tables.render_rows(tables.TUNE_HEADERS, tables.tune_rows(ranked), args.format))
@@ -236,6 +228,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if not args.no_save:
         print(f"\nSaved {save_run(results, args.results)}")
     return 0
+
+
+def _run_judged(suite, cells: list[CellSpec], args: argparse.Namespace) -> dict:
+    """Runs ``cells`` ``--repeats`` times with progress lines, after checking that the
+    results can be saved, and judges them with the accuracy guard."""
+    from bench import guard
+
+    if not args.no_save:
+        _check_writable(args.results)
+    results = suite.run_all(cells, args.repeats, _progress)
+    guard.apply(results)
+    return results
 
 
 def _overhead(suite, spec):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from bench import records, stats
+from bench import guard, records, stats
 from bench.errors import UserError
 from bench.machine import fingerprint
 from bench.storage import StoredRun
@@ -77,11 +77,6 @@ def machine_diff(a: dict, b: dict) -> list[tuple[str, object, object]]:
     return [(k, fa[k], fb[k]) for k in fa if fa[k] != fb[k]]
 
 
-def _accuracy(repeats: list[dict]) -> float | None:
-    values = [r["accuracy"]["test"]["accuracy"] for r in records.ok(repeats) if r.get("accuracy")]
-    return stats.mean(values) if values else None
-
-
 def compare_cell(cell: str, rep_a: list[dict], rep_b: list[dict], threshold: float, alpha: float) -> CellComparison:
     sa, sb = records.pooled_samples(rep_a), records.pooled_samples(rep_b)
     if not sa or not sb:
@@ -103,19 +98,14 @@ def compare_cell(cell: str, rep_a: list[dict], rep_b: list[dict], threshold: flo
     notes = []
     if len(pa) < 2 or len(pb) < 2:
         notes.append("one process per side: the interval ignores run-to-run noise; use --repeats")
-    acc_a, acc_b = _accuracy(rep_a), _accuracy(rep_b)
-    guard_a, guard_b = _guard(rep_a), _guard(rep_b)
+    acc_a, acc_b = records.mean_test(rep_a), records.mean_test(rep_b)
+    guard_a, guard_b = guard.verdict(rep_a), guard.verdict(rep_b)
     return CellComparison(
         cell, "both", ma, mb, ratio, ci, p, ma / mb,
         acc_a, acc_b, None if acc_a is None or acc_b is None else acc_b - acc_a,
         threshold, verdict, notes, len(pa), len(pb),
         guard_a.get("status"), guard_b.get("status"), guard_b.get("message"),
     )
-
-
-def _guard(repeats: list[dict]) -> dict:
-    ok = records.ok(repeats)
-    return ok[0].get("accuracy_guard") or {} if ok else {}
 
 
 def compare_runs(

@@ -76,6 +76,12 @@ class CellSpec:
         """The seed of weight initialisation and shuffle order (the accuracy guard varies it)."""
         return self.seed if self.init_seed is None else self.init_seed
 
+    def plain(self, strategy: str, loop: str) -> "CellSpec":
+        """This cell's workload, data and length under ``strategy`` and ``loop``, with every
+        speed or seed setting at its default (the accuracy guard's and overhead's reference)."""
+        return self.replace(strategy=strategy, loop=loop, steps_per_execution=1, jit_compile=False,
+                            scaling="strong", init_seed=None)
+
     def replace(self, **changes) -> "CellSpec":
         return dataclasses.replace(self, **changes)
 

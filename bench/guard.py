@@ -66,12 +66,13 @@ class Reference:
 def with_replicates(cells: list[CellSpec], seeds: int = DEFAULT_SEEDS) -> list[CellSpec]:
     """``cells`` with the replicates they need, each after the last cell of its workload."""
     extra = replicates(cells, seeds)
+    last = {cell.workload: k for k, cell in enumerate(cells)}
     out: list[CellSpec] = []
     for k, cell in enumerate(cells):
         out.append(cell)
-        if k + 1 == len(cells) or cells[k + 1].workload != cell.workload:
+        if last[cell.workload] == k:
             out += [r for r in extra if r.workload == cell.workload]
-    return out + [r for r in extra if r not in out]
+    return out
 
 
 def replicates(cells: list[CellSpec], seeds: int = DEFAULT_SEEDS) -> list[CellSpec]:
@@ -87,18 +88,12 @@ def replicates(cells: list[CellSpec], seeds: int = DEFAULT_SEEDS) -> list[CellSp
     for cell in cells:
         if cell.loop is None:
             continue   # matmul does not learn
-        base = _reference_spec(cell)
+        base = cell.plain(*REFERENCE)
         for k in range(seeds):
             spec = base if k == 0 else base.replace(init_seed=base.seed + k)
             if spec.id not in have:
                 needed.setdefault(spec.id, spec)
     return list(needed.values())
-
-
-def _reference_spec(cell: CellSpec) -> CellSpec:
-    strategy, loop = REFERENCE
-    return cell.replace(strategy=strategy, loop=loop, steps_per_execution=1, jit_compile=False,
-                        scaling="strong", init_seed=None)
 
 
 def _key(config: dict) -> tuple:
@@ -118,8 +113,8 @@ def metric(record: dict) -> str:
 
 
 def _test_accuracy(repeats: list[dict]) -> float | None:
-    values = [r["accuracy"]["test"][metric(r)] for r in records.ok(repeats) if r.get("accuracy")]
-    return stats.mean(values) if values else None
+    measured = records.ok(repeats)
+    return records.mean_test(measured, metric(measured[0])) if measured else None
 
 
 def references(cell_repeats: dict[str, list[dict]]) -> dict[tuple, Reference]:
@@ -170,20 +165,22 @@ def apply(cell_repeats: dict[str, list[dict]]) -> dict[str, dict]:
     refs = references(cell_repeats)
     verdicts = {}
     for cell, repeats in cell_repeats.items():
-        verdict = judge(repeats, refs)
-        if verdict is None:
+        judgement = judge(repeats, refs)
+        if judgement is None:
             continue
-        verdicts[cell] = verdict
+        verdicts[cell] = judgement
         for record in records.ok(repeats):
-            record["accuracy_guard"] = verdict
+            record["accuracy_guard"] = judgement
     return verdicts
+
+
+def verdict(repeats: list[dict]) -> dict:
+    """The judgement :func:`apply` stored in a cell's records ({} when there is none)."""
+    measured = records.ok(repeats)
+    return (measured[0].get("accuracy_guard") or {}) if measured else {}
 
 
 def flagged(cell_repeats: dict[str, list[dict]]) -> dict[str, dict]:
     """The cells whose stored judgement is outside the reference's band."""
-    out = {}
-    for cell, repeats in cell_repeats.items():
-        ok = records.ok(repeats)
-        if ok and ok[0].get("accuracy_guard", {}).get("status") in ("low", "high"):
-            out[cell] = ok[0]["accuracy_guard"]
-    return out
+    verdicts = {cell: verdict(repeats) for cell, repeats in cell_repeats.items()}
+    return {cell: v for cell, v in verdicts.items() if v.get("status") in ("low", "high")}

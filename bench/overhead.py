@@ -62,18 +62,15 @@ def measure(spec: CellSpec, rounds: int = DEFAULT_ROUNDS, fit_pairs: int = FIT_P
     ``fit_pairs`` pairs of timed and untimed ``fit`` calls, here; returns the record."""
     import bench.loops as loops
     import workloads
-    from bench.runner import adapter_for, set_threads
+    from bench.runner import build_model, start_strategy
     from bench.timing import StepTimes
-    from strategies import devices, hardware
+    from strategies import hardware
 
     if spec.loop != "custom" or spec.strategy != "default":
         raise UserError(f"The overhead benchmark compares the default strategy's custom loop with a bare "
                         f"TensorFlow loop; received {spec.strategy}/{spec.loop}.")
     workload = workloads.get(spec.workload)
-    hw, adapter = hardware.detect(), adapter_for(spec)
-    set_threads(spec)
-    devices.apply(adapter.device_setup(hw))
-    strategy = adapter.build(hw)
+    _, strategy = start_strategy(spec, hardware.detect())
     data = workload.load_data(spec.data, spec.seed)
     steps = spec.steps_per_epoch or DEFAULT_STEPS
     config = loops.TrainConfig(epochs=1, steps_per_epoch=steps, global_batch=spec.global_batch,
@@ -83,7 +80,7 @@ def measure(spec: CellSpec, rounds: int = DEFAULT_ROUNDS, fit_pairs: int = FIT_P
         bare_step = _bare_step(spec, workload, data)
         bare_step()   # traced before the round, like the harness's first (dropped) step
         clock = InterleavedClock(bare_step)
-        loops.get(spec.loop).train(loops.TrainContext(strategy, workload, _model(spec, workload, data, strategy),
+        loops.get(spec.loop).train(loops.TrainContext(strategy, workload, build_model(spec, workload, data, strategy),
                                                       data, config, clock))
         harness.append(StepTimes.split(clock, spec.warmup_steps).steady)
         bare.append(clock.bare[1 + spec.warmup_steps:])
@@ -98,10 +95,11 @@ def _fit_overhead(spec: CellSpec, workload, strategy, data, pairs: int) -> dict:
     import bench.loops as loops
     from bench.loops.base import compile_model, train_dataset
     from bench.loops.fit import timing_callback
+    from bench.runner import build_model
 
     config = loops.TrainConfig(epochs=1, steps_per_epoch=FIT_STEPS, global_batch=spec.global_batch,
                                steps_per_execution=1, seed=spec.seed)
-    ctx = loops.TrainContext(strategy, workload, _model(spec, workload, data, strategy), data, config, StepClock())
+    ctx = loops.TrainContext(strategy, workload, build_model(spec, workload, data, strategy), data, config, StepClock())
     compile_model(ctx)
     dataset = train_dataset(ctx)
 
@@ -121,14 +119,6 @@ def _fit_overhead(spec: CellSpec, workload, strategy, data, pairs: int) -> dict:
     lo, hi = stats.bootstrap_median_ci(ratios)
     return {"pairs": pairs, "steps_per_call": FIT_STEPS, "ratios": ratios, "ratio": ratio, "ratio_ci": [lo, hi],
             "added": ratio - 1, "target": TARGET, "within_target": ratio - 1 <= TARGET}
-
-
-def _model(spec: CellSpec, workload, data, strategy):
-    import keras
-
-    keras.utils.set_random_seed(spec.seed)
-    with strategy.scope():
-        return workload.build_model(data.vocab_size)
 
 
 def _bare_step(spec: CellSpec, workload, data) -> Callable[[], float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
+from bench import stats
 from bench.config import CellSpec
 
 Status = Literal["ok", "skipped", "error"]
@@ -47,6 +48,12 @@ def per_process_samples(repeats: list[CellRecord]) -> list[list[float]]:
 def pooled_samples(repeats: list[CellRecord]) -> list[float]:
     """Every measured repeat's steady-state step times, in one list."""
     return [s for samples in per_process_samples(repeats) for s in samples]
+
+
+def mean_test(repeats: list[CellRecord], metric: str = "accuracy") -> float | None:
+    """The mean of a test metric over the measured repeats (None when none has it)."""
+    values = [r["accuracy"]["test"][metric] for r in ok(repeats) if r.get("accuracy", {}).get("test")]
+    return stats.mean(values) if values else None
 
 
 def short_reason(record: CellRecord, limit: int = 300) -> str:

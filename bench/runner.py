@@ -55,10 +55,7 @@ def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:
     reason = skip_reason(spec, hw)
     if reason:
         return skipped(spec, reason)
-    adapter = adapter_for(spec)
-    set_threads(spec)
-    devices.apply(adapter.device_setup(hw))
-    strategy = adapter.build(hw)
+    adapter, strategy = start_strategy(spec, hw)
     record: CellRecord = {
         "cell": spec.id,
         "status": "ok",
@@ -74,6 +71,23 @@ def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:
     return record
 
 
+def start_strategy(spec: CellSpec, hw: Hardware) -> tuple[strategies.StrategyAdapter, object]:
+    """This process's thread pools and devices for ``spec``, then its strategy (once per process)."""
+    adapter = adapter_for(spec)
+    _set_threads(spec)
+    devices.apply(adapter.device_setup(hw))
+    return adapter, adapter.build(hw)
+
+
+def build_model(spec: CellSpec, workload, data, strategy):
+    """The workload's model in the strategy's scope, initialised from the cell's training seed."""
+    import keras
+
+    keras.utils.set_random_seed(spec.training_seed)
+    with strategy.scope():
+        return workload.build_model(data.vocab_size)
+
+
 def _threads() -> dict:
     import tensorflow as tf
 
@@ -83,7 +97,7 @@ def _threads() -> dict:
     }
 
 
-def set_threads(spec: CellSpec) -> None:
+def _set_threads(spec: CellSpec) -> None:
     """Thread-pool sizes, which (like devices) must be set before the runtime starts."""
     if not (spec.intra_op_threads or spec.inter_op_threads):
         return
@@ -117,11 +131,7 @@ def _run_training(spec: CellSpec, workload, strategy, device_names: list[str]) -
         jit_compile=spec.jit_compile,
     )
     memory.reset_device_peaks(device_names)
-    import keras
-
-    keras.utils.set_random_seed(spec.training_seed)   # weight initialisation follows the cell's seed
-    with strategy.scope():
-        model = workload.build_model(data.vocab_size)
+    model = build_model(spec, workload, data, strategy)
     clock = StepClock()
     ctx = loops.TrainContext(strategy, workload, model, data, config, clock)
     outcome = loops.get(spec.loop).train(ctx)

@@ -56,9 +56,7 @@ def overhead_cells(cells: list[CellSpec]) -> list[CellSpec]:
     seen: dict[str, CellSpec] = {}
     for cell in cells:
         if cell.loop is not None and cell.workload not in seen:
-            seen[cell.workload] = cell.replace(strategy="default", loop="custom", steps_per_execution=1,
-                                               jit_compile=False, scaling="strong", init_seed=None,
-                                               steps_per_epoch=None)
+            seen[cell.workload] = cell.plain("default", "custom").replace(steps_per_epoch=None)
     return list(seen.values())
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench import records, stats
+from bench import guard, records, stats
 from bench.config import CellSpec
 
 STEPS_PER_EXECUTION = (1, 10, 50)   # fit only: train_on_batch and the custom loop run one step per call
@@ -88,12 +88,12 @@ def _ranked(cell: str, repeats: list[dict], plain: list[dict] | None) -> Ranked:
         speedup = stats.median_of_medians(base) / median
         lo, hi = stats.hierarchical_bootstrap_ratio_ci(base, pp)   # this / plain, in step time
         speedup_ci = (1 / hi, 1 / lo)
-    guard = (first.get("accuracy_guard") or {}).get("status", "unguarded")
+    status = guard.verdict(ok).get("status", "unguarded")
     settings = first.get("loop", {}).get("settings", {})
     return Ranked(
         cell, cfg["strategy"], cfg["loop"], settings.get("steps_per_execution", cfg.get("steps_per_execution", 1)),
         bool(cfg.get("jit_compile")), len(pp), median, stats.hierarchical_bootstrap_median_ci(pp),
-        speedup, speedup_ci, guard, guard not in ("low", "high"),
+        speedup, speedup_ci, status, status not in ("low", "high"),
         "; ".join(first.get("loop", {}).get("notes", [])),
     )
 

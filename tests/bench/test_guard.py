@@ -79,6 +79,11 @@ def test_with_replicates_puts_each_workload_s_seeds_after_its_cells():
     assert ids == ["reuters_cnn-virtual-fit", "reuters_cnn-default-fit", "reuters_cnn-default-fit-init1",
                    "multibranch-virtual-fit", "multibranch-default-fit", "multibranch-default-fit-init1",
                    "matmul-virtual"]
+    # A workload's cells need not be together: its seeds still come once, after its last cell.
+    ids = [c.id for c in guard.with_replicates([base, cells[1], base.replace(loop="custom")], seeds=2)]
+    assert ids == ["reuters_cnn-virtual-fit", "multibranch-virtual-fit", "multibranch-default-fit",
+                   "multibranch-default-fit-init1", "reuters_cnn-virtual-custom", "reuters_cnn-default-fit",
+                   "reuters_cnn-default-fit-init1"]
 
 
 def test_table_names_the_metric_and_each_seed_s_row():
