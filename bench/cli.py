@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from bench.config import PROFILES, CellSpec
+from bench import guard, options
 from bench.errors import UserError
 
 DESCRIPTION = "Benchmark TensorFlow distributed training: workloads x strategies x training loops."
@@ -29,9 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a selection of cells, each in its own process, and save it")
     _add_running_args(p, repeats=1)
-    p.add_argument("--overhead", action="store_true",
-                   help="also measure the harness's overhead against a bare TensorFlow loop "
-                        "(default strategy, custom loop, each selected training workload)")
+    options.add_to_argparse(p, ("overhead",))
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("tune", help="rank loops, steps per execution and XLA for one workload by speed")
@@ -69,27 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+RUN_OPTIONS = tuple(o.name for o in options.OPTIONS if o.name != "overhead")
+
+
 def _add_running_args(p: argparse.ArgumentParser, repeats: int) -> None:
-    """What run and tune share: the selection, repeats, saving, the guard, results and format."""
-    add_selection_args(p)
-    p.add_argument("--repeats", type=int, default=repeats,
-                   help=f"run each cell N times, each in a fresh process (default {repeats})")
-    p.add_argument("--no-save", action="store_true", help="do not save the run under results/")
-    _add_guard_arg(p)
-    _add_results_arg(p)
+    """What run and tune share: every run option of the one option table, and the format."""
+    options.add_to_argparse(p, RUN_OPTIONS, {"repeats": repeats})
     _add_format_arg(p)
 
 
-def _add_guard_arg(p: argparse.ArgumentParser) -> None:
-    from bench.guard import DEFAULT_SEEDS
-
-    p.add_argument("--guard-seeds", type=int, default=DEFAULT_SEEDS,
-                   help=f"training seeds of the reference cell (default fit) for the accuracy guard "
-                        f"(default {DEFAULT_SEEDS}; 0 or 1: no guard)")
-
-
 def _add_results_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--results", default="results", help="the results folder (default: results)")
+    options.add_to_argparse(p, ("results",))
 
 
 def _add_format_arg(p: argparse.ArgumentParser) -> None:
@@ -102,53 +90,6 @@ def _add_verdict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=None,
                    help="relative change of the median that counts (default 0.25, from measured noise)")
     p.add_argument("--alpha", type=float, default=None, help="significance level (default 0.01)")
-
-
-def add_selection_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workload", action="append", help="repeatable; default: all")
-    p.add_argument("--strategy", action="append", help="repeatable; default: all")
-    p.add_argument("--loop", action="append", help="repeatable; default: all")
-    p.add_argument("--profile", default="quick", help=f"{' or '.join(PROFILES)} (default quick)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--steps-per-epoch", type=int, help="default: quick 100, full the whole training set")
-    p.add_argument("--warmup-steps", type=int)
-    p.add_argument("--global-batch", type=int, help="global batch (default 32); with --scaling weak, per replica")
-    p.add_argument("--scaling", choices=("strong", "weak"),
-                   help="strong: global batch fixed (default); weak: per-replica batch fixed")
-    p.add_argument("--steps-per-execution", type=int, help="for fit (forced to 1 under multi-replica mirrored)")
-    p.add_argument("--devices", type=int, help="logical devices for the virtual strategy (default 2)")
-    p.add_argument("--workers", type=int, help="local worker processes for multi_worker without TF_CONFIG (default 2)")
-    p.add_argument("--data", help="auto (default), keras, synthetic, or a folder of class sub-folders")
-    p.add_argument("--seed", type=int, help="data seed, and by default the training seed (default 0)")
-    p.add_argument("--init-seed", type=int,
-                   help="training seed only (weights, shuffle order), the data unchanged; names cells ...-initN")
-    p.add_argument("--eval-examples", type=int, help="test examples to evaluate (default: quick 5000)")
-    p.add_argument("--matmul-shape", help="quick, seed (the notes' 10000x100 @ 100x100000) or M,K,N")
-    p.add_argument("--matmul-repeats", type=int)
-    p.add_argument("--intra-op-threads", type=int, help="TensorFlow intra-op threads per worker (0: default)")
-    p.add_argument("--inter-op-threads", type=int, help="TensorFlow inter-op threads per worker (0: default)")
-    p.add_argument("--deadline", type=float, dest="deadline_s", help="seconds per cell before SIGKILL")
-
-
-SPEC_FIELDS = (
-    "epochs", "steps_per_epoch", "warmup_steps", "global_batch", "scaling", "steps_per_execution", "devices", "workers",
-    "data",
-    "seed", "init_seed", "eval_examples", "matmul_repeats", "intra_op_threads", "inter_op_threads", "deadline_s",
-)
-
-
-def base_spec(args: argparse.Namespace) -> CellSpec:
-    """The CellSpec template from the profile and any explicit overrides."""
-    from workloads.matmul import parse_shape
-
-    fields = {name: getattr(args, name) for name in SPEC_FIELDS if getattr(args, name) is not None}
-    if args.matmul_shape:
-        fields["matmul_shape"] = parse_shape(args.matmul_shape)
-    if "data" in fields:
-        from workloads.data import check_source
-
-        check_source(fields["data"])
-    return CellSpec.for_profile(args.profile, workload="", strategy="", loop=None, **fields)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -180,103 +121,70 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench import guard, tables
-    from bench.storage import save_run
-    from bench.suite import Suite, build_cells, overhead_cells
-    from strategies.multi_worker import is_chief, tf_config
+    from bench.session import Session
 
-    cells = guard.with_replicates(build_cells(args.workload, args.strategy, args.loop, base_spec(args)),
-                                  _guard_seeds(args.guard_seeds))
-    suite = Suite()
-    results = _run_judged(suite, cells, args)
-    overhead = [_overhead(suite, spec) for spec in overhead_cells(cells)] if args.overhead else []
+    session = Session.from_options(options.from_namespace(args))
+    session.check_writable()
+    session.run_all(_Progress())
+    return _finish(session, args.format)
+
+
+def _finish(session, fmt: str | None) -> int:
+    """Judges, prints (as ``fmt``; None: no table) and saves a session's run; the exit status."""
+    session.finish()
     print()
-    print(tables.run_summary(results, args.format, overhead))
-    if not args.no_save and is_chief(tf_config()):
-        path = save_run(results, args.results, overhead)
-        print(f"\nSaved {path}")
-    elif not args.no_save:
+    if fmt:
+        print(session.summary(fmt))
+    if session.saved:
+        print(f"\nSaved {session.saved}")
+    elif not session.values["no_save"] and session.records:
         print("\nNot saved: this process is a non-chief worker of a TF_CONFIG cluster; the chief saves the run.")
-    return 1 if any(r["status"] == "error" for reps in results.values() for r in reps) else 0
+    if session.interrupted:
+        print("distbench: interrupted; the cells that finished were saved, marked as an interrupted run",
+              file=sys.stderr)
+        return 130
+    return 1 if any(r["status"] == "error" for reps in session.records.values() for r in reps) else 0
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
     import bench.loops as loops
     import strategies
     import workloads
-    from bench import guard, tables, tune
-    from bench.records import ok
-    from bench.storage import save_run
-    from bench.suite import Suite, selected
+    from bench import tables, tune
+    from bench.plan import selected
+    from bench.session import Session
 
     if not args.workload or len(args.workload) != 1 or workloads.get(args.workload[0]).kind != "training":
         trainable = [w for w in workloads.WORKLOADS.names() if workloads.get(w).kind == "training"]
         raise UserError(f"tune needs exactly one training workload: --workload {' or '.join(trainable)}; "
                         f"received {args.workload or 'none'}.")
+    session = Session.from_options(options.from_namespace(args), repeats_default=3)
     chosen = selected(args.strategy or ["default"], strategies.STRATEGIES)
-    suite = Suite()
     candidates, left_out = tune.candidates(args.workload[0], chosen, selected(args.loop, loops.LOOPS),
-                                           base_spec(args), suite.hw)
-    results = _run_judged(suite, candidates + guard.replicates(candidates, _guard_seeds(args.guard_seeds)), args)
-    ranked = tune.rank(results, {c.id for c in candidates})
-    print()
+                                           session.base, session._suite().hw)
+    session.plan = guard.with_replicates(candidates, session.values["guard_seeds"])
+    session.check_writable()
+    session.run_all(_Progress())
+    status = _finish(session, None)
+    ranked = tune.rank(session.results, {c.id for c in candidates})
     print(tables.render_rows(tables.TUNE_HEADERS, tables.tune_rows(ranked), args.format))
     if args.format != "json":
         print("\n" + tables.tune_verdict(ranked))
-        for line in left_out + [f"{c}: {_outcome(reps[0])}" for c, reps in results.items() if not ok(reps)]:
+        for line in left_out + [f"{c}: {r.status}: {r.reason}" for c, r in session.results.items() if not r.measured]:
             print(f"  not ranked: {line}")
-    if not args.no_save:
-        print(f"\nSaved {save_run(results, args.results)}")
-    return 0
+    return status
 
 
-def _run_judged(suite, cells: list[CellSpec], args: argparse.Namespace) -> dict:
-    """Runs ``cells`` ``--repeats`` times with progress lines, after checking that the
-    results can be saved, and judges them with the accuracy guard."""
-    from bench import guard
+class _Progress:
+    """Progress lines while a session runs (the CLI prints; the session only reports)."""
 
-    if not args.no_save:
-        _check_writable(args.results)
-    results = suite.run_all(cells, args.repeats, _progress)
-    guard.apply(results)
-    return results
+    def __call__(self, k, n, spec, record, elapsed) -> None:
+        from bench.tables import outcome
 
+        print(f"[{k}/{n}] {spec.id}: {outcome(record)} ({elapsed:.0f} s elapsed)", flush=True)
 
-def _overhead(suite, spec):
-    print(f"[overhead] {spec.id}: harness against a bare TensorFlow loop, interleaved ...", flush=True)
-    return suite.overhead(spec)
-
-
-def _guard_seeds(seeds: int) -> int:
-    if seeds < 0:
-        raise UserError(f"--guard-seeds must be >= 0 (0 or 1 turns the accuracy guard off); received {seeds}.")
-    return seeds
-
-
-def _check_writable(folder: str) -> None:
-    """Fails before hours of benchmarking, not after, when results cannot be saved."""
-    import tempfile
-
-    try:
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise UserError(
-            f"Cannot write results under {folder!r}: {exc.strerror}. Pass --results DIR or --no-save."
-        ) from None
-
-
-def _progress(k, n, spec, record, elapsed) -> None:
-    print(f"[{k}/{n}] {spec.id}: {_outcome(record)} ({elapsed:.0f} s elapsed)", flush=True)
-
-
-def _outcome(record) -> str:
-    from bench.records import short_reason
-
-    if record["status"] == "ok":
-        return f"ok, median {record['step_time']['median'] * 1e3:.2f} ms/step"
-    return f"{record['status']}: {short_reason(record)}"
+    def overhead(self, spec) -> None:
+        print(f"[overhead] {spec.id}: harness against a bare TensorFlow loop, interleaved ...", flush=True)
 
 
 def _load_ref(storage, ref: str):
@@ -310,23 +218,19 @@ def _print_comparison(comparison, fmt: str) -> None:
     if fmt == "json":
         print(json.dumps({
             "a": comparison.a.label, "b": comparison.b.label,
+            "a_interrupted": comparison.a.interrupted, "b_interrupted": comparison.b.interrupted,
             "machine_diff": [{"field": k, "a": a, "b": b} for k, a, b in comparison.machine_diff],
             "cells": [c.as_dict() for c in comparison.cells],
         }, indent=2))
         return
     if fmt == "table":
-        for side, run in (("A", comparison.a), ("B", comparison.b)):
-            commit = (run.data.get("commit_info", {}).get("id") or "?")[:8]
-            print(f"{side}: {run.label} (commit {commit}, {run.data.get('datetime', '?')})")
-        if comparison.machine_diff:
-            print("Machines differ in: " + "; ".join(f"{k}: {a} -> {b}" for k, a, b in comparison.machine_diff))
-        else:
-            print("Same machine fingerprint.")
+        print(tables.run_heading("A", comparison.a))
+        print(tables.run_heading("B", comparison.b))
+        print(tables.machine_line(comparison.machine_diff))
         print()
     print(tables.render_rows(tables.COMPARE_HEADERS, tables.comparison_rows(comparison.cells), fmt))
-    if fmt == "table" and any(c.notes for c in comparison.compared):
-        print("\nMedians are medians over processes (runs A/B). With one process per side the "
-              "interval ignores run-to-run noise, which reached 2x here: use --repeats 3 or more.")
+    if fmt == "table" and any(c.one_process for c in comparison.compared):
+        print("\n" + tables.ONE_PROCESS_NOTE)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -351,7 +255,7 @@ def _cell_thresholds(items: list[str]) -> dict[str, float]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from bench import compare
+    from bench import compare, tables
     from bench.storage import Storage
 
     storage = Storage(args.results)
@@ -366,24 +270,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     failures = compare.regressions(comparison, tolerance)
     noisy = compare.too_noisy(comparison)
     print()
-    if noisy:
-        print(f"NOT CHECKED, too noisy to rule out a slow-down beyond the threshold ({len(noisy)} cells; "
-              "use more --repeats or a quieter machine):")
-        for line in noisy:
-            print(f"  {line}")
-    if failures:
-        print(f"FAIL: {current.label} regressed against {baseline.label}:")
-        for line in failures:
-            print(f"  {line}")
-        return 1
-    if noisy and args.fail_on_noisy:
-        print(f"FAIL (--fail-on-noisy): {len(noisy)} cells could not be checked.")
-        return 1
-    checked = len(comparison.compared) - len(noisy)
-    print(f"PASS: none of the {checked} checked cells of {current.label} is significantly slower (beyond its "
-          f"threshold), lost more than {tolerance} test accuracy, or newly fails the accuracy guard, against "
-          f"{baseline.label}.")
-    return 0
+    for line in tables.check_lines(comparison, failures, noisy, tolerance, args.fail_on_noisy):
+        print(line)
+    return 1 if failures or (noisy and args.fail_on_noisy) else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -411,5 +300,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"distbench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("distbench: interrupted; nothing was saved for this run", file=sys.stderr)
+        print("distbench: interrupted", file=sys.stderr)
         return 130

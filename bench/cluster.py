@@ -1,4 +1,4 @@
-"""Launches a local MultiWorkerMirroredStrategy cluster: N worker processes on 127.0.0.1.
+"""Parent side: launches a local MultiWorkerMirroredStrategy cluster: N worker processes on 127.0.0.1.
 
 Each worker is ``python -m bench.worker`` with its own ``TF_CONFIG`` and free port, in
 its own process group. The launcher watches them all: when any worker dies, or writes
@@ -14,15 +14,14 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 from bench.config import CellSpec
-from bench.fileio import atomic_write_json, project_root
-from bench.launcher import WORKER_ENV, how_it_ended, kill_group, output_tail
+from bench.fileio import atomic_write_json
+from bench.launcher import how_it_ended, kill_group, output_tail, spawn
 from bench.records import CellRecord, failed
 
 POLL_S = 0.1
@@ -118,13 +117,7 @@ def launch_cluster(
 def _start(index: int, config: dict, spec_path: str, tmp: str, env: dict[str, str] | None) -> _Worker:
     record_path = os.path.join(tmp, f"record-{index}.json")
     log_path = os.path.join(tmp, f"worker-{index}.log")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.worker", spec_path, record_path],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, **WORKER_ENV, "TF_CONFIG": json.dumps(config), **(env or {})},
-            cwd=project_root(), start_new_session=True,
-        )
+    proc = spawn([spec_path, record_path], log_path, {"TF_CONFIG": json.dumps(config), **(env or {})})
     return _Worker(index, proc, record_path, log_path)
 
 

@@ -16,11 +16,12 @@ then, and the row says so.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
-from bench import guard, records, stats
+from bench import stats
 from bench.errors import UserError
 from bench.machine import fingerprint
+from bench.results import CellResult
 from bench.storage import StoredRun
 
 # From A/A runs on the project's 2-core VM (README, "Noise, measured"; tools/noise.py):
@@ -35,28 +36,64 @@ TOO_NOISY = "too noisy"
 
 @dataclass
 class CellComparison:
+    """One cell in both runs: the verdict and the numbers behind it (rendered by tables)."""
+
     cell: str
-    presence: str                     # "both", "only in A", "only in B", or why not comparable
-    median_a: float | None = None
-    median_b: float | None = None
+    presence: str                     # "both", "only in A", "only in B", or "not comparable: ..."
+    a: CellResult | None = None
+    b: CellResult | None = None
     ratio: float | None = None        # median B / median A: > 1 means B is slower
     ratio_ci: tuple[float, float] | None = None
     p_value: float | None = None
-    throughput_ratio: float | None = None
-    accuracy_a: float | None = None
-    accuracy_b: float | None = None
-    accuracy_delta: float | None = None
     threshold: float = DEFAULT_THRESHOLD
     verdict: str = ""                 # "faster", "slower", "same", "too noisy", or "" when not comparable
-    notes: list[str] = field(default_factory=list)
-    processes_a: int = 0              # repeats (fresh processes) behind each side
-    processes_b: int = 0
-    guard_a: str | None = None        # the accuracy guard's status in each run, if it ran
-    guard_b: str | None = None
-    guard_message_b: str | None = None
+
+    @property
+    def median_a(self) -> float | None:
+        return self.a.median if self.verdict else None
+
+    @property
+    def median_b(self) -> float | None:
+        return self.b.median if self.verdict else None
+
+    @property
+    def throughput_ratio(self) -> float | None:
+        return 1 / self.ratio if self.ratio else None
+
+    @property
+    def one_process(self) -> bool:
+        """One process on a side: the interval cannot see run-to-run noise."""
+        return bool(self.verdict) and min(self.a.processes, self.b.processes) < 2
+
+    @property
+    def accuracy_a(self) -> float | None:
+        return self.a.accuracy if self.a else None
+
+    @property
+    def accuracy_b(self) -> float | None:
+        return self.b.accuracy if self.b else None
+
+    @property
+    def accuracy_delta(self) -> float | None:
+        a, b = self.accuracy_a, self.accuracy_b
+        return None if a is None or b is None else b - a
+
+    @property
+    def unchecked(self) -> bool:
+        """Too noisy to rule out a slow-down of the threshold's size (what the check cannot pass)."""
+        return self.verdict == TOO_NOISY and self.ratio_ci[1] > 1 + self.threshold
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {
+            "cell": self.cell, "presence": self.presence, "verdict": self.verdict, "threshold": self.threshold,
+            "median_a": self.median_a, "median_b": self.median_b, "ratio": self.ratio,
+            "ratio_ci": list(self.ratio_ci) if self.ratio_ci else None, "p_value": self.p_value,
+            "throughput_ratio": self.throughput_ratio, "processes_a": self.a.processes if self.a else 0,
+            "processes_b": self.b.processes if self.b else 0, "accuracy_a": self.accuracy_a,
+            "accuracy_b": self.accuracy_b, "accuracy_delta": self.accuracy_delta,
+            "guard_a": self.a.guard.get("status") if self.a else None,
+            "guard_b": self.b.guard.get("status") if self.b else None,
+        }
 
 
 @dataclass
@@ -71,22 +108,29 @@ class Comparison:
         return [c for c in self.cells if c.verdict]
 
 
+@dataclass(frozen=True)
+class Regression:
+    """Why the newer run fails the check for one cell: ``kind`` slower, accuracy or guard."""
+
+    kind: str
+    comparison: CellComparison
+    tolerance: float | None = None
+
+
 def machine_diff(a: dict, b: dict) -> list[tuple[str, object, object]]:
     """The fingerprint fields that differ between two machine_info dicts."""
     fa, fb = fingerprint(a.get("distbench", a)), fingerprint(b.get("distbench", b))
     return [(k, fa[k], fb[k]) for k in fa if fa[k] != fb[k]]
 
 
-def compare_cell(cell: str, rep_a: list[dict], rep_b: list[dict], threshold: float, alpha: float) -> CellComparison:
-    sa, sb = records.pooled_samples(rep_a), records.pooled_samples(rep_b)
-    if not sa or not sb:
-        side = "A" if not sa else "B"
-        status = ((rep_a if not sa else rep_b) or [{}])[0]
-        return CellComparison(cell, f"not comparable: {status.get('status', 'missing')} in {side}", threshold=threshold)
-    pa, pb = records.per_process_samples(rep_a), records.per_process_samples(rep_b)
-    ma, mb = stats.median_of_medians(pa), stats.median_of_medians(pb)
-    ratio, p = mb / ma, stats.mann_whitney_p(sa, sb)
-    ci = stats.hierarchical_bootstrap_ratio_ci(pa, pb)
+def compare_cell(a: CellResult, b: CellResult, threshold: float, alpha: float) -> CellComparison:
+    """The verdict on one cell present in both runs."""
+    if not a.measured or not b.measured:
+        side, result = ("A", a) if not a.measured else ("B", b)
+        return CellComparison(a.id, f"not comparable: {result.status} in {side}", a, b, threshold=threshold)
+    ratio = b.median / a.median
+    p = stats.mann_whitney_p([s for r in a.per_process for s in r], [s for r in b.per_process for s in r])
+    ci = stats.hierarchical_bootstrap_ratio_ci(a.per_process, b.per_process)
     if p < alpha and ci[0] > 1 and ratio > 1 + threshold:
         verdict = "slower"
     elif p < alpha and ci[1] < 1 and ratio < 1 / (1 + threshold):
@@ -95,17 +139,7 @@ def compare_cell(cell: str, rep_a: list[dict], rep_b: list[dict], threshold: flo
         verdict = TOO_NOISY
     else:
         verdict = "same"
-    notes = []
-    if len(pa) < 2 or len(pb) < 2:
-        notes.append("one process per side: the interval ignores run-to-run noise; use --repeats")
-    acc_a, acc_b = records.mean_test(rep_a), records.mean_test(rep_b)
-    guard_a, guard_b = guard.verdict(rep_a), guard.verdict(rep_b)
-    return CellComparison(
-        cell, "both", ma, mb, ratio, ci, p, ma / mb,
-        acc_a, acc_b, None if acc_a is None or acc_b is None else acc_b - acc_a,
-        threshold, verdict, notes, len(pa), len(pb),
-        guard_a.get("status"), guard_b.get("status"), guard_b.get("message"),
-    )
+    return CellComparison(a.id, "both", a, b, ratio, ci, p, threshold, verdict)
 
 
 def compare_runs(
@@ -113,7 +147,7 @@ def compare_runs(
     overrides: dict[str, float] | None = None,
 ) -> Comparison:
     """Compares every cell of ``a`` and ``b``; raises UserError when none is shared."""
-    cells_a, cells_b = a.cells(), b.cells()
+    cells_a, cells_b = a.results, b.results
     shared = [c for c in cells_a if c in cells_b]
     if not shared:
         raise UserError(
@@ -121,40 +155,25 @@ def compare_runs(
             f"B: {', '.join(cells_b) or 'none'}). Compare runs of the same selection."
         )
     overrides = overrides or {}
-    rows = [compare_cell(c, cells_a[c], cells_b[c], overrides.get(c, threshold), alpha) for c in shared]
-    rows += [CellComparison(c, "only in A") for c in cells_a if c not in cells_b]
-    rows += [CellComparison(c, "only in B") for c in cells_b if c not in cells_a]
+    rows = [compare_cell(cells_a[c], cells_b[c], overrides.get(c, threshold), alpha) for c in shared]
+    rows += [CellComparison(c, "only in A", a=cells_a[c]) for c in cells_a if c not in cells_b]
+    rows += [CellComparison(c, "only in B", b=cells_b[c]) for c in cells_b if c not in cells_a]
     return Comparison(a, b, rows, machine_diff(a.machine_info, b.machine_info))
 
 
-def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> list[str]:
-    """Why the newer run (B) fails the check: one line per slower or less accurate cell."""
-    reasons = []
+def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> list[Regression]:
+    """Why the newer run (B) fails the check: slower, less accurate, or newly flagged cells."""
+    found = []
     for c in comparison.compared:
         if c.verdict == "slower":
-            reasons.append(
-                f"{c.cell}: slower, median {c.median_a * 1e3:.2f} -> {c.median_b * 1e3:.2f} ms "
-                f"(x{c.ratio:.2f} > x{1 + c.threshold:.2f}, p={c.p_value:.1e})"
-            )
+            found.append(Regression("slower", c))
         if c.accuracy_delta is not None and c.accuracy_delta < -accuracy_tolerance:
-            reasons.append(
-                f"{c.cell}: test accuracy {c.accuracy_a:.3f} -> {c.accuracy_b:.3f} "
-                f"(lost {-c.accuracy_delta:.3f} > tolerance {accuracy_tolerance})"
-            )
-        if c.guard_b == "low" and c.guard_a != "low":
-            reasons.append(f"{c.cell}: learns worse than its reference now (accuracy guard: {c.guard_message_b})")
-    return reasons
+            found.append(Regression("accuracy", c, accuracy_tolerance))
+        if c.b.guard.get("status") == "low" and c.a.guard.get("status") != "low":
+            found.append(Regression("guard", c))
+    return found
 
 
-def unchecked(c: CellComparison) -> bool:
-    """Too noisy to rule out a slow-down of the threshold's size (what the check cannot pass)."""
-    return c.verdict == TOO_NOISY and c.ratio_ci[1] > 1 + c.threshold
-
-
-def too_noisy(comparison: Comparison) -> list[str]:
-    """One line per cell the regression check cannot pass or fail: see :func:`unchecked`."""
-    return [
-        f"{c.cell}: B/A {c.ratio:.2f}, 95% CI [{c.ratio_ci[0]:.2f}, {c.ratio_ci[1]:.2f}] reaches beyond "
-        f"x{1 + c.threshold:.2f} ({c.processes_a}/{c.processes_b} processes)"
-        for c in comparison.compared if unchecked(c)
-    ]
+def too_noisy(comparison: Comparison) -> list[CellComparison]:
+    """The cells the regression check can neither pass nor fail (see ``unchecked``)."""
+    return [c for c in comparison.compared if c.unchecked]

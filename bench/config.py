@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bench.errors import UserError
 
 # quick: a few hundred steps per cell, evaluation on at most 5,000 test examples.
-# full: the notes' runs, 10 epochs over the whole training set, the whole test set.
+# full: the published recipe's runs, 10 epochs over the whole training set, the whole test set.
 SCALINGS = ("strong", "weak")
 
 PROFILES: dict[str, dict] = {
@@ -47,7 +47,6 @@ class CellSpec:
     deadline_s: float = 900.0
     intra_op_threads: int = 0     # 0: TensorFlow's default (one per core)
     inter_op_threads: int = 0
-    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def id(self) -> str:
@@ -64,6 +63,44 @@ class CellSpec:
         if self.init_seed is not None:
             parts.append(f"init{self.init_seed}")
         return "-".join(parts)
+
+    @property
+    def label(self) -> str:
+        """The loop and what else names the cell (``fit``, ``fit-spe50-xla``, ``fit-init1``);
+        ``-`` for cells without a loop (matmul)."""
+        prefix = f"{self.workload}-{self.strategy}-"
+        return self.id[len(prefix):] if self.loop else "-"
+
+    @property
+    def is_replicate(self) -> bool:
+        """An accuracy-guard replicate: the same cell with another training seed."""
+        return self.init_seed is not None
+
+    @property
+    def is_plain(self) -> bool:
+        """Every speed setting at its default: one step per execution, no XLA, strong scaling."""
+        return self.steps_per_execution == 1 and not self.jit_compile and self.scaling == "strong"
+
+    @property
+    def is_plain_fit(self) -> bool:
+        """Plain ``fit`` under any strategy: what ``tune`` measures speed-ups against."""
+        return self.loop == "fit" and self.is_plain and not self.is_replicate
+
+    @property
+    def is_reference(self) -> bool:
+        """The accuracy guard's reference: the default strategy's plain ``fit``, any training seed."""
+        return (self.strategy, self.loop) == ("default", "fit") and self.is_plain
+
+    @property
+    def comparable_key(self) -> tuple:
+        """What must match for two cells' test metrics to be comparable (the guard's groups)."""
+        return (self.workload, self.data, self.seed, self.epochs, self.steps_per_epoch, self.global_batch,
+                self.eval_examples, self.profile)
+
+    @property
+    def scaling_key(self) -> tuple:
+        """What must match between a multi-replica cell and its one-replica reference."""
+        return (self.workload, self.loop or "", self.scaling, self.steps_per_execution, self.jit_compile)
 
     @classmethod
     def for_profile(cls, profile: str, **fields) -> "CellSpec":
@@ -92,8 +129,12 @@ class CellSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "CellSpec":
-        d = dict(d)
-        d["matmul_shape"] = tuple(d["matmul_shape"])
+        """The spec a record's ``config`` describes; fields it lacks take their defaults,
+        fields this version does not know (from older records) are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        if "matmul_shape" in d:
+            d["matmul_shape"] = tuple(d["matmul_shape"])
         return cls(**d)
 
     def validate(self) -> None:

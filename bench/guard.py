@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench import records, stats
+from bench import stats
 from bench.config import CellSpec
+from bench.results import CellResult
 
 DEFAULT_SEEDS = 3
 # Three standard deviations of the replicates, but never narrower than two points of
@@ -27,7 +28,7 @@ DEFAULT_SEEDS = 3
 # profile's test set (2,246 Reuters examples) has a binomial standard error of ~0.01.
 K = 3.0
 FLOOR = 0.02
-REFERENCE = ("default", "fit")
+REFERENCE = ("default", "fit")   # CellSpec.is_reference
 
 
 @dataclass(frozen=True)
@@ -96,91 +97,58 @@ def replicates(cells: list[CellSpec], seeds: int = DEFAULT_SEEDS) -> list[CellSp
     return list(needed.values())
 
 
-def _key(config: dict) -> tuple:
-    """What must match for two cells' accuracies to be comparable."""
-    return tuple(config.get(k) for k in ("workload", "data", "seed", "epochs", "steps_per_epoch", "global_batch",
-                                          "eval_examples", "profile"))
-
-
-def _is_reference(config: dict) -> bool:
-    return ((config.get("strategy"), config.get("loop")) == REFERENCE and config.get("steps_per_execution", 1) == 1
-            and not config.get("jit_compile") and config.get("scaling", "strong") == "strong")
-
-
-def metric(record: dict) -> str:
-    """The test metric the guard compares for this record's workload (accuracy by default)."""
-    return record.get("accuracy", {}).get("guard_metric", "accuracy")
-
-
-def _test_accuracy(repeats: list[dict]) -> float | None:
-    measured = records.ok(repeats)
-    return records.mean_test(measured, metric(measured[0])) if measured else None
-
-
-def references(cell_repeats: dict[str, list[dict]]) -> dict[tuple, Reference]:
+def references(results: dict[str, CellResult]) -> dict[tuple, Reference]:
     """Each comparable group's reference, from the run's reference cells (any seed)."""
     by_key: dict[tuple, dict[int, float]] = {}
     names: dict[tuple, str] = {}
-    for cell, repeats in cell_repeats.items():
-        accuracy = _test_accuracy(repeats)
-        config = repeats[0].get("config", {}) if repeats else {}
-        if accuracy is None or not _is_reference(config):
+    for cell, result in results.items():
+        value, spec = result.guard_value, result.spec
+        if value is None or not spec.is_reference:
             continue
-        seed = config["seed"] if config.get("init_seed") is None else config["init_seed"]
-        by_key.setdefault(_key(config), {})[seed] = accuracy
-        if config.get("init_seed") is None or _key(config) not in names:
-            names[_key(config)] = cell
+        key = spec.comparable_key
+        by_key.setdefault(key, {})[spec.training_seed] = value
+        if not spec.is_replicate or key not in names:
+            names[key] = cell
     return {
         key: Reference(names[key], tuple(sorted(values)), tuple(values[s] for s in sorted(values)))
         for key, values in by_key.items()
     }
 
 
-def judge(repeats: list[dict], refs: dict[tuple, Reference]) -> dict | None:
+def judge(result: CellResult, refs: dict[tuple, Reference]) -> dict | None:
     """The guard's judgement of one cell (None for cells that do not train or did not run)."""
-    accuracy = _test_accuracy(repeats)
-    if accuracy is None:
+    value = result.guard_value
+    if value is None:
         return None
-    first = records.ok(repeats)[0]
-    ref = refs.get(_key(first["config"]))
-    if first["config"].get("scaling") == "weak" and first.get("batch", {}).get("replicas", 1) > 1:
-        return _unguarded(accuracy, "weak scaling: its global batch differs from the reference's")
+    ref = refs.get(result.spec.comparable_key)
+    if result.spec.scaling == "weak" and (result.replicas or 1) > 1:
+        return _unguarded(value, "weak scaling: its global batch differs from the reference's")
     if ref is None:
-        return _unguarded(accuracy, "no reference cell (default fit) with the same data and length in this run")
+        return _unguarded(value, "no reference cell (default fit) with the same data and length in this run")
     if len(ref.values) < 2:
-        return _unguarded(accuracy, f"the reference ran with one seed only ({ref.cell}); its spread is unknown")
-    status = "low" if accuracy < ref.low else "high" if accuracy > ref.high else "ok"
-    message = (f"{metric(first)} {accuracy:.3f} vs reference {ref.mean:.3f} ± {ref.sd:.3f} "
-               f"({len(ref.values)} seeds; accepted {ref.low:.3f}-{ref.high:.3f})")
-    return {"status": status, "metric": metric(first), "value": accuracy, "reference": ref.as_dict(),
-            "message": message}
+        return _unguarded(value, f"the reference ran with one seed only ({ref.cell}); its spread is unknown")
+    status = "low" if value < ref.low else "high" if value > ref.high else "ok"
+    return {"status": status, "metric": result.guard_metric, "value": value, "reference": ref.as_dict()}
 
 
-def _unguarded(accuracy: float, why: str) -> dict:
-    return {"status": "unguarded", "value": accuracy, "reference": None, "message": f"not guarded: {why}"}
+def _unguarded(value: float, why: str) -> dict:
+    return {"status": "unguarded", "value": value, "reference": None, "why": why}
 
 
-def apply(cell_repeats: dict[str, list[dict]]) -> dict[str, dict]:
+def apply(results: dict[str, CellResult]) -> dict[str, dict]:
     """Judges every cell and stores the judgement in its ok records; returns cell -> judgement."""
-    refs = references(cell_repeats)
+    refs = references(results)
     verdicts = {}
-    for cell, repeats in cell_repeats.items():
-        judgement = judge(repeats, refs)
+    for cell, result in results.items():
+        judgement = judge(result, refs)
         if judgement is None:
             continue
         verdicts[cell] = judgement
-        for record in records.ok(repeats):
+        for record in result.ok:
             record["accuracy_guard"] = judgement
     return verdicts
 
 
-def verdict(repeats: list[dict]) -> dict:
-    """The judgement :func:`apply` stored in a cell's records ({} when there is none)."""
-    measured = records.ok(repeats)
-    return (measured[0].get("accuracy_guard") or {}) if measured else {}
-
-
-def flagged(cell_repeats: dict[str, list[dict]]) -> dict[str, dict]:
+def flagged(results: dict[str, CellResult]) -> dict[str, dict]:
     """The cells whose stored judgement is outside the reference's band."""
-    verdicts = {cell: verdict(repeats) for cell, repeats in cell_repeats.items()}
-    return {cell: v for cell, v in verdicts.items() if v.get("status") in ("low", "high")}
+    return {cell: r.guard for cell, r in results.items() if r.guard.get("status") in ("low", "high")}

@@ -4,7 +4,7 @@ Both are measured in one process, step by step interleaved, on the same model
 architecture, data, optimizer, loss and metrics:
 
 * harness: the registered loop (``custom``) under the cell's strategy, timed by the
-  harness's :class:`StepClock` exactly as :func:`bench.runner.run_cell` times it;
+  harness's :class:`StepClock` exactly as :func:`bench.cell.run_cell` times it;
 * bare: a ``GradientTape`` step under ``tf.function`` written with TensorFlow and the
   Keras model only (no strategy, no harness code), timed with ``perf_counter`` around
   the step and the ``float()`` of its loss (the device sync).
@@ -62,7 +62,7 @@ def measure(spec: CellSpec, rounds: int = DEFAULT_ROUNDS, fit_pairs: int = FIT_P
     ``fit_pairs`` pairs of timed and untimed ``fit`` calls, here; returns the record."""
     import bench.loops as loops
     import workloads
-    from bench.runner import build_model, start_strategy
+    from bench.cell import build_model, start_strategy
     from bench.timing import StepTimes
     from strategies import hardware
 
@@ -95,7 +95,7 @@ def _fit_overhead(spec: CellSpec, workload, strategy, data, pairs: int) -> dict:
     import bench.loops as loops
     from bench.loops.base import compile_model, train_dataset
     from bench.loops.fit import timing_callback
-    from bench.runner import build_model
+    from bench.cell import build_model
 
     config = loops.TrainConfig(epochs=1, steps_per_epoch=FIT_STEPS, global_batch=spec.global_batch,
                                steps_per_execution=1, seed=spec.seed)

@@ -7,7 +7,7 @@ from typing import Any, Literal, TypedDict
 from bench import stats
 from bench.config import CellSpec
 
-Status = Literal["ok", "skipped", "error"]
+Status = Literal["ok", "skipped", "error", "missing"]
 
 
 class CellRecord(TypedDict, total=False):
@@ -76,3 +76,8 @@ def skipped(spec: CellSpec, reason: str) -> CellRecord:
 
 def failed(spec: CellSpec, reason: str, **details: Any) -> CellRecord:
     return {"cell": spec.id, "status": "error", "reason": reason, "config": spec.to_dict(), **details}
+
+
+def missing(spec: CellSpec, reason: str) -> CellRecord:
+    """A planned cell that never ran (its run was interrupted first)."""
+    return {"cell": spec.id, "status": "missing", "reason": reason, "config": spec.to_dict()}

@@ -6,13 +6,15 @@ The one-replica reference is the ``default`` cell of the same workload, loop and
 scaling kind. Strong scaling keeps the global batch fixed (each replica gets less);
 weak scaling keeps the per-replica batch fixed (the global batch grows with N). Virtual
 devices carved from one physical device, and local workers on one machine, share that
-hardware: their figure is shown, marked, and is not real scaling. Pure: records in,
-rows out.
+hardware: their figure is shown, marked, and is not real scaling. Pure: results in,
+rows out; throughput is each cell's at its median over processes.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from bench.results import CellResult
 
 
 @dataclass(frozen=True)
@@ -27,57 +29,22 @@ class ScalingRow:
     efficiency: float
     shared_hardware: bool      # virtual devices or local workers: not real scaling
 
-    def as_dict(self) -> dict:
-        return asdict(self)
 
-
-def _ok(records: list[dict]) -> list[dict]:
+def _measured(results: list[CellResult]) -> list[CellResult]:
     # The accuracy guard's extra seeds of the default cell are not scaling figures.
-    return [r for r in records if r.get("status") == "ok" and "examples_per_second" in r
-            and r["config"].get("init_seed") is None]
+    return [r for r in results if r.throughput is not None and not r.spec.is_replicate]
 
 
-def _key(record: dict) -> tuple:
-    cfg = record["config"]
-    return (cfg["workload"], cfg.get("loop") or "", cfg.get("scaling", "strong"), cfg.get("steps_per_execution", 1),
-            bool(cfg.get("jit_compile")))
-
-
-def efficiencies(records: list[dict]) -> list[ScalingRow]:
+def efficiencies(results: list[CellResult]) -> list[ScalingRow]:
     """One row per multi-replica cell that has a one-replica default cell to compare with."""
-    reference = {_key(r): r for r in _ok(records) if r["config"]["strategy"] == "default"}
+    reference = {r.spec.scaling_key: r for r in _measured(results) if r.spec.strategy == "default"}
     rows = []
-    for r in _ok(records):
-        replicas = r["strategy"]["replicas"]
-        base = reference.get(_key(r))
-        if replicas < 2 or base is None:
+    for r in _measured(results):
+        base = reference.get(r.spec.scaling_key)
+        if (r.replicas or 1) < 2 or base is None:
             continue
-        workload, loop, kind = _key(r)[:3]
-        thr_1 = base["examples_per_second"]
         rows.append(ScalingRow(
-            workload, loop, r["config"]["strategy"], replicas, kind, r["examples_per_second"], thr_1,
-            r["examples_per_second"] / (replicas * thr_1), _shared_hardware(r["strategy"]),
+            r.spec.workload, r.spec.loop or "", r.spec.strategy, r.replicas, r.spec.scaling, r.throughput,
+            base.throughput, r.throughput / (r.replicas * base.throughput), r.shared_hardware,
         ))
     return rows
-
-
-def _shared_hardware(strategy: dict) -> bool:
-    """Virtual devices, or workers that all run on this machine."""
-    if strategy.get("virtual_devices") or strategy.get("shared_hardware"):
-        return True
-    # Records stored before ``shared_hardware`` existed name their workers in the notes.
-    return strategy.get("strategy") == "multi_worker" and any("127.0.0.1" in n for n in strategy.get("notes", []))
-
-
-HEADERS = ["workload", "loop", "strategy", "replicas", "kind", "examples/s", "1-replica examples/s",
-           "efficiency", "hardware"]
-
-
-def table_rows(rows: list[ScalingRow]) -> list[list]:
-    return [
-        [r.workload, r.loop, r.strategy, r.replicas,
-         f"{r.kind} ({'global batch fixed' if r.kind == 'strong' else 'per-replica batch fixed'})",
-         f"{r.throughput:.0f}", f"{r.reference:.0f}", f"{r.efficiency:.2f}",
-         "SHARED (virtual devices or local workers): not real scaling" if r.shared_hardware else "separate devices"]
-        for r in rows
-    ]

@@ -20,12 +20,16 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from bench import records
 from bench.errors import UserError
 from bench.fileio import atomic_write_text, dumps, project_root
+
+if TYPE_CHECKING:
+    from bench.results import CellResult
 
 SCHEMA_VERSION = 1
 DEFAULT_ROOT = "results"
@@ -53,6 +57,22 @@ class StoredRun:
     def overhead(self) -> list[dict]:
         """The harness-overhead records of the run (none when it did not run)."""
         return self.data["distbench"].get("overhead", [])
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the run was stopped (Ctrl-C) before every planned cell ran."""
+        return bool(self.data["distbench"].get("interrupted"))
+
+    @property
+    def commit(self) -> str:
+        return (self.data.get("commit_info", {}).get("id") or "?")[:8]
+
+    @cached_property
+    def results(self) -> dict[str, "CellResult"]:
+        """Cell id -> its :class:`~bench.results.CellResult`, in run order (built once)."""
+        from bench.results import results_of
+
+        return results_of(self.cells())
 
     def cells(self) -> dict[str, list[dict]]:
         """Cell id -> the records of its repeats (ok, skipped or error), in run order."""
@@ -82,9 +102,12 @@ def commit_info(cwd: str | None = None) -> dict:
 
 def run_document(
     cell_repeats: dict[str, list[dict]], machine_info: dict, commit: dict, now: dt.datetime,
-    overhead: list[dict] | None = None,
+    overhead: list[dict] | None = None, interrupted: bool = False,
 ) -> dict:
-    """The JSON document of one run, in pytest-benchmark's format plus distbench's part."""
+    """The JSON document of one run, in pytest-benchmark's format plus distbench's part.
+
+    ``interrupted``: the run was stopped before every planned cell ran; the cells that
+    finished are kept, and readers say so."""
     from pytest_benchmark import __version__ as pb_version
 
     measured = {c: reps for c, reps in cell_repeats.items() if records.pooled_samples(reps)}
@@ -102,6 +125,7 @@ def run_document(
             "unmeasured": {c: reps for c, reps in cell_repeats.items() if c not in measured},
             # The harness-overhead benchmark's records (bench.overhead), when it ran.
             "overhead": overhead or [],
+            "interrupted": interrupted,
         },
     }
 
@@ -130,6 +154,7 @@ def _benchmark_entry(cell: str, repeats: list[dict]) -> dict:
 
 def save_run(
     cell_repeats: dict[str, list[dict]], root: str | os.PathLike = DEFAULT_ROOT, overhead: list[dict] | None = None,
+    interrupted: bool = False,
 ) -> Path:
     """Saves one run of cells (each with its repeats, and any overhead records) under ``root``."""
     from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
@@ -139,7 +164,7 @@ def save_run(
     info = machine_info()
     machine = {**pytest_benchmark_generate_machine_info(), "distbench": info}
     now = dt.datetime.now(dt.timezone.utc)
-    document = run_document(cell_repeats, machine, commit_info(project_root()), now, overhead)
+    document = run_document(cell_repeats, machine, commit_info(project_root()), now, overhead, interrupted)
     return Storage(root).save(document, machine_id(info))
 
 

@@ -1,72 +1,33 @@
-"""Builds the matrix of cells and runs it, one worker process per cell.
+"""Parent side: runs planned cells, one fresh worker process per cell (or a local cluster).
 
-Skips are decided here, in the parent, from the adapters' side-effect-free checks, so
-an unavailable strategy costs no process start. ``data: auto`` is resolved here once
-per workload (a Keras download is tried once per run, not once per cell).
+Skips were decided by :mod:`bench.plan` from the adapters' side-effect-free checks, so
+an unavailable strategy costs no process start. ``data: auto`` is resolved here once per
+workload (a Keras download is tried once per run, not once per cell).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable
+from typing import Callable
 
-import bench.loops as loops
-import strategies
 import workloads
 from bench import cluster, launcher
 from bench.config import CellSpec
 from bench.errors import UserError
+from bench.plan import adapter_for, skip_reason
 from bench.records import CellRecord, skipped
-from bench.runner import MATMUL_STRATEGIES, adapter_for, skip_reason
 from strategies import hardware
 from strategies.hardware import Hardware
 
 Progress = Callable[[int, int, CellSpec, CellRecord, float], None]
 
 
-def build_cells(
-    workload_names: Iterable[str] | None = None,
-    strategy_names: Iterable[str] | None = None,
-    loop_names: Iterable[str] | None = None,
-    base: CellSpec | None = None,
-) -> list[CellSpec]:
-    """The cartesian product of the selection (``None`` = all), validated.
+class Interrupted(Exception):
+    """Ctrl-C during a run; ``results`` holds every repeat that finished before it."""
 
-    Matmul does not train: it gets one cell per strategy that hands it devices to time
-    (default: the CPU; one_gpu: GPU 0; mirrored: every GPU), with no loop.
-    """
-    chosen_w = selected(workload_names, workloads.WORKLOADS)
-    chosen_s = selected(strategy_names, strategies.STRATEGIES)
-    chosen_l = selected(loop_names, loops.LOOPS)
-    base = base or CellSpec.for_profile("quick", workload="", strategy="", loop=None)
-    cells = []
-    for w in chosen_w:
-        if workloads.get(w).kind == "matmul":
-            cells += [base.replace(workload=w, strategy=s, loop=None) for s in chosen_s if s in MATMUL_STRATEGIES]
-        else:
-            cells += [base.replace(workload=w, strategy=s, loop=lp) for s in chosen_s for lp in chosen_l]
-    for cell in cells:
-        cell.validate()
-    return cells
-
-
-def overhead_cells(cells: list[CellSpec]) -> list[CellSpec]:
-    """The harness-overhead benchmark's cells: the default strategy's custom loop of each
-    training workload in ``cells`` (measured by :mod:`bench.overhead`, not as cells)."""
-    seen: dict[str, CellSpec] = {}
-    for cell in cells:
-        if cell.loop is not None and cell.workload not in seen:
-            seen[cell.workload] = cell.plain("default", "custom").replace(steps_per_epoch=None)
-    return list(seen.values())
-
-
-def selected(requested: Iterable[str] | None, registry) -> list[str]:
-    if not requested:
-        return registry.names()
-    names = list(dict.fromkeys(requested))
-    for name in names:
-        registry.get(name)  # raises UserError listing the valid names
-    return names
+    def __init__(self, results: dict[str, list[CellRecord]]) -> None:
+        super().__init__("interrupted")
+        self.results = results
 
 
 class Suite:
@@ -80,15 +41,13 @@ class Suite:
 
     def prepare(self, spec: CellSpec) -> CellSpec:
         """``spec`` with its data source resolved (``auto`` -> ``keras`` or ``synthetic``)."""
-        workload = workloads.get(spec.workload)
-        if workload.kind != "training":
-            return spec
         key = (spec.workload, spec.data, spec.seed)
         if key not in self._sources:
-            self._sources[key] = workload.resolve_source(spec.data, spec.seed)
+            self._sources[key] = workloads.get(spec.workload).resolve(spec).data
         return spec.replace(data=self._sources[key])
 
     def run(self, spec: CellSpec) -> CellRecord:
+        """One process (or cluster) of ``spec``; its record, ``skipped`` when it cannot run here."""
         reason = skip_reason(spec, self.hw)
         if reason:
             return skipped(spec, reason)
@@ -106,18 +65,22 @@ class Suite:
         """Runs each cell ``repeats`` times, each time in a fresh process; cell id -> records.
 
         Repeats go round the whole matrix (cell 1, 2, ..., then again), so a slow spell
-        of the machine spreads over cells instead of landing on one.
+        of the machine spreads over cells instead of landing on one. Ctrl-C raises
+        :class:`Interrupted` carrying what finished (the worker in flight is killed).
         """
         if not isinstance(repeats, int) or repeats < 1:
             raise UserError(f"Repeats must be an integer >= 1; received {repeats!r}.")
         started = time.monotonic()
         results: dict[str, list[CellRecord]] = {spec.id: [] for spec in specs}
         total, k = len(specs) * repeats, 0
-        for _ in range(repeats):
-            for spec in specs:
-                record = self.run(spec)
-                results[spec.id].append(record)
-                k += 1
-                if progress:
-                    progress(k, total, spec, record, time.monotonic() - started)
+        try:
+            for _ in range(repeats):
+                for spec in specs:
+                    record = self.run(spec)
+                    results[spec.id].append(record)
+                    k += 1
+                    if progress:
+                        progress(k, total, spec, record, time.monotonic() - started)
+        except KeyboardInterrupt:
+            raise Interrupted(results) from None
         return results

@@ -1,4 +1,9 @@
-"""Renders records and comparisons as tables (tabulate), CSV or JSON. Renders only."""
+"""Renders results and verdicts as tables (tabulate), CSV, JSON and sentences. Renders only.
+
+Every sentence a user reads about a run (table rows, the guard's flags, overhead and
+scaling lines, compare's and check's verdicts, tune's ranking, progress lines) is built
+here from values the logic modules computed; units come from :mod:`bench.units`.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,8 @@ import json
 
 from tabulate import tabulate
 
-from bench import records, stats
-from bench.records import CellRecord
+from bench import units
+from bench.results import CellResult
 
 FORMATS = ("table", "markdown", "csv", "json")
 
@@ -17,82 +22,6 @@ HEADERS = [
     "workload", "strategy", "replicas", "loop", "runs", "median ms", "95% CI ms", "p90 ms", "cv",
     "throughput", "test acc", "accuracy guard", "peak RSS MiB", "data", "notes",
 ]
-
-
-def row(repeats: list[CellRecord]) -> list:
-    """One cell's row; with several repeats (fresh processes), the median over processes.
-
-    ``median ms`` is the median of the per-process medians, ``95% CI`` its hierarchical
-    bootstrap interval (processes, then steps; with one process it shows step noise
-    only), ``p90`` and ``cv`` describe every steady step of every process together.
-    """
-    first = repeats[0]
-    cfg = first.get("config", {})
-    base = [cfg.get("workload"), cfg.get("strategy")]
-    measured = records.ok(repeats)
-    if not measured:
-        label = "SKIPPED" if first.get("status") == "skipped" else "ERROR"
-        return base + ["", _loop_label(first)] + [""] * 10 + [f"{label}: {records.short_reason(first)}"]
-    record = measured[0]
-    per_process = records.per_process_samples(measured)
-    median = stats.median_of_medians(per_process)
-    lo, hi = stats.hierarchical_bootstrap_median_ci(per_process)
-    pooled = stats.summarize(records.pooled_samples(measured))
-    strategy = record.get("strategy", {})
-    notes = list(strategy.get("notes", [])) + list(record.get("loop", {}).get("notes", []))
-    failed = len(repeats) - len(measured)
-    if failed:
-        notes.append(f"{failed} of {len(repeats)} runs did not finish ok")
-    return base + [
-        strategy.get("replicas", ""),
-        _loop_label(record),
-        len(measured),
-        f"{median * 1e3:.2f}",
-        f"{lo * 1e3:.2f}-{hi * 1e3:.2f}",
-        f"{pooled.p90 * 1e3:.2f}",
-        f"{pooled.cv:.2f}",
-        _throughput(record, median),
-        _accuracy(measured),
-        _guard(record),
-        f"{max(r['memory']['peak_rss_bytes'] for r in measured) / 2**20:.0f}",
-        record.get("data", {}).get("source", "-"),
-        "; ".join(notes),
-    ]
-
-
-def _loop_label(record: CellRecord) -> str:
-    """The loop and what else names the cell: ``fit``, ``fit-spe50-xla``, ``fit-init1``."""
-    cfg = record.get("config", {})
-    prefix = f"{cfg.get('workload')}-{cfg.get('strategy')}-"
-    cell = record.get("cell", "")
-    return cell[len(prefix):] if cfg.get("loop") and cell.startswith(prefix) else cfg.get("loop") or "-"
-
-
-def _throughput(record: CellRecord, median: float) -> str:
-    if "matmul" in record:
-        m = record["matmul"]
-        primary = m["devices"][m["primary_device"]]
-        text = f"{primary['gflops']:.1f} GFLOP/s"
-        if m["primary_device"] != "/CPU:0":
-            text += f" ({m['speedup_over_cpu'][m['primary_device']]:.1f}x CPU)"
-        return text
-    return f"{stats.throughput(record['batch']['global'], median):.0f} ex/s"
-
-
-def _accuracy(measured: list[CellRecord]) -> str:
-    accuracy = records.mean_test(measured)
-    return "-" if accuracy is None else f"{accuracy:.3f}"
-
-
-def _guard(record: CellRecord) -> str:
-    verdict = record.get("accuracy_guard")
-    if not verdict:
-        return "-"
-    if verdict["status"] == "unguarded":
-        return "unguarded"
-    ref = verdict["reference"]
-    shown = f"{verdict.get('metric', 'accuracy')} {verdict['value']:.3f} vs {ref['mean']:.3f} ± {ref['sd']:.3f}"
-    return f"ok: {shown}" if verdict["status"] == "ok" else f"{verdict['status'].upper()}: {shown}"
 
 
 def render_rows(headers: list[str], rows: list[list], fmt: str = "table") -> str:
@@ -112,53 +41,141 @@ def render_rows(headers: list[str], rows: list[list], fmt: str = "table") -> str
     raise ValueError(f"Unknown format {fmt!r}. Known: {', '.join(FORMATS)}.")
 
 
-def render(cell_repeats: dict[str, list[CellRecord]], fmt: str = "markdown") -> str:
+# -- the run table ------------------------------------------------------------------------
+
+
+def row(result: CellResult) -> list:
+    """One cell's row: the median over processes, its interval, and what the cell delivered.
+
+    ``p90`` and ``cv`` describe every steady step of every process together.
+    """
+    spec = result.spec
+    base = [spec.workload, spec.strategy]
+    if not result.measured:
+        label = "SKIPPED" if result.status == "skipped" else result.status.upper()
+        return base + ["", spec.label] + [""] * 10 + [f"{label}: {result.reason}"]
+    notes = result.notes
+    if result.failed_repeats:
+        notes.append(f"{result.failed_repeats} of {len(result.repeats)} runs did not finish ok")
+    return base + [
+        result.replicas or "", spec.label, result.processes, units.ms(result.median), units.ms_range(result.interval),
+        units.ms(result.pooled.p90), f"{result.pooled.cv:.2f}", throughput(result), units.metric(result.accuracy),
+        guard_cell(result.guard), units.mib(result.peak_rss_bytes), result.data_source, "; ".join(notes),
+    ]
+
+
+def throughput(result: CellResult) -> str:
+    """Examples/s for a training cell; GFLOP/s (and speed-up over the CPU) for matmul."""
+    m = result.matmul
+    if not m:
+        return units.rate(result.throughput)
+    primary = m["devices"][m["primary_device"]]
+    text = units.gflops(primary["gflops"])
+    if m["primary_device"] != "/CPU:0":
+        text += f" ({m['speedup_over_cpu'][m['primary_device']]:.1f}x CPU)"
+    return text
+
+
+def guard_cell(verdict: dict) -> str:
+    """The accuracy-guard column: ``ok: auc 0.913 vs 0.885 ± 0.025``, ``LOW: ...`` or ``unguarded``."""
+    if not verdict:
+        return "-"
+    if verdict["status"] == "unguarded":
+        return "unguarded"
+    ref = verdict["reference"]
+    shown = f"{verdict.get('metric', 'accuracy')} {units.metric(verdict['value'])} vs {units.metric(ref['mean'])} ± {ref['sd']:.3f}"
+    return f"ok: {shown}" if verdict["status"] == "ok" else f"{verdict['status'].upper()}: {shown}"
+
+
+def guard_message(verdict: dict) -> str:
+    """The guard's judgement in a sentence, with the reference's band."""
+    if verdict.get("status") == "unguarded":
+        return f"not guarded: {verdict.get('why') or verdict.get('message', '')}"
+    ref = verdict["reference"]
+    return (f"{verdict.get('metric', 'accuracy')} {units.metric(verdict['value'])} vs reference "
+            f"{units.metric(ref['mean'])} ± {ref['sd']:.3f} ({len(ref['values'])} seeds; accepted "
+            f"{units.metric(ref['low'])}-{units.metric(ref['high'])})")
+
+
+def render(results: dict[str, CellResult], fmt: str = "markdown") -> str:
     """The run's table: one row per cell, over all of its repeats."""
-    return render_rows(HEADERS, [row(reps) for reps in cell_repeats.values()], fmt)
+    return render_rows(HEADERS, [row(r) for r in results.values()], fmt)
 
 
-def _representative(repeats: list[CellRecord]) -> CellRecord:
-    """The first ok repeat, its throughput taken at the median over all processes."""
-    measured = records.ok(repeats)
-    first = measured[0]
-    if "batch" not in first:
-        return first
-    median = stats.median_of_medians(records.per_process_samples(measured))
-    return {**first, "examples_per_second": stats.throughput(first["batch"]["global"], median)}
-
-
-def guard_lines(cell_repeats: dict[str, list[CellRecord]]) -> list[str]:
+def guard_lines(results: dict[str, CellResult]) -> list[str]:
     """One line per cell the accuracy guard flagged, with its numbers."""
     from bench import guard
 
-    return [f"{cell}: {v['status'].upper()}, {v['message']}" for cell, v in guard.flagged(cell_repeats).items()]
+    return [f"{cell}: {v['status'].upper()}, {guard_message(v)}" for cell, v in guard.flagged(results).items()]
 
 
-def render_scaling(cell_repeats: dict[str, list[CellRecord]], fmt: str = "markdown") -> str:
+def guard_rule() -> str:
+    """How the guard accepts a cell, from its constants."""
+    from bench import guard
+
+    return f"accepted within mean ± max({guard.K:g} sd, {guard.FLOOR:g})"
+
+
+SCALING_HEADERS = ["workload", "loop", "strategy", "replicas", "kind", "examples/s", "1-replica examples/s",
+                   "efficiency", "hardware"]
+
+
+def scaling_rows(rows) -> list[list]:
+    return [
+        [r.workload, r.loop, r.strategy, r.replicas,
+         f"{r.kind} ({'global batch fixed' if r.kind == 'strong' else 'per-replica batch fixed'})",
+         f"{r.throughput:.0f}", f"{r.reference:.0f}", f"{r.efficiency:.2f}",
+         "SHARED (virtual devices or local workers): not real scaling" if r.shared_hardware else "separate devices"]
+        for r in rows
+    ]
+
+
+def render_scaling(results: dict[str, CellResult], fmt: str = "markdown") -> str:
     """The scaling-efficiency table ("" when no cell has 2+ replicas and a reference)."""
     from bench import scaling
 
-    rows = scaling.efficiencies([_representative(reps) for reps in cell_repeats.values() if records.ok(reps)])
-    return render_rows(scaling.HEADERS, scaling.table_rows(rows), fmt) if rows else ""
+    rows = scaling.efficiencies(list(results.values()))
+    return render_rows(SCALING_HEADERS, scaling_rows(rows), fmt) if rows else ""
 
 
-def run_summary(cell_repeats: dict[str, list[CellRecord]], fmt: str = "table", overhead: list[dict] = ()) -> str:
+def run_summary(results: dict[str, CellResult], fmt: str = "table", overhead: list[dict] = (),
+                interrupted: bool = False) -> str:
     """The run's table, then (except as JSON) the guard's flags, the overhead and scaling."""
-    parts = [render(cell_repeats, fmt)]
+    parts = [render(results, fmt)]
     if fmt == "json":
         return parts[0]
-    flags = guard_lines(cell_repeats)
+    if interrupted:
+        parts.append(interrupted_line(results))
+    flags = guard_lines(results)
     if flags:
         parts.append("Accuracy guard: outside the reference's normal spread (default fit over seeds):\n"
                      + "\n".join(f"  {line}" for line in flags))
     if overhead:
         parts.append("Harness overhead (against bare TensorFlow / untimed fit, interleaved in one process):\n"
                      + "\n".join(f"  {line}" for r in overhead for line in overhead_lines(r)))
-    scaling_table = render_scaling(cell_repeats, fmt)
+    scaling_table = render_scaling(results, fmt)
     if scaling_table:
         parts.append("Scaling efficiency = throughput(N replicas) / (N x throughput(1 replica, default)):\n"
                      + scaling_table)
     return "\n\n".join(parts)
+
+
+def interrupted_line(results: dict[str, CellResult]) -> str:
+    done = sum(1 for r in results.values() if r.status != "missing")
+    return (f"INTERRUPTED: {done} of {len(results)} planned cells ran before the run was stopped; "
+            "the rest are listed as missing.")
+
+
+def outcome(record: dict) -> str:
+    """A progress line's verdict on one finished process."""
+    from bench.records import short_reason
+
+    if record["status"] == "ok":
+        return f"ok, median {units.ms(record['step_time']['median'])} ms/step"
+    return f"{record['status']}: {short_reason(record)}"
+
+
+# -- harness overhead ---------------------------------------------------------------------
 
 
 def overhead_line(record: dict) -> str:
@@ -169,28 +186,38 @@ def overhead_line(record: dict) -> str:
     added = _against_target(o, "to the median step")
     return (f"{record['cell']}: the harness adds {added} (median of {o['rounds']} rounds' harness/bare ratios, "
             f"{o['steps_per_round']} interleaved steps each; all steps: harness "
-            f"{o['harness']['median'] * 1e3:.2f} ms, bare TensorFlow {o['bare']['median'] * 1e3:.2f} ms)")
+            f"{units.ms(o['harness']['median'])} ms, bare TensorFlow {units.ms(o['bare']['median'])} ms)")
 
 
 def overhead_lines(record: dict) -> list[str]:
     """The custom loop's line, then (when measured) what the timing callback costs fit."""
+    from bench.config import CellSpec
+
     lines = [overhead_line(record)]
     f = record.get("overhead", {}).get("fit")
     if f:
+        fit = CellSpec.from_dict(record["config"]).plain("default", "fit")
         added = _against_target(f, "to fit's wall time")
-        lines.append(
-            f"{record['config']['workload']}-default-fit-overhead: the per-step timing callback adds {added} "
-            f"(median of {f['pairs']} pairs of {f['steps_per_call']}-step fit calls with and without it)")
+        lines.append(f"{fit.id}-overhead: the per-step timing callback adds {added} (median of {f['pairs']} "
+                     f"pairs of {f['steps_per_call']}-step fit calls with and without it)")
     return lines
 
 
 def _against_target(part: dict, what: str) -> str:
     """``+0.7% [95% CI -1.2%, +2.0%] <what>, within the 3% target`` from an overhead measurement."""
-    lo, hi = ((x - 1) * 100 for x in part["ratio_ci"])
+    lo, hi = (units.percent_change(x) for x in part["ratio_ci"])
     verdict = "within" if part["within_target"] else "ABOVE"
-    return (f"{part['added'] * 100:+.1f}% [95% CI {lo:+.1f}%, {hi:+.1f}%] {what}, "
-            f"{verdict} the {part['target'] * 100:.0f}% target")
+    return (f"{units.percent_change(1 + part['added'])} [95% CI {lo}, {hi}] "
+            f"{what}, {verdict} the {units.percent(part['target'])} target")
 
+
+def overhead_target() -> str:
+    from bench.overhead import TARGET
+
+    return f"+{units.percent(TARGET)}"
+
+
+# -- compare and check --------------------------------------------------------------------
 
 COMPARE_HEADERS = [
     "cell", "runs A/B", "median A ms", "median B ms", "B/A [95% CI]", "throughput B/A",
@@ -204,15 +231,66 @@ def comparison_rows(cells) -> list[list]:
         if not c.verdict:
             rows.append([c.cell, "", "", "", "", "", "", "", "", "", c.presence])
             continue
-        acc = [f"{v:.3f}" if v is not None else "-" for v in (c.accuracy_a, c.accuracy_b)]
-        delta = f"{c.accuracy_delta:+.3f}" if c.accuracy_delta is not None else "-"
         rows.append([
-            c.cell, f"{c.processes_a}/{c.processes_b}", f"{c.median_a * 1e3:.2f}", f"{c.median_b * 1e3:.2f}",
-            f"{c.ratio:.2f} [{c.ratio_ci[0]:.2f}, {c.ratio_ci[1]:.2f}]", f"{c.throughput_ratio:.2f}",
-            *acc, delta, f"{c.p_value:.1e}", c.verdict,
+            c.cell, f"{c.a.processes}/{c.b.processes}", units.ms(c.median_a), units.ms(c.median_b),
+            units.ratio(c.ratio, c.ratio_ci), units.ratio(c.throughput_ratio), units.metric(c.accuracy_a),
+            units.metric(c.accuracy_b), units.signed_metric(c.accuracy_delta), units.p_value(c.p_value), c.verdict,
         ])
     return rows
 
+
+def run_heading(side: str, run) -> str:
+    interrupted = " INTERRUPTED: not every planned cell ran" if run.interrupted else ""
+    return f"{side}: {run.label} (commit {run.commit}, {run.data.get('datetime', '?')}){interrupted}"
+
+
+def machine_line(diff) -> str:
+    if not diff:
+        return "Same machine fingerprint."
+    return "Machines differ in: " + "; ".join(f"{k}: {a} -> {b}" for k, a, b in diff)
+
+
+ONE_PROCESS_NOTE = ("Medians are medians over processes (runs A/B). With one process per side the "
+                    "interval ignores run-to-run noise, which reached 2x here: use --repeats 3 or more.")
+
+
+def regression_line(r) -> str:
+    """One reason the newer run fails the check."""
+    c = r.comparison
+    if r.kind == "slower":
+        return (f"{c.cell}: slower, median {units.ms(c.median_a)} -> {units.ms(c.median_b)} ms "
+                f"({units.times(c.ratio)} > {units.times(1 + c.threshold)}, p={units.p_value(c.p_value)})")
+    if r.kind == "accuracy":
+        return (f"{c.cell}: test accuracy {units.metric(c.accuracy_a)} -> {units.metric(c.accuracy_b)} "
+                f"(lost {-c.accuracy_delta:.3f} > tolerance {r.tolerance})")
+    return f"{c.cell}: learns worse than its reference now (accuracy guard: {guard_message(c.b.guard)})"
+
+
+def noisy_line(c) -> str:
+    """A cell too noisy to rule a slow-down of the threshold's size out."""
+    return (f"{c.cell}: B/A {c.ratio:.2f}, 95% CI [{c.ratio_ci[0]:.2f}, {c.ratio_ci[1]:.2f}] reaches beyond "
+            f"{units.times(1 + c.threshold)} ({c.a.processes}/{c.b.processes} processes)")
+
+
+def check_lines(comparison, failures, noisy, tolerance: float, fail_on_noisy: bool) -> list[str]:
+    """check's closing lines: what it could not check, what failed, or the pass."""
+    lines = []
+    if noisy:
+        lines.append(f"NOT CHECKED, too noisy to rule out a slow-down beyond the threshold ({len(noisy)} cells; "
+                     "use more --repeats or a quieter machine):")
+        lines += [f"  {noisy_line(c)}" for c in noisy]
+    b, a = comparison.b.label, comparison.a.label
+    if failures:
+        return lines + [f"FAIL: {b} regressed against {a}:"] + [f"  {regression_line(r)}" for r in failures]
+    if noisy and fail_on_noisy:
+        return lines + [f"FAIL (--fail-on-noisy): {len(noisy)} cells could not be checked."]
+    checked = len(comparison.compared) - len(noisy)
+    return lines + [f"PASS: none of the {checked} checked cells of {b} is significantly slower (beyond its "
+                    f"threshold), lost more than {tolerance} test accuracy, or newly fails the accuracy guard, "
+                    f"against {a}."]
+
+
+# -- tune ---------------------------------------------------------------------------------
 
 TUNE_HEADERS = [
     "rank", "strategy", "loop", "steps/exec", "XLA", "runs", "median ms", "95% CI ms", "speed-up vs plain fit [95% CI]",
@@ -223,13 +301,18 @@ TUNE_HEADERS = [
 def tune_rows(ranked) -> list[list]:
     rows = []
     for k, r in enumerate(ranked, 1):
-        speedup = f"{r.speedup:.2f}x [{r.speedup_ci[0]:.2f}, {r.speedup_ci[1]:.2f}]" if r.speedup else "-"
+        res = r.result
+        speedup = f"{units.ratio(r.speedup, r.speedup_ci).replace(' [', 'x [', 1)}" if r.speedup else "-"
         rows.append([
-            k if r.accepted else "rejected", r.strategy, r.loop, r.steps_per_execution, "on" if r.jit_compile else "off",
-            r.processes, f"{r.median * 1e3:.2f}", f"{r.median_ci[0] * 1e3:.2f}-{r.median_ci[1] * 1e3:.2f}", speedup,
-            r.guard, r.note,
+            k if r.accepted else "rejected", res.spec.strategy, res.spec.loop, r.steps_per_execution,
+            "on" if res.spec.jit_compile else "off", res.processes, units.ms(res.median), units.ms_range(res.interval),
+            speedup, r.guard, "; ".join(res.first.get("loop", {}).get("notes", [])),
         ])
     return rows
+
+
+def _tune_label(r) -> str:
+    return f"{r.result.spec.loop} (steps/exec {r.steps_per_execution}, XLA {'on' if r.result.spec.jit_compile else 'off'})"
 
 
 def tune_verdict(ranked) -> str:
@@ -240,11 +323,10 @@ def tune_verdict(ranked) -> str:
     if not accepted:
         return "No configuration ran and passed the accuracy guard."
     best = accepted[0]
-    label = lambda r: f"{r.loop} (steps/exec {r.steps_per_execution}, XLA {'on' if r.jit_compile else 'off'})"  # noqa: E731
-    text = f"Fastest: {best.strategy} {label(best)}, {best.median * 1e3:.2f} ms/step"
+    text = f"Fastest: {best.result.spec.strategy} {_tune_label(best)}, {units.ms(best.result.median)} ms/step"
     if best.speedup:
         text += f", {best.speedup:.2f}x plain fit [95% CI {best.speedup_ci[0]:.2f}, {best.speedup_ci[1]:.2f}]"
-    ties = [label(r) for r in accepted[1:] if not distinguishable(best, r)]
+    ties = [_tune_label(r) for r in accepted[1:] if not distinguishable(best, r)]
     if ties:
         text += f". Not distinguishable from it at this noise (overlapping intervals): {', '.join(ties)}"
     return text + "."

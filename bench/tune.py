@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench import guard, records, stats
+from bench import stats
 from bench.config import CellSpec
+from bench.results import CellResult
 
 STEPS_PER_EXECUTION = (1, 10, 50)   # fit only: train_on_batch and the custom loop run one step per call
 JIT = (False, True)
@@ -38,66 +39,47 @@ def candidates(
             for jit in JIT:
                 cells += [base.replace(workload=workload, strategy=name, loop=loop, steps_per_execution=spe,
                                        jit_compile=jit, init_seed=None) for spe in spes]
-    return sorted(cells, key=lambda c: not _is_plain_fit(c.to_dict())), left_out
-
-
-def _is_plain_fit(config: dict) -> bool:
-    return config.get("loop") == "fit" and config.get("steps_per_execution", 1) == 1 and not config.get("jit_compile")
+    return sorted(cells, key=lambda c: not c.is_plain_fit), left_out
 
 
 @dataclass(frozen=True)
 class Ranked:
-    cell: str
-    strategy: str
-    loop: str
-    steps_per_execution: int          # what ran (fit may force 1 under several replicas)
-    jit_compile: bool
-    processes: int
-    median: float                     # s/step, median over processes of per-process medians
-    median_ci: tuple[float, float]
+    result: CellResult
     speedup: float | None             # plain fit's median / this median (> 1: faster)
     speedup_ci: tuple[float, float] | None
-    guard: str                        # the accuracy guard's status, "ok" when it passed
-    accepted: bool                    # ran, and learns as well as the reference
-    note: str = ""
+
+    @property
+    def steps_per_execution(self) -> int:
+        """What ran (fit forces 1 under several replicas)."""
+        return self.result.loop_settings.get("steps_per_execution", self.result.spec.steps_per_execution)
+
+    @property
+    def guard(self) -> str:
+        return self.result.guard.get("status", "unguarded")
+
+    @property
+    def accepted(self) -> bool:
+        """Ran, and learns as well as the reference."""
+        return self.guard not in ("low", "high")
 
 
-def rank(cell_repeats: dict[str, list[dict]], cells: set[str] | None = None) -> list[Ranked]:
+def rank(results: dict[str, CellResult], cells: set[str] | None = None) -> list[Ranked]:
     """Accepted candidates fastest first, then those the guard rejected; cells that did not
     run are left out, and so are cells not in ``cells`` (the accuracy guard's seeds)."""
-    plain = {_strategy(reps): reps for reps in cell_repeats.values()
-             if records.ok(reps) and _is_plain_fit(reps[0]["config"]) and reps[0]["config"].get("init_seed") is None}
-    rows = [_ranked(cell, reps, plain.get(_strategy(reps))) for cell, reps in cell_repeats.items()
-            if records.ok(reps) and reps[0]["config"].get("init_seed") is None and reps[0]["config"].get("loop")
-            and (cells is None or cell in cells)]
-    return sorted(rows, key=lambda r: (not r.accepted, r.median))
+    candidates = [r for cell, r in results.items() if r.measured and r.spec.loop and not r.spec.is_replicate
+                  and (cells is None or cell in cells)]
+    plain = {r.spec.strategy: r for r in candidates if r.spec.is_plain_fit}
+    rows = [_ranked(r, plain.get(r.spec.strategy)) for r in candidates]
+    return sorted(rows, key=lambda r: (not r.accepted, r.result.median))
 
 
-def _strategy(repeats: list[dict]) -> str:
-    return repeats[0]["config"]["strategy"]
-
-
-def _ranked(cell: str, repeats: list[dict], plain: list[dict] | None) -> Ranked:
-    ok = records.ok(repeats)
-    cfg, first = ok[0]["config"], ok[0]
-    pp = records.per_process_samples(ok)
-    median = stats.median_of_medians(pp)
-    speedup = speedup_ci = None
-    if plain:
-        base = records.per_process_samples(records.ok(plain))
-        speedup = stats.median_of_medians(base) / median
-        lo, hi = stats.hierarchical_bootstrap_ratio_ci(base, pp)   # this / plain, in step time
-        speedup_ci = (1 / hi, 1 / lo)
-    status = guard.verdict(ok).get("status", "unguarded")
-    settings = first.get("loop", {}).get("settings", {})
-    return Ranked(
-        cell, cfg["strategy"], cfg["loop"], settings.get("steps_per_execution", cfg.get("steps_per_execution", 1)),
-        bool(cfg.get("jit_compile")), len(pp), median, stats.hierarchical_bootstrap_median_ci(pp),
-        speedup, speedup_ci, status, status not in ("low", "high"),
-        "; ".join(first.get("loop", {}).get("notes", [])),
-    )
+def _ranked(result: CellResult, plain: CellResult | None) -> Ranked:
+    if plain is None:
+        return Ranked(result, None, None)
+    lo, hi = stats.hierarchical_bootstrap_ratio_ci(plain.per_process, result.per_process)   # this / plain
+    return Ranked(result, plain.median / result.median, (1 / hi, 1 / lo))
 
 
 def distinguishable(a: Ranked, b: Ranked) -> bool:
     """Whether two candidates' median intervals do not overlap."""
-    return a.median_ci[1] < b.median_ci[0] or b.median_ci[1] < a.median_ci[0]
+    return a.result.interval[1] < b.result.interval[0] or b.result.interval[1] < a.result.interval[0]

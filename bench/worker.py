@@ -48,7 +48,7 @@ def _run(task: str, spec) -> dict:
         return measure(spec)
     if task != "cell":
         raise ValueError(f"Unknown worker task {task!r}. Known: {', '.join(TASKS)}.")
-    from bench.runner import run_cell
+    from bench.cell import run_cell
 
     return run_cell(spec)
 

@@ -1,8 +1,8 @@
 """The benchmark matrix: one pytest-benchmark benchmark per cell.
 
-Run with ``pytest --benchmark-only`` (plain ``pytest`` skips these). Options:
-``--distbench-profile full`` for the notes' 10-epoch runs, ``--distbench-data`` to pick
-the data, ``--distbench-deadline`` for the per-cell kill deadline.
+Run with ``pytest --benchmark-only`` (plain ``pytest`` skips these). Every
+``python -m bench run`` option is here as ``--distbench-NAME`` (``--distbench-profile
+full``, ``--distbench-repeats 3``, ``--distbench-data synthetic`` ...): one option table.
 """
 
 import pytest
@@ -10,13 +10,15 @@ import pytest
 from bench.pytest_plugin import record_samples
 
 
-def test_cell(benchmark, distbench_cell, distbench_suite, distbench_records):
-    record = distbench_suite.run(distbench_cell)
-    distbench_records.append(record)
-    if record["status"] == "skipped":
-        pytest.skip(record["reason"])
-    if record["status"] == "error":
-        pytest.fail(f"{distbench_cell.id}: {record['reason']}\n{record.get('output_tail', '')[-1500:]}", pytrace=False)
+def test_cell(benchmark, distbench_cell, distbench_session):
+    repeats = distbench_session.run_cell(distbench_cell)
+    measured = [r for r in repeats if r["status"] == "ok"]
+    if not measured and repeats[0]["status"] == "skipped":
+        pytest.skip(repeats[0]["reason"])
+    failed = [r for r in repeats if r["status"] == "error"]
+    if failed:
+        pytest.fail(f"{distbench_cell.id}: {failed[0]['reason']}\n{failed[0].get('output_tail', '')[-1500:]}",
+                    pytrace=False)
     benchmark.group = distbench_cell.workload
-    benchmark.extra_info["distbench"] = record
-    record_samples(benchmark, record["steps"]["samples"])
+    benchmark.extra_info["distbench"] = measured[0] if len(measured) == 1 else {"repeats": measured}
+    record_samples(benchmark, [s for r in measured for s in r["steps"]["samples"]])

@@ -30,7 +30,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.compare import DEFAULT_ALPHA, compare_cell, unchecked  # noqa: E402
+from bench.compare import DEFAULT_ALPHA, compare_cell  # noqa: E402
+from bench.results import CellResult  # noqa: E402
 from bench.storage import Storage, load  # noqa: E402
 
 THRESHOLDS = (0.05, 0.10, 0.15, 0.25, 0.35)
@@ -71,11 +72,12 @@ def rates(pairs, threshold: float) -> tuple[int, int, int, int, int]:
     """(runs failing, runs, cells failing, cells, cells check leaves unchecked) over (baseline, candidate) pairs."""
     runs_failed = cells_failed = cells = noisy = 0
     for base, cand in pairs:
-        rows = [compare_cell(c, base[c], cand[c], threshold, DEFAULT_ALPHA) for c in base]
+        rows = [compare_cell(CellResult.of(c, base[c]), CellResult.of(c, cand[c]), threshold, DEFAULT_ALPHA)
+                for c in base]
         verdicts = [r.verdict for r in rows]
         runs_failed += "slower" in verdicts
         cells_failed += verdicts.count("slower")
-        noisy += sum(unchecked(r) for r in rows)
+        noisy += sum(r.unchecked for r in rows)
         cells += len(base)
     return runs_failed, len(pairs), cells_failed, cells, noisy
 

@@ -27,7 +27,6 @@ class TextWorkload(abc.ABC):
     vocab_size: ClassVar[int]
     num_classes: ClassVar[int]
     synthetic_spec: ClassVar[SyntheticSpec]
-    global_batch: ClassVar[int] = 32
     learning_rate: ClassVar[float] = 0.001   # Nadam's default
 
     @abc.abstractmethod
@@ -63,6 +62,19 @@ class TextWorkload(abc.ABC):
             return data_mod.synthetic(self.synthetic_spec, seed)
         return data_mod.from_folder(source, self.vocab_size, self.num_classes, seed)
 
+    def cells(self, strategies: list[str], loops: list[str]) -> list[tuple[str, str]]:
+        """(strategy, loop) pairs of a selection this workload runs: all of them."""
+        return [(s, lp) for s in strategies for lp in loops]
+
+    @staticmethod
+    def unavailable(spec, adapter, hw) -> str | None:
+        """Why ``spec`` cannot run on ``hw`` beyond the adapter's own reasons (None: it can)."""
+        return None
+
+    def resolve(self, spec):
+        """``spec`` ready to run: its data source resolved (``auto`` -> keras or synthetic)."""
+        return spec.replace(data=self.resolve_source(spec.data, spec.seed))
+
     def resolve_source(self, source: str, seed: int) -> str:
         """Turns ``auto`` into ``keras`` or ``synthetic`` (announcing a fallback once)."""
         data_mod.check_source(source)
@@ -74,5 +86,3 @@ class TextWorkload(abc.ABC):
         data_mod.announce_fallback(self.name, why, seed)
         return "synthetic"
 
-    def describe(self) -> dict:
-        return {"workload": self.name, "kind": self.kind, "summary": self.summary}

@@ -1,4 +1,4 @@
-"""CPU-vs-GPU matrix product: c = a @ b reduced to a scalar, as in the notes.
+"""CPU-vs-GPU matrix product: c = a @ b reduced to a scalar, as in the reference recipe (seed shape 10000x100 @ 100x100000).
 
 The workload defines the computation and its exact reference; the harness times it.
 Because sum(a @ b) = colsum(a) . rowsum(b), the reference is exact in float64 at the
@@ -14,7 +14,7 @@ from workloads.registry import WORKLOADS
 
 SHAPES = {
     "quick": (10000, 100, 10000),     # c is 10^8 floats (0.4 GB)
-    "seed": (10000, 100, 100000),     # the notes' size: c is 10^9 floats (~4 GB)
+    "seed": (10000, 100, 100000),     # the reference size: c is 10^9 floats (~4 GB)
 }
 # float32 summation of up to 10^9 terms: relative error well under 1e-3 in practice.
 SUM_RTOL = 1e-3
@@ -41,6 +41,25 @@ class Matmul:
     name = "matmul"
     summary = "CPU vs GPU float32 matmul (uniform a@b reduced to a scalar): GFLOP/s, speed-up"
     kind: ClassVar[str] = "matmul"
+    # The strategies that hand matmul devices to time (default: the CPU; one_gpu: GPU 0;
+    # mirrored: every GPU); it runs no training loop.
+    strategies: ClassVar[tuple[str, ...]] = ("default", "one_gpu", "mirrored")
+
+    def cells(self, strategies: list[str], loops: list[str]) -> list[tuple[str, None]]:
+        """(strategy, loop) pairs of a selection this workload runs: one per device strategy."""
+        return [(s, None) for s in strategies if s in self.strategies]
+
+    @staticmethod
+    def unavailable(spec, adapter, hw) -> str | None:
+        """Why ``spec`` cannot run on ``hw`` beyond the adapter's own reasons."""
+        if not adapter.compute_devices(hw):
+            return f"matmul-{spec.strategy}: no GPU to time (the CPU figure is matmul-default)"
+        return None
+
+    @staticmethod
+    def resolve(spec):
+        """``spec`` ready to run: matmul has no data to resolve."""
+        return spec
 
     @staticmethod
     def flops(shape: tuple[int, int, int]) -> float:
@@ -81,5 +100,3 @@ class Matmul:
         row = np.asarray(b, dtype=np.float64).sum(axis=1)
         return float(col @ row)
 
-    def describe(self) -> dict:
-        return {"workload": self.name, "kind": self.kind, "summary": self.summary}

@@ -12,7 +12,7 @@ from bench.timing import StepClock
 LOOPS = Registry("loop")
 
 # Epoch (1-based) at whose start the train_on_batch loop halves the learning rate, as in
-# the notes; applied only to runs of at least this many epochs.
+# the published recipe; applied only to runs of at least this many epochs.
 LR_HALVING_EPOCH = 5
 
 

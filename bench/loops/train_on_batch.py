@@ -1,4 +1,4 @@
-"""``Model.train_on_batch``, one call per step, as in the notes.
+"""``Model.train_on_batch``, one call per step, as in the published recipe.
 
 Two traps, both handled here:
 

@@ -34,14 +34,20 @@ def test_benchmark_only_measures_tables_and_saves_the_cell(tmp_path):
         assert run.cells()["matmul-one_gpu"][0]["status"] == "skipped"
 
 
-def test_the_suite_collects_the_guard_seeds_and_the_overhead_benchmark():
+def _collected(*options):
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--benchmark-only", "benchmarks", "--collect-only", "-q"],
+        [sys.executable, "-m", "pytest", "--benchmark-only", "benchmarks", "--collect-only", "-q", *options],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
-    ids = result.stdout.split()
     assert result.returncode == 0, result.stdout[-3000:]
+    return result.stdout.split()
+
+
+def test_the_suite_collects_the_guard_seeds_and_the_overhead_benchmark_when_asked():
+    ids = _collected()
     for cell in ("reuters_cnn-default-fit-init1", "reuters_cnn-default-fit-init2", "multibranch-default-fit-init2"):
         assert f"benchmarks/test_matrix.py::test_cell[{cell}]" in ids
+    assert not any("test_harness_overhead[" in i and "-custom]" in i for i in ids)   # opt-in: --distbench-overhead
+    ids = _collected("--distbench-overhead", "--distbench-workload", "reuters_cnn", "--distbench-guard-seeds", "0")
     assert "benchmarks/test_overhead.py::test_harness_overhead[reuters_cnn-default-custom]" in ids
-    assert "benchmarks/test_overhead.py::test_harness_overhead[multibranch-default-custom]" in ids
+    assert not any("init1" in i or "multibranch" in i for i in ids)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from bench import cluster
-from bench.runner import skip_reason
+from bench.plan import skip_reason
 from strategies import hardware
 from tests.processes import gone
 

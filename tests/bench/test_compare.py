@@ -1,6 +1,7 @@
 import pytest
 
-from bench.compare import TOO_NOISY, compare_runs, machine_diff, regressions, too_noisy, unchecked
+from bench.compare import TOO_NOISY, compare_runs, machine_diff, regressions, too_noisy
+from bench.tables import noisy_line, regression_line
 from bench.errors import UserError
 from bench.storage import load
 from tests.bench.runs import INFO, record, samples, save
@@ -27,7 +28,7 @@ def test_fifty_percent_slower_is_slower_and_fails_the_check(tmp_path):
     assert c.verdict == "slower" and c.ratio == pytest.approx(1.5, rel=0.05) and c.p_value < 1e-10
     assert c.throughput_ratio == pytest.approx(1 / c.ratio)
     (reason,) = regressions(comparison)
-    assert reason.startswith(f"{CELL}: slower, median")
+    assert reason.kind == "slower" and regression_line(reason).startswith(f"{CELL}: slower, median")
 
 
 def test_twice_as_fast_is_faster(tmp_path):
@@ -49,7 +50,7 @@ def test_accuracy_loss_beyond_tolerance_fails_the_check(tmp_path):
     (c,) = compare_runs(a, b).cells
     assert c.accuracy_delta == pytest.approx(-0.17)
     (reason,) = regressions(compare_runs(a, b), accuracy_tolerance=0.05)
-    assert "test accuracy 0.580 -> 0.410" in reason
+    assert "test accuracy 0.580 -> 0.410" in regression_line(reason)
     assert regressions(compare_runs(a, b), accuracy_tolerance=0.2) == []
 
 
@@ -92,8 +93,9 @@ def test_processes_that_disagree_make_a_cell_too_noisy_and_the_check_lists_it(tm
     a, b = _processes(tmp_path, [10, 15, 20]), _processes(tmp_path, [11, 14, 19], seed=10)
     comparison = compare_runs(a, b)
     (c,) = comparison.cells
-    assert c.verdict == TOO_NOISY and c.ratio_ci[1] > 1.25 and unchecked(c)
-    (line,) = too_noisy(comparison)
+    assert c.verdict == TOO_NOISY and c.ratio_ci[1] > 1.25 and c.unchecked
+    (noisy,) = too_noisy(comparison)
+    line = noisy_line(noisy)
     assert line.startswith(f"{CELL}: B/A") and "reaches beyond x1.25 (3/3 processes)" in line
     assert regressions(comparison) == []   # not a failure either: listed, not passed
 
@@ -108,9 +110,11 @@ def test_processes_that_agree_support_a_same_verdict(tmp_path):
 def test_a_cell_newly_flagged_by_the_accuracy_guard_fails_the_check(tmp_path):
     def flagged(status, seed):
         rec = record(CELL, samples(10.0, seed=seed))
-        rec["accuracy_guard"] = {"status": status, "message": "accuracy 0.20 vs reference 0.42 ± 0.03"}
+        rec["accuracy_guard"] = {"status": status, "metric": "accuracy", "value": 0.2, "reference": {
+            "mean": 0.42, "sd": 0.03, "low": 0.33, "high": 0.51, "values": [0.39, 0.42, 0.45]}}
         return load(save(tmp_path, {CELL: [rec]}))
 
     (reason,) = regressions(compare_runs(flagged("ok", 1), flagged("low", 2)))
-    assert reason == f"{CELL}: learns worse than its reference now (accuracy guard: accuracy 0.20 vs reference 0.42 ± 0.03)"
+    assert regression_line(reason) == (f"{CELL}: learns worse than its reference now (accuracy guard: accuracy "
+                                       "0.200 vs reference 0.420 ± 0.030 (3 seeds; accepted 0.330-0.510))")
     assert regressions(compare_runs(flagged("low", 1), flagged("low", 2))) == []

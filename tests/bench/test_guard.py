@@ -1,7 +1,8 @@
 import pytest
 
-from bench import guard
+from bench import guard, tables
 from bench.config import CellSpec
+from bench.results import results_of
 from tests.bench.runs import record as make_record
 
 
@@ -29,7 +30,7 @@ def test_reference_band_is_mean_plus_minus_k_sd_hand_computed():
     run = _run(_cell(accuracy=0.40), _cell(accuracy=0.46, init_seed=1), _cell(accuracy=0.43, init_seed=2),
                _cell("virtual", "custom", accuracy=0.35), _cell("virtual", "fit", accuracy=0.30),
                _cell("virtual", "train_on_batch", accuracy=0.55))
-    verdicts = guard.apply(run)
+    verdicts = guard.apply(results_of(run))
     ref = verdicts["virtual-custom-None"]["reference"]
     assert ref["seeds"] == [0, 1, 2]
     assert ref["mean"] == pytest.approx(0.43) and ref["sd"] == pytest.approx(0.03)
@@ -37,14 +38,15 @@ def test_reference_band_is_mean_plus_minus_k_sd_hand_computed():
     assert verdicts["virtual-custom-None"]["status"] == "ok"
     assert verdicts["virtual-fit-None"]["status"] == "low"
     assert verdicts["virtual-train_on_batch-None"]["status"] == "high"
-    assert verdicts["virtual-fit-None"]["message"].startswith("accuracy 0.300 vs reference 0.430 ± 0.030 (3 seeds")
+    assert tables.guard_message(verdicts["virtual-fit-None"]).startswith(
+        "accuracy 0.300 vs reference 0.430 ± 0.030 (3 seeds")
     assert run["virtual-fit-None"][0]["accuracy_guard"]["status"] == "low"   # stored in the record
-    assert set(guard.flagged(run)) == {"virtual-fit-None", "virtual-train_on_batch-None"}
+    assert set(guard.flagged(results_of(run))) == {"virtual-fit-None", "virtual-train_on_batch-None"}
 
 
 def test_band_is_never_narrower_than_the_floor():
     run = _run(_cell(accuracy=0.5), _cell(accuracy=0.5, init_seed=1), _cell("virtual", "fit", accuracy=0.485))
-    verdict = guard.apply(run)["virtual-fit-None"]
+    verdict = guard.apply(results_of(run))["virtual-fit-None"]
     assert verdict["reference"]["low"] == pytest.approx(0.5 - guard.FLOOR)
     assert verdict["status"] == "ok"
 
@@ -53,12 +55,12 @@ def test_cells_without_a_comparable_reference_are_unguarded_and_say_why():
     run = _run(_cell(accuracy=0.4), _cell("virtual", "fit", accuracy=0.1),
                _cell("mirrored", "fit", accuracy=0.1, epochs=5),
                _cell("virtual", "custom", accuracy=0.4, scaling="weak"))
-    verdicts = guard.apply(run)
-    assert verdicts["virtual-fit-None"]["message"] == (
+    verdicts = {c: tables.guard_message(v) for c, v in guard.apply(results_of(run)).items()}
+    assert verdicts["virtual-fit-None"] == (
         "not guarded: the reference ran with one seed only (default-fit-None); its spread is unknown")
-    assert "no reference cell" in verdicts["mirrored-fit-None"]["message"]
-    assert "weak scaling" in verdicts["virtual-custom-None"]["message"]
-    assert not guard.flagged(run)
+    assert "no reference cell" in verdicts["mirrored-fit-None"]
+    assert "weak scaling" in verdicts["virtual-custom-None"]
+    assert not guard.flagged(results_of(run))
 
 
 def test_replicates_add_the_missing_reference_seeds_once_per_group():
@@ -87,12 +89,11 @@ def test_with_replicates_puts_each_workload_s_seeds_after_its_cells():
 
 
 def test_table_names_the_metric_and_each_seed_s_row():
-    from bench import tables
-
     run = _run(_cell(accuracy=0.40), _cell(accuracy=0.46, init_seed=1), _cell("virtual", "fit", accuracy=0.30))
     run["default-fit-1"][0]["cell"] = "w-default-fit-init1"
-    guard.apply(run)
-    rows = {(r[1], r[3]): r for r in (tables.row(reps) for reps in run.values())}
+    results = results_of(run)
+    guard.apply(results)
+    rows = {(r[1], r[3]): r for r in (tables.row(result) for result in results.values())}
     assert set(rows) == {("default", "fit"), ("default", "fit-init1"), ("virtual", "fit")}
     assert rows["default", "fit"][11] == "ok: accuracy 0.400 vs 0.430 ± 0.042"
     assert rows["virtual", "fit"][11] == "LOW: accuracy 0.300 vs 0.430 ± 0.042"
@@ -144,7 +145,7 @@ def wrong_loops():
 
 @pytest.mark.slow
 def test_guard_flags_wrong_loops_and_passes_the_correct_ones(tiny, wrong_loops):
-    from bench.runner import run_cell
+    from bench.cell import run_cell
 
     # 150 steps on two replicas: long enough for correct loops to beat the majority class
     # (0.245 of this test set) clearly, on 1,000 test examples. (At 200 steps the
@@ -153,7 +154,7 @@ def test_guard_flags_wrong_loops_and_passes_the_correct_ones(tiny, wrong_loops):
     spec = tiny("reuters_cnn", "virtual", "fit", steps_per_epoch=150, eval_examples=1000)
     cells = [spec.replace(loop=loop) for loop in ("fit", "custom", "train_on_batch", *wrong_loops)]
     run = {c.id: [run_cell(c)] for c in guard.with_replicates(cells, seeds=3)}
-    verdicts = guard.apply(run)
+    verdicts = guard.apply(results_of(run))
     for loop in ("fit", "custom", "train_on_batch"):
         assert verdicts[f"reuters_cnn-virtual-{loop}"]["status"] == "ok", verdicts[f"reuters_cnn-virtual-{loop}"]
     for loop in wrong_loops:

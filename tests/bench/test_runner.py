@@ -3,7 +3,7 @@
 import pytest
 
 from bench.errors import UserError
-from bench.runner import run_cell
+from bench.cell import run_cell
 
 # mirrored has no GPU here: one CPU replica. virtual: the session's two logical CPUs.
 REPLICAS = {"default": 1, "virtual": 2, "mirrored": 1}
@@ -85,18 +85,25 @@ def test_evaluation_covers_exactly_the_requested_examples(tiny):
     assert record["accuracy"]["test"]["examples"] == 300
 
 
-def test_unavailable_strategies_are_skipped_with_their_reason(tiny):
-    record = run_cell(tiny("reuters_cnn", "tpu", "fit"))
+def _no_process(spec, **kwargs):
+    raise AssertionError(f"a process was started for {spec.id}, which cannot run here")
+
+
+def test_unavailable_strategies_are_skipped_with_their_reason_before_any_process(tiny):
+    from bench.suite import Suite
+
+    record = Suite(launch=_no_process, launch_cluster=_no_process).run(tiny("reuters_cnn", "tpu", "fit"))
     assert record["status"] == "skipped"
     assert record["reason"].startswith("tpu: no TPU found")
 
 
-def test_matmul_under_mirrored_without_gpu_is_skipped(tiny):
+def test_matmul_under_mirrored_without_gpu_is_skipped_before_any_process(tiny):
+    from bench.suite import Suite
     from strategies import hardware
 
     if hardware.detect().gpus:
         pytest.skip("this machine has a GPU")
-    record = run_cell(tiny("matmul", "mirrored", None))
+    record = Suite(launch=_no_process, launch_cluster=_no_process).run(tiny("matmul", "mirrored", None))
     assert record["status"] == "skipped" and "no GPU to time" in record["reason"]
 
 

@@ -3,16 +3,18 @@ import pytest
 from bench import scaling
 from bench.config import CellSpec
 from bench.errors import UserError
-from bench.runner import run_cell
+from bench.cell import run_cell
+from bench.results import CellResult
+from bench.tables import scaling_rows
+from tests.bench.runs import record as make_record
 
 
 def rec(strategy, loop, replicas, throughput, workload="reuters_cnn", kind="strong", **strategy_info):
-    return {
-        "status": "ok",
-        "config": {"workload": workload, "strategy": strategy, "loop": loop, "scaling": kind},
-        "strategy": {"strategy": strategy, "replicas": replicas, **strategy_info},
-        "examples_per_second": throughput,
-    }
+    """A cell whose processes all step at 32 / ``throughput`` s (global batch 32)."""
+    r = make_record(f"{workload}-{strategy}-{loop}", [32 / throughput] * 5, replicas=replicas)
+    r["config"]["scaling"] = kind
+    r["strategy"] = {"strategy": strategy, "replicas": replicas, **strategy_info}
+    return CellResult.of(r["cell"], [r, r])
 
 
 def test_efficiency_by_hand():
@@ -41,7 +43,7 @@ def test_local_workers_are_marked_as_shared_hardware():
                rec("multi_worker", "custom", 2, 1000.0, notes=["2 worker processes (127.0.0.1:1, 127.0.0.1:2)"])]
     (row,) = scaling.efficiencies(records)
     assert row.shared_hardware
-    assert "not real scaling" in scaling.table_rows([row])[0][-1]
+    assert "not real scaling" in scaling_rows([row])[0][-1]
 
 
 def test_weak_scaling_keeps_the_per_replica_batch(tiny):

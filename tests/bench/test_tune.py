@@ -2,6 +2,7 @@ import pytest
 
 from bench import guard, tables, tune
 from bench.config import CellSpec
+from bench.results import results_of
 from strategies.hardware import Hardware
 from tests.bench.runs import record, samples
 
@@ -23,7 +24,7 @@ def test_candidates_cover_loops_spe_and_xla_with_plain_fit_first():
 
 
 def test_candidates_under_several_replicas_leave_out_what_keras_cannot_run_and_say_why():
-    from bench.runner import skip_reason
+    from bench.plan import skip_reason
 
     base = CellSpec.for_profile("quick", workload="", strategy="", loop=None)
     cells, left_out = tune.candidates("reuters_cnn", ["virtual"], ["fit", "custom"], base, CPU_ONLY)
@@ -58,8 +59,8 @@ def test_rank_orders_accepted_by_median_with_speedups_and_rejects_what_learns_wo
         "w-default-custom-xla": _cell("w-default-custom-xla", [5, 5, 5], loop="custom", jit=True, guard_status="low"),
         "w-default-fit-init1": _cell("w-default-fit-init1", [10, 10, 10], init_seed=1),
     }
-    ranked = tune.rank(run, set(run) - {"w-default-fit-init1"})
-    assert [r.cell for r in ranked] == ["w-default-fit-spe50", "w-default-custom", "w-default-fit",
+    ranked = tune.rank(results_of(run), set(run) - {"w-default-fit-init1"})
+    assert [r.result.id for r in ranked] == ["w-default-fit-spe50", "w-default-custom", "w-default-fit",
                                         "w-default-custom-xla"]
     best = ranked[0]
     assert best.speedup == pytest.approx(10 / 8, rel=0.02) and best.speedup_ci[0] > 1
@@ -76,7 +77,7 @@ def test_rank_orders_accepted_by_median_with_speedups_and_rejects_what_learns_wo
 
 @pytest.mark.parametrize("loop, spe", [("fit", 5), ("train_on_batch", 1), ("custom", 1)])
 def test_every_loop_trains_with_xla(tiny, loop, spe):
-    from bench.runner import run_cell
+    from bench.cell import run_cell
 
     rec = run_cell(tiny("reuters_cnn", "default", loop, steps_per_epoch=12, steps_per_execution=spe, jit_compile=True))
     assert rec["status"] == "ok" and rec["cell"].endswith("-xla")

@@ -1,8 +1,10 @@
-"""Runs one cell in this process: device set-up, strategy, workload, loop, measurement.
+"""Child side: runs one cell in this process: device set-up, strategy, workload, loop,
+measurement.
 
-The launcher calls :func:`run_cell` in a fresh worker process per cell, because device
-set-ups differ between strategies and TensorFlow allows one per process. Tests call it
-in-process on CPU logical devices.
+The parent (:mod:`bench.suite`) has already planned the cell and decided that it can run
+here (:func:`bench.plan.skip_reason`); a worker process (:mod:`bench.worker`) calls
+:func:`run_cell` once, because device set-ups differ between strategies and TensorFlow
+allows one per process. Tests call it in-process on CPU logical devices.
 """
 
 from __future__ import annotations
@@ -15,46 +17,24 @@ import workloads
 from bench import memory, stats
 from bench.config import CellSpec
 from bench.errors import UserError
-from bench.records import CellRecord, skipped
+from bench.plan import adapter_for
+from bench.records import CellRecord
 from bench.timing import StepClock, StepTimes, time_repeats
 from strategies import devices, hardware
 from strategies.hardware import Hardware
 from workloads.matmul import SUM_RTOL
 
-# Workloads that do not train time devices, not replicas; these strategies give them devices.
-MATMUL_STRATEGIES = ("default", "one_gpu", "mirrored")
 EVAL_BATCH = 256
 
 
-def adapter_for(spec: CellSpec) -> strategies.StrategyAdapter:
-    return strategies.get(spec.strategy, devices=spec.devices, workers=spec.workers)
-
-
-def skip_reason(spec: CellSpec, hw: Hardware) -> str | None:
-    """Why ``spec`` cannot run on ``hw`` (None when it can); quick and side-effect free."""
-    adapter = adapter_for(spec)
-    availability = adapter.availability(hw)
-    if not availability.ok:
-        return availability.reason
-    unsupported = adapter.loop_unsupported(spec.loop) or (adapter.jit_unsupported(hw) if spec.jit_compile else None)
-    if unsupported:
-        return unsupported
-    if workloads.get(spec.workload).kind == "matmul" and not adapter.compute_devices(hw):
-        return f"matmul-{spec.strategy}: no GPU to time (the CPU figure is matmul-default)"
-    return None
-
-
 def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:
-    """Runs ``spec`` here and returns its record (``skipped`` when it cannot run here)."""
+    """Runs ``spec`` here and returns its record."""
     started = time.perf_counter()
     spec.validate()
     workload = workloads.get(spec.workload)
-    if workload.kind == "training":
-        loops.get(spec.loop or "")  # unknown loop names fail before any set-up
+    if spec.loop is not None:
+        loops.get(spec.loop)  # unknown loop names fail before any set-up
     hw = hw or hardware.detect()
-    reason = skip_reason(spec, hw)
-    if reason:
-        return skipped(spec, reason)
     adapter, strategy = start_strategy(spec, hw)
     record: CellRecord = {
         "cell": spec.id,
@@ -62,10 +42,7 @@ def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:
         "config": spec.to_dict(),
         "strategy": adapter.describe(strategy, hw),
     }
-    if workload.kind == "matmul":
-        record.update(_run_matmul(spec, workload, adapter.compute_devices(hw)))
-    else:
-        record.update(_run_training(spec, workload, strategy, record["strategy"]["devices"]))
+    record.update(_RUNNERS[workload.kind](spec, workload, adapter, strategy, hw, record["strategy"]["devices"]))
     record["threads"] = _threads()
     record["wall_s"] = time.perf_counter() - started
     return record
@@ -115,14 +92,9 @@ def _set_threads(spec: CellSpec) -> None:
         ) from None
 
 
-def _run_training(spec: CellSpec, workload, strategy, device_names: list[str]) -> dict:
+def _run_training(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names: list[str]) -> dict:
     replicas = int(strategy.num_replicas_in_sync)
-    global_batch = spec.global_batch * replicas if spec.scaling == "weak" else spec.global_batch
-    if global_batch % replicas:
-        raise UserError(
-            f"Global batch {spec.global_batch} is not divisible by {replicas} replicas of "
-            f"{spec.strategy}; use a multiple of {replicas}."
-        )
+    global_batch = _global_batch(spec, replicas)
     data = workload.load_data(spec.data, spec.seed)
     steps_per_epoch = spec.steps_per_epoch or len(data.y_train) // global_batch
     config = loops.TrainConfig(
@@ -133,23 +105,37 @@ def _run_training(spec: CellSpec, workload, strategy, device_names: list[str]) -
     memory.reset_device_peaks(device_names)
     model = build_model(spec, workload, data, strategy)
     clock = StepClock()
-    ctx = loops.TrainContext(strategy, workload, model, data, config, clock)
-    outcome = loops.get(spec.loop).train(ctx)
+    outcome = loops.get(spec.loop).train(loops.TrainContext(strategy, workload, model, data, config, clock))
     times = StepTimes.split(clock, spec.warmup_steps)
     if not times.steady:
         raise UserError(
             f"No steady-state steps left after the cold start and {spec.warmup_steps} warm-up "
             f"steps ({clock.total_steps} steps ran); run more steps or fewer warm-up steps."
         )
-    summary = stats.summarize(times.steady)
+    peaks = memory.device_peaks(device_names)   # before evaluation places another model
     test = _evaluate(workload, model, data, spec.eval_examples)
+    return _training_record(spec, data, config, replicas, clock, times, outcome, test, peaks)
+
+
+def _global_batch(spec: CellSpec, replicas: int) -> int:
+    global_batch = spec.global_batch * replicas if spec.scaling == "weak" else spec.global_batch
+    if global_batch % replicas:
+        raise UserError(
+            f"Global batch {spec.global_batch} is not divisible by {replicas} replicas of "
+            f"{spec.strategy}; use a multiple of {replicas}."
+        )
+    return global_batch
+
+
+def _training_record(spec: CellSpec, data, config, replicas: int, clock, times, outcome, test, peaks) -> dict:
+    summary = stats.summarize(times.steady)
     return {
         "data": data.describe(),
-        "batch": {"global": global_batch, "per_replica": global_batch // replicas, "replicas": replicas,
-                  "scaling": spec.scaling},
+        "batch": {"global": config.global_batch, "per_replica": config.global_batch // replicas,
+                  "replicas": replicas, "scaling": spec.scaling},
         "steps": {
             "epochs": spec.epochs,
-            "steps_per_epoch": steps_per_epoch,
+            "steps_per_epoch": config.steps_per_epoch,
             "total": clock.total_steps,
             "cold_start_s": times.cold_start_s,
             "warmup": times.warmup,
@@ -157,16 +143,20 @@ def _run_training(spec: CellSpec, workload, strategy, device_names: list[str]) -
             "samples": times.steady,
         },
         "step_time": summary.as_dict(),
-        "examples_per_second": stats.throughput(global_batch, summary.median),
+        "examples_per_second": stats.throughput(config.global_batch, summary.median),
         "accuracy": {"train": outcome.train_accuracy, "train_loss": outcome.train_loss, "test": test,
-                     "guard_metric": workload.guard_metric},
+                     "guard_metric": spec_guard_metric(spec)},
         "loop": {"name": spec.loop, "settings": outcome.settings, "notes": outcome.notes},
         "memory": {
             "peak_rss_bytes": memory.peak_rss_bytes(),
             "rss_end_bytes": memory.rss_bytes(),
-            "device_peak_bytes": memory.device_peaks(device_names),
+            "device_peak_bytes": peaks,
         },
     }
+
+
+def spec_guard_metric(spec: CellSpec) -> str:
+    return workloads.get(spec.workload).guard_metric
 
 
 def _evaluate(workload, model, data, limit: int | None) -> dict:
@@ -190,8 +180,9 @@ def _evaluate(workload, model, data, limit: int | None) -> dict:
     return {"examples": n, **workload.score(data.y_test[:n], probs)}
 
 
-def _run_matmul(spec: CellSpec, workload, targets: list[str]) -> dict:
-    """Times the product on the CPU and on each target device; checks every sum."""
+def _run_matmul(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names: list[str]) -> dict:
+    """Times the product on the CPU and on each of the adapter's compute devices; checks every sum."""
+    targets = adapter.compute_devices(hw)
     shape = spec.matmul_shape
     timed = list(dict.fromkeys(["/CPU:0", *targets]))
     memory.reset_device_peaks(targets)
@@ -234,3 +225,7 @@ def _run_matmul(spec: CellSpec, workload, targets: list[str]) -> dict:
         "step_time": per_device[primary]["summary"],
         "memory": {"peak_rss_bytes": memory.peak_rss_bytes(), "device_peak_bytes": memory.device_peaks(targets)},
     }
+
+
+# The one dispatch on what a workload is: a training cell or a device timing (matmul).
+_RUNNERS = {"training": _run_training, "matmul": _run_matmul}

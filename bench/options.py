@@ -1,0 +1,116 @@
+"""The one table of run options, read by both front ends.
+
+The CLI adds each option as ``--name``; the pytest plugin as ``--distbench-name``. The
+defaults live here and nowhere else; :class:`bench.session.Session` resolves the values
+once (pytest-benchmark's ``BenchmarkSession`` does the same for its options).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from bench.config import PROFILES, SCALINGS
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its name (``global_batch``), type, default and help."""
+
+    name: str
+    help: str
+    type: Callable | None = None
+    default: Any = None
+    choices: tuple | None = None
+    repeatable: bool = False      # --workload a --workload b
+    flag: bool = False            # store_true
+    spec_field: bool = False      # goes straight into CellSpec
+
+    @property
+    def cli(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def pytest(self) -> str:
+        return "--distbench-" + self.name.replace("_", "-")
+
+    @property
+    def pytest_dest(self) -> str:
+        return "distbench_" + self.name
+
+    def argparse_kwargs(self, dest: str) -> dict:
+        if self.flag:
+            return {"action": "store_true", "dest": dest, "help": self.help}
+        kwargs = {"dest": dest, "help": self.help, "default": [] if self.repeatable else self.default}
+        if self.repeatable:
+            kwargs["action"] = "append"
+        if self.type:
+            kwargs["type"] = self.type
+        if self.choices:
+            kwargs["choices"] = self.choices
+        return kwargs
+
+
+def _spec(name: str, type_: Callable, help_: str, **kw) -> Option:
+    return Option(name, help_, type_, spec_field=True, **kw)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("workload", "a workload to run (repeatable; default: all)", repeatable=True),
+    Option("strategy", "a strategy to run (repeatable; default: all)", repeatable=True),
+    Option("loop", "a training loop to run (repeatable; default: all)", repeatable=True),
+    Option("profile", f"{' or '.join(PROFILES)} (default quick)", str, "quick"),
+    _spec("epochs", int, "epochs per cell (default: the profile's)"),
+    _spec("steps_per_epoch", int, "default: quick 100, full the whole training set"),
+    _spec("warmup_steps", int, "steps after the first that are not timed (default 5)"),
+    _spec("global_batch", int, "global batch (default 32); with --scaling weak, per replica"),
+    _spec("scaling", str, "strong: global batch fixed (default); weak: per-replica batch fixed", choices=SCALINGS),
+    _spec("steps_per_execution", int, "for fit (forced to 1 under multi-replica mirrored)"),
+    _spec("devices", int, "logical devices for the virtual strategy (default 2)"),
+    _spec("workers", int, "local worker processes for multi_worker without TF_CONFIG (default 2)"),
+    _spec("data", str, "auto (default), keras, synthetic, or a folder of class sub-folders"),
+    _spec("seed", int, "data seed, and by default the training seed (default 0)"),
+    _spec("init_seed", int, "training seed only (weights, shuffle order), the data unchanged; names cells ...-initN"),
+    _spec("eval_examples", int, "test examples to evaluate (default: quick 5000)"),
+    Option("matmul_shape", "quick, seed (the published 10000x100 @ 100x100000) or M,K,N", str),
+    _spec("matmul_repeats", int, "timed products per device (default 10)"),
+    _spec("intra_op_threads", int, "TensorFlow intra-op threads per worker (0: default)"),
+    _spec("inter_op_threads", int, "TensorFlow inter-op threads per worker (0: default)"),
+    _spec("deadline_s", float, "seconds per cell before its processes are killed (default 900)"),
+    Option("repeats", "run each cell N times, each in a fresh process (default 1; tune: 3)", int, 1),
+    Option("guard_seeds", "training seeds of the reference cell (default fit) for the accuracy guard "
+           "(default 3; 0 or 1: no guard)", int, 3),
+    Option("results", "the results folder (default: results)", str, "results"),
+    Option("no_save", "do not save the run under results/", flag=True),
+    Option("overhead", "also measure the harness's overhead against a bare TensorFlow loop "
+           "(default strategy, custom loop, each selected training workload)", flag=True),
+)
+
+BY_NAME = {o.name: o for o in OPTIONS}
+
+
+def cli_name(option: Option) -> str:
+    """``deadline_s`` is ``--deadline`` on the command line (seconds are implied)."""
+    return "--deadline" if option.name == "deadline_s" else option.cli
+
+
+def add_to_argparse(parser, names: tuple[str, ...] | None = None, overrides: dict | None = None) -> None:
+    """Adds the options (all, or ``names``) to an argparse parser; ``overrides`` change defaults."""
+    for option in OPTIONS:
+        if names is None or option.name in names:
+            kwargs = option.argparse_kwargs(option.name)
+            if overrides and option.name in overrides:
+                kwargs["default"] = overrides[option.name]
+            parser.add_argument(cli_name(option), **kwargs)
+
+
+def add_to_pytest(group) -> None:
+    """Adds every option to pytest's ``distbench`` group as ``--distbench-NAME``."""
+    for option in OPTIONS:
+        name = "--distbench-deadline" if option.name == "deadline_s" else option.pytest
+        group.addoption(name, **option.argparse_kwargs(option.pytest_dest))
+
+
+def from_namespace(args, prefix: str = "") -> dict[str, Any]:
+    """The option values of an argparse namespace or pytest config (``prefix`` distbench_)."""
+    return {o.name: getattr(args, prefix + o.name, None) for o in OPTIONS}

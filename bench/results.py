@@ -1,0 +1,180 @@
+"""The read model: one :class:`CellResult` per cell of a run, built once from its records.
+
+Every reader of a run (tables, compare, check, tune, scaling, the guard, the report)
+asks a ``CellResult`` for a cell's estimate, interval, throughput and test metrics, so
+that each is computed in one place (as asv's ``Results`` answers through accessors).
+A cell's repeats are the records of its fresh processes; the process is the unit:
+
+* ``median``: the median over processes of each process's median step time;
+* ``interval``: its hierarchical bootstrap interval (processes, then steps);
+* ``throughput``: global examples per second at ``median``;
+* test metrics: the mean over the processes that ran ok.
+
+Pure: records in, values out. Nothing here renders a sentence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from bench import records, stats
+from bench.config import CellSpec
+from bench.records import CellRecord
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """One cell of a run: its spec, its processes' records, and what they measured."""
+
+    id: str
+    repeats: tuple[CellRecord, ...]
+
+    @classmethod
+    def of(cls, cell: str, repeats: list[CellRecord]) -> "CellResult":
+        return cls(cell, tuple(repeats))
+
+    @cached_property
+    def spec(self) -> CellSpec:
+        return CellSpec.from_dict(self.repeats[0].get("config", {}) if self.repeats else {})
+
+    @cached_property
+    def ok(self) -> list[CellRecord]:
+        """The repeats that ran and were measured."""
+        return records.ok(list(self.repeats))
+
+    @property
+    def measured(self) -> bool:
+        return bool(self.ok) and bool(self.per_process)
+
+    @property
+    def status(self) -> str:
+        """``ok`` when any repeat was measured, else the first repeat's status (or ``missing``)."""
+        if self.ok:
+            return "ok"
+        return self.repeats[0].get("status", "missing") if self.repeats else "missing"
+
+    @property
+    def reason(self) -> str:
+        """Why the cell did not run (the first repeat that did not, on one line)."""
+        failed = [r for r in self.repeats if r.get("status") != "ok"]
+        return records.short_reason(failed[0]) if failed else ""
+
+    @property
+    def failed_repeats(self) -> int:
+        return len(self.repeats) - len(self.ok)
+
+    @property
+    def first(self) -> CellRecord:
+        """The first measured repeat (the facts every repeat shares: strategy, batch, data)."""
+        return self.ok[0] if self.ok else (self.repeats[0] if self.repeats else {})
+
+    # -- step time ------------------------------------------------------------------
+
+    @cached_property
+    def per_process(self) -> list[list[float]]:
+        """Each measured process's steady-state step times (seconds)."""
+        return records.per_process_samples(list(self.repeats))
+
+    @property
+    def processes(self) -> int:
+        return len(self.per_process)
+
+    @cached_property
+    def median(self) -> float:
+        """The median over processes of each process's median step time (seconds)."""
+        return stats.median_of_medians(self.per_process)
+
+    @cached_property
+    def process_medians(self) -> list[float]:
+        return [stats.percentile(p, 50) for p in self.per_process]
+
+    @cached_property
+    def interval(self) -> tuple[float, float]:
+        """95% hierarchical bootstrap interval of :attr:`median` (seconds)."""
+        return stats.hierarchical_bootstrap_median_ci(self.per_process)
+
+    @cached_property
+    def pooled(self) -> stats.Summary:
+        """Every steady step of every process together: describes the spread, never decides."""
+        return stats.summarize([s for p in self.per_process for s in p])
+
+    # -- what the cell delivered ------------------------------------------------------
+
+    @property
+    def global_batch(self) -> int | None:
+        return self.first.get("batch", {}).get("global")
+
+    @property
+    def throughput(self) -> float | None:
+        """Global examples per second at :attr:`median` (None for cells that do not train)."""
+        return stats.throughput(self.global_batch, self.median) if self.global_batch and self.measured else None
+
+    @property
+    def matmul(self) -> dict | None:
+        return self.first.get("matmul")
+
+    @property
+    def strategy_info(self) -> dict:
+        return self.first.get("strategy", {})
+
+    @property
+    def replicas(self) -> int | None:
+        """Replicas in sync (the batch's record of them, else the strategy's)."""
+        return self.first.get("batch", {}).get("replicas") or self.strategy_info.get("replicas")
+
+    @property
+    def shared_hardware(self) -> bool:
+        """Virtual devices, or local workers that share this machine's hardware."""
+        info = self.strategy_info
+        if info.get("virtual_devices") or info.get("shared_hardware"):
+            return True
+        # Records stored before ``shared_hardware`` existed name their workers in the strategy notes.
+        return info.get("strategy") == "multi_worker" and any("127.0.0.1" in n for n in info.get("notes", []))
+
+    @property
+    def data_source(self) -> str:
+        return self.first.get("data", {}).get("source", "-")
+
+    @property
+    def peak_rss_bytes(self) -> int | None:
+        peaks = [r.get("memory", {}).get("peak_rss_bytes") for r in self.ok]
+        peaks = [p for p in peaks if p is not None]
+        return max(peaks) if peaks else None
+
+    @property
+    def notes(self) -> list[str]:
+        return list(self.strategy_info.get("notes", [])) + list(self.first.get("loop", {}).get("notes", []))
+
+    @property
+    def loop_settings(self) -> dict:
+        return self.first.get("loop", {}).get("settings", {})
+
+    # -- how well it learned ---------------------------------------------------------
+
+    def test_metric(self, metric: str = "accuracy") -> float | None:
+        """The mean of a test metric over the measured repeats (None when none has it)."""
+        return records.mean_test(self.ok, metric)
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.test_metric("accuracy")
+
+    @property
+    def guard_metric(self) -> str:
+        """The test metric the accuracy guard (and check) compares for this workload."""
+        return self.first.get("accuracy", {}).get("guard_metric", "accuracy")
+
+    @property
+    def guard_value(self) -> float | None:
+        return self.test_metric(self.guard_metric)
+
+    @property
+    def guard(self) -> dict:
+        """The accuracy guard's judgement stored in the records ({} when there is none)."""
+        return (self.ok[0].get("accuracy_guard") or {}) if self.ok else {}
+
+
+def results_of(cell_repeats: dict[str, list[CellRecord]]) -> dict[str, CellResult]:
+    """Cell id -> its :class:`CellResult`, in run order."""
+    return {cell: CellResult.of(cell, repeats) for cell, repeats in cell_repeats.items()}

@@ -1,0 +1,173 @@
+"""Parent side: one benchmark session for both front ends (the CLI's ``run`` and pytest).
+
+Options are resolved once, from :mod:`bench.options`' table, into a :class:`Session`
+that plans the cells (with the accuracy guard's replicates), runs them (each repeat a
+fresh process), judges them with the guard, saves them as one run and summarises it.
+The CLI parses and dispatches; the pytest plugin adapts pytest's hooks to the same
+calls. A run stopped by Ctrl-C keeps the cells that finished and is saved marked as
+interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from bench import guard, options
+from bench.config import CellSpec
+from bench.errors import UserError
+from bench.records import CellRecord
+from bench.results import CellResult, results_of
+
+
+def base_spec(values: dict[str, Any]) -> CellSpec:
+    """The CellSpec template from the profile and any explicit overrides."""
+    from workloads.matmul import parse_shape
+
+    fields = {o.name: values[o.name] for o in options.OPTIONS if o.spec_field and values.get(o.name) is not None}
+    if values.get("matmul_shape"):
+        fields["matmul_shape"] = parse_shape(values["matmul_shape"])
+    if "data" in fields:
+        from workloads.data import check_source
+
+        check_source(fields["data"])
+    return CellSpec.for_profile(values.get("profile") or "quick", workload="", strategy="", loop=None, **fields)
+
+
+def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
+    """The option values with every default filled in and each checked (UserError if bad)."""
+    resolved = {o.name: o.default for o in options.OPTIONS}
+    resolved.update({k: v for k, v in values.items() if v is not None and v != []})
+    if values.get("repeats") is None:
+        resolved["repeats"] = repeats_default
+    if not isinstance(resolved["repeats"], int) or resolved["repeats"] < 1:
+        raise UserError(f"Repeats must be an integer >= 1; received {resolved['repeats']!r}.")
+    if resolved["guard_seeds"] < 0:
+        raise UserError(f"--guard-seeds must be >= 0 (0 or 1 turns the accuracy guard off); "
+                        f"received {resolved['guard_seeds']}.")
+    return resolved
+
+
+@dataclass
+class Session:
+    """One run: its resolved options, its plan, the records as they arrive, and the save."""
+
+    values: dict[str, Any]
+    suite: Any = None                       # bench.suite.Suite, made on first use
+    records: dict[str, list[CellRecord]] = field(default_factory=dict)
+    overhead: list[dict] = field(default_factory=list)
+    interrupted: bool = False
+    saved: Path | None = None
+
+    @classmethod
+    def from_options(cls, values: dict[str, Any], repeats_default: int = 1, suite=None) -> "Session":
+        session = cls(resolve(values, repeats_default), suite)
+        session.plan   # validates the selection and the spec before anything runs
+        return session
+
+    @cached_property
+    def base(self) -> CellSpec:
+        return base_spec(self.values)
+
+    @cached_property
+    def plan(self) -> list[CellSpec]:
+        """The cells to run, each workload's guard replicates after its cells."""
+        from bench.plan import build_cells
+
+        cells = build_cells(self.values["workload"] or None, self.values["strategy"] or None,
+                            self.values["loop"] or None, self.base)
+        return guard.with_replicates(cells, self.values["guard_seeds"])
+
+    @cached_property
+    def overhead_plan(self) -> list[CellSpec]:
+        from bench.plan import overhead_cells
+
+        return overhead_cells(self.plan) if self.values["overhead"] else []
+
+    @property
+    def repeats(self) -> int:
+        return self.values["repeats"]
+
+    @property
+    def saving(self) -> bool:
+        from strategies.multi_worker import is_chief, tf_config
+
+        return not self.values["no_save"] and is_chief(tf_config())
+
+    def _suite(self):
+        if self.suite is None:
+            from bench.suite import Suite
+
+            self.suite = Suite()
+        return self.suite
+
+    def check_writable(self) -> None:
+        """Fails before hours of benchmarking, not after, when results cannot be saved."""
+        import tempfile
+
+        if self.values["no_save"]:
+            return
+        folder = self.values["results"]
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise UserError(
+                f"Cannot write results under {folder!r}: {exc.strerror}. Pass --results DIR or --no-save."
+            ) from None
+
+    def run_all(self, progress=None) -> None:
+        """Runs the plan, ``repeats`` fresh processes per cell; Ctrl-C keeps what finished."""
+        from bench.suite import Interrupted
+
+        try:
+            self.records = self._suite().run_all(self.plan, self.repeats, progress)
+            self.overhead = [self.run_overhead(spec, progress) for spec in self.overhead_plan]
+        except Interrupted as stop:
+            self.records, self.interrupted = stop.results, True
+        except KeyboardInterrupt:
+            self.interrupted = True
+
+    def run_cell(self, spec: CellSpec) -> list[CellRecord]:
+        """``repeats`` fresh processes of one cell (pytest runs the plan cell by cell)."""
+        found = [self._suite().run(spec) for _ in range(self.repeats)]
+        self.records.setdefault(spec.id, []).extend(found)
+        return found
+
+    def run_overhead(self, spec: CellSpec, progress=None) -> dict:
+        """The harness-overhead benchmark of ``spec``, in its own process."""
+        if progress:
+            progress.overhead(spec)
+        return self._suite().overhead(spec)
+
+    def cell_records(self) -> dict[str, list[CellRecord]]:
+        """Cell id -> its records; an interrupted run also lists the planned cells that never
+        ran (no records: ``missing`` to every reader), so that nobody mistakes it for whole."""
+        from bench.records import missing
+
+        never = "the run was interrupted before this cell ran"
+        cells = {spec.id: [missing(spec, never)] for spec in self.plan} if self.interrupted else {}
+        cells.update({c: reps for c, reps in self.records.items() if reps})
+        return cells
+
+    @property
+    def results(self) -> dict[str, CellResult]:
+        return results_of(self.cell_records())
+
+    def finish(self) -> Path | None:
+        """Judges the run with the accuracy guard and saves it (when asked to); the path."""
+        guard.apply(results_of({c: reps for c, reps in self.records.items() if reps}))
+        if (self.records or self.overhead) and self.saving:
+            from bench.storage import save_run
+
+            self.saved = save_run(self.cell_records(), self.values["results"], self.overhead, self.interrupted)
+        return self.saved
+
+    def summary(self, fmt: str = "table") -> str:
+        from bench import tables
+
+        return tables.run_summary(self.results, fmt, self.overhead, self.interrupted)

@@ -1,0 +1,64 @@
+"""How numbers look to a reader: every unit is formatted here, once.
+
+Renderers (tables, report, the CLI's closing lines) call these; logic modules return
+plain numbers and never format them.
+"""
+
+from __future__ import annotations
+
+
+def ms(seconds: float | None) -> str:
+    """``12.34`` (milliseconds, two decimals); ``-`` when unknown."""
+    return "-" if seconds is None else f"{seconds * 1e3:.2f}"
+
+
+def ms_range(interval: tuple[float, float] | None) -> str:
+    """``11.90-12.80`` (milliseconds)."""
+    return "-" if interval is None else f"{interval[0] * 1e3:.2f}-{interval[1] * 1e3:.2f}"
+
+
+def ratio(value: float | None, interval: tuple[float, float] | None = None) -> str:
+    """``1.08`` or ``1.08 [0.97, 1.21]``."""
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if interval is None else f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
+def times(value: float) -> str:
+    """A factor: ``x1.27``."""
+    return f"x{value:.2f}"
+
+
+def percent_change(ratio_value: float) -> str:
+    """A ratio as a signed change: 1.031 -> ``+3.1%``."""
+    return f"{(ratio_value - 1) * 100:+.1f}%"
+
+
+def percent(fraction: float) -> str:
+    """0.03 -> ``3%``."""
+    return f"{fraction * 100:.0f}%"
+
+
+def metric(value: float | None) -> str:
+    """A test metric (accuracy, AUC): three decimals."""
+    return "-" if value is None else f"{value:.3f}"
+
+
+def signed_metric(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f}"
+
+
+def mib(n_bytes: float | None) -> str:
+    return "-" if n_bytes is None else f"{n_bytes / 2**20:.0f}"
+
+
+def rate(examples_per_s: float | None) -> str:
+    return "-" if examples_per_s is None else f"{examples_per_s:.0f} ex/s"
+
+
+def gflops(value: float) -> str:
+    return f"{value:.1f} GFLOP/s"
+
+
+def p_value(p: float | None) -> str:
+    return "-" if p is None else f"{p:.1e}"

@@ -1,0 +1,129 @@
+"""One session for both front ends: one option table, one plan, runs that lose nothing."""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench import options
+from bench.cli import build_parser
+from bench.session import Session
+from bench.storage import Storage, load
+from tests.bench.runs import record, samples
+from tests.processes import gone
+
+
+class _Group:
+    """Stands in for pytest's option group: records what the plugin adds."""
+
+    def __init__(self):
+        self.parser = argparse.ArgumentParser()
+
+    def addoption(self, name, **kwargs):
+        self.parser.add_argument(name, **kwargs)
+
+
+def _pytest_options(argv=()):
+    from bench.pytest_plugin import pytest_addoption
+
+    group = _Group()
+    pytest_addoption(type("P", (), {"getgroup": lambda self, name: group})())
+    return group.parser.parse_args(list(argv))
+
+
+def _cli_options(argv=()):
+    return build_parser().parse_args(["run", *argv])
+
+
+def test_cli_and_pytest_get_every_option_with_the_same_defaults():
+    cli = options.from_namespace(_cli_options())
+    plugin = options.from_namespace(_pytest_options(), "distbench_")
+    assert cli == plugin
+    assert set(cli) == {o.name for o in options.OPTIONS}
+    assert {"repeats", "devices", "workers", "global_batch", "guard_seeds"} <= set(cli)
+
+
+def test_both_front_ends_resolve_to_the_same_plan():
+    cli = Session.from_options(options.from_namespace(_cli_options(
+        ["--workload", "reuters_cnn", "--strategy", "virtual", "--global-batch", "64", "--repeats", "2"])))
+    plugin = Session.from_options(options.from_namespace(_pytest_options(
+        ["--distbench-workload", "reuters_cnn", "--distbench-strategy", "virtual", "--distbench-global-batch", "64",
+         "--distbench-repeats", "2"]), "distbench_"))
+    assert [c.to_dict() for c in cli.plan] == [c.to_dict() for c in plugin.plan]
+    assert cli.repeats == plugin.repeats == 2
+    assert cli.plan[0].global_batch == 64 and cli.plan[-1].id == "reuters_cnn-default-fit-init2"
+
+
+class _StoppedSuite:
+    """Runs the first cell, then the user presses Ctrl-C."""
+
+    hw = None
+
+    def __init__(self):
+        self.calls = 0
+
+    def run(self, spec):
+        self.calls += 1
+        if self.calls > 1:
+            raise KeyboardInterrupt
+        rec = record(spec.id, samples(10))
+        rec["config"] = spec.to_dict()
+        return rec
+
+    def run_all(self, specs, repeats, progress):
+        from bench.suite import Suite
+
+        return Suite.run_all(self, specs, repeats, progress)
+
+
+def test_an_interrupted_run_keeps_its_finished_cells_and_says_so(tmp_path):
+    from bench import tables
+
+    values = options.from_namespace(_cli_options(["--workload", "reuters_cnn", "--strategy", "default",
+                                                  "--loop", "fit", "--loop", "custom", "--results", str(tmp_path)]))
+    session = Session.from_options(values, suite=_StoppedSuite())
+    session.run_all()
+    assert session.interrupted
+    session.finish()
+    run = load(session.saved)
+    assert run.interrupted
+    statuses = {c: r.status for c, r in run.results.items()}
+    assert statuses == {"reuters_cnn-default-fit": "ok", "reuters_cnn-default-custom": "missing",
+                        "reuters_cnn-default-fit-init1": "missing", "reuters_cnn-default-fit-init2": "missing"}
+    assert tables.run_heading("B", run).endswith("INTERRUPTED: not every planned cell ran")
+    assert "INTERRUPTED: 1 of 4 planned cells ran" in session.summary()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["fork", "exec"])
+def test_workers_die_with_their_parent(tmp_path, mode):
+    """SIGKILL the parent mid-cell: its local cluster's workers must not run on."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import json\n"
+        "from bench import cluster\n"
+        "from bench.config import CellSpec\n"
+        "spec = CellSpec('reuters_cnn', 'multi_worker', 'custom', epochs=50, steps_per_epoch=1000,\n"
+        "                data='synthetic', eval_examples=100, deadline_s=300)\n"
+        "cluster.launch_cluster(spec, on_start=lambda pids: print(json.dumps(pids), flush=True))\n"
+    )
+    env = {**os.environ, "DISTBENCH_SPAWN": mode, "PYTHONPATH": os.getcwd()}
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        pids = json.loads(parent.stdout.readline())
+        assert len(pids) == 2 and not any(gone(p) for p in pids)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 20
+        while not all(gone(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert all(gone(p) for p in pids), f"workers {pids} outlived their parent"
+    finally:
+        parent.kill()
+        parent.wait()
+        parent.stdout.close()
