@@ -36,6 +36,7 @@ def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:
         loops.get(spec.loop)  # unknown loop names fail before any set-up
     hw = hw or hardware.detect()
     adapter, strategy = start_strategy(spec, hw)
+    set_up_s = time.perf_counter() - started
     record: CellRecord = {
         "cell": spec.id,
         "status": "ok",
@@ -45,6 +46,7 @@ def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:
     record.update(_RUNNERS[workload.kind](spec, workload, adapter, strategy, hw, record["strategy"]["devices"]))
     record["threads"] = _threads()
     record["wall_s"] = time.perf_counter() - started
+    record.setdefault("phases", {})["set_up_s"] = set_up_s
     return record
 
 
@@ -95,7 +97,9 @@ def _set_threads(spec: CellSpec) -> None:
 def _run_training(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names: list[str]) -> dict:
     replicas = int(strategy.num_replicas_in_sync)
     global_batch = _global_batch(spec, replicas)
+    phases = _Phases()
     data = workload.load_data(spec.data, spec.seed)
+    phases.end("data_s")
     steps_per_epoch = spec.steps_per_epoch or len(data.y_train) // global_batch
     config = loops.TrainConfig(
         epochs=spec.epochs, steps_per_epoch=steps_per_epoch, global_batch=global_batch,
@@ -104,8 +108,10 @@ def _run_training(spec: CellSpec, workload, adapter, strategy, hw: Hardware, dev
     )
     memory.reset_device_peaks(device_names)
     model = build_model(spec, workload, data, strategy)
+    phases.end("build_s")
     clock = StepClock()
     outcome = loops.get(spec.loop).train(loops.TrainContext(strategy, workload, model, data, config, clock))
+    phases.end("train_s")
     times = StepTimes.split(clock, spec.warmup_steps)
     if not times.steady:
         raise UserError(
@@ -114,7 +120,22 @@ def _run_training(spec: CellSpec, workload, adapter, strategy, hw: Hardware, dev
         )
     peaks = memory.device_peaks(device_names)   # before evaluation places another model
     test = _evaluate(workload, model, data, spec.eval_examples)
-    return _training_record(spec, data, config, replicas, clock, times, outcome, test, peaks)
+    phases.end("evaluate_s")
+    record = _training_record(spec, data, config, replicas, clock, times, outcome, test, peaks)
+    return {**record, "phases": phases.seconds}
+
+
+class _Phases:
+    """Wall time of each phase of a cell in this process (where a cell's time goes)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def end(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = now - self._last
+        self._last = now
 
 
 def _global_batch(spec: CellSpec, replicas: int) -> int:

@@ -111,6 +111,7 @@ def launch_cluster(
                           output_tail="\n".join(f"--- worker {w.index}\n{output_tail(w.log_path)[-800:]}" for w in workers))
         chief = workers[0].record()
         chief["workers"] = summaries
+        chief["process_wall_s"] = wall
         return chief
 
 

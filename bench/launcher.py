@@ -188,7 +188,9 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell"
             )
         if os.path.exists(record_path):
             with open(record_path) as f:
-                return json.load(f)
+                record = json.load(f)
+            record["process_wall_s"] = wall   # start-up and exit included, as the parent saw it
+            return record
         return failed(
             spec, f"worker pid {proc.pid} {how_it_ended(proc.returncode)} without writing a record",
             error_kind="crash", wall_s=wall, output_tail=output_tail(log_path),

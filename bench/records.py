@@ -32,7 +32,9 @@ class CellRecord(TypedDict, total=False):
     error_kind: str              # user_error | exception | timeout | crash | cluster
     traceback: str               # for error_kind "exception"
     output_tail: str             # the end of the worker's output, for timeouts and crashes
-    wall_s: float
+    wall_s: float                # run_cell in the worker: set-up to record
+    process_wall_s: float        # the worker process as the parent saw it: start-up and exit included
+    phases: dict                 # set_up_s, data_s, build_s, train_s, evaluate_s (where wall_s went)
 
 
 def ok(repeats: list[CellRecord]) -> list[CellRecord]:
