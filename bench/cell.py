@@ -24,7 +24,7 @@ from strategies import devices, hardware
 from strategies.hardware import Hardware
 from workloads.matmul import SUM_RTOL
 
-EVAL_BATCH = 256
+EVAL_BATCH = 1024   # evaluation batches: at 256, eager calls cost multibranch twice the time
 
 
 def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:

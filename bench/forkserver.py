@@ -13,7 +13,9 @@ the server answers ``{"pid": N}`` and, when that child ends, ``{"exit": N, "code
 with the parent: the server on end of input or by its parent-death signal; each child
 by its own parent-death signal when the server goes.
 
-Run as ``python -m bench.forkserver``; started by :mod:`bench.launcher`, never by hand.
+Run as a script (``python .../bench/forkserver.py``, with the code tree to serve first on
+``PYTHONPATH``); started by :mod:`bench.launcher`, never by hand. It imports nothing of
+distbench itself, so one tree's server can serve another tree's workers.
 """
 
 from __future__ import annotations
@@ -109,6 +111,10 @@ def serve(inp, out) -> None:
 
 
 def main() -> int:
+    # Run as a script, Python put this folder (bench/) first on sys.path, where its
+    # modules (stats, config, ...) could shadow others' top-level names: take it out.
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
     die_with_parent()
     import keras  # noqa: F401 - the point: imported once, before any fork
     import tensorflow  # noqa: F401

@@ -35,23 +35,31 @@ TAIL_CHARS = 2000
 SPAWN_MODES = ("fork", "exec")
 
 
-def spawn(argv: list[str], log_path: str, env: dict[str, str] | None = None):
+def spawn(argv: list[str], log_path: str, env: dict[str, str] | None = None, root: str | None = None):
     """Starts ``python -m bench.worker *argv`` with its output in ``log_path``.
 
-    Returns a process with ``pid``, ``poll()``, ``wait(timeout)`` and ``returncode``
-    (a ``subprocess.Popen`` or a fork server's child); its pid is its process group.
+    ``root`` is the code tree the worker runs (default: this one; ``check --against``
+    passes a git worktree of another revision). Returns a process with ``pid``,
+    ``poll()``, ``wait(timeout)`` and ``returncode`` (a ``subprocess.Popen`` or a fork
+    server's child); its pid is its process group.
     """
+    root = root or project_root()
     env = {**WORKER_ENV, **(env or {})}
-    server = None if any(k.startswith("PYTHON") and k != "PYTHONUNBUFFERED" for k in env) else _fork_server()
+    server = None if any(k.startswith("PYTHON") and k != "PYTHONUNBUFFERED" for k in env) else _fork_server(root)
     if server is not None:
         return server.spawn(argv, env, log_path)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "bench.worker", *argv],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, **env}, cwd=project_root(), start_new_session=True,
+            env={**os.environ, **env, "PYTHONPATH": _python_path(root)}, cwd=root, start_new_session=True,
             preexec_fn=_die_with_parent,
         )
+
+
+def _python_path(root: str) -> str:
+    """``root`` first, so that its ``bench`` is the one imported."""
+    return os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 def _die_with_parent() -> None:
@@ -82,10 +90,14 @@ class ForkedProcess:
 class ForkServer:
     """The parent's handle on one :mod:`bench.forkserver` process."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: str) -> None:
+        # This tree's fork server, run as a script, serves any code tree: it imports only
+        # TensorFlow and Keras, and its children import ``bench`` from ``root``.
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forkserver.py")
+        self.root = root
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.forkserver"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, env={**os.environ, **WORKER_ENV}, cwd=project_root(),
+            [sys.executable, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, env={**os.environ, **WORKER_ENV, "PYTHONPATH": _python_path(root)}, cwd=root,
             start_new_session=True, preexec_fn=_die_with_parent, text=True,
         )
         self._lock = threading.Lock()
@@ -114,7 +126,7 @@ class ForkServer:
         return self._proc.poll() is None
 
     def spawn(self, argv: list[str], env: dict[str, str], log_path: str) -> ForkedProcess:
-        request = {"argv": argv, "env": env, "cwd": project_root(), "log": log_path}
+        request = {"argv": argv, "env": env, "cwd": self.root, "log": log_path}
         with self._lock, self._changed:
             self._proc.stdin.write(json.dumps(request) + "\n")
             self._proc.stdin.flush()
@@ -142,31 +154,31 @@ class ForkServer:
                 self._proc.kill()
 
 
-_server: ForkServer | None = None
-_server_failed = False
+_servers: dict[str, ForkServer] = {}
+_failed_roots: set[str] = set()
 
 
-def _fork_server() -> ForkServer | None:
-    """This process's fork server, started on first use (None: spawn fresh interpreters)."""
-    global _server, _server_failed
+def _fork_server(root: str) -> ForkServer | None:
+    """The fork server for ``root``, started on first use (None: spawn fresh interpreters)."""
     mode = os.environ.get("DISTBENCH_SPAWN", "fork")
     if mode not in SPAWN_MODES:
         from bench.errors import UserError
 
         raise UserError(f"Unknown DISTBENCH_SPAWN {mode!r}. Known: {', '.join(SPAWN_MODES)}.")
-    if mode == "exec" or _server_failed or not sys.platform.startswith("linux"):
+    if mode == "exec" or root in _failed_roots or not sys.platform.startswith("linux"):
         return None
-    if _server is None or not _server.alive():
+    server = _servers.get(root)
+    if server is None or not server.alive():
         try:
-            _server = ForkServer()
-            atexit.register(_server.close)
+            server = _servers[root] = ForkServer(root)
+            atexit.register(server.close)
         except (OSError, ValueError):
-            _server_failed = True
+            _failed_roots.add(root)
             return None
-    return _server
+    return server
 
 
-def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell") -> CellRecord:
+def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell", root: str | None = None) -> CellRecord:
     """Runs ``spec`` in a new process; returns its record, or an error record.
 
     ``task`` is what the worker does with it: ``cell`` (run it) or ``overhead``.
@@ -177,7 +189,7 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell"
         log_path = os.path.join(tmp, "worker.log")
         atomic_write_json(spec_path, spec.to_dict())
         started = time.monotonic()
-        proc = spawn([spec_path, record_path, task], log_path, env)
+        proc = spawn([spec_path, record_path, task], log_path, env, root)
         timed_out = _wait(proc, spec.deadline_s)
         wall = time.monotonic() - started
         if timed_out:

@@ -211,3 +211,92 @@ def bootstrap_median_ci(
 def median_of_medians(repeats: Sequence[Sequence[float]]) -> float:
     """The median over processes of each process's median step time."""
     return percentile([percentile(r, 50) for r in repeats], 50)
+
+
+# -- verdicts on processes, not steps --------------------------------------------------------
+#
+# A verdict's unit is the process (or an interleaved pair of processes): the steps of one
+# process share its machine state and are not independent evidence about another process.
+
+
+def t_quantile(p: float, df: int) -> float:
+    """The p-quantile of Student's t with ``df`` degrees of freedom (scipy.stats.t.ppf)."""
+    from scipy.stats import t
+
+    return float(t.ppf(p, df))
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of the mean of ``values`` (independent units, at least two)."""
+    if len(values) < 2:
+        raise ValueError("an interval needs at least two independent values")
+    m, sd = mean(values), stdev(values)
+    half = t_quantile(1 - (1 - confidence) / 2, len(values) - 1) * sd / math.sqrt(len(values))
+    return m - half, m + half
+
+
+def sign_flip_p(values: Sequence[float], exact_up_to: int = 16, resamples: int = 20000, seed: int = 0) -> float:
+    """Two-sided p of the sign-flip permutation test that ``values`` are centred on 0.
+
+    Exact (all 2^n sign patterns) for n <= ``exact_up_to``; else Monte Carlo. Under the
+    null each paired log-ratio is as likely positive as negative, so the test is exact at
+    any n; its smallest reachable p is :func:`smallest_sign_flip_p` (2 / 2^n).
+    """
+    import itertools
+
+    n = len(values)
+    if n == 0:
+        return 1.0
+    observed = abs(sum(values)) - 1e-12
+    if n <= exact_up_to:
+        hits = sum(abs(sum(s * v for s, v in zip(signs, values))) >= observed
+                   for signs in itertools.product((1, -1), repeat=n))
+        return hits / 2**n
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    signs = rng.choice((-1.0, 1.0), size=(resamples, n))
+    return float((np.abs(signs @ np.asarray(values)) >= observed).mean())
+
+
+def smallest_sign_flip_p(n: int) -> float:
+    """The smallest p :func:`sign_flip_p` can reach with n values: 2 / 2^n."""
+    return 2.0 / 2**n if n else 1.0
+
+
+def two_sample_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0.95,
+                        sd: float | None = None) -> tuple[float, float]:
+    """Interval of mean(b) - mean(a) for independent units (Welch), or with a known ``sd``
+    per unit (from elsewhere: a machine's history) when a side has one unit only."""
+    na, nb = len(a), len(b)
+    diff = mean(b) - mean(a)
+    if sd is not None:
+        half = t_quantile(1 - (1 - confidence) / 2, max(1, na + nb - 2) if na + nb > 2 else 1) * sd * math.sqrt(
+            1 / na + 1 / nb)
+        return diff - half, diff + half
+    va, vb = stdev(a) ** 2 / na, stdev(b) ** 2 / nb
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1)) if va + vb > 0 else na + nb - 2
+    half = t_quantile(1 - (1 - confidence) / 2, max(1.0, df)) * se
+    return diff - half, diff + half
+
+
+def prediction_half_width(values: Sequence[float], confidence: float = 0.95) -> float:
+    """Half-width of the prediction interval for one new value drawn like ``values``:
+    t(1 - (1 - c)/2, n - 1) x sd x sqrt(1 + 1/n) (n >= 2)."""
+    n = len(values)
+    return t_quantile(1 - (1 - confidence) / 2, n - 1) * stdev(values) * math.sqrt(1 + 1 / n)
+
+
+def pairs_to_detect(sd_log_ratio: float, effect: float, threshold: float, confidence: float = 0.95,
+                    power: float = 0.8) -> int:
+    """Interleaved pairs needed for the interval of a true ``effect`` (e.g. 0.10) to clear
+    ``threshold`` (the verdict band's edge) with probability ``power``, given the
+    standard deviation of one pair's log-ratio (normal approximation, at least 3)."""
+    from scipy.stats import norm
+
+    margin = math.log1p(effect) - math.log1p(threshold)
+    if margin <= 0:
+        raise ValueError(f"an effect of {effect:.0%} cannot clear a threshold of {threshold:.0%}")
+    z = norm.ppf(1 - (1 - confidence) / 2) + norm.ppf(power)
+    return max(3, math.ceil((z * sd_log_ratio / margin) ** 2))

@@ -81,8 +81,11 @@ def test_matmul_times_the_cpu_and_checks_the_sum(tiny):
 
 
 def test_evaluation_covers_exactly_the_requested_examples(tiny):
-    record = run_cell(tiny("multibranch", "default", "custom", eval_examples=300))   # 256 + 44
-    assert record["accuracy"]["test"]["examples"] == 300
+    from bench.cell import EVAL_BATCH
+
+    n = EVAL_BATCH + 44   # one whole batch and a remainder
+    record = run_cell(tiny("multibranch", "default", "custom", eval_examples=n))
+    assert record["accuracy"]["test"]["examples"] == n
 
 
 def _no_process(spec, **kwargs):
