@@ -44,19 +44,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_format_arg(p)
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("check", help="exit 1 if the latest run regressed against a baseline")
-    p.add_argument("--baseline", required=True, help="the baseline run (path, number, latest~N)")
-    p.add_argument("--run", default="latest", help="the run to check (default: latest)")
-    _add_verdict_args(p)
+    p = sub.add_parser("check", help="exit 1 on a regression: against a stored baseline, or measured now "
+                                     "against a git revision (exit 3: undecided, crashed or missing cells)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--baseline", help="a stored baseline run (path, number, latest~N)")
+    which.add_argument("--against", metavar="REV", help="measure this tree against git revision REV now, "
+                       "interleaved process by process")
+    p.add_argument("--run", default="latest", help="with --baseline: the run to check (default: latest)")
     p.add_argument("--cell-threshold", action="append", default=[], metavar="CELL=X",
                    help="per-cell slow-down threshold, e.g. reuters_cnn-virtual-fit=0.4 (repeatable)")
     p.add_argument("--accuracy-tolerance", type=float, default=None,
-                   help="largest acceptable loss of test accuracy (default 0.05)")
-    p.add_argument("--fail-on-noisy", action="store_true",
-                   help="also fail (exit 1) when a cell is too noisy to rule out a regression")
-    _add_results_arg(p)
-    _add_format_arg(p)
+                   help="largest acceptable loss of the guard's test metric (default 0.05)")
+    _add_interleaved_args(p)
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("ab", help="compare two configurations of this tree now, interleaved process by process")
+    p.add_argument("--a", default="", help='side A: run options and NAME=VALUE environment, e.g. "--intra-op-threads 1"')
+    p.add_argument("--b", required=True, help='side B, e.g. "--intra-op-threads 2" or "TF_ENABLE_ONEDNN_OPTS=0"')
+    _add_interleaved_args(p)
+    p.set_defaults(func=cmd_ab)
 
     p = sub.add_parser("report", help="write a Markdown report with PNG charts")
     p.add_argument("--run", default="latest", help="the run to report (default: latest)")
@@ -76,6 +82,24 @@ def _add_running_args(p: argparse.ArgumentParser, repeats: int) -> None:
     _add_format_arg(p)
 
 
+def _add_interleaved_args(p: argparse.ArgumentParser) -> None:
+    """The selection and run options, the verdict's threshold and the pairs' budget."""
+    from bench import ab
+
+    options.add_to_argparse(p, tuple(n for n in RUN_OPTIONS if n not in ("repeats", "guard_seeds")))
+    p.add_argument("--threshold", type=float, default=None,
+                   help=f"relative change that counts (default: {ab.DEFAULT_THRESHOLD} interleaved, "
+                        "0.25 against a stored baseline)")
+    p.add_argument("--min-pairs", type=int, default=ab.DEFAULT_MIN_PAIRS, help="pairs before a first verdict")
+    p.add_argument("--max-pairs", type=int, default=ab.DEFAULT_MAX_PAIRS,
+                   help="pairs at most per cell; then undecided")
+    p.add_argument("--budget", type=float, default=None, metavar="SECONDS", help="time for all pairs of all cells")
+    p.add_argument("--allow-undecided", action="store_true", help="do not fail on undecided cells (exit 0, listed)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="do not fail on cells that crashed or are missing (exit 0, listed)")
+    _add_format_arg(p)
+
+
 def _add_results_arg(p: argparse.ArgumentParser) -> None:
     options.add_to_argparse(p, ("results",))
 
@@ -88,8 +112,7 @@ def _add_format_arg(p: argparse.ArgumentParser) -> None:
 
 def _add_verdict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=None,
-                   help="relative change of the median that counts (default 0.25, from measured noise)")
-    p.add_argument("--alpha", type=float, default=None, help="significance level (default 0.01)")
+                   help="relative change of the median that counts (default 0.25 between stored runs)")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -200,16 +223,19 @@ def _this_machine_id() -> str:
     return machine_id(machine_info())
 
 
-def _verdict_options(args: argparse.Namespace) -> dict:
-    from bench import compare
+def _threshold(args: argparse.Namespace, default: float) -> float:
+    threshold = default if args.threshold is None else args.threshold
+    if threshold <= 0:
+        raise UserError(f"Threshold must be > 0 (a relative change, 0.25 = 25%); received {threshold}.")
+    return threshold
 
-    threshold = compare.DEFAULT_THRESHOLD if args.threshold is None else args.threshold
-    alpha = compare.DEFAULT_ALPHA if args.alpha is None else args.alpha
-    if threshold < 0:
-        raise UserError(f"Threshold must be >= 0 (a relative change, 0.25 = 25%); received {threshold}.")
-    if not 0 < alpha < 1:
-        raise UserError(f"Alpha must be between 0 and 1; received {alpha}.")
-    return {"threshold": threshold, "alpha": alpha}
+
+def _noise(storage, *runs) -> list[dict]:
+    """Each run's machine's between-run noise, from the stored runs of that machine."""
+    from bench.compare import history_noise
+    from bench.storage import load
+
+    return [history_noise([load(p) for p in storage.runs(run.machine_id)]) for run in runs]
 
 
 def _print_comparison(comparison, fmt: str) -> None:
@@ -229,17 +255,19 @@ def _print_comparison(comparison, fmt: str) -> None:
         print(tables.machine_line(comparison.machine_diff))
         print()
     print(tables.render_rows(tables.COMPARE_HEADERS, tables.comparison_rows(comparison.cells), fmt))
-    if fmt == "table" and any(c.one_process for c in comparison.compared):
-        print("\n" + tables.ONE_PROCESS_NOTE)
+    if fmt == "table" and comparison.compared:
+        print("\n" + tables.history_note())
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bench.compare import compare_runs
+    from bench.compare import DEFAULT_THRESHOLD, compare_runs
     from bench.storage import Storage
 
     storage = Storage(args.results)
     a, b = _load_ref(storage, args.a), _load_ref(storage, args.b)
-    _print_comparison(compare_runs(a, b, **_verdict_options(args)), args.format)
+    noise_a, noise_b = _noise(storage, a, b)
+    _print_comparison(compare_runs(a, b, _threshold(args, DEFAULT_THRESHOLD), noise_a=noise_a, noise_b=noise_b),
+                      args.format)
     return 0
 
 
@@ -255,6 +283,8 @@ def _cell_thresholds(items: list[str]) -> dict[str, float]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.against:
+        return _interleaved(args, *_against_sides(args))
     from bench import compare, tables
     from bench.storage import Storage
 
@@ -264,15 +294,70 @@ def cmd_check(args: argparse.Namespace) -> int:
     unknown = sorted(set(overrides) - set(baseline.cells()) - set(current.cells()))
     if unknown:
         raise UserError(f"--cell-threshold names cells in neither run: {', '.join(unknown)}.")
-    comparison = compare.compare_runs(baseline, current, overrides=overrides, **_verdict_options(args))
+    noise_a, noise_b = _noise(storage, baseline, current)
+    comparison = compare.compare_runs(baseline, current, _threshold(args, compare.DEFAULT_THRESHOLD), overrides,
+                                      noise_a, noise_b)
     _print_comparison(comparison, args.format)
     tolerance = compare.DEFAULT_ACCURACY_TOLERANCE if args.accuracy_tolerance is None else args.accuracy_tolerance
-    failures = compare.regressions(comparison, tolerance)
-    noisy = compare.too_noisy(comparison)
+    outcome = compare.check(comparison, tolerance, args.allow_undecided, args.allow_missing)
     print()
-    for line in tables.check_lines(comparison, failures, noisy, tolerance, args.fail_on_noisy):
+    for line in tables.check_lines(outcome, baseline.label, current.label, tolerance):
         print(line)
-    return 1 if failures or (noisy and args.fail_on_noisy) else 0
+    return outcome.exit_status
+
+
+def _against_sides(args: argparse.Namespace):
+    from bench.ab import Side
+
+    return Side("A", f"revision {args.against}", root=args.against), Side("B", "this working tree")
+
+
+def cmd_ab(args: argparse.Namespace) -> int:
+    from bench.ab import parse_side
+
+    return _interleaved(args, parse_side("A", args.a, options.spec_changes),
+                        parse_side("B", args.b, options.spec_changes))
+
+
+def _interleaved(args: argparse.Namespace, a, b) -> int:
+    """Runs the selection as interleaved pairs of sides A and B, judges, prints, saves."""
+    import contextlib
+
+    from bench import ab, tables
+    from bench.session import Session
+    from bench.suite import Suite
+
+    session = Session.from_options({**options.from_namespace(args), "guard_seeds": 0, "repeats": 1})
+    session.check_writable()
+    suite = Suite()
+    with (ab.worktree(a.root) if a.root else contextlib.nullcontext()) as tree:
+        a = ab.Side(a.name, a.label, a.changes, a.env, tree)
+        engine = ab.Interleaved(a, b, lambda spec, side: suite.run(spec, side.env, side.root),
+                                _threshold(args, ab.DEFAULT_THRESHOLD), args.min_pairs, args.max_pairs, args.budget,
+                                _pair_progress)
+        paired = engine.run(session.plan, suite.skip_reason)
+    outcome = ab.outcome(paired, args.allow_undecided, args.allow_missing)
+    print()
+    print(tables.render_rows(tables.PAIRED_HEADERS, tables.paired_rows(paired), args.format))
+    if args.format != "json":
+        print()
+        for line in tables.paired_lines(a, b, outcome):
+            print(line)
+    if session.saving:
+        from bench.storage import save_run
+
+        settings = {"threshold": engine.threshold, "min_pairs": engine.min_pairs, "max_pairs": engine.max_pairs,
+                    "budget_s": engine.budget_s, "against": args.against if hasattr(args, "against") else None}
+        path = save_run(ab.records_by_side(paired), session.values["results"],
+                        extra={"interleaved": ab.stored_document_part(a, b, paired, settings)})
+        print(f"\nSaved {path}")
+    return outcome.exit_status
+
+
+def _pair_progress(cell, record_a, record_b) -> None:
+    from bench.tables import pair_line
+
+    print(pair_line(cell, record_a, record_b), flush=True)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -283,7 +368,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     run = _load_ref(storage, args.run)
     history = [load(p) for p in storage.runs(run.machine_id)]
     out = args.out or os.path.join("reports", run.machine_id)
-    path = write_report(run, history, out, **_verdict_options(args))
+    from bench.compare import DEFAULT_THRESHOLD
+
+    path = write_report(run, history, out, _threshold(args, DEFAULT_THRESHOLD))
     print(f"Wrote {path} (charts beside it)")
     return 0
 

@@ -88,14 +88,16 @@ class _Worker:
 
 
 def launch_cluster(
-    spec: CellSpec, env: dict[str, str] | None = None, on_start: Callable[[list[int]], None] | None = None
+    spec: CellSpec, env: dict[str, str] | None = None, on_start: Callable[[list[int]], None] | None = None,
+    root: str | None = None,
 ) -> CellRecord:
     """Runs ``spec`` on ``spec.workers`` local workers; returns the chief's record or an error."""
     spec = worker_threads(spec)
     with tempfile.TemporaryDirectory(prefix="distbench-cluster-") as tmp:
         spec_path = os.path.join(tmp, "spec.json")
         atomic_write_json(spec_path, spec.to_dict())
-        workers = [_start(i, config, spec_path, tmp, env) for i, config in enumerate(tf_configs(free_ports(spec.workers)))]
+        workers = [_start(i, config, spec_path, tmp, env, root)
+                   for i, config in enumerate(tf_configs(free_ports(spec.workers)))]
         started = time.monotonic()
         try:
             if on_start:
@@ -115,10 +117,11 @@ def launch_cluster(
         return chief
 
 
-def _start(index: int, config: dict, spec_path: str, tmp: str, env: dict[str, str] | None) -> _Worker:
+def _start(index: int, config: dict, spec_path: str, tmp: str, env: dict[str, str] | None,
+           root: str | None = None) -> _Worker:
     record_path = os.path.join(tmp, f"record-{index}.json")
     log_path = os.path.join(tmp, f"worker-{index}.log")
-    proc = spawn([spec_path, record_path], log_path, {"TF_CONFIG": json.dumps(config), **(env or {})})
+    proc = spawn([spec_path, record_path], log_path, {"TF_CONFIG": json.dumps(config), **(env or {})}, root)
     return _Worker(index, proc, record_path, log_path)
 
 

@@ -1,21 +1,28 @@
-"""Cell-by-cell comparison of two stored runs, and the regression check built on it.
+"""Verdicts: stored runs compared cell by cell, interleaved pairs judged, and the check.
 
-The unit of replication is the process: on the project's 2-core VM a cell's median
-moved by up to 2x between fresh processes of the same command, while the steps of one
-process agree closely. So the estimate is the median over processes (repeats) of each
-process's median, its interval comes from a hierarchical bootstrap (processes, then
-steps), and a verdict needs all three of: the per-step samples differ significantly
-(Mann-Whitney U, p < alpha), the interval excludes 1, and the ratio is beyond the
-threshold. "same" needs more than the absence of evidence: the interval must lie inside
-the threshold band [1/(1+t), 1+t], which rules out a change of the threshold's size. A
-cell whose interval is wider than that is "too noisy": its spread cannot support the
-comparison, and the regression check lists it instead of passing it silently. With one
-process per side the interval cannot see run-to-run noise; only the threshold guards
-then, and the row says so.
+Count what varies. Each kind of comparison has its own unit:
+
+* **Interleaved pairs** (``bench ab``, ``check --against``; :mod:`bench.ab`): a pair is one
+  process of each side, run back to back in alternating order (A B, B A, ...); its
+  log-ratio log(median_B / median_A) cancels the machine's drift between processes
+  (25-40% here). The pairs are the units: a Student-t interval of their mean log-ratio,
+  and an exact sign-flip p (smallest reachable: 2 / 2^n).
+* **Stored runs of different times** (``compare``, ``check --baseline``): a run's processes
+  share that run's machine state, so each run is one unit. Its noise is what this
+  machine's history shows: the spread of the cell's run-level estimate (log of the
+  median over processes) across the machine's stored runs, at least 3 of them. Without
+  that history the verdict is undecided, and says why.
+
+Both use one band rule with threshold t on the 95% interval of B/A: wholly above 1+t:
+``slower``; wholly below 1/(1+t): ``faster``; wholly inside [1/(1+t), 1+t]: ``same``;
+else ``undecided``. Per-step samples never decide a verdict: they describe a process and
+are not independent evidence about another. The check fails closed: a cell that
+crashed, is missing, or is undecided fails it unless the user allows that.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from bench import stats
@@ -24,14 +31,89 @@ from bench.machine import fingerprint
 from bench.results import CellResult
 from bench.storage import StoredRun
 
-# From A/A runs on the project's 2-core VM (README, "Noise, measured"; tools/noise.py):
-# at 25%, comparisons of 3-process runs raised false alarms on 7% of A/A pairs and caught
-# every run slowed by CPU hogs; single-process runs raised them on 40% (their medians
-# moved by up to 2x), which no threshold short of useless fixes: use --repeats.
+# Stored runs of different times: a run-level estimate moved 25-40% between runs here
+# (docs/measurements.md, "Noise, measured"), so smaller changes need interleaved pairs.
 DEFAULT_THRESHOLD = 0.25
-DEFAULT_ALPHA = 0.01
+DEFAULT_ALPHA = 0.01          # kept for the p-values shown; the band rule decides
 DEFAULT_ACCURACY_TOLERANCE = 0.05
-TOO_NOISY = "too noisy"
+CONFIDENCE = 0.95
+MIN_HISTORY_RUNS = 3
+UNDECIDED = "undecided"
+TOO_NOISY = UNDECIDED         # the verdict's old name
+
+# The check's exit statuses (bad input is 2, from the CLI's one error handler).
+EXIT_PASS, EXIT_REGRESSION, EXIT_UNDECIDED = 0, 1, 3
+
+
+def band_verdict(interval: tuple[float, float] | None, threshold: float) -> str:
+    """The band rule on an interval of B/A (see the module's docstring)."""
+    if interval is None:
+        return UNDECIDED
+    lo, hi = interval
+    if lo > 1 + threshold:
+        return "slower"
+    if hi < 1 / (1 + threshold):
+        return "faster"
+    if lo >= 1 / (1 + threshold) and hi <= 1 + threshold:
+        return "same"
+    return UNDECIDED
+
+
+@dataclass(frozen=True)
+class PairedJudgement:
+    """The verdict on a cell's interleaved pairs."""
+
+    pairs: int
+    ratio: float | None                    # exp(mean log-ratio): B/A, > 1 means B is slower
+    interval: tuple[float, float] | None
+    p_value: float | None                  # sign-flip test of "no difference"
+    smallest_p: float                      # the smallest p this many pairs can reach
+    verdict: str
+
+
+def judge_pairs(log_ratios: list[float], threshold: float) -> PairedJudgement:
+    """The band rule on the pairs' log-ratios (at least two pairs for an interval)."""
+    n = len(log_ratios)
+    if n == 0:
+        return PairedJudgement(0, None, None, None, 1.0, UNDECIDED)
+    ratio = math.exp(stats.mean(log_ratios))
+    interval = None
+    if n >= 2:
+        lo, hi = stats.mean_interval(log_ratios, CONFIDENCE)
+        interval = (math.exp(lo), math.exp(hi))
+    return PairedJudgement(n, ratio, interval, stats.sign_flip_p(log_ratios), stats.smallest_sign_flip_p(n),
+                           band_verdict(interval, threshold))
+
+
+@dataclass(frozen=True)
+class Noise:
+    """The between-run spread of one cell's log run-level estimate on one machine."""
+
+    sd: float
+    runs: int
+
+
+def history_noise(history: list[StoredRun]) -> dict[str, Noise]:
+    """Each cell's between-run noise over a machine's stored runs, in run order (cells in
+    at least 3 runs).
+
+    The history holds real changes too (the regressions it is asked to judge), so the
+    spread is estimated from successive differences of the log run-level medians,
+    robustly: sd = 1.4826 x median|diff| / sqrt(2) (the MAD of a difference of two
+    independent values; a level shift moves one difference, not the median).
+    """
+    values: dict[str, list[float]] = {}
+    for run in history:
+        for cell, result in run.results.items():
+            if result.measured and not run.interrupted:
+                values.setdefault(cell, []).append(math.log(result.median))
+    return {c: Noise(robust_sd(v), len(v)) for c, v in values.items() if len(v) >= MIN_HISTORY_RUNS}
+
+
+def robust_sd(series: list[float]) -> float:
+    """The spread of a series' values from its successive differences (see history_noise)."""
+    diffs = [abs(b - a) for a, b in zip(series, series[1:])]
+    return 1.4826 * stats.percentile(diffs, 50) / math.sqrt(2)
 
 
 @dataclass
@@ -44,9 +126,10 @@ class CellComparison:
     b: CellResult | None = None
     ratio: float | None = None        # median B / median A: > 1 means B is slower
     ratio_ci: tuple[float, float] | None = None
-    p_value: float | None = None
     threshold: float = DEFAULT_THRESHOLD
-    verdict: str = ""                 # "faster", "slower", "same", "too noisy", or "" when not comparable
+    verdict: str = ""                 # "faster", "slower", "same", "undecided", or "" when not comparable
+    noise_runs: int = 0               # stored runs of history behind the interval (0: none)
+    p_value: float | None = None      # not used for stored runs: one unit a side
 
     @property
     def median_a(self) -> float | None:
@@ -62,16 +145,20 @@ class CellComparison:
 
     @property
     def one_process(self) -> bool:
-        """One process on a side: the interval cannot see run-to-run noise."""
         return bool(self.verdict) and min(self.a.processes, self.b.processes) < 2
 
     @property
     def accuracy_a(self) -> float | None:
-        return self.a.accuracy if self.a else None
+        """The test metric the accuracy guard judges (accuracy, or AUC for multibranch)."""
+        return self.a.guard_value if self.a else None
 
     @property
     def accuracy_b(self) -> float | None:
-        return self.b.accuracy if self.b else None
+        return self.b.guard_value if self.b else None
+
+    @property
+    def metric(self) -> str:
+        return (self.b or self.a).guard_metric
 
     @property
     def accuracy_delta(self) -> float | None:
@@ -80,17 +167,17 @@ class CellComparison:
 
     @property
     def unchecked(self) -> bool:
-        """Too noisy to rule out a slow-down of the threshold's size (what the check cannot pass)."""
-        return self.verdict == TOO_NOISY and self.ratio_ci[1] > 1 + self.threshold
+        """Undecided: the check can neither pass nor fail this cell's speed."""
+        return self.verdict == UNDECIDED
 
     def as_dict(self) -> dict:
         return {
             "cell": self.cell, "presence": self.presence, "verdict": self.verdict, "threshold": self.threshold,
             "median_a": self.median_a, "median_b": self.median_b, "ratio": self.ratio,
-            "ratio_ci": list(self.ratio_ci) if self.ratio_ci else None, "p_value": self.p_value,
+            "ratio_ci": list(self.ratio_ci) if self.ratio_ci else None, "noise_runs": self.noise_runs,
             "throughput_ratio": self.throughput_ratio, "processes_a": self.a.processes if self.a else 0,
-            "processes_b": self.b.processes if self.b else 0, "accuracy_a": self.accuracy_a,
-            "accuracy_b": self.accuracy_b, "accuracy_delta": self.accuracy_delta,
+            "processes_b": self.b.processes if self.b else 0, "metric": self.metric if self.a or self.b else None,
+            "metric_a": self.accuracy_a, "metric_b": self.accuracy_b, "metric_delta": self.accuracy_delta,
             "guard_a": self.a.guard.get("status") if self.a else None,
             "guard_b": self.b.guard.get("status") if self.b else None,
         }
@@ -123,30 +210,34 @@ def machine_diff(a: dict, b: dict) -> list[tuple[str, object, object]]:
     return [(k, fa[k], fb[k]) for k in fa if fa[k] != fb[k]]
 
 
-def compare_cell(a: CellResult, b: CellResult, threshold: float, alpha: float) -> CellComparison:
-    """The verdict on one cell present in both runs."""
+def compare_cell(a: CellResult, b: CellResult, threshold: float, noise_a: Noise | None = None,
+                 noise_b: Noise | None = None) -> CellComparison:
+    """The verdict on one cell present in two stored runs, each run one unit.
+
+    The interval of B/A is the ratio of run-level medians times the between-run noise
+    of each side's machine (one machine's noise stands for both when only one is known).
+    """
     if not a.measured or not b.measured:
         side, result = ("A", a) if not a.measured else ("B", b)
         return CellComparison(a.id, f"not comparable: {result.status} in {side}", a, b, threshold=threshold)
     ratio = b.median / a.median
-    p = stats.mann_whitney_p([s for r in a.per_process for s in r], [s for r in b.per_process for s in r])
-    ci = stats.hierarchical_bootstrap_ratio_ci(a.per_process, b.per_process)
-    if p < alpha and ci[0] > 1 and ratio > 1 + threshold:
-        verdict = "slower"
-    elif p < alpha and ci[1] < 1 and ratio < 1 / (1 + threshold):
-        verdict = "faster"
-    elif ci[1] > 1 + threshold or ci[0] < 1 / (1 + threshold):
-        verdict = TOO_NOISY
-    else:
-        verdict = "same"
-    return CellComparison(a.id, "both", a, b, ratio, ci, p, threshold, verdict)
+    known = [n for n in (noise_a, noise_b) if n]
+    if not known:
+        return CellComparison(a.id, "both", a, b, ratio, None, threshold, UNDECIDED)
+    sd_a, sd_b = (noise_a or noise_b).sd, (noise_b or noise_a).sd
+    df = min(n.runs for n in known) - 1
+    half = stats.t_quantile(1 - (1 - CONFIDENCE) / 2, df) * math.hypot(sd_a, sd_b)
+    ci = (ratio * math.exp(-half), ratio * math.exp(half))
+    return CellComparison(a.id, "both", a, b, ratio, ci, threshold, band_verdict(ci, threshold),
+                          min(n.runs for n in known))
 
 
 def compare_runs(
-    a: StoredRun, b: StoredRun, threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA,
-    overrides: dict[str, float] | None = None,
+    a: StoredRun, b: StoredRun, threshold: float = DEFAULT_THRESHOLD, overrides: dict[str, float] | None = None,
+    noise_a: dict[str, Noise] | None = None, noise_b: dict[str, Noise] | None = None,
 ) -> Comparison:
-    """Compares every cell of ``a`` and ``b``; raises UserError when none is shared."""
+    """Compares every cell of ``a`` and ``b`` (with each machine's history noise, when
+    given); raises UserError when none is shared."""
     cells_a, cells_b = a.results, b.results
     shared = [c for c in cells_a if c in cells_b]
     if not shared:
@@ -154,15 +245,16 @@ def compare_runs(
             f"Runs {a.label} and {b.label} have no cells in common (A: {', '.join(cells_a) or 'none'}; "
             f"B: {', '.join(cells_b) or 'none'}). Compare runs of the same selection."
         )
-    overrides = overrides or {}
-    rows = [compare_cell(cells_a[c], cells_b[c], overrides.get(c, threshold), alpha) for c in shared]
+    overrides, noise_a, noise_b = overrides or {}, noise_a or {}, noise_b or {}
+    rows = [compare_cell(cells_a[c], cells_b[c], overrides.get(c, threshold), noise_a.get(c), noise_b.get(c))
+            for c in shared]
     rows += [CellComparison(c, "only in A", a=cells_a[c]) for c in cells_a if c not in cells_b]
     rows += [CellComparison(c, "only in B", b=cells_b[c]) for c in cells_b if c not in cells_a]
     return Comparison(a, b, rows, machine_diff(a.machine_info, b.machine_info))
 
 
 def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> list[Regression]:
-    """Why the newer run (B) fails the check: slower, less accurate, or newly flagged cells."""
+    """Why the newer run (B) fails the check: slower, a lower guard metric, or newly flagged."""
     found = []
     for c in comparison.compared:
         if c.verdict == "slower":
@@ -175,5 +267,43 @@ def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCU
 
 
 def too_noisy(comparison: Comparison) -> list[CellComparison]:
-    """The cells the regression check can neither pass nor fail (see ``unchecked``)."""
+    """The cells the regression check can neither pass nor fail (undecided)."""
     return [c for c in comparison.compared if c.unchecked]
+
+
+def missing(comparison: Comparison) -> list[CellComparison]:
+    """Cells the baseline measured that the checked run did not: absent, crashed, or
+    skipped where the baseline ran them. (Cells neither run measured are not checks.)"""
+    return [c for c in comparison.cells
+            if c.a is not None and c.a.measured and (c.b is None or not c.b.measured)]
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What the check found, and the exit status it means."""
+
+    failures: list[Regression]
+    undecided: list[CellComparison]
+    missing: list[CellComparison]
+    checked: int
+    allow_undecided: bool = False
+    allow_missing: bool = False
+
+    @property
+    def exit_status(self) -> int:
+        if self.failures:
+            return EXIT_REGRESSION
+        if (self.undecided and not self.allow_undecided) or (self.missing and not self.allow_missing):
+            return EXIT_UNDECIDED
+        if not self.checked:
+            return EXIT_UNDECIDED   # nothing was checked: never a pass
+        return EXIT_PASS
+
+
+def check(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE,
+          allow_undecided: bool = False, allow_missing: bool = False) -> CheckOutcome:
+    """The regression check of B against A, failing closed."""
+    undecided = too_noisy(comparison)
+    checked = len([c for c in comparison.compared if not c.unchecked])
+    return CheckOutcome(regressions(comparison, accuracy_tolerance), undecided, missing(comparison), checked,
+                        allow_undecided, allow_missing)

@@ -52,14 +52,16 @@ def spawn(argv: list[str], log_path: str, env: dict[str, str] | None = None, roo
         return subprocess.Popen(
             [sys.executable, "-m", "bench.worker", *argv],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, **env, "PYTHONPATH": _python_path(root)}, cwd=root, start_new_session=True,
+            env={**os.environ, **env, "PYTHONPATH": _python_path(root, env.get("PYTHONPATH"))}, cwd=root,
+            start_new_session=True,
             preexec_fn=_die_with_parent,
         )
 
 
-def _python_path(root: str) -> str:
-    """``root`` first, so that its ``bench`` is the one imported."""
-    return os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
+def _python_path(root: str, extra: str | None = None) -> str:
+    """``root`` first, so that its ``bench`` is the one imported, then the worker's own
+    ``PYTHONPATH`` (``extra``) and this process's."""
+    return os.pathsep.join([root, *filter(None, [extra, os.environ.get("PYTHONPATH")])])
 
 
 def _die_with_parent() -> None:

@@ -114,3 +114,28 @@ def add_to_pytest(group) -> None:
 def from_namespace(args, prefix: str = "") -> dict[str, Any]:
     """The option values of an argparse namespace or pytest config (``prefix`` distbench_)."""
     return {o.name: getattr(args, prefix + o.name, None) for o in OPTIONS}
+
+
+SPEC_OPTIONS = tuple(o.name for o in OPTIONS if o.spec_field or o.name == "matmul_shape")
+
+
+def spec_changes(words: list[str]) -> dict[str, Any]:
+    """CellSpec fields set by run options given as words (``--intra-op-threads 1``):
+    one side of an A/B comparison. Anything else is refused, naming what is valid."""
+    import argparse
+
+    from bench.errors import UserError
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str):
+            raise UserError(f"Bad side options {' '.join(words)!r}: {message}. Valid: "
+                            + ", ".join(cli_name(BY_NAME[n]) for n in SPEC_OPTIONS) + ", and NAME=VALUE for the environment.")
+
+    parser = _Parser(prog="side", add_help=False)
+    add_to_argparse(parser, SPEC_OPTIONS)
+    values = {k: v for k, v in vars(parser.parse_args(words)).items() if v is not None}
+    if "matmul_shape" in values:
+        from workloads.matmul import parse_shape
+
+        values["matmul_shape"] = parse_shape(values["matmul_shape"])
+    return values

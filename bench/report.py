@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from bench import tables
-from bench.compare import DEFAULT_ALPHA, DEFAULT_THRESHOLD, compare_runs
+from bench.compare import DEFAULT_THRESHOLD, compare_runs, history_noise
 from bench.errors import UserError
 from bench.results import CellResult
 from bench.storage import StoredRun
@@ -112,7 +112,7 @@ def accuracy_chart(run: StoredRun, path: Path) -> bool:
     return True
 
 
-def trend_chart(history: list[StoredRun], path: Path, threshold: float, alpha: float) -> list[str]:
+def trend_chart(history: list[StoredRun], path: Path, threshold: float) -> list[str]:
     """Per workload, each cell's median step time across runs; red x where a run regressed."""
     if len(history) < 2:
         return []
@@ -130,9 +130,10 @@ def trend_chart(history: list[StoredRun], path: Path, threshold: float, alpha: f
         k, drawn[spec.workload] = drawn[spec.workload], drawn[spec.workload] + 1
         panel[spec.workload].plot([x for x, _ in points], [y for _, y in points], marker="o", color=colours[k % 20],
                                   linestyle="-" if k < 20 else "--", label=cell[len(spec.workload) + 1:])
-    regressions = _mark_regressions(history, panel, threshold, alpha)
+    regressions = _mark_regressions(history, panel, threshold)
     for name, ax in panel.items():
-        ax.set_title(f"{name}: median step time per run (red x: significantly slower than the run before)",
+        ax.set_title(f"{name}: median step time per run (red x: slower than the run before, beyond this "
+                     "history's between-run noise)",
                      fontsize=9)
         ax.set_xticks([run.number for run in history])
         ax.set_ylim(bottom=0)
@@ -153,11 +154,13 @@ def _trend_series(history: list[StoredRun]) -> dict[str, tuple]:
     return series
 
 
-def _mark_regressions(history: list[StoredRun], panel: dict, threshold: float, alpha: float) -> list[str]:
+def _mark_regressions(history: list[StoredRun], panel: dict, threshold: float) -> list[str]:
+    """Runs slower than the run before, by the check's own verdict (this history's noise)."""
+    noise = history_noise(history)
     regressions: list[str] = []
     for before, after in zip(history, history[1:]):
         try:
-            comparison = compare_runs(before, after, threshold, alpha)
+            comparison = compare_runs(before, after, threshold, noise_a=noise, noise_b=noise)
         except UserError:
             continue
         for c in comparison.compared:
@@ -169,7 +172,7 @@ def _mark_regressions(history: list[StoredRun], panel: dict, threshold: float, a
 
 
 def write_report(run: StoredRun, history: list[StoredRun], out_dir: str | os.PathLike,
-                 threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA) -> Path:
+                 threshold: float = DEFAULT_THRESHOLD) -> Path:
     """Writes ``report.md`` and its PNG charts into ``out_dir``; returns the Markdown path."""
     from bench.fileio import atomic_write_text
 
@@ -179,7 +182,7 @@ def write_report(run: StoredRun, history: list[StoredRun], out_dir: str | os.Pat
     except OSError as exc:
         raise UserError(f"Cannot create report folder {out}: {exc.strerror}.") from None
     lines = (_heading(run) + _guard_section(run) + _overhead_section(run) + _scaling_section(run)
-             + _charts_section(run, out) + _history_section(history, out, threshold, alpha))
+             + _charts_section(run, out) + _history_section(history, out, threshold))
     path = out / "report.md"
     atomic_write_text(str(path), "\n".join(lines))
     return path
@@ -257,10 +260,12 @@ def _charts_section(run: StoredRun, out: Path) -> list[str]:
     return lines
 
 
-def _history_section(history: list[StoredRun], out: Path, threshold: float, alpha: float) -> list[str]:
-    regressions = trend_chart(history, out / "trend.png", threshold, alpha)
+def _history_section(history: list[StoredRun], out: Path, threshold: float) -> list[str]:
+    regressions = trend_chart(history, out / "trend.png", threshold)
     if len(history) < 2:
         return []
     lines = [f"## History ({len(history)} runs of this machine)", "", "![History](trend.png)", ""]
-    lines += [f"- {r}" for r in regressions] or ["No run was significantly slower than the run before it."]
+    lines += [f"- {r}" for r in regressions] or [
+        "No run was slower than the run before it beyond this history's between-run noise (cells in fewer "
+        "than 3 runs cannot be judged)."]
     return lines + [""]

@@ -64,6 +64,11 @@ class StoredRun:
         return bool(self.data["distbench"].get("interrupted"))
 
     @property
+    def interleaved(self) -> dict:
+        """An A/B run's pairs and verdicts ({} for ordinary runs)."""
+        return self.data["distbench"].get("interleaved", {})
+
+    @property
     def commit(self) -> str:
         return (self.data.get("commit_info", {}).get("id") or "?")[:8]
 
@@ -102,7 +107,7 @@ def commit_info(cwd: str | None = None) -> dict:
 
 def run_document(
     cell_repeats: dict[str, list[dict]], machine_info: dict, commit: dict, now: dt.datetime,
-    overhead: list[dict] | None = None, interrupted: bool = False,
+    overhead: list[dict] | None = None, interrupted: bool = False, extra: dict | None = None,
 ) -> dict:
     """The JSON document of one run, in pytest-benchmark's format plus distbench's part.
 
@@ -126,6 +131,7 @@ def run_document(
             # The harness-overhead benchmark's records (bench.overhead), when it ran.
             "overhead": overhead or [],
             "interrupted": interrupted,
+            **(extra or {}),   # e.g. "interleaved": an A/B run's pairs and verdicts
         },
     }
 
@@ -154,7 +160,7 @@ def _benchmark_entry(cell: str, repeats: list[dict]) -> dict:
 
 def save_run(
     cell_repeats: dict[str, list[dict]], root: str | os.PathLike = DEFAULT_ROOT, overhead: list[dict] | None = None,
-    interrupted: bool = False,
+    interrupted: bool = False, extra: dict | None = None,
 ) -> Path:
     """Saves one run of cells (each with its repeats, and any overhead records) under ``root``."""
     from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
@@ -164,7 +170,7 @@ def save_run(
     info = machine_info()
     machine = {**pytest_benchmark_generate_machine_info(), "distbench": info}
     now = dt.datetime.now(dt.timezone.utc)
-    document = run_document(cell_repeats, machine, commit_info(project_root()), now, overhead, interrupted)
+    document = run_document(cell_repeats, machine, commit_info(project_root()), now, overhead, interrupted, extra)
     return Storage(root).save(document, machine_id(info))
 
 

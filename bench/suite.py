@@ -46,14 +46,21 @@ class Suite:
             self._sources[key] = workloads.get(spec.workload).resolve(spec).data
         return spec.replace(data=self._sources[key])
 
-    def run(self, spec: CellSpec) -> CellRecord:
-        """One process (or cluster) of ``spec``; its record, ``skipped`` when it cannot run here."""
-        reason = skip_reason(spec, self.hw)
+    def run(self, spec: CellSpec, env: dict | None = None, root: str | None = None) -> CellRecord:
+        """One process (or cluster) of ``spec``; its record, ``skipped`` when it cannot run here.
+
+        ``env`` and ``root``: the workers' extra environment and code tree (interleaved A/B).
+        """
+        reason = self.skip_reason(spec)
         if reason:
             return skipped(spec, reason)
+        where = {k: v for k, v in (("env", env), ("root", root)) if v}
         if adapter_for(spec).local_processes() > 1:
-            return self._launch_cluster(self.prepare(spec))
-        return self._launch(self.prepare(spec))
+            return self._launch_cluster(self.prepare(spec), **where)
+        return self._launch(self.prepare(spec), **where)
+
+    def skip_reason(self, spec: CellSpec) -> str | None:
+        return skip_reason(spec, self.hw)
 
     def overhead(self, spec: CellSpec) -> CellRecord:
         """The harness-overhead benchmark of ``spec`` (bench.overhead), in its own process."""

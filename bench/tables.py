@@ -221,7 +221,7 @@ def overhead_target() -> str:
 
 COMPARE_HEADERS = [
     "cell", "runs A/B", "median A ms", "median B ms", "B/A [95% CI]", "throughput B/A",
-    "acc A", "acc B", "acc delta", "p", "verdict",
+    "metric", "A", "B", "delta", "noise from", "verdict",
 ]
 
 
@@ -229,12 +229,13 @@ def comparison_rows(cells) -> list[list]:
     rows = []
     for c in cells:
         if not c.verdict:
-            rows.append([c.cell, "", "", "", "", "", "", "", "", "", c.presence])
+            rows.append([c.cell] + [""] * 10 + [c.presence])
             continue
         rows.append([
             c.cell, f"{c.a.processes}/{c.b.processes}", units.ms(c.median_a), units.ms(c.median_b),
-            units.ratio(c.ratio, c.ratio_ci), units.ratio(c.throughput_ratio), units.metric(c.accuracy_a),
-            units.metric(c.accuracy_b), units.signed_metric(c.accuracy_delta), units.p_value(c.p_value), c.verdict,
+            units.ratio(c.ratio, c.ratio_ci), units.ratio(c.throughput_ratio), c.metric if c.accuracy_a else "-",
+            units.metric(c.accuracy_a), units.metric(c.accuracy_b), units.signed_metric(c.accuracy_delta),
+            f"{c.noise_runs} stored runs" if c.noise_runs else "no history", c.verdict,
         ])
     return rows
 
@@ -250,8 +251,16 @@ def machine_line(diff) -> str:
     return "Machines differ in: " + "; ".join(f"{k}: {a} -> {b}" for k, a, b in diff)
 
 
-ONE_PROCESS_NOTE = ("Medians are medians over processes (runs A/B). With one process per side the "
-                    "interval ignores run-to-run noise, which reached 2x here: use --repeats 3 or more.")
+HISTORY_NOTE = ("Stored runs of different times: each run is one unit, and the interval of B/A comes from the "
+                "spread of each cell's run-level median over this machine's stored runs (at least "
+                "{runs}). A cell without that history is undecided: compare at the same time with "
+                "`python -m bench check --against REV` or `python -m bench ab`.")
+
+
+def history_note() -> str:
+    from bench.compare import MIN_HISTORY_RUNS
+
+    return HISTORY_NOTE.format(runs=MIN_HISTORY_RUNS)
 
 
 def regression_line(r) -> str:
@@ -259,35 +268,109 @@ def regression_line(r) -> str:
     c = r.comparison
     if r.kind == "slower":
         return (f"{c.cell}: slower, median {units.ms(c.median_a)} -> {units.ms(c.median_b)} ms "
-                f"({units.times(c.ratio)} > {units.times(1 + c.threshold)}, p={units.p_value(c.p_value)})")
+                f"(B/A {units.ratio(c.ratio, c.ratio_ci)}, wholly above {units.times(1 + c.threshold)})")
     if r.kind == "accuracy":
-        return (f"{c.cell}: test accuracy {units.metric(c.accuracy_a)} -> {units.metric(c.accuracy_b)} "
+        return (f"{c.cell}: test {c.metric} {units.metric(c.accuracy_a)} -> {units.metric(c.accuracy_b)} "
                 f"(lost {-c.accuracy_delta:.3f} > tolerance {r.tolerance})")
     return f"{c.cell}: learns worse than its reference now (accuracy guard: {guard_message(c.b.guard)})"
 
 
-def noisy_line(c) -> str:
-    """A cell too noisy to rule a slow-down of the threshold's size out."""
-    return (f"{c.cell}: B/A {c.ratio:.2f}, 95% CI [{c.ratio_ci[0]:.2f}, {c.ratio_ci[1]:.2f}] reaches beyond "
-            f"{units.times(1 + c.threshold)} ({c.a.processes}/{c.b.processes} processes)")
+def undecided_line(c) -> str:
+    """A cell the check could neither pass nor fail."""
+    if c.ratio_ci is None:
+        return f"{c.cell}: B/A {c.ratio:.2f}, no interval: fewer than the stored runs needed to know this cell's noise"
+    return (f"{c.cell}: B/A {units.ratio(c.ratio, c.ratio_ci)} reaches past {units.times(1 + c.threshold)} or "
+            f"{units.times(1 / (1 + c.threshold))} (noise from {c.noise_runs} stored runs)")
 
 
-def check_lines(comparison, failures, noisy, tolerance: float, fail_on_noisy: bool) -> list[str]:
-    """check's closing lines: what it could not check, what failed, or the pass."""
+def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[str]:
+    """check's closing lines: what failed, what it could not decide or find, or the pass."""
+    from bench.compare import EXIT_PASS, EXIT_REGRESSION
+
     lines = []
-    if noisy:
-        lines.append(f"NOT CHECKED, too noisy to rule out a slow-down beyond the threshold ({len(noisy)} cells; "
-                     "use more --repeats or a quieter machine):")
-        lines += [f"  {noisy_line(c)}" for c in noisy]
-    b, a = comparison.b.label, comparison.a.label
-    if failures:
-        return lines + [f"FAIL: {b} regressed against {a}:"] + [f"  {regression_line(r)}" for r in failures]
-    if noisy and fail_on_noisy:
-        return lines + [f"FAIL (--fail-on-noisy): {len(noisy)} cells could not be checked."]
-    checked = len(comparison.compared) - len(noisy)
-    return lines + [f"PASS: none of the {checked} checked cells of {b} is significantly slower (beyond its "
-                    f"threshold), lost more than {tolerance} test accuracy, or newly fails the accuracy guard, "
-                    f"against {a}."]
+    if outcome.failures:
+        lines += [f"FAIL: {b_label} regressed against {a_label}:"] + [f"  {regression_line(r)}" for r in outcome.failures]
+    if outcome.undecided:
+        allowed = " (allowed by --allow-undecided)" if outcome.allow_undecided else ""
+        lines += [f"UNDECIDED{allowed}: {len(outcome.undecided)} cells could not be judged:"]
+        lines += [f"  {undecided_line(c)}" for c in outcome.undecided]
+    if outcome.missing:
+        allowed = " (allowed by --allow-missing)" if outcome.allow_missing else ""
+        lines += [f"MISSING{allowed}: {len(outcome.missing)} cells the baseline measured did not run ok:"]
+        lines += [f"  {c.cell}: {c.b.status + ': ' + c.b.reason if c.b else 'not in the checked run'}"
+                  for c in outcome.missing]
+    status = outcome.exit_status
+    if status == EXIT_PASS:
+        lines.append(f"PASS: {outcome.checked} cells of {b_label} checked against {a_label}: none slower beyond "
+                     f"its threshold, lost more than {tolerance} of its test metric, or newly fails the "
+                     "accuracy guard.")
+    elif status != EXIT_REGRESSION:
+        lines.append(f"NOT PASSED (exit {status}): "
+                     + ("nothing could be checked." if not outcome.checked else "see the cells above; "
+                        "--allow-undecided / --allow-missing pass them knowingly."))
+    return lines
+
+
+# -- interleaved A/B ----------------------------------------------------------------------
+
+PAIRED_HEADERS = ["cell", "pairs", "median A ms", "median B ms", "B/A [95% CI]", "p (smallest possible)", "verdict"]
+
+
+def _side_median(c, k: int) -> str:
+    from bench import stats
+
+    medians = [pair[k]["step_time"]["median"] for pair in c.pairs if pair[k].get("status") == "ok"]
+    return units.ms(stats.percentile(medians, 50)) if medians else "-"
+
+
+def paired_rows(cells) -> list[list]:
+    rows = []
+    for c in cells:
+        j = c.judgement
+        verdict = c.verdict
+        if c.skipped:
+            verdict = f"skipped: {c.skipped}"
+        elif c.failure:
+            verdict = f"failed: {c.failure.get('status')}: {c.failure.get('reason', '')[:120]}"
+        elif c.stopped:
+            verdict += f" ({c.stopped})"
+        p = "-" if j.p_value is None else f"{j.p_value:.3f} ({j.smallest_p:.3f})"
+        rows.append([c.cell, j.pairs, _side_median(c, 0), _side_median(c, 1), units.ratio(j.ratio, j.interval), p,
+                     verdict])
+    return rows
+
+
+def pair_line(cell, record_a: dict, record_b: dict) -> str:
+    """A progress line: one pair's medians and the verdict so far."""
+    def side(r):
+        return f"{units.ms(r['step_time']['median'])} ms" if r.get("status") == "ok" else r.get("status", "?").upper()
+
+    j = cell.judgement
+    return (f"[pair {len(cell.pairs)}] {cell.cell}: A {side(record_a)}, B {side(record_b)}; "
+            f"B/A so far {units.ratio(j.ratio, j.interval)}: {cell.verdict}")
+
+
+def paired_lines(a, b, outcome) -> list[str]:
+    """The closing lines of an interleaved comparison: the sides, then the verdict."""
+    from bench.compare import EXIT_PASS
+
+    lines = [f"A: {a.label}", f"B: {b.label}",
+             "Each pair ran one process of each side back to back, in alternating order; the interval is "
+             "Student's t on the pairs' log-ratios, the p a sign-flip test (exact; its smallest possible "
+             "value in brackets)."]
+    for verdict, what in (("slower", "SLOWER"), ("undecided", "UNDECIDED"), ("failed", "FAILED")):
+        cells = outcome.having(verdict)
+        if cells:
+            lines.append(f"{what}: " + ", ".join(c.cell for c in cells))
+    skipped = outcome.having("skipped")
+    if skipped:
+        lines.append(f"Not run here (skipped on both sides): {', '.join(c.cell for c in skipped)}")
+    status = outcome.exit_status
+    if status == EXIT_PASS:
+        lines.append(f"PASS: {outcome.decided} cells decided, none slower.")
+    else:
+        lines.append(f"NOT PASSED (exit {status})" + ("" if outcome.decided else ": nothing was decided"))
+    return lines
 
 
 # -- tune ---------------------------------------------------------------------------------

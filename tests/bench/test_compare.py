@@ -1,9 +1,15 @@
+"""Verdicts on stored runs (the run is the unit, noise from history) and on interleaved pairs."""
+
+import math
+
 import pytest
 
-from bench.compare import TOO_NOISY, compare_runs, machine_diff, regressions, too_noisy
-from bench.tables import noisy_line, regression_line
+from bench import compare
+from bench.compare import (UNDECIDED, band_verdict, check, compare_runs, history_noise, judge_pairs, machine_diff,
+                           regressions)
 from bench.errors import UserError
 from bench.storage import load
+from bench.tables import regression_line
 from tests.bench.runs import INFO, record, samples, save
 
 CELL = "reuters_cnn-default-fit"
@@ -13,65 +19,115 @@ def run_with(tmp_path, median_ms, accuracy=0.5, seed=0, cell=CELL, info=INFO, sp
     return load(save(tmp_path, {cell: [record(cell, samples(median_ms, seed=seed, spread=spread), accuracy)]}, info=info))
 
 
-def test_same_distribution_is_same(tmp_path):
+NOISE = {CELL: compare.Noise(sd=0.05, runs=6)}   # this machine's history: 5% between runs, 6 runs
+
+
+def test_band_rule_by_hand():
+    assert band_verdict((1.30, 1.60), 0.25) == "slower"        # wholly above 1.25
+    assert band_verdict((0.60, 0.79), 0.25) == "faster"        # wholly below 1 / 1.25 = 0.8
+    assert band_verdict((0.85, 1.20), 0.25) == "same"          # wholly inside the band
+    assert band_verdict((1.10, 1.40), 0.25) == UNDECIDED       # straddles 1.25
+    assert band_verdict(None, 0.25) == UNDECIDED
+
+
+def test_paired_judgement_by_hand():
+    # log-ratios 0.10, 0.20, 0.30: mean 0.2, sd 0.1, t(0.975, 2) = 4.3027 -> 0.2 ± 0.2484
+    j = judge_pairs([0.1, 0.2, 0.3], threshold=0.1)
+    assert j.ratio == pytest.approx(math.exp(0.2))
+    assert j.interval == (pytest.approx(math.exp(0.2 - 0.24841), rel=1e-4), pytest.approx(math.exp(0.44841), rel=1e-4))
+    assert j.verdict == UNDECIDED                                # the interval reaches below 1.1
+    assert j.p_value == pytest.approx(0.25) and j.smallest_p == pytest.approx(0.25)   # all 3 positive: 2/8
+    assert judge_pairs([0.30, 0.32, 0.31, 0.29], 0.1).verdict == "slower"
+    assert judge_pairs([0.01, -0.01, 0.02, -0.02, 0.0], 0.1).verdict == "same"
+    assert judge_pairs([0.05], 0.1).verdict == UNDECIDED            # one pair: no interval
+
+
+def test_history_noise_is_robust_to_the_regression_it_judges(tmp_path):
+    runs = [run_with(tmp_path, m, seed=i, spread=0.001) for i, m in enumerate([10.0, 10.5, 10.0, 16.0])]
+    noise = history_noise(runs)[CELL]
+    # |diffs| of log medians: 0.0488, 0.0488, 0.47 -> median 0.0488; x 1.4826 / sqrt 2 = 0.0511
+    assert noise.runs == 4 and noise.sd == pytest.approx(1.4826 * math.log(1.05) / math.sqrt(2), rel=0.02)
+    assert history_noise(runs[:2]) == {}                        # fewer than 3 runs: no estimate
+
+
+def test_same_speed_with_a_quiet_history_is_same(tmp_path):
     a, b = run_with(tmp_path, 10.0, seed=1), run_with(tmp_path, 10.0, seed=2)
-    (c,) = compare_runs(a, b).cells
-    assert c.verdict == "same" and c.ratio == pytest.approx(1.0, abs=0.03)
-    assert c.ratio_ci[0] <= c.ratio <= c.ratio_ci[1]
-    assert regressions(compare_runs(a, b)) == []
+    (c,) = compare_runs(a, b, noise_a=NOISE, noise_b=NOISE).cells
+    assert c.verdict == "same" and c.ratio == pytest.approx(1.0, abs=0.03) and c.noise_runs == 6
+    assert check(compare_runs(a, b, noise_a=NOISE)).exit_status == compare.EXIT_PASS
 
 
-def test_fifty_percent_slower_is_slower_and_fails_the_check(tmp_path):
-    a, b = run_with(tmp_path, 10.0, seed=1), run_with(tmp_path, 15.0, seed=2)
-    comparison = compare_runs(a, b)
+def test_sixty_percent_slower_is_slower_and_fails_the_check(tmp_path):
+    # 1.6 x exp(-t(0.975, 5) x 0.05 x sqrt 2) = 1.6 x 0.834 = 1.33 > 1.25
+    a, b = run_with(tmp_path, 10.0, seed=1), run_with(tmp_path, 16.0, seed=2)
+    comparison = compare_runs(a, b, noise_a=NOISE, noise_b=NOISE)
     (c,) = comparison.cells
-    assert c.verdict == "slower" and c.ratio == pytest.approx(1.5, rel=0.05) and c.p_value < 1e-10
+    assert c.verdict == "slower" and c.ratio == pytest.approx(1.6, rel=0.05) and c.ratio_ci[0] > 1.25
     assert c.throughput_ratio == pytest.approx(1 / c.ratio)
-    (reason,) = regressions(comparison)
-    assert reason.kind == "slower" and regression_line(reason).startswith(f"{CELL}: slower, median")
+    outcome = check(comparison)
+    assert outcome.exit_status == compare.EXIT_REGRESSION
+    assert regression_line(outcome.failures[0]).startswith(f"{CELL}: slower, median")
 
 
 def test_twice_as_fast_is_faster(tmp_path):
     a, b = run_with(tmp_path, 10.0, seed=1), run_with(tmp_path, 5.0, seed=2)
-    assert compare_runs(a, b).cells[0].verdict == "faster"
+    assert compare_runs(a, b, noise_a=NOISE).cells[0].verdict == "faster"
 
 
-def test_a_significant_shift_inside_the_noise_threshold_is_same(tmp_path):
-    # 10% slower with tight samples: Mann-Whitney is sure, but 10% is within run-to-run noise.
-    a, b = run_with(tmp_path, 10.0, seed=1, spread=0.02), run_with(tmp_path, 11.0, seed=2, spread=0.02)
-    c = compare_runs(a, b).cells[0]
-    assert c.p_value < 1e-10 and c.verdict == "same"
-    assert compare_runs(a, b, threshold=0.05).cells[0].verdict == "slower"
-    assert compare_runs(a, b, overrides={CELL: 0.05}).cells[0].verdict == "slower"
+def test_without_history_a_verdict_is_undecided_and_the_check_fails_closed(tmp_path):
+    a, b = run_with(tmp_path, 10.0, seed=1), run_with(tmp_path, 30.0, seed=2)   # even 3x: one run a side
+    comparison = compare_runs(a, b)
+    (c,) = comparison.cells
+    assert c.verdict == UNDECIDED and c.ratio_ci is None
+    assert check(comparison).exit_status == compare.EXIT_UNDECIDED
+    assert check(comparison, allow_undecided=True).exit_status == compare.EXIT_UNDECIDED   # nothing checked
+    assert not check(comparison).failures
 
 
-def test_accuracy_loss_beyond_tolerance_fails_the_check(tmp_path):
+def test_a_per_cell_threshold_overrides(tmp_path):
+    # 1.4 x 0.834 = 1.17: inside the reach of 1.25 (undecided), beyond 1.1 (slower)
+    a, b = run_with(tmp_path, 10.0, seed=1), run_with(tmp_path, 14.0, seed=2)
+    assert compare_runs(a, b, 0.25, noise_a=NOISE).cells[0].verdict == UNDECIDED
+    assert compare_runs(a, b, 0.25, {CELL: 0.1}, noise_a=NOISE).cells[0].verdict == "slower"
+
+
+def test_loss_of_the_guard_metric_beyond_tolerance_fails_the_check(tmp_path):
     a, b = run_with(tmp_path, 10.0, accuracy=0.58, seed=1), run_with(tmp_path, 10.0, accuracy=0.41, seed=2)
-    (c,) = compare_runs(a, b).cells
+    (c,) = compare_runs(a, b, noise_a=NOISE).cells
     assert c.accuracy_delta == pytest.approx(-0.17)
-    (reason,) = regressions(compare_runs(a, b), accuracy_tolerance=0.05)
+    (reason,) = regressions(compare_runs(a, b, noise_a=NOISE), accuracy_tolerance=0.05)
     assert "test accuracy 0.580 -> 0.410" in regression_line(reason)
-    assert regressions(compare_runs(a, b), accuracy_tolerance=0.2) == []
+    assert regressions(compare_runs(a, b, noise_a=NOISE), accuracy_tolerance=0.2) == []
 
 
-def test_cells_in_one_run_only_are_listed_as_such(tmp_path):
+def test_cells_in_one_run_only_are_listed_and_a_missing_one_fails_closed(tmp_path):
     a = load(save(tmp_path, {CELL: [record(CELL, samples(10))], "x-default-fit": [record("x-default-fit", samples(5))]}))
     b = load(save(tmp_path, {CELL: [record(CELL, samples(10))], "y-default-fit": [record("y-default-fit", samples(5))]}))
-    presence = {c.cell: c.presence for c in compare_runs(a, b).cells}
+    comparison = compare_runs(a, b, noise_a=NOISE)
+    presence = {c.cell: c.presence for c in comparison.cells}
     assert presence == {CELL: "both", "x-default-fit": "only in A", "y-default-fit": "only in B"}
+    outcome = check(comparison)
+    assert [c.cell for c in outcome.missing] == ["x-default-fit"]
+    assert outcome.exit_status == compare.EXIT_UNDECIDED
+    assert check(comparison, allow_missing=True).exit_status == compare.EXIT_PASS
+
+
+def test_a_crashed_cell_fails_the_check(tmp_path):
+    a = run_with(tmp_path, 10.0)
+    crashed = {"cell": CELL, "status": "error", "reason": "timed out after 3 s", "config": {"workload": "reuters_cnn",
+               "strategy": "default", "loop": "fit"}}
+    b = load(save(tmp_path, {CELL: [crashed]}))
+    comparison = compare_runs(a, b, noise_a=NOISE)
+    (c,) = comparison.cells
+    assert c.verdict == "" and c.presence == "not comparable: error in B"
+    outcome = check(comparison)
+    assert outcome.exit_status == compare.EXIT_UNDECIDED and outcome.checked == 0 and len(outcome.missing) == 1
 
 
 def test_no_cells_in_common_is_a_user_error(tmp_path):
     a, b = run_with(tmp_path, 10.0), run_with(tmp_path, 10.0, cell="multibranch-default-fit")
     with pytest.raises(UserError, match="no cells in common .*Compare runs of the same selection"):
         compare_runs(a, b)
-
-
-def test_skipped_cells_are_not_compared(tmp_path):
-    a = run_with(tmp_path, 10.0)
-    b = load(save(tmp_path, {CELL: [{"cell": CELL, "status": "skipped", "reason": "no GPU", "config": {"workload": "reuters_cnn"}}]}))
-    (c,) = compare_runs(a, b).cells
-    assert c.verdict == "" and c.presence == "not comparable: skipped in B"
 
 
 def test_machine_diff_names_what_differs_and_ignores_what_drifts():
@@ -82,31 +138,6 @@ def test_machine_diff_names_what_differs_and_ignores_what_drifts():
     assert machine_diff(INFO, INFO) == []
 
 
-def _processes(tmp_path, medians_ms, seed=0):
-    """A run whose cell ran once per median (fresh processes), tight within each process."""
-    reps = [record(CELL, samples(m, seed=seed + i, spread=0.02)) for i, m in enumerate(medians_ms)]
-    return load(save(tmp_path, {CELL: reps}))
-
-
-def test_processes_that_disagree_make_a_cell_too_noisy_and_the_check_lists_it(tmp_path):
-    # Processes 10-20 ms on each side: the interval of B/A reaches far beyond ±25%.
-    a, b = _processes(tmp_path, [10, 15, 20]), _processes(tmp_path, [11, 14, 19], seed=10)
-    comparison = compare_runs(a, b)
-    (c,) = comparison.cells
-    assert c.verdict == TOO_NOISY and c.ratio_ci[1] > 1.25 and c.unchecked
-    (noisy,) = too_noisy(comparison)
-    line = noisy_line(noisy)
-    assert line.startswith(f"{CELL}: B/A") and "reaches beyond x1.25 (3/3 processes)" in line
-    assert regressions(comparison) == []   # not a failure either: listed, not passed
-
-
-def test_processes_that_agree_support_a_same_verdict(tmp_path):
-    a, b = _processes(tmp_path, [10, 10.2, 9.9]), _processes(tmp_path, [10.1, 10, 10.3], seed=10)
-    (c,) = compare_runs(a, b).cells
-    assert c.verdict == "same" and 1 / 1.25 < c.ratio_ci[0] and c.ratio_ci[1] < 1.25
-    assert too_noisy(compare_runs(a, b)) == []
-
-
 def test_a_cell_newly_flagged_by_the_accuracy_guard_fails_the_check(tmp_path):
     def flagged(status, seed):
         rec = record(CELL, samples(10.0, seed=seed))
@@ -114,7 +145,7 @@ def test_a_cell_newly_flagged_by_the_accuracy_guard_fails_the_check(tmp_path):
             "mean": 0.42, "sd": 0.03, "low": 0.33, "high": 0.51, "values": [0.39, 0.42, 0.45]}}
         return load(save(tmp_path, {CELL: [rec]}))
 
-    (reason,) = regressions(compare_runs(flagged("ok", 1), flagged("low", 2)))
+    (reason,) = regressions(compare_runs(flagged("ok", 1), flagged("low", 2), noise_a=NOISE))
     assert regression_line(reason) == (f"{CELL}: learns worse than its reference now (accuracy guard: accuracy "
                                        "0.200 vs reference 0.420 ± 0.030 (3 seeds; accepted 0.330-0.510))")
-    assert regressions(compare_runs(flagged("low", 1), flagged("low", 2))) == []
+    assert regressions(compare_runs(flagged("low", 1), flagged("low", 2), noise_a=NOISE)) == []

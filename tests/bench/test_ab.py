@@ -1,0 +1,122 @@
+"""Interleaved A/B: pairs in alternating order, verdicts on pairs, fail closed; real processes."""
+
+import random
+import textwrap
+
+import pytest
+
+from bench import ab, compare
+from bench.config import CellSpec
+from bench.storage import load, save_run
+from tests.bench.runs import record, samples
+
+SPEC = CellSpec("reuters_cnn", "default", "custom")
+
+
+class FakeLaunch:
+    """Processes whose median is ``medians[side]`` times a drift shared by both sides of a
+    pair, times the process's own noise (sd ``process_sd``); records the order."""
+
+    def __init__(self, medians, process_sd=0.03, drift_sd=0.3, crash=None, seed=0):
+        self.medians, self.process_sd, self.drift_sd, self.crash = medians, process_sd, drift_sd, crash
+        self.rng, self.order, self._drift = random.Random(seed), [], 1.0
+
+    def __call__(self, spec, side):
+        if len(self.order) % 2 == 0:   # a new pair: the machine drifts (25-40% here)
+            self._drift = self.rng.lognormvariate(0, self.drift_sd)
+        self.order.append(side.name)
+        if self.crash == len(self.order):
+            return {"cell": spec.id, "status": "error", "reason": "worker pid 1 was killed by SIGKILL",
+                    "config": spec.to_dict()}
+        median = self.medians[side.name] * self._drift * self.rng.lognormvariate(0, self.process_sd)
+        rec = record(spec.id, samples(median, n=50, spread=0.02, seed=len(self.order)))
+        rec["config"] = spec.to_dict()
+        return rec
+
+
+def _run(launch, **kw):
+    engine = ab.Interleaved(ab.Side("A", "a"), ab.Side("B", "b"), launch, **{"threshold": 0.1, **kw})
+    return engine.run([SPEC], lambda spec: None)[0]
+
+
+def test_pairs_alternate_a_b_b_a_and_cancel_the_machine_s_drift():
+    launch = FakeLaunch({"A": 10.0, "B": 10.0})
+    cell = _run(launch, min_pairs=3, max_pairs=8)
+    assert launch.order[:8] == ["A", "B", "B", "A", "A", "B", "B", "A"]
+    # 30% drift between pairs, 3% per process: the pairs' log-ratios see only the 3% (sd 4.2%).
+    assert cell.verdict == "same", cell.as_dict()
+
+
+def test_a_slowed_side_is_slower_and_stops_early():
+    cell = _run(FakeLaunch({"A": 10.0, "B": 15.0}), min_pairs=3, max_pairs=8)
+    assert cell.verdict == "slower" and len(cell.pairs) == 3
+    lo, hi = cell.judgement.interval
+    assert lo < 1.5 < hi
+    assert ab.outcome([cell]).exit_status == compare.EXIT_REGRESSION
+
+
+def test_what_the_budget_cannot_decide_is_undecided_and_fails_closed():
+    cell = _run(FakeLaunch({"A": 10.0, "B": 11.0}, process_sd=0.08), min_pairs=3, max_pairs=3)
+    assert cell.verdict == "undecided"
+    assert ab.outcome([cell]).exit_status == compare.EXIT_UNDECIDED
+    assert ab.outcome([cell], allow_undecided=True).exit_status == compare.EXIT_UNDECIDED   # nothing decided
+
+
+def test_a_crashed_process_fails_the_cell_at_once():
+    cell = _run(FakeLaunch({"A": 10.0, "B": 10.0}, crash=4), min_pairs=3, max_pairs=8)
+    assert cell.verdict == "failed" and len(cell.pairs) == 2
+    assert ab.outcome([cell]).exit_status == compare.EXIT_UNDECIDED
+    assert ab.outcome([cell], allow_missing=True).exit_status == compare.EXIT_UNDECIDED   # nothing decided
+
+
+def test_a_cell_this_machine_cannot_run_is_skipped_not_passed():
+    engine = ab.Interleaved(ab.Side("A", "a"), ab.Side("B", "b"), FakeLaunch({"A": 1, "B": 1}))
+    (cell,) = engine.run([SPEC], lambda spec: "one_gpu: no GPU found")
+    assert cell.verdict == "skipped" and not cell.pairs
+    assert ab.outcome([cell]).exit_status == compare.EXIT_UNDECIDED
+
+
+def test_both_sides_are_stored_as_one_run(tmp_path):
+    cell = _run(FakeLaunch({"A": 10.0, "B": 15.0}), min_pairs=3, max_pairs=3)
+    a, b = ab.Side("A", "revision HEAD~1"), ab.Side("B", "this working tree")
+    path = save_run(ab.records_by_side([cell]), tmp_path, extra={"interleaved": ab.stored_document_part(a, b, [cell], {})})
+    run = load(path)
+    assert set(run.results) == {f"{SPEC.id}@A", f"{SPEC.id}@B"}
+    assert run.results[f"{SPEC.id}@B"].processes == 3
+    stored = run.interleaved["cells"][SPEC.id]
+    assert stored["verdict"] == "slower" and stored["pairs"] == 3 and run.interleaved["a"]["label"] == "revision HEAD~1"
+
+
+def test_side_words_set_options_and_environment():
+    side = ab.parse_side("B", '--intra-op-threads 1 TF_ENABLE_ONEDNN_OPTS=0', __import__("bench.options").options.spec_changes)
+    assert side.changes == {"intra_op_threads": 1} and side.env == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+@pytest.mark.slow
+def test_real_processes_find_an_injected_slow_down(tmp_path, tiny):
+    """Side B's workers sleep half of every timed step inside the timed region (a
+    sitecustomize on their PYTHONPATH): a 1.5x slow-down, in real worker processes."""
+    from bench.suite import Suite
+
+    slow, plain = tmp_path / "slow", tmp_path / "plain"
+    slow.mkdir(), plain.mkdir()
+    (slow / "sitecustomize.py").write_text(textwrap.dedent("""
+        import time
+        from bench import timing
+
+        _stop = timing.StepClock.stop
+
+        def stop(self, steps=1):
+            time.sleep(0.5 * (self._timer() - self._start))   # the step takes 1.5x as long
+            _stop(self, steps)
+
+        timing.StepClock.stop = stop
+    """))
+    suite = Suite()
+    a = ab.Side("A", "plain", env={"PYTHONPATH": str(plain)})
+    b = ab.Side("B", "slowed 1.5x", env={"PYTHONPATH": str(slow)})
+    engine = ab.Interleaved(a, b, lambda spec, side: suite.run(spec, side.env, side.root), threshold=0.1,
+                            min_pairs=3, max_pairs=6)
+    (cell,) = engine.run([tiny("reuters_cnn", "default", "custom", steps_per_epoch=40)], suite.skip_reason)
+    assert cell.verdict == "slower", cell.as_dict()
+    assert 1.3 < cell.judgement.ratio < 1.7
