@@ -229,3 +229,45 @@ class PairedOutcome:
 
 def outcome(cells: list[PairedCell], allow_undecided: bool = False, allow_missing: bool = False) -> PairedOutcome:
     return PairedOutcome(cells, allow_undecided, allow_missing)
+
+
+@dataclass(frozen=True)
+class PairNoise:
+    """The spread of one pair's log-ratio for a cell, from stored interleaved runs."""
+
+    sd: float
+    pairs: int
+    runs: int
+    seconds_per_pair: float | None
+
+
+def pair_noise(history) -> dict[str, PairNoise]:
+    """Each cell's pair noise: the pooled spread of pairs' log-ratios around their run's
+    mean, over a machine's stored interleaved runs (runs with at least 2 pairs)."""
+    from bench import stats
+
+    squares: dict[str, list[float]] = {}
+    dof: dict[str, int] = {}
+    runs: dict[str, int] = {}
+    walls: dict[str, list[float]] = {}
+    for run in history:
+        for cell, found in run.interleaved.get("cells", {}).items():
+            ratios = found.get("log_ratios") or []
+            if len(ratios) < 2:
+                continue
+            m = stats.mean(ratios)
+            squares.setdefault(cell, []).extend((r - m) ** 2 for r in ratios)
+            dof[cell] = dof.get(cell, 0) + len(ratios) - 1
+            runs[cell] = runs.get(cell, 0) + 1
+            walls.setdefault(cell, []).extend(_pair_walls(run, cell))
+    return {c: PairNoise(math.sqrt(sum(squares[c]) / dof[c]), len(squares[c]), runs[c],
+                         sum(walls[c]) / len(walls[c]) if walls.get(c) else None) for c in squares}
+
+
+def _pair_walls(run, cell: str) -> list[float]:
+    """Seconds per pair (both processes, start-up included) in a stored interleaved run."""
+    sides = [run.results.get(f"{cell}@{s}") for s in ("A", "B")]
+    if not all(sides):
+        return []
+    walls = [[r.get("process_wall_s") for r in side.ok] for side in sides]
+    return [a + b for a, b in zip(*walls) if a and b]

@@ -64,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_interleaved_args(p)
     p.set_defaults(func=cmd_ab)
 
+    p = sub.add_parser("plan", help="how many interleaved pairs it takes to detect a slow-down here")
+    p.add_argument("--detect", required=True, metavar="EFFECT", help="the slow-down to catch: 10%% or 0.10")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="the band's edge the interval must clear (default: the interleaved default, 0.10)")
+    p.add_argument("--power", type=float, default=0.8, help="chance of catching it (default 0.8)")
+    options.add_to_argparse(p, ("workload", "strategy", "loop", "results"))
+    p.set_defaults(func=cmd_plan)
+
     p = sub.add_parser("report", help="write a Markdown report with PNG charts")
     p.add_argument("--run", default="latest", help="the run to report (default: latest)")
     p.add_argument("--out", default=None, help="output folder (default: reports/<machine-id>)")
@@ -352,6 +360,46 @@ def _interleaved(args: argparse.Namespace, a, b) -> int:
                         extra={"interleaved": ab.stored_document_part(a, b, paired, settings)})
         print(f"\nSaved {path}")
     return outcome.exit_status
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Pairs needed per cell to catch ``--detect`` beyond the threshold, from stored pair noise."""
+    from bench import ab, tables
+    from bench.storage import Storage, load
+
+    effect = _fraction(args.detect, "--detect")
+    threshold = _threshold(args, ab.DEFAULT_THRESHOLD)
+    if not 0 < args.power < 1:
+        raise UserError(f"--power must be between 0 and 1; received {args.power}.")
+    storage = Storage(args.results)
+    machine = _this_machine_id()
+    noise = ab.pair_noise([load(p) for p in storage.runs(machine)])
+    wanted = [c for c in noise if _selected(c, args)]
+    print(f"Pair noise from the interleaved runs stored for {machine} in {args.results}/:")
+    print(tables.render_rows(tables.PLAN_HEADERS, tables.plan_rows(noise, wanted, effect, threshold, args.power)))
+    if not wanted:
+        print("No stored interleaved runs for this selection: run `python -m bench ab --b \"\" ...` "
+              "(an A/A comparison) once to measure the noise.")
+    return 0
+
+
+def _fraction(text: str, what: str) -> float:
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise UserError(f"Bad {what} {text!r}: give a percentage (10%) or a fraction (0.10).") from None
+    if value <= 0:
+        raise UserError(f"{what} must be positive; received {text!r}.")
+    return value
+
+
+def _selected(cell: str, args: argparse.Namespace) -> bool:
+    from bench.config import CellSpec
+
+    parts = cell.split("-")
+    spec = CellSpec(parts[0], parts[1], parts[2] if len(parts) > 2 else None)
+    return all(not chosen or value in chosen for chosen, value in
+               ((args.workload, spec.workload), (args.strategy, spec.strategy), (args.loop, spec.loop)))
 
 
 def _pair_progress(cell, record_a, record_b) -> None:

@@ -373,6 +373,25 @@ def paired_lines(a, b, outcome) -> list[str]:
     return lines
 
 
+PLAN_HEADERS = ["cell", "pair sd", "from", "pairs needed", "about"]
+
+
+def plan_rows(noise: dict, cells: list[str], effect: float, threshold: float, power: float) -> list[list]:
+    """For each cell: its pair noise, and the pairs (and time) to catch ``effect``."""
+    from bench.stats import pairs_to_detect
+
+    rows = []
+    for cell in cells:
+        n = noise[cell]
+        try:
+            needed = pairs_to_detect(n.sd, effect, threshold, power=power)
+            about = f"{needed * n.seconds_per_pair / 60:.1f} min" if n.seconds_per_pair else "-"
+        except ValueError:
+            needed, about = f"never: {units.percent(effect)} does not exceed the {units.percent(threshold)} band", "-"
+        rows.append([cell, f"{n.sd:.3f}", f"{n.pairs} pairs in {n.runs} runs", needed, about])
+    return rows
+
+
 # -- tune ---------------------------------------------------------------------------------
 
 TUNE_HEADERS = [

@@ -101,7 +101,7 @@ def main() -> int:
         return 0
     workload, strategy, loop = args.cell.split("-")
     spec = CellSpec.for_profile("quick", workload=workload, strategy=strategy, loop=loop, data="synthetic")
-    started, paths = time.monotonic(), []
+    started = time.monotonic()
     for k in range(max(args.aa, args.slow)):   # A/A and slowed trials alternate over the session
         for kind, n in (("aa", args.aa), ("slow", args.slow)):
             if k < n:

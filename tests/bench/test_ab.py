@@ -119,4 +119,27 @@ def test_real_processes_find_an_injected_slow_down(tmp_path, tiny):
                             min_pairs=3, max_pairs=6)
     (cell,) = engine.run([tiny("reuters_cnn", "default", "custom", steps_per_epoch=40)], suite.skip_reason)
     assert cell.verdict == "slower", cell.as_dict()
-    assert 1.3 < cell.judgement.ratio < 1.7
+    lo, hi = cell.judgement.interval
+    assert lo < 1.5 < hi   # the injected effect lies inside the interval
+
+
+def test_pair_noise_is_pooled_around_each_run_s_mean(tmp_path):
+    # Run 1: log-ratios 0.1, 0.3 (mean 0.2); run 2: 0.0, 0.1, -0.1 (mean 0). Squares: 0.01, 0.01 and
+    # 0, 0.01, 0.01; degrees of freedom 1 + 2 = 3: sd = sqrt(0.04 / 3) = 0.1155.
+    runs = []
+    for ratios in ([0.1, 0.3], [0.0, 0.1, -0.1]):
+        part = {"cells": {SPEC.id: {"log_ratios": ratios}}}
+        runs.append(load(save_run({SPEC.id + "@A": [record(SPEC.id, samples(10))]}, tmp_path,
+                                  extra={"interleaved": part})))
+    noise = ab.pair_noise(runs)[SPEC.id]
+    assert noise.sd == pytest.approx((0.04 / 3) ** 0.5) and noise.pairs == 5 and noise.runs == 2
+
+
+def test_pairs_to_detect_by_hand():
+    from bench.stats import pairs_to_detect
+
+    # z(0.975) + z(0.8) = 1.95996 + 0.84162 = 2.80158; margin log(1.2) - log(1.1) = 0.087011;
+    # sd 0.08: (2.80158 x 0.08 / 0.087011)^2 = 6.63 -> 7 pairs.
+    assert pairs_to_detect(0.08, 0.20, 0.10) == 7
+    with pytest.raises(ValueError, match="cannot clear a threshold"):
+        pairs_to_detect(0.08, 0.10, 0.10)
