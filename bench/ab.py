@@ -45,6 +45,7 @@ class Side:
     changes: dict = field(default_factory=dict)   # CellSpec fields this side sets
     env: dict = field(default_factory=dict)       # environment variables of its workers
     root: str | None = None                       # its code tree (None: this one)
+    task: str = "cell"                            # what its workers do (bench.worker's tasks)
 
     def spec(self, base: CellSpec) -> CellSpec:
         return base.replace(**self.changes)
@@ -177,6 +178,9 @@ def worktree(rev: str) -> Iterator[str]:
     try:
         yield path
     finally:
+        from bench.launcher import release
+
+        release(path)
         _git(root, "worktree", "remove", "--force", path)
 
 

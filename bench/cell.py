@@ -14,7 +14,7 @@ import time
 import bench.loops as loops
 import strategies
 import workloads
-from bench import memory, stats
+from bench import disturbance, memory, stats
 from bench.config import CellSpec
 from bench.errors import UserError
 from bench.plan import adapter_for
@@ -110,7 +110,9 @@ def _run_training(spec: CellSpec, workload, adapter, strategy, hw: Hardware, dev
     model = build_model(spec, workload, data, strategy)
     phases.end("build_s")
     clock = StepClock()
+    meter = disturbance.Meter()
     outcome = loops.get(spec.loop).train(loops.TrainContext(strategy, workload, model, data, config, clock))
+    disturbed = meter.stop()
     phases.end("train_s")
     times = StepTimes.split(clock, spec.warmup_steps)
     if not times.steady:
@@ -122,7 +124,7 @@ def _run_training(spec: CellSpec, workload, adapter, strategy, hw: Hardware, dev
     test = _evaluate(workload, model, data, spec.eval_examples)
     phases.end("evaluate_s")
     record = _training_record(spec, data, config, replicas, clock, times, outcome, test, peaks)
-    return {**record, "phases": phases.seconds}
+    return {**record, "phases": phases.seconds, "disturbance": disturbed}
 
 
 class _Phases:

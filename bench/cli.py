@@ -22,7 +22,14 @@ DESCRIPTION = "Benchmark TensorFlow distributed training: workloads x strategies
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distbench", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_running_commands(sub)
+    _add_stored_commands(sub)
+    _add_interleaved_commands(sub)
+    return parser
 
+
+def _add_running_commands(sub) -> None:
+    """list, run, tune: what runs cells."""
     p = sub.add_parser("list", help="workloads, strategies (available here or why not), loops, stored runs")
     _add_results_arg(p)
     p.set_defaults(func=cmd_list)
@@ -34,8 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("tune", help="rank loops, steps per execution and XLA for one workload by speed")
     _add_running_args(p, repeats=3)
+    p.add_argument("--confirm-pairs", type=int, default=6, metavar="N",
+                   help="interleaved pairs (at most) to test the winner against plain fit (default 6; 0: skip)")
     p.set_defaults(func=cmd_tune)
 
+
+def _add_stored_commands(sub) -> None:
+    """compare, report: what reads stored runs (check is with the interleaved commands)."""
     p = sub.add_parser("compare", help="compare two stored runs cell by cell")
     p.add_argument("a", help="run A: a file path, a run number, latest or latest~N")
     p.add_argument("b", help="run B (the newer one, usually)")
@@ -44,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_format_arg(p)
     p.set_defaults(func=cmd_compare)
 
+    p = sub.add_parser("report", help="write a Markdown report with PNG charts")
+    p.add_argument("--run", default="latest", help="the run to report (default: latest)")
+    p.add_argument("--out", default=None, help="output folder (default: reports/<machine-id>)")
+    _add_verdict_args(p)
+    _add_results_arg(p)
+    p.set_defaults(func=cmd_report)
+
+
+def _add_interleaved_commands(sub) -> None:
+    """check, ab, plan."""
     p = sub.add_parser("check", help="exit 1 on a regression: against a stored baseline, or measured now "
                                      "against a git revision (exit 3: undecided, crashed or missing cells)")
     which = p.add_mutually_exclusive_group(required=True)
@@ -71,14 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--power", type=float, default=0.8, help="chance of catching it (default 0.8)")
     options.add_to_argparse(p, ("workload", "strategy", "loop", "results"))
     p.set_defaults(func=cmd_plan)
-
-    p = sub.add_parser("report", help="write a Markdown report with PNG charts")
-    p.add_argument("--run", default="latest", help="the run to report (default: latest)")
-    p.add_argument("--out", default=None, help="output folder (default: reports/<machine-id>)")
-    _add_verdict_args(p)
-    _add_results_arg(p)
-    p.set_defaults(func=cmd_report)
-    return parser
 
 
 RUN_OPTIONS = tuple(o.name for o in options.OPTIONS if o.name != "overhead")
@@ -198,12 +212,27 @@ def cmd_tune(args: argparse.Namespace) -> int:
     session.run_all(_Progress())
     status = _finish(session, None)
     ranked = tune.rank(session.results, {c.id for c in candidates})
+    confirmed = _confirm(session, tune.confirmation(ranked), args.confirm_pairs)
     print(tables.render_rows(tables.TUNE_HEADERS, tables.tune_rows(ranked), args.format))
     if args.format != "json":
-        print("\n" + tables.tune_verdict(ranked))
+        print("\n" + tables.tune_verdict(ranked, confirmed))
         for line in left_out + [f"{c}: {r.status}: {r.reason}" for c, r in session.results.items() if not r.measured]:
             print(f"  not ranked: {line}")
     return status
+
+
+def _confirm(session, sides, pairs: int):
+    """The interleaved test of tune's winner against plain fit (None when not run)."""
+    if sides is None or pairs < 2:
+        return None
+    from bench import ab
+
+    plain, a, b = sides
+    suite = session._suite()
+    engine = ab.Interleaved(a, b, lambda spec, side: suite.run(spec, side.env, side.root),
+                            min_pairs=min(ab.DEFAULT_MIN_PAIRS, pairs), max_pairs=pairs, progress=_pair_progress)
+    print(f"\nConfirming the winner: {b.label} against {a.label}, interleaved ...", flush=True)
+    return engine.run([plain], suite.skip_reason)[0]
 
 
 class _Progress:
@@ -215,7 +244,10 @@ class _Progress:
         print(f"[{k}/{n}] {spec.id}: {outcome(record)} ({elapsed:.0f} s elapsed)", flush=True)
 
     def overhead(self, spec) -> None:
-        print(f"[overhead] {spec.id}: harness against a bare TensorFlow loop, interleaved ...", flush=True)
+        print(f"[overhead] {spec.id}: the harness's cell against a bare TensorFlow loop, process pairs ...", flush=True)
+
+    def pair(self, cell, record_a, record_b) -> None:
+        _pair_progress(cell, record_a, record_b)
 
 
 def _load_ref(storage, ref: str):

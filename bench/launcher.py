@@ -180,6 +180,13 @@ def _fork_server(root: str) -> ForkServer | None:
     return server
 
 
+def release(root: str) -> None:
+    """Stops the fork server of ``root`` (a code tree about to be removed), if one runs."""
+    server = _servers.pop(root, None)
+    if server is not None:
+        server.close()
+
+
 def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell", root: str | None = None) -> CellRecord:
     """Runs ``spec`` in a new process; returns its record, or an error record.
 

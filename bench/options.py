@@ -79,7 +79,7 @@ OPTIONS: tuple[Option, ...] = (
     _spec("deadline_s", float, "seconds per cell before its processes are killed (default 900)"),
     Option("repeats", "run each cell N times, each in a fresh process (default 1; tune: 3)", int, 1),
     Option("guard_seeds", "training seeds of the reference cell (default fit) for the accuracy guard "
-           "(default 3; 0 or 1: no guard)", int, 3),
+           "(default 5; 0 or 1: no guard)", int, 5),
     Option("results", "the results folder (default: results)", str, "results"),
     Option("no_save", "do not save the run under results/", flag=True),
     Option("overhead", "also measure the harness's overhead against a bare TensorFlow loop "

@@ -60,7 +60,7 @@ def overhead_cells(cells: list[CellSpec]) -> list[CellSpec]:
     seen: dict[str, CellSpec] = {}
     for cell in cells:
         if cell.loop is not None and cell.workload not in seen:
-            seen[cell.workload] = cell.plain("default", "custom").replace(steps_per_epoch=None)
+            seen[cell.workload] = cell.plain("default", "custom")
     return list(seen.values())
 
 

@@ -35,6 +35,7 @@ class CellRecord(TypedDict, total=False):
     wall_s: float                # run_cell in the worker: set-up to record
     process_wall_s: float        # the worker process as the parent saw it: start-up and exit included
     phases: dict                 # set_up_s, data_s, build_s, train_s, evaluate_s (where wall_s went)
+    disturbance: dict            # while training: others_cpu, steal, load_1m, disturbed (bench.disturbance)
 
 
 def ok(repeats: list[CellRecord]) -> list[CellRecord]:

@@ -90,6 +90,16 @@ class CellResult:
         return [stats.percentile(p, 50) for p in self.per_process]
 
     @cached_property
+    def mean_step(self) -> float:
+        """The median over processes of each process's mean time per step (seconds).
+
+        Like for like across steps per execution: a fit cell timed per execution of 50
+        steps has 50-step averages as samples, whose median is close to a mean; so
+        configurations are ranked on means of per-step time on every side.
+        """
+        return stats.percentile([stats.mean(p) for p in self.per_process], 50)
+
+    @cached_property
     def interval(self) -> tuple[float, float]:
         """95% hierarchical bootstrap interval of :attr:`median` (seconds)."""
         return stats.hierarchical_bootstrap_median_ci(self.per_process)
@@ -145,6 +155,11 @@ class CellResult:
     @property
     def notes(self) -> list[str]:
         return list(self.strategy_info.get("notes", [])) + list(self.first.get("loop", {}).get("notes", []))
+
+    @property
+    def disturbed(self) -> list[dict]:
+        """The disturbance records of the repeats that were disturbed while timed."""
+        return [r["disturbance"] for r in self.ok if (r.get("disturbance") or {}).get("disturbed")]
 
     @property
     def loop_settings(self) -> dict:

@@ -139,10 +139,12 @@ class Session:
         return found
 
     def run_overhead(self, spec: CellSpec, progress=None) -> dict:
-        """The harness-overhead benchmark of ``spec``, in its own process."""
+        """The harness-overhead benchmark of ``spec``: bare-loop and harness processes, paired."""
+        from bench import overhead
+
         if progress:
             progress.overhead(spec)
-        return self._suite().overhead(spec)
+        return overhead.paired(self._suite(), spec, getattr(progress, "pair", None))
 
     def cell_records(self) -> dict[str, list[CellRecord]]:
         """Cell id -> its records; an interrupted run also lists the planned cells that never

@@ -46,7 +46,7 @@ class Suite:
             self._sources[key] = workloads.get(spec.workload).resolve(spec).data
         return spec.replace(data=self._sources[key])
 
-    def run(self, spec: CellSpec, env: dict | None = None, root: str | None = None) -> CellRecord:
+    def run(self, spec: CellSpec, env: dict | None = None, root: str | None = None, task: str = "cell") -> CellRecord:
         """One process (or cluster) of ``spec``; its record, ``skipped`` when it cannot run here.
 
         ``env`` and ``root``: the workers' extra environment and code tree (interleaved A/B).
@@ -57,14 +57,11 @@ class Suite:
         where = {k: v for k, v in (("env", env), ("root", root)) if v}
         if adapter_for(spec).local_processes() > 1:
             return self._launch_cluster(self.prepare(spec), **where)
-        return self._launch(self.prepare(spec), **where)
+        return self._launch(self.prepare(spec), task=task, **where) if task != "cell" else self._launch(
+            self.prepare(spec), **where)
 
     def skip_reason(self, spec: CellSpec) -> str | None:
         return skip_reason(spec, self.hw)
-
-    def overhead(self, spec: CellSpec) -> CellRecord:
-        """The harness-overhead benchmark of ``spec`` (bench.overhead), in its own process."""
-        return self._launch(self.prepare(spec), task="overhead")
 
     def run_all(
         self, specs: list[CellSpec], repeats: int = 1, progress: Progress | None = None

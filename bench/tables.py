@@ -55,6 +55,10 @@ def row(result: CellResult) -> list:
         label = "SKIPPED" if result.status == "skipped" else result.status.upper()
         return base + ["", spec.label] + [""] * 10 + [f"{label}: {result.reason}"]
     notes = result.notes
+    if result.disturbed:
+        worst = max(result.disturbed, key=lambda d: d["others_cpu"] + d["steal"])
+        notes.append(f"DISTURBED ({len(result.disturbed)} of {result.processes} processes): other processes used "
+                     f"{units.percent(worst['others_cpu'])} of the CPU, steal {units.percent(worst['steal'])}")
     if result.failed_repeats:
         notes.append(f"{result.failed_repeats} of {len(result.repeats)} runs did not finish ok")
     return base + [
@@ -113,7 +117,8 @@ def guard_rule() -> str:
     """How the guard accepts a cell, from its constants."""
     from bench import guard
 
-    return f"accepted within mean ± max({guard.K:g} sd, {guard.FLOOR:g})"
+    return (f"accepted within a {units.percent(guard.CONFIDENCE)} prediction interval for a new seed, "
+            f"mean ± t(n - 1) x sd x sqrt(1 + 1/n), never narrower than ± {guard.FLOOR:g}")
 
 
 SCALING_HEADERS = ["workload", "loop", "strategy", "replicas", "kind", "examples/s", "1-replica examples/s",
@@ -183,6 +188,14 @@ def overhead_line(record: dict) -> str:
     if record.get("status") != "ok":
         return f"{record.get('cell')}: {record.get('status', '').upper()}: {record.get('reason', '')}"
     o = record["overhead"]
+    if "pairs" in o:
+        if not o.get("ratio_ci"):
+            return f"{record['cell']}: {o['pairs']} pair(s): no interval"
+        from bench import stats
+
+        return (f"{record['cell']}: the harness adds {_against_target(o, 'to the median step')} (B/A of {o['pairs']} "
+                f"interleaved process pairs; median step: bare TensorFlow {units.ms(stats.percentile(o['bare'], 50))} "
+                f"ms, harness {units.ms(stats.percentile(o['harness'], 50))} ms)")
     added = _against_target(o, "to the median step")
     return (f"{record['cell']}: the harness adds {added} (median of {o['rounds']} rounds' harness/bare ratios, "
             f"{o['steps_per_round']} interleaved steps each; all steps: harness "
@@ -195,7 +208,9 @@ def overhead_lines(record: dict) -> list[str]:
 
     lines = [overhead_line(record)]
     f = record.get("overhead", {}).get("fit")
-    if f:
+    if f and "error" in f:
+        lines.append(f"fit's timing callback: not measured: {f['error']}")
+    elif f:
         fit = CellSpec.from_dict(record["config"]).plain("default", "fit")
         added = _against_target(f, "to fit's wall time")
         lines.append(f"{fit.id}-overhead: the per-step timing callback adds {added} (median of {f['pairs']} "
@@ -395,7 +410,7 @@ def plan_rows(noise: dict, cells: list[str], effect: float, threshold: float, po
 # -- tune ---------------------------------------------------------------------------------
 
 TUNE_HEADERS = [
-    "rank", "strategy", "loop", "steps/exec", "XLA", "runs", "median ms", "95% CI ms", "speed-up vs plain fit [95% CI]",
+    "rank", "strategy", "loop", "steps/exec", "XLA", "runs", "mean ms/step", "median ms", "speed-up vs plain fit",
     "accuracy guard", "notes",
 ]
 
@@ -404,11 +419,10 @@ def tune_rows(ranked) -> list[list]:
     rows = []
     for k, r in enumerate(ranked, 1):
         res = r.result
-        speedup = f"{units.ratio(r.speedup, r.speedup_ci).replace(' [', 'x [', 1)}" if r.speedup else "-"
         rows.append([
             k if r.accepted else "rejected", res.spec.strategy, res.spec.loop, r.steps_per_execution,
-            "on" if res.spec.jit_compile else "off", res.processes, units.ms(res.median), units.ms_range(res.interval),
-            speedup, r.guard, "; ".join(res.first.get("loop", {}).get("notes", [])),
+            "on" if res.spec.jit_compile else "off", res.processes, units.ms(res.mean_step), units.ms(res.median),
+            f"{r.speedup:.2f}x" if r.speedup else "-", r.guard, "; ".join(res.first.get("loop", {}).get("notes", [])),
         ])
     return rows
 
@@ -417,18 +431,22 @@ def _tune_label(r) -> str:
     return f"{r.result.spec.loop} (steps/exec {r.steps_per_execution}, XLA {'on' if r.result.spec.jit_compile else 'off'})"
 
 
-def tune_verdict(ranked) -> str:
-    """The fastest accepted configuration, and which others its interval cannot tell apart."""
-    from bench.tune import distinguishable
-
+def tune_verdict(ranked, confirmed=None) -> str:
+    """The fastest accepted configuration by mean step, and what the interleaved pairs say
+    of its claim against plain fit (``confirmed``: the PairedCell, when it ran)."""
     accepted = [r for r in ranked if r.accepted]
     if not accepted:
         return "No configuration ran and passed the accuracy guard."
     best = accepted[0]
-    text = f"Fastest: {best.result.spec.strategy} {_tune_label(best)}, {units.ms(best.result.median)} ms/step"
+    text = f"Fastest by mean step: {best.result.spec.strategy} {_tune_label(best)}, {units.ms(best.result.mean_step)} ms/step"
+    if best.result.spec.is_plain_fit:
+        return text + ": plain fit itself."
     if best.speedup:
-        text += f", {best.speedup:.2f}x plain fit [95% CI {best.speedup_ci[0]:.2f}, {best.speedup_ci[1]:.2f}]"
-    ties = [_tune_label(r) for r in accepted[1:] if not distinguishable(best, r)]
-    if ties:
-        text += f". Not distinguishable from it at this noise (overlapping intervals): {', '.join(ties)}"
-    return text + "."
+        text += f", {best.speedup:.2f}x plain fit"
+    if confirmed is None:
+        return text + ". Not confirmed: the interleaved comparison with plain fit did not run (--confirm-pairs 0)."
+    j = confirmed.judgement
+    claim = {"faster": "CONFIRMED faster than plain fit", "same": "not faster than plain fit (same within the band)",
+             "slower": "SLOWER than plain fit"}.get(confirmed.verdict, f"{confirmed.verdict} against plain fit")
+    return (f"{text}. Interleaved with plain fit ({j.pairs} pairs): B/A {units.ratio(j.ratio, j.interval)}, "
+            f"{claim}.")

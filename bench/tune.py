@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench import stats
 from bench.config import CellSpec
 from bench.results import CellResult
 
@@ -45,8 +44,7 @@ def candidates(
 @dataclass(frozen=True)
 class Ranked:
     result: CellResult
-    speedup: float | None             # plain fit's median / this median (> 1: faster)
-    speedup_ci: tuple[float, float] | None
+    speedup: float | None             # plain fit's mean step / this mean step (> 1: faster)
 
     @property
     def steps_per_execution(self) -> int:
@@ -64,22 +62,27 @@ class Ranked:
 
 
 def rank(results: dict[str, CellResult], cells: set[str] | None = None) -> list[Ranked]:
-    """Accepted candidates fastest first, then those the guard rejected; cells that did not
-    run are left out, and so are cells not in ``cells`` (the accuracy guard's seeds)."""
+    """Accepted candidates fastest first (by mean time per step, like for like), then those
+    the guard rejected; cells that did not run, and cells not in ``cells`` (the guard's
+    seeds), are left out. The ranking is a shortlist: :func:`confirmation` says how the
+    winner's claim is tested."""
     candidates = [r for cell, r in results.items() if r.measured and r.spec.loop and not r.spec.is_replicate
                   and (cells is None or cell in cells)]
     plain = {r.spec.strategy: r for r in candidates if r.spec.is_plain_fit}
-    rows = [_ranked(r, plain.get(r.spec.strategy)) for r in candidates]
-    return sorted(rows, key=lambda r: (not r.accepted, r.result.median))
+    rows = [Ranked(r, plain[r.spec.strategy].mean_step / r.mean_step if r.spec.strategy in plain else None)
+            for r in candidates]
+    return sorted(rows, key=lambda r: (not r.accepted, r.result.mean_step))
 
 
-def _ranked(result: CellResult, plain: CellResult | None) -> Ranked:
-    if plain is None:
-        return Ranked(result, None, None)
-    lo, hi = stats.hierarchical_bootstrap_ratio_ci(plain.per_process, result.per_process)   # this / plain
-    return Ranked(result, plain.median / result.median, (1 / hi, 1 / lo))
+def confirmation(ranked: list[Ranked]):
+    """The winner against plain fit, as the two sides of an interleaved comparison (the
+    evidence for the claim), or None when the winner is plain fit or nothing was accepted."""
+    from bench.ab import Side
 
-
-def distinguishable(a: Ranked, b: Ranked) -> bool:
-    """Whether two candidates' median intervals do not overlap."""
-    return a.result.interval[1] < b.result.interval[0] or b.result.interval[1] < a.result.interval[0]
+    accepted = [r for r in ranked if r.accepted]
+    if not accepted or accepted[0].result.spec.is_plain_fit:
+        return None
+    best = accepted[0].result.spec
+    changes = {"loop": best.loop, "steps_per_execution": best.steps_per_execution, "jit_compile": best.jit_compile}
+    plain = best.replace(loop="fit", steps_per_execution=1, jit_compile=False)
+    return plain, Side("A", "plain fit"), Side("B", f"fastest: {best.label}", changes)

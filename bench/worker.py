@@ -1,7 +1,8 @@
 """Worker process entry point: runs one cell and writes its record as JSON.
 
 Usage: ``python -m bench.worker SPEC.json RECORD.json [TASK]``, TASK ``cell`` (default)
-or ``overhead`` (:mod:`bench.overhead`). Started by the launcher, one process per cell,
+``overhead`` (:func:`bench.overhead.measure_fit`) or ``bare`` / ``bare-accuracy``
+(:mod:`bench.bare`). Started by the launcher, one process per cell,
 so that each cell gets its own device set-up and its own memory peak.
 Whatever happens, the worker writes a record (ok, skipped or error) unless it is killed.
 """
@@ -16,7 +17,7 @@ import traceback
 from bench.fileio import atomic_write_json
 
 
-TASKS = ("cell", "overhead")
+TASKS = ("cell", "overhead", "bare", "bare-accuracy")
 
 
 def main(argv: list[str]) -> int:
@@ -43,9 +44,13 @@ def main(argv: list[str]) -> int:
 
 def _run(task: str, spec) -> dict:
     if task == "overhead":
-        from bench.overhead import measure
+        from bench.overhead import measure_fit
 
-        return measure(spec)
+        return measure_fit(spec)
+    if task.startswith("bare"):
+        from bench.bare import measure
+
+        return measure(spec, "accuracy" if task == "bare-accuracy" else "workload")
     if task != "cell":
         raise ValueError(f"Unknown worker task {task!r}. Known: {', '.join(TASKS)}.")
     from bench.cell import run_cell

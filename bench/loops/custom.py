@@ -21,7 +21,7 @@ class CustomLoop(TrainingLoop):
 
         cfg, model, strategy = ctx.config, ctx.model, ctx.strategy
         with strategy.scope():
-            optimizer = ctx.workload.optimizer()
+            optimizer = self.optimizer(ctx)
             optimizer.build(model.trainable_variables)
             loss_fn = ctx.workload.loss(reduction=None)
             metrics = ctx.workload.metrics()
@@ -64,6 +64,10 @@ class CustomLoop(TrainingLoop):
     def dataset(self, ctx: TrainContext):
         """The global-batch dataset the loop distributes (tests override it to inject bugs)."""
         return train_dataset(ctx)
+
+    def optimizer(self, ctx: TrainContext):
+        """The workload's optimizer, built in scope (tests override it to inject bugs)."""
+        return ctx.workload.optimizer()
 
     def gradients(self, grads: list) -> list:
         """One replica's gradients before they are applied (tests override it to inject bugs)."""

@@ -62,4 +62,5 @@ def test_run_with_guard_and_overhead_shows_and_stores_both(capsys, tmp_path):
     run = load(Storage(tmp_path).runs()[0])
     guard = run.cells()["reuters_cnn-virtual-custom"][0]["accuracy_guard"]
     assert guard["reference"]["seeds"] == [0, 1] and guard["status"] in ("ok", "low", "high")
-    assert run.overhead[0]["overhead"]["rounds"] == 6
+    o = run.overhead[0]["overhead"]
+    assert 3 <= o["pairs"] <= 8 and len(o["bare"]) == len(o["harness"]) == o["pairs"] and "ratios" in o["fit"]

@@ -25,21 +25,22 @@ def _run(*cells):
     return out
 
 
-def test_reference_band_is_mean_plus_minus_k_sd_hand_computed():
-    # values 0.40, 0.46, 0.43: mean 0.43, sd 0.03 (n-1), K=3 -> 0.34 .. 0.52
+def test_reference_band_is_a_prediction_interval_hand_computed():
+    # values 0.40, 0.46, 0.43: mean 0.43, sd 0.03 (n-1); t(0.975, 2) = 4.3027, sqrt(1 + 1/3) = 1.1547:
+    # 0.43 ± 0.14905 -> 0.28095 .. 0.57905
     run = _run(_cell(accuracy=0.40), _cell(accuracy=0.46, init_seed=1), _cell(accuracy=0.43, init_seed=2),
-               _cell("virtual", "custom", accuracy=0.35), _cell("virtual", "fit", accuracy=0.30),
-               _cell("virtual", "train_on_batch", accuracy=0.55))
+               _cell("virtual", "custom", accuracy=0.35), _cell("virtual", "fit", accuracy=0.25),
+               _cell("virtual", "train_on_batch", accuracy=0.60))
     verdicts = guard.apply(results_of(run))
     ref = verdicts["virtual-custom-None"]["reference"]
     assert ref["seeds"] == [0, 1, 2]
     assert ref["mean"] == pytest.approx(0.43) and ref["sd"] == pytest.approx(0.03)
-    assert (ref["low"], ref["high"]) == (pytest.approx(0.34), pytest.approx(0.52))
+    assert (ref["low"], ref["high"]) == (pytest.approx(0.28095, abs=1e-5), pytest.approx(0.57905, abs=1e-5))
     assert verdicts["virtual-custom-None"]["status"] == "ok"
     assert verdicts["virtual-fit-None"]["status"] == "low"
     assert verdicts["virtual-train_on_batch-None"]["status"] == "high"
     assert tables.guard_message(verdicts["virtual-fit-None"]).startswith(
-        "accuracy 0.300 vs reference 0.430 ± 0.030 (3 seeds")
+        "accuracy 0.250 vs reference 0.430 ± 0.030 (3 seeds; accepted 0.281-0.579)")
     assert run["virtual-fit-None"][0]["accuracy_guard"]["status"] == "low"   # stored in the record
     assert set(guard.flagged(results_of(run))) == {"virtual-fit-None", "virtual-train_on_batch-None"}
 
@@ -89,14 +90,16 @@ def test_with_replicates_puts_each_workload_s_seeds_after_its_cells():
 
 
 def test_table_names_the_metric_and_each_seed_s_row():
-    run = _run(_cell(accuracy=0.40), _cell(accuracy=0.46, init_seed=1), _cell("virtual", "fit", accuracy=0.30))
+    run = _run(_cell(accuracy=0.40), _cell(accuracy=0.46, init_seed=1), _cell(accuracy=0.43, init_seed=2),
+               _cell("virtual", "fit", accuracy=0.25))
     run["default-fit-1"][0]["cell"] = "w-default-fit-init1"
+    run["default-fit-2"][0]["cell"] = "w-default-fit-init2"
     results = results_of(run)
     guard.apply(results)
     rows = {(r[1], r[3]): r for r in (tables.row(result) for result in results.values())}
-    assert set(rows) == {("default", "fit"), ("default", "fit-init1"), ("virtual", "fit")}
-    assert rows["default", "fit"][11] == "ok: accuracy 0.400 vs 0.430 ± 0.042"
-    assert rows["virtual", "fit"][11] == "LOW: accuracy 0.300 vs 0.430 ± 0.042"
+    assert set(rows) == {("default", "fit"), ("default", "fit-init1"), ("default", "fit-init2"), ("virtual", "fit")}
+    assert rows["default", "fit"][11] == "ok: accuracy 0.400 vs 0.430 ± 0.030"
+    assert rows["virtual", "fit"][11] == "LOW: accuracy 0.250 vs 0.430 ± 0.030"
 
 
 # --- the guard against real training, with a loop that trains wrongly ---------------------
@@ -133,7 +136,16 @@ def wrong_loops():
             keep = tf.cast(tf.equal(replica, 0), grads[0].dtype)
             return [g * keep for g in grads]
 
-    loops = (MisalignedLoop, OneReplicaLoop)
+    class SlowLearnerLoop(CustomLoop):
+        name = "lr_tenth"
+        summary = "custom loop whose optimizer has a tenth of the learning rate (a subtle bug)"
+
+        def optimizer(self, ctx):
+            import keras
+
+            return keras.optimizers.Nadam(learning_rate=ctx.workload.learning_rate / 10)
+
+    loops = (MisalignedLoop, OneReplicaLoop, SlowLearnerLoop)
     for loop in loops:
         LOOPS.register(loop)
     try:
@@ -153,7 +165,7 @@ def test_guard_flags_wrong_loops_and_passes_the_correct_ones(tiny, wrong_loops):
     # half of each batch. The guard flags what learns worse than seeds vary, no less.)
     spec = tiny("reuters_cnn", "virtual", "fit", steps_per_epoch=150, eval_examples=1000)
     cells = [spec.replace(loop=loop) for loop in ("fit", "custom", "train_on_batch", *wrong_loops)]
-    run = {c.id: [run_cell(c)] for c in guard.with_replicates(cells, seeds=3)}
+    run = {c.id: [run_cell(c)] for c in guard.with_replicates(cells, seeds=guard.DEFAULT_SEEDS)}
     verdicts = guard.apply(results_of(run))
     for loop in ("fit", "custom", "train_on_batch"):
         assert verdicts[f"reuters_cnn-virtual-{loop}"]["status"] == "ok", verdicts[f"reuters_cnn-virtual-{loop}"]

@@ -40,3 +40,19 @@ def test_identity_comes_from_the_spec_not_from_splitting_the_id():
     result = results_of({"x": [rec]})["x"]
     assert result.spec.label == "fit-spe50-xla-init2"
     assert result.spec.is_replicate and not result.spec.is_plain_fit and not result.spec.is_reference
+
+
+def test_disturbance_by_hand_and_in_the_table():
+    from bench.disturbance import Snapshot, between
+    from bench.tables import row
+
+    # 10 s on 2 cores = 20 core-seconds; the machine was busy 9 s, this process 4 s: others 5 s = 25%.
+    found = between(Snapshot(0.0, 100.0, 1.0, 10.0), Snapshot(10.0, 109.0, 1.4, 14.0), cores=2)
+    assert found["others_cpu"] == pytest.approx(0.25) and found["steal"] == pytest.approx(0.02)
+    assert found["disturbed"]
+    quiet = between(Snapshot(0.0, 100.0, 1.0, 10.0), Snapshot(10.0, 110.0, 1.0, 19.0), cores=2)
+    assert quiet["others_cpu"] == pytest.approx(0.05) and not quiet["disturbed"]
+    rec = record(CELL, samples(10))
+    rec["disturbance"] = found
+    result = CellResult.of(CELL, [rec, record(CELL, samples(10))])
+    assert "DISTURBED (1 of 2 processes): other processes used 25% of the CPU, steal 2%" in row(result)[-1]

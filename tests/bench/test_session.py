@@ -56,7 +56,7 @@ def test_both_front_ends_resolve_to_the_same_plan():
          "--distbench-repeats", "2"]), "distbench_"))
     assert [c.to_dict() for c in cli.plan] == [c.to_dict() for c in plugin.plan]
     assert cli.repeats == plugin.repeats == 2
-    assert cli.plan[0].global_batch == 64 and cli.plan[-1].id == "reuters_cnn-default-fit-init2"
+    assert cli.plan[0].global_batch == 64 and cli.plan[-1].id == "reuters_cnn-default-fit-init4"
 
 
 class _StoppedSuite:
@@ -94,9 +94,9 @@ def test_an_interrupted_run_keeps_its_finished_cells_and_says_so(tmp_path):
     assert run.interrupted
     statuses = {c: r.status for c, r in run.results.items()}
     assert statuses == {"reuters_cnn-default-fit": "ok", "reuters_cnn-default-custom": "missing",
-                        "reuters_cnn-default-fit-init1": "missing", "reuters_cnn-default-fit-init2": "missing"}
+                        **{f"reuters_cnn-default-fit-init{k}": "missing" for k in range(1, 5)}}
     assert tables.run_heading("B", run).endswith("INTERRUPTED: not every planned cell ran")
-    assert "INTERRUPTED: 1 of 4 planned cells ran" in session.summary()
+    assert "INTERRUPTED: 1 of 6 planned cells ran" in session.summary()
 
 
 @pytest.mark.slow

@@ -95,3 +95,25 @@ def test_movie_reviews_folder_is_vectorised_to_300_tokens(movie_reviews):
     assert d.x_train.shape == (1600, 300) and d.x_test.shape == (400, 300)
     assert d.details["class_names"] == ["neg", "pos"]
     assert d.x_train.max() < 20000 and (d.x_train > 1).mean() > 0.5   # real tokens, mostly known
+
+
+def test_synthetic_data_is_cached_once_and_read_back_identical(tmp_path, monkeypatch):
+    import numpy as np
+
+    from workloads import data as data_mod
+    from workloads.reuters_cnn import ReutersCnn
+
+    monkeypatch.setenv("DISTBENCH_CACHE", str(tmp_path))
+    spec = ReutersCnn.synthetic_spec
+    first = data_mod.synthetic(spec, seed=3)
+    (cached,) = tmp_path.iterdir()
+    again = data_mod.synthetic(spec, seed=3)
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        assert np.array_equal(getattr(first, name), getattr(again, name))
+    assert again.describe() == first.describe()
+    fresh = data_mod._generate(spec, seed=3)   # what the cache stands for
+    assert np.array_equal(fresh.x_train, again.x_train)
+    data_mod.synthetic(spec, seed=4)
+    assert len(list(tmp_path.iterdir())) == 2   # another seed, another file
+    monkeypatch.setenv("DISTBENCH_CACHE", "off")
+    assert data_mod._cache_path(spec, 3) is None

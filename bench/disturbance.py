@@ -1,0 +1,72 @@
+"""Child side: what disturbed a process while it was timed, from ``/proc/stat`` and psutil.
+
+A cell's step time moves with what else the machine does. So each worker samples the
+machine's CPU accounting when timing starts and stops, and the record says:
+
+* ``others_cpu``: CPU time used by every other process (and the kernel for them) as a
+  share of the machine's capacity over the window (cores x seconds);
+* ``steal``: the share the hypervisor gave to other guests (``steal`` in /proc/stat);
+* ``load_1m``: the 1-minute load average at the end.
+
+A process is *disturbed* when others used more than ``OTHERS_LIMIT`` of the machine or
+the hypervisor stole more than ``STEAL_LIMIT``; the table marks such cells. On systems
+without ``/proc/stat`` nothing is recorded (never a guess).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+OTHERS_LIMIT = 0.20
+STEAL_LIMIT = 0.05
+_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The machine's CPU accounting (seconds, all cores) and this process tree's CPU time."""
+
+    wall: float
+    busy: float       # user + nice + system + irq + softirq, all cores
+    steal: float
+    own: float        # this process and its children: user + system
+
+    @classmethod
+    def take(cls) -> "Snapshot | None":
+        try:
+            with open("/proc/stat") as f:
+                values = [int(x) for x in f.readline().split()[1:len(_FIELDS) + 1]]
+        except (OSError, ValueError):
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        cpu = dict(zip(_FIELDS, (v / ticks for v in values)))
+        t = os.times()
+        return cls(time.monotonic(), cpu["user"] + cpu["nice"] + cpu["system"] + cpu["irq"] + cpu["softirq"],
+                   cpu["steal"], t.user + t.system + t.children_user + t.children_system)
+
+
+def between(start: Snapshot, end: Snapshot, cores: int) -> dict:
+    """The window's disturbance (pure): shares of ``cores`` x elapsed seconds."""
+    capacity = max(1e-9, (end.wall - start.wall) * cores)
+    others = max(0.0, (end.busy - start.busy) - (end.own - start.own)) / capacity
+    steal = max(0.0, end.steal - start.steal) / capacity
+    return {"seconds": end.wall - start.wall, "cores": cores, "others_cpu": others, "steal": steal,
+            "disturbed": others > OTHERS_LIMIT or steal > STEAL_LIMIT}
+
+
+class Meter:
+    """Measures the disturbance of one timed window in this process."""
+
+    def __init__(self) -> None:
+        self._start = Snapshot.take()
+
+    def stop(self) -> dict | None:
+        end = Snapshot.take()
+        if self._start is None or end is None:
+            return None
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        found = between(self._start, end, cores)
+        found["load_1m"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        return found
