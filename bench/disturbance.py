@@ -9,8 +9,9 @@ machine's CPU accounting when timing starts and stops, and the record says:
 * ``load_1m``: the 1-minute load average at the end.
 
 A process is *disturbed* when others used more than ``OTHERS_LIMIT`` of the machine or
-the hypervisor stole more than ``STEAL_LIMIT``; the table marks such cells. On systems
-without ``/proc/stat`` nothing is recorded (never a guess).
+the hypervisor stole more than ``STEAL_LIMIT``; the table marks such cells (not local
+multi-worker cells, whose own other workers count as "others" here). On systems without
+``/proc/stat`` nothing is recorded (never a guess).
 """
 
 from __future__ import annotations

@@ -158,7 +158,11 @@ class CellResult:
 
     @property
     def disturbed(self) -> list[dict]:
-        """The disturbance records of the repeats that were disturbed while timed."""
+        """The disturbance records of the repeats that were disturbed while timed. Local
+        multi-worker cells are never marked: their "other processes" include the cell's
+        own other workers on this machine."""
+        if self.spec.strategy == "multi_worker" and self.shared_hardware:
+            return []
         return [r["disturbance"] for r in self.ok if (r.get("disturbance") or {}).get("disturbed")]
 
     @property
