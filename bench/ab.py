@@ -1,9 +1,11 @@
 """Parent side: interleaved A/B comparison, the process pair as the unit.
 
-For each cell, pairs of fresh processes run back to back, one of each side, in
-alternating order (A B, B A, A B, ...): whatever the machine does between processes
-(its speed moved 25-40% between processes here) falls on both sides of a pair, and the
-pair's log-ratio log(median_B / median_A) cancels it. After ``min_pairs`` the pairs are
+For each cell, pairs of fresh processes run, one of each side, in lockstep: both at once,
+taking turns step by step (:mod:`bench.lockstep`; the first turn alternates between
+pairs, A B, B A, ...). Whatever the machine does (its speed moved 25-40% between
+processes here, and within seconds) falls on both sides of a pair, and the pair's
+log-ratio log(median_B / median_A) cancels it. Cells of several local processes
+(multi-worker) run their pairs one process after the other instead. After ``min_pairs`` the pairs are
 judged by :func:`bench.compare.judge_pairs` after each new pair, and pairs are added
 until the verdict is decided (``same``, ``slower``, ``faster``), ``max_pairs`` is reached
 or the time budget is spent (``undecided``). A crashed process fails the cell.
@@ -31,7 +33,9 @@ from bench.config import CellSpec
 from bench.errors import UserError
 from bench.records import CellRecord
 
-DEFAULT_THRESHOLD = 0.10     # one pair's log-ratio spread ~8% here (A/A, docs/measurements.md)
+# One lockstep pair's log-ratio has an sd of about 0.012 here (A/A; 0.09-0.15 for pairs run
+# one after the other): 5% is then resolved in 3-4 pairs (docs/measurements.md).
+DEFAULT_THRESHOLD = 0.05
 DEFAULT_MIN_PAIRS = 3
 DEFAULT_MAX_PAIRS = 8
 
@@ -96,6 +100,13 @@ class PairedCell:
                 "failure": (self.failure or {}).get("reason")}
 
 
+def _single_process(spec: CellSpec) -> bool:
+    """Lockstep is for cells of one worker process (not local multi-worker clusters)."""
+    from bench.plan import adapter_for
+
+    return adapter_for(spec).local_processes() == 1
+
+
 def _median(record: CellRecord) -> float:
     return record["step_time"]["median"]
 
@@ -115,6 +126,7 @@ class Interleaved:
     max_pairs: int = DEFAULT_MAX_PAIRS
     budget_s: float | None = None
     progress: Callable[[PairedCell, CellRecord, CellRecord], None] | None = None
+    lockstep: bool = True      # the pair's processes take turns step by step (bench.lockstep)
 
     def __post_init__(self) -> None:
         if not 2 <= self.min_pairs <= self.max_pairs:
@@ -146,10 +158,38 @@ class Interleaved:
         return cell
 
     def _pair(self, spec: CellSpec, k: int) -> tuple[CellRecord, CellRecord]:
-        """Pair k: A then B when k is even, B then A when odd (A B B A A B ...)."""
+        """Pair k: A first when k is even, B first when odd (A B B A A B ...); in lockstep,
+        both processes at once, taking turns step by step; else one after the other."""
         order = (self.a, self.b) if k % 2 == 0 else (self.b, self.a)
-        records = {side.name: self.launch(side.spec(spec), side) for side in order}
+        if self.lockstep and _single_process(spec):
+            records = self._lockstep(spec, order)
+        else:
+            records = {side.name: self.launch(side.spec(spec), side) for side in order}
         return records[self.a.name], records[self.b.name]
+
+    def _lockstep(self, spec: CellSpec, order: tuple[Side, Side]) -> dict[str, CellRecord]:
+        import threading
+
+        from bench.lockstep import ENV, Relay
+
+        records: dict[str, CellRecord] = {}
+        with tempfile.TemporaryDirectory(prefix="distbench-pair-") as folder:
+            relay = Relay(folder, [side.name for side in order])
+            threads = {}
+            for side in order:
+                env = {**side.env, ENV: Relay.prefix(folder, side.name)}
+                run = lambda side=side, env=env: records.__setitem__(  # noqa: E731
+                    side.name, self.launch(side.spec(spec), Side(side.name, side.label, side.changes, env, side.root,
+                                                                 side.task)))
+                threads[side.name] = threading.Thread(target=run, daemon=True)
+                threads[side.name].start()
+            try:
+                relay.run(lambda name: threads[name].is_alive())
+            finally:
+                for thread in threads.values():
+                    thread.join()
+                relay.close()
+        return records
 
 
 def parse_side(name: str, text: str, parse_options: Callable[[list[str]], dict]) -> Side:

@@ -50,11 +50,19 @@ def measure(spec, metrics: str = "workload") -> dict:
             metric.update_state(y, pred)
         return loss
 
-    times = []
+    from bench.lockstep import turns   # taking turns with a partner process, outside the timed region
+
+    mine, times = turns(), []
     for _ in range(spec.epochs * (spec.steps_per_epoch or len(data.y_train) // spec.global_batch)):
+        if mine:
+            mine.before()
         start = time.perf_counter()
         float(step(iterator))   # the device sync
         times.append(time.perf_counter() - start)
+        if mine:
+            mine.after()
+    if mine:
+        mine.end()
     steady = times[1 + spec.warmup_steps:]
     return {"cell": f"{spec.id}-bare", "status": "ok", "config": spec.to_dict(), "bare": {"metrics": metrics},
             "steps": {"samples": steady, "cold_start_s": times[0], "steps_per_sample": 1},

@@ -14,7 +14,7 @@ import time
 import bench.loops as loops
 import strategies
 import workloads
-from bench import disturbance, memory, stats
+from bench import disturbance, lockstep, memory, stats
 from bench.config import CellSpec
 from bench.errors import UserError
 from bench.plan import adapter_for
@@ -109,10 +109,11 @@ def _run_training(spec: CellSpec, workload, adapter, strategy, hw: Hardware, dev
     memory.reset_device_peaks(device_names)
     model = build_model(spec, workload, data, strategy)
     phases.end("build_s")
-    clock = StepClock()
+    clock = lockstep.clock()   # in lockstep with a partner process when the parent asked (bench.ab)
     meter = disturbance.Meter()
     outcome = loops.get(spec.loop).train(loops.TrainContext(strategy, workload, model, data, config, clock))
     disturbed = meter.stop()
+    lockstep.finish(clock)
     phases.end("train_s")
     times = StepTimes.split(clock, spec.warmup_steps)
     if not times.steady:

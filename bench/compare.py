@@ -3,9 +3,9 @@
 Count what varies. Each kind of comparison has its own unit:
 
 * **Interleaved pairs** (``bench ab``, ``check --against``; :mod:`bench.ab`): a pair is one
-  process of each side, run back to back in alternating order (A B, B A, ...); its
-  log-ratio log(median_B / median_A) cancels the machine's drift between processes
-  (25-40% here). The pairs are the units: a Student-t interval of their mean log-ratio,
+  process of each side, run at once and taking turns step by step (lockstep); its
+  log-ratio log(median_B / median_A) cancels the machine's drift (25-40% between
+  processes here). The pairs are the units: a Student-t interval of their mean log-ratio,
   and an exact sign-flip p (smallest reachable: 2 / 2^n).
 * **Stored runs of different times** (``compare``, ``check --baseline``): a run's processes
   share that run's machine state, so each run is one unit. Its noise is what this

@@ -10,8 +10,9 @@ started interpreter would, without paying for the import again.
 Protocol (one JSON object per line): the parent writes ``{"argv", "env", "cwd", "log"}``;
 the server answers ``{"pid": N}`` and, when that child ends, ``{"exit": N, "code": C}``
 (C < 0: killed by signal -C, as ``Popen.returncode``). The server and its children die
-with the parent: the server on end of input or by its parent-death signal; each child
-by its own parent-death signal when the server goes.
+with the parent: the server on end of input (the kernel closes the pipe when the
+parent dies, however it dies); each child by its own parent-death signal, asked for in
+the server's one thread, when the server goes.
 
 Run as a script (``python .../bench/forkserver.py``, with the code tree to serve first on
 ``PYTHONPATH``); started by :mod:`bench.launcher`, never by hand. It imports nothing of
@@ -115,7 +116,6 @@ def main() -> int:
     # modules (stats, config, ...) could shadow others' top-level names: take it out.
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
-    die_with_parent()
     import keras  # noqa: F401 - the point: imported once, before any fork
     import tensorflow  # noqa: F401
 

@@ -97,10 +97,14 @@ class ForkServer:
         # TensorFlow and Keras, and its children import ``bench`` from ``root``.
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forkserver.py")
         self.root = root
+        # No parent-death signal here: Linux sends it when the *thread* that started the
+        # server ends, and lockstep pairs start it from short-lived threads. The server
+        # ends when its input does, which the kernel closes when this process dies, and
+        # its workers' own signal (set in its one thread) then ends them.
         self._proc = subprocess.Popen(
             [sys.executable, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, env={**os.environ, **WORKER_ENV, "PYTHONPATH": _python_path(root)}, cwd=root,
-            start_new_session=True, preexec_fn=_die_with_parent, text=True,
+            start_new_session=True, text=True,
         )
         self._lock = threading.Lock()
         self._changed = threading.Condition()
@@ -158,6 +162,7 @@ class ForkServer:
 
 _servers: dict[str, ForkServer] = {}
 _failed_roots: set[str] = set()
+_servers_lock = threading.Lock()   # lockstep pairs spawn from two threads at once
 
 
 def _fork_server(root: str) -> ForkServer | None:
@@ -169,15 +174,16 @@ def _fork_server(root: str) -> ForkServer | None:
         raise UserError(f"Unknown DISTBENCH_SPAWN {mode!r}. Known: {', '.join(SPAWN_MODES)}.")
     if mode == "exec" or root in _failed_roots or not sys.platform.startswith("linux"):
         return None
-    server = _servers.get(root)
-    if server is None or not server.alive():
-        try:
-            server = _servers[root] = ForkServer(root)
-            atexit.register(server.close)
-        except (OSError, ValueError):
-            _failed_roots.add(root)
-            return None
-    return server
+    with _servers_lock:
+        server = _servers.get(root)
+        if server is None or not server.alive():
+            try:
+                server = _servers[root] = ForkServer(root)
+                atexit.register(server.close)
+            except (OSError, ValueError):
+                _failed_roots.add(root)
+                return None
+        return server
 
 
 def release(root: str) -> None:

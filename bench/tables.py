@@ -370,9 +370,9 @@ def paired_lines(a, b, outcome) -> list[str]:
     from bench.compare import EXIT_PASS
 
     lines = [f"A: {a.label}", f"B: {b.label}",
-             "Each pair ran one process of each side back to back, in alternating order; the interval is "
-             "Student's t on the pairs' log-ratios, the p a sign-flip test (exact; its smallest possible "
-             "value in brackets)."]
+             "Each pair ran one process of each side at once, taking turns step by step (lockstep); the "
+             "interval is Student's t on the pairs' log-ratios, the p a sign-flip test (exact; its smallest "
+             "possible value in brackets)."]
     for verdict, what in (("slower", "SLOWER"), ("undecided", "UNDECIDED"), ("failed", "FAILED")):
         cells = outcome.having(verdict)
         if cells:

@@ -35,7 +35,8 @@ class FakeLaunch:
 
 
 def _run(launch, **kw):
-    engine = ab.Interleaved(ab.Side("A", "a"), ab.Side("B", "b"), launch, **{"threshold": 0.1, **kw})
+    # lockstep off: these fakes are not processes; the turn-taking is tested on its own below
+    engine = ab.Interleaved(ab.Side("A", "a"), ab.Side("B", "b"), launch, **{"threshold": 0.1, "lockstep": False, **kw})
     return engine.run([SPEC], lambda spec: None)[0]
 
 
@@ -143,3 +144,36 @@ def test_pairs_to_detect_by_hand():
     assert pairs_to_detect(0.08, 0.20, 0.10) == 7
     with pytest.raises(ValueError, match="cannot clear a threshold"):
         pairs_to_detect(0.08, 0.10, 0.10)
+
+
+def test_lockstep_workers_take_turns_step_by_step(tmp_path):
+    """Two threads stand in for a pair's processes: their timed steps strictly alternate,
+    and neither ends (to evaluate) before the other has finished its steps."""
+    import threading
+
+    from bench.lockstep import LockstepClock, Relay, Turns
+
+    relay = Relay(str(tmp_path), ["A", "B"])
+    events, lock = [], threading.Lock()
+
+    def worker(name, steps):
+        clock = LockstepClock(Turns(Relay.prefix(str(tmp_path), name)))
+        for k in range(steps):
+            clock.start()
+            with lock:
+                events.append((name, k))
+            clock.stop()
+        clock.turns.end()
+        with lock:
+            events.append((name, "evaluate"))
+
+    threads = {n: threading.Thread(target=worker, args=(n, 4)) for n in ("A", "B")}
+    for t in threads.values():
+        t.start()
+    relay.run(lambda name: threads[name].is_alive())
+    for t in threads.values():
+        t.join()
+    relay.close()
+    steps = [e for e in events if e[1] != "evaluate"]
+    assert steps == [("A", 0), ("B", 0), ("A", 1), ("B", 1), ("A", 2), ("B", 2), ("A", 3), ("B", 3)]
+    assert {e[0] for e in events[-2:]} == {"A", "B"} and all(e[1] == "evaluate" for e in events[-2:])

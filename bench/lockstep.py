@@ -1,0 +1,139 @@
+"""Lockstep pairs: two worker processes take turns, one timed step each.
+
+Run back to back, two processes of the same cell still differed by 9-15% here (the
+sd of a pair's log-ratio, docs/measurements.md): the machine's speed moves within
+seconds. Taking turns step by step puts every step of side B right next to a step of
+side A, as the first overhead benchmark did inside one process (whose interleaved
+ratios agreed within 2-3%).
+
+Child side (:class:`LockstepClock`): before each timed unit the worker says it is ready
+and waits for its turn; after it, it hands the turn back; when training ends it says so
+and waits until its partner has finished too (so that its evaluation never overlaps the
+partner's timed steps). Parent side (:class:`Relay`): passes the turn A, B, A, B, ...
+through two FIFOs per worker, skipping a worker that has ended or died.
+
+What lockstep cannot see: work a process does in the background while its partner
+steps (``tf.data`` prefetching) overlaps the partner's step instead of its own, on both
+sides alike; the ratio stays fair, input-pipeline costs are partly hidden.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+
+from bench.timing import StepClock, Timer
+
+ENV = "DISTBENCH_LOCKSTEP"      # a worker's FIFO prefix: <prefix>.go (turns in), <prefix>.done (out)
+READY, GO, DONE, END = b"r", b"g", b"d", b"e"
+
+
+class Turns:
+    """A worker's side of the turn-taking: outside any timed region (child side)."""
+
+    def __init__(self, prefix: str) -> None:
+        self._go = os.open(prefix + ".go", os.O_RDONLY)
+        self._done = os.open(prefix + ".done", os.O_WRONLY)
+
+    def _wait(self) -> None:
+        if os.read(self._go, 1) != GO:
+            raise RuntimeError("lockstep: the parent's relay is gone")
+
+    def before(self) -> None:
+        """Says this worker is ready for a step and waits for its turn."""
+        os.write(self._done, READY)
+        self._wait()
+
+    def after(self) -> None:
+        """Hands the turn back after a step."""
+        os.write(self._done, DONE)
+
+    def end(self) -> None:
+        """Training is over: waits for the partner to finish its steps too."""
+        os.write(self._done, END)
+        self._wait()
+        os.close(self._go)
+        os.close(self._done)
+
+
+def turns() -> Turns | None:
+    """This worker's turns, when its parent asked for lockstep (else None)."""
+    prefix = os.environ.get(ENV)
+    return Turns(prefix) if prefix else None
+
+
+class LockstepClock(StepClock):
+    """A step clock that times a unit only on its turn (child side)."""
+
+    def __init__(self, turns: Turns, timer: Timer = time.perf_counter) -> None:
+        super().__init__(timer)
+        self.turns = turns
+
+    def start(self) -> None:
+        self.turns.before()
+        super().start()
+
+    def stop(self, steps: int = 1) -> None:
+        super().stop(steps)
+        self.turns.after()
+
+
+def clock() -> StepClock:
+    """This worker's step clock: in lockstep when its parent asked for it."""
+    mine = turns()
+    return LockstepClock(mine) if mine else StepClock()
+
+
+def finish(clock: StepClock) -> None:
+    if isinstance(clock, LockstepClock):
+        clock.turns.end()
+
+
+class Relay:
+    """Passes the turn between the workers of one pair (parent side)."""
+
+    def __init__(self, folder: str, names: list[str]) -> None:
+        self.names = names
+        self._fds: dict[str, tuple[int, int]] = {}
+        for name in names:
+            prefix = self.prefix(folder, name)
+            os.mkfifo(prefix + ".go")
+            os.mkfifo(prefix + ".done")
+            # O_RDWR never blocks on a FIFO (Linux): the worker's opens then succeed at once.
+            self._fds[name] = (os.open(prefix + ".go", os.O_RDWR), os.open(prefix + ".done", os.O_RDWR))
+        self.folder = folder
+
+    @staticmethod
+    def prefix(folder: str, name: str) -> str:
+        return os.path.join(folder, f"lockstep-{name}")
+
+    def run(self, alive, poll_s: float = 0.2) -> None:
+        """Turns in order until every worker has ended (``alive(name)``: its process runs)."""
+        active = list(self.names)
+        while active:
+            for name in list(active):
+                message = self._next(name, alive, poll_s)
+                if message == READY:
+                    os.write(self._fds[name][0], GO)
+                    if self._next(name, alive, poll_s) != DONE:
+                        active.remove(name)
+                else:                      # END, or the process is gone
+                    active.remove(name)
+        for name in self.names:           # everyone has finished: release them to evaluate
+            os.write(self._fds[name][0], GO)
+
+    def _next(self, name: str, alive, poll_s: float) -> bytes | None:
+        """The worker's next message; None once its process has ended."""
+        fd = self._fds[name][1]
+        while True:
+            ready, _, _ = select.select([fd], [], [], poll_s)
+            if ready:
+                return os.read(fd, 1)
+            if not alive(name):
+                return None
+
+    def close(self) -> None:
+        for go, done in self._fds.values():
+            os.close(go)
+            os.close(done)
