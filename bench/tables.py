@@ -51,9 +51,10 @@ def row(result: CellResult) -> list:
     """
     spec = result.spec
     base = [spec.workload, spec.strategy]
+    loop = spec.label + (f"@{result.id.rsplit('@', 1)[1]}" if "@" in result.id else "")   # an A/B run's side
     if not result.measured:
         label = "SKIPPED" if result.status == "skipped" else result.status.upper()
-        return base + ["", spec.label] + [""] * 10 + [f"{label}: {result.reason}"]
+        return base + ["", loop] + [""] * 10 + [f"{label}: {result.reason}"]
     notes = result.notes
     if result.disturbed:
         worst = max(result.disturbed, key=lambda d: d["others_cpu"] + d["steal"])
@@ -62,7 +63,7 @@ def row(result: CellResult) -> list:
     if result.failed_repeats:
         notes.append(f"{result.failed_repeats} of {len(result.repeats)} runs did not finish ok")
     return base + [
-        result.replicas or "", spec.label, result.processes, units.ms(result.median), units.ms_range(result.interval),
+        result.replicas or "", loop, result.processes, units.ms(result.median), units.ms_range(result.interval),
         units.ms(result.pooled.p90), f"{result.pooled.cv:.2f}", throughput(result), units.metric(result.accuracy),
         guard_cell(result.guard), units.mib(result.peak_rss_bytes), result.data_source, "; ".join(notes),
     ]

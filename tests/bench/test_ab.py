@@ -83,6 +83,9 @@ def test_both_sides_are_stored_as_one_run(tmp_path):
     path = save_run(ab.records_by_side([cell]), tmp_path, extra={"interleaved": ab.stored_document_part(a, b, [cell], {})})
     run = load(path)
     assert set(run.results) == {f"{SPEC.id}@A", f"{SPEC.id}@B"}
+    from bench.tables import row
+
+    assert [row(r)[3] for r in run.results.values()] == ["custom@A", "custom@B"]   # the table names the side
     assert run.results[f"{SPEC.id}@B"].processes == 3
     stored = run.interleaved["cells"][SPEC.id]
     assert stored["verdict"] == "slower" and stored["pairs"] == 3 and run.interleaved["a"]["label"] == "revision HEAD~1"
@@ -91,6 +94,18 @@ def test_both_sides_are_stored_as_one_run(tmp_path):
 def test_side_words_set_options_and_environment():
     side = ab.parse_side("B", '--intra-op-threads 1 TF_ENABLE_ONEDNN_OPTS=0', __import__("bench.options").options.spec_changes)
     assert side.changes == {"intra_op_threads": 1} and side.env == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+@pytest.mark.slow
+def test_real_processes_of_one_configuration_are_found_the_same(tiny):
+    """A/A in real worker processes, in lockstep: the verdict is same, never slower or faster."""
+    from bench.suite import Suite
+
+    suite = Suite()
+    engine = ab.Interleaved(ab.Side("A", "as is"), ab.Side("B", "as is"), lambda spec, side: suite.run(spec, side.env),
+                            threshold=0.1, min_pairs=3, max_pairs=8)
+    (cell,) = engine.run([tiny("reuters_cnn", "default", "custom", steps_per_epoch=40)], suite.skip_reason)
+    assert cell.verdict == "same", cell.as_dict()
 
 
 @pytest.mark.slow
