@@ -222,9 +222,10 @@ def _overhead_section(run: StoredRun) -> list[str]:
     return [
         "## Harness overhead",
         "",
-        "The harness's measurement of a cell against a bare TensorFlow loop of the same model, data and "
-        "loop, interleaved step by step in one process; and fit's wall time with the harness's per-step "
-        f"timing callback against without it, in interleaved pairs of calls. Target: at most {tables.overhead_target()}.",
+        "The harness's own cell (default strategy, custom loop) against a bare TensorFlow loop of the same "
+        "workload in its own process, in pairs of processes that take turns step by step; and fit's wall time "
+        "with the harness's per-step timing callback against without it, in interleaved pairs of calls in one "
+        f"process. Target: at most {tables.overhead_target()}.",
         "",
         *[f"- {line}" for r in run.overhead for line in tables.overhead_lines(r)],
         "",

@@ -157,7 +157,8 @@ def run_summary(results: dict[str, CellResult], fmt: str = "table", overhead: li
         parts.append("Accuracy guard: outside the reference's normal spread (default fit over seeds):\n"
                      + "\n".join(f"  {line}" for line in flags))
     if overhead:
-        parts.append("Harness overhead (against bare TensorFlow / untimed fit, interleaved in one process):\n"
+        parts.append("Harness overhead (the harness's cell against a bare TensorFlow loop in its own process, pairs "
+                     "in lockstep; fit's timing callback against none, in one process):\n"
                      + "\n".join(f"  {line}" for r in overhead for line in overhead_lines(r)))
     scaling_table = render_scaling(results, fmt)
     if scaling_table:
