@@ -58,7 +58,7 @@ def test_run_with_guard_and_overhead_shows_and_stores_both(capsys, tmp_path):
     out = capsys.readouterr().out
     # The guard's reference replicates ran as cells of their own, after the selection.
     assert "[2/3] reuters_cnn-default-fit: ok" in out and "[3/3] reuters_cnn-default-fit-init1: ok" in out
-    assert "Harness overhead (against bare TensorFlow" in out and "reuters_cnn-default-fit-overhead: the per-step timing callback adds" in out and "reuters_cnn-default-custom-overhead: the harness adds" in out
+    assert "Harness overhead (the harness's cell against a bare TensorFlow loop" in out and "reuters_cnn-default-fit-overhead: the per-step timing callback adds" in out and "reuters_cnn-default-custom-overhead: the harness adds" in out
     run = load(Storage(tmp_path).runs()[0])
     guard = run.cells()["reuters_cnn-virtual-custom"][0]["accuracy_guard"]
     assert guard["reference"]["seeds"] == [0, 1] and guard["status"] in ("ok", "low", "high")
