@@ -196,9 +196,13 @@ def parse_side(name: str, text: str, parse_options: Callable[[list[str]], dict])
     """A side from its words: ``NAME=VALUE`` sets an environment variable, the rest are
     run options (``--intra-op-threads 1``) that change the cell's spec."""
     words = shlex.split(text or "")
-    env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-") and w.split("=", 1)[0].isupper())
-    rest = [w for w in words if not ("=" in w and not w.startswith("-") and w.split("=", 1)[0].isupper())]
-    return Side(name, text or "(as given)", parse_options(rest), env)
+    env = dict(w.split("=", 1) for w in words if _is_env(w))
+    return Side(name, text or "(as given)", parse_options([w for w in words if not _is_env(w)]), env)
+
+
+def _is_env(word: str) -> bool:
+    """``NAME=VALUE`` with an upper-case name: an environment variable, not an option."""
+    return "=" in word and not word.startswith("-") and word.split("=", 1)[0].isupper()
 
 
 @contextmanager

@@ -124,7 +124,7 @@ def _run_training(spec: CellSpec, workload, adapter, strategy, hw: Hardware, dev
     peaks = memory.device_peaks(device_names)   # before evaluation places another model
     test = _evaluate(workload, model, data, spec.eval_examples)
     phases.end("evaluate_s")
-    record = _training_record(spec, data, config, replicas, clock, times, outcome, test, peaks)
+    record = _training_record(spec, workload, data, config, replicas, clock, times, outcome, test, peaks)
     return {**record, "phases": phases.seconds, "disturbance": disturbed}
 
 
@@ -151,7 +151,8 @@ def _global_batch(spec: CellSpec, replicas: int) -> int:
     return global_batch
 
 
-def _training_record(spec: CellSpec, data, config, replicas: int, clock, times, outcome, test, peaks) -> dict:
+def _training_record(spec: CellSpec, workload, data, config, replicas: int, clock, times, outcome, test,
+                     peaks) -> dict:
     summary = stats.summarize(times.steady)
     return {
         "data": data.describe(),
@@ -169,7 +170,7 @@ def _training_record(spec: CellSpec, data, config, replicas: int, clock, times, 
         "step_time": summary.as_dict(),
         "examples_per_second": stats.throughput(config.global_batch, summary.median),
         "accuracy": {"train": outcome.train_accuracy, "train_loss": outcome.train_loss, "test": test,
-                     "guard_metric": spec_guard_metric(spec)},
+                     "guard_metric": workload.guard_metric},
         "loop": {"name": spec.loop, "settings": outcome.settings, "notes": outcome.notes},
         "memory": {
             "peak_rss_bytes": memory.peak_rss_bytes(),
@@ -177,10 +178,6 @@ def _training_record(spec: CellSpec, data, config, replicas: int, clock, times, 
             "device_peak_bytes": peaks,
         },
     }
-
-
-def spec_guard_metric(spec: CellSpec) -> str:
-    return workloads.get(spec.workload).guard_metric
 
 
 def _evaluate(workload, model, data, limit: int | None) -> dict:

@@ -34,12 +34,10 @@ from bench.storage import StoredRun
 # Stored runs of different times: a run-level estimate moved 25-40% between runs here
 # (docs/measurements.md, "Noise, measured"), so smaller changes need interleaved pairs.
 DEFAULT_THRESHOLD = 0.25
-DEFAULT_ALPHA = 0.01          # kept for the p-values shown; the band rule decides
 DEFAULT_ACCURACY_TOLERANCE = 0.05
 CONFIDENCE = 0.95
 MIN_HISTORY_RUNS = 3
 UNDECIDED = "undecided"
-TOO_NOISY = UNDECIDED         # the verdict's old name
 
 # The check's exit statuses (bad input is 2, from the CLI's one error handler).
 EXIT_PASS, EXIT_REGRESSION, EXIT_UNDECIDED = 0, 1, 3

@@ -124,8 +124,7 @@ class ForkServer:
                 else:
                     self._exits[message["exit"]] = message["code"]
                 self._changed.notify_all()
-        with self._changed:   # the server is gone: so are its children (parent-death signal)
-            self._dead = True
+        with self._changed:   # the server is gone (alive() says so): so are its children
             self._changed.notify_all()
 
     def alive(self) -> bool:

@@ -169,32 +169,8 @@ def hierarchical_bootstrap_median_ci(
     return _interval(_bootstrap_medians(repeats, resamples, np.random.default_rng(seed)), confidence)
 
 
-def paired_ratio(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> float:
-    """Median over rounds of each round's median(b) / median(a); rounds pair a[i] with b[i]."""
-    return percentile([percentile(rb, 50) / percentile(ra, 50) for ra, rb in zip(a, b)], 50)
 
 
-def paired_bootstrap_ratio_ci(
-    a: Sequence[Sequence[float]], b: Sequence[Sequence[float]],
-    confidence: float = 0.95, resamples: int = 1000, seed: int = 0,
-) -> tuple[float, float]:
-    """Bootstrap interval of :func:`paired_ratio` for interleaved samples.
-
-    ``a[i][j]`` and ``b[i][j]`` were measured back to back (step j of round i), so each
-    resample draws the same indices j on both sides (keeping the pairing that cancels
-    the machine's drifts), then draws rounds with replacement. Seeded: reproducible.
-    """
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    per_round = []
-    for ra, rb in zip(a, b):
-        n = min(len(ra), len(rb))
-        pick = rng.integers(0, n, (resamples, n))
-        per_round.append(np.median(np.asarray(rb[:n])[pick], axis=1) / np.median(np.asarray(ra[:n])[pick], axis=1))
-    per_round = np.stack(per_round, axis=1)
-    rounds = rng.integers(0, len(per_round[0]), (resamples, len(per_round[0])))
-    return _interval(np.median(np.take_along_axis(per_round, rounds, axis=1), axis=1), confidence)
 
 
 def bootstrap_median_ci(
@@ -264,21 +240,6 @@ def smallest_sign_flip_p(n: int) -> float:
     return 2.0 / 2**n if n else 1.0
 
 
-def two_sample_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0.95,
-                        sd: float | None = None) -> tuple[float, float]:
-    """Interval of mean(b) - mean(a) for independent units (Welch), or with a known ``sd``
-    per unit (from elsewhere: a machine's history) when a side has one unit only."""
-    na, nb = len(a), len(b)
-    diff = mean(b) - mean(a)
-    if sd is not None:
-        half = t_quantile(1 - (1 - confidence) / 2, max(1, na + nb - 2) if na + nb > 2 else 1) * sd * math.sqrt(
-            1 / na + 1 / nb)
-        return diff - half, diff + half
-    va, vb = stdev(a) ** 2 / na, stdev(b) ** 2 / nb
-    se = math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1)) if va + vb > 0 else na + nb - 2
-    half = t_quantile(1 - (1 - confidence) / 2, max(1.0, df)) * se
-    return diff - half, diff + half
 
 
 def prediction_half_width(values: Sequence[float], confidence: float = 0.95) -> float:

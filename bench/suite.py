@@ -57,8 +57,7 @@ class Suite:
         where = {k: v for k, v in (("env", env), ("root", root)) if v}
         if adapter_for(spec).local_processes() > 1:
             return self._launch_cluster(self.prepare(spec), **where)
-        return self._launch(self.prepare(spec), task=task, **where) if task != "cell" else self._launch(
-            self.prepare(spec), **where)
+        return self._launch(self.prepare(spec), task=task, **where)
 
     def skip_reason(self, spec: CellSpec) -> str | None:
         return skip_reason(spec, self.hw)

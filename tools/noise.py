@@ -30,7 +30,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.compare import DEFAULT_ALPHA, compare_cell  # noqa: E402
+from bench.compare import compare_cell, history_noise  # noqa: E402
 from bench.results import CellResult  # noqa: E402
 from bench.storage import Storage, load  # noqa: E402
 
@@ -68,11 +68,11 @@ def merged(runs) -> dict[str, list[dict]]:
     return cells
 
 
-def rates(pairs, threshold: float) -> tuple[int, int, int, int, int]:
+def rates(pairs, threshold: float, noise: dict) -> tuple[int, int, int, int, int]:
     """(runs failing, runs, cells failing, cells, cells check leaves unchecked) over (baseline, candidate) pairs."""
     runs_failed = cells_failed = cells = noisy = 0
     for base, cand in pairs:
-        rows = [compare_cell(CellResult.of(c, base[c]), CellResult.of(c, cand[c]), threshold, DEFAULT_ALPHA)
+        rows = [compare_cell(CellResult.of(c, base[c]), CellResult.of(c, cand[c]), threshold, noise.get(c), noise.get(c))
                 for c in base]
         verdicts = [r.verdict for r in rows]
         runs_failed += "slower" in verdicts
@@ -121,6 +121,7 @@ def main() -> None:
         aa = [load(bench_run(args.results, extra, slowed=False)) for _ in range(args.aa)]
         slow = [load(bench_run(args.results, extra, slowed=True)) for _ in range(args.slowed)]
     print(f"A/A runs: {[r.number for r in aa]}; slowed runs: {[r.number for r in slow]}")
+    noise = history_noise(aa)   # the A/A runs are this analysis's history of between-run noise
     print("repeats  threshold  false alarms (runs)  false alarms (cells)  caught (runs)  caught (cells)"
           "  not checked, too noisy (A/A cells)  (slowed cells)")
     for k in (int(x) for x in args.repeats.split(",")):
@@ -130,8 +131,8 @@ def main() -> None:
         else:
             aa_pairs, slow_pairs = grouped_pairs(aa, slow, k, args.pairs)
         for t in THRESHOLDS:
-            fr, n, fc, nc, fn = rates(aa_pairs, t)
-            cr, m, cc, mc, sn = rates(slow_pairs, t)
+            fr, n, fc, nc, fn = rates(aa_pairs, t, noise)
+            cr, m, cc, mc, sn = rates(slow_pairs, t, noise)
             print(f"{k:7d}  {t:9.2f}  {fr:3d}/{n:<3d} = {fr / n:4.0%}    {fc:3d}/{nc:<3d} = {fc / nc:4.0%}"
                   f"     {cr:3d}/{m:<3d} = {cr / m:4.0%}  {cc:3d}/{mc:<3d} = {cc / mc:4.0%}"
                   f"  {fn:3d}/{nc:<3d} = {fn / nc:4.0%}   {sn:3d}/{mc:<3d} = {sn / mc:4.0%}")
