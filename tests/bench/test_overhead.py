@@ -60,3 +60,15 @@ def test_the_benchmark_finds_a_delay_injected_into_the_harness(tmp_path, tiny):
     assert record["status"] == "ok" and not o["within_target"], o
     assert o["ratio_ci"][0] > 1 + overhead.TARGET        # the added time is found, beyond the target
     assert tables.overhead_line(record).startswith("reuters_cnn-default-custom-overhead: the harness adds +")
+
+
+def test_the_overhead_line_passes_only_what_the_interval_shows():
+    def line(ratio, ci):
+        record = {"cell": "w-default-custom-overhead", "status": "ok", "config": {}, "overhead": {
+            "pairs": 6, "ratio": ratio, "ratio_ci": ci, "added": ratio - 1, "target": 0.03,
+            "bare": [0.01] * 6, "harness": [0.01 * ratio] * 6}}
+        return tables.overhead_line(record)
+
+    assert "within the 3% target" in line(1.005, [0.98, 1.028])
+    assert "not shown within the 3% target" in line(1.01, [0.97, 1.06])   # the point is within, the interval not
+    assert "ABOVE the 3% target" in line(1.10, [1.05, 1.15])
