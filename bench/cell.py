@@ -101,17 +101,23 @@ def _run_training(spec: CellSpec, workload, adapter, strategy, hw: Hardware, dev
     data = workload.load_data(spec.data, spec.seed)
     phases.end("data_s")
     steps_per_epoch = spec.steps_per_epoch or len(data.y_train) // global_batch
+    # A time-to-target cell trains up to its step budget; the target stops it earlier.
+    epochs = -(-spec.max_steps // steps_per_epoch) if spec.is_target else spec.epochs
     config = loops.TrainConfig(
-        epochs=spec.epochs, steps_per_epoch=steps_per_epoch, global_batch=global_batch,
+        epochs=epochs, steps_per_epoch=steps_per_epoch, global_batch=global_batch,
         steps_per_execution=spec.steps_per_execution, seed=spec.training_seed,
         jit_compile=spec.jit_compile,
     )
     memory.reset_device_peaks(device_names)
     model = build_model(spec, workload, data, strategy)
+    plain = workload.build_model(data.vocab_size)   # evaluation's strategy-free copy
     phases.end("build_s")
     clock = lockstep.clock()   # in lockstep with a partner process when the parent asked (bench.ab)
+    tracker = _tracker(spec, workload, plain, model, data, clock)
     meter = disturbance.Meter()
-    outcome = loops.get(spec.loop).train(loops.TrainContext(strategy, workload, model, data, config, clock))
+    if tracker:
+        tracker.start()
+    outcome = loops.get(spec.loop).train(loops.TrainContext(strategy, workload, model, data, config, clock, tracker))
     disturbed = meter.stop()
     lockstep.finish(clock)
     phases.end("train_s")
@@ -122,10 +128,39 @@ def _run_training(spec: CellSpec, workload, adapter, strategy, hw: Hardware, dev
             f"steps ({clock.total_steps} steps ran); run more steps or fewer warm-up steps."
         )
     peaks = memory.device_peaks(device_names)   # before evaluation places another model
-    test = _evaluate(workload, model, data, spec.eval_examples)
+    compute = _compute(workload, plain, data, config.global_batch)
+    phases.end("flops_s")
+    # A target cell's last evaluation is its test result (the model has not changed since).
+    test = tracker.last if tracker else _evaluate(workload, plain, model, data, spec.eval_examples)
     phases.end("evaluate_s")
     record = _training_record(spec, workload, data, config, replicas, clock, times, outcome, test, peaks)
-    return {**record, "phases": phases.seconds, "disturbance": disturbed}
+    if tracker:
+        record["target"] = tracker.record()
+    return {**record, "compute": compute, "phases": phases.seconds, "disturbance": disturbed}
+
+
+def _tracker(spec: CellSpec, workload, plain, model, data, clock):
+    """The time-to-target tracker of a target cell (None for any other cell)."""
+    if not spec.is_target:
+        return None
+    from bench import target
+
+    return target.Tracker(target.parse(spec.target),
+                          lambda: _evaluate(workload, plain, model, data, spec.eval_examples),
+                          spec.eval_every, spec.max_steps, clock)
+
+
+def _compute(workload, plain, data, global_batch: int) -> dict:
+    """FLOPs of one training step of the global batch (:mod:`bench.flops`); the run's
+    measured peak is added by the parent (:func:`bench.peak.apply`)."""
+    import tensorflow as tf
+
+    from bench import flops
+
+    x = tf.TensorSpec((global_batch, *data.x_train.shape[1:]), tf.as_dtype(data.x_train.dtype))
+    y = tf.TensorSpec((global_batch, *data.y_train.shape[1:]), tf.as_dtype(data.y_train.dtype))
+    count = flops.train_step_flops(plain, workload.loss(), workload.optimizer(), x, y)
+    return {"flops_per_step": count["per_step"], "flops": count}
 
 
 class _Phases:
@@ -159,7 +194,7 @@ def _training_record(spec: CellSpec, workload, data, config, replicas: int, cloc
         "batch": {"global": config.global_batch, "per_replica": config.global_batch // replicas,
                   "replicas": replicas, "scaling": spec.scaling},
         "steps": {
-            "epochs": spec.epochs,
+            "epochs": config.epochs,
             "steps_per_epoch": config.steps_per_epoch,
             "total": clock.total_steps,
             "cold_start_s": times.cold_start_s,
@@ -180,7 +215,7 @@ def _training_record(spec: CellSpec, workload, data, config, replicas: int, cloc
     }
 
 
-def _evaluate(workload, model, data, limit: int | None) -> dict:
+def _evaluate(workload, plain, model, data, limit: int | None) -> dict:
     """Test metrics on the first ``limit`` test examples, from a plain copy of the model.
 
     The trained weights are copied into a model built outside any strategy, so the
@@ -191,7 +226,6 @@ def _evaluate(workload, model, data, limit: int | None) -> dict:
     """
     import numpy as np
 
-    plain = workload.build_model(data.vocab_size)
     plain.set_weights(model.get_weights())
     n = len(data.y_test) if limit is None else min(limit, len(data.y_test))
     x = data.x_test[:n]
@@ -236,6 +270,7 @@ def _run_matmul(spec: CellSpec, workload, adapter, strategy, hw: Hardware, devic
     return {
         "matmul": {
             "shape": list(shape),
+            "flops_per_byte": workload.intensity(shape),
             "reference_sum": reference,
             "sum_rtol": tolerance,
             "devices": per_device,

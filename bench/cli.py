@@ -199,6 +199,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from bench.plan import selected
     from bench.session import Session
 
+    if args.target:
+        raise UserError("tune ranks configurations by step time; for time to target run "
+                        "`python -m bench run --target ...` with each configuration.")
     if not args.workload or len(args.workload) != 1 or workloads.get(args.workload[0]).kind != "training":
         trainable = [w for w in workloads.WORKLOADS.names() if workloads.get(w).kind == "training"]
         raise UserError(f"tune needs exactly one training workload: --workload {' or '.join(trainable)}; "
@@ -241,7 +244,7 @@ class _Progress:
     def __call__(self, k, n, spec, record, elapsed) -> None:
         from bench.tables import outcome
 
-        print(f"[{k}/{n}] {spec.id}: {outcome(record)} ({elapsed:.0f} s elapsed)", flush=True)
+        print(f"[{k}/{n}] {spec.process_id}: {outcome(record)} ({elapsed:.0f} s elapsed)", flush=True)
 
     def overhead(self, spec) -> None:
         print(f"[overhead] {spec.id}: the harness's cell against a bare TensorFlow loop, process pairs ...", flush=True)
@@ -367,6 +370,9 @@ def _interleaved(args: argparse.Namespace, a, b) -> int:
     from bench.session import Session
     from bench.suite import Suite
 
+    if args.target:
+        raise UserError("Interleaved pairs compare step times; time to target is compared between stored runs: "
+                        "`python -m bench run --target ...` on each side, then `python -m bench check --baseline N`.")
     session = Session.from_options({**options.from_namespace(args), "guard_seeds": 0, "repeats": 1})
     session.check_writable()
     suite = Suite()

@@ -103,8 +103,9 @@ def history_noise(history: list[StoredRun]) -> dict[str, Noise]:
     values: dict[str, list[float]] = {}
     for run in history:
         for cell, result in run.results.items():
-            if result.measured and not run.interrupted:
-                values.setdefault(cell, []).append(math.log(result.median))
+            estimate = result.estimate if result.measured else None
+            if estimate is not None and math.isfinite(estimate) and not run.interrupted:
+                values.setdefault(cell, []).append(math.log(estimate))
     return {c: Noise(robust_sd(v), len(v)) for c, v in values.items() if len(v) >= MIN_HISTORY_RUNS}
 
 
@@ -131,15 +132,21 @@ class CellComparison:
 
     @property
     def median_a(self) -> float | None:
-        return self.a.median if self.verdict else None
+        """A's estimate: its median step (seconds), or its median time to target."""
+        return self.a.estimate if self.verdict else None
 
     @property
     def median_b(self) -> float | None:
-        return self.b.median if self.verdict else None
+        return self.b.estimate if self.verdict else None
+
+    @property
+    def target(self) -> bool:
+        """Time to target is compared (not step time)."""
+        return bool(self.a and self.a.is_target)
 
     @property
     def throughput_ratio(self) -> float | None:
-        return 1 / self.ratio if self.ratio else None
+        return 1 / self.ratio if self.ratio and not self.target else None
 
     @property
     def one_process(self) -> bool:
@@ -218,7 +225,11 @@ def compare_cell(a: CellResult, b: CellResult, threshold: float, noise_a: Noise 
     if not a.measured or not b.measured:
         side, result = ("A", a) if not a.measured else ("B", b)
         return CellComparison(a.id, f"not comparable: {result.status} in {side}", a, b, threshold=threshold)
-    ratio = b.median / a.median
+    if a.is_target or b.is_target:
+        reached = _censored_verdict(a, b, threshold)
+        if reached:
+            return reached
+    ratio = b.estimate / a.estimate
     known = [n for n in (noise_a, noise_b) if n]
     if not known:
         return CellComparison(a.id, "both", a, b, ratio, None, threshold, UNDECIDED)
@@ -228,6 +239,17 @@ def compare_cell(a: CellResult, b: CellResult, threshold: float, noise_a: Noise 
     ci = (ratio * math.exp(-half), ratio * math.exp(half))
     return CellComparison(a.id, "both", a, b, ratio, ci, threshold, band_verdict(ci, threshold),
                           min(n.runs for n in known))
+
+
+def _censored_verdict(a: CellResult, b: CellResult, threshold: float) -> CellComparison | None:
+    """Time-to-target cells whose median was not reached on a side (half or more of its
+    seeds never got there): not reached ranks slower than any time, as MLPerf ranks a run
+    that does not converge; not reached on both sides is undecided. None: both reached."""
+    a_inf, b_inf = not math.isfinite(a.estimate), not math.isfinite(b.estimate)
+    if not (a_inf or b_inf):
+        return None
+    verdict = UNDECIDED if a_inf and b_inf else "slower" if b_inf else "faster"
+    return CellComparison(a.id, "both", a, b, None, None, threshold, verdict)
 
 
 def compare_runs(

@@ -47,6 +47,11 @@ class CellSpec:
     deadline_s: float = 900.0
     intra_op_threads: int = 0     # 0: TensorFlow's default (one per core)
     inter_op_threads: int = 0
+    # Time to target (bench.target): train until METRIC=VALUE on the test examples,
+    # evaluated every ``eval_every`` steps, at most ``max_steps`` steps; repeats are seeds.
+    target: str | None = None
+    eval_every: int = 25
+    max_steps: int = 1000
 
     @property
     def id(self) -> str:
@@ -60,9 +65,19 @@ class CellSpec:
             parts.append(f"spe{self.steps_per_execution}")
         if self.jit_compile:
             parts.append("xla")
-        if self.init_seed is not None:
+        if self.target is not None:
+            # A time-to-target cell's processes are its training seeds: one cell, not one per seed.
+            from bench.target import parse
+
+            parts.append(parse(self.target).label)
+        elif self.init_seed is not None:
             parts.append(f"init{self.init_seed}")
         return "-".join(parts)
+
+    @property
+    def process_id(self) -> str:
+        """The id of one process of the cell: a time-to-target cell's names its seed."""
+        return f"{self.id}-seed{self.training_seed}" if self.is_target else self.id
 
     @property
     def label(self) -> str:
@@ -74,7 +89,12 @@ class CellSpec:
     @property
     def is_replicate(self) -> bool:
         """An accuracy-guard replicate: the same cell with another training seed."""
-        return self.init_seed is not None
+        return self.init_seed is not None and self.target is None
+
+    @property
+    def is_target(self) -> bool:
+        """A time-to-target cell (trains until ``target``; its repeats are training seeds)."""
+        return self.target is not None
 
     @property
     def is_plain(self) -> bool:
@@ -84,12 +104,12 @@ class CellSpec:
     @property
     def is_plain_fit(self) -> bool:
         """Plain ``fit`` under any strategy: what ``tune`` measures speed-ups against."""
-        return self.loop == "fit" and self.is_plain and not self.is_replicate
+        return self.loop == "fit" and self.is_plain and not self.is_replicate and self.target is None
 
     @property
     def is_reference(self) -> bool:
         """The accuracy guard's reference: the default strategy's plain ``fit``, any training seed."""
-        return (self.strategy, self.loop) == ("default", "fit") and self.is_plain
+        return (self.strategy, self.loop) == ("default", "fit") and self.is_plain and self.target is None
 
     @property
     def comparable_key(self) -> tuple:
@@ -117,7 +137,7 @@ class CellSpec:
         """This cell's workload, data and length under ``strategy`` and ``loop``, with every
         speed or seed setting at its default (the accuracy guard's and overhead's reference)."""
         return self.replace(strategy=strategy, loop=loop, steps_per_execution=1, jit_compile=False,
-                            scaling="strong", init_seed=None)
+                            scaling="strong", init_seed=None, target=None)
 
     def replace(self, **changes) -> "CellSpec":
         return dataclasses.replace(self, **changes)
@@ -154,6 +174,12 @@ class CellSpec:
         _at_least("inter-op threads", self.inter_op_threads, 0)
         if self.eval_examples is not None:
             _at_least("evaluation examples", self.eval_examples, 1)
+        _at_least("evaluation interval (--eval-every)", self.eval_every, 1)
+        _at_least("max steps", self.max_steps, self.warmup_steps + 2)
+        if self.target is not None:
+            from bench.target import parse
+
+            parse(self.target)
         if self.deadline_s <= 0:
             raise UserError(f"Deadline must be positive seconds; received {self.deadline_s}.")
         if self.scaling not in SCALINGS:

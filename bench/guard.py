@@ -120,8 +120,8 @@ def references(results: dict[str, CellResult]) -> dict[tuple, Reference]:
 def judge(result: CellResult, refs: dict[tuple, Reference]) -> dict | None:
     """The guard's judgement of one cell (None for cells that do not train or did not run)."""
     value = result.guard_value
-    if value is None:
-        return None
+    if value is None or result.spec.is_target:
+        return None   # a time-to-target cell stops at its target: its final metric is not comparable
     ref = refs.get(result.spec.comparable_key)
     if result.spec.scaling == "weak" and (result.replicas or 1) > 1:
         return _unguarded(value, "weak scaling: its global batch differs from the reference's")

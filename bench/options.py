@@ -77,11 +77,18 @@ OPTIONS: tuple[Option, ...] = (
     _spec("intra_op_threads", int, "TensorFlow intra-op threads per worker (0: default)"),
     _spec("inter_op_threads", int, "TensorFlow inter-op threads per worker (0: default)"),
     _spec("deadline_s", float, "seconds per cell before its processes are killed (default 900)"),
+    Option("target", "train each training cell until METRIC=VALUE on the test examples (e.g. accuracy=0.6), "
+           "or 'default' (each workload's); repeats are the guard's seeds; reports time to target", str),
+    _spec("eval_every", int, "with --target: steps between evaluations, the same for every cell (default 25)"),
+    _spec("max_steps", int, "with --target: the step budget; a seed that has not reached the target by then is "
+          "'not reached' (default 1000)"),
     Option("repeats", "run each cell N times, each in a fresh process (default 1; tune: 3)", int, 1),
     Option("guard_seeds", "training seeds of the reference cell (default fit) for the accuracy guard "
            "(default 5; 0 or 1: no guard)", int, 5),
     Option("results", "the results folder (default: results)", str, "results"),
     Option("no_save", "do not save the run under results/", flag=True),
+    Option("no_peak", "do not measure the devices' peak matmul speed and bandwidth (one process per run; "
+           "without it no cell shows its share of the peak)", flag=True),
     Option("overhead", "also measure the harness's overhead against a bare TensorFlow loop "
            "(default strategy, custom loop, each selected training workload)", flag=True),
 )

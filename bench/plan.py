@@ -54,6 +54,25 @@ def build_cells(
     return cells
 
 
+def target_cells(cells: list[CellSpec], text: str, seeds: int) -> list[CellSpec]:
+    """``cells`` with every training cell turned into a time-to-target cell (``--target
+    text``): one process per training seed (``seeds``, the guard's, at least one), the
+    workload's target resolved (``default``: its own for the data, which is resolved
+    here). Cells that do not train (matmul) stay as they are."""
+    from bench import target
+
+    out: list[CellSpec] = []
+    for cell in cells:
+        if cell.loop is None:
+            out.append(cell)
+            continue
+        workload = workloads.get(cell.workload)
+        data = workload.resolve_source(cell.data, cell.seed) if text == target.DEFAULT else cell.data
+        goal = target.for_workload(text, workload, data)
+        out += [cell.replace(target=goal.text, data=data, init_seed=cell.seed + k) for k in range(max(seeds, 1))]
+    return out
+
+
 def overhead_cells(cells: list[CellSpec]) -> list[CellSpec]:
     """The harness-overhead benchmark's cells: the default strategy's custom loop of each
     training workload in ``cells`` (measured by :mod:`bench.overhead`, not as cells)."""
@@ -70,6 +89,9 @@ def skip_reason(spec: CellSpec, hw: Hardware) -> str | None:
     availability = adapter.availability(hw)
     if not availability.ok:
         return availability.reason
+    if spec.is_target and spec.strategy == "multi_worker":
+        return ("multi_worker: time to target is not built for several workers (each would decide alone when "
+                "to stop, and one that stops first leaves the others waiting in a collective)")
     unsupported = adapter.loop_unsupported(spec.loop) or (adapter.jit_unsupported(hw) if spec.jit_compile else None)
     if unsupported:
         return unsupported

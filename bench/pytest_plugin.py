@@ -44,7 +44,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrizes the matrix (with the accuracy guard's seeds) and the overhead benchmark."""
     if "distbench_cell" in metafunc.fixturenames:
         cells = session_of(metafunc.config).plan
-        metafunc.parametrize("distbench_cell", cells, ids=[c.id for c in cells])
+        metafunc.parametrize("distbench_cell", cells, ids=[c.process_id for c in cells])
     if "distbench_overhead_cell" in metafunc.fixturenames:
         cells = session_of(metafunc.config).overhead_plan
         metafunc.parametrize("distbench_overhead_cell", cells, ids=[c.id for c in cells])

@@ -1,7 +1,8 @@
 """A Markdown report with PNG charts from stored runs (matplotlib, no display needed).
 
 Charts: step time per strategy and loop for each workload; throughput against replicas;
-accuracy against speed; and, across one machine's history, each cell's median step time
+accuracy against speed; the test metric against training time for time-to-target cells;
+and, across one machine's history, each cell's median step time
 run by run, with regressions against the previous run marked.
 """
 
@@ -92,7 +93,7 @@ def throughput_chart(run: StoredRun, path: Path) -> bool:
 
 def accuracy_chart(run: StoredRun, path: Path) -> bool:
     """Each cell's guard metric (mean over processes) against its median step time."""
-    results = [r for r in _measured(run) if r.guard_value is not None]
+    results = [r for r in _measured(run) if r.guard_value is not None and not r.is_target]
     if not results:
         return False
     plt = _pyplot()
@@ -108,6 +109,32 @@ def accuracy_chart(run: StoredRun, path: Path) -> bool:
     ax.set_ylabel("test metric (the accuracy guard's): up is better")
     ax.set_title("Accuracy against speed")
     ax.legend()
+    _save(fig, plt, path)
+    return True
+
+
+def target_chart(run: StoredRun, path: Path) -> bool:
+    """The test metric against training wall time (evaluations excluded), one panel per
+    workload, one colour per strategy and loop, one line per training seed; the target
+    as a dashed line."""
+    results = [r for r in _measured(run) if r.is_target and r.curves]
+    if not results:
+        return False
+    plt = _pyplot()
+    names = list(dict.fromkeys(r.spec.workload for r in results))
+    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 4.5), squeeze=False)
+    for ax, workload in zip(axes[0], names):
+        rows = [r for r in results if r.spec.workload == workload]
+        for i, r in enumerate(rows):
+            for k, curve in enumerate(r.curves):
+                ax.plot([p["train_s"] for p in curve], [p["value"] for p in curve], color=f"C{i}", alpha=0.7,
+                        label=f"{r.spec.strategy}/{r.spec.loop}" if k == 0 else None)
+        goal = rows[0].target
+        ax.axhline(goal["value"], color="black", linestyle="--", linewidth=1, label=f"target {goal['value']:g}")
+        ax.set_xlabel("training wall time, s (evaluations excluded)")
+        ax.set_ylabel(f"test {goal['metric']}")
+        ax.set_title(f"{workload}: time to target (one line per seed)")
+        ax.legend(fontsize=8)
     _save(fig, plt, path)
     return True
 
@@ -181,8 +208,8 @@ def write_report(run: StoredRun, history: list[StoredRun], out_dir: str | os.Pat
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"Cannot create report folder {out}: {exc.strerror}.") from None
-    lines = (_heading(run) + _guard_section(run) + _overhead_section(run) + _scaling_section(run)
-             + _charts_section(run, out) + _history_section(history, out, threshold))
+    lines = (_heading(run) + _target_section(run) + _guard_section(run) + _overhead_section(run)
+             + _scaling_section(run) + _charts_section(run, out) + _history_section(history, out, threshold))
     path = out / "report.md"
     atomic_write_text(str(path), "\n".join(lines))
     return path
@@ -200,7 +227,17 @@ def _heading(run: StoredRun) -> list[str]:
     ]
     if run.interrupted:
         lines += [f"**{tables.interrupted_line(run.results)}**", ""]
+    if tables.peak_line(run.peak):
+        lines += [tables.peak_line(run.peak), ""]
     return lines + ["## Cells", "", tables.render(run.results, "markdown"), ""]
+
+
+def _target_section(run: StoredRun) -> list[str]:
+    rows = tables.target_rows(run.results)
+    if not rows:
+        return []
+    return ["## Time to target", "", tables.target_note(run.results), "",
+            tables.render_rows(tables.TARGET_HEADERS, rows, "markdown"), ""]
 
 
 def _guard_section(run: StoredRun) -> list[str]:
@@ -253,6 +290,7 @@ def _charts_section(run: StoredRun, out: Path) -> list[str]:
         ("step_time.png", "Step time per strategy and loop", step_time_chart),
         ("throughput.png", "Throughput against replicas", throughput_chart),
         ("accuracy.png", "Accuracy against speed", accuracy_chart),
+        ("time_to_target.png", "Test metric against training time", target_chart),
     ]
     lines = []
     for name, title, chart in charts:

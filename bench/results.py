@@ -15,6 +15,7 @@ Pure: records in, values out. Nothing here renders a sentence.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -168,6 +169,101 @@ class CellResult:
     @property
     def loop_settings(self) -> dict:
         return self.first.get("loop", {}).get("settings", {})
+
+    # -- time to target ------------------------------------------------------------------
+
+    @property
+    def is_target(self) -> bool:
+        return self.spec.is_target
+
+    @property
+    def target(self) -> dict:
+        """The target's settings and the first process's outcome ({} for other cells)."""
+        return self.first.get("target") or {}
+
+    @cached_property
+    def times_to_target(self) -> list[float]:
+        """Each measured seed's training seconds to the target; ``inf``: not reached (censored)."""
+        return [r["target"]["time_s"] if r["target"]["reached"] else math.inf for r in self.ok if r.get("target")]
+
+    @cached_property
+    def steps_to_target(self) -> list[float]:
+        return [r["target"]["steps"] if r["target"]["reached"] else math.inf for r in self.ok if r.get("target")]
+
+    @property
+    def reached(self) -> int:
+        """How many seeds reached the target."""
+        return sum(1 for t in self.times_to_target if math.isfinite(t))
+
+    @cached_property
+    def time_to_target(self) -> float | None:
+        """The median over seeds of the time to target (``inf``: half or more never reached it)."""
+        return stats.censored_median(self.times_to_target) if self.times_to_target else None
+
+    @cached_property
+    def median_steps_to_target(self) -> float | None:
+        return stats.censored_median(self.steps_to_target) if self.steps_to_target else None
+
+    @cached_property
+    def time_to_target_interval(self) -> tuple[float, float, float] | None:
+        """(low, high, coverage): order statistics of the seeds around the median
+        (:func:`stats.median_order_interval`); ``inf`` bounds are seeds that never reached it."""
+        return stats.median_order_interval(self.times_to_target) if self.times_to_target else None
+
+    @property
+    def eval_s(self) -> float | None:
+        """Mean evaluation seconds per seed (kept apart from the time to target)."""
+        values = [r["target"]["eval_s"] for r in self.ok if r.get("target")]
+        return stats.mean(values) if values else None
+
+    @property
+    def curves(self) -> list[list[dict]]:
+        """Each seed's curve: (step, train_s, value) at every evaluation."""
+        return [r["target"]["curve"] for r in self.ok if r.get("target")]
+
+    # -- what verdicts compare -------------------------------------------------------
+
+    @property
+    def estimate(self) -> float | None:
+        """The quantity a verdict compares, lower is better: the median time to target
+        (seconds; ``inf`` when not reached) for a target cell, the median step else."""
+        if self.is_target:
+            return self.time_to_target
+        return self.median if self.measured else None
+
+    # -- share of the hardware's limit --------------------------------------------------
+
+    @property
+    def flops_per_step(self) -> int | None:
+        """FLOPs of one training step of the global batch, counted from its trace."""
+        return (self.first.get("compute") or {}).get("flops_per_step")
+
+    @property
+    def achieved_flops(self) -> float | None:
+        """FLOP/s at :attr:`median` (training cells); a matmul cell's primary device's rate."""
+        if self.matmul:
+            return self.matmul["devices"][self.matmul["primary_device"]]["gflops"] * 1e9
+        if not (self.flops_per_step and self.measured):
+            return None
+        return self.flops_per_step / self.median
+
+    @property
+    def peak(self) -> dict:
+        """The run's measured peak of this cell's device ({} when none was measured)."""
+        return (self.first.get("compute") or {}).get("peak") or {}
+
+    @property
+    def share_of_peak(self) -> float | None:
+        """Achieved FLOP/s over the device's peak measured in the same run."""
+        if self.achieved_flops is None or not self.peak.get("gflops"):
+            return None
+        return self.achieved_flops / (self.peak["gflops"] * 1e9)
+
+    @property
+    def share_of_datasheet(self) -> float | None:
+        """Achieved FLOP/s over the GPU's datasheet float32 peak, where it is known."""
+        sheet = self.peak.get("datasheet_gflops")
+        return self.achieved_flops / (sheet * 1e9) if sheet and self.achieved_flops is not None else None
 
     # -- how well it learned ---------------------------------------------------------
 

@@ -59,6 +59,7 @@ class Session:
     suite: Any = None                       # bench.suite.Suite, made on first use
     records: dict[str, list[CellRecord]] = field(default_factory=dict)
     overhead: list[dict] = field(default_factory=list)
+    peak: dict | None = None                # the devices' measured peak (bench.peak), once per run
     interrupted: bool = False
     saved: Path | None = None
 
@@ -74,11 +75,14 @@ class Session:
 
     @cached_property
     def plan(self) -> list[CellSpec]:
-        """The cells to run, each workload's guard replicates after its cells."""
-        from bench.plan import build_cells
+        """The cells to run, each workload's guard replicates after its cells; with
+        ``--target``, time-to-target cells, one process per guard seed, and no replicates."""
+        from bench.plan import build_cells, target_cells
 
         cells = build_cells(self.values["workload"] or None, self.values["strategy"] or None,
                             self.values["loop"] or None, self.base)
+        if self.values["target"]:
+            return target_cells(cells, self.values["target"], self.values["guard_seeds"])
         return guard.with_replicates(cells, self.values["guard_seeds"])
 
     @cached_property
@@ -125,6 +129,7 @@ class Session:
         from bench.suite import Interrupted
 
         try:
+            self.measure_peak()
             self.records = self._suite().run_all(self.plan, self.repeats, progress)
             self.overhead = [self.run_overhead(spec, progress) for spec in self.overhead_plan]
         except Interrupted as stop:
@@ -134,9 +139,19 @@ class Session:
 
     def run_cell(self, spec: CellSpec) -> list[CellRecord]:
         """``repeats`` fresh processes of one cell (pytest runs the plan cell by cell)."""
+        self.measure_peak()
         found = [self._suite().run(spec) for _ in range(self.repeats)]
         self.records.setdefault(spec.id, []).extend(found)
         return found
+
+    def measure_peak(self) -> None:
+        """Once per run, in its own process: what this machine's devices reach at a matmul
+        shape that reaches peak, and their memory bandwidth (:mod:`bench.peak`); every
+        cell's share of the peak is read against it. Not with ``--no-peak``."""
+        if self.peak is not None or self.values["no_peak"] or not self.plan:
+            return
+        spec = self.base.replace(workload="matmul", strategy="default", loop=None)
+        self.peak = self._suite().run(spec, task="peak")
 
     def run_overhead(self, spec: CellSpec, progress=None) -> dict:
         """The harness-overhead benchmark of ``spec``: bare-loop and harness processes, paired."""
@@ -162,14 +177,19 @@ class Session:
 
     def finish(self) -> Path | None:
         """Judges the run with the accuracy guard and saves it (when asked to); the path."""
+        from bench import peak
+
         guard.apply(results_of({c: reps for c, reps in self.records.items() if reps}))
+        peak.apply(self.records, self.peak)
         if (self.records or self.overhead) and self.saving:
             from bench.storage import save_run
 
-            self.saved = save_run(self.cell_records(), self.values["results"], self.overhead, self.interrupted)
+            extra = {"peak": self.peak} if self.peak else None
+            self.saved = save_run(self.cell_records(), self.values["results"], self.overhead, self.interrupted,
+                                  extra)
         return self.saved
 
     def summary(self, fmt: str = "table") -> str:
         from bench import tables
 
-        return tables.run_summary(self.results, fmt, self.overhead, self.interrupted)
+        return tables.run_summary(self.results, fmt, self.overhead, self.interrupted, self.peak)

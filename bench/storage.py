@@ -59,6 +59,11 @@ class StoredRun:
         return self.data["distbench"].get("overhead", [])
 
     @property
+    def peak(self) -> dict | None:
+        """The devices' peak measured with the run (bench.peak), when it was."""
+        return self.data["distbench"].get("peak")
+
+    @property
     def interrupted(self) -> bool:
         """Whether the run was stopped (Ctrl-C) before every planned cell ran."""
         return bool(self.data["distbench"].get("interrupted"))

@@ -20,7 +20,7 @@ FORMATS = ("table", "markdown", "csv", "json")
 
 HEADERS = [
     "workload", "strategy", "replicas", "loop", "runs", "median ms", "95% CI ms", "p90 ms", "cv",
-    "throughput", "test acc", "accuracy guard", "peak RSS MiB", "data", "notes",
+    "throughput", "GFLOP/s (share of peak)", "test acc", "accuracy guard", "peak RSS MiB", "data", "notes",
 ]
 
 
@@ -54,8 +54,10 @@ def row(result: CellResult) -> list:
     loop = spec.label + (f"@{result.id.rsplit('@', 1)[1]}" if "@" in result.id else "")   # an A/B run's side
     if not result.measured:
         label = "SKIPPED" if result.status == "skipped" else result.status.upper()
-        return base + ["", loop] + [""] * 10 + [f"{label}: {result.reason}"]
+        return base + ["", loop] + [""] * 11 + [f"{label}: {result.reason}"]
     notes = result.notes
+    if result.matmul and roofline_note(result):
+        notes.append(roofline_note(result))
     if result.disturbed:
         worst = max(result.disturbed, key=lambda d: d["others_cpu"] + d["steal"])
         notes.append(f"DISTURBED ({len(result.disturbed)} of {result.processes} processes): other processes used "
@@ -64,7 +66,8 @@ def row(result: CellResult) -> list:
         notes.append(f"{result.failed_repeats} of {len(result.repeats)} runs did not finish ok")
     return base + [
         result.replicas or "", loop, result.processes, units.ms(result.median), units.ms_range(result.interval),
-        units.ms(result.pooled.p90), f"{result.pooled.cv:.2f}", throughput(result), units.metric(result.accuracy),
+        units.ms(result.pooled.p90), f"{result.pooled.cv:.2f}", throughput(result), compute_cell(result),
+        units.metric(result.accuracy),
         guard_cell(result.guard), units.mib(result.peak_rss_bytes), result.data_source, "; ".join(notes),
     ]
 
@@ -79,6 +82,52 @@ def throughput(result: CellResult) -> str:
     if m["primary_device"] != "/CPU:0":
         text += f" ({m['speedup_over_cpu'][m['primary_device']]:.1f}x CPU)"
     return text
+
+
+def compute_cell(result: CellResult) -> str:
+    """Achieved GFLOP/s and its share of the device's peak measured in the same run
+    (``10.2 (4.4% of 230)``; a GPU's datasheet share too, where known)."""
+    if result.achieved_flops is None:
+        return "-"
+    text = units.gflops(result.achieved_flops / 1e9)
+    if result.share_of_peak is not None:
+        text += f" ({units.share(result.share_of_peak)} of {result.peak['gflops']:.0f})"
+    if result.share_of_datasheet is not None:
+        text += f", {units.share(result.share_of_datasheet)} of datasheet"
+    return text
+
+
+def roofline_note(result: CellResult) -> str:
+    """Where a matmul shape sits: its FLOPs per byte against the run's measured peak and
+    bandwidth, so that nobody quotes one shape's rate as the device's speed."""
+    m, p = result.matmul, result.peak
+    intensity = m.get("flops_per_byte")
+    if intensity is None:
+        return ""
+    shape = "x".join(str(d) for d in m["shape"])
+    text = f"shape {shape}: {intensity:.0f} FLOP/byte"
+    if p.get("bandwidth_gbs") and p.get("gflops"):
+        bound = intensity * p["bandwidth_gbs"]
+        limit = "compute" if bound >= p["gflops"] else "memory bandwidth"
+        text += (f"; roofline: {p['bandwidth_gbs']:.1f} GB/s x {intensity:.0f} = {bound:.0f} GFLOP/s vs measured "
+                 f"peak {p['gflops']:.0f} ({p['shape'][0]}-square): {limit}-bound at this shape")
+    return text
+
+
+def peak_line(peak: dict | None) -> str:
+    """The run's measured device peaks in a sentence ("" when none was measured)."""
+    if not peak or peak.get("status") != "ok":
+        return f"Device peak: not measured ({peak.get('reason', '')})." if peak else ""
+    parts = []
+    for device, p in peak["peaks"].items():
+        size = p["shape"][0]
+        text = (f"{device} {units.gflops(p['gflops'])} at a {size}x{size} float32 matmul, "
+                f"{p['bandwidth_gbs']:.1f} GB/s read")
+        if p.get("device_name"):
+            text += f" ({p['device_name']}" + (f"; datasheet {p['datasheet_gflops']:.0f} GFLOP/s float32)"
+                                               if p.get("datasheet_gflops") else ")")
+        parts.append(text)
+    return "Device peak measured in this run (the share of peak divides by it): " + "; ".join(parts) + "."
 
 
 def guard_cell(verdict: dict) -> str:
@@ -122,6 +171,51 @@ def guard_rule() -> str:
             f"mean ± t(n - 1) x sd x sqrt(1 + 1/n), never narrower than ± {guard.FLOOR:g}")
 
 
+TARGET_HEADERS = ["workload", "strategy", "loop", "target", "seeds", "reached", "median time to target",
+                  "interval", "median steps", "median step ms", "eval s per seed", "data"]
+
+
+def target_rows(results: dict[str, CellResult]) -> list[list]:
+    """One row per time-to-target cell: the median over seeds and its interval; seeds that
+    never reached the target rank last ("not reached in N steps")."""
+    rows = []
+    for r in results.values():
+        if not r.is_target:
+            continue
+        spec = r.spec
+        if not r.times_to_target:
+            rows.append([spec.workload, spec.strategy, spec.loop, spec.target, 0, "", "", "", "", "", "",
+                         f"{r.status.upper()}: {r.reason}"])
+            continue
+        budget = r.target.get("max_steps", spec.max_steps)
+        lo, hi, coverage = r.time_to_target_interval
+        median = units.seconds(r.time_to_target)
+        if median == "not reached":
+            median = f"not reached in {budget} steps"
+        steps = r.median_steps_to_target
+        rows.append([
+            spec.workload, spec.strategy, spec.replace(target=None, init_seed=None).label, spec.target, len(r.times_to_target),
+            f"{r.reached} of {len(r.times_to_target)}", median,
+            f"{units.seconds(lo)} to {units.seconds(hi)} ({units.share(coverage)})" if len(r.times_to_target) > 1
+            else "one seed: none",
+            "-" if steps is None or steps == float("inf") else f"{steps:.0f}", units.ms(r.median),
+            f"{r.eval_s:.1f}", r.data_source,
+        ])
+    return rows
+
+
+def target_note(results: dict[str, CellResult]) -> str:
+    """How the time-to-target table was measured, from the cells' settings."""
+    first = next((r for r in results.values() if r.is_target and r.target), None)
+    if first is None:
+        return ""
+    t = first.target
+    return (f"Training wall time (evaluations excluded) until the test {t['metric']} first reached {t['value']:g}, "
+            f"evaluated every {t['eval_every']} steps, at most {t['max_steps']} steps; the median over training "
+            "seeds, with the seeds' order statistics around it as its interval (coverage in brackets); a seed "
+            "that never reached the target ranks slower than any that did.")
+
+
 SCALING_HEADERS = ["workload", "loop", "strategy", "replicas", "kind", "examples/s", "1-replica examples/s",
                    "efficiency", "hardware"]
 
@@ -145,13 +239,19 @@ def render_scaling(results: dict[str, CellResult], fmt: str = "markdown") -> str
 
 
 def run_summary(results: dict[str, CellResult], fmt: str = "table", overhead: list[dict] = (),
-                interrupted: bool = False) -> str:
-    """The run's table, then (except as JSON) the guard's flags, the overhead and scaling."""
+                interrupted: bool = False, peak: dict | None = None) -> str:
+    """The run's table, then (except as JSON) the device peak, the guard's flags, the
+    overhead and scaling."""
     parts = [render(results, fmt)]
     if fmt == "json":
         return parts[0]
     if interrupted:
         parts.append(interrupted_line(results))
+    targets = target_rows(results)
+    if targets:
+        parts.append("Time to target: " + target_note(results) + "\n" + render_rows(TARGET_HEADERS, targets, fmt))
+    if peak_line(peak):
+        parts.append(peak_line(peak))
     flags = guard_lines(results)
     if flags:
         parts.append("Accuracy guard: outside the reference's normal spread (default fit over seeds):\n"
@@ -178,7 +278,12 @@ def outcome(record: dict) -> str:
     from bench.records import short_reason
 
     if record["status"] == "ok":
-        return f"ok, median {units.ms(record['step_time']['median'])} ms/step"
+        line = f"ok, median {units.ms(record['step_time']['median'])} ms/step"
+        t = record.get("target")
+        if t:
+            line += (f", {t['metric']} {t['value']:g} reached at step {t['steps']} after {units.seconds(t['time_s'])}"
+                     if t["reached"] else f", {t['metric']} {t['value']:g} not reached in {t['steps_run']} steps")
+        return line
     return f"{record['status']}: {short_reason(record)}"
 
 
@@ -242,7 +347,7 @@ def overhead_target() -> str:
 # -- compare and check --------------------------------------------------------------------
 
 COMPARE_HEADERS = [
-    "cell", "runs A/B", "median A ms", "median B ms", "B/A [95% CI]", "throughput B/A",
+    "cell", "runs A/B", "median A", "median B", "B/A [95% CI]", "throughput B/A",
     "metric", "A", "B", "delta", "noise from", "verdict",
 ]
 
@@ -254,7 +359,8 @@ def comparison_rows(cells) -> list[list]:
             rows.append([c.cell] + [""] * 10 + [c.presence])
             continue
         rows.append([
-            c.cell, f"{c.a.processes}/{c.b.processes}", units.ms(c.median_a), units.ms(c.median_b),
+            c.cell, f"{c.a.processes}/{c.b.processes}", units.estimate(c.median_a, c.target),
+            units.estimate(c.median_b, c.target),
             units.ratio(c.ratio, c.ratio_ci), units.ratio(c.throughput_ratio), c.metric if c.accuracy_a else "-",
             units.metric(c.accuracy_a), units.metric(c.accuracy_b), units.signed_metric(c.accuracy_delta),
             f"{c.noise_runs} stored runs" if c.noise_runs else "no history", c.verdict,
@@ -289,8 +395,11 @@ def regression_line(r) -> str:
     """One reason the newer run fails the check."""
     c = r.comparison
     if r.kind == "slower":
-        return (f"{c.cell}: slower, median {units.ms(c.median_a)} -> {units.ms(c.median_b)} ms "
-                f"(B/A {units.ratio(c.ratio, c.ratio_ci)}, wholly above {units.times(1 + c.threshold)})")
+        what = "time to target" if c.target else "median"
+        change = (f"B/A {units.ratio(c.ratio, c.ratio_ci)}, wholly above {units.times(1 + c.threshold)}"
+                  if c.ratio else "B did not reach the target in most seeds")
+        return (f"{c.cell}: slower, {what} {units.estimate(c.median_a, c.target)} -> "
+                f"{units.estimate(c.median_b, c.target)} ({change})")
     if r.kind == "accuracy":
         return (f"{c.cell}: test {c.metric} {units.metric(c.accuracy_a)} -> {units.metric(c.accuracy_b)} "
                 f"(lost {-c.accuracy_delta:.3f} > tolerance {r.tolerance})")
@@ -299,6 +408,8 @@ def regression_line(r) -> str:
 
 def undecided_line(c) -> str:
     """A cell the check could neither pass nor fail."""
+    if c.ratio is None:
+        return f"{c.cell}: neither run reached the target in most seeds"
     if c.ratio_ci is None:
         return f"{c.cell}: B/A {c.ratio:.2f}, no interval: fewer than the stored runs needed to know this cell's noise"
     return (f"{c.cell}: B/A {units.ratio(c.ratio, c.ratio_ci)} reaches past {units.times(1 + c.threshold)} or "

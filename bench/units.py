@@ -12,6 +12,18 @@ def ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1e3:.2f}"
 
 
+def seconds(value: float | None) -> str:
+    """``31.2 s``; ``not reached`` for a censored time (inf); ``-`` when unknown."""
+    if value is None:
+        return "-"
+    return "not reached" if value == float("inf") else f"{value:.1f} s"
+
+
+def estimate(value: float | None, target: bool) -> str:
+    """A verdict's quantity: a median step in ms, or a time to target in seconds."""
+    return seconds(value) if target else (ms(value) + " ms" if value is not None else "-")
+
+
 def ms_range(interval: tuple[float, float] | None) -> str:
     """``11.90-12.80`` (milliseconds)."""
     return "-" if interval is None else f"{interval[0] * 1e3:.2f}-{interval[1] * 1e3:.2f}"
@@ -54,6 +66,11 @@ def mib(n_bytes: float | None) -> str:
 
 def rate(examples_per_s: float | None) -> str:
     return "-" if examples_per_s is None else f"{examples_per_s:.0f} ex/s"
+
+
+def share(fraction: float) -> str:
+    """A share of a whole, one decimal below 10%: 0.044 -> ``4.4%``, 0.65 -> ``65%``."""
+    return f"{fraction * 100:.1f}%" if fraction < 0.1 else percent(fraction)
 
 
 def gflops(value: float) -> str:

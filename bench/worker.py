@@ -1,8 +1,8 @@
 """Worker process entry point: runs one cell and writes its record as JSON.
 
 Usage: ``python -m bench.worker SPEC.json RECORD.json [TASK]``, TASK ``cell`` (default)
-``overhead`` (:func:`bench.overhead.measure_fit`) or ``bare`` / ``bare-accuracy``
-(:mod:`bench.bare`). Started by the launcher, one process per cell,
+``overhead`` (:func:`bench.overhead.measure_fit`), ``bare`` / ``bare-accuracy``
+(:mod:`bench.bare`) or ``peak`` (:func:`bench.peak.measure`). Started by the launcher, one process per cell,
 so that each cell gets its own device set-up and its own memory peak.
 Whatever happens, the worker writes a record (ok, skipped or error) unless it is killed.
 """
@@ -17,7 +17,7 @@ import traceback
 from bench.fileio import atomic_write_json
 
 
-TASKS = ("cell", "overhead", "bare", "bare-accuracy")
+TASKS = ("cell", "overhead", "bare", "bare-accuracy", "peak")
 
 
 def main(argv: list[str]) -> int:
@@ -47,6 +47,10 @@ def _run(task: str, spec) -> dict:
         from bench.overhead import measure_fit
 
         return measure_fit(spec)
+    if task == "peak":
+        from bench.peak import measure
+
+        return measure(spec)
     if task.startswith("bare"):
         from bench.bare import measure
 

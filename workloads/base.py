@@ -23,6 +23,11 @@ class TextWorkload(abc.ABC):
     summary: ClassVar[str]
     # The test metric the accuracy guard compares between cells (a key of ``score``).
     guard_metric: ClassVar[str] = "accuracy"
+    # The keys of ``score``: the metrics a --target may name.
+    test_metrics: ClassVar[tuple[str, ...]] = ("accuracy",)
+    # --target default, by data source ("synthetic", "keras"): the guard metric at a level
+    # the reference cell reaches in a few epochs, measured (docs/measurements.md).
+    default_targets: ClassVar[dict[str, str]] = {}
     kind: ClassVar[str] = "training"
     vocab_size: ClassVar[int]
     num_classes: ClassVar[int]

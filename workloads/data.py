@@ -84,14 +84,12 @@ def _cache_path(spec: SyntheticSpec, seed: int) -> str | None:
     """Where ``spec`` and ``seed``'s data is cached: keyed by them and by this module's
     generator source, so that a changed generator never reads an old file. None when the
     cache is off (``DISTBENCH_CACHE=off``)."""
-    import hashlib
     import inspect
 
-    folder = os.environ.get("DISTBENCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "distbench")
-    if folder == "off":
-        return None
+    from bench import cache
+
     source = inspect.getsource(_generate) + inspect.getsource(_documents) + repr(spec) + f"{seed}/{SEQUENCE_LENGTH}"
-    return os.path.join(folder, f"synthetic-{hashlib.sha1(source.encode()).hexdigest()[:16]}.npz")
+    return cache.path("synthetic", source, ".npz")
 
 
 def _cached(spec: SyntheticSpec, seed: int) -> TextData | None:

@@ -25,6 +25,8 @@ class ReutersCnn(TextWorkload):
     summary = "Reuters 46-topic 1-D CNN (Embedding 30982x7, Conv1D 64/5, Conv1D 32/3)"
     vocab_size = VOCAB_SIZE
     num_classes = NUM_CLASSES
+    test_metrics = ("accuracy", "top5_accuracy")
+    default_targets = {"synthetic": "accuracy=0.6"}
     # The real set's shapes: 8,982 train / 2,246 test newswires, 46 imbalanced topics
     # (the largest ~26% of the synthetic set), mean length ~145 tokens.
     synthetic_spec = SyntheticSpec(

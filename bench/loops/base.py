@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from bench.registry import Registry
 from bench.timing import StepClock
@@ -36,10 +36,17 @@ class TrainContext:
     data: Any
     config: TrainConfig
     clock: StepClock
+    # Called after each timed unit with the steps done so far; True stops training early
+    # (a time-to-target cell that reached its target: bench.target.Tracker).
+    after_step: Callable[[int], bool] | None = None
 
     @property
     def replicas(self) -> int:
         return int(self.strategy.num_replicas_in_sync)
+
+    def step_done(self) -> bool:
+        """After each timed unit, outside the timed region: True when training should stop."""
+        return self.after_step is not None and self.after_step(self.clock.total_steps)
 
 
 @dataclass

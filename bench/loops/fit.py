@@ -33,6 +33,19 @@ def timing_callback(clock: StepClock):
     return StepTimer()
 
 
+def stopping_callback(ctx: TrainContext):
+    """Asks ``ctx.step_done()`` after each timed unit (after the timer's sync) and stops
+    ``fit`` when it says so; Keras 3 checks ``stop_training`` after every batch."""
+    import keras
+
+    class StopWhenDone(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if ctx.step_done():
+                self.model.stop_training = True
+
+    return StopWhenDone()
+
+
 @LOOPS.register
 class FitLoop(TrainingLoop):
     name = "fit"
@@ -49,7 +62,7 @@ class FitLoop(TrainingLoop):
             train_dataset(ctx),
             epochs=cfg.epochs,
             steps_per_epoch=cfg.steps_per_epoch,
-            callbacks=[timing_callback(ctx.clock)],
+            callbacks=[timing_callback(ctx.clock)] + ([stopping_callback(ctx)] if ctx.after_step else []),
             shuffle=False,  # the dataset is already shuffled (seeded)
             verbose=0,
         )

@@ -31,13 +31,14 @@ class TrainOnBatchLoop(TrainingLoop):
         cfg = ctx.config
         compile_model(ctx)
         batches = self._batches(ctx)
-        halved_at = None
+        halved_at, stop = None, False
         for epoch in range(cfg.epochs):
             if cfg.epochs >= LR_HALVING_EPOCH and epoch + 1 == LR_HALVING_EPOCH:
                 lr = ctx.model.optimizer.learning_rate
                 lr.assign(lr * 0.5)
                 halved_at = epoch + 1
             correct = loss_sum = 0.0
+            steps = 0
             for _ in range(cfg.steps_per_epoch):
                 ctx.clock.start()
                 x, y = next(batches)
@@ -45,10 +46,15 @@ class TrainOnBatchLoop(TrainingLoop):
                 ctx.clock.stop()
                 correct += logs["accuracy"] * cfg.global_batch
                 loss_sum += logs["loss"]
-        seen = cfg.steps_per_epoch * cfg.global_batch
+                steps += 1
+                if ctx.step_done():
+                    stop = True
+                    break
+            if stop:
+                break
         return LoopResult(
-            train_accuracy=correct / seen,
-            train_loss=loss_sum / cfg.steps_per_epoch,
+            train_accuracy=correct / (steps * cfg.global_batch),
+            train_loss=loss_sum / steps,
             settings={
                 "lr_halved_at_epoch": halved_at,
                 "final_learning_rate": float(keras.ops.convert_to_numpy(ctx.model.optimizer.learning_rate)),

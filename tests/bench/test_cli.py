@@ -15,6 +15,12 @@ from bench.cli import main
         (["run", "--data", "/no/such/dir"], "Unknown data source '/no/such/dir'. Valid: auto, keras, synthetic"),
         (["run", "--profile", "fast"], "Unknown profile 'fast'. Known: quick, full."),
         (["run", "--matmul-shape", "10,x,3"], "Bad matmul shape '10,x,3'"),
+        (["run", "--target", "accuracy"], "Bad target 'accuracy': give METRIC=VALUE"),
+        (["run", "--workload", "reuters_cnn", "--target", "auc=0.9"],
+         "Target metric 'auc' is not one reuters_cnn scores; valid: accuracy, top5_accuracy."),
+        (["run", "--target", "accuracy=0.5", "--eval-every", "0"], "Evaluation interval (--eval-every) must be"),
+        (["ab", "--b", "--intra-op-threads 1", "--target", "accuracy=0.5"], "Interleaved pairs compare step times"),
+        (["tune", "--workload", "reuters_cnn", "--target", "accuracy=0.5"], "tune ranks configurations by step time"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(capsys, argv, message):

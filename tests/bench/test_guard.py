@@ -98,8 +98,8 @@ def test_table_names_the_metric_and_each_seed_s_row():
     guard.apply(results)
     rows = {(r[1], r[3]): r for r in (tables.row(result) for result in results.values())}
     assert set(rows) == {("default", "fit"), ("default", "fit-init1"), ("default", "fit-init2"), ("virtual", "fit")}
-    assert rows["default", "fit"][11] == "ok: accuracy 0.400 vs 0.430 ± 0.030"
-    assert rows["virtual", "fit"][11] == "LOW: accuracy 0.250 vs 0.430 ± 0.030"
+    assert rows["default", "fit"][tables.HEADERS.index("accuracy guard")] == "ok: accuracy 0.400 vs 0.430 ± 0.030"
+    assert rows["virtual", "fit"][tables.HEADERS.index("accuracy guard")] == "LOW: accuracy 0.250 vs 0.430 ± 0.030"
 
 
 # --- the guard against real training, with a loop that trains wrongly ---------------------

@@ -67,7 +67,10 @@ class _StoppedSuite:
     def __init__(self):
         self.calls = 0
 
-    def run(self, spec):
+    def run(self, spec, task="cell"):
+        if task == "peak":
+            return {"cell": "peak", "status": "ok", "peaks": {"/CPU:0": {
+                "kind": "CPU", "shape": [4096] * 3, "gflops": 100.0, "bandwidth_gbs": 10.0, "device_name": ""}}}
         self.calls += 1
         if self.calls > 1:
             raise KeyboardInterrupt
@@ -127,3 +130,16 @@ def test_workers_die_with_their_parent(tmp_path, mode):
         parent.kill()
         parent.wait()
         parent.stdout.close()
+
+
+def test_a_target_run_plans_one_process_per_guard_seed_and_no_replicates():
+    values = options.from_namespace(_cli_options(["--workload", "reuters_cnn", "--workload", "matmul", "--strategy",
+                                                  "default", "--strategy", "virtual", "--loop", "fit", "--data",
+                                                  "synthetic", "--target", "default", "--guard-seeds", "3"]))
+    plan = Session.from_options(values).plan
+    training = [c for c in plan if c.loop]
+    assert [c.process_id for c in training] == [
+        f"reuters_cnn-{s}-fit-to_accuracy_0.6-seed{k}" for s in ("default", "virtual") for k in range(3)]
+    assert {c.id for c in training} == {"reuters_cnn-default-fit-to_accuracy_0.6", "reuters_cnn-virtual-fit-to_accuracy_0.6"}
+    assert not any(c.is_replicate or c.is_reference for c in training)
+    assert [c.id for c in plan if not c.loop] == ["matmul-default"]     # matmul does not train: unchanged

@@ -1,0 +1,75 @@
+"""The devices' measured peak, each cell's share of it, and where a matmul shape sits."""
+
+import pytest
+
+from bench import peak, tables
+from bench.results import CellResult
+from tests.bench.runs import record, samples
+
+
+def test_measure_times_a_product_and_a_reduction_on_the_cpu(monkeypatch):
+    monkeypatch.setitem(peak.PEAK_SIZE, "CPU", 128)
+    monkeypatch.setitem(peak.BANDWIDTH_FLOATS, "CPU", 2**20)
+    out = peak.measure()
+    cpu = out["peaks"]["/CPU:0"]
+    assert out["status"] == "ok" and cpu["shape"] == [128, 128, 128] and len(cpu["samples"]) == peak.REPEATS
+    assert cpu["gflops"] == pytest.approx(2 * 128**3 / min(cpu["samples"]) / 1e9)   # the best the device did
+    assert cpu["bandwidth_gbs"] > 0 and cpu["datasheet_gflops"] is None
+
+
+def test_datasheet_peaks_are_matched_by_device_name():
+    assert peak.datasheet_gflops("NVIDIA H100 80GB HBM3") == 51200   # "H100" without SXM in the name
+    assert peak.datasheet_gflops("NVIDIA H200") == 66900
+    assert peak.datasheet_gflops("Tesla T4") == 8100
+    assert peak.datasheet_gflops("Some New GPU") is None
+
+
+PEAKS = {"cell": "peak", "status": "ok", "peaks": {
+    "/CPU:0": {"kind": "CPU", "shape": [4096] * 3, "gflops": 200.0, "bandwidth_gbs": 10.0, "device_name": "",
+               "datasheet_gflops": None},
+    "/GPU:0": {"kind": "GPU", "shape": [8192] * 3, "gflops": 40000.0, "bandwidth_gbs": 3000.0,
+               "device_name": "NVIDIA H100 PCIe", "datasheet_gflops": 51200.0}}}
+
+
+def _training(cell, devices, median_ms, flops_per_step):
+    rec = record(cell, samples(median_ms, spread=0.0))
+    rec["strategy"]["devices"] = devices
+    rec["compute"] = {"flops_per_step": flops_per_step}
+    return rec
+
+
+def test_each_cell_gets_its_own_device_s_peak_and_shows_its_share():
+    cpu = _training("w-default-fit", ["/CPU:0"], 10.0, 2e8)          # 20 GFLOP/s
+    gpu = _training("w-mirrored-fit", ["/GPU:0", "/GPU:1"], 1.0, 2e9)  # 2,000 GFLOP/s
+    run = {"w-default-fit": [cpu], "w-mirrored-fit": [gpu]}
+    peak.apply(run, PEAKS)
+    assert cpu["compute"]["peak"]["device"] == "/CPU:0" and gpu["compute"]["peak"]["device"] == "/GPU:0"
+    on_cpu, on_gpu = CellResult.of("w-default-fit", [cpu]), CellResult.of("w-mirrored-fit", [gpu])
+    assert on_cpu.achieved_flops == pytest.approx(2e10) and on_cpu.share_of_peak == pytest.approx(0.1)
+    assert tables.compute_cell(on_cpu) == "20.0 GFLOP/s (10% of 200)"
+    assert on_gpu.share_of_peak == pytest.approx(0.05) and on_gpu.share_of_datasheet == pytest.approx(2000 / 51200)
+    assert tables.compute_cell(on_gpu) == "2000.0 GFLOP/s (5.0% of 40000), 3.9% of datasheet"
+
+
+def test_without_a_measured_peak_no_share_is_claimed():
+    rec = _training("w-default-fit", ["/CPU:0"], 10.0, 2e8)
+    peak.apply({"w-default-fit": [rec]}, {"cell": "peak", "status": "error", "reason": "killed"})
+    result = CellResult.of("w-default-fit", [rec])
+    assert result.share_of_peak is None and tables.compute_cell(result) == "20.0 GFLOP/s"
+    assert tables.peak_line({"status": "error", "reason": "killed"}) == "Device peak: not measured (killed)."
+
+
+def test_a_matmul_shape_is_placed_on_the_roofline():
+    from workloads.matmul import Matmul
+
+    assert Matmul.intensity((10000, 100, 10000)) == pytest.approx(2e10 / (4 * (1e6 + 1e6 + 1e8)))   # 49 FLOP/B
+    assert Matmul.intensity((4096, 4096, 4096)) == pytest.approx(4096 / 6)
+    rec = record("matmul-default", samples(135.0, spread=0.0))
+    rec["matmul"] = {"shape": [10000, 100, 10000], "flops_per_byte": Matmul.intensity((10000, 100, 10000)),
+                     "primary_device": "/CPU:0", "devices": {"/CPU:0": {"gflops": 148.0}}}
+    peak.apply({"matmul-default": [rec]}, PEAKS)
+    result = CellResult.of("matmul-default", [rec])
+    assert result.share_of_peak == pytest.approx(0.74)
+    note = tables.roofline_note(result)
+    assert note.startswith("shape 10000x100x10000: 49 FLOP/byte; roofline: 10.0 GB/s x 49 = 490 GFLOP/s")
+    assert note.endswith("compute-bound at this shape")

@@ -1,0 +1,187 @@
+"""Time to target: the tracker, the loops that stop on it, censored seeds and their verdicts."""
+
+import math
+import time
+
+import pytest
+
+from bench import compare, stats, target
+from bench.errors import UserError
+from bench.results import CellResult
+from bench.storage import load
+from bench.timing import StepClock
+from tests.bench.runs import record, samples, save
+
+CELL = "reuters_cnn-default-fit-to_accuracy_0.6"
+
+
+def test_censored_median_ranks_a_run_that_never_finished_last():
+    assert stats.censored_median([3.0, 1.0, 2.0]) == 2.0
+    assert stats.censored_median([1.0, math.inf, 2.0]) == 2.0         # one of three never finished
+    assert stats.censored_median([1.0, math.inf, math.inf]) == math.inf
+    assert stats.censored_median([1.0, 2.0, 3.0, math.inf]) == 2.5
+    assert stats.censored_median([1.0, 2.0, math.inf, math.inf]) == math.inf
+
+
+def test_median_interval_from_order_statistics_by_hand():
+    # n = 5: (min, max) covers the median with 1 - 2/32 = 93.75%; no narrower pair reaches 95%.
+    assert stats.median_order_interval([5, 1, 4, 2, 3]) == (1, 5, pytest.approx(0.9375))
+    # n = 9: (x2, x8) covers 1 - 2 x (1 + 9) / 512 = 96.1%; (x3, x7) only 82%.
+    lo, hi, coverage = stats.median_order_interval(list(range(1, 10)))
+    assert (lo, hi) == (2, 8) and coverage == pytest.approx(1 - 20 / 512)
+    assert stats.median_order_interval([1.0, 2.0, math.inf, 3.0, 4.0])[1] == math.inf   # a censored upper bound
+
+
+def test_parse_and_resolve_targets():
+    import workloads
+
+    assert target.parse("accuracy=0.6") == target.Target("accuracy", 0.6)
+    assert target.parse("accuracy=0.6").label == "to_accuracy_0.6"
+    for bad in ("accuracy", "=0.6", "auc=high", "auc=nan"):
+        with pytest.raises(UserError, match="give METRIC=VALUE"):
+            target.parse(bad)
+    reuters, multibranch = workloads.get("reuters_cnn"), workloads.get("multibranch")
+    assert target.for_workload("default", reuters, "synthetic").text == reuters.default_targets["synthetic"]
+    assert target.for_workload("auc=0.9", multibranch, "synthetic") == target.Target("auc", 0.9)
+    with pytest.raises(UserError, match="'auc' is not one reuters_cnn scores; valid: accuracy, top5_accuracy"):
+        target.for_workload("auc=0.9", reuters, "synthetic")
+    with pytest.raises(UserError, match="no default target for data 'folder:/x'"):
+        target.for_workload("default", reuters, "folder:/x")
+
+
+class _Model:
+    """A fake training run: one metric value per step, evaluated on request."""
+
+    def __init__(self, values, eval_delay=0.0):
+        self.values, self.step, self.eval_delay, self.evaluated = values, 0, eval_delay, []
+
+    def evaluate(self):
+        time.sleep(self.eval_delay)
+        self.evaluated.append(self.step)
+        return {"accuracy": self.values[self.step - 1]}
+
+
+def _train(tracker, model, clock, steps, step_s=0.0):
+    for _ in range(steps):
+        clock.start()
+        time.sleep(step_s)
+        clock.stop()
+        model.step += 1
+        if tracker(clock.total_steps):
+            return
+
+
+def test_tracker_stops_at_the_first_evaluation_that_reaches_the_target_and_excludes_evaluation_time():
+    model, clock = _Model([0.1 * k for k in range(1, 21)], eval_delay=0.05), StepClock()
+    tracker = target.Tracker(target.Target("accuracy", 0.55), model.evaluate, eval_every=2, max_steps=20, clock=clock)
+    _train(tracker, model, clock, 20, step_s=0.002)
+    # 0.55 is first reached at step 6 (0.6); evaluations at 2, 4, 6 only: the loop stopped there.
+    assert model.evaluated == [2, 4, 6] and model.step == 6
+    out = tracker.record()
+    assert out["reached"] and out["steps"] == 6 and out["evaluations"] == 3
+    assert out["eval_s"] >= 3 * 0.05
+    assert out["time_s"] < out["eval_s"]           # 6 steps of 2 ms, not the 150 ms of evaluating
+    assert [p["step"] for p in out["curve"]] == [2, 4, 6] and out["curve"][-1]["value"] == pytest.approx(0.6)
+
+
+def test_tracker_censors_a_run_that_never_reaches_the_target():
+    model, clock = _Model([0.2] * 30), StepClock()
+    tracker = target.Tracker(target.Target("accuracy", 0.9), model.evaluate, eval_every=4, max_steps=10, clock=clock)
+    _train(tracker, model, clock, 30)
+    out = tracker.record()
+    assert model.step == 10 and model.evaluated == [4, 8, 10]      # the budget's last step is evaluated too
+    assert not out["reached"] and out["steps"] is None and out["time_s"] is None and out["steps_run"] == 10
+
+
+@pytest.mark.parametrize("loop", ["fit", "train_on_batch", "custom"])
+def test_every_loop_stops_when_the_target_is_reached(tiny, loop):
+    from bench.cell import run_cell
+
+    # accuracy >= 0 holds at the first evaluation: a loop that ignored it would run 40 steps.
+    record_ = run_cell(tiny("reuters_cnn", "default", loop, target="accuracy=0", eval_every=8, max_steps=40,
+                            steps_per_epoch=6, warmup_steps=1))
+    assert record_["status"] == "ok", record_.get("reason")
+    t = record_["target"]
+    assert t["reached"] and t["steps"] == 8 and record_["steps"]["total"] == 8 and t["evaluations"] == 1
+    assert record_["accuracy"]["test"]["accuracy"] == t["curve"][0]["value"]   # the last evaluation is the test
+
+
+def test_a_target_cell_runs_to_its_budget_when_not_reached(tiny):
+    from bench.cell import run_cell
+
+    record_ = run_cell(tiny("reuters_cnn", "virtual", "custom", target="accuracy=1.01", eval_every=5, max_steps=14,
+                            steps_per_epoch=6, warmup_steps=1))
+    t = record_["target"]
+    assert not t["reached"] and record_["steps"]["total"] == 14 and [p["step"] for p in t["curve"]] == [5, 10, 14]
+
+
+def _target_record(time_s, steps=100, seed=0, reached=True):
+    rec = record(CELL, samples(10.0, n=20, seed=seed))
+    rec["config"].update({"target": "accuracy=0.6", "init_seed": seed, "max_steps": 400})
+    rec["target"] = {"metric": "accuracy", "value": 0.6, "eval_every": 25, "max_steps": 400, "reached": reached,
+                     "steps": steps if reached else None, "time_s": time_s if reached else None,
+                     "eval_s": 1.0, "curve": []}
+    return rec
+
+
+def test_a_target_cell_reports_the_median_over_seeds_and_censors_the_rest():
+    result = CellResult.of(CELL, [_target_record(10.0, 100, 0), _target_record(12.0, 125, 1),
+                                  _target_record(0, seed=2, reached=False)])
+    assert result.spec.is_target and result.reached == 2
+    assert result.time_to_target == 12.0 and result.median_steps_to_target == 125
+    assert result.time_to_target_interval[:2] == (10.0, math.inf)
+    assert result.estimate == 12.0
+    from bench import tables
+
+    (row,) = tables.target_rows({CELL: result})
+    assert row[5] == "2 of 3" and row[6] == "12.0 s" and row[7].startswith("10.0 s to not reached")
+
+
+def _run(tmp_path, times, reached=(True, True, True)):
+    recs = [_target_record(t, seed=k, reached=r) for k, (t, r) in enumerate(zip(times, reached))]
+    return load(save(tmp_path, {CELL: recs}))
+
+
+def test_compare_judges_time_to_target_and_a_target_no_longer_reached_fails_the_check(tmp_path):
+    noise = {CELL: compare.Noise(sd=0.05, runs=6)}
+    a = _run(tmp_path, [10.0, 11.0, 12.0])
+    same = compare.compare_runs(a, _run(tmp_path, [10.5, 11.0, 11.5]), noise_a=noise)
+    assert same.cells[0].verdict == "same" and same.cells[0].target
+    slower = compare.compare_runs(a, _run(tmp_path, [20.0, 22.0, 24.0]), noise_a=noise)
+    assert slower.cells[0].verdict == "slower" and compare.check(slower).exit_status == compare.EXIT_REGRESSION
+    lost = compare.compare_runs(a, _run(tmp_path, [9.0, 0, 0], reached=(True, False, False)), noise_a=noise)
+    assert lost.cells[0].verdict == "slower" and compare.check(lost).exit_status == compare.EXIT_REGRESSION
+    from bench.tables import regression_line
+
+    (failure,) = compare.check(lost).failures
+    assert "time to target 11.0 s -> not reached" in regression_line(failure)
+    neither = compare.compare_runs(_run(tmp_path, [0, 0, 0], (False,) * 3), _run(tmp_path, [0, 0, 0], (False,) * 3),
+                                   noise_a=noise)
+    assert neither.cells[0].verdict == compare.UNDECIDED
+    assert compare.check(neither).exit_status == compare.EXIT_UNDECIDED
+
+
+def test_the_report_has_a_time_to_target_table_and_chart(tmp_path):
+    from bench.report import write_report
+
+    recs = [_target_record(t, seed=k) for k, t in enumerate([10.0, 11.0, 12.0])]
+    for k, rec in enumerate(recs):
+        rec["target"]["curve"] = [{"step": 25 * i, "train_s": 2.0 * i + k, "timed_s": 2.0 * i, "value": 0.15 * i}
+                                  for i in range(1, 6)]
+    run = load(save(tmp_path / "results", {CELL: recs}))
+    text = (write_report(run, [run], tmp_path / "report")).read_text()
+    assert "## Time to target" in text
+    row = next(line for line in text.splitlines() if "| accuracy=0.6 |" in line)
+    assert [c.strip() for c in row.split("|")[1:8]] == ["reuters_cnn", "default", "fit", "accuracy=0.6", "3",
+                                                        "3 of 3", "11.0 s"]
+    assert "![Test metric against training time](time_to_target.png)" in text
+    assert (tmp_path / "report" / "time_to_target.png").stat().st_size > 1000
+    assert "## Accuracy against speed" not in text      # a target cell's final metric is its target
+
+
+def test_multi_worker_target_cells_skip_with_their_reason(tiny):
+    from bench.plan import skip_reason
+    from strategies.hardware import Hardware
+
+    spec = tiny("reuters_cnn", "multi_worker", "custom", target="accuracy=0.5")
+    assert "time to target is not built for several workers" in skip_reason(spec, Hardware(2, (), None, (), False))
