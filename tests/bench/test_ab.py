@@ -135,8 +135,9 @@ def test_real_processes_find_an_injected_slow_down(tmp_path, tiny):
                             min_pairs=3, max_pairs=6)
     (cell,) = engine.run([tiny("reuters_cnn", "default", "custom", steps_per_epoch=40)], suite.skip_reason)
     assert cell.verdict == "slower", cell.as_dict()
-    lo, hi = cell.judgement.interval
-    assert lo < 1.5 < hi   # the injected effect lies inside the interval
+    # The estimate finds the injected effect. (Not "1.5 inside the 95% interval": that
+    # fails one run in twenty by construction, and failed here once.)
+    assert 1.35 < cell.judgement.ratio < 1.65 and cell.judgement.interval[0] > 1.1
 
 
 def test_pair_noise_is_pooled_around_each_run_s_mean(tmp_path):
