@@ -17,7 +17,7 @@ from workloads.data import KerasLoader, SyntheticSpec, TextData
 
 
 class TextWorkload(abc.ABC):
-    """A Keras text classifier on 300-token integer sequences."""
+    """A Keras text classifier on integer token sequences (``sequence_length`` long)."""
 
     name: ClassVar[str]
     summary: ClassVar[str]
@@ -33,6 +33,7 @@ class TextWorkload(abc.ABC):
     num_classes: ClassVar[int]
     synthetic_spec: ClassVar[SyntheticSpec]
     learning_rate: ClassVar[float] = 0.001   # Nadam's default
+    sequence_length: ClassVar[int] = data_mod.SEQUENCE_LENGTH
 
     @abc.abstractmethod
     def keras_loader(self) -> KerasLoader:
@@ -62,10 +63,10 @@ class TextWorkload(abc.ABC):
     def load_data(self, source: str, seed: int) -> TextData:
         """Loads ``keras``, ``synthetic`` or a folder (``auto`` is resolved by the caller)."""
         if source == "keras":
-            return data_mod.from_keras(self.keras_loader(), self.vocab_size, self.num_classes)
+            return data_mod.from_keras(self.keras_loader(), self.vocab_size, self.num_classes, self.sequence_length)
         if source == "synthetic":
             return data_mod.synthetic(self.synthetic_spec, seed)
-        return data_mod.from_folder(source, self.vocab_size, self.num_classes, seed)
+        return data_mod.from_folder(source, self.vocab_size, self.num_classes, seed, self.sequence_length)
 
     def cells(self, strategies: list[str], loops: list[str]) -> list[tuple[str, str]]:
         """(strategy, loop) pairs of a selection this workload runs: all of them."""

@@ -20,7 +20,7 @@ from bench.errors import UserError
 
 log = logging.getLogger(__name__)
 
-SEQUENCE_LENGTH = 300
+SEQUENCE_LENGTH = 300          # the default; a workload may set its own (multibranch: 200)
 NAMED_SOURCES = ("auto", "keras", "synthetic")
 
 KerasLoader = Callable[[], tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]]
@@ -28,7 +28,7 @@ KerasLoader = Callable[[], tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray
 
 @dataclass
 class TextData:
-    """Integer token sequences of length 300 and integer labels, split train/test."""
+    """Integer token sequences (one length per workload) and integer labels, split train/test."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -47,8 +47,15 @@ class TextData:
             "vocab_size": self.vocab_size,
             "num_classes": self.num_classes,
             "sequence_length": int(self.x_train.shape[1]),
+            "majority_class_share": self.majority_share,
             **self.details,
         }
+
+    @property
+    def majority_share(self) -> float:
+        """The test accuracy of always answering the commonest class (of the test set)."""
+        counts = np.bincount(np.asarray(self.y_test, dtype=np.int64).reshape(-1))
+        return round(float(counts.max() / counts.sum()), 4) if counts.size else 0.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,7 @@ class SyntheticSpec:
     mean_length: int = 150
     signal: float = 0.05
     signature_tokens: int = 10
+    sequence_length: int = SEQUENCE_LENGTH
 
 
 # Token ids 0-2 are reserved as in keras.datasets (padding, start, out-of-vocabulary).
@@ -88,7 +96,7 @@ def _cache_path(spec: SyntheticSpec, seed: int) -> str | None:
 
     from bench import cache
 
-    source = inspect.getsource(_generate) + inspect.getsource(_documents) + repr(spec) + f"{seed}/{SEQUENCE_LENGTH}"
+    source = inspect.getsource(_generate) + inspect.getsource(_documents) + repr(spec) + f"{seed}"
     return cache.path("synthetic", source, ".npz")
 
 
@@ -138,26 +146,28 @@ def _generate(spec: SyntheticSpec, seed: int) -> TextData:
 
 def _documents(rng, spec: SyntheticSpec, signatures, priors, n: int):
     labels = rng.choice(spec.num_classes, size=n, p=priors).astype(np.int32)
-    lengths = np.clip(rng.lognormal(math.log(spec.mean_length), 0.6, n), 20, SEQUENCE_LENGTH)
-    u = rng.random((n, SEQUENCE_LENGTH), dtype=np.float32)
+    length = spec.sequence_length
+    lengths = np.clip(rng.lognormal(math.log(spec.mean_length), 0.6, n), 20, length)
+    u = rng.random((n, length), dtype=np.float32)
     span = spec.vocab_size - _FIRST_WORD_ID
     tokens = (np.exp(u * math.log(span)) - 1).astype(np.int32) + _FIRST_WORD_ID
-    picks = rng.integers(0, signatures.shape[1], (n, SEQUENCE_LENGTH))
-    is_signal = rng.random((n, SEQUENCE_LENGTH), dtype=np.float32) < spec.signal
+    picks = rng.integers(0, signatures.shape[1], (n, length))
+    is_signal = rng.random((n, length), dtype=np.float32) < spec.signal
     tokens = np.where(is_signal, signatures[labels[:, None], picks], tokens)
     # Pre-padding with zeros, as keras.utils.pad_sequences does by default.
-    valid = np.arange(SEQUENCE_LENGTH)[None, :] >= SEQUENCE_LENGTH - lengths.astype(int)[:, None]
+    valid = np.arange(length)[None, :] >= length - lengths.astype(int)[:, None]
     return np.where(valid, tokens, 0).astype(np.int32), labels
 
 
-def from_keras(loader: KerasLoader, vocab_size: int, num_classes: int) -> TextData:
-    """Loads a ``keras.datasets`` set and pads/truncates it to 300 tokens."""
+def from_keras(loader: KerasLoader, vocab_size: int, num_classes: int,
+               sequence_length: int = SEQUENCE_LENGTH) -> TextData:
+    """Loads a ``keras.datasets`` set and pads/truncates it to ``sequence_length`` tokens."""
     from keras.utils import pad_sequences
 
     (x_train, y_train), (x_test, y_test) = loader()
 
     def pad(x):
-        return pad_sequences(x, maxlen=SEQUENCE_LENGTH).astype(np.int32)
+        return pad_sequences(x, maxlen=sequence_length).astype(np.int32)
 
     return TextData(
         pad(x_train), y_train.astype(np.int32), pad(x_test), y_test.astype(np.int32),
@@ -165,14 +175,71 @@ def from_keras(loader: KerasLoader, vocab_size: int, num_classes: int) -> TextDa
     )
 
 
-def from_folder(path: str, vocab_size: int, max_classes: int, seed: int) -> TextData:
-    """Reads one sub-folder per class of text files and vectorises to 300 tokens.
+@dataclass(frozen=True)
+class FolderLayout:
+    """A data folder as read: ``flat`` (one sub-folder per class, split here with a fixed
+    seed) or ``split`` (``train/`` and ``test/``, each with the class sub-folders: the
+    given split is used)."""
 
-    80% of the files (shuffled by ``seed``) train, 20% test; the vocabulary is learned
-    from the training texts only.
-    """
+    root: str
+    kind: str                          # "flat" | "split"
+    classes: tuple[str, ...]
+    ignored: tuple[str, ...] = ()      # sub-folders that are not classes of both splits (aclImdb's train/unsup)
+
+
+LAYOUTS = ("one sub-folder of .txt files per class (split 80/20 here with the seed)",
+           "train/ and test/, each with the same class sub-folders of .txt files (the given split is used)")
+
+
+def folder_layout(path: str) -> FolderLayout:
+    """Reads and checks a data folder's layout (no TensorFlow): UserError naming both
+    layouts it accepts when it is neither. Called before any worker starts."""
     root = os.path.abspath(path)
-    classes = _class_folders(root)
+    subfolders = _subfolders(root)
+    if {"train", "test"} <= set(subfolders):
+        train, test = _subfolders(os.path.join(root, "train")), _subfolders(os.path.join(root, "test"))
+        classes = [c for c in test if c in train]
+        _check_classes([os.path.join(root, split, c) for split in ("train", "test") for c in classes],
+                       f"{root} has train/ and test/, but they share {len(classes)} class sub-folder(s)",
+                       "train/ + test/")
+        ignored = [f"train/{c}" for c in train if c not in classes] + [f"test/{c}" for c in test if c not in classes]
+        return FolderLayout(root, "split", tuple(classes), tuple(ignored))
+    _check_classes([os.path.join(root, c) for c in subfolders], f"{root} has {len(subfolders)} sub-folder(s)",
+                   "one sub-folder per class")
+    return FolderLayout(root, "flat", tuple(subfolders))
+
+
+def _subfolders(root: str) -> list[str]:
+    try:
+        entries = sorted(os.listdir(root))
+    except OSError as exc:
+        raise UserError(f"Cannot read data folder {root!r}: {exc.strerror}. Give auto, keras, synthetic, or a "
+                        f"readable folder laid out as {LAYOUTS[0]}, or as {LAYOUTS[1]}.") from None
+    return [e for e in entries if os.path.isdir(os.path.join(root, e)) and not e.startswith(".")]
+
+
+def _check_classes(folders: list[str], found: str, layout: str) -> None:
+    if len({os.path.basename(f) for f in folders}) < 2:
+        raise UserError(f"Data folder {found}; expected at least 2 classes, as {LAYOUTS[0]}, or as {LAYOUTS[1]}.")
+    for folder in folders:
+        try:
+            has_text = any(f.endswith(".txt") for f in os.listdir(folder))
+        except OSError:
+            has_text = False
+        if not has_text:
+            raise UserError(f"Class folder {folder} is unreadable or has no .txt files (read as {layout}); "
+                            f"expected {LAYOUTS[0]}, or {LAYOUTS[1]}.")
+
+
+def from_folder(path: str, vocab_size: int, max_classes: int, seed: int,
+                sequence_length: int = SEQUENCE_LENGTH) -> TextData:
+    """Reads a data folder (:func:`folder_layout`) and vectorises to ``sequence_length`` tokens.
+
+    Flat: 80% of the files (shuffled by ``seed``) train, 20% test. Split: ``train/`` and
+    ``test/`` as given. The vocabulary is learned from the training texts only.
+    """
+    layout = folder_layout(path)
+    root, classes = layout.root, list(layout.classes)
     if len(classes) > max_classes:
         raise UserError(
             f"Data folder {root} has {len(classes)} class folders ({', '.join(classes[:5])}...); "
@@ -181,45 +248,23 @@ def from_folder(path: str, vocab_size: int, max_classes: int, seed: int) -> Text
     import keras
     import tensorflow as tf
 
-    train_ds, test_ds = keras.utils.text_dataset_from_directory(
-        root, batch_size=None, validation_split=0.2, subset="both", seed=seed, verbose=False,
-    )
+    read = dict(batch_size=None, class_names=classes, verbose=False)
+    if layout.kind == "split":
+        train_ds = keras.utils.text_dataset_from_directory(os.path.join(root, "train"), shuffle=True, seed=seed, **read)
+        test_ds = keras.utils.text_dataset_from_directory(os.path.join(root, "test"), shuffle=False, **read)
+    else:
+        train_ds, test_ds = keras.utils.text_dataset_from_directory(
+            root, validation_split=0.2, subset="both", seed=seed, **read)
     train_text, y_train = _unzip(train_ds)
     test_text, y_test = _unzip(test_ds)
-    vectorize = keras.layers.TextVectorization(
-        max_tokens=vocab_size, output_sequence_length=SEQUENCE_LENGTH
-    )
+    vectorize = keras.layers.TextVectorization(max_tokens=vocab_size, output_sequence_length=sequence_length)
     vectorize.adapt(tf.constant(train_text))
     return TextData(
         np.asarray(vectorize(tf.constant(train_text)), dtype=np.int32), y_train,
         np.asarray(vectorize(tf.constant(test_text)), dtype=np.int32), y_test,
         f"folder:{root}", vocab_size, len(classes),
-        details={"class_names": classes, "seed": seed},
+        details={"class_names": classes, "seed": seed, "layout": layout.kind, "ignored_folders": list(layout.ignored)},
     )
-
-
-def _class_folders(root: str) -> list[str]:
-    try:
-        entries = sorted(os.listdir(root))
-    except OSError as exc:
-        raise UserError(
-            f"Cannot read data folder {root!r}: {exc.strerror}. Give auto, keras, synthetic, "
-            "or a readable folder with one sub-folder of .txt files per class."
-        ) from None
-    classes = [e for e in entries if os.path.isdir(os.path.join(root, e))]
-    if len(classes) < 2:
-        raise UserError(
-            f"Data folder {root} has {len(classes)} class sub-folder(s); it needs at least 2 "
-            "(one sub-folder of text files per class, as keras.utils.text_dataset_from_directory "
-            "expects)."
-        )
-    for name in classes:
-        folder = os.path.join(root, name)
-        if not os.access(folder, os.R_OK | os.X_OK) or not any(
-            f.endswith(".txt") for f in os.listdir(folder)
-        ):
-            raise UserError(f"Class folder {folder} is unreadable or has no .txt files.")
-    return classes
 
 
 def _unzip(ds) -> tuple[list[bytes], np.ndarray]:
@@ -231,12 +276,15 @@ def _unzip(ds) -> tuple[list[bytes], np.ndarray]:
 
 
 def check_source(source: str) -> str:
-    """Validates a data-source argument; returns it unchanged."""
-    if source in NAMED_SOURCES or os.path.isdir(source):
+    """Validates a data-source argument (a folder's layout too); returns it unchanged."""
+    if source in NAMED_SOURCES:
+        return source
+    if os.path.isdir(source):
+        folder_layout(source)
         return source
     raise UserError(
-        f"Unknown data source {source!r}. Valid: {', '.join(NAMED_SOURCES)}, or a folder with "
-        "one sub-folder of .txt files per class."
+        f"Unknown data source {source!r}. Valid: {', '.join(NAMED_SOURCES)}, or a folder laid out as "
+        f"{LAYOUTS[0]}, or as {LAYOUTS[1]}."
     )
 
 

@@ -21,7 +21,7 @@ def test_synthetic_reuters_has_the_real_shapes_and_an_imbalanced_prior():
 
 def test_synthetic_imdb_shapes_balanced_binary():
     d = workloads.get("multibranch").load_data("synthetic", seed=1)
-    assert d.x_train.shape == (25000, 300) and d.x_test.shape == (25000, 300)
+    assert d.x_train.shape == (25000, 200) and d.x_test.shape == (25000, 200)
     assert set(np.unique(d.y_train)) == {0, 1}
     assert abs(d.y_train.mean() - 0.5) < 0.02
 
@@ -55,7 +55,7 @@ def test_auto_uses_keras_when_its_loader_works(monkeypatch):
     monkeypatch.setattr(w, "keras_loader", lambda: (lambda: fake))
     assert w.resolve_source("auto", seed=0) == "keras"
     d = w.load_data("keras", seed=0)
-    assert d.source == "keras" and d.x_train.shape == (1, 300)
+    assert d.source == "keras" and d.x_train.shape == (1, 200)
     assert list(d.x_train[0, -3:]) == [1, 2, 3] and d.x_train[0, 0] == 0   # pre-padded
 
 
@@ -67,7 +67,7 @@ def test_unknown_sources_name_the_valid_ones(bad):
 
 def test_folder_without_class_subfolders_is_refused(tmp_path):
     (tmp_path / "only.txt").write_text("hello")
-    with pytest.raises(UserError, match="has 0 class sub-folder"):
+    with pytest.raises(UserError, match="has 0 sub-folder"):
         workloads.get("multibranch").load_data(str(tmp_path), seed=0)
 
 
@@ -89,12 +89,46 @@ def test_binary_workload_refuses_a_folder_with_three_classes(tmp_path):
         workloads.get("multibranch").load_data(str(tmp_path), seed=0)
 
 
-def test_movie_reviews_folder_is_vectorised_to_300_tokens(movie_reviews):
+def test_movie_reviews_folder_is_vectorised_to_the_workload_s_length(movie_reviews):
     d = workloads.get("multibranch").load_data(movie_reviews, seed=0)
     assert d.source == f"folder:{movie_reviews}"
-    assert d.x_train.shape == (1600, 300) and d.x_test.shape == (400, 300)
-    assert d.details["class_names"] == ["neg", "pos"]
-    assert d.x_train.max() < 20000 and (d.x_train > 1).mean() > 0.5   # real tokens, mostly known
+    assert d.x_train.shape == (1600, 200) and d.x_test.shape == (400, 200)
+    assert d.details["class_names"] == ["neg", "pos"] and d.details["layout"] == "flat"
+    assert d.x_train.max() < 10000 and (d.x_train > 1).mean() > 0.5   # real tokens, mostly known
+    assert 0.5 <= d.describe()["majority_class_share"] < 0.6            # 1,000 / 1,000, split at random
+
+
+def _texts(folder, n, words="good film"):
+    folder.mkdir(parents=True)
+    for k in range(n):
+        (folder / f"{k}.txt").write_text(f"{words} {k}")
+
+
+def test_a_train_test_folder_uses_the_given_split(tmp_path):
+    # As aclImdb ships: train/ and test/ with the class folders, train/ also an unlabelled one.
+    for split, n in (("train", 6), ("test", 4)):
+        _texts(tmp_path / split / "neg", n, "bad film")
+        _texts(tmp_path / split / "pos", n)
+    _texts(tmp_path / "train" / "unsup", 3, "some film")
+    layout = data.folder_layout(str(tmp_path))
+    assert layout.kind == "split" and layout.classes == ("neg", "pos") and layout.ignored == ("train/unsup",)
+    d = workloads.get("multibranch").load_data(str(tmp_path), seed=0)
+    assert len(d.y_train) == 12 and len(d.y_test) == 8 and d.details["class_names"] == ["neg", "pos"]
+    assert d.describe()["majority_class_share"] == 0.5 and d.details["layout"] == "split"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda root: (_texts(root / "train" / "neg", 2), _texts(root / "test" / "pos", 2)),
+     "has train/ and test/, but they share 0 class sub-folder"),
+    (lambda root: (_texts(root / "train" / "neg", 2), _texts(root / "train" / "pos", 2),
+                   (root / "test" / "neg").mkdir(parents=True), _texts(root / "test" / "pos", 2)),
+     "Class folder .*test/neg is unreadable or has no .txt files \\(read as train/ \\+ test/\\)"),
+])
+def test_a_wrong_layout_is_refused_naming_the_layouts_expected(tmp_path, make, message):
+    make(tmp_path)
+    with pytest.raises(UserError, match=message) as err:
+        data.check_source(str(tmp_path))
+    assert "train/ and test/, each with the same class sub-folders" in str(err.value)
 
 
 def test_synthetic_data_is_cached_once_and_read_back_identical(tmp_path, monkeypatch):

@@ -14,8 +14,15 @@ def test_reuters_cnn_has_exactly_332856_parameters():
     assert model.output_shape == (None, 46)
 
 
-def test_multibranch_has_three_separable_branches_with_kernels_3_5_7():
-    model = workloads.get("multibranch").build_model(20000)
+def test_multibranch_is_the_published_model_with_78938_parameters():
+    w = workloads.get("multibranch")
+    model = w.build_model(w.vocab_size)
+    # Input(200) -> Embedding(10000, 7) -> three SeparableConv1D branches -> Dense(1): 70,000
+    # embedding weights and 8,938 in the branches and the head.
+    assert model.count_params() == 78_938
+    assert model.input_shape == (None, 200) and w.vocab_size == 10_000 and w.sequence_length == 200
+    assert model.get_layer(index=1).output_dim == 7
+    assert w.build_model(20000).count_params() == 148_938   # a user's own vocabulary stays an option
     convs = [layer for layer in model.layers if type(layer).__name__ == "SeparableConv1D"]
     assert sorted(c.kernel_size[0] for c in convs) == [3, 3, 5, 5, 7, 7]
     assert sum(type(layer).__name__ == "Concatenate" for layer in model.layers) == 1
