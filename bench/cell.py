@@ -14,7 +14,7 @@ import time
 import bench.loops as loops
 import strategies
 import workloads
-from bench import disturbance, lockstep, memory, stats
+from bench import disturbance, lockstep, memory, plugins, stats
 from bench.config import CellSpec
 from bench.errors import UserError
 from bench.plan import adapter_for
@@ -31,6 +31,7 @@ def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:
     """Runs ``spec`` here and returns its record."""
     started = time.perf_counter()
     spec.validate()
+    plugins.ensure(spec.plugins)   # classes from outside distbench, as the parent loaded them
     workload = workloads.get(spec.workload)
     if spec.loop is not None:
         loops.get(spec.loop)  # unknown loop names fail before any set-up
@@ -41,6 +42,7 @@ def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:
         "cell": spec.id,
         "status": "ok",
         "config": spec.to_dict(),
+        "definition": definition(workload, spec.loop),
         "strategy": adapter.describe(strategy, hw),
     }
     record.update(_RUNNERS[workload.kind](spec, workload, adapter, strategy, hw, record["strategy"]["devices"]))
@@ -48,6 +50,28 @@ def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:
     record["wall_s"] = time.perf_counter() - started
     record.setdefault("phases", {})["set_up_s"] = set_up_s
     return record
+
+
+def definition(workload, loop: str | None) -> dict:
+    """Hashes of what the cell ran: the workload's module source (its model, data shapes,
+    metrics) and the training loop's. Two runs whose hashes differ ran different code
+    (asv's benchmark version); ``compare`` says so (bench.compare)."""
+    import hashlib
+    import inspect
+    import sys
+
+    def digest(cls) -> str:
+        module = sys.modules.get(cls.__module__)
+        try:
+            source = inspect.getsource(module) if module else inspect.getsource(cls)
+        except (OSError, TypeError):
+            source = cls.__qualname__
+        return hashlib.sha1(source.encode()).hexdigest()[:12]
+
+    found = {"workload": digest(type(workload))}
+    if loop is not None:
+        found["loop"] = digest(type(loops.get(loop)))
+    return found
 
 
 def start_strategy(spec: CellSpec, hw: Hardware) -> tuple[strategies.StrategyAdapter, object]:

@@ -35,12 +35,12 @@ def _add_running_commands(sub) -> None:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("run", help="run a selection of cells, each in its own process, and save it")
-    _add_running_args(p, repeats=1)
+    _add_running_args(p)
     options.add_to_argparse(p, ("overhead",))
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("tune", help="rank loops, steps per execution and XLA for one workload by speed")
-    _add_running_args(p, repeats=3)
+    _add_running_args(p)
     p.add_argument("--confirm-pairs", type=int, default=6, metavar="N",
                    help="interleaved pairs (at most) to test the winner against plain fit (default 6; 0: skip)")
     p.set_defaults(func=cmd_tune)
@@ -98,9 +98,9 @@ def _add_interleaved_commands(sub) -> None:
 RUN_OPTIONS = tuple(o.name for o in options.OPTIONS if o.name != "overhead")
 
 
-def _add_running_args(p: argparse.ArgumentParser, repeats: int) -> None:
+def _add_running_args(p: argparse.ArgumentParser) -> None:
     """What run and tune share: every run option of the one option table, and the format."""
-    options.add_to_argparse(p, RUN_OPTIONS, {"repeats": repeats})
+    options.add_to_argparse(p, RUN_OPTIONS)
     _add_format_arg(p)
 
 
@@ -118,7 +118,7 @@ def _add_interleaved_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=float, default=None, metavar="SECONDS", help="time for all pairs of all cells")
     p.add_argument("--allow-undecided", action="store_true", help="do not fail on undecided cells (exit 0, listed)")
     p.add_argument("--allow-missing", action="store_true",
-                   help="do not fail on cells that crashed or are missing (exit 0, listed)")
+                   help="do not fail on cells that crashed, are missing, or were measured differently (exit 0, listed)")
     _add_format_arg(p)
 
 
@@ -264,6 +264,22 @@ def _this_machine_id() -> str:
     from bench.machine import machine_id, machine_info
 
     return machine_id(machine_info())
+
+
+def _with_matrix_file(args: argparse.Namespace) -> None:
+    """Fills the options the command line left unset from the project's matrix file
+    (``[tool.distbench]``, :mod:`bench.matrix_file`), found from the working directory up;
+    ``results`` defaults to ``results`` (relative to the working directory)."""
+    from bench import matrix_file
+
+    path = matrix_file.find()
+    declared = matrix_file.read(path) if path else {}
+    args.matrix_file = str(path) if path else None
+    for name, value in declared.items():
+        if hasattr(args, name) and getattr(args, name) in (None, [], False):
+            setattr(args, name, value)
+    if getattr(args, "results", "") is None:
+        args.results = options.BY_NAME["results"].default
 
 
 def _threshold(args: argparse.Namespace, default: float) -> float:
@@ -468,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="distbench: %(message)s")
     try:
+        _with_matrix_file(args)
         return args.func(args)
     except UserError as exc:
         print(f"distbench: error: {exc}", file=sys.stderr)

@@ -225,6 +225,9 @@ def compare_cell(a: CellResult, b: CellResult, threshold: float, noise_a: Noise 
     if not a.measured or not b.measured:
         side, result = ("A", a) if not a.measured else ("B", b)
         return CellComparison(a.id, f"not comparable: {result.status} in {side}", a, b, threshold=threshold)
+    differs = differences(a, b)
+    if differs:
+        return CellComparison(a.id, "not comparable: " + "; ".join(differs), a, b, threshold=threshold)
     if a.is_target or b.is_target:
         reached = _censored_verdict(a, b, threshold)
         if reached:
@@ -239,6 +242,29 @@ def compare_cell(a: CellResult, b: CellResult, threshold: float, noise_a: Noise 
     ci = (ratio * math.exp(-half), ratio * math.exp(half))
     return CellComparison(a.id, "both", a, b, ratio, ci, threshold, band_verdict(ci, threshold),
                           min(n.runs for n in known))
+
+
+# Spec fields that do not change what a cell measures: where its plugins were loaded from,
+# its deadline, and a time-to-target cell's first seed.
+IGNORED_FIELDS = ("deadline_s", "plugins", "init_seed")
+
+
+def differences(a: CellResult, b: CellResult) -> list[str]:
+    """What makes two runs of a cell different measurements: their configuration, their
+    data, or the workload's code (its definition hash); empty when they compare."""
+    found = []
+    spec_a, spec_b = a.spec.to_dict(), b.spec.to_dict()
+    for field in spec_a:
+        if field not in IGNORED_FIELDS and spec_a[field] != spec_b.get(field):
+            found.append(f"{field} {spec_a[field]} -> {spec_b.get(field)}")
+    data_a, data_b = a.data_shape, b.data_shape
+    for key in data_a:
+        if key in data_b and data_a[key] != data_b[key] and key != "source":
+            found.append(f"data {key} {data_a[key]} -> {data_b[key]}")
+    wa, wb = a.definition.get("workload"), b.definition.get("workload")
+    if wa and wb and wa != wb:
+        found.append(f"workload code {wa} -> {wb}")
+    return found
 
 
 def _censored_verdict(a: CellResult, b: CellResult, threshold: float) -> CellComparison | None:
@@ -298,6 +324,13 @@ def missing(comparison: Comparison) -> list[CellComparison]:
             if c.a is not None and c.a.measured and (c.b is None or not c.b.measured)]
 
 
+def differing(comparison: Comparison) -> list[CellComparison]:
+    """Cells both runs measured, but as different measurements (configuration, data or
+    workload code differ): not checked, and said so."""
+    return [c for c in comparison.cells if c.a is not None and c.b is not None and c.a.measured and c.b.measured
+            and c.presence.startswith("not comparable")]
+
+
 @dataclass(frozen=True)
 class CheckOutcome:
     """What the check found, and the exit status it means."""
@@ -308,12 +341,14 @@ class CheckOutcome:
     checked: int
     allow_undecided: bool = False
     allow_missing: bool = False
+    differing: list[CellComparison] = ()
 
     @property
     def exit_status(self) -> int:
         if self.failures:
             return EXIT_REGRESSION
-        if (self.undecided and not self.allow_undecided) or (self.missing and not self.allow_missing):
+        unchecked = list(self.missing) + list(self.differing)
+        if (self.undecided and not self.allow_undecided) or (unchecked and not self.allow_missing):
             return EXIT_UNDECIDED
         if not self.checked:
             return EXIT_UNDECIDED   # nothing was checked: never a pass
@@ -326,4 +361,4 @@ def check(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_T
     undecided = too_noisy(comparison)
     checked = len([c for c in comparison.compared if not c.unchecked])
     return CheckOutcome(regressions(comparison, accuracy_tolerance), undecided, missing(comparison), checked,
-                        allow_undecided, allow_missing)
+                        allow_undecided, allow_missing, differing(comparison))

@@ -52,6 +52,9 @@ class CellSpec:
     target: str | None = None
     eval_every: int = 25
     max_steps: int = 1000
+    # Classes from outside distbench the cell needs ("workload=path/to/file.py:Class"), loaded
+    # by its worker before it runs (bench.plugins).
+    plugins: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -145,6 +148,7 @@ class CellSpec:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["matmul_shape"] = list(self.matmul_shape)
+        d["plugins"] = list(self.plugins)
         return d
 
     @classmethod
@@ -155,6 +159,8 @@ class CellSpec:
         d = {k: v for k, v in d.items() if k in known}
         if "matmul_shape" in d:
             d["matmul_shape"] = tuple(d["matmul_shape"])
+        if "plugins" in d:
+            d["plugins"] = tuple(d["plugins"] or ())
         return cls(**d)
 
     def validate(self) -> None:

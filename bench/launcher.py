@@ -113,7 +113,8 @@ class ForkServer:
         first = json.loads(self._proc.stdout.readline() or "{}")
         if "ready" not in first:
             raise OSError("the fork server did not start")
-        threading.Thread(target=self._read, name="distbench-forkserver", daemon=True).start()
+        self._reader = threading.Thread(target=self._read, name="distbench-forkserver", daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         for line in self._proc.stdout:
@@ -157,6 +158,9 @@ class ForkServer:
                 self._proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
+        self._reader.join(timeout=5)   # it ends at the server's end of output
+        if not self._reader.is_alive():
+            self._proc.stdout.close()
 
 
 _servers: dict[str, ForkServer] = {}

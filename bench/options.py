@@ -41,7 +41,9 @@ class Option:
     def argparse_kwargs(self, dest: str) -> dict:
         if self.flag:
             return {"action": "store_true", "dest": dest, "help": self.help}
-        kwargs = {"dest": dest, "help": self.help, "default": [] if self.repeatable else self.default}
+        # No default here: an option the command line leaves unset is None, so that the matrix
+        # file (bench.matrix_file) can fill it; the session fills the defaults (bench.session).
+        kwargs = {"dest": dest, "help": self.help, "default": [] if self.repeatable else None}
         if self.repeatable:
             kwargs["action"] = "append"
         if self.type:
@@ -101,14 +103,11 @@ def cli_name(option: Option) -> str:
     return "--deadline" if option.name == "deadline_s" else option.cli
 
 
-def add_to_argparse(parser, names: tuple[str, ...] | None = None, overrides: dict | None = None) -> None:
-    """Adds the options (all, or ``names``) to an argparse parser; ``overrides`` change defaults."""
+def add_to_argparse(parser, names: tuple[str, ...] | None = None) -> None:
+    """Adds the options (all, or ``names``) to an argparse parser."""
     for option in OPTIONS:
         if names is None or option.name in names:
-            kwargs = option.argparse_kwargs(option.name)
-            if overrides and option.name in overrides:
-                kwargs["default"] = overrides[option.name]
-            parser.add_argument(cli_name(option), **kwargs)
+            parser.add_argument(cli_name(option), **option.argparse_kwargs(option.name))
 
 
 def add_to_pytest(group) -> None:

@@ -1,10 +1,19 @@
-"""distbench's pytest plugin: the benchmark matrix as pytest-benchmark benchmarks.
+"""distbench's pytest plugin (a ``pytest11`` entry point): the matrix as pytest-benchmark benchmarks.
 
-``pytest --benchmark-only`` runs one benchmark per cell (ids like
-``reuters_cnn-mirrored-custom``), each in its own worker process. The statistics
-pytest-benchmark shows and stores for a cell are its steady-state step times, measured
-inside the worker (warm-up excluded, device synced), not the process's wall time; the
-whole record goes into ``extra_info["distbench"]``. Plain ``pytest`` skips the matrix.
+In any project with distbench installed, ``pytest --benchmark-only`` collects the
+project's matrix (:mod:`bench.matrix`; ``[tool.distbench]`` in its ``pyproject.toml``, or
+a ``distbench.toml``, and the ``--distbench-*`` options) and runs one benchmark per cell
+(ids like ``reuters_cnn-mirrored-custom``), each in its own worker process, saving the run
+under the project's ``results/``. A project without a matrix file gets nothing from it
+(distbench's own checkout declares one). The statistics pytest-benchmark shows and
+stores for a cell are its steady-state step times, measured inside the worker (warm-up
+excluded, device synced), not the process's wall time; the whole record goes into
+``extra_info["distbench"]``.
+
+pytest-benchmark's own ``--benchmark-compare``, ``--benchmark-compare-fail`` and
+``--benchmark-autosave`` look for runs under its own storage and machine names, not
+distbench's: with a distbench matrix they are refused with one line that points to
+``python -m bench check``.
 """
 
 from __future__ import annotations
@@ -30,14 +39,71 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{CELL_MARK}: a distbench benchmark cell (runs with --benchmark-only)")
 
 
+def matrix_file(config: pytest.Config):
+    """The project's matrix file (from pytest's rootdir up), or None."""
+    from bench import matrix_file as mf
+
+    return mf.find(config.rootpath)
+
+
 def session_of(config: pytest.Config):
-    """The distbench session of this pytest run, resolved once from the --distbench-* options."""
+    """The distbench session of this pytest run, resolved once: the --distbench-* options
+    over the project's matrix file."""
     if _SESSION not in config.stash:
+        from bench import matrix_file as mf
         from bench import options
         from bench.session import Session
 
-        config.stash[_SESSION] = Session.from_options(options.from_namespace(config.option, "distbench_"))
+        path = matrix_file(config)
+        values = mf.merge(mf.read(path) if path else {}, options.from_namespace(config.option, "distbench_"))
+        if values.get("results") is None and path is not None:
+            values["results"] = str(path.parent / "results")   # the project's results/, wherever pytest runs
+        config.stash[_SESSION] = Session.from_options(values)
     return config.stash[_SESSION]
+
+
+REFUSED = ("benchmark_compare", "benchmark_compare_fail", "benchmark_autosave", "benchmark_save")
+
+
+def _refuse_pytest_benchmark_storage(config: pytest.Config) -> None:
+    given = [name for name in REFUSED if config.getoption(name, default=None) not in (None, False, [])]
+    if given:
+        flags = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise pytest.UsageError(
+            f"{flags}: distbench stores its runs itself (results/<machine-id>/, one file per run, with every "
+            "process's samples), where pytest-benchmark's storage does not look; compare and check them with "
+            "`python -m bench compare latest~1 latest` or `python -m bench check --baseline N`.")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Before pytest-benchmark reads its storage (and fails on distbench's), in a project
+    with a matrix: refuse its storage flags with one line (pytest's usage error, exit 4)."""
+    if matrix_file(config) is not None:
+        _refuse_pytest_benchmark_storage(config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --benchmark-only and a declared matrix, adds the matrix's benchmarks (the
+    -k and -m selections, which run after this hook, apply to them as to any test)."""
+    if not config.getoption("benchmark_only", default=False) or matrix_file(config) is None:
+        return
+    if any("distbench_cell" in getattr(item, "fixturenames", ()) for item in items):
+        return   # a project that collects bench.matrix itself
+    from pathlib import Path
+
+    from bench import matrix
+
+    module = pytest.Module.from_parent(session, path=Path(matrix.__file__))
+    items.extend(_items(module))
+
+
+def _items(collector) -> list[pytest.Item]:
+    found = []
+    for node in collector.collect():
+        found += [node] if isinstance(node, pytest.Item) else _items(node)
+    return found
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -48,15 +114,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "distbench_overhead_cell" in metafunc.fixturenames:
         cells = session_of(metafunc.config).overhead_plan
         metafunc.parametrize("distbench_overhead_cell", cells, ids=[c.id for c in cells])
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("benchmark_only", default=False):
-        return
-    skip = pytest.mark.skip(reason="benchmark cell: runs with `pytest --benchmark-only`")
-    for item in items:
-        if {"distbench_cell", "distbench_overhead_cell"} & set(getattr(item, "fixturenames", ())):
-            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +153,18 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict) -> None:
     from bench.machine import machine_info as distbench_machine_info
 
     machine_info["distbench"] = distbench_machine_info()
+
+
+def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info, compared_benchmark) -> None:
+    """pytest-benchmark compares machine_info field by field and warns at any difference
+    (a clock, a load average); distbench's fingerprint says what matters for speed."""
+    from bench.compare import machine_diff
+    from bench.tables import machine_line
+
+    diff = machine_diff(compared_benchmark.get("machine_info", {}), machine_info)
+    if diff:
+        benchmarksession.logger.warning(f"Benchmark machine_info differs from {compared_benchmark.get('path', 'the saved run')}: "
+                                        + machine_line(diff))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:

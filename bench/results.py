@@ -148,6 +148,23 @@ class CellResult:
         return self.first.get("data", {}).get("source", "-")
 
     @property
+    def definition(self) -> dict:
+        """Hashes of the workload's and loop's code the cell ran ({} in older records)."""
+        return self.first.get("definition") or {}
+
+    @property
+    def data_shape(self) -> dict:
+        """What the data was: source, sizes, vocabulary, sequence length."""
+        d = self.first.get("data", {})
+        keys = ("source", "train_examples", "test_examples", "vocab_size", "sequence_length", "num_classes")
+        return {k: d[k] for k in keys if k in d}
+
+    @property
+    def majority_share(self) -> float | None:
+        """The test accuracy of always answering the commonest class (what 'accuracy' beats)."""
+        return self.first.get("data", {}).get("majority_class_share")
+
+    @property
     def peak_rss_bytes(self) -> int | None:
         peaks = [r.get("memory", {}).get("peak_rss_bytes") for r in self.ok]
         peaks = [p for p in peaks if p is not None]

@@ -34,6 +34,7 @@ def base_spec(values: dict[str, Any]) -> CellSpec:
         from workloads.data import check_source
 
         check_source(fields["data"])
+    fields["plugins"] = tuple(values.get("plugins") or ())
     return CellSpec.for_profile(values.get("profile") or "quick", workload="", strategy="", loop=None, **fields)
 
 
@@ -45,6 +46,15 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
         resolved["repeats"] = repeats_default
     if not isinstance(resolved["repeats"], int) or resolved["repeats"] < 1:
         raise UserError(f"Repeats must be an integer >= 1; received {resolved['repeats']!r}.")
+    # References (module:Class, file.py:Class) are loaded here and selected by name; the
+    # cells carry them so that their workers load the same classes (bench.plugins).
+    from bench import plugins
+
+    refs = []
+    for kind in plugins.KINDS:
+        resolved[kind], found = plugins.resolve(resolved[kind], kind)
+        refs += found
+    resolved["plugins"] = refs
     if resolved["guard_seeds"] < 0:
         raise UserError(f"--guard-seeds must be >= 0 (0 or 1 turns the accuracy guard off); "
                         f"received {resolved['guard_seeds']}.")

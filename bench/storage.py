@@ -92,22 +92,24 @@ class StoredRun:
         return {c: measured[c] if c in measured else unmeasured[c] for c in order if c in measured or c in unmeasured}
 
 
-def commit_info(cwd: str | None = None) -> dict:
-    """The git commit of the code that ran (pytest-benchmark's commit_info fields)."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+def commit_info(distbench_root: str | None = None) -> dict:
+    """The commit of the project being measured (pytest-benchmark's ``get_commit_info``,
+    from the working directory: your project, or this checkout), and distbench's own
+    version and, from a checkout, commit (``distbench``)."""
+    from pytest_benchmark.utils import get_commit_info
 
-    try:
-        return {
-            "id": git("rev-parse", "HEAD"),
-            "time": git("log", "-1", "--format=%cI"),
-            "author_time": git("log", "-1", "--format=%aI"),
-            "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-            "project": "distbench",
-            "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
-        }
-    except (OSError, subprocess.CalledProcessError):
-        return {"id": None, "dirty": None, "project": "distbench", "branch": None, "error": "not a git checkout"}
+    from bench import __version__
+
+    info = get_commit_info()
+    own = None
+    if distbench_root and os.path.isdir(os.path.join(distbench_root, ".git")):
+        try:
+            own = subprocess.run(["git", "rev-parse", "HEAD"], cwd=distbench_root, capture_output=True, text=True,
+                                 check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            own = None
+    info["distbench"] = {"version": __version__, "commit": own}
+    return info
 
 
 def run_document(

@@ -67,7 +67,7 @@ def row(result: CellResult) -> list:
     return base + [
         result.replicas or "", loop, result.processes, units.ms(result.median), units.ms_range(result.interval),
         units.ms(result.pooled.p90), f"{result.pooled.cv:.2f}", throughput(result), compute_cell(result),
-        units.metric(result.accuracy),
+        accuracy_cell(result),
         guard_cell(result.guard), units.mib(result.peak_rss_bytes), result.data_source, "; ".join(notes),
     ]
 
@@ -81,6 +81,15 @@ def throughput(result: CellResult) -> str:
     text = units.gflops(primary["gflops"])
     if m["primary_device"] != "/CPU:0":
         text += f" ({m['speedup_over_cpu'][m['primary_device']]:.1f}x CPU)"
+    return text
+
+
+def accuracy_cell(result: CellResult) -> str:
+    """Test accuracy with the majority-class share beside it (``0.930 (majority 0.930)``), so
+    that a figure on an imbalanced set reads as what it is."""
+    text = units.metric(result.accuracy)
+    if result.accuracy is not None and result.majority_share is not None:
+        text += f" (majority {result.majority_share:.3f})"
     return text
 
 
@@ -432,6 +441,10 @@ def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[s
         lines += [f"MISSING{allowed}: {len(outcome.missing)} cells the baseline measured did not run ok:"]
         lines += [f"  {c.cell}: {c.b.status + ': ' + c.b.reason if c.b else 'not in the checked run'}"
                   for c in outcome.missing]
+    if outcome.differing:
+        allowed = " (allowed by --allow-missing)" if outcome.allow_missing else ""
+        lines += [f"NOT COMPARABLE{allowed}: {len(outcome.differing)} cells were measured differently in the two runs:"]
+        lines += [f"  {c.cell}: {c.presence.removeprefix('not comparable: ')}" for c in outcome.differing]
     status = outcome.exit_status
     if status == EXIT_PASS:
         lines.append(f"PASS: {outcome.checked} cells of {b_label} checked against {a_label}: none slower beyond "
@@ -498,6 +511,10 @@ def paired_lines(a, b, outcome) -> list[str]:
     skipped = outcome.having("skipped")
     if skipped:
         lines.append(f"Not run here (skipped on both sides): {', '.join(c.cell for c in skipped)}")
+    if outcome.differing:
+        allowed = " (allowed by --allow-missing)" if outcome.allow_missing else ""
+        lines += [f"NOT COMPARABLE{allowed}: {len(outcome.differing)} cells were measured differently in the two runs:"]
+        lines += [f"  {c.cell}: {c.presence.removeprefix('not comparable: ')}" for c in outcome.differing]
     status = outcome.exit_status
     if status == EXIT_PASS:
         lines.append(f"PASS: {outcome.decided} cells decided, none slower.")

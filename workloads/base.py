@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from bench.errors import UserError
 from workloads import data as data_mod
 from workloads.data import KerasLoader, SyntheticSpec, TextData
 
@@ -63,6 +64,8 @@ class TextWorkload(abc.ABC):
     def load_data(self, source: str, seed: int) -> TextData:
         """Loads ``keras``, ``synthetic`` or a folder (``auto`` is resolved by the caller)."""
         if source == "keras":
+            if self.keras_loader() is None:
+                raise UserError(f"{self.name} has no Keras dataset; give --data synthetic or a folder.")
             return data_mod.from_keras(self.keras_loader(), self.vocab_size, self.num_classes, self.sequence_length)
         if source == "synthetic":
             return data_mod.synthetic(self.synthetic_spec, seed)
@@ -86,9 +89,78 @@ class TextWorkload(abc.ABC):
         data_mod.check_source(source)
         if source != "auto":
             return source
+        if self.keras_loader() is None:
+            data_mod.announce_fallback(self.name, "it has no Keras dataset", seed)
+            return "synthetic"
         ok, why = data_mod.keras_available(self.keras_loader())
         if ok:
             return "keras"
         data_mod.announce_fallback(self.name, why, seed)
         return "synthetic"
 
+
+
+class TextClassifier(TextWorkload):
+    """The shortest way to benchmark your own Keras text classifier.
+
+    Set ``name``, ``vocab_size``, ``num_classes`` (and ``sequence_length``, default 300) and
+    implement :meth:`build_model`; run it on your folder of texts (``--data path``: one
+    sub-folder per class, or ``train/`` and ``test/``), or on synthetic data of its shapes.
+    Two classes: a sigmoid output of one unit, binary cross-entropy, accuracy and AUC (the
+    guard's metric); more: a softmax output, sparse categorical cross-entropy, accuracy
+    (and top-5 from 6 classes on). Override any method to change that.
+    """
+
+    summary = "a user's Keras text classifier"
+
+    def keras_loader(self):
+        return None   # no Keras dataset: auto means synthetic data of the workload's shapes
+
+    @property
+    def binary(self) -> bool:
+        return self.num_classes == 2
+
+    @property
+    def guard_metric(self) -> str:  # type: ignore[override]
+        return "auc" if self.binary else "accuracy"
+
+    @property
+    def test_metrics(self) -> tuple[str, ...]:  # type: ignore[override]
+        if self.binary:
+            return ("accuracy", "auc")
+        return ("accuracy", "top5_accuracy") if self.num_classes > 5 else ("accuracy",)
+
+    @property
+    def synthetic_spec(self) -> SyntheticSpec:  # type: ignore[override]
+        return SyntheticSpec(train_examples=8000, test_examples=2000, vocab_size=self.vocab_size,
+                             num_classes=self.num_classes, mean_length=min(150, self.sequence_length),
+                             signal=0.02, sequence_length=self.sequence_length)
+
+    def loss(self, reduction: str | None = "sum_over_batch_size"):
+        import keras
+
+        if self.binary:
+            return keras.losses.BinaryCrossentropy(reduction=reduction)
+        return keras.losses.SparseCategoricalCrossentropy(reduction=reduction)
+
+    def metrics(self) -> list:
+        import keras
+
+        if self.binary:
+            return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
+        found = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        if self.num_classes > 5:
+            found.append(keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5_accuracy"))
+        return found
+
+    def score(self, y_true: np.ndarray, y_prob: np.ndarray) -> dict[str, float]:
+        if self.binary:
+            from workloads.multibranch import roc_auc
+
+            p = y_prob.reshape(-1)
+            return {"accuracy": float(np.mean((p > 0.5) == (y_true == 1))), "auc": roc_auc(y_true, p)}
+        out = {"accuracy": float(np.mean(np.argmax(y_prob, axis=1) == y_true))}
+        if self.num_classes > 5:
+            top5 = np.argsort(-y_prob, axis=1)[:, :5]
+            out["top5_accuracy"] = float(np.mean(np.any(top5 == y_true[:, None], axis=1)))
+        return out

@@ -125,8 +125,7 @@ def _cached(spec: SyntheticSpec, seed: int) -> TextData | None:
 
 
 def _details(spec: SyntheticSpec, seed: int) -> dict:
-    priors = np.arange(1, spec.num_classes + 1, dtype=np.float64) ** -spec.skew
-    return {"seed": seed, "majority_class_share": round(float(priors.max() / priors.sum()), 4)}
+    return {"seed": seed}
 
 
 def _generate(spec: SyntheticSpec, seed: int) -> TextData:

@@ -14,9 +14,11 @@ pytestmark = pytest.mark.slow
 
 def test_benchmark_only_measures_tables_and_saves_the_cell(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--benchmark-only", "benchmarks/test_matrix.py",
-         "-k", "matmul-default or matmul-one_gpu", "--distbench-matmul-shape", "64,16,64",
-         "--distbench-results", str(tmp_path), "-q"],
+        [sys.executable, "-m", "pytest", "--benchmark-only", "-p", "no:cacheprovider",
+         "-k", "matmul-default or matmul-one_gpu", "--distbench-no-peak", "--distbench-matmul-shape", "64,16,64",
+         # "=": pytest finds its rootdir before plugins' options are known, and would take a
+         # separate existing folder for a test path.
+         f"--distbench-results={tmp_path}", "-q"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     out = result.stdout
@@ -36,18 +38,28 @@ def test_benchmark_only_measures_tables_and_saves_the_cell(tmp_path):
 
 def _collected(*options):
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--benchmark-only", "benchmarks", "--collect-only", "-q", *options],
+        [sys.executable, "-m", "pytest", "--benchmark-only", "--collect-only", "-q", "-p", "no:cacheprovider", *options],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    return result.stdout.split()
+    return [i for i in result.stdout.split() if i.startswith("bench/matrix.py::")]   # the matrix, not the tests
 
 
 def test_the_suite_collects_the_guard_seeds_and_the_overhead_benchmark_when_asked():
     ids = _collected()
     for cell in ("reuters_cnn-default-fit-init1", "reuters_cnn-default-fit-init2", "multibranch-default-fit-init2"):
-        assert f"benchmarks/test_matrix.py::test_cell[{cell}]" in ids
-    assert not any("test_harness_overhead[" in i and "-custom]" in i for i in ids)   # opt-in: --distbench-overhead
+        assert f"bench/matrix.py::test_cell[{cell}]" in ids
+    assert not any("matrix.py::test_harness_overhead[" in i and "-custom]" in i for i in ids)   # opt-in: --distbench-overhead
     ids = _collected("--distbench-overhead", "--distbench-workload", "reuters_cnn", "--distbench-guard-seeds", "0")
-    assert "benchmarks/test_overhead.py::test_harness_overhead[reuters_cnn-default-custom]" in ids
+    assert "bench/matrix.py::test_harness_overhead[reuters_cnn-default-custom]" in ids
     assert not any("init1" in i or "multibranch" in i for i in ids)
+
+
+@pytest.mark.parametrize("flag", ["--benchmark-compare=0001", "--benchmark-compare-fail=mean:5%", "--benchmark-autosave"])
+def test_pytest_benchmark_storage_flags_are_refused_with_one_line(flag):
+    result = subprocess.run([sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-p", "no:cacheprovider", flag,
+                             "-k", "matmul-default"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]   # pytest's usage error
+    err = result.stderr
+    assert "distbench stores its runs itself" in err and "python -m bench check --baseline N" in err
+    assert "INTERNALERROR" not in result.stdout + err and "Traceback" not in err

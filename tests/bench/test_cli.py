@@ -6,9 +6,9 @@ from bench.cli import main
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["run", "--strategy", "mirorred"], "Unknown strategy 'mirorred'. Known: default, one_gpu, virtual, mirrored, tpu, multi_worker."),
-        (["run", "--workload", "reuter"], "Unknown workload 'reuter'. Known: reuters_cnn, multibranch, matmul."),
-        (["run", "--loop", "tape"], "Unknown loop 'tape'. Known: fit, train_on_batch, custom."),
+        (["run", "--strategy", "mirorred"], "Unknown strategy 'mirorred'. Known: default, one_gpu, virtual, mirrored, tpu, multi_worker;"),
+        (["run", "--workload", "reuter"], "Unknown workload 'reuter'. Known: reuters_cnn, multibranch, matmul;"),
+        (["run", "--loop", "tape"], "Unknown loop 'tape'. Known: fit, train_on_batch, custom;"),
         (["run", "--steps-per-epoch", "0"], "Steps per epoch must be an integer >= 1; received 0."),
         (["run", "--devices", "-1"], "Devices must be an integer >= 1; received -1."),
         (["run", "--strategy", "virtual", "--global-batch", "33"], "Global batch 33 is not divisible by 2 virtual devices"),
