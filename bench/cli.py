@@ -276,7 +276,8 @@ def _with_matrix_file(args: argparse.Namespace) -> None:
     declared = matrix_file.read(path) if path else {}
     args.matrix_file = str(path) if path else None
     for name, value in declared.items():
-        if hasattr(args, name) and getattr(args, name) in (None, [], False):
+        given = getattr(args, name, None)
+        if hasattr(args, name) and (given is None or given is False or given == []):   # 0 is a value
             setattr(args, name, value)
     if getattr(args, "results", "") is None:
         args.results = options.BY_NAME["results"].default

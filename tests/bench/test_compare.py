@@ -149,3 +149,53 @@ def test_a_cell_newly_flagged_by_the_accuracy_guard_fails_the_check(tmp_path):
     assert regression_line(reason) == (f"{CELL}: learns worse than its reference now (accuracy guard: accuracy "
                                        "0.200 vs reference 0.420 ± 0.030 (3 seeds; accepted 0.330-0.510))")
     assert regressions(compare_runs(flagged("low", 1), flagged("low", 2), noise_a=NOISE)) == []
+
+
+def _with(tmp_path, median_ms, config=None, data=None, definition=None, seed=0):
+    rec = record(CELL, samples(median_ms, seed=seed))
+    rec["config"].update(config or {})
+    rec["data"].update(data or {})
+    if definition:
+        rec["definition"] = definition
+    return load(save(tmp_path, {CELL: [rec]}))
+
+
+def test_cells_measured_differently_are_not_compared_and_the_check_says_what_differs(tmp_path):
+    from bench.tables import check_lines
+
+    a = _with(tmp_path, 10.0, {"data": "synthetic", "epochs": 2}, {"sequence_length": 300},
+              {"workload": "aaa", "loop": "l1"})
+    b = _with(tmp_path, 10.0, {"data": "/x/reviews", "epochs": 10}, {"sequence_length": 200},
+              {"workload": "bbb", "loop": "l1"}, seed=1)
+    (c,) = compare_runs(a, b, noise_a=NOISE).cells
+    assert c.verdict == "" and c.presence.startswith("not comparable: ")
+    for part in ("epochs 2 -> 10", "data synthetic -> /x/reviews", "data sequence_length 300 -> 200",
+                 "workload code aaa -> bbb"):
+        assert part in c.presence
+    outcome = check(compare_runs(a, b, noise_a=NOISE))
+    assert outcome.exit_status == compare.EXIT_UNDECIDED and outcome.differing == [c]   # fails closed
+    assert any(line.startswith("NOT COMPARABLE: 1 cells were measured differently") for line in
+               check_lines(outcome, "A", "B", 0.05))
+    assert check(compare_runs(a, b, noise_a=NOISE), allow_missing=True).exit_status == compare.EXIT_UNDECIDED  # nothing checked
+    # The same configuration and code: compared as before.
+    same = _with(tmp_path, 10.0, {"data": "synthetic", "epochs": 2}, {"sequence_length": 300},
+                 {"workload": "aaa", "loop": "l2"}, seed=2)
+    assert compare_runs(a, same, noise_a=NOISE).cells[0].verdict == "same"
+
+
+def test_the_fingerprint_counts_usable_cpus_and_records_speed_variables(tmp_path):
+    from bench import machine
+
+    quota = tmp_path / "cpu.max"
+    quota.write_text("50000 100000\n")         # a container limited to half a CPU
+    assert machine.usable_cpus(str(quota)) == 1
+    quota.write_text("150000 100000\n")        # 1.5 CPUs: two threads can run
+    assert machine.usable_cpus(str(quota)) == min(2, machine.usable_cpus("/no/such/file"))
+    quota.write_text("max 100000\n")
+    assert machine.usable_cpus(str(quota)) == machine.usable_cpus("/no/such/file")
+    env = machine.speed_env({"TF_ENABLE_ONEDNN_OPTS": "0", "HOME": "/root", "OMP_NUM_THREADS": "1"})
+    assert env == {"TF_ENABLE_ONEDNN_OPTS": "0", "OMP_NUM_THREADS": "1"}
+    a = {"cpu_model": "X", "cpu_count": 2, "env": {}}
+    b = {"cpu_model": "X", "cpu_count": 2, "env": {"TF_ENABLE_ONEDNN_OPTS": "0"}}
+    assert machine_diff(a, b) == [("env", {}, {"TF_ENABLE_ONEDNN_OPTS": "0"})]
+    assert machine_diff({"cpu_model": "X"}, {"cpu_model": "X", "env": {}}) == []   # older runs recorded none

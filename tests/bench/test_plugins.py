@@ -1,0 +1,124 @@
+"""Workloads from outside the repository: references, entry points, the matrix file."""
+
+import textwrap
+
+import pytest
+
+import workloads
+from bench import matrix_file, plugins
+from bench.errors import UserError
+from workloads.registry import WORKLOADS
+
+MODEL = textwrap.dedent('''
+    from distbench import TextClassifier
+
+    class Tiny(TextClassifier):
+        name = "{name}"
+        vocab_size, num_classes, sequence_length = 100, 2, 20
+
+        def build_model(self, vocab_size):
+            import keras
+            return keras.Sequential([keras.Input((20,), dtype="int32"), keras.layers.Embedding(vocab_size, 4),
+                                     keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(1, activation="sigmoid")])
+
+    class NotAWorkload:
+        name = "nothing"
+''')
+
+
+@pytest.fixture
+def model_file(tmp_path, request):
+    name = f"tiny_{request.node.name[-12:].replace('[', '_').replace(']', '').replace('-', '_')}"
+    path = tmp_path / f"models_{name}.py"   # a module name of its own: imports are cached per name
+    path.write_text(MODEL.format(name=name))
+    yield path, name
+    if name in WORKLOADS:
+        WORKLOADS.unregister(name)
+
+
+def test_a_file_reference_is_loaded_registered_and_carried_to_the_cell(model_file, tiny):
+    from bench.cell import run_cell
+
+    path, name = model_file
+    names, refs = plugins.resolve([f"{path}:Tiny", "reuters_cnn"], "workload")
+    assert names == [name, "reuters_cnn"] and refs == [f"workload={path}:Tiny"]
+    assert workloads.get(name).build_model(100).count_params() == 100 * 4 + 4 + 1
+    assert plugins.resolve([f"{path}:Tiny"], "workload")[0] == [name]     # loading again is a no-op
+    WORKLOADS.unregister(name)                                             # as in a fresh worker
+    record = run_cell(tiny(name, "default", "custom", plugins=tuple(refs), steps_per_epoch=4, global_batch=8))
+    assert record["status"] == "ok" and record["data"]["source"] == "synthetic"
+    assert set(record["accuracy"]["test"]) == {"examples", "accuracy", "auc"}
+    assert record["definition"]["workload"] and record["definition"]["loop"]
+
+
+def test_a_module_reference_and_bad_references_say_what_is_wrong(model_file, monkeypatch):
+    path, name = model_file
+    monkeypatch.syspath_prepend(str(path.parent))
+    assert plugins.resolve([f"{path.stem}:Tiny"], "workload") == ([name], [f"workload={path.stem}:Tiny"])
+    with pytest.raises(UserError, match="Cannot import 'no_such_module'"):
+        plugins.load("no_such_module:X", "workload")
+    with pytest.raises(UserError, match="has no attribute 'Missing' \\(it has: .*Tiny"):
+        plugins.load(f"{path}:Missing", "workload")
+    with pytest.raises(UserError, match="does not implement the workload protocol: missing kind, build_model"):
+        plugins.load(f"{path}:NotAWorkload", "workload")
+    with pytest.raises(UserError, match="no file"):
+        plugins.load("/no/such/file.py:Tiny", "workload")
+
+
+def test_a_name_taken_by_another_class_is_refused(tmp_path):
+    path = tmp_path / "clash.py"
+    path.write_text(MODEL.format(name="reuters_cnn"))
+    with pytest.raises(UserError, match="workload name 'reuters_cnn' is taken by workloads.reuters_cnn.ReutersCnn"):
+        plugins.load(f"{path}:Tiny", "workload")
+
+
+def test_entry_points_register_their_classes_and_a_broken_one_is_skipped(model_file, monkeypatch, caplog):
+    import importlib.metadata
+
+    path, name = model_file
+    monkeypatch.syspath_prepend(str(path.parent))
+
+    class EntryPoint:
+        def __init__(self, ep_name, value):
+            self.name, self.value = ep_name, value
+
+        def load(self):
+            module, _, attr = self.value.partition(":")
+            return getattr(__import__(module), attr)
+
+    found = [EntryPoint("tiny", f"{path.stem}:Tiny"), EntryPoint("broken", "no_such_module:X")]
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda group: found if group == "distbench.workloads" else [])
+    plugins.load_entry_points("workload")
+    assert name in WORKLOADS.names()
+    assert "skipped the workload plugin broken = no_such_module:X" in caplog.text
+
+
+def test_the_matrix_file_is_read_checked_and_overridden(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "pyproject.toml").write_text(textwrap.dedent('''
+        [project]
+        name = "x"
+        [tool.distbench]
+        workloads = ["models.py:Tiny", "reuters_cnn"]
+        strategies = ["default"]
+        data = "texts"
+        global-batch = 16
+        repeats = 2
+        threshold = 0.3
+    '''))
+    path = matrix_file.find(tmp_path / "sub")
+    assert path == tmp_path / "pyproject.toml"
+    values = matrix_file.read(path)
+    assert values["workload"] == [f"{tmp_path / 'models.py'}:Tiny", "reuters_cnn"]
+    assert values["data"] == str(tmp_path / "texts") and values["global_batch"] == 16 and values["threshold"] == 0.3
+    merged = matrix_file.merge(values, {"repeats": 5, "strategy": [], "profile": None, "guard_seeds": 0})
+    assert merged["repeats"] == 5 and merged["strategy"] == ["default"] and merged["guard_seeds"] == 0
+    (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nworkers = "two"\n')
+    with pytest.raises(UserError, match="workers must be an integer; received 'two'"):
+        matrix_file.read(path)
+    (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nstrategys = ["default"]\n')
+    with pytest.raises(UserError, match="unknown key 'strategys' in the matrix. Valid: .*strategies"):
+        matrix_file.read(path)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    assert matrix_file.find(tmp_path / "sub") is None or matrix_file.find(tmp_path / "sub") != tmp_path / "pyproject.toml"
