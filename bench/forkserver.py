@@ -15,8 +15,9 @@ parent dies, however it dies); each child by its own parent-death signal, asked 
 the server's one thread, when the server goes.
 
 Run as a script (``python .../bench/forkserver.py``, with the code tree to serve first on
-``PYTHONPATH``); started by :mod:`bench.launcher`, never by hand. It imports nothing of
-distbench itself, so one tree's server can serve another tree's workers.
+``PYTHONPATH``); started by :mod:`bench.launcher`, never by hand, one per code tree. It
+imports the served tree's worker code (from ``PYTHONPATH``, not its own folder), so one
+tree's server script can serve another tree's workers.
 """
 
 from __future__ import annotations
@@ -118,6 +119,16 @@ def main() -> int:
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
     import keras  # noqa: F401 - the point: imported once, before any fork
     import tensorflow  # noqa: F401
+
+    # The served tree's worker code too: every worker of a run then runs the code as it was
+    # when the run started, not whatever the files hold when it forks (an edit during a run
+    # would otherwise reach its later cells). A tree that cannot import is left to fail in
+    # its workers, where the error is recorded.
+    try:
+        import bench.cell  # noqa: F401
+        import bench.worker  # noqa: F401
+    except Exception:  # noqa: BLE001
+        pass
 
     _send(sys.stdout, {"ready": os.getpid()})
     serve(sys.stdin, sys.stdout)

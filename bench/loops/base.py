@@ -44,9 +44,27 @@ class TrainContext:
     def replicas(self) -> int:
         return int(self.strategy.num_replicas_in_sync)
 
+    stopped: bool = False
+
     def step_done(self) -> bool:
         """After each timed unit, outside the timed region: True when training should stop."""
-        return self.after_step is not None and self.after_step(self.clock.total_steps)
+        self.stopped = self.stopped or (self.after_step is not None and self.after_step(self.clock.total_steps))
+        return self.stopped
+
+    def epochs(self):
+        """The epochs to train, ending early once training should stop."""
+        for epoch in range(self.config.epochs):
+            if self.stopped:
+                return
+            yield epoch
+
+    def steps(self):
+        """The steps of one epoch; after each (the loop's body has timed it), asks
+        :meth:`step_done` and ends early when training should stop."""
+        for step in range(self.config.steps_per_epoch):
+            yield step
+            if self.step_done():
+                return
 
 
 @dataclass

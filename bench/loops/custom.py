@@ -47,21 +47,15 @@ class CustomLoop(TrainingLoop):
             return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
         iterator = iter(strategy.experimental_distribute_dataset(self.dataset(ctx)))
-        stop = False
-        for _ in range(cfg.epochs):
+        for _ in ctx.epochs():
             for metric in metrics:
                 metric.reset_state()
             loss_sum, steps = 0.0, 0
-            for _ in range(cfg.steps_per_epoch):
+            for _ in ctx.steps():
                 ctx.clock.start()
                 loss_sum += float(train_step(iterator))  # float() syncs the device
                 ctx.clock.stop()
                 steps += 1
-                if ctx.step_done():
-                    stop = True
-                    break
-            if stop:
-                break
         return LoopResult(
             train_accuracy=float(accuracy.result()),
             train_loss=loss_sum / steps,

@@ -31,15 +31,15 @@ class TrainOnBatchLoop(TrainingLoop):
         cfg = ctx.config
         compile_model(ctx)
         batches = self._batches(ctx)
-        halved_at, stop = None, False
-        for epoch in range(cfg.epochs):
+        halved_at = None
+        for epoch in ctx.epochs():
             if cfg.epochs >= LR_HALVING_EPOCH and epoch + 1 == LR_HALVING_EPOCH:
                 lr = ctx.model.optimizer.learning_rate
                 lr.assign(lr * 0.5)
                 halved_at = epoch + 1
             correct = loss_sum = 0.0
             steps = 0
-            for _ in range(cfg.steps_per_epoch):
+            for _ in ctx.steps():
                 ctx.clock.start()
                 x, y = next(batches)
                 logs = ctx.model.train_on_batch(x, y, return_dict=True)  # Python floats: synced
@@ -47,11 +47,6 @@ class TrainOnBatchLoop(TrainingLoop):
                 correct += logs["accuracy"] * cfg.global_batch
                 loss_sum += logs["loss"]
                 steps += 1
-                if ctx.step_done():
-                    stop = True
-                    break
-            if stop:
-                break
         return LoopResult(
             train_accuracy=correct / (steps * cfg.global_batch),
             train_loss=loss_sum / steps,
