@@ -20,7 +20,7 @@ FORMATS = ("table", "markdown", "csv", "json")
 
 HEADERS = [
     "workload", "strategy", "replicas", "loop", "runs", "median ms", "95% CI ms", "p90 ms", "cv",
-    "throughput", "GFLOP/s (share of peak)", "test acc", "accuracy guard", "peak RSS MiB", "data", "notes",
+    "throughput", "FLOPs: per step, achieved (share of peak)", "test acc", "accuracy guard", "peak RSS MiB", "data", "notes",
 ]
 
 
@@ -94,11 +94,14 @@ def accuracy_cell(result: CellResult) -> str:
 
 
 def compute_cell(result: CellResult) -> str:
-    """Achieved GFLOP/s and its share of the device's peak measured in the same run
-    (``10.2 (4.4% of 230)``; a GPU's datasheet share too, where known)."""
+    """FLOPs per training step, achieved GFLOP/s and its share of the device's peak
+    measured in the same run (``0.328 GFLOP/step, 36.7 GFLOP/s (14% of 266)``; a GPU's
+    datasheet share too, where known)."""
     if result.achieved_flops is None:
         return "-"
     text = units.gflops(result.achieved_flops / 1e9)
+    if result.flops_per_step:
+        text = f"{result.flops_per_step / 1e9:.3g} GFLOP/step, " + text
     if result.share_of_peak is not None:
         text += f" ({units.share(result.share_of_peak)} of {result.peak['gflops']:.0f})"
     if result.share_of_datasheet is not None:
@@ -215,11 +218,14 @@ def target_rows(results: dict[str, CellResult]) -> list[list]:
 
 def target_note(results: dict[str, CellResult]) -> str:
     """How the time-to-target table was measured, from the cells' settings."""
-    first = next((r for r in results.values() if r.is_target and r.target), None)
-    if first is None:
+    cells = [r for r in results.values() if r.is_target and r.target]
+    if not cells:
         return ""
-    t = first.target
-    return (f"Training wall time (evaluations excluded) until the test {t['metric']} first reached {t['value']:g}, "
+    t = cells[0].target
+    goals = {(r.target["metric"], r.target["value"]) for r in cells}
+    goal = f"the test {t['metric']} first reached {t['value']:g}" if len(goals) == 1 else \
+        "the test metric first reached the cell's target"
+    return (f"Training wall time (evaluations excluded) until {goal}, "
             f"evaluated every {t['eval_every']} steps, at most {t['max_steps']} steps; the median over training "
             "seeds, with the seeds' order statistics around it as its interval (coverage in brackets); a seed "
             "that never reached the target ranks slower than any that did.")

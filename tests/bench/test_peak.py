@@ -46,16 +46,16 @@ def test_each_cell_gets_its_own_device_s_peak_and_shows_its_share():
     assert cpu["compute"]["peak"]["device"] == "/CPU:0" and gpu["compute"]["peak"]["device"] == "/GPU:0"
     on_cpu, on_gpu = CellResult.of("w-default-fit", [cpu]), CellResult.of("w-mirrored-fit", [gpu])
     assert on_cpu.achieved_flops == pytest.approx(2e10) and on_cpu.share_of_peak == pytest.approx(0.1)
-    assert tables.compute_cell(on_cpu) == "20.0 GFLOP/s (10% of 200)"
+    assert tables.compute_cell(on_cpu) == "0.2 GFLOP/step, 20.0 GFLOP/s (10% of 200)"
     assert on_gpu.share_of_peak == pytest.approx(0.05) and on_gpu.share_of_datasheet == pytest.approx(2000 / 51200)
-    assert tables.compute_cell(on_gpu) == "2000.0 GFLOP/s (5.0% of 40000), 3.9% of datasheet"
+    assert tables.compute_cell(on_gpu) == "2 GFLOP/step, 2000.0 GFLOP/s (5.0% of 40000), 3.9% of datasheet"
 
 
 def test_without_a_measured_peak_no_share_is_claimed():
     rec = _training("w-default-fit", ["/CPU:0"], 10.0, 2e8)
     peak.apply({"w-default-fit": [rec]}, {"cell": "peak", "status": "error", "reason": "killed"})
     result = CellResult.of("w-default-fit", [rec])
-    assert result.share_of_peak is None and tables.compute_cell(result) == "20.0 GFLOP/s"
+    assert result.share_of_peak is None and tables.compute_cell(result) == "0.2 GFLOP/step, 20.0 GFLOP/s"
     assert tables.peak_line({"status": "error", "reason": "killed"}) == "Device peak: not measured (killed)."
 
 

@@ -12,3 +12,26 @@ def test_benchmark_statistics_are_the_measured_samples(benchmark, request):
     assert stats.data == pytest.approx(samples)
     assert stats.median == pytest.approx(0.0115)
     assert stats.rounds == 4
+
+
+def test_pytest_benchmark_s_machine_comparison_uses_distbench_s_fingerprint():
+    from bench.pytest_plugin import pytest_benchmark_compare_machine_info
+
+    class Logger:
+        def __init__(self):
+            self.lines = []
+
+        def warning(self, text):
+            self.lines.append(text)
+
+    class Session:
+        logger = Logger()
+
+    info = {"distbench": {"cpu_model": "X", "cpu_count": 2, "tensorflow": "2.21.0", "env": {}}, "cpu": {"hz": 1}}
+    drifted = {"distbench": {**info["distbench"]}, "cpu": {"hz": 2}}   # a clock: not a difference
+    pytest_benchmark_compare_machine_info(None, Session, info, {"machine_info": drifted, "path": "0001"})
+    assert Session.logger.lines == []
+    other = {"distbench": {**info["distbench"], "tensorflow": "2.20.0"}}
+    pytest_benchmark_compare_machine_info(None, Session, info, {"machine_info": other, "path": "0001"})
+    (line,) = Session.logger.lines
+    assert "differs from 0001" in line and "tensorflow: 2.20.0 -> 2.21.0" in line
