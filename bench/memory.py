@@ -26,7 +26,7 @@ def rss_bytes() -> int:
 
 
 def reset_device_peaks(devices: list[str]) -> None:
-    """Starts a new peak measurement on each GPU in ``devices``."""
+    """Starts a new peak measurement on each GPU or TPU in ``devices``."""
     import tensorflow as tf
 
     for name in _gpus(devices):
@@ -34,11 +34,18 @@ def reset_device_peaks(devices: list[str]) -> None:
 
 
 def device_peaks(devices: list[str]) -> dict[str, int]:
-    """Peak bytes allocated on each GPU in ``devices`` since the last reset."""
+    """Peak bytes allocated on each GPU or TPU in ``devices`` since the last reset."""
     import tensorflow as tf
 
     return {name: int(tf.config.experimental.get_memory_info(name)["peak"]) for name in _gpus(devices)}
 
 
 def _gpus(devices: list[str]) -> list[str]:
-    return [d.lstrip("/").upper().replace("DEVICE:", "") for d in devices if "GPU" in d.upper()]
+    """The accelerators among ``devices`` as ``get_memory_info`` names them (``GPU:1``,
+    ``TPU:0``), from short (``/GPU:1``) or full (``/job:.../device:TPU:0``) names."""
+    found = []
+    for device in devices:
+        name = device.rsplit("/", 1)[-1].split("device:")[-1].upper()
+        if name.startswith(("GPU:", "TPU:")):
+            found.append(name)
+    return found

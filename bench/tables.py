@@ -58,6 +58,8 @@ def row(result: CellResult) -> list:
     notes = result.notes
     if result.matmul and roofline_note(result):
         notes.append(roofline_note(result))
+    for device, why in (result.matmul or {}).get("failed_devices", {}).items():
+        notes.append(f"{device}: {why}")
     if result.disturbed:
         worst = max(result.disturbed, key=lambda d: d["others_cpu"] + d["steal"])
         notes.append(f"DISTURBED ({len(result.disturbed)} of {result.processes} processes): other processes used "

@@ -25,18 +25,49 @@ class Hardware:
     tpu_address: str | None         # TPU_NAME or COLAB_TPU_ADDR, when set
     local_tpu_devices: tuple[str, ...]
     libtpu_installed: bool
+    nvidia_smi: bool = False        # an NVIDIA driver is installed (whatever TensorFlow lists)
+
+    @property
+    def gpu_hint(self) -> str:
+        """Why TensorFlow may list no GPU on a machine that has one ("" when it lists some)."""
+        if self.gpus or not self.nvidia_smi:
+            return ""
+        return ("; nvidia-smi finds an NVIDIA GPU, but this TensorFlow lists none: the plain `tensorflow` wheel "
+                "has no CUDA libraries, install `pip install 'tensorflow[and-cuda]'`")
+
+
+def tpu_address(environ=None) -> str | None:
+    """The TPU to connect to: TPU_NAME as given, or COLAB_TPU_ADDR (host:port) as the
+    ``grpc://`` address the cluster resolver needs."""
+    environ = os.environ if environ is None else environ
+    if environ.get("TPU_NAME"):
+        return environ["TPU_NAME"]
+    colab = environ.get("COLAB_TPU_ADDR")
+    if colab:
+        return colab if "://" in colab else f"grpc://{colab}"
+    return None
+
+
+def local_tpu_devices(dev: str = "/dev") -> tuple[str, ...]:
+    """A TPU VM's chips: /dev/accel* (v2-v4) or /dev/vfio/<n> (v5e, v5p, v6e; not the
+    /dev/vfio/vfio control node that any VFIO host has)."""
+    found = glob.glob(os.path.join(dev, "accel*"))
+    found += [p for p in glob.glob(os.path.join(dev, "vfio", "*")) if os.path.basename(p).isdigit()]
+    return tuple(sorted(found))
 
 
 @functools.lru_cache(maxsize=1)
 def detect() -> Hardware:
     """Lists physical devices (cached; never initialises the TensorFlow runtime)."""
+    import shutil
+
     import tensorflow as tf
 
     return Hardware(
         cpus=len(tf.config.list_physical_devices("CPU")),
         gpus=tuple(d.name for d in tf.config.list_physical_devices("GPU")),
-        tpu_address=os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR") or None,
-        # TPU VMs expose their chips as /dev/accel* (v2-v4) or /dev/vfio/* (v5+).
-        local_tpu_devices=tuple(sorted(glob.glob("/dev/accel*"))),
+        tpu_address=tpu_address(),
+        local_tpu_devices=local_tpu_devices(),
         libtpu_installed=importlib.util.find_spec("libtpu") is not None,
+        nvidia_smi=shutil.which("nvidia-smi") is not None,
     )

@@ -16,7 +16,7 @@ class MirroredAdapter(StrategyAdapter):
     summary = "MirroredStrategy over all physical GPUs (one CPU replica without GPUs)"
 
     def availability(self, hw: Hardware) -> Availability:
-        return Availability.yes("" if hw.gpus else CPU_FALLBACK_NOTE)
+        return Availability.yes("" if hw.gpus else CPU_FALLBACK_NOTE + hw.gpu_hint)
 
     def device_setup(self, hw: Hardware) -> DeviceSetup:
         return DeviceSetup(memory_growth=bool(hw.gpus))
@@ -36,5 +36,5 @@ class MirroredAdapter(StrategyAdapter):
 
     def describe(self, strategy, hw: Hardware) -> dict:
         info = super().describe(strategy, hw)
-        info["notes"] = [] if hw.gpus else [CPU_FALLBACK_NOTE]
+        info["notes"] = [] if hw.gpus else [CPU_FALLBACK_NOTE + hw.gpu_hint]
         return info

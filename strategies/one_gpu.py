@@ -15,7 +15,7 @@ class OneGpuAdapter(StrategyAdapter):
 
     def availability(self, hw: Hardware) -> Availability:
         if not hw.gpus:
-            return Availability.no("one_gpu: no GPU found (TensorFlow lists no physical GPU)")
+            return Availability.no("one_gpu: no GPU found (TensorFlow lists no physical GPU)" + hw.gpu_hint)
         return Availability.yes()
 
     def device_setup(self, hw: Hardware) -> DeviceSetup:

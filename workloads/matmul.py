@@ -18,6 +18,7 @@ SHAPES = {
 }
 # float32 summation of up to 10^9 terms: relative error well under 1e-3 in practice.
 SUM_RTOL = 1e-3
+MAXVAL = 3.0          # operands ~ U(0, 3), as published
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -53,7 +54,7 @@ class Matmul:
     def unavailable(spec, adapter, hw) -> str | None:
         """Why ``spec`` cannot run on ``hw`` beyond the adapter's own reasons."""
         if not adapter.compute_devices(hw):
-            return f"matmul-{spec.strategy}: no GPU to time (the CPU figure is matmul-default)"
+            return f"matmul-{spec.strategy}: no GPU to time (the CPU figure is matmul-default)" + hw.gpu_hint
         return None
 
     @staticmethod
@@ -76,13 +77,15 @@ class Matmul:
 
     @staticmethod
     def operands(device: str, shape: tuple[int, int, int], seed: int):
-        """a ~ U(0,1)^(MxK), b ~ U(0,1)^(KxN), created on ``device``."""
+        """a ~ U(0, 3)^(MxK), b ~ U(0, 3)^(KxN), created on ``device``: drawn as published
+        (``uniform(minval=0, maxval=3.0)``), so that the seed shape's sum is comparable with
+        the published 2.2495e11 (its expectation: 1.5 x 1.5 x K x M x N = 2.25e11)."""
         import tensorflow as tf
 
         m, k, n = shape
         with tf.device(device):
-            a = tf.random.stateless_uniform((m, k), seed=(seed, 0))
-            b = tf.random.stateless_uniform((k, n), seed=(seed, 1))
+            a = tf.random.stateless_uniform((m, k), seed=(seed, 0), minval=0.0, maxval=MAXVAL)
+            b = tf.random.stateless_uniform((k, n), seed=(seed, 1), minval=0.0, maxval=MAXVAL)
         return a, b
 
     @staticmethod

@@ -11,6 +11,14 @@ SPE_NOTE = (
 )
 
 
+def spe_unsupported(strategy) -> bool:
+    """Whether ``fit`` must run one step per execution under ``strategy``: a MirroredStrategy
+    (or MultiWorkerMirrored) with several replicas (keras-team/keras#19246). TPUStrategy
+    is not affected, and on a TPU one step per execution leaves the host's overhead in
+    every step."""
+    return "Mirrored" in type(strategy).__name__ and int(strategy.num_replicas_in_sync) > 1
+
+
 def timing_callback(clock: StepClock):
     import keras
 
@@ -54,7 +62,7 @@ class FitLoop(TrainingLoop):
     def train(self, ctx: TrainContext) -> LoopResult:
         cfg = ctx.config
         spe, notes = cfg.steps_per_execution, []
-        if spe > 1 and ctx.replicas > 1:
+        if spe > 1 and spe_unsupported(ctx.strategy):
             notes.append(SPE_NOTE.format(asked=spe))
             spe = 1
         compile_model(ctx, spe)

@@ -131,3 +131,49 @@ def test_short_reason_keeps_the_first_and_the_telling_last_line():
         "InvalidArgumentError: Graph execution error: ... Trying to access resource v located in device CPU:1")
     assert short_reason({"reason": "no GPU found"}) == "no GPU found"
     assert len(short_reason({"reason": "x" * 500})) == 300
+
+
+def test_matmul_keeps_the_cpu_figure_when_another_device_runs_out_of_memory(tiny, monkeypatch):
+    """A device that cannot hold the product is recorded as such; the others' figures stay.
+    (The session's second logical CPU stands in for a GPU.)"""
+    import tensorflow as tf
+
+    import strategies.default as default
+    from workloads.matmul import Matmul
+
+    monkeypatch.setattr(default.DefaultAdapter, "compute_devices", lambda self, hw: ["/CPU:1"], raising=False)
+    real = Matmul.step
+
+    def step(device, a, b):
+        if device == "/CPU:1":
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[64,64]")
+        return real(device, a, b)
+
+    monkeypatch.setattr(Matmul, "step", staticmethod(step))
+    record = run_cell(tiny("matmul", "default", None))
+    m = record["matmul"]
+    assert record["status"] == "ok" and list(m["devices"]) == ["/CPU:0"] and m["primary_device"] == "/CPU:0"
+    assert m["failed_devices"]["/CPU:1"].startswith("ResourceExhaustedError: OOM when allocating")
+    cpu = m["devices"]["/CPU:0"]
+    assert cpu["reference_sum"] == pytest.approx(cpu["sum"], rel=1e-5)
+    # U(0, 3) operands: the sum's expectation is 1.5 x 1.5 x M x K x N.
+    assert cpu["reference_sum"] == pytest.approx(2.25 * 64 * 16 * 64, rel=0.1)
+
+
+def test_steps_per_execution_is_forced_to_1_only_where_keras_fails():
+    from bench.loops.fit import spe_unsupported
+
+    def strategy(cls_name, replicas):
+        return type(cls_name, (), {"num_replicas_in_sync": replicas})()
+
+    assert spe_unsupported(strategy("MirroredStrategy", 2))
+    assert spe_unsupported(strategy("MultiWorkerMirroredStrategy", 4))
+    assert not spe_unsupported(strategy("MirroredStrategy", 1))
+    assert not spe_unsupported(strategy("TPUStrategy", 8))       # keras-team/keras#19246 is MirroredStrategy's
+
+
+def test_device_memory_is_read_for_gpus_and_tpus_by_their_short_names():
+    from bench.memory import _gpus
+
+    assert _gpus(["/CPU:0", "/GPU:1", "/job:worker/replica:0/task:0/device:TPU:3", "/device:GPU:0"]) == [
+        "GPU:1", "TPU:3", "GPU:0"]

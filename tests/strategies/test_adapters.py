@@ -91,3 +91,39 @@ def test_a_process_builds_each_strategy_once():
     first = strategies.get("virtual", devices=2).build(CPU_ONLY)
     assert strategies.get("virtual", devices=2).build(CPU_ONLY) is first
     assert strategies.get("mirrored").build(CPU_ONLY) is not first
+
+
+def test_a_gpu_tensorflow_cannot_see_gets_the_install_hint():
+    import dataclasses
+
+    import strategies as s
+
+    driver_only = dataclasses.replace(CPU_ONLY, nvidia_smi=True)
+    why = s.get("one_gpu").availability(driver_only).reason
+    assert why.startswith("one_gpu: no GPU found") and "pip install 'tensorflow[and-cuda]'" in why
+    assert "tensorflow[and-cuda]" in s.get("mirrored").availability(driver_only).reason
+    assert "and-cuda" not in s.get("one_gpu").availability(CPU_ONLY).reason     # no driver: no hint
+    assert TWO_GPUS.gpu_hint == ""
+
+
+def test_tpu_addresses_and_tpu_vm_devices_are_found_where_they_are():
+    from strategies import hardware
+
+    assert hardware.tpu_address({"COLAB_TPU_ADDR": "10.0.0.2:8470"}) == "grpc://10.0.0.2:8470"
+    assert hardware.tpu_address({"COLAB_TPU_ADDR": "grpc://10.0.0.2:8470"}) == "grpc://10.0.0.2:8470"
+    assert hardware.tpu_address({"TPU_NAME": "my-tpu", "COLAB_TPU_ADDR": "1.2.3.4:8470"}) == "my-tpu"
+    assert hardware.tpu_address({}) is None
+
+
+def test_tpu_vm_chips_are_accel_or_numbered_vfio_nodes(tmp_path):
+    from strategies import hardware
+
+    (tmp_path / "vfio").mkdir()
+    for name in ("vfio/vfio", "vfio/0", "vfio/1", "null"):
+        (tmp_path / name).write_text("")
+    assert hardware.local_tpu_devices(str(tmp_path)) == (str(tmp_path / "vfio/0"), str(tmp_path / "vfio/1"))
+    (tmp_path / "accel0").write_text("")
+    assert str(tmp_path / "accel0") in hardware.local_tpu_devices(str(tmp_path))
+    (tmp_path / "vfio" / "0").unlink(), (tmp_path / "vfio" / "1").unlink()
+    (tmp_path / "accel0").unlink()
+    assert hardware.local_tpu_devices(str(tmp_path)) == ()   # a VFIO host without TPUs is not a TPU VM
