@@ -92,11 +92,16 @@ def launch_cluster(
     root: str | None = None,
 ) -> CellRecord:
     """Runs ``spec`` on ``spec.workers`` local workers; returns the chief's record or an error."""
+    from strategies import hardware
+
     spec = worker_threads(spec)
+    visible = gpu_assignment(spec.workers, len(hardware.detect().gpus))
     with tempfile.TemporaryDirectory(prefix="distbench-cluster-") as tmp:
         spec_path = os.path.join(tmp, "spec.json")
         atomic_write_json(spec_path, spec.to_dict())
-        workers = [_start(i, config, spec_path, tmp, env, root)
+        workers = [_start(i, config, spec_path, tmp,
+                          {**(env or {}), **({"CUDA_VISIBLE_DEVICES": visible[i]} if visible[i] is not None else {})},
+                          root)
                    for i, config in enumerate(tf_configs(free_ports(spec.workers)))]
         started = time.monotonic()
         try:
@@ -113,8 +118,29 @@ def launch_cluster(
                           output_tail="\n".join(f"--- worker {w.index}\n{output_tail(w.log_path)[-800:]}" for w in workers))
         chief = workers[0].record()
         chief["workers"] = summaries
+        if any(v is not None for v in visible):
+            chief.setdefault("strategy", {}).setdefault("notes", []).append(gpu_note(visible))
         chief["process_wall_s"] = wall
         return chief
+
+
+def gpu_assignment(workers: int, gpus: int) -> list[str | None]:
+    """Each local worker's ``CUDA_VISIBLE_DEVICES``: with at least as many GPUs as workers,
+    an equal share of its own (the remainder unused); with fewer, one GPU each, shared in
+    turn; None for every worker without GPUs. Without it every worker would see every GPU:
+    workers x GPUs replicas, each GPU shared by all."""
+    if gpus == 0:
+        return [None] * workers
+    if gpus >= workers:
+        share = gpus // workers
+        return [",".join(str(g) for g in range(i * share, (i + 1) * share)) for i in range(workers)]
+    return [str(i % gpus) for i in range(workers)]
+
+
+def gpu_note(visible: list[str | None]) -> str:
+    shared = len(set(visible)) < len(visible)
+    return ("GPUs per worker (CUDA_VISIBLE_DEVICES): " + "; ".join(f"worker {i}: {v}" for i, v in enumerate(visible))
+            + (" (fewer GPUs than workers: some are shared)" if shared else ""))
 
 
 def _start(index: int, config: dict, spec_path: str, tmp: str, env: dict[str, str] | None,

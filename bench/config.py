@@ -10,6 +10,8 @@ from bench.errors import UserError
 # quick: a few hundred steps per cell, evaluation on at most 5,000 test examples.
 # full: the published recipe's runs, 10 epochs over the whole training set, the whole test set.
 SCALINGS = ("strong", "weak")
+CROSS_DEVICE_OPS = ("auto", "nccl", "hierarchical_copy", "one_device")
+COMMUNICATIONS = ("auto", "ring", "nccl")
 
 PROFILES: dict[str, dict] = {
     "quick": {"epochs": 2, "steps_per_epoch": 100, "eval_examples": 5000, "matmul_shape": (10000, 100, 10000)},
@@ -52,6 +54,11 @@ class CellSpec:
     target: str | None = None
     eval_every: int = 25
     max_steps: int = 1000
+    # How replicas reduce: MirroredStrategy's cross-device ops (auto: TensorFlow's choice,
+    # nccl, hierarchical_copy, one_device), MultiWorkerMirrored's communication (auto: NCCL
+    # on GPUs, else ring; ring; nccl).
+    cross_device_ops: str = "auto"
+    communication: str = "auto"
     # Classes from outside distbench the cell needs ("workload=path/to/file.py:Class"), loaded
     # by its worker before it runs (bench.plugins).
     plugins: tuple[str, ...] = ()
@@ -68,6 +75,10 @@ class CellSpec:
             parts.append(f"spe{self.steps_per_execution}")
         if self.jit_compile:
             parts.append("xla")
+        if self.cross_device_ops != "auto":
+            parts.append(self.cross_device_ops)
+        if self.communication != "auto":
+            parts.append(self.communication)
         if self.target is not None:
             # A time-to-target cell's processes are its training seeds: one cell, not one per seed.
             from bench.target import parse
@@ -188,6 +199,10 @@ class CellSpec:
             parse(self.target)
         if self.deadline_s <= 0:
             raise UserError(f"Deadline must be positive seconds; received {self.deadline_s}.")
+        if self.cross_device_ops not in CROSS_DEVICE_OPS:
+            raise UserError(f"Unknown cross-device ops {self.cross_device_ops!r}. Known: {', '.join(CROSS_DEVICE_OPS)}.")
+        if self.communication not in COMMUNICATIONS:
+            raise UserError(f"Unknown communication {self.communication!r}. Known: {', '.join(COMMUNICATIONS)}.")
         if self.scaling not in SCALINGS:
             raise UserError(f"Unknown scaling {self.scaling!r}. Known: {', '.join(SCALINGS)}.")
         if self.scaling == "strong" and self.strategy == "virtual" and self.global_batch % self.devices:

@@ -45,7 +45,7 @@ def spawn(argv: list[str], log_path: str, env: dict[str, str] | None = None, roo
     """
     root = root or project_root()
     env = {**WORKER_ENV, **(env or {})}
-    server = None if any(k.startswith("PYTHON") and k != "PYTHONUNBUFFERED" for k in env) else _fork_server(root)
+    server = None if any(_needs_exec(k) for k in env) else _fork_server(root)
     if server is not None:
         return server.spawn(argv, env, log_path)
     with open(log_path, "ab") as log:
@@ -56,6 +56,15 @@ def spawn(argv: list[str], log_path: str, env: dict[str, str] | None = None, roo
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
+
+
+# Read when an interpreter starts (PYTHON*) or when the CUDA runtime starts, which a
+# fork server's child could not change any more: such workers start fresh.
+EXEC_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
+
+
+def _needs_exec(name: str) -> bool:
+    return (name.startswith("PYTHON") and name != "PYTHONUNBUFFERED") or name in EXEC_ENV
 
 
 def _python_path(root: str, extra: str | None = None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from bench.config import PROFILES, SCALINGS
+from bench.config import COMMUNICATIONS, CROSS_DEVICE_OPS, PROFILES, SCALINGS
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,11 @@ OPTIONS: tuple[Option, ...] = (
     _spec("scaling", str, "strong: global batch fixed (default); weak: per-replica batch fixed", choices=SCALINGS),
     _spec("steps_per_execution", int, "for fit (forced to 1 under multi-replica mirrored)"),
     _spec("devices", int, "logical devices for the virtual strategy (default 2)"),
+    _spec("cross_device_ops", str, "mirrored/virtual all-reduce: auto (TensorFlow's choice; NCCL on GPUs), nccl, "
+          "hierarchical_copy or one_device (where NCCL fails or hangs: containers, PCIe without peer access)",
+          choices=CROSS_DEVICE_OPS),
+    _spec("communication", str, "multi_worker collectives: auto (NCCL on GPUs, else ring), ring or nccl",
+          choices=COMMUNICATIONS),
     _spec("workers", int, "local worker processes for multi_worker without TF_CONFIG (default 2)"),
     _spec("data", str, "auto (default), keras, synthetic, or a folder of class sub-folders"),
     _spec("seed", int, "data seed, and by default the training seed (default 0)"),

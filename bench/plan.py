@@ -18,7 +18,8 @@ from strategies.hardware import Hardware
 
 
 def adapter_for(spec: CellSpec) -> strategies.StrategyAdapter:
-    return strategies.get(spec.strategy, devices=spec.devices, workers=spec.workers)
+    return strategies.get(spec.strategy, devices=spec.devices, workers=spec.workers,
+                          cross_device_ops=spec.cross_device_ops, communication=spec.communication)
 
 
 def selected(requested: Iterable[str] | None, registry) -> list[str]:

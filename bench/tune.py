@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.config import CellSpec
+from bench.config import CROSS_DEVICE_OPS, CellSpec
 from bench.results import CellResult
 
 STEPS_PER_EXECUTION = (1, 10, 50)   # fit only: train_on_batch and the custom loop run one step per call
@@ -38,6 +38,11 @@ def candidates(
             for jit in JIT:
                 cells += [base.replace(workload=workload, strategy=name, loop=loop, steps_per_execution=spe,
                                        jit_compile=jit, init_seed=None) for spe in spes]
+            if name == "mirrored" and len(hw.gpus) >= 2:
+                # Where NCCL fails or is slow (containers, PCIe without peer access), the
+                # other all-reduces may win: an axis of their own, plain settings otherwise.
+                cells += [base.replace(workload=workload, strategy=name, loop=loop, init_seed=None,
+                                       cross_device_ops=ops) for ops in CROSS_DEVICE_OPS if ops != "auto"]
     return sorted(cells, key=lambda c: not c.is_plain_fit), left_out
 
 

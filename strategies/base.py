@@ -47,12 +47,16 @@ class StrategyAdapter(abc.ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
 
-    def __init__(self, devices: int = 2, virtual_memory_mb: int = 2048, workers: int = 2) -> None:
-        # Only `virtual` uses devices and memory, only `multi_worker` workers; every
-        # adapter accepts them so the runner can build any adapter from one configuration.
+    def __init__(self, devices: int = 2, virtual_memory_mb: int = 2048, workers: int = 2,
+                 cross_device_ops: str = "auto", communication: str = "auto") -> None:
+        # Only `virtual` uses devices and memory, only `multi_worker` workers and
+        # communication, only the MirroredStrategy adapters cross-device ops; every adapter
+        # accepts them so the runner can build any adapter from one configuration.
         self.devices = devices
         self.virtual_memory_mb = virtual_memory_mb
         self.workers = workers
+        self.cross_device_ops = cross_device_ops
+        self.communication = communication
 
     @abc.abstractmethod
     def availability(self, hw: Hardware) -> Availability:
@@ -89,7 +93,7 @@ class StrategyAdapter(abc.ABC):
 
     def build(self, hw: Hardware) -> "tf.distribute.Strategy":
         """This process's strategy for this adapter and these devices (built once)."""
-        key = (self.name, tuple(self.device_names(hw)))
+        key = (self.name, tuple(self.device_names(hw)), self.cross_device_ops, self.communication)
         if key not in _built:
             _built[key] = self.create(hw)
         return _built[key]
@@ -112,3 +116,15 @@ class StrategyAdapter(abc.ABC):
             "virtual_devices": False,
             "notes": [],
         }
+
+
+def cross_device_ops(name: str):
+    """The ``tf.distribute`` cross-device ops for an option value (None: TensorFlow's choice)."""
+    import tensorflow as tf
+
+    return {
+        "auto": None,
+        "nccl": tf.distribute.NcclAllReduce,
+        "hierarchical_copy": tf.distribute.HierarchicalCopyAllReduce,
+        "one_device": tf.distribute.ReductionToOneDevice,
+    }[name]() if name != "auto" else None

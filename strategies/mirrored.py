@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from strategies.base import Availability, StrategyAdapter
+from strategies.base import Availability, StrategyAdapter, cross_device_ops
 from strategies.devices import DeviceSetup
 from strategies.hardware import Hardware
 from strategies.registry import STRATEGIES
@@ -29,12 +29,14 @@ class MirroredAdapter(StrategyAdapter):
 
         # Named explicitly: with no argument, TensorFlow would also pick up any logical
         # CPU devices a test session carved, which are not "physical GPUs".
-        return tf.distribute.MirroredStrategy(self.device_names(hw))
+        return tf.distribute.MirroredStrategy(self.device_names(hw),
+                                              cross_device_ops=cross_device_ops(self.cross_device_ops))
 
     def compute_devices(self, hw: Hardware) -> list[str]:
         return [f"/GPU:{i}" for i in range(len(hw.gpus))]
 
     def describe(self, strategy, hw: Hardware) -> dict:
         info = super().describe(strategy, hw)
+        info["cross_device_ops"] = self.cross_device_ops
         info["notes"] = [] if hw.gpus else [CPU_FALLBACK_NOTE + hw.gpu_hint]
         return info

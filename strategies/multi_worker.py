@@ -80,10 +80,17 @@ class MultiWorkerAdapter(StrategyAdapter):
     def create(self, hw: Hardware):
         import tensorflow as tf
 
-        options = tf.distribute.experimental.CommunicationOptions(
-            implementation=tf.distribute.experimental.CommunicationImplementation.AUTO
-        )
+        implementation = getattr(tf.distribute.experimental.CommunicationImplementation,
+                                 self.communication_for(hw).upper())
+        options = tf.distribute.experimental.CommunicationOptions(implementation=implementation)
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+    def communication_for(self, hw: Hardware) -> str:
+        """The collectives' implementation: NCCL on GPUs, ring otherwise, unless asked. (AUTO
+        picks RING in eager mode, which sends GPU all-reduces over the host.)"""
+        if self.communication != "auto":
+            return self.communication
+        return "nccl" if hw.gpus else "ring"
 
     def compute_devices(self, hw: Hardware) -> list[str]:
         return []
@@ -98,6 +105,7 @@ class MultiWorkerAdapter(StrategyAdapter):
             "task_type": task.get("type"),
             "task_index": task.get("index"),
             "is_chief": is_chief(config),
+            "communication": self.communication_for(hw),
         })
         workers = cluster.get("chief", []) + cluster.get("worker", [])
         info["notes"] = [f"{len(workers)} worker processes ({', '.join(workers)})"]

@@ -7,7 +7,7 @@ mark them ``virtual_devices: true``.
 
 from __future__ import annotations
 
-from strategies.base import Availability, StrategyAdapter
+from strategies.base import Availability, StrategyAdapter, cross_device_ops
 from strategies.devices import DeviceSetup
 from strategies.hardware import Hardware
 from strategies.registry import STRATEGIES
@@ -41,10 +41,12 @@ class VirtualAdapter(StrategyAdapter):
     def create(self, hw: Hardware):
         import tensorflow as tf
 
-        return tf.distribute.MirroredStrategy(self.device_names(hw))
+        return tf.distribute.MirroredStrategy(self.device_names(hw),
+                                              cross_device_ops=cross_device_ops(self.cross_device_ops))
 
     def describe(self, strategy, hw: Hardware) -> dict:
         info = super().describe(strategy, hw)
+        info["cross_device_ops"] = self.cross_device_ops
         info["virtual_devices"] = True
         info["notes"] = [
             f"{self.devices} virtual {self._device_type(hw)} devices share one physical "

@@ -76,3 +76,33 @@ def test_a_cluster_past_its_deadline_is_killed(tiny):
     record = cluster.launch_cluster(spec, on_start=pids.extend)
     assert record["error_kind"] == "cluster" and record["reason"].startswith("timed out after 6 s")
     assert all(gone(pid) for pid in pids)
+
+
+def test_local_workers_get_their_own_gpus():
+    from bench.cluster import gpu_assignment, gpu_note
+
+    assert gpu_assignment(2, 0) == [None, None]
+    assert gpu_assignment(2, 4) == ["0,1", "2,3"]
+    assert gpu_assignment(2, 3) == ["0", "1"]            # an equal share; GPU 2 unused
+    assert gpu_assignment(3, 2) == ["0", "1", "0"]       # fewer GPUs than workers: shared in turn
+    assert "some are shared" in gpu_note(["0", "1", "0"]) and "shared" not in gpu_note(["0,1", "2,3"])
+
+
+def test_a_worker_whose_cuda_devices_are_set_starts_a_fresh_interpreter():
+    from bench.launcher import _needs_exec
+
+    assert _needs_exec("CUDA_VISIBLE_DEVICES") and _needs_exec("PYTHONPATH")
+    assert not _needs_exec("TF_CONFIG") and not _needs_exec("PYTHONUNBUFFERED")
+
+
+def test_multi_worker_chooses_nccl_on_gpus_and_ring_on_cpus():
+    import dataclasses
+
+    import strategies
+    from strategies.hardware import Hardware
+
+    cpu = Hardware(2, (), None, (), False)
+    gpu = dataclasses.replace(cpu, gpus=("/physical_device:GPU:0",))
+    assert strategies.get("multi_worker").communication_for(cpu) == "ring"
+    assert strategies.get("multi_worker").communication_for(gpu) == "nccl"
+    assert strategies.get("multi_worker", communication="ring").communication_for(gpu) == "ring"

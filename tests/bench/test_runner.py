@@ -177,3 +177,10 @@ def test_device_memory_is_read_for_gpus_and_tpus_by_their_short_names():
 
     assert _gpus(["/CPU:0", "/GPU:1", "/job:worker/replica:0/task:0/device:TPU:3", "/device:GPU:0"]) == [
         "GPU:1", "TPU:3", "GPU:0"]
+
+
+def test_mirrored_replicas_reduce_with_the_cross_device_ops_asked_for(tiny):
+    record = run_cell(tiny("reuters_cnn", "virtual", "custom", cross_device_ops="one_device"))
+    assert record["status"] == "ok", record.get("reason")
+    assert record["strategy"]["cross_device_ops"] == "one_device" and record["strategy"]["replicas"] == 2
+    assert record["cell"] == "reuters_cnn-virtual-custom-one_device"

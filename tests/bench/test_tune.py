@@ -93,3 +93,16 @@ def test_every_loop_trains_with_xla(tiny, loop, spe):
     rec = run_cell(tiny("reuters_cnn", "default", loop, steps_per_epoch=12, steps_per_execution=spe, jit_compile=True))
     assert rec["status"] == "ok" and rec["cell"].endswith("-xla")
     assert rec["loop"]["settings"]["jit_compile"] is True
+
+
+def test_cross_device_ops_are_a_tune_axis_on_two_gpus_only():
+    import dataclasses
+
+    from bench.config import CellSpec
+
+    base = CellSpec.for_profile("quick", workload="", strategy="", loop=None)
+    two_gpus = dataclasses.replace(CPU_ONLY, gpus=("/physical_device:GPU:0", "/physical_device:GPU:1"))
+    cells, _ = tune.candidates("reuters_cnn", ["mirrored"], ["custom"], base, two_gpus)
+    assert {c.cross_device_ops for c in cells} == {"auto", "nccl", "hierarchical_copy", "one_device"}
+    cells, _ = tune.candidates("reuters_cnn", ["mirrored"], ["custom"], base, CPU_ONLY)
+    assert {c.cross_device_ops for c in cells} == {"auto"}
