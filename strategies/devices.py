@@ -109,3 +109,22 @@ def _configure(setup: DeviceSetup) -> None:
     if existing is not None and len(existing) == setup.logical_count:
         return  # Someone (e.g. a test session) already carved exactly these devices.
     tf.config.set_logical_device_configuration(physical, configs)
+
+
+def cpu_only_process() -> int:
+    """Hides this process's GPUs from TensorFlow (before its runtime starts), so that it
+    neither places work on them nor reserves their memory; returns how many were hidden.
+
+    For a process that runs cells in-process on the CPU (the test session): its logical
+    CPU devices stand in for GPUs, its results stay deterministic, and worker processes,
+    which it starts with the GPUs visible, find the GPUs' memory free.
+    """
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        try:
+            tf.config.set_visible_devices([], "GPU")
+        except RuntimeError as exc:
+            raise DeviceSetupError(f"Cannot hide this process's GPUs: the runtime already started ({exc}).") from None
+    return len(gpus)

@@ -20,6 +20,16 @@ MOVIE_REVIEWS = os.path.abspath(os.path.join(SHARED_DATA, "movie_reviews"))
 
 
 def pytest_sessionstart(session):
+    # On a GPU machine the in-process cells still run on the CPU (deterministic, and the
+    # GPUs' memory stays free for the worker processes that tests start); the hardware
+    # this process reports leaves the GPUs out, so that no in-process cell asks for them.
+    if devices.cpu_only_process():
+        import dataclasses
+
+        from strategies import hardware
+
+        cpu_view = dataclasses.replace(hardware.detect(), gpus=())
+        hardware.detect = lambda: cpu_view
     devices.apply(SESSION_SETUP)
 
 

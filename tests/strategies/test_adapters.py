@@ -127,3 +127,21 @@ def test_tpu_vm_chips_are_accel_or_numbered_vfio_nodes(tmp_path):
     (tmp_path / "vfio" / "0").unlink(), (tmp_path / "vfio" / "1").unlink()
     (tmp_path / "accel0").unlink()
     assert hardware.local_tpu_devices(str(tmp_path)) == ()   # a VFIO host without TPUs is not a TPU VM
+
+
+def test_a_cpu_only_process_hides_its_gpus_before_the_runtime_starts(monkeypatch):
+    import tensorflow as tf
+
+    from strategies import devices
+
+    hidden = []
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0", "GPU:1"] if kind == "GPU" else [])
+    monkeypatch.setattr(tf.config, "set_visible_devices", lambda found, kind: hidden.append((found, kind)))
+    assert devices.cpu_only_process() == 2 and hidden == [([], "GPU")]
+
+    def too_late(found, kind):
+        raise RuntimeError("Visible devices cannot be modified after being initialized")
+
+    monkeypatch.setattr(tf.config, "set_visible_devices", too_late)
+    with pytest.raises(devices.DeviceSetupError, match="Cannot hide this process's GPUs"):
+        devices.cpu_only_process()
