@@ -42,6 +42,7 @@ class CellSpec:
     init_seed: int | None = None  # weight initialisation and shuffling; None: ``seed``
     data: str = "auto"
     devices: int = 2
+    virtual_memory_mb: int = 2048  # each logical GPU's memory under `virtual` on a GPU
     workers: int = 2              # local worker processes for multi_worker (without TF_CONFIG)
     eval_examples: int | None = 5000
     matmul_shape: tuple[int, int, int] = (10000, 100, 10000)
@@ -183,6 +184,7 @@ class CellSpec:
         _at_least("global batch", self.global_batch, 1)
         _at_least("steps per execution", self.steps_per_execution, 1)
         _at_least("devices", self.devices, 1)
+        _at_least("virtual memory (MB)", self.virtual_memory_mb, 64)
         _at_least("workers", self.workers, 1)
         if self.init_seed is not None:
             _at_least("init seed", self.init_seed, 0)

@@ -69,6 +69,7 @@ OPTIONS: tuple[Option, ...] = (
     _spec("scaling", str, "strong: global batch fixed (default); weak: per-replica batch fixed", choices=SCALINGS),
     _spec("steps_per_execution", int, "for fit (forced to 1 under multi-replica mirrored)"),
     _spec("devices", int, "logical devices for the virtual strategy (default 2)"),
+    _spec("virtual_memory_mb", int, "memory of each logical GPU the virtual strategy carves from GPU 0 (default 2048)"),
     _spec("cross_device_ops", str, "mirrored/virtual all-reduce: auto (TensorFlow's choice; NCCL on GPUs), nccl, "
           "hierarchical_copy or one_device (where NCCL fails or hangs: containers, PCIe without peer access)",
           choices=CROSS_DEVICE_OPS),

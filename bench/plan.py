@@ -19,7 +19,8 @@ from strategies.hardware import Hardware
 
 def adapter_for(spec: CellSpec) -> strategies.StrategyAdapter:
     return strategies.get(spec.strategy, devices=spec.devices, workers=spec.workers,
-                          cross_device_ops=spec.cross_device_ops, communication=spec.communication)
+                          virtual_memory_mb=spec.virtual_memory_mb, cross_device_ops=spec.cross_device_ops,
+                          communication=spec.communication)
 
 
 def selected(requested: Iterable[str] | None, registry) -> list[str]:

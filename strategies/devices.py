@@ -27,16 +27,19 @@ class DeviceSetup:
         logical_type: "CPU" or "GPU" when one physical device is split, else None.
         logical_count: how many logical devices to carve from it.
         logical_memory_mb: memory limit of each logical GPU (ignored for CPU).
+        only_first_gpu: hide GPUs 1..N (a GPU split uses GPU 0 only; the others would
+            otherwise reserve all their memory for nothing).
     """
 
     memory_growth: bool = False
     logical_type: str | None = None
     logical_count: int = 0
     logical_memory_mb: int | None = None
+    only_first_gpu: bool = False
 
     @property
     def empty(self) -> bool:
-        return not self.memory_growth and self.logical_type is None
+        return not self.memory_growth and self.logical_type is None and not self.only_first_gpu
 
     def describe(self) -> dict:
         return {
@@ -44,6 +47,7 @@ class DeviceSetup:
             "logical_type": self.logical_type,
             "logical_count": self.logical_count,
             "logical_memory_mb": self.logical_memory_mb,
+            "only_first_gpu": self.only_first_gpu,
         }
 
 
@@ -96,6 +100,9 @@ def _configure(setup: DeviceSetup) -> None:
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
+    if setup.only_first_gpu and len(gpus) > 1:
+        tf.config.set_visible_devices(gpus[:1], "GPU")
+        gpus = gpus[:1]
     if setup.memory_growth:
         # Memory growth must be the same on every GPU, or TensorFlow refuses to start.
         for gpu in gpus:

@@ -32,6 +32,7 @@ class VirtualAdapter(StrategyAdapter):
             logical_type=kind,
             logical_count=self.devices,
             logical_memory_mb=self.virtual_memory_mb if kind == "GPU" else None,
+            only_first_gpu=kind == "GPU",
         )
 
     def device_names(self, hw: Hardware) -> list[str]:
@@ -48,6 +49,8 @@ class VirtualAdapter(StrategyAdapter):
         info = super().describe(strategy, hw)
         info["cross_device_ops"] = self.cross_device_ops
         info["virtual_devices"] = True
+        if self._device_type(hw) == "GPU":
+            info["logical_memory_mb"] = self.virtual_memory_mb
         info["notes"] = [
             f"{self.devices} virtual {self._device_type(hw)} devices share one physical "
             "device: not real scaling"

@@ -47,7 +47,7 @@ def test_this_machine_skips_gpu_and_tpu_with_reasons():
         ("default", CPU_ONLY, DeviceSetup()),
         ("one_gpu", TWO_GPUS, DeviceSetup(memory_growth=True)),
         ("virtual", CPU_ONLY, DeviceSetup(logical_type="CPU", logical_count=2)),
-        ("virtual", TWO_GPUS, DeviceSetup(logical_type="GPU", logical_count=2, logical_memory_mb=2048)),
+        ("virtual", TWO_GPUS, DeviceSetup(logical_type="GPU", logical_count=2, logical_memory_mb=2048, only_first_gpu=True)),
         ("mirrored", CPU_ONLY, DeviceSetup()),
         ("mirrored", TWO_GPUS, DeviceSetup(memory_growth=True)),
     ],
@@ -145,3 +145,22 @@ def test_a_cpu_only_process_hides_its_gpus_before_the_runtime_starts(monkeypatch
     monkeypatch.setattr(tf.config, "set_visible_devices", too_late)
     with pytest.raises(devices.DeviceSetupError, match="Cannot hide this process's GPUs"):
         devices.cpu_only_process()
+
+
+def test_virtual_on_a_gpu_uses_its_memory_option_and_hides_the_other_gpus(monkeypatch):
+    import tensorflow as tf
+
+    import strategies as s
+    from strategies import devices
+
+    setup = s.get("virtual", devices=4, virtual_memory_mb=1024).device_setup(TWO_GPUS)
+    assert (setup.logical_type, setup.logical_count, setup.logical_memory_mb, setup.only_first_gpu) == \
+        ("GPU", 4, 1024, True)
+    calls = []
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0", "GPU:1"])
+    monkeypatch.setattr(tf.config, "set_visible_devices", lambda found, kind: calls.append(("visible", found)))
+    monkeypatch.setattr(tf.config, "get_logical_device_configuration", lambda device: None)
+    monkeypatch.setattr(tf.config, "set_logical_device_configuration",
+                        lambda device, configs: calls.append(("split", device, [c.memory_limit for c in configs])))
+    devices._configure(setup)
+    assert calls == [("visible", ["GPU:0"]), ("split", "GPU:0", [1024] * 4)]
