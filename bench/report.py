@@ -44,14 +44,20 @@ def step_time_chart(run: StoredRun, path: Path) -> bool:
     results = [r for r in _measured(run) if not r.spec.is_replicate]
     if not results:
         return False
-    plt = _pyplot()
-    names = list(dict.fromkeys(r.spec.workload for r in results))
-    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4), squeeze=False)
-    for ax, workload in zip(axes[0], names):
-        _step_time_panel(ax, [r for r in results if r.spec.workload == workload])
+    plt, fig, panels = _workload_panels(results, (6, 4))
+    for ax, workload, rows in panels:
+        _step_time_panel(ax, rows)
         ax.set_title(f"{workload}: median step time (bars: 95% interval)")
     _save(fig, plt, path)
     return True
+
+
+def _workload_panels(results: list[CellResult], size: tuple[float, float]):
+    """A figure with one panel per workload: (pyplot, figure, [(axes, workload, its cells)])."""
+    plt = _pyplot()
+    names = list(dict.fromkeys(r.spec.workload for r in results))
+    fig, axes = plt.subplots(1, len(names), figsize=(size[0] * len(names), size[1]), squeeze=False)
+    return plt, fig, [(ax, w, [r for r in results if r.spec.workload == w]) for ax, w in zip(axes[0], names)]
 
 
 def _step_time_panel(ax, results: list[CellResult]) -> None:
@@ -120,11 +126,8 @@ def target_chart(run: StoredRun, path: Path) -> bool:
     results = [r for r in _measured(run) if r.is_target and r.curves]
     if not results:
         return False
-    plt = _pyplot()
-    names = list(dict.fromkeys(r.spec.workload for r in results))
-    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 4.5), squeeze=False)
-    for ax, workload in zip(axes[0], names):
-        rows = [r for r in results if r.spec.workload == workload]
+    plt, fig, panels = _workload_panels(results, (6.5, 4.5))
+    for ax, workload, rows in panels:
         for i, r in enumerate(rows):
             for k, curve in enumerate(r.curves):
                 ax.plot([p["train_s"] for p in curve], [p["value"] for p in curve], color=f"C{i}", alpha=0.7,
