@@ -105,7 +105,13 @@ def test_real_processes_of_one_configuration_are_found_the_same(tiny):
     engine = ab.Interleaved(ab.Side("A", "as is"), ab.Side("B", "as is"), lambda spec, side: suite.run(spec, side.env),
                             threshold=0.1, min_pairs=3, max_pairs=8)
     (cell,) = engine.run([tiny("reuters_cnn", "default", "custom", steps_per_epoch=40)], suite.skip_reason)
-    assert cell.verdict == "same", cell.as_dict()
+    # Never a false alarm. On a quiet machine the verdict is "same" within 3-4 pairs; a pair
+    # disturbed by other work on these 2 cores (it happened in CI here: one pair at -16%)
+    # widens the interval to "undecided", which is the method failing closed, not a flake.
+    # That the method does decide is the next test's (an injected slow-down found slower).
+    assert cell.verdict in ("same", "undecided"), cell.as_dict()
+    lo, hi = cell.judgement.interval
+    assert lo < 1 < hi, cell.as_dict()
 
 
 @pytest.mark.slow
