@@ -109,9 +109,8 @@ def test_real_processes_of_one_configuration_are_found_the_same(tiny):
     # disturbed by other work on these 2 cores (it happened in CI here: one pair at -16%)
     # widens the interval to "undecided", which is the method failing closed, not a flake.
     # That the method does decide is the next test's (an injected slow-down found slower).
+    # (Not "1 inside the interval": a 95% interval leaves 1 out in one A/A run of twenty.)
     assert cell.verdict in ("same", "undecided"), cell.as_dict()
-    lo, hi = cell.judgement.interval
-    assert lo < 1 < hi, cell.as_dict()
 
 
 @pytest.mark.slow
