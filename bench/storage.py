@@ -155,7 +155,7 @@ def _benchmark_entry(cell: str, repeats: list[dict]) -> dict:
     return {
         "group": workload,
         "name": f"test_cell[{cell}]",
-        "fullname": f"benchmarks/test_matrix.py::test_cell[{cell}]",
+        "fullname": f"bench/matrix.py::test_cell[{cell}]",
         "params": {"distbench_cell": cell},
         "param": cell,
         "extra_info": {"distbench": {"repeats": repeats}},
