@@ -519,10 +519,6 @@ def paired_lines(a, b, outcome) -> list[str]:
     skipped = outcome.having("skipped")
     if skipped:
         lines.append(f"Not run here (skipped on both sides): {', '.join(c.cell for c in skipped)}")
-    if outcome.differing:
-        allowed = " (allowed by --allow-missing)" if outcome.allow_missing else ""
-        lines += [f"NOT COMPARABLE{allowed}: {len(outcome.differing)} cells were measured differently in the two runs:"]
-        lines += [f"  {c.cell}: {c.presence.removeprefix('not comparable: ')}" for c in outcome.differing]
     status = outcome.exit_status
     if status == EXIT_PASS:
         lines.append(f"PASS: {outcome.decided} cells decided, none slower.")

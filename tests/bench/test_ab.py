@@ -198,3 +198,16 @@ def test_lockstep_workers_take_turns_step_by_step(tmp_path):
     steps = [e for e in events if e[1] != "evaluate"]
     assert steps == [("A", 0), ("B", 0), ("A", 1), ("B", 1), ("A", 2), ("B", 2), ("A", 3), ("B", 3)]
     assert {e[0] for e in events[-2:]} == {"A", "B"} and all(e[1] == "evaluate" for e in events[-2:])
+
+
+def test_the_closing_lines_name_the_verdicts():
+    """What `ab` and `check --against` print after measuring (before they save)."""
+    from bench import tables
+
+    slower = _run(FakeLaunch({"A": 10.0, "B": 15.0}), min_pairs=3, max_pairs=8)
+    same = _run(FakeLaunch({"A": 10.0, "B": 10.0}), min_pairs=3, max_pairs=8)
+    lines = tables.paired_lines(ab.Side("A", "revision HEAD~1"), ab.Side("B", "this tree"), ab.outcome([slower]))
+    assert lines[:2] == ["A: revision HEAD~1", "B: this tree"] and f"SLOWER: {slower.cell}" in lines
+    assert lines[-1].startswith("NOT PASSED (exit 1)")
+    lines = tables.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), ab.outcome([same]))
+    assert lines[-1] == "PASS: 1 cells decided, none slower."
