@@ -129,6 +129,7 @@ class CellComparison:
     verdict: str = ""                 # "faster", "slower", "same", "undecided", or "" when not comparable
     noise_runs: int = 0               # stored runs of history behind the interval (0: none)
     p_value: float | None = None      # not used for stored runs: one unit a side
+    differences: tuple[str, ...] = () # why two measured cells are not comparable (configuration, data, code)
 
     @property
     def median_a(self) -> float | None:
@@ -225,9 +226,10 @@ def compare_cell(a: CellResult, b: CellResult, threshold: float, noise_a: Noise 
     if not a.measured or not b.measured:
         side, result = ("A", a) if not a.measured else ("B", b)
         return CellComparison(a.id, f"not comparable: {result.status} in {side}", a, b, threshold=threshold)
-    differs = differences(a, b)
+    differs = tuple(differences(a, b))
     if differs:
-        return CellComparison(a.id, "not comparable: " + "; ".join(differs), a, b, threshold=threshold)
+        return CellComparison(a.id, "not comparable: " + "; ".join(differs), a, b, threshold=threshold,
+                              differences=differs)
     if a.is_target or b.is_target:
         reached = _censored_verdict(a, b, threshold)
         if reached:
@@ -327,8 +329,7 @@ def missing(comparison: Comparison) -> list[CellComparison]:
 def differing(comparison: Comparison) -> list[CellComparison]:
     """Cells both runs measured, but as different measurements (configuration, data or
     workload code differ): not checked, and said so."""
-    return [c for c in comparison.cells if c.a is not None and c.b is not None and c.a.measured and c.b.measured
-            and c.presence.startswith("not comparable")]
+    return [c for c in comparison.cells if c.differences]
 
 
 @dataclass(frozen=True)

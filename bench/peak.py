@@ -108,5 +108,6 @@ def apply(cell_repeats: dict[str, list[dict]], peak: dict | None) -> None:
         return
     for repeats in cell_repeats.values():
         for record in repeats:
-            if record.get("status") == "ok" and device_of(record) in peaks:
-                record.setdefault("compute", {})["peak"] = {"device": device_of(record), **peaks[device_of(record)]}
+            device = device_of(record)
+            if record.get("status") == "ok" and device in peaks:
+                record.setdefault("compute", {})["peak"] = {"device": device, **peaks[device]}

@@ -56,8 +56,9 @@ def row(result: CellResult) -> list:
         label = "SKIPPED" if result.status == "skipped" else result.status.upper()
         return base + ["", loop] + [""] * 11 + [f"{label}: {result.reason}"]
     notes = result.notes
-    if result.matmul and roofline_note(result):
-        notes.append(roofline_note(result))
+    roofline = roofline_note(result) if result.matmul else ""
+    if roofline:
+        notes.append(roofline)
     for device, why in (result.matmul or {}).get("failed_devices", {}).items():
         notes.append(f"{device}: {why}")
     if result.disturbed:
@@ -452,7 +453,7 @@ def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[s
     if outcome.differing:
         allowed = " (allowed by --allow-missing)" if outcome.allow_missing else ""
         lines += [f"NOT COMPARABLE{allowed}: {len(outcome.differing)} cells were measured differently in the two runs:"]
-        lines += [f"  {c.cell}: {c.presence.removeprefix('not comparable: ')}" for c in outcome.differing]
+        lines += [f"  {c.cell}: {'; '.join(c.differences)}" for c in outcome.differing]
     status = outcome.exit_status
     if status == EXIT_PASS:
         lines.append(f"PASS: {outcome.checked} cells of {b_label} checked against {a_label}: none slower beyond "
