@@ -275,9 +275,9 @@ def _with_matrix_file(args: argparse.Namespace) -> None:
     path = matrix_file.find()
     declared = matrix_file.read(path) if path else {}
     args.matrix_file = str(path) if path else None
-    for name, value in declared.items():
-        given = getattr(args, name, None)
-        if hasattr(args, name) and (given is None or given is False or given == []):   # 0 is a value
+    merged = matrix_file.merge(declared, {name: getattr(args, name, None) for name in declared})
+    for name, value in merged.items():
+        if hasattr(args, name):
             setattr(args, name, value)
     if getattr(args, "results", "") is None:
         args.results = options.BY_NAME["results"].default

@@ -26,8 +26,8 @@ from bench import options
 from bench.errors import UserError
 
 NAMES = ("distbench.toml", "pyproject.toml")
-PLURALS = {"workloads": "workload", "strategies": "strategy", "loops": "loop"}
-EXTRA = {"plugins": list, "threshold": float}
+PLURALS = {"workloads": "workload", "strategies": "strategy", "loops": "loop", "plugins": "plugin"}
+EXTRA = {"threshold": float}
 PATH_KEYS = ("data", "results")
 
 
@@ -82,8 +82,6 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     for key in PATH_KEYS:
         if isinstance(values.get(key), str) and values[key] not in ("auto", "keras", "synthetic"):
             values[key] = str((path.parent / values[key]).resolve())
-    if values.get("plugins"):
-        values["plugins"] = [_relative_ref(path, ref) for ref in values["plugins"]]
     for name in PLURALS.values():
         if values.get(name):
             values[name] = [_relative_ref(path, ref) for ref in values[name]]

@@ -60,6 +60,8 @@ def _spec(name: str, type_: Callable, help_: str, **kw) -> Option:
 OPTIONS: tuple[Option, ...] = (
     Option("workload", "a workload to run (repeatable; default: all)", repeatable=True),
     Option("strategy", "a strategy to run (repeatable; default: all)", repeatable=True),
+    Option("plugin", "load a workload, strategy or loop class (module:Class or path/file.py:Class) without "
+           "selecting it, e.g. to select it by its name (repeatable)", repeatable=True),
     Option("loop", "a training loop to run (repeatable; default: all)", repeatable=True),
     Option("profile", f"{' or '.join(PROFILES)} (default quick)", str, "quick"),
     _spec("epochs", int, "epochs per cell (default: the profile's)"),

@@ -110,6 +110,22 @@ def resolve(names: list[str], kind: str) -> tuple[list[str], list[str]]:
     return out, refs
 
 
+def load_declared(ref: str) -> str:
+    """Loads a reference the matrix file's ``plugins`` lists (its kind read from the class:
+    a StrategyAdapter, a TrainingLoop, else a workload) without selecting it; returns it as
+    a cell's spec carries it (``kind=reference``)."""
+    from bench.loops.base import TrainingLoop
+    from strategies.base import StrategyAdapter
+
+    ref = canonical(ref)
+    cls = _import(ref)
+    kind = ("strategy" if isinstance(cls, type) and issubclass(cls, StrategyAdapter) else
+            "loop" if isinstance(cls, type) and issubclass(cls, TrainingLoop) else "workload")
+    _check_protocol(cls, kind, ref)
+    register(cls, kind, where=ref)
+    return f"{kind}={ref}"
+
+
 def load_entry_points(kind: str) -> None:
     """Registers every installed package's classes of ``kind`` (group ``distbench.<kind>s``).
     A plugin that fails to load is skipped with a warning naming it: one broken package

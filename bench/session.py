@@ -50,7 +50,7 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
     # cells carry them so that their workers load the same classes (bench.plugins).
     from bench import plugins
 
-    refs = []
+    refs = [plugins.load_declared(ref) for ref in resolved["plugin"] or []]
     for kind in plugins.KINDS:
         resolved[kind], found = plugins.resolve(resolved[kind], kind)
         refs += found

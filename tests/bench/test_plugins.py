@@ -122,3 +122,25 @@ def test_the_matrix_file_is_read_checked_and_overridden(tmp_path):
         matrix_file.read(path)
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
     assert matrix_file.find(tmp_path / "sub") is None or matrix_file.find(tmp_path / "sub") != tmp_path / "pyproject.toml"
+
+
+def test_a_declared_plugin_is_loaded_without_being_selected_and_its_cells_carry_it(model_file, monkeypatch):
+    from bench import options
+    from bench.cli import build_parser
+    from bench.session import Session
+
+    path, name = model_file
+    project = path.parent
+    (project / "pyproject.toml").write_text(
+        f'[tool.distbench]\nplugins = ["{path.name}:Tiny"]\nworkloads = ["{name}"]\nstrategies = ["default"]\n'
+        'loops = ["custom"]\nguard_seeds = 0\n')
+    values = matrix_file.merge(matrix_file.read(project / "pyproject.toml"),
+                               options.from_namespace(build_parser().parse_args(["run"])))
+    (cell,) = Session.from_options(values).plan
+    assert cell.id == f"{name}-default-custom" and cell.plugins == (f"workload={path}:Tiny",)
+    WORKLOADS.unregister(name)
+    # The command line's --plugin does the same.
+    args = build_parser().parse_args(["run", "--plugin", f"{path}:Tiny", "--workload", name, "--strategy", "default",
+                                      "--loop", "custom", "--guard-seeds", "0"])
+    (cell,) = Session.from_options(options.from_namespace(args)).plan
+    assert cell.plugins == (f"workload={path}:Tiny",)
