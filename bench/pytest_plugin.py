@@ -39,11 +39,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{CELL_MARK}: a distbench benchmark cell (runs with --benchmark-only)")
 
 
-def matrix_file(config: pytest.Config):
-    """The project's matrix file (from pytest's rootdir up), or None."""
-    from bench import matrix_file as mf
+_MATRIX_FILE = pytest.StashKey["object"]()
 
-    return mf.find(config.rootpath)
+
+def matrix_file(config: pytest.Config):
+    """The project's matrix file (from pytest's rootdir up), or None; looked for once per
+    session (three hooks ask)."""
+    if _MATRIX_FILE not in config.stash:
+        from bench import matrix_file as mf
+
+        config.stash[_MATRIX_FILE] = mf.find(config.rootpath)
+    return config.stash[_MATRIX_FILE]
 
 
 def session_of(config: pytest.Config):
