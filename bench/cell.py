@@ -18,9 +18,9 @@ from bench import disturbance, lockstep, memory, plugins, stats
 from bench.config import CellSpec
 from bench.errors import UserError
 from bench.plan import adapter_for
-from bench.records import CellRecord
+from bench.records import CellRecord, skipped
 from bench.timing import StepClock, StepTimes, time_repeats
-from strategies import devices, hardware
+from strategies import devices, hardware, probe
 from strategies.hardware import Hardware
 from workloads.matmul import SUM_RTOL
 
@@ -37,6 +37,10 @@ def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:
         loops.get(spec.loop)  # unknown loop names fail before any set-up
     hw = hw or hardware.detect()
     adapter, strategy = start_strategy(spec, hw)
+    unusable = probe.unusable(list(dict.fromkeys(adapter.device_names(hw) + adapter.compute_devices(hw))),
+                              spec.jit_compile)
+    if unusable:
+        return {**skipped(spec, unusable), "strategy": adapter.describe(strategy, hw)}
     set_up_s = time.perf_counter() - started
     record: CellRecord = {
         "cell": spec.id,

@@ -22,7 +22,7 @@ from typing import Callable
 from bench.config import CellSpec
 from bench.fileio import atomic_write_json
 from bench.launcher import how_it_ended, kill_group, output_tail, spawn
-from bench.records import CellRecord, failed
+from bench.records import CellRecord, failed, skipped
 
 POLL_S = 0.1
 
@@ -86,6 +86,12 @@ class _Worker:
             return f"worker {self.index} (pid {self.proc.pid}) failed: {record.get('reason', '')}"
         return None
 
+    def skip(self) -> str | None:
+        """Why this worker skipped the cell (its devices failed the probe), once it has."""
+        if self.proc.poll() is None or (self.record() or {}).get("status") != "skipped":
+            return None
+        return f"worker {self.index}: {self.record().get('reason', '')}"
+
 
 def launch_cluster(
     spec: CellSpec, env: dict[str, str] | None = None, on_start: Callable[[list[int]], None] | None = None,
@@ -113,6 +119,8 @@ def launch_cluster(
                 kill_group(w.proc)
         wall = time.monotonic() - started
         summaries = [_summary(w) for w in workers]
+        if isinstance(outcome, Skipped):
+            return skipped(spec, str(outcome)) | {"workers": summaries, "wall_s": wall}
         if outcome:
             return failed(spec, outcome, error_kind="cluster", workers=summaries, wall_s=wall,
                           output_tail="\n".join(f"--- worker {w.index}\n{output_tail(w.log_path)[-800:]}" for w in workers))
@@ -151,10 +159,19 @@ def _start(index: int, config: dict, spec_path: str, tmp: str, env: dict[str, st
     return _Worker(index, proc, record_path, log_path)
 
 
+class Skipped(str):
+    """Why the cluster stopped without a result: a worker skipped the cell."""
+
+
 def _watch(workers: list[_Worker], deadline_s: float) -> str | None:
-    """Waits for every worker; returns why the cluster failed, or None on success."""
+    """Waits for every worker; returns why the cluster failed (a :class:`Skipped` when a
+    worker skipped the cell: its peers would wait for it in their first collective), or
+    None on success."""
     deadline = time.monotonic() + deadline_s
     while True:
+        skips = [why for w in workers if (why := w.skip())]
+        if skips:
+            return Skipped("; ".join(skips))
         failures = [(w, why) for w in workers if (why := w.failure())]
         if failures:
             # A crashed worker is the cause; its peers' UnavailableErrors are the effect.

@@ -48,6 +48,7 @@ class CellSpec:
     matmul_shape: tuple[int, int, int] = (10000, 100, 10000)
     matmul_repeats: int = 10
     deadline_s: float = 900.0
+    connect_deadline_s: float = 180.0   # a TPU's connect and initialise, inside deadline_s
     intra_op_threads: int = 0     # 0: TensorFlow's default (one per core)
     inter_op_threads: int = 0
     # Time to target (bench.target): train until METRIC=VALUE on the test examples,
@@ -199,8 +200,9 @@ class CellSpec:
             from bench.target import parse
 
             parse(self.target)
-        if self.deadline_s <= 0:
-            raise UserError(f"Deadline must be positive seconds; received {self.deadline_s}.")
+        for what, value in (("Deadline", self.deadline_s), ("Connect deadline", self.connect_deadline_s)):
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise UserError(f"{what} must be positive seconds; received {value!r}.")
         if self.cross_device_ops not in CROSS_DEVICE_OPS:
             raise UserError(f"Unknown cross-device ops {self.cross_device_ops!r}. Known: {', '.join(CROSS_DEVICE_OPS)}.")
         if self.communication not in COMMUNICATIONS:

@@ -28,11 +28,17 @@ class Option:
 
     @property
     def cli(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return "--" + self._word
 
     @property
     def pytest(self) -> str:
-        return "--distbench-" + self.name.replace("_", "-")
+        return "--distbench-" + self._word
+
+    @property
+    def _word(self) -> str:
+        """``deadline_s`` is ``deadline`` on the command line (seconds are implied)."""
+        name = self.name[:-2] if self.name.endswith("deadline_s") else self.name
+        return name.replace("_", "-")
 
     @property
     def pytest_dest(self) -> str:
@@ -87,6 +93,8 @@ OPTIONS: tuple[Option, ...] = (
     _spec("intra_op_threads", int, "TensorFlow intra-op threads per worker (0: default)"),
     _spec("inter_op_threads", int, "TensorFlow inter-op threads per worker (0: default)"),
     _spec("deadline_s", float, "seconds per cell before its processes are killed (default 900)"),
+    _spec("connect_deadline_s", float, "seconds a TPU cell may take to connect to and initialise its TPU before it "
+          "fails with a timeout (default 180; the cell's --deadline still bounds the whole)"),
     Option("target", "train each training cell until METRIC=VALUE on the test examples (e.g. accuracy=0.6), "
            "or 'default' (each workload's); repeats are the guard's seeds; reports time to target", str),
     _spec("eval_every", int, "with --target: steps between evaluations, the same for every cell (default 25)"),
@@ -107,8 +115,7 @@ BY_NAME = {o.name: o for o in OPTIONS}
 
 
 def cli_name(option: Option) -> str:
-    """``deadline_s`` is ``--deadline`` on the command line (seconds are implied)."""
-    return "--deadline" if option.name == "deadline_s" else option.cli
+    return option.cli
 
 
 def add_to_argparse(parser, names: tuple[str, ...] | None = None) -> None:
@@ -121,8 +128,7 @@ def add_to_argparse(parser, names: tuple[str, ...] | None = None) -> None:
 def add_to_pytest(group) -> None:
     """Adds every option to pytest's ``distbench`` group as ``--distbench-NAME``."""
     for option in OPTIONS:
-        name = "--distbench-deadline" if option.name == "deadline_s" else option.pytest
-        group.addoption(name, **option.argparse_kwargs(option.pytest_dest))
+        group.addoption(option.pytest, **option.argparse_kwargs(option.pytest_dest))
 
 
 def from_namespace(args, prefix: str = "") -> dict[str, Any]:

@@ -20,7 +20,7 @@ from strategies.hardware import Hardware
 def adapter_for(spec: CellSpec) -> strategies.StrategyAdapter:
     return strategies.get(spec.strategy, devices=spec.devices, workers=spec.workers,
                           virtual_memory_mb=spec.virtual_memory_mb, cross_device_ops=spec.cross_device_ops,
-                          communication=spec.communication)
+                          communication=spec.communication, connect_deadline_s=spec.connect_deadline_s)
 
 
 def selected(requested: Iterable[str] | None, registry) -> list[str]:

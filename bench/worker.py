@@ -30,10 +30,14 @@ def main(argv: list[str]) -> int:
     try:
         from bench.errors import UserError
 
+        from strategies.tpu import ConnectTimeout
+
         try:
             record = _run(task, spec)
         except UserError as exc:
             record = _error(spec, str(exc), "user_error")
+        except ConnectTimeout as exc:
+            record = _error(spec, str(exc), "timeout")
     except Exception as exc:  # noqa: BLE001 - reported in the record, kept out of the numbers
         record = _error(spec, f"{type(exc).__name__}: {exc}".strip(), "exception")
         record["traceback"] = traceback.format_exc()
@@ -69,4 +73,9 @@ def _error(spec, reason: str, kind: str) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The record is written: exit now, as the fork server's workers do, without waiting for a
+    # thread left blocked inside TensorFlow (a TPU connect past its deadline) or its teardown.
+    os._exit(code)

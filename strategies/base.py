@@ -48,15 +48,18 @@ class StrategyAdapter(abc.ABC):
     summary: ClassVar[str]
 
     def __init__(self, devices: int = 2, virtual_memory_mb: int = 2048, workers: int = 2,
-                 cross_device_ops: str = "auto", communication: str = "auto") -> None:
+                 cross_device_ops: str = "auto", communication: str = "auto",
+                 connect_deadline_s: float = 180.0) -> None:
         # Only `virtual` uses devices and memory, only `multi_worker` workers and
-        # communication, only the MirroredStrategy adapters cross-device ops; every adapter
-        # accepts them so the runner can build any adapter from one configuration.
+        # communication, only the MirroredStrategy adapters cross-device ops, only `tpu`
+        # the connect deadline; every adapter accepts them so the runner can build any
+        # adapter from one configuration.
         self.devices = devices
         self.virtual_memory_mb = virtual_memory_mb
         self.workers = workers
         self.cross_device_ops = cross_device_ops
         self.communication = communication
+        self.connect_deadline_s = connect_deadline_s
 
     @abc.abstractmethod
     def availability(self, hw: Hardware) -> Availability:

@@ -164,3 +164,40 @@ def test_virtual_on_a_gpu_uses_its_memory_option_and_hides_the_other_gpus(monkey
                         lambda device, configs: calls.append(("split", device, [c.memory_limit for c in configs])))
     devices._configure(setup)
     assert calls == [("visible", ["GPU:0"]), ("split", "GPU:0", [1024] * 4)]
+
+
+def test_a_set_up_step_past_its_deadline_times_out_and_others_pass_through():
+    import threading
+
+    from strategies.tpu import ConnectTimeout, within
+
+    assert within(5, lambda: 42, "a quick step") == 42
+    with pytest.raises(KeyError):
+        within(5, lambda: {}["missing"], "a failing step")
+    began = time.monotonic()
+    with pytest.raises(ConnectTimeout, match=r"tpu: a blocked step did not finish within 0.5 s \(--connect-deadline\)"):
+        within(0.5, threading.Event().wait, "a blocked step")
+    assert time.monotonic() - began < 5
+
+
+@pytest.mark.slow
+def test_a_tpu_that_never_answers_fails_at_the_connect_deadline_not_the_cells(tiny):
+    """A real gRPC endpoint that accepts and never speaks, as TPU_NAME: the worker's
+    initialise blocks inside TensorFlow, and the cell ends at the 8 s connect deadline
+    with a timeout record, not at the cell's 120 s."""
+    import socket
+
+    from bench import launcher
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(5)
+        address = f"grpc://127.0.0.1:{silent.getsockname()[1]}"
+        began = time.monotonic()
+        record = launcher.launch(tiny("reuters_cnn", "tpu", "custom", connect_deadline_s=8, deadline_s=120),
+                                 env={"TPU_NAME": address})
+    assert time.monotonic() - began < 60
+    assert record["status"] == "error" and record["error_kind"] == "timeout"
+    assert record["reason"] == (f"tpu: connecting to and initialising the TPU ({address}) did not finish within 8 s "
+                                "(--connect-deadline); the TPU may be busy with another job, preempted, or "
+                                "unreachable from here")
