@@ -145,7 +145,9 @@ def _run_training(spec: CellSpec, workload, adapter, strategy, hw: Hardware, dev
     meter = disturbance.Meter()
     if tracker:
         tracker.start()
-    outcome = loops.get(spec.loop).train(loops.TrainContext(strategy, workload, model, data, config, clock, tracker))
+    loop = loops.get(spec.loop)
+    ctx = loops.TrainContext(strategy, workload, model, data, config, clock, tracker)
+    outcome = loop.train(ctx)
     disturbed = meter.stop()
     lockstep.finish(clock)
     phases.end("train_s")
@@ -161,10 +163,22 @@ def _run_training(spec: CellSpec, workload, adapter, strategy, hw: Hardware, dev
     # A target cell's last evaluation is its test result (the model has not changed since).
     test = tracker.last if tracker else _evaluate(workload, plain, model, data, spec.eval_examples)
     phases.end("evaluate_s")
+    cost = _timing_cost(spec, loop, ctx)
+    phases.end("timing_cost_s")
     record = _training_record(spec, workload, data, config, replicas, clock, times, outcome, test, peaks)
+    if cost:
+        record["loop"]["timing_cost"] = cost
     if tracker:
         record["target"] = tracker.record()
     return {**record, "compute": compute, "phases": phases.seconds, "disturbance": disturbed}
+
+
+def _timing_cost(spec: CellSpec, loop, ctx) -> dict | None:
+    """What timing each step costs the loop (fit's callback), measured last: it trains the
+    model further. Not for the guard's replicates or time-to-target cells."""
+    if not spec.timing_cost_pairs or spec.is_replicate or spec.is_target:
+        return None
+    return loop.timing_cost(ctx, spec.timing_cost_pairs)
 
 
 def _tracker(spec: CellSpec, workload, plain, model, data, clock):

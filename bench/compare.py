@@ -247,8 +247,8 @@ def compare_cell(a: CellResult, b: CellResult, threshold: float, noise_a: Noise 
 
 
 # Spec fields that do not change what a cell measures: where its plugins were loaded from,
-# its deadlines, and a time-to-target cell's first seed.
-IGNORED_FIELDS = ("deadline_s", "connect_deadline_s", "plugins", "init_seed")
+# its deadlines, what it measures after its steps, and a time-to-target cell's first seed.
+IGNORED_FIELDS = ("deadline_s", "connect_deadline_s", "timing_cost_pairs", "plugins", "init_seed")
 
 
 def differences(a: CellResult, b: CellResult) -> list[str]:

@@ -49,6 +49,9 @@ class CellSpec:
     matmul_repeats: int = 10
     deadline_s: float = 900.0
     connect_deadline_s: float = 180.0   # a TPU's connect and initialise, inside deadline_s
+    # After a fit cell is measured: pairs of short fit calls with and without the timing
+    # callback, for what the per-step timing costs fit (bench.loops.fit); 0: not measured.
+    timing_cost_pairs: int = 5
     intra_op_threads: int = 0     # 0: TensorFlow's default (one per core)
     inter_op_threads: int = 0
     # Time to target (bench.target): train until METRIC=VALUE on the test examples,
@@ -190,6 +193,7 @@ class CellSpec:
         if self.init_seed is not None:
             _at_least("init seed", self.init_seed, 0)
         _at_least("matmul repeats", self.matmul_repeats, 1)
+        _at_least("timing cost pairs", self.timing_cost_pairs, 0)
         _at_least("intra-op threads", self.intra_op_threads, 0)
         _at_least("inter-op threads", self.inter_op_threads, 0)
         if self.eval_examples is not None:

@@ -14,14 +14,12 @@ Child side (:func:`measure_fit`, worker task ``overhead``): what the per-step ti
 callback costs ``fit``'s wall time, in one process: pairs of back-to-back ``fit`` calls
 of the same compiled model over the same data, with and without the callback, in
 alternating order (the same model and process on both sides, so one process is the
-right unit); the median of the pairs' wall-time ratios with a bootstrap interval.
+right unit): the median time the callback adds per step, with a distribution-free interval
+(:meth:`bench.loops.fit.FitLoop.timing_cost`).
 """
 
 from __future__ import annotations
 
-import time
-
-from bench import stats
 from bench.config import CellSpec
 from bench.errors import UserError
 from bench.timing import StepClock
@@ -78,33 +76,15 @@ def measure_fit(spec: CellSpec, pairs: int = FIT_PAIRS) -> dict:
 
 
 def _fit_overhead(spec: CellSpec, workload, strategy, data, pairs: int) -> dict:
-    """Wall time of ``fit`` with the harness's per-step timing callback over without it."""
+    """Wall time of ``fit`` with the harness's per-step timing callback over without it
+    (the fit loop's own measurement, :meth:`FitLoop.timing_cost`, with more pairs)."""
     import bench.loops as loops
-    from bench.loops.base import compile_model, train_dataset
-    from bench.loops.fit import timing_callback
     from bench.cell import build_model
+    from bench.loops.base import compile_model
 
     config = loops.TrainConfig(epochs=1, steps_per_epoch=FIT_STEPS, global_batch=spec.global_batch,
                                steps_per_execution=1, seed=spec.seed)
     ctx = loops.TrainContext(strategy, workload, build_model(spec, workload, data, strategy), data, config, StepClock())
     compile_model(ctx)
-    dataset = train_dataset(ctx)
-
-    def wall(timed: bool) -> float:
-        callbacks = [timing_callback(StepClock())] if timed else []
-        start = time.perf_counter()
-        ctx.model.fit(dataset, epochs=1, steps_per_epoch=FIT_STEPS, callbacks=callbacks, shuffle=False, verbose=0)
-        return time.perf_counter() - start
-
-    wall(True), wall(False)   # trace and warm both paths
-    ratios = []
-    for k in range(pairs):
-        first, second = (True, False) if k % 2 == 0 else (False, True)
-        times = {first: wall(first), second: wall(second)}
-        ratios.append(times[True] / times[False])
-    ratio = stats.percentile(ratios, 50)
-    lo, hi = stats.bootstrap_median_ci(ratios)
-    return {"pairs": pairs, "steps_per_call": FIT_STEPS, "ratios": ratios, "ratio": ratio, "ratio_ci": [lo, hi],
-            "added": ratio - 1, "target": TARGET, "within_target": ratio - 1 <= TARGET}
-
-
+    cost = loops.get("fit").timing_cost(ctx, pairs, FIT_STEPS)
+    return {**cost, "target": TARGET, "within_target": cost["ratio"] - 1 <= TARGET}

@@ -187,6 +187,25 @@ class CellResult:
     def loop_settings(self) -> dict:
         return self.first.get("loop", {}).get("settings", {})
 
+    @property
+    def timing_cost(self) -> dict | None:
+        """What the loop's per-step timing costs its wall time (fit's callback: timed over
+        untimed ``fit``): one process's median pair ratio with its interval, or, over
+        several processes, the median of theirs with the interval of those (the process
+        is then the unit). None when it was not measured."""
+        costs = [r["loop"]["timing_cost"] for r in self.ok if r.get("loop", {}).get("timing_cost")]
+        if not costs:
+            return None
+        untimed = stats.percentile([c["untimed_step_s"] for c in costs], 50)
+        if len(costs) == 1:
+            (c,) = costs
+            return {"ratio": c["ratio"], "interval": tuple(c["ratio_ci"]), "coverage": c.get("coverage"),
+                    "pairs": c["pairs"], "processes": 1, "untimed_step_s": untimed}
+        ratios = [c["ratio"] for c in costs]
+        low, high, coverage = stats.median_order_interval(ratios)
+        return {"ratio": stats.percentile(ratios, 50), "interval": (low, high), "coverage": coverage,
+                "pairs": sum(c["pairs"] for c in costs), "processes": len(costs), "untimed_step_s": untimed}
+
     # -- time to target ------------------------------------------------------------------
 
     @property

@@ -67,12 +67,25 @@ def row(result: CellResult) -> list:
                      f"{units.percent(worst['others_cpu'])} of the CPU, steal {units.percent(worst['steal'])}")
     if result.failed_repeats:
         notes.append(f"{result.failed_repeats} of {len(result.repeats)} runs did not finish ok")
+    if result.timing_cost:
+        notes.append(timing_cost_note(result.timing_cost))
     return base + [
         result.replicas or "", loop, result.processes, units.ms(result.median), units.ms_range(result.interval),
         units.ms(result.pooled.p90), f"{result.pooled.cv:.2f}", throughput(result), compute_cell(result),
         accuracy_cell(result),
         guard_cell(result.guard), units.mib(result.peak_rss_bytes), result.data_source, "; ".join(notes),
     ]
+
+
+def timing_cost_note(cost: dict) -> str:
+    """``timing callback: fit +2.1% [-0.4%, +4.0%] wall time with it (5 pairs); untimed fit
+    10.7 ms/step``: what the per-step timing costs fit, and what untimed fit takes a step,
+    host work between steps included (the cell's step times leave that out)."""
+    low, high = cost["interval"]
+    unit = f"{cost['processes']} processes" if cost["processes"] > 1 else f"{cost['pairs']} pairs"
+    return (f"timing callback: fit {units.percent_change(cost['ratio'])} [{units.percent_change(low)}, "
+            f"{units.percent_change(high)}] wall time with it ({unit}); untimed fit "
+            f"{units.ms(cost['untimed_step_s'])} ms/step")
 
 
 def throughput(result: CellResult) -> str:

@@ -41,7 +41,7 @@ def tiny():
     def make(workload="reuters_cnn", strategy="default", loop="fit", **fields):
         defaults = dict(
             epochs=1, steps_per_epoch=6, warmup_steps=1, data="synthetic", eval_examples=256,
-            matmul_shape=(64, 16, 64), matmul_repeats=3,
+            matmul_shape=(64, 16, 64), matmul_repeats=3, timing_cost_pairs=0,
         )
         return CellSpec(workload, strategy, loop, **{**defaults, **fields})
 

@@ -83,6 +83,12 @@ class TrainingLoop(abc.ABC):
     def train(self, ctx: TrainContext) -> LoopResult:
         """Trains ``ctx.model``; each step is timed on ``ctx.clock`` after a device sync."""
 
+    def timing_cost(self, ctx: TrainContext, pairs: int) -> dict | None:
+        """What timing each step costs this loop's wall time, measured after :meth:`train`
+        (it trains further); None when timing is not separable from the loop's own work
+        (the custom loop and ``train_on_batch`` bring every step's loss to the host anyway)."""
+        return None
+
 
 def compile_model(ctx: TrainContext, steps_per_execution: int = 1) -> None:
     """Compiles the model with the workload's optimizer, loss and metrics, in scope.
@@ -102,17 +108,20 @@ def compile_model(ctx: TrainContext, steps_per_execution: int = 1) -> None:
         )
 
 
-def train_dataset(ctx: TrainContext):
+def train_dataset(ctx: TrainContext, shuffle: bool = True):
     """Shuffled (seeded), batched to the global batch, repeated, prefetched.
 
     ``drop_remainder`` keeps every batch the same shape, so no step retraces, and every
-    replica always gets ``global_batch / replicas`` examples.
+    replica always gets ``global_batch / replicas`` examples. ``shuffle=False``: the
+    training set in order, for measurements that start many short ``fit`` calls (each
+    new iterator would first fill a shuffle buffer of the whole training set).
     """
     import tensorflow as tf
 
     data = ctx.data
     ds = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
-    ds = ds.shuffle(len(data.y_train), seed=ctx.config.seed, reshuffle_each_iteration=True)
+    if shuffle:
+        ds = ds.shuffle(len(data.y_train), seed=ctx.config.seed, reshuffle_each_iteration=True)
     ds = ds.batch(ctx.config.global_batch, drop_remainder=True).repeat()
     # In-memory data has no files to shard: across workers, shard by element, explicitly.
     # Every worker shuffles with the same seed, so the shards partition each global batch.

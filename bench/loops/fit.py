@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
+from bench import stats
 from bench.loops.base import LOOPS, LoopResult, TrainContext, TrainingLoop, compile_model, train_dataset
 from bench.timing import StepClock
+
+# The timing callback's cost: each fit call runs about COST_CALL_S of steps (within bounds).
+COST_CALL_S = 0.3
+COST_MIN_STEPS, COST_MAX_STEPS = 20, 2000
 
 SPE_NOTE = (
     "steps_per_execution forced from {asked} to 1: Keras 3 fit fails with steps_per_execution > 1 "
@@ -41,6 +48,25 @@ def timing_callback(clock: StepClock):
     return StepTimer()
 
 
+def training_span():
+    """A callback that measures ``fit``'s training, from its first step's dispatch to the end
+    of its last epoch (whose metrics Keras brings to the host), without the set-up and
+    tear-down of ``fit``'s own iterator (seen to vary from 0 to 0.3 s a call here). It has
+    no batch hooks, so Keras's dispatch stays as it would be without it."""
+    import keras
+
+    class TrainingSpan(keras.callbacks.Callback):
+        seconds: float = float("nan")
+
+        def on_train_begin(self, logs=None):
+            self._start = time.perf_counter()
+
+        def on_train_end(self, logs=None):
+            self.seconds = time.perf_counter() - self._start
+
+    return TrainingSpan()
+
+
 def stopping_callback(ctx: TrainContext):
     """Asks ``ctx.step_done()`` after each timed unit (after the timer's sync) and stops
     ``fit`` when it says so; Keras 3 checks ``stop_training`` after every batch."""
@@ -70,7 +96,7 @@ class FitLoop(TrainingLoop):
             train_dataset(ctx),
             epochs=cfg.epochs,
             steps_per_epoch=cfg.steps_per_epoch,
-            callbacks=[timing_callback(ctx.clock)] + ([stopping_callback(ctx)] if ctx.after_step else []),
+            callbacks=[self.timer(ctx.clock)] + ([stopping_callback(ctx)] if ctx.after_step else []),
             shuffle=False,  # the dataset is already shuffled (seeded)
             verbose=0,
         )
@@ -80,3 +106,45 @@ class FitLoop(TrainingLoop):
             settings={"steps_per_execution": spe, "jit_compile": cfg.jit_compile},
             notes=notes,
         )
+
+    def timer(self, clock: StepClock):
+        """The per-step timing callback (tests override it to inject a slow one)."""
+        return timing_callback(clock)
+
+    def timing_cost(self, ctx: TrainContext, pairs: int, steps: int | None = None) -> dict:
+        """What the timing callback costs ``fit``: on a GPU its per-step sync stops Keras from
+        dispatching the next step while the device works, which untimed ``fit`` does.
+
+        ``pairs`` pairs of back-to-back ``fit`` calls of the trained, compiled model over the
+        same batches, one with the callback and one without, in alternating order (one
+        process, one model: the pairs are its units). Each call runs ``steps`` steps (by
+        default about :data:`COST_CALL_S` at the cell's median step, whole executions) and
+        is timed by :func:`training_span`. The median of the pairs' timed/untimed ratios,
+        with its distribution-free interval, and the untimed call's wall time per step:
+        what a user's untimed ``fit`` takes, host work between steps included, which the
+        cell's step times (batch begin to batch end) leave out.
+        """
+        spe = int(getattr(ctx.model, "steps_per_execution", 1) or 1)
+        step_s = stats.percentile(ctx.clock.durations[1:], 50) if len(ctx.clock.durations) > 1 else None
+        steps = steps or min(COST_MAX_STEPS, max(COST_MIN_STEPS, round(COST_CALL_S / step_s) if step_s else 0))
+        steps = -(-steps // spe) * spe
+        dataset = train_dataset(ctx, shuffle=False)   # the same batches on both sides, no buffer to fill
+
+        def wall(timed: bool) -> float:
+            span = training_span()
+            ctx.model.fit(dataset, epochs=1, steps_per_epoch=steps, callbacks=[span] + ([self.timer(StepClock())] if timed
+                          else []), shuffle=False, verbose=0)
+            return span.seconds
+
+        wall(True), wall(False)   # the first call of each kind builds its iterator and callbacks
+        walls = []
+        for k in range(pairs):
+            first, second = (True, False) if k % 2 == 0 else (False, True)
+            times = {first: wall(first), second: wall(second)}
+            walls.append((times[True], times[False]))
+        ratios = [t / u for t, u in walls]
+        ratio = stats.percentile(ratios, 50)
+        low, high, coverage = stats.median_order_interval(ratios)
+        return {"pairs": pairs, "steps_per_call": steps, "walls": walls, "ratio": ratio, "ratio_ci": [low, high],
+                "coverage": coverage, "added": ratio - 1,
+                "untimed_step_s": stats.percentile([u for _, u in walls], 50) / steps}

@@ -25,8 +25,9 @@ def test_the_bare_loop_trains_the_workload_without_the_harness(tiny):
 def test_fit_callback_cost_is_measured_in_pairs(tiny):
     record = overhead.measure_fit(tiny("reuters_cnn", "default", "custom", steps_per_epoch=10), pairs=3)
     f = record["fit"]
-    assert f["pairs"] == len(f["ratios"]) == 3 and all(r > 0 for r in f["ratios"])
-    assert f["ratio"] == pytest.approx(stats.percentile(f["ratios"], 50))
+    assert f["pairs"] == len(f["walls"]) == 3 and f["steps_per_call"] == overhead.FIT_STEPS
+    assert all(t > 0 and u > 0 for t, u in f["walls"])
+    assert f["ratio_ci"][0] <= f["ratio"] <= f["ratio_ci"][1] and f["within_target"] == (f["added"] <= overhead.TARGET)
 
 
 def test_overhead_refuses_other_cells(tiny):
@@ -72,3 +73,70 @@ def test_the_overhead_line_passes_only_what_the_interval_shows():
     assert "within the 3% target" in line(1.005, [0.98, 1.028])
     assert "not shown within the 3% target" in line(1.01, [0.97, 1.06])   # the point is within, the interval not
     assert "ABOVE the 3% target" in line(1.10, [1.05, 1.15])
+
+
+@pytest.fixture
+def slow_timer_fit():
+    """``fit`` whose timing callback sleeps 30 ms at every step end (a known cost)."""
+    import time
+
+    from bench.loops import LOOPS
+    from bench.loops.fit import FitLoop, timing_callback
+
+    class SlowTimerFit(FitLoop):
+        name = "fit_slow_timer"
+        summary = "fit whose timing callback costs 30 ms a step"
+
+        def timer(self, clock):
+            callback = timing_callback(clock)
+            stop = callback.on_train_batch_end
+
+            def slow_stop(batch, logs=None):
+                time.sleep(0.03)
+                stop(batch, logs)
+
+            callback.on_train_batch_end = slow_stop
+            return callback
+
+    LOOPS.register(SlowTimerFit)
+    try:
+        yield SlowTimerFit.name
+    finally:
+        LOOPS.unregister(SlowTimerFit.name)
+
+
+@pytest.mark.parametrize("strategy", ["default", "virtual", "mirrored"])
+def test_every_fit_cell_reports_what_its_timing_callback_costs(tiny, strategy):
+    from bench.cell import run_cell
+    from bench.results import CellResult
+
+    from bench.loops.fit import COST_MAX_STEPS, COST_MIN_STEPS
+
+    record = run_cell(tiny("reuters_cnn", strategy, "fit", timing_cost_pairs=3))
+    cost = record["loop"]["timing_cost"]
+    assert cost["pairs"] == len(cost["walls"]) == 3 and COST_MIN_STEPS <= cost["steps_per_call"] <= COST_MAX_STEPS
+    assert cost["ratio_ci"][0] <= cost["ratio"] <= cost["ratio_ci"][1] and cost["coverage"] == 0.75
+    assert "timing_cost_s" in record["phases"]
+    note = tables.timing_cost_note(CellResult.of(record["cell"], [record]).timing_cost)
+    assert note.startswith("timing callback: fit ") and "wall time with it (3 pairs); untimed fit " in note
+
+
+def test_a_costly_timing_callback_is_found(tiny, slow_timer_fit):
+    from bench.cell import run_cell
+
+    cost = run_cell(tiny("reuters_cnn", "default", slow_timer_fit, timing_cost_pairs=3))["loop"]["timing_cost"]
+    # 30 ms more at every step of the timed calls (steps here take 5-20 ms): found in every pair.
+    assert cost["ratio_ci"][0] > 1.5, cost
+
+
+def test_the_timing_cost_is_measured_for_fit_cells_that_measure_steps_only(tiny):
+    from bench.cell import run_cell
+
+    def measured(**fields):
+        return "timing_cost" in run_cell(tiny("reuters_cnn", **{"timing_cost_pairs": 2, **fields}))["loop"]
+
+    assert not measured(loop="custom") and not measured(loop="train_on_batch")
+    assert not measured(init_seed=1)                        # an accuracy-guard replicate
+    assert not measured(timing_cost_pairs=0)
+    spe = run_cell(tiny("reuters_cnn", steps_per_epoch=12, steps_per_execution=3, timing_cost_pairs=2))["loop"]["timing_cost"]
+    assert spe["steps_per_call"] % 3 == 0                   # whole executions of 3 steps
