@@ -145,6 +145,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from strategies import hardware
 
     hw = hardware.detect()
+    print(f"Devices (TensorFlow's physical devices; each cell probes its own before it runs): {hw.summary()}")
     print("Workloads:")
     for name in workloads.WORKLOADS.names():
         print(f"  {name:14} {workloads.get(name).summary}")

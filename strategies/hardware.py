@@ -27,6 +27,14 @@ class Hardware:
     libtpu_installed: bool
     nvidia_smi: bool = False        # an NVIDIA driver is installed (whatever TensorFlow lists)
 
+    def summary(self) -> str:
+        """The devices in one line, as TensorFlow lists them (``bench list``)."""
+        tpu = ", ".join(filter(None, [self.tpu_address and f"TPU_NAME/COLAB_TPU_ADDR {self.tpu_address}",
+                                      self.local_tpu_devices and f"local chips {', '.join(self.local_tpu_devices)}"
+                                      + ("" if self.libtpu_installed else " (libtpu not installed)")]))
+        gpus = ", ".join(self.gpus) or "none" + self.gpu_hint
+        return f"CPU {self.cpus}; GPU {gpus}; TPU {tpu or 'none'}"
+
     @property
     def gpu_hint(self) -> str:
         """Why TensorFlow may list no GPU on a machine that has one ("" when it lists some)."""

@@ -37,6 +37,7 @@ def test_list_shows_each_adapter_with_availability(capsys):
     for name in ("reuters_cnn", "multibranch", "matmul", "fit", "train_on_batch", "custom"):
         assert name in out
     assert "tpu            unavailable (tpu: no TPU found" in out
+    assert out.startswith("Devices (TensorFlow's physical devices; each cell probes its own before it runs): CPU ")
 
 
 @pytest.mark.slow
@@ -70,4 +71,4 @@ def test_run_with_guard_and_overhead_shows_and_stores_both(capsys, tmp_path):
     guard = run.cells()["reuters_cnn-virtual-custom"][0]["accuracy_guard"]
     assert guard["reference"]["seeds"] == [0, 1] and guard["status"] in ("ok", "low", "high")
     o = run.overhead[0]["overhead"]
-    assert 3 <= o["pairs"] <= 8 and len(o["bare"]) == len(o["harness"]) == o["pairs"] and "ratios" in o["fit"]
+    assert 3 <= o["pairs"] <= 8 and len(o["bare"]) == len(o["harness"]) == o["pairs"] and len(o["fit"]["walls"]) == o["fit"]["pairs"]

@@ -201,3 +201,15 @@ def test_a_tpu_that_never_answers_fails_at_the_connect_deadline_not_the_cells(ti
     assert record["reason"] == (f"tpu: connecting to and initialising the TPU ({address}) did not finish within 8 s "
                                 "(--connect-deadline); the TPU may be busy with another job, preempted, or "
                                 "unreachable from here")
+
+
+def test_the_device_line_says_what_tensorflow_lists_and_why_not():
+    import dataclasses
+
+    assert CPU_ONLY.summary() == "CPU 1; GPU none; TPU none"
+    assert TWO_GPUS.summary().startswith("CPU 1; GPU /physical_device:GPU:0, /physical_device:GPU:1; TPU none")
+    assert "tensorflow[and-cuda]" in dataclasses.replace(CPU_ONLY, nvidia_smi=True).summary()
+    vm = dataclasses.replace(CPU_ONLY, local_tpu_devices=("/dev/vfio/0",))
+    assert vm.summary().endswith("TPU local chips /dev/vfio/0 (libtpu not installed)")
+    assert dataclasses.replace(CPU_ONLY, tpu_address="grpc://1.2.3.4:8470").summary().endswith(
+        "TPU TPU_NAME/COLAB_TPU_ADDR grpc://1.2.3.4:8470")
