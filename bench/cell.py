@@ -343,7 +343,7 @@ def _time_product(spec: CellSpec, workload, device: str, shape) -> dict:
         # Ampere and newer multiply float32 in TensorFloat-32 by default: say so, and time
         # strict float32 too, so that "float32 GFLOP/s" means one thing.
         found["tensor_float_32"] = tf.config.experimental.is_tensor_float_32_execution_enabled()
-        found["compute_capability"] = _compute_capability(device)
+        found["compute_capability"] = hardware.gpu_details(device).get("compute_capability")
         if found["tensor_float_32"]:
             tf.config.experimental.enable_tensor_float_32_execution(False)
             try:
@@ -355,17 +355,6 @@ def _time_product(spec: CellSpec, workload, device: str, shape) -> dict:
                 tf.config.experimental.enable_tensor_float_32_execution(True)
     del a, b
     return found
-
-
-def _compute_capability(device: str) -> list | None:
-    import tensorflow as tf
-
-    index = int(device.rsplit(":", 1)[1])
-    gpus = tf.config.list_physical_devices("GPU")
-    if index >= len(gpus):
-        return None
-    capability = tf.config.experimental.get_device_details(gpus[index]).get("compute_capability")
-    return list(capability) if capability else None
 
 
 # The one dispatch on what a workload is: a training cell or a device timing (matmul).

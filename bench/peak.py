@@ -23,6 +23,7 @@ models and shown beside the measured one where the device name matches.
 from __future__ import annotations
 
 from bench.timing import time_repeats
+from strategies import hardware
 
 PEAK_SIZE = {"CPU": 4096, "GPU": 8192}     # square matmul sizes that reach peak
 BANDWIDTH_FLOATS = {"CPU": 64 * 2**20, "GPU": 512 * 2**20}   # 256 MiB, 2 GiB read per timing
@@ -72,7 +73,7 @@ def _device_peak(device: str, kind: str) -> dict:
         reduce = tf.function(tf.reduce_sum)
         reads = time_repeats(lambda: float(reduce(big)), WARMUP + REPEATS)[WARMUP:]
         del big
-    name = _device_name(device) if kind == "GPU" else ""
+    name = hardware.gpu_details(device).get("device_name", "") if kind == "GPU" else ""
     return {
         "kind": kind, "shape": [n, n, n], "samples": samples,
         # The peak is the best the device did: the fastest repeat.
@@ -80,13 +81,6 @@ def _device_peak(device: str, kind: str) -> dict:
         "bandwidth_gbs": 4.0 * BANDWIDTH_FLOATS[kind] / min(reads) / 1e9,
         "device_name": name, "datasheet_gflops": datasheet_gflops(name) if name else None,
     }
-
-
-def _device_name(device: str) -> str:
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "") if gpus else ""
 
 
 # -- parent side -------------------------------------------------------------------------

@@ -64,6 +64,27 @@ def local_tpu_devices(dev: str = "/dev") -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def gpu_details(device: str) -> dict:
+    """The name and compute capability of the physical GPU behind ``device`` (``/GPU:1``),
+    also when it is a logical GPU carved from one (``virtual``); {} when there is none.
+
+    Logical GPUs are numbered in the order of the visible physical GPUs, each split into
+    its configured number of logical devices (one when not split).
+    """
+    import tensorflow as tf
+
+    index = int(device.rsplit(":", 1)[1])
+    for physical in tf.config.get_visible_devices("GPU"):
+        carved = len(tf.config.get_logical_device_configuration(physical) or [None])
+        if index < carved:
+            details = tf.config.experimental.get_device_details(physical)
+            capability = details.get("compute_capability")
+            return {"device_name": details.get("device_name") or physical.name,
+                    "compute_capability": list(capability) if capability else None}
+        index -= carved
+    return {}
+
+
 @functools.lru_cache(maxsize=1)
 def detect() -> Hardware:
     """Lists physical devices (cached; never initialises the TensorFlow runtime)."""

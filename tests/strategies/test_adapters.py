@@ -213,3 +213,22 @@ def test_the_device_line_says_what_tensorflow_lists_and_why_not():
     assert vm.summary().endswith("TPU local chips /dev/vfio/0 (libtpu not installed)")
     assert dataclasses.replace(CPU_ONLY, tpu_address="grpc://1.2.3.4:8470").summary().endswith(
         "TPU TPU_NAME/COLAB_TPU_ADDR grpc://1.2.3.4:8470")
+
+
+def test_a_gpu_s_name_and_capability_are_read_for_physical_and_carved_devices(monkeypatch):
+    """Two physical GPUs, the first split in two logical ones (``virtual``): /GPU:0 and
+    /GPU:1 are the first card, /GPU:2 the second; TensorFlow's answers are faked."""
+    import tensorflow as tf
+
+    from strategies.hardware import gpu_details
+
+    a100, h100 = object(), object()
+    details = {a100: {"device_name": "NVIDIA A100-SXM4-40GB", "compute_capability": (8, 0)},
+               h100: {"device_name": "NVIDIA H100 80GB HBM3", "compute_capability": (9, 0)}}
+    monkeypatch.setattr(tf.config, "get_visible_devices", lambda kind=None: [a100, h100])
+    monkeypatch.setattr(tf.config, "get_logical_device_configuration", lambda d: [1, 2] if d is a100 else None)
+    monkeypatch.setattr(tf.config.experimental, "get_device_details", lambda d: details[d])
+    assert gpu_details("/GPU:0") == gpu_details("/GPU:1") == {"device_name": "NVIDIA A100-SXM4-40GB",
+                                                              "compute_capability": [8, 0]}
+    assert gpu_details("/GPU:2") == {"device_name": "NVIDIA H100 80GB HBM3", "compute_capability": [9, 0]}
+    assert gpu_details("/GPU:3") == {}
