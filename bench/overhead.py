@@ -14,8 +14,8 @@ Child side (:func:`measure_fit`, worker task ``overhead``): what the per-step ti
 callback costs ``fit``'s wall time, in one process: pairs of back-to-back ``fit`` calls
 of the same compiled model over the same data, with and without the callback, in
 alternating order (the same model and process on both sides, so one process is the
-right unit): the median time the callback adds per step, with a distribution-free interval
-(:meth:`bench.loops.fit.FitLoop.timing_cost`).
+right unit): the median of the pairs' wall-time ratios with a distribution-free interval
+(:meth:`bench.loops.fit.FitLoop.timing_cost`, which every fit cell also runs, with fewer pairs).
 """
 
 from __future__ import annotations
