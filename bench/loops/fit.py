@@ -51,8 +51,8 @@ def timing_callback(clock: StepClock):
 def training_span():
     """A callback that measures ``fit``'s training from its first step to the end of its
     last epoch (whose metrics Keras brings to the host): without ``fit``'s own set-up, its
-    input iterator's creation (0.2 s a call under a two-replica MirroredStrategy here) and
-    its tear-down (0 to 0.3 s a call). No batch-end hook, so Keras's dispatch is as it
+    input iterator's creation and its tear-down, which take 0.1 to 0.5 s a call here and
+    vary from call to call (run 0069's records). No batch-end hook, so Keras's dispatch is as it
     would be without it (Keras 3 dispatches batch ends asynchronously only when no
     callback has one of its own)."""
     import keras
