@@ -101,11 +101,16 @@ def test_a_cluster_worker_that_skips_ends_the_cluster_promptly(tiny, tmp_path):
     )
     from bench import plugins
 
+    from strategies import STRATEGIES
+
     name = plugins.load(f"{path}:HalfGpu", "strategy")
     spec = tiny("reuters_cnn", name, "custom", plugins=(f"strategy={path}:HalfGpu",), epochs=50,
                 steps_per_epoch=1000, deadline_s=300)
     pids, began = [], time.monotonic()
-    record = cluster.launch_cluster(spec, on_start=pids.extend)
+    try:
+        record = cluster.launch_cluster(spec, on_start=pids.extend)
+    finally:
+        STRATEGIES.unregister(name)   # the registry is this process's: later tests list its names
     assert time.monotonic() - began < 120
     assert record["status"] == "skipped", record.get("reason")
     assert record["reason"].startswith("worker 1: /GPU:0 is listed by TensorFlow but cannot run")
