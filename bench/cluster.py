@@ -88,9 +88,10 @@ class _Worker:
 
     def skip(self) -> str | None:
         """Why this worker skipped the cell (its devices failed the probe), once it has."""
-        if self.proc.poll() is None or (self.record() or {}).get("status") != "skipped":
+        record = self.record() if self.proc.poll() is not None else None
+        if not record or record.get("status") != "skipped":
             return None
-        return f"worker {self.index}: {self.record().get('reason', '')}"
+        return f"worker {self.index}: {record.get('reason', '')}"
 
 
 def launch_cluster(

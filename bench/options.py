@@ -116,15 +116,11 @@ OPTIONS: tuple[Option, ...] = (
 BY_NAME = {o.name: o for o in OPTIONS}
 
 
-def cli_name(option: Option) -> str:
-    return option.cli
-
-
 def add_to_argparse(parser, names: tuple[str, ...] | None = None) -> None:
     """Adds the options (all, or ``names``) to an argparse parser."""
     for option in OPTIONS:
         if names is None or option.name in names:
-            parser.add_argument(cli_name(option), **option.argparse_kwargs(option.name))
+            parser.add_argument(option.cli, **option.argparse_kwargs(option.name))
 
 
 def add_to_pytest(group) -> None:
@@ -151,7 +147,7 @@ def spec_changes(words: list[str]) -> dict[str, Any]:
     class _Parser(argparse.ArgumentParser):
         def error(self, message: str):
             raise UserError(f"Bad side options {' '.join(words)!r}: {message}. Valid: "
-                            + ", ".join(cli_name(BY_NAME[n]) for n in SPEC_OPTIONS) + ", and NAME=VALUE for the environment.")
+                            + ", ".join(BY_NAME[n].cli for n in SPEC_OPTIONS) + ", and NAME=VALUE for the environment.")
 
     parser = _Parser(prog="side", add_help=False)
     add_to_argparse(parser, SPEC_OPTIONS)

@@ -123,11 +123,12 @@ class StrategyAdapter(abc.ABC):
 
 def cross_device_ops(name: str):
     """The ``tf.distribute`` cross-device ops for an option value (None: TensorFlow's choice)."""
+    if name == "auto":
+        return None
     import tensorflow as tf
 
     return {
-        "auto": None,
         "nccl": tf.distribute.NcclAllReduce,
         "hierarchical_copy": tf.distribute.HierarchicalCopyAllReduce,
         "one_device": tf.distribute.ReductionToOneDevice,
-    }[name]() if name != "auto" else None
+    }[name]()

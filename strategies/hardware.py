@@ -29,11 +29,14 @@ class Hardware:
 
     def summary(self) -> str:
         """The devices in one line, as TensorFlow lists them (``bench list``)."""
-        tpu = ", ".join(filter(None, [self.tpu_address and f"TPU_NAME/COLAB_TPU_ADDR {self.tpu_address}",
-                                      self.local_tpu_devices and f"local chips {', '.join(self.local_tpu_devices)}"
-                                      + ("" if self.libtpu_installed else " (libtpu not installed)")]))
+        tpus = []
+        if self.tpu_address:
+            tpus.append(f"TPU_NAME/COLAB_TPU_ADDR {self.tpu_address}")
+        if self.local_tpu_devices:
+            tpus.append(f"local chips {', '.join(self.local_tpu_devices)}"
+                        + ("" if self.libtpu_installed else " (libtpu not installed)"))
         gpus = ", ".join(self.gpus) or "none" + self.gpu_hint
-        return f"CPU {self.cpus}; GPU {gpus}; TPU {tpu or 'none'}"
+        return f"CPU {self.cpus}; GPU {gpus}; TPU {', '.join(tpus) or 'none'}"
 
     @property
     def gpu_hint(self) -> str:

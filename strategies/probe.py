@@ -41,10 +41,10 @@ def _probe(device: str, jit_compile: bool) -> str | None:
     that ran somewhere else."""
     import tensorflow as tf
 
-    checks = [("matrix product", _product), ("1-D convolution", _convolution)]
+    checks = [("matrix product", _product, PRODUCT), ("1-D convolution", _convolution, CONVOLUTION)]
     if jit_compile:
-        checks.append(("XLA-compiled matrix product (jit_compile)", _compiled_product))
-    for what, check in checks:
+        checks.append(("XLA-compiled matrix product (jit_compile)", _compiled_product, PRODUCT))
+    for what, check, expected in checks:
         try:
             with tf.device(device):
                 value, placed = check(tf)
@@ -53,7 +53,6 @@ def _probe(device: str, jit_compile: bool) -> str | None:
             return f"{what} failed: {type(exc).__name__}: {first}"
         if not _same_device(placed, device):
             return f"{what} asked for {device} ran on {placed or 'an unknown device'}"
-        expected = CONVOLUTION if check is _convolution else PRODUCT
         if value != expected:
             return f"{what} returned {value!r}, expected {expected!r}"
     return None
