@@ -1,10 +1,11 @@
-"""Worker process entry point: runs one cell and writes its record as JSON.
+"""Child side: the worker process's entry point: runs one task and writes its record as JSON.
 
-Usage: ``python -m bench.worker SPEC.json RECORD.json [TASK]``, TASK ``cell`` (default)
-``overhead`` (:func:`bench.overhead.measure_fit`), ``bare`` / ``bare-accuracy``
-(:mod:`bench.bare`) or ``peak`` (:func:`bench.peak.measure`). Started by the launcher, one process per cell,
-so that each cell gets its own device set-up and its own memory peak.
-Whatever happens, the worker writes a record (ok, skipped or error) unless it is killed.
+Usage: ``python -m distbench.worker SPEC.json RECORD.json [TASK]``, TASK one of
+:data:`distbench.scenarios.tasks.TASKS` (``cell`` by default). Started by the launchers,
+one process per cell, so that each cell gets its own device set-up and its own memory
+peak. Whatever happens, the worker writes a record (ok, skipped or error) unless it is
+killed. This module, its arguments and its record are the stable interface between a
+parent and a code tree (``check --against`` starts another revision's workers with it).
 """
 
 from __future__ import annotations
@@ -14,26 +15,22 @@ import os
 import sys
 import traceback
 
-from bench.fileio import atomic_write_json
-
-
-TASKS = ("cell", "overhead", "bare", "bare-accuracy", "peak")
+from distbench.core.config import CellSpec
+from distbench.core.errors import UserError
+from distbench.core.fileio import atomic_write_json
+from distbench.core.records import failed
+from distbench.scenarios import tasks
+from distbench.strategies.tpu import ConnectTimeout
 
 
 def main(argv: list[str]) -> int:
     spec_path, record_path, *rest = argv
     task = rest[0] if rest else "cell"
-    from bench.config import CellSpec
-
     with open(spec_path) as f:
         spec = CellSpec.from_dict(json.load(f))
     try:
-        from bench.errors import UserError
-
-        from strategies.tpu import ConnectTimeout
-
         try:
-            record = _run(task, spec)
+            record = tasks.run(task, spec)
         except UserError as exc:
             record = _error(spec, str(exc), "user_error")
         except ConnectTimeout as exc:
@@ -46,29 +43,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _run(task: str, spec) -> dict:
-    if task == "overhead":
-        from bench.overhead import measure_fit
-
-        return measure_fit(spec)
-    if task == "peak":
-        from bench.peak import measure
-
-        return measure(spec)
-    if task.startswith("bare"):
-        from bench.bare import measure
-
-        return measure(spec, "accuracy" if task == "bare-accuracy" else "workload")
-    if task != "cell":
-        raise ValueError(f"Unknown worker task {task!r}. Known: {', '.join(TASKS)}.")
-    from bench.cell import run_cell
-
-    return run_cell(spec)
-
-
 def _error(spec, reason: str, kind: str) -> dict:
-    from bench.records import failed
-
     return failed(spec, reason, error_kind=kind)
 
 

@@ -6,8 +6,8 @@ import abc
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from strategies.devices import DeviceSetup
-from strategies.hardware import Hardware
+from distbench.strategies.devices import DeviceSetup
+from distbench.strategies.hardware import Hardware
 
 if TYPE_CHECKING:
     import tensorflow as tf

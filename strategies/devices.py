@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.errors import UserError
+from distbench.core.errors import UserError
 
 
 class DeviceSetupError(UserError):

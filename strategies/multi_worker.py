@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import os
 
-from strategies.base import Availability, StrategyAdapter
-from strategies.devices import DeviceSetup
-from strategies.hardware import Hardware
-from strategies.registry import STRATEGIES
+from distbench.strategies.base import Availability, StrategyAdapter
+from distbench.strategies.devices import DeviceSetup
+from distbench.strategies.hardware import Hardware
+from distbench.strategies.registry import STRATEGIES
 
 # Keras 3's fit (and train_on_batch, which runs the same train function) cannot reduce
 # per-replica outputs under this strategy: "Attempt to convert a value (PerReplica...)",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from strategies.base import Availability, StrategyAdapter
-from strategies.devices import DeviceSetup
-from strategies.hardware import Hardware
-from strategies.registry import STRATEGIES
+from distbench.strategies.base import Availability, StrategyAdapter
+from distbench.strategies.devices import DeviceSetup
+from distbench.strategies.hardware import Hardware
+from distbench.strategies.registry import STRATEGIES
 
 
 @STRATEGIES.register

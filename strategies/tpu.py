@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import threading
 
-from strategies.base import Availability, StrategyAdapter
-from strategies.hardware import Hardware
-from strategies.registry import STRATEGIES
+from distbench.strategies.base import Availability, StrategyAdapter
+from distbench.strategies.hardware import Hardware
+from distbench.strategies.registry import STRATEGIES
 
 
 @STRATEGIES.register

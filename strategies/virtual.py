@@ -7,10 +7,10 @@ mark them ``virtual_devices: true``.
 
 from __future__ import annotations
 
-from strategies.base import Availability, StrategyAdapter, cross_device_ops
-from strategies.devices import DeviceSetup
-from strategies.hardware import Hardware
-from strategies.registry import STRATEGIES
+from distbench.strategies.base import Availability, StrategyAdapter, cross_device_ops
+from distbench.strategies.devices import DeviceSetup
+from distbench.strategies.hardware import Hardware
+from distbench.strategies.registry import STRATEGIES
 
 
 @STRATEGIES.register

@@ -11,8 +11,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from strategies import devices  # noqa: E402
-from strategies.devices import DeviceSetup  # noqa: E402
+from distbench.strategies import devices  # noqa: E402
+from distbench.strategies.devices import DeviceSetup  # noqa: E402
 
 SESSION_SETUP = DeviceSetup(logical_type="CPU", logical_count=2)
 SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
@@ -26,7 +26,7 @@ def pytest_sessionstart(session):
     if devices.cpu_only_process():
         import dataclasses
 
-        from strategies import hardware
+        from distbench.strategies import hardware
 
         cpu_view = dataclasses.replace(hardware.detect(), gpus=())
         hardware.detect = lambda: cpu_view
@@ -36,7 +36,7 @@ def pytest_sessionstart(session):
 @pytest.fixture
 def tiny():
     """A CellSpec factory for short in-process runs on synthetic data."""
-    from bench.config import CellSpec
+    from distbench.core.config import CellSpec
 
     def make(workload="reuters_cnn", strategy="default", loop="fit", **fields):
         defaults = dict(

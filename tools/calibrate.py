@@ -25,9 +25,9 @@ from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import ab  # noqa: E402
-from bench.config import CellSpec  # noqa: E402
-from bench.storage import Storage, load, save_run  # noqa: E402
+from distbench.session import interleave as ab  # noqa: E402
+from distbench.core.config import CellSpec  # noqa: E402
+from distbench.storage.files import Storage, load, save_run  # noqa: E402
 
 STEP_LINE = "                loss_sum += float(train_step(iterator))  # float() syncs the device\n"
 SLOWED = ("                _t0 = __import__('time').perf_counter()\n"
@@ -46,7 +46,7 @@ def slow_down(tree: str, factor: float) -> None:
 
 
 def trial(spec: CellSpec, kind: str, factor: float, k: int, args) -> ab.PairedCell:
-    from bench.suite import Suite
+    from distbench.session.suite import Suite
 
     suite = Suite()
     with ab.worktree("HEAD") as tree_a, ab.worktree("HEAD") as tree_b:

@@ -30,9 +30,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.compare import compare_cell, history_noise  # noqa: E402
-from bench.results import CellResult  # noqa: E402
-from bench.storage import Storage, load  # noqa: E402
+from distbench.analysis.compare import compare_cell, history_noise  # noqa: E402
+from distbench.storage.results import CellResult  # noqa: E402
+from distbench.storage.files import Storage, load  # noqa: E402
 
 THRESHOLDS = (0.05, 0.10, 0.15, 0.25, 0.35)
 

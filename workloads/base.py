@@ -11,10 +11,10 @@ import abc
 from typing import ClassVar
 
 import numpy as np
-
-from bench.errors import UserError
-from workloads import data as data_mod
-from workloads.data import KerasLoader, SyntheticSpec, TextData
+from distbench.core.errors import UserError
+from distbench.workloads import data as data_mod
+from distbench.workloads.data import KerasLoader, SyntheticSpec, TextData
+from distbench.workloads.metrics import roc_auc
 
 
 class TextWorkload(abc.ABC):
@@ -155,8 +155,6 @@ class TextClassifier(TextWorkload):
 
     def score(self, y_true: np.ndarray, y_prob: np.ndarray) -> dict[str, float]:
         if self.binary:
-            from workloads.multibranch import roc_auc
-
             p = y_prob.reshape(-1)
             return {"accuracy": float(np.mean((p > 0.5) == (y_true == 1))), "auc": roc_auc(y_true, p)}
         out = {"accuracy": float(np.mean(np.argmax(y_prob, axis=1) == y_true))}

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-
-from bench.errors import UserError
+from distbench.core import cache
+from distbench.core.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,6 @@ def _cache_path(spec: SyntheticSpec, seed: int) -> str | None:
     generator source, so that a changed generator never reads an old file. None when the
     cache is off (``DISTBENCH_CACHE=off``)."""
     import inspect
-
-    from bench import cache
 
     source = inspect.getsource(_generate) + inspect.getsource(_documents) + repr(spec) + f"{seed}"
     return cache.path("synthetic", source, ".npz")

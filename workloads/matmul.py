@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Callable, ClassVar
 
-from bench.errors import UserError
-from workloads.registry import WORKLOADS
+from distbench.core.errors import UserError
+from distbench.workloads.registry import WORKLOADS
 
 SHAPES = {
     "quick": (10000, 100, 10000),     # c is 10^8 floats (0.4 GB)

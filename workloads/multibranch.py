@@ -9,10 +9,10 @@ to 200 tokens.
 from __future__ import annotations
 
 import numpy as np
-
-from workloads.base import TextWorkload
-from workloads.data import SyntheticSpec
-from workloads.registry import WORKLOADS
+from distbench.workloads.base import TextWorkload
+from distbench.workloads.data import SyntheticSpec
+from distbench.workloads.metrics import roc_auc
+from distbench.workloads.registry import WORKLOADS
 
 VOCAB_SIZE = 10000
 SEQUENCE_LENGTH = 200
@@ -78,23 +78,3 @@ class MultiBranch(TextWorkload):
             "accuracy": float(np.mean((p > 0.5) == (y_true == 1))),
             "auc": roc_auc(y_true, p),
         }
-
-
-def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
-    """Exact ROC AUC by the rank-sum (Mann-Whitney) identity, ties averaged.
-
-    AUC = (R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg), with R_pos the sum of the
-    positives' ranks (Hanley & McNeil 1982).
-    """
-    positive = y_true == 1
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    ranks[order] = np.arange(1, len(scores) + 1)
-    # Average the ranks of tied scores.
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    ranks = (sums / counts)[inverse]
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

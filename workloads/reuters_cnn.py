@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-
-from workloads.base import TextWorkload
-from workloads.data import SEQUENCE_LENGTH, SyntheticSpec
-from workloads.registry import WORKLOADS
+from distbench.workloads.base import TextWorkload
+from distbench.workloads.data import SEQUENCE_LENGTH, SyntheticSpec
+from distbench.workloads.registry import WORKLOADS
 
 # keras.datasets.reuters: ids go up to 30,981 with index_from=3, hence 30,982 rows.
 VOCAB_SIZE = 30982

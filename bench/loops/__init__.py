@@ -1,8 +1,8 @@
 """Training loops: fit, train_on_batch and custom, one module each, one registry."""
 
 # Imported in the order `list` shows them; importing registers each loop.
-from bench.loops import fit, train_on_batch, custom  # noqa: F401,I001
-from bench.loops.base import LOOPS, LoopResult, TrainConfig, TrainContext, TrainingLoop
+from distbench.loops import fit, train_on_batch, custom  # noqa: F401,I001
+from distbench.loops.base import LOOPS, LoopResult, TrainConfig, TrainContext, TrainingLoop
 
 __all__ = ["LOOPS", "LoopResult", "TrainConfig", "TrainContext", "TrainingLoop", "get"]
 

@@ -6,10 +6,8 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
-from bench.registry import Registry
-from bench.timing import StepClock
-
-LOOPS = Registry("loop")
+from distbench.core.registry import Registry
+from distbench.trackers.timing import StepClock
 
 # Epoch (1-based) at whose start the train_on_batch loop halves the learning rate, as in
 # the published recipe; applied only to runs of at least this many epochs.
@@ -37,7 +35,7 @@ class TrainContext:
     config: TrainConfig
     clock: StepClock
     # Called after each timed unit with the steps done so far; True stops training early
-    # (a time-to-target cell that reached its target: bench.target.Tracker).
+    # (a time-to-target cell that reached its target: distbench.trackers.target.Tracker).
     after_step: Callable[[int], bool] | None = None
 
     @property
@@ -128,3 +126,7 @@ def train_dataset(ctx: TrainContext, shuffle: bool = True):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+# After the protocol it checks classes from outside against.
+LOOPS = Registry("loop", "distbench.loops", needs=("name", "train"), base=TrainingLoop)

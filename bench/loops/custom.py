@@ -8,7 +8,13 @@ placeholder tensor". Per-example losses are averaged over the *global* batch wit
 
 from __future__ import annotations
 
-from bench.loops.base import LOOPS, LoopResult, TrainContext, TrainingLoop, train_dataset
+from distbench.loops.base import (
+    LOOPS,
+    LoopResult,
+    TrainContext,
+    TrainingLoop,
+    train_dataset,
+)
 
 
 @LOOPS.register

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import time
 
-from bench import stats
-from bench.loops.base import LOOPS, LoopResult, TrainContext, TrainingLoop, compile_model, train_dataset
-from bench.timing import StepClock
+from distbench.core import stats
+from distbench.loops.base import (
+    LOOPS,
+    LoopResult,
+    TrainContext,
+    TrainingLoop,
+    compile_model,
+    train_dataset,
+)
+from distbench.trackers.timing import StepClock
 
 # The timing callback's cost: each fit call runs about COST_CALL_S of steps (within bounds).
 COST_CALL_S = 0.3

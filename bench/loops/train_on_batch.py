@@ -15,8 +15,14 @@ here, weighted by batch size.
 
 from __future__ import annotations
 
-from bench.loops.base import (
-    LOOPS, LR_HALVING_EPOCH, LoopResult, TrainContext, TrainingLoop, compile_model, train_dataset,
+from distbench.loops.base import (
+    LOOPS,
+    LR_HALVING_EPOCH,
+    LoopResult,
+    TrainContext,
+    TrainingLoop,
+    compile_model,
+    train_dataset,
 )
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from bench import stats
-from bench.storage import Storage, run_document
+from distbench.core import stats
+from distbench.storage.files import Storage, run_document
 
 MACHINE = "x86_64-2cpu-nogpu-test00"
 INFO = {

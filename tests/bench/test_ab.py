@@ -1,13 +1,17 @@
 """Interleaved A/B: pairs in alternating order, verdicts on pairs, fail closed; real processes."""
 
+from distbench.render import verdicts
 import random
 import textwrap
 
 import pytest
 
-from bench import ab, compare
-from bench.config import CellSpec
-from bench.storage import load, save_run
+from distbench.analysis import pairs
+from distbench.session import interleave as ab
+from distbench.session import options
+from distbench.analysis import compare
+from distbench.core.config import CellSpec
+from distbench.storage.files import load, save_run
 from tests.bench.runs import record, samples
 
 SPEC = CellSpec("reuters_cnn", "default", "custom")
@@ -53,28 +57,28 @@ def test_a_slowed_side_is_slower_and_stops_early():
     assert cell.verdict == "slower" and len(cell.pairs) == 3
     lo, hi = cell.judgement.interval
     assert lo < 1.5 < hi
-    assert ab.outcome([cell]).exit_status == compare.EXIT_REGRESSION
+    assert pairs.outcome([cell]).exit_status == compare.EXIT_REGRESSION
 
 
 def test_what_the_budget_cannot_decide_is_undecided_and_fails_closed():
     cell = _run(FakeLaunch({"A": 10.0, "B": 11.0}, process_sd=0.08), min_pairs=3, max_pairs=3)
     assert cell.verdict == "undecided"
-    assert ab.outcome([cell]).exit_status == compare.EXIT_UNDECIDED
-    assert ab.outcome([cell], allow_undecided=True).exit_status == compare.EXIT_UNDECIDED   # nothing decided
+    assert pairs.outcome([cell]).exit_status == compare.EXIT_UNDECIDED
+    assert pairs.outcome([cell], allow_undecided=True).exit_status == compare.EXIT_UNDECIDED   # nothing decided
 
 
 def test_a_crashed_process_fails_the_cell_at_once():
     cell = _run(FakeLaunch({"A": 10.0, "B": 10.0}, crash=4), min_pairs=3, max_pairs=8)
     assert cell.verdict == "failed" and len(cell.pairs) == 2
-    assert ab.outcome([cell]).exit_status == compare.EXIT_UNDECIDED
-    assert ab.outcome([cell], allow_missing=True).exit_status == compare.EXIT_UNDECIDED   # nothing decided
+    assert pairs.outcome([cell]).exit_status == compare.EXIT_UNDECIDED
+    assert pairs.outcome([cell], allow_missing=True).exit_status == compare.EXIT_UNDECIDED   # nothing decided
 
 
 def test_a_cell_this_machine_cannot_run_is_skipped_not_passed():
     engine = ab.Interleaved(ab.Side("A", "a"), ab.Side("B", "b"), FakeLaunch({"A": 1, "B": 1}))
     (cell,) = engine.run([SPEC], lambda spec: "one_gpu: no GPU found")
     assert cell.verdict == "skipped" and not cell.pairs
-    assert ab.outcome([cell]).exit_status == compare.EXIT_UNDECIDED
+    assert pairs.outcome([cell]).exit_status == compare.EXIT_UNDECIDED
 
 
 def test_both_sides_are_stored_as_one_run(tmp_path):
@@ -83,7 +87,7 @@ def test_both_sides_are_stored_as_one_run(tmp_path):
     path = save_run(ab.records_by_side([cell]), tmp_path, extra={"interleaved": ab.stored_document_part(a, b, [cell], {})})
     run = load(path)
     assert set(run.results) == {f"{SPEC.id}@A", f"{SPEC.id}@B"}
-    from bench.tables import row
+    from distbench.render.run_table import row
 
     assert [row(r)[3] for r in run.results.values()] == ["custom@A", "custom@B"]   # the table names the side
     assert run.results[f"{SPEC.id}@B"].processes == 3
@@ -92,14 +96,14 @@ def test_both_sides_are_stored_as_one_run(tmp_path):
 
 
 def test_side_words_set_options_and_environment():
-    side = ab.parse_side("B", '--intra-op-threads 1 TF_ENABLE_ONEDNN_OPTS=0', __import__("bench.options").options.spec_changes)
+    side = ab.parse_side("B", '--intra-op-threads 1 TF_ENABLE_ONEDNN_OPTS=0', options.spec_changes)
     assert side.changes == {"intra_op_threads": 1} and side.env == {"TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
 @pytest.mark.slow
 def test_real_processes_of_one_configuration_are_found_the_same(tiny):
     """A/A in real worker processes, in lockstep: the verdict is same, never slower or faster."""
-    from bench.suite import Suite
+    from distbench.session.suite import Suite
 
     suite = Suite()
     engine = ab.Interleaved(ab.Side("A", "as is"), ab.Side("B", "as is"), lambda spec, side: suite.run(spec, side.env),
@@ -117,13 +121,13 @@ def test_real_processes_of_one_configuration_are_found_the_same(tiny):
 def test_real_processes_find_an_injected_slow_down(tmp_path, tiny):
     """Side B's workers sleep half of every timed step inside the timed region (a
     sitecustomize on their PYTHONPATH): a 1.5x slow-down, in real worker processes."""
-    from bench.suite import Suite
+    from distbench.session.suite import Suite
 
     slow, plain = tmp_path / "slow", tmp_path / "plain"
     slow.mkdir(), plain.mkdir()
     (slow / "sitecustomize.py").write_text(textwrap.dedent("""
         import time
-        from bench import timing
+        from distbench.trackers import timing
 
         _stop = timing.StepClock.stop
 
@@ -153,12 +157,12 @@ def test_pair_noise_is_pooled_around_each_run_s_mean(tmp_path):
         part = {"cells": {SPEC.id: {"log_ratios": ratios}}}
         runs.append(load(save_run({SPEC.id + "@A": [record(SPEC.id, samples(10))]}, tmp_path,
                                   extra={"interleaved": part})))
-    noise = ab.pair_noise(runs)[SPEC.id]
+    noise = pairs.pair_noise(runs)[SPEC.id]
     assert noise.sd == pytest.approx((0.04 / 3) ** 0.5) and noise.pairs == 5 and noise.runs == 2
 
 
 def test_pairs_to_detect_by_hand():
-    from bench.stats import pairs_to_detect
+    from distbench.core.stats import pairs_to_detect
 
     # z(0.975) + z(0.8) = 1.95996 + 0.84162 = 2.80158; margin log(1.2) - log(1.1) = 0.087011;
     # sd 0.08: (2.80158 x 0.08 / 0.087011)^2 = 6.63 -> 7 pairs.
@@ -172,7 +176,9 @@ def test_lockstep_workers_take_turns_step_by_step(tmp_path):
     and neither ends (to evaluate) before the other has finished its steps."""
     import threading
 
-    from bench.lockstep import LockstepClock, Relay, Turns
+    from distbench.trackers.lockstep import LockstepClock, Turns
+
+    from distbench.launchers.relay import Relay
 
     relay = Relay(str(tmp_path), ["A", "B"])
     events, lock = [], threading.Lock()
@@ -202,12 +208,11 @@ def test_lockstep_workers_take_turns_step_by_step(tmp_path):
 
 def test_the_closing_lines_name_the_verdicts():
     """What `ab` and `check --against` print after measuring (before they save)."""
-    from bench import tables
 
     slower = _run(FakeLaunch({"A": 10.0, "B": 15.0}), min_pairs=3, max_pairs=8)
     same = _run(FakeLaunch({"A": 10.0, "B": 10.0}), min_pairs=3, max_pairs=8)
-    lines = tables.paired_lines(ab.Side("A", "revision HEAD~1"), ab.Side("B", "this tree"), ab.outcome([slower]))
+    lines = verdicts.paired_lines(ab.Side("A", "revision HEAD~1"), ab.Side("B", "this tree"), pairs.outcome([slower]))
     assert lines[:2] == ["A: revision HEAD~1", "B: this tree"] and f"SLOWER: {slower.cell}" in lines
     assert lines[-1].startswith("NOT PASSED (exit 1)")
-    lines = tables.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), ab.outcome([same]))
+    lines = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), pairs.outcome([same]))
     assert lines[-1] == "PASS: 1 cells decided, none slower."

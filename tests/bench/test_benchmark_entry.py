@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bench.storage import Storage, load
+from distbench.storage.files import Storage, load
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = pytest.mark.slow

@@ -1,6 +1,6 @@
 import pytest
 
-from bench.cli import main
+from distbench.cli.main import main
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def test_list_shows_each_adapter_with_availability(capsys):
 
 @pytest.mark.slow
 def test_run_prints_progress_and_the_table_and_saves(capsys, tmp_path):
-    from bench.storage import Storage, load
+    from distbench.storage.files import Storage, load
 
     argv = ["run", "--workload", "matmul", "--strategy", "default", "--matmul-shape", "32,8,32",
             "--matmul-repeats", "3", "--repeats", "2", "--results", str(tmp_path)]
@@ -57,7 +57,7 @@ def test_run_prints_progress_and_the_table_and_saves(capsys, tmp_path):
 
 @pytest.mark.slow
 def test_run_with_guard_and_overhead_shows_and_stores_both(capsys, tmp_path):
-    from bench.storage import Storage, load
+    from distbench.storage.files import Storage, load
 
     argv = ["run", "--workload", "reuters_cnn", "--strategy", "virtual", "--loop", "custom", "--data", "synthetic",
             "--epochs", "1", "--steps-per-epoch", "12", "--warmup-steps", "2", "--eval-examples", "200",

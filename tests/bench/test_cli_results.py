@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench.cli import main
+from distbench.cli.main import main
 from tests.bench.runs import record, samples, save
 
 CELL = "reuters_cnn-default-fit"

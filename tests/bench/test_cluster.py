@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from bench import cluster
-from bench.plan import skip_reason
-from strategies import hardware
+from distbench.launchers import cluster
+from distbench.session.plan import skip_reason
+from distbench.strategies import hardware
 from tests.processes import gone
 
 pytestmark = pytest.mark.slow
@@ -79,7 +79,7 @@ def test_a_cluster_past_its_deadline_is_killed(tiny):
 
 
 def test_local_workers_get_their_own_gpus():
-    from bench.cluster import gpu_assignment, gpu_note
+    from distbench.launchers.cluster import gpu_assignment, gpu_note
 
     assert gpu_assignment(2, 0) == [None, None]
     assert gpu_assignment(2, 4) == ["0,1", "2,3"]
@@ -89,17 +89,17 @@ def test_local_workers_get_their_own_gpus():
 
 
 def test_a_worker_whose_cuda_devices_are_set_starts_a_fresh_interpreter():
-    from bench.launcher import _needs_exec
+    from distbench.launchers.process import needs_exec
 
-    assert _needs_exec("CUDA_VISIBLE_DEVICES") and _needs_exec("PYTHONPATH")
-    assert not _needs_exec("TF_CONFIG") and not _needs_exec("PYTHONUNBUFFERED")
+    assert needs_exec("CUDA_VISIBLE_DEVICES") and needs_exec("PYTHONPATH")
+    assert not needs_exec("TF_CONFIG") and not needs_exec("PYTHONUNBUFFERED")
 
 
 def test_multi_worker_chooses_nccl_on_gpus_and_ring_on_cpus():
     import dataclasses
 
-    import strategies
-    from strategies.hardware import Hardware
+    from distbench import strategies
+    from distbench.strategies.hardware import Hardware
 
     cpu = Hardware(2, (), None, (), False)
     gpu = dataclasses.replace(cpu, gpus=("/physical_device:GPU:0",))

@@ -4,12 +4,12 @@ import math
 
 import pytest
 
-from bench import compare
-from bench.compare import (UNDECIDED, band_verdict, check, compare_runs, history_noise, judge_pairs, machine_diff,
+from distbench.analysis import compare
+from distbench.analysis.compare import (UNDECIDED, band_verdict, check, compare_runs, history_noise, judge_pairs, machine_diff,
                            regressions)
-from bench.errors import UserError
-from bench.storage import load
-from bench.tables import regression_line
+from distbench.core.errors import UserError
+from distbench.storage.files import load
+from distbench.render.verdicts import regression_line
 from tests.bench.runs import INFO, record, samples, save
 
 CELL = "reuters_cnn-default-fit"
@@ -161,7 +161,7 @@ def _with(tmp_path, median_ms, config=None, data=None, definition=None, seed=0):
 
 
 def test_cells_measured_differently_are_not_compared_and_the_check_says_what_differs(tmp_path):
-    from bench.tables import check_lines
+    from distbench.render.verdicts import check_lines
 
     a = _with(tmp_path, 10.0, {"data": "synthetic", "epochs": 2}, {"sequence_length": 300},
               {"workload": "aaa", "loop": "l1"})
@@ -184,7 +184,7 @@ def test_cells_measured_differently_are_not_compared_and_the_check_says_what_dif
 
 
 def test_the_fingerprint_counts_usable_cpus_and_records_speed_variables(tmp_path):
-    from bench import machine
+    from distbench.storage import machine
 
     quota = tmp_path / "cpu.max"
     quota.write_text("50000 100000\n")         # a container limited to half a CPU

@@ -1,7 +1,7 @@
 import pytest
 
-from bench.config import CellSpec
-from bench.errors import UserError
+from distbench.core.config import CellSpec
+from distbench.core.errors import UserError
 
 
 def spec(**fields):

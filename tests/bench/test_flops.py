@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench import flops
+from distbench.trackers import flops
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +46,7 @@ def test_a_small_conv1d_and_dense_model_matches_the_hand_count():
 
 
 def test_reuters_cnn_step_matches_the_hand_count():
-    import workloads
+    from distbench import workloads
 
     w = workloads.get("reuters_cnn")
     batch = 32

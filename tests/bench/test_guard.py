@@ -1,8 +1,9 @@
+from distbench.render import run_table
 import pytest
 
-from bench import guard, tables
-from bench.config import CellSpec
-from bench.results import results_of
+from distbench.analysis import guard
+from distbench.core.config import CellSpec
+from distbench.storage.results import results_of
 from tests.bench.runs import record as make_record
 
 
@@ -39,7 +40,7 @@ def test_reference_band_is_a_prediction_interval_hand_computed():
     assert verdicts["virtual-custom-None"]["status"] == "ok"
     assert verdicts["virtual-fit-None"]["status"] == "low"
     assert verdicts["virtual-train_on_batch-None"]["status"] == "high"
-    assert tables.guard_message(verdicts["virtual-fit-None"]).startswith(
+    assert run_table.guard_message(verdicts["virtual-fit-None"]).startswith(
         "accuracy 0.250 vs reference 0.430 ± 0.030 (3 seeds; accepted 0.281-0.579)")
     assert run["virtual-fit-None"][0]["accuracy_guard"]["status"] == "low"   # stored in the record
     assert set(guard.flagged(results_of(run))) == {"virtual-fit-None", "virtual-train_on_batch-None"}
@@ -56,7 +57,7 @@ def test_cells_without_a_comparable_reference_are_unguarded_and_say_why():
     run = _run(_cell(accuracy=0.4), _cell("virtual", "fit", accuracy=0.1),
                _cell("mirrored", "fit", accuracy=0.1, epochs=5),
                _cell("virtual", "custom", accuracy=0.4, scaling="weak"))
-    verdicts = {c: tables.guard_message(v) for c, v in guard.apply(results_of(run)).items()}
+    verdicts = {c: run_table.guard_message(v) for c, v in guard.apply(results_of(run)).items()}
     assert verdicts["virtual-fit-None"] == (
         "not guarded: the reference ran with one seed only (default-fit-None); its spread is unknown")
     assert "no reference cell" in verdicts["mirrored-fit-None"]
@@ -96,10 +97,10 @@ def test_table_names_the_metric_and_each_seed_s_row():
     run["default-fit-2"][0]["cell"] = "w-default-fit-init2"
     results = results_of(run)
     guard.apply(results)
-    rows = {(r[1], r[3]): r for r in (tables.row(result) for result in results.values())}
+    rows = {(r[1], r[3]): r for r in (run_table.row(result) for result in results.values())}
     assert set(rows) == {("default", "fit"), ("default", "fit-init1"), ("default", "fit-init2"), ("virtual", "fit")}
-    assert rows["default", "fit"][tables.HEADERS.index("accuracy guard")] == "ok: accuracy 0.400 vs 0.430 ± 0.030"
-    assert rows["virtual", "fit"][tables.HEADERS.index("accuracy guard")] == "LOW: accuracy 0.250 vs 0.430 ± 0.030"
+    assert rows["default", "fit"][run_table.HEADERS.index("accuracy guard")] == "ok: accuracy 0.400 vs 0.430 ± 0.030"
+    assert rows["virtual", "fit"][run_table.HEADERS.index("accuracy guard")] == "LOW: accuracy 0.250 vs 0.430 ± 0.030"
 
 
 # --- the guard against real training, with a loop that trains wrongly ---------------------
@@ -114,8 +115,8 @@ def wrong_loops():
     """
     import tensorflow as tf
 
-    from bench.loops import LOOPS
-    from bench.loops.custom import CustomLoop
+    from distbench.loops import LOOPS
+    from distbench.loops.custom import CustomLoop
 
     class MisalignedLoop(CustomLoop):
         name = "misaligned"
@@ -157,7 +158,7 @@ def wrong_loops():
 
 @pytest.mark.slow
 def test_guard_flags_wrong_loops_and_passes_the_correct_ones(tiny, wrong_loops):
-    from bench.cell import run_cell
+    from distbench.scenarios.tasks import run_cell
 
     # 150 steps on two replicas: long enough for correct loops to beat the majority class
     # (0.245 of this test set) clearly, on 1,000 test examples. (At 200 steps the

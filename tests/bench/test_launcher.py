@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from bench import launcher
+from distbench.launchers import process as launcher
 from tests.processes import gone
 
 pytestmark = pytest.mark.slow

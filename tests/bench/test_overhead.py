@@ -1,11 +1,14 @@
 """The harness-overhead benchmark: the harness's cell against a bare loop in its own process."""
 
+from distbench.render import overhead_lines, run_table
 import textwrap
 
 import pytest
 
-from bench import overhead, stats, tables
-from bench.errors import UserError
+from distbench.scenarios import fit_cost
+from distbench.session import overhead
+from distbench.core import stats
+from distbench.core.errors import UserError
 
 
 def test_bootstrap_median_ci_brackets_the_median():
@@ -14,7 +17,7 @@ def test_bootstrap_median_ci_brackets_the_median():
 
 
 def test_the_bare_loop_trains_the_workload_without_the_harness(tiny):
-    from bench.bare import measure
+    from distbench.scenarios.bare import measure
 
     record = measure(tiny("reuters_cnn", "default", "custom", steps_per_epoch=10, warmup_steps=2))
     assert record["status"] == "ok" and record["bare"] == {"metrics": "workload"}
@@ -23,9 +26,9 @@ def test_the_bare_loop_trains_the_workload_without_the_harness(tiny):
 
 
 def test_fit_callback_cost_is_measured_in_pairs(tiny):
-    record = overhead.measure_fit(tiny("reuters_cnn", "default", "custom", steps_per_epoch=10), pairs=3)
+    record = fit_cost.measure(tiny("reuters_cnn", "default", "custom", steps_per_epoch=10), pairs=3)
     f = record["fit"]
-    assert f["pairs"] == len(f["walls"]) == 3 and f["steps_per_call"] == overhead.FIT_STEPS
+    assert f["pairs"] == len(f["walls"]) == 3 and f["steps_per_call"] == fit_cost.FIT_STEPS
     assert all(t > 0 and u > 0 for t, u in f["walls"])
     assert f["ratio_ci"][0] <= f["ratio"] <= f["ratio_ci"][1] and f["within_target"] == (f["added"] <= overhead.TARGET)
 
@@ -39,13 +42,13 @@ def test_overhead_refuses_other_cells(tiny):
 def test_the_benchmark_finds_a_delay_injected_into_the_harness(tmp_path, tiny):
     """The harness side's workers sleep 30% of every timed step (a sitecustomize on their
     PYTHONPATH); the bare loop is untouched. The benchmark must report about +30%."""
-    from bench.suite import Suite
+    from distbench.session.suite import Suite
 
     slow = tmp_path / "slow"
     slow.mkdir()
     (slow / "sitecustomize.py").write_text(textwrap.dedent("""
         import time
-        from bench import timing
+        from distbench.trackers import timing
 
         _stop = timing.StepClock.stop
 
@@ -60,7 +63,7 @@ def test_the_benchmark_finds_a_delay_injected_into_the_harness(tmp_path, tiny):
     o = record["overhead"]
     assert record["status"] == "ok" and not o["within_target"], o
     assert o["ratio_ci"][0] > 1 + overhead.TARGET        # the added time is found, beyond the target
-    assert tables.overhead_line(record).startswith("reuters_cnn-default-custom-overhead: the harness adds +")
+    assert overhead_lines.overhead_line(record).startswith("reuters_cnn-default-custom-overhead: the harness adds +")
 
 
 def test_the_overhead_line_passes_only_what_the_interval_shows():
@@ -68,7 +71,7 @@ def test_the_overhead_line_passes_only_what_the_interval_shows():
         record = {"cell": "w-default-custom-overhead", "status": "ok", "config": {}, "overhead": {
             "pairs": 6, "ratio": ratio, "ratio_ci": ci, "added": ratio - 1, "target": 0.03,
             "bare": [0.01] * 6, "harness": [0.01 * ratio] * 6}}
-        return tables.overhead_line(record)
+        return overhead_lines.overhead_line(record)
 
     assert "within the 3% target" in line(1.005, [0.98, 1.028])
     assert "not shown within the 3% target" in line(1.01, [0.97, 1.06])   # the point is within, the interval not
@@ -80,8 +83,8 @@ def slow_timer_fit():
     """``fit`` whose timing callback sleeps 30 ms at every step end (a known cost)."""
     import time
 
-    from bench.loops import LOOPS
-    from bench.loops.fit import FitLoop, timing_callback
+    from distbench.loops import LOOPS
+    from distbench.loops.fit import FitLoop, timing_callback
 
     class SlowTimerFit(FitLoop):
         name = "fit_slow_timer"
@@ -107,22 +110,22 @@ def slow_timer_fit():
 
 @pytest.mark.parametrize("strategy", ["default", "virtual", "mirrored"])
 def test_every_fit_cell_reports_what_its_timing_callback_costs(tiny, strategy):
-    from bench.cell import run_cell
-    from bench.results import CellResult
+    from distbench.scenarios.tasks import run_cell
+    from distbench.storage.results import CellResult
 
-    from bench.loops.fit import COST_MAX_STEPS, COST_MIN_STEPS
+    from distbench.loops.fit import COST_MAX_STEPS, COST_MIN_STEPS
 
     record = run_cell(tiny("reuters_cnn", strategy, "fit", timing_cost_pairs=3))
     cost = record["loop"]["timing_cost"]
     assert cost["pairs"] == len(cost["walls"]) == 3 and COST_MIN_STEPS <= cost["steps_per_call"] <= COST_MAX_STEPS
     assert cost["ratio_ci"][0] <= cost["ratio"] <= cost["ratio_ci"][1] and cost["coverage"] == 0.75
     assert "timing_cost_s" in record["phases"]
-    note = tables.timing_cost_note(CellResult.of(record["cell"], [record]).timing_cost)
+    note = run_table.timing_cost_note(CellResult.of(record["cell"], [record]).timing_cost)
     assert note.startswith("timing callback: fit ") and "wall time with it (3 pairs); untimed fit " in note
 
 
 def test_a_costly_timing_callback_is_found(tiny, slow_timer_fit):
-    from bench.cell import run_cell
+    from distbench.scenarios.tasks import run_cell
 
     cost = run_cell(tiny("reuters_cnn", "default", slow_timer_fit, timing_cost_pairs=3))["loop"]["timing_cost"]
     # 30 ms more at every step of the timed calls (steps here take 5-20 ms): found in every pair.
@@ -130,7 +133,7 @@ def test_a_costly_timing_callback_is_found(tiny, slow_timer_fit):
 
 
 def test_the_timing_cost_is_measured_for_fit_cells_that_measure_steps_only(tiny):
-    from bench.cell import run_cell
+    from distbench.scenarios.tasks import run_cell
 
     def measured(**fields):
         return "timing_cost" in run_cell(tiny("reuters_cnn", **{"timing_cost_pairs": 2, **fields}))["loop"]

@@ -1,9 +1,11 @@
 """The devices' measured peak, each cell's share of it, and where a matmul shape sits."""
 
+from distbench.render import run_table
 import pytest
 
-from bench import peak, tables
-from bench.results import CellResult
+from distbench.scenarios import peak
+from distbench.session import peak as peak_records
+from distbench.storage.results import CellResult
 from tests.bench.runs import record, samples
 
 
@@ -42,34 +44,34 @@ def test_each_cell_gets_its_own_device_s_peak_and_shows_its_share():
     cpu = _training("w-default-fit", ["/CPU:0"], 10.0, 2e8)          # 20 GFLOP/s
     gpu = _training("w-mirrored-fit", ["/GPU:0", "/GPU:1"], 1.0, 2e9)  # 2,000 GFLOP/s
     run = {"w-default-fit": [cpu], "w-mirrored-fit": [gpu]}
-    peak.apply(run, PEAKS)
+    peak_records.apply(run, PEAKS)
     assert cpu["compute"]["peak"]["device"] == "/CPU:0" and gpu["compute"]["peak"]["device"] == "/GPU:0"
     on_cpu, on_gpu = CellResult.of("w-default-fit", [cpu]), CellResult.of("w-mirrored-fit", [gpu])
     assert on_cpu.achieved_flops == pytest.approx(2e10) and on_cpu.share_of_peak == pytest.approx(0.1)
-    assert tables.compute_cell(on_cpu) == "0.2 GFLOP/step, 20.0 GFLOP/s (10% of 200)"
+    assert run_table.compute_cell(on_cpu) == "0.2 GFLOP/step, 20.0 GFLOP/s (10% of 200)"
     assert on_gpu.share_of_peak == pytest.approx(0.05) and on_gpu.share_of_datasheet == pytest.approx(2000 / 51200)
-    assert tables.compute_cell(on_gpu) == "2 GFLOP/step, 2000.0 GFLOP/s (5.0% of 40000), 3.9% of datasheet"
+    assert run_table.compute_cell(on_gpu) == "2 GFLOP/step, 2000.0 GFLOP/s (5.0% of 40000), 3.9% of datasheet"
 
 
 def test_without_a_measured_peak_no_share_is_claimed():
     rec = _training("w-default-fit", ["/CPU:0"], 10.0, 2e8)
-    peak.apply({"w-default-fit": [rec]}, {"cell": "peak", "status": "error", "reason": "killed"})
+    peak_records.apply({"w-default-fit": [rec]}, {"cell": "peak", "status": "error", "reason": "killed"})
     result = CellResult.of("w-default-fit", [rec])
-    assert result.share_of_peak is None and tables.compute_cell(result) == "0.2 GFLOP/step, 20.0 GFLOP/s"
-    assert tables.peak_line({"status": "error", "reason": "killed"}) == "Device peak: not measured (killed)."
+    assert result.share_of_peak is None and run_table.compute_cell(result) == "0.2 GFLOP/step, 20.0 GFLOP/s"
+    assert run_table.peak_line({"status": "error", "reason": "killed"}) == "Device peak: not measured (killed)."
 
 
 def test_a_matmul_shape_is_placed_on_the_roofline():
-    from workloads.matmul import Matmul
+    from distbench.workloads.matmul import Matmul
 
     assert Matmul.intensity((10000, 100, 10000)) == pytest.approx(2e10 / (4 * (1e6 + 1e6 + 1e8)))   # 49 FLOP/B
     assert Matmul.intensity((4096, 4096, 4096)) == pytest.approx(4096 / 6)
     rec = record("matmul-default", samples(135.0, spread=0.0))
     rec["matmul"] = {"shape": [10000, 100, 10000], "flops_per_byte": Matmul.intensity((10000, 100, 10000)),
                      "primary_device": "/CPU:0", "devices": {"/CPU:0": {"gflops": 148.0}}}
-    peak.apply({"matmul-default": [rec]}, PEAKS)
+    peak_records.apply({"matmul-default": [rec]}, PEAKS)
     result = CellResult.of("matmul-default", [rec])
     assert result.share_of_peak == pytest.approx(0.74)
-    note = tables.roofline_note(result)
+    note = run_table.roofline_note(result)
     assert note.startswith("shape 10000x100x10000: 49 FLOP/byte; roofline: 10.0 GB/s x 49 = 490 GFLOP/s")
     assert note.endswith("compute-bound at this shape")

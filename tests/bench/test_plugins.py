@@ -4,10 +4,11 @@ import textwrap
 
 import pytest
 
-import workloads
-from bench import matrix_file, plugins
-from bench.errors import UserError
-from workloads.registry import WORKLOADS
+from distbench import workloads
+from distbench.session import matrix_file
+from distbench import plugins
+from distbench.core.errors import UserError
+from distbench.workloads.registry import WORKLOADS
 
 MODEL = textwrap.dedent('''
     from distbench import TextClassifier
@@ -37,7 +38,7 @@ def model_file(tmp_path, request):
 
 
 def test_a_file_reference_is_loaded_registered_and_carried_to_the_cell(model_file, tiny):
-    from bench.cell import run_cell
+    from distbench.scenarios.tasks import run_cell
 
     path, name = model_file
     names, refs = plugins.resolve([f"{path}:Tiny", "reuters_cnn"], "workload")
@@ -68,7 +69,7 @@ def test_a_module_reference_and_bad_references_say_what_is_wrong(model_file, mon
 def test_a_name_taken_by_another_class_is_refused(tmp_path):
     path = tmp_path / "clash.py"
     path.write_text(MODEL.format(name="reuters_cnn"))
-    with pytest.raises(UserError, match="workload name 'reuters_cnn' is taken by workloads.reuters_cnn.ReutersCnn"):
+    with pytest.raises(UserError, match="workload name 'reuters_cnn' is taken by distbench.workloads.reuters_cnn.ReutersCnn"):
         plugins.load(f"{path}:Tiny", "workload")
 
 
@@ -89,7 +90,8 @@ def test_entry_points_register_their_classes_and_a_broken_one_is_skipped(model_f
     found = [EntryPoint("tiny", f"{path.stem}:Tiny"), EntryPoint("broken", "no_such_module:X")]
     monkeypatch.setattr(importlib.metadata, "entry_points",
                         lambda group: found if group == "distbench.workloads" else [])
-    plugins.load_entry_points("workload")
+    monkeypatch.setattr(WORKLOADS, "_discovered", False)
+    WORKLOADS.names()
     assert name in WORKLOADS.names()
     assert "skipped the workload plugin broken = no_such_module:X" in caplog.text
 
@@ -125,9 +127,9 @@ def test_the_matrix_file_is_read_checked_and_overridden(tmp_path):
 
 
 def test_a_declared_plugin_is_loaded_without_being_selected_and_its_cells_carry_it(model_file, monkeypatch):
-    from bench import options
-    from bench.cli import build_parser
-    from bench.session import Session
+    from distbench.session import options
+    from distbench.cli.main import build_parser
+    from distbench.session.session import Session
 
     path, name = model_file
     project = path.parent

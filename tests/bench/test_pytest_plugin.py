@@ -1,6 +1,6 @@
 import pytest
 
-from bench.pytest_plugin import record_samples
+from distbench.pytest_plugin.samples import record_samples
 
 
 def test_benchmark_statistics_are_the_measured_samples(benchmark, request):
@@ -15,7 +15,7 @@ def test_benchmark_statistics_are_the_measured_samples(benchmark, request):
 
 
 def test_pytest_benchmark_s_machine_comparison_uses_distbench_s_fingerprint():
-    from bench.pytest_plugin import pytest_benchmark_compare_machine_info
+    from distbench.pytest_plugin.plugin import pytest_benchmark_compare_machine_info
 
     class Logger:
         def __init__(self):

@@ -1,10 +1,10 @@
 import pytest
 
-import bench.loops as loops
-import strategies
-import workloads
-from bench.errors import UserError
-from bench.registry import Registry
+import distbench.loops as loops
+from distbench import strategies
+from distbench import workloads
+from distbench.core.errors import UserError
+from distbench.core.registry import Registry
 
 
 def test_registries_hold_the_documented_names_in_order():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from bench.errors import UserError
-from bench.cell import run_cell
+from distbench.core.errors import UserError
+from distbench.scenarios.tasks import run_cell
 
 # mirrored has no GPU here: one CPU replica. virtual: the session's two logical CPUs.
 REPLICAS = {"default": 1, "virtual": 2, "mirrored": 1}
@@ -81,7 +81,7 @@ def test_matmul_times_the_cpu_and_checks_the_sum(tiny):
 
 
 def test_evaluation_covers_exactly_the_requested_examples(tiny):
-    from bench.cell import EVAL_BATCH
+    from distbench.scenarios.training import EVAL_BATCH
 
     n = EVAL_BATCH + 44   # one whole batch and a remainder
     record = run_cell(tiny("multibranch", "default", "custom", eval_examples=n))
@@ -93,7 +93,7 @@ def _no_process(spec, **kwargs):
 
 
 def test_unavailable_strategies_are_skipped_with_their_reason_before_any_process(tiny):
-    from bench.suite import Suite
+    from distbench.session.suite import Suite
 
     record = Suite(launch=_no_process, launch_cluster=_no_process).run(tiny("reuters_cnn", "tpu", "fit"))
     assert record["status"] == "skipped"
@@ -101,8 +101,8 @@ def test_unavailable_strategies_are_skipped_with_their_reason_before_any_process
 
 
 def test_matmul_under_mirrored_without_gpu_is_skipped_before_any_process(tiny):
-    from bench.suite import Suite
-    from strategies import hardware
+    from distbench.session.suite import Suite
+    from distbench.strategies import hardware
 
     if hardware.detect().gpus:
         pytest.skip("this machine has a GPU")
@@ -123,7 +123,7 @@ def test_the_seed_makes_a_cell_reproducible(tiny):
 
 
 def test_short_reason_keeps_the_first_and_the_telling_last_line():
-    from bench.records import short_reason
+    from distbench.core.records import short_reason
 
     tf_error = ("InvalidArgumentError: Graph execution error:\n\nDetected at node X\n  File \"a.py\", line 1\n"
                 "Trying to access resource v located in device CPU:1\n\t [[{{node StatefulPartitionedCall}}]]")
@@ -138,8 +138,8 @@ def test_matmul_keeps_the_cpu_figure_when_another_device_runs_out_of_memory(tiny
     (The session's second logical CPU stands in for a GPU.)"""
     import tensorflow as tf
 
-    import strategies.default as default
-    from workloads.matmul import Matmul
+    import distbench.strategies.default as default
+    from distbench.workloads.matmul import Matmul
 
     monkeypatch.setattr(default.DefaultAdapter, "compute_devices", lambda self, hw: ["/CPU:1"], raising=False)
     real = Matmul.step
@@ -161,7 +161,7 @@ def test_matmul_keeps_the_cpu_figure_when_another_device_runs_out_of_memory(tiny
 
 
 def test_steps_per_execution_is_forced_to_1_only_where_keras_fails():
-    from bench.loops.fit import spe_unsupported
+    from distbench.loops.fit import spe_unsupported
 
     def strategy(cls_name, replicas):
         return type(cls_name, (), {"num_replicas_in_sync": replicas})()
@@ -173,7 +173,7 @@ def test_steps_per_execution_is_forced_to_1_only_where_keras_fails():
 
 
 def test_device_memory_is_read_for_gpus_and_tpus_by_their_short_names():
-    from bench.memory import _gpus
+    from distbench.trackers.memory import _gpus
 
     assert _gpus(["/CPU:0", "/GPU:1", "/job:worker/replica:0/task:0/device:TPU:3", "/device:GPU:0"]) == [
         "GPU:1", "TPU:3", "GPU:0"]

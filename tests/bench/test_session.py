@@ -1,5 +1,6 @@
 """One session for both front ends: one option table, one plan, runs that lose nothing."""
 
+from distbench.render import verdicts
 import argparse
 import json
 import os
@@ -10,10 +11,10 @@ import time
 
 import pytest
 
-from bench import options
-from bench.cli import build_parser
-from bench.session import Session
-from bench.storage import Storage, load
+from distbench.session import options
+from distbench.cli.main import build_parser
+from distbench.session.session import Session
+from distbench.storage.files import Storage, load
 from tests.bench.runs import record, samples
 from tests.processes import gone
 
@@ -29,7 +30,7 @@ class _Group:
 
 
 def _pytest_options(argv=()):
-    from bench.pytest_plugin import pytest_addoption
+    from distbench.pytest_plugin.plugin import pytest_addoption
 
     group = _Group()
     pytest_addoption(type("P", (), {"getgroup": lambda self, name: group})())
@@ -79,13 +80,12 @@ class _StoppedSuite:
         return rec
 
     def run_all(self, specs, repeats, progress):
-        from bench.suite import Suite
+        from distbench.session.suite import Suite
 
         return Suite.run_all(self, specs, repeats, progress)
 
 
 def test_an_interrupted_run_keeps_its_finished_cells_and_says_so(tmp_path):
-    from bench import tables
 
     values = options.from_namespace(_cli_options(["--workload", "reuters_cnn", "--strategy", "default",
                                                   "--loop", "fit", "--loop", "custom", "--results", str(tmp_path)]))
@@ -98,7 +98,7 @@ def test_an_interrupted_run_keeps_its_finished_cells_and_says_so(tmp_path):
     statuses = {c: r.status for c, r in run.results.items()}
     assert statuses == {"reuters_cnn-default-fit": "ok", "reuters_cnn-default-custom": "missing",
                         **{f"reuters_cnn-default-fit-init{k}": "missing" for k in range(1, 5)}}
-    assert tables.run_heading("B", run).endswith("INTERRUPTED: not every planned cell ran")
+    assert verdicts.run_heading("B", run).endswith("INTERRUPTED: not every planned cell ran")
     assert "INTERRUPTED: 1 of 6 planned cells ran" in session.summary()
 
 
@@ -110,7 +110,7 @@ def test_workers_die_with_their_parent(tmp_path, mode):
     script.write_text(
         "import json\n"
         "from bench import cluster\n"
-        "from bench.config import CellSpec\n"
+        "from distbench.core.config import CellSpec\n"
         "spec = CellSpec('reuters_cnn', 'multi_worker', 'custom', epochs=50, steps_per_epoch=1000,\n"
         "                data='synthetic', eval_examples=100, deadline_s=300)\n"
         "cluster.launch_cluster(spec, on_start=lambda pids: print(json.dumps(pids), flush=True))\n"

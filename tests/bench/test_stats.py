@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from bench import stats
+from distbench.core import stats
 
 # Hand-computed reference: samples 1..10 (ms). Definition 7 percentiles (Hyndman & Fan
 # 1996), as numpy.percentile and R's quantile(type=7): rank h = (n-1) q/100.

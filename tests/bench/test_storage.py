@@ -3,8 +3,8 @@ import threading
 
 import pytest
 
-from bench.errors import UserError
-from bench.storage import SCHEMA_VERSION, Storage, load
+from distbench.core.errors import UserError
+from distbench.storage.files import SCHEMA_VERSION, Storage, load
 from tests.bench.runs import MACHINE, record, samples, save
 
 

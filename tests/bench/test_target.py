@@ -1,15 +1,19 @@
 """Time to target: the tracker, the loops that stop on it, censored seeds and their verdicts."""
 
+from distbench.render import target_table
 import math
 import time
 
 import pytest
 
-from bench import compare, stats, target
-from bench.errors import UserError
-from bench.results import CellResult
-from bench.storage import load
-from bench.timing import StepClock
+from distbench.analysis import compare
+from distbench.core import stats
+from distbench.core import targets
+from distbench.trackers import target
+from distbench.core.errors import UserError
+from distbench.storage.results import CellResult
+from distbench.storage.files import load
+from distbench.trackers.timing import StepClock
 from tests.bench.runs import record, samples, save
 
 CELL = "reuters_cnn-default-fit-to_accuracy_0.6"
@@ -33,20 +37,20 @@ def test_median_interval_from_order_statistics_by_hand():
 
 
 def test_parse_and_resolve_targets():
-    import workloads
+    from distbench import workloads
 
-    assert target.parse("accuracy=0.6") == target.Target("accuracy", 0.6)
-    assert target.parse("accuracy=0.6").label == "to_accuracy_0.6"
+    assert targets.parse("accuracy=0.6") == targets.Target("accuracy", 0.6)
+    assert targets.parse("accuracy=0.6").label == "to_accuracy_0.6"
     for bad in ("accuracy", "=0.6", "auc=high", "auc=nan"):
         with pytest.raises(UserError, match="give METRIC=VALUE"):
-            target.parse(bad)
+            targets.parse(bad)
     reuters, multibranch = workloads.get("reuters_cnn"), workloads.get("multibranch")
-    assert target.for_workload("default", reuters, "synthetic").text == reuters.default_targets["synthetic"]
-    assert target.for_workload("auc=0.9", multibranch, "synthetic") == target.Target("auc", 0.9)
+    assert targets.for_workload("default", reuters, "synthetic").text == reuters.default_targets["synthetic"]
+    assert targets.for_workload("auc=0.9", multibranch, "synthetic") == targets.Target("auc", 0.9)
     with pytest.raises(UserError, match="'auc' is not one reuters_cnn scores; valid: accuracy, top5_accuracy"):
-        target.for_workload("auc=0.9", reuters, "synthetic")
+        targets.for_workload("auc=0.9", reuters, "synthetic")
     with pytest.raises(UserError, match="no default target for data 'folder:/x'"):
-        target.for_workload("default", reuters, "folder:/x")
+        targets.for_workload("default", reuters, "folder:/x")
 
 
 class _Model:
@@ -73,7 +77,7 @@ def _train(tracker, model, clock, steps, step_s=0.0):
 
 def test_tracker_stops_at_the_first_evaluation_that_reaches_the_target_and_excludes_evaluation_time():
     model, clock = _Model([0.1 * k for k in range(1, 21)], eval_delay=0.05), StepClock()
-    tracker = target.Tracker(target.Target("accuracy", 0.55), model.evaluate, eval_every=2, max_steps=20, clock=clock)
+    tracker = target.Tracker(targets.Target("accuracy", 0.55), model.evaluate, eval_every=2, max_steps=20, clock=clock)
     _train(tracker, model, clock, 20, step_s=0.002)
     # 0.55 is first reached at step 6 (0.6); evaluations at 2, 4, 6 only: the loop stopped there.
     assert model.evaluated == [2, 4, 6] and model.step == 6
@@ -86,7 +90,7 @@ def test_tracker_stops_at_the_first_evaluation_that_reaches_the_target_and_exclu
 
 def test_tracker_censors_a_run_that_never_reaches_the_target():
     model, clock = _Model([0.2] * 30), StepClock()
-    tracker = target.Tracker(target.Target("accuracy", 0.9), model.evaluate, eval_every=4, max_steps=10, clock=clock)
+    tracker = target.Tracker(targets.Target("accuracy", 0.9), model.evaluate, eval_every=4, max_steps=10, clock=clock)
     _train(tracker, model, clock, 30)
     out = tracker.record()
     assert model.step == 10 and model.evaluated == [4, 8, 10]      # the budget's last step is evaluated too
@@ -95,7 +99,7 @@ def test_tracker_censors_a_run_that_never_reaches_the_target():
 
 @pytest.mark.parametrize("loop", ["fit", "train_on_batch", "custom"])
 def test_every_loop_stops_when_the_target_is_reached(tiny, loop):
-    from bench.cell import run_cell
+    from distbench.scenarios.tasks import run_cell
 
     # accuracy >= 0 holds at the first evaluation: a loop that ignored it would run 40 steps.
     record_ = run_cell(tiny("reuters_cnn", "default", loop, target="accuracy=0", eval_every=8, max_steps=40,
@@ -107,7 +111,7 @@ def test_every_loop_stops_when_the_target_is_reached(tiny, loop):
 
 
 def test_a_target_cell_runs_to_its_budget_when_not_reached(tiny):
-    from bench.cell import run_cell
+    from distbench.scenarios.tasks import run_cell
 
     record_ = run_cell(tiny("reuters_cnn", "virtual", "custom", target="accuracy=1.01", eval_every=5, max_steps=14,
                             steps_per_epoch=6, warmup_steps=1))
@@ -131,9 +135,8 @@ def test_a_target_cell_reports_the_median_over_seeds_and_censors_the_rest():
     assert result.time_to_target == 12.0 and result.median_steps_to_target == 125
     assert result.time_to_target_interval[:2] == (10.0, math.inf)
     assert result.estimate == 12.0
-    from bench import tables
 
-    (row,) = tables.target_rows({CELL: result})
+    (row,) = target_table.target_rows({CELL: result})
     assert row[5] == "2 of 3" and row[6] == "12.0 s" and row[7].startswith("10.0 s to not reached")
 
 
@@ -151,7 +154,7 @@ def test_compare_judges_time_to_target_and_a_target_no_longer_reached_fails_the_
     assert slower.cells[0].verdict == "slower" and compare.check(slower).exit_status == compare.EXIT_REGRESSION
     lost = compare.compare_runs(a, _run(tmp_path, [9.0, 0, 0], reached=(True, False, False)), noise_a=noise)
     assert lost.cells[0].verdict == "slower" and compare.check(lost).exit_status == compare.EXIT_REGRESSION
-    from bench.tables import regression_line
+    from distbench.render.verdicts import regression_line
 
     (failure,) = compare.check(lost).failures
     assert "time to target 11.0 s -> not reached" in regression_line(failure)
@@ -162,7 +165,7 @@ def test_compare_judges_time_to_target_and_a_target_no_longer_reached_fails_the_
 
 
 def test_the_report_has_a_time_to_target_table_and_chart(tmp_path):
-    from bench.report import write_report
+    from distbench.render.report import write_report
 
     recs = [_target_record(t, seed=k) for k, t in enumerate([10.0, 11.0, 12.0])]
     for k, rec in enumerate(recs):
@@ -180,8 +183,8 @@ def test_the_report_has_a_time_to_target_table_and_chart(tmp_path):
 
 
 def test_multi_worker_target_cells_skip_with_their_reason(tiny):
-    from bench.plan import skip_reason
-    from strategies.hardware import Hardware
+    from distbench.session.plan import skip_reason
+    from distbench.strategies.hardware import Hardware
 
     spec = tiny("reuters_cnn", "multi_worker", "custom", target="accuracy=0.5")
     assert "time to target is not built for several workers" in skip_reason(spec, Hardware(2, (), None, (), False))

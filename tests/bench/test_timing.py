@@ -1,6 +1,6 @@
 import pytest
 
-from bench.timing import StepClock, StepTimes, time_repeats
+from distbench.trackers.timing import StepClock, StepTimes, time_repeats
 
 
 class FakeTimer:

@@ -1,9 +1,12 @@
+from distbench.render import tune_table
 import pytest
 
-from bench import guard, tables, tune
-from bench.config import CellSpec
-from bench.results import results_of
-from strategies.hardware import Hardware
+from distbench.analysis import guard
+from distbench.analysis import tuning
+from distbench.session import tune
+from distbench.core.config import CellSpec
+from distbench.storage.results import results_of
+from distbench.strategies.hardware import Hardware
 from tests.bench.runs import record, samples
 
 
@@ -24,7 +27,7 @@ def test_candidates_cover_loops_spe_and_xla_with_plain_fit_first():
 
 
 def test_candidates_under_several_replicas_leave_out_what_keras_cannot_run_and_say_why():
-    from bench.plan import skip_reason
+    from distbench.session.plan import skip_reason
 
     base = CellSpec.for_profile("quick", workload="", strategy="", loop=None)
     cells, left_out = tune.candidates("reuters_cnn", ["virtual"], ["fit", "custom"], base, CPU_ONLY)
@@ -59,15 +62,15 @@ def test_rank_orders_accepted_by_median_with_speedups_and_rejects_what_learns_wo
         "w-default-custom-xla": _cell("w-default-custom-xla", [5, 5, 5], loop="custom", jit=True, guard_status="low"),
         "w-default-fit-init1": _cell("w-default-fit-init1", [10, 10, 10], init_seed=1),
     }
-    ranked = tune.rank(results_of(run), set(run) - {"w-default-fit-init1"})
+    ranked = tuning.rank(results_of(run), set(run) - {"w-default-fit-init1"})
     assert [r.result.id for r in ranked] == ["w-default-fit-spe50", "w-default-custom", "w-default-fit",
                                         "w-default-custom-xla"]
     best = ranked[0]
     assert best.speedup == pytest.approx(10 / 8, rel=0.02)
     assert not ranked[-1].accepted and ranked[-1].guard == "low"
-    rows = tables.tune_rows(ranked)
+    rows = tune_table.tune_rows(ranked)
     assert rows[0][:5] == [1, "default", "fit", 50, "off"] and rows[-1][0] == "rejected"
-    verdict = tables.tune_verdict(ranked)
+    verdict = tune_table.tune_verdict(ranked)
     assert verdict.startswith("Fastest by mean step: default fit (steps/exec 50, XLA off), 8.0")
     assert "1.25x plain fit. Not confirmed" in verdict
     plain, a, b = tune.confirmation(ranked)
@@ -81,14 +84,14 @@ def test_rank_compares_means_of_per_step_time_like_for_like():
     run = {"w-default-fit": _cell("w-default-fit", [10]), "w-default-fit-spe50": _cell("w-default-fit-spe50", [12], spe=50)}
     run["w-default-fit"][0]["steps"]["samples"] = steps
     run["w-default-fit-spe50"][0]["steps"]["samples"] = [0.012] * 2
-    ranked = {r.result.id: r for r in tune.rank(results_of(run))}
+    ranked = {r.result.id: r for r in tuning.rank(results_of(run))}
     assert ranked["w-default-fit"].result.mean_step == pytest.approx(0.012)
     assert ranked["w-default-fit-spe50"].speedup == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("loop, spe", [("fit", 5), ("train_on_batch", 1), ("custom", 1)])
 def test_every_loop_trains_with_xla(tiny, loop, spe):
-    from bench.cell import run_cell
+    from distbench.scenarios.tasks import run_cell
 
     rec = run_cell(tiny("reuters_cnn", "default", loop, steps_per_epoch=12, steps_per_execution=spe, jit_compile=True))
     assert rec["status"] == "ok" and rec["cell"].endswith("-xla")
@@ -98,7 +101,7 @@ def test_every_loop_trains_with_xla(tiny, loop, spe):
 def test_cross_device_ops_are_a_tune_axis_on_two_gpus_only():
     import dataclasses
 
-    from bench.config import CellSpec
+    from distbench.core.config import CellSpec
 
     base = CellSpec.for_profile("quick", workload="", strategy="", loop=None)
     two_gpus = dataclasses.replace(CPU_ONLY, gpus=("/physical_device:GPU:0", "/physical_device:GPU:1"))

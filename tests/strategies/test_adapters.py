@@ -2,10 +2,10 @@ import time
 
 import pytest
 
-import strategies
-from strategies import devices
-from strategies.devices import DeviceSetup, DeviceSetupError
-from strategies.hardware import Hardware
+from distbench import strategies
+from distbench.strategies import devices
+from distbench.strategies.devices import DeviceSetup, DeviceSetupError
+from distbench.strategies.hardware import Hardware
 
 CPU_ONLY = Hardware(cpus=1, gpus=(), tpu_address=None, local_tpu_devices=(), libtpu_installed=False)
 TWO_GPUS = Hardware(cpus=1, gpus=("/physical_device:GPU:0", "/physical_device:GPU:1"),
@@ -32,7 +32,7 @@ def test_tpu_devices_without_libtpu_say_so():
 
 
 def test_this_machine_skips_gpu_and_tpu_with_reasons():
-    from strategies import hardware
+    from distbench.strategies import hardware
 
     hw = hardware.detect()
     if hw.gpus:
@@ -96,7 +96,7 @@ def test_a_process_builds_each_strategy_once():
 def test_a_gpu_tensorflow_cannot_see_gets_the_install_hint():
     import dataclasses
 
-    import strategies as s
+    import distbench.strategies as s
 
     driver_only = dataclasses.replace(CPU_ONLY, nvidia_smi=True)
     why = s.get("one_gpu").availability(driver_only).reason
@@ -107,7 +107,7 @@ def test_a_gpu_tensorflow_cannot_see_gets_the_install_hint():
 
 
 def test_tpu_addresses_and_tpu_vm_devices_are_found_where_they_are():
-    from strategies import hardware
+    from distbench.strategies import hardware
 
     assert hardware.tpu_address({"COLAB_TPU_ADDR": "10.0.0.2:8470"}) == "grpc://10.0.0.2:8470"
     assert hardware.tpu_address({"COLAB_TPU_ADDR": "grpc://10.0.0.2:8470"}) == "grpc://10.0.0.2:8470"
@@ -116,7 +116,7 @@ def test_tpu_addresses_and_tpu_vm_devices_are_found_where_they_are():
 
 
 def test_tpu_vm_chips_are_accel_or_numbered_vfio_nodes(tmp_path):
-    from strategies import hardware
+    from distbench.strategies import hardware
 
     (tmp_path / "vfio").mkdir()
     for name in ("vfio/vfio", "vfio/0", "vfio/1", "null"):
@@ -132,7 +132,7 @@ def test_tpu_vm_chips_are_accel_or_numbered_vfio_nodes(tmp_path):
 def test_a_cpu_only_process_hides_its_gpus_before_the_runtime_starts(monkeypatch):
     import tensorflow as tf
 
-    from strategies import devices
+    from distbench.strategies import devices
 
     hidden = []
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0", "GPU:1"] if kind == "GPU" else [])
@@ -150,8 +150,8 @@ def test_a_cpu_only_process_hides_its_gpus_before_the_runtime_starts(monkeypatch
 def test_virtual_on_a_gpu_uses_its_memory_option_and_hides_the_other_gpus(monkeypatch):
     import tensorflow as tf
 
-    import strategies as s
-    from strategies import devices
+    import distbench.strategies as s
+    from distbench.strategies import devices
 
     setup = s.get("virtual", devices=4, virtual_memory_mb=1024).device_setup(TWO_GPUS)
     assert (setup.logical_type, setup.logical_count, setup.logical_memory_mb, setup.only_first_gpu) == \
@@ -169,7 +169,7 @@ def test_virtual_on_a_gpu_uses_its_memory_option_and_hides_the_other_gpus(monkey
 def test_a_set_up_step_past_its_deadline_times_out_and_others_pass_through():
     import threading
 
-    from strategies.tpu import ConnectTimeout, within
+    from distbench.strategies.tpu import ConnectTimeout, within
 
     assert within(5, lambda: 42, "a quick step") == 42
     with pytest.raises(KeyError):
@@ -187,7 +187,7 @@ def test_a_tpu_that_never_answers_fails_at_the_connect_deadline_not_the_cells(ti
     with a timeout record, not at the cell's 120 s."""
     import socket
 
-    from bench import launcher
+    from distbench.launchers import process as launcher
 
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
@@ -220,7 +220,7 @@ def test_a_gpu_s_name_and_capability_are_read_for_physical_and_carved_devices(mo
     /GPU:1 are the first card, /GPU:2 the second; TensorFlow's answers are faked."""
     import tensorflow as tf
 
-    from strategies.hardware import gpu_details
+    from distbench.strategies.hardware import gpu_details
 
     a100, h100 = object(), object()
     details = {a100: {"device_name": "NVIDIA A100-SXM4-40GB", "compute_capability": (8, 0)},

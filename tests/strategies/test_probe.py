@@ -10,8 +10,8 @@ import dataclasses
 
 import pytest
 
-from bench.cell import run_cell
-from strategies import hardware, probe
+from distbench.scenarios.tasks import run_cell
+from distbench.strategies import hardware, probe
 
 
 def test_the_session_cpus_pass_the_probe_with_and_without_xla():
@@ -68,7 +68,7 @@ def test_tpu_devices_are_left_to_the_tpu_connect_step():
 
 
 def test_a_listed_gpu_that_cannot_compute_skips_the_cell_with_the_reason(tiny, monkeypatch):
-    from strategies import devices
+    from distbench.strategies import devices
 
     # A machine whose TensorFlow lists a GPU (faked: this one has none, so work asked for it
     # lands on the CPU, as on a GPU TensorFlow cannot use); the device set-up is left out,
@@ -87,7 +87,7 @@ def test_a_cluster_worker_that_skips_ends_the_cluster_promptly(tiny, tmp_path):
     the cell is skipped with worker 1's reason long before the deadline, nothing left."""
     import time
 
-    from bench import cluster
+    from distbench.launchers import cluster
     from tests.processes import gone
 
     path = tmp_path / "half_gpu.py"
@@ -99,9 +99,9 @@ def test_a_cluster_worker_that_skips_ends_the_cluster_promptly(tiny, tmp_path):
         "    def device_names(self, hw):\n"
         "        return ['/GPU:0'] if (tf_config() or {}).get('task', {}).get('index') == 1 else ['/CPU:0']\n"
     )
-    from bench import plugins
+    from distbench import plugins
 
-    from strategies import STRATEGIES
+    from distbench.strategies import STRATEGIES
 
     name = plugins.load(f"{path}:HalfGpu", "strategy")
     spec = tiny("reuters_cnn", name, "custom", plugins=(f"strategy={path}:HalfGpu",), epochs=50,

@@ -4,9 +4,9 @@ import os
 import numpy as np
 import pytest
 
-import workloads
-from bench.errors import UserError
-from workloads import data
+from distbench import workloads
+from distbench.core.errors import UserError
+from distbench.workloads import data
 
 
 def test_synthetic_reuters_has_the_real_shapes_and_an_imbalanced_prior():
@@ -134,8 +134,8 @@ def test_a_wrong_layout_is_refused_naming_the_layouts_expected(tmp_path, make, m
 def test_synthetic_data_is_cached_once_and_read_back_identical(tmp_path, monkeypatch):
     import numpy as np
 
-    from workloads import data as data_mod
-    from workloads.reuters_cnn import ReutersCnn
+    from distbench.workloads import data as data_mod
+    from distbench.workloads.reuters_cnn import ReutersCnn
 
     monkeypatch.setenv("DISTBENCH_CACHE", str(tmp_path))
     spec = ReutersCnn.synthetic_spec

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-import workloads
-from workloads.multibranch import roc_auc
+from distbench import workloads
+from distbench.workloads.metrics import roc_auc
 
 
 def test_reuters_cnn_has_exactly_332856_parameters():

@@ -1,0 +1,365 @@
+"""Verdicts: stored runs compared cell by cell, interleaved pairs judged, and the check.
+
+Count what varies. Each kind of comparison has its own unit:
+
+* **Interleaved pairs** (``bench ab``, ``check --against``; :mod:`distbench.session.interleave`): a pair is one
+  process of each side, run at once and taking turns step by step (lockstep); its
+  log-ratio log(median_B / median_A) cancels the machine's drift (25-40% between
+  processes here). The pairs are the units: a Student-t interval of their mean log-ratio,
+  and an exact sign-flip p (smallest reachable: 2 / 2^n).
+* **Stored runs of different times** (``compare``, ``check --baseline``): a run's processes
+  share that run's machine state, so each run is one unit. Its noise is what this
+  machine's history shows: the spread of the cell's run-level estimate (log of the
+  median over processes) across the machine's stored runs, at least 3 of them. Without
+  that history the verdict is undecided, and says why.
+
+Both use one band rule with threshold t on the 95% interval of B/A: wholly above 1+t:
+``slower``; wholly below 1/(1+t): ``faster``; wholly inside [1/(1+t), 1+t]: ``same``;
+else ``undecided``. Per-step samples never decide a verdict: they describe a process and
+are not independent evidence about another. The check fails closed: a cell that
+crashed, is missing, or is undecided fails it unless the user allows that.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from distbench.core import stats
+from distbench.core.errors import UserError
+from distbench.storage.files import StoredRun
+from distbench.storage.machine import fingerprint
+from distbench.storage.results import CellResult
+
+# Stored runs of different times: a run-level estimate moved 25-40% between runs here
+# (docs/measurements.md, "Noise, measured"), so smaller changes need interleaved pairs.
+DEFAULT_THRESHOLD = 0.25
+DEFAULT_ACCURACY_TOLERANCE = 0.05
+CONFIDENCE = 0.95
+MIN_HISTORY_RUNS = 3
+UNDECIDED = "undecided"
+
+# The check's exit statuses (bad input is 2, from the CLI's one error handler).
+EXIT_PASS, EXIT_REGRESSION, EXIT_UNDECIDED = 0, 1, 3
+
+
+def band_verdict(interval: tuple[float, float] | None, threshold: float) -> str:
+    """The band rule on an interval of B/A (see the module's docstring)."""
+    if interval is None:
+        return UNDECIDED
+    lo, hi = interval
+    if lo > 1 + threshold:
+        return "slower"
+    if hi < 1 / (1 + threshold):
+        return "faster"
+    if lo >= 1 / (1 + threshold) and hi <= 1 + threshold:
+        return "same"
+    return UNDECIDED
+
+
+@dataclass(frozen=True)
+class PairedJudgement:
+    """The verdict on a cell's interleaved pairs."""
+
+    pairs: int
+    ratio: float | None                    # exp(mean log-ratio): B/A, > 1 means B is slower
+    interval: tuple[float, float] | None
+    p_value: float | None                  # sign-flip test of "no difference"
+    smallest_p: float                      # the smallest p this many pairs can reach
+    verdict: str
+
+
+def judge_pairs(log_ratios: list[float], threshold: float) -> PairedJudgement:
+    """The band rule on the pairs' log-ratios (at least two pairs for an interval)."""
+    n = len(log_ratios)
+    if n == 0:
+        return PairedJudgement(0, None, None, None, 1.0, UNDECIDED)
+    ratio = math.exp(stats.mean(log_ratios))
+    interval = None
+    if n >= 2:
+        lo, hi = stats.mean_interval(log_ratios, CONFIDENCE)
+        interval = (math.exp(lo), math.exp(hi))
+    return PairedJudgement(n, ratio, interval, stats.sign_flip_p(log_ratios), stats.smallest_sign_flip_p(n),
+                           band_verdict(interval, threshold))
+
+
+@dataclass(frozen=True)
+class Noise:
+    """The between-run spread of one cell's log run-level estimate on one machine."""
+
+    sd: float
+    runs: int
+
+
+def history_noise(history: list[StoredRun]) -> dict[str, Noise]:
+    """Each cell's between-run noise over a machine's stored runs, in run order (cells in
+    at least 3 runs).
+
+    The history holds real changes too (the regressions it is asked to judge), so the
+    spread is estimated from successive differences of the log run-level medians,
+    robustly: sd = 1.4826 x median|diff| / sqrt(2) (the MAD of a difference of two
+    independent values; a level shift moves one difference, not the median).
+    """
+    values: dict[str, list[float]] = {}
+    for run in history:
+        for cell, result in run.results.items():
+            estimate = result.estimate if result.measured else None
+            if estimate is not None and math.isfinite(estimate) and not run.interrupted:
+                values.setdefault(cell, []).append(math.log(estimate))
+    return {c: Noise(robust_sd(v), len(v)) for c, v in values.items() if len(v) >= MIN_HISTORY_RUNS}
+
+
+def robust_sd(series: list[float]) -> float:
+    """The spread of a series' values from its successive differences (see history_noise)."""
+    diffs = [abs(b - a) for a, b in zip(series, series[1:])]
+    return 1.4826 * stats.percentile(diffs, 50) / math.sqrt(2)
+
+
+@dataclass
+class CellComparison:
+    """One cell in both runs: the verdict and the numbers behind it (rendered by tables)."""
+
+    cell: str
+    presence: str                     # "both", "only in A", "only in B", or "not comparable: ..."
+    a: CellResult | None = None
+    b: CellResult | None = None
+    ratio: float | None = None        # median B / median A: > 1 means B is slower
+    ratio_ci: tuple[float, float] | None = None
+    threshold: float = DEFAULT_THRESHOLD
+    verdict: str = ""                 # "faster", "slower", "same", "undecided", or "" when not comparable
+    noise_runs: int = 0               # stored runs of history behind the interval (0: none)
+    p_value: float | None = None      # not used for stored runs: one unit a side
+    differences: tuple[str, ...] = () # why two measured cells are not comparable (configuration, data, code)
+
+    @property
+    def median_a(self) -> float | None:
+        """A's estimate: its median step (seconds), or its median time to target."""
+        return self.a.estimate if self.verdict else None
+
+    @property
+    def median_b(self) -> float | None:
+        return self.b.estimate if self.verdict else None
+
+    @property
+    def target(self) -> bool:
+        """Time to target is compared (not step time)."""
+        return bool(self.a and self.a.is_target)
+
+    @property
+    def throughput_ratio(self) -> float | None:
+        return 1 / self.ratio if self.ratio and not self.target else None
+
+    @property
+    def one_process(self) -> bool:
+        return bool(self.verdict) and min(self.a.processes, self.b.processes) < 2
+
+    @property
+    def accuracy_a(self) -> float | None:
+        """The test metric the accuracy guard judges (accuracy, or AUC for multibranch)."""
+        return self.a.guard_value if self.a else None
+
+    @property
+    def accuracy_b(self) -> float | None:
+        return self.b.guard_value if self.b else None
+
+    @property
+    def metric(self) -> str:
+        return (self.b or self.a).guard_metric
+
+    @property
+    def accuracy_delta(self) -> float | None:
+        a, b = self.accuracy_a, self.accuracy_b
+        return None if a is None or b is None else b - a
+
+    @property
+    def unchecked(self) -> bool:
+        """Undecided: the check can neither pass nor fail this cell's speed."""
+        return self.verdict == UNDECIDED
+
+    def as_dict(self) -> dict:
+        return {
+            "cell": self.cell, "presence": self.presence, "verdict": self.verdict, "threshold": self.threshold,
+            "median_a": self.median_a, "median_b": self.median_b, "ratio": self.ratio,
+            "ratio_ci": list(self.ratio_ci) if self.ratio_ci else None, "noise_runs": self.noise_runs,
+            "throughput_ratio": self.throughput_ratio, "processes_a": self.a.processes if self.a else 0,
+            "processes_b": self.b.processes if self.b else 0, "metric": self.metric if self.a or self.b else None,
+            "metric_a": self.accuracy_a, "metric_b": self.accuracy_b, "metric_delta": self.accuracy_delta,
+            "guard_a": self.a.guard.get("status") if self.a else None,
+            "guard_b": self.b.guard.get("status") if self.b else None,
+        }
+
+
+@dataclass
+class Comparison:
+    a: StoredRun
+    b: StoredRun
+    cells: list[CellComparison]
+    machine_diff: list[tuple[str, object, object]]
+
+    @property
+    def compared(self) -> list[CellComparison]:
+        return [c for c in self.cells if c.verdict]
+
+
+@dataclass(frozen=True)
+class Regression:
+    """Why the newer run fails the check for one cell: ``kind`` slower, accuracy or guard."""
+
+    kind: str
+    comparison: CellComparison
+    tolerance: float | None = None
+
+
+def machine_diff(a: dict, b: dict) -> list[tuple[str, object, object]]:
+    """The fingerprint fields that differ between two machine_info dicts."""
+    fa, fb = fingerprint(a.get("distbench", a)), fingerprint(b.get("distbench", b))
+    return [(k, fa[k], fb[k]) for k in fa if fa[k] != fb[k]]
+
+
+def compare_cell(a: CellResult, b: CellResult, threshold: float, noise_a: Noise | None = None,
+                 noise_b: Noise | None = None) -> CellComparison:
+    """The verdict on one cell present in two stored runs, each run one unit.
+
+    The interval of B/A is the ratio of run-level medians times the between-run noise
+    of each side's machine (one machine's noise stands for both when only one is known).
+    """
+    if not a.measured or not b.measured:
+        side, result = ("A", a) if not a.measured else ("B", b)
+        return CellComparison(a.id, f"not comparable: {result.status} in {side}", a, b, threshold=threshold)
+    differs = tuple(differences(a, b))
+    if differs:
+        return CellComparison(a.id, "not comparable: " + "; ".join(differs), a, b, threshold=threshold,
+                              differences=differs)
+    if a.is_target or b.is_target:
+        reached = _censored_verdict(a, b, threshold)
+        if reached:
+            return reached
+    ratio = b.estimate / a.estimate
+    known = [n for n in (noise_a, noise_b) if n]
+    if not known:
+        return CellComparison(a.id, "both", a, b, ratio, None, threshold, UNDECIDED)
+    sd_a, sd_b = (noise_a or noise_b).sd, (noise_b or noise_a).sd
+    df = min(n.runs for n in known) - 1
+    half = stats.t_quantile(1 - (1 - CONFIDENCE) / 2, df) * math.hypot(sd_a, sd_b)
+    ci = (ratio * math.exp(-half), ratio * math.exp(half))
+    return CellComparison(a.id, "both", a, b, ratio, ci, threshold, band_verdict(ci, threshold),
+                          min(n.runs for n in known))
+
+
+# Spec fields that do not change what a cell measures: where its plugins were loaded from,
+# its deadlines, what it measures after its steps, and a time-to-target cell's first seed.
+IGNORED_FIELDS = ("deadline_s", "connect_deadline_s", "timing_cost_pairs", "plugins", "init_seed")
+
+
+def differences(a: CellResult, b: CellResult) -> list[str]:
+    """What makes two runs of a cell different measurements: their configuration, their
+    data, or the workload's code (its definition hash); empty when they compare."""
+    found = []
+    spec_a, spec_b = a.spec.to_dict(), b.spec.to_dict()
+    for field in spec_a:
+        if field not in IGNORED_FIELDS and spec_a[field] != spec_b.get(field):
+            found.append(f"{field} {spec_a[field]} -> {spec_b.get(field)}")
+    data_a, data_b = a.data_shape, b.data_shape
+    for key in data_a:
+        if key in data_b and data_a[key] != data_b[key] and key != "source":
+            found.append(f"data {key} {data_a[key]} -> {data_b[key]}")
+    wa, wb = a.definition.get("workload"), b.definition.get("workload")
+    if wa and wb and wa != wb:
+        found.append(f"workload code {wa} -> {wb}")
+    return found
+
+
+def _censored_verdict(a: CellResult, b: CellResult, threshold: float) -> CellComparison | None:
+    """Time-to-target cells whose median was not reached on a side (half or more of its
+    seeds never got there): not reached ranks slower than any time, as MLPerf ranks a run
+    that does not converge; not reached on both sides is undecided. None: both reached."""
+    a_inf, b_inf = not math.isfinite(a.estimate), not math.isfinite(b.estimate)
+    if not (a_inf or b_inf):
+        return None
+    verdict = UNDECIDED if a_inf and b_inf else "slower" if b_inf else "faster"
+    return CellComparison(a.id, "both", a, b, None, None, threshold, verdict)
+
+
+def compare_runs(
+    a: StoredRun, b: StoredRun, threshold: float = DEFAULT_THRESHOLD, overrides: dict[str, float] | None = None,
+    noise_a: dict[str, Noise] | None = None, noise_b: dict[str, Noise] | None = None,
+) -> Comparison:
+    """Compares every cell of ``a`` and ``b`` (with each machine's history noise, when
+    given); raises UserError when none is shared."""
+    cells_a, cells_b = a.results, b.results
+    shared = [c for c in cells_a if c in cells_b]
+    if not shared:
+        raise UserError(
+            f"Runs {a.label} and {b.label} have no cells in common (A: {', '.join(cells_a) or 'none'}; "
+            f"B: {', '.join(cells_b) or 'none'}). Compare runs of the same selection."
+        )
+    overrides, noise_a, noise_b = overrides or {}, noise_a or {}, noise_b or {}
+    rows = [compare_cell(cells_a[c], cells_b[c], overrides.get(c, threshold), noise_a.get(c), noise_b.get(c))
+            for c in shared]
+    rows += [CellComparison(c, "only in A", a=cells_a[c]) for c in cells_a if c not in cells_b]
+    rows += [CellComparison(c, "only in B", b=cells_b[c]) for c in cells_b if c not in cells_a]
+    return Comparison(a, b, rows, machine_diff(a.machine_info, b.machine_info))
+
+
+def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> list[Regression]:
+    """Why the newer run (B) fails the check: slower, a lower guard metric, or newly flagged."""
+    found = []
+    for c in comparison.compared:
+        if c.verdict == "slower":
+            found.append(Regression("slower", c))
+        if c.accuracy_delta is not None and c.accuracy_delta < -accuracy_tolerance:
+            found.append(Regression("accuracy", c, accuracy_tolerance))
+        if c.b.guard.get("status") == "low" and c.a.guard.get("status") != "low":
+            found.append(Regression("guard", c))
+    return found
+
+
+def too_noisy(comparison: Comparison) -> list[CellComparison]:
+    """The cells the regression check can neither pass nor fail (undecided)."""
+    return [c for c in comparison.compared if c.unchecked]
+
+
+def missing(comparison: Comparison) -> list[CellComparison]:
+    """Cells the baseline measured that the checked run did not: absent, crashed, or
+    skipped where the baseline ran them. (Cells neither run measured are not checks.)"""
+    return [c for c in comparison.cells
+            if c.a is not None and c.a.measured and (c.b is None or not c.b.measured)]
+
+
+def differing(comparison: Comparison) -> list[CellComparison]:
+    """Cells both runs measured, but as different measurements (configuration, data or
+    workload code differ): not checked, and said so."""
+    return [c for c in comparison.cells if c.differences]
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What the check found, and the exit status it means."""
+
+    failures: list[Regression]
+    undecided: list[CellComparison]
+    missing: list[CellComparison]
+    checked: int
+    allow_undecided: bool = False
+    allow_missing: bool = False
+    differing: list[CellComparison] = ()
+
+    @property
+    def exit_status(self) -> int:
+        if self.failures:
+            return EXIT_REGRESSION
+        unchecked = list(self.missing) + list(self.differing)
+        if (self.undecided and not self.allow_undecided) or (unchecked and not self.allow_missing):
+            return EXIT_UNDECIDED
+        if not self.checked:
+            return EXIT_UNDECIDED   # nothing was checked: never a pass
+        return EXIT_PASS
+
+
+def check(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE,
+          allow_undecided: bool = False, allow_missing: bool = False) -> CheckOutcome:
+    """The regression check of B against A, failing closed."""
+    undecided = too_noisy(comparison)
+    checked = len([c for c in comparison.compared if not c.unchecked])
+    return CheckOutcome(regressions(comparison, accuracy_tolerance), undecided, missing(comparison), checked,
+                        allow_undecided, allow_missing, differing(comparison))

@@ -1,0 +1,104 @@
+"""Interleaved pairs read: the outcome of an interleaved comparison (its exit status,
+failing closed) and each cell's pair noise from stored interleaved runs. Pure."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from distbench.analysis import compare
+from distbench.core import stats
+
+
+@dataclass(frozen=True)
+class PairedOutcome:
+    """What an interleaved comparison found, and the exit status it means (fail closed)."""
+
+    cells: list
+    allow_undecided: bool = False
+    allow_missing: bool = False
+
+    def having(self, verdict: str) -> list:
+        return [c for c in self.cells if c.verdict == verdict]
+
+    @property
+    def decided(self) -> int:
+        return len([c for c in self.cells if c.verdict in ("same", "slower", "faster")])
+
+    @property
+    def exit_status(self) -> int:
+        if self.having("slower"):
+            return compare.EXIT_REGRESSION
+        if (self.having("undecided") and not self.allow_undecided) or (self.having("failed") and not self.allow_missing):
+            return compare.EXIT_UNDECIDED
+        return compare.EXIT_PASS if self.decided else compare.EXIT_UNDECIDED
+
+
+def outcome(cells: list, allow_undecided: bool = False, allow_missing: bool = False) -> PairedOutcome:
+    return PairedOutcome(cells, allow_undecided, allow_missing)
+
+
+@dataclass(frozen=True)
+class PairNoise:
+    """The spread of one pair's log-ratio for a cell, from stored interleaved runs."""
+
+    sd: float
+    pairs: int
+    runs: int
+    seconds_per_pair: float | None
+
+
+def pair_noise(history) -> dict[str, PairNoise]:
+    """Each cell's pair noise: the pooled spread of pairs' log-ratios around their run's
+    mean, over a machine's stored interleaved runs (runs with at least 2 pairs)."""
+    squares: dict[str, list[float]] = {}
+    dof: dict[str, int] = {}
+    runs: dict[str, int] = {}
+    walls: dict[str, list[float]] = {}
+    for run in history:
+        for cell, found in run.interleaved.get("cells", {}).items():
+            ratios = found.get("log_ratios") or []
+            if len(ratios) < 2:
+                continue
+            m = stats.mean(ratios)
+            squares.setdefault(cell, []).extend((r - m) ** 2 for r in ratios)
+            dof[cell] = dof.get(cell, 0) + len(ratios) - 1
+            runs[cell] = runs.get(cell, 0) + 1
+            walls.setdefault(cell, []).extend(_pair_walls(run, cell))
+    return {c: PairNoise(math.sqrt(sum(squares[c]) / dof[c]), len(squares[c]), runs[c],
+                         sum(walls[c]) / len(walls[c]) if walls.get(c) else None) for c in squares}
+
+
+def _pair_walls(run, cell: str) -> list[float]:
+    """Seconds per pair (both processes, start-up included) in a stored interleaved run."""
+    sides = [run.results.get(f"{cell}@{s}") for s in ("A", "B")]
+    if not all(sides):
+        return []
+    walls = [[r.get("process_wall_s") for r in side.ok] for side in sides]
+    return [a + b for a, b in zip(*walls) if a and b]
+
+
+@dataclass(frozen=True)
+class PairPlan:
+    """How many interleaved pairs a cell needs to catch an effect (None: it never can,
+    the effect does not exceed the band), and about how long they take."""
+
+    cell: str
+    noise: PairNoise
+    pairs: int | None
+    minutes: float | None
+
+
+def plan(noise: dict[str, PairNoise], cells: list[str], effect: float, threshold: float,
+         power: float) -> list[PairPlan]:
+    """For each of ``cells``: the pairs it takes to catch ``effect`` beyond ``threshold`` at ``power``."""
+    out = []
+    for cell in cells:
+        n = noise[cell]
+        try:
+            needed = stats.pairs_to_detect(n.sd, effect, threshold, power=power)
+        except ValueError:
+            out.append(PairPlan(cell, n, None, None))
+            continue
+        out.append(PairPlan(cell, n, needed, needed * n.seconds_per_pair / 60 if n.seconds_per_pair else None))
+    return out

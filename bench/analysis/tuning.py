@@ -1,0 +1,40 @@
+"""Tune's ranking: candidates that learn as well as the reference, fastest first. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from distbench.storage.results import CellResult
+
+
+@dataclass(frozen=True)
+class Ranked:
+    result: CellResult
+    speedup: float | None             # plain fit's mean step / this mean step (> 1: faster)
+
+    @property
+    def steps_per_execution(self) -> int:
+        """What ran (fit forces 1 under several replicas)."""
+        return self.result.loop_settings.get("steps_per_execution", self.result.spec.steps_per_execution)
+
+    @property
+    def guard(self) -> str:
+        return self.result.guard.get("status", "unguarded")
+
+    @property
+    def accepted(self) -> bool:
+        """Ran, and learns as well as the reference."""
+        return self.guard not in ("low", "high")
+
+
+def rank(results: dict[str, CellResult], cells: set[str] | None = None) -> list[Ranked]:
+    """Accepted candidates fastest first (by mean time per step, like for like), then those
+    the guard rejected; cells that did not run, and cells not in ``cells`` (the guard's
+    seeds), are left out. The ranking is a shortlist: :func:`confirmation` says how the
+    winner's claim is tested."""
+    candidates = [r for cell, r in results.items() if r.measured and r.spec.loop and not r.spec.is_replicate
+                  and (cells is None or cell in cells)]
+    plain = {r.spec.strategy: r for r in candidates if r.spec.is_plain_fit}
+    rows = [Ranked(r, plain[r.spec.strategy].mean_step / r.mean_step if r.spec.strategy in plain else None)
+            for r in candidates]
+    return sorted(rows, key=lambda r: (not r.accepted, r.result.mean_step))

@@ -1,0 +1,54 @@
+"""Argument groups the commands share: run options, the interleaved settings, results, format, threshold."""
+
+from __future__ import annotations
+
+import argparse
+
+from distbench.core.errors import UserError
+from distbench.render.tables import FORMATS
+from distbench.session import interleave as ab
+from distbench.session import options
+
+RUN_OPTIONS = tuple(o.name for o in options.OPTIONS if o.name != "overhead")
+
+
+def add_running_args(p: argparse.ArgumentParser) -> None:
+    """What run and tune share: every run option of the one option table, and the format."""
+    options.add_to_argparse(p, RUN_OPTIONS)
+    add_format_arg(p)
+
+
+def add_interleaved_args(p: argparse.ArgumentParser) -> None:
+    """The selection and run options, the verdict's threshold and the pairs' budget."""
+    options.add_to_argparse(p, tuple(n for n in RUN_OPTIONS if n not in ("repeats", "guard_seeds")))
+    p.add_argument("--threshold", type=float, default=None,
+                   help=f"relative change that counts (default: {ab.DEFAULT_THRESHOLD} interleaved, "
+                        "0.25 against a stored baseline)")
+    p.add_argument("--min-pairs", type=int, default=ab.DEFAULT_MIN_PAIRS, help="pairs before a first verdict")
+    p.add_argument("--max-pairs", type=int, default=ab.DEFAULT_MAX_PAIRS,
+                   help="pairs at most per cell; then undecided")
+    p.add_argument("--budget", type=float, default=None, metavar="SECONDS", help="time for all pairs of all cells")
+    p.add_argument("--allow-undecided", action="store_true", help="do not fail on undecided cells (exit 0, listed)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="do not fail on cells that crashed, are missing, or were measured differently (exit 0, listed)")
+    add_format_arg(p)
+
+
+def add_results_arg(p: argparse.ArgumentParser) -> None:
+    options.add_to_argparse(p, ("results",))
+
+
+def add_format_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", default="table", choices=FORMATS, help="output format (default: table)")
+
+
+def add_verdict_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threshold", type=float, default=None,
+                   help="relative change of the median that counts (default 0.25 between stored runs)")
+
+
+def threshold_of(args: argparse.Namespace, default: float) -> float:
+    threshold = default if args.threshold is None else args.threshold
+    if threshold <= 0:
+        raise UserError(f"Threshold must be > 0 (a relative change, 0.25 = 25%); received {threshold}.")
+    return threshold

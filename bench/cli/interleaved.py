@@ -1,0 +1,82 @@
+"""``check --against``, ``ab`` and ``plan``: two sides measured now, interleaved, and the pairs it takes."""
+
+from __future__ import annotations
+
+import argparse
+
+from distbench.analysis import pairs
+from distbench.cli.args import threshold_of
+from distbench.cli.stored import check_baseline, this_machine_id
+from distbench.core.config import CellSpec
+from distbench.core.errors import UserError
+from distbench.render import tables, verdicts
+from distbench.session import interleave, options
+from distbench.session.interleave import Side, parse_side
+from distbench.session.paired_run import run_pairs
+from distbench.storage.files import Storage, load
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    if not args.against:
+        return check_baseline(args)
+    return _interleaved(args, Side("A", f"revision {args.against}", root=args.against), Side("B", "this working tree"))
+
+
+def cmd_ab(args: argparse.Namespace) -> int:
+    return _interleaved(args, parse_side("A", args.a, options.spec_changes),
+                        parse_side("B", args.b, options.spec_changes))
+
+
+def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
+    """Runs the selection as interleaved pairs of sides A and B; prints the verdicts."""
+    run = run_pairs(options.from_namespace(args), a, b, threshold_of(args, interleave.DEFAULT_THRESHOLD),
+                    args.min_pairs, args.max_pairs, args.budget, pair_progress, getattr(args, "against", None))
+    outcome = pairs.outcome(run.cells, args.allow_undecided, args.allow_missing)
+    print()
+    print(tables.render_rows(verdicts.PAIRED_HEADERS, verdicts.paired_rows(run.cells), args.format))
+    if args.format != "json":
+        print()
+        for line in verdicts.paired_lines(run.a, run.b, outcome):
+            print(line)
+    if run.saved:
+        print(f"\nSaved {run.saved}")
+    return outcome.exit_status
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Pairs needed per cell to catch ``--detect`` beyond the threshold, from stored pair noise."""
+    effect = _fraction(args.detect, "--detect")
+    threshold = threshold_of(args, interleave.DEFAULT_THRESHOLD)
+    if not 0 < args.power < 1:
+        raise UserError(f"--power must be between 0 and 1; received {args.power}.")
+    storage = Storage(args.results)
+    machine = this_machine_id()
+    noise = pairs.pair_noise([load(p) for p in storage.runs(machine)])
+    wanted = [c for c in noise if _selected(c, args)]
+    print(f"Pair noise from the interleaved runs stored for {machine} in {args.results}/:")
+    print(tables.render_rows(verdicts.PLAN_HEADERS, verdicts.plan_rows(pairs.plan(noise, wanted, effect, threshold, args.power), effect, threshold)))
+    if not wanted:
+        print("No stored interleaved runs for this selection: run `distbench ab --b \"\" ...` "
+              "(an A/A comparison) once to measure the noise.")
+    return 0
+
+
+def _fraction(text: str, what: str) -> float:
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise UserError(f"Bad {what} {text!r}: give a percentage (10%) or a fraction (0.10).") from None
+    if value <= 0:
+        raise UserError(f"{what} must be positive; received {text!r}.")
+    return value
+
+
+def _selected(cell: str, args: argparse.Namespace) -> bool:
+    parts = cell.split("-")
+    spec = CellSpec(parts[0], parts[1], parts[2] if len(parts) > 2 else None)
+    return all(not chosen or value in chosen for chosen, value in
+               ((args.workload, spec.workload), (args.strategy, spec.strategy), (args.loop, spec.loop)))
+
+
+def pair_progress(cell, record_a, record_b) -> None:
+    print(verdicts.pair_line(cell, record_a, record_b), flush=True)

@@ -1,0 +1,135 @@
+"""The command line: ``python -m bench`` (installed as ``distbench``).
+
+User errors (``UserError``) are caught here, in one place, and become one line on
+stderr and exit status 2; no traceback for a typo. ``check`` exits 1 on a regression.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from distbench.cli.args import (
+    add_format_arg,
+    add_interleaved_args,
+    add_results_arg,
+    add_running_args,
+    add_verdict_args,
+)
+from distbench.cli.interleaved import cmd_ab, cmd_check, cmd_plan
+from distbench.cli.running import cmd_list, cmd_run, cmd_tune
+from distbench.cli.stored import cmd_compare, cmd_report
+from distbench.core.errors import UserError
+from distbench.session import matrix_file, options
+
+DESCRIPTION = "Benchmark TensorFlow distributed training: workloads x strategies x training loops."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="distbench", description=DESCRIPTION)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_running_commands(sub)
+    _add_stored_commands(sub)
+    _add_interleaved_commands(sub)
+    return parser
+
+
+def _add_running_commands(sub) -> None:
+    """list, run, tune: what runs cells."""
+    p = sub.add_parser("list", help="workloads, strategies (available here or why not), loops, stored runs")
+    add_results_arg(p)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="run a selection of cells, each in its own process, and save it")
+    add_running_args(p)
+    options.add_to_argparse(p, ("overhead",))
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("tune", help="rank loops, steps per execution and XLA for one workload by speed")
+    add_running_args(p)
+    p.add_argument("--confirm-pairs", type=int, default=6, metavar="N",
+                   help="interleaved pairs (at most) to test the winner against plain fit (default 6; 0: skip)")
+    p.set_defaults(func=cmd_tune)
+
+
+def _add_stored_commands(sub) -> None:
+    """compare, report: what reads stored runs (check is with the interleaved commands)."""
+    p = sub.add_parser("compare", help="compare two stored runs cell by cell")
+    p.add_argument("a", help="run A: a file path, a run number, latest or latest~N")
+    p.add_argument("b", help="run B (the newer one, usually)")
+    add_verdict_args(p)
+    add_results_arg(p)
+    add_format_arg(p)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("report", help="write a Markdown report with PNG charts")
+    p.add_argument("--run", default="latest", help="the run to report (default: latest)")
+    p.add_argument("--out", default=None, help="output folder (default: reports/<machine-id>)")
+    add_verdict_args(p)
+    add_results_arg(p)
+    p.set_defaults(func=cmd_report)
+
+
+def _add_interleaved_commands(sub) -> None:
+    """check, ab, plan."""
+    p = sub.add_parser("check", help="exit 1 on a regression: against a stored baseline, or measured now "
+                                     "against a git revision (exit 3: undecided, crashed or missing cells)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--baseline", help="a stored baseline run (path, number, latest~N)")
+    which.add_argument("--against", metavar="REV", help="measure this tree against git revision REV now, "
+                       "interleaved process by process")
+    p.add_argument("--run", default="latest", help="with --baseline: the run to check (default: latest)")
+    p.add_argument("--cell-threshold", action="append", default=[], metavar="CELL=X",
+                   help="per-cell slow-down threshold, e.g. reuters_cnn-virtual-fit=0.4 (repeatable)")
+    p.add_argument("--accuracy-tolerance", type=float, default=None,
+                   help="largest acceptable loss of the guard's test metric (default 0.05)")
+    add_interleaved_args(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("ab", help="compare two configurations of this tree now, interleaved process by process")
+    p.add_argument("--a", default="", help='side A: run options and NAME=VALUE environment, e.g. "--intra-op-threads 1"')
+    p.add_argument("--b", required=True, help='side B, e.g. "--intra-op-threads 2" or "TF_ENABLE_ONEDNN_OPTS=0"')
+    add_interleaved_args(p)
+    p.set_defaults(func=cmd_ab)
+
+    p = sub.add_parser("plan", help="how many interleaved pairs it takes to detect a slow-down here")
+    p.add_argument("--detect", required=True, metavar="EFFECT", help="the slow-down to catch: 10%% or 0.10")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="the band's edge the interval must clear (default: the interleaved default, 0.05)")
+    p.add_argument("--power", type=float, default=0.8, help="chance of catching it (default 0.8)")
+    options.add_to_argparse(p, ("workload", "strategy", "loop", "results"))
+    p.set_defaults(func=cmd_plan)
+
+
+def _with_matrix_file(args: argparse.Namespace) -> None:
+    """Fills the options the command line left unset from the project's matrix file
+    (``[tool.distbench]``, :mod:`distbench.session.matrix_file`), found from the working directory up;
+    ``results`` defaults to ``results`` (relative to the working directory)."""
+    path = matrix_file.find()
+    declared = matrix_file.read(path) if path else {}
+    args.matrix_file = str(path) if path else None
+    merged = matrix_file.merge(declared, {name: getattr(args, name, None) for name in declared})
+    for name, value in merged.items():
+        if hasattr(args, name):
+            setattr(args, name, value)
+    if getattr(args, "results", "") is None:
+        args.results = options.BY_NAME["results"].default
+
+
+def main(argv: list[str] | None = None) -> int:
+    # TensorFlow's C++ start-up chatter (CUDA probing, CPU flags) drowns the table; the
+    # parent needs none of it (workers keep warnings and errors for their error reports).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="distbench: %(message)s")
+    try:
+        _with_matrix_file(args)
+        return args.func(args)
+    except UserError as exc:
+        print(f"distbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("distbench: interrupted", file=sys.stderr)
+        return 130

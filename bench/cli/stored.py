@@ -1,0 +1,101 @@
+"""``compare``, ``check --baseline`` and ``report``: the commands that read stored runs."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+
+from distbench.analysis import compare
+from distbench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, history_noise
+from distbench.cli.args import threshold_of
+from distbench.core.errors import UserError
+from distbench.render import tables, verdicts
+from distbench.render.report import write_report
+from distbench.storage.files import Storage, load
+from distbench.storage.machine import machine_id, machine_info
+
+
+def load_ref(storage, ref: str):
+    return load(storage.resolve(ref, this_machine_id))
+
+
+@functools.lru_cache(maxsize=1)
+def this_machine_id() -> str:
+    return machine_id(machine_info())
+
+
+def _noise(storage, *runs) -> list[dict]:
+    """Each run's machine's between-run noise, from the stored runs of that machine."""
+    return [history_noise([load(p) for p in storage.runs(run.machine_id)]) for run in runs]
+
+
+def _print_comparison(comparison, fmt: str) -> None:
+
+    if fmt == "json":
+        print(json.dumps({
+            "a": comparison.a.label, "b": comparison.b.label,
+            "a_interrupted": comparison.a.interrupted, "b_interrupted": comparison.b.interrupted,
+            "machine_diff": [{"field": k, "a": a, "b": b} for k, a, b in comparison.machine_diff],
+            "cells": [c.as_dict() for c in comparison.cells],
+        }, indent=2))
+        return
+    if fmt == "table":
+        print(verdicts.run_heading("A", comparison.a))
+        print(verdicts.run_heading("B", comparison.b))
+        print(verdicts.machine_line(comparison.machine_diff))
+        print()
+    print(tables.render_rows(verdicts.COMPARE_HEADERS, verdicts.comparison_rows(comparison.cells), fmt))
+    if fmt == "table" and comparison.compared:
+        print("\n" + verdicts.history_note())
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    storage = Storage(args.results)
+    a, b = load_ref(storage, args.a), load_ref(storage, args.b)
+    noise_a, noise_b = _noise(storage, a, b)
+    _print_comparison(compare_runs(a, b, threshold_of(args, DEFAULT_THRESHOLD), noise_a=noise_a, noise_b=noise_b),
+                      args.format)
+    return 0
+
+
+def _cell_thresholds(items: list[str]) -> dict[str, float]:
+    overrides = {}
+    for item in items:
+        cell, _, value = item.partition("=")
+        try:
+            overrides[cell] = float(value)
+        except ValueError:
+            raise UserError(f"Bad --cell-threshold {item!r}: use CELL=X, e.g. reuters_cnn-virtual-fit=0.4.") from None
+    return overrides
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    storage = Storage(args.results)
+    run = load_ref(storage, args.run)
+    history = [load(p) for p in storage.runs(run.machine_id)]
+    out = args.out or os.path.join("reports", run.machine_id)
+    path = write_report(run, history, out, threshold_of(args, DEFAULT_THRESHOLD))
+    print(f"Wrote {path} (charts beside it)")
+    return 0
+
+
+def check_baseline(args: argparse.Namespace) -> int:
+    """``check --baseline``: the latest (or ``--run``) stored run against a stored baseline."""
+    storage = Storage(args.results)
+    baseline, current = load_ref(storage, args.baseline), load_ref(storage, args.run)
+    overrides = _cell_thresholds(args.cell_threshold)
+    unknown = sorted(set(overrides) - set(baseline.cells()) - set(current.cells()))
+    if unknown:
+        raise UserError(f"--cell-threshold names cells in neither run: {', '.join(unknown)}.")
+    noise_a, noise_b = _noise(storage, baseline, current)
+    comparison = compare.compare_runs(baseline, current, threshold_of(args, compare.DEFAULT_THRESHOLD), overrides,
+                                      noise_a, noise_b)
+    _print_comparison(comparison, args.format)
+    tolerance = compare.DEFAULT_ACCURACY_TOLERANCE if args.accuracy_tolerance is None else args.accuracy_tolerance
+    outcome = compare.check(comparison, tolerance, args.allow_undecided, args.allow_missing)
+    print()
+    for line in verdicts.check_lines(outcome, baseline.label, current.label, tolerance):
+        print(line)
+    return outcome.exit_status

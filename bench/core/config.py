@@ -1,0 +1,233 @@
+"""The specification of one benchmark cell (workload x strategy x loop) and its profiles."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from distbench.core.errors import UserError
+from distbench.core.targets import parse
+
+# The harness-overhead benchmark's target: the harness adds at most 3% to the median step
+# (read by the benchmark, parent and child, and by its renderers).
+OVERHEAD_TARGET = 0.03
+
+# quick: a few hundred steps per cell, evaluation on at most 5,000 test examples.
+# full: the published recipe's runs, 10 epochs over the whole training set, the whole test set.
+SCALINGS = ("strong", "weak")
+CROSS_DEVICE_OPS = ("auto", "nccl", "hierarchical_copy", "one_device")
+COMMUNICATIONS = ("auto", "ring", "nccl")
+
+PROFILES: dict[str, dict] = {
+    "quick": {"epochs": 2, "steps_per_epoch": 100, "eval_examples": 5000, "matmul_shape": (10000, 100, 10000)},
+    "full": {"epochs": 10, "steps_per_epoch": None, "eval_examples": None, "matmul_shape": (10000, 100, 100000)},
+}
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """One cell to run, fully specified, JSON-serialisable.
+
+    ``loop`` is None for workloads that do not train (matmul). ``steps_per_epoch`` None
+    means one pass over the training set; ``eval_examples`` None means the whole test set.
+    """
+
+    workload: str
+    strategy: str
+    loop: str | None
+    profile: str = "quick"
+    epochs: int = 2
+    steps_per_epoch: int | None = 100
+    warmup_steps: int = 5
+    global_batch: int = 32        # weak scaling: the per-replica batch
+    scaling: str = "strong"       # strong: global batch fixed; weak: per-replica batch fixed
+    steps_per_execution: int = 1
+    jit_compile: bool = False     # XLA for the training step (fit, train_on_batch, custom)
+    seed: int = 0                 # the data (synthetic draw, folder split) and, by default, training
+    init_seed: int | None = None  # weight initialisation and shuffling; None: ``seed``
+    data: str = "auto"
+    devices: int = 2
+    virtual_memory_mb: int = 2048  # each logical GPU's memory under `virtual` on a GPU
+    workers: int = 2              # local worker processes for multi_worker (without TF_CONFIG)
+    eval_examples: int | None = 5000
+    matmul_shape: tuple[int, int, int] = (10000, 100, 10000)
+    matmul_repeats: int = 10
+    deadline_s: float = 900.0
+    connect_deadline_s: float = 180.0   # a TPU's connect and initialise, inside deadline_s
+    # After a fit cell is measured: pairs of short fit calls with and without the timing
+    # callback, for what the per-step timing costs fit (distbench.loops.fit); 0: not measured.
+    timing_cost_pairs: int = 5
+    intra_op_threads: int = 0     # 0: TensorFlow's default (one per core)
+    inter_op_threads: int = 0
+    # Time to target (distbench.trackers.target): train until METRIC=VALUE on the test examples,
+    # evaluated every ``eval_every`` steps, at most ``max_steps`` steps; repeats are seeds.
+    target: str | None = None
+    eval_every: int = 25
+    max_steps: int = 1000
+    # How replicas reduce: MirroredStrategy's cross-device ops (auto: TensorFlow's choice,
+    # nccl, hierarchical_copy, one_device), MultiWorkerMirrored's communication (auto: NCCL
+    # on GPUs, else ring; ring; nccl).
+    cross_device_ops: str = "auto"
+    communication: str = "auto"
+    # Classes from outside distbench the cell needs ("workload=path/to/file.py:Class"), loaded
+    # by its worker before it runs (distbench.plugins).
+    plugins: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        parts = [self.workload, self.strategy] + ([self.loop] if self.loop else [])
+        # Settings that change what is measured name the cell, so that no two different
+        # configurations share an id (and a comparison): weak scaling trains on other
+        # batch sizes, the accuracy guard's replicates on other initial weights.
+        if self.scaling == "weak":
+            parts.append("weak")
+        if self.steps_per_execution != 1:
+            parts.append(f"spe{self.steps_per_execution}")
+        if self.jit_compile:
+            parts.append("xla")
+        if self.cross_device_ops != "auto":
+            parts.append(self.cross_device_ops)
+        if self.communication != "auto":
+            parts.append(self.communication)
+        if self.target is not None:
+            # A time-to-target cell's processes are its training seeds: one cell, not one per seed.
+            parts.append(parse(self.target).label)
+        elif self.init_seed is not None:
+            parts.append(f"init{self.init_seed}")
+        return "-".join(parts)
+
+    @property
+    def process_id(self) -> str:
+        """The id of one process of the cell: a time-to-target cell's names its seed."""
+        return f"{self.id}-seed{self.training_seed}" if self.is_target else self.id
+
+    @property
+    def label(self) -> str:
+        """The loop and what else names the cell (``fit``, ``fit-spe50-xla``, ``fit-init1``);
+        ``-`` for cells without a loop (matmul)."""
+        prefix = f"{self.workload}-{self.strategy}-"
+        return self.id[len(prefix):] if self.loop else "-"
+
+    @property
+    def is_replicate(self) -> bool:
+        """An accuracy-guard replicate: the same cell with another training seed."""
+        return self.init_seed is not None and self.target is None
+
+    @property
+    def is_target(self) -> bool:
+        """A time-to-target cell (trains until ``target``; its repeats are training seeds)."""
+        return self.target is not None
+
+    @property
+    def is_plain(self) -> bool:
+        """Every speed setting at its default: one step per execution, no XLA, strong scaling."""
+        return self.steps_per_execution == 1 and not self.jit_compile and self.scaling == "strong"
+
+    @property
+    def is_plain_fit(self) -> bool:
+        """Plain ``fit`` under any strategy: what ``tune`` measures speed-ups against."""
+        return self.loop == "fit" and self.is_plain and not self.is_replicate and self.target is None
+
+    @property
+    def is_reference(self) -> bool:
+        """The accuracy guard's reference: the default strategy's plain ``fit``, any training seed."""
+        return (self.strategy, self.loop) == ("default", "fit") and self.is_plain and self.target is None
+
+    @property
+    def comparable_key(self) -> tuple:
+        """What must match for two cells' test metrics to be comparable (the guard's groups)."""
+        return (self.workload, self.data, self.seed, self.epochs, self.steps_per_epoch, self.global_batch,
+                self.eval_examples, self.profile)
+
+    @property
+    def scaling_key(self) -> tuple:
+        """What must match between a multi-replica cell and its one-replica reference."""
+        return (self.workload, self.loop or "", self.scaling, self.steps_per_execution, self.jit_compile)
+
+    @classmethod
+    def for_profile(cls, profile: str, **fields) -> "CellSpec":
+        if profile not in PROFILES:
+            raise UserError(f"Unknown profile {profile!r}. Known: {', '.join(PROFILES)}.")
+        return cls(profile=profile, **{**PROFILES[profile], **fields})
+
+    @property
+    def training_seed(self) -> int:
+        """The seed of weight initialisation and shuffle order (the accuracy guard varies it)."""
+        return self.seed if self.init_seed is None else self.init_seed
+
+    def plain(self, strategy: str, loop: str) -> "CellSpec":
+        """This cell's workload, data and length under ``strategy`` and ``loop``, with every
+        speed or seed setting at its default (the accuracy guard's and overhead's reference)."""
+        return self.replace(strategy=strategy, loop=loop, steps_per_execution=1, jit_compile=False,
+                            scaling="strong", init_seed=None, target=None)
+
+    def replace(self, **changes) -> "CellSpec":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["matmul_shape"] = list(self.matmul_shape)
+        d["plugins"] = list(self.plugins)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CellSpec":
+        """The spec a record's ``config`` describes; fields it lacks take their defaults,
+        fields this version does not know (from older records) are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        if "matmul_shape" in d:
+            d["matmul_shape"] = tuple(d["matmul_shape"])
+        if "plugins" in d:
+            d["plugins"] = tuple(d["plugins"] or ())
+        return cls(**d)
+
+    def validate(self) -> None:
+        """Raises UserError naming the first impossible setting and what is valid."""
+        _at_least("epochs", self.epochs, 1)
+        if self.steps_per_epoch is not None:
+            _at_least("steps per epoch", self.steps_per_epoch, 1)
+        _at_least("warm-up steps", self.warmup_steps, 0)
+        _at_least("global batch", self.global_batch, 1)
+        _at_least("steps per execution", self.steps_per_execution, 1)
+        _at_least("devices", self.devices, 1)
+        _at_least("virtual memory (MB)", self.virtual_memory_mb, 64)
+        _at_least("workers", self.workers, 1)
+        if self.init_seed is not None:
+            _at_least("init seed", self.init_seed, 0)
+        _at_least("matmul repeats", self.matmul_repeats, 1)
+        _at_least("timing cost pairs", self.timing_cost_pairs, 0)
+        _at_least("intra-op threads", self.intra_op_threads, 0)
+        _at_least("inter-op threads", self.inter_op_threads, 0)
+        if self.eval_examples is not None:
+            _at_least("evaluation examples", self.eval_examples, 1)
+        _at_least("evaluation interval (--eval-every)", self.eval_every, 1)
+        _at_least("max steps", self.max_steps, self.warmup_steps + 2)
+        if self.target is not None:
+            parse(self.target)
+        for what, value in (("Deadline", self.deadline_s), ("Connect deadline", self.connect_deadline_s)):
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise UserError(f"{what} must be positive seconds; received {value!r}.")
+        if self.cross_device_ops not in CROSS_DEVICE_OPS:
+            raise UserError(f"Unknown cross-device ops {self.cross_device_ops!r}. Known: {', '.join(CROSS_DEVICE_OPS)}.")
+        if self.communication not in COMMUNICATIONS:
+            raise UserError(f"Unknown communication {self.communication!r}. Known: {', '.join(COMMUNICATIONS)}.")
+        if self.scaling not in SCALINGS:
+            raise UserError(f"Unknown scaling {self.scaling!r}. Known: {', '.join(SCALINGS)}.")
+        if self.scaling == "strong" and self.strategy == "virtual" and self.global_batch % self.devices:
+            raise UserError(
+                f"Global batch {self.global_batch} is not divisible by {self.devices} virtual "
+                f"devices; use a global batch that is a multiple of {self.devices}."
+            )
+        if self.steps_per_epoch is not None:
+            total = self.epochs * self.steps_per_epoch
+            if total < self.warmup_steps + 2:
+                raise UserError(
+                    f"{total} training steps leave no steady-state step after the cold start and "
+                    f"{self.warmup_steps} warm-up steps; run at least {self.warmup_steps + 2} steps."
+                )
+
+
+def _at_least(what: str, value: int, low: int) -> None:
+    if not isinstance(value, int) or value < low:
+        raise UserError(f"{what.capitalize()} must be an integer >= {low}; received {value!r}.")

@@ -1,0 +1,87 @@
+"""The record of one cell: what ran, on what, how fast, how well. Plain JSON values."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+from distbench.core import stats
+from distbench.core.config import CellSpec
+
+Status = Literal["ok", "skipped", "error", "missing"]
+
+
+class CellRecord(TypedDict, total=False):
+    cell: str
+    status: Status
+    reason: str                  # why skipped, or what went wrong
+    config: dict                 # CellSpec.to_dict()
+    definition: dict             # hashes of the workload's and the loop's source (distbench.scenarios.training.definition)
+    strategy: dict               # adapter describe(): replicas, devices, virtual_devices, notes
+    data: dict                   # source ("keras" | "synthetic" | "folder:..."), sizes
+    batch: dict                  # global, per_replica, replicas, scaling ("strong" | "weak")
+    steps: dict                  # epochs, steps_per_epoch, total, cold_start_s, warmup,
+                                 # samples (steady, s/step), steps_per_sample
+    step_time: dict              # stats.Summary.as_dict() of the steady samples
+    examples_per_second: float   # global examples per second at the median step
+    accuracy: dict               # train (last epoch), test metrics
+    loop: dict                   # name, settings, notes
+    matmul: dict                 # per-device timings, GFLOP/s, speed-ups, sum check
+    memory: dict                 # peak_rss_bytes, rss_end_bytes, device_peak_bytes
+    threads: dict                # intra_op, inter_op (TensorFlow's thread pools)
+    workers: list                # multi_worker: each worker's pid, exit, status, reason
+    worker_pid: int              # the process that ran the cell
+    error_kind: str              # user_error | exception | timeout | crash | cluster
+    traceback: str               # for error_kind "exception"
+    output_tail: str             # the end of the worker's output, for timeouts and crashes
+    wall_s: float                # run_cell in the worker: set-up to record
+    process_wall_s: float        # the worker process as the parent saw it: start-up and exit included
+    phases: dict                 # set_up_s, data_s, build_s, train_s, evaluate_s (where wall_s went)
+    disturbance: dict            # while training: others_cpu, steal, load_1m, disturbed (distbench.trackers.disturbance)
+
+
+def ok(repeats: list[CellRecord]) -> list[CellRecord]:
+    """The repeats of a cell that ran and were measured."""
+    return [r for r in repeats if r.get("status") == "ok"]
+
+
+def per_process_samples(repeats: list[CellRecord]) -> list[list[float]]:
+    """Each measured repeat's steady-state step times (one list per process)."""
+    return [r["steps"]["samples"] for r in ok(repeats)]
+
+
+def pooled_samples(repeats: list[CellRecord]) -> list[float]:
+    """Every measured repeat's steady-state step times, in one list."""
+    return [s for samples in per_process_samples(repeats) for s in samples]
+
+
+def mean_test(repeats: list[CellRecord], metric: str = "accuracy") -> float | None:
+    """The mean of a test metric over the measured repeats (None when none has it)."""
+    values = [r["accuracy"]["test"][metric] for r in ok(repeats) if r.get("accuracy", {}).get("test")]
+    return stats.mean(values) if values else None
+
+
+def short_reason(record: CellRecord, limit: int = 300) -> str:
+    """The reason on one line: TensorFlow's messages run to pages, with the point at the end.
+
+    The first line, then (when there are more) `` ... `` and the last line that says
+    something; at most ``limit`` characters. The record keeps the whole reason.
+    """
+    lines = [line.strip() for line in record.get("reason", "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    last = next((line for line in reversed(lines) if not line.startswith(("[[", "File "))), lines[-1])
+    text = lines[0] if len(lines) == 1 or last == lines[0] else f"{lines[0]} ... {last}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def skipped(spec: CellSpec, reason: str) -> CellRecord:
+    return {"cell": spec.id, "status": "skipped", "reason": reason, "config": spec.to_dict()}
+
+
+def failed(spec: CellSpec, reason: str, **details: Any) -> CellRecord:
+    return {"cell": spec.id, "status": "error", "reason": reason, "config": spec.to_dict(), **details}
+
+
+def missing(spec: CellSpec, reason: str) -> CellRecord:
+    """A planned cell that never ran (its run was interrupted first)."""
+    return {"cell": spec.id, "status": "missing", "reason": reason, "config": spec.to_dict()}

@@ -1,0 +1,80 @@
+"""References to classes outside distbench: ``module:Attribute`` and ``path/to/file.py:Attribute``.
+
+Resolution only: which class a reference names. Registering it is the registries' part
+(:class:`distbench.core.registry.Registry`), and which registry a reference goes to is
+:mod:`distbench.plugins`'.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import sys
+
+from distbench.core.errors import UserError
+
+
+def is_reference(name: str) -> bool:
+    """``module:Attribute`` or ``file.py:Attribute`` (a registered name has no colon)."""
+    return ":" in name
+
+
+def canonical(ref: str) -> str:
+    """The reference as a worker can load it from any directory (a file's path absolute)."""
+    target, _, attr = ref.rpartition(":")
+    if target.endswith(".py") or os.sep in target:
+        return f"{os.path.abspath(target)}:{attr}"
+    return ref
+
+
+def resolve(ref: str):
+    """The object ``ref`` names (a UserError saying what is wrong when it cannot)."""
+    target, sep, attr = ref.rpartition(":")
+    if not sep or not target or not attr:
+        raise UserError(f"Bad reference {ref!r}: give module:Attribute or path/to/file.py:Attribute.")
+    if target.endswith(".py"):
+        module = _load_file(target, ref)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise UserError(f"Cannot import {target!r} for {ref!r}: {exc}. Is it installed, or on PYTHONPATH? "
+                            "A file is given as path/to/file.py:Attribute.") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        public = [n for n in vars(module) if not n.startswith("_")]
+        raise UserError(f"{target} has no attribute {attr!r} (it has: {', '.join(public[:12])}).") from None
+
+
+def _load_file(path: str, ref: str):
+    path = os.path.abspath(path)
+    if not os.path.isfile(path):
+        raise UserError(f"Cannot load {ref!r}: no file {path}.")
+    name = f"distbench_user_{os.path.splitext(os.path.basename(path))[0]}_{hashlib.sha1(path.encode()).hexdigest()[:8]}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    # The file's folder goes on sys.path, so that it can import its neighbours.
+    folder = os.path.dirname(path)
+    if folder not in sys.path:
+        sys.path.append(folder)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise UserError(f"Loading {path} for {ref!r} failed: {type(exc).__name__}: {exc}") from None
+    return module
+
+
+def same_class(a: type, b: type) -> bool:
+    """The same class, or the same class loaded again (same module file and qualified name)."""
+    if a is b:
+        return True
+    file_a = getattr(sys.modules.get(a.__module__), "__file__", None)
+    file_b = getattr(sys.modules.get(b.__module__), "__file__", None)
+    return a.__qualname__ == b.__qualname__ and file_a is not None and file_a == file_b

@@ -1,0 +1,197 @@
+"""Parent side: launches a local MultiWorkerMirroredStrategy cluster: N worker processes on 127.0.0.1.
+
+Each worker is ``python -m distbench.worker`` with its own ``TF_CONFIG`` and free port, in
+its own process group. The launcher watches them all: when any worker dies, or writes
+an error record (a peer's death surfaces as ``UnavailableError`` within a second), or
+the deadline passes, every worker's group is killed with SIGKILL (TensorFlow ignores
+SIGTERM) and the cell is reported as failed with which worker failed first and how.
+Nothing is left running. The chief (worker 0) writes the cell's record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from distbench.core.config import CellSpec
+from distbench.core.fileio import atomic_write_json
+from distbench.core.records import CellRecord, failed, skipped
+from distbench.launchers.process import how_it_ended, kill_group, output_tail, spawn
+from distbench.strategies import hardware
+
+POLL_S = 0.1
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free TCP ports on 127.0.0.1 (held open together while chosen)."""
+    sockets = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def tf_configs(ports: list[int]) -> list[dict]:
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    return [{"cluster": cluster, "task": {"type": "worker", "index": i}} for i in range(len(ports))]
+
+
+def worker_threads(spec: CellSpec) -> CellSpec:
+    """Splits the cores between the workers unless the user set thread counts.
+
+    N workers on C cores oversubscribe the CPU if each takes C threads (TensorFlow's
+    default); each gets max(1, C // N) intra-op and inter-op threads.
+    """
+    share = max(1, (os.cpu_count() or 1) // spec.workers)
+    return spec.replace(
+        intra_op_threads=spec.intra_op_threads or share,
+        inter_op_threads=spec.inter_op_threads or share,
+    )
+
+
+@dataclass
+class _Worker:
+    index: int
+    proc: subprocess.Popen
+    record_path: str
+    log_path: str
+    _record: dict | None = field(default=None, repr=False)
+
+    def record(self) -> dict | None:
+        """The worker's record, read once: the worker writes it atomically, so it is whole."""
+        if self._record is None and os.path.exists(self.record_path):
+            with open(self.record_path) as f:
+                self._record = json.load(f)
+        return self._record
+
+    def failure(self) -> str | None:
+        """Why this worker failed, once it has; None while it runs or after success."""
+        code = self.proc.poll()
+        if code is None:
+            return None
+        record = self.record()
+        if code != 0 or record is None:
+            return f"worker {self.index} (pid {self.proc.pid}) {how_it_ended(code)}"
+        if record.get("status") == "error":
+            return f"worker {self.index} (pid {self.proc.pid}) failed: {record.get('reason', '')}"
+        return None
+
+    def skip(self) -> str | None:
+        """Why this worker skipped the cell (its devices failed the probe), once it has."""
+        record = self.record() if self.proc.poll() is not None else None
+        if not record or record.get("status") != "skipped":
+            return None
+        return f"worker {self.index}: {record.get('reason', '')}"
+
+
+def launch_cluster(
+    spec: CellSpec, env: dict[str, str] | None = None, on_start: Callable[[list[int]], None] | None = None,
+    root: str | None = None,
+) -> CellRecord:
+    """Runs ``spec`` on ``spec.workers`` local workers; returns the chief's record or an error."""
+    spec = worker_threads(spec)
+    visible = gpu_assignment(spec.workers, len(hardware.detect().gpus))
+    with tempfile.TemporaryDirectory(prefix="distbench-cluster-") as tmp:
+        spec_path = os.path.join(tmp, "spec.json")
+        atomic_write_json(spec_path, spec.to_dict())
+        workers = [_start(i, config, spec_path, tmp,
+                          {**(env or {}), **({"CUDA_VISIBLE_DEVICES": visible[i]} if visible[i] is not None else {})},
+                          root)
+                   for i, config in enumerate(tf_configs(free_ports(spec.workers)))]
+        started = time.monotonic()
+        try:
+            if on_start:
+                on_start([w.proc.pid for w in workers])
+            outcome = _watch(workers, spec.deadline_s)
+        finally:
+            for w in workers:
+                kill_group(w.proc)
+        wall = time.monotonic() - started
+        summaries = [_summary(w) for w in workers]
+        if isinstance(outcome, Skipped):
+            return skipped(spec, str(outcome)) | {"workers": summaries, "wall_s": wall}
+        if outcome:
+            return failed(spec, outcome, error_kind="cluster", workers=summaries, wall_s=wall,
+                          output_tail="\n".join(f"--- worker {w.index}\n{output_tail(w.log_path)[-800:]}" for w in workers))
+        chief = workers[0].record()
+        chief["workers"] = summaries
+        if any(v is not None for v in visible):
+            chief.setdefault("strategy", {}).setdefault("notes", []).append(gpu_note(visible))
+        chief["process_wall_s"] = wall
+        return chief
+
+
+def gpu_assignment(workers: int, gpus: int) -> list[str | None]:
+    """Each local worker's ``CUDA_VISIBLE_DEVICES``: with at least as many GPUs as workers,
+    an equal share of its own (the remainder unused); with fewer, one GPU each, shared in
+    turn; None for every worker without GPUs. Without it every worker would see every GPU:
+    workers x GPUs replicas, each GPU shared by all."""
+    if gpus == 0:
+        return [None] * workers
+    if gpus >= workers:
+        share = gpus // workers
+        return [",".join(str(g) for g in range(i * share, (i + 1) * share)) for i in range(workers)]
+    return [str(i % gpus) for i in range(workers)]
+
+
+def gpu_note(visible: list[str | None]) -> str:
+    shared = len(set(visible)) < len(visible)
+    return ("GPUs per worker (CUDA_VISIBLE_DEVICES): " + "; ".join(f"worker {i}: {v}" for i, v in enumerate(visible))
+            + (" (fewer GPUs than workers: some are shared)" if shared else ""))
+
+
+def _start(index: int, config: dict, spec_path: str, tmp: str, env: dict[str, str] | None,
+           root: str | None = None) -> _Worker:
+    record_path = os.path.join(tmp, f"record-{index}.json")
+    log_path = os.path.join(tmp, f"worker-{index}.log")
+    proc = spawn([spec_path, record_path], log_path, {"TF_CONFIG": json.dumps(config), **(env or {})}, root)
+    return _Worker(index, proc, record_path, log_path)
+
+
+class Skipped(str):
+    """Why the cluster stopped without a result: a worker skipped the cell."""
+
+
+def _watch(workers: list[_Worker], deadline_s: float) -> str | None:
+    """Waits for every worker; returns why the cluster failed (a :class:`Skipped` when a
+    worker skipped the cell: its peers would wait for it in their first collective), or
+    None on success."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        skips = [why for w in workers if (why := w.skip())]
+        if skips:
+            return Skipped("; ".join(skips))
+        failures = [(w, why) for w in workers if (why := w.failure())]
+        if failures:
+            # A crashed worker is the cause; its peers' UnavailableErrors are the effect.
+            crashed = [why for w, why in failures if w.proc.returncode != 0 or w.record() is None]
+            return "; ".join(crashed + [why for _, why in failures if why not in crashed])
+        if all(w.proc.poll() is not None for w in workers):
+            return None
+        if time.monotonic() > deadline:
+            pids = ", ".join(str(w.proc.pid) for w in workers)
+            return f"timed out after {deadline_s:g} s; workers {pids} killed with SIGKILL"
+        time.sleep(POLL_S)
+
+
+def _summary(w: _Worker) -> dict:
+    record = w.record() or {}
+    return {
+        "index": w.index,
+        "pid": w.proc.pid,
+        "exit": how_it_ended(w.proc.returncode) if w.proc.returncode is not None else "running",
+        "status": record.get("status", "no record"),
+        "reason": record.get("reason", ""),
+        **({"traceback": record["traceback"]} if record.get("traceback") else {}),
+    }

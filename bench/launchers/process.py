@@ -1,0 +1,129 @@
+"""Parent side: starts worker processes, the one way every cell and cluster worker starts.
+
+:func:`spawn` starts a worker (:mod:`distbench.worker`) in a new process group that dies with
+this process (Linux's parent-death signal), either through the fork server
+(:mod:`distbench.scenarios.forkserver`, TensorFlow already imported: saves its 4-7 s import per cell)
+or as a fresh interpreter. ``DISTBENCH_SPAWN=exec`` forces fresh interpreters; an extra
+environment that changes how Python starts (``PYTHON*``) gets one too, as does any spawn
+when the fork server cannot start.
+
+TensorFlow ignores SIGTERM in these processes, so a worker that passes its deadline (or
+is abandoned by Ctrl-C) is killed with SIGKILL, together with its whole process group;
+nothing is left behind. A worker that dies without a record is reported with its exit
+code or signal and the tail of its output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+from distbench.core.config import CellSpec
+from distbench.core.fileio import atomic_write_json
+from distbench.core.processes import die_with_parent
+from distbench.core.records import CellRecord, failed
+from distbench.launchers import forkserver
+from distbench.launchers.forkserver import WORKER_ENV
+from distbench.launchers.trees import CodeTree
+
+TAIL_CHARS = 2000
+
+
+def spawn(argv: list[str], log_path: str, env: dict[str, str] | None = None, root: str | None = None):
+    """Starts a worker (``distbench.worker *argv``) with its output in ``log_path``.
+
+    ``root`` is the code tree the worker runs (default: the installed distbench;
+    ``check --against`` passes a git worktree of another revision,
+    :class:`~distbench.launchers.trees.CodeTree`). Returns a process with ``pid``,
+    ``poll()``, ``wait(timeout)`` and ``returncode`` (a ``subprocess.Popen`` or a fork
+    server's child); its pid is its process group.
+    """
+    tree = CodeTree(root)
+    env = {**WORKER_ENV, **(env or {})}
+    server = None if any(needs_exec(k) for k in env) else forkserver.server_for(tree)
+    if server is not None:
+        return server.spawn(argv, env, log_path)
+    path = tree.python_path(env.get("PYTHONPATH"))
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            tree.command(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, **env, **({"PYTHONPATH": path} if path else {})}, cwd=tree.cwd(),
+            start_new_session=True, preexec_fn=die_with_parent,
+        )
+
+
+# Read when an interpreter starts (PYTHON*) or when the CUDA runtime starts, which a
+# fork server's child could not change any more: such workers start fresh.
+EXEC_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
+
+
+def needs_exec(name: str) -> bool:
+    return (name.startswith("PYTHON") and name != "PYTHONUNBUFFERED") or name in EXEC_ENV
+
+
+def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell", root: str | None = None) -> CellRecord:
+    """Runs ``spec`` in a new process; returns its record, or an error record.
+
+    ``task`` is what the worker does with it: ``cell`` (run it) or ``overhead``.
+    """
+    with tempfile.TemporaryDirectory(prefix="distbench-") as tmp:
+        spec_path = os.path.join(tmp, "spec.json")
+        record_path = os.path.join(tmp, "record.json")
+        log_path = os.path.join(tmp, "worker.log")
+        atomic_write_json(spec_path, spec.to_dict())
+        started = time.monotonic()
+        proc = spawn([spec_path, record_path, task], log_path, env, root)
+        timed_out = _wait(proc, spec.deadline_s)
+        wall = time.monotonic() - started
+        if timed_out:
+            return failed(
+                spec, f"timed out after {spec.deadline_s:g} s; worker pid {proc.pid} and its "
+                "process group killed with SIGKILL", error_kind="timeout", wall_s=wall,
+                output_tail=output_tail(log_path),
+            )
+        if os.path.exists(record_path):
+            with open(record_path) as f:
+                record = json.load(f)
+            record["process_wall_s"] = wall   # start-up and exit included, as the parent saw it
+            return record
+        return failed(
+            spec, f"worker pid {proc.pid} {how_it_ended(proc.returncode)} without writing a record",
+            error_kind="crash", wall_s=wall, output_tail=output_tail(log_path),
+        )
+
+
+def _wait(proc: subprocess.Popen, deadline_s: float) -> bool:
+    """Waits for ``proc``; kills its group at the deadline. Returns True if it timed out."""
+    try:
+        proc.wait(timeout=deadline_s)
+        return False
+    except subprocess.TimeoutExpired:
+        return True
+    finally:
+        kill_group(proc)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILLs ``proc``'s process group (TensorFlow ignores SIGTERM) and reaps it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def how_it_ended(returncode: int) -> str:
+    if returncode < 0:
+        return f"was killed by {signal.Signals(-returncode).name}"
+    return f"exited with code {returncode}"
+
+
+def output_tail(path: str) -> str:
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - TAIL_CHARS))
+        return f.read().decode("utf-8", "replace")

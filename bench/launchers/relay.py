@@ -1,0 +1,58 @@
+"""Parent side: the relay that passes the turn between the two workers of a lockstep pair.
+
+The protocol and the worker's half: :mod:`distbench.core.lockstep`, :mod:`distbench.trackers.lockstep`.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+
+from distbench.core.lockstep import DONE, GO, READY, prefix
+
+
+class Relay:
+    """Passes the turn between the workers of one pair (parent side)."""
+
+    def __init__(self, folder: str, names: list[str]) -> None:
+        self.names = names
+        self._fds: dict[str, tuple[int, int]] = {}
+        for name in names:
+            prefix = self.prefix(folder, name)
+            os.mkfifo(prefix + ".go")
+            os.mkfifo(prefix + ".done")
+            # O_RDWR never blocks on a FIFO (Linux): the worker's opens then succeed at once.
+            self._fds[name] = (os.open(prefix + ".go", os.O_RDWR), os.open(prefix + ".done", os.O_RDWR))
+        self.folder = folder
+
+    prefix = staticmethod(prefix)
+
+    def run(self, alive, poll_s: float = 0.2) -> None:
+        """Turns in order until every worker has ended (``alive(name)``: its process runs)."""
+        active = list(self.names)
+        while active:
+            for name in list(active):
+                message = self._next(name, alive, poll_s)
+                if message == READY:
+                    os.write(self._fds[name][0], GO)
+                    if self._next(name, alive, poll_s) != DONE:
+                        active.remove(name)
+                else:                      # END, or the process is gone
+                    active.remove(name)
+        for name in self.names:           # everyone has finished: release them to evaluate
+            os.write(self._fds[name][0], GO)
+
+    def _next(self, name: str, alive, poll_s: float) -> bytes | None:
+        """The worker's next message; None once its process has ended."""
+        fd = self._fds[name][1]
+        while True:
+            ready, _, _ = select.select([fd], [], [], poll_s)
+            if ready:
+                return os.read(fd, 1)
+            if not alive(name):
+                return None
+
+    def close(self) -> None:
+        for go, done in self._fds.values():
+            os.close(go)
+            os.close(done)

@@ -1,0 +1,63 @@
+"""Parent side: which code a worker runs, and how it is started.
+
+Three kinds of code tree:
+
+* the installed distbench (``root`` None): ``python -m distbench.worker``, started in this
+  process's working directory, so that the user's relative paths and modules mean there
+  what they mean here;
+* a distbench checkout of another revision (``check --against REV`` in distbench's own
+  checkout) in the one-namespace layout: started through :mod:`distbench.scenarios.boot`,
+  which maps that tree's folders to ``distbench``;
+* a checkout from before that layout (top-level ``bench`` and ``distbench`` packages):
+  ``python -m bench.worker`` with the tree first on ``PYTHONPATH``, as those revisions ran.
+
+Each is started in its own folder when it is a checkout. The worker's entry point, its
+arguments and its record are the same for all three (:mod:`distbench.worker`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+SCENARIOS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scenarios")
+
+
+@dataclass(frozen=True)
+class CodeTree:
+    """The code a worker runs: the installed distbench, or a source tree at ``root``."""
+
+    root: str | None = None
+
+    @property
+    def layout(self) -> str:
+        if self.root is None:
+            return "installed"
+        legacy = os.path.isfile(os.path.join(self.root, "distbench", "__init__.py"))
+        return "legacy" if legacy and os.path.isfile(os.path.join(self.root, "bench", "worker.py")) else "mapped"
+
+    @property
+    def worker_module(self) -> str:
+        return "bench.worker" if self.layout == "legacy" else "distbench.worker"
+
+    def command(self, argv: list[str]) -> list[str]:
+        """The command line of a fresh worker interpreter."""
+        if self.layout == "mapped":
+            return [sys.executable, os.path.join(SCENARIOS, "boot.py"), self.root, self.worker_module, *argv]
+        return [sys.executable, "-m", self.worker_module, *argv]
+
+    def server_command(self) -> list[str]:
+        """The command line of this tree's fork server (the installed tree's server script)."""
+        mapped = ["--map", self.root] if self.layout == "mapped" else []
+        return [sys.executable, os.path.join(SCENARIOS, "forkserver.py"), "--module", self.worker_module, *mapped]
+
+    def cwd(self) -> str:
+        return self.root or os.getcwd()
+
+    def python_path(self, extra: str | None = None) -> str | None:
+        """``PYTHONPATH`` for its processes: a legacy tree first (so that its ``bench`` is the
+        one imported), then the worker's own (``extra``) and this process's."""
+        parts = [self.root] if self.layout == "legacy" else []
+        parts += filter(None, [extra, os.environ.get("PYTHONPATH")])
+        return os.pathsep.join(parts) or None

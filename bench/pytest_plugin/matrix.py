@@ -1,0 +1,38 @@
+"""The benchmark matrix as pytest-benchmark benchmarks: one per cell, and the overhead's.
+
+Not a test module of this repository: the pytest plugin (:mod:`distbench.pytest_plugin.plugin`)
+collects it into any project that runs ``pytest --benchmark-only``, this one included,
+with the cells of that project's matrix (``[tool.distbench]``, the ``--distbench-*``
+options). Every ``python -m bench run`` option is a ``--distbench-NAME`` option here.
+"""
+
+import pytest
+from distbench.pytest_plugin.samples import record_samples
+
+
+def test_cell(benchmark, distbench_cell, distbench_session):
+    repeats = distbench_session.run_cell(distbench_cell)
+    measured = [r for r in repeats if r["status"] == "ok"]
+    if not measured and repeats[0]["status"] == "skipped":
+        pytest.skip(repeats[0]["reason"])
+    failed = [r for r in repeats if r["status"] == "error"]
+    if failed:
+        pytest.fail(f"{distbench_cell.id}: {failed[0]['reason']}\n{failed[0].get('output_tail', '')[-1500:]}",
+                    pytrace=False)
+    benchmark.group = distbench_cell.workload
+    benchmark.extra_info["distbench"] = measured[0] if len(measured) == 1 else {"repeats": measured}
+    record_samples(benchmark, [s for r in measured for s in r["steps"]["samples"]])
+
+
+def test_harness_overhead(benchmark, distbench_overhead_cell, distbench_session):
+    """The harness's cell against a bare TensorFlow loop (``--distbench-overhead``); the 3%
+    target is reported, not asserted: a benchmark is not a timed test."""
+    record = distbench_session.run_overhead(distbench_overhead_cell)
+    distbench_session.overhead.append(record)
+    if record["status"] != "ok":
+        pytest.fail(f"{record['cell']}: {record.get('reason')}\n{record.get('output_tail', '')[-1500:]}", pytrace=False)
+    benchmark.group = "harness overhead"
+    benchmark.extra_info["distbench_overhead"] = record["overhead"]
+    # pytest-benchmark's statistics: the bare loop's median step in each pair; the harness's
+    # are beside them in extra_info.
+    record_samples(benchmark, record["overhead"]["bare"])

@@ -1,0 +1,163 @@
+"""distbench's pytest plugin (a ``pytest11`` entry point): the matrix as pytest-benchmark benchmarks.
+
+In any project with distbench installed, ``pytest --benchmark-only`` collects the
+project's matrix (:mod:`distbench.pytest_plugin.matrix`; ``[tool.distbench]`` in its ``pyproject.toml``, or
+a ``distbench.toml``, and the ``--distbench-*`` options) and runs one benchmark per cell
+(ids like ``reuters_cnn-mirrored-custom``), each in its own worker process, saving the run
+under the project's ``results/``. A project without a matrix file gets nothing from it
+(distbench's own checkout declares one). The statistics pytest-benchmark shows and
+stores for a cell are its steady-state step times, measured inside the worker (warm-up
+excluded, device synced), not the process's wall time; the whole record goes into
+``extra_info["distbench"]``.
+
+pytest-benchmark's own ``--benchmark-compare``, ``--benchmark-compare-fail`` and
+``--benchmark-autosave`` look for runs under its own storage and machine names, not
+distbench's: with a distbench matrix they are refused with one line that points to
+``python -m bench check``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CELL_MARK = "distbench_cell"
+MATRIX = Path(__file__).with_name("matrix.py")   # collected by path: it imports pytest's fixtures, not this module
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    from distbench.session import options
+
+    options.add_to_pytest(parser.getgroup("distbench"))
+
+
+_SESSION = pytest.StashKey["object"]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    config.addinivalue_line("markers", f"{CELL_MARK}: a distbench benchmark cell (runs with --benchmark-only)")
+
+
+_MATRIX_FILE = pytest.StashKey["object"]()
+
+
+def matrix_file(config: pytest.Config):
+    """The project's matrix file (from pytest's rootdir up), or None; looked for once per
+    session (three hooks ask)."""
+    if _MATRIX_FILE not in config.stash:
+        from distbench.session import matrix_file as mf
+
+        config.stash[_MATRIX_FILE] = mf.find(config.rootpath)
+    return config.stash[_MATRIX_FILE]
+
+
+def session_of(config: pytest.Config):
+    """The distbench session of this pytest run, resolved once: the --distbench-* options
+    over the project's matrix file."""
+    if _SESSION not in config.stash:
+        from distbench.session import matrix_file as mf
+        from distbench.session import options
+        from distbench.session.session import Session
+
+        path = matrix_file(config)
+        values = mf.merge(mf.read(path) if path else {}, options.from_namespace(config.option, "distbench_"))
+        if values.get("results") is None and path is not None:
+            values["results"] = str(path.parent / "results")   # the project's results/, wherever pytest runs
+        config.stash[_SESSION] = Session.from_options(values)
+    return config.stash[_SESSION]
+
+
+REFUSED = ("benchmark_compare", "benchmark_compare_fail", "benchmark_autosave", "benchmark_save")
+
+
+def _refuse_pytest_benchmark_storage(config: pytest.Config) -> None:
+    given = [name for name in REFUSED if config.getoption(name, default=None) not in (None, False, [])]
+    if given:
+        flags = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise pytest.UsageError(
+            f"{flags}: distbench stores its runs itself (results/<machine-id>/, one file per run, with every "
+            "process's samples), where pytest-benchmark's storage does not look; compare and check them with "
+            "`python -m bench compare latest~1 latest` or `python -m bench check --baseline N`.")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Before pytest-benchmark reads its storage (and fails on distbench's), in a project
+    with a matrix: refuse its storage flags with one line (pytest's usage error, exit 4)."""
+    if matrix_file(config) is not None:
+        _refuse_pytest_benchmark_storage(config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --benchmark-only and a declared matrix, adds the matrix's benchmarks (the
+    -k and -m selections, which run after this hook, apply to them as to any test)."""
+    if not config.getoption("benchmark_only", default=False) or matrix_file(config) is None:
+        return
+    if any("distbench_cell" in getattr(item, "fixturenames", ()) for item in items):
+        return   # a project that collects distbench.pytest_plugin.matrix itself
+    module = pytest.Module.from_parent(session, path=MATRIX)
+    items.extend(_items(module))
+
+
+def _items(collector) -> list[pytest.Item]:
+    found = []
+    for node in collector.collect():
+        found += [node] if isinstance(node, pytest.Item) else _items(node)
+    return found
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrizes the matrix (with the accuracy guard's seeds) and the overhead benchmark."""
+    if "distbench_cell" in metafunc.fixturenames:
+        cells = session_of(metafunc.config).plan
+        metafunc.parametrize("distbench_cell", cells, ids=[c.process_id for c in cells])
+    if "distbench_overhead_cell" in metafunc.fixturenames:
+        cells = session_of(metafunc.config).overhead_plan
+        metafunc.parametrize("distbench_overhead_cell", cells, ids=[c.id for c in cells])
+
+
+@pytest.fixture(scope="session")
+def distbench_session(request: pytest.FixtureRequest):
+    """This run's distbench session: runs cells, collects their records, saves the run."""
+    return session_of(request.config)
+
+
+def pytest_benchmark_update_machine_info(config, machine_info: dict) -> None:
+    from distbench.storage.machine import machine_info as distbench_machine_info
+
+    machine_info["distbench"] = distbench_machine_info()
+
+
+def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info, compared_benchmark) -> None:
+    """pytest-benchmark compares machine_info field by field and warns at any difference
+    (a clock, a load average); distbench's fingerprint says what matters for speed."""
+    from distbench.analysis.compare import machine_diff
+    from distbench.render.verdicts import machine_line
+
+    diff = machine_diff(compared_benchmark.get("machine_info", {}), machine_info)
+    if diff:
+        benchmarksession.logger.warning(f"Benchmark machine_info differs from {compared_benchmark.get('path', 'the saved run')}: "
+                                        + machine_line(diff))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    """Judges and saves the matrix's records (and any overhead records) as one run."""
+    distbench = session.config.stash.get(_SESSION, None)
+    if distbench is None or not (distbench.records or distbench.overhead):
+        return
+    distbench.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    distbench.finish()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    distbench = config.stash.get(_SESSION, None)
+    if distbench is None or not (distbench.records or distbench.overhead):
+        return
+    terminalreporter.section("distbench")
+    terminalreporter.write_line(distbench.summary())
+    if distbench.saved:
+        terminalreporter.write_line(f"\nSaved {distbench.saved}")

@@ -1,0 +1,237 @@
+"""The run's table and the lines under it: what ``run`` and the pytest front end print and the report shows."""
+
+from __future__ import annotations
+
+from distbench.analysis import guard, scaling
+from distbench.core.records import short_reason
+from distbench.render import units
+from distbench.render.overhead_lines import overhead_lines
+from distbench.render.tables import render_rows
+from distbench.render.target_table import TARGET_HEADERS, target_note, target_rows
+from distbench.storage.results import CellResult
+
+HEADERS = [
+    "workload", "strategy", "replicas", "loop", "runs", "median ms", "95% CI ms", "p90 ms", "cv",
+    "throughput", "FLOPs: per step, achieved (share of peak)", "test acc", "accuracy guard", "peak RSS MiB", "data", "notes",
+]
+
+
+def row(result: CellResult) -> list:
+    """One cell's row: the median over processes, its interval, and what the cell delivered.
+
+    ``p90`` and ``cv`` describe every steady step of every process together.
+    """
+    spec = result.spec
+    base = [spec.workload, spec.strategy]
+    loop = spec.label + (f"@{result.id.rsplit('@', 1)[1]}" if "@" in result.id else "")   # an A/B run's side
+    if not result.measured:
+        label = "SKIPPED" if result.status == "skipped" else result.status.upper()
+        return base + ["", loop] + [""] * 11 + [f"{label}: {result.reason}"]
+    notes = result.notes
+    roofline = roofline_note(result) if result.matmul else ""
+    if roofline:
+        notes.append(roofline)
+    for device, why in (result.matmul or {}).get("failed_devices", {}).items():
+        notes.append(f"{device}: {why}")
+    if result.disturbed:
+        worst = max(result.disturbed, key=lambda d: d["others_cpu"] + d["steal"])
+        notes.append(f"DISTURBED ({len(result.disturbed)} of {result.processes} processes): other processes used "
+                     f"{units.percent(worst['others_cpu'])} of the CPU, steal {units.percent(worst['steal'])}")
+    if result.failed_repeats:
+        notes.append(f"{result.failed_repeats} of {len(result.repeats)} runs did not finish ok")
+    if result.timing_cost:
+        notes.append(timing_cost_note(result.timing_cost))
+    return base + [
+        result.replicas or "", loop, result.processes, units.ms(result.median), units.ms_range(result.interval),
+        units.ms(result.pooled.p90), f"{result.pooled.cv:.2f}", throughput(result), compute_cell(result),
+        accuracy_cell(result),
+        guard_cell(result.guard), units.mib(result.peak_rss_bytes), result.data_source, "; ".join(notes),
+    ]
+
+
+def timing_cost_note(cost: dict) -> str:
+    """``timing callback: fit +2.1% [-0.4%, +4.0%] wall time with it (5 pairs); untimed fit
+    10.7 ms/step``: what the per-step timing costs fit, and what untimed fit takes a step,
+    host work between steps included (the cell's step times leave that out)."""
+    low, high = cost["interval"]
+    unit = f"{cost['processes']} processes" if cost["processes"] > 1 else f"{cost['pairs']} pairs"
+    return (f"timing callback: fit {units.percent_change(cost['ratio'])} [{units.percent_change(low)}, "
+            f"{units.percent_change(high)}] wall time with it ({unit}); untimed fit "
+            f"{units.ms(cost['untimed_step_s'])} ms/step")
+
+
+def throughput(result: CellResult) -> str:
+    """Examples/s for a training cell; GFLOP/s (and speed-up over the CPU) for matmul."""
+    m = result.matmul
+    if not m:
+        return units.rate(result.throughput)
+    primary = m["devices"][m["primary_device"]]
+    text = units.gflops(primary["gflops"])
+    if m["primary_device"] != "/CPU:0":
+        text += f" ({m['speedup_over_cpu'][m['primary_device']]:.1f}x CPU)"
+    return text
+
+
+def accuracy_cell(result: CellResult) -> str:
+    """Test accuracy with the majority-class share beside it (``0.930 (majority 0.930)``), so
+    that a figure on an imbalanced set reads as what it is."""
+    text = units.metric(result.accuracy)
+    if result.accuracy is not None and result.majority_share is not None:
+        text += f" (majority {result.majority_share:.3f})"
+    return text
+
+
+def compute_cell(result: CellResult) -> str:
+    """FLOPs per training step, achieved GFLOP/s and its share of the device's peak
+    measured in the same run (``0.328 GFLOP/step, 36.7 GFLOP/s (14% of 266)``; a GPU's
+    datasheet share too, where known)."""
+    if result.achieved_flops is None:
+        return "-"
+    text = units.gflops(result.achieved_flops / 1e9)
+    if result.flops_per_step:
+        text = f"{result.flops_per_step / 1e9:.3g} GFLOP/step, " + text
+    if result.share_of_peak is not None:
+        text += f" ({units.share(result.share_of_peak)} of {result.peak['gflops']:.0f})"
+    if result.share_of_datasheet is not None:
+        text += f", {units.share(result.share_of_datasheet)} of datasheet"
+    return text
+
+
+def roofline_note(result: CellResult) -> str:
+    """Where a matmul shape sits: its FLOPs per byte against the run's measured peak and
+    bandwidth, so that nobody quotes one shape's rate as the device's speed."""
+    m, p = result.matmul, result.peak
+    intensity = m.get("flops_per_byte")
+    if intensity is None:
+        return ""
+    shape = "x".join(str(d) for d in m["shape"])
+    text = f"shape {shape}: {intensity:.0f} FLOP/byte"
+    if p.get("bandwidth_gbs") and p.get("gflops"):
+        bound = intensity * p["bandwidth_gbs"]
+        limit = "compute" if bound >= p["gflops"] else "memory bandwidth"
+        text += (f"; roofline: {p['bandwidth_gbs']:.1f} GB/s x {intensity:.0f} = {bound:.0f} GFLOP/s vs measured "
+                 f"peak {p['gflops']:.0f} ({p['shape'][0]}-square): {limit}-bound at this shape")
+    return text
+
+
+def peak_line(peak: dict | None) -> str:
+    """The run's measured device peaks in a sentence ("" when none was measured)."""
+    if not peak or peak.get("status") != "ok":
+        return f"Device peak: not measured ({peak.get('reason', '')})." if peak else ""
+    parts = []
+    for device, p in peak["peaks"].items():
+        size = p["shape"][0]
+        text = (f"{device} {units.gflops(p['gflops'])} at a {size}x{size} float32 matmul, "
+                f"{p['bandwidth_gbs']:.1f} GB/s read")
+        if p.get("device_name"):
+            text += f" ({p['device_name']}" + (f"; datasheet {p['datasheet_gflops']:.0f} GFLOP/s float32)"
+                                               if p.get("datasheet_gflops") else ")")
+        parts.append(text)
+    return "Device peak measured in this run (the share of peak divides by it): " + "; ".join(parts) + "."
+
+
+def guard_cell(verdict: dict) -> str:
+    """The accuracy-guard column: ``ok: auc 0.913 vs 0.885 ± 0.025``, ``LOW: ...`` or ``unguarded``."""
+    if not verdict:
+        return "-"
+    if verdict["status"] == "unguarded":
+        return "unguarded"
+    ref = verdict["reference"]
+    shown = f"{verdict.get('metric', 'accuracy')} {units.metric(verdict['value'])} vs {units.metric(ref['mean'])} ± {ref['sd']:.3f}"
+    return f"ok: {shown}" if verdict["status"] == "ok" else f"{verdict['status'].upper()}: {shown}"
+
+
+def guard_message(verdict: dict) -> str:
+    """The guard's judgement in a sentence, with the reference's band."""
+    if verdict.get("status") == "unguarded":
+        return f"not guarded: {verdict.get('why') or verdict.get('message', '')}"
+    ref = verdict["reference"]
+    return (f"{verdict.get('metric', 'accuracy')} {units.metric(verdict['value'])} vs reference "
+            f"{units.metric(ref['mean'])} ± {ref['sd']:.3f} ({len(ref['values'])} seeds; accepted "
+            f"{units.metric(ref['low'])}-{units.metric(ref['high'])})")
+
+
+def render(results: dict[str, CellResult], fmt: str = "markdown") -> str:
+    """The run's table: one row per cell, over all of its repeats."""
+    return render_rows(HEADERS, [row(r) for r in results.values()], fmt)
+
+
+def guard_lines(results: dict[str, CellResult]) -> list[str]:
+    """One line per cell the accuracy guard flagged, with its numbers."""
+    return [f"{cell}: {v['status'].upper()}, {guard_message(v)}" for cell, v in guard.flagged(results).items()]
+
+
+def guard_rule() -> str:
+    """How the guard accepts a cell, from its constants."""
+    return (f"accepted within a {units.percent(guard.CONFIDENCE)} prediction interval for a new seed, "
+            f"mean ± t(n - 1) x sd x sqrt(1 + 1/n), never narrower than ± {guard.FLOOR:g}")
+
+
+SCALING_HEADERS = ["workload", "loop", "strategy", "replicas", "kind", "examples/s", "1-replica examples/s",
+                   "efficiency", "hardware"]
+
+
+def scaling_rows(rows) -> list[list]:
+    return [
+        [r.workload, r.loop, r.strategy, r.replicas,
+         f"{r.kind} ({'global batch fixed' if r.kind == 'strong' else 'per-replica batch fixed'})",
+         f"{r.throughput:.0f}", f"{r.reference:.0f}", f"{r.efficiency:.2f}",
+         "SHARED (virtual devices or local workers): not real scaling" if r.shared_hardware else "separate devices"]
+        for r in rows
+    ]
+
+
+def render_scaling(results: dict[str, CellResult], fmt: str = "markdown") -> str:
+    """The scaling-efficiency table ("" when no cell has 2+ replicas and a reference)."""
+    rows = scaling.efficiencies(list(results.values()))
+    return render_rows(SCALING_HEADERS, scaling_rows(rows), fmt) if rows else ""
+
+
+def run_summary(results: dict[str, CellResult], fmt: str = "table", overhead: list[dict] = (),
+                interrupted: bool = False, peak: dict | None = None) -> str:
+    """The run's table, then (except as JSON) the device peak, the guard's flags, the
+    overhead and scaling."""
+    parts = [render(results, fmt)]
+    if fmt == "json":
+        return parts[0]
+    if interrupted:
+        parts.append(interrupted_line(results))
+    targets = target_rows(results)
+    if targets:
+        parts.append("Time to target: " + target_note(results) + "\n" + render_rows(TARGET_HEADERS, targets, fmt))
+    if peak_line(peak):
+        parts.append(peak_line(peak))
+    flags = guard_lines(results)
+    if flags:
+        parts.append("Accuracy guard: outside the reference's normal spread (default fit over seeds):\n"
+                     + "\n".join(f"  {line}" for line in flags))
+    if overhead:
+        parts.append("Harness overhead (the harness's cell against a bare TensorFlow loop in its own process, pairs "
+                     "in lockstep; fit's timing callback against none, in one process):\n"
+                     + "\n".join(f"  {line}" for r in overhead for line in overhead_lines(r)))
+    scaling_table = render_scaling(results, fmt)
+    if scaling_table:
+        parts.append("Scaling efficiency = throughput(N replicas) / (N x throughput(1 replica, default)):\n"
+                     + scaling_table)
+    return "\n\n".join(parts)
+
+
+def interrupted_line(results: dict[str, CellResult]) -> str:
+    done = sum(1 for r in results.values() if r.status != "missing")
+    return (f"INTERRUPTED: {done} of {len(results)} planned cells ran before the run was stopped; "
+            "the rest are listed as missing.")
+
+
+def outcome(record: dict) -> str:
+    """A progress line's verdict on one finished process."""
+    if record["status"] == "ok":
+        line = f"ok, median {units.ms(record['step_time']['median'])} ms/step"
+        t = record.get("target")
+        if t:
+            line += (f", {t['metric']} {t['value']:g} reached at step {t['steps']} after {units.seconds(t['time_s'])}"
+                     if t["reached"] else f", {t['metric']} {t['value']:g} not reached in {t['steps_run']} steps")
+        return line
+    return f"{record['status']}: {short_reason(record)}"
+
+
+# -- harness overhead ---------------------------------------------------------------------

@@ -1,0 +1,47 @@
+"""Tune's ranking and its closing verdict."""
+
+from __future__ import annotations
+
+from distbench.render import units
+
+TUNE_HEADERS = [
+    "rank", "strategy", "loop", "steps/exec", "XLA", "runs", "mean ms/step", "median ms", "speed-up vs plain fit",
+    "accuracy guard", "notes",
+]
+
+
+def tune_rows(ranked) -> list[list]:
+    rows = []
+    for k, r in enumerate(ranked, 1):
+        res = r.result
+        rows.append([
+            k if r.accepted else "rejected", res.spec.strategy, res.spec.loop, r.steps_per_execution,
+            "on" if res.spec.jit_compile else "off", res.processes, units.ms(res.mean_step), units.ms(res.median),
+            f"{r.speedup:.2f}x" if r.speedup else "-", r.guard, "; ".join(res.first.get("loop", {}).get("notes", [])),
+        ])
+    return rows
+
+
+def _tune_label(r) -> str:
+    return f"{r.result.spec.loop} (steps/exec {r.steps_per_execution}, XLA {'on' if r.result.spec.jit_compile else 'off'})"
+
+
+def tune_verdict(ranked, confirmed=None) -> str:
+    """The fastest accepted configuration by mean step, and what the interleaved pairs say
+    of its claim against plain fit (``confirmed``: the PairedCell, when it ran)."""
+    accepted = [r for r in ranked if r.accepted]
+    if not accepted:
+        return "No configuration ran and passed the accuracy guard."
+    best = accepted[0]
+    text = f"Fastest by mean step: {best.result.spec.strategy} {_tune_label(best)}, {units.ms(best.result.mean_step)} ms/step"
+    if best.result.spec.is_plain_fit:
+        return text + ": plain fit itself."
+    if best.speedup:
+        text += f", {best.speedup:.2f}x plain fit"
+    if confirmed is None:
+        return text + ". Not confirmed: the interleaved comparison with plain fit did not run (--confirm-pairs 0)."
+    j = confirmed.judgement
+    claim = {"faster": "CONFIRMED faster than plain fit", "same": "not faster than plain fit (same within the band)",
+             "slower": "SLOWER than plain fit"}.get(confirmed.verdict, f"{confirmed.verdict} against plain fit")
+    return (f"{text}. Interleaved with plain fit ({j.pairs} pairs): B/A {units.ratio(j.ratio, j.interval)}, "
+            f"{claim}.")

@@ -1,0 +1,182 @@
+"""Verdicts as rows and lines: ``compare``, ``check``, the interleaved ``ab`` / ``check --against``, ``plan``."""
+
+from __future__ import annotations
+
+from distbench.analysis.compare import EXIT_PASS, EXIT_REGRESSION, MIN_HISTORY_RUNS
+from distbench.core import stats
+from distbench.render import units
+from distbench.render.run_table import guard_message
+
+COMPARE_HEADERS = [
+    "cell", "runs A/B", "median A", "median B", "B/A [95% CI]", "throughput B/A",
+    "metric", "A", "B", "delta", "noise from", "verdict",
+]
+
+
+def comparison_rows(cells) -> list[list]:
+    rows = []
+    for c in cells:
+        if not c.verdict:
+            rows.append([c.cell] + [""] * 10 + [c.presence])
+            continue
+        rows.append([
+            c.cell, f"{c.a.processes}/{c.b.processes}", units.estimate(c.median_a, c.target),
+            units.estimate(c.median_b, c.target),
+            units.ratio(c.ratio, c.ratio_ci), units.ratio(c.throughput_ratio), c.metric if c.accuracy_a else "-",
+            units.metric(c.accuracy_a), units.metric(c.accuracy_b), units.signed_metric(c.accuracy_delta),
+            f"{c.noise_runs} stored runs" if c.noise_runs else "no history", c.verdict,
+        ])
+    return rows
+
+
+def run_heading(side: str, run) -> str:
+    interrupted = " INTERRUPTED: not every planned cell ran" if run.interrupted else ""
+    return f"{side}: {run.label} (commit {run.commit}, {run.data.get('datetime', '?')}){interrupted}"
+
+
+def machine_line(diff) -> str:
+    if not diff:
+        return "Same machine fingerprint."
+    return "Machines differ in: " + "; ".join(f"{k}: {a} -> {b}" for k, a, b in diff)
+
+
+HISTORY_NOTE = ("Stored runs of different times: each run is one unit, and the interval of B/A comes from the "
+                "spread of each cell's run-level median over this machine's stored runs (at least "
+                "{runs}). A cell without that history is undecided: compare at the same time with "
+                "`python -m bench check --against REV` or `python -m bench ab`.")
+
+
+def history_note() -> str:
+    return HISTORY_NOTE.format(runs=MIN_HISTORY_RUNS)
+
+
+def regression_line(r) -> str:
+    """One reason the newer run fails the check."""
+    c = r.comparison
+    if r.kind == "slower":
+        what = "time to target" if c.target else "median"
+        change = (f"B/A {units.ratio(c.ratio, c.ratio_ci)}, wholly above {units.times(1 + c.threshold)}"
+                  if c.ratio else "B did not reach the target in most seeds")
+        return (f"{c.cell}: slower, {what} {units.estimate(c.median_a, c.target)} -> "
+                f"{units.estimate(c.median_b, c.target)} ({change})")
+    if r.kind == "accuracy":
+        return (f"{c.cell}: test {c.metric} {units.metric(c.accuracy_a)} -> {units.metric(c.accuracy_b)} "
+                f"(lost {-c.accuracy_delta:.3f} > tolerance {r.tolerance})")
+    return f"{c.cell}: learns worse than its reference now (accuracy guard: {guard_message(c.b.guard)})"
+
+
+def undecided_line(c) -> str:
+    """A cell the check could neither pass nor fail."""
+    if c.ratio is None:
+        return f"{c.cell}: neither run reached the target in most seeds"
+    if c.ratio_ci is None:
+        return f"{c.cell}: B/A {c.ratio:.2f}, no interval: fewer than the stored runs needed to know this cell's noise"
+    return (f"{c.cell}: B/A {units.ratio(c.ratio, c.ratio_ci)} reaches past {units.times(1 + c.threshold)} or "
+            f"{units.times(1 / (1 + c.threshold))} (noise from {c.noise_runs} stored runs)")
+
+
+def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[str]:
+    """check's closing lines: what failed, what it could not decide or find, or the pass."""
+    lines = []
+    if outcome.failures:
+        lines += [f"FAIL: {b_label} regressed against {a_label}:"] + [f"  {regression_line(r)}" for r in outcome.failures]
+    if outcome.undecided:
+        allowed = " (allowed by --allow-undecided)" if outcome.allow_undecided else ""
+        lines += [f"UNDECIDED{allowed}: {len(outcome.undecided)} cells could not be judged:"]
+        lines += [f"  {undecided_line(c)}" for c in outcome.undecided]
+    if outcome.missing:
+        allowed = " (allowed by --allow-missing)" if outcome.allow_missing else ""
+        lines += [f"MISSING{allowed}: {len(outcome.missing)} cells the baseline measured did not run ok:"]
+        lines += [f"  {c.cell}: {c.b.status + ': ' + c.b.reason if c.b else 'not in the checked run'}"
+                  for c in outcome.missing]
+    if outcome.differing:
+        allowed = " (allowed by --allow-missing)" if outcome.allow_missing else ""
+        lines += [f"NOT COMPARABLE{allowed}: {len(outcome.differing)} cells were measured differently in the two runs:"]
+        lines += [f"  {c.cell}: {'; '.join(c.differences)}" for c in outcome.differing]
+    status = outcome.exit_status
+    if status == EXIT_PASS:
+        lines.append(f"PASS: {outcome.checked} cells of {b_label} checked against {a_label}: none slower beyond "
+                     f"its threshold, lost more than {tolerance} of its test metric, or newly fails the "
+                     "accuracy guard.")
+    elif status != EXIT_REGRESSION:
+        lines.append(f"NOT PASSED (exit {status}): "
+                     + ("nothing could be checked." if not outcome.checked else "see the cells above; "
+                        "--allow-undecided / --allow-missing pass them knowingly."))
+    return lines
+
+
+# -- interleaved A/B ----------------------------------------------------------------------
+
+PAIRED_HEADERS = ["cell", "pairs", "median A ms", "median B ms", "B/A [95% CI]", "p (smallest possible)", "verdict"]
+
+
+def _side_median(c, k: int) -> str:
+    medians = [pair[k]["step_time"]["median"] for pair in c.pairs if pair[k].get("status") == "ok"]
+    return units.ms(stats.percentile(medians, 50)) if medians else "-"
+
+
+def paired_rows(cells) -> list[list]:
+    rows = []
+    for c in cells:
+        j = c.judgement
+        verdict = c.verdict
+        if c.skipped:
+            verdict = f"skipped: {c.skipped}"
+        elif c.failure:
+            verdict = f"failed: {c.failure.get('status')}: {c.failure.get('reason', '')[:120]}"
+        elif c.stopped:
+            verdict += f" ({c.stopped})"
+        p = "-" if j.p_value is None else f"{j.p_value:.3f} ({j.smallest_p:.3f})"
+        rows.append([c.cell, j.pairs, _side_median(c, 0), _side_median(c, 1), units.ratio(j.ratio, j.interval), p,
+                     verdict])
+    return rows
+
+
+def pair_line(cell, record_a: dict, record_b: dict) -> str:
+    """A progress line: one pair's medians and the verdict so far."""
+    def side(r):
+        return f"{units.ms(r['step_time']['median'])} ms" if r.get("status") == "ok" else r.get("status", "?").upper()
+
+    j = cell.judgement
+    return (f"[pair {len(cell.pairs)}] {cell.cell}: A {side(record_a)}, B {side(record_b)}; "
+            f"B/A so far {units.ratio(j.ratio, j.interval)}: {cell.verdict}")
+
+
+def paired_lines(a, b, outcome) -> list[str]:
+    """The closing lines of an interleaved comparison: the sides, then the verdict."""
+    lines = [f"A: {a.label}", f"B: {b.label}",
+             "Each pair ran one process of each side at once, taking turns step by step (lockstep); the "
+             "interval is Student's t on the pairs' log-ratios, the p a sign-flip test (exact; its smallest "
+             "possible value in brackets)."]
+    for verdict, what in (("slower", "SLOWER"), ("undecided", "UNDECIDED"), ("failed", "FAILED")):
+        cells = outcome.having(verdict)
+        if cells:
+            lines.append(f"{what}: " + ", ".join(c.cell for c in cells))
+    skipped = outcome.having("skipped")
+    if skipped:
+        lines.append(f"Not run here (skipped on both sides): {', '.join(c.cell for c in skipped)}")
+    status = outcome.exit_status
+    if status == EXIT_PASS:
+        lines.append(f"PASS: {outcome.decided} cells decided, none slower.")
+    else:
+        lines.append(f"NOT PASSED (exit {status})" + ("" if outcome.decided else ": nothing was decided"))
+    return lines
+
+
+PLAN_HEADERS = ["cell", "pair sd", "from", "pairs needed", "about"]
+
+
+def plan_rows(plans, effect: float, threshold: float) -> list[list]:
+    """For each cell (:class:`distbench.analysis.pairs.PairPlan`): its pair noise, and the
+    pairs (and time) to catch ``effect``."""
+    rows = []
+    for p in plans:
+        n = p.noise
+        if p.pairs is None:
+            needed, about = f"never: {units.percent(effect)} does not exceed the {units.percent(threshold)} band", "-"
+        else:
+            needed, about = p.pairs, f"{p.minutes:.1f} min" if p.minutes is not None else "-"
+        rows.append([p.cell, f"{n.sd:.3f}", f"{n.pairs} pairs in {n.runs} runs", needed, about])
+    return rows
+
+

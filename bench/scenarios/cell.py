@@ -1,0 +1,120 @@
+"""Child side: what every cell shares in its worker: devices, threads, strategy, device probe.
+
+The parent (:mod:`distbench.session.suite`) has already planned the cell and decided that
+it can run here (:func:`distbench.session.plan.skip_reason`); a worker process
+(:mod:`distbench.worker`) calls :func:`run_cell` once, because device set-ups differ
+between strategies and TensorFlow allows one per process. What the cell then does is its
+workload kind's scenario (:mod:`distbench.scenarios.training`, :mod:`distbench.scenarios.matmul`).
+Tests call it in-process on CPU logical devices.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import distbench.loops as loops
+from distbench import plugins, strategies, workloads
+from distbench.core.config import CellSpec
+from distbench.core.records import CellRecord, skipped
+from distbench.strategies import devices, hardware, probe
+from distbench.strategies.hardware import Hardware
+
+# (spec, workload, adapter, strategy, hw, device names) -> the record's scenario part
+Runner = Callable[..., dict]
+
+
+def run_cell(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware | None = None) -> CellRecord:
+    """Runs ``spec`` here and returns its record: the set-up every cell shares, then the
+    scenario of the workload's kind (``runner_for(kind)``, from :mod:`distbench.scenarios.tasks`)."""
+    started = time.perf_counter()
+    spec.validate()
+    plugins.ensure(spec.plugins)   # classes from outside distbench, as the parent loaded them
+    workload = workloads.get(spec.workload)
+    if spec.loop is not None:
+        loops.get(spec.loop)  # unknown loop names fail before any set-up
+    hw = hw or hardware.detect()
+    adapter, strategy = start_strategy(spec, hw)
+    unusable = probe.unusable(list(dict.fromkeys(adapter.device_names(hw) + adapter.compute_devices(hw))),
+                              spec.jit_compile)
+    if unusable:
+        return {**skipped(spec, unusable), "strategy": adapter.describe(strategy, hw)}
+    set_up_s = time.perf_counter() - started
+    record: CellRecord = {
+        "cell": spec.id,
+        "status": "ok",
+        "config": spec.to_dict(),
+        "definition": definition(workload, spec.loop),
+        "strategy": adapter.describe(strategy, hw),
+    }
+    record.update(runner_for(workload.kind)(spec, workload, adapter, strategy, hw, record["strategy"]["devices"]))
+    record["threads"] = _threads()
+    record["wall_s"] = time.perf_counter() - started
+    record.setdefault("phases", {})["set_up_s"] = set_up_s
+    return record
+
+
+def definition(workload, loop: str | None) -> dict:
+    """Hashes of what the cell ran: the workload's module source (its model, data shapes,
+    metrics) and the training loop's. Two runs whose hashes differ ran different code
+    (asv's benchmark version); ``compare`` says so (distbench.analysis.compare)."""
+    import hashlib
+    import inspect
+    import sys
+
+    def digest(cls) -> str:
+        module = sys.modules.get(cls.__module__)
+        try:
+            source = inspect.getsource(module) if module else inspect.getsource(cls)
+        except (OSError, TypeError):
+            source = cls.__qualname__
+        return hashlib.sha1(source.encode()).hexdigest()[:12]
+
+    found = {"workload": digest(type(workload))}
+    if loop is not None:
+        found["loop"] = digest(type(loops.get(loop)))
+    return found
+
+
+def start_strategy(spec: CellSpec, hw: Hardware) -> tuple[strategies.StrategyAdapter, object]:
+    """This process's thread pools and devices for ``spec``, then its strategy (once per process)."""
+    adapter = strategies.for_spec(spec)
+    _set_threads(spec)
+    devices.apply(adapter.device_setup(hw))
+    return adapter, adapter.build(hw)
+
+
+def build_model(spec: CellSpec, workload, data, strategy):
+    """The workload's model in the strategy's scope, initialised from the cell's training seed."""
+    import keras
+
+    keras.utils.set_random_seed(spec.training_seed)
+    with strategy.scope():
+        return workload.build_model(data.vocab_size)
+
+
+def _threads() -> dict:
+    import tensorflow as tf
+
+    return {
+        "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+    }
+
+
+def _set_threads(spec: CellSpec) -> None:
+    """Thread-pool sizes, which (like devices) must be set before the runtime starts."""
+    if not (spec.intra_op_threads or spec.inter_op_threads):
+        return
+    import tensorflow as tf
+
+    try:
+        if spec.intra_op_threads:
+            tf.config.threading.set_intra_op_parallelism_threads(spec.intra_op_threads)
+        if spec.inter_op_threads:
+            tf.config.threading.set_inter_op_parallelism_threads(spec.inter_op_threads)
+    except RuntimeError as exc:
+        raise devices.DeviceSetupError(
+            f"Cannot set thread counts: TensorFlow's runtime already started in this process ({exc}); "
+            "run the cell in a fresh process."
+        ) from None

@@ -1,0 +1,59 @@
+"""Child side: the one table of what a worker process can run, by name.
+
+A worker's task is ``cell`` (the scenario of its workload's kind, after the set-up every
+cell shares: :func:`distbench.scenarios.cell.run_cell`) or the name of a scenario that
+sets itself up: the overhead benchmark's bare loop, ``fit``'s timing cost, the peak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from distbench.core.config import CellSpec
+from distbench.core.records import CellRecord
+from distbench.scenarios import bare, cell, fit_cost, matmul, peak, training
+from distbench.strategies.hardware import Hardware
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What a worker runs: ``run`` returns the record (``in_cell``: the record's scenario
+    part, after :func:`~distbench.scenarios.cell.run_cell`'s set-up)."""
+
+    run: Callable[..., dict]
+    in_cell: bool = False
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "training": Scenario(training.run, in_cell=True),
+    "matmul": Scenario(matmul.run, in_cell=True),
+    "overhead": Scenario(fit_cost.measure),
+    "bare": Scenario(lambda spec: bare.measure(spec, "workload")),
+    "bare-accuracy": Scenario(lambda spec: bare.measure(spec, "accuracy")),
+    "peak": Scenario(peak.measure),
+}
+TASKS = ("cell", *(name for name, s in SCENARIOS.items() if not s.in_cell))
+
+
+def cell_runner(kind: str) -> Callable[..., dict]:
+    """The scenario of a workload kind (``training``, ``matmul``)."""
+    found = SCENARIOS.get(kind)
+    if found is None or not found.in_cell:
+        known = [n for n, s in SCENARIOS.items() if s.in_cell]
+        raise ValueError(f"Unknown workload kind {kind!r}. Known: {', '.join(known)}.")
+    return found.run
+
+
+def run_cell(spec: CellSpec, hw: Hardware | None = None) -> CellRecord:
+    """Runs the cell ``spec`` in this process (the worker's ``cell`` task); its record."""
+    return cell.run_cell(spec, cell_runner, hw)
+
+
+def run(task: str, spec: CellSpec) -> CellRecord:
+    """Runs ``task`` for ``spec`` in this process; its record."""
+    if task == "cell":
+        return run_cell(spec)
+    if task not in TASKS:
+        raise ValueError(f"Unknown worker task {task!r}. Known: {', '.join(TASKS)}.")
+    return SCENARIOS[task].run(spec)

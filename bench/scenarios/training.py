@@ -1,0 +1,170 @@
+"""Child side: the training scenario: the workload's model under the cell's strategy and
+loop, timed step by step, then evaluated (after :func:`distbench.scenarios.cell.run_cell`'s set-up)."""
+
+from __future__ import annotations
+
+import time
+
+import distbench.loops as loops
+from distbench.core import stats
+from distbench.core.config import CellSpec
+from distbench.core.errors import UserError
+from distbench.core.targets import parse
+from distbench.scenarios.cell import build_model
+from distbench.strategies.hardware import Hardware
+from distbench.trackers import disturbance, flops, lockstep, memory
+from distbench.trackers.target import Tracker
+from distbench.trackers.timing import StepTimes
+
+EVAL_BATCH = 1024   # evaluation batches: at 256, eager calls cost multibranch twice the time
+
+
+def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names: list[str]) -> dict:
+    replicas = int(strategy.num_replicas_in_sync)
+    global_batch = _global_batch(spec, replicas)
+    phases = _Phases()
+    data = workload.load_data(spec.data, spec.seed)
+    phases.end("data_s")
+    steps_per_epoch = spec.steps_per_epoch or len(data.y_train) // global_batch
+    # A time-to-target cell trains up to its step budget; the target stops it earlier.
+    epochs = -(-spec.max_steps // steps_per_epoch) if spec.is_target else spec.epochs
+    config = loops.TrainConfig(
+        epochs=epochs, steps_per_epoch=steps_per_epoch, global_batch=global_batch,
+        steps_per_execution=spec.steps_per_execution, seed=spec.training_seed,
+        jit_compile=spec.jit_compile,
+    )
+    memory.reset_device_peaks(device_names)
+    model = build_model(spec, workload, data, strategy)
+    plain = workload.build_model(data.vocab_size)   # evaluation's strategy-free copy
+    phases.end("build_s")
+    clock = lockstep.clock()   # in lockstep with a partner process when the parent asked (distbench.session.interleave)
+    tracker = _tracker(spec, workload, plain, model, data, clock)
+    meter = disturbance.Meter()
+    if tracker:
+        tracker.start()
+    loop = loops.get(spec.loop)
+    ctx = loops.TrainContext(strategy, workload, model, data, config, clock, tracker)
+    outcome = loop.train(ctx)
+    disturbed = meter.stop()
+    lockstep.finish(clock)
+    phases.end("train_s")
+    times = StepTimes.split(clock, spec.warmup_steps)
+    if not times.steady:
+        raise UserError(
+            f"No steady-state steps left after the cold start and {spec.warmup_steps} warm-up "
+            f"steps ({clock.total_steps} steps ran); run more steps or fewer warm-up steps."
+        )
+    peaks = memory.device_peaks(device_names)   # before evaluation places another model
+    compute = _compute(workload, plain, data, config.global_batch)
+    phases.end("flops_s")
+    # A target cell's last evaluation is its test result (the model has not changed since).
+    test = tracker.last if tracker else _evaluate(workload, plain, model, data, spec.eval_examples)
+    phases.end("evaluate_s")
+    cost = _timing_cost(spec, loop, ctx)
+    phases.end("timing_cost_s")
+    record = _training_record(spec, workload, data, config, replicas, clock, times, outcome, test, peaks)
+    if cost:
+        record["loop"]["timing_cost"] = cost
+    if tracker:
+        record["target"] = tracker.record()
+    return {**record, "compute": compute, "phases": phases.seconds, "disturbance": disturbed}
+
+
+def _timing_cost(spec: CellSpec, loop, ctx) -> dict | None:
+    """What timing each step costs the loop (fit's callback), measured last: it trains the
+    model further. Not for the guard's replicates or time-to-target cells."""
+    if not spec.timing_cost_pairs or spec.is_replicate or spec.is_target:
+        return None
+    return loop.timing_cost(ctx, spec.timing_cost_pairs)
+
+
+def _tracker(spec: CellSpec, workload, plain, model, data, clock):
+    """The time-to-target tracker of a target cell (None for any other cell)."""
+    if not spec.is_target:
+        return None
+    return Tracker(parse(spec.target),
+                          lambda: _evaluate(workload, plain, model, data, spec.eval_examples),
+                          spec.eval_every, spec.max_steps, clock)
+
+
+def _compute(workload, plain, data, global_batch: int) -> dict:
+    """FLOPs of one training step of the global batch (:mod:`distbench.trackers.flops`); the run's
+    measured peak is added by the parent (:func:`distbench.scenarios.peak.apply`)."""
+    import tensorflow as tf
+
+    x = tf.TensorSpec((global_batch, *data.x_train.shape[1:]), tf.as_dtype(data.x_train.dtype))
+    y = tf.TensorSpec((global_batch, *data.y_train.shape[1:]), tf.as_dtype(data.y_train.dtype))
+    count = flops.train_step_flops(plain, workload.loss(), workload.optimizer(), x, y)
+    return {"flops_per_step": count["per_step"], "flops": count}
+
+
+class _Phases:
+    """Wall time of each phase of a cell in this process (where a cell's time goes)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def end(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = now - self._last
+        self._last = now
+
+
+def _global_batch(spec: CellSpec, replicas: int) -> int:
+    global_batch = spec.global_batch * replicas if spec.scaling == "weak" else spec.global_batch
+    if global_batch % replicas:
+        raise UserError(
+            f"Global batch {spec.global_batch} is not divisible by {replicas} replicas of "
+            f"{spec.strategy}; use a multiple of {replicas}."
+        )
+    return global_batch
+
+
+def _training_record(spec: CellSpec, workload, data, config, replicas: int, clock, times, outcome, test,
+                     peaks) -> dict:
+    summary = stats.summarize(times.steady)
+    return {
+        "data": data.describe(),
+        "batch": {"global": config.global_batch, "per_replica": config.global_batch // replicas,
+                  "replicas": replicas, "scaling": spec.scaling},
+        "steps": {
+            "epochs": config.epochs,
+            "steps_per_epoch": config.steps_per_epoch,
+            "total": clock.total_steps,
+            "cold_start_s": times.cold_start_s,
+            "warmup": times.warmup,
+            "steps_per_sample": times.steps_per_sample,
+            "samples": times.steady,
+        },
+        "step_time": summary.as_dict(),
+        "examples_per_second": stats.throughput(config.global_batch, summary.median),
+        "accuracy": {"train": outcome.train_accuracy, "train_loss": outcome.train_loss, "test": test,
+                     "guard_metric": workload.guard_metric},
+        "loop": {"name": spec.loop, "settings": outcome.settings, "notes": outcome.notes},
+        "memory": {
+            "peak_rss_bytes": memory.peak_rss_bytes(),
+            "rss_end_bytes": memory.rss_bytes(),
+            "device_peak_bytes": peaks,
+        },
+    }
+
+
+def _evaluate(workload, plain, model, data, limit: int | None) -> dict:
+    """Test metrics on the first ``limit`` test examples, from a plain copy of the model.
+
+    The trained weights are copied into a model built outside any strategy, so the
+    evaluation is the same under every strategy and collective-free: a distributed
+    model called outside ``strategy.run`` under MultiWorkerMirroredStrategy does not
+    return one row per input, and Keras's ``predict`` there is a collective every
+    worker would have to join.
+    """
+    import numpy as np
+
+    plain.set_weights(model.get_weights())
+    n = len(data.y_test) if limit is None else min(limit, len(data.y_test))
+    x = data.x_test[:n]
+    probs = np.concatenate(
+        [np.asarray(plain(x[i : i + EVAL_BATCH], training=False)) for i in range(0, n, EVAL_BATCH)]
+    )
+    return {"examples": n, **workload.score(data.y_test[:n], probs)}

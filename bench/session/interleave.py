@@ -1,0 +1,218 @@
+"""Parent side: interleaved A/B comparison, the process pair as the unit.
+
+For each cell, pairs of fresh processes run, one of each side, in lockstep: both at once,
+taking turns step by step (:mod:`distbench.trackers.lockstep`; the first turn alternates between
+pairs, A B, B A, ...). Whatever the machine does (its speed moved 25-40% between
+processes here, and within seconds) falls on both sides of a pair, and the pair's
+log-ratio log(median_B / median_A) cancels it. Cells of several local processes
+(multi-worker) run their pairs one process after the other instead. After ``min_pairs`` the pairs are
+judged by :func:`distbench.analysis.compare.judge_pairs` after each new pair, and pairs are added
+until the verdict is decided (``same``, ``slower``, ``faster``), ``max_pairs`` is reached
+or the time budget is spent (``undecided``). A crashed process fails the cell.
+
+Sides differ in run options (``--intra-op-threads 1``), environment (``TF_ENABLE_ONEDNN_OPTS=0``)
+or code (``check --against REV`` runs side A from a git worktree of REV). Both sides of
+a run are stored as one run: cells ``<id>@A`` and ``<id>@B``, and the pairs and verdicts
+in ``distbench.interleaved``.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from distbench.analysis import compare
+from distbench.core.config import CellSpec
+from distbench.core.errors import UserError
+from distbench.core.lockstep import ENV
+from distbench.core.records import CellRecord, skipped
+from distbench.launchers.relay import Relay
+
+from distbench import strategies
+
+# One lockstep pair's log-ratio has an sd of about 0.012 here (A/A; 0.09-0.15 for pairs run
+# one after the other): 5% is then resolved in 3-4 pairs (docs/measurements.md).
+DEFAULT_THRESHOLD = 0.05
+DEFAULT_MIN_PAIRS = 3
+DEFAULT_MAX_PAIRS = 8
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: its name (A or B), what it is, and how it differs."""
+
+    name: str
+    label: str
+    changes: dict = field(default_factory=dict)   # CellSpec fields this side sets
+    env: dict = field(default_factory=dict)       # environment variables of its workers
+    root: str | None = None                       # its code tree (None: this one)
+    task: str = "cell"                            # what its workers do (distbench.worker's tasks)
+
+    def spec(self, base: CellSpec) -> CellSpec:
+        return base.replace(**self.changes)
+
+
+@dataclass
+class PairedCell:
+    """One cell's interleaved pairs and the verdict on them."""
+
+    cell: str
+    threshold: float
+    spec: CellSpec | None = None
+    pairs: list[tuple[CellRecord, CellRecord]] = field(default_factory=list)
+    skipped: str = ""      # why the cell cannot run here (both sides skipped it)
+    stopped: str = ""      # why pairs stopped before a verdict (budget)
+
+    @property
+    def failure(self) -> CellRecord | None:
+        """The first process that did not finish ok (a crash fails the cell)."""
+        return next((r for pair in self.pairs for r in pair if r.get("status") not in ("ok", "skipped")), None)
+
+    @property
+    def log_ratios(self) -> list[float]:
+        return [math.log(_median(b) / _median(a)) for a, b in self.pairs
+                if a.get("status") == "ok" and b.get("status") == "ok"]
+
+    @property
+    def judgement(self) -> compare.PairedJudgement:
+        return compare.judge_pairs(self.log_ratios, self.threshold)
+
+    @property
+    def verdict(self) -> str:
+        if self.skipped:
+            return "skipped"
+        if self.failure:
+            return "failed"
+        return self.judgement.verdict
+
+    @property
+    def decided(self) -> bool:
+        return self.verdict in ("same", "slower", "faster", "failed", "skipped")
+
+    def as_dict(self) -> dict:
+        j = self.judgement
+        return {"cell": self.cell, "verdict": self.verdict, "threshold": self.threshold, "pairs": j.pairs,
+                "log_ratios": self.log_ratios, "ratio": j.ratio, "interval": list(j.interval) if j.interval else None,
+                "p_value": j.p_value, "smallest_p": j.smallest_p, "skipped": self.skipped, "stopped": self.stopped,
+                "failure": (self.failure or {}).get("reason")}
+
+
+def _single_process(spec: CellSpec) -> bool:
+    """Lockstep is for cells of one worker process (not local multi-worker clusters)."""
+    return strategies.for_spec(spec).local_processes() == 1
+
+
+def _median(record: CellRecord) -> float:
+    return record["step_time"]["median"]
+
+
+Launch = Callable[[CellSpec, Side], CellRecord]
+
+
+@dataclass
+class Interleaved:
+    """Runs cells as interleaved pairs of two sides until each is decided."""
+
+    a: Side
+    b: Side
+    launch: Launch
+    threshold: float = DEFAULT_THRESHOLD
+    min_pairs: int = DEFAULT_MIN_PAIRS
+    max_pairs: int = DEFAULT_MAX_PAIRS
+    budget_s: float | None = None
+    progress: Callable[[PairedCell, CellRecord, CellRecord], None] | None = None
+    lockstep: bool = True      # the pair's processes take turns step by step (distbench.trackers.lockstep)
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.min_pairs <= self.max_pairs:
+            raise UserError(f"Pairs must satisfy 2 <= --min-pairs <= --max-pairs; received "
+                            f"{self.min_pairs} and {self.max_pairs}.")
+        if self.threshold <= 0:
+            raise UserError(f"Threshold must be > 0 (a relative change, 0.05 = 5%); received {self.threshold}.")
+
+    def run(self, cells: list[CellSpec], skip_reason: Callable[[CellSpec], str | None]) -> list[PairedCell]:
+        """Each cell in turn, pair by pair (the budget, when set, covers them all)."""
+        deadline = time.monotonic() + self.budget_s if self.budget_s else None
+        return [self._cell(spec, skip_reason, deadline) for spec in cells]
+
+    def _cell(self, spec: CellSpec, skip_reason, deadline: float | None) -> PairedCell:
+        cell = PairedCell(spec.id, self.threshold, spec)
+        reasons = {skip_reason(side.spec(spec)) for side in (self.a, self.b)} - {None}
+        if reasons:
+            cell.skipped = "; ".join(sorted(reasons))
+            return cell
+        while len(cell.pairs) < self.max_pairs:
+            if deadline and time.monotonic() > deadline:
+                cell.stopped = f"time budget of {self.budget_s:g} s spent after {len(cell.pairs)} pairs"
+                break
+            cell.pairs.append(self._pair(spec, len(cell.pairs)))
+            if self.progress:
+                self.progress(cell, *cell.pairs[-1])
+            if cell.failure or (len(cell.pairs) >= self.min_pairs and cell.decided):
+                break
+        return cell
+
+    def _pair(self, spec: CellSpec, k: int) -> tuple[CellRecord, CellRecord]:
+        """Pair k: A first when k is even, B first when odd (A B B A A B ...); in lockstep,
+        both processes at once, taking turns step by step; else one after the other."""
+        order = (self.a, self.b) if k % 2 == 0 else (self.b, self.a)
+        if self.lockstep and _single_process(spec):
+            records = self._lockstep(spec, order)
+        else:
+            records = {side.name: self.launch(side.spec(spec), side) for side in order}
+        return records[self.a.name], records[self.b.name]
+
+    def _lockstep(self, spec: CellSpec, order: tuple[Side, Side]) -> dict[str, CellRecord]:
+        records: dict[str, CellRecord] = {}
+        with tempfile.TemporaryDirectory(prefix="distbench-pair-") as folder:
+            relay = Relay(folder, [side.name for side in order])
+            threads = {}
+            for side in order:
+                env = {**side.env, ENV: Relay.prefix(folder, side.name)}
+                run = lambda side=side, env=env: records.__setitem__(  # noqa: E731
+                    side.name, self.launch(side.spec(spec), Side(side.name, side.label, side.changes, env, side.root,
+                                                                 side.task)))
+                threads[side.name] = threading.Thread(target=run, daemon=True)
+                threads[side.name].start()
+            try:
+                relay.run(lambda name: threads[name].is_alive())
+            finally:
+                for thread in threads.values():
+                    thread.join()
+                relay.close()
+        return records
+
+
+def parse_side(name: str, text: str, parse_options: Callable[[list[str]], dict]) -> Side:
+    """A side from its words: ``NAME=VALUE`` sets an environment variable, the rest are
+    run options (``--intra-op-threads 1``) that change the cell's spec."""
+    words = shlex.split(text or "")
+    env = dict(w.split("=", 1) for w in words if _is_env(w))
+    return Side(name, text or "(as given)", parse_options([w for w in words if not _is_env(w)]), env)
+
+
+def _is_env(word: str) -> bool:
+    """``NAME=VALUE`` with an upper-case name: an environment variable, not an option."""
+    return "=" in word and not word.startswith("-") and word.split("=", 1)[0].isupper()
+
+
+def stored_document_part(a: Side, b: Side, cells: list[PairedCell], settings: dict) -> dict:
+    """``distbench.interleaved`` of the stored run."""
+    return {"a": {"label": a.label, "changes": a.changes, "env": a.env, "code": a.root and "worktree"},
+            "b": {"label": b.label, "changes": b.changes, "env": b.env, "code": b.root and "worktree"},
+            **settings, "cells": {c.cell: c.as_dict() for c in cells}}
+
+
+def records_by_side(cells: list[PairedCell]) -> dict[str, list[CellRecord]]:
+    """The run's cells as stored: ``<id>@A`` and ``<id>@B`` with every process of each side."""
+    out: dict[str, list[CellRecord]] = {}
+    for c in cells:
+        for k, side in enumerate(("A", "B")):
+            found = [pair[k] for pair in c.pairs] or [skipped(c.spec, c.skipped or c.stopped or "not run")]
+            out[f"{c.cell}@{side}"] = [{**r, "cell": f"{c.cell}@{side}"} for r in found]
+    return out

@@ -1,0 +1,125 @@
+"""Parent side: a project's declared matrix, ``[tool.distbench]`` in its ``pyproject.toml``
+(or the top level of a ``distbench.toml``).
+
+    [tool.distbench]
+    workloads = ["models.py:Sentiment", "reuters_cnn"]
+    strategies = ["default", "virtual"]
+    loops = ["fit", "custom"]
+    data = "data/reviews"        # relative paths are relative to the file
+    repeats = 2
+    threshold = 0.25             # compare and check between stored runs
+
+Every run option of :mod:`distbench.session.options` may appear, by its name (``global_batch`` or
+``global-batch``); ``workloads``/``strategies``/``loops`` are the repeatable selections;
+``plugins`` lists references to load without selecting them. The CLI and the pytest
+plugin read the same file; options on the command line override it. Unknown keys and
+wrong types are refused with a line that names the valid ones.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from distbench.core.errors import UserError
+from distbench.session import options
+
+NAMES = ("distbench.toml", "pyproject.toml")
+PLURALS = {"workloads": "workload", "strategies": "strategy", "loops": "loop", "plugins": "plugin"}
+EXTRA = {"threshold": float}
+PATH_KEYS = ("data", "results")
+
+
+def find(start: str | os.PathLike | None = None) -> Path | None:
+    """The nearest ``distbench.toml``, or ``pyproject.toml`` with a ``[tool.distbench]``
+    table, in ``start`` or a folder above it (None when there is none)."""
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        for name in NAMES:
+            path = folder / name
+            if path.is_file() and (name == "distbench.toml" or _declares(path)):
+                return path
+    return None
+
+
+def _declares(path: Path) -> bool:
+    try:
+        return "distbench" in _toml(path).get("tool", {})
+    except UserError:
+        return False
+
+
+def _toml(path: Path) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:   # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"Cannot read the matrix file {path}: {exc}.") from None
+
+
+def read(path: str | os.PathLike) -> dict[str, Any]:
+    """The run options ``path`` declares, keyed by option name, checked."""
+    path = Path(path).resolve()
+    document = _toml(path)
+    table = document if path.name == "distbench.toml" else document.get("tool", {}).get("distbench", {})
+    valid = {o.name: o for o in options.OPTIONS}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        name = PLURALS.get(key, key.replace("-", "_"))
+        if name in EXTRA:
+            values[name] = _typed(path, key, value, EXTRA[name])
+            continue
+        option = valid.get(name)
+        if option is None:
+            keys = sorted([*PLURALS, *EXTRA, *(o.name for o in options.OPTIONS if not o.repeatable)])
+            raise UserError(f"{path}: unknown key {key!r} in the matrix. Valid: {', '.join(keys)}.")
+        values[name] = _option_value(path, key, value, option)
+    for key in PATH_KEYS:
+        if isinstance(values.get(key), str) and values[key] not in ("auto", "keras", "synthetic"):
+            values[key] = str((path.parent / values[key]).resolve())
+    for name in PLURALS.values():
+        if values.get(name):
+            values[name] = [_relative_ref(path, ref) for ref in values[name]]
+    return values
+
+
+def _relative_ref(path: Path, ref: str) -> str:
+    """``file.py:Class`` in a matrix file is relative to the file's folder."""
+    target, sep, attr = ref.rpartition(":")
+    if sep and target.endswith(".py") and not os.path.isabs(target):
+        return f"{(path.parent / target).resolve()}:{attr}"
+    return ref
+
+
+def _option_value(path: Path, key: str, value, option: options.Option):
+    if option.repeatable:
+        items = value if isinstance(value, list) else [value]
+        return [_typed(path, key, v, str) for v in items]
+    if option.flag:
+        return _typed(path, key, value, bool)
+    return _typed(path, key, value, option.type or str)
+
+
+def _typed(path: Path, key: str, value, kind):
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+    if kind is list:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if not ok:
+        want = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+                list: "a list of strings"}.get(kind, kind.__name__)
+        raise UserError(f"{path}: {key} must be {want}; received {value!r}.")
+    return value
+
+
+def merge(declared: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """Option values: the command line's where given, else the file's."""
+    out = dict(declared)
+    out.update({k: v for k, v in given.items() if v is not None and v != [] and v is not False})
+    return out

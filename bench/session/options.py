@@ -1,0 +1,157 @@
+"""The one table of run options, read by both front ends.
+
+The CLI adds each option as ``--name``; the pytest plugin as ``--distbench-name``. The
+defaults live here and nowhere else; :class:`distbench.session.session.Session` resolves the values
+once (pytest-benchmark's ``BenchmarkSession`` does the same for its options).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from distbench.core.config import COMMUNICATIONS, CROSS_DEVICE_OPS, PROFILES, SCALINGS
+from distbench.core.errors import UserError
+from distbench.workloads.matmul import parse_shape
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its name (``global_batch``), type, default and help."""
+
+    name: str
+    help: str
+    type: Callable | None = None
+    default: Any = None
+    choices: tuple | None = None
+    repeatable: bool = False      # --workload a --workload b
+    flag: bool = False            # store_true
+    spec_field: bool = False      # goes straight into CellSpec
+
+    @property
+    def cli(self) -> str:
+        return "--" + self._word
+
+    @property
+    def pytest(self) -> str:
+        return "--distbench-" + self._word
+
+    @property
+    def _word(self) -> str:
+        """``deadline_s`` is ``deadline`` on the command line (seconds are implied)."""
+        name = self.name[:-2] if self.name.endswith("deadline_s") else self.name
+        return name.replace("_", "-")
+
+    @property
+    def pytest_dest(self) -> str:
+        return "distbench_" + self.name
+
+    def argparse_kwargs(self, dest: str) -> dict:
+        if self.flag:
+            return {"action": "store_true", "dest": dest, "help": self.help}
+        # No default here: an option the command line leaves unset is None, so that the matrix
+        # file (distbench.session.matrix_file) can fill it; the session fills the defaults (distbench.session.session).
+        kwargs = {"dest": dest, "help": self.help, "default": [] if self.repeatable else None}
+        if self.repeatable:
+            kwargs["action"] = "append"
+        if self.type:
+            kwargs["type"] = self.type
+        if self.choices:
+            kwargs["choices"] = self.choices
+        return kwargs
+
+
+def _spec(name: str, type_: Callable, help_: str, **kw) -> Option:
+    return Option(name, help_, type_, spec_field=True, **kw)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("workload", "a workload to run (repeatable; default: all)", repeatable=True),
+    Option("strategy", "a strategy to run (repeatable; default: all)", repeatable=True),
+    Option("plugin", "load a workload, strategy or loop class (module:Class or path/file.py:Class) without "
+           "selecting it, e.g. to select it by its name (repeatable)", repeatable=True),
+    Option("loop", "a training loop to run (repeatable; default: all)", repeatable=True),
+    Option("profile", f"{' or '.join(PROFILES)} (default quick)", str, "quick"),
+    _spec("epochs", int, "epochs per cell (default: the profile's)"),
+    _spec("steps_per_epoch", int, "default: quick 100, full the whole training set"),
+    _spec("warmup_steps", int, "steps after the first that are not timed (default 5)"),
+    _spec("global_batch", int, "global batch (default 32); with --scaling weak, per replica"),
+    _spec("scaling", str, "strong: global batch fixed (default); weak: per-replica batch fixed", choices=SCALINGS),
+    _spec("steps_per_execution", int, "for fit (forced to 1 under multi-replica mirrored)"),
+    _spec("devices", int, "logical devices for the virtual strategy (default 2)"),
+    _spec("virtual_memory_mb", int, "memory of each logical GPU the virtual strategy carves from GPU 0 (default 2048)"),
+    _spec("cross_device_ops", str, "mirrored/virtual all-reduce: auto (TensorFlow's choice; NCCL on GPUs), nccl, "
+          "hierarchical_copy or one_device (where NCCL fails or hangs: containers, PCIe without peer access)",
+          choices=CROSS_DEVICE_OPS),
+    _spec("communication", str, "multi_worker collectives: auto (NCCL on GPUs, else ring), ring or nccl",
+          choices=COMMUNICATIONS),
+    _spec("workers", int, "local worker processes for multi_worker without TF_CONFIG (default 2)"),
+    _spec("data", str, "auto (default), keras, synthetic, or a folder of class sub-folders"),
+    _spec("seed", int, "data seed, and by default the training seed (default 0)"),
+    _spec("init_seed", int, "training seed only (weights, shuffle order), the data unchanged; names cells ...-initN"),
+    _spec("eval_examples", int, "test examples to evaluate (default: quick 5000)"),
+    Option("matmul_shape", "quick, seed (the published 10000x100 @ 100x100000) or M,K,N", str),
+    _spec("matmul_repeats", int, "timed products per device (default 10)"),
+    _spec("timing_cost_pairs", int, "fit cells, after they are measured: pairs of short fit calls with and without "
+          "the per-step timing callback, to report what timing costs fit (default 5; 0: not measured)"),
+    _spec("intra_op_threads", int, "TensorFlow intra-op threads per worker (0: default)"),
+    _spec("inter_op_threads", int, "TensorFlow inter-op threads per worker (0: default)"),
+    _spec("deadline_s", float, "seconds per cell before its processes are killed (default 900)"),
+    _spec("connect_deadline_s", float, "seconds a TPU cell may take to connect to and initialise its TPU before it "
+          "fails with a timeout (default 180; the cell's --deadline still bounds the whole)"),
+    Option("target", "train each training cell until METRIC=VALUE on the test examples (e.g. accuracy=0.6), "
+           "or 'default' (each workload's); repeats are the guard's seeds; reports time to target", str),
+    _spec("eval_every", int, "with --target: steps between evaluations, the same for every cell (default 25)"),
+    _spec("max_steps", int, "with --target: the step budget; a seed that has not reached the target by then is "
+          "'not reached' (default 1000)"),
+    Option("repeats", "run each cell N times, each in a fresh process (default 1; tune: 3)", int, 1),
+    Option("guard_seeds", "training seeds of the reference cell (default fit) for the accuracy guard "
+           "(default 5; 0 or 1: no guard)", int, 5),
+    Option("results", "the results folder (default: results)", str, "results"),
+    Option("no_save", "do not save the run under results/", flag=True),
+    Option("no_peak", "do not measure the devices' peak matmul speed and bandwidth (one process per run; "
+           "without it no cell shows its share of the peak)", flag=True),
+    Option("overhead", "also measure the harness's overhead against a bare TensorFlow loop "
+           "(default strategy, custom loop, each selected training workload)", flag=True),
+)
+
+BY_NAME = {o.name: o for o in OPTIONS}
+
+
+def add_to_argparse(parser, names: tuple[str, ...] | None = None) -> None:
+    """Adds the options (all, or ``names``) to an argparse parser."""
+    for option in OPTIONS:
+        if names is None or option.name in names:
+            parser.add_argument(option.cli, **option.argparse_kwargs(option.name))
+
+
+def add_to_pytest(group) -> None:
+    """Adds every option to pytest's ``distbench`` group as ``--distbench-NAME``."""
+    for option in OPTIONS:
+        group.addoption(option.pytest, **option.argparse_kwargs(option.pytest_dest))
+
+
+def from_namespace(args, prefix: str = "") -> dict[str, Any]:
+    """The option values of an argparse namespace or pytest config (``prefix`` distbench_)."""
+    return {o.name: getattr(args, prefix + o.name, None) for o in OPTIONS}
+
+
+SPEC_OPTIONS = tuple(o.name for o in OPTIONS if o.spec_field or o.name == "matmul_shape")
+
+
+def spec_changes(words: list[str]) -> dict[str, Any]:
+    """CellSpec fields set by run options given as words (``--intra-op-threads 1``):
+    one side of an A/B comparison. Anything else is refused, naming what is valid."""
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str):
+            raise UserError(f"Bad side options {' '.join(words)!r}: {message}. Valid: "
+                            + ", ".join(BY_NAME[n].cli for n in SPEC_OPTIONS) + ", and NAME=VALUE for the environment.")
+
+    parser = _Parser(prog="side", add_help=False)
+    add_to_argparse(parser, SPEC_OPTIONS)
+    values = {k: v for k, v in vars(parser.parse_args(words)).items() if v is not None}
+    if "matmul_shape" in values:
+        values["matmul_shape"] = parse_shape(values["matmul_shape"])
+    return values

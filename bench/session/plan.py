@@ -1,0 +1,93 @@
+"""Parent side: what a run will do, decided before any worker starts.
+
+The matrix of cells (the cartesian product of the selection), the accuracy guard's
+replicates, the overhead benchmark's cells, and each cell's skip reason, from the
+adapters' side-effect-free checks: an unavailable strategy costs no process start.
+Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import distbench.loops as loops
+from distbench.core import targets as target
+from distbench.core.config import CellSpec
+from distbench.strategies.hardware import Hardware
+
+from distbench import strategies, workloads
+
+
+def selected(requested: Iterable[str] | None, registry) -> list[str]:
+    """The requested names (validated, in order, once each), or every registered name."""
+    if not requested:
+        return registry.names()
+    names = list(dict.fromkeys(requested))
+    for name in names:
+        registry.get(name)  # raises UserError listing the valid names
+    return names
+
+
+def build_cells(
+    workload_names: Iterable[str] | None = None,
+    strategy_names: Iterable[str] | None = None,
+    loop_names: Iterable[str] | None = None,
+    base: CellSpec | None = None,
+) -> list[CellSpec]:
+    """The cartesian product of the selection (``None`` = all), validated.
+
+    Each workload says which of the selection it runs (:meth:`cells`): a training
+    workload every strategy x loop; matmul, which does not train, one cell per strategy
+    that hands it devices to time, with no loop.
+    """
+    chosen_s = selected(strategy_names, strategies.STRATEGIES)
+    chosen_l = selected(loop_names, loops.LOOPS)
+    base = base or CellSpec.for_profile("quick", workload="", strategy="", loop=None)
+    cells = []
+    for w in selected(workload_names, workloads.WORKLOADS):
+        cells += [base.replace(workload=w, strategy=s, loop=lp) for s, lp in workloads.get(w).cells(chosen_s, chosen_l)]
+    for cell in cells:
+        cell.validate()
+    return cells
+
+
+def target_cells(cells: list[CellSpec], text: str, seeds: int) -> list[CellSpec]:
+    """``cells`` with every training cell turned into a time-to-target cell (``--target
+    text``): one process per training seed (``seeds``, the guard's, at least one), the
+    workload's target resolved (``default``: its own for the data, which is resolved
+    here). Cells that do not train (matmul) stay as they are."""
+    out: list[CellSpec] = []
+    for cell in cells:
+        if cell.loop is None:
+            out.append(cell)
+            continue
+        workload = workloads.get(cell.workload)
+        data = workload.resolve_source(cell.data, cell.seed) if text == target.DEFAULT else cell.data
+        goal = target.for_workload(text, workload, data)
+        out += [cell.replace(target=goal.text, data=data, init_seed=cell.seed + k) for k in range(max(seeds, 1))]
+    return out
+
+
+def overhead_cells(cells: list[CellSpec]) -> list[CellSpec]:
+    """The harness-overhead benchmark's cells: the default strategy's custom loop of each
+    training workload in ``cells`` (measured by :mod:`distbench.session.overhead`, not as cells)."""
+    seen: dict[str, CellSpec] = {}
+    for cell in cells:
+        if cell.loop is not None and cell.workload not in seen:
+            seen[cell.workload] = cell.plain("default", "custom")
+    return list(seen.values())
+
+
+def skip_reason(spec: CellSpec, hw: Hardware) -> str | None:
+    """Why ``spec`` cannot run on ``hw`` (None when it can); quick and side-effect free."""
+    adapter = strategies.for_spec(spec)
+    availability = adapter.availability(hw)
+    if not availability.ok:
+        return availability.reason
+    if spec.is_target and spec.strategy == "multi_worker":
+        return ("multi_worker: time to target is not built for several workers (each would decide alone when "
+                "to stop, and one that stops first leaves the others waiting in a collective)")
+    unsupported = adapter.loop_unsupported(spec.loop) or (adapter.jit_unsupported(hw) if spec.jit_compile else None)
+    if unsupported:
+        return unsupported
+    return workloads.get(spec.workload).unavailable(spec, adapter, hw)

@@ -1,0 +1,191 @@
+"""Parent side: one benchmark session for both front ends (the CLI's ``run`` and pytest).
+
+Options are resolved once, from :mod:`distbench.session.options`' table, into a :class:`Session`
+that plans the cells (with the accuracy guard's replicates), runs them (each repeat a
+fresh process), judges them with the guard, saves them as one run and summarises it.
+The CLI parses and dispatches; the pytest plugin adapts pytest's hooks to the same
+calls. A run stopped by Ctrl-C keeps the cells that finished and is saved marked as
+interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from distbench.analysis import guard
+from distbench.core.config import CellSpec
+from distbench.core.errors import UserError
+from distbench.core.records import CellRecord, missing
+from distbench.render import run_table
+from distbench.session import peak
+from distbench.session import options, overhead
+from distbench.session.plan import build_cells, overhead_cells, target_cells
+from distbench.session.suite import Interrupted, Suite
+from distbench.storage.files import save_run
+from distbench.storage.results import CellResult, results_of
+from distbench.strategies.multi_worker import is_chief, tf_config
+from distbench.workloads.data import check_source
+from distbench.workloads.matmul import parse_shape
+
+from distbench import plugins
+
+
+def base_spec(values: dict[str, Any]) -> CellSpec:
+    """The CellSpec template from the profile and any explicit overrides."""
+    fields = {o.name: values[o.name] for o in options.OPTIONS if o.spec_field and values.get(o.name) is not None}
+    if values.get("matmul_shape"):
+        fields["matmul_shape"] = parse_shape(values["matmul_shape"])
+    if "data" in fields:
+        check_source(fields["data"])
+    fields["plugins"] = tuple(values.get("plugins") or ())
+    return CellSpec.for_profile(values.get("profile") or "quick", workload="", strategy="", loop=None, **fields)
+
+
+def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
+    """The option values with every default filled in and each checked (UserError if bad)."""
+    resolved = {o.name: o.default for o in options.OPTIONS}
+    resolved.update({k: v for k, v in values.items() if v is not None and v != []})
+    if values.get("repeats") is None:
+        resolved["repeats"] = repeats_default
+    if not isinstance(resolved["repeats"], int) or resolved["repeats"] < 1:
+        raise UserError(f"Repeats must be an integer >= 1; received {resolved['repeats']!r}.")
+    # References (module:Class, file.py:Class) are loaded here and selected by name; the
+    # cells carry them so that their workers load the same classes (distbench.plugins).
+    refs = [plugins.load_declared(ref) for ref in resolved["plugin"] or []]
+    for kind in plugins.KINDS:
+        resolved[kind], found = plugins.resolve(resolved[kind], kind)
+        refs += found
+    resolved["plugins"] = refs
+    if resolved["guard_seeds"] < 0:
+        raise UserError(f"--guard-seeds must be >= 0 (0 or 1 turns the accuracy guard off); "
+                        f"received {resolved['guard_seeds']}.")
+    return resolved
+
+
+@dataclass
+class Session:
+    """One run: its resolved options, its plan, the records as they arrive, and the save."""
+
+    values: dict[str, Any]
+    suite: Any = None                       # distbench.session.suite.Suite, made on first use
+    records: dict[str, list[CellRecord]] = field(default_factory=dict)
+    overhead: list[dict] = field(default_factory=list)
+    peak: dict | None = None                # the devices' measured peak (distbench.scenarios.peak), once per run
+    interrupted: bool = False
+    saved: Path | None = None
+
+    @classmethod
+    def from_options(cls, values: dict[str, Any], repeats_default: int = 1, suite=None) -> "Session":
+        session = cls(resolve(values, repeats_default), suite)
+        session.plan   # validates the selection and the spec before anything runs
+        return session
+
+    @cached_property
+    def base(self) -> CellSpec:
+        return base_spec(self.values)
+
+    @cached_property
+    def plan(self) -> list[CellSpec]:
+        """The cells to run, each workload's guard replicates after its cells; with
+        ``--target``, time-to-target cells, one process per guard seed, and no replicates."""
+        cells = build_cells(self.values["workload"] or None, self.values["strategy"] or None,
+                            self.values["loop"] or None, self.base)
+        if self.values["target"]:
+            return target_cells(cells, self.values["target"], self.values["guard_seeds"])
+        return guard.with_replicates(cells, self.values["guard_seeds"])
+
+    @cached_property
+    def overhead_plan(self) -> list[CellSpec]:
+        return overhead_cells(self.plan) if self.values["overhead"] else []
+
+    @property
+    def repeats(self) -> int:
+        return self.values["repeats"]
+
+    @property
+    def saving(self) -> bool:
+        return not self.values["no_save"] and is_chief(tf_config())
+
+    def _suite(self):
+        if self.suite is None:
+            self.suite = Suite()
+        return self.suite
+
+    def check_writable(self) -> None:
+        """Fails before hours of benchmarking, not after, when results cannot be saved."""
+        import tempfile
+
+        if self.values["no_save"]:
+            return
+        folder = self.values["results"]
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise UserError(
+                f"Cannot write results under {folder!r}: {exc.strerror}. Pass --results DIR or --no-save."
+            ) from None
+
+    def run_all(self, progress=None) -> None:
+        """Runs the plan, ``repeats`` fresh processes per cell; Ctrl-C keeps what finished."""
+        try:
+            self.measure_peak()
+            self.records = self._suite().run_all(self.plan, self.repeats, progress)
+            self.overhead = [self.run_overhead(spec, progress) for spec in self.overhead_plan]
+        except Interrupted as stop:
+            self.records, self.interrupted = stop.results, True
+        except KeyboardInterrupt:
+            self.interrupted = True
+
+    def run_cell(self, spec: CellSpec) -> list[CellRecord]:
+        """``repeats`` fresh processes of one cell (pytest runs the plan cell by cell)."""
+        self.measure_peak()
+        found = [self._suite().run(spec) for _ in range(self.repeats)]
+        self.records.setdefault(spec.id, []).extend(found)
+        return found
+
+    def measure_peak(self) -> None:
+        """Once per run, in its own process: what this machine's devices reach at a matmul
+        shape that reaches peak, and their memory bandwidth (:mod:`distbench.scenarios.peak`); every
+        cell's share of the peak is read against it. Not with ``--no-peak``."""
+        if self.peak is not None or self.values["no_peak"] or not self.plan:
+            return
+        spec = self.base.replace(workload="matmul", strategy="default", loop=None)
+        self.peak = self._suite().run(spec, task="peak")
+
+    def run_overhead(self, spec: CellSpec, progress=None) -> dict:
+        """The harness-overhead benchmark of ``spec``: bare-loop and harness processes, paired."""
+        if progress:
+            progress.overhead(spec)
+        return overhead.paired(self._suite(), spec, getattr(progress, "pair", None))
+
+    def cell_records(self) -> dict[str, list[CellRecord]]:
+        """Cell id -> its records; an interrupted run also lists the planned cells that never
+        ran (no records: ``missing`` to every reader), so that nobody mistakes it for whole."""
+        never = "the run was interrupted before this cell ran"
+        cells = {spec.id: [missing(spec, never)] for spec in self.plan} if self.interrupted else {}
+        cells.update({c: reps for c, reps in self.records.items() if reps})
+        return cells
+
+    @property
+    def results(self) -> dict[str, CellResult]:
+        return results_of(self.cell_records())
+
+    def finish(self) -> Path | None:
+        """Judges the run with the accuracy guard and saves it (when asked to); the path."""
+        guard.apply(results_of({c: reps for c, reps in self.records.items() if reps}))
+        peak.apply(self.records, self.peak)
+        if (self.records or self.overhead) and self.saving:
+            extra = {"peak": self.peak} if self.peak else None
+            self.saved = save_run(self.cell_records(), self.values["results"], self.overhead, self.interrupted,
+                                  extra)
+        return self.saved
+
+    def summary(self, fmt: str = "table") -> str:
+
+        return run_table.run_summary(self.results, fmt, self.overhead, self.interrupted, self.peak)

@@ -1,0 +1,91 @@
+"""Parent side: runs planned cells, one fresh worker process per cell (or a local cluster).
+
+Skips were decided by :mod:`distbench.session.plan` from the adapters' side-effect-free checks, so
+an unavailable strategy costs no process start. ``data: auto`` is resolved here once per
+workload (a Keras download is tried once per run, not once per cell).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from distbench.core.config import CellSpec
+from distbench.core.errors import UserError
+from distbench.core.records import CellRecord, skipped
+from distbench.launchers import cluster
+from distbench.launchers import process as launcher
+from distbench.session.plan import skip_reason
+from distbench.strategies import hardware
+from distbench.strategies.hardware import Hardware
+
+from distbench import strategies, workloads
+
+Progress = Callable[[int, int, CellSpec, CellRecord, float], None]
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a run; ``results`` holds every repeat that finished before it."""
+
+    def __init__(self, results: dict[str, list[CellRecord]]) -> None:
+        super().__init__("interrupted")
+        self.results = results
+
+
+class Suite:
+    """Runs cells in worker processes and remembers how ``auto`` data resolved."""
+
+    def __init__(self, hw: Hardware | None = None, launch=launcher.launch, launch_cluster=cluster.launch_cluster) -> None:
+        self.hw = hw or hardware.detect()
+        self._launch = launch
+        self._launch_cluster = launch_cluster
+        self._sources: dict[tuple[str, str, int], str] = {}
+
+    def prepare(self, spec: CellSpec) -> CellSpec:
+        """``spec`` with its data source resolved (``auto`` -> ``keras`` or ``synthetic``)."""
+        key = (spec.workload, spec.data, spec.seed)
+        if key not in self._sources:
+            self._sources[key] = workloads.get(spec.workload).resolve(spec).data
+        return spec.replace(data=self._sources[key])
+
+    def run(self, spec: CellSpec, env: dict | None = None, root: str | None = None, task: str = "cell") -> CellRecord:
+        """One process (or cluster) of ``spec``; its record, ``skipped`` when it cannot run here.
+
+        ``env`` and ``root``: the workers' extra environment and code tree (interleaved A/B).
+        """
+        reason = self.skip_reason(spec)
+        if reason:
+            return skipped(spec, reason)
+        where = {k: v for k, v in (("env", env), ("root", root)) if v}
+        if strategies.for_spec(spec).local_processes() > 1:
+            return self._launch_cluster(self.prepare(spec), **where)
+        return self._launch(self.prepare(spec), task=task, **where)
+
+    def skip_reason(self, spec: CellSpec) -> str | None:
+        return skip_reason(spec, self.hw)
+
+    def run_all(
+        self, specs: list[CellSpec], repeats: int = 1, progress: Progress | None = None
+    ) -> dict[str, list[CellRecord]]:
+        """Runs each cell ``repeats`` times, each time in a fresh process; cell id -> records.
+
+        Repeats go round the whole matrix (cell 1, 2, ..., then again), so a slow spell
+        of the machine spreads over cells instead of landing on one. Ctrl-C raises
+        :class:`Interrupted` carrying what finished (the worker in flight is killed).
+        """
+        if not isinstance(repeats, int) or repeats < 1:
+            raise UserError(f"Repeats must be an integer >= 1; received {repeats!r}.")
+        started = time.monotonic()
+        results: dict[str, list[CellRecord]] = {spec.id: [] for spec in specs}
+        total, k = len(specs) * repeats, 0
+        try:
+            for _ in range(repeats):
+                for spec in specs:
+                    record = self.run(spec)
+                    results[spec.id].append(record)
+                    k += 1
+                    if progress:
+                        progress(k, total, spec, record, time.monotonic() - started)
+        except KeyboardInterrupt:
+            raise Interrupted(results) from None
+        return results

@@ -1,0 +1,58 @@
+"""Parent side: the fastest configuration of one workload: loops, steps per execution and XLA, ranked.
+
+``python -m bench tune --workload W`` runs each candidate as an ordinary cell (its own
+process, ``--repeats`` times), plus the accuracy guard's reference seeds, then ranks the
+candidates that learn as well as the reference by median step time, each with its
+speed-up over plain ``fit`` (steps_per_execution 1, no XLA) under the same strategy and
+a hierarchical bootstrap interval. The candidates and the winner's confirmation are here;
+the ranking (pure: results in, rows out) is :mod:`distbench.analysis.tuning`.
+"""
+
+from __future__ import annotations
+
+from distbench.analysis.tuning import Ranked
+from distbench.core.config import CROSS_DEVICE_OPS, CellSpec
+from distbench.session.interleave import Side
+
+from distbench import strategies
+
+STEPS_PER_EXECUTION = (1, 10, 50)   # fit only: train_on_batch and the custom loop run one step per call
+JIT = (False, True)
+
+
+def candidates(
+    workload: str, strategy_names: list[str], loops: list[str], base: CellSpec, hw,
+) -> tuple[list[CellSpec], list[str]]:
+    """Every setting worth timing for ``workload`` under each strategy, plain fit first,
+    and what was left out and why. XLA cells a strategy cannot run are kept: they are
+    skipped with the reason, which the ranking lists."""
+
+    cells, left_out = [], []
+    for name in strategy_names:
+        multi = strategies.get(name, devices=base.devices, workers=base.workers).multi_replica(hw)
+        if multi and "fit" in loops:
+            left_out.append(f"{name}: fit with steps_per_execution > 1 not tried: Keras 3 fails with it under "
+                            "several replicas (keras-team/keras#19246)")
+        for loop in loops:
+            spes = STEPS_PER_EXECUTION if loop == "fit" and not multi else (1,)
+            for jit in JIT:
+                cells += [base.replace(workload=workload, strategy=name, loop=loop, steps_per_execution=spe,
+                                       jit_compile=jit, init_seed=None) for spe in spes]
+            if name == "mirrored" and len(hw.gpus) >= 2:
+                # Where NCCL fails or is slow (containers, PCIe without peer access), the
+                # other all-reduces may win: an axis of their own, plain settings otherwise.
+                cells += [base.replace(workload=workload, strategy=name, loop=loop, init_seed=None,
+                                       cross_device_ops=ops) for ops in CROSS_DEVICE_OPS if ops != "auto"]
+    return sorted(cells, key=lambda c: not c.is_plain_fit), left_out
+
+
+def confirmation(ranked: list[Ranked]):
+    """The winner against plain fit, as the two sides of an interleaved comparison (the
+    evidence for the claim), or None when the winner is plain fit or nothing was accepted."""
+    accepted = [r for r in ranked if r.accepted]
+    if not accepted or accepted[0].result.spec.is_plain_fit:
+        return None
+    best = accepted[0].result.spec
+    changes = {"loop": best.loop, "steps_per_execution": best.steps_per_execution, "jit_compile": best.jit_compile}
+    plain = best.replace(loop="fit", steps_per_execution=1, jit_compile=False)
+    return plain, Side("A", "plain fit"), Side("B", f"fastest: {best.label}", changes)

@@ -1,0 +1,295 @@
+"""Stored runs in ``results/<machine-id>/NNNN_<commit>_<utc>.json``.
+
+The layout and the top-level format are pytest-benchmark's own (``machine_info``,
+``commit_info``, ``benchmarks`` with ``stats``, ``datetime``, ``version``), so
+``pytest-benchmark --storage results compare`` reads our files. distbench's part sits in
+``"distbench"`` (with an integer ``schema_version``) and in each benchmark's
+``extra_info["distbench"]``, which holds every repeat's full record, per-step samples
+included.
+
+Saving is atomic and never overwrites: the file is written to a temporary name in the
+same folder, fsynced, then hard-linked to the first free ``NNNN`` name (``os.link``
+fails if that name exists, so two runs saving at once get different numbers).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from distbench.core import records
+from distbench.core.errors import UserError
+from distbench.core.fileio import atomic_write_text, dumps, project_root
+from distbench.storage.machine import machine_id, machine_info
+from distbench.storage.results import results_of
+
+from distbench import __version__
+
+if TYPE_CHECKING:
+    from distbench.storage.results import CellResult
+
+SCHEMA_VERSION = 1
+DEFAULT_ROOT = "results"
+RUN_FILE = re.compile(r"^(\d{4})_(.+)\.json$")
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """One stored run file, loaded and checked."""
+
+    path: Path
+    number: int
+    machine_id: str
+    data: dict
+
+    @property
+    def label(self) -> str:
+        return f"{self.machine_id}/{self.path.name}"
+
+    @property
+    def machine_info(self) -> dict:
+        return self.data.get("machine_info", {})
+
+    @property
+    def overhead(self) -> list[dict]:
+        """The harness-overhead records of the run (none when it did not run)."""
+        return self.data["distbench"].get("overhead", [])
+
+    @property
+    def peak(self) -> dict | None:
+        """The devices' peak measured with the run (distbench.scenarios.peak), when it was."""
+        return self.data["distbench"].get("peak")
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the run was stopped (Ctrl-C) before every planned cell ran."""
+        return bool(self.data["distbench"].get("interrupted"))
+
+    @property
+    def interleaved(self) -> dict:
+        """An A/B run's pairs and verdicts ({} for ordinary runs)."""
+        return self.data["distbench"].get("interleaved", {})
+
+    @property
+    def commit(self) -> str:
+        return (self.data.get("commit_info", {}).get("id") or "?")[:8]
+
+    @cached_property
+    def results(self) -> dict[str, "CellResult"]:
+        """Cell id -> its :class:`~distbench.storage.results.CellResult`, in run order (built once)."""
+        return results_of(self.cells())
+
+    def cells(self) -> dict[str, list[dict]]:
+        """Cell id -> the records of its repeats (ok, skipped or error), in run order."""
+        measured = {b["param"]: b["extra_info"]["distbench"]["repeats"] for b in self.data["benchmarks"]}
+        unmeasured = self.data["distbench"].get("unmeasured", {})
+        order = self.data["distbench"].get("cells") or list(measured)
+        return {c: measured[c] if c in measured else unmeasured[c] for c in order if c in measured or c in unmeasured}
+
+
+def commit_info(distbench_root: str | None = None) -> dict:
+    """The commit of the project being measured (pytest-benchmark's ``get_commit_info``,
+    from the working directory: your project, or this checkout), and distbench's own
+    version and, from a checkout, commit (``distbench``)."""
+    from pytest_benchmark.utils import get_commit_info
+
+    info = get_commit_info()
+    own = None
+    if distbench_root and os.path.isdir(os.path.join(distbench_root, ".git")):
+        try:
+            own = subprocess.run(["git", "rev-parse", "HEAD"], cwd=distbench_root, capture_output=True, text=True,
+                                 check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            own = None
+    info["distbench"] = {"version": __version__, "commit": own}
+    return info
+
+
+def run_document(
+    cell_repeats: dict[str, list[dict]], machine_info: dict, commit: dict, now: dt.datetime,
+    overhead: list[dict] | None = None, interrupted: bool = False, extra: dict | None = None,
+) -> dict:
+    """The JSON document of one run, in pytest-benchmark's format plus distbench's part.
+
+    ``interrupted``: the run was stopped before every planned cell ran; the cells that
+    finished are kept, and readers say so."""
+    from pytest_benchmark import __version__ as pb_version
+
+    measured = {c: reps for c, reps in cell_repeats.items() if records.pooled_samples(reps)}
+    return {
+        "machine_info": machine_info,
+        "commit_info": commit,
+        "benchmarks": [_benchmark_entry(cell, repeats) for cell, repeats in measured.items()],
+        "datetime": now.isoformat(),
+        "version": pb_version,
+        "distbench": {
+            "schema_version": SCHEMA_VERSION,
+            "cells": list(cell_repeats),
+            # Skipped and failed cells have no statistics; pytest-benchmark stores none
+            # for them either, so they live here, where its tools do not look.
+            "unmeasured": {c: reps for c, reps in cell_repeats.items() if c not in measured},
+            # The harness-overhead benchmark's records (distbench.session.overhead), when it ran.
+            "overhead": overhead or [],
+            "interrupted": interrupted,
+            **(extra or {}),   # e.g. "interleaved": an A/B run's pairs and verdicts
+        },
+    }
+
+
+
+def _benchmark_entry(cell: str, repeats: list[dict]) -> dict:
+    from pytest_benchmark.stats import Stats
+
+    samples = records.pooled_samples(repeats)
+    stats = Stats()
+    for s in samples:
+        stats.update(s)
+    workload = repeats[0]["config"]["workload"]
+    return {
+        "group": workload,
+        "name": f"test_cell[{cell}]",
+        "fullname": f"bench/matrix.py::test_cell[{cell}]",
+        "params": {"distbench_cell": cell},
+        "param": cell,
+        "extra_info": {"distbench": {"repeats": repeats}},
+        "options": {"timer": "distbench worker (perf_counter, device-synced steps)", "disable_gc": False,
+                    "min_rounds": None, "max_time": None, "min_time": None, "warmup": "excluded in worker"},
+        "stats": {**stats.as_dict(), "data": samples, "iterations": 1},
+    }
+
+
+def save_run(
+    cell_repeats: dict[str, list[dict]], root: str | os.PathLike = DEFAULT_ROOT, overhead: list[dict] | None = None,
+    interrupted: bool = False, extra: dict | None = None,
+) -> Path:
+    """Saves one run of cells (each with its repeats, and any overhead records) under ``root``."""
+    from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
+
+    info = machine_info()
+    machine = {**pytest_benchmark_generate_machine_info(), "distbench": info}
+    now = dt.datetime.now(dt.timezone.utc)
+    document = run_document(cell_repeats, machine, commit_info(project_root()), now, overhead, interrupted, extra)
+    return Storage(root).save(document, machine_id(info))
+
+
+class Storage:
+    """The ``results/`` folder: saving, finding and loading runs."""
+
+    def __init__(self, root: str | os.PathLike = DEFAULT_ROOT) -> None:
+        self.root = Path(root)
+
+    def save(self, document: dict, machine_id: str) -> Path:
+        """Writes ``document`` atomically as the next run of ``machine_id``; returns its path."""
+        folder = self.root / machine_id
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".tmp-{os.getpid()}-{dt.datetime.now().timestamp():.6f}.part"
+            atomic_write_text(str(tmp), dumps(document))
+        except OSError as exc:
+            raise UserError(f"Cannot write results to {folder}: {exc.strerror}. Nothing was saved.") from None
+        commit = (document.get("commit_info", {}).get("id") or "nocommit")[:8]
+        stamp = dt.datetime.fromisoformat(document["datetime"]).strftime("%Y%m%d_%H%M%S")
+        try:
+            while True:
+                target = folder / f"{self._next_number(folder):04d}_{commit}_{stamp}.json"
+                try:
+                    os.link(tmp, target)   # fails if another run took this number first
+                    return target
+                except FileExistsError:
+                    continue
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _next_number(folder: Path) -> int:
+        numbers = [int(m.group(1)) for p in folder.iterdir() if (m := RUN_FILE.match(p.name))]
+        return max(numbers, default=0) + 1
+
+    def runs(self, machine_id: str | None = None) -> list[Path]:
+        """Run files, oldest first (by number), of one machine or of all."""
+        if not self.root.is_dir():
+            return []
+        folders = [self.root / machine_id] if machine_id else sorted(p for p in self.root.iterdir() if p.is_dir())
+        found = []
+        for folder in folders:
+            if folder.is_dir():
+                found += sorted((p for p in folder.iterdir() if RUN_FILE.match(p.name)), key=lambda p: p.name)
+        return found
+
+    def resolve(self, ref: str, machine_id: Callable[[], str]) -> Path:
+        """A run reference -> its file: a path, ``latest``, ``latest~N``, or a run number.
+
+        Numbers and ``latest`` look in the only machine folder when there is just one,
+        else in this machine's (``machine_id()``, called only then: it imports TensorFlow).
+        """
+        if os.path.sep in ref or ref.endswith(".json"):
+            path = Path(ref)
+            if not path.is_file():
+                raise UserError(f"No stored run at {ref!r}: the file does not exist.")
+            return path
+        runs = self._single_machine_runs()
+        if not runs:
+            mine = machine_id()
+            folder = f"{self.root}/{mine}"
+            runs = self.runs(mine)
+            if not runs:
+                raise UserError(
+                    f"No stored runs in {folder}/. Save one with `python -m bench run` "
+                    "or `pytest --benchmark-only` first."
+                )
+        match = re.fullmatch(r"latest(?:~(\d+))?", ref)
+        if match:
+            back = int(match.group(1) or 0)
+            if back >= len(runs):
+                raise UserError(f"Run {ref!r} does not exist: only {len(runs)} stored run(s) in {runs[0].parent}.")
+            return runs[-1 - back]
+        if ref.isdigit():
+            for path in runs:
+                if int(RUN_FILE.match(path.name).group(1)) == int(ref):
+                    return path
+            numbers = ", ".join(RUN_FILE.match(p.name).group(1) for p in runs)
+            raise UserError(f"Run number {ref} does not exist in {runs[0].parent}. Stored: {numbers}.")
+        raise UserError(f"Bad run reference {ref!r}: give a file path, a run number, latest, or latest~N.")
+
+    def _single_machine_runs(self) -> list[Path]:
+        folders = [p for p in self.root.iterdir() if p.is_dir()] if self.root.is_dir() else []
+        return self.runs(folders[0].name) if len(folders) == 1 else []
+
+
+def load(path: str | os.PathLike) -> StoredRun:
+    """Loads and checks a run file; refuses truncated, foreign and unknown-version files."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UserError(f"Cannot read {path}: {exc.strerror}.") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(
+            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}): truncated or corrupted. "
+            "Delete it or restore it from version control."
+        ) from None
+    part = data.get("distbench") if isinstance(data, dict) else None
+    if not isinstance(part, dict) or "schema_version" not in part:
+        raise UserError(
+            f"{path} is not a distbench run (no 'distbench' section with a schema_version); it may be "
+            "a plain pytest-benchmark file. Compare it with `pytest-benchmark compare` instead."
+        )
+    version = part["schema_version"]
+    if version != SCHEMA_VERSION:
+        newer = isinstance(version, int) and version > SCHEMA_VERSION
+        hint = "upgrade distbench to read it" if newer else "re-run the benchmark to store it in the current format"
+        raise UserError(
+            f"{path} has distbench schema version {version!r}; this distbench reads version "
+            f"{SCHEMA_VERSION} only: {hint}."
+        )
+    match = RUN_FILE.match(path.name)
+    return StoredRun(path, int(match.group(1)) if match else 0, path.parent.name, data)

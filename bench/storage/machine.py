@@ -1,0 +1,134 @@
+"""The machine fingerprint stored with every run: software, CPU, memory, accelerators."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+
+import psutil
+from distbench.strategies import hardware
+
+
+def cpu_model() -> str:
+    """The CPU's brand string from py-cpuinfo (what pytest-benchmark stores too), else /proc."""
+    try:
+        import cpuinfo
+
+        brand = cpuinfo.get_cpu_info().get("brand_raw")
+        if brand:
+            return brand
+    except Exception:  # noqa: BLE001 - py-cpuinfo probes the CPU and can fail on odd hosts
+        pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def usable_cpus(quota_path: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """The CPUs this process may use: its affinity mask, capped by the cgroup's CPU quota
+    (a container's ``--cpus``); ``os.cpu_count()`` is the host's count."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    try:
+        with open(quota_path) as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return count
+
+
+# Environment variables that change how fast TensorFlow runs (recorded, and compared).
+SPEED_ENV = ("TF_ENABLE_ONEDNN_OPTS", "TF_XLA_FLAGS", "XLA_FLAGS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+             "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "TF_GPU_ALLOCATOR", "TF_GPU_THREAD_MODE",
+             "CUDA_VISIBLE_DEVICES", "TF_FORCE_GPU_ALLOW_GROWTH", "TF_DETERMINISTIC_OPS")
+
+
+def speed_env(environ=None) -> dict:
+    environ = os.environ if environ is None else environ
+    return {k: environ[k] for k in SPEED_ENV if k in environ}
+
+
+def gpu_driver() -> str | None:
+    """The NVIDIA driver's version (``nvidia-smi``), None without one."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out[0] if out else None
+
+
+def machine_info() -> dict:
+    """TensorFlow/Keras/CUDA/cuDNN versions, CPU, memory, GPUs and the environment
+    variables that change speed (no runtime start-up)."""
+    import keras
+    import tensorflow as tf
+
+    build = tf.sysconfig.get_build_info()
+    gpus = tf.config.list_physical_devices("GPU")
+    return {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "cuda_build": build.get("cuda_version"),
+        "cudnn_build": build.get("cudnn_version"),
+        "cpu_model": cpu_model(),
+        "cpu_count": usable_cpus(),
+        "cpu_count_host": os.cpu_count(),
+        "cpu_count_physical": psutil.cpu_count(logical=False),
+        "memory_bytes": psutil.virtual_memory().total,
+        "gpu_count": len(gpus),
+        "gpus": [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus],
+        "gpu_driver": gpu_driver() if gpus else None,
+        "tpu": hardware.detect().tpu_address,
+        "env": speed_env(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+# What identifies the hardware and software a number was measured on. The CPU's
+# current clock, free memory and the like drift from run to run and are left out.
+FINGERPRINT_KEYS = (
+    "cpu_model", "cpu_count", "memory_bytes", "gpu_count", "gpus", "gpu_driver", "tpu",
+    "tensorflow", "keras", "cuda_build", "cudnn_build", "python", "env",
+)
+
+
+def fingerprint(info: dict) -> dict:
+    """The stable part of :func:`machine_info` (memory rounded to GiB)."""
+    fp = {k: info.get(k) for k in FINGERPRINT_KEYS}
+    fp["env"] = fp["env"] or {}   # runs stored before it was recorded had none set, as far as is known
+    if fp["memory_bytes"]:
+        fp["memory_bytes"] = round(fp["memory_bytes"] / 2**30)
+    return fp
+
+
+def machine_id(info: dict) -> str:
+    """A readable, stable folder name for this hardware, e.g. ``x86_64-2cpu-nogpu-1a2b3c``.
+
+    Built from the hardware only (not the software versions), so that a TensorFlow
+    upgrade stays in the same history, where ``check`` can catch what it changed.
+    """
+    import hashlib
+
+    hw = {k: info.get(k) for k in ("cpu_model", "cpu_count", "gpus", "tpu")}
+    hw["memory_gib"] = round((info.get("memory_bytes") or 0) / 2**30)
+    digest = hashlib.sha1(json.dumps(hw, sort_keys=True).encode()).hexdigest()[:6]
+    gpus = f"{info.get('gpu_count')}gpu" if info.get("gpu_count") else "nogpu"
+    return f"{platform.machine()}-{info.get('cpu_count')}cpu-{gpus}-{digest}"

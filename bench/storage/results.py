@@ -1,0 +1,331 @@
+"""The read model: one :class:`CellResult` per cell of a run, built once from its records.
+
+Every reader of a run (tables, compare, check, tune, scaling, the guard, the report)
+asks a ``CellResult`` for a cell's estimate, interval, throughput and test metrics, so
+that each is computed in one place (as asv's ``Results`` answers through accessors).
+A cell's repeats are the records of its fresh processes; the process is the unit:
+
+* ``median``: the median over processes of each process's median step time;
+* ``interval``: its hierarchical bootstrap interval (processes, then steps);
+* ``throughput``: global examples per second at ``median``;
+* test metrics: the mean over the processes that ran ok.
+
+Pure: records in, values out. Nothing here renders a sentence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+from distbench.core import records, stats
+from distbench.core.config import CellSpec
+from distbench.core.records import CellRecord
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """One cell of a run: its spec, its processes' records, and what they measured."""
+
+    id: str
+    repeats: tuple[CellRecord, ...]
+
+    @classmethod
+    def of(cls, cell: str, repeats: list[CellRecord]) -> "CellResult":
+        return cls(cell, tuple(repeats))
+
+    @cached_property
+    def spec(self) -> CellSpec:
+        return CellSpec.from_dict(self.repeats[0].get("config", {}) if self.repeats else {})
+
+    @cached_property
+    def ok(self) -> list[CellRecord]:
+        """The repeats that ran and were measured."""
+        return records.ok(list(self.repeats))
+
+    @property
+    def measured(self) -> bool:
+        return bool(self.ok) and bool(self.per_process)
+
+    @property
+    def status(self) -> str:
+        """``ok`` when any repeat was measured, else the first repeat's status (or ``missing``)."""
+        if self.ok:
+            return "ok"
+        return self.repeats[0].get("status", "missing") if self.repeats else "missing"
+
+    @property
+    def reason(self) -> str:
+        """Why the cell did not run (the first repeat that did not, on one line)."""
+        failed = [r for r in self.repeats if r.get("status") != "ok"]
+        return records.short_reason(failed[0]) if failed else ""
+
+    @property
+    def failed_repeats(self) -> int:
+        return len(self.repeats) - len(self.ok)
+
+    @property
+    def first(self) -> CellRecord:
+        """The first measured repeat (the facts every repeat shares: strategy, batch, data)."""
+        return self.ok[0] if self.ok else (self.repeats[0] if self.repeats else {})
+
+    # -- step time ------------------------------------------------------------------
+
+    @cached_property
+    def per_process(self) -> list[list[float]]:
+        """Each measured process's steady-state step times (seconds)."""
+        return records.per_process_samples(list(self.repeats))
+
+    @property
+    def processes(self) -> int:
+        return len(self.per_process)
+
+    @cached_property
+    def median(self) -> float:
+        """The median over processes of each process's median step time (seconds)."""
+        return stats.median_of_medians(self.per_process)
+
+    @cached_property
+    def process_medians(self) -> list[float]:
+        return [stats.percentile(p, 50) for p in self.per_process]
+
+    @cached_property
+    def mean_step(self) -> float:
+        """The median over processes of each process's mean time per step (seconds).
+
+        Like for like across steps per execution: a fit cell timed per execution of 50
+        steps has 50-step averages as samples, whose median is close to a mean; so
+        configurations are ranked on means of per-step time on every side.
+        """
+        return stats.percentile([stats.mean(p) for p in self.per_process], 50)
+
+    @cached_property
+    def interval(self) -> tuple[float, float]:
+        """95% hierarchical bootstrap interval of :attr:`median` (seconds)."""
+        return stats.hierarchical_bootstrap_median_ci(self.per_process)
+
+    @cached_property
+    def pooled(self) -> stats.Summary:
+        """Every steady step of every process together: describes the spread, never decides."""
+        return stats.summarize([s for p in self.per_process for s in p])
+
+    # -- what the cell delivered ------------------------------------------------------
+
+    @property
+    def global_batch(self) -> int | None:
+        return self.first.get("batch", {}).get("global")
+
+    @property
+    def throughput(self) -> float | None:
+        """Global examples per second at :attr:`median` (None for cells that do not train)."""
+        return stats.throughput(self.global_batch, self.median) if self.global_batch and self.measured else None
+
+    @property
+    def matmul(self) -> dict | None:
+        return self.first.get("matmul")
+
+    @property
+    def strategy_info(self) -> dict:
+        return self.first.get("strategy", {})
+
+    @property
+    def replicas(self) -> int | None:
+        """Replicas in sync (the batch's record of them, else the strategy's)."""
+        return self.first.get("batch", {}).get("replicas") or self.strategy_info.get("replicas")
+
+    @property
+    def shared_hardware(self) -> bool:
+        """Virtual devices, or local workers that share this machine's hardware."""
+        info = self.strategy_info
+        if info.get("virtual_devices") or info.get("shared_hardware"):
+            return True
+        # Records stored before ``shared_hardware`` existed name their workers in the strategy notes.
+        return info.get("strategy") == "multi_worker" and any("127.0.0.1" in n for n in info.get("notes", []))
+
+    @property
+    def data_source(self) -> str:
+        return self.first.get("data", {}).get("source", "-")
+
+    @property
+    def definition(self) -> dict:
+        """Hashes of the workload's and loop's code the cell ran ({} in older records)."""
+        return self.first.get("definition") or {}
+
+    @property
+    def data_shape(self) -> dict:
+        """What the data was: source, sizes, vocabulary, sequence length."""
+        d = self.first.get("data", {})
+        keys = ("source", "train_examples", "test_examples", "vocab_size", "sequence_length", "num_classes")
+        return {k: d[k] for k in keys if k in d}
+
+    @property
+    def majority_share(self) -> float | None:
+        """The test accuracy of always answering the commonest class (what 'accuracy' beats)."""
+        return self.first.get("data", {}).get("majority_class_share")
+
+    @property
+    def peak_rss_bytes(self) -> int | None:
+        peaks = [r.get("memory", {}).get("peak_rss_bytes") for r in self.ok]
+        peaks = [p for p in peaks if p is not None]
+        return max(peaks) if peaks else None
+
+    @property
+    def notes(self) -> list[str]:
+        return list(self.strategy_info.get("notes", [])) + list(self.first.get("loop", {}).get("notes", []))
+
+    @property
+    def disturbed(self) -> list[dict]:
+        """The disturbance records of the repeats that were disturbed while timed. Local
+        multi-worker cells are never marked: their "other processes" include the cell's
+        own other workers on this machine."""
+        if self.spec.strategy == "multi_worker" and self.shared_hardware:
+            return []
+        return [r["disturbance"] for r in self.ok if (r.get("disturbance") or {}).get("disturbed")]
+
+    @property
+    def loop_settings(self) -> dict:
+        return self.first.get("loop", {}).get("settings", {})
+
+    @property
+    def timing_cost(self) -> dict | None:
+        """What the loop's per-step timing costs its wall time (fit's callback: timed over
+        untimed ``fit``): one process's median pair ratio with its interval, or, over
+        several processes, the median of theirs with the interval of those (the process
+        is then the unit). None when it was not measured."""
+        costs = [r["loop"]["timing_cost"] for r in self.ok if r.get("loop", {}).get("timing_cost")]
+        if not costs:
+            return None
+        untimed = stats.percentile([c["untimed_step_s"] for c in costs], 50)
+        if len(costs) == 1:
+            (c,) = costs
+            return {"ratio": c["ratio"], "interval": tuple(c["ratio_ci"]), "coverage": c.get("coverage"),
+                    "pairs": c["pairs"], "processes": 1, "untimed_step_s": untimed}
+        ratios = [c["ratio"] for c in costs]
+        low, high, coverage = stats.median_order_interval(ratios)
+        return {"ratio": stats.percentile(ratios, 50), "interval": (low, high), "coverage": coverage,
+                "pairs": sum(c["pairs"] for c in costs), "processes": len(costs), "untimed_step_s": untimed}
+
+    # -- time to target ------------------------------------------------------------------
+
+    @property
+    def is_target(self) -> bool:
+        return self.spec.is_target
+
+    @property
+    def target(self) -> dict:
+        """The target's settings and the first process's outcome ({} for other cells)."""
+        return self.first.get("target") or {}
+
+    @cached_property
+    def times_to_target(self) -> list[float]:
+        """Each measured seed's training seconds to the target; ``inf``: not reached (censored)."""
+        return [r["target"]["time_s"] if r["target"]["reached"] else math.inf for r in self.ok if r.get("target")]
+
+    @cached_property
+    def steps_to_target(self) -> list[float]:
+        return [r["target"]["steps"] if r["target"]["reached"] else math.inf for r in self.ok if r.get("target")]
+
+    @property
+    def reached(self) -> int:
+        """How many seeds reached the target."""
+        return sum(1 for t in self.times_to_target if math.isfinite(t))
+
+    @cached_property
+    def time_to_target(self) -> float | None:
+        """The median over seeds of the time to target (``inf``: half or more never reached it)."""
+        return stats.censored_median(self.times_to_target) if self.times_to_target else None
+
+    @cached_property
+    def median_steps_to_target(self) -> float | None:
+        return stats.censored_median(self.steps_to_target) if self.steps_to_target else None
+
+    @cached_property
+    def time_to_target_interval(self) -> tuple[float, float, float] | None:
+        """(low, high, coverage): order statistics of the seeds around the median
+        (:func:`stats.median_order_interval`); ``inf`` bounds are seeds that never reached it."""
+        return stats.median_order_interval(self.times_to_target) if self.times_to_target else None
+
+    @property
+    def eval_s(self) -> float | None:
+        """Mean evaluation seconds per seed (kept apart from the time to target)."""
+        values = [r["target"]["eval_s"] for r in self.ok if r.get("target")]
+        return stats.mean(values) if values else None
+
+    @property
+    def curves(self) -> list[list[dict]]:
+        """Each seed's curve: (step, train_s, value) at every evaluation."""
+        return [r["target"]["curve"] for r in self.ok if r.get("target")]
+
+    # -- what verdicts compare -------------------------------------------------------
+
+    @property
+    def estimate(self) -> float | None:
+        """The quantity a verdict compares, lower is better: the median time to target
+        (seconds; ``inf`` when not reached) for a target cell, the median step else."""
+        if self.is_target:
+            return self.time_to_target
+        return self.median if self.measured else None
+
+    # -- share of the hardware's limit --------------------------------------------------
+
+    @property
+    def flops_per_step(self) -> int | None:
+        """FLOPs of one training step of the global batch, counted from its trace."""
+        return (self.first.get("compute") or {}).get("flops_per_step")
+
+    @property
+    def achieved_flops(self) -> float | None:
+        """FLOP/s at :attr:`median` (training cells); a matmul cell's primary device's rate."""
+        if self.matmul:
+            return self.matmul["devices"][self.matmul["primary_device"]]["gflops"] * 1e9
+        if not (self.flops_per_step and self.measured):
+            return None
+        return self.flops_per_step / self.median
+
+    @property
+    def peak(self) -> dict:
+        """The run's measured peak of this cell's device ({} when none was measured)."""
+        return (self.first.get("compute") or {}).get("peak") or {}
+
+    @property
+    def share_of_peak(self) -> float | None:
+        """Achieved FLOP/s over the device's peak measured in the same run."""
+        if self.achieved_flops is None or not self.peak.get("gflops"):
+            return None
+        return self.achieved_flops / (self.peak["gflops"] * 1e9)
+
+    @property
+    def share_of_datasheet(self) -> float | None:
+        """Achieved FLOP/s over the GPU's datasheet float32 peak, where it is known."""
+        sheet = self.peak.get("datasheet_gflops")
+        return self.achieved_flops / (sheet * 1e9) if sheet and self.achieved_flops is not None else None
+
+    # -- how well it learned ---------------------------------------------------------
+
+    def test_metric(self, metric: str = "accuracy") -> float | None:
+        """The mean of a test metric over the measured repeats (None when none has it)."""
+        return records.mean_test(self.ok, metric)
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.test_metric("accuracy")
+
+    @property
+    def guard_metric(self) -> str:
+        """The test metric the accuracy guard (and check) compares for this workload."""
+        return self.first.get("accuracy", {}).get("guard_metric", "accuracy")
+
+    @property
+    def guard_value(self) -> float | None:
+        return self.test_metric(self.guard_metric)
+
+    @property
+    def guard(self) -> dict:
+        """The accuracy guard's judgement stored in the records ({} when there is none)."""
+        return (self.ok[0].get("accuracy_guard") or {}) if self.ok else {}
+
+
+def results_of(cell_repeats: dict[str, list[CellRecord]]) -> dict[str, CellResult]:
+    """Cell id -> its :class:`CellResult`, in run order."""
+    return {cell: CellResult.of(cell, repeats) for cell, repeats in cell_repeats.items()}

@@ -1,0 +1,146 @@
+"""Child side: the floating-point operations of one training step, counted from its trace.
+
+The step is the workload's training step as every loop runs it: the model's forward
+pass, the loss, the gradients of the trainable variables and the optimizer's update, for
+one global batch, traced once with ``tf.function`` on a plain copy of the model. Each op
+of the traced graph is counted with the FLOP statistics TensorFlow registers for it
+(``ops.RegisterStatistics(..., "flops")``, what ``tf.compat.v1.profiler``'s
+``float_operation`` sums): 2 per multiply-add (MatMul: 2mkn), so a count can be held
+against a hand count (a convolution's gradients are counted exactly, see
+:func:`_conv_backprop_flops`). Ops without registered statistics (the embedding's gather and
+scatter, casts, the optimizer's element-wise update) count 0: the figure is a lower bound
+that the convolutions and dense layers dominate, and ``by_op`` says where it came from.
+
+The count depends only on the model, loss, optimizer and batch, so it is cached on disk
+(:mod:`distbench.core.cache`) keyed by the model's layers and weight shapes, the loss, the
+optimizer's config, the batch shape and TensorFlow's version: one trace per workload and batch, not per cell.
+"""
+
+from __future__ import annotations
+
+from distbench.core import cache
+
+SOURCE = "TensorFlow's registered FLOP statistics over the traced training step (forward, gradients, update)"
+# The op types that do the arithmetic of the layers (the hand count's terms).
+DENSE_OPS = ("MatMul", "BatchMatMulV2", "Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput",
+             "DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput")
+
+
+def train_step_flops(model, loss, optimizer, x_spec, y_spec) -> dict:
+    """FLOPs of one training step of ``model`` on a batch shaped like ``x_spec``/``y_spec``
+    (``tf.TensorSpec`` with a fixed batch dimension): ``per_step``, ``forward`` and
+    ``by_op`` (op type -> FLOPs). ``model`` is a plain (strategy-free) model; its weights
+    are not changed (the step is traced, never run)."""
+    key = _key(model, loss, optimizer, x_spec, y_spec)
+    file = cache.path("flops", key, ".json")
+    found = cache.read_json(file)
+    if found and found.get("key") == key:
+        return found["count"]
+    count = _count(model, loss, optimizer, x_spec, y_spec)
+    cache.write_json(file, {"key": key, "count": count})
+    return count
+
+
+def _count(model, loss, optimizer, x_spec, y_spec) -> dict:
+    import tensorflow as tf
+
+    optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            value = loss(y, model(x, training=True))
+        grads = tape.gradient(value, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return value
+
+    @tf.function
+    def forward(x):
+        return model(x, training=False)
+
+    by_op = graph_flops(step.get_concrete_function(x_spec, y_spec).graph)
+    return {
+        "per_step": sum(by_op.values()),
+        "forward": sum(graph_flops(forward.get_concrete_function(x_spec).graph).values()),
+        "by_op": by_op,
+        "batch": int(x_spec.shape[0]),
+        "source": SOURCE,
+    }
+
+
+def graph_flops(graph) -> dict[str, int]:
+    """Op type -> FLOPs of the ops a call of a traced graph runs, from the registered
+    statistics (ops that have none, or whose shapes are not fully known, count 0)."""
+    from tensorflow.python.framework import ops
+
+    by_op: dict[str, int] = {}
+    for op in _executed(graph):
+        try:
+            value = _EXACT[op.type](op) if op.type in _EXACT else ops.get_stats_for_node_def(graph, op.node_def, "flops").value
+        except (ValueError, TypeError):
+            value = None   # a statistic that needs shapes the trace does not know
+        if value:
+            by_op[op.type] = by_op.get(op.type, 0) + int(value)
+    return dict(sorted(by_op.items(), key=lambda kv: -kv[1]))
+
+
+def _conv_backprop_flops(op) -> int:
+    """A convolution's gradient (of its filter or of its input) does the multiply-adds of
+    the forward convolution: 2 x (forward output elements) x kernel height x width x input
+    depth. TensorFlow's registered statistic counts the *input's* positions instead (as if
+    padded to the same size), 1-3% more for a 'valid' Conv1D here."""
+    out_backprop = op.inputs[2].shape
+    kernel = op.outputs[0].shape if op.type == "Conv2DBackpropFilter" else op.inputs[1].shape
+    if not (out_backprop.is_fully_defined() and kernel.is_fully_defined()):
+        raise ValueError("shapes unknown")
+    return 2 * out_backprop.num_elements() * kernel[0] * kernel[1] * kernel[2]
+
+
+def _depthwise_backprop_flops(op) -> int:
+    """The same for a depthwise convolution (which TensorFlow registers no statistic for):
+    2 x (forward output elements) x kernel height x width."""
+    out_backprop = op.inputs[2].shape
+    kernel = op.outputs[0].shape if op.type == "DepthwiseConv2dNativeBackpropFilter" else op.inputs[1].shape
+    if not (out_backprop.is_fully_defined() and kernel.is_fully_defined()):
+        raise ValueError("shapes unknown")
+    return 2 * out_backprop.num_elements() * kernel[0] * kernel[1]
+
+
+_EXACT = {"Conv2DBackpropFilter": _conv_backprop_flops, "Conv2DBackpropInput": _conv_backprop_flops,
+          "DepthwiseConv2dNativeBackpropFilter": _depthwise_backprop_flops,
+          "DepthwiseConv2dNativeBackpropInput": _depthwise_backprop_flops}
+
+
+def _executed(graph) -> list:
+    """The ops a call of the traced function runs: those its outputs and its stateful ops
+    (the variable updates, kept as control outputs) depend on. A gradient op traces every
+    input's gradient; the ones nothing reads (the gradient of the input batch) are pruned
+    when the function runs, and are not counted."""
+    roots = [t.op for t in graph.outputs] + list(graph.control_outputs)
+    seen: dict[int, object] = {}
+    while roots:
+        op = roots.pop()
+        if id(op) in seen:
+            continue
+        seen[id(op)] = op
+        roots += [t.op for t in op.inputs] + list(op.control_inputs)
+    return list(seen.values())
+
+
+def _key(model, loss, optimizer, x_spec, y_spec) -> str:
+    import json
+
+    import tensorflow as tf
+
+    parts = {
+        # The architecture without layer names (Keras numbers them per process).
+        "model": [(type(layer).__name__, [list(w.shape) for w in layer.weights]) for layer in model.layers],
+        "loss": type(loss).__name__,
+        "optimizer": json.dumps({k: v for k, v in optimizer.get_config().items() if k != "name"},   # numbered too
+                                sort_keys=True, default=str),
+        "x": [list(x_spec.shape), x_spec.dtype.name],
+        "y": [list(y_spec.shape), y_spec.dtype.name],
+        "tensorflow": tf.__version__,
+        "counter": 3,   # bump when the counting changes
+    }
+    return json.dumps(parts, sort_keys=True)
