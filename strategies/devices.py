@@ -73,7 +73,7 @@ def apply(setup: DeviceSetup) -> None:
         raise DeviceSetupError(
             f"This process already set up its devices as {_applied}; {setup} needs a "
             "fresh process, because TensorFlow allows device set-up once per process. "
-            "Run cells through `python -m bench run` or `pytest --benchmark-only`, which "
+            "Run cells through `distbench run` or `pytest --benchmark-only`, which "
             "start one process per cell."
         )
     try:

@@ -9,11 +9,15 @@ runs under the launcher's deadline, does the connecting.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import importlib.util
 import os
+import sys
+import tempfile
 from dataclasses import dataclass
+from typing import Iterator
 
 
 @dataclass(frozen=True)
@@ -88,16 +92,42 @@ def gpu_details(device: str) -> dict:
     return {}
 
 
+@contextlib.contextmanager
+def native_stderr_quiet() -> Iterator[None]:
+    """TensorFlow's C++ start-up lines (oneDNN, CUDA probing, absl) written to file
+    descriptor 2 while inside, kept out of the user's terminal; shown if it fails.
+
+    Python-level logging is untouched; a worker's own output goes to its log file.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 @functools.lru_cache(maxsize=1)
 def detect() -> Hardware:
     """Lists physical devices (cached; never initialises the TensorFlow runtime)."""
     import shutil
 
-    import tensorflow as tf
+    with native_stderr_quiet():
+        import tensorflow as tf
 
+        cpus = tf.config.list_physical_devices("CPU")
+        gpus = tf.config.list_physical_devices("GPU")
     return Hardware(
-        cpus=len(tf.config.list_physical_devices("CPU")),
-        gpus=tuple(d.name for d in tf.config.list_physical_devices("GPU")),
+        cpus=len(cpus),
+        gpus=tuple(d.name for d in gpus),
         tpu_address=tpu_address(),
         local_tpu_devices=local_tpu_devices(),
         libtpu_installed=importlib.util.find_spec("libtpu") is not None,

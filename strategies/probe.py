@@ -32,7 +32,7 @@ def unusable(devices: list[str], jit_compile: bool = False) -> str | None:
         reason = _probe(device, jit_compile)
         if reason:
             return (f"{device} is listed by TensorFlow but cannot run the cell's operations: {reason}. "
-                    "The cell is skipped; `python -m bench list` shows what TensorFlow lists")
+                    "The cell is skipped; `distbench list` shows what TensorFlow lists")
     return None
 
 

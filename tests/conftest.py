@@ -23,6 +23,15 @@ def pytest_sessionstart(session):
     # On a GPU machine the in-process cells still run on the CPU (deterministic, and the
     # GPUs' memory stays free for the worker processes that tests start); the hardware
     # this process reports leaves the GPUs out, so that no in-process cell asks for them.
+    # TensorFlow's C++ start-up lines stay out of the terminal (`pytest --benchmark-only`
+    # in this checkout loads this file too).
+    from distbench.strategies.hardware import native_stderr_quiet
+
+    with native_stderr_quiet():
+        _cpu_only_session()
+
+
+def _cpu_only_session():
     if devices.cpu_only_process():
         import dataclasses
 

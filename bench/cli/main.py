@@ -1,4 +1,4 @@
-"""The command line: ``python -m bench`` (installed as ``distbench``).
+"""The command line: ``distbench`` (installed as ``distbench``).
 
 User errors (``UserError``) are caught here, in one place, and become one line on
 stderr and exit status 2; no traceback for a typo. ``check`` exits 1 on a regression.

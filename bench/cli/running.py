@@ -70,7 +70,7 @@ def _finish(session, fmt: str | None) -> int:
 def cmd_tune(args: argparse.Namespace) -> int:
     if args.target:
         raise UserError("tune ranks configurations by step time; for time to target run "
-                        "`python -m bench run --target ...` with each configuration.")
+                        "`distbench run --target ...` with each configuration.")
     if not args.workload or len(args.workload) != 1 or workloads.get(args.workload[0]).kind != "training":
         trainable = [w for w in workloads.WORKLOADS.names() if workloads.get(w).kind == "training"]
         raise UserError(f"tune needs exactly one training workload: --workload {' or '.join(trainable)}; "

@@ -10,8 +10,8 @@ before it is registered (:meth:`Registry.add`).
 
 from __future__ import annotations
 
-import logging
 import importlib.metadata
+import logging
 from typing import TypeVar
 
 from distbench.core.errors import UserError

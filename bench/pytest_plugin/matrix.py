@@ -3,7 +3,7 @@
 Not a test module of this repository: the pytest plugin (:mod:`distbench.pytest_plugin.plugin`)
 collects it into any project that runs ``pytest --benchmark-only``, this one included,
 with the cells of that project's matrix (``[tool.distbench]``, the ``--distbench-*``
-options). Every ``python -m bench run`` option is a ``--distbench-NAME`` option here.
+options). Every ``distbench run`` option is a ``--distbench-NAME`` option here.
 """
 
 import pytest

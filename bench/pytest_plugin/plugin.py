@@ -13,7 +13,7 @@ excluded, device synced), not the process's wall time; the whole record goes int
 pytest-benchmark's own ``--benchmark-compare``, ``--benchmark-compare-fail`` and
 ``--benchmark-autosave`` look for runs under its own storage and machine names, not
 distbench's: with a distbench matrix they are refused with one line that points to
-``python -m bench check``.
+``distbench check``.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _refuse_pytest_benchmark_storage(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"{flags}: distbench stores its runs itself (results/<machine-id>/, one file per run, with every "
             "process's samples), where pytest-benchmark's storage does not look; compare and check them with "
-            "`python -m bench compare latest~1 latest` or `python -m bench check --baseline N`.")
+            "`distbench compare latest~1 latest` or `distbench check --baseline N`.")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -97,10 +97,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     -k and -m selections, which run after this hook, apply to them as to any test)."""
     if not config.getoption("benchmark_only", default=False) or matrix_file(config) is None:
         return
-    if any("distbench_cell" in getattr(item, "fixturenames", ()) for item in items):
-        return   # a project that collects distbench.pytest_plugin.matrix itself
-    module = pytest.Module.from_parent(session, path=MATRIX)
-    items.extend(_items(module))
+    if not any("distbench_cell" in getattr(item, "fixturenames", ()) for item in items):
+        # (a project that collects distbench.pytest_plugin.matrix itself has them already)
+        items.extend(_items(pytest.Module.from_parent(session, path=MATRIX)))
+    # pytest-benchmark would skip every other test, one "Skipping non-benchmark" line each
+    # under -rs: deselect them, as -k does (one count in the closing line).
+    others = [item for item in items if "benchmark" not in getattr(item, "fixturenames", ())]
+    if others:
+        config.hook.pytest_deselected(items=others)
+        items[:] = [item for item in items if "benchmark" in getattr(item, "fixturenames", ())]
 
 
 def _items(collector) -> list[pytest.Item]:

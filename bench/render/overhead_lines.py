@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from distbench.core import stats
+from distbench.core.config import OVERHEAD_TARGET as TARGET
 from distbench.core.config import CellSpec
 from distbench.render import units
-from distbench.core.config import OVERHEAD_TARGET as TARGET
 
 
 def overhead_line(record: dict) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from distbench.analysis import guard, scaling
 from distbench.core.records import short_reason
-from distbench.render import units
+from distbench.render import summary, units
 from distbench.render.overhead_lines import overhead_lines
+from distbench.render.summary import render_summary
 from distbench.render.tables import render_rows
 from distbench.render.target_table import TARGET_HEADERS, target_note, target_rows
 from distbench.storage.results import CellResult
@@ -171,48 +172,66 @@ SCALING_HEADERS = ["workload", "loop", "strategy", "replicas", "kind", "examples
                    "efficiency", "hardware"]
 
 
-def scaling_rows(rows) -> list[list]:
+COMPACT_SCALING_HEADERS = ["workload", "loop", "strategy", "replicas", "kind", "examples/s", "1 replica",
+                           "efficiency", "hardware"]
+
+
+def scaling_rows(rows, compact: bool = False) -> list[list]:
+    """Rows of the scaling table (``compact``: short words, explained in the heading)."""
     return [
         [r.workload, r.loop, r.strategy, r.replicas,
-         f"{r.kind} ({'global batch fixed' if r.kind == 'strong' else 'per-replica batch fixed'})",
+         r.kind if compact else f"{r.kind} ({'global batch fixed' if r.kind == 'strong' else 'per-replica batch fixed'})",
          f"{r.throughput:.0f}", f"{r.reference:.0f}", f"{r.efficiency:.2f}",
-         "SHARED (virtual devices or local workers): not real scaling" if r.shared_hardware else "separate devices"]
+         ("shared" if compact else "SHARED (virtual devices or local workers): not real scaling")
+         if r.shared_hardware else "separate devices"]
         for r in rows
     ]
 
 
-def render_scaling(results: dict[str, CellResult], fmt: str = "markdown") -> str:
+def render_scaling(results: dict[str, CellResult], fmt: str = "markdown", compact: bool = False) -> str:
     """The scaling-efficiency table ("" when no cell has 2+ replicas and a reference)."""
     rows = scaling.efficiencies(list(results.values()))
-    return render_rows(SCALING_HEADERS, scaling_rows(rows), fmt) if rows else ""
+    headers = COMPACT_SCALING_HEADERS if compact else SCALING_HEADERS
+    return render_rows(headers, scaling_rows(rows, compact), fmt) if rows else ""
 
 
 def run_summary(results: dict[str, CellResult], fmt: str = "table", overhead: list[dict] = (),
-                interrupted: bool = False, peak: dict | None = None) -> str:
+                interrupted: bool = False, peak: dict | None = None, full: bool = True) -> str:
     """The run's table, then (except as JSON) the device peak, the guard's flags, the
-    overhead and scaling."""
-    parts = [render(results, fmt)]
+    overhead and scaling. ``full=False`` (a terminal's table format): the summary that
+    fits 120 columns instead of the full table, prose wrapped to it."""
+    compact = fmt == "table" and not full
+    if compact:
+        return _sections(results, render_summary(results), fmt, overhead, interrupted, peak, True)
     if fmt == "json":
-        return parts[0]
+        return render(results, fmt)
+    return _sections(results, render(results, fmt), fmt, overhead, interrupted, peak, False)
+
+
+def _sections(results, table: str, fmt: str, overhead, interrupted: bool, peak, compact: bool) -> str:
+    prose = summary.wrap if compact else (lambda text: text)
+    parts = [table]
     if interrupted:
-        parts.append(interrupted_line(results))
+        parts.append(prose(interrupted_line(results)))
     targets = target_rows(results)
     if targets:
-        parts.append("Time to target: " + target_note(results) + "\n" + render_rows(TARGET_HEADERS, targets, fmt))
+        parts.append(prose("Time to target: " + target_note(results)) + "\n" + render_rows(TARGET_HEADERS, targets, fmt))
     if peak_line(peak):
-        parts.append(peak_line(peak))
+        parts.append(prose(peak_line(peak)))
     flags = guard_lines(results)
     if flags:
-        parts.append("Accuracy guard: outside the reference's normal spread (default fit over seeds):\n"
-                     + "\n".join(f"  {line}" for line in flags))
+        parts.append(prose("Accuracy guard: outside the reference's normal spread (default fit over seeds):\n"
+                           + "\n".join(f"  {line}" for line in flags)))
     if overhead:
-        parts.append("Harness overhead (the harness's cell against a bare TensorFlow loop in its own process, pairs "
-                     "in lockstep; fit's timing callback against none, in one process):\n"
-                     + "\n".join(f"  {line}" for r in overhead for line in overhead_lines(r)))
-    scaling_table = render_scaling(results, fmt)
+        parts.append(prose("Harness overhead (the harness's cell against a bare TensorFlow loop in its own process, "
+                           "pairs in lockstep; fit's timing callback against none, in one process):\n"
+                           + "\n".join(f"  {line}" for r in overhead for line in overhead_lines(r))))
+    scaling_table = render_scaling(results, fmt, compact)
     if scaling_table:
-        parts.append("Scaling efficiency = throughput(N replicas) / (N x throughput(1 replica, default)):\n"
-                     + scaling_table)
+        parts.append(prose("Scaling efficiency = throughput(N replicas) / (N x throughput(1 replica, default))"
+                           + ("; strong: global batch fixed, weak: per-replica batch fixed; shared: virtual devices "
+                              "or local workers on one device, the cost of distribution, not scaling" if compact
+                              else "") + ":") + "\n" + scaling_table)
     return "\n\n".join(parts)
 
 

@@ -43,7 +43,7 @@ def machine_line(diff) -> str:
 HISTORY_NOTE = ("Stored runs of different times: each run is one unit, and the interval of B/A comes from the "
                 "spread of each cell's run-level median over this machine's stored runs (at least "
                 "{runs}). A cell without that history is undecided: compare at the same time with "
-                "`python -m bench check --against REV` or `python -m bench ab`.")
+                "`distbench check --against REV` or `distbench ab`.")
 
 
 def history_note() -> str:

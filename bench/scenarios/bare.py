@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import time
 
+from distbench import workloads
 from distbench.core import stats
 from distbench.trackers.lockstep import (
     turns,  # taking turns with a partner process, outside the timed region
 )
-
-from distbench import workloads
 
 METRICS = ("workload", "accuracy")
 

@@ -11,14 +11,13 @@ fewer pairs). The parent half of the overhead benchmark is :mod:`distbench.sessi
 from __future__ import annotations
 
 import distbench.loops as loops
+from distbench import workloads
 from distbench.core.config import OVERHEAD_TARGET as TARGET
 from distbench.core.config import CellSpec
 from distbench.loops.base import compile_model, train_dataset
 from distbench.scenarios.cell import build_model, start_strategy
 from distbench.strategies import hardware
 from distbench.trackers.timing import StepClock
-
-from distbench import workloads
 
 FIT_PAIRS = 60          # pairs of fit calls, with and without the timing callback
 FIT_STEPS = 25          # steps per fit call: short calls pair closely in time

@@ -26,14 +26,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from distbench import strategies
 from distbench.analysis import compare
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.lockstep import ENV
 from distbench.core.records import CellRecord, skipped
 from distbench.launchers.relay import Relay
-
-from distbench import strategies
 
 # One lockstep pair's log-ratio has an sd of about 0.012 here (A/A; 0.09-0.15 for pairs run
 # one after the other): 5% is then resolved in 3-4 pairs (docs/measurements.md).

@@ -111,6 +111,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("no_save", "do not save the run under results/", flag=True),
     Option("no_peak", "do not measure the devices' peak matmul speed and bandwidth (one process per run; "
            "without it no cell shows its share of the peak)", flag=True),
+    Option("full_table", "print the full table (every column, as the report has it) instead of the summary "
+           "that fits 120 columns", flag=True),
     Option("overhead", "also measure the harness's overhead against a bare TensorFlow loop "
            "(default strategy, custom loop, each selected training workload)", flag=True),
 )

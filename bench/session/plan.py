@@ -11,11 +11,10 @@ from __future__ import annotations
 from typing import Iterable
 
 import distbench.loops as loops
+from distbench import strategies, workloads
 from distbench.core import targets as target
 from distbench.core.config import CellSpec
 from distbench.strategies.hardware import Hardware
-
-from distbench import strategies, workloads
 
 
 def selected(requested: Iterable[str] | None, registry) -> list[str]:

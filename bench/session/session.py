@@ -16,13 +16,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from distbench import plugins
 from distbench.analysis import guard
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.records import CellRecord, missing
 from distbench.render import run_table
-from distbench.session import peak
-from distbench.session import options, overhead
+from distbench.session import options, overhead, peak
 from distbench.session.plan import build_cells, overhead_cells, target_cells
 from distbench.session.suite import Interrupted, Suite
 from distbench.storage.files import save_run
@@ -30,8 +30,6 @@ from distbench.storage.results import CellResult, results_of
 from distbench.strategies.multi_worker import is_chief, tf_config
 from distbench.workloads.data import check_source
 from distbench.workloads.matmul import parse_shape
-
-from distbench import plugins
 
 
 def base_spec(values: dict[str, Any]) -> CellSpec:
@@ -187,5 +185,7 @@ class Session:
         return self.saved
 
     def summary(self, fmt: str = "table") -> str:
-
-        return run_table.run_summary(self.results, fmt, self.overhead, self.interrupted, self.peak)
+        """The run as the user reads it: the 120-column summary in a terminal, the full
+        table with ``--full-table`` or any other format."""
+        return run_table.run_summary(self.results, fmt, self.overhead, self.interrupted, self.peak,
+                                     full=bool(self.values.get("full_table")))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+from distbench import strategies, workloads
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.records import CellRecord, skipped
@@ -18,8 +19,6 @@ from distbench.launchers import process as launcher
 from distbench.session.plan import skip_reason
 from distbench.strategies import hardware
 from distbench.strategies.hardware import Hardware
-
-from distbench import strategies, workloads
 
 Progress = Callable[[int, int, CellSpec, CellRecord, float], None]
 

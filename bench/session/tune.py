@@ -1,6 +1,6 @@
 """Parent side: the fastest configuration of one workload: loops, steps per execution and XLA, ranked.
 
-``python -m bench tune --workload W`` runs each candidate as an ordinary cell (its own
+``distbench tune --workload W`` runs each candidate as an ordinary cell (its own
 process, ``--repeats`` times), plus the accuracy guard's reference seeds, then ranks the
 candidates that learn as well as the reference by median step time, each with its
 speed-up over plain ``fit`` (steps_per_execution 1, no XLA) under the same strategy and
@@ -10,11 +10,10 @@ the ranking (pure: results in, rows out) is :mod:`distbench.analysis.tuning`.
 
 from __future__ import annotations
 
+from distbench import strategies
 from distbench.analysis.tuning import Ranked
 from distbench.core.config import CROSS_DEVICE_OPS, CellSpec
 from distbench.session.interleave import Side
-
-from distbench import strategies
 
 STEPS_PER_EXECUTION = (1, 10, 50)   # fit only: train_on_batch and the custom loop run one step per call
 JIT = (False, True)

@@ -24,13 +24,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from distbench import __version__
 from distbench.core import records
 from distbench.core.errors import UserError
 from distbench.core.fileio import atomic_write_text, dumps, project_root
 from distbench.storage.machine import machine_id, machine_info
 from distbench.storage.results import results_of
-
-from distbench import __version__
 
 if TYPE_CHECKING:
     from distbench.storage.results import CellResult
@@ -241,7 +240,7 @@ class Storage:
             runs = self.runs(mine)
             if not runs:
                 raise UserError(
-                    f"No stored runs in {folder}/. Save one with `python -m bench run` "
+                    f"No stored runs in {folder}/. Save one with `distbench run` "
                     "or `pytest --benchmark-only` first."
                 )
         match = re.fullmatch(r"latest(?:~(\d+))?", ref)

@@ -61,5 +61,5 @@ def test_pytest_benchmark_storage_flags_are_refused_with_one_line(flag):
                              "-k", "matmul-default"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]   # pytest's usage error
     err = result.stderr
-    assert "distbench stores its runs itself" in err and "python -m bench check --baseline N" in err
+    assert "distbench stores its runs itself" in err and "distbench check --baseline N" in err
     assert "INTERNALERROR" not in result.stdout + err and "Traceback" not in err

@@ -1,0 +1,148 @@
+"""A user's project outside the checkout: examples/own_model copied to a temporary folder,
+with modules of its own named as distbench's folders are (``bench.py`` or a ``bench/``
+package, ``strategies.py``, a ``workloads/`` package) and ordinary tests of its own;
+measured with ``pytest --benchmark-only`` and ``distbench run``, through real workers,
+with distbench installed in editable mode and from a built wheel."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+import zipfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE = os.path.join(ROOT, "examples", "own_model")
+pytestmark = pytest.mark.slow
+
+
+def _env():
+    # Nothing of the checkout on the path: distbench comes from its installation.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return env
+
+
+# The project's own modules, named as distbench's source folders are: each says which it is,
+# and the project's own test imports them, so that distbench shadowing them (or they
+# shadowing distbench) fails the test.
+OWN_MODULES = {
+    "strategies.py": "WHICH = 'the project strategies'\n",
+    "workloads/__init__.py": "WHICH = 'the project workloads'\n",
+    "utils.py": "WHICH = 'the project utils'\n",
+}
+OWN_TEST = """
+import bench, strategies, utils, workloads
+
+
+def test_the_project_s_own_modules_are_its_own():
+    assert bench.WHICH == 'the project bench'
+    assert strategies.WHICH == 'the project strategies' and workloads.WHICH == 'the project workloads'
+    assert utils.WHICH == 'the project utils'
+"""
+
+
+def make_project(where, bench_as_package=False):
+    shutil.copytree(EXAMPLE, where, ignore=shutil.ignore_patterns("results", "__pycache__"))
+    files = {**OWN_MODULES, ("bench/__init__.py" if bench_as_package else "bench.py"): "WHICH = 'the project bench'\n",
+             "tests/test_own.py": OWN_TEST}
+    for name, text in files.items():
+        (where / name).parent.mkdir(parents=True, exist_ok=True)
+        (where / name).write_text(text)
+    with open(where / "pyproject.toml", "a") as f:
+        f.write('\n[tool.pytest.ini_options]\ntestpaths = ["tests"]\npythonpath = ["."]\n')
+    return where
+
+
+@pytest.fixture
+def project(tmp_path):
+    return make_project(tmp_path / "somewhere" / "own_model")
+
+
+def _runs(project):
+    return sorted((project / "results").glob("*/*.json"))
+
+
+def test_pytest_benchmark_only_measures_the_project_s_matrix(project):
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-p", "no:cacheprovider",
+         "-k", "default", "--distbench-guard-seeds", "2", "--distbench-no-peak"],
+        cwd=project, capture_output=True, text=True, timeout=600, env=_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    out = result.stdout
+    assert "tiny_sentiment-default-fit" in out and "tiny_sentiment-default-custom" in out
+    assert "tiny_sentiment-virtual" not in out.split("distbench")[-1]   # -k selected the default cells
+    (path,) = _runs(project)
+    run = json.loads(path.read_text())
+    cells = {c: reps[0] if isinstance(reps, list) else reps for c, reps in run["distbench"]["unmeasured"].items()}
+    measured = {b["param"]: b["extra_info"]["distbench"]["repeats"][0] for b in run["benchmarks"]}
+    assert set(measured) >= {"tiny_sentiment-default-fit", "tiny_sentiment-default-custom",
+                             "tiny_sentiment-default-fit-init1"}, (list(measured), list(cells))
+    record = measured["tiny_sentiment-default-custom"]
+    assert record["data"]["source"] == f"folder:{project / 'data'}" and record["data"]["layout"] == "split"
+    assert record["data"]["train_examples"] == 48 and record["data"]["test_examples"] == 16
+    assert record["config"]["plugins"] == [f"workload={project / 'model.py'}:TinySentiment"]
+    assert record["config"]["epochs"] == 2 and record["config"]["global_batch"] == 8   # from pyproject.toml
+    assert record["definition"]["workload"] and record["compute"]["flops_per_step"] > 0
+
+
+def test_the_cli_reads_the_same_matrix_and_refuses_a_wrong_folder(project):
+    run = [sys.executable, "-m", "distbench", "run", "--strategy", "default", "--loop", "custom", "--guard-seeds", "0",
+           "--no-peak"]
+    result = subprocess.run(run, cwd=project, capture_output=True, text=True, timeout=600, env=_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "[1/1] tiny_sentiment-default-custom: ok" in result.stdout and len(_runs(project)) == 1
+    (project / "bad" / "pos").mkdir(parents=True)
+    result = subprocess.run(run + ["--data", "bad"], cwd=project, capture_output=True, text=True, timeout=600,
+                            env=_env())
+    assert result.returncode == 2 and "Data folder" in result.stderr and "[1/1]" not in result.stdout
+    assert "train/ and test/, each with the same class sub-folders" in result.stderr
+    assert len(_runs(project)) == 1    # refused before any worker started; nothing stored changed
+
+
+@pytest.mark.parametrize("bench_as_package", [False, True], ids=["bench.py", "bench-package"])
+def test_the_project_s_own_tests_run_beside_the_plugin(tmp_path, bench_as_package):
+    """pytest loads distbench's plugin in every run of the environment; a project's own
+    ``bench`` (module or package), ``strategies``, ``workloads`` and ``utils`` stay its own."""
+    where = make_project(tmp_path / "own", bench_as_package)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=where,
+                            capture_output=True, text=True, timeout=300, env=_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "1 passed" in result.stdout
+
+
+def _wheel(tmp_path):
+    """distbench built as a wheel from this checkout (no network: the build backend is installed)."""
+    out = tmp_path / "wheel"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
+                    ROOT], check=True, capture_output=True, timeout=300)
+    (wheel,) = out.glob("distbench-*.whl")
+    return wheel
+
+
+def test_from_a_wheel_the_project_s_tests_and_a_run_work(tmp_path):
+    wheel = _wheel(tmp_path)
+    top = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    assert {t for t in top if not t.endswith(".dist-info")} == {"distbench"}, top   # one import package
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, system_site_packages=True, with_pip=False)   # sees the installed TensorFlow
+    python = str(env_dir / "bin" / "python")
+    subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    where = make_project(tmp_path / "own")
+    found = subprocess.run([python, "-c", "import distbench.worker; print(distbench.worker.__file__)"], cwd=where,
+                           capture_output=True, text=True, timeout=120, env=_env())
+    assert str(env_dir) in found.stdout, found.stdout + found.stderr   # the wheel's, not the checkout's
+    result = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=where,
+                            capture_output=True, text=True, timeout=300, env=_env())
+    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
+    for spawn in ("fork", "exec"):
+        result = subprocess.run(
+            [str(env_dir / "bin" / "distbench"), "run", "--strategy", "default", "--loop", "custom", "--guard-seeds",
+             "0", "--no-peak", "--no-save"], cwd=where, capture_output=True, text=True, timeout=600,
+            env={**_env(), "DISTBENCH_SPAWN": spawn})
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+        assert "[1/1] tiny_sentiment-default-custom: ok" in result.stdout
