@@ -18,13 +18,14 @@ distbench's: with a distbench matrix they are refused with one line that points 
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
 import pytest
 
 CELL_MARK = "distbench_cell"
-MATRIX = Path(__file__).with_name("matrix.py")   # collected by path: it imports pytest's fixtures, not this module
+MATRIX = Path(__file__).with_name("matrix.py")   # the benchmarks this plugin adds to a project's session
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -99,7 +100,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     if not any("distbench_cell" in getattr(item, "fixturenames", ()) for item in items):
         # (a project that collects distbench.pytest_plugin.matrix itself has them already)
-        items.extend(_items(pytest.Module.from_parent(session, path=MATRIX)))
+        module = pytest.Module.from_parent(session, path=MATRIX)
+        # Imported by its name, not by pytest from its path: in an editable install the file
+        # sits in a folder named bench/, which pytest would import as `bench` (a project's
+        # own bench.py would then shadow it, or it the project's).
+        module.obj = importlib.import_module("distbench.pytest_plugin.matrix")
+        items.extend(_items(module))
     # pytest-benchmark would skip every other test, one "Skipping non-benchmark" line each
     # under -rs: deselect them, as -k does (one count in the closing line).
     others = [item for item in items if "benchmark" not in getattr(item, "fixturenames", ())]

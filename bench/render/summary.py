@@ -11,7 +11,7 @@ from distbench.render.tables import render_rows
 from distbench.storage.results import CellResult
 
 WIDTH = 120
-HEADERS = ["cell", "runs", "median ms", "95% CI ms", "examples/s", "of peak", "test metric", "guard"]
+HEADERS = ["cell", "runs", "median ms", "95% CI ms", "throughput", "of peak", "test metric", "guard"]
 
 
 def summary_rows(results: dict[str, CellResult]) -> list[list]:
@@ -24,11 +24,18 @@ def summary_rows(results: dict[str, CellResult]) -> list[list]:
         value = r.guard_value if r.guard_value is not None else r.accuracy
         rows.append([
             r.id, r.processes, units.ms(r.median), units.ms_range(r.interval),
-            f"{r.throughput:.0f}" if r.throughput and not r.matmul else "-",
+            _throughput(r),
             units.share(r.share_of_peak) if r.share_of_peak is not None else "-",
             f"{metric} {units.metric(value)}" if value is not None else "-", _guard(r),
         ])
     return rows
+
+
+def _throughput(r: CellResult) -> str:
+    """Examples per second for a training cell; GFLOP/s on its primary device for matmul."""
+    if r.matmul:
+        return units.gflops(r.matmul["devices"][r.matmul["primary_device"]]["gflops"])
+    return f"{r.throughput:.0f} ex/s" if r.throughput else "-"
 
 
 def _guard(r: CellResult) -> str:

@@ -154,7 +154,7 @@ def _benchmark_entry(cell: str, repeats: list[dict]) -> dict:
     return {
         "group": workload,
         "name": f"test_cell[{cell}]",
-        "fullname": f"bench/matrix.py::test_cell[{cell}]",
+        "fullname": f"bench/pytest_plugin/matrix.py::test_cell[{cell}]",
         "params": {"distbench_cell": cell},
         "param": cell,
         "extra_info": {"distbench": {"repeats": repeats}},

@@ -42,16 +42,16 @@ def _collected(*options):
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    return [i for i in result.stdout.split() if i.startswith("bench/matrix.py::")]   # the matrix, not the tests
+    return [i for i in result.stdout.split() if i.startswith("bench/pytest_plugin/matrix.py::")]   # the matrix, not the tests
 
 
 def test_the_suite_collects_the_guard_seeds_and_the_overhead_benchmark_when_asked():
     ids = _collected()
     for cell in ("reuters_cnn-default-fit-init1", "reuters_cnn-default-fit-init2", "multibranch-default-fit-init2"):
-        assert f"bench/matrix.py::test_cell[{cell}]" in ids
+        assert f"bench/pytest_plugin/matrix.py::test_cell[{cell}]" in ids
     assert not any("matrix.py::test_harness_overhead[" in i and "-custom]" in i for i in ids)   # opt-in: --distbench-overhead
     ids = _collected("--distbench-overhead", "--distbench-workload", "reuters_cnn", "--distbench-guard-seeds", "0")
-    assert "bench/matrix.py::test_harness_overhead[reuters_cnn-default-custom]" in ids
+    assert "bench/pytest_plugin/matrix.py::test_harness_overhead[reuters_cnn-default-custom]" in ids
     assert not any("init1" in i or "multibranch" in i for i in ids)
 
 
