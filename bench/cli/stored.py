@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 
 from distbench.analysis import compare
-from distbench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, history_noise
 from distbench.cli.args import threshold_of
 from distbench.core.errors import UserError
-from distbench.render import tables, verdicts
+from distbench.render import verdicts
 from distbench.render.report import write_report
 from distbench.storage.files import Storage, load
 from distbench.storage.machine import machine_id, machine_info
@@ -28,35 +26,16 @@ def this_machine_id() -> str:
 
 def _noise(storage, *runs) -> list[dict]:
     """Each run's machine's between-run noise, from the stored runs of that machine."""
-    return [history_noise([load(p) for p in storage.runs(run.machine_id)]) for run in runs]
-
-
-def _print_comparison(comparison, fmt: str) -> None:
-
-    if fmt == "json":
-        print(json.dumps({
-            "a": comparison.a.label, "b": comparison.b.label,
-            "a_interrupted": comparison.a.interrupted, "b_interrupted": comparison.b.interrupted,
-            "machine_diff": [{"field": k, "a": a, "b": b} for k, a, b in comparison.machine_diff],
-            "cells": [c.as_dict() for c in comparison.cells],
-        }, indent=2))
-        return
-    if fmt == "table":
-        print(verdicts.run_heading("A", comparison.a))
-        print(verdicts.run_heading("B", comparison.b))
-        print(verdicts.machine_line(comparison.machine_diff))
-        print()
-    print(tables.render_rows(verdicts.COMPARE_HEADERS, verdicts.comparison_rows(comparison.cells), fmt))
-    if fmt == "table" and comparison.compared:
-        print("\n" + verdicts.history_note())
+    return [compare.history_noise([load(p) for p in storage.runs(run.machine_id)]) for run in runs]
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     storage = Storage(args.results)
     a, b = load_ref(storage, args.a), load_ref(storage, args.b)
     noise_a, noise_b = _noise(storage, a, b)
-    _print_comparison(compare_runs(a, b, threshold_of(args, DEFAULT_THRESHOLD), noise_a=noise_a, noise_b=noise_b),
-                      args.format)
+    comparison = compare.compare_runs(a, b, threshold_of(args, compare.DEFAULT_THRESHOLD), noise_a=noise_a,
+                                      noise_b=noise_b)
+    print(verdicts.comparison_text(comparison, args.format))
     return 0
 
 
@@ -76,7 +55,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     run = load_ref(storage, args.run)
     history = [load(p) for p in storage.runs(run.machine_id)]
     out = args.out or os.path.join("reports", run.machine_id)
-    path = write_report(run, history, out, threshold_of(args, DEFAULT_THRESHOLD))
+    path = write_report(run, history, out, threshold_of(args, compare.DEFAULT_THRESHOLD))
     print(f"Wrote {path} (charts beside it)")
     return 0
 
@@ -92,7 +71,7 @@ def check_baseline(args: argparse.Namespace) -> int:
     noise_a, noise_b = _noise(storage, baseline, current)
     comparison = compare.compare_runs(baseline, current, threshold_of(args, compare.DEFAULT_THRESHOLD), overrides,
                                       noise_a, noise_b)
-    _print_comparison(comparison, args.format)
+    print(verdicts.comparison_text(comparison, args.format))
     tolerance = compare.DEFAULT_ACCURACY_TOLERANCE if args.accuracy_tolerance is None else args.accuracy_tolerance
     outcome = compare.check(comparison, tolerance, args.allow_undecided, args.allow_missing)
     print()

@@ -241,6 +241,19 @@ def interrupted_line(results: dict[str, CellResult]) -> str:
             "the rest are listed as missing.")
 
 
+def progress_line(k: int, n: int, spec, record: dict, elapsed: float) -> str:
+    """One finished process while a run goes on: ``[3/21] reuters_cnn-virtual-fit: ok, ...``."""
+    return f"[{k}/{n}] {spec.process_id}: {outcome(record)} ({elapsed:.0f} s elapsed)"
+
+
+def overhead_progress_line(spec) -> str:
+    return f"[overhead] {spec.id}: the harness's cell against a bare TensorFlow loop, process pairs ..."
+
+
+NOT_SAVED = "Not saved: this process is a non-chief worker of a TF_CONFIG cluster; the chief saves the run."
+INTERRUPTED = "distbench: interrupted; the cells that finished were saved, marked as an interrupted run"
+
+
 def outcome(record: dict) -> str:
     """A progress line's verdict on one finished process."""
     if record["status"] == "ok":

@@ -45,3 +45,15 @@ def tune_verdict(ranked, confirmed=None) -> str:
              "slower": "SLOWER than plain fit"}.get(confirmed.verdict, f"{confirmed.verdict} against plain fit")
     return (f"{text}. Interleaved with plain fit ({j.pairs} pairs): B/A {units.ratio(j.ratio, j.interval)}, "
             f"{claim}.")
+
+
+def confirming_line(sides) -> str:
+    """Before the winner's interleaved test against plain fit (``sides``: plain cell, A, B)."""
+    _, a, b = sides
+    return f"\nConfirming the winner: {b.label} against {a.label}, interleaved ..."
+
+
+def not_ranked_lines(left_out: list[str], results) -> list[str]:
+    """What tune left out, and the candidates that did not run, each with why."""
+    found = left_out + [f"{c}: {r.status}: {r.reason}" for c, r in results.items() if not r.measured]
+    return [f"  not ranked: {line}" for line in found]

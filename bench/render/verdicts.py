@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from distbench.analysis.compare import EXIT_PASS, EXIT_REGRESSION, MIN_HISTORY_RUNS
 from distbench.core import stats
 from distbench.render import units
 from distbench.render.run_table import guard_message
+from distbench.render.tables import render_rows
 
 COMPARE_HEADERS = [
     "cell", "runs A/B", "median A", "median B", "B/A [95% CI]", "throughput B/A",
@@ -180,3 +183,21 @@ def plan_rows(plans, effect: float, threshold: float) -> list[list]:
     return rows
 
 
+def comparison_text(comparison, fmt: str) -> str:
+    """``compare`` and ``check --baseline``'s table of a stored-run comparison: the runs, the
+    machines' differences, the cells and how they were judged; as JSON, one document."""
+    if fmt == "json":
+        return json.dumps({
+            "a": comparison.a.label, "b": comparison.b.label,
+            "a_interrupted": comparison.a.interrupted, "b_interrupted": comparison.b.interrupted,
+            "machine_diff": [{"field": k, "a": a, "b": b} for k, a, b in comparison.machine_diff],
+            "cells": [c.as_dict() for c in comparison.cells],
+        }, indent=2)
+    parts = []
+    if fmt == "table":
+        parts += [run_heading("A", comparison.a), run_heading("B", comparison.b),
+                  machine_line(comparison.machine_diff), ""]
+    parts.append(render_rows(COMPARE_HEADERS, comparison_rows(comparison.cells), fmt))
+    if fmt == "table" and comparison.compared:
+        parts += ["", history_note()]
+    return "\n".join(parts)

@@ -69,7 +69,7 @@ class Session:
     """One run: its resolved options, its plan, the records as they arrive, and the save."""
 
     values: dict[str, Any]
-    suite: Any = None                       # distbench.session.suite.Suite, made on first use
+    given_suite: Suite | None = None        # a suite to run with (tests give one); else made on first use
     records: dict[str, list[CellRecord]] = field(default_factory=dict)
     overhead: list[dict] = field(default_factory=list)
     peak: dict | None = None                # the devices' measured peak (distbench.scenarios.peak), once per run
@@ -108,10 +108,11 @@ class Session:
     def saving(self) -> bool:
         return not self.values["no_save"] and is_chief(tf_config())
 
-    def _suite(self):
-        if self.suite is None:
-            self.suite = Suite()
-        return self.suite
+    @cached_property
+    def suite(self) -> Suite:
+        """What runs the cells in worker processes (made when first needed: it lists the
+        machine's devices, which imports TensorFlow)."""
+        return self.given_suite if self.given_suite is not None else Suite()
 
     def check_writable(self) -> None:
         """Fails before hours of benchmarking, not after, when results cannot be saved."""
@@ -133,7 +134,7 @@ class Session:
         """Runs the plan, ``repeats`` fresh processes per cell; Ctrl-C keeps what finished."""
         try:
             self.measure_peak()
-            self.records = self._suite().run_all(self.plan, self.repeats, progress)
+            self.records = self.suite.run_all(self.plan, self.repeats, progress)
             self.overhead = [self.run_overhead(spec, progress) for spec in self.overhead_plan]
         except Interrupted as stop:
             self.records, self.interrupted = stop.results, True
@@ -143,7 +144,7 @@ class Session:
     def run_cell(self, spec: CellSpec) -> list[CellRecord]:
         """``repeats`` fresh processes of one cell (pytest runs the plan cell by cell)."""
         self.measure_peak()
-        found = [self._suite().run(spec) for _ in range(self.repeats)]
+        found = [self.suite.run(spec) for _ in range(self.repeats)]
         self.records.setdefault(spec.id, []).extend(found)
         return found
 
@@ -154,13 +155,13 @@ class Session:
         if self.peak is not None or self.values["no_peak"] or not self.plan:
             return
         spec = self.base.replace(workload="matmul", strategy="default", loop=None)
-        self.peak = self._suite().run(spec, task="peak")
+        self.peak = self.suite.run(spec, task="peak")
 
     def run_overhead(self, spec: CellSpec, progress=None) -> dict:
         """The harness-overhead benchmark of ``spec``: bare-loop and harness processes, paired."""
         if progress:
             progress.overhead(spec)
-        return overhead.paired(self._suite(), spec, getattr(progress, "pair", None))
+        return overhead.paired(self.suite, spec, getattr(progress, "pair", None))
 
     def cell_records(self) -> dict[str, list[CellRecord]]:
         """Cell id -> its records; an interrupted run also lists the planned cells that never

@@ -11,9 +11,15 @@ the ranking (pure: results in, rows out) is :mod:`distbench.analysis.tuning`.
 from __future__ import annotations
 
 from distbench import strategies
+from distbench.analysis import guard
 from distbench.analysis.tuning import Ranked
 from distbench.core.config import CROSS_DEVICE_OPS, CellSpec
-from distbench.session.interleave import Side
+from distbench.session.interleave import (
+    DEFAULT_MIN_PAIRS,
+    Interleaved,
+    PairedCell,
+    Side,
+)
 
 STEPS_PER_EXECUTION = (1, 10, 50)   # fit only: train_on_batch and the custom loop run one step per call
 JIT = (False, True)
@@ -25,7 +31,6 @@ def candidates(
     """Every setting worth timing for ``workload`` under each strategy, plain fit first,
     and what was left out and why. XLA cells a strategy cannot run are kept: they are
     skipped with the reason, which the ranking lists."""
-
     cells, left_out = [], []
     for name in strategy_names:
         multi = strategies.get(name, devices=base.devices, workers=base.workers).multi_replica(hw)
@@ -55,3 +60,23 @@ def confirmation(ranked: list[Ranked]):
     changes = {"loop": best.loop, "steps_per_execution": best.steps_per_execution, "jit_compile": best.jit_compile}
     plain = best.replace(loop="fit", steps_per_execution=1, jit_compile=False)
     return plain, Side("A", "plain fit"), Side("B", f"fastest: {best.label}", changes)
+
+
+def plan(session, workload: str, strategy_names: list[str], loops: list[str]) -> tuple[list[CellSpec], list[str]]:
+    """Makes ``session``'s plan the candidates (with the guard's seeds); the candidates and
+    what was left out and why."""
+    cells, left_out = candidates(workload, strategy_names, loops, session.base, session.suite.hw)
+    session.plan = guard.with_replicates(cells, session.values["guard_seeds"])
+    return cells, left_out
+
+
+def confirm(session, sides, pairs: int, progress=None) -> PairedCell | None:
+    """The interleaved test of the winner against plain fit (``sides`` from
+    :func:`confirmation`), at most ``pairs`` pairs; None when it does not run."""
+    if sides is None or pairs < 2:
+        return None
+    plain, a, b = sides
+    suite = session.suite
+    engine = Interleaved(a, b, lambda spec, side: suite.run(spec, side.env, side.root),
+                         min_pairs=min(DEFAULT_MIN_PAIRS, pairs), max_pairs=pairs, progress=progress)
+    return engine.run([plain], suite.skip_reason)[0]

@@ -1,5 +1,4 @@
 import pytest
-
 from distbench.cli.main import main
 
 
@@ -72,3 +71,16 @@ def test_run_with_guard_and_overhead_shows_and_stores_both(capsys, tmp_path):
     assert guard["reference"]["seeds"] == [0, 1] and guard["status"] in ("ok", "low", "high")
     o = run.overhead[0]["overhead"]
     assert 3 <= o["pairs"] <= 8 and len(o["bare"]) == len(o["harness"]) == o["pairs"] and len(o["fit"]["walls"]) == o["fit"]["pairs"]
+
+
+@pytest.mark.slow
+def test_tune_runs_ranks_and_lists_what_it_did_not_rank(capsys, tmp_path):
+    """The whole command, through real workers: candidates measured, ranked, the verdict line."""
+    argv = ["tune", "--workload", "reuters_cnn", "--strategy", "default", "--loop", "custom", "--repeats", "1",
+            "--guard-seeds", "0", "--confirm-pairs", "0", "--epochs", "1", "--steps-per-epoch", "15",
+            "--data", "synthetic", "--no-peak", "--no-save", "--results", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "[1/2] reuters_cnn-default-custom" in out and "[2/2] reuters_cnn-default-custom-xla" in out
+    assert "speed-up vs plain fit" in out      # the ranking's table
+    assert "Fastest by mean step: default custom" in out and "Not confirmed" in out
