@@ -50,14 +50,13 @@ class ForkServer:
         # The installed tree's fork server, run as a script, serves any code tree: it
         # imports TensorFlow, Keras and the served tree's worker, and forks.
         self.tree = tree
-        path = tree.python_path()
         # No parent-death signal here: Linux sends it when the *thread* that started the
         # server ends, and lockstep pairs start it from short-lived threads. The server
         # ends when its input does, which the kernel closes when this process dies, and
         # its workers' own signal (set in its one thread) then ends them.
         self._proc = subprocess.Popen(
             tree.server_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env={**os.environ, **WORKER_ENV, **({"PYTHONPATH": path} if path else {})}, cwd=tree.cwd(),
+            env=tree.environ(WORKER_ENV), cwd=tree.cwd(),
             start_new_session=True, text=True,
         )
         self._lock = threading.Lock()

@@ -47,11 +47,10 @@ def spawn(argv: list[str], log_path: str, env: dict[str, str] | None = None, roo
     server = None if any(needs_exec(k) for k in env) else forkserver.server_for(tree)
     if server is not None:
         return server.spawn(argv, env, log_path)
-    path = tree.python_path(env.get("PYTHONPATH"))
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             tree.command(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, **env, **({"PYTHONPATH": path} if path else {})}, cwd=tree.cwd(),
+            env=tree.environ(env), cwd=tree.cwd(),
             start_new_session=True, preexec_fn=die_with_parent,
         )
 

@@ -18,14 +18,12 @@ class Relay:
         self.names = names
         self._fds: dict[str, tuple[int, int]] = {}
         for name in names:
-            prefix = self.prefix(folder, name)
-            os.mkfifo(prefix + ".go")
-            os.mkfifo(prefix + ".done")
+            fifos = prefix(folder, name)
+            os.mkfifo(fifos + ".go")
+            os.mkfifo(fifos + ".done")
             # O_RDWR never blocks on a FIFO (Linux): the worker's opens then succeed at once.
-            self._fds[name] = (os.open(prefix + ".go", os.O_RDWR), os.open(prefix + ".done", os.O_RDWR))
+            self._fds[name] = (os.open(fifos + ".go", os.O_RDWR), os.open(fifos + ".done", os.O_RDWR))
         self.folder = folder
-
-    prefix = staticmethod(prefix)
 
     def run(self, alive, poll_s: float = 0.2) -> None:
         """Turns in order until every worker has ended (``alive(name)``: its process runs)."""

@@ -55,9 +55,13 @@ class CodeTree:
     def cwd(self) -> str:
         return self.root or os.getcwd()
 
-    def python_path(self, extra: str | None = None) -> str | None:
-        """``PYTHONPATH`` for its processes: a legacy tree first (so that its ``bench`` is the
-        one imported), then the worker's own (``extra``) and this process's."""
+    def environ(self, env: dict[str, str]) -> dict[str, str]:
+        """The environment of its processes: this one's with ``env`` over it, and, for a
+        legacy tree, the tree first on ``PYTHONPATH`` (so that its ``bench`` is the one
+        imported), then ``env``'s own ``PYTHONPATH`` and this process's."""
+        out = {**os.environ, **env}
         parts = [self.root] if self.layout == "legacy" else []
-        parts += filter(None, [extra, os.environ.get("PYTHONPATH")])
-        return os.pathsep.join(parts) or None
+        parts += filter(None, [env.get("PYTHONPATH"), os.environ.get("PYTHONPATH")])
+        if parts:
+            out["PYTHONPATH"] = os.pathsep.join(parts)
+        return out

@@ -30,7 +30,7 @@ from distbench import strategies
 from distbench.analysis import compare
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
-from distbench.core.lockstep import ENV
+from distbench.core.lockstep import ENV, prefix
 from distbench.core.records import CellRecord, skipped
 from distbench.launchers.relay import Relay
 
@@ -172,7 +172,7 @@ class Interleaved:
             relay = Relay(folder, [side.name for side in order])
             threads = {}
             for side in order:
-                env = {**side.env, ENV: Relay.prefix(folder, side.name)}
+                env = {**side.env, ENV: prefix(folder, side.name)}
                 run = lambda side=side, env=env: records.__setitem__(  # noqa: E731
                     side.name, self.launch(side.spec(spec), Side(side.name, side.label, side.changes, env, side.root,
                                                                  side.task)))

@@ -1,17 +1,16 @@
 """Interleaved A/B: pairs in alternating order, verdicts on pairs, fail closed; real processes."""
 
-from distbench.render import verdicts
 import random
 import textwrap
 
 import pytest
-
-from distbench.analysis import pairs
+from distbench.analysis import compare, pairs
+from distbench.core.config import CellSpec
+from distbench.render import verdicts
 from distbench.session import interleave as ab
 from distbench.session import options
-from distbench.analysis import compare
-from distbench.core.config import CellSpec
 from distbench.storage.files import load, save_run
+
 from tests.bench.runs import record, samples
 
 SPEC = CellSpec("reuters_cnn", "default", "custom")
@@ -176,15 +175,15 @@ def test_lockstep_workers_take_turns_step_by_step(tmp_path):
     and neither ends (to evaluate) before the other has finished its steps."""
     import threading
 
-    from distbench.trackers.lockstep import LockstepClock, Turns
-
+    from distbench.core.lockstep import prefix
     from distbench.launchers.relay import Relay
+    from distbench.trackers.lockstep import LockstepClock, Turns
 
     relay = Relay(str(tmp_path), ["A", "B"])
     events, lock = [], threading.Lock()
 
     def worker(name, steps):
-        clock = LockstepClock(Turns(Relay.prefix(str(tmp_path), name)))
+        clock = LockstepClock(Turns(prefix(str(tmp_path), name)))
         for k in range(steps):
             clock.start()
             with lock:

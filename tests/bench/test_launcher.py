@@ -4,8 +4,8 @@ import os
 import time
 
 import pytest
-
 from distbench.launchers import process as launcher
+
 from tests.processes import gone
 
 pytestmark = pytest.mark.slow
@@ -42,3 +42,57 @@ def test_a_worker_that_dies_is_reported_with_its_signal(tiny, tmp_path):
     record = launcher.launch(tiny(), env={"PYTHONPATH": str(tmp_path)})
     assert record["status"] == "error" and record["error_kind"] == "crash"
     assert "was killed by SIGKILL without writing a record" in record["reason"]
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LEGACY = "8f12c8322c6430ed6921fe96d9f5f98e4b9a0147"   # the last commit before the one-namespace layout
+
+
+def _tree_copy(tmp_path):
+    """A source tree of this layout that is not the installed one, whose worker tells where
+    its code lives: its scenario table gets a task that answers with its own file."""
+    import shutil
+
+    root = tmp_path / "tree"
+    for name in ("bench", "strategies", "workloads", "pyproject.toml"):
+        (shutil.copytree if name != "pyproject.toml" else shutil.copy)(os.path.join(ROOT, name), root / name)
+    tasks = root / "bench" / "scenarios" / "tasks.py"
+    tasks.write_text(tasks.read_text() + '\nSCENARIOS["where"] = Scenario(lambda spec: {"cell": spec.id, '
+                     '"status": "ok", "tasks_file": __file__})\nTASKS = (*TASKS, "where")\n')
+    return root
+
+
+@pytest.mark.parametrize("spawn", ["fork", "exec"])
+def test_a_worker_runs_the_code_of_the_tree_it_is_given(tiny, tmp_path, monkeypatch, spawn):
+    """check --against runs side A from another source tree: its workers import that tree's
+    distbench (scenarios/boot.py maps its folders), not the installed one."""
+    monkeypatch.setenv("DISTBENCH_SPAWN", spawn)
+    root = _tree_copy(tmp_path)
+    record = launcher.launch(tiny("reuters_cnn", "default", "custom"), task="where", root=str(root))
+    assert record["status"] == "ok", record.get("reason")
+    assert record["tasks_file"] == str(root / "bench" / "scenarios" / "tasks.py")
+    # the installed tree has no such task: its worker says so
+    record = launcher.launch(tiny("reuters_cnn", "default", "custom"), task="where")
+    assert record["status"] == "error" and "Unknown worker task 'where'" in record["reason"]
+    launcher.forkserver.release(str(root))
+
+
+@pytest.mark.parametrize("spawn", ["fork", "exec"])
+def test_a_tree_from_before_the_namespace_runs_its_own_bench_worker(tiny, tmp_path, monkeypatch, spawn):
+    """A revision from before the one-namespace layout runs as `python -m bench.worker` from its tree."""
+    import subprocess
+
+    known = subprocess.run(["git", "cat-file", "-e", f"{LEGACY}^{{commit}}"], cwd=ROOT, capture_output=True)
+    if known.returncode != 0:
+        pytest.skip(f"this clone does not have {LEGACY[:8]} (a shallow clone)")
+    monkeypatch.setenv("DISTBENCH_SPAWN", spawn)
+    root = tmp_path / "legacy"
+    subprocess.run(["git", "worktree", "add", "--detach", str(root), LEGACY], cwd=ROOT, check=True,
+                   capture_output=True)
+    try:
+        record = launcher.launch(tiny("reuters_cnn", "default", "custom"), task="where", root=str(root))
+        assert record["status"] == "error" and "Unknown worker task 'where'" in record["reason"]
+        assert str(root / "bench" / "worker.py") in record["traceback"]     # the old tree's worker raised it
+    finally:
+        launcher.forkserver.release(str(root))
+        subprocess.run(["git", "worktree", "remove", "--force", str(root)], cwd=ROOT, capture_output=True)
