@@ -20,7 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 try:
     __version__ = version("distbench")
 except PackageNotFoundError:   # run from a source tree that is not installed (check --against's worktree)
-    __version__ = "0.0.0+source"
+    __version__ = "0+unknown"
 
 # The public names, imported when first used: ``import distbench`` (which the pytest
 # plugin's entry point does in every pytest run of the environment) stays cheap.

@@ -42,7 +42,7 @@ def registry_of(kind: str) -> Registry:
 
 def load(ref: str, kind: str) -> str:
     """Loads the class ``ref`` names, registers it as a ``kind``; returns its name."""
-    return registry_of(kind).add(references.resolve(ref), where=ref)
+    return registry_of(kind).add(references.find(ref), where=ref)
 
 
 def ensure(refs) -> None:
@@ -73,7 +73,7 @@ def load_declared(ref: str) -> str:
     a StrategyAdapter, a TrainingLoop, else a workload) without selecting it; returns it as
     a cell's spec carries it (``kind=reference``)."""
     ref = references.canonical(ref)
-    cls = references.resolve(ref)
+    cls = references.find(ref)
     kind = ("strategy" if isinstance(cls, type) and issubclass(cls, StrategyAdapter) else
             "loop" if isinstance(cls, type) and issubclass(cls, TrainingLoop) else "workload")
     registry_of(kind).add(cls, where=ref)

@@ -25,8 +25,8 @@ from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from distbench.session import interleave as ab  # noqa: E402
 from distbench.core.config import CellSpec  # noqa: E402
+from distbench.session import interleave as ab  # noqa: E402
 from distbench.storage.files import Storage, load, save_run  # noqa: E402
 
 STEP_LINE = "                loss_sum += float(train_step(iterator))  # float() syncs the device\n"

@@ -22,17 +22,17 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import random
 import multiprocessing
 import os
+import random
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from distbench.analysis.compare import compare_cell, history_noise  # noqa: E402
-from distbench.storage.results import CellResult  # noqa: E402
 from distbench.storage.files import Storage, load  # noqa: E402
+from distbench.storage.results import CellResult  # noqa: E402
 
 THRESHOLDS = (0.05, 0.10, 0.15, 0.25, 0.35)
 

@@ -2,7 +2,7 @@
 
 Count what varies. Each kind of comparison has its own unit:
 
-* **Interleaved pairs** (``bench ab``, ``check --against``; :mod:`distbench.session.interleave`): a pair is one
+* **Interleaved pairs** (``distbench ab``, ``check --against``; :mod:`distbench.session.interleave`): a pair is one
   process of each side, run at once and taking turns step by step (lockstep); its
   log-ratio log(median_B / median_A) cancels the machine's drift (25-40% between
   processes here). The pairs are the units: a Student-t interval of their mean log-ratio,

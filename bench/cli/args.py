@@ -6,10 +6,11 @@ import argparse
 
 from distbench.core.errors import UserError
 from distbench.render.tables import FORMATS
-from distbench.session import interleave as ab
-from distbench.session import options
+from distbench.session import interleave, options
 
-RUN_OPTIONS = tuple(o.name for o in options.OPTIONS if o.name != "overhead")
+# What run alone takes (tune and the interleaved commands print no run table and measure no overhead).
+RUN_ONLY = ("overhead", "full_table")
+RUN_OPTIONS = tuple(o.name for o in options.OPTIONS if o.name not in RUN_ONLY)
 
 
 def add_running_args(p: argparse.ArgumentParser) -> None:
@@ -22,10 +23,10 @@ def add_interleaved_args(p: argparse.ArgumentParser) -> None:
     """The selection and run options, the verdict's threshold and the pairs' budget."""
     options.add_to_argparse(p, tuple(n for n in RUN_OPTIONS if n not in ("repeats", "guard_seeds")))
     p.add_argument("--threshold", type=float, default=None,
-                   help=f"relative change that counts (default: {ab.DEFAULT_THRESHOLD} interleaved, "
+                   help=f"relative change that counts (default: {interleave.DEFAULT_THRESHOLD} interleaved, "
                         "0.25 against a stored baseline)")
-    p.add_argument("--min-pairs", type=int, default=ab.DEFAULT_MIN_PAIRS, help="pairs before a first verdict")
-    p.add_argument("--max-pairs", type=int, default=ab.DEFAULT_MAX_PAIRS,
+    p.add_argument("--min-pairs", type=int, default=interleave.DEFAULT_MIN_PAIRS, help="pairs before a first verdict")
+    p.add_argument("--max-pairs", type=int, default=interleave.DEFAULT_MAX_PAIRS,
                    help="pairs at most per cell; then undecided")
     p.add_argument("--budget", type=float, default=None, metavar="SECONDS", help="time for all pairs of all cells")
     p.add_argument("--allow-undecided", action="store_true", help="do not fail on undecided cells (exit 0, listed)")

@@ -1,4 +1,4 @@
-"""The command line: ``distbench`` (installed as ``distbench``).
+"""The command line: ``distbench`` (also ``python -m distbench``).
 
 User errors (``UserError``) are caught here, in one place, and become one line on
 stderr and exit status 2; no traceback for a typo. ``check`` exits 1 on a regression.
@@ -12,6 +12,7 @@ import os
 import sys
 
 from distbench.cli.args import (
+    RUN_ONLY,
     add_format_arg,
     add_interleaved_args,
     add_results_arg,
@@ -44,7 +45,7 @@ def _add_running_commands(sub) -> None:
 
     p = sub.add_parser("run", help="run a selection of cells, each in its own process, and save it")
     add_running_args(p)
-    options.add_to_argparse(p, ("overhead",))
+    options.add_to_argparse(p, RUN_ONLY)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("tune", help="rank loops, steps per execution and XLA for one workload by speed")

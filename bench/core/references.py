@@ -29,7 +29,7 @@ def canonical(ref: str) -> str:
     return ref
 
 
-def resolve(ref: str):
+def find(ref: str):
     """The object ``ref`` names (a UserError saying what is wrong when it cannot)."""
     target, sep, attr = ref.rpartition(":")
     if not sep or not target or not attr:

@@ -108,10 +108,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items.extend(_items(module))
     # pytest-benchmark would skip every other test, one "Skipping non-benchmark" line each
     # under -rs: deselect them, as -k does (one count in the closing line).
-    others = [item for item in items if "benchmark" not in getattr(item, "fixturenames", ())]
+    benchmarks, others = [], []
+    for item in items:
+        (benchmarks if "benchmark" in getattr(item, "fixturenames", ()) else others).append(item)
     if others:
         config.hook.pytest_deselected(items=others)
-        items[:] = [item for item in items if "benchmark" in getattr(item, "fixturenames", ())]
+        items[:] = benchmarks
 
 
 def _items(collector) -> list[pytest.Item]:

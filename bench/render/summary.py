@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import textwrap
 
-from distbench.core.records import short_reason
 from distbench.render import units
 from distbench.render.tables import render_rows
 from distbench.storage.results import CellResult
@@ -50,8 +49,7 @@ def not_measured_lines(results: dict[str, CellResult]) -> list[str]:
     groups: dict[tuple[str, str], list[str]] = {}
     for r in results.values():
         if not r.measured:
-            reason = short_reason({"reason": r.reason}, limit=200)
-            groups.setdefault((r.status, reason), []).append(r.id)
+            groups.setdefault((r.status, r.reason), []).append(r.id)
     lines = []
     for (status, reason), cells in groups.items():
         label = status.upper() if status != "skipped" else "skipped"

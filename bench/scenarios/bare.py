@@ -17,9 +17,7 @@ import time
 
 from distbench import workloads
 from distbench.core import stats
-from distbench.trackers.lockstep import (
-    turns,  # taking turns with a partner process, outside the timed region
-)
+from distbench.trackers.lockstep import turns
 
 METRICS = ("workload", "accuracy")
 
@@ -53,7 +51,7 @@ def measure(spec, metrics: str = "workload") -> dict:
             metric.update_state(y, pred)
         return loss
 
-    mine, times = turns(), []
+    mine, times = turns(), []   # taking turns with a partner process, outside the timed region
     for _ in range(spec.epochs * (spec.steps_per_epoch or len(data.y_train) // spec.global_batch)):
         if mine:
             mine.before()

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from distbench.storage.files import Storage, load
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

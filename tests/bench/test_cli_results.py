@@ -5,8 +5,8 @@ import io
 import json
 
 import pytest
-
 from distbench.cli.main import main
+
 from tests.bench.runs import record, samples, save
 
 CELL = "reuters_cnn-default-fit"

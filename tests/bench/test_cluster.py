@@ -1,16 +1,15 @@
 """MultiWorkerMirroredStrategy on real local worker processes: runs, faults, no leftovers."""
 
-import json
 import os
 import signal
 import threading
 import time
 
 import pytest
-
 from distbench.launchers import cluster
 from distbench.session.plan import skip_reason
 from distbench.strategies import hardware
+
 from tests.processes import gone
 
 pytestmark = pytest.mark.slow

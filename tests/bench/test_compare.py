@@ -3,13 +3,21 @@
 import math
 
 import pytest
-
 from distbench.analysis import compare
-from distbench.analysis.compare import (UNDECIDED, band_verdict, check, compare_runs, history_noise, judge_pairs, machine_diff,
-                           regressions)
+from distbench.analysis.compare import (
+    UNDECIDED,
+    band_verdict,
+    check,
+    compare_runs,
+    history_noise,
+    judge_pairs,
+    machine_diff,
+    regressions,
+)
 from distbench.core.errors import UserError
-from distbench.storage.files import load
 from distbench.render.verdicts import regression_line
+from distbench.storage.files import load
+
 from tests.bench.runs import INFO, record, samples, save
 
 CELL = "reuters_cnn-default-fit"

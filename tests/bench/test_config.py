@@ -1,5 +1,4 @@
 import pytest
-
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 

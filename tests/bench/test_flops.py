@@ -1,7 +1,6 @@
 """FLOPs of a training step, counted from its trace, against counts by hand."""
 
 import pytest
-
 from distbench.trackers import flops
 
 

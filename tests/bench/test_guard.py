@@ -1,9 +1,9 @@
-from distbench.render import run_table
 import pytest
-
 from distbench.analysis import guard
 from distbench.core.config import CellSpec
+from distbench.render import run_table
 from distbench.storage.results import results_of
+
 from tests.bench.runs import record as make_record
 
 
@@ -114,7 +114,6 @@ def wrong_loops():
     ``one_replica``: only replica 0's gradients are applied (the others' are zeroed).
     """
     import tensorflow as tf
-
     from distbench.loops import LOOPS
     from distbench.loops.custom import CustomLoop
 

@@ -1,14 +1,13 @@
 """The harness-overhead benchmark: the harness's cell against a bare loop in its own process."""
 
-from distbench.render import overhead_lines, run_table
 import textwrap
 
 import pytest
-
-from distbench.scenarios import fit_cost
-from distbench.session import overhead
 from distbench.core import stats
 from distbench.core.errors import UserError
+from distbench.render import overhead_lines, run_table
+from distbench.scenarios import fit_cost
+from distbench.session import overhead
 
 
 def test_bootstrap_median_ci_brackets_the_median():
@@ -110,10 +109,9 @@ def slow_timer_fit():
 
 @pytest.mark.parametrize("strategy", ["default", "virtual", "mirrored"])
 def test_every_fit_cell_reports_what_its_timing_callback_costs(tiny, strategy):
+    from distbench.loops.fit import COST_MAX_STEPS, COST_MIN_STEPS
     from distbench.scenarios.tasks import run_cell
     from distbench.storage.results import CellResult
-
-    from distbench.loops.fit import COST_MAX_STEPS, COST_MIN_STEPS
 
     record = run_cell(tiny("reuters_cnn", strategy, "fit", timing_cost_pairs=3))
     cost = record["loop"]["timing_cost"]

@@ -1,11 +1,11 @@
 """The devices' measured peak, each cell's share of it, and where a matmul shape sits."""
 
-from distbench.render import run_table
 import pytest
-
+from distbench.render import run_table
 from distbench.scenarios import peak
 from distbench.session import peak as peak_records
 from distbench.storage.results import CellResult
+
 from tests.bench.runs import record, samples
 
 

@@ -3,11 +3,9 @@
 import textwrap
 
 import pytest
-
-from distbench import workloads
-from distbench.session import matrix_file
-from distbench import plugins
+from distbench import plugins, workloads
 from distbench.core.errors import UserError
+from distbench.session import matrix_file
 from distbench.workloads.registry import WORKLOADS
 
 MODEL = textwrap.dedent('''
@@ -127,8 +125,8 @@ def test_the_matrix_file_is_read_checked_and_overridden(tmp_path):
 
 
 def test_a_declared_plugin_is_loaded_without_being_selected_and_its_cells_carry_it(model_file, monkeypatch):
-    from distbench.session import options
     from distbench.cli.main import build_parser
+    from distbench.session import options
     from distbench.session.session import Session
 
     path, name = model_file

@@ -1,5 +1,4 @@
 import pytest
-
 from distbench.pytest_plugin.samples import record_samples
 
 

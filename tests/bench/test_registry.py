@@ -1,8 +1,6 @@
-import pytest
-
 import distbench.loops as loops
-from distbench import strategies
-from distbench import workloads
+import pytest
+from distbench import strategies, workloads
 from distbench.core.errors import UserError
 from distbench.core.registry import Registry
 

@@ -1,8 +1,8 @@
 """The read model: a cell's estimate, interval and metrics, computed once from its records."""
 
 import pytest
-
 from distbench.storage.results import CellResult, results_of
+
 from tests.bench.runs import record, samples
 
 CELL = "reuters_cnn-default-fit"
@@ -43,8 +43,8 @@ def test_identity_comes_from_the_spec_not_from_splitting_the_id():
 
 
 def test_disturbance_by_hand_and_in_the_table():
-    from distbench.trackers.disturbance import Snapshot, between
     from distbench.render.run_table import row
+    from distbench.trackers.disturbance import Snapshot, between
 
     # 10 s on 2 cores = 20 core-seconds; the machine was busy 9 s, this process 4 s: others 5 s = 25%.
     found = between(Snapshot(0.0, 100.0, 1.0, 10.0), Snapshot(10.0, 109.0, 1.4, 14.0), cores=2)

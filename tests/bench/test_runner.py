@@ -1,7 +1,6 @@
 """Every workload, adapter and loop exercised in-process on two logical CPU devices."""
 
 import pytest
-
 from distbench.core.errors import UserError
 from distbench.scenarios.tasks import run_cell
 
@@ -136,9 +135,8 @@ def test_short_reason_keeps_the_first_and_the_telling_last_line():
 def test_matmul_keeps_the_cpu_figure_when_another_device_runs_out_of_memory(tiny, monkeypatch):
     """A device that cannot hold the product is recorded as such; the others' figures stay.
     (The session's second logical CPU stands in for a GPU.)"""
-    import tensorflow as tf
-
     import distbench.strategies.default as default
+    import tensorflow as tf
     from distbench.workloads.matmul import Matmul
 
     monkeypatch.setattr(default.DefaultAdapter, "compute_devices", lambda self, hw: ["/CPU:1"], raising=False)

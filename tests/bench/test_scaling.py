@@ -1,11 +1,11 @@
 import pytest
-
 from distbench.analysis import scaling
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
+from distbench.render.run_table import scaling_rows
 from distbench.scenarios.tasks import run_cell
 from distbench.storage.results import CellResult
-from distbench.render.run_table import scaling_rows
+
 from tests.bench.runs import record as make_record
 
 

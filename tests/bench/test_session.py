@@ -1,6 +1,5 @@
 """One session for both front ends: one option table, one plan, runs that lose nothing."""
 
-from distbench.render import verdicts
 import argparse
 import json
 import os
@@ -10,11 +9,12 @@ import sys
 import time
 
 import pytest
-
-from distbench.session import options
 from distbench.cli.main import build_parser
+from distbench.render import verdicts
+from distbench.session import options
 from distbench.session.session import Session
-from distbench.storage.files import Storage, load
+from distbench.storage.files import load
+
 from tests.bench.runs import record, samples
 from tests.processes import gone
 
@@ -109,13 +109,13 @@ def test_workers_die_with_their_parent(tmp_path, mode):
     script = tmp_path / "parent.py"
     script.write_text(
         "import json\n"
-        "from bench import cluster\n"
+        "from distbench.launchers import cluster\n"
         "from distbench.core.config import CellSpec\n"
         "spec = CellSpec('reuters_cnn', 'multi_worker', 'custom', epochs=50, steps_per_epoch=1000,\n"
         "                data='synthetic', eval_examples=100, deadline_s=300)\n"
         "cluster.launch_cluster(spec, on_start=lambda pids: print(json.dumps(pids), flush=True))\n"
     )
-    env = {**os.environ, "DISTBENCH_SPAWN": mode, "PYTHONPATH": os.getcwd()}
+    env = {**os.environ, "DISTBENCH_SPAWN": mode}   # distbench as installed, as a user has it
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
     try:
         pids = json.loads(parent.stdout.readline())

@@ -1,7 +1,6 @@
 import math
 
 import pytest
-
 from distbench.core import stats
 
 # Hand-computed reference: samples 1..10 (ms). Definition 7 percentiles (Hyndman & Fan

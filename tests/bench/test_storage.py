@@ -2,9 +2,9 @@ import json
 import threading
 
 import pytest
-
 from distbench.core.errors import UserError
 from distbench.storage.files import SCHEMA_VERSION, Storage, load
+
 from tests.bench.runs import MACHINE, record, samples, save
 
 

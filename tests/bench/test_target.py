@@ -1,19 +1,18 @@
 """Time to target: the tracker, the loops that stop on it, censored seeds and their verdicts."""
 
-from distbench.render import target_table
 import math
 import time
 
 import pytest
-
 from distbench.analysis import compare
-from distbench.core import stats
-from distbench.core import targets
-from distbench.trackers import target
+from distbench.core import stats, targets
 from distbench.core.errors import UserError
-from distbench.storage.results import CellResult
+from distbench.render import target_table
 from distbench.storage.files import load
+from distbench.storage.results import CellResult
+from distbench.trackers import target
 from distbench.trackers.timing import StepClock
+
 from tests.bench.runs import record, samples, save
 
 CELL = "reuters_cnn-default-fit-to_accuracy_0.6"

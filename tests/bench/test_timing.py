@@ -1,5 +1,4 @@
 import pytest
-
 from distbench.trackers.timing import StepClock, StepTimes, time_repeats
 
 

@@ -1,14 +1,12 @@
-from distbench.render import tune_table
 import pytest
-
-from distbench.analysis import guard
 from distbench.analysis import tuning
-from distbench.session import tune
 from distbench.core.config import CellSpec
+from distbench.render import tune_table
+from distbench.session import tune
 from distbench.storage.results import results_of
 from distbench.strategies.hardware import Hardware
-from tests.bench.runs import record, samples
 
+from tests.bench.runs import record, samples
 
 CPU_ONLY = Hardware(cpus=2, gpus=(), tpu_address=None, local_tpu_devices=(), libtpu_installed=False)
 

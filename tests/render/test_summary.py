@@ -1,9 +1,10 @@
 """The terminal summary: fits 120 columns, every measured cell in it, the rest grouped by reason."""
 
-from distbench.core.records import skipped
 from distbench.core.config import CellSpec
+from distbench.core.records import skipped
 from distbench.render import run_table
 from distbench.storage.results import results_of
+
 from tests.bench.runs import record, samples
 
 LONG = "No GPU here: TensorFlow lists none (install tensorflow[and-cuda] on a machine with an NVIDIA driver)"

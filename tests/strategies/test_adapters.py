@@ -1,7 +1,6 @@
 import time
 
 import pytest
-
 from distbench import strategies
 from distbench.strategies import devices
 from distbench.strategies.devices import DeviceSetup, DeviceSetupError
@@ -131,7 +130,6 @@ def test_tpu_vm_chips_are_accel_or_numbered_vfio_nodes(tmp_path):
 
 def test_a_cpu_only_process_hides_its_gpus_before_the_runtime_starts(monkeypatch):
     import tensorflow as tf
-
     from distbench.strategies import devices
 
     hidden = []
@@ -148,9 +146,8 @@ def test_a_cpu_only_process_hides_its_gpus_before_the_runtime_starts(monkeypatch
 
 
 def test_virtual_on_a_gpu_uses_its_memory_option_and_hides_the_other_gpus(monkeypatch):
-    import tensorflow as tf
-
     import distbench.strategies as s
+    import tensorflow as tf
     from distbench.strategies import devices
 
     setup = s.get("virtual", devices=4, virtual_memory_mb=1024).device_setup(TWO_GPUS)
@@ -219,7 +216,6 @@ def test_a_gpu_s_name_and_capability_are_read_for_physical_and_carved_devices(mo
     """Two physical GPUs, the first split in two logical ones (``virtual``): /GPU:0 and
     /GPU:1 are the first card, /GPU:2 the second; TensorFlow's answers are faked."""
     import tensorflow as tf
-
     from distbench.strategies.hardware import gpu_details
 
     a100, h100 = object(), object()

@@ -9,7 +9,6 @@ for a GPU that is not there runs on the CPU instead (soft placement).
 import dataclasses
 
 import pytest
-
 from distbench.scenarios.tasks import run_cell
 from distbench.strategies import hardware, probe
 
@@ -88,11 +87,12 @@ def test_a_cluster_worker_that_skips_ends_the_cluster_promptly(tiny, tmp_path):
     import time
 
     from distbench.launchers import cluster
+
     from tests.processes import gone
 
     path = tmp_path / "half_gpu.py"
     path.write_text(
-        "from strategies.multi_worker import MultiWorkerAdapter, tf_config\n"
+        "from distbench.strategies.multi_worker import MultiWorkerAdapter, tf_config\n"
         "class HalfGpu(MultiWorkerAdapter):\n"
         "    name = 'half_gpu_multi_worker'\n"
         "    summary = 'worker 1 asks for a GPU that is not there'\n"
@@ -100,7 +100,6 @@ def test_a_cluster_worker_that_skips_ends_the_cluster_promptly(tiny, tmp_path):
         "        return ['/GPU:0'] if (tf_config() or {}).get('task', {}).get('index') == 1 else ['/CPU:0']\n"
     )
     from distbench import plugins
-
     from distbench.strategies import STRATEGIES
 
     name = plugins.load(f"{path}:HalfGpu", "strategy")

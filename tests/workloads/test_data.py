@@ -3,7 +3,6 @@ import os
 
 import numpy as np
 import pytest
-
 from distbench import workloads
 from distbench.core.errors import UserError
 from distbench.workloads import data
@@ -133,7 +132,6 @@ def test_a_wrong_layout_is_refused_naming_the_layouts_expected(tmp_path, make, m
 
 def test_synthetic_data_is_cached_once_and_read_back_identical(tmp_path, monkeypatch):
     import numpy as np
-
     from distbench.workloads import data as data_mod
     from distbench.workloads.reuters_cnn import ReutersCnn
 

@@ -1,6 +1,4 @@
 import numpy as np
-import pytest
-
 from distbench import workloads
 from distbench.workloads.metrics import roc_auc
 
