@@ -19,8 +19,6 @@ protocol as the built-ins: :class:`distbench.TextWorkload` (or its shortcut
 
 from __future__ import annotations
 
-import os
-import sys
 
 from distbench.core import references
 from distbench.core.registry import Registry
@@ -47,8 +45,6 @@ def load(ref: str, kind: str) -> str:
 
 def ensure(refs) -> None:
     """Loads each reference a cell needs (in a worker, before the cell runs)."""
-    if refs and os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())   # module:Class as importable from where the run started
     for ref in refs or ():
         kind, _, target = ref.partition("=")
         load(target, kind)

@@ -1,4 +1,4 @@
-"""``check --against``, ``ab`` and ``plan``: two sides measured now, interleaved, and the pairs it takes."""
+"""``check --against``, ``ab``, ``bisect`` and ``plan``: two sides measured now, interleaved, and the pairs it takes."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ from distbench.cli.args import threshold_of
 from distbench.cli.stored import check_baseline, this_machine_id
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
-from distbench.render import tables, verdicts
-from distbench.session import interleave, options
+from distbench.render import bisect_lines, tables, verdicts
+from distbench.session import bisect, interleave, options
 from distbench.session.interleave import Side, parse_side
-from distbench.session.paired_run import run_pairs
+from distbench.session.paired_run import Pairs, run_pairs
 from distbench.storage.files import Storage, load
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     if not args.against:
         return check_baseline(args)
-    return _interleaved(args, Side("A", f"revision {args.against}", root=args.against), Side("B", "this working tree"))
+    return _interleaved(args, Side("A", f"revision {args.against}"), Side("B", "this working tree"))
 
 
 def cmd_ab(args: argparse.Namespace) -> int:
@@ -29,8 +29,8 @@ def cmd_ab(args: argparse.Namespace) -> int:
 
 def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
     """Runs the selection as interleaved pairs of sides A and B; prints the verdicts."""
-    run = run_pairs(options.from_namespace(args), a, b, threshold_of(args, interleave.DEFAULT_THRESHOLD),
-                    args.min_pairs, args.max_pairs, args.budget, pair_progress, getattr(args, "against", None))
+    run = run_pairs(options.from_namespace(args), a, b, pair_settings(args), pair_progress,
+                    getattr(args, "against", None), args.matrix_file, args.given)
     outcome = pairs.outcome(run.cells, args.allow_undecided, args.allow_missing)
     print()
     print(tables.render_rows(verdicts.PAIRED_HEADERS, verdicts.paired_rows(run.cells), args.format))
@@ -41,6 +41,23 @@ def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
     if run.saved:
         print(f"\nSaved {run.saved}")
     return outcome.exit_status
+
+
+def cmd_bisect(args: argparse.Namespace) -> int:
+    """The first commit after GOOD, up to BAD, whose cells are slower than GOOD's (exit 0 when
+    one is named or BAD is not slower; 3 when a step could not decide or failed)."""
+    numbers = iter(range(1, 1 << 30))
+    found = bisect.bisect(options.from_namespace(args), args.good, args.bad, pair_settings(args), args.matrix_file,
+                          args.given, pair_progress,
+                          lambda step, total: print(bisect_lines.step_line(next(numbers), step, total), flush=True))
+    print()
+    for line in bisect_lines.closing_lines(found):
+        print(line)
+    return found.exit_status
+
+
+def pair_settings(args: argparse.Namespace) -> Pairs:
+    return Pairs(threshold_of(args, interleave.DEFAULT_THRESHOLD), args.min_pairs, args.max_pairs, args.budget)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

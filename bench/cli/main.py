@@ -19,7 +19,7 @@ from distbench.cli.args import (
     add_running_args,
     add_verdict_args,
 )
-from distbench.cli.interleaved import cmd_ab, cmd_check, cmd_plan
+from distbench.cli.interleaved import cmd_ab, cmd_bisect, cmd_check, cmd_plan
 from distbench.cli.running import cmd_list, cmd_run, cmd_tune
 from distbench.cli.stored import cmd_compare, cmd_report
 from distbench.core.errors import UserError
@@ -95,6 +95,13 @@ def _add_interleaved_commands(sub) -> None:
     add_interleaved_args(p)
     p.set_defaults(func=cmd_ab)
 
+    p = sub.add_parser("bisect", help="find the first commit after GOOD, up to BAD, whose cells are slower than "
+                                      "GOOD's: interleaved pairs at each step (exit 3: a step undecided)")
+    p.add_argument("good", metavar="GOOD", help="a commit, branch or tag whose speed is the reference")
+    p.add_argument("bad", metavar="BAD", help="a later commit that is slower (default HEAD)", nargs="?", default="HEAD")
+    add_interleaved_args(p)
+    p.set_defaults(func=cmd_bisect)
+
     p = sub.add_parser("plan", help="how many interleaved pairs it takes to detect a slow-down here")
     p.add_argument("--detect", required=True, metavar="EFFECT", help="the slow-down to catch: 10%% or 0.10")
     p.add_argument("--threshold", type=float, default=None,
@@ -111,6 +118,9 @@ def _with_matrix_file(args: argparse.Namespace) -> None:
     path = matrix_file.find()
     declared = matrix_file.read(path) if path else {}
     args.matrix_file = str(path) if path else None
+    # What the command line itself gave: check --against reads the other version's matrix file under it.
+    args.given = {o.name: getattr(args, o.name) for o in options.OPTIONS
+                  if getattr(args, o.name, None) not in (None, [], False)}
     merged = matrix_file.merge(declared, {name: getattr(args, name, None) for name in declared})
     for name, value in merged.items():
         if hasattr(args, name):

@@ -57,13 +57,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.target:
         raise UserError("tune ranks configurations by step time; for time to target run "
                         "`distbench run --target ...` with each configuration.")
-    if not args.workload or len(args.workload) != 1 or workloads.get(args.workload[0]).kind != "training":
-        trainable = [w for w in workloads.WORKLOADS.names() if workloads.get(w).kind == "training"]
-        raise UserError(f"tune needs exactly one training workload: --workload {' or '.join(trainable)}; "
-                        f"received {args.workload or 'none'}.")
     session = Session.from_options(options.from_namespace(args), repeats_default=3)
+    chosen_workloads = session.values["workload"]   # references (file.py:Class, module:Class) loaded: names
+    if len(chosen_workloads) != 1 or workloads.get(chosen_workloads[0]).kind != "training":
+        trainable = [w for w in workloads.WORKLOADS.names() if workloads.get(w).kind == "training"]
+        raise UserError(f"tune needs exactly one training workload: --workload {' or '.join(trainable)} "
+                        f"(or your own, as file.py:Class or module:Class); received {args.workload or 'none'}.")
     chosen = selected(args.strategy or ["default"], strategies.STRATEGIES)
-    candidates, left_out = tune.plan(session, args.workload[0], chosen, selected(args.loop, loops.LOOPS))
+    candidates, left_out = tune.plan(session, chosen_workloads[0], chosen, selected(args.loop, loops.LOOPS))
     session.check_writable()
     session.run_all(_Progress())
     status = _finish(session, None)

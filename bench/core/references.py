@@ -37,6 +37,10 @@ def find(ref: str):
     if target.endswith(".py"):
         module = _load_file(target, ref)
     else:
+        # As ``python -m``: the working directory's modules first (the console script's
+        # sys.path has its own folder instead, and a worker starts in its side's folder).
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
         try:
             module = importlib.import_module(target)
         except ImportError as exc:

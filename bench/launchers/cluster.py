@@ -22,7 +22,8 @@ from typing import Callable
 from distbench.core.config import CellSpec
 from distbench.core.fileio import atomic_write_json
 from distbench.core.records import CellRecord, failed, skipped
-from distbench.launchers.process import how_it_ended, kill_group, output_tail, spawn
+from distbench.launchers.process import how_it_ended, how_started, kill_group, output_tail, spawn
+from distbench.launchers.trees import CodeTree
 from distbench.strategies import hardware
 
 POLL_S = 0.1
@@ -66,6 +67,7 @@ class _Worker:
     proc: subprocess.Popen
     record_path: str
     log_path: str
+    started: dict
     _record: dict | None = field(default=None, repr=False)
 
     def record(self) -> dict | None:
@@ -97,7 +99,7 @@ class _Worker:
 
 def launch_cluster(
     spec: CellSpec, env: dict[str, str] | None = None, on_start: Callable[[list[int]], None] | None = None,
-    root: str | None = None,
+    tree: CodeTree | None = None,
 ) -> CellRecord:
     """Runs ``spec`` on ``spec.workers`` local workers; returns the chief's record or an error."""
     spec = worker_threads(spec)
@@ -107,7 +109,7 @@ def launch_cluster(
         atomic_write_json(spec_path, spec.to_dict())
         workers = [_start(i, config, spec_path, tmp,
                           {**(env or {}), **({"CUDA_VISIBLE_DEVICES": visible[i]} if visible[i] is not None else {})},
-                          root)
+                          tree)
                    for i, config in enumerate(tf_configs(free_ports(spec.workers)))]
         started = time.monotonic()
         try:
@@ -126,6 +128,7 @@ def launch_cluster(
                           output_tail="\n".join(f"--- worker {w.index}\n{output_tail(w.log_path)[-800:]}" for w in workers))
         chief = workers[0].record()
         chief["workers"] = summaries
+        chief["started"] = workers[0].started
         if any(v is not None for v in visible):
             chief.setdefault("strategy", {}).setdefault("notes", []).append(gpu_note(visible))
         chief["process_wall_s"] = wall
@@ -152,11 +155,12 @@ def gpu_note(visible: list[str | None]) -> str:
 
 
 def _start(index: int, config: dict, spec_path: str, tmp: str, env: dict[str, str] | None,
-           root: str | None = None) -> _Worker:
+           tree: CodeTree | None = None) -> _Worker:
     record_path = os.path.join(tmp, f"record-{index}.json")
     log_path = os.path.join(tmp, f"worker-{index}.log")
-    proc = spawn([spec_path, record_path], log_path, {"TF_CONFIG": json.dumps(config), **(env or {})}, root)
-    return _Worker(index, proc, record_path, log_path)
+    env = {"TF_CONFIG": json.dumps(config), **(env or {})}
+    proc = spawn([spec_path, record_path], log_path, env, tree)
+    return _Worker(index, proc, record_path, log_path, how_started(proc, env, (tree or CodeTree()).cwd()))
 
 
 class Skipped(str):
@@ -193,5 +197,6 @@ def _summary(w: _Worker) -> dict:
         "exit": how_it_ended(w.proc.returncode) if w.proc.returncode is not None else "running",
         "status": record.get("status", "no record"),
         "reason": record.get("reason", ""),
+        "started": w.started,
         **({"traceback": record["traceback"]} if record.get("traceback") else {}),
     }

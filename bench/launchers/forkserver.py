@@ -1,9 +1,14 @@
 """Parent side: the client of the fork server (:mod:`distbench.scenarios.forkserver`).
 
-Importing TensorFlow and Keras takes 4-7 s here; a fork server per code tree imports
-them once and forks a fresh worker per request. ``DISTBENCH_SPAWN=exec`` turns it off
-(fresh interpreters), as does a platform without ``fork``; a server that cannot start is
-not tried again for its tree.
+Importing TensorFlow and Keras takes 4-7 s here; a fork server imports them once and
+forks a fresh worker per request. There is one server per code tree *and environment*:
+TensorFlow, oneDNN and OpenMP read some variables when they load (``TF_ENABLE_ONEDNN_OPTS``
+among them), so a child that only set them after the fork would run with the server's
+values and record the variable as applied. A server starts with the environment its
+workers ask for; its children are then what a fresh interpreter with that environment
+would be (the server refuses a request whose environment differs from its own).
+``DISTBENCH_SPAWN=exec`` turns servers off (fresh interpreters), as does a platform
+without ``fork``; a server that cannot start is not tried again for its key.
 """
 
 from __future__ import annotations
@@ -17,11 +22,22 @@ import sys
 import threading
 
 from distbench.core.errors import UserError
+from distbench.core.lockstep import ENV
 from distbench.launchers.trees import CodeTree
 
 # Quiet TensorFlow's C++ start-up chatter in workers; their output is kept for errors.
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
 SPAWN_MODES = ("fork", "exec")
+
+# Set by distbench for one process and read by TensorFlow only when a strategy is made,
+# long after import: safe to set in a forked child. Every other variable is part of the
+# environment a fork server starts with.
+LATE_ENV = (ENV, "TF_CONFIG")
+
+
+def start_env(env: dict[str, str]) -> dict[str, str]:
+    """The part of a worker's environment that must be there when its interpreter starts."""
+    return {k: v for k, v in env.items() if k not in LATE_ENV}
 
 
 class ForkedProcess:
@@ -46,7 +62,7 @@ class ForkedProcess:
 class ForkServer:
     """The parent's handle on one :mod:`distbench.scenarios.forkserver` process."""
 
-    def __init__(self, tree: CodeTree) -> None:
+    def __init__(self, tree: CodeTree, env: dict[str, str]) -> None:
         # The installed tree's fork server, run as a script, serves any code tree: it
         # imports TensorFlow, Keras and the served tree's worker, and forks.
         self.tree = tree
@@ -56,15 +72,22 @@ class ForkServer:
         # its workers' own signal (set in its one thread) then ends them.
         self._proc = subprocess.Popen(
             tree.server_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=tree.environ(WORKER_ENV), cwd=tree.cwd(),
+            env=tree.environ(env), cwd=tree.cwd(),
             start_new_session=True, text=True,
         )
         self._lock = threading.Lock()
         self._changed = threading.Condition()
         self._pids: list[int] = []
         self._exits: dict[int, int] = {}
-        first = json.loads(self._proc.stdout.readline() or "{}")
+        try:
+            first = json.loads(self._proc.stdout.readline() or "{}")
+        except ValueError:
+            first = {}
         if "ready" not in first:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc.stdin.close()
+            self._proc.stdout.close()
             raise OSError("the fork server did not start")
         self._reader = threading.Thread(target=self._read, name="distbench-forkserver", daemon=True)
         self._reader.start()
@@ -84,8 +107,11 @@ class ForkServer:
     def alive(self) -> bool:
         return self._proc.poll() is None
 
-    def spawn(self, argv: list[str], env: dict[str, str], log_path: str) -> ForkedProcess:
-        request = {"argv": argv, "env": env, "cwd": self.tree.cwd(), "log": log_path}
+    def spawn(self, argv: list[str], env: dict[str, str], log_path: str, cwd: str) -> ForkedProcess:
+        """Forks a worker in ``cwd``; ``env`` must be the server's own but for late variables."""
+        start = start_env(env)
+        request = {"argv": argv, "env": {k: v for k, v in env.items() if k not in start}, "start": start,
+                   "cwd": cwd, "log": log_path}
         with self._lock, self._changed:
             self._proc.stdin.write(json.dumps(request) + "\n")
             self._proc.stdin.flush()
@@ -116,32 +142,35 @@ class ForkServer:
             self._proc.stdout.close()
 
 
-_servers: dict[CodeTree, ForkServer] = {}
-_failed: set[CodeTree] = set()
+Key = tuple   # (CodeTree, the start-up environment as sorted items)
+_servers: dict[Key, ForkServer] = {}
+_failed: set[Key] = set()
 _servers_lock = threading.Lock()   # lockstep pairs spawn from two threads at once
 
 
-def server_for(tree: CodeTree) -> ForkServer | None:
-    """The fork server for ``tree``, started on first use (None: spawn fresh interpreters)."""
+def server_for(tree: CodeTree, env: dict[str, str]) -> ForkServer | None:
+    """The fork server of ``tree`` whose interpreter started with ``env`` (started on first
+    use; None: spawn a fresh interpreter)."""
     mode = os.environ.get("DISTBENCH_SPAWN", "fork")
     if mode not in SPAWN_MODES:
         raise UserError(f"Unknown DISTBENCH_SPAWN {mode!r}. Known: {', '.join(SPAWN_MODES)}.")
-    if mode == "exec" or tree in _failed or not sys.platform.startswith("linux"):
+    key = (tree, tuple(sorted(env.items())))
+    if mode == "exec" or key in _failed or not sys.platform.startswith("linux"):
         return None
     with _servers_lock:
-        server = _servers.get(tree)
+        server = _servers.get(key)
         if server is None or not server.alive():
             try:
-                server = _servers[tree] = ForkServer(tree)
+                server = _servers[key] = ForkServer(tree, env)
                 atexit.register(server.close)
             except (OSError, ValueError):
-                _failed.add(tree)
+                _failed.add(key)
                 return None
         return server
 
 
 def release(root: str) -> None:
-    """Stops the fork server of ``root`` (a code tree about to be removed), if one runs."""
-    server = _servers.pop(CodeTree(root), None)
-    if server is not None:
-        server.close()
+    """Stops the fork servers of ``root`` (a code tree about to be removed), if any run."""
+    with _servers_lock:
+        for key in [k for k in _servers if k[0] == CodeTree(root)]:
+            _servers.pop(key).close()

@@ -3,9 +3,15 @@
 :func:`spawn` starts a worker (:mod:`distbench.worker`) in a new process group that dies with
 this process (Linux's parent-death signal), either through the fork server
 (:mod:`distbench.scenarios.forkserver`, TensorFlow already imported: saves its 4-7 s import per cell)
-or as a fresh interpreter. ``DISTBENCH_SPAWN=exec`` forces fresh interpreters; an extra
-environment that changes how Python starts (``PYTHON*``) gets one too, as does any spawn
-when the fork server cannot start.
+or as a fresh interpreter. ``DISTBENCH_SPAWN=exec`` forces fresh interpreters, as does a
+fork server that cannot start.
+
+A worker's environment takes effect as it would in a fresh interpreter, for variables read
+when Python, TensorFlow, oneDNN or OpenMP start (``TF_ENABLE_ONEDNN_OPTS``, ``OMP_NUM_THREADS``,
+``PYTHONPATH``...): there is one fork server per distinct environment, started with it
+(:func:`distbench.launchers.forkserver.server_for`). Only the variables distbench sets per
+process and TensorFlow reads later (``forkserver.LATE_ENV``) are set in the forked child. Each
+record says how its worker started (``started``).
 
 TensorFlow ignores SIGTERM in these processes, so a worker that passes its deadline (or
 is abandoned by Ctrl-C) is killed with SIGKILL, together with its whole process group;
@@ -27,26 +33,26 @@ from distbench.core.fileio import atomic_write_json
 from distbench.core.processes import die_with_parent
 from distbench.core.records import CellRecord, failed
 from distbench.launchers import forkserver
-from distbench.launchers.forkserver import WORKER_ENV
+from distbench.launchers.forkserver import WORKER_ENV, start_env
 from distbench.launchers.trees import CodeTree
 
 TAIL_CHARS = 2000
 
 
-def spawn(argv: list[str], log_path: str, env: dict[str, str] | None = None, root: str | None = None):
+def spawn(argv: list[str], log_path: str, env: dict[str, str] | None = None, tree: CodeTree | None = None):
     """Starts a worker (``distbench.worker *argv``) with its output in ``log_path``.
 
-    ``root`` is the code tree the worker runs (default: the installed distbench;
-    ``check --against`` passes a git worktree of another revision,
+    ``tree`` is the code the worker runs and the folder it starts in (default: the installed
+    distbench, in this working directory; ``check --against`` passes another revision's,
     :class:`~distbench.launchers.trees.CodeTree`). Returns a process with ``pid``,
     ``poll()``, ``wait(timeout)`` and ``returncode`` (a ``subprocess.Popen`` or a fork
-    server's child); its pid is its process group.
+    server's :class:`~distbench.launchers.forkserver.ForkedProcess`); its pid is its process group.
     """
-    tree = CodeTree(root)
+    tree = tree or CodeTree()
     env = {**WORKER_ENV, **(env or {})}
-    server = None if any(needs_exec(k) for k in env) else forkserver.server_for(tree)
+    server = forkserver.server_for(tree.code, start_env(env))
     if server is not None:
-        return server.spawn(argv, env, log_path)
+        return server.spawn(argv, env, log_path, tree.cwd())
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             tree.command(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -55,16 +61,14 @@ def spawn(argv: list[str], log_path: str, env: dict[str, str] | None = None, roo
         )
 
 
-# Read when an interpreter starts (PYTHON*) or when the CUDA runtime starts, which a
-# fork server's child could not change any more: such workers start fresh.
-EXEC_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
+def how_started(proc, env: dict[str, str], cwd: str) -> dict:
+    """How a worker was started, for its record: fork server or fresh interpreter, the
+    environment it started with (beyond distbench's own quieting) and its folder."""
+    return {"mode": "fork" if isinstance(proc, forkserver.ForkedProcess) else "exec",
+            "env": {k: v for k, v in start_env(env).items() if k not in WORKER_ENV}, "cwd": cwd}
 
 
-def needs_exec(name: str) -> bool:
-    return (name.startswith("PYTHON") and name != "PYTHONUNBUFFERED") or name in EXEC_ENV
-
-
-def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell", root: str | None = None) -> CellRecord:
+def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell", tree: CodeTree | None = None) -> CellRecord:
     """Runs ``spec`` in a new process; returns its record, or an error record.
 
     ``task`` is what the worker does with it: ``cell`` (run it) or ``overhead``.
@@ -75,23 +79,25 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell"
         log_path = os.path.join(tmp, "worker.log")
         atomic_write_json(spec_path, spec.to_dict())
         started = time.monotonic()
-        proc = spawn([spec_path, record_path, task], log_path, env, root)
+        proc = spawn([spec_path, record_path, task], log_path, env, tree)
         timed_out = _wait(proc, spec.deadline_s)
         wall = time.monotonic() - started
+        how = how_started(proc, env or {}, (tree or CodeTree()).cwd())
         if timed_out:
             return failed(
                 spec, f"timed out after {spec.deadline_s:g} s; worker pid {proc.pid} and its "
                 "process group killed with SIGKILL", error_kind="timeout", wall_s=wall,
-                output_tail=output_tail(log_path),
+                output_tail=output_tail(log_path), started=how,
             )
         if os.path.exists(record_path):
             with open(record_path) as f:
                 record = json.load(f)
             record["process_wall_s"] = wall   # start-up and exit included, as the parent saw it
+            record["started"] = how
             return record
         return failed(
             spec, f"worker pid {proc.pid} {how_it_ended(proc.returncode)} without writing a record",
-            error_kind="crash", wall_s=wall, output_tail=output_tail(log_path),
+            error_kind="crash", wall_s=wall, output_tail=output_tail(log_path), started=how,
         )
 
 

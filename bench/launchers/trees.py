@@ -2,16 +2,17 @@
 
 Three kinds of code tree:
 
-* the installed distbench (``root`` None): ``python -m distbench.worker``, started in this
-  process's working directory, so that the user's relative paths and modules mean there
-  what they mean here;
+* the installed distbench (``root`` None): ``python -m distbench.worker``, started in the
+  project's folder of the side it measures (``workdir``: this process's working directory,
+  or the same folder in a worktree of another revision of the project), so that the user's
+  relative paths and modules mean there what they mean where the command was typed;
 * a distbench checkout of another revision (``check --against REV`` in distbench's own
   checkout) in the one-namespace layout: started through :mod:`distbench.scenarios.boot`,
   which maps that tree's folders to ``distbench``;
 * a checkout from before that layout (top-level ``bench`` and ``distbench`` packages):
   ``python -m bench.worker`` with the tree first on ``PYTHONPATH``, as those revisions ran.
 
-Each is started in its own folder when it is a checkout. The worker's entry point, its
+A source tree's workers start in ``workdir`` when given, else in the tree. The worker's entry point, its
 arguments and its record are the same for all three (:mod:`distbench.worker`).
 """
 
@@ -26,9 +27,12 @@ SCENARIOS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file_
 
 @dataclass(frozen=True)
 class CodeTree:
-    """The code a worker runs: the installed distbench, or a source tree at ``root``."""
+    """The code a worker runs (the installed distbench, or a source tree at ``root``) and
+    the folder its workers start in (``workdir``; default: the tree, or for the installed
+    distbench this process's working directory)."""
 
     root: str | None = None
+    workdir: str | None = None
 
     @property
     def layout(self) -> str:
@@ -53,7 +57,12 @@ class CodeTree:
         return [sys.executable, os.path.join(SCENARIOS, "forkserver.py"), "--module", self.worker_module, *mapped]
 
     def cwd(self) -> str:
-        return self.root or os.getcwd()
+        return self.workdir or self.root or os.getcwd()
+
+    @property
+    def code(self) -> "CodeTree":
+        """The code alone (one fork server serves its workers in any folder)."""
+        return CodeTree(self.root)
 
     def environ(self, env: dict[str, str]) -> dict[str, str]:
         """The environment of its processes: this one's with ``env`` over it, and, for a

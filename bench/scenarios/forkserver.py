@@ -7,7 +7,13 @@ this server imports them, then forks one child per request: each child is a new 
 with a fresh, uninitialised runtime, which sets up its own devices exactly as a freshly
 started interpreter would, without paying for the import again.
 
-Protocol (one JSON object per line): the parent writes ``{"argv", "env", "cwd", "log"}``;
+A server serves one environment: the one it started with, and so TensorFlow imported
+with. A request names that start-up environment (``start``) and the variables to set in
+the child (``env``, only those TensorFlow reads late, such as ``TF_CONFIG``); a child whose
+``start`` differs from what the server imported with does not run (it exits with code 3,
+saying which variables), so no worker can pretend a variable took effect.
+
+Protocol (one JSON object per line): the parent writes ``{"argv", "start", "env", "cwd", "log"}``;
 the server answers ``{"pid": N}`` and, when that child ends, ``{"exit": N, "code": C}``
 (C < 0: killed by signal -C, as ``Popen.returncode``). The server and its children die
 with the parent: the server on end of input (the kernel closes the pipe when the
@@ -44,9 +50,14 @@ def _child(request: dict) -> None:
         if os.getppid() != server:   # the server died before the signal was asked for
             os._exit(1)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        stale = sorted(k for k, v in request.get("start", {}).items() if IMPORTED_WITH.get(k) != v)
+        if stale:
+            os.write(log, (f"distbench fork server: this server's TensorFlow was imported without "
+                           f"{', '.join(stale)} as asked; not running the worker\n").encode())
+            os._exit(3)
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
-        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(log, 1)
@@ -113,18 +124,20 @@ def _load_by_path(name: str, path: str):
 HERE = os.path.dirname(os.path.abspath(__file__))
 die_with_parent = _load_by_path("_distbench_processes", os.path.join(HERE, os.pardir, "core", "processes.py")).die_with_parent
 WORKER = None   # the served tree's worker module, imported once before any fork
+IMPORTED_WITH: dict[str, str] = {}   # the environment TensorFlow was imported with
 
 
 def main(argv: list[str]) -> int:
     """``--module M`` (the served tree's worker module) and, for a source tree that is not
     the installed one, ``--map ROOT`` (:mod:`distbench.scenarios.boot`)."""
-    global WORKER
+    global WORKER, IMPORTED_WITH
     args = dict(zip(argv[::2], argv[1::2]))
     # Run as a script, Python put this folder first on sys.path, where its modules could
     # shadow others' top-level names: take it out.
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
     if "--map" in args:
         _load_by_path("_distbench_boot", os.path.join(HERE, "boot.py")).map_tree(args["--map"])
+    IMPORTED_WITH = dict(os.environ)
     import keras  # noqa: F401 - the point: imported once, before any fork
     import tensorflow  # noqa: F401
 

@@ -10,8 +10,10 @@ judged by :func:`distbench.analysis.compare.judge_pairs` after each new pair, an
 until the verdict is decided (``same``, ``slower``, ``faster``), ``max_pairs`` is reached
 or the time budget is spent (``undecided``). A crashed process fails the cell.
 
-Sides differ in run options (``--intra-op-threads 1``), environment (``TF_ENABLE_ONEDNN_OPTS=0``)
-or code (``check --against REV`` runs side A from a git worktree of REV). Both sides of
+Sides differ in run options (``--intra-op-threads 1``), environment (``TF_ENABLE_ONEDNN_OPTS=0``,
+in effect from the worker's start: :mod:`distbench.launchers.process`) or the project's
+version (``check --against REV`` runs side A from a git worktree of the project at REV,
+:mod:`distbench.session.project`). Both sides of
 a run are stored as one run: cells ``<id>@A`` and ``<id>@B``, and the pairs and verdicts
 in ``distbench.interleaved``.
 """
@@ -23,7 +25,7 @@ import shlex
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from distbench import strategies
@@ -33,6 +35,8 @@ from distbench.core.errors import UserError
 from distbench.core.lockstep import ENV, prefix
 from distbench.core.records import CellRecord, skipped
 from distbench.launchers.relay import Relay
+from distbench.launchers.trees import CodeTree
+from distbench.session.project import Checkout
 
 # One lockstep pair's log-ratio has an sd of about 0.012 here (A/A; 0.09-0.15 for pairs run
 # one after the other): 5% is then resolved in 3-4 pairs (docs/measurements.md).
@@ -49,11 +53,20 @@ class Side:
     label: str
     changes: dict = field(default_factory=dict)   # CellSpec fields this side sets
     env: dict = field(default_factory=dict)       # environment variables of its workers
-    root: str | None = None                       # its code tree (None: this one)
+    checkout: Checkout | None = None              # its version of the project (None: as it is here)
     task: str = "cell"                            # what its workers do (distbench.worker's tasks)
 
     def spec(self, base: CellSpec) -> CellSpec:
-        return base.replace(**self.changes)
+        spec = base.replace(**self.changes)
+        return self.checkout.spec(spec) if self.checkout else spec
+
+    @property
+    def tree(self) -> CodeTree | None:
+        """The code its workers run and the folder they start in (None: here, installed)."""
+        return self.checkout.tree if self.checkout else None
+
+    def with_env(self, env: dict) -> "Side":
+        return replace(self, env=env)
 
 
 @dataclass
@@ -113,6 +126,11 @@ def _median(record: CellRecord) -> float:
 Launch = Callable[[CellSpec, Side], CellRecord]
 
 
+def through(suite) -> Launch:
+    """The usual launch: ``suite`` runs a side's spec with its environment, code and folder."""
+    return lambda spec, side: suite.run(spec, side.env, side.tree, side.task)
+
+
 @dataclass
 class Interleaved:
     """Runs cells as interleaved pairs of two sides until each is decided."""
@@ -168,15 +186,20 @@ class Interleaved:
 
     def _lockstep(self, spec: CellSpec, order: tuple[Side, Side]) -> dict[str, CellRecord]:
         records: dict[str, CellRecord] = {}
+        errors: list[BaseException] = []
+
+        def run(side: Side, env: dict) -> None:
+            try:
+                records[side.name] = self.launch(side.spec(spec), side.with_env(env))
+            except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+                errors.append(exc)
+
         with tempfile.TemporaryDirectory(prefix="distbench-pair-") as folder:
             relay = Relay(folder, [side.name for side in order])
             threads = {}
             for side in order:
                 env = {**side.env, ENV: prefix(folder, side.name)}
-                run = lambda side=side, env=env: records.__setitem__(  # noqa: E731
-                    side.name, self.launch(side.spec(spec), Side(side.name, side.label, side.changes, env, side.root,
-                                                                 side.task)))
-                threads[side.name] = threading.Thread(target=run, daemon=True)
+                threads[side.name] = threading.Thread(target=run, args=(side, env), daemon=True)
                 threads[side.name].start()
             try:
                 relay.run(lambda name: threads[name].is_alive())
@@ -184,6 +207,8 @@ class Interleaved:
                 for thread in threads.values():
                     thread.join()
                 relay.close()
+        if errors:
+            raise errors[0]
         return records
 
 
@@ -202,9 +227,13 @@ def _is_env(word: str) -> bool:
 
 def stored_document_part(a: Side, b: Side, cells: list[PairedCell], settings: dict) -> dict:
     """``distbench.interleaved`` of the stored run."""
-    return {"a": {"label": a.label, "changes": a.changes, "env": a.env, "code": a.root and "worktree"},
-            "b": {"label": b.label, "changes": b.changes, "env": b.env, "code": b.root and "worktree"},
+    return {"a": _side_part(a), "b": _side_part(b),
             **settings, "cells": {c.cell: c.as_dict() for c in cells}}
+
+
+def _side_part(side: Side) -> dict:
+    return {"label": side.label, "changes": side.changes, "env": side.env,
+            "code": side.checkout.describe() if side.checkout else {}}
 
 
 def records_by_side(cells: list[PairedCell]) -> dict[str, list[CellRecord]]:

@@ -35,7 +35,7 @@ def paired(suite, spec: CellSpec, progress=None, fit_pairs: int = FIT_PAIRS, env
                         f"TensorFlow loop; received {spec.strategy}/{spec.loop}.")
     bare = interleave.Side("A", "bare TensorFlow loop (distbench.scenarios.bare)", task="bare")
     harness = interleave.Side("B", "harness: the default strategy's custom loop", env=env or {})
-    engine = interleave.Interleaved(bare, harness, lambda s, side: suite.run(s, side.env, side.root, side.task),
+    engine = interleave.Interleaved(bare, harness, interleave.through(suite),
                             threshold=TARGET, min_pairs=MIN_PAIRS, max_pairs=MAX_PAIRS, progress=progress)
     (cell,) = engine.run([spec], suite.skip_reason)
     if cell.failure:

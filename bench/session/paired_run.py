@@ -1,7 +1,7 @@
 """Parent side: an interleaved run of two sides (``ab``, ``check --against``), measured and saved.
 
-Side A of ``check --against REV`` runs from a temporary git worktree of REV
-(:mod:`distbench.session.worktree`); both sides' processes run as lockstep pairs
+Side A of ``check --against REV`` runs from a temporary git worktree of the project at
+REV (:mod:`distbench.session.project`); both sides' processes run as lockstep pairs
 (:mod:`distbench.session.interleave`) and the run is stored as one run, cells
 ``<id>@A`` and ``<id>@B`` with the pairs and verdicts.
 """
@@ -9,14 +9,16 @@ Side A of ``check --against REV`` runs from a temporary git worktree of REV
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, fields, replace
 
+from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
-from distbench.session import interleave
+from distbench.session import interleave, matrix_file
 from distbench.session.interleave import PairedCell, Side
-from distbench.session.session import Session
+from distbench.session.project import Checkout, Project
+from distbench.session.session import Session, base_spec
 from distbench.session.suite import Suite
-from distbench.session.worktree import worktree
 from distbench.storage.files import save_run
 
 
@@ -30,24 +32,83 @@ class PairedRun:
     saved: str | None
 
 
-def run_pairs(values: dict, a: Side, b: Side, threshold: float, min_pairs: int, max_pairs: int,
-              budget: float | None, progress=None, against: str | None = None) -> PairedRun:
-    """Runs the selection in ``values`` (run options) as interleaved pairs of A and B; saves the run."""
+@dataclass(frozen=True)
+class Pairs:
+    """How many pairs a verdict may take, and the band it is judged against."""
+
+    threshold: float = interleave.DEFAULT_THRESHOLD
+    min_pairs: int = interleave.DEFAULT_MIN_PAIRS
+    max_pairs: int = interleave.DEFAULT_MAX_PAIRS
+    budget: float | None = None
+
+
+def run_pairs(values: dict, a: Side, b: Side, settings: Pairs, progress=None, against: str | None = None,
+              matrix: str | None = None, given: dict | None = None) -> PairedRun:
+    """Runs the selection in ``values`` (run options) as interleaved pairs of A and B; saves the run.
+
+    With ``against``, side A is the project (the repository of the ``matrix`` file, else of
+    the working directory) at that revision, with that version's matrix file (the options
+    ``given`` on the command line still override it), and side B its working tree.
+    """
+    project = Project.find(matrix)
+    if against:
+        project.commit(against)   # an unknown revision is refused before anything runs
+    session = paired_session(values)
+    with (project.checkout(against) if against else contextlib.nullcontext()) as version:
+        if version is not None:
+            a = at_version(a, version, matrix, session.base, given)
+        b = replace(b, checkout=b.checkout or project.working())
+        return measure(session, Suite(), a, b, settings, progress, {"against": against})
+
+
+def paired_session(values: dict) -> Session:
+    """The session of an interleaved run: one process per side and pair, no guard replicates."""
     if values.get("target"):
         raise UserError("Interleaved pairs compare step times; time to target is compared between stored runs: "
                         "`distbench run --target ...` on each side, then `distbench check --baseline N`.")
     session = Session.from_options({**values, "guard_seeds": 0, "repeats": 1})
     session.check_writable()
-    suite = Suite()
-    with (worktree(a.root) if a.root else contextlib.nullcontext()) as tree:
-        a = Side(a.name, a.label, a.changes, a.env, tree)
-        engine = interleave.Interleaved(a, b, lambda spec, side: suite.run(spec, side.env, side.root),
-                                        threshold, min_pairs, max_pairs, budget, progress)
-        paired = engine.run(session.plan, suite.skip_reason)
+    return session
+
+
+def at_version(side: Side, version: Checkout, matrix: str | None, base: CellSpec, given: dict | None) -> Side:
+    """``side`` run from ``version`` of the project, with its matrix file's cell settings."""
+    return replace(side, checkout=version, changes={**version_changes(version, matrix, base, given or {}),
+                                                     **side.changes})
+
+
+def measure(session: Session, suite: Suite, a: Side, b: Side, settings: Pairs, progress=None,
+            stored: dict | None = None) -> PairedRun:
+    """The session's plan as interleaved pairs of ``a`` and ``b``, saved (with ``stored``
+    in the run's settings) unless the session does not save."""
+    engine = interleave.Interleaved(a, b, interleave.through(suite), settings.threshold, settings.min_pairs,
+                                    settings.max_pairs, settings.budget, progress)
+    paired = engine.run(session.plan, suite.skip_reason)
     saved = None
     if session.saving:
-        settings = {"threshold": engine.threshold, "min_pairs": engine.min_pairs, "max_pairs": engine.max_pairs,
-                    "budget_s": engine.budget_s, "against": against}
+        part = {"threshold": engine.threshold, "min_pairs": engine.min_pairs, "max_pairs": engine.max_pairs,
+                "budget_s": engine.budget_s, **(stored or {})}
+        measured = b.checkout.commit if b.checkout else None
         saved = str(save_run(interleave.records_by_side(paired), session.values["results"],
-                             extra={"interleaved": interleave.stored_document_part(a, b, paired, settings)}))
+                             extra={"interleaved": interleave.stored_document_part(a, b, paired, part)},
+                             commit=measured))
     return PairedRun(a, b, paired, saved)
+
+
+# What a version's matrix file may not change on its side: the selection (the cells compared
+# are this version's), and its data and references (placed in the version by the checkout).
+NOT_FROM_VERSION = ("workload", "strategy", "loop", "data", "plugins")
+
+
+def version_changes(version: Checkout, matrix: str | None, base: CellSpec, given: dict) -> dict:
+    """The cell settings (batch, steps, ...) that ``version``'s matrix file sets otherwise than
+    the one in use (``base``); the command line's options (``given``) override both."""
+    if not matrix:
+        return {}
+    theirs_path = version.place(os.path.abspath(matrix))
+    if theirs_path == os.path.abspath(matrix):
+        return {}   # the version has no matrix file there
+    declared = {k: v for k, v in matrix_file.read(theirs_path).items() if k not in NOT_FROM_VERSION}
+    theirs = base_spec({**matrix_file.merge(declared, given), "data": None, "plugins": None})
+    return {f.name: getattr(theirs, f.name) for f in fields(CellSpec)
+            if f.name not in NOT_FROM_VERSION and getattr(theirs, f.name) != getattr(base, f.name)}

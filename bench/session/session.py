@@ -28,7 +28,7 @@ from distbench.session.suite import Interrupted, Suite
 from distbench.storage.files import save_run
 from distbench.storage.results import CellResult, results_of
 from distbench.strategies.multi_worker import is_chief, tf_config
-from distbench.workloads.data import check_source
+from distbench.workloads.data import NAMED_SOURCES, check_source
 from distbench.workloads.matmul import parse_shape
 
 
@@ -58,6 +58,11 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
         resolved[kind], found = plugins.resolve(resolved[kind], kind)
         refs += found
     resolved["plugins"] = refs
+    # Paths mean what they meant where the command was typed, in every worker and on both
+    # sides of a comparison (workers start elsewhere: another version's folder).
+    if resolved["data"] and resolved["data"] not in NAMED_SOURCES:
+        resolved["data"] = os.path.abspath(resolved["data"])
+    resolved["results"] = os.path.abspath(resolved["results"])
     if resolved["guard_seeds"] < 0:
         raise UserError(f"--guard-seeds must be >= 0 (0 or 1 turns the accuracy guard off); "
                         f"received {resolved['guard_seeds']}.")

@@ -16,6 +16,7 @@ from distbench.core.errors import UserError
 from distbench.core.records import CellRecord, skipped
 from distbench.launchers import cluster
 from distbench.launchers import process as launcher
+from distbench.launchers.trees import CodeTree
 from distbench.session.plan import skip_reason
 from distbench.strategies import hardware
 from distbench.strategies.hardware import Hardware
@@ -47,15 +48,17 @@ class Suite:
             self._sources[key] = workloads.get(spec.workload).resolve(spec).data
         return spec.replace(data=self._sources[key])
 
-    def run(self, spec: CellSpec, env: dict | None = None, root: str | None = None, task: str = "cell") -> CellRecord:
+    def run(self, spec: CellSpec, env: dict | None = None, tree: CodeTree | None = None,
+            task: str = "cell") -> CellRecord:
         """One process (or cluster) of ``spec``; its record, ``skipped`` when it cannot run here.
 
-        ``env`` and ``root``: the workers' extra environment and code tree (interleaved A/B).
+        ``env`` and ``tree``: the workers' extra environment, and their code and folder
+        (a side of an interleaved A/B; default: the installed distbench, here).
         """
         reason = self.skip_reason(spec)
         if reason:
             return skipped(spec, reason)
-        where = {k: v for k, v in (("env", env), ("root", root)) if v}
+        where = {k: v for k, v in (("env", env), ("tree", tree)) if v}
         if strategies.for_spec(spec).local_processes() > 1:
             return self._launch_cluster(self.prepare(spec), **where)
         return self._launch(self.prepare(spec), task=task, **where)

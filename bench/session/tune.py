@@ -19,6 +19,7 @@ from distbench.session.interleave import (
     Interleaved,
     PairedCell,
     Side,
+    through,
 )
 
 STEPS_PER_EXECUTION = (1, 10, 50)   # fit only: train_on_batch and the custom loop run one step per call
@@ -77,6 +78,6 @@ def confirm(session, sides, pairs: int, progress=None) -> PairedCell | None:
         return None
     plain, a, b = sides
     suite = session.suite
-    engine = Interleaved(a, b, lambda spec, side: suite.run(spec, side.env, side.root),
+    engine = Interleaved(a, b, through(suite),
                          min_pairs=min(DEFAULT_MIN_PAIRS, pairs), max_pairs=pairs, progress=progress)
     return engine.run([plain], suite.skip_reason)[0]

@@ -166,15 +166,19 @@ def _benchmark_entry(cell: str, repeats: list[dict]) -> dict:
 
 def save_run(
     cell_repeats: dict[str, list[dict]], root: str | os.PathLike = DEFAULT_ROOT, overhead: list[dict] | None = None,
-    interrupted: bool = False, extra: dict | None = None,
+    interrupted: bool = False, extra: dict | None = None, commit: str | None = None,
 ) -> Path:
-    """Saves one run of cells (each with its repeats, and any overhead records) under ``root``."""
+    """Saves one run of cells (each with its repeats, and any overhead records) under ``root``;
+    ``commit``: the project's commit measured, when not its working tree's (``bisect``)."""
     from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
 
     info = machine_info()
     machine = {**pytest_benchmark_generate_machine_info(), "distbench": info}
     now = dt.datetime.now(dt.timezone.utc)
-    document = run_document(cell_repeats, machine, commit_info(project_root()), now, overhead, interrupted, extra)
+    info_commit = commit_info(project_root())
+    if commit:
+        info_commit.update(id=commit, dirty=False, measured="a worktree of this commit")
+    document = run_document(cell_repeats, machine, info_commit, now, overhead, interrupted, extra)
     return Storage(root).save(document, machine_id(info))
 
 

@@ -139,7 +139,7 @@ def test_real_processes_find_an_injected_slow_down(tmp_path, tiny):
     suite = Suite()
     a = ab.Side("A", "plain", env={"PYTHONPATH": str(plain)})
     b = ab.Side("B", "slowed 1.5x", env={"PYTHONPATH": str(slow)})
-    engine = ab.Interleaved(a, b, lambda spec, side: suite.run(spec, side.env, side.root), threshold=0.1,
+    engine = ab.Interleaved(a, b, ab.through(suite), threshold=0.1,
                             min_pairs=3, max_pairs=6)
     (cell,) = engine.run([tiny("reuters_cnn", "default", "custom", steps_per_epoch=40)], suite.skip_reason)
     assert cell.verdict == "slower", cell.as_dict()

@@ -87,11 +87,14 @@ def test_local_workers_get_their_own_gpus():
     assert "some are shared" in gpu_note(["0", "1", "0"]) and "shared" not in gpu_note(["0,1", "2,3"])
 
 
-def test_a_worker_whose_cuda_devices_are_set_starts_a_fresh_interpreter():
-    from distbench.launchers.process import needs_exec
+def test_what_a_worker_s_interpreter_must_start_with():
+    """Every variable but the per-process ones TensorFlow reads late is part of the
+    environment a fork server starts with (one server per such environment)."""
+    from distbench.core.lockstep import ENV
+    from distbench.launchers.forkserver import start_env
 
-    assert needs_exec("CUDA_VISIBLE_DEVICES") and needs_exec("PYTHONPATH")
-    assert not needs_exec("TF_CONFIG") and not needs_exec("PYTHONUNBUFFERED")
+    env = {"CUDA_VISIBLE_DEVICES": "0", "PYTHONPATH": "x", "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CONFIG": "{}", ENV: "/p"}
+    assert start_env(env) == {"CUDA_VISIBLE_DEVICES": "0", "PYTHONPATH": "x", "TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
 def test_multi_worker_chooses_nccl_on_gpus_and_ring_on_cpus():

@@ -4,7 +4,9 @@ import os
 import time
 
 import pytest
+from distbench.launchers import forkserver
 from distbench.launchers import process as launcher
+from distbench.launchers.trees import CodeTree
 
 from tests.processes import gone
 
@@ -44,6 +46,21 @@ def test_a_worker_that_dies_is_reported_with_its_signal(tiny, tmp_path):
     assert "was killed by SIGKILL without writing a record" in record["reason"]
 
 
+def test_a_fork_server_serves_only_the_environment_it_started_with(tmp_path, monkeypatch):
+    """One server per start-up environment; a request for another environment is refused by
+    the server's child (exit 3, naming the variable) instead of running with the server's."""
+    monkeypatch.setenv("DISTBENCH_SPAWN", "fork")
+    plain = forkserver.server_for(CodeTree(), dict(forkserver.WORKER_ENV))
+    off = forkserver.server_for(CodeTree(), {**forkserver.WORKER_ENV, "TF_ENABLE_ONEDNN_OPTS": "0"})
+    assert plain is not None and off is not None and plain is not off
+    assert forkserver.server_for(CodeTree(), dict(forkserver.WORKER_ENV)) is plain
+    log = tmp_path / "worker.log"
+    proc = plain.spawn(["no-spec.json", "no-record.json"], {**forkserver.WORKER_ENV, "TF_ENABLE_ONEDNN_OPTS": "0"},
+                       str(log), str(tmp_path))
+    assert proc.wait(timeout=60) == 3
+    assert "imported without TF_ENABLE_ONEDNN_OPTS as asked" in log.read_text()
+
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LEGACY = "8f12c8322c6430ed6921fe96d9f5f98e4b9a0147"   # the last commit before the one-namespace layout
 
@@ -68,7 +85,7 @@ def test_a_worker_runs_the_code_of_the_tree_it_is_given(tiny, tmp_path, monkeypa
     distbench (scenarios/boot.py maps its folders), not the installed one."""
     monkeypatch.setenv("DISTBENCH_SPAWN", spawn)
     root = _tree_copy(tmp_path)
-    record = launcher.launch(tiny("reuters_cnn", "default", "custom"), task="where", root=str(root))
+    record = launcher.launch(tiny("reuters_cnn", "default", "custom"), task="where", tree=CodeTree(str(root)))
     assert record["status"] == "ok", record.get("reason")
     assert record["tasks_file"] == str(root / "bench" / "scenarios" / "tasks.py")
     # the installed tree has no such task: its worker says so
@@ -90,7 +107,7 @@ def test_a_tree_from_before_the_namespace_runs_its_own_bench_worker(tiny, tmp_pa
     subprocess.run(["git", "worktree", "add", "--detach", str(root), LEGACY], cwd=ROOT, check=True,
                    capture_output=True)
     try:
-        record = launcher.launch(tiny("reuters_cnn", "default", "custom"), task="where", root=str(root))
+        record = launcher.launch(tiny("reuters_cnn", "default", "custom"), task="where", tree=CodeTree(str(root)))
         assert record["status"] == "error" and "Unknown worker task 'where'" in record["reason"]
         assert str(root / "bench" / "worker.py") in record["traceback"]     # the old tree's worker raised it
     finally:

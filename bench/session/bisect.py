@@ -1,0 +1,134 @@
+"""Parent side: ``distbench bisect GOOD BAD``, the first commit whose cells are slower than GOOD's.
+
+asv's ``find`` bisects on one measurement per commit, which on a machine whose speed
+drifts 25-40% names a commit by chance. Here each step is the same judge as ``check
+--against``: the candidate commit and GOOD, each from its own worktree of the project,
+measured at once as lockstep pairs of processes until the verdict is decided or the pairs
+run out (:mod:`distbench.session.paired_run`). A step that cannot decide stops the search
+and says between which commits the slow-down lies; it is never guessed. Each step is
+saved as an interleaved run.
+
+BAD is measured first: when it is not slower than GOOD there is nothing to find. Then
+the commits between them (``git rev-list --ancestry-path GOOD..BAD``) are halved: a
+candidate slower than GOOD holds the slow-down at or before it, one the same as GOOD (or
+faster) after it. The search assumes one step down (a commit that made it slower and
+stayed so); a candidate that is only partly slower is judged as ``check`` would judge it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from distbench.core.errors import UserError
+from distbench.session.interleave import Side
+from distbench.session.paired_run import Pairs, PairedRun, at_version, measure, paired_session
+from distbench.session.project import Project, git
+from distbench.session.suite import Suite
+
+
+@dataclass(frozen=True)
+class Step:
+    """One candidate commit measured against GOOD."""
+
+    commit: str
+    subject: str
+    index: int          # among the commits after GOOD, 1 = the first
+    verdict: str        # slower, same, undecided or failed
+    run: PairedRun
+
+    @property
+    def pairs(self) -> int:
+        return sum(len(c.pairs) for c in self.run.cells)
+
+
+@dataclass
+class Bisection:
+    good: str
+    bad: str
+    commits: list[str]                    # after GOOD, up to and including BAD, oldest first
+    steps: list[Step] = field(default_factory=list)
+    first_slower: str | None = None       # the commit found
+    between: tuple[str, str] | None = None   # undecided: the slow-down lies after the first, at or before the second
+    reason: str = ""                      # why nothing was named
+
+    @property
+    def pairs(self) -> int:
+        return sum(s.pairs for s in self.steps)
+
+    @property
+    def exit_status(self) -> int:
+        """0 when a commit is named, or BAD was found the same as GOOD; 3 when a step could
+        not decide, a cell failed or nothing was measured (never a pass)."""
+        if self.first_slower:
+            return 0
+        return 0 if self.steps and self.steps[-1].verdict == "same" and not self.between else 3
+
+
+def commit_verdict(cells) -> str:
+    """A commit's verdict from its cells': ``failed`` when any failed, ``slower`` when any is
+    slower, ``same`` when every measured cell is the same or faster, else ``undecided``."""
+    verdicts = [c.verdict for c in cells]
+    measured = [v for v in verdicts if v != "skipped"]
+    if not measured:
+        return "skipped"
+    if "failed" in measured:
+        return "failed"
+    if "slower" in measured:
+        return "slower"
+    return "same" if all(v in ("same", "faster") for v in measured) else "undecided"
+
+
+def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | None = None,
+           given: dict | None = None, progress=None, on_step: Callable[[Step, int], None] | None = None) -> Bisection:
+    """Finds the first commit after ``good`` up to ``bad`` whose cells are slower than ``good``'s."""
+    project = Project.find(matrix)
+    good_sha, bad_sha = project.commit(good), project.commit(bad)
+    commits = git(project.root, "rev-list", "--ancestry-path", "--reverse", f"{good_sha}..{bad_sha}").split()
+    if not commits:
+        raise UserError(f"{bad} ({bad_sha[:8]}) does not come after {good} ({good_sha[:8]}) in the history of "
+                        f"{project.root}: give GOOD first, then a later BAD.")
+    found = Bisection(good_sha, bad_sha, commits)
+    session = paired_session(values)
+    suite = Suite()
+    with project.checkout(good_sha) as base:
+        a = at_version(Side("A", f"good {good_sha[:8]}"), base, matrix, session.base, given)
+
+        def step(i: int) -> Step:
+            sha = commits[i]
+            with project.checkout(sha) as version:
+                b = at_version(Side("B", f"candidate {sha[:8]}"), version, matrix, session.base, given)
+                run = measure(session, suite, a, b, settings, progress,
+                              {"bisect": {"good": good_sha, "bad": bad_sha, "candidate": sha}})
+            subject = git(project.root, "log", "-1", "--format=%s", sha).strip()
+            done = Step(sha, subject, i + 1, commit_verdict(run.cells), run)
+            found.steps.append(done)
+            if on_step:
+                on_step(done, len(commits))
+            return done
+
+        return _search(found, step)
+
+
+def _search(found: Bisection, step: Callable[[int], Step]) -> Bisection:
+    commits = found.commits
+    last = step(len(commits) - 1)
+    if last.verdict != "slower":
+        found.reason = (f"BAD is not slower than GOOD ({last.verdict}): nothing to find"
+                        if last.verdict in ("same", "skipped") else
+                        f"BAD against GOOD was {last.verdict}: the slow-down is not established")
+        return found
+    good, bad = -1, len(commits) - 1       # indices: good is same as GOOD (-1: GOOD itself), bad is slower
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        here = step(mid)
+        if here.verdict == "slower":
+            bad = mid
+        elif here.verdict == "same":
+            good = mid
+        else:
+            found.between = (found.good if good < 0 else commits[good], commits[bad])
+            found.reason = f"{here.commit[:8]} against GOOD was {here.verdict}"
+            return found
+    found.first_slower = commits[bad]
+    return found

@@ -1,0 +1,173 @@
+"""Parent side: the project being measured, and its versions on disk.
+
+The project is the git repository the command runs in: the one holding the matrix file
+(:mod:`distbench.session.matrix_file`), else the working directory's. Its workloads (files
+and modules), data folders and matrix file are the user's, not distbench's: ``check
+--against REV`` and ``bisect`` measure them at REV from a temporary git worktree of
+*that* repository, with the installed distbench (:class:`Checkout`). When the project is
+distbench's own checkout, its code is the project's code, and a worktree's workers run
+that worktree's distbench (:class:`distbench.launchers.trees.CodeTree`).
+
+A version of the project is placed on disk as a whole: its workers start in the same
+sub-folder the command was typed in (so ``model:Class`` imports that version's
+``model.py``), and absolute paths inside the repository (``--data``, ``file.py:Class``,
+which the parent made absolute from where they were typed) move to the same place in
+it. A path the version does not have (data git does not track) stays as given: both
+sides read the same files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from distbench.core.config import CellSpec
+from distbench.core.errors import UserError
+from distbench.core.fileio import project_root
+from distbench.launchers.forkserver import release
+from distbench.launchers.trees import CodeTree
+
+
+@dataclass(frozen=True)
+class Project:
+    """The user's project: its repository's top folder (``root``; the working directory
+    outside git) and the folder the command runs in (``cwd``)."""
+
+    root: str
+    cwd: str
+    git: bool
+
+    @classmethod
+    def find(cls, matrix_file: str | None = None, cwd: str | None = None) -> "Project":
+        cwd = os.path.realpath(cwd or os.getcwd())
+        start = os.path.dirname(os.path.realpath(matrix_file)) if matrix_file else cwd
+        top = _toplevel(start) or (None if matrix_file is None else _toplevel(cwd))
+        return cls(os.path.realpath(top) if top else cwd, cwd, top is not None)
+
+    @property
+    def is_distbench(self) -> bool:
+        """The project is distbench's own checkout (its code is the project's)."""
+        return self.root == os.path.realpath(project_root())
+
+    @property
+    def subfolder(self) -> str:
+        """Where the command runs, relative to the repository's top (``.`` at the top)."""
+        rel = os.path.relpath(self.cwd, self.root)
+        return os.curdir if rel.startswith(os.pardir) else rel
+
+    def commit(self, rev: str) -> str:
+        """The full commit ``rev`` names in this repository (UserError when none)."""
+        if not self.git:
+            raise UserError(f"{self.cwd} is not in a git repository, so there is no revision {rev!r} to measure "
+                            "against: run from your project's repository (git init; git commit).")
+        try:
+            return git(self.root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").strip()
+        except subprocess.CalledProcessError:
+            raise UserError(f"Unknown git revision {rev!r} in {self.root}: give a commit, branch or tag "
+                            "(e.g. HEAD~1, main, 7d9ce00).") from None
+
+    def working(self) -> "Checkout":
+        """The working tree as it is (uncommitted changes included)."""
+        return Checkout(self, self.root, None)
+
+    @contextmanager
+    def checkout(self, rev: str) -> Iterator["Checkout"]:
+        """A temporary git worktree of ``rev`` (removed afterwards)."""
+        commit = self.commit(rev)
+        path = tempfile.mkdtemp(prefix=f"distbench-{commit[:8]}-")
+        os.rmdir(path)
+        git(self.root, "worktree", "add", "--detach", path, commit)
+        try:
+            yield Checkout(self, path, commit)
+        finally:
+            release(path)
+            try:
+                git(self.root, "worktree", "remove", "--force", path)
+            except subprocess.CalledProcessError:
+                shutil.rmtree(path, ignore_errors=True)
+                git(self.root, "worktree", "prune")
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """One version of the project on disk: the working tree itself (``commit`` None) or a
+    worktree of a commit at ``path``."""
+
+    project: Project
+    path: str
+    commit: str | None
+
+    @property
+    def cwd(self) -> str:
+        """The folder its workers start in: the command's folder, in this version."""
+        return os.path.normpath(os.path.join(self.path, self.project.subfolder))
+
+    @property
+    def tree(self) -> CodeTree:
+        """The distbench its workers run, and their folder: the installed one, unless the
+        project is distbench itself and this is another version of it."""
+        own = self.project.is_distbench and self.commit is not None
+        return CodeTree(self.path if own else None, self.cwd)
+
+    def place(self, path: str) -> str:
+        """``path`` (absolute) in this version: the same place in it when inside the
+        repository and present in this version, else unchanged."""
+        if self.commit is None or not os.path.isabs(path):
+            return path
+        rel = os.path.relpath(os.path.realpath(path), self.project.root)
+        if rel.startswith(os.pardir):
+            return path
+        moved = os.path.join(self.path, rel)
+        return moved if os.path.exists(moved) else path
+
+    def place_ref(self, ref: str) -> str:
+        """A spec's ``kind=path/file.py:Class`` with its file placed; modules stay (they import
+        from the version's folder, where its workers start)."""
+        head, sep, attr = ref.rpartition(":")
+        kind, eq, target = head.partition("=")
+        if not sep or not os.path.isabs(target):
+            return ref
+        return f"{kind}{eq}{self.place(target)}:{attr}" if eq else f"{self.place(head)}:{attr}"
+
+    def spec(self, spec: CellSpec) -> CellSpec:
+        """``spec`` as this version runs it: its data folder and reference files placed."""
+        if self.commit is None:
+            return spec
+        data = self.place(spec.data) if os.path.isabs(spec.data) else spec.data
+        return spec.replace(data=data, plugins=tuple(self.place_ref(r) for r in spec.plugins))
+
+    def describe(self) -> dict:
+        """What a record says of it."""
+        if self.commit is None:
+            if not self.project.git:
+                return {"folder": self.project.cwd, "git": False}
+            head = git(self.project.root, "rev-parse", "HEAD").strip()
+            return {"commit": head, "working_tree": True, "dirty": is_dirty(self.project)}
+        return {"commit": self.commit, "worktree": self.path}
+
+
+def is_dirty(project: Project) -> bool:
+    try:
+        return bool(git(project.root, "status", "--porcelain", "--untracked-files=no").strip())
+    except (OSError, subprocess.CalledProcessError):
+        return False
+
+
+def git(root: str, *args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
+    except FileNotFoundError:
+        raise UserError("git is not installed (or not on PATH); --against and bisect need it.") from None
+
+
+def _toplevel(folder: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=folder, capture_output=True, text=True)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None

@@ -1,0 +1,211 @@
+"""Verdicts on a user's own code, in a git repository outside the checkout, through the real
+command and real workers: ``check --against`` and ``bisect`` measure the *project's* history
+(a real change to its model makes it about 1.5x slower), an ``ab`` side's import-time
+environment reaches TensorFlow, and relative paths and module references mean in every
+worker what they mean where the command was typed."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE_DATA = os.path.join(ROOT, "examples", "own_model", "data")
+pytestmark = pytest.mark.slow
+
+# The user's model: embeddings flattened into one wide hidden layer, whose width is most
+# of a step's work. The slow commit doubles it (256 -> 512): about 1.4-1.5x the step time here.
+MODEL = '''"""The project's model."""
+from distbench import TextClassifier
+
+HIDDEN = {hidden}
+
+
+class Sentiment(TextClassifier):
+    name = "sentiment"
+    vocab_size = 2000
+    num_classes = 2
+    sequence_length = 64
+
+    def build_model(self, vocab_size: int):
+        import keras
+        from keras import layers
+
+        return keras.Sequential([
+            keras.Input(shape=(self.sequence_length,), dtype="int32"),
+            layers.Embedding(vocab_size, 32),
+            layers.Flatten(),
+            layers.Dense(HIDDEN, activation="relu"),
+            layers.Dense(1, activation="sigmoid"),
+        ], name=self.name)
+'''
+PYPROJECT = '''[project]
+name = "user-project"
+version = "0.1.0"
+
+[tool.distbench]
+workloads = ["model.py:Sentiment"]
+strategies = ["default"]
+loops = ["custom"]
+data = "synthetic"
+epochs = 1
+steps_per_epoch = 40
+eval_examples = 256
+no_peak = true
+'''
+# Cells short enough for CI; pairs until decided, as a user would run them.
+FAST = ["--max-pairs", "8"]
+
+
+def _env():
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DISTBENCH_SPAWN")}
+    env.update(TF_CPP_MIN_LOG_LEVEL="3", GIT_AUTHOR_NAME="u", GIT_AUTHOR_EMAIL="u@example.com",
+               GIT_COMMITTER_NAME="u", GIT_COMMITTER_EMAIL="u@example.com")
+    return env
+
+
+def _git(where, *args):
+    return subprocess.run(["git", *args], cwd=where, check=True, capture_output=True, text=True,
+                          env=_env()).stdout.strip()
+
+
+def _commit(where, message, files):
+    for name, text in files.items():
+        (where / name).parent.mkdir(parents=True, exist_ok=True)
+        (where / name).write_text(text)
+    _git(where, "add", "-A")
+    _git(where, "commit", "-q", "-m", message)
+    return _git(where, "rev-parse", "HEAD")
+
+
+def distbench(where, *args, env=None, timeout=900):
+    result = subprocess.run([sys.executable, "-m", "distbench", *args], cwd=where, capture_output=True, text=True,
+                            timeout=timeout, env={**_env(), **(env or {})})
+    return result
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    """The project's history: base, an unrelated commit, the slow commit, two more unrelated."""
+    where = tmp_path_factory.mktemp("user") / "project"
+    where.mkdir()
+    _git(where, "init", "-q")
+    shas = [_commit(where, "Base model", {"model.py": MODEL.format(hidden=256), "pyproject.toml": PYPROJECT,
+                                          ".gitignore": "results/\ndata/\n"}),
+            _commit(where, "Readme", {"README.md": "# A project\n"}),
+            _commit(where, "Wider hidden layer", {"model.py": MODEL.format(hidden=512)}),
+            _commit(where, "Docs", {"README.md": "# A project\n\nMore words.\n"}),
+            _commit(where, "Notes", {"NOTES.md": "notes\n"})]
+    shutil.copytree(EXAMPLE_DATA, where / "data")   # untracked data: both sides read it
+    return where, shas
+
+
+@pytest.fixture
+def project(history, tmp_path):
+    """A clone of the history, at its last commit, with its own results folder."""
+    where, shas = history
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(where), str(clone)], check=True, capture_output=True, env=_env())
+    shutil.copytree(where / "data", clone / "data")
+    return clone, shas
+
+
+def _stored(where):
+    (path,) = sorted((where / "results").glob("*/*.json"))[-1:]
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("form", ["file", "module", "matrix"])
+def test_check_against_finds_the_user_s_slow_commit(project, form):
+    where, shas = project
+    _git(where, "checkout", "-q", shas[2])      # HEAD: the slow commit; HEAD~1 the readme
+    given = {"file": ["--workload", "model.py:Sentiment"], "module": ["--workload", "model:Sentiment"],
+             "matrix": []}[form]
+    result = distbench(where, "check", "--against", "HEAD~1", *given, *FAST)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "SLOWER: sentiment-default-custom" in result.stdout
+    run = _stored(where)
+    cells = run["distbench"]["interleaved"]["cells"]
+    assert cells["sentiment-default-custom"]["verdict"] == "slower"
+    assert cells["sentiment-default-custom"]["ratio"] > 1.2          # about 1.4-1.5x here
+    sides = run["distbench"]["interleaved"]
+    assert sides["a"]["code"]["commit"] == shas[1] and sides["b"]["code"]["commit"] == shas[2]
+    assert run["commit_info"]["id"] == shas[2] and "version" in run["commit_info"]["distbench"]
+    a = next(b for b in run["benchmarks"] if b["param"].endswith("@A"))["extra_info"]["distbench"]["repeats"][0]
+    assert a["started"]["mode"] == "fork" and a["started"]["cwd"] != str(where)   # side A ran in its worktree
+
+
+def test_an_unchanged_commit_is_not_found_slower(project):
+    where, shas = project
+    _git(where, "checkout", "-q", shas[4])      # HEAD~1 differs only in NOTES.md
+    result = distbench(where, "check", "--against", "HEAD~1", *FAST)
+    assert result.returncode in (0, 3), result.stdout[-3000:] + result.stderr[-2000:]   # pass, or undecided
+    assert "SLOWER" not in result.stdout
+    verdict = _stored(where)["distbench"]["interleaved"]["cells"]["sentiment-default-custom"]["verdict"]
+    assert verdict in ("same", "undecided")
+
+
+def test_bisect_names_the_slow_commit_and_the_pairs_each_step_spent(project):
+    where, shas = project
+    result = distbench(where, "bisect", shas[0], "HEAD", *FAST, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert f"FIRST SLOWER COMMIT: {shas[2]} \"Wider hidden layer\"" in result.stdout
+    steps = [line for line in result.stdout.splitlines() if line.startswith("step ")]
+    assert steps[0].startswith(f"step 1: {shas[4][:8]} (commit 4 of 4 after GOOD")   # BAD first: is it slower?
+    assert all(" pairs (" in line for line in steps) and len(steps) == 3     # BAD, then two halvings
+    assert "4 commits after GOOD; 3 steps" in result.stdout
+    assert len(list((where / "results").glob("*/*.json"))) == 3              # every step stored
+
+
+def test_outside_a_git_repository_against_says_so_in_one_line(tmp_path):
+    (tmp_path / "model.py").write_text(MODEL.format(hidden=8))
+    result = distbench(tmp_path, "check", "--against", "HEAD~1", "--workload", "model.py:Sentiment",
+                       "--strategy", "default", "--loop", "custom")
+    assert result.returncode == 2 and "is not in a git repository" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "results").exists()
+
+
+def test_an_ab_side_s_import_time_variable_reaches_tensorflow(project):
+    """oneDNN off against on: TensorFlow reads TF_ENABLE_ONEDNN_OPTS when it loads, so the
+    B side is only slower if its worker's TensorFlow was imported with it (a fork server of
+    its own), not set after the fork."""
+    where, _ = project
+    result = distbench(where, "ab", "--a", "TF_ENABLE_ONEDNN_OPTS=1", "--b", "TF_ENABLE_ONEDNN_OPTS=0",
+                       "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "30", *FAST)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "SLOWER: reuters_cnn-default-custom" in result.stdout
+    run = _stored(where)
+    for side, value in (("A", "1"), ("B", "0")):
+        record = next(b for b in run["benchmarks"] if b["param"].endswith(f"@{side}"))
+        started = record["extra_info"]["distbench"]["repeats"][0]["started"]
+        assert started["mode"] == "fork" and started["env"] == {"TF_ENABLE_ONEDNN_OPTS": value}
+
+
+@pytest.mark.parametrize("spawn", ["fork", "exec"])
+def test_relative_data_and_a_module_reference_work_in_every_worker(project, spawn):
+    """From the project's folder: ``--data data`` and ``model:Sentiment``, in a worker of the
+    default strategy and in both local workers of multi_worker."""
+    where, _ = project
+    result = distbench(where, "run", "--workload", "model:Sentiment", "--data", "data", "--strategy", "default",
+                       "--strategy", "multi_worker", "--guard-seeds", "0", "--steps-per-epoch", "10",
+                       env={"DISTBENCH_SPAWN": spawn})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    run = _stored(where)
+    records = {b["param"]: b["extra_info"]["distbench"]["repeats"][0] for b in run["benchmarks"]}
+    assert set(records) == {"sentiment-default-custom", "sentiment-multi_worker-custom"}, run["distbench"].get(
+        "unmeasured")
+    for record in records.values():
+        assert record["data"]["source"] == f"folder:{where / 'data'}"
+        assert record["config"]["plugins"] == ["workload=model:Sentiment"]
+    assert records["sentiment-default-custom"]["started"] == {"mode": spawn, "env": {}, "cwd": str(where)}
+
+
+def test_tune_accepts_a_reference(project):
+    where, _ = project
+    result = distbench(where, "tune", "--workload", "model.py:Sentiment", "--repeats", "1", "--guard-seeds", "0",
+                       "--confirm-pairs", "0", "--steps-per-epoch", "10")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "sentiment-default-custom" in result.stdout and "Unknown workload" not in result.stderr
