@@ -146,3 +146,19 @@ def test_from_a_wheel_the_project_s_tests_and_a_run_work(tmp_path):
             env={**_env(), "DISTBENCH_SPAWN": spawn})
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
         assert "[1/1] tiny_sentiment-default-custom: ok" in result.stdout
+    # No distbench checkout anywhere: check --against takes the project's own history.
+    git = {"GIT_AUTHOR_NAME": "u", "GIT_AUTHOR_EMAIL": "u@example.com", "GIT_COMMITTER_NAME": "u",
+           "GIT_COMMITTER_EMAIL": "u@example.com"}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "model"]):
+        subprocess.run(["git", *args], cwd=where, check=True, capture_output=True, env={**_env(), **git})
+    model = where / "model.py"
+    model.write_text(model.read_text().replace('layers.Dense(16, activation="relu"),',
+                                               'layers.Dense(1024, activation="relu"), layers.Dense(1024, '
+                                               'activation="relu"), layers.Dense(16, activation="relu"),'))
+    subprocess.run(["git", "commit", "-q", "-am", "wider"], cwd=where, check=True, capture_output=True,
+                   env={**_env(), **git})
+    result = subprocess.run(
+        [str(env_dir / "bin" / "distbench"), "check", "--against", "HEAD~1", "--strategy", "default", "--loop",
+         "custom", "--no-save"], cwd=where, capture_output=True, text=True, timeout=600, env=_env())
+    assert result.returncode == 1 and "SLOWER: tiny_sentiment-default-custom" in result.stdout, (
+        result.stdout[-3000:] + result.stderr[-2000:])

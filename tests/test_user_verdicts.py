@@ -138,6 +138,21 @@ def test_check_against_finds_the_user_s_slow_commit(project, form):
     assert a["started"]["mode"] == "fork" and a["started"]["cwd"] != str(where)   # side A ran in its worktree
 
 
+def test_each_side_runs_with_its_own_version_of_the_matrix_file(project, tmp_path):
+    """A commit that only doubles the matrix file's batch: side A runs with the batch of
+    its own pyproject.toml, so B is found slower, and the stored sides say which batch."""
+    where, _ = project
+    pyproject = where / "pyproject.toml"
+    _commit(where, "Batch 64", {"pyproject.toml": pyproject.read_text() + "global_batch = 64\n"})
+    result = distbench(where, "check", "--against", "HEAD~1", *FAST)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    run = _stored(where)
+    assert run["distbench"]["interleaved"]["a"]["changes"] == {"global_batch": 32}
+    batches = {b["param"][-1]: b["extra_info"]["distbench"]["repeats"][0]["config"]["global_batch"]
+               for b in run["benchmarks"]}
+    assert batches == {"A": 32, "B": 64}
+
+
 def test_an_unchanged_commit_is_not_found_slower(project):
     where, shas = project
     _git(where, "checkout", "-q", shas[4])      # HEAD~1 differs only in NOTES.md
