@@ -223,9 +223,13 @@ def compare_cell(a: CellResult, b: CellResult, threshold: float, noise_a: Noise 
     The interval of B/A is the ratio of run-level medians times the between-run noise
     of each side's machine (one machine's noise stands for both when only one is known).
     """
-    if not a.measured or not b.measured:
-        side, result = ("A", a) if not a.measured else ("B", b)
-        return CellComparison(a.id, f"not comparable: {result.status} in {side}", a, b, threshold=threshold)
+    if not a.whole or not b.whole:
+        # A cell with a crashed process is not judged on the processes that survived:
+        # whatever crashed it may be what slowed it (fail closed).
+        side, result = ("A", a) if not a.whole else ("B", b)
+        what = (f"{result.failed_repeats} of {len(result.repeats)} processes failed ({result.reason})" if result.measured
+                else result.status)
+        return CellComparison(a.id, f"not comparable: {what} in {side}", a, b, threshold=threshold)
     differs = tuple(differences(a, b))
     if differs:
         return CellComparison(a.id, "not comparable: " + "; ".join(differs), a, b, threshold=threshold,
@@ -263,6 +267,10 @@ def differences(a: CellResult, b: CellResult) -> list[str]:
     for key in data_a:
         if key in data_b and data_a[key] != data_b[key] and key != "source":
             found.append(f"data {key} {data_a[key]} -> {data_b[key]}")
+    # Keras data against synthetic data is another measurement; a folder's path may move.
+    kind_a, kind_b = a.data_source.split(":")[0], b.data_source.split(":")[0]
+    if kind_a != kind_b:
+        found.append(f"data source {a.data_source} -> {b.data_source}")
     wa, wb = a.definition.get("workload"), b.definition.get("workload")
     if wa and wb and wa != wb:
         found.append(f"workload code {wa} -> {wb}")
@@ -301,6 +309,20 @@ def compare_runs(
     return Comparison(a, b, rows, machine_diff(a.machine_info, b.machine_info))
 
 
+def selected(comparison: Comparison, chosen: dict[str, list[str] | None]) -> Comparison:
+    """Only the cells of the chosen workloads, strategies and loops (each None or empty: all);
+    UserError when none is left."""
+    def keep(c: CellComparison) -> bool:
+        spec = (c.a or c.b).spec
+        return all(not names or getattr(spec, field) in names for field, names in chosen.items())
+
+    cells = [c for c in comparison.cells if keep(c)]
+    if not cells:
+        wanted = "; ".join(f"{k}: {', '.join(v)}" for k, v in chosen.items() if v)
+        raise UserError(f"No cell of runs {comparison.a.label} and {comparison.b.label} matches {wanted}.")
+    return Comparison(comparison.a, comparison.b, cells, comparison.machine_diff)
+
+
 def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> list[Regression]:
     """Why the newer run (B) fails the check: slower, a lower guard metric, or newly flagged."""
     found = []
@@ -320,10 +342,11 @@ def too_noisy(comparison: Comparison) -> list[CellComparison]:
 
 
 def missing(comparison: Comparison) -> list[CellComparison]:
-    """Cells the baseline measured that the checked run did not: absent, crashed, or
-    skipped where the baseline ran them. (Cells neither run measured are not checks.)"""
+    """Cells the baseline measured that the checked run did not measure whole: absent,
+    crashed (any of its processes), or skipped where the baseline ran them; and cells a
+    process of which crashed in the baseline. (Cells neither run measured are not checks.)"""
     return [c for c in comparison.cells
-            if c.a is not None and c.a.measured and (c.b is None or not c.b.measured)]
+            if c.a is not None and c.a.measured and (c.b is None or not c.b.whole or not c.a.whole)]
 
 
 def differing(comparison: Comparison) -> list[CellComparison]:
@@ -343,9 +366,13 @@ class CheckOutcome:
     allow_undecided: bool = False
     allow_missing: bool = False
     differing: list[CellComparison] = ()
+    other_machine: list[tuple[str, object, object]] = ()   # fingerprint fields that differ
+    allow_other_machine: bool = False
 
     @property
     def exit_status(self) -> int:
+        if self.other_machine and not self.allow_other_machine:
+            return EXIT_UNDECIDED   # another machine's speed is not a regression of the code
         if self.failures:
             return EXIT_REGRESSION
         unchecked = list(self.missing) + list(self.differing)
@@ -357,9 +384,12 @@ class CheckOutcome:
 
 
 def check(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE,
-          allow_undecided: bool = False, allow_missing: bool = False) -> CheckOutcome:
-    """The regression check of B against A, failing closed."""
+          allow_undecided: bool = False, allow_missing: bool = False,
+          allow_other_machine: bool = False) -> CheckOutcome:
+    """The regression check of B against A, failing closed (runs of two machines too,
+    unless ``allow_other_machine``)."""
     undecided = too_noisy(comparison)
     checked = len([c for c in comparison.compared if not c.unchecked])
     return CheckOutcome(regressions(comparison, accuracy_tolerance), undecided, missing(comparison), checked,
-                        allow_undecided, allow_missing, differing(comparison))
+                        allow_undecided, allow_missing, differing(comparison), comparison.machine_diff,
+                        allow_other_machine)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 
 from distbench.core.errors import UserError
 from distbench.render.tables import FORMATS
@@ -25,9 +27,10 @@ def add_interleaved_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=None,
                    help=f"relative change that counts (default: {interleave.DEFAULT_THRESHOLD} interleaved, "
                         "0.25 against a stored baseline)")
-    p.add_argument("--min-pairs", type=int, default=interleave.DEFAULT_MIN_PAIRS, help="pairs before a first verdict")
-    p.add_argument("--max-pairs", type=int, default=interleave.DEFAULT_MAX_PAIRS,
-                   help="pairs at most per cell; then undecided")
+    p.add_argument("--min-pairs", type=int, default=None,
+                   help=f"pairs before a first verdict (default {interleave.DEFAULT_MIN_PAIRS})")
+    p.add_argument("--max-pairs", type=int, default=None,
+                   help=f"pairs at most per cell; then undecided (default {interleave.DEFAULT_MAX_PAIRS})")
     p.add_argument("--budget", type=float, default=None, metavar="SECONDS", help="time for all pairs of all cells")
     p.add_argument("--allow-undecided", action="store_true", help="do not fail on undecided cells (exit 0, listed)")
     p.add_argument("--allow-missing", action="store_true",
@@ -53,3 +56,26 @@ def threshold_of(args: argparse.Namespace, default: float) -> float:
     if threshold <= 0:
         raise UserError(f"Threshold must be > 0 (a relative change, 0.25 = 25%); received {threshold}.")
     return threshold
+
+
+# The stream a command's document (its table, or with --format json its one JSON document)
+# goes to; with --format json everything else (progress, verdict lines, "Saved ...") goes
+# to stderr, so that stdout is exactly one JSON document.
+_document = sys.stdout
+
+
+def emit(text: str) -> None:
+    """Writes the command's document."""
+    print(text, file=_document, flush=True)
+
+
+@contextlib.contextmanager
+def document_only(fmt: str | None):
+    """Within it, ``print`` goes to stderr when ``fmt`` is json; :func:`emit` to stdout."""
+    global _document
+    _document = sys.stdout
+    if fmt != "json":
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield

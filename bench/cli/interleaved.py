@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from distbench.analysis import pairs
-from distbench.cli.args import threshold_of
+from distbench.cli.args import emit, threshold_of
 from distbench.cli.stored import check_baseline, this_machine_id
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
@@ -16,10 +16,31 @@ from distbench.session.paired_run import Pairs, run_pairs
 from distbench.storage.files import Storage, load
 
 
+# What each form of check reads; any other option given to it is refused, not ignored.
+BASELINE_ONLY = {"run": "--run", "cell_threshold": "--cell-threshold", "accuracy_tolerance": "--accuracy-tolerance",
+                 "allow_other_machine": "--allow-other-machine"}
+AGAINST_ONLY = {"min_pairs": "--min-pairs", "max_pairs": "--max-pairs", "budget": "--budget"}
+SELECTION = ("workload", "strategy", "loop", "results")
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     if not args.against:
+        refused = [flag for name, flag in AGAINST_ONLY.items() if getattr(args, name) is not None]
+        refused += [options.BY_NAME[name].cli for name in args.given if name not in SELECTION]
+        _refuse(refused, "--baseline", "a stored run against a stored baseline",
+                "--run, --threshold, --cell-threshold, --accuracy-tolerance, --workload, --strategy, --loop, "
+                "--results, --allow-undecided, --allow-missing, --allow-other-machine, --format")
         return check_baseline(args)
+    refused = [flag for name, flag in BASELINE_ONLY.items() if getattr(args, name) not in (None, [], False)]
+    _refuse(refused, "--against", "two versions measured now",
+            "the run options of `distbench run` (--workload, --data, ...), --threshold, --min-pairs, --max-pairs, "
+            "--budget, --allow-undecided, --allow-missing, --format")
     return _interleaved(args, Side("A", f"revision {args.against}"), Side("B", "this working tree"))
+
+
+def _refuse(flags: list[str], form: str, what: str, valid: str) -> None:
+    if flags:
+        raise UserError(f"check {form} ({what}) does not take {', '.join(flags)}; valid with {form}: {valid}.")
 
 
 def cmd_ab(args: argparse.Namespace) -> int:
@@ -33,13 +54,12 @@ def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
                     getattr(args, "against", None), args.matrix_file, args.given)
     outcome = pairs.outcome(run.cells, args.allow_undecided, args.allow_missing)
     print()
-    print(tables.render_rows(verdicts.PAIRED_HEADERS, verdicts.paired_rows(run.cells), args.format))
-    if args.format != "json":
-        print()
-        for line in verdicts.paired_lines(run.a, run.b, outcome):
-            print(line)
+    emit(tables.render_rows(verdicts.PAIRED_HEADERS, verdicts.paired_rows(run.cells), args.format))
     if run.saved:
         print(f"\nSaved {run.saved}")
+    print()
+    for line in verdicts.paired_lines(run.a, run.b, outcome):
+        print(line)
     return outcome.exit_status
 
 
@@ -57,7 +77,11 @@ def cmd_bisect(args: argparse.Namespace) -> int:
 
 
 def pair_settings(args: argparse.Namespace) -> Pairs:
-    return Pairs(threshold_of(args, interleave.DEFAULT_THRESHOLD), args.min_pairs, args.max_pairs, args.budget)
+    def given(value, default):
+        return default if value is None else value
+
+    return Pairs(threshold_of(args, interleave.DEFAULT_THRESHOLD), given(args.min_pairs, interleave.DEFAULT_MIN_PAIRS),
+                 given(args.max_pairs, interleave.DEFAULT_MAX_PAIRS), args.budget)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from distbench.cli.args import (
     add_results_arg,
     add_running_args,
     add_verdict_args,
+    document_only,
 )
 from distbench.cli.interleaved import cmd_ab, cmd_bisect, cmd_check, cmd_plan
 from distbench.cli.running import cmd_list, cmd_run, cmd_tune
@@ -81,11 +82,13 @@ def _add_interleaved_commands(sub) -> None:
     which.add_argument("--baseline", help="a stored baseline run (path, number, latest~N)")
     which.add_argument("--against", metavar="REV", help="measure this tree against git revision REV now, "
                        "interleaved process by process")
-    p.add_argument("--run", default="latest", help="with --baseline: the run to check (default: latest)")
+    p.add_argument("--run", default=None, help="with --baseline: the run to check (default: latest)")
     p.add_argument("--cell-threshold", action="append", default=[], metavar="CELL=X",
                    help="per-cell slow-down threshold, e.g. reuters_cnn-virtual-fit=0.4 (repeatable)")
     p.add_argument("--accuracy-tolerance", type=float, default=None,
                    help="largest acceptable loss of the guard's test metric (default 0.05)")
+    p.add_argument("--allow-other-machine", action="store_true",
+                   help="with --baseline: check runs from machines whose fingerprints differ (else exit 3)")
     add_interleaved_args(p)
     p.set_defaults(func=cmd_check)
 
@@ -121,6 +124,9 @@ def _with_matrix_file(args: argparse.Namespace) -> None:
     # What the command line itself gave: check --against reads the other version's matrix file under it.
     args.given = {o.name: getattr(args, o.name) for o in options.OPTIONS
                   if getattr(args, o.name, None) not in (None, [], False)}
+    # The file's threshold is for stored runs (compare, check --baseline, report): an
+    # interleaved verdict keeps its own, narrower default unless --threshold is given.
+    args.stored_threshold = declared.pop("threshold", None)
     merged = matrix_file.merge(declared, {name: getattr(args, name, None) for name in declared})
     for name, value in merged.items():
         if hasattr(args, name):
@@ -137,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="distbench: %(message)s")
     try:
         _with_matrix_file(args)
-        return args.func(args)
+        with document_only(getattr(args, "format", None)):
+            return args.func(args)
     except UserError as exc:
         print(f"distbench: error: {exc}", file=sys.stderr)
         return 2

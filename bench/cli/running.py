@@ -8,6 +8,7 @@ import sys
 import distbench.loops as loops
 from distbench import strategies, workloads
 from distbench.analysis import tuning
+from distbench.cli.args import emit
 from distbench.cli.interleaved import pair_progress
 from distbench.core.errors import UserError
 from distbench.render import listing, run_table, tables, tune_table
@@ -42,7 +43,7 @@ def _finish(session, fmt: str | None) -> int:
     session.finish()
     print()
     if fmt:
-        print(session.summary(fmt))
+        emit(session.summary(fmt))
     if session.saved:
         print(f"\nSaved {session.saved}")
     elif not session.values["no_save"] and session.records:
@@ -73,11 +74,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if sides is not None and args.confirm_pairs >= 2:
         print(tune_table.confirming_line(sides), flush=True)
     confirmed = tune.confirm(session, sides, args.confirm_pairs, pair_progress)
-    print(tables.render_rows(tune_table.TUNE_HEADERS, tune_table.tune_rows(ranked), args.format))
-    if args.format != "json":
-        print("\n" + tune_table.tune_verdict(ranked, confirmed))
-        for line in tune_table.not_ranked_lines(left_out, session.results):
-            print(line)
+    emit(tables.render_rows(tune_table.TUNE_HEADERS, tune_table.tune_rows(ranked), args.format))
+    print("\n" + tune_table.tune_verdict(ranked, confirmed))
+    for line in tune_table.not_ranked_lines(left_out, session.results):
+        print(line)
     return status
 
 

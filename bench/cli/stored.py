@@ -7,7 +7,7 @@ import functools
 import os
 
 from distbench.analysis import compare
-from distbench.cli.args import threshold_of
+from distbench.cli.args import emit, threshold_of
 from distbench.core.errors import UserError
 from distbench.render import verdicts
 from distbench.render.report import write_report
@@ -33,10 +33,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     storage = Storage(args.results)
     a, b = load_ref(storage, args.a), load_ref(storage, args.b)
     noise_a, noise_b = _noise(storage, a, b)
-    comparison = compare.compare_runs(a, b, threshold_of(args, compare.DEFAULT_THRESHOLD), noise_a=noise_a,
+    comparison = compare.compare_runs(a, b, threshold_of(args, stored_default(args)), noise_a=noise_a,
                                       noise_b=noise_b)
-    print(verdicts.comparison_text(comparison, args.format))
+    emit(verdicts.comparison_text(comparison, args.format))
     return 0
+
+
+def stored_default(args: argparse.Namespace) -> float:
+    """The threshold between stored runs when --threshold is not given: the matrix file's, else 0.25."""
+    return getattr(args, "stored_threshold", None) or compare.DEFAULT_THRESHOLD
 
 
 def _cell_thresholds(items: list[str]) -> dict[str, float]:
@@ -55,7 +60,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     run = load_ref(storage, args.run)
     history = [load(p) for p in storage.runs(run.machine_id)]
     out = args.out or os.path.join("reports", run.machine_id)
-    path = write_report(run, history, out, threshold_of(args, compare.DEFAULT_THRESHOLD))
+    path = write_report(run, history, out, threshold_of(args, stored_default(args)))
     print(f"Wrote {path} (charts beside it)")
     return 0
 
@@ -63,17 +68,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 def check_baseline(args: argparse.Namespace) -> int:
     """``check --baseline``: the latest (or ``--run``) stored run against a stored baseline."""
     storage = Storage(args.results)
-    baseline, current = load_ref(storage, args.baseline), load_ref(storage, args.run)
+    baseline, current = load_ref(storage, args.baseline), load_ref(storage, args.run or "latest")
     overrides = _cell_thresholds(args.cell_threshold)
     unknown = sorted(set(overrides) - set(baseline.cells()) - set(current.cells()))
     if unknown:
         raise UserError(f"--cell-threshold names cells in neither run: {', '.join(unknown)}.")
     noise_a, noise_b = _noise(storage, baseline, current)
-    comparison = compare.compare_runs(baseline, current, threshold_of(args, compare.DEFAULT_THRESHOLD), overrides,
+    comparison = compare.compare_runs(baseline, current, threshold_of(args, stored_default(args)), overrides,
                                       noise_a, noise_b)
-    print(verdicts.comparison_text(comparison, args.format))
+    comparison = compare.selected(comparison, {k: args.given.get(k) for k in ("workload", "strategy", "loop")})
+    emit(verdicts.comparison_text(comparison, args.format))
     tolerance = compare.DEFAULT_ACCURACY_TOLERANCE if args.accuracy_tolerance is None else args.accuracy_tolerance
-    outcome = compare.check(comparison, tolerance, args.allow_undecided, args.allow_missing)
+    outcome = compare.check(comparison, tolerance, args.allow_undecided, args.allow_missing,
+                            args.allow_other_machine)
     print()
     for line in verdicts.check_lines(outcome, baseline.label, current.label, tolerance):
         print(line)

@@ -46,6 +46,8 @@ def find(ref: str):
         except ImportError as exc:
             raise UserError(f"Cannot import {target!r} for {ref!r}: {exc}. Is it installed, or on PYTHONPATH? "
                             "A file is given as path/to/file.py:Attribute.") from None
+        except Exception as exc:  # noqa: BLE001 - the user's module failed while importing: one line
+            raise UserError(f"Importing {target!r} for {ref!r} failed: {_one_line(exc)}") from None
     try:
         return getattr(module, attr)
     except AttributeError:
@@ -71,8 +73,15 @@ def _load_file(path: str, ref: str):
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[name]
-        raise UserError(f"Loading {path} for {ref!r} failed: {type(exc).__name__}: {exc}") from None
+        raise UserError(f"Loading {path} for {ref!r} failed: {_one_line(exc)}") from None
     return module
+
+
+def _one_line(exc: Exception) -> str:
+    """``SyntaxError: invalid syntax (model.py, line 3)``: the error and where, on one line."""
+    where = f" ({exc.filename}, line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.filename else ""
+    text = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+    return f"{type(exc).__name__}: {' '.join(str(text).split())}{where}"
 
 
 def same_class(a: type, b: type) -> bool:

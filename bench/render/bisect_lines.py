@@ -27,5 +27,6 @@ def closing_lines(found) -> list[str]:
                      "run again with more --max-pairs (or a longer cell: --steps-per-epoch) to decide.")
     else:
         lines.append(f"NOTHING FOUND: {found.reason}.")
-    return lines
+    return lines + [f"RESULT: {'found' if found.first_slower else 'nothing found' if found.exit_status == 0 else 'undecided'}"
+                    f" (exit {found.exit_status})"]
 

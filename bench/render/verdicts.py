@@ -81,6 +81,11 @@ def undecided_line(c) -> str:
 def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[str]:
     """check's closing lines: what failed, what it could not decide or find, or the pass."""
     lines = []
+    if outcome.other_machine:
+        allowed = " (allowed by --allow-other-machine)" if outcome.allow_other_machine else ""
+        lines.append(f"OTHER MACHINE{allowed}: {a_label} and {b_label} ran on different machines ("
+                     + "; ".join(f"{k}: {va} -> {vb}" for k, va, vb in outcome.other_machine)
+                     + "): their speeds differ by more than the code; compare them with `distbench compare`.")
     if outcome.failures:
         lines += [f"FAIL: {b_label} regressed against {a_label}:"] + [f"  {regression_line(r)}" for r in outcome.failures]
     if outcome.undecided:
@@ -90,8 +95,7 @@ def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[s
     if outcome.missing:
         allowed = " (allowed by --allow-missing)" if outcome.allow_missing else ""
         lines += [f"MISSING{allowed}: {len(outcome.missing)} cells the baseline measured did not run ok:"]
-        lines += [f"  {c.cell}: {c.b.status + ': ' + c.b.reason if c.b else 'not in the checked run'}"
-                  for c in outcome.missing]
+        lines += [f"  {c.cell}: {_missing_reason(c)}" for c in outcome.missing]
     if outcome.differing:
         allowed = " (allowed by --allow-missing)" if outcome.allow_missing else ""
         lines += [f"NOT COMPARABLE{allowed}: {len(outcome.differing)} cells were measured differently in the two runs:"]
@@ -101,11 +105,27 @@ def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[s
         lines.append(f"PASS: {outcome.checked} cells of {b_label} checked against {a_label}: none slower beyond "
                      f"its threshold, lost more than {tolerance} of its test metric, or newly fails the "
                      "accuracy guard.")
-    elif status != EXIT_REGRESSION:
+    elif status != EXIT_REGRESSION or outcome.other_machine:
         lines.append(f"NOT PASSED (exit {status}): "
                      + ("nothing could be checked." if not outcome.checked else "see the cells above; "
                         "--allow-undecided / --allow-missing pass them knowingly."))
-    return lines
+    return lines + [result_line(status)]
+
+
+RESULTS = {EXIT_PASS: "pass", EXIT_REGRESSION: "slower"}
+
+
+def result_line(status: int) -> str:
+    """The last line of every verdict: one a script can rely on."""
+    return f"RESULT: {RESULTS.get(status, 'not passed')} (exit {status})"
+
+
+def _missing_reason(c) -> str:
+    if c.b is None:
+        return "not in the checked run"
+    if c.presence.startswith("not comparable"):
+        return c.presence[len("not comparable: "):]
+    return f"{c.b.status}: {c.b.reason}"
 
 
 # -- interleaved A/B ----------------------------------------------------------------------
@@ -163,7 +183,7 @@ def paired_lines(a, b, outcome) -> list[str]:
         lines.append(f"PASS: {outcome.decided} cells decided, none slower.")
     else:
         lines.append(f"NOT PASSED (exit {status})" + ("" if outcome.decided else ": nothing was decided"))
-    return lines
+    return lines + [result_line(status)]
 
 
 PLAN_HEADERS = ["cell", "pair sd", "from", "pairs needed", "about"]

@@ -215,7 +215,11 @@ class Interleaved:
 def parse_side(name: str, text: str, parse_options: Callable[[list[str]], dict]) -> Side:
     """A side from its words: ``NAME=VALUE`` sets an environment variable, the rest are
     run options (``--intra-op-threads 1``) that change the cell's spec."""
-    words = shlex.split(text or "")
+    try:
+        words = shlex.split(text or "")
+    except ValueError as exc:
+        raise UserError(f"Bad side {name} {text!r}: {exc} (quote a value with spaces whole, e.g. "
+                        "--a \"XLA_FLAGS='--xla_cpu_multi_thread_eigen=false'\").") from None
     env = dict(w.split("=", 1) for w in words if _is_env(w))
     return Side(name, text or "(as given)", parse_options([w for w in words if not _is_env(w)]), env)
 

@@ -49,10 +49,16 @@ class CellResult:
         return bool(self.ok) and bool(self.per_process)
 
     @property
+    def whole(self) -> bool:
+        """Measured, and every repeat measured: no process of the cell crashed or failed."""
+        return self.measured and self.failed_repeats == 0
+
+    @property
     def status(self) -> str:
-        """``ok`` when any repeat was measured, else the first repeat's status (or ``missing``)."""
+        """``ok`` when every repeat was measured; ``partly failed`` when some were and some
+        were not; else the first repeat's status (or ``missing``)."""
         if self.ok:
-            return "ok"
+            return "ok" if self.failed_repeats == 0 else "partly failed"
         return self.repeats[0].get("status", "missing") if self.repeats else "missing"
 
     @property

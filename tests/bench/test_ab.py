@@ -212,6 +212,6 @@ def test_the_closing_lines_name_the_verdicts():
     same = _run(FakeLaunch({"A": 10.0, "B": 10.0}), min_pairs=3, max_pairs=8)
     lines = verdicts.paired_lines(ab.Side("A", "revision HEAD~1"), ab.Side("B", "this tree"), pairs.outcome([slower]))
     assert lines[:2] == ["A: revision HEAD~1", "B: this tree"] and f"SLOWER: {slower.cell}" in lines
-    assert lines[-1].startswith("NOT PASSED (exit 1)")
+    assert lines[-2].startswith("NOT PASSED (exit 1)") and lines[-1] == "RESULT: slower (exit 1)"
     lines = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), pairs.outcome([same]))
-    assert lines[-1] == "PASS: 1 cells decided, none slower."
+    assert lines[-2:] == ["PASS: 1 cells decided, none slower.", "RESULT: pass (exit 0)"]
