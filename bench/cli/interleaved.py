@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from distbench.analysis import pairs
 from distbench.cli.args import emit, threshold_of
 from distbench.cli.stored import check_baseline, this_machine_id
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
-from distbench.render import bisect_lines, tables, verdicts
+from distbench.render import bisect_lines, run_table, tables, verdicts
 from distbench.session import bisect, interleave, options
 from distbench.session.interleave import Side, parse_side
 from distbench.session.paired_run import Pairs, run_pairs
@@ -57,6 +58,9 @@ def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
     emit(tables.render_rows(verdicts.PAIRED_HEADERS, verdicts.paired_rows(run.cells), args.format))
     if run.saved:
         print(f"\nSaved {run.saved}")
+    if run.interrupted:
+        print("\n" + (run_table.INTERRUPTED if run.saved else "distbench: interrupted"), file=sys.stderr)
+        return 130
     print()
     for line in verdicts.paired_lines(run.a, run.b, outcome):
         print(line)

@@ -26,6 +26,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 from distbench.core.config import CellSpec
@@ -52,13 +53,35 @@ def spawn(argv: list[str], log_path: str, env: dict[str, str] | None = None, tre
     env = {**WORKER_ENV, **(env or {})}
     server = forkserver.server_for(tree.code, start_env(env))
     if server is not None:
-        return server.spawn(argv, env, log_path, tree.cwd())
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            tree.command(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=tree.environ(env), cwd=tree.cwd(),
-            start_new_session=True, preexec_fn=die_with_parent,
-        )
+        proc = server.spawn(argv, env, log_path, tree.cwd())
+    else:
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                tree.command(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=tree.environ(env), cwd=tree.cwd(),
+                start_new_session=True, preexec_fn=die_with_parent,
+            )
+    with _live_lock:
+        _live.add(proc)
+    return proc
+
+
+# Workers started and not yet reaped: Ctrl-C in the parent kills them at once (they run in
+# their own sessions, so the terminal's SIGINT never reaches them).
+_live: set = set()
+_live_lock = threading.Lock()
+
+
+def kill_all() -> None:
+    """SIGKILLs the process group of every worker not yet reaped; whoever waits on one then
+    returns at once (an interrupted parent stops its workers instead of waiting for them)."""
+    with _live_lock:
+        procs = list(_live)
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def how_started(proc, env: dict[str, str], cwd: str) -> dict:
@@ -119,6 +142,8 @@ def kill_group(proc: subprocess.Popen) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
+    with _live_lock:
+        _live.discard(proc)
 
 
 def how_it_ended(returncode: int) -> str:

@@ -27,6 +27,8 @@ def closing_lines(found) -> list[str]:
                      "run again with more --max-pairs (or a longer cell: --steps-per-epoch) to decide.")
     else:
         lines.append(f"NOTHING FOUND: {found.reason}.")
-    return lines + [f"RESULT: {'found' if found.first_slower else 'nothing found' if found.exit_status == 0 else 'undecided'}"
-                    f" (exit {found.exit_status})"]
+    status = found.exit_status
+    word = ("found" if found.first_slower else "nothing found" if status == 0 else
+            "interrupted" if status == 130 else "undecided")
+    return lines + [f"RESULT: {word} (exit {status})"]
 

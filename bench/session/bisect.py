@@ -62,6 +62,8 @@ class Bisection:
         not decide, a cell failed or nothing was measured (never a pass)."""
         if self.first_slower:
             return 0
+        if self.steps and self.steps[-1].verdict == "interrupted":
+            return 130
         return 0 if self.steps and self.steps[-1].verdict == "same" and not self.between else 3
 
 
@@ -101,7 +103,7 @@ def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | Non
                 run = measure(session, suite, a, b, settings, progress,
                               {"bisect": {"good": good_sha, "bad": bad_sha, "candidate": sha}})
             subject = git(project.root, "log", "-1", "--format=%s", sha).strip()
-            done = Step(sha, subject, i + 1, commit_verdict(run.cells), run)
+            done = Step(sha, subject, i + 1, "interrupted" if run.interrupted else commit_verdict(run.cells), run)
             found.steps.append(done)
             if on_step:
                 on_step(done, len(commits))
@@ -113,6 +115,9 @@ def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | Non
 def _search(found: Bisection, step: Callable[[int], Step]) -> Bisection:
     commits = found.commits
     last = step(len(commits) - 1)
+    if last.verdict == "interrupted":
+        found.reason = "interrupted (Ctrl-C) while measuring BAD"
+        return found
     if last.verdict != "slower":
         found.reason = (f"BAD is not slower than GOOD ({last.verdict}): nothing to find"
                         if last.verdict in ("same", "skipped") else
@@ -126,6 +131,10 @@ def _search(found: Bisection, step: Callable[[int], Step]) -> Bisection:
             bad = mid
         elif here.verdict == "same":
             good = mid
+        elif here.verdict == "interrupted":
+            found.between = (found.good if good < 0 else commits[good], commits[bad])
+            found.reason = "interrupted (Ctrl-C)"
+            return found
         else:
             found.between = (found.good if good < 0 else commits[good], commits[bad])
             found.reason = f"{here.commit[:8]} against GOOD was {here.verdict}"

@@ -34,6 +34,7 @@ from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.lockstep import ENV, prefix
 from distbench.core.records import CellRecord, skipped
+from distbench.launchers.process import kill_all
 from distbench.launchers.relay import Relay
 from distbench.launchers.trees import CodeTree
 from distbench.session.project import Checkout
@@ -69,6 +70,14 @@ class Side:
         return replace(self, env=env)
 
 
+class PairsInterrupted(KeyboardInterrupt):
+    """Ctrl-C during interleaved pairs; ``cells`` holds what finished."""
+
+    def __init__(self, cells: list["PairedCell"]) -> None:
+        super().__init__("interrupted")
+        self.cells = cells
+
+
 @dataclass
 class PairedCell:
     """One cell's interleaved pairs and the verdict on them."""
@@ -79,6 +88,7 @@ class PairedCell:
     pairs: list[tuple[CellRecord, CellRecord]] = field(default_factory=list)
     skipped: str = ""      # why the cell cannot run here (both sides skipped it)
     stopped: str = ""      # why pairs stopped before a verdict (budget)
+    interrupted: bool = False   # Ctrl-C stopped its pairs: no verdict, whatever the pairs say
 
     @property
     def failure(self) -> CellRecord | None:
@@ -100,6 +110,8 @@ class PairedCell:
             return "skipped"
         if self.failure:
             return "failed"
+        if self.interrupted:
+            return "interrupted"
         return self.judgement.verdict
 
     @property
@@ -111,6 +123,7 @@ class PairedCell:
         return {"cell": self.cell, "verdict": self.verdict, "threshold": self.threshold, "pairs": j.pairs,
                 "log_ratios": self.log_ratios, "ratio": j.ratio, "interval": list(j.interval) if j.interval else None,
                 "p_value": j.p_value, "smallest_p": j.smallest_p, "skipped": self.skipped, "stopped": self.stopped,
+                "interrupted": self.interrupted,
                 "failure": (self.failure or {}).get("reason")}
 
 
@@ -153,12 +166,23 @@ class Interleaved:
             raise UserError(f"Threshold must be > 0 (a relative change, 0.05 = 5%); received {self.threshold}.")
 
     def run(self, cells: list[CellSpec], skip_reason: Callable[[CellSpec], str | None]) -> list[PairedCell]:
-        """Each cell in turn, pair by pair (the budget, when set, covers them all)."""
+        """Each cell in turn, pair by pair (the budget, when set, covers them all). Ctrl-C
+        kills the pair in flight and raises :class:`PairsInterrupted` with the pairs that
+        finished (the cell in progress marked interrupted; cells not started left out)."""
         deadline = time.monotonic() + self.budget_s if self.budget_s else None
-        return [self._cell(spec, skip_reason, deadline) for spec in cells]
+        done: list[PairedCell] = []
+        for spec in cells:
+            cell = PairedCell(spec.id, self.threshold, spec)
+            try:
+                self._cell(cell, spec, skip_reason, deadline)
+            except KeyboardInterrupt:
+                cell.interrupted = True
+                cell.stopped = f"interrupted (Ctrl-C) after {len(cell.pairs)} pairs"
+                raise PairsInterrupted(done + [cell]) from None
+            done.append(cell)
+        return done
 
-    def _cell(self, spec: CellSpec, skip_reason, deadline: float | None) -> PairedCell:
-        cell = PairedCell(spec.id, self.threshold, spec)
+    def _cell(self, cell: PairedCell, spec: CellSpec, skip_reason, deadline: float | None) -> PairedCell:
         reasons = {skip_reason(side.spec(spec)) for side in (self.a, self.b)} - {None}
         if reasons:
             cell.skipped = "; ".join(sorted(reasons))
@@ -203,6 +227,9 @@ class Interleaved:
                 threads[side.name].start()
             try:
                 relay.run(lambda name: threads[name].is_alive())
+            except KeyboardInterrupt:
+                kill_all()   # the pair in flight is abandoned: its workers go now, not at their deadline
+                raise
             finally:
                 for thread in threads.values():
                     thread.join()

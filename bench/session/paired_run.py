@@ -30,6 +30,7 @@ class PairedRun:
     b: Side
     cells: list[PairedCell]
     saved: str | None
+    interrupted: bool = False   # Ctrl-C: ``cells`` holds the pairs that finished, saved as such
 
 
 @dataclass(frozen=True)
@@ -83,16 +84,20 @@ def measure(session: Session, suite: Suite, a: Side, b: Side, settings: Pairs, p
     in the run's settings) unless the session does not save."""
     engine = interleave.Interleaved(a, b, interleave.through(suite), settings.threshold, settings.min_pairs,
                                     settings.max_pairs, settings.budget, progress)
-    paired = engine.run(session.plan, suite.skip_reason)
+    try:
+        paired, interrupted = engine.run(session.plan, suite.skip_reason), False
+    except interleave.PairsInterrupted as stop:
+        paired, interrupted = stop.cells, True
     saved = None
     if session.saving:
         part = {"threshold": engine.threshold, "min_pairs": engine.min_pairs, "max_pairs": engine.max_pairs,
                 "budget_s": engine.budget_s, **(stored or {})}
         measured = b.checkout.commit if b.checkout else None
         saved = str(save_run(interleave.records_by_side(paired), session.values["results"],
+                             interrupted=interrupted,
                              extra={"interleaved": interleave.stored_document_part(a, b, paired, part)},
                              commit=measured))
-    return PairedRun(a, b, paired, saved)
+    return PairedRun(a, b, paired, saved, interrupted)
 
 
 # What a version's matrix file may not change on its side: the selection (the cells compared

@@ -1,0 +1,85 @@
+"""Ctrl-C in the interleaved commands: the command stops within seconds (the pair in flight
+is killed, not waited for up to its deadline), saves the pairs that finished as an
+interrupted run, exits 130, and leaves no worker and no git worktree behind."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.processes import gone
+
+pytestmark = pytest.mark.slow
+ENV = {**{k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DISTBENCH_SPAWN")},
+       "TF_CPP_MIN_LOG_LEVEL": "3", "GIT_AUTHOR_NAME": "u", "GIT_AUTHOR_EMAIL": "u@example.com",
+       "GIT_COMMITTER_NAME": "u", "GIT_COMMITTER_EMAIL": "u@example.com"}
+# Long cells: a pair takes tens of seconds, so Ctrl-C lands inside the second pair.
+CELL = ["--workload", "reuters_cnn", "--strategy", "default", "--loop", "custom", "--data", "synthetic",
+        "--steps-per-epoch", "800", "--epochs", "1", "--max-pairs", "8", "--min-pairs", "8"]
+
+
+def _in(folder: str) -> list[int]:
+    """Processes whose working directory is ``folder`` (a worker starts in the project's)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{pid}/cwd") == folder and int(pid) != os.getpid() and not gone(int(pid)):
+                found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def _interrupt_after_first_pair(argv, cwd):
+    proc = subprocess.Popen([sys.executable, "-m", "distbench", *argv], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("[pair 1]"):
+            break
+    time.sleep(3)                      # inside the second pair
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, time.monotonic() - sent, "".join(lines) + out, err
+
+
+def _stored(results):
+    (path,) = list(results.glob("*/*.json"))
+    return json.loads(path.read_text())
+
+
+def test_ctrl_c_in_ab_stops_saves_the_finished_pair_and_leaves_nothing(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    code, took, out, err = _interrupt_after_first_pair(["ab", "--b", "", *CELL, "--results", "results"], project)
+    assert code == 130, out[-2000:] + err[-2000:]
+    assert took < 30                                   # not the 900 s deadline of the pair in flight
+    assert "interrupted; the cells that finished were saved" in err
+    run = _stored(project / "results")
+    assert run["distbench"]["interrupted"] is True
+    cell = run["distbench"]["interleaved"]["cells"]["reuters_cnn-default-custom"]
+    assert cell["verdict"] == "interrupted" and cell["pairs"] == 1 and "interrupted (Ctrl-C) after 1 pairs" in cell["stopped"]
+    time.sleep(2)
+    assert _in(str(project)) == []                     # the abandoned pair's workers are gone
+
+
+def test_ctrl_c_in_check_against_removes_its_worktree(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("# p\n")
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "one"], ["commit", "-q", "--allow-empty",
+                                                                             "-m", "two"]):
+        subprocess.run(["git", *args], cwd=project, check=True, capture_output=True, env=ENV)
+    code, took, out, err = _interrupt_after_first_pair(["check", "--against", "HEAD~1", *CELL], project)
+    assert code == 130 and took < 30, out[-2000:] + err[-2000:]
+    assert _stored(project / "results")["distbench"]["interrupted"] is True
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=project, capture_output=True, text=True).stdout
+    assert len(worktrees.strip().splitlines()) == 1, worktrees
+    time.sleep(2)
+    assert _in(str(project)) == []
