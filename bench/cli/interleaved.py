@@ -7,14 +7,14 @@ import sys
 
 from distbench.analysis import pairs
 from distbench.cli.args import emit, threshold_of
-from distbench.cli.stored import check_baseline, this_machine_id
+from distbench.cli.stored import check_baseline, history, this_machine_id
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.render import bisect_lines, run_table, tables, verdicts
 from distbench.session import bisect, interleave, options
 from distbench.session.interleave import Side, parse_side
 from distbench.session.paired_run import Pairs, run_pairs
-from distbench.storage.files import Storage, load
+from distbench.storage.files import Storage
 
 
 # What each form of check reads; any other option given to it is refused, not ignored.
@@ -96,7 +96,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise UserError(f"--power must be between 0 and 1; received {args.power}.")
     storage = Storage(args.results)
     machine = this_machine_id()
-    noise = pairs.pair_noise([load(p) for p in storage.runs(machine)])
+    noise = pairs.pair_noise(history(storage, machine))
     wanted = [c for c in noise if _selected(c, args)]
     print(f"Pair noise from the interleaved runs stored for {machine} in {args.results}/:")
     print(tables.render_rows(verdicts.PLAN_HEADERS, verdicts.plan_rows(pairs.plan(noise, wanted, effect, threshold, args.power), effect, threshold)))

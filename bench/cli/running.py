@@ -39,11 +39,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _finish(session, fmt: str | None) -> int:
-    """Judges, prints (as ``fmt``; None: no table) and saves a session's run; the exit status."""
-    session.finish()
+    """Judges, prints (as ``fmt``; None: no table) and saves a session's run; the exit status.
+    A save that fails (a full disk) does not take the table with it: it is printed first."""
+    try:
+        session.finish()
+        unsaved = None
+    except UserError as exc:
+        unsaved = exc
     print()
     if fmt:
         emit(session.summary(fmt))
+    if unsaved is not None:
+        print(f"distbench: error: {unsaved}", file=sys.stderr)
+        return 2
     if session.saved:
         print(f"\nSaved {session.saved}")
     elif not session.values["no_save"] and session.records:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import sys
 
 from distbench.analysis import compare
 from distbench.cli.args import emit, threshold_of
 from distbench.core.errors import UserError
 from distbench.render import verdicts
 from distbench.render.report import write_report
-from distbench.storage.files import Storage, load
+from distbench.storage.files import Storage, load, load_history
 from distbench.storage.machine import machine_id, machine_info
 
 
@@ -26,7 +27,15 @@ def this_machine_id() -> str:
 
 def _noise(storage, *runs) -> list[dict]:
     """Each run's machine's between-run noise, from the stored runs of that machine."""
-    return [compare.history_noise([load(p) for p in storage.runs(run.machine_id)]) for run in runs]
+    return [compare.history_noise(history(storage, run.machine_id)) for run in runs]
+
+
+def history(storage: Storage, machine_id: str) -> list:
+    """A machine's readable stored runs; each unreadable one named on stderr, and skipped."""
+    runs, unreadable = load_history(storage.runs(machine_id))
+    for reason in unreadable:
+        print(f"distbench: skipped in the history: {reason}", file=sys.stderr)
+    return runs
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -58,9 +67,9 @@ def _cell_thresholds(items: list[str]) -> dict[str, float]:
 def cmd_report(args: argparse.Namespace) -> int:
     storage = Storage(args.results)
     run = load_ref(storage, args.run)
-    history = [load(p) for p in storage.runs(run.machine_id)]
+    runs = history(storage, run.machine_id)
     out = args.out or os.path.join("reports", run.machine_id)
-    path = write_report(run, history, out, threshold_of(args, stored_default(args)))
+    path = write_report(run, runs, out, threshold_of(args, stored_default(args)))
     print(f"Wrote {path} (charts beside it)")
     return 0
 

@@ -200,20 +200,44 @@ class Storage:
         commit = (document.get("commit_info", {}).get("id") or "nocommit")[:8]
         stamp = dt.datetime.fromisoformat(document["datetime"]).strftime("%Y%m%d_%H%M%S")
         try:
-            while True:
-                target = folder / f"{self._next_number(folder):04d}_{commit}_{stamp}.json"
-                try:
-                    os.link(tmp, target)   # fails if another run took this number first
-                    return target
-                except FileExistsError:
-                    continue
-        finally:
-            tmp.unlink(missing_ok=True)
+            number = self._claim(folder)
+            target = folder / f"{number:04d}_{commit}_{stamp}.json"
+            os.replace(tmp, target)
+            (folder / f".claim-{number:04d}").unlink(missing_ok=True)
+            return target
+        except OSError as exc:
+            # The run stays in its temporary file rather than being lost: say where.
+            raise UserError(f"Cannot save the run in {folder}: {exc.strerror or exc}. It is kept in {tmp}; "
+                            f"rename it to the next number there (NNNN_{commit}_{stamp}.json).") from None
+
+    def _claim(self, folder: Path) -> int:
+        """The next run number of ``folder``, claimed for this process alone.
+
+        A number is claimed by creating ``.claim-NNNN`` exclusively (``O_EXCL``: atomic on
+        every local file system, hard links not needed), then checking that no run file has
+        it yet; the claim goes once the run file is in place. Two runs saving at once, in
+        the same second or not, get two numbers; a claim left by a killed save only skips
+        its number.
+        """
+        number = self._next_number(folder)
+        while True:
+            try:
+                os.close(os.open(folder / f".claim-{number:04d}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            except FileExistsError:
+                number += 1
+                continue
+            if number not in self._numbers(folder):
+                return number
+            (folder / f".claim-{number:04d}").unlink(missing_ok=True)
+            number = self._next_number(folder)
 
     @staticmethod
-    def _next_number(folder: Path) -> int:
-        numbers = [int(m.group(1)) for p in folder.iterdir() if (m := RUN_FILE.match(p.name))]
-        return max(numbers, default=0) + 1
+    def _numbers(folder: Path) -> set[int]:
+        return {int(m.group(1)) for p in folder.iterdir() if (m := RUN_FILE.match(p.name))}
+
+    @classmethod
+    def _next_number(cls, folder: Path) -> int:
+        return max(cls._numbers(folder), default=0) + 1
 
     def runs(self, machine_id: str | None = None) -> list[Path]:
         """Run files, oldest first (by number), of one machine or of all."""
@@ -264,6 +288,18 @@ class Storage:
     def _single_machine_runs(self) -> list[Path]:
         folders = [p for p in self.root.iterdir() if p.is_dir()] if self.root.is_dir() else []
         return self.runs(folders[0].name) if len(folders) == 1 else []
+
+
+def load_history(paths) -> tuple[list[StoredRun], list[str]]:
+    """Every readable run of ``paths`` (a machine's history, for its noise), and one line per
+    run that could not be read: one corrupt file costs the history one run, not the command."""
+    runs, unreadable = [], []
+    for path in paths:
+        try:
+            runs.append(load(path))
+        except UserError as exc:
+            unreadable.append(str(exc))
+    return runs, unreadable
 
 
 def load(path: str | os.PathLike) -> StoredRun:

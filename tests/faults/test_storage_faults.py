@@ -1,0 +1,99 @@
+"""Faults at save and load time: nothing measured is lost without saying where it is, and one
+bad file does not break every command."""
+
+import datetime as dt
+import json
+import multiprocessing
+import os
+
+import pytest
+from distbench.cli.main import main
+from distbench.core.errors import UserError
+from distbench.storage import files
+from distbench.storage.files import Storage, load
+
+from tests.bench.runs import MACHINE, document, record, samples, save
+
+CELL = "reuters_cnn-default-fit"
+
+
+def _cells(median=10.0, seed=0):
+    return {CELL: [record(CELL, samples(median, seed=seed, spread=0.01), 0.58)]}
+
+
+def _save_at(root: str, second: int, count: int, start, out) -> None:
+    """In a separate process: waits for the start, then ``count`` saves, each stamped its own second."""
+    start.wait()
+    names = []
+    for k in range(count):
+        doc = document(_cells(seed=second + k))
+        doc["datetime"] = dt.datetime(2026, 12, 1, 6, (second + k) // 60 % 60, (second + k) % 60,
+                                      tzinfo=dt.timezone.utc).isoformat()
+        names.append(Storage(root).save(doc, MACHINE).name)
+    out.put(names)
+
+
+def test_two_processes_saving_at_once_with_different_timestamps_get_different_numbers(tmp_path):
+    """The claimed file name holds the time stamp, so a number claimed by linking to it was
+    claimed twice when two runs saved in different seconds."""
+    ctx = multiprocessing.get_context("spawn")
+    start, out = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_save_at, args=(str(tmp_path), second, 40, start, out)) for second in (0, 1000)]
+    for p in procs:
+        p.start()
+    names = out.get(timeout=120) + out.get(timeout=120)
+    for p in procs:
+        p.join(timeout=60)
+    numbers = [name[:4] for name in names]
+    assert len(set(numbers)) == 80, sorted(numbers)
+    assert sorted(p.name for p in (tmp_path / MACHINE).iterdir()) == sorted(names)   # no claims or temp files left
+
+
+def test_a_file_system_without_hard_links_still_saves(tmp_path, monkeypatch):
+    def no_links(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    path = save(tmp_path, _cells())
+    assert load(path).results[CELL].measured
+
+
+def test_a_save_that_fails_keeps_the_run_and_says_where(tmp_path, monkeypatch):
+    real = os.replace
+
+    def full(src, dst):   # the run's own file cannot be put in place (the temporary one was written)
+        if str(dst).endswith(".json"):
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", full)
+    with pytest.raises(UserError, match="No space left on device. It is kept in .*part") as raised:
+        save(tmp_path, _cells())
+    kept = str(raised.value).split("It is kept in ")[1].split(";")[0]
+    monkeypatch.undo()
+    with open(kept) as f:
+        assert json.load(f)["benchmarks"][0]["param"] == CELL
+
+
+@pytest.mark.slow
+def test_run_prints_its_table_when_the_save_fails(tmp_path, monkeypatch, capsys):
+    def full(self, document, machine_id):
+        raise UserError("Cannot save the run in results: No space left on device.")
+
+    monkeypatch.setattr(Storage, "save", full)
+    code = main(["run", "--workload", "matmul", "--strategy", "default", "--no-peak", "--matmul-repeats", "2",
+                 "--results", str(tmp_path / "results")])
+    out, err = capsys.readouterr()
+    assert code == 2 and "No space left on device" in err
+    assert "matmul" in out and "GFLOP/s" in out          # the measured table, not lost
+
+
+def test_one_corrupt_run_does_not_break_compare(tmp_path, capsys):
+    for seed, median in enumerate([10.0, 10.2, 10.1, 10.0], 1):
+        save(tmp_path, _cells(median, seed))
+    broken = tmp_path / MACHINE / "0005_deadbeef_20261201_060000.json"
+    broken.write_text('{"machine_info": {')
+    code = main(["compare", "1", "4", "--results", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 0 and CELL in out
+    assert f"skipped in the history: {broken} is not valid JSON" in err
