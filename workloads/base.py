@@ -92,7 +92,7 @@ class TextWorkload(abc.ABC):
         if self.keras_loader() is None:
             data_mod.announce_fallback(self.name, "it has no Keras dataset", seed)
             return "synthetic"
-        ok, why = data_mod.keras_available(self.keras_loader())
+        ok, why = data_mod.keras_available(self.keras_loader(), self.name)
         if ok:
             return "keras"
         data_mod.announce_fallback(self.name, why, seed)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -288,13 +290,44 @@ def check_source(source: str) -> str:
 _announced: set[str] = set()
 
 
-def keras_available(loader: KerasLoader) -> tuple[bool, str]:
-    """Tries the real Keras loader once (cached file or download); returns (ok, why not)."""
-    try:
-        loader()
-    except Exception as exc:  # noqa: BLE001 - keras.utils.get_file raises a bare Exception offline
-        return False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
-    return True, ""
+# How long ``auto`` waits for the Keras loader (a cached file loads in a second or two; a
+# download behind a firewall that drops packets would wait for ever), and how long a failed
+# attempt is remembered, so that the next runs go to synthetic data at once.
+KERAS_TIMEOUT_S = float(os.environ.get("DISTBENCH_KERAS_TIMEOUT", "30"))
+KERAS_RETRY_AFTER_S = 3600
+_tried: dict[str, tuple[bool, str]] = {}
+
+
+def keras_available(loader: KerasLoader, name: str = "") -> tuple[bool, str]:
+    """Whether the real Keras loader works here (cached file or download): tried at most once
+    per process and per ``name``, for at most :data:`KERAS_TIMEOUT_S`, and not again within
+    :data:`KERAS_RETRY_AFTER_S` of a failure (remembered in distbench's cache). Returns
+    (ok, why not)."""
+    if name in _tried:
+        return _tried[name]
+    memo = cache.path("keras-offline", name, ".json") if name else None
+    failed = cache.read_json(memo)
+    if failed and time.time() - failed.get("at", 0) < KERAS_RETRY_AFTER_S:
+        _tried[name] = (False, f"{failed.get('why', 'failed')} (tried at {time.ctime(failed['at'])}; "
+                               f"not tried again within the hour; --data keras tries it now)")
+        return _tried[name]
+    outcome: list[tuple[bool, str]] = []
+
+    def attempt() -> None:
+        try:
+            loader()
+            outcome.append((True, ""))
+        except Exception as exc:  # noqa: BLE001 - keras.utils.get_file raises a bare Exception offline
+            outcome.append((False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"))
+
+    worker = threading.Thread(target=attempt, name="distbench-keras-data", daemon=True)
+    worker.start()
+    worker.join(KERAS_TIMEOUT_S)
+    found = outcome[0] if outcome else (False, f"no answer within {KERAS_TIMEOUT_S:g} s")
+    if not found[0] and name:
+        cache.write_json(memo, {"at": time.time(), "why": found[1]})
+    _tried[name] = found
+    return found
 
 
 def announce_fallback(workload: str, why: str, seed: int) -> None:

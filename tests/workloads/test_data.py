@@ -149,3 +149,31 @@ def test_synthetic_data_is_cached_once_and_read_back_identical(tmp_path, monkeyp
     assert len(list(tmp_path.iterdir())) == 2   # another seed, another file
     monkeypatch.setenv("DISTBENCH_CACHE", "off")
     assert data_mod._cache_path(spec, 3) is None
+
+
+def test_the_keras_attempt_is_bounded_once_per_process_and_remembered(tmp_path, monkeypatch):
+    """Behind a firewall that drops packets the loader never returns: auto gives up after
+    its timeout, does not try again in this process (ab resolves data for both sides), and
+    the next process goes to synthetic data at once."""
+    import threading
+    import time
+
+    from distbench.workloads import data
+
+    monkeypatch.setenv("DISTBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(data, "KERAS_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(data, "_tried", {})
+    calls, hang = [], threading.Event()
+
+    def never_answers():
+        calls.append(1)
+        hang.wait(30)
+
+    started = time.monotonic()
+    ok, why = data.keras_available(never_answers, "reuters_cnn")
+    assert not ok and "no answer within 0.5 s" in why and time.monotonic() - started < 5
+    assert data.keras_available(never_answers, "reuters_cnn") == (ok, why) and len(calls) == 1
+    monkeypatch.setattr(data, "_tried", {})                 # a new process
+    ok, why = data.keras_available(never_answers, "reuters_cnn")
+    assert not ok and "not tried again within the hour" in why and len(calls) == 1
+    hang.set()
