@@ -78,47 +78,6 @@ def throughput(examples_per_step: int, median_step_s: float) -> float:
     return examples_per_step / median_step_s
 
 
-def ranks(values: Sequence[float]) -> list[float]:
-    """1-based ranks, ties given the average of the ranks they span."""
-    order = sorted(range(len(values)), key=values.__getitem__)
-    result = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            result[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return result
-
-
-def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sided p-value of the Mann-Whitney U test (are a and b shifted?).
-
-    Normal approximation with tie correction and continuity correction, as
-    ``scipy.stats.mannwhitneyu(a, b, method="asymptotic")``: U = R_a - n_a(n_a+1)/2,
-    sigma^2 = n_a n_b / 12 * ((n+1) - sum(t^3 - t) / (n(n-1))).
-    """
-    n_a, n_b = len(a), len(b)
-    if n_a == 0 or n_b == 0:
-        raise ValueError("Mann-Whitney U needs samples on both sides")
-    joint = list(a) + list(b)
-    r = ranks(joint)
-    u = sum(r[:n_a]) - n_a * (n_a + 1) / 2
-    n = n_a + n_b
-    ties: dict[float, int] = {}
-    for x in joint:
-        ties[x] = ties.get(x, 0) + 1
-    tie_term = sum(t**3 - t for t in ties.values()) / (n * (n - 1)) if n > 1 else 0.0
-    variance = n_a * n_b / 12 * ((n + 1) - tie_term)
-    if variance <= 0:
-        return 1.0   # every value identical: no evidence of a shift
-    delta = u - n_a * n_b / 2
-    z = (abs(delta) - 0.5) / math.sqrt(variance)
-    return min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2)))
-
-
 def _bootstrap_medians(repeats: Sequence[Sequence[float]], resamples: int, rng) -> "np.ndarray":
     """``resamples`` bootstrap values of the median of per-process medians.
 
@@ -144,22 +103,6 @@ def _interval(values, confidence: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def hierarchical_bootstrap_ratio_ci(
-    a: Sequence[Sequence[float]], b: Sequence[Sequence[float]],
-    confidence: float = 0.95, resamples: int = 1000, seed: int = 0,
-) -> tuple[float, float]:
-    """Percentile-bootstrap interval of the ratio B/A of medians of per-process medians.
-
-    ``a`` and ``b`` are lists of repeats (one list of step times per process), resampled
-    hierarchically (processes, then steps). With one process per side the interval
-    reflects step-to-step noise only. Seeded: reproducible.
-    """
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    return _interval(_bootstrap_medians(b, resamples, rng) / _bootstrap_medians(a, resamples, rng), confidence)
-
-
 def hierarchical_bootstrap_median_ci(
     repeats: Sequence[Sequence[float]], confidence: float = 0.95, resamples: int = 1000, seed: int = 0,
 ) -> tuple[float, float]:
@@ -167,10 +110,6 @@ def hierarchical_bootstrap_median_ci(
     import numpy as np
 
     return _interval(_bootstrap_medians(repeats, resamples, np.random.default_rng(seed)), confidence)
-
-
-
-
 
 
 def bootstrap_median_ci(
@@ -238,8 +177,6 @@ def sign_flip_p(values: Sequence[float], exact_up_to: int = 16, resamples: int =
 def smallest_sign_flip_p(n: int) -> float:
     """The smallest p :func:`sign_flip_p` can reach with n values: 2 / 2^n."""
     return 2.0 / 2**n if n else 1.0
-
-
 
 
 def prediction_half_width(values: Sequence[float], confidence: float = 0.95) -> float:

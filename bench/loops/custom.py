@@ -65,7 +65,8 @@ class CustomLoop(TrainingLoop):
         return LoopResult(
             train_accuracy=float(accuracy.result()),
             train_loss=loss_sum / steps,
-            settings={"jit_compile": cfg.jit_compile},
+            # What the replica step was compiled with, read back from its tf.function.
+            settings={"jit_compile": bool(getattr(replica_step, "_jit_compile", False))},
         )
 
     def dataset(self, ctx: TrainContext):

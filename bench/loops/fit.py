@@ -114,7 +114,8 @@ class FitLoop(TrainingLoop):
         return LoopResult(
             train_accuracy=float(history.history["accuracy"][-1]),
             train_loss=float(history.history["loss"][-1]),
-            settings={"steps_per_execution": spe, "jit_compile": cfg.jit_compile},
+            # What Keras compiled with, read back (not the setting asked for).
+            settings={"steps_per_execution": spe, "jit_compile": bool(ctx.model.jit_compile)},
             notes=notes,
         )
 

@@ -60,7 +60,7 @@ class TrainOnBatchLoop(TrainingLoop):
                 "lr_halved_at_epoch": halved_at,
                 "final_learning_rate": float(keras.ops.convert_to_numpy(ctx.model.optimizer.learning_rate)),
                 "per_replica_feed": ctx.replicas > 1,
-                "jit_compile": cfg.jit_compile,
+                "jit_compile": bool(ctx.model.jit_compile),   # what Keras compiled with, read back
             },
         )
 

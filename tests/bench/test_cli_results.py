@@ -51,9 +51,11 @@ def test_check_passes_a_a_fails_a_slowed_run_and_says_undecided_in_between(capsy
 
 
 def test_check_per_cell_threshold_override(capsys, results):
-    code, _, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "4", "--results", results,
-                         "--cell-threshold", f"{CELL}=2.0")
-    assert code != 1
+    code, _, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "4", "--results", results)
+    assert code == 1                                   # 2x slower: a regression at the default 25%
+    code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "4", "--results", results,
+                           "--cell-threshold", f"{CELL}=2.0")
+    assert code == 0 and "RESULT: pass (exit 0)" in out   # within this cell's own 200%
 
 
 @pytest.mark.parametrize(

@@ -41,12 +41,27 @@ def _cli_options(argv=()):
     return build_parser().parse_args(["run", *argv])
 
 
-def test_cli_and_pytest_get_every_option_with_the_same_defaults():
-    cli = options.from_namespace(_cli_options())
-    plugin = options.from_namespace(_pytest_options(), "distbench_")
+def _every_option(cli: bool) -> list[str]:
+    """Every option of the table given a value other than its default, as each front end spells it."""
+    argv = []
+    for o in options.OPTIONS:
+        flag = o.cli if cli else o.pytest
+        if o.flag:
+            argv.append(flag)
+        else:
+            value = o.choices[-1] if o.choices else "7" if o.type in (int, float) else "given"
+            argv += [f"{flag}={value}"]
+    return argv
+
+
+def test_cli_and_pytest_take_every_option_to_the_same_place():
+    """Every option given through both front ends arrives, under its name, with its value
+    (an option a front end lacked, or put elsewhere, would be missing or None here)."""
+    cli = options.from_namespace(build_parser().parse_args(["run", *_every_option(True)]))
+    plugin = options.from_namespace(_pytest_options(_every_option(False)), "distbench_")
     assert cli == plugin
     assert set(cli) == {o.name for o in options.OPTIONS}
-    assert {"repeats", "devices", "workers", "global_batch", "guard_seeds"} <= set(cli)
+    assert all(value not in (None, [], False) for value in cli.values()), cli
 
 
 def test_both_front_ends_resolve_to_the_same_plan():

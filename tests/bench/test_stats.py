@@ -50,43 +50,19 @@ def test_percentile_rejects_out_of_range_q():
         stats.percentile(SAMPLES, 101)
 
 
-def test_mann_whitney_by_hand():
-    # a = 1,2,3 vs b = 4,5,6: U = 0, mu = 4.5, sigma^2 = 9/12 * 7 = 5.25,
-    # z = (4.5 - 0.5) / sqrt(5.25) = 1.7457, p = erfc(z / sqrt 2) = 0.080856
-    # (scipy.stats.mannwhitneyu(..., method="asymptotic") gives the same).
-    assert stats.mann_whitney_p([1, 2, 3], [4, 5, 6]) == pytest.approx(0.080856, abs=1e-6)
-    assert stats.mann_whitney_p([4, 5, 6], [1, 2, 3]) == pytest.approx(0.080856, abs=1e-6)
-
-
-def test_mann_whitney_with_ties_by_hand():
-    # joint ranks of 1,2,2,3 | 2,3,3,4: 1, 3, 3, 6 | 3, 6, 6, 8 -> R_a = 13, U = 13 - 10 = 3
-    # ties: three 2s, three 3s -> sum(t^3 - t) = 48; sigma^2 = 16/12 * (9 - 48/56) = 10.857
-    # z = (|3 - 8| - 0.5) / sqrt(10.857) = 1.3657, p = erfc(z / sqrt 2) = 0.17203 (= scipy's)
-    assert stats.mann_whitney_p([1, 2, 2, 3], [2, 3, 3, 4]) == pytest.approx(0.17203, abs=1e-4)
-    assert stats.mann_whitney_p([5, 5], [5, 5]) == 1.0
-
-
-def test_ranks_average_ties():
-    assert stats.ranks([3, 1, 3, 2]) == [3.5, 1.0, 3.5, 2.0]
-
-
-def test_hierarchical_bootstrap_is_reproducible_and_brackets_the_ratio():
-    a = [[0.010 + 0.0001 * i for i in range(50)]]
-    b = [[2 * x for x in a[0]]]
-    lo, hi = stats.hierarchical_bootstrap_ratio_ci(a, b, seed=3)
-    assert (lo, hi) == stats.hierarchical_bootstrap_ratio_ci(a, b, seed=3)
-    assert lo <= 2.0 <= hi and hi - lo < 0.5
-
-
-def test_hierarchical_bootstrap_widens_with_run_to_run_noise():
-    steps = [0.010 + 0.0001 * i for i in range(50)]
-    steady = [steps, steps, steps]
-    drifting = [steps, [2 * x for x in steps], [0.5 * x for x in steps]]
-    narrow = stats.hierarchical_bootstrap_ratio_ci(steady, steady)
-    wide = stats.hierarchical_bootstrap_ratio_ci(steady, drifting)
-    assert wide[1] - wide[0] > 3 * (narrow[1] - narrow[0])
-
-
 def test_median_of_medians_by_hand():
     # process medians 2, 5, 3 -> their median is 3
     assert stats.median_of_medians([[1, 2, 3], [5, 5, 9], [3]]) == 3
+
+
+def test_the_hierarchical_interval_of_the_median_carries_run_to_run_noise():
+    """The interval a cell's median is shown with (CellResult.interval): reproducible, around
+    the median of process medians, and much wider when the processes disagree."""
+    steps = [0.010 + 0.0001 * i for i in range(50)]
+    steady = [steps, steps, steps]
+    drifting = [steps, [2 * x for x in steps], [0.5 * x for x in steps]]
+    narrow = stats.hierarchical_bootstrap_median_ci(steady)
+    assert narrow == stats.hierarchical_bootstrap_median_ci(steady)
+    assert narrow[0] <= stats.median_of_medians(steady) <= narrow[1]
+    wide = stats.hierarchical_bootstrap_median_ci(drifting)
+    assert wide[1] - wide[0] > 3 * (narrow[1] - narrow[0])
