@@ -30,6 +30,9 @@ from distbench.storage.results import CellResult
 DEFAULT_SEEDS = 5
 CONFIDENCE = 0.95
 FLOOR = 0.02
+# The smallest drop of the guard's metric worth catching. A band wider than this cannot
+# flag a cell that learns that much worse: its cells read "underpowered", not "ok".
+POWER = 0.05
 REFERENCE = ("default", "fit")   # CellSpec.is_reference
 
 
@@ -54,6 +57,15 @@ class Reference:
         return max(stats.prediction_half_width(self.values, CONFIDENCE), FLOOR)
 
     @property
+    def smallest_drop(self) -> float:
+        """How far below the reference's mean a cell must fall to be flagged."""
+        return self.half_width
+
+    @property
+    def powered(self) -> bool:
+        return self.half_width <= POWER
+
+    @property
     def low(self) -> float:
         return self.mean - self.half_width
 
@@ -63,7 +75,9 @@ class Reference:
 
     def as_dict(self) -> dict:
         return {"cell": self.cell, "seeds": list(self.seeds), "values": list(self.values), "mean": self.mean,
-                "sd": self.sd, "low": self.low, "high": self.high, "confidence": CONFIDENCE, "floor": FLOOR}
+                "sd": self.sd, "low": self.low, "high": self.high, "half_width": self.half_width,
+                "smallest_drop": self.smallest_drop, "power": POWER, "powered": self.powered,
+                "confidence": CONFIDENCE, "floor": FLOOR}
 
 
 def with_replicates(cells: list[CellSpec], seeds: int = DEFAULT_SEEDS) -> list[CellSpec]:
@@ -129,7 +143,7 @@ def judge(result: CellResult, refs: dict[tuple, Reference]) -> dict | None:
         return _unguarded(value, "no reference cell (default fit) with the same data and length in this run")
     if len(ref.values) < 2:
         return _unguarded(value, f"the reference ran with one seed only ({ref.cell}); its spread is unknown")
-    status = "low" if value < ref.low else "high" if value > ref.high else "ok"
+    status = "low" if value < ref.low else "high" if value > ref.high else "ok" if ref.powered else "underpowered"
     return {"status": status, "metric": result.guard_metric, "value": value, "reference": ref.as_dict()}
 
 
@@ -149,6 +163,11 @@ def apply(results: dict[str, CellResult]) -> dict[str, dict]:
         for record in result.ok:
             record["accuracy_guard"] = judgement
     return verdicts
+
+
+def power(results: dict[str, CellResult]) -> list[Reference]:
+    """Each reference of the run (one per workload and training length): what it can flag."""
+    return list(references(results).values())
 
 
 def flagged(results: dict[str, CellResult]) -> dict[str, dict]:

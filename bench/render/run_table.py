@@ -138,8 +138,13 @@ def guard_cell(verdict: dict) -> str:
     if verdict["status"] == "unguarded":
         return "unguarded"
     ref = verdict["reference"]
-    shown = f"{verdict.get('metric', 'accuracy')} {units.metric(verdict['value'])} vs {units.metric(ref['mean'])} ± {ref['sd']:.3f}"
-    return f"ok: {shown}" if verdict["status"] == "ok" else f"{verdict['status'].upper()}: {shown}"
+    shown = (f"{verdict.get('metric', 'accuracy')} {units.metric(verdict['value'])} in "
+             f"{units.metric(ref['low'])}-{units.metric(ref['high'])}")
+    if verdict["status"] == "ok":
+        return f"ok: {shown}"
+    if verdict["status"] == "underpowered":
+        return f"too little power: {shown}"
+    return f"{verdict['status'].upper()}: {shown}"
 
 
 def guard_message(verdict: dict) -> str:
@@ -147,9 +152,28 @@ def guard_message(verdict: dict) -> str:
     if verdict.get("status") == "unguarded":
         return f"not guarded: {verdict.get('why') or verdict.get('message', '')}"
     ref = verdict["reference"]
+    band = ref.get("half_width", ref["high"] - ref["mean"])
     return (f"{verdict.get('metric', 'accuracy')} {units.metric(verdict['value'])} vs reference "
-            f"{units.metric(ref['mean'])} ± {ref['sd']:.3f} ({len(ref['values'])} seeds; accepted "
-            f"{units.metric(ref['low'])}-{units.metric(ref['high'])})")
+            f"{units.metric(ref['mean'])} (sd {ref['sd']:.3f} over {len(ref['values'])} seeds); accepted "
+            f"{units.metric(ref['low'])}-{units.metric(ref['high'])}, the band ± {band:.3f}")
+
+
+def power_lines(results: dict[str, CellResult]) -> list[str]:
+    """Per reference: the smallest drop of its metric the guard flags, and whether that is useful."""
+    lines = []
+    for ref in guard.power(results):
+        metric = results[ref.cell].guard_metric
+        drop = f"flags a drop of {metric} beyond {ref.smallest_drop:.3f} below {units.metric(ref.mean)} " \
+               f"({len(ref.values)} seeds of {ref.cell})"
+        if len(ref.values) < 2:
+            continue
+        if ref.powered:
+            lines.append(f"{ref.cell.split('-')[0]}: {drop}.")
+        else:
+            lines.append(f"{ref.cell.split('-')[0]}: TOO LITTLE POWER at this profile: it {drop}, more than the "
+                         f"{guard.POWER:g} worth catching; more seeds (--guard-seeds) or longer training "
+                         "(--profile full, --epochs) narrow it.")
+    return lines
 
 
 def render(results: dict[str, CellResult], fmt: str = "markdown") -> str:
@@ -222,6 +246,9 @@ def _sections(results, table: str, fmt: str, overhead, interrupted: bool, peak, 
     if flags:
         parts.append(prose("Accuracy guard: outside the reference's normal spread (default fit over seeds):\n"
                            + "\n".join(f"  {line}" for line in flags)))
+    powers = power_lines(results)
+    if powers:
+        parts.append(prose("Accuracy guard's power: " + " ".join(powers)))
     if overhead:
         parts.append(prose("Harness overhead (the harness's cell against a bare TensorFlow loop in its own process, "
                            "pairs in lockstep; fit's timing callback against none, in one process):\n"

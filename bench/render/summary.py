@@ -41,6 +41,8 @@ def _guard(r: CellResult) -> str:
     status = (r.guard or {}).get("status")
     if not status:
         return "-"
+    if status == "underpowered":
+        return "low power"
     return status if status in ("ok", "unguarded") else status.upper()
 
 

@@ -155,7 +155,7 @@ def test_a_cell_newly_flagged_by_the_accuracy_guard_fails_the_check(tmp_path):
 
     (reason,) = regressions(compare_runs(flagged("ok", 1), flagged("low", 2), noise_a=NOISE))
     assert regression_line(reason) == (f"{CELL}: learns worse than its reference now (accuracy guard: accuracy "
-                                       "0.200 vs reference 0.420 ± 0.030 (3 seeds; accepted 0.330-0.510))")
+                                       "0.200 vs reference 0.420 (sd 0.030 over 3 seeds); accepted 0.330-0.510, the band ± 0.090)")
     assert regressions(compare_runs(flagged("low", 1), flagged("low", 2), noise_a=NOISE)) == []
 
 
