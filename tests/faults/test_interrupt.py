@@ -83,3 +83,34 @@ def test_ctrl_c_in_check_against_removes_its_worktree(tmp_path):
     assert len(worktrees.strip().splitlines()) == 1, worktrees
     time.sleep(2)
     assert _in(str(project)) == []
+
+
+def test_ctrl_c_in_run_during_a_local_cluster_keeps_the_finished_cell_and_leaves_nothing(tmp_path):
+    """The first cell finishes; Ctrl-C lands while both local workers of the multi_worker cell
+    train: the run is saved with the first cell and the second listed as not run, and the
+    cluster's workers are gone."""
+    project = tmp_path / "project"
+    project.mkdir()
+    argv = ["run", "--workload", "reuters_cnn", "--strategy", "default", "--strategy", "multi_worker", "--loop",
+            "custom", "--data", "synthetic", "--steps-per-epoch", "800", "--epochs", "1", "--guard-seeds", "0",
+            "--no-peak", "--results", "results"]
+    proc = subprocess.Popen([sys.executable, "-m", "distbench", *argv], cwd=project, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("[1/2]"):
+            break
+    time.sleep(8)                      # the cluster's two workers have started and train
+    assert len([p for p in _in(str(project)) if p != proc.pid]) >= 2
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and time.monotonic() - sent < 30, "".join(lines) + out + err[-2000:]
+    run = _stored(project / "results")
+    assert run["distbench"]["interrupted"] is True
+    measured = {b["param"] for b in run["benchmarks"]}
+    assert measured == {"reuters_cnn-default-custom"}, measured
+    assert "reuters_cnn-multi_worker-custom" in run["distbench"]["unmeasured"]
+    time.sleep(2)
+    assert _in(str(project)) == []

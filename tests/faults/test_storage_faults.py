@@ -97,3 +97,37 @@ def test_one_corrupt_run_does_not_break_compare(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 0 and CELL in out
     assert f"skipped in the history: {broken} is not valid JSON" in err
+
+
+def _save_forever(root: str) -> None:
+    second = 0
+    while True:
+        _save_at_once(root, second)
+        second += 1
+
+
+def _save_at_once(root: str, second: int) -> None:
+    doc = document(_cells(seed=second))
+    Storage(root).save(doc, MACHINE)
+
+
+def test_a_parent_killed_while_saving_leaves_only_whole_runs(tmp_path):
+    """SIGKILL lands mid-save (a process saving as fast as it can): every run file left is
+    whole, and the next save still gets a fresh number."""
+    import signal
+    import time
+
+    ctx = multiprocessing.get_context("spawn")
+    saver = ctx.Process(target=_save_forever, args=(str(tmp_path),))
+    saver.start()
+    deadline = time.monotonic() + 60
+    while not list((tmp_path / MACHINE).glob("0005_*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(saver.pid, signal.SIGKILL)
+    saver.join()
+    runs = Storage(tmp_path).runs()
+    assert len(runs) >= 5
+    for path in runs:
+        assert load(path).results[CELL].measured            # no truncated run file
+    after = save(tmp_path, _cells())
+    assert int(after.name[:4]) > max(int(p.name[:4]) for p in runs)
