@@ -77,10 +77,12 @@ def test_a_save_that_fails_keeps_the_run_and_says_where(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_run_prints_its_table_when_the_save_fails(tmp_path, monkeypatch, capsys):
-    def full(self, document, machine_id):
-        raise UserError("Cannot save the run in results: No space left on device.")
+    """The disk fills between the check before the run and the save after it (an OSError
+    injected at the write of the run's file)."""
+    def full(path, text):
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Storage, "save", full)
+    monkeypatch.setattr(files, "atomic_write_text", full)
     code = main(["run", "--workload", "matmul", "--strategy", "default", "--no-peak", "--matmul-repeats", "2",
                  "--results", str(tmp_path / "results")])
     out, err = capsys.readouterr()
