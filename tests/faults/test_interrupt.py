@@ -34,19 +34,28 @@ def _in(folder: str) -> list[int]:
     return found
 
 
-def _interrupt_after_first_pair(argv, cwd):
+def _interrupt(argv, cwd, after: str, wait_s: float, check=None):
+    """Runs ``distbench argv``; SIGINT ``wait_s`` after a line starting ``after`` (``check``
+    called with the process first); returns the exit code, the seconds from SIGINT to exit,
+    stdout and stderr."""
     proc = subprocess.Popen([sys.executable, "-m", "distbench", *argv], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=ENV)
     lines = []
     for line in proc.stdout:
         lines.append(line)
-        if line.startswith("[pair 1]"):
+        if line.startswith(after):
             break
-    time.sleep(3)                      # inside the second pair
+    time.sleep(wait_s)
+    if check:
+        check(proc)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     return proc.returncode, time.monotonic() - sent, "".join(lines) + out, err
+
+
+def _interrupt_after_first_pair(argv, cwd):
+    return _interrupt(argv, cwd, "[pair 1]", 3)        # inside the second pair
 
 
 def _stored(results):
@@ -94,19 +103,11 @@ def test_ctrl_c_in_run_during_a_local_cluster_keeps_the_finished_cell_and_leaves
     argv = ["run", "--workload", "reuters_cnn", "--strategy", "default", "--strategy", "multi_worker", "--loop",
             "custom", "--data", "synthetic", "--steps-per-epoch", "800", "--epochs", "1", "--guard-seeds", "0",
             "--no-peak", "--results", "results"]
-    proc = subprocess.Popen([sys.executable, "-m", "distbench", *argv], cwd=project, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV)
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("[1/2]"):
-            break
-    time.sleep(8)                      # the cluster's two workers have started and train
-    assert len([p for p in _in(str(project)) if p != proc.pid]) >= 2
-    sent = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and time.monotonic() - sent < 30, "".join(lines) + out + err[-2000:]
+    def cluster_running(proc):   # the cluster's two workers have started and train
+        assert len([p for p in _in(str(project)) if p != proc.pid]) >= 2
+
+    code, took, out, err = _interrupt(argv, project, "[1/2]", 8, cluster_running)
+    assert code == 130 and took < 30, out + err[-2000:]
     run = _stored(project / "results")
     assert run["distbench"]["interrupted"] is True
     measured = {b["param"] for b in run["benchmarks"]}
