@@ -345,8 +345,12 @@ def missing(comparison: Comparison) -> list[CellComparison]:
     """Cells the baseline measured that the checked run did not measure whole: absent,
     crashed (any of its processes), or skipped where the baseline ran them; and cells a
     process of which crashed in the baseline. (Cells neither run measured are not checks.)"""
+    def whole(result) -> bool:
+        return result is not None and result.whole
+
     return [c for c in comparison.cells
-            if c.a is not None and c.a.measured and (c.b is None or not c.b.whole or not c.a.whole)]
+            if c.a is not None and (c.a.measured or (c.b is not None and c.b.measured))
+            and not (whole(c.a) and whole(c.b))]
 
 
 def differing(comparison: Comparison) -> list[CellComparison]:

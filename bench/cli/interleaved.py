@@ -60,6 +60,7 @@ def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
         print(f"\nSaved {run.saved}")
     if run.interrupted:
         print("\n" + (run_table.INTERRUPTED if run.saved else "distbench: interrupted"), file=sys.stderr)
+        print(verdicts.result_line(130))
         return 130
     print()
     for line in verdicts.paired_lines(run.a, run.b, outcome):
@@ -70,6 +71,9 @@ def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
 def cmd_bisect(args: argparse.Namespace) -> int:
     """The first commit after GOOD, up to BAD, whose cells are slower than GOOD's (exit 0 when
     one is named or BAD is not slower; 3 when a step could not decide or failed)."""
+    if args.allow_undecided or args.allow_missing or args.format != "table":
+        raise UserError("bisect prints its steps as lines and stops at an undecided or failed step: it does not "
+                        "take --allow-undecided, --allow-missing or --format; each step's run is stored in full.")
     numbers = iter(range(1, 1 << 30))
     found = bisect.bisect(options.from_namespace(args), args.good, args.bad, pair_settings(args), args.matrix_file,
                           args.given, pair_progress,

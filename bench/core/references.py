@@ -68,7 +68,7 @@ def _load_file(path: str, ref: str):
     # The file's folder goes on sys.path, so that it can import its neighbours.
     folder = os.path.dirname(path)
     if folder not in sys.path:
-        sys.path.append(folder)
+        sys.path.insert(0, folder)   # its own folder first, as Python runs a script
     try:
         spec.loader.exec_module(module)
     except Exception as exc:

@@ -72,7 +72,7 @@ class ForkServer:
         # its workers' own signal (set in its one thread) then ends them.
         self._proc = subprocess.Popen(
             tree.server_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=tree.environ(env), cwd=tree.cwd(),
+            env=env, cwd=tree.cwd(),
             start_new_session=True, text=True,
         )
         self._lock = threading.Lock()
@@ -107,11 +107,11 @@ class ForkServer:
     def alive(self) -> bool:
         return self._proc.poll() is None
 
-    def spawn(self, argv: list[str], env: dict[str, str], log_path: str, cwd: str) -> ForkedProcess:
-        """Forks a worker in ``cwd``; ``env`` must be the server's own but for late variables."""
-        start = start_env(env)
-        request = {"argv": argv, "env": {k: v for k, v in env.items() if k not in start}, "start": start,
-                   "cwd": cwd, "log": log_path}
+    def spawn(self, argv: list[str], late: dict[str, str], start: dict[str, str], log_path: str,
+              cwd: str) -> ForkedProcess:
+        """Forks a worker in ``cwd`` with the ``late`` variables set; ``start``, the whole
+        environment it must have started with, is checked against the server's own."""
+        request = {"argv": argv, "env": late, "start": start, "cwd": cwd, "log": log_path}
         with self._lock, self._changed:
             self._proc.stdin.write(json.dumps(request) + "\n")
             self._proc.stdin.flush()
@@ -149,8 +149,8 @@ _servers_lock = threading.Lock()   # lockstep pairs spawn from two threads at on
 
 
 def server_for(tree: CodeTree, env: dict[str, str]) -> ForkServer | None:
-    """The fork server of ``tree`` whose interpreter started with ``env`` (started on first
-    use; None: spawn a fresh interpreter)."""
+    """The fork server of ``tree`` whose interpreter started with exactly ``env`` (the whole
+    environment; started on first use; None: spawn a fresh interpreter)."""
     mode = os.environ.get("DISTBENCH_SPAWN", "fork")
     if mode not in SPAWN_MODES:
         raise UserError(f"Unknown DISTBENCH_SPAWN {mode!r}. Known: {', '.join(SPAWN_MODES)}.")
@@ -167,6 +167,15 @@ def server_for(tree: CodeTree, env: dict[str, str]) -> ForkServer | None:
                 _failed.add(key)
                 return None
         return server
+
+
+def discard(server: ForkServer) -> None:
+    """Forgets a server that failed a request, and stops it; its key starts fresh interpreters."""
+    with _servers_lock:
+        for key in [k for k, s in _servers.items() if s is server]:
+            del _servers[key]
+            _failed.add(key)
+    server.close()
 
 
 def release(root: str) -> None:

@@ -34,7 +34,7 @@ from distbench.core.fileio import atomic_write_json
 from distbench.core.processes import die_with_parent
 from distbench.core.records import CellRecord, failed
 from distbench.launchers import forkserver
-from distbench.launchers.forkserver import WORKER_ENV, start_env
+from distbench.launchers.forkserver import LATE_ENV, WORKER_ENV, start_env
 from distbench.launchers.trees import CodeTree
 
 TAIL_CHARS = 2000
@@ -51,10 +51,17 @@ def spawn(argv: list[str], log_path: str, env: dict[str, str] | None = None, tre
     """
     tree = tree or CodeTree()
     env = {**WORKER_ENV, **(env or {})}
-    server = forkserver.server_for(tree.code, start_env(env))
+    # The whole environment its interpreter starts with: a fork server's key, and what the
+    # server's child checks its own against.
+    start = tree.environ(start_env(env))
+    server = forkserver.server_for(tree.code, start)
+    proc = None
     if server is not None:
-        proc = server.spawn(argv, env, log_path, tree.cwd())
-    else:
+        try:
+            proc = server.spawn(argv, {k: v for k, v in env.items() if k in LATE_ENV}, start, log_path, tree.cwd())
+        except OSError:
+            forkserver.discard(server)   # it died or stopped answering: this worker starts fresh
+    if proc is None:
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 tree.command(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -63,6 +70,9 @@ def spawn(argv: list[str], log_path: str, env: dict[str, str] | None = None, tre
             )
     with _live_lock:
         _live.add(proc)
+        stopping = _stopping.is_set()
+    if stopping:   # started after kill_all (it waited for its fork server): it goes too
+        _kill(proc)
     return proc
 
 
@@ -70,18 +80,30 @@ def spawn(argv: list[str], log_path: str, env: dict[str, str] | None = None, tre
 # their own sessions, so the terminal's SIGINT never reaches them).
 _live: set = set()
 _live_lock = threading.Lock()
+_stopping = threading.Event()
 
 
 def kill_all() -> None:
-    """SIGKILLs the process group of every worker not yet reaped; whoever waits on one then
-    returns at once (an interrupted parent stops its workers instead of waiting for them)."""
+    """SIGKILLs the process group of every worker not yet reaped, and of any started until
+    :func:`resume`; whoever waits on one then returns at once (an interrupted parent stops
+    its workers instead of waiting for them)."""
     with _live_lock:
+        _stopping.set()
         procs = list(_live)
     for proc in procs:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        _kill(proc)
+
+
+def resume() -> None:
+    """Workers may start again (after :func:`kill_all`'s callers have collected theirs)."""
+    _stopping.clear()
+
+
+def _kill(proc) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def how_started(proc, env: dict[str, str], cwd: str) -> dict:

@@ -72,5 +72,9 @@ class CodeTree:
         parts = [self.root] if self.layout == "legacy" else []
         parts += filter(None, [env.get("PYTHONPATH"), os.environ.get("PYTHONPATH")])
         if parts:
-            out["PYTHONPATH"] = os.pathsep.join(parts)
+            # Relative entries mean the worker's folder (a fork server would otherwise
+            # resolve them where it started: the working tree, for a worktree's worker).
+            entries = os.pathsep.join(parts).split(os.pathsep)
+            out["PYTHONPATH"] = os.pathsep.join(os.path.join(self.cwd(), e) if not os.path.isabs(e) else e
+                                                for e in entries)
         return out

@@ -112,7 +112,7 @@ def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[s
     return lines + [result_line(status)]
 
 
-RESULTS = {EXIT_PASS: "pass", EXIT_REGRESSION: "slower"}
+RESULTS = {EXIT_PASS: "pass", EXIT_REGRESSION: "slower", 130: "interrupted"}
 
 
 def result_line(status: int) -> str:

@@ -86,10 +86,14 @@ def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | Non
     """Finds the first commit after ``good`` up to ``bad`` whose cells are slower than ``good``'s."""
     project = Project.find(matrix)
     good_sha, bad_sha = project.commit(good), project.commit(bad)
-    commits = git(project.root, "rev-list", "--ancestry-path", "--reverse", f"{good_sha}..{bad_sha}").split()
-    if not commits:
-        raise UserError(f"{bad} ({bad_sha[:8]}) does not come after {good} ({good_sha[:8]}) in the history of "
-                        f"{project.root}: give GOOD first, then a later BAD.")
+    # One line of history, BAD's first parents back to GOOD: halving assumes a line, and a
+    # merged side branch would put commits in an order the slow-down does not follow.
+    commits = git(project.root, "rev-list", "--first-parent", "--reverse", f"{good_sha}..{bad_sha}").split()
+    first_parent = git(project.root, "rev-parse", f"{commits[0]}^").strip() if commits else ""
+    if not commits or first_parent != good_sha:
+        raise UserError(f"{good} ({good_sha[:8]}) is not on the first-parent line of {bad} ({bad_sha[:8]}) in "
+                        f"{project.root}: give GOOD first, then a later BAD on the same branch (bisect follows "
+                        "first parents).")
     found = Bisection(good_sha, bad_sha, commits)
     session = paired_session(values)
     suite = Suite()
@@ -119,8 +123,8 @@ def _search(found: Bisection, step: Callable[[int], Step]) -> Bisection:
         found.reason = "interrupted (Ctrl-C) while measuring BAD"
         return found
     if last.verdict != "slower":
-        found.reason = (f"BAD is not slower than GOOD ({last.verdict}): nothing to find"
-                        if last.verdict in ("same", "skipped") else
+        found.reason = (f"BAD is not slower than GOOD ({last.verdict}): nothing to find" if last.verdict == "same" else
+                        "every cell was skipped here: nothing was measured" if last.verdict == "skipped" else
                         f"BAD against GOOD was {last.verdict}: the slow-down is not established")
         return found
     good, bad = -1, len(commits) - 1       # indices: good is same as GOOD (-1: GOOD itself), bad is slower

@@ -34,7 +34,7 @@ from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.lockstep import ENV, prefix
 from distbench.core.records import CellRecord, skipped
-from distbench.launchers.process import kill_all
+from distbench.launchers.process import kill_all, resume
 from distbench.launchers.relay import Relay
 from distbench.launchers.trees import CodeTree
 from distbench.session.project import Checkout
@@ -229,6 +229,9 @@ class Interleaved:
                 relay.run(lambda name: threads[name].is_alive())
             except KeyboardInterrupt:
                 kill_all()   # the pair in flight is abandoned: its workers go now, not at their deadline
+                for thread in threads.values():
+                    thread.join()
+                resume()
                 raise
             finally:
                 for thread in threads.values():

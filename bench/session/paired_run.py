@@ -74,6 +74,9 @@ def paired_session(values: dict) -> Session:
 
 def at_version(side: Side, version: Checkout, matrix: str | None, base: CellSpec, given: dict | None) -> Side:
     """``side`` run from ``version`` of the project, with its matrix file's cell settings."""
+    if not os.path.isdir(version.cwd):
+        raise UserError(f"Revision {version.commit[:8]} has no folder {version.project.subfolder}, where this "
+                        "command runs: run it from a folder that both versions have (the repository's top).")
     return replace(side, checkout=version, changes={**version_changes(version, matrix, base, given or {}),
                                                      **side.changes})
 

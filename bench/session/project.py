@@ -67,7 +67,7 @@ class Project:
                             "against: run from your project's repository (git init; git commit).")
         try:
             return git(self.root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").strip()
-        except subprocess.CalledProcessError:
+        except UserError:
             raise UserError(f"Unknown git revision {rev!r} in {self.root}: give a commit, branch or tag "
                             "(e.g. HEAD~1, main, 7d9ce00).") from None
 
@@ -88,9 +88,12 @@ class Project:
             release(path)
             try:
                 git(self.root, "worktree", "remove", "--force", path)
-            except subprocess.CalledProcessError:
+            except UserError:
                 shutil.rmtree(path, ignore_errors=True)
-                git(self.root, "worktree", "prune")
+                try:
+                    git(self.root, "worktree", "prune")
+                except UserError:
+                    pass
 
 
 @dataclass(frozen=True)
@@ -114,25 +117,30 @@ class Checkout:
         own = self.project.is_distbench and self.commit is not None
         return CodeTree(self.path if own else None, self.cwd)
 
-    def place(self, path: str) -> str:
+    def place(self, path: str, fallback: bool = True) -> str:
         """``path`` (absolute) in this version: the same place in it when inside the
-        repository and present in this version, else unchanged."""
+        repository. A path this version does not have stays as given with ``fallback``
+        (data git does not track: both sides read it); without, it is the version's own
+        path anyway, so that code the revision lacks fails there instead of running the
+        working tree's."""
         if self.commit is None or not os.path.isabs(path):
             return path
         rel = os.path.relpath(os.path.realpath(path), self.project.root)
         if rel.startswith(os.pardir):
             return path
         moved = os.path.join(self.path, rel)
-        return moved if os.path.exists(moved) else path
+        return moved if os.path.exists(moved) or not fallback else path
 
     def place_ref(self, ref: str) -> str:
         """A spec's ``kind=path/file.py:Class`` with its file placed; modules stay (they import
         from the version's folder, where its workers start)."""
         head, sep, attr = ref.rpartition(":")
         kind, eq, target = head.partition("=")
+        if not eq:
+            kind, target = "", head
         if not sep or not os.path.isabs(target):
             return ref
-        return f"{kind}{eq}{self.place(target)}:{attr}" if eq else f"{self.place(head)}:{attr}"
+        return f"{kind}{eq}{self.place(target, fallback=False)}:{attr}"
 
     def spec(self, spec: CellSpec) -> CellSpec:
         """``spec`` as this version runs it: its data folder and reference files placed."""
@@ -146,7 +154,10 @@ class Checkout:
         if self.commit is None:
             if not self.project.git:
                 return {"folder": self.project.cwd, "git": False}
-            head = git(self.project.root, "rev-parse", "HEAD").strip()
+            try:
+                head = git(self.project.root, "rev-parse", "HEAD").strip()
+            except UserError:
+                head = None   # a repository without commits
             return {"commit": head, "working_tree": True, "dirty": is_dirty(self.project)}
         return {"commit": self.commit, "worktree": self.path}
 
@@ -154,7 +165,7 @@ class Checkout:
 def is_dirty(project: Project) -> bool:
     try:
         return bool(git(project.root, "status", "--porcelain", "--untracked-files=no").strip())
-    except (OSError, subprocess.CalledProcessError):
+    except UserError:
         return False
 
 
@@ -163,6 +174,9 @@ def git(root: str, *args: str) -> str:
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
     except FileNotFoundError:
         raise UserError("git is not installed (or not on PATH); --against and bisect need it.") from None
+    except subprocess.CalledProcessError as exc:
+        said = " ".join((exc.stderr or "").split())[:300]
+        raise UserError(f"git {' '.join(args)} failed in {root}: {said or f'exit {exc.returncode}'}") from None
 
 
 def _toplevel(folder: str) -> str | None:

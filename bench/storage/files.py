@@ -199,16 +199,22 @@ class Storage:
             raise UserError(f"Cannot write results to {folder}: {exc.strerror}. Nothing was saved.") from None
         commit = (document.get("commit_info", {}).get("id") or "nocommit")[:8]
         stamp = dt.datetime.fromisoformat(document["datetime"]).strftime("%Y%m%d_%H%M%S")
+        number = None
         try:
             number = self._claim(folder)
             target = folder / f"{number:04d}_{commit}_{stamp}.json"
             os.replace(tmp, target)
-            (folder / f".claim-{number:04d}").unlink(missing_ok=True)
-            return target
         except OSError as exc:
+            if number is not None:
+                (folder / f".claim-{number:04d}").unlink(missing_ok=True)
             # The run stays in its temporary file rather than being lost: say where.
             raise UserError(f"Cannot save the run in {folder}: {exc.strerror or exc}. It is kept in {tmp}; "
                             f"rename it to the next number there (NNNN_{commit}_{stamp}.json).") from None
+        try:
+            (folder / f".claim-{number:04d}").unlink(missing_ok=True)
+        except OSError:
+            pass   # the run is saved; a claim left behind only skips its number
+        return target
 
     def _claim(self, folder: Path) -> int:
         """The next run number of ``folder``, claimed for this process alone.
@@ -309,6 +315,9 @@ def load(path: str | os.PathLike) -> StoredRun:
         text = path.read_text()
     except OSError as exc:
         raise UserError(f"Cannot read {path}: {exc.strerror}.") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not text (not UTF-8): corrupted. Delete it or restore it from version "
+                        "control.") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -131,3 +131,37 @@ def test_a_plugin_that_does_not_parse_is_one_line(capsys, tmp_path, monkeypatch)
 def test_an_unbalanced_quote_in_a_side_is_one_line(capsys):
     code, _, err = run_cli(capsys, "ab", "--a", "XLA_FLAGS='--xla", "--b", "", "--workload", "matmul")
     assert code == 2 and "No closing quotation" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_cell_that_crashed_in_the_baseline_is_not_a_pass(capsys, results):
+    base = save(results, {CELL: [_crashed() for _ in range(3)],
+                          OTHER: [record(OTHER, samples(10.0, seed=40 + k, spread=0.01), 0.58) for k in range(3)]})
+    code, out, _ = _check(capsys, results, "2", baseline=base)
+    assert code == 3 and "MISSING" in out and CELL in out
+
+
+def test_a_run_file_that_is_not_text_is_one_line(tmp_path):
+    from distbench.core.errors import UserError
+    from distbench.storage.files import load
+
+    bad = tmp_path / "0001_x_20261201_000000.json"
+    bad.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(UserError, match="is not text"):
+        load(bad)
+
+
+def test_side_a_never_runs_the_working_tree_s_model_in_place_of_the_revision_s(tmp_path):
+    """A model file the revision does not have stays the revision's (its worker then fails:
+    the cell fails closed); untracked data the revision lacks is read from where it is."""
+    from distbench.session.project import Checkout, Project
+
+    root, tree = tmp_path / "repo", tmp_path / "worktree"
+    (root / "data").mkdir(parents=True)
+    tree.mkdir()
+    (root / "model.py").write_text("")
+    project = Project(str(root), str(root), True)
+    side_a = Checkout(project, str(tree), "abc1234")
+    assert side_a.place_ref(f"workload={root}/model.py:Net") == f"workload={tree}/model.py:Net"
+    assert side_a.place_ref(f"{root}/model.py:Net") == f"{tree}/model.py:Net"
+    assert side_a.place_ref("workload=model:Net") == "workload=model:Net"      # a module: imported in its folder
+    assert side_a.place(str(root / "data")) == str(root / "data")

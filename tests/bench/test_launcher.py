@@ -38,6 +38,12 @@ def test_a_worker_past_its_deadline_is_killed_with_its_group(tiny):
     assert gone(pid)
 
 
+def test_a_relative_pythonpath_means_the_worker_s_folder():
+    """A fork server resolves PYTHONPATH where it starts; a worktree's worker must get its own."""
+    env = CodeTree(workdir="/side/a").environ({"PYTHONPATH": "src" + os.pathsep + "/abs"})
+    assert env["PYTHONPATH"].split(os.pathsep)[:2] == ["/side/a/src", "/abs"]
+
+
 def test_a_worker_that_dies_is_reported_with_its_signal(tiny, tmp_path):
     # sitecustomize runs at interpreter start: the worker dies before writing a record.
     (tmp_path / "sitecustomize.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
@@ -50,13 +56,14 @@ def test_a_fork_server_serves_only_the_environment_it_started_with(tmp_path, mon
     """One server per start-up environment; a request for another environment is refused by
     the server's child (exit 3, naming the variable) instead of running with the server's."""
     monkeypatch.setenv("DISTBENCH_SPAWN", "fork")
-    plain = forkserver.server_for(CodeTree(), dict(forkserver.WORKER_ENV))
-    off = forkserver.server_for(CodeTree(), {**forkserver.WORKER_ENV, "TF_ENABLE_ONEDNN_OPTS": "0"})
+    plain_env = CodeTree().environ(dict(forkserver.WORKER_ENV))
+    off_env = CodeTree().environ({**forkserver.WORKER_ENV, "TF_ENABLE_ONEDNN_OPTS": "0"})
+    plain = forkserver.server_for(CodeTree(), plain_env)
+    off = forkserver.server_for(CodeTree(), off_env)
     assert plain is not None and off is not None and plain is not off
-    assert forkserver.server_for(CodeTree(), dict(forkserver.WORKER_ENV)) is plain
+    assert forkserver.server_for(CodeTree(), dict(plain_env)) is plain
     log = tmp_path / "worker.log"
-    proc = plain.spawn(["no-spec.json", "no-record.json"], {**forkserver.WORKER_ENV, "TF_ENABLE_ONEDNN_OPTS": "0"},
-                       str(log), str(tmp_path))
+    proc = plain.spawn(["no-spec.json", "no-record.json"], {}, off_env, str(log), str(tmp_path))
     assert proc.wait(timeout=60) == 3
     assert "imported without TF_ENABLE_ONEDNN_OPTS as asked" in log.read_text()
 
