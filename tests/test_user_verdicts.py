@@ -165,7 +165,10 @@ def test_an_unchanged_commit_is_not_found_slower(project):
 
 def test_bisect_names_the_slow_commit_and_the_pairs_each_step_spent(project):
     where, shas = project
-    result = distbench(where, "bisect", shas[0], "HEAD", *FAST, timeout=600)
+    # The slow-down sought is 40%; a step counts as slower beyond 20%. At the default 5% an
+    # unchanged commit's step is often undecided here (a 5 ms step: about five times
+    # reuters_cnn's pair noise), and bisect then says so and stops (exit 3), as it should.
+    result = distbench(where, "bisect", shas[0], "HEAD", "--threshold", "0.2", *FAST, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert f"FIRST SLOWER COMMIT: {shas[2]} \"Wider hidden layer\"" in result.stdout
     steps = [line for line in result.stdout.splitlines() if line.startswith("step ")]

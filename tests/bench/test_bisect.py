@@ -1,0 +1,33 @@
+"""bisect's search on given verdicts: which commit it names, and that an undecided step stops
+it with the range instead of a guess (the measuring is tests/test_user_verdicts.py's)."""
+
+from distbench.session.bisect import Bisection, Step, _search
+
+
+def _bisect(verdicts: list[str]) -> Bisection:
+    commits = [f"c{k}" for k in range(1, len(verdicts) + 1)]
+    found = Bisection("c0", commits[-1], commits)
+
+    def step(i: int) -> Step:
+        done = Step(commits[i], "", i + 1, verdicts[i], run=None)
+        found.steps.append(done)
+        return done
+
+    return _search(found, step)
+
+
+def test_it_names_the_first_slower_commit():
+    found = _bisect(["same", "same", "slower", "slower", "slower", "slower"])
+    assert found.first_slower == "c3" and found.exit_status == 0
+    assert [s.commit for s in found.steps] == ["c6", "c3", "c1", "c2"]   # BAD first, then halvings
+
+
+def test_an_undecided_step_stops_with_the_range_and_fails_closed():
+    found = _bisect(["same", "undecided", "slower", "slower"])
+    assert found.first_slower is None and found.between == ("c0", "c4") and found.exit_status == 3
+
+
+def test_bad_not_slower_is_nothing_to_find_and_failed_is_not_a_pass():
+    assert _bisect(["same", "same"]).exit_status == 0
+    assert _bisect(["same", "failed"]).exit_status == 3
+    assert _bisect(["same", "skipped"]).exit_status == 3
