@@ -107,12 +107,14 @@ def launch_cluster(
     with tempfile.TemporaryDirectory(prefix="distbench-cluster-") as tmp:
         spec_path = os.path.join(tmp, "spec.json")
         atomic_write_json(spec_path, spec.to_dict())
-        workers = [_start(i, config, spec_path, tmp,
-                          {**(env or {}), **({"CUDA_VISIBLE_DEVICES": visible[i]} if visible[i] is not None else {})},
-                          tree)
-                   for i, config in enumerate(tf_configs(free_ports(spec.workers)))]
+        workers: list[_Worker] = []
         started = time.monotonic()
         try:
+            # Started inside the try: if a later worker cannot start (or Ctrl-C comes),
+            # the ones already running are killed, not left to their deadline.
+            for i, config in enumerate(tf_configs(free_ports(spec.workers))):
+                gpus = {"CUDA_VISIBLE_DEVICES": visible[i]} if visible[i] is not None else {}
+                workers.append(_start(i, config, spec_path, tmp, {**(env or {}), **gpus}, tree))
             if on_start:
                 on_start([w.proc.pid for w in workers])
             outcome = _watch(workers, spec.deadline_s)
