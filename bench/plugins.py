@@ -19,7 +19,6 @@ protocol as the built-ins: :class:`distbench.TextWorkload` (or its shortcut
 
 from __future__ import annotations
 
-
 from distbench.core import references
 from distbench.core.registry import Registry
 from distbench.loops.base import LOOPS, TrainingLoop

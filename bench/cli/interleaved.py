@@ -74,10 +74,9 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     if args.allow_undecided or args.allow_missing or args.format != "table":
         raise UserError("bisect prints its steps as lines and stops at an undecided or failed step: it does not "
                         "take --allow-undecided, --allow-missing or --format; each step's run is stored in full.")
-    numbers = iter(range(1, 1 << 30))
     found = bisect.bisect(options.from_namespace(args), args.good, args.bad, pair_settings(args), args.matrix_file,
                           args.given, pair_progress,
-                          lambda step, total: print(bisect_lines.step_line(next(numbers), step, total), flush=True))
+                          lambda step, number, total: print(bisect_lines.step_line(number, step, total), flush=True))
     print()
     for line in bisect_lines.closing_lines(found):
         print(line)

@@ -75,12 +75,12 @@ def _add_stored_commands(sub) -> None:
 
 
 def _add_interleaved_commands(sub) -> None:
-    """check, ab, plan."""
+    """check, ab, bisect, plan."""
     p = sub.add_parser("check", help="exit 1 on a regression: against a stored baseline, or measured now "
                                      "against a git revision (exit 3: undecided, crashed or missing cells)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--baseline", help="a stored baseline run (path, number, latest~N)")
-    which.add_argument("--against", metavar="REV", help="measure this tree against git revision REV now, "
+    which.add_argument("--against", metavar="REV", help="measure this project's working tree against its git revision REV now, "
                        "interleaved process by process")
     p.add_argument("--run", default=None, help="with --baseline: the run to check (default: latest)")
     p.add_argument("--cell-threshold", action="append", default=[], metavar="CELL=X",

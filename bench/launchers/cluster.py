@@ -162,7 +162,7 @@ def _start(index: int, config: dict, spec_path: str, tmp: str, env: dict[str, st
     log_path = os.path.join(tmp, f"worker-{index}.log")
     env = {"TF_CONFIG": json.dumps(config), **(env or {})}
     proc = spawn([spec_path, record_path], log_path, env, tree)
-    return _Worker(index, proc, record_path, log_path, how_started(proc, env, (tree or CodeTree()).cwd()))
+    return _Worker(index, proc, record_path, log_path, how_started(proc, env, tree))
 
 
 class Skipped(str):

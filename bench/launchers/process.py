@@ -106,11 +106,12 @@ def _kill(proc) -> None:
         pass
 
 
-def how_started(proc, env: dict[str, str], cwd: str) -> dict:
+def how_started(proc, env: dict[str, str], tree: CodeTree | None) -> dict:
     """How a worker was started, for its record: fork server or fresh interpreter, the
     environment it started with (beyond distbench's own quieting) and its folder."""
     return {"mode": "fork" if isinstance(proc, forkserver.ForkedProcess) else "exec",
-            "env": {k: v for k, v in start_env(env).items() if k not in WORKER_ENV}, "cwd": cwd}
+            "env": {k: v for k, v in start_env(env).items() if k not in WORKER_ENV},
+            "cwd": (tree or CodeTree()).cwd()}
 
 
 def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell", tree: CodeTree | None = None) -> CellRecord:
@@ -127,7 +128,7 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell"
         proc = spawn([spec_path, record_path, task], log_path, env, tree)
         timed_out = _wait(proc, spec.deadline_s)
         wall = time.monotonic() - started
-        how = how_started(proc, env or {}, (tree or CodeTree()).cwd())
+        how = how_started(proc, env or {}, tree)
         if timed_out:
             return failed(
                 spec, f"timed out after {spec.deadline_s:g} s; worker pid {proc.pid} and its "
@@ -159,10 +160,7 @@ def _wait(proc: subprocess.Popen, deadline_s: float) -> bool:
 
 def kill_group(proc: subprocess.Popen) -> None:
     """SIGKILLs ``proc``'s process group (TensorFlow ignores SIGTERM) and reaps it."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    _kill(proc)
     proc.wait()
     with _live_lock:
         _live.discard(proc)

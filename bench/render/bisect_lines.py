@@ -31,4 +31,3 @@ def closing_lines(found) -> list[str]:
     word = ("found" if found.first_slower else "nothing found" if status == 0 else
             "interrupted" if status == 130 else "undecided")
     return lines + [f"RESULT: {word} (exit {status})"]
-

@@ -9,7 +9,7 @@ and says between which commits the slow-down lies; it is never guessed. Each ste
 saved as an interleaved run.
 
 BAD is measured first: when it is not slower than GOOD there is nothing to find. Then
-the commits between them (``git rev-list --ancestry-path GOOD..BAD``) are halved: a
+the commits between them, BAD's first parents back to GOOD, are halved: a
 candidate slower than GOOD holds the slow-down at or before it, one the same as GOOD (or
 faster) after it. The search assumes one step down (a commit that made it slower and
 stayed so); a candidate that is only partly slower is judged as ``check`` would judge it.
@@ -34,7 +34,7 @@ class Step:
     commit: str
     subject: str
     index: int          # among the commits after GOOD, 1 = the first
-    verdict: str        # slower, same, undecided or failed
+    verdict: str        # slower, same, undecided, failed, skipped or interrupted
     run: PairedRun
 
     @property
@@ -82,8 +82,10 @@ def commit_verdict(cells) -> str:
 
 
 def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | None = None,
-           given: dict | None = None, progress=None, on_step: Callable[[Step, int], None] | None = None) -> Bisection:
-    """Finds the first commit after ``good`` up to ``bad`` whose cells are slower than ``good``'s."""
+           given: dict | None = None, progress=None,
+           on_step: Callable[[Step, int, int], None] | None = None) -> Bisection:
+    """Finds the first commit after ``good`` up to ``bad`` whose cells are slower than ``good``'s;
+    ``on_step(step, its number, commits after GOOD)`` as each step is measured."""
     project = Project.find(matrix)
     good_sha, bad_sha = project.commit(good), project.commit(bad)
     # One line of history, BAD's first parents back to GOOD: halving assumes a line, and a
@@ -110,7 +112,7 @@ def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | Non
             done = Step(sha, subject, i + 1, "interrupted" if run.interrupted else commit_verdict(run.cells), run)
             found.steps.append(done)
             if on_step:
-                on_step(done, len(commits))
+                on_step(done, len(found.steps), len(commits))
             return done
 
         return _search(found, step)
@@ -135,13 +137,10 @@ def _search(found: Bisection, step: Callable[[int], Step]) -> Bisection:
             bad = mid
         elif here.verdict == "same":
             good = mid
-        elif here.verdict == "interrupted":
+        else:   # undecided, failed or interrupted: say where the slow-down lies, do not guess
             found.between = (found.good if good < 0 else commits[good], commits[bad])
-            found.reason = "interrupted (Ctrl-C)"
-            return found
-        else:
-            found.between = (found.good if good < 0 else commits[good], commits[bad])
-            found.reason = f"{here.commit[:8]} against GOOD was {here.verdict}"
+            found.reason = ("interrupted (Ctrl-C)" if here.verdict == "interrupted" else
+                            f"{here.commit[:8]} against GOOD was {here.verdict}")
             return found
     found.first_slower = commits[bad]
     return found
