@@ -30,11 +30,14 @@ _PUBLIC = {
     "Availability": "distbench.strategies.base", "StrategyAdapter": "distbench.strategies.base",
     "TextClassifier": "distbench.workloads.base", "TextWorkload": "distbench.workloads.base",
     "SyntheticSpec": "distbench.workloads.data", "TextData": "distbench.workloads.data",
+    "keras_api": "distbench.core.keras_flavour",
 }
 __all__ = sorted(_PUBLIC)
 
 
 def __getattr__(name: str):
+    if name == "keras_api":   # the Keras module of the cell's process (Keras 3 or tf-keras)
+        return import_module(_PUBLIC[name]).api
     if name in _PUBLIC:
         return getattr(import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'distbench' has no attribute {name!r}")

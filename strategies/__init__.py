@@ -20,4 +20,4 @@ def for_spec(spec) -> StrategyAdapter:
     """The adapter a cell's spec (:class:`distbench.core.config.CellSpec`) asks for, with its options."""
     return get(spec.strategy, devices=spec.devices, workers=spec.workers, virtual_memory_mb=spec.virtual_memory_mb,
                cross_device_ops=spec.cross_device_ops, communication=spec.communication,
-               connect_deadline_s=spec.connect_deadline_s)
+               connect_deadline_s=spec.connect_deadline_s, keras=spec.keras)

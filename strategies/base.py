@@ -46,20 +46,24 @@ class StrategyAdapter(abc.ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str]
+    # Trains across processes (one per worker, or per machine): where teams use tf-keras,
+    # so a selection that names no Keras runs these cells under both (distbench.session.plan).
+    across_processes: ClassVar[bool] = False
 
     def __init__(self, devices: int = 2, virtual_memory_mb: int = 2048, workers: int = 2,
                  cross_device_ops: str = "auto", communication: str = "auto",
-                 connect_deadline_s: float = 180.0) -> None:
+                 connect_deadline_s: float = 180.0, keras: str = "keras3") -> None:
         # Only `virtual` uses devices and memory, only `multi_worker` workers and
         # communication, only the MirroredStrategy adapters cross-device ops, only `tpu`
-        # the connect deadline; every adapter accepts them so the runner can build any
-        # adapter from one configuration.
+        # the connect deadline, only the cross-process adapters the Keras flavour; every
+        # adapter accepts them so the runner can build any adapter from one configuration.
         self.devices = devices
         self.virtual_memory_mb = virtual_memory_mb
         self.workers = workers
         self.cross_device_ops = cross_device_ops
         self.communication = communication
         self.connect_deadline_s = connect_deadline_s
+        self.keras = keras   # the cell's Keras flavour (distbench.core.keras_flavour)
 
     @abc.abstractmethod
     def availability(self, hw: Hardware) -> Availability:

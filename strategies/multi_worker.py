@@ -19,10 +19,12 @@ from distbench.strategies.registry import STRATEGIES
 
 # Keras 3's fit (and train_on_batch, which runs the same train function) cannot reduce
 # per-replica outputs under this strategy: "Attempt to convert a value (PerReplica...)",
-# then "Invalid reduction dimension 0 for input with 0 dimensions".
+# then "Invalid reduction dimension 0 for input with 0 dimensions". The Keras maintainers:
+# "Keras 3 does not work with tf.distribute.MultiWorkerMirroredStrategy" (#20585, open).
+# tf-keras (Keras 2) does: its cells run all three loops.
 KERAS_LOOPS_REASON = (
-    "multi_worker: Keras 3 {loop} fails under MultiWorkerMirroredStrategy "
-    "(tensorflow/tensorflow#72388); the custom loop measures this strategy"
+    "multi_worker: Keras 3 does not support {loop} under MultiWorkerMirroredStrategy "
+    "(keras-team/keras#20585, tensorflow/tensorflow#72388); --keras tf_keras measures it"
 )
 KERAS_LOOPS = ("fit", "train_on_batch")
 
@@ -47,6 +49,7 @@ def is_chief(config: dict | None) -> bool:
 class MultiWorkerAdapter(StrategyAdapter):
     name = "multi_worker"
     summary = "MultiWorkerMirroredStrategy over TF_CONFIG workers (local workers when unset)"
+    across_processes = True
 
     def availability(self, hw: Hardware) -> Availability:
         config = os.environ.get("TF_CONFIG")
@@ -69,7 +72,9 @@ class MultiWorkerAdapter(StrategyAdapter):
         return True   # with TF_CONFIG this process is one of several workers
 
     def loop_unsupported(self, loop: str | None) -> str | None:
-        return KERAS_LOOPS_REASON.format(loop=loop) if loop in KERAS_LOOPS else None
+        if loop in KERAS_LOOPS and self.keras == "keras3":
+            return KERAS_LOOPS_REASON.format(loop=loop)
+        return None
 
     def device_setup(self, hw: Hardware) -> DeviceSetup:
         return DeviceSetup(memory_growth=bool(hw.gpus))

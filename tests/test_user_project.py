@@ -103,6 +103,22 @@ def test_the_cli_reads_the_same_matrix_and_refuses_a_wrong_folder(project):
     assert len(_runs(project)) == 1    # refused before any worker started; nothing stored changed
 
 
+def test_a_tf_keras_team_measures_fit_across_workers_from_its_project(project):
+    """Unnamed, the Keras of a cross-process strategy is both: Keras 3's fit is skipped with
+    its reason, tf-keras's fit runs on two local workers with the project's data folder."""
+    run = [sys.executable, "-m", "distbench", "run", "--strategy", "multi_worker", "--loop", "fit",
+           "--guard-seeds", "0", "--no-peak"]
+    result = subprocess.run(run, cwd=project, capture_output=True, text=True, timeout=600, env=_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "tiny_sentiment-multi_worker-fit: skipped: multi_worker: Keras 3 does not support fit" in result.stdout
+    assert "tiny_sentiment-multi_worker-fit-tf_keras: ok" in result.stdout
+    (path,) = _runs(project)
+    run = json.loads(path.read_text())
+    (record,) = [b["extra_info"]["distbench"]["repeats"][0] for b in run["benchmarks"]]
+    assert record["keras"]["package"] == "tf-keras" and record["strategy"]["replicas"] == 2
+    assert record["data"]["source"] == f"folder:{project / 'data'}" and record["started"]["cwd"] == str(project)
+
+
 @pytest.mark.parametrize("bench_as_package", [False, True], ids=["bench.py", "bench-package"])
 def test_the_project_s_own_tests_run_beside_the_plugin(tmp_path, bench_as_package):
     """pytest loads distbench's plugin in every run of the environment; a project's own

@@ -11,6 +11,7 @@ import abc
 from typing import ClassVar
 
 import numpy as np
+from distbench.core import keras_flavour
 from distbench.core.errors import UserError
 from distbench.workloads import data as data_mod
 from distbench.workloads.data import KerasLoader, SyntheticSpec, TextData
@@ -35,6 +36,10 @@ class TextWorkload(abc.ABC):
     synthetic_spec: ClassVar[SyntheticSpec]
     learning_rate: ClassVar[float] = 0.001   # Nadam's default
     sequence_length: ClassVar[int] = data_mod.SEQUENCE_LENGTH
+    # The Keras flavours the workload's code runs under (distbench.core.keras_flavour). A
+    # model built with ``import keras`` is Keras 3's; one built from ``distbench.keras_api()``
+    # (``tf.keras`` of the cell's process) runs under both and may list both.
+    keras_flavours: ClassVar[tuple[str, ...]] = ("keras3",)
 
     @abc.abstractmethod
     def keras_loader(self) -> KerasLoader:
@@ -57,7 +62,7 @@ class TextWorkload(abc.ABC):
         """Test metrics from predicted probabilities (pure NumPy, no TensorFlow state)."""
 
     def optimizer(self):
-        import keras
+        keras = keras_flavour.api()
 
         return keras.optimizers.Nadam(learning_rate=self.learning_rate)
 
@@ -137,14 +142,15 @@ class TextClassifier(TextWorkload):
                              signal=0.02, sequence_length=self.sequence_length)
 
     def loss(self, reduction: str | None = "sum_over_batch_size"):
-        import keras
+        keras = keras_flavour.api()
+        reduction = keras_flavour.reduction(reduction)
 
         if self.binary:
             return keras.losses.BinaryCrossentropy(reduction=reduction)
         return keras.losses.SparseCategoricalCrossentropy(reduction=reduction)
 
     def metrics(self) -> list:
-        import keras
+        keras = keras_flavour.api()
 
         if self.binary:
             return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]

@@ -9,6 +9,7 @@ to 200 tokens.
 from __future__ import annotations
 
 import numpy as np
+from distbench.core import keras_flavour
 from distbench.workloads.base import TextWorkload
 from distbench.workloads.data import SyntheticSpec
 from distbench.workloads.metrics import roc_auc
@@ -33,6 +34,7 @@ class MultiBranch(TextWorkload):
     # often off, so accuracy swung 0.51-0.88 over five seeds while AUC stayed 0.79-0.91.
     guard_metric = "auc"
     test_metrics = ("accuracy", "auc")
+    keras_flavours = keras_flavour.FLAVOURS
     default_targets = {"synthetic": "auc=0.8"}
     vocab_size = VOCAB_SIZE
     sequence_length = SEQUENCE_LENGTH
@@ -47,8 +49,8 @@ class MultiBranch(TextWorkload):
         return _load_imdb
 
     def build_model(self, vocab_size: int):
-        import keras
-        from keras import layers
+        keras = keras_flavour.api()
+        layers = keras.layers
 
         tokens = keras.Input(shape=(SEQUENCE_LENGTH,), dtype="int32", name="tokens")
         embedded = layers.Embedding(vocab_size, 7)(tokens)
@@ -63,12 +65,12 @@ class MultiBranch(TextWorkload):
         return keras.Model(tokens, output, name="multibranch")
 
     def loss(self, reduction="sum_over_batch_size"):
-        import keras
+        keras = keras_flavour.api()
 
-        return keras.losses.BinaryCrossentropy(reduction=reduction)
+        return keras.losses.BinaryCrossentropy(reduction=keras_flavour.reduction(reduction))
 
     def metrics(self) -> list:
-        import keras
+        keras = keras_flavour.api()
 
         return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from distbench.core import keras_flavour
 from distbench.workloads.base import TextWorkload
 from distbench.workloads.data import SEQUENCE_LENGTH, SyntheticSpec
 from distbench.workloads.registry import WORKLOADS
@@ -25,6 +26,7 @@ class ReutersCnn(TextWorkload):
     vocab_size = VOCAB_SIZE
     num_classes = NUM_CLASSES
     test_metrics = ("accuracy", "top5_accuracy")
+    keras_flavours = keras_flavour.FLAVOURS
     default_targets = {"synthetic": "accuracy=0.6"}
     # The real set's shapes: 8,982 train / 2,246 test newswires, 46 imbalanced topics
     # (the largest ~26% of the synthetic set), mean length ~145 tokens.
@@ -37,8 +39,8 @@ class ReutersCnn(TextWorkload):
         return _load_reuters
 
     def build_model(self, vocab_size: int):
-        import keras
-        from keras import layers
+        keras = keras_flavour.api()
+        layers = keras.layers
 
         return keras.Sequential(
             [
@@ -55,12 +57,12 @@ class ReutersCnn(TextWorkload):
         )
 
     def loss(self, reduction="sum_over_batch_size"):
-        import keras
+        keras = keras_flavour.api()
 
-        return keras.losses.SparseCategoricalCrossentropy(reduction=reduction)
+        return keras.losses.SparseCategoricalCrossentropy(reduction=keras_flavour.reduction(reduction))
 
     def metrics(self) -> list:
-        import keras
+        keras = keras_flavour.api()
 
         return [
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),

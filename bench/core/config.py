@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from distbench.core.errors import UserError
+from distbench.core.keras_flavour import FLAVOURS as KERAS_FLAVOURS
 from distbench.core.targets import parse
 
 # The harness-overhead benchmark's target: the harness adds at most 3% to the median step
@@ -43,6 +44,7 @@ class CellSpec:
     scaling: str = "strong"       # strong: global batch fixed; weak: per-replica batch fixed
     steps_per_execution: int = 1
     jit_compile: bool = False     # XLA for the training step (fit, train_on_batch, custom)
+    keras: str = "keras3"         # or tf_keras (Keras 2): distbench.core.keras_flavour
     seed: int = 0                 # the data (synthetic draw, folder split) and, by default, training
     init_seed: int | None = None  # weight initialisation and shuffling; None: ``seed``
     data: str = "auto"
@@ -76,6 +78,8 @@ class CellSpec:
     @property
     def id(self) -> str:
         parts = [self.workload, self.strategy] + ([self.loop] if self.loop else [])
+        if self.keras != "keras3":
+            parts.append(self.keras)
         # Settings that change what is measured name the cell, so that no two different
         # configurations share an id (and a comparison): weak scaling trains on other
         # batch sizes, the accuracy guard's replicates on other initial weights.
@@ -130,8 +134,9 @@ class CellSpec:
 
     @property
     def is_reference(self) -> bool:
-        """The accuracy guard's reference: the default strategy's plain ``fit``, any training seed."""
-        return (self.strategy, self.loop) == ("default", "fit") and self.is_plain and self.target is None
+        """The accuracy guard's reference: the default strategy's plain Keras 3 ``fit``, any training seed."""
+        return ((self.strategy, self.loop, self.keras) == ("default", "fit", "keras3") and self.is_plain
+                and self.target is None)
 
     @property
     def comparable_key(self) -> tuple:
@@ -142,7 +147,7 @@ class CellSpec:
     @property
     def scaling_key(self) -> tuple:
         """What must match between a multi-replica cell and its one-replica reference."""
-        return (self.workload, self.loop or "", self.scaling, self.steps_per_execution, self.jit_compile)
+        return (self.workload, self.loop or "", self.scaling, self.steps_per_execution, self.jit_compile, self.keras)
 
     @classmethod
     def for_profile(cls, profile: str, **fields) -> "CellSpec":
@@ -159,7 +164,7 @@ class CellSpec:
         """This cell's workload, data and length under ``strategy`` and ``loop``, with every
         speed or seed setting at its default (the accuracy guard's and overhead's reference)."""
         return self.replace(strategy=strategy, loop=loop, steps_per_execution=1, jit_compile=False,
-                            scaling="strong", init_seed=None, target=None)
+                            scaling="strong", init_seed=None, target=None, keras="keras3")
 
     def replace(self, **changes) -> "CellSpec":
         return dataclasses.replace(self, **changes)
@@ -210,6 +215,8 @@ class CellSpec:
                 raise UserError(f"{what} must be positive seconds; received {value!r}.")
         if self.cross_device_ops not in CROSS_DEVICE_OPS:
             raise UserError(f"Unknown cross-device ops {self.cross_device_ops!r}. Known: {', '.join(CROSS_DEVICE_OPS)}.")
+        if self.keras not in KERAS_FLAVOURS:
+            raise UserError(f"Unknown Keras {self.keras!r}. Known: {', '.join(KERAS_FLAVOURS)}.")
         if self.communication not in COMMUNICATIONS:
             raise UserError(f"Unknown communication {self.communication!r}. Known: {', '.join(COMMUNICATIONS)}.")
         if self.scaling not in SCALINGS:

@@ -22,7 +22,7 @@ from typing import Callable
 from distbench.core.config import CellSpec
 from distbench.core.fileio import atomic_write_json
 from distbench.core.records import CellRecord, failed, skipped
-from distbench.launchers.process import how_it_ended, how_started, kill_group, output_tail, spawn
+from distbench.launchers.process import cell_env, how_it_ended, how_started, kill_group, output_tail, spawn
 from distbench.launchers.trees import CodeTree
 from distbench.strategies import hardware
 
@@ -103,6 +103,7 @@ def launch_cluster(
 ) -> CellRecord:
     """Runs ``spec`` on ``spec.workers`` local workers; returns the chief's record or an error."""
     spec = worker_threads(spec)
+    env = cell_env(spec, env)
     visible = gpu_assignment(spec.workers, len(hardware.detect().gpus))
     with tempfile.TemporaryDirectory(prefix="distbench-cluster-") as tmp:
         spec_path = os.path.join(tmp, "spec.json")

@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 
+from distbench.core import keras_flavour
 from distbench.core.config import CellSpec
 from distbench.core.fileio import atomic_write_json
 from distbench.core.processes import die_with_parent
@@ -110,8 +111,15 @@ def how_started(proc, env: dict[str, str], tree: CodeTree | None) -> dict:
     """How a worker was started, for its record: fork server or fresh interpreter, the
     environment it started with (beyond distbench's own quieting) and its folder."""
     return {"mode": "fork" if isinstance(proc, forkserver.ForkedProcess) else "exec",
-            "env": {k: v for k, v in start_env(env).items() if k not in WORKER_ENV},
+            # The Keras flavour's variable is the cell's own (its record's ``keras``).
+            "env": {k: v for k, v in start_env(env).items() if k not in WORKER_ENV and k != keras_flavour.ENV},
             "cwd": (tree or CodeTree()).cwd()}
+
+
+def cell_env(spec: CellSpec, env: dict[str, str] | None) -> dict[str, str]:
+    """A worker's extra environment: ``env`` and the variable of the cell's Keras flavour,
+    set when the process starts (a tf_keras cell's workers come from their own fork server)."""
+    return {**(env or {}), **keras_flavour.environment(spec.keras)}
 
 
 def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell", tree: CodeTree | None = None) -> CellRecord:
@@ -119,6 +127,7 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell"
 
     ``task`` is what the worker does with it: ``cell`` (run it) or ``overhead``.
     """
+    env = cell_env(spec, env)
     with tempfile.TemporaryDirectory(prefix="distbench-") as tmp:
         spec_path = os.path.join(tmp, "spec.json")
         record_path = os.path.join(tmp, "record.json")

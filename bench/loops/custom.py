@@ -17,6 +17,18 @@ from distbench.loops.base import (
 )
 
 
+def labels_like(y, pred):
+    """Labels of shape (batch,) against one output unit (batch, 1) as (batch, 1): Keras 2's
+    losses otherwise squeeze the prediction and average over its last axis, which turns
+    ``reduction="none"`` into one number per batch (no per-example loss left to average
+    over the global batch). Keras 3 gives the same per-example losses either way."""
+    import tensorflow as tf
+
+    if y.shape.rank == 1 and pred.shape.rank == 2 and pred.shape[-1] == 1:
+        return tf.expand_dims(y, -1)
+    return y
+
+
 @LOOPS.register
 class CustomLoop(TrainingLoop):
     name = "custom"
@@ -36,7 +48,8 @@ class CustomLoop(TrainingLoop):
         def replica_step(x, y):
             with tf.GradientTape() as tape:
                 pred = model(x, training=True)
-                loss = tf.nn.compute_average_loss(loss_fn(y, pred), global_batch_size=cfg.global_batch)
+                loss = tf.nn.compute_average_loss(loss_fn(labels_like(y, pred), pred),
+                                                  global_batch_size=cfg.global_batch)
             grads = self.gradients(tape.gradient(loss, model.trainable_variables))
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             for metric in metrics:

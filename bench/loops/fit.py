@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from distbench.core import stats
+from distbench.core import keras_flavour, stats
 from distbench.loops.base import (
     LOOPS,
     LoopResult,
@@ -34,7 +34,7 @@ def spe_unsupported(strategy) -> bool:
 
 
 def timing_callback(clock: StepClock):
-    import keras
+    keras = keras_flavour.api()
 
     class StepTimer(keras.callbacks.Callback):
         """Starts the clock at batch begin; stops it once the step's loss is on the host.
@@ -62,7 +62,7 @@ def training_span():
     vary from call to call (run 0069's records). No batch-end hook, so Keras's dispatch is as it
     would be without it (Keras 3 dispatches batch ends asynchronously only when no
     callback has one of its own)."""
-    import keras
+    keras = keras_flavour.api()
 
     class TrainingSpan(keras.callbacks.Callback):
         seconds: float = float("nan")
@@ -81,7 +81,7 @@ def training_span():
 def stopping_callback(ctx: TrainContext):
     """Asks ``ctx.step_done()`` after each timed unit (after the timer's sync) and stops
     ``fit`` when it says so; Keras 3 checks ``stop_training`` after every batch."""
-    import keras
+    keras = keras_flavour.api()
 
     class StopWhenDone(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -136,7 +136,7 @@ class FitLoop(TrainingLoop):
         what a user's untimed ``fit`` takes, host work between steps included, which the
         cell's step times (batch begin to batch end) leave out.
         """
-        spe = int(getattr(ctx.model, "steps_per_execution", 1) or 1)
+        spe = keras_flavour.steps_per_execution(ctx.model)
         step_s = stats.percentile(ctx.clock.durations[1:], 50) if len(ctx.clock.durations) > 1 else None
         steps = steps or min(COST_MAX_STEPS, max(COST_MIN_STEPS, round(COST_CALL_S / step_s) if step_s else 0))
         steps = -(-steps // spe) * spe

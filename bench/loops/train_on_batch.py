@@ -2,12 +2,16 @@
 
 Two traps, both handled here:
 
-* Under a multi-replica strategy a plain NumPy batch is *not* split: Keras passes the
+* Under a multi-replica strategy Keras 3 does *not* split a plain batch: it passes the
   same tensor to every replica, so each trains on the whole batch. We feed per-replica
   values from ``experimental_distribute_dataset`` so the global batch is split.
-* Keras's first-call symbolic build reads ``.shape`` of the batch, which per-replica
+* Keras 3's first-call symbolic build reads ``.shape`` of the batch, which per-replica
   values lack; one ``test_on_batch`` on a plain per-replica-sized batch builds the
   model, loss and metrics first (it reads weights, never changes them).
+
+tf-keras (Keras 2) is the other way round: it splits a plain global batch across the
+replicas itself (16 of 32 examples each on two, seen here) and refuses per-replica
+values (``'PerReplica' object has no attribute 'shape'``), so its cells feed plain batches.
 
 ``train_on_batch`` resets the metrics on every call, so epoch accuracy is accumulated
 here, weighted by batch size.
@@ -15,6 +19,7 @@ here, weighted by batch size.
 
 from __future__ import annotations
 
+from distbench.core import keras_flavour
 from distbench.loops.base import (
     LOOPS,
     LR_HALVING_EPOCH,
@@ -32,8 +37,6 @@ class TrainOnBatchLoop(TrainingLoop):
     summary = "keras Model.train_on_batch per step, global batch split across replicas"
 
     def train(self, ctx: TrainContext) -> LoopResult:
-        import keras
-
         cfg = ctx.config
         compile_model(ctx)
         batches = self._batches(ctx)
@@ -58,16 +61,20 @@ class TrainOnBatchLoop(TrainingLoop):
             train_loss=loss_sum / steps,
             settings={
                 "lr_halved_at_epoch": halved_at,
-                "final_learning_rate": float(keras.ops.convert_to_numpy(ctx.model.optimizer.learning_rate)),
-                "per_replica_feed": ctx.replicas > 1,
+                "final_learning_rate": keras_flavour.to_float(ctx.model.optimizer.learning_rate),
+                "per_replica_feed": self._per_replica(ctx),
                 "jit_compile": bool(ctx.model.jit_compile),   # what Keras compiled with, read back
             },
         )
 
     @staticmethod
-    def _batches(ctx: TrainContext):
+    def _per_replica(ctx: TrainContext) -> bool:
+        """Whether the loop feeds per-replica values (Keras 3 with several replicas)."""
+        return ctx.replicas > 1 and keras_flavour.current() == "keras3"
+
+    def _batches(self, ctx: TrainContext):
         ds = train_dataset(ctx)
-        if ctx.replicas == 1:
+        if not self._per_replica(ctx):
             return iter(ds)
         per_replica = ctx.config.global_batch // ctx.replicas
         data = ctx.data

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 
 from distbench import workloads
-from distbench.core import stats
+from distbench.core import keras_flavour, stats
 from distbench.trackers.lockstep import turns
 
 METRICS = ("workload", "accuracy")
@@ -25,9 +25,9 @@ METRICS = ("workload", "accuracy")
 def measure(spec, metrics: str = "workload") -> dict:
     """Trains ``spec``'s workload with a bare loop here; a record with the same step
     statistics a cell's record has (cold start and warm-up steps dropped)."""
-    import keras
     import tensorflow as tf
 
+    keras = keras_flavour.api()
     workload = workloads.get(spec.workload)
     data = workload.load_data(spec.data, spec.seed)
     keras.utils.set_random_seed(spec.training_seed)

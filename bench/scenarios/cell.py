@@ -15,7 +15,9 @@ from typing import Callable
 
 import distbench.loops as loops
 from distbench import plugins, strategies, workloads
+from distbench.core import keras_flavour
 from distbench.core.config import CellSpec
+from distbench.core.errors import UserError
 from distbench.core.records import CellRecord, skipped
 from distbench.strategies import devices, hardware, probe
 from distbench.strategies.hardware import Hardware
@@ -33,6 +35,7 @@ def run_cell(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware |
     workload = workloads.get(spec.workload)
     if spec.loop is not None:
         loops.get(spec.loop)  # unknown loop names fail before any set-up
+        check_keras(spec)
     hw = hw or hardware.detect()
     adapter, strategy = start_strategy(spec, hw)
     unusable = probe.unusable(list(dict.fromkeys(adapter.device_names(hw) + adapter.compute_devices(hw))),
@@ -47,11 +50,24 @@ def run_cell(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware |
         "definition": definition(workload, spec.loop),
         "strategy": adapter.describe(strategy, hw),
     }
+    if spec.loop is not None:
+        record["keras"] = keras_flavour.package()
     record.update(runner_for(workload.kind)(spec, workload, adapter, strategy, hw, record["strategy"]["devices"]))
     record["threads"] = _threads()
     record["wall_s"] = time.perf_counter() - started
     record.setdefault("phases", {})["set_up_s"] = set_up_s
     return record
+
+
+def check_keras(spec: CellSpec) -> None:
+    """Refuses to train under another Keras than the cell's: ``TF_USE_LEGACY_KERAS`` acts
+    only when the process starts (the launcher starts each flavour's workers with it), so
+    a process whose ``tf.keras`` is the other one would measure the wrong library."""
+    found = keras_flavour.current()
+    if found != spec.keras:
+        raise UserError(f"This worker's tf.keras is {found}, but the cell asks for {spec.keras}: "
+                        f"{keras_flavour.ENV} must be set when its process starts "
+                        f"({keras_flavour.ENV}={keras_flavour.environment(spec.keras)[keras_flavour.ENV]}).")
 
 
 def definition(workload, loop: str | None) -> dict:
@@ -86,9 +102,7 @@ def start_strategy(spec: CellSpec, hw: Hardware) -> tuple[strategies.StrategyAda
 
 def build_model(spec: CellSpec, workload, data, strategy):
     """The workload's model in the strategy's scope, initialised from the cell's training seed."""
-    import keras
-
-    keras.utils.set_random_seed(spec.training_seed)
+    keras_flavour.api().utils.set_random_seed(spec.training_seed)
     with strategy.scope():
         return workload.build_model(data.vocab_size)
 

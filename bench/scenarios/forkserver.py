@@ -138,8 +138,11 @@ def main(argv: list[str]) -> int:
     if "--map" in args:
         _load_by_path("_distbench_boot", os.path.join(HERE, "boot.py")).map_tree(args["--map"])
     IMPORTED_WITH = dict(os.environ)
-    import keras  # noqa: F401 - the point: imported once, before any fork
-    import tensorflow  # noqa: F401
+    import tensorflow
+
+    # The point: imported once, before any fork. tf.keras resolves to Keras 3, or to
+    # tf-keras when the server's environment has TF_USE_LEGACY_KERAS=1 (its own server).
+    tensorflow.keras.layers  # noqa: B018 - the attribute access loads the lazy module
 
     # The served tree's worker code too: every worker of a run then runs the code as it was
     # when the run started, not whatever the files hold when it forks (an edit during a run

@@ -30,6 +30,7 @@ from typing import Callable
 
 from distbench import strategies
 from distbench.analysis import compare
+from distbench.core import keras_flavour
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.lockstep import ENV, prefix
@@ -251,6 +252,9 @@ def parse_side(name: str, text: str, parse_options: Callable[[list[str]], dict])
         raise UserError(f"Bad side {name} {text!r}: {exc} (quote a value with spaces whole, e.g. "
                         "--a \"XLA_FLAGS='--xla_cpu_multi_thread_eigen=false'\").") from None
     env = dict(w.split("=", 1) for w in words if _is_env(w))
+    if keras_flavour.ENV in env:
+        raise UserError(f"Bad side {name} {text!r}: {keras_flavour.ENV} is the cell's Keras flavour; give "
+                        f"--keras tf_keras (or keras3) on the side instead.")
     return Side(name, text or "(as given)", parse_options([w for w in words if not _is_env(w)]), env)
 
 

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from distbench.core.config import COMMUNICATIONS, CROSS_DEVICE_OPS, PROFILES, SCALINGS
 from distbench.core.errors import UserError
+from distbench.core.keras_flavour import FLAVOURS as KERAS_FLAVOURS
 from distbench.workloads.matmul import parse_shape
 
 
@@ -71,6 +72,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("plugin", "load a workload, strategy or loop class (module:Class or path/file.py:Class) without "
            "selecting it, e.g. to select it by its name (repeatable)", repeatable=True),
     Option("loop", "a training loop to run (repeatable; default: all)", repeatable=True),
+    Option("keras", "keras3 or tf_keras (Keras 2, the tf-keras package) for the training cells (repeatable; "
+           "default: keras3, and both for the strategies that train across processes)", repeatable=True,
+           choices=KERAS_FLAVOURS),
     Option("profile", f"{' or '.join(PROFILES)} (default quick)", str, "quick"),
     _spec("epochs", int, "epochs per cell (default: the profile's)"),
     _spec("steps_per_epoch", int, "default: quick 100, full the whole training set"),
@@ -138,7 +142,8 @@ def from_namespace(args, prefix: str = "") -> dict[str, Any]:
     return {o.name: getattr(args, prefix + o.name, None) for o in OPTIONS}
 
 
-SPEC_OPTIONS = tuple(o.name for o in OPTIONS if o.spec_field or o.name == "matmul_shape")
+# What a side of an A/B comparison may change: the cell's fields, its matmul shape and its Keras.
+SPEC_OPTIONS = tuple(o.name for o in OPTIONS if o.spec_field or o.name in ("matmul_shape", "keras"))
 
 
 def spec_changes(words: list[str]) -> dict[str, Any]:
@@ -156,4 +161,9 @@ def spec_changes(words: list[str]) -> dict[str, Any]:
     values = {k: v for k, v in vars(parser.parse_args(words)).items() if v is not None}
     if "matmul_shape" in values:
         values["matmul_shape"] = parse_shape(values["matmul_shape"])
+    flavours = values.pop("keras", [])
+    if len(set(flavours)) > 1:
+        raise UserError(f"Bad side options {' '.join(words)!r}: one --keras per side; received {', '.join(flavours)}.")
+    if flavours:
+        values["keras"] = flavours[0]
     return values

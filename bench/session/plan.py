@@ -12,6 +12,7 @@ from typing import Iterable
 
 import distbench.loops as loops
 from distbench import strategies, workloads
+from distbench.core import keras_flavour
 from distbench.core import targets as target
 from distbench.core.config import CellSpec
 from distbench.strategies.hardware import Hardware
@@ -32,22 +33,39 @@ def build_cells(
     strategy_names: Iterable[str] | None = None,
     loop_names: Iterable[str] | None = None,
     base: CellSpec | None = None,
+    keras_names: Iterable[str] | None = None,
 ) -> list[CellSpec]:
     """The cartesian product of the selection (``None`` = all), validated.
 
     Each workload says which of the selection it runs (:meth:`cells`): a training
     workload every strategy x loop; matmul, which does not train, one cell per strategy
-    that hands it devices to time, with no loop.
+    that hands it devices to time, with no loop. Each training cell runs under every
+    Keras flavour asked for; when none is, Keras 3, and for the strategies that train
+    across processes also tf-keras (:func:`flavours`).
     """
     chosen_s = selected(strategy_names, strategies.STRATEGIES)
     chosen_l = selected(loop_names, loops.LOOPS)
+    chosen_k = [keras_flavour.check(k) for k in dict.fromkeys(keras_names or ())]
     base = base or CellSpec.for_profile("quick", workload="", strategy="", loop=None)
     cells = []
     for w in selected(workload_names, workloads.WORKLOADS):
-        cells += [base.replace(workload=w, strategy=s, loop=lp) for s, lp in workloads.get(w).cells(chosen_s, chosen_l)]
+        cells += [base.replace(workload=w, strategy=s, loop=lp, keras=k)
+                  for s, lp in workloads.get(w).cells(chosen_s, chosen_l) for k in flavours(s, lp, chosen_k)]
     for cell in cells:
         cell.validate()
     return cells
+
+
+def flavours(strategy: str, loop: str | None, given: list[str]) -> list[str]:
+    """The Keras flavours of a cell: those ``given``, else Keras 3, and tf-keras too where
+    the strategy trains across processes (how teams train on several machines, since Keras
+    3 does not support MultiWorkerMirroredStrategy: keras-team/keras#20585). A cell
+    without a loop (matmul) has no Keras."""
+    if loop is None:
+        return ["keras3"]
+    if given:
+        return given
+    return list(keras_flavour.FLAVOURS) if strategies.STRATEGIES.get(strategy).across_processes else ["keras3"]
 
 
 def target_cells(cells: list[CellSpec], text: str, seeds: int) -> list[CellSpec]:
@@ -89,4 +107,10 @@ def skip_reason(spec: CellSpec, hw: Hardware) -> str | None:
     unsupported = adapter.loop_unsupported(spec.loop) or (adapter.jit_unsupported(hw) if spec.jit_compile else None)
     if unsupported:
         return unsupported
-    return workloads.get(spec.workload).unavailable(spec, adapter, hw)
+    workload = workloads.get(spec.workload)
+    supported = getattr(workload, "keras_flavours", ("keras3",))
+    if spec.loop is not None and spec.keras not in supported:
+        return (f"{spec.workload}: written for {' and '.join(supported)}, not {spec.keras} "
+                "(a workload lists the Keras it supports in keras_flavours; docs/own-model.md)")
+    missing = keras_flavour.missing(spec.keras) if spec.loop is not None else None
+    return missing or workload.unavailable(spec, adapter, hw)

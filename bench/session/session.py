@@ -96,7 +96,7 @@ class Session:
         """The cells to run, each workload's guard replicates after its cells; with
         ``--target``, time-to-target cells, one process per guard seed, and no replicates."""
         cells = build_cells(self.values["workload"] or None, self.values["strategy"] or None,
-                            self.values["loop"] or None, self.base)
+                            self.values["loop"] or None, self.base, self.values["keras"] or None)
         if self.values["target"]:
             return target_cells(cells, self.values["target"], self.values["guard_seeds"])
         return guard.with_replicates(cells, self.values["guard_seeds"])

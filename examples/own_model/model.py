@@ -5,6 +5,7 @@ distbench needs four things from it: a name, the vocabulary size, the number of 
 optimizer and data loading come from ``TextClassifier``; override any of them.
 """
 
+import distbench
 from distbench import TextClassifier
 
 
@@ -15,10 +16,13 @@ class TinySentiment(TextClassifier):
     num_classes = 2
     sequence_length = 100
     default_targets = {"synthetic": "auc=0.8"}   # for --target default on synthetic data
+    # Built from distbench.keras_api() (the cell's tf.keras), so it runs under Keras 3 and
+    # under tf-keras (--keras tf_keras); a model built with `import keras` is Keras 3 only.
+    keras_flavours = ("keras3", "tf_keras")
 
     def build_model(self, vocab_size: int):
-        import keras
-        from keras import layers
+        keras = distbench.keras_api()
+        layers = keras.layers
 
         return keras.Sequential(
             [

@@ -31,9 +31,11 @@ def test_threads_are_split_between_workers_unless_set(tiny):
 
 
 @pytest.mark.parametrize("loop", ["fit", "train_on_batch"])
-def test_keras_loops_are_skipped_with_the_upstream_issue(tiny, loop):
+def test_keras3_loops_are_skipped_with_the_upstream_issue_and_tf_keras_runs_them(tiny, loop):
     reason = skip_reason(tiny("reuters_cnn", "multi_worker", loop), hardware.detect())
-    assert f"Keras 3 {loop} fails under MultiWorkerMirroredStrategy (tensorflow/tensorflow#72388)" in reason
+    assert f"Keras 3 does not support {loop} under MultiWorkerMirroredStrategy (keras-team/keras#20585" in reason
+    assert "--keras tf_keras" in reason
+    assert skip_reason(tiny("reuters_cnn", "multi_worker", loop, keras="tf_keras"), hardware.detect()) is None
 
 
 def test_two_local_workers_train_with_the_global_batch(tiny):

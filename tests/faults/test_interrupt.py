@@ -101,8 +101,8 @@ def test_ctrl_c_in_run_during_a_local_cluster_keeps_the_finished_cell_and_leaves
     project = tmp_path / "project"
     project.mkdir()
     argv = ["run", "--workload", "reuters_cnn", "--strategy", "default", "--strategy", "multi_worker", "--loop",
-            "custom", "--data", "synthetic", "--steps-per-epoch", "1500", "--epochs", "1", "--guard-seeds", "0",
-            "--no-peak", "--results", "results"]
+            "custom", "--keras", "keras3", "--data", "synthetic", "--steps-per-epoch", "1500", "--epochs", "1",
+            "--guard-seeds", "0", "--no-peak", "--results", "results"]
     def cluster_running(proc):   # the cluster's two workers have started and train
         assert len([p for p in _in(str(project)) if p != proc.pid]) >= 2
 

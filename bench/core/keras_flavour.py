@@ -1,0 +1,107 @@
+"""Which Keras a cell trains with: Keras 3 or tf-keras (Keras 2).
+
+Since TensorFlow 2.16, ``tf.keras`` is Keras 3. ``TF_USE_LEGACY_KERAS=1``, read when
+TensorFlow first resolves ``tf.keras``, makes it tf-keras instead (the ``tf-keras``
+package, pinned by its own metadata to TensorFlow's minor version). That is once per
+process, so a tf_keras cell runs in a process started with the variable set: its own
+fork server or a fresh interpreter (distbench.launchers.process), never a forked child
+that sets it late. Many teams that train on several machines stay on tf-keras because
+Keras 3 does not work with MultiWorkerMirroredStrategy (keras-team/keras#20585).
+
+Workers call :func:`api` for the Keras module their cell runs with; the small helpers
+below cover the spellings that differ between the two. Nothing here imports TensorFlow
+at module level: the parent uses :func:`environment` and :func:`missing` only.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+
+FLAVOURS = ("keras3", "tf_keras")
+ENV = "TF_USE_LEGACY_KERAS"
+_TRUE = ("1", "true", "True")   # what TensorFlow's lazy loader reads as set
+
+
+def check(flavour: str) -> str:
+    """``flavour`` if it is one; otherwise a UserError naming the valid ones."""
+    from distbench.core.errors import UserError
+
+    if flavour not in FLAVOURS:
+        raise UserError(f"Unknown Keras {flavour!r}. Known: {', '.join(FLAVOURS)}.")
+    return flavour
+
+
+def environment(flavour: str) -> dict[str, str]:
+    """The variable a worker of ``flavour`` starts with (explicit both ways, so that a
+    ``TF_USE_LEGACY_KERAS`` in the user's shell cannot turn a keras3 cell into Keras 2)."""
+    return {ENV: "1" if flavour == "tf_keras" else "0"}
+
+
+def missing(flavour: str) -> str | None:
+    """Why ``flavour`` cannot run in this environment (with the line that installs it), or None."""
+    if flavour != "tf_keras" or importlib.util.find_spec("tf_keras") is not None:
+        return None
+    try:
+        major, minor = importlib.metadata.version("tensorflow").split(".")[:2]
+        pin = f"'tf-keras~={major}.{minor}.0'"
+    except importlib.metadata.PackageNotFoundError:
+        pin = "tf-keras"
+    return f"tf_keras: the tf-keras package is not installed; pip install {pin}"
+
+
+def current() -> str:
+    """The flavour this process's TensorFlow resolved ``tf.keras`` to (read from the module
+    itself, not from the variable: what took effect)."""
+    return "tf_keras" if api().__name__.startswith("tf_keras") else "keras3"
+
+
+def requested() -> str:
+    """The flavour this process's environment asks for (what :func:`current` will be in a
+    process that started with it)."""
+    return "tf_keras" if os.environ.get(ENV) in _TRUE else "keras3"
+
+
+def api():
+    """The Keras module of this process: ``tf.keras`` (Keras 3, or tf-keras under
+    ``TF_USE_LEGACY_KERAS=1``). Models, layers, losses and callbacks of one cell all come
+    from it."""
+    import tensorflow as tf
+
+    return tf.keras
+
+
+def package() -> dict:
+    """What the record names: the flavour, its package and version."""
+    if current() == "tf_keras":
+        import tf_keras
+
+        return {"flavour": "tf_keras", "package": "tf-keras", "version": tf_keras.__version__}
+    import keras
+
+    return {"flavour": "keras3", "package": "keras", "version": keras.__version__}
+
+
+def reduction(value: str | None) -> str:
+    """A loss's ``reduction`` in this flavour's spelling (Keras 3: None for per-example
+    losses; Keras 2: ``"none"``)."""
+    if value is None or value == "none":
+        return "none" if current() == "tf_keras" else None
+    return value
+
+
+def to_float(value) -> float:
+    """A scalar variable or tensor of either flavour (a Keras 3 variable, a tf.Variable, a
+    MirroredVariable) as a Python float."""
+    import tensorflow as tf
+
+    return float(tf.convert_to_tensor(value).numpy())
+
+
+def steps_per_execution(model) -> int:
+    """What a compiled model runs per execution (Keras 3: an int; Keras 2: a variable)."""
+    value = getattr(model, "steps_per_execution", None)
+    if value is None:
+        value = getattr(model, "_steps_per_execution", None)
+    return int(to_float(value)) if value is not None else 1
