@@ -1,7 +1,9 @@
 """Child side: the worker process's entry point: runs one task and writes its record as JSON.
 
 Usage: ``python -m distbench.worker SPEC.json RECORD.json [TASK]``, TASK one of
-:data:`distbench.scenarios.tasks.TASKS` (``cell`` by default). Started by the launchers,
+:data:`distbench.scenarios.tasks.TASKS` (``cell`` by default); or ``python -m
+distbench.worker serve``: this process serves its ``TF_CONFIG`` task of a parameter-server
+cluster until it is killed (``distbench serve`` execs it). Started by the launchers,
 one process per cell, so that each cell gets its own device set-up and its own memory
 peak. Whatever happens, the worker writes a record (ok, skipped or error) unless it is
 killed. This module, its arguments and its record are the stable interface between a
@@ -24,6 +26,12 @@ from distbench.strategies.tpu import ConnectTimeout
 
 
 def main(argv: list[str]) -> int:
+    if argv == ["serve"]:
+        try:
+            tasks.run("server", None)
+        except UserError as exc:
+            print(f"distbench: error: {exc}", file=sys.stderr)
+            return 2
     spec_path, record_path, *rest = argv
     task = rest[0] if rest else "cell"
     with open(spec_path) as f:

@@ -52,7 +52,7 @@ class StrategyAdapter(abc.ABC):
 
     def __init__(self, devices: int = 2, virtual_memory_mb: int = 2048, workers: int = 2,
                  cross_device_ops: str = "auto", communication: str = "auto",
-                 connect_deadline_s: float = 180.0, keras: str = "keras3") -> None:
+                 connect_deadline_s: float = 180.0, keras: str = "keras3", ps: int = 1) -> None:
         # Only `virtual` uses devices and memory, only `multi_worker` workers and
         # communication, only the MirroredStrategy adapters cross-device ops, only `tpu`
         # the connect deadline, only the cross-process adapters the Keras flavour; every
@@ -64,6 +64,7 @@ class StrategyAdapter(abc.ABC):
         self.communication = communication
         self.connect_deadline_s = connect_deadline_s
         self.keras = keras   # the cell's Keras flavour (distbench.core.keras_flavour)
+        self.ps = ps         # parameter servers of a local parameter_server cluster
 
     @abc.abstractmethod
     def availability(self, hw: Hardware) -> Availability:
@@ -72,6 +73,12 @@ class StrategyAdapter(abc.ABC):
     def local_processes(self) -> int:
         """How many processes the launcher must start for one cell (1: a plain worker)."""
         return 1
+
+    def local_tasks(self) -> list[tuple[str, int, bool]]:
+        """The tasks of a local cluster, in start order: (TF_CONFIG task type, index, whether
+        it runs the cell; the others only serve). The first task that runs the cell writes
+        the record."""
+        return [("worker", i, True) for i in range(self.local_processes())]
 
     def loop_unsupported(self, loop: str | None) -> str | None:
         """Why ``loop`` cannot run under this strategy (a known upstream failure), or None."""

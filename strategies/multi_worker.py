@@ -16,6 +16,7 @@ from distbench.strategies.base import Availability, StrategyAdapter
 from distbench.strategies.devices import DeviceSetup
 from distbench.strategies.hardware import Hardware
 from distbench.strategies.registry import STRATEGIES
+from distbench.strategies.slurm import source
 
 # Keras 3's fit (and train_on_batch, which runs the same train function) cannot reduce
 # per-replica outputs under this strategy: "Attempt to convert a value (PerReplica...)",
@@ -111,6 +112,7 @@ class MultiWorkerAdapter(StrategyAdapter):
             "task_index": task.get("index"),
             "is_chief": is_chief(config),
             "communication": self.communication_for(hw),
+            "cluster": source(),   # local, slurm or tf_config
         })
         workers = cluster.get("chief", []) + cluster.get("worker", [])
         info["notes"] = [f"{len(workers)} worker processes ({', '.join(workers)})"]

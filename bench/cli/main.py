@@ -21,7 +21,7 @@ from distbench.cli.args import (
     document_only,
 )
 from distbench.cli.interleaved import cmd_ab, cmd_bisect, cmd_check, cmd_plan
-from distbench.cli.running import cmd_list, cmd_run, cmd_tune
+from distbench.cli.running import cmd_list, cmd_run, cmd_serve, cmd_tune
 from distbench.cli.stored import cmd_compare, cmd_report
 from distbench.core.errors import UserError
 from distbench.session import matrix_file, options
@@ -54,6 +54,11 @@ def _add_running_commands(sub) -> None:
     p.add_argument("--confirm-pairs", type=int, default=6, metavar="N",
                    help="interleaved pairs (at most) to test the winner against plain fit (default 6; 0: skip)")
     p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("serve", help="serve this machine's task of a parameter-server cluster (TF_CONFIG's worker "
+                                     "or ps) until killed; the chief runs `distbench run --strategy parameter_server`")
+    p.add_argument("--ps", type=int, default=1, help="in a SLURM job step: its parameter servers (default 1)")
+    p.set_defaults(func=cmd_serve)
 
 
 def _add_stored_commands(sub) -> None:

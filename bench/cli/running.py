@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 
 import distbench.loops as loops
@@ -16,7 +18,8 @@ from distbench.session import options, tune
 from distbench.session.plan import selected
 from distbench.session.session import Session
 from distbench.storage.files import Storage
-from distbench.strategies import hardware
+from distbench.strategies import hardware, slurm
+from distbench.strategies.parameter_server import cluster_roles
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -100,3 +103,23 @@ class _Progress:
 
     def pair(self, cell, record_a, record_b) -> None:
         pair_progress(cell, record_a, record_b)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Checks ``TF_CONFIG`` here (one line when it is wrong), then becomes the server: the
+    process is replaced by a worker serving its task (distbench.scenarios.server)."""
+    slurm.apply(["parameter_server"], args.ps, len(hardware.detect().gpus) if slurm.in_job_step() else 0)
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise UserError("TF_CONFIG is not set: serve needs the cluster and this machine's task "
+                        '({"cluster": {"chief": [...], "worker": [...], "ps": [...]}, "task": {"type": "ps", "index": 0}}).')
+    try:
+        cluster_roles(json.loads(raw))
+    except ValueError as exc:   # json's errors are ValueErrors too
+        raise UserError(f"TF_CONFIG is not a parameter-server cluster's: {exc}.") from None
+    if json.loads(raw)["task"]["type"] == "chief":
+        raise UserError("TF_CONFIG's task is the chief: run `distbench run --strategy parameter_server` there; "
+                        "serve runs on the worker and ps tasks.")
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "distbench.worker", "serve"])
+    return 0   # not reached

@@ -50,7 +50,8 @@ class CellSpec:
     data: str = "auto"
     devices: int = 2
     virtual_memory_mb: int = 2048  # each logical GPU's memory under `virtual` on a GPU
-    workers: int = 2              # local worker processes for multi_worker (without TF_CONFIG)
+    workers: int = 2              # local worker processes for multi_worker and parameter_server (without TF_CONFIG)
+    ps: int = 1                   # local parameter servers for parameter_server (without TF_CONFIG)
     eval_examples: int | None = 5000
     matmul_shape: tuple[int, int, int] = (10000, 100, 10000)
     matmul_repeats: int = 10
@@ -198,6 +199,7 @@ class CellSpec:
         _at_least("devices", self.devices, 1)
         _at_least("virtual memory (MB)", self.virtual_memory_mb, 64)
         _at_least("workers", self.workers, 1)
+        _at_least("parameter servers (--ps)", self.ps, 1)
         if self.init_seed is not None:
             _at_least("init seed", self.init_seed, 0)
         _at_least("matmul repeats", self.matmul_repeats, 1)

@@ -1,11 +1,15 @@
-"""Parent side: launches a local MultiWorkerMirroredStrategy cluster: N worker processes on 127.0.0.1.
+"""Parent side: launches a local cluster on 127.0.0.1: the tasks the cell's strategy
+adapter names (``local_tasks``): N MultiWorkerMirroredStrategy workers, or a
+ParameterServerStrategy coordinator with N workers and M parameter servers.
 
-Each worker is ``python -m distbench.worker`` with its own ``TF_CONFIG`` and free port, in
-its own process group. The launcher watches them all: when any worker dies, or writes
-an error record (a peer's death surfaces as ``UnavailableError`` within a second), or
-the deadline passes, every worker's group is killed with SIGKILL (TensorFlow ignores
-SIGTERM) and the cell is reported as failed with which worker failed first and how.
-Nothing is left running. The chief (worker 0) writes the cell's record.
+Each task is ``python -m distbench.worker`` with its own ``TF_CONFIG`` and free port, in
+its own process group; tasks that run the cell run task ``cell``, the others ``server``
+(they serve until killed). The launcher watches them all: when any task dies (a server at
+any time before the cell is done), or writes an error record (a peer's death surfaces as
+``UnavailableError`` within a second), or the deadline passes, every task's group is
+killed with SIGKILL (TensorFlow ignores SIGTERM) and the cell is reported as failed with
+which task failed first and how. Nothing is left running. The first task that runs the
+cell (worker 0, or the chief) writes the cell's record.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from distbench.core.fileio import atomic_write_json
 from distbench.core.records import CellRecord, failed, skipped
 from distbench.launchers.process import cell_env, how_it_ended, how_started, kill_group, output_tail, spawn
 from distbench.launchers.trees import CodeTree
-from distbench.strategies import hardware
+from distbench.strategies import for_spec, hardware
+from distbench.strategies.slurm import SOURCE_ENV
 
 POLL_S = 0.1
 
@@ -43,17 +48,27 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def tf_configs(ports: list[int]) -> list[dict]:
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    return [{"cluster": cluster, "task": {"type": "worker", "index": i}} for i in range(len(ports))]
+def tf_configs(ports: list[int], tasks: list[tuple[str, int, bool]] | None = None) -> list[dict]:
+    """Each task's ``TF_CONFIG`` (``tasks``: (type, index, runs the cell); default: one
+    worker per port), the cluster on 127.0.0.1 with one port per task."""
+    tasks = tasks or [("worker", i, True) for i in range(len(ports))]
+    cluster: dict[str, list[str]] = {}
+    for (kind, _, _), port in zip(tasks, ports):
+        cluster.setdefault(kind, []).append(f"127.0.0.1:{port}")
+    return [{"cluster": cluster, "task": {"type": kind, "index": index}} for kind, index, _ in tasks]
 
 
 def worker_threads(spec: CellSpec) -> CellSpec:
     """Splits the cores between the workers unless the user set thread counts.
 
     N workers on C cores oversubscribe the CPU if each takes C threads (TensorFlow's
-    default); each gets max(1, C // N) intra-op and inter-op threads.
+    default); each gets max(1, C // N) intra-op and inter-op threads. Not under a
+    parameter-server strategy: one inter-op thread left its remote steps waiting forever
+    here (the coordinator's join never returned), and its coordinator and parameter
+    servers mostly wait.
     """
+    if spec.strategy == "parameter_server":
+        return spec
     share = max(1, (os.cpu_count() or 1) // spec.workers)
     return spec.replace(
         intra_op_threads=spec.intra_op_threads or share,
@@ -68,7 +83,13 @@ class _Worker:
     record_path: str
     log_path: str
     started: dict
+    kind: str = "worker"          # its TF_CONFIG task type
+    serves: bool = False          # a server: runs until killed; its exit is a failure
     _record: dict | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind} {self.index}"
 
     def record(self) -> dict | None:
         """The worker's record, read once: the worker writes it atomically, so it is whole."""
@@ -83,10 +104,10 @@ class _Worker:
         if code is None:
             return None
         record = self.record()
-        if code != 0 or record is None:
-            return f"worker {self.index} (pid {self.proc.pid}) {how_it_ended(code)}"
-        if record.get("status") == "error":
-            return f"worker {self.index} (pid {self.proc.pid}) failed: {record.get('reason', '')}"
+        if record is not None and record.get("status") == "error":
+            return f"{self.name} (pid {self.proc.pid}) failed: {record.get('reason', '')}"
+        if self.serves or code != 0 or record is None:
+            return f"{self.name} (pid {self.proc.pid}) {how_it_ended(code)}"
         return None
 
     def skip(self) -> str | None:
@@ -94,17 +115,21 @@ class _Worker:
         record = self.record() if self.proc.poll() is not None else None
         if not record or record.get("status") != "skipped":
             return None
-        return f"worker {self.index}: {record.get('reason', '')}"
+        return f"{self.name}: {record.get('reason', '')}"
 
 
 def launch_cluster(
     spec: CellSpec, env: dict[str, str] | None = None, on_start: Callable[[list[int]], None] | None = None,
     tree: CodeTree | None = None,
 ) -> CellRecord:
-    """Runs ``spec`` on ``spec.workers`` local workers; returns the chief's record or an error."""
+    """Runs ``spec`` on a local cluster of its strategy's tasks; returns the chief's record or an error."""
     spec = worker_threads(spec)
     env = cell_env(spec, env)
-    visible = gpu_assignment(spec.workers, len(hardware.detect().gpus))
+    tasks = for_spec(spec).local_tasks()
+    computing = [k for k, (kind, _, _) in enumerate(tasks) if kind == "worker"]
+    visible = [None] * len(tasks)
+    for k, gpus in zip(computing, gpu_assignment(len(computing), len(hardware.detect().gpus))):
+        visible[k] = gpus
     with tempfile.TemporaryDirectory(prefix="distbench-cluster-") as tmp:
         spec_path = os.path.join(tmp, "spec.json")
         atomic_write_json(spec_path, spec.to_dict())
@@ -113,9 +138,9 @@ def launch_cluster(
         try:
             # Started inside the try: if a later worker cannot start (or Ctrl-C comes),
             # the ones already running are killed, not left to their deadline.
-            for i, config in enumerate(tf_configs(free_ports(spec.workers))):
-                gpus = {"CUDA_VISIBLE_DEVICES": visible[i]} if visible[i] is not None else {}
-                workers.append(_start(i, config, spec_path, tmp, {**(env or {}), **gpus}, tree))
+            for k, config in enumerate(tf_configs(free_ports(len(tasks)), tasks)):
+                gpus = {"CUDA_VISIBLE_DEVICES": visible[k]} if visible[k] is not None else {}
+                workers.append(_start(k, config, spec_path, tmp, {**(env or {}), **gpus}, tree, serves=not tasks[k][2]))
             if on_start:
                 on_start([w.proc.pid for w in workers])
             outcome = _watch(workers, spec.deadline_s)
@@ -128,12 +153,14 @@ def launch_cluster(
             return skipped(spec, str(outcome)) | {"workers": summaries, "wall_s": wall}
         if outcome:
             return failed(spec, outcome, error_kind="cluster", workers=summaries, wall_s=wall,
-                          output_tail="\n".join(f"--- worker {w.index}\n{output_tail(w.log_path)[-800:]}" for w in workers))
-        chief = workers[0].record()
+                          output_tail="\n".join(f"--- {w.name}\n{output_tail(w.log_path)[-800:]}" for w in workers))
+        first = next(w for w in workers if not w.serves)
+        chief = first.record()
         chief["workers"] = summaries
-        chief["started"] = workers[0].started
+        chief["started"] = first.started
         if any(v is not None for v in visible):
-            chief.setdefault("strategy", {}).setdefault("notes", []).append(gpu_note(visible))
+            chief.setdefault("strategy", {}).setdefault("notes", []).append(
+                gpu_note([v for k, v in enumerate(visible) if k in computing]))
         chief["process_wall_s"] = wall
         return chief
 
@@ -157,13 +184,14 @@ def gpu_note(visible: list[str | None]) -> str:
             + (" (fewer GPUs than workers: some are shared)" if shared else ""))
 
 
-def _start(index: int, config: dict, spec_path: str, tmp: str, env: dict[str, str] | None,
-           tree: CodeTree | None = None) -> _Worker:
-    record_path = os.path.join(tmp, f"record-{index}.json")
-    log_path = os.path.join(tmp, f"worker-{index}.log")
-    env = {"TF_CONFIG": json.dumps(config), **(env or {})}
-    proc = spawn([spec_path, record_path], log_path, env, tree)
-    return _Worker(index, proc, record_path, log_path, how_started(proc, env, tree))
+def _start(k: int, config: dict, spec_path: str, tmp: str, env: dict[str, str] | None,
+           tree: CodeTree | None = None, serves: bool = False) -> _Worker:
+    record_path = os.path.join(tmp, f"record-{k}.json")
+    log_path = os.path.join(tmp, f"task-{k}.log")
+    env = {"TF_CONFIG": json.dumps(config), SOURCE_ENV: "local", **(env or {})}
+    proc = spawn([spec_path, record_path] + (["server"] if serves else []), log_path, env, tree)
+    task = config["task"]
+    return _Worker(task["index"], proc, record_path, log_path, how_started(proc, env, tree), task["type"], serves)
 
 
 class Skipped(str):
@@ -184,7 +212,7 @@ def _watch(workers: list[_Worker], deadline_s: float) -> str | None:
             # A crashed worker is the cause; its peers' UnavailableErrors are the effect.
             crashed = [why for w, why in failures if w.proc.returncode != 0 or w.record() is None]
             return "; ".join(crashed + [why for _, why in failures if why not in crashed])
-        if all(w.proc.poll() is not None for w in workers):
+        if all(w.proc.poll() is not None for w in workers if not w.serves):
             return None
         if time.monotonic() > deadline:
             pids = ", ".join(str(w.proc.pid) for w in workers)
@@ -195,10 +223,11 @@ def _watch(workers: list[_Worker], deadline_s: float) -> str | None:
 def _summary(w: _Worker) -> dict:
     record = w.record() or {}
     return {
+        "task": w.kind,
         "index": w.index,
         "pid": w.proc.pid,
         "exit": how_it_ended(w.proc.returncode) if w.proc.returncode is not None else "running",
-        "status": record.get("status", "no record"),
+        "status": record.get("status", "served" if w.serves else "no record"),
         "reason": record.get("reason", ""),
         "started": w.started,
         **({"traceback": record["traceback"]} if record.get("traceback") else {}),

@@ -24,6 +24,7 @@ import threading
 from distbench.core.errors import UserError
 from distbench.core.lockstep import ENV
 from distbench.launchers.trees import CodeTree
+from distbench.strategies.slurm import SOURCE_ENV
 
 # Quiet TensorFlow's C++ start-up chatter in workers; their output is kept for errors.
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
@@ -32,7 +33,7 @@ SPAWN_MODES = ("fork", "exec")
 # Set by distbench for one process and read by TensorFlow only when a strategy is made,
 # long after import: safe to set in a forked child. Every other variable is part of the
 # environment a fork server starts with.
-LATE_ENV = (ENV, "TF_CONFIG")
+LATE_ENV = (ENV, "TF_CONFIG", SOURCE_ENV)
 
 
 def start_env(env: dict[str, str]) -> dict[str, str]:

@@ -106,26 +106,53 @@ def compile_model(ctx: TrainContext, steps_per_execution: int = 1) -> None:
         )
 
 
-def train_dataset(ctx: TrainContext, shuffle: bool = True):
+def train_dataset(ctx: TrainContext, shuffle: bool = True, per_worker: bool = False):
     """Shuffled (seeded), batched to the global batch, repeated, prefetched.
 
     ``drop_remainder`` keeps every batch the same shape, so no step retraces, and every
     replica always gets ``global_batch / replicas`` examples. ``shuffle=False``: the
     training set in order, for measurements that start many short ``fit`` calls (each
     new iterator would first fill a shuffle buffer of the whole training set).
+    ``per_worker``: one worker's copy under a parameter-server strategy, shuffled with no
+    fixed seed so that the workers, which each read the whole set, read it in different
+    orders (TensorFlow's advice for that strategy; there is no per-worker shard).
     """
     import tensorflow as tf
 
     data = ctx.data
     ds = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
     if shuffle:
-        ds = ds.shuffle(len(data.y_train), seed=ctx.config.seed, reshuffle_each_iteration=True)
+        seed = None if per_worker else ctx.config.seed
+        ds = ds.shuffle(len(data.y_train), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(ctx.config.global_batch, drop_remainder=True).repeat()
     # In-memory data has no files to shard: across workers, shard by element, explicitly.
     # Every worker shuffles with the same seed, so the shards partition each global batch.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+# Under a parameter-server strategy steps are scheduled asynchronously: the coordinator
+# schedules up to this many, then waits for them all (join); each unit is one timed sample.
+SCHEDULED_UNIT_STEPS = 10
+
+
+def coordinated(strategy) -> bool:
+    """Whether ``strategy`` schedules steps through a ClusterCoordinator (ParameterServerStrategy)."""
+    return "ParameterServer" in type(strategy).__name__
+
+
+def coordinator(strategy):
+    """The strategy's ClusterCoordinator (TensorFlow keeps one per strategy)."""
+    import tensorflow as tf
+
+    return tf.distribute.coordinator.ClusterCoordinator(strategy)
+
+
+def scheduled_unit(steps_per_epoch: int) -> int:
+    """The steps of one scheduled unit: the largest divisor of ``steps_per_epoch`` up to
+    :data:`SCHEDULED_UNIT_STEPS`, so that units tile each epoch."""
+    return max(d for d in range(1, min(SCHEDULED_UNIT_STEPS, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
 
 
 # After the protocol it checks classes from outside against.

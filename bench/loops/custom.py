@@ -13,6 +13,9 @@ from distbench.loops.base import (
     LoopResult,
     TrainContext,
     TrainingLoop,
+    coordinated,
+    coordinator,
+    scheduled_unit,
     train_dataset,
 )
 
@@ -65,7 +68,19 @@ class CustomLoop(TrainingLoop):
             per_replica = strategy.run(replica_step, args=(x, y))
             return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
-        iterator = iter(strategy.experimental_distribute_dataset(self.dataset(ctx)))
+        # What the replica step was compiled with, read back from its tf.function.
+        settings = {"jit_compile": bool(getattr(replica_step, "_jit_compile", False))}
+        if coordinated(strategy):
+            loss_sum, steps = self._scheduled(ctx, train_step, metrics)
+            settings.update(scheduled=True, steps_per_sample=scheduled_unit(cfg.steps_per_epoch))
+        else:
+            loss_sum, steps = self._stepped(ctx, train_step, metrics)
+        return LoopResult(train_accuracy=float(accuracy.result()), train_loss=loss_sum / steps, settings=settings)
+
+    def _stepped(self, ctx: TrainContext, train_step, metrics) -> tuple[float, int]:
+        """Each step timed on its own, ended by bringing its loss to the host; the last
+        epoch's loss sum and steps."""
+        iterator = iter(ctx.strategy.experimental_distribute_dataset(self.dataset(ctx)))
         for _ in ctx.epochs():
             for metric in metrics:
                 metric.reset_state()
@@ -75,16 +90,38 @@ class CustomLoop(TrainingLoop):
                 loss_sum += float(train_step(iterator))  # float() syncs the device
                 ctx.clock.stop()
                 steps += 1
-        return LoopResult(
-            train_accuracy=float(accuracy.result()),
-            train_loss=loss_sum / steps,
-            # What the replica step was compiled with, read back from its tf.function.
-            settings={"jit_compile": bool(getattr(replica_step, "_jit_compile", False))},
-        )
+        return loss_sum, steps
 
-    def dataset(self, ctx: TrainContext):
+    def _scheduled(self, ctx: TrainContext, train_step, metrics) -> tuple[float, int]:
+        """Steps scheduled on the workers through the ClusterCoordinator, a unit at a time:
+        each unit is timed from its first schedule to the join that ends its last step."""
+        import tensorflow as tf
+
+        strategy, cfg = ctx.strategy, ctx.config
+        cluster = coordinator(strategy)
+
+        @tf.function
+        def per_worker_dataset():
+            return strategy.distribute_datasets_from_function(lambda _: self.dataset(ctx, per_worker=True))
+
+        iterator = iter(cluster.create_per_worker_dataset(per_worker_dataset))
+        unit = scheduled_unit(cfg.steps_per_epoch)
+        for _ in ctx.epochs():
+            for metric in metrics:
+                metric.reset_state()
+            loss_sum, steps = 0.0, 0
+            while steps < cfg.steps_per_epoch:
+                ctx.clock.start()
+                losses = [cluster.schedule(train_step, args=(iterator,)) for _ in range(unit)]
+                cluster.join()
+                ctx.clock.stop(steps=unit)
+                loss_sum += sum(float(r.fetch()) for r in losses)
+                steps += unit
+        return loss_sum, steps
+
+    def dataset(self, ctx: TrainContext, per_worker: bool = False):
         """The global-batch dataset the loop distributes (tests override it to inject bugs)."""
-        return train_dataset(ctx)
+        return train_dataset(ctx, per_worker=per_worker)
 
     def optimizer(self, ctx: TrainContext):
         """The workload's optimizer, built in scope (tests override it to inject bugs)."""

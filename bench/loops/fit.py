@@ -11,6 +11,8 @@ from distbench.loops.base import (
     TrainContext,
     TrainingLoop,
     compile_model,
+    coordinated,
+    scheduled_unit,
     train_dataset,
 )
 from distbench.trackers.timing import StepClock
@@ -78,6 +80,22 @@ def training_span():
     return TrainingSpan()
 
 
+def unit_timer(clock: StepClock, steps: int):
+    """Times each epoch as one sample of ``steps`` steps: under a parameter-server strategy
+    ``fit`` refuses batch-level callbacks, and ends each epoch with the coordinator's join
+    (every scheduled step done), which makes the epoch end the unit's sync point."""
+    keras = keras_flavour.api()
+
+    class UnitTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            clock.start()
+
+        def on_epoch_end(self, epoch, logs=None):
+            clock.stop(steps=steps)
+
+    return UnitTimer()
+
+
 def stopping_callback(ctx: TrainContext):
     """Asks ``ctx.step_done()`` after each timed unit (after the timer's sync) and stops
     ``fit`` when it says so; Keras 3 checks ``stop_training`` after every batch."""
@@ -97,6 +115,8 @@ class FitLoop(TrainingLoop):
     summary = "keras Model.fit with a per-step timing callback"
 
     def train(self, ctx: TrainContext) -> LoopResult:
+        if coordinated(ctx.strategy):
+            return self._scheduled(ctx)
         cfg = ctx.config
         spe, notes = cfg.steps_per_execution, []
         if spe > 1 and spe_unsupported(ctx.strategy):
@@ -119,11 +139,36 @@ class FitLoop(TrainingLoop):
             notes=notes,
         )
 
+    def _scheduled(self, ctx: TrainContext) -> LoopResult:
+        """``fit`` under a parameter-server strategy (tf-keras): the training set through a
+        ``DatasetCreator`` (one copy per worker), the cell's steps as epochs of one scheduled
+        unit each, each epoch timed (:func:`unit_timer`)."""
+        cfg = ctx.config
+        compile_model(ctx)
+        unit = scheduled_unit(cfg.steps_per_epoch)
+        keras = keras_flavour.api()
+        data = keras.utils.experimental.DatasetCreator(lambda _: train_dataset(ctx, per_worker=True))
+        history = ctx.model.fit(data, epochs=cfg.epochs * cfg.steps_per_epoch // unit, steps_per_epoch=unit,
+                                callbacks=[unit_timer(ctx.clock, unit)], verbose=0)
+        return LoopResult(
+            train_accuracy=float(history.history["accuracy"][-1]),   # over the last unit
+            train_loss=float(history.history["loss"][-1]),
+            settings={"steps_per_execution": 1, "jit_compile": bool(ctx.model.jit_compile), "scheduled": True,
+                      "steps_per_sample": unit},
+            notes=[f"fit ran the cell's steps as epochs of {unit} scheduled steps (its timing callback is "
+                   "epoch-level under ParameterServerStrategy); training accuracy is the last unit's"],
+        )
+
+    def timing_cost(self, ctx: TrainContext, pairs: int, steps: int | None = None) -> dict | None:
+        if coordinated(ctx.strategy):
+            return None   # its timer is epoch-level there: no per-step sync to cost
+        return self._timing_cost(ctx, pairs, steps)
+
     def timer(self, clock: StepClock):
         """The per-step timing callback (tests override it to inject a slow one)."""
         return timing_callback(clock)
 
-    def timing_cost(self, ctx: TrainContext, pairs: int, steps: int | None = None) -> dict:
+    def _timing_cost(self, ctx: TrainContext, pairs: int, steps: int | None = None) -> dict:
         """What the timing callback costs ``fit``: on a GPU its per-step sync stops Keras from
         dispatching the next step while the device works, which untimed ``fit`` does.
 

@@ -12,7 +12,7 @@ from typing import Callable
 
 from distbench.core.config import CellSpec
 from distbench.core.records import CellRecord
-from distbench.scenarios import bare, cell, fit_cost, matmul, peak, training
+from distbench.scenarios import bare, cell, fit_cost, matmul, peak, server, training
 from distbench.strategies.hardware import Hardware
 
 
@@ -32,6 +32,7 @@ SCENARIOS: dict[str, Scenario] = {
     "bare": Scenario(lambda spec: bare.measure(spec, "workload")),
     "bare-accuracy": Scenario(lambda spec: bare.measure(spec, "accuracy")),
     "peak": Scenario(peak.measure),
+    "server": Scenario(server.serve),   # a parameter-server cluster's worker or ps: serves until killed
 }
 TASKS = ("cell", *(name for name, s in SCENARIOS.items() if not s.in_cell))
 

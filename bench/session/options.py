@@ -89,7 +89,9 @@ OPTIONS: tuple[Option, ...] = (
           choices=CROSS_DEVICE_OPS),
     _spec("communication", str, "multi_worker collectives: auto (NCCL on GPUs, else ring), ring or nccl",
           choices=COMMUNICATIONS),
-    _spec("workers", int, "local worker processes for multi_worker without TF_CONFIG (default 2)"),
+    _spec("workers", int, "local worker processes for multi_worker and parameter_server without TF_CONFIG "
+          "(default 2)"),
+    _spec("ps", int, "local parameter servers for parameter_server without TF_CONFIG (default 1)"),
     _spec("data", str, "auto (default), keras, synthetic, or a folder of class sub-folders"),
     _spec("seed", int, "data seed, and by default the training seed (default 0)"),
     _spec("init_seed", int, "training seed only (weights, shuffle order), the data unchanged; names cells ...-initN"),

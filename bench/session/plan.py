@@ -104,6 +104,9 @@ def skip_reason(spec: CellSpec, hw: Hardware) -> str | None:
     if spec.is_target and spec.strategy == "multi_worker":
         return ("multi_worker: time to target is not built for several workers (each would decide alone when "
                 "to stop, and one that stops first leaves the others waiting in a collective)")
+    if spec.is_target and spec.strategy == "parameter_server":
+        return ("parameter_server: time to target is not built for scheduled steps (they are asynchronous; "
+                "fit under this strategy takes epoch-level callbacks only)")
     unsupported = adapter.loop_unsupported(spec.loop) or (adapter.jit_unsupported(hw) if spec.jit_compile else None)
     if unsupported:
         return unsupported

@@ -5,7 +5,8 @@ from distbench.cli.main import main
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["run", "--strategy", "mirorred"], "Unknown strategy 'mirorred'. Known: default, one_gpu, virtual, mirrored, tpu, multi_worker;"),
+        (["run", "--strategy", "mirorred"], "Unknown strategy 'mirorred'. Known: default, one_gpu, virtual, mirrored, "
+         "tpu, multi_worker, parameter_server;"),
         (["run", "--workload", "reuter"], "Unknown workload 'reuter'. Known: reuters_cnn, multibranch, matmul;"),
         (["run", "--loop", "tape"], "Unknown loop 'tape'. Known: fit, train_on_batch, custom;"),
         (["run", "--steps-per-epoch", "0"], "Steps per epoch must be an integer >= 1; received 0."),

@@ -6,7 +6,8 @@ from distbench.core.registry import Registry
 
 
 def test_registries_hold_the_documented_names_in_order():
-    assert strategies.STRATEGIES.names() == ["default", "one_gpu", "virtual", "mirrored", "tpu", "multi_worker"]
+    assert strategies.STRATEGIES.names() == ["default", "one_gpu", "virtual", "mirrored", "tpu", "multi_worker",
+                                             "parameter_server"]
     assert workloads.WORKLOADS.names() == ["reuters_cnn", "multibranch", "matmul"]
     assert loops.LOOPS.names() == ["fit", "train_on_batch", "custom"]
 

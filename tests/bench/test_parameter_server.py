@@ -1,0 +1,139 @@
+"""ParameterServerStrategy: TF_CONFIG roles, a local cluster of real processes (a
+coordinator, workers, parameter servers), a killed parameter server, and a cluster whose
+servers were started by `distbench serve`, as on real machines."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from distbench import strategies
+from distbench.core.config import CellSpec
+from distbench.core.errors import UserError
+from distbench.launchers import cluster
+from distbench.scenarios.server import task_of
+from distbench.session.plan import skip_reason
+from distbench.strategies import hardware
+from distbench.strategies.parameter_server import cluster_roles
+
+from tests.processes import gone
+
+CLUSTER = {"chief": ["h0:1"], "worker": ["h1:1", "h2:1"], "ps": ["h3:1"]}
+
+
+def _config(kind, index, cluster=CLUSTER):
+    return {"cluster": cluster, "task": {"type": kind, "index": index}}
+
+
+def test_tf_config_roles_are_read_and_what_is_missing_is_named():
+    assert cluster_roles(_config("ps", 0)) == {"chief": 1, "worker": 2, "ps": 1}
+    with pytest.raises(ValueError, match="its cluster has no ps"):
+        cluster_roles(_config("worker", 0, {"chief": ["a:1"], "worker": ["b:1"]}))
+    with pytest.raises(ValueError, match="task ps 1 is not in its cluster"):
+        cluster_roles(_config("ps", 1))
+    with pytest.raises(ValueError, match="its task must be one of chief, worker, ps"):
+        cluster_roles(_config("evaluator", 0))
+    assert task_of({"TF_CONFIG": json.dumps(_config("worker", 1))}) == (CLUSTER, "worker", 1)
+    with pytest.raises(UserError, match="only worker and ps tasks serve"):
+        task_of({"TF_CONFIG": json.dumps(_config("chief", 0))})
+
+
+def test_the_chief_runs_the_cells_and_a_server_task_is_told_to_serve(monkeypatch):
+    hw = hardware.detect()
+    adapter = strategies.get("parameter_server")
+    monkeypatch.setenv("TF_CONFIG", json.dumps(_config("chief", 0)))
+    assert adapter.availability(hw).ok and adapter.local_processes() == 1
+    monkeypatch.setenv("TF_CONFIG", json.dumps(_config("ps", 0)))
+    assert "this process is ps 0 of TF_CONFIG's cluster; run `distbench serve` here" in adapter.availability(hw).reason
+    monkeypatch.delenv("TF_CONFIG")
+    local = strategies.get("parameter_server", workers=3, ps=2)
+    assert local.local_processes() == 6
+    assert local.local_tasks() == [("ps", 0, False), ("ps", 1, False), ("worker", 0, False), ("worker", 1, False),
+                                   ("worker", 2, False), ("chief", 0, True)]
+    configs = cluster.tf_configs([1, 2, 3, 4, 5, 6], local.local_tasks())
+    assert configs[0]["cluster"] == {"ps": ["127.0.0.1:1", "127.0.0.1:2"], "worker": ["127.0.0.1:3", "127.0.0.1:4",
+                                     "127.0.0.1:5"], "chief": ["127.0.0.1:6"]}
+    assert configs[-1]["task"] == {"type": "chief", "index": 0}
+
+
+def test_which_loops_run_under_which_keras():
+    hw = hardware.detect()
+    for keras in ("keras3", "tf_keras"):
+        assert skip_reason(CellSpec("reuters_cnn", "parameter_server", "custom", keras=keras), hw) is None
+        assert "train_on_batch does not schedule steps on the workers" in skip_reason(
+            CellSpec("reuters_cnn", "parameter_server", "train_on_batch", keras=keras), hw)
+    assert "Keras 3 fit does not support ParameterServerStrategy" in skip_reason(
+        CellSpec("reuters_cnn", "parameter_server", "fit"), hw)
+    assert skip_reason(CellSpec("reuters_cnn", "parameter_server", "fit", keras="tf_keras"), hw) is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loop,keras", [("custom", "keras3"), ("fit", "tf_keras")])
+def test_a_local_cluster_trains_by_scheduled_steps_and_leaves_nothing(tiny, loop, keras):
+    record = cluster.launch_cluster(tiny("reuters_cnn", "parameter_server", loop, keras=keras, steps_per_epoch=40,
+                                        eval_examples=64))
+    assert record["status"] == "ok", record.get("reason")
+    assert record["strategy"]["class"].startswith("ParameterServerStrategy")
+    assert (record["strategy"]["workers"], record["strategy"]["parameter_servers"]) == (2, 1)
+    assert record["loop"]["settings"]["scheduled"] is True and record["steps"]["steps_per_sample"] == 10
+    assert record["keras"]["flavour"] == keras and record["accuracy"]["test"]["examples"] == 64
+    assert sorted((w["task"], w["status"]) for w in record["workers"]) == [
+        ("chief", "ok"), ("ps", "served"), ("worker", "served"), ("worker", "served")]
+    assert all(gone(w["pid"]) for w in record["workers"])
+
+
+@pytest.mark.slow
+def test_a_killed_parameter_server_ends_the_cell_in_seconds_named_with_nothing_left(tiny):
+    pids = []
+    spec = tiny("reuters_cnn", "parameter_server", "custom", epochs=50, steps_per_epoch=1000, deadline_s=300)
+
+    def kill_the_ps(started):
+        pids.extend(started)
+
+        def later():
+            time.sleep(12)   # the coordinator has connected and schedules steps
+            os.kill(started[0], signal.SIGKILL)   # the tasks start ps first
+
+        threading.Thread(target=later, daemon=True).start()
+
+    began = time.monotonic()
+    record = cluster.launch_cluster(spec, on_start=kill_the_ps)
+    assert time.monotonic() - began < 40
+    assert record["status"] == "error" and record["error_kind"] == "cluster"
+    assert record["reason"].startswith(f"ps 0 (pid {pids[0]}) was killed by SIGKILL"), record["reason"]
+    assert all(gone(pid) for pid in pids)
+
+
+@pytest.mark.slow
+def test_servers_started_by_distbench_serve_run_the_chief_s_cells(tmp_path):
+    """A real cluster's shape on loopback: each task its own `distbench` process with its own
+    TF_CONFIG, the workers and the parameter server by `distbench serve`."""
+    ports = cluster.free_ports(4)
+    spec = {"chief": [f"127.0.0.1:{ports[0]}"], "worker": [f"127.0.0.1:{p}" for p in ports[1:3]],
+            "ps": [f"127.0.0.1:{ports[3]}"]}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    servers = [subprocess.Popen([sys.executable, "-m", "distbench", "serve"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True,
+                                env={**env, "TF_CONFIG": json.dumps(_config(kind, i, spec))})
+               for kind, i in (("ps", 0), ("worker", 0), ("worker", 1))]
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "distbench", "run", "--strategy", "parameter_server", "--loop", "custom",
+             "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "40", "--epochs", "1",
+             "--guard-seeds", "0", "--no-peak", "--eval-examples", "64", "--results", str(tmp_path)],
+            env={**env, "TF_CONFIG": json.dumps(_config("chief", 0, spec))}, capture_output=True, text=True,
+            timeout=300)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        assert "reuters_cnn-parameter_server-custom: ok" in result.stdout
+        assert all(s.poll() is None for s in servers)   # they serve until killed
+    finally:
+        for s in servers:
+            os.killpg(s.pid, signal.SIGKILL)
+            s.wait()
+    (path,) = tmp_path.glob("*/*.json")
+    record = json.loads(path.read_text())["benchmarks"][0]["extra_info"]["distbench"]["repeats"][0]
+    assert record["strategy"]["workers"] == 2 and record["strategy"]["shared_hardware"] is True
