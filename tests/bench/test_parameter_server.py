@@ -137,3 +137,44 @@ def test_servers_started_by_distbench_serve_run_the_chief_s_cells(tmp_path):
     (path,) = tmp_path.glob("*/*.json")
     record = json.loads(path.read_text())["benchmarks"][0]["extra_info"]["distbench"]["repeats"][0]
     assert record["strategy"]["workers"] == 2 and record["strategy"]["shared_hardware"] is True
+
+
+@pytest.mark.slow
+def test_killing_distbench_takes_its_parameter_server_cluster_with_it(tmp_path):
+    """SIGKILL leaves the parent no chance to clean up: every task dies with it (its
+    parent-death signal, through the fork server that forked it)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_CONFIG")}
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "distbench", "run", "--strategy", "parameter_server", "--loop", "custom", "--keras",
+         "keras3", "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "5000", "--epochs", "1",
+         "--guard-seeds", "0", "--no-peak", "--no-save"],
+        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    tasks: list[int] = []
+    while time.monotonic() < deadline and len(tasks) < 5:   # a fork server; the coordinator, 2 workers, the ps
+        time.sleep(1)
+        tasks = _descendants(parent.pid)
+    assert len(tasks) >= 5, tasks
+    time.sleep(5)   # training
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    time.sleep(3)
+    assert all(gone(pid) for pid in tasks), [pid for pid in tasks if not gone(pid)]
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (its fork server, and the cluster's tasks forked by it)."""
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
