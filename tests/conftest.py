@@ -62,3 +62,14 @@ def movie_reviews():
     if not os.path.isdir(MOVIE_REVIEWS):
         pytest.skip(f"real text data not found at {MOVIE_REVIEWS} (only in the project's workspace)")
     return MOVIE_REVIEWS
+
+
+@pytest.fixture(autouse=True)
+def no_cluster_left_in_the_environment():
+    """A test that leaves TF_CONFIG (or a SLURM-derived cluster) in this process's environment
+    turns every later local cluster into one task of a cluster that does not exist."""
+    names = ("TF_CONFIG", "DISTBENCH_CLUSTER_SOURCE")
+    before = {n: os.environ.get(n) for n in names}
+    yield
+    after = {n: os.environ.get(n) for n in names}
+    assert after == before, f"the test left {after} in os.environ"

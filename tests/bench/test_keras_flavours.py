@@ -99,3 +99,16 @@ def test_tf_keras_runs_the_keras_loops_under_multi_worker(tiny, loop):
     assert record["strategy"]["workers"] == 2 and record["strategy"]["replicas"] == 2
     assert record["batch"] == {"global": 32, "per_replica": 16, "replicas": 2, "scaling": "strong"}
     assert all(gone(w["pid"]) for w in record["workers"])
+
+
+def test_the_matrix_file_names_the_keras_and_a_wrong_one_is_refused(tmp_path):
+    from distbench.session import matrix_file
+    from distbench.session.session import Session
+
+    (tmp_path / "distbench.toml").write_text('workloads = ["reuters_cnn"]\nstrategies = ["default"]\n'
+                                             'loops = ["custom"]\nkeras = ["tf_keras"]\nguard_seeds = 0\n')
+    values = matrix_file.read(tmp_path / "distbench.toml")
+    assert values["keras"] == ["tf_keras"]
+    assert [c.id for c in Session.from_options(values).plan] == ["reuters_cnn-default-custom-tf_keras"]
+    with pytest.raises(UserError, match="Unknown Keras 'keras2'. Known: keras3, tf_keras"):
+        Session.from_options({**values, "keras": ["keras2"]})

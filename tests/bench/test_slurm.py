@@ -28,7 +28,8 @@ def test_the_step_s_tasks_become_the_strategy_s_roles(monkeypatch):
     for name, value in _step(2, 4, 9000).items():   # the resolver reads this process's environment
         monkeypatch.setenv(name, value)
     for name in ("TF_CONFIG", "CUDA_VISIBLE_DEVICES", slurm.SOURCE_ENV):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")   # recorded, so that what apply sets is undone after the test
+        monkeypatch.delenv(name)
     environ = os.environ
     config = slurm.apply(["parameter_server"], 1, 0, environ)
     assert config == {"cluster": {"chief": ["127.0.0.1:9000"], "ps": ["127.0.0.1:9001"],
