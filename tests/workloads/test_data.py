@@ -48,7 +48,10 @@ def test_auto_falls_back_to_synthetic_when_keras_cannot_download(monkeypatch, ca
     assert "URL fetch failure" in announcements[0].message
 
 
-def test_auto_uses_keras_when_its_loader_works(monkeypatch):
+def test_auto_uses_keras_when_its_loader_works(monkeypatch, tmp_path):
+    # No memo of an earlier offline attempt (a real run within the hour leaves one).
+    monkeypatch.setenv("DISTBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(data, "_tried", {})
     w = workloads.get("multibranch")
     fake = ((np.array([[1, 2, 3]], dtype=object), np.array([1])), (np.array([[4, 5]], dtype=object), np.array([0])))
     monkeypatch.setattr(w, "keras_loader", lambda: (lambda: fake))
