@@ -124,7 +124,8 @@ class ParameterServerAdapter(StrategyAdapter):
             f"parameter servers {', '.join(cluster.get('ps', []))}",
             "steps are scheduled asynchronously to free workers; each sample is a unit of scheduled steps up to the "
             "coordinator's join, over their count (coordinator-side throughput; steps_per_sample)",
-            "each worker reads its own copy of the training set, shuffled independently (no per-worker shard)",
+            "each worker reads its own copy of the training set, the seeded shuffle from an offset of its own "
+            "(no per-worker shard)",
         ]
         info["shared_hardware"] = all(h.split(":")[0] in ("127.0.0.1", "localhost") for h in hosts)
         return info
