@@ -19,6 +19,7 @@ import json
 import os
 
 from distbench.core.errors import UserError
+from distbench.strategies import hardware
 
 STEP_VARS = ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_STEP_NODELIST", "SLURM_STEP_TASKS_PER_NODE")
 ACROSS = ("multi_worker", "parameter_server")
@@ -60,10 +61,11 @@ def tf_config(strategy: str, ps: int, gpus: int, environ=os.environ) -> dict:
     return {"cluster": cluster, "task": {"type": kind, "index": index}}
 
 
-def apply(selected: list[str], ps: int, gpus: int, environ=os.environ) -> dict | None:
+def apply(selected: list[str], ps: int, gpus: int | None = None, environ=os.environ) -> dict | None:
     """In a job step without ``TF_CONFIG``, when the selection (``selected``: strategy
     names, empty for all) has a cross-process strategy: sets ``TF_CONFIG`` from the step
-    and returns it; None otherwise. One cross-process strategy per job step."""
+    and returns it; None otherwise. One cross-process strategy per job step. ``gpus``: the
+    node's GPUs (default: listed here, only inside a job step)."""
     if environ.get("TF_CONFIG") or not in_job_step(environ):
         return None
     across = [s for s in (selected or ACROSS) if s in ACROSS]
@@ -72,6 +74,8 @@ def apply(selected: list[str], ps: int, gpus: int, environ=os.environ) -> dict |
     if len(across) > 1:
         raise UserError("A SLURM job step is the cluster of one strategy: select --strategy multi_worker or "
                         "--strategy parameter_server.")
+    if gpus is None:
+        gpus = len(hardware.detect().gpus)
     config = tf_config(across[0], ps, gpus, environ)
     environ["TF_CONFIG"] = json.dumps(config)
     environ[SOURCE_ENV] = "slurm"

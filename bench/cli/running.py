@@ -108,16 +108,17 @@ class _Progress:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Checks ``TF_CONFIG`` here (one line when it is wrong), then becomes the server: the
     process is replaced by a worker serving its task (distbench.scenarios.server)."""
-    slurm.apply(["parameter_server"], args.ps, len(hardware.detect().gpus) if slurm.in_job_step() else 0)
+    slurm.apply(["parameter_server"], args.ps)
     raw = os.environ.get("TF_CONFIG")
     if not raw:
         raise UserError("TF_CONFIG is not set: serve needs the cluster and this machine's task "
                         '({"cluster": {"chief": [...], "worker": [...], "ps": [...]}, "task": {"type": "ps", "index": 0}}).')
     try:
-        cluster_roles(json.loads(raw))
+        config = json.loads(raw)
+        cluster_roles(config)
     except ValueError as exc:   # json's errors are ValueErrors too
         raise UserError(f"TF_CONFIG is not a parameter-server cluster's: {exc}.") from None
-    if json.loads(raw)["task"]["type"] == "chief":
+    if config["task"]["type"] == "chief":
         raise UserError("TF_CONFIG's task is the chief: run `distbench run --strategy parameter_server` there; "
                         "serve runs on the worker and ps tasks.")
     sys.stdout.flush()

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from distbench.core.errors import UserError
-from distbench.core.keras_flavour import FLAVOURS as KERAS_FLAVOURS
+from distbench.core import keras_flavour
 from distbench.core.targets import parse
 
 # The harness-overhead benchmark's target: the harness adds at most 3% to the median step
@@ -217,8 +217,7 @@ class CellSpec:
                 raise UserError(f"{what} must be positive seconds; received {value!r}.")
         if self.cross_device_ops not in CROSS_DEVICE_OPS:
             raise UserError(f"Unknown cross-device ops {self.cross_device_ops!r}. Known: {', '.join(CROSS_DEVICE_OPS)}.")
-        if self.keras not in KERAS_FLAVOURS:
-            raise UserError(f"Unknown Keras {self.keras!r}. Known: {', '.join(KERAS_FLAVOURS)}.")
+        keras_flavour.check(self.keras)
         if self.communication not in COMMUNICATIONS:
             raise UserError(f"Unknown communication {self.communication!r}. Known: {', '.join(COMMUNICATIONS)}.")
         if self.scaling not in SCALINGS:

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import os
 
 FLAVOURS = ("keras3", "tf_keras")
 ENV = "TF_USE_LEGACY_KERAS"
-_TRUE = ("1", "true", "True")   # what TensorFlow's lazy loader reads as set
 
 
 def check(flavour: str) -> str:
@@ -55,12 +53,6 @@ def current() -> str:
     """The flavour this process's TensorFlow resolved ``tf.keras`` to (read from the module
     itself, not from the variable: what took effect)."""
     return "tf_keras" if api().__name__.startswith("tf_keras") else "keras3"
-
-
-def requested() -> str:
-    """The flavour this process's environment asks for (what :func:`current` will be in a
-    process that started with it)."""
-    return "tf_keras" if os.environ.get(ENV) in _TRUE else "keras3"
 
 
 def api():

@@ -27,7 +27,7 @@ from distbench.session.plan import build_cells, overhead_cells, target_cells
 from distbench.session.suite import Interrupted, Suite
 from distbench.storage.files import save_run
 from distbench.storage.results import CellResult, results_of
-from distbench.strategies import hardware, slurm
+from distbench.strategies import slurm
 from distbench.strategies.multi_worker import is_chief, tf_config
 from distbench.workloads.data import NAMED_SOURCES, check_source
 from distbench.workloads.matmul import parse_shape
@@ -65,7 +65,7 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
         resolved["data"] = os.path.abspath(resolved["data"])
     resolved["results"] = os.path.abspath(resolved["results"])
     # In a SLURM job step the step is the cluster: TF_CONFIG from it, before anything reads it.
-    slurm.apply(resolved["strategy"], resolved["ps"] or 1, len(hardware.detect().gpus) if slurm.in_job_step() else 0)
+    slurm.apply(resolved["strategy"], resolved["ps"] or 1)
     if resolved["guard_seeds"] < 0:
         raise UserError(f"--guard-seeds must be >= 0 (0 or 1 turns the accuracy guard off); "
                         f"received {resolved['guard_seeds']}.")
