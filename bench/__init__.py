@@ -1,13 +1,18 @@
 """distbench's public API for your own workloads, strategies and loops.
 
-    from distbench import TextClassifier
+    from distbench import Workload
 
-    class Sentiment(TextClassifier):
-        name = "sentiment"
-        vocab_size, num_classes, sequence_length = 5000, 2, 200
+    class Digits(Workload):
+        name = "digits"
 
-        def build_model(self, vocab_size):
+        def build_model(self):
             ...  # a fresh, built keras.Model
+
+        def data(self, source, seed):
+            return (x_train, y_train), (x_test, y_test)   # or tf.data functions
+
+        def loss(self):
+            ...  # a Keras loss
 
 Select it with ``--workload path/to/file.py:Sentiment`` (or ``module:Sentiment``), list it
 under ``workloads`` in ``[tool.distbench]``, or publish it as an entry point in the group
@@ -28,6 +33,7 @@ _PUBLIC = {
     "LoopResult": "distbench.loops.base", "TrainConfig": "distbench.loops.base",
     "TrainContext": "distbench.loops.base", "TrainingLoop": "distbench.loops.base",
     "Availability": "distbench.strategies.base", "StrategyAdapter": "distbench.strategies.base",
+    "Workload": "distbench.workloads.protocol", "Data": "distbench.workloads.inputs",
     "TextClassifier": "distbench.workloads.base", "TextWorkload": "distbench.workloads.base",
     "SyntheticSpec": "distbench.workloads.data", "TextData": "distbench.workloads.data",
     "keras_api": "distbench.core.keras_flavour",

@@ -1,4 +1,5 @@
-"""What every text-classification workload provides: data, model, loss, metrics.
+"""Text classifiers: a user of the general protocol (:mod:`distbench.workloads.protocol`)
+whose data is integer token sequences: a Keras dataset, synthetic, or a folder of texts.
 
 Nothing here knows a strategy or a training loop: the harness builds the model inside
 whatever strategy scope it likes, and the loops use :meth:`loss`, :meth:`metrics` and
@@ -16,9 +17,10 @@ from distbench.core.errors import UserError
 from distbench.workloads import data as data_mod
 from distbench.workloads.data import KerasLoader, SyntheticSpec, TextData
 from distbench.workloads.metrics import roc_auc
+from distbench.workloads.protocol import EVAL_BATCH, Workload
 
 
-class TextWorkload(abc.ABC):
+class TextWorkload(Workload, abc.ABC):
     """A Keras text classifier on integer token sequences (``sequence_length`` long)."""
 
     name: ClassVar[str]
@@ -40,6 +42,7 @@ class TextWorkload(abc.ABC):
     # model built with ``import keras`` is Keras 3's; one built from ``distbench.keras_api()``
     # (``tf.keras`` of the cell's process) runs under both and may list both.
     keras_flavours: ClassVar[tuple[str, ...]] = ("keras3",)
+    preflight: ClassVar[bool] = False   # its data is made to fit by construction
 
     @abc.abstractmethod
     def keras_loader(self) -> KerasLoader:
@@ -65,6 +68,31 @@ class TextWorkload(abc.ABC):
         keras = keras_flavour.api()
 
         return keras.optimizers.Nadam(learning_rate=self.learning_rate)
+
+    def new_model(self, data):
+        return self.build_model(data.vocab_size)
+
+    def training_loss(self, per_example: bool = False):
+        return self.loss(reduction=None) if per_example else self.loss()
+
+    def load(self, source: str, seed: int) -> TextData:
+        return self.load_data(source, seed)
+
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(self.test_metrics)
+
+    def guard(self) -> str:
+        return self.guard_metric
+
+    def evaluate(self, plain, data, limit: int | None) -> dict:
+        """Test metrics by :meth:`score` from the predicted probabilities of the first
+        ``limit`` test examples."""
+        n = len(data.y_test) if limit is None else min(limit, len(data.y_test))
+        x = data.x_test[:n]
+        probs = np.concatenate(
+            [np.asarray(plain(x[i : i + EVAL_BATCH], training=False)) for i in range(0, n, EVAL_BATCH)]
+        )
+        return {"examples": n, **self.score(data.y_test[:n], probs)}
 
     def load_data(self, source: str, seed: int) -> TextData:
         """Loads ``keras``, ``synthetic`` or a folder (``auto`` is resolved by the caller)."""

@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 from distbench.core import cache
 from distbench.core.errors import UserError
+from distbench.workloads.inputs import Examples
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ KerasLoader = Callable[[], tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray
 
 
 @dataclass
-class TextData:
+class TextData(Examples):
     """Integer token sequences (one length per workload) and integer labels, split train/test."""
 
     x_train: np.ndarray

@@ -2,6 +2,6 @@
 
 from distbench.core.registry import Registry
 
-# The protocol of docs/own-model.md: TextWorkload's (or TextClassifier's) members.
+# The protocol of docs/own-model.md: Workload's members (TextWorkload and TextClassifier are Workloads).
 WORKLOADS = Registry("workload", "distbench.workloads", needs=(
-    "name", "kind", "build_model", "load_data", "loss", "metrics", "score", "cells", "resolve"))
+    "name", "kind", "build_model", "load", "loss", "metrics", "evaluate", "cells", "resolve"))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from distbench.analysis import guard
 from distbench.core import stats
 from distbench.core.errors import UserError
 from distbench.storage.files import StoredRun
@@ -170,6 +171,16 @@ class CellComparison:
     def accuracy_delta(self) -> float | None:
         a, b = self.accuracy_a, self.accuracy_b
         return None if a is None or b is None else b - a
+
+    def accuracy_worse(self, tolerance: float) -> bool:
+        """B's guard metric is worse than A's by more than ``tolerance`` (a share; of A's
+        value for a lower-is-better metric, whose units are the data's)."""
+        delta = self.accuracy_delta
+        if delta is None:
+            return False
+        if (self.b or self.a).guard_direction == "lower":
+            return delta > tolerance * abs(self.accuracy_a)
+        return delta < -tolerance
 
     @property
     def unchecked(self) -> bool:
@@ -329,9 +340,9 @@ def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCU
     for c in comparison.compared:
         if c.verdict == "slower":
             found.append(Regression("slower", c))
-        if c.accuracy_delta is not None and c.accuracy_delta < -accuracy_tolerance:
+        if c.accuracy_worse(accuracy_tolerance):
             found.append(Regression("accuracy", c, accuracy_tolerance))
-        if c.b.guard.get("status") == "low" and c.a.guard.get("status") != "low":
+        if guard.worse(c.b.guard) and not guard.worse(c.a.guard):
             found.append(Regression("guard", c))
     return found
 

@@ -1,7 +1,9 @@
 """The accuracy guard: does a cell learn as well as the reference cell?
 
 The metric is the workload's ``guard_metric``: test accuracy for Reuters, AUC for the
-binary multibranch model (whose accuracy at a fixed 0.5 threshold swings with calibration).
+binary multibranch model (whose accuracy at a fixed 0.5 threshold swings with calibration),
+an error such as MAE for a regression model, for which lower is better: a cell is flagged
+only on its metric's bad side.
 
 For one workload, data, data seed and training length, every loop under every strategy
 should reach comparable test accuracy; a fast strategy that learns worse is not faster
@@ -34,6 +36,9 @@ FLOOR = 0.02
 # flag a cell that learns that much worse: its cells read "underpowered", not "ok".
 POWER = 0.05
 REFERENCE = ("default", "fit")   # CellSpec.is_reference
+# A lower-is-better metric (an error or a loss, in the data's units: a diabetes MAE of 40 to
+# 60) has FLOOR and POWER as shares of the reference's mean instead; a higher-is-better one
+# (accuracy, AUC: shares already) as they are.
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,12 @@ class Reference:
     cell: str
     seeds: tuple[int, ...]
     values: tuple[float, ...]      # mean test accuracy of each seed's repeats
+    direction: str = "higher"      # which way is better for the guard's metric
+
+    @property
+    def scale(self) -> float:
+        """The unit of FLOOR and POWER: 1 for a share, the reference's mean for an error."""
+        return abs(self.mean) if self.direction == "lower" else 1.0
 
     @property
     def mean(self) -> float:
@@ -54,16 +65,16 @@ class Reference:
 
     @property
     def half_width(self) -> float:
-        return max(stats.prediction_half_width(self.values, CONFIDENCE), FLOOR)
+        return max(stats.prediction_half_width(self.values, CONFIDENCE), FLOOR * self.scale)
 
     @property
     def smallest_drop(self) -> float:
-        """How far below the reference's mean a cell must fall to be flagged."""
+        """How far the wrong way from the reference's mean a cell must go to be flagged."""
         return self.half_width
 
     @property
     def powered(self) -> bool:
-        return self.half_width <= POWER
+        return self.half_width <= POWER * self.scale
 
     @property
     def low(self) -> float:
@@ -77,7 +88,7 @@ class Reference:
         return {"cell": self.cell, "seeds": list(self.seeds), "values": list(self.values), "mean": self.mean,
                 "sd": self.sd, "low": self.low, "high": self.high, "half_width": self.half_width,
                 "smallest_drop": self.smallest_drop, "power": POWER, "powered": self.powered,
-                "confidence": CONFIDENCE, "floor": FLOOR}
+                "confidence": CONFIDENCE, "floor": FLOOR, "direction": self.direction, "scale": self.scale}
 
 
 def with_replicates(cells: list[CellSpec], seeds: int = DEFAULT_SEEDS) -> list[CellSpec]:
@@ -117,16 +128,18 @@ def references(results: dict[str, CellResult]) -> dict[tuple, Reference]:
     """Each comparable group's reference, from the run's reference cells (any seed)."""
     by_key: dict[tuple, dict[int, float]] = {}
     names: dict[tuple, str] = {}
+    directions: dict[tuple, str] = {}
     for cell, result in results.items():
         value, spec = result.guard_value, result.spec
         if value is None or not spec.is_reference:
             continue
         key = spec.comparable_key
         by_key.setdefault(key, {})[spec.training_seed] = value
+        directions[key] = result.guard_direction
         if not spec.is_replicate or key not in names:
             names[key] = cell
     return {
-        key: Reference(names[key], tuple(sorted(values)), tuple(values[s] for s in sorted(values)))
+        key: Reference(names[key], tuple(sorted(values)), tuple(values[s] for s in sorted(values)), directions[key])
         for key, values in by_key.items()
     }
 
@@ -144,7 +157,14 @@ def judge(result: CellResult, refs: dict[tuple, Reference]) -> dict | None:
     if len(ref.values) < 2:
         return _unguarded(value, f"the reference ran with one seed only ({ref.cell}); its spread is unknown")
     status = "low" if value < ref.low else "high" if value > ref.high else "ok" if ref.powered else "underpowered"
-    return {"status": status, "metric": result.guard_metric, "value": value, "reference": ref.as_dict()}
+    return {"status": status, "metric": result.guard_metric, "value": value, "reference": ref.as_dict(),
+            "worse": status == ("low" if ref.direction == "higher" else "high")}
+
+
+def worse(judgement: dict) -> bool:
+    """Whether a judgement puts the cell outside the band on its metric's bad side (below for
+    accuracy, above for an error); judgements stored before directions were kept: below."""
+    return bool(judgement.get("worse", judgement.get("status") == "low"))
 
 
 def _unguarded(value: float, why: str) -> dict:
@@ -171,5 +191,6 @@ def power(results: dict[str, CellResult]) -> list[Reference]:
 
 
 def flagged(results: dict[str, CellResult]) -> dict[str, dict]:
-    """The cells whose stored judgement is outside the reference's band."""
-    return {cell: r.guard for cell, r in results.items() if r.guard.get("status") in ("low", "high")}
+    """The cells whose stored judgement is outside the reference's band on the bad side
+    (a cell that learns better than every seed of the reference is shown, not flagged)."""
+    return {cell: r.guard for cell, r in results.items() if worse(r.guard)}

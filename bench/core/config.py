@@ -45,6 +45,7 @@ class CellSpec:
     steps_per_execution: int = 1
     jit_compile: bool = False     # XLA for the training step (fit, train_on_batch, custom)
     keras: str = "keras3"         # or tf_keras (Keras 2): distbench.core.keras_flavour
+    prefetch: str = "auto"        # the input pipeline's last prefetch: auto (AUTOTUNE), off, or N batches
     seed: int = 0                 # the data (synthetic draw, folder split) and, by default, training
     init_seed: int | None = None  # weight initialisation and shuffling; None: ``seed``
     data: str = "auto"
@@ -94,6 +95,8 @@ class CellSpec:
             parts.append(self.cross_device_ops)
         if self.communication != "auto":
             parts.append(self.communication)
+        if self.prefetch != "auto":
+            parts.append(f"prefetch_{self.prefetch}")
         if self.target is not None:
             # A time-to-target cell's processes are its training seeds: one cell, not one per seed.
             parts.append(parse(self.target).label)
@@ -218,6 +221,9 @@ class CellSpec:
         if self.cross_device_ops not in CROSS_DEVICE_OPS:
             raise UserError(f"Unknown cross-device ops {self.cross_device_ops!r}. Known: {', '.join(CROSS_DEVICE_OPS)}.")
         keras_flavour.check(self.keras)
+        if self.prefetch not in ("auto", "off") and not (str(self.prefetch).isdigit() and int(self.prefetch) >= 1):
+            raise UserError(f"Bad prefetch {self.prefetch!r}: give auto (tf.data.AUTOTUNE), off, or a number of "
+                            "batches >= 1.")
         if self.communication not in COMMUNICATIONS:
             raise UserError(f"Unknown communication {self.communication!r}. Known: {', '.join(COMMUNICATIONS)}.")
         if self.scaling not in SCALINGS:

@@ -16,47 +16,72 @@ MAX_STEPS = 1000       # step budget of a target cell unless --max-steps says ot
 DEFAULT = "default"
 
 
+# Names of metrics for which lower is better (losses and errors); any other is higher-is-better
+# unless a workload says otherwise (Workload.directions).
+LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "msle", "mape", "crossentropy", "hinge", "poisson",
+                   "divergence", "logcosh", "huber")
+OPS = (">=", "<=")
+
+
+def direction(metric: str) -> str:
+    """``lower`` when ``metric``'s name says lower is better (loss, mae, ... error), else ``higher``."""
+    name = metric.lower()
+    return "lower" if any(word in name for word in LOWER_IS_BETTER) else "higher"
+
+
 @dataclass(frozen=True)
 class Target:
     metric: str
     value: float
+    op: str = ">="          # reached when the metric is >= value (or <= value)
 
     @property
     def text(self) -> str:
-        return f"{self.metric}={self.value:g}"
+        """``accuracy=0.6`` (at least), ``mae<=40`` (at most)."""
+        return f"{self.metric}{'=' if self.op == '>=' else '<='}{self.value:g}"
 
     @property
     def label(self) -> str:
-        """How it names a cell: ``to_accuracy_0.6``."""
-        return f"to_{self.metric}_{self.value:g}"
+        """How it names a cell: ``to_accuracy_0.6``, ``to_mae_le_40``."""
+        return f"to_{self.metric}_{'' if self.op == '>=' else 'le_'}{self.value:g}"
+
+    def reached(self, value: float) -> bool:
+        return value >= self.value if self.op == ">=" else value <= self.value
 
 
-def parse(text: str) -> Target:
-    """``METRIC=VALUE`` -> Target (UserError naming the form when it is not)."""
-    metric, sep, value = text.partition("=")
+def parse(text: str, directions=direction) -> Target:
+    """``METRIC>=VALUE``, ``METRIC<=VALUE``, or ``METRIC=VALUE`` (the metric's good direction:
+    at least for accuracy, at most for mae) -> Target (UserError naming the forms when it is none)."""
+    op = next((o for o in OPS if o in text), "=")
+    metric, sep, value = text.partition(op)
     try:
         number = float(value)
     except ValueError:
         number = math.nan
     if not sep or not metric.strip() or not math.isfinite(number):
-        raise UserError(f"Bad target {text!r}: give METRIC=VALUE (e.g. accuracy=0.6 or auc=0.85), or "
-                        f"'{DEFAULT}' for each workload's own target.")
-    return Target(metric.strip(), number)
+        raise UserError(f"Bad target {text!r}: give METRIC=VALUE, METRIC>=VALUE or METRIC<=VALUE (e.g. "
+                        f"accuracy=0.6, auc>=0.85, mae<=40), or '{DEFAULT}' for each workload's own target.")
+    metric = metric.strip()
+    if op == "=":
+        op = ">=" if directions(metric) == "higher" else "<="
+    return Target(metric, number, op)
 
 
 def for_workload(text: str, workload, data: str) -> Target:
     """The target of ``workload`` on ``data`` that ``--target text`` asks for, checked
-    against the metrics the workload scores."""
+    against the metrics the workload scores (when it declares them; otherwise its run's
+    check does it, in a worker, before any timing)."""
+    directions = getattr(workload, "direction", direction)
     if text == DEFAULT:
         defaults = getattr(workload, "default_targets", {})
-        key = "synthetic" if data == "synthetic" else "keras" if data in ("keras", "auto") else None
+        key = "synthetic" if data == "synthetic" else next((k for k in (data, "auto", "keras") if k in defaults), None)
         if key not in defaults:
             raise UserError(f"{workload.name} has no default target for data {data!r} (it has one for "
                             f"{', '.join(defaults) or 'none'}); give --target METRIC=VALUE.")
-        return parse(defaults[key])
-    target = parse(text)
-    metrics = tuple(getattr(workload, "test_metrics", ()))
-    if target.metric not in metrics:
+        return parse(defaults[key], directions)
+    target = parse(text, directions)
+    metrics = getattr(workload, "test_metrics", ())
+    if metrics is not None and target.metric not in metrics:
         raise UserError(f"Target metric {target.metric!r} is not one {workload.name} scores; "
                         f"valid: {', '.join(metrics)}.")
     return target

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 from distbench.core.registry import Registry
+from distbench.trackers import input_wait
 from distbench.trackers.timing import StepClock
 
 # Epoch (1-based) at whose start the train_on_batch loop halves the learning rate, as in
@@ -22,6 +23,7 @@ class TrainConfig:
     steps_per_execution: int
     seed: int
     jit_compile: bool = False
+    prefetch: str = "auto"        # the input pipeline's last prefetch: auto (AUTOTUNE), off, or batches
 
 
 @dataclass
@@ -67,10 +69,20 @@ class TrainContext:
 
 @dataclass
 class LoopResult:
-    train_accuracy: float      # over the last epoch
+    train_accuracy: float      # the training metric (train_metric) over the last epoch
     train_loss: float          # mean loss of the last epoch
     settings: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    train_metric: str = "accuracy"
+
+
+def train_metric(names: list[str], guard: str) -> str:
+    """The metric a loop reports on the training examples: accuracy when the workload
+    tracks it, else the guard's metric, else its first; ``loss`` when it has none."""
+    for name in ("accuracy", guard):
+        if name in names:
+            return name
+    return names[0] if names else "loss"
 
 
 class TrainingLoop(abc.ABC):
@@ -80,6 +92,13 @@ class TrainingLoop(abc.ABC):
     @abc.abstractmethod
     def train(self, ctx: TrainContext) -> LoopResult:
         """Trains ``ctx.model``; each step is timed on ``ctx.clock`` after a device sync."""
+
+    def input_wait(self, ctx: TrainContext, steady: int) -> dict:
+        """How long the steady units (the last ``steady``) waited for input
+        (:mod:`distbench.trackers.input_wait`): measured where the loop timed each ``get_next``."""
+        if coordinated(ctx.strategy) or len(ctx.clock.waits) < len(ctx.clock.durations):
+            return input_wait.not_measured()
+        return input_wait.measured(ctx.clock, steady)
 
     def timing_cost(self, ctx: TrainContext, pairs: int) -> dict | None:
         """What timing each step costs this loop's wall time, measured after :meth:`train`
@@ -107,7 +126,9 @@ def compile_model(ctx: TrainContext, steps_per_execution: int = 1) -> None:
 
 
 def train_dataset(ctx: TrainContext, shuffle: bool = True, per_worker: bool = False):
-    """Shuffled (seeded), batched to the global batch, repeated, prefetched.
+    """The workload's training examples shuffled (seeded; in-memory arrays only: a user's
+    ``tf.data`` pipeline keeps its own order), batched to the global batch, repeated,
+    prefetched (``prefetch``: AUTOTUNE unless the cell says otherwise).
 
     ``drop_remainder`` keeps every batch the same shape, so no step retraces, and every
     replica always gets ``global_batch / replicas`` examples. ``shuffle=False``: the
@@ -124,19 +145,34 @@ def train_dataset(ctx: TrainContext, shuffle: bool = True, per_worker: bool = Fa
     import tensorflow as tf
 
     data = ctx.data
-    ds = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
-    if shuffle:
-        ds = ds.shuffle(len(data.y_train), seed=ctx.config.seed, reshuffle_each_iteration=True)
+    ds = data.dataset("train")
+    if shuffle and data.kind == "arrays":
+        ds = ds.shuffle(data.train_examples, seed=ctx.config.seed, reshuffle_each_iteration=True)
     if per_worker:
-        offset = tf.cast(tf.timestamp() * 1e6, tf.int64) % len(data.y_train)
+        offset = tf.cast(tf.timestamp() * 1e6, tf.int64) % (data.train_examples or OFFSET_SPAN)
         ds = ds.repeat().skip(offset).batch(ctx.config.global_batch, drop_remainder=True)
     else:
         ds = ds.batch(ctx.config.global_batch, drop_remainder=True).repeat()
-    # In-memory data has no files to shard: across workers, shard by element, explicitly.
-    # Every worker shuffles with the same seed, so the shards partition each global batch.
+    # Across workers, shard by element, explicitly (in-memory data has no files to shard;
+    # a user's pipeline is read whole by every worker, which keeps its own share): every
+    # worker shuffles with the same seed, so the shards partition each global batch.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+    return prefetched(ds.with_options(options), ctx.config.prefetch)
+
+
+OFFSET_SPAN = 10000   # a parameter-server worker's start offset in a dataset of unknown length
+SHARDING = ("each worker reads the whole input and keeps every Nth element of each global batch "
+            "(tf.data AutoShardPolicy.DATA); the replicas of a worker split its share")
+
+
+def prefetched(ds, prefetch: str):
+    """``ds`` with its last prefetch: ``auto`` (tf.data.AUTOTUNE), ``off`` (none) or a number of batches."""
+    import tensorflow as tf
+
+    if prefetch == "off":
+        return ds
+    return ds.prefetch(tf.data.AUTOTUNE if prefetch == "auto" else int(prefetch))
 
 
 # Under a parameter-server strategy steps are scheduled asynchronously: the coordinator

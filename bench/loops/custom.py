@@ -17,6 +17,7 @@ from distbench.loops.base import (
     coordinator,
     scheduled_unit,
     train_dataset,
+    train_metric,
 )
 
 
@@ -44,9 +45,10 @@ class CustomLoop(TrainingLoop):
         with strategy.scope():
             optimizer = self.optimizer(ctx)
             optimizer.build(model.trainable_variables)
-            loss_fn = ctx.workload.loss(reduction=None)
+            loss_fn = ctx.workload.training_loss(per_example=True)
             metrics = ctx.workload.metrics()
-        accuracy = next(m for m in metrics if m.name == "accuracy")
+        tracked = train_metric([m.name for m in metrics], ctx.workload.guard())
+        watched = next((m for m in metrics if m.name == tracked), None)
 
         def replica_step(x, y):
             with tf.GradientTape() as tape:
@@ -64,9 +66,14 @@ class CustomLoop(TrainingLoop):
 
         @tf.function
         def train_step(iterator):
-            x, y = next(iterator)
+            # get_next between two timestamps, ordered by control dependencies: the input wait.
+            began = tf.timestamp()
+            with tf.control_dependencies([began]):
+                x, y = next(iterator)
+            with tf.control_dependencies(tf.nest.flatten((x, y), expand_composites=True)):
+                waited = tf.timestamp() - began
             per_replica = strategy.run(replica_step, args=(x, y))
-            return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None), waited
 
         # What the replica step was compiled with, read back from its tf.function.
         settings = {"jit_compile": bool(getattr(replica_step, "_jit_compile", False))}
@@ -75,7 +82,8 @@ class CustomLoop(TrainingLoop):
             settings.update(scheduled=True, steps_per_sample=scheduled_unit(cfg.steps_per_epoch))
         else:
             loss_sum, steps = self._stepped(ctx, train_step, metrics)
-        return LoopResult(train_accuracy=float(accuracy.result()), train_loss=loss_sum / steps, settings=settings)
+        return LoopResult(train_accuracy=float(watched.result()) if watched else float("nan"),
+                          train_loss=loss_sum / steps, settings=settings, train_metric=tracked)
 
     def _stepped(self, ctx: TrainContext, train_step, metrics) -> tuple[float, int]:
         """Each step timed on its own, ended by bringing its loss to the host; the last
@@ -87,8 +95,10 @@ class CustomLoop(TrainingLoop):
             loss_sum, steps = 0.0, 0
             for _ in ctx.steps():
                 ctx.clock.start()
-                loss_sum += float(train_step(iterator))  # float() syncs the device
+                loss, waited = train_step(iterator)
+                loss_sum += float(loss)  # float() syncs the device
                 ctx.clock.stop()
+                ctx.clock.waited(float(waited))
                 steps += 1
         return loss_sum, steps
 
@@ -115,7 +125,7 @@ class CustomLoop(TrainingLoop):
                 losses = [cluster.schedule(train_step, args=(iterator,)) for _ in range(unit)]
                 cluster.join()
                 ctx.clock.stop(steps=unit)
-                loss_sum += sum(float(r.fetch()) for r in losses)
+                loss_sum += sum(float(r.fetch()[0]) for r in losses)
                 steps += unit
         return loss_sum, steps
 

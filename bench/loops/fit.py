@@ -14,7 +14,9 @@ from distbench.loops.base import (
     coordinated,
     scheduled_unit,
     train_dataset,
+    train_metric,
 )
+from distbench.trackers import input_wait
 from distbench.trackers.timing import StepClock
 
 # The timing callback's cost: each fit call runs about COST_CALL_S of steps (within bounds).
@@ -131,9 +133,11 @@ class FitLoop(TrainingLoop):
             shuffle=False,  # the dataset is already shuffled (seeded)
             verbose=0,
         )
+        tracked = train_metric([k for k in history.history if k != "loss"], ctx.workload.guard())
         return LoopResult(
-            train_accuracy=float(history.history["accuracy"][-1]),
+            train_accuracy=float(history.history[tracked][-1]),
             train_loss=float(history.history["loss"][-1]),
+            train_metric=tracked,
             # What Keras compiled with, read back (not the setting asked for).
             settings={"steps_per_execution": spe, "jit_compile": bool(ctx.model.jit_compile)},
             notes=notes,
@@ -150,14 +154,24 @@ class FitLoop(TrainingLoop):
         data = keras.utils.experimental.DatasetCreator(lambda _: train_dataset(ctx, per_worker=True))
         history = ctx.model.fit(data, epochs=cfg.epochs * cfg.steps_per_epoch // unit, steps_per_epoch=unit,
                                 callbacks=[unit_timer(ctx.clock, unit)], verbose=0)
+        tracked = train_metric([k for k in history.history if k != "loss"], ctx.workload.guard())
         return LoopResult(
-            train_accuracy=float(history.history["accuracy"][-1]),   # over the last unit
+            train_accuracy=float(history.history[tracked][-1]),   # over the last unit
             train_loss=float(history.history["loss"][-1]),
+            train_metric=tracked,
             settings={"steps_per_execution": 1, "jit_compile": bool(ctx.model.jit_compile), "scheduled": True,
                       "steps_per_sample": unit},
             notes=[f"fit ran the cell's steps as epochs of {unit} scheduled steps (its timing callback is "
                    "epoch-level under ParameterServerStrategy); training accuracy is the last unit's"],
         )
+
+    def input_wait(self, ctx: TrainContext, steady: int) -> dict:
+        """Keras runs ``get_next`` inside its step function: the same pipeline timed alone,
+        an upper bound of the wait (:mod:`distbench.trackers.input_wait`)."""
+        if coordinated(ctx.strategy):
+            return input_wait.not_measured()
+        step_s = stats.percentile(ctx.clock.durations[-steady:], 50)
+        return input_wait.bounded(input_wait.probe(train_dataset(ctx)), step_s)
 
     def timing_cost(self, ctx: TrainContext, pairs: int, steps: int | None = None) -> dict | None:
         if coordinated(ctx.strategy):

@@ -19,6 +19,8 @@ here, weighted by batch size.
 
 from __future__ import annotations
 
+import time
+
 from distbench.core import keras_flavour
 from distbench.loops.base import (
     LOOPS,
@@ -28,6 +30,7 @@ from distbench.loops.base import (
     TrainingLoop,
     compile_model,
     train_dataset,
+    train_metric,
 )
 
 
@@ -40,7 +43,7 @@ class TrainOnBatchLoop(TrainingLoop):
         cfg = ctx.config
         compile_model(ctx)
         batches = self._batches(ctx)
-        halved_at = None
+        tracked, halved_at = None, None
         for epoch in ctx.epochs():
             if cfg.epochs >= LR_HALVING_EPOCH and epoch + 1 == LR_HALVING_EPOCH:
                 lr = ctx.model.optimizer.learning_rate
@@ -50,15 +53,20 @@ class TrainOnBatchLoop(TrainingLoop):
             steps = 0
             for _ in ctx.steps():
                 ctx.clock.start()
+                began = time.perf_counter()
                 x, y = next(batches)
+                waited = time.perf_counter() - began
                 logs = ctx.model.train_on_batch(x, y, return_dict=True)  # Python floats: synced
                 ctx.clock.stop()
-                correct += logs["accuracy"] * cfg.global_batch
+                ctx.clock.waited(waited)
+                tracked = tracked or train_metric([k for k in logs if k != "loss"], ctx.workload.guard())
+                correct += logs[tracked] * cfg.global_batch
                 loss_sum += logs["loss"]
                 steps += 1
         return LoopResult(
             train_accuracy=correct / (steps * cfg.global_batch),
             train_loss=loss_sum / steps,
+            train_metric=tracked or "accuracy",
             settings={
                 "lr_halved_at_epoch": halved_at,
                 "final_learning_rate": keras_flavour.to_float(ctx.model.optimizer.learning_rate),
@@ -77,6 +85,6 @@ class TrainOnBatchLoop(TrainingLoop):
         if not self._per_replica(ctx):
             return iter(ds)
         per_replica = ctx.config.global_batch // ctx.replicas
-        data = ctx.data
-        ctx.model.test_on_batch(data.x_train[:per_replica], data.y_train[:per_replica])
+        x, y = next(iter(ctx.data.dataset("train").batch(per_replica)))
+        ctx.model.test_on_batch(x, y)
         return iter(ctx.strategy.experimental_distribute_dataset(ds))

@@ -29,14 +29,14 @@ def measure(spec, metrics: str = "workload") -> dict:
 
     keras = keras_flavour.api()
     workload = workloads.get(spec.workload)
-    data = workload.load_data(spec.data, spec.seed)
+    data = workload.load(spec.data, spec.seed)
     keras.utils.set_random_seed(spec.training_seed)
-    model = workload.build_model(data.vocab_size)
-    optimizer, loss_fn = workload.optimizer(), workload.loss()
-    tracked = workload.metrics() if metrics == "workload" else [keras.metrics.SparseCategoricalAccuracy(
-        "accuracy") if workload.num_classes > 2 else keras.metrics.BinaryAccuracy("accuracy")]
-    ds = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
-    ds = ds.shuffle(len(data.y_train), seed=spec.training_seed, reshuffle_each_iteration=True)
+    model = workload.new_model(data)
+    optimizer, loss_fn = workload.optimizer(), workload.training_loss()
+    tracked = [m for m in workload.metrics() if metrics == "workload" or m.name == "accuracy"]
+    ds = data.dataset("train")
+    if data.kind == "arrays":
+        ds = ds.shuffle(data.train_examples, seed=spec.training_seed, reshuffle_each_iteration=True)
     iterator = iter(ds.batch(spec.global_batch, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE))
 
     @tf.function
@@ -52,7 +52,7 @@ def measure(spec, metrics: str = "workload") -> dict:
         return loss
 
     mine, times = turns(), []   # taking turns with a partner process, outside the timed region
-    for _ in range(spec.epochs * (spec.steps_per_epoch or len(data.y_train) // spec.global_batch)):
+    for _ in range(spec.epochs * (spec.steps_per_epoch or (data.train_examples or 0) // spec.global_batch)):
         if mine:
             mine.before()
         start = time.perf_counter()

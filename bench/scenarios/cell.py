@@ -104,7 +104,7 @@ def build_model(spec: CellSpec, workload, data, strategy):
     """The workload's model in the strategy's scope, initialised from the cell's training seed."""
     keras_flavour.api().utils.set_random_seed(spec.training_seed)
     with strategy.scope():
-        return workload.build_model(data.vocab_size)
+        return workload.new_model(data)
 
 
 def _threads() -> dict:

@@ -27,7 +27,7 @@ def measure(spec: CellSpec, pairs: int = FIT_PAIRS) -> dict:
     """Here, in this process: what the per-step timing callback costs ``fit`` (a record)."""
     workload = workloads.get(spec.workload)
     _, strategy = start_strategy(spec, hardware.detect())
-    data = workload.load_data(spec.data, spec.seed)
+    data = workload.load(spec.data, spec.seed)
     return {"cell": f"{spec.id}-fit-callback", "status": "ok", "config": spec.to_dict(),
             "fit": _fit_overhead(spec, workload, strategy, data, pairs)}
 

@@ -10,32 +10,30 @@ from distbench.core import stats
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.targets import parse
+from distbench.loops.base import SHARDING
 from distbench.scenarios.cell import build_model
 from distbench.strategies.hardware import Hardware
 from distbench.trackers import disturbance, flops, lockstep, memory
 from distbench.trackers.target import Tracker
 from distbench.trackers.timing import StepTimes
 
-EVAL_BATCH = 1024   # evaluation batches: at 256, eager calls cost multibranch twice the time
-
-
 def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names: list[str]) -> dict:
     replicas = int(strategy.num_replicas_in_sync)
     global_batch = _global_batch(spec, replicas)
     phases = _Phases()
-    data = workload.load_data(spec.data, spec.seed)
+    data = workload.load(spec.data, spec.seed)
     phases.end("data_s")
-    steps_per_epoch = spec.steps_per_epoch or len(data.y_train) // global_batch
+    steps_per_epoch = _steps_per_epoch(spec, data, global_batch)
     # A time-to-target cell trains up to its step budget; the target stops it earlier.
     epochs = -(-spec.max_steps // steps_per_epoch) if spec.is_target else spec.epochs
     config = loops.TrainConfig(
         epochs=epochs, steps_per_epoch=steps_per_epoch, global_batch=global_batch,
         steps_per_execution=spec.steps_per_execution, seed=spec.training_seed,
-        jit_compile=spec.jit_compile,
+        jit_compile=spec.jit_compile, prefetch=spec.prefetch,
     )
     memory.reset_device_peaks(device_names)
     model = build_model(spec, workload, data, strategy)
-    plain = workload.build_model(data.vocab_size)   # evaluation's strategy-free copy
+    plain = workload.new_model(data)   # evaluation's strategy-free copy
     phases.end("build_s")
     clock = lockstep.clock()   # in lockstep with a partner process when the parent asked (distbench.session.interleave)
     tracker = _tracker(spec, workload, plain, model, data, clock)
@@ -54,6 +52,7 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
             f"No steady-state steps left after the cold start and {spec.warmup_steps} warm-up "
             f"steps ({clock.total_steps} steps ran); run more steps or fewer warm-up steps."
         )
+    waited = loop.input_wait(ctx, len(times.steady))
     peaks = memory.device_peaks(device_names)   # before evaluation places another model
     compute = _compute(workload, plain, data, config.global_batch)
     phases.end("flops_s")
@@ -63,6 +62,7 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     cost = _timing_cost(spec, loop, ctx)
     phases.end("timing_cost_s")
     record = _training_record(spec, workload, data, config, replicas, clock, times, outcome, test, peaks)
+    record["input"] = {**waited, "prefetch": spec.prefetch, "batched_by": "distbench", "sharding": SHARDING}
     if cost:
         record["loop"]["timing_cost"] = cost
     if tracker:
@@ -92,10 +92,20 @@ def _compute(workload, plain, data, global_batch: int) -> dict:
     measured peak is added by the parent (:func:`distbench.scenarios.peak.apply`)."""
     import tensorflow as tf
 
-    x = tf.TensorSpec((global_batch, *data.x_train.shape[1:]), tf.as_dtype(data.x_train.dtype))
-    y = tf.TensorSpec((global_batch, *data.y_train.shape[1:]), tf.as_dtype(data.y_train.dtype))
-    count = flops.train_step_flops(plain, workload.loss(), workload.optimizer(), x, y)
+    x, y = tf.nest.map_structure(lambda s: tf.TensorSpec((global_batch, *s.shape), s.dtype),
+                                 data.dataset("train").element_spec)
+    count = flops.train_step_flops(plain, workload.training_loss(), workload.optimizer(), x, y)
     return {"flops_per_step": count["per_step"], "flops": count}
+
+
+def _steps_per_epoch(spec: CellSpec, data, global_batch: int) -> int:
+    if spec.steps_per_epoch:
+        return spec.steps_per_epoch
+    examples = data.train_examples
+    if examples is None:
+        raise UserError(f"{spec.workload}'s training dataset has no known length, so an epoch is not defined; "
+                        "give --steps-per-epoch N.")
+    return examples // global_batch
 
 
 class _Phases:
@@ -140,7 +150,8 @@ def _training_record(spec: CellSpec, workload, data, config, replicas: int, cloc
         "step_time": summary.as_dict(),
         "examples_per_second": stats.throughput(config.global_batch, summary.median),
         "accuracy": {"train": outcome.train_accuracy, "train_loss": outcome.train_loss, "test": test,
-                     "guard_metric": workload.guard_metric},
+                     "guard_metric": workload.guard(), "guard_direction": workload.direction(workload.guard()),
+                     **({} if outcome.train_metric == "accuracy" else {"train_metric": outcome.train_metric})},
         "loop": {"name": spec.loop, "settings": outcome.settings, "notes": outcome.notes},
         "memory": {
             "peak_rss_bytes": memory.peak_rss_bytes(),
@@ -159,12 +170,5 @@ def _evaluate(workload, plain, model, data, limit: int | None) -> dict:
     return one row per input, and Keras's ``predict`` there is a collective every
     worker would have to join.
     """
-    import numpy as np
-
     plain.set_weights(model.get_weights())
-    n = len(data.y_test) if limit is None else min(limit, len(data.y_test))
-    x = data.x_test[:n]
-    probs = np.concatenate(
-        [np.asarray(plain(x[i : i + EVAL_BATCH], training=False)) for i in range(0, n, EVAL_BATCH)]
-    )
-    return {"examples": n, **workload.score(data.y_test[:n], probs)}
+    return workload.evaluate(plain, data, limit)

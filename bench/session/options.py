@@ -93,6 +93,8 @@ OPTIONS: tuple[Option, ...] = (
           "(default 2)"),
     _spec("ps", int, "local parameter servers for parameter_server without TF_CONFIG (default 1)"),
     _spec("data", str, "auto (default), keras, synthetic, or a folder of class sub-folders"),
+    _spec("prefetch", str, "the input pipeline's last prefetch: auto (tf.data.AUTOTUNE, default), off, or N batches; "
+          "names cells ...-prefetch_off"),
     _spec("seed", int, "data seed, and by default the training seed (default 0)"),
     _spec("init_seed", int, "training seed only (weights, shuffle order), the data unchanged; names cells ...-initN"),
     _spec("eval_examples", int, "test examples to evaluate (default: quick 5000)"),

@@ -323,6 +323,11 @@ class CellResult:
         return self.first.get("accuracy", {}).get("guard_metric", "accuracy")
 
     @property
+    def guard_direction(self) -> str:
+        """``higher`` or ``lower``: which way is better for the guard's metric."""
+        return self.first.get("accuracy", {}).get("guard_direction", "higher")
+
+    @property
     def guard_value(self) -> float | None:
         return self.test_metric(self.guard_metric)
 

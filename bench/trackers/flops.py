@@ -63,7 +63,7 @@ def _count(model, loss, optimizer, x_spec, y_spec) -> dict:
         "per_step": sum(by_op.values()),
         "forward": sum(graph_flops(forward.get_concrete_function(x_spec).graph).values()),
         "by_op": by_op,
-        "batch": int(x_spec.shape[0]),
+        "batch": int(tf.nest.flatten(x_spec)[0].shape[0]),
         "source": SOURCE,
     }
 
@@ -138,8 +138,8 @@ def _key(model, loss, optimizer, x_spec, y_spec) -> str:
         "loss": type(loss).__name__,
         "optimizer": json.dumps({k: v for k, v in optimizer.get_config().items() if k != "name"},   # numbered too
                                 sort_keys=True, default=str),
-        "x": [list(x_spec.shape), x_spec.dtype.name],
-        "y": [list(y_spec.shape), y_spec.dtype.name],
+        "x": tf.nest.map_structure(lambda s: [list(s.shape), s.dtype.name], x_spec),
+        "y": tf.nest.map_structure(lambda s: [list(s.shape), s.dtype.name], y_spec),
         "tensorflow": tf.__version__,
         "counter": 3,   # bump when the counting changes
     }

@@ -59,7 +59,7 @@ class Tracker:
                                                                                            self._clock.steps)),
                  "value": value}
         self.curve.append(point)
-        if value >= self.target.value:
+        if self.target.reached(value):
             self.reached = point
             return True
         return steps >= self.max_steps
@@ -67,7 +67,7 @@ class Tracker:
     def record(self) -> dict:
         reached = self.reached
         return {
-            "metric": self.target.metric, "value": self.target.value, "eval_every": self.eval_every,
+            "metric": self.target.metric, "value": self.target.value, "op": self.target.op, "eval_every": self.eval_every,
             "max_steps": self.max_steps, "reached": reached is not None,
             "steps": reached["step"] if reached else None,
             "time_s": reached["train_s"] if reached else None,

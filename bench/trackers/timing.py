@@ -21,6 +21,7 @@ class StepClock:
         self._start: float | None = None
         self.durations: list[float] = []   # seconds per step within each unit
         self.steps: list[int] = []         # steps each unit covered
+        self.waits: list[float] = []       # seconds each unit waited for its input (loops that time get_next)
 
     def start(self) -> None:
         self._start = self._timer()
@@ -33,6 +34,10 @@ class StepClock:
         self._start = None
         self.durations.append(elapsed / steps)
         self.steps.append(steps)
+
+    def waited(self, seconds: float) -> None:
+        """The time the current (or just ended) unit spent waiting for its next batch."""
+        self.waits.append(seconds)
 
     @property
     def total_steps(self) -> int:

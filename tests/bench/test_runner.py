@@ -80,7 +80,7 @@ def test_matmul_times_the_cpu_and_checks_the_sum(tiny):
 
 
 def test_evaluation_covers_exactly_the_requested_examples(tiny):
-    from distbench.scenarios.training import EVAL_BATCH
+    from distbench.workloads.protocol import EVAL_BATCH
 
     n = EVAL_BATCH + 44   # one whole batch and a remainder
     record = run_cell(tiny("multibranch", "default", "custom", eval_examples=n))

@@ -1,0 +1,258 @@
+"""A workload's examples, whatever their form: arrays (one input or a dict of named inputs)
+or functions that build a ``tf.data.Dataset`` of unbatched ``(features, label)`` examples.
+
+:class:`Data` is what the harness reads: the loops ask it for the training examples as a
+dataset (and batch, shard and distribute them themselves), evaluation for the test
+examples. :func:`normalize` turns what a workload's ``data()`` returns into one;
+:func:`synthetic_for` makes examples of a model's own shapes; :func:`check` refuses data
+that does not fit the model, in one line, before anything is timed. Child side (it reads
+TensorFlow); nothing here knows a strategy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from distbench.core.errors import UserError
+
+RETURNS = ("((x_train, y_train), (x_test, y_test)) with x an array or a dict of arrays, "
+           "or (make_train, make_test): functions returning a tf.data.Dataset of unbatched (x, y) examples")
+
+
+class Examples:
+    """How the harness reads examples held as arrays (``x_train`` ... ``y_test``; x an
+    array or a dict of named arrays) or as dataset functions (``train_fn``, ``test_fn``)."""
+
+    train_fn: Callable | None = None
+    test_fn: Callable | None = None
+
+    @property
+    def kind(self) -> str:
+        return "tf.data" if self.train_fn is not None else "arrays"
+
+    def examples(self, split: str) -> int | None:
+        """How many examples ``split`` ("train" or "test") has (None: a dataset of unknown length)."""
+        if self.kind == "arrays":
+            return int(len(self.y_train if split == "train" else self.y_test))
+        n = int(self.dataset(split).cardinality())
+        return None if n < 0 else n   # INFINITE or UNKNOWN
+
+    @property
+    def train_examples(self) -> int | None:
+        return self.examples("train")
+
+    def dataset(self, split: str):
+        """A fresh ``tf.data.Dataset`` of ``split``'s unbatched ``(x, y)`` examples."""
+        import tensorflow as tf
+
+        if self.kind == "tf.data":
+            return (self.train_fn if split == "train" else self.test_fn)()
+        x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
+        return tf.data.Dataset.from_tensor_slices((x, y))
+
+
+@dataclass
+class Data(Examples):
+    """Training and test examples: arrays, or functions each of whose calls returns a fresh
+    ``tf.data.Dataset`` of unbatched ``(x, y)`` examples."""
+
+    x_train: Any = None
+    y_train: Any = None
+    x_test: Any = None
+    y_test: Any = None
+    train_fn: Callable | None = None
+    test_fn: Callable | None = None
+    source: str = "workload"
+    details: dict = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        x_spec, y_spec = self.dataset("train").element_spec
+        return {"source": self.source, "kind": self.kind, "train_examples": self.examples("train"),
+                "test_examples": self.examples("test"), "inputs": _spec_text(x_spec), "labels": _spec_text(y_spec),
+                **self.details}
+
+
+def _spec_text(spec) -> Any:
+    """A (nested) TensorSpec as plain JSON: ``"float32 (8, 8, 1)"`` or a dict of them."""
+    if isinstance(spec, dict):
+        return {k: _spec_text(v) for k, v in spec.items()}
+    return f"{spec.dtype.name} {tuple(spec.shape.as_list())}"
+
+
+def normalize(found, workload: str, source: str) -> Data:
+    """What ``workload``'s ``data(source, seed)`` returned, as :class:`Data` (UserError
+    naming the accepted forms when it is none of them)."""
+    if isinstance(found, Data):
+        return found
+    try:
+        train, test = found
+    except (TypeError, ValueError):
+        train = test = None
+    if callable(train) and callable(test):
+        return Data(train_fn=train, test_fn=test, source=_source(source))
+    if _pair(train) and _pair(test):
+        (x_train, y_train), (x_test, y_test) = train, test
+        data = Data(_arrays(x_train), np.asarray(y_train), _arrays(x_test), np.asarray(y_test), source=_source(source))
+        _check_lengths(data, workload)
+        return data
+    raise UserError(f"{workload}.data() returned {_what(found)}; expected {RETURNS}.")
+
+
+def _source(source: str) -> str:
+    return "workload" if source in ("auto", "keras") else f"workload:{source}"
+
+
+def _pair(value) -> bool:
+    return isinstance(value, (tuple, list)) and len(value) == 2
+
+
+def _arrays(x):
+    return {k: np.asarray(v) for k, v in x.items()} if isinstance(x, dict) else np.asarray(x)
+
+
+def _what(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)} ({', '.join(type(v).__name__ for v in value)})"
+    return f"a {type(value).__name__}"
+
+
+def _check_lengths(data: Data, workload: str) -> None:
+    for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
+        lengths = {k: len(v) for k, v in x.items()} if isinstance(x, dict) else {"x": len(x)}
+        if any(n != len(y) for n in lengths.values()):
+            raise UserError(f"{workload}.data(): the {split} features have {lengths} rows but the labels {len(y)}; "
+                            "expected one label per example.")
+
+
+# --- examples of a model's own shapes ---------------------------------------------------
+
+
+def synthetic_for(model, loss, train: int, test: int, seed: int) -> Data:
+    """Learnable examples of ``model``'s input and output shapes: float inputs standard
+    normal, integer inputs below the vocabulary of the Embedding they feed (else 0-9);
+    labels from a fixed random projection of the inputs, as ``loss`` expects them (class
+    ids, 0/1, one-hot, or values)."""
+    rng = np.random.default_rng(seed)
+    names = [t.name for t in model.inputs]
+    n = train + test
+    columns = {name: _input_values(rng, model, t, n) for name, t in zip(names, model.inputs)}
+    score = _projection(rng, columns, _output_units(model))
+    labels = _labels(score, _loss_name(loss), rng)
+    x = columns if len(names) > 1 else columns[names[0]]
+    cut = (lambda v, s: {k: a[s] for k, a in v.items()}) if isinstance(x, dict) else (lambda v, s: v[s])
+    return Data(cut(x, slice(0, train)), labels[:train], cut(x, slice(train, n)), labels[train:], source="synthetic",
+                details={"seed": seed, "derived_from": "the model's inputs and outputs"})
+
+
+def _input_values(rng, model, tensor, n: int) -> np.ndarray:
+    shape = (n, *[d or 1 for d in tensor.shape[1:]])
+    dtype = np.dtype(getattr(tensor.dtype, "name", tensor.dtype))
+    if np.issubdtype(dtype, np.integer):
+        return rng.integers(0, _vocabulary(model, tensor), size=shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _vocabulary(model, tensor) -> int:
+    """The input_dim of the Embedding that ``tensor`` feeds directly (10 when none does)."""
+    for layer in model.layers:
+        if type(layer).__name__ == "Embedding":
+            inbound = getattr(layer, "input", None)
+            if inbound is tensor or getattr(inbound, "name", None) == tensor.name:
+                return int(layer.input_dim)
+    return 10
+
+
+def _output_units(model) -> int:
+    return int(np.prod([d or 1 for d in model.outputs[0].shape[1:]]))
+
+
+def _projection(rng, columns: dict, units: int) -> np.ndarray:
+    flat = np.concatenate([v.reshape(len(v), -1).astype(np.float64) for v in columns.values()], axis=1)
+    flat = (flat - flat.mean(axis=0)) / (flat.std(axis=0) + 1e-9)
+    return flat @ rng.standard_normal((flat.shape[1], max(units, 1)))
+
+
+def _labels(score: np.ndarray, loss: str, rng) -> np.ndarray:
+    if "sparse" in loss:
+        return np.argmax(score, axis=1).astype(np.int32)
+    if "binary" in loss or "hinge" in loss:
+        return (score > 0).astype(np.float32)
+    if "categorical" in loss:
+        return np.eye(score.shape[1], dtype=np.float32)[np.argmax(score, axis=1)]
+    return (score + 0.1 * rng.standard_normal(score.shape)).astype(np.float32)
+
+
+def _loss_name(loss) -> str:
+    if isinstance(loss, str):
+        return loss.lower()
+    fn = getattr(loss, "fn", None)
+    return f"{type(loss).__name__} {getattr(fn, '__name__', '')} {getattr(loss, '__name__', '')}".lower()
+
+
+# --- does it fit the model? ---------------------------------------------------------------
+
+
+def check(name: str, model, data: Data, loss) -> None:
+    """Refuses, in one line naming what was received and what is expected, data whose
+    examples are already batched, whose features do not fit the model's inputs, or whose
+    labels do not fit its output and loss."""
+    for split in ("train", "test"):
+        spec = data.dataset(split).element_spec
+        if not (isinstance(spec, tuple) and len(spec) == 2):
+            raise UserError(f"{name}: the {split} examples are {_spec_text_any(spec)}; expected (features, label) "
+                            "pairs.")
+        _check_features(name, split, model, spec[0])
+    _check_labels(name, model, data, loss)
+
+
+def _spec_text_any(spec) -> str:
+    try:
+        return str(_spec_text(spec))
+    except AttributeError:
+        return repr(spec)
+
+
+def _check_features(name: str, split: str, model, spec) -> None:
+    inputs = {t.name: t for t in model.inputs}
+    if isinstance(spec, dict):
+        if set(spec) != set(inputs):
+            raise UserError(f"{name}: the {split} features are named {sorted(spec)}; the model's inputs are "
+                            f"{sorted(inputs)}.")
+        pairs = [(spec[k], inputs[k], k) for k in spec]
+    elif len(inputs) == 1:
+        (tensor,) = inputs.values()
+        pairs = [(spec, tensor, tensor.name)]
+    else:
+        raise UserError(f"{name}: the {split} features are one {_spec_text(spec)}; the model has {len(inputs)} "
+                        f"inputs, expected a dict keyed by {sorted(inputs)}.")
+    for found, tensor, key in pairs:
+        _check_shape(name, split, found, tensor, key)
+
+
+def _check_shape(name: str, split: str, found, tensor, key: str) -> None:
+    want = list(tensor.shape[1:])
+    got = found.shape.as_list()
+    what = f"{name}: the {split} input {key!r} gives examples of shape {tuple(got)}"
+    if len(got) == len(want) + 1 and _fits(got[1:], want):
+        raise UserError(f"{what}: already batched; give unbatched examples of shape {tuple(want)} (distbench "
+                        "batches to the global batch itself).")
+    if len(got) != len(want) or not _fits(got, want):
+        raise UserError(f"{what}; the model expects {tuple(want)} per example.")
+
+
+def _fits(got: list, want: list) -> bool:
+    return all(g is None or w is None or g == w for g, w in zip(got, want))
+
+
+def _check_labels(name: str, model, data: Data, loss) -> None:
+    x, y = next(iter(data.dataset("train").batch(2)))
+    try:
+        pred = model(x, training=False)
+        value = loss(y, pred)
+        float(np.mean(np.asarray(value)))
+    except Exception as exc:  # noqa: BLE001 - Keras raises ValueError, TF InvalidArgumentError
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{name}: labels of shape {tuple(y.shape[1:])} ({y.dtype.name}) do not fit the model's "
+                        f"output {tuple(model.outputs[0].shape[1:])} under {type(loss).__name__}: {first}") from None

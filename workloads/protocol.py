@@ -1,0 +1,166 @@
+"""The workload protocol: any Keras model, any data (``from distbench import Workload``).
+
+A workload says how to build its model, where its examples come from, and how to train
+and score it; the harness does the rest under every strategy and loop. Nothing here
+knows a strategy or a training loop.
+
+    class Digits(Workload):
+        name = "digits"
+        guard_metric = "accuracy"
+
+        def build_model(self):
+            ...                                # a fresh keras.Model
+
+        def data(self, source, seed):
+            return (x_train, y_train), (x_test, y_test)
+
+        def loss(self):
+            return keras.losses.SparseCategoricalCrossentropy()
+
+        def metrics(self):
+            return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+The text workloads (:mod:`distbench.workloads.base`) are users of it.
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+from typing import ClassVar
+
+from distbench.core import keras_flavour, targets
+from distbench.core.errors import UserError
+from distbench.workloads.inputs import Data, check, normalize, synthetic_for
+
+EVAL_BATCH = 1024   # evaluation batches: at 256, eager calls cost multibranch twice the time
+
+
+class Workload(abc.ABC):
+    """Any Keras model. Override :meth:`build_model`, :meth:`loss` and, usually,
+    :meth:`data` and :meth:`metrics`; everything else has a default."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = "a user's Keras model"
+    kind: ClassVar[str] = "training"
+    # The test metric the accuracy guard compares between cells: a metric's name, or "loss".
+    # None: the first of metrics(), else the loss.
+    guard_metric: ClassVar[str | None] = None
+    # Which way is better, for metrics whose name does not say (core.targets.direction reads
+    # names: loss, mae, mse, ... error are lower-is-better).
+    directions: ClassVar[dict[str, str]] = {}
+    # The keys of the test metrics (a --target may name them); None: metrics()' names and "loss".
+    test_metrics: ClassVar[tuple[str, ...] | None] = None
+    # --target default by data: "synthetic", or "auto" (the workload's own data()).
+    default_targets: ClassVar[dict[str, str]] = {}
+    # The synthetic stand-in's sizes (train, test), when data() is not used.
+    synthetic_examples: ClassVar[tuple[int, int]] = (2048, 512)
+    keras_flavours: ClassVar[tuple[str, ...]] = ("keras3",)
+    # Whether a run first checks, in one worker, that data() fits the model (the text
+    # workloads' data is checked by construction).
+    preflight: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def build_model(self):
+        """A fresh, built ``keras.Model`` (called inside the strategy's scope)."""
+
+    def data(self, source: str, seed: int):
+        """The examples for ``--data source`` ("auto" unless the user names something):
+        ``((x_train, y_train), (x_test, y_test))`` with x an array or a dict of arrays by
+        input name, or ``(make_train, make_test)``: functions returning a ``tf.data.Dataset``
+        of unbatched ``(x, y)``, or a :class:`~distbench.workloads.inputs.Data`. None: synthetic
+        examples of the model's shapes."""
+        return None
+
+    @abc.abstractmethod
+    def loss(self):
+        """A fresh Keras loss (its reduction is the harness's business)."""
+
+    def metrics(self) -> list:
+        """Fresh Keras metric objects; their names are the records' (and --target's)."""
+        return []
+
+    def optimizer(self):
+        return keras_flavour.api().optimizers.Adam()
+
+    # --- what the harness calls -------------------------------------------------------
+
+    def new_model(self, data):
+        """A fresh model for ``data`` (text workloads size their Embedding from it)."""
+        return self.build_model()
+
+    def training_loss(self, per_example: bool = False):
+        """The loss; ``per_example``: one value per example (``reduction=None``), which the
+        custom loop averages over the global batch. Any Keras loss object: its reduction is
+        read when it is called."""
+        loss = self.loss()
+        if not per_example:
+            return loss
+        if isinstance(loss, str):
+            return keras_flavour.api().losses.get(loss)   # the function: one value per example
+        found = copy.copy(loss)
+        found.reduction = keras_flavour.reduction(None)
+        return found
+
+    def load(self, source: str, seed: int) -> Data:
+        """The examples for ``source`` (``synthetic``: of the model's own shapes)."""
+        found = None if source == "synthetic" else self.data(source, seed)
+        if found is None:
+            train, test = self.synthetic_examples
+            return synthetic_for(self.build_model(), self.loss(), train, test, seed)
+        return normalize(found, self.name, source)
+
+    def resolve(self, spec):
+        return spec
+
+    def resolve_source(self, source: str, seed: int) -> str:
+        return source
+
+    def cells(self, strategies: list[str], loops: list[str]) -> list[tuple[str, str]]:
+        return [(s, lp) for s in strategies for lp in loops]
+
+    @staticmethod
+    def unavailable(spec, adapter, hw) -> str | None:
+        return None
+
+    def metric_names(self) -> tuple[str, ...]:
+        """The test metrics' keys (instantiates the metrics: child side)."""
+        return tuple(self.test_metrics or (*(m.name for m in self.metrics()), "loss"))
+
+    def guard(self) -> str:
+        """The guard's metric (instantiates the metrics when not declared: child side)."""
+        return self.guard_metric or next((m.name for m in self.metrics()), "loss")
+
+    def direction(self, metric: str) -> str:
+        """``higher`` or ``lower`` (is better) for ``metric``."""
+        return self.directions.get(metric) or targets.direction(metric)
+
+    def check(self, model, data: Data) -> dict:
+        """Refuses (UserError, one line) data that does not fit ``model``, and a guard metric
+        it does not compute; what the run needs to know of the workload."""
+        check(self.name, model, data, self.training_loss())
+        names, guard = self.metric_names(), self.guard()
+        if guard not in names:
+            raise UserError(f"{self.name}: guard_metric {guard!r} is not one the model computes; it computes "
+                             f"{', '.join(names)}.")
+        return {"test_metrics": list(names), "guard_metric": guard,
+                "directions": {m: self.direction(m) for m in names}, "data": data.describe()}
+
+    def evaluate(self, plain, data, limit: int | None) -> dict:
+        """Test metrics on the first ``limit`` test examples, from ``plain`` (a strategy-free
+        copy holding the trained weights): the workload's metrics and the mean loss."""
+        import numpy as np
+
+        metrics, loss = self.metrics(), self.training_loss(per_example=True)
+        ds = data.dataset("test")
+        if limit is not None:
+            ds = ds.take(limit)
+        n, total = 0, 0.0
+        for x, y in ds.batch(EVAL_BATCH):
+            pred = plain(x, training=False)
+            for metric in metrics:
+                metric.update_state(y, pred)
+            total += float(np.sum(np.asarray(loss(y, pred))))
+            n += int(y.shape[0])
+        return {"examples": n, **{m.name: float(m.result()) for m in metrics}, "loss": total / max(n, 1)}
+
