@@ -7,11 +7,15 @@ options). Every ``distbench run`` option is a ``--distbench-NAME`` option here.
 """
 
 import pytest
+from distbench.core.errors import UserError
 from distbench.pytest_plugin.samples import record_samples
 
 
 def test_cell(benchmark, distbench_cell, distbench_session):
-    repeats = distbench_session.run_cell(distbench_cell)
+    try:
+        repeats = distbench_session.run_cell(distbench_cell)
+    except UserError as exc:   # a workload refused before any timing: once for the run, not once per cell
+        pytest.exit(f"distbench: error: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
     measured = [r for r in repeats if r["status"] == "ok"]
     if not measured and repeats[0]["status"] == "skipped":
         pytest.skip(repeats[0]["reason"])

@@ -13,7 +13,7 @@ from distbench.storage.results import CellResult
 
 HEADERS = [
     "workload", "strategy", "replicas", "loop", "runs", "median ms", "95% CI ms", "p90 ms", "cv",
-    "throughput", "FLOPs: per step, achieved (share of peak)", "test acc", "accuracy guard", "peak RSS MiB", "data", "notes",
+    "throughput", "input wait", "FLOPs: per step, achieved (share of peak)", "test acc", "accuracy guard", "peak RSS MiB", "data", "notes",
 ]
 
 
@@ -27,7 +27,7 @@ def row(result: CellResult) -> list:
     loop = spec.label + (f"@{result.id.rsplit('@', 1)[1]}" if "@" in result.id else "")   # an A/B run's side
     if not result.measured:
         label = "SKIPPED" if result.status == "skipped" else result.status.upper()
-        return base + ["", loop] + [""] * 11 + [f"{label}: {result.reason}"]
+        return base + ["", loop] + [""] * 12 + [f"{label}: {result.reason}"]
     notes = result.notes
     roofline = roofline_note(result) if result.matmul else ""
     if roofline:
@@ -44,7 +44,8 @@ def row(result: CellResult) -> list:
         notes.append(timing_cost_note(result.timing_cost))
     return base + [
         result.replicas or "", loop, result.processes, units.ms(result.median), units.ms_range(result.interval),
-        units.ms(result.pooled.p90), f"{result.pooled.cv:.2f}", throughput(result), compute_cell(result),
+        units.ms(result.pooled.p90), f"{result.pooled.cv:.2f}", throughput(result), summary.input_cell(result),
+        compute_cell(result),
         accuracy_cell(result),
         guard_cell(result.guard), units.mib(result.peak_rss_bytes), result.data_source, "; ".join(notes),
     ]
@@ -144,6 +145,8 @@ def guard_cell(verdict: dict) -> str:
         return f"ok: {shown}"
     if verdict["status"] == "underpowered":
         return f"too little power: {shown}"
+    if not guard.worse(verdict):
+        return f"better: {shown}"   # outside the band on the metric's good side: shown, not flagged
     return f"{verdict['status'].upper()}: {shown}"
 
 
@@ -163,15 +166,17 @@ def power_lines(results: dict[str, CellResult]) -> list[str]:
     lines = []
     for ref in guard.power(results):
         metric = results[ref.cell].guard_metric
-        drop = f"flags a drop of {metric} beyond {ref.smallest_drop:.3f} below {units.metric(ref.mean)} " \
+        change, side = ("a drop", "below") if ref.direction == "higher" else ("a rise", "above")
+        drop = f"flags {change} of {metric} beyond {ref.smallest_drop:.3f} {side} {units.metric(ref.mean)} " \
                f"({len(ref.values)} seeds of {ref.cell})"
+        worth = f"{guard.POWER:g}" if ref.scale == 1 else f"{guard.POWER:.0%} of it ({guard.POWER * ref.scale:.3f})"
         if len(ref.values) < 2:
             continue
         if ref.powered:
             lines.append(f"{ref.cell.split('-')[0]}: {drop}.")
         else:
             lines.append(f"{ref.cell.split('-')[0]}: TOO LITTLE POWER at this profile: it {drop}, more than the "
-                         f"{guard.POWER:g} worth catching; more seeds (--guard-seeds) or longer training "
+                         f"{worth} worth catching; more seeds (--guard-seeds) or longer training "
                          "(--profile full, --epochs) narrow it.")
     return lines
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import textwrap
 
+from distbench.analysis import guard
 from distbench.render import units
 from distbench.render.tables import render_rows
 from distbench.storage.results import CellResult
 
 WIDTH = 120
-HEADERS = ["cell", "runs", "median ms", "95% CI ms", "throughput", "of peak", "test metric", "guard"]
+HEADERS = ["cell", "runs", "median ms", "95% CI ms", "throughput", "of peak", "input wait", "test metric", "guard"]
 
 
 def summary_rows(results: dict[str, CellResult]) -> list[list]:
@@ -24,7 +25,7 @@ def summary_rows(results: dict[str, CellResult]) -> list[list]:
         rows.append([
             r.id, r.processes, units.ms(r.median), units.ms_range(r.interval),
             _throughput(r),
-            units.share(r.share_of_peak) if r.share_of_peak is not None else "-",
+            units.share(r.share_of_peak) if r.share_of_peak is not None else "-", input_cell(r),
             f"{metric} {units.metric(value)}" if value is not None else "-", _guard(r),
         ])
     return rows
@@ -37,13 +38,24 @@ def _throughput(r: CellResult) -> str:
     return f"{r.throughput:.0f} ex/s" if r.throughput else "-"
 
 
+def input_cell(r: CellResult) -> str:
+    """``4%``, ``<=12%`` (fit's upper bound), ``93% BOUND`` (input-bound), or ``-``."""
+    found = r.input_wait
+    if not found:
+        return "-"
+    text = ("<=" if found["at_most"] else "") + units.percent(found["share"])
+    return f"{text} BOUND" if found["input_bound"] else text
+
+
 def _guard(r: CellResult) -> str:
     status = (r.guard or {}).get("status")
     if not status:
         return "-"
     if status == "underpowered":
         return "low power"
-    return status if status in ("ok", "unguarded") else status.upper()
+    if status in ("ok", "unguarded"):
+        return status
+    return status.upper() if guard.worse(r.guard) else "better"
 
 
 def not_measured_lines(results: dict[str, CellResult]) -> list[str]:
@@ -63,7 +75,7 @@ def not_measured_lines(results: dict[str, CellResult]) -> list[str]:
 def render_summary(results: dict[str, CellResult]) -> str:
     """The summary table, then the cells that did not run."""
     rows = summary_rows(results)
-    parts = [render_rows(HEADERS, rows)] if rows else ["No cell was measured."]
+    parts = [render_rows(HEADERS, rows, tight=True)] if rows else ["No cell was measured."]
     replicates = sum(1 for r in results.values() if r.measured and r.spec.is_replicate)
     if replicates:
         parts.append(f"({replicates} more processes: the accuracy guard's reference seeds; `distbench report` "

@@ -13,15 +13,21 @@ import csv
 import io
 import json
 
+import tabulate as tabulate_module
 from tabulate import tabulate
 
 FORMATS = ("table", "markdown", "csv", "json")
 
 
-def render_rows(headers: list[str], rows: list[list], fmt: str = "table") -> str:
-    """``rows`` as a plain table, GitHub Markdown, CSV, or JSON (a list of objects)."""
+def render_rows(headers: list[str], rows: list[list], fmt: str = "table", tight: bool = False) -> str:
+    """``rows`` as a plain table, GitHub Markdown, CSV, or JSON (a list of objects).
+    ``tight``: no padding beyond the two spaces between columns (the terminal summary)."""
     if fmt == "table":
-        return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+        padding, tabulate_module.MIN_PADDING = tabulate_module.MIN_PADDING, 0 if tight else tabulate_module.MIN_PADDING
+        try:
+            return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+        finally:
+            tabulate_module.MIN_PADDING = padding
     if fmt == "markdown":
         return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
     if fmt == "csv":

@@ -2,7 +2,8 @@
 
 A worker's task is ``cell`` (the scenario of its workload's kind, after the set-up every
 cell shares: :func:`distbench.scenarios.cell.run_cell`) or the name of a scenario that
-sets itself up: the overhead benchmark's bare loop, ``fit``'s timing cost, the peak.
+sets itself up: the overhead benchmark's bare loop, ``fit``'s timing cost, the peak, the
+check of a user's workload before a run.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Callable
 
 from distbench.core.config import CellSpec
 from distbench.core.records import CellRecord
-from distbench.scenarios import bare, cell, fit_cost, matmul, peak, server, training
+from distbench.scenarios import bare, cell, fit_cost, matmul, peak, preflight, server, training
 from distbench.strategies.hardware import Hardware
 
 
@@ -32,6 +33,7 @@ SCENARIOS: dict[str, Scenario] = {
     "bare": Scenario(lambda spec: bare.measure(spec, "workload")),
     "bare-accuracy": Scenario(lambda spec: bare.measure(spec, "accuracy")),
     "peak": Scenario(peak.measure),
+    "preflight": Scenario(preflight.check),   # a user's workload checked once per run, before any timing
     "server": Scenario(server.serve),   # a parameter-server cluster's worker or ps: serves until killed
 }
 TASKS = ("cell", *(name for name, s in SCENARIOS.items() if not s.in_cell))

@@ -140,6 +140,7 @@ class Session:
 
     def run_all(self, progress=None) -> None:
         """Runs the plan, ``repeats`` fresh processes per cell; Ctrl-C keeps what finished."""
+        self.suite.preflight(self.plan)   # a user's workload that cannot run is refused before any timing
         try:
             self.measure_peak()
             self.records = self.suite.run_all(self.plan, self.repeats, progress)
@@ -150,7 +151,9 @@ class Session:
             self.interrupted = True
 
     def run_cell(self, spec: CellSpec) -> list[CellRecord]:
-        """``repeats`` fresh processes of one cell (pytest runs the plan cell by cell)."""
+        """``repeats`` fresh processes of one cell (pytest runs the plan cell by cell; the
+        whole plan's workloads are checked at its first cell)."""
+        self.suite.preflight(self.plan)
         self.measure_peak()
         found = [self.suite.run(spec) for _ in range(self.repeats)]
         self.records.setdefault(spec.id, []).extend(found)

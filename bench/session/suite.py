@@ -13,7 +13,8 @@ from typing import Callable
 from distbench import strategies, workloads
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
-from distbench.core.records import CellRecord, skipped
+from distbench.core import targets
+from distbench.core.records import CellRecord, short_reason, skipped
 from distbench.launchers import cluster
 from distbench.launchers import process as launcher
 from distbench.launchers.trees import CodeTree
@@ -40,6 +41,7 @@ class Suite:
         self._launch = launch
         self._launch_cluster = launch_cluster
         self._sources: dict[tuple[str, str, int], str] = {}
+        self._checked: dict[tuple, dict] = {}
 
     def prepare(self, spec: CellSpec) -> CellSpec:
         """``spec`` with its data source resolved (``auto`` -> ``keras`` or ``synthetic``)."""
@@ -47,6 +49,29 @@ class Suite:
         if key not in self._sources:
             self._sources[key] = workloads.get(spec.workload).resolve(spec).data
         return spec.replace(data=self._sources[key])
+
+    def preflight(self, specs: list[CellSpec]) -> None:
+        """Checks each user workload of ``specs`` once (per data, seed and Keras), in one
+        worker, before any cell runs: UserError, in one line, for data that does not fit its
+        model, a dataset already batched, a guard or target metric it does not compute."""
+        for spec in specs:
+            if spec.loop is None or not getattr(workloads.get(spec.workload), "preflight", False):
+                continue
+            if self.skip_reason(spec):
+                continue
+            key = (spec.workload, spec.data, spec.seed, spec.keras, spec.plugins)
+            if key not in self._checked:
+                self._checked[key] = self._check(spec)
+            _check_target(spec, self._checked[key])
+
+    def _check(self, spec: CellSpec) -> dict:
+        plain = spec.replace(strategy="default", target=None, init_seed=None)
+        record = self._launch(self.prepare(plain), task="preflight")
+        if record.get("status") != "ok":
+            reason = short_reason(record)
+            prefix = "" if record.get("error_kind") == "user_error" else f"{spec.workload}: checking its data and model failed: "
+            raise UserError(f"{prefix}{reason}")
+        return record["preflight"]
 
     def run(self, spec: CellSpec, env: dict | None = None, tree: CodeTree | None = None,
             task: str = "cell") -> CellRecord:
@@ -91,3 +116,13 @@ class Suite:
         except KeyboardInterrupt:
             raise Interrupted(results) from None
         return results
+
+
+def _check_target(spec: CellSpec, found: dict) -> None:
+    """A target cell's metric is one its workload computes (``found``: its preflight)."""
+    if spec.target is None:
+        return
+    metric = targets.parse(spec.target).metric
+    if metric not in found["test_metrics"]:
+        raise UserError(f"Target metric {metric!r} is not one {spec.workload} computes; valid: "
+                        f"{', '.join(found['test_metrics'])}.")

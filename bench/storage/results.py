@@ -302,6 +302,18 @@ class CellResult:
         return self.achieved_flops / (self.peak["gflops"] * 1e9)
 
     @property
+    def input_wait(self) -> dict:
+        """The share of step time spent waiting for input: the median over the measured
+        processes (``share``), whether it is an upper bound (fit's), and whether the cell is
+        input-bound (the median above the records' threshold); {} when not measured."""
+        found = [r["input"] for r in self.ok if (r.get("input") or {}).get("wait_share") is not None]
+        if not found:
+            return {}
+        share = stats.percentile([f["wait_share"] for f in found], 50)
+        return {"share": share, "at_most": bool(found[0].get("at_most")), "threshold": found[0]["threshold"],
+                "input_bound": share > found[0]["threshold"], "method": found[0]["method"]}
+
+    @property
     def share_of_datasheet(self) -> float | None:
         """Achieved FLOP/s over the GPU's datasheet float32 peak, where it is known."""
         sheet = self.peak.get("datasheet_gflops")

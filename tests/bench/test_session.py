@@ -94,6 +94,9 @@ class _StoppedSuite:
         rec["config"] = spec.to_dict()
         return rec
 
+    def preflight(self, specs):
+        pass   # built-in workloads only: nothing to check
+
     def run_all(self, specs, repeats, progress):
         from distbench.session.suite import Suite
 

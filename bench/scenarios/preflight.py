@@ -1,0 +1,26 @@
+"""Child side: the check a run makes of each of a user's workloads before any timing.
+
+Loads the workload's data for the run's source and seed, builds its model (no strategy),
+and lets the workload refuse what does not fit (:meth:`distbench.workloads.protocol.Workload.check`):
+data whose shapes do not fit the model, a dataset already batched, a guard metric the
+model does not compute. Its record says which metrics the model computes and which way
+is better for each, so that the parent can check the run's targets. One worker per
+workload and data, once per run (:meth:`distbench.session.suite.Suite.preflight`).
+"""
+
+from __future__ import annotations
+
+from distbench import plugins, workloads
+from distbench.core import keras_flavour
+from distbench.core.config import CellSpec
+from distbench.scenarios.cell import check_keras
+
+
+def check(spec: CellSpec) -> dict:
+    plugins.ensure(spec.plugins)
+    workload = workloads.get(spec.workload)
+    check_keras(spec)
+    data = workload.load(spec.data, spec.seed)
+    keras_flavour.api().utils.set_random_seed(spec.training_seed)
+    found = workload.check(workload.new_model(data), data)
+    return {"cell": f"{spec.workload}-preflight", "status": "ok", "config": spec.to_dict(), "preflight": found}
