@@ -220,10 +220,10 @@ def _check_features(name: str, split: str, model, spec) -> None:
         if set(spec) != set(inputs):
             raise UserError(f"{name}: the {split} features are named {sorted(spec)}; the model's inputs are "
                             f"{sorted(inputs)}.")
-        pairs = [(spec[k], inputs[k], k) for k in spec]
+        pairs = [(spec[k], inputs[k], f"input {k!r}") for k in spec]
     elif len(inputs) == 1:
         (tensor,) = inputs.values()
-        pairs = [(spec, tensor, tensor.name)]
+        pairs = [(spec, tensor, "examples")]
     else:
         raise UserError(f"{name}: the {split} features are one {_spec_text(spec)}; the model has {len(inputs)} "
                         f"inputs, expected a dict keyed by {sorted(inputs)}.")
@@ -231,10 +231,10 @@ def _check_features(name: str, split: str, model, spec) -> None:
         _check_shape(name, split, found, tensor, key)
 
 
-def _check_shape(name: str, split: str, found, tensor, key: str) -> None:
+def _check_shape(name: str, split: str, found, tensor, what: str) -> None:
     want = list(tensor.shape[1:])
     got = found.shape.as_list()
-    what = f"{name}: the {split} input {key!r} gives examples of shape {tuple(got)}"
+    what = f"{name}: the {split} {what} have shape {tuple(got)}"
     if len(got) == len(want) + 1 and _fits(got[1:], want):
         raise UserError(f"{what}: already batched; give unbatched examples of shape {tuple(want)} (distbench "
                         "batches to the global batch itself).")

@@ -52,6 +52,40 @@ def test_parse_and_resolve_targets():
         targets.for_workload("default", reuters, "folder:/x")
 
 
+def test_targets_know_which_way_is_better():
+    # '=' reads as the metric's good direction: at least for accuracy (ids unchanged), at most for an error.
+    assert targets.parse("accuracy>=0.6") == targets.Target("accuracy", 0.6, ">=")
+    assert targets.parse("accuracy>=0.6").text == "accuracy=0.6"
+    mae = targets.parse("mae<=40")
+    assert (mae.op, mae.text, mae.label) == ("<=", "mae<=40", "to_mae_le_40")
+    assert targets.parse("mae=40") == mae and targets.parse("loss=0.3").op == "<="
+    assert targets.parse("val_mean_absolute_error=3").op == "<=" and targets.parse("auc=0.8").op == ">="
+    assert mae.reached(39.9) and mae.reached(40) and not mae.reached(40.1)
+    assert not targets.Target("accuracy", 0.6).reached(0.59)
+    with pytest.raises(UserError, match="mae<=40"):
+        targets.parse("mae<40")
+
+    class Own:   # a workload that says its own metric is lower-is-better
+        name, test_metrics, default_targets = "own", None, {"auto": "wer=0.2"}
+
+        @staticmethod
+        def direction(metric):
+            return "lower" if metric == "wer" else "higher"
+
+    assert targets.for_workload("default", Own(), "auto") == targets.Target("wer", 0.2, "<=")
+    assert targets.for_workload("anything=3", Own(), "auto").op == ">="   # metrics checked by its run's preflight
+
+
+def test_tracker_stops_when_an_error_falls_to_its_target():
+    errors = [60.0 - k for k in range(20)]
+    model, clock = _Model(errors), StepClock()
+    model.evaluate = lambda: {"mae": errors[model.step - 1]}
+    tracker = target.Tracker(targets.parse("mae<=52"), model.evaluate, eval_every=5, max_steps=20, clock=clock)
+    _train(tracker, model, clock, 20)
+    out = tracker.record()
+    assert out["reached"] and out["steps"] == 10 and out["op"] == "<="   # 51 at step 10; 56 at step 5 is not
+
+
 class _Model:
     """A fake training run: one metric value per step, evaluated on request."""
 

@@ -1,0 +1,254 @@
+"""Any Keras model from a user's project outside the checkout, through real workers: the
+image and tabular examples under default, virtual and mirrored with all three loops, their
+guard and time to target; a slow input pipeline found input-bound; data that does not fit
+refused once for the run, before any timing."""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.slow
+
+
+def _env(**extra):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}   # distbench from its installation
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return {**env, **extra}
+
+
+def _example(tmp_path, name):
+    where = tmp_path / "elsewhere" / name
+    shutil.copytree(os.path.join(ROOT, "examples", name), where, ignore=shutil.ignore_patterns("results", "__pycache__"))
+    return where
+
+
+def _distbench(project, *args, **env):
+    return subprocess.run([sys.executable, "-m", "distbench", *args], cwd=project, capture_output=True, text=True,
+                          timeout=900, env=_env(**env))
+
+
+def _records(project) -> dict:
+    """Every stored run's records in ``project``: cell id -> records."""
+    found = {}
+    for path in sorted((project / "results").glob("*/*.json")):
+        for bench in json.loads(path.read_text())["benchmarks"]:
+            info = bench["extra_info"]["distbench"]
+            for record in info.get("repeats", [info]):
+                found.setdefault(record["cell"], []).append(record)
+    return found
+
+
+MATRIX = [f"{s}-{lp}" for s in ("default", "virtual", "mirrored") for lp in ("fit", "train_on_batch", "custom")]
+
+
+@pytest.mark.parametrize("example, workload, metric, spawn", [
+    ("image_model", "digits", "accuracy", "fork"),
+    ("tabular_model", "diabetes", "mae", "exec"),
+])
+def test_an_example_runs_every_strategy_and_loop_with_its_guard_and_time_to_target(tmp_path, example, workload,
+                                                                                   metric, spawn):
+    """``spawn``: how the time-to-target workers start (the fork server's, or fresh interpreters)."""
+    project = _example(tmp_path, example)
+    result = _distbench(project, "run", "--no-peak")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    records = _records(project)
+    for cell in MATRIX:
+        (record,) = records[f"{workload}-{cell}"]
+        assert record["status"] == "ok", record.get("reason")
+        assert math.isfinite(record["accuracy"]["test"][metric]) and record["accuracy"]["guard_metric"] == metric
+        assert record["accuracy_guard"]["status"] in ("ok", "underpowered"), (cell, record["accuracy_guard"])
+        assert record["input"]["wait_share"] is not None and record["data"]["source"] == "workload"
+    assert records[f"{workload}-virtual-custom"][0]["batch"]["replicas"] == 2
+    assert len(records[f"{workload}-default-fit-init1"]) == 1          # the guard's seeds
+    result = _distbench(project, "run", "--no-peak", "--target", "default", "--strategy", "default", "--loop", "custom",
+                        "--guard-seeds", "2", DISTBENCH_SPAWN=spawn)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    (cell,) = [c for c in _records(project) if "-to_" in c]
+    reached = [r["target"] for r in _records(project)[cell]]
+    assert len(reached) == 2 and all(t["reached"] and t["metric"] == metric for t in reached), reached
+
+
+def test_the_tabular_example_reads_named_inputs_from_tf_data_and_guards_its_error(tmp_path):
+    """The guard flags a cell whose error rose (lower is better): a loop that never applies
+    its gradients, from the project's own file."""
+    project = _example(tmp_path, "tabular_model")
+    (project / "frozen.py").write_text(
+        "from distbench.loops.custom import CustomLoop\n\n\n"
+        "class Frozen(CustomLoop):\n"
+        "    name = 'frozen'\n\n"
+        "    def gradients(self, grads):\n"
+        "        return [g * 0.0 for g in grads]\n")
+    result = _distbench(project, "run", "--no-peak", "--strategy", "default", "--loop", "fit", "--loop",
+                        "frozen.py:Frozen")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    records = _records(project)
+    (fit,), (frozen,) = records["diabetes-default-fit"], records["diabetes-default-frozen"]
+    assert fit["data"]["kind"] == "tf.data" and fit["data"]["inputs"] == {"blood": "float32 (8,)",
+                                                                          "demographics": "float32 (2,)"}
+    assert fit["accuracy"]["guard_direction"] == "lower" and fit["input"]["at_most"]   # fit's: a bound
+    guard = frozen["accuracy_guard"]
+    assert guard["status"] == "high" and guard["worse"] and guard["reference"]["direction"] == "lower"
+    assert frozen["accuracy"]["test"]["mae"] > fit["accuracy"]["test"]["mae"] + 50
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith("diabetes-default-frozen ")]
+    assert row.endswith("HIGH"), result.stdout   # the summary's guard column
+
+
+PIPELINES = '''
+import time
+
+import numpy as np
+
+import distbench
+from distbench import Workload
+
+MS_PER_EXAMPLE = float({ms!r})
+
+
+class Pipeline(Workload):
+    """A wide MLP (about 5 ms a step here) on a tf.data pipeline of the user's own."""
+
+    name = "pipeline"
+
+    def build_model(self):
+        keras = distbench.keras_api()
+        return keras.Sequential([keras.Input(shape=(256,)), keras.layers.Dense(1024, activation="relu"),
+                                 keras.layers.Dense(1024, activation="relu"), keras.layers.Dense(1)])
+
+    def data(self, source, seed):
+        import tensorflow as tf
+
+        rng = np.random.default_rng(seed)
+        x, y = rng.standard_normal((512, 256)).astype(np.float32), rng.standard_normal((512, 1)).astype(np.float32)
+
+        def slow(v):
+            time.sleep(MS_PER_EXAMPLE / 1000)
+            return v
+
+        def make():
+            ds = tf.data.Dataset.from_tensor_slices((x, y))
+            if MS_PER_EXAMPLE:
+                ds = ds.map(lambda a, b: (tf.ensure_shape(tf.py_function(slow, [a], tf.float32), (256,)), b))
+            return ds
+
+        return make, make
+
+    def loss(self):
+        return distbench.keras_api().losses.MeanSquaredError()
+'''
+
+
+def test_a_slow_map_in_the_user_s_pipeline_marks_its_cells_input_bound(tmp_path):
+    project = tmp_path / "elsewhere" / "pipelines"
+    project.mkdir(parents=True)
+    (project / "slow.py").write_text(PIPELINES.format(ms=3))
+    (project / "fast.py").write_text(PIPELINES.format(ms=0))
+    common = ["run", "--no-peak", "--strategy", "default", "--loop", "custom", "--loop", "fit", "--loop",
+              "train_on_batch", "--global-batch", "16", "--epochs", "1", "--steps-per-epoch", "20", "--guard-seeds", "0",
+              "--eval-examples", "64"]
+    for which in ("slow", "fast"):
+        result = _distbench(project, *common, "--workload", f"{which}.py:Pipeline", "--results", f"results/{which}")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    found = {}
+    for which in ("slow", "fast"):
+        for path in (project / "results" / which).glob("*/*.json"):
+            for bench in json.loads(path.read_text())["benchmarks"]:
+                record = bench["extra_info"]["distbench"]["repeats"][0]
+                found[(which, record["config"]["loop"])] = record["input"]
+    for loop in ("custom", "train_on_batch", "fit"):
+        assert found[("slow", loop)]["input_bound"], (loop, found[("slow", loop)])
+        assert not found[("fast", loop)]["input_bound"], (loop, found[("fast", loop)])
+    # 48 ms of sleeping per batch against a step of a few ms: most of the step waits.
+    assert found[("slow", "custom")]["wait_share"] > 0.5 and found[("slow", "custom")]["method"].startswith("get_next")
+
+
+BAD = '''
+import numpy as np
+
+import distbench
+from distbench import Workload
+
+rng = np.random.default_rng(0)
+X, Y = rng.standard_normal((64, 8)).astype(np.float32), rng.integers(0, 3, 64).astype(np.int32)
+
+
+class Base(Workload):
+    name = "base"
+
+    def build_model(self):
+        keras = distbench.keras_api()
+        return keras.Sequential([keras.Input(shape=(8,)), keras.layers.Dense(3, activation="softmax")])
+
+    def data(self, source, seed):
+        return (X, Y), (X, Y)
+
+    def loss(self):
+        return distbench.keras_api().losses.SparseCategoricalCrossentropy()
+
+    def metrics(self):
+        return [distbench.keras_api().metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+
+class WrongShape(Base):
+    name = "wrong_shape"
+
+    def data(self, source, seed):
+        return (X[:, :5], Y), (X[:, :5], Y)
+
+
+class Batched(Base):
+    name = "batched"
+
+    def data(self, source, seed):
+        import tensorflow as tf
+
+        make = lambda: tf.data.Dataset.from_tensor_slices((X, Y)).batch(8)
+        return make, make
+
+
+class NoAuc(Base):
+    name = "no_auc"
+    guard_metric = "auc"
+'''
+
+
+@pytest.mark.parametrize("workload, target, expected", [
+    ("WrongShape", None, "wrong_shape: the train examples have shape (5,); the model expects (8,) per example."),
+    ("Batched", None, "batched: the train examples have shape (None, 8): already batched; give unbatched examples "
+                      "of shape (8,) (distbench batches to the global batch itself)."),
+    ("NoAuc", None, "no_auc: guard_metric 'auc' is not one the model computes; it computes accuracy, loss."),
+    ("Base", "mae<=3", "Target metric 'mae' is not one base computes; valid: accuracy, loss."),
+])
+def test_bad_data_is_refused_once_for_the_run_before_any_timing(tmp_path, workload, target, expected):
+    project = tmp_path / "elsewhere" / "bad"
+    (project / "results").mkdir(parents=True)
+    (project / "results" / "kept.txt").write_text("an earlier run\n")
+    (project / "bad.py").write_text(BAD)
+    args = ["run", "--no-peak", "--workload", f"bad.py:{workload}", "--strategy", "default", "--strategy", "virtual",
+            "--loop", "fit", "--loop", "custom"] + (["--target", target] if target else [])
+    result = _distbench(project, *args)
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert errors == [f"distbench: error: {expected}"], result.stderr[-2000:]
+    assert "[1/" not in result.stdout                         # no cell ran
+    assert sorted(p.name for p in (project / "results").iterdir()) == ["kept.txt"]
+
+
+def test_pytest_refuses_bad_data_once_not_once_per_cell(tmp_path):
+    project = tmp_path / "elsewhere" / "bad"
+    project.mkdir(parents=True)
+    (project / "bad.py").write_text(BAD)
+    (project / "pyproject.toml").write_text('[tool.distbench]\nworkloads = ["bad.py:Batched"]\n'
+                                            'strategies = ["default", "virtual"]\nloops = ["fit", "custom"]\n')
+    result = subprocess.run([sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-p", "no:cacheprovider",
+                             "--distbench-no-peak"], cwd=project, capture_output=True, text=True, timeout=600,
+                            env=_env())
+    out = result.stdout + result.stderr
+    assert result.returncode == 4, out[-3000:]
+    assert out.count("already batched") == 1, out[-3000:]
+    assert not (project / "results").exists()

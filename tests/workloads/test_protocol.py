@@ -1,0 +1,129 @@
+"""The general workload protocol: any data form normalised, synthetic data of a model's own
+shapes, per-example losses for the custom loop, and data that does not fit refused in one line."""
+
+import numpy as np
+import pytest
+from distbench import Workload
+from distbench.core.errors import UserError
+from distbench.workloads import inputs
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+class TwoInputs(Workload):
+    """Token ids into an Embedding of 50 rows, and 3 floats; 4 classes."""
+
+    name = "two_inputs"
+
+    def build_model(self):
+        keras = _keras()
+        tokens = keras.Input(shape=(6,), dtype="int32", name="tokens")
+        numbers = keras.Input(shape=(3,), name="numbers")
+        x = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 4)(tokens))
+        x = keras.layers.Concatenate()([x, numbers])
+        return keras.Model({"tokens": tokens, "numbers": numbers}, keras.layers.Dense(4, activation="softmax")(x))
+
+    def loss(self):
+        return _keras().losses.SparseCategoricalCrossentropy()
+
+    def metrics(self):
+        return [_keras().metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+
+class Regression(Workload):
+    name = "regression"
+
+    def build_model(self):
+        keras = _keras()
+        return keras.Sequential([keras.Input(shape=(5,)), keras.layers.Dense(1)])
+
+    def loss(self):
+        return _keras().losses.MeanSquaredError()
+
+    def metrics(self):
+        return [_keras().metrics.MeanAbsoluteError(name="mae")]
+
+
+def test_synthetic_data_takes_the_model_s_inputs_and_the_loss_s_labels():
+    workload = TwoInputs()
+    data = workload.load("synthetic", seed=3)
+    assert set(data.x_train) == {"tokens", "numbers"} and data.x_train["tokens"].shape == (2048, 6)
+    assert data.x_train["tokens"].dtype == np.int32 and data.x_train["tokens"].max() < 50   # the Embedding's rows
+    assert data.x_test["numbers"].shape == (512, 3) and data.y_train.dtype == np.int32
+    assert set(np.unique(data.y_train)) <= {0, 1, 2, 3} and len(np.unique(data.y_train)) > 1
+    found = workload.check(workload.build_model(), data)
+    assert found["guard_metric"] == "accuracy" and found["test_metrics"] == ["accuracy", "loss"]
+    assert found["directions"] == {"accuracy": "higher", "loss": "lower"}
+    assert found["data"]["inputs"] == {"numbers": "float32 (3,)", "tokens": "int32 (6,)"}
+    again = workload.load("synthetic", seed=3)
+    assert np.array_equal(again.y_train, data.y_train)   # deterministic by seed
+
+    regression = Regression()
+    values = regression.load("synthetic", seed=0)
+    assert values.y_train.shape == (2048, 1) and values.y_train.dtype == np.float32
+    assert regression.check(regression.build_model(), values)["directions"]["mae"] == "lower"
+
+
+def test_the_custom_loop_gets_one_loss_per_example_from_any_loss():
+    import tensorflow as tf
+
+    y, pred = tf.constant([[1.0], [3.0]]), tf.constant([[0.0], [0.0]])
+    per_example = Regression().training_loss(per_example=True)
+    assert np.allclose(np.asarray(per_example(y, pred)), [1.0, 9.0])
+    assert float(Regression().training_loss()(y, pred)) == pytest.approx(5.0)   # the user's own, unchanged
+
+    class Named(Regression):
+        def loss(self):
+            return "mae"
+
+    assert np.allclose(np.asarray(Named().training_loss(per_example=True)(y, pred)), [1.0, 3.0])
+
+
+def _arrays(n=20, width=5):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((n, width)).astype(np.float32), rng.standard_normal((n, 1)).astype(np.float32)
+
+
+def test_data_that_does_not_fit_is_refused_in_one_line():
+    regression = Regression()
+    model = regression.build_model()
+    x, y = _arrays(width=7)
+    with pytest.raises(UserError, match=r"regression: the train examples have shape \(7,\); the model "
+                                        r"expects \(5,\) per example"):
+        regression.check(model, inputs.normalize(((x, y), (x, y)), "regression", "auto"))
+    x, y = _arrays()
+
+    def batched():
+        import tensorflow as tf
+
+        return tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+
+    with pytest.raises(UserError, match=r"examples have shape \(None, 5\): already batched; give unbatched "
+                                        r"examples of shape \(5,\)"):
+        regression.check(model, inputs.normalize((batched, batched), "regression", "auto"))
+    with pytest.raises(UserError, match=r"features are named \['numbers'\]; the model's inputs are "
+                                        r"\['numbers', 'tokens'\]"):
+        TwoInputs().check(TwoInputs().build_model(), inputs.normalize((({"numbers": x[:, :3]}, y),) * 2, "t", "auto"))
+
+    class NoAuc(Regression):
+        guard_metric = "auc"
+
+    with pytest.raises(UserError, match="guard_metric 'auc' is not one the model computes; it computes mae, loss"):
+        NoAuc().check(model, inputs.normalize(((x, y), (x, y)), "regression", "auto"))
+    with pytest.raises(UserError, match=r"expected \(\(x_train, y_train\), \(x_test, y_test\)\)"):
+        inputs.normalize([x, y, x], "regression", "auto")
+    with pytest.raises(UserError, match="the train features have {'x': 20} rows but the labels 19"):
+        inputs.normalize(((x, y[:19]), (x, y)), "regression", "auto")
+
+
+def test_labels_that_do_not_fit_the_output_are_refused():
+    workload = TwoInputs()
+    data = workload.load("synthetic", seed=0)
+    data.y_train = np.zeros((len(data.y_train), 3, 2), dtype=np.float32)
+    with pytest.raises(UserError, match=r"two_inputs: labels of shape \(3, 2\) \(float32\) do not fit the model's "
+                                        r"output \(4,\) under SparseCategoricalCrossentropy"):
+        workload.check(workload.build_model(), data)
