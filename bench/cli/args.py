@@ -32,6 +32,9 @@ def add_interleaved_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-pairs", type=int, default=None,
                    help=f"pairs at most per cell; then undecided (default {interleave.DEFAULT_MAX_PAIRS})")
     p.add_argument("--budget", type=float, default=None, metavar="SECONDS", help="time for all pairs of all cells")
+    p.add_argument("--no-lockstep", action="store_true",
+                   help="run each pair's two processes one after the other (order alternating) instead of taking "
+                        "turns step by step: for input-bound cells, whose pipelines fill while the partner steps")
     p.add_argument("--allow-undecided", action="store_true", help="do not fail on undecided cells (exit 0, listed)")
     p.add_argument("--allow-missing", action="store_true",
                    help="do not fail on cells that crashed, are missing, or were measured differently (exit 0, listed)")

@@ -63,7 +63,7 @@ def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
         print(verdicts.result_line(130))
         return 130
     print()
-    for line in verdicts.paired_lines(run.a, run.b, outcome):
+    for line in verdicts.paired_lines(run.a, run.b, outcome, run.lockstep):
         print(line)
     return outcome.exit_status
 
@@ -88,7 +88,8 @@ def pair_settings(args: argparse.Namespace) -> Pairs:
         return default if value is None else value
 
     return Pairs(threshold_of(args, interleave.DEFAULT_THRESHOLD), given(args.min_pairs, interleave.DEFAULT_MIN_PAIRS),
-                 given(args.max_pairs, interleave.DEFAULT_MAX_PAIRS), args.budget)
+                 given(args.max_pairs, interleave.DEFAULT_MAX_PAIRS), args.budget,
+                 lockstep=not getattr(args, "no_lockstep", False))
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

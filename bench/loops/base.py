@@ -167,11 +167,14 @@ SHARDING = ("each worker reads the whole input and keeps every Nth element of ea
 
 
 def prefetched(ds, prefetch: str):
-    """``ds`` with its last prefetch: ``auto`` (tf.data.AUTOTUNE), ``off`` (none) or a number of batches."""
+    """``ds`` with its last prefetch: ``auto`` (tf.data.AUTOTUNE), ``off`` (none: nor the
+    prefetch tf.data's optimiser would inject itself), or a number of batches."""
     import tensorflow as tf
 
     if prefetch == "off":
-        return ds
+        options = tf.data.Options()
+        options.experimental_optimization.inject_prefetch = False
+        return ds.with_options(options)
     return ds.prefetch(tf.data.AUTOTUNE if prefetch == "auto" else int(prefetch))
 
 

@@ -165,11 +165,12 @@ def pair_line(cell, record_a: dict, record_b: dict) -> str:
             f"B/A so far {units.ratio(j.ratio, j.interval)}: {cell.verdict}")
 
 
-def paired_lines(a, b, outcome) -> list[str]:
+def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
     """The closing lines of an interleaved comparison: the sides, then the verdict."""
+    how = ("Each pair ran one process of each side at once, taking turns step by step (lockstep)" if lockstep else
+           "Each pair ran one process of each side after the other, the first side alternating (--no-lockstep)")
     lines = [f"A: {a.label}", f"B: {b.label}",
-             "Each pair ran one process of each side at once, taking turns step by step (lockstep); the "
-             "interval is Student's t on the pairs' log-ratios, the p a sign-flip test (exact; its smallest "
+             f"{how}; the interval is Student's t on the pairs' log-ratios, the p a sign-flip test (exact; its smallest "
              "possible value in brackets)."]
     for verdict, what in (("slower", "SLOWER"), ("undecided", "UNDECIDED"), ("failed", "FAILED")):
         cells = outcome.having(verdict)
@@ -178,6 +179,10 @@ def paired_lines(a, b, outcome) -> list[str]:
     skipped = outcome.having("skipped")
     if skipped:
         lines.append(f"Not run here (skipped on both sides): {', '.join(c.cell for c in skipped)}")
+    bound = [c.cell for c in outcome.cells if c.input_bound]
+    if bound and lockstep:
+        lines.append(f"INPUT-BOUND: {', '.join(bound)}: in lockstep a process's input pipeline fills while its "
+                     "partner steps, which favours whichever side steps second; compare them with --no-lockstep.")
     status = outcome.exit_status
     if status == EXIT_PASS:
         lines.append(f"PASS: {outcome.decided} cells decided, none slower.")

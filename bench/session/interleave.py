@@ -92,6 +92,12 @@ class PairedCell:
     interrupted: bool = False   # Ctrl-C stopped its pairs: no verdict, whatever the pairs say
 
     @property
+    def input_bound(self) -> bool:
+        """Whether a process of the cell spent most of its steps waiting for input (its
+        records' ``input``): in lockstep its pipeline fills while the partner steps."""
+        return any((r.get("input") or {}).get("input_bound") for pair in self.pairs for r in pair)
+
+    @property
     def failure(self) -> CellRecord | None:
         """The first process that did not finish ok (a crash fails the cell)."""
         return next((r for pair in self.pairs for r in pair if r.get("status") not in ("ok", "skipped")), None)

@@ -31,6 +31,7 @@ class PairedRun:
     cells: list[PairedCell]
     saved: str | None
     interrupted: bool = False   # Ctrl-C: ``cells`` holds the pairs that finished, saved as such
+    lockstep: bool = True       # whether each pair's processes took turns step by step
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class Pairs:
     min_pairs: int = interleave.DEFAULT_MIN_PAIRS
     max_pairs: int = interleave.DEFAULT_MAX_PAIRS
     budget: float | None = None
+    # The pair's processes take turns step by step; off: one after the other. A side's input
+    # pipeline fills while its partner steps, so lockstep flatters whichever side steps second.
+    lockstep: bool = True
 
 
 def run_pairs(values: dict, a: Side, b: Side, settings: Pairs, progress=None, against: str | None = None,
@@ -86,7 +90,7 @@ def measure(session: Session, suite: Suite, a: Side, b: Side, settings: Pairs, p
     """The session's plan as interleaved pairs of ``a`` and ``b``, saved (with ``stored``
     in the run's settings) unless the session does not save."""
     engine = interleave.Interleaved(a, b, interleave.through(suite), settings.threshold, settings.min_pairs,
-                                    settings.max_pairs, settings.budget, progress)
+                                    settings.max_pairs, settings.budget, progress, lockstep=settings.lockstep)
     suite.preflight(session.plan)   # a user's workload that cannot run is refused before any timing
     try:
         paired, interrupted = engine.run(session.plan, suite.skip_reason), False
@@ -95,13 +99,13 @@ def measure(session: Session, suite: Suite, a: Side, b: Side, settings: Pairs, p
     saved = None
     if session.saving:
         part = {"threshold": engine.threshold, "min_pairs": engine.min_pairs, "max_pairs": engine.max_pairs,
-                "budget_s": engine.budget_s, **(stored or {})}
+                "budget_s": engine.budget_s, "lockstep": engine.lockstep, **(stored or {})}
         measured = b.checkout.commit if b.checkout else None
         saved = str(save_run(interleave.records_by_side(paired), session.values["results"],
                              interrupted=interrupted,
                              extra={"interleaved": interleave.stored_document_part(a, b, paired, part)},
                              commit=measured))
-    return PairedRun(a, b, paired, saved, interrupted)
+    return PairedRun(a, b, paired, saved, interrupted, engine.lockstep)
 
 
 # What a version's matrix file may not change on its side: the selection (the cells compared

@@ -215,3 +215,17 @@ def test_the_closing_lines_name_the_verdicts():
     assert lines[-2].startswith("NOT PASSED (exit 1)") and lines[-1] == "RESULT: slower (exit 1)"
     lines = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), pairs.outcome([same]))
     assert lines[-2:] == ["PASS: 1 cells decided, none slower.", "RESULT: pass (exit 0)"]
+
+
+def test_input_bound_pairs_in_lockstep_are_named_and_no_lockstep_says_how_it_ran():
+    """A side's pipeline fills while its partner steps: lockstep favours the side that steps
+    second (run 0088: 8 ms against 46 ms by order alone), so such cells are named."""
+    same = _run(FakeLaunch({"A": 10.0, "B": 10.0}), min_pairs=3, max_pairs=8)
+    for record in same.pairs[0]:
+        record["input"] = {"wait_share": 0.8, "input_bound": True}
+    a, b = ab.Side("A", "a"), ab.Side("B", "b")
+    lines = verdicts.paired_lines(a, b, pairs.outcome([same]))
+    assert any(line.startswith(f"INPUT-BOUND: {same.cell}:") and "--no-lockstep" in line for line in lines)
+    lines = verdicts.paired_lines(a, b, pairs.outcome([same]), lockstep=False)
+    assert not any(line.startswith("INPUT-BOUND") for line in lines)
+    assert "after the other, the first side alternating (--no-lockstep)" in lines[2]
