@@ -99,6 +99,24 @@ def test_the_tabular_example_reads_named_inputs_from_tf_data_and_guards_its_erro
     assert row.endswith("HIGH"), result.stdout   # the summary's guard column
 
 
+def test_the_tabular_pipeline_trains_across_processes(tmp_path):
+    """Named inputs from tf.data functions on two local workers (Keras 3's custom loop and
+    tf-keras's fit) and under parameter servers (whose workers read the pipeline's length
+    at trace time)."""
+    project = _example(tmp_path, "tabular_model")
+    result = _distbench(project, "run", "--no-peak", "--strategy", "multi_worker", "--strategy", "parameter_server",
+                        "--loop", "custom", "--loop", "fit", "--guard-seeds", "0")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    records = _records(project)
+    for cell in ("multi_worker-custom", "multi_worker-fit-tf_keras", "parameter_server-custom",
+                 "parameter_server-fit-tf_keras"):
+        (record,) = records[f"diabetes-{cell}"]
+        assert record["status"] == "ok", (cell, record.get("reason"))
+        assert math.isfinite(record["accuracy"]["test"]["mae"]) and record["data"]["kind"] == "tf.data"
+    (custom,) = records["diabetes-multi_worker-custom"]
+    assert custom["batch"]["replicas"] == 2 and "every Nth element" in custom["input"]["sharding"]
+
+
 PIPELINES = '''
 import time
 
@@ -113,7 +131,7 @@ MS_PER_EXAMPLE = float({ms!r})
 class Pipeline(Workload):
     """A wide MLP (about 5 ms a step here) on a tf.data pipeline of the user's own."""
 
-    name = "pipeline"
+    name = "{name}"
 
     def build_model(self):
         keras = distbench.keras_api()
@@ -146,20 +164,14 @@ class Pipeline(Workload):
 def test_a_slow_map_in_the_user_s_pipeline_marks_its_cells_input_bound(tmp_path):
     project = tmp_path / "elsewhere" / "pipelines"
     project.mkdir(parents=True)
-    (project / "slow.py").write_text(PIPELINES.format(ms=3))
-    (project / "fast.py").write_text(PIPELINES.format(ms=0))
-    common = ["run", "--no-peak", "--strategy", "default", "--loop", "custom", "--loop", "fit", "--loop",
-              "train_on_batch", "--global-batch", "16", "--epochs", "1", "--steps-per-epoch", "20", "--guard-seeds", "0",
-              "--eval-examples", "64"]
-    for which in ("slow", "fast"):
-        result = _distbench(project, *common, "--workload", f"{which}.py:Pipeline", "--results", f"results/{which}")
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    found = {}
-    for which in ("slow", "fast"):
-        for path in (project / "results" / which).glob("*/*.json"):
-            for bench in json.loads(path.read_text())["benchmarks"]:
-                record = bench["extra_info"]["distbench"]["repeats"][0]
-                found[(which, record["config"]["loop"])] = record["input"]
+    (project / "slow.py").write_text(PIPELINES.format(ms=3, name="slow"))
+    (project / "fast.py").write_text(PIPELINES.format(ms=0, name="fast"))
+    result = _distbench(project, "run", "--no-peak", "--workload", "slow.py:Pipeline", "--workload", "fast.py:Pipeline",
+                        "--strategy", "default", "--loop", "custom", "--loop", "fit", "--loop", "train_on_batch",
+                        "--global-batch", "16", "--epochs", "1", "--steps-per-epoch", "20", "--guard-seeds", "0",
+                        "--eval-examples", "64")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    found = {(r[0]["config"]["workload"], r[0]["config"]["loop"]): r[0]["input"] for r in _records(project).values()}
     for loop in ("custom", "train_on_batch", "fit"):
         assert found[("slow", loop)]["input_bound"], (loop, found[("slow", loop)])
         assert not found[("fast", loop)]["input_bound"], (loop, found[("fast", loop)])

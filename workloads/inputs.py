@@ -36,8 +36,15 @@ class Examples:
         """How many examples ``split`` ("train" or "test") has (None: a dataset of unknown length)."""
         if self.kind == "arrays":
             return int(len(self.y_train if split == "train" else self.y_test))
-        n = int(self.dataset(split).cardinality())
-        return None if n < 0 else n   # INFINITE or UNKNOWN
+        import tensorflow as tf
+
+        known = self.__dict__.setdefault("_lengths", {})   # read eagerly once: inside a traced function it is symbolic
+        if split not in known:
+            n = tf.get_static_value(self.dataset(split).cardinality())
+            if n is None:
+                return None
+            known[split] = None if n < 0 else int(n)   # INFINITE or UNKNOWN: None
+        return known[split]
 
     @property
     def train_examples(self) -> int | None:
