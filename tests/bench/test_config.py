@@ -39,3 +39,16 @@ def test_round_trip_through_json_values():
 def test_unknown_profile():
     with pytest.raises(UserError, match="Unknown profile 'fast'. Known: quick, full"):
         CellSpec.for_profile("fast", workload="matmul", strategy="default", loop=None)
+
+
+def test_prefetch_names_the_cell_and_bad_values_are_refused():
+    from distbench.core.config import CellSpec
+    from distbench.core.errors import UserError
+
+    assert CellSpec("w", "default", "custom").id == "w-default-custom"            # auto: ids unchanged
+    assert CellSpec("w", "default", "custom", prefetch="off").id == "w-default-custom-prefetch_off"
+    assert CellSpec("w", "default", "custom", prefetch="2").id == "w-default-custom-prefetch_2"
+    CellSpec("w", "default", "custom", prefetch="2").validate()
+    for bad in ("0", "none", "-1"):
+        with pytest.raises(UserError, match=f"Bad prefetch '{bad}': give auto"):
+            CellSpec("w", "default", "custom", prefetch=bad).validate()

@@ -25,6 +25,10 @@ def test_reuters_cnn_runs_under_every_strategy_and_loop(tiny, strategy, loop):
     assert record["data"]["source"] == "synthetic"
     assert 0 <= record["accuracy"]["train"] <= 1
     assert set(record["accuracy"]["test"]) == {"examples", "accuracy", "top5_accuracy"}
+    # The share of the step spent waiting for input: timed get_next, or (fit) the pipeline alone, a bound.
+    waited = record["input"]
+    assert 0 <= waited["wait_share"] <= 1 and waited["input_bound"] is (waited["wait_share"] > waited["threshold"])
+    assert waited.get("at_most", False) is (loop == "fit") and waited["prefetch"] == "auto"
     assert record["memory"]["peak_rss_bytes"] > 50 * 2**20
     assert 0 < record["memory"]["rss_end_bytes"] <= record["memory"]["peak_rss_bytes"]
 
