@@ -108,6 +108,8 @@ def normalize(found, workload: str, source: str) -> Data:
 
 
 def _source(source: str) -> str:
+    if source == "synthetic":
+        return "synthetic"
     return "workload" if source in ("auto", "keras") else f"workload:{source}"
 
 

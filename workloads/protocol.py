@@ -106,9 +106,14 @@ class Workload(abc.ABC):
         """The examples for ``source`` (``synthetic``: of the model's own shapes)."""
         found = None if source == "synthetic" else self.data(source, seed)
         if found is None:
-            train, test = self.synthetic_examples
-            return synthetic_for(self.build_model(), self.loss(), train, test, seed)
+            return normalize(self.synthetic(seed), self.name, "synthetic")
         return normalize(found, self.name, source)
+
+    def synthetic(self, seed: int):
+        """Stand-in examples (``--data synthetic``, or when :meth:`data` gives none), in any
+        form :meth:`data` may return: by default, of the model's own shapes."""
+        train, test = self.synthetic_examples
+        return synthetic_for(self.build_model(), self.loss(), train, test, seed)
 
     def resolve(self, spec):
         return spec

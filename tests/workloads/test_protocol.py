@@ -127,3 +127,13 @@ def test_labels_that_do_not_fit_the_output_are_refused():
     with pytest.raises(UserError, match=r"two_inputs: labels of shape \(3, 2\) \(float32\) do not fit the model's "
                                         r"output \(4,\) under SparseCategoricalCrossentropy"):
         workload.check(workload.build_model(), data)
+
+
+def test_a_workload_s_own_synthetic_data_is_used_and_named_synthetic():
+    class Own(Regression):
+        def synthetic(self, seed):
+            x, y = _arrays(n=10)
+            return (x, y), (x[:4], y[:4])
+
+    data = Own().load("synthetic", seed=0)
+    assert data.source == "synthetic" and data.examples("train") == 10 and data.examples("test") == 4
