@@ -94,10 +94,10 @@ class Workload(abc.ABC):
         custom loop averages over the global batch. Any Keras loss object: its reduction is
         read when it is called."""
         loss = self.loss()
+        if isinstance(loss, str):   # a name: Keras's function of it, one value per example (compile averages it)
+            return keras_flavour.api().losses.get(loss)
         if not per_example:
             return loss
-        if isinstance(loss, str):
-            return keras_flavour.api().losses.get(loss)   # the function: one value per example
         found = copy.copy(loss)
         found.reduction = keras_flavour.reduction(None)
         return found
