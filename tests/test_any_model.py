@@ -97,6 +97,8 @@ def test_the_tabular_example_reads_named_inputs_from_tf_data_and_guards_its_erro
     assert frozen["accuracy"]["test"]["mae"] > fit["accuracy"]["test"]["mae"] + 50
     (row,) = [line for line in result.stdout.splitlines() if line.startswith("diabetes-default-frozen ")]
     assert row.endswith("HIGH"), result.stdout   # the summary's guard column
+    listed = _distbench(project, "list")
+    assert listed.returncode == 0 and "  diabetes       two-input MLP" in listed.stdout, listed.stdout   # the matrix's
 
 
 def test_the_tabular_pipeline_trains_across_processes(tmp_path):

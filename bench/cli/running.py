@@ -8,13 +8,13 @@ import os
 import sys
 
 import distbench.loops as loops
-from distbench import strategies, workloads
+from distbench import plugins, strategies, workloads
 from distbench.analysis import tuning
 from distbench.cli.args import emit
 from distbench.cli.interleaved import pair_progress
 from distbench.core.errors import UserError
 from distbench.render import listing, run_table, tables, tune_table
-from distbench.session import options, tune
+from distbench.session import matrix_file, options, tune
 from distbench.session.plan import selected
 from distbench.session.session import Session
 from distbench.storage.files import Storage
@@ -23,6 +23,7 @@ from distbench.strategies.parameter_server import cluster_roles
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    _load_project_classes(args.matrix_file)
     hw = hardware.detect()
     adapters = [(name, strategies.get(name)) for name in strategies.STRATEGIES.names()]
     for line in listing.listing_lines(
@@ -32,6 +33,18 @@ def cmd_list(args: argparse.Namespace) -> int:
             Storage(args.results).runs()):
         print(line)
     return 0
+
+
+def _load_project_classes(path: str | None) -> None:
+    """The workloads, strategies and loops the project's matrix file names by reference
+    (and its ``plugins``), registered so that ``list`` shows them beside the built-ins."""
+    if not path:
+        return
+    declared = matrix_file.read(path)
+    for ref in declared.get("plugin") or []:
+        plugins.load_declared(ref)
+    for kind in plugins.KINDS:
+        plugins.resolve(declared.get(kind) or [], kind)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

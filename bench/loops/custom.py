@@ -82,7 +82,7 @@ class CustomLoop(TrainingLoop):
             settings.update(scheduled=True, steps_per_sample=scheduled_unit(cfg.steps_per_epoch))
         else:
             loss_sum, steps = self._stepped(ctx, train_step, metrics)
-        return LoopResult(train_accuracy=float(watched.result()) if watched else float("nan"),
+        return LoopResult(train_accuracy=float(watched.result()) if watched else loss_sum / steps,   # no metric: loss
                           train_loss=loss_sum / steps, settings=settings, train_metric=tracked)
 
     def _stepped(self, ctx: TrainContext, train_step, metrics) -> tuple[float, int]:

@@ -17,6 +17,7 @@ from distbench.trackers import disturbance, flops, lockstep, memory
 from distbench.trackers.target import Tracker
 from distbench.trackers.timing import StepTimes
 
+
 def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names: list[str]) -> dict:
     replicas = int(strategy.num_replicas_in_sync)
     global_batch = _global_batch(spec, replicas)
