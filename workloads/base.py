@@ -43,6 +43,7 @@ class TextWorkload(Workload, abc.ABC):
     # (``tf.keras`` of the cell's process) runs under both and may list both.
     keras_flavours: ClassVar[tuple[str, ...]] = ("keras3",)
     preflight: ClassVar[bool] = False   # its data is made to fit by construction
+    lr_halving_epoch: ClassVar[int | None] = 5   # train_on_batch halves the rate from epoch 5, as published
 
     @abc.abstractmethod
     def keras_loader(self) -> KerasLoader:

@@ -56,6 +56,9 @@ class Workload(abc.ABC):
     # The synthetic stand-in's sizes (train, test), when data() is not used.
     synthetic_examples: ClassVar[tuple[int, int]] = (2048, 512)
     keras_flavours: ClassVar[tuple[str, ...]] = ("keras3",)
+    # The epoch (1-based) at whose start train_on_batch halves the learning rate (the text
+    # workloads' published recipe); None: never.
+    lr_halving_epoch: ClassVar[int | None] = None
     # Whether a run first checks, in one worker, that data() fits the model (the text
     # workloads' data is checked by construction).
     preflight: ClassVar[bool] = True

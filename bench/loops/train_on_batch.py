@@ -45,7 +45,8 @@ class TrainOnBatchLoop(TrainingLoop):
         batches = self._batches(ctx)
         tracked, halved_at = None, None
         for epoch in ctx.epochs():
-            if cfg.epochs >= LR_HALVING_EPOCH and epoch + 1 == LR_HALVING_EPOCH:
+            halving = getattr(ctx.workload, "lr_halving_epoch", LR_HALVING_EPOCH)   # the text recipe's; None: never
+            if halving and cfg.epochs >= halving and epoch + 1 == halving:
                 lr = ctx.model.optimizer.learning_rate
                 lr.assign(lr * 0.5)
                 halved_at = epoch + 1

@@ -1,6 +1,7 @@
 """Child side: the check a run makes of each of a user's workloads before any timing.
 
 Loads the workload's data for the run's source and seed, builds its model (no strategy),
+refuses a dataset of unknown length when no ``--steps-per-epoch`` says what an epoch is,
 and lets the workload refuse what does not fit (:meth:`distbench.workloads.protocol.Workload.check`):
 data whose shapes do not fit the model, a dataset already batched, a guard metric the
 model does not compute. Its record says which metrics the model computes and which way
@@ -13,6 +14,7 @@ from __future__ import annotations
 from distbench import plugins, workloads
 from distbench.core import keras_flavour
 from distbench.core.config import CellSpec
+from distbench.core.errors import UserError
 from distbench.scenarios.cell import check_keras
 
 
@@ -21,6 +23,9 @@ def check(spec: CellSpec) -> dict:
     workload = workloads.get(spec.workload)
     check_keras(spec)
     data = workload.load(spec.data, spec.seed)
+    if spec.steps_per_epoch is None and data.train_examples is None:
+        raise UserError(f"{spec.workload}: its training dataset has no known length, so an epoch is not defined; "
+                        "give --steps-per-epoch N (or steps_per_epoch in the matrix file).")
     keras_flavour.api().utils.set_random_seed(spec.training_seed)
     found = workload.check(workload.new_model(data), data)
     return {"cell": f"{spec.workload}-preflight", "status": "ok", "config": spec.to_dict(), "preflight": found}

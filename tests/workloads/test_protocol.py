@@ -140,3 +140,48 @@ def test_a_workload_s_own_synthetic_data_is_used_and_named_synthetic():
 
     data = Own().load("synthetic", seed=0)
     assert data.source == "synthetic" and data.examples("train") == 10 and data.examples("test") == 4
+
+
+@pytest.mark.parametrize("loop", ["fit", "train_on_batch", "custom"])
+def test_a_regression_workload_trains_in_every_loop_in_process(tiny, loop):
+    """Its training metric is its MAE, its guard's direction lower; train_on_batch keeps the
+    workload's rate (the text recipe's halving at epoch 5 is the text workloads')."""
+    from distbench.scenarios.tasks import run_cell
+    from distbench.workloads.registry import WORKLOADS
+
+    WORKLOADS.add(Regression, where="tests")
+    try:
+        record = run_cell(tiny("regression", "default", loop, epochs=5, steps_per_epoch=2))
+    finally:
+        WORKLOADS.unregister("regression")
+    assert record["status"] == "ok", record.get("reason")
+    accuracy = record["accuracy"]
+    assert accuracy["train_metric"] == "mae" and accuracy["guard_metric"] == "mae"
+    assert accuracy["guard_direction"] == "lower" and set(accuracy["test"]) == {"examples", "mae", "loss"}
+    assert record["data"]["source"] == "synthetic" and record["data"]["kind"] == "arrays"
+    if loop == "train_on_batch":
+        assert record["loop"]["settings"]["lr_halved_at_epoch"] is None
+
+
+def test_a_run_s_check_refuses_a_pipeline_of_unknown_length_without_steps_per_epoch(tiny):
+    from distbench.scenarios import preflight
+    from distbench.workloads.registry import WORKLOADS
+
+    class Endless(Regression):
+        name = "endless"
+
+        def data(self, source, seed):
+            import tensorflow as tf
+
+            x, y = _arrays()
+            make = lambda: tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda a, b: True)  # noqa: E731
+            return make, make
+
+    WORKLOADS.add(Endless, where="tests")
+    try:
+        with pytest.raises(UserError, match="endless: its training dataset has no known length.*--steps-per-epoch"):
+            preflight.check(tiny("endless", "default", "custom", steps_per_epoch=None, data="auto"))
+        found = preflight.check(tiny("endless", "default", "custom", data="auto"))["preflight"]
+    finally:
+        WORKLOADS.unregister("endless")
+    assert found["data"]["kind"] == "tf.data" and found["data"]["train_examples"] is None
