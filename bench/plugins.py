@@ -63,6 +63,17 @@ def resolve(names: list[str], kind: str) -> tuple[list[str], list[str]]:
     return out, refs
 
 
+def load_selection(values: dict) -> list[str]:
+    """Loads the references of a selection (``plugin``, and the ``workload``, ``strategy`` and
+    ``loop`` lists, whose references are replaced in ``values`` by the names they register);
+    returns the references a cell's spec must carry."""
+    refs = [load_declared(ref) for ref in values.get("plugin") or []]
+    for kind in KINDS:
+        values[kind], found = resolve(values.get(kind) or [], kind)
+        refs += found
+    return refs
+
+
 def load_declared(ref: str) -> str:
     """Loads a reference the matrix file's ``plugins`` lists (its kind read from the class:
     a StrategyAdapter, a TrainingLoop, else a workload) without selecting it; returns it as

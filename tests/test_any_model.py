@@ -219,7 +219,7 @@ class Batched(Base):
 @pytest.mark.parametrize("workload, target, expected", [
     ("Batched", None, "batched: the train examples have shape (None, 8): already batched; give unbatched examples "
                       "of shape (8,) (distbench batches to the global batch itself)."),
-    ("Base", "mae<=3", "Target metric 'mae' is not one base computes; valid: accuracy, loss."),
+    ("Base", "mae<=3", "Target metric 'mae' is not one base scores; valid: accuracy, loss."),
 ])
 def test_bad_data_is_refused_once_for_the_run_before_any_timing(tmp_path, workload, target, expected):
     """A dataset already batched (the data's check), a target the model does not compute (the

@@ -50,6 +50,23 @@ class Examples:
     def train_examples(self) -> int | None:
         return self.examples("train")
 
+    def element_spec(self, split: str = "train"):
+        """One example's ``(x, y)`` TensorSpecs (arrays: read from their shapes, without
+        copying them into a dataset)."""
+        import tensorflow as tf
+
+        if self.kind == "tf.data":
+            return self.dataset(split).element_spec
+        pair = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
+        return tf.nest.map_structure(lambda a: tf.TensorSpec(a.shape[1:], tf.as_dtype(a.dtype)), pair)
+
+    def first(self, n: int):
+        """The first ``n`` training examples as one batch ``(x, y)`` (arrays: sliced)."""
+        if self.kind == "tf.data":
+            return next(iter(self.dataset("train").batch(n)))
+        x = {k: v[:n] for k, v in self.x_train.items()} if isinstance(self.x_train, dict) else self.x_train[:n]
+        return x, self.y_train[:n]
+
     def dataset(self, split: str):
         """A fresh ``tf.data.Dataset`` of ``split``'s unbatched ``(x, y)`` examples."""
         import tensorflow as tf
@@ -75,7 +92,7 @@ class Data(Examples):
     details: dict = field(default_factory=dict)
 
     def describe(self) -> dict:
-        x_spec, y_spec = self.dataset("train").element_spec
+        x_spec, y_spec = self.element_spec()
         return {"source": self.source, "kind": self.kind, "train_examples": self.examples("train"),
                 "test_examples": self.examples("test"), "inputs": _spec_text(x_spec), "labels": _spec_text(y_spec),
                 **self.details}
@@ -208,7 +225,7 @@ def check(name: str, model, data: Data, loss) -> None:
     examples are already batched, whose features do not fit the model's inputs, or whose
     labels do not fit its output and loss."""
     for split in ("train", "test"):
-        spec = data.dataset(split).element_spec
+        spec = data.element_spec(split)
         if not (isinstance(spec, tuple) and len(spec) == 2):
             raise UserError(f"{name}: the {split} examples are {_spec_text_any(spec)}; expected (features, label) "
                             "pairs.")
@@ -256,7 +273,7 @@ def _fits(got: list, want: list) -> bool:
 
 
 def _check_labels(name: str, model, data: Data, loss) -> None:
-    x, y = next(iter(data.dataset("train").batch(2)))
+    x, y = data.first(2)
     try:
         pred = model(x, training=False)
         value = loss(y, pred)

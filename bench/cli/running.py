@@ -38,13 +38,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _load_project_classes(path: str | None) -> None:
     """The workloads, strategies and loops the project's matrix file names by reference
     (and its ``plugins``), registered so that ``list`` shows them beside the built-ins."""
-    if not path:
-        return
-    declared = matrix_file.read(path)
-    for ref in declared.get("plugin") or []:
-        plugins.load_declared(ref)
-    for kind in plugins.KINDS:
-        plugins.resolve(declared.get(kind) or [], kind)
+    if path:
+        plugins.load_selection(matrix_file.read(path))
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -81,7 +81,12 @@ def for_workload(text: str, workload, data: str) -> Target:
         return parse(defaults[key], directions)
     target = parse(text, directions)
     metrics = getattr(workload, "test_metrics", ())
-    if metrics is not None and target.metric not in metrics:
-        raise UserError(f"Target metric {target.metric!r} is not one {workload.name} scores; "
-                        f"valid: {', '.join(metrics)}.")
+    if metrics is not None:
+        require_metric(target.metric, workload.name, metrics)
     return target
+
+
+def require_metric(metric: str, workload: str, metrics) -> None:
+    """UserError unless ``metric`` is one of the test metrics ``workload`` scores."""
+    if metric not in metrics:
+        raise UserError(f"Target metric {metric!r} is not one {workload} scores; valid: {', '.join(metrics)}.")

@@ -86,6 +86,5 @@ class TrainOnBatchLoop(TrainingLoop):
         if not self._per_replica(ctx):
             return iter(ds)
         per_replica = ctx.config.global_batch // ctx.replicas
-        x, y = next(iter(ctx.data.dataset("train").batch(per_replica)))
-        ctx.model.test_on_batch(x, y)
+        ctx.model.test_on_batch(*ctx.data.first(per_replica))
         return iter(ctx.strategy.experimental_distribute_dataset(ds))

@@ -169,7 +169,7 @@ def power_lines(results: dict[str, CellResult]) -> list[str]:
         change, side = ("a drop", "below") if ref.direction == "higher" else ("a rise", "above")
         drop = f"flags {change} of {metric} beyond {ref.smallest_drop:.3f} {side} {units.metric(ref.mean)} " \
                f"({len(ref.values)} seeds of {ref.cell})"
-        worth = f"{guard.POWER:g}" if ref.scale == 1 else f"{guard.POWER:.0%} of it ({guard.POWER * ref.scale:.3f})"
+        worth = f"{guard.POWER:g}" if ref.direction == "higher" else f"{guard.POWER:.0%} of it ({guard.POWER * ref.scale:.3f})"
         if len(ref.values) < 2:
             continue
         if ref.powered:

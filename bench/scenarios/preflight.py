@@ -14,8 +14,8 @@ from __future__ import annotations
 from distbench import plugins, workloads
 from distbench.core import keras_flavour
 from distbench.core.config import CellSpec
-from distbench.core.errors import UserError
 from distbench.scenarios.cell import check_keras
+from distbench.scenarios.training import steps_per_epoch_of
 
 
 def check(spec: CellSpec) -> dict:
@@ -23,9 +23,7 @@ def check(spec: CellSpec) -> dict:
     workload = workloads.get(spec.workload)
     check_keras(spec)
     data = workload.load(spec.data, spec.seed)
-    if spec.steps_per_epoch is None and data.train_examples is None:
-        raise UserError(f"{spec.workload}: its training dataset has no known length, so an epoch is not defined; "
-                        "give --steps-per-epoch N (or steps_per_epoch in the matrix file).")
+    steps_per_epoch_of(spec, data, spec.global_batch)   # an epoch must be defined
     keras_flavour.api().utils.set_random_seed(spec.training_seed)
     found = workload.check(workload.new_model(data), data)
     return {"cell": f"{spec.workload}-preflight", "status": "ok", "config": spec.to_dict(), "preflight": found}

@@ -24,7 +24,7 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     phases = _Phases()
     data = workload.load(spec.data, spec.seed)
     phases.end("data_s")
-    steps_per_epoch = _steps_per_epoch(spec, data, global_batch)
+    steps_per_epoch = steps_per_epoch_of(spec, data, global_batch)
     # A time-to-target cell trains up to its step budget; the target stops it earlier.
     epochs = -(-spec.max_steps // steps_per_epoch) if spec.is_target else spec.epochs
     config = loops.TrainConfig(
@@ -93,19 +93,20 @@ def _compute(workload, plain, data, global_batch: int) -> dict:
     measured peak is added by the parent (:func:`distbench.scenarios.peak.apply`)."""
     import tensorflow as tf
 
-    x, y = tf.nest.map_structure(lambda s: tf.TensorSpec((global_batch, *s.shape), s.dtype),
-                                 data.dataset("train").element_spec)
+    x, y = tf.nest.map_structure(lambda s: tf.TensorSpec((global_batch, *s.shape), s.dtype), data.element_spec())
     count = flops.train_step_flops(plain, workload.training_loss(), workload.optimizer(), x, y)
     return {"flops_per_step": count["per_step"], "flops": count}
 
 
-def _steps_per_epoch(spec: CellSpec, data, global_batch: int) -> int:
+def steps_per_epoch_of(spec: CellSpec, data, global_batch: int) -> int:
+    """The cell's steps per epoch: given, or one pass over the training set (UserError for a
+    dataset of unknown length, where an epoch is not defined)."""
     if spec.steps_per_epoch:
         return spec.steps_per_epoch
     examples = data.train_examples
     if examples is None:
-        raise UserError(f"{spec.workload}'s training dataset has no known length, so an epoch is not defined; "
-                        "give --steps-per-epoch N.")
+        raise UserError(f"{spec.workload}: its training dataset has no known length, so an epoch is not defined; "
+                        "give --steps-per-epoch N (or steps_per_epoch in the matrix file).")
     return examples // global_batch
 
 

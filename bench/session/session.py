@@ -54,11 +54,7 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
         raise UserError(f"Repeats must be an integer >= 1; received {resolved['repeats']!r}.")
     # References (module:Class, file.py:Class) are loaded here and selected by name; the
     # cells carry them so that their workers load the same classes (distbench.plugins).
-    refs = [plugins.load_declared(ref) for ref in resolved["plugin"] or []]
-    for kind in plugins.KINDS:
-        resolved[kind], found = plugins.resolve(resolved[kind], kind)
-        refs += found
-    resolved["plugins"] = refs
+    resolved["plugins"] = plugins.load_selection(resolved)
     # Paths mean what they meant where the command was typed, in every worker and on both
     # sides of a comparison (workers start elsewhere: another version's folder).
     if resolved["data"] and resolved["data"] not in NAMED_SOURCES:

@@ -122,7 +122,4 @@ def _check_target(spec: CellSpec, found: dict) -> None:
     """A target cell's metric is one its workload computes (``found``: its preflight)."""
     if spec.target is None:
         return
-    metric = targets.parse(spec.target).metric
-    if metric not in found["test_metrics"]:
-        raise UserError(f"Target metric {metric!r} is not one {spec.workload} computes; valid: "
-                        f"{', '.join(found['test_metrics'])}.")
+    targets.require_metric(targets.parse(spec.target).metric, spec.workload, found["test_metrics"])
