@@ -155,13 +155,18 @@ def test_from_a_wheel_the_project_s_tests_and_a_run_work(tmp_path):
     result = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=where,
                             capture_output=True, text=True, timeout=300, env=_env())
     assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
-    for spawn in ("fork", "exec"):
+    for spawn, save in (("fork", ["--no-save"]), ("exec", [])):
         result = subprocess.run(
             [str(env_dir / "bin" / "distbench"), "run", "--strategy", "default", "--loop", "custom", "--guard-seeds",
-             "0", "--no-peak", "--no-save"], cwd=where, capture_output=True, text=True, timeout=600,
+             "0", "--no-peak", *save], cwd=where, capture_output=True, text=True, timeout=600,
             env={**_env(), "DISTBENCH_SPAWN": spawn})
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
         assert "[1/1] tiny_sentiment-default-custom: ok" in result.stdout
+    # The report's page template ships in the wheel.
+    result = subprocess.run([str(env_dir / "bin" / "distbench"), "report", "--out", "rep"], cwd=where,
+                            capture_output=True, text=True, timeout=300, env=_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "tiny_sentiment-default-custom" in (where / "rep" / "report.html").read_text()
     # No distbench checkout anywhere: check --against takes the project's own history.
     git = {"GIT_AUTHOR_NAME": "u", "GIT_AUTHOR_EMAIL": "u@example.com", "GIT_COMMITTER_NAME": "u",
            "GIT_COMMITTER_EMAIL": "u@example.com"}

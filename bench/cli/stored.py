@@ -67,10 +67,11 @@ def _cell_thresholds(items: list[str]) -> dict[str, float]:
 def cmd_report(args: argparse.Namespace) -> int:
     storage = Storage(args.results)
     run = load_ref(storage, args.run)
-    runs = history(storage, run.machine_id)
+    histories = {folder.name: history(storage, folder.name) for folder in storage.machine_folders()}
+    histories.setdefault(run.machine_id, [run])
     out = args.out or os.path.join("reports", run.machine_id)
-    path = write_report(run, runs, out, threshold_of(args, stored_default(args)))
-    print(f"Wrote {path} (charts beside it)")
+    markdown, page = write_report(run, histories, out, threshold_of(args, stored_default(args)), args.reference)
+    print(f"Wrote {page} (one self-contained page) and {markdown} (charts beside it)")
     return 0
 
 

@@ -56,7 +56,8 @@ def pooled_samples(repeats: list[CellRecord]) -> list[float]:
 
 def mean_test(repeats: list[CellRecord], metric: str = "accuracy") -> float | None:
     """The mean of a test metric over the measured repeats (None when none has it)."""
-    values = [r["accuracy"]["test"][metric] for r in ok(repeats) if r.get("accuracy", {}).get("test")]
+    tests = [(r.get("accuracy") or {}).get("test") or {} for r in ok(repeats)]
+    values = [t[metric] for t in tests if t.get(metric) is not None]
     return stats.mean(values) if values else None
 
 

@@ -1,9 +1,5 @@
-"""A Markdown report with PNG charts from stored runs (matplotlib, no display needed).
-
-Charts: step time per strategy and loop for each workload; throughput against replicas;
-accuracy against speed; the test metric against training time for time-to-target cells;
-and, across one machine's history, each cell's median step time
-run by run, with regressions against the previous run marked.
+"""The report of a run: ``report.md`` with PNG charts, and ``report.html`` beside it (one
+self-contained page: :mod:`distbench.render.html_report`), from the same analysis and figures.
 """
 
 from __future__ import annotations
@@ -11,210 +7,38 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from distbench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, history_noise
+from distbench.analysis.compare import DEFAULT_THRESHOLD
+from distbench.analysis.machines import side_by_side
+from distbench.analysis.trends import Trend, trends
 from distbench.core.errors import UserError
 from distbench.core.fileio import atomic_write_text
-from distbench.render import overhead_lines, run_table, tables, target_table
+from distbench.render import history_charts, html_report, overhead_lines, run_charts, run_table, tables, target_table
+from distbench.render.figures import save_png
+from distbench.render.summary import render_summary
 from distbench.storage.files import StoredRun
-from distbench.storage.results import CellResult
 
 
-def _measured(run: StoredRun, training: bool = True) -> list[CellResult]:
-    """The run's measured cells (every repeat of each), training cells only by default."""
-    return [r for r in run.results.values() if r.measured and (r.spec.loop or not training)]
+def write_report(run: StoredRun, histories: dict[str, list[StoredRun]], out_dir: str | os.PathLike,
+                 threshold: float = DEFAULT_THRESHOLD, reference: str | None = None) -> tuple[Path, Path]:
+    """Writes ``report.md`` with its PNG charts and ``report.html`` into ``out_dir``.
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, plt, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def step_time_chart(run: StoredRun, path: Path) -> bool:
-    """Grouped bars: median step time over processes per strategy, one bar per loop, one panel
-    per workload; error bars: the median's 95% interval."""
-    results = [r for r in _measured(run) if not r.spec.is_replicate]
-    if not results:
-        return False
-    plt, fig, panels = _workload_panels(results, (6, 4))
-    for ax, workload, rows in panels:
-        _step_time_panel(ax, rows)
-        ax.set_title(f"{workload}: median step time (bars: 95% interval)")
-    _save(fig, plt, path)
-    return True
-
-
-def _workload_panels(results: list[CellResult], size: tuple[float, float]):
-    """A figure with one panel per workload: (pyplot, figure, [(axes, workload, its cells)])."""
-    plt = _pyplot()
-    names = list(dict.fromkeys(r.spec.workload for r in results))
-    fig, axes = plt.subplots(1, len(names), figsize=(size[0] * len(names), size[1]), squeeze=False)
-    return plt, fig, [(ax, w, [r for r in results if r.spec.workload == w]) for ax, w in zip(axes[0], names)]
-
-
-def _step_time_panel(ax, results: list[CellResult]) -> None:
-    strategies = list(dict.fromkeys(r.spec.strategy for r in results))
-    labels = list(dict.fromkeys(r.spec.label for r in results))
-    width = 0.8 / len(labels)
-    for i, label in enumerate(labels):
-        bars = [(j + i * width, r) for j, s in enumerate(strategies) for r in results
-                if r.spec.strategy == s and r.spec.label == label]
-        ys = [r.median * 1e3 for _, r in bars]
-        errs = [[(r.median - r.interval[0]) * 1e3 for _, r in bars], [(r.interval[1] - r.median) * 1e3 for _, r in bars]]
-        ax.bar([x for x, _ in bars], ys, width, label=label, yerr=errs, capsize=3)
-    ax.set_xticks([j + width * (len(labels) - 1) / 2 for j in range(len(strategies))], strategies)
-    ax.set_ylabel("ms per step")
-    ax.legend(title="loop")
-
-
-def throughput_chart(run: StoredRun, path: Path) -> bool:
-    """Examples/s (at the median over processes) against replicas; hollow markers for
-    shared hardware (virtual devices, local workers)."""
-    results = [r for r in _measured(run) if r.throughput is not None and not r.spec.is_replicate]
-    if not results:
-        return False
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in results:
-        shared = r.shared_hardware
-        ax.scatter(r.replicas, r.throughput, facecolors="none" if shared else None,
-                   edgecolors="C0" if shared else None, s=60)
-        ax.annotate(f"{r.spec.workload}/{r.spec.label}/{r.spec.strategy}", (r.replicas, r.throughput), fontsize=7,
-                    xytext=(4, 2), textcoords="offset points")
-    ax.set_xlabel("replicas (hollow: virtual devices or local workers sharing one machine)")
-    ax.set_ylabel("global examples per second")
-    ax.set_title("Throughput against replicas")
-    ax.set_xticks(sorted({r.replicas for r in results}))
-    _save(fig, plt, path)
-    return True
-
-
-def accuracy_chart(run: StoredRun, path: Path) -> bool:
-    """Each cell's guard metric (mean over processes) against its median step time."""
-    results = [r for r in _measured(run) if r.guard_value is not None and not r.is_target]
-    if not results:
-        return False
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, workload in enumerate(dict.fromkeys(r.spec.workload for r in results)):
-        rows = [r for r in results if r.spec.workload == workload]
-        ax.scatter([r.median * 1e3 for r in rows], [r.guard_value for r in rows],
-                   label=f"{workload} ({rows[0].guard_metric})", color=f"C{i}")
-        for r in rows:
-            ax.annotate(f"{r.spec.strategy}/{r.spec.label}", (r.median * 1e3, r.guard_value),
-                        fontsize=7, xytext=(4, 2), textcoords="offset points")
-    ax.set_xlabel("median step time (ms): left is faster")
-    ax.set_ylabel("test metric (the accuracy guard's): up is better")
-    ax.set_title("Accuracy against speed")
-    ax.legend()
-    _save(fig, plt, path)
-    return True
-
-
-def target_chart(run: StoredRun, path: Path) -> bool:
-    """The test metric against training wall time (evaluations excluded), one panel per
-    workload, one colour per strategy and loop, one line per training seed; the target
-    as a dashed line."""
-    results = [r for r in _measured(run) if r.is_target and r.curves]
-    if not results:
-        return False
-    plt, fig, panels = _workload_panels(results, (6.5, 4.5))
-    for ax, workload, rows in panels:
-        for i, r in enumerate(rows):
-            for k, curve in enumerate(r.curves):
-                ax.plot([p["train_s"] for p in curve], [p["value"] for p in curve], color=f"C{i}", alpha=0.7,
-                        label=f"{r.spec.strategy}/{r.spec.loop}" if k == 0 else None)
-        goal = rows[0].target
-        ax.axhline(goal["value"], color="black", linestyle="--", linewidth=1, label=f"target {goal['value']:g}")
-        ax.set_xlabel("training wall time, s (evaluations excluded)")
-        ax.set_ylabel(f"test {goal['metric']}")
-        ax.set_title(f"{workload}: time to target (one line per seed)")
-        ax.legend(fontsize=8)
-    _save(fig, plt, path)
-    return True
-
-
-def trend_chart(history: list[StoredRun], path: Path, threshold: float) -> list[str]:
-    """Per workload, each cell's median step time across runs; red x where a run regressed."""
-    if len(history) < 2:
-        return []
-    plt = _pyplot()
-    series = _trend_series(history)
-    names = list(dict.fromkeys(spec.workload for spec, _ in series.values()))
-    # Each panel tall enough for its legend (one line per cell), 20 distinct colours.
-    heights = [max(3.2, 0.16 * sum(spec.workload == n for spec, _ in series.values())) for n in names]
-    fig, axes = plt.subplots(len(names), 1, figsize=(9, sum(heights)), squeeze=False,
-                             gridspec_kw={"height_ratios": heights})
-    panel = {name: ax for name, ax in zip(names, axes[:, 0])}
-    colours = plt.get_cmap("tab20").colors
-    drawn = dict.fromkeys(names, 0)   # lines per panel, for colour and style
-    for cell, (spec, points) in series.items():
-        k, drawn[spec.workload] = drawn[spec.workload], drawn[spec.workload] + 1
-        panel[spec.workload].plot([x for x, _ in points], [y for _, y in points], marker="o", color=colours[k % 20],
-                                  linestyle="-" if k < 20 else "--", label=cell[len(spec.workload) + 1:])
-    regressions = _mark_regressions(history, panel, threshold)
-    for name, ax in panel.items():
-        ax.set_title(f"{name}: median step time per run (red x: slower than the run before, beyond this "
-                     "history's between-run noise)",
-                     fontsize=9)
-        ax.set_xticks([run.number for run in history])
-        ax.set_ylim(bottom=0)
-        ax.set_ylabel("ms per step")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    axes[-1, 0].set_xlabel("run number")
-    _save(fig, plt, path)
-    return regressions
-
-
-def _trend_series(history: list[StoredRun]) -> dict[str, tuple]:
-    """Cell id -> (its spec, [(run number, median ms)]) over the runs where it was measured."""
-    series: dict[str, tuple] = {}
-    for run in history:
-        for cell, r in run.results.items():
-            if r.measured:
-                series.setdefault(cell, (r.spec, []))[1].append((run.number, r.median * 1e3))
-    return series
-
-
-def _mark_regressions(history: list[StoredRun], panel: dict, threshold: float) -> list[str]:
-    """Runs slower than the run before, by the check's own verdict (this history's noise)."""
-    noise = history_noise(history)
-    regressions: list[str] = []
-    for before, after in zip(history, history[1:]):
-        try:
-            comparison = compare_runs(before, after, threshold, noise_a=noise, noise_b=noise)
-        except UserError:
-            continue
-        for c in comparison.compared:
-            if c.verdict == "slower":
-                panel[c.b.spec.workload].scatter([after.number], [c.median_b * 1e3], marker="x", s=120,
-                                                 color="red", zorder=5)
-                regressions.append(f"run {after.number:04d}: {c.cell} x{c.ratio:.2f} vs run {before.number:04d}")
-    return regressions
-
-
-def write_report(run: StoredRun, history: list[StoredRun], out_dir: str | os.PathLike,
-                 threshold: float = DEFAULT_THRESHOLD) -> Path:
-    """Writes ``report.md`` and its PNG charts into ``out_dir``; returns the Markdown path."""
+    ``histories``: every machine's stored runs (machine id -> runs in run order); trends are
+    the reported run's machine's, and machines are compared with ``reference`` (default:
+    the reported run's machine). Returns the two paths."""
+    history = histories.get(run.machine_id) or [run]
+    view = side_by_side(histories, reference or run.machine_id, threshold) if len(histories) > 1 or reference else None
+    cell_trends = trends(history, threshold)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"Cannot create report folder {out}: {exc.strerror}.") from None
     lines = (_heading(run) + _target_section(run) + _guard_section(run) + _overhead_section(run)
-             + _scaling_section(run) + _charts_section(run, out) + _history_section(history, out, threshold))
-    path = out / "report.md"
-    atomic_write_text(str(path), "\n".join(lines))
-    return path
+             + _scaling_section(run) + _charts_section(run, out) + _history_section(history, cell_trends))
+    markdown, page = out / "report.md", out / "report.html"
+    atomic_write_text(str(markdown), "\n".join(lines))
+    atomic_write_text(str(page), html_report.render(run, history, cell_trends, view, threshold))
+    return markdown, page
 
 
 def _heading(run: StoredRun) -> list[str]:
@@ -231,7 +55,8 @@ def _heading(run: StoredRun) -> list[str]:
         lines += [f"**{run_table.interrupted_line(run.results)}**", ""]
     if run_table.peak_line(run.peak):
         lines += [run_table.peak_line(run.peak), ""]
-    return lines + ["## Cells", "", run_table.render(run.results, "markdown"), ""]
+    return lines + ["## Cells", "", "```", render_summary(run.results), "```", "",
+                    "Every column of every cell: report.html, \"Every column\".", ""]
 
 
 def _target_section(run: StoredRun) -> list[str]:
@@ -289,24 +114,28 @@ def _scaling_section(run: StoredRun) -> list[str]:
 
 def _charts_section(run: StoredRun, out: Path) -> list[str]:
     charts = [
-        ("step_time.png", "Step time per strategy and loop", step_time_chart),
-        ("throughput.png", "Throughput against replicas", throughput_chart),
-        ("accuracy.png", "Accuracy against speed", accuracy_chart),
-        ("time_to_target.png", "Test metric against training time", target_chart),
+        ("step_time.png", "Step time per strategy and loop", run_charts.step_time),
+        ("throughput.png", "Throughput against replicas", run_charts.throughput),
+        ("accuracy.png", "Accuracy against speed", run_charts.accuracy),
+        ("time_to_target.png", "Test metric against training time", run_charts.time_to_target),
     ]
     lines = []
     for name, title, chart in charts:
-        if chart(run, out / name):
+        drawn = chart(run)
+        if drawn:
+            save_png(drawn[0], out / name)
             lines += [f"## {title}", "", f"![{title}]({name})", ""]
     return lines
 
 
-def _history_section(history: list[StoredRun], out: Path, threshold: float) -> list[str]:
-    regressions = trend_chart(history, out / "trend.png", threshold)
+def _history_section(history: list[StoredRun], cell_trends: list[Trend]) -> list[str]:
+    """The steps found in this machine's history, regressions first; the charts are report.html's."""
     if len(history) < 2:
         return []
-    lines = [f"## History ({len(history)} runs of this machine)", "", "![History](trend.png)", ""]
-    lines += [f"- {r}" for r in regressions] or [
-        "No run was slower than the run before it beyond this history's between-run noise (cells in fewer "
-        "than 3 runs cannot be judged)."]
+    ordered = sorted(((t.cell, s) for t in cell_trends for s in t.steps), key=lambda found: not found[1].regression)
+    lines = [f"## History ({len(history)} runs of this machine)", "",
+             "A trend per matrix cell, with the steps found in it, is in report.html (\"Trends\"). Steps "
+             "(regression: `compare`'s judge calls the run after the step slower than the run before):", ""]
+    lines += [f"- {'**regression** ' if s.regression else ''}{cell}: {history_charts.step_text(s)}"
+              for cell, s in ordered] or ["- No step was found."]
     return lines + [""]

@@ -245,6 +245,12 @@ class Storage:
     def _next_number(cls, folder: Path) -> int:
         return max(cls._numbers(folder), default=0) + 1
 
+    def machine_folders(self) -> list[Path]:
+        """One folder per machine that has stored runs, by name."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.iterdir() if p.is_dir() and self.runs(p.name))
+
     def runs(self, machine_id: str | None = None) -> list[Path]:
         """Run files, oldest first (by number), of one machine or of all."""
         if not self.root.is_dir():

@@ -41,10 +41,12 @@ def record(cell: str, step_samples: list[float], accuracy: float = 0.5, replicas
     }
 
 
-def document(cells: dict[str, list[dict]], info: dict = INFO, commit: str = "abc12345") -> dict:
-    now = dt.datetime(2026, 11, 22, 6, 0, tzinfo=dt.timezone.utc)
+def document(cells: dict[str, list[dict]], info: dict = INFO, commit: str = "abc12345",
+             when: dt.datetime | None = None) -> dict:
+    now = when or dt.datetime(2026, 11, 22, 6, 0, tzinfo=dt.timezone.utc)
     return run_document(cells, info, {"id": commit, "dirty": False}, now)
 
 
-def save(root, cells: dict[str, list[dict]], machine: str = MACHINE, info: dict = INFO):
-    return Storage(root).save(document(cells, info), machine)
+def save(root, cells: dict[str, list[dict]], machine: str = MACHINE, info: dict = INFO, commit: str = "abc12345",
+         when: dt.datetime | None = None):
+    return Storage(root).save(document(cells, info, commit, when), machine)

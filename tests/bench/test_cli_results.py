@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 
 import pytest
 from distbench.cli.main import main
@@ -101,11 +102,13 @@ def test_machine_readable_formats(capsys, results, fmt):
 def test_report_writes_markdown_and_charts(capsys, results, tmp_path):
     out_dir = tmp_path / "report"
     code, out, _ = run_cli(capsys, "report", "--run", "4", "--results", results, "--out", str(out_dir))
-    assert code == 0 and "Wrote" in out
+    assert code == 0 and "Wrote" in out and (out_dir / "report.html").is_file()
     text = (out_dir / "report.md").read_text()
-    assert "## Step time per strategy and loop" in text and "![History](trend.png)" in text
-    assert "run 0004: reuters_cnn-default-fit x2.0" in text   # the regression is named
-    for png in ("step_time.png", "throughput.png", "accuracy.png", "trend.png"):
+    assert "## Step time per strategy and loop" in text and "report.html" in text
+    # The doubling is a step, and compare's judge calls it slower: a regression, named with its runs.
+    assert re.search(r"- \*\*regression\*\* reuters_cnn-default-fit: \+(99|100)\.\d% from run 0003 \(abc12345\) to "
+                     r"run 0004 \(abc12345\): compare says slower", text), text
+    for png in ("step_time.png", "throughput.png", "accuracy.png"):
         assert (out_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -205,8 +205,9 @@ def test_the_report_has_a_time_to_target_table_and_chart(tmp_path):
         rec["target"]["curve"] = [{"step": 25 * i, "train_s": 2.0 * i + k, "timed_s": 2.0 * i, "value": 0.15 * i}
                                   for i in range(1, 6)]
     run = load(save(tmp_path / "results", {CELL: recs}))
-    text = (write_report(run, [run], tmp_path / "report")).read_text()
-    assert "## Time to target" in text
+    markdown, page = write_report(run, {run.machine_id: [run]}, tmp_path / "report")
+    text = markdown.read_text()
+    assert "## Time to target" in text and "time to target" in page.read_text()
     row = next(line for line in text.splitlines() if "| accuracy=0.6 |" in line)
     assert [c.strip() for c in row.split("|")[1:8]] == ["reuters_cnn", "default", "fit", "accuracy=0.6", "3",
                                                         "3 of 3", "11.0 s"]

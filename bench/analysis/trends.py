@@ -1,0 +1,136 @@
+"""Each matrix cell's history on one machine: its points, the steps in it, and which of
+those ``compare`` would call a regression.
+
+A matrix cell is what a plain run measures: not an accuracy-guard replicate (``-init1``),
+not a side of an interleaved A/B run (``@A``), not a time-to-target cell (their own view).
+A point is one stored run's measurement of the cell. Points of different measurements
+(configuration, data or workload code differ, as ``compare`` decides) are not one series:
+the history is cut there, and steps are sought within each comparable stretch only.
+A step is judged with ``compare``'s rule on the two runs either side of it, with this
+machine's history noise: it is a regression only where ``compare`` would say ``slower``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+from distbench.analysis.compare import DEFAULT_THRESHOLD, Noise, compare_cell, differences, history_noise
+from distbench.analysis.steps import segments
+from distbench.storage.files import StoredRun
+from distbench.storage.results import CellResult
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run's measurement of a cell."""
+
+    run: int
+    when: dt.datetime
+    commit: str
+    result: CellResult
+
+    @property
+    def whole(self) -> bool:
+        """Every process of the cell was measured (a partly crashed cell is shown, never fitted)."""
+        return self.result.whole
+
+
+@dataclass(frozen=True)
+class Step:
+    """A change of level between ``before`` and ``after`` (consecutive fitted points)."""
+
+    before: Point
+    after: Point
+    ratio: float       # the level after over the level before: > 1 is slower
+    verdict: str       # compare's on the two runs: slower, faster, same or undecided
+    interval: tuple[float, float] | None
+
+    @property
+    def regression(self) -> bool:
+        return self.verdict == "slower"
+
+
+@dataclass(frozen=True)
+class Break:
+    """Where the cell became another measurement (``compare`` would refuse to compare)."""
+
+    before: Point
+    after: Point
+    why: tuple[str, ...]
+
+
+@dataclass
+class Trend:
+    """A matrix cell's history: points in run order, fitted level per whole point, steps, breaks."""
+
+    cell: str
+    workload: str
+    points: list[Point]
+    noise: Noise | None
+    levels: dict[int, float] = field(default_factory=dict)   # run number -> fitted level (seconds)
+    steps: list[Step] = field(default_factory=list)
+    breaks: list[Break] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Step]:
+        return [s for s in self.steps if s.regression]
+
+
+def is_matrix_cell(result: CellResult) -> bool:
+    """A plain run's cell (see the module's docstring)."""
+    return "@" not in result.id and not result.spec.is_replicate and not result.is_target
+
+
+def trends(history: list[StoredRun], threshold: float = DEFAULT_THRESHOLD) -> list[Trend]:
+    """One trend per matrix cell measured in ``history`` (a machine's runs, in run order),
+    grouped by workload in order of first appearance."""
+    noise = history_noise(history)
+    found: dict[str, Trend] = {}
+    for run in history:
+        if run.interrupted:
+            continue
+        for cell, result in run.results.items():
+            if result.measured and is_matrix_cell(result):
+                trend = found.setdefault(cell, Trend(cell, result.spec.workload, [], noise.get(cell)))
+                trend.points.append(Point(run.number, run_time(run), run.commit, result))
+    for trend in found.values():
+        _fit(trend, threshold)
+    order = list(dict.fromkeys(t.workload for t in found.values()))
+    return sorted(found.values(), key=lambda t: order.index(t.workload))
+
+
+def run_time(run: StoredRun) -> dt.datetime:
+    """When the run was stored (UTC)."""
+    when = dt.datetime.fromisoformat(run.data.get("datetime", "1970-01-01T00:00:00+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def _fit(trend: Trend, threshold: float) -> None:
+    """Levels and steps within each comparable stretch of the whole points; breaks between them."""
+    whole = [p for p in trend.points if p.whole]
+    stretches: list[list[Point]] = []
+    for point in whole:
+        why = tuple(differences(stretches[-1][-1].result, point.result)) if stretches else ()
+        if not stretches or why:
+            if stretches:
+                trend.breaks.append(Break(stretches[-1][-1], point, why))
+            stretches.append([])
+        stretches[-1].append(point)
+    if trend.noise is None:
+        return   # fewer than 3 runs: no noise to fit or judge with (compare says undecided)
+    for stretch in stretches:
+        _fit_stretch(trend, stretch, threshold)
+
+
+def _fit_stretch(trend: Trend, stretch: list[Point], threshold: float) -> None:
+    logs = [math.log(p.result.estimate) for p in stretch]
+    fitted = segments(logs, trend.noise.sd)
+    for segment in fitted:
+        for p in stretch[segment.start:segment.stop]:
+            trend.levels[p.run] = math.exp(segment.level)
+    for left, right in zip(fitted, fitted[1:]):
+        before, after = stretch[left.stop - 1], stretch[right.start]
+        judged = compare_cell(before.result, after.result, threshold, trend.noise, trend.noise)
+        trend.steps.append(Step(before, after, math.exp(right.level - left.level), judged.verdict, judged.ratio_ci))

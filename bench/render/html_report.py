@@ -1,0 +1,162 @@
+"""``report.html``: one self-contained page (Jinja2 template, matplotlib SVG inline, no
+script, no network) with the run's summary and verdicts, time to target, share of peak,
+accuracy against speed, a trend per matrix cell, and machines side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from distbench.analysis import scaling
+from distbench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, history_noise
+from distbench.analysis.machines import MachineView
+from distbench.analysis.trends import Trend
+from distbench.core.errors import UserError
+from distbench.render import (history_charts, overhead_lines, run_charts, run_table, summary, target_table, units,
+                              verdicts)
+from distbench.render.figures import svg
+from distbench.storage.files import StoredRun
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def render(run: StoredRun, history: list[StoredRun], trends: list[Trend], view: MachineView | None,
+           threshold: float = DEFAULT_THRESHOLD) -> str:
+    """The page's HTML."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["svg"] = lambda chart: jinja2.utils.markupsafe.Markup(chart)
+    return env.get_template("report.html.j2").render(
+        run=_run_context(run), verdicts=_verdicts(run, history, threshold), charts=_run_charts(run),
+        trends=_trend_groups(trends), machines=_machines(view) if view else None, threshold=threshold,
+    )
+
+
+def _run_context(run: StoredRun) -> dict:
+    info = run.machine_info.get("distbench", {})
+    results = run.results
+    return {
+        "label": run.label, "number": f"{run.number:04d}", "machine": run.machine_id, "commit": run.commit,
+        "datetime": run.data.get("datetime", "?"), "interrupted": run_table.interrupted_line(results)
+        if run.interrupted else "",
+        "software": f"TensorFlow {info.get('tensorflow')}, Keras {info.get('keras')}, Python {info.get('python')}",
+        "hardware": f"{info.get('cpu_count')} CPUs ({info.get('cpu_model')}), GPUs: "
+                    f"{', '.join(info.get('gpus') or []) or 'none'}",
+        "summary": {"headers": summary.HEADERS, "rows": summary.summary_rows(results)},
+        "not_measured": summary.not_measured_lines(results),
+        "full": {"headers": run_table.HEADERS, "rows": [run_table.row(r) for r in results.values()]},
+        "targets": {"headers": target_table.TARGET_HEADERS, "rows": target_table.target_rows(results),
+                    "note": target_table.target_note(results)},
+        "peak": run_table.peak_line(run.peak),
+        "compute": [[r.id, run_table.compute_cell(r)] for r in results.values()
+                    if r.measured and (r.flops_per_step or r.matmul) and not r.spec.is_replicate],
+        "scaling": {"headers": run_table.COMPACT_SCALING_HEADERS, "rows": run_table.scaling_rows(
+            scaling.efficiencies(list(results.values())), compact=True)},
+        "overhead": [line for r in run.overhead for line in overhead_lines.overhead_lines(r)],
+    }
+
+
+def _verdicts(run: StoredRun, history: list[StoredRun], threshold: float) -> dict:
+    """The guard's flags, an A/B run's pairs, and the run against the run before it that
+    shares cells with it (compare's judge, this machine's history noise)."""
+    return {
+        "guard_rule": run_table.guard_rule(), "guard_flags": run_table.guard_lines(run.results),
+        "interleaved": _interleaved(run.interleaved), "previous": _previous(run, history, threshold),
+    }
+
+
+def _previous(run: StoredRun, history: list[StoredRun], threshold: float) -> dict | None:
+    """The run against the latest earlier run of its machine that measured a cell of it the
+    same way (compare's judge): the compared cells' rows, and the others counted by why;
+    None when there is no such run."""
+    noise = history_noise(history)
+    for before in reversed([r for r in history if r.number < run.number and not r.interrupted]):
+        try:
+            comparison = compare_runs(before, run, threshold, noise_a=noise, noise_b=noise)
+        except UserError:
+            continue   # no cell in common
+        if comparison.compared:
+            others: dict[str, list[str]] = {}
+            for c in comparison.cells:
+                if not c.verdict:
+                    others.setdefault(c.presence, []).append(c.cell)
+            return {"label": before.label, "commit": before.commit, "headers": verdicts.COMPARE_HEADERS,
+                    "rows": verdicts.comparison_rows(comparison.compared),
+                    "others": [f"{why} ({len(cells)}): {', '.join(cells)}" for why, cells in others.items()]}
+    return None
+
+
+def _interleaved(stored: dict) -> dict | None:
+    """An A/B run's verdict per cell, from its stored pairs."""
+    if not stored:
+        return None
+    rows = [[c["cell"], c["pairs"], units.ratio(c.get("ratio"), tuple(c["interval"]) if c.get("interval") else None),
+             units.p_value(c.get("p_value")), c["verdict"]] for c in stored.get("cells", {}).values()]
+    return {"a": stored["a"]["label"], "b": stored["b"]["label"], "threshold": stored.get("threshold"),
+            "headers": ["cell", "pairs", "B/A [95% CI]", "p", "verdict"], "rows": rows}
+
+
+def _run_charts(run: StoredRun) -> dict[str, str | None]:
+    charts = {}
+    for key, build in (("step_time", run_charts.step_time), ("throughput", run_charts.throughput),
+                       ("accuracy", run_charts.accuracy), ("time_to_target", run_charts.time_to_target)):
+        drawn = build(run)
+        charts[key] = svg(drawn[0], key, drawn[1]) if drawn else None
+    return charts
+
+
+def _trend_groups(trends: list[Trend]) -> list[dict]:
+    """Per workload: each cell's chart and its steps, in order."""
+    groups: dict[str, list[dict]] = {}
+    for k, trend in enumerate(trends):
+        fig, tips = history_charts.trend(trend, f"t{k}")
+        groups.setdefault(trend.workload, []).append({
+            "cell": trend.cell, "chart": svg(fig, f"t{k}", tips), "points": len(trend.points),
+            "fitted": trend.noise is not None,
+            "noise": f"{trend.noise.sd:.3f} over {trend.noise.runs} runs" if trend.noise else "",
+            "steps": [{"text": history_charts.step_text(s), "regression": s.regression} for s in trend.steps],
+            "breaks": [history_charts.break_text(b) for b in trend.breaks],
+        })
+    return [{"workload": w, "cells": cells} for w, cells in groups.items()]
+
+
+def _machines(view: MachineView) -> dict:
+    """The fingerprints' differences, then per workload a chart and a table."""
+    groups: dict[str, list] = {}
+    for row in view.rows:
+        groups.setdefault(row.workload, []).append(row)
+    workloads = []
+    for k, (workload, rows) in enumerate(groups.items()):
+        fig, tips = history_charts.machines(view, rows, workload, f"m{k}")
+        workloads.append({"workload": workload, "chart": svg(fig, f"m{k}", tips),
+                          "rows": [_machine_row(view, row) for row in rows]})
+    others = view.machines[1:]
+    headers = ["cell", f"{view.reference} (reference): median ms [95%]"]
+    for m in others:
+        headers += [f"{m}: median ms [95%]", "B/A [95% CI]", "verdict"]
+    runs = {m: sorted({f"{e.run.number:04d} ({e.run.commit})" for row in view.rows for mm, e in row.latest.items()
+                       if mm == m}) for m in view.machines}
+    return {"reference": view.reference, "machines": view.machines, "workloads": workloads, "headers": headers,
+            "runs": [f"{m}: run {', '.join(runs[m])}" for m in view.machines],
+            "differences": [[field] + [str(values[m]) for m in view.machines] for field, values in view.differences]}
+
+
+def _machine_row(view: MachineView, row) -> list[str]:
+    cells = [row.cell[len(row.workload) + 1:]]
+    for m in view.machines:
+        entry = row.latest.get(m)
+        if entry is None:
+            cells += ["-"] if m == view.reference else ["-", "-", "-"]
+            continue
+        r, c = entry.result, entry.comparison
+        cells.append(f"{units.ms(r.median)} [{units.ms_range(r.interval)}]")
+        if m == view.reference:
+            continue
+        if c is None:
+            cells += ["-", "no reference measurement"]
+        elif not c.verdict:
+            cells += ["-", c.presence]
+        else:
+            cells += [units.ratio(c.ratio, c.ratio_ci), c.verdict]
+    return cells

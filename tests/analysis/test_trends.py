@@ -1,0 +1,71 @@
+"""A cell's history: steps found, judged by compare's rule; other measurements cut the series."""
+
+import datetime as dt
+import math
+import random
+
+from distbench.analysis.trends import trends
+from distbench.storage.files import Storage, load
+
+from tests.bench.runs import record, samples, save
+
+START = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.timezone.utc)
+
+
+def history(tmp_path, levels: dict[str, list[float]], change=None):
+    """Stored runs, one a day: cell -> its median per run (ms) with 5% between-run noise;
+    ``change(cell, k, record)`` may edit a record."""
+    rng = random.Random(3)
+    root = tmp_path / "results"
+    n = len(next(iter(levels.values())))
+    for k in range(n):
+        cells = {}
+        for cell, medians in levels.items():
+            rec = record(cell, samples(medians[k] * math.exp(rng.gauss(0, 0.05)), seed=k, spread=0.01))
+            if change:
+                change(cell, k, rec)
+            cells[cell] = [rec]
+        save(root, cells, commit=f"c{k:07d}", when=START + dt.timedelta(days=k))
+    return [load(p) for p in Storage(root).runs()]
+
+
+def test_a_doubling_is_a_step_and_a_regression_a_small_step_is_not_a_regression(tmp_path):
+    runs = history(tmp_path, {"reuters_cnn-default-fit": [10.0] * 8 + [20.0] * 4,
+                              "reuters_cnn-default-custom": [10.0] * 8 + [11.5] * 4,
+                              "multibranch-default-fit": [10.0] * 12})
+    found = {t.cell: t for t in trends(runs)}
+    (step,) = found["reuters_cnn-default-fit"].steps
+    assert (step.before.run, step.after.run, step.after.commit) == (8, 9, "c0000008")
+    assert 1.8 < step.ratio < 2.2 and step.verdict == "slower" and step.regression
+    assert not found["reuters_cnn-default-custom"].regressions   # 15%: inside compare's 25% band
+    assert found["multibranch-default-fit"].steps == []
+    assert [t.workload for t in found.values()] == ["reuters_cnn", "reuters_cnn", "multibranch"]
+    assert len(found["multibranch-default-fit"].levels) == 12
+
+
+def test_another_measurement_cuts_the_series_and_no_step_crosses_it(tmp_path):
+    def keras_data_from_run_6(cell, k, rec):
+        if k >= 6:
+            rec["data"] = {"source": "keras:reuters"}
+
+    runs = history(tmp_path, {"reuters_cnn-default-fit": [10.0] * 6 + [20.0] * 6}, keras_data_from_run_6)
+    (trend,) = trends(runs)
+    (cut,) = trend.breaks
+    assert (cut.before.run, cut.after.run) == (6, 7) and "data source synthetic -> keras:reuters" in cut.why
+    assert trend.steps == []
+
+
+def test_replicates_ab_sides_targets_and_crashed_processes(tmp_path):
+    def as_replicate(cell, k, rec):
+        if cell.endswith("init1"):
+            rec["config"]["init_seed"] = 1
+
+    runs = history(tmp_path, {"reuters_cnn-default-fit": [10.0] * 4, "reuters_cnn-default-fit-init1": [10.0] * 4},
+                   as_replicate)
+    assert [t.cell for t in trends(runs)] == ["reuters_cnn-default-fit"]
+    root = tmp_path / "more"
+    ok = record("matmul-default", samples(5.0))
+    save(root, {"matmul-default": [ok, {**ok, "status": "error", "reason": "killed"}],
+                "reuters_cnn-default-fit@A": [record("reuters_cnn-default-fit", samples(5.0))]})
+    (trend,) = trends([load(p) for p in Storage(root).runs()])
+    assert trend.cell == "matmul-default" and not trend.points[0].whole and trend.levels == {}

@@ -1,0 +1,137 @@
+"""``distbench report`` writes report.html: parsed here, not looked at. Every cell is in it,
+every chart is an inline SVG, nothing points outside the page, the injected regression is
+marked and only it, and two machines are side by side."""
+
+import datetime as dt
+import math
+import random
+import re
+from html.parser import HTMLParser
+
+from distbench.cli.main import main
+
+from tests.bench.runs import INFO, MACHINE, record, samples, save
+
+OTHER = "x86_64-4cpu-nogpu-test01"
+OTHER_INFO = {"distbench": {**INFO["distbench"], "cpu_model": "Other CPU", "cpu_count": 4}}
+START = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.timezone.utc)
+CELLS = ["reuters_cnn-default-fit", "reuters_cnn-default-custom", "multibranch-default-fit", "matmul-default"]
+
+
+class Page(HTMLParser):
+    """The page's tags and attributes, its figures (each with its SVGs and caption text),
+    and the text of its tables."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.tags, self.attributes, self.figures, self.cells = [], [], [], []
+        self.sections: dict[str, list[str]] = {}   # h2 id -> the text of its table cells
+        self._figure = self._td = None
+        self._section = ""
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append(tag)
+        if tag == "h2":
+            self._section = attrs.get("id", "")
+        self.attributes += [(tag, k, v) for k, v in attrs.items()]
+        if tag == "figure":
+            self._figure = {"class": attrs.get("class"), "cell": attrs.get("data-cell"), "svg": 0, "img": 0,
+                            "text": "", "regression": ""}
+            self.figures.append(self._figure)
+        elif self._figure is not None and tag in ("svg", "img"):
+            self._figure[tag] += 1
+        elif self._figure is not None and attrs.get("class") == "regression":
+            self._figure["regression"] = "open"
+        if tag == "td":
+            self._td = ""
+
+    def handle_endtag(self, tag):
+        if tag == "figure":
+            self._figure = None
+        if tag == "td" and self._td is not None:
+            self.cells.append(self._td.strip())
+            self.sections.setdefault(self._section, []).append(self._td.strip())
+            self._td = None
+
+    def handle_data(self, data):
+        if self._figure is not None:
+            self._figure["text"] += data
+            if self._figure["regression"] == "open":
+                self._figure["regression"] = data
+        if self._td is not None:
+            self._td += data
+
+
+def _results(tmp_path):
+    """12 daily runs of one machine, its reuters fit twice as slow from run 9; 3 runs of another machine."""
+    rng = random.Random(5)
+    root = tmp_path / "results"
+    for k in range(12):
+        cells = {}
+        for cell in CELLS:
+            median = 20.0 if cell == CELLS[0] and k >= 8 else 10.0
+            cells[cell] = [record(cell, samples(median * math.exp(rng.gauss(0, 0.05)), seed=k, spread=0.01), 0.6)]
+        replicate = record(CELLS[0], samples(10.0, seed=k))
+        replicate["config"]["init_seed"] = 1
+        cells[CELLS[0] + "-init1"] = [replicate]
+        last = save(root, cells, commit=f"c{k:07d}", when=START + dt.timedelta(days=k))
+    for k in range(3):
+        save(root, {c: [record(c, samples(5.0 * math.exp(rng.gauss(0, 0.05)), seed=k, spread=0.01), 0.6)]
+                    for c in CELLS[:2]}, OTHER, OTHER_INFO, commit=f"d{k:07d}", when=START + dt.timedelta(days=k))
+    return str(root), str(last)
+
+
+def _report(capsys, tmp_path, *extra):
+    results, latest = _results(tmp_path)
+    out = tmp_path / "report"
+    code = main(["report", "--run", latest, "--results", results, "--out", str(out), *extra])
+    printed = capsys.readouterr()
+    return code, out, printed
+
+
+def test_the_page_holds_every_cell_and_chart_and_nothing_from_outside(capsys, tmp_path):
+    code, out, printed = _report(capsys, tmp_path)
+    assert code == 0 and "report.html" in printed.out
+    text = (out / "report.html").read_text()
+    page = Page(text)
+    for cell in CELLS:
+        assert cell in page.sections["summary"], cell                # the summary's rows
+    trends = {f["cell"]: f for f in page.figures if f["class"] == "trend"}
+    assert sorted(trends) == sorted(CELLS)                           # no replicate, one chart per matrix cell
+    assert page.figures and all(f["svg"] == 1 and f["img"] == 0 for f in page.figures)
+    assert {"script", "link", "img", "iframe", "object"}.isdisjoint(page.tags)
+    assert all(v.startswith("#") for tag, k, v in page.attributes if k in ("href", "xlink:href"))
+    assert not [a for a in page.attributes if a[1] == "src"]
+    assert "url(" not in re.sub(r"url\(#[^)]*\)", "", text)         # CSS and SVG: in-page references only
+    assert set(re.findall(r"https?://[^\s\"'<>)]+", text)) <= {"http://www.w3.org/2000/svg",
+                                                                "http://www.w3.org/1999/xlink"}
+    # The doubling is marked a regression with its size and commit; nothing else is.
+    flagged = {cell: f["regression"] for cell, f in trends.items() if f["regression"]}
+    assert list(flagged) == [CELLS[0]], flagged
+    assert re.match(r"\+(9\d|1[01]\d)\.\d% from run 0008 \(c0000007\) to run 0009 \(c0000008\): compare says slower",
+                    flagged[CELLS[0]]), flagged
+    # Hover: every point of a trend carries its run and commit.
+    chart = text[text.index(f'data-cell="{CELLS[1]}"'):]
+    assert all(f"run {k:04d}, 2026-11-{k:02d} 09:00 UTC, commit c{k - 1:07d}" in chart for k in range(1, 13))
+    # Machines side by side: the fingerprints' difference once, each shared cell's ratio.
+    machines = text[text.index('id="machines"'):]
+    assert "cpu_model" in machines and "Other CPU" in machines and "Test CPU" in machines
+    assert {f.get("cell") for f in page.figures if f["class"] == "machines"} == {None}
+    table = page.sections["machines"]
+    row = table[table.index("default-fit"):][:5]
+    assert re.fullmatch(r"0\.2\d \[.*\]", row[3]) and row[4] in ("faster", "undecided"), row
+
+
+def test_reference_machine_and_a_bad_reference(capsys, tmp_path):
+    code, out, _ = _report(capsys, tmp_path, "--reference", OTHER)
+    assert code == 0
+    page = Page((out / "report.html").read_text())
+    table = page.sections["machines"]
+    row = table[table.index("default-fit"):][:5]
+    assert re.fullmatch(r"[34]\.\d\d \[.*\]", row[3]), row   # the reference is 5 ms; this machine 20 ms
+    code, out2, printed = _report(capsys, tmp_path / "again", "--reference", "nosuch", "--out",
+                                  str(tmp_path / "nothing"))
+    assert code == 2 and "--reference 'nosuch' is not a machine with stored runs; known: " in printed.err
+    assert not (tmp_path / "nothing").exists()
