@@ -130,8 +130,8 @@ def machines(view: MachineView, rows: list[CellRow], workload: str, name: str):
     ax.set_yticks(range(len(rows)), [row.cell[len(workload) + 1:] for row in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(left=0)
-    ax.set_xlabel("latest median step, ms (bars: its run's 95% interval)", fontsize=8)
-    ax.set_title(workload, fontsize=10)
-    fig.tight_layout(rect=(0, 0.1 if len(rows) > 2 else 0.22, 1, 1))
-    fig.legend(fontsize=7, loc="lower center", ncol=len(view.machines), frameon=False)
+    ax.set_xlabel(f"{workload}: latest median step, ms (bars: its run's 95% interval)", fontsize=8)
+    height = fig.get_figheight()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / height))
+    fig.legend(fontsize=7, loc="upper center", ncol=len(view.machines), frameon=False)
     return fig, tips
