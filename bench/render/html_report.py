@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jinja2
+from markupsafe import Markup
+
 from distbench.analysis import scaling
 from distbench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, history_noise
 from distbench.analysis.machines import MachineView
@@ -22,11 +25,10 @@ TEMPLATES = Path(__file__).parent / "templates"
 def render(run: StoredRun, history: list[StoredRun], trends: list[Trend], view: MachineView | None,
            threshold: float = DEFAULT_THRESHOLD) -> str:
     """The page's HTML."""
-    import jinja2
-
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["svg"] = lambda chart: jinja2.utils.markupsafe.Markup(chart)
+    # The charts are SVG that ElementTree wrote (their text escaped): markup, not text to escape.
+    env.filters["svg"] = Markup
     return env.get_template("report.html.j2").render(
         run=_run_context(run), verdicts=_verdicts(run, history, threshold), charts=_run_charts(run),
         trends=_trend_groups(trends), machines=_machines(view) if view else None, threshold=threshold,
