@@ -12,10 +12,12 @@ the noise scale is not estimated from the fit: it is the cell's between-run nois
 machine, the same spread ``compare`` judges with (:func:`distbench.analysis.compare.history_noise`),
 as the scale of a Laplace distribution of that standard deviation (b = sd / sqrt(2)). The
 penalty of one more step is twice the Bayesian information criterion's for its two
-parameters (where, and the new level): 2 ln(n). With ln(n) alone a flat series of 40
-Gaussian points showed a step in about a third of draws (the fit searches every place);
-with 2 ln(n), in about 5% of draws of 10 or 40 points, while a 20% step in noise of sd 5%
-is found at its place or next to it in 19 draws of 20 (tests/analysis/test_steps.py).
+parameters (where, and the new level): 2 ln(n), and never less than 2 ln(10). With ln(n)
+alone a flat series of 40 Gaussian points showed a step in about a third of draws (the fit
+searches every place); with 2 ln(n), in about 5% of draws of 10 or 40 points, while a 20%
+step in noise of sd 5% is found at its place or next to it in 19 draws of 20
+(tests/analysis/test_steps.py checks at most 10% and at least 9 in 10). Below 10 points
+the penalty stays at 2 ln(10), so a stretch of 2 points needs them 3.3 sd apart.
 
 A step found here is a description of the history, not a verdict: the report judges each
 with ``compare``'s own rule on the runs either side of it.
@@ -30,6 +32,9 @@ from dataclasses import dataclass
 # Below this the machine's noise is not believed (identical medians would make any wobble a step).
 NOISE_FLOOR = 0.01
 PENALTY = 2.0   # times ln(n), per step
+# A short stretch (a history cut by changes of configuration) pays as much for a step as a
+# history of 10: with 2 ln(2), two points of pure noise would make a step in about half of draws.
+MIN_PENALTY_N = 10
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ def segments(values: list[float], sd: float) -> list[Segment]:
     if n == 0:
         return []
     scale = max(sd, NOISE_FLOOR) / math.sqrt(2)
-    penalty = PENALTY * math.log(n) if n > 1 else 0.0
+    penalty = PENALTY * math.log(max(n, MIN_PENALTY_N))
     cost = _segment_costs(values)
     best = [0.0] + [math.inf] * n      # best[j]: the cheapest fit of values[:j]
     start_of = [0] * (n + 1)           # where the last segment of that fit starts

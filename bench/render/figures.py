@@ -9,6 +9,7 @@ unique to the chart, and a tooltip (``<title>``) on every element given one.
 from __future__ import annotations
 
 import io
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -48,8 +49,9 @@ def save_png(fig, path: Path) -> None:
 
 
 def svg(fig, name: str, tooltips: dict[str, str] | None = None) -> str:
-    """``fig`` as one self-contained ``<svg>`` element, then closed. ``name`` makes its ids
-    unique in the page; ``tooltips``: an artist's gid -> the text shown on hover."""
+    """``fig`` as one self-contained ``<svg>`` element, then closed. ``name`` prefixes every
+    id in it (matplotlib numbers its groups from 1 in every figure), so that ids are unique
+    in a page of many charts; ``tooltips``: an artist's gid -> the text shown on hover."""
     import matplotlib
 
     buffer = io.StringIO()
@@ -67,5 +69,28 @@ def svg(fig, name: str, tooltips: dict[str, str] | None = None) -> str:
             title = ET.Element(f"{{{SVG}}}title")
             title.text = text
             element.insert(0, title)
+    _prefix_ids(root, name)
     root.set("class", "chart")
     return ET.tostring(root, encoding="unicode")
+
+
+def _prefix_ids(root, name: str) -> None:
+    """Every ``id`` as ``name-id``, and every reference to one (``url(#id)``, ``href="#id"``) with it."""
+    ids = {e.get("id") for e in root.iter() if e.get("id")}
+    pattern = re.compile(r"(url\(#|^#)([^)\s]+)")
+
+    def renamed(match: re.Match) -> str:
+        target = match.group(2)
+        return f"{match.group(1)}{name}-{target}" if target in ids else match.group(0)
+
+    for element in root.iter():
+        for key, value in element.attrib.items():
+            if key == "id":
+                element.set(key, f"{name}-{value}")
+            elif "#" in value:
+                element.set(key, pattern.sub(renamed, value))
+
+
+def plain(text: str) -> str:
+    """A name as matplotlib should print it: ``$`` is not the start of mathematics."""
+    return text.replace("$", r"\$")

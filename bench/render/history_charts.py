@@ -1,7 +1,7 @@
 """Charts across runs: one small trend chart per matrix cell, and machines side by side.
 
 A trend chart: x is the run's date (a few ticks), y the cell's median step in ms from 0;
-the 95% interval of each run's median as a band, the fitted level as a step line, each
+the 95% interval of each run's median as a band, the fitted level as flat segments, each
 step labelled with its size (red, with a red triangle, where ``compare``'s judge calls it
 slower; grey else), a dotted line where the cell became another measurement, and on every
 point a tooltip with its run, date and commit.
@@ -15,7 +15,7 @@ import re
 from distbench.analysis.machines import CellRow, MachineView
 from distbench.analysis.trends import Trend
 from distbench.render import units
-from distbench.render.figures import pyplot
+from distbench.render.figures import plain, pyplot
 
 LEVEL, BAND, REGRESSION, STEP = "C1", "C0", "#c0392b", "0.45"
 
@@ -59,7 +59,7 @@ def trend(trend: Trend, name: str):
     ax.tick_params(labelsize=7)
     ax.set_ylim(bottom=0, top=max(p.result.interval[1] for p in trend.points) * 1e3 * 1.25)
     ax.set_ylabel("ms per step", fontsize=7)
-    ax.set_title(trend.cell[len(trend.workload) + 1:], fontsize=9)
+    ax.set_title(plain(trend.cell[len(trend.workload) + 1:]), fontsize=9)
     fig.tight_layout()
     return fig, tips
 
@@ -123,14 +123,15 @@ def machines(view: MachineView, rows: list[CellRow], workload: str, name: str):
             if entry is None:
                 continue
             r, gid = entry.result, f"{name}-{y}-{i}"
-            ax.errorbar([r.median * 1e3], [y + offsets[m]], xerr=[[(r.median - r.interval[0]) * 1e3],
-                        [(r.interval[1] - r.median) * 1e3]], fmt="o", color=f"C{i}", markersize=4, capsize=2,
-                        label=m if y == 0 or all(m not in rr.latest for rr in rows[:y]) else None, gid=gid)
+            drawn = ax.errorbar([r.median * 1e3], [y + offsets[m]], xerr=[[(r.median - r.interval[0]) * 1e3],
+                                [(r.interval[1] - r.median) * 1e3]], fmt="o", color=f"C{i}", markersize=4, capsize=2,
+                                label=m if y == 0 or all(m not in rr.latest for rr in rows[:y]) else None)
+            drawn[0].set_gid(gid)   # the marker only (errorbar would give its bars and caps the same id)
             tips[gid] = f"{m}, run {entry.run.number:04d}, commit {entry.run.commit}: {units.ms(r.median)} ms"
-    ax.set_yticks(range(len(rows)), [row.cell[len(workload) + 1:] for row in rows], fontsize=8)
+    ax.set_yticks(range(len(rows)), [plain(row.cell[len(workload) + 1:]) for row in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(left=0)
-    ax.set_xlabel(f"{workload}: latest median step, ms (bars: its run's 95% interval)", fontsize=8)
+    ax.set_xlabel(f"{plain(workload)}: latest median step, ms (bars: its run's 95% interval)", fontsize=8)
     height = fig.get_figheight()
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / height))
     fig.legend(fontsize=7, loc="upper center", ncol=len(view.machines), frameon=False)

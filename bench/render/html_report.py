@@ -115,7 +115,7 @@ def _trend_groups(trends: list[Trend]) -> list[dict]:
         fig, tips = history_charts.trend(trend, f"t{k}")
         groups.setdefault(trend.workload, []).append({
             "cell": trend.cell, "chart": svg(fig, f"t{k}", tips), "points": len(trend.points),
-            "fitted": trend.noise is not None,
+            "fitted": bool(trend.levels),
             "noise": f"{trend.noise.sd:.3f} over {trend.noise.runs} runs" if trend.noise else "",
             "steps": [{"text": history_charts.step_text(s), "regression": s.regression} for s in trend.steps],
             "breaks": [history_charts.break_text(b) for b in trend.breaks],

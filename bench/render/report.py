@@ -23,9 +23,12 @@ def write_report(run: StoredRun, histories: dict[str, list[StoredRun]], out_dir:
     """Writes ``report.md`` with its PNG charts and ``report.html`` into ``out_dir``.
 
     ``histories``: every machine's stored runs (machine id -> runs in run order); trends are
-    the reported run's machine's, and machines are compared with ``reference`` (default:
-    the reported run's machine). Returns the two paths."""
-    history = histories.get(run.machine_id) or [run]
+    the reported run's machine's up to and including the run, and machines (each one's
+    latest runs; the reported machine's up to the run) are compared with ``reference``
+    (default: the reported run's machine). Returns the two paths."""
+    # The run's history ends with it: a report of an older run shows what was known then.
+    history = [r for r in histories.get(run.machine_id, []) if r.number <= run.number] or [run]
+    histories = {**histories, run.machine_id: history}
     view = side_by_side(histories, reference or run.machine_id, threshold) if len(histories) > 1 or reference else None
     cell_trends = trends(history, threshold)
     out = Path(out_dir)

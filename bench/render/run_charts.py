@@ -8,7 +8,7 @@ tooltips by artist id; :mod:`distbench.render.figures` writes it as PNG or SVG.
 from __future__ import annotations
 
 from distbench.render import units
-from distbench.render.figures import colour, marker, pyplot
+from distbench.render.figures import colour, marker, plain, pyplot
 from distbench.storage.files import StoredRun
 from distbench.storage.results import CellResult
 
@@ -50,7 +50,7 @@ def step_time(run: StoredRun):
         ax.set_xticks([j + width * (len(labels) - 1) / 2 for j in range(len(strategies))], strategies, fontsize=8)
         ax.set_ylabel("ms per step")
         ax.legend(title="loop", fontsize=8)
-        ax.set_title(f"{workload}: median step time (bars: 95% interval)", fontsize=10)
+        ax.set_title(f"{plain(workload)}: median step time (bars: 95% interval)", fontsize=10)
     fig.tight_layout()
     return fig, {}
 
@@ -73,7 +73,7 @@ def throughput(run: StoredRun):
         ax.set_xticks(sorted({r.replicas for r in rows}))
         ax.set_xlabel("replicas (hollow: sharing one machine)", fontsize=8)
         ax.set_ylabel("global examples per second", fontsize=8)
-        ax.set_title(f"{workload}: throughput", fontsize=10)
+        ax.set_title(f"{plain(workload)}: throughput", fontsize=10)
     _legends(fig, results, hollow="shared")
     return fig, tips
 
@@ -103,8 +103,8 @@ def accuracy(run: StoredRun):
         if max(steps) > 4 * min(steps):   # a few slow cells would squeeze the rest into a corner
             ax.set_xscale("log")
         ax.set_xlabel("median step time (ms; log scale where wide): left is faster", fontsize=8)
-        ax.set_ylabel(f"test {rows[0].guard_metric}: {better} is better", fontsize=8)
-        ax.set_title(f"{workload}" + (" (grey: the guard's band)" if band else ""), fontsize=10)
+        ax.set_ylabel(plain(f"test {rows[0].guard_metric}: {better} is better"), fontsize=8)
+        ax.set_title(plain(workload) + (" (grey: the guard's band)" if band else ""), fontsize=10)
     _legends(fig, results)
     return fig, tips
 
@@ -142,7 +142,7 @@ def time_to_target(run: StoredRun):
         ax.axhline(goal["value"], color="black", linestyle="--", linewidth=1, label=f"target {goal['value']:g}")
         ax.set_xlabel("training wall time, s (evaluations excluded)", fontsize=8)
         ax.set_ylabel(f"test {goal['metric']}", fontsize=8)
-        ax.set_title(f"{workload}: time to target (one line per seed)", fontsize=10)
+        ax.set_title(f"{plain(workload)}: time to target (one line per seed)", fontsize=10)
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig, {}

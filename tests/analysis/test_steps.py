@@ -39,3 +39,6 @@ def test_one_outlier_is_not_a_step_and_a_last_run_far_off_is():
 def test_short_and_empty_histories():
     assert segments([], 0.05) == []
     assert [(s.start, s.stop) for s in segments([0.3], 0.05)] == [(0, 1)]
+    # Two points pay a history of 10's penalty: 1.5 sd apart is noise, 5 sd apart a step.
+    assert len(segments([0.0, 0.075], 0.05)) == 1
+    assert [s.start for s in segments([0.0, 0.25], 0.05)] == [0, 1]

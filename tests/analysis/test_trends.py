@@ -55,7 +55,7 @@ def test_another_measurement_cuts_the_series_and_no_step_crosses_it(tmp_path):
     assert trend.steps == []
 
 
-def test_replicates_ab_sides_targets_and_crashed_processes(tmp_path):
+def test_replicates_ab_sides_and_crashed_processes(tmp_path):
     def as_replicate(cell, k, rec):
         if cell.endswith("init1"):
             rec["config"]["init_seed"] = 1
@@ -64,8 +64,11 @@ def test_replicates_ab_sides_targets_and_crashed_processes(tmp_path):
                    as_replicate)
     assert [t.cell for t in trends(runs)] == ["reuters_cnn-default-fit"]
     root = tmp_path / "more"
-    ok = record("matmul-default", samples(5.0))
-    save(root, {"matmul-default": [ok, {**ok, "status": "error", "reason": "killed"}],
-                "reuters_cnn-default-fit@A": [record("reuters_cnn-default-fit", samples(5.0))]})
+    for k, median in enumerate([5.0, 5.1, 4.9, 5.0]):
+        ok = record("matmul-default", samples(median, seed=k))
+        repeats = [ok, {**ok, "status": "error", "reason": "killed"}] if k == 2 else [ok]   # run 3: one crashed
+        save(root, {"matmul-default": repeats, "reuters_cnn-default-fit@A": [record("reuters_cnn-default-fit",
+                                                                                   samples(5.0))]})
     (trend,) = trends([load(p) for p in Storage(root).runs()])
-    assert trend.cell == "matmul-default" and not trend.points[0].whole and trend.levels == {}
+    assert trend.cell == "matmul-default" and [p.whole for p in trend.points] == [True, True, False, True]
+    assert sorted(trend.levels) == [1, 2, 4] and trend.steps == []   # shown, never fitted or judged
