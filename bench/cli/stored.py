@@ -68,7 +68,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     storage = Storage(args.results)
     run = load_ref(storage, args.run)
     histories = {folder.name: history(storage, folder.name) for folder in storage.machine_folders()}
-    histories.setdefault(run.machine_id, [run])
     out = args.out or os.path.join("reports", run.machine_id)
     markdown, page = write_report(run, histories, out, threshold_of(args, stored_default(args)), args.reference)
     print(f"Wrote {page} (one self-contained page) and {markdown} (charts beside it)")

@@ -43,9 +43,8 @@ def marker(loop: str | None) -> str:
 
 
 def save_png(fig, path: Path) -> None:
-    """Writes ``fig`` as a PNG and closes it."""
+    """Writes ``fig`` as a PNG; the figure stays open (for :func:`svg`, which closes it)."""
     fig.savefig(path, dpi=100, bbox_inches="tight")
-    pyplot().close(fig)
 
 
 def svg(fig, name: str, tooltips: dict[str, str] | None = None) -> str:

@@ -14,8 +14,7 @@ from distbench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, history_
 from distbench.analysis.machines import MachineView
 from distbench.analysis.trends import Trend
 from distbench.core.errors import UserError
-from distbench.render import (history_charts, overhead_lines, run_charts, run_table, summary, target_table, units,
-                              verdicts)
+from distbench.render import history_charts, overhead_lines, run_table, summary, target_table, units, verdicts
 from distbench.render.figures import svg
 from distbench.storage.files import StoredRun
 
@@ -23,28 +22,25 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 
 def render(run: StoredRun, history: list[StoredRun], trends: list[Trend], view: MachineView | None,
-           threshold: float = DEFAULT_THRESHOLD) -> str:
-    """The page's HTML."""
+           charts: dict[str, str | None], threshold: float = DEFAULT_THRESHOLD) -> str:
+    """The page's HTML; ``charts``: the run's charts as SVG by name (None: nothing to draw)."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     # The charts are SVG that ElementTree wrote (their text escaped): markup, not text to escape.
     env.filters["svg"] = Markup
     return env.get_template("report.html.j2").render(
-        run=_run_context(run), verdicts=_verdicts(run, history, threshold), charts=_run_charts(run),
+        run=_run_context(run), verdicts=_verdicts(run, history, threshold), charts=charts,
         trends=_trend_groups(trends), machines=_machines(view) if view else None, threshold=threshold,
     )
 
 
 def _run_context(run: StoredRun) -> dict:
-    info = run.machine_info.get("distbench", {})
     results = run.results
     return {
         "label": run.label, "number": f"{run.number:04d}", "machine": run.machine_id, "commit": run.commit,
         "datetime": run.data.get("datetime", "?"), "interrupted": run_table.interrupted_line(results)
         if run.interrupted else "",
-        "software": f"TensorFlow {info.get('tensorflow')}, Keras {info.get('keras')}, Python {info.get('python')}",
-        "hardware": f"{info.get('cpu_count')} CPUs ({info.get('cpu_model')}), GPUs: "
-                    f"{', '.join(info.get('gpus') or []) or 'none'}",
+        "environment": run_table.environment_line(run.machine_info),
         "summary": {"headers": summary.HEADERS, "rows": summary.summary_rows(results)},
         "not_measured": summary.not_measured_lines(results),
         "full": {"headers": run_table.HEADERS, "rows": [run_table.row(r) for r in results.values()]},
@@ -97,15 +93,6 @@ def _interleaved(stored: dict) -> dict | None:
              units.p_value(c.get("p_value")), c["verdict"]] for c in stored.get("cells", {}).values()]
     return {"a": stored["a"]["label"], "b": stored["b"]["label"], "threshold": stored.get("threshold"),
             "headers": ["cell", "pairs", "B/A [95% CI]", "p", "verdict"], "rows": rows}
-
-
-def _run_charts(run: StoredRun) -> dict[str, str | None]:
-    charts = {}
-    for key, build in (("step_time", run_charts.step_time), ("throughput", run_charts.throughput),
-                       ("accuracy", run_charts.accuracy), ("time_to_target", run_charts.time_to_target)):
-        drawn = build(run)
-        charts[key] = svg(drawn[0], key, drawn[1]) if drawn else None
-    return charts
 
 
 def _trend_groups(trends: list[Trend]) -> list[dict]:

@@ -13,7 +13,7 @@ from distbench.analysis.trends import Trend, trends
 from distbench.core.errors import UserError
 from distbench.core.fileio import atomic_write_text
 from distbench.render import history_charts, html_report, overhead_lines, run_charts, run_table, tables, target_table
-from distbench.render.figures import save_png
+from distbench.render.figures import save_png, svg
 from distbench.render.summary import render_summary
 from distbench.storage.files import StoredRun
 
@@ -36,22 +36,21 @@ def write_report(run: StoredRun, histories: dict[str, list[StoredRun]], out_dir:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"Cannot create report folder {out}: {exc.strerror}.") from None
+    chart_lines, svgs = _charts(run, out)
     lines = (_heading(run) + _target_section(run) + _guard_section(run) + _overhead_section(run)
-             + _scaling_section(run) + _charts_section(run, out) + _history_section(history, cell_trends))
+             + _scaling_section(run) + chart_lines + _history_section(history, cell_trends))
     markdown, page = out / "report.md", out / "report.html"
     atomic_write_text(str(markdown), "\n".join(lines))
-    atomic_write_text(str(page), html_report.render(run, history, cell_trends, view, threshold))
+    atomic_write_text(str(page), html_report.render(run, history, cell_trends, view, svgs, threshold))
     return markdown, page
 
 
 def _heading(run: StoredRun) -> list[str]:
-    info = run.machine_info.get("distbench", {})
     lines = [
         f"# distbench report: {run.label}",
         "",
         f"Run {run.number:04d} of machine `{run.machine_id}`, {run.data.get('datetime', '?')}, commit `{run.commit}`.",
-        f"TensorFlow {info.get('tensorflow')}, Keras {info.get('keras')}, {info.get('cpu_count')} CPUs "
-        f"({info.get('cpu_model')}), GPUs: {', '.join(info.get('gpus') or []) or 'none'}.",
+        f"{run_table.environment_line(run.machine_info)}.",
         "",
     ]
     if run.interrupted:
@@ -115,20 +114,27 @@ def _scaling_section(run: StoredRun) -> list[str]:
     ]
 
 
-def _charts_section(run: StoredRun, out: Path) -> list[str]:
-    charts = [
-        ("step_time.png", "Step time per strategy and loop", run_charts.step_time),
-        ("throughput.png", "Throughput against replicas", run_charts.throughput),
-        ("accuracy.png", "Accuracy against speed", run_charts.accuracy),
-        ("time_to_target.png", "Test metric against training time", run_charts.time_to_target),
-    ]
-    lines = []
-    for name, title, chart in charts:
+RUN_CHARTS = [
+    ("step_time", "Step time per strategy and loop", run_charts.step_time),
+    ("throughput", "Throughput against replicas", run_charts.throughput),
+    ("accuracy", "Accuracy against speed", run_charts.accuracy),
+    ("time_to_target", "Test metric against training time", run_charts.time_to_target),
+]
+
+
+def _charts(run: StoredRun, out: Path) -> tuple[list[str], dict[str, str | None]]:
+    """Each of the run's charts drawn once: a PNG beside report.md (and its section), and
+    the same figure as SVG for report.html (None where the run has nothing to draw)."""
+    lines, svgs = [], {}
+    for key, title, chart in RUN_CHARTS:
         drawn = chart(run)
+        svgs[key] = None
         if drawn:
-            save_png(drawn[0], out / name)
-            lines += [f"## {title}", "", f"![{title}]({name})", ""]
-    return lines
+            fig, tips = drawn
+            save_png(fig, out / f"{key}.png")
+            svgs[key] = svg(fig, key, tips)
+            lines += [f"## {title}", "", f"![{title}]({key}.png)", ""]
+    return lines, svgs
 
 
 def _history_section(history: list[StoredRun], cell_trends: list[Trend]) -> list[str]:

@@ -116,6 +116,15 @@ def roofline_note(result: CellResult) -> str:
     return text
 
 
+def environment_line(machine_info: dict) -> str:
+    """``TensorFlow 2.21.0, Keras 3.15.1, Python 3.11.7; 2 CPUs (model), GPUs: none``: a
+    stored run's software and hardware."""
+    info = machine_info.get("distbench", {})
+    gpus = ", ".join(info.get("gpus") or []) or "none"
+    return (f"TensorFlow {info.get('tensorflow')}, Keras {info.get('keras')}, Python {info.get('python')}; "
+            f"{info.get('cpu_count')} CPUs ({info.get('cpu_model')}), GPUs: {gpus}")
+
+
 def peak_line(peak: dict | None) -> str:
     """The run's measured device peaks in a sentence ("" when none was measured)."""
     if not peak or peak.get("status") != "ok":
