@@ -87,6 +87,10 @@ def test_pytest_benchmark_only_measures_the_project_s_matrix(project):
     assert record["config"]["plugins"] == [f"workload={project / 'model.py'}:TinySentiment"]
     assert record["config"]["epochs"] == 2 and record["config"]["global_batch"] == 8   # from pyproject.toml
     assert record["definition"]["workload"] and record["compute"]["flops_per_step"] > 0
+    # One fork server for the whole run: pytest's per-test PYTEST_CURRENT_TEST is not part of
+    # its key (it started a server, TensorFlow's import, for every cell).
+    servers = {r["started"].get("server_pid") for r in measured.values()}
+    assert len(servers) == 1 and None not in servers, servers
 
 
 def test_the_cli_reads_the_same_matrix_and_refuses_a_wrong_folder(project):

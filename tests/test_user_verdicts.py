@@ -218,7 +218,9 @@ def test_relative_data_and_a_module_reference_work_in_every_worker(project, spaw
     for record in records.values():
         assert record["data"]["source"] == f"folder:{where / 'data'}"
         assert record["config"]["plugins"] == ["workload=model:Sentiment"]
-    assert records["sentiment-default-custom"]["started"] == {"mode": spawn, "env": {}, "cwd": str(where)}
+    started = records["sentiment-default-custom"]["started"]
+    assert {k: started[k] for k in ("mode", "env", "cwd")} == {"mode": spawn, "env": {}, "cwd": str(where)}
+    assert ("server_pid" in started) == (spawn == "fork")
 
 
 def test_tune_accepts_a_reference(project):

@@ -30,10 +30,12 @@ from distbench.strategies.slurm import SOURCE_ENV
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
 SPAWN_MODES = ("fork", "exec")
 
-# Set by distbench for one process and read by TensorFlow only when a strategy is made,
-# long after import: safe to set in a forked child. Every other variable is part of the
-# environment a fork server starts with.
-LATE_ENV = (ENV, "TF_CONFIG", SOURCE_ENV)
+# Set for one process and read by TensorFlow only when a strategy is made, long after
+# import, or by nothing at start-up: safe to set in a forked child. ``PYTEST_CURRENT_TEST``
+# changes with every test, so as part of a server's key it started a server (and paid
+# TensorFlow's import, about 3 s) for every cell of ``pytest --benchmark-only``. Every
+# other variable is part of the environment a fork server starts with.
+LATE_ENV = (ENV, "TF_CONFIG", SOURCE_ENV, "PYTEST_CURRENT_TEST")
 
 
 def start_env(env: dict[str, str]) -> dict[str, str]:
@@ -48,6 +50,11 @@ class ForkedProcess:
         self.pid = pid
         self._server = server
         self.returncode: int | None = None
+
+    @property
+    def server_pid(self) -> int:
+        """The fork server it came from (the record's ``started``: one server per environment)."""
+        return self._server.pid
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -104,6 +111,10 @@ class ForkServer:
                 self._changed.notify_all()
         with self._changed:   # the server is gone (alive() says so): so are its children
             self._changed.notify_all()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
 
     def alive(self) -> bool:
         return self._proc.poll() is None

@@ -54,12 +54,13 @@ def spawn(argv: list[str], log_path: str, env: dict[str, str] | None = None, tre
     env = {**WORKER_ENV, **(env or {})}
     # The whole environment its interpreter starts with: a fork server's key, and what the
     # server's child checks its own against.
-    start = tree.environ(start_env(env))
+    whole = tree.environ(env)
+    start = start_env(whole)
     server = forkserver.server_for(tree.code, start)
     proc = None
     if server is not None:
         try:
-            proc = server.spawn(argv, {k: v for k, v in env.items() if k in LATE_ENV}, start, log_path, tree.cwd())
+            proc = server.spawn(argv, {k: v for k, v in whole.items() if k in LATE_ENV}, start, log_path, tree.cwd())
         except OSError:
             forkserver.discard(server)   # it died or stopped answering: this worker starts fresh
     if proc is None:
@@ -110,7 +111,9 @@ def _kill(proc) -> None:
 def how_started(proc, env: dict[str, str], tree: CodeTree | None) -> dict:
     """How a worker was started, for its record: fork server or fresh interpreter, the
     environment it started with (beyond distbench's own quieting) and its folder."""
-    return {"mode": "fork" if isinstance(proc, forkserver.ForkedProcess) else "exec",
+    forked = isinstance(proc, forkserver.ForkedProcess)
+    return {"mode": "fork" if forked else "exec",
+            **({"server_pid": proc.server_pid} if forked else {}),
             # The Keras flavour's variable is the cell's own (its record's ``keras``).
             "env": {k: v for k, v in start_env(env).items() if k not in WORKER_ENV and k != keras_flavour.ENV},
             "cwd": (tree or CodeTree()).cwd()}
