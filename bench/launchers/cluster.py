@@ -230,5 +230,8 @@ def _summary(w: _Worker) -> dict:
         "status": record.get("status", "served" if w.serves else "no record"),
         "reason": record.get("reason", ""),
         "started": w.started,
+        # Each worker's own time in its cell and where it went: a straggler shows here.
+        **({"wall_s": record["wall_s"]} if "wall_s" in record else {}),
+        **({"phases": record["phases"]} if "phases" in record else {}),
         **({"traceback": record["traceback"]} if record.get("traceback") else {}),
     }

@@ -46,6 +46,9 @@ def test_two_local_workers_train_with_the_global_batch(tiny):
     assert record["examples_per_second"] == pytest.approx(32 / record["step_time"]["median"])
     assert [w["status"] for w in record["workers"]] == ["ok", "ok"]
     assert all(gone(w["pid"]) for w in record["workers"])
+    # Each worker's own time and phases (a straggler shows); the chief's is the record's.
+    assert record["workers"][0]["wall_s"] == record["wall_s"] and record["workers"][0]["phases"] == record["phases"]
+    assert record["workers"][1]["wall_s"] > record["workers"][1]["phases"]["train_s"] > 0
     share = max(1, (os.cpu_count() or 1) // 2)
     assert record["threads"] == {"intra_op": share, "inter_op": share}
 
