@@ -84,7 +84,9 @@ def test_an_example_runs_every_strategy_and_loop_with_its_guard_and_time_to_targ
     (frozen,) = records[f"{workload}-default-frozen"]
     guard, fit = frozen["accuracy_guard"], records[f"{workload}-default-fit"][0]
     assert guard["worse"] and guard["status"] == ("low" if metric == "accuracy" else "high"), guard
-    (row,) = [line for line in result.stdout.splitlines() if line.startswith(f"{workload}-default-frozen ")]
+    lines = result.stdout.splitlines()
+    heading = next(k for k, line in enumerate(lines) if line.startswith(f"{workload} (test: {metric})"))
+    (row,) = [line for line in lines[heading:] if line.startswith("default-frozen ")]   # the summary's row
     assert row.endswith(guard["status"].upper()), result.stdout   # the summary's guard column
     result = _distbench(project, "run", "--no-peak", "--target", "default", "--strategy", "default", "--loop", "custom",
                         "--guard-seeds", "2", DISTBENCH_SPAWN=spawn)

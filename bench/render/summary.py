@@ -31,10 +31,12 @@ def summary_rows(results: dict[str, CellResult]) -> list[list]:
     return rows
 
 
-def _throughput(r: CellResult) -> str:
-    """Examples per second for a training cell; GFLOP/s on its primary device for matmul."""
+def _throughput(r: CellResult, short: bool = False) -> str:
+    """Examples per second for a training cell; GFLOP/s on its primary device for matmul
+    (``short``: whole GFLOP/s from 100 up)."""
     if r.matmul:
-        return units.gflops(r.matmul["devices"][r.matmul["primary_device"]]["gflops"])
+        gflops = r.matmul["devices"][r.matmul["primary_device"]]["gflops"]
+        return f"{gflops:.0f} GFLOP/s" if short and gflops >= 100 else units.gflops(gflops)
     return f"{r.throughput:.0f} ex/s" if r.throughput else "-"
 
 
@@ -73,15 +75,71 @@ def not_measured_lines(results: dict[str, CellResult]) -> list[str]:
 
 
 def render_summary(results: dict[str, CellResult]) -> str:
-    """The summary table, then the cells that did not run."""
-    rows = summary_rows(results)
-    parts = [render_rows(HEADERS, rows, tight=True)] if rows else ["No cell was measured."]
+    """The summary table, one block of rows per workload under a line naming it and its
+    test metric (a row is the rest of the cell's id), then the cells that did not run."""
+    groups = _groups(results)
+    parts = [_fit(groups)] if groups else ["No cell was measured."]
     replicates = sum(1 for r in results.values() if r.measured and r.spec.is_replicate)
     if replicates:
         parts.append(f"({replicates} more processes: the accuracy guard's reference seeds; `distbench report` "
                      "or --full-table shows every column)")
     parts += not_measured_lines(results)
     return "\n".join(parts)
+
+
+TERMINAL_HEADERS = ["cell", "runs", "median ms", "95% CI ms", "throughput", "of peak", "input wait", "test", "guard"]
+
+
+def _groups(results: dict[str, CellResult]) -> list[tuple[str, list[list]]]:
+    """(heading, rows) per workload, in the run's order; a row's first column is its id
+    without the workload's name, its test column the metric's value alone."""
+    groups: dict[str, tuple[list[str], list[list]]] = {}
+    for r, row in zip((r for r in results.values() if r.measured and not r.spec.is_replicate), summary_rows(results)):
+        workload = r.spec.workload
+        metrics, rows = groups.setdefault(workload, ([], []))
+        prefix = f"{workload}-"
+        label = r.id[len(prefix):] if r.id.startswith(prefix) else r.id
+        value = r.guard_value if r.guard_value is not None else r.accuracy
+        if value is not None:
+            name = r.guard_metric if r.guard_value is not None else "accuracy"
+            if name not in metrics:
+                metrics.append(name)
+        rows.append([label, row[1], units.ms_short(r.median), units.ms_range_short(r.interval),
+                     _throughput(r, short=True), *row[5:7], units.metric(value) if value is not None else "-",
+                     row[8]])
+    return [(f"{workload}" + (f" (test: {', '.join(metrics)})" if metrics else "") + ":", rows)
+            for workload, (metrics, rows) in groups.items()]
+
+
+def _fit(groups: list[tuple[str, list[list]]]) -> str:
+    """The table within :data:`WIDTH`: labels too long for what the other columns leave are
+    wrapped at their dashes onto continuation rows."""
+    text = _table(groups)
+    over = max(len(line) for line in text.splitlines()) - WIDTH
+    if over <= 0:
+        return text
+    longest = max(len(row[0]) for _, rows in groups for row in rows)
+    room = max(12, longest - over)
+    wrapped = [(heading, [part for row in rows for part in _wrapped(row, room)]) for heading, rows in groups]
+    return _table(wrapped)
+
+
+def _wrapped(row: list, room: int) -> list[list]:
+    """``row``, then a row per further piece of its label (cut after a dash where it can)."""
+    pieces = textwrap.wrap(row[0], room, break_on_hyphens=True, break_long_words=True) or [row[0]]
+    return [[pieces[0], *row[1:]]] + [[piece] + [""] * (len(row) - 1) for piece in pieces[1:]]
+
+
+def _table(groups: list[tuple[str, list[list]]]) -> str:
+    """One table over every group's rows, each group's heading line above its first row."""
+    rows = [row for _, rows in groups for row in rows]
+    lines = render_rows(TERMINAL_HEADERS, rows, tight=True).splitlines()
+    out, at = lines[:2], 2
+    for heading, group in groups:
+        out.append(heading)
+        out += lines[at:at + len(group)]
+        at += len(group)
+    return "\n".join(out)
 
 
 def wrap(text: str) -> str:

@@ -12,6 +12,20 @@ def ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1e3:.2f}"
 
 
+def ms_short(seconds: float | None) -> str:
+    """Milliseconds to four significant digits, at most two decimals (``5.95``, ``13.71``,
+    ``121.4``, ``1234``): the terminal summary's narrower columns."""
+    if seconds is None:
+        return "-"
+    value = seconds * 1e3
+    return f"{value:.{2 if value < 100 else 1 if value < 1000 else 0}f}"
+
+
+def ms_range_short(interval: tuple[float, float] | None) -> str:
+    """``119.6-126.4``, as :func:`ms_short`."""
+    return "-" if interval is None else f"{ms_short(interval[0])}-{ms_short(interval[1])}"
+
+
 def seconds(value: float | None) -> str:
     """``31.2 s``; ``not reached`` for a censored time (inf); ``-`` when unknown."""
     if value is None:

@@ -25,10 +25,35 @@ def test_the_summary_fits_120_columns_and_groups_skips():
     text = run_table.run_summary(results, "table", full=False)
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= 120, max(lines, key=len)
-    for cell in ("reuters_cnn-default-fit", "reuters_cnn-virtual-train_on_batch", "reuters_cnn-mirrored-custom"):
-        assert any(line.startswith(cell) for line in lines), cell
+    heading = lines.index("reuters_cnn (test: accuracy):")   # then each cell's id without the workload
+    for k, cell in enumerate(("default-fit", "virtual-train_on_batch", "mirrored-custom")):
+        assert lines[heading + 1 + k].startswith(cell + " "), cell
     assert sum("skipped (3): No GPU here" in line for line in lines) == 1    # one line per reason
     assert sum("skipped (3): No TPU" in line for line in lines) == 1
+
+
+def test_the_main_command_s_longest_ids_and_a_long_user_workload_fit():
+    """The ids of the main command's cross-process cells (48 characters) fit unwrapped under
+    their workload's line; a user's long workload name wraps at dashes, still within 120."""
+    run = {}
+    for workload in ("reuters_cnn", "my_sentiment_transformer_with_a_long_name_v2"):
+        for k, (strategy, loop) in enumerate([("default", "fit"), ("multi_worker", "train_on_batch"),
+                                              ("parameter_server", "custom")]):
+            rec = record(f"{workload}-{strategy}-{loop}", samples(9.0 + 50 * k), accuracy=0.4)
+            rec["config"]["keras"] = "tf_keras"
+            rec["cell"] = CellSpec(workload, strategy, loop, keras="tf_keras").id
+            run[rec["cell"]] = [rec]
+    long = "reuters_cnn-a_strategy_plugin_of_the_user_s_own_with_a_name_far_too_long_for_any_column-custom"
+    run[long] = [record(long, samples(12.0), accuracy=0.4)]
+    text = run_table.run_summary(results_of(run), "table", full=False)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 120, max(lines, key=len)
+    assert "reuters_cnn (test: accuracy):" in lines
+    first = next(k for k, line in enumerate(lines) if line.startswith("a_strategy_plugin_of"))
+    assert "ex/s" in lines[first] and lines[first + 1].rstrip().endswith("-custom")   # continued below
+    assert any(line.startswith("multi_worker-train_on_batch-tf_keras ") for line in lines)   # whole
+    heading = lines.index("my_sentiment_transformer_with_a_long_name_v2 (test: accuracy):")
+    assert lines[heading + 1].startswith("default-fit-tf_keras ")
 
 
 def test_the_full_table_has_every_column():
