@@ -77,8 +77,10 @@ def gpu_driver() -> str | None:
 def machine_info() -> dict:
     """TensorFlow/Keras/CUDA/cuDNN versions, CPU, memory, GPUs and the environment
     variables that change speed (no runtime start-up)."""
-    import keras
-    import tensorflow as tf
+    tpu = hardware.detect().tpu_address
+    with hardware.native_stderr_quiet():   # the first import of TensorFlow may be this one
+        import keras
+        import tensorflow as tf
 
     build = tf.sysconfig.get_build_info()
     gpus = tf.config.list_physical_devices("GPU")
@@ -95,7 +97,7 @@ def machine_info() -> dict:
         "gpu_count": len(gpus),
         "gpus": [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus],
         "gpu_driver": gpu_driver() if gpus else None,
-        "tpu": hardware.detect().tpu_address,
+        "tpu": tpu,
         "env": speed_env(),
         "python": platform.python_version(),
         "platform": platform.platform(),

@@ -3,9 +3,12 @@ every chart is an inline SVG, nothing points outside the page, the injected regr
 marked and only it, and two machines are side by side."""
 
 import datetime as dt
+import os
 import math
 import random
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 
 from distbench.cli.main import main
@@ -142,3 +145,17 @@ def test_reference_machine_and_a_bad_reference(capsys, tmp_path):
                                   str(tmp_path / "nothing"))
     assert code == 2 and "--reference 'nosuch' is not a machine with stored runs; known: " in printed.err
     assert not (tmp_path / "nothing").exists()
+
+
+def test_a_run_number_among_machines_imports_tensorflow_quietly(tmp_path):
+    """With two machine folders a run number means this machine's run, whose id needs
+    TensorFlow's device list: its C++ start-up lines stay out of the terminal, and the
+    answer (no run of this machine here) is one line."""
+    results, _ = _results(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "distbench", "report", "--run", "12", "--results", results,
+                           "--out", str(tmp_path / "report")], capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("distbench: error: No stored runs in ") and len(done.stderr.splitlines()) == 1, \
+        done.stderr
+    assert not (tmp_path / "report").exists()
