@@ -75,6 +75,12 @@ def test_pytest_benchmark_only_measures_the_project_s_matrix(project):
     out = result.stdout
     assert "tiny_sentiment-default-fit" in out and "tiny_sentiment-default-custom" in out
     assert "tiny_sentiment-virtual" not in out.split("distbench")[-1]   # -k selected the default cells
+    # Below pytest-benchmark's own tables, the terminal fits 120 columns and holds no
+    # TensorFlow start-up line.
+    ours = out[out.index("= distbench ="):].splitlines()
+    assert max(len(line) for line in ours) <= 120, max(ours, key=len)
+    assert "default-custom" in out[out.index("= distbench ="):]
+    assert not [line for line in (out + result.stderr).splitlines() if line.startswith(("I0000", "W0000", "E0000"))]
     (path,) = _runs(project)
     run = json.loads(path.read_text())
     cells = {c: reps[0] if isinstance(reps, list) else reps for c, reps in run["distbench"]["unmeasured"].items()}

@@ -10,7 +10,7 @@ from distbench.cli.args import emit, threshold_of
 from distbench.cli.stored import check_baseline, history, this_machine_id
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
-from distbench.render import bisect_lines, run_table, tables, verdicts
+from distbench.render import bisect_lines, run_table, summary, tables, verdicts
 from distbench.session import bisect, interleave, options
 from distbench.session.interleave import Side, parse_side
 from distbench.session.paired_run import Pairs, run_pairs
@@ -57,7 +57,7 @@ def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
     print()
     emit(tables.render_rows(verdicts.PAIRED_HEADERS, verdicts.paired_rows(run.cells), args.format))
     if run.saved:
-        print(f"\nSaved {run.saved}")
+        print("\n" + summary.saved_line(run.saved))
     if run.interrupted:
         print("\n" + (run_table.INTERRUPTED if run.saved else "distbench: interrupted"), file=sys.stderr)
         print(verdicts.result_line(130))

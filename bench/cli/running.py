@@ -13,7 +13,7 @@ from distbench.analysis import tuning
 from distbench.cli.args import emit
 from distbench.cli.interleaved import pair_progress
 from distbench.core.errors import UserError
-from distbench.render import listing, run_table, tables, tune_table
+from distbench.render import listing, run_table, summary, tables, tune_table
 from distbench.session import matrix_file, options, tune
 from distbench.session.plan import selected
 from distbench.session.session import Session
@@ -64,7 +64,7 @@ def _finish(session, fmt: str | None) -> int:
         print(f"distbench: error: {unsaved}", file=sys.stderr)
         return 2
     if session.saved:
-        print(f"\nSaved {session.saved}")
+        print("\n" + summary.saved_line(session.saved))
     elif not session.values["no_save"] and session.records:
         print("\n" + run_table.NOT_SAVED)
     if session.interrupted:

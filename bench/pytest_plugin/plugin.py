@@ -167,10 +167,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    # Inside, as this plugin's other imports: it loads in every pytest run of the environment.
+    from distbench.render import summary
+
     distbench = config.stash.get(_SESSION, None)
     if distbench is None or not (distbench.records or distbench.overhead):
         return
     terminalreporter.section("distbench")
     terminalreporter.write_line(distbench.summary())
     if distbench.saved:
-        terminalreporter.write_line(f"\nSaved {distbench.saved}")
+        terminalreporter.write_line("\n" + summary.saved_line(distbench.saved))

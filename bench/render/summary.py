@@ -146,3 +146,14 @@ def wrap(text: str) -> str:
     """Prose wrapped to the summary's width, line by line (never a table: they are made to fit)."""
     return "\n".join(line if len(line) <= WIDTH else textwrap.fill(line, WIDTH, subsequent_indent="    ")
                      for line in text.splitlines())
+
+
+def saved_line(path) -> str:
+    """``Saved results/<machine>/0007_....json``: relative to the working folder when the
+    run is inside it (the user's own ``results/``), else the whole path."""
+    import os
+
+    path = os.path.abspath(path)
+    here = os.getcwd()
+    shown = os.path.relpath(path, here) if path.startswith(here + os.sep) else path
+    return f"Saved {shown}"
