@@ -68,8 +68,9 @@ def _runs(project):
 
 def test_pytest_benchmark_only_measures_the_project_s_matrix(project):
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-p", "no:cacheprovider",
-         "-k", "default", "--distbench-guard-seeds", "2", "--distbench-no-peak"],
+        [sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-rs", "-p", "no:cacheprovider",
+         "-k", "default or one_gpu", "--distbench-strategy", "default", "--distbench-strategy", "virtual",
+         "--distbench-strategy", "one_gpu", "--distbench-guard-seeds", "2", "--distbench-no-peak"],
         cwd=project, capture_output=True, text=True, timeout=600, env=_env())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     out = result.stdout
@@ -80,6 +81,10 @@ def test_pytest_benchmark_only_measures_the_project_s_matrix(project):
     ours = out[out.index("= distbench ="):].splitlines()
     assert max(len(line) for line in ours) <= 120, max(ours, key=len)
     assert "default-custom" in out[out.index("= distbench ="):]
+    # -rs: one short line per reason, named for distbench, not for matrix.py's installed path;
+    # no "empty parameter set" skip for the overhead benchmark nobody asked for.
+    assert any(line.startswith("SKIPPED [") and "] distbench: one_gpu: " in line for line in ours), ours[-8:]
+    assert "empty parameter set" not in out
     assert not [line for line in (out + result.stderr).splitlines() if line.startswith(("I0000", "W0000", "E0000"))]
     (path,) = _runs(project)
     run = json.loads(path.read_text())

@@ -108,9 +108,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items.extend(_items(module))
     # pytest-benchmark would skip every other test, one "Skipping non-benchmark" line each
     # under -rs: deselect them, as -k does (one count in the closing line).
+    # The overhead benchmark without overhead cells (not asked for) is pytest's "got empty
+    # parameter set" skip: deselected as well.
+    no_overhead = not session_of(config).overhead_plan
     benchmarks, others = [], []
     for item in items:
-        (benchmarks if "benchmark" in getattr(item, "fixturenames", ()) else others).append(item)
+        names = getattr(item, "fixturenames", ())
+        unasked = no_overhead and "distbench_overhead_cell" in names
+        (benchmarks if "benchmark" in names and not unasked else others).append(item)
     if others:
         config.hook.pytest_deselected(items=others)
         items[:] = benchmarks
@@ -121,6 +126,24 @@ def _items(collector) -> list[pytest.Item]:
     for node in collector.collect():
         found += [node] if isinstance(node, pytest.Item) else _items(node)
     return found
+
+
+# pytest's ``-rs`` line for a skipped cell: ``SKIPPED [N] distbench: <reason>``, the reason
+# shortened to fit 120 columns (the distbench section above it has every reason whole,
+# grouped). Without it the line named matrix.py's path in the installed package and the
+# whole reason: up to 233 columns for the main command's cross-process skips.
+SKIP_LINE_ROOM = 120 - len("SKIPPED [999] distbench: ")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and "distbench_cell" in getattr(item, "fixturenames", ()) and isinstance(report.longrepr, tuple):
+        import textwrap
+
+        report.longrepr = ("distbench", None, textwrap.shorten(str(report.longrepr[2]).removeprefix("Skipped: "),
+                                                               SKIP_LINE_ROOM, placeholder=" ..."))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
