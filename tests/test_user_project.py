@@ -71,7 +71,7 @@ def test_pytest_benchmark_only_measures_the_project_s_matrix(project):
         [sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-rs", "-p", "no:cacheprovider",
          "-k", "default or one_gpu", "--distbench-strategy", "default", "--distbench-strategy", "virtual",
          "--distbench-strategy", "one_gpu", "--distbench-guard-seeds", "2", "--distbench-no-peak"],
-        cwd=project, capture_output=True, text=True, timeout=600, env=_env())
+        cwd=project, capture_output=True, text=True, timeout=600, env={**_env(), "DISTBENCH_SPAWN": "fork"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     out = result.stdout
     assert "tiny_sentiment-default-fit" in out and "tiny_sentiment-default-custom" in out

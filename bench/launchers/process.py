@@ -9,8 +9,9 @@ fork server that cannot start.
 A worker's environment takes effect as it would in a fresh interpreter, for variables read
 when Python, TensorFlow, oneDNN or OpenMP start (``TF_ENABLE_ONEDNN_OPTS``, ``OMP_NUM_THREADS``,
 ``PYTHONPATH``...): there is one fork server per distinct environment, started with it
-(:func:`distbench.launchers.forkserver.server_for`). Only the variables distbench sets per
-process and TensorFlow reads later (``forkserver.LATE_ENV``) are set in the forked child. Each
+(:func:`distbench.launchers.forkserver.server_for`). Only the variables set per process that
+TensorFlow reads later, or nothing reads at start-up (``forkserver.LATE_ENV``: ``TF_CONFIG``,
+the lockstep channel, pytest's ``PYTEST_CURRENT_TEST``), are set in the forked child. Each
 record says how its worker started (``started``).
 
 TensorFlow ignores SIGTERM in these processes, so a worker that passes its deadline (or
@@ -67,7 +68,7 @@ def spawn(argv: list[str], log_path: str, env: dict[str, str] | None = None, tre
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 tree.command(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=tree.environ(env), cwd=tree.cwd(),
+                env=whole, cwd=tree.cwd(),
                 start_new_session=True, preexec_fn=die_with_parent,
             )
     with _live_lock:

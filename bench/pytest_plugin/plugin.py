@@ -139,7 +139,11 @@ SKIP_LINE_ROOM = 120 - len("SKIPPED [999] distbench: ")
 def pytest_runtest_makereport(item: pytest.Item, call):
     outcome = yield
     report = outcome.get_result()
-    if report.skipped and "distbench_cell" in getattr(item, "fixturenames", ()) and isinstance(report.longrepr, tuple):
+    # Only the matrix's own skip, raised while the cell runs (it cannot run here): a user's
+    # skip mark or pytest-benchmark's skips (at set-up) and xfails keep pytest's line. The
+    # report keeps the shortened reason.
+    if (report.skipped and report.when == "call" and "distbench_cell" in getattr(item, "fixturenames", ())
+            and not hasattr(report, "wasxfail") and isinstance(report.longrepr, tuple)):
         import textwrap
 
         report.longrepr = ("distbench", None, textwrap.shorten(str(report.longrepr[2]).removeprefix("Skipped: "),
@@ -190,12 +194,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
-    # Inside, as this plugin's other imports: it loads in every pytest run of the environment.
-    from distbench.render import summary
-
     distbench = config.stash.get(_SESSION, None)
     if distbench is None or not (distbench.records or distbench.overhead):
         return
+    # Inside, as this plugin's other imports: it loads in every pytest run of the environment.
+    from distbench.render import summary
     terminalreporter.section("distbench")
     terminalreporter.write_line(distbench.summary())
     if distbench.saved:

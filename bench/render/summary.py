@@ -3,6 +3,7 @@ and ``--full-table``'s)."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 
 from distbench.analysis import guard
@@ -113,21 +114,35 @@ def _groups(results: dict[str, CellResult]) -> list[tuple[str, list[list]]]:
 
 def _fit(groups: list[tuple[str, list[list]]]) -> str:
     """The table within :data:`WIDTH`: labels too long for what the other columns leave are
-    wrapped at their dashes onto continuation rows."""
-    text = _table(groups)
-    over = max(len(line) for line in text.splitlines()) - WIDTH
-    if over <= 0:
-        return text
-    longest = max(len(row[0]) for _, rows in groups for row in rows)
-    room = max(12, longest - over)
-    wrapped = [(heading, [part for row in rows for part in _wrapped(row, room)]) for heading, rows in groups]
-    return _table(wrapped)
+    wrapped after their dashes onto continuation rows (never narrower than
+    :data:`MIN_LABEL`), and headings wrapped as prose."""
+    rows = [row for _, rows in groups for row in rows]
+    over = max(len(line) for line in render_rows(TERMINAL_HEADERS, rows, tight=True).splitlines()) - WIDTH
+    if over > 0:
+        longest = max(len(row[0]) for row in rows)
+        room = max(MIN_LABEL, longest - over)
+        groups = [(heading, [part for row in rows for part in _wrapped(row, room)]) for heading, rows in groups]
+    return _table([(wrap(heading), rows) for heading, rows in groups])
+
+
+MIN_LABEL = 16
 
 
 def _wrapped(row: list, room: int) -> list[list]:
-    """``row``, then a row per further piece of its label (cut after a dash where it can)."""
-    pieces = textwrap.wrap(row[0], room, break_on_hyphens=True, break_long_words=True) or [row[0]]
+    """``row``, then a row per further piece of its label."""
+    pieces = split_id(row[0], room)
     return [[pieces[0], *row[1:]]] + [[piece] + [""] * (len(row) - 1) for piece in pieces[1:]]
+
+
+def split_id(label: str, room: int) -> list[str]:
+    """``label`` in pieces of at most ``room`` characters, each cut after a dash where one
+    falls in it (``multi_worker-`` / ``train_on_batch``), else at ``room``."""
+    pieces = []
+    while len(label) > room:
+        cut = label.rfind("-", 0, room) + 1 or room
+        pieces.append(label[:cut])
+        label = label[cut:]
+    return pieces + [label]
 
 
 def _table(groups: list[tuple[str, list[list]]]) -> str:
@@ -136,7 +151,7 @@ def _table(groups: list[tuple[str, list[list]]]) -> str:
     lines = render_rows(TERMINAL_HEADERS, rows, tight=True).splitlines()
     out, at = lines[:2], 2
     for heading, group in groups:
-        out.append(heading)
+        out += heading.splitlines()
         out += lines[at:at + len(group)]
         at += len(group)
     return "\n".join(out)
@@ -151,9 +166,6 @@ def wrap(text: str) -> str:
 def saved_line(path) -> str:
     """``Saved results/<machine>/0007_....json``: relative to the working folder when the
     run is inside it (the user's own ``results/``), else the whole path."""
-    import os
-
-    path = os.path.abspath(path)
-    here = os.getcwd()
-    shown = os.path.relpath(path, here) if path.startswith(here + os.sep) else path
-    return f"Saved {shown}"
+    path, here = os.path.realpath(path), os.path.realpath(os.getcwd())
+    inside = os.path.commonpath([path, here]) == here
+    return f"Saved {os.path.relpath(path, here) if inside else path}"

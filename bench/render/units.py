@@ -13,12 +13,13 @@ def ms(seconds: float | None) -> str:
 
 
 def ms_short(seconds: float | None) -> str:
-    """Milliseconds to four significant digits, at most two decimals (``5.95``, ``13.71``,
-    ``121.4``, ``1234``): the terminal summary's narrower columns."""
+    """Milliseconds with two decimals below 100 (``5.95``, ``13.71``), then four significant
+    digits (``121.4``, ``1234``): the terminal summary's narrower columns."""
     if seconds is None:
         return "-"
     value = seconds * 1e3
-    return f"{value:.{2 if value < 100 else 1 if value < 1000 else 0}f}"
+    decimals = 2 if round(value, 2) < 100 else 1 if round(value, 1) < 1000 else 0
+    return f"{value:.{decimals}f}"
 
 
 def ms_range_short(interval: tuple[float, float] | None) -> str:

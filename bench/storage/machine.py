@@ -77,10 +77,11 @@ def gpu_driver() -> str | None:
 def machine_info() -> dict:
     """TensorFlow/Keras/CUDA/cuDNN versions, CPU, memory, GPUs and the environment
     variables that change speed (no runtime start-up)."""
+    # First: detect() imports TensorFlow with its C++ start-up lines kept out of the terminal
+    # (imported here first, they reached it: TF_CPP_MIN_LOG_LEVEL no longer silences them).
     tpu = hardware.detect().tpu_address
-    with hardware.native_stderr_quiet():   # the first import of TensorFlow may be this one
-        import keras
-        import tensorflow as tf
+    import keras
+    import tensorflow as tf
 
     build = tf.sysconfig.get_build_info()
     gpus = tf.config.list_physical_devices("GPU")

@@ -2,7 +2,7 @@
 
 from distbench.core.config import CellSpec
 from distbench.core.records import skipped
-from distbench.render import run_table
+from distbench.render import run_table, summary, units
 from distbench.storage.results import results_of
 
 from tests.bench.runs import record, samples
@@ -49,11 +49,28 @@ def test_the_main_command_s_longest_ids_and_a_long_user_workload_fit():
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= 120, max(lines, key=len)
     assert "reuters_cnn (test: accuracy):" in lines
-    first = next(k for k, line in enumerate(lines) if line.startswith("a_strategy_plugin_of"))
-    assert "ex/s" in lines[first] and lines[first + 1].rstrip().endswith("-custom")   # continued below
     assert any(line.startswith("multi_worker-train_on_batch-tf_keras ") for line in lines)   # whole
     heading = lines.index("my_sentiment_transformer_with_a_long_name_v2 (test: accuracy):")
     assert lines[heading + 1].startswith("default-fit-tf_keras ")
+    # No dash within the room: cut at the room; the rest continues on the next line.
+    first = next(k for k, line in enumerate(lines) if line.startswith("a_strategy_plugin_of"))
+    assert "ex/s" in lines[first] and lines[first + 1].rstrip() == "name_far_too_long_for_any_column-custom"
+
+
+def test_a_long_workload_name_wraps_its_heading_not_the_rows():
+    name = "a_workload_" + "with_a_very_long_name_" * 5
+    run = {f"{name}-default-fit": [record(f"{name}-default-fit", samples(9.0))]}
+    lines = run_table.run_summary(results_of(run), "table", full=False).splitlines()
+    assert max(len(line) for line in lines) <= 120, max(lines, key=len)
+    assert any(line.startswith("default-fit ") and "ex/s" in line for line in lines)   # the row, whole
+
+
+def test_short_milliseconds_round_before_choosing_decimals():
+    assert [units.ms_short(v / 1e3) for v in (5.954, 99.996, 121.44, 999.96, 1234.4)] == [
+        "5.95", "100.0", "121.4", "1000", "1234"]
+    assert summary.split_id("multi_worker-train_on_batch-tf_keras", 20) == ["multi_worker-", "train_on_batch-",
+                                                                            "tf_keras"]
+    assert summary.split_id("abcdefghij", 4) == ["abcd", "efgh", "ij"]
 
 
 def test_the_full_table_has_every_column():
