@@ -18,18 +18,29 @@ HEADERS = ["cell", "runs", "median ms", "95% CI ms", "throughput", "of peak", "i
 def summary_rows(results: dict[str, CellResult]) -> list[list]:
     """One row per measured cell (the guard's extra seeds left out: they are the guard's)."""
     rows = []
-    for r in results.values():
-        if not r.measured or r.spec.is_replicate:
-            continue
-        metric = r.guard_metric if r.guard_value is not None else "accuracy"
-        value = r.guard_value if r.guard_value is not None else r.accuracy
+    for r in _shown(results):
+        metric, value = _test(r)
         rows.append([
-            r.id, r.processes, units.ms(r.median), units.ms_range(r.interval),
-            _throughput(r),
-            units.share(r.share_of_peak) if r.share_of_peak is not None else "-", input_cell(r),
-            f"{metric} {units.metric(value)}" if value is not None else "-", _guard(r),
+            r.id, r.processes, units.ms(r.median), units.ms_range(r.interval), _throughput(r), _share(r),
+            input_cell(r), f"{metric} {units.metric(value)}" if value is not None else "-", _guard(r),
         ])
     return rows
+
+
+def _shown(results: dict[str, CellResult]) -> list[CellResult]:
+    """The cells a summary has a row for: measured, not the guard's extra seeds."""
+    return [r for r in results.values() if r.measured and not r.spec.is_replicate]
+
+
+def _test(r: CellResult) -> tuple[str, float | None]:
+    """The test metric a row shows: the guard's, else accuracy."""
+    if r.guard_value is not None:
+        return r.guard_metric, r.guard_value
+    return "accuracy", r.accuracy
+
+
+def _share(r: CellResult) -> str:
+    return units.share(r.share_of_peak) if r.share_of_peak is not None else "-"
 
 
 def _throughput(r: CellResult, short: bool = False) -> str:
@@ -95,19 +106,16 @@ def _groups(results: dict[str, CellResult]) -> list[tuple[str, list[list]]]:
     """(heading, rows) per workload, in the run's order; a row's first column is its id
     without the workload's name, its test column the metric's value alone."""
     groups: dict[str, tuple[list[str], list[list]]] = {}
-    for r, row in zip((r for r in results.values() if r.measured and not r.spec.is_replicate), summary_rows(results)):
+    for r in _shown(results):
         workload = r.spec.workload
         metrics, rows = groups.setdefault(workload, ([], []))
         prefix = f"{workload}-"
-        label = r.id[len(prefix):] if r.id.startswith(prefix) else r.id
-        value = r.guard_value if r.guard_value is not None else r.accuracy
-        if value is not None:
-            name = r.guard_metric if r.guard_value is not None else "accuracy"
-            if name not in metrics:
-                metrics.append(name)
-        rows.append([label, row[1], units.ms_short(r.median), units.ms_range_short(r.interval),
-                     _throughput(r, short=True), *row[5:7], units.metric(value) if value is not None else "-",
-                     row[8]])
+        metric, value = _test(r)
+        if value is not None and metric not in metrics:
+            metrics.append(metric)
+        rows.append([r.id[len(prefix):] if r.id.startswith(prefix) else r.id, r.processes, units.ms_short(r.median),
+                     units.ms_range_short(r.interval), _throughput(r, short=True), _share(r), input_cell(r),
+                     units.metric(value), _guard(r)])
     return [(f"{workload}" + (f" (test: {', '.join(metrics)})" if metrics else "") + ":", rows)
             for workload, (metrics, rows) in groups.items()]
 
