@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from distbench.analysis import guard
 from distbench.core import stats
 from distbench.core.errors import UserError
 from distbench.storage.files import StoredRun
@@ -212,15 +211,6 @@ class Comparison:
         return [c for c in self.cells if c.verdict]
 
 
-@dataclass(frozen=True)
-class Regression:
-    """Why the newer run fails the check for one cell: ``kind`` slower, accuracy or guard."""
-
-    kind: str
-    comparison: CellComparison
-    tolerance: float | None = None
-
-
 def machine_diff(a: dict, b: dict) -> list[tuple[str, object, object]]:
     """The fingerprint fields that differ between two machine_info dicts."""
     fa, fb = fingerprint(a.get("distbench", a)), fingerprint(b.get("distbench", b))
@@ -332,79 +322,3 @@ def selected(comparison: Comparison, chosen: dict[str, list[str] | None]) -> Com
         wanted = "; ".join(f"{k}: {', '.join(v)}" for k, v in chosen.items() if v)
         raise UserError(f"No cell of runs {comparison.a.label} and {comparison.b.label} matches {wanted}.")
     return Comparison(comparison.a, comparison.b, cells, comparison.machine_diff)
-
-
-def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> list[Regression]:
-    """Why the newer run (B) fails the check: slower, a lower guard metric, or newly flagged."""
-    found = []
-    for c in comparison.compared:
-        if c.verdict == "slower":
-            found.append(Regression("slower", c))
-        if c.accuracy_worse(accuracy_tolerance):
-            found.append(Regression("accuracy", c, accuracy_tolerance))
-        if guard.worse(c.b.guard) and not guard.worse(c.a.guard):
-            found.append(Regression("guard", c))
-    return found
-
-
-def too_noisy(comparison: Comparison) -> list[CellComparison]:
-    """The cells the regression check can neither pass nor fail (undecided)."""
-    return [c for c in comparison.compared if c.unchecked]
-
-
-def missing(comparison: Comparison) -> list[CellComparison]:
-    """Cells the baseline measured that the checked run did not measure whole: absent,
-    crashed (any of its processes), or skipped where the baseline ran them; and cells a
-    process of which crashed in the baseline. (Cells neither run measured are not checks.)"""
-    def whole(result) -> bool:
-        return result is not None and result.whole
-
-    return [c for c in comparison.cells
-            if c.a is not None and (c.a.measured or (c.b is not None and c.b.measured))
-            and not (whole(c.a) and whole(c.b))]
-
-
-def differing(comparison: Comparison) -> list[CellComparison]:
-    """Cells both runs measured, but as different measurements (configuration, data or
-    workload code differ): not checked, and said so."""
-    return [c for c in comparison.cells if c.differences]
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    """What the check found, and the exit status it means."""
-
-    failures: list[Regression]
-    undecided: list[CellComparison]
-    missing: list[CellComparison]
-    checked: int
-    allow_undecided: bool = False
-    allow_missing: bool = False
-    differing: list[CellComparison] = ()
-    other_machine: list[tuple[str, object, object]] = ()   # fingerprint fields that differ
-    allow_other_machine: bool = False
-
-    @property
-    def exit_status(self) -> int:
-        if self.other_machine and not self.allow_other_machine:
-            return EXIT_UNDECIDED   # another machine's speed is not a regression of the code
-        if self.failures:
-            return EXIT_REGRESSION
-        unchecked = list(self.missing) + list(self.differing)
-        if (self.undecided and not self.allow_undecided) or (unchecked and not self.allow_missing):
-            return EXIT_UNDECIDED
-        if not self.checked:
-            return EXIT_UNDECIDED   # nothing was checked: never a pass
-        return EXIT_PASS
-
-
-def check(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE,
-          allow_undecided: bool = False, allow_missing: bool = False,
-          allow_other_machine: bool = False) -> CheckOutcome:
-    """The regression check of B against A, failing closed (runs of two machines too,
-    unless ``allow_other_machine``)."""
-    undecided = too_noisy(comparison)
-    checked = len([c for c in comparison.compared if not c.unchecked])
-    return CheckOutcome(regressions(comparison, accuracy_tolerance), undecided, missing(comparison), checked,
-                        allow_undecided, allow_missing, differing(comparison), comparison.machine_diff,
-                        allow_other_machine)

@@ -7,7 +7,7 @@ import functools
 import os
 import sys
 
-from distbench.analysis import compare
+from distbench.analysis import check, compare
 from distbench.cli.args import emit, threshold_of
 from distbench.core.errors import UserError
 from distbench.render import verdicts
@@ -88,8 +88,8 @@ def check_baseline(args: argparse.Namespace) -> int:
     comparison = compare.selected(comparison, {k: args.given.get(k) for k in ("workload", "strategy", "loop")})
     emit(verdicts.comparison_text(comparison, args.format))
     tolerance = compare.DEFAULT_ACCURACY_TOLERANCE if args.accuracy_tolerance is None else args.accuracy_tolerance
-    outcome = compare.check(comparison, tolerance, args.allow_undecided, args.allow_missing,
-                            args.allow_other_machine)
+    outcome = check.check(comparison, tolerance, args.allow_undecided, args.allow_missing,
+                          args.allow_other_machine)
     print()
     for line in verdicts.check_lines(outcome, baseline.label, current.label, tolerance):
         print(line)

@@ -18,14 +18,14 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 
+from distbench.core.errors import UserError
+
 FLAVOURS = ("keras3", "tf_keras")
 ENV = "TF_USE_LEGACY_KERAS"
 
 
 def check(flavour: str) -> str:
     """``flavour`` if it is one; otherwise a UserError naming the valid ones."""
-    from distbench.core.errors import UserError
-
     if flavour not in FLAVOURS:
         raise UserError(f"Unknown Keras {flavour!r}. Known: {', '.join(FLAVOURS)}.")
     return flavour

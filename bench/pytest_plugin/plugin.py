@@ -18,6 +18,10 @@ distbench's: with a distbench matrix they are refused with one line that points 
 
 from __future__ import annotations
 
+# This module loads into every pytest run of an environment with distbench installed (a
+# pytest11 entry point), benchmarks or not: it imports distbench's session, storage and
+# analysis inside the hooks that need them, so that an ordinary test run pays for none
+# of it (the session's modules bring numpy and the matrix's machinery).
 import importlib
 import os
 from pathlib import Path
@@ -29,6 +33,7 @@ MATRIX = Path(__file__).with_name("matrix.py")   # the benchmarks this plugin ad
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    # inside the hook: see the note on imports at the top
     from distbench.session import options
 
     options.add_to_pytest(parser.getgroup("distbench"))
@@ -49,6 +54,7 @@ def matrix_file(config: pytest.Config):
     """The project's matrix file (from pytest's rootdir up), or None; looked for once per
     session (three hooks ask)."""
     if _MATRIX_FILE not in config.stash:
+        # inside the hook: see the note on imports at the top
         from distbench.session import matrix_file as mf
 
         config.stash[_MATRIX_FILE] = mf.find(config.rootpath)
@@ -59,6 +65,7 @@ def session_of(config: pytest.Config):
     """The distbench session of this pytest run, resolved once: the --distbench-* options
     over the project's matrix file."""
     if _SESSION not in config.stash:
+        # inside the hook: see the note on imports at the top
         from distbench.session import matrix_file as mf
         from distbench.session import options
         from distbench.session.session import Session
@@ -167,6 +174,7 @@ def distbench_session(request: pytest.FixtureRequest):
 
 
 def pytest_benchmark_update_machine_info(config, machine_info: dict) -> None:
+    # inside the hook: see the note on imports at the top
     from distbench.storage.machine import machine_info as distbench_machine_info
 
     machine_info["distbench"] = distbench_machine_info()
@@ -175,6 +183,7 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict) -> None:
 def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info, compared_benchmark) -> None:
     """pytest-benchmark compares machine_info field by field and warns at any difference
     (a clock, a load average); distbench's fingerprint says what matters for speed."""
+    # inside the hook: see the note on imports at the top
     from distbench.analysis.compare import machine_diff
     from distbench.render.verdicts import machine_line
 
@@ -197,7 +206,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     distbench = config.stash.get(_SESSION, None)
     if distbench is None or not (distbench.records or distbench.overhead):
         return
-    # Inside, as this plugin's other imports: it loads in every pytest run of the environment.
+    # inside the hook: see the note on imports at the top
     from distbench.render import summary
     terminalreporter.section("distbench")
     terminalreporter.write_line(distbench.summary())

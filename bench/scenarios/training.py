@@ -24,14 +24,7 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     phases = _Phases()
     data = workload.load(spec.data, spec.seed)
     phases.end("data_s")
-    steps_per_epoch = steps_per_epoch_of(spec, data, global_batch)
-    # A time-to-target cell trains up to its step budget; the target stops it earlier.
-    epochs = -(-spec.max_steps // steps_per_epoch) if spec.is_target else spec.epochs
-    config = loops.TrainConfig(
-        epochs=epochs, steps_per_epoch=steps_per_epoch, global_batch=global_batch,
-        steps_per_execution=spec.steps_per_execution, seed=spec.training_seed,
-        jit_compile=spec.jit_compile, prefetch=spec.prefetch,
-    )
+    config = _train_config(spec, data, global_batch)
     memory.reset_device_peaks(device_names)
     model = build_model(spec, workload, data, strategy)
     plain = workload.new_model(data)   # evaluation's strategy-free copy
@@ -69,6 +62,17 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     if tracker:
         record["target"] = tracker.record()
     return {**record, "compute": compute, "phases": phases.seconds, "disturbance": disturbed}
+
+
+def _train_config(spec: CellSpec, data, global_batch: int) -> loops.TrainConfig:
+    steps_per_epoch = steps_per_epoch_of(spec, data, global_batch)
+    # A time-to-target cell trains up to its step budget; the target stops it earlier.
+    epochs = -(-spec.max_steps // steps_per_epoch) if spec.is_target else spec.epochs
+    return loops.TrainConfig(
+        epochs=epochs, steps_per_epoch=steps_per_epoch, global_batch=global_batch,
+        steps_per_execution=spec.steps_per_execution, seed=spec.training_seed,
+        jit_compile=spec.jit_compile, prefetch=spec.prefetch,
+    )
 
 
 def _timing_cost(spec: CellSpec, loop, ctx) -> dict | None:

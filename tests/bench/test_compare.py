@@ -7,13 +7,12 @@ from distbench.analysis import compare
 from distbench.analysis.compare import (
     UNDECIDED,
     band_verdict,
-    check,
     compare_runs,
     history_noise,
     judge_pairs,
     machine_diff,
-    regressions,
 )
+from distbench.analysis.check import check, regressions
 from distbench.core.errors import UserError
 from distbench.render.verdicts import regression_line
 from distbench.storage.files import load

@@ -4,7 +4,7 @@ import math
 import time
 
 import pytest
-from distbench.analysis import compare
+from distbench.analysis import check, compare
 from distbench.core import stats, targets
 from distbench.core.errors import UserError
 from distbench.render import target_table
@@ -184,17 +184,17 @@ def test_compare_judges_time_to_target_and_a_target_no_longer_reached_fails_the_
     same = compare.compare_runs(a, _run(tmp_path, [10.5, 11.0, 11.5]), noise_a=noise)
     assert same.cells[0].verdict == "same" and same.cells[0].target
     slower = compare.compare_runs(a, _run(tmp_path, [20.0, 22.0, 24.0]), noise_a=noise)
-    assert slower.cells[0].verdict == "slower" and compare.check(slower).exit_status == compare.EXIT_REGRESSION
+    assert slower.cells[0].verdict == "slower" and check.check(slower).exit_status == compare.EXIT_REGRESSION
     lost = compare.compare_runs(a, _run(tmp_path, [9.0, 0, 0], reached=(True, False, False)), noise_a=noise)
-    assert lost.cells[0].verdict == "slower" and compare.check(lost).exit_status == compare.EXIT_REGRESSION
+    assert lost.cells[0].verdict == "slower" and check.check(lost).exit_status == compare.EXIT_REGRESSION
     from distbench.render.verdicts import regression_line
 
-    (failure,) = compare.check(lost).failures
+    (failure,) = check.check(lost).failures
     assert "time to target 11.0 s -> not reached" in regression_line(failure)
     neither = compare.compare_runs(_run(tmp_path, [0, 0, 0], (False,) * 3), _run(tmp_path, [0, 0, 0], (False,) * 3),
                                    noise_a=noise)
     assert neither.cells[0].verdict == compare.UNDECIDED
-    assert compare.check(neither).exit_status == compare.EXIT_UNDECIDED
+    assert check.check(neither).exit_status == compare.EXIT_UNDECIDED
 
 
 def test_the_report_has_a_time_to_target_table_and_chart(tmp_path):

@@ -1,0 +1,102 @@
+"""The regression check: a comparison of stored runs (:mod:`distbench.analysis.compare`)
+read as pass, fail or undecided, failing closed.
+
+B fails against A when a cell is ``slower``, its guard metric dropped by more than the
+accuracy tolerance, or its guard newly flags it. A cell that is undecided, missing,
+crashed in any process, or measured differently in the two runs is not a pass unless the
+user allows that; runs of two machines are not compared unless allowed; nothing checked
+is never a pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from distbench.analysis import guard
+from distbench.analysis.compare import (DEFAULT_ACCURACY_TOLERANCE, EXIT_PASS, EXIT_REGRESSION, EXIT_UNDECIDED,
+                                        CellComparison, Comparison)
+
+
+@dataclass(frozen=True)
+class Regression:
+    """Why the newer run fails the check for one cell: ``kind`` slower, accuracy or guard."""
+
+    kind: str
+    comparison: CellComparison
+    tolerance: float | None = None
+
+
+def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> list[Regression]:
+    """Why the newer run (B) fails the check: slower, a lower guard metric, or newly flagged."""
+    found = []
+    for c in comparison.compared:
+        if c.verdict == "slower":
+            found.append(Regression("slower", c))
+        if c.accuracy_worse(accuracy_tolerance):
+            found.append(Regression("accuracy", c, accuracy_tolerance))
+        if guard.worse(c.b.guard) and not guard.worse(c.a.guard):
+            found.append(Regression("guard", c))
+    return found
+
+
+def too_noisy(comparison: Comparison) -> list[CellComparison]:
+    """The cells the regression check can neither pass nor fail (undecided)."""
+    return [c for c in comparison.compared if c.unchecked]
+
+
+def missing(comparison: Comparison) -> list[CellComparison]:
+    """Cells the baseline measured that the checked run did not measure whole: absent,
+    crashed (any of its processes), or skipped where the baseline ran them; and cells a
+    process of which crashed in the baseline. (Cells neither run measured are not checks.)"""
+    def whole(result) -> bool:
+        return result is not None and result.whole
+
+    return [c for c in comparison.cells
+            if c.a is not None and (c.a.measured or (c.b is not None and c.b.measured))
+            and not (whole(c.a) and whole(c.b))]
+
+
+def differing(comparison: Comparison) -> list[CellComparison]:
+    """Cells both runs measured, but as different measurements (configuration, data or
+    workload code differ): not checked, and said so."""
+    return [c for c in comparison.cells if c.differences]
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What the check found, and the exit status it means."""
+
+    failures: list[Regression]
+    undecided: list[CellComparison]
+    missing: list[CellComparison]
+    checked: int
+    allow_undecided: bool = False
+    allow_missing: bool = False
+    differing: list[CellComparison] = ()
+    other_machine: list[tuple[str, object, object]] = ()   # fingerprint fields that differ
+    allow_other_machine: bool = False
+
+    @property
+    def exit_status(self) -> int:
+        if self.other_machine and not self.allow_other_machine:
+            return EXIT_UNDECIDED   # another machine's speed is not a regression of the code
+        if self.failures:
+            return EXIT_REGRESSION
+        unchecked = list(self.missing) + list(self.differing)
+        if (self.undecided and not self.allow_undecided) or (unchecked and not self.allow_missing):
+            return EXIT_UNDECIDED
+        if not self.checked:
+            return EXIT_UNDECIDED   # nothing was checked: never a pass
+        return EXIT_PASS
+
+
+def check(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE,
+          allow_undecided: bool = False, allow_missing: bool = False,
+          allow_other_machine: bool = False) -> CheckOutcome:
+    """The regression check of B against A, failing closed (runs of two machines too,
+    unless ``allow_other_machine``)."""
+    undecided = too_noisy(comparison)
+    checked = len([c for c in comparison.compared if not c.unchecked])
+    return CheckOutcome(regressions(comparison, accuracy_tolerance), undecided, missing(comparison), checked,
+                        allow_undecided, allow_missing, differing(comparison), comparison.machine_diff,
+                        allow_other_machine)
