@@ -102,11 +102,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     machine = this_machine_id()
     noise = pairs.pair_noise(history(storage, machine))
     wanted = [c for c in noise if _selected(c, args)]
-    print(f"Pair noise from the interleaved runs stored for {machine} in {args.results}/:")
-    print(tables.render_rows(verdicts.PLAN_HEADERS, verdicts.plan_rows(pairs.plan(noise, wanted, effect, threshold, args.power), effect, threshold)))
-    if not wanted:
-        print("No stored interleaved runs for this selection: run `distbench ab --b \"\" ...` "
-              "(an A/A comparison) once to measure the noise.")
+    plans = pairs.plan(noise, wanted, effect, threshold, args.power)
+    print(verdicts.plan_text(plans, effect, threshold, machine, args.results))
     return 0
 
 

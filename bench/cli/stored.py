@@ -11,7 +11,7 @@ from distbench.analysis import check, compare
 from distbench.cli.args import emit, threshold_of
 from distbench.core.errors import UserError
 from distbench.render import verdicts
-from distbench.render.report import write_report
+from distbench.render.report import write_report, wrote_line
 from distbench.storage.files import Storage, load, load_history
 from distbench.storage.machine import machine_id, machine_info
 
@@ -34,7 +34,7 @@ def history(storage: Storage, machine_id: str) -> list:
     """A machine's readable stored runs; each unreadable one named on stderr, and skipped."""
     runs, unreadable = load_history(storage.runs(machine_id))
     for reason in unreadable:
-        print(f"distbench: skipped in the history: {reason}", file=sys.stderr)
+        print(verdicts.skipped_history_line(reason), file=sys.stderr)
     return runs
 
 
@@ -70,7 +70,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     histories = {folder.name: history(storage, folder.name) for folder in storage.machine_folders()}
     out = args.out or os.path.join("reports", run.machine_id)
     markdown, page = write_report(run, histories, out, threshold_of(args, stored_default(args)), args.reference)
-    print(f"Wrote {page} (one self-contained page) and {markdown} (charts beside it)")
+    print(wrote_line(page, markdown))
     return 0
 
 

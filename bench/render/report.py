@@ -45,6 +45,11 @@ def write_report(run: StoredRun, histories: dict[str, list[StoredRun]], out_dir:
     return markdown, page
 
 
+def wrote_line(page, markdown) -> str:
+    """What ``report`` wrote, in one line."""
+    return f"Wrote {page} (one self-contained page) and {markdown} (charts beside it)"
+
+
 def _heading(run: StoredRun) -> list[str]:
     lines = [
         f"# distbench report: {run.label}",

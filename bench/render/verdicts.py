@@ -208,6 +208,21 @@ def plan_rows(plans, effect: float, threshold: float) -> list[list]:
     return rows
 
 
+def plan_text(plans, effect: float, threshold: float, machine: str, results: str) -> str:
+    """``plan``'s table: the pairs each selected cell needs, from its stored pair noise."""
+    lines = [f"Pair noise from the interleaved runs stored for {machine} in {results}/:",
+             render_rows(PLAN_HEADERS, plan_rows(plans, effect, threshold))]
+    if not plans:
+        lines.append("No stored interleaved runs for this selection: run `distbench ab --b \"\" ...` "
+                     "(an A/A comparison) once to measure the noise.")
+    return "\n".join(lines)
+
+
+def skipped_history_line(reason: str) -> str:
+    """One stored run left out of a machine's history (it cannot be read)."""
+    return f"distbench: skipped in the history: {reason}"
+
+
 def comparison_text(comparison, fmt: str) -> str:
     """``compare`` and ``check --baseline``'s table of a stored-run comparison: the runs, the
     machines' differences, the cells and how they were judged; as JSON, one document."""

@@ -87,3 +87,11 @@ def test_tune_runs_ranks_and_lists_what_it_did_not_rank(capsys, tmp_path):
     assert "[1/2] reuters_cnn-default-custom" in out and "[2/2] reuters_cnn-default-custom-xla" in out
     assert "speed-up vs plain fit" in out      # the ranking's table
     assert "Fastest by mean step: default custom" in out and "Not confirmed" in out
+
+
+def test_plan_without_stored_pairs_says_how_to_measure_them(capsys, tmp_path):
+    assert main(["plan", "--detect", "10%", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Pair noise from the interleaved runs stored for ") and out[0].endswith(f"in {tmp_path}/:")
+    assert out[1].split() == ["cell", "pair", "sd", "from", "pairs", "needed", "about"]
+    assert out[-1].startswith("No stored interleaved runs for this selection: run `distbench ab --b \"\" ...`")
