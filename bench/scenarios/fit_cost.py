@@ -5,7 +5,7 @@ same data, with and without the callback, in alternating order (the same model a
 process on both sides, so one process is the right unit): the median of the pairs'
 wall-time ratios with a distribution-free interval
 (:meth:`distbench.loops.fit.FitLoop.timing_cost`, which every fit cell also runs, with
-fewer pairs). The parent half of the overhead benchmark is :mod:`distbench.session.overhead`.
+fewer pairs; the parent says how many). The parent half of the overhead benchmark is :mod:`distbench.session.overhead`.
 """
 
 from __future__ import annotations
@@ -19,17 +19,18 @@ from distbench.scenarios.cell import build_model, start_strategy
 from distbench.strategies import hardware
 from distbench.trackers.timing import StepClock
 
-FIT_PAIRS = 60          # pairs of fit calls, with and without the timing callback
 FIT_STEPS = 25          # steps per fit call: short calls pair closely in time
 
 
-def measure(spec: CellSpec, pairs: int = FIT_PAIRS) -> dict:
-    """Here, in this process: what the per-step timing callback costs ``fit`` (a record)."""
+def measure(spec: CellSpec) -> dict:
+    """Here, in this process: what the per-step timing callback costs ``fit`` (a record),
+    over ``spec.timing_cost_pairs`` pairs of calls (the parent sets them:
+    :data:`distbench.session.overhead.FIT_PAIRS`)."""
     workload = workloads.get(spec.workload)
     _, strategy = start_strategy(spec, hardware.detect())
     data = workload.load(spec.data, spec.seed)
     return {"cell": f"{spec.id}-fit-callback", "status": "ok", "config": spec.to_dict(),
-            "fit": _fit_overhead(spec, workload, strategy, data, pairs)}
+            "fit": _fit_overhead(spec, workload, strategy, data, spec.timing_cost_pairs)}
 
 
 def _fit_overhead(spec: CellSpec, workload, strategy, data, pairs: int) -> dict:

@@ -101,7 +101,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("matmul_shape", "quick, seed (the published 10000x100 @ 100x100000) or M,K,N", str),
     _spec("matmul_repeats", int, "timed products per device (default 10)"),
     _spec("timing_cost_pairs", int, "fit cells, after they are measured: pairs of short fit calls with and without "
-          "the per-step timing callback, to report what timing costs fit (default 5; 0: not measured)"),
+          "the per-step timing callback, to report what timing costs fit (default 5; 0: not measured, nor in the "
+          "overhead benchmark)"),
     _spec("intra_op_threads", int, "TensorFlow intra-op threads per worker (0: default)"),
     _spec("inter_op_threads", int, "TensorFlow inter-op threads per worker (0: default)"),
     _spec("deadline_s", float, "seconds per cell before its processes are killed (default 900)"),

@@ -11,7 +11,10 @@ loop and sync: its ratio was close to 1 by construction (issue 9). Against a bar
 in its own process, the harness's cell was 8% slower in 5 of 6 pairs then.
 
 Its second part, what the per-step timing callback costs ``fit``, runs in a worker
-(:mod:`distbench.scenarios.fit_cost`, worker task ``overhead``).
+(:mod:`distbench.scenarios.fit_cost`, worker task ``overhead``): :data:`FIT_PAIRS` pairs
+of fit calls, passed to it as the spec's ``timing_cost_pairs``; none when the cell's own
+``timing_cost_pairs`` is 0 (``--timing-cost-pairs 0``: the timing callback's cost is
+not measured anywhere).
 """
 
 from __future__ import annotations
@@ -25,11 +28,15 @@ FIT_PAIRS = 60          # pairs of fit calls, with and without the timing callba
 MIN_PAIRS, MAX_PAIRS = 3, 8
 
 
-def paired(suite, spec: CellSpec, progress=None, fit_pairs: int = FIT_PAIRS, env: dict | None = None) -> dict:
+def paired(suite, spec: CellSpec, progress=None, fit_pairs: int | None = None, env: dict | None = None) -> dict:
     """The overhead record of ``spec``: bare-vs-harness process pairs, then fit's callback.
 
-    ``env``: extra environment for the harness side only (tests inject a delay with it).
+    ``fit_pairs``: pairs of fit calls for the callback's cost (default :data:`FIT_PAIRS`,
+    none when ``spec.timing_cost_pairs`` is 0). ``env``: extra environment for the harness
+    side only (tests inject a delay with it).
     """
+    if fit_pairs is None:
+        fit_pairs = FIT_PAIRS if spec.timing_cost_pairs else 0
     if spec.loop != "custom" or spec.strategy != "default":
         raise UserError(f"The overhead benchmark compares the default strategy's custom loop with a bare "
                         f"TensorFlow loop; received {spec.strategy}/{spec.loop}.")
@@ -50,6 +57,6 @@ def paired(suite, spec: CellSpec, progress=None, fit_pairs: int = FIT_PAIRS, env
         "bare": [a["step_time"]["median"] for a, _ in cell.pairs],
         "harness": [b["step_time"]["median"] for _, b in cell.pairs]}}
     if fit_pairs:
-        fit = suite.run(spec, task="overhead")
+        fit = suite.run(spec.replace(timing_cost_pairs=fit_pairs), task="overhead")
         record["overhead"]["fit"] = fit.get("fit") if fit.get("status") == "ok" else {"error": fit.get("reason")}
     return record

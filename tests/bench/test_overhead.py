@@ -25,7 +25,7 @@ def test_the_bare_loop_trains_the_workload_without_the_harness(tiny):
 
 
 def test_fit_callback_cost_is_measured_in_pairs(tiny):
-    record = fit_cost.measure(tiny("reuters_cnn", "default", "custom", steps_per_epoch=10), pairs=3)
+    record = fit_cost.measure(tiny("reuters_cnn", "default", "custom", steps_per_epoch=10, timing_cost_pairs=3))
     f = record["fit"]
     assert f["pairs"] == len(f["walls"]) == 3 and f["steps_per_call"] == fit_cost.FIT_STEPS
     assert all(t > 0 and u > 0 for t, u in f["walls"])
@@ -58,11 +58,14 @@ def test_the_benchmark_finds_a_delay_injected_into_the_harness(tmp_path, tiny):
         timing.StepClock.stop = stop
     """))
     spec = tiny("reuters_cnn", "default", "custom", steps_per_epoch=40)
-    record = overhead.paired(Suite(), spec, fit_pairs=0, env={"PYTHONPATH": str(slow)})
+    record = overhead.paired(Suite(), spec, fit_pairs=3, env={"PYTHONPATH": str(slow)})
     o = record["overhead"]
     assert record["status"] == "ok" and not o["within_target"], o
     assert o["ratio_ci"][0] > 1 + overhead.TARGET        # the added time is found, beyond the target
     assert overhead_lines.overhead_line(record).startswith("reuters_cnn-default-custom-overhead: the harness adds +")
+    # fit's callback, in a worker of its own, over the pairs the parent asked for
+    assert o["fit"]["pairs"] == len(o["fit"]["walls"]) == 3, o["fit"]
+    assert "median of 3 pairs of 25-step fit calls" in " ".join(overhead_lines.overhead_lines(record))
 
 
 def test_the_overhead_line_passes_only_what_the_interval_shows():
