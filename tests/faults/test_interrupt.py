@@ -17,9 +17,10 @@ pytestmark = pytest.mark.slow
 ENV = {**{k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DISTBENCH_SPAWN")},
        "TF_CPP_MIN_LOG_LEVEL": "3", "GIT_AUTHOR_NAME": "u", "GIT_AUTHOR_EMAIL": "u@example.com",
        "GIT_COMMITTER_NAME": "u", "GIT_COMMITTER_EMAIL": "u@example.com"}
-# Long cells: a pair takes tens of seconds, so Ctrl-C lands inside the second pair.
+# Long cells: a pair takes several seconds (two processes taking turns over 400 steps), so
+# Ctrl-C, 3 s after the first pair's line, lands inside the second pair.
 CELL = ["--workload", "reuters_cnn", "--strategy", "default", "--loop", "custom", "--data", "synthetic",
-        "--steps-per-epoch", "800", "--epochs", "1", "--max-pairs", "8", "--min-pairs", "8"]
+        "--steps-per-epoch", "400", "--epochs", "1", "--max-pairs", "8", "--min-pairs", "8"]
 
 
 def _in(folder: str) -> list[int]:
