@@ -6,6 +6,8 @@ allowed only to keep a cost, TensorFlow above all, out of a process that must no
 from __future__ import annotations
 
 import ast
+import io
+import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,7 +19,7 @@ MAX_FUNCTION_LINES = 50
 def breaches(path: Path) -> list[str]:
     """What in one source file breaks the rule, one line each."""
     text = path.read_text()
-    lines = text.splitlines()
+    lines, comments = text.splitlines(), _comment_lines(text)
     found = []
     if len(lines) > MAX_MODULE_LINES:
         found.append(f"{path}: {len(lines)} lines (at most {MAX_MODULE_LINES})")
@@ -28,7 +30,7 @@ def breaches(path: Path) -> list[str]:
         if length > MAX_FUNCTION_LINES:
             found.append(f"{path}:{node.lineno} {node.name}: {length} lines (at most {MAX_FUNCTION_LINES})")
         found += [f"{path}:{line} {node.name}: imports {module} inside a function without a comment saying why"
-                  for line, module in _inner_imports(node) if not _commented(lines, line, node.lineno)]
+                  for line, module in _inner_imports(node) if not _commented(comments, line, node.lineno)]
     return found
 
 
@@ -42,9 +44,15 @@ def _inner_imports(function: ast.AST) -> list[tuple[int, str]]:
     return found
 
 
-def _commented(lines: list[str], line: int, start: int) -> bool:
-    """A comment on the import's line or on one of the three lines above it, within the function."""
-    return any("#" in lines[i - 1] for i in range(max(start, line - 3), line + 1))
+def _comment_lines(text: str) -> set[int]:
+    """The lines that hold a comment (not a ``#`` inside a string)."""
+    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+    return {t.start[0] for t in tokens if t.type == tokenize.COMMENT}
+
+
+def _commented(comments: set[int], line: int, start: int) -> bool:
+    """A comment on the import's line or on one of the three lines above it, below the ``def``."""
+    return any(i in comments for i in range(max(start + 1, line - 3), line + 1))
 
 
 def _sources() -> list[Path]:
@@ -66,6 +74,9 @@ def test_the_rule_finds_what_breaks_it(tmp_path):
     assert any("f: 51 lines" in line for line in found)
     assert any(line.startswith(f"{long}: ") and line.endswith(f"(at most {MAX_MODULE_LINES})") for line in found)
     assert any("g: imports distbench.core inside a function" in line for line in found)
+    quoted = tmp_path / "quoted.py"   # a '#' in a string is no comment
+    quoted.write_text('def g():\n    x = "#"\n    from distbench.core import stats\n')
+    assert len(breaches(quoted)) == 1
     short = tmp_path / "short.py"
     short.write_text("def g():\n    # keeps TensorFlow out of the parent\n    from distbench.core import stats\n")
     assert breaches(short) == []

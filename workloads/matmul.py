@@ -9,32 +9,11 @@ from __future__ import annotations
 
 from typing import Callable, ClassVar
 
-from distbench.core.errors import UserError
 from distbench.workloads.registry import WORKLOADS
 
-SHAPES = {
-    "quick": (10000, 100, 10000),     # c is 10^8 floats (0.4 GB)
-    "seed": (10000, 100, 100000),     # the reference size: c is 10^9 floats (~4 GB)
-}
 # float32 summation of up to 10^9 terms: relative error well under 1e-3 in practice.
 SUM_RTOL = 1e-3
 MAXVAL = 3.0          # operands ~ U(0, 3), as published
-
-
-def parse_shape(text: str) -> tuple[int, int, int]:
-    """``quick``, ``seed`` or ``M,K,N`` -> (M, K, N), each a positive integer."""
-    if text in SHAPES:
-        return SHAPES[text]
-    try:
-        dims = tuple(int(p) for p in text.split(","))
-    except ValueError:
-        dims = ()
-    if len(dims) != 3 or min(dims) < 1:
-        raise UserError(
-            f"Bad matmul shape {text!r}: give {', '.join(SHAPES)} or three positive integers "
-            "M,K,N (a is MxK, b is KxN)."
-        )
-    return dims  # type: ignore[return-value]
 
 
 @WORKLOADS.register

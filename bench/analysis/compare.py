@@ -1,4 +1,5 @@
-"""Verdicts: stored runs compared cell by cell, interleaved pairs judged, and the check.
+"""Verdicts: stored runs compared cell by cell, and interleaved pairs judged (the check
+that reads a comparison as pass or fail: :mod:`distbench.analysis.check`).
 
 Count what varies. Each kind of comparison has its own unit:
 
@@ -16,8 +17,8 @@ Count what varies. Each kind of comparison has its own unit:
 Both use one band rule with threshold t on the 95% interval of B/A: wholly above 1+t:
 ``slower``; wholly below 1/(1+t): ``faster``; wholly inside [1/(1+t), 1+t]: ``same``;
 else ``undecided``. Per-step samples never decide a verdict: they describe a process and
-are not independent evidence about another. The check fails closed: a cell that
-crashed, is missing, or is undecided fails it unless the user allows that.
+are not independent evidence about another; a cell with too little evidence is
+``undecided``, which no check reads as a pass.
 """
 
 from __future__ import annotations

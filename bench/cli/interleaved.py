@@ -59,7 +59,7 @@ def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
     if run.saved:
         print("\n" + summary.saved_line(run.saved))
     if run.interrupted:
-        print("\n" + (run_table.INTERRUPTED if run.saved else "distbench: interrupted"), file=sys.stderr)
+        print("\n" + (run_table.INTERRUPTED if run.saved else run_table.INTERRUPTED_UNSAVED), file=sys.stderr)
         print(verdicts.result_line(130))
         return 130
     print()

@@ -24,6 +24,7 @@ from distbench.cli.interleaved import cmd_ab, cmd_bisect, cmd_check, cmd_plan
 from distbench.cli.running import cmd_list, cmd_run, cmd_serve, cmd_tune
 from distbench.cli.stored import cmd_compare, cmd_report
 from distbench.core.errors import UserError
+from distbench.render import run_table
 from distbench.session import matrix_file, options
 
 DESCRIPTION = "Benchmark TensorFlow distributed training: workloads x strategies x training loops."
@@ -153,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         with document_only(getattr(args, "format", None)):
             return args.func(args)
     except UserError as exc:
-        print(f"distbench: error: {exc}", file=sys.stderr)
+        print(run_table.error_line(exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("distbench: interrupted", file=sys.stderr)
+        print(run_table.INTERRUPTED_UNSAVED, file=sys.stderr)
         return 130

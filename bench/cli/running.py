@@ -61,7 +61,7 @@ def _finish(session, fmt: str | None) -> int:
     if fmt:
         emit(session.summary(fmt))
     if unsaved is not None:
-        print(f"distbench: error: {unsaved}", file=sys.stderr)
+        print(run_table.error_line(unsaved), file=sys.stderr)
         return 2
     if session.saved:
         print("\n" + summary.saved_line(session.saved))

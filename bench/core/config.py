@@ -25,6 +25,28 @@ PROFILES: dict[str, dict] = {
 }
 
 
+# The matmul workload's shapes, by name (a is MxK, b is KxN; the spec's ``matmul_shape``).
+MATMUL_SHAPES = {
+    "quick": (10000, 100, 10000),     # c is 10^8 floats (0.4 GB)
+    "seed": (10000, 100, 100000),     # the reference size: c is 10^9 floats (~4 GB)
+}
+
+
+def parse_matmul_shape(text: str) -> tuple[int, int, int]:
+    """``quick``, ``seed`` or ``M,K,N`` -> (M, K, N), each a positive integer."""
+    if text in MATMUL_SHAPES:
+        return MATMUL_SHAPES[text]
+    try:
+        dims = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or min(dims) < 1:
+        raise UserError(
+            f"Bad matmul shape {text!r}: give {', '.join(MATMUL_SHAPES)} or three positive integers "
+            "M,K,N (a is MxK, b is KxN)."
+        )
+    return dims  # type: ignore[return-value]
+
 @dataclass(frozen=True)
 class CellSpec:
     """One cell to run, fully specified, JSON-serialisable.

@@ -111,6 +111,18 @@ def stopping_callback(ctx: TrainContext):
     return StopWhenDone()
 
 
+def cost_steps(strategy, durations: list[float]) -> int:
+    """The steps of each ``fit`` call of the timing-cost pairs: about :data:`COST_CALL_S` at
+    the cell's median step (the first step, its trace, left out), within bounds. Under a
+    multi-worker strategy every worker must run the same steps (their collectives pair
+    up), and each has its own median: there, :data:`COST_MIN_STEPS` on every worker."""
+    import tensorflow as tf
+
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return COST_MIN_STEPS
+    step_s = stats.percentile(durations[1:], 50) if len(durations) > 1 else None
+    return min(COST_MAX_STEPS, max(COST_MIN_STEPS, round(COST_CALL_S / step_s) if step_s else 0))
+
 @LOOPS.register
 class FitLoop(TrainingLoop):
     name = "fit"
@@ -195,9 +207,8 @@ class FitLoop(TrainingLoop):
         what a user's untimed ``fit`` takes, host work between steps included, which the
         cell's step times (batch begin to batch end) leave out.
         """
+        steps = steps or cost_steps(ctx.strategy, ctx.clock.durations)
         spe = keras_flavour.steps_per_execution(ctx.model)
-        step_s = stats.percentile(ctx.clock.durations[1:], 50) if len(ctx.clock.durations) > 1 else None
-        steps = steps or min(COST_MAX_STEPS, max(COST_MIN_STEPS, round(COST_CALL_S / step_s) if step_s else 0))
         steps = -(-steps // spe) * spe
         dataset = train_dataset(ctx, shuffle=False)   # the same batches on both sides, no buffer to fill
 

@@ -9,13 +9,14 @@ options). Every ``distbench run`` option is a ``--distbench-NAME`` option here.
 import pytest
 from distbench.core.errors import UserError
 from distbench.pytest_plugin.samples import record_samples
+from distbench.render.run_table import error_line
 
 
 def test_cell(benchmark, distbench_cell, distbench_session):
     try:
         repeats = distbench_session.run_cell(distbench_cell)
     except UserError as exc:   # a workload refused before any timing: once for the run, not once per cell
-        pytest.exit(f"distbench: error: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+        pytest.exit(error_line(exc), returncode=pytest.ExitCode.USAGE_ERROR)
     measured = [r for r in repeats if r["status"] == "ok"]
     if not measured and repeats[0]["status"] == "skipped":
         pytest.skip(repeats[0]["reason"])

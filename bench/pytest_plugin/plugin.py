@@ -20,8 +20,10 @@ from __future__ import annotations
 
 # This module loads into every pytest run of an environment with distbench installed (a
 # pytest11 entry point), benchmarks or not: it imports distbench's session, storage and
-# analysis inside the hooks that need them, so that an ordinary test run pays for none
-# of it (the session's modules bring numpy and the matrix's machinery).
+# analysis inside the hooks that need them, so that an ordinary test run loads only the
+# option table (distbench.session.options: no numpy, no workloads, no TensorFlow; tested
+# in tests/bench/test_pytest_plugin.py). The session's other modules bring numpy, the
+# workloads and the matrix's machinery.
 import importlib
 import os
 from pathlib import Path

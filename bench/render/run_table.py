@@ -293,6 +293,12 @@ def overhead_progress_line(spec) -> str:
 
 NOT_SAVED = "Not saved: this process is a non-chief worker of a TF_CONFIG cluster; the chief saves the run."
 INTERRUPTED = "distbench: interrupted; the cells that finished were saved, marked as an interrupted run"
+INTERRUPTED_UNSAVED = "distbench: interrupted"
+
+
+def error_line(error) -> str:
+    """Bad input, or a run that cannot go on: one line on stderr."""
+    return f"distbench: error: {error}"
 
 
 def outcome(record: dict) -> str:

@@ -14,6 +14,7 @@ import distbench.loops as loops
 from distbench import workloads
 from distbench.core.config import OVERHEAD_TARGET as TARGET
 from distbench.core.config import CellSpec
+from distbench.core.errors import UserError
 from distbench.loops.base import compile_model, train_dataset
 from distbench.scenarios.cell import build_model, start_strategy
 from distbench.strategies import hardware
@@ -26,6 +27,9 @@ def measure(spec: CellSpec) -> dict:
     """Here, in this process: what the per-step timing callback costs ``fit`` (a record),
     over ``spec.timing_cost_pairs`` pairs of calls (the parent sets them:
     :data:`distbench.session.overhead.FIT_PAIRS`)."""
+    if spec.timing_cost_pairs < 1:
+        raise UserError(f"The timing callback's cost needs at least one pair of fit calls; received "
+                        f"{spec.timing_cost_pairs}.")
     workload = workloads.get(spec.workload)
     _, strategy = start_strategy(spec, hardware.detect())
     data = workload.load(spec.data, spec.seed)

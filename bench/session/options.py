@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from distbench.core.config import COMMUNICATIONS, CROSS_DEVICE_OPS, PROFILES, SCALINGS
+from distbench.core.config import COMMUNICATIONS, CROSS_DEVICE_OPS, PROFILES, SCALINGS, parse_matmul_shape
 from distbench.core.errors import UserError
 from distbench.core.keras_flavour import FLAVOURS as KERAS_FLAVOURS
-from distbench.workloads.matmul import parse_shape
 
 
 @dataclass(frozen=True)
@@ -165,7 +164,7 @@ def spec_changes(words: list[str]) -> dict[str, Any]:
     add_to_argparse(parser, SPEC_OPTIONS)
     values = {k: v for k, v in vars(parser.parse_args(words)).items() if v is not None}
     if "matmul_shape" in values:
-        values["matmul_shape"] = parse_shape(values["matmul_shape"])
+        values["matmul_shape"] = parse_matmul_shape(values["matmul_shape"])
     flavours = values.pop("keras", [])
     if len(set(flavours)) > 1:
         raise UserError(f"Bad side options {' '.join(words)!r}: one --keras per side; received {', '.join(flavours)}.")

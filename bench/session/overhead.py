@@ -37,6 +37,8 @@ def paired(suite, spec: CellSpec, progress=None, fit_pairs: int | None = None, e
     """
     if fit_pairs is None:
         fit_pairs = FIT_PAIRS if spec.timing_cost_pairs else 0
+    if fit_pairs < 0:
+        raise UserError(f"Pairs of fit calls must be >= 0 (0: not measured); received {fit_pairs}.")
     if spec.loop != "custom" or spec.strategy != "default":
         raise UserError(f"The overhead benchmark compares the default strategy's custom loop with a bare "
                         f"TensorFlow loop; received {spec.strategy}/{spec.loop}.")

@@ -18,7 +18,7 @@ from typing import Any
 
 from distbench import plugins
 from distbench.analysis import guard
-from distbench.core.config import CellSpec
+from distbench.core.config import CellSpec, parse_matmul_shape
 from distbench.core.errors import UserError
 from distbench.core.records import CellRecord, missing
 from distbench.render import run_table
@@ -30,14 +30,13 @@ from distbench.storage.results import CellResult, results_of
 from distbench.strategies import slurm
 from distbench.strategies.multi_worker import is_chief, tf_config
 from distbench.workloads.data import NAMED_SOURCES, check_source
-from distbench.workloads.matmul import parse_shape
 
 
 def base_spec(values: dict[str, Any]) -> CellSpec:
     """The CellSpec template from the profile and any explicit overrides."""
     fields = {o.name: values[o.name] for o in options.OPTIONS if o.spec_field and values.get(o.name) is not None}
     if values.get("matmul_shape"):
-        fields["matmul_shape"] = parse_shape(values["matmul_shape"])
+        fields["matmul_shape"] = parse_matmul_shape(values["matmul_shape"])
     if "data" in fields:
         check_source(fields["data"])
     fields["plugins"] = tuple(values.get("plugins") or ())

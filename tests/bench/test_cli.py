@@ -70,7 +70,7 @@ def test_run_with_guard_and_overhead_shows_and_stores_both(capsys, tmp_path):
     assert "reuters_cnn-default-custom-overhead: the harness adds" in out
     # --timing-cost-pairs 0: what fit's timing callback costs is measured nowhere (tests/bench/test_overhead.py
     # runs that part of the benchmark)
-    assert "fit-overhead" not in out
+    assert "fit-overhead" not in out and "  fit's timing callback: not measured (--timing-cost-pairs 0)" in out
     run = load(Storage(tmp_path).runs()[0])
     guard = run.cells()["reuters_cnn-virtual-custom"][0]["accuracy_guard"]
     assert guard["reference"]["seeds"] == [0, 1] and guard["status"] in ("ok", "underpowered", "low", "high")

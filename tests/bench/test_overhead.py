@@ -1,10 +1,12 @@
 """The harness-overhead benchmark: the harness's cell against a bare loop in its own process."""
 
 import textwrap
+from types import SimpleNamespace
 
 import pytest
 from distbench.core import stats
 from distbench.core.errors import UserError
+from distbench.loops import fit as fit_loop
 from distbench.render import overhead_lines, run_table
 from distbench.scenarios import fit_cost
 from distbench.session import overhead
@@ -144,3 +146,52 @@ def test_the_timing_cost_is_measured_for_fit_cells_that_measure_steps_only(tiny)
     assert not measured(timing_cost_pairs=0)
     spe = run_cell(tiny("reuters_cnn", steps_per_epoch=12, steps_per_execution=3, timing_cost_pairs=2))["loop"]["timing_cost"]
     assert spe["steps_per_call"] % 3 == 0                   # whole executions of 3 steps
+
+
+class _Decided:
+    """An interleaved engine's result for one cell: three equal pairs (the fit part is what is tested)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def run(self, specs, skip_reason):
+        pair = ({"step_time": {"median": 0.01}}, {"step_time": {"median": 0.01}})
+        judgement = SimpleNamespace(pairs=3, ratio=1.0, interval=(0.99, 1.01), p_value=0.25, smallest_p=0.25)
+        return [SimpleNamespace(failure=None, judgement=judgement, log_ratios=[0.0] * 3, pairs=[pair] * 3)]
+
+
+def test_the_fit_part_asks_its_worker_for_sixty_pairs_and_none_when_turned_off(tiny, monkeypatch):
+    monkeypatch.setattr(overhead.interleave, "Interleaved", _Decided)
+    asked = []
+
+    class Suite:
+        skip_reason = staticmethod(lambda spec: None)
+
+        def run(self, spec, env=None, tree=None, task="cell"):
+            asked.append((task, spec.timing_cost_pairs))
+            return {"status": "ok", "fit": {"pairs": spec.timing_cost_pairs}}
+
+    spec = tiny("reuters_cnn", "default", "custom", timing_cost_pairs=5)
+    record = overhead.paired(Suite(), spec)
+    assert asked == [("overhead", overhead.FIT_PAIRS)] and record["overhead"]["fit"] == {"pairs": 60}
+    assert record["config"]["timing_cost_pairs"] == 5          # the cell's own setting, as run
+    asked.clear()
+    record = overhead.paired(Suite(), spec.replace(timing_cost_pairs=0))   # --timing-cost-pairs 0
+    assert asked == [] and "fit" not in record["overhead"]
+    with pytest.raises(UserError, match="received -1"):
+        overhead.paired(Suite(), spec, fit_pairs=-1)
+    with pytest.raises(UserError, match="at least one pair of fit calls; received 0"):
+        fit_cost.measure(spec.replace(timing_cost_pairs=0))
+
+
+def test_every_worker_of_a_multi_worker_cell_runs_the_same_cost_steps():
+    """Each fit call of the pairs runs about 0.3 s at the cell's own median step; across
+    workers the medians differ, and the calls' collectives must pair up: a fixed count."""
+    import tensorflow as tf
+
+    fast, slow = [0.5] + [0.001] * 9, [0.5] + [0.004] * 9
+    single = object.__new__(tf.distribute.MirroredStrategy)
+    assert fit_loop.cost_steps(single, fast) == 300 and fit_loop.cost_steps(single, slow) == 75
+    assert fit_loop.cost_steps(single, [0.5]) == fit_loop.COST_MIN_STEPS     # no steady step to go by
+    across = object.__new__(tf.distribute.MultiWorkerMirroredStrategy)
+    assert fit_loop.cost_steps(across, fast) == fit_loop.cost_steps(across, slow) == fit_loop.COST_MIN_STEPS

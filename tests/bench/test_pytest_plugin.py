@@ -34,3 +34,27 @@ def test_pytest_benchmark_s_machine_comparison_uses_distbench_s_fingerprint():
     pytest_benchmark_compare_machine_info(None, Session, info, {"machine_info": other, "path": "0001"})
     (line,) = Session.logger.lines
     assert "differs from 0001" in line and "tensorflow: 2.20.0 -> 2.21.0" in line
+
+
+def test_an_ordinary_pytest_run_loads_only_the_plugin_and_its_option_table():
+    """The plugin loads into every pytest run of the environment; without a matrix file it
+    adds its options and nothing else: no numpy, no workloads, no TensorFlow (a fresh
+    interpreter, as pytest loads it: the module, then pytest_addoption)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from distbench.pytest_plugin import plugin\n"
+            "class Parser:\n"
+            "    def getgroup(self, name): return self\n"
+            "    def addoption(self, *names, **settings): self.added = True\n"
+            "parser = Parser()\n"
+            "plugin.pytest_addoption(parser)\n"
+            "assert parser.added\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'tensorflow', 'keras'))[:3])\n"
+            "print(sorted(m for m in sys.modules if m.startswith('distbench.')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    heavy, loaded = out.splitlines()
+    assert heavy == "[]", out
+    assert not any(m.startswith(("distbench.workloads", "distbench.strategies", "distbench.storage")) for m in eval(loaded))
+    assert "distbench.session.options" in loaded
