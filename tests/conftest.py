@@ -19,7 +19,15 @@ SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "dat
 MOVIE_REVIEWS = os.path.abspath(os.path.join(SHARED_DATA, "movie_reviews"))
 
 
+# What xdist sets in each test process (`pytest -n 2`): the pytest runs that tests start
+# (a user's project, `pytest --benchmark-only`) are not xdist workers, and pytest-benchmark
+# would take the inherited variable for one and time nothing.
+XDIST_VARIABLES = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
+
+
 def pytest_sessionstart(session):
+    for name in XDIST_VARIABLES:   # after pytest-benchmark read them (pytest_configure) for this process
+        os.environ.pop(name, None)
     # On a GPU machine the in-process cells still run on the CPU (deterministic, and the
     # GPUs' memory stays free for the worker processes that tests start); the hardware
     # this process reports leaves the GPUs out, so that no in-process cell asks for them.

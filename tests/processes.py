@@ -1,6 +1,18 @@
 """Helpers for tests that start real processes."""
 
 import os
+import time
+
+
+def all_gone(pids: list[int], within_s: float = 30.0) -> bool:
+    """Whether every one of ``pids`` is gone within ``within_s`` (polled: on a busy machine a
+    process that was signalled may take seconds to exit)."""
+    deadline = time.monotonic() + within_s
+    while not all(gone(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def gone(pid: int) -> bool:

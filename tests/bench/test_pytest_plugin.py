@@ -1,16 +1,30 @@
+import json
+import subprocess
+import sys
+
 import pytest
+
+STATISTICS_TEST = """
 from distbench.pytest_plugin.samples import record_samples
 
 
-def test_benchmark_statistics_are_the_measured_samples(benchmark, request):
-    if request.config.getoption("benchmark_only"):
-        pytest.skip("a test, not a benchmark")
-    samples = [0.010, 0.012, 0.011, 0.030]
-    record_samples(benchmark, samples)
-    stats = benchmark.stats.stats
-    assert stats.data == pytest.approx(samples)
-    assert stats.median == pytest.approx(0.0115)
-    assert stats.rounds == 4
+def test_samples(benchmark):
+    record_samples(benchmark, [0.010, 0.012, 0.011, 0.030])
+"""
+
+
+def test_benchmark_statistics_are_the_measured_samples(tmp_path):
+    """In a pytest of its own: this suite runs under xdist, where pytest-benchmark times nothing."""
+    (tmp_path / "test_samples.py").write_text(STATISTICS_TEST)
+    out = tmp_path / "out.json"
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                             f"--benchmark-json={out}", "test_samples.py"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    (bench,) = json.loads(out.read_text())["benchmarks"]
+    stats = bench["stats"]
+    assert stats["median"] == pytest.approx(0.0115) and stats["rounds"] == 4
+    assert stats["min"] == pytest.approx(0.010) and stats["max"] == pytest.approx(0.030)
 
 
 def test_pytest_benchmark_s_machine_comparison_uses_distbench_s_fingerprint():
@@ -40,9 +54,6 @@ def test_an_ordinary_pytest_run_loads_only_the_plugin_and_its_option_table():
     """The plugin loads into every pytest run of the environment; without a matrix file it
     adds its options and nothing else: no numpy, no workloads, no TensorFlow (a fresh
     interpreter, as pytest loads it: the module, then pytest_addoption)."""
-    import subprocess
-    import sys
-
     code = ("import sys\n"
             "from distbench.pytest_plugin import plugin\n"
             "class Parser:\n"
