@@ -26,6 +26,7 @@ from __future__ import annotations
 # workloads and the matrix's machinery.
 import importlib
 import os
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -153,8 +154,6 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     # report keeps the shortened reason.
     if (report.skipped and report.when == "call" and "distbench_cell" in getattr(item, "fixturenames", ())
             and not hasattr(report, "wasxfail") and isinstance(report.longrepr, tuple)):
-        import textwrap
-
         report.longrepr = ("distbench", None, textwrap.shorten(str(report.longrepr[2]).removeprefix("Skipped: "),
                                                                SKIP_LINE_ROOM, placeholder=" ..."))
 

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from distbench.cli.main import build_parser
@@ -16,7 +15,7 @@ from distbench.session.session import Session
 from distbench.storage.files import load
 
 from tests.bench.runs import record, samples
-from tests.processes import gone
+from tests.processes import all_gone, gone
 
 
 class _Group:
@@ -140,10 +139,7 @@ def test_workers_die_with_their_parent(tmp_path, mode):
         assert len(pids) == 2 and not any(gone(p) for p in pids)
         parent.send_signal(signal.SIGKILL)
         parent.wait()
-        deadline = time.monotonic() + 20
-        while not all(gone(p) for p in pids) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert all(gone(p) for p in pids), f"workers {pids} outlived their parent"
+        assert all_gone(pids, within_s=20), f"workers {pids} outlived their parent"
     finally:
         parent.kill()
         parent.wait()
