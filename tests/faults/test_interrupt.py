@@ -18,7 +18,7 @@ ENV = {**{k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DISTBE
        "TF_CPP_MIN_LOG_LEVEL": "3", "GIT_AUTHOR_NAME": "u", "GIT_AUTHOR_EMAIL": "u@example.com",
        "GIT_COMMITTER_NAME": "u", "GIT_COMMITTER_EMAIL": "u@example.com"}
 # Long cells: a pair takes several seconds (two processes taking turns over 400 steps), so
-# Ctrl-C, 3 s after the first pair's line, lands inside the second pair.
+# Ctrl-C, sent once the second pair's workers are running, lands inside that pair.
 CELL = ["--workload", "reuters_cnn", "--strategy", "default", "--loop", "custom", "--data", "synthetic",
         "--steps-per-epoch", "400", "--epochs", "1", "--max-pairs", "8", "--min-pairs", "8"]
 
@@ -35,10 +35,10 @@ def _in(folder: str) -> list[int]:
     return found
 
 
-def _interrupt(argv, cwd, after: str, wait_s: float, check=None):
-    """Runs ``distbench argv``; SIGINT ``wait_s`` after a line starting ``after`` (``check``
-    called with the process first); returns the exit code, the seconds from SIGINT to exit,
-    stdout and stderr."""
+def _interrupt(argv, cwd, after: str, ready):
+    """Runs ``distbench argv``; after a line starting ``after``, polls ``ready(proc, before)``
+    (``before``: the processes in ``cwd`` at that line) until it is true, then sends SIGINT;
+    returns the exit code, the seconds from SIGINT to exit, stdout and stderr."""
     proc = subprocess.Popen([sys.executable, "-m", "distbench", *argv], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=ENV)
     lines = []
@@ -46,17 +46,26 @@ def _interrupt(argv, cwd, after: str, wait_s: float, check=None):
         lines.append(line)
         if line.startswith(after):
             break
-    time.sleep(wait_s)
-    if check:
-        check(proc)
+    before = set(_in(str(cwd)))
+    waited = time.monotonic()
+    while not ready(proc, before):
+        assert proc.poll() is None and time.monotonic() - waited < 120, "".join(lines) + proc.stdout.read()
+        time.sleep(0.1)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     return proc.returncode, time.monotonic() - sent, "".join(lines) + out, err
 
 
+def _new_workers(cwd, before) -> list[int]:
+    """Processes in ``cwd`` that were not there at the line waited for: a new pair's or cell's workers."""
+    return [p for p in _in(str(cwd)) if p not in before]
+
+
 def _interrupt_after_first_pair(argv, cwd):
-    return _interrupt(argv, cwd, "[pair 1]", 3)        # inside the second pair
+    """Ctrl-C inside the second pair: once a worker of it runs (its workers start when the
+    first pair's line is printed, and take seconds), however fast this machine steps."""
+    return _interrupt(argv, cwd, "[pair 1]", lambda proc, before: _new_workers(cwd, before))
 
 
 def _stored(results):
@@ -104,10 +113,13 @@ def test_ctrl_c_in_run_during_a_local_cluster_keeps_the_finished_cell_and_leaves
     argv = ["run", "--workload", "reuters_cnn", "--strategy", "default", "--strategy", "multi_worker", "--loop",
             "custom", "--keras", "keras3", "--data", "synthetic", "--steps-per-epoch", "1500", "--epochs", "1",
             "--guard-seeds", "0", "--no-peak", "--results", "results"]
-    def cluster_running(proc):   # the cluster's two workers have started and train
-        assert len([p for p in _in(str(project)) if p != proc.pid]) >= 2
+    def cluster_training(proc, before):   # the cluster's two workers have started, and train for a while
+        if len(_new_workers(project, before)) < 2:
+            return False
+        time.sleep(3)
+        return len(_new_workers(project, before)) >= 2
 
-    code, took, out, err = _interrupt(argv, project, "[1/2]", 8, cluster_running)
+    code, took, out, err = _interrupt(argv, project, "[1/2]", cluster_training)
     assert code == 130 and took < 30, out + err[-2000:]
     run = _stored(project / "results")
     assert run["distbench"]["interrupted"] is True
