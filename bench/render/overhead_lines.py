@@ -29,8 +29,8 @@ def overhead_lines(record: dict) -> list[str]:
     """The custom loop's line, then (when measured) what the timing callback costs fit."""
     lines = [overhead_line(record)]
     f = record.get("overhead", {}).get("fit")
-    if not f and record.get("config", {}).get("timing_cost_pairs") == 0:
-        lines.append("fit's timing callback: not measured (--timing-cost-pairs 0)")
+    if f and "not_measured" in f:
+        lines.append(f"fit's timing callback: not measured ({f['not_measured']})")
     elif f and "error" in f:
         lines.append(f"fit's timing callback: not measured: {f['error']}")
     elif f:

@@ -61,4 +61,7 @@ def paired(suite, spec: CellSpec, progress=None, fit_pairs: int | None = None, e
     if fit_pairs:
         fit = suite.run(spec.replace(timing_cost_pairs=fit_pairs), task="overhead")
         record["overhead"]["fit"] = fit.get("fit") if fit.get("status") == "ok" else {"error": fit.get("reason")}
+    else:
+        record["overhead"]["fit"] = {"not_measured": "--timing-cost-pairs 0" if not spec.timing_cost_pairs
+                                     else "no pairs of fit calls asked for"}
     return record

@@ -77,7 +77,8 @@ def test_run_with_guard_and_overhead_shows_and_stores_both(capsys, tmp_path):
     assert guard["status"] != "ok" or guard["reference"]["half_width"] <= 0.05    # "ok" only with power
     assert "Accuracy guard's power: reuters_cnn: " in out
     o = run.overhead[0]["overhead"]
-    assert 3 <= o["pairs"] <= 8 and len(o["bare"]) == len(o["harness"]) == o["pairs"] and "fit" not in o
+    assert 3 <= o["pairs"] <= 8 and len(o["bare"]) == len(o["harness"]) == o["pairs"]
+    assert o["fit"] == {"not_measured": "--timing-cost-pairs 0"}
     assert "timing_cost" not in run.cells()["reuters_cnn-default-fit"][0]["loop"]
 
 

@@ -177,7 +177,8 @@ def test_the_fit_part_asks_its_worker_for_sixty_pairs_and_none_when_turned_off(t
     assert record["config"]["timing_cost_pairs"] == 5          # the cell's own setting, as run
     asked.clear()
     record = overhead.paired(Suite(), spec.replace(timing_cost_pairs=0))   # --timing-cost-pairs 0
-    assert asked == [] and "fit" not in record["overhead"]
+    assert asked == [] and record["overhead"]["fit"] == {"not_measured": "--timing-cost-pairs 0"}
+    assert overhead_lines.overhead_lines(record)[1] == "fit's timing callback: not measured (--timing-cost-pairs 0)"
     with pytest.raises(UserError, match="received -1"):
         overhead.paired(Suite(), spec, fit_pairs=-1)
     with pytest.raises(UserError, match="at least one pair of fit calls; received 0"):
