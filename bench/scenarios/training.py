@@ -10,7 +10,7 @@ from distbench.core import stats
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.targets import parse
-from distbench.loops.base import SHARDING
+from distbench.loops.base import PREFETCH_OFF, SHARDING
 from distbench.scenarios.cell import build_model
 from distbench.strategies.hardware import Hardware
 from distbench.trackers import disturbance, flops, lockstep, memory
@@ -56,7 +56,8 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     cost = _timing_cost(spec, loop, ctx)
     phases.end("timing_cost_s")
     record = _training_record(spec, workload, data, config, replicas, clock, times, outcome, test, peaks)
-    record["input"] = {**waited, "prefetch": spec.prefetch, "batched_by": "distbench", "sharding": SHARDING}
+    record["input"] = {**waited, "prefetch": spec.prefetch, "batched_by": "distbench", "sharding": SHARDING,
+                       **({"prefetch_off": PREFETCH_OFF} if spec.prefetch == "off" else {})}
     if cost:
         record["loop"]["timing_cost"] = cost
     if tracker:

@@ -92,7 +92,8 @@ OPTIONS: tuple[Option, ...] = (
           "(default 2)"),
     _spec("ps", int, "local parameter servers for parameter_server without TF_CONFIG (default 1)"),
     _spec("data", str, "auto (default), keras, synthetic, or a folder of class sub-folders"),
-    _spec("prefetch", str, "the input pipeline's last prefetch: auto (tf.data.AUTOTUNE, default), off, or N batches; "
+    _spec("prefetch", str, "the input pipeline's last prefetch: auto (tf.data.AUTOTUNE, default), N batches, or off "
+          "(also none of tf.data's own run-ahead: injected prefetch, map-and-batch fusion, parallel maps); "
           "names cells ...-prefetch_off"),
     _spec("seed", int, "data seed, and by default the training seed (default 0)"),
     _spec("init_seed", int, "training seed only (weights, shuffle order), the data unchanged; names cells ...-initN"),
