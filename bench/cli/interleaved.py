@@ -25,7 +25,10 @@ SELECTION = ("workload", "strategy", "loop", "results")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    if not args.against:
+    if args.against is not None and not args.against.strip():
+        raise UserError("check --against needs a git revision (a commit, branch or tag, e.g. HEAD~1); received an "
+                        "empty one.")
+    if args.against is None:
         refused = [flag for name, flag in AGAINST_ONLY.items() if getattr(args, name) is not None]
         refused += [options.BY_NAME[name].cli for name in args.given if name not in SELECTION]
         _refuse(refused, "--baseline", "a stored run against a stored baseline",
@@ -87,6 +90,9 @@ def pair_settings(args: argparse.Namespace) -> Pairs:
     def given(value, default):
         return default if value is None else value
 
+    if args.budget is not None and not args.budget > 0:
+        raise UserError(f"--budget must be > 0 seconds (the time for all pairs of all cells; leave it out for no "
+                        f"limit); received {args.budget:g}.")
     return Pairs(threshold_of(args, interleave.DEFAULT_THRESHOLD), given(args.min_pairs, interleave.DEFAULT_MIN_PAIRS),
                  given(args.max_pairs, interleave.DEFAULT_MAX_PAIRS), args.budget,
                  lockstep=not getattr(args, "no_lockstep", False))

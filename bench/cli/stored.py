@@ -61,6 +61,8 @@ def _cell_thresholds(items: list[str]) -> dict[str, float]:
             overrides[cell] = float(value)
         except ValueError:
             raise UserError(f"Bad --cell-threshold {item!r}: use CELL=X, e.g. reuters_cnn-virtual-fit=0.4.") from None
+        if not overrides[cell] > 0:
+            raise UserError(f"Bad --cell-threshold {item!r}: X must be > 0 (a relative change, 0.4 = 40%).")
     return overrides
 
 
@@ -76,9 +78,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def check_baseline(args: argparse.Namespace) -> int:
     """``check --baseline``: the latest (or ``--run``) stored run against a stored baseline."""
+    if args.accuracy_tolerance is not None and not args.accuracy_tolerance >= 0:
+        raise UserError(f"--accuracy-tolerance must be >= 0 (the test metric's largest acceptable loss, 0.05 by "
+                        f"default); received {args.accuracy_tolerance}.")
+    overrides = _cell_thresholds(args.cell_threshold)
     storage = Storage(args.results)
     baseline, current = load_ref(storage, args.baseline), load_ref(storage, args.run or "latest")
-    overrides = _cell_thresholds(args.cell_threshold)
     unknown = sorted(set(overrides) - set(baseline.cells()) - set(current.cells()))
     if unknown:
         raise UserError(f"--cell-threshold names cells in neither run: {', '.join(unknown)}.")

@@ -88,6 +88,9 @@ def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | Non
     ``on_step(step, its number, commits after GOOD)`` as each step is measured."""
     project = Project.find(matrix)
     good_sha, bad_sha = project.commit(good), project.commit(bad)
+    if good_sha == bad_sha:
+        raise UserError(f"GOOD {good} and BAD {bad} are the same commit ({good_sha[:8]}): give a later BAD (default "
+                        "HEAD) whose cells are slower.")
     # One line of history, BAD's first parents back to GOOD: halving assumes a line, and a
     # merged side branch would put commits in an order the slow-down does not follow.
     commits = git(project.root, "rev-list", "--first-parent", "--reverse", f"{good_sha}..{bad_sha}").split()

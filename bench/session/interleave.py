@@ -264,6 +264,16 @@ def parse_side(name: str, text: str, parse_options: Callable[[list[str]], dict])
     return Side(name, text or "(as given)", parse_options([w for w in words if not _is_env(w)]), env)
 
 
+def validate_side(side: Side, cells: list[CellSpec]) -> None:
+    """Refuses, before anything runs, a side whose options make an impossible cell (``--b
+    "--global-batch 0"``), naming the side."""
+    for spec in cells:
+        try:
+            side.spec(spec).validate()
+        except UserError as exc:
+            raise UserError(f"Side {side.name} ({side.label}): {exc}") from None
+
+
 def _is_env(word: str) -> bool:
     """``NAME=VALUE`` with an upper-case name: an environment variable, not an option."""
     return "=" in word and not word.startswith("-") and word.split("=", 1)[0].isupper()

@@ -91,6 +91,8 @@ def measure(session: Session, suite: Suite, a: Side, b: Side, settings: Pairs, p
     in the run's settings) unless the session does not save."""
     engine = interleave.Interleaved(a, b, interleave.through(suite), settings.threshold, settings.min_pairs,
                                     settings.max_pairs, settings.budget, progress, lockstep=settings.lockstep)
+    for side in (a, b):
+        interleave.validate_side(side, session.plan)   # a side's impossible setting: refused, nothing stored
     suite.preflight(session.plan)   # a user's workload that cannot run is refused before any timing
     try:
         paired, interrupted = engine.run(session.plan, suite.skip_reason), False

@@ -70,6 +70,15 @@ def test_check_per_cell_threshold_override(capsys, results):
         (["check", "--against", "no-such-rev", "--workload", "matmul"], "Unknown git revision 'no-such-rev'"),
         (["ab", "--b", "--no-such-option 3", "--workload", "matmul"], "Bad side options '--no-such-option 3'"),
         (["compare", "latest~9", "1"], "Run 'latest~9' does not exist"),
+        (["check", "--against", ""], "check --against needs a git revision"),
+        (["ab", "--b", "", "--budget", "-1", "--workload", "matmul"], "--budget must be > 0 seconds"),
+        (["ab", "--b", "--global-batch 0", "--workload", "reuters_cnn", "--strategy", "default", "--loop", "custom"],
+         "Side B (--global-batch 0): Global batch must be"),
+        (["ab", "--a", "--epochs -1", "--b", "", "--workload", "reuters_cnn", "--strategy", "default"],
+         "Side A (--epochs -1): "),
+        (["check", "--baseline", "1", "--run", "4", "--cell-threshold", f"{CELL}=-1"], "X must be > 0"),
+        (["check", "--baseline", "1", "--run", "4", "--accuracy-tolerance", "-1"], "--accuracy-tolerance must be >= 0"),
+        (["bisect", "HEAD", "HEAD", "--workload", "matmul"], "are the same commit"),
     ],
 )
 def test_bad_references_and_options_are_one_line_exit_2(capsys, results, argv, message):
