@@ -134,7 +134,8 @@ PAIRED_HEADERS = ["cell", "pairs", "median A ms", "median B ms", "B/A [95% CI]",
 
 
 def _side_median(c, k: int) -> str:
-    medians = [pair[k]["step_time"]["median"] for pair in c.pairs if pair[k].get("status") == "ok"]
+    """The side's median over whole pairs: a process whose partner failed ran alone, not in turns."""
+    medians = [pair[k]["step_time"]["median"] for pair in c.pairs if all(r.get("status") == "ok" for r in pair)]
     return units.ms(stats.percentile(medians, 50)) if medians else "-"
 
 
@@ -176,6 +177,7 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
         cells = outcome.having(verdict)
         if cells:
             lines.append(f"{what}: " + ", ".join(c.cell for c in cells))
+    lines += failure_lines(outcome.having("failed"))
     skipped = outcome.having("skipped")
     if skipped:
         lines.append(f"Not run here (skipped on both sides): {', '.join(c.cell for c in skipped)}")
@@ -189,6 +191,13 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
     else:
         lines.append(f"NOT PASSED (exit {status})" + ("" if outcome.decided else ": nothing was decided"))
     return lines + [result_line(status)]
+
+
+def failure_lines(cells) -> list[str]:
+    """Every failed process of ``cells``, with its whole reason (the table's column shortens it)."""
+    return [f"  {c.cell}, pair {number}, side {side}: {r.get('status')}: {' '.join(str(r.get('reason', '')).split())}"
+            for c in cells for number, pair in enumerate(c.pairs, 1)
+            for side, r in zip("AB", pair) if r.get("status") not in ("ok", "skipped")]
 
 
 PLAN_HEADERS = ["cell", "pair sd", "from", "pairs needed", "about"]

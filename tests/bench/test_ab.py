@@ -6,7 +6,7 @@ import textwrap
 import pytest
 from distbench.analysis import compare, pairs
 from distbench.core.config import CellSpec
-from distbench.render import verdicts
+from distbench.render import units, verdicts
 from distbench.session import interleave as ab
 from distbench.session import options
 from distbench.storage.files import load, save_run
@@ -229,3 +229,18 @@ def test_input_bound_pairs_in_lockstep_are_named_and_no_lockstep_says_how_it_ran
     lines = verdicts.paired_lines(a, b, pairs.outcome([same]), lockstep=False)
     assert not any(line.startswith("INPUT-BOUND") for line in lines)
     assert "after the other, the first side alternating (--no-lockstep)" in lines[2]
+
+
+def test_a_failed_process_is_named_with_its_whole_reason_and_its_lone_partner_is_not_counted():
+    """The table shortens a failure to 120 characters; the closing lines give it whole. The
+    partner of a process that failed ran alone, not in turns: its median stays out."""
+    launch = FakeLaunch({"A": 10.0, "B": 10.0}, crash=4)   # pair 2's second process: side A (B A)
+    cell = _run(launch, min_pairs=3, max_pairs=8)
+    long_reason = "Loading model.py failed: " + "x" * 150 + " SyntaxError: invalid syntax (model.py, line 37)"
+    cell.pairs[1][0]["reason"] = long_reason
+    assert cell.verdict == "failed" and len(cell.pairs) == 2
+    lines = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), pairs.outcome([cell]))
+    assert f"  {cell.cell}, pair 2, side A: error: {long_reason}" in lines
+    (row,) = verdicts.paired_rows([cell])
+    alone = cell.pairs[1][1]["step_time"]["median"]
+    assert row[3] == units.ms(cell.pairs[0][1]["step_time"]["median"]) != units.ms(alone)
