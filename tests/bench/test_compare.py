@@ -190,6 +190,19 @@ def test_cells_measured_differently_are_not_compared_and_the_check_says_what_dif
     assert compare_runs(a, same, noise_a=NOISE).cells[0].verdict == "same"
 
 
+def test_a_data_folder_read_from_another_place_compares_when_its_data_agree(tmp_path):
+    """check --against's side A reads the project's data folder from a temporary worktree,
+    a new path each run: two runs of one revision stay comparable; other data do not."""
+    worktree = _with(tmp_path, 10.0, {"data": "/tmp/distbench-90a0a27d-epqatjw3/data"}, {"train_examples": 400},
+                     {"workload": "aaa"})
+    again = _with(tmp_path, 10.0, {"data": "/tmp/distbench-90a0a27d-cuanh164/data"}, {"train_examples": 400},
+                  {"workload": "aaa"}, seed=1)
+    assert compare_runs(worktree, again, noise_a=NOISE).cells[0].verdict == "same"
+    other = _with(tmp_path, 10.0, {"data": "/home/u/other"}, {"train_examples": 90}, {"workload": "aaa"}, seed=2)
+    (c,) = compare_runs(worktree, other, noise_a=NOISE).cells
+    assert c.presence == "not comparable: data train_examples 400 -> 90"
+
+
 def test_the_fingerprint_counts_usable_cpus_and_records_speed_variables(tmp_path):
     from distbench.storage import machine
 
