@@ -231,3 +231,47 @@ def test_tune_accepts_a_reference(project):
                        "--confirm-pairs", "0", "--steps-per-epoch", "10")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "sentiment-default-custom" in result.stdout and "Unknown workload" not in result.stderr
+
+
+PACKAGE_MODEL = MODEL.replace("HIDDEN = {hidden}", "from helpers import HIDDEN   # the project's top folder")
+PACKAGE_PYPROJECT = PYPROJECT.replace('"model.py:Sentiment"', '"models.sentiment:Sentiment"')
+
+
+@pytest.fixture
+def package_project(tmp_path):
+    """A project whose model is a module of its package, importing a module at the project's
+    top; the commands are typed in a sub-folder (``notebooks/``)."""
+    where = tmp_path / "package project"
+    where.mkdir()
+    _git(where, "init", "-q")
+    _commit(where, "Base", {"models/__init__.py": "", "models/sentiment.py": PACKAGE_MODEL,
+                            "helpers.py": "HIDDEN = 256\n", "pyproject.toml": PACKAGE_PYPROJECT,
+                            "notebooks/README.md": "notebooks\n", ".gitignore": "results/\n"})
+    return where
+
+
+@pytest.mark.parametrize("spawn", ["fork", "exec"])
+def test_the_matrix_file_s_module_reference_imports_from_its_folder_in_a_sub_folder(package_project, spawn):
+    """``models.sentiment:Sentiment`` in the matrix file means the project's package from
+    any folder the command is typed in, in the parent and in every worker."""
+    result = distbench(package_project / "notebooks", "run", "--guard-seeds", "0", "--steps-per-epoch", "10",
+                       env={"DISTBENCH_SPAWN": spawn})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    run = _stored(package_project / "notebooks")
+    (record,) = [b["extra_info"]["distbench"]["repeats"][0] for b in run["benchmarks"]]
+    assert record["config"]["plugins"] == [f"workload=models.sentiment:Sentiment@{package_project}"]
+    assert record["started"]["mode"] == spawn and record["started"]["cwd"] == str(package_project / "notebooks")
+
+
+def test_check_against_from_a_sub_folder_imports_each_version_s_own_package(package_project):
+    """The working tree widens the hidden layer in ``helpers.py`` (not committed): side A
+    imports the revision's ``helpers`` from its worktree, so B is found slower."""
+    (package_project / "helpers.py").write_text("HIDDEN = 1024\n")
+    result = distbench(package_project / "notebooks", "check", "--against", "HEAD", *FAST)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "SLOWER: sentiment-default-custom" in result.stdout
+    run = _stored(package_project / "notebooks")
+    plugins = {b["param"][-1]: b["extra_info"]["distbench"]["repeats"][0]["config"]["plugins"] for b in run["benchmarks"]}
+    assert plugins["B"] == [f"workload=models.sentiment:Sentiment@{package_project}"]
+    (a,) = plugins["A"]
+    assert a.startswith("workload=models.sentiment:Sentiment@/") and str(package_project) not in a

@@ -23,24 +23,42 @@ def is_reference(name: str) -> bool:
 
 def canonical(ref: str) -> str:
     """The reference as a worker can load it from any directory (a file's path absolute)."""
-    target, _, attr = ref.rpartition(":")
+    body, folder = split_folder(ref)
+    target, _, attr = body.rpartition(":")
     if target.endswith(".py") or os.sep in target:
-        return f"{os.path.abspath(target)}:{attr}"
+        return with_folder(f"{os.path.abspath(target)}:{attr}", folder)
     return ref
+
+
+def with_folder(ref: str, folder: str | None) -> str:
+    """``ref`` imported from ``folder`` as well (``module:Attribute@/abs/folder``): a matrix
+    file's references import from the file's folder, wherever the command is typed."""
+    return f"{ref}@{folder}" if folder else ref
+
+
+def split_folder(ref: str) -> tuple[str, str | None]:
+    """``(reference, its import folder or None)``."""
+    body, at, folder = ref.rpartition("@")
+    if at and body and os.path.isabs(folder):
+        return body, folder
+    return ref, None
 
 
 def find(ref: str):
     """The object ``ref`` names (a UserError saying what is wrong when it cannot)."""
-    target, sep, attr = ref.rpartition(":")
+    body, folder = split_folder(ref)
+    target, sep, attr = body.rpartition(":")
     if not sep or not target or not attr:
         raise UserError(f"Bad reference {ref!r}: give module:Attribute or path/to/file.py:Attribute.")
+    # As ``python -m`` in the project: the reference's folder (a matrix file's) and the
+    # working directory importable (the console script's sys.path has its own folder
+    # instead, and a worker starts in its side's folder).
+    for place in (os.getcwd(), folder):
+        if place and place not in sys.path:
+            sys.path.insert(0, place)
     if target.endswith(".py"):
         module = _load_file(target, ref)
     else:
-        # As ``python -m``: the working directory's modules first (the console script's
-        # sys.path has its own folder instead, and a worker starts in its side's folder).
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
         try:
             module = importlib.import_module(target)
         except ImportError as exc:

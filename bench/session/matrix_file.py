@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from distbench.core import references
 from distbench.core.errors import UserError
 from distbench.session import options
 
@@ -89,11 +90,15 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _relative_ref(path: Path, ref: str) -> str:
-    """``file.py:Class`` in a matrix file is relative to the file's folder."""
+    """A reference in a matrix file means what it means in the file's folder, from any
+    folder the command is typed in: ``file.py:Class`` is relative to it, and both kinds
+    import from it (``...@folder``: a module, or a file's neighbours, of the project)."""
     target, sep, attr = ref.rpartition(":")
-    if sep and target.endswith(".py") and not os.path.isabs(target):
-        return f"{(path.parent / target).resolve()}:{attr}"
-    return ref
+    if not sep or "@" in attr:
+        return ref
+    if target.endswith(".py") and not os.path.isabs(target):
+        target = str((path.parent / target).resolve())
+    return references.with_folder(f"{target}:{attr}", str(path.parent.resolve()))
 
 
 def _option_value(path: Path, key: str, value, option: options.Option):

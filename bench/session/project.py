@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
+from distbench.core import references
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.fileio import project_root
@@ -132,15 +133,18 @@ class Checkout:
         return moved if os.path.exists(moved) or not fallback else path
 
     def place_ref(self, ref: str) -> str:
-        """A spec's ``kind=path/file.py:Class`` with its file placed; modules stay (they import
-        from the version's folder, where its workers start)."""
-        head, sep, attr = ref.rpartition(":")
+        """A spec's ``kind=path/file.py:Class`` with its file placed, and the folder it imports
+        from (``...@folder``, a matrix file's) placed too; modules stay (they import from the
+        version's folders, where its workers start)."""
+        body, folder = references.split_folder(ref)
+        folder = self.place(folder, fallback=False) if folder else None
+        head, sep, attr = body.rpartition(":")
         kind, eq, target = head.partition("=")
         if not eq:
             kind, target = "", head
-        if not sep or not os.path.isabs(target):
-            return ref
-        return f"{kind}{eq}{self.place(target, fallback=False)}:{attr}"
+        if sep and os.path.isabs(target):
+            target = self.place(target, fallback=False)
+        return references.with_folder(f"{kind}{eq}{target}{sep}{attr}", folder)
 
     def spec(self, spec: CellSpec) -> CellSpec:
         """``spec`` as this version runs it: its data folder and reference files placed."""

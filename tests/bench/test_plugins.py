@@ -1,5 +1,6 @@
 """Workloads from outside the repository: references, entry points, the matrix file."""
 
+import sys
 import textwrap
 
 import pytest
@@ -110,7 +111,8 @@ def test_the_matrix_file_is_read_checked_and_overridden(tmp_path):
     path = matrix_file.find(tmp_path / "sub")
     assert path == tmp_path / "pyproject.toml"
     values = matrix_file.read(path)
-    assert values["workload"] == [f"{tmp_path / 'models.py'}:Tiny", "reuters_cnn"]
+    # A file is relative to the matrix file's folder, and imports its neighbours from there.
+    assert values["workload"] == [f"{tmp_path / 'models.py'}:Tiny@{tmp_path}", "reuters_cnn"]
     assert values["data"] == str(tmp_path / "texts") and values["global_batch"] == 16 and values["threshold"] == 0.3
     merged = matrix_file.merge(values, {"repeats": 5, "strategy": [], "profile": None, "guard_seeds": 0})
     assert merged["repeats"] == 5 and merged["strategy"] == ["default"] and merged["guard_seeds"] == 0
@@ -137,10 +139,32 @@ def test_a_declared_plugin_is_loaded_without_being_selected_and_its_cells_carry_
     values = matrix_file.merge(matrix_file.read(project / "pyproject.toml"),
                                options.from_namespace(build_parser().parse_args(["run"])))
     (cell,) = Session.from_options(values).plan
-    assert cell.id == f"{name}-default-custom" and cell.plugins == (f"workload={path}:Tiny",)
+    assert cell.id == f"{name}-default-custom" and cell.plugins == (f"workload={path}:Tiny@{project}",)
     WORKLOADS.unregister(name)
     # The command line's --plugin does the same.
     args = build_parser().parse_args(["run", "--plugin", f"{path}:Tiny", "--workload", name, "--strategy", "default",
                                       "--loop", "custom", "--guard-seeds", "0"])
     (cell,) = Session.from_options(options.from_namespace(args)).plan
     assert cell.plugins == (f"workload={path}:Tiny",)
+
+
+def test_a_matrix_file_s_file_reference_imports_its_neighbours_from_the_file_s_folder(tmp_path, monkeypatch):
+    """``models/tagger.py:Tagger`` in a matrix file imports ``tagger_helpers`` from the
+    project's top folder (the matrix file's), typed from any folder; as a plain path, only
+    the file's own folder is searched (as Python runs a script)."""
+    from distbench.core import references
+
+    project = tmp_path / "proj"
+    (project / "models").mkdir(parents=True)
+    (project / "tagger_helpers.py").write_text("WIDTH = 7\n")
+    (project / "models" / "tagger.py").write_text("from tagger_helpers import WIDTH\n\nclass Tagger:\n    width = WIDTH\n")
+    (project / "pyproject.toml").write_text('[tool.distbench]\nworkloads = ["models/tagger.py:Tagger"]\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    with pytest.raises(UserError, match="No module named 'tagger_helpers'"):
+        references.find(f"{project / 'models' / 'tagger.py'}:Tagger")
+    (ref,) = matrix_file.read(project / "pyproject.toml")["workload"]
+    assert ref == f"{project / 'models' / 'tagger.py'}:Tagger@{project}"
+    assert references.find(ref).width == 7
