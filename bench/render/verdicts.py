@@ -178,9 +178,8 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
         if cells:
             lines.append(f"{what}: " + ", ".join(c.cell for c in cells))
     lines += failure_lines(outcome.having("failed"))
-    skipped = outcome.having("skipped")
-    if skipped:
-        lines.append(f"Not run here (skipped on both sides): {', '.join(c.cell for c in skipped)}")
+    lines += [f"Not run here: {c.cell} ({c.skipped})" for c in outcome.having("skipped")]
+    lines += setting_lines(a, b, outcome.cells)
     bound = [c.cell for c in outcome.cells if c.input_bound]
     if bound and lockstep:
         lines.append(f"INPUT-BOUND: {', '.join(bound)}: in lockstep a process's input pipeline fills while its "
@@ -191,6 +190,22 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
     else:
         lines.append(f"NOT PASSED (exit {status})" + ("" if outcome.decided else ": nothing was decided"))
     return lines + [result_line(status)]
+
+
+def setting_lines(a, b, cells) -> list[str]:
+    """The cell settings in which the sides differ (an ``ab`` side's options, a revision's
+    matrix file): a verdict on step times of different batches is not one on throughput."""
+    spec = next((c.spec for c in cells if c.spec is not None), None)
+    if spec is None:
+        return []
+    spec_a, spec_b = spec.replace(**a.changes), spec.replace(**b.changes)
+    differ = [k for k in sorted({*a.changes, *b.changes}) if getattr(spec_a, k) != getattr(spec_b, k)]
+    if not differ:
+        return []
+    line = "The sides differ in: " + "; ".join(f"{k} A {getattr(spec_a, k)}, B {getattr(spec_b, k)}" for k in differ)
+    if {"global_batch", "scaling"} & set(differ):
+        line += " (a step of another batch is another amount of work: B/A compares step times, not examples/s)"
+    return [line]
 
 
 def failure_lines(cells) -> list[str]:

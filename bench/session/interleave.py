@@ -87,7 +87,8 @@ class PairedCell:
     threshold: float
     spec: CellSpec | None = None
     pairs: list[tuple[CellRecord, CellRecord]] = field(default_factory=list)
-    skipped: str = ""      # why the cell cannot run here (both sides skipped it)
+    skipped: str = ""      # why the cell cannot run here (a side, or both, skipped it)
+    side_specs: dict = field(default_factory=dict)   # each side's spec of the cell, and why it skipped it
     stopped: str = ""      # why pairs stopped before a verdict (budget)
     interrupted: bool = False   # Ctrl-C stopped its pairs: no verdict, whatever the pairs say
 
@@ -190,9 +191,12 @@ class Interleaved:
         return done
 
     def _cell(self, cell: PairedCell, spec: CellSpec, skip_reason, deadline: float | None) -> PairedCell:
-        reasons = {skip_reason(side.spec(spec)) for side in (self.a, self.b)} - {None}
+        cell.side_specs = {side.name: (side.spec(spec), skip_reason(side.spec(spec))) for side in (self.a, self.b)}
+        reasons = {name: reason for name, (_, reason) in cell.side_specs.items() if reason}
         if reasons:
-            cell.skipped = "; ".join(sorted(reasons))
+            both = len(reasons) == 2 and len(set(reasons.values())) == 1
+            cell.skipped = (next(iter(reasons.values())) if both else
+                            "; ".join(f"side {name}: {reason}" for name, reason in sorted(reasons.items())))
             return cell
         while len(cell.pairs) < self.max_pairs:
             if deadline and time.monotonic() > deadline:
@@ -295,6 +299,7 @@ def records_by_side(cells: list[PairedCell]) -> dict[str, list[CellRecord]]:
     out: dict[str, list[CellRecord]] = {}
     for c in cells:
         for k, side in enumerate(("A", "B")):
-            found = [pair[k] for pair in c.pairs] or [skipped(c.spec, c.skipped or c.stopped or "not run")]
+            spec, reason = c.side_specs.get(side, (c.spec, None))
+            found = [pair[k] for pair in c.pairs] or [skipped(spec, reason or c.skipped or c.stopped or "not run")]
             out[f"{c.cell}@{side}"] = [{**r, "cell": f"{c.cell}@{side}"} for r in found]
     return out

@@ -244,3 +244,30 @@ def test_a_failed_process_is_named_with_its_whole_reason_and_its_lone_partner_is
     (row,) = verdicts.paired_rows([cell])
     alone = cell.pairs[1][1]["step_time"]["median"]
     assert row[3] == units.ms(cell.pairs[0][1]["step_time"]["median"]) != units.ms(alone)
+
+
+def test_a_side_that_cannot_run_the_cell_is_named_and_each_side_stored_as_it_was_asked():
+    """``ab --a "--keras keras3" --b "--keras tf_keras"`` on a workload written for Keras 3
+    only: side B's reason, and each side's own spec in the run."""
+    a, b = ab.Side("A", "--keras keras3", {"keras": "keras3"}), ab.Side("B", "--keras tf_keras", {"keras": "tf_keras"})
+    engine = ab.Interleaved(a, b, FakeLaunch({"A": 10.0, "B": 10.0}), lockstep=False)
+    reason = "sent: written for keras3, not tf_keras"
+    (cell,) = engine.run([SPEC], lambda spec: reason if spec.keras == "tf_keras" else None)
+    assert cell.verdict == "skipped" and cell.skipped == f"side B: {reason}" and not cell.pairs
+    stored = ab.records_by_side([cell])
+    assert stored[f"{cell.cell}@A"][0]["config"]["keras"] == "keras3"
+    assert stored[f"{cell.cell}@B"][0]["config"]["keras"] == "tf_keras" and stored[f"{cell.cell}@B"][0]["reason"] == reason
+    lines = verdicts.paired_lines(a, b, pairs.outcome([cell]))
+    assert f"Not run here: {cell.cell} (side B: {reason})" in lines
+    assert "The sides differ in: keras A keras3, B tf_keras" in lines and lines[-1] == "RESULT: not passed (exit 3)"
+
+
+def test_the_sides_settings_that_differ_are_named():
+    """check --against: the revision's matrix file sets batch 8, the working tree's 32."""
+    cell = _run(FakeLaunch({"A": 10.0, "B": 15.0}), min_pairs=3, max_pairs=8)
+    lines = verdicts.paired_lines(ab.Side("A", "revision HEAD", {"global_batch": 8}),
+                                  ab.Side("B", "this working tree"), pairs.outcome([cell]))
+    (line,) = [line for line in lines if line.startswith("The sides differ in: ")]
+    assert line.startswith(f"The sides differ in: global_batch A 8, B {SPEC.global_batch} (a step of another batch")
+    same = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), pairs.outcome([cell]))
+    assert not any(line.startswith("The sides differ") for line in same)
