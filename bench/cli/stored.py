@@ -84,6 +84,11 @@ def check_baseline(args: argparse.Namespace) -> int:
     overrides = _cell_thresholds(args.cell_threshold)
     storage = Storage(args.results)
     baseline, current = load_ref(storage, args.baseline), load_ref(storage, args.run or "latest")
+    for flag, ref, run in (("--baseline", args.baseline, baseline), ("--run", args.run or "latest", current)):
+        if run.interleaved:
+            raise UserError(f"{flag} {ref} is run {run.number}, an interleaved run (`check --against` or `ab`, cells "
+                            "<id>@A and <id>@B, judged when it ran); check --baseline compares runs of `distbench run` "
+                            f"or `pytest --benchmark-only`: give {flag} N of one of those (`distbench list` lists them).")
     unknown = sorted(set(overrides) - set(baseline.cells()) - set(current.cells()))
     if unknown:
         raise UserError(f"--cell-threshold names cells in neither run: {', '.join(unknown)}.")

@@ -141,3 +141,20 @@ def test_check_without_history_is_undecided_and_fails_closed(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "2", "--results", root)
     assert code == 3   # even 3x slower: two runs are no evidence of this machine's between-run noise
     assert "no interval: fewer than the stored runs needed" in out
+
+
+def test_check_baseline_against_an_interleaved_latest_run_says_what_it_is(capsys, results):
+    """After a `check --against` (stored as the latest run), `check --baseline 1` names it."""
+    from pathlib import Path
+
+    from distbench.storage.files import Storage
+    from tests.bench.runs import MACHINE, document
+
+    doc = document({f"{CELL}@A": [record(CELL, samples(10.0, seed=9))], f"{CELL}@B": [record(CELL, samples(10.0))]})
+    doc["distbench"]["interleaved"] = {"a": {}, "b": {}, "cells": {}}
+    Storage(results).save(doc, MACHINE)
+    before = {p: p.read_bytes() for p in Path(results).glob("*/*.json")}
+    code, _, err = run_cli(capsys, "check", "--baseline", "1", "--results", results)
+    assert code == 2 and err.count("\n") == 1
+    assert "--run latest is run 6, an interleaved run (`check --against` or `ab`" in err
+    assert {p: p.read_bytes() for p in Path(results).glob("*/*.json")} == before
