@@ -95,7 +95,7 @@ def test_pytest_benchmark_only_measures_the_project_s_matrix(project):
     record = measured["tiny_sentiment-default-custom"]
     assert record["data"]["source"] == f"folder:{project / 'data'}" and record["data"]["layout"] == "split"
     assert record["data"]["train_examples"] == 48 and record["data"]["test_examples"] == 16
-    assert record["config"]["plugins"] == [f"workload={project / 'model.py'}:TinySentiment"]
+    assert record["config"]["plugins"] == [f"workload={project / 'model.py'}:TinySentiment@{project}"]
     assert record["config"]["epochs"] == 2 and record["config"]["global_batch"] == 8   # from pyproject.toml
     assert record["definition"]["workload"] and record["compute"]["flops_per_step"] > 0
     # One fork server for the whole run: pytest's per-test PYTEST_CURRENT_TEST is not part of
