@@ -58,9 +58,15 @@ def matrix_file(config: pytest.Config):
     session (three hooks ask)."""
     if _MATRIX_FILE not in config.stash:
         # inside the hook: see the note on imports at the top
+        from distbench.core.errors import UserError
         from distbench.session import matrix_file as mf
 
-        config.stash[_MATRIX_FILE] = mf.find(config.rootpath)
+        try:
+            config.stash[_MATRIX_FILE] = mf.find(config.rootpath)
+        except UserError as exc:   # a matrix file that does not parse: the benchmarks' error, one line
+            if config.getoption("benchmark_only", default=False):
+                raise pytest.UsageError(str(exc)) from None
+            config.stash[_MATRIX_FILE] = None   # an ordinary test run is not distbench's to stop
     return config.stash[_MATRIX_FILE]
 
 
@@ -69,15 +75,19 @@ def session_of(config: pytest.Config):
     over the project's matrix file."""
     if _SESSION not in config.stash:
         # inside the hook: see the note on imports at the top
+        from distbench.core.errors import UserError
         from distbench.session import matrix_file as mf
         from distbench.session import options
         from distbench.session.session import Session
 
         path = matrix_file(config)
-        values = mf.merge(mf.read(path) if path else {}, options.from_namespace(config.option, "distbench_"))
-        if values.get("results") is None and path is not None:
-            values["results"] = str(path.parent / "results")   # the project's results/, wherever pytest runs
-        config.stash[_SESSION] = Session.from_options(values)
+        try:
+            values = mf.merge(mf.read(path) if path else {}, options.from_namespace(config.option, "distbench_"))
+            if values.get("results") is None and path is not None:
+                values["results"] = str(path.parent / "results")   # the project's results/, wherever pytest runs
+            config.stash[_SESSION] = Session.from_options(values)
+        except UserError as exc:   # bad input: pytest's one-line usage error (exit 4), not an INTERNALERROR
+            raise pytest.UsageError(str(exc)) from None
     return config.stash[_SESSION]
 
 
@@ -108,6 +118,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     -k and -m selections, which run after this hook, apply to them as to any test)."""
     if not config.getoption("benchmark_only", default=False) or matrix_file(config) is None:
         return
+    session_of(config)   # bad input stops the run here, before the matrix's module is collected
     if not any("distbench_cell" in getattr(item, "fixturenames", ()) for item in items):
         # (a project that collects distbench.pytest_plugin.matrix itself has them already)
         module = pytest.Module.from_parent(session, path=MATRIX)

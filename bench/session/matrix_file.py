@@ -45,10 +45,10 @@ def find(start: str | os.PathLike | None = None) -> Path | None:
 
 
 def _declares(path: Path) -> bool:
-    try:
-        return "distbench" in _toml(path).get("tool", {})
-    except UserError:
-        return False
+    """Whether ``path`` has a ``[tool.distbench]`` table; a file that does not parse is
+    refused (UserError), not passed over: its matrix would be silently replaced by the
+    full default one, or by a matrix file further up."""
+    return "distbench" in _toml(path).get("tool", {})
 
 
 def _toml(path: Path) -> dict:

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -69,3 +70,39 @@ def test_an_ordinary_pytest_run_loads_only_the_plugin_and_its_option_table():
     assert heavy == "[]", out
     assert not any(m.startswith(("distbench.workloads", "distbench.strategies", "distbench.storage")) for m in eval(loaded))
     assert "distbench.session.options" in loaded
+
+
+def _pytest_in(project, *args):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", *args],
+                          cwd=project, capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--distbench-strategy", "nope"], "ERROR: Unknown strategy 'nope'. Known: default, "),
+    (["--distbench-epochs", "0"], "ERROR: Epochs must be an integer >= 1; received 0."),
+    ([], "ERROR: /"),   # the matrix file's own wrong-typed value, named with its file
+])
+def test_bad_input_to_the_benchmarks_is_pytest_s_one_line_usage_error(tmp_path, bad, message):
+    """Not an INTERNALERROR traceback: one line, pytest's usage exit status (4); the
+    project's ordinary tests still run."""
+    (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nstrategies = ["default"]\n'
+                                             + ('epochs = "two"\n' if not bad else ""))
+    (tmp_path / "test_own.py").write_text("def test_own():\n    assert True\n")
+    result = _pytest_in(tmp_path, "--benchmark-only", *bad)
+    assert result.returncode == 4 and "INTERNALERROR" not in result.stdout + result.stderr, result.stderr[-2000:]
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        next(line for line in result.stderr.splitlines() if line.startswith(message))]
+    assert _pytest_in(tmp_path).returncode == 0
+
+
+def test_a_matrix_file_that_does_not_parse_is_refused_not_passed_over(tmp_path):
+    """A slip in pyproject.toml (a key given twice) had distbench run its whole default
+    matrix instead of the project's."""
+    (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nstrategies = ["default"]\nstrategies = ["virtual"]\n')
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-m", "distbench", "run", "--no-save"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300, env=env)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"distbench: error: Cannot read the matrix file {tmp_path / 'pyproject.toml'}: ")
+    assert result.stderr.count("\n") == 1
