@@ -56,7 +56,7 @@ def add_verdict_args(p: argparse.ArgumentParser) -> None:
 
 def threshold_of(args: argparse.Namespace, default: float) -> float:
     threshold = default if args.threshold is None else args.threshold
-    if threshold <= 0:
+    if not 0 < threshold < float("inf"):   # nan too
         raise UserError(f"Threshold must be > 0 (a relative change, 0.25 = 25%); received {threshold}.")
     return threshold
 

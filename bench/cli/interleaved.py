@@ -118,8 +118,8 @@ def _fraction(text: str, what: str) -> float:
         value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
     except ValueError:
         raise UserError(f"Bad {what} {text!r}: give a percentage (10%) or a fraction (0.10).") from None
-    if value <= 0:
-        raise UserError(f"{what} must be positive; received {text!r}.")
+    if not 0 < value < float("inf"):   # nan too
+        raise UserError(f"{what} must be a positive, finite percentage or fraction; received {text!r}.")
     return value
 
 

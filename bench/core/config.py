@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from distbench.core.errors import UserError
@@ -234,12 +235,13 @@ class CellSpec:
         if self.eval_examples is not None:
             _at_least("evaluation examples", self.eval_examples, 1)
         _at_least("evaluation interval (--eval-every)", self.eval_every, 1)
-        _at_least("max steps", self.max_steps, self.warmup_steps + 2)
-        if self.target is not None:
+        _at_least("seed", self.seed, 0)
+        if self.target is not None:   # --max-steps bounds a time-to-target cell only
+            _at_least("max steps (--max-steps)", self.max_steps, self.warmup_steps + 2)
             parse(self.target)
         for what, value in (("Deadline", self.deadline_s), ("Connect deadline", self.connect_deadline_s)):
-            if not isinstance(value, (int, float)) or value <= 0:
-                raise UserError(f"{what} must be positive seconds; received {value!r}.")
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise UserError(f"{what} must be positive seconds, finite; received {value!r}.")
         if self.cross_device_ops not in CROSS_DEVICE_OPS:
             raise UserError(f"Unknown cross-device ops {self.cross_device_ops!r}. Known: {', '.join(CROSS_DEVICE_OPS)}.")
         keras_flavour.check(self.keras)

@@ -68,7 +68,8 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path).resolve()
     document = _toml(path)
     table = document if path.name == "distbench.toml" else document.get("tool", {}).get("distbench", {})
-    valid = {o.name: o for o in options.OPTIONS}
+    # By its name or as on the command line: deadline_s or deadline, global_batch or global-batch.
+    valid = {**{o.cli[2:].replace("-", "_"): o for o in options.OPTIONS}, **{o.name: o for o in options.OPTIONS}}
     values: dict[str, Any] = {}
     for key, value in table.items():
         name = PLURALS.get(key, key.replace("-", "_"))
@@ -79,7 +80,9 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
         if option is None:
             keys = sorted([*PLURALS, *EXTRA, *(o.name for o in options.OPTIONS if not o.repeatable)])
             raise UserError(f"{path}: unknown key {key!r} in the matrix. Valid: {', '.join(keys)}.")
-        values[name] = _option_value(path, key, value, option)
+        if option.name in values:
+            raise UserError(f"{path}: {key!r} sets {option.name}, which the matrix already sets; give it once.")
+        values[option.name] = _option_value(path, key, value, option)
     for key in PATH_KEYS:
         if isinstance(values.get(key), str) and values[key] not in ("auto", "keras", "synthetic"):
             values[key] = str((path.parent / values[key]).resolve())

@@ -21,7 +21,7 @@ from distbench.cli.main import main
         (["run", "--target", "accuracy=0.5", "--eval-every", "0"], "Evaluation interval (--eval-every) must be"),
         (["ab", "--b", "--intra-op-threads 1", "--target", "accuracy=0.5"], "Interleaved pairs compare step times"),
         (["tune", "--workload", "reuters_cnn", "--target", "accuracy=0.5"], "tune ranks configurations by step time"),
-        (["run", "--strategy", "tpu", "--connect-deadline", "0"], "Connect deadline must be positive seconds; received 0.0."),
+        (["run", "--strategy", "tpu", "--connect-deadline", "0"], "Connect deadline must be positive seconds, finite; received 0.0."),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(capsys, argv, message):

@@ -79,6 +79,13 @@ def test_check_per_cell_threshold_override(capsys, results):
         (["check", "--baseline", "1", "--run", "4", "--cell-threshold", f"{CELL}=-1"], "X must be > 0"),
         (["check", "--baseline", "1", "--run", "4", "--accuracy-tolerance", "-1"], "--accuracy-tolerance must be >= 0"),
         (["bisect", "HEAD", "HEAD", "--workload", "matmul"], "are the same commit"),
+        (["compare", "1", "2", "--threshold", "nan"], "Threshold must be > 0"),
+        (["plan", "--detect", "nan"], "--detect must be a positive, finite percentage or fraction"),
+        (["run", "--workload", "matmul", "--deadline", "inf"], "Deadline must be positive seconds, finite; received inf"),
+        (["run", "--workload", "matmul", "--deadline", "nan"], "Deadline must be positive seconds, finite; received nan"),
+        (["run", "--workload", "reuters_cnn", "--seed", "-1"], "Seed must be an integer >= 0; received -1"),
+        (["run", "--workload", "reuters_cnn", "--warmup-steps", "1000", "--steps-per-epoch", "30"],
+         "training steps leave no steady-state step after the cold start and 1000 warm-up steps"),
     ],
 )
 def test_bad_references_and_options_are_one_line_exit_2(capsys, results, argv, message):

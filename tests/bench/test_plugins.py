@@ -168,3 +168,13 @@ def test_a_matrix_file_s_file_reference_imports_its_neighbours_from_the_file_s_f
     (ref,) = matrix_file.read(project / "pyproject.toml")["workload"]
     assert ref == f"{project / 'models' / 'tagger.py'}:Tagger@{project}"
     assert references.find(ref).width == 7
+
+
+def test_the_matrix_file_takes_an_option_as_the_command_line_spells_it(tmp_path):
+    """``deadline = 60`` as ``--deadline 60`` (its field is deadline_s)."""
+    (tmp_path / "pyproject.toml").write_text('[tool.distbench]\ndeadline = 60\nconnect-deadline = 30\n')
+    values = matrix_file.read(tmp_path / "pyproject.toml")
+    assert values["deadline_s"] == 60.0 and values["connect_deadline_s"] == 30.0
+    (tmp_path / "pyproject.toml").write_text('[tool.distbench]\ndeadline = 60\ndeadline_s = 50\n')
+    with pytest.raises(UserError, match="'deadline_s' sets deadline_s, which the matrix already sets; give it once"):
+        matrix_file.read(tmp_path / "pyproject.toml")
