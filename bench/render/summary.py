@@ -21,10 +21,15 @@ def summary_rows(results: dict[str, CellResult]) -> list[list]:
     for r in _shown(results):
         metric, value = _test(r)
         rows.append([
-            r.id, r.processes, units.ms(r.median), units.ms_range(r.interval), _throughput(r), _share(r),
+            r.id, _runs(r), units.ms(r.median), units.ms_range(r.interval), _throughput(r), _share(r),
             input_cell(r), f"{metric} {units.metric(value)}" if value is not None else "-", _guard(r),
         ])
     return rows
+
+
+def _runs(r: CellResult) -> str | int:
+    """The processes measured, ``2 of 3`` when some crashed or failed (listed below the table)."""
+    return r.processes if r.whole else f"{r.processes} of {len(r.repeats)}"
 
 
 def _shown(results: dict[str, CellResult]) -> list[CellResult]:
@@ -73,16 +78,20 @@ def _guard(r: CellResult) -> str:
 
 
 def not_measured_lines(results: dict[str, CellResult]) -> list[str]:
-    """Cells that did not run, grouped by reason: ``skipped (3): no GPU ...: cell, cell``."""
+    """Cells that did not run, or not in every process, grouped by reason: ``skipped (3): no
+    GPU ...: cell, cell``, ``PARTLY FAILED (1): 1 of 3 processes: worker ...: cell``."""
     groups: dict[tuple[str, str], list[str]] = {}
     for r in results.values():
         if not r.measured:
             groups.setdefault((r.status, r.reason), []).append(r.id)
+        elif r.failed_repeats:   # measured on what was left: its row says "2 of 3", this line why
+            groups.setdefault((r.status, f"{r.failed_repeats} of {len(r.repeats)} processes: {r.reason}"),
+                              []).append(r.id)
     lines = []
     for (status, reason), cells in groups.items():
         label = status.upper() if status != "skipped" else "skipped"
         lines += textwrap.wrap(f"{label} ({len(cells)}): {reason}: {', '.join(cells)}", WIDTH,
-                               subsequent_indent="    ")
+                               subsequent_indent="    ", break_on_hyphens=False)   # a cell's id stays whole
     return lines
 
 
@@ -113,7 +122,7 @@ def _groups(results: dict[str, CellResult]) -> list[tuple[str, list[list]]]:
         metric, value = _test(r)
         if value is not None and metric not in metrics:
             metrics.append(metric)
-        rows.append([r.id[len(prefix):] if r.id.startswith(prefix) else r.id, r.processes, units.ms_short(r.median),
+        rows.append([r.id[len(prefix):] if r.id.startswith(prefix) else r.id, _runs(r), units.ms_short(r.median),
                      units.ms_range_short(r.interval), _throughput(r, short=True), _share(r), input_cell(r),
                      units.metric(value), _guard(r)])
     return [(f"{workload}" + (f" (test: {', '.join(metrics)})" if metrics else "") + ":", rows)

@@ -78,3 +78,19 @@ def test_the_full_table_has_every_column():
     full = run_table.run_summary(results, "table", full=True)
     assert "FLOPs: per step, achieved (share of peak)" in full and "peak RSS MiB" in full
     assert max(len(line) for line in full.splitlines()) > 120     # why it is not the default
+
+
+def test_a_cell_with_a_crashed_process_says_so_in_its_row_and_below():
+    """Measured on 2 of its 3 processes: not an unmarked row."""
+    from distbench.core.records import failed
+
+    cell = "reuters_cnn-default-custom"
+    crash = failed(CellSpec("reuters_cnn", "default", "custom"), "worker pid 7 exited with code 9 without writing a "
+                   "record", error_kind="crash")
+    run = {cell: [record(cell, samples(9.0)), crash, record(cell, samples(9.2, seed=1))]}
+    lines = run_table.run_summary(results_of(run), "table", full=False).splitlines()
+    row = next(line for line in lines if line.startswith("default-custom "))
+    assert row.split()[1:3] == ["2", "of"] and row.split()[3] == "3"
+    below = " ".join(line.strip() for line in lines[lines.index(row) + 1:])
+    assert below == f"PARTLY FAILED (1): 1 of 3 processes: worker pid 7 exited with code 9 without writing a record: {cell}"
+    assert lines[-1] == f"    {cell}"     # the id whole on its line, not cut at a dash
