@@ -142,6 +142,16 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items[:] = benchmarks
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The cells this run will measure, after -k and -m: an interrupted run lists those it
+    did not reach as missing, not the cells the selection left out."""
+    config = session.config
+    if not config.getoption("benchmark_only", default=False) or matrix_file(config) is None:
+        return
+    session_of(config).selected = [item.callspec.params["distbench_cell"] for item in session.items
+                                   if "distbench_cell" in getattr(getattr(item, "callspec", None), "params", {})]
+
+
 def _items(collector) -> list[pytest.Item]:
     found = []
     for node in collector.collect():

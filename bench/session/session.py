@@ -77,6 +77,7 @@ class Session:
     overhead: list[dict] = field(default_factory=list)
     peak: dict | None = None                # the devices' measured peak (distbench.scenarios.peak), once per run
     interrupted: bool = False
+    selected: list[CellSpec] | None = None   # the cells a front end chose to run (pytest's -k); None: the plan
     saved: Path | None = None
 
     @classmethod
@@ -173,7 +174,8 @@ class Session:
         """Cell id -> its records; an interrupted run also lists the planned cells that never
         ran (no records: ``missing`` to every reader), so that nobody mistakes it for whole."""
         never = "the run was interrupted before this cell ran"
-        cells = {spec.id: [missing(spec, never)] for spec in self.plan} if self.interrupted else {}
+        chosen = self.plan if self.selected is None else self.selected
+        cells = {spec.id: [missing(spec, never)] for spec in chosen} if self.interrupted else {}
         cells.update({c: reps for c, reps in self.records.items() if reps})
         return cells
 

@@ -128,3 +128,33 @@ def test_ctrl_c_in_run_during_a_local_cluster_keeps_the_finished_cell_and_leaves
     assert "reuters_cnn-multi_worker-custom" in run["distbench"]["unmeasured"]
     time.sleep(2)
     assert _in(str(project)) == []
+
+
+def test_ctrl_c_in_pytest_lists_only_the_selected_cells_it_did_not_reach(tmp_path):
+    """``pytest --benchmark-only -k default`` over a matrix of six cells: Ctrl-C during the
+    second selected cell stores the first, and lists the other two selected as missing; the
+    three -k left out are not in the run at all."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[tool.distbench]\nworkloads = ["reuters_cnn"]\nstrategies = ["default", "virtual"]\n'
+        'loops = ["custom", "fit", "train_on_batch"]\nkeras = ["keras3"]\ndata = "synthetic"\nepochs = 1\n'
+        'steps_per_epoch = 300\nguard_seeds = 0\nno_peak = true\ntiming_cost_pairs = 0\n')
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "--benchmark-only", "-v", "-p", "no:cacheprovider",
+                             "-p", "no:xdist", "-k", "default"], cwd=project, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if " PASSED" in line:    # the first selected cell is measured; the second starts
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, "".join(lines) + out + err[-2000:]     # pytest's own "interrupted"
+    run = _stored(project / "results")
+    assert run["distbench"]["interrupted"] is True
+    cells = set(run["distbench"]["cells"]) if "cells" in run["distbench"] else {b["param"] for b in run["benchmarks"]}
+    cells |= set(run["distbench"].get("unmeasured", {}))
+    assert cells == {f"reuters_cnn-default-{loop}" for loop in ("custom", "fit", "train_on_batch")}, cells
+    time.sleep(2)
+    assert _in(str(project)) == []
