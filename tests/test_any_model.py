@@ -207,6 +207,14 @@ class Base(Workload):
         return [distbench.keras_api().metrics.SparseCategoricalAccuracy(name="accuracy")]
 
 
+class Diverges(Base):
+    name = "diverges"
+
+    def data(self, source, seed):
+        nan = np.full_like(X, np.nan)
+        return (nan, Y), (nan, Y)
+
+
 class Batched(Base):
     name = "batched"
 
@@ -239,6 +247,21 @@ def test_bad_data_is_refused_once_for_the_run_before_any_timing(tmp_path, worklo
     assert errors == [f"distbench: error: {expected}"], result.stderr[-2000:]
     assert "[1/" not in result.stdout                         # no cell ran
     assert sorted(p.name for p in (project / "results").iterdir()) == ["kept.txt"]
+
+
+def test_a_loss_that_turns_nan_fails_its_cells_in_every_loop(tmp_path):
+    """NaN inputs pass every check of shapes and types; the loss they give is NaN. Each cell
+    is an error naming it (it read "ok", with a test accuracy), and the run fails."""
+    project = tmp_path / "elsewhere" / "nan"
+    project.mkdir(parents=True)
+    (project / "bad.py").write_text(BAD)
+    result = _distbench(project, "run", "--no-peak", "--workload", "bad.py:Diverges", "--strategy", "default",
+                        "--guard-seeds", "0", "--steps-per-epoch", "10", "--timing-cost-pairs", "0", "--eval-examples",
+                        "32", "--global-batch", "8")
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    for loop in ("fit", "custom", "train_on_batch"):
+        assert f"diverges-default-{loop}: error: Training diverged: the last epoch's mean loss is nan" in result.stdout
+    assert "No cell was measured." in result.stdout
 
 
 def test_pytest_refuses_bad_data_once_not_once_per_cell(tmp_path):

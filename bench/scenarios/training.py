@@ -3,6 +3,7 @@ loop, timed step by step, then evaluated (after :func:`distbench.scenarios.cell.
 
 from __future__ import annotations
 
+import math
 import time
 
 import distbench.loops as loops
@@ -46,6 +47,9 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
             f"No steady-state steps left after the cold start and {spec.warmup_steps} warm-up "
             f"steps ({clock.total_steps} steps ran); run more steps or fewer warm-up steps."
         )
+    if outcome.train_loss is not None and not math.isfinite(outcome.train_loss):
+        raise UserError(f"Training diverged: the last epoch's mean loss is {outcome.train_loss} (NaN or infinite "
+                        "inputs or labels, or a learning rate too high); its steps are not a measurement of this model.")
     waited = loop.input_wait(ctx, len(times.steady))
     peaks = memory.device_peaks(device_names)   # before evaluation places another model
     compute = _compute(workload, plain, data, config.global_batch)
