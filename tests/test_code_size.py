@@ -30,7 +30,7 @@ def breaches(path: Path) -> list[str]:
         if length > MAX_FUNCTION_LINES:
             found.append(f"{path}:{node.lineno} {node.name}: {length} lines (at most {MAX_FUNCTION_LINES})")
         found += [f"{path}:{line} {node.name}: imports {module} inside a function without a comment saying why"
-                  for line, module in _inner_imports(node) if not _commented(comments, line, node.lineno)]
+                  for line, module in _inner_imports(node) if not _commented(comments, lines, line, node.lineno)]
     return found
 
 
@@ -50,9 +50,15 @@ def _comment_lines(text: str) -> set[int]:
     return {t.start[0] for t in tokens if t.type == tokenize.COMMENT}
 
 
-def _commented(comments: set[int], line: int, start: int) -> bool:
-    """A comment on the import's line or on one of the three lines above it, below the ``def``."""
-    return any(i in comments for i in range(max(start + 1, line - 3), line + 1))
+def _commented(comments: set[int], lines: list[str], line: int, start: int) -> bool:
+    """A comment on the import's line or on one of the three lines above it, below the
+    ``def``; or above the block of imports the import is in."""
+    if any(i in comments for i in range(max(start + 1, line - 3), line + 1)):
+        return True
+    above = line - 1
+    while above > start and lines[above - 1].lstrip().startswith(("import ", "from ")):
+        above -= 1
+    return above > start and above in comments
 
 
 def _sources() -> list[Path]:

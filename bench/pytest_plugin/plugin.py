@@ -78,7 +78,6 @@ def session_of(config: pytest.Config):
         from distbench.core.errors import UserError
         from distbench.session import matrix_file as mf
         from distbench.session import options
-        # inside the hook: see the note on imports at the top
         from distbench.session.session import Session
 
         path = matrix_file(config)
