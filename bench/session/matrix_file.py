@@ -127,7 +127,14 @@ def _typed(path: Path, key: str, value, kind):
 
 
 def merge(declared: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """Option values: the command line's where given, else the file's."""
+    """Option values: the command line's where given, else the file's. A selection the
+    command line replaces keeps the file's references loaded (as ``plugin``), so that
+    ``--workload digits`` selects the ``bench.py:Digits`` the file names."""
     out = dict(declared)
-    out.update({k: v for k, v in given.items() if v is not None and v != [] and v is not False})
+    given = {k: v for k, v in given.items() if v is not None and v != [] and v is not False}
+    replaced = [ref for name in ("workload", "strategy", "loop") if name in given
+                for ref in declared.get(name) or [] if references.is_reference(ref)]
+    out.update(given)
+    if replaced:
+        out["plugin"] = list(dict.fromkeys([*(out.get("plugin") or []), *replaced]))
     return out

@@ -178,3 +178,18 @@ def test_the_matrix_file_takes_an_option_as_the_command_line_spells_it(tmp_path)
     (tmp_path / "pyproject.toml").write_text('[tool.distbench]\ndeadline = 60\ndeadline_s = 50\n')
     with pytest.raises(UserError, match="'deadline_s' sets deadline_s, which the matrix already sets; give it once"):
         matrix_file.read(tmp_path / "pyproject.toml")
+
+
+def test_a_workload_the_matrix_file_names_is_selectable_by_name_from_the_command_line(model_file):
+    """``--workload NAME`` replaces the file's workloads, and its references stay loaded."""
+    from distbench.cli.main import build_parser
+    from distbench.session import options
+    from distbench.session.session import Session
+
+    path, name = model_file
+    (path.parent / "pyproject.toml").write_text(f'[tool.distbench]\nworkloads = ["{path.name}:Tiny", "reuters_cnn"]\n')
+    args = build_parser().parse_args(["run", "--workload", name, "--strategy", "default", "--loop", "custom",
+                                      "--guard-seeds", "0"])
+    values = matrix_file.merge(matrix_file.read(path.parent / "pyproject.toml"), options.from_namespace(args))
+    (cell,) = Session.from_options(values).plan
+    assert cell.id == f"{name}-default-custom" and cell.plugins == (f"workload={path}:Tiny@{path.parent}",)
