@@ -30,8 +30,15 @@ from distbench.session import matrix_file, options
 DESCRIPTION = "Benchmark TensorFlow distributed training: workloads x strategies x training loops."
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse's errors on one line (not its whole usage block first), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists every option)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="distbench", description=DESCRIPTION)
+    parser = _OneLineParser(prog="distbench", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_running_commands(sub)
     _add_stored_commands(sub)

@@ -101,3 +101,15 @@ def test_plan_without_stored_pairs_says_how_to_measure_them(capsys, tmp_path):
     assert out[0].startswith("Pair noise from the interleaved runs stored for ") and out[0].endswith(f"in {tmp_path}/:")
     assert out[1].split() == ["cell", "pair", "sd", "from", "pairs", "needed", "about"]
     assert out[-1].startswith("No stored interleaved runs for this selection: run `distbench ab --b \"\" ...`")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--global-batch", "abc"], "distbench run: error: argument --global-batch: invalid int value: 'abc'"),
+    (["nope"], "distbench: error: argument command: invalid choice: 'nope'"),
+])
+def test_a_value_argparse_refuses_is_one_line_too(capsys, argv, message):
+    """Not argparse's usage block (26 lines for run) before the line that says what is wrong."""
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.count("\n") == 1 and err.startswith(message), err
