@@ -32,11 +32,12 @@ class Registry:
     """
 
     def __init__(self, kind: str, group: str | None = None, needs: tuple[str, ...] = ("name",),
-                 base: type | None = None) -> None:
+                 base: type | None = None, how: str = "") -> None:
         self.kind = kind
         self.group = group
         self.needs = needs
         self.base = base
+        self.how = how   # how a user's class implements the protocol, for the refusal
         self._entries: dict[str, type] = {}
         self._discovered = group is None
 
@@ -92,7 +93,8 @@ class Registry:
         missing = [m for m in self.needs if not hasattr(cls, m)]
         abstract = sorted(getattr(cls, "__abstractmethods__", ()))
         if missing or abstract:
-            raise UserError(f"{where}: {cls.__qualname__} does not implement the {self.kind} protocol: missing "
+            how = f"{self.how}; " if self.how and missing else ""
+            raise UserError(f"{where}: {cls.__qualname__} does not implement the {self.kind} protocol: {how}missing "
                             f"{', '.join(missing + abstract)} (see docs/own-model.md).")
 
     def unregister(self, name: str) -> type:

@@ -59,7 +59,9 @@ def test_a_module_reference_and_bad_references_say_what_is_wrong(model_file, mon
         plugins.load("no_such_module:X", "workload")
     with pytest.raises(UserError, match="has no attribute 'Missing' \\(it has: .*Tiny"):
         plugins.load(f"{path}:Missing", "workload")
-    with pytest.raises(UserError, match="does not implement the workload protocol: missing kind, build_model"):
+    with pytest.raises(UserError, match=r"does not implement the workload protocol: subclass distbench.Workload "
+                                        r"\(give it name, build_model and data\) or distbench.TextClassifier; missing "
+                                        "kind, build_model"):
         plugins.load(f"{path}:NotAWorkload", "workload")
     with pytest.raises(UserError, match="no file"):
         plugins.load("/no/such/file.py:Tiny", "workload")
