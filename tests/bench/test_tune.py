@@ -24,6 +24,16 @@ def test_candidates_cover_loops_spe_and_xla_with_plain_fit_first():
     ])
 
 
+def test_a_steps_per_execution_the_cell_s_steps_cannot_time_is_left_out_and_said_why():
+    """30 steps, 5 of them warm-up: calls of 10 steps leave one timed call; of 50, none."""
+    base = CellSpec.for_profile("quick", workload="", strategy="", loop=None).replace(epochs=1, steps_per_epoch=30)
+    cells, left_out = tune.candidates("reuters_cnn", ["default"], ["fit"], base, CPU_ONLY)
+    assert sorted(c.id for c in cells) == ["reuters_cnn-default-fit", "reuters_cnn-default-fit-spe10",
+                                           "reuters_cnn-default-fit-spe10-xla", "reuters_cnn-default-fit-xla"]
+    assert left_out == ["default: fit with steps_per_execution 50 not tried: 30 steps leave it no timed call after "
+                        "the cold start and 5 warm-up steps (run more --steps-per-epoch)"]
+
+
 def test_candidates_under_several_replicas_leave_out_what_keras_cannot_run_and_say_why():
     from distbench.session.plan import skip_reason
 
