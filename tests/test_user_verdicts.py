@@ -275,3 +275,21 @@ def test_check_against_from_a_sub_folder_imports_each_version_s_own_package(pack
     assert plugins["B"] == [f"workload=models.sentiment:Sentiment@{package_project}"]
     (a,) = plugins["A"]
     assert a.startswith("workload=models.sentiment:Sentiment@/") and str(package_project) not in a
+
+
+def test_check_against_refuses_a_matrix_file_above_the_repository_that_imports_from_it(tmp_path):
+    """A distbench.toml above the repository (outside git) naming ``repo.models...``: the
+    revision's side would import the working tree's code from there, so the comparison
+    would be of one version with itself. Refused before anything runs."""
+    outer = tmp_path / "outer"
+    repo = outer / "repo"
+    repo.mkdir(parents=True)
+    _git(repo, "init", "-q")
+    _commit(repo, "Base", {"__init__.py": "", "models/__init__.py": "", "models/sentiment.py": MODEL.format(hidden=64)})
+    (outer / "distbench.toml").write_text('workloads = ["repo.models.sentiment:Sentiment"]\nstrategies = ["default"]\n'
+                                          'loops = ["custom"]\ndata = "synthetic"\n')
+    result = distbench(repo, "check", "--against", "HEAD", timeout=300)
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-2000:]
+    assert f"imports from {outer}, the folder of a matrix file outside the repository {repo}" in result.stderr
+    assert "[pair" not in result.stdout and not list(tmp_path.rglob("results/*/*.json"))   # nothing ran or was stored
+    assert len(_git(repo, "worktree", "list").splitlines()) == 1

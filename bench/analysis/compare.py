@@ -24,6 +24,7 @@ are not independent evidence about another; a cell with too little evidence is
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from distbench.core import stats
@@ -280,10 +281,20 @@ def differences(a: CellResult, b: CellResult) -> list[str]:
 
 
 def _moved_folder(field: str, spec_a: dict, spec_b: dict) -> bool:
-    """A data folder read from another place (a revision's temporary worktree, a moved
-    project): the same measurement when the data's sizes agree, which are compared apart."""
-    named = ("auto", "keras", "synthetic")
-    return field == "data" and spec_a[field] not in named and spec_b.get(field) not in named
+    """The same data folder of a revision read from its temporary worktrees (``check
+    --against``'s side A: a new ``distbench-<commit>-<random>/`` folder each run)."""
+    moved = field == "data" and _in_worktree(spec_a[field])
+    return bool(moved) and moved == _in_worktree(spec_b.get(field))
+
+
+# session.project's worktree folders: tempfile.mkdtemp(prefix=f"distbench-{commit[:8]}-")
+_WORKTREE = re.compile(r"^.*/distbench-([0-9a-f]{8})-[^/]+/")
+
+
+def _in_worktree(path) -> str | None:
+    """``<commit>/data`` for a path inside a revision's worktree; None otherwise."""
+    found = _WORKTREE.match(path) if isinstance(path, str) else None
+    return f"{found.group(1)}/{path[found.end():]}" if found else None
 
 
 def _censored_verdict(a: CellResult, b: CellResult, threshold: float) -> CellComparison | None:

@@ -29,7 +29,8 @@ class PairedOutcome:
     def exit_status(self) -> int:
         if self.having("slower"):
             return compare.EXIT_REGRESSION
-        if (self.having("undecided") and not self.allow_undecided) or (self.having("failed") and not self.allow_missing):
+        failed = self.having("failed") + self.having("missing")   # missing: one side could not run the cell
+        if (self.having("undecided") and not self.allow_undecided) or (failed and not self.allow_missing):
             return compare.EXIT_UNDECIDED
         return compare.EXIT_PASS if self.decided else compare.EXIT_UNDECIDED
 

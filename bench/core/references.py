@@ -11,6 +11,7 @@ import hashlib
 import importlib
 import importlib.util
 import os
+import re
 import sys
 
 from distbench.core.errors import UserError
@@ -36,12 +37,14 @@ def with_folder(ref: str, folder: str | None) -> str:
     return f"{ref}@{folder}" if folder else ref
 
 
+# ``...:Attribute@/folder``: the folder follows the attribute's name (a path may hold '@').
+_FOLDER = re.compile(r"(.*:[A-Za-z_][\w.]*)@(/.*)")
+
+
 def split_folder(ref: str) -> tuple[str, str | None]:
     """``(reference, its import folder or None)``."""
-    body, at, folder = ref.rpartition("@")
-    if at and body and os.path.isabs(folder):
-        return body, folder
-    return ref, None
+    found = _FOLDER.fullmatch(ref)
+    return (found.group(1), found.group(2)) if found else (ref, None)
 
 
 def find(ref: str):
@@ -50,9 +53,9 @@ def find(ref: str):
     target, sep, attr = body.rpartition(":")
     if not sep or not target or not attr:
         raise UserError(f"Bad reference {ref!r}: give module:Attribute or path/to/file.py:Attribute.")
-    # As ``python -m`` in the project: the reference's folder (a matrix file's) and the
-    # working directory importable (the console script's sys.path has its own folder
-    # instead, and a worker starts in its side's folder).
+    # As ``python -m`` in the project: the reference's folder (a matrix file's) first, then
+    # the working directory (the console script's sys.path has its own folder instead, and
+    # a worker starts in its side's folder).
     for place in (os.getcwd(), folder):
         if place and place not in sys.path:
             sys.path.insert(0, place)

@@ -31,6 +31,8 @@ def overhead_lines(record: dict) -> list[str]:
     f = record.get("overhead", {}).get("fit")
     if f and "not_measured" in f:
         lines.append(f"fit's timing callback: not measured ({f['not_measured']})")
+    elif not f and record.get("config", {}).get("timing_cost_pairs") == 0:   # runs stored before it said so
+        lines.append("fit's timing callback: not measured (--timing-cost-pairs 0)")
     elif f and "error" in f:
         lines.append(f"fit's timing callback: not measured: {f['error']}")
     elif f:

@@ -145,7 +145,7 @@ def paired_rows(cells) -> list[list]:
         j = c.judgement
         verdict = c.verdict
         if c.skipped:
-            verdict = f"skipped: {c.skipped}"
+            verdict = f"{c.verdict}: {c.skipped}"
         elif c.failure:
             verdict = f"failed: {c.failure.get('status')}: {c.failure.get('reason', '')[:120]}"
         elif c.stopped:
@@ -178,6 +178,8 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
         if cells:
             lines.append(f"{what}: " + ", ".join(c.cell for c in cells))
     lines += failure_lines(outcome.having("failed"))
+    lines += [f"MISSING: {c.cell} ({c.skipped}): the other side's processes have nothing to be compared with"
+              for c in outcome.having("missing")]
     lines += [f"Not run here: {c.cell} ({c.skipped})" for c in outcome.having("skipped")]
     lines += setting_lines(a, b, outcome.cells)
     bound = [c.cell for c in outcome.cells if c.input_bound]
@@ -212,7 +214,8 @@ def failure_lines(cells) -> list[str]:
     """Every failed process of ``cells``, with its whole reason (the table's column shortens it)."""
     return [f"  {c.cell}, pair {number}, side {side}: {r.get('status')}: {' '.join(str(r.get('reason', '')).split())}"
             for c in cells for number, pair in enumerate(c.pairs, 1)
-            for side, r in zip("AB", pair) if r.get("status") not in ("ok", "skipped")]
+            for side, r in zip("AB", pair) if r.get("status") not in ("ok", "skipped")] + [
+            f"  {c.cell}: {c.skipped}" for c in cells if c.verdict == "missing"]
 
 
 PLAN_HEADERS = ["cell", "pair sd", "from", "pairs needed", "about"]

@@ -68,13 +68,14 @@ class Bisection:
 
 
 def commit_verdict(cells) -> str:
-    """A commit's verdict from its cells': ``failed`` when any failed, ``slower`` when any is
+    """A commit's verdict from its cells': ``failed`` when any failed (or only one side could
+    run it), ``slower`` when any is
     slower, ``same`` when every measured cell is the same or faster, else ``undecided``."""
     verdicts = [c.verdict for c in cells]
     measured = [v for v in verdicts if v != "skipped"]
     if not measured:
         return "skipped"
-    if "failed" in measured:
+    if "failed" in measured or "missing" in measured:   # missing: one side could not run a cell
         return "failed"
     if "slower" in measured:
         return "slower"

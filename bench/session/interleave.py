@@ -113,9 +113,14 @@ class PairedCell:
         return compare.judge_pairs(self.log_ratios, self.threshold)
 
     @property
+    def one_sided(self) -> bool:
+        """Only one side could not run the cell: what the other measured has nothing to meet."""
+        return sum(1 for _, reason in self.side_specs.values() if reason) == 1
+
+    @property
     def verdict(self) -> str:
         if self.skipped:
-            return "skipped"
+            return "missing" if self.one_sided else "skipped"
         if self.failure:
             return "failed"
         if self.interrupted:
@@ -124,7 +129,7 @@ class PairedCell:
 
     @property
     def decided(self) -> bool:
-        return self.verdict in ("same", "slower", "faster", "failed", "skipped")
+        return self.verdict in ("same", "slower", "faster", "failed", "skipped", "missing")
 
     def as_dict(self) -> dict:
         j = self.judgement

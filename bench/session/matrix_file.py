@@ -45,10 +45,20 @@ def find(start: str | os.PathLike | None = None) -> Path | None:
 
 
 def _declares(path: Path) -> bool:
-    """Whether ``path`` has a ``[tool.distbench]`` table; a file that does not parse is
-    refused (UserError), not passed over: its matrix would be silently replaced by the
-    full default one, or by a matrix file further up."""
-    return "distbench" in _toml(path).get("tool", {})
+    """Whether ``path`` has a ``[tool.distbench]`` table. One that does not parse and names
+    distbench is refused (UserError), not passed over: its matrix would be silently
+    replaced by the full default one, or by a matrix file further up; one that does not
+    name it is not distbench's to judge."""
+    try:
+        return "distbench" in _toml(path).get("tool", {})
+    except UserError:
+        try:
+            mentions = b"distbench" in path.read_bytes()
+        except OSError:
+            mentions = False
+        if mentions:
+            raise
+        return False
 
 
 def _toml(path: Path) -> dict:
@@ -127,14 +137,33 @@ def _typed(path: Path, key: str, value, kind):
 
 
 def merge(declared: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """Option values: the command line's where given, else the file's. A selection the
-    command line replaces keeps the file's references loaded (as ``plugin``), so that
-    ``--workload digits`` selects the ``bench.py:Digits`` the file names."""
+    """Option values: the command line's where given, else the file's. A name the command
+    line selects that no registry knows is looked for among the file's references of that
+    kind, so that ``--workload digits`` selects the ``bench.py:Digits`` the file names (and
+    only that reference goes into the cells' specs)."""
     out = dict(declared)
     given = {k: v for k, v in given.items() if v is not None and v != [] and v is not False}
-    replaced = [ref for name in ("workload", "strategy", "loop") if name in given
-                for ref in declared.get(name) or [] if references.is_reference(ref)]
+    for kind in ("workload", "strategy", "loop"):
+        if given.get(kind) and declared.get(kind):
+            given[kind] = _by_declared_name(given[kind], declared[kind], kind)
     out.update(given)
-    if replaced:
-        out["plugin"] = list(dict.fromkeys([*(out.get("plugin") or []), *replaced]))
     return out
+
+
+def _by_declared_name(names: list[str], declared: list[str], kind: str) -> list[str]:
+    """``names`` with each one no registry knows replaced by the file's reference whose class
+    has that name (a reference that does not load is left for its own selection to refuse)."""
+    # Here, not at the top: plugins brings the registries (the workloads, numpy), which an
+    # ordinary pytest run that only looks for a matrix file must not load.
+    from distbench import plugins
+
+    unknown = {n for n in names if not references.is_reference(n) and n not in plugins.registry_of(kind).names()}
+    if not unknown:
+        return names
+    by_name = {}
+    for ref in (r for r in declared if references.is_reference(r)):
+        try:
+            by_name.setdefault(getattr(references.find(ref), "name", None), ref)
+        except UserError:
+            continue
+    return [by_name.get(n, n) if n in unknown else n for n in names]

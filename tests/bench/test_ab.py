@@ -253,13 +253,19 @@ def test_a_side_that_cannot_run_the_cell_is_named_and_each_side_stored_as_it_was
     engine = ab.Interleaved(a, b, FakeLaunch({"A": 10.0, "B": 10.0}), lockstep=False)
     reason = "sent: written for keras3, not tf_keras"
     (cell,) = engine.run([SPEC], lambda spec: reason if spec.keras == "tf_keras" else None)
-    assert cell.verdict == "skipped" and cell.skipped == f"side B: {reason}" and not cell.pairs
+    assert cell.verdict == "missing" and cell.skipped == f"side B: {reason}" and not cell.pairs
     stored = ab.records_by_side([cell])
     assert stored[f"{cell.cell}@A"][0]["config"]["keras"] == "keras3"
     assert stored[f"{cell.cell}@B"][0]["config"]["keras"] == "tf_keras" and stored[f"{cell.cell}@B"][0]["reason"] == reason
     lines = verdicts.paired_lines(a, b, pairs.outcome([cell]))
-    assert f"Not run here: {cell.cell} (side B: {reason})" in lines
+    assert f"MISSING: {cell.cell} (side B: {reason}): the other side's processes have nothing to be compared with" in lines
     assert "The sides differ in: keras A keras3, B tf_keras" in lines and lines[-1] == "RESULT: not passed (exit 3)"
+    # Beside a decided cell, a cell only one side can run still fails closed; skipped on both it does not.
+    same = _run(FakeLaunch({"A": 10.0, "B": 10.0}), min_pairs=3, max_pairs=8)
+    assert pairs.outcome([same, cell]).exit_status == compare.EXIT_UNDECIDED
+    assert pairs.outcome([same, cell], allow_missing=True).exit_status == compare.EXIT_PASS
+    both = ab.Interleaved(a, b, FakeLaunch({"A": 10.0, "B": 10.0}), lockstep=False).run([SPEC], lambda spec: "no GPU")
+    assert both[0].verdict == "skipped" and pairs.outcome([same, *both]).exit_status == compare.EXIT_PASS
 
 
 def test_the_sides_settings_that_differ_are_named():

@@ -39,7 +39,7 @@ def test_a_failed_step_names_each_failed_process_and_does_not_ask_for_more_pairs
     from distbench.render.bisect_lines import closing_lines
 
     crashed = {"status": "error", "reason": "worker pid 7 exited: RuntimeError: mid boom"}
-    cell = SimpleNamespace(cell="sent-default-custom", pairs=[({"status": "ok"}, crashed)])
+    cell = SimpleNamespace(cell="sent-default-custom", pairs=[({"status": "ok"}, crashed)], verdict="failed")
     commits = ["c1", "c2", "c3"]
     found = Bisection("c0", "c3", commits)
 

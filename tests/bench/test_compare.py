@@ -198,9 +198,14 @@ def test_a_data_folder_read_from_another_place_compares_when_its_data_agree(tmp_
     again = _with(tmp_path, 10.0, {"data": "/tmp/distbench-90a0a27d-cuanh164/data"}, {"train_examples": 400},
                   {"workload": "aaa"}, seed=1)
     assert compare_runs(worktree, again, noise_a=NOISE).cells[0].verdict == "same"
-    other = _with(tmp_path, 10.0, {"data": "/home/u/other"}, {"train_examples": 90}, {"workload": "aaa"}, seed=2)
-    (c,) = compare_runs(worktree, other, noise_a=NOISE).cells
-    assert c.presence == "not comparable: data train_examples 400 -> 90"
+    # Another folder, even with data of the same sizes, is another measurement.
+    for k, other in enumerate(("/home/u/other", "/tmp/distbench-90a0a27d-xyz/other", "/tmp/distbench-1234abcd-q/data")):
+        moved = _with(tmp_path, 10.0, {"data": other}, {"train_examples": 400}, {"workload": "aaa"}, seed=2 + k)
+        (c,) = compare_runs(worktree, moved, noise_a=NOISE).cells
+        assert c.presence == f"not comparable: data /tmp/distbench-90a0a27d-epqatjw3/data -> {other}"
+    plain = _with(tmp_path, 10.0, {"data": "/home/u/data"}, {"train_examples": 400}, {"workload": "aaa"}, seed=9)
+    (c,) = compare_runs(plain, moved, noise_a=NOISE).cells
+    assert c.presence.startswith("not comparable: data /home/u/data -> ")
 
 
 def test_the_fingerprint_counts_usable_cpus_and_records_speed_variables(tmp_path):

@@ -195,3 +195,9 @@ def test_a_workload_the_matrix_file_names_is_selectable_by_name_from_the_command
     values = matrix_file.merge(matrix_file.read(path.parent / "pyproject.toml"), options.from_namespace(args))
     (cell,) = Session.from_options(values).plan
     assert cell.id == f"{name}-default-custom" and cell.plugins == (f"workload={path}:Tiny@{path.parent}",)
+    # A built-in selected instead: its cells carry none of the file's references.
+    args = build_parser().parse_args(["run", "--workload", "reuters_cnn", "--strategy", "default", "--loop", "custom",
+                                      "--guard-seeds", "0"])
+    values = matrix_file.merge(matrix_file.read(path.parent / "pyproject.toml"), options.from_namespace(args))
+    (cell,) = Session.from_options(values).plan
+    assert cell.id == "reuters_cnn-default-custom" and cell.plugins == ()

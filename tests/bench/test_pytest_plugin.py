@@ -96,6 +96,17 @@ def test_bad_input_to_the_benchmarks_is_pytest_s_one_line_usage_error(tmp_path, 
     assert _pytest_in(tmp_path).returncode == 0
 
 
+def test_a_pyproject_that_does_not_parse_and_names_no_matrix_is_passed_over(tmp_path):
+    """Not distbench's to judge: a broken pyproject.toml of some other tool above the project."""
+    from distbench.session import matrix_file
+
+    (tmp_path / "pyproject.toml").write_text('[tool.black]\nline-length = \n')
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "distbench.toml").write_text('strategies = ["default"]\n')
+    assert matrix_file.find(tmp_path / "project") == tmp_path / "project" / "distbench.toml"
+    assert matrix_file.find(tmp_path) is None
+
+
 def test_a_matrix_file_that_does_not_parse_is_refused_not_passed_over(tmp_path):
     """A slip in pyproject.toml (a key given twice) had distbench run its whole default
     matrix instead of the project's."""

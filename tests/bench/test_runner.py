@@ -209,11 +209,11 @@ def test_prefetch_off_leaves_nothing_filling_batches_ahead_of_the_step():
         next(batches)
         found = []
         for _ in range(5):
-            time.sleep(0.3)                     # the step is away: anything running ahead fills a batch
+            time.sleep(0.5)                     # the step is away: anything running ahead fills a batch
             started = time.perf_counter()
             next(batches)
             found.append(time.perf_counter() - started)
         return sorted(found)
 
     assert waits("off")[0] >= 16 * 0.003        # every batch made while the step waited: 16 sleeps of 3 ms
-    assert waits("auto")[2] < 16 * 0.003 / 2    # made while the step was away
+    assert waits("auto")[0] < 16 * 0.003 / 2    # made while the step was away (the control: it can see run-ahead)
