@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from distbench.analysis import pairs
@@ -104,6 +105,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     threshold = threshold_of(args, interleave.DEFAULT_THRESHOLD)
     if not 0 < args.power < 1:
         raise UserError(f"--power must be between 0 and 1; received {args.power}.")
+    if not os.path.isdir(args.results):
+        raise UserError(f"No results folder {args.results!r}: plan reads the interleaved runs stored there; give "
+                        "--results DIR (a folder `distbench ab` or `check --against` saved into).")
     storage = Storage(args.results)
     machine = this_machine_id()
     noise = pairs.pair_noise(history(storage, machine))

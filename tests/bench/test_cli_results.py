@@ -165,3 +165,9 @@ def test_check_baseline_against_an_interleaved_latest_run_says_what_it_is(capsys
     assert code == 2 and err.count("\n") == 1
     assert "--run latest is run 6, an interleaved run (`check --against` or `ab`" in err
     assert {p: p.read_bytes() for p in Path(results).glob("*/*.json")} == before
+
+
+def test_plan_without_a_results_folder_says_so(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "plan", "--detect", "10%", "--results", str(tmp_path / "nowhere"))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert f"No results folder '{tmp_path / 'nowhere'}': plan reads the interleaved runs stored there" in err
