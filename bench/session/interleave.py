@@ -196,7 +196,8 @@ class Interleaved:
         return done
 
     def _cell(self, cell: PairedCell, spec: CellSpec, skip_reason, deadline: float | None) -> PairedCell:
-        cell.side_specs = {side.name: (side.spec(spec), skip_reason(side.spec(spec))) for side in (self.a, self.b)}
+        specs = {side.name: side.spec(spec) for side in (self.a, self.b)}
+        cell.side_specs = {name: (found, skip_reason(found)) for name, found in specs.items()}
         reasons = {name: reason for name, (_, reason) in cell.side_specs.items() if reason}
         if reasons:
             both = len(reasons) == 2 and len(set(reasons.values())) == 1

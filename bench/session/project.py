@@ -137,20 +137,20 @@ class Checkout:
         from (``...@folder``, a matrix file's) placed too; modules stay (they import from the
         version's folders, where its workers start)."""
         body, folder = references.split_folder(ref)
-        if folder and self.commit is not None and self.place(folder, fallback=False) == folder:
+        placed = self.place(folder, fallback=False) if folder else None
+        if folder and self.commit is not None and placed == folder:
             # Outside the repository (a matrix file above it): that folder holds the
             # working tree, so the revision's side would import the working tree's code.
             raise UserError(f"{body.partition('=')[2] or body} imports from {folder}, the folder of a matrix file "
                             f"outside the repository {self.project.root}: the revision's side would import this "
                             "working tree's code from there. Put the matrix file in the repository.")
-        folder = self.place(folder, fallback=False) if folder else None
         head, sep, attr = body.rpartition(":")
         kind, eq, target = head.partition("=")
         if not eq:
             kind, target = "", head
         if sep and os.path.isabs(target):
             target = self.place(target, fallback=False)
-        return references.with_folder(f"{kind}{eq}{target}{sep}{attr}", folder)
+        return references.with_folder(f"{kind}{eq}{target}{sep}{attr}", placed)
 
     def spec(self, spec: CellSpec) -> CellSpec:
         """``spec`` as this version runs it: its data folder and reference files placed."""
