@@ -194,9 +194,14 @@ def test_an_ab_side_s_import_time_variable_reaches_tensorflow(project):
     its own), not set after the fork."""
     where, _ = project
     result = distbench(where, "ab", "--a", "TF_ENABLE_ONEDNN_OPTS=1", "--b", "TF_ENABLE_ONEDNN_OPTS=0",
-                       "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "30", *FAST)
+                       "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "30", *FAST,
+                       "--format", "json")
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "SLOWER: reuters_cnn-default-custom" in result.stdout
+    assert "SLOWER: reuters_cnn-default-custom" in result.stderr
+    document = json.loads(result.stdout)   # stdout is the one document, verdict included
+    assert (document["result"], document["exit_status"]) == ("slower", 1)
+    assert [c["verdict"] for c in document["cells"]] == ["slower"] and document["lines"][-1] == "RESULT: slower (exit 1)"
+    assert document["saved"] and os.path.isfile(document["saved"])
     run = _stored(where)
     for side, value in (("A", "1"), ("B", "0")):
         record = next(b for b in run["benchmarks"] if b["param"].endswith(f"@{side}"))

@@ -58,18 +58,24 @@ def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
     run = run_pairs(options.from_namespace(args), a, b, pair_settings(args), pair_progress,
                     getattr(args, "against", None), args.matrix_file, args.given)
     outcome = pairs.outcome(run.cells, args.allow_undecided, args.allow_missing)
+    status = 130 if run.interrupted else outcome.exit_status
+    lines = ([verdicts.result_line(130)] if run.interrupted else
+             verdicts.paired_lines(run.a, run.b, outcome, run.lockstep))
     print()
-    emit(tables.render_rows(verdicts.PAIRED_HEADERS, verdicts.paired_rows(run.cells), args.format))
+    if args.format == "json":
+        emit(verdicts.paired_document(run.a.label, run.b.label, run.cells, verdicts.verdict_document(status, lines),
+                                      run.saved and str(run.saved)))
+    else:
+        emit(tables.render_rows(verdicts.PAIRED_HEADERS, verdicts.paired_rows(run.cells), args.format))
     if run.saved:
         print("\n" + summary.saved_line(run.saved))
     if run.interrupted:
         print("\n" + (run_table.INTERRUPTED if run.saved else run_table.INTERRUPTED_UNSAVED), file=sys.stderr)
-        print(verdicts.result_line(130))
-        return 130
-    print()
-    for line in verdicts.paired_lines(run.a, run.b, outcome, run.lockstep):
+    else:
+        print()
+    for line in lines:
         print(line)
-    return outcome.exit_status
+    return status
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:

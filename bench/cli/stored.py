@@ -96,11 +96,12 @@ def check_baseline(args: argparse.Namespace) -> int:
     comparison = compare.compare_runs(baseline, current, threshold_of(args, stored_default(args)), overrides,
                                       noise_a, noise_b)
     comparison = compare.selected(comparison, {k: args.given.get(k) for k in ("workload", "strategy", "loop")})
-    emit(verdicts.comparison_text(comparison, args.format))
     tolerance = compare.DEFAULT_ACCURACY_TOLERANCE if args.accuracy_tolerance is None else args.accuracy_tolerance
     outcome = check.check(comparison, tolerance, args.allow_undecided, args.allow_missing,
                           args.allow_other_machine)
+    lines = verdicts.check_lines(outcome, baseline.label, current.label, tolerance)
+    emit(verdicts.comparison_text(comparison, args.format, verdicts.verdict_document(outcome.exit_status, lines)))
     print()
-    for line in verdicts.check_lines(outcome, baseline.label, current.label, tolerance):
+    for line in lines:
         print(line)
     return outcome.exit_status

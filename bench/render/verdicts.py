@@ -115,6 +115,19 @@ def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[s
 RESULTS = {EXIT_PASS: "pass", EXIT_REGRESSION: "slower", 130: "interrupted"}
 
 
+def verdict_document(status: int, lines: list[str]) -> dict:
+    """What ``--format json`` adds to a verdict's document: the result a script reads (the
+    same word and exit status as :func:`result_line`) and the closing lines that explain it."""
+    return {"result": RESULTS.get(status, "not passed"), "exit_status": status, "lines": lines}
+
+
+def paired_document(a_label: str, b_label: str, cells, verdict: dict, saved: str | None) -> str:
+    """``ab`` / ``check --against`` with ``--format json``: the sides, one object per cell
+    (the table's columns), where the run was saved, and the verdict."""
+    rows = [dict(zip(PAIRED_HEADERS, r)) for r in paired_rows(cells)]
+    return json.dumps({"a": a_label, "b": b_label, "cells": rows, "saved": saved, **verdict}, indent=2)
+
+
 def result_line(status: int) -> str:
     """The last line of every verdict: one a script can rely on."""
     return f"RESULT: {RESULTS.get(status, 'not passed')} (exit {status})"
@@ -250,15 +263,17 @@ def skipped_history_line(reason: str) -> str:
     return f"distbench: skipped in the history: {reason}"
 
 
-def comparison_text(comparison, fmt: str) -> str:
+def comparison_text(comparison, fmt: str, verdict: dict | None = None) -> str:
     """``compare`` and ``check --baseline``'s table of a stored-run comparison: the runs, the
-    machines' differences, the cells and how they were judged; as JSON, one document."""
+    machines' differences, the cells and how they were judged; as JSON, one document, with
+    ``check``'s :func:`verdict_document` when given."""
     if fmt == "json":
         return json.dumps({
             "a": comparison.a.label, "b": comparison.b.label,
             "a_interrupted": comparison.a.interrupted, "b_interrupted": comparison.b.interrupted,
             "machine_diff": [{"field": k, "a": a, "b": b} for k, a, b in comparison.machine_diff],
             "cells": [c.as_dict() for c in comparison.cells],
+            **(verdict or {}),
         }, indent=2)
     parts = []
     if fmt == "table":

@@ -116,7 +116,11 @@ def test_check_baseline_checks_only_the_selected_cells(capsys, results):
 def test_format_json_is_exactly_one_document_on_stdout(capsys, results, command):
     code, out, err = run_cli(capsys, *command, "--results", results, "--format", "json")
     document = json.loads(out)   # nothing before or after it
-    assert document and ("RESULT: pass (exit 0)" in err if command[0] == "check" else code == 0)
+    if command[0] == "check":   # the verdict is in the document too, not only on stderr
+        assert "RESULT: pass (exit 0)" in err and (document["result"], document["exit_status"]) == ("pass", 0)
+        assert document["lines"][-1] == "RESULT: pass (exit 0)" and document["cells"]
+    else:
+        assert code == 0 and document["cells"] and "result" not in document
 
 
 def test_a_plugin_that_does_not_parse_is_one_line(capsys, tmp_path, monkeypatch):
