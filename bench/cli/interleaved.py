@@ -6,16 +6,19 @@ import argparse
 import os
 import sys
 
+import distbench.loops as loops
+from distbench import strategies
 from distbench.analysis import pairs
 from distbench.cli.args import emit, threshold_of
 from distbench.cli.stored import check_baseline, history, this_machine_id
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.render import bisect_lines, run_table, summary, tables, verdicts
-from distbench.session import bisect, interleave, options
+from distbench.session import bisect, interleave, options, plan
 from distbench.session.interleave import Side, parse_side
 from distbench.session.paired_run import Pairs, run_pairs
 from distbench.storage.files import Storage
+from distbench.workloads.registry import WORKLOADS
 
 
 # What each form of check reads; any other option given to it is refused, not ignored.
@@ -117,6 +120,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     storage = Storage(args.results)
     machine = this_machine_id()
     noise = pairs.pair_noise(history(storage, machine))
+    _check_selection(args, noise)
     wanted = [c for c in noise if _selected(c, args)]
     plans = pairs.plan(noise, wanted, effect, threshold, args.power)
     print(verdicts.plan_text(plans, effect, threshold, machine, args.results))
@@ -131,6 +135,19 @@ def _fraction(text: str, what: str) -> float:
     if not 0 < value < float("inf"):   # nan too
         raise UserError(f"{what} must be a positive, finite percentage or fraction; received {text!r}.")
     return value
+
+
+def _check_selection(args: argparse.Namespace, noise) -> None:
+    """Unknown strategies and loops are refused as ``run`` refuses them; a workload must be
+    registered or named by a stored cell (a matrix file's own workload, say)."""
+    plan.selected(args.strategy, strategies.STRATEGIES)
+    plan.selected(args.loop, loops.LOOPS)
+    stored = sorted({cell.split("-")[0] for cell in noise})
+    registered = WORKLOADS.names()
+    unknown = [w for w in args.workload or () if w not in {*stored, *registered}]
+    if unknown:
+        raise UserError(f"Unknown workload {unknown[0]!r} for plan, which reads stored interleaved runs by cell name; "
+                        f"stored here: {', '.join(stored) or 'none'}; registered: {', '.join(registered)}.")
 
 
 def _selected(cell: str, args: argparse.Namespace) -> bool:
