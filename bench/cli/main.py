@@ -31,7 +31,12 @@ DESCRIPTION = "Benchmark TensorFlow distributed training: workloads x strategies
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """argparse's errors on one line (not its whole usage block first), exit status 2."""
+    """argparse's errors on one line (not its whole usage block first), exit status 2; a
+    value such as ``-1,10,10`` is a value (to be refused by what reads it), not an option."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = options.NEGATIVE_VALUE
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists every option)\n")

@@ -7,6 +7,8 @@ once (pytest-benchmark's ``BenchmarkSession`` does the same for its options).
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -147,6 +149,12 @@ def from_namespace(args, prefix: str = "") -> dict[str, Any]:
     return {o.name: getattr(args, prefix + o.name, None) for o in OPTIONS}
 
 
+# What argparse should take as a value even though it starts with a dash (its own pattern
+# takes -1 but not -1,10,10, which it then reports as a missing value): the option that
+# reads it refuses it and says what is valid.
+NEGATIVE_VALUE = re.compile(r"^-\d[\d.,]*$|^-\.\d+$")
+
+
 # What a side of an A/B comparison may change: the cell's fields, its matmul shape and its Keras.
 SPEC_OPTIONS = tuple(o.name for o in OPTIONS if o.spec_field or o.name in ("matmul_shape", "keras"))
 
@@ -162,6 +170,7 @@ def spec_changes(words: list[str]) -> dict[str, Any]:
                             + ", ".join(BY_NAME[n].cli for n in SPEC_OPTIONS) + ", and NAME=VALUE for the environment.")
 
     parser = _Parser(prog="side", add_help=False)
+    parser._negative_number_matcher = NEGATIVE_VALUE
     add_to_argparse(parser, SPEC_OPTIONS)
     values = {k: v for k, v in vars(parser.parse_args(words)).items() if v is not None}
     if "matmul_shape" in values:

@@ -82,6 +82,8 @@ def test_check_per_cell_threshold_override(capsys, results):
         (["compare", "1", "2", "--threshold", "nan"], "Threshold must be > 0"),
         (["plan", "--detect", "nan"], "--detect must be a positive, finite percentage or fraction"),
         (["plan", "--detect", "20%", "--workload", "nope"], "Unknown workload 'nope' for plan"),
+        (["run", "--workload", "matmul", "--matmul-shape", "-1,10,10"], "Bad matmul shape '-1,10,10': give"),
+        (["ab", "--b", "--matmul-shape -1,10,10", "--workload", "matmul"], "Bad matmul shape '-1,10,10': give"),
         (["plan", "--detect", "20%", "--strategy", "nope"], "Unknown strategy 'nope'. Known: default"),
         (["plan", "--detect", "20%", "--loop", "nope"], "Unknown loop 'nope'. Known: fit"),
         (["run", "--workload", "matmul", "--deadline", "inf"], "Deadline must be positive seconds, finite; received inf"),
