@@ -64,8 +64,8 @@ class ParameterServerAdapter(StrategyAdapter):
     def availability(self, hw: Hardware) -> Availability:
         config = tf_config()
         if config is None:
-            return Availability.yes(f"a coordinator, {self.workers} workers and {self.ps} parameter servers "
-                                    "on 127.0.0.1")
+            return Availability.yes(f"a coordinator, {self.workers} worker{'s' * (self.workers != 1)} and "
+                                    f"{self.ps} parameter server{'s' * (self.ps != 1)} on 127.0.0.1")
         try:
             roles = cluster_roles(config)
         except ValueError as exc:

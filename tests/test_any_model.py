@@ -6,6 +6,7 @@ refused once for the run, before any timing."""
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -99,7 +100,7 @@ def test_an_example_runs_every_strategy_and_loop_with_its_guard_and_time_to_targ
                                                                               "demographics": "float32 (2,)"}
         assert fit["accuracy"]["guard_direction"] == "lower" and fit["input"]["at_most"]   # fit's: a bound
         listed = _distbench(project, "list")
-        assert listed.returncode == 0 and "  diabetes       two-input MLP" in listed.stdout, listed.stdout
+        assert listed.returncode == 0 and re.search(r"^  diabetes +two-input MLP", listed.stdout, re.M), listed.stdout
 
 
 def test_the_tabular_pipeline_trains_across_processes(tmp_path):

@@ -12,6 +12,7 @@ from distbench import plugins, strategies, workloads
 from distbench.analysis import tuning
 from distbench.cli.args import emit
 from distbench.cli.interleaved import pair_progress
+from distbench.cli.stored import this_machine_id
 from distbench.core.errors import UserError
 from distbench.render import listing, run_table, summary, tables, tune_table
 from distbench.session import matrix_file, options, tune
@@ -30,7 +31,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             hw.summary(), [(name, workloads.get(name).summary) for name in workloads.WORKLOADS.names()],
             [(name, adapter.availability(hw), adapter.summary) for name, adapter in adapters],
             [(name, loops.get(name).summary) for name in loops.LOOPS.names()], args.results,
-            Storage(args.results).runs()):
+            Storage(args.results).runs(), this_machine_id()):
         print(line)
     return 0
 

@@ -2,23 +2,56 @@
 
 from __future__ import annotations
 
+import textwrap
+from itertools import groupby
 from pathlib import Path
+
+WIDTH = 120
+NAME = 18   # the name column, wide enough for parameter_server
 
 
 def listing_lines(devices: str, workloads: list[tuple[str, str]], strategies: list[tuple[str, object, str]],
-                  loops: list[tuple[str, str]], results: str, runs: list[Path]) -> list[str]:
-    """The lines of ``list``: ``workloads`` and ``loops`` as (name, summary); ``strategies``
-    as (name, availability, summary); the stored ``runs`` under ``results``."""
-    lines = [f"Devices (TensorFlow's physical devices; each cell probes its own before it runs): {devices}",
-             "Workloads:"]
-    lines += [f"  {name:14} {summary}" for name, summary in workloads]
+                  loops: list[tuple[str, str]], results: str, runs: list[Path], this_machine: str) -> list[str]:
+    """The lines of ``list``, none wider than 120 columns: ``workloads`` and ``loops`` as
+    (name, summary); ``strategies`` as (name, availability, summary), the availability on
+    the name's line and the summary below it; the stored ``runs`` under ``results``, one
+    line per machine folder."""
+    lines = _wrapped("Devices (TensorFlow's physical devices; each cell probes its own before it runs): " + devices)
+    lines.append("Workloads:")
+    for name, summary in workloads:
+        lines += _entry(name, summary)
     lines.append("Strategies:")
     for name, avail, summary in strategies:
-        state = "available" if avail.ok else "unavailable"
-        why = f" ({avail.reason})" if avail.reason else ""
-        lines.append(f"  {name:14} {state}{why}: {summary}")
+        reason = avail.reason or ""
+        reason = reason[len(name) + 2:] if reason.startswith(f"{name}: ") else reason   # not the name twice
+        lines += _entry(name, ("available" if avail.ok else "unavailable") + (f": {reason}" if reason else ""))
+        lines += _wrapped(summary, " " * (NAME + 3))
     lines.append("Loops:")
-    lines += [f"  {name:14} {summary}" for name, summary in loops]
-    lines.append(f"Stored runs in {results}/: {len(runs) or 'none'}")
-    lines += [f"  {path.parent.name}/{path.name}" for path in runs]
+    for name, summary in loops:
+        lines += _entry(name, summary)
+    return lines + stored_lines(results, runs, this_machine)
+
+
+def stored_lines(results: str, runs: list[Path], this_machine: str) -> list[str]:
+    """How many runs each machine folder holds and its latest (``compare`` and ``check``
+    take a run's number, ``latest`` or ``latest~N`` on this machine)."""
+    folders = {machine: list(files) for machine, files in groupby(runs, key=lambda p: p.parent.name)}
+    if not folders:
+        return [f"Stored runs in {results}/: none"]
+    lines = [f"Stored runs in {results}/: {len(runs)}, in {len(folders)} machine folder"
+             f"{'s' if len(folders) > 1 else ''}"]
+    for machine, files in folders.items():
+        here = "  (this machine)" if machine == this_machine else ""
+        lines.append(f"  {machine}  {len(files)} run{'s' if len(files) > 1 else ''}, latest {files[-1].name}{here}")
+    if this_machine not in folders:
+        lines.append(f"  none yet from this machine ({this_machine})")
     return lines
+
+
+def _entry(name: str, text: str) -> list[str]:
+    first, *rest = textwrap.wrap(text, WIDTH - NAME - 3) or [""]
+    return [f"  {name:{NAME}} {first}"] + [" " * (NAME + 3) + line for line in rest]
+
+
+def _wrapped(text: str, indent: str = "") -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent or "  ")

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from distbench.cli.main import main
 
@@ -36,7 +38,9 @@ def test_list_shows_each_adapter_with_availability(capsys):
     out = capsys.readouterr().out
     for name in ("reuters_cnn", "multibranch", "matmul", "fit", "train_on_batch", "custom"):
         assert name in out
-    assert "tpu            unavailable (tpu: no TPU found" in out
+    assert re.search(r"^  tpu +unavailable: no TPU found \(TPU_NAME unset, no local TPU\)$", out, re.M), out
+    assert re.search(r"^  parameter_server +available: a coordinator, 2 workers and 1 parameter server on", out, re.M)
+    assert max(len(line) for line in out.splitlines()) <= 120
     assert out.startswith("Devices (TensorFlow's physical devices; each cell probes its own before it runs): CPU ")
 
 

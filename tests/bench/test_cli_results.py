@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import os
 import re
 
 import pytest
@@ -133,9 +134,12 @@ def test_report_writes_markdown_and_charts(capsys, results, tmp_path):
         assert (out_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_list_shows_stored_runs(capsys, results):
+def test_list_shows_stored_runs_by_machine_within_120_columns(capsys, results):
     code, out, _ = run_cli(capsys, "list", "--results", results)
-    assert code == 0 and "Stored runs in" in out and "0005_abc12345" in out
+    assert code == 0 and f"Stored runs in {results}/: 5, in 1 machine folder" in out
+    machine = os.listdir(results)[0]
+    assert re.search(rf"^  {machine}  5 runs, latest 0005_abc12345_\S+\.json(  \(this machine\))?$", out, re.M), out
+    assert max(len(line) for line in out.splitlines()) <= 120
 
 
 def test_run_refuses_an_unwritable_results_folder_before_running(capsys, tmp_path):
