@@ -265,6 +265,21 @@ def test_a_loss_that_turns_nan_fails_its_cells_in_every_loop(tmp_path):
     assert "No cell was measured." in result.stdout
 
 
+def test_pytest_fails_a_diverging_cell_without_pytest_benchmark_s_unused_fixture_warning(tmp_path):
+    project = tmp_path / "elsewhere" / "nan"
+    project.mkdir(parents=True)
+    (project / "bad.py").write_text(BAD)
+    (project / "pyproject.toml").write_text('[tool.distbench]\nworkloads = ["bad.py:Diverges"]\n'
+                                            'strategies = ["default"]\nloops = ["custom"]\nguard_seeds = 0\n'
+                                            'steps_per_epoch = 10\neval_examples = 32\nglobal_batch = 8\n')
+    result = subprocess.run([sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-p", "no:cacheprovider",
+                             "--distbench-no-peak"], cwd=project, capture_output=True, text=True, timeout=600,
+                            env=_env())
+    out = result.stdout + result.stderr
+    assert result.returncode == 1 and "1 failed" in out, out[-3000:]
+    assert "Training diverged: the last epoch's mean loss is nan" in out and "was not used" not in out, out[-3000:]
+
+
 def test_pytest_refuses_bad_data_once_not_once_per_cell(tmp_path):
     project = tmp_path / "elsewhere" / "bad"
     project.mkdir(parents=True)

@@ -173,7 +173,9 @@ def test_bisect_names_the_slow_commit_and_the_pairs_each_step_spent(project):
     result = distbench(where, "bisect", shas[0], "HEAD", "--threshold", "0.2", *FAST, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert f"FIRST SLOWER COMMIT: {shas[2]} \"Wider hidden layer\"" in result.stdout
-    steps = [line for line in result.stdout.splitlines() if line.startswith("step ")]
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= 120   # a step's line continues on indented lines
+    steps = [line for line in "\n".join(lines).replace("\n    ", " ").splitlines() if line.startswith("step ")]
     assert steps[0].startswith(f"step 1: {shas[4][:8]} (commit 4 of 4 after GOOD")   # BAD first: is it slower?
     assert all(" pairs (" in line for line in steps) and len(steps) == 3     # BAD, then two halvings
     assert "4 commits after GOOD; 3 steps" in result.stdout

@@ -68,6 +68,8 @@ def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
     if args.format == "json":
         emit(verdicts.paired_document(run.a.label, run.b.label, run.cells, verdicts.verdict_document(status, lines),
                                       run.saved and str(run.saved)))
+    elif args.format == "table":
+        emit(verdicts.paired_table(run.cells))
     else:
         emit(tables.render_rows(verdicts.PAIRED_HEADERS, verdicts.paired_rows(run.cells), args.format))
     if run.saved:
@@ -76,7 +78,7 @@ def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
         print("\n" + (run_table.INTERRUPTED if run.saved else run_table.INTERRUPTED_UNSAVED), file=sys.stderr)
     else:
         print()
-    for line in lines:
+    for line in summary.wrap_lines(lines):
         print(line)
     return status
 
@@ -89,9 +91,10 @@ def cmd_bisect(args: argparse.Namespace) -> int:
                         "take --allow-undecided, --allow-missing or --format; each step's run is stored in full.")
     found = bisect.bisect(options.from_namespace(args), args.good, args.bad, pair_settings(args), args.matrix_file,
                           args.given, pair_progress,
-                          lambda step, number, total: print(bisect_lines.step_line(number, step, total), flush=True))
+                          lambda step, number, total: print(summary.wrap(bisect_lines.step_line(number, step, total)),
+                                                            flush=True))
     print()
-    for line in bisect_lines.closing_lines(found):
+    for line in summary.wrap_lines(bisect_lines.closing_lines(found)):
         print(line)
     return found.exit_status
 

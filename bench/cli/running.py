@@ -14,7 +14,7 @@ from distbench.cli.args import emit
 from distbench.cli.interleaved import pair_progress
 from distbench.cli.stored import this_machine_id
 from distbench.core.errors import UserError
-from distbench.render import listing, run_table, summary, tables, tune_table
+from distbench.render import listing, run_table, summary, tune_table
 from distbench.session import matrix_file, options, tune
 from distbench.session.plan import selected
 from distbench.session.session import Session
@@ -94,9 +94,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if sides is not None and args.confirm_pairs >= 2:
         print(tune_table.confirming_line(sides), flush=True)
     confirmed = tune.confirm(session, sides, args.confirm_pairs, pair_progress)
-    emit(tables.render_rows(tune_table.TUNE_HEADERS, tune_table.tune_rows(ranked), args.format))
-    print("\n" + tune_table.tune_verdict(ranked, confirmed))
-    for line in tune_table.not_ranked_lines(left_out, session.results):
+    emit(tune_table.tune_text(ranked, args.format))
+    for line in summary.wrap_lines(["", tune_table.tune_verdict(ranked, confirmed),
+                                    *tune_table.not_ranked_lines(left_out, session.results)]):
         print(line)
     return status
 

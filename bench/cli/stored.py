@@ -10,7 +10,7 @@ import sys
 from distbench.analysis import check, compare
 from distbench.cli.args import emit, threshold_of
 from distbench.core.errors import UserError
-from distbench.render import verdicts
+from distbench.render import summary, verdicts
 from distbench.render.report import write_report, wrote_line
 from distbench.storage.files import Storage, load, load_history
 from distbench.storage.machine import machine_id, machine_info
@@ -102,6 +102,6 @@ def check_baseline(args: argparse.Namespace) -> int:
     lines = verdicts.check_lines(outcome, baseline.label, current.label, tolerance)
     emit(verdicts.comparison_text(comparison, args.format, verdicts.verdict_document(outcome.exit_status, lines)))
     print()
-    for line in lines:
+    for line in summary.wrap_lines(lines):
         print(line)
     return outcome.exit_status

@@ -22,6 +22,7 @@ def test_cell(benchmark, distbench_cell, distbench_session):
         pytest.skip(repeats[0]["reason"])
     failed = [r for r in repeats if r["status"] == "error"]
     if failed:
+        _failed(benchmark)
         pytest.fail(f"{distbench_cell.id}: {failed[0]['reason']}\n{failed[0].get('output_tail', '')[-1500:]}",
                     pytrace=False)
     benchmark.group = distbench_cell.workload
@@ -35,9 +36,18 @@ def test_harness_overhead(benchmark, distbench_overhead_cell, distbench_session)
     record = distbench_session.run_overhead(distbench_overhead_cell)
     distbench_session.overhead.append(record)
     if record["status"] != "ok":
+        _failed(benchmark)
         pytest.fail(f"{record['cell']}: {record.get('reason')}\n{record.get('output_tail', '')[-1500:]}", pytrace=False)
     benchmark.group = "harness overhead"
     benchmark.extra_info["distbench_overhead"] = record["overhead"]
     # pytest-benchmark's statistics: the bare loop's median step in each pair; the harness's
     # are beside them in extra_info.
     record_samples(benchmark, record["overhead"]["bare"])
+
+
+def _failed(benchmark) -> None:
+    """A cell whose processes failed has no timings: pytest-benchmark leaves it out of its
+    tables (``has_error``) and does not warn that its fixture "was not used at all" (it warns
+    when its private ``_mode`` is unset, the one way to tell it the fixture was used)."""
+    benchmark.has_error = True
+    benchmark._mode = "distbench: the cell failed"

@@ -89,9 +89,7 @@ def not_measured_lines(results: dict[str, CellResult]) -> list[str]:
                               []).append(r.id)
     lines = []
     for (status, reason), cells in groups.items():
-        label = status.upper() if status != "skipped" else "skipped"
-        lines += textwrap.wrap(f"{label} ({len(cells)}): {reason}: {', '.join(cells)}", WIDTH,
-                               subsequent_indent="    ", break_on_hyphens=False)   # a cell's id stays whole
+        lines += grouped_lines(status.upper() if status != "skipped" else "skipped", {reason: cells})
     return lines
 
 
@@ -99,7 +97,7 @@ def render_summary(results: dict[str, CellResult]) -> str:
     """The summary table, one block of rows per workload under a line naming it and its
     test metric (a row is the rest of the cell's id), then the cells that did not run."""
     groups = _groups(results)
-    parts = [_fit(groups)] if groups else ["No cell was measured."]
+    parts = [grouped_table(groups, TERMINAL_HEADERS)] if groups else ["No cell was measured."]
     replicates = sum(1 for r in results.values() if r.measured and r.spec.is_replicate)
     if replicates:
         parts.append(f"({replicates} more processes: the accuracy guard's reference seeds; `distbench report` "
@@ -129,17 +127,33 @@ def _groups(results: dict[str, CellResult]) -> list[tuple[str, list[list]]]:
             for workload, (metrics, rows) in groups.items()]
 
 
-def _fit(groups: list[tuple[str, list[list]]]) -> str:
-    """The table within :data:`WIDTH`: labels too long for what the other columns leave are
-    wrapped after their dashes onto continuation rows (never narrower than
-    :data:`MIN_LABEL`), and headings wrapped as prose."""
+def grouped_table(groups: list[tuple[str, list[list]]], headers: list[str]) -> str:
+    """A table within :data:`WIDTH`, each group's heading line above its rows: labels too
+    long for what the other columns leave are wrapped after their dashes onto continuation
+    rows (never narrower than :data:`MIN_LABEL`), and headings wrapped as prose."""
     rows = [row for _, rows in groups for row in rows]
-    over = max(len(line) for line in render_rows(TERMINAL_HEADERS, rows, tight=True).splitlines()) - WIDTH
+    over = max(len(line) for line in render_rows(headers, rows, tight=True).splitlines()) - WIDTH
     if over > 0:
         longest = max(len(row[0]) for row in rows)
         room = max(MIN_LABEL, longest - over)
         groups = [(heading, [part for row in rows for part in _wrapped(row, room)]) for heading, rows in groups]
-    return _table([(wrap(heading), rows) for heading, rows in groups])
+    return _table([(wrap(heading), rows) for heading, rows in groups], headers)
+
+
+def short_id(cell: str) -> str:
+    """The id without its workload's name (a grouped row's label), or the whole id."""
+    workload, _, rest = cell.partition("-")
+    return rest or cell
+
+
+def grouped_lines(label: str, groups: dict[str, list[str]]) -> list[str]:
+    """``LABEL (n): reason: cell, cell`` per reason, wrapped to :data:`WIDTH` with each
+    cell's id whole."""
+    lines = []
+    for reason, cells in groups.items():
+        lines += textwrap.wrap(f"{label} ({len(cells)}): {reason}: {', '.join(cells)}", WIDTH,
+                               subsequent_indent="    ", break_on_hyphens=False)
+    return lines
 
 
 MIN_LABEL = 16
@@ -162,10 +176,10 @@ def split_id(label: str, room: int) -> list[str]:
     return pieces + [label]
 
 
-def _table(groups: list[tuple[str, list[list]]]) -> str:
+def _table(groups: list[tuple[str, list[list]]], headers: list[str]) -> str:
     """One table over every group's rows, each group's heading line above its first row."""
     rows = [row for _, rows in groups for row in rows]
-    lines = render_rows(TERMINAL_HEADERS, rows, tight=True).splitlines()
+    lines = render_rows(headers, rows, tight=True).splitlines()
     out, at = lines[:2], 2
     for heading, group in groups:
         out += heading.splitlines()
@@ -176,8 +190,16 @@ def _table(groups: list[tuple[str, list[list]]]) -> str:
 
 def wrap(text: str) -> str:
     """Prose wrapped to the summary's width, line by line (never a table: they are made to fit)."""
-    return "\n".join(line if len(line) <= WIDTH else textwrap.fill(line, WIDTH, subsequent_indent="    ")
+    return "\n".join(line if len(line) <= WIDTH else textwrap.fill(line, WIDTH, subsequent_indent="    ",
+                                                                   break_on_hyphens=False)   # ids stay whole
                      for line in text.splitlines())
+
+
+def wrap_lines(lines: list[str]) -> list[str]:
+    """A verdict's closing lines for a terminal: each wrapped to :data:`WIDTH` onto indented
+    continuation lines, except those already indented (a process's failure with its whole
+    reason, which stays one line to be read or searched as it was raised)."""
+    return [part for line in lines for part in (wrap(line).splitlines() if not line[:1].isspace() else [line])]
 
 
 def saved_line(path) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from distbench.render import units
+from distbench.render import summary, units
+from distbench.render.tables import render_rows
 
 TUNE_HEADERS = [
     "rank", "strategy", "loop", "steps/exec", "XLA", "runs", "mean ms/step", "median ms", "speed-up vs plain fit",
@@ -20,6 +21,23 @@ def tune_rows(ranked) -> list[list]:
             f"{r.speedup:.2f}x" if r.speedup else "-", r.guard, "; ".join(res.first.get("loop", {}).get("notes", [])),
         ])
     return rows
+
+
+# The terminal's ranking (the other formats have TUNE_HEADERS): the loop's notes below it.
+TUNE_TERMINAL = ["rank", "strategy", "loop", "steps/exec", "XLA", "runs", "mean ms", "median ms", "vs plain fit",
+                 "guard"]
+
+
+def tune_text(ranked, fmt: str) -> str:
+    """Tune's ranking as ``fmt``; as a terminal table within 120 columns, each loop's notes
+    on lines of their own below it."""
+    rows = tune_rows(ranked)
+    if fmt != "table":
+        return render_rows(TUNE_HEADERS, rows, fmt)
+    lines = [render_rows(TUNE_TERMINAL, [row[:-1] for row in rows])]
+    notes = [(row[0], row[2], row[3], row[-1]) for row in rows if row[-1]]
+    lines += [f"  note, {rank} ({loop}, steps/exec {spe}): {text}" for rank, loop, spe, text in notes]
+    return summary.wrap("\n".join(lines))
 
 
 def _tune_label(r) -> str:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
 from distbench.analysis.compare import EXIT_PASS, EXIT_REGRESSION, MIN_HISTORY_RUNS
 from distbench.core import stats
-from distbench.render import units
+from distbench.render import summary, units
 from distbench.render.run_table import guard_message
 from distbench.render.tables import render_rows
 
@@ -169,6 +170,16 @@ def paired_rows(cells) -> list[list]:
     return rows
 
 
+def paired_table(cells) -> str:
+    """The terminal's table of an interleaved comparison: rows grouped by workload within 120
+    columns, the verdict in a word (why a cell failed or did not run is in the closing lines)."""
+    groups: dict[str, list[list]] = {}
+    for c, row in zip(cells, paired_rows(cells)):
+        word = c.verdict + (f" ({c.stopped})" if c.stopped and not (c.skipped or c.failure) else "")
+        groups.setdefault(c.cell.split("-")[0] + ":", []).append([summary.short_id(c.cell), *row[1:-1], word])
+    return summary.grouped_table(list(groups.items()), PAIRED_HEADERS) if groups else "No cell was selected."
+
+
 def pair_line(cell, record_a: dict, record_b: dict) -> str:
     """A progress line: one pair's medians and the verdict so far."""
     def side(r):
@@ -275,11 +286,40 @@ def comparison_text(comparison, fmt: str, verdict: dict | None = None) -> str:
             "cells": [c.as_dict() for c in comparison.cells],
             **(verdict or {}),
         }, indent=2)
-    parts = []
-    if fmt == "table":
-        parts += [run_heading("A", comparison.a), run_heading("B", comparison.b),
-                  machine_line(comparison.machine_diff), ""]
-    parts.append(render_rows(COMPARE_HEADERS, comparison_rows(comparison.cells), fmt))
-    if fmt == "table" and comparison.compared:
-        parts += ["", history_note()]
-    return "\n".join(parts)
+    if fmt != "table":
+        return render_rows(COMPARE_HEADERS, comparison_rows(comparison.cells), fmt)
+    parts = [run_heading("A", comparison.a), run_heading("B", comparison.b),
+             machine_line(comparison.machine_diff), ""]
+    groups = _comparison_groups(comparison.compared)
+    parts.append(summary.grouped_table(groups, COMPARE_TERMINAL) if groups else "No cell was compared.")
+    absent: dict[str, list[str]] = {}
+    for c in comparison.cells:
+        if not c.verdict:
+            absent.setdefault(c.presence.removeprefix("not comparable: "), []).append(c.cell)
+    parts += summary.grouped_lines("not compared", absent)
+    text = summary.wrap("\n".join(parts))
+    if comparison.compared:
+        text += "\n\n" + textwrap.fill(history_note(), summary.WIDTH, break_on_hyphens=False)
+    return text
+
+
+# The terminal's comparison (the other formats have every column of COMPARE_HEADERS):
+# rows grouped by workload, B's throughput left out (the inverse of B/A for one cell).
+COMPARE_TERMINAL = ["cell", "runs A/B", "median A", "median B", "B/A [95% CI]", "test A", "test B", "history",
+                    "verdict"]
+
+
+def _comparison_groups(cells) -> list[tuple[str, list[list]]]:
+    """(heading, rows) per workload for :data:`COMPARE_TERMINAL`, the heading naming the
+    test metric."""
+    groups: dict[str, tuple[list[str], list[list]]] = {}
+    for c in cells:
+        metrics, rows = groups.setdefault(c.cell.split("-")[0], ([], []))
+        if c.accuracy_a is not None and c.metric not in metrics:
+            metrics.append(c.metric)
+        rows.append([summary.short_id(c.cell), f"{c.a.processes}/{c.b.processes}", units.estimate(c.median_a, c.target),
+                     units.estimate(c.median_b, c.target), units.ratio(c.ratio, c.ratio_ci),
+                     units.metric(c.accuracy_a), units.metric(c.accuracy_b),
+                     f"{c.noise_runs} runs" if c.noise_runs else "none", c.verdict])
+    return [(workload + (f" (test: {', '.join(metrics)})" if metrics else "") + ":", rows)
+            for workload, (metrics, rows) in groups.items()]

@@ -34,9 +34,13 @@ def run_cli(capsys, *argv):
 def test_compare_shows_verdicts_with_the_history_behind_them(capsys, results):
     code, out, _ = run_cli(capsys, "compare", "1", "4", "--results", results)
     assert code == 0
-    assert "Same machine fingerprint." in out and "4 stored runs" in out
-    line = next(l for l in out.splitlines() if l.startswith(CELL))
-    assert line.split()[-1] == "slower" and "2.0" in line
+    assert "Same machine fingerprint." in out
+    lines = out.splitlines()
+    workload, _, rest = CELL.partition("-")   # rows grouped under their workload, within 120 columns
+    at = lines.index(f"{workload} (test: accuracy):")
+    assert lines[at + 1].startswith(rest + " ") and lines[at + 1].split()[-2:] == ["runs", "slower"]
+    assert "4 runs" in lines[at + 1] and "2.0" in lines[at + 1] and max(map(len, lines)) <= 120
+    assert "not compared (1): only in B: matmul-default" not in out   # run 4 has only CELL
 
 
 def test_check_passes_a_a_fails_a_slowed_run_and_says_undecided_in_between(capsys, results):

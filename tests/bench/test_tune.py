@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from distbench.analysis import tuning
 from distbench.core.config import CellSpec
@@ -78,6 +80,12 @@ def test_rank_orders_accepted_by_median_with_speedups_and_rejects_what_learns_wo
     assert not ranked[-1].accepted and ranked[-1].guard == "low"
     rows = tune_table.tune_rows(ranked)
     assert rows[0][:5] == [1, "default", "fit", 50, "off"] and rows[-1][0] == "rejected"
+    ranked[1].result.first.setdefault("loop", {})["notes"] = ["a note on the custom loop " + "long " * 30]
+    text = tune_table.tune_text(ranked, "table").splitlines()   # the terminal's: notes below, 120 columns
+    assert text[0].split()[:3] == ["rank", "strategy", "loop"] and "notes" not in text[0]
+    assert text[6].startswith("  note, 2 (custom, steps/exec 1): a note on the custom loop long")
+    assert max(map(len, text)) <= 120
+    assert json.loads(tune_table.tune_text(ranked, "json"))[1]["notes"].startswith("a note on the custom loop")
     verdict = tune_table.tune_verdict(ranked)
     assert verdict.startswith("Fastest by mean step: default fit (steps/exec 50, XLA off), 8.0")
     assert "1.25x plain fit. Not confirmed" in verdict
