@@ -24,10 +24,9 @@ are not independent evidence about another; a cell with too little evidence is
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
-from distbench.core import stats
+from distbench.core import stats, worktrees
 from distbench.core.errors import UserError
 from distbench.storage.files import StoredRun
 from distbench.storage.machine import fingerprint
@@ -283,18 +282,8 @@ def differences(a: CellResult, b: CellResult) -> list[str]:
 def _moved_folder(field: str, spec_a: dict, spec_b: dict) -> bool:
     """The same data folder of a revision read from its temporary worktrees (``check
     --against``'s side A: a new ``distbench-<commit>-<random>/`` folder each run)."""
-    moved = field == "data" and _in_worktree(spec_a[field])
-    return bool(moved) and moved == _in_worktree(spec_b.get(field))
-
-
-# session.project's worktree folders: tempfile.mkdtemp(prefix=f"distbench-{commit[:8]}-")
-_WORKTREE = re.compile(r"^.*/distbench-([0-9a-f]{8})-[^/]+/")
-
-
-def _in_worktree(path) -> str | None:
-    """``<commit>/data`` for a path inside a revision's worktree; None otherwise."""
-    found = _WORKTREE.match(path) if isinstance(path, str) else None
-    return f"{found.group(1)}/{path[found.end():]}" if found else None
+    moved = field == "data" and worktrees.inside(spec_a[field])
+    return bool(moved) and moved == worktrees.inside(spec_b.get(field))
 
 
 def _censored_verdict(a: CellResult, b: CellResult, threshold: float) -> CellComparison | None:

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
-from distbench.core import references
+from distbench.core import references, worktrees
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.fileio import project_root
@@ -80,7 +80,7 @@ class Project:
     def checkout(self, rev: str) -> Iterator["Checkout"]:
         """A temporary git worktree of ``rev`` (removed afterwards)."""
         commit = self.commit(rev)
-        path = tempfile.mkdtemp(prefix=f"distbench-{commit[:8]}-")
+        path = tempfile.mkdtemp(prefix=worktrees.prefix(commit))
         os.rmdir(path)
         git(self.root, "worktree", "add", "--detach", path, commit)
         try:

@@ -1,0 +1,25 @@
+"""A revision's temporary git worktree, by its folder's name.
+
+``check --against`` checks a revision out into a new ``distbench-<commit8>-<random>/``
+folder each run (:meth:`distbench.session.project.Project.checkout` makes it), so a
+path inside it (a data folder the revision's matrix file names) differs between runs of
+the same revision; :mod:`distbench.analysis.compare` reads it back to tell such a move
+from a different folder.
+"""
+
+from __future__ import annotations
+
+import re
+
+_FOLDER = re.compile(r"^.*/distbench-([0-9a-f]{8})-[^/]+/")
+
+
+def prefix(commit: str) -> str:
+    """The ``tempfile.mkdtemp`` prefix of ``commit``'s worktree folder."""
+    return f"distbench-{commit[:8]}-"
+
+
+def inside(path) -> str | None:
+    """``<commit8>/<the rest>`` for a path inside a revision's worktree; None otherwise."""
+    found = _FOLDER.match(path) if isinstance(path, str) else None
+    return f"{found.group(1)}/{path[found.end():]}" if found else None
