@@ -103,10 +103,22 @@ def resume() -> None:
 
 
 def _kill(proc) -> None:
+    """SIGKILLs ``proc``'s process group; or, when it has none yet, ``proc`` itself. A
+    fork server's child makes its group (``setsid``) first thing after the fork, but the
+    parent may already hold its pid: Ctrl-C in that moment found no group, the worker lived
+    on and its lockstep partner's parent waited for it until its deadline."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
+        return
+    except PermissionError:
+        return
+    except ProcessLookupError:
         pass
+    if proc.poll() is None:   # not reported ended (its pid cannot have been reused)
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def how_started(proc, env: dict[str, str], tree: CodeTree | None) -> dict:

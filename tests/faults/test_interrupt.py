@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from distbench.launchers import process as launcher
+
 from tests.processes import gone
 
 pytestmark = pytest.mark.slow
@@ -170,3 +172,35 @@ def test_ctrl_c_in_pytest_lists_only_the_selected_cells_it_did_not_reach(tmp_pat
     assert cells == {f"reuters_cnn-default-{loop}" for loop in ("custom", "fit", "train_on_batch")}, cells
     time.sleep(2)
     assert _in(str(project)) == []
+
+
+class _NotYetInItsGroup:
+    """A worker as the parent holds it in the moment after the fork server forked it and
+    before it called ``setsid``: its pid is not yet a process group's."""
+
+    def __init__(self, proc):
+        self.pid, self._proc = proc.pid, proc
+
+    def poll(self):
+        return self._proc.poll()
+
+
+def test_kill_all_kills_a_worker_that_has_no_process_group_yet():
+    """Ctrl-C in the moment a lockstep pair's worker was forked: ``killpg`` found no group,
+    the worker ran on, and its partner's parent waited for it until the cell's deadline (a
+    check --against that did not exit within 120 s of Ctrl-C, once in CI)."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])   # in this test's group
+    assert os.getpgid(child.pid) != child.pid
+    worker = _NotYetInItsGroup(child)
+    with launcher._live_lock:
+        launcher._live.add(worker)
+    try:
+        launcher.kill_all()
+        assert child.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        launcher.resume()
+        with launcher._live_lock:
+            launcher._live.discard(worker)
+        if child.poll() is None:
+            child.kill()
+            child.wait()
