@@ -216,6 +216,17 @@ class Diverges(Base):
         return (nan, Y), (nan, Y)
 
 
+class CheckDies(Base):
+    """Its process dies in the check before any timing (as a worker the machine kills would);
+    its cells do not call the check."""
+    name = "checkdies"
+
+    def check(self, model, data):
+        import os, signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 class Batched(Base):
     name = "batched"
 
@@ -248,6 +259,19 @@ def test_bad_data_is_refused_once_for_the_run_before_any_timing(tmp_path, worklo
     assert errors == [f"distbench: error: {expected}"], result.stderr[-2000:]
     assert "[1/" not in result.stdout                         # no cell ran
     assert sorted(p.name for p in (project / "results").iterdir()) == ["kept.txt"]
+
+
+def test_a_check_whose_process_dies_is_no_verdict_on_the_input(tmp_path):
+    """A preflight killed by a signal said "bad input" (exit 2) and ran nothing; its cells,
+    which do not need it, run and are measured."""
+    project = tmp_path / "elsewhere" / "dies"
+    project.mkdir(parents=True)
+    (project / "bad.py").write_text(BAD)
+    result = _distbench(project, "run", "--no-peak", "--workload", "bad.py:CheckDies", "--strategy", "default",
+                        "--loop", "custom", "--guard-seeds", "0", "--steps-per-epoch", "10", "--eval-examples", "32",
+                        "--global-batch", "8")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "[1/1] checkdies-default-custom" in result.stdout and "ok" in result.stdout
 
 
 def test_a_loss_that_turns_nan_fails_its_cells_in_every_loop(tmp_path):

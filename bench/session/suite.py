@@ -62,16 +62,23 @@ class Suite:
             key = (spec.workload, spec.data, spec.seed, spec.keras, spec.plugins)
             if key not in self._checked:
                 self._checked[key] = self._check(spec)
-            _check_target(spec, self._checked[key])
+            if self._checked[key] is not None:
+                _check_target(spec, self._checked[key])
 
-    def _check(self, spec: CellSpec) -> dict:
+    def _check(self, spec: CellSpec) -> dict | None:
+        """The preflight's findings; UserError when the workload refused its input or its
+        code raised. A check whose process crashed or timed out is no verdict on the
+        input: None, and the cells run, each failing (closed) on its own if the cause is
+        the workload's."""
         plain = spec.replace(strategy="default", target=None, init_seed=None)
         record = self._launch(self.prepare(plain), task="preflight")
-        if record.get("status") != "ok":
-            reason = short_reason(record)
-            prefix = "" if record.get("error_kind") == "user_error" else f"{spec.workload}: checking its data and model failed: "
-            raise UserError(f"{prefix}{reason}")
-        return record["preflight"]
+        if record.get("status") == "ok":
+            return record["preflight"]
+        kind = record.get("error_kind")
+        if kind in ("crash", "timeout"):
+            return None
+        prefix = "" if kind == "user_error" else f"{spec.workload}: checking its data and model failed: "
+        raise UserError(f"{prefix}{short_reason(record)}")
 
     def run(self, spec: CellSpec, env: dict | None = None, tree: CodeTree | None = None,
             task: str = "cell") -> CellRecord:
