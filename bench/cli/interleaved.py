@@ -7,7 +7,7 @@ import os
 import sys
 
 import distbench.loops as loops
-from distbench import strategies
+from distbench import plugins, strategies
 from distbench.analysis import pairs
 from distbench.cli.args import emit, threshold_of
 from distbench.cli.stored import check_baseline, history, this_machine_id
@@ -142,7 +142,11 @@ def _fraction(text: str, what: str) -> float:
 
 def _check_selection(args: argparse.Namespace, noise) -> None:
     """Unknown strategies and loops are refused as ``run`` refuses them; a workload must be
-    registered or named by a stored cell (a matrix file's own workload, say)."""
+    registered or named by a stored cell. References (``models.digits:Digits``, the matrix
+    file's) are loaded and replaced in ``args`` by the names their classes register."""
+    chosen = {"workload": args.workload, "strategy": args.strategy, "loop": args.loop}
+    plugins.load_selection(chosen)
+    args.workload, args.strategy, args.loop = chosen["workload"], chosen["strategy"], chosen["loop"]
     plan.selected(args.strategy, strategies.STRATEGIES)
     plan.selected(args.loop, loops.LOOPS)
     stored = sorted({cell.split("-")[0] for cell in noise})

@@ -255,7 +255,7 @@ def plan_rows(plans, effect: float, threshold: float) -> list[list]:
             needed, about = f"never: {units.percent(effect)} does not exceed the {units.percent(threshold)} band", "-"
         else:
             needed, about = p.pairs, f"{p.minutes:.1f} min" if p.minutes is not None else "-"
-        rows.append([p.cell, f"{n.sd:.3f}", f"{n.pairs} pairs in {n.runs} runs", needed, about])
+        rows.append([p.cell, f"{n.sd:.3f}", f"{n.pairs} pairs in {n.runs} run{'s' * (n.runs != 1)}", needed, about])
     return rows
 
 

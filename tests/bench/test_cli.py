@@ -1,7 +1,9 @@
 import re
+import sys
 
 import pytest
 from distbench.cli.main import main
+from distbench.workloads.registry import WORKLOADS
 
 
 @pytest.mark.parametrize(
@@ -95,7 +97,7 @@ def test_tune_runs_ranks_and_lists_what_it_did_not_rank(capsys, tmp_path):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "[1/2] reuters_cnn-default-custom" in out and "[2/2] reuters_cnn-default-custom-xla" in out
-    assert "speed-up vs plain fit" in out      # the ranking's table
+    assert "vs plain fit" in out      # the ranking's table
     assert "Fastest by mean step: default custom" in out and "Not confirmed" in out
 
 
@@ -105,6 +107,47 @@ def test_plan_without_stored_pairs_says_how_to_measure_them(capsys, tmp_path):
     assert out[0].startswith("Pair noise from the interleaved runs stored for ") and out[0].endswith(f"in {tmp_path}/:")
     assert out[1].split() == ["cell", "pair", "sd", "from", "pairs", "needed", "about"]
     assert out[-1].startswith("No stored interleaved runs for this selection: run `distbench ab --b \"\" ...`")
+
+
+PLAN_MODEL = """
+from distbench import Workload
+
+
+class Digits(Workload):
+    name = "digits"
+
+    def build_model(self):
+        raise NotImplementedError
+
+    def data(self, source, seed):
+        raise NotImplementedError
+
+    def loss(self):
+        raise NotImplementedError
+
+    def metrics(self):
+        return []
+"""
+
+
+def test_plan_reads_a_matrix_file_s_reference_as_its_workload_s_name(capsys, tmp_path, monkeypatch):
+    """A project's matrix names its workload ``models.digits:Digits``; its stored cells are
+    ``digits-...``: plan selects by the name (it refused the reference as unknown)."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "__init__.py").write_text("")
+    (tmp_path / "models" / "digits.py").write_text(PLAN_MODEL)
+    (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nworkloads = ["models.digits:Digits"]\n')
+    (tmp_path / "results").mkdir()
+    monkeypatch.chdir(tmp_path)
+    try:
+        for extra in ([], ["--workload", "digits"], ["--workload", "models.digits:Digits"]):
+            assert main(["plan", "--detect", "10%", *extra]) == 0, capsys.readouterr().err
+            assert "No stored interleaved runs for this selection" in capsys.readouterr().out
+    finally:   # this process's registry and modules as they were
+        if "digits" in WORKLOADS:
+            WORKLOADS.unregister("digits")
+        for name in [m for m in sys.modules if m == "models" or m.startswith("models.")]:
+            del sys.modules[name]
 
 
 @pytest.mark.parametrize("argv, message", [
