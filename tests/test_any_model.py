@@ -317,3 +317,29 @@ def test_pytest_refuses_bad_data_once_not_once_per_cell(tmp_path):
     assert result.returncode == 4, out[-3000:]
     assert out.count("already batched") == 1, out[-3000:]
     assert not (project / "results").exists()
+
+
+def test_check_against_finds_a_commit_that_stops_the_model_learning(tmp_path):
+    """The image example as a git project; a commit gives it a learning rate of 0: the same
+    speed, a test accuracy at chance. check --against read it PASS (step times only)."""
+    project = _example(tmp_path, "image_model")
+    env = _env(GIT_AUTHOR_NAME="u", GIT_AUTHOR_EMAIL="u@example.com", GIT_COMMITTER_NAME="u",
+               GIT_COMMITTER_EMAIL="u@example.com")
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=project, check=True, capture_output=True, env=env)
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "Digits")
+    with open(project / "model.py", "a") as f:
+        f.write("\n\nDigits.optimizer = lambda self: distbench.keras_api().optimizers.SGD(learning_rate=0.0)\n")
+    git("commit", "-q", "-am", "Learning rate")
+    result = _distbench(project, "check", "--against", "HEAD~1", "--strategy", "default", "--loop", "custom",
+                        "--epochs", "1", "--threshold", "0.2", "--max-pairs", "6", "--format", "json")
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    document = json.loads(result.stdout)
+    assert document["result"] == "less accurate", document["lines"]
+    (cell,) = document["cells"]
+    assert cell["cell"] == "digits-default-custom" and float(cell["test A"]) - float(cell["test B"]) > 0.3, cell
+    assert "LESS ACCURATE: digits-default-custom: test accuracy A " in result.stderr

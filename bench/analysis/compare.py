@@ -173,14 +173,7 @@ class CellComparison:
         return None if a is None or b is None else b - a
 
     def accuracy_worse(self, tolerance: float) -> bool:
-        """B's guard metric is worse than A's by more than ``tolerance`` (a share; of A's
-        value for a lower-is-better metric, whose units are the data's)."""
-        delta = self.accuracy_delta
-        if delta is None:
-            return False
-        if (self.b or self.a).guard_direction == "lower":
-            return delta > tolerance * abs(self.accuracy_a)
-        return delta < -tolerance
+        return metric_worse(self.accuracy_a, self.accuracy_b, (self.b or self.a).guard_direction, tolerance)
 
     @property
     def unchecked(self) -> bool:
@@ -210,6 +203,17 @@ class Comparison:
     @property
     def compared(self) -> list[CellComparison]:
         return [c for c in self.cells if c.verdict]
+
+
+def metric_worse(a: float | None, b: float | None, direction: str, tolerance: float) -> bool:
+    """B's test metric is worse than A's by more than ``tolerance``: an absolute share for a
+    higher-is-better metric (accuracy, AUC), a share of A's value for a lower-is-better one
+    (MAE, whose units are the data's). Never when either is missing."""
+    if a is None or b is None:
+        return False
+    if direction == "lower":
+        return b - a > tolerance * abs(a)
+    return b - a < -tolerance
 
 
 def machine_diff(a: dict, b: dict) -> list[tuple[str, object, object]]:

@@ -17,9 +17,17 @@ class PairedOutcome:
     cells: list
     allow_undecided: bool = False
     allow_missing: bool = False
+    accuracy_tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE
 
     def having(self, verdict: str) -> list:
         return [c for c in self.cells if c.verdict == verdict]
+
+    @property
+    def less_accurate(self) -> list:
+        """Cells whose side B learned worse than A beyond the tolerance, whatever their speed
+        (both sides' processes train with the same seeds): a regression too."""
+        return [c for c in self.cells if c.verdict not in ("failed", "interrupted") and
+                c.less_accurate(self.accuracy_tolerance)]
 
     @property
     def decided(self) -> int:
@@ -27,7 +35,7 @@ class PairedOutcome:
 
     @property
     def exit_status(self) -> int:
-        if self.having("slower"):
+        if self.having("slower") or self.less_accurate:
             return compare.EXIT_REGRESSION
         failed = self.having("failed") + self.having("missing")   # missing: one side could not run the cell
         if (self.having("undecided") and not self.allow_undecided) or (failed and not self.allow_missing):
@@ -35,8 +43,10 @@ class PairedOutcome:
         return compare.EXIT_PASS if self.decided else compare.EXIT_UNDECIDED
 
 
-def outcome(cells: list, allow_undecided: bool = False, allow_missing: bool = False) -> PairedOutcome:
-    return PairedOutcome(cells, allow_undecided, allow_missing)
+def outcome(cells: list, allow_undecided: bool = False, allow_missing: bool = False,
+            accuracy_tolerance: float | None = None) -> PairedOutcome:
+    tolerance = compare.DEFAULT_ACCURACY_TOLERANCE if accuracy_tolerance is None else accuracy_tolerance
+    return PairedOutcome(cells, allow_undecided, allow_missing, tolerance)
 
 
 @dataclass(frozen=True)

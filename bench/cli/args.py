@@ -54,6 +54,20 @@ def add_verdict_args(p: argparse.ArgumentParser) -> None:
                    help="relative change of the median that counts (default 0.25 between stored runs)")
 
 
+def add_accuracy_tolerance_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--accuracy-tolerance", type=float, default=None,
+                   help="largest acceptable loss of the guard's test metric, B against A (default 0.05; of A's "
+                        "value for a lower-is-better metric such as MAE)")
+
+
+def accuracy_tolerance_of(args: argparse.Namespace, default: float) -> float:
+    tolerance = default if args.accuracy_tolerance is None else args.accuracy_tolerance
+    if not 0 <= tolerance < float("inf"):   # nan too
+        raise UserError(f"--accuracy-tolerance must be >= 0 (the test metric's largest acceptable loss, {default:g} by "
+                        f"default); received {tolerance}.")
+    return tolerance
+
+
 def threshold_of(args: argparse.Namespace, default: float) -> float:
     threshold = default if args.threshold is None else args.threshold
     if not 0 < threshold < float("inf"):   # nan too

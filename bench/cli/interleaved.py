@@ -8,8 +8,8 @@ import sys
 
 import distbench.loops as loops
 from distbench import plugins, strategies
-from distbench.analysis import pairs
-from distbench.cli.args import emit, threshold_of
+from distbench.analysis import compare, pairs
+from distbench.cli.args import accuracy_tolerance_of, emit, threshold_of
 from distbench.cli.stored import check_baseline, history, this_machine_id
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
@@ -22,8 +22,7 @@ from distbench.workloads.registry import WORKLOADS
 
 
 # What each form of check reads; any other option given to it is refused, not ignored.
-BASELINE_ONLY = {"run": "--run", "cell_threshold": "--cell-threshold", "accuracy_tolerance": "--accuracy-tolerance",
-                 "allow_other_machine": "--allow-other-machine"}
+BASELINE_ONLY = {"run": "--run", "cell_threshold": "--cell-threshold", "allow_other_machine": "--allow-other-machine"}
 AGAINST_ONLY = {"min_pairs": "--min-pairs", "max_pairs": "--max-pairs", "budget": "--budget"}
 SELECTION = ("workload", "strategy", "loop", "results")
 
@@ -41,8 +40,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         return check_baseline(args)
     refused = [flag for name, flag in BASELINE_ONLY.items() if getattr(args, name) not in (None, [], False)]
     _refuse(refused, "--against", "two versions measured now",
-            "the run options of `distbench run` (--workload, --data, ...), --threshold, --min-pairs, --max-pairs, "
-            "--budget, --allow-undecided, --allow-missing, --format")
+            "the run options of `distbench run` (--workload, --data, ...), --threshold, --accuracy-tolerance, "
+            "--min-pairs, --max-pairs, --budget, --allow-undecided, --allow-missing, --format")
     return _interleaved(args, Side("A", f"revision {args.against}"), Side("B", "this working tree"))
 
 
@@ -58,9 +57,10 @@ def cmd_ab(args: argparse.Namespace) -> int:
 
 def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
     """Runs the selection as interleaved pairs of sides A and B; prints the verdicts."""
+    tolerance = accuracy_tolerance_of(args, compare.DEFAULT_ACCURACY_TOLERANCE)
     run = run_pairs(options.from_namespace(args), a, b, pair_settings(args), pair_progress,
                     getattr(args, "against", None), args.matrix_file, args.given)
-    outcome = pairs.outcome(run.cells, args.allow_undecided, args.allow_missing)
+    outcome = pairs.outcome(run.cells, args.allow_undecided, args.allow_missing, tolerance)
     status = 130 if run.interrupted else outcome.exit_status
     lines = ([verdicts.result_line(130)] if run.interrupted else
              verdicts.paired_lines(run.a, run.b, outcome, run.lockstep))

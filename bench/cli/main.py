@@ -14,6 +14,7 @@ import sys
 from distbench.cli.args import (
     RUN_ONLY,
     add_format_arg,
+    add_accuracy_tolerance_arg,
     add_interleaved_args,
     add_results_arg,
     add_running_args,
@@ -105,8 +106,7 @@ def _add_interleaved_commands(sub) -> None:
     p.add_argument("--run", default=None, help="with --baseline: the run to check (default: latest)")
     p.add_argument("--cell-threshold", action="append", default=[], metavar="CELL=X",
                    help="per-cell slow-down threshold, e.g. reuters_cnn-virtual-fit=0.4 (repeatable)")
-    p.add_argument("--accuracy-tolerance", type=float, default=None,
-                   help="largest acceptable loss of the guard's test metric (default 0.05)")
+    add_accuracy_tolerance_arg(p)
     p.add_argument("--allow-other-machine", action="store_true",
                    help="with --baseline: check runs from machines whose fingerprints differ (else exit 3)")
     add_interleaved_args(p)
@@ -115,6 +115,7 @@ def _add_interleaved_commands(sub) -> None:
     p = sub.add_parser("ab", help="compare two configurations of this tree now, interleaved process by process")
     p.add_argument("--a", default="", help='side A: run options and NAME=VALUE environment, e.g. "--intra-op-threads 1"')
     p.add_argument("--b", required=True, help='side B, e.g. "--intra-op-threads 2" or "TF_ENABLE_ONEDNN_OPTS=0"')
+    add_accuracy_tolerance_arg(p)
     add_interleaved_args(p)
     p.set_defaults(func=cmd_ab)
 

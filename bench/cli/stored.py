@@ -8,7 +8,7 @@ import os
 import sys
 
 from distbench.analysis import check, compare
-from distbench.cli.args import emit, threshold_of
+from distbench.cli.args import accuracy_tolerance_of, emit, threshold_of
 from distbench.core.errors import UserError
 from distbench.render import summary, verdicts
 from distbench.render.report import write_report, wrote_line
@@ -78,9 +78,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def check_baseline(args: argparse.Namespace) -> int:
     """``check --baseline``: the latest (or ``--run``) stored run against a stored baseline."""
-    if args.accuracy_tolerance is not None and not args.accuracy_tolerance >= 0:
-        raise UserError(f"--accuracy-tolerance must be >= 0 (the test metric's largest acceptable loss, 0.05 by "
-                        f"default); received {args.accuracy_tolerance}.")
+    tolerance = accuracy_tolerance_of(args, compare.DEFAULT_ACCURACY_TOLERANCE)
     overrides = _cell_thresholds(args.cell_threshold)
     storage = Storage(args.results)
     baseline, current = load_ref(storage, args.baseline), load_ref(storage, args.run or "latest")
@@ -96,7 +94,6 @@ def check_baseline(args: argparse.Namespace) -> int:
     comparison = compare.compare_runs(baseline, current, threshold_of(args, stored_default(args)), overrides,
                                       noise_a, noise_b)
     comparison = compare.selected(comparison, {k: args.given.get(k) for k in ("workload", "strategy", "loop")})
-    tolerance = compare.DEFAULT_ACCURACY_TOLERANCE if args.accuracy_tolerance is None else args.accuracy_tolerance
     outcome = check.check(comparison, tolerance, args.allow_undecided, args.allow_missing,
                           args.allow_other_machine)
     lines = verdicts.check_lines(outcome, baseline.label, current.label, tolerance)

@@ -110,7 +110,11 @@ def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[s
         lines.append(f"NOT PASSED (exit {status}): "
                      + ("nothing could be checked." if not outcome.checked else "see the cells above; "
                         "--allow-undecided / --allow-missing pass them knowingly."))
-    return lines + [result_line(status)]
+    kinds = {r.kind for r in outcome.failures}
+    word = None
+    if status == EXIT_REGRESSION and kinds - {"slower"}:
+        word = "slower and less accurate" if "slower" in kinds else "less accurate"
+    return lines + [result_line(status, word)]
 
 
 RESULTS = {EXIT_PASS: "pass", EXIT_REGRESSION: "slower", 130: "interrupted"}
@@ -118,8 +122,10 @@ RESULTS = {EXIT_PASS: "pass", EXIT_REGRESSION: "slower", 130: "interrupted"}
 
 def verdict_document(status: int, lines: list[str]) -> dict:
     """What ``--format json`` adds to a verdict's document: the result a script reads (the
-    same word and exit status as :func:`result_line`) and the closing lines that explain it."""
-    return {"result": RESULTS.get(status, "not passed"), "exit_status": status, "lines": lines}
+    word and exit status of the closing :func:`result_line`) and the lines that explain it."""
+    last = lines[-1] if lines else ""
+    word = last[len("RESULT: "):].rsplit(" (exit", 1)[0] if last.startswith("RESULT: ") else RESULTS.get(status)
+    return {"result": word or "not passed", "exit_status": status, "lines": lines}
 
 
 def paired_document(a_label: str, b_label: str, cells, verdict: dict, saved: str | None) -> str:
@@ -129,9 +135,10 @@ def paired_document(a_label: str, b_label: str, cells, verdict: dict, saved: str
     return json.dumps({"a": a_label, "b": b_label, "cells": rows, "saved": saved, **verdict}, indent=2)
 
 
-def result_line(status: int) -> str:
-    """The last line of every verdict: one a script can rely on."""
-    return f"RESULT: {RESULTS.get(status, 'not passed')} (exit {status})"
+def result_line(status: int, word: str | None = None) -> str:
+    """The last line of every verdict: one a script can rely on (``word``: what a regression
+    was, when it is not only speed)."""
+    return f"RESULT: {word or RESULTS.get(status, 'not passed')} (exit {status})"
 
 
 def _missing_reason(c) -> str:
@@ -144,7 +151,8 @@ def _missing_reason(c) -> str:
 
 # -- interleaved A/B ----------------------------------------------------------------------
 
-PAIRED_HEADERS = ["cell", "pairs", "median A ms", "median B ms", "B/A [95% CI]", "p (smallest possible)", "verdict"]
+PAIRED_HEADERS = ["cell", "pairs", "median A ms", "median B ms", "B/A [95% CI]", "p (min)", "test A", "test B",
+                  "verdict"]
 
 
 def _side_median(c, k: int) -> str:
@@ -166,7 +174,7 @@ def paired_rows(cells) -> list[list]:
             verdict += f" ({c.stopped})"
         p = "-" if j.p_value is None else f"{j.p_value:.3f} ({j.smallest_p:.3f})"
         rows.append([c.cell, j.pairs, _side_median(c, 0), _side_median(c, 1), units.ratio(j.ratio, j.interval), p,
-                     verdict])
+                     units.metric(c.metric_of(0)), units.metric(c.metric_of(1)), verdict])
     return rows
 
 
@@ -192,30 +200,55 @@ def pair_line(cell, record_a: dict, record_b: dict) -> str:
 
 def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
     """The closing lines of an interleaved comparison: the sides, then the verdict."""
-    how = ("Each pair ran one process of each side at once, taking turns step by step (lockstep)" if lockstep else
-           "Each pair ran one process of each side after the other, the first side alternating (--no-lockstep)")
-    lines = [f"A: {a.label}", f"B: {b.label}",
-             f"{how}; the interval is Student's t on the pairs' log-ratios, the p a sign-flip test (exact; its smallest "
-             "possible value in brackets)."]
+    lines = [f"A: {a.label}", f"B: {b.label}", _how_line(outcome.cells, lockstep)]
     for verdict, what in (("slower", "SLOWER"), ("undecided", "UNDECIDED"), ("failed", "FAILED")):
         cells = outcome.having(verdict)
         if cells:
             lines.append(f"{what}: " + ", ".join(c.cell for c in cells))
+    lines += [less_accurate_line(c, outcome.accuracy_tolerance) for c in outcome.less_accurate]
     lines += failure_lines(outcome.having("failed"))
     lines += [f"MISSING: {c.cell} ({c.skipped}): the other side's processes have nothing to be compared with"
               for c in outcome.having("missing")]
     lines += [f"Not run here: {c.cell} ({c.skipped})" for c in outcome.having("skipped")]
     lines += setting_lines(a, b, outcome.cells)
-    bound = [c.cell for c in outcome.cells if c.input_bound]
-    if bound and lockstep:
+    bound = [c.cell for c in outcome.cells if c.input_bound and c.lockstep]
+    if bound:
         lines.append(f"INPUT-BOUND: {', '.join(bound)}: in lockstep a process's input pipeline fills while its "
                      "partner steps, which favours whichever side steps second; compare them with --no-lockstep.")
     status = outcome.exit_status
     if status == EXIT_PASS:
-        lines.append(f"PASS: {outcome.decided} cells decided, none slower.")
+        lines.append(f"PASS: {outcome.decided} cells decided, none slower, none lost more than "
+                     f"{outcome.accuracy_tolerance:g} of its test metric.")
     else:
         lines.append(f"NOT PASSED (exit {status})" + ("" if outcome.decided else ": nothing was decided"))
-    return lines + [result_line(status)]
+    word = None
+    if status == EXIT_REGRESSION and outcome.less_accurate:
+        word = "slower and less accurate" if outcome.having("slower") else "less accurate"
+    return lines + [result_line(status, word)]
+
+
+def _how_line(cells, lockstep: bool) -> str:
+    """How the pairs ran: in lockstep, except cells across processes (a cluster a side),
+    whose sides run one after the other."""
+    after = "one process of each side after the other, the first side alternating"
+    if not lockstep:
+        how = f"Each pair ran {after} (--no-lockstep)"
+    else:
+        how = "Each pair ran one process of each side at once, taking turns step by step (lockstep)"
+        apart = [c.cell for c in cells if c.pairs and not c.lockstep]
+        if apart:
+            how += f", except {', '.join(apart)}, whose sides train across processes and ran {after}"
+    return (f"{how}; the interval is Student's t on the pairs' log-ratios, the p a sign-flip test (exact; its "
+            "smallest possible value in brackets).")
+
+
+def less_accurate_line(c, tolerance: float) -> str:
+    """A cell whose side B learned worse than A beyond the tolerance."""
+    metric, direction = c.metric
+    a, b = c.metric_of(0), c.metric_of(1)
+    allowed = f"{tolerance:g} of A's value" if direction == "lower" else f"{tolerance:g}"
+    return (f"LESS ACCURATE: {c.cell}: test {metric} A {units.metric(a)}, B {units.metric(b)} (worse by "
+            f"{abs(b - a):.3f}, more than --accuracy-tolerance {allowed})")
 
 
 def setting_lines(a, b, cells) -> list[str]:

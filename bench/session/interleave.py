@@ -30,7 +30,7 @@ from typing import Callable
 
 from distbench import strategies
 from distbench.analysis import compare
-from distbench.core import keras_flavour
+from distbench.core import keras_flavour, stats
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.lockstep import ENV, prefix
@@ -91,6 +91,7 @@ class PairedCell:
     side_specs: dict = field(default_factory=dict)   # each side's spec of the cell, and why it skipped it
     stopped: str = ""      # why pairs stopped before a verdict (budget)
     interrupted: bool = False   # Ctrl-C stopped its pairs: no verdict, whatever the pairs say
+    lockstep: bool = False      # its pairs took turns step by step (one process a side; else one after the other)
 
     @property
     def input_bound(self) -> bool:
@@ -131,13 +132,38 @@ class PairedCell:
     def decided(self) -> bool:
         return self.verdict in ("same", "slower", "faster", "failed", "skipped", "missing")
 
+    # -- how well each side learned -----------------------------------------------------
+
+    @property
+    def metric(self) -> tuple[str, str] | None:
+        """The guard's test metric and which way is better (``("accuracy", "higher")``), from
+        the first record that has one; None for a cell that does not train (matmul)."""
+        found = next((r["accuracy"] for pair in self.pairs for r in pair if r.get("accuracy")), None)
+        return (found.get("guard_metric", "accuracy"), found.get("guard_direction", "higher")) if found else None
+
+    def metric_of(self, k: int) -> float | None:
+        """Side k's (0: A, 1: B) median test metric over its processes of whole pairs."""
+        if self.metric is None:
+            return None
+        values = [pair[k]["accuracy"]["test"].get(self.metric[0]) for pair in self.pairs
+                  if all(r.get("status") == "ok" for r in pair)]
+        values = [v for v in values if v is not None]
+        return stats.percentile(values, 50) if values else None
+
+    def less_accurate(self, tolerance: float) -> bool:
+        """B learned worse than A beyond ``tolerance`` (the rule of ``check --baseline``)."""
+        return self.metric is not None and compare.metric_worse(self.metric_of(0), self.metric_of(1),
+                                                                self.metric[1], tolerance)
+
     def as_dict(self) -> dict:
         j = self.judgement
         return {"cell": self.cell, "verdict": self.verdict, "threshold": self.threshold, "pairs": j.pairs,
                 "log_ratios": self.log_ratios, "ratio": j.ratio, "interval": list(j.interval) if j.interval else None,
                 "p_value": j.p_value, "smallest_p": j.smallest_p, "skipped": self.skipped, "stopped": self.stopped,
                 "interrupted": self.interrupted,
-                "failure": (self.failure or {}).get("reason")}
+                "failure": (self.failure or {}).get("reason"), "lockstep": self.lockstep,
+                "metric": self.metric[0] if self.metric else None, "metric_a": self.metric_of(0),
+                "metric_b": self.metric_of(1)}
 
 
 def _single_process(spec: CellSpec) -> bool:
@@ -204,6 +230,7 @@ class Interleaved:
             cell.skipped = (next(iter(reasons.values())) if both else
                             "; ".join(f"side {name}: {reason}" for name, reason in sorted(reasons.items())))
             return cell
+        cell.lockstep = self.lockstep and _single_process(spec)
         while len(cell.pairs) < self.max_pairs:
             if deadline and time.monotonic() > deadline:
                 cell.stopped = f"time budget of {self.budget_s:g} s spent after {len(cell.pairs)} pairs"

@@ -20,8 +20,9 @@ class FakeLaunch:
     """Processes whose median is ``medians[side]`` times a drift shared by both sides of a
     pair, times the process's own noise (sd ``process_sd``); records the order."""
 
-    def __init__(self, medians, process_sd=0.03, drift_sd=0.3, crash=None, seed=0):
+    def __init__(self, medians, process_sd=0.03, drift_sd=0.3, crash=None, seed=0, accuracy=None):
         self.medians, self.process_sd, self.drift_sd, self.crash = medians, process_sd, drift_sd, crash
+        self.accuracy = accuracy or {"A": 0.5, "B": 0.5}
         self.rng, self.order, self._drift = random.Random(seed), [], 1.0
 
     def __call__(self, spec, side):
@@ -32,7 +33,7 @@ class FakeLaunch:
             return {"cell": spec.id, "status": "error", "reason": "worker pid 1 was killed by SIGKILL",
                     "config": spec.to_dict()}
         median = self.medians[side.name] * self._drift * self.rng.lognormvariate(0, self.process_sd)
-        rec = record(spec.id, samples(median, n=50, spread=0.02, seed=len(self.order)))
+        rec = record(spec.id, samples(median, n=50, spread=0.02, seed=len(self.order)), self.accuracy[side.name])
         rec["config"] = spec.to_dict()
         return rec
 
@@ -214,7 +215,38 @@ def test_the_closing_lines_name_the_verdicts():
     assert lines[:2] == ["A: revision HEAD~1", "B: this tree"] and f"SLOWER: {slower.cell}" in lines
     assert lines[-2].startswith("NOT PASSED (exit 1)") and lines[-1] == "RESULT: slower (exit 1)"
     lines = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), pairs.outcome([same]))
-    assert lines[-2:] == ["PASS: 1 cells decided, none slower.", "RESULT: pass (exit 0)"]
+    assert lines[-2:] == ["PASS: 1 cells decided, none slower, none lost more than 0.05 of its test metric.",
+                          "RESULT: pass (exit 0)"]
+
+
+def test_a_side_that_learns_worse_is_a_regression_whatever_its_speed():
+    """A learning rate of 500: the same speed, accuracy 0.48 -> 0.125 (it read PASS)."""
+    cell = _run(FakeLaunch({"A": 10.0, "B": 10.0}, accuracy={"A": 0.484, "B": 0.125}), min_pairs=3, max_pairs=8)
+    assert cell.verdict == "same" and cell.metric == ("accuracy", "higher")
+    assert (cell.metric_of(0), cell.metric_of(1)) == (0.484, 0.125)
+    found = pairs.outcome([cell])
+    assert found.exit_status == 1 and found.less_accurate == [cell]
+    lines = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), found)
+    assert (f"LESS ACCURATE: {cell.cell}: test accuracy A 0.484, B 0.125 (worse by 0.359, more than "
+            "--accuracy-tolerance 0.05)") in lines and lines[-1] == "RESULT: less accurate (exit 1)"
+    assert pairs.outcome([cell], accuracy_tolerance=0.4).exit_status == 0      # within a tolerance given
+    (row,) = verdicts.paired_rows([cell])
+    assert row[-3:] == ["0.484", "0.125", "same"]
+    assert cell.as_dict()["metric_a"] == 0.484 and cell.as_dict()["metric_b"] == 0.125   # stored with the run
+    better = _run(FakeLaunch({"A": 10.0, "B": 10.0}, accuracy={"A": 0.125, "B": 0.484}), min_pairs=3, max_pairs=8)
+    assert pairs.outcome([better]).exit_status == 0
+    slower = _run(FakeLaunch({"A": 10.0, "B": 15.0}, accuracy={"A": 0.484, "B": 0.125}), min_pairs=3, max_pairs=8)
+    lines = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), pairs.outcome([slower]))
+    assert lines[-1] == "RESULT: slower and less accurate (exit 1)"
+
+
+def test_a_lower_is_better_metric_loses_by_a_share_of_a_s_value():
+    for a, b, worse in ((40.0, 41.9, False), (40.0, 42.1, True), (40.0, 30.0, False)):
+        cell = _run(FakeLaunch({"A": 10.0, "B": 10.0}, accuracy={"A": a, "B": b}), min_pairs=3, max_pairs=8)
+        for pair in cell.pairs:
+            for r in pair:
+                r["accuracy"]["guard_direction"], r["accuracy"]["guard_metric"] = "lower", "accuracy"
+        assert cell.less_accurate(0.05) is worse, (a, b)
 
 
 def test_input_bound_pairs_in_lockstep_are_named_and_no_lockstep_says_how_it_ran():
@@ -224,11 +256,27 @@ def test_input_bound_pairs_in_lockstep_are_named_and_no_lockstep_says_how_it_ran
     for record in same.pairs[0]:
         record["input"] = {"wait_share": 0.8, "input_bound": True}
     a, b = ab.Side("A", "a"), ab.Side("B", "b")
+    same.lockstep = True   # as its pairs ran under lockstep
     lines = verdicts.paired_lines(a, b, pairs.outcome([same]))
     assert any(line.startswith(f"INPUT-BOUND: {same.cell}:") and "--no-lockstep" in line for line in lines)
+    assert lines[2].startswith("Each pair ran one process of each side at once, taking turns step by step (lockstep);")
+    same.lockstep = False
     lines = verdicts.paired_lines(a, b, pairs.outcome([same]), lockstep=False)
     assert not any(line.startswith("INPUT-BOUND") for line in lines)
     assert "after the other, the first side alternating (--no-lockstep)" in lines[2]
+
+
+def test_a_cell_across_processes_is_not_said_to_have_run_in_lockstep():
+    """Under lockstep, a multi_worker cell's sides still run one after the other (a cluster
+    each): the closing line said every pair took turns step by step."""
+    cell = _run(FakeLaunch({"A": 10.0, "B": 10.0}), min_pairs=3, max_pairs=8)
+    assert not cell.lockstep and cell.as_dict()["lockstep"] is False
+    for record in cell.pairs[0]:
+        record["input"] = {"wait_share": 0.8, "input_bound": True}
+    lines = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), pairs.outcome([cell]), lockstep=True)
+    assert (f"(lockstep), except {cell.cell}, whose sides train across processes and ran one process of each side "
+            "after the other") in lines[2]
+    assert not any(line.startswith("INPUT-BOUND") for line in lines)
 
 
 def test_a_failed_process_is_named_with_its_whole_reason_and_its_lone_partner_is_not_counted():

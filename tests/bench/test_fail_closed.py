@@ -93,7 +93,6 @@ def test_the_matrix_file_s_threshold_is_for_stored_runs_only(capsys, results, tm
     (["--baseline", "1", "--min-pairs", "4"], "--min-pairs"),
     (["--baseline", "1", "--budget", "60"], "--budget"),
     (["--against", "HEAD", "--cell-threshold", f"{CELL}=1.0"], "--cell-threshold"),
-    (["--against", "HEAD", "--accuracy-tolerance", "0.1"], "--accuracy-tolerance"),
     (["--against", "HEAD", "--run", "2"], "--run"),
 ])
 def test_check_refuses_options_its_form_does_not_read(capsys, results, argv, refused):
