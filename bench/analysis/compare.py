@@ -92,22 +92,37 @@ class Noise:
     runs: int
 
 
-def history_noise(history: list[StoredRun]) -> dict[str, Noise]:
+def history_noise(history: list[StoredRun], like: StoredRun | None = None) -> dict[str, Noise]:
     """Each cell's between-run noise over a machine's stored runs, in run order (cells in
-    at least 3 runs).
+    at least 3 runs); with ``like``, only the runs that measured the cell as ``like`` did
+    (:func:`differences` empty: the same configuration, data and workload code). Runs of
+    another batch or profile under the same id have another spread (a longer profile's is
+    smaller), which would narrow the interval of runs it did not come from.
 
     The history holds real changes too (the regressions it is asked to judge), so the
     spread is estimated from successive differences of the log run-level medians,
     robustly: sd = 1.4826 x median|diff| / sqrt(2) (the MAD of a difference of two
-    independent values; a level shift moves one difference, not the median).
+    independent values; a level shift moves one difference, not the median), and never
+    below :data:`MIN_NOISE_SD`.
     """
     values: dict[str, list[float]] = {}
     for run in history:
         for cell, result in run.results.items():
             estimate = result.estimate if result.measured else None
-            if estimate is not None and math.isfinite(estimate) and not run.interrupted:
-                values.setdefault(cell, []).append(math.log(estimate))
-    return {c: Noise(robust_sd(v), len(v)) for c, v in values.items() if len(v) >= MIN_HISTORY_RUNS}
+            if estimate is None or not math.isfinite(estimate) or run.interrupted:
+                continue
+            reference = like.results.get(cell) if like is not None else None
+            if like is not None and (reference is None or not reference.measured or differences(result, reference)):
+                continue
+            values.setdefault(cell, []).append(math.log(estimate))
+    return {c: Noise(max(robust_sd(v), MIN_NOISE_SD), len(v)) for c, v in values.items()
+            if len(v) >= MIN_HISTORY_RUNS}
+
+
+# The least between-run spread a history may claim (1% of a run-level median): copies of one
+# run, or a few runs that happen to agree, would otherwise give an interval of no width.
+# Successive runs here differ by 5-25% (docs/measurements.md).
+MIN_NOISE_SD = 0.01
 
 
 def robust_sd(series: list[float]) -> float:

@@ -26,8 +26,9 @@ def this_machine_id() -> str:
 
 
 def _noise(storage, *runs) -> list[dict]:
-    """Each run's machine's between-run noise, from the stored runs of that machine."""
-    return [compare.history_noise(history(storage, run.machine_id)) for run in runs]
+    """Each run's machine's between-run noise, from the stored runs of that machine that
+    measured each cell as that run did."""
+    return [compare.history_noise(history(storage, run.machine_id), like=run) for run in runs]
 
 
 def history(storage: Storage, machine_id: str) -> list:

@@ -184,3 +184,25 @@ def test_plan_without_a_results_folder_says_so(capsys, tmp_path):
     code, out, err = run_cli(capsys, "plan", "--detect", "10%", "--results", str(tmp_path / "nowhere"))
     assert code == 2 and out == "" and err.count("\n") == 1
     assert f"No results folder '{tmp_path / 'nowhere'}': plan reads the interleaved runs stored there" in err
+
+
+def test_the_noise_comes_only_from_runs_that_measured_the_cell_the_same_way(capsys, tmp_path):
+    """Ten steady runs of another batch under the same cell id narrowed the interval of two
+    batch-32 runs from undecided to a pass (the noise was pooled by cell id alone)."""
+    root = str(tmp_path / "results")
+
+    def batch(global_batch, median, seed):
+        r = record(CELL, samples(median, seed=seed, spread=0.01), 0.58)
+        r["config"]["global_batch"] = global_batch
+        return {CELL: [r]}
+
+    for seed, median in enumerate([10.0, 13.0, 9.0, 12.5], 1):        # batch 32: 25-40% apart
+        save(root, batch(32, median, seed))
+    for k in range(10):                                               # batch 64: within 0.5%
+        save(root, batch(64, 20.0 * (1 + 0.005 * (-1) ** k), 100 + k))
+    save(root, batch(32, 10.0, 200))                                  # run 15
+    save(root, batch(32, 10.5, 201))                                  # run 16
+    code, out, _ = run_cli(capsys, "check", "--baseline", "15", "--run", "16", "--results", root)
+    assert code == 3 and "UNDECIDED" in out and "RESULT: not passed (exit 3)" in out, out
+    line = next(l for l in out.splitlines() if l.startswith(CELL.partition("-")[2] + " "))
+    assert "6 runs" in line, line                                      # the six batch-32 runs, not 16
