@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 
+from distbench.core.errors import UserError
 from distbench.strategies.base import Availability, StrategyAdapter
 from distbench.strategies.devices import DeviceSetup
 from distbench.strategies.hardware import Hardware
@@ -31,9 +32,22 @@ KERAS_LOOPS = ("fit", "train_on_batch")
 
 
 def tf_config() -> dict | None:
-    """The parsed TF_CONFIG of this process, or None."""
-    raw = os.environ.get("TF_CONFIG")
-    return json.loads(raw) if raw else None
+    """The parsed TF_CONFIG of this process; None when it is unset or empty (as TensorFlow
+    reads it: ``export TF_CONFIG=`` in a job script means no cluster). A value that is not
+    a JSON object is bad input: UserError, whichever strategy runs."""
+    raw = os.environ.get("TF_CONFIG", "").strip()
+    if not raw:
+        return None
+    try:
+        parsed = json.loads(raw)
+    except ValueError as exc:
+        raise UserError(f"TF_CONFIG is not valid JSON ({exc}); give the cluster and this task as JSON, "
+                        '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": 0}}, '
+                        "or unset it to run local processes.") from None
+    if not isinstance(parsed, dict):
+        raise UserError(f"TF_CONFIG is JSON but not an object (a {type(parsed).__name__}); give "
+                        '{"cluster": {...}, "task": {...}}, or unset it to run local processes.')
+    return parsed
 
 
 def is_chief(config: dict | None) -> bool:
@@ -53,21 +67,23 @@ class MultiWorkerAdapter(StrategyAdapter):
     across_processes = True
 
     def availability(self, hw: Hardware) -> Availability:
-        config = os.environ.get("TF_CONFIG")
-        if config is None:
+        parsed = tf_config()
+        if parsed is None:
             return Availability.yes(f"{self.workers} local worker processes on 127.0.0.1")
         try:
-            parsed = json.loads(config)
             workers = parsed["cluster"]["worker"]
             parsed["task"]["index"]
-        except (ValueError, KeyError, TypeError) as exc:
-            return Availability.no(f"multi_worker: TF_CONFIG is set but unusable ({type(exc).__name__}: {exc})")
-        return Availability.yes(f"TF_CONFIG: {len(workers)} workers")
+        except (KeyError, TypeError) as exc:
+            return Availability.no(f"multi_worker: TF_CONFIG has no {exc} (it needs cluster.worker and task.index)")
+        if parsed["cluster"].get("ps"):
+            return Availability.no("multi_worker: TF_CONFIG describes a parameter-server cluster (it has ps tasks); "
+                                   "--strategy parameter_server runs on it")
+        return Availability.yes(f"TF_CONFIG: {len(workers)} worker{'s' * (len(workers) != 1)}")
 
     def local_processes(self) -> int:
         # With TF_CONFIG set, this process is one worker of a real cluster: its single
         # worker process inherits TF_CONFIG and joins it.
-        return 1 if "TF_CONFIG" in os.environ else self.workers
+        return 1 if tf_config() is not None else self.workers
 
     def multi_replica(self, hw: Hardware) -> bool:
         return True   # with TF_CONFIG this process is one of several workers

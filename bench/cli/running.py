@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -20,6 +19,8 @@ from distbench.session.plan import selected
 from distbench.session.session import Session
 from distbench.storage.files import Storage
 from distbench.strategies import hardware, slurm
+from distbench.strategies.base import Availability
+from distbench.strategies.multi_worker import tf_config
 from distbench.strategies.parameter_server import cluster_roles
 
 
@@ -29,11 +30,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     adapters = [(name, strategies.get(name)) for name in strategies.STRATEGIES.names()]
     for line in listing.listing_lines(
             hw.summary(), [(name, workloads.get(name).summary) for name in workloads.WORKLOADS.names()],
-            [(name, adapter.availability(hw), adapter.summary) for name, adapter in adapters],
+            [(name, _availability(adapter, hw), adapter.summary) for name, adapter in adapters],
             [(name, loops.get(name).summary) for name in loops.LOOPS.names()], args.results,
             Storage(args.results).runs(), this_machine_id()):
         print(line)
     return 0
+
+
+def _availability(adapter, hw) -> Availability:
+    """What ``list`` says of an adapter: a setting it refuses (TF_CONFIG that is not JSON)
+    reads as unavailable, with the reason, rather than stopping the listing."""
+    try:
+        return adapter.availability(hw)
+    except UserError as exc:
+        return Availability.no(str(exc))
 
 
 def _load_project_classes(path: str | None) -> None:
@@ -118,14 +128,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Checks ``TF_CONFIG`` here (one line when it is wrong), then becomes the server: the
     process is replaced by a worker serving its task (distbench.scenarios.server)."""
     slurm.apply(["parameter_server"], args.ps)
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
+    config = tf_config()
+    if config is None:
         raise UserError("TF_CONFIG is not set: serve needs the cluster and this machine's task "
                         '({"cluster": {"chief": [...], "worker": [...], "ps": [...]}, "task": {"type": "ps", "index": 0}}).')
     try:
-        config = json.loads(raw)
         cluster_roles(config)
-    except ValueError as exc:   # json's errors are ValueErrors too
+    except ValueError as exc:
         raise UserError(f"TF_CONFIG is not a parameter-server cluster's: {exc}.") from None
     if config["task"]["type"] == "chief":
         raise UserError("TF_CONFIG's task is the chief: run `distbench run --strategy parameter_server` there; "

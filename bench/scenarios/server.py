@@ -50,8 +50,12 @@ def serve(spec: CellSpec | None = None, environ=os.environ) -> dict:
         intra_op_parallelism_threads=spec.intra_op_threads if spec else 0,
         inter_op_parallelism_threads=spec.inter_op_threads if spec else 0,
     )
-    server = tf.distribute.Server(tf.train.ClusterSpec(cluster), job_name=kind, task_index=index,
-                                  protocol="grpc", config=config, start=True)
+    try:
+        server = tf.distribute.Server(tf.train.ClusterSpec(cluster), job_name=kind, task_index=index,
+                                      protocol="grpc", config=config, start=True)
+    except tf.errors.OpError as exc:   # "Could not start gRPC server": most often, the port is taken
+        raise UserError(f"Cannot serve {kind} {index} at {cluster[kind][index]}: {exc.message} (is the port in use? "
+                        "TF_CONFIG's address for this task must be free on this machine).") from None
     print(f"distbench: serving {kind} {index} at {cluster[kind][index]}", flush=True)
     server.join()
     raise RuntimeError("the server stopped")   # join() returns only if the server is stopped

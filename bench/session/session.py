@@ -84,6 +84,7 @@ class Session:
     def from_options(cls, values: dict[str, Any], repeats_default: int = 1, suite=None) -> "Session":
         session = cls(resolve(values, repeats_default), suite)
         session.plan   # validates the selection and the spec before anything runs
+        tf_config()    # TF_CONFIG that is not JSON: refused now, not when the run is saved
         return session
 
     @cached_property

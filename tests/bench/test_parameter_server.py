@@ -42,6 +42,35 @@ def test_tf_config_roles_are_read_and_what_is_missing_is_named():
         task_of({"TF_CONFIG": json.dumps(_config("chief", 0))})
 
 
+def test_tf_config_that_is_not_json_is_refused_and_listed_and_an_empty_one_means_unset(monkeypatch, capsys,
+                                                                                      tmp_path):
+    """TF_CONFIG='not json' was a traceback from list and parameter_server, and a skip with
+    exit 0 for multi_worker (a CI job passed, measuring nothing); TF_CONFIG= was unusable for
+    multi_worker and unset for parameter_server."""
+    from distbench.cli.main import main
+
+    hw = hardware.detect()
+    monkeypatch.setenv("TF_CONFIG", "not json")
+    for name in ("multi_worker", "parameter_server"):
+        with pytest.raises(UserError, match="TF_CONFIG is not valid JSON"):
+            strategies.get(name).availability(hw)
+    assert main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.count("unavailable: TF_CONFIG is not valid JSON") == 2 and "Traceback" not in listed
+    for strategy in ("multi_worker", "default"):
+        code = main(["run", "--strategy", strategy, "--loop", "custom", "--workload", "reuters_cnn",
+                     "--results", str(tmp_path / "results")])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("distbench: error: TF_CONFIG is not valid JSON") and err.count("\n") == 1
+        assert not (tmp_path / "results").exists()   # refused before any worker, nothing saved
+    monkeypatch.setenv("TF_CONFIG", "")
+    for name, processes in (("multi_worker", 2), ("parameter_server", 4)):
+        adapter = strategies.get(name)
+        assert adapter.availability(hw).ok and adapter.local_processes() == processes
+    monkeypatch.setenv("TF_CONFIG", json.dumps(_config("chief", 0)))   # a parameter-server cluster
+    assert "describes a parameter-server cluster" in strategies.get("multi_worker").availability(hw).reason
+
+
 def test_the_chief_runs_the_cells_and_a_server_task_is_told_to_serve(monkeypatch):
     hw = hardware.detect()
     adapter = strategies.get("parameter_server")
@@ -137,6 +166,30 @@ def test_servers_started_by_distbench_serve_run_the_chief_s_cells(tmp_path):
     (path,) = tmp_path.glob("*/*.json")
     record = json.loads(path.read_text())["benchmarks"][0]["extra_info"]["distbench"]["repeats"][0]
     assert record["strategy"]["workers"] == 2 and record["strategy"]["shared_hardware"] is True
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line():
+    """It was a 20-line traceback ending in "UnknownError: Could not start gRPC server"."""
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    spec = {"chief": ["127.0.0.1:1"], "worker": [f"127.0.0.1:{port}"], "ps": ["127.0.0.1:2"]}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    try:
+        result = subprocess.run([sys.executable, "-m", "distbench", "serve"], capture_output=True, text=True,
+                                timeout=120, env={**env, "TF_CPP_MIN_LOG_LEVEL": "3",
+                                                  "TF_CONFIG": json.dumps(_config("worker", 0, spec))})
+    finally:
+        taken.close()
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("distbench")]
+    assert errors == [f"distbench: error: Cannot serve worker 0 at 127.0.0.1:{port}: Could not start gRPC server "
+                      "(is the port in use? TF_CONFIG's address for this task must be free on this machine)."], \
+        result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.slow
