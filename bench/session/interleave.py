@@ -20,6 +20,7 @@ in ``distbench.interleaved``.
 
 from __future__ import annotations
 
+import json
 import math
 import shlex
 import tempfile
@@ -210,7 +211,7 @@ class Interleaved:
         finished (the cell in progress marked interrupted; cells not started left out)."""
         deadline = time.monotonic() + self.budget_s if self.budget_s else None
         done: list[PairedCell] = []
-        for spec in cells:
+        for spec in distinct(cells, self.a, self.b):
             cell = PairedCell(spec.id, self.threshold, spec)
             try:
                 self._cell(cell, spec, skip_reason, deadline)
@@ -284,6 +285,19 @@ class Interleaved:
         if errors:
             raise errors[0]
         return records
+
+
+def distinct(cells: list[CellSpec], a: Side, b: Side) -> list[CellSpec]:
+    """The cells whose two sides are not those of an earlier cell: when the sides set what
+    tells cells apart (``--keras`` on each, where the plan has a cell per flavour), each
+    comparison runs once, under the first cell's id, not once per cell it was made from."""
+    seen, kept = set(), []
+    for spec in cells:
+        key = tuple(json.dumps(side.spec(spec).to_dict(), sort_keys=True, default=str) for side in (a, b))
+        if key not in seen:
+            seen.add(key)
+            kept.append(spec)
+    return kept
 
 
 def parse_side(name: str, text: str, parse_options: Callable[[list[str]], dict]) -> Side:

@@ -325,3 +325,21 @@ def test_the_sides_settings_that_differ_are_named():
     assert line.startswith(f"The sides differ in: global_batch A 8, B {SPEC.global_batch} (a step of another batch")
     same = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), pairs.outcome([cell]))
     assert not any(line.startswith("The sides differ") for line in same)
+
+
+def test_sides_that_set_the_keras_flavour_compare_once_not_once_per_flavour_cell():
+    """multi_worker plans a cell per flavour; ``--a "--keras keras3" --b "--keras tf_keras"``
+    made both the same comparison, the second stored as ``-tf_keras`` with side A on Keras 3."""
+    base = SPEC.replace(strategy="multi_worker")
+    cells = [base, base.replace(keras="tf_keras")]
+    a, b = ab.Side("A", "--keras keras3", {"keras": "keras3"}), ab.Side("B", "--keras tf_keras", {"keras": "tf_keras"})
+    launch = FakeLaunch({"A": 10.0, "B": 10.0})
+    paired = ab.Interleaved(a, b, launch, threshold=0.1, lockstep=False, min_pairs=3, max_pairs=3).run(
+        cells, lambda spec: None)
+    assert [c.cell for c in paired] == [base.id] and len(launch.order) == 6
+    stored = ab.records_by_side(paired)
+    assert stored[f"{base.id}@A"][0]["config"]["keras"] == "keras3"
+    assert stored[f"{base.id}@B"][0]["config"]["keras"] == "tf_keras"
+    plain = ab.Interleaved(ab.Side("A", "a"), ab.Side("B", "b"), FakeLaunch({"A": 10.0, "B": 10.0}), threshold=0.1,
+                           lockstep=False, min_pairs=3, max_pairs=3).run(cells, lambda spec: None)
+    assert [c.cell for c in plain] == [c.id for c in cells]   # sides that keep the flavour: both cells
