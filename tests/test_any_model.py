@@ -227,6 +227,13 @@ class CheckDies(Base):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+class Few(Base):
+    name = "few"
+
+    def data(self, source, seed):
+        return (X[:10], Y[:10]), (X, Y)
+
+
 class Batched(Base):
     name = "batched"
 
@@ -242,6 +249,8 @@ class Batched(Base):
     ("Batched", None, "batched: the train examples have shape (None, 8): already batched; give unbatched examples "
                       "of shape (8,) (distbench batches to the global batch itself)."),
     ("Base", "mae<=3", "Target metric 'mae' is not one base scores; valid: accuracy, loss."),
+    ("Few", None, "few: its training data has 10 examples, fewer than one global batch of 32; give --global-batch 10 "
+                  "or less, or more examples."),
 ])
 def test_bad_data_is_refused_once_for_the_run_before_any_timing(tmp_path, workload, target, expected):
     """A dataset already batched (the data's check), a target the model does not compute (the

@@ -23,7 +23,7 @@ def check(spec: CellSpec) -> dict:
     workload = workloads.get(spec.workload)
     check_keras(spec)
     data = workload.load(spec.data, spec.seed)
-    steps_per_epoch_of(spec, data, spec.global_batch)   # an epoch must be defined
     keras_flavour.api().utils.set_random_seed(spec.training_seed)
     found = workload.check(workload.new_model(data), data)
+    steps_per_epoch_of(spec, data, spec.global_batch)   # an epoch must be defined, of whole batches
     return {"cell": f"{spec.workload}-preflight", "status": "ok", "config": spec.to_dict(), "preflight": found}

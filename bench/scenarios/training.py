@@ -110,9 +110,12 @@ def _compute(workload, plain, data, global_batch: int) -> dict:
 def steps_per_epoch_of(spec: CellSpec, data, global_batch: int) -> int:
     """The cell's steps per epoch: given, or one pass over the training set (UserError for a
     dataset of unknown length, where an epoch is not defined)."""
+    examples = data.train_examples
+    if examples is not None and examples < global_batch:   # not one whole batch: every loop fails its own way
+        raise UserError(f"{spec.workload}: its training data has {examples} examples, fewer than one global batch of "
+                        f"{global_batch}; give --global-batch {examples} or less, or more examples.")
     if spec.steps_per_epoch:
         return spec.steps_per_epoch
-    examples = data.train_examples
     if examples is None:
         raise UserError(f"{spec.workload}: its training dataset has no known length, so an epoch is not defined; "
                         "give --steps-per-epoch N (or steps_per_epoch in the matrix file).")
