@@ -62,8 +62,13 @@ def parse(text: str, directions=direction) -> Target:
         raise UserError(f"Bad target {text!r}: give METRIC=VALUE, METRIC>=VALUE or METRIC<=VALUE (e.g. "
                         f"accuracy=0.6, auc>=0.85, mae<=40), or '{DEFAULT}' for each workload's own target.")
     metric = metric.strip()
+    good = ">=" if directions(metric) == "higher" else "<="
     if op == "=":
-        op = ">=" if directions(metric) == "higher" else "<="
+        op = good
+    elif op != good:   # a target is a value to get better to; mae>=60 would be met by a worse model
+        raise UserError(f"Bad target {text!r}: {metric} is better {'higher' if good == '>=' else 'lower'}, so its "
+                        f"target is reached at {'or above' if good == '>=' else 'or below'} a value: give "
+                        f"{metric}{good}{value.strip()} (or {metric}={value.strip()}).")
     return Target(metric, number, op)
 
 

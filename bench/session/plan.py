@@ -82,6 +82,8 @@ def target_cells(cells: list[CellSpec], text: str, seeds: int) -> list[CellSpec]
         data = workload.resolve_source(cell.data, cell.seed) if text == target.DEFAULT else cell.data
         goal = target.for_workload(text, workload, data)
         out += [cell.replace(target=goal.text, data=data, init_seed=cell.seed + k) for k in range(max(seeds, 1))]
+    for cell in out:
+        cell.validate()   # what a target cell adds (its --max-steps) is refused here, not in its workers
     return out
 
 
