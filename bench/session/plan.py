@@ -15,6 +15,7 @@ from distbench import strategies, workloads
 from distbench.core import keras_flavour
 from distbench.core import targets as target
 from distbench.core.config import CellSpec
+from distbench.core.errors import UserError
 from distbench.strategies.hardware import Hardware
 
 
@@ -53,7 +54,19 @@ def build_cells(
                   for s, lp in workloads.get(w).cells(chosen_s, chosen_l) for k in flavours(s, lp, chosen_k)]
     for cell in cells:
         cell.validate()
+        _check_workers(cell)
     return cells
+
+
+def _check_workers(cell: CellSpec) -> None:
+    """A local multi_worker cluster of N processes holds N replicas or a multiple: under
+    strong scaling its global batch must divide by N (refused here, not by each worker)."""
+    if cell.strategy != "multi_worker" or cell.scaling != "strong":
+        return
+    workers = strategies.for_spec(cell).local_processes()
+    if workers > 1 and cell.global_batch % workers:
+        raise UserError(f"Global batch {cell.global_batch} is not divisible by the {workers} local workers of "
+                        f"multi_worker (--workers); use a global batch that is a multiple of {workers}.")
 
 
 def flavours(strategy: str, loop: str | None, given: list[str]) -> list[str]:

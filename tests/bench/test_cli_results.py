@@ -90,6 +90,8 @@ def test_check_per_cell_threshold_override(capsys, results):
         (["run", "--workload", "matmul", "--matmul-shape", "-1,10,10"], "Bad matmul shape '-1,10,10': give"),
         (["run", "--workload", "reuters_cnn", "--target", "accuracy=0.5", "--max-steps", "3"],
          "Max steps (--max-steps) must be an integer >= 7; received 3."),
+        (["run", "--workload", "reuters_cnn", "--strategy", "multi_worker", "--workers", "3"],
+         "Global batch 32 is not divisible by the 3 local workers of multi_worker (--workers)"),
         (["run", "--workload", "reuters_cnn", "--target", "loss>=2"],
          "Bad target 'loss>=2': loss is better lower, so its target is reached at or below a value: give loss<=2"),
         (["ab", "--b", "--matmul-shape -1,10,10", "--workload", "matmul"], "Bad matmul shape '-1,10,10': give"),
