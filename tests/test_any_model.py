@@ -313,6 +313,22 @@ def test_pytest_fails_a_diverging_cell_without_pytest_benchmark_s_unused_fixture
     assert "Training diverged: the last epoch's mean loss is nan" in out and "was not used" not in out, out[-3000:]
 
 
+def test_pytest_k_checks_only_the_selected_cells_workloads(tmp_path):
+    """A matrix of a good and a broken workload: ``-k base`` measures base (the broken one,
+    outside the slice, stopped the run with exit 4)."""
+    project = tmp_path / "elsewhere" / "slice"
+    project.mkdir(parents=True)
+    (project / "bad.py").write_text(BAD)
+    (project / "pyproject.toml").write_text('[tool.distbench]\nworkloads = ["bad.py:Base", "bad.py:Batched"]\n'
+                                            'strategies = ["default"]\nloops = ["custom"]\nguard_seeds = 0\n'
+                                            'steps_per_epoch = 10\neval_examples = 32\n')
+    result = subprocess.run([sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-p", "no:cacheprovider",
+                             "--distbench-no-peak", "-k", "base"], cwd=project, capture_output=True, text=True,
+                            timeout=600, env=_env())
+    out = result.stdout + result.stderr
+    assert result.returncode == 0 and "1 passed" in out and "already batched" not in out, out[-3000:]
+
+
 def test_pytest_refuses_bad_data_once_not_once_per_cell(tmp_path):
     project = tmp_path / "elsewhere" / "bad"
     project.mkdir(parents=True)

@@ -149,8 +149,8 @@ class Session:
 
     def run_cell(self, spec: CellSpec) -> list[CellRecord]:
         """``repeats`` fresh processes of one cell (pytest runs the plan cell by cell; the
-        whole plan's workloads are checked at its first cell)."""
-        self.suite.preflight(self.plan)
+        workloads of the cells it selected are checked at its first cell)."""
+        self.suite.preflight(self.plan if self.selected is None else self.selected)
         self.measure_peak()
         found = [self.suite.run(spec) for _ in range(self.repeats)]
         self.records.setdefault(spec.id, []).extend(found)
