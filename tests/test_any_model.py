@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -227,6 +228,18 @@ class CheckDies(Base):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+class FromFolder(Base):
+    """Reads its own files from the --data folder."""
+    name = "fromfolder"
+
+    def data(self, source, seed):
+        import os
+
+        x = np.loadtxt(os.path.join(source, "x.csv"), delimiter=",", dtype=np.float32)
+        y = np.loadtxt(os.path.join(source, "y.csv"), delimiter=",", dtype=np.int32)
+        return (x, y), (x, y)
+
+
 class Few(Base):
     name = "few"
 
@@ -311,6 +324,24 @@ def test_pytest_fails_a_diverging_cell_without_pytest_benchmark_s_unused_fixture
     out = result.stdout + result.stderr
     assert result.returncode == 1 and "1 failed" in out, out[-3000:]
     assert "Training diverged: the last epoch's mean loss is nan" in out and "was not used" not in out, out[-3000:]
+
+
+def test_a_workload_of_its_own_reads_the_data_folder_it_is_given_from_a_sub_folder(tmp_path):
+    """``--data ../data`` of CSV files: refused as a text folder without class sub-folders;
+    now the workload's data() reads it, in its worker, as the path meant where typed."""
+    project = tmp_path / "elsewhere" / "tables"
+    (project / "data").mkdir(parents=True)
+    (project / "sub").mkdir()
+    (project / "bad.py").write_text(BAD)
+    rng = np.random.default_rng(0)
+    np.savetxt(project / "data" / "x.csv", rng.standard_normal((64, 8)), delimiter=",")
+    np.savetxt(project / "data" / "y.csv", rng.integers(0, 3, 64), delimiter=",", fmt="%d")
+    result = _distbench(project / "sub", "run", "--no-peak", "--workload", "../bad.py:FromFolder", "--data", "../data",
+                        "--strategy", "default", "--loop", "custom", "--guard-seeds", "0", "--steps-per-epoch", "10",
+                        "--eval-examples", "32", "--global-batch", "8", "--results", str(project / "results"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    (record,) = _records(project)["fromfolder-default-custom"]
+    assert record["status"] == "ok" and record["config"]["data"] == str(project / "data")
 
 
 def test_pytest_k_checks_only_the_selected_cells_workloads(tmp_path):

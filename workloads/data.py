@@ -275,6 +275,19 @@ def _unzip(ds) -> tuple[list[bytes], np.ndarray]:
     return texts, np.asarray(labels, dtype=np.int32)
 
 
+def check_exists(source: str) -> str:
+    """A data source any workload may be given: a named one, or a path that exists (its
+    layout is the workload's to check: :func:`check_source` for the text workloads, the
+    user's own ``data()`` for theirs); returns it unchanged."""
+    if source in NAMED_SOURCES or os.path.exists(source):
+        return source
+    raise UserError(
+        f"Unknown data source {source!r}. Valid: {', '.join(NAMED_SOURCES)}, or a path that exists: a folder laid "
+        f"out as {LAYOUTS[0]}, or as {LAYOUTS[1]}, for the text workloads; any file or folder your own workload's "
+        "data() reads."
+    )
+
+
 def check_source(source: str) -> str:
     """Validates a data-source argument (a folder's layout too); returns it unchanged."""
     if source in NAMED_SOURCES:

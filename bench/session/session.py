@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from distbench import plugins
+from distbench import plugins, workloads
 from distbench.analysis import guard
 from distbench.core.config import CellSpec, parse_matmul_shape
 from distbench.core.errors import UserError
@@ -29,7 +29,7 @@ from distbench.storage.files import save_run
 from distbench.storage.results import CellResult, results_of
 from distbench.strategies import slurm
 from distbench.strategies.multi_worker import is_chief, tf_config
-from distbench.workloads.data import NAMED_SOURCES, check_source
+from distbench.workloads.data import NAMED_SOURCES, check_exists
 
 
 def base_spec(values: dict[str, Any]) -> CellSpec:
@@ -38,7 +38,7 @@ def base_spec(values: dict[str, Any]) -> CellSpec:
     if values.get("matmul_shape"):
         fields["matmul_shape"] = parse_matmul_shape(values["matmul_shape"])
     if "data" in fields:
-        check_source(fields["data"])
+        check_exists(fields["data"])
     fields["plugins"] = tuple(values.get("plugins") or ())
     return CellSpec.for_profile(values.get("profile") or "quick", workload="", strategy="", loop=None, **fields)
 
@@ -84,6 +84,10 @@ class Session:
     def from_options(cls, values: dict[str, Any], repeats_default: int = 1, suite=None) -> "Session":
         session = cls(resolve(values, repeats_default), suite)
         session.plan   # validates the selection and the spec before anything runs
+        data = session.values["data"]
+        if data and data not in NAMED_SOURCES:   # a folder's layout is each workload's own (the text ones check theirs)
+            for name in dict.fromkeys(c.workload for c in session.plan if c.loop is not None):
+                workloads.get(name).resolve_source(data, session.base.seed)
         tf_config()    # TF_CONFIG that is not JSON: refused now, not when the run is saved
         return session
 

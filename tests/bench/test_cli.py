@@ -16,7 +16,7 @@ from distbench.workloads.registry import WORKLOADS
         (["run", "--steps-per-epoch", "0"], "Steps per epoch must be an integer >= 1; received 0."),
         (["run", "--devices", "-1"], "Devices must be an integer >= 1; received -1."),
         (["run", "--strategy", "virtual", "--global-batch", "33"], "Global batch 33 is not divisible by 2 virtual devices"),
-        (["run", "--data", "/no/such/dir"], "Unknown data source '/no/such/dir'. Valid: auto, keras, synthetic"),
+        (["run", "--data", "/no/such/dir"], "Unknown data source '/no/such/dir'. Valid: auto, keras, synthetic, or a path"),
         (["run", "--profile", "fast"], "Unknown profile 'fast'. Known: quick, full."),
         (["run", "--matmul-shape", "10,x,3"], "Bad matmul shape '10,x,3'"),
         (["run", "--target", "accuracy"], "Bad target 'accuracy': give METRIC=VALUE"),
