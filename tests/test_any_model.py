@@ -240,6 +240,29 @@ class FromFolder(Base):
         return (x, y), (x, y)
 
 
+class TwoOutputs(Base):
+    name = "twooutputs"
+
+    def build_model(self):
+        keras = distbench.keras_api()
+        inputs = keras.Input(shape=(8,))
+        return keras.Model(inputs, {"cls": keras.layers.Dense(3, activation="softmax", name="cls")(inputs),
+                                    "reg": keras.layers.Dense(1, name="reg")(inputs)})
+
+    def data(self, source, seed):
+        return (X, {"cls": Y, "reg": X[:, 0]}), (X, {"cls": Y, "reg": X[:, 0]})
+
+
+class TwoOutputsTF(TwoOutputs):
+    name = "twooutputstf"
+
+    def data(self, source, seed):
+        import tensorflow as tf
+
+        make = lambda: tf.data.Dataset.from_tensor_slices((X, {"cls": Y, "reg": X[:, 0]}))
+        return make, make
+
+
 class Few(Base):
     name = "few"
 
@@ -264,6 +287,10 @@ class Batched(Base):
     ("Base", "mae<=3", "Target metric 'mae' is not one base scores; valid: accuracy, loss."),
     ("Few", None, "few: its training data has 10 examples, fewer than one global batch of 32; give --global-batch 10 "
                   "or less, or more examples."),
+    ("TwoOutputs", None, "twooutputs.data() returned labels keyed by ['cls', 'reg']: models with several outputs are "
+                         "not supported; give a model with one output and one label per example (docs/own-model.md)."),
+    ("TwoOutputsTF", None, "twooutputstf: the model has 2 outputs: models with several outputs are not supported; give "
+                           "a model with one output and one label per example (docs/own-model.md)."),
 ])
 def test_bad_data_is_refused_once_for_the_run_before_any_timing(tmp_path, workload, target, expected):
     """A dataset already batched (the data's check), a target the model does not compute (the

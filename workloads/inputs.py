@@ -118,6 +118,9 @@ def normalize(found, workload: str, source: str) -> Data:
         return Data(train_fn=train, test_fn=test, source=_source(source))
     if _pair(train) and _pair(test):
         (x_train, y_train), (x_test, y_test) = train, test
+        if isinstance(y_train, dict) or isinstance(y_test, dict):
+            raise UserError(f"{workload}.data() returned labels keyed by {sorted(y_train if isinstance(y_train, dict) else y_test)}: "
+                            f"{ONE_OUTPUT}")
         data = Data(_arrays(x_train), np.asarray(y_train), _arrays(x_test), np.asarray(y_test), source=_source(source))
         _check_lengths(data, workload)
         return data
@@ -220,10 +223,18 @@ def _loss_name(loss) -> str:
 # --- does it fit the model? ---------------------------------------------------------------
 
 
+# What distbench trains: one output, one label array (its loops, evaluation and guard read one).
+ONE_OUTPUT = ("models with several outputs are not supported; give a model with one output and one label per "
+              "example (docs/own-model.md).")
+
+
 def check(name: str, model, data: Data, loss) -> None:
-    """Refuses, in one line naming what was received and what is expected, data whose
-    examples are already batched, whose features do not fit the model's inputs, or whose
-    labels do not fit its output and loss."""
+    """Refuses, in one line naming what was received and what is expected, a model with
+    several outputs, data whose examples are already batched, whose features do not fit the
+    model's inputs, or whose labels do not fit its output and loss."""
+    outputs = getattr(model, "outputs", None) or []
+    if len(outputs) > 1:
+        raise UserError(f"{name}: the model has {len(outputs)} outputs: {ONE_OUTPUT}")
     for split in ("train", "test"):
         spec = data.element_spec(split)
         if not (isinstance(spec, tuple) and len(spec) == 2):
