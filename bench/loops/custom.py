@@ -55,7 +55,9 @@ class CustomLoop(TrainingLoop):
                 pred = model(x, training=True)
                 loss = tf.nn.compute_average_loss(loss_fn(labels_like(y, pred), pred),
                                                   global_batch_size=cfg.global_batch)
-            grads = self.gradients(tape.gradient(loss, model.trainable_variables))
+                scaled = scaled_loss(optimizer, loss)
+            grads = unscaled_gradients(optimizer, tape.gradient(scaled, model.trainable_variables))
+            grads = self.gradients(grads)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             for metric in metrics:
                 metric.update_state(y, pred)
@@ -140,3 +142,23 @@ class CustomLoop(TrainingLoop):
     def gradients(self, grads: list) -> list:
         """One replica's gradients before they are applied (tests override it to inject bugs)."""
         return grads
+
+
+# Mixed precision, as fit does it: a LossScaleOptimizer's loss is scaled before the
+# gradients (float16 gradients would underflow) and its gradients unscaled before the
+# update. Keras 3: every optimizer has scale_loss (1x but for a LossScaleOptimizer) and a
+# LossScaleOptimizer's apply_gradients unscales; tf-keras: its LossScaleOptimizer has
+# get_scaled_loss and get_unscaled_gradients, and apply_gradients does not unscale.
+# Without it an SGD step was 32,768 times too small (the default scale).
+def scaled_loss(optimizer, loss):
+    if hasattr(optimizer, "scale_loss"):
+        return optimizer.scale_loss(loss)
+    if hasattr(optimizer, "get_scaled_loss"):
+        return optimizer.get_scaled_loss(loss)
+    return loss
+
+
+def unscaled_gradients(optimizer, grads: list) -> list:
+    if not hasattr(optimizer, "scale_loss") and hasattr(optimizer, "get_unscaled_gradients"):
+        return optimizer.get_unscaled_gradients(grads)
+    return grads
