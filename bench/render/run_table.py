@@ -8,7 +8,7 @@ from distbench.render import summary, units
 from distbench.render.overhead_lines import overhead_lines
 from distbench.render.summary import render_summary
 from distbench.render.tables import render_rows
-from distbench.render.target_table import TARGET_HEADERS, target_note, target_rows
+from distbench.render.target_table import target_note, target_rows, target_text
 from distbench.storage.results import CellResult
 
 HEADERS = [
@@ -251,9 +251,9 @@ def _sections(results, table: str, fmt: str, overhead, interrupted: bool, peak, 
     parts = [table]
     if interrupted:
         parts.append(prose(interrupted_line(results)))
-    targets = target_rows(results)
-    if targets:
-        parts.append(prose("Time to target: " + target_note(results)) + "\n" + render_rows(TARGET_HEADERS, targets, fmt))
+    if target_rows(results):
+        note = target_note(results)
+        parts.append((prose("Time to target: " + note) + "\n" if note else "") + target_text(results, fmt, compact))
     if peak_line(peak):
         parts.append(prose(peak_line(peak)))
     flags = guard_lines(results)

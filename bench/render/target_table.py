@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from distbench.render import units
+from distbench.render import summary, units
+from distbench.render.tables import render_rows
 from distbench.storage.results import CellResult
 
 TARGET_HEADERS = ["workload", "strategy", "loop", "target", "seeds", "reached", "median time to target",
@@ -51,3 +52,30 @@ def target_note(results: dict[str, CellResult]) -> str:
             f"evaluated every {t['eval_every']} steps, at most {t['max_steps']} steps; the median over training "
             "seeds, with the seeds' order statistics around it as its interval (coverage in brackets); a seed "
             "that never reached the target ranks slower than any that did.")
+
+
+# The terminal's table (within 120 columns): rows under their workload and its data, the
+# cells that did not run on grouped lines below it.
+TARGET_TERMINAL = ["cell", "target", "reached", "median time", "interval", "steps", "step ms", "eval s"]
+
+
+def target_text(results: dict[str, CellResult], fmt: str, compact: bool) -> str:
+    """The time-to-target table: every column of :data:`TARGET_HEADERS` as ``fmt``, or, in
+    a terminal (``compact``), grouped by workload within 120 columns."""
+    rows = target_rows(results)
+    if not compact or fmt != "table":
+        return render_rows(TARGET_HEADERS, rows, fmt)
+    groups: dict[str, list[list]] = {}
+    absent: dict[str, dict[str, list[str]]] = {}
+    for row, r in zip(rows, (r for r in results.values() if r.is_target)):
+        if not r.times_to_target:
+            absent.setdefault(r.status, {}).setdefault(r.reason, []).append(r.id)
+            continue
+        median = "not reached" if row[6].startswith("not reached") else row[6]   # the budget is in the note
+        interval = "-" if row[7].startswith("not reached to not reached") else row[7]
+        groups.setdefault(f"{row[0]} (data: {row[-1]}):", []).append(
+            [f"{row[1]}-{row[2]}", row[3], row[5], median, interval, *row[8:11]])
+    parts = [summary.grouped_table(list(groups.items()), TARGET_TERMINAL)] if groups else []
+    for status, reasons in absent.items():
+        parts += summary.grouped_lines(status, reasons)
+    return "\n".join(parts)

@@ -171,6 +171,10 @@ def test_a_target_cell_reports_the_median_over_seeds_and_censors_the_rest():
 
     (row,) = target_table.target_rows({CELL: result})
     assert row[5] == "2 of 3" and row[6] == "12.0 s" and row[7].startswith("10.0 s to not reached")
+    # In a terminal: under the workload's line, within 120 columns (it was 174 wide).
+    lines = target_table.target_text({CELL: result}, "table", compact=True).splitlines()
+    assert lines[0].split()[:3] == ["cell", "target", "reached"] and lines[2].startswith(f"{row[0]} (data: ")
+    assert lines[3].startswith(f"{row[1]}-{row[2]} ") and "2 of 3" in lines[3] and max(map(len, lines)) <= 120
 
 
 def _run(tmp_path, times, reached=(True, True, True)):
