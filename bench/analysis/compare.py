@@ -249,7 +249,7 @@ def compare_cell(a: CellResult, b: CellResult, threshold: float, noise_a: Noise 
         # whatever crashed it may be what slowed it (fail closed).
         side, result = ("A", a) if not a.whole else ("B", b)
         what = (f"{result.failed_repeats} of {len(result.repeats)} processes failed ({result.reason})" if result.measured
-                else result.status)
+                else f"{result.status} ({result.reason})" if result.reason else result.status)
         return CellComparison(a.id, f"not comparable: {what} in {side}", a, b, threshold=threshold)
     differs = tuple(differences(a, b))
     if differs:

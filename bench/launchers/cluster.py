@@ -215,8 +215,11 @@ def _watch(workers: list[_Worker], deadline_s: float) -> str | None:
         if all(w.proc.poll() is not None for w in workers if not w.serves):
             return None
         if time.monotonic() > deadline:
-            pids = ", ".join(str(w.proc.pid) for w in workers)
-            return f"timed out after {deadline_s:g} s; workers {pids} killed with SIGKILL"
+            running = [w for w in workers if not w.serves and w.proc.poll() is None]
+            names = ", ".join(f"{w.name} (pid {w.proc.pid})" for w in workers)
+            return (f"timed out after {deadline_s:g} s with {', '.join(w.name for w in running) or 'no task'} still "
+                    f"running (a peer or parameter server that never answered keeps it waiting); {names} killed "
+                    "with SIGKILL")
         time.sleep(POLL_S)
 
 

@@ -43,9 +43,11 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     phases.end("train_s")
     times = StepTimes.split(clock, spec.warmup_steps)
     if not times.steady:
+        units = (f" in units of {times.steps_per_sample} scheduled steps, each timed whole: the cold start is one "
+                 f"unit and the warm-up rounds up to whole units" if times.steps_per_sample > 1 else "")
         raise UserError(
             f"No steady-state steps left after the cold start and {spec.warmup_steps} warm-up "
-            f"steps ({clock.total_steps} steps ran); run more steps or fewer warm-up steps."
+            f"steps ({clock.total_steps} steps ran{units}); run more steps or fewer warm-up steps."
         )
     if outcome.train_loss is not None and not math.isfinite(outcome.train_loss):
         raise UserError(f"Training diverged: the last epoch's mean loss is {outcome.train_loss} (NaN or infinite "

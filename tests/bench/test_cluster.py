@@ -78,7 +78,8 @@ def test_a_cluster_past_its_deadline_is_killed(tiny):
     pids = []
     spec = tiny("reuters_cnn", "multi_worker", "custom", epochs=50, steps_per_epoch=1000, deadline_s=6)
     record = cluster.launch_cluster(spec, on_start=pids.extend)
-    assert record["error_kind"] == "cluster" and record["reason"].startswith("timed out after 6 s")
+    assert record["error_kind"] == "cluster" and record["reason"].startswith("timed out after 6 s with worker 0")
+    assert f"worker 0 (pid {pids[0]}), worker 1 (pid {pids[1]}) killed with SIGKILL" in record["reason"]
     assert all(gone(pid) for pid in pids)
 
 

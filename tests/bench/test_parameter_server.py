@@ -101,6 +101,18 @@ def test_which_loops_run_under_which_keras():
 
 
 @pytest.mark.slow
+def test_too_few_scheduled_steps_say_they_are_timed_in_units(tiny):
+    """20 steps with 1 warm-up step read as 18 steady ones; they are 2 units of 10, the cold
+    start's and the warm-up's."""
+    record = cluster.launch_cluster(tiny("reuters_cnn", "parameter_server", "custom", steps_per_epoch=20, epochs=1,
+                                        eval_examples=64))
+    assert record["status"] == "error"
+    assert ("No steady-state steps left after the cold start and 1 warm-up steps (20 steps ran in units of 10 "
+            "scheduled steps, each timed whole: the cold start is one unit and the warm-up rounds up to whole units)"
+            in record["reason"]), record["reason"]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("loop,keras", [("custom", "keras3"), ("fit", "tf_keras")])
 def test_a_local_cluster_trains_by_scheduled_steps_and_leaves_nothing(tiny, loop, keras):
     record = cluster.launch_cluster(tiny("reuters_cnn", "parameter_server", loop, keras=keras, steps_per_epoch=40,
