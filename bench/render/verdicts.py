@@ -231,6 +231,8 @@ def _how_line(cells, lockstep: bool) -> str:
     """How the pairs ran: in lockstep, except cells across processes (a cluster a side),
     whose sides run one after the other."""
     after = "one process of each side after the other, the first side alternating"
+    if not any(c.pairs for c in cells):
+        return "No pair ran: no cell could be measured on both sides."
     if not lockstep:
         how = f"Each pair ran {after} (--no-lockstep)"
     else:

@@ -302,6 +302,7 @@ def test_a_side_that_cannot_run_the_cell_is_named_and_each_side_stored_as_it_was
     reason = "sent: written for keras3, not tf_keras"
     (cell,) = engine.run([SPEC], lambda spec: reason if spec.keras == "tf_keras" else None)
     assert cell.verdict == "missing" and cell.skipped == f"side B: {reason}" and not cell.pairs
+    assert verdicts.paired_lines(a, b, pairs.outcome([cell]))[2] == "No pair ran: no cell could be measured on both sides."
     stored = ab.records_by_side([cell])
     assert stored[f"{cell.cell}@A"][0]["config"]["keras"] == "keras3"
     assert stored[f"{cell.cell}@B"][0]["config"]["keras"] == "tf_keras" and stored[f"{cell.cell}@B"][0]["reason"] == reason
