@@ -263,6 +263,21 @@ class TwoOutputsTF(TwoOutputs):
         return make, make
 
 
+class ReturnsNone(Base):
+    name = "returnsnone"
+
+    def build_model(self):
+        return None
+
+
+class NotBuilt(Base):
+    name = "notbuilt"
+
+    def build_model(self):
+        keras = distbench.keras_api()
+        return keras.Sequential([keras.layers.Dense(3, activation="softmax")])
+
+
 class Few(Base):
     name = "few"
 
@@ -287,6 +302,10 @@ class Batched(Base):
     ("Base", "mae<=3", "Target metric 'mae' is not one base scores; valid: accuracy, loss."),
     ("Few", None, "few: its training data has 10 examples, fewer than one global batch of 32; give --global-batch 10 "
                   "or less, or more examples."),
+    ("ReturnsNone", None, "returnsnone: build_model() returned None; return a Keras model, built (e.g. "
+                          "keras.Sequential([keras.Input(shape=...), ...]))."),
+    ("NotBuilt", None, "notbuilt: build_model() returned a model whose inputs are not defined yet; start it with "
+                       "keras.Input(shape=...) (or build it) so that distbench can check its data against it."),
     ("TwoOutputs", None, "twooutputs.data() returned labels keyed by ['cls', 'reg']: models with several outputs are "
                          "not supported; give a model with one output and one label per example (docs/own-model.md)."),
     ("TwoOutputsTF", None, "twooutputstf: the model has 2 outputs: models with several outputs are not supported; give "

@@ -89,8 +89,9 @@ class Workload(abc.ABC):
     # --- what the harness calls -------------------------------------------------------
 
     def new_model(self, data):
-        """A fresh model for ``data`` (text workloads size their Embedding from it)."""
-        return self.build_model()
+        """A fresh model for ``data`` (text workloads size their Embedding from it); UserError
+        when ``build_model`` gives something else than a built Keras model."""
+        return built(self.build_model(), self.name)
 
     def training_loss(self, per_example: bool = False):
         """The loss; ``per_example``: one value per example (``reduction=None``), which the
@@ -172,3 +173,16 @@ class Workload(abc.ABC):
             n += int(y.shape[0])
         return {"examples": n, **{m.name: float(m.result()) for m in metrics}, "loss": total / max(n, 1)}
 
+
+def built(model, name: str):
+    """``model`` when it is a Keras model with defined inputs (UserError naming what to
+    return otherwise: ``None``, or a Sequential without an ``Input``)."""
+    if model is None or not hasattr(model, "trainable_variables"):
+        raise UserError(f"{name}: build_model() returned {type(model).__name__ if model is not None else 'None'}; "
+                        "return a Keras model, built (e.g. keras.Sequential([keras.Input(shape=...), ...])).")
+    try:
+        model.inputs
+    except (AttributeError, ValueError):
+        raise UserError(f"{name}: build_model() returned a model whose inputs are not defined yet; start it with "
+                        "keras.Input(shape=...) (or build it) so that distbench can check its data against it.") from None
+    return model
