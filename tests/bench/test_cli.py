@@ -143,6 +143,10 @@ def test_plan_reads_a_matrix_file_s_reference_as_its_workload_s_name(capsys, tmp
         for extra in ([], ["--workload", "digits"], ["--workload", "models.digits:Digits"]):
             assert main(["plan", "--detect", "10%", *extra]) == 0, capsys.readouterr().err
             assert "No stored interleaved runs for this selection" in capsys.readouterr().out
+        # An unknown name lists the matrix file's own workloads among the known ones.
+        assert main(["run", "--workload", "nosuch", "--no-save"]) == 2
+        assert capsys.readouterr().err.startswith("distbench: error: Unknown workload 'nosuch'. Known: reuters_cnn, "
+                                                  "multibranch, matmul, digits;")
     finally:   # this process's registry and modules as they were
         if "digits" in WORKLOADS:
             WORKLOADS.unregister("digits")
