@@ -7,6 +7,7 @@ once (pytest-benchmark's ``BenchmarkSession`` does the same for its options).
 
 from __future__ import annotations
 
+import argparse
 import re
 
 from dataclasses import dataclass
@@ -54,13 +55,23 @@ class Option:
         # No default here: an option the command line leaves unset is None, so that the matrix
         # file (distbench.session.matrix_file) can fill it; the session fills the defaults (distbench.session.session).
         kwargs = {"dest": dest, "help": self.help, "default": [] if self.repeatable else None}
-        if self.repeatable:
-            kwargs["action"] = "append"
+        kwargs["action"] = "append" if self.repeatable else _Once
         if self.type:
             kwargs["type"] = self.type
         if self.choices:
             kwargs["choices"] = self.choices
         return kwargs
+
+
+class _Once(argparse.Action):
+    """A single-valued option given twice is refused (argparse keeps the last one without a
+    word: ``--target accuracy=0.5 --target loss<=1`` ran to the loss alone)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        before = getattr(namespace, self.dest, None)
+        if before is not None:
+            parser.error(f"{option_string} was given twice ({before} and {values}); it takes one value")
+        setattr(namespace, self.dest, values)
 
 
 def _spec(name: str, type_: Callable, help_: str, **kw) -> Option:
