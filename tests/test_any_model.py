@@ -357,17 +357,23 @@ def test_a_loss_that_turns_nan_fails_its_cells_in_every_loop(tmp_path):
     assert "No cell was measured." in result.stdout
 
 
-def test_pytest_fails_a_diverging_cell_without_pytest_benchmark_s_unused_fixture_warning(tmp_path):
-    project = tmp_path / "elsewhere" / "nan"
+def _pytest_in_project(tmp_path, name: str, matrix: str, *args):
+    """``pytest --benchmark-only`` in a project of BAD's workloads with ``matrix`` as its
+    ``[tool.distbench]``: the result and its whole output."""
+    project = tmp_path / "elsewhere" / name
     project.mkdir(parents=True)
     (project / "bad.py").write_text(BAD)
-    (project / "pyproject.toml").write_text('[tool.distbench]\nworkloads = ["bad.py:Diverges"]\n'
-                                            'strategies = ["default"]\nloops = ["custom"]\nguard_seeds = 0\n'
-                                            'steps_per_epoch = 10\neval_examples = 32\nglobal_batch = 8\n')
+    (project / "pyproject.toml").write_text("[tool.distbench]\n" + matrix)
     result = subprocess.run([sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-p", "no:cacheprovider",
-                             "--distbench-no-peak"], cwd=project, capture_output=True, text=True, timeout=600,
+                             "--distbench-no-peak", *args], cwd=project, capture_output=True, text=True, timeout=600,
                             env=_env())
-    out = result.stdout + result.stderr
+    return result, result.stdout + result.stderr, project
+
+
+def test_pytest_fails_a_diverging_cell_without_pytest_benchmark_s_unused_fixture_warning(tmp_path):
+    result, out, _ = _pytest_in_project(tmp_path, "nan", 'workloads = ["bad.py:Diverges"]\nstrategies = ["default"]\n'
+                                        'loops = ["custom"]\nguard_seeds = 0\nsteps_per_epoch = 10\n'
+                                        'eval_examples = 32\nglobal_batch = 8\n')
     assert result.returncode == 1 and "1 failed" in out, out[-3000:]
     assert "Training diverged: the last epoch's mean loss is nan" in out and "was not used" not in out, out[-3000:]
 
@@ -393,29 +399,15 @@ def test_a_workload_of_its_own_reads_the_data_folder_it_is_given_from_a_sub_fold
 def test_pytest_k_checks_only_the_selected_cells_workloads(tmp_path):
     """A matrix of a good and a broken workload: ``-k base`` measures base (the broken one,
     outside the slice, stopped the run with exit 4)."""
-    project = tmp_path / "elsewhere" / "slice"
-    project.mkdir(parents=True)
-    (project / "bad.py").write_text(BAD)
-    (project / "pyproject.toml").write_text('[tool.distbench]\nworkloads = ["bad.py:Base", "bad.py:Batched"]\n'
-                                            'strategies = ["default"]\nloops = ["custom"]\nguard_seeds = 0\n'
-                                            'steps_per_epoch = 10\neval_examples = 32\n')
-    result = subprocess.run([sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-p", "no:cacheprovider",
-                             "--distbench-no-peak", "-k", "base"], cwd=project, capture_output=True, text=True,
-                            timeout=600, env=_env())
-    out = result.stdout + result.stderr
+    result, out, _ = _pytest_in_project(tmp_path, "slice", 'workloads = ["bad.py:Base", "bad.py:Batched"]\n'
+                                        'strategies = ["default"]\nloops = ["custom"]\nguard_seeds = 0\n'
+                                        'steps_per_epoch = 10\neval_examples = 32\n', "-k", "base")
     assert result.returncode == 0 and "1 passed" in out and "already batched" not in out, out[-3000:]
 
 
 def test_pytest_refuses_bad_data_once_not_once_per_cell(tmp_path):
-    project = tmp_path / "elsewhere" / "bad"
-    project.mkdir(parents=True)
-    (project / "bad.py").write_text(BAD)
-    (project / "pyproject.toml").write_text('[tool.distbench]\nworkloads = ["bad.py:Batched"]\n'
-                                            'strategies = ["default", "virtual"]\nloops = ["fit", "custom"]\n')
-    result = subprocess.run([sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-p", "no:cacheprovider",
-                             "--distbench-no-peak"], cwd=project, capture_output=True, text=True, timeout=600,
-                            env=_env())
-    out = result.stdout + result.stderr
+    result, out, project = _pytest_in_project(tmp_path, "bad", 'workloads = ["bad.py:Batched"]\n'
+                                              'strategies = ["default", "virtual"]\nloops = ["fit", "custom"]\n')
     assert result.returncode == 4, out[-3000:]
     assert out.count("already batched") == 1, out[-3000:]
     assert not (project / "results").exists()
