@@ -222,9 +222,9 @@ class CellSpec:
         _at_least("warm-up steps", self.warmup_steps, 0)
         _at_least("global batch", self.global_batch, 1)
         _at_least("steps per execution", self.steps_per_execution, 1)
-        _at_least("devices", self.devices, 1)
+        _at_least("devices (--devices)", self.devices, 1)
         _at_least("virtual memory (MB)", self.virtual_memory_mb, 64)
-        _at_least("workers", self.workers, 1)
+        _at_least("workers (--workers)", self.workers, 1)
         _at_least("parameter servers (--ps)", self.ps, 1)
         if self.init_seed is not None:
             _at_least("init seed", self.init_seed, 0)
