@@ -217,3 +217,19 @@ def test_prefetch_off_leaves_nothing_filling_batches_ahead_of_the_step():
 
     assert waits("off")[0] >= 16 * 0.003        # every batch made while the step waited: 16 sleeps of 3 ms
     assert waits("auto")[0] < 16 * 0.003 / 2    # made while the step was away (the control: it can see run-ahead)
+
+
+def test_the_custom_loop_says_when_it_does_not_run_the_model_s_own_train_step():
+    """fit and train_on_batch call a model's own train_step; the custom loop runs its own
+    step, which the record did not say."""
+    import keras
+    from distbench.loops.custom import own_step_note
+
+    class OwnStep(keras.Model):
+        def train_step(self, data):
+            return super().train_step(data)
+
+    plain = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)])
+    assert own_step_note(plain) == []
+    (note,) = own_step_note(OwnStep(plain.inputs, plain.outputs))
+    assert note.startswith("the model's own train_step (") and "OwnStep) is not used" in note
