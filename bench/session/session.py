@@ -127,7 +127,7 @@ class Session:
         """Fails before hours of benchmarking, not after, when results cannot be saved."""
         import tempfile
 
-        if self.values["no_save"]:
+        if not self.saving:   # --no-save, or a worker of a TF_CONFIG cluster that is not its chief
             return
         folder = self.values["results"]
         try:

@@ -264,3 +264,14 @@ def test_each_worker_reads_the_shared_stream_from_its_own_offset():
     tf.random.set_seed(0)
     plain = [next(iter(train_dataset(ctx)))[0].numpy() for _ in range(2)]
     assert np.array_equal(plain[0], plain[1])   # the seeded single-reader stream is reproducible
+
+
+def test_a_worker_that_is_not_the_chief_creates_no_results_folder(monkeypatch, tmp_path):
+    """Under a multi-worker TF_CONFIG only the chief saves; the others made an empty results/."""
+    from distbench.session.session import Session
+
+    monkeypatch.setenv("TF_CONFIG", json.dumps(_config("worker", 1, {"worker": ["h0:1", "h1:1"]})))
+    session = Session.from_options({"strategy": ["multi_worker"], "loop": ["custom"], "workload": ["reuters_cnn"],
+                                    "results": str(tmp_path / "results")})
+    session.check_writable()
+    assert not session.saving and not (tmp_path / "results").exists()
