@@ -67,3 +67,17 @@ def test_a_two_task_job_step_trains_multi_worker_and_rank_0_saves(tmp_path):
     assert (strategy["cluster"], strategy["workers"], strategy["replicas"], strategy["task_index"]) == ("slurm", 2, 2, 0)
     assert strategy["notes"][0] == f"2 worker processes (127.0.0.1:{port}, 127.0.0.1:{port + 1})"
     assert gone(record["worker_pid"])
+
+
+def test_list_in_a_job_step_names_the_step_s_tasks_not_local_processes(monkeypatch, capsys):
+    from distbench.cli.main import main
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    for name, value in _step(0, 4, 23456).items():
+        monkeypatch.setenv(name, value)
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("multi_worker", "parameter_server"):
+        assert f"  {name:18} available: this SLURM job step's 4 tasks (select one cross-process strategy per step)" \
+            in out, out
+    assert "TF_CONFIG" not in os.environ   # list sets nothing
