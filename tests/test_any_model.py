@@ -278,6 +278,13 @@ class NotBuilt(Base):
         return keras.Sequential([keras.layers.Dense(3, activation="softmax")])
 
 
+class LabelsOutOfRange(Base):
+    name = "labelsoutofrange"
+
+    def data(self, source, seed):
+        return (X, Y * 3), (X, Y)
+
+
 class Few(Base):
     name = "few"
 
@@ -302,6 +309,8 @@ class Batched(Base):
     ("Base", "mae<=3", "Target metric 'mae' is not one base scores; valid: accuracy, loss."),
     ("Few", None, "few: its training data has 10 examples, fewer than one global batch of 32; give --global-batch 10 "
                   "or less, or more examples."),
+    ("LabelsOutOfRange", None, "labelsoutofrange: the train labels run from 0 to 6; the model's output has 3 classes, "
+                               "so a class id must be 0 to 2."),
     ("ReturnsNone", None, "returnsnone: build_model() returned None; return a Keras model, built (e.g. "
                           "keras.Sequential([keras.Input(shape=...), ...]))."),
     ("NotBuilt", None, "notbuilt: build_model() returned a model whose inputs are not defined yet; start it with "

@@ -284,12 +284,30 @@ def _fits(got: list, want: list) -> bool:
 
 
 def _check_labels(name: str, model, data: Data, loss) -> None:
+    _check_class_ids(name, model, data)
     x, y = data.first(2)
     try:
         pred = model(x, training=False)
         value = loss(y, pred)
         float(np.mean(np.asarray(value)))
     except Exception as exc:  # noqa: BLE001 - Keras raises ValueError, TF InvalidArgumentError
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"{name}: labels of shape {tuple(y.shape[1:])} ({y.dtype.name}) do not fit the model's "
                         f"output {tuple(model.outputs[0].shape[1:])} under {type(loss).__name__}: {first}") from None
+
+
+def _check_class_ids(name: str, model, data: Data) -> None:
+    """Integer labels, one per example, for a model of K > 1 outputs are class ids: each must
+    be in 0..K-1 (checked over every array label; the loss on two examples sees two of them,
+    and TensorFlow's own error, mid-training, is cut before it names the range)."""
+    width = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+    for split, y in (("train", data.y_train), ("test", data.y_test)):
+        if y is None or width is None or width < 2 or not np.issubdtype(np.asarray(y).dtype, np.integer):
+            continue
+        y = np.asarray(y)
+        if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1) or not len(y):
+            continue
+        low, high = int(y.min()), int(y.max())
+        if low < 0 or high >= width:
+            raise UserError(f"{name}: the {split} labels run from {low} to {high}; the model's output has {width} "
+                            f"classes, so a class id must be 0 to {width - 1}.")
