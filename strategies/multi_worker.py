@@ -17,7 +17,7 @@ from distbench.strategies.base import Availability, StrategyAdapter
 from distbench.strategies.devices import DeviceSetup
 from distbench.strategies.hardware import Hardware
 from distbench.strategies.registry import STRATEGIES
-from distbench.strategies.slurm import source
+from distbench.strategies.slurm import source, step_availability
 
 # Keras 3's fit (and train_on_batch, which runs the same train function) cannot reduce
 # per-replica outputs under this strategy: "Attempt to convert a value (PerReplica...)",
@@ -69,7 +69,7 @@ class MultiWorkerAdapter(StrategyAdapter):
     def availability(self, hw: Hardware) -> Availability:
         parsed = tf_config()
         if parsed is None:
-            return Availability.yes(f"{self.workers} local worker processes on 127.0.0.1")
+            return Availability.yes(step_availability() or f"{self.workers} local worker processes on 127.0.0.1")
         try:
             workers = parsed["cluster"]["worker"]
             parsed["task"]["index"]

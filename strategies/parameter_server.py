@@ -24,7 +24,7 @@ from distbench.strategies.devices import DeviceSetup
 from distbench.strategies.hardware import Hardware
 from distbench.strategies.multi_worker import tf_config
 from distbench.strategies.registry import STRATEGIES
-from distbench.strategies.slurm import source
+from distbench.strategies.slurm import source, step_availability
 
 TRAIN_ON_BATCH_REASON = (
     "parameter_server: train_on_batch does not schedule steps on the workers (no ClusterCoordinator in "
@@ -64,7 +64,8 @@ class ParameterServerAdapter(StrategyAdapter):
     def availability(self, hw: Hardware) -> Availability:
         config = tf_config()
         if config is None:
-            return Availability.yes(f"a coordinator, {self.workers} worker{'s' * (self.workers != 1)} and "
+            return Availability.yes(step_availability() or
+                                    f"a coordinator, {self.workers} worker{'s' * (self.workers != 1)} and "
                                     f"{self.ps} parameter server{'s' * (self.ps != 1)} on 127.0.0.1")
         try:
             roles = cluster_roles(config)

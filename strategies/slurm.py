@@ -32,6 +32,15 @@ def in_job_step(environ=os.environ) -> bool:
     return all(environ.get(v) for v in STEP_VARS)
 
 
+def step_availability(environ=os.environ) -> str | None:
+    """What a cross-process strategy runs on in a job step without ``TF_CONFIG`` (``run``
+    sets it from the step, :func:`apply`); None outside one."""
+    if not in_job_step(environ):
+        return None
+    return (f"this SLURM job step's {environ['SLURM_STEP_NUM_TASKS']} tasks (select one cross-process strategy "
+            "per step)")
+
+
 def jobs(strategy: str, tasks: int, ps: int) -> dict[str, int]:
     """The resolver's jobs: every task a worker (multi_worker), or rank 0 the chief, then
     ``ps`` parameter servers, then workers (parameter_server; the resolver packs job names

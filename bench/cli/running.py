@@ -41,10 +41,6 @@ def _availability(adapter, hw) -> Availability:
     """What ``list`` says of an adapter: a setting it refuses (TF_CONFIG that is not JSON)
     reads as unavailable, with the reason, rather than stopping the listing."""
     try:
-        if adapter.name in slurm.ACROSS and tf_config() is None and slurm.in_job_step(os.environ):
-            # run sets TF_CONFIG from the job step for the one cross-process strategy it selects
-            return Availability.yes(f"this SLURM job step's {os.environ['SLURM_STEP_NUM_TASKS']} tasks (select one "
-                                    "cross-process strategy per step)")
         return adapter.availability(hw)
     except UserError as exc:
         return Availability.no(str(exc))
