@@ -108,10 +108,14 @@ class Registry:
         try:
             return self._entries[name]
         except KeyError:
-            raise UserError(
-                f"Unknown {self.kind} {name!r}. Known: {', '.join(self.names())}; "
-                "or a reference, module:Class or path/to/file.py:Class."
-            ) from None
+            raise self.unknown(name) from None
+
+    def unknown(self, name: str, also: tuple[str, ...] = ()) -> UserError:
+        """The refusal of a name this registry does not hold, listing the valid names (and
+        ``also``, names known elsewhere: a matrix file's own classes)."""
+        known = dict.fromkeys([*self.names(), *also])
+        return UserError(f"Unknown {self.kind} {name!r}. Known: {', '.join(known)}; "
+                         "or a reference, module:Class or path/to/file.py:Class.")
 
     def names(self) -> list[str]:
         self._discover()

@@ -6,7 +6,8 @@ import textwrap
 from itertools import groupby
 from pathlib import Path
 
-WIDTH = 120
+from distbench.render.summary import WIDTH
+
 NAME = 18   # the name column, wide enough for parameter_server
 
 

@@ -111,10 +111,7 @@ def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[s
                      + ("nothing could be checked." if not outcome.checked else "see the cells above; "
                         "--allow-undecided / --allow-missing pass them knowingly."))
     kinds = {r.kind for r in outcome.failures}
-    word = None
-    if status == EXIT_REGRESSION and kinds - {"slower"}:
-        word = "slower and less accurate" if "slower" in kinds else "less accurate"
-    return lines + [result_line(status, word)]
+    return lines + [result_line(status, regression_word(status, "slower" in kinds, bool(kinds - {"slower"})))]
 
 
 RESULTS = {EXIT_PASS: "pass", EXIT_REGRESSION: "slower", 130: "interrupted"}
@@ -133,6 +130,14 @@ def paired_document(a_label: str, b_label: str, cells, verdict: dict, saved: str
     (the table's columns), where the run was saved, and the verdict."""
     rows = [dict(zip(PAIRED_HEADERS, r)) for r in paired_rows(cells)]
     return json.dumps({"a": a_label, "b": b_label, "cells": rows, "saved": saved, **verdict}, indent=2)
+
+
+def regression_word(status: int, slower: bool, worse: bool) -> str | None:
+    """What :func:`result_line` says of a regression that is not only speed (None: the
+    status's own word)."""
+    if status != EXIT_REGRESSION or not worse:
+        return None
+    return "slower and less accurate" if slower else "less accurate"
 
 
 def result_line(status: int, word: str | None = None) -> str:
@@ -221,10 +226,8 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
                      f"{outcome.accuracy_tolerance:g} of its test metric.")
     else:
         lines.append(f"NOT PASSED (exit {status})" + ("" if outcome.decided else ": nothing was decided"))
-    word = None
-    if status == EXIT_REGRESSION and outcome.less_accurate:
-        word = "slower and less accurate" if outcome.having("slower") else "less accurate"
-    return lines + [result_line(status, word)]
+    return lines + [result_line(status, regression_word(status, bool(outcome.having("slower")),
+                                                        bool(outcome.less_accurate)))]
 
 
 def _how_line(cells, lockstep: bool) -> str:

@@ -20,7 +20,6 @@ in ``distbench.interleaved``.
 
 from __future__ import annotations
 
-import json
 import math
 import shlex
 import tempfile
@@ -293,7 +292,7 @@ def distinct(cells: list[CellSpec], a: Side, b: Side) -> list[CellSpec]:
     comparison runs once, under the first cell's id, not once per cell it was made from."""
     seen, kept = set(), []
     for spec in cells:
-        key = tuple(json.dumps(side.spec(spec).to_dict(), sort_keys=True, default=str) for side in (a, b))
+        key = (a.spec(spec), b.spec(spec))   # specs are frozen: equal fields, equal keys
         if key not in seen:
             seen.add(key)
             kept.append(spec)

@@ -168,7 +168,5 @@ def _by_declared_name(names: list[str], declared: list[str], kind: str) -> list[
             continue
     missing = [n for n in names if n in unknown and n not in by_name]
     if missing:   # the registry's refusal, with the matrix file's own names among the known
-        known = [*plugins.registry_of(kind).names(), *(n for n in by_name if n)]
-        raise UserError(f"Unknown {kind} {missing[0]!r}. Known: {', '.join(dict.fromkeys(known))}; "
-                        "or a reference, module:Class or path/to/file.py:Class.")
+        raise plugins.registry_of(kind).unknown(missing[0], tuple(n for n in by_name if n))
     return [by_name.get(n, n) if n in unknown else n for n in names]
