@@ -84,15 +84,16 @@ def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:
-    """The first commit after GOOD, up to BAD, whose cells are slower than GOOD's (exit 0 when
-    one is named or BAD is not slower; 3 when a step could not decide or failed)."""
+    """The first commit after GOOD, up to BAD, whose cells regressed from GOOD's (exit 0 when
+    one is named or BAD did not regress; 3 when a step could not decide or failed)."""
     if args.allow_undecided or args.allow_missing or args.format != "table":
         raise UserError("bisect prints its steps as lines and stops at an undecided or failed step: it does not "
                         "take --allow-undecided, --allow-missing or --format; each step's run is stored in full.")
     found = bisect.bisect(options.from_namespace(args), args.good, args.bad, pair_settings(args), args.matrix_file,
                           args.given, pair_progress,
                           lambda step, number, total: print(summary.wrap(bisect_lines.step_line(number, step, total)),
-                                                            flush=True))
+                                                            flush=True),
+                          args.find, accuracy_tolerance_of(args, compare.DEFAULT_ACCURACY_TOLERANCE))
     print()
     for line in summary.wrap_lines(bisect_lines.closing_lines(found)):
         print(line)

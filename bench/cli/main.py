@@ -27,6 +27,7 @@ from distbench.cli.stored import cmd_compare, cmd_report
 from distbench.core.errors import UserError
 from distbench.render import run_table
 from distbench.session import matrix_file, options
+from distbench.session.bisect import FIND
 
 DESCRIPTION = "Benchmark TensorFlow distributed training: workloads x strategies x training loops."
 
@@ -119,10 +120,14 @@ def _add_interleaved_commands(sub) -> None:
     add_interleaved_args(p)
     p.set_defaults(func=cmd_ab)
 
-    p = sub.add_parser("bisect", help="find the first commit after GOOD, up to BAD, whose cells are slower than "
-                                      "GOOD's: interleaved pairs at each step (exit 3: a step undecided)")
-    p.add_argument("good", metavar="GOOD", help="a commit, branch or tag whose speed is the reference")
-    p.add_argument("bad", metavar="BAD", help="a later commit that is slower (default HEAD)", nargs="?", default="HEAD")
+    p = sub.add_parser("bisect", help="find the first commit after GOOD, up to BAD, whose cells are slower or less "
+                                      "accurate than GOOD's: interleaved pairs at each step (exit 3: a step undecided)")
+    p.add_argument("good", metavar="GOOD", help="a commit, branch or tag whose speed and accuracy are the reference")
+    p.add_argument("bad", metavar="BAD", help="a later commit that regressed (default HEAD)", nargs="?", default="HEAD")
+    p.add_argument("--find", choices=list(FIND), default="regression",
+                   help="what a regression is: slower or less accurate, as check --against fails (regression, the "
+                        "default), slower only, or less accurate only (then each step runs --min-pairs pairs)")
+    add_accuracy_tolerance_arg(p)
     add_interleaved_args(p)
     p.set_defaults(func=cmd_bisect)
 

@@ -1,25 +1,30 @@
-"""Parent side: ``distbench bisect GOOD BAD``, the first commit whose cells are slower than GOOD's.
+"""Parent side: ``distbench bisect GOOD BAD``, the first commit whose cells regress from GOOD's:
+slower, or less accurate (``--find``: either, as ``check --against`` fails; ``slower``;
+``less-accurate``).
 
 asv's ``find`` bisects on one measurement per commit, which on a machine whose speed
 drifts 25-40% names a commit by chance. Here each step is the same judge as ``check
 --against``: the candidate commit and GOOD, each from its own worktree of the project,
 measured at once as lockstep pairs of processes until the verdict is decided or the pairs
 run out (:mod:`distbench.session.paired_run`). A step that cannot decide stops the search
-and says between which commits the slow-down lies; it is never guessed. Each step is
+and says between which commits the regression lies; it is never guessed. Each step is
 saved as an interleaved run.
 
-BAD is measured first: when it is not slower than GOOD there is nothing to find. Then
+BAD is measured first: when it has not regressed from GOOD there is nothing to find. Then
 the commits between them, BAD's first parents back to GOOD, are halved: a
-candidate slower than GOOD holds the slow-down at or before it, one the same as GOOD (or
-faster) after it. The search assumes one step down (a commit that made it slower and
-stayed so); a candidate that is only partly slower is judged as ``check`` would judge it.
+candidate that regressed holds the regression at or before it, one the same as GOOD (or
+better) after it. The search assumes one step down (a commit that made it slower or less
+accurate and stayed so); a candidate that only partly regressed is judged as ``check``
+would judge it. Accuracy needs no more pairs than the first ``--min-pairs`` (both sides
+train with the same seeds), so ``--find less-accurate`` runs only those at each step.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from distbench.analysis import compare
 from distbench.core.errors import UserError
 from distbench.session.interleave import Side
 from distbench.session.paired_run import Pairs, PairedRun, at_version, measure, paired_session
@@ -34,7 +39,7 @@ class Step:
     commit: str
     subject: str
     index: int          # among the commits after GOOD, 1 = the first
-    verdict: str        # slower, same, undecided, failed, skipped or interrupted
+    verdict: str        # one of REGRESSED, same, undecided, failed, skipped, no metric or interrupted
     run: PairedRun
 
     @property
@@ -48,8 +53,10 @@ class Bisection:
     bad: str
     commits: list[str]                    # after GOOD, up to and including BAD, oldest first
     steps: list[Step] = field(default_factory=list)
-    first_slower: str | None = None       # the commit found
-    between: tuple[str, str] | None = None   # undecided: the slow-down lies after the first, at or before the second
+    find: str = "regression"              # what counts as a regression: a key of FIND
+    tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE   # the test metric's loss that is a regression
+    first_regressed: str | None = None    # the commit found
+    between: tuple[str, str] | None = None   # undecided: the regression lies after the first, at or before the second
     reason: str = ""                      # why nothing was named
 
     @property
@@ -60,47 +67,62 @@ class Bisection:
     def exit_status(self) -> int:
         """0 when a commit is named, or BAD was found the same as GOOD; 3 when a step could
         not decide, a cell failed or nothing was measured (never a pass)."""
-        if self.first_slower:
+        if self.first_regressed:
             return 0
         if self.steps and self.steps[-1].verdict == "interrupted":
             return 130
         return 0 if self.steps and self.steps[-1].verdict == "same" and not self.between else 3
 
 
-def commit_verdict(cells) -> str:
+# What a step's regression may be, and what each ``--find`` looks for.
+REGRESSED = ("slower", "less accurate", "slower and less accurate")
+FIND = {"regression": "slower or less accurate", "slower": "slower", "less-accurate": "less accurate"}
+
+
+def commit_verdict(cells, find: str = "regression",
+                   tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE) -> str:
     """A commit's verdict from its cells': ``failed`` when any failed (or only one side could
-    run it), ``slower`` when any is
-    slower, ``same`` when every measured cell is the same or faster, else ``undecided``."""
-    verdicts = [c.verdict for c in cells]
-    measured = [v for v in verdicts if v != "skipped"]
+    run it); a regression (one of REGRESSED) when any cell is slower or learned worse than
+    GOOD beyond ``tolerance``, as far as ``find`` looks; ``same`` when every measured cell is
+    the same or better; else ``undecided`` (``no metric``: looking for accuracy alone, and no
+    cell has a test metric)."""
+    measured = [c for c in cells if c.verdict != "skipped"]
     if not measured:
         return "skipped"
-    if "failed" in measured or "missing" in measured:   # missing: one side could not run a cell
+    if any(c.verdict in ("failed", "missing") for c in measured):   # missing: one side could not run a cell
         return "failed"
-    if "slower" in measured:
-        return "slower"
-    return "same" if all(v in ("same", "faster") for v in measured) else "undecided"
+    slower = find != "less-accurate" and any(c.verdict == "slower" for c in measured)
+    worse = find != "slower" and any(c.less_accurate(tolerance) for c in measured)
+    if slower or worse:
+        return "slower and less accurate" if slower and worse else "slower" if slower else "less accurate"
+    if find == "less-accurate":
+        return "same" if any(c.metric for c in measured) else "no metric"
+    return "same" if all(c.verdict in ("same", "faster") for c in measured) else "undecided"
 
 
 def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | None = None,
            given: dict | None = None, progress=None,
-           on_step: Callable[[Step, int, int], None] | None = None) -> Bisection:
-    """Finds the first commit after ``good`` up to ``bad`` whose cells are slower than ``good``'s;
-    ``on_step(step, its number, commits after GOOD)`` as each step is measured."""
+           on_step: Callable[[Step, int, int], None] | None = None, find: str = "regression",
+           tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE) -> Bisection:
+    """Finds the first commit after ``good`` up to ``bad`` whose cells regressed from ``good``'s
+    (``find``: a key of FIND); ``on_step(step, its number, commits after GOOD)`` as each step
+    is measured."""
     project = Project.find(matrix)
     good_sha, bad_sha = project.commit(good), project.commit(bad)
     if good_sha == bad_sha:
         raise UserError(f"GOOD {good} and BAD {bad} are the same commit ({good_sha[:8]}): give a later BAD (default "
-                        "HEAD) whose cells are slower.")
+                        f"HEAD) whose cells are {FIND[find]}.")
     # One line of history, BAD's first parents back to GOOD: halving assumes a line, and a
-    # merged side branch would put commits in an order the slow-down does not follow.
+    # merged side branch would put commits in an order the regression does not follow.
     commits = git(project.root, "rev-list", "--first-parent", "--reverse", f"{good_sha}..{bad_sha}").split()
     first_parent = git(project.root, "rev-parse", f"{commits[0]}^").strip() if commits else ""
     if not commits or first_parent != good_sha:
         raise UserError(f"{good} ({good_sha[:8]}) is not on the first-parent line of {bad} ({bad_sha[:8]}) in "
                         f"{project.root}: give GOOD first, then a later BAD on the same branch (bisect follows "
                         "first parents).")
-    found = Bisection(good_sha, bad_sha, commits)
+    found = Bisection(good_sha, bad_sha, commits, find=find, tolerance=tolerance)
+    if find == "less-accurate":   # the speed verdict is not looked at: the first pairs are enough
+        settings = replace(settings, max_pairs=settings.min_pairs)
     session = paired_session(values)
     suite = Suite()
     with project.checkout(good_sha) as base:
@@ -113,7 +135,8 @@ def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | Non
                 run = measure(session, suite, a, b, settings, progress,
                               {"bisect": {"good": good_sha, "bad": bad_sha, "candidate": sha}})
             subject = git(project.root, "log", "-1", "--format=%s", sha).strip()
-            done = Step(sha, subject, i + 1, "interrupted" if run.interrupted else commit_verdict(run.cells), run)
+            verdict = "interrupted" if run.interrupted else commit_verdict(run.cells, find, tolerance)
+            done = Step(sha, subject, i + 1, verdict, run)
             found.steps.append(done)
             if on_step:
                 on_step(done, len(found.steps), len(commits))
@@ -128,23 +151,25 @@ def _search(found: Bisection, step: Callable[[int], Step]) -> Bisection:
     if last.verdict == "interrupted":
         found.reason = "interrupted (Ctrl-C) while measuring BAD"
         return found
-    if last.verdict != "slower":
-        found.reason = (f"BAD is not slower than GOOD ({last.verdict}): nothing to find" if last.verdict == "same" else
+    if last.verdict not in REGRESSED:
+        found.reason = (f"BAD is not {FIND[found.find]} than GOOD (same): nothing to find" if last.verdict == "same" else
                         "every cell was skipped here: nothing was measured" if last.verdict == "skipped" else
-                        f"BAD against GOOD was {last.verdict}: the slow-down is not established")
+                        "no cell here has a test metric: there is no accuracy to compare"
+                        if last.verdict == "no metric" else
+                        f"BAD against GOOD was {last.verdict}: the regression is not established")
         return found
-    good, bad = -1, len(commits) - 1       # indices: good is same as GOOD (-1: GOOD itself), bad is slower
+    good, bad = -1, len(commits) - 1       # indices: good is same as GOOD (-1: GOOD itself), bad regressed
     while bad - good > 1:
         mid = (good + bad) // 2
         here = step(mid)
-        if here.verdict == "slower":
+        if here.verdict in REGRESSED:
             bad = mid
         elif here.verdict == "same":
             good = mid
-        else:   # undecided, failed or interrupted: say where the slow-down lies, do not guess
+        else:   # undecided, failed or interrupted: say where the regression lies, do not guess
             found.between = (found.good if good < 0 else commits[good], commits[bad])
             found.reason = ("interrupted (Ctrl-C)" if here.verdict == "interrupted" else
                             f"{here.commit[:8]} against GOOD was {here.verdict}")
             return found
-    found.first_slower = commits[bad]
+    found.first_regressed = commits[bad]
     return found

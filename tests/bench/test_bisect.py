@@ -16,15 +16,15 @@ def _bisect(verdicts: list[str]) -> Bisection:
     return _search(found, step)
 
 
-def test_it_names_the_first_slower_commit():
+def test_it_names_the_first_regressed_commit():
     found = _bisect(["same", "same", "slower", "slower", "slower", "slower"])
-    assert found.first_slower == "c3" and found.exit_status == 0
+    assert found.first_regressed == "c3" and found.exit_status == 0
     assert [s.commit for s in found.steps] == ["c6", "c3", "c1", "c2"]   # BAD first, then halvings
 
 
 def test_an_undecided_step_stops_with_the_range_and_fails_closed():
     found = _bisect(["same", "undecided", "slower", "slower"])
-    assert found.first_slower is None and found.between == ("c0", "c4") and found.exit_status == 3
+    assert found.first_regressed is None and found.between == ("c0", "c4") and found.exit_status == 3
 
 
 def test_bad_not_slower_is_nothing_to_find_and_failed_is_not_a_pass():
@@ -54,3 +54,53 @@ def test_a_failed_step_names_each_failed_process_and_does_not_ask_for_more_pairs
     assert found.exit_status == 3 and found.between == ("c0", "c3")
     assert "  sent-default-custom, pair 1, side B: error: worker pid 7 exited: RuntimeError: mid boom" in lines
     assert not any("--max-pairs" in line for line in lines) and lines[-1] == "RESULT: failed (exit 3)"
+
+
+def _cell(verdict="same", metric=("accuracy", "higher"), worse=False):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(verdict=verdict, metric=metric, less_accurate=lambda tolerance: worse)
+
+
+def test_a_commit_that_learns_worse_is_a_regression_whatever_its_speed():
+    from distbench.session.bisect import commit_verdict
+
+    worse = [_cell("same", worse=True), _cell("faster")]
+    assert commit_verdict(worse) == "less accurate"
+    assert commit_verdict([_cell("undecided", worse=True)]) == "less accurate"   # decided by accuracy
+    assert commit_verdict([_cell("slower", worse=True)]) == "slower and less accurate"
+    assert commit_verdict([_cell("slower", worse=True)], "slower") == "slower"
+    assert commit_verdict(worse, "slower") == "same"
+    assert commit_verdict([_cell("undecided")]) == "undecided"
+    # Looking for accuracy alone, speed is not read; without a test metric there is nothing to read.
+    assert commit_verdict([_cell("undecided")], "less-accurate") == "same"
+    assert commit_verdict([_cell("slower")], "less-accurate") == "same"
+    assert commit_verdict([_cell("same", metric=None)], "less-accurate") == "no metric"
+    assert commit_verdict([_cell("failed", worse=True)]) == "failed"               # a crash is never read
+
+
+def test_the_first_less_accurate_commit_is_named_and_a_later_slow_down_is_pointed_to():
+    from types import SimpleNamespace
+
+    from distbench.render.bisect_lines import closing_lines
+
+    verdicts = ["same", "less accurate", "less accurate", "slower and less accurate"]
+    commits = [f"c{k}" for k in range(1, 5)]
+    found = Bisection("c0", "c4", commits)
+
+    def step(i: int) -> Step:
+        done = Step(commits[i], "Learning rate 0", i + 1, verdicts[i], run=SimpleNamespace(cells=[]))
+        found.steps.append(done)
+        return done
+
+    found = _search(found, step)
+    lines = closing_lines(found)
+    assert found.first_regressed == "c2" and found.exit_status == 0
+    assert 'FIRST LESS ACCURATE COMMIT: c2 "Learning rate 0"' in lines
+    assert any(line.startswith("BAD is also slower than GOOD") and "--find slower" in line for line in lines)
+    assert lines[-1] == "RESULT: found (exit 0)"
+
+
+def test_no_metric_to_compare_is_not_a_pass():
+    found = _bisect(["same", "no metric"])
+    assert found.first_regressed is None and found.exit_status == 3 and "no cell here has a test metric" in found.reason
