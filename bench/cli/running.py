@@ -115,7 +115,7 @@ class _Progress:
     """Progress lines while a session runs (the CLI prints; the session only reports)."""
 
     def __call__(self, k, n, spec, record, elapsed) -> None:
-        print(run_table.progress_line(k, n, spec, record, elapsed), flush=True)
+        print(summary.wrap(run_table.progress_line(k, n, spec, record, elapsed)), flush=True)
 
     def overhead(self, spec) -> None:
         print(run_table.overhead_progress_line(spec), flush=True)

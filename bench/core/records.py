@@ -61,18 +61,23 @@ def mean_test(repeats: list[CellRecord], metric: str = "accuracy") -> float | No
     return stats.mean(values) if values else None
 
 
-def short_reason(record: CellRecord, limit: int = 300) -> str:
+def short_reason(record: CellRecord, limit: int = 800) -> str:
     """The reason on one line: TensorFlow's messages run to pages, with the point at the end.
 
     The first line, then (when there are more) `` ... `` and the last line that says
-    something; at most ``limit`` characters. The record keeps the whole reason.
+    something: a collective's or a cluster's one-line error (about 370 characters) whole.
+    Past ``limit`` characters it is cut, saying so; the record keeps the whole reason.
     """
     lines = [line.strip() for line in record.get("reason", "").splitlines() if line.strip()]
     if not lines:
         return ""
     last = next((line for line in reversed(lines) if not line.startswith(("[[", "File "))), lines[-1])
     text = lines[0] if len(lines) == 1 or last == lines[0] else f"{lines[0]} ... {last}"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    note = " [{} more characters in the stored record]"
+    shown = limit - len(note.format(len(text)))
+    return text[:shown] + note.format(len(text) - shown)
 
 
 def skipped(spec: CellSpec, reason: str) -> CellRecord:

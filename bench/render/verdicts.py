@@ -7,6 +7,7 @@ import textwrap
 
 from distbench.analysis.compare import EXIT_PASS, EXIT_REGRESSION, MIN_HISTORY_RUNS
 from distbench.core import stats
+from distbench.core.records import short_reason
 from distbench.render import summary, units
 from distbench.render.run_table import guard_message
 from distbench.render.tables import render_rows
@@ -174,7 +175,7 @@ def paired_rows(cells) -> list[list]:
         if c.skipped:
             verdict = f"{c.verdict}: {c.skipped}"
         elif c.failure:
-            verdict = f"failed: {c.failure.get('status')}: {c.failure.get('reason', '')[:120]}"
+            verdict = f"failed: {c.failure.get('status')}: {short_reason(c.failure)}"
         elif c.stopped:
             verdict += f" ({c.stopped})"
         p = "-" if j.p_value is None else f"{j.p_value:.3f} ({j.smallest_p:.3f})"

@@ -133,7 +133,12 @@ def test_short_reason_keeps_the_first_and_the_telling_last_line():
     assert short_reason({"reason": tf_error}) == (
         "InvalidArgumentError: Graph execution error: ... Trying to access resource v located in device CPU:1")
     assert short_reason({"reason": "no GPU found"}) == "no GPU found"
-    assert len(short_reason({"reason": "x" * 500})) == 300
+    collective = "worker 1 (pid 32164) failed: " + "UnavailableError: collective ops " * 11   # about 370
+    assert short_reason({"reason": collective}) == collective.strip()
+    cut = short_reason({"reason": "x" * 1000})
+    shown = cut[:cut.index(" [")]
+    assert len(cut) <= 800 and shown == "x" * len(shown)
+    assert cut.endswith(f" [{1000 - len(shown)} more characters in the stored record]")
 
 
 def test_matmul_keeps_the_cpu_figure_when_another_device_runs_out_of_memory(tiny, monkeypatch):

@@ -94,3 +94,21 @@ def test_a_cell_with_a_crashed_process_says_so_in_its_row_and_below():
     below = " ".join(line.strip() for line in lines[lines.index(row) + 1:])
     assert below == f"PARTLY FAILED (1): 1 of 3 processes: worker pid 7 exited with code 9 without writing a record: {cell}"
     assert lines[-1] == f"    {cell}"     # the id whole on its line, not cut at a dash
+
+
+def test_a_collective_s_long_error_is_whole_below_the_table_and_in_the_progress_line():
+    """TensorFlow's one-line errors from a cluster run to about 370 characters: they were cut
+    at 300 with `...`. They are now whole, on lines within 120 columns."""
+    from distbench.core.records import failed
+
+    spec = CellSpec("reuters_cnn", "multi_worker", "custom")
+    reason = ("worker 1 (pid 32164) failed: UnavailableError: Collective ops is aborted by: failed to connect to all "
+              "addresses; last error: UNKNOWN: ipv4:127.0.0.1:23493: Failed to connect to remote host: Connection "
+              "refused Additional GRPC error information from remote target /job:worker/replica:0/task:1 while "
+              "calling /tensorflow.CollectiveService/GetStepSequence: The error could be from a previous operation.")
+    crash = failed(spec, reason)
+    lines = run_table.run_summary(results_of({spec.id: [crash]}), "table", full=False).splitlines()
+    assert max(len(line) for line in lines) <= 120, max(lines, key=len)
+    assert " ".join(line.strip() for line in lines) == f"No cell was measured. ERROR (1): {reason}: {spec.id}"
+    progress = summary.wrap(run_table.progress_line(1, 1, spec, crash, 3.0)).splitlines()
+    assert max(map(len, progress)) <= 120 and reason in " ".join(p.strip() for p in progress)
