@@ -96,6 +96,10 @@ def test_an_example_runs_every_strategy_and_loop_with_its_guard_and_time_to_targ
     (cell,) = [c for c in _records(project) if "-to_" in c]
     reached = [r["target"] for r in _records(project)[cell]]
     assert len(reached) == 2 and all(t["reached"] and t["metric"] == metric for t in reached), reached
+    if example == "image_model":   # the target run's page: its metrics are in Time to target, not missing
+        assert _distbench(project, "report", "--out", "rep").returncode == 0
+        page = (project / "rep" / "report.html").read_text()
+        assert "This run measured time to target" in page and "has no test metric" not in page
     if example == "tabular_model":
         assert fit["data"]["kind"] == "tf.data" and fit["data"]["inputs"] == {"blood": "float32 (8,)",
                                                                               "demographics": "float32 (2,)"}

@@ -52,7 +52,16 @@ def _run_context(run: StoredRun) -> dict:
         "scaling": {"headers": run_table.COMPACT_SCALING_HEADERS, "rows": run_table.scaling_rows(
             scaling.efficiencies(list(results.values())), compact=True)},
         "overhead": [line for r in run.overhead for line in overhead_lines.overhead_lines(r)],
+        "accuracy_note": _accuracy_note(results),
     }
+
+
+def _accuracy_note(results) -> str:
+    """Why a run has no chart of accuracy against speed."""
+    if any(r.measured and r.spec.is_target and r.guard_value is not None for r in results.values()):
+        return ("This run measured time to target: its cells stop when they reach it, so their final test metrics "
+                "are not set against speed here; each cell's time and steps to the target are in Time to target.")
+    return "No cell of this run has a test metric."
 
 
 def _verdicts(run: StoredRun, history: list[StoredRun], threshold: float) -> dict:
@@ -60,6 +69,7 @@ def _verdicts(run: StoredRun, history: list[StoredRun], threshold: float) -> dic
     shares cells with it (compare's judge, this machine's history noise)."""
     return {
         "guard_rule": run_table.guard_rule(), "guard_flags": run_table.guard_lines(run.results),
+        "guard_outcome": run_table.guard_outcome(run.results), "guard_metrics": run_table.guard_metrics(run.results),
         "interleaved": _interleaved(run.interleaved), "previous": _previous(run, history, threshold),
     }
 

@@ -79,10 +79,10 @@ def _guard_section(run: StoredRun) -> list[str]:
     return [
         "## Accuracy guard",
         "",
-        "Each cell's test metric (the workload's: accuracy, or AUC for multibranch) against the reference cell "
-        f"(`default` strategy, `fit`) run with several training seeds: {run_table.guard_rule()}.",
+        f"Each cell's test metric (its workload's guard metric; {run_table.guard_metrics(run.results)}) against "
+        f"the reference cell (`default` strategy, `fit`) run with several training seeds: {run_table.guard_rule()}.",
         "",
-        *([f"- **{line}**" for line in flags] or ["No cell is outside its reference's spread."]),
+        *([f"- **{line}**" for line in flags] or [run_table.guard_outcome(run.results)]),
         "",
     ]
 

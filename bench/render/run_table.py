@@ -13,7 +13,7 @@ from distbench.storage.results import CellResult
 
 HEADERS = [
     "workload", "strategy", "replicas", "loop", "runs", "median ms", "95% CI ms", "p90 ms", "cv",
-    "throughput", "input wait", "FLOPs: per step, achieved (share of peak)", "test acc", "accuracy guard", "peak RSS MiB", "data", "notes",
+    "throughput", "input wait", "FLOPs: per step, achieved (share of peak)", "test metric", "accuracy guard", "peak RSS MiB", "data", "notes",
 ]
 
 
@@ -75,10 +75,14 @@ def throughput(result: CellResult) -> str:
 
 
 def accuracy_cell(result: CellResult) -> str:
-    """Test accuracy with the majority-class share beside it (``0.930 (majority 0.930)``), so
-    that a figure on an imbalanced set reads as what it is."""
-    text = units.metric(result.accuracy)
-    if result.accuracy is not None and result.majority_share is not None:
+    """The test metric the summary shows (the guard's), named: ``auc 0.654``; accuracy with
+    the majority-class share beside it (``accuracy 0.930 (majority 0.930)``), so that a
+    figure on an imbalanced set reads as what it is."""
+    metric, value = summary.shown_metric(result)
+    if value is None:
+        return "-"
+    text = f"{metric} {units.metric(value)}"
+    if metric == "accuracy" and result.majority_share is not None:
         text += f" (majority {result.majority_share:.3f})"
     return text
 
@@ -148,8 +152,7 @@ def guard_cell(verdict: dict) -> str:
     if verdict["status"] == "unguarded":
         return "unguarded"
     ref = verdict["reference"]
-    shown = (f"{verdict.get('metric', 'accuracy')} {units.metric(verdict['value'])} in "
-             f"{units.metric(ref['low'])}-{units.metric(ref['high'])}")
+    shown = f"{verdict.get('metric', 'accuracy')} {units.metric(verdict['value'])} in {_band(ref)}"
     if verdict["status"] == "ok":
         return f"ok: {shown}"
     if verdict["status"] == "underpowered":
@@ -167,7 +170,19 @@ def guard_message(verdict: dict) -> str:
     band = ref.get("half_width", ref["high"] - ref["mean"])
     return (f"{verdict.get('metric', 'accuracy')} {units.metric(verdict['value'])} vs reference "
             f"{units.metric(ref['mean'])} (sd {ref['sd']:.3f} over {len(ref['values'])} seeds); accepted "
-            f"{units.metric(ref['low'])}-{units.metric(ref['high'])}, the band ± {band:.3f}")
+            f"{_band(ref)}, the band ± {band:.3f}")
+
+
+def _band(ref: dict) -> str:
+    """The accepted band as the metric can read: a share (every seed's value within 0-1,
+    higher better: accuracy, AUC) is shown within 0-1, an error (lower better, none below 0)
+    from 0; the band itself (mean ± its half-width) may reach past them."""
+    low, high, values = ref["low"], ref["high"], ref.get("values") or []
+    if values and ref.get("direction", "higher") == "higher" and all(0 <= v <= 1 for v in values):
+        low, high = max(low, 0.0), min(high, 1.0)
+    elif values and ref.get("direction") == "lower" and all(v >= 0 for v in values):
+        low = max(low, 0.0)
+    return f"{units.metric(low)}-{units.metric(high)}"
 
 
 def power_lines(results: dict[str, CellResult]) -> list[str]:
@@ -198,6 +213,27 @@ def render(results: dict[str, CellResult], fmt: str = "markdown") -> str:
 def guard_lines(results: dict[str, CellResult]) -> list[str]:
     """One line per cell the accuracy guard flagged, with its numbers."""
     return [f"{cell}: {v['status'].upper()}, {guard_message(v)}" for cell, v in guard.flagged(results).items()]
+
+
+def guard_outcome(results: dict[str, CellResult]) -> str:
+    """What the guard found when it flagged nothing: how many cells it judged, or why it
+    judged none (off, no reference, a time-to-target run)."""
+    judged = [r.guard for r in results.values() if r.guard and not r.spec.is_replicate]
+    guarded = [g for g in judged if g["status"] != "unguarded"]
+    if not guarded:
+        whys = list(dict.fromkeys(g.get("why", "") for g in judged if g.get("why")))
+        why = "; ".join(whys) if whys else "no cell of this run trains to a fixed length (time-to-target cells " \
+                                           "stop at their target; matmul does not learn)"
+        return f"The accuracy guard judged no cell: {why}."
+    weak = sum(1 for g in guarded if g["status"] == "underpowered")
+    return (f"No cell is outside its reference's band on its bad side ({len(guarded)} judged"
+            + (f", {weak} of them with too little power to flag a drop worth catching" if weak else "") + ").")
+
+
+def guard_metrics(results: dict[str, CellResult]) -> str:
+    """Each workload's guard metric in this run: ``reuters_cnn: accuracy, multibranch: auc``."""
+    found = {r.spec.workload: r.guard_metric for r in results.values() if r.measured and r.guard_value is not None}
+    return ", ".join(f"{w}: {m}" for w, m in found.items()) or "none"
 
 
 def guard_rule() -> str:

@@ -19,7 +19,7 @@ def summary_rows(results: dict[str, CellResult]) -> list[list]:
     """One row per measured cell (the guard's extra seeds left out: they are the guard's)."""
     rows = []
     for r in _shown(results):
-        metric, value = _test(r)
+        metric, value = shown_metric(r)
         rows.append([
             r.id, _runs(r), units.ms(r.median), units.ms_range(r.interval), _throughput(r), _share(r),
             input_cell(r), f"{metric} {units.metric(value)}" if value is not None else "-", _guard(r),
@@ -37,7 +37,7 @@ def _shown(results: dict[str, CellResult]) -> list[CellResult]:
     return [r for r in results.values() if r.measured and not r.spec.is_replicate]
 
 
-def _test(r: CellResult) -> tuple[str, float | None]:
+def shown_metric(r: CellResult) -> tuple[str, float | None]:
     """The test metric a row shows: the guard's, else accuracy."""
     if r.guard_value is not None:
         return r.guard_metric, r.guard_value
@@ -117,7 +117,7 @@ def _groups(results: dict[str, CellResult]) -> list[tuple[str, list[list]]]:
         workload = r.spec.workload
         metrics, rows = groups.setdefault(workload, ([], []))
         prefix = f"{workload}-"
-        metric, value = _test(r)
+        metric, value = shown_metric(r)
         if value is not None and metric not in metrics:
             metrics.append(metric)
         rows.append([r.id[len(prefix):] if r.id.startswith(prefix) else r.id, _runs(r), units.ms_short(r.median),

@@ -112,3 +112,42 @@ def test_a_collective_s_long_error_is_whole_below_the_table_and_in_the_progress_
     assert " ".join(line.strip() for line in lines) == f"No cell was measured. ERROR (1): {reason}: {spec.id}"
     progress = summary.wrap(run_table.progress_line(1, 1, spec, crash, 3.0)).splitlines()
     assert max(map(len, progress)) <= 120 and reason in " ".join(p.strip() for p in progress)
+
+
+def _guarded(cell: str, value: float, values: list[float], status: str = "ok", metric: str = "accuracy"):
+    rec = record(cell, samples(9.0), accuracy=value)
+    mean = sum(values) / len(values)
+    rec["accuracy"].update(guard_metric=metric)
+    rec["accuracy"]["test"][metric] = value
+    rec["accuracy_guard"] = {"status": status, "metric": metric, "value": value, "worse": status == "low",
+                             "reference": {"mean": mean, "sd": 0.1, "values": values, "low": mean - 0.38,
+                                           "high": mean + 0.38, "half_width": 0.38, "direction": "higher"}}
+    return rec
+
+
+def test_the_guard_s_band_reads_as_the_metric_can_and_the_full_table_names_its_metric():
+    """A band of mean ± 0.38 around an accuracy of 0.87 was printed 0.487-1.253; the full
+    table's `test acc` showed accuracy where the summary showed AUC."""
+    cell = "cancer-default-fit"
+    rec = _guarded(cell, 0.654, [0.80, 0.85, 0.96], metric="auc")
+    rec["accuracy"]["test"]["accuracy"] = 0.531
+    result = results_of({cell: [rec]})[cell]
+    assert run_table.guard_cell(result.guard) == "ok: auc 0.654 in 0.490-1.000"
+    assert "accepted 0.490-1.000, the band ± 0.380" in run_table.guard_message(result.guard)
+    row = dict(zip(run_table.HEADERS, run_table.row(result)))
+    assert row["test metric"] == "auc 0.654"
+
+
+def test_the_guard_says_why_it_judged_nothing_or_how_many_it_judged():
+    cell = "sentiment-default-custom"
+    off = record(cell, samples(9.0))
+    off["accuracy_guard"] = {"status": "unguarded", "value": 0.5, "reference": None,
+                             "why": "no reference cell (default fit) with the same data and length in this run"}
+    assert run_table.guard_outcome(results_of({cell: [off]})) == (
+        "The accuracy guard judged no cell: no reference cell (default fit) with the same data and length in this run.")
+    judged = results_of({cell: [_guarded(cell, 0.9, [0.88, 0.9, 0.92]), ],
+                         "sentiment-default-fit": [_guarded("sentiment-default-fit", 0.9, [0.5, 0.9, 0.99],
+                                                            "underpowered")]})
+    assert run_table.guard_outcome(judged) == ("No cell is outside its reference's band on its bad side (2 judged, "
+                                               "1 of them with too little power to flag a drop worth catching).")
+    assert run_table.guard_metrics(judged) == "sentiment: accuracy"
