@@ -6,6 +6,7 @@ with distbench installed in editable mode and from a built wheel."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -98,6 +99,13 @@ def test_pytest_benchmark_only_measures_the_project_s_matrix(project):
     assert record["config"]["plugins"] == [f"workload={project / 'model.py'}:TinySentiment@{project}"]
     assert record["config"]["epochs"] == 2 and record["config"]["global_batch"] == 8   # from pyproject.toml
     assert record["definition"]["workload"] and record["compute"]["flops_per_step"] > 0
+    # pytest's count: the matrix's items among those collected, beside the project's own
+    # test (it read "-1/2 tests collected (3 deselected)" when they were not counted).
+    listed = subprocess.run([sys.executable, "-m", "pytest", "--benchmark-only", "--co", "-q", "-p", "no:cacheprovider"],
+                            cwd=project, capture_output=True, text=True, timeout=300, env=_env())
+    selected, collected, deselected = map(int, re.search(r"^(\d+)/(\d+) tests collected \((\d+) deselected\)",
+                                                         listed.stdout, re.M).groups())
+    assert selected > 0 and selected + deselected == collected, listed.stdout[-500:]
     # One fork server for the whole run: pytest's per-test PYTEST_CURRENT_TEST is not part of
     # its key (it started a server, TensorFlow's import, for every cell).
     servers = {r["started"].get("server_pid") for r in measured.values()}
