@@ -72,8 +72,17 @@ def find(ref: str):
     try:
         return getattr(module, attr)
     except AttributeError:
-        public = [n for n in vars(module) if not n.startswith("_")]
-        raise UserError(f"{target} has no attribute {attr!r} (it has: {', '.join(public[:12])}).") from None
+        raise UserError(f"{target} has no attribute {attr!r} ({_classes(module)}).") from None
+
+
+def _classes(module) -> str:
+    """The classes a reference to ``module`` could name: those it defines (not the modules or
+    base classes it imports), else every class in it."""
+    classes = [n for n, v in vars(module).items() if isinstance(v, type) and not n.startswith("_")]
+    own = [n for n in classes if getattr(vars(module)[n], "__module__", None) == module.__name__]
+    if own or classes:
+        return f"the classes it {'defines' if own else 'holds'}: {', '.join((own or classes)[:12])}"
+    return "it defines no class"
 
 
 def _load_file(path: str, ref: str):
