@@ -146,6 +146,10 @@ def test_check_against_finds_the_user_s_slow_commit(project, form):
     assert run["commit_info"]["id"] == shas[2] and "version" in run["commit_info"]["distbench"]
     a = next(b for b in run["benchmarks"] if b["param"].endswith("@A"))["extra_info"]["distbench"]["repeats"][0]
     assert a["started"]["mode"] == "fork" and a["started"]["cwd"] != str(where)   # side A ran in its worktree
+    for side in "AB":   # pair k trained both sides with training seed k
+        repeats = next(b for b in run["benchmarks"] if b["param"].endswith(f"@{side}"))["extra_info"]["distbench"][
+            "repeats"]
+        assert [r["config"].get("init_seed") for r in repeats] == [None, *range(1, len(repeats))]
 
 
 def test_each_side_runs_with_its_own_version_of_the_matrix_file(project, tmp_path):

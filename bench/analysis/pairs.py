@@ -25,7 +25,7 @@ class PairedOutcome:
     @property
     def less_accurate(self) -> list:
         """Cells whose side B learned worse than A beyond the tolerance, whatever their speed
-        (both sides' processes train with the same seeds): a regression too."""
+        (pair k trains both sides with training seed k): a regression too."""
         return [c for c in self.cells if c.verdict not in ("failed", "interrupted") and
                 c.less_accurate(self.accuracy_tolerance)]
 

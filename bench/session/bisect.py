@@ -15,8 +15,8 @@ the commits between them, BAD's first parents back to GOOD, are halved: a
 candidate that regressed holds the regression at or before it, one the same as GOOD (or
 better) after it. The search assumes one step down (a commit that made it slower or less
 accurate and stayed so); a candidate that only partly regressed is judged as ``check``
-would judge it. Accuracy needs no more pairs than the first ``--min-pairs`` (both sides
-train with the same seeds), so ``--find less-accurate`` runs only those at each step.
+would judge it. ``--find less-accurate`` runs only the first ``--min-pairs`` pairs at each
+step (a training seed each, both sides alike): more pairs are for the speed's verdict.
 """
 
 from __future__ import annotations
