@@ -450,3 +450,10 @@ def test_check_against_finds_a_commit_that_stops_the_model_learning(tmp_path):
     (cell,) = document["cells"]
     assert cell["cell"] == "digits-default-custom" and float(cell["test A"]) - float(cell["test B"]) > 0.3, cell
     assert "LESS ACCURATE: digits-default-custom: test accuracy A " in result.stderr
+    # The run's report says so too: its interleaved table holds both sides' test metric and
+    # the verdict; it showed the speed's `same` alone.
+    assert _distbench(project, "report", "--out", "rep").returncode == 0
+    page, markdown = (project / "rep" / "report.html").read_text(), (project / "rep" / "report.md").read_text()
+    for text in (page, markdown):
+        assert ", LESS ACCURATE" in text and "an interleaved run has no reference seeds" in text
+    assert re.search(r'<tr class="bad">\s*<td>digits-default-custom</td>', page), page[page.index("Interleaved"):][:1500]

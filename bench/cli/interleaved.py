@@ -57,10 +57,10 @@ def cmd_ab(args: argparse.Namespace) -> int:
 
 def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
     """Runs the selection as interleaved pairs of sides A and B; prints the verdicts."""
-    tolerance = accuracy_tolerance_of(args, compare.DEFAULT_ACCURACY_TOLERANCE)
-    run = run_pairs(options.from_namespace(args), a, b, pair_settings(args), pair_progress,
+    settings = pair_settings(args)
+    run = run_pairs(options.from_namespace(args), a, b, settings, pair_progress,
                     getattr(args, "against", None), args.matrix_file, args.given)
-    outcome = pairs.outcome(run.cells, args.allow_undecided, args.allow_missing, tolerance)
+    outcome = pairs.outcome(run.cells, args.allow_undecided, args.allow_missing, settings.accuracy_tolerance)
     status = 130 if run.interrupted else outcome.exit_status
     lines = ([verdicts.result_line(130)] if run.interrupted else
              verdicts.paired_lines(run.a, run.b, outcome, run.lockstep))
@@ -93,7 +93,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
                           args.given, pair_progress,
                           lambda step, number, total: print(summary.wrap(bisect_lines.step_line(number, step, total)),
                                                             flush=True),
-                          args.find, accuracy_tolerance_of(args, compare.DEFAULT_ACCURACY_TOLERANCE))
+                          args.find)
     print()
     for line in summary.wrap_lines(bisect_lines.closing_lines(found)):
         print(line)
@@ -109,7 +109,9 @@ def pair_settings(args: argparse.Namespace) -> Pairs:
                         f"limit); received {args.budget:g}.")
     return Pairs(threshold_of(args, interleave.DEFAULT_THRESHOLD), given(args.min_pairs, interleave.DEFAULT_MIN_PAIRS),
                  given(args.max_pairs, interleave.DEFAULT_MAX_PAIRS), args.budget,
-                 lockstep=not getattr(args, "no_lockstep", False))
+                 lockstep=not getattr(args, "no_lockstep", False),
+                 accuracy_tolerance=accuracy_tolerance_of(args, compare.DEFAULT_ACCURACY_TOLERANCE)
+                 if hasattr(args, "accuracy_tolerance") else compare.DEFAULT_ACCURACY_TOLERANCE)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

@@ -69,7 +69,8 @@ def _verdicts(run: StoredRun, history: list[StoredRun], threshold: float) -> dic
     shares cells with it (compare's judge, this machine's history noise)."""
     return {
         "guard_rule": run_table.guard_rule(), "guard_flags": run_table.guard_lines(run.results),
-        "guard_outcome": run_table.guard_outcome(run.results), "guard_metrics": run_table.guard_metrics(run.results),
+        "guard_outcome": run_table.guard_outcome(run.results, bool(run.interleaved)),
+        "guard_metrics": run_table.guard_metrics(run.results),
         "interleaved": _interleaved(run.interleaved), "previous": _previous(run, history, threshold),
     }
 
@@ -96,13 +97,12 @@ def _previous(run: StoredRun, history: list[StoredRun], threshold: float) -> dic
 
 
 def _interleaved(stored: dict) -> dict | None:
-    """An A/B run's verdict per cell, from its stored pairs."""
+    """An A/B run's verdict per cell, from its stored pairs: speed and test metric."""
     if not stored:
         return None
-    rows = [[c["cell"], c["pairs"], units.ratio(c.get("ratio"), tuple(c["interval"]) if c.get("interval") else None),
-             units.p_value(c.get("p_value")), c["verdict"]] for c in stored.get("cells", {}).values()]
-    return {"a": stored["a"]["label"], "b": stored["b"]["label"], "threshold": stored.get("threshold"),
-            "headers": ["cell", "pairs", "B/A [95% CI]", "p", "verdict"], "rows": rows}
+    rows, bad = verdicts.stored_paired(stored)
+    return {"a": stored["a"]["label"], "b": stored["b"]["label"], "note": verdicts.stored_paired_note(stored),
+            "headers": verdicts.STORED_PAIRED_HEADERS, "rows": rows, "bad": bad}
 
 
 def _trend_groups(trends: list[Trend]) -> list[dict]:

@@ -12,7 +12,8 @@ from distbench.analysis.machines import side_by_side
 from distbench.analysis.trends import Trend, trends
 from distbench.core.errors import UserError
 from distbench.core.fileio import atomic_write_text
-from distbench.render import history_charts, html_report, overhead_lines, run_charts, run_table, tables, target_table
+from distbench.render import (history_charts, html_report, overhead_lines, run_charts, run_table, tables,
+                              target_table, verdicts)
 from distbench.render.figures import save_png, svg
 from distbench.render.summary import render_summary
 from distbench.storage.files import StoredRun
@@ -37,7 +38,8 @@ def write_report(run: StoredRun, histories: dict[str, list[StoredRun]], out_dir:
     except OSError as exc:
         raise UserError(f"Cannot create report folder {out}: {exc.strerror}.") from None
     chart_lines, svgs = _charts(run, out)
-    lines = (_heading(run) + _target_section(run) + _guard_section(run) + _overhead_section(run)
+    lines = (_heading(run) + _target_section(run) + _interleaved_section(run) + _guard_section(run)
+             + _overhead_section(run)
              + _scaling_section(run) + chart_lines + _history_section(history, cell_trends))
     markdown, page = out / "report.md", out / "report.html"
     atomic_write_text(str(markdown), "\n".join(lines))
@@ -74,6 +76,16 @@ def _target_section(run: StoredRun) -> list[str]:
             tables.render_rows(target_table.TARGET_HEADERS, rows, "markdown"), ""]
 
 
+def _interleaved_section(run: StoredRun) -> list[str]:
+    stored = run.interleaved
+    if not stored:
+        return []
+    rows, _ = verdicts.stored_paired(stored)
+    return [f"## Interleaved A/B: {stored['b']['label']} against {stored['a']['label']}", "",
+            verdicts.stored_paired_note(stored), "",
+            tables.render_rows(verdicts.STORED_PAIRED_HEADERS, rows, "markdown"), ""]
+
+
 def _guard_section(run: StoredRun) -> list[str]:
     flags = run_table.guard_lines(run.results)
     return [
@@ -82,7 +94,7 @@ def _guard_section(run: StoredRun) -> list[str]:
         f"Each cell's test metric (its workload's guard metric; {run_table.guard_metrics(run.results)}) against "
         f"the reference cell (`default` strategy, `fit`) run with several training seeds: {run_table.guard_rule()}.",
         "",
-        *([f"- **{line}**" for line in flags] or [run_table.guard_outcome(run.results)]),
+        *([f"- **{line}**" for line in flags] or [run_table.guard_outcome(run.results, bool(run.interleaved))]),
         "",
     ]
 

@@ -215,11 +215,14 @@ def guard_lines(results: dict[str, CellResult]) -> list[str]:
     return [f"{cell}: {v['status'].upper()}, {guard_message(v)}" for cell, v in guard.flagged(results).items()]
 
 
-def guard_outcome(results: dict[str, CellResult]) -> str:
+def guard_outcome(results: dict[str, CellResult], interleaved: bool = False) -> str:
     """What the guard found when it flagged nothing: how many cells it judged, or why it
-    judged none (off, no reference, a time-to-target run)."""
+    judged none (off, no reference, a time-to-target run, an interleaved run)."""
     judged = [r.guard for r in results.values() if r.guard and not r.spec.is_replicate]
     guarded = [g for g in judged if g["status"] != "unguarded"]
+    if interleaved and not guarded:
+        return ("The accuracy guard judged no cell: an interleaved run has no reference seeds; each cell's test "
+                "metric is compared side B against side A instead (Interleaved A/B).")
     if not guarded:
         whys = list(dict.fromkeys(g.get("why", "") for g in judged if g.get("why")))
         why = "; ".join(whys) if whys else "no cell of this run trains to a fixed length (time-to-target cells " \

@@ -102,8 +102,7 @@ def commit_verdict(cells, find: str = "regression",
 
 def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | None = None,
            given: dict | None = None, progress=None,
-           on_step: Callable[[Step, int, int], None] | None = None, find: str = "regression",
-           tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE) -> Bisection:
+           on_step: Callable[[Step, int, int], None] | None = None, find: str = "regression") -> Bisection:
     """Finds the first commit after ``good`` up to ``bad`` whose cells regressed from ``good``'s
     (``find``: a key of FIND); ``on_step(step, its number, commits after GOOD)`` as each step
     is measured."""
@@ -120,6 +119,7 @@ def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | Non
         raise UserError(f"{good} ({good_sha[:8]}) is not on the first-parent line of {bad} ({bad_sha[:8]}) in "
                         f"{project.root}: give GOOD first, then a later BAD on the same branch (bisect follows "
                         "first parents).")
+    tolerance = settings.accuracy_tolerance
     found = Bisection(good_sha, bad_sha, commits, find=find, tolerance=tolerance)
     if find == "less-accurate":   # the speed verdict is not looked at: the first pairs are enough
         settings = replace(settings, max_pairs=settings.min_pairs)

@@ -157,7 +157,7 @@ class PairedCell:
         return self.metric is not None and compare.metric_worse(self.metric_of(0), self.metric_of(1),
                                                                 self.metric[1], tolerance)
 
-    def as_dict(self) -> dict:
+    def as_dict(self, tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE) -> dict:
         j = self.judgement
         return {"cell": self.cell, "verdict": self.verdict, "threshold": self.threshold, "pairs": j.pairs,
                 "log_ratios": self.log_ratios, "ratio": j.ratio, "interval": list(j.interval) if j.interval else None,
@@ -165,7 +165,8 @@ class PairedCell:
                 "interrupted": self.interrupted,
                 "failure": (self.failure or {}).get("reason"), "lockstep": self.lockstep,
                 "metric": self.metric[0] if self.metric else None, "metric_a": self.metric_of(0),
-                "metric_b": self.metric_of(1)}
+                "metric_b": self.metric_of(1), "metric_direction": self.metric[1] if self.metric else None,
+                "less_accurate": self.verdict not in ("failed", "interrupted") and self.less_accurate(tolerance)}
 
 
 def _single_process(spec: CellSpec) -> bool:
@@ -343,8 +344,9 @@ def _is_env(word: str) -> bool:
 
 def stored_document_part(a: Side, b: Side, cells: list[PairedCell], settings: dict) -> dict:
     """``distbench.interleaved`` of the stored run."""
+    tolerance = settings.get("accuracy_tolerance", compare.DEFAULT_ACCURACY_TOLERANCE)
     return {"a": _side_part(a), "b": _side_part(b),
-            **settings, "cells": {c.cell: c.as_dict() for c in cells}}
+            **settings, "cells": {c.cell: c.as_dict(tolerance) for c in cells}}
 
 
 def _side_part(side: Side) -> dict:

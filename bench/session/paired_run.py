@@ -12,6 +12,7 @@ import contextlib
 import os
 from dataclasses import dataclass, fields, replace
 
+from distbench.analysis import compare
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.session import interleave, matrix_file
@@ -45,6 +46,9 @@ class Pairs:
     # The pair's processes take turns step by step; off: one after the other. A side's input
     # pipeline fills while its partner steps, so lockstep flatters whichever side steps second.
     lockstep: bool = True
+    # The test metric's loss, B against A, that is a regression (a share of A's value for a
+    # lower-is-better metric).
+    accuracy_tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE
 
 
 def run_pairs(values: dict, a: Side, b: Side, settings: Pairs, progress=None, against: str | None = None,
@@ -101,7 +105,8 @@ def measure(session: Session, suite: Suite, a: Side, b: Side, settings: Pairs, p
     saved = None
     if session.saving:
         part = {"threshold": engine.threshold, "min_pairs": engine.min_pairs, "max_pairs": engine.max_pairs,
-                "budget_s": engine.budget_s, "lockstep": engine.lockstep, **(stored or {})}
+                "budget_s": engine.budget_s, "lockstep": engine.lockstep,
+                "accuracy_tolerance": settings.accuracy_tolerance, **(stored or {})}
         measured = b.checkout.commit if b.checkout else None
         saved = str(save_run(interleave.records_by_side(paired), session.values["results"],
                              interrupted=interrupted,
