@@ -2,7 +2,9 @@
 read as pass, fail or undecided, failing closed.
 
 B fails against A when a cell is ``slower``, its guard metric dropped by more than the
-accuracy tolerance, or its guard newly flags it. A cell that is undecided, missing,
+accuracy tolerance, or its guard newly flags it. The guard's reference cell is judged on
+the median over its training seeds (the cell and its ``-initN`` seeds, in each run), and
+the seeds are not judged one by one: one seed's luck is not a regression. A cell that is undecided, missing,
 crashed in any process, or measured differently in the two runs is not a pass unless the
 user allows that; runs of two machines are not compared unless allowed; nothing checked
 is never a pass.
@@ -14,29 +16,52 @@ from dataclasses import dataclass
 
 from distbench.analysis import guard
 from distbench.analysis.compare import (DEFAULT_ACCURACY_TOLERANCE, EXIT_PASS, EXIT_REGRESSION, EXIT_UNDECIDED,
-                                        CellComparison, Comparison)
+                                        CellComparison, Comparison, metric_worse)
+from distbench.core import stats
 
 
 @dataclass(frozen=True)
 class Regression:
-    """Why the newer run fails the check for one cell: ``kind`` slower, accuracy or guard."""
+    """Why the newer run fails the check for one cell: ``kind`` slower, accuracy or guard
+    (for accuracy: each run's value and over how many training seeds)."""
 
     kind: str
     comparison: CellComparison
     tolerance: float | None = None
+    metric: tuple[float | None, float | None, int] | None = None
 
 
 def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> list[Regression]:
     """Why the newer run (B) fails the check: slower, a lower guard metric, or newly flagged."""
     found = []
+    over_seeds = seed_medians(comparison)
     for c in comparison.compared:
         if c.verdict == "slower":
             found.append(Regression("slower", c))
-        if c.accuracy_worse(accuracy_tolerance):
-            found.append(Regression("accuracy", c, accuracy_tolerance))
+        metric = over_seeds.get(c.cell, (c.accuracy_a, c.accuracy_b, 1))
+        direction = (c.b or c.a).guard_direction
+        if not (c.b or c.a).spec.is_replicate and metric_worse(metric[0], metric[1], direction, accuracy_tolerance):
+            found.append(Regression("accuracy", c, accuracy_tolerance, metric))
         if guard.worse(c.b.guard) and not guard.worse(c.a.guard):
             found.append(Regression("guard", c))
     return found
+
+
+def seed_medians(comparison: Comparison) -> dict[str, tuple[float | None, float | None, int]]:
+    """The guard's reference cell -> its test metric in A and in B, each the median over the
+    training seeds both runs measured (the cell and its ``-initN`` replicates)."""
+    groups: dict[tuple, list[CellComparison]] = {}
+    for c in comparison.compared:
+        spec = (c.b or c.a).spec
+        if spec.is_reference and c.accuracy_a is not None and c.accuracy_b is not None:
+            groups.setdefault(spec.comparable_key, []).append(c)
+    out = {}
+    for cells in groups.values():
+        plain = [c for c in cells if not (c.b or c.a).spec.is_replicate]
+        if plain and len(cells) > 1:
+            out[plain[0].cell] = (stats.percentile([c.accuracy_a for c in cells], 50),
+                                  stats.percentile([c.accuracy_b for c in cells], 50), len(cells))
+    return out
 
 
 def too_noisy(comparison: Comparison) -> list[CellComparison]:

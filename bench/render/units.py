@@ -94,3 +94,8 @@ def gflops(value: float) -> str:
 
 def p_value(p: float | None) -> str:
     return "-" if p is None else f"{p:.1e}"
+
+
+def count(n: int, noun: str) -> str:
+    """``1 cell``, ``3 cells``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

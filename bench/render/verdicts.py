@@ -65,8 +65,10 @@ def regression_line(r) -> str:
         return (f"{c.cell}: slower, {what} {units.estimate(c.median_a, c.target)} -> "
                 f"{units.estimate(c.median_b, c.target)} ({change})")
     if r.kind == "accuracy":
-        return (f"{c.cell}: test {c.metric} {units.metric(c.accuracy_a)} -> {units.metric(c.accuracy_b)} "
-                f"(lost {-c.accuracy_delta:.3f} > tolerance {r.tolerance})")
+        a, b, seeds = r.metric
+        over = f", the median over its {seeds} training seeds" if seeds > 1 else ""
+        return (f"{c.cell}: test {c.metric} {units.metric(a)} -> {units.metric(b)}{over} "
+                f"(worse by {abs(b - a):.3f}, more than the tolerance {r.tolerance:g})")
     return f"{c.cell}: learns worse than its reference now (accuracy guard: {guard_message(c.b.guard)})"
 
 
@@ -92,27 +94,40 @@ def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[s
         lines += [f"FAIL: {b_label} regressed against {a_label}:"] + [f"  {regression_line(r)}" for r in outcome.failures]
     if outcome.undecided:
         allowed = " (allowed by --allow-undecided)" if outcome.allow_undecided else ""
-        lines += [f"UNDECIDED{allowed}: {len(outcome.undecided)} cells could not be judged:"]
+        lines += [f"UNDECIDED{allowed}: {units.count(len(outcome.undecided), 'cell')} could not be judged:"]
         lines += [f"  {undecided_line(c)}" for c in outcome.undecided]
     if outcome.missing:
         allowed = " (allowed by --allow-missing)" if outcome.allow_missing else ""
-        lines += [f"MISSING{allowed}: {len(outcome.missing)} cells the baseline measured did not run ok:"]
+        lines += [f"MISSING{allowed}: {units.count(len(outcome.missing), 'cell')} not measured whole in both runs:"]
         lines += [f"  {c.cell}: {_missing_reason(c)}" for c in outcome.missing]
     if outcome.differing:
         allowed = " (allowed by --allow-missing)" if outcome.allow_missing else ""
-        lines += [f"NOT COMPARABLE{allowed}: {len(outcome.differing)} cells were measured differently in the two runs:"]
+        lines += [f"NOT COMPARABLE{allowed}: {units.count(len(outcome.differing), 'cell')} measured differently in the "
+                  "two runs:"]
         lines += [f"  {c.cell}: {'; '.join(c.differences)}" for c in outcome.differing]
     status = outcome.exit_status
     if status == EXIT_PASS:
-        lines.append(f"PASS: {outcome.checked} cells of {b_label} checked against {a_label}: none slower beyond "
+        lines.append(f"PASS: {units.count(outcome.checked, 'cell')} of {b_label} checked against {a_label}: none slower beyond "
                      f"its threshold, lost more than {tolerance} of its test metric, or newly fails the "
                      "accuracy guard.")
     elif status != EXIT_REGRESSION or outcome.other_machine:
-        lines.append(f"NOT PASSED (exit {status}): "
-                     + ("nothing could be checked." if not outcome.checked else "see the cells above; "
-                        "--allow-undecided / --allow-missing pass them knowingly."))
+        lines.append(f"NOT PASSED (exit {status}): {_not_passed_because(outcome)}.")
     kinds = {r.kind for r in outcome.failures}
     return lines + [result_line(status, regression_word(status, "slower" in kinds, bool(kinds - {"slower"})))]
+
+
+def _not_passed_because(outcome) -> str:
+    """Why a check that found no regression does not pass, as the cells above say."""
+    why = []
+    if outcome.other_machine and not outcome.allow_other_machine:
+        why.append("runs of two machines")
+    if outcome.undecided and not outcome.allow_undecided:
+        why.append("undecided cells (--allow-undecided passes them knowingly)")
+    if (outcome.missing or outcome.differing) and not outcome.allow_missing:
+        why.append("cells missing or measured differently (--allow-missing passes them knowingly)")
+    if not outcome.checked:
+        why.append("no cell was decided, and a check that decided nothing never passes")
+    return "; ".join(why) or "see the cells above"
 
 
 RESULTS = {EXIT_PASS: "pass", EXIT_REGRESSION: "slower", 130: "interrupted"}
@@ -256,7 +271,7 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
                      "partner steps, which favours whichever side steps second; compare them with --no-lockstep.")
     status = outcome.exit_status
     if status == EXIT_PASS:
-        lines.append(f"PASS: {outcome.decided} cells decided, none slower, none lost more than "
+        lines.append(f"PASS: {units.count(outcome.decided, 'cell')} decided, none slower, none lost more than "
                      f"{outcome.accuracy_tolerance:g} of its test metric.")
     else:
         lines.append(f"NOT PASSED (exit {status})" + ("" if outcome.decided else ": nothing was decided"))

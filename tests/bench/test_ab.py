@@ -215,7 +215,7 @@ def test_the_closing_lines_name_the_verdicts():
     assert lines[:2] == ["A: revision HEAD~1", "B: this tree"] and f"SLOWER: {slower.cell}" in lines
     assert lines[-2].startswith("NOT PASSED (exit 1)") and lines[-1] == "RESULT: slower (exit 1)"
     lines = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), pairs.outcome([same]))
-    assert lines[-2:] == ["PASS: 1 cells decided, none slower, none lost more than 0.05 of its test metric.",
+    assert lines[-2:] == ["PASS: 1 cell decided, none slower, none lost more than 0.05 of its test metric.",
                           "RESULT: pass (exit 0)"]
 
 

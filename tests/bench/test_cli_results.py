@@ -46,11 +46,11 @@ def test_compare_shows_verdicts_with_the_history_behind_them(capsys, results):
 def test_check_passes_a_a_fails_a_slowed_run_and_says_undecided_in_between(capsys, results):
     # A/A: B/A ~1.05 with +-26% of history noise: inside a 50% band, not inside 25%.
     code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "2", "--results", results, "--threshold", "0.5")
-    assert code == 0 and "PASS: 1 cells" in out
+    assert code == 0 and "PASS: 1 cell of" in out
     code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "2", "--results", results)
-    assert code == 3 and "UNDECIDED: 1 cells could not be judged" in out and "NOT PASSED (exit 3)" in out
+    assert code == 3 and "UNDECIDED: 1 cell could not be judged" in out and "NOT PASSED (exit 3)" in out
     code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "2", "--results", results, "--allow-undecided")
-    assert code == 3 and "nothing could be checked" in out   # allowed, but nothing was checked: no pass
+    assert code == 3 and "NOT PASSED (exit 3): no cell was decided" in out   # allowed, but nothing decided: no pass
     code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "4", "--results", results)
     assert code == 1
     assert "FAIL" in out and f"{CELL}: slower, median" in out

@@ -181,7 +181,7 @@ def test_cells_measured_differently_are_not_compared_and_the_check_says_what_dif
         assert part in c.presence
     outcome = check(compare_runs(a, b, noise_a=NOISE))
     assert outcome.exit_status == compare.EXIT_UNDECIDED and outcome.differing == [c]   # fails closed
-    assert any(line.startswith("NOT COMPARABLE: 1 cells were measured differently") for line in
+    assert any(line.startswith("NOT COMPARABLE: 1 cell measured differently") for line in
                check_lines(outcome, "A", "B", 0.05))
     assert check(compare_runs(a, b, noise_a=NOISE), allow_missing=True).exit_status == compare.EXIT_UNDECIDED  # nothing checked
     # The same configuration and code: compared as before.
@@ -224,3 +224,28 @@ def test_the_fingerprint_counts_usable_cpus_and_records_speed_variables(tmp_path
     b = {"cpu_model": "X", "cpu_count": 2, "env": {"TF_ENABLE_ONEDNN_OPTS": "0"}}
     assert machine_diff(a, b) == [("env", {}, {"TF_ENABLE_ONEDNN_OPTS": "0"})]
     assert machine_diff({"cpu_model": "X"}, {"cpu_model": "X", "env": {}}) == []   # older runs recorded none
+
+
+def _seeds(tmp_path, values: list[float], seed: int):
+    """A run of the guard's reference cell and its seeds: test accuracy ``values[k]`` at seed k."""
+    cells = {}
+    for k, value in enumerate(values):
+        cell = "reuters_cnn-default-fit" + (f"-init{k}" if k else "")
+        rec = record(cell, samples(10.0, seed=seed + k), accuracy=value)
+        if k:
+            rec["config"]["init_seed"] = k
+        cells[cell] = [rec]
+    return load(save(tmp_path, cells))
+
+
+def test_the_reference_is_judged_over_its_seeds_not_seed_by_seed(tmp_path):
+    """One seed losing 2 of 36 test examples (0.917 -> 0.861) while the others gained failed
+    the check; over the seeds the medians are equal."""
+    noise = {c: compare.Noise(sd=0.05, runs=6) for c in ("reuters_cnn-default-fit", "reuters_cnn-default-fit-init1",
+                                                          "reuters_cnn-default-fit-init2")}
+    a, b = _seeds(tmp_path, [0.833, 0.917, 0.861], 1), _seeds(tmp_path, [0.861, 0.861, 0.972], 10)
+    assert [r.kind for r in regressions(compare_runs(a, b, noise_a=noise))] == []
+    worse = _seeds(tmp_path, [0.361, 0.361, 0.333], 20)   # a learning rate of 0: every seed at chance
+    (reason,) = regressions(compare_runs(a, worse, noise_a=noise))
+    assert regression_line(reason) == ("reuters_cnn-default-fit: test accuracy 0.861 -> 0.361, the median over its 3 "
+                                       "training seeds (worse by 0.500, more than the tolerance 0.05)")
