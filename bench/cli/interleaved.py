@@ -13,7 +13,7 @@ from distbench.cli.args import accuracy_tolerance_of, emit, threshold_of
 from distbench.cli.stored import check_baseline, history, this_machine_id
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
-from distbench.render import bisect_lines, run_table, summary, tables, verdicts
+from distbench.render import bisect_lines, plan_table, run_table, summary, tables, verdicts
 from distbench.session import bisect, interleave, options, plan
 from distbench.session.interleave import Side, parse_side
 from distbench.session.paired_run import Pairs, run_pairs
@@ -129,7 +129,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _check_selection(args, noise)
     wanted = [c for c in noise if _selected(c, args)]
     plans = pairs.plan(noise, wanted, effect, threshold, args.power)
-    print(verdicts.plan_text(plans, effect, threshold, machine, args.results))
+    print(plan_table.plan_text(plans, effect, threshold, machine, args.results))
     return 0
 
 

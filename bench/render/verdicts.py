@@ -329,33 +329,6 @@ def failure_lines(cells) -> list[str]:
             f"  {c.cell}: {c.skipped}" for c in cells if c.verdict == "missing"]
 
 
-PLAN_HEADERS = ["cell", "pair sd", "from", "pairs needed", "about"]
-
-
-def plan_rows(plans, effect: float, threshold: float) -> list[list]:
-    """For each cell (:class:`distbench.analysis.pairs.PairPlan`): its pair noise, and the
-    pairs (and time) to catch ``effect``."""
-    rows = []
-    for p in plans:
-        n = p.noise
-        if p.pairs is None:
-            needed, about = f"never: {units.percent(effect)} does not exceed the {units.percent(threshold)} band", "-"
-        else:
-            needed, about = p.pairs, f"{p.minutes:.1f} min" if p.minutes is not None else "-"
-        rows.append([p.cell, f"{n.sd:.3f}", f"{n.pairs} pairs in {n.runs} run{'s' * (n.runs != 1)}", needed, about])
-    return rows
-
-
-def plan_text(plans, effect: float, threshold: float, machine: str, results: str) -> str:
-    """``plan``'s table: the pairs each selected cell needs, from its stored pair noise."""
-    lines = [f"Pair noise from the interleaved runs stored for {machine} in {results}/:",
-             render_rows(PLAN_HEADERS, plan_rows(plans, effect, threshold))]
-    if not plans:
-        lines.append("No stored interleaved runs for this selection: run `distbench ab --b \"\" ...` "
-                     "(an A/A comparison) once to measure the noise.")
-    return "\n".join(lines)
-
-
 def skipped_history_line(reason: str) -> str:
     """One stored run left out of a machine's history (it cannot be read)."""
     return f"distbench: skipped in the history: {reason}"
