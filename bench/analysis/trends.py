@@ -6,8 +6,10 @@ not a side of an interleaved A/B run (``@A``), not a time-to-target cell (their 
 A point is one stored run's measurement of the cell. Points of different measurements
 (configuration, data or workload code differ, as ``compare`` decides) are not one series:
 the history is cut there, and steps are sought within each comparable stretch only.
-A step is judged with ``compare``'s rule on the two runs either side of it, with this
-machine's history noise: it is a regression only where ``compare`` would say ``slower``.
+A step is judged as ``distbench compare`` judges its two runs, with the noise ``compare``
+takes for each (the machine's runs that measured the cell as that run did): it is a
+regression only where ``compare`` says ``slower``. A stretch is fitted with the noise of
+its own runs.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 from distbench.analysis.compare import DEFAULT_THRESHOLD, Noise, compare_cell, differences, history_noise
 from distbench.analysis.steps import segments
@@ -86,17 +89,18 @@ def is_matrix_cell(result: CellResult) -> bool:
 def trends(history: list[StoredRun], threshold: float = DEFAULT_THRESHOLD) -> list[Trend]:
     """One trend per matrix cell measured in ``history`` (a machine's runs, in run order),
     grouped by workload in order of first appearance."""
-    noise = history_noise(history)
+    noise = _noise_like(history)
     found: dict[str, Trend] = {}
     for run in history:
         if run.interrupted:
             continue
         for cell, result in run.results.items():
             if result.measured and is_matrix_cell(result):
-                trend = found.setdefault(cell, Trend(cell, result.spec.workload, [], noise.get(cell)))
+                trend = found.setdefault(cell, Trend(cell, result.spec.workload, [], None))
                 trend.points.append(Point(run.number, run_time(run), run.commit, result))
     for trend in found.values():
-        _fit(trend, threshold)
+        trend.noise = noise(trend.points[-1].run, trend.cell)   # as the latest run measured it
+        _fit(trend, threshold, noise)
     order = list(dict.fromkeys(t.workload for t in found.values()))
     return sorted(found.values(), key=lambda t: order.index(t.workload))
 
@@ -107,7 +111,23 @@ def run_time(run: StoredRun) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 
-def _fit(trend: Trend, threshold: float) -> None:
+NoiseOf = Callable[[int, str], Noise | None]
+
+
+def _noise_like(history: list[StoredRun]) -> NoiseOf:
+    """(run number, cell) -> the cell's noise as ``compare`` takes it for that run (from the
+    runs that measured the cell as it did), each run's computed once."""
+    runs = {run.number: run for run in history}
+    cache: dict[int, dict[str, Noise]] = {}
+
+    def of(number: int, cell: str) -> Noise | None:
+        if number not in cache:
+            cache[number] = history_noise(history, like=runs[number])
+        return cache[number].get(cell)
+    return of
+
+
+def _fit(trend: Trend, threshold: float, noise: NoiseOf) -> None:
     """Levels and steps within each comparable stretch of the whole points; breaks between them."""
     whole = [p for p in trend.points if p.whole]
     stretches: list[list[Point]] = []
@@ -118,19 +138,21 @@ def _fit(trend: Trend, threshold: float) -> None:
                 trend.breaks.append(Break(stretches[-1][-1], point, why))
             stretches.append([])
         stretches[-1].append(point)
-    if trend.noise is None:
-        return   # fewer than 3 runs: no noise to fit or judge with (compare says undecided)
     for stretch in stretches:
-        _fit_stretch(trend, stretch, threshold)
+        _fit_stretch(trend, stretch, threshold, noise)
 
 
-def _fit_stretch(trend: Trend, stretch: list[Point], threshold: float) -> None:
+def _fit_stretch(trend: Trend, stretch: list[Point], threshold: float, noise: NoiseOf) -> None:
+    own = noise(stretch[-1].run, trend.cell)
+    if own is None:
+        return   # fewer than 3 runs measured it so: no noise to fit or judge with (compare says undecided)
     logs = [math.log(p.result.estimate) for p in stretch]
-    fitted = segments(logs, trend.noise.sd)
+    fitted = segments(logs, own.sd)
     for segment in fitted:
         for p in stretch[segment.start:segment.stop]:
             trend.levels[p.run] = math.exp(segment.level)
     for left, right in zip(fitted, fitted[1:]):
         before, after = stretch[left.stop - 1], stretch[right.start]
-        judged = compare_cell(before.result, after.result, threshold, trend.noise, trend.noise)
+        judged = compare_cell(before.result, after.result, threshold, noise(before.run, trend.cell),
+                              noise(after.run, trend.cell))
         trend.steps.append(Step(before, after, math.exp(right.level - left.level), judged.verdict, judged.ratio_ci))

@@ -107,7 +107,8 @@ def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[s
         lines += [f"  {c.cell}: {'; '.join(c.differences)}" for c in outcome.differing]
     status = outcome.exit_status
     if status == EXIT_PASS:
-        lines.append(f"PASS: {units.count(outcome.checked, 'cell')} of {b_label} checked against {a_label}: none slower beyond "
+        lines.append(f"PASS: {units.count(outcome.checked, 'cell')} of {b_label} checked against {a_label}: none "
+                     "slower beyond "
                      f"its threshold, lost more than {tolerance} of its test metric, or newly fails the "
                      "accuracy guard.")
     elif status != EXIT_REGRESSION or outcome.other_machine:
@@ -214,8 +215,9 @@ def stored_paired(stored: dict) -> tuple[list[list], list[int]]:
             return f"{c['metric']} {units.metric(c.get(key))}" if c.get("metric") else "-"
 
         verdict = c["verdict"] + (", LESS ACCURATE" if c.get("less_accurate") else "")
-        rows.append([c["cell"], c["pairs"], units.ratio(c.get("ratio"), tuple(c["interval"]) if c.get("interval") else None),
-                     units.p_value(c.get("p_value")), side("metric_a"), side("metric_b"), verdict])
+        interval = tuple(c["interval"]) if c.get("interval") else None
+        rows.append([c["cell"], c["pairs"], units.ratio(c.get("ratio"), interval), units.p_value(c.get("p_value")),
+                     side("metric_a"), side("metric_b"), verdict])
         if c["verdict"] == "slower" or c.get("less_accurate"):
             bad.append(k)
     return rows, bad

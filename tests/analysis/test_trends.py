@@ -72,3 +72,27 @@ def test_replicates_ab_sides_and_crashed_processes(tmp_path):
     (trend,) = trends([load(p) for p in Storage(root).runs()])
     assert trend.cell == "matmul-default" and [p.whole for p in trend.points] == [True, True, False, True]
     assert sorted(trend.levels) == [1, 2, 4] and trend.steps == []   # shown, never fitted or judged
+
+
+def test_a_stretch_is_judged_with_its_own_runs_noise_not_an_older_code_s(tmp_path, capsys):
+    """Ten quiet runs of the old workload code (5% apart), then eight of the new, which
+    swing by a third from run to run (a busy machine) and jump 2.2x at run 15: the report
+    called that jump a regression, B/A [1.60, 3.13], with noise taken mostly from the old
+    code's runs, where `distbench compare 14 15` (its noise from the new code's runs) says
+    undecided."""
+    from distbench.cli.main import main
+
+    def new_code_from_run_11(cell, k, rec):
+        rec["definition"] = {"workload": "bbb" if k >= 10 else "aaa", "loop": "l"}
+
+    runs = history(tmp_path, {"reuters_cnn-default-fit": [10.0] * 10 + [10, 13, 8, 12, 26, 33, 21, 29]},
+                   new_code_from_run_11)
+    (trend,) = trends(runs)
+    (cut,) = trend.breaks
+    assert (cut.before.run, cut.after.run) == (10, 11)
+    assert trend.noise.runs == 8 and trend.noise.sd > 0.3           # the new code's runs only
+    (step,) = trend.steps
+    assert (step.before.run, step.after.run, step.verdict) == (14, 15, "undecided") and not trend.regressions
+    assert main(["compare", "14", "15", "--results", str(tmp_path / "results")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("default-fit "))
+    assert row.split()[-1] == "undecided", row
