@@ -364,3 +364,18 @@ def test_each_pair_trains_both_sides_with_its_own_seed_so_one_unlucky_seed_is_no
     assert seeds == [("A", 0), ("B", 0), ("B", 1), ("A", 1), ("A", 2), ("B", 2)]   # a seed per pair, both sides
     assert (cell.metric_of(0), cell.metric_of(1)) == (0.42, 0.44)
     assert not cell.less_accurate(0.05) and pairs.outcome([cell]).less_accurate == []
+
+
+def test_sides_far_apart_in_lockstep_are_named_uneven():
+    """Beside a partner whose steps take 7 times as long, a side's own steps run slower in
+    lockstep (B/A 6.6 against 15.7 one after the other, in a user's project): the ratio's
+    direction stands, its size does not, and the closing lines say so."""
+    a, b = ab.Side("A", "a"), ab.Side("B", "b")
+    far = _run(FakeLaunch({"A": 10.0, "B": 70.0}), min_pairs=3, max_pairs=3)
+    near = _run(FakeLaunch({"A": 10.0, "B": 15.0}), min_pairs=3, max_pairs=3)
+    far.lockstep = near.lockstep = True
+    lines = verdicts.paired_lines(a, b, pairs.outcome([far, near]))
+    (uneven,) = [line for line in lines if line.startswith("UNEVEN: ")]
+    assert uneven.startswith(f"UNEVEN: {far.cell} (B/A 7.") and "--no-lockstep" in uneven and uneven.count(" (B/A ") == 1
+    far.lockstep = False   # one after the other: each side measured alone
+    assert not any(line.startswith("UNEVEN") for line in verdicts.paired_lines(a, b, pairs.outcome([far]), False))
