@@ -106,6 +106,10 @@ def test_pytest_benchmark_only_measures_the_project_s_matrix(project):
     selected, collected, deselected = map(int, re.search(r"^(\d+)/(\d+) tests collected \((\d+) deselected\)",
                                                          listed.stdout, re.M).groups())
     assert selected > 0 and selected + deselected == collected, listed.stdout[-500:]
+    # Naming a test file (or node id) names what to run: not the whole matrix as well.
+    named = subprocess.run([sys.executable, "-m", "pytest", "--benchmark-only", "--co", "-q", "-p", "no:cacheprovider",
+                            "tests/test_own.py"], cwd=project, capture_output=True, text=True, timeout=300, env=_env())
+    assert "test_cell[" not in named.stdout and "no tests collected" in named.stdout, named.stdout[-500:]
     # One fork server for the whole run: pytest's per-test PYTEST_CURRENT_TEST is not part of
     # its key (it started a server, TensorFlow's import, for every cell).
     servers = {r["started"].get("server_pid") for r in measured.values()}

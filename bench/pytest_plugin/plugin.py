@@ -119,7 +119,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not config.getoption("benchmark_only", default=False) or matrix_file(config) is None:
         return
     session_of(config)   # bad input stops the run here, before the matrix's module is collected
-    if not any("distbench_cell" in getattr(item, "fixturenames", ()) for item in items):
+    if not any("distbench_cell" in getattr(item, "fixturenames", ()) for item in items) and _asks_for_matrix(config):
         # (a project that collects distbench.pytest_plugin.matrix itself has them already)
         module = pytest.Module.from_parent(session, path=MATRIX)
         # Imported by its name, not by pytest from its path: in an editable install the file
@@ -144,6 +144,16 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if others:
         config.hook.pytest_deselected(items=others)
         items[:] = benchmarks
+
+
+def _asks_for_matrix(config: pytest.Config) -> bool:
+    """Whether the run's arguments leave room for the matrix: none (the project's testpaths
+    or folder), or a folder. Files and node ids name the tests to run (``pytest
+    --benchmark-only tests/test_x.py::test_y`` ran the whole matrix and deselected the test
+    named)."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return True
+    return any((config.invocation_params.dir / arg.split("::")[0]).is_dir() for arg in config.args)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
