@@ -21,6 +21,10 @@ DEFAULT = "default"
 LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "msle", "mape", "crossentropy", "hinge", "poisson",
                    "divergence", "logcosh", "huber")
 OPS = (">=", "<=")
+# Metrics that are shares (0 to 1, higher better), and errors that are never below 0: a
+# target outside what they can read is never, or at once, reached.
+SHARES = ("accuracy", "auc", "precision", "recall", "f1")
+NON_NEGATIVE = ("error", "mae", "mse", "msle", "mape", "rmse", "crossentropy", "hinge", "divergence", "logcosh", "huber")
 
 
 def direction(metric: str) -> str:
@@ -69,7 +73,20 @@ def parse(text: str, directions=direction) -> Target:
         raise UserError(f"Bad target {text!r}: {metric} is better {'higher' if good == '>=' else 'lower'}, so its "
                         f"target is reached at {'or above' if good == '>=' else 'or below'} a value: give "
                         f"{metric}{good}{value.strip()} (or {metric}={value.strip()}).")
+    _check_reachable(text, metric, number, op)
     return Target(metric, number, op)
+
+
+def _check_reachable(text: str, metric: str, value: float, op: str) -> None:
+    """A share's target within (0, 1], an error's at 0 or above (UserError otherwise)."""
+    name = metric.lower()
+    if op == ">=" and any(word in name for word in SHARES) and not 0 < value <= 1:
+        raise UserError(f"Bad target {text!r}: {metric} is a share from 0 to 1, so a target of {value:g} is "
+                        f"{'never' if value > 1 else 'at once'} reached; give a value above 0 and at most 1 "
+                        f"(e.g. {metric}=0.8).")
+    if op == "<=" and any(word in name for word in NON_NEGATIVE) and value < 0:
+        raise UserError(f"Bad target {text!r}: {metric} is never below 0, so a target of {value:g} is never "
+                        f"reached; give a value of 0 or more (e.g. {metric}<=40).")
 
 
 def for_workload(text: str, workload, data: str) -> Target:
@@ -81,8 +98,9 @@ def for_workload(text: str, workload, data: str) -> Target:
         defaults = getattr(workload, "default_targets", {})
         key = "synthetic" if data == "synthetic" else next((k for k in (data, "auto", "keras") if k in defaults), None)
         if key not in defaults:
-            raise UserError(f"{workload.name} has no default target for data {data!r} (it has one for "
-                            f"{', '.join(defaults) or 'none'}); give --target METRIC=VALUE.")
+            declared = f"it has one for {', '.join(defaults)}" if defaults else "it declares none: default_targets"
+            raise UserError(f"{workload.name} has no default target for data {data!r} ({declared}); give --target "
+                            "METRIC=VALUE.")
         return parse(defaults[key], directions)
     target = parse(text, directions)
     metrics = getattr(workload, "test_metrics", ())

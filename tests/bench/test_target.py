@@ -134,8 +134,8 @@ def test_tracker_censors_a_run_that_never_reaches_the_target():
 def test_every_loop_stops_when_the_target_is_reached(tiny, loop):
     from distbench.scenarios.tasks import run_cell
 
-    # accuracy >= 0 holds at the first evaluation: a loop that ignored it would run 40 steps.
-    record_ = run_cell(tiny("reuters_cnn", "default", loop, target="accuracy=0", eval_every=8, max_steps=40,
+    # accuracy >= 0.001 holds at the first evaluation (46 classes): a loop that ignored it would run 40 steps.
+    record_ = run_cell(tiny("reuters_cnn", "default", loop, target="accuracy=0.001", eval_every=8, max_steps=40,
                             steps_per_epoch=6, warmup_steps=1))
     assert record_["status"] == "ok", record_.get("reason")
     t = record_["target"]
@@ -146,7 +146,7 @@ def test_every_loop_stops_when_the_target_is_reached(tiny, loop):
 def test_a_target_cell_runs_to_its_budget_when_not_reached(tiny):
     from distbench.scenarios.tasks import run_cell
 
-    record_ = run_cell(tiny("reuters_cnn", "virtual", "custom", target="accuracy=1.01", eval_every=5, max_steps=14,
+    record_ = run_cell(tiny("reuters_cnn", "virtual", "custom", target="accuracy=1", eval_every=5, max_steps=14,
                             steps_per_epoch=6, warmup_steps=1))
     t = record_["target"]
     assert not t["reached"] and record_["steps"]["total"] == 14 and [p["step"] for p in t["curve"]] == [5, 10, 14]
