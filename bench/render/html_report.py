@@ -14,7 +14,8 @@ from distbench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, history_
 from distbench.analysis.machines import MachineView
 from distbench.analysis.trends import Trend
 from distbench.core.errors import UserError
-from distbench.render import history_charts, overhead_lines, run_table, summary, target_table, units, verdicts
+from distbench.render import (history_charts, overhead_lines, run_table, stored_pairs, summary, target_table, units,
+                              verdicts)
 from distbench.render.figures import svg
 from distbench.storage.files import StoredRun
 
@@ -101,9 +102,9 @@ def _interleaved(stored: dict) -> dict | None:
     """An A/B run's verdict per cell, from its stored pairs: speed and test metric."""
     if not stored:
         return None
-    rows, bad = verdicts.stored_paired(stored)
-    return {"a": stored["a"]["label"], "b": stored["b"]["label"], "note": verdicts.stored_paired_note(stored),
-            "headers": verdicts.STORED_PAIRED_HEADERS, "rows": rows, "bad": bad}
+    rows, bad = stored_pairs.stored_paired(stored)
+    return {"a": stored["a"]["label"], "b": stored["b"]["label"], "note": stored_pairs.stored_paired_note(stored),
+            "headers": stored_pairs.STORED_PAIRED_HEADERS, "rows": rows, "bad": bad}
 
 
 def _trend_groups(trends: list[Trend]) -> list[dict]:

@@ -13,7 +13,7 @@ from distbench.analysis.trends import Trend, trends
 from distbench.core.errors import UserError
 from distbench.core.fileio import atomic_write_text
 from distbench.render import (history_charts, html_report, overhead_lines, run_charts, run_table, tables,
-                              target_table, verdicts)
+                              stored_pairs, target_table)
 from distbench.render.figures import save_png, svg
 from distbench.render.summary import render_summary
 from distbench.storage.files import StoredRun
@@ -80,10 +80,10 @@ def _interleaved_section(run: StoredRun) -> list[str]:
     stored = run.interleaved
     if not stored:
         return []
-    rows, _ = verdicts.stored_paired(stored)
+    rows, _ = stored_pairs.stored_paired(stored)
     return [f"## Interleaved A/B: {stored['b']['label']} against {stored['a']['label']}", "",
-            verdicts.stored_paired_note(stored), "",
-            tables.render_rows(verdicts.STORED_PAIRED_HEADERS, rows, "markdown"), ""]
+            stored_pairs.stored_paired_note(stored), "",
+            tables.render_rows(stored_pairs.STORED_PAIRED_HEADERS, rows, "markdown"), ""]
 
 
 def _guard_section(run: StoredRun) -> list[str]:

@@ -200,40 +200,6 @@ def paired_rows(cells) -> list[list]:
     return rows
 
 
-# -- a stored interleaved run (report) ---------------------------------------------------
-
-STORED_PAIRED_HEADERS = ["cell", "pairs", "B/A [95% CI]", "p", "test A", "test B", "verdict"]
-
-
-def stored_paired(stored: dict) -> tuple[list[list], list[int]]:
-    """A stored interleaved run's rows (speed and each side's test metric, the verdict with
-    ``LESS ACCURATE`` where B lost more than the tolerance), and the indices of the rows
-    that are regressions."""
-    rows, bad = [], []
-    for k, c in enumerate(stored.get("cells", {}).values()):
-        def side(key):
-            return f"{c['metric']} {units.metric(c.get(key))}" if c.get("metric") else "-"
-
-        verdict = c["verdict"] + (", LESS ACCURATE" if c.get("less_accurate") else "")
-        interval = tuple(c["interval"]) if c.get("interval") else None
-        rows.append([c["cell"], c["pairs"], units.ratio(c.get("ratio"), interval), units.p_value(c.get("p_value")),
-                     side("metric_a"), side("metric_b"), verdict])
-        if c["verdict"] == "slower" or c.get("less_accurate"):
-            bad.append(k)
-    return rows, bad
-
-
-def stored_paired_note(stored: dict) -> str:
-    """How a stored interleaved run was judged."""
-    tolerance = stored.get("accuracy_tolerance")
-    accuracy = (f"; a test metric lost beyond {tolerance:g} (of A's value for a lower-is-better metric) is LESS "
-                "ACCURATE, whatever the speed" if tolerance is not None else
-                "; this run was stored before its accuracy verdict was")
-    return (f"Pairs of processes, one of each side, run at once; the pairs are the units (pair k trains both sides "
-            f"with training seed k; test A and B are medians over the pairs). Speed band ±{stored.get('threshold')}"
-            f"{accuracy}.")
-
-
 def paired_table(cells) -> str:
     """The terminal's table of an interleaved comparison: rows grouped by workload within 120
     columns, the verdict in a word (why a cell failed or did not run is in the closing lines)."""
