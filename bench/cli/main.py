@@ -40,8 +40,8 @@ class _OneLineParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = options.NEGATIVE_VALUE
 
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists every option)\n")
+    def error(self, message: str, helps: str | None = None):
+        self.exit(2, f"{self.prog}: error: {message} (`{helps or self.prog + ' --help'}` lists every option)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up chatter (CUDA probing, CPU flags) drowns the table; the
     # parent needs none of it (workers keep warnings and errors for their error reports).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:   # named by the command's own help, which lists what it takes
+        parser.error(f"unrecognized arguments for `{parser.prog} {args.command}`: {' '.join(extra)}",
+                     f"{parser.prog} {args.command} --help")
     logging.basicConfig(level=logging.WARNING, format="distbench: %(message)s")
     try:
         _with_matrix_file(args)

@@ -85,9 +85,11 @@ def check_baseline(args: argparse.Namespace) -> int:
     baseline, current = load_ref(storage, args.baseline), load_ref(storage, args.run or "latest")
     for flag, ref, run in (("--baseline", args.baseline, baseline), ("--run", args.run or "latest", current)):
         if run.interleaved:
+            plain = [f"{r.number:04d}" for r in history(storage, run.machine_id) if not r.interleaved][-5:]
+            those = f"the latest of machine {run.machine_id}: {', '.join(plain)}" if plain else "it has none stored"
             raise UserError(f"{flag} {ref} is run {run.number}, an interleaved run (`check --against` or `ab`, cells "
                             "<id>@A and <id>@B, judged when it ran); check --baseline compares runs of `distbench run` "
-                            f"or `pytest --benchmark-only`: give {flag} N of one of those (`distbench list` lists them).")
+                            f"or `pytest --benchmark-only`: give {flag} N of one of those ({those}).")
     unknown = sorted(set(overrides) - set(baseline.cells()) - set(current.cells()))
     if unknown:
         raise UserError(f"--cell-threshold names cells in neither run: {', '.join(unknown)}.")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from distbench.core import references
+from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.session import options
 
@@ -99,7 +100,19 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     for name in PLURALS.values():
         if values.get(name):
             values[name] = [_relative_ref(path, ref) for ref in values[name]]
+    _check_settings(path, values)
     return values
+
+
+def _check_settings(path: Path, values: dict[str, Any]) -> None:
+    """The file's cell settings over the defaults, checked here so that a bad one is named
+    with the file (``epochs = 0`` read as if it had been typed)."""
+    fields = {o.name: values[o.name] for o in options.OPTIONS
+              if o.spec_field and o.name in values and o.name not in ("data", "matmul_shape")}
+    try:
+        CellSpec.for_profile(values.get("profile") or "quick", workload="", strategy="", loop=None, **fields).validate()
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
 
 
 def _relative_ref(path: Path, ref: str) -> str:

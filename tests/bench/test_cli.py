@@ -160,6 +160,9 @@ def test_plan_reads_a_matrix_file_s_reference_as_its_workload_s_name(capsys, tmp
     (["nope"], "distbench: error: argument command: invalid choice: 'nope'"),
     (["run", "--target", "accuracy=0.5", "--target", "loss<=1"],
      "distbench run: error: --target was given twice (accuracy=0.5 and loss<=1); it takes one value"),
+    # An option of another command: the pointer is to this command's help, which lists what it takes.
+    (["run", "--threshold", "0.1"], "distbench: error: unrecognized arguments for `distbench run`: --threshold 0.1 "
+                                    "(`distbench run --help` lists every option)"),
 ])
 def test_a_value_argparse_refuses_is_one_line_too(capsys, argv, message):
     """Not argparse's usage block (26 lines for run) before the line that says what is wrong."""

@@ -187,6 +187,7 @@ def test_check_baseline_against_an_interleaved_latest_run_says_what_it_is(capsys
     code, _, err = run_cli(capsys, "check", "--baseline", "1", "--results", results)
     assert code == 2 and err.count("\n") == 1
     assert "--run latest is run 6, an interleaved run (`check --against` or `ab`" in err
+    assert err.rstrip().endswith(f"(the latest of machine {MACHINE}: 0001, 0002, 0003, 0004, 0005).")   # not `list`
     assert {p: p.read_bytes() for p in Path(results).glob("*/*.json")} == before
 
 

@@ -122,6 +122,9 @@ def test_the_matrix_file_is_read_checked_and_overridden(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nworkers = "two"\n')
     with pytest.raises(UserError, match="workers must be an integer; received 'two'"):
         matrix_file.read(path)
+    (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nepochs = 0\n')   # a type right, a value wrong
+    with pytest.raises(UserError, match=f"^{tmp_path / 'pyproject.toml'}: Epochs must be an integer >= 1; received 0"):
+        matrix_file.read(path)
     (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nstrategys = ["default"]\n')
     with pytest.raises(UserError, match="unknown key 'strategys' in the matrix. Valid: .*strategies"):
         matrix_file.read(path)
