@@ -34,7 +34,10 @@ def rank(results: dict[str, CellResult], cells: set[str] | None = None) -> list[
     winner's claim is tested."""
     candidates = [r for cell, r in results.items() if r.measured and r.spec.loop and not r.spec.is_replicate
                   and (cells is None or cell in cells)]
-    plain = {r.spec.strategy: r for r in candidates if r.spec.is_plain_fit}
+    # Plain fit as this run measured it, a candidate or not (the guard's reference, when
+    # --loop leaves fit out of the candidates).
+    plain = {r.spec.strategy: r for r in results.values() if r.measured and r.spec.is_plain_fit
+             and not r.spec.is_replicate}
     rows = [Ranked(r, plain[r.spec.strategy].mean_step / r.mean_step if r.spec.strategy in plain else None)
             for r in candidates]
     return sorted(rows, key=lambda r: (not r.accepted, r.result.mean_step))

@@ -13,7 +13,7 @@ from distbench.cli.args import emit
 from distbench.cli.interleaved import pair_progress
 from distbench.cli.stored import this_machine_id
 from distbench.core.errors import UserError
-from distbench.render import listing, run_table, summary, tune_table
+from distbench.render import listing, run_table, summary, tune_table, verdicts
 from distbench.session import matrix_file, options, tune
 from distbench.session.plan import selected
 from distbench.session.session import Session
@@ -103,7 +103,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     sides = tune.confirmation(ranked)
     if sides is not None and args.confirm_pairs >= 2:
         print(tune_table.confirming_line(sides), flush=True)
-    confirmed = tune.confirm(session, sides, args.confirm_pairs, pair_progress)
+    label = tune_table.pair_label(sides) if sides else None
+    confirmed = tune.confirm(session, sides, args.confirm_pairs,
+                             lambda cell, a, b: print(summary.wrap(verdicts.pair_line(cell, a, b, label)), flush=True))
     emit(tune_table.tune_text(ranked, args.format))
     for line in summary.wrap_lines(["", tune_table.tune_verdict(ranked, confirmed),
                                     *tune_table.not_ranked_lines(left_out, session.results)]):

@@ -65,6 +65,13 @@ def tune_verdict(ranked, confirmed=None) -> str:
             f"{claim}.")
 
 
+def pair_label(sides) -> str:
+    """What the winner's pairs compare: ``digits-default, A plain fit / B fastest: custom``
+    (the cell's own id names plain fit, side A, only)."""
+    plain, a, b = sides
+    return f"{plain.workload}-{plain.strategy}, A {a.label} / B {b.label}"
+
+
 def confirming_line(sides) -> str:
     """Before the winner's interleaved test against plain fit (``sides``: plain cell, A, B)."""
     _, a, b = sides

@@ -210,13 +210,14 @@ def paired_table(cells) -> str:
     return summary.grouped_table(list(groups.items()), PAIRED_HEADERS) if groups else "No cell was selected."
 
 
-def pair_line(cell, record_a: dict, record_b: dict) -> str:
-    """A progress line: one pair's medians and the verdict so far."""
+def pair_line(cell, record_a: dict, record_b: dict, label: str | None = None) -> str:
+    """A progress line: one pair's medians and the verdict so far (``label``: what the pair
+    compares, where the cell's id would name one side only)."""
     def side(r):
         return f"{units.ms(r['step_time']['median'])} ms" if r.get("status") == "ok" else r.get("status", "?").upper()
 
     j = cell.judgement
-    return (f"[pair {len(cell.pairs)}] {cell.cell}: A {side(record_a)}, B {side(record_b)}; "
+    return (f"[pair {len(cell.pairs)}] {label or cell.cell}: A {side(record_a)}, B {side(record_b)}; "
             f"B/A so far {units.ratio(j.ratio, j.interval)}: {cell.verdict}")
 
 

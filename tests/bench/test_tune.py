@@ -125,3 +125,14 @@ def test_cross_device_ops_are_a_tune_axis_on_two_gpus_only():
     assert {c.cross_device_ops for c in cells} == {"auto", "nccl", "hierarchical_copy", "one_device"}
     cells, _ = tune.candidates("reuters_cnn", ["mirrored"], ["custom"], base, CPU_ONLY)
     assert {c.cross_device_ops for c in cells} == {"auto"}
+
+
+def test_with_fit_left_out_the_custom_loop_is_still_set_against_plain_fit_and_its_pairs_say_so():
+    """`tune --loop custom`: plain fit runs as the guard's reference, not as a candidate; the
+    table read `vs plain fit -`, and the winner's pairs were named after the fit cell alone."""
+    run = {"w-default-fit": _cell("w-default-fit", [10, 10.1, 9.9]),
+           "w-default-custom": _cell("w-default-custom", [8.2, 8.0, 8.1], loop="custom")}
+    (custom,) = tuning.rank(results_of(run), {"w-default-custom"})
+    assert custom.speedup == pytest.approx(10 / 8.1, rel=0.02)
+    sides = tune.confirmation([custom])
+    assert tune_table.pair_label(sides) == "w-default, A plain fit / B fastest: custom"
