@@ -73,7 +73,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     histories = {folder.name: history(storage, folder.name) for folder in storage.machine_folders()}
     out = args.out or os.path.join("reports", run.machine_id)
     markdown, page = write_report(run, histories, out, threshold_of(args, stored_default(args)), args.reference)
-    print(wrote_line(page, markdown))
+    print(summary.wrap(wrote_line(page, markdown)))
     return 0
 
 
