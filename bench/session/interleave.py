@@ -297,7 +297,8 @@ def pair_spec(spec: CellSpec, k: int) -> CellSpec:
     that alters the model is judged on the median over as many seeds as pairs, not on one
     seed's luck: at the quick profile a seed's test metric has an sd of 0.030 (reuters_cnn's
     accuracy) and 0.035 (multibranch's AUC) over 5 seeds (run e3e5cf/0003), so two single
-    seeds differ by more than the 0.05 tolerance about one time in eight."""
+    seeds differ the bad way by more than the 0.05 tolerance one time in six to eight (normal
+    approximation)."""
     return spec if k == 0 else spec.replace(init_seed=spec.training_seed + k)
 
 
