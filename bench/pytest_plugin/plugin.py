@@ -116,7 +116,10 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """With --benchmark-only and a declared matrix, adds the matrix's benchmarks (the
     -k and -m selections, which run after this hook, apply to them as to any test)."""
-    if not config.getoption("benchmark_only", default=False) or matrix_file(config) is None:
+    if not config.getoption("benchmark_only", default=False):
+        _check_given(config)
+        return
+    if matrix_file(config) is None:
         return
     session_of(config)   # bad input stops the run here, before the matrix's module is collected
     if not any("distbench_cell" in getattr(item, "fixturenames", ()) for item in items) and _asks_for_matrix(config):
@@ -144,6 +147,24 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if others:
         config.hook.pytest_deselected(items=others)
         items[:] = benchmarks
+
+
+def _check_given(config: pytest.Config) -> None:
+    """Without --benchmark-only the matrix does not run, but a wrong ``--distbench-*`` value
+    (typed, or in addopts) is still pytest's usage error, not silence; checked without
+    loading the project's references or TensorFlow."""
+    # inside the hook: see the note on imports at the top
+    from distbench.core.errors import UserError
+    from distbench.session import options
+    from distbench.session.session import check_given
+
+    given = {k: v for k, v in options.from_namespace(config.option, "distbench_").items()
+             if v is not None and v is not False and v != []}   # 0 is a value given (False == 0)
+    if given:
+        try:
+            check_given(given)
+        except UserError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 def _asks_for_matrix(config: pytest.Config) -> bool:

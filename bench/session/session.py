@@ -16,14 +16,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from distbench import plugins, workloads
+from distbench import loops, plugins, strategies, workloads
 from distbench.analysis import guard
+from distbench.core import references, targets
 from distbench.core.config import CellSpec, parse_matmul_shape
 from distbench.core.errors import UserError
 from distbench.core.records import CellRecord, missing
 from distbench.render import run_table
 from distbench.session import options, overhead, peak
-from distbench.session.plan import build_cells, overhead_cells, target_cells
+from distbench.session.plan import build_cells, overhead_cells, selected, target_cells
 from distbench.session.suite import Interrupted, Suite
 from distbench.storage.files import save_run
 from distbench.storage.results import CellResult, results_of
@@ -41,6 +42,23 @@ def base_spec(values: dict[str, Any]) -> CellSpec:
         check_exists(fields["data"])
     fields["plugins"] = tuple(values.get("plugins") or ())
     return CellSpec.for_profile(values.get("profile") or "quick", workload="", strategy="", loop=None, **fields)
+
+
+def check_given(values: dict[str, Any]) -> None:
+    """The options given, checked without loading anything (references, data, devices):
+    registered names, the cell's settings, counts (UserError naming the first wrong one).
+    For a pytest run without ``--benchmark-only``, where the matrix does not run but a
+    typo in ``--distbench-*`` (or in addopts) should not pass unseen."""
+    for kind, registry in (("workload", workloads.WORKLOADS), ("strategy", strategies.STRATEGIES),
+                           ("loop", loops.LOOPS)):
+        selected([n for n in values.get(kind) or [] if not references.is_reference(n)], registry)
+    spec = {k: v for k, v in values.items() if v is not None and k not in ("data", "plugins")}
+    base_spec({**spec, "data": None}).validate()
+    if values.get("target") and values["target"] != targets.DEFAULT:
+        targets.parse(values["target"])
+    for name, least in (("repeats", 1), ("guard_seeds", 0)):
+        if values.get(name) is not None and values[name] < least:
+            raise UserError(f"--{name.replace('_', '-')} must be >= {least}; received {values[name]}.")
 
 
 def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:

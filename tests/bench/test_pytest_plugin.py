@@ -96,6 +96,19 @@ def test_bad_input_to_the_benchmarks_is_pytest_s_one_line_usage_error(tmp_path, 
     assert _pytest_in(tmp_path).returncode == 0
 
 
+def test_a_wrong_distbench_value_is_refused_by_plain_pytest_too(tmp_path):
+    """Without --benchmark-only the matrix does not run, and `--distbench-strategy nosuch`
+    passed unseen (exit 0), as a typo in a CI job's options or addopts would; a right
+    value leaves the project's own tests to run."""
+    (tmp_path / "test_own.py").write_text("def test_own():\n    assert True\n")
+    for bad, message in ((["--distbench-strategy", "nosuch"], "ERROR: Unknown strategy 'nosuch'. Known: default"),
+                         (["--distbench-repeats", "0"], "ERROR: --repeats must be >= 1; received 0.")):
+        result = _pytest_in(tmp_path, *bad)
+        assert result.returncode == 4 and result.stderr.strip().startswith(message), result.stderr[-2000:]
+    result = _pytest_in(tmp_path, "--distbench-strategy", "default", "--distbench-repeats", "2")
+    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-2000:]
+
+
 def test_a_pyproject_that_does_not_parse_and_names_no_matrix_is_passed_over(tmp_path):
     """Not distbench's to judge: a broken pyproject.toml of some other tool above the project."""
     from distbench.session import matrix_file
