@@ -81,4 +81,4 @@ def confirming_line(sides) -> str:
 def not_ranked_lines(left_out: list[str], results) -> list[str]:
     """What tune left out, and the candidates that did not run, each with why."""
     found = left_out + [f"{c}: {r.status}: {r.reason}" for c, r in results.items() if not r.measured]
-    return [f"  not ranked: {line}" for line in found]
+    return [part for line in found for part in summary.wrap(f"  not ranked: {line}").splitlines()]

@@ -136,3 +136,10 @@ def test_with_fit_left_out_the_custom_loop_is_still_set_against_plain_fit_and_it
     assert custom.speedup == pytest.approx(10 / 8.1, rel=0.02)
     sides = tune.confirmation([custom])
     assert tune_table.pair_label(sides) == "w-default, A plain fit / B fastest: custom"
+
+
+def test_what_tune_did_not_rank_fits_120_columns():
+    reason = ("default: fit with steps_per_execution 50 not tried: 20 steps leave it no timed call after the cold "
+              "start and 5 warm-up steps (run more --steps-per-epoch)")
+    lines = tune_table.not_ranked_lines([reason], {})
+    assert max(map(len, lines)) <= 120 and " ".join(part.strip() for part in lines) == f"not ranked: {reason}"
