@@ -97,6 +97,7 @@ def _report(capsys, tmp_path, *extra):
 def test_the_page_holds_every_cell_and_chart_and_nothing_from_outside(capsys, tmp_path):
     code, out, printed = _report(capsys, tmp_path)
     assert code == 0 and "report.html" in printed.out
+    assert max(map(len, printed.out.splitlines())) <= 120, printed.out   # the "Wrote ..." line wraps
     text = (out / "report.html").read_text()
     page = Page(text)
     for cell in CELLS:
