@@ -4,8 +4,8 @@ read as pass, fail or undecided, failing closed.
 B fails against A when a cell is ``slower``, its guard metric dropped by more than the
 accuracy tolerance, or its guard newly flags it. The guard's reference cell is judged on
 the median over its training seeds (the cell and its ``-initN`` seeds, in each run), and
-the seeds are not judged one by one: one seed's luck is not a regression. A cell that is undecided, missing,
-crashed in any process, or measured differently in the two runs is not a pass unless the
+the seeds are not judged one by one: one seed's luck is not a regression. A cell that is
+undecided, missing, crashed in any process, or measured differently in the two runs is not a pass unless the
 user allows that; runs of two machines are not compared unless allowed; nothing checked
 is never a pass.
 """
@@ -38,9 +38,9 @@ def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCU
     for c in comparison.compared:
         if c.verdict == "slower":
             found.append(Regression("slower", c))
-        metric = over_seeds.get(c.cell, (c.accuracy_a, c.accuracy_b, 1))
-        direction = (c.b or c.a).guard_direction
-        if not (c.b or c.a).spec.is_replicate and metric_worse(metric[0], metric[1], direction, accuracy_tolerance):
+        metric, result = over_seeds.get(c.cell, (c.accuracy_a, c.accuracy_b, 1)), c.b or c.a
+        if not result.spec.is_replicate and metric_worse(metric[0], metric[1], result.guard_direction,
+                                                         accuracy_tolerance):
             found.append(Regression("accuracy", c, accuracy_tolerance, metric))
         if guard.worse(c.b.guard) and not guard.worse(c.a.guard):
             found.append(Regression("guard", c))

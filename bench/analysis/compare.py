@@ -187,9 +187,6 @@ class CellComparison:
         a, b = self.accuracy_a, self.accuracy_b
         return None if a is None or b is None else b - a
 
-    def accuracy_worse(self, tolerance: float) -> bool:
-        return metric_worse(self.accuracy_a, self.accuracy_b, (self.b or self.a).guard_direction, tolerance)
-
     @property
     def unchecked(self) -> bool:
         """Undecided: the check can neither pass nor fail this cell's speed."""

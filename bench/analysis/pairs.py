@@ -26,8 +26,7 @@ class PairedOutcome:
     def less_accurate(self) -> list:
         """Cells whose side B learned worse than A beyond the tolerance, whatever their speed
         (pair k trains both sides with training seed k): a regression too."""
-        return [c for c in self.cells if c.verdict not in ("failed", "interrupted") and
-                c.less_accurate(self.accuracy_tolerance)]
+        return [c for c in self.cells if c.less_accurate(self.accuracy_tolerance)]
 
     @property
     def decided(self) -> int:

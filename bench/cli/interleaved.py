@@ -110,8 +110,7 @@ def pair_settings(args: argparse.Namespace) -> Pairs:
     return Pairs(threshold_of(args, interleave.DEFAULT_THRESHOLD), given(args.min_pairs, interleave.DEFAULT_MIN_PAIRS),
                  given(args.max_pairs, interleave.DEFAULT_MAX_PAIRS), args.budget,
                  lockstep=not getattr(args, "no_lockstep", False),
-                 accuracy_tolerance=accuracy_tolerance_of(args, compare.DEFAULT_ACCURACY_TOLERANCE)
-                 if hasattr(args, "accuracy_tolerance") else compare.DEFAULT_ACCURACY_TOLERANCE)
+                 accuracy_tolerance=accuracy_tolerance_of(args, compare.DEFAULT_ACCURACY_TOLERANCE))
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

@@ -15,16 +15,18 @@ def stored_paired(stored: dict) -> tuple[list[list], list[int]]:
     that are regressions."""
     rows, bad = [], []
     for k, c in enumerate(stored.get("cells", {}).values()):
-        def side(key):
-            return f"{c['metric']} {units.metric(c.get(key))}" if c.get("metric") else "-"
-
         verdict = c["verdict"] + (", LESS ACCURATE" if c.get("less_accurate") else "")
         interval = tuple(c["interval"]) if c.get("interval") else None
         rows.append([c["cell"], c["pairs"], units.ratio(c.get("ratio"), interval), units.p_value(c.get("p_value")),
-                     side("metric_a"), side("metric_b"), verdict])
+                     _side(c, "metric_a"), _side(c, "metric_b"), verdict])
         if c["verdict"] == "slower" or c.get("less_accurate"):
             bad.append(k)
     return rows, bad
+
+
+def _side(cell: dict, key: str) -> str:
+    """A side's stored test metric, named (``auc 0.969``)."""
+    return f"{cell['metric']} {units.metric(cell.get(key))}" if cell.get("metric") else "-"
 
 
 def stored_paired_note(stored: dict) -> str:

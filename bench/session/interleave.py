@@ -153,9 +153,10 @@ class PairedCell:
 
     def less_accurate(self, tolerance: float) -> bool:
         """B learned worse than A beyond ``tolerance``, median against median over the pairs'
-        seeds (the rule of ``check --baseline``)."""
-        return self.metric is not None and compare.metric_worse(self.metric_of(0), self.metric_of(1),
-                                                                self.metric[1], tolerance)
+        seeds (the rule of ``check --baseline``); never for a cell that failed or was
+        interrupted, whose verdict is that."""
+        return (self.verdict not in ("failed", "interrupted") and self.metric is not None
+                and compare.metric_worse(self.metric_of(0), self.metric_of(1), self.metric[1], tolerance))
 
     def as_dict(self, tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE) -> dict:
         j = self.judgement
@@ -166,7 +167,7 @@ class PairedCell:
                 "failure": (self.failure or {}).get("reason"), "lockstep": self.lockstep,
                 "metric": self.metric[0] if self.metric else None, "metric_a": self.metric_of(0),
                 "metric_b": self.metric_of(1), "metric_direction": self.metric[1] if self.metric else None,
-                "less_accurate": self.verdict not in ("failed", "interrupted") and self.less_accurate(tolerance)}
+                "less_accurate": self.less_accurate(tolerance)}
 
 
 def _single_process(spec: CellSpec) -> bool:
