@@ -92,12 +92,18 @@ class Noise:
     runs: int
 
 
-def history_noise(history: list[StoredRun], like: StoredRun | None = None) -> dict[str, Noise]:
+def history_noise(history: list[StoredRun], like: StoredRun | None = None,
+                  leave_out: StoredRun | None = None) -> dict[str, Noise]:
     """Each cell's between-run noise over a machine's stored runs, in run order (cells in
     at least 3 runs); with ``like``, only the runs that measured the cell as ``like`` did
     (:func:`differences` empty: the same configuration, data and workload code). Runs of
     another batch or profile under the same id have another spread (a longer profile's is
     smaller), which would narrow the interval of runs it did not come from.
+
+    ``leave_out`` is the run being judged (B of a comparison): its differences are the step
+    in question, and in a short history they would be most of the noise it is judged
+    against (with 3 runs, one of two differences: any step, however large, undecided). So a
+    comparison needs 3 runs besides the one judged.
 
     The history holds real changes too (the regressions it is asked to judge), so the
     spread is estimated from successive differences of the log run-level medians,
@@ -107,6 +113,8 @@ def history_noise(history: list[StoredRun], like: StoredRun | None = None) -> di
     """
     values: dict[str, list[float]] = {}
     for run in history:
+        if leave_out is not None and (run.machine_id, run.number) == (leave_out.machine_id, leave_out.number):
+            continue
         for cell, result in run.results.items():
             estimate = result.estimate if result.measured else None
             if estimate is None or not math.isfinite(estimate) or run.interrupted:

@@ -25,10 +25,10 @@ def this_machine_id() -> str:
     return machine_id(machine_info())
 
 
-def _noise(storage, *runs) -> list[dict]:
+def _noise(storage, a, b) -> list[dict]:
     """Each run's machine's between-run noise, from the stored runs of that machine that
-    measured each cell as that run did."""
-    return [compare.history_noise(history(storage, run.machine_id), like=run) for run in runs]
+    measured each cell as that run did, leaving out B, the run being judged."""
+    return [compare.history_noise(history(storage, run.machine_id), like=run, leave_out=b) for run in (a, b)]
 
 
 def history(storage: Storage, machine_id: str) -> list:

@@ -46,8 +46,8 @@ def machine_line(diff) -> str:
 
 
 HISTORY_NOTE = ("Stored runs of different times: each run is one unit, and the interval of B/A comes from the "
-                "spread of each cell's run-level median over this machine's stored runs (at least "
-                "{runs}). A cell without that history is undecided: compare at the same time with "
+                "spread of each cell's run-level median over this machine's stored runs ({runs} at least, "
+                "besides B, the run judged). A cell without that history is undecided: compare at the same time with "
                 "`distbench check --against REV` or `distbench ab`.")
 
 
@@ -77,7 +77,8 @@ def undecided_line(c) -> str:
     if c.ratio is None:
         return f"{c.cell}: neither run reached the target in most seeds"
     if c.ratio_ci is None:
-        return f"{c.cell}: B/A {c.ratio:.2f}, no interval: fewer than the stored runs needed to know this cell's noise"
+        return (f"{c.cell}: B/A {c.ratio:.2f}, no interval: fewer than the stored runs needed to know this cell's "
+                f"noise ({MIN_HISTORY_RUNS} measured as B was, besides B)")
     return (f"{c.cell}: B/A {units.ratio(c.ratio, c.ratio_ci)} reaches past {units.times(1 + c.threshold)} or "
             f"{units.times(1 / (1 + c.threshold))} (noise from {c.noise_runs} stored runs)")
 

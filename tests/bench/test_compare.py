@@ -57,6 +57,27 @@ def test_history_noise_is_robust_to_the_regression_it_judges(tmp_path):
     assert history_noise(runs[:2]) == {}                        # fewer than 3 runs: no estimate
 
 
+def test_the_run_judged_is_left_out_of_the_noise_it_is_judged_against(tmp_path):
+    """With 3 runs, the step judged was one of two differences behind its own noise: a 13.5x
+    slow-down read B/A 13.5 [0.00, 59330], undecided, and an equal speed had a narrower
+    interval than a step. Left out, the noise is the other runs' alone."""
+    history = [run_with(tmp_path, m, seed=i, spread=0.001) for i, m in enumerate([10.0, 10.5, 10.2])]
+    widths = []
+    for later in (10.2, 137.7):   # the same speed, and 13.5x slower
+        judged = run_with(tmp_path, later, seed=len(history), spread=0.001)
+        runs = history + [judged]
+        noise = history_noise(runs, leave_out=judged)
+        # |diffs| of the three runs besides it: log(1.05), log(10.5 / 10.2) -> their median x 1.4826 / sqrt 2
+        assert noise[CELL].runs == 3 and noise[CELL].sd == pytest.approx(
+            1.4826 * (math.log(1.05) + math.log(10.5 / 10.2)) / 2 / math.sqrt(2), rel=0.02)
+        (c,) = compare_runs(history[-1], judged, noise_a=noise, noise_b=noise).cells
+        lo, hi = c.ratio_ci
+        assert (lo < 1 < hi) if later == 10.2 else (c.verdict == "slower" and lo > 5), c
+        widths.append(math.log(hi / lo))
+        assert history_noise(runs[1:], leave_out=judged) == {}    # 2 runs besides it: no estimate
+    assert widths[0] == pytest.approx(widths[1], rel=0.01)         # the step does not widen its own interval
+
+
 def test_same_speed_with_a_quiet_history_is_same(tmp_path):
     a, b = run_with(tmp_path, 10.0, seed=1), run_with(tmp_path, 10.0, seed=2)
     (c,) = compare_runs(a, b, noise_a=NOISE, noise_b=NOISE).cells
