@@ -127,6 +127,14 @@ def history_noise(history: list[StoredRun], like: StoredRun | None = None,
             if len(v) >= MIN_HISTORY_RUNS}
 
 
+def comparison_noise(history_a: list[StoredRun], history_b: list[StoredRun], a: StoredRun,
+                     b: StoredRun) -> tuple[dict[str, Noise], dict[str, Noise]]:
+    """The noise B is judged against A with, wherever it is judged (``compare``, ``check
+    --baseline``, the report's steps, its last-run and machine sections): each run's from its
+    machine's runs that measured the cell as it did, B left out."""
+    return history_noise(history_a, like=a, leave_out=b), history_noise(history_b, like=b, leave_out=b)
+
+
 # The least between-run spread a history may claim (1% of a run-level median): copies of one
 # run, or a few runs that happen to agree, would otherwise give an interval of no width.
 # Successive runs here differ by 5-25% (docs/measurements.md).

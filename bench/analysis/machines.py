@@ -3,7 +3,8 @@ machine's latest measurement of it, and its ratio to a reference machine.
 
 The ratio is ``compare``'s between stored runs of two machines: the ratio of run-level
 medians, with an interval from each machine's own between-run noise (its history in
-``results/``), judged by the same band rule; cells that are different measurements
+``results/``, as ``compare`` takes it: :func:`~distbench.analysis.compare.comparison_noise`),
+judged by the same band rule; cells that are different measurements
 (configuration, data or workload code) are shown and not compared. The machines'
 fingerprints are compared once, field by field.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from distbench.analysis.compare import DEFAULT_THRESHOLD, CellComparison, compare_cell, history_noise
+from distbench.analysis.compare import DEFAULT_THRESHOLD, CellComparison, compare_cell, comparison_noise
 from distbench.analysis.trends import is_matrix_cell
 from distbench.core.errors import UserError
 from distbench.storage.files import StoredRun
@@ -53,7 +54,7 @@ def side_by_side(histories: dict[str, list[StoredRun]], reference: str,
         raise UserError(f"--reference {reference!r} is not a machine with stored runs; known: {', '.join(known)}.")
     machines = [reference] + [m for m in known if m != reference]
     latest = {m: _latest_cells(histories[m]) for m in machines}
-    noise = {m: history_noise(histories[m]) for m in machines}
+    noise = _noise_of(histories)
     shared = [c for c in dict.fromkeys(c for m in machines for c in latest[m])
               if sum(c in latest[m] for m in machines) >= 2]
     rows = []
@@ -64,13 +65,27 @@ def side_by_side(histories: dict[str, list[StoredRun]], reference: str,
             if cell not in latest[m]:
                 continue
             run, result = latest[m][cell]
-            judged = (compare_cell(base[1], result, threshold, noise[reference].get(cell), noise[m].get(cell))
-                      if base and m != reference else None)
+            judged = None
+            if base and m != reference:
+                noise_a, noise_b = noise(base[0], run)
+                judged = compare_cell(base[1], result, threshold, noise_a.get(cell), noise_b.get(cell))
             entries[m] = Latest(m, run, result, judged)
         rows.append(CellRow(cell, entries[next(iter(entries))].result.spec.workload, entries))
     order = list(dict.fromkeys(r.workload for r in rows))
     rows.sort(key=lambda r: order.index(r.workload))
     return MachineView(reference, machines, _fingerprint_differences(histories, machines), rows)
+
+
+def _noise_of(histories: dict[str, list[StoredRun]]):
+    """(A's run, B's run) -> compare's noise for them (each pair's computed once)."""
+    cache: dict[tuple, tuple[dict, dict]] = {}
+
+    def of(a: StoredRun, b: StoredRun) -> tuple[dict, dict]:
+        key = (a.machine_id, a.number, b.machine_id, b.number)
+        if key not in cache:
+            cache[key] = comparison_noise(histories[a.machine_id], histories[b.machine_id], a, b)
+        return cache[key]
+    return of
 
 
 def _latest_cells(history: list[StoredRun]) -> dict[str, tuple[StoredRun, CellResult]]:

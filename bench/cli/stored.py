@@ -25,10 +25,9 @@ def this_machine_id() -> str:
     return machine_id(machine_info())
 
 
-def _noise(storage, a, b) -> list[dict]:
-    """Each run's machine's between-run noise, from the stored runs of that machine that
-    measured each cell as that run did, leaving out B, the run being judged."""
-    return [compare.history_noise(history(storage, run.machine_id), like=run, leave_out=b) for run in (a, b)]
+def _noise(storage, a, b) -> tuple[dict, dict]:
+    """Each run's machine's between-run noise (:func:`~distbench.analysis.compare.comparison_noise`)."""
+    return compare.comparison_noise(history(storage, a.machine_id), history(storage, b.machine_id), a, b)
 
 
 def history(storage: Storage, machine_id: str) -> list:

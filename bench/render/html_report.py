@@ -10,7 +10,7 @@ import jinja2
 from markupsafe import Markup
 
 from distbench.analysis import scaling
-from distbench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, history_noise
+from distbench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, comparison_noise
 from distbench.analysis.machines import MachineView
 from distbench.analysis.trends import Trend
 from distbench.core.errors import UserError
@@ -80,11 +80,10 @@ def _previous(run: StoredRun, history: list[StoredRun], threshold: float) -> dic
     """The run against the latest earlier run of its machine that measured a cell of it the
     same way (compare's judge): the compared cells' rows, and the others counted by why;
     None when there is no such run."""
-    noise = history_noise(history, like=run, leave_out=run)
     for before in reversed([r for r in history if r.number < run.number and not r.interrupted]):
-        try:   # compare's noise: each run's from the runs that measured its cells as it did, this one left out
-            comparison = compare_runs(before, run, threshold, noise_b=noise,
-                                      noise_a=history_noise(history, like=before, leave_out=run))
+        try:
+            noise_a, noise_b = comparison_noise(history, history, before, run)
+            comparison = compare_runs(before, run, threshold, noise_a=noise_a, noise_b=noise_b)
         except UserError:
             continue   # no cell in common
         if comparison.compared:
