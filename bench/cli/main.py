@@ -153,7 +153,7 @@ def _with_matrix_file(args: argparse.Namespace) -> None:
     # The file's threshold is for stored runs (compare, check --baseline, report): an
     # interleaved verdict keeps its own, narrower default unless --threshold is given.
     args.stored_threshold = declared.pop("threshold", None)
-    merged = matrix_file.merge(declared, {name: getattr(args, name, None) for name in declared})
+    merged = matrix_file.merge(declared, {name: getattr(args, name, None) for name in {*declared, "plugin"}})
     for name, value in merged.items():
         if hasattr(args, name):
             setattr(args, name, value)

@@ -156,20 +156,27 @@ def merge(declared: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     only that reference goes into the cells' specs)."""
     out = dict(declared)
     given = {k: v for k, v in given.items() if v is not None and v != [] and v is not False}
+    loaded = given.get("plugin") or declared.get("plugin") or []   # --plugin's (else plugins') classes, loaded
     for kind in ("workload", "strategy", "loop"):
         if given.get(kind) and declared.get(kind):
-            given[kind] = _by_declared_name(given[kind], declared[kind], kind)
+            given[kind] = _by_declared_name(given[kind], declared[kind], kind, loaded)
     out.update(given)
     return out
 
 
-def _by_declared_name(names: list[str], declared: list[str], kind: str) -> list[str]:
+def _by_declared_name(names: list[str], declared: list[str], kind: str, loaded: list[str]) -> list[str]:
     """``names`` with each one no registry knows replaced by the file's reference whose class
-    has that name (a reference that does not load is left for its own selection to refuse)."""
+    has that name (a reference that does not load is left for its own selection to refuse);
+    the names of the classes ``loaded`` (``--plugin``, ``plugins``) are known as they are."""
     # Here, not at the top: plugins brings the registries (the workloads, numpy), which an
     # ordinary pytest run that only looks for a matrix file must not load.
     from distbench import plugins
 
+    for ref in loaded:
+        try:
+            plugins.load_declared(ref)
+        except UserError:
+            continue   # refused with its own message when the selection loads it
     unknown = {n for n in names if not references.is_reference(n) and n not in plugins.registry_of(kind).names()}
     if not unknown:
         return names

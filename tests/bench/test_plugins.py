@@ -154,6 +154,33 @@ def test_a_declared_plugin_is_loaded_without_being_selected_and_its_cells_carry_
     assert cell.plugins == (f"workload={path}:Tiny",)
 
 
+def test_a_plugin_s_name_selects_it_where_the_matrix_file_lists_workloads(model_file, monkeypatch, tmp_path):
+    """A project whose matrix file lists its workloads: ``--plugin REF --workload NAME`` (or
+    the file's ``plugins``) was refused as "Unknown workload NAME", the name being looked for
+    among the file's workloads before any plugin was loaded."""
+    from distbench.cli.main import _with_matrix_file, build_parser
+    from distbench.session import options
+    from distbench.session.session import Session
+
+    path, name = model_file
+    project = path.parent
+    (project / "other.py").write_text(MODEL.format(name=f"{name}_other").replace("class Tiny", "class Other"))
+    matrix = '[tool.distbench]\nworkloads = ["other.py:Other"]\nstrategies = ["default"]\nloops = ["custom"]\n'
+    (project / "pyproject.toml").write_text(matrix)
+    monkeypatch.chdir(project)
+    for argv, plugin in ((["--plugin", f"{path.name}:Tiny"], f"workload={path}:Tiny"),
+                         ([], f"workload={path}:Tiny@{project}")):
+        if not argv:   # the file's plugins instead of --plugin
+            (project / "pyproject.toml").write_text(matrix + f'plugins = ["{path.name}:Tiny"]\n')
+        args = build_parser().parse_args(["run", *argv, "--workload", name, "--guard-seeds", "0"])
+        _with_matrix_file(args)
+        (cell,) = Session.from_options(options.from_namespace(args)).plan
+        assert cell.id == f"{name}-default-custom" and cell.plugins == (plugin,), cell
+        WORKLOADS.unregister(name)
+    if f"{name}_other" in WORKLOADS:
+        WORKLOADS.unregister(f"{name}_other")
+
+
 def test_a_matrix_file_s_file_reference_imports_its_neighbours_from_the_file_s_folder(tmp_path, monkeypatch):
     """``models/tagger.py:Tagger`` in a matrix file imports ``tagger_helpers`` from the
     project's top folder (the matrix file's), typed from any folder; as a plain path, only
