@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 
+# Every adapter's constructor takes these (from the cell's spec of the same names).
+SETTINGS = ("devices", "virtual_memory_mb", "workers", "ps", "cross_device_ops", "communication", "connect_deadline_s")
+
+
 @dataclass(frozen=True)
 class Availability:
     """Whether an adapter can run here; ``reason`` says why not (or notes a fallback)."""
@@ -49,6 +53,11 @@ class StrategyAdapter(abc.ABC):
     # Trains across processes (one per worker, or per machine): where teams use tf-keras,
     # so a selection that names no Keras runs these cells under both (distbench.session.plan).
     across_processes: ClassVar[bool] = False
+    # The cell settings (CellSpec fields) the adapter reads: the others are set to their
+    # defaults in its cells, so that a setting meant for another strategy (--devices for
+    # `virtual`) neither renames these cells nor makes their stored runs incomparable.
+    # A user's adapter may read any of them.
+    reads: ClassVar[tuple[str, ...]] = SETTINGS
 
     def __init__(self, devices: int = 2, virtual_memory_mb: int = 2048, workers: int = 2,
                  cross_device_ops: str = "auto", communication: str = "auto",

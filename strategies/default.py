@@ -11,6 +11,7 @@ from distbench.strategies.registry import STRATEGIES
 class DefaultAdapter(StrategyAdapter):
     name = "default"
     summary = "no distribution (tf.distribute default strategy), one replica"
+    reads = ()
 
     def availability(self, hw: Hardware) -> Availability:
         return Availability.yes()

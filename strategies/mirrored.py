@@ -14,6 +14,7 @@ CPU_FALLBACK_NOTE = "no GPU found: MirroredStrategy runs one replica on the CPU"
 class MirroredAdapter(StrategyAdapter):
     name = "mirrored"
     summary = "MirroredStrategy over all physical GPUs (one CPU replica without GPUs)"
+    reads = ("cross_device_ops",)
 
     def availability(self, hw: Hardware) -> Availability:
         return Availability.yes("" if hw.gpus else CPU_FALLBACK_NOTE + hw.gpu_hint)

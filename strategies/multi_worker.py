@@ -64,6 +64,7 @@ def is_chief(config: dict | None) -> bool:
 class MultiWorkerAdapter(StrategyAdapter):
     name = "multi_worker"
     summary = "MultiWorkerMirroredStrategy over TF_CONFIG workers (local workers when unset)"
+    reads = ("workers", "communication")
     across_processes = True
 
     def availability(self, hw: Hardware) -> Availability:

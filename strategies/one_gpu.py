@@ -12,6 +12,7 @@ from distbench.strategies.registry import STRATEGIES
 class OneGpuAdapter(StrategyAdapter):
     name = "one_gpu"
     summary = "OneDeviceStrategy on GPU 0 with memory growth"
+    reads = ()
 
     def availability(self, hw: Hardware) -> Availability:
         if not hw.gpus:

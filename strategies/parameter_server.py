@@ -59,6 +59,7 @@ def cluster_roles(config: dict) -> dict[str, int]:
 class ParameterServerAdapter(StrategyAdapter):
     name = "parameter_server"
     summary = "ParameterServerStrategy: a coordinator, workers and parameter servers (local when TF_CONFIG is unset)"
+    reads = ("workers", "ps")
     across_processes = True
 
     def availability(self, hw: Hardware) -> Availability:

@@ -20,6 +20,7 @@ from distbench.strategies.registry import STRATEGIES
 class TpuAdapter(StrategyAdapter):
     name = "tpu"
     summary = "TPUStrategy (TPU_NAME or a local TPU VM)"
+    reads = ("connect_deadline_s",)
 
     def availability(self, hw: Hardware) -> Availability:
         if hw.tpu_address or (hw.local_tpu_devices and hw.libtpu_installed):

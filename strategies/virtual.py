@@ -17,6 +17,7 @@ from distbench.strategies.registry import STRATEGIES
 class VirtualAdapter(StrategyAdapter):
     name = "virtual"
     summary = "MirroredStrategy over N logical devices split from GPU 0 (or the CPU)"
+    reads = ("devices", "virtual_memory_mb", "cross_device_ops")
 
     def _device_type(self, hw: Hardware) -> str:
         return "GPU" if hw.gpus else "CPU"

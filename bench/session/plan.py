@@ -8,6 +8,7 @@ Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterable
 
 import distbench.loops as loops
@@ -16,6 +17,7 @@ from distbench.core import keras_flavour
 from distbench.core import targets as target
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
+from distbench.strategies.base import SETTINGS
 from distbench.strategies.hardware import Hardware
 
 
@@ -50,12 +52,26 @@ def build_cells(
     base = base or CellSpec.for_profile("quick", workload="", strategy="", loop=None)
     cells = []
     for w in selected(workload_names, workloads.WORKLOADS):
-        cells += [base.replace(workload=w, strategy=s, loop=lp, keras=k)
+        cells += [read_only(base.replace(workload=w, strategy=s, loop=lp, keras=k))
                   for s, lp in workloads.get(w).cells(chosen_s, chosen_l) for k in flavours(s, lp, chosen_k)]
     for cell in cells:
         cell.validate()
         _check_workers(cell)
     return cells
+
+
+# What only matmul reads (a cell without a loop): training cells keep the defaults.
+MATMUL_SETTINGS = ("matmul_shape", "matmul_repeats")
+
+
+def read_only(cell: CellSpec) -> CellSpec:
+    """The cell with each setting it does not read at its default: ``--devices 4`` is for
+    `virtual`, and a `default` cell given it is the same measurement, under the same id
+    and comparable with its stored runs (``StrategyAdapter.reads``)."""
+    unread = [f for f in SETTINGS if f not in strategies.STRATEGIES.get(cell.strategy).reads]
+    unread += list(MATMUL_SETTINGS) if cell.loop is not None else []
+    defaults = {f.name: f.default for f in dataclasses.fields(CellSpec) if f.name in unread}
+    return cell.replace(**defaults)
 
 
 def _check_workers(cell: CellSpec) -> None:

@@ -21,6 +21,7 @@ from distbench.session.interleave import (
     Side,
     through,
 )
+from distbench.session.plan import read_only
 
 STEPS_PER_EXECUTION = (1, 10, 50)   # fit only: train_on_batch and the custom loop run one step per call
 JIT = (False, True)
@@ -47,13 +48,13 @@ def candidates(
                                 f"start and {base.warmup_steps} warm-up steps (run more --steps-per-epoch)")
                 spes = tuple(spe for spe in spes if spe not in short)
             for jit in JIT:
-                cells += [base.replace(workload=workload, strategy=name, loop=loop, steps_per_execution=spe,
-                                       jit_compile=jit, init_seed=None) for spe in spes]
+                cells += [read_only(base.replace(workload=workload, strategy=name, loop=loop, steps_per_execution=spe,
+                                                 jit_compile=jit, init_seed=None)) for spe in spes]
             if name == "mirrored" and len(hw.gpus) >= 2:
                 # Where NCCL fails or is slow (containers, PCIe without peer access), the
                 # other all-reduces may win: an axis of their own, plain settings otherwise.
-                cells += [base.replace(workload=workload, strategy=name, loop=loop, init_seed=None,
-                                       cross_device_ops=ops) for ops in CROSS_DEVICE_OPS if ops != "auto"]
+                cells += [read_only(base.replace(workload=workload, strategy=name, loop=loop, init_seed=None,
+                                                 cross_device_ops=ops)) for ops in CROSS_DEVICE_OPS if ops != "auto"]
     return sorted(cells, key=lambda c: not c.is_plain_fit), left_out
 
 
