@@ -160,6 +160,7 @@ class CellComparison:
     threshold: float = DEFAULT_THRESHOLD
     verdict: str = ""                 # "faster", "slower", "same", "undecided", or "" when not comparable
     noise_runs: int = 0               # stored runs of history behind the interval (0: none)
+    noise_of: str = ""                # "A" or "B": only that side's machine had a history (it stands for both)
     p_value: float | None = None      # not used for stored runs: one unit a side
     differences: tuple[str, ...] = () # why two measured cells are not comparable (configuration, data, code)
 
@@ -213,6 +214,7 @@ class CellComparison:
             "cell": self.cell, "presence": self.presence, "verdict": self.verdict, "threshold": self.threshold,
             "median_a": self.median_a, "median_b": self.median_b, "ratio": self.ratio,
             "ratio_ci": list(self.ratio_ci) if self.ratio_ci else None, "noise_runs": self.noise_runs,
+            "noise_of": self.noise_of or "both",
             "throughput_ratio": self.throughput_ratio, "processes_a": self.a.processes if self.a else 0,
             "processes_b": self.b.processes if self.b else 0, "metric": self.metric if self.a or self.b else None,
             "metric_a": self.accuracy_a, "metric_b": self.accuracy_b, "metric_delta": self.accuracy_delta,
@@ -280,8 +282,9 @@ def compare_cell(a: CellResult, b: CellResult, threshold: float, noise_a: Noise 
     df = min(n.runs for n in known) - 1
     half = stats.t_quantile(1 - (1 - CONFIDENCE) / 2, df) * math.hypot(sd_a, sd_b)
     ci = (ratio * math.exp(-half), ratio * math.exp(half))
+    alone = "" if len(known) == 2 else "A" if noise_a else "B"
     return CellComparison(a.id, "both", a, b, ratio, ci, threshold, band_verdict(ci, threshold),
-                          min(n.runs for n in known))
+                          min(n.runs for n in known), alone)
 
 
 # Spec fields that do not change what a cell measures: where its plugins were loaded from,

@@ -102,8 +102,32 @@ def render_summary(results: dict[str, CellResult]) -> str:
     if replicates:
         parts.append(f"({replicates} more processes: the accuracy guard's reference seeds; `distbench report` "
                      "or --full-table shows every column)")
-    parts += not_measured_lines(results)
+    parts += note_lines(results) + disturbed_lines(_shown(results)) + not_measured_lines(results)
     return "\n".join(parts)
+
+
+def note_lines(results: dict[str, CellResult]) -> list[str]:
+    """What the strategies said of the cells, once per note, where every process of a cell
+    said it (``note (2): no GPU found: MirroredStrategy runs one replica on the CPU: ...``;
+    a note naming a process's own ports is not one)."""
+    groups: dict[str, list[str]] = {}
+    for r in _shown(results):
+        said = [(rep.get("strategy") or {}).get("notes") or [] for rep in r.ok]
+        for note in (n for n in said[0] if all(n in other for other in said[1:])) if said else ():
+            groups.setdefault(note, []).append(r.id)
+    return grouped_lines("note", groups)
+
+
+def disturbed_lines(results: list[CellResult], side: str = "") -> list[str]:
+    """``DISTURBED (n): ...: cells``: the cells timed while other processes used the CPU
+    (the full table gives each cell's share); ``side``: ``in A`` of a comparison."""
+    hit = [r for r in results if r.disturbed]
+    if not hit:
+        return []
+    shares = sorted(d["others_cpu"] for r in hit for d in r.disturbed)
+    used = units.percent(shares[0]) + (f"-{units.percent(shares[-1])}" if len(shares) > 1 else "")
+    reason = f"other processes used {used} of the CPU while timed: steps slower than this machine's own"
+    return grouped_lines(f"DISTURBED{' ' + side if side else ''}", {reason: [r.id for r in hit]})
 
 
 TERMINAL_HEADERS = ["cell", "runs", "median ms", "95% CI ms", "throughput", "of peak", "input wait", "test", "guard"]

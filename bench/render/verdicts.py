@@ -29,9 +29,26 @@ def comparison_rows(cells) -> list[list]:
             units.estimate(c.median_b, c.target),
             units.ratio(c.ratio, c.ratio_ci), units.ratio(c.throughput_ratio), c.metric if c.accuracy_a else "-",
             units.metric(c.accuracy_a), units.metric(c.accuracy_b), units.signed_metric(c.accuracy_delta),
-            f"{c.noise_runs} stored runs" if c.noise_runs else "no history", c.verdict,
+            history(c, "stored runs") if c.noise_runs else "no history", c.verdict,
         ])
     return rows
+
+
+def history(c, runs: str = "runs") -> str:
+    """The runs a cell's noise came from: ``8 runs``; ``8 runs (A)`` when only A's machine had
+    a history, which then stands for B's too (see :func:`one_machine_lines`)."""
+    return f"{c.noise_runs} {runs}" + (f" ({c.noise_of})" if c.noise_of else "")
+
+
+def one_machine_lines(cells) -> list[str]:
+    """The cells judged with one machine's noise for both (runs of two machines)."""
+    groups: dict[str, list[str]] = {}
+    for c in cells:
+        if c.noise_of:
+            other = "B" if c.noise_of == "A" else "A"
+            groups.setdefault(f"{c.noise_of}'s machine's noise stands for {other}'s too, which has fewer than "
+                              f"{MIN_HISTORY_RUNS} stored runs that measured the cell so", []).append(c.cell)
+    return summary.grouped_lines("noise of one machine", groups)
 
 
 def run_heading(side: str, run) -> str:
@@ -344,7 +361,9 @@ def comparison_text(comparison, fmt: str, verdict: dict | None = None) -> str:
     for c in comparison.cells:
         if not c.verdict:
             absent.setdefault(c.presence.removeprefix("not comparable: "), []).append(c.cell)
-    parts += summary.grouped_lines("not compared", absent)
+    parts += summary.grouped_lines("not compared", absent) + one_machine_lines(comparison.compared)
+    for side in ("A", "B"):
+        parts += summary.disturbed_lines([c.a if side == "A" else c.b for c in comparison.compared], f"in {side}")
     text = summary.wrap("\n".join(parts))
     if comparison.compared:
         text += "\n\n" + textwrap.fill(history_note(), summary.WIDTH, break_on_hyphens=False)
@@ -368,6 +387,6 @@ def _comparison_groups(cells) -> list[tuple[str, list[list]]]:
         rows.append([summary.short_id(c.cell), f"{c.a.processes}/{c.b.processes}", units.estimate(c.median_a, c.target),
                      units.estimate(c.median_b, c.target), units.ratio(c.ratio, c.ratio_ci),
                      units.metric(c.accuracy_a), units.metric(c.accuracy_b),
-                     f"{c.noise_runs} runs" if c.noise_runs else "none", c.verdict])
+                     history(c) if c.noise_runs else "none", c.verdict])
     return [(workload + (f" (test: {', '.join(metrics)})" if metrics else "") + ":", rows)
             for workload, (metrics, rows) in groups.items()]

@@ -182,10 +182,10 @@ class CellResult:
 
     @property
     def disturbed(self) -> list[dict]:
-        """The disturbance records of the repeats that were disturbed while timed. Local
-        multi-worker cells are never marked: their "other processes" include the cell's
-        own other workers on this machine."""
-        if self.spec.strategy == "multi_worker" and self.shared_hardware:
+        """The disturbance records of the repeats that were disturbed while timed. Cells of
+        local processes (multi_worker, parameter_server) are never marked: their "other
+        processes" include the cell's own other workers and servers on this machine."""
+        if self.shared_hardware and not self.strategy_info.get("virtual_devices"):
             return []
         return [r["disturbance"] for r in self.ok if (r.get("disturbance") or {}).get("disturbed")]
 

@@ -1,0 +1,66 @@
+"""What the run summary says under its table, and compare's notes on runs of two machines."""
+
+import json
+
+from distbench.cli.main import main
+from distbench.render.summary import render_summary
+from distbench.storage.files import load
+
+from tests.bench.runs import INFO, MACHINE, record, samples, save
+
+MIRRORED_NOTE = "no GPU found: MirroredStrategy runs one replica on the CPU"
+
+
+def _disturbed(rec, share):
+    rec["disturbance"] = {"cores": 2, "disturbed": True, "others_cpu": share, "steal": 0.0, "load_1m": 1.5}
+    return rec
+
+
+def _results(tmp_path):
+    mirrored = [record("reuters_cnn-mirrored-custom", samples(12.0, seed=k)) for k in range(2)]
+    for rec in mirrored:
+        rec["strategy"]["notes"] = [MIRRORED_NOTE]
+    workers = [record("reuters_cnn-parameter_server-custom", samples(15.0, seed=5 + k), replicas=2) for k in range(2)]
+    for k, rec in enumerate(workers):   # a note of each process's own: not the cell's
+        rec["strategy"].update(notes=[f"coordinator 127.0.0.1:{4000 + k}, workers 127.0.0.1:{5000 + k}"],
+                               shared_hardware=True)
+        _disturbed(rec, 0.5)            # its own workers and server: not a disturbance
+    cells = {"reuters_cnn-default-custom": [_disturbed(record("reuters_cnn-default-custom", samples(10.0)), 0.37),
+                                            _disturbed(record("reuters_cnn-default-custom", samples(10.0, seed=1)),
+                                                       0.58)],
+             "reuters_cnn-mirrored-custom": mirrored, "reuters_cnn-parameter_server-custom": workers}
+    return load(save(tmp_path, cells))
+
+
+def test_the_summary_says_which_cells_were_disturbed_and_what_their_strategy_noted(tmp_path):
+    """The 120-column summary said neither: "is MirroredStrategy worth it?" read as a 20%
+    cost here, while the full table alone said it ran one replica on the CPU; and every
+    cell timed while others used half the CPU looked like the machine's own speed."""
+    text = render_summary(_results(tmp_path).results)
+    lines = text.splitlines()
+    assert f"note (1): {MIRRORED_NOTE}: reuters_cnn-mirrored-custom" in lines, text
+    assert not any("127.0.0.1" in line for line in lines), text
+    assert ("\nDISTURBED (1): other processes used 37%-58% of the CPU while timed: steps slower than this machine's "
+            "own: reuters_cnn-default-custom\n") in text.replace("\n    ", " ") + "\n", text
+    assert max(map(len, lines)) <= 120
+
+
+def test_compare_across_machines_says_whose_noise_it_used_and_which_side_was_disturbed(tmp_path, capsys):
+    """Runs of two machines: the interval came from A's machine alone (B's had one run), and
+    B was timed while other processes used the CPU; compare's table said "8 runs" and nothing else."""
+    cell = "reuters_cnn-default-custom"
+    for k, median in enumerate([10.0, 10.4, 10.1, 10.5]):
+        a = save(tmp_path, {cell: [record(cell, samples(median, seed=k, spread=0.01))]})
+    other = {"distbench": {**INFO["distbench"], "cpu_model": "Other CPU"}}
+    b = save(tmp_path, {cell: [_disturbed(record(cell, samples(5.0, seed=9, spread=0.01)), 0.6)]},
+             machine="x86_64-2cpu-nogpu-test01", info=other)
+    assert main(["compare", str(a), str(b), "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("default-custom "))
+    assert "4 runs (A)" in row, out
+    assert (f"noise of one machine (1): A's machine's noise stands for B's too, which has fewer than 3 stored runs that "
+            "measured the cell so:") in out.replace("\n    ", " "), out
+    assert "DISTURBED in B (1): other processes used 60% of the CPU while timed" in out and "in A" not in out
+    assert main(["compare", str(a), str(b), "--results", str(tmp_path), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cells"][0]["noise_of"] == "A"
+    assert MACHINE != "x86_64-2cpu-nogpu-test01"
