@@ -234,6 +234,22 @@ class Comparison:
     def compared(self) -> list[CellComparison]:
         return [c for c in self.cells if c.verdict]
 
+    @property
+    def builds_differ(self) -> bool:
+        """The runs were made by different builds of distbench (code hash, else commit, else version)."""
+        own_a, own_b = ((r.data.get("commit_info", {}).get("distbench") or {}) for r in (self.a, self.b))
+        for key in ("code", "commit"):
+            if own_a.get(key) and own_b.get(key):
+                return own_a[key] != own_b[key]
+        return own_a.get("version") != own_b.get("version")
+
+    @property
+    def loop_changed(self) -> list[CellComparison]:
+        """Compared cells whose training loop's code differs between the runs (compared: a
+        loop's code is what ``check`` checks; named, for comparisons of machines)."""
+        return [c for c in self.compared if None not in (la := c.a.definition.get("loop"), lb := c.b.definition.get("loop"))
+                and la != lb]
+
 
 def metric_worse(a: float | None, b: float | None, direction: str, tolerance: float) -> bool:
     """B's test metric is worse than A's by more than ``tolerance``: an absolute share for a

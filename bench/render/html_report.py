@@ -138,8 +138,9 @@ def _machines(view: MachineView) -> dict:
     runs = {m: sorted({f"{e.run.number:04d} ({e.run.commit})" for row in view.rows for mm, e in row.latest.items()
                        if mm == m}) for m in view.machines}
     commits = {e.run.commit for row in view.rows for e in row.latest.values()}
+    builds = {e.run.build for row in view.rows for e in row.latest.values()}
     return {"reference": view.reference, "machines": view.machines, "workloads": workloads, "headers": headers,
-            "commits": sorted(commits) if len(commits) > 1 else [],
+            "commits": sorted(commits) if len(commits) > 1 else [], "builds": sorted(builds) if len(builds) > 1 else [],
             "runs": [f"{m}: run {', '.join(runs[m])}" for m in view.machines],
             "differences": [[field] + [str(values[m]) for m in view.machines] for field, values in view.differences]}
 

@@ -353,8 +353,11 @@ def comparison_text(comparison, fmt: str, verdict: dict | None = None) -> str:
         }, indent=2)
     if fmt != "table":
         return render_rows(COMPARE_HEADERS, comparison_rows(comparison.cells), fmt)
-    parts = [run_heading("A", comparison.a), run_heading("B", comparison.b),
-             machine_line(comparison.machine_diff), ""]
+    parts = [run_heading("A", comparison.a), run_heading("B", comparison.b), machine_line(comparison.machine_diff)]
+    if comparison.builds_differ:
+        parts.append(f"distbench differs: A {comparison.a.build}, B {comparison.b.build}.")
+    parts += summary.grouped_lines("loop code differs", {"a ratio includes the change": [
+        c.cell for c in comparison.loop_changed]} if comparison.loop_changed else {}) + [""]
     groups = _comparison_groups(comparison.compared)
     parts.append(summary.grouped_table(groups, COMPARE_TERMINAL) if groups else "No cell was compared.")
     absent: dict[str, list[str]] = {}

@@ -15,6 +15,8 @@ fails if that name exists, so two runs saving at once get different numbers).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -80,6 +82,14 @@ class StoredRun:
     def commit(self) -> str:
         return (self.data.get("commit_info", {}).get("id") or "?")[:8]
 
+    @property
+    def build(self) -> str:
+        """The distbench that made the run: ``0.1.0 (code 1a2b3c4d5e6f)``, its commit where no
+        code hash was recorded (older runs), ``?`` when neither was."""
+        own = self.data.get("commit_info", {}).get("distbench") or {}
+        mark = f"code {own['code']}" if own.get("code") else f"commit {own['commit'][:8]}" if own.get("commit") else ""
+        return f"{own.get('version', '?')} ({mark})" if mark else own.get("version", "not recorded")
+
     @cached_property
     def results(self) -> dict[str, "CellResult"]:
         """Cell id -> its :class:`~distbench.storage.results.CellResult`, in run order (built once)."""
@@ -107,8 +117,22 @@ def commit_info(distbench_root: str | None = None) -> dict:
                                  check=True).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             own = None
-    info["distbench"] = {"version": __version__, "commit": own}
+    info["distbench"] = {"version": __version__, "commit": own, "code": code_hash()}
     return info
+
+
+def code_hash() -> str:
+    """A hash of distbench's own source as installed (the package, its strategies and its
+    workloads; editable or from a wheel alike): it tells two builds of one version apart,
+    where a wheel records no commit and every build is the same version."""
+    roots = {name: Path(p).resolve() for name in ("distbench", "distbench.strategies", "distbench.workloads")
+             for p in importlib.util.find_spec(name).submodule_search_locations or ()}
+    digest = hashlib.sha256()
+    for name, root in roots.items():
+        others = [r for r in roots.values() if r != root and r.is_relative_to(root)]   # a wheel nests them
+        for path in sorted(p for p in root.rglob("*.py") if not any(p.is_relative_to(o) for o in others)):
+            digest.update(f"{name}/{path.relative_to(root).as_posix()}\0".encode() + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def run_document(

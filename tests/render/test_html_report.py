@@ -125,7 +125,7 @@ def test_the_page_holds_every_cell_and_chart_and_nothing_from_outside(capsys, tm
     # Machines side by side: the fingerprints' difference once, each shared cell's ratio.
     machines = text[text.index('id="machines"'):]
     assert "cpu_model" in machines and "Other CPU" in machines and "Test CPU" in machines
-    assert "These runs are of different commits (c0000011, d0000002)" in machines
+    assert "These runs are of different commits of the project measured (c0000011, d0000002)" in machines
     assert {f.get("cell") for f in page.figures if f["class"] == "machines"} == {None}
     table = page.sections["machines"]
     for cell in ("default-fit", "default-custom"):   # 20 and 10 ms here, 5 ms there

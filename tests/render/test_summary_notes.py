@@ -64,3 +64,25 @@ def test_compare_across_machines_says_whose_noise_it_used_and_which_side_was_dis
     assert main(["compare", str(a), str(b), "--results", str(tmp_path), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["cells"][0]["noise_of"] == "A"
     assert MACHINE != "x86_64-2cpu-nogpu-test01"
+
+
+def test_compare_and_the_report_name_distbench_s_own_build_apart_from_the_project_s_commit(tmp_path, capsys):
+    """A wheel records no commit and every build is version 0.1.0: two machines' runs of one
+    project commit made by different distbench builds got no warning; the report's warning
+    compared project commits only, and named them as if they were distbench's."""
+    from distbench.storage.files import code_hash
+    from tests.bench.runs import document
+    from distbench.storage.files import Storage
+
+    cell = "reuters_cnn-default-custom"
+    paths = []
+    for k, code in enumerate(["1a2b3c4d5e6f", code_hash()]):
+        doc = document({cell: [record(cell, samples(10.0, seed=k))]})
+        doc["commit_info"]["distbench"] = {"version": "0.1.0", "commit": None, "code": code}
+        paths.append(Storage(tmp_path).save(doc, MACHINE))
+    assert main(["compare", str(paths[0]), str(paths[1]), "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"distbench differs: A 0.1.0 (code 1a2b3c4d5e6f), B 0.1.0 (code {code_hash()})." in out, out
+    assert main(["compare", str(paths[1]), str(paths[1]), "--results", str(tmp_path)]) == 0
+    assert "distbench differs" not in capsys.readouterr().out
+    assert len(code_hash()) == 12 and code_hash() == code_hash()
