@@ -40,6 +40,8 @@ def row(result: CellResult) -> list:
                      f"{units.percent(worst['others_cpu'])} of the CPU, steal {units.percent(worst['steal'])}")
     if result.failed_repeats:
         notes.append(f"{result.failed_repeats} of {len(result.repeats)} runs did not finish ok")
+    if result.short:
+        notes.append(f"SHORT: {result.ran} of {result.planned} planned repeats ran (the run was interrupted)")
     if result.timing_cost:
         notes.append(timing_cost_note(result.timing_cost))
     return base + [
@@ -316,9 +318,27 @@ def _sections(results, table: str, fmt: str, overhead, interrupted: bool, peak, 
 
 
 def interrupted_line(results: dict[str, CellResult]) -> str:
-    done = sum(1 for r in results.values() if r.status != "missing")
-    return (f"INTERRUPTED: {done} of {len(results)} planned cells ran before the run was stopped; "
-            "the rest are listed as missing.")
+    """What an interruption left out: ``INTERRUPTED: 5 of 8 planned processes ran before the
+    run was stopped; a, b have 1 of 2 repeats; c did not run.`` A run stored before its plan
+    was counts cells, and cannot name the short ones."""
+    cells = list(results.values())
+    never = [r.id for r in cells if not r.ran]
+    if any(r.planned is None for r in cells):
+        started = len(cells) - len(never)
+        return (f"INTERRUPTED: {started} of {len(cells)} planned cells started before the run was stopped"
+                + (f"; {', '.join(never)} did not run" if never else "")
+                + "; this run did not store its planned repeats, so a started cell may be short of them.")
+    short: dict[tuple[int, int], list[str]] = {}
+    for r in cells:
+        if r.ran and r.short:
+            short.setdefault((r.ran, r.planned), []).append(r.id)
+    parts = [f"INTERRUPTED: {sum(r.ran for r in cells)} of {sum(r.planned for r in cells)} planned processes ran "
+             "before the run was stopped"]
+    parts += [f"{', '.join(ids)} {'has' if len(ids) == 1 else 'have'} {ran} of {planned} repeats"
+              for (ran, planned), ids in short.items()]
+    if never:
+        parts.append(f"{', '.join(never)} did not run")
+    return "; ".join(parts) + "."
 
 
 def progress_line(k: int, n: int, spec, record: dict, elapsed: float) -> str:
