@@ -217,14 +217,18 @@ def guard_lines(results: dict[str, CellResult]) -> list[str]:
     return [f"{cell}: {v['status'].upper()}, {guard_message(v)}" for cell, v in guard.flagged(results).items()]
 
 
-def guard_outcome(results: dict[str, CellResult], interleaved: bool = False) -> str:
+def guard_outcome(results: dict[str, CellResult], interleaved: bool = False, guard_seeds: int | None = None) -> str:
     """What the guard found when it flagged nothing: how many cells it judged, or why it
-    judged none (off, no reference, a time-to-target run, an interleaved run)."""
+    judged none (off, no reference, a time-to-target run, an interleaved run).
+    ``guard_seeds``: the run's (None when it did not store them)."""
     judged = [r.guard for r in results.values() if r.guard and not r.spec.is_replicate]
     guarded = [g for g in judged if g["status"] != "unguarded"]
     if interleaved and not guarded:
         return ("The accuracy guard judged no cell: an interleaved run has no reference seeds; each cell's test "
                 "metric is compared side B against side A instead (Interleaved A/B).")
+    if guard_seeds is not None and guard_seeds < 2 and not guarded:
+        return (f"The accuracy guard was off in this run (guard seeds {guard_seeds}; --guard-seeds or the matrix "
+                "file's guard_seeds of 2 or more turns it on): it judged no cell.")
     if not guarded:
         whys = list(dict.fromkeys(g.get("why", "") for g in judged if g.get("why")))
         why = "; ".join(whys) if whys else "no cell of this run trains to a fixed length (time-to-target cells " \

@@ -221,8 +221,9 @@ class Session:
         peak.apply(self.records, self.peak)
         if (self.records or self.overhead) and self.saving:
             extra = {"peak": self.peak} if self.peak else None
+            plan = {"repeats": self.planned_repeats, "guard_seeds": self.values["guard_seeds"]}
             self.saved = save_run(self.cell_records(), self.values["results"], self.overhead, self.interrupted,
-                                  extra, plan={"repeats": self.planned_repeats})
+                                  extra, plan=plan)
         return self.saved
 
     def summary(self, fmt: str = "table") -> str:

@@ -78,6 +78,12 @@ class StoredRun:
         return self.data["distbench"].get("plan", {}).get("repeats", {})
 
     @property
+    def guard_seeds(self) -> int | None:
+        """The accuracy guard's seeds the run was planned with (under 2: the guard was off);
+        None for runs stored before the plan was."""
+        return self.data["distbench"].get("plan", {}).get("guard_seeds")
+
+    @property
     def interleaved(self) -> dict:
         """An A/B run's pairs and verdicts ({} for ordinary runs)."""
         return self.data["distbench"].get("interleaved", {})
@@ -126,8 +132,8 @@ def run_document(
 
     ``interrupted``: the run was stopped before every planned cell ran; the cells that
     finished are kept, and readers say so. ``plan``: what the run set out to do
-    (``repeats``: cell id -> its planned processes), so that a reader can tell a cell an
-    interruption left short."""
+    (``repeats``: cell id -> its planned processes, ``guard_seeds``: the accuracy guard's),
+    so that a reader can tell a cell an interruption left short, and a guard turned off."""
     from pytest_benchmark import __version__ as pb_version
 
     measured = {c: reps for c, reps in cell_repeats.items() if records.pooled_samples(reps)}

@@ -155,6 +155,28 @@ def test_an_interrupted_run_names_the_cells_it_never_started(tmp_path):
         "repeats; reuters_cnn-default-custom did not run.")
 
 
+@pytest.mark.parametrize("seeds", [0, 1])
+def test_the_report_of_a_run_with_the_guard_off_says_it_was_off(tmp_path, seeds):
+    """--guard-seeds 0 read "the reference ran with one seed only (...)" (or "no reference
+    cell ..."), as if the guard had been on and lacked something."""
+    from distbench.render.report import write_report
+
+    values = options.from_namespace(_cli_options(["--workload", "reuters_cnn", "--strategy", "default",
+                                                  "--loop", "fit", "--loop", "custom", "--guard-seeds", str(seeds),
+                                                  "--no-peak", "--results", str(tmp_path / "results")]))
+    session = Session.from_options(values, suite=_StoppedSuite(finished=99))
+    session.run_all()
+    session.finish()
+    run = load(session.saved)
+    markdown, page = write_report(run, {run.machine_id: [run]}, tmp_path / "report")
+    section = markdown.read_text().split("## Accuracy guard")[1].split("##")[0]
+    off = (f"The accuracy guard was off in this run (guard seeds {seeds}; --guard-seeds or the matrix file's "
+           "guard_seeds of 2 or more turns it on): it judged no cell.")
+    assert off in section and "seed only" not in section and "no reference cell" not in section, section
+    assert off.replace("'", "&#39;") in page.read_text()
+    assert run.guard_seeds == seeds
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["fork", "exec"])
 def test_workers_die_with_their_parent(tmp_path, mode):
