@@ -70,7 +70,7 @@ def _verdicts(run: StoredRun, history: list[StoredRun], threshold: float) -> dic
     shares cells with it (compare's judge, this machine's history noise)."""
     return {
         "guard_rule": run_table.guard_rule(), "guard_flags": run_table.guard_lines(run.results),
-        "guard_outcome": run_table.guard_outcome(run.results, bool(run.interleaved)),
+        "guard_outcome": run_table.guard_outcome(run.results, bool(run.interleaved), run.guard_seeds),
         "guard_metrics": run_table.guard_metrics(run.results),
         "interleaved": _interleaved(run.interleaved), "previous": _previous(run, history, threshold),
     }

@@ -88,13 +88,14 @@ def _interleaved_section(run: StoredRun) -> list[str]:
 
 def _guard_section(run: StoredRun) -> list[str]:
     flags = run_table.guard_lines(run.results)
+    outcome = run_table.guard_outcome(run.results, bool(run.interleaved), run.guard_seeds)
     return [
         "## Accuracy guard",
         "",
         f"Each cell's test metric (its workload's guard metric; {run_table.guard_metrics(run.results)}) against "
         f"the reference cell (`default` strategy, `fit`) run with several training seeds: {run_table.guard_rule()}.",
         "",
-        *([f"- **{line}**" for line in flags] or [run_table.guard_outcome(run.results, bool(run.interleaved))]),
+        *([f"- **{line}**" for line in flags] or [outcome]),
         "",
     ]
 

@@ -40,6 +40,8 @@ def row(result: CellResult) -> list:
                      f"{units.percent(worst['others_cpu'])} of the CPU, steal {units.percent(worst['steal'])}")
     if result.failed_repeats:
         notes.append(f"{result.failed_repeats} of {len(result.repeats)} runs did not finish ok")
+    if result.short:
+        notes.append(f"SHORT: {result.ran} of {result.planned} planned repeats ran (the run was interrupted)")
     if result.timing_cost:
         notes.append(timing_cost_note(result.timing_cost))
     return base + [
@@ -215,14 +217,18 @@ def guard_lines(results: dict[str, CellResult]) -> list[str]:
     return [f"{cell}: {v['status'].upper()}, {guard_message(v)}" for cell, v in guard.flagged(results).items()]
 
 
-def guard_outcome(results: dict[str, CellResult], interleaved: bool = False) -> str:
+def guard_outcome(results: dict[str, CellResult], interleaved: bool = False, guard_seeds: int | None = None) -> str:
     """What the guard found when it flagged nothing: how many cells it judged, or why it
-    judged none (off, no reference, a time-to-target run, an interleaved run)."""
+    judged none (off, no reference, a time-to-target run, an interleaved run).
+    ``guard_seeds``: the run's (None when it did not store them)."""
     judged = [r.guard for r in results.values() if r.guard and not r.spec.is_replicate]
     guarded = [g for g in judged if g["status"] != "unguarded"]
     if interleaved and not guarded:
         return ("The accuracy guard judged no cell: an interleaved run has no reference seeds; each cell's test "
                 "metric is compared side B against side A instead (Interleaved A/B).")
+    if guard_seeds is not None and guard_seeds < 2 and not guarded:
+        return (f"The accuracy guard was off in this run (guard seeds {guard_seeds}; --guard-seeds or the matrix "
+                "file's guard_seeds of 2 or more turns it on): it judged no cell.")
     if not guarded:
         whys = list(dict.fromkeys(g.get("why", "") for g in judged if g.get("why")))
         why = "; ".join(whys) if whys else "no cell of this run trains to a fixed length (time-to-target cells " \
@@ -316,9 +322,27 @@ def _sections(results, table: str, fmt: str, overhead, interrupted: bool, peak, 
 
 
 def interrupted_line(results: dict[str, CellResult]) -> str:
-    done = sum(1 for r in results.values() if r.status != "missing")
-    return (f"INTERRUPTED: {done} of {len(results)} planned cells ran before the run was stopped; "
-            "the rest are listed as missing.")
+    """What an interruption left out: ``INTERRUPTED: 5 of 8 planned processes ran before the
+    run was stopped; a, b have 1 of 2 repeats; c did not run.`` A run stored before its plan
+    was counts cells, and cannot name the short ones."""
+    cells = list(results.values())
+    never = [r.id for r in cells if not r.ran]
+    if any(r.planned is None for r in cells):
+        started = len(cells) - len(never)
+        return (f"INTERRUPTED: {started} of {len(cells)} planned cells started before the run was stopped"
+                + (f"; {', '.join(never)} did not run" if never else "")
+                + "; this run did not store its planned repeats, so a started cell may be short of them.")
+    short: dict[tuple[int, int], list[str]] = {}
+    for r in cells:
+        if r.ran and r.short:
+            short.setdefault((r.ran, r.planned), []).append(r.id)
+    parts = [f"INTERRUPTED: {sum(r.ran for r in cells)} of {sum(r.planned for r in cells)} planned processes ran "
+             "before the run was stopped"]
+    parts += [f"{', '.join(ids)} {'has' if len(ids) == 1 else 'have'} {ran} of {planned} repeats"
+              for (ran, planned), ids in short.items()]
+    if never:
+        parts.append(f"{', '.join(never)} did not run")
+    return "; ".join(parts) + "."
 
 
 def progress_line(k: int, n: int, spec, record: dict, elapsed: float) -> str:

@@ -28,8 +28,9 @@ def summary_rows(results: dict[str, CellResult]) -> list[list]:
 
 
 def _runs(r: CellResult) -> str | int:
-    """The processes measured, ``2 of 3`` when some crashed or failed (listed below the table)."""
-    return r.processes if r.whole else f"{r.processes} of {len(r.repeats)}"
+    """The processes measured, ``2 of 3`` when some crashed or failed (listed below the table)
+    or an interruption left the cell short of its planned repeats (the INTERRUPTED line names it)."""
+    return r.processes if r.whole and not r.short else f"{r.processes} of {max(len(r.repeats), r.planned or 0)}"
 
 
 def _shown(results: dict[str, CellResult]) -> list[CellResult]:

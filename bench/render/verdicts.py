@@ -201,6 +201,15 @@ def _side_median(c, k: int) -> str:
     return units.ms(stats.percentile(medians, 50)) if medians else "-"
 
 
+def stopped_verdict(c) -> str:
+    """A cell's verdict with why its pairs stopped: ``undecided (time budget of 60 s spent
+    after 4 pairs)``; a reason that already opens with the verdict says it once
+    (``interrupted (Ctrl-C) after 5 pairs``)."""
+    if not c.stopped:
+        return c.verdict
+    return c.stopped if c.stopped.startswith(c.verdict) else f"{c.verdict} ({c.stopped})"
+
+
 def paired_rows(cells) -> list[list]:
     rows = []
     for c in cells:
@@ -211,7 +220,7 @@ def paired_rows(cells) -> list[list]:
         elif c.failure:
             verdict = f"failed: {c.failure.get('status')}: {short_reason(c.failure)}"
         elif c.stopped:
-            verdict += f" ({c.stopped})"
+            verdict = stopped_verdict(c)
         p = "-" if j.p_value is None else f"{j.p_value:.3f} ({j.smallest_p:.3f})"
         rows.append([c.cell, j.pairs, _side_median(c, 0), _side_median(c, 1), units.ratio(j.ratio, j.interval), p,
                      units.metric(c.metric_of(0)), units.metric(c.metric_of(1)), verdict])
@@ -223,7 +232,7 @@ def paired_table(cells) -> str:
     columns, the verdict in a word (why a cell failed or did not run is in the closing lines)."""
     groups: dict[str, list[list]] = {}
     for c, row in zip(cells, paired_rows(cells)):
-        word = c.verdict + (f" ({c.stopped})" if c.stopped and not (c.skipped or c.failure) else "")
+        word = stopped_verdict(c) if c.stopped and not (c.skipped or c.failure) else c.verdict
         groups.setdefault(c.cell.split("-")[0] + ":", []).append([summary.short_id(c.cell), *row[1:-1], word])
     return summary.grouped_table(list(groups.items()), PAIRED_HEADERS) if groups else "No cell was selected."
 

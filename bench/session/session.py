@@ -203,8 +203,17 @@ class Session:
         return cells
 
     @property
+    def planned_repeats(self) -> dict[str, int]:
+        """Cell id -> the processes the run plans for it: ``repeats`` per spec (a
+        time-to-target cell's seeds share its id, so count them all)."""
+        planned: dict[str, int] = {}
+        for spec in self.plan if self.selected is None else self.selected:
+            planned[spec.id] = planned.get(spec.id, 0) + self.repeats
+        return planned
+
+    @property
     def results(self) -> dict[str, CellResult]:
-        return results_of(self.cell_records())
+        return results_of(self.cell_records(), self.planned_repeats)
 
     def finish(self) -> Path | None:
         """Judges the run with the accuracy guard and saves it (when asked to); the path."""
@@ -212,8 +221,9 @@ class Session:
         peak.apply(self.records, self.peak)
         if (self.records or self.overhead) and self.saving:
             extra = {"peak": self.peak} if self.peak else None
+            plan = {"repeats": self.planned_repeats, "guard_seeds": self.values["guard_seeds"]}
             self.saved = save_run(self.cell_records(), self.values["results"], self.overhead, self.interrupted,
-                                  extra)
+                                  extra, plan=plan)
         return self.saved
 
     def summary(self, fmt: str = "table") -> str:

@@ -74,6 +74,18 @@ class StoredRun:
         return bool(self.data["distbench"].get("interrupted"))
 
     @property
+    def planned_repeats(self) -> dict[str, int]:
+        """Cell id -> the processes the run planned for it ({} for runs stored before the
+        plan was: an interrupted one cannot say which cells are short)."""
+        return self.data["distbench"].get("plan", {}).get("repeats", {})
+
+    @property
+    def guard_seeds(self) -> int | None:
+        """The accuracy guard's seeds the run was planned with (under 2: the guard was off);
+        None for runs stored before the plan was."""
+        return self.data["distbench"].get("plan", {}).get("guard_seeds")
+
+    @property
     def interleaved(self) -> dict:
         """An A/B run's pairs and verdicts ({} for ordinary runs)."""
         return self.data["distbench"].get("interleaved", {})
@@ -93,7 +105,7 @@ class StoredRun:
     @cached_property
     def results(self) -> dict[str, "CellResult"]:
         """Cell id -> its :class:`~distbench.storage.results.CellResult`, in run order (built once)."""
-        return results_of(self.cells())
+        return results_of(self.cells(), self.planned_repeats)
 
     def cells(self) -> dict[str, list[dict]]:
         """Cell id -> the records of its repeats (ok, skipped or error), in run order."""
@@ -138,11 +150,14 @@ def code_hash() -> str:
 def run_document(
     cell_repeats: dict[str, list[dict]], machine_info: dict, commit: dict, now: dt.datetime,
     overhead: list[dict] | None = None, interrupted: bool = False, extra: dict | None = None,
+    plan: dict | None = None,
 ) -> dict:
     """The JSON document of one run, in pytest-benchmark's format plus distbench's part.
 
     ``interrupted``: the run was stopped before every planned cell ran; the cells that
-    finished are kept, and readers say so."""
+    finished are kept, and readers say so. ``plan``: what the run set out to do
+    (``repeats``: cell id -> its planned processes, ``guard_seeds``: the accuracy guard's),
+    so that a reader can tell a cell an interruption left short, and a guard turned off."""
     from pytest_benchmark import __version__ as pb_version
 
     measured = {c: reps for c, reps in cell_repeats.items() if records.pooled_samples(reps)}
@@ -161,6 +176,8 @@ def run_document(
             # The harness-overhead benchmark's records (distbench.session.overhead), when it ran.
             "overhead": overhead or [],
             "interrupted": interrupted,
+            # Optional, so schema 1 still: a run stored without it reads as one whose plan is unknown.
+            **({"plan": plan} if plan else {}),
             **(extra or {}),   # e.g. "interleaved": an A/B run's pairs and verdicts
         },
     }
@@ -190,10 +207,11 @@ def _benchmark_entry(cell: str, repeats: list[dict]) -> dict:
 
 def save_run(
     cell_repeats: dict[str, list[dict]], root: str | os.PathLike = DEFAULT_ROOT, overhead: list[dict] | None = None,
-    interrupted: bool = False, extra: dict | None = None, commit: str | None = None,
+    interrupted: bool = False, extra: dict | None = None, commit: str | None = None, plan: dict | None = None,
 ) -> Path:
     """Saves one run of cells (each with its repeats, and any overhead records) under ``root``;
-    ``commit``: the project's commit measured, when not its working tree's (``bisect``)."""
+    ``commit``: the project's commit measured, when not its working tree's (``bisect``);
+    ``plan``: what the run set out to do (:func:`run_document`)."""
     from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
 
     info = machine_info()
@@ -202,7 +220,7 @@ def save_run(
     info_commit = commit_info(project_root())
     if commit:
         info_commit.update(id=commit, dirty=False, measured="a worktree of this commit")
-    document = run_document(cell_repeats, machine, info_commit, now, overhead, interrupted, extra)
+    document = run_document(cell_repeats, machine, info_commit, now, overhead, interrupted, extra, plan)
     return Storage(root).save(document, machine_id(info))
 
 

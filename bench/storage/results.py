@@ -30,10 +30,11 @@ class CellResult:
 
     id: str
     repeats: tuple[CellRecord, ...]
+    planned: int | None = None   # the processes the run planned for the cell (None: not stored, older runs)
 
     @classmethod
-    def of(cls, cell: str, repeats: list[CellRecord]) -> "CellResult":
-        return cls(cell, tuple(repeats))
+    def of(cls, cell: str, repeats: list[CellRecord], planned: int | None = None) -> "CellResult":
+        return cls(cell, tuple(repeats), planned)
 
     @cached_property
     def spec(self) -> CellSpec:
@@ -66,6 +67,16 @@ class CellResult:
         """Why the cell did not run (the first repeat that did not, on one line)."""
         failed = [r for r in self.repeats if r.get("status") != "ok"]
         return records.short_reason(failed[0]) if failed else ""
+
+    @property
+    def ran(self) -> int:
+        """The repeats that ran (ok, failed or skipped); none for a cell its run never reached."""
+        return sum(1 for r in self.repeats if r.get("status") != "missing")
+
+    @property
+    def short(self) -> bool:
+        """Fewer repeats ran than the run planned (it was interrupted)."""
+        return self.planned is not None and self.ran < self.planned
 
     @property
     def failed_repeats(self) -> int:
@@ -349,6 +360,9 @@ class CellResult:
         return (self.ok[0].get("accuracy_guard") or {}) if self.ok else {}
 
 
-def results_of(cell_repeats: dict[str, list[CellRecord]]) -> dict[str, CellResult]:
-    """Cell id -> its :class:`CellResult`, in run order."""
-    return {cell: CellResult.of(cell, repeats) for cell, repeats in cell_repeats.items()}
+def results_of(cell_repeats: dict[str, list[CellRecord]], planned: dict[str, int] | None = None
+               ) -> dict[str, CellResult]:
+    """Cell id -> its :class:`CellResult`, in run order; ``planned``: cell id -> the
+    processes the run planned for it, when known."""
+    planned = planned or {}
+    return {cell: CellResult.of(cell, repeats, planned.get(cell)) for cell, repeats in cell_repeats.items()}

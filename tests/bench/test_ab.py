@@ -219,6 +219,35 @@ def test_the_closing_lines_name_the_verdicts():
                           "RESULT: pass (exit 0)"]
 
 
+class _CtrlCAfter(FakeLaunch):
+    """Ctrl-C when process ``stop`` would start."""
+
+    def __init__(self, stop, *args, **kw):
+        super().__init__(*args, **kw)
+        self.stop = stop
+
+    def __call__(self, spec, side):
+        if len(self.order) + 1 == self.stop:
+            raise KeyboardInterrupt
+        return super().__call__(spec, side)
+
+
+def test_an_interrupted_cell_s_verdict_says_interrupted_once():
+    """Ctrl-C after 5 pairs read ``interrupted (interrupted (Ctrl-C) after 5 pairs)``; a
+    budget's reason still follows its verdict in brackets."""
+    engine = ab.Interleaved(ab.Side("A", "a"), ab.Side("B", "b"), _CtrlCAfter(11, {"A": 10.0, "B": 10.0}),
+                            threshold=0.1, lockstep=False, min_pairs=8, max_pairs=8)
+    with pytest.raises(ab.PairsInterrupted) as stop:
+        engine.run([SPEC], lambda spec: None)
+    (cell,) = stop.value.cells
+    table, (row,) = verdicts.paired_table([cell]), verdicts.paired_rows([cell])
+    assert "interrupted (Ctrl-C) after 5 pairs" in table and table.count("interrupted") == 1, table
+    assert row[-1] == "interrupted (Ctrl-C) after 5 pairs"
+    budget = _run(FakeLaunch({"A": 10.0, "B": 10.0}), min_pairs=3, max_pairs=8)
+    budget.stopped = "time budget of 60 s spent after 3 pairs"
+    assert verdicts.paired_rows([budget])[0][-1] == f"{budget.verdict} (time budget of 60 s spent after 3 pairs)"
+
+
 def test_a_side_that_learns_worse_is_a_regression_whatever_its_speed():
     """A learning rate of 500: the same speed, accuracy 0.48 -> 0.125 (it read PASS)."""
     cell = _run(FakeLaunch({"A": 10.0, "B": 10.0}, accuracy={"A": 0.484, "B": 0.125}), min_pairs=3, max_pairs=8)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from distbench.cli.main import build_parser
-from distbench.render import verdicts
+from distbench.render import run_table, summary, verdicts
 from distbench.session import options
 from distbench.session.session import Session
 from distbench.storage.files import load
@@ -75,19 +75,19 @@ def test_both_front_ends_resolve_to_the_same_plan():
 
 
 class _StoppedSuite:
-    """Runs the first cell, then the user presses Ctrl-C."""
+    """Runs ``finished`` processes (the first cell's by default), then the user presses Ctrl-C."""
 
     hw = None
 
-    def __init__(self):
-        self.calls = 0
+    def __init__(self, finished=1):
+        self.calls, self.finished = 0, finished
 
     def run(self, spec, task="cell"):
         if task == "peak":
             return {"cell": "peak", "status": "ok", "peaks": {"/CPU:0": {
                 "kind": "CPU", "shape": [4096] * 3, "gflops": 100.0, "bandwidth_gbs": 10.0, "device_name": ""}}}
         self.calls += 1
-        if self.calls > 1:
+        if self.calls > self.finished:
             raise KeyboardInterrupt
         rec = record(spec.id, samples(10))
         rec["config"] = spec.to_dict()
@@ -116,7 +116,65 @@ def test_an_interrupted_run_keeps_its_finished_cells_and_says_so(tmp_path):
     assert statuses == {"reuters_cnn-default-fit": "ok", "reuters_cnn-default-custom": "missing",
                         **{f"reuters_cnn-default-fit-init{k}": "missing" for k in range(1, 5)}}
     assert verdicts.run_heading("B", run).endswith("INTERRUPTED: not every planned cell ran")
-    assert "INTERRUPTED: 1 of 6 planned cells ran" in session.summary()
+    assert "INTERRUPTED: 1 of 6 planned processes ran" in session.summary()
+
+
+def test_an_interrupted_run_counts_processes_and_names_the_cells_it_left_short(tmp_path):
+    """--repeats 2 over four cells, Ctrl-C after 5 of the 8 processes: the line read "4 of 4
+    planned cells ran ...; the rest are listed as missing", and the stored run had no trace
+    of the repeats that never ran."""
+    values = options.from_namespace(_cli_options(
+        ["--workload", "reuters_cnn", "--data", "synthetic", "--strategy", "default", "--strategy", "virtual",
+         "--loop", "fit", "--loop", "custom", "--repeats", "2", "--no-peak", "--guard-seeds", "0",
+         "--results", str(tmp_path)]))
+    session = Session.from_options(values, suite=_StoppedSuite(finished=5))
+    session.run_all()
+    session.finish()
+    short = "reuters_cnn-default-custom, reuters_cnn-virtual-fit, reuters_cnn-virtual-custom"
+    expected = (f"INTERRUPTED: 5 of 8 planned processes ran before the run was stopped; {short} have 1 of 2 "
+                "repeats.")
+    printed = session.summary()
+    assert expected in " ".join(printed.split()), printed          # wrapped to 120 columns
+    assert max(map(len, printed.splitlines())) <= 120, printed
+    run = load(session.saved)
+    assert run.planned_repeats == {cell: 2 for cell in run.results}
+    assert run_table.interrupted_line(run.results) == expected      # the report's line, from the stored run
+    assert [r.id for r in run.results.values() if r.short] == short.split(", ")
+    assert "1 of 2" in summary.render_summary(run.results)          # the short cells' rows say so
+
+
+def test_an_interrupted_run_names_the_cells_it_never_started(tmp_path):
+    values = options.from_namespace(_cli_options(["--workload", "reuters_cnn", "--strategy", "default",
+                                                  "--loop", "fit", "--loop", "custom", "--guard-seeds", "0",
+                                                  "--repeats", "2", "--no-peak", "--results", str(tmp_path)]))
+    session = Session.from_options(values, suite=_StoppedSuite(finished=1))
+    session.run_all()
+    session.finish()
+    assert run_table.interrupted_line(load(session.saved).results) == (
+        "INTERRUPTED: 1 of 4 planned processes ran before the run was stopped; reuters_cnn-default-fit has 1 of 2 "
+        "repeats; reuters_cnn-default-custom did not run.")
+
+
+@pytest.mark.parametrize("seeds", [0, 1])
+def test_the_report_of_a_run_with_the_guard_off_says_it_was_off(tmp_path, seeds):
+    """--guard-seeds 0 read "the reference ran with one seed only (...)" (or "no reference
+    cell ..."), as if the guard had been on and lacked something."""
+    from distbench.render.report import write_report
+
+    values = options.from_namespace(_cli_options(["--workload", "reuters_cnn", "--strategy", "default",
+                                                  "--loop", "fit", "--loop", "custom", "--guard-seeds", str(seeds),
+                                                  "--no-peak", "--results", str(tmp_path / "results")]))
+    session = Session.from_options(values, suite=_StoppedSuite(finished=99))
+    session.run_all()
+    session.finish()
+    run = load(session.saved)
+    markdown, page = write_report(run, {run.machine_id: [run]}, tmp_path / "report")
+    section = markdown.read_text().split("## Accuracy guard")[1].split("##")[0]
+    off = (f"The accuracy guard was off in this run (guard seeds {seeds}; --guard-seeds or the matrix file's "
+           "guard_seeds of 2 or more turns it on): it judged no cell.")
+    assert off in section and "seed only" not in section and "no reference cell" not in section, section
+    assert off.replace("'", "&#39;") in page.read_text()
+    assert run.guard_seeds == seeds
 
 
 @pytest.mark.slow

@@ -140,6 +140,9 @@ def test_ctrl_c_in_run_during_a_local_cluster_keeps_the_finished_cell_and_leaves
     measured = {b["param"] for b in run["benchmarks"]}
     assert measured == {"reuters_cnn-default-custom"}, measured
     assert "reuters_cnn-multi_worker-custom" in run["distbench"]["unmeasured"]
+    assert run["distbench"]["plan"]["repeats"] == {"reuters_cnn-default-custom": 1, "reuters_cnn-multi_worker-custom": 1}
+    assert ("INTERRUPTED: 1 of 2 planned processes ran before the run was stopped; reuters_cnn-multi_worker-custom "
+            "did not run.") in " ".join(out.split()), out
     time.sleep(2)
     assert _in(str(project)) == []
 

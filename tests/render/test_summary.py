@@ -151,3 +151,40 @@ def test_the_guard_says_why_it_judged_nothing_or_how_many_it_judged():
     assert run_table.guard_outcome(judged) == ("No cell is outside its reference's band on its bad side (2 judged, "
                                                "1 of them with too little power to flag a drop worth catching).")
     assert run_table.guard_metrics(judged) == "sentiment: accuracy"
+
+
+def _interrupted_run(tmp_path, plan):
+    """A stored run of three cells of two repeats, stopped after 3 processes: one cell whole,
+    one short, one never started (``plan``: stored or not, as before plans were)."""
+    import datetime as dt
+    import json
+
+    from distbench.core.records import missing
+    from distbench.storage.files import Storage, load, run_document
+
+    from tests.bench.runs import INFO, MACHINE
+
+    cells = {c: [record(c, samples(10.0, seed=k)) for k in range(n)]
+             for c, n in (("reuters_cnn-default-fit", 2), ("reuters_cnn-default-custom", 1))}
+    cells["reuters_cnn-virtual-fit"] = [missing(CellSpec("reuters_cnn", "virtual", "fit"), "never reached")]
+    document = run_document(cells, INFO, {"id": "abc12345"}, dt.datetime(2026, 11, 22, tzinfo=dt.timezone.utc),
+                            interrupted=True, plan={"repeats": {c: 2 for c in cells}} if plan else None)
+    return load(Storage(tmp_path).save(json.loads(json.dumps(document)), MACHINE))
+
+
+def test_an_interrupted_run_s_line_counts_processes_and_names_the_short_cells(tmp_path):
+    run = _interrupted_run(tmp_path, plan=True)
+    assert run_table.interrupted_line(run.results) == (
+        "INTERRUPTED: 3 of 6 planned processes ran before the run was stopped; reuters_cnn-default-custom has 1 of 2 "
+        "repeats; reuters_cnn-virtual-fit did not run.")
+    rows = summary.render_summary(run.results).splitlines()
+    assert next(line for line in rows if line.startswith("default-custom ")).split()[1:3] == ["1", "of"]
+    assert next(line for line in rows if line.startswith("default-fit ")).split()[1] == "2"
+
+
+def test_an_interrupted_run_stored_before_plans_were_still_loads_and_says_what_it_cannot_know(tmp_path):
+    run = _interrupted_run(tmp_path, plan=False)
+    assert run.planned_repeats == {} and run.results["reuters_cnn-default-custom"].status == "ok"
+    assert run_table.interrupted_line(run.results) == (
+        "INTERRUPTED: 2 of 3 planned cells started before the run was stopped; reuters_cnn-virtual-fit did not run; "
+        "this run did not store its planned repeats, so a started cell may be short of them.")
