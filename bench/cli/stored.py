@@ -10,7 +10,7 @@ import sys
 from distbench.analysis import check, compare
 from distbench.cli.args import accuracy_tolerance_of, emit, threshold_of
 from distbench.core.errors import UserError
-from distbench.render import summary, verdicts
+from distbench.render import comparison_table, summary, verdicts
 from distbench.render.report import write_report, wrote_line
 from distbench.storage.files import Storage, load, load_history
 from distbench.storage.machine import machine_id, machine_info
@@ -34,7 +34,7 @@ def history(storage: Storage, machine_id: str) -> list:
     """A machine's readable stored runs; each unreadable one named on stderr, and skipped."""
     runs, unreadable = load_history(storage.runs(machine_id))
     for reason in unreadable:
-        print(verdicts.skipped_history_line(reason), file=sys.stderr)
+        print(comparison_table.skipped_history_line(reason), file=sys.stderr)
     return runs
 
 
@@ -44,7 +44,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     noise_a, noise_b = _noise(storage, a, b)
     comparison = compare.compare_runs(a, b, threshold_of(args, stored_default(args)), noise_a=noise_a,
                                       noise_b=noise_b)
-    emit(verdicts.comparison_text(comparison, args.format))
+    emit(comparison_table.comparison_text(comparison, args.format))
     return 0
 
 
@@ -99,7 +99,7 @@ def check_baseline(args: argparse.Namespace) -> int:
     outcome = check.check(comparison, tolerance, args.allow_undecided, args.allow_missing,
                           args.allow_other_machine)
     lines = verdicts.check_lines(outcome, baseline.label, current.label, tolerance)
-    emit(verdicts.comparison_text(comparison, args.format, verdicts.verdict_document(outcome.exit_status, lines)))
+    emit(comparison_table.comparison_text(comparison, args.format, verdicts.verdict_document(outcome.exit_status, lines)))
     print()
     for line in summary.wrap_lines(lines):
         print(line)

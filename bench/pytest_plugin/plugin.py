@@ -242,7 +242,7 @@ def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info
     (a clock, a load average); distbench's fingerprint says what matters for speed."""
     # inside the hook: see the note on imports at the top
     from distbench.analysis.compare import machine_diff
-    from distbench.render.verdicts import machine_line
+    from distbench.render.comparison_table import machine_line
 
     diff = machine_diff(compared_benchmark.get("machine_info", {}), machine_info)
     if diff:

@@ -14,8 +14,8 @@ from distbench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, comparis
 from distbench.analysis.machines import MachineView
 from distbench.analysis.trends import Trend
 from distbench.core.errors import UserError
-from distbench.render import (history_charts, overhead_lines, run_table, stored_pairs, summary, target_table, units,
-                              verdicts)
+from distbench.render import (comparison_table, history_charts, overhead_lines, run_table, stored_pairs, summary,
+                              target_table, units)
 from distbench.render.figures import svg
 from distbench.storage.files import StoredRun
 
@@ -91,8 +91,8 @@ def _previous(run: StoredRun, history: list[StoredRun], threshold: float) -> dic
             for c in comparison.cells:
                 if not c.verdict:
                     others.setdefault(c.presence, []).append(c.cell)
-            return {"label": before.label, "commit": before.commit, "headers": verdicts.COMPARE_HEADERS,
-                    "rows": verdicts.comparison_rows(comparison.compared),
+            return {"label": before.label, "commit": before.commit, "headers": comparison_table.COMPARE_HEADERS,
+                    "rows": comparison_table.comparison_rows(comparison.compared),
                     "others": [f"{why} ({len(cells)}): {', '.join(cells)}" for why, cells in others.items()]}
     return None
 

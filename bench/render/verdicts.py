@@ -1,75 +1,14 @@
-"""Verdicts as rows and lines: ``compare``, ``check``, the interleaved ``ab`` / ``check --against``, ``plan``."""
+"""Verdicts as lines and rows: `check`'s closing lines, the interleaved ``ab`` / ``check --against``, ``plan`` (stored runs' table: :mod:`distbench.render.comparison_table`)."""
 
 from __future__ import annotations
 
 import json
-import textwrap
 
 from distbench.analysis.compare import EXIT_PASS, EXIT_REGRESSION, MIN_HISTORY_RUNS
 from distbench.core import stats
 from distbench.core.records import short_reason
 from distbench.render import summary, units
 from distbench.render.run_table import guard_message
-from distbench.render.tables import render_rows
-
-COMPARE_HEADERS = [
-    "cell", "runs A/B", "median A", "median B", "B/A [95% CI]", "throughput B/A",
-    "metric", "A", "B", "delta", "noise from", "verdict",
-]
-
-
-def comparison_rows(cells) -> list[list]:
-    rows = []
-    for c in cells:
-        if not c.verdict:
-            rows.append([c.cell] + [""] * 10 + [c.presence])
-            continue
-        rows.append([
-            c.cell, f"{c.a.processes}/{c.b.processes}", units.estimate(c.median_a, c.target),
-            units.estimate(c.median_b, c.target),
-            units.ratio(c.ratio, c.ratio_ci), units.ratio(c.throughput_ratio), c.metric if c.accuracy_a else "-",
-            units.metric(c.accuracy_a), units.metric(c.accuracy_b), units.signed_metric(c.accuracy_delta),
-            history(c, "stored runs") if c.noise_runs else "no history", c.verdict,
-        ])
-    return rows
-
-
-def history(c, runs: str = "runs") -> str:
-    """The runs a cell's noise came from: ``8 runs``; ``8 runs (A)`` when only A's machine had
-    a history, which then stands for B's too (see :func:`one_machine_lines`)."""
-    return f"{c.noise_runs} {runs}" + (f" ({c.noise_of})" if c.noise_of else "")
-
-
-def one_machine_lines(cells) -> list[str]:
-    """The cells judged with one machine's noise for both (runs of two machines)."""
-    groups: dict[str, list[str]] = {}
-    for c in cells:
-        if c.noise_of:
-            other = "B" if c.noise_of == "A" else "A"
-            groups.setdefault(f"{c.noise_of}'s machine's noise stands for {other}'s too, which has fewer than "
-                              f"{MIN_HISTORY_RUNS} stored runs that measured the cell so", []).append(c.cell)
-    return summary.grouped_lines("noise of one machine", groups)
-
-
-def run_heading(side: str, run) -> str:
-    interrupted = " INTERRUPTED: not every planned cell ran" if run.interrupted else ""
-    return f"{side}: {run.label} (commit {run.commit}, {run.data.get('datetime', '?')}){interrupted}"
-
-
-def machine_line(diff) -> str:
-    if not diff:
-        return "Same machine fingerprint."
-    return "Machines differ in: " + "; ".join(f"{k}: {a} -> {b}" for k, a, b in diff)
-
-
-HISTORY_NOTE = ("Stored runs of different times: each run is one unit, and the interval of B/A comes from the "
-                "spread of each cell's run-level median over this machine's stored runs ({runs} at least, "
-                "besides B, the run judged). A cell without that history is undecided: compare at the same time with "
-                "`distbench check --against REV` or `distbench ab`.")
-
-
-def history_note() -> str:
-    return HISTORY_NOTE.format(runs=MIN_HISTORY_RUNS)
 
 
 def regression_line(r) -> str:
@@ -341,64 +280,3 @@ def failure_lines(cells) -> list[str]:
             for c in cells for number, pair in enumerate(c.pairs, 1)
             for side, r in zip("AB", pair) if r.get("status") not in ("ok", "skipped")] + [
             f"  {c.cell}: {c.skipped}" for c in cells if c.verdict == "missing"]
-
-
-def skipped_history_line(reason: str) -> str:
-    """One stored run left out of a machine's history (it cannot be read)."""
-    return f"distbench: skipped in the history: {reason}"
-
-
-def comparison_text(comparison, fmt: str, verdict: dict | None = None) -> str:
-    """``compare`` and ``check --baseline``'s table of a stored-run comparison: the runs, the
-    machines' differences, the cells and how they were judged; as JSON, one document, with
-    ``check``'s :func:`verdict_document` when given."""
-    if fmt == "json":
-        return json.dumps({
-            "a": comparison.a.label, "b": comparison.b.label,
-            "a_interrupted": comparison.a.interrupted, "b_interrupted": comparison.b.interrupted,
-            "machine_diff": [{"field": k, "a": a, "b": b} for k, a, b in comparison.machine_diff],
-            "cells": [c.as_dict() for c in comparison.cells],
-            **(verdict or {}),
-        }, indent=2)
-    if fmt != "table":
-        return render_rows(COMPARE_HEADERS, comparison_rows(comparison.cells), fmt)
-    parts = [run_heading("A", comparison.a), run_heading("B", comparison.b), machine_line(comparison.machine_diff)]
-    if comparison.builds_differ:
-        parts.append(f"distbench differs: A {comparison.a.build}, B {comparison.b.build}.")
-    parts += summary.grouped_lines("loop code differs", {"a ratio includes the change": [
-        c.cell for c in comparison.loop_changed]} if comparison.loop_changed else {}) + [""]
-    groups = _comparison_groups(comparison.compared)
-    parts.append(summary.grouped_table(groups, COMPARE_TERMINAL) if groups else "No cell was compared.")
-    absent: dict[str, list[str]] = {}
-    for c in comparison.cells:
-        if not c.verdict:
-            absent.setdefault(c.presence.removeprefix("not comparable: "), []).append(c.cell)
-    parts += summary.grouped_lines("not compared", absent) + one_machine_lines(comparison.compared)
-    for side in ("A", "B"):
-        parts += summary.disturbed_lines([c.a if side == "A" else c.b for c in comparison.compared], f"in {side}")
-    text = summary.wrap("\n".join(parts))
-    if comparison.compared:
-        text += "\n\n" + textwrap.fill(history_note(), summary.WIDTH, break_on_hyphens=False)
-    return text
-
-
-# The terminal's comparison (the other formats have every column of COMPARE_HEADERS):
-# rows grouped by workload, B's throughput left out (the inverse of B/A for one cell).
-COMPARE_TERMINAL = ["cell", "runs A/B", "median A", "median B", "B/A [95% CI]", "test A", "test B", "history",
-                    "verdict"]
-
-
-def _comparison_groups(cells) -> list[tuple[str, list[list]]]:
-    """(heading, rows) per workload for :data:`COMPARE_TERMINAL`, the heading naming the
-    test metric."""
-    groups: dict[str, tuple[list[str], list[list]]] = {}
-    for c in cells:
-        metrics, rows = groups.setdefault(c.cell.split("-")[0], ([], []))
-        if c.accuracy_a is not None and c.metric not in metrics:
-            metrics.append(c.metric)
-        rows.append([summary.short_id(c.cell), f"{c.a.processes}/{c.b.processes}", units.estimate(c.median_a, c.target),
-                     units.estimate(c.median_b, c.target), units.ratio(c.ratio, c.ratio_ci),
-                     units.metric(c.accuracy_a), units.metric(c.accuracy_b),
-                     history(c) if c.noise_runs else "none", c.verdict])
-    return [(workload + (f" (test: {', '.join(metrics)})" if metrics else "") + ":", rows)
-            for workload, (metrics, rows) in groups.items()]

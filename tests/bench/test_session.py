@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from distbench.cli.main import build_parser
-from distbench.render import run_table, summary, verdicts
+from distbench.render import comparison_table, run_table, summary
 from distbench.session import options
 from distbench.session.session import Session
 from distbench.storage.files import load
@@ -115,7 +115,7 @@ def test_an_interrupted_run_keeps_its_finished_cells_and_says_so(tmp_path):
     statuses = {c: r.status for c, r in run.results.items()}
     assert statuses == {"reuters_cnn-default-fit": "ok", "reuters_cnn-default-custom": "missing",
                         **{f"reuters_cnn-default-fit-init{k}": "missing" for k in range(1, 5)}}
-    assert verdicts.run_heading("B", run).endswith("INTERRUPTED: not every planned cell ran")
+    assert comparison_table.run_heading("B", run).endswith("INTERRUPTED: not every planned cell ran")
     assert "INTERRUPTED: 1 of 6 planned processes ran" in session.summary()
 
 
