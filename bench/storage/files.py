@@ -15,21 +15,18 @@ fails if that name exists, so two runs saving at once get different numbers).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import importlib.util
 import json
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from distbench import __version__
 from distbench.core import records
 from distbench.core.errors import UserError
 from distbench.core.fileio import atomic_write_text, dumps, project_root
+from distbench.storage import provenance
 from distbench.storage.machine import machine_id, machine_info
 from distbench.storage.results import results_of
 
@@ -115,38 +112,6 @@ class StoredRun:
         return {c: measured[c] if c in measured else unmeasured[c] for c in order if c in measured or c in unmeasured}
 
 
-def commit_info(distbench_root: str | None = None) -> dict:
-    """The commit of the project being measured (pytest-benchmark's ``get_commit_info``,
-    from the working directory: your project, or this checkout), and distbench's own
-    version and, from a checkout, commit (``distbench``)."""
-    from pytest_benchmark.utils import get_commit_info
-
-    info = get_commit_info()
-    own = None
-    if distbench_root and os.path.isdir(os.path.join(distbench_root, ".git")):
-        try:
-            own = subprocess.run(["git", "rev-parse", "HEAD"], cwd=distbench_root, capture_output=True, text=True,
-                                 check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            own = None
-    info["distbench"] = {"version": __version__, "commit": own, "code": code_hash()}
-    return info
-
-
-def code_hash() -> str:
-    """A hash of distbench's own source as installed (the package, its strategies and its
-    workloads; editable or from a wheel alike): it tells two builds of one version apart,
-    where a wheel records no commit and every build is the same version."""
-    roots = {name: Path(p).resolve() for name in ("distbench", "distbench.strategies", "distbench.workloads")
-             for p in importlib.util.find_spec(name).submodule_search_locations or ()}
-    digest = hashlib.sha256()
-    for name, root in roots.items():
-        others = [r for r in roots.values() if r != root and r.is_relative_to(root)]   # a wheel nests them
-        for path in sorted(p for p in root.rglob("*.py") if not any(p.is_relative_to(o) for o in others)):
-            digest.update(f"{name}/{path.relative_to(root).as_posix()}\0".encode() + path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
 def run_document(
     cell_repeats: dict[str, list[dict]], machine_info: dict, commit: dict, now: dt.datetime,
     overhead: list[dict] | None = None, interrupted: bool = False, extra: dict | None = None,
@@ -217,7 +182,7 @@ def save_run(
     info = machine_info()
     machine = {**pytest_benchmark_generate_machine_info(), "distbench": info}
     now = dt.datetime.now(dt.timezone.utc)
-    info_commit = commit_info(project_root())
+    info_commit = provenance.commit_info(project_root())
     if commit:
         info_commit.update(id=commit, dirty=False, measured="a worktree of this commit")
     document = run_document(cell_repeats, machine, info_commit, now, overhead, interrupted, extra, plan)
@@ -305,13 +270,23 @@ class Storage:
         return found
 
     def resolve(self, ref: str, machine_id: Callable[[], str]) -> Path:
-        """A run reference -> its file: a path, ``latest``, ``latest~N``, or a run number.
+        """A run reference -> its file: a path, ``latest``, ``latest~N``, or a run number, of
+        this machine or, as ``MACHINE/N`` (``MACHINE/latest``), of a machine folder here.
 
         Numbers and ``latest`` look in the only machine folder when there is just one,
         else in this machine's (``machine_id()``, called only then: it imports TensorFlow).
         """
+        machine, _, rest = ref.partition("/")
+        if rest and "/" not in rest and (self.root / machine).is_dir() and not (self.root / machine / rest).is_file():
+            if not self.runs(machine):
+                raise UserError(f"No stored runs in {self.root / machine}/.")
+            return self._pick(ref, rest, self.runs(machine))
         if os.path.sep in ref or ref.endswith(".json"):
             path = Path(ref)
+            if path.is_dir():
+                found = self.runs(path.name) if path.parent.resolve() == self.root.resolve() else []
+                example = f", e.g. {found[-1]}, or {path.name}/N for its run N" if found else ""
+                raise UserError(f"{ref!r} is a folder: give one stored run (a file in it{example}).")
             if not path.is_file():
                 raise UserError(f"No stored run at {ref!r}: the file does not exist.")
             return path
@@ -325,19 +300,27 @@ class Storage:
                     f"No stored runs in {folder}/. Save one with `distbench run` "
                     "or `pytest --benchmark-only` first."
                 )
-        match = re.fullmatch(r"latest(?:~(\d+))?", ref)
+        return self._pick(ref, ref, runs)
+
+    def _pick(self, ref: str, rest: str, runs: list[Path]) -> Path:
+        """``rest`` (a run number, ``latest`` or ``latest~N``) among one machine's ``runs``."""
+        match = re.fullmatch(r"latest(?:~(\d+))?", rest)
         if match:
             back = int(match.group(1) or 0)
             if back >= len(runs):
                 raise UserError(f"Run {ref!r} does not exist: only {len(runs)} stored run(s) in {runs[0].parent}.")
             return runs[-1 - back]
-        if ref.isdigit():
+        if rest.isdigit():
             for path in runs:
-                if int(RUN_FILE.match(path.name).group(1)) == int(ref):
+                if int(RUN_FILE.match(path.name).group(1)) == int(rest):
                     return path
             numbers = ", ".join(RUN_FILE.match(p.name).group(1) for p in runs)
-            raise UserError(f"Run number {ref} does not exist in {runs[0].parent}. Stored: {numbers}.")
-        raise UserError(f"Bad run reference {ref!r}: give a file path, a run number, latest, or latest~N.")
+            elsewhere = [f"{p.parent.name}/{int(rest)}" for p in self.runs() if p.parent != runs[0].parent
+                         and int(RUN_FILE.match(p.name).group(1)) == int(rest)]
+            other = f" Another machine's: {', '.join(elsewhere)}." if elsewhere else ""
+            raise UserError(f"Run number {rest} does not exist in {runs[0].parent}. Stored: {numbers}.{other}")
+        raise UserError(f"Bad run reference {ref!r}: give a file path, a run number, latest, or latest~N (of another "
+                        "machine here: MACHINE/N, MACHINE/latest).")
 
     def _single_machine_runs(self) -> list[Path]:
         folders = [p for p in self.root.iterdir() if p.is_dir()] if self.root.is_dir() else []

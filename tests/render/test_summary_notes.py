@@ -58,7 +58,7 @@ def test_compare_across_machines_says_whose_noise_it_used_and_which_side_was_dis
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("default-custom "))
     assert "4 runs (A)" in row, out
-    assert (f"noise of one machine (1): A's machine's noise stands for B's too, which has fewer than 3 stored runs that "
+    assert ("noise of one machine (1): A's machine's noise stands for B's too, which has fewer than 3 stored runs that "
             "measured the cell so:") in out.replace("\n    ", " "), out
     assert "DISTURBED in B (1): other processes used 60% of the CPU while timed" in out and "in A" not in out
     assert main(["compare", str(a), str(b), "--results", str(tmp_path), "--format", "json"]) == 0
@@ -70,7 +70,7 @@ def test_compare_and_the_report_name_distbench_s_own_build_apart_from_the_projec
     """A wheel records no commit and every build is version 0.1.0: two machines' runs of one
     project commit made by different distbench builds got no warning; the report's warning
     compared project commits only, and named them as if they were distbench's."""
-    from distbench.storage.files import code_hash
+    from distbench.storage.provenance import code_hash
     from tests.bench.runs import document
     from distbench.storage.files import Storage
 

@@ -1,0 +1,43 @@
+"""Naming stored runs of other machines: ``MACHINE/N``, and errors that say how."""
+
+import pytest
+from distbench.cli.main import main
+
+from tests.bench.runs import INFO, MACHINE, record, samples, save
+
+OTHER = "x86_64-4cpu-nogpu-test01"
+CELL = "reuters_cnn-default-custom"
+
+
+@pytest.fixture
+def results(tmp_path):
+    other = {"distbench": {**INFO["distbench"], "cpu_model": "Other CPU", "cpu_count": 4}}
+    for k in range(2):
+        save(tmp_path, {CELL: [record(CELL, samples(10.0, seed=k))]})
+    for k in range(3):
+        save(tmp_path, {CELL: [record(CELL, samples(5.0, seed=5 + k))]}, machine=OTHER, info=other)
+    return tmp_path
+
+
+def _compare(capsys, results, *refs):
+    code = main(["compare", *refs, "--results", str(results)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_another_machine_s_run_by_machine_and_number(capsys, results):
+    """Another machine's run could be named only by its file's whole path."""
+    code, out, _ = _compare(capsys, results, f"{MACHINE}/2", f"{OTHER}/latest~1")
+    assert code == 0 and f"A: {MACHINE}/0002_" in out and f"B: {OTHER}/0002_" in out, out
+
+
+@pytest.mark.parametrize("refs, message", [
+    ([f"{MACHINE}/3", f"{OTHER}/1"], f"Run number 3 does not exist in {{results}}/{MACHINE}. Stored: 0001, 0002. "
+                                      f"Another machine's: {OTHER}/3."),
+    ([f"{OTHER}/latest~3", f"{OTHER}/1"], f"Run '{OTHER}/latest~3' does not exist: only 3 stored run(s)"),
+    (["{results}/" + OTHER, f"{OTHER}/1"], f"'{{results}}/{OTHER}' is a folder: give one stored run (a file in it, "
+                                            f"e.g. {{results}}/{OTHER}/0003_"),
+])
+def test_a_reference_that_names_no_run_says_how_to_name_one(capsys, results, refs, message):
+    code, out, err = _compare(capsys, results, *[r.format(results=results) for r in refs])
+    assert code == 2 and message.format(results=results) in err and err.count("\n") == 1, err
