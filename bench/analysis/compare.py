@@ -152,7 +152,7 @@ class CellComparison:
     """One cell in both runs: the verdict and the numbers behind it (rendered by tables)."""
 
     cell: str
-    presence: str                     # "both", "only in A", "only in B", or "not comparable: ..."
+    presence: str                     # "both", "only in A" (or "skipped (...) in A, not in B"), ..., "not comparable: ..."
     a: CellResult | None = None
     b: CellResult | None = None
     ratio: float | None = None        # median B / median A: > 1 means B is slower
@@ -364,9 +364,17 @@ def compare_runs(
     overrides, noise_a, noise_b = overrides or {}, noise_a or {}, noise_b or {}
     rows = [compare_cell(cells_a[c], cells_b[c], overrides.get(c, threshold), noise_a.get(c), noise_b.get(c))
             for c in shared]
-    rows += [CellComparison(c, "only in A", a=cells_a[c]) for c in cells_a if c not in cells_b]
-    rows += [CellComparison(c, "only in B", b=cells_b[c]) for c in cells_b if c not in cells_a]
+    rows += [CellComparison(c, _alone(cells_a[c], "A"), a=cells_a[c]) for c in cells_a if c not in cells_b]
+    rows += [CellComparison(c, _alone(cells_b[c], "B"), b=cells_b[c]) for c in cells_b if c not in cells_a]
     return Comparison(a, b, rows, machine_diff(a.machine_info, b.machine_info))
+
+
+def _alone(result: CellResult, side: str) -> str:
+    """A cell of one run only: ``only in A``, or what became of it there (``skipped (no GPU
+    found) in A``: the run did not measure it either)."""
+    if result.measured:
+        return f"only in {side}"
+    return f"{result.status} ({result.reason}) in {side}, not in {'B' if side == 'A' else 'A'}"
 
 
 def selected(comparison: Comparison, chosen: dict[str, list[str] | None]) -> Comparison:

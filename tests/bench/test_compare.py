@@ -129,11 +129,16 @@ def test_loss_of_the_guard_metric_beyond_tolerance_fails_the_check(tmp_path):
 
 
 def test_cells_in_one_run_only_are_listed_and_a_missing_one_fails_closed(tmp_path):
-    a = load(save(tmp_path, {CELL: [record(CELL, samples(10))], "x-default-fit": [record("x-default-fit", samples(5))]}))
+    skipped = {"cell": "z-one_gpu-fit", "status": "skipped", "reason": "no GPU found",
+               "config": {"workload": "z", "strategy": "one_gpu", "loop": "fit"}}
+    a = load(save(tmp_path, {CELL: [record(CELL, samples(10))], "x-default-fit": [record("x-default-fit", samples(5))],
+                             "z-one_gpu-fit": [skipped]}))
     b = load(save(tmp_path, {CELL: [record(CELL, samples(10))], "y-default-fit": [record("y-default-fit", samples(5))]}))
     comparison = compare_runs(a, b, noise_a=NOISE)
     presence = {c.cell: c.presence for c in comparison.cells}
-    assert presence == {CELL: "both", "x-default-fit": "only in A", "y-default-fit": "only in B"}
+    # A cell A skipped was listed "only in A", as if A had measured it.
+    assert presence == {CELL: "both", "x-default-fit": "only in A", "y-default-fit": "only in B",
+                        "z-one_gpu-fit": "skipped (no GPU found) in A, not in B"}
     outcome = check(comparison)
     assert [c.cell for c in outcome.missing] == ["x-default-fit"]
     assert outcome.exit_status == compare.EXIT_UNDECIDED
