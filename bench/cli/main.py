@@ -79,7 +79,8 @@ def _add_running_commands(sub) -> None:
 def _add_stored_commands(sub) -> None:
     """compare, report: what reads stored runs (check is with the interleaved commands)."""
     p = sub.add_parser("compare", help="compare two stored runs cell by cell")
-    p.add_argument("a", help="run A: a file path, a run number, latest or latest~N (another machine's: MACHINE/N, MACHINE/latest)")
+    p.add_argument("a", help="run A: a file path, a run number, latest or latest~N (another machine's: MACHINE/N, "
+                             "MACHINE/latest)")
     p.add_argument("b", help="run B (the newer one, usually)")
     add_verdict_args(p)
     add_results_arg(p)
