@@ -292,7 +292,7 @@ def test_the_matrix_file_s_module_reference_imports_from_its_folder_in_a_sub_fol
     result = distbench(package_project / "notebooks", "run", "--guard-seeds", "0", "--steps-per-epoch", "10",
                        env={"DISTBENCH_SPAWN": spawn})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    run = _stored(package_project / "notebooks")
+    run = _stored(package_project)   # results/ beside the matrix file, as pytest's
     (record,) = [b["extra_info"]["distbench"]["repeats"][0] for b in run["benchmarks"]]
     assert record["config"]["plugins"] == [f"workload=models.sentiment:Sentiment@{package_project}"]
     assert record["started"]["mode"] == spawn and record["started"]["cwd"] == str(package_project / "notebooks")
@@ -305,7 +305,7 @@ def test_check_against_from_a_sub_folder_imports_each_version_s_own_package(pack
     result = distbench(package_project / "notebooks", "check", "--against", "HEAD", *FAST)
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
     assert "SLOWER: sentiment-default-custom" in result.stdout
-    run = _stored(package_project / "notebooks")
+    run = _stored(package_project)
     plugins = {b["param"][-1]: b["extra_info"]["distbench"]["repeats"][0]["config"]["plugins"] for b in run["benchmarks"]}
     assert plugins["B"] == [f"workload=models.sentiment:Sentiment@{package_project}"]
     (a,) = plugins["A"]

@@ -144,7 +144,8 @@ def _add_interleaved_commands(sub) -> None:
 def _with_matrix_file(args: argparse.Namespace) -> None:
     """Fills the options the command line left unset from the project's matrix file
     (``[tool.distbench]``, :mod:`distbench.session.matrix_file`), found from the working directory up;
-    ``results`` defaults to ``results`` (relative to the working directory)."""
+    ``results`` defaults to ``results/`` beside that file (as under pytest: one history for the
+    project, wherever a command is typed), else in the working directory."""
     path = matrix_file.find()
     declared = matrix_file.read(path) if path else {}
     args.matrix_file = str(path) if path else None
@@ -159,7 +160,7 @@ def _with_matrix_file(args: argparse.Namespace) -> None:
         if hasattr(args, name):
             setattr(args, name, value)
     if getattr(args, "results", "") is None:
-        args.results = options.BY_NAME["results"].default
+        args.results = str(path.parent / "results") if path else options.BY_NAME["results"].default
 
 
 def main(argv: list[str] | None = None) -> int:
