@@ -244,6 +244,15 @@ class FromFolder(Base):
         return (x, y), (x, y)
 
 
+class FromRelativePath(Base):
+    """Reads a file by a path relative to where the command is typed."""
+    name = "fromrelativepath"
+
+    def data(self, source, seed):
+        x = np.loadtxt("data/x.csv", delimiter=",", dtype=np.float32)
+        return (x, Y[:len(x)]), (x, Y[:len(x)])
+
+
 class TwoOutputs(Base):
     name = "twooutputs"
 
@@ -407,6 +416,21 @@ def test_a_workload_of_its_own_reads_the_data_folder_it_is_given_from_a_sub_fold
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     (record,) = _records(project)["fromfolder-default-custom"]
     assert record["status"] == "ok" and record["config"]["data"] == str(project / "data")
+
+
+def test_a_relative_path_that_is_not_there_names_the_folder_it_was_read_from(tmp_path):
+    """Typed from a sub-folder, a model reading ``data/x.csv`` said only "data/x.csv not
+    found": the worker starts where the command was typed, and the message now says where."""
+    project = tmp_path / "elsewhere" / "tables"
+    (project / "data").mkdir(parents=True)
+    (project / "sub").mkdir()
+    (project / "bad.py").write_text(BAD)
+    np.savetxt(project / "data" / "x.csv", np.zeros((64, 8)), delimiter=",")
+    result = _distbench(project / "sub", "run", "--no-peak", "--workload", "../bad.py:FromRelativePath", "--strategy",
+                        "default", "--loop", "custom", "--guard-seeds", "0", "--results", str(project / "results"))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "FileNotFoundError: data/x.csv not found" in result.stderr, result.stderr
+    assert result.stderr.rstrip().endswith(f"(its worker ran in {project / 'sub'}, where relative paths are read from)")
 
 
 def test_pytest_k_checks_only_the_selected_cells_workloads(tmp_path):

@@ -7,6 +7,7 @@ workload (a Keras download is tried once per run, not once per cell).
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
@@ -78,7 +79,10 @@ class Suite:
         if kind in ("crash", "timeout"):
             return None
         prefix = "" if kind == "user_error" else f"{spec.workload}: checking its data and model failed: "
-        raise UserError(f"{prefix}{short_reason(record)}")
+        reason = short_reason(record)
+        if "FileNotFoundError" in reason or "No such file" in reason:   # a path relative to where the command was typed
+            reason += f" (its worker ran in {os.getcwd()}, where relative paths are read from)"
+        raise UserError(f"{prefix}{reason}")
 
     def run(self, spec: CellSpec, env: dict | None = None, tree: CodeTree | None = None,
             task: str = "cell") -> CellRecord:
