@@ -180,6 +180,13 @@ def spec_changes(words: list[str]) -> dict[str, Any]:
             raise UserError(f"Bad side options {' '.join(words)!r}: {message}. Valid: "
                             + ", ".join(BY_NAME[n].cli for n in SPEC_OPTIONS) + ", and NAME=VALUE for the environment.")
 
+    selection = [w.split("=")[0] for w in words if w.split("=")[0] in ("--workload", "--strategy", "--loop")]
+    if selection:   # what names the cells is the selection of both sides, not what tells them apart
+        raise UserError(f"Bad side options {' '.join(words)!r}: {selection[0]} selects the cells both sides run (give "
+                        f"it outside --a and --b); to compare loops or strategies with each other, `distbench run "
+                        f"{selection[0]} X {selection[0]} Y` measures each, and `distbench tune` ranks the loops of a "
+                        "strategy and confirms the fastest against plain fit, interleaved.")
+
     parser = _Parser(prog="side", add_help=False)
     parser._negative_number_matcher = NEGATIVE_VALUE
     add_to_argparse(parser, SPEC_OPTIONS)

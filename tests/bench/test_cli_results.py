@@ -100,6 +100,9 @@ def test_check_per_cell_threshold_override(capsys, results):
         (["run", "--workload", "reuters_cnn", "--target", "loss>=2"],
          "Bad target 'loss>=2': loss is better lower, so its target is reached at or below a value: give loss<=2"),
         (["ab", "--b", "--matmul-shape -1,10,10", "--workload", "matmul"], "Bad matmul shape '-1,10,10': give"),
+        (["ab", "--a", "--loop fit", "--b", "--loop custom", "--workload", "reuters_cnn"],
+         "--loop selects the cells both sides run (give it outside --a and --b); to compare loops or strategies with "
+         "each other, `distbench run --loop X --loop Y` measures each, and `distbench tune` ranks"),
         (["plan", "--detect", "20%", "--strategy", "nope"], "Unknown strategy 'nope'. Known: default"),
         (["plan", "--detect", "20%", "--loop", "nope"], "Unknown loop 'nope'. Known: fit"),
         (["run", "--workload", "matmul", "--deadline", "inf"], "Deadline must be positive seconds, finite; received inf"),
