@@ -21,6 +21,7 @@ in ``distbench.interleaved``.
 from __future__ import annotations
 
 import math
+import re
 import shlex
 import tempfile
 import threading
@@ -325,6 +326,10 @@ def parse_side(name: str, text: str, parse_options: Callable[[list[str]], dict])
         raise UserError(f"Bad side {name} {text!r}: {exc} (quote a value with spaces whole, e.g. "
                         "--a \"XLA_FLAGS='--xla_cpu_multi_thread_eigen=false'\").") from None
     env = dict(w.split("=", 1) for w in words if _is_env(w))
+    bad = next((n for n in env if not ENV_NAME.fullmatch(n)), None)
+    if bad is not None:
+        raise UserError(f"Side {name} ({text}): {bad!r} is not an environment variable name; a name is a letter or _ "
+                        "followed by letters, digits or _ ([A-Za-z_][A-Za-z0-9_]*), e.g. TF_ENABLE_ONEDNN_OPTS=0.")
     if keras_flavour.ENV in env:
         raise UserError(f"Bad side {name} {text!r}: {keras_flavour.ENV} is the cell's Keras flavour; give "
                         f"--keras tf_keras (or keras3) on the side instead.")
@@ -339,6 +344,11 @@ def validate_side(side: Side, cells: list[CellSpec]) -> None:
             side.spec(spec).validate()
         except UserError as exc:
             raise UserError(f"Side {side.name} ({side.label}): {exc}") from None
+
+
+# What a shell (POSIX's portable names) would take as a variable's name: the side's
+# NAME=VALUE words become its workers' environment, where anything else is no variable.
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _is_env(word: str) -> bool:
