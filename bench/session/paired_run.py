@@ -67,7 +67,7 @@ def run_pairs(values: dict, a: Side, b: Side, settings: Pairs, progress=None, ag
         if version is not None:
             a = at_version(a, version, matrix, session.base, given)
         b = replace(b, checkout=b.checkout or project.working())
-        return measure(session, Suite(), a, b, settings, progress, {"against": against})
+        return measure(session, None, a, b, settings, progress, {"against": against})
 
 
 def paired_session(values: dict) -> Session:
@@ -89,14 +89,16 @@ def at_version(side: Side, version: Checkout, matrix: str | None, base: CellSpec
                                                      **side.changes})
 
 
-def measure(session: Session, suite: Suite, a: Side, b: Side, settings: Pairs, progress=None,
+def measure(session: Session, suite: Suite | None, a: Side, b: Side, settings: Pairs, progress=None,
             stored: dict | None = None) -> PairedRun:
     """The session's plan as interleaved pairs of ``a`` and ``b``, saved (with ``stored``
-    in the run's settings) unless the session does not save."""
-    engine = interleave.Interleaved(a, b, interleave.through(suite), settings.threshold, settings.min_pairs,
-                                    settings.max_pairs, settings.budget, progress, lockstep=settings.lockstep)
+    in the run's settings) unless the session does not save. ``suite`` None: one made once
+    the sides are checked (it lists the devices, which imports TensorFlow: seconds)."""
     for side in (a, b):
         interleave.validate_side(side, session.plan)   # a side's impossible setting: refused, nothing stored
+    suite = suite if suite is not None else Suite()
+    engine = interleave.Interleaved(a, b, interleave.through(suite), settings.threshold, settings.min_pairs,
+                                    settings.max_pairs, settings.budget, progress, lockstep=settings.lockstep)
     suite.preflight(session.plan)   # a user's workload that cannot run is refused before any timing
     try:
         paired, interrupted = engine.run(session.plan, suite.skip_reason), False

@@ -71,6 +71,16 @@ def _stored(where) -> list[str]:
     return [f for _, _, files in os.walk(where) for f in files]
 
 
+def test_a_side_s_data_is_refused_as_run_refuses_it_and_read_from_where_the_command_was_typed(capsys, project):
+    root, (ref, _) = project
+    workload = ["--workload", ref, *CELL, "--results", "results"]
+    said_by_run = _error(capsys, ["run", *workload, "--data", "nosuch"])
+    assert said_by_run.startswith(f"Unknown data source '{root / 'sub' / 'nosuch'}'. Valid: auto, keras, synthetic")
+    said = _error(capsys, ["ab", *workload, "--max-pairs", "2", "--min-pairs", "2", "--b", "--data nosuch"])
+    assert said == f"Side B (--data nosuch): {said_by_run}"
+    assert _stored(root / "sub" / "results") == []   # nothing stored
+
+
 @pytest.mark.parametrize("word, name", [("1X=2", "1X"), ("X-Y=2", "X-Y")])
 def test_a_side_s_environment_variable_must_be_a_variable_name(capsys, project, word, name):
     root, (ref, _) = project
@@ -79,3 +89,13 @@ def test_a_side_s_environment_variable_must_be_a_variable_name(capsys, project, 
     assert said == (f"Side B ({word}): {name!r} is not an environment variable name; a name is a letter or _ "
                     "followed by letters, digits or _ ([A-Za-z_][A-Za-z0-9_]*), e.g. TF_ENABLE_ONEDNN_OPTS=0.")
     assert _stored(root / "sub" / "results") == []
+
+
+def test_a_text_workload_s_side_folder_is_refused_by_its_layout_before_anything_runs(capsys, project):
+    root, _ = project
+    (root / "texts" / "only_one_class").mkdir(parents=True)
+    workload = ["--workload", "reuters_cnn", *CELL, "--results", "results"]
+    said_by_run = _error(capsys, ["run", *workload, "--data", "../texts"])
+    assert said_by_run.startswith(f"Data folder {root / 'texts'} has 1 sub-folder(s); expected at least 2 classes")
+    said = _error(capsys, ["ab", *workload, "--a", "--data ../texts", "--b", ""])
+    assert said == f"Side A (--data ../texts): {said_by_run}"
