@@ -99,7 +99,7 @@ def measure(session: Session, suite: Suite | None, a: Side, b: Side, settings: P
     suite = suite if suite is not None else Suite()
     engine = interleave.Interleaved(a, b, interleave.through(suite), settings.threshold, settings.min_pairs,
                                     settings.max_pairs, settings.budget, progress, lockstep=settings.lockstep)
-    suite.preflight(session.plan)   # a user's workload that cannot run is refused before any timing
+    preflight(suite, session.plan, a, b)
     try:
         paired, interrupted = engine.run(session.plan, suite.skip_reason), False
     except interleave.PairsInterrupted as stop:
@@ -115,6 +115,20 @@ def measure(session: Session, suite: Suite | None, a: Side, b: Side, settings: P
                              extra={"interleaved": interleave.stored_document_part(a, b, paired, part)},
                              commit=measured))
     return PairedRun(a, b, paired, saved, interrupted, engine.lockstep)
+
+
+def preflight(suite: Suite, plan: list[CellSpec], a: Side, b: Side) -> None:
+    """A user's workload that cannot run is refused before any timing: the plan's cells, then
+    the cells of a side of ``ab`` that sets its own data, seed or Keras (checked as ``run``
+    checks its own), naming the side. A side of another version (``check --against``,
+    ``bisect``) is not checked here: its workload is that version's code."""
+    suite.preflight(plan)
+    for side in (a, b):
+        if side.changes and not (side.checkout and side.checkout.commit):
+            try:
+                suite.preflight([side.spec(spec) for spec in plan])
+            except UserError as exc:
+                raise UserError(f"Side {side.name} ({side.label}): {exc}") from None
 
 
 # What a version's matrix file may not change on its side: the selection (the cells compared

@@ -2,11 +2,14 @@
 in one line that names the side, and nothing is stored."""
 
 import os
+import subprocess
+import sys
 import textwrap
 
 import pytest
 from distbench.cli.main import main
 from distbench.launchers import process
+from distbench.storage.files import Storage, load
 from distbench.workloads.registry import WORKLOADS
 
 # A user's own workload (docs/own-model.md): ``--data`` is a file its data() reads (a .npz of
@@ -99,3 +102,41 @@ def test_a_text_workload_s_side_folder_is_refused_by_its_layout_before_anything_
     assert said_by_run.startswith(f"Data folder {root / 'texts'} has 1 sub-folder(s); expected at least 2 classes")
     said = _error(capsys, ["ab", *workload, "--a", "--data ../texts", "--b", ""])
     assert said == f"Side A (--data ../texts): {said_by_run}"
+
+
+def _distbench(where, *args):
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DISTBENCH_SPAWN")}
+    return subprocess.run([sys.executable, "-m", "distbench", *args], cwd=where, capture_output=True, text=True,
+                          timeout=600, env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+SHORT = ["--epochs", "1", "--steps-per-epoch", "12", "--warmup-steps", "2", "--global-batch", "16",
+         "--eval-examples", "64", "--timing-cost-pairs", "0", "--max-pairs", "2", "--min-pairs", "2"]
+
+
+@pytest.mark.slow
+def test_a_side_s_own_data_that_its_workload_cannot_read_is_refused_and_readable_data_runs(tmp_path):
+    """The real command, typed in a sub-folder: side B's ``--data ../bad.npz`` (not a .npz)
+    is refused by the workload's preflight, naming side B, and nothing is stored; side B's
+    ``--data ../good.npz`` is read there by B's workers, as an absolute path."""
+    import numpy as np
+
+    name = "small_sides"
+    (tmp_path / "model.py").write_text(MODEL.format(name=name))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "bad.npz").write_text("not an archive")
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "good.npz", x=rng.normal(size=(256, 8)).astype(np.float32),
+             y=rng.integers(0, 3, 256).astype(np.int32))
+    argv = ["ab", "--workload", "../model.py:Small", *CELL, *SHORT, "--results", "results"]
+    refused = _distbench(tmp_path / "sub", *argv, "--b", "--data ../bad.npz")
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert refused.stderr.startswith(f"distbench: error: Side B (--data ../bad.npz): {name}: checking its data and "
+                                     "model failed: ") and refused.stderr.count("\n") == 1, refused.stderr[-2000:]
+    assert _stored(tmp_path / "sub" / "results") == []
+    ran = _distbench(tmp_path / "sub", *argv, "--b", "--data ../good.npz")
+    assert ran.returncode in (0, 1, 3), ran.stderr[-2000:]   # a verdict, whichever
+    (saved,) = Storage(tmp_path / "sub" / "results").runs()
+    side_b = load(saved).cells()[f"{name}-default-custom@B"]
+    assert [r["status"] for r in side_b] == ["ok", "ok"], side_b[0].get("reason")
+    assert {r["config"]["data"] for r in side_b} == {str(tmp_path / "good.npz")}
