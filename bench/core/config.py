@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from distbench.core.errors import UserError
-from distbench.core import keras_flavour
+from distbench.core import cpus, keras_flavour
 from distbench.core.targets import parse
 
 # The harness-overhead benchmark's target: the harness adds at most 3% to the median step
@@ -230,8 +230,8 @@ class CellSpec:
             _at_least("init seed", self.init_seed, 0)
         _at_least("matmul repeats", self.matmul_repeats, 1)
         _at_least("timing cost pairs", self.timing_cost_pairs, 0)
-        _at_least("intra-op threads", self.intra_op_threads, 0)
-        _at_least("inter-op threads", self.inter_op_threads, 0)
+        _threads("intra-op threads (--intra-op-threads)", self.intra_op_threads)
+        _threads("inter-op threads (--inter-op-threads)", self.inter_op_threads)
         if self.eval_examples is not None:
             _at_least("evaluation examples", self.eval_examples, 1)
         _at_least("evaluation interval (--eval-every)", self.eval_every, 1)
@@ -264,6 +264,17 @@ class CellSpec:
                     f"{total} training steps leave no steady-state step after the cold start and "
                     f"{self.warmup_steps} warm-up steps; run at least {self.warmup_steps + 2} steps."
                 )
+
+
+def _threads(what: str, threads: int) -> None:
+    """A TensorFlow pool of ``threads`` (0: TensorFlow's default) that this machine can
+    create and use (:mod:`distbench.core.cpus`)."""
+    _at_least(what, threads, 0)
+    most = cpus.max_threads()
+    if threads > most:
+        raise UserError(f"{what.capitalize()} must be at most {most} ({cpus.THREADS_PER_CPU} per usable CPU, "
+                        f"{cpus.usable_cpus()} here: more only wait for a CPU, and far more make TensorFlow abort "
+                        f"creating them); received {threads}.")
 
 
 def _at_least(what: str, value: int, low: int) -> None:

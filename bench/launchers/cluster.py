@@ -26,7 +26,8 @@ from typing import Callable
 from distbench.core.config import CellSpec
 from distbench.core.fileio import atomic_write_json
 from distbench.core.records import CellRecord, failed, skipped
-from distbench.launchers.process import cell_env, how_it_ended, how_started, kill_group, output_tail, spawn
+from distbench.launchers.process import (cell_env, how_it_ended, how_started, kill_group, output_tail, spawn,
+                                        with_fatal_line)
 from distbench.launchers.trees import CodeTree
 from distbench.strategies import for_spec, hardware
 from distbench.strategies.slurm import SOURCE_ENV
@@ -107,7 +108,8 @@ class _Worker:
         if record is not None and record.get("status") == "error":
             return f"{self.name} (pid {self.proc.pid}) failed: {record.get('reason', '')}"
         if self.serves or code != 0 or record is None:
-            return f"{self.name} (pid {self.proc.pid}) {how_it_ended(code)}"
+            ended = f"{self.name} (pid {self.proc.pid}) {how_it_ended(code)}"
+            return with_fatal_line(ended, self.log_path) if record is None else ended
         return None
 
     def skip(self) -> str | None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -167,7 +168,8 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell"
             record["started"] = how
             return record
         return failed(
-            spec, f"worker pid {proc.pid} {how_it_ended(proc.returncode)} without writing a record",
+            spec, with_fatal_line(f"worker pid {proc.pid} {how_it_ended(proc.returncode)} without writing a record",
+                                  log_path),
             error_kind="crash", wall_s=wall, output_tail=output_tail(log_path), started=how,
         )
 
@@ -197,8 +199,34 @@ def how_it_ended(returncode: int) -> str:
     return f"exited with code {returncode}"
 
 
-def output_tail(path: str) -> str:
+def output_tail(path: str, chars: int = TAIL_CHARS) -> str:
     with open(path, "rb") as f:
         f.seek(0, os.SEEK_END)
-        f.seek(max(0, f.tell() - TAIL_CHARS))
+        f.seek(max(0, f.tell() - chars))
         return f.read().decode("utf-8", "replace")
+
+
+# A fatal line of TensorFlow's C++ (absl's LOG(FATAL) and CHECK, which then abort the process):
+# "F0000 00:00:1796441016.132920    7909 env.cc:84] Check failed: ret == 0 (11 vs. 0) Thread
+# tf_Compute creation via pthread_create() failed." (TensorFlow 2.16+), "2023-05-01
+# 10:00:00.000000: F tensorflow/core/...cc:73] ..." (before), or any "Check failed:".
+FATAL_LINE = re.compile(r"^F\d{4} \d\d:\d\d:|\sF \S+\.\w+:\d+\] |Check failed:")
+FATAL_CHARS = 300       # the line as the reason says it: the check and its message, not a page
+FATAL_WINDOW = 65536    # how far back to look: a check's stack trace follows it (~1,300 characters)
+
+
+def fatal_line(path: str) -> str | None:
+    """The last fatal line of a worker's output at ``path`` (None when there is none), its
+    runs of spaces made one, cut to :data:`FATAL_CHARS`."""
+    for line in reversed(output_tail(path, FATAL_WINDOW).splitlines()):
+        if FATAL_LINE.search(line):
+            line = " ".join(line.split())
+            return line if len(line) <= FATAL_CHARS else line[:FATAL_CHARS - 3] + "..."
+    return None
+
+
+def with_fatal_line(reason: str, path: str) -> str:
+    """``reason`` for a worker that ended without a record, with the cause when its output
+    names one: a process TensorFlow aborted says only SIGABRT, its fatal line says why."""
+    found = fatal_line(path)
+    return f"{reason}; its last fatal line: {found}" if found else reason

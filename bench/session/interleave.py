@@ -21,6 +21,7 @@ in ``distbench.interleaved``.
 from __future__ import annotations
 
 import math
+import re
 import shlex
 import tempfile
 import threading
@@ -39,6 +40,7 @@ from distbench.launchers.process import kill_all, resume
 from distbench.launchers.relay import Relay
 from distbench.launchers.trees import CodeTree
 from distbench.session.project import Checkout
+from distbench.session.plan import check_data, data_source
 
 # One lockstep pair's log-ratio has an sd of about 0.012 here (A/A; 0.09-0.15 for pairs run
 # one after the other): 5% is then resolved in 3-4 pairs (docs/measurements.md).
@@ -325,20 +327,39 @@ def parse_side(name: str, text: str, parse_options: Callable[[list[str]], dict])
         raise UserError(f"Bad side {name} {text!r}: {exc} (quote a value with spaces whole, e.g. "
                         "--a \"XLA_FLAGS='--xla_cpu_multi_thread_eigen=false'\").") from None
     env = dict(w.split("=", 1) for w in words if _is_env(w))
+    bad = next((n for n in env if not ENV_NAME.fullmatch(n)), None)
+    if bad is not None:
+        raise UserError(f"Side {name} ({text}): {bad!r} is not an environment variable name; a name is a letter or _ "
+                        "followed by letters, digits or _ ([A-Za-z_][A-Za-z0-9_]*), e.g. TF_ENABLE_ONEDNN_OPTS=0.")
     if keras_flavour.ENV in env:
         raise UserError(f"Bad side {name} {text!r}: {keras_flavour.ENV} is the cell's Keras flavour; give "
                         f"--keras tf_keras (or keras3) on the side instead.")
-    return Side(name, text or "(as given)", parse_options([w for w in words if not _is_env(w)]), env)
+    changes = parse_options([w for w in words if not _is_env(w)])
+    if changes.get("data") is not None:   # checked, and made absolute where the command was typed, as run's --data
+        try:
+            changes["data"] = data_source(changes["data"])
+        except UserError as exc:
+            raise UserError(f"Side {name} ({text}): {exc}") from None
+    return Side(name, text or "(as given)", changes, env)
 
 
 def validate_side(side: Side, cells: list[CellSpec]) -> None:
     """Refuses, before anything runs, a side whose options make an impossible cell (``--b
-    "--global-batch 0"``), naming the side."""
-    for spec in cells:
-        try:
-            side.spec(spec).validate()
-        except UserError as exc:
-            raise UserError(f"Side {side.name} ({side.label}): {exc}") from None
+    "--global-batch 0"``) or name data ``run`` would refuse (``--b "--data nosuch"``),
+    naming the side."""
+    try:
+        specs = [side.spec(spec) for spec in cells]
+        for spec in specs:
+            spec.validate()
+        if side.changes.get("data") is not None and specs:
+            check_data(specs[0].data, specs)
+    except UserError as exc:
+        raise UserError(f"Side {side.name} ({side.label}): {exc}") from None
+
+
+# What a shell (POSIX's portable names) would take as a variable's name: the side's
+# NAME=VALUE words become its workers' environment, where anything else is no variable.
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _is_env(word: str) -> bool:

@@ -116,8 +116,8 @@ OPTIONS: tuple[Option, ...] = (
     _spec("timing_cost_pairs", int, "fit cells, after they are measured: pairs of short fit calls with and without "
           "the per-step timing callback, to report what timing costs fit (default 5; 0: not measured, nor in the "
           "overhead benchmark)"),
-    _spec("intra_op_threads", int, "TensorFlow intra-op threads per worker (0: default)"),
-    _spec("inter_op_threads", int, "TensorFlow inter-op threads per worker (0: default)"),
+    _spec("intra_op_threads", int, "TensorFlow intra-op threads per worker (0: default; at most 64 per usable CPU)"),
+    _spec("inter_op_threads", int, "TensorFlow inter-op threads per worker (0: default; at most 64 per usable CPU)"),
     _spec("deadline_s", float, "seconds per cell before its processes are killed (default 900)"),
     _spec("connect_deadline_s", float, "seconds a TPU cell may take to connect to and initialise its TPU before it "
           "fails with a timeout (default 180; the cell's --deadline still bounds the whole)"),

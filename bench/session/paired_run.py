@@ -67,7 +67,7 @@ def run_pairs(values: dict, a: Side, b: Side, settings: Pairs, progress=None, ag
         if version is not None:
             a = at_version(a, version, matrix, session.base, given)
         b = replace(b, checkout=b.checkout or project.working())
-        return measure(session, Suite(), a, b, settings, progress, {"against": against})
+        return measure(session, None, a, b, settings, progress, {"against": against})
 
 
 def paired_session(values: dict) -> Session:
@@ -89,15 +89,17 @@ def at_version(side: Side, version: Checkout, matrix: str | None, base: CellSpec
                                                      **side.changes})
 
 
-def measure(session: Session, suite: Suite, a: Side, b: Side, settings: Pairs, progress=None,
+def measure(session: Session, suite: Suite | None, a: Side, b: Side, settings: Pairs, progress=None,
             stored: dict | None = None) -> PairedRun:
     """The session's plan as interleaved pairs of ``a`` and ``b``, saved (with ``stored``
-    in the run's settings) unless the session does not save."""
-    engine = interleave.Interleaved(a, b, interleave.through(suite), settings.threshold, settings.min_pairs,
-                                    settings.max_pairs, settings.budget, progress, lockstep=settings.lockstep)
+    in the run's settings) unless the session does not save. ``suite`` None: one made once
+    the sides are checked (it lists the devices, which imports TensorFlow: seconds)."""
     for side in (a, b):
         interleave.validate_side(side, session.plan)   # a side's impossible setting: refused, nothing stored
-    suite.preflight(session.plan)   # a user's workload that cannot run is refused before any timing
+    suite = suite if suite is not None else Suite()
+    engine = interleave.Interleaved(a, b, interleave.through(suite), settings.threshold, settings.min_pairs,
+                                    settings.max_pairs, settings.budget, progress, lockstep=settings.lockstep)
+    preflight(suite, session.plan, a, b)
     try:
         paired, interrupted = engine.run(session.plan, suite.skip_reason), False
     except interleave.PairsInterrupted as stop:
@@ -113,6 +115,20 @@ def measure(session: Session, suite: Suite, a: Side, b: Side, settings: Pairs, p
                              extra={"interleaved": interleave.stored_document_part(a, b, paired, part)},
                              commit=measured))
     return PairedRun(a, b, paired, saved, interrupted, engine.lockstep)
+
+
+def preflight(suite: Suite, plan: list[CellSpec], a: Side, b: Side) -> None:
+    """A user's workload that cannot run is refused before any timing: the plan's cells, then
+    the cells of a side of ``ab`` that sets its own data, seed or Keras (checked as ``run``
+    checks its own), naming the side. A side of another version (``check --against``,
+    ``bisect``) is not checked here: its workload is that version's code."""
+    suite.preflight(plan)
+    for side in (a, b):
+        if side.changes and not (side.checkout and side.checkout.commit):
+            try:
+                suite.preflight([side.spec(spec) for spec in plan])
+            except UserError as exc:
+                raise UserError(f"Side {side.name} ({side.label}): {exc}") from None
 
 
 # What a version's matrix file may not change on its side: the selection (the cells compared

@@ -9,6 +9,7 @@ Nothing here imports TensorFlow.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Iterable
 
 import distbench.loops as loops
@@ -19,6 +20,7 @@ from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.strategies.base import SETTINGS
 from distbench.strategies.hardware import Hardware
+from distbench.workloads.data import NAMED_SOURCES, check_exists
 
 
 def selected(requested: Iterable[str] | None, registry) -> list[str]:
@@ -29,6 +31,24 @@ def selected(requested: Iterable[str] | None, registry) -> list[str]:
     for name in names:
         registry.get(name)  # raises UserError listing the valid names
     return names
+
+
+def data_source(data: str) -> str:
+    """A ``--data`` value as every worker reads it, for ``run`` and each side of ``ab``: a
+    named source as given, a path made absolute where the command was typed (workers start
+    elsewhere: another version's folder); UserError when it is neither a named source nor
+    a path that exists."""
+    return check_exists(data if data in NAMED_SOURCES or not data else os.path.abspath(data))
+
+
+def check_data(data: str, cells: list[CellSpec]) -> None:
+    """Refuses (UserError) a folder whose layout a training workload of ``cells`` does not
+    take, for ``run``'s ``--data`` and each side's of ``ab`` alike (the text workloads check
+    theirs; a user's ``data()`` reads its own, checked by the preflight)."""
+    if data in NAMED_SOURCES:
+        return
+    for name, seed in dict.fromkeys((c.workload, c.seed) for c in cells if c.loop is not None):
+        workloads.get(name).resolve_source(data, seed)
 
 
 def build_cells(

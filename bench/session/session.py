@@ -24,13 +24,12 @@ from distbench.core.errors import UserError
 from distbench.core.records import CellRecord, missing
 from distbench.render import run_table
 from distbench.session import options, overhead, peak
-from distbench.session.plan import build_cells, overhead_cells, selected, target_cells
+from distbench.session.plan import build_cells, check_data, data_source, overhead_cells, selected, target_cells
 from distbench.session.suite import Interrupted, Suite
 from distbench.storage.files import save_run
 from distbench.storage.results import CellResult, results_of
 from distbench.strategies import slurm
 from distbench.strategies.multi_worker import is_chief, tf_config
-from distbench.workloads.data import NAMED_SOURCES, check_exists
 
 
 def base_spec(values: dict[str, Any]) -> CellSpec:
@@ -38,8 +37,6 @@ def base_spec(values: dict[str, Any]) -> CellSpec:
     fields = {o.name: values[o.name] for o in options.OPTIONS if o.spec_field and values.get(o.name) is not None}
     if values.get("matmul_shape"):
         fields["matmul_shape"] = parse_matmul_shape(values["matmul_shape"])
-    if "data" in fields:
-        check_exists(fields["data"])
     fields["plugins"] = tuple(values.get("plugins") or ())
     return CellSpec.for_profile(values.get("profile") or "quick", workload="", strategy="", loop=None, **fields)
 
@@ -72,10 +69,8 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
     # References (module:Class, file.py:Class) are loaded here and selected by name; the
     # cells carry them so that their workers load the same classes (distbench.plugins).
     resolved["plugins"] = plugins.load_selection(resolved)
-    # Paths mean what they meant where the command was typed, in every worker and on both
-    # sides of a comparison (workers start elsewhere: another version's folder).
-    if resolved["data"] and resolved["data"] not in NAMED_SOURCES:
-        resolved["data"] = os.path.abspath(resolved["data"])
+    if resolved["data"] is not None:
+        resolved["data"] = data_source(resolved["data"])
     resolved["results"] = os.path.abspath(resolved["results"])
     # In a SLURM job step the step is the cluster: TF_CONFIG from it, before anything reads it.
     slurm.apply(resolved["strategy"], resolved["ps"] or 1)
@@ -102,10 +97,8 @@ class Session:
     def from_options(cls, values: dict[str, Any], repeats_default: int = 1, suite=None) -> "Session":
         session = cls(resolve(values, repeats_default), suite)
         session.plan   # validates the selection and the spec before anything runs
-        data = session.values["data"]
-        if data and data not in NAMED_SOURCES:   # a folder's layout is each workload's own (the text ones check theirs)
-            for name in dict.fromkeys(c.workload for c in session.plan if c.loop is not None):
-                workloads.get(name).resolve_source(data, session.base.seed)
+        if session.values["data"] is not None:
+            check_data(session.values["data"], session.plan)
         tf_config()    # TF_CONFIG that is not JSON: refused now, not when the run is saved
         return session
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 
 import psutil
+from distbench.core.cpus import usable_cpus
 from distbench.strategies import hardware
 
 
@@ -29,23 +29,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def usable_cpus(quota_path: str = "/sys/fs/cgroup/cpu.max") -> int:
-    """The CPUs this process may use: its affinity mask, capped by the cgroup's CPU quota
-    (a container's ``--cpus``); ``os.cpu_count()`` is the host's count."""
-    try:
-        count = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        count = os.cpu_count() or 1
-    try:
-        with open(quota_path) as f:
-            quota, period = f.read().split()[:2]
-        if quota != "max":
-            count = min(count, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return count
 
 
 # Environment variables that change how fast TensorFlow runs (recorded, and compared).
