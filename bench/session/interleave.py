@@ -39,8 +39,8 @@ from distbench.core.records import CellRecord, skipped
 from distbench.launchers.process import kill_all, resume
 from distbench.launchers.relay import Relay
 from distbench.launchers.trees import CodeTree
+from distbench.session.plan import check_data, check_read, data_source
 from distbench.session.project import Checkout
-from distbench.session.plan import check_data, data_source
 
 # One lockstep pair's log-ratio has an sd of about 0.012 here (A/A; 0.09-0.15 for pairs run
 # one after the other): 5% is then resolved in 3-4 pairs (docs/measurements.md).
@@ -353,8 +353,10 @@ def validate_side(side: Side, cells: list[CellSpec]) -> None:
             spec.validate()
         if side.changes.get("data") is not None and specs:
             check_data(specs[0].data, specs)
+        check_read(side.changes, cells)
     except UserError as exc:
         raise UserError(f"Side {side.name} ({side.label}): {exc}") from None
+
 
 
 # What a shell (POSIX's portable names) would take as a variable's name: the side's

@@ -94,6 +94,18 @@ def read_only(cell: CellSpec) -> CellSpec:
     return cell.replace(**defaults)
 
 
+def check_read(changes: dict, cells: list[CellSpec]) -> None:
+    """UserError for a setting no cell reads (``--devices 4`` for `default` cells): its side
+    would measure the other's cells, and its verdict be on nothing (:func:`read_only`)."""
+    for name in (n for n in changes if n in SETTINGS + MATMUL_SETTINGS):
+        if all(getattr(read_only(c.replace(**{name: changes[name]})), name) == getattr(read_only(c), name)
+               for c in cells):
+            readers = [s for s in strategies.STRATEGIES.names() if name in strategies.STRATEGIES.get(s).reads]
+            who = ("matmul does" if name in MATMUL_SETTINGS else f"{', '.join(readers)} do" if len(readers) > 1
+                   else f"{readers[0]} does")
+            raise UserError(f"no cell of this selection reads --{name.replace('_', '-')} (only {who}): both sides "
+                            "would measure the same cells.")
+
 def _check_workers(cell: CellSpec) -> None:
     """A local multi_worker cluster of N processes holds N replicas or a multiple: under
     strong scaling its global batch must divide by N (refused here, not by each worker)."""

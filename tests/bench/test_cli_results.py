@@ -100,6 +100,10 @@ def test_check_per_cell_threshold_override(capsys, results):
         (["run", "--workload", "reuters_cnn", "--target", "loss>=2"],
          "Bad target 'loss>=2': loss is better lower, so its target is reached at or below a value: give loss<=2"),
         (["ab", "--b", "--matmul-shape -1,10,10", "--workload", "matmul"], "Bad matmul shape '-1,10,10': give"),
+        (["ab", "--b", "--devices 4", "--workload", "reuters_cnn", "--strategy", "default"],
+         "Side B (--devices 4): no cell of this selection reads --devices (only virtual does): both sides would"),
+        (["ab", "--b", "--workers 4", "--workload", "reuters_cnn", "--strategy", "virtual"],
+         "reads --workers (only multi_worker, parameter_server do)"),
         (["ab", "--a", "--loop fit", "--b", "--loop custom", "--workload", "reuters_cnn"],
          "--loop selects the cells both sides run (give it outside --a and --b); to compare loops or strategies with "
          "each other, `distbench run --loop X --loop Y` measures each, and `distbench tune` ranks"),
