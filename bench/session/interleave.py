@@ -39,7 +39,7 @@ from distbench.core.records import CellRecord, skipped
 from distbench.launchers.process import kill_all, resume
 from distbench.launchers.relay import Relay
 from distbench.launchers.trees import CodeTree
-from distbench.session.plan import check_data, check_read, data_source
+from distbench.session.plan import check_data, check_read, data_source, read_only
 from distbench.session.project import Checkout
 
 # One lockstep pair's log-ratio has an sd of about 0.012 here (A/A; 0.09-0.15 for pairs run
@@ -61,7 +61,7 @@ class Side:
     task: str = "cell"                            # what its workers do (distbench.worker's tasks)
 
     def spec(self, base: CellSpec) -> CellSpec:
-        spec = base.replace(**self.changes)
+        spec = read_only(base.replace(**self.changes))   # what the cell does not read stays at its default
         return self.checkout.spec(spec) if self.checkout else spec
 
     @property
@@ -353,7 +353,8 @@ def validate_side(side: Side, cells: list[CellSpec]) -> None:
             spec.validate()
         if side.changes.get("data") is not None and specs:
             check_data(specs[0].data, specs)
-        check_read(side.changes, cells)
+        if side.checkout is None:   # an ab side's own options (a version's matrix file may set what none reads)
+            check_read(side.changes, cells)
     except UserError as exc:
         raise UserError(f"Side {side.name} ({side.label}): {exc}") from None
 
