@@ -353,7 +353,7 @@ def validate_side(side: Side, cells: list[CellSpec]) -> None:
             spec.validate()
         if side.changes.get("data") is not None and specs:
             check_data(specs[0].data, specs)
-        if side.checkout is None:   # an ab side's own options (a version's matrix file may set what none reads)
+        if not (side.checkout and side.checkout.commit):   # an ab side's own options (not a version's matrix file)
             check_read(side.changes, cells)
     except UserError as exc:
         raise UserError(f"Side {side.name} ({side.label}): {exc}") from None
