@@ -6,6 +6,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
+from distbench.core import keras_flavour
 from distbench.core.registry import Registry
 from distbench.trackers import input_wait
 from distbench.trackers.timing import StepClock
@@ -159,6 +160,52 @@ def train_dataset(ctx: TrainContext, shuffle: bool = True, per_worker: bool = Fa
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return prefetched(ds.with_options(options), ctx.config.prefetch)
+
+
+# A tf.data iterator's destructor waits for tf.data's autotuning thread (its root
+# dataset's "tf_data_model" thread) to end, idle: up to 7 s per iterator here after
+# training under virtual devices, 2 to 3 s in most such cells (run 0003 of e3e5cf: 39 s of
+# its cells' training phases were outside their steps, 20 s in the six virtual ones). A
+# worker ends with os._exit, so an iterator kept here is never destroyed and the wait is
+# never paid. Nothing timed changes: the destruction came after the last timed step. Its
+# prefetch runs on until its buffer is full, then idles.
+_KEPT: list = []
+
+
+def keep(iterator):
+    """``iterator``, kept alive until the process exits (see above)."""
+    _KEPT.append(iterator)
+    return iterator
+
+
+def release_kept() -> None:
+    """Drops the iterators earlier cells of this process kept (a worker runs one cell;
+    in-process callers, tests, run many)."""
+    _KEPT.clear()
+
+
+def keeping_fit_iterator():
+    """A ``fit`` callback that keeps the input iterator of the ``fit`` it is given to
+    (:func:`keep`): Keras makes it inside ``fit`` and drops it when ``fit`` returns. Its
+    ``train_function`` is wrapped for one call, the first step (the cold start, never a
+    sample): that call keeps the iterator it is given and puts the function back. Both
+    Keras 3 and tf-keras pass ``fit``'s one iterator to every ``train_function`` call when
+    ``steps_per_epoch`` is set on a repeated dataset."""
+    keras = keras_flavour.api()
+
+    class KeepIterator(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            model = self.model
+            function = model.train_function
+
+            def first_step(iterator):
+                model.train_function = function
+                keep(iterator)
+                return function(iterator)
+
+            model.train_function = first_step
+
+    return KeepIterator()
 
 
 OFFSET_SPAN = 10000   # a parameter-server worker's start offset in a dataset of unknown length

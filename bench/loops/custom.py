@@ -15,6 +15,7 @@ from distbench.loops.base import (
     TrainingLoop,
     coordinated,
     coordinator,
+    keep,
     scheduled_unit,
     train_dataset,
     train_metric,
@@ -91,7 +92,7 @@ class CustomLoop(TrainingLoop):
     def _stepped(self, ctx: TrainContext, train_step, metrics) -> tuple[float, int]:
         """Each step timed on its own, ended by bringing its loss to the host; the last
         epoch's loss sum and steps."""
-        iterator = iter(ctx.strategy.experimental_distribute_dataset(self.dataset(ctx)))
+        iterator = keep(iter(ctx.strategy.experimental_distribute_dataset(self.dataset(ctx))))
         for _ in ctx.epochs():
             for metric in metrics:
                 metric.reset_state()
@@ -117,7 +118,7 @@ class CustomLoop(TrainingLoop):
         def per_worker_dataset():
             return strategy.distribute_datasets_from_function(lambda _: self.dataset(ctx, per_worker=True))
 
-        iterator = iter(cluster.create_per_worker_dataset(per_worker_dataset))
+        iterator = keep(iter(cluster.create_per_worker_dataset(per_worker_dataset)))
         unit = scheduled_unit(cfg.steps_per_epoch)
         for _ in ctx.epochs():
             for metric in metrics:

@@ -29,6 +29,7 @@ from distbench.loops.base import (
     TrainContext,
     TrainingLoop,
     compile_model,
+    keep,
     train_dataset,
     train_metric,
 )
@@ -84,7 +85,7 @@ class TrainOnBatchLoop(TrainingLoop):
     def _batches(self, ctx: TrainContext):
         ds = train_dataset(ctx)
         if not self._per_replica(ctx):
-            return iter(ds)
+            return keep(iter(ds))
         per_replica = ctx.config.global_batch // ctx.replicas
         ctx.model.test_on_batch(*ctx.data.first(per_replica))
-        return iter(ctx.strategy.experimental_distribute_dataset(ds))
+        return keep(iter(ctx.strategy.experimental_distribute_dataset(ds)))

@@ -35,6 +35,7 @@ def run_cell(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware |
     workload = workloads.get(spec.workload)
     if spec.loop is not None:
         loops.get(spec.loop)  # unknown loop names fail before any set-up
+        loops.release_kept()  # an earlier in-process cell's input iterators (distbench.loops.base.keep)
         check_keras(spec)
     hw = hw or hardware.detect()
     adapter, strategy = start_strategy(spec, hw)
