@@ -8,6 +8,7 @@ import textwrap
 
 from distbench.analysis.compare import MIN_HISTORY_RUNS
 from distbench.render import summary, units
+from distbench.render.run_table import interrupted_line
 from distbench.render.tables import render_rows
 
 COMPARE_HEADERS = [
@@ -50,8 +51,10 @@ def one_machine_lines(cells) -> list[str]:
 
 
 def run_heading(side: str, run) -> str:
-    interrupted = " INTERRUPTED: not every planned cell ran" if run.interrupted else ""
-    return f"{side}: {run.label} (commit {run.commit}, {run.data.get('datetime', '?')}){interrupted}"
+    """``A: MACHINE/FILE (commit ..., date)``; for an interrupted run, a second line naming
+    the cells it left short or never ran (:func:`~distbench.render.run_table.interrupted_line`)."""
+    heading = f"{side}: {run.label} (commit {run.commit}, {run.data.get('datetime', '?')})"
+    return heading + (f"\n{side} {interrupted_line(run.results)}" if run.interrupted else "")
 
 
 def machine_line(diff) -> str:

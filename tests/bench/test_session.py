@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from distbench.analysis.compare import compare_runs
 from distbench.cli.main import build_parser
 from distbench.render import comparison_table, run_table, summary
 from distbench.session import options
@@ -115,7 +116,9 @@ def test_an_interrupted_run_keeps_its_finished_cells_and_says_so(tmp_path):
     statuses = {c: r.status for c, r in run.results.items()}
     assert statuses == {"reuters_cnn-default-fit": "ok", "reuters_cnn-default-custom": "missing",
                         **{f"reuters_cnn-default-fit-init{k}": "missing" for k in range(1, 5)}}
-    assert comparison_table.run_heading("B", run).endswith("INTERRUPTED: not every planned cell ran")
+    assert comparison_table.run_heading("B", run).splitlines()[1] == (
+        "B INTERRUPTED: 1 of 6 planned processes ran before the run was stopped; reuters_cnn-default-custom, "
+        + ", ".join(f"reuters_cnn-default-fit-init{k}" for k in range(1, 5)) + " did not run.")
     assert "INTERRUPTED: 1 of 6 planned processes ran" in session.summary()
 
 
@@ -141,6 +144,9 @@ def test_an_interrupted_run_counts_processes_and_names_the_cells_it_left_short(t
     assert run_table.interrupted_line(run.results) == expected      # the report's line, from the stored run
     assert [r.id for r in run.results.values() if r.short] == short.split(", ")
     assert "1 of 2" in summary.render_summary(run.results)          # the short cells' rows say so
+    other = load(session.saved)   # compare names the short cells too (it said "not every planned cell ran")
+    text = " ".join(comparison_table.comparison_text(compare_runs(other, run), "table").split())
+    assert f"A {expected}" in text and f"B {expected}" in text, text
 
 
 def test_an_interrupted_run_names_the_cells_it_never_started(tmp_path):
