@@ -260,15 +260,17 @@ def less_accurate_line(c, tolerance: float) -> str:
 
 def setting_lines(a, b, cells) -> list[str]:
     """The cell settings in which the sides differ (an ``ab`` side's options, a revision's
-    matrix file): a verdict on step times of different batches is not one on throughput."""
-    spec = next((c.spec for c in cells if c.spec is not None), None)
-    if spec is None:
-        return []
-    spec_a, spec_b = spec.replace(**a.changes), spec.replace(**b.changes)
-    differ = [k for k in sorted({*a.changes, *b.changes}) if getattr(spec_a, k) != getattr(spec_b, k)]
+    matrix file), as the cells read them (``Side.settings``: ``--devices`` is no difference
+    for a `default` cell): a verdict on step times of different batches is not one on throughput."""
+    differ: dict[str, tuple] = {}
+    for spec in (c.spec for c in cells if c.spec is not None):
+        spec_a, spec_b = a.settings(spec), b.settings(spec)
+        for k in sorted({*a.changes, *b.changes}):
+            if getattr(spec_a, k) != getattr(spec_b, k):
+                differ.setdefault(k, (getattr(spec_a, k), getattr(spec_b, k)))
     if not differ:
         return []
-    line = "The sides differ in: " + "; ".join(f"{k} A {getattr(spec_a, k)}, B {getattr(spec_b, k)}" for k in differ)
+    line = "The sides differ in: " + "; ".join(f"{k} A {va}, B {vb}" for k, (va, vb) in differ.items())
     if {"global_batch", "scaling"} & set(differ):
         line += " (a step of another batch is another amount of work: B/A compares step times, not examples/s)"
     return [line]

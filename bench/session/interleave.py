@@ -60,8 +60,13 @@ class Side:
     checkout: Checkout | None = None              # its version of the project (None: as it is here)
     task: str = "cell"                            # what its workers do (distbench.worker's tasks)
 
+    def settings(self, base: CellSpec) -> CellSpec:
+        """``base`` with this side's settings, those the cell reads (the rest stay at their defaults)."""
+        return read_only(base.replace(**self.changes))
+
     def spec(self, base: CellSpec) -> CellSpec:
-        spec = read_only(base.replace(**self.changes))   # what the cell does not read stays at its default
+        """The cell as this side runs it: its settings, its version's data and plugins placed."""
+        spec = self.settings(base)
         return self.checkout.spec(spec) if self.checkout else spec
 
     @property
