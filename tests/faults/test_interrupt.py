@@ -119,30 +119,30 @@ def test_ctrl_c_in_check_against_removes_its_worktree(tmp_path):
 
 
 def test_ctrl_c_in_run_during_a_local_cluster_keeps_the_finished_cell_and_leaves_nothing(tmp_path):
-    """The first cell finishes; Ctrl-C lands while both local workers of the multi_worker cell
-    train: the run is saved with the first cell and the second listed as not run, and the
-    cluster's workers are gone."""
+    """``--repeats 2``: the first cell's first process finishes; Ctrl-C lands while both local
+    workers of the multi_worker cell train: the run is saved with the first cell, short of
+    its second repeat, and the second listed as not run, and the cluster's workers are gone."""
     project = tmp_path / "project"
     project.mkdir()
     argv = ["run", "--workload", "reuters_cnn", "--strategy", "default", "--strategy", "multi_worker", "--loop",
             "custom", "--keras", "keras3", "--data", "synthetic", "--steps-per-epoch", "1500", "--epochs", "1",
-            "--guard-seeds", "0", "--no-peak", "--results", "results"]
+            "--guard-seeds", "0", "--no-peak", "--repeats", "2", "--results", "results"]
     def cluster_training(proc, before):   # the cluster's two workers have started, and train for a while
         if len(_new_workers(project, before)) < 2:
             return False
         time.sleep(3)
         return len(_new_workers(project, before)) >= 2
 
-    code, took, out, err = _interrupt(argv, project, "[1/2]", cluster_training)
+    code, took, out, err = _interrupt(argv, project, "[1/4]", cluster_training)
     assert code == 130 and took < 30, out + err[-2000:]
     run = _stored(project / "results")
     assert run["distbench"]["interrupted"] is True
     measured = {b["param"] for b in run["benchmarks"]}
     assert measured == {"reuters_cnn-default-custom"}, measured
     assert "reuters_cnn-multi_worker-custom" in run["distbench"]["unmeasured"]
-    assert run["distbench"]["plan"]["repeats"] == {"reuters_cnn-default-custom": 1, "reuters_cnn-multi_worker-custom": 1}
-    assert ("INTERRUPTED: 1 of 2 planned processes ran before the run was stopped; reuters_cnn-multi_worker-custom "
-            "did not run.") in " ".join(out.split()), out
+    assert run["distbench"]["plan"]["repeats"] == {"reuters_cnn-default-custom": 2, "reuters_cnn-multi_worker-custom": 2}
+    assert ("INTERRUPTED: 1 of 4 planned processes ran before the run was stopped; reuters_cnn-default-custom has 1 "
+            "of 2 repeats; reuters_cnn-multi_worker-custom did not run.") in " ".join(out.split()), out
     time.sleep(2)
     assert _in(str(project)) == []
 
