@@ -64,9 +64,9 @@ def training_span():
     """A callback that measures ``fit``'s training from its first step to the end of its
     last epoch (whose metrics Keras brings to the host): without ``fit``'s own set-up, its
     input iterator's creation and its tear-down (now skipped: :func:`keeping_fit_iterator`),
-    which took 0.1 to 0.5 s a call here and varied from call to call (run 0069's records). No batch-end hook, so Keras's dispatch is as it
-    would be without it (Keras 3 dispatches batch ends asynchronously only when no
-    callback has one of its own)."""
+    which took 0.1 to 0.5 s a call here and varied from call to call (run 0069's records).
+    No batch-end hook, so Keras's dispatch is as it would be without it (Keras 3 dispatches
+    batch ends asynchronously only when no callback has one of its own)."""
     keras = keras_flavour.api()
 
     class TrainingSpan(keras.callbacks.Callback):
@@ -142,7 +142,8 @@ class FitLoop(TrainingLoop):
             train_dataset(ctx),
             epochs=cfg.epochs,
             steps_per_epoch=cfg.steps_per_epoch,
-            callbacks=[keeping_fit_iterator(), self.timer(ctx.clock)] + ([stopping_callback(ctx)] if ctx.after_step else []),
+            callbacks=[keeping_fit_iterator(), self.timer(ctx.clock)]
+            + ([stopping_callback(ctx)] if ctx.after_step else []),
             shuffle=False,  # the dataset is already shuffled (seeded)
             verbose=0,
         )
@@ -215,8 +216,9 @@ class FitLoop(TrainingLoop):
 
         def wall(timed: bool) -> float:
             span = training_span()
-            ctx.model.fit(dataset, epochs=1, steps_per_epoch=steps, callbacks=[keeping_fit_iterator(), span] + ([self.timer(StepClock())] if timed
-                          else []), shuffle=False, verbose=0)
+            timer = [self.timer(StepClock())] if timed else []
+            ctx.model.fit(dataset, epochs=1, steps_per_epoch=steps, callbacks=[keeping_fit_iterator(), span] + timer,
+                          shuffle=False, verbose=0)
             return span.seconds
 
         walls = []   # no warm-up calls: the step is traced, and each call's own set-up is outside its span
