@@ -93,17 +93,17 @@ class Noise:
 
 
 def history_noise(history: list[StoredRun], like: StoredRun | None = None,
-                  leave_out: StoredRun | None = None) -> dict[str, Noise]:
+                  leave_out: tuple[StoredRun, ...] = ()) -> dict[str, Noise]:
     """Each cell's between-run noise over a machine's stored runs, in run order (cells in
     at least 3 runs); with ``like``, only the runs that measured the cell as ``like`` did
     (:func:`differences` empty: the same configuration, data and workload code). Runs of
     another batch or profile under the same id have another spread (a longer profile's is
     smaller), which would narrow the interval of runs it did not come from.
 
-    ``leave_out`` is the run being judged (B of a comparison): its differences are the step
-    in question, and in a short history they would be most of the noise it is judged
-    against (with 3 runs, one of two differences: any step, however large, undecided). So a
-    comparison needs 3 runs besides the one judged.
+    ``leave_out`` are the runs compared (A and B): their differences are the step in
+    question, and in a short history they would be most of the noise it is judged against
+    (with 3 runs, one of two differences: any step, however large, undecided). So a
+    comparison needs 3 runs besides them.
 
     The history holds real changes too (the regressions it is asked to judge), so the
     spread is estimated from successive differences of the log run-level medians,
@@ -112,27 +112,36 @@ def history_noise(history: list[StoredRun], like: StoredRun | None = None,
     below :data:`MIN_NOISE_SD`.
     """
     values: dict[str, list[float]] = {}
+    left_out = {(run.machine_id, run.number) for run in leave_out}
     for run in history:
-        if leave_out is not None and (run.machine_id, run.number) == (leave_out.machine_id, leave_out.number):
+        if (run.machine_id, run.number) in left_out:
             continue
         for cell, result in run.results.items():
             estimate = result.estimate if result.measured else None
             if estimate is None or not math.isfinite(estimate) or run.interrupted:
                 continue
             reference = like.results.get(cell) if like is not None else None
-            if like is not None and (reference is None or not reference.measured or differences(result, reference)):
+            if like is not None and (reference is None or not reference.measured or differences(result, reference)
+                                     or not _same_code(result, reference)):
                 continue
             values.setdefault(cell, []).append(math.log(estimate))
     return {c: Noise(max(robust_sd(v), MIN_NOISE_SD), len(v)) for c, v in values.items()
             if len(v) >= MIN_HISTORY_RUNS}
 
 
+def _same_code(result: CellResult, reference: CellResult) -> bool:
+    """Whether ``result`` ran ``reference``'s workload code: a run with no hash (older) is not
+    known to have (f0d42a's pooled level shifts: [0.21, 4.19] between two runs)."""
+    code = reference.definition.get("workload")
+    return not code or result.definition.get("workload") == code
+
+
 def comparison_noise(history_a: list[StoredRun], history_b: list[StoredRun], a: StoredRun,
                      b: StoredRun) -> tuple[dict[str, Noise], dict[str, Noise]]:
-    """The noise B is judged against A with, wherever it is judged (``compare``, ``check
-    --baseline``, the report's steps, its last-run and machine sections): each run's from its
-    machine's runs that measured the cell as it did, B left out."""
-    return history_noise(history_a, like=a, leave_out=b), history_noise(history_b, like=b, leave_out=b)
+    """The noise B is judged against A with, wherever it is judged (``compare``, ``check --baseline``,
+    the report): each run's machine's runs that measured the cell as it did, A and B left out of
+    both (B alone made ``compare A B`` slower, ``compare B A`` undecided across machines)."""
+    return history_noise(history_a, like=a, leave_out=(a, b)), history_noise(history_b, like=b, leave_out=(a, b))
 
 
 # The least between-run spread a history may claim (1% of a run-level median): copies of one

@@ -115,17 +115,17 @@ NoiseOf = Callable[..., Noise | None]
 
 
 def _noise_like(history: list[StoredRun]) -> NoiseOf:
-    """(run number, cell, judged run number or None) -> the cell's noise as ``compare`` takes
-    it for that run (from the runs that measured the cell as it did, the judged run left
-    out), each computed once."""
+    """(run number, cell, the numbers of the runs compared) -> the cell's noise as ``compare``
+    takes it for that run (from the runs that measured the cell as it did, the runs compared
+    left out), each computed once."""
     runs = {run.number: run for run in history}
-    cache: dict[tuple[int, int | None], dict[str, Noise]] = {}
+    cache: dict[tuple[int, tuple[int, ...]], dict[str, Noise]] = {}
 
-    def of(number: int, cell: str, judged: int | None = None) -> Noise | None:
-        if (number, judged) not in cache:
-            left_out = runs[judged] if judged is not None else None
-            cache[number, judged] = history_noise(history, like=runs[number], leave_out=left_out)
-        return cache[number, judged].get(cell)
+    def of(number: int, cell: str, compared: tuple[int, ...] = ()) -> Noise | None:
+        if (number, compared) not in cache:
+            cache[number, compared] = history_noise(history, like=runs[number],
+                                                    leave_out=tuple(runs[n] for n in compared))
+        return cache[number, compared].get(cell)
     return of
 
 
@@ -155,6 +155,7 @@ def _fit_stretch(trend: Trend, stretch: list[Point], threshold: float, noise: No
             trend.levels[p.run] = math.exp(segment.level)
     for left, right in zip(fitted, fitted[1:]):
         before, after = stretch[left.stop - 1], stretch[right.start]
-        judged = compare_cell(before.result, after.result, threshold, noise(before.run, trend.cell, after.run),
-                              noise(after.run, trend.cell, after.run))
+        compared = (before.run, after.run)
+        judged = compare_cell(before.result, after.result, threshold, noise(before.run, trend.cell, compared),
+                              noise(after.run, trend.cell, compared))
         trend.steps.append(Step(before, after, math.exp(right.level - left.level), judged.verdict, judged.ratio_ci))

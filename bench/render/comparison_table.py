@@ -65,8 +65,8 @@ def machine_line(diff) -> str:
 
 HISTORY_NOTE = ("Stored runs of different times: each run is one unit, and the interval of B/A comes from the "
                 "spread of each cell's run-level median over this machine's stored runs ({runs} at least, "
-                "besides B, the run judged). A cell without that history is undecided: compare at the same time with "
-                "`distbench check --against REV` or `distbench ab`.")
+                "besides A and B, the runs compared). A cell without that history is undecided: compare at the same "
+                "time with `distbench check --against REV` or `distbench ab`.")
 
 
 def history_note() -> str:

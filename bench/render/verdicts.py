@@ -34,7 +34,7 @@ def undecided_line(c) -> str:
         return f"{c.cell}: neither run reached the target in most seeds"
     if c.ratio_ci is None:
         return (f"{c.cell}: B/A {c.ratio:.2f}, no interval: fewer than the stored runs needed to know this cell's "
-                f"noise ({MIN_HISTORY_RUNS} measured as B was, besides B)")
+                f"noise ({MIN_HISTORY_RUNS} measured as B was, besides A and B)")
     return (f"{c.cell}: B/A {units.ratio(c.ratio, c.ratio_ci)} reaches past {units.times(1 + c.threshold)} or "
             f"{units.times(1 / (1 + c.threshold))} (noise from {c.noise_runs} stored runs)")
 

@@ -16,13 +16,13 @@ CELL = "reuters_cnn-default-fit"
 
 @pytest.fixture
 def results(tmp_path):
-    """Runs 1-4: the same speed within 5% (a history: 3 runs besides any one judged); run 5:
-    twice as slow; run 6: other cells only."""
+    """Runs 1-5: the same speed within 5% (a history: 3 runs besides any two compared); run 6:
+    twice as slow; run 7: other cells only."""
     root = tmp_path / "results"
-    for seed, median in enumerate([10.0, 10.5, 10.0, 10.5], 1):
+    for seed, median in enumerate([10.0, 10.5, 10.0, 10.5, 10.0], 1):
         save(root, {CELL: [record(CELL, samples(median, seed=seed, spread=0.01), 0.58)]})
-    save(root, {CELL: [record(CELL, samples(20.0, seed=5, spread=0.01), 0.58)]})
-    save(root, {"matmul-default": [record("matmul-default", samples(100.0, seed=6))]})
+    save(root, {CELL: [record(CELL, samples(20.0, seed=6, spread=0.01), 0.58)]})
+    save(root, {"matmul-default": [record("matmul-default", samples(100.0, seed=7))]})
     return str(root)
 
 
@@ -33,15 +33,15 @@ def run_cli(capsys, *argv):
 
 
 def test_compare_shows_verdicts_with_the_history_behind_them(capsys, results):
-    code, out, _ = run_cli(capsys, "compare", "1", "5", "--results", results)
+    code, out, _ = run_cli(capsys, "compare", "1", "6", "--results", results)
     assert code == 0
     assert "Same machine fingerprint." in out
     lines = out.splitlines()
     workload, _, rest = CELL.partition("-")   # rows grouped under their workload, within 120 columns
     at = lines.index(f"{workload} (test: accuracy):")
     assert lines[at + 1].startswith(rest + " ") and lines[at + 1].split()[-2:] == ["runs", "slower"]
-    assert "4 runs" in lines[at + 1] and "2.0" in lines[at + 1] and max(map(len, lines)) <= 120   # not run 5's own
-    assert "not compared (1): only in B: matmul-default" not in out   # run 5 has only CELL
+    assert "4 runs" in lines[at + 1] and "2.0" in lines[at + 1] and max(map(len, lines)) <= 120   # not runs 1 and 6
+    assert "not compared (1): only in B: matmul-default" not in out   # run 6 has only CELL
 
 
 def test_check_passes_a_a_fails_a_slowed_run_and_says_undecided_in_between(capsys, results):
@@ -52,15 +52,15 @@ def test_check_passes_a_a_fails_a_slowed_run_and_says_undecided_in_between(capsy
     assert code == 3 and "UNDECIDED: 1 cell could not be judged" in out and "NOT PASSED (exit 3)" in out
     code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "2", "--results", results, "--allow-undecided")
     assert code == 3 and "NOT PASSED (exit 3): no cell was decided" in out   # allowed, but nothing decided: no pass
-    code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "5", "--results", results)
+    code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "6", "--results", results)
     assert code == 1
     assert "FAIL" in out and f"{CELL}: slower, median" in out
 
 
 def test_check_per_cell_threshold_override(capsys, results):
-    code, _, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "5", "--results", results)
+    code, _, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "6", "--results", results)
     assert code == 1                                   # 2x slower: a regression at the default 25%
-    code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "5", "--results", results,
+    code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "6", "--results", results,
                            "--cell-threshold", f"{CELL}=2.0")
     assert code == 0 and "RESULT: pass (exit 0)" in out   # within this cell's own 200%
 
@@ -69,7 +69,7 @@ def test_check_per_cell_threshold_override(capsys, results):
     "argv, message",
     [
         (["compare", "1", "9"], "Run number 9 does not exist"),
-        (["compare", "1", "6"], "have no cells in common"),
+        (["compare", "1", "7"], "have no cells in common"),
         (["check", "--baseline", "1", "--cell-threshold", "reuters=x"], "Bad --cell-threshold 'reuters=x'"),
         (["check", "--baseline", "1", "--run", "2", "--cell-threshold", "nope=0.3"], "names cells in neither run: nope"),
         (["compare", "1", "2", "--threshold", "-1"], "Threshold must be > 0"),
@@ -131,7 +131,7 @@ def test_truncated_stored_file_is_refused_and_left_alone(capsys, results, tmp_pa
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "markdown"])
 def test_machine_readable_formats(capsys, results, fmt):
-    code, out, _ = run_cli(capsys, "compare", "1", "5", "--results", results, "--format", fmt)
+    code, out, _ = run_cli(capsys, "compare", "1", "6", "--results", results, "--format", fmt)
     assert code == 0
     if fmt == "csv":
         rows = list(csv.reader(io.StringIO(out)))
@@ -145,22 +145,22 @@ def test_machine_readable_formats(capsys, results, fmt):
 
 def test_report_writes_markdown_and_charts(capsys, results, tmp_path):
     out_dir = tmp_path / "report"
-    code, out, _ = run_cli(capsys, "report", "--run", "5", "--results", results, "--out", str(out_dir))
+    code, out, _ = run_cli(capsys, "report", "--run", "6", "--results", results, "--out", str(out_dir))
     assert code == 0 and "Wrote" in out and (out_dir / "report.html").is_file()
     text = (out_dir / "report.md").read_text()
     assert "## Step time per strategy and loop" in text and "report.html" in text
-    # The doubling (from a level of 10.25 ms: +95%) is a step, and compare's judge calls it slower: a regression, named with its runs.
-    assert re.search(r"- \*\*regression\*\* reuters_cnn-default-fit: \+95\.\d% from run 0004 \(abc12345\) to "
-                     r"run 0005 \(abc12345\): compare says slower", text), text
+    # The doubling (from a level of about 10.2 ms: +95-99%) is a step, and compare's judge calls it slower: a regression, named with its runs.
+    assert re.search(r"- \*\*regression\*\* reuters_cnn-default-fit: \+9\d\.\d% from run 0005 \(abc12345\) to "
+                     r"run 0006 \(abc12345\): compare says slower", text), text
     for png in ("step_time.png", "throughput.png", "accuracy.png"):
         assert (out_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_list_shows_stored_runs_by_machine_within_120_columns(capsys, results):
     code, out, _ = run_cli(capsys, "list", "--results", results)
-    assert code == 0 and f"Stored runs in {results}/: 6, in 1 machine folder" in out
+    assert code == 0 and f"Stored runs in {results}/: 7, in 1 machine folder" in out
     machine = os.listdir(results)[0]
-    assert re.search(rf"^  {machine}  6 runs, latest 0006_abc12345_\S+\.json(  \(this machine\))?$", out, re.M), out
+    assert re.search(rf"^  {machine}  7 runs, latest 0007_abc12345_\S+\.json(  \(this machine\))?$", out, re.M), out
     assert max(len(line) for line in out.splitlines()) <= 120
 
 
@@ -183,7 +183,7 @@ def test_check_without_history_is_undecided_and_fails_closed(capsys, tmp_path):
     save(root, {CELL: [record(CELL, samples(m, seed=19 + i, spread=0.02)) for i, m in enumerate([405, 418, 392])]})
     code, out, _ = run_cli(capsys, "check", "--baseline", "2", "--run", "3", "--results", root)
     assert code == 3 and "no interval: fewer than the stored runs needed to know this cell's noise (3 measured as B " \
-                         "was, besides B)" in out, out
+                         "was, besides A and B)" in out, out
 
 
 def test_check_baseline_against_an_interleaved_latest_run_says_what_it_is(capsys, results):
@@ -199,8 +199,8 @@ def test_check_baseline_against_an_interleaved_latest_run_says_what_it_is(capsys
     before = {p: p.read_bytes() for p in Path(results).glob("*/*.json")}
     code, _, err = run_cli(capsys, "check", "--baseline", "1", "--results", results)
     assert code == 2 and err.count("\n") == 1
-    assert "--run latest is run 7, an interleaved run (`check --against` or `ab`" in err
-    assert err.rstrip().endswith(f"(the latest of machine {MACHINE}: 0002, 0003, 0004, 0005, 0006).")   # not `list`
+    assert "--run latest is run 8, an interleaved run (`check --against` or `ab`" in err
+    assert err.rstrip().endswith(f"(the latest of machine {MACHINE}: 0003, 0004, 0005, 0006, 0007).")   # not `list`
     assert {p: p.read_bytes() for p in Path(results).glob("*/*.json")} == before
 
 
@@ -229,4 +229,4 @@ def test_the_noise_comes_only_from_runs_that_measured_the_cell_the_same_way(caps
     code, out, _ = run_cli(capsys, "check", "--baseline", "15", "--run", "16", "--results", root)
     assert code == 3 and "UNDECIDED" in out and "RESULT: not passed (exit 3)" in out, out
     line = next(l for l in out.splitlines() if l.startswith(CELL.partition("-")[2] + " "))
-    assert "5 runs" in line, line              # the six batch-32 runs but run 16, the one judged; not 16
+    assert "4 runs" in line, line              # the six batch-32 runs but runs 15 and 16, the two compared; not 16

@@ -66,7 +66,7 @@ def test_the_run_judged_is_left_out_of_the_noise_it_is_judged_against(tmp_path):
     for later in (10.2, 137.7):   # the same speed, and 13.5x slower
         judged = run_with(tmp_path, later, seed=len(history), spread=0.001)
         runs = history + [judged]
-        noise = history_noise(runs, leave_out=judged)
+        noise = history_noise(runs, leave_out=(judged,))
         # |diffs| of the three runs besides it: log(1.05), log(10.5 / 10.2) -> their median x 1.4826 / sqrt 2
         assert noise[CELL].runs == 3 and noise[CELL].sd == pytest.approx(
             1.4826 * (math.log(1.05) + math.log(10.5 / 10.2)) / 2 / math.sqrt(2), rel=0.02)
@@ -74,8 +74,46 @@ def test_the_run_judged_is_left_out_of_the_noise_it_is_judged_against(tmp_path):
         lo, hi = c.ratio_ci
         assert (lo < 1 < hi) if later == 10.2 else (c.verdict == "slower" and lo > 5), c
         widths.append(math.log(hi / lo))
-        assert history_noise(runs[1:], leave_out=judged) == {}    # 2 runs besides it: no estimate
+        assert history_noise(runs[1:], leave_out=(judged,)) == {}    # 2 runs besides it: no estimate
     assert widths[0] == pytest.approx(widths[1], rel=0.01)         # the step does not widen its own interval
+
+
+def test_runs_of_two_machines_read_the_same_in_either_order(tmp_path):
+    """compare A B and compare B A across machines: only B was left out of its machine's
+    noise, so A's own step stayed in A's and B's left B's; f0d42a/0101 against e3e5cf/0006
+    read mirrored-train_on_batch 1.69 [1.35, 2.12] slower one way, 0.59 [0.25, 1.42]
+    undecided the other. Both runs are now left out of both: the interval inverts."""
+    from distbench.analysis.compare import comparison_noise
+    from distbench.storage.files import Storage, load_history
+
+    for machine, medians in (("old", [10.0, 10.4, 10.1, 10.3, 10.2, 14.0]), ("new", [20.0, 20.5, 19.8, 20.3, 8.0])):
+        for i, m in enumerate(medians):
+            save(tmp_path, {CELL: [record(CELL, samples(m, seed=i, spread=0.001))]}, machine=machine)
+    old, _ = load_history(Storage(tmp_path).runs("old"))
+    new, _ = load_history(Storage(tmp_path).runs("new"))
+    a, b = old[-1], new[-1]   # each the odd one out of its machine's runs
+    (ab,) = compare_runs(a, b, noise_a=comparison_noise(old, new, a, b)[0], noise_b=comparison_noise(old, new, a, b)[1]).cells
+    (ba,) = compare_runs(b, a, noise_a=comparison_noise(new, old, b, a)[0], noise_b=comparison_noise(new, old, b, a)[1]).cells
+    assert ab.ratio == pytest.approx(1 / ba.ratio)
+    assert ab.ratio_ci[0] == pytest.approx(1 / ba.ratio_ci[1]) and ab.ratio_ci[1] == pytest.approx(1 / ba.ratio_ci[0])
+    assert (ab.verdict, ba.verdict) == ("faster", "slower") and ab.noise_runs == ba.noise_runs
+
+
+def test_runs_that_recorded_no_workload_code_stay_out_of_a_later_run_s_noise(tmp_path):
+    """f0d42a's default-fit: runs 0001, 0012 and 0060 (22.7, 7.1, 14.1 ms) recorded no
+    definition hash and were pooled with 0081-0101 (5.9-6.9 ms): half the differences were
+    their level shifts, and two runs of one machine read B/A 0.94 [0.21, 4.19]."""
+    def run(median, seed, code):
+        r = record(CELL, samples(median, seed=seed, spread=0.001))
+        if code:
+            r["definition"] = {"workload": code, "loop": "l"}
+        return load(save(tmp_path, {CELL: [r]}))
+
+    history = [run(m, i, None) for i, m in enumerate([22.7, 7.1, 14.1])]
+    history += [run(m, 10 + i, "w1") for i, m in enumerate([6.6, 6.5, 6.0, 6.5, 6.9])]
+    (noise,) = history_noise(history, like=history[-1]).values()
+    assert noise.runs == 5 and noise.sd < 0.1, noise   # the five runs of its code, not the three before
+    assert history_noise(history, like=history[0])[CELL].runs == 8   # a run without a hash: as before
 
 
 def test_same_speed_with_a_quiet_history_is_same(tmp_path):
