@@ -67,11 +67,12 @@ def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
     print()
     if args.format == "json":
         emit(verdicts.paired_document(run.a.label, run.b.label, run.cells, verdicts.verdict_document(status, lines),
-                                      run.saved and str(run.saved)))
+                                      run.saved and str(run.saved), settings.accuracy_tolerance))
     elif args.format == "table":
-        emit(verdicts.paired_table(run.cells))
+        emit(verdicts.paired_table(run.cells, settings.accuracy_tolerance))
     else:
-        emit(tables.render_rows(verdicts.PAIRED_HEADERS, verdicts.paired_rows(run.cells), args.format))
+        emit(tables.render_rows(verdicts.PAIRED_HEADERS, verdicts.paired_rows(run.cells, settings.accuracy_tolerance),
+                                args.format))
     if run.saved:
         print("\n" + summary.saved_line(run.saved))
     if run.interrupted:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from distbench.analysis.compare import EXIT_PASS, EXIT_REGRESSION, MIN_HISTORY_RUNS
+from distbench.analysis.compare import DEFAULT_ACCURACY_TOLERANCE, EXIT_PASS, EXIT_REGRESSION, MIN_HISTORY_RUNS
 from distbench.core import stats
 from distbench.core.records import short_reason
 from distbench.render import summary, units
@@ -99,10 +99,12 @@ def verdict_document(status: int, lines: list[str]) -> dict:
     return {"result": word or "not passed", "exit_status": status, "lines": lines}
 
 
-def paired_document(a_label: str, b_label: str, cells, verdict: dict, saved: str | None) -> str:
+def paired_document(a_label: str, b_label: str, cells, verdict: dict, saved: str | None,
+                    tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> str:
     """``ab`` / ``check --against`` with ``--format json``: the sides, one object per cell
-    (the table's columns), where the run was saved, and the verdict."""
-    rows = [dict(zip(PAIRED_HEADERS, r)) for r in paired_rows(cells)]
+    (the table's columns, and as numbers under ``values``), where the run was saved, and the verdict."""
+    rows = [{**dict(zip(PAIRED_HEADERS, r)), "values": c.as_dict(tolerance)}
+            for c, r in zip(cells, paired_rows(cells, tolerance))]
     return json.dumps({"a": a_label, "b": b_label, "cells": rows, "saved": saved, **verdict}, indent=2)
 
 
@@ -149,11 +151,13 @@ def stopped_verdict(c) -> str:
     return c.stopped if c.stopped.startswith(c.verdict) else f"{c.verdict} ({c.stopped})"
 
 
-def paired_rows(cells) -> list[list]:
+def paired_rows(cells, tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> list[list]:
+    """One row per cell of :data:`PAIRED_HEADERS`; the verdict says ``less accurate`` beside the
+    speed's when B lost more than ``tolerance`` of the test metric (it read ``same``)."""
     rows = []
     for c in cells:
         j = c.judgement
-        verdict = c.verdict
+        verdict = f"{c.verdict}, less accurate" if c.less_accurate(tolerance) else c.verdict
         if c.skipped:
             verdict = f"{c.verdict}: {c.skipped}"
         elif c.failure:
@@ -166,12 +170,14 @@ def paired_rows(cells) -> list[list]:
     return rows
 
 
-def paired_table(cells) -> str:
+def paired_table(cells, tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> str:
     """The terminal's table of an interleaved comparison: rows grouped by workload within 120
-    columns, the verdict in a word (why a cell failed or did not run is in the closing lines)."""
+    columns, the verdict in a word (why a cell failed or did not run is in the closing lines;
+    a cell B learned worse in is ``LESS ACCURATE``, its speed in B/A and the closing lines)."""
     groups: dict[str, list[list]] = {}
-    for c, row in zip(cells, paired_rows(cells)):
+    for c, row in zip(cells, paired_rows(cells, tolerance)):
         word = stopped_verdict(c) if c.stopped and not (c.skipped or c.failure) else c.verdict
+        word = "LESS ACCURATE" if c.less_accurate(tolerance) else word
         groups.setdefault(c.cell.split("-")[0] + ":", []).append([summary.short_id(c.cell), *row[1:-1], word])
     return summary.grouped_table(list(groups.items()), PAIRED_HEADERS) if groups else "No cell was selected."
 

@@ -1,5 +1,6 @@
 """Interleaved A/B: pairs in alternating order, verdicts on pairs, fail closed; real processes."""
 
+import json
 import random
 import textwrap
 
@@ -260,7 +261,13 @@ def test_a_side_that_learns_worse_is_a_regression_whatever_its_speed():
             "--accuracy-tolerance 0.05)") in lines and lines[-1] == "RESULT: less accurate (exit 1)"
     assert pairs.outcome([cell], accuracy_tolerance=0.4).exit_status == 0      # within a tolerance given
     (row,) = verdicts.paired_rows([cell])
-    assert row[-3:] == ["0.484", "0.125", "same"]
+    assert row[-3:] == ["0.484", "0.125", "same, less accurate"]   # it read "same" (the speed's alone)
+    assert verdicts.paired_rows([cell], tolerance=0.4)[0][-1] == "same"
+    table = verdicts.paired_table([cell])
+    assert table.splitlines()[-1].split()[-2:] == ["LESS", "ACCURATE"] and max(map(len, table.splitlines())) <= 120
+    (doc,) = json.loads(verdicts.paired_document("a", "b", [cell], {}, None))["cells"]
+    assert doc["verdict"] == "same, less accurate" and doc["values"]["less_accurate"] is True
+    assert doc["values"]["metric_b"] == 0.125 and isinstance(doc["values"]["ratio"], float)
     assert cell.as_dict()["metric_a"] == 0.484 and cell.as_dict()["metric_b"] == 0.125   # stored with the run
     better = _run(FakeLaunch({"A": 10.0, "B": 10.0}, accuracy={"A": 0.125, "B": 0.484}), min_pairs=3, max_pairs=8)
     assert pairs.outcome([better]).exit_status == 0
