@@ -303,28 +303,51 @@ class Storage:
         return self._pick(ref, ref, runs)
 
     def _pick(self, ref: str, rest: str, runs: list[Path]) -> Path:
-        """``rest`` (a run number, ``latest`` or ``latest~N``) among one machine's ``runs``."""
+        """``rest`` (a run number, ``latest`` or ``latest~N``) among one machine's ``runs``;
+        a number two files share (a machine folder copied into another) is refused."""
+        by_number: dict[int, list[Path]] = {}
+        for path in runs:
+            by_number.setdefault(int(RUN_FILE.match(path.name).group(1)), []).append(path)
+        numbers = sorted(by_number)
         match = re.fullmatch(r"latest(?:~(\d+))?", rest)
         if match:
             back = int(match.group(1) or 0)
-            if back >= len(runs):
-                raise UserError(f"Run {ref!r} does not exist: only {len(runs)} stored run(s) in {runs[0].parent}.")
-            return runs[-1 - back]
+            if back >= len(numbers):
+                raise UserError(f"Run {ref!r} does not exist: only {len(numbers)} stored run(s) in {runs[0].parent}.")
+            return _one(ref, by_number[numbers[-1 - back]])
         if rest.isdigit():
-            for path in runs:
-                if int(RUN_FILE.match(path.name).group(1)) == int(rest):
-                    return path
-            numbers = ", ".join(RUN_FILE.match(p.name).group(1) for p in runs)
+            if int(rest) in by_number:
+                return _one(ref, by_number[int(rest)])
             elsewhere = [f"{p.parent.name}/{int(rest)}" for p in self.runs() if p.parent != runs[0].parent
                          and int(RUN_FILE.match(p.name).group(1)) == int(rest)]
             other = f" Another machine's: {', '.join(elsewhere)}." if elsewhere else ""
-            raise UserError(f"Run number {rest} does not exist in {runs[0].parent}. Stored: {numbers}.{other}")
+            raise UserError(f"Run number {rest} does not exist in {runs[0].parent}. Stored: {_spans(numbers)}.{other}")
         raise UserError(f"Bad run reference {ref!r}: give a file path, a run number, latest, or latest~N (of another "
                         "machine here: MACHINE/N, MACHINE/latest).")
 
     def _single_machine_runs(self) -> list[Path]:
         folders = [p for p in self.root.iterdir() if p.is_dir()] if self.root.is_dir() else []
         return self.runs(folders[0].name) if len(folders) == 1 else []
+
+
+def _one(ref: str, paths: list[Path]) -> Path:
+    """The one file of a run number; two are refused, naming both (the number is ambiguous)."""
+    if len(paths) > 1:
+        raise UserError(f"Run {ref!r} is ambiguous: {len(paths)} files of {paths[0].parent} have its number "
+                        f"({', '.join(p.name for p in paths)}; a machine folder copied into another?); "
+                        "give the file's path.")
+    return paths[0]
+
+
+def _spans(numbers: list[int]) -> str:
+    """``0001-0005, 0007``: run numbers as runs of consecutive ones."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a:04d}" if a == b else f"{a:04d}-{b:04d}" for a, b in spans)
 
 
 def load_history(paths) -> tuple[list[StoredRun], list[str]]:

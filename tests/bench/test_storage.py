@@ -86,7 +86,7 @@ def test_references_resolve(tmp_path):
 @pytest.mark.parametrize(
     "ref, message",
     [
-        ("7", r"Run number 7 does not exist in .*Stored: 0001, 0002"),
+        ("7", r"Run number 7 does not exist in .*Stored: 0001-0002"),
         ("latest~5", r"Run 'latest~5' does not exist: only 2 stored run"),
         ("yesterday", r"Bad run reference 'yesterday'"),
         ("/nowhere/run.json", r"No stored run at '/nowhere/run.json'"),
