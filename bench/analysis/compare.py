@@ -8,17 +8,14 @@ Count what varies. Each kind of comparison has its own unit:
   log-ratio log(median_B / median_A) cancels the machine's drift (25-40% between
   processes here). The pairs are the units: a Student-t interval of their mean log-ratio,
   and an exact sign-flip p (smallest reachable: 2 / 2^n).
-* **Stored runs of different times** (``compare``, ``check --baseline``): a run's processes
-  share that run's machine state, so each run is one unit. Its noise is what this
-  machine's history shows: the spread of the cell's run-level estimate (log of the
-  median over processes) across the machine's stored runs, at least 3 of them. Without
-  that history the verdict is undecided, and says why.
+* **Stored runs of different times** (``compare``, ``check --baseline``): each run is one
+  unit; its noise is the spread of the cell's run-level log median over the machine's
+  other stored runs (:func:`history_noise`); without that history, undecided, saying why.
 
 Both use one band rule with threshold t on the 95% interval of B/A: wholly above 1+t:
 ``slower``; wholly below 1/(1+t): ``faster``; wholly inside [1/(1+t), 1+t]: ``same``;
-else ``undecided``. Per-step samples never decide a verdict: they describe a process and
-are not independent evidence about another; a cell with too little evidence is
-``undecided``, which no check reads as a pass.
+else ``undecided``. Per-step samples never decide a verdict (they are not independent
+evidence about another process); ``undecided`` is never read as a pass.
 """
 
 from __future__ import annotations
@@ -244,13 +241,16 @@ class Comparison:
         return [c for c in self.cells if c.verdict]
 
     @property
-    def builds_differ(self) -> bool:
-        """The runs were made by different builds of distbench (code hash, else commit, else version)."""
+    def builds_differ(self) -> str:
+        """``differ`` when distbench's code hash (else commit, else version) differs between the
+        runs; ``unmatched`` when one recorded only a commit, the other only a code hash (a wheel's)."""
         own_a, own_b = ((r.data.get("commit_info", {}).get("distbench") or {}) for r in (self.a, self.b))
         for key in ("code", "commit"):
             if own_a.get(key) and own_b.get(key):
-                return own_a[key] != own_b[key]
-        return own_a.get("version") != own_b.get("version")
+                return "differ" if own_a[key] != own_b[key] else ""
+        if any(own.get(k) for own in (own_a, own_b) for k in ("code", "commit")):
+            return "unmatched"
+        return "differ" if own_a.get("version") != own_b.get("version") else ""
 
     @property
     def loop_changed(self) -> list[CellComparison]:

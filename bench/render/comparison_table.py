@@ -94,7 +94,8 @@ def comparison_text(comparison, fmt: str, verdict: dict | None = None) -> str:
         return render_rows(COMPARE_HEADERS, comparison_rows(comparison.cells), fmt)
     parts = [run_heading("A", comparison.a), run_heading("B", comparison.b), machine_line(comparison.machine_diff)]
     if comparison.builds_differ:
-        parts.append(f"distbench differs: A {comparison.a.build}, B {comparison.b.build}.")
+        what = "differs" if comparison.builds_differ == "differ" else "builds cannot be matched (different records)"
+        parts.append(f"distbench {what}: A {comparison.a.build}, B {comparison.b.build}.")
     parts += summary.grouped_lines("loop code differs", {"a ratio includes the change": [
         c.cell for c in comparison.loop_changed]} if comparison.loop_changed else {}) + [""]
     groups = _comparison_groups(comparison.compared)

@@ -85,4 +85,12 @@ def test_compare_and_the_report_name_distbench_s_own_build_apart_from_the_projec
     assert f"distbench differs: A 0.1.0 (code 1a2b3c4d5e6f), B 0.1.0 (code {code_hash()})." in out, out
     assert main(["compare", str(paths[1]), str(paths[1]), "--results", str(tmp_path)]) == 0
     assert "distbench differs" not in capsys.readouterr().out
+    # An older run that recorded only its commit against a wheel's that recorded only its code: no
+    # line at all before (neither key on both sides, and every version is 0.1.0).
+    doc = document({cell: [record(cell, samples(10.0, seed=7))]})
+    doc["commit_info"]["distbench"] = {"version": "0.1.0", "commit": "438b512e" * 5}
+    older = Storage(tmp_path).save(doc, MACHINE)
+    assert main(["compare", str(older), str(paths[1]), "--results", str(tmp_path)]) == 0
+    assert (f"distbench builds cannot be matched (different records): A 0.1.0 (commit 438b512e), B 0.1.0 (code "
+            f"{code_hash()}).") in capsys.readouterr().out
     assert len(code_hash()) == 12 and code_hash() == code_hash()
