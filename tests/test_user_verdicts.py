@@ -237,6 +237,8 @@ def test_an_ab_side_s_import_time_variable_reaches_tensorflow(project):
         record = next(b for b in run["benchmarks"] if b["param"].endswith(f"@{side}"))
         started = record["extra_info"]["distbench"]["repeats"][0]["started"]
         assert started["mode"] == "fork" and started["env"] == {"TF_ENABLE_ONEDNN_OPTS": value}
+        for repeat in record["extra_info"]["distbench"]["repeats"]:   # its partner is no disturbance
+            assert repeat["disturbance"]["disturbed"] is False and "partner" in repeat["disturbance"]["lockstep"]
 
 
 @pytest.mark.parametrize("spawn", ["fork", "exec"])

@@ -38,7 +38,7 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     loop = loops.get(spec.loop)
     ctx = loops.TrainContext(strategy, workload, model, data, config, clock, tracker)
     outcome = loop.train(ctx)
-    disturbed = meter.stop()
+    disturbed = lockstep.disturbance(meter.stop(), clock)
     lockstep.finish(clock)
     phases.end("train_s")
     times = StepTimes.split(clock, spec.warmup_steps)

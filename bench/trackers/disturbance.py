@@ -10,7 +10,8 @@ machine's CPU accounting when timing starts and stops, and the record says:
 
 A process is *disturbed* when others used more than ``OTHERS_LIMIT`` of the machine or
 the hypervisor stole more than ``STEAL_LIMIT``; the table marks such cells (not local
-multi-worker cells, whose own other workers count as "others" here). On systems without
+multi-worker cells, whose own other workers count as "others" here, nor lockstep workers,
+whose partner does: :func:`distbench.trackers.lockstep.disturbance`). On systems without
 ``/proc/stat`` nothing is recorded (never a guess).
 """
 

@@ -85,3 +85,13 @@ def clock() -> StepClock:
 def finish(clock: StepClock) -> None:
     if isinstance(clock, LockstepClock):
         clock.turns.end()
+
+
+def disturbance(found: dict | None, clock: StepClock) -> dict | None:
+    """A lockstep worker's disturbance (:mod:`distbench.trackers.disturbance`), not judged: its
+    partner steps while it waits, and counts among the other processes (every process of an
+    ``ab`` or ``check --against`` read DISTURBED by 27-63% here); the machine's own drift
+    falls on both sides of a pair alike."""
+    if found is None or not isinstance(clock, LockstepClock):
+        return found
+    return {**found, "disturbed": False, "lockstep": "not judged: the partner process counts among the others"}

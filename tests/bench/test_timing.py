@@ -51,3 +51,14 @@ def test_time_repeats_uses_the_injected_timer():
     calls = []
     samples = time_repeats(lambda: calls.append(1), 2, timer=FakeTimer(0.0, 1.5, 2.0, 2.25))
     assert samples == [1.5, 0.25] and len(calls) == 2
+
+
+def test_a_lockstep_worker_s_partner_is_not_a_disturbance():
+    """Every process of ab and check --against read DISTURBED (27-63% of the CPU used by
+    others): its partner steps while it waits for its turn."""
+    from distbench.trackers import lockstep
+
+    found = {"disturbed": True, "others_cpu": 0.55, "steal": 0.0, "cores": 2}
+    paired = lockstep.disturbance(found, lockstep.LockstepClock(turns=None))
+    assert paired["disturbed"] is False and paired["others_cpu"] == 0.55 and "partner" in paired["lockstep"]
+    assert lockstep.disturbance(found, StepClock()) is found and lockstep.disturbance(None, StepClock()) is None
