@@ -144,7 +144,12 @@ def peak_line(peak: dict | None) -> str:
             text += f" ({p['device_name']}" + (f"; datasheet {p['datasheet_gflops']:.0f} GFLOP/s float32)"
                                                if p.get("datasheet_gflops") else ")")
         parts.append(text)
-    return "Device peak measured in this run (the share of peak divides by it): " + "; ".join(parts) + "."
+    line = "Device peak measured in this run (the share of peak divides by it): " + "; ".join(parts) + "."
+    found = peak.get("disturbance") or {}
+    if found.get("disturbed"):
+        line += (f" DISTURBED: other processes used {found['others_cpu']:.0%} of the CPU while it was measured; "
+                 "a peak measured low makes every share of it read high.")
+    return line
 
 
 def guard_cell(verdict: dict) -> str:

@@ -17,6 +17,17 @@ def test_measure_times_a_product_and_a_reduction_on_the_cpu(monkeypatch):
     assert out["status"] == "ok" and cpu["shape"] == [128, 128, 128] and len(cpu["samples"]) == peak.REPEATS
     assert cpu["gflops"] == pytest.approx(2 * 128**3 / min(cpu["samples"]) / 1e9)   # the best the device did
     assert cpu["bandwidth_gbs"] > 0 and cpu["datasheet_gflops"] is None
+    assert {"others_cpu", "disturbed"} <= set(out["disturbance"])   # what else ran while it was measured
+
+
+def test_a_peak_measured_under_load_says_so():
+    """Other processes halved the peak (116 against 220 GFLOP/s): every share of peak in that
+    run doubled (31% to 81% for one cell), and the line naming the peak said nothing."""
+    record = {"status": "ok", "peaks": {"/CPU:0": {"shape": [4096] * 3, "gflops": 116.3, "bandwidth_gbs": 20.0}}}
+    quiet = run_table.peak_line({**record, "disturbance": {"disturbed": False, "others_cpu": 0.02}})
+    assert "DISTURBED" not in quiet and quiet == run_table.peak_line(record)   # older runs recorded none
+    busy = run_table.peak_line({**record, "disturbance": {"disturbed": True, "others_cpu": 0.48}})
+    assert busy.startswith(quiet) and "DISTURBED: other processes used 48% of the CPU while it was measured" in busy
 
 
 def test_datasheet_peaks_are_matched_by_device_name():
