@@ -88,10 +88,11 @@ def emit(text: str) -> None:
 
 @contextlib.contextmanager
 def document_only(fmt: str | None):
-    """Within it, ``print`` goes to stderr when ``fmt`` is json; :func:`emit` to stdout."""
+    """Within it, ``print`` goes to stderr when ``fmt`` is a document (json, csv, markdown: the
+    progress lines had made a csv's first row); :func:`emit` to stdout."""
     global _document
     _document = sys.stdout
-    if fmt != "json":
+    if fmt in (None, "table"):
         yield
         return
     with contextlib.redirect_stdout(sys.stderr):

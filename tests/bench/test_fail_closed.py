@@ -2,6 +2,8 @@
 machines or two data sources, the matrix file's threshold on an interleaved verdict,
 options accepted and ignored, JSON that is not one document, tracebacks for bad input."""
 
+import csv
+import io
 import json
 
 import pytest
@@ -121,6 +123,20 @@ def test_format_json_is_exactly_one_document_on_stdout(capsys, results, command)
         assert document["lines"][-1] == "RESULT: pass (exit 0)" and document["cells"]
     else:
         assert code == 0 and document["cells"] and "result" not in document
+
+
+@pytest.mark.parametrize("fmt", ["csv", "markdown"])
+def test_a_run_s_csv_or_markdown_is_the_only_thing_on_stdout(capsys, tmp_path, fmt):
+    """The progress lines and "Saved ..." went to stdout with the table: a csv's first row
+    was ``[1/3] matmul-default: ok, ...``. They go to stderr, as for json."""
+    code, out, err = run_cli(capsys, "run", "--workload", "matmul", "--no-peak", "--matmul-shape", "64,16,64",
+                             "--results", tmp_path / "results", "--format", fmt)
+    assert code == 0 and "[1/3] matmul-default: ok" in err and "Saved " in err, out + err
+    if fmt == "csv":
+        rows = list(csv.reader(io.StringIO(out)))
+        assert rows[0][0] == "workload" and rows[1][:2] == ["matmul", "default"] and len(rows) == 4, out
+    else:
+        assert out.startswith("| workload") and "[1/3]" not in out and "Saved" not in out, out
 
 
 def test_a_plugin_that_does_not_parse_is_one_line(capsys, tmp_path, monkeypatch):
