@@ -127,7 +127,7 @@ def disturbed_lines(results: list[CellResult], side: str = "") -> list[str]:
         return []
     shares = sorted(d["others_cpu"] for r in hit for d in r.disturbed)
     used = units.percent(shares[0]) + (f"-{units.percent(shares[-1])}" if len(shares) > 1 else "")
-    reason = f"other processes used {used} of the CPU while timed: steps slower than this machine's own"
+    reason = f"other processes used {used} of the CPU while timed: steps may be slower than this machine's own"
     return grouped_lines(f"DISTURBED{' ' + side if side else ''}", {reason: [r.id for r in hit]})
 
 

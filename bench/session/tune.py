@@ -2,9 +2,10 @@
 
 ``distbench tune --workload W`` runs each candidate as an ordinary cell (its own
 process, ``--repeats`` times), plus the accuracy guard's reference seeds, then ranks the
-candidates that learn as well as the reference by median step time, each with its
-speed-up over plain ``fit`` (steps_per_execution 1, no XLA) under the same strategy and
-a hierarchical bootstrap interval. The candidates and the winner's confirmation are here;
+candidates that learn as well as the reference by mean time per step, each with its
+speed-up over plain ``fit`` (steps_per_execution 1, no XLA) under the same strategy (a
+point estimate: the winner's interval comes from its interleaved confirmation against plain
+``fit``, :func:`confirm`). The candidates and the winner's confirmation are here;
 the ranking (pure: results in, rows out) is :mod:`distbench.analysis.tuning`.
 """
 
