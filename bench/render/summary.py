@@ -4,6 +4,7 @@ and ``--full-table``'s)."""
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 
 from distbench.analysis import guard
@@ -107,15 +108,19 @@ def render_summary(results: dict[str, CellResult]) -> str:
     return "\n".join(parts)
 
 
+LOCAL_ADDRESS = re.compile(r"\b(?:127\.0\.0\.1|localhost):\d+")   # a local cluster's ports: new each process
+
+
 def note_lines(results: dict[str, CellResult]) -> list[str]:
     """What the strategies said of the cells, once per note, where every process of a cell
     said it (``note (2): no GPU found: MirroredStrategy runs one replica on the CPU: ...``;
-    a note naming a process's own ports is not one)."""
+    a note naming a process's own ports is not one, even when one process ran)."""
     groups: dict[str, list[str]] = {}
     for r in _shown(results):
         said = [(rep.get("strategy") or {}).get("notes") or [] for rep in r.ok]
         for note in (n for n in said[0] if all(n in other for other in said[1:])) if said else ():
-            groups.setdefault(note, []).append(r.id)
+            if not LOCAL_ADDRESS.search(note):
+                groups.setdefault(note, []).append(r.id)
     return grouped_lines("note", groups)
 
 

@@ -43,6 +43,9 @@ def test_the_summary_says_which_cells_were_disturbed_and_what_their_strategy_not
     assert ("\nDISTURBED (1): other processes used 37%-58% of the CPU while timed: steps may be slower than this machine's "
             "own: reuters_cnn-default-custom\n") in text.replace("\n    ", " ") + "\n", text
     assert max(map(len, lines)) <= 120
+    one = record("reuters_cnn-multi_worker-custom", samples(15.0), replicas=2)   # --repeats 1: each port note was a line
+    one["strategy"]["notes"] = ["2 worker processes (127.0.0.1:57155, 127.0.0.1:60585)"]
+    assert "127.0.0.1" not in render_summary(load(save(tmp_path, {one["cell"]: [one]})).results)
 
 
 def test_compare_across_machines_says_whose_noise_it_used_and_which_side_was_disturbed(tmp_path, capsys):
