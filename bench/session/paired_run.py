@@ -103,7 +103,7 @@ def measure(session: Session, suite: Suite | None, a: Side, b: Side, settings: P
     try:
         paired, interrupted = engine.run(session.plan, suite.skip_reason), False
     except interleave.PairsInterrupted as stop:
-        paired, interrupted = stop.cells, True
+        paired, interrupted = stop.cells + not_started(session.plan, stop.cells, a, b, engine.threshold), True
     saved = None
     if session.saving:
         part = {"threshold": engine.threshold, "min_pairs": engine.min_pairs, "max_pairs": engine.max_pairs,
@@ -115,6 +115,18 @@ def measure(session: Session, suite: Suite | None, a: Side, b: Side, settings: P
                              extra={"interleaved": interleave.stored_document_part(a, b, paired, part)},
                              commit=measured))
     return PairedRun(a, b, paired, saved, interrupted, engine.lockstep)
+
+
+NOT_STARTED = "interrupted (Ctrl-C) before its first pair"
+
+
+def not_started(plan: list[CellSpec], done: list[interleave.PairedCell], a: Side, b: Side,
+                threshold: float) -> list[interleave.PairedCell]:
+    """The cells Ctrl-C stopped before their first pair, named in the table and the stored run
+    as ``run`` names the cells it never ran (an interrupted ``ab`` had left them out)."""
+    seen = {c.cell for c in done}
+    return [interleave.PairedCell(spec.id, threshold, spec, interrupted=True, stopped=NOT_STARTED)
+            for spec in interleave.distinct(plan, a, b) if spec.id not in seen]
 
 
 def preflight(suite: Suite, plan: list[CellSpec], a: Side, b: Side) -> None:

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from distbench.launchers import process as launcher
+from distbench.session.paired_run import NOT_STARTED
 
 from tests.processes import gone
 
@@ -90,7 +91,8 @@ def _stored(results):
 def test_ctrl_c_in_ab_stops_saves_the_finished_pair_and_leaves_nothing(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
-    code, took, out, err = _interrupt_after_first_pair(["ab", "--b", "", *CELL, "--results", "results"], project)
+    code, took, out, err = _interrupt_after_first_pair(["ab", "--b", "", *CELL, "--strategy", "virtual", "--results",
+                                                        "results"], project)
     assert code == 130, out[-2000:] + err[-2000:]
     assert took < 30                                   # not the 900 s deadline of the pair in flight
     assert "interrupted; the cells that finished were saved" in err
@@ -98,6 +100,10 @@ def test_ctrl_c_in_ab_stops_saves_the_finished_pair_and_leaves_nothing(tmp_path)
     assert run["distbench"]["interrupted"] is True
     cell = run["distbench"]["interleaved"]["cells"]["reuters_cnn-default-custom"]
     assert cell["verdict"] == "interrupted" and cell["pairs"] == 1 and "interrupted (Ctrl-C) after 1 pairs" in cell["stopped"]
+    # The cell Ctrl-C stopped before it started is named, in the table and the run (it was left out of both).
+    later = run["distbench"]["interleaved"]["cells"]["reuters_cnn-virtual-custom"]
+    assert later["verdict"] == "interrupted" and later["pairs"] == 0 and later["stopped"] == NOT_STARTED
+    assert "virtual-custom" in out and NOT_STARTED in " ".join(out.split()), out
     time.sleep(2)
     assert _in(str(project)) == []                     # the abandoned pair's workers are gone
 
