@@ -175,6 +175,7 @@ def test_an_unchanged_commit_is_not_found_slower(project):
     result = distbench(where, "check", "--against", "HEAD~1", *FAST)
     assert result.returncode in (0, 3), result.stdout[-3000:] + result.stderr[-2000:]   # pass, or undecided
     assert "SLOWER" not in result.stdout
+    assert f"A: revision HEAD~1 (commit {shas[3][:8]})" in result.stdout   # the commit it resolved to
     verdict = _stored(where)["distbench"]["interleaved"]["cells"]["sentiment-default-custom"]["verdict"]
     assert verdict in ("same", "undecided")
 

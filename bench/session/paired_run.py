@@ -64,8 +64,9 @@ def run_pairs(values: dict, a: Side, b: Side, settings: Pairs, progress=None, ag
         project.commit(against)   # an unknown revision is refused before anything runs
     session = paired_session(values)
     with (project.checkout(against) if against else contextlib.nullcontext()) as version:
-        if version is not None:
-            a = at_version(a, version, matrix, session.base, given)
+        if version is not None:   # the revision named with the commit it resolved to
+            a = replace(at_version(a, version, matrix, session.base, given),
+                        label=f"{a.label} (commit {version.commit[:8]})")
         b = replace(b, checkout=b.checkout or project.working())
         return measure(session, None, a, b, settings, progress, {"against": against})
 
