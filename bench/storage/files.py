@@ -288,7 +288,10 @@ class Storage:
                 example = f", e.g. {found[-1]}, or {path.name}/N for its run N" if found else ""
                 raise UserError(f"{ref!r} is a folder: give one stored run (a file in it{example}).")
             if not path.is_file():
-                raise UserError(f"No stored run at {ref!r}: the file does not exist.")
+                folders = sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
+                known = (f" Machines with runs in {self.root}: {', '.join(folders)} (name a run MACHINE/N)."
+                         if rest and "/" not in rest and folders else "")
+                raise UserError(f"No stored run at {ref!r}: the file does not exist.{known}")
             return path
         runs = self._single_machine_runs()
         if not runs:

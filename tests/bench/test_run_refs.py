@@ -35,6 +35,8 @@ def test_another_machine_s_run_by_machine_and_number(capsys, results):
     ([f"{MACHINE}/3", f"{OTHER}/1"], f"Run number 3 does not exist in {{results}}/{MACHINE}. Stored: 0001-0002. "
                                       f"Another machine's: {OTHER}/3."),
     ([f"{OTHER}/latest~3", f"{OTHER}/1"], f"Run '{OTHER}/latest~3' does not exist: only 3 stored run(s)"),
+    (["x86_64-2cpu-nogpu-nosuch/1", f"{OTHER}/1"], f"No stored run at 'x86_64-2cpu-nogpu-nosuch/1': the file does "
+                                                    f"not exist. Machines with runs in {{results}}: {MACHINE}, {OTHER}"),
     (["{results}/" + OTHER, f"{OTHER}/1"], f"'{{results}}/{OTHER}' is a folder: give one stored run (a file in it, "
                                             f"e.g. {{results}}/{OTHER}/0003_"),
 ])
