@@ -93,7 +93,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if len(chosen_workloads) != 1 or workloads.get(chosen_workloads[0]).kind != "training":
         trainable = [w for w in workloads.WORKLOADS.names() if workloads.get(w).kind == "training"]
         raise UserError(f"tune needs exactly one training workload: --workload {' or '.join(trainable)} "
-                        f"(or your own, as file.py:Class or module:Class); received {args.workload or 'none'}.")
+                        f"(or your own, as file.py:Class or module:Class); received {', '.join(chosen_workloads) or 'none'}.")
     chosen = selected(args.strategy or ["default"], strategies.STRATEGIES)
     candidates, left_out = tune.plan(session, chosen_workloads[0], chosen, selected(args.loop, loops.LOOPS))
     session.check_writable()

@@ -26,6 +26,9 @@ from distbench.workloads.registry import WORKLOADS
         (["run", "--target", "accuracy=0.5", "--eval-every", "0"], "Evaluation interval (--eval-every) must be"),
         (["ab", "--b", "--intra-op-threads 1", "--target", "accuracy=0.5"], "Interleaved pairs compare step times"),
         (["tune", "--workload", "reuters_cnn", "--target", "accuracy=0.5"], "tune ranks configurations by step time"),
+        (["tune", "--workload", "reuters_cnn", "--workload", "multibranch"], "tune needs exactly one training "
+         "workload: --workload reuters_cnn or multibranch (or your own, as file.py:Class or module:Class); received "
+         "reuters_cnn, multibranch."),
         (["run", "--strategy", "tpu", "--connect-deadline", "0"], "Connect deadline must be positive seconds, finite; received 0.0."),
     ],
 )
