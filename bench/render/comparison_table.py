@@ -87,6 +87,10 @@ def comparison_text(comparison, fmt: str, verdict: dict | None = None) -> str:
             "a": comparison.a.label, "b": comparison.b.label,
             "a_interrupted": comparison.a.interrupted, "b_interrupted": comparison.b.interrupted,
             "machine_diff": [{"field": k, "a": a, "b": b} for k, a, b in comparison.machine_diff],
+            # The table's header warnings, as data: which distbench made each run, and the cells
+            # whose loop code differs between them (a ratio that includes the change).
+            "builds": {"a": comparison.a.build, "b": comparison.b.build, "differ": comparison.builds_differ},
+            "loop_changed": [c.cell for c in comparison.loop_changed],
             "cells": [c.as_dict() for c in comparison.cells],
             **(verdict or {}),
         }, indent=2)

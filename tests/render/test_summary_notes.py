@@ -96,4 +96,7 @@ def test_compare_and_the_report_name_distbench_s_own_build_apart_from_the_projec
     assert main(["compare", str(older), str(paths[1]), "--results", str(tmp_path)]) == 0
     assert (f"distbench builds cannot be matched (different records): A 0.1.0 (commit 438b512e), B 0.1.0 (code "
             f"{code_hash()}).") in capsys.readouterr().out
+    assert main(["compare", str(older), str(paths[1]), "--results", str(tmp_path), "--format", "json"]) == 0
+    builds = json.loads(capsys.readouterr().out)["builds"]   # the header's warning, in the document too
+    assert builds == {"a": "0.1.0 (commit 438b512e)", "b": f"0.1.0 (code {code_hash()})", "differ": "unmatched"}
     assert len(code_hash()) == 12 and code_hash() == code_hash()
