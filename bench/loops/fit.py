@@ -124,6 +124,13 @@ def cost_steps(strategy, durations: list[float]) -> int:
     step_s = stats.percentile(durations[1:], 50) if len(durations) > 1 else None
     return min(COST_MAX_STEPS, max(COST_MIN_STEPS, round(COST_CALL_S / step_s) if step_s else 0))
 
+
+def _fit(model, data, callbacks: list, **kwargs):
+    """``model.fit`` without output, keeping its input iterator (:func:`keeping_fit_iterator`):
+    every ``fit`` call of this loop goes through here."""
+    return model.fit(data, callbacks=[keeping_fit_iterator(), *callbacks], verbose=0, **kwargs)
+
+
 @LOOPS.register
 class FitLoop(TrainingLoop):
     name = "fit"
@@ -138,14 +145,13 @@ class FitLoop(TrainingLoop):
             notes.append(SPE_NOTE.format(asked=spe))
             spe = 1
         compile_model(ctx, spe)
-        history = ctx.model.fit(
+        history = _fit(
+            ctx.model,
             train_dataset(ctx),
+            [self.timer(ctx.clock)] + ([stopping_callback(ctx)] if ctx.after_step else []),
             epochs=cfg.epochs,
             steps_per_epoch=cfg.steps_per_epoch,
-            callbacks=[keeping_fit_iterator(), self.timer(ctx.clock)]
-            + ([stopping_callback(ctx)] if ctx.after_step else []),
             shuffle=False,  # the dataset is already shuffled (seeded)
-            verbose=0,
         )
         tracked = train_metric([k for k in history.history if k != "loss"], ctx.workload.guard())
         return LoopResult(
@@ -166,8 +172,8 @@ class FitLoop(TrainingLoop):
         unit = scheduled_unit(cfg.steps_per_epoch)
         keras = keras_flavour.api()
         data = keras.utils.experimental.DatasetCreator(lambda _: train_dataset(ctx, per_worker=True))
-        history = ctx.model.fit(data, epochs=cfg.epochs * cfg.steps_per_epoch // unit, steps_per_epoch=unit,
-                                callbacks=[keeping_fit_iterator(), unit_timer(ctx.clock, unit)], verbose=0)
+        history = _fit(ctx.model, data, [unit_timer(ctx.clock, unit)], epochs=cfg.epochs * cfg.steps_per_epoch // unit,
+                       steps_per_epoch=unit)
         tracked = train_metric([k for k in history.history if k != "loss"], ctx.workload.guard())
         return LoopResult(
             train_accuracy=float(history.history[tracked][-1]),   # over the last unit
@@ -217,8 +223,7 @@ class FitLoop(TrainingLoop):
         def wall(timed: bool) -> float:
             span = training_span()
             timer = [self.timer(StepClock())] if timed else []
-            ctx.model.fit(dataset, epochs=1, steps_per_epoch=steps, callbacks=[keeping_fit_iterator(), span] + timer,
-                          shuffle=False, verbose=0)
+            _fit(ctx.model, dataset, [span] + timer, epochs=1, steps_per_epoch=steps, shuffle=False)
             return span.seconds
 
         walls = []   # no warm-up calls: the step is traced, and each call's own set-up is outside its span

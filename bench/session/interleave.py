@@ -364,7 +364,6 @@ def validate_side(side: Side, cells: list[CellSpec]) -> None:
         raise UserError(f"Side {side.name} ({side.label}): {exc}") from None
 
 
-
 # What a shell (POSIX's portable names) would take as a variable's name: the side's
 # NAME=VALUE words become its workers' environment, where anything else is no variable.
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

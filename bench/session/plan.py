@@ -106,6 +106,7 @@ def check_read(changes: dict, cells: list[CellSpec]) -> None:
             raise UserError(f"no cell of this selection reads --{name.replace('_', '-')} (only {who}): both sides "
                             "would measure the same cells.")
 
+
 def _check_workers(cell: CellSpec) -> None:
     """A local multi_worker cluster of N processes holds N replicas or a multiple: under
     strong scaling its global batch must divide by N (refused here, not by each worker)."""
