@@ -15,7 +15,7 @@ from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.render import bisect_lines, plan_table, run_table, summary, tables, verdicts
 from distbench.session import bisect, interleave, options, plan
-from distbench.session.interleave import Side, parse_side
+from distbench.session.side import Side, parse_side
 from distbench.session.paired_run import Pairs, run_pairs
 from distbench.storage.files import Storage
 from distbench.workloads.registry import WORKLOADS

@@ -252,7 +252,7 @@ def _how_line(cells, lockstep: bool) -> str:
         if apart:
             how += f", except {', '.join(apart)}, whose sides train across processes and ran {after}"
     return (f"{how}; the interval is Student's t on the pairs' log-ratios, the p a sign-flip test (exact; its "
-            "smallest possible value in brackets).")
+            "smallest possible value in brackets); test A and B are medians over the pairs' training seeds.")
 
 
 def less_accurate_line(c, tolerance: float) -> str:

@@ -26,7 +26,7 @@ from typing import Callable
 
 from distbench.analysis import compare
 from distbench.core.errors import UserError
-from distbench.session.interleave import Side
+from distbench.session.side import Side
 from distbench.session.paired_run import Pairs, PairedRun, at_version, measure, paired_session
 from distbench.session.project import Project, git
 from distbench.session.suite import Suite

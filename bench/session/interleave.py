@@ -21,61 +21,28 @@ in ``distbench.interleaved``.
 from __future__ import annotations
 
 import math
-import re
-import shlex
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable
 
 from distbench import strategies
 from distbench.analysis import compare
-from distbench.core import keras_flavour, stats
+from distbench.core import stats
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.lockstep import ENV, prefix
 from distbench.core.records import CellRecord, skipped
 from distbench.launchers.process import kill_all, resume
 from distbench.launchers.relay import Relay
-from distbench.launchers.trees import CodeTree
-from distbench.session.plan import check_data, check_read, data_source, read_only
-from distbench.session.project import Checkout
+from distbench.session.side import Side
 
 # One lockstep pair's log-ratio has an sd of about 0.012 here (A/A; 0.09-0.15 for pairs run
 # one after the other): 5% is then resolved in 3-4 pairs (docs/measurements.md).
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_MIN_PAIRS = 3
 DEFAULT_MAX_PAIRS = 8
-
-
-@dataclass(frozen=True)
-class Side:
-    """One side of a comparison: its name (A or B), what it is, and how it differs."""
-
-    name: str
-    label: str
-    changes: dict = field(default_factory=dict)   # CellSpec fields this side sets
-    env: dict = field(default_factory=dict)       # environment variables of its workers
-    checkout: Checkout | None = None              # its version of the project (None: as it is here)
-    task: str = "cell"                            # what its workers do (distbench.worker's tasks)
-
-    def settings(self, base: CellSpec) -> CellSpec:
-        """``base`` with this side's settings, those the cell reads (the rest stay at their defaults)."""
-        return read_only(base.replace(**self.changes))
-
-    def spec(self, base: CellSpec) -> CellSpec:
-        """The cell as this side runs it: its settings, its version's data and plugins placed."""
-        spec = self.settings(base)
-        return self.checkout.spec(spec) if self.checkout else spec
-
-    @property
-    def tree(self) -> CodeTree | None:
-        """The code its workers run and the folder they start in (None: here, installed)."""
-        return self.checkout.tree if self.checkout else None
-
-    def with_env(self, env: dict) -> "Side":
-        return replace(self, env=env)
 
 
 class PairsInterrupted(KeyboardInterrupt):
@@ -323,67 +290,11 @@ def distinct(cells: list[CellSpec], a: Side, b: Side) -> list[CellSpec]:
     return kept
 
 
-def parse_side(name: str, text: str, parse_options: Callable[[list[str]], dict]) -> Side:
-    """A side from its words: ``NAME=VALUE`` sets an environment variable, the rest are
-    run options (``--intra-op-threads 1``) that change the cell's spec."""
-    try:
-        words = shlex.split(text or "")
-    except ValueError as exc:
-        raise UserError(f"Bad side {name} {text!r}: {exc} (quote a value with spaces whole, e.g. "
-                        "--a \"XLA_FLAGS='--xla_cpu_multi_thread_eigen=false'\").") from None
-    env = dict(w.split("=", 1) for w in words if _is_env(w))
-    bad = next((n for n in env if not ENV_NAME.fullmatch(n)), None)
-    if bad is not None:
-        raise UserError(f"Side {name} ({text}): {bad!r} is not an environment variable name; a name is a letter or _ "
-                        "followed by letters, digits or _ ([A-Za-z_][A-Za-z0-9_]*), e.g. TF_ENABLE_ONEDNN_OPTS=0.")
-    if keras_flavour.ENV in env:
-        raise UserError(f"Bad side {name} {text!r}: {keras_flavour.ENV} is the cell's Keras flavour; give "
-                        f"--keras tf_keras (or keras3) on the side instead.")
-    changes = parse_options([w for w in words if not _is_env(w)])
-    if changes.get("data") is not None:   # checked, and made absolute where the command was typed, as run's --data
-        try:
-            changes["data"] = data_source(changes["data"])
-        except UserError as exc:
-            raise UserError(f"Side {name} ({text}): {exc}") from None
-    return Side(name, text or "(as given)", changes, env)
-
-
-def validate_side(side: Side, cells: list[CellSpec]) -> None:
-    """Refuses, before anything runs, a side whose options make an impossible cell (``--b
-    "--global-batch 0"``) or name data ``run`` would refuse (``--b "--data nosuch"``),
-    naming the side."""
-    try:
-        specs = [side.spec(spec) for spec in cells]
-        for spec in specs:
-            spec.validate()
-        if side.changes.get("data") is not None and specs:
-            check_data(specs[0].data, specs)
-        if not (side.checkout and side.checkout.commit):   # an ab side's own options (not a version's matrix file)
-            check_read(side.changes, cells)
-    except UserError as exc:
-        raise UserError(f"Side {side.name} ({side.label}): {exc}") from None
-
-
-# What a shell (POSIX's portable names) would take as a variable's name: the side's
-# NAME=VALUE words become its workers' environment, where anything else is no variable.
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _is_env(word: str) -> bool:
-    """``NAME=VALUE`` with an upper-case name: an environment variable, not an option."""
-    return "=" in word and not word.startswith("-") and word.split("=", 1)[0].isupper()
-
-
 def stored_document_part(a: Side, b: Side, cells: list[PairedCell], settings: dict) -> dict:
     """``distbench.interleaved`` of the stored run."""
     tolerance = settings.get("accuracy_tolerance", compare.DEFAULT_ACCURACY_TOLERANCE)
-    return {"a": _side_part(a), "b": _side_part(b),
+    return {"a": a.describe(), "b": b.describe(),
             **settings, "cells": {c.cell: c.as_dict(tolerance) for c in cells}}
-
-
-def _side_part(side: Side) -> dict:
-    return {"label": side.label, "changes": side.changes, "env": side.env,
-            "code": side.checkout.describe() if side.checkout else {}}
 
 
 def records_by_side(cells: list[PairedCell]) -> dict[str, list[CellRecord]]:

@@ -23,6 +23,7 @@ from distbench.core.config import OVERHEAD_TARGET as TARGET
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.session import interleave
+from distbench.session.side import Side
 
 FIT_PAIRS = 60          # pairs of fit calls, with and without the timing callback
 MIN_PAIRS, MAX_PAIRS = 3, 8
@@ -42,8 +43,8 @@ def paired(suite, spec: CellSpec, progress=None, fit_pairs: int | None = None, e
     if spec.loop != "custom" or spec.strategy != "default":
         raise UserError(f"The overhead benchmark compares the default strategy's custom loop with a bare "
                         f"TensorFlow loop; received {spec.strategy}/{spec.loop}.")
-    bare = interleave.Side("A", "bare TensorFlow loop (distbench.scenarios.bare)", task="bare")
-    harness = interleave.Side("B", "harness: the default strategy's custom loop", env=env or {})
+    bare = Side("A", "bare TensorFlow loop (distbench.scenarios.bare)", task="bare")
+    harness = Side("B", "harness: the default strategy's custom loop", env=env or {})
     engine = interleave.Interleaved(bare, harness, interleave.through(suite),
                             threshold=TARGET, min_pairs=MIN_PAIRS, max_pairs=MAX_PAIRS, progress=progress)
     (cell,) = engine.run([spec], suite.skip_reason)

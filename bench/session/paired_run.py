@@ -16,7 +16,8 @@ from distbench.analysis import compare
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.session import interleave, matrix_file
-from distbench.session.interleave import PairedCell, Side
+from distbench.session.interleave import PairedCell
+from distbench.session.side import Side, validate_side
 from distbench.session.project import Checkout, Project
 from distbench.session.session import Session, base_spec
 from distbench.session.suite import Suite
@@ -96,7 +97,7 @@ def measure(session: Session, suite: Suite | None, a: Side, b: Side, settings: P
     in the run's settings) unless the session does not save. ``suite`` None: one made once
     the sides are checked (it lists the devices, which imports TensorFlow: seconds)."""
     for side in (a, b):
-        interleave.validate_side(side, session.plan)   # a side's impossible setting: refused, nothing stored
+        validate_side(side, session.plan)   # a side's impossible setting: refused, nothing stored
     suite = suite if suite is not None else Suite()
     engine = interleave.Interleaved(a, b, interleave.through(suite), settings.threshold, settings.min_pairs,
                                     settings.max_pairs, settings.budget, progress, lockstep=settings.lockstep)
@@ -137,7 +138,7 @@ def preflight(suite: Suite, plan: list[CellSpec], a: Side, b: Side) -> None:
     ``bisect``) is not checked here: its workload is that version's code."""
     suite.preflight(plan)
     for side in (a, b):
-        if side.changes and not (side.checkout and side.checkout.commit):
+        if side.changes and not side.of_version:
             try:
                 suite.preflight([side.spec(spec) for spec in plan])
             except UserError as exc:

@@ -19,10 +19,10 @@ from distbench.session.interleave import (
     DEFAULT_MIN_PAIRS,
     Interleaved,
     PairedCell,
-    Side,
     through,
 )
 from distbench.session.plan import read_only
+from distbench.session.side import Side
 
 STEPS_PER_EXECUTION = (1, 10, 50)   # fit only: train_on_batch and the custom loop run one step per call
 JIT = (False, True)

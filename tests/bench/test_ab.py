@@ -10,6 +10,7 @@ from distbench.core.config import CellSpec
 from distbench.render import units, verdicts
 from distbench.session import interleave as ab
 from distbench.session import options
+from distbench.session.side import parse_side
 from distbench.storage.files import load, save_run
 
 from tests.bench.runs import record, samples
@@ -97,7 +98,7 @@ def test_both_sides_are_stored_as_one_run(tmp_path):
 
 
 def test_side_words_set_options_and_environment():
-    side = ab.parse_side("B", '--intra-op-threads 1 TF_ENABLE_ONEDNN_OPTS=0', options.spec_changes)
+    side = parse_side("B", '--intra-op-threads 1 TF_ENABLE_ONEDNN_OPTS=0', options.spec_changes)
     assert side.changes == {"intra_op_threads": 1} and side.env == {"TF_ENABLE_ONEDNN_OPTS": "0"}
 
 

@@ -7,7 +7,7 @@ from distbench.core.errors import UserError
 from distbench.launchers import cluster
 from distbench.launchers import process as launcher
 from distbench.session import options
-from distbench.session.interleave import parse_side
+from distbench.session.side import parse_side
 from distbench.session.plan import build_cells, skip_reason
 from distbench.strategies import hardware
 from distbench.workloads.reuters_cnn import ReutersCnn
