@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from distbench.core import stats, worktrees
 from distbench.core.errors import UserError
-from distbench.storage.files import StoredRun
+from distbench.storage.stored_run import StoredRun
 from distbench.storage.machine import fingerprint
 from distbench.storage.results import CellResult
 

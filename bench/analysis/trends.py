@@ -21,7 +21,7 @@ from typing import Callable
 
 from distbench.analysis.compare import DEFAULT_THRESHOLD, Noise, compare_cell, differences, history_noise
 from distbench.analysis.steps import segments
-from distbench.storage.files import StoredRun
+from distbench.storage.stored_run import StoredRun
 from distbench.storage.results import CellResult
 
 

@@ -17,7 +17,7 @@ from distbench.core.errors import UserError
 from distbench.render import (comparison_table, history_charts, overhead_lines, run_table, stored_pairs, summary,
                               target_table, units)
 from distbench.render.figures import svg
-from distbench.storage.files import StoredRun
+from distbench.storage.stored_run import StoredRun
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -16,7 +16,7 @@ from distbench.render import (history_charts, html_report, overhead_lines, run_c
                               stored_pairs, target_table)
 from distbench.render.figures import save_png, svg
 from distbench.render.summary import render_summary
-from distbench.storage.files import StoredRun
+from distbench.storage.stored_run import StoredRun
 
 
 def write_report(run: StoredRun, histories: dict[str, list[StoredRun]], out_dir: str | os.PathLike,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from distbench.render import units
 from distbench.render.figures import colour, marker, plain, pyplot
-from distbench.storage.files import StoredRun
+from distbench.storage.stored_run import StoredRun
 from distbench.storage.results import CellResult
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 
-from distbench.core.lockstep import DONE, END, ENV, GO, READY
+from distbench.core.lockstep import DONE, END, ENV, GO, READY, not_judged
 from distbench.trackers.timing import StepClock, Timer
 
 
@@ -88,10 +88,8 @@ def finish(clock: StepClock) -> None:
 
 
 def disturbance(found: dict | None, clock: StepClock) -> dict | None:
-    """A lockstep worker's disturbance (:mod:`distbench.trackers.disturbance`), not judged: its
-    partner steps while it waits, and counts among the other processes (every process of an
-    ``ab`` or ``check --against`` read DISTURBED by 27-63% here); the machine's own drift
-    falls on both sides of a pair alike."""
+    """A lockstep worker's disturbance (:mod:`distbench.trackers.disturbance`), not judged
+    (:func:`distbench.core.lockstep.not_judged`)."""
     if found is None or not isinstance(clock, LockstepClock):
         return found
-    return {**found, "disturbed": False, "lockstep": "not judged: the partner process counts among the others"}
+    return not_judged(found)

@@ -1,5 +1,6 @@
 import json
 import threading
+from pathlib import Path
 
 import pytest
 from distbench.core.errors import UserError
@@ -138,3 +139,26 @@ def test_pytest_benchmark_reads_our_files(tmp_path, capsys, monkeypatch):
     assert "test_cell[reuters_cnn-default-fit] (0001_abc1234)" in out
     assert "test_cell[reuters_cnn-default-fit] (0002_abc1234)" in out
     assert list(load(Storage(tmp_path).runs()[0]).cells()) == ["reuters_cnn-default-fit", "x-tpu-fit"]
+
+
+def test_old_lockstep_records_read_as_workers_record_them_now(tmp_path):
+    """Run e3e5cf/0004 (``ab``, one lockstep cell) was stored before lockstep workers stopped
+    judging their disturbance: every process read DISTURBED by its own partner. Read now, the
+    lockstep cell is not judged; the same file with its pairs run one after the other is."""
+    stored = next(Path(__file__).parents[2].glob("results/x86_64-2cpu-nogpu-e3e5cf/0004_*.json"))
+    data = json.loads(stored.read_text())
+    cell = "reuters_cnn-default-custom"
+    assert data["distbench"]["interleaved"]["cells"][cell]["lockstep"] is True
+    repeats = data["benchmarks"][0]["extra_info"]["distbench"]["repeats"]
+    assert all(r["disturbance"]["disturbed"] and "lockstep" not in r["disturbance"] for r in repeats)
+
+    run = load(stored)
+    for side in ("A", "B"):
+        assert run.results[f"{cell}@{side}"].disturbed == []
+        assert all(r["disturbance"]["lockstep"].startswith("not judged") for r in run.cells()[f"{cell}@{side}"])
+
+    data["distbench"]["interleaved"]["cells"][cell]["lockstep"] = False
+    apart = tmp_path / MACHINE / stored.name
+    apart.parent.mkdir()
+    apart.write_text(json.dumps(data))
+    assert load(apart).results[f"{cell}@A"].disturbed

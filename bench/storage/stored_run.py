@@ -1,0 +1,99 @@
+"""One stored run, read: its cells' records, its plan, its machine and what made it
+(:mod:`distbench.storage.files` finds, checks and loads the files)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from distbench.core.lockstep import not_judged
+from distbench.storage.results import results_of
+
+if TYPE_CHECKING:
+    from distbench.storage.results import CellResult
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """One stored run file, loaded and checked."""
+
+    path: Path
+    number: int
+    machine_id: str
+    data: dict
+
+    @property
+    def label(self) -> str:
+        return f"{self.machine_id}/{self.path.name}"
+
+    @property
+    def machine_info(self) -> dict:
+        return self.data.get("machine_info", {})
+
+    @property
+    def overhead(self) -> list[dict]:
+        """The harness-overhead records of the run (none when it did not run)."""
+        return self.data["distbench"].get("overhead", [])
+
+    @property
+    def peak(self) -> dict | None:
+        """The devices' peak measured with the run (distbench.scenarios.peak), when it was."""
+        return self.data["distbench"].get("peak")
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the run was stopped (Ctrl-C) before every planned cell ran."""
+        return bool(self.data["distbench"].get("interrupted"))
+
+    @property
+    def planned_repeats(self) -> dict[str, int]:
+        """Cell id -> the processes the run planned for it ({} for runs stored before the
+        plan was: an interrupted one cannot say which cells are short)."""
+        return self.data["distbench"].get("plan", {}).get("repeats", {})
+
+    @property
+    def guard_seeds(self) -> int | None:
+        """The accuracy guard's seeds the run was planned with (under 2: the guard was off);
+        None for runs stored before the plan was."""
+        return self.data["distbench"].get("plan", {}).get("guard_seeds")
+
+    @property
+    def interleaved(self) -> dict:
+        """An A/B run's pairs and verdicts ({} for ordinary runs)."""
+        return self.data["distbench"].get("interleaved", {})
+
+    @property
+    def commit(self) -> str:
+        return (self.data.get("commit_info", {}).get("id") or "?")[:8]
+
+    @property
+    def build(self) -> str:
+        """The distbench that made the run: ``0.1.0 (code 1a2b3c4d5e6f)``, its commit where no
+        code hash was recorded (older runs), ``?`` when neither was."""
+        own = self.data.get("commit_info", {}).get("distbench") or {}
+        mark = f"code {own['code']}" if own.get("code") else f"commit {own['commit'][:8]}" if own.get("commit") else ""
+        return f"{own.get('version', '?')} ({mark})" if mark else own.get("version", "not recorded")
+
+    @cached_property
+    def results(self) -> dict[str, "CellResult"]:
+        """Cell id -> its :class:`~distbench.storage.results.CellResult`, in run order (built once)."""
+        return results_of(self.cells(), self.planned_repeats)
+
+    def cells(self) -> dict[str, list[dict]]:
+        """Cell id -> the records of its repeats (ok, skipped or error), in run order."""
+        measured = {b["param"]: b["extra_info"]["distbench"]["repeats"] for b in self.data["benchmarks"]}
+        unmeasured = self.data["distbench"].get("unmeasured", {})
+        order = self.data["distbench"].get("cells") or list(measured)
+        found = {c: measured[c] if c in measured else unmeasured[c] for c in order if c in measured or c in unmeasured}
+        return {c: self._lockstep_unjudged(c, repeats) for c, repeats in found.items()}
+
+    def _lockstep_unjudged(self, cell: str, repeats: list[dict]) -> list[dict]:
+        """A lockstep cell's records with their disturbance not judged, as workers record it
+        since (:func:`distbench.core.lockstep.not_judged`): runs stored before then read every
+        process DISTURBED by its own partner."""
+        paired = self.interleaved.get("cells", {}).get(cell.rsplit("@", 1)[0], {})
+        if not paired.get("lockstep"):
+            return repeats
+        return [{**r, "disturbance": not_judged(r["disturbance"])} if r.get("disturbance") else r for r in repeats]
