@@ -331,3 +331,27 @@ def test_check_against_refuses_a_matrix_file_above_the_repository_that_imports_f
     assert f"imports from {outer}, the folder of a matrix file outside the repository {repo}" in result.stderr
     assert "[pair" not in result.stdout and not list(tmp_path.rglob("results/*/*.json"))   # nothing ran or was stored
     assert len(_git(repo, "worktree", "list").splitlines()) == 1
+
+
+def test_stored_runs_compare_across_an_edit_of_another_model_but_not_of_this_one_s_helper(project):
+    """The record's ``workload_code`` is the model's own code, computed in the worker: runs
+    before and after a second model is added to ``model.py`` compare; a change to the
+    constant the model reads makes them different measurements, named."""
+    where, _ = project
+    args = ["run", "--workload", "model:Sentiment", "--data", "data", "--strategy", "default", "--loop", "custom",
+            "--repeats", "1", "--guard-seeds", "0", "--steps-per-epoch", "10"]
+    other = '\n\nclass Other(TextClassifier):\n    name = "other"\n    vocab_size = 100\n'
+    model = (where / "model.py").read_text()
+    for files in ({}, {"model.py": model + other}, {"model.py": model.replace("HIDDEN = 512", "HIDDEN = 128") + other}):
+        if files:
+            _commit(where, "Edit", files)
+        result = distbench(where, *args)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    codes = [json.loads(p.read_text())["benchmarks"][0]["extra_info"]["distbench"]["repeats"][0]["definition"]
+             for p in sorted((where / "results").glob("*/*.json"))]
+    assert codes[0]["workload"] != codes[1]["workload"] and codes[0]["workload_code"] == codes[1]["workload_code"]
+    assert codes[1]["workload_code"] != codes[2]["workload_code"]
+    added = distbench(where, "compare", "1", "2", "--format", "json")
+    changed = distbench(where, "compare", "2", "3", "--format", "json")
+    assert "not comparable" not in added.stdout and added.returncode == 0, added.stdout + added.stderr
+    assert f"workload code {codes[1]['workload_code']} -> {codes[2]['workload_code']}" in changed.stdout, changed.stdout

@@ -129,8 +129,8 @@ def history_noise(history: list[StoredRun], like: StoredRun | None = None,
 def _same_code(result: CellResult, reference: CellResult) -> bool:
     """Whether ``result`` ran ``reference``'s workload code: a run with no hash (older) is not
     known to have (f0d42a's pooled level shifts: [0.21, 4.19] between two runs)."""
-    code = reference.definition.get("workload")
-    return not code or result.definition.get("workload") == code
+    code, theirs = reference.workload_codes(result)
+    return not code or theirs == code
 
 
 def comparison_noise(history_a: list[StoredRun], history_b: list[StoredRun], a: StoredRun,
@@ -333,7 +333,7 @@ def differences(a: CellResult, b: CellResult) -> list[str]:
     kind_a, kind_b = a.data_source.split(":")[0], b.data_source.split(":")[0]
     if kind_a != kind_b:
         found.append(f"data source {a.data_source} -> {b.data_source}")
-    wa, wb = a.definition.get("workload"), b.definition.get("workload")
+    wa, wb = a.workload_codes(b)
     if wa and wb and wa != wb:
         found.append(f"workload code {wa} -> {wb}")
     return found

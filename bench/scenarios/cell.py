@@ -19,6 +19,7 @@ from distbench.core import keras_flavour
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.records import CellRecord, skipped
+from distbench.scenarios.definition import definition
 from distbench.strategies import devices, hardware, probe
 from distbench.strategies.hardware import Hardware
 
@@ -69,28 +70,6 @@ def check_keras(spec: CellSpec) -> None:
         raise UserError(f"This worker's tf.keras is {found}, but the cell asks for {spec.keras}: "
                         f"{keras_flavour.ENV} must be set when its process starts "
                         f"({keras_flavour.ENV}={keras_flavour.environment(spec.keras)[keras_flavour.ENV]}).")
-
-
-def definition(workload, loop: str | None) -> dict:
-    """Hashes of what the cell ran: the workload's module source (its model, data shapes,
-    metrics) and the training loop's. Two runs whose hashes differ ran different code
-    (asv's benchmark version); ``compare`` says so (distbench.analysis.compare)."""
-    import hashlib
-    import inspect
-    import sys
-
-    def digest(cls) -> str:
-        module = sys.modules.get(cls.__module__)
-        try:
-            source = inspect.getsource(module) if module else inspect.getsource(cls)
-        except (OSError, TypeError):
-            source = cls.__qualname__
-        return hashlib.sha1(source.encode()).hexdigest()[:12]
-
-    found = {"workload": digest(type(workload))}
-    if loop is not None:
-        found["loop"] = digest(type(loops.get(loop)))
-    return found
 
 
 def start_strategy(spec: CellSpec, hw: Hardware) -> tuple[strategies.StrategyAdapter, object]:

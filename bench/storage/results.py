@@ -169,6 +169,16 @@ class CellResult:
         """Hashes of the workload's and loop's code the cell ran ({} in older records)."""
         return self.first.get("definition") or {}
 
+    def workload_codes(self, other: "CellResult") -> tuple[str | None, str | None]:
+        """This cell's and ``other``'s workload-code hashes, the finest both recorded: the
+        workload's own code (``workload_code``), else its module's (``workload``, records
+        stored before; :mod:`distbench.scenarios.definition`). None where not recorded."""
+        for key in ("workload_code", "workload"):
+            mine, theirs = self.definition.get(key), other.definition.get(key)
+            if mine and theirs:
+                return mine, theirs
+        return self.definition.get("workload"), other.definition.get("workload")
+
     @property
     def data_shape(self) -> dict:
         """What the data was: source, sizes, vocabulary, sequence length."""

@@ -254,6 +254,22 @@ def test_cells_measured_differently_are_not_compared_and_the_check_says_what_dif
     assert compare_runs(a, same, noise_a=NOISE).cells[0].verdict == "same"
 
 
+def test_the_workload_s_own_code_decides_where_both_runs_recorded_it(tmp_path):
+    """``workload_code`` (the model's own code and helpers) rules over ``workload`` (its whole
+    module): another model of the module edited compares, a helper the model calls edited
+    does not; a run stored before ``workload_code`` is compared by module, as before."""
+    base = _with(tmp_path, 10.0, definition={"workload": "mod1", "workload_code": "own1", "loop": "l"})
+    other_model_edited = _with(tmp_path, 10.0, definition={"workload": "mod2", "workload_code": "own1", "loop": "l"},
+                               seed=1)
+    helper_edited = _with(tmp_path, 10.0, definition={"workload": "mod1", "workload_code": "own2", "loop": "l"}, seed=2)
+    older = _with(tmp_path, 10.0, definition={"workload": "mod2", "loop": "l"}, seed=3)
+    assert compare_runs(base, other_model_edited, noise_a=NOISE).cells[0].verdict == "same"
+    (c,) = compare_runs(base, helper_edited, noise_a=NOISE).cells
+    assert c.verdict == "" and "workload code own1 -> own2" in c.presence
+    (c,) = compare_runs(base, older, noise_a=NOISE).cells
+    assert c.verdict == "" and "workload code mod1 -> mod2" in c.presence
+
+
 def test_a_data_folder_read_from_another_place_compares_when_its_data_agree(tmp_path):
     """check --against's side A reads the project's data folder from a temporary worktree,
     a new path each run: two runs of one revision stay comparable; other data do not."""
