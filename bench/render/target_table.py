@@ -50,8 +50,9 @@ def target_note(results: dict[str, CellResult]) -> str:
         "the test metric first reached the cell's target"
     return (f"Training wall time (evaluations excluded) until {goal}, "
             f"evaluated every {t['eval_every']} steps, at most {t['max_steps']} steps; the median over training "
-            "seeds, with the seeds' order statistics around it as its interval (coverage in brackets); a seed "
-            "that never reached the target ranks slower than any that did.")
+            "seeds (a seed run more than once: the median of its processes), with the seeds' order statistics "
+            "around it as its interval (coverage in brackets); a seed that never reached the target ranks slower "
+            "than any that did.")
 
 
 # The terminal's table (within 120 columns): rows under their workload and its data, the

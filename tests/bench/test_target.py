@@ -177,6 +177,20 @@ def test_a_target_cell_reports_the_median_over_seeds_and_censors_the_rest():
     assert lines[3].startswith(f"{row[1]}-{row[2]} ") and "2 of 3" in lines[3] and max(map(len, lines)) <= 120
 
 
+def test_a_seed_run_more_than_once_counts_once():
+    """3 seeds x 3 processes (``--repeats 3``): the seeds' processes train the same curve and
+    differ in step times only. It read "9 of 9" with 9 seeds' interval (coverage 96%)."""
+    records = [_target_record(time_s, 100 + 25 * seed, seed) for seed, base in enumerate([10.0, 12.0, 14.0])
+               for time_s in (base - 0.5, base, base + 1.5)]
+    result = CellResult.of(CELL, records)
+    assert result.times_to_target == [10.0, 12.0, 14.0] and result.steps_to_target == [100, 125, 150]
+    assert result.reached == 3 and result.time_to_target == 12.0
+    lo, hi, coverage = result.time_to_target_interval
+    assert (lo, hi) == (10.0, 14.0) and coverage == 0.75
+    (row,) = target_table.target_rows({CELL: result})
+    assert row[4] == 3 and row[5] == "3 of 3"
+
+
 def _run(tmp_path, times, reached=(True, True, True)):
     recs = [_target_record(t, seed=k, reached=r) for k, (t, r) in enumerate(zip(times, reached))]
     return load(save(tmp_path, {CELL: recs}))
