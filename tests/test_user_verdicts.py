@@ -211,6 +211,62 @@ def test_bisect_names_the_commit_that_learns_worse(tmp_path):
     assert "4 commits after GOOD; 3 steps" in result.stdout and result.stdout.rstrip().endswith("RESULT: found (exit 0)")
 
 
+# A model with a train_step of its own (as a GAN's or a custom loss's); the slow commit's
+# runs the step twice (REPEAT = 2).
+OWN_STEP = '''"""The project's model, trained by its own train_step."""
+import keras
+from distbench import TextClassifier
+
+REPEAT = {repeat}
+
+
+class Stepped(keras.Sequential):
+    def train_step(self, data):
+        for _ in range(REPEAT - 1):
+            super().train_step(data)
+        return super().train_step(data)
+
+
+class Sentiment(TextClassifier):
+    name = "sentiment"
+    vocab_size = 2000
+    num_classes = 2
+    sequence_length = 64
+
+    def build_model(self, vocab_size: int):
+        return Stepped([
+            keras.Input(shape=(self.sequence_length,), dtype="int32"),
+            keras.layers.Embedding(vocab_size, 32),
+            keras.layers.Flatten(),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ], name=self.name)
+'''
+
+
+def test_a_slower_train_step_of_the_model_s_own_is_no_pass_under_the_custom_loop(tmp_path):
+    """The custom loop runs a step of its own: under it, a commit that makes the model's own
+    train_step twice the work read ``same`` and PASS (exit 0). Now its cells are skipped on
+    both sides with the reason (nothing decided: exit 3), and train_on_batch, which calls the
+    model's step, finds the commit slower."""
+    where, _ = _clone(_history(tmp_path / "history", ("Own step", OWN_STEP.format(repeat=1))), tmp_path)
+    _commit(where, "Step twice", {"model.py": OWN_STEP.format(repeat=2)})
+    custom = distbench(where, "check", "--against", "HEAD~1", "--loop", "custom", *FAST)
+    assert custom.returncode == 3, custom.stdout[-3000:] + custom.stderr[-2000:]
+    assert "\nPASS" not in custom.stdout and "SLOWER" not in custom.stdout
+    assert ("Not run here: sentiment-default-custom (custom: the model defines its own train_step (Stepped), "
+            "which this loop does not run") in custom.stdout.replace("\n    ", " "), custom.stdout
+    stored = _stored(where)["distbench"]["interleaved"]["cells"]["sentiment-default-custom"]
+    assert stored["verdict"] == "skipped" and stored["pairs"] == 0   # one pair, not eight, found it out
+    both = distbench(where, "check", "--against", "HEAD~1", "--loop", "custom", "--loop", "train_on_batch", *FAST)
+    assert both.returncode == 1 and "SLOWER: sentiment-default-train_on_batch" in both.stdout, both.stdout[-3000:]
+    run = distbench(where, "run", "--loop", "custom", "--loop", "fit", "--repeats", "2", "--guard-seeds", "0")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "the model defines its own train_step (Stepped)" in run.stdout
+    records = {b: r for b, r in _stored(where)["distbench"]["unmeasured"].items()}
+    assert [r["status"] for r in records["sentiment-default-custom"]] == ["skipped", "skipped"]
+
+
 def test_outside_a_git_repository_against_says_so_in_one_line(tmp_path):
     (tmp_path / "model.py").write_text(MODEL.format(hidden=8))
     result = distbench(tmp_path, "check", "--against", "HEAD~1", "--workload", "model.py:Sentiment",

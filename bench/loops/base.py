@@ -89,6 +89,10 @@ def train_metric(names: list[str], guard: str) -> str:
 class TrainingLoop(abc.ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
+    # Whether the loop trains through the model's train_step (fit, train_on_batch); one that
+    # runs a step of its own (the custom loop and its subclasses) cannot train a model that
+    # defines its own (:func:`own_train_step`).
+    calls_train_step: ClassVar[bool] = True
 
     @abc.abstractmethod
     def train(self, ctx: TrainContext) -> LoopResult:
@@ -106,6 +110,20 @@ class TrainingLoop(abc.ABC):
         (it trains further); None when timing is not separable from the loop's own work
         (the custom loop and ``train_on_batch`` bring every step's loss to the host anyway)."""
         return None
+
+
+def own_train_step(loop: TrainingLoop, model) -> str | None:
+    """Why ``loop`` cannot train ``model``: the model's class defines its own ``train_step``
+    (a GAN's, a custom loss's), which this loop would not run. Its steps would time, and its
+    accuracy judge, another training than the model's: a 1.5x slower ``train_step`` read
+    ``same`` under the custom loop (``check --against``, exit 0), said only in a record note."""
+    if loop.calls_train_step:
+        return None
+    own = next((c for c in type(model).__mro__ if "train_step" in vars(c)), None)
+    if own is None or own.__module__.split(".")[0] in ("keras", "tf_keras", "tensorflow"):
+        return None
+    return (f"{loop.name}: the model defines its own train_step ({own.__qualname__}), which this loop does not run "
+            "(it trains with its own GradientTape step); fit and train_on_batch call it")
 
 
 def compile_model(ctx: TrainContext, steps_per_execution: int = 1) -> None:

@@ -38,6 +38,7 @@ def labels_like(y, pred):
 class CustomLoop(TrainingLoop):
     name = "custom"
     summary = "GradientTape step under tf.function with strategy.run and strategy.reduce"
+    calls_train_step = False
 
     def train(self, ctx: TrainContext) -> LoopResult:
         import tensorflow as tf
@@ -86,8 +87,7 @@ class CustomLoop(TrainingLoop):
         else:
             loss_sum, steps = self._stepped(ctx, train_step, metrics)
         return LoopResult(train_accuracy=float(watched.result()) if watched else loss_sum / steps,   # no metric: loss
-                          train_loss=loss_sum / steps, settings=settings, train_metric=tracked,
-                          notes=own_step_note(model))
+                          train_loss=loss_sum / steps, settings=settings, train_metric=tracked)
 
     def _stepped(self, ctx: TrainContext, train_step, metrics) -> tuple[float, int]:
         """Each step timed on its own, ended by bringing its loss to the host; the last
@@ -164,13 +164,3 @@ def unscaled_gradients(optimizer, grads: list) -> list:
     if not hasattr(optimizer, "scale_loss") and hasattr(optimizer, "get_unscaled_gradients"):
         return optimizer.get_unscaled_gradients(grads)
     return grads
-
-
-def own_step_note(model) -> list[str]:
-    """A model whose class defines its own ``train_step`` trains differently under ``fit``
-    and ``train_on_batch`` (which call it) than here (which does not): said in the record."""
-    own = next((c for c in type(model).__mro__ if "train_step" in vars(c)), None)
-    if own is None or own.__module__.split(".")[0] in ("keras", "tf_keras", "tensorflow"):
-        return []
-    return [f"the model's own train_step ({own.__qualname__}) is not used: this loop runs its own GradientTape step "
-            "(fit and train_on_batch call it)"]

@@ -11,7 +11,7 @@ from distbench.core import stats
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.targets import parse
-from distbench.loops.base import PREFETCH_OFF, SHARDING
+from distbench.loops.base import PREFETCH_OFF, SHARDING, own_train_step
 from distbench.scenarios.cell import build_model
 from distbench.strategies.hardware import Hardware
 from distbench.trackers import disturbance, flops, lockstep, memory
@@ -28,6 +28,10 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     config = _train_config(spec, data, global_batch)
     memory.reset_device_peaks(device_names)
     model = build_model(spec, workload, data, strategy)
+    loop = loops.get(spec.loop)
+    cannot = own_train_step(loop, model)
+    if cannot:
+        return {"status": "skipped", "reason": cannot}
     plain = workload.new_model(data)   # evaluation's strategy-free copy
     phases.end("build_s")
     clock = lockstep.clock()   # in lockstep with a partner process when the parent asked (distbench.session.interleave)
@@ -35,20 +39,12 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     meter = disturbance.Meter()
     if tracker:
         tracker.start()
-    loop = loops.get(spec.loop)
     ctx = loops.TrainContext(strategy, workload, model, data, config, clock, tracker)
     outcome = loop.train(ctx)
     disturbed = lockstep.disturbance(meter.stop(), clock)
     lockstep.finish(clock)
     phases.end("train_s")
-    times = StepTimes.split(clock, spec.warmup_steps)
-    if not times.steady:
-        units = (f" in units of {times.steps_per_sample} scheduled steps, each timed whole: the cold start is one "
-                 f"unit and the warm-up rounds up to whole units" if times.steps_per_sample > 1 else "")
-        raise UserError(
-            f"No steady-state steps left after the cold start and {spec.warmup_steps} warm-up "
-            f"steps ({clock.total_steps} steps ran{units}); run more steps or fewer warm-up steps."
-        )
+    times = _steady(spec, clock)
     if outcome.train_loss is not None and not math.isfinite(outcome.train_loss):
         raise UserError(f"Training diverged: the last epoch's mean loss is {outcome.train_loss} (NaN or infinite "
                         "inputs or labels, or a learning rate too high); its steps are not a measurement of this model.")
@@ -69,6 +65,19 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     if tracker:
         record["target"] = tracker.record()
     return {**record, "compute": compute, "phases": phases.seconds, "disturbance": disturbed}
+
+
+def _steady(spec: CellSpec, clock) -> StepTimes:
+    """The clock's steps split at the warm-up; UserError when no steady step is left."""
+    times = StepTimes.split(clock, spec.warmup_steps)
+    if not times.steady:
+        units = (f" in units of {times.steps_per_sample} scheduled steps, each timed whole: the cold start is one "
+                 f"unit and the warm-up rounds up to whole units" if times.steps_per_sample > 1 else "")
+        raise UserError(
+            f"No steady-state steps left after the cold start and {spec.warmup_steps} warm-up "
+            f"steps ({clock.total_steps} steps ran{units}); run more steps or fewer warm-up steps."
+        )
+    return times
 
 
 def _train_config(spec: CellSpec, data, global_batch: int) -> loops.TrainConfig:

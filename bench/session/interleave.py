@@ -67,6 +67,22 @@ class PairedCell:
     interrupted: bool = False   # Ctrl-C stopped its pairs: no verdict, whatever the pairs say
     lockstep: bool = False      # its pairs took turns step by step (one process a side; else one after the other)
 
+    def skip(self, pair: tuple[CellRecord, CellRecord] | None = None) -> bool:
+        """Whether a side cannot run the cell, as the plan says (``side_specs``) or, after
+        ``pair``, as its worker found (a loop that cannot train the model): no more pairs;
+        one side only is ``missing``. A worker's skip had run every pair to ``max_pairs``."""
+        if pair is not None and any(r.get("status") == "skipped" for r in pair):
+            self.pairs.remove(pair)
+            for (name, (spec, _)), r in zip(sorted(self.side_specs.items()), pair):
+                if r.get("status") == "skipped":
+                    self.side_specs[name] = (spec, r.get("reason", "skipped"))
+        reasons = {name: reason for name, (_, reason) in self.side_specs.items() if reason}
+        if reasons:
+            both = len(reasons) == 2 and len(set(reasons.values())) == 1
+            self.skipped = (next(iter(reasons.values())) if both else
+                            "; ".join(f"side {name}: {reason}" for name, reason in sorted(reasons.items())))
+        return bool(reasons)
+
     @property
     def input_bound(self) -> bool:
         """Whether a process of the cell spent most of its steps waiting for input (its
@@ -202,11 +218,7 @@ class Interleaved:
     def _cell(self, cell: PairedCell, spec: CellSpec, skip_reason, deadline: float | None) -> PairedCell:
         specs = {side.name: side.spec(spec) for side in (self.a, self.b)}
         cell.side_specs = {name: (found, skip_reason(found)) for name, found in specs.items()}
-        reasons = {name: reason for name, (_, reason) in cell.side_specs.items() if reason}
-        if reasons:
-            both = len(reasons) == 2 and len(set(reasons.values())) == 1
-            cell.skipped = (next(iter(reasons.values())) if both else
-                            "; ".join(f"side {name}: {reason}" for name, reason in sorted(reasons.items())))
+        if cell.skip():
             return cell
         cell.lockstep = self.lockstep and _single_process(spec)
         while len(cell.pairs) < self.max_pairs:
@@ -214,6 +226,8 @@ class Interleaved:
                 cell.stopped = f"time budget of {self.budget_s:g} s spent after {len(cell.pairs)} pairs"
                 break
             cell.pairs.append(self._pair(spec, len(cell.pairs)))
+            if cell.skip(cell.pairs[-1]):
+                break
             if self.progress:
                 self.progress(cell, *cell.pairs[-1])
             if cell.failure or (len(cell.pairs) >= self.min_pairs and cell.decided):

@@ -43,6 +43,7 @@ class Suite:
         self._launch_cluster = launch_cluster
         self._sources: dict[tuple[str, str, int], str] = {}
         self._checked: dict[tuple, dict] = {}
+        self._worker_skipped: dict[CellSpec, CellRecord] = {}   # cells a worker found it cannot run
 
     def prepare(self, spec: CellSpec) -> CellSpec:
         """``spec`` with its data source resolved (``auto`` -> ``keras`` or ``synthetic``)."""
@@ -95,9 +96,15 @@ class Suite:
         if reason:
             return skipped(spec, reason)
         where = {k: v for k, v in (("env", env), ("tree", tree)) if v}
+        if spec in self._worker_skipped and not where:   # its next repeats: the same code, the same answer
+            return self._worker_skipped[spec]
         if strategies.for_spec(spec).local_processes() > 1:
-            return self._launch_cluster(self.prepare(spec), **where)
-        return self._launch(self.prepare(spec), task=task, **where)
+            record = self._launch_cluster(self.prepare(spec), **where)
+        else:
+            record = self._launch(self.prepare(spec), task=task, **where)
+        if record.get("status") == "skipped" and not where and task == "cell":
+            self._worker_skipped[spec] = record
+        return record
 
     def skip_reason(self, spec: CellSpec) -> str | None:
         return skip_reason(spec, self.hw)

@@ -103,6 +103,25 @@ def test_unavailable_strategies_are_skipped_with_their_reason_before_any_process
     assert record["reason"].startswith("tpu: no TPU found")
 
 
+def test_a_cell_its_worker_found_it_cannot_run_starts_no_more_processes(tiny):
+    """A worker's skip (a loop that cannot train the model): the cell's next repeats reuse
+    it; a side of an A/B (its own environment or code) is not assumed to answer alike."""
+    from distbench.core.records import skipped
+    from distbench.session.suite import Suite
+
+    started = []
+
+    def launch(spec, **kwargs):
+        started.append(kwargs)
+        return skipped(spec, "custom: the model defines its own train_step (X)")
+
+    suite, spec = Suite(launch=launch, launch_cluster=_no_process), tiny("reuters_cnn", "default", "custom")
+    records = [suite.run(spec) for _ in range(3)]
+    assert [r["status"] for r in records] == ["skipped"] * 3 and len(started) == 1
+    suite.run(spec, env={"TF_ENABLE_ONEDNN_OPTS": "0"})
+    assert len(started) == 2
+
+
 def test_matmul_under_mirrored_without_gpu_is_skipped_before_any_process(tiny):
     from distbench.session.suite import Suite
     from distbench.strategies import hardware
@@ -224,17 +243,25 @@ def test_prefetch_off_leaves_nothing_filling_batches_ahead_of_the_step():
     assert waits("auto")[0] < 16 * 0.003 / 2    # made while the step was away (the control: it can see run-ahead)
 
 
-def test_the_custom_loop_says_when_it_does_not_run_the_model_s_own_train_step():
-    """fit and train_on_batch call a model's own train_step; the custom loop runs its own
-    step, which the record did not say."""
+def test_a_loop_that_runs_its_own_step_cannot_train_a_model_with_its_own_train_step():
+    """fit and train_on_batch call a model's own train_step; the custom loop (and a user's
+    subclass of it) runs its own step, so it skips such a model, with the reason (it had
+    measured it, said only in a record note)."""
     import keras
-    from distbench.loops.custom import own_step_note
+    from distbench import loops
+    from distbench.loops.base import own_train_step
 
     class OwnStep(keras.Model):
         def train_step(self, data):
             return super().train_step(data)
 
+    class Frozen(loops.get("custom").__class__):
+        name = "frozen"
+
     plain = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)])
-    assert own_step_note(plain) == []
-    (note,) = own_step_note(OwnStep(plain.inputs, plain.outputs))
-    assert note.startswith("the model's own train_step (") and "OwnStep) is not used" in note
+    own = OwnStep(plain.inputs, plain.outputs)
+    assert own_train_step(loops.get("custom"), plain) is None
+    assert [own_train_step(loops.get(name), own) for name in ("fit", "train_on_batch")] == [None, None]
+    for loop in (loops.get("custom"), Frozen()):
+        reason = own_train_step(loop, own)
+        assert reason.startswith(f"{loop.name}: the model defines its own train_step (") and "OwnStep)" in reason
