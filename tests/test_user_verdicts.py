@@ -260,6 +260,9 @@ def test_a_slower_train_step_of_the_model_s_own_is_no_pass_under_the_custom_loop
     assert stored["verdict"] == "skipped" and stored["pairs"] == 0   # one pair, not eight, found it out
     both = distbench(where, "check", "--against", "HEAD~1", "--loop", "custom", "--loop", "train_on_batch", *FAST)
     assert both.returncode == 1 and "SLOWER: sentiment-default-train_on_batch" in both.stdout, both.stdout[-3000:]
+    flops = {b["param"][-1]: b["extra_info"]["distbench"]["repeats"][0]["compute"]["flops_per_step"]
+             for b in _stored(where)["benchmarks"]}   # the model's own step, as train_on_batch ran it
+    assert 1.9 < flops["B"] / flops["A"] < 2.1, flops
     run = distbench(where, "run", "--loop", "custom", "--loop", "fit", "--repeats", "2", "--guard-seeds", "0")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "the model defines its own train_step (Stepped)" in run.stdout

@@ -23,11 +23,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from distbench.core import stats, worktrees
+from distbench.analysis.identity import differences
+from distbench.core import stats
 from distbench.core.errors import UserError
-from distbench.storage.stored_run import StoredRun
 from distbench.storage.machine import fingerprint
 from distbench.storage.results import CellResult
+from distbench.storage.stored_run import StoredRun
 
 # Stored runs of different times: a run-level estimate moved 25-40% between runs here
 # (docs/measurements.md, "Noise, measured"), so smaller changes need interleaved pairs.
@@ -310,40 +311,6 @@ def compare_cell(a: CellResult, b: CellResult, threshold: float, noise_a: Noise 
     alone = "" if len(known) == 2 else "A" if noise_a else "B"
     return CellComparison(a.id, "both", a, b, ratio, ci, threshold, band_verdict(ci, threshold),
                           min(n.runs for n in known), alone)
-
-
-# Spec fields that do not change what a cell measures: where its plugins were loaded from,
-# its deadlines, what it measures after its steps, and a time-to-target cell's first seed.
-IGNORED_FIELDS = ("deadline_s", "connect_deadline_s", "timing_cost_pairs", "plugins", "init_seed")
-
-
-def differences(a: CellResult, b: CellResult) -> list[str]:
-    """What makes two runs of a cell different measurements: their configuration, their
-    data, or the workload's code (its definition hash); empty when they compare."""
-    found = []
-    spec_a, spec_b = a.spec.to_dict(), b.spec.to_dict()
-    for field in spec_a:
-        if field not in IGNORED_FIELDS and spec_a[field] != spec_b.get(field) and not _moved_folder(field, spec_a, spec_b):
-            found.append(f"{field} {spec_a[field]} -> {spec_b.get(field)}")
-    data_a, data_b = a.data_shape, b.data_shape
-    for key in data_a:
-        if key in data_b and data_a[key] != data_b[key] and key != "source":
-            found.append(f"data {key} {data_a[key]} -> {data_b[key]}")
-    # Keras data against synthetic data is another measurement; a folder's path may move.
-    kind_a, kind_b = a.data_source.split(":")[0], b.data_source.split(":")[0]
-    if kind_a != kind_b:
-        found.append(f"data source {a.data_source} -> {b.data_source}")
-    wa, wb = a.workload_codes(b)
-    if wa and wb and wa != wb:
-        found.append(f"workload code {wa} -> {wb}")
-    return found
-
-
-def _moved_folder(field: str, spec_a: dict, spec_b: dict) -> bool:
-    """The same data folder of a revision read from its temporary worktrees (``check
-    --against``'s side A: a new ``distbench-<commit>-<random>/`` folder each run)."""
-    moved = field == "data" and worktrees.inside(spec_a[field])
-    return bool(moved) and moved == worktrees.inside(spec_b.get(field))
 
 
 def _censored_verdict(a: CellResult, b: CellResult, threshold: float) -> CellComparison | None:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from distbench.analysis.compare import DEFAULT_THRESHOLD, CellComparison, compare_cell, comparison_noise
 from distbench.analysis.trends import is_matrix_cell
 from distbench.core.errors import UserError
-from distbench.storage.stored_run import StoredRun
 from distbench.storage.machine import fingerprint
 from distbench.storage.results import CellResult
+from distbench.storage.stored_run import StoredRun
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-from distbench.analysis.compare import DEFAULT_THRESHOLD, Noise, compare_cell, differences, history_noise
+from distbench.analysis.compare import DEFAULT_THRESHOLD, Noise, compare_cell, history_noise
+from distbench.analysis.identity import differences
 from distbench.analysis.steps import segments
-from distbench.storage.stored_run import StoredRun
 from distbench.storage.results import CellResult
+from distbench.storage.stored_run import StoredRun
 
 
 @dataclass(frozen=True)

@@ -97,3 +97,12 @@ def steps_per_execution(model) -> int:
     if value is None:
         value = getattr(model, "_steps_per_execution", None)
     return int(to_float(value)) if value is not None else 1
+
+
+def own_train_step(model) -> type | None:
+    """The class of ``model`` that defines its own ``train_step`` (a GAN's, a custom loss's),
+    None when its training step is Keras's own."""
+    own = next((c for c in type(model).__mro__ if "train_step" in vars(c)), None)
+    if own is None or own.__module__.split(".")[0] in ("keras", "tf_keras", "tensorflow"):
+        return None
+    return own

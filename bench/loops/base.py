@@ -117,10 +117,8 @@ def own_train_step(loop: TrainingLoop, model) -> str | None:
     (a GAN's, a custom loss's), which this loop would not run. Its steps would time, and its
     accuracy judge, another training than the model's: a 1.5x slower ``train_step`` read
     ``same`` under the custom loop (``check --against``, exit 0), said only in a record note."""
-    if loop.calls_train_step:
-        return None
-    own = next((c for c in type(model).__mro__ if "train_step" in vars(c)), None)
-    if own is None or own.__module__.split(".")[0] in ("keras", "tf_keras", "tensorflow"):
+    own = None if loop.calls_train_step else keras_flavour.own_train_step(model)
+    if own is None:
         return None
     return (f"{loop.name}: the model defines its own train_step ({own.__qualname__}), which this loop does not run "
             "(it trains with its own GradientTape step); fit and train_on_batch call it")

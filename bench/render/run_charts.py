@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from distbench.render import units
 from distbench.render.figures import colour, marker, plain, pyplot
-from distbench.storage.stored_run import StoredRun
 from distbench.storage.results import CellResult
+from distbench.storage.stored_run import StoredRun
 
 
 def measured(run: StoredRun, training: bool = True) -> list[CellResult]:

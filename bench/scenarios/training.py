@@ -7,7 +7,7 @@ import math
 import time
 
 import distbench.loops as loops
-from distbench.core import stats
+from distbench.core import keras_flavour, stats
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.targets import parse
@@ -114,7 +114,12 @@ def _compute(workload, plain, data, global_batch: int) -> dict:
     import tensorflow as tf
 
     x, y = tf.nest.map_structure(lambda s: tf.TensorSpec((global_batch, *s.shape), s.dtype), data.element_spec())
-    count = flops.train_step_flops(plain, workload.training_loss(), workload.optimizer(), x, y)
+    if keras_flavour.own_train_step(plain):   # fit and train_on_batch run it (the custom loop skips such a model)
+        counted = workload.new_model(data)
+        counted.compile(optimizer=workload.optimizer(), loss=workload.loss(), metrics=workload.metrics())
+        count = flops.own_step_flops(counted, x, y)
+    else:
+        count = flops.train_step_flops(plain, workload.training_loss(), workload.optimizer(), x, y)
     return {"flops_per_step": count["per_step"], "flops": count}
 
 

@@ -2,7 +2,8 @@
 
 The step is the workload's training step as every loop runs it: the model's forward
 pass, the loss, the gradients of the trainable variables and the optimizer's update, for
-one global batch, traced once with ``tf.function`` on a plain copy of the model. Each op
+one global batch, traced once with ``tf.function`` on a plain copy of the model (a model
+that defines its own ``train_step``: that step, :func:`own_step_flops`). Each op
 of the traced graph is counted with the FLOP statistics TensorFlow registers for it
 (``ops.RegisterStatistics(..., "flops")``, what ``tf.compat.v1.profiler``'s
 ``float_operation`` sums): 2 per multiply-add (MatMul: 2mkn), so a count can be held
@@ -18,9 +19,10 @@ optimizer's config, the batch shape and TensorFlow's version: one trace per work
 
 from __future__ import annotations
 
-from distbench.core import cache
+from distbench.core import cache, keras_flavour
 
 SOURCE = "TensorFlow's registered FLOP statistics over the traced training step (forward, gradients, update)"
+OWN_SOURCE = "TensorFlow's registered FLOP statistics over the model's own train_step, traced"
 # The op types that do the arithmetic of the layers (the hand count's terms).
 DENSE_OPS = ("MatMul", "BatchMatMulV2", "Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput",
              "DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput")
@@ -37,6 +39,31 @@ def train_step_flops(model, loss, optimizer, x_spec, y_spec) -> dict:
     if found and found.get("key") == key:
         return found["count"]
     count = _count(model, loss, optimizer, x_spec, y_spec)
+    cache.write_json(file, {"key": key, "count": count})
+    return count
+
+
+def own_step_flops(model, x_spec, y_spec) -> dict:
+    """FLOPs of one call of the compiled ``model``'s own ``train_step`` (what ``fit`` and
+    ``train_on_batch`` run for a model that defines one), traced, never run; cached as
+    :func:`train_step_flops`, keyed by its source too. The standard step's count had
+    stood for it: a train_step doing twice the work read the same FLOPs."""
+    import inspect
+
+    import tensorflow as tf
+
+    own = keras_flavour.own_train_step(model)
+    key = _key(model, model.loss, model.optimizer, x_spec, y_spec, inspect.getsource(own))
+    file = cache.path("flops", key, ".json")
+    found = cache.read_json(file)
+    if found and found.get("key") == key:
+        return found["count"]
+    step = tf.function(lambda x, y: model.train_step((x, y)))
+    by_op = graph_flops(step.get_concrete_function(x_spec, y_spec).graph)
+    forward = tf.function(lambda x: model(x, training=False))
+    count = {"per_step": sum(by_op.values()), "by_op": by_op, "batch": int(tf.nest.flatten(x_spec)[0].shape[0]),
+             "forward": sum(graph_flops(forward.get_concrete_function(x_spec).graph).values()),
+             "source": f"{OWN_SOURCE} ({own.__qualname__})"}
     cache.write_json(file, {"key": key, "count": count})
     return count
 
@@ -127,7 +154,7 @@ def _executed(graph) -> list:
     return list(seen.values())
 
 
-def _key(model, loss, optimizer, x_spec, y_spec) -> str:
+def _key(model, loss, optimizer, x_spec, y_spec, train_step: str | None = None) -> str:
     import json
 
     import tensorflow as tf
@@ -142,5 +169,6 @@ def _key(model, loss, optimizer, x_spec, y_spec) -> str:
         "y": tf.nest.map_structure(lambda s: [list(s.shape), s.dtype.name], y_spec),
         "tensorflow": tf.__version__,
         "counter": 3,   # bump when the counting changes
+        **({"train_step": train_step} if train_step else {}),   # a model's own, by its source
     }
     return json.dumps(parts, sort_keys=True)

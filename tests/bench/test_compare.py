@@ -270,6 +270,21 @@ def test_the_workload_s_own_code_decides_where_both_runs_recorded_it(tmp_path):
     assert c.verdict == "" and "workload code mod1 -> mod2" in c.presence
 
 
+def test_another_model_by_its_flops_per_step_is_not_compared(tmp_path):
+    """A model whose width its code does not name (read from a file): the code hash stays,
+    the FLOPs of its step do not (31,090,224 at width 256 against 1,687,353,392 at 2,048, a
+    user's project); within 1% they are one model (another TensorFlow's count)."""
+    def run(flops, seed):
+        rec = record(CELL, samples(10.0, seed=seed))
+        rec["compute"] = {"flops_per_step": flops}
+        return load(save(tmp_path, {CELL: [rec]}))
+
+    a = run(31_090_224, 0)
+    (c,) = compare_runs(a, run(1_687_353_392, 1), noise_a=NOISE).cells
+    assert c.verdict == "" and "FLOPs per step 31,090,224 -> 1,687,353,392" in c.presence
+    assert compare_runs(a, run(31_200_000, 2), noise_a=NOISE).cells[0].verdict == "same"
+
+
 def test_a_data_folder_read_from_another_place_compares_when_its_data_agree(tmp_path):
     """check --against's side A reads the project's data folder from a temporary worktree,
     a new path each run: two runs of one revision stay comparable; other data do not."""

@@ -77,3 +77,32 @@ def test_the_count_is_cached_by_architecture_not_by_layer_names(monkeypatch, tmp
     wider = flops.train_step_flops(model(4), keras.losses.MeanSquaredError(), keras.optimizers.SGD(),
                                    _spec((4, 8)), _spec((4, 4)))
     assert wider["by_op"]["MatMul"] == 2 * first["by_op"]["MatMul"] and len(list(tmp_path.iterdir())) == 2
+
+
+def test_a_model_s_own_train_step_is_what_is_counted():
+    """fit and train_on_batch run a model's own train_step: one that steps twice counts twice
+    the dense layers' work, one that calls Keras's once counts the standard step's."""
+    import keras
+
+    batch = 16
+
+    def model(repeat: int):
+        class Stepped(keras.Sequential):
+            def train_step(self, data):
+                for _ in range(repeat - 1):
+                    super().train_step(data)
+                return super().train_step(data)
+
+        built = Stepped([keras.Input((12,)), keras.layers.Dense(8), keras.layers.Dense(3)])
+        built.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return built
+
+    x, y = _spec((batch, 12)), _spec((batch,), "int32")
+    once, twice = (flops.own_step_flops(model(k), x, y) for k in (1, 2))
+    standard = flops.train_step_flops(model(1), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                                      keras.optimizers.SGD(), x, y)
+    hand = 2 * batch * (12 * 8 + 8 * 3)   # the forward pass's matmuls, 2 FLOPs per multiply-add
+    assert once["forward"] == standard["forward"] and once["by_op"]["MatMul"] == standard["by_op"]["MatMul"]
+    assert _dense_ops(once) == _dense_ops(standard) == 3 * hand - 2 * batch * 12 * 8   # no input gradient of x
+    assert _dense_ops(twice) == 2 * _dense_ops(once)
+    assert once["source"].endswith("model.<locals>.Stepped)")

@@ -1,0 +1,51 @@
+"""What makes two stored runs of a cell the same measurement, or not: configuration,
+data, the workload's code and the model's FLOPs per step (:func:`differences`). A cell
+that differs is not compared (``not comparable: ...``), and ``check`` fails closed on it."""
+
+from __future__ import annotations
+
+from distbench.core import worktrees
+from distbench.storage.results import CellResult
+
+# The FLOPs of a model's training step depend on the model, batch and optimizer only (the
+# same in every run: distbench.trackers.flops); beyond this share, another model ran.
+FLOPS_TOLERANCE = 0.01
+
+
+# Spec fields that do not change what a cell measures: where its plugins were loaded from,
+# its deadlines, what it measures after its steps, and a time-to-target cell's first seed.
+IGNORED_FIELDS = ("deadline_s", "connect_deadline_s", "timing_cost_pairs", "plugins", "init_seed")
+
+
+def differences(a: CellResult, b: CellResult) -> list[str]:
+    """What makes two runs of a cell different measurements: their configuration, their
+    data, the workload's code (its definition hash), or the model itself, as the FLOPs of
+    its training step tell (a model whose widths come from a file its code does not
+    name); empty when they compare."""
+    found = []
+    spec_a, spec_b = a.spec.to_dict(), b.spec.to_dict()
+    for field in spec_a:
+        if field not in IGNORED_FIELDS and spec_a[field] != spec_b.get(field) and not _moved_folder(field, spec_a, spec_b):
+            found.append(f"{field} {spec_a[field]} -> {spec_b.get(field)}")
+    data_a, data_b = a.data_shape, b.data_shape
+    for key in data_a:
+        if key in data_b and data_a[key] != data_b[key] and key != "source":
+            found.append(f"data {key} {data_a[key]} -> {data_b[key]}")
+    # Keras data against synthetic data is another measurement; a folder's path may move.
+    kind_a, kind_b = a.data_source.split(":")[0], b.data_source.split(":")[0]
+    if kind_a != kind_b:
+        found.append(f"data source {a.data_source} -> {b.data_source}")
+    wa, wb = a.workload_codes(b)
+    if wa and wb and wa != wb:
+        found.append(f"workload code {wa} -> {wb}")
+    fa, fb = a.flops_per_step, b.flops_per_step
+    if fa and fb and abs(fb / fa - 1) > FLOPS_TOLERANCE:
+        found.append(f"FLOPs per step {fa:,} -> {fb:,}")
+    return found
+
+
+def _moved_folder(field: str, spec_a: dict, spec_b: dict) -> bool:
+    """The same data folder of a revision read from its temporary worktrees (``check
+    --against``'s side A: a new ``distbench-<commit>-<random>/`` folder each run)."""
+    moved = field == "data" and worktrees.inside(spec_a[field])
+    return bool(moved) and moved == worktrees.inside(spec_b.get(field))
