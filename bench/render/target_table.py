@@ -7,7 +7,7 @@ from distbench.render.tables import render_rows
 from distbench.storage.results import CellResult
 
 TARGET_HEADERS = ["workload", "strategy", "loop", "target", "seeds", "reached", "median time to target",
-                  "interval", "median steps", "median step ms", "eval s per seed", "data"]
+                  "interval", "median steps", "median step ms", "eval s per seed", "of it first step s", "data"]
 
 
 def target_rows(results: dict[str, CellResult]) -> list[list]:
@@ -19,7 +19,7 @@ def target_rows(results: dict[str, CellResult]) -> list[list]:
             continue
         spec = r.spec
         if not r.times_to_target:
-            rows.append([spec.workload, spec.strategy, spec.loop, spec.target, 0, "", "", "", "", "", "",
+            rows.append([spec.workload, spec.strategy, spec.loop, spec.target, 0, "", "", "", "", "", "", "",
                          f"{r.status.upper()}: {r.reason}"])
             continue
         budget = r.target.get("max_steps", spec.max_steps)
@@ -34,7 +34,7 @@ def target_rows(results: dict[str, CellResult]) -> list[list]:
             f"{units.seconds(lo)} to {units.seconds(hi)} ({units.share(coverage)})" if len(r.times_to_target) > 1
             else "one seed: none",
             "-" if steps is None or steps == float("inf") else f"{steps:.0f}", units.ms(r.median),
-            f"{r.eval_s:.1f}", r.data_source,
+            f"{r.eval_s:.1f}", "-" if r.first_step_s is None else f"{r.first_step_s:.1f}", r.data_source,
         ])
     return rows
 
@@ -48,7 +48,8 @@ def target_note(results: dict[str, CellResult]) -> str:
     goals = {(r.target["metric"], r.target["value"]) for r in cells}
     goal = f"the test {t['metric']} first reached {t['value']:g}" if len(goals) == 1 else \
         "the test metric first reached the cell's target"
-    return (f"Training wall time (evaluations excluded) until {goal}, "
+    return (f"Training wall time (evaluations excluded; the first step's tracing and compilation included, its "
+            f"seconds apart as 'first step') until {goal}, "
             f"evaluated every {t['eval_every']} steps, at most {t['max_steps']} steps; the median over training "
             "seeds (a seed run more than once: the median of its processes), with the seeds' order statistics "
             "around it as its interval (coverage in brackets); a seed that never reached the target ranks slower "
@@ -57,7 +58,8 @@ def target_note(results: dict[str, CellResult]) -> str:
 
 # The terminal's table (within 120 columns): rows under their workload and its data, the
 # cells that did not run on grouped lines below it.
-TARGET_TERMINAL = ["cell", "target", "reached", "median time", "interval", "steps", "step ms", "eval s"]
+TARGET_TERMINAL = ["cell", "target", "reached", "median time", "interval", "steps", "step ms", "eval s",
+                   "first step s"]
 
 
 def target_text(results: dict[str, CellResult], fmt: str, compact: bool) -> str:
@@ -75,7 +77,7 @@ def target_text(results: dict[str, CellResult], fmt: str, compact: bool) -> str:
         median = "not reached" if row[6].startswith("not reached") else row[6]   # the budget is in the note
         interval = "-" if row[7].startswith("not reached to not reached") else row[7]
         groups.setdefault(f"{row[0]} (data: {row[-1]}):", []).append(
-            [f"{row[1]}-{row[2]}", row[3], row[5], median, interval, *row[8:11]])
+            [f"{row[1]}-{row[2]}", row[3], row[5], median, interval, *row[8:12]])
     parts = [summary.grouped_table(list(groups.items()), TARGET_TERMINAL)] if groups else []
     for status, reasons in absent.items():
         parts += summary.grouped_lines(status, reasons)

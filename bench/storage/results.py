@@ -286,6 +286,13 @@ class CellResult:
         return stats.median_order_interval(self.times_to_target) if self.times_to_target else None
 
     @property
+    def first_step_s(self) -> float | None:
+        """The median over seeds of the first step's seconds (tracing, compilation), which
+        the time to target includes."""
+        firsts = [r["steps"]["cold_start_s"] for r in self.ok if r.get("target") and "cold_start_s" in r.get("steps", {})]
+        return stats.percentile(firsts, 50) if firsts else None
+
+    @property
     def eval_s(self) -> float | None:
         """Mean evaluation seconds per seed (kept apart from the time to target)."""
         values = [r["target"]["eval_s"] for r in self.ok if r.get("target")]

@@ -155,6 +155,7 @@ def test_a_target_cell_runs_to_its_budget_when_not_reached(tiny):
 def _target_record(time_s, steps=100, seed=0, reached=True):
     rec = record(CELL, samples(10.0, n=20, seed=seed))
     rec["config"].update({"target": "accuracy=0.6", "init_seed": seed, "max_steps": 400})
+    rec["steps"]["cold_start_s"] = 0.4 + seed / 10   # the first step: tracing, inside the time to target
     rec["target"] = {"metric": "accuracy", "value": 0.6, "eval_every": 25, "max_steps": 400, "reached": reached,
                      "steps": steps if reached else None, "time_s": time_s if reached else None,
                      "eval_s": 1.0, "curve": []}
@@ -175,6 +176,8 @@ def test_a_target_cell_reports_the_median_over_seeds_and_censors_the_rest():
     lines = target_table.target_text({CELL: result}, "table", compact=True).splitlines()
     assert lines[0].split()[:3] == ["cell", "target", "reached"] and lines[2].startswith(f"{row[0]} (data: ")
     assert lines[3].startswith(f"{row[1]}-{row[2]} ") and "2 of 3" in lines[3] and max(map(len, lines)) <= 120
+    assert row[11] == "0.5" and lines[3].split()[-1] == "0.5"   # the median seed's first step, apart
+    assert "the first step's tracing and compilation included" in target_table.target_note({CELL: result})
 
 
 def test_a_seed_run_more_than_once_counts_once():
