@@ -56,11 +56,22 @@ class PairNoise:
     pairs: int
     runs: int
     seconds_per_pair: float | None
+    lockstep: bool = True   # the mode of the pairs it is from (a cell across processes has only the other)
 
 
-def pair_noise(history) -> dict[str, PairNoise]:
+def pair_noise(history, lockstep: bool = True) -> dict[str, PairNoise]:
     """Each cell's pair noise: the pooled spread of pairs' log-ratios around their run's
-    mean, over a machine's stored interleaved runs (runs with at least 2 pairs)."""
+    mean, over a machine's stored interleaved runs (runs with at least 2 pairs), from the
+    pairs run as ``lockstep`` asks (a lockstep pair's sd was 0.052 where one after the other
+    was 0.221, a user's cell; pooled, 0.107); a cell with none of that mode (across
+    processes, never in lockstep) from those of the other. Runs stored before the mode was
+    recorded count as lockstep, its default."""
+    by_mode: dict[bool, dict[str, PairNoise]] = {mode: _pooled(history, mode) for mode in (True, False)}
+    wanted, other = by_mode[lockstep], by_mode[not lockstep]
+    return {**{c: n for c, n in other.items() if c not in wanted}, **wanted}
+
+
+def _pooled(history, lockstep: bool) -> dict[str, PairNoise]:
     squares: dict[str, list[float]] = {}
     dof: dict[str, int] = {}
     runs: dict[str, int] = {}
@@ -68,7 +79,7 @@ def pair_noise(history) -> dict[str, PairNoise]:
     for run in history:
         for cell, found in run.interleaved.get("cells", {}).items():
             ratios = found.get("log_ratios") or []
-            if len(ratios) < 2:
+            if len(ratios) < 2 or found.get("lockstep", True) != lockstep:
                 continue
             m = stats.mean(ratios)
             squares.setdefault(cell, []).extend((r - m) ** 2 for r in ratios)
@@ -76,7 +87,7 @@ def pair_noise(history) -> dict[str, PairNoise]:
             runs[cell] = runs.get(cell, 0) + 1
             walls.setdefault(cell, []).extend(_pair_walls(run, cell))
     return {c: PairNoise(math.sqrt(sum(squares[c]) / dof[c]), len(squares[c]), runs[c],
-                         sum(walls[c]) / len(walls[c]) if walls.get(c) else None) for c in squares}
+                         sum(walls[c]) / len(walls[c]) if walls.get(c) else None, lockstep) for c in squares}
 
 
 def _pair_walls(run, cell: str) -> list[float]:

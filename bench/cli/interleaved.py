@@ -125,7 +125,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                         "--results DIR (a folder `distbench ab` or `check --against` saved into).")
     storage = Storage(args.results)
     machine = this_machine_id()
-    noise = pairs.pair_noise(history(storage, machine))
+    noise = pairs.pair_noise(history(storage, machine), lockstep=not args.no_lockstep)
     _check_selection(args, noise)
     wanted = [c for c in noise if _selected(c, args)]
     plans = pairs.plan(noise, wanted, effect, threshold, args.power)

@@ -137,6 +137,8 @@ def _add_interleaved_commands(sub) -> None:
     p.add_argument("--threshold", type=float, default=None,
                    help="the band's edge the interval must clear (default: the interleaved default, 0.05)")
     p.add_argument("--power", type=float, default=0.8, help="chance of catching it (default 0.8)")
+    p.add_argument("--no-lockstep", action="store_true",
+                   help="plan for pairs run one after the other (ab --no-lockstep), from those pairs' noise")
     options.add_to_argparse(p, ("workload", "strategy", "loop", "results"))
     p.set_defaults(func=cmd_plan)
 
