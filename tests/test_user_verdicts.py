@@ -293,6 +293,8 @@ def test_an_ab_side_s_import_time_variable_reaches_tensorflow(project):
     assert [c["verdict"] for c in document["cells"]] == ["slower"] and document["lines"][-1] == "RESULT: slower (exit 1)"
     assert document["saved"] and os.path.isfile(document["saved"])
     run = _stored(where)
+    sides = run["distbench"]["interleaved"]
+    assert sides["a"]["code"] == sides["b"]["code"] and sides["a"]["code"]["working_tree"]   # A's read {}
     for side, value in (("A", "1"), ("B", "0")):
         record = next(b for b in run["benchmarks"] if b["param"].endswith(f"@{side}"))
         started = record["extra_info"]["distbench"]["repeats"][0]["started"]

@@ -64,7 +64,7 @@ def _heading(run: StoredRun) -> list[str]:
         lines += [f"**{run_table.interrupted_line(run.results)}**", ""]
     if run_table.peak_line(run.peak):
         lines += [run_table.peak_line(run.peak), ""]
-    return lines + ["## Cells", "", "```", render_summary(run.results), "```", "",
+    return lines + ["## Cells", "", "```", render_summary(run.results, "report.html's \"Every column\""), "```", "",
                     "Every column of every cell: report.html, \"Every column\".", ""]
 
 

@@ -60,12 +60,15 @@ def _throughput(r: CellResult, short: bool = False) -> str:
 
 
 def input_cell(r: CellResult) -> str:
-    """``4%``, ``<=12%`` (fit's upper bound), ``93% BOUND`` (input-bound), or ``-``."""
+    """``4%``, ``<=12%`` (fit's upper bound), ``93% BOUND`` (input-bound), ``<=30% BOUND?``
+    (an upper bound above the threshold: may be input-bound), or ``-``."""
     found = r.input_wait
     if not found:
         return "-"
     text = ("<=" if found["at_most"] else "") + units.percent(found["share"])
-    return f"{text} BOUND" if found["input_bound"] else text
+    if not found["input_bound"]:
+        return text
+    return f"{text} BOUND?" if found["at_most"] else f"{text} BOUND"
 
 
 def _guard(r: CellResult) -> str:
@@ -95,15 +98,16 @@ def not_measured_lines(results: dict[str, CellResult]) -> list[str]:
     return lines
 
 
-def render_summary(results: dict[str, CellResult]) -> str:
+def render_summary(results: dict[str, CellResult], every_column: str = "`distbench report` or --full-table") -> str:
     """The summary table, one block of rows per workload under a line naming it and its
-    test metric (a row is the rest of the cell's id), then the cells that did not run."""
+    test metric (a row is the rest of the cell's id), then the cells that did not run;
+    ``every_column``: where the reader finds the rest (a report names its own page)."""
     groups = _groups(results)
     parts = [grouped_table(groups, TERMINAL_HEADERS)] if groups else ["No cell was measured."]
     replicates = sum(1 for r in results.values() if r.measured and r.spec.is_replicate)
     if replicates:
-        parts.append(f"({replicates} more processes: the accuracy guard's reference seeds; `distbench report` "
-                     "or --full-table shows every column)")
+        parts.append(f"({replicates} more processes: the accuracy guard's reference seeds; {every_column} "
+                     "shows every column)")
     parts += note_lines(results) + disturbed_lines(_shown(results)) + not_measured_lines(results)
     return "\n".join(parts)
 

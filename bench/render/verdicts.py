@@ -216,7 +216,8 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
         lines.append(f"PASS: {units.count(outcome.decided, 'cell')} decided, none slower, none lost more than "
                      f"{outcome.accuracy_tolerance:g} of its test metric.")
     else:
-        lines.append(f"NOT PASSED (exit {status})" + ("" if outcome.decided else ": nothing was decided"))
+        nothing = not outcome.decided and not outcome.less_accurate   # a loss of accuracy is decided
+        lines.append(f"NOT PASSED (exit {status})" + (": no cell was decided" if nothing else ""))
     return lines + [result_line(status, regression_word(status, bool(outcome.having("slower")),
                                                         bool(outcome.less_accurate)))]
 

@@ -68,6 +68,8 @@ def run_pairs(values: dict, a: Side, b: Side, settings: Pairs, progress=None, ag
         if version is not None:   # the revision named with the commit it resolved to
             a = replace(at_version(a, version, matrix, session.base, given),
                         label=f"{a.label} (commit {version.commit[:8]})")
+        else:   # ab: both sides run this tree, and the stored run says so for each
+            a = replace(a, checkout=a.checkout or project.working())
         b = replace(b, checkout=b.checkout or project.working())
         return measure(session, None, a, b, settings, progress, {"against": against})
 

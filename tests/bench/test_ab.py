@@ -290,6 +290,13 @@ def test_a_side_that_learns_worse_is_a_regression_whatever_its_speed():
     assert cell.as_dict()["metric_a"] == 0.484 and cell.as_dict()["metric_b"] == 0.125   # stored with the run
     better = _run(FakeLaunch({"A": 10.0, "B": 10.0}, accuracy={"A": 0.125, "B": 0.484}), min_pairs=3, max_pairs=8)
     assert pairs.outcome([better]).exit_status == 0
+    # Its speed undecided (noisy processes, 2 pairs), the loss of accuracy is still decided:
+    # the closing lines had said "nothing was decided" above "RESULT: less accurate".
+    noisy = _run(FakeLaunch({"A": 10.0, "B": 10.0}, process_sd=0.3, accuracy={"A": 0.484, "B": 0.125}),
+                 min_pairs=2, max_pairs=2)
+    assert noisy.verdict == "undecided" and pairs.outcome([noisy]).exit_status == 1
+    lines = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), pairs.outcome([noisy]))
+    assert lines[-2] == "NOT PASSED (exit 1)" and lines[-1] == "RESULT: less accurate (exit 1)"
     slower = _run(FakeLaunch({"A": 10.0, "B": 15.0}, accuracy={"A": 0.484, "B": 0.125}), min_pairs=3, max_pairs=8)
     lines = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), pairs.outcome([slower]))
     assert lines[-1] == "RESULT: slower and less accurate (exit 1)"

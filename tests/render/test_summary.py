@@ -188,3 +188,28 @@ def test_an_interrupted_run_stored_before_plans_were_still_loads_and_says_what_i
     assert run_table.interrupted_line(run.results) == (
         "INTERRUPTED: 2 of 3 planned cells started before the run was stopped; reuters_cnn-virtual-fit did not run; "
         "this run did not store its planned repeats, so a started cell may be short of them.")
+
+
+def test_an_upper_bound_above_the_threshold_is_a_maybe_not_a_finding():
+    """fit's input wait is the pipeline timed alone, an upper bound: 26% of it above the 25%
+    threshold read BOUND, where the same model's custom cell measured 20%."""
+    def cell(share, at_most):
+        rec = record("wine-default-fit", samples(10.0))
+        rec["input"] = {"wait_share": share, "at_most": at_most, "threshold": 0.25, "input_bound": share > 0.25,
+                        "method": "m"}
+        return results_of({"wine-default-fit": [rec]})["wine-default-fit"]
+
+    assert summary.input_cell(cell(0.26, True)) == "<=26% BOUND?"
+    assert summary.input_cell(cell(0.26, False)) == "26% BOUND"
+    assert summary.input_cell(cell(0.12, True)) == "<=12%"
+
+
+def test_the_replicates_line_names_where_every_column_is():
+    """In a terminal, `distbench report` or --full-table; inside the report, its own page
+    (report.md had sent its reader to `distbench report`)."""
+    seed = record("wine-default-fit-init1", samples(10.0))
+    seed["config"]["init_seed"] = 1
+    results = results_of({"wine-default-fit": [record("wine-default-fit", samples(10.0))],
+                          "wine-default-fit-init1": [seed]})
+    assert "seeds; `distbench report` or --full-table shows every column)" in summary.render_summary(results)
+    assert "seeds; the page shows every column)" in summary.render_summary(results, "the page")
