@@ -45,27 +45,18 @@ def train_step_flops(model, loss, optimizer, x_spec, y_spec) -> dict:
 
 def own_step_flops(model, x_spec, y_spec) -> dict:
     """FLOPs of one call of the compiled ``model``'s own ``train_step`` (what ``fit`` and
-    ``train_on_batch`` run for a model that defines one), traced, never run; cached as
-    :func:`train_step_flops`, keyed by its source too. The standard step's count had
-    stood for it: a train_step doing twice the work read the same FLOPs."""
-    import inspect
-
+    ``train_on_batch`` run for a model that defines one), traced, never run. Not cached:
+    what the step does may hang on anything its code reads (a constant of its module, a
+    file), which no key can name; the standard step's count had stood for it, so a
+    train_step doing twice the work read the same FLOPs."""
     import tensorflow as tf
 
-    own = keras_flavour.own_train_step(model)
-    key = _key(model, model.loss, model.optimizer, x_spec, y_spec, inspect.getsource(own))
-    file = cache.path("flops", key, ".json")
-    found = cache.read_json(file)
-    if found and found.get("key") == key:
-        return found["count"]
     step = tf.function(lambda x, y: model.train_step((x, y)))
     by_op = graph_flops(step.get_concrete_function(x_spec, y_spec).graph)
     forward = tf.function(lambda x: model(x, training=False))
-    count = {"per_step": sum(by_op.values()), "by_op": by_op, "batch": int(tf.nest.flatten(x_spec)[0].shape[0]),
-             "forward": sum(graph_flops(forward.get_concrete_function(x_spec).graph).values()),
-             "source": f"{OWN_SOURCE} ({own.__qualname__})"}
-    cache.write_json(file, {"key": key, "count": count})
-    return count
+    return {"per_step": sum(by_op.values()), "by_op": by_op, "batch": int(tf.nest.flatten(x_spec)[0].shape[0]),
+            "forward": sum(graph_flops(forward.get_concrete_function(x_spec).graph).values()),
+            "source": f"{OWN_SOURCE} ({keras_flavour.own_train_step(model).__qualname__})"}
 
 
 def _count(model, loss, optimizer, x_spec, y_spec) -> dict:
@@ -154,7 +145,7 @@ def _executed(graph) -> list:
     return list(seen.values())
 
 
-def _key(model, loss, optimizer, x_spec, y_spec, train_step: str | None = None) -> str:
+def _key(model, loss, optimizer, x_spec, y_spec) -> str:
     import json
 
     import tensorflow as tf
@@ -169,6 +160,5 @@ def _key(model, loss, optimizer, x_spec, y_spec, train_step: str | None = None) 
         "y": tf.nest.map_structure(lambda s: [list(s.shape), s.dtype.name], y_spec),
         "tensorflow": tf.__version__,
         "counter": 3,   # bump when the counting changes
-        **({"train_step": train_step} if train_step else {}),   # a model's own, by its source
     }
     return json.dumps(parts, sort_keys=True)

@@ -79,10 +79,14 @@ def test_the_count_is_cached_by_architecture_not_by_layer_names(monkeypatch, tmp
     assert wider["by_op"]["MatMul"] == 2 * first["by_op"]["MatMul"] and len(list(tmp_path.iterdir())) == 2
 
 
-def test_a_model_s_own_train_step_is_what_is_counted():
+def test_a_model_s_own_train_step_is_what_is_counted(monkeypatch, tmp_path):
     """fit and train_on_batch run a model's own train_step: one that steps twice counts twice
-    the dense layers' work, one that calls Keras's once counts the standard step's."""
+    the dense layers' work, one that calls Keras's once counts the standard step's. With the
+    cache on: the two steps' source is the same, what they do is not (a cached count keyed
+    by the source had read the same FLOPs for both sides of a user's check)."""
     import keras
+
+    monkeypatch.setenv("DISTBENCH_CACHE", str(tmp_path))
 
     batch = 16
 
