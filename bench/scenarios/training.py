@@ -13,6 +13,7 @@ from distbench.core.errors import UserError
 from distbench.core.targets import parse
 from distbench.loops.base import PREFETCH_OFF, SHARDING, own_train_step
 from distbench.scenarios.cell import build_model
+from distbench.scenarios.definition import workload_code
 from distbench.strategies.hardware import Hardware
 from distbench.trackers import disturbance, flops, lockstep, memory
 from distbench.trackers.target import Tracker
@@ -119,7 +120,8 @@ def _compute(workload, plain, data, global_batch: int) -> dict:
         counted.compile(optimizer=workload.optimizer(), loss=workload.loss(), metrics=workload.metrics())
         count = flops.own_step_flops(counted, x, y)
     else:
-        count = flops.train_step_flops(plain, workload.training_loss(), workload.optimizer(), x, y)
+        count = flops.train_step_flops(plain, workload.training_loss(), workload.optimizer(), x, y,
+                                       workload_code(type(workload)))
     return {"flops_per_step": count["per_step"], "flops": count}
 
 

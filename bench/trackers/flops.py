@@ -13,8 +13,9 @@ scatter, casts, the optimizer's element-wise update) count 0: the figure is a lo
 that the convolutions and dense layers dominate, and ``by_op`` says where it came from.
 
 The count depends only on the model, loss, optimizer and batch, so it is cached on disk
-(:mod:`distbench.core.cache`) keyed by the model's layers and weight shapes, the loss, the
-optimizer's config, the batch shape and TensorFlow's version: one trace per workload and batch, not per cell.
+(:mod:`distbench.core.cache`) keyed by the model's layers, their weight shapes and
+configurations, the hash of the workload's code, the loss, the optimizer's config, the batch
+shape and TensorFlow's version: one trace per workload and batch, not per cell.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ DENSE_OPS = ("MatMul", "BatchMatMulV2", "Conv2D", "Conv2DBackpropFilter", "Conv2
              "DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput")
 
 
-def train_step_flops(model, loss, optimizer, x_spec, y_spec) -> dict:
+def train_step_flops(model, loss, optimizer, x_spec, y_spec, code: str | None = None) -> dict:
     """FLOPs of one training step of ``model`` on a batch shaped like ``x_spec``/``y_spec``
     (``tf.TensorSpec`` with a fixed batch dimension): ``per_step``, ``forward`` and
     ``by_op`` (op type -> FLOPs). ``model`` is a plain (strategy-free) model; its weights
-    are not changed (the step is traced, never run)."""
-    key = _key(model, loss, optimizer, x_spec, y_spec)
+    are not changed (the step is traced, never run). ``code``: the hash of the code that
+    built it (the workload's), part of the cache's key."""
+    key = _key(model, loss, optimizer, x_spec, y_spec, code)
     file = cache.path("flops", key, ".json")
     found = cache.read_json(file)
     if found and found.get("key") == key:
@@ -145,20 +147,40 @@ def _executed(graph) -> list:
     return list(seen.values())
 
 
-def _key(model, loss, optimizer, x_spec, y_spec) -> str:
+def _key(model, loss, optimizer, x_spec, y_spec, code: str | None) -> str:
     import json
 
     import tensorflow as tf
 
     parts = {
-        # The architecture without layer names (Keras numbers them per process).
-        "model": [(type(layer).__name__, [list(w.shape) for w in layer.weights]) for layer in model.layers],
+        # The architecture without layer names (Keras numbers them per process): each layer's
+        # configuration too (a Conv1D of stride 2 has its stride 1 twin's weights, half its
+        # FLOPs, and read the twin's cached count), and the code that built the model (what
+        # a layer of the user's own computes is in its code, not its configuration).
+        "model": [(type(layer).__name__, [list(w.shape) for w in layer.weights], _config(layer))
+                  for layer in model.layers],
+        "code": code,
         "loss": type(loss).__name__,
         "optimizer": json.dumps({k: v for k, v in optimizer.get_config().items() if k != "name"},   # numbered too
                                 sort_keys=True, default=str),
         "x": tf.nest.map_structure(lambda s: [list(s.shape), s.dtype.name], x_spec),
         "y": tf.nest.map_structure(lambda s: [list(s.shape), s.dtype.name], y_spec),
         "tensorflow": tf.__version__,
-        "counter": 3,   # bump when the counting changes
+        "counter": 4,   # bump when the counting or the key changes
     }
-    return json.dumps(parts, sort_keys=True)
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+def _config(layer):
+    """A layer's configuration without names (nested ones too); None when it has none."""
+    def unnamed(value):
+        if isinstance(value, dict):
+            return {k: unnamed(v) for k, v in value.items() if k != "name"}
+        if isinstance(value, (list, tuple)):
+            return [unnamed(v) for v in value]
+        return value
+
+    try:
+        return unnamed(layer.get_config())
+    except (NotImplementedError, TypeError, ValueError):
+        return None

@@ -79,6 +79,26 @@ def test_the_count_is_cached_by_architecture_not_by_layer_names(monkeypatch, tmp
     assert wider["by_op"]["MatMul"] == 2 * first["by_op"]["MatMul"] and len(list(tmp_path.iterdir())) == 2
 
 
+def test_a_layer_s_configuration_and_the_model_s_code_are_part_of_the_key(monkeypatch, tmp_path):
+    """A Conv1D of stride 2 has its stride-1 twin's weights and half its FLOPs: it read the
+    twin's cached count. Code that built the model differently (a hash given) counts apart."""
+    import keras
+
+    monkeypatch.setenv("DISTBENCH_CACHE", str(tmp_path))
+
+    def count(stride, code=None):
+        model = keras.Sequential([keras.Input((40, 4)), keras.layers.Conv1D(8, 3, strides=stride),
+                                  keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(3)])
+        return flops.train_step_flops(model, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                                      keras.optimizers.SGD(), _spec((16, 40, 4)), _spec((16,), "int32"), code)
+
+    one, two = count(1), count(2)
+    assert one["by_op"]["Conv2D"] == 2 * 16 * 38 * 8 * 3 * 4 and two["by_op"]["Conv2D"] == 2 * 16 * 19 * 8 * 3 * 4
+    assert len(list(tmp_path.iterdir())) == 2
+    count(1, code="other")
+    assert len(list(tmp_path.iterdir())) == 3
+
+
 def test_a_model_s_own_train_step_is_what_is_counted(monkeypatch, tmp_path):
     """fit and train_on_batch run a model's own train_step: one that steps twice counts twice
     the dense layers' work, one that calls Keras's once counts the standard step's. With the
