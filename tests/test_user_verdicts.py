@@ -213,11 +213,10 @@ def test_bisect_names_the_commit_that_learns_worse(tmp_path):
 
 # A model with a train_step of its own (as a GAN's or a custom loss's); the slow commit's
 # runs the step twice (REPEAT = 2).
-OWN_STEP = '''"""The project's model, trained by its own train_step."""
-import keras
-from distbench import TextClassifier
-
+OWN_STEP = MODEL.replace("HIDDEN = {hidden}\n", '''HIDDEN = 256
 REPEAT = {repeat}
+
+import keras
 
 
 class Stepped(keras.Sequential):
@@ -225,23 +224,7 @@ class Stepped(keras.Sequential):
         for _ in range(REPEAT - 1):
             super().train_step(data)
         return super().train_step(data)
-
-
-class Sentiment(TextClassifier):
-    name = "sentiment"
-    vocab_size = 2000
-    num_classes = 2
-    sequence_length = 64
-
-    def build_model(self, vocab_size: int):
-        return Stepped([
-            keras.Input(shape=(self.sequence_length,), dtype="int32"),
-            keras.layers.Embedding(vocab_size, 32),
-            keras.layers.Flatten(),
-            keras.layers.Dense(256, activation="relu"),
-            keras.layers.Dense(1, activation="sigmoid"),
-        ], name=self.name)
-'''
+''').replace("return keras.Sequential([", "return Stepped([")
 
 
 def test_a_slower_train_step_of_the_model_s_own_is_no_pass_under_the_custom_loop(tmp_path):
