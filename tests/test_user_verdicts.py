@@ -373,25 +373,30 @@ def test_check_against_refuses_a_matrix_file_above_the_repository_that_imports_f
     assert len(_git(repo, "worktree", "list").splitlines()) == 1
 
 
-def test_stored_runs_compare_across_an_edit_of_another_model_but_not_of_this_one_s_helper(project):
-    """The record's ``workload_code`` is the model's own code, computed in the worker: runs
-    before and after a second model is added to ``model.py`` compare; a change to the
-    constant the model reads makes them different measurements, named."""
+def test_stored_runs_see_a_helper_module_s_change_and_not_the_project_s_place(project, tmp_path):
+    """The record's ``workload_code`` covers the modules the model imports, computed in the
+    worker: a width moved to ``helper.py`` and changed there makes the runs different
+    measurements, named (the module's own hash stays the same); the same code run from a
+    copy of the project elsewhere (a file reference: its module is named after its path)
+    compares with the run before it."""
     where, _ = project
-    args = ["run", "--workload", "model:Sentiment", "--data", "data", "--strategy", "default", "--loop", "custom",
-            "--repeats", "1", "--guard-seeds", "0", "--steps-per-epoch", "8", "--eval-examples", "64", "--no-peak"]
-    other = '\n\nclass Other(TextClassifier):\n    name = "other"\n    vocab_size = 100\n'
-    model = (where / "model.py").read_text()
-    for files in ({}, {"model.py": model + other}, {"model.py": model.replace("HIDDEN = 512", "HIDDEN = 128") + other}):
+    args = ["run", "--workload", "model.py:Sentiment", "--data", "synthetic", "--strategy", "default", "--loop", "custom",
+            "--repeats", "1", "--guard-seeds", "0", "--steps-per-epoch", "8", "--eval-examples", "64", "--no-peak",
+            "--results", str(where / "results")]
+    model = (where / "model.py").read_text().replace("HIDDEN = 512", "from helper import WIDTH as HIDDEN")
+    elsewhere = tmp_path / "moved"
+    for files in ({"model.py": model, "helper.py": "WIDTH = 512\n"}, {"helper.py": "WIDTH = 128\n"}, None):
         if files:
             _commit(where, "Edit", files)
-        result = distbench(where, *args)
+        else:
+            shutil.copytree(where, elsewhere, ignore=shutil.ignore_patterns("results"))
+        result = distbench(elsewhere if files is None else where, *args)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     codes = [json.loads(p.read_text())["benchmarks"][0]["extra_info"]["distbench"]["repeats"][0]["definition"]
              for p in sorted((where / "results").glob("*/*.json"))]
-    assert codes[0]["workload"] != codes[1]["workload"] and codes[0]["workload_code"] == codes[1]["workload_code"]
-    assert codes[1]["workload_code"] != codes[2]["workload_code"]
-    added = distbench(where, "compare", "1", "2", "--format", "json")
-    changed = distbench(where, "compare", "2", "3", "--format", "json")
-    assert "not comparable" not in added.stdout and added.returncode == 0, added.stdout + added.stderr
-    assert f"workload code {codes[1]['workload_code']} -> {codes[2]['workload_code']}" in changed.stdout, changed.stdout
+    assert codes[0]["workload"] == codes[1]["workload"] and codes[0]["workload_code"] != codes[1]["workload_code"]
+    assert codes[1] == codes[2]
+    changed = distbench(where, "compare", "1", "2", "--format", "json")
+    moved = distbench(where, "compare", "2", "3", "--format", "json")
+    assert f"workload code {codes[0]['workload_code']} -> {codes[1]['workload_code']}" in changed.stdout, changed.stdout
+    assert "not comparable" not in moved.stdout and moved.returncode == 0, moved.stdout + moved.stderr

@@ -64,8 +64,9 @@ def pair_noise(history, lockstep: bool = True) -> dict[str, PairNoise]:
     mean, over a machine's stored interleaved runs (runs with at least 2 pairs), from the
     pairs run as ``lockstep`` asks (a lockstep pair's sd was 0.052 where one after the other
     was 0.221, a user's cell; pooled, 0.107); a cell with none of that mode (across
-    processes, never in lockstep) from those of the other. Runs stored before the mode was
-    recorded count as lockstep, its default."""
+    processes, never in lockstep) from those of the other, which its row names. A cell
+    stored before its mode was recorded has its run's (``interleaved.lockstep``), else
+    counts as lockstep, the default (runs before lockstep existed included)."""
     by_mode: dict[bool, dict[str, PairNoise]] = {mode: _pooled(history, mode) for mode in (True, False)}
     wanted, other = by_mode[lockstep], by_mode[not lockstep]
     return {**{c: n for c, n in other.items() if c not in wanted}, **wanted}
@@ -79,7 +80,7 @@ def _pooled(history, lockstep: bool) -> dict[str, PairNoise]:
     for run in history:
         for cell, found in run.interleaved.get("cells", {}).items():
             ratios = found.get("log_ratios") or []
-            if len(ratios) < 2 or found.get("lockstep", True) != lockstep:
+            if len(ratios) < 2 or found.get("lockstep", run.interleaved.get("lockstep", True)) != lockstep:
                 continue
             m = stats.mean(ratios)
             squares.setdefault(cell, []).extend((r - m) ** 2 for r in ratios)

@@ -15,7 +15,7 @@ class CellRecord(TypedDict, total=False):
     status: Status
     reason: str                  # why skipped, or what went wrong
     config: dict                 # CellSpec.to_dict()
-    definition: dict             # hashes of the workload's own code and the loop's source (distbench.scenarios.definition)
+    definition: dict             # hashes of the workload's and the loop's code (distbench.scenarios.definition)
     strategy: dict               # adapter describe(): replicas, devices, virtual_devices, notes
     data: dict                   # source ("keras" | "synthetic" | "folder:..."), sizes
     batch: dict                  # global, per_replica, replicas, scaling ("strong" | "weak")

@@ -20,7 +20,7 @@ def plan_rows(plans, effect: float, threshold: float) -> list[list]:
             needed, about = f"never: {units.percent(effect)} does not exceed the {units.percent(threshold)} band", "-"
         else:
             needed, about = p.pairs, f"{p.minutes:.1f} min" if p.minutes is not None else "-"
-        apart = "" if n.lockstep else ", one after the other"
+        apart = ", in lockstep" if n.lockstep else ", one after the other"
         rows.append([p.cell, f"{n.sd:.3f}", f"{n.pairs} pairs in {n.runs} run{'s' * (n.runs != 1)}{apart}", needed,
                      about])
     return rows
@@ -31,9 +31,9 @@ def plan_text(plans, effect: float, threshold: float, machine: str, results: str
     lines = [f"Pair noise from the interleaved runs stored for {machine} in {results}/:",
              render_rows(PLAN_HEADERS, plan_rows(plans, effect, threshold))]
     if plans:
-        lines.append("From pairs of the mode asked (lockstep, or --no-lockstep; a cell across processes has only "
-                     "pairs one after the other),\nthe pairs that catch the effect as often as --power asks under "
-                     "the verdict's own Student-t interval.")
+        lines.append("From pairs of the mode asked (lockstep, or --no-lockstep), else of the other, as each row "
+                     "says;\nthe pairs that catch the effect as often as --power asks under the verdict's own "
+                     "Student-t interval.")
     else:
         lines.append("No stored interleaved runs for this selection: run `distbench ab --b \"\" ...` "
                      "(an A/A comparison) once to measure the noise.")

@@ -1,16 +1,18 @@
 """Child side: what code a cell ran, as hashes (asv's benchmark version).
 
-``workload_code`` hashes the workload's own code and nothing else: its class's source, the
-sources of its own base classes, and what that source names in its module: the functions,
-classes and modules of the user's project it uses (followed the same way, however far
-down) and the constants it reads (upper-case names, ``HIDDEN = 64``; other module-level
-values are state, which running changes). Editing one model of a module leaves the other
-models' hashes alone; a change in a helper the model calls (``utils.make_layers``) changes
-its hash. "The user's project" is code in files outside the Python installation (its
-standard library, any site-packages), and distbench's own workloads, whose base classes
-(loss, optimizer, data loading) are part of every text model's definition, however
-distbench is installed; the rest of distbench is not (its hash would differ between an
-editable install and a wheel).
+``workload_code`` hashes the source of the workload's module and of every module of the
+user's project it imports, followed however far down: a change in a helper module the
+model uses (``utils.py``'s width) changes it, where the module's own source alone
+(``workload``) had stayed the same for four models. Whole modules, not the names a class
+uses: a config object, a lower-case setting, a ``functools.partial`` or a dict of classes
+is code too, and a hash that followed names alone missed them (a reviewer's seven cases).
+So editing another model of the same module still changes it (fails closed). "The user's
+project" is modules in files outside the Python installation (its standard library, any
+site-packages) and outside distbench; a built-in workload's are distbench's workload
+modules instead. A module is named by its path relative to the working folder where it
+was loaded from a file (``--workload model.py:Sentiment``, whose module name carries its
+absolute path's hash), so a project moved, a CI workspace or ``check --against``'s
+worktree hash the same code alike.
 
 ``workload`` and ``loop`` hash whole module sources, as every record has since before
 ``workload_code`` existed: ``compare`` uses the finest hash both runs recorded
@@ -20,13 +22,11 @@ editable install and a wheel).
 from __future__ import annotations
 
 import ast
-import functools
 import hashlib
 import inspect
 import os
 import sys
 import sysconfig
-import textwrap
 import types
 from pathlib import Path
 
@@ -37,12 +37,10 @@ import distbench.loops as loops
 _STANDARD = tuple({sysconfig.get_path(k) for k in ("stdlib", "platstdlib")} - {None})
 _INSTALLED = {"site-packages", "dist-packages"}
 _OWN_WORKLOADS = "distbench.workloads"
-_CONSTANTS = (int, float, complex, str, bytes, bool, type(None))
-_LARGEST_CONSTANT = 10_000   # elements of a container read as a constant (a bigger one is data, not code)
 
 
 def definition(workload, loop: str | None) -> dict:
-    """The hashes of the cell's record: ``workload_code`` (the workload's own code),
+    """The hashes of the cell's record: ``workload_code`` (the workload's code and its project's modules),
     ``workload`` and ``loop`` (their modules' sources)."""
     found = {"workload": _digest(_module_source(type(workload))), "workload_code": workload_code(type(workload))}
     if loop is not None:
@@ -51,119 +49,76 @@ def definition(workload, loop: str | None) -> dict:
 
 
 def workload_code(cls: type) -> str:
-    """The hash of ``cls``'s own code, as the module's docstring says."""
-    parts: dict[str, str] = {}
-    _follow(cls, parts)
-    return _digest("\n".join(f"# {name}\n{text}" for name, text in sorted(parts.items())))
+    """The hash of ``cls``'s module and the project's modules it imports (the module's docstring)."""
+    start = sys.modules.get(cls.__module__)
+    if start is None:
+        return _digest(cls.__qualname__)
+    builtin = _is_distbench(start.__name__, _OWN_WORKLOADS)
+    sources: dict[str, str] = {}
+    todo = [start]
+    while todo:
+        module = todo.pop()
+        label = _label(module)
+        if label in sources:
+            continue
+        sources[label] = _module_source_of(module)
+        for found in [*map(_module_of, list(vars(module).values())), *_imported(module, sources[label])]:
+            if found is not None and found is not module and _own(found, builtin):
+                todo.append(found)
+    return _digest("\n".join(f"# {label}\n{text}" for label, text in sorted(sources.items())))
 
 
-def _follow(obj, parts: dict[str, str]) -> None:
-    """Adds ``obj``'s source, and what it names, to ``parts`` (key: its qualified name)."""
-    key = f"{obj.__module__}:{obj.__qualname__}"
-    if key in parts:
-        return
-    parts[key], node = _code(obj)
-    if isinstance(obj, type):
-        for base in obj.__mro__[1:]:
-            if _own(base):
-                _follow(base, parts)
-    scope = vars(sys.modules[obj.__module__]) if obj.__module__ in sys.modules else {}
-    for name, value in _named(node, scope):
-        if name.rsplit(".", 1)[-1].isupper() and _plain(value):
-            parts[f"{obj.__module__}:{name}"] = _repr(value)
-        elif isinstance(value, types.ModuleType) and _own(value):
-            parts[value.__name__] = _module_source_of(value)
-        elif isinstance(value, (type, types.FunctionType)) and _own(value):
-            _follow(value, parts)
+def _module_of(value) -> types.ModuleType | None:
+    """The module ``value`` is, or is defined in (a function's, a class's, an instance's class's)."""
+    if isinstance(value, types.ModuleType):
+        return value
+    name = getattr(value, "__module__", None)
+    return sys.modules.get(name) if isinstance(name, str) else None
 
 
-def _named(node: ast.AST | None, scope: dict):
-    """The (name, value) pairs of ``scope`` that ``node`` names, ``module.attribute`` resolved
-    to the attribute (a helper module's one function, not all of it)."""
-    for found in ast.walk(node) if node is not None else ():
-        if isinstance(found, ast.Attribute) and isinstance(found.value, ast.Name):
-            base = scope.get(found.value.id)
-            if isinstance(base, types.ModuleType) and hasattr(base, found.attr):
-                yield f"{found.value.id}.{found.attr}", getattr(base, found.attr)
-        elif isinstance(found, ast.Name) and found.id in scope:
-            value = scope[found.id]
-            if not isinstance(value, types.ModuleType):   # a module named whole: its attributes above
-                yield found.id, value
-
-
-def _code(obj) -> tuple[str, ast.AST | None]:
-    """``obj``'s source and its syntax tree: from its module's top-level definitions (the
-    module parsed once), else from ``inspect`` (a nested definition)."""
-    top = _definitions(obj.__module__).get(obj.__qualname__)
-    if top is not None:
-        return top
+def _imported(module: types.ModuleType, source: str) -> list[types.ModuleType]:
+    """The modules ``source``'s import statements name (``from helper import WIDTH`` leaves
+    only an int in the module's namespace), as this process imported them."""
     try:
-        text = inspect.getsource(obj)
-    except (OSError, TypeError):   # no source file (an interactive definition): its name stands for it
-        return obj.__qualname__, None
-    try:
-        return text, ast.parse(textwrap.dedent(text))
-    except SyntaxError:
-        return text, None
-
-
-def _definitions(module_name: str) -> dict[str, tuple[str, ast.AST]]:
-    """A module's top-level functions and classes: name -> (source with decorators, tree)."""
-    return _parsed(_module_source_of(sys.modules.get(module_name)))
-
-
-@functools.lru_cache(maxsize=64)
-def _parsed(text: str) -> dict[str, tuple[str, ast.AST]]:
-    """:func:`_definitions` of a module's text (parsed once per text: a module edited and
-    imported again in this process is parsed again)."""
-    try:
-        tree = ast.parse(text)
+        tree = ast.parse(source)
     except (SyntaxError, ValueError):
-        return {}
-    lines = text.splitlines()
-    found = {}
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            start = min([d.lineno for d in node.decorator_list] + [node.lineno])
-            found[node.name] = ("\n".join(lines[start - 1:node.end_lineno]), node)
-    return found
+        return []
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            package = (module.__package__ or "").split(".")
+            base = ".".join([*package[:len(package) - node.level + 1], node.module or ""] if node.level else
+                            [node.module or ""]).strip(".")
+            names += [base, *(f"{base}.{alias.name}" for alias in node.names)]
+    return [sys.modules[name] for name in names if name in sys.modules]
 
 
-def _own(obj) -> bool:
-    """Code of the user's project or distbench's workloads (the module's docstring)."""
-    module = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", "") or ""
-    if module == _OWN_WORKLOADS or module.startswith(_OWN_WORKLOADS + "."):
-        return True
-    if module == "distbench" or module.startswith("distbench."):
+def _own(module: types.ModuleType, builtin: bool) -> bool:
+    """A module of the user's project (``builtin``: of distbench's workloads)."""
+    name = module.__name__
+    if builtin:
+        return _is_distbench(name, _OWN_WORKLOADS)
+    if _is_distbench(name, "distbench"):
         return False
-    try:
-        path = inspect.getsourcefile(obj)
-    except TypeError:   # built in
-        return False
-    return (bool(path) and os.path.isfile(path) and not path.startswith(_STANDARD)   # not frozen (<frozen abc>)
+    path = getattr(module, "__file__", None)
+    return (bool(path) and os.path.isfile(path) and not path.startswith(_STANDARD)
             and not _INSTALLED & set(Path(path).parts))
 
 
-def _plain(value, room: int = _LARGEST_CONSTANT) -> bool:
-    """A constant, or a container of constants (``SIZES = (64, 32)``)."""
-    if isinstance(value, _CONSTANTS):
-        return True
-    if isinstance(value, dict):
-        value = [x for kv in value.items() for x in kv]
-    return isinstance(value, (tuple, list, set, frozenset)) and len(value) <= room and all(
-        _plain(v, room // 10) for v in value)
+def _is_distbench(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
 
 
-def _repr(value) -> str:
-    """A constant's text, the same in every process (a set's order is the string hash's, which
-    changes between processes)."""
-    if isinstance(value, (set, frozenset)):
-        return f"{type(value).__name__}({sorted(map(_repr, value))})"
-    if isinstance(value, (tuple, list)):
-        return f"{type(value).__name__}({[_repr(v) for v in value]})"
-    if isinstance(value, dict):
-        return f"dict({[(_repr(k), _repr(v)) for k, v in value.items()]})"
-    return repr(value)
+def _label(module: types.ModuleType) -> str:
+    """A module's name, or for one loaded from a file by path its path relative to the
+    working folder (its name has the absolute path's hash: distbench.core.references)."""
+    path = getattr(module, "__file__", None)
+    if not module.__name__.startswith("distbench_user_") or not path:
+        return module.__name__
+    relative = os.path.relpath(path)
+    return relative if not relative.startswith("..") else os.path.basename(path)
 
 
 def _module_source_of(module) -> str:

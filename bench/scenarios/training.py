@@ -32,7 +32,7 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     loop = loops.get(spec.loop)
     cannot = own_train_step(loop, model)
     if cannot:
-        return {"status": "skipped", "reason": cannot}
+        return {"status": "skipped", "reason": cannot, "lasting": True}   # the same in every repeat (a probe's may not be)
     plain = workload.new_model(data)   # evaluation's strategy-free copy
     phases.end("build_s")
     clock = lockstep.clock()   # in lockstep with a partner process when the parent asked (distbench.session.interleave)
@@ -115,13 +115,18 @@ def _compute(workload, plain, data, global_batch: int) -> dict:
     import tensorflow as tf
 
     x, y = tf.nest.map_structure(lambda s: tf.TensorSpec((global_batch, *s.shape), s.dtype), data.element_spec())
+    count = None
     if keras_flavour.own_train_step(plain):   # fit and train_on_batch run it (the custom loop skips such a model)
         counted = workload.new_model(data)
         counted.compile(optimizer=workload.optimizer(), loss=workload.loss(), metrics=workload.metrics())
-        count = flops.own_step_flops(counted, x, y)
-    else:
+        try:
+            count = flops.own_step_flops(counted, x, y)
+        except Exception as exc:  # noqa: BLE001 - a step that cannot be traced alone (it wants sample weights)
+            note = f"the model's own train_step could not be traced alone ({type(exc).__name__}): the standard step's"
+    if count is None:
         count = flops.train_step_flops(plain, workload.training_loss(), workload.optimizer(), x, y,
                                        workload_code(type(workload)))
+        count = {**count, "source": f"{count['source']}; {note}"} if keras_flavour.own_train_step(plain) else count
     return {"flops_per_step": count["per_step"], "flops": count}
 
 

@@ -71,7 +71,8 @@ class PairedCell:
         """Whether a side cannot run the cell, as the plan says (``side_specs``) or, after
         ``pair``, as its worker found (a loop that cannot train the model): no more pairs;
         one side only is ``missing``. A worker's skip had run every pair to ``max_pairs``."""
-        if pair is not None and any(r.get("status") == "skipped" for r in pair):
+        if (pair is not None and any(r.get("status") == "skipped" for r in pair)
+                and all(r.get("status") in ("ok", "skipped") for r in pair)):   # a crash beside it fails the cell
             self.pairs.remove(pair)
             for (name, (spec, _)), r in zip(sorted(self.side_specs.items()), pair):
                 if r.get("status") == "skipped":

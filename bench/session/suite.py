@@ -43,7 +43,7 @@ class Suite:
         self._launch_cluster = launch_cluster
         self._sources: dict[tuple[str, str, int], str] = {}
         self._checked: dict[tuple, dict] = {}
-        self._worker_skipped: dict[CellSpec, CellRecord] = {}   # cells a worker found it cannot run
+        self._worker_skipped: dict[CellSpec, CellRecord] = {}   # cells a worker found it can never run
 
     def prepare(self, spec: CellSpec) -> CellSpec:
         """``spec`` with its data source resolved (``auto`` -> ``keras`` or ``synthetic``)."""
@@ -102,7 +102,7 @@ class Suite:
             record = self._launch_cluster(self.prepare(spec), **where)
         else:
             record = self._launch(self.prepare(spec), task=task, **where)
-        if record.get("status") == "skipped" and not where and task == "cell":
+        if record.get("status") == "skipped" and record.get("lasting") and not where and task == "cell":
             self._worker_skipped[spec] = record
         return record
 

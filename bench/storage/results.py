@@ -170,9 +170,9 @@ class CellResult(TargetResult):
         return self.first.get("definition") or {}
 
     def workload_codes(self, other: "CellResult") -> tuple[str | None, str | None]:
-        """This cell's and ``other``'s workload-code hashes, the finest both recorded: the
-        workload's own code (``workload_code``), else its module's (``workload``, records
-        stored before; :mod:`distbench.scenarios.definition`). None where not recorded."""
+        """This cell's and ``other``'s workload-code hashes, the finest both recorded: its
+        module's and its project's modules' (``workload_code``), else its module's alone
+        (``workload``, records stored before; :mod:`distbench.scenarios.definition`)."""
         for key in ("workload_code", "workload"):
             mine, theirs = self.definition.get(key), other.definition.get(key)
             if mine and theirs:

@@ -8,7 +8,6 @@ import math
 from functools import cached_property
 
 from distbench.core import stats
-from distbench.core.config import CellSpec
 
 
 class TargetResult:
@@ -42,7 +41,7 @@ class TargetResult:
         for r in self.ok:
             if r.get("target"):
                 value = r["target"][key] if r["target"]["reached"] else math.inf
-                seeds.setdefault(CellSpec.from_dict(r.get("config", {})).training_seed, []).append(value)
+                seeds.setdefault(_seed(r), []).append(value)
         return [stats.censored_median(values) for values in seeds.values()]
 
     @property
@@ -67,8 +66,8 @@ class TargetResult:
 
     @property
     def first_step_s(self) -> float | None:
-        """The median over seeds of the first step's seconds (tracing, compilation), which
-        the time to target includes."""
+        """The median over the cell's processes of the first step's seconds (tracing,
+        compilation), which the time to target includes."""
         firsts = [r["steps"]["cold_start_s"] for r in self.ok if r.get("target") and "cold_start_s" in r.get("steps", {})]
         return stats.percentile(firsts, 50) if firsts else None
 
@@ -84,5 +83,11 @@ class TargetResult:
         seeds: dict[int, list[dict]] = {}
         for r in self.ok:
             if r.get("target"):
-                seeds.setdefault(CellSpec.from_dict(r.get("config", {})).training_seed, r["target"]["curve"])
+                seeds.setdefault(_seed(r), r["target"]["curve"])
         return list(seeds.values())
+
+
+def _seed(record: dict) -> int | None:
+    """A process's training seed: its ``init_seed``, else its ``seed``."""
+    config = record.get("config") or {}
+    return config.get("init_seed") if config.get("init_seed") is not None else config.get("seed")

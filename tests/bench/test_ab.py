@@ -252,6 +252,24 @@ class _CtrlCAfter(FakeLaunch):
         return super().__call__(spec, side)
 
 
+def test_a_worker_s_skip_ends_the_cell_and_a_crash_beside_it_fails_it():
+    """A worker that finds it cannot train the model (a loop that skips it) ends the cell
+    after one pair (it ran all eight); a crash on the other side is the cell's verdict."""
+    def launch(crash):
+        def run(spec, side):
+            if side.name == "B" and crash:
+                return {"cell": spec.id, "status": "error", "reason": "worker pid 1 was killed by SIGKILL",
+                        "config": spec.to_dict()}
+            return {"cell": spec.id, "status": "skipped", "reason": "custom: the model defines its own train_step (X)",
+                    "config": spec.to_dict()}
+        return run
+
+    cell = _run(launch(False), min_pairs=3, max_pairs=8)
+    assert (cell.verdict, cell.pairs, cell.skipped) == ("skipped", [], "custom: the model defines its own train_step (X)")
+    crashed = _run(launch(True), min_pairs=3, max_pairs=8)
+    assert crashed.verdict == "failed" and len(crashed.pairs) == 1
+
+
 def test_an_interrupted_cell_s_verdict_says_interrupted_once():
     """Ctrl-C after 5 pairs read ``interrupted (interrupted (Ctrl-C) after 5 pairs)``; a
     budget's reason still follows its verdict in brackets."""

@@ -113,13 +113,18 @@ def test_a_cell_its_worker_found_it_cannot_run_starts_no_more_processes(tiny):
 
     def launch(spec, **kwargs):
         started.append(kwargs)
-        return skipped(spec, "custom: the model defines its own train_step (X)")
+        if spec.loop == "custom":
+            return {**skipped(spec, "custom: the model defines its own train_step (X)"), "lasting": True}
+        return skipped(spec, "/GPU:0 failed its probe")   # a device's: the next process probes again
 
     suite, spec = Suite(launch=launch, launch_cluster=_no_process), tiny("reuters_cnn", "default", "custom")
     records = [suite.run(spec) for _ in range(3)]
     assert [r["status"] for r in records] == ["skipped"] * 3 and len(started) == 1
     suite.run(spec, env={"TF_ENABLE_ONEDNN_OPTS": "0"})
     assert len(started) == 2
+    for _ in range(2):
+        suite.run(tiny("reuters_cnn", "default", "fit"))
+    assert len(started) == 4
 
 
 def test_matmul_under_mirrored_without_gpu_is_skipped_before_any_process(tiny):

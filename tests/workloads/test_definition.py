@@ -1,99 +1,111 @@
 """What a cell's ``workload_code`` hash covers, on a user's modules written to disk and
-imported as the worker imports them: the model's own code and the helpers it calls, not
-the other models of its module."""
+imported as the worker imports them: the model's module and every module of the project it
+imports, however far down; not where the project sits."""
 
 import importlib
 import sys
 import textwrap
 
 import pytest
+from distbench.core import references
 from distbench.scenarios.definition import definition, workload_code
 
 MODELS = """
     import utils
+    from config import Settings
+    from sizes import BASE
 
     HIDDEN = 64
-    _calls = 0   # state, not code
+    hidden = 8
+    SETTINGS = Settings(32)
 
 
     class Wide:
         def build_model(self):
-            return utils.layers(HIDDEN)
-
-
-    class Other:
-        def build_model(self):
-            return [HIDDEN // 2]
+            return utils.layers(HIDDEN) + [SETTINGS.width, hidden, BASE]
 """
 
 UTILS = """
+    import deeper
+
+
     def layers(width):
-        return [width, width]
-
-
-    def unused():
-        return 1
+        return [width, deeper.factor() * width]
 """
+
+FILES = {"models.py": MODELS, "utils.py": UTILS, "deeper.py": "def factor():\n    return 2\n",
+         "config.py": "class Settings:\n    def __init__(self, width):\n        self.width = width\n",
+         "sizes.py": "BASE = 4\n", "unrelated.py": "X = 1\n"}
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    """Writes the project's modules and imports them afresh, as each worker does."""
+    """Writes the project's modules (``changes``: name -> (old, new) text) and imports them
+    afresh, as each worker does; returns the hash of ``models.Wide``."""
     monkeypatch.syspath_prepend(str(tmp_path))
 
-    def write(models=MODELS, utils=UTILS):
-        (tmp_path / "models.py").write_text(textwrap.dedent(models))
-        (tmp_path / "utils.py").write_text(textwrap.dedent(utils))
-        for name in ("models", "utils"):
-            sys.modules.pop(name, None)
+    def code(**changes) -> str:
+        for name, text in FILES.items():
+            old, new = changes.get(name.split(".")[0], ("", ""))
+            (tmp_path / name).write_text(textwrap.dedent(text).replace(old, new) if old else textwrap.dedent(text))
+        for name in FILES:
+            sys.modules.pop(name.split(".")[0], None)
         importlib.invalidate_caches()
-        return importlib.import_module("models")
+        return workload_code(importlib.import_module("models").Wide)
 
-    yield write
-    for name in ("models", "utils"):
-        sys.modules.pop(name, None)
-
-
-def codes(module) -> tuple[str, str]:
-    return workload_code(module.Wide), workload_code(module.Other)
+    yield code
+    for name in FILES:
+        sys.modules.pop(name.split(".")[0], None)
 
 
-def test_editing_one_model_leaves_the_other_s_hash_and_changes_its_own(project):
-    wide, other = codes(project())
-    after = codes(project(MODELS.replace("return [HIDDEN // 2]", "return [HIDDEN // 4]")))
-    assert after[0] == wide and after[1] != other
+def test_a_change_in_any_module_the_model_imports_changes_its_hash(project):
+    base = project()
+    assert project() == base
+    for changed in ({"utils": ("width, deeper", "width, 3 * deeper")},   # a helper it calls
+                    {"deeper": ("return 2", "return 3")},                  # a helper of the helper
+                    {"config": ("self.width = width", "self.width = 2 * width")},   # a config class
+                    {"models": ("hidden = 8", "hidden = 16")},             # a lower-case setting
+                    {"models": ("Settings(32)", "Settings(64)")},          # a config instance
+                    {"sizes": ("BASE = 4", "BASE = 5")}):                  # an int imported from a module
+        assert project(**changed) != base, changed
+    assert project(unrelated=("X = 1", "X = 2")) == base   # a module it does not import
 
 
-def test_a_helper_module_the_model_calls_is_part_of_its_code(project):
-    wide, other = codes(project())
-    after = codes(project(utils=UTILS.replace("[width, width]", "[width, width, width]")))
-    assert after[0] != wide and after[1] == other
-    assert codes(project(utils=UTILS.replace("return 1", "return 2"))) == (wide, other)   # a helper it never calls
+def test_module_state_is_not_code(project):
+    base = project()
+    sys.modules["models"].hidden = 99   # set while running: the source is what is hashed
+    assert workload_code(sys.modules["models"].Wide) == base
 
 
-def test_constants_count_and_module_state_does_not(project):
-    wide, other = codes(project())
-    assert codes(project(MODELS.replace("HIDDEN = 64", "HIDDEN = 128"))) != (wide, other)
-    module = project()
-    module._calls = 5
-    assert codes(module) == (wide, other)
-    assert codes(project(MODELS.replace("_calls = 0", "_calls = 1"))) == (wide, other)
+def test_the_same_file_loaded_from_two_folders_hashes_alike(tmp_path, monkeypatch):
+    """A file reference's module is named after its absolute path: a project moved, a CI
+    workspace or check --against's worktree must not make its code another code."""
+    found = []
+    for folder in ("p1", "p2"):
+        where = tmp_path / folder
+        where.mkdir()
+        (where / "model.py").write_text("class Sentiment:\n    width = 64\n")
+        monkeypatch.chdir(where)
+        found.append(workload_code(references.find("model.py:Sentiment")))
+    assert found[0] == found[1]
 
 
 def test_the_module_hash_of_older_records_is_kept(project):
-    """``workload`` still hashes the whole module, so records stored before ``workload_code``
-    compare with new ones as they did."""
-    module = project()
-    found = definition(module.Wide(), None)
+    """``workload`` still hashes the workload's module alone, so records stored before
+    ``workload_code`` compare with new ones as they did."""
+    project()
+    found = definition(sys.modules["models"].Wide(), None)
     assert set(found) == {"workload", "workload_code"}
-    assert definition(project(MODELS.replace("[HIDDEN // 2]", "[HIDDEN // 4]")).Wide(), None)["workload"] != found["workload"]
+    project(utils=("width, deeper", "width, 3 * deeper"))
+    assert definition(sys.modules["models"].Wide(), None)["workload"] == found["workload"]
 
 
-def test_distbench_s_own_workloads_include_their_base_classes_code():
+def test_a_built_in_workload_covers_distbench_s_workload_modules_only():
     from distbench import workloads
     from distbench.scenarios import definition as module
 
-    parts: dict = {}
-    module._follow(type(workloads.get("reuters_cnn")), parts)
-    assert "distbench.workloads.reuters_cnn:ReutersCnn" in parts and "distbench.workloads.base:TextWorkload" in parts
-    assert all(k.startswith("distbench.workloads.") or ":keras_flavour." in k for k in parts), sorted(parts)
+    reuters = workloads.get("reuters_cnn")
+    assert module._own(sys.modules["distbench.workloads.base"], builtin=True)
+    assert not module._own(sys.modules["distbench.loops.base"], builtin=True)
+    assert not module._own(sys.modules["distbench.workloads.base"], builtin=False)   # a user's: not distbench's
+    assert workload_code(type(reuters)) == workload_code(type(reuters))
