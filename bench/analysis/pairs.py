@@ -100,10 +100,13 @@ def _pair_walls(run, cell: str) -> list[float]:
     return [a + b for a, b in zip(*walls) if a and b]
 
 
+MOST_PAIRS = 10_000   # a plan beyond this says "more than", not a count it did not reach
+
+
 @dataclass(frozen=True)
 class PairPlan:
-    """How many interleaved pairs a cell needs to catch an effect (None: it never can,
-    the effect does not exceed the band), and about how long they take."""
+    """How many interleaved pairs a cell needs to catch an effect (None: it never can, the
+    effect does not exceed the band, or more than :data:`MOST_PAIRS`), and about how long."""
 
     cell: str
     noise: PairNoise
@@ -118,9 +121,9 @@ def plan(noise: dict[str, PairNoise], cells: list[str], effect: float, threshold
     for cell in cells:
         n = noise[cell]
         try:
-            needed = stats.pairs_to_detect(n.sd, effect, threshold, power=power)
+            needed = stats.pairs_to_detect(n.sd, effect, threshold, power=power, most=MOST_PAIRS)
         except ValueError:
-            out.append(PairPlan(cell, n, None, None))
-            continue
-        out.append(PairPlan(cell, n, needed, needed * n.seconds_per_pair / 60 if n.seconds_per_pair else None))
+            needed = None
+        minutes = needed * n.seconds_per_pair / 60 if needed and n.seconds_per_pair else None
+        out.append(PairPlan(cell, n, needed, minutes))
     return out

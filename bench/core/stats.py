@@ -187,12 +187,12 @@ def prediction_half_width(values: Sequence[float], confidence: float = 0.95) -> 
 
 
 def pairs_to_detect(sd_log_ratio: float, effect: float, threshold: float, confidence: float = 0.95,
-                    power: float = 0.8, most: int = 10_000) -> int:
+                    power: float = 0.8, most: int = 10_000) -> int | None:
     """Interleaved pairs needed for the interval of a true ``effect`` (e.g. 0.10) to clear
     ``threshold`` (the verdict band's edge) with probability ``power``, given the standard
     deviation of one pair's log-ratio: the verdict's own Student-t interval, its power from
-    the noncentral t (at least 3 pairs). A normal approximation had asked 3 pairs where
-    they catch it half the time."""
+    the noncentral t (at least 3 pairs; None beyond ``most``). A normal approximation had
+    asked 3 pairs where they catch it half the time."""
     from scipy.stats import nct, t
 
     margin = math.log1p(effect) - math.log1p(threshold)
@@ -202,7 +202,7 @@ def pairs_to_detect(sd_log_ratio: float, effect: float, threshold: float, confid
         critical = t.ppf(1 - (1 - confidence) / 2, n - 1)
         if nct.sf(critical, n - 1, margin * math.sqrt(n) / sd_log_ratio) >= power:
             return n
-    return most
+    return None
 
 
 def censored_median(values: Sequence[float]) -> float:

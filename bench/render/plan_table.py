@@ -3,6 +3,7 @@ stored pair noise."""
 
 from __future__ import annotations
 
+from distbench.analysis.pairs import MOST_PAIRS
 from distbench.render import units
 from distbench.render.tables import render_rows
 
@@ -16,7 +17,9 @@ def plan_rows(plans, effect: float, threshold: float) -> list[list]:
     rows = []
     for p in plans:
         n = p.noise
-        if p.pairs is None:
+        if p.pairs is None and effect > threshold:
+            needed, about = f"more than {MOST_PAIRS:,}", "-"
+        elif p.pairs is None:
             needed, about = f"never: {units.percent(effect)} does not exceed the {units.percent(threshold)} band", "-"
         else:
             needed, about = p.pairs, f"{p.minutes:.1f} min" if p.minutes is not None else "-"

@@ -191,6 +191,18 @@ def test_the_pairs_planned_catch_the_effect_as_often_as_asked_under_the_verdict_
         pairs_to_detect(0.08, 0.10, 0.10)
 
 
+def test_a_plan_beyond_its_reach_says_more_than_not_a_count():
+    """6% beyond a 5% band at a pair sd of 0.5 (pairs one after the other) needs about
+    20,000 pairs: it printed 10000, the search's cap, as the count."""
+    from distbench.render import plan_table
+
+    noise = pairs.PairNoise(sd=0.5, pairs=10, runs=3, seconds_per_pair=None, lockstep=False)
+    (far,) = pairs.plan({"c": noise}, ["c"], effect=0.06, threshold=0.05, power=0.8)
+    assert far.pairs is None and plan_table.plan_rows([far], 0.06, 0.05)[0][3] == "more than 10,000"
+    (never,) = pairs.plan({"c": noise}, ["c"], effect=0.04, threshold=0.05, power=0.8)
+    assert plan_table.plan_rows([never], 0.04, 0.05)[0][3].startswith("never: 4%")
+
+
 def test_lockstep_workers_take_turns_step_by_step(tmp_path):
     """Two threads stand in for a pair's processes: their timed steps strictly alternate,
     and neither ends (to evaluate) before the other has finished its steps."""
