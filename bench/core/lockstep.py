@@ -18,7 +18,6 @@ def prefix(folder: str, name: str) -> str:
     return os.path.join(folder, f"lockstep-{name}")
 
 
-
 def not_judged(found: dict) -> dict:
     """A lockstep worker's disturbance record, not judged: its partner steps while it waits
     and counts among the other processes (every process of an ``ab`` or ``check --against``

@@ -22,6 +22,7 @@ worktree hash the same code alike.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import inspect
 import os
@@ -48,8 +49,11 @@ def definition(workload, loop: str | None) -> dict:
     return found
 
 
+@functools.lru_cache(maxsize=None)
 def workload_code(cls: type) -> str:
-    """The hash of ``cls``'s module and the project's modules it imports (the module's docstring)."""
+    """The hash of ``cls``'s module and the project's modules it imports (the module's
+    docstring); once per class in a process (the record's and the FLOPs cache's key; a
+    module imported again makes a new class)."""
     start = sys.modules.get(cls.__module__)
     if start is None:
         return _digest(cls.__qualname__)

@@ -115,18 +115,20 @@ def _compute(workload, plain, data, global_batch: int) -> dict:
     import tensorflow as tf
 
     x, y = tf.nest.map_structure(lambda s: tf.TensorSpec((global_batch, *s.shape), s.dtype), data.element_spec())
-    count = None
-    if keras_flavour.own_train_step(plain):   # fit and train_on_batch run it (the custom loop skips such a model)
+    own = keras_flavour.own_train_step(plain)   # fit and train_on_batch run it (the custom loop skips such a model)
+    if own:
         counted = workload.new_model(data)
         counted.compile(optimizer=workload.optimizer(), loss=workload.loss(), metrics=workload.metrics())
         try:
             count = flops.own_step_flops(counted, x, y)
+            return {"flops_per_step": count["per_step"], "flops": count}
         except Exception as exc:  # noqa: BLE001 - a step that cannot be traced alone (it wants sample weights)
-            note = f"the model's own train_step could not be traced alone ({type(exc).__name__}): the standard step's"
-    if count is None:
-        count = flops.train_step_flops(plain, workload.training_loss(), workload.optimizer(), x, y,
-                                       workload_code(type(workload)))
-        count = {**count, "source": f"{count['source']}; {note}"} if keras_flavour.own_train_step(plain) else count
+            failed = type(exc).__name__
+    count = flops.train_step_flops(plain, workload.training_loss(), workload.optimizer(), x, y,
+                                   workload_code(type(workload)))
+    if own:
+        count = {**count, "source": f"{count['source']}; the model's own train_step could not be traced alone "
+                                    f"({failed}): the standard step's"}
     return {"flops_per_step": count["per_step"], "flops": count}
 
 

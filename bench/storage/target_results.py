@@ -8,6 +8,7 @@ import math
 from functools import cached_property
 
 from distbench.core import stats
+from distbench.core.config import CellSpec
 
 
 class TargetResult:
@@ -41,7 +42,7 @@ class TargetResult:
         for r in self.ok:
             if r.get("target"):
                 value = r["target"][key] if r["target"]["reached"] else math.inf
-                seeds.setdefault(_seed(r), []).append(value)
+                seeds.setdefault(CellSpec.from_dict(r["config"]).training_seed, []).append(value)
         return [stats.censored_median(values) for values in seeds.values()]
 
     @property
@@ -83,11 +84,5 @@ class TargetResult:
         seeds: dict[int, list[dict]] = {}
         for r in self.ok:
             if r.get("target"):
-                seeds.setdefault(_seed(r), r["target"]["curve"])
+                seeds.setdefault(CellSpec.from_dict(r["config"]).training_seed, r["target"]["curve"])
         return list(seeds.values())
-
-
-def _seed(record: dict) -> int | None:
-    """A process's training seed: its ``init_seed``, else its ``seed``."""
-    config = record.get("config") or {}
-    return config.get("init_seed") if config.get("init_seed") is not None else config.get("seed")
