@@ -376,27 +376,42 @@ def test_check_against_refuses_a_matrix_file_above_the_repository_that_imports_f
 def test_stored_runs_see_a_helper_module_s_change_and_not_the_project_s_place(project, tmp_path):
     """The record's ``workload_code`` covers the modules the model imports, computed in the
     worker: a width moved to ``helper.py`` and changed there makes the runs different
-    measurements, named (the module's own hash stays the same); the same code run from a
-    copy of the project elsewhere (a file reference: its module is named after its path)
-    compares with the run before it."""
+    measurements, named (the module's own hash stays the same); the same code and data run
+    from a copy of the project elsewhere (a file reference: its module is named after its
+    path; its data folder another absolute path) compares with the run before it; one
+    document of the data folder edited in place (the same path) makes them different
+    measurements again, named by the examples' hashes."""
     where, _ = project
-    args = ["run", "--workload", "model.py:Sentiment", "--data", "synthetic", "--strategy", "default", "--loop", "custom",
+    args = ["run", "--workload", "model.py:Sentiment", "--data", "data", "--strategy", "default", "--loop", "custom",
             "--repeats", "1", "--guard-seeds", "0", "--steps-per-epoch", "8", "--eval-examples", "64", "--no-peak",
             "--results", str(where / "results")]
     model = (where / "model.py").read_text().replace("HIDDEN = 512", "from helper import WIDTH as HIDDEN")
     elsewhere = tmp_path / "moved"
-    for files in ({"model.py": model, "helper.py": "WIDTH = 512\n"}, {"helper.py": "WIDTH = 128\n"}, None):
-        if files:
-            _commit(where, "Edit", files)
-        else:
+    document = sorted((where / "data" / "train" / "pos").glob("*.txt"))[0]
+
+    def edit_a_document():
+        document.write_text(document.read_text() + " " + sorted(document.parent.glob("*.txt"))[1].read_text())
+
+    for step in ({"model.py": model, "helper.py": "WIDTH = 512\n"}, {"helper.py": "WIDTH = 128\n"}, "move", "edit"):
+        if step == "move":
             shutil.copytree(where, elsewhere, ignore=shutil.ignore_patterns("results"))
-        result = distbench(elsewhere if files is None else where, *args)
+        elif step == "edit":
+            edit_a_document()
+        else:
+            _commit(where, "Edit", step)
+        result = distbench(elsewhere if step == "move" else where, *args)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    codes = [json.loads(p.read_text())["benchmarks"][0]["extra_info"]["distbench"]["repeats"][0]["definition"]
-             for p in sorted((where / "results").glob("*/*.json"))]
+    records = [json.loads(p.read_text())["benchmarks"][0]["extra_info"]["distbench"]["repeats"][0]
+               for p in sorted((where / "results").glob("*/*.json"))]
+    codes = [r["definition"] for r in records]
+    examples = [r["data"]["fingerprint"] for r in records]
     assert codes[0]["workload"] == codes[1]["workload"] and codes[0]["workload_code"] != codes[1]["workload_code"]
-    assert codes[1] == codes[2]
+    assert codes[1] == codes[2] == codes[3]
+    assert records[1]["config"]["data"] != records[2]["config"]["data"]   # the moved folder's path
+    assert examples[0] == examples[1] == examples[2] != examples[3]
     changed = distbench(where, "compare", "1", "2", "--format", "json")
     moved = distbench(where, "compare", "2", "3", "--format", "json")
+    edited = distbench(where, "compare", "2", "4", "--format", "json")
     assert f"workload code {codes[0]['workload_code']} -> {codes[1]['workload_code']}" in changed.stdout, changed.stdout
     assert "not comparable" not in moved.stdout and moved.returncode == 0, moved.stdout + moved.stderr
+    assert f"data examples {examples[1]} -> {examples[3]}" in edited.stdout, edited.stdout

@@ -11,6 +11,7 @@ TensorFlow); nothing here knows a strategy.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -60,6 +61,24 @@ class Examples:
         pair = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
         return tf.nest.map_structure(lambda a: tf.TensorSpec(a.shape[1:], tf.as_dtype(a.dtype)), pair)
 
+    def fingerprint(self) -> str | None:
+        """A hash of the examples themselves: every array's values, dtype and shape, train
+        and test, features (by name) and labels. Two runs whose examples hash alike trained
+        on the same data wherever it was read from; None for dataset functions (their
+        examples are not read twice: :mod:`distbench.analysis.identity` then compares the
+        source as given)."""
+        if self.kind != "arrays":
+            return None
+        if "_fingerprint" not in self.__dict__:
+            digest = hashlib.sha256()
+            for name, part in (("x_train", self.x_train), ("y_train", self.y_train), ("x_test", self.x_test),
+                               ("y_test", self.y_test)):
+                columns = sorted(part.items()) if isinstance(part, dict) else [("", part)]
+                for key, values in columns:
+                    _digest_array(digest, f"{name}{'.' + key if key else ''}", np.asarray(values))
+            self.__dict__["_fingerprint"] = digest.hexdigest()[:16]
+        return self.__dict__["_fingerprint"]
+
     def first(self, n: int):
         """The first ``n`` training examples as one batch ``(x, y)`` (arrays: sliced)."""
         if self.kind == "tf.data":
@@ -75,6 +94,14 @@ class Examples:
             return (self.train_fn if split == "train" else self.test_fn)()
         x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
         return tf.data.Dataset.from_tensor_slices((x, y))
+
+
+def _digest_array(digest, name: str, values: np.ndarray) -> None:
+    digest.update(f"{name} {values.dtype.str} {values.shape}\n".encode())
+    if values.dtype.hasobject:   # strings or mixed objects: their text (no buffer to read)
+        digest.update(repr(values.tolist()).encode())
+    else:
+        digest.update(memoryview(np.ascontiguousarray(values)).cast("B"))
 
 
 @dataclass
@@ -95,7 +122,7 @@ class Data(Examples):
         x_spec, y_spec = self.element_spec()
         return {"source": self.source, "kind": self.kind, "train_examples": self.examples("train"),
                 "test_examples": self.examples("test"), "inputs": _spec_text(x_spec), "labels": _spec_text(y_spec),
-                **self.details}
+                "fingerprint": self.fingerprint(), **self.details}
 
 
 def _spec_text(spec) -> Any:

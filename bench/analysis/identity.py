@@ -1,5 +1,6 @@
 """What makes two stored runs of a cell the same measurement, or not: configuration,
-data, the workload's code and the model's FLOPs per step (:func:`differences`). A cell
+data (the examples themselves where both runs hashed them), the workload's code and the
+model's FLOPs per step (:func:`differences`). A cell
 that differs is not compared (``not comparable: ...``), and ``check`` fails closed on it."""
 
 from __future__ import annotations
@@ -24,9 +25,17 @@ def differences(a: CellResult, b: CellResult) -> list[str]:
     name); empty when they compare."""
     found = []
     spec_a, spec_b = a.spec.to_dict(), b.spec.to_dict()
+    examples_a, examples_b = a.data_fingerprint, b.data_fingerprint
+    # The same examples read from another folder (a moved project, another machine's home,
+    # a CI workspace) are the same data; other examples from the same path are not.
+    same_examples = bool(examples_a) and examples_a == examples_b
     for field in spec_a:
-        if field not in IGNORED_FIELDS and spec_a[field] != spec_b.get(field) and not _moved_folder(field, spec_a, spec_b):
+        if field in IGNORED_FIELDS or spec_a[field] == spec_b.get(field) or (field == "data" and same_examples):
+            continue
+        if not _moved_folder(field, spec_a, spec_b):
             found.append(f"{field} {spec_a[field]} -> {spec_b.get(field)}")
+    if examples_a and examples_b and examples_a != examples_b:
+        found.append(f"data examples {examples_a} -> {examples_b}")
     data_a, data_b = a.data_shape, b.data_shape
     for key in data_a:
         if key in data_b and data_a[key] != data_b[key] and key != "source":

@@ -180,6 +180,12 @@ class CellResult(TargetResult):
         return self.definition.get("workload"), other.definition.get("workload")
 
     @property
+    def data_fingerprint(self) -> str | None:
+        """The hash of the examples trained on (arrays only; None for dataset functions and
+        records stored before it: :meth:`distbench.workloads.inputs.Examples.fingerprint`)."""
+        return self.first.get("data", {}).get("fingerprint")
+
+    @property
     def data_shape(self) -> dict:
         """What the data was: source, sizes, vocabulary, sequence length."""
         d = self.first.get("data", {})

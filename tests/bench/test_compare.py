@@ -303,6 +303,23 @@ def test_a_data_folder_read_from_another_place_compares_when_its_data_agree(tmp_
     assert c.presence.startswith("not comparable: data /home/u/data -> ")
 
 
+def test_the_examples_hash_decides_where_both_runs_recorded_it(tmp_path):
+    """Runs that hashed their examples: the same examples from another folder (a moved
+    project, another machine's home) compare; other examples from the same folder do not,
+    named by their hashes. A run without the hash (dataset functions, older records) is
+    compared by its folder's path, as before."""
+    base = _with(tmp_path, 10.0, {"data": "/home/u/proj/data"}, {"fingerprint": "e1"}, {"workload": "aaa"})
+    moved = _with(tmp_path, 10.0, {"data": "/builds/ci/proj/data"}, {"fingerprint": "e1"}, {"workload": "aaa"}, seed=1)
+    edited = _with(tmp_path, 10.0, {"data": "/home/u/proj/data"}, {"fingerprint": "e2"}, {"workload": "aaa"}, seed=2)
+    unhashed = _with(tmp_path, 10.0, {"data": "/builds/ci/proj/data"}, {"fingerprint": None}, {"workload": "aaa"},
+                     seed=3)
+    assert compare_runs(base, moved, noise_a=NOISE).cells[0].verdict == "same"
+    (c,) = compare_runs(base, edited, noise_a=NOISE).cells
+    assert c.presence == "not comparable: data examples e1 -> e2"
+    (c,) = compare_runs(base, unhashed, noise_a=NOISE).cells
+    assert c.presence == "not comparable: data /home/u/proj/data -> /builds/ci/proj/data"
+
+
 def test_the_fingerprint_counts_usable_cpus_and_records_speed_variables(tmp_path):
     from distbench.storage import machine
 

@@ -180,3 +180,26 @@ def test_the_keras_attempt_is_bounded_once_per_process_and_remembered(tmp_path, 
     ok, why = data.keras_available(never_answers, "reuters_cnn")
     assert not ok and "not tried again within the hour" in why and len(calls) == 1
     hang.set()
+
+
+def test_the_examples_hash_follows_their_values_not_where_they_came_from():
+    """The record's ``data.fingerprint``: a change to one token of one example changes it,
+    the same values held anywhere do not; named inputs in any order, text held as objects;
+    a dataset function's examples are not hashed (None)."""
+    from distbench.workloads.inputs import Data
+
+    d = workloads.get("reuters_cnn").load_data("synthetic", seed=3)
+    again = workloads.get("reuters_cnn").load_data("synthetic", seed=3)
+    assert d.describe()["fingerprint"] == again.fingerprint() and len(d.fingerprint()) == 16
+    edited = data.TextData(d.x_train.copy(), d.y_train, d.x_test, d.y_test, "folder:/elsewhere", d.vocab_size,
+                           d.num_classes)
+    assert edited.fingerprint() == d.fingerprint()            # another source, the same examples
+    edited = data.TextData(d.x_train.copy(), d.y_train, d.x_test, d.y_test, d.source, d.vocab_size, d.num_classes)
+    edited.x_train[100, 7] += 1
+    assert edited.fingerprint() != d.fingerprint()
+    x, y = {"a": np.arange(6).reshape(3, 2), "b": np.array(["x", "y", "z"], dtype=object)}, np.array([0, 1, 0])
+    named = Data({"a": x["a"], "b": x["b"]}, y, x, y)
+    assert named.fingerprint() == Data({"b": x["b"], "a": x["a"]}, y, x, y).fingerprint()
+    assert named.fingerprint() != Data({"a": x["a"], "b": np.array(["x", "y", "q"], dtype=object)}, y, x, y).fingerprint()
+    assert named.fingerprint() != Data({"a": x["a"].astype(np.int8), "b": x["b"]}, y, x, y).fingerprint()
+    assert Data(train_fn=lambda: None, test_fn=lambda: None).fingerprint() is None
