@@ -373,30 +373,43 @@ def test_check_against_refuses_a_matrix_file_above_the_repository_that_imports_f
     assert len(_git(repo, "worktree", "list").splitlines()) == 1
 
 
+HELPER = """import json
+from pathlib import Path
+
+WIDTH = {width}
+RATE = json.loads(Path(__file__).with_name("settings.json").read_text())["learning_rate"]
+"""
+
+
 def test_stored_runs_see_a_helper_module_s_change_and_not_the_project_s_place(project, tmp_path):
     """The record's ``workload_code`` covers the modules the model imports, computed in the
     worker: a width moved to ``helper.py`` and changed there makes the runs different
     measurements, named (the module's own hash stays the same); the same code and data run
     from a copy of the project elsewhere (a file reference: its module is named after its
     path; its data folder another absolute path) compares with the run before it; one
-    document of the data folder edited in place (the same path) makes them different
-    measurements again, named by the examples' hashes."""
+    document of the data folder edited in place (the same path) and a learning rate changed
+    in the settings file ``helper.py`` reads make them different measurements again, named
+    by the examples' and the file's hashes."""
     where, _ = project
     args = ["run", "--workload", "model.py:Sentiment", "--data", "data", "--strategy", "default", "--loop", "custom",
             "--repeats", "1", "--guard-seeds", "0", "--steps-per-epoch", "8", "--eval-examples", "64", "--no-peak",
             "--results", str(where / "results")]
-    model = (where / "model.py").read_text().replace("HIDDEN = 512", "from helper import WIDTH as HIDDEN")
+    model = (where / "model.py").read_text().replace("HIDDEN = 512", "from helper import RATE, WIDTH as HIDDEN")
+    model = model.replace('    name = "sentiment"\n', '    name = "sentiment"\n    learning_rate = RATE\n')
+    settings = '{"learning_rate": 0.001}\n'
     elsewhere = tmp_path / "moved"
     document = sorted((where / "data" / "train" / "pos").glob("*.txt"))[0]
 
-    def edit_a_document():
+    def edit_a_document_and_the_settings():
         document.write_text(document.read_text() + " " + sorted(document.parent.glob("*.txt"))[1].read_text())
+        (where / "settings.json").write_text(settings.replace("0.001", "0.01"))
 
-    for step in ({"model.py": model, "helper.py": "WIDTH = 512\n"}, {"helper.py": "WIDTH = 128\n"}, "move", "edit"):
+    for step in ({"model.py": model, "helper.py": HELPER.format(width=512), "settings.json": settings},
+                 {"helper.py": HELPER.format(width=128)}, "move", "edit"):
         if step == "move":
             shutil.copytree(where, elsewhere, ignore=shutil.ignore_patterns("results"))
         elif step == "edit":
-            edit_a_document()
+            edit_a_document_and_the_settings()
         else:
             _commit(where, "Edit", step)
         result = distbench(elsewhere if step == "move" else where, *args)
@@ -405,13 +418,16 @@ def test_stored_runs_see_a_helper_module_s_change_and_not_the_project_s_place(pr
                for p in sorted((where / "results").glob("*/*.json"))]
     codes = [r["definition"] for r in records]
     examples = [r["data"]["fingerprint"] for r in records]
+    read = [c.pop("files") for c in codes]
     assert codes[0]["workload"] == codes[1]["workload"] and codes[0]["workload_code"] != codes[1]["workload_code"]
     assert codes[1] == codes[2] == codes[3]
     assert records[1]["config"]["data"] != records[2]["config"]["data"]   # the moved folder's path
     assert examples[0] == examples[1] == examples[2] != examples[3]
+    assert list(read[0]) == ["settings.json"] and read[0] == read[1] == read[2] != read[3]
     changed = distbench(where, "compare", "1", "2", "--format", "json")
     moved = distbench(where, "compare", "2", "3", "--format", "json")
     edited = distbench(where, "compare", "2", "4", "--format", "json")
     assert f"workload code {codes[0]['workload_code']} -> {codes[1]['workload_code']}" in changed.stdout, changed.stdout
     assert "not comparable" not in moved.stdout and moved.returncode == 0, moved.stdout + moved.stderr
     assert f"data examples {examples[1]} -> {examples[3]}" in edited.stdout, edited.stdout
+    assert f"file settings.json {read[1]['settings.json']} -> {read[3]['settings.json']}" in edited.stdout, edited.stdout

@@ -1,7 +1,8 @@
 """What makes two stored runs of a cell the same measurement, or not: configuration,
-data (the examples themselves where both runs hashed them), the workload's code and the
-model's FLOPs per step (:func:`differences`). A cell
-that differs is not compared (``not comparable: ...``), and ``check`` fails closed on it."""
+data (the examples themselves where both runs hashed them), the workload's code, the
+project's files it read (a settings file) and the model's FLOPs per step
+(:func:`differences`). A cell that differs is not compared (``not comparable: ...``),
+and ``check`` fails closed on it."""
 
 from __future__ import annotations
 
@@ -47,10 +48,20 @@ def differences(a: CellResult, b: CellResult) -> list[str]:
     wa, wb = a.workload_codes(b)
     if wa and wb and wa != wb:
         found.append(f"workload code {wa} -> {wb}")
+    found += _files(a.definition.get("files"), b.definition.get("files"))
     fa, fb = a.flops_per_step, b.flops_per_step
     if fa and fb and abs(fb / fa - 1) > FLOPS_TOLERANCE:
         found.append(f"FLOPs per step {fa:,} -> {fb:,}")
     return found
+
+
+def _files(a: dict | None, b: dict | None) -> list[str]:
+    """The project's files the two runs read that differ (each run's name -> content hash:
+    :mod:`distbench.trackers.reads`); none where either run did not record them."""
+    if a is None or b is None:
+        return []
+    return [f"file {name} {a.get(name, 'not read')} -> {b.get(name, 'not read')}"
+            for name in sorted(set(a) | set(b)) if a.get(name) != b.get(name)]
 
 
 def _moved_folder(field: str, spec_a: dict, spec_b: dict) -> bool:

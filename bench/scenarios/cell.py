@@ -22,6 +22,7 @@ from distbench.core.records import CellRecord, skipped
 from distbench.scenarios.definition import definition
 from distbench.strategies import devices, hardware, probe
 from distbench.strategies.hardware import Hardware
+from distbench.trackers import reads
 
 # (spec, workload, adapter, strategy, hw, device names) -> the record's scenario part
 Runner = Callable[..., dict]
@@ -32,6 +33,7 @@ def run_cell(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware |
     scenario of the workload's kind (``runner_for(kind)``, from :mod:`distbench.scenarios.tasks`)."""
     started = time.perf_counter()
     spec.validate()
+    reads.start()   # the project's files read from here on: a settings file is part of what ran
     plugins.ensure(spec.plugins)   # classes from outside distbench, as the parent loaded them
     workload = workloads.get(spec.workload)
     if spec.loop is not None:
@@ -55,6 +57,7 @@ def run_cell(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware |
     if spec.loop is not None:
         record["keras"] = keras_flavour.package()
     record.update(runner_for(workload.kind)(spec, workload, adapter, strategy, hw, record["strategy"]["devices"]))
+    record["definition"]["files"] = reads.stop()
     record["threads"] = _threads()
     record["wall_s"] = time.perf_counter() - started
     record.setdefault("phases", {})["set_up_s"] = set_up_s
