@@ -379,48 +379,62 @@ from pathlib import Path
 WIDTH = {width}
 RATE = json.loads(Path(__file__).with_name("settings.json").read_text())["learning_rate"]
 """
+# The optimizer's settings from a module imported only when the optimizer is made.
+OPTIMIZER = """
+    def optimizer(self):
+        import keras
+        from hparams import BETA_1
+
+        return keras.optimizers.Nadam(learning_rate=RATE, beta_1=BETA_1)
+"""
 
 
-def test_stored_runs_see_a_helper_module_s_change_and_not_the_project_s_place(project, tmp_path):
-    """The record's ``workload_code`` covers the modules the model imports, computed in the
-    worker: a width moved to ``helper.py`` and changed there makes the runs different
-    measurements, named (the module's own hash stays the same); the same code and data run
-    from a copy of the project elsewhere (a file reference: its module is named after its
-    path; its data folder another absolute path) compares with the run before it; one
-    document of the data folder edited in place (the same path) and a learning rate changed
-    in the settings file ``helper.py`` reads make them different measurements again, named
-    by the examples' and the file's hashes."""
+def test_stored_runs_see_what_the_model_reads_and_not_the_project_s_place(project, tmp_path):
+    """What a stored run's identity covers, computed in the worker: a width moved to
+    ``helper.py`` and changed there makes the runs different measurements, named (the
+    module's own hash stays the same); the same code and data run from a copy of the
+    project elsewhere (a file reference: its module is named after its path; its data
+    folder another absolute path), and by a fresh interpreter instead of the fork server
+    (whose TensorFlow read the project's ``matplotlibrc`` before the cell began), compares
+    with the run before it; one document of the data folder edited in place, a learning
+    rate changed in the settings file ``helper.py`` reads, and a setting changed in a
+    module the optimizer imports when it is made make them different measurements again,
+    each named."""
     where, _ = project
     args = ["run", "--workload", "model.py:Sentiment", "--data", "data", "--strategy", "default", "--loop", "custom",
             "--repeats", "1", "--guard-seeds", "0", "--steps-per-epoch", "8", "--eval-examples", "64", "--no-peak",
             "--results", str(where / "results")]
     model = (where / "model.py").read_text().replace("HIDDEN = 512", "from helper import RATE, WIDTH as HIDDEN")
-    model = model.replace('    name = "sentiment"\n', '    name = "sentiment"\n    learning_rate = RATE\n')
+    model = model.replace("\n    def build_model", OPTIMIZER + "\n    def build_model")
     settings = '{"learning_rate": 0.001}\n'
     elsewhere = tmp_path / "moved"
     document = sorted((where / "data" / "train" / "pos").glob("*.txt"))[0]
 
-    def edit_a_document_and_the_settings():
+    def edit_a_document_the_settings_and_the_optimizer():
         document.write_text(document.read_text() + " " + sorted(document.parent.glob("*.txt"))[1].read_text())
         (where / "settings.json").write_text(settings.replace("0.001", "0.01"))
+        (where / "hparams.py").write_text("BETA_1 = 0.8\n")
 
-    for step in ({"model.py": model, "helper.py": HELPER.format(width=512), "settings.json": settings},
+    for step in ({"model.py": model, "helper.py": HELPER.format(width=512), "settings.json": settings,
+                  "hparams.py": "BETA_1 = 0.9\n", "matplotlibrc": "backend: Agg\n"},
                  {"helper.py": HELPER.format(width=128)}, "move", "edit"):
         if step == "move":
             shutil.copytree(where, elsewhere, ignore=shutil.ignore_patterns("results"))
         elif step == "edit":
-            edit_a_document_and_the_settings()
+            edit_a_document_the_settings_and_the_optimizer()
         else:
             _commit(where, "Edit", step)
-        result = distbench(elsewhere if step == "move" else where, *args)
+        result = distbench(elsewhere if step == "move" else where, *args,
+                           env={"DISTBENCH_SPAWN": "exec"} if step == "move" else None)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     records = [json.loads(p.read_text())["benchmarks"][0]["extra_info"]["distbench"]["repeats"][0]
                for p in sorted((where / "results").glob("*/*.json"))]
+    assert [r["started"]["mode"] for r in records] == ["fork", "fork", "exec", "fork"]
     codes = [r["definition"] for r in records]
     examples = [r["data"]["fingerprint"] for r in records]
     read = [c.pop("files") for c in codes]
     assert codes[0]["workload"] == codes[1]["workload"] and codes[0]["workload_code"] != codes[1]["workload_code"]
-    assert codes[1] == codes[2] == codes[3]
+    assert codes[1] == codes[2] and codes[2]["workload_code"] != codes[3]["workload_code"]
     assert records[1]["config"]["data"] != records[2]["config"]["data"]   # the moved folder's path
     assert examples[0] == examples[1] == examples[2] != examples[3]
     assert list(read[0]) == ["settings.json"] and read[0] == read[1] == read[2] != read[3]
@@ -429,5 +443,7 @@ def test_stored_runs_see_a_helper_module_s_change_and_not_the_project_s_place(pr
     edited = distbench(where, "compare", "2", "4", "--format", "json")
     assert f"workload code {codes[0]['workload_code']} -> {codes[1]['workload_code']}" in changed.stdout, changed.stdout
     assert "not comparable" not in moved.stdout and moved.returncode == 0, moved.stdout + moved.stderr
-    assert f"data examples {examples[1]} -> {examples[3]}" in edited.stdout, edited.stdout
-    assert f"file settings.json {read[1]['settings.json']} -> {read[3]['settings.json']}" in edited.stdout, edited.stdout
+    for part in (f"data examples {examples[1]} -> {examples[3]}",
+                 f"file settings.json {read[1]['settings.json']} -> {read[3]['settings.json']}",
+                 f"workload code {codes[2]['workload_code']} -> {codes[3]['workload_code']}"):
+        assert part in edited.stdout, edited.stdout

@@ -56,12 +56,14 @@ def differences(a: CellResult, b: CellResult) -> list[str]:
 
 
 def _files(a: dict | None, b: dict | None) -> list[str]:
-    """The project's files the two runs read that differ (each run's name -> content hash:
-    :mod:`distbench.trackers.reads`); none where either run did not record them."""
+    """The project's files both runs read whose contents differ (each run's name -> content
+    hash: :mod:`distbench.trackers.reads`); none where either run did not record them. A
+    file one run read and the other did not is no difference: the code that reads it is
+    the same (else the workload code differs), so it is a cache one run wrote and the next
+    read, or a file a launch mode read before the cell began."""
     if a is None or b is None:
         return []
-    return [f"file {name} {a.get(name, 'not read')} -> {b.get(name, 'not read')}"
-            for name in sorted(set(a) | set(b)) if a.get(name) != b.get(name)]
+    return [f"file {name} {a[name]} -> {b[name]}" for name in sorted(set(a) & set(b)) if a[name] != b[name]]
 
 
 def _moved_folder(field: str, spec_a: dict, spec_b: dict) -> bool:

@@ -23,6 +23,7 @@ from distbench.scenarios.definition import definition
 from distbench.strategies import devices, hardware, probe
 from distbench.strategies.hardware import Hardware
 from distbench.trackers import reads
+from distbench.workloads.data import NAMED_SOURCES
 
 # (spec, workload, adapter, strategy, hw, device names) -> the record's scenario part
 Runner = Callable[..., dict]
@@ -30,10 +31,22 @@ Runner = Callable[..., dict]
 
 def run_cell(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware | None = None) -> CellRecord:
     """Runs ``spec`` here and returns its record: the set-up every cell shares, then the
-    scenario of the workload's kind (``runner_for(kind)``, from :mod:`distbench.scenarios.tasks`)."""
+    scenario of the workload's kind (``runner_for(kind)``, from :mod:`distbench.scenarios.tasks`),
+    noting the project's files it reads (:mod:`distbench.trackers.reads`)."""
     started = time.perf_counter()
     spec.validate()
-    reads.start()   # the project's files read from here on: a settings file is part of what ran
+    _import_as_the_fork_server_did(spec)
+    reads.start(None if spec.data in NAMED_SOURCES else spec.data)
+    try:
+        record = _run(spec, runner_for, hw, started)
+    finally:
+        files = reads.stop()
+    if "definition" in record:
+        record["definition"]["files"] = files
+    return record
+
+
+def _run(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware | None, started: float) -> CellRecord:
     plugins.ensure(spec.plugins)   # classes from outside distbench, as the parent loaded them
     workload = workloads.get(spec.workload)
     if spec.loop is not None:
@@ -47,21 +60,27 @@ def run_cell(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware |
     if unusable:
         return {**skipped(spec, unusable), "strategy": adapter.describe(strategy, hw)}
     set_up_s = time.perf_counter() - started
-    record: CellRecord = {
-        "cell": spec.id,
-        "status": "ok",
-        "config": spec.to_dict(),
-        "definition": definition(workload, spec.loop),
-        "strategy": adapter.describe(strategy, hw),
-    }
+    record: CellRecord = {"cell": spec.id, "status": "ok", "config": spec.to_dict(),
+                          "strategy": adapter.describe(strategy, hw)}
     if spec.loop is not None:
         record["keras"] = keras_flavour.package()
     record.update(runner_for(workload.kind)(spec, workload, adapter, strategy, hw, record["strategy"]["devices"]))
-    record["definition"]["files"] = reads.stop()
+    # After the cell ran: a module the workload imported lazily (its optimizer's settings) counts.
+    record["definition"] = definition(workload, spec.loop)
     record["threads"] = _threads()
     record["wall_s"] = time.perf_counter() - started
     record.setdefault("phases", {})["set_up_s"] = set_up_s
     return record
+
+
+def _import_as_the_fork_server_did(spec: CellSpec) -> None:
+    """What the fork server imports before any fork (TensorFlow; Keras for a training cell),
+    imported here by a fresh interpreter too, so that both launch modes begin noting the
+    files read at the same point (TensorFlow imports matplotlib, which reads ./matplotlibrc)."""
+    import tensorflow
+
+    if spec.loop is not None:
+        tensorflow.keras.layers  # noqa: B018 - the attribute access loads the lazy module
 
 
 def check_keras(spec: CellSpec) -> None:

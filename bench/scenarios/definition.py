@@ -43,7 +43,8 @@ _OWN_WORKLOADS = "distbench.workloads"
 def definition(workload, loop: str | None) -> dict:
     """The hashes of the cell's record: ``workload_code`` (the workload's code and its project's modules),
     ``workload`` and ``loop`` (their modules' sources)."""
-    found = {"workload": _digest(_module_source(type(workload))), "workload_code": workload_code(type(workload))}
+    found = {"workload": _digest(_module_source(type(workload))),
+             "workload_code": workload_code.__wrapped__(type(workload))}   # as the modules are now
     if loop is not None:
         found["loop"] = _digest(_module_source(type(loops.get(loop))))
     return found
@@ -52,8 +53,9 @@ def definition(workload, loop: str | None) -> dict:
 @functools.lru_cache(maxsize=None)
 def workload_code(cls: type) -> str:
     """The hash of ``cls``'s module and the project's modules it imports (the module's
-    docstring); once per class in a process (the record's and the FLOPs cache's key; a
-    module imported again makes a new class)."""
+    docstring); once per class in a process for the FLOPs cache's key (a module imported
+    again makes a new class). The record's is computed again once the cell has run
+    (:func:`definition`), when a module the workload imports lazily is imported too."""
     start = sys.modules.get(cls.__module__)
     if start is None:
         return _digest(cls.__qualname__)

@@ -183,8 +183,9 @@ def test_the_keras_attempt_is_bounded_once_per_process_and_remembered(tmp_path, 
 
 
 def test_the_examples_hash_follows_their_values_not_where_they_came_from():
-    """The record's ``data.fingerprint``: a change to one token of one example changes it,
-    the same values held anywhere do not; named inputs in any order, text held as objects;
+    """The record's ``data.fingerprint``: a change to one value of any array (features or
+    labels, train or test), its dtype or its shape changes it, the same values held
+    anywhere do not; named inputs in any order, text held as objects;
     a dataset function's examples are not hashed (None)."""
     from distbench.workloads.inputs import Data
 
@@ -194,9 +195,15 @@ def test_the_examples_hash_follows_their_values_not_where_they_came_from():
     edited = data.TextData(d.x_train.copy(), d.y_train, d.x_test, d.y_test, "folder:/elsewhere", d.vocab_size,
                            d.num_classes)
     assert edited.fingerprint() == d.fingerprint()            # another source, the same examples
-    edited = data.TextData(d.x_train.copy(), d.y_train, d.x_test, d.y_test, d.source, d.vocab_size, d.num_classes)
-    edited.x_train[100, 7] += 1
-    assert edited.fingerprint() != d.fingerprint()
+    for part in ("x_train", "y_train", "x_test", "y_test"):   # one value of any array
+        arrays = {k: getattr(d, k).copy() for k in ("x_train", "y_train", "x_test", "y_test")}
+        arrays[part][(7,) * arrays[part].ndim] += 1
+        edited = data.TextData(**arrays, source=d.source, vocab_size=d.vocab_size, num_classes=d.num_classes)
+        assert edited.fingerprint() != d.fingerprint(), part
+    y = np.zeros(2)
+    assert (Data(np.zeros(6, np.float32), y, y, y).fingerprint() != Data(np.zeros(6, np.int32), y, y, y).fingerprint())
+    assert (Data(np.arange(6).reshape(3, 2), y, y, y).fingerprint()
+            != Data(np.arange(6).reshape(2, 3), y, y, y).fingerprint())   # the same bytes, other examples
     x, y = {"a": np.arange(6).reshape(3, 2), "b": np.array(["x", "y", "z"], dtype=object)}, np.array([0, 1, 0])
     named = Data({"a": x["a"], "b": x["b"]}, y, x, y)
     assert named.fingerprint() == Data({"b": x["b"], "a": x["a"]}, y, x, y).fingerprint()
