@@ -23,8 +23,9 @@ a cache it writes on a first run and reads on the next). A folder from which mor
 record stays small.
 
 An audit hook cannot be removed: once installed, it stays for the process. Between
-:func:`start` and :func:`stop` an ``open`` notes its path (about 1 microsecond; the rest
-waits for :func:`stop`, after the steps); any other event costs two comparisons. A Keras
+:func:`start` and :func:`stop` an ``open`` notes its path (an ``os.open`` and ``close``
+took 4.5 microseconds against 1.8 without the hook, timed here; the rest waits for
+:func:`stop`, after the steps); any other event costs two comparisons. A Keras
 3 ``train_on_batch`` step raises about 24 events (mostly ``builtins.id``), each about 0.27
 microseconds dearer with the hook: some 6 microseconds of a 9 ms step (timed here: a
 million ``id()`` calls, 119 ns without the hook and 386 ns with it).
