@@ -222,6 +222,23 @@ class Diverges(Base):
         return (nan, Y), (nan, Y)
 
 
+class OneNan(Base):
+    """One NaN in one training example, as a corrupted data file has: every check passes,
+    the weights turn NaN, and behind a hidden ReLU layer the loss Keras reports stays
+    finite (these cells read "ok")."""
+    name = "onenan"
+
+    def build_model(self):
+        keras = distbench.keras_api()
+        return keras.Sequential([keras.Input(shape=(8,)), keras.layers.Dense(16, activation="relu"),
+                                 keras.layers.Dense(3, activation="softmax")])
+
+    def data(self, source, seed):
+        x = X.copy()
+        x[5, 3] = np.nan
+        return (x, Y), (X, Y)
+
+
 class CheckDies(Base):
     """Its process dies in the check before any timing (as a worker the machine kills would);
     its cells do not call the check."""
@@ -365,18 +382,22 @@ def test_a_check_whose_process_dies_is_no_verdict_on_the_input(tmp_path):
     assert "[1/1] checkdies-default-custom" in result.stdout and "ok" in result.stdout
 
 
-def test_a_loss_that_turns_nan_fails_its_cells_in_every_loop(tmp_path):
-    """NaN inputs pass every check of shapes and types; the loss they give is NaN. Each cell
-    is an error naming it (it read "ok", with a test accuracy), and the run fails."""
+def test_a_model_that_turns_nan_fails_its_cells_in_every_loop(tmp_path):
+    """NaN inputs pass every check of shapes and types; the loss they give is NaN. One NaN in
+    one training example turns the weights NaN, though the loss Keras reports may stay
+    finite. Each cell is an error naming it (they read "ok", with a test accuracy or a null
+    test metric), and the run fails."""
     project = tmp_path / "elsewhere" / "nan"
     project.mkdir(parents=True)
     (project / "bad.py").write_text(BAD)
-    result = _distbench(project, "run", "--no-peak", "--workload", "bad.py:Diverges", "--strategy", "default",
-                        "--guard-seeds", "0", "--steps-per-epoch", "10", "--timing-cost-pairs", "0", "--eval-examples",
-                        "32", "--global-batch", "8")
+    result = _distbench(project, "run", "--no-peak", "--workload", "bad.py:Diverges", "--workload", "bad.py:OneNan",
+                        "--strategy", "default", "--guard-seeds", "0", "--steps-per-epoch", "10",
+                        "--timing-cost-pairs", "0", "--eval-examples", "32", "--global-batch", "8")
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
     for loop in ("fit", "custom", "train_on_batch"):
         assert f"diverges-default-{loop}: error: Training diverged: the last epoch's mean loss is nan" in result.stdout
+        assert (f"onenan-default-{loop}: error: Training diverged: 1 of the model's 4 weight arrays holds NaN or "
+                "infinite values") in " ".join(result.stdout.split()), result.stdout[-3000:]
     assert "No cell was measured." in result.stdout
 
 

@@ -178,7 +178,8 @@ def _check_lengths(data: Data, workload: str) -> None:
     for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
         lengths = {k: len(v) for k, v in x.items()} if isinstance(x, dict) else {"x": len(x)}
         if any(n != len(y) for n in lengths.values()):
-            raise UserError(f"{workload}.data(): the {split} features have {lengths} rows but the labels {len(y)}; "
+            rows = lengths if isinstance(x, dict) else lengths["x"]
+            raise UserError(f"{workload}.data(): the {split} features have {rows} rows but the labels {len(y)}; "
                             "expected one label per example.")
 
 
@@ -263,6 +264,9 @@ def check(name: str, model, data: Data, loss) -> None:
     if len(outputs) > 1:
         raise UserError(f"{name}: the model has {len(outputs)} outputs: {ONE_OUTPUT}")
     for split in ("train", "test"):
+        if data.examples(split) == 0:
+            raise UserError(f"{name}: the {split} split has no examples; a cell trains on the train split and is "
+                            "judged on the test split, so each needs at least one.")
         spec = data.element_spec(split)
         if not (isinstance(spec, tuple) and len(spec) == 2):
             raise UserError(f"{name}: the {split} examples are {_spec_text_any(spec)}; expected (features, label) "
@@ -324,16 +328,23 @@ def _check_labels(name: str, model, data: Data, loss) -> None:
 
 
 def _check_class_ids(name: str, model, data: Data) -> None:
-    """Integer labels, one per example, for a model of K > 1 outputs are class ids: each must
-    be in 0..K-1 (checked over every array label; the loss on two examples sees two of them,
-    and TensorFlow's own error, mid-training, is cut before it names the range)."""
+    """Labels, one per example, for a model of K > 1 outputs are class ids: each must be a
+    whole number (an integer, or a float that holds one) in 0..K-1 (checked over every
+    array label; the loss on two examples sees two of them, a float label such as 0.5 is
+    taken without an error and trains nothing, and TensorFlow's own error, mid-training, is
+    cut before it names the range)."""
     width = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
     for split, y in (("train", data.y_train), ("test", data.y_test)):
-        if y is None or width is None or width < 2 or not np.issubdtype(np.asarray(y).dtype, np.integer):
+        if y is None or width is None or width < 2 or not np.issubdtype(np.asarray(y).dtype, np.number):
             continue
         y = np.asarray(y)
         if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1) or not len(y):
             continue
+        odd = y[~np.isfinite(y) | (np.mod(y, 1) != 0)] if np.issubdtype(y.dtype, np.floating) else y[:0]
+        if odd.size:
+            raise UserError(f"{name}: {odd.size:,} of the {split} labels {'is' if odd.size == 1 else 'are'} not a whole "
+                            f"number (such as {odd.flat[0].item()!r}); the model's output has {width} classes, so a "
+                            f"label is a class id, 0 to {width - 1}.")
         low, high = int(y.min()), int(y.max())
         if low < 0 or high >= width:
             raise UserError(f"{name}: the {split} labels run from {low} to {high}; the model's output has {width} "

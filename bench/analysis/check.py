@@ -39,12 +39,21 @@ def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCU
         if c.verdict == "slower":
             found.append(Regression("slower", c))
         metric, result = over_seeds.get(c.cell, (c.accuracy_a, c.accuracy_b, 1)), c.b or c.a
-        if not result.spec.is_replicate and metric_worse(metric[0], metric[1], result.guard_direction,
-                                                         accuracy_tolerance):
-            found.append(Regression("accuracy", c, accuracy_tolerance, metric))
+        lost = _lost(c)   # a seed's too: the median over seeds would leave it out
+        if lost or (not result.spec.is_replicate and metric_worse(metric[0], metric[1], result.guard_direction,
+                                                                  accuracy_tolerance)):
+            found.append(Regression("accuracy", c, accuracy_tolerance, (c.accuracy_a, None, 1) if lost else metric))
         if guard.worse(c.b.guard) and not guard.worse(c.a.guard):
             found.append(Regression("guard", c))
     return found
+
+
+def _lost(c: CellComparison) -> bool:
+    """A's test metric, and a process of B's without one (NaN, stored as null: a model that
+    diverged, before workers refused one): no number is not 'no loss'."""
+    if c.a is None or c.b is None or c.accuracy_a is None:
+        return False
+    return any(((r.get("accuracy") or {}).get("test") or {}).get(c.b.guard_metric) is None for r in c.b.ok)
 
 
 def seed_medians(comparison: Comparison) -> dict[str, tuple[float | None, float | None, int]]:

@@ -287,9 +287,10 @@ def compare_cell(a: CellResult, b: CellResult, threshold: float, noise_a: Noise 
     """
     if not a.whole or not b.whole:
         # A cell with a crashed process is not judged on the processes that survived:
-        # whatever crashed it may be what slowed it (fail closed).
+        # whatever crashed it may be what slowed it (fail closed); nor one an interrupted
+        # run left short of its planned processes (its run-level median is of fewer).
         side, result = ("A", a) if not a.whole else ("B", b)
-        what = (f"{result.failed_repeats} of {len(result.repeats)} processes failed ({result.reason})" if result.measured
+        what = (result.shortfall if result.measured
                 else f"{result.status} ({result.reason})" if result.reason else result.status)
         return CellComparison(a.id, f"not comparable: {what} in {side}", a, b, threshold=threshold)
     differs = tuple(differences(a, b))

@@ -25,7 +25,7 @@ def point_tip(point) -> str:
     r = point.result
     text = (f"run {point.run:04d}, {point.when:%Y-%m-%d %H:%M} UTC, commit {point.commit}: {units.ms(r.median)} ms "
             f"[{units.ms_range(r.interval)}], {r.processes} processes")
-    return text if point.whole else f"{text}; {r.failed_repeats} of {len(r.repeats)} processes failed: not fitted"
+    return text if point.whole else f"{text}; {r.shortfall}: not fitted"
 
 
 def trend(trend: Trend, name: str):

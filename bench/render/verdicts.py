@@ -22,6 +22,9 @@ def regression_line(r) -> str:
                 f"{units.estimate(c.median_b, c.target)} ({change})")
     if r.kind == "accuracy":
         a, b, seeds = r.metric
+        if b is None:
+            return (f"{c.cell}: test {c.metric} {units.metric(a)} -> none: a process of B recorded no {c.metric} "
+                    "(NaN or infinite: its model diverged)")
         over = f", the median over its {seeds} training seeds" if seeds > 1 else ""
         return (f"{c.cell}: test {c.metric} {units.metric(a)} -> {units.metric(b)}{over} "
                 f"(worse by {abs(b - a):.3f}, more than the tolerance {r.tolerance:g})")

@@ -7,6 +7,7 @@ import math
 import time
 
 import distbench.loops as loops
+import numpy as np
 from distbench.core import keras_flavour, stats
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
@@ -46,15 +47,15 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     lockstep.finish(clock)
     phases.end("train_s")
     times = _steady(spec, clock)
-    if outcome.train_loss is not None and not math.isfinite(outcome.train_loss):
-        raise UserError(f"Training diverged: the last epoch's mean loss is {outcome.train_loss} (NaN or infinite "
-                        "inputs or labels, or a learning rate too high); its steps are not a measurement of this model.")
+    _refuse_diverged(f"the last epoch's mean loss is {outcome.train_loss}",
+                     outcome.train_loss is not None and not math.isfinite(outcome.train_loss))
     waited = loop.input_wait(ctx, len(times.steady))
     peaks = memory.device_peaks(device_names)   # before evaluation places another model
     compute = _compute(workload, plain, data, config.global_batch)
     phases.end("flops_s")
     # A target cell's last evaluation is its test result (the model has not changed since).
     test = tracker.last if tracker else _evaluate(workload, plain, model, data, spec.eval_examples)
+    _refuse_diverged(*_diverged_after(plain, test))
     phases.end("evaluate_s")
     cost = _timing_cost(spec, loop, ctx)
     phases.end("timing_cost_s")
@@ -66,6 +67,24 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     if tracker:
         record["target"] = tracker.record()
     return {**record, "compute": compute, "phases": phases.seconds, "disturbance": disturbed}
+
+
+def _refuse_diverged(what: str, diverged: bool) -> None:
+    if diverged:
+        raise UserError(f"Training diverged: {what} (NaN or infinite inputs or labels, or a learning rate too high); "
+                        "its steps are not a measurement of this model.")
+
+
+def _diverged_after(plain, test: dict) -> tuple[str, bool]:
+    """What says the trained model diverged, when something does: a weight that is NaN or
+    infinite (a model whose loss Keras still reports as finite: 2.30 = ln 10 for ten classes
+    once every output is NaN), or a test metric that is (stored as null, it read as no loss)."""
+    broken = sum(not np.isfinite(w).all() for w in plain.get_weights())
+    if broken:
+        return (f"{broken} of the model's {len(plain.get_weights())} weight arrays {'holds' if broken == 1 else 'hold'} "
+                "NaN or infinite values"), True
+    bad = {k: v for k, v in test.items() if isinstance(v, (float, np.floating)) and not math.isfinite(v)}
+    return f"the test {', '.join(f'{k} is {v}' for k, v in bad.items())}", bool(bad)
 
 
 def _steady(spec: CellSpec, clock) -> StepTimes:

@@ -51,8 +51,18 @@ class CellResult(TargetResult):
 
     @property
     def whole(self) -> bool:
-        """Measured, and every repeat measured: no process of the cell crashed or failed."""
-        return self.measured and self.failed_repeats == 0
+        """Measured, and every planned repeat measured: no process of the cell crashed or
+        failed, and none was left unrun by an interrupted run."""
+        return self.measured and self.failed_repeats == 0 and not self.short
+
+    @property
+    def shortfall(self) -> str:
+        """What keeps a measured cell from being whole ('' when it is)."""
+        if self.failed_repeats:
+            return f"{self.failed_repeats} of {len(self.repeats)} processes failed ({self.reason})"
+        if self.short:
+            return f"{self.ran} of {self.planned} planned processes ran (the run was interrupted)"
+        return ""
 
     @property
     def status(self) -> str:

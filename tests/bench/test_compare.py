@@ -222,6 +222,48 @@ def test_a_cell_newly_flagged_by_the_accuracy_guard_fails_the_check(tmp_path):
     assert regressions(compare_runs(flagged("low", 1), flagged("low", 2), noise_a=NOISE)) == []
 
 
+def test_a_test_metric_gone_from_the_checked_run_is_a_loss_not_a_pass(tmp_path):
+    """A process of B whose test metric is null (NaN when stored: a model that diverged)
+    against a baseline that has one fails the check, named; one of B's three processes is
+    enough (the mean over the other two would hide it)."""
+    def run(values, seed):
+        return load(save(tmp_path, {CELL: [record(CELL, samples(10.0, seed=seed + k), v) for k, v in enumerate(values)]}))
+
+    base = run([0.5, 0.5, 0.5], 0)
+    for values in ([None, None, None], [0.5, None, 0.5]):
+        outcome = check(compare_runs(base, run(values, 10), noise_a=NOISE))
+        (reason,) = outcome.failures
+        assert outcome.exit_status == compare.EXIT_REGRESSION
+        assert regression_line(reason) == (f"{CELL}: test accuracy 0.500 -> none: a process of B recorded no "
+                                           "accuracy (NaN or infinite: its model diverged)")
+    assert check(compare_runs(base, run([0.5, 0.5, 0.5], 20), noise_a=NOISE)).failures == []
+
+
+def test_a_cell_an_interrupted_run_left_short_is_no_pass(tmp_path):
+    """Ctrl-C after 1 of a cell's 6 planned processes: the cell is not judged on the one that
+    ran (a run-level median of fewer processes than its history's), and the check fails
+    closed on it as on a crashed process, naming the shortfall."""
+    from datetime import datetime, timezone
+
+    from distbench.render.verdicts import check_lines
+    from distbench.storage.files import run_document
+    from distbench.storage.files import Storage
+
+    from tests.bench.runs import MACHINE
+
+    base = run_with(tmp_path, 10.0)
+    when = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    document = run_document({CELL: [record(CELL, samples(10.0, seed=1))]}, INFO, {"id": "b", "dirty": False}, when,
+                            interrupted=True, plan={"repeats": {CELL: 6}, "guard_seeds": 0})
+    short = load(Storage(tmp_path).save(document, MACHINE))
+    (c,) = compare_runs(base, short, noise_a=NOISE).cells
+    assert c.presence == "not comparable: 1 of 6 planned processes ran (the run was interrupted) in B"
+    outcome = check(compare_runs(base, short, noise_a=NOISE))
+    assert outcome.exit_status == compare.EXIT_UNDECIDED and outcome.missing == [c]
+    assert f"  {CELL}: 1 of 6 planned processes ran (the run was interrupted) in B" in check_lines(outcome, "A", "B",
+                                                                                                   0.05)
+
+
 def _with(tmp_path, median_ms, config=None, data=None, definition=None, seed=0):
     rec = record(CELL, samples(median_ms, seed=seed))
     rec["config"].update(config or {})

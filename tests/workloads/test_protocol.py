@@ -119,7 +119,7 @@ def test_data_that_does_not_fit_is_refused_in_one_line():
         NoAuc().check(model, inputs.normalize(((x, y), (x, y)), "regression", "auto"))
     with pytest.raises(UserError, match=r"expected \(\(x_train, y_train\), \(x_test, y_test\)\)"):
         inputs.normalize([x, y, x], "regression", "auto")
-    with pytest.raises(UserError, match="the train features have {'x': 20} rows but the labels 19"):
+    with pytest.raises(UserError, match="the train features have 20 rows but the labels 19"):
         inputs.normalize(((x, y[:19]), (x, y)), "regression", "auto")
 
 
@@ -130,6 +130,28 @@ def test_labels_that_do_not_fit_the_output_are_refused():
     with pytest.raises(UserError, match=r"two_inputs: labels of shape \(3, 2\) \(float32\) do not fit the model's "
                                         r"output \(4,\) under SparseCategoricalCrossentropy"):
         workload.check(workload.build_model(), data)
+
+
+def test_class_ids_that_are_not_whole_numbers_and_an_empty_test_split_are_refused():
+    """Float labels 0.5 ... for a 4-class output train nothing without an error (the loss takes
+    them), as a NaN label makes every loss NaN; a test split of no examples judged nothing
+    (``test 0.000``)."""
+    workload = TwoInputs()
+    model = workload.build_model()
+    data = workload.load("synthetic", seed=0)
+    data.y_train = data.y_train.astype(np.float32)
+    workload.check(model, data)                       # whole numbers held as floats are class ids
+    for odd, shown in ((0.5, "0.5"), (np.nan, "nan")):
+        data.y_train[3] = odd
+        with pytest.raises(UserError, match=rf"two_inputs: 1 of the train labels is not a whole number "
+                                            rf"\(such as {shown}\); the model's output has 4 classes, so a label is a "
+                                            rf"class id, 0 to 3\."):
+            workload.check(model, data)
+    data = workload.load("synthetic", seed=0)
+    empty = inputs.Data(data.x_train, data.y_train, {k: v[:0] for k, v in data.x_test.items()}, data.y_test[:0])
+    with pytest.raises(UserError, match="two_inputs: the test split has no examples; a cell trains on the train split "
+                                        "and is judged on the test split, so each needs at least one."):
+        workload.check(model, empty)
 
 
 def test_a_workload_s_own_synthetic_data_is_used_and_named_synthetic():
