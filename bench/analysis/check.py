@@ -6,8 +6,8 @@ accuracy tolerance, or its guard newly flags it. The guard's reference cell is j
 the median over its training seeds (the cell and its ``-initN`` seeds, in each run), and
 the seeds are not judged one by one: one seed's luck is not a regression. A cell that is
 undecided, missing, crashed in any process, or measured differently in the two runs is not a pass unless the
-user allows that; runs of two machines are not compared unless allowed; nothing checked
-is never a pass.
+user allows that (a crash never); runs of two machines are not compared unless allowed;
+nothing checked is never a pass.
 """
 
 from __future__ import annotations
@@ -79,15 +79,28 @@ def too_noisy(comparison: Comparison) -> list[CellComparison]:
 
 
 def missing(comparison: Comparison) -> list[CellComparison]:
-    """Cells the baseline measured that the checked run did not measure whole: absent,
-    crashed (any of its processes), or skipped where the baseline ran them; and cells a
-    process of which crashed in the baseline. (Cells neither run measured are not checks.)"""
+    """Cells not measured whole in both runs, but for a crash of the checked run's
+    (:func:`failed`): absent from it, skipped where the baseline ran them, or crashed or cut
+    short in the baseline (``--allow-missing`` lets these through, listed). (Cells neither
+    run measured are not checks.)"""
     def whole(result) -> bool:
         return result is not None and result.whole
 
+    broke = set(map(id, failed(comparison)))
     return [c for c in comparison.cells
             if c.a is not None and (c.a.measured or (c.b is not None and c.b.measured))
-            and not (whole(c.a) and whole(c.b))]
+            and not (whole(c.a) and whole(c.b)) and id(c) not in broke]
+
+
+def failed(comparison: Comparison) -> list[CellComparison]:
+    """Cells of the checked run a process of which crashed or wrote an error, or that its
+    interruption left short of the processes it planned, where the baseline measured them:
+    never a pass, whatever is allowed (what crashed may be what the change did). A
+    baseline's own crash is :func:`missing`: its run cannot judge the cell."""
+    def broke(result) -> bool:
+        return result is not None and (result.short or any(r.get("status") == "error" for r in result.repeats))
+
+    return [c for c in comparison.cells if c.a is not None and c.a.measured and broke(c.b)]
 
 
 def differing(comparison: Comparison) -> list[CellComparison]:
@@ -104,6 +117,7 @@ class CheckOutcome:
     undecided: list[CellComparison]
     missing: list[CellComparison]
     checked: int
+    failed: list[CellComparison] = ()
     allow_undecided: bool = False
     allow_missing: bool = False
     differing: list[CellComparison] = ()
@@ -116,6 +130,8 @@ class CheckOutcome:
             return EXIT_UNDECIDED   # another machine's speed is not a regression of the code
         if self.failures:
             return EXIT_REGRESSION
+        if self.failed:
+            return EXIT_UNDECIDED   # never allowed through
         unchecked = list(self.missing) + list(self.differing)
         if (self.undecided and not self.allow_undecided) or (unchecked and not self.allow_missing):
             return EXIT_UNDECIDED
@@ -132,5 +148,5 @@ def check(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_T
     undecided = too_noisy(comparison)
     checked = len([c for c in comparison.compared if not c.unchecked])
     return CheckOutcome(regressions(comparison, accuracy_tolerance), undecided, missing(comparison), checked,
-                        allow_undecided, allow_missing, differing(comparison), comparison.machine_diff,
-                        allow_other_machine)
+                        failed(comparison), allow_undecided, allow_missing, differing(comparison),
+                        comparison.machine_diff, allow_other_machine)

@@ -29,6 +29,11 @@ class PairedOutcome:
         return [c for c in self.cells if c.less_accurate(self.accuracy_tolerance)]
 
     @property
+    def crashed_b(self) -> list:
+        """Cells a process of side B of which crashed or wrote an error."""
+        return [c for c in self.having("failed") if "B" in c.failed_sides]
+
+    @property
     def decided(self) -> int:
         return len([c for c in self.cells if c.verdict in ("same", "slower", "faster")])
 
@@ -36,8 +41,12 @@ class PairedOutcome:
     def exit_status(self) -> int:
         if self.having("slower") or self.less_accurate:
             return compare.EXIT_REGRESSION
-        failed = self.having("failed") + self.having("missing")   # missing: one side could not run the cell
-        if (self.having("undecided") and not self.allow_undecided) or (failed and not self.allow_missing):
+        if self.crashed_b:
+            return compare.EXIT_UNDECIDED   # never let through: what crashed B may be what the change did
+        # One side could not run the cell (a loop or a device it lacks), or only A crashed (the
+        # base's model cannot be built any more): --allow-missing lets these through, listed.
+        missing = self.having("missing") + [c for c in self.having("failed") if c not in self.crashed_b]
+        if (self.having("undecided") and not self.allow_undecided) or (missing and not self.allow_missing):
             return compare.EXIT_UNDECIDED
         return compare.EXIT_PASS if self.decided else compare.EXIT_UNDECIDED
 

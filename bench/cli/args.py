@@ -37,7 +37,8 @@ def add_interleaved_args(p: argparse.ArgumentParser) -> None:
                         "turns step by step: for input-bound cells, whose pipelines fill while the partner steps")
     p.add_argument("--allow-undecided", action="store_true", help="do not fail on undecided cells (exit 0, listed)")
     p.add_argument("--allow-missing", action="store_true",
-                   help="do not fail on cells that crashed, are missing, or were measured differently (exit 0, listed)")
+                   help="do not fail on cells one run lacks, the baseline (side A) crashed, or measured differently "
+                        "(exit 0, listed); a crash of the checked side (B) always fails")
     add_format_arg(p)
 
 

@@ -56,9 +56,13 @@ def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[s
         allowed = " (allowed by --allow-undecided)" if outcome.allow_undecided else ""
         lines += [f"UNDECIDED{allowed}: {units.count(len(outcome.undecided), 'cell')} could not be judged:"]
         lines += [f"  {undecided_line(c)}" for c in outcome.undecided]
+    if outcome.failed:
+        lines += [f"FAILED: {units.count(len(outcome.failed), 'cell')} crashed or cut short in {b_label} "
+                  "(no option lets this through):"]
+        lines += [f"  {c.cell}: {_missing_reason(c)}" for c in outcome.failed]
     if outcome.missing:
         allowed = " (allowed by --allow-missing)" if outcome.allow_missing else ""
-        lines += [f"MISSING{allowed}: {units.count(len(outcome.missing), 'cell')} not measured whole in both runs:"]
+        lines += [f"MISSING{allowed}: {units.count(len(outcome.missing), 'cell')} not measured in both runs:"]
         lines += [f"  {c.cell}: {_missing_reason(c)}" for c in outcome.missing]
     if outcome.differing:
         allowed = " (allowed by --allow-missing)" if outcome.allow_missing else ""
@@ -84,6 +88,8 @@ def _not_passed_because(outcome) -> str:
         why.append("runs of two machines")
     if outcome.undecided and not outcome.allow_undecided:
         why.append("undecided cells (--allow-undecided passes them knowingly)")
+    if outcome.failed:
+        why.append("cells that crashed or were cut short (never passed)")
     if (outcome.missing or outcome.differing) and not outcome.allow_missing:
         why.append("cells missing or measured differently (--allow-missing passes them knowingly)")
     if not outcome.checked:
@@ -205,6 +211,9 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
             lines.append(f"{what}: " + ", ".join(c.cell for c in cells))
     lines += [less_accurate_line(c, outcome.accuracy_tolerance) for c in outcome.less_accurate]
     lines += failure_lines(outcome.having("failed"))
+    if outcome.crashed_b and outcome.allow_missing:
+        lines.append("--allow-missing does not pass a process of B that crashed: "
+                     + ", ".join(c.cell for c in outcome.crashed_b))
     lines += [f"MISSING: {c.cell} ({c.skipped}): the other side's processes have nothing to be compared with"
               for c in outcome.having("missing")]
     lines += [f"Not run here: {c.cell} ({c.skipped})" for c in outcome.having("skipped")]

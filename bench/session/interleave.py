@@ -96,6 +96,11 @@ class PairedCell:
         return next((r for pair in self.pairs for r in pair if r.get("status") not in ("ok", "skipped")), None)
 
     @property
+    def failed_sides(self) -> set[str]:
+        """The sides ("A", "B") a process of which did not finish ok."""
+        return {side for pair in self.pairs for side, r in zip("AB", pair) if r.get("status") not in ("ok", "skipped")}
+
+    @property
     def log_ratios(self) -> list[float]:
         return [math.log(_median(b) / _median(a)) for a, b in self.pairs
                 if a.get("status") == "ok" and b.get("status") == "ok"]

@@ -77,6 +77,22 @@ def test_a_crashed_process_fails_the_cell_at_once():
     assert pairs.outcome([cell], allow_missing=True).exit_status == compare.EXIT_UNDECIDED   # nothing decided
 
 
+def test_allow_missing_passes_a_cell_whose_side_a_crashed_never_one_whose_side_b_did():
+    """Beside a decided cell: the base's process failing (its model cannot be built any more)
+    may be let through, listed; a crash of side B, the change under test, never."""
+    same = _run(FakeLaunch({"A": 10.0, "B": 10.0}), min_pairs=3, max_pairs=8)
+    crashed = {side: next(cell for cell in (_run(FakeLaunch({"A": 10.0, "B": 10.0}, crash=n), min_pairs=3, max_pairs=8)
+                                            for n in range(1, 7)) if cell.failed_sides == {side})
+               for side in "AB"}
+    assert pairs.outcome([same, crashed["A"]], allow_missing=True).exit_status == compare.EXIT_PASS
+    assert pairs.outcome([same, crashed["A"]]).exit_status == compare.EXIT_UNDECIDED
+    outcome = pairs.outcome([same, crashed["B"]], allow_missing=True)
+    assert outcome.exit_status == compare.EXIT_UNDECIDED
+    a, b = ab.Side("A", "", {}), ab.Side("B", "", {})
+    assert (f"--allow-missing does not pass a process of B that crashed: {crashed['B'].cell}"
+            in verdicts.paired_lines(a, b, outcome))
+
+
 def test_a_cell_this_machine_cannot_run_is_skipped_not_passed():
     engine = ab.Interleaved(ab.Side("A", "a"), ab.Side("B", "b"), FakeLaunch({"A": 1, "B": 1}))
     (cell,) = engine.run([SPEC], lambda spec: "one_gpu: no GPU found")

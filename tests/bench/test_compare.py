@@ -192,7 +192,32 @@ def test_a_crashed_cell_fails_the_check(tmp_path):
     (c,) = comparison.cells
     assert c.verdict == "" and c.presence == "not comparable: error (timed out after 3 s) in B"   # why, not only "error"
     outcome = check(comparison)
-    assert outcome.exit_status == compare.EXIT_UNDECIDED and outcome.checked == 0 and len(outcome.missing) == 1
+    assert outcome.exit_status == compare.EXIT_UNDECIDED and outcome.checked == 0 and outcome.failed == [c]
+
+
+def test_allow_missing_passes_a_cell_b_lacks_or_a_crashed_never_one_b_crashed(tmp_path):
+    """``--allow-missing`` is for a cell added or removed, or one the baseline could not run;
+    a process of the checked run that crashed is never let through, with other cells decided."""
+    from distbench.render.verdicts import check_lines
+
+    crashed = {"cell": CELL, "status": "error", "reason": "timed out after 3 s", "config": {"workload": "reuters_cnn",
+               "strategy": "default", "loop": "fit"}}
+    other = "x-default-fit"
+
+    def run(cell_records, seed):
+        return load(save(tmp_path, {**cell_records, other: [record(other, samples(5, seed=seed))]}))
+
+    whole = [record(CELL, samples(10, seed=k)) for k in range(3)]
+    base, broken = run({CELL: whole}, 0), run({CELL: whole[:2] + [crashed]}, 1)
+    noise = {**NOISE, other: NOISE[CELL]}
+    outcome = check(compare_runs(base, broken, noise_a=noise), allow_missing=True)
+    assert outcome.exit_status == compare.EXIT_UNDECIDED and outcome.checked == 1
+    lines = check_lines(outcome, "A", "B", 0.05)
+    assert f"FAILED: 1 cell crashed or cut short in B (no option lets this through):" in lines
+    assert f"  {CELL}: 1 of 3 processes failed (timed out after 3 s) in B" in lines
+    # The baseline's crash: the check cannot judge the cell, and --allow-missing lets it through.
+    outcome = check(compare_runs(broken, run({CELL: whole}, 2), noise_a=noise), allow_missing=True)
+    assert outcome.failed == [] and len(outcome.missing) == 1 and outcome.exit_status == compare.EXIT_PASS
 
 
 def test_no_cells_in_common_is_a_user_error(tmp_path):
@@ -259,7 +284,7 @@ def test_a_cell_an_interrupted_run_left_short_is_no_pass(tmp_path):
     (c,) = compare_runs(base, short, noise_a=NOISE).cells
     assert c.presence == "not comparable: 1 of 6 planned processes ran (the run was interrupted) in B"
     outcome = check(compare_runs(base, short, noise_a=NOISE))
-    assert outcome.exit_status == compare.EXIT_UNDECIDED and outcome.missing == [c]
+    assert outcome.exit_status == compare.EXIT_UNDECIDED and outcome.failed == [c]
     assert f"  {CELL}: 1 of 6 planned processes ran (the run was interrupted) in B" in check_lines(outcome, "A", "B",
                                                                                                    0.05)
 
