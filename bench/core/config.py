@@ -239,7 +239,8 @@ class CellSpec:
         if self.target is not None:   # --max-steps bounds a time-to-target cell only
             _at_least("max steps (--max-steps)", self.max_steps, self.warmup_steps + 2)
             parse(self.target)
-        for what, value in (("Deadline", self.deadline_s), ("Connect deadline", self.connect_deadline_s)):
+        for what, value in (("Deadline (--deadline)", self.deadline_s),
+                            ("Connect deadline (--connect-deadline)", self.connect_deadline_s)):
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise UserError(f"{what} must be positive seconds, finite; received {value!r}.")
         if self.cross_device_ops not in CROSS_DEVICE_OPS:

@@ -49,13 +49,19 @@ def check_given(values: dict[str, Any]) -> None:
     for kind, registry in (("workload", workloads.WORKLOADS), ("strategy", strategies.STRATEGIES),
                            ("loop", loops.LOOPS)):
         selected([n for n in values.get(kind) or [] if not references.is_reference(n)], registry)
-    spec = {k: v for k, v in values.items() if v is not None and k not in ("data", "plugins")}
-    base_spec({**spec, "data": None}).validate()
+    check_settings(values)
     if values.get("target") and values["target"] != targets.DEFAULT:
         targets.parse(values["target"])
     for name, least in (("repeats", 1), ("guard_seeds", 0)):
         if values.get(name) is not None and values[name] < least:
             raise UserError(f"--{name.replace('_', '-')} must be >= {least}; received {values[name]}.")
+
+
+def check_settings(values: dict[str, Any]) -> None:
+    """Every cell setting given, checked whichever cells read it: ``--workers 0`` ran a whole
+    matrix without a cross-process cell, and saved it (UserError naming the first wrong one)."""
+    spec = {k: v for k, v in values.items() if v is not None and k not in ("data", "plugins", "target")}
+    base_spec({**spec, "data": None}).validate()
 
 
 def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
@@ -66,6 +72,7 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
         resolved["repeats"] = repeats_default
     if not isinstance(resolved["repeats"], int) or resolved["repeats"] < 1:
         raise UserError(f"Repeats must be an integer >= 1; received {resolved['repeats']!r}.")
+    check_settings(values)
     # References (module:Class, file.py:Class) are loaded here and selected by name; the
     # cells carry them so that their workers load the same classes (distbench.plugins).
     resolved["plugins"] = plugins.load_selection(resolved)

@@ -16,8 +16,8 @@ def spec(**fields):
         ({"global_batch": 33}, r"Global batch 33 is not divisible by 2 virtual devices"),
         ({"warmup_steps": -1}, r"Warm-up steps must be"),
         ({"epochs": 1, "steps_per_epoch": 3, "warmup_steps": 5}, r"no steady-state step"),
-        ({"deadline_s": 0}, r"Deadline must be positive"),
-        ({"connect_deadline_s": -1.0}, r"Connect deadline must be positive seconds, finite; received -1.0"),
+        ({"deadline_s": 0}, r"Deadline \(--deadline\) must be positive"),
+        ({"connect_deadline_s": -1.0}, r"Connect deadline \(--connect-deadline\) must be positive seconds, finite; received -1.0"),
     ],
 )
 def test_impossible_sizes_are_refused_with_what_is_valid(fields, message):
