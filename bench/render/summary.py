@@ -134,10 +134,17 @@ def disturbed_lines(results: list[CellResult], side: str = "") -> list[str]:
     hit = [r for r in results if r.disturbed]
     if not hit:
         return []
-    shares = sorted(d["others_cpu"] for r in hit for d in r.disturbed)
-    used = units.percent(shares[0]) + (f"-{units.percent(shares[-1])}" if len(shares) > 1 else "")
-    reason = f"other processes used {used} of the CPU while timed: steps may be slower than this machine's own"
+    records = [d for r in hit for d in r.disturbed]
+    taken = [f"other processes used {_span([d['others_cpu'] for d in records])} of the CPU"]
+    if any(d.get("steal", 0) >= 0.01 for d in records):   # a hypervisor's other guests (marks above 5%)
+        taken.append(f"the hypervisor gave {_span([d.get('steal', 0) for d in records])} to other guests")
+    reason = f"{' and '.join(taken)} while timed: steps may be slower than this machine's own"
     return grouped_lines(f"DISTURBED{' ' + side if side else ''}", {reason: [r.id for r in hit]})
+
+
+def _span(shares: list[float]) -> str:
+    shares = sorted(shares)
+    return units.percent(shares[0]) + (f"-{units.percent(shares[-1])}" if len(shares) > 1 else "")
 
 
 TERMINAL_HEADERS = ["cell", "runs", "median ms", "95% CI ms", "throughput", "of peak", "input wait", "test", "guard"]

@@ -43,6 +43,11 @@ def test_the_summary_says_which_cells_were_disturbed_and_what_their_strategy_not
     assert ("\nDISTURBED (1): other processes used 37%-58% of the CPU while timed: steps may be slower than this machine's "
             "own: reuters_cnn-default-custom\n") in text.replace("\n    ", " ") + "\n", text
     assert max(map(len, lines)) <= 120
+    stolen = record("reuters_cnn-default-fit", samples(10.0))   # the hypervisor's share marked it, not others'
+    stolen["disturbance"] = {"disturbed": True, "others_cpu": 0.001, "steal": 0.12}
+    text = render_summary(load(save(tmp_path, {stolen["cell"]: [stolen]})).results).replace("\n    ", " ")
+    assert ("DISTURBED (1): other processes used 0% of the CPU and the hypervisor gave 12% to other guests while "
+            "timed") in text, text
     one = record("reuters_cnn-multi_worker-custom", samples(15.0), replicas=2)   # --repeats 1: each port note was a line
     one["strategy"]["notes"] = ["2 worker processes (127.0.0.1:57155, 127.0.0.1:60585)"]
     assert "127.0.0.1" not in render_summary(load(save(tmp_path, {one["cell"]: [one]})).results)
