@@ -239,10 +239,8 @@ class CellSpec:
         if self.target is not None:   # --max-steps bounds a time-to-target cell only
             _at_least("max steps (--max-steps)", self.max_steps, self.warmup_steps + 2)
             parse(self.target)
-        for what, value in (("Deadline (--deadline)", self.deadline_s),
-                            ("Connect deadline (--connect-deadline)", self.connect_deadline_s)):
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise UserError(f"{what} must be positive seconds, finite; received {value!r}.")
+        _positive_seconds("Deadline (--deadline)", self.deadline_s)
+        _positive_seconds("Connect deadline (--connect-deadline)", self.connect_deadline_s)
         if self.cross_device_ops not in CROSS_DEVICE_OPS:
             raise UserError(f"Unknown cross-device ops {self.cross_device_ops!r}. Known: {', '.join(CROSS_DEVICE_OPS)}.")
         keras_flavour.check(self.keras)
@@ -276,6 +274,11 @@ def _threads(what: str, threads: int) -> None:
         raise UserError(f"{what.capitalize()} must be at most {most} ({cpus.THREADS_PER_CPU} per usable CPU, "
                         f"{cpus.usable_cpus()} here: more only wait for a CPU, and far more make TensorFlow abort "
                         f"creating them); received {threads}.")
+
+
+def _positive_seconds(what: str, value) -> None:
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise UserError(f"{what} must be positive seconds, finite; received {value!r}.")
 
 
 def _at_least(what: str, value: int, low: int) -> None:

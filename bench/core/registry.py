@@ -92,9 +92,10 @@ class Registry:
                             f"{cls.__qualname__!r} has {name!r}.")
         missing = [m for m in self.needs if not hasattr(cls, m)]
         abstract = sorted(getattr(cls, "__abstractmethods__", ()))
+        if missing and self.how:   # not built on the base class: how to be one, not the base's internals
+            raise UserError(f"{where}: {cls.__qualname__} is not a {self.kind}: {self.how} (see docs/own-model.md).")
         if missing or abstract:
-            how = f"{self.how}; " if self.how and missing else ""
-            raise UserError(f"{where}: {cls.__qualname__} does not implement the {self.kind} protocol: {how}missing "
+            raise UserError(f"{where}: {cls.__qualname__} does not implement the {self.kind} protocol: missing "
                             f"{', '.join(missing + abstract)} (see docs/own-model.md).")
 
     def unregister(self, name: str) -> type:

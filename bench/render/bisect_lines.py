@@ -24,7 +24,7 @@ def step_line(number: int, step, total: int) -> str:
 
 def closing_lines(found) -> list[str]:
     steps = ", ".join(f"{s.commit[:8]} {s.pairs}" for s in found.steps)
-    lines = [f"GOOD {found.good[:8]}, BAD {found.bad[:8]}: {len(found.commits)} commits after GOOD; "
+    lines = [f"GOOD {found.good[:8]}, BAD {found.bad[:8]}: {units.count(len(found.commits), 'commit')} after GOOD; "
              f"{units.count(len(found.steps), 'step')}, {units.count(found.pairs, 'pair')} in all (per step: {steps})."]
     failed = found.steps[-1] if found.steps and found.steps[-1].verdict == "failed" else None
     if found.first_regressed:

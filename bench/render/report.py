@@ -161,8 +161,9 @@ def _history_section(history: list[StoredRun], cell_trends: list[Trend]) -> list
         return []
     ordered = sorted(((t.cell, s) for t in cell_trends for s in t.steps), key=lambda found: not found[1].regression)
     lines = [f"## History ({len(history)} runs of this machine)", "",
-             "A trend per matrix cell, with the steps found in it, is in report.html (\"Trends\"). Steps "
-             "(regression: `compare`'s judge calls the run after the step slower than the run before):", ""]
+             "A trend per matrix cell, with the steps found in it, is in report.html (\"Trends\"). The steps "
+             "found, each with what `compare`'s judge says of the run after it against the run before; those it "
+             "calls slower are marked **regression** and come first:", ""]
     lines += [f"- {'**regression** ' if s.regression else ''}{cell}: {history_charts.step_text(s)}"
               for cell, s in ordered] or ["- No step was found."]
     return lines + [""]

@@ -130,6 +130,9 @@ def _relative_ref(path: Path, ref: str) -> str:
 def _option_value(path: Path, key: str, value, option: options.Option):
     if option.repeatable:
         items = value if isinstance(value, list) else [value]
+        if not items:   # it read as not given: every workload (or strategy, loop) ran
+            raise UserError(f"{path}: {key} = [] selects nothing; name at least one, or leave {key} out to run "
+                            "them all.")
         return [_typed(path, key, v, str) for v in items]
     if option.flag:
         return _typed(path, key, value, bool)

@@ -198,7 +198,8 @@ class Storage:
         else in this machine's (``machine_id()``, called only then: it imports TensorFlow).
         """
         machine, _, rest = ref.partition("/")
-        if rest and "/" not in rest and (self.root / machine).is_dir() and not (self.root / machine / rest).is_file():
+        if (machine and rest and "/" not in rest and (self.root / machine).is_dir()
+                and not (self.root / machine / rest).is_file()):
             if not self.runs(machine):
                 raise UserError(f"No stored runs in {self.root / machine}/.")
             return self._pick(ref, rest, self.runs(machine))

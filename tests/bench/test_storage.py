@@ -91,6 +91,7 @@ def test_references_resolve(tmp_path):
         ("latest~5", r"Run 'latest~5' does not exist: only 2 stored run"),
         ("yesterday", r"Bad run reference 'yesterday'"),
         ("/nowhere/run.json", r"No stored run at '/nowhere/run.json'"),
+        ("/run.json", r"No stored run at '/run.json': the file does not exist"),   # read as a machine folder ''
     ],
 )
 def test_bad_references_are_clear(tmp_path, ref, message):
