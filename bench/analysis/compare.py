@@ -334,9 +334,13 @@ def compare_runs(
     cells_a, cells_b = a.results, b.results
     shared = [c for c in cells_a if c in cells_b]
     if not shared:
+        paired = [run.label for run in (a, b) if run.interleaved]
+        why = (f" {' and '.join(paired)} {'is an interleaved run' if len(paired) == 1 else 'are interleaved runs'} "
+               "(`check --against` or `ab`, cells <id>@A and <id>@B, judged when it ran); compare compares runs of "
+               "`distbench run` or `pytest --benchmark-only`." if paired else " Compare runs of the same selection.")
         raise UserError(
             f"Runs {a.label} and {b.label} have no cells in common (A: {', '.join(cells_a) or 'none'}; "
-            f"B: {', '.join(cells_b) or 'none'}). Compare runs of the same selection."
+            f"B: {', '.join(cells_b) or 'none'}).{why}"
         )
     overrides, noise_a, noise_b = overrides or {}, noise_a or {}, noise_b or {}
     rows = [compare_cell(cells_a[c], cells_b[c], overrides.get(c, threshold), noise_a.get(c), noise_b.get(c))

@@ -112,6 +112,8 @@ def render_summary(results: dict[str, CellResult], every_column: str = "`distben
     return "\n".join(parts)
 
 
+LOCAL_PROCESSES = ("local processes share this machine's CPUs: the cost of distributing across processes, not "
+                   "scaling")
 LOCAL_ADDRESS = re.compile(r"\b(?:127\.0\.0\.1|localhost):\d+")   # a local cluster's ports: new each process
 
 
@@ -121,6 +123,8 @@ def note_lines(results: dict[str, CellResult]) -> list[str]:
     a note naming a process's own ports is not one, even when one process ran)."""
     groups: dict[str, list[str]] = {}
     for r in _shown(results):
+        if r.shared_hardware and not r.strategy_info.get("virtual_devices"):   # virtual cells' notes say it
+            groups.setdefault(LOCAL_PROCESSES, []).append(r.id)
         said = [(rep.get("strategy") or {}).get("notes") or [] for rep in r.ok]
         for note in (n for n in said[0] if all(n in other for other in said[1:])) if said else ():
             if not LOCAL_ADDRESS.search(note):

@@ -76,9 +76,18 @@ def target_text(results: dict[str, CellResult], fmt: str, compact: bool) -> str:
             continue
         median = "not reached" if row[6].startswith("not reached") else row[6]   # the budget is in the note
         interval = "-" if row[7].startswith("not reached to not reached") else row[7]
-        groups.setdefault(f"{row[0]} (data: {row[-1]}):", []).append(
+        groups.setdefault(f"{row[0]} (data: {_data_words(row[-1])}):", []).append(
             [f"{row[1]}-{row[2]}", row[3], row[5], median, interval, *row[8:12]])
     parts = [summary.grouped_table(list(groups.items()), TARGET_TERMINAL)] if groups else []
     for status, reasons in absent.items():
         parts += summary.grouped_lines(status, reasons)
     return "\n".join(parts)
+
+
+def _data_words(source: str) -> str:
+    """A record's data source as a reader knows it: ``workload`` is a workload's own
+    ``data()`` (``workload:X``: given ``--data X``)."""
+    kind, _, given = source.partition(":")
+    if kind != "workload":
+        return source
+    return "the workload's data()" + (f", --data {given}" if given else "")

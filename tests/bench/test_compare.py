@@ -226,6 +226,23 @@ def test_no_cells_in_common_is_a_user_error(tmp_path):
         compare_runs(a, b)
 
 
+def test_an_interleaved_run_is_named_as_one_when_nothing_is_in_common(tmp_path):
+    """``compare 13 14`` with 14 an ``ab`` run: its cells are pairs' sides, not the matrix's."""
+    from datetime import datetime, timezone
+
+    from distbench.storage.files import Storage, run_document
+
+    from tests.bench.runs import MACHINE
+
+    cells = {f"{CELL}@{side}": [record(CELL, samples(10.0, seed=k))] for k, side in enumerate("AB")}
+    document = run_document(cells, INFO, {"id": "b", "dirty": False}, datetime(2026, 11, 23, tzinfo=timezone.utc),
+                            extra={"interleaved": {"cells": {CELL: {"verdict": "same"}}}})
+    paired = load(Storage(tmp_path).save(document, MACHINE))
+    with pytest.raises(UserError, match=r"is an interleaved run \(`check --against` or `ab`, cells <id>@A and "
+                                        r"<id>@B, judged when it ran\); compare compares runs of `distbench run`"):
+        compare_runs(run_with(tmp_path, 10.0), paired)
+
+
 def test_machine_diff_names_what_differs_and_ignores_what_drifts():
     gpu = {"distbench": {**INFO["distbench"], "gpu_count": 1, "gpus": ["NVIDIA H100"], "tensorflow": "2.22.0",
                          "memory_bytes": INFO["distbench"]["memory_bytes"] + 5 * 2**20}}

@@ -243,3 +243,12 @@ def test_multi_worker_target_cells_skip_with_their_reason(tiny):
 
     spec = tiny("reuters_cnn", "multi_worker", "custom", target="accuracy=0.5")
     assert "time to target is not built for several workers" in skip_reason(spec, Hardware(2, (), None, (), False))
+
+
+def test_the_terminal_table_names_a_workload_s_own_data_as_a_reader_knows_it():
+    """``(data: workload)`` named no documented source: it is the workload's own data()."""
+    from distbench.render.target_table import _data_words
+
+    assert _data_words("workload") == "the workload's data()"
+    assert _data_words("workload:/p/data.csv") == "the workload's data(), --data /p/data.csv"
+    assert _data_words("synthetic") == "synthetic" and _data_words("folder:/x") == "folder:/x"

@@ -40,6 +40,8 @@ def test_the_summary_says_which_cells_were_disturbed_and_what_their_strategy_not
     lines = text.splitlines()
     assert f"note (1): {MIRRORED_NOTE}: reuters_cnn-mirrored-custom" in lines, text
     assert not any("127.0.0.1" in line for line in lines), text
+    assert ("\nnote (1): local processes share this machine's CPUs: the cost of distributing across processes, not "
+            "scaling: reuters_cnn-parameter_server-custom\n") in text.replace("\n    ", " ") + "\n", text
     assert ("\nDISTURBED (1): other processes used 37%-58% of the CPU while timed: steps may be slower than this machine's "
             "own: reuters_cnn-default-custom\n") in text.replace("\n    ", " ") + "\n", text
     assert max(map(len, lines)) <= 120
