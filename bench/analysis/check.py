@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from distbench.analysis import guard
 from distbench.analysis.compare import (DEFAULT_ACCURACY_TOLERANCE, EXIT_PASS, EXIT_REGRESSION, EXIT_UNDECIDED,
                                         CellComparison, Comparison, metric_worse)
-from distbench.core import stats
+from distbench.core import records, stats
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def _lost(c: CellComparison) -> bool:
     diverged, before workers refused one): no number is not 'no loss'."""
     if c.a is None or c.b is None or c.accuracy_a is None:
         return False
-    return any(((r.get("accuracy") or {}).get("test") or {}).get(c.b.guard_metric) is None for r in c.b.ok)
+    return any(records.test_value(r, c.b.guard_metric) is None for r in c.b.ok)
 
 
 def seed_medians(comparison: Comparison) -> dict[str, tuple[float | None, float | None, int]]:

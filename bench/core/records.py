@@ -56,9 +56,13 @@ def pooled_samples(repeats: list[CellRecord]) -> list[float]:
 
 def mean_test(repeats: list[CellRecord], metric: str = "accuracy") -> float | None:
     """The mean of a test metric over the measured repeats (None when none has it)."""
-    tests = [(r.get("accuracy") or {}).get("test") or {} for r in ok(repeats)]
-    values = [t[metric] for t in tests if t.get(metric) is not None]
+    values = [v for v in (test_value(r, metric) for r in ok(repeats)) if v is not None]
     return stats.mean(values) if values else None
+
+
+def test_value(record: CellRecord, metric: str) -> float | None:
+    """One process's test metric (None when it has none: NaN is stored as null)."""
+    return ((record.get("accuracy") or {}).get("test") or {}).get(metric)
 
 
 def short_reason(record: CellRecord, limit: int = 800) -> str:

@@ -79,9 +79,10 @@ def _diverged_after(plain, test: dict) -> tuple[str, bool]:
     """What says the trained model diverged, when something does: a weight that is NaN or
     infinite (a model whose loss Keras still reports as finite: 2.30 = ln 10 for ten classes
     once every output is NaN), or a test metric that is (stored as null, it read as no loss)."""
-    broken = sum(not np.isfinite(w).all() for w in plain.get_weights())
+    weights = plain.get_weights()
+    broken = sum(not np.isfinite(w).all() for w in weights)
     if broken:
-        return (f"{broken} of the model's {len(plain.get_weights())} weight arrays {'holds' if broken == 1 else 'hold'} "
+        return (f"{broken} of the model's {len(weights)} weight arrays {'holds' if broken == 1 else 'hold'} "
                 "NaN or infinite values"), True
     bad = {k: v for k, v in test.items() if isinstance(v, (float, np.floating)) and not math.isfinite(v)}
     return f"the test {', '.join(f'{k} is {v}' for k, v in bad.items())}", bool(bad)
