@@ -5,12 +5,17 @@ so the answers here are safe to ask for in any process, at any time, and are cac
 TPUs are never contacted here: a remote TPU address is only noted (connecting to one
 in-process without a deadline was seen to hang for over 45 s); the worker process, which
 runs under the launcher's deadline, does the connecting.
+
+The parent of a run keeps TensorFlow out of its own process (its import takes 4-7 s
+here): a worker lists the devices and TensorFlow's build for it, and the parent
+:func:`adopt` s what the worker found, so that :func:`detect` and :func:`tensorflow_facts`
+answer from that without importing TensorFlow (:func:`distbench.launchers.process.machine`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
+import dataclasses
 import glob
 import importlib.util
 import os
@@ -117,9 +122,17 @@ def native_stderr_quiet() -> Iterator[None]:
                 sys.stderr.write(sink.read().decode("utf-8", "replace"))
 
 
-@functools.lru_cache(maxsize=1)
+_found: dict[str, object] = {}   # "hardware": Hardware, "tensorflow": tensorflow_facts()
+
+
 def detect() -> Hardware:
     """Lists physical devices (cached; never initialises the TensorFlow runtime)."""
+    if "hardware" not in _found:
+        _found["hardware"] = _list_devices()
+    return _found["hardware"]
+
+
+def _list_devices() -> Hardware:
     import shutil
 
     with native_stderr_quiet():
@@ -135,3 +148,42 @@ def detect() -> Hardware:
         libtpu_installed=importlib.util.find_spec("libtpu") is not None,
         nvidia_smi=shutil.which("nvidia-smi") is not None,
     )
+
+
+def tensorflow_facts() -> dict:
+    """What only an imported TensorFlow says about this machine: its version and Keras's,
+    the CUDA and cuDNN it was built with, and the GPUs' names (cached)."""
+    if "tensorflow" not in _found:
+        detect()   # first: TensorFlow imported with its C++ start-up lines kept out of the terminal
+        import keras
+        import tensorflow as tf
+
+        build = tf.sysconfig.get_build_info()
+        gpus = tf.config.list_physical_devices("GPU")
+        _found["tensorflow"] = {
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "cuda_build": build.get("cuda_version"),
+            "cudnn_build": build.get("cudnn_version"),
+            "gpus": [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus],
+        }
+    return _found["tensorflow"]
+
+
+def found() -> dict:
+    """:func:`detect` and :func:`tensorflow_facts` as JSON (a worker's answer to its parent)."""
+    return {"hardware": dataclasses.asdict(detect()), "tensorflow": tensorflow_facts()}
+
+
+def adopt(answer: dict) -> Hardware:
+    """Takes what a worker :func:`found` as this process's own answers (the parent's,
+    which then need not import TensorFlow); the hardware."""
+    listed = answer["hardware"]
+    hw = Hardware(**{k: tuple(v) if isinstance(v, list) else v for k, v in listed.items()})
+    _found.update(hardware=hw, tensorflow=dict(answer["tensorflow"]))
+    return hw
+
+
+def known() -> bool:
+    """Whether :func:`detect` can answer without importing TensorFlow now."""
+    return "hardware" in _found or "tensorflow" in sys.modules

@@ -116,12 +116,26 @@ def test_pytest_benchmark_only_measures_the_project_s_matrix(project):
     assert len(servers) == 1 and None not in servers, servers
 
 
+# `python -m distbench` (its __main__), saying at the end whether the parent imported TensorFlow.
+MAIN_SAYING_IF_TF = ("import sys; from distbench.cli.main import main; code = main(sys.argv[1:]); "
+                     "print('TensorFlow in the parent:', 'tensorflow' in sys.modules); sys.exit(code)")
+
+
 def test_the_cli_reads_the_same_matrix_and_refuses_a_wrong_folder(project):
-    run = [sys.executable, "-m", "distbench", "run", "--strategy", "default", "--loop", "custom", "--guard-seeds", "0",
-           "--no-peak"]
+    """The parent of a run keeps TensorFlow out of its own process (a worker lists the
+    devices and TensorFlow's build: the stored machine is still described by them)."""
+    import tensorflow as tf
+
+    run = [sys.executable, "-c", MAIN_SAYING_IF_TF, "run", "--strategy", "default", "--loop", "custom",
+           "--guard-seeds", "0", "--no-peak"]
     result = subprocess.run(run, cwd=project, capture_output=True, text=True, timeout=600, env=_env())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "[1/1] tiny_sentiment-default-custom: ok" in result.stdout and len(_runs(project)) == 1
+    assert "TensorFlow in the parent: False" in result.stdout
+    machine = json.loads(_runs(project)[0].read_text())["machine_info"]["distbench"]
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    assert (machine["tensorflow"], machine["gpu_count"]) == (tf.__version__, gpus) == (tf.__version__, len(machine["gpus"]))
+    assert machine["keras"] and machine["cuda_build"] == tf.sysconfig.get_build_info().get("cuda_version")
     (project / "bad" / "pos").mkdir(parents=True)
     result = subprocess.run(run + ["--data", "bad"], cwd=project, capture_output=True, text=True, timeout=600,
                             env=_env())

@@ -18,7 +18,8 @@ from distbench.session import matrix_file, options, tune
 from distbench.session.plan import selected
 from distbench.session.session import Session
 from distbench.storage.files import Storage
-from distbench.strategies import hardware, slurm
+from distbench.launchers import process as launcher
+from distbench.strategies import slurm
 from distbench.strategies.base import Availability
 from distbench.strategies.multi_worker import tf_config
 from distbench.strategies.parameter_server import cluster_roles
@@ -26,7 +27,7 @@ from distbench.strategies.parameter_server import cluster_roles
 
 def cmd_list(args: argparse.Namespace) -> int:
     _load_project_classes(args.matrix_file)
-    hw = hardware.detect()
+    hw = launcher.machine()
     adapters = [(name, strategies.get(name)) for name in strategies.STRATEGIES.names()]
     for line in listing.listing_lines(
             hw.summary(), [(name, workloads.get(name).summary) for name in workloads.WORKLOADS.names()],

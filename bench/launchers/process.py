@@ -39,6 +39,8 @@ from distbench.core.records import CellRecord, failed
 from distbench.launchers import forkserver
 from distbench.launchers.forkserver import LATE_ENV, WORKER_ENV, start_env
 from distbench.launchers.trees import CodeTree
+from distbench.strategies import hardware
+from distbench.strategies.hardware import Hardware
 
 TAIL_CHARS = 2000
 
@@ -172,6 +174,23 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell"
                                   log_path),
             error_kind="crash", wall_s=wall, output_tail=output_tail(log_path), started=how,
         )
+
+
+MACHINE_DEADLINE_S = 300.0
+
+
+def machine() -> Hardware:
+    """This machine's devices. Listed by a worker when this process has not imported
+    TensorFlow: the parent of a run then never pays for its import (4-7 s here), and the
+    worker comes from the fork server its cells start from. Listed in this process when
+    TensorFlow is here already, or when that worker failed (its cells will say why)."""
+    if hardware.known():
+        return hardware.detect()
+    spec = CellSpec(workload="machine", strategy="default", loop=None, deadline_s=MACHINE_DEADLINE_S)
+    record = launch(spec, task="machine")
+    if record.get("status") == "ok":
+        return hardware.adopt(record["machine"])
+    return hardware.detect()
 
 
 def _wait(proc: subprocess.Popen, deadline_s: float) -> bool:

@@ -234,7 +234,7 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict) -> None:
     # inside the hook: see the note on imports at the top
     from distbench.storage.machine import machine_info as distbench_machine_info
 
-    machine_info["distbench"] = distbench_machine_info()
+    machine_info["distbench"] = distbench_machine_info(cpu=machine_info.get("cpu"))
 
 
 def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info, compared_benchmark) -> None:

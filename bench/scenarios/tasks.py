@@ -3,7 +3,8 @@
 A worker's task is ``cell`` (the scenario of its workload's kind, after the set-up every
 cell shares: :func:`distbench.scenarios.cell.run_cell`) or the name of a scenario that
 sets itself up: the overhead benchmark's bare loop, ``fit``'s timing cost, the peak, the
-check of a user's workload before a run.
+check of a user's workload before a run, the machine's devices for a parent that keeps
+TensorFlow out of its own process.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Callable
 from distbench.core.config import CellSpec
 from distbench.core.records import CellRecord
 from distbench.scenarios import bare, cell, fit_cost, matmul, peak, preflight, server, training
+from distbench.strategies import hardware
 from distbench.strategies.hardware import Hardware
 
 
@@ -34,7 +36,9 @@ SCENARIOS: dict[str, Scenario] = {
     "bare-accuracy": Scenario(lambda spec: bare.measure(spec, "accuracy")),
     "peak": Scenario(peak.measure),
     "preflight": Scenario(preflight.check),   # a user's workload checked once per run, before any timing
-    "server": Scenario(server.serve),   # a parameter-server cluster's worker or ps: serves until killed
+    "server": Scenario(server.serve),
+    # The devices and TensorFlow's build, listed for the parent (hardware.adopt).
+    "machine": Scenario(lambda spec: {"cell": "machine", "status": "ok", "machine": hardware.found()}),   # a parameter-server cluster's worker or ps: serves until killed
 }
 TASKS = ("cell", *(name for name, s in SCENARIOS.items() if not s.in_cell))
 

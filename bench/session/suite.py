@@ -20,7 +20,6 @@ from distbench.launchers import cluster
 from distbench.launchers import process as launcher
 from distbench.launchers.trees import CodeTree
 from distbench.session.plan import skip_reason
-from distbench.strategies import hardware
 from distbench.strategies.hardware import Hardware
 
 Progress = Callable[[int, int, CellSpec, CellRecord, float], None]
@@ -38,12 +37,19 @@ class Suite:
     """Runs cells in worker processes and remembers how ``auto`` data resolved."""
 
     def __init__(self, hw: Hardware | None = None, launch=launcher.launch, launch_cluster=cluster.launch_cluster) -> None:
-        self.hw = hw or hardware.detect()
+        self._hw = hw
         self._launch = launch
         self._launch_cluster = launch_cluster
         self._sources: dict[tuple[str, str, int], str] = {}
         self._checked: dict[tuple, dict] = {}
         self._worker_skipped: dict[CellSpec, CellRecord] = {}   # cells a worker found it can never run
+
+    @property
+    def hw(self) -> Hardware:
+        """This machine's devices (listed by a worker, on first use: :func:`launcher.machine`)."""
+        if self._hw is None:
+            self._hw = launcher.machine()
+        return self._hw
 
     def prepare(self, spec: CellSpec) -> CellSpec:
         """``spec`` with its data source resolved (``auto`` -> ``keras`` or ``synthetic``)."""

@@ -100,8 +100,9 @@ def save_run(
     ``plan``: what the run set out to do (:func:`run_document`)."""
     from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
 
-    info = machine_info()
-    machine = {**pytest_benchmark_generate_machine_info(), "distbench": info}
+    machine = pytest_benchmark_generate_machine_info()
+    info = machine_info(cpu=machine.get("cpu"))
+    machine["distbench"] = info
     now = dt.datetime.now(dt.timezone.utc)
     info_commit = provenance.commit_info(project_root())
     if commit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -11,8 +12,10 @@ from distbench.core.cpus import usable_cpus
 from distbench.strategies import hardware
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_model() -> str:
-    """The CPU's brand string from py-cpuinfo (what pytest-benchmark stores too), else /proc."""
+    """The CPU's brand string from py-cpuinfo (what pytest-benchmark stores too), else /proc
+    (cached: py-cpuinfo takes about 1 s, in a process of its own)."""
     try:
         import cpuinfo
 
@@ -57,31 +60,22 @@ def gpu_driver() -> str | None:
     return out[0] if out else None
 
 
-def machine_info() -> dict:
+def machine_info(cpu: dict | None = None) -> dict:
     """TensorFlow/Keras/CUDA/cuDNN versions, CPU, memory, GPUs and the environment
-    variables that change speed (no runtime start-up)."""
-    # First: detect() imports TensorFlow with its C++ start-up lines kept out of the terminal
-    # (imported here first, they reached it: TF_CPP_MIN_LOG_LEVEL no longer silences them).
-    tpu = hardware.detect().tpu_address
-    import keras
-    import tensorflow as tf
-
-    build = tf.sysconfig.get_build_info()
-    gpus = tf.config.list_physical_devices("GPU")
+    variables that change speed (no runtime start-up). ``cpu``: py-cpuinfo's answer when
+    the caller has it (pytest-benchmark's machine info), not asked for twice."""
+    found = hardware.tensorflow_facts()   # from a worker, in the parent of a run (or imported here)
     return {
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "cuda_build": build.get("cuda_version"),
-        "cudnn_build": build.get("cudnn_version"),
-        "cpu_model": cpu_model(),
+        **{k: found[k] for k in ("tensorflow", "keras", "cuda_build", "cudnn_build")},
+        "cpu_model": (cpu or {}).get("brand_raw") or cpu_model(),
         "cpu_count": usable_cpus(),
         "cpu_count_host": os.cpu_count(),
         "cpu_count_physical": psutil.cpu_count(logical=False),
         "memory_bytes": psutil.virtual_memory().total,
-        "gpu_count": len(gpus),
-        "gpus": [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus],
-        "gpu_driver": gpu_driver() if gpus else None,
-        "tpu": tpu,
+        "gpu_count": len(found["gpus"]),
+        "gpus": list(found["gpus"]),
+        "gpu_driver": gpu_driver() if found["gpus"] else None,
+        "tpu": hardware.tpu_address(),
         "env": speed_env(),
         "python": platform.python_version(),
         "platform": platform.platform(),

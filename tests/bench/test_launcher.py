@@ -38,6 +38,26 @@ def test_a_worker_past_its_deadline_is_killed_with_its_group(tiny):
     assert gone(pid)
 
 
+def test_a_parent_without_tensorflow_takes_the_devices_a_worker_lists(monkeypatch):
+    """What the ``machine`` task's worker lists is what this process would list itself; a
+    worker that fails leaves the listing to this process. (That a run's parent imports no
+    TensorFlow: tests/test_user_project.py.)"""
+    from distbench.core.config import CellSpec
+    from distbench.strategies import hardware
+
+    listed = hardware._list_devices()   # this process's own listing, not the session's CPU-only view
+    monkeypatch.setattr(hardware, "_found", {})
+    monkeypatch.setattr(hardware, "known", lambda: False)
+    assert launcher.machine() == listed
+    assert len(hardware.tensorflow_facts()["gpus"]) == len(listed.gpus)   # adopted: TensorFlow's build, from the worker
+    monkeypatch.setattr(hardware, "_found", {})
+    crashed = {"status": "error", "error_kind": "crash", "reason": "worker pid 1 was killed by SIGKILL"}
+    monkeypatch.setattr(launcher, "launch", lambda spec, task: crashed if task == "machine" and isinstance(
+        spec, CellSpec) else None)
+    monkeypatch.setattr(hardware, "detect", lambda: "listed here")
+    assert launcher.machine() == "listed here"
+
+
 def test_a_relative_pythonpath_means_the_worker_s_folder():
     """A fork server resolves PYTHONPATH where it starts; a worktree's worker must get its own."""
     env = CodeTree(workdir="/side/a").environ({"PYTHONPATH": "src" + os.pathsep + "/abs"})
