@@ -26,8 +26,11 @@ def this_machine_id() -> str:
 
 
 def _noise(storage, a, b) -> tuple[dict, dict]:
-    """Each run's machine's between-run noise (:func:`~distbench.analysis.compare.comparison_noise`)."""
-    return compare.comparison_noise(history(storage, a.machine_id), history(storage, b.machine_id), a, b)
+    """Each run's machine's between-run noise (:func:`~distbench.analysis.compare.comparison_noise`);
+    one machine's history read (and its unreadable runs named) once."""
+    history_a = history(storage, a.machine_id)
+    history_b = history_a if b.machine_id == a.machine_id else history(storage, b.machine_id)
+    return compare.comparison_noise(history_a, history_b, a, b)
 
 
 def history(storage: Storage, machine_id: str) -> list:
@@ -41,11 +44,21 @@ def history(storage: Storage, machine_id: str) -> list:
 def cmd_compare(args: argparse.Namespace) -> int:
     storage = Storage(args.results)
     a, b = load_ref(storage, args.a), load_ref(storage, args.b)
+    _two_runs(("A", args.a, a), ("B", args.b, b), "`distbench compare latest~1 latest`")
     noise_a, noise_b = _noise(storage, a, b)
     comparison = compare.compare_runs(a, b, threshold_of(args, stored_default(args)), noise_a=noise_a,
                                       noise_b=noise_b)
     emit(comparison_table.comparison_text(comparison, args.format))
     return 0
+
+
+def _two_runs(first: tuple, second: tuple, example: str) -> None:
+    """UserError when both references name one run: a run compared with itself measures no
+    change (a check of it would pass whatever the code does)."""
+    (flag_a, ref_a, a), (flag_b, ref_b, b) = first, second
+    if a.path.resolve() == b.path.resolve():
+        raise UserError(f"{flag_a} {ref_a} and {flag_b} {ref_b} are the same run ({a.label}); a run compared with "
+                        f"itself measures no change. Give two different runs, e.g. {example}.")
 
 
 def stored_default(args: argparse.Namespace) -> float:
@@ -82,6 +95,8 @@ def check_baseline(args: argparse.Namespace) -> int:
     overrides = _cell_thresholds(args.cell_threshold)
     storage = Storage(args.results)
     baseline, current = load_ref(storage, args.baseline), load_ref(storage, args.run or "latest")
+    _two_runs(("--baseline", args.baseline, baseline), ("--run", args.run or "latest", current),
+              "`check --baseline N` with a run saved after N")
     for flag, ref, run in (("--baseline", args.baseline, baseline), ("--run", args.run or "latest", current)):
         if run.interleaved:
             plain = [f"{r.number:04d}" for r in history(storage, run.machine_id) if not r.interleaved][-5:]

@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+from pathlib import Path
 
 import pytest
 from distbench.cli.main import main
@@ -69,6 +70,8 @@ def test_check_per_cell_threshold_override(capsys, results):
     "argv, message",
     [
         (["compare", "1", "9"], "Run number 9 does not exist"),
+        (["compare", "6", "latest~1"], "A 6 and B latest~1 are the same run"),
+        (["check", "--baseline", "7"], "--baseline 7 and --run latest are the same run"),   # passed: all "same"
         (["compare", "1", "7"], "have no cells in common"),
         (["check", "--baseline", "1", "--cell-threshold", "reuters=x"], "Bad --cell-threshold 'reuters=x'"),
         (["check", "--baseline", "1", "--run", "2", "--cell-threshold", "nope=0.3"], "names cells in neither run: nope"),
@@ -127,6 +130,14 @@ def test_truncated_stored_file_is_refused_and_left_alone(capsys, results, tmp_pa
     code, _, err = run_cli(capsys, "compare", str(bad), "1", "--results", results)
     assert code == 2 and "is not valid JSON" in err
     assert bad.read_text() == '{"machine_info": {"cpu": '
+
+
+def test_a_corrupt_run_in_the_history_is_named_once(capsys, results):
+    (machine,) = [p for p in Path(results).iterdir() if p.is_dir()]
+    (machine / "0008_dead_x.json").write_text('{"machine_info": {"cpu": ')
+    code, out, err = run_cli(capsys, "compare", "1", "6", "--results", results)
+    assert code == 0 and "slower" in out
+    assert err.count("skipped in the history:") == 1 and "0008_dead_x.json" in err, err
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "markdown"])
