@@ -24,7 +24,7 @@ from distbench.cli.args import (
 from distbench.cli.interleaved import cmd_ab, cmd_bisect, cmd_check, cmd_plan
 from distbench.cli.running import cmd_list, cmd_run, cmd_serve, cmd_tune
 from distbench.cli.stored import cmd_compare, cmd_report
-from distbench.core.errors import UserError
+from distbench.core.errors import UnknownName, UserError
 from distbench.render import run_table
 from distbench.session import matrix_file, options
 from distbench.session.bisect import FIND
@@ -151,6 +151,7 @@ def _with_matrix_file(args: argparse.Namespace) -> None:
     path = matrix_file.find()
     declared = matrix_file.read(path) if path else {}
     args.matrix_file = str(path) if path else None
+    args.declared = {k: list(v) for k, v in declared.items() if isinstance(v, list)}   # its names, as read
     # What the command line itself gave: check --against reads the other version's matrix file under it.
     args.given = {o.name: getattr(args, o.name) for o in options.OPTIONS
                   if getattr(args, o.name, None) not in (None, [], False)}
@@ -163,6 +164,16 @@ def _with_matrix_file(args: argparse.Namespace) -> None:
             setattr(args, name, value)
     if getattr(args, "results", "") is None:
         args.results = str(path.parent / "results") if path else options.BY_NAME["results"].default
+
+
+def _where(exc: UserError, args: argparse.Namespace) -> str:
+    """``exc``'s line, naming the matrix file when it is an unknown name the file gave (and
+    the command line did not replace)."""
+    declared = getattr(args, "declared", {})
+    if isinstance(exc, UnknownName) and exc.name in (declared.get(exc.kind) or []) \
+            and not getattr(args, "given", {}).get(exc.kind):
+        return f"{args.matrix_file}: {exc}"
+    return str(exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         with document_only(getattr(args, "format", None)):
             return args.func(args)
     except UserError as exc:
-        print(run_table.error_line(exc), file=sys.stderr)
+        print(run_table.error_line(_where(exc, args)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(run_table.INTERRUPTED_UNSAVED, file=sys.stderr)

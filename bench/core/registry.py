@@ -14,7 +14,7 @@ import importlib.metadata
 import logging
 from typing import TypeVar
 
-from distbench.core.errors import UserError
+from distbench.core.errors import UnknownName, UserError
 from distbench.core.references import is_reference, same_class
 
 T = TypeVar("T")
@@ -115,8 +115,8 @@ class Registry:
         """The refusal of a name this registry does not hold, listing the valid names (and
         ``also``, names known elsewhere: a matrix file's own classes)."""
         known = dict.fromkeys([*self.names(), *also])
-        return UserError(f"Unknown {self.kind} {name!r}. Known: {', '.join(known)}; "
-                         "or a reference, module:Class or path/to/file.py:Class.")
+        return UnknownName(f"Unknown {self.kind} {name!r}. Known: {', '.join(known)}; "
+                           "or a reference, module:Class or path/to/file.py:Class.", self.kind, name)
 
     def names(self) -> list[str]:
         self._discover()

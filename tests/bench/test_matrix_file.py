@@ -15,3 +15,19 @@ def test_an_empty_selection_is_refused_naming_the_file(tmp_path, key):
         matrix_file.read(path)
     path.write_text(f'{key} = ["x"]\n')
     assert list(matrix_file.read(path).values()) == [["x"]]
+
+
+@pytest.mark.parametrize("key, name, kind", [("workloads", "reuters_cnm", "workload"),
+                                             ("strategies", "defualt", "strategy"), ("loops", "fitt", "loop")])
+def test_an_unknown_name_from_the_file_is_refused_naming_the_file(tmp_path, monkeypatch, capsys, key, name, kind):
+    """The same refusal as on the command line, with the file named; a name the command line
+    gave is the command line's (no file named), and one that replaces the file's runs."""
+    from distbench.cli.main import main
+
+    (tmp_path / "distbench.toml").write_text(f'{key} = ["{name}"]\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--no-save"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"distbench: error: {tmp_path / 'distbench.toml'}: Unknown {kind} '{name}'. Known: "), err
+    assert main(["run", "--no-save", f"--{kind}", "nope"]) == 2
+    assert capsys.readouterr().err.startswith(f"distbench: error: Unknown {kind} 'nope'. Known: ")
