@@ -87,7 +87,7 @@ def session_of(config: pytest.Config):
                 values["results"] = str(path.parent / "results")   # the project's results/, wherever pytest runs
             config.stash[_SESSION] = Session.from_options(values)
         except UserError as exc:   # bad input: pytest's one-line usage error (exit 4), not an INTERNALERROR
-            raise pytest.UsageError(str(exc)) from None
+            raise pytest.UsageError(options.as_pytest(str(exc))) from None
     return config.stash[_SESSION]
 
 
@@ -163,8 +163,8 @@ def _check_given(config: pytest.Config) -> None:
     if given:
         try:
             check_given(given)
-        except UserError as exc:
-            raise pytest.UsageError(str(exc)) from None
+        except UserError as exc:   # named as typed: --distbench-repeats, not --repeats
+            raise pytest.UsageError(options.as_pytest(str(exc))) from None
 
 
 def _asks_for_matrix(config: pytest.Config) -> bool:

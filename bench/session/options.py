@@ -199,3 +199,10 @@ def spec_changes(words: list[str]) -> dict[str, Any]:
     if flavours:
         values["keras"] = flavours[0]
     return values
+
+
+def as_pytest(message: str) -> str:
+    """``message`` with each option's command-line flag (``--repeats``) named as pytest's
+    (``--distbench-repeats``): the refusals say what the user typed."""
+    flags = {o.cli: o.pytest for o in OPTIONS}
+    return re.sub(r"(?<![\w-])--[a-z][a-z-]*(?![\w-])", lambda m: flags.get(m.group(0), m.group(0)), message)

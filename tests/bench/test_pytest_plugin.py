@@ -102,7 +102,8 @@ def test_a_wrong_distbench_value_is_refused_by_plain_pytest_too(tmp_path):
     value leaves the project's own tests to run."""
     (tmp_path / "test_own.py").write_text("def test_own():\n    assert True\n")
     for bad, message in ((["--distbench-strategy", "nosuch"], "ERROR: Unknown strategy 'nosuch'. Known: default"),
-                         (["--distbench-repeats", "0"], "ERROR: --repeats must be >= 1; received 0.")):
+                         (["--distbench-repeats", "0"], "ERROR: --distbench-repeats must be >= 1; received 0."),
+                         (["--distbench-workers", "0"], "ERROR: Workers (--distbench-workers) must be an integer >= 1; received 0.")):
         result = _pytest_in(tmp_path, *bad)
         assert result.returncode == 4 and result.stderr.strip().startswith(message), result.stderr[-2000:]
     result = _pytest_in(tmp_path, "--distbench-strategy", "default", "--distbench-repeats", "2")
