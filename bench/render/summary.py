@@ -88,7 +88,10 @@ def not_measured_lines(results: dict[str, CellResult]) -> list[str]:
     groups: dict[tuple[str, str], list[str]] = {}
     for r in results.values():
         if not r.measured:
-            groups.setdefault((r.status, r.reason), []).append(r.id)
+            failed = [rep for rep in r.repeats if rep.get("status") == "error"]
+            # The count in the line is of cells: say how many of a cell's processes failed.
+            reason = f"all {len(failed)} processes, the first: {r.reason}" if len(failed) > 1 else r.reason
+            groups.setdefault((r.status, reason), []).append(r.id)
         elif r.failed_repeats:   # measured on what was left: its row says "2 of 3", this line why
             groups.setdefault((r.status, f"{r.failed_repeats} of {len(r.repeats)} processes: {r.reason}"),
                               []).append(r.id)

@@ -96,6 +96,23 @@ def test_a_cell_with_a_crashed_process_says_so_in_its_row_and_below():
     assert lines[-1] == f"    {cell}"     # the id whole on its line, not cut at a dash
 
 
+def test_a_cell_whose_every_process_failed_says_how_many():
+    """``ERROR (1)`` counts cells: a cell run twice that timed out twice said (1) and named
+    one pid, as if one process had failed."""
+    from distbench.core.records import failed
+
+    spec = CellSpec("digits", "default", "fit")
+    run = {spec.id: [failed(spec, f"timed out after 1 s; worker pid {pid} and its process group killed with SIGKILL",
+                            error_kind="timeout") for pid in (14960, 14971)]}
+    lines = run_table.run_summary(results_of(run), "table", full=False).splitlines()
+    below = " ".join(line.strip() for line in lines[lines.index("No cell was measured.") + 1:])
+    assert below == ("ERROR (1): all 2 processes, the first: timed out after 1 s; worker pid 14960 and its process "
+                     f"group killed with SIGKILL: {spec.id}")
+    one = {spec.id: run[spec.id][:1]}
+    assert run_table.run_summary(results_of(one), "table", full=False).splitlines()[-1].startswith(
+        "ERROR (1): timed out after 1 s; worker pid 14960")
+
+
 def test_a_collective_s_long_error_is_whole_below_the_table_and_in_the_progress_line():
     """TensorFlow's one-line errors from a cluster run to about 370 characters: they were cut
     at 300 with `...`. They are now whole, on lines within 120 columns."""
