@@ -291,20 +291,19 @@ def load_history(paths) -> tuple[list[StoredRun], list[str]]:
 def load(path: str | os.PathLike) -> StoredRun:
     """Loads and checks a run file; refuses truncated, foreign and unknown-version files."""
     path = Path(path)
+    # Deleting is advice for a stored run's file only, not for any file given by its path.
+    advice = ("truncated or corrupted. Delete it or restore it from version control." if RUN_FILE.match(path.name)
+              else "not a stored run (`distbench list` lists them).")
     try:
         text = path.read_text()
     except OSError as exc:
         raise UserError(f"Cannot read {path}: {exc.strerror}.") from None
     except UnicodeDecodeError:
-        raise UserError(f"{path} is not text (not UTF-8): corrupted. Delete it or restore it from version "
-                        "control.") from None
+        raise UserError(f"{path} is not text (not UTF-8): {advice}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(
-            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}): truncated or corrupted. "
-            "Delete it or restore it from version control."
-        ) from None
+        raise UserError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}): {advice}") from None
     part = data.get("distbench") if isinstance(data, dict) else None
     if not isinstance(part, dict) or "schema_version" not in part:
         raise UserError(

@@ -74,6 +74,20 @@ def test_foreign_truncated_and_unknown_version_files_are_refused(tmp_path, text,
         load(path)
 
 
+def test_a_file_that_is_not_a_stored_run_is_not_advised_deleted(tmp_path):
+    """Given by its path, a user's own file that does not parse is named, not called a
+    corrupted run to delete."""
+    path = tmp_path / "settings.json"
+    path.write_text("{oops")
+    with pytest.raises(UserError) as refused:
+        load(path)
+    assert str(refused.value).endswith("not a stored run (`distbench list` lists them).")
+    assert "Delete" not in str(refused.value)
+    path.write_bytes(b"\xff\xfe")
+    with pytest.raises(UserError, match="is not text .*not a stored run"):
+        load(path)
+
+
 def test_references_resolve(tmp_path):
     first, second = save(tmp_path, cells()), save(tmp_path, cells())
     storage = Storage(tmp_path)
