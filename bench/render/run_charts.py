@@ -46,13 +46,25 @@ def step_time(run: StoredRun):
             ys = [r.median * 1e3 for _, r in bars]
             errs = [[(r.median - r.interval[0]) * 1e3 for _, r in bars],
                     [(r.interval[1] - r.median) * 1e3 for _, r in bars]]
-            ax.bar([x for x, _ in bars], ys, width, label=label, yerr=errs, capsize=3)
+            drawn = ax.bar([x for x, _ in bars], ys, width, label=label, yerr=errs, capsize=3)
+            _mark_partly_failed(ax, bars, drawn.patches)
         ax.set_xticks([j + width * (len(labels) - 1) / 2 for j in range(len(strategies))], strategies, fontsize=8)
         ax.set_ylabel("ms per step")
         ax.legend(title="loop", fontsize=8)
-        ax.set_title(f"{plain(workload)}: median step time (bars: 95% interval)", fontsize=10)
+        partly = " (hatched: some processes failed)" if any(r.failed_repeats for r in rows) else ""
+        ax.set_title(f"{plain(workload)}: median step time (bars: 95% interval){partly}", fontsize=10)
     fig.tight_layout()
     return fig, {}
+
+
+def _mark_partly_failed(ax, bars: list, patches) -> None:
+    """A bar of a cell measured on some of its processes is hatched and says how many
+    (``2 of 3``), as its table row does: it is not drawn like a whole cell."""
+    for (x, r), patch in zip(bars, patches):
+        if r.failed_repeats:
+            patch.set_hatch("//")
+            ax.annotate(f"{len(r.ok)} of {len(r.repeats)}", (x, patch.get_height()), ha="center", va="bottom",
+                        fontsize=7, xytext=(0, 2), textcoords="offset points")
 
 
 def throughput(run: StoredRun):

@@ -160,3 +160,20 @@ def test_a_run_number_among_machines_imports_tensorflow_quietly(tmp_path):
     assert done.stderr.startswith("distbench: error: No stored runs in ") and len(done.stderr.splitlines()) == 1, \
         done.stderr
     assert not (tmp_path / "report").exists()
+
+
+def test_a_bar_of_a_cell_measured_on_some_of_its_processes_is_hatched_and_counted(tmp_path):
+    """Its table row said ``2 of 3``; its bar was drawn like a whole cell's."""
+    from distbench.core.config import CellSpec
+    from distbench.core.records import failed
+    from distbench.render import run_charts
+    from distbench.storage.files import load
+
+    crash = failed(CellSpec("reuters_cnn", "default", "custom"), "worker pid 7 exited with code 9", error_kind="crash")
+    path = save(tmp_path, {CELLS[0]: [record(CELLS[0], samples(9.0))],
+                           CELLS[1]: [record(CELLS[1], samples(9.0)), crash, record(CELLS[1], samples(9.2, seed=1))]})
+    fig, _ = run_charts.step_time(load(path))
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    assert len(hatched) == 1 and len(ax.patches) == 2
+    assert [t.get_text() for t in ax.texts] == ["2 of 3"] and "hatched: some processes failed" in ax.get_title()
