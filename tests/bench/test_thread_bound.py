@@ -77,4 +77,6 @@ def test_pytest_s_front_end_refuses_it_as_its_usage_error(tmp_path, benchmark_on
     result = _pytest_in(tmp_path, *(["--benchmark-only"] if benchmark_only else []),
                         "--distbench-inter-op-threads", "99999", "--distbench-no-peak", "--distbench-no-save")
     assert result.returncode == 4, (result.stdout[-2000:], result.stderr[-2000:])
-    assert result.stderr.strip() == f"ERROR: {_bound('--inter-op-threads', 99999)}"
+    # The flag as typed here: --distbench-inter-op-threads.
+    assert result.stderr.strip() == f"ERROR: {_bound('--inter-op-threads', 99999)}".replace(
+        "(--inter-op-threads)", "(--distbench-inter-op-threads)")

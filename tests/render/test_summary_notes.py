@@ -86,14 +86,14 @@ def test_compare_and_the_report_name_distbench_s_own_build_apart_from_the_projec
 
     cell = "reuters_cnn-default-custom"
     paths = []
-    for k, code in enumerate(["1a2b3c4d5e6f", code_hash()]):
+    for k, code in enumerate(["1a2b3c4d5e6f", code_hash(), code_hash()]):
         doc = document({cell: [record(cell, samples(10.0, seed=k))]})
         doc["commit_info"]["distbench"] = {"version": "0.1.0", "commit": None, "code": code}
         paths.append(Storage(tmp_path).save(doc, MACHINE))
     assert main(["compare", str(paths[0]), str(paths[1]), "--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"distbench differs: A 0.1.0 (code 1a2b3c4d5e6f), B 0.1.0 (code {code_hash()})." in out, out
-    assert main(["compare", str(paths[1]), str(paths[1]), "--results", str(tmp_path)]) == 0
+    assert main(["compare", str(paths[1]), str(paths[2]), "--results", str(tmp_path)]) == 0   # one build
     assert "distbench differs" not in capsys.readouterr().out
     # An older run that recorded only its commit against a wheel's that recorded only its code: no
     # line at all before (neither key on both sides, and every version is 0.1.0).
