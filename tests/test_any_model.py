@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from distbench.core.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.slow
@@ -334,22 +335,31 @@ class Batched(Base):
 '''
 
 
+# The refusals of a workload's check before a run: one worker checks it, and its one line is
+# the run's error. The command line (below) for one refusal of the data, the parent's of a
+# target, and one of the model; every message, in process (test_each_refusal_of_the_check_...).
+REFUSED = {
+    "Batched": "batched: the train examples have shape (None, 8): already batched; give unbatched examples of shape "
+               "(8,) (distbench batches to the global batch itself).",
+    "Few": "few: its training data has 10 examples, fewer than one global batch of 32; give --global-batch 10 or "
+           "less, or more examples.",
+    "LabelsOutOfRange": "labelsoutofrange: the train labels run from 0 to 6; the model's output has 3 classes, so a "
+                        "class id must be 0 to 2.",
+    "ReturnsNone": "returnsnone: build_model() returned None; return a Keras model, built (e.g. "
+                   "keras.Sequential([keras.Input(shape=...), ...])).",
+    "NotBuilt": "notbuilt: build_model() returned a model whose inputs are not defined yet; start it with "
+                "keras.Input(shape=...) (or build it) so that distbench can check its data against it.",
+    "TwoOutputs": "twooutputs.data() returned labels keyed by ['cls', 'reg']: models with several outputs are not "
+                  "supported; give a model with one output and one label per example (docs/own-model.md).",
+    "TwoOutputsTF": "twooutputstf: the model has 2 outputs: models with several outputs are not supported; give a "
+                    "model with one output and one label per example (docs/own-model.md).",
+}
+
+
 @pytest.mark.parametrize("workload, target, expected", [
-    ("Batched", None, "batched: the train examples have shape (None, 8): already batched; give unbatched examples "
-                      "of shape (8,) (distbench batches to the global batch itself)."),
+    ("Batched", None, REFUSED["Batched"]),
     ("Base", "mae<=3", "Target metric 'mae' is not one base scores; valid: accuracy, loss."),
-    ("Few", None, "few: its training data has 10 examples, fewer than one global batch of 32; give --global-batch 10 "
-                  "or less, or more examples."),
-    ("LabelsOutOfRange", None, "labelsoutofrange: the train labels run from 0 to 6; the model's output has 3 classes, "
-                               "so a class id must be 0 to 2."),
-    ("ReturnsNone", None, "returnsnone: build_model() returned None; return a Keras model, built (e.g. "
-                          "keras.Sequential([keras.Input(shape=...), ...]))."),
-    ("NotBuilt", None, "notbuilt: build_model() returned a model whose inputs are not defined yet; start it with "
-                       "keras.Input(shape=...) (or build it) so that distbench can check its data against it."),
-    ("TwoOutputs", None, "twooutputs.data() returned labels keyed by ['cls', 'reg']: models with several outputs are "
-                         "not supported; give a model with one output and one label per example (docs/own-model.md)."),
-    ("TwoOutputsTF", None, "twooutputstf: the model has 2 outputs: models with several outputs are not supported; give "
-                           "a model with one output and one label per example (docs/own-model.md)."),
+    ("TwoOutputsTF", None, REFUSED["TwoOutputsTF"]),
 ])
 def test_bad_data_is_refused_once_for_the_run_before_any_timing(tmp_path, workload, target, expected):
     """A dataset already batched (the data's check), a target the model does not compute (the
@@ -367,6 +377,29 @@ def test_bad_data_is_refused_once_for_the_run_before_any_timing(tmp_path, worklo
     assert errors == [f"distbench: error: {expected}"], result.stderr[-2000:]
     assert "[1/" not in result.stdout                         # no cell ran
     assert sorted(p.name for p in (project / "results").iterdir()) == ["kept.txt"]
+
+
+@pytest.mark.parametrize("workload", sorted(REFUSED))
+def test_each_refusal_of_the_check_before_a_run_is_its_one_line(tmp_path, tiny, workload):
+    """The check a run's worker makes (:func:`distbench.scenarios.preflight.check`), here in
+    process: each refusal's line, which the run prints as its error."""
+    from distbench import plugins
+    from distbench.scenarios import preflight
+    from distbench.session.suite import Suite
+    from distbench.workloads import WORKLOADS
+
+    (tmp_path / "bad.py").write_text(BAD)
+    spec = tiny(workload.lower(), "default", "fit", global_batch=32, steps_per_epoch=None, data="auto",
+                plugins=(f"workload={tmp_path / 'bad.py'}:{workload}",))
+    try:
+        plugins.ensure(spec.plugins)
+        spec = Suite(hw=object()).prepare(spec)   # the data source as the run resolves it (``auto``)
+        with pytest.raises(UserError) as refused:
+            preflight.check(spec)
+    finally:
+        if workload.lower() in WORKLOADS:
+            WORKLOADS.unregister(workload.lower())
+    assert str(refused.value) == REFUSED[workload]
 
 
 def test_a_check_whose_process_dies_is_no_verdict_on_the_input(tmp_path):
