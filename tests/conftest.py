@@ -25,6 +25,13 @@ MOVIE_REVIEWS = os.path.abspath(os.path.join(SHARED_DATA, "movie_reviews"))
 XDIST_VARIABLES = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
 
 
+def pytest_collection_modifyitems(items):
+    """The tests that start worker processes (``slow``: seconds to over a minute each) first,
+    in their order, then the rest: under ``pytest -n 2`` the last minutes are then short
+    tests that both processes share, not one long test that one process runs alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)   # stable: the order within each
+
+
 def pytest_sessionstart(session):
     for name in XDIST_VARIABLES:   # after pytest-benchmark read them (pytest_configure) for this process
         os.environ.pop(name, None)
