@@ -36,9 +36,9 @@ SCENARIOS: dict[str, Scenario] = {
     "bare-accuracy": Scenario(lambda spec: bare.measure(spec, "accuracy")),
     "peak": Scenario(peak.measure),
     "preflight": Scenario(preflight.check),   # a user's workload checked once per run, before any timing
-    "server": Scenario(server.serve),
-    # The devices and TensorFlow's build, listed for the parent (hardware.adopt).
-    "machine": Scenario(lambda spec: {"cell": "machine", "status": "ok", "machine": hardware.found()}),   # a parameter-server cluster's worker or ps: serves until killed
+    "server": Scenario(server.serve),   # a parameter-server cluster's worker or ps: serves until killed
+    # The devices and TensorFlow's build, listed for a parent that does not import TensorFlow.
+    "machine": Scenario(lambda spec: {"cell": "machine", "status": "ok", "machine": hardware.found()}),
 }
 TASKS = ("cell", *(name for name, s in SCENARIOS.items() if not s.in_cell))
 
