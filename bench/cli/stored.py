@@ -74,8 +74,8 @@ def _cell_thresholds(items: list[str]) -> dict[str, float]:
             overrides[cell] = float(value)
         except ValueError:
             raise UserError(f"Bad --cell-threshold {item!r}: use CELL=X, e.g. reuters_cnn-virtual-fit=0.4.") from None
-        if not overrides[cell] > 0:
-            raise UserError(f"Bad --cell-threshold {item!r}: X must be > 0 (a relative change, 0.4 = 40%).")
+        if not 0 < overrides[cell] < float("inf"):   # inf: every interval inside the band, every cell "same"
+            raise UserError(f"Bad --cell-threshold {item!r}: X must be > 0 and finite (a relative change, 0.4 = 40%).")
     return overrides
 
 

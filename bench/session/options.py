@@ -163,7 +163,7 @@ def from_namespace(args, prefix: str = "") -> dict[str, Any]:
 # What argparse should take as a value even though it starts with a dash (its own pattern
 # takes -1 but not -1,10,10, which it then reports as a missing value): the option that
 # reads it refuses it and says what is valid.
-NEGATIVE_VALUE = re.compile(r"^-\d[\d.,]*$|^-\.\d+$")
+NEGATIVE_VALUE = re.compile(r"^-\d[\d.,]*%?$|^-\.\d+%?$")   # -5% too (plan --detect)
 
 
 # What a side of an A/B comparison may change: the cell's fields, its matmul shape and its Keras.
