@@ -34,14 +34,14 @@ class Regression:
 def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> list[Regression]:
     """Why the newer run (B) fails the check: slower, a lower guard metric, or newly flagged."""
     found = []
-    over_seeds = seed_medians(comparison)
+    over_seeds, folded = seed_medians(comparison), _folded_seeds(comparison)
     for c in comparison.compared:
         if c.verdict == "slower":
             found.append(Regression("slower", c))
         metric, result = over_seeds.get(c.cell, (c.accuracy_a, c.accuracy_b, 1)), c.b or c.a
         lost = _lost(c)   # a seed's too: the median over seeds would leave it out
-        if lost or (not result.spec.is_replicate and metric_worse(metric[0], metric[1], result.guard_direction,
-                                                                  accuracy_tolerance)):
+        if lost or (c.cell not in folded and metric_worse(metric[0], metric[1], result.guard_direction,
+                                                          accuracy_tolerance)):
             found.append(Regression("accuracy", c, accuracy_tolerance, (c.accuracy_a, None, 1) if lost else metric))
         if guard.worse(c.b.guard) and not guard.worse(c.a.guard):
             found.append(Regression("guard", c))
@@ -59,18 +59,32 @@ def _lost(c: CellComparison) -> bool:
 def seed_medians(comparison: Comparison) -> dict[str, tuple[float | None, float | None, int]]:
     """The guard's reference cell -> its test metric in A and in B, each the median over the
     training seeds both runs measured (the cell and its ``-initN`` replicates)."""
+    return {plain.cell: (stats.percentile([c.accuracy_a for c in cells], 50),
+                         stats.percentile([c.accuracy_b for c in cells], 50), len(cells))
+            for plain, cells in _seed_groups(comparison)}
+
+
+def _seed_groups(comparison: Comparison) -> list[tuple[CellComparison, list[CellComparison]]]:
+    """The guard's reference cells measured with replicates in both runs: (the plain cell,
+    it and its ``-initN`` seeds)."""
     groups: dict[tuple, list[CellComparison]] = {}
     for c in comparison.compared:
         spec = (c.b or c.a).spec
         if spec.is_reference and c.accuracy_a is not None and c.accuracy_b is not None:
             groups.setdefault(spec.comparable_key, []).append(c)
-    out = {}
+    out = []
     for cells in groups.values():
         plain = [c for c in cells if not (c.b or c.a).spec.is_replicate]
         if plain and len(cells) > 1:
-            out[plain[0].cell] = (stats.percentile([c.accuracy_a for c in cells], 50),
-                                  stats.percentile([c.accuracy_b for c in cells], 50), len(cells))
+            out.append((plain[0], cells))
     return out
+
+
+def _folded_seeds(comparison: Comparison) -> set[str]:
+    """The ``-initN`` seeds judged only through their reference cell's median: not one by
+    one. A cell with a training seed of its own and no plain cell beside it (a run made with
+    ``--init-seed``, or without the guard's seeds) is judged directly."""
+    return {c.cell for plain, cells in _seed_groups(comparison) for c in cells if c is not plain}
 
 
 def too_noisy(comparison: Comparison) -> list[CellComparison]:
@@ -94,13 +108,14 @@ def missing(comparison: Comparison) -> list[CellComparison]:
 
 def failed(comparison: Comparison) -> list[CellComparison]:
     """Cells of the checked run a process of which crashed or wrote an error, or that its
-    interruption left short of the processes it planned, where the baseline measured them:
-    never a pass, whatever is allowed (what crashed may be what the change did). A
+    interruption left short of the processes it planned, whatever the baseline did with them
+    (measured, skipped, crashed or never ran them): never a pass, whatever is allowed (what
+    crashed may be what the change did), as a crash of B's is in an interleaved check. A
     baseline's own crash is :func:`missing`: its run cannot judge the cell."""
     def broke(result) -> bool:
         return result is not None and (result.short or any(r.get("status") == "error" for r in result.repeats))
 
-    return [c for c in comparison.cells if c.a is not None and c.a.measured and broke(c.b)]
+    return [c for c in comparison.cells if broke(c.b)]
 
 
 def differing(comparison: Comparison) -> list[CellComparison]:

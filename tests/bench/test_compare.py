@@ -461,3 +461,43 @@ def test_the_reference_is_judged_over_its_seeds_not_seed_by_seed(tmp_path):
     (reason,) = regressions(compare_runs(a, worse, noise_a=noise))
     assert regression_line(reason) == ("reuters_cnn-default-fit: test accuracy 0.861 -> 0.361, the median over its 3 "
                                        "training seeds (worse by 0.500, more than the tolerance 0.05)")
+
+
+def test_a_run_of_a_training_seed_of_its_own_is_checked_for_accuracy(tmp_path):
+    """``run --init-seed 7`` (or a run without the guard's seeds): its cells carry a seed and
+    no plain cell stands beside them. Each is judged directly; they were taken for the
+    guard's replicates, judged only through a reference cell that was not there, and a
+    model trained to chance passed (exit 0)."""
+    cell = f"{CELL}-init7"
+
+    def seeded(accuracy, seed):
+        rec = record(cell, samples(10.0, seed=seed), accuracy=accuracy)
+        rec["config"]["init_seed"] = 7
+        return load(save(tmp_path, {cell: [rec]}))
+
+    comparison = compare_runs(seeded(0.58, 1), seeded(0.41, 2), noise_a={cell: NOISE[CELL]})
+    (reason,) = regressions(comparison, accuracy_tolerance=0.05)
+    assert reason.kind == "accuracy" and "test accuracy 0.580 -> 0.410" in regression_line(reason)
+    assert check(comparison).exit_status == compare.EXIT_REGRESSION
+
+
+def test_a_crash_of_the_checked_run_fails_closed_whatever_the_baseline_did(tmp_path):
+    """A cell the baseline never ran, or skipped, that crashed in the checked run: not a pass
+    (it was in no list, exit 0; or MISSING, let through by --allow-missing), as a crash of
+    B's is not in an interleaved check."""
+    def crashed(cell):
+        return {"cell": cell, "status": "error", "reason": "worker pid 9 was killed by SIGKILL",
+                "config": {"workload": cell.split("-")[0], "strategy": "default", "loop": "fit"}}
+
+    new, skip = "x-default-fit", {"cell": "x-default-fit", "status": "skipped", "reason": "no GPU found",
+                                  "config": {"workload": "x", "strategy": "default", "loop": "fit"}}
+    whole = [record(CELL, samples(10, seed=1))]
+    base = load(save(tmp_path, {CELL: whole}))
+    only_b = check(compare_runs(base, load(save(tmp_path, {CELL: whole, new: [crashed(new)]})), noise_a=NOISE),
+                   allow_missing=True)
+    assert [c.cell for c in only_b.failed] == [new] and only_b.exit_status == compare.EXIT_UNDECIDED
+    base = load(save(tmp_path, {CELL: whole, new: [skip]}))
+    partly = [record(new, samples(5, seed=2)), crashed(new)]
+    skipped_in_a = check(compare_runs(base, load(save(tmp_path, {CELL: whole, new: partly})), noise_a=NOISE),
+                         allow_missing=True)
+    assert [c.cell for c in skipped_in_a.failed] == [new] and skipped_in_a.exit_status == compare.EXIT_UNDECIDED
