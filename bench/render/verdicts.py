@@ -272,6 +272,8 @@ def less_accurate_line(c, tolerance: float) -> str:
     """A cell whose side B learned worse than A beyond the tolerance."""
     metric, direction = c.metric
     a, b = c.metric_of(0), c.metric_of(1)
+    if b is None:
+        return f"LESS ACCURATE: {c.cell}: test {metric} A {units.metric(a)}, B none (B's processes reported no {metric})"
     allowed = f"{tolerance:g} of A's value" if direction == "lower" else f"{tolerance:g}"
     return (f"LESS ACCURATE: {c.cell}: test {metric} A {units.metric(a)}, B {units.metric(b)} (worse by "
             f"{abs(b - a):.3f}, more than --accuracy-tolerance {allowed})")

@@ -149,10 +149,13 @@ class PairedCell:
 
     def less_accurate(self, tolerance: float) -> bool:
         """B learned worse than A beyond ``tolerance``, median against median over the pairs'
-        seeds (the rule of ``check --baseline``); never for a cell that failed or was
-        interrupted, whose verdict is that."""
-        return (self.verdict not in ("failed", "interrupted") and self.metric is not None
-                and compare.metric_worse(self.metric_of(0), self.metric_of(1), self.metric[1], tolerance))
+        seeds (the rule of ``check --baseline``), or gave no value of A's metric at all;
+        never for a cell that failed or was interrupted, whose verdict is that."""
+        if self.verdict in ("failed", "interrupted") or self.metric is None:
+            return False
+        if self.metric_of(0) is not None and self.metric_of(1) is None:
+            return True   # B's processes gave no such metric (renamed, or none): no number is not 'no loss'
+        return compare.metric_worse(self.metric_of(0), self.metric_of(1), self.metric[1], tolerance)
 
     def as_dict(self, tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE) -> dict:
         j = self.judgement

@@ -348,6 +348,21 @@ def test_a_side_that_learns_worse_is_a_regression_whatever_its_speed():
     assert lines[-1] == "RESULT: slower and less accurate (exit 1)"
 
 
+def test_a_side_that_reports_no_value_of_a_s_test_metric_is_less_accurate():
+    """B's workload renamed its guard metric (or its processes gave none): A's metric has no
+    value on side B. It read PASS (no number compared as no loss); the stored-run check
+    already failed it."""
+    cell = _run(FakeLaunch({"A": 10.0, "B": 10.0}, accuracy={"A": 0.484, "B": 0.5}), min_pairs=3, max_pairs=8)
+    for pair in cell.pairs:
+        pair[1]["accuracy"]["test"] = {"examples": 100, "renamed": 0.5}
+    assert (cell.verdict, cell.metric_of(0), cell.metric_of(1)) == ("same", 0.484, None)
+    found = pairs.outcome([cell])
+    assert found.exit_status == 1 and found.less_accurate == [cell]
+    lines = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), found)
+    assert (f"LESS ACCURATE: {cell.cell}: test accuracy A 0.484, B none (B's processes reported no accuracy)"
+            in lines), lines
+
+
 def test_a_lower_is_better_metric_loses_by_a_share_of_a_s_value():
     for a, b, worse in ((40.0, 41.9, False), (40.0, 42.1, True), (40.0, 30.0, False)):
         cell = _run(FakeLaunch({"A": 10.0, "B": 10.0}, accuracy={"A": a, "B": b}), min_pairs=3, max_pairs=8)
