@@ -18,13 +18,13 @@ def test_cell(benchmark, distbench_cell, distbench_session):
     except UserError as exc:   # a workload refused before any timing: once for the run, not once per cell
         pytest.exit(error_line(exc), returncode=pytest.ExitCode.USAGE_ERROR)
     measured = [r for r in repeats if r["status"] == "ok"]
-    if not measured and repeats[0]["status"] == "skipped":
-        pytest.skip(repeats[0]["reason"])
     failed = [r for r in repeats if r["status"] == "error"]
-    if failed:
+    if failed:   # first: a process that skipped does not hide another's crash
         _failed(benchmark)
         pytest.fail(f"{distbench_cell.id}: {failed[0]['reason']}\n{failed[0].get('output_tail', '')[-1500:]}",
                     pytrace=False)
+    if not measured and repeats[0]["status"] == "skipped":
+        pytest.skip(repeats[0]["reason"])
     benchmark.group = distbench_cell.workload
     benchmark.extra_info["distbench"] = measured[0] if len(measured) == 1 else {"repeats": measured}
     record_samples(benchmark, [s for r in measured for s in r["steps"]["samples"]])

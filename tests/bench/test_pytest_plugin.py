@@ -131,3 +131,20 @@ def test_a_matrix_file_that_does_not_parse_is_refused_not_passed_over(tmp_path):
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith(f"distbench: error: Cannot read the matrix file {tmp_path / 'pyproject.toml'}: ")
     assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("order", [("skipped", "error"), ("error", "skipped")])
+def test_a_cell_that_skipped_in_one_process_and_crashed_in_another_fails(order):
+    """A worker's own skip (its device probe failed) in one process and a crash in the next:
+    it read SKIPPED (pytest exit 0) when the skip came first; ``distbench run`` fails it."""
+    from types import SimpleNamespace
+
+    from distbench.pytest_plugin import matrix
+
+    records = {"skipped": {"status": "skipped", "reason": "the device probe failed"},
+               "error": {"status": "error", "reason": "timed out after 3 s", "output_tail": ""}}
+    session = SimpleNamespace(run_cell=lambda cell: [records[kind] for kind in order])
+    benchmark = SimpleNamespace()
+    with pytest.raises(pytest.fail.Exception, match="x-default-fit: timed out after 3 s"):
+        matrix.test_cell(benchmark, SimpleNamespace(id="x-default-fit"), session)
+    assert benchmark.has_error
