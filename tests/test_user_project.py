@@ -144,6 +144,27 @@ def test_the_cli_reads_the_same_matrix_and_refuses_a_wrong_folder(project):
     assert len(_runs(project)) == 1    # refused before any worker started; nothing stored changed
 
 
+def test_auto_data_is_resolved_by_a_worker_and_its_fallback_said_once(project, tmp_path):
+    """``--data auto`` (the default) of a workload with a Keras dataset tries its loader:
+    asked of a worker, so that the parent still imports no TensorFlow and the loader's
+    ``Downloading data from ...`` stays out of the table; without the dataset here (no
+    internet, an empty Keras folder), the fallback is said once, and the record says which
+    data it was."""
+    env = {**_env(), "DISTBENCH_CACHE": str(tmp_path / "cache"), "KERAS_HOME": str(tmp_path / "keras")}
+    run = [sys.executable, "-c", MAIN_SAYING_IF_TF, "run", "--workload", "reuters_cnn", "--strategy", "default",
+           "--loop", "custom", "--data", "auto", "--steps-per-epoch", "20", "--epochs", "1", "--guard-seeds", "0",
+           "--no-peak"]   # --data: the project's matrix file names its folder
+    result = subprocess.run(run, cwd=project, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "TensorFlow in the parent: False" in result.stdout
+    assert "Downloading data from" not in result.stdout
+    (path,) = _runs(project)
+    (bench,) = json.loads(path.read_text())["benchmarks"]
+    source = bench["extra_info"]["distbench"]["repeats"][0]["data"]["source"]
+    fallbacks = result.stderr.count("reuters_cnn: the Keras dataset is not available here")
+    assert (source, fallbacks) in (("keras", 0), ("synthetic", 1)), (source, result.stderr[-2000:])
+
+
 def test_a_tf_keras_team_measures_fit_across_workers_from_its_project(project):
     """Unnamed, the Keras of a cross-process strategy is both: Keras 3's fit is skipped with
     its reason, tf-keras's fit runs on two local workers with the project's data folder."""

@@ -123,14 +123,19 @@ class TextWorkload(Workload, abc.ABC):
         data_mod.check_source(source)
         if source != "auto":
             return source
+        chosen, why = self.auto_source()
+        if why:
+            data_mod.announce_fallback(self.name, why, seed)
+        return chosen
+
+    def auto_source(self) -> tuple[str, str]:
+        """What ``auto`` means here: ``("keras", "")``, or ``("synthetic", why not Keras's
+        dataset)``. Trying the Keras loader imports Keras (the worker's ``data`` task asks
+        this for a parent that keeps TensorFlow out of its process)."""
         if self.keras_loader() is None:
-            data_mod.announce_fallback(self.name, "it has no Keras dataset", seed)
-            return "synthetic"
+            return "synthetic", "it has no Keras dataset"
         ok, why = data_mod.keras_available(self.keras_loader(), self.name)
-        if ok:
-            return "keras"
-        data_mod.announce_fallback(self.name, why, seed)
-        return "synthetic"
+        return ("keras", "") if ok else ("synthetic", why)
 
 
 

@@ -27,6 +27,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -177,6 +178,7 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell"
 
 
 MACHINE_DEADLINE_S = 300.0
+DATA_DEADLINE_S = 300.0   # the Keras loader's own wait is shorter (workloads.data.KERAS_TIMEOUT_S)
 
 
 def machine() -> Hardware:
@@ -191,6 +193,19 @@ def machine() -> Hardware:
     if record.get("status") == "ok":
         return hardware.adopt(record["machine"])
     return hardware.detect()
+
+
+def data_source(spec: CellSpec) -> tuple[str, str] | None:
+    """What ``auto`` data means for ``spec``'s workload here, as ``(source, why not Keras's
+    dataset)``, asked of a worker when this process has not imported TensorFlow (trying a
+    Keras loader imports it; the loader's download line stays in the worker's log). None
+    when TensorFlow is here already or the worker failed: the caller asks in this process."""
+    if "tensorflow" in sys.modules or "keras" in sys.modules:
+        return None
+    plain = spec.replace(strategy="default", target=None, init_seed=None, keras="keras3",
+                         deadline_s=DATA_DEADLINE_S)
+    record = launch(plain, task="data")
+    return (record["data"], record["why"]) if record.get("status") == "ok" else None
 
 
 def _wait(proc: subprocess.Popen, deadline_s: float) -> bool:

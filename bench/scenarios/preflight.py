@@ -7,6 +7,9 @@ data whose shapes do not fit the model, a dataset already batched, a guard metri
 model does not compute. Its record says which metrics the model computes and which way
 is better for each, so that the parent can check the run's targets. One worker per
 workload and data, once per run (:meth:`distbench.session.suite.Suite.preflight`).
+
+Before it, :func:`data_source` says which data ``auto`` means here, for a parent that keeps
+TensorFlow out of its own process (trying a Keras loader imports Keras).
 """
 
 from __future__ import annotations
@@ -27,3 +30,11 @@ def check(spec: CellSpec) -> dict:
     found = workload.check(workload.new_model(data), data)
     steps_per_epoch_of(spec, data, spec.global_batch)   # an epoch must be defined, of whole batches
     return {"cell": f"{spec.workload}-preflight", "status": "ok", "config": spec.to_dict(), "preflight": found}
+
+
+def data_source(spec: CellSpec) -> dict:
+    """``auto``'s data for ``spec``'s workload here: its Keras dataset, or synthetic and why.
+    The Keras loader's own lines (``Downloading data from ...``) stay in this worker's log."""
+    plugins.ensure(spec.plugins)
+    source, why = workloads.get(spec.workload).auto_source()
+    return {"cell": f"{spec.workload}-data", "status": "ok", "data": source, "why": why}

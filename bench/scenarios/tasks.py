@@ -3,8 +3,8 @@
 A worker's task is ``cell`` (the scenario of its workload's kind, after the set-up every
 cell shares: :func:`distbench.scenarios.cell.run_cell`) or the name of a scenario that
 sets itself up: the overhead benchmark's bare loop, ``fit``'s timing cost, the peak, the
-check of a user's workload before a run, the machine's devices for a parent that keeps
-TensorFlow out of its own process.
+check of a user's workload before a run; the machine's devices and which data ``auto``
+means, for a parent that keeps TensorFlow out of its own process.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ SCENARIOS: dict[str, Scenario] = {
     "bare-accuracy": Scenario(lambda spec: bare.measure(spec, "accuracy")),
     "peak": Scenario(peak.measure),
     "preflight": Scenario(preflight.check),   # a user's workload checked once per run, before any timing
+    "data": Scenario(preflight.data_source),   # which data `auto` means, for a parent without TensorFlow
     "server": Scenario(server.serve),   # a parameter-server cluster's worker or ps: serves until killed
     # The devices and TensorFlow's build, listed for a parent that does not import TensorFlow.
     "machine": Scenario(lambda spec: {"cell": "machine", "status": "ok", "machine": hardware.found()}),

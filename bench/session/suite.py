@@ -2,7 +2,8 @@
 
 Skips were decided by :mod:`distbench.session.plan` from the adapters' side-effect-free checks, so
 an unavailable strategy costs no process start. ``data: auto`` is resolved here once per
-workload (a Keras download is tried once per run, not once per cell).
+workload (a Keras download is tried once per run, not once per cell; by a worker, when this
+process has not imported TensorFlow).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from distbench.launchers import process as launcher
 from distbench.launchers.trees import CodeTree
 from distbench.session.plan import skip_reason
 from distbench.strategies.hardware import Hardware
+from distbench.workloads import data as data_sources
 
 Progress = Callable[[int, int, CellSpec, CellRecord, float], None]
 
@@ -55,7 +57,7 @@ class Suite:
         """``spec`` with its data source resolved (``auto`` -> ``keras`` or ``synthetic``)."""
         key = (spec.workload, spec.data, spec.seed)
         if key not in self._sources:
-            self._sources[key] = workloads.get(spec.workload).resolve(spec).data
+            self._sources[key] = _source(spec)
         return spec.replace(data=self._sources[key])
 
     def preflight(self, specs: list[CellSpec]) -> None:
@@ -147,3 +149,18 @@ def _check_target(spec: CellSpec, found: dict) -> None:
     if spec.target is None:
         return
     targets.require_metric(targets.parse(spec.target).metric, spec.workload, found["test_metrics"])
+
+
+def _source(spec: CellSpec) -> str:
+    """``spec``'s data source resolved; ``auto`` of a workload with a Keras dataset is asked
+    of a worker (:func:`launcher.data_source`) and a fallback announced here, as in process."""
+    workload = workloads.get(spec.workload)
+    loader = getattr(workload, "keras_loader", None)
+    if spec.data == "auto" and loader is not None and loader() is not None:
+        asked = launcher.data_source(spec)
+        if asked is not None:
+            source, why = asked
+            if why:
+                data_sources.announce_fallback(spec.workload, why, spec.seed)
+            return source
+    return workload.resolve(spec).data
