@@ -222,6 +222,31 @@ def test_bisect_names_the_commit_that_learns_worse(tmp_path):
     assert "4 commits after GOOD; 3 steps" in result.stdout and result.stdout.rstrip().endswith("RESULT: found (exit 0)")
 
 
+def test_check_baseline_judges_the_accuracy_of_runs_with_a_training_seed_of_their_own(tmp_path):
+    """Runs made with ``--init-seed 7`` have no plain cell beside their seed's. A library the
+    model imports from outside the project (as an upgrade would) sets the learning rate to
+    0 (test AUC at chance): same code, data and settings, so the runs compare, and the
+    check fails on accuracy. It passed the accuracy check: the cell was taken for a guard
+    replicate, judged only through a reference cell that was not there."""
+    lib, where = tmp_path / "lib" / "site-packages", tmp_path / "project"   # installed code: not the project's
+    lib.mkdir(parents=True)
+    where.mkdir()
+    (lib / "hyper.py").write_text("LEARNING_RATE = 0.001\n")
+    (where / "model.py").write_text(
+        MODEL.format(hidden=256).replace("HIDDEN = 256\n", "HIDDEN = 256\nfrom hyper import LEARNING_RATE\n")
+        .replace("    sequence_length = 64\n", "    sequence_length = 64\n    learning_rate = LEARNING_RATE\n"))
+    (where / "pyproject.toml").write_text(PYPROJECT)
+    shutil.copytree(EXAMPLE_DATA, where / "data")
+    for rate in ("0.001", "0.0"):
+        (lib / "hyper.py").write_text(f"LEARNING_RATE = {rate}\n")
+        run = distbench(where, "run", "--init-seed", "7", "--guard-seeds", "0", "--data", "data",
+                        env={"PYTHONPATH": str(lib)})
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    result = distbench(where, "check", "--baseline", "1", "--run", "2")
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "  sentiment-default-custom-init7: test auc 0.9" in result.stdout, result.stdout[-3000:]
+
+
 # A model with a train_step of its own (as a GAN's or a custom loss's); the slow commit's
 # runs the step twice (REPEAT = 2).
 OWN_STEP = MODEL.replace("HIDDEN = {hidden}\n", '''HIDDEN = 256
