@@ -43,6 +43,9 @@ class TextWorkload(Workload, abc.ABC):
     # (``tf.keras`` of the cell's process) runs under both and may list both.
     keras_flavours: ClassVar[tuple[str, ...]] = ("keras3",)
     preflight: ClassVar[bool] = False   # its data is made to fit by construction
+    # The file its Keras loader keeps in Keras's folder (``reuters.npz``): with it, ``auto``
+    # need not wait on a download another dataset's failure says cannot work now.
+    keras_file: ClassVar[str | None] = None
     lr_halving_epoch: ClassVar[int | None] = 5   # train_on_batch halves the rate from epoch 5, as published
 
     @abc.abstractmethod
@@ -134,7 +137,7 @@ class TextWorkload(Workload, abc.ABC):
         this for a parent that keeps TensorFlow out of its process)."""
         if self.keras_loader() is None:
             return "synthetic", "it has no Keras dataset"
-        ok, why = data_mod.keras_available(self.keras_loader(), self.name)
+        ok, why = data_mod.keras_available(self.keras_loader(), self.name, self.keras_file)
         return ("keras", "") if ok else ("synthetic", why)
 
 

@@ -313,11 +313,14 @@ KERAS_RETRY_AFTER_S = 3600
 _tried: dict[str, tuple[bool, str]] = {}
 
 
-def keras_available(loader: KerasLoader, name: str = "") -> tuple[bool, str]:
+def keras_available(loader: KerasLoader, name: str = "", local_file: str | None = None) -> tuple[bool, str]:
     """Whether the real Keras loader works here (cached file or download): tried at most once
     per process and per ``name``, for at most :data:`KERAS_TIMEOUT_S`, and not again within
-    :data:`KERAS_RETRY_AFTER_S` of a failure (remembered in distbench's cache). Returns
-    (ok, why not)."""
+    :data:`KERAS_RETRY_AFTER_S` of a failure (remembered in distbench's cache). A download
+    that failed for want of the network is remembered for every dataset: one whose file
+    (``local_file``, e.g. ``imdb.npz``) is not in Keras's folder is not tried within the hour
+    either (behind a firewall that drops packets, each would wait the whole timeout).
+    Returns (ok, why not)."""
     if name in _tried:
         return _tried[name]
     memo = cache.path("keras-offline", name, ".json") if name else None
@@ -326,6 +329,29 @@ def keras_available(loader: KerasLoader, name: str = "") -> tuple[bool, str]:
         _tried[name] = (False, f"{failed.get('why', 'failed')} (tried at {time.ctime(failed['at'])}; "
                                f"not tried again within the hour; --data keras tries it now)")
         return _tried[name]
+    network = cache.path("keras-offline", _NETWORK, ".json")
+    offline = cache.read_json(network)
+    if (local_file and offline and time.time() - offline.get("at", 0) < KERAS_RETRY_AFTER_S
+            and not os.path.exists(os.path.join(keras_dataset_folder(), local_file))):
+        _tried[name] = (False, f"{local_file} is not in {keras_dataset_folder()}, and downloading "
+                               f"{offline.get('dataset', 'a Keras dataset')}'s failed at {time.ctime(offline['at'])} "
+                               f"({offline.get('why', 'failed')}); not tried again within the hour; --data keras "
+                               "tries it now")
+        return _tried[name]
+    found = _attempt(loader)
+    if not found[0] and name:
+        cache.write_json(memo, {"at": time.time(), "why": found[1]})
+        if found[1].startswith("no answer within") or "URL fetch failure" in found[1]:
+            cache.write_json(network, {"at": time.time(), "why": found[1], "dataset": name})
+    _tried[name] = found
+    return found
+
+
+_NETWORK = "network"   # the memo of a download that failed for want of the network, any dataset's
+
+
+def _attempt(loader: KerasLoader) -> tuple[bool, str]:
+    """Calls ``loader`` for at most :data:`KERAS_TIMEOUT_S`: (ok, why not)."""
     outcome: list[tuple[bool, str]] = []
 
     def attempt() -> None:
@@ -338,11 +364,17 @@ def keras_available(loader: KerasLoader, name: str = "") -> tuple[bool, str]:
     worker = threading.Thread(target=attempt, name="distbench-keras-data", daemon=True)
     worker.start()
     worker.join(KERAS_TIMEOUT_S)
-    found = outcome[0] if outcome else (False, f"no answer within {KERAS_TIMEOUT_S:g} s")
-    if not found[0] and name:
-        cache.write_json(memo, {"at": time.time(), "why": found[1]})
-    _tried[name] = found
-    return found
+    return outcome[0] if outcome else (False, f"no answer within {KERAS_TIMEOUT_S:g} s")
+
+
+def keras_dataset_folder() -> str:
+    """Where Keras's loaders keep their files, as ``keras.utils.get_file`` finds it:
+    ``$KERAS_HOME/datasets`` (``~/.keras``), or ``/tmp/.keras/datasets`` when that folder is
+    not writable (or not there yet)."""
+    user = os.path.expanduser("~")
+    home = os.environ.get("KERAS_HOME") or os.path.join(user if os.access(user, os.W_OK) else "/tmp", ".keras")
+    home = os.path.expanduser(home)
+    return os.path.join(home if os.access(home, os.W_OK) else os.path.join("/tmp", ".keras"), "datasets")
 
 
 def announce_fallback(workload: str, why: str, seed: int) -> None:

@@ -35,6 +35,7 @@ class MultiBranch(TextWorkload):
     guard_metric = "auc"
     test_metrics = ("accuracy", "auc")
     keras_flavours = keras_flavour.FLAVOURS
+    keras_file = "imdb.npz"
     default_targets = {"synthetic": "auc=0.8"}
     vocab_size = VOCAB_SIZE
     sequence_length = SEQUENCE_LENGTH

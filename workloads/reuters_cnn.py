@@ -27,6 +27,7 @@ class ReutersCnn(TextWorkload):
     num_classes = NUM_CLASSES
     test_metrics = ("accuracy", "top5_accuracy")
     keras_flavours = keras_flavour.FLAVOURS
+    keras_file = "reuters.npz"
     default_targets = {"synthetic": "accuracy=0.6"}
     # The real set's shapes: 8,982 train / 2,246 test newswires, 46 imbalanced topics
     # (the largest ~26% of the synthetic set), mean length ~145 tokens.

@@ -182,6 +182,46 @@ def test_the_keras_attempt_is_bounded_once_per_process_and_remembered(tmp_path, 
     hang.set()
 
 
+def test_a_download_that_failed_for_want_of_the_network_is_not_waited_on_again_for_another_dataset(
+        tmp_path, monkeypatch):
+    """Offline, reuters_cnn's download failed; multibranch's then waited its own timeout
+    (30 s each behind a firewall that drops packets). Now its loader is not called within
+    the hour, unless its file is in Keras's folder (it then loads from there)."""
+    from distbench.workloads import data
+
+    monkeypatch.setenv("DISTBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(data, "_tried", {})
+    (tmp_path / "keras").mkdir()
+    calls = []
+
+    def offline():
+        calls.append("reuters")
+        raise Exception("URL fetch failure on https://storage.googleapis.com/x/reuters.npz: None -- [Errno -2] "
+                        "Name or service not known")
+
+    def imdb():
+        calls.append("imdb")
+
+    assert not data.keras_available(offline, "reuters_cnn", "reuters.npz")[0]
+    ok, why = data.keras_available(imdb, "multibranch", "imdb.npz")
+    assert (ok, calls) == (False, ["reuters"])
+    assert why.startswith(f"imdb.npz is not in {tmp_path / 'keras' / 'datasets'}, and downloading reuters_cnn's "
+                          "failed at ") and "not tried again within the hour; --data keras tries it now" in why
+    monkeypatch.setattr(data, "_tried", {})                 # a new process, the file now there
+    (tmp_path / "keras" / "datasets").mkdir(parents=True)
+    (tmp_path / "keras" / "datasets" / "imdb.npz").write_bytes(b"")
+    assert data.keras_available(imdb, "multibranch", "imdb.npz") == (True, "") and calls == ["reuters", "imdb"]
+    monkeypatch.setattr(data, "_tried", {})                 # a loader that failed otherwise says nothing of others
+    monkeypatch.setenv("DISTBENCH_CACHE", str(tmp_path / "cache2"))
+
+    def corrupt():
+        raise ValueError("File is not a zip file")
+
+    assert not data.keras_available(corrupt, "reuters_cnn", "reuters.npz")[0]
+    assert data.keras_available(lambda: calls.append("again"), "other", "other.npz") == (True, "")
+
+
 def test_the_examples_hash_follows_their_values_not_where_they_came_from():
     """The record's ``data.fingerprint``: a change to one value of any array (features or
     labels, train or test), its dtype or its shape changes it, the same values held
