@@ -91,6 +91,17 @@ def session_of(config: pytest.Config):
     return config.stash[_SESSION]
 
 
+def _check_writable(session) -> None:
+    # inside the hook: see the note on imports at the top
+    from distbench.core.errors import UserError
+    from distbench.session import options
+
+    try:
+        session.check_writable()
+    except UserError as exc:
+        raise pytest.UsageError(options.as_pytest(str(exc))) from None
+
+
 REFUSED = ("benchmark_compare", "benchmark_compare_fail", "benchmark_autosave", "benchmark_save")
 
 
@@ -121,7 +132,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     if matrix_file(config) is None:
         return
-    session_of(config)   # bad input stops the run here, before the matrix's module is collected
+    session = session_of(config)   # bad input stops the run here, before the matrix's module is collected
+    if not config.getoption("collectonly", default=False):
+        _check_writable(session)   # before hours of benchmarking, not at the end (a traceback, every record lost)
     if not any("distbench_cell" in getattr(item, "fixturenames", ()) for item in items) and _asks_for_matrix(config):
         # (a project that collects distbench.pytest_plugin.matrix itself has them already)
         module = pytest.Module.from_parent(session, path=MATRIX)

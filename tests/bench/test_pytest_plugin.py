@@ -82,6 +82,8 @@ def _pytest_in(project, *args):
     (["--distbench-strategy", "nope"], "ERROR: Unknown strategy 'nope'. Known: default, "),
     (["--distbench-epochs", "0"], "ERROR: Epochs must be an integer >= 1; received 0."),
     ([], "ERROR: /"),   # the matrix file's own wrong-typed value, named with its file
+    # Before any cell, not at the end: it ran the whole matrix, then lost every record in a traceback.
+    (["--distbench-results", "test_own.py"], "ERROR: Cannot write results under '/"),
 ])
 def test_bad_input_to_the_benchmarks_is_pytest_s_one_line_usage_error(tmp_path, bad, message):
     """Not an INTERNALERROR traceback: one line, pytest's usage exit status (4); the
@@ -90,6 +92,7 @@ def test_bad_input_to_the_benchmarks_is_pytest_s_one_line_usage_error(tmp_path, 
                                              + ('epochs = "two"\n' if not bad else ""))
     (tmp_path / "test_own.py").write_text("def test_own():\n    assert True\n")
     result = _pytest_in(tmp_path, "--benchmark-only", *bad)
+    assert "Pass --distbench-results DIR or --distbench-no-save." in result.stderr or "--distbench-results" not in bad
     assert result.returncode == 4 and "INTERNALERROR" not in result.stdout + result.stderr, result.stderr[-2000:]
     assert [line for line in result.stderr.splitlines() if line.strip()] == [
         next(line for line in result.stderr.splitlines() if line.startswith(message))]
