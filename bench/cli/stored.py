@@ -63,7 +63,8 @@ def _two_runs(first: tuple, second: tuple, example: str) -> None:
 
 def stored_default(args: argparse.Namespace) -> float:
     """The threshold between stored runs when --threshold is not given: the matrix file's, else 0.25."""
-    return getattr(args, "stored_threshold", None) or compare.DEFAULT_THRESHOLD
+    found = getattr(args, "stored_threshold", None)
+    return compare.DEFAULT_THRESHOLD if found is None else found   # 0 is refused, not read as 0.25
 
 
 def _cell_thresholds(items: list[str]) -> dict[str, float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 
 from distbench.core.errors import UserError
@@ -227,7 +228,7 @@ class CellSpec:
         _at_least("workers (--workers)", self.workers, 1)
         _at_least("parameter servers (--ps)", self.ps, 1)
         if self.init_seed is not None:
-            _at_least("init seed", self.init_seed, 0)
+            _seed("init seed", self.init_seed)
         _at_least("matmul repeats", self.matmul_repeats, 1)
         _at_least("timing cost pairs", self.timing_cost_pairs, 0)
         _threads("intra-op threads (--intra-op-threads)", self.intra_op_threads)
@@ -235,7 +236,7 @@ class CellSpec:
         if self.eval_examples is not None:
             _at_least("evaluation examples", self.eval_examples, 1)
         _at_least("evaluation interval (--eval-every)", self.eval_every, 1)
-        _at_least("seed", self.seed, 0)
+        _seed("seed", self.seed)
         if self.target is not None:   # --max-steps bounds a time-to-target cell only
             _at_least("max steps (--max-steps)", self.max_steps, self.warmup_steps + 2)
             parse(self.target)
@@ -244,7 +245,7 @@ class CellSpec:
         if self.cross_device_ops not in CROSS_DEVICE_OPS:
             raise UserError(f"Unknown cross-device ops {self.cross_device_ops!r}. Known: {', '.join(CROSS_DEVICE_OPS)}.")
         keras_flavour.check(self.keras)
-        if self.prefetch not in ("auto", "off") and not (str(self.prefetch).isdigit() and int(self.prefetch) >= 1):
+        if self.prefetch not in ("auto", "off") and not (re.fullmatch(r"[0-9]+", str(self.prefetch)) and int(self.prefetch) >= 1):
             raise UserError(f"Bad prefetch {self.prefetch!r}: give auto (tf.data.AUTOTUNE), off, or a number of "
                             "batches >= 1.")
         if self.communication not in COMMUNICATIONS:
@@ -279,6 +280,17 @@ def _threads(what: str, threads: int) -> None:
 def _positive_seconds(what: str, value) -> None:
     if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise UserError(f"{what} must be positive seconds, finite; received {value!r}.")
+
+
+# NumPy's seeds (keras.utils.set_random_seed) stop below 2**32; the guard's seeds and a
+# comparison's pairs add to the one given, so it stops well below that.
+MAX_SEED = 2**31 - 1
+
+
+def _seed(what: str, value: int) -> None:
+    _at_least(what, value, 0)
+    if value > MAX_SEED:
+        raise UserError(f"{what.capitalize()} must be an integer from 0 to {MAX_SEED}; received {value!r}.")
 
 
 def _at_least(what: str, value: int, low: int) -> None:

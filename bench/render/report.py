@@ -37,13 +37,17 @@ def write_report(run: StoredRun, histories: dict[str, list[StoredRun]], out_dir:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"Cannot create report folder {out}: {exc.strerror}.") from None
-    chart_lines, svgs = _charts(run, out)
-    lines = (_heading(run) + _target_section(run) + _interleaved_section(run) + _guard_section(run)
-             + _overhead_section(run)
-             + _scaling_section(run) + chart_lines + _history_section(history, cell_trends))
-    markdown, page = out / "report.md", out / "report.html"
-    atomic_write_text(str(markdown), "\n".join(lines))
-    atomic_write_text(str(page), html_report.render(run, history, cell_trends, view, svgs, threshold))
+    try:   # a folder that exists but cannot be written, or a report.md that is a folder
+        chart_lines, svgs = _charts(run, out)
+        lines = (_heading(run) + _target_section(run) + _interleaved_section(run) + _guard_section(run)
+                 + _overhead_section(run)
+                 + _scaling_section(run) + chart_lines + _history_section(history, cell_trends))
+        markdown, page = out / "report.md", out / "report.html"
+        atomic_write_text(str(markdown), "\n".join(lines))
+        atomic_write_text(str(page), html_report.render(run, history, cell_trends, view, svgs, threshold))
+    except OSError as exc:
+        raise UserError(f"Cannot write the report into {out}: {exc.strerror} ({exc.filename}). Give --out DIR, a "
+                        "folder you can write.") from None
     return markdown, page
 
 

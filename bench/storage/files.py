@@ -168,7 +168,7 @@ class Storage:
 
     @staticmethod
     def _numbers(folder: Path) -> set[int]:
-        return {int(m.group(1)) for p in folder.iterdir() if (m := RUN_FILE.match(p.name))}
+        return {int(m.group(1)) for p in _listing(folder) if (m := RUN_FILE.match(p.name))}
 
     @classmethod
     def _next_number(cls, folder: Path) -> int:
@@ -178,17 +178,17 @@ class Storage:
         """One folder per machine that has stored runs, by name."""
         if not self.root.is_dir():
             return []
-        return sorted(p for p in self.root.iterdir() if p.is_dir() and self.runs(p.name))
+        return sorted(p for p in _listing(self.root) if p.is_dir() and self.runs(p.name))
 
     def runs(self, machine_id: str | None = None) -> list[Path]:
         """Run files, oldest first (by number), of one machine or of all."""
         if not self.root.is_dir():
             return []
-        folders = [self.root / machine_id] if machine_id else sorted(p for p in self.root.iterdir() if p.is_dir())
+        folders = [self.root / machine_id] if machine_id else sorted(p for p in _listing(self.root) if p.is_dir())
         found = []
         for folder in folders:
             if folder.is_dir():
-                found += sorted((p for p in folder.iterdir() if RUN_FILE.match(p.name)), key=lambda p: p.name)
+                found += sorted((p for p in _listing(folder) if RUN_FILE.match(p.name)), key=lambda p: p.name)
         return found
 
     def resolve(self, ref: str, machine_id: Callable[[], str]) -> Path:
@@ -211,7 +211,7 @@ class Storage:
                 example = f", e.g. {found[-1]}, or {path.name}/N for its run N" if found else ""
                 raise UserError(f"{ref!r} is a folder: give one stored run (a file in it{example}).")
             if not path.is_file():
-                folders = sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
+                folders = sorted(p.name for p in _listing(self.root) if p.is_dir()) if self.root.is_dir() else []
                 known = (f" Machines with runs in {self.root}: {', '.join(folders)} (name a run MACHINE/N)."
                          if rest and "/" not in rest and folders else "")
                 raise UserError(f"No stored run at {ref!r}: the file does not exist.{known}")
@@ -241,7 +241,7 @@ class Storage:
             if back >= len(numbers):
                 raise UserError(f"Run {ref!r} does not exist: only {len(numbers)} stored run(s) in {runs[0].parent}.")
             return _one(ref, by_number[numbers[-1 - back]])
-        if rest.isdigit():
+        if re.fullmatch(r"[0-9]+", rest):   # not str.isdigit: "²" is a digit that int() refuses
             if int(rest) in by_number:
                 return _one(ref, by_number[int(rest)])
             elsewhere = [f"{p.parent.name}/{int(rest)}" for p in self.runs() if p.parent != runs[0].parent
@@ -252,8 +252,17 @@ class Storage:
                         "machine here: MACHINE/N, MACHINE/latest).")
 
     def _single_machine_runs(self) -> list[Path]:
-        folders = [p for p in self.root.iterdir() if p.is_dir()] if self.root.is_dir() else []
+        folders = [p for p in _listing(self.root) if p.is_dir()] if self.root.is_dir() else []
         return self.runs(folders[0].name) if len(folders) == 1 else []
+
+
+def _listing(folder: Path) -> list[Path]:
+    """The entries of a results folder; one that cannot be read is the user's error, in one line."""
+    try:
+        return list(folder.iterdir())
+    except OSError as exc:
+        raise UserError(f"Cannot read the results folder {folder}: {exc.strerror}. Pass --results DIR, a folder "
+                        "you can read.") from None
 
 
 def _one(ref: str, paths: list[Path]) -> Path:
@@ -319,4 +328,10 @@ def load(path: str | os.PathLike) -> StoredRun:
             f"{SCHEMA_VERSION} only: {hint}."
         )
     match = RUN_FILE.match(path.name)
-    return StoredRun(path, int(match.group(1)) if match else 0, path.parent.name, data)
+    run = StoredRun(path, int(match.group(1)) if match else 0, path.parent.name, data)
+    try:   # what every command reads of it, read once here (cached): not a traceback later
+        run.results, run.commit, run.build
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        raise UserError(f"{path} does not read as a run of schema version {SCHEMA_VERSION} "
+                        f"({type(exc).__name__}: {str(exc)[:80]}): {advice}") from None
+    return run

@@ -117,6 +117,12 @@ def test_check_per_cell_threshold_override(capsys, results):
         (["run", "--workload", "matmul", "--deadline", "inf"], "Deadline (--deadline) must be positive seconds, finite; received inf"),
         (["run", "--workload", "matmul", "--deadline", "nan"], "Deadline (--deadline) must be positive seconds, finite; received nan"),
         (["run", "--workload", "reuters_cnn", "--seed", "-1"], "Seed must be an integer >= 0; received -1"),
+        # NumPy's seeds stop below 2**32: every cell of such a run failed (exit 1), stored as the latest run.
+        (["run", "--workload", "reuters_cnn", "--seed", "4294967296"],
+         "Seed must be an integer from 0 to 2147483647; received 4294967296"),
+        (["run", "--workload", "reuters_cnn", "--init-seed", "4294967295"], "Init seed must be an integer from 0 to"),
+        (["run", "--workload", "reuters_cnn", "--prefetch", "\u00b2"], "Bad prefetch '\u00b2': give auto"),   # ValueError
+        (["compare", "\u00b2", "1"], "Bad run reference '\u00b2': give a file path, a run number"),   # ValueError
         (["run", "--workload", "reuters_cnn", "--warmup-steps", "1000", "--steps-per-epoch", "30"],
          "training steps leave no steady-state step after the cold start and 1000 warm-up steps"),
     ],
@@ -140,6 +146,39 @@ def test_a_corrupt_run_in_the_history_is_named_once(capsys, results):
     code, out, err = run_cli(capsys, "compare", "1", "6", "--results", results)
     assert code == 0 and "slower" in out
     assert err.count("skipped in the history:") == 1 and "0008_dead_x.json" in err, err
+
+
+def test_a_run_file_of_the_wrong_shape_in_the_history_is_named_not_a_traceback(capsys, results):
+    """Valid JSON with a schema version and nothing else: compare, check and report read
+    every run of the machine's history, and each crashed on it (KeyError: 'benchmarks')."""
+    (machine,) = [p for p in Path(results).iterdir() if p.is_dir()]
+    (machine / "0008_dead_x.json").write_text('{"distbench": {"schema_version": 1}}')
+    code, out, err = run_cli(capsys, "compare", "1", "6", "--results", results)
+    assert code == 0 and "slower" in out
+    assert "0008_dead_x.json does not read as a run of schema version 1 (KeyError: 'benchmarks')" in err, err
+    code, _, err = run_cli(capsys, "compare", str(machine / "0008_dead_x.json"), "1", "--results", results)
+    assert code == 2 and err.count("\n") == 1 and "does not read as a run" in err
+
+
+def test_a_results_folder_that_cannot_be_read_is_one_line(capsys, results, monkeypatch):
+    """(As root every folder reads: the refusal of the operating system is injected.)"""
+    real = Path.iterdir
+
+    def refused(self):
+        if self.parent == Path(results):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "iterdir", refused)
+    code, _, err = run_cli(capsys, "compare", "1", "6", "--results", results)
+    assert code == 2 and err.count("\n") == 1 and "Cannot read the results folder " in err and "Permission denied" in err
+
+
+def test_a_matrix_file_threshold_of_0_is_refused_not_read_as_the_default(capsys, results, tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text("[tool.distbench]\nthreshold = 0\n")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "compare", "1", "6", "--results", results)
+    assert code == 2 and "Threshold must be > 0" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "markdown"])
@@ -167,6 +206,14 @@ def test_report_writes_markdown_and_charts(capsys, results, tmp_path):
                      r"run 0006 \(abc12345\): compare says slower", text), text
     for png in ("step_time.png", "throughput.png", "accuracy.png"):
         assert (out_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_report_that_cannot_be_written_is_one_line(capsys, results, tmp_path):
+    """The folder exists, but report.md in it is a folder (as a read-only folder would fail):
+    a traceback (IsADirectoryError) after the charts were drawn."""
+    (tmp_path / "report" / "report.md").mkdir(parents=True)
+    code, out, err = run_cli(capsys, "report", "--run", "6", "--results", results, "--out", str(tmp_path / "report"))
+    assert code == 2 and err.count("\n") == 1 and f"Cannot write the report into {tmp_path / 'report'}: " in err, err
 
 
 def test_list_shows_stored_runs_by_machine_within_120_columns(capsys, results):
