@@ -67,7 +67,7 @@ def find(ref: str):
         except ImportError as exc:
             raise UserError(f"Cannot import {target!r} for {ref!r}: {exc}. Is it installed, or on PYTHONPATH? "
                             "A file is given as path/to/file.py:Attribute.") from None
-        except Exception as exc:  # noqa: BLE001 - the user's module failed while importing: one line
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's module failed while importing: one line
             raise UserError(f"Importing {target!r} for {ref!r} failed: {_one_line(exc)}") from None
     try:
         return getattr(module, attr)
@@ -101,14 +101,17 @@ def _load_file(path: str, ref: str):
         sys.path.insert(0, folder)   # its own folder first, as Python runs a script
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:   # SystemExit: a script's sys.exit(main()) or parse_args() at import
         del sys.modules[name]
         raise UserError(f"Loading {path} for {ref!r} failed: {_one_line(exc)}") from None
     return module
 
 
-def _one_line(exc: Exception) -> str:
+def _one_line(exc: BaseException) -> str:
     """``SyntaxError: invalid syntax (model.py, line 3)``: the error and where, on one line."""
+    if isinstance(exc, SystemExit):
+        return (f"it exited while imported (SystemExit({exc.code!r})): a script's `sys.exit(main())` or "
+                "`parse_args()` at module level; put it under `if __name__ == \"__main__\":`")
     where = f" ({exc.filename}, line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.filename else ""
     text = exc.msg if isinstance(exc, SyntaxError) else str(exc)
     return f"{type(exc).__name__}: {' '.join(str(text).split())}{where}"

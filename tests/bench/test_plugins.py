@@ -68,6 +68,21 @@ def test_a_module_reference_and_bad_references_say_what_is_wrong(model_file, mon
         plugins.load("/no/such/file.py:Tiny", "workload")
 
 
+@pytest.mark.parametrize("form", ["file", "module"])
+def test_a_script_that_exits_while_imported_is_one_line_not_the_script_s_exit(tmp_path, monkeypatch, capsys, form):
+    """``sys.exit(main())`` at a module's end: distbench exited with the script's status
+    (0, silently: no run, no error), SystemExit not being an Exception."""
+    from distbench.cli.main import main
+
+    (tmp_path / "train_script.py").write_text("import sys\n\ndef main():\n    return 0\n\nsys.exit(main())\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ref = f"{tmp_path / 'train_script.py'}:Net" if form == "file" else "train_script:Net"
+    assert main(["run", "--workload", ref, "--results", str(tmp_path / "results")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "it exited while imported (SystemExit(0))" in err, err
+    assert 'put it under `if __name__ == "__main__":`' in err and not (tmp_path / "results").exists()
+
+
 def test_a_name_taken_by_another_class_is_refused(tmp_path):
     path = tmp_path / "clash.py"
     path.write_text(MODEL.format(name="reuters_cnn"))
