@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -36,6 +37,11 @@ SPAWN_MODES = ("fork", "exec")
 # TensorFlow's import, about 3 s) for every cell of ``pytest --benchmark-only``. Every
 # other variable is part of the environment a fork server starts with.
 LATE_ENV = (ENV, "TF_CONFIG", SOURCE_ENV, "PYTEST_CURRENT_TEST")
+# How long a server may take to import TensorFlow, Keras and the worker's code (5-9 s here)
+# before its cells start from fresh interpreters instead, and how long its exit is waited for
+# once its output has ended.
+SERVER_START_S = 300.0
+SERVER_EXIT_S = 10.0
 
 
 def start_env(env: dict[str, str]) -> dict[str, str]:
@@ -87,8 +93,9 @@ class ForkServer:
         self._changed = threading.Condition()
         self._pids: list[int] = []
         self._exits: dict[int, int] = {}
-        try:
-            first = json.loads(self._proc.stdout.readline() or "{}")
+        try:   # within a deadline: an import that hangs (a stalled file system) is not a run that hangs
+            ready, _, _ = select.select([self._proc.stdout], [], [], SERVER_START_S)
+            first = json.loads(self._proc.stdout.readline() or "{}") if ready else {}
         except ValueError:
             first = {}
         if "ready" not in first:
@@ -109,6 +116,10 @@ class ForkServer:
                 else:
                     self._exits[message["exit"]] = message["code"]
                 self._changed.notify_all()
+        try:   # its output ended: reaped first, so that alive() says so when the waiters wake
+            self._proc.wait(timeout=SERVER_EXIT_S)
+        except subprocess.TimeoutExpired:
+            pass
         with self._changed:   # the server is gone (alive() says so): so are its children
             self._changed.notify_all()
 

@@ -234,10 +234,16 @@ def how_it_ended(returncode: int) -> str:
 
 
 def output_tail(path: str, chars: int = TAIL_CHARS) -> str:
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        f.seek(max(0, f.tell() - chars))
-        return f.read().decode("utf-8", "replace")
+    """The last ``chars`` of a worker's output; "" when it never opened its log (a forked
+    child that ended before it could, its server gone): the error record still says how the
+    worker ended, rather than the run ending in a traceback."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - chars))
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
 
 
 # A fatal line of TensorFlow's C++ (absl's LOG(FATAL) and CHECK, which then abort the process):

@@ -1,6 +1,7 @@
 """Cells in fresh worker processes: records come back, deadlines kill, crashes are reported."""
 
 import os
+import sys
 import time
 
 import pytest
@@ -84,6 +85,57 @@ def test_a_fork_server_serves_only_the_environment_it_started_with(tmp_path, mon
     proc = plain.spawn(["no-spec.json", "no-record.json"], {}, off_env, str(log), str(tmp_path))
     assert proc.wait(timeout=60) == 3
     assert "imported without TF_ENABLE_ONEDNN_OPTS as asked" in log.read_text()
+
+
+class _Hanging(CodeTree):
+    """A tree whose fork server never says it is ready (an import that hangs)."""
+
+    def server_command(self):
+        return [sys.executable, "-c", "import time; time.sleep(120)"]
+
+
+def test_a_fork_server_that_never_starts_falls_back_to_fresh_interpreters(monkeypatch):
+    """Its start had no deadline: a run whose server's import hung (a stalled file system)
+    hung with no output, holding the lock its lockstep partner needed."""
+    monkeypatch.setenv("DISTBENCH_SPAWN", "fork")
+    monkeypatch.setattr(forkserver, "SERVER_START_S", 1.0)
+    tree = _Hanging(workdir="/tmp")
+    started = time.monotonic()
+    assert forkserver.server_for(tree, {"X": "1"}) is None   # the caller starts a fresh interpreter
+    assert time.monotonic() - started < 30 and (tree, (("X", "1"),)) in forkserver._failed
+
+
+def test_a_worker_of_a_fork_server_that_dies_is_seen_to_end_at_once(tiny, tmp_path, monkeypatch):
+    """The server killed (as by the out-of-memory killer) while its worker trains: the
+    worker dies with it, and waiting for it ends then, not at the cell's deadline. (The
+    server is now reaped before its waiters wake; before, they could wake while it still
+    looked alive, and wait on.)"""
+    import json
+    import signal
+
+    monkeypatch.setenv("DISTBENCH_SPAWN", "fork")
+    env = CodeTree().environ({**forkserver.WORKER_ENV, "DISTBENCH_TEST_SERVER": str(tmp_path)})   # a server of its own
+    server = forkserver.server_for(CodeTree(), env)
+    assert server is not None
+    (tmp_path / "spec.json").write_text(json.dumps(tiny("reuters_cnn", "default", "custom",
+                                                        steps_per_epoch=5000).to_dict()))
+    proc = server.spawn([str(tmp_path / "spec.json"), str(tmp_path / "record.json"), "cell"], {}, env,
+                        str(tmp_path / "worker.log"), str(tmp_path))
+    time.sleep(1.0)
+    os.kill(server.pid, signal.SIGKILL)
+    started = time.monotonic()
+    assert proc.wait(timeout=60) == -signal.SIGKILL and time.monotonic() - started < 15
+    deadline = time.monotonic() + 10
+    while not gone(proc.pid) and time.monotonic() < deadline:   # it died with the server, not only said to
+        time.sleep(0.1)
+    assert gone(proc.pid) and not (tmp_path / "record.json").exists()
+    forkserver.discard(server)
+
+
+def test_a_worker_that_never_opened_its_log_is_an_error_record_not_a_traceback(tmp_path):
+    assert launcher.output_tail(str(tmp_path / "never-written.log")) == ""
+    assert launcher.with_fatal_line("worker pid 9 was killed by SIGKILL", str(tmp_path / "none.log")) == (
+        "worker pid 9 was killed by SIGKILL")
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
