@@ -132,9 +132,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     if matrix_file(config) is None:
         return
-    session = session_of(config)   # bad input stops the run here, before the matrix's module is collected
+    ours = session_of(config)   # bad input stops the run here, before the matrix's module is collected
     if not config.getoption("collectonly", default=False):
-        _check_writable(session)   # before hours of benchmarking, not at the end (a traceback, every record lost)
+        _check_writable(ours)   # before hours of benchmarking, not at the end (a traceback, every record lost)
     if not any("distbench_cell" in getattr(item, "fixturenames", ()) for item in items) and _asks_for_matrix(config):
         # (a project that collects distbench.pytest_plugin.matrix itself has them already)
         module = pytest.Module.from_parent(session, path=MATRIX)
