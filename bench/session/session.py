@@ -143,14 +143,21 @@ class Session:
 
     def check_writable(self) -> None:
         """Fails before hours of benchmarking, not after, when results cannot be saved."""
+        import errno
         import tempfile
 
         if not self.saving:   # --no-save, or a worker of a TF_CONFIG cluster that is not its chief
             return
         folder = self.values["results"]
+        # Checked where the folder would be made, without making it: a run refused later
+        # (its data, its model) leaves no empty results folder behind.
+        existing = os.path.abspath(folder)
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
         try:
-            os.makedirs(folder, exist_ok=True)
-            with tempfile.TemporaryFile(dir=folder):
+            if not os.path.isdir(existing):
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+            with tempfile.TemporaryFile(dir=existing):
                 pass
         except OSError as exc:
             raise UserError(
