@@ -331,9 +331,10 @@ def keras_available(loader: KerasLoader, name: str = "", local_file: str | None 
         return _tried[name]
     network = cache.path("keras-offline", _NETWORK, ".json")
     offline = cache.read_json(network)
+    folder = keras_dataset_folder()
     if (local_file and offline and time.time() - offline.get("at", 0) < KERAS_RETRY_AFTER_S
-            and not os.path.exists(os.path.join(keras_dataset_folder(), local_file))):
-        _tried[name] = (False, f"{local_file} is not in {keras_dataset_folder()}, and downloading "
+            and not os.path.exists(os.path.join(folder, local_file))):
+        _tried[name] = (False, f"{local_file} is not in {folder}, and downloading "
                                f"{offline.get('dataset', 'a Keras dataset')}'s failed at {time.ctime(offline['at'])} "
                                f"({offline.get('why', 'failed')}); not tried again within the hour; --data keras "
                                "tries it now")

@@ -31,10 +31,15 @@ class Regression:
     metric: tuple[float | None, float | None, int] | None = None
 
 
+SeedGroup = tuple[CellComparison, list[CellComparison]]   # a reference cell, and it with its -initN seeds
+
+
 def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> list[Regression]:
     """Why the newer run (B) fails the check: slower, a lower guard metric, or newly flagged."""
     found = []
-    over_seeds, folded = seed_medians(comparison), _folded_seeds(comparison)
+    groups = _seed_groups(comparison)
+    over_seeds = seed_medians(groups)
+    folded = {c.cell for plain, cells in groups for c in cells if c is not plain}   # judged through the median only
     for c in comparison.compared:
         if c.verdict == "slower":
             found.append(Regression("slower", c))
@@ -56,17 +61,19 @@ def _lost(c: CellComparison) -> bool:
     return any(records.test_value(r, c.b.guard_metric) is None for r in c.b.ok)
 
 
-def seed_medians(comparison: Comparison) -> dict[str, tuple[float | None, float | None, int]]:
+def seed_medians(groups: list[SeedGroup]) -> dict[str, tuple[float | None, float | None, int]]:
     """The guard's reference cell -> its test metric in A and in B, each the median over the
-    training seeds both runs measured (the cell and its ``-initN`` replicates)."""
+    training seeds both runs measured (``groups``: :func:`_seed_groups`)."""
     return {plain.cell: (stats.percentile([c.accuracy_a for c in cells], 50),
                          stats.percentile([c.accuracy_b for c in cells], 50), len(cells))
-            for plain, cells in _seed_groups(comparison)}
+            for plain, cells in groups}
 
 
-def _seed_groups(comparison: Comparison) -> list[tuple[CellComparison, list[CellComparison]]]:
+def _seed_groups(comparison: Comparison) -> list[SeedGroup]:
     """The guard's reference cells measured with replicates in both runs: (the plain cell,
-    it and its ``-initN`` seeds)."""
+    it and its ``-initN`` seeds). A cell with a training seed of its own and no plain cell
+    beside it (a run made with ``--init-seed``, or without the guard's seeds) is in none: it
+    is judged directly."""
     groups: dict[tuple, list[CellComparison]] = {}
     for c in comparison.compared:
         spec = (c.b or c.a).spec
@@ -78,13 +85,6 @@ def _seed_groups(comparison: Comparison) -> list[tuple[CellComparison, list[Cell
         if plain and len(cells) > 1:
             out.append((plain[0], cells))
     return out
-
-
-def _folded_seeds(comparison: Comparison) -> set[str]:
-    """The ``-initN`` seeds judged only through their reference cell's median: not one by
-    one. A cell with a training seed of its own and no plain cell beside it (a run made with
-    ``--init-seed``, or without the guard's seeds) is judged directly."""
-    return {c.cell for plain, cells in _seed_groups(comparison) for c in cells if c is not plain}
 
 
 def too_noisy(comparison: Comparison) -> list[CellComparison]:

@@ -153,9 +153,10 @@ class PairedCell:
         never for a cell that failed or was interrupted, whose verdict is that."""
         if self.verdict in ("failed", "interrupted") or self.metric is None:
             return False
-        if self.metric_of(0) is not None and self.metric_of(1) is None:
+        a, b = self.metric_of(0), self.metric_of(1)
+        if a is not None and b is None:
             return True   # B's processes gave no such metric (renamed, or none): no number is not 'no loss'
-        return compare.metric_worse(self.metric_of(0), self.metric_of(1), self.metric[1], tolerance)
+        return compare.metric_worse(a, b, self.metric[1], tolerance)
 
     def as_dict(self, tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE) -> dict:
         j = self.judgement
