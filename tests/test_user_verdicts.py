@@ -214,7 +214,11 @@ def test_bisect_names_the_commit_that_learns_worse(tmp_path):
     lr0 = MODEL.format(hidden=256).replace("    sequence_length = 64\n", "    sequence_length = 64\n"
                                                                            "    learning_rate = 0.0\n")
     where, shas = _clone(_history(tmp_path / "history", ("Learning rate 0", lr0)), tmp_path)
-    result = distbench(where, "bisect", shas[0], "--data", "data", "--threshold", "0.2", "--max-pairs", "8",
+    # Looking for accuracy alone: under the default ``--find regression`` an unchanged commit
+    # is "same" only once its speed is decided too, and one CI run (6ad29eb) left the Readme
+    # commit undecided after 8 pairs (B/A 1.08 [0.96, 1.22]), so bisect stopped (exit 3),
+    # rightly. The speed search is the test above.
+    result = distbench(where, "bisect", shas[0], "--data", "data", "--threshold", "0.2", "--find", "less-accurate",
                        timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert f"FIRST LESS ACCURATE COMMIT: {shas[2]} \"Learning rate 0\"" in result.stdout
