@@ -23,6 +23,7 @@ from distbench.core.fileio import atomic_write_json
 from distbench.core.records import failed
 from distbench.scenarios import tasks
 from distbench.strategies.tpu import ConnectTimeout
+from distbench.trackers.cluster_faults import ClusterFault
 
 
 def main(argv: list[str]) -> int:
@@ -43,6 +44,8 @@ def main(argv: list[str]) -> int:
             record = _error(spec, str(exc), "user_error")
         except ConnectTimeout as exc:
             record = _error(spec, str(exc), "timeout")
+        except ClusterFault as exc:
+            record = _error(spec, str(exc), "cluster")
     except Exception as exc:  # noqa: BLE001 - reported in the record, kept out of the numbers
         record = _error(spec, f"{type(exc).__name__}: {exc}".strip(), "exception")
         record["traceback"] = traceback.format_exc()

@@ -86,6 +86,9 @@ def _finish(session, fmt: str | None) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    if args.confirm_pairs is not None and (args.confirm_pairs < 0 or args.confirm_pairs == 1):
+        raise UserError(f"--confirm-pairs must be 0 (no confirmation) or at least 2 (a verdict needs two pairs); "
+                        f"received {args.confirm_pairs}.")
     if args.target:
         raise UserError("tune ranks configurations by step time; for time to target run "
                         "`distbench run --target ...` with each configuration.")
@@ -130,6 +133,8 @@ class _Progress:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Checks ``TF_CONFIG`` here (one line when it is wrong), then becomes the server: the
     process is replaced by a worker serving its task (distbench.scenarios.server)."""
+    if args.ps < 1:
+        raise UserError(f"--ps must be >= 1 (a SLURM job step's parameter servers); received {args.ps}.")
     slurm.apply(["parameter_server"], args.ps)
     config = tf_config()
     if config is None:

@@ -16,7 +16,7 @@ from distbench.loops.base import PREFETCH_OFF, SHARDING, own_train_step
 from distbench.scenarios.cell import build_model
 from distbench.scenarios.definition import workload_code
 from distbench.strategies.hardware import Hardware
-from distbench.trackers import disturbance, flops, lockstep, memory
+from distbench.trackers import cluster_faults, disturbance, flops, lockstep, memory
 from distbench.trackers.target import Tracker
 from distbench.trackers.timing import StepTimes
 
@@ -39,6 +39,7 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     clock = lockstep.clock()   # in lockstep with a partner process when the parent asked (distbench.session.interleave)
     tracker = _tracker(spec, workload, plain, model, data, clock)
     meter = disturbance.Meter()
+    faults = cluster_faults.listen()   # what a parameter-server coordinator recovers from
     if tracker:
         tracker.start()
     ctx = loops.TrainContext(strategy, workload, model, data, config, clock, tracker)
@@ -59,6 +60,7 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     phases.end("evaluate_s")
     cost = _timing_cost(spec, loop, ctx)
     phases.end("timing_cost_s")
+    faults.check()
     record = _training_record(spec, workload, data, config, replicas, clock, times, outcome, test, peaks)
     record["input"] = {**waited, "prefetch": spec.prefetch, "batched_by": "distbench", "sharding": SHARDING,
                        **({"prefetch_off": PREFETCH_OFF} if spec.prefetch == "off" else {})}

@@ -35,6 +35,15 @@ from distbench.workloads.registry import WORKLOADS
         (["run", "--strategy", "default", "--ps", "0"], "Parameter servers (--ps) must be an integer >= 1; received 0."),
         (["run", "--workload", "reuters_cnn", "--connect-deadline", "0"], "Connect deadline (--connect-deadline) must be"),
         (["run", "--workload", "reuters_cnn", "--matmul-repeats", "0"], "Matmul repeats must be an integer >= 1"),
+        # An empty value ran as if not given: no target, the quick profile, the default shape, this folder.
+        (["run", "--target="], "--target was given an empty value; valid: train each training cell until"),
+        (["run", "--profile", " "], "--profile was given an empty value; valid: quick or full (default quick)."),
+        (["run", "--matmul-shape="], "--matmul-shape was given an empty value; valid: quick, seed"),
+        (["run", "--results="], "--results was given an empty value; valid: the results folder (default: results)."),
+        (["tune", "--workload", "reuters_cnn", "--confirm-pairs", "1"], "--confirm-pairs must be 0 (no confirmation) "
+         "or at least 2 (a verdict needs two pairs); received 1."),   # it skipped the confirmation, silently
+        (["tune", "--workload", "reuters_cnn", "--confirm-pairs", "-2"], "--confirm-pairs must be 0"),
+        (["serve", "--ps", "0"], "--ps must be >= 1 (a SLURM job step's parameter servers); received 0."),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(capsys, argv, message):

@@ -275,3 +275,71 @@ def test_a_worker_that_is_not_the_chief_creates_no_results_folder(monkeypatch, t
                                     "results": str(tmp_path / "results")})
     session.check_writable()
     assert not session.saving and not (tmp_path / "results").exists()
+
+
+def _cpu_s(pid: int) -> float:
+    """The CPU seconds ``pid`` has used (user + system)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _settled(pid: int, quiet_s: float = 2.0, within_s: float = 120.0) -> float:
+    """``pid``'s CPU seconds once it has used none for ``quiet_s`` (a server started and idle)."""
+    deadline, before = time.monotonic() + within_s, -1.0
+    while time.monotonic() < deadline:
+        now = _cpu_s(pid)
+        if now - before < 0.05:
+            return now
+        before = now
+        time.sleep(quiet_s)
+    raise AssertionError(f"pid {pid} never settled")
+
+
+@pytest.mark.slow
+def test_a_worker_lost_by_a_real_cluster_while_it_trains_fails_the_cell(tmp_path):
+    """Servers started by `distbench serve`, as on real machines: the chief sees no task die.
+    Worker 1 is killed once it is training; TensorFlow's coordinator puts its steps back for
+    worker 0 and training ends normally, so the cell read as a measurement of two workers
+    (status ok, exit 0). It is now failed, and says why."""
+    ports = cluster.free_ports(4)
+    spec = {"chief": [f"127.0.0.1:{ports[0]}"], "worker": [f"127.0.0.1:{p}" for p in ports[1:3]],
+            "ps": [f"127.0.0.1:{ports[3]}"]}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    servers = [subprocess.Popen([sys.executable, "-m", "distbench", "serve"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True,
+                                env={**env, "TF_CONFIG": json.dumps(_config(kind, i, spec))})
+               for kind, i in (("ps", 0), ("worker", 0), ("worker", 1))]
+    victim = servers[2]
+    idle = _settled(victim.pid)
+
+    def kill_worker_1_once_it_trains():
+        while victim.poll() is None and _cpu_s(victim.pid) - idle < 1.0:   # an idle server uses no CPU
+            time.sleep(0.2)
+        time.sleep(2)
+        os.killpg(victim.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_worker_1_once_it_trains, daemon=True)
+    killer.start()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "distbench", "run", "--strategy", "parameter_server", "--loop", "custom",
+             "--keras", "keras3", "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "1000",
+             "--epochs", "1", "--guard-seeds", "0", "--no-peak", "--eval-examples", "64", "--deadline", "400",
+             "--results", str(tmp_path)],
+            env={**env, "TF_CONFIG": json.dumps(_config("chief", 0, spec))}, capture_output=True, text=True,
+            timeout=500)
+    finally:
+        for s in servers:
+            if s.poll() is None:
+                os.killpg(s.pid, signal.SIGKILL)
+            s.wait()
+    assert victim.returncode == -signal.SIGKILL   # killed by the test, not ended by the run
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "reuters_cnn-parameter_server-custom: error: the parameter-server cluster lost" in result.stdout, \
+        result.stdout[-2000:]
+    (path,) = tmp_path.glob("*/*.json")
+    (record,) = json.loads(path.read_text())["distbench"]["unmeasured"]["reuters_cnn-parameter_server-custom"]
+    assert record["status"] == "error" and record["error_kind"] == "cluster", record.get("reason")
+    assert record["reason"].startswith("the parameter-server cluster lost a worker or a step while the cell ran")
+    assert "/job:worker/replica:0/task:1" in record["reason"]
