@@ -22,7 +22,7 @@ from distbench.core.errors import UserError
 from distbench.core.fileio import atomic_write_json
 from distbench.core.records import failed
 from distbench.scenarios import tasks
-from distbench.strategies.tpu import ConnectTimeout
+from distbench.strategies.connect import ConnectTimeout
 from distbench.trackers.cluster_faults import ClusterFault
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from distbench.strategies.base import Availability, StrategyAdapter
 from distbench.strategies.devices import DeviceSetup
 from distbench.strategies.hardware import Hardware
+from distbench.strategies.connect import within
 from distbench.strategies.multi_worker import tf_config
 from distbench.strategies.registry import STRATEGIES
 from distbench.strategies.slurm import source, step_availability
@@ -59,7 +60,7 @@ def cluster_roles(config: dict) -> dict[str, int]:
 class ParameterServerAdapter(StrategyAdapter):
     name = "parameter_server"
     summary = "ParameterServerStrategy: a coordinator, workers and parameter servers (local when TF_CONFIG is unset)"
-    reads = ("workers", "ps")
+    reads = ("workers", "ps", "connect_deadline_s")
     across_processes = True
 
     def availability(self, hw: Hardware) -> Availability:
@@ -109,7 +110,12 @@ class ParameterServerAdapter(StrategyAdapter):
         import tensorflow as tf
 
         resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
-        return tf.distribute.ParameterServerStrategy(resolver)
+        cluster = (tf_config() or {}).get("cluster", {})
+        tasks = ", ".join(cluster.get("worker", []) + cluster.get("ps", [])) or "its tasks"
+        return within(self.connect_deadline_s, lambda: tf.distribute.ParameterServerStrategy(resolver),
+                      f"parameter_server: connecting to the cluster's workers and parameter servers ({tasks})",
+                      "a task that is not serving (start `distbench serve` on each), has stopped, or cannot be "
+                      "reached from here keeps the coordinator waiting")
 
     def describe(self, strategy, hw: Hardware) -> dict:
         info = super().describe(strategy, hw)

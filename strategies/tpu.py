@@ -9,9 +9,8 @@ so in minutes, not after the cell's 15.
 
 from __future__ import annotations
 
-import threading
-
 from distbench.strategies.base import Availability, StrategyAdapter
+from distbench.strategies.connect import within
 from distbench.strategies.hardware import Hardware
 from distbench.strategies.registry import STRATEGIES
 
@@ -44,7 +43,8 @@ class TpuAdapter(StrategyAdapter):
             tf.tpu.experimental.initialize_tpu_system(resolver)
             return resolver
 
-        resolver = within(self.connect_deadline_s, connect, f"connecting to and initialising the TPU ({where})")
+        resolver = within(self.connect_deadline_s, connect, f"tpu: connecting to and initialising the TPU ({where})",
+                          "the TPU may be busy with another job, preempted, or unreachable from here")
         return tf.distribute.TPUStrategy(resolver)
 
     def compute_devices(self, hw: Hardware) -> list[str]:
@@ -57,33 +57,3 @@ class TpuAdapter(StrategyAdapter):
         info = super().describe(strategy, hw)
         info["devices"] = list(strategy.extended.worker_devices)
         return info
-
-
-class ConnectTimeout(TimeoutError):
-    """A set-up step that did not finish within its deadline (the worker records a timeout)."""
-
-
-def within(seconds: float, step, what: str):
-    """``step()``'s value, or :class:`ConnectTimeout` when it has not returned in ``seconds``.
-
-    The step runs in a daemon thread: a call blocked inside TensorFlow cannot be
-    interrupted, so it is left behind, and the worker, once its record is written, exits
-    without waiting for it (``os._exit``).
-    """
-    outcome: dict = {}
-
-    def run():
-        try:
-            outcome["value"] = step()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="distbench-tpu-connect", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        raise ConnectTimeout(f"tpu: {what} did not finish within {seconds:g} s (--connect-deadline); the TPU may be "
-                             "busy with another job, preempted, or unreachable from here")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]

@@ -81,7 +81,7 @@ class CellSpec:
     matmul_shape: tuple[int, int, int] = (10000, 100, 10000)
     matmul_repeats: int = 10
     deadline_s: float = 900.0
-    connect_deadline_s: float = 180.0   # a TPU's connect and initialise, inside deadline_s
+    connect_deadline_s: float = 180.0   # a TPU's connect and initialise, a PS cluster's connect; inside deadline_s
     # After a fit cell is measured: pairs of short fit calls with and without the timing
     # callback, for what the per-step timing costs fit (distbench.loops.fit); 0: not measured.
     timing_cost_pairs: int = 5

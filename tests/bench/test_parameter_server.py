@@ -343,3 +343,33 @@ def test_a_worker_lost_by_a_real_cluster_while_it_trains_fails_the_cell(tmp_path
     assert record["status"] == "error" and record["error_kind"] == "cluster", record.get("reason")
     assert record["reason"].startswith("the parameter-server cluster lost a worker or a step while the cell ran")
     assert "/job:worker/replica:0/task:1" in record["reason"]
+
+
+@pytest.mark.slow
+def test_a_cluster_task_that_never_starts_fails_the_cell_at_the_connect_deadline(tmp_path):
+    """A real cluster's TF_CONFIG whose workers and parameter server were never started (a
+    forgotten `distbench serve`): creating the strategy waits inside TensorFlow for them, and
+    the cell waited its whole deadline (--deadline, 15 minutes by default) before it failed,
+    saying only that it timed out. It now fails at the connect deadline, naming what it
+    waited for. (multi_worker's wait holds Python's lock: a deadline in the worker cannot
+    run there, and such a cell still waits for --deadline.)"""
+    strategy = "parameter_server"
+    addresses = [f"127.0.0.1:{p}" for p in cluster.free_ports(4)]
+    spec = {"chief": [addresses[0]], "worker": addresses[1:3], "ps": [addresses[3]]}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    began = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "distbench", "run", "--strategy", strategy, "--loop", "custom", "--keras", "tf_keras",
+         "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "20", "--epochs", "1",
+         "--guard-seeds", "0", "--no-peak", "--connect-deadline", "10", "--deadline", "400",
+         "--results", str(tmp_path)],
+        env={**env, "TF_CONFIG": json.dumps(_config("chief", 0, spec))}, capture_output=True, text=True, timeout=500)
+    assert time.monotonic() - began < 200   # not the cell's 400 s
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    (path,) = tmp_path.glob("*/*.json")
+    (record,) = json.loads(path.read_text())["distbench"]["unmeasured"][f"reuters_cnn-{strategy}-custom-tf_keras"]
+    assert record["status"] == "error" and record["error_kind"] == "timeout", record["reason"]
+    assert record["reason"] == (
+        f"parameter_server: connecting to the cluster's workers and parameter servers ({', '.join(addresses[1:])}) "
+        "did not finish within 10 s (--connect-deadline); a task that is not serving (start `distbench serve` on "
+        "each), has stopped, or cannot be reached from here keeps the coordinator waiting")

@@ -166,14 +166,15 @@ def test_virtual_on_a_gpu_uses_its_memory_option_and_hides_the_other_gpus(monkey
 def test_a_set_up_step_past_its_deadline_times_out_and_others_pass_through():
     import threading
 
-    from distbench.strategies.tpu import ConnectTimeout, within
+    from distbench.strategies.connect import ConnectTimeout, within
 
-    assert within(5, lambda: 42, "a quick step") == 42
+    assert within(5, lambda: 42, "a quick step", "") == 42
     with pytest.raises(KeyError):
-        within(5, lambda: {}["missing"], "a failing step")
+        within(5, lambda: {}["missing"], "a failing step", "")
     began = time.monotonic()
-    with pytest.raises(ConnectTimeout, match=r"tpu: a blocked step did not finish within 0.5 s \(--connect-deadline\)"):
-        within(0.5, threading.Event().wait, "a blocked step")
+    with pytest.raises(ConnectTimeout, match=r"^a blocked step did not finish within 0.5 s \(--connect-deadline\); "
+                                             r"it waits for an event$"):
+        within(0.5, threading.Event().wait, "a blocked step", "it waits for an event")
     assert time.monotonic() - began < 5
 
 

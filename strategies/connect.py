@@ -1,0 +1,45 @@
+"""A strategy's connection, under its own deadline (``--connect-deadline``).
+
+Creating a TPUStrategy connects to and initialises the TPU; creating a
+ParameterServerStrategy waits in TensorFlow's ``context.ensure_initialized`` until every
+worker and parameter server answers. A TPU that is busy or preempted, or a task that was
+never started or cannot be reached, makes that wait last until the cell's own deadline (15
+minutes by default) with nothing said; the cell should say so in minutes, and name what it
+waited for. (A MultiWorkerMirroredStrategy waits in the same call for its peers, but holds
+Python's lock while it does: no thread of the worker runs until it returns, so this deadline
+cannot work there.)
+"""
+
+from __future__ import annotations
+
+import threading
+
+
+class ConnectTimeout(TimeoutError):
+    """A set-up step that did not finish within its deadline (the worker records a timeout)."""
+
+
+def within(seconds: float, step, what: str, why: str):
+    """``step()``'s value, or :class:`ConnectTimeout` when it has not returned in ``seconds``
+    (``what`` did not finish ...; ``why``, the likely causes).
+
+    The step runs in a daemon thread: a call blocked inside TensorFlow cannot be
+    interrupted, so it is left behind, and the worker, once its record is written, exits
+    without waiting for it (``os._exit``).
+    """
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["value"] = step()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="distbench-connect", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise ConnectTimeout(f"{what} did not finish within {seconds:g} s (--connect-deadline); {why}")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
