@@ -13,7 +13,7 @@ from distbench.core.errors import UserError
 from distbench.render import comparison_table, summary, verdicts
 from distbench.render.report import write_report, wrote_line
 from distbench.storage.files import Storage, load, load_history
-from distbench.storage.machine import machine_id, machine_info
+from distbench.storage import machine
 
 
 def load_ref(storage, ref: str):
@@ -22,7 +22,7 @@ def load_ref(storage, ref: str):
 
 @functools.lru_cache(maxsize=1)
 def this_machine_id() -> str:
-    return machine_id(machine_info())
+    return machine.this_machine_id()
 
 
 def _noise(storage, a, b) -> tuple[dict, dict]:

@@ -196,7 +196,7 @@ class Storage:
         this machine or, as ``MACHINE/N`` (``MACHINE/latest``), of a machine folder here.
 
         Numbers and ``latest`` look in the only machine folder when there is just one,
-        else in this machine's (``machine_id()``, called only then: it imports TensorFlow).
+        else in this machine's (``machine_id()``, called only then: it may import TensorFlow).
         """
         machine, _, rest = ref.partition("/")
         if (machine and rest and "/" not in rest and (self.root / machine).is_dir()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import glob
 import json
 import os
 import platform
+import sys
 
 import psutil
 from distbench.core.cpus import usable_cpus
@@ -112,3 +114,24 @@ def machine_id(info: dict) -> str:
     digest = hashlib.sha1(json.dumps(hw, sort_keys=True).encode()).hexdigest()[:6]
     gpus = f"{info.get('gpu_count')}gpu" if info.get("gpu_count") else "nogpu"
     return f"{platform.machine()}-{info.get('cpu_count')}cpu-{gpus}-{digest}"
+
+
+# Device nodes through which TensorFlow could list a GPU on Linux: NVIDIA's (CUDA), AMD's
+# (ROCm), WSL's (DirectX).
+GPU_NODES = ("/dev/nvidia[0-9]*", "/dev/kfd", "/dev/dxg")
+
+
+def no_gpu_possible() -> bool:
+    """Linux without any GPU device node: TensorFlow can list no GPU here."""
+    return sys.platform.startswith("linux") and not any(glob.glob(pattern) for pattern in GPU_NODES)
+
+
+def this_machine_id() -> str:
+    """This machine's :func:`machine_id`. Where TensorFlow can list no GPU it is found
+    without importing TensorFlow (5-9 s here), from what ``machine_id`` reads: a stored-run
+    command (``compare latest~1 latest`` with several machines' folders) then takes about a
+    second. Elsewhere, and once a worker has answered, from :func:`machine_info`."""
+    if hardware.known() or not no_gpu_possible():
+        return machine_id(machine_info())
+    return machine_id({"cpu_model": cpu_model(), "cpu_count": usable_cpus(), "gpus": [], "gpu_count": 0,
+                       "tpu": hardware.tpu_address(), "memory_bytes": psutil.virtual_memory().total})

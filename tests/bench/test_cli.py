@@ -187,3 +187,37 @@ def test_a_value_argparse_refuses_is_one_line_too(capsys, argv, message):
         main(argv)
     err = capsys.readouterr().err
     assert stopped.value.code == 2 and err.count("\n") == 1 and err.startswith(message), err
+
+
+def test_a_stored_run_command_finds_this_machine_s_runs_without_tensorflow(tmp_path):
+    """With several machines' folders, ``latest`` means this machine's: its id imported
+    TensorFlow in the parent (9.6-10.3 s for `compare latest~1 latest` in this checkout),
+    though where TensorFlow can list no GPU nothing of it is needed. The folder is named
+    by the full machine description (:func:`machine_info`, TensorFlow's answers); the
+    command finds it without TensorFlow."""
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from distbench.storage import machine
+
+    if not machine.no_gpu_possible():
+        pytest.skip("a GPU device node here: the machine's id needs TensorFlow's GPU list")
+    folder = Path(__file__).parents[2] / "results" / "x86_64-2cpu-nogpu-f0d42a"
+    stored = [next(folder.glob(f"{n:04d}_*.json")) for n in (103, 104, 102)]   # the main command's runs
+    mine = tmp_path / "results" / machine.machine_id(machine.machine_info())
+    other = tmp_path / "results" / "x86_64-64cpu-8gpu-abcdef"
+    mine.mkdir(parents=True)
+    other.mkdir()
+    for path in stored[:2]:
+        shutil.copy(path, mine)
+    shutil.copy(stored[2], other)
+    saying = ("import sys; from distbench.cli.main import main; code = main(sys.argv[1:]); "
+              "print('TensorFlow in the parent:', 'tensorflow' in sys.modules); sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", saying, "compare", "latest~1", "latest", "--format", "json"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.rstrip().endswith("TensorFlow in the parent: False")
+    compared = json.loads(result.stdout.rsplit("TensorFlow in the parent", 1)[0])
+    assert (compared["a"], compared["b"]) == (f"{mine.name}/{stored[0].name}", f"{mine.name}/{stored[1].name}")

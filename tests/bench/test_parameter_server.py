@@ -324,7 +324,7 @@ def test_a_worker_lost_by_a_real_cluster_while_it_trains_fails_the_cell(tmp_path
     try:
         result = subprocess.run(
             [sys.executable, "-m", "distbench", "run", "--strategy", "parameter_server", "--loop", "custom",
-             "--keras", "keras3", "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "1000",
+             "--keras", "keras3", "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "600",
              "--epochs", "1", "--guard-seeds", "0", "--no-peak", "--eval-examples", "64", "--deadline", "400",
              "--results", str(tmp_path)],
             env={**env, "TF_CONFIG": json.dumps(_config("chief", 0, spec))}, capture_output=True, text=True,
