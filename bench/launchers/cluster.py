@@ -124,7 +124,11 @@ def launch_cluster(
     spec: CellSpec, env: dict[str, str] | None = None, on_start: Callable[[list[int]], None] | None = None,
     tree: CodeTree | None = None,
 ) -> CellRecord:
-    """Runs ``spec`` on a local cluster of its strategy's tasks; returns the chief's record or an error."""
+    """Runs ``spec`` on a local cluster of its strategy's tasks; returns the chief's record or an error.
+
+    The ports are chosen free, then let go for the tasks to bind: another process can take
+    one in between. A cluster that failed only because a task could not bind its port is
+    started again on new ports (at most :data:`PORT_ATTEMPTS` times), and the record says so."""
     spec = worker_threads(spec)
     env = cell_env(spec, env)
     tasks = for_spec(spec).local_tasks()
@@ -132,39 +136,69 @@ def launch_cluster(
     visible = [None] * len(tasks)
     for k, gpus in zip(computing, gpu_assignment(len(computing), len(hardware.detect().gpus))):
         visible[k] = gpus
-    with tempfile.TemporaryDirectory(prefix="distbench-cluster-") as tmp:
-        spec_path = os.path.join(tmp, "spec.json")
-        atomic_write_json(spec_path, spec.to_dict())
-        workers: list[_Worker] = []
-        started = time.monotonic()
-        try:
-            # Started inside the try: if a later worker cannot start (or Ctrl-C comes),
-            # the ones already running are killed, not left to their deadline.
-            for k, config in enumerate(tf_configs(free_ports(len(tasks)), tasks)):
-                gpus = {"CUDA_VISIBLE_DEVICES": visible[k]} if visible[k] is not None else {}
-                workers.append(_start(k, config, spec_path, tmp, {**(env or {}), **gpus}, tree, serves=not tasks[k][2]))
-            if on_start:
-                on_start([w.proc.pid for w in workers])
-            outcome = _watch(workers, spec.deadline_s)
-        finally:
-            for w in workers:
-                kill_group(w.proc)
-        wall = time.monotonic() - started
-        summaries = [_summary(w) for w in workers]
-        if isinstance(outcome, Skipped):
-            return skipped(spec, str(outcome)) | {"workers": summaries, "wall_s": wall}
-        if outcome:
-            return failed(spec, outcome, error_kind="cluster", workers=summaries, wall_s=wall,
-                          output_tail="\n".join(f"--- {w.name}\n{output_tail(w.log_path)[-800:]}" for w in workers))
-        first = next(w for w in workers if not w.serves)
-        chief = first.record()
-        chief["workers"] = summaries
-        chief["started"] = first.started
-        if any(v is not None for v in visible):
-            chief.setdefault("strategy", {}).setdefault("notes", []).append(
-                gpu_note([v for k, v in enumerate(visible) if k in computing]))
-        chief["process_wall_s"] = wall
-        return chief
+    taken: list[str] = []
+    while True:
+        with tempfile.TemporaryDirectory(prefix="distbench-cluster-") as tmp:
+            workers, outcome, wall = _run_once(spec, env, tasks, visible, tmp, tree, on_start)
+            if outcome and not isinstance(outcome, Skipped) and _port_taken(workers) \
+                    and len(taken) + 1 < PORT_ATTEMPTS:
+                taken.append(outcome)
+                continue
+            record = _record(spec, workers, outcome, wall, [v for k, v in enumerate(visible) if k in computing])
+        if taken:
+            record.setdefault("strategy", {}).setdefault("notes", []).append(
+                f"started again on new ports {len(taken)} time{'s' * (len(taken) > 1)}: a port chosen for a task was "
+                f"taken before it bound it ({taken[0][:300]})")
+        return record
+
+
+PORT_ATTEMPTS = 3
+PORT_TAKEN = ("Could not start gRPC server", "Address already in use")
+
+
+def _port_taken(workers: list[_Worker]) -> bool:
+    """Whether a task failed because it could not bind its port (its record or its log says so)."""
+    said = ["\n".join(((w.record() or {}).get("reason", ""), output_tail(w.log_path))) for w in workers]
+    return any(sign in text for text in said for sign in PORT_TAKEN)
+
+
+def _run_once(spec: CellSpec, env, tasks, visible, tmp: str, tree, on_start):
+    """Starts every task on free ports and watches them: (the workers, the outcome, the wall time)."""
+    spec_path = os.path.join(tmp, "spec.json")
+    atomic_write_json(spec_path, spec.to_dict())
+    workers: list[_Worker] = []
+    started = time.monotonic()
+    try:
+        # Started inside the try: if a later worker cannot start (or Ctrl-C comes),
+        # the ones already running are killed, not left to their deadline.
+        for k, config in enumerate(tf_configs(free_ports(len(tasks)), tasks)):
+            gpus = {"CUDA_VISIBLE_DEVICES": visible[k]} if visible[k] is not None else {}
+            workers.append(_start(k, config, spec_path, tmp, {**(env or {}), **gpus}, tree, serves=not tasks[k][2]))
+        if on_start:
+            on_start([w.proc.pid for w in workers])
+        outcome = _watch(workers, spec.deadline_s)
+    finally:
+        for w in workers:
+            kill_group(w.proc)
+    return workers, outcome, time.monotonic() - started
+
+
+def _record(spec: CellSpec, workers: list[_Worker], outcome, wall: float, visible: list) -> CellRecord:
+    """The cell's record from its tasks': the chief's, or a skip or an error naming the task."""
+    summaries = [_summary(w) for w in workers]
+    if isinstance(outcome, Skipped):
+        return skipped(spec, str(outcome)) | {"workers": summaries, "wall_s": wall}
+    if outcome:
+        return failed(spec, outcome, error_kind="cluster", workers=summaries, wall_s=wall,
+                      output_tail="\n".join(f"--- {w.name}\n{output_tail(w.log_path)[-800:]}" for w in workers))
+    first = next(w for w in workers if not w.serves)
+    chief = first.record()
+    chief["workers"] = summaries
+    chief["started"] = first.started
+    if any(v is not None for v in visible):
+        chief.setdefault("strategy", {}).setdefault("notes", []).append(gpu_note(visible))
+    chief["process_wall_s"] = wall
+    return chief
 
 
 def gpu_assignment(workers: int, gpus: int) -> list[str | None]:

@@ -114,3 +114,28 @@ def test_multi_worker_chooses_nccl_on_gpus_and_ring_on_cpus():
     assert strategies.get("multi_worker").communication_for(cpu) == "ring"
     assert strategies.get("multi_worker").communication_for(gpu) == "nccl"
     assert strategies.get("multi_worker", communication="ring").communication_for(gpu) == "ring"
+
+
+def test_a_port_taken_before_its_task_binds_it_starts_the_cluster_again_on_new_ports(tiny, monkeypatch):
+    """The launcher picks free ports and lets them go for the tasks to bind; another process
+    can take one in between. Here one is taken (a real listening socket) on the first try:
+    the cell failed with the task's gRPC error; the cluster now starts again on new ports
+    and the record says so."""
+    import socket
+
+    real, calls = cluster.free_ports, []
+
+    def first_one_taken(n):
+        ports = real(n)
+        calls.append(ports)
+        return [taken.getsockname()[1], *ports[1:]] if len(calls) == 1 else ports
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setattr(cluster, "free_ports", first_one_taken)
+        record = cluster.launch_cluster(tiny("reuters_cnn", "multi_worker", "custom", steps_per_epoch=8))
+    assert len(calls) == 2
+    assert record["status"] == "ok", record.get("reason")
+    (note,) = [n for n in record["strategy"]["notes"] if n.startswith("started again on new ports")]
+    assert note.startswith("started again on new ports 1 time: a port chosen for a task was taken before it bound it ("), note
