@@ -22,6 +22,7 @@ from distbench.core.errors import UserError
 from distbench.core.fileio import atomic_write_json
 from distbench.core.records import failed
 from distbench.scenarios import tasks
+from distbench.strategies import connect
 from distbench.strategies.connect import ConnectTimeout
 from distbench.trackers.cluster_faults import ClusterFault
 
@@ -35,6 +36,7 @@ def main(argv: list[str]) -> int:
             return 2
     spec_path, record_path, *rest = argv
     task = rest[0] if rest else "cell"
+    connect.mark_joined_at(connect.joined_path(record_path))
     with open(spec_path) as f:
         spec = CellSpec.from_dict(json.load(f))
     try:

@@ -121,6 +121,11 @@ class StrategyAdapter(abc.ABC):
             _built[key] = self.create(hw)
         return _built[key]
 
+    def joins(self) -> str | None:
+        """What creating the strategy waits for that only the parent can bound, because the
+        wait holds Python's lock (``multi_worker``'s peers under ``TF_CONFIG``); None."""
+        return None
+
     def device_names(self, hw: Hardware) -> list[str]:
         """The devices the strategy's replicas run on."""
         return ["/GPU:0" if hw.gpus else "/CPU:0"]

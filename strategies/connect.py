@@ -6,13 +6,16 @@ worker and parameter server answers. A TPU that is busy or preempted, or a task 
 never started or cannot be reached, makes that wait last until the cell's own deadline (15
 minutes by default) with nothing said; the cell should say so in minutes, and name what it
 waited for. (A MultiWorkerMirroredStrategy waits in the same call for its peers, but holds
-Python's lock while it does: no thread of the worker runs until it returns, so this deadline
-cannot work there.)
+Python's lock while it does: no thread of the worker runs until it returns. Its parent
+keeps that deadline instead: the worker marks a file once its strategy is made
+(:func:`joined`), and a worker without the mark by then is killed by its launcher.)
 """
 
 from __future__ import annotations
 
 import threading
+
+_marker: list[str] = []   # the file this worker marks once its strategy is made (set by its entry point)
 
 
 class ConnectTimeout(TimeoutError):
@@ -43,3 +46,20 @@ def within(seconds: float, step, what: str, why: str):
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def joined_path(record_path: str) -> str:
+    """The file a worker marks once its strategy is made, beside its record."""
+    return record_path + ".joined"
+
+
+def mark_joined_at(path: str) -> None:
+    """This worker marks ``path`` once its strategy is made (:func:`joined`)."""
+    _marker[:] = [path]
+
+
+def joined() -> None:
+    """Says to the parent that this worker's strategy is made (its cluster joined)."""
+    for path in _marker:
+        with open(path, "w"):
+            pass

@@ -64,7 +64,7 @@ def is_chief(config: dict | None) -> bool:
 class MultiWorkerAdapter(StrategyAdapter):
     name = "multi_worker"
     summary = "MultiWorkerMirroredStrategy over TF_CONFIG workers (local workers when unset)"
-    reads = ("workers", "communication")
+    reads = ("workers", "communication", "connect_deadline_s")
     across_processes = True
 
     def availability(self, hw: Hardware) -> Availability:
@@ -107,6 +107,12 @@ class MultiWorkerAdapter(StrategyAdapter):
                                  self.communication_for(hw).upper())
         options = tf.distribute.experimental.CommunicationOptions(implementation=implementation)
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+    def joins(self) -> str | None:
+        cluster = (tf_config() or {}).get("cluster")
+        if not cluster:
+            return None   # local workers: the launcher watches every one of them
+        return f"multi_worker: joining the cluster ({', '.join(cluster.get('chief', []) + cluster.get('worker', []))})"
 
     def communication_for(self, hw: Hardware) -> str:
         """The collectives' implementation: NCCL on GPUs, ring otherwise, unless asked. (AUTO

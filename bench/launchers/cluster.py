@@ -158,7 +158,8 @@ PORT_TAKEN = ("Could not start gRPC server", "Address already in use")
 
 def _port_taken(workers: list[_Worker]) -> bool:
     """Whether a task failed because it could not bind its port (its record or its log says so)."""
-    said = ["\n".join(((w.record() or {}).get("reason", ""), output_tail(w.log_path))) for w in workers]
+    said = ["\n".join(((w.record() or {}).get("reason", ""), output_tail(w.log_path))) for w in workers
+            if w.failure()]
     return any(sign in text for text in said for sign in PORT_TAKEN)
 
 

@@ -40,7 +40,7 @@ from distbench.core.records import CellRecord, failed
 from distbench.launchers import forkserver
 from distbench.launchers.forkserver import LATE_ENV, WORKER_ENV, start_env
 from distbench.launchers.trees import CodeTree
-from distbench.strategies import hardware
+from distbench.strategies import connect, for_spec, hardware
 from distbench.strategies.hardware import Hardware
 
 TAIL_CHARS = 2000
@@ -155,9 +155,15 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell"
         atomic_write_json(spec_path, spec.to_dict())
         started = time.monotonic()
         proc = spawn([spec_path, record_path, task], log_path, env, tree)
-        timed_out = _wait(proc, spec.deadline_s)
+        joins = for_spec(spec).joins() if task == "cell" and tree is None else None   # another tree marks nothing
+        never_joined = joins and _unjoined(proc, connect.joined_path(record_path), spec.connect_deadline_s)
+        timed_out = never_joined or _wait(proc, max(0.0, spec.deadline_s - (time.monotonic() - started)))
         wall = time.monotonic() - started
         how = how_started(proc, env or {}, tree)
+        if never_joined:
+            return failed(spec, f"{joins} did not finish within {spec.connect_deadline_s:g} s (--connect-deadline); "
+                          f"{JOIN_CAUSES}; worker pid {proc.pid} and its process group killed with SIGKILL",
+                          error_kind="timeout", wall_s=wall, output_tail=output_tail(log_path), started=how)
         if timed_out:
             return failed(
                 spec, f"timed out after {spec.deadline_s:g} s; worker pid {proc.pid} and its "
@@ -206,6 +212,22 @@ def data_source(spec: CellSpec) -> tuple[str, str] | None:
                          deadline_s=DATA_DEADLINE_S)
     record = launch(plain, task="data")
     return (record["data"], record["why"]) if record.get("status") == "ok" else None
+
+
+JOIN_CAUSES = ("a worker that has not started (each runs the same `distbench run`), has stopped, or cannot be reached "
+               "from here keeps the others waiting")
+
+
+def _unjoined(proc: subprocess.Popen, marker: str, deadline_s: float) -> bool:
+    """Waits until ``proc`` ends or marks ``marker`` (its strategy made); at ``deadline_s``
+    without either, kills its group and returns True."""
+    deadline = time.monotonic() + deadline_s
+    while proc.poll() is None and not os.path.exists(marker):
+        if time.monotonic() > deadline:
+            kill_group(proc)
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def _wait(proc: subprocess.Popen, deadline_s: float) -> bool:

@@ -20,7 +20,7 @@ from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.records import CellRecord, skipped
 from distbench.scenarios.definition import definition
-from distbench.strategies import devices, hardware, probe
+from distbench.strategies import connect, devices, hardware, probe
 from distbench.strategies.hardware import Hardware
 from distbench.trackers import reads
 from distbench.workloads.data import NAMED_SOURCES
@@ -99,7 +99,9 @@ def start_strategy(spec: CellSpec, hw: Hardware) -> tuple[strategies.StrategyAda
     adapter = strategies.for_spec(spec)
     _set_threads(spec)
     devices.apply(adapter.device_setup(hw))
-    return adapter, adapter.build(hw)
+    strategy = adapter.build(hw)
+    connect.joined()
+    return adapter, strategy
 
 
 def build_model(spec: CellSpec, workload, data, strategy):

@@ -119,8 +119,9 @@ OPTIONS: tuple[Option, ...] = (
     _spec("intra_op_threads", int, "TensorFlow intra-op threads per worker (0: default; at most 64 per usable CPU)"),
     _spec("inter_op_threads", int, "TensorFlow inter-op threads per worker (0: default; at most 64 per usable CPU)"),
     _spec("deadline_s", float, "seconds per cell before its processes are killed (default 900)"),
-    _spec("connect_deadline_s", float, "seconds a TPU cell may take to connect to and initialise its TPU, and a "
-          "parameter_server cell to reach its workers and parameter servers, before it fails with a timeout "
+    _spec("connect_deadline_s", float, "seconds a TPU cell may take to connect to and initialise its TPU, a "
+          "parameter_server or TF_CONFIG multi_worker cell to reach the rest of its cluster, before it fails with a "
+          "timeout "
           "(default 180; the cell's --deadline still bounds the whole)"),
     Option("target", "train each training cell until METRIC=VALUE on the test examples (e.g. accuracy=0.6), "
            "or 'default' (each workload's); repeats are the guard's seeds; reports time to target", str),

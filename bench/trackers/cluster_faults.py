@@ -19,9 +19,13 @@ from __future__ import annotations
 import logging
 
 # The coordinator's messages when a remote step failed and was put back or its worker was
-# given up on for now (their format strings, before the arguments are filled in).
+# given up on for now (their format strings, before the arguments are filled in). Some are
+# logged at INFO (with TF_PSS_ENABLE_COORDINATION_SERVICE set, a lost worker is only that).
 FAULTS = (
     "Worker %s failed with",                  # a worker lost: its steps go to the others
+    "[Worker %d] Putting back a closure after it failed",
+    "[Worker %d] Clearing tagged queue after resource closure failure",
+    "Worker %s has been recovered",
     "Remote function on worker %s failed with",   # a step failed for a moment and is run again
     "Parameter server failure detected",
     "Cluster update failed with error",
@@ -33,20 +37,39 @@ class ClusterFault(RuntimeError):
     """The coordinator recovered from a failure while the cell was timed: not a measurement."""
 
 
-class Faults(logging.Handler):
-    """What the coordinator logged about failed workers and steps, as it logged it."""
+class Faults(logging.Filter):
+    """What the coordinator logged about failed workers and steps, as it logged it.
 
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
+    A filter on TensorFlow's logger, which it opens to INFO while it listens (a user's
+    ``tf.get_logger().setLevel(...)`` or a ``dictConfig`` that disabled it would hide the
+    faults): every record passes through it, and only those the logger showed before go on
+    to its handlers, so TensorFlow's own lines are as they were. (``logging.disable``,
+    process-wide, is left alone.)"""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
         self.seen: list[str] = []
+        self._logger = logger
+        self._kept = (logger.level, logger.disabled)
+        self._shown = logging.CRITICAL + 1 if logger.disabled else logger.getEffectiveLevel()
+        logger.setLevel(logging.INFO)
+        logger.disabled = False
+        logger.addFilter(self)
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str) and record.msg.startswith(FAULTS):
             self.seen.append(record.getMessage().splitlines()[0][:300])
+        return record.levelno >= self._shown
+
+    def stop(self) -> None:
+        """TensorFlow's logger as it was before :func:`listen`."""
+        self._logger.removeFilter(self)
+        self._logger.setLevel(self._kept[0])
+        self._logger.disabled = self._kept[1]
 
     def check(self) -> None:
         """Stops listening; raises :class:`ClusterFault` when anything was heard."""
-        logging.getLogger("tensorflow").removeHandler(self)
+        self.stop()
         if not self.seen:
             return
         more = len(self.seen) - SHOWN
@@ -59,10 +82,8 @@ class Faults(logging.Handler):
 def listen() -> Faults:
     """Listens to TensorFlow's logger (``tensorflow``, where ``tf_logging`` writes) until
     :meth:`Faults.check`; a listener an earlier cell of this process left (it raised before
-    its check) is removed."""
+    its check) is stopped first."""
     logger = logging.getLogger("tensorflow")
-    for stale in [h for h in logger.handlers if isinstance(h, Faults)]:
-        logger.removeHandler(stale)
-    faults = Faults()
-    logger.addHandler(faults)
-    return faults
+    for stale in [f for f in logger.filters if isinstance(f, Faults)]:
+        stale.stop()
+    return Faults(logger)

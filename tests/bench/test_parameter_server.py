@@ -297,15 +297,20 @@ def _settled(pid: int, quiet_s: float = 2.0, within_s: float = 120.0) -> float:
 
 
 @pytest.mark.slow
-def test_a_worker_lost_by_a_real_cluster_while_it_trains_fails_the_cell(tmp_path):
+@pytest.mark.parametrize("coordination", ["", "1"])
+def test_a_worker_lost_by_a_real_cluster_while_it_trains_fails_the_cell(tmp_path, coordination):
     """Servers started by `distbench serve`, as on real machines: the chief sees no task die.
     Worker 1 is killed once it is training; TensorFlow's coordinator puts its steps back for
     worker 0 and training ends normally, so the cell read as a measurement of two workers
-    (status ok, exit 0). It is now failed, and says why."""
+    (status ok, exit 0). It is now failed, and says why. With TensorFlow's coordination
+    service (TF_PSS_ENABLE_COORDINATION_SERVICE) the coordinator says so only at INFO,
+    below what its logger shows."""
     ports = cluster.free_ports(4)
     spec = {"chief": [f"127.0.0.1:{ports[0]}"], "worker": [f"127.0.0.1:{p}" for p in ports[1:3]],
             "ps": [f"127.0.0.1:{ports[3]}"]}
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if coordination:
+        env["TF_PSS_ENABLE_COORDINATION_SERVICE"] = coordination
     servers = [subprocess.Popen([sys.executable, "-m", "distbench", "serve"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True,
                                 env={**env, "TF_CONFIG": json.dumps(_config(kind, i, spec))})
@@ -342,7 +347,7 @@ def test_a_worker_lost_by_a_real_cluster_while_it_trains_fails_the_cell(tmp_path
     (record,) = json.loads(path.read_text())["distbench"]["unmeasured"]["reuters_cnn-parameter_server-custom"]
     assert record["status"] == "error" and record["error_kind"] == "cluster", record.get("reason")
     assert record["reason"].startswith("the parameter-server cluster lost a worker or a step while the cell ran")
-    assert "/job:worker/replica:0/task:1" in record["reason"]
+    assert "/job:worker/replica:0/task:1" in record["reason"] or "[Worker 1] Putting back a closure" in record["reason"]
 
 
 @pytest.mark.slow
@@ -351,8 +356,7 @@ def test_a_cluster_task_that_never_starts_fails_the_cell_at_the_connect_deadline
     forgotten `distbench serve`): creating the strategy waits inside TensorFlow for them, and
     the cell waited its whole deadline (--deadline, 15 minutes by default) before it failed,
     saying only that it timed out. It now fails at the connect deadline, naming what it
-    waited for. (multi_worker's wait holds Python's lock: a deadline in the worker cannot
-    run there, and such a cell still waits for --deadline.)"""
+    waited for."""
     strategy = "parameter_server"
     addresses = [f"127.0.0.1:{p}" for p in cluster.free_ports(4)]
     spec = {"chief": [addresses[0]], "worker": addresses[1:3], "ps": [addresses[3]]}
@@ -373,3 +377,29 @@ def test_a_cluster_task_that_never_starts_fails_the_cell_at_the_connect_deadline
         f"parameter_server: connecting to the cluster's workers and parameter servers ({', '.join(addresses[1:])}) "
         "did not finish within 10 s (--connect-deadline); a task that is not serving (start `distbench serve` on "
         "each), has stopped, or cannot be reached from here keeps the coordinator waiting")
+
+
+@pytest.mark.slow
+def test_a_multi_worker_peer_that_never_starts_fails_the_cell_at_the_connect_deadline(tmp_path):
+    """Worker 0 of a two-worker TF_CONFIG whose worker 1 never starts: creating the strategy
+    waits for it inside TensorFlow, holding Python's lock (no deadline inside the worker
+    can run), and the cell waited its whole --deadline (400 s here) before it failed. Its
+    launcher now kills it at the connect deadline, naming the cluster."""
+    addresses = [f"127.0.0.1:{p}" for p in cluster.free_ports(2)]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    began = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "distbench", "run", "--strategy", "multi_worker", "--loop", "custom", "--keras",
+         "tf_keras", "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "20", "--epochs", "1",
+         "--guard-seeds", "0", "--no-peak", "--connect-deadline", "20", "--deadline", "400", "--results", str(tmp_path)],
+        env={**env, "TF_CONFIG": json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": 0}})},
+        capture_output=True, text=True, timeout=500)
+    assert time.monotonic() - began < 200   # not the cell's 400 s
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    (path,) = tmp_path.glob("*/*.json")
+    (record,) = json.loads(path.read_text())["distbench"]["unmeasured"]["reuters_cnn-multi_worker-custom-tf_keras"]
+    assert record["status"] == "error" and record["error_kind"] == "timeout", record["reason"]
+    assert record["reason"].startswith(
+        f"multi_worker: joining the cluster ({', '.join(addresses)}) did not finish within 20 s (--connect-deadline); "
+        "a worker that has not started (each runs the same `distbench run`), has stopped, or cannot be reached from "
+        "here keeps the others waiting; worker pid "), record["reason"]
