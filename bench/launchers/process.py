@@ -222,11 +222,15 @@ def _unjoined(proc: subprocess.Popen, marker: str, deadline_s: float) -> bool:
     """Waits until ``proc`` ends or marks ``marker`` (its strategy made); at ``deadline_s``
     without either, kills its group and returns True."""
     deadline = time.monotonic() + deadline_s
-    while proc.poll() is None and not os.path.exists(marker):
-        if time.monotonic() > deadline:
-            kill_group(proc)
-            return True
-        time.sleep(0.2)
+    try:
+        while proc.poll() is None and not os.path.exists(marker):
+            if time.monotonic() > deadline:
+                kill_group(proc)
+                return True
+            time.sleep(0.2)
+    except BaseException:   # Ctrl-C: the worker goes now, as from _wait
+        kill_group(proc)
+        raise
     return False
 
 

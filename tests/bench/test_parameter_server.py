@@ -297,20 +297,17 @@ def _settled(pid: int, quiet_s: float = 2.0, within_s: float = 120.0) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("coordination", ["", "1"])
-def test_a_worker_lost_by_a_real_cluster_while_it_trains_fails_the_cell(tmp_path, coordination):
+def test_a_worker_lost_by_a_real_cluster_while_it_trains_fails_the_cell(tmp_path):
     """Servers started by `distbench serve`, as on real machines: the chief sees no task die.
     Worker 1 is killed once it is training; TensorFlow's coordinator puts its steps back for
     worker 0 and training ends normally, so the cell read as a measurement of two workers
-    (status ok, exit 0). It is now failed, and says why. With TensorFlow's coordination
-    service (TF_PSS_ENABLE_COORDINATION_SERVICE) the coordinator says so only at INFO,
-    below what its logger shows."""
+    (status ok, exit 0). It is now failed, and says why. (With
+    TF_PSS_ENABLE_COORDINATION_SERVICE=1 the coordinator says so only at INFO: the test
+    below; the same run with it set read ok, 66.69 ms/step, before the listener heard INFO.)"""
     ports = cluster.free_ports(4)
     spec = {"chief": [f"127.0.0.1:{ports[0]}"], "worker": [f"127.0.0.1:{p}" for p in ports[1:3]],
             "ps": [f"127.0.0.1:{ports[3]}"]}
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    if coordination:
-        env["TF_PSS_ENABLE_COORDINATION_SERVICE"] = coordination
     servers = [subprocess.Popen([sys.executable, "-m", "distbench", "serve"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True,
                                 env={**env, "TF_CONFIG": json.dumps(_config(kind, i, spec))})
@@ -347,7 +344,37 @@ def test_a_worker_lost_by_a_real_cluster_while_it_trains_fails_the_cell(tmp_path
     (record,) = json.loads(path.read_text())["distbench"]["unmeasured"]["reuters_cnn-parameter_server-custom"]
     assert record["status"] == "error" and record["error_kind"] == "cluster", record.get("reason")
     assert record["reason"].startswith("the parameter-server cluster lost a worker or a step while the cell ran")
-    assert "/job:worker/replica:0/task:1" in record["reason"] or "[Worker 1] Putting back a closure" in record["reason"]
+    assert "/job:worker/replica:0/task:1" in record["reason"]
+
+
+def test_a_fault_the_coordinator_says_at_info_is_heard_whatever_its_logger_shows():
+    """Under TensorFlow's coordination service a lost worker is said only at INFO (``[Worker
+    1] Putting back a closure after it failed.``), below what TensorFlow's logger shows,
+    and a user may have raised it further. The listener hears it through TensorFlow's own
+    logging call; TensorFlow's handlers still show nothing they did not before."""
+    import logging
+
+    from distbench.trackers import cluster_faults
+    from tensorflow.python.platform import tf_logging
+
+    logger = tf_logging.get_logger()
+    shown: list[str] = []
+    seen = logging.Handler()
+    seen.emit = lambda record: shown.append(record.getMessage())
+    before = logger.level
+    logger.setLevel(logging.CRITICAL)
+    logger.addHandler(seen)
+    try:
+        faults = cluster_faults.listen()
+        tf_logging.info("[Worker %d] Putting back a closure after it failed.", 1)
+        tf_logging.info("Waiting for all global closures to be finished.")   # not a fault
+        with pytest.raises(cluster_faults.ClusterFault, match=r": \[Worker 1\] Putting back a closure after it failed\.$"):
+            faults.check()
+        assert logger.level == logging.CRITICAL and not logger.filters
+    finally:
+        logger.removeHandler(seen)
+        logger.setLevel(before)
+    assert shown == []
 
 
 @pytest.mark.slow
@@ -391,7 +418,7 @@ def test_a_multi_worker_peer_that_never_starts_fails_the_cell_at_the_connect_dea
     result = subprocess.run(
         [sys.executable, "-m", "distbench", "run", "--strategy", "multi_worker", "--loop", "custom", "--keras",
          "tf_keras", "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "20", "--epochs", "1",
-         "--guard-seeds", "0", "--no-peak", "--connect-deadline", "20", "--deadline", "400", "--results", str(tmp_path)],
+         "--guard-seeds", "0", "--no-peak", "--connect-deadline", "10", "--deadline", "400", "--results", str(tmp_path)],
         env={**env, "TF_CONFIG": json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": 0}})},
         capture_output=True, text=True, timeout=500)
     assert time.monotonic() - began < 200   # not the cell's 400 s
@@ -400,6 +427,6 @@ def test_a_multi_worker_peer_that_never_starts_fails_the_cell_at_the_connect_dea
     (record,) = json.loads(path.read_text())["distbench"]["unmeasured"]["reuters_cnn-multi_worker-custom-tf_keras"]
     assert record["status"] == "error" and record["error_kind"] == "timeout", record["reason"]
     assert record["reason"].startswith(
-        f"multi_worker: joining the cluster ({', '.join(addresses)}) did not finish within 20 s (--connect-deadline); "
+        f"multi_worker: joining the cluster ({', '.join(addresses)}) did not finish within 10 s (--connect-deadline); "
         "a worker that has not started (each runs the same `distbench run`), has stopped, or cannot be reached from "
         "here keeps the others waiting; worker pid "), record["reason"]
