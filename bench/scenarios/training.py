@@ -12,7 +12,7 @@ from distbench.core import keras_flavour, stats
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.targets import parse
-from distbench.loops.base import PREFETCH_OFF, SHARDING, own_train_step
+from distbench.loops.base import PREFETCH_OFF, SHARDING, coordinated, own_train_step
 from distbench.scenarios.cell import build_model
 from distbench.scenarios.definition import workload_code
 from distbench.strategies.hardware import Hardware
@@ -39,7 +39,8 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     clock = lockstep.clock()   # in lockstep with a partner process when the parent asked (distbench.session.interleave)
     tracker = _tracker(spec, workload, plain, model, data, clock)
     meter = disturbance.Meter()
-    faults = cluster_faults.listen()   # what a parameter-server coordinator recovers from
+    # What a parameter-server coordinator recovers from; no other strategy's logger is opened.
+    faults = cluster_faults.listen() if coordinated(strategy) else None
     if tracker:
         tracker.start()
     ctx = loops.TrainContext(strategy, workload, model, data, config, clock, tracker)
@@ -60,7 +61,8 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     phases.end("evaluate_s")
     cost = _timing_cost(spec, loop, ctx)
     phases.end("timing_cost_s")
-    faults.check()
+    if faults:
+        faults.check()
     record = _training_record(spec, workload, data, config, replicas, clock, times, outcome, test, peaks)
     record["input"] = {**waited, "prefetch": spec.prefetch, "batched_by": "distbench", "sharding": SHARDING,
                        **({"prefetch_off": PREFETCH_OFF} if spec.prefetch == "off" else {})}

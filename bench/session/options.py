@@ -121,8 +121,7 @@ OPTIONS: tuple[Option, ...] = (
     _spec("deadline_s", float, "seconds per cell before its processes are killed (default 900)"),
     _spec("connect_deadline_s", float, "seconds a TPU cell may take to connect to and initialise its TPU, a "
           "parameter_server or TF_CONFIG multi_worker cell to reach the rest of its cluster, before it fails with a "
-          "timeout "
-          "(default 180; the cell's --deadline still bounds the whole)"),
+          "timeout (default 180; the cell's --deadline still bounds the whole)"),
     Option("target", "train each training cell until METRIC=VALUE on the test examples (e.g. accuracy=0.6), "
            "or 'default' (each workload's); repeats are the guard's seeds; reports time to target", str),
     _spec("eval_every", int, "with --target: steps between evaluations, the same for every cell (default 25)"),

@@ -149,10 +149,9 @@ def test_a_killed_parameter_server_ends_the_cell_in_seconds_named_with_nothing_l
     assert all(gone(pid) for pid in pids)
 
 
-@pytest.mark.slow
-def test_servers_started_by_distbench_serve_run_the_chief_s_cells(tmp_path):
-    """A real cluster's shape on loopback: each task its own `distbench` process with its own
-    TF_CONFIG, the workers and the parameter server by `distbench serve`."""
+def _served_cluster():
+    """A loopback parameter-server cluster (TF_CONFIG's ``cluster``), the environment of its
+    tasks, and its ps 0, worker 0 and worker 1 each started by `distbench serve`."""
     ports = cluster.free_ports(4)
     spec = {"chief": [f"127.0.0.1:{ports[0]}"], "worker": [f"127.0.0.1:{p}" for p in ports[1:3]],
             "ps": [f"127.0.0.1:{ports[3]}"]}
@@ -161,6 +160,14 @@ def test_servers_started_by_distbench_serve_run_the_chief_s_cells(tmp_path):
                                 stderr=subprocess.DEVNULL, start_new_session=True,
                                 env={**env, "TF_CONFIG": json.dumps(_config(kind, i, spec))})
                for kind, i in (("ps", 0), ("worker", 0), ("worker", 1))]
+    return spec, env, servers
+
+
+@pytest.mark.slow
+def test_servers_started_by_distbench_serve_run_the_chief_s_cells(tmp_path):
+    """A real cluster's shape on loopback: each task its own `distbench` process with its own
+    TF_CONFIG, the workers and the parameter server by `distbench serve`."""
+    spec, env, servers = _served_cluster()
     try:
         result = subprocess.run(
             [sys.executable, "-m", "distbench", "run", "--strategy", "parameter_server", "--loop", "custom",
@@ -304,14 +311,7 @@ def test_a_worker_lost_by_a_real_cluster_while_it_trains_fails_the_cell(tmp_path
     (status ok, exit 0). It is now failed, and says why. (With
     TF_PSS_ENABLE_COORDINATION_SERVICE=1 the coordinator says so only at INFO: the test
     below; the same run with it set read ok, 66.69 ms/step, before the listener heard INFO.)"""
-    ports = cluster.free_ports(4)
-    spec = {"chief": [f"127.0.0.1:{ports[0]}"], "worker": [f"127.0.0.1:{p}" for p in ports[1:3]],
-            "ps": [f"127.0.0.1:{ports[3]}"]}
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    servers = [subprocess.Popen([sys.executable, "-m", "distbench", "serve"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True,
-                                env={**env, "TF_CONFIG": json.dumps(_config(kind, i, spec))})
-               for kind, i in (("ps", 0), ("worker", 0), ("worker", 1))]
+    spec, env, servers = _served_cluster()
     victim = servers[2]
     idle = _settled(victim.pid)
 
