@@ -136,7 +136,10 @@ def _option_value(path: Path, key: str, value, option: options.Option):
         return [_typed(path, key, v, str) for v in items]
     if option.flag:
         return _typed(path, key, value, bool)
-    return _typed(path, key, value, option.type or str)
+    value = _typed(path, key, value, option.type or str)
+    if isinstance(value, str) and not value.strip():   # data = "" read as the file's own folder
+        raise UserError(f"{path}: {key} = {value!r} is empty; valid: {option.help}.")
+    return value
 
 
 def _typed(path: Path, key: str, value, kind):

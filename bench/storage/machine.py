@@ -69,19 +69,22 @@ def machine_info(cpu: dict | None = None) -> dict:
     found = hardware.tensorflow_facts()   # from a worker, in the parent of a run (or imported here)
     return {
         **{k: found[k] for k in ("tensorflow", "keras", "cuda_build", "cudnn_build")},
-        "cpu_model": (cpu or {}).get("brand_raw") or cpu_model(),
-        "cpu_count": usable_cpus(),
+        **_hardware(found["gpus"], cpu),
         "cpu_count_host": os.cpu_count(),
         "cpu_count_physical": psutil.cpu_count(logical=False),
-        "memory_bytes": psutil.virtual_memory().total,
-        "gpu_count": len(found["gpus"]),
-        "gpus": list(found["gpus"]),
         "gpu_driver": gpu_driver() if found["gpus"] else None,
-        "tpu": hardware.tpu_address(),
         "env": speed_env(),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def _hardware(gpus, cpu: dict | None = None) -> dict:
+    """What :func:`machine_id` reads, as :func:`machine_info` stores it: one place for both
+    (:func:`this_machine_id` builds it without TensorFlow where no GPU can be listed)."""
+    return {"cpu_model": (cpu or {}).get("brand_raw") or cpu_model(), "cpu_count": usable_cpus(),
+            "memory_bytes": psutil.virtual_memory().total, "gpu_count": len(gpus), "gpus": list(gpus),
+            "tpu": hardware.tpu_address()}
 
 
 # What identifies the hardware and software a number was measured on. The CPU's
@@ -117,13 +120,18 @@ def machine_id(info: dict) -> str:
 
 
 # Device nodes through which TensorFlow could list a GPU on Linux: NVIDIA's (CUDA), AMD's
-# (ROCm), WSL's (DirectX).
-GPU_NODES = ("/dev/nvidia[0-9]*", "/dev/kfd", "/dev/dxg")
+# (ROCm), WSL's (DirectX); and the NVIDIA driver's own entries, there before its nodes are
+# (CUDA makes those on first use, through nvidia-modprobe).
+GPU_NODES = ("/dev/nvidia[0-9]*", "/dev/kfd", "/dev/dxg", "/proc/driver/nvidia/gpus/*")
 
 
 def no_gpu_possible() -> bool:
-    """Linux without any GPU device node: TensorFlow can list no GPU here."""
-    return sys.platform.startswith("linux") and not any(glob.glob(pattern) for pattern in GPU_NODES)
+    """Linux without any GPU device node, NVIDIA driver entry or CUDA driver library:
+    TensorFlow can list no GPU here."""
+    import ctypes.util
+
+    return (sys.platform.startswith("linux") and not any(glob.glob(pattern) for pattern in GPU_NODES)
+            and ctypes.util.find_library("cuda") is None)
 
 
 def this_machine_id() -> str:
@@ -133,5 +141,4 @@ def this_machine_id() -> str:
     second. Elsewhere, and once a worker has answered, from :func:`machine_info`."""
     if hardware.known() or not no_gpu_possible():
         return machine_id(machine_info())
-    return machine_id({"cpu_model": cpu_model(), "cpu_count": usable_cpus(), "gpus": [], "gpu_count": 0,
-                       "tpu": hardware.tpu_address(), "memory_bytes": psutil.virtual_memory().total})
+    return machine_id(_hardware([]))

@@ -43,16 +43,20 @@ class Faults(logging.Filter):
     A filter on TensorFlow's logger, which it opens to INFO while it listens (a user's
     ``tf.get_logger().setLevel(...)`` or a ``dictConfig`` that disabled it would hide the
     faults): every record passes through it, and only those the logger showed before go on
-    to its handlers, so TensorFlow's own lines are as they were. (``logging.disable``,
-    process-wide, is left alone.)"""
+    to its handlers, so TensorFlow's own lines are as they were. A process-wide
+    ``logging.disable(...)`` is lowered below INFO while it listens too (other loggers'
+    records it hid then reach the worker's log, never the user's terminal)."""
 
     def __init__(self, logger: logging.Logger) -> None:
         super().__init__()
         self.seen: list[str] = []
         self._logger = logger
-        self._kept = (logger.level, logger.disabled)
-        self._shown = logging.CRITICAL + 1 if logger.disabled else logger.getEffectiveLevel()
+        self._kept = (logger.level, logger.disabled, logging.root.manager.disable)
+        self._shown = logging.CRITICAL + 1 if logger.disabled else max(logger.getEffectiveLevel(),
+                                                                      logging.root.manager.disable + 1)
         logger.setLevel(logging.INFO)
+        if logging.root.manager.disable >= logging.INFO:
+            logging.disable(logging.DEBUG)
         logger.disabled = False
         logger.addFilter(self)
 
@@ -66,6 +70,8 @@ class Faults(logging.Filter):
         self._logger.removeFilter(self)
         self._logger.setLevel(self._kept[0])
         self._logger.disabled = self._kept[1]
+        if logging.root.manager.disable != self._kept[2]:
+            logging.disable(self._kept[2])
 
     def check(self) -> None:
         """Stops listening; raises :class:`ClusterFault` when anything was heard."""

@@ -190,3 +190,23 @@ def test_a_tree_from_before_the_namespace_runs_its_own_bench_worker(tiny, tmp_pa
     finally:
         launcher.forkserver.release(str(root))
         subprocess.run(["git", "worktree", "remove", "--force", str(root)], cwd=ROOT, capture_output=True)
+
+
+def test_ctrl_c_while_a_worker_s_join_is_awaited_kills_the_worker(tmp_path):
+    """A TF_CONFIG ``multi_worker`` worker whose peer never starts is waited for until it
+    marks its join (``_unjoined``); Ctrl-C in that wait kills it now, as the ordinary wait
+    does, rather than leaving it waiting for its peer in its own session."""
+    import _thread
+    import subprocess
+    import threading
+
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    try:
+        threading.Timer(1.0, _thread.interrupt_main).start()   # Ctrl-C, as the terminal's SIGINT raises it
+        with pytest.raises(KeyboardInterrupt):
+            launcher._unjoined(worker, str(tmp_path / "never-marked"), deadline_s=60)
+        assert worker.poll() is not None, "the worker outlived Ctrl-C"
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()

@@ -31,3 +31,13 @@ def test_an_unknown_name_from_the_file_is_refused_naming_the_file(tmp_path, monk
     assert err.startswith(f"distbench: error: {tmp_path / 'distbench.toml'}: Unknown {kind} '{name}'. Known: "), err
     assert main(["run", "--no-save", f"--{kind}", "nope"]) == 2
     assert capsys.readouterr().err.startswith(f"distbench: error: Unknown {kind} 'nope'. Known: ")
+
+
+@pytest.mark.parametrize("key", ["data", "results", "target", "profile"])
+def test_an_empty_text_is_refused_naming_the_file(tmp_path, key):
+    """``data = ""`` and ``results = ""`` read as the file's own folder (a relative path
+    joined to it), and the others as not given."""
+    path = tmp_path / "distbench.toml"
+    path.write_text(f'{key} = " "\n')
+    with pytest.raises(UserError, match=rf"^{path}: {key} = ' ' is empty; valid: "):
+        matrix_file.read(path)

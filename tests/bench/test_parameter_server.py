@@ -351,7 +351,8 @@ def test_a_fault_the_coordinator_says_at_info_is_heard_whatever_its_logger_shows
     """Under TensorFlow's coordination service a lost worker is said only at INFO (``[Worker
     1] Putting back a closure after it failed.``), below what TensorFlow's logger shows,
     and a user may have raised it further. The listener hears it through TensorFlow's own
-    logging call; TensorFlow's handlers still show nothing they did not before."""
+    logging call, also under a process-wide `logging.disable`; TensorFlow's handlers still show
+    nothing they did not before."""
     import logging
 
     from distbench.trackers import cluster_faults
@@ -365,13 +366,18 @@ def test_a_fault_the_coordinator_says_at_info_is_heard_whatever_its_logger_shows
     logger.setLevel(logging.CRITICAL)
     logger.addHandler(seen)
     try:
-        faults = cluster_faults.listen()
-        tf_logging.info("[Worker %d] Putting back a closure after it failed.", 1)
-        tf_logging.info("Waiting for all global closures to be finished.")   # not a fault
-        with pytest.raises(cluster_faults.ClusterFault, match=r": \[Worker 1\] Putting back a closure after it failed\.$"):
-            faults.check()
-        assert logger.level == logging.CRITICAL and not logger.filters
+        for disabled in (logging.NOTSET, logging.WARNING):   # and a process-wide logging.disable(WARNING)
+            logging.disable(disabled)
+            faults = cluster_faults.listen()
+            tf_logging.info("[Worker %d] Putting back a closure after it failed.", 1)
+            tf_logging.info("Waiting for all global closures to be finished.")   # not a fault
+            with pytest.raises(cluster_faults.ClusterFault,
+                               match=r": \[Worker 1\] Putting back a closure after it failed\.$"):
+                faults.check()
+            assert logger.level == logging.CRITICAL and not logger.filters
+            assert logging.root.manager.disable == disabled
     finally:
+        logging.disable(logging.NOTSET)
         logger.removeHandler(seen)
         logger.setLevel(before)
     assert shown == []

@@ -177,3 +177,26 @@ def test_old_lockstep_records_read_as_workers_record_them_now(tmp_path):
     apart.parent.mkdir()
     apart.write_text(json.dumps(data))
     assert load(apart).results[f"{cell}@A"].disturbed
+
+
+def test_a_gpu_driver_without_device_nodes_yet_still_asks_tensorflow(tmp_path, monkeypatch):
+    """The quick machine id (no TensorFlow) is only for a host where no GPU can be listed:
+    an NVIDIA driver whose device nodes CUDA has not made yet (its /proc entry, or its
+    library alone) sends the id to TensorFlow's list, which would name the GPU."""
+    import ctypes.util
+    import sys
+
+    from distbench.storage import machine
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("device nodes are Linux's")
+    monkeypatch.setattr(machine, "GPU_NODES", (str(tmp_path / "dev" / "nvidia[0-9]*"),
+                                               str(tmp_path / "proc" / "gpus" / "*")))
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    assert machine.no_gpu_possible()
+    (tmp_path / "proc" / "gpus").mkdir(parents=True)
+    (tmp_path / "proc" / "gpus" / "0000:00:1e.0").mkdir()
+    assert not machine.no_gpu_possible()
+    (tmp_path / "proc" / "gpus" / "0000:00:1e.0").rmdir()
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libcuda.so.1" if name == "cuda" else None)
+    assert not machine.no_gpu_possible()
