@@ -289,6 +289,24 @@ def test_a_slower_train_step_of_the_model_s_own_is_no_pass_under_the_custom_loop
     assert 1.9 < flops["B"] / flops["A"] < 2.1, flops
 
 
+def test_a_run_that_measures_nothing_is_no_pass_and_its_overhead_skips_too(tmp_path):
+    """The overhead benchmark of a model with its own train_step: the harness's side skips it
+    (the custom loop would not run that step), and the run ended in a TypeError traceback,
+    nothing saved (and the bare loop's worker, which did not load the user's model, failed
+    with "Unknown workload"). Now the overhead is skipped with the reason; with the cell
+    skipped too, nothing was measured, and the run exits 3, not 0."""
+    (tmp_path / "model.py").write_text(OWN_STEP.format(repeat=1))
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    result = distbench(tmp_path, "run", "--overhead", "--guard-seeds", "0", "--steps-per-epoch", "20")
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert ("sentiment-default-custom-overhead: SKIPPED: side B: custom: the model defines its own train_step"
+            in result.stdout.replace("\n    ", " ")), result.stdout[-3000:]
+    assert "A ERROR" not in result.stderr + result.stdout   # the bare loop's worker loads the user's model too
+    stored = _stored(tmp_path)["distbench"]
+    assert [o["status"] for o in stored["overhead"]] == ["skipped"]
+
+
 def test_outside_a_git_repository_against_says_so_in_one_line(tmp_path):
     (tmp_path / "model.py").write_text(MODEL.format(hidden=8))
     result = distbench(tmp_path, "check", "--against", "HEAD~1", "--workload", "model.py:Sentiment",

@@ -82,7 +82,7 @@ def _finish(session, fmt: str | None) -> int:
     if session.interrupted:
         print(run_table.INTERRUPTED, file=sys.stderr)
         return 130
-    return 1 if any(r["status"] == "error" for reps in session.records.values() for r in reps) else 0
+    return session.exit_status
 
 
 def cmd_tune(args: argparse.Namespace) -> int:

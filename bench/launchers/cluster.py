@@ -241,6 +241,9 @@ def _watch(workers: list[_Worker], deadline_s: float) -> str | None:
     None on success."""
     deadline = time.monotonic() + deadline_s
     while True:
+        # Whether all have ended, asked before their records are read: a task that writes an
+        # error record and ends between the two is read on the next round, not passed over.
+        ended = all(w.proc.poll() is not None for w in workers if not w.serves)
         skips = [why for w in workers if (why := w.skip())]
         if skips:
             return Skipped("; ".join(skips))
@@ -249,7 +252,7 @@ def _watch(workers: list[_Worker], deadline_s: float) -> str | None:
             # A crashed worker is the cause; its peers' UnavailableErrors are the effect.
             crashed = [why for w, why in failures if w.proc.returncode != 0 or w.record() is None]
             return "; ".join(crashed + [why for _, why in failures if why not in crashed])
-        if all(w.proc.poll() is not None for w in workers if not w.serves):
+        if ended:
             return None
         if time.monotonic() > deadline:
             running = [w for w in workers if not w.serves and w.proc.poll() is None]

@@ -23,8 +23,13 @@ def test_cell(benchmark, distbench_cell, distbench_session):
         _failed(benchmark)
         pytest.fail(f"{distbench_cell.id}: {failed[0]['reason']}\n{failed[0].get('output_tail', '')[-1500:]}",
                     pytrace=False)
-    if not measured and repeats[0]["status"] == "skipped":
-        pytest.skip(repeats[0]["reason"])
+    skipped = [r for r in repeats if r["status"] == "skipped"]
+    if not measured and skipped:
+        pytest.skip(skipped[0]["reason"])
+    if skipped:   # some of its processes measured it, and another could not: not the cell asked for
+        _failed(benchmark)
+        pytest.fail(f"{distbench_cell.id}: {len(skipped)} of {len(repeats)} processes skipped it, the others "
+                    f"measured it: {skipped[0]['reason']}", pytrace=False)
     benchmark.group = distbench_cell.workload
     benchmark.extra_info["distbench"] = measured[0] if len(measured) == 1 else {"repeats": measured}
     record_samples(benchmark, [s for r in measured for s in r["steps"]["samples"]])
@@ -35,6 +40,8 @@ def test_harness_overhead(benchmark, distbench_overhead_cell, distbench_session)
     target is reported, not asserted: a benchmark is not a timed test."""
     record = distbench_session.run_overhead(distbench_overhead_cell)
     distbench_session.overhead.append(record)
+    if record["status"] == "skipped":
+        pytest.skip(record["reason"])
     if record["status"] != "ok":
         _failed(benchmark)
         pytest.fail(f"{record['cell']}: {record.get('reason')}\n{record.get('output_tail', '')[-1500:]}", pytrace=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from distbench import plugins
 from distbench.core.config import CellSpec
 from distbench.core.records import CellRecord
 from distbench.scenarios import bare, cell, fit_cost, matmul, peak, preflight, server, training
@@ -64,4 +65,6 @@ def run(task: str, spec: CellSpec) -> CellRecord:
         return run_cell(spec)
     if task not in TASKS:
         raise ValueError(f"Unknown worker task {task!r}. Known: {', '.join(TASKS)}.")
+    if spec is not None:   # a user's workload, as for a cell: the bare loop and fit's cost read it too
+        plugins.ensure(spec.plugins)
     return SCENARIOS[task].run(spec)

@@ -85,7 +85,7 @@ def commit_verdict(cells, find: str = "regression",
     run it); a regression (one of REGRESSED) when any cell is slower or learned worse than
     GOOD beyond ``tolerance``, as far as ``find`` looks; ``same`` when every measured cell is
     the same or better; else ``undecided`` (``no metric``: looking for accuracy alone, and no
-    cell has a test metric)."""
+    cell has a test metric; ``undecided`` too when a cell has fewer whole pairs than asked)."""
     measured = [c for c in cells if c.verdict != "skipped"]
     if not measured:
         return "skipped"
@@ -95,7 +95,9 @@ def commit_verdict(cells, find: str = "regression",
     worse = find != "slower" and any(c.less_accurate(tolerance) for c in measured)
     if slower or worse:
         return "slower and less accurate" if slower and worse else "slower" if slower else "less accurate"
-    if find == "less-accurate":
+    if find == "less-accurate":   # a cell the budget left short of pairs has said nothing yet
+        if not all(c.whole for c in measured):
+            return "undecided"
         return "same" if any(c.metric for c in measured) else "no metric"
     return "same" if all(c.verdict in ("same", "faster") for c in measured) else "undecided"
 

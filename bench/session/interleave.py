@@ -66,6 +66,7 @@ class PairedCell:
     stopped: str = ""      # why pairs stopped before a verdict (budget)
     interrupted: bool = False   # Ctrl-C stopped its pairs: no verdict, whatever the pairs say
     lockstep: bool = False      # its pairs took turns step by step (one process a side; else one after the other)
+    min_pairs: int = 0          # fewer complete pairs (the budget spent first) decide nothing
 
     def skip(self, pair: tuple[CellRecord, CellRecord] | None = None) -> bool:
         """Whether a side cannot run the cell, as the plan says (``side_specs``) or, after
@@ -122,7 +123,15 @@ class PairedCell:
             return "failed"
         if self.interrupted:
             return "interrupted"
+        if len(self.log_ratios) < self.min_pairs:   # --budget spent first: 2 close pairs had read "same"
+            return compare.UNDECIDED
         return self.judgement.verdict
+
+    @property
+    def whole(self) -> bool:
+        """As many complete pairs as asked for (``--min-pairs``), one at least: what the pairs'
+        test metrics say can be read (the speed verdict says so itself)."""
+        return len(self.log_ratios) >= max(self.min_pairs, 1)
 
     @property
     def decided(self) -> bool:
@@ -215,7 +224,7 @@ class Interleaved:
         deadline = time.monotonic() + self.budget_s if self.budget_s else None
         done: list[PairedCell] = []
         for spec in distinct(cells, self.a, self.b):
-            cell = PairedCell(spec.id, self.threshold, spec)
+            cell = PairedCell(spec.id, self.threshold, spec, min_pairs=self.min_pairs)
             try:
                 self._cell(cell, spec, skip_reason, deadline)
             except KeyboardInterrupt:

@@ -50,6 +50,8 @@ def paired(suite, spec: CellSpec, progress=None, fit_pairs: int | None = None, e
     (cell,) = engine.run([spec], suite.skip_reason)
     if cell.failure:
         return {**cell.failure, "cell": f"{spec.id}-overhead"}
+    if cell.skipped:   # a side's worker cannot run it (a model with its own train_step): no pair to read
+        return {"cell": f"{spec.id}-overhead", "status": "skipped", "reason": cell.skipped, "config": spec.to_dict()}
     j = cell.judgement
     record = {"cell": f"{spec.id}-overhead", "status": "ok", "config": spec.to_dict(), "overhead": {
         "method": "interleaved process pairs: bare TensorFlow loop (A) and the harness's cell (B)",

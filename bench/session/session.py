@@ -237,6 +237,19 @@ class Session:
                                   extra, plan=plan)
         return self.saved
 
+    @property
+    def exit_status(self) -> int:
+        """``run``'s: 1 when a process failed (a cell's, the overhead's, or one that skipped
+        where its cell's other processes measured); 3 when nothing was measured (every cell
+        skipped); else 0. (An interrupted run's is the caller's: 130.)"""
+        results = self.results.values()
+        if (any(r.get("status") == "error" for reps in self.records.values() for r in reps)
+                or any(r.get("status") == "error" for r in self.overhead)
+                or any(res.ok and res.failed_repeats for res in results)):
+            return 1
+        measured = any(res.ok for res in results) or any(r.get("status") == "ok" for r in self.overhead)
+        return 0 if measured or not (self.records or self.overhead) else 3
+
     def summary(self, fmt: str = "table") -> str:
         """The run as the user reads it: the 120-column summary in a terminal, the full
         table with ``--full-table`` or any other format."""

@@ -70,6 +70,25 @@ def test_what_the_budget_cannot_decide_is_undecided_and_fails_closed():
     assert pairs.outcome([cell], allow_undecided=True).exit_status == compare.EXIT_UNDECIDED   # nothing decided
 
 
+def test_a_budget_spent_before_min_pairs_decides_nothing(monkeypatch):
+    """--budget ran out after two pairs of identical sides, below --min-pairs 4: two close
+    log-ratios read "same" and the check passed (exit 0) on fewer pairs than asked for."""
+    clock = [0.0]
+    fake = FakeLaunch({"A": 10.0, "B": 10.0}, process_sd=0.005)
+
+    def launch(spec, side):   # each process takes a second of the budget's clock
+        clock[0] += 1.0
+        return fake(spec, side)
+
+    monkeypatch.setattr(ab.time, "monotonic", lambda: clock[0])
+    cell = _run(launch, min_pairs=4, max_pairs=8, budget_s=3.5)
+    assert len(cell.pairs) == 2 and cell.stopped == "time budget of 3.5 s spent after 2 pairs"
+    assert cell.judgement.verdict == "same"   # what the two pairs alone say
+    assert cell.verdict == "undecided"
+    assert not cell.whole
+    assert pairs.outcome([cell]).exit_status == compare.EXIT_UNDECIDED
+
+
 def test_a_crashed_process_fails_the_cell_at_once():
     cell = _run(FakeLaunch({"A": 10.0, "B": 10.0}, crash=4), min_pairs=3, max_pairs=8)
     assert cell.verdict == "failed" and len(cell.pairs) == 2

@@ -56,10 +56,10 @@ def test_a_failed_step_names_each_failed_process_and_does_not_ask_for_more_pairs
     assert not any("--max-pairs" in line for line in lines) and lines[-1] == "RESULT: failed (exit 3)"
 
 
-def _cell(verdict="same", metric=("accuracy", "higher"), worse=False):
+def _cell(verdict="same", metric=("accuracy", "higher"), worse=False, whole=True):
     from types import SimpleNamespace
 
-    return SimpleNamespace(verdict=verdict, metric=metric, less_accurate=lambda tolerance: worse)
+    return SimpleNamespace(verdict=verdict, metric=metric, less_accurate=lambda tolerance: worse, whole=whole)
 
 
 def test_a_commit_that_learns_worse_is_a_regression_whatever_its_speed():
@@ -77,6 +77,11 @@ def test_a_commit_that_learns_worse_is_a_regression_whatever_its_speed():
     assert commit_verdict([_cell("slower")], "less-accurate") == "same"
     assert commit_verdict([_cell("same", metric=None)], "less-accurate") == "no metric"
     assert commit_verdict([_cell("failed", worse=True)]) == "failed"               # a crash is never read
+    # The budget spent before a cell had its pairs: an unmeasured cell beside a measured one
+    # read "same", and bisect went past BAD's regression (exit 0).
+    short = [_cell("same"), _cell("undecided", metric=None, whole=False)]
+    assert commit_verdict(short, "less-accurate") == "undecided"
+    assert commit_verdict([_cell("same"), _cell("same", metric=None)], "less-accurate") == "same"   # matmul: no metric
 
 
 def test_the_first_less_accurate_commit_is_named_and_a_later_slow_down_is_pointed_to():

@@ -1,5 +1,6 @@
 """MultiWorkerMirroredStrategy on real local worker processes: runs, faults, no leftovers."""
 
+import json
 import os
 import signal
 import threading
@@ -13,6 +14,33 @@ from distbench.strategies import hardware
 from tests.processes import gone
 
 pytestmark = pytest.mark.slow
+
+
+class _EndsWhenAsked:
+    """A task that writes an error record and exits 0 at the ``ends_at``-th time it is polled."""
+
+    def __init__(self, record_path, ends_at):
+        self.pid, self.returncode, self._polls, self._ends_at, self._path = 4242, None, 0, ends_at, record_path
+
+    def poll(self):
+        self._polls += 1
+        if self._polls == self._ends_at:
+            self._path.write_text(json.dumps({"status": "error", "reason": "its collective failed"}))
+            self.returncode = 0
+        return self.returncode
+
+
+@pytest.mark.parametrize("ends_at", [1, 2, 3, 4])
+def test_a_task_that_fails_while_its_cluster_is_watched_is_never_read_as_success(tmp_path, ends_at):
+    """A task that wrote an error record and ended between the watch's reading of records
+    and its check that all had ended: the cluster read as a success (the chief's ok record)."""
+    chief = cluster._Worker(0, _EndsWhenAsked(tmp_path / "never.json", ends_at=10**9), "", "", {}, kind="chief")
+    chief.proc.returncode = 0   # ended ok already
+    chief.proc.poll = lambda: 0
+    chief._record = {"status": "ok"}
+    path = tmp_path / "record-1.json"
+    worker = cluster._Worker(1, _EndsWhenAsked(path, ends_at), str(path), "", {})
+    assert cluster._watch([chief, worker], deadline_s=30) == "worker 1 (pid 4242) failed: its collective failed"
 
 
 def test_tf_configs_give_each_worker_its_index():

@@ -157,7 +157,7 @@ class _Decided:
     def run(self, specs, skip_reason):
         pair = ({"step_time": {"median": 0.01}}, {"step_time": {"median": 0.01}})
         judgement = SimpleNamespace(pairs=3, ratio=1.0, interval=(0.99, 1.01), p_value=0.25, smallest_p=0.25)
-        return [SimpleNamespace(failure=None, judgement=judgement, log_ratios=[0.0] * 3, pairs=[pair] * 3)]
+        return [SimpleNamespace(failure=None, skipped="", judgement=judgement, log_ratios=[0.0] * 3, pairs=[pair] * 3)]
 
 
 def test_the_fit_part_asks_its_worker_for_sixty_pairs_and_none_when_turned_off(tiny, monkeypatch):

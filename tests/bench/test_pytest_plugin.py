@@ -151,3 +151,21 @@ def test_a_cell_that_skipped_in_one_process_and_crashed_in_another_fails(order):
     with pytest.raises(pytest.fail.Exception, match="x-default-fit: timed out after 3 s"):
         matrix.test_cell(benchmark, SimpleNamespace(id="x-default-fit"), session)
     assert benchmark.has_error
+
+
+@pytest.mark.parametrize("order", [("ok", "skipped"), ("skipped", "ok")])
+def test_a_cell_that_skipped_in_one_process_and_measured_in_another_fails(order):
+    """Its measured processes alone were its benchmark (pytest passed it), where the table
+    said ``partly failed`` and ``distbench run`` now exits 1."""
+    from types import SimpleNamespace
+
+    from distbench.pytest_plugin import matrix
+
+    records = {"skipped": {"status": "skipped", "reason": "the device probe failed"},
+               "ok": {"status": "ok", "steps": {"samples": [0.01, 0.011]}}}
+    session = SimpleNamespace(run_cell=lambda cell: [records[kind] for kind in order])
+    benchmark = SimpleNamespace(extra_info={})
+    with pytest.raises(pytest.fail.Exception, match="x-default-fit: 1 of 2 processes skipped it, the others measured "
+                                                    "it: the device probe failed"):
+        matrix.test_cell(benchmark, SimpleNamespace(id="x-default-fit"), session)
+    assert benchmark.has_error

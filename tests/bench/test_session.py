@@ -221,3 +221,23 @@ def test_a_target_run_plans_one_process_per_guard_seed_and_no_replicates():
     assert {c.id for c in training} == {"reuters_cnn-default-fit-to_accuracy_0.6", "reuters_cnn-virtual-fit-to_accuracy_0.6"}
     assert not any(c.is_replicate or c.is_reference for c in training)
     assert [c.id for c in plan if not c.loop] == ["matmul-default"]     # matmul does not train: unchanged
+
+
+def test_run_s_exit_status_counts_every_process_it_started():
+    """``run`` read only its cells' errors: a crashed overhead process, or a cell one of whose
+    processes skipped where the others measured, exited 0; so did a run that measured nothing."""
+    values = options.from_namespace(_cli_options(["--workload", "reuters_cnn", "--strategy", "default",
+                                                  "--loop", "custom", "--guard-seeds", "0", "--no-save"]))
+    session = Session.from_options(values, suite=_StoppedSuite())
+    cell = session.plan[0]
+    ok = {**record(cell.id, samples(10)), "config": cell.to_dict()}
+    skipped = {"cell": cell.id, "status": "skipped", "reason": "no GPU", "config": cell.to_dict()}
+    crashed = {"cell": f"{cell.id}-overhead", "status": "error", "reason": "worker pid 7 was killed by SIGKILL"}
+    session.records = {cell.id: [ok]}
+    assert session.exit_status == 0
+    session.overhead = [crashed]
+    assert session.exit_status == 1
+    session.overhead, session.records = [], {cell.id: [ok, skipped]}
+    assert session.exit_status == 1
+    session.records = {cell.id: [skipped]}
+    assert session.exit_status == 3   # nothing measured
