@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import sys
 
-from distbench.core.errors import UserError
+from distbench.core.config import fraction
 from distbench.render.tables import FORMATS
 from distbench.session import interleave, options
 
@@ -24,9 +24,9 @@ def add_running_args(p: argparse.ArgumentParser) -> None:
 def add_interleaved_args(p: argparse.ArgumentParser) -> None:
     """The selection and run options, the verdict's threshold and the pairs' budget."""
     options.add_to_argparse(p, tuple(n for n in RUN_OPTIONS if n not in ("repeats", "guard_seeds")))
-    p.add_argument("--threshold", type=float, default=None,
-                   help=f"relative change that counts (default: {interleave.DEFAULT_THRESHOLD} interleaved, "
-                        "0.25 against a stored baseline)")
+    p.add_argument("--threshold", default=None,
+                   help=f"relative change that counts, a fraction or a percentage (default: "
+                        f"{interleave.DEFAULT_THRESHOLD} interleaved, 0.25 against a stored baseline)")
     p.add_argument("--min-pairs", type=int, default=None,
                    help=f"pairs before a first verdict (default {interleave.DEFAULT_MIN_PAIRS})")
     p.add_argument("--max-pairs", type=int, default=None,
@@ -51,29 +51,25 @@ def add_format_arg(p: argparse.ArgumentParser) -> None:
 
 
 def add_verdict_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threshold", type=float, default=None,
-                   help="relative change of the median that counts (default 0.25 between stored runs)")
+    p.add_argument("--threshold", default=None,
+                   help="relative change of the median that counts, a fraction or a percentage (default 0.25 "
+                        "between stored runs)")
 
 
 def add_accuracy_tolerance_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--accuracy-tolerance", type=float, default=None,
+    p.add_argument("--accuracy-tolerance", default=None,
                    help="largest acceptable loss of the guard's test metric, B against A (default 0.05; of A's "
                         "value for a lower-is-better metric such as MAE)")
 
 
 def accuracy_tolerance_of(args: argparse.Namespace, default: float) -> float:
-    tolerance = default if args.accuracy_tolerance is None else args.accuracy_tolerance
-    if not 0 <= tolerance < float("inf"):   # nan too
-        raise UserError(f"--accuracy-tolerance must be >= 0 (the test metric's largest acceptable loss, {default:g} by "
-                        f"default); received {tolerance}.")
-    return tolerance
+    return default if args.accuracy_tolerance is None else fraction(args.accuracy_tolerance, "--accuracy-tolerance",
+                                                                    zero_ok=True)
 
 
 def threshold_of(args: argparse.Namespace, default: float) -> float:
-    threshold = default if args.threshold is None else args.threshold
-    if not 0 < threshold < float("inf"):   # nan too
-        raise UserError(f"Threshold must be > 0 (a relative change, 0.25 = 25%); received {threshold}.")
-    return threshold
+    """--threshold, else ``default`` (the matrix file's is checked as the file is read)."""
+    return default if args.threshold is None else fraction(args.threshold, "--threshold")
 
 
 # The stream a command's document (its table, or with --format json its one JSON document)

@@ -11,7 +11,7 @@ from distbench import plugins, strategies
 from distbench.analysis import compare, pairs
 from distbench.cli.args import accuracy_tolerance_of, emit, threshold_of
 from distbench.cli.stored import check_baseline, history, this_machine_id
-from distbench.core.config import CellSpec
+from distbench.core.config import CellSpec, fraction
 from distbench.core.errors import UserError
 from distbench.render import bisect_lines, plan_table, run_table, summary, tables, verdicts
 from distbench.session import bisect, interleave, options, plan
@@ -116,7 +116,7 @@ def pair_settings(args: argparse.Namespace) -> Pairs:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Pairs needed per cell to catch ``--detect`` beyond the threshold, from stored pair noise."""
-    effect = _fraction(args.detect, "--detect")
+    effect = fraction(args.detect, "--detect")
     threshold = threshold_of(args, interleave.DEFAULT_THRESHOLD)
     if not 0 < args.power < 1:
         raise UserError(f"--power must be between 0 and 1; received {args.power}.")
@@ -131,16 +131,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plans = pairs.plan(noise, wanted, effect, threshold, args.power)
     print(plan_table.plan_text(plans, effect, threshold, machine, args.results))
     return 0
-
-
-def _fraction(text: str, what: str) -> float:
-    try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        raise UserError(f"Bad {what} {text!r}: give a percentage (10%) or a fraction (0.10).") from None
-    if not 0 < value < float("inf"):   # nan too
-        raise UserError(f"{what} must be a positive, finite percentage or fraction; received {text!r}.")
-    return value
 
 
 def _check_selection(args: argparse.Namespace, noise) -> None:

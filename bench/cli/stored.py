@@ -9,6 +9,7 @@ import sys
 
 from distbench.analysis import check, compare
 from distbench.cli.args import accuracy_tolerance_of, emit, threshold_of
+from distbench.core.config import fraction
 from distbench.core.errors import UserError
 from distbench.render import comparison_table, summary, verdicts
 from distbench.render.report import write_report, wrote_line
@@ -70,13 +71,12 @@ def stored_default(args: argparse.Namespace) -> float:
 def _cell_thresholds(items: list[str]) -> dict[str, float]:
     overrides = {}
     for item in items:
-        cell, _, value = item.partition("=")
-        try:
-            overrides[cell] = float(value)
-        except ValueError:
-            raise UserError(f"Bad --cell-threshold {item!r}: use CELL=X, e.g. reuters_cnn-virtual-fit=0.4.") from None
-        if not 0 < overrides[cell] < float("inf"):   # inf: every interval inside the band, every cell "same"
-            raise UserError(f"Bad --cell-threshold {item!r}: X must be > 0 and finite (a relative change, 0.4 = 40%).")
+        cell, sep, value = item.partition("=")
+        if not sep or not cell:
+            raise UserError(f"Bad --cell-threshold {item!r}: use CELL=X, e.g. reuters_cnn-virtual-fit=0.4 or =40%.")
+        if cell in overrides:   # the last had silently won
+            raise UserError(f"--cell-threshold gives {cell} twice ({overrides[cell]:g} and {value}); give it once.")
+        overrides[cell] = fraction(value, f"--cell-threshold {cell}")   # inf: every cell "same"
     return overrides
 
 

@@ -34,6 +34,29 @@ MATMUL_SHAPES = {
 }
 
 
+# Strategies whose fit runs a call of steps_per_execution steps as given (one replica).
+ONE_REPLICA = ("default", "one_gpu")
+
+
+def fraction(value, what: str, zero_ok: bool = False) -> float:
+    """A relative amount (a threshold, a tolerance, an effect) given as a fraction (``0.05``)
+    or a percentage (``5%``). A bare number of 1 or more is refused: it is a percentage typed
+    without its sign (``--threshold 5`` read as 500%, and a check passed a 2x slow-down);
+    100% or more is given as a percentage (``200%``)."""
+    text = str(value).strip()
+    try:
+        number = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise UserError(f"Bad {what} {text!r}: give a fraction (0.05) or a percentage (5%).") from None
+    if not (number >= 0 if zero_ok else number > 0) or not math.isfinite(number):   # nan too
+        raise UserError(f"{what} must be {'>= 0' if zero_ok else '> 0'} and finite, a fraction (0.05) or a "
+                        f"percentage (5%); received {text!r}.")
+    if number >= 1 and not text.endswith("%"):
+        raise UserError(f"{what} {text} reads as {number:.0%}: give a fraction (0.05) or a percentage (5%); 1 or "
+                        "more is given as a percentage (200%).")
+    return number
+
+
 def parse_matmul_shape(text: str) -> tuple[int, int, int]:
     """``quick``, ``seed`` or ``M,K,N`` -> (M, K, N), each a positive integer."""
     if text in MATMUL_SHAPES:
@@ -215,6 +238,10 @@ class CellSpec:
             d["plugins"] = tuple(d["plugins"] or ())
         return cls(**d)
 
+    def holds(self, steps_per_execution: int) -> bool:
+        """Whether fit's calls of ``steps_per_execution`` steps leave a steady call."""
+        return not calls_problem(self.epochs, self.steps_per_epoch, self.warmup_steps, steps_per_execution)
+
     def validate(self) -> None:
         """Raises UserError naming the first impossible setting and what is valid."""
         _at_least("epochs", self.epochs, 1)
@@ -257,6 +284,10 @@ class CellSpec:
                 f"Global batch {self.global_batch} is not divisible by {self.devices} virtual "
                 f"devices; use a global batch that is a multiple of {self.devices}."
             )
+        self._validate_steps()
+
+    def _validate_steps(self) -> None:
+        """Enough training steps for a steady step (and, in fit's calls, a steady call)."""
         if self.steps_per_epoch is not None:
             total = self.epochs * self.steps_per_epoch
             if total < self.warmup_steps + 2:
@@ -264,6 +295,26 @@ class CellSpec:
                     f"{total} training steps leave no steady-state step after the cold start and "
                     f"{self.warmup_steps} warm-up steps; run at least {self.warmup_steps + 2} steps."
                 )
+        # Every such fit cell failed after training. Elsewhere fit may run one step a call
+        # (several replicas): its worker refuses before training (distbench.loops.fit).
+        problem = calls_problem(self.epochs, self.steps_per_epoch, self.warmup_steps, self.steps_per_execution)
+        if self.loop == "fit" and self.strategy in ONE_REPLICA and problem:
+            raise UserError(problem)
+
+
+def calls_problem(epochs: int, steps_per_epoch: int | None, warmup_steps: int, steps_per_execution: int) -> str:
+    """Why fit's calls of ``steps_per_execution`` steps (each epoch's last may be shorter)
+    leave no timed call after the first (the cold start) and the calls the warm-up steps take
+    (:class:`~distbench.trackers.timing.StepTimes`); '' when they do, or when the steps are
+    the whole training set (known in the worker only)."""
+    if steps_per_execution <= 1 or steps_per_epoch is None:
+        return ""
+    need = 2 + -(-warmup_steps // steps_per_execution)
+    if epochs * -(-steps_per_epoch // steps_per_execution) >= need:
+        return ""
+    return (f"--steps-per-execution {steps_per_execution} leaves fit no steady call in {epochs} x {steps_per_epoch} "
+            f"training steps (a cold-start call and the warm-up's come first: it needs {need} calls); give a "
+            "smaller one or more steps.")
 
 
 def _threads(what: str, threads: int) -> None:

@@ -25,6 +25,7 @@ class TrainConfig:
     seed: int
     jit_compile: bool = False
     prefetch: str = "auto"        # the input pipeline's last prefetch: auto (AUTOTUNE), off, or batches
+    warmup_steps: int = 5         # steps after the cold start left out of the steady steps
 
 
 @dataclass

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 from distbench.core import keras_flavour, stats
+from distbench.core.config import calls_problem
+from distbench.core.errors import UserError
 from distbench.loops.base import (
     LOOPS,
     LoopResult,
@@ -144,6 +146,9 @@ class FitLoop(TrainingLoop):
         if spe > 1 and spe_unsupported(ctx.strategy):
             notes.append(SPE_NOTE.format(asked=spe))
             spe = 1
+        problem = calls_problem(cfg.epochs, cfg.steps_per_epoch, cfg.warmup_steps, spe)
+        if problem:   # refused before training, not after it for want of a steady call
+            raise UserError(problem)
         compile_model(ctx, spe)
         history = _fit(
             ctx.model,

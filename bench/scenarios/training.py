@@ -112,7 +112,7 @@ def _train_config(spec: CellSpec, data, global_batch: int) -> loops.TrainConfig:
     return loops.TrainConfig(
         epochs=epochs, steps_per_epoch=steps_per_epoch, global_batch=global_batch,
         steps_per_execution=spec.steps_per_execution, seed=spec.training_seed,
-        jit_compile=spec.jit_compile, prefetch=spec.prefetch,
+        jit_compile=spec.jit_compile, prefetch=spec.prefetch, warmup_steps=spec.warmup_steps,
     )
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from distbench.core import references
-from distbench.core.config import CellSpec
+from distbench.core.config import CellSpec, fraction
 from distbench.core.errors import UserError
 from distbench.session import options
 
@@ -84,8 +84,13 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in table.items():
         name = PLURALS.get(key, key.replace("-", "_"))
-        if name in EXTRA:
-            values[name] = _typed(path, key, value, EXTRA[name])
+        if name in EXTRA:   # threshold: a fraction or a percentage ("25%"), as on the command line
+            if not isinstance(value, str):
+                _typed(path, key, value, float)   # a number (not true/false), read as it was written
+            try:
+                values[name] = fraction(value, key)
+            except UserError as exc:
+                raise UserError(f"{path}: {exc}") from None
             continue
         option = valid.get(name)
         if option is None:

@@ -42,7 +42,7 @@ def candidates(
                             "several replicas (keras-team/keras#19246)")
         for loop in loops:
             spes = STEPS_PER_EXECUTION if loop == "fit" and not multi else (1,)
-            short = [spe for spe in spes if not _fits(base, spe)]
+            short = [spe for spe in spes if not base.holds(spe)]
             if short:
                 left_out.append(f"{name}: fit with steps_per_execution {', '.join(map(str, short))} not tried: "
                                 f"{base.epochs * base.steps_per_epoch} steps leave it no timed call after the cold "
@@ -57,14 +57,6 @@ def candidates(
                 cells += [read_only(base.replace(workload=workload, strategy=name, loop=loop, init_seed=None,
                                                  cross_device_ops=ops)) for ops in CROSS_DEVICE_OPS if ops != "auto"]
     return sorted(cells, key=lambda c: not c.is_plain_fit), left_out
-
-
-def _fits(base: CellSpec, spe: int) -> bool:
-    """Whether the cell's steps hold a timed call of ``spe`` steps after its first call (the
-    cold start) and the calls its warm-up steps take (:class:`~distbench.trackers.timing.StepTimes`)."""
-    if base.steps_per_epoch is None:   # the whole training set: known in the worker only
-        return True
-    return base.epochs * base.steps_per_epoch >= spe * (2 + -(-base.warmup_steps // spe))
 
 
 def confirmation(ranked: list[Ranked]):

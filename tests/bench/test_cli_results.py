@@ -62,8 +62,10 @@ def test_check_per_cell_threshold_override(capsys, results):
     code, _, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "6", "--results", results)
     assert code == 1                                   # 2x slower: a regression at the default 25%
     code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "6", "--results", results,
-                           "--cell-threshold", f"{CELL}=2.0")
+                           "--cell-threshold", f"{CELL}=200%")
     assert code == 0 and "RESULT: pass (exit 0)" in out   # within this cell's own 200%
+    code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "6", "--results", results, "--threshold", "150%")
+    assert code == 0 and "RESULT: pass (exit 0)" in out   # 150% typed as a percentage; "1.5" is refused
 
 
 @pytest.mark.parametrize(
@@ -73,9 +75,11 @@ def test_check_per_cell_threshold_override(capsys, results):
         (["compare", "6", "latest~1"], "A 6 and B latest~1 are the same run"),
         (["check", "--baseline", "7"], "--baseline 7 and --run latest are the same run"),   # passed: all "same"
         (["compare", "1", "7"], "have no cells in common"),
-        (["check", "--baseline", "1", "--cell-threshold", "reuters=x"], "Bad --cell-threshold 'reuters=x'"),
+        (["check", "--baseline", "1", "--cell-threshold", "reuters=x"], "Bad --cell-threshold reuters 'x': give a fraction"),
+        (["check", "--baseline", "1", "--cell-threshold", "0.4"], "Bad --cell-threshold '0.4': use CELL=X"),
         (["check", "--baseline", "1", "--run", "2", "--cell-threshold", "nope=0.3"], "names cells in neither run: nope"),
-        (["compare", "1", "2", "--threshold", "-1"], "Threshold must be > 0"),
+        (["compare", "1", "2", "--threshold", "-1"], "--threshold must be > 0 and finite"),
+        (["compare", "1", "2", "--threshold", "5"], "--threshold 5 reads as 500%: give a fraction (0.05) or a percentage (5%)"),
         (["check", "--against", "no-such-rev", "--workload", "matmul"], "Unknown git revision 'no-such-rev'"),
         (["ab", "--b", "--no-such-option 3", "--workload", "matmul"], "Bad side options '--no-such-option 3'"),
         (["compare", "latest~9", "1"], "Run 'latest~9' does not exist"),
@@ -85,15 +89,22 @@ def test_check_per_cell_threshold_override(capsys, results):
          "Side B (--global-batch 0): Global batch must be"),
         (["ab", "--a", "--epochs -1", "--b", "", "--workload", "reuters_cnn", "--strategy", "default"],
          "Side A (--epochs -1): "),
-        (["check", "--baseline", "1", "--run", "4", "--cell-threshold", f"{CELL}=-1"], "X must be > 0"),
-        (["check", "--baseline", "1", "--run", "4", "--cell-threshold", f"{CELL}=inf"], "X must be > 0 and finite"),
+        (["check", "--baseline", "1", "--run", "4", "--cell-threshold", f"{CELL}=-1"], f"--cell-threshold {CELL} must be > 0"),
+        (["check", "--baseline", "1", "--run", "4", "--cell-threshold", f"{CELL}=inf"], "must be > 0 and finite"),
+        (["check", "--baseline", "1", "--run", "4", "--cell-threshold", f"{CELL}=0.3", "--cell-threshold", f"{CELL}=0.5"],
+         f"--cell-threshold gives {CELL} twice (0.3 and 0.5); give it once."),
+        (["check", "--baseline", "1", "--run", "4", "--accuracy-tolerance", "2"], "--accuracy-tolerance 2 reads as 200%"),
         (["check", "--baseline", "1", "--run", "4", "--accuracy-tolerance", "-1"], "--accuracy-tolerance must be >= 0"),
         (["bisect", "HEAD", "HEAD", "--workload", "matmul"], "are the same commit"),
-        (["compare", "1", "2", "--threshold", "nan"], "Threshold must be > 0"),
-        (["plan", "--detect", "nan"], "--detect must be a positive, finite percentage or fraction"),
-        (["plan", "--detect", "-5%"], "--detect must be a positive, finite percentage or fraction; received '-5%'"),
+        (["compare", "1", "2", "--threshold", "nan"], "--threshold must be > 0 and finite"),
+        (["plan", "--detect", "nan"], "--detect must be > 0 and finite"),
+        (["plan", "--detect", "10"], "--detect 10 reads as 1000%"),
+        (["plan", "--detect", "-5%"], "--detect must be > 0 and finite, a fraction (0.05) or a percentage (5%); received '-5%'"),
         (["plan", "--detect", "20%", "--workload", "nope"], "Unknown workload 'nope' for plan"),
         (["run", "--workload", "matmul", "--matmul-shape", "-1,10,10"], "Bad matmul shape '-1,10,10': give"),
+        (["run", "--workload", "reuters_cnn", "--steps-per-execution", "100"],   # every fit cell failed, after training
+         "--steps-per-execution 100 leaves fit no steady call in 2 x 100 training steps (a cold-start call and the "
+         "warm-up's come first: it needs 3 calls); give a smaller one or more steps."),
         (["run", "--workload", "reuters_cnn", "--target", "accuracy=0.5", "--max-steps", "3"],
          "Max steps (--max-steps) must be an integer >= 7; received 3."),
         (["run", "--workload", "reuters_cnn", "--strategy", "multi_worker", "--workers", "3"],
@@ -178,7 +189,12 @@ def test_a_matrix_file_threshold_of_0_is_refused_not_read_as_the_default(capsys,
     (tmp_path / "pyproject.toml").write_text("[tool.distbench]\nthreshold = 0\n")
     monkeypatch.chdir(tmp_path)
     code, _, err = run_cli(capsys, "compare", "1", "6", "--results", results)
-    assert code == 2 and "Threshold must be > 0" in err and err.count("\n") == 1
+    assert code == 2 and "pyproject.toml: threshold must be > 0" in err and err.count("\n") == 1
+    (tmp_path / "pyproject.toml").write_text("[tool.distbench]\nthreshold = 25\n")   # 25%, typed without its sign
+    code, _, err = run_cli(capsys, "compare", "1", "6", "--results", results)
+    assert code == 2 and "pyproject.toml: threshold 25 reads as 2500%" in err and err.count("\n") == 1
+    (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nthreshold = "300%"\n')
+    assert run_cli(capsys, "compare", "1", "6", "--results", results)[0] == 0
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "markdown"])

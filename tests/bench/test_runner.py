@@ -68,6 +68,14 @@ def test_fit_steps_per_execution_is_forced_to_1_under_multi_replica_mirrored(tin
     assert "keras-team/keras#19246" in record["loop"]["notes"][0]
 
 
+def test_fit_calls_that_leave_no_steady_call_are_refused_before_training(tiny):
+    """mirrored on this CPU has one replica, so fit runs its calls of 100 steps as asked: 8
+    steps left no steady call, and the cell failed once it had trained. The plan cannot know
+    the replicas (several would run one step a call); the worker refuses before training."""
+    with pytest.raises(UserError, match=r"^--steps-per-execution 100 leaves fit no steady call in 1 x 8 training"):
+        run_cell(tiny("reuters_cnn", "mirrored", "fit", steps_per_execution=100, steps_per_epoch=8))
+
+
 def test_a_short_run_learns_better_than_the_majority_class(tiny):
     record = run_cell(tiny("reuters_cnn", "default", "custom", steps_per_epoch=200, eval_examples=2246))
     majority = record["data"]["majority_class_share"]
