@@ -40,7 +40,7 @@ def within(seconds: float, step, what: str, why: str):
 
     thread = threading.Thread(target=run, name="distbench-connect", daemon=True)
     thread.start()
-    thread.join(seconds)
+    thread.join(min(seconds, threading.TIMEOUT_MAX))   # more: OverflowError (a --connect-deadline of 1e10)
     if thread.is_alive():
         raise ConnectTimeout(f"{what} did not finish within {seconds:g} s (--connect-deadline); {why}")
     if "error" in outcome:

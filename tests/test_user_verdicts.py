@@ -505,3 +505,25 @@ def test_stored_runs_see_what_the_model_reads_and_not_the_project_s_place(projec
                  f"file settings.json {read[1]['settings.json']} -> {read[3]['settings.json']}",
                  f"workload code {codes[2]['workload_code']} -> {codes[3]['workload_code']}"):
         assert part in edited.stdout, edited.stdout
+
+
+def test_check_against_refuses_a_revision_side_that_imports_the_working_tree_s_package(tmp_path):
+    """A src-layout package reached through an absolute PYTHONPATH (as through an editable
+    install): the revision's worker imported the working tree's ``mypkg``, both sides ran
+    the same code, and a slower working tree read ``same``. Now side A's worker refuses, the
+    cell fails (exit 3); the relative PYTHONPATH the refusal suggests finds it slower."""
+    where = tmp_path / "src project"
+    where.mkdir()
+    _git(where, "init", "-q")
+    _commit(where, "Base", {"src/mypkg/__init__.py": "", "src/mypkg/model.py": MODEL.format(hidden=256),
+                            "pyproject.toml": PYPROJECT.replace('"model.py:Sentiment"', '"mypkg.model:Sentiment"'),
+                            ".gitignore": "results/\n"})
+    (where / "src" / "mypkg" / "model.py").write_text(MODEL.format(hidden=1024))   # not committed: slower
+    refused = distbench(where, "check", "--against", "HEAD", *FAST, env={"PYTHONPATH": str(where / "src")})
+    assert refused.returncode == 3, refused.stdout[-3000:] + refused.stderr[-2000:]
+    assert "\nPASS" not in refused.stdout and "RESULT: pass" not in refused.stdout
+    out = refused.stdout.replace("\n    ", " ")
+    assert "imported mypkg.model from the working tree" in out and "(PYTHONPATH=src)" in out, out[-3000:]
+    found = distbench(where, "check", "--against", "HEAD", *FAST, env={"PYTHONPATH": "src"})
+    assert found.returncode == 1 and "SLOWER: sentiment-default-custom" in found.stdout, \
+        found.stdout[-3000:] + found.stderr[-2000:]

@@ -158,6 +158,10 @@ def _with_matrix_file(args: argparse.Namespace) -> None:
     # The file's threshold is for stored runs (compare, check --baseline, report): an
     # interleaved verdict keeps its own, narrower default unless --threshold is given.
     args.stored_threshold = declared.pop("threshold", None)
+    # The file's target is run's (time to target between stored runs): the commands that
+    # compare step times refuse a target, and the file's had blocked them with nothing to undo it.
+    if args.command in ("ab", "bisect", "tune") or getattr(args, "against", None):
+        declared.pop("target", None)
     merged = matrix_file.merge(declared, {name: getattr(args, name, None) for name in {*declared, "plugin"}})
     for name, value in merged.items():
         if hasattr(args, name):

@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import re
 
+# Set by the parent for a worker of another version of a user's project (check --against,
+# bisect): the working tree's root and the version's worktree, os.pathsep between them; the
+# worker refuses project modules imported from the first (distbench.scenarios.definition).
+VERSION_ENV = "DISTBENCH_VERSION_PATHS"
+
 _FOLDER = re.compile(r"^.*/distbench-([0-9a-f]{8})-[^/]+/")
 
 

@@ -24,6 +24,7 @@ import threading
 
 from distbench.core.errors import UserError
 from distbench.core.lockstep import ENV
+from distbench.core.worktrees import VERSION_ENV
 from distbench.launchers.trees import CodeTree
 from distbench.strategies.slurm import SOURCE_ENV
 
@@ -36,7 +37,7 @@ SPAWN_MODES = ("fork", "exec")
 # changes with every test, so as part of a server's key it started a server (and paid
 # TensorFlow's import, about 3 s) for every cell of ``pytest --benchmark-only``. Every
 # other variable is part of the environment a fork server starts with.
-LATE_ENV = (ENV, "TF_CONFIG", SOURCE_ENV, "PYTEST_CURRENT_TEST")
+LATE_ENV = (ENV, "TF_CONFIG", SOURCE_ENV, "PYTEST_CURRENT_TEST", VERSION_ENV)
 # How long a server may take to import TensorFlow, Keras and the worker's code (5-9 s here)
 # before its cells start from fresh interpreters instead, and how long its exit is waited for
 # once its output has ended.

@@ -131,6 +131,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         _check_given(config)
         return
     if matrix_file(config) is None:
+        _refuse_given_without_matrix(config)
         return
     ours = session_of(config)   # bad input stops the run here, before the matrix's module is collected
     if not config.getoption("collectonly", default=False):
@@ -178,6 +179,23 @@ def _check_given(config: pytest.Config) -> None:
             check_given(given)
         except UserError as exc:   # named as typed: --distbench-repeats, not --repeats
             raise pytest.UsageError(options.as_pytest(str(exc))) from None
+
+
+def _refuse_given_without_matrix(config: pytest.Config) -> None:
+    """--benchmark-only with ``--distbench-*`` values and no matrix file: nothing reads them
+    (only the project's own benchmarks run), and a ``--distbench-repeats 0`` or a workload
+    asked for was passed over without a word."""
+    from distbench.session import options   # inside the hook: see the note on imports at the top
+
+    given = options.from_namespace(config.option, "distbench_")
+    named = [f"--distbench-{o.cli[2:]}" for o in options.OPTIONS
+             if given.get(o.name) is not None and given.get(o.name) is not False and given.get(o.name) != []]
+    if named:
+        raise pytest.UsageError(
+            f"{', '.join(named)} given, but no matrix file declares distbench's benchmarks here (distbench.toml, "
+            f"or [tool.distbench] in pyproject.toml, from {config.rootpath} up), so nothing would read "
+            f"{'them' if len(named) > 1 else 'it'}: add one (`workloads = [...]`), or run `distbench run` "
+            "with the same options.")
 
 
 def _asks_for_matrix(config: pytest.Config) -> bool:
@@ -269,7 +287,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     if distbench is None or not (distbench.records or distbench.overhead):
         return
     distbench.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-    distbench.finish()
+    from distbench.core.errors import UserError   # inside the hook: see the note on imports at the top
+
+    try:
+        distbench.finish()
+    except UserError as exc:   # a save that failed (a full disk): said in the summary, not an INTERNALERROR
+        distbench.unsaved = str(exc)
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
@@ -282,3 +307,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     terminalreporter.write_line(distbench.summary())
     if distbench.saved:
         terminalreporter.write_line("\n" + summary.saved_line(distbench.saved))
+    if distbench.unsaved:
+        terminalreporter.write_line("\n" + summary.wrap(f"distbench: error: {distbench.unsaved}"), red=True)

@@ -19,7 +19,7 @@ from distbench.core import keras_flavour
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.records import CellRecord, skipped
-from distbench.scenarios.definition import definition
+from distbench.scenarios.definition import check_version, definition
 from distbench.strategies import connect, devices, hardware, probe
 from distbench.strategies.hardware import Hardware
 from distbench.trackers import reads
@@ -49,6 +49,7 @@ def run_cell(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware |
 def _run(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware | None, started: float) -> CellRecord:
     plugins.ensure(spec.plugins)   # classes from outside distbench, as the parent loaded them
     workload = workloads.get(spec.workload)
+    check_version(type(workload))   # another version's worker running the working tree's code: refused
     if spec.loop is not None:
         loops.get(spec.loop)  # unknown loop names fail before any set-up
         loops.release_kept()  # an earlier in-process cell's input iterators (distbench.loops.base.keep)

@@ -32,6 +32,8 @@ import types
 from pathlib import Path
 
 import distbench.loops as loops
+from distbench.core.errors import UserError
+from distbench.core.worktrees import VERSION_ENV
 
 # Where installed code lives: the standard library, and site-packages (Keras, TensorFlow, ...)
 # wherever they are (a virtual environment may see the system's).
@@ -56,22 +58,54 @@ def workload_code(cls: type) -> str:
     docstring); once per class in a process for the FLOPs cache's key (a module imported
     again makes a new class). The record's is computed again once the cell has run
     (:func:`definition`), when a module the workload imports lazily is imported too."""
+    modules = _project_modules(cls)
+    if not modules:
+        return _digest(cls.__qualname__)
+    sources = {label: _module_source_of(module) for label, module in modules.items()}
+    return _digest("\n".join(f"# {label}\n{text}" for label, text in sorted(sources.items())))
+
+
+def _project_modules(cls: type) -> dict[str, types.ModuleType]:
+    """``cls``'s module and the project's modules it imports, followed however far down, by label."""
     start = sys.modules.get(cls.__module__)
     if start is None:
-        return _digest(cls.__qualname__)
+        return {}
     builtin = _is_distbench(start.__name__, _OWN_WORKLOADS)
-    sources: dict[str, str] = {}
+    found_modules: dict[str, types.ModuleType] = {}
     todo = [start]
     while todo:
         module = todo.pop()
         label = _label(module)
-        if label in sources:
+        if label in found_modules:
             continue
-        sources[label] = _module_source_of(module)
-        for found in [*map(_module_of, list(vars(module).values())), *_imported(module, sources[label])]:
+        found_modules[label] = module
+        for found in [*map(_module_of, list(vars(module).values())), *_imported(module, _module_source_of(module))]:
             if found is not None and found is not module and _own(found, builtin):
                 todo.append(found)
-    return _digest("\n".join(f"# {label}\n{text}" for label, text in sorted(sources.items())))
+    return found_modules
+
+
+def check_version(cls: type) -> None:
+    """In a worker of another version of the project, refuses a workload whose project
+    modules were imported from the working tree instead (an editable install of the user's
+    package, or an absolute PYTHONPATH into it): both sides would run the working tree's
+    code, and the comparison would read ``same`` whatever the commit changed."""
+    paths = os.environ.get(VERSION_ENV)
+    if not paths:
+        return
+    root, version = (os.path.realpath(p) for p in paths.split(os.pathsep, 1))
+    for module in _project_modules(cls).values():
+        path = os.path.realpath(getattr(module, "__file__", None) or "")
+        if path and _inside(path, root) and not _inside(path, version):
+            raise UserError(
+                f"this version's worker imported {module.__name__} from the working tree ({path}), not from the "
+                f"version's checkout, so both sides would run the working tree's code: an editable install of "
+                f"your package, or an absolute PYTHONPATH into the project. Give its folder relative to the "
+                f"project instead (PYTHONPATH=src), which each side reads in its own checkout.")
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _module_of(value) -> types.ModuleType | None:

@@ -30,6 +30,9 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
             failed[device] = f"ResourceExhaustedError: {str(exc).splitlines()[0][:200]}"
     if "/CPU:0" not in per_device:
         raise RuntimeError(f"matmul: the CPU could not run the {shape} product: {failed.get('/CPU:0')}")
+    if targets and not any(d in per_device for d in targets):   # its figure would have been the CPU's
+        raise RuntimeError(f"matmul: no compute device of this cell ({', '.join(targets)}) could run the {shape} "
+                           f"product: {'; '.join(f'{d}: {why}' for d, why in failed.items())}")
     primary = next((d for d in targets if d in per_device), "/CPU:0")
     cpu_median = per_device["/CPU:0"]["summary"]["median"]
     mismatched = [d for d, r in per_device.items() if r["sum_rel_error"] > SUM_RTOL]

@@ -193,7 +193,7 @@ Launch = Callable[[CellSpec, Side], CellRecord]
 
 def through(suite) -> Launch:
     """The usual launch: ``suite`` runs a side's spec with its environment, code and folder."""
-    return lambda spec, side: suite.run(spec, side.env, side.tree, side.task)
+    return lambda spec, side: suite.run(spec, side.worker_env, side.tree, side.task)
 
 
 @dataclass
@@ -279,7 +279,7 @@ class Interleaved:
             relay = Relay(folder, [side.name for side in order])
             threads = {}
             for side in order:
-                env = {**side.env, ENV: prefix(folder, side.name)}
+                env = {**side.worker_env, ENV: prefix(folder, side.name)}
                 threads[side.name] = threading.Thread(target=run, args=(side, env), daemon=True)
                 threads[side.name].start()
             try:

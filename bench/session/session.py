@@ -26,9 +26,10 @@ from distbench.render import run_table
 from distbench.session import options, overhead, peak
 from distbench.session.plan import build_cells, check_data, data_source, overhead_cells, selected, target_cells
 from distbench.session.suite import Interrupted, Suite
+from distbench.storage import machine
 from distbench.storage.files import save_run
 from distbench.storage.results import CellResult, results_of
-from distbench.strategies import slurm
+from distbench.strategies import hardware, slurm
 from distbench.strategies.multi_worker import is_chief, tf_config
 
 
@@ -103,6 +104,7 @@ class Session:
     interrupted: bool = False
     selected: list[CellSpec] | None = None   # the cells a front end chose to run (pytest's -k); None: the plan
     saved: Path | None = None
+    unsaved: str = ""                       # why the save failed, and where the run is kept instead
 
     @classmethod
     def from_options(cls, values: dict[str, Any], repeats_default: int = 1, suite=None) -> "Session":
@@ -167,6 +169,14 @@ class Session:
             raise UserError(
                 f"Cannot write results under {folder!r}: {exc.strerror}. Pass --results DIR or --no-save."
             ) from None
+        # This machine's folder in it, where its id is known without TensorFlow (made by
+        # another user, or a file): the run would be measured and then not saved there.
+        if os.path.isdir(folder) and (hardware.known() or machine.no_gpu_possible()):
+            mine = os.path.join(folder, machine.this_machine_id())
+            if os.path.lexists(mine) and not (os.path.isdir(mine) and os.access(mine, os.W_OK | os.X_OK)):
+                raise UserError(f"Cannot write results under {mine!r}: this machine's folder there is "
+                                f"{'not writable' if os.path.isdir(mine) else 'not a folder'}. Pass --results DIR "
+                                "or --no-save.")
 
     def run_all(self, progress=None) -> None:
         """Runs the plan, ``repeats`` fresh processes per cell; Ctrl-C keeps what finished."""

@@ -4,6 +4,7 @@ from the words the user typed and checked before anything runs."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import dataclass, field, replace
@@ -12,6 +13,7 @@ from typing import Callable
 from distbench.core import keras_flavour
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
+from distbench.core.worktrees import VERSION_ENV
 from distbench.launchers.trees import CodeTree
 from distbench.session.plan import check_data, check_read, data_source, read_only
 from distbench.session.project import Checkout
@@ -48,6 +50,16 @@ class Side:
         settings come from that version's matrix file and its workloads are that version's
         code, where an ``ab`` side's are this tree's with options of its own."""
         return bool(self.checkout and self.checkout.commit)
+
+    @property
+    def worker_env(self) -> dict:
+        """Its workers' environment: ``env``, and for another version of a user's project the
+        paths its workers check their workload's modules against
+        (:func:`distbench.scenarios.definition.check_version`)."""
+        if not self.of_version or self.checkout.project.is_distbench:
+            return self.env
+        paths = os.pathsep.join((self.checkout.project.root, self.checkout.path))
+        return {**self.env, VERSION_ENV: paths}
 
     def with_env(self, env: dict) -> "Side":
         return replace(self, env=env)

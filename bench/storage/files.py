@@ -111,6 +111,22 @@ def save_run(
     return Storage(root).save(document, machine_id(info))
 
 
+def _kept_elsewhere(document: dict) -> str:
+    """Where a run that could not be saved in its folder is kept instead (the system's
+    temporary folder: a machine folder made by another user, or a full disk, had lost the
+    whole run after it was measured), as a sentence."""
+    import tempfile
+
+    try:
+        fd, path = tempfile.mkstemp(prefix="distbench-unsaved-", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            f.write(dumps(document))
+    except OSError as exc:
+        return f"Nothing was saved (nor in the temporary folder: {exc.strerror or exc})."
+    return (f"The run is kept in {path}: the stored-run commands read it by that path; move it into the folder, "
+            "as the next number there (NNNN_<commit>_<date>_<time>.json), once it is writable.")
+
+
 class Storage:
     """The ``results/`` folder: saving, finding and loading runs."""
 
@@ -125,7 +141,8 @@ class Storage:
             tmp = folder / f".tmp-{os.getpid()}-{dt.datetime.now().timestamp():.6f}.part"
             atomic_write_text(str(tmp), dumps(document))
         except OSError as exc:
-            raise UserError(f"Cannot write results to {folder}: {exc.strerror}. Nothing was saved.") from None
+            raise UserError(f"Cannot write results to {folder}: {exc.strerror or exc}. {_kept_elsewhere(document)}") \
+                from None
         commit = (document.get("commit_info", {}).get("id") or "nocommit")[:8]
         stamp = dt.datetime.fromisoformat(document["datetime"]).strftime("%Y%m%d_%H%M%S")
         number = None

@@ -248,6 +248,20 @@ def test_run_refuses_an_unwritable_results_folder_before_running(capsys, tmp_pat
     assert blocker.read_text() == "keep me"
 
 
+def test_run_refuses_a_machine_folder_it_cannot_save_into_before_running(capsys, tmp_path):
+    """results/ writable, but this machine's folder in it a file (or another user's): the run
+    was measured, then not saved."""
+    from distbench.storage import machine
+
+    if not machine.no_gpu_possible():
+        pytest.skip("this machine's id needs TensorFlow here: the check is left to the save")
+    mine = tmp_path / machine.this_machine_id()
+    mine.write_text("keep me")
+    code, out, err = run_cli(capsys, "run", "--workload", "matmul", "--results", str(tmp_path))
+    assert code == 2 and "this machine's folder there is not a folder" in err and "[1/" not in out
+    assert mine.read_text() == "keep me"
+
+
 def test_check_without_history_is_undecided_and_fails_closed(capsys, tmp_path):
     root = str(tmp_path / "young")
     save(root, {CELL: [record(CELL, samples(m, seed=i, spread=0.02)) for i, m in enumerate([10, 10.2, 9.9])]})

@@ -41,3 +41,19 @@ def test_an_empty_text_is_refused_naming_the_file(tmp_path, key):
     path.write_text(f'{key} = " "\n')
     with pytest.raises(UserError, match=rf"^{path}: {key} = ' ' is empty; valid: "):
         matrix_file.read(path)
+
+
+def test_the_file_s_target_is_run_s_and_leaves_the_step_time_comparisons_alone(tmp_path, monkeypatch):
+    """``target = "default"`` in the matrix file made ab, check --against, bisect and tune
+    refuse to run ("Interleaved pairs compare step times"), and no command-line value could
+    clear it; they compare step times, so the file's target is run's alone."""
+    from distbench.cli.main import _with_matrix_file, build_parser
+
+    (tmp_path / "distbench.toml").write_text('target = "default"\nstrategies = ["default"]\n')
+    monkeypatch.chdir(tmp_path)
+    for argv, target in ((["run"], "default"), (["ab", "--b", "--intra-op-threads 2"], None),
+                         (["check", "--against", "HEAD~1"], None), (["bisect", "HEAD~3"], None), (["tune"], None)):
+        args = build_parser().parse_args(argv)
+        _with_matrix_file(args)
+        assert args.target == target, argv
+        assert args.strategy == ["default"]   # the rest of the file still applies

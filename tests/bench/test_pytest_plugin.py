@@ -99,6 +99,17 @@ def test_bad_input_to_the_benchmarks_is_pytest_s_one_line_usage_error(tmp_path, 
     assert _pytest_in(tmp_path).returncode == 0
 
 
+def test_distbench_values_with_benchmark_only_and_no_matrix_file_are_refused(tmp_path):
+    """Nothing reads them without a matrix file: `--benchmark-only --distbench-repeats 0`
+    (or a workload asked for) ran the project's own benchmarks and said nothing."""
+    (tmp_path / "test_own.py").write_text("def test_own(benchmark):\n    benchmark(sum, [1, 2])\n")
+    result = _pytest_in(tmp_path, "--benchmark-only", "--distbench-workload", "reuters_cnn", "--distbench-repeats", "0")
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stderr.strip().startswith("ERROR: --distbench-workload, --distbench-repeats given, but no matrix "
+                                            "file declares distbench's benchmarks here"), result.stderr[-2000:]
+    assert _pytest_in(tmp_path, "--benchmark-only").returncode == 0   # the project's own benchmark runs
+
+
 def test_a_wrong_distbench_value_is_refused_by_plain_pytest_too(tmp_path):
     """Without --benchmark-only the matrix does not run, and `--distbench-strategy nosuch`
     passed unseen (exit 0), as a typo in a CI job's options or addopts would; a right
@@ -169,3 +180,38 @@ def test_a_cell_that_skipped_in_one_process_and_measured_in_another_fails(order)
                                                     "it: the device probe failed"):
         matrix.test_cell(benchmark, SimpleNamespace(id="x-default-fit"), session)
     assert benchmark.has_error
+
+
+def test_a_save_that_fails_is_a_line_and_a_failed_session_not_an_internal_error(tmp_path):
+    """A machine folder that cannot be made (a file in its place, a full disk): the save's
+    UserError left pytest_sessionfinish as pytest's INTERNALERROR traceback. Now the summary
+    says why and where the run is kept, and the session fails."""
+    import os
+    from types import SimpleNamespace
+
+    import pytest
+    from distbench.pytest_plugin import plugin
+    from distbench.session import options
+    from distbench.session.session import Session
+    from distbench.storage.machine import this_machine_id
+
+    from tests.bench.runs import record, samples
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / this_machine_id()).write_text("a file where this machine's folder should be")
+    values = options.from_namespace(SimpleNamespace(**{o.name: None for o in options.OPTIONS}))
+    session = Session.from_options({**values, "workload": ["reuters_cnn"], "strategy": ["default"],
+                                    "loop": ["custom"], "results": str(results), "guard_seeds": 0})
+    session.records = {"reuters_cnn-default-custom": [record("reuters_cnn-default-custom", samples(10))]}
+    config = SimpleNamespace(stash={plugin._SESSION: session})
+    pytest_session = SimpleNamespace(config=config, exitstatus=pytest.ExitCode.OK)
+    plugin.pytest_sessionfinish(pytest_session, pytest.ExitCode.OK)
+    assert pytest_session.exitstatus == pytest.ExitCode.TESTS_FAILED
+    assert session.unsaved.startswith(f"Cannot write results to {results / this_machine_id()}: ")
+    kept = session.unsaved.split("The run is kept in ", 1)[1].split(":", 1)[0]
+    lines = []
+    plugin.pytest_terminal_summary(SimpleNamespace(section=lambda *a, **k: None,
+                                                   write_line=lambda line, **k: lines.append(line)), 1, config)
+    os.unlink(kept)
+    assert any(line.strip().startswith("distbench: error: Cannot write results to") for line in lines), lines

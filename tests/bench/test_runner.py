@@ -91,6 +91,37 @@ def test_matmul_times_the_cpu_and_checks_the_sum(tiny):
     assert len(cpu["samples"]) == 3 and m["speedup_over_cpu"]["/CPU:0"] == 1.0
 
 
+def test_a_matmul_cell_whose_every_gpu_ran_out_of_memory_is_no_cpu_figure(tiny, monkeypatch):
+    """Its GPU out of memory (the seed shape's product is 4 GB), the cell recorded the CPU's
+    timing as its own, status ok: matmul-mirrored read as fast as matmul-default. The GPU
+    is faked (this machine has none): the adapter lists one and its product fails so."""
+    from types import SimpleNamespace
+
+    from distbench import workloads
+    from distbench.scenarios import matmul
+    from distbench.trackers import memory
+
+    class ResourceExhaustedError(Exception):   # what TensorFlow raises, by its name
+        pass
+
+    real = workloads.get("matmul")
+
+    class OnlyCpuFits:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def operands(self, device, shape, seed):
+            if "GPU" in device:
+                raise ResourceExhaustedError("OOM when allocating tensor with shape[64,64]")
+            return real.operands(device, shape, seed)
+
+    monkeypatch.setattr(memory, "reset_device_peaks", lambda devices: None)
+    adapter = SimpleNamespace(compute_devices=lambda hw: ["/GPU:0"])
+    with pytest.raises(RuntimeError, match=r"^matmul: no compute device of this cell \(/GPU:0\) could run the "
+                                           r"\(64, 16, 64\) product: /GPU:0: ResourceExhaustedError: OOM"):
+        matmul.run(tiny("matmul", "mirrored", None), OnlyCpuFits(), adapter, None, None, [])
+
+
 def test_evaluation_covers_exactly_the_requested_examples(tiny):
     from distbench.workloads.protocol import EVAL_BATCH
 
@@ -175,12 +206,14 @@ def test_short_reason_keeps_the_first_and_the_telling_last_line():
 
 def test_matmul_keeps_the_cpu_figure_when_another_device_runs_out_of_memory(tiny, monkeypatch):
     """A device that cannot hold the product is recorded as such; the others' figures stay.
-    (The session's second logical CPU stands in for a GPU.)"""
+    (The session's second logical CPU stands in for a GPU that fails, the first for one that
+    does not; with none of the cell's devices left, the cell fails: the test of every GPU out of memory.)"""
     import distbench.strategies.default as default
     import tensorflow as tf
     from distbench.workloads.matmul import Matmul
 
-    monkeypatch.setattr(default.DefaultAdapter, "compute_devices", lambda self, hw: ["/CPU:1"], raising=False)
+    monkeypatch.setattr(default.DefaultAdapter, "compute_devices", lambda self, hw: ["/CPU:1", "/CPU:0"],
+                        raising=False)
     real = Matmul.step
 
     def step(device, a, b):

@@ -1,4 +1,5 @@
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -125,9 +126,15 @@ def test_unwritable_results_folder_is_a_user_error_and_keeps_what_exists(tmp_pat
     before = existing.read_bytes()
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the results folder should be")
-    with pytest.raises(UserError, match="Cannot write results to .*Nothing was saved"):
+    with pytest.raises(UserError, match="Cannot write results to .*The run is kept in ") as raised:
         save(blocker, cells())
     assert existing.read_bytes() == before
+    # The run measured is not lost: it is in the temporary folder, whole, and loads by its path.
+    kept = str(raised.value).split("The run is kept in ", 1)[1].split(":", 1)[0]
+    try:
+        assert set(load(kept).results) == set(load(existing).results)
+    finally:
+        os.unlink(kept)
 
 
 def test_stored_files_get_ordinary_permissions(tmp_path):

@@ -229,3 +229,11 @@ def test_a_gpu_s_name_and_capability_are_read_for_physical_and_carved_devices(mo
                                                               "compute_capability": [8, 0]}
     assert gpu_details("/GPU:2") == {"device_name": "NVIDIA H100 80GB HBM3", "compute_capability": [9, 0]}
     assert gpu_details("/GPU:3") == {}
+
+
+def test_a_connect_deadline_beyond_what_a_thread_can_wait_waits_as_long_as_it_can():
+    """``--connect-deadline 1e10`` is finite and accepted; waiting that long raised
+    OverflowError (past threading.TIMEOUT_MAX) in the worker, a traceback, not a wait."""
+    from distbench.strategies import connect
+
+    assert connect.within(1e10, lambda: "joined", "connecting", "why") == "joined"
