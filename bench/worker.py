@@ -22,6 +22,7 @@ from distbench.core.errors import UserError
 from distbench.core.fileio import atomic_write_json
 from distbench.core.records import failed
 from distbench.scenarios import tasks
+from distbench.scenarios.definition import WorkingTreeCode
 from distbench.strategies import connect
 from distbench.strategies.connect import ConnectTimeout
 from distbench.trackers.cluster_faults import ClusterFault
@@ -42,6 +43,8 @@ def main(argv: list[str]) -> int:
     try:
         try:
             record = tasks.run(task, spec)
+        except WorkingTreeCode as exc:   # before UserError, whose kind it is
+            record = _error(spec, str(exc), "working_tree")
         except UserError as exc:
             record = _error(spec, str(exc), "user_error")
         except ConnectTimeout as exc:

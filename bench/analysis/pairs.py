@@ -34,6 +34,13 @@ class PairedOutcome:
         return [c for c in self.having("failed") if "B" in c.failed_sides]
 
     @property
+    def working_tree_code(self) -> list:
+        """Cells a version's worker of which ran the working tree's code (an editable install):
+        its side measured nothing of its own, so --allow-missing does not let it through."""
+        return [c for c in self.having("failed")
+                if any(r.get("error_kind") == "working_tree" for pair in c.pairs for r in pair)]
+
+    @property
     def decided(self) -> int:
         return len([c for c in self.cells if c.verdict in ("same", "slower", "faster")])
 
@@ -41,7 +48,7 @@ class PairedOutcome:
     def exit_status(self) -> int:
         if self.having("slower") or self.less_accurate:
             return compare.EXIT_REGRESSION
-        if self.crashed_b:
+        if self.crashed_b or self.working_tree_code:
             return compare.EXIT_UNDECIDED   # never let through: what crashed B may be what the change did
         # One side could not run the cell (a loop or a device it lacks), or only A crashed (the
         # base's model cannot be built any more): --allow-missing lets these through, listed.

@@ -58,13 +58,15 @@ def add_verdict_args(p: argparse.ArgumentParser) -> None:
 
 def add_accuracy_tolerance_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accuracy-tolerance", default=None,
-                   help="largest acceptable loss of the guard's test metric, B against A (default 0.05; of A's "
-                        "value for a lower-is-better metric such as MAE)")
+                   help="largest acceptable loss of the guard's test metric, B against A, in its units (default "
+                        "0.05); for a lower-is-better metric such as MAE a share of A's value (0.05 or 5%%)")
 
 
 def accuracy_tolerance_of(args: argparse.Namespace, default: float) -> float:
+    # In the metric's own units for a higher-is-better one (a BLEU of 0 to 100 may lose 2):
+    # any size; a share of A's value for a lower-is-better one.
     return default if args.accuracy_tolerance is None else fraction(args.accuracy_tolerance, "--accuracy-tolerance",
-                                                                    zero_ok=True)
+                                                                    zero_ok=True, any_size=True)
 
 
 def threshold_of(args: argparse.Namespace, default: float) -> float:

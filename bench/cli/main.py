@@ -134,8 +134,9 @@ def _add_interleaved_commands(sub) -> None:
 
     p = sub.add_parser("plan", help="how many interleaved pairs it takes to detect a slow-down here")
     p.add_argument("--detect", required=True, metavar="EFFECT", help="the slow-down to catch: 10%% or 0.10")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="the band's edge the interval must clear (default: the interleaved default, 0.05)")
+    p.add_argument("--threshold", default=None,
+                   help="the band's edge the interval must clear, a fraction or a percentage (default: the "
+                        "interleaved default, 0.05)")
     p.add_argument("--power", type=float, default=0.8, help="chance of catching it (default 0.8)")
     p.add_argument("--no-lockstep", action="store_true",
                    help="plan for pairs run one after the other (ab --no-lockstep), from those pairs' noise")

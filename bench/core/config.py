@@ -38,11 +38,12 @@ MATMUL_SHAPES = {
 ONE_REPLICA = ("default", "one_gpu")
 
 
-def fraction(value, what: str, zero_ok: bool = False) -> float:
+def fraction(value, what: str, zero_ok: bool = False, any_size: bool = False) -> float:
     """A relative amount (a threshold, a tolerance, an effect) given as a fraction (``0.05``)
     or a percentage (``5%``). A bare number of 1 or more is refused: it is a percentage typed
     without its sign (``--threshold 5`` read as 500%, and a check passed a 2x slow-down);
-    100% or more is given as a percentage (``200%``)."""
+    100% or more is given as a percentage (``200%``). ``any_size``: a bare number is what it
+    says (a tolerance in a metric's own units, a BLEU of 0 to 100)."""
     text = str(value).strip()
     try:
         number = float(text[:-1]) / 100 if text.endswith("%") else float(text)
@@ -51,7 +52,7 @@ def fraction(value, what: str, zero_ok: bool = False) -> float:
     if not (number >= 0 if zero_ok else number > 0) or not math.isfinite(number):   # nan too
         raise UserError(f"{what} must be {'>= 0' if zero_ok else '> 0'} and finite, a fraction (0.05) or a "
                         f"percentage (5%); received {text!r}.")
-    if number >= 1 and not text.endswith("%"):
+    if number >= 1 and not text.endswith("%") and not any_size:
         raise UserError(f"{what} {text} reads as {number:.0%}: give a fraction (0.05) or a percentage (5%); 1 or "
                         "more is given as a percentage (200%).")
     return number
@@ -298,7 +299,7 @@ class CellSpec:
         # Every such fit cell failed after training. Elsewhere fit may run one step a call
         # (several replicas): its worker refuses before training (distbench.loops.fit).
         problem = calls_problem(self.epochs, self.steps_per_epoch, self.warmup_steps, self.steps_per_execution)
-        if self.loop == "fit" and self.strategy in ONE_REPLICA and problem:
+        if self.loop == "fit" and self.strategy in ONE_REPLICA and self.target is None and problem:
             raise UserError(problem)
 
 
@@ -309,8 +310,9 @@ def calls_problem(epochs: int, steps_per_epoch: int | None, warmup_steps: int, s
     the whole training set (known in the worker only)."""
     if steps_per_execution <= 1 or steps_per_epoch is None:
         return ""
-    need = 2 + -(-warmup_steps // steps_per_execution)
-    if epochs * -(-steps_per_epoch // steps_per_execution) >= need:
+    call = min(steps_per_execution, steps_per_epoch)   # an epoch ends a call: its steps are the longest
+    need = 2 + -(-warmup_steps // call)
+    if epochs * -(-steps_per_epoch // call) >= need:
         return ""
     return (f"--steps-per-execution {steps_per_execution} leaves fit no steady call in {epochs} x {steps_per_epoch} "
             f"training steps (a cold-start call and the warm-up's come first: it needs {need} calls); give a "

@@ -11,7 +11,7 @@ when Python, TensorFlow, oneDNN or OpenMP start (``TF_ENABLE_ONEDNN_OPTS``, ``OM
 ``PYTHONPATH``...): there is one fork server per distinct environment, started with it
 (:func:`distbench.launchers.forkserver.server_for`). Only the variables set per process that
 TensorFlow reads later, or nothing reads at start-up (``forkserver.LATE_ENV``: ``TF_CONFIG``,
-the lockstep channel, pytest's ``PYTEST_CURRENT_TEST``), are set in the forked child. Each
+the lockstep channel, pytest's ``PYTEST_CURRENT_TEST``, a version's paths), are set in the forked child. Each
 record says how its worker started (``started``).
 
 TensorFlow ignores SIGTERM in these processes, so a worker that passes its deadline (or
@@ -187,15 +187,16 @@ MACHINE_DEADLINE_S = 300.0
 DATA_DEADLINE_S = 300.0   # the Keras loader's own wait is shorter (workloads.data.KERAS_TIMEOUT_S)
 
 
-def machine() -> Hardware:
+def machine(env: dict[str, str] | None = None) -> Hardware:
     """This machine's devices. Listed by a worker when this process has not imported
     TensorFlow: the parent of a run then never pays for its import (4-7 s here), and the
-    worker comes from the fork server its cells start from. Listed in this process when
-    TensorFlow is here already, or when that worker failed (its cells will say why)."""
+    worker comes from the fork server its cells start from (``env``: that server's extra
+    environment). Listed in this process when TensorFlow is here already, or when that
+    worker failed (its cells will say why)."""
     if hardware.known():
         return hardware.detect()
     spec = CellSpec(workload="machine", strategy="default", loop=None, deadline_s=MACHINE_DEADLINE_S)
-    record = launch(spec, task="machine")
+    record = launch(spec, env, task="machine")
     if record.get("status") == "ok":
         return hardware.adopt(record["machine"])
     return hardware.detect()

@@ -68,6 +68,7 @@ def _run(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware | Non
     record.update(runner_for(workload.kind)(spec, workload, adapter, strategy, hw, record["strategy"]["devices"]))
     # After the cell ran: a module the workload imported lazily (its optimizer's settings) counts.
     record["definition"] = definition(workload, spec.loop)
+    check_version(type(workload))   # and the modules it imported while it ran (a model built lazily)
     record["threads"] = _threads()
     record["wall_s"] = time.perf_counter() - started
     record.setdefault("phases", {})["set_up_s"] = set_up_s

@@ -159,8 +159,9 @@ class PairedCell:
     def less_accurate(self, tolerance: float) -> bool:
         """B learned worse than A beyond ``tolerance``, median against median over the pairs'
         seeds (the rule of ``check --baseline``), or gave no value of A's metric at all;
-        never for a cell that failed or was interrupted, whose verdict is that."""
-        if self.verdict in ("failed", "interrupted") or self.metric is None:
+        never for a cell that failed or was interrupted, whose verdict is that, nor for one
+        with fewer whole pairs than asked for (a budget spent after one seed's pair)."""
+        if self.verdict in ("failed", "interrupted") or self.metric is None or not self.whole:
             return False
         a, b = self.metric_of(0), self.metric_of(1)
         if a is not None and b is None:
@@ -211,11 +212,7 @@ class Interleaved:
     lockstep: bool = True      # the pair's processes take turns step by step (distbench.trackers.lockstep)
 
     def __post_init__(self) -> None:
-        if not 2 <= self.min_pairs <= self.max_pairs:
-            raise UserError(f"Pairs must satisfy 2 <= --min-pairs <= --max-pairs; received "
-                            f"{self.min_pairs} and {self.max_pairs}.")
-        if self.threshold <= 0:
-            raise UserError(f"Threshold must be > 0 (a relative change, 0.05 = 5%); received {self.threshold}.")
+        check_pairs(self.min_pairs, self.max_pairs, self.threshold)
 
     def run(self, cells: list[CellSpec], skip_reason: Callable[[CellSpec], str | None]) -> list[PairedCell]:
         """Each cell in turn, pair by pair (the budget, when set, covers them all). Ctrl-C
@@ -297,6 +294,14 @@ class Interleaved:
         if errors:
             raise errors[0]
         return records
+
+
+def check_pairs(min_pairs: int, max_pairs: int, threshold: float) -> None:
+    """UserError for pair counts or a band no verdict can come from."""
+    if not 2 <= min_pairs <= max_pairs:
+        raise UserError(f"Pairs must satisfy 2 <= --min-pairs <= --max-pairs; received {min_pairs} and {max_pairs}.")
+    if threshold <= 0:
+        raise UserError(f"Threshold must be > 0 (a relative change, 0.05 = 5%); received {threshold}.")
 
 
 def pair_spec(spec: CellSpec, k: int) -> CellSpec:

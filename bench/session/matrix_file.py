@@ -89,8 +89,9 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
                 _typed(path, key, value, float)   # a number (not true/false), read as it was written
             try:
                 values[name] = fraction(value, key)
-            except UserError as exc:
-                raise UserError(f"{path}: {exc}") from None
+            except UserError as exc:   # a percentage is a string in TOML: threshold = "200%"
+                hint = f' In the file a percentage is quoted: {key} = "{value}%".' if "reads as" in str(exc) else ""
+                raise UserError(f"{path}: {exc}{hint}") from None
             continue
         option = valid.get(name)
         if option is None:

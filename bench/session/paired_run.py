@@ -51,6 +51,9 @@ class Pairs:
     # lower-is-better metric).
     accuracy_tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE
 
+    def __post_init__(self) -> None:   # before a worktree is made (check --against 1 pair had made one first)
+        interleave.check_pairs(self.min_pairs, self.max_pairs, self.threshold)
+
 
 def run_pairs(values: dict, a: Side, b: Side, settings: Pairs, progress=None, against: str | None = None,
               matrix: str | None = None, given: dict | None = None) -> PairedRun:
@@ -100,7 +103,7 @@ def measure(session: Session, suite: Suite | None, a: Side, b: Side, settings: P
     the sides are checked (it lists the devices, which imports TensorFlow: seconds)."""
     for side in (a, b):
         validate_side(side, session.plan)   # a side's impossible setting: refused, nothing stored
-    suite = suite if suite is not None else Suite()
+    suite = suite if suite is not None else Suite(listing_env=listing_env(a, b))
     engine = interleave.Interleaved(a, b, interleave.through(suite), settings.threshold, settings.min_pairs,
                                     settings.max_pairs, settings.budget, progress, lockstep=settings.lockstep)
     preflight(suite, session.plan, a, b)
@@ -119,6 +122,20 @@ def measure(session: Session, suite: Suite | None, a: Side, b: Side, settings: P
                              extra={"interleaved": interleave.stored_document_part(a, b, paired, part)},
                              commit=measured))
     return PairedRun(a, b, paired, saved, interrupted, engine.lockstep)
+
+
+# Variables that change which devices a process sees: a side that sets one lists other devices.
+DEVICE_ENV = ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "TPU_NAME", "COLAB_TPU_ADDR",
+              "TPU_VISIBLE_CHIPS", "TF_CONFIG")
+
+
+def listing_env(a: Side, b: Side) -> dict:
+    """The environment whose fork server lists the devices: a side's, when both sides set
+    one (``ab TF_ENABLE_ONEDNN_OPTS=1 -- ...=0`` started a third server, and paid a third
+    TensorFlow import, for the listing alone), unless it changes which devices a process sees."""
+    if not (a.env and b.env):
+        return {}   # a side without one starts from the default server anyway
+    return next((side.env for side in (a, b) if not set(side.env) & set(DEVICE_ENV)), {})
 
 
 NOT_STARTED = "interrupted (Ctrl-C) before its first pair"

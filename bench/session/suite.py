@@ -38,8 +38,10 @@ class Interrupted(Exception):
 class Suite:
     """Runs cells in worker processes and remembers how ``auto`` data resolved."""
 
-    def __init__(self, hw: Hardware | None = None, launch=launcher.launch, launch_cluster=cluster.launch_cluster) -> None:
+    def __init__(self, hw: Hardware | None = None, launch=launcher.launch, launch_cluster=cluster.launch_cluster,
+                 listing_env: dict | None = None) -> None:
         self._hw = hw
+        self._listing_env = listing_env or {}   # the environment of the fork server that lists the devices
         self._launch = launch
         self._launch_cluster = launch_cluster
         self._sources: dict[tuple[str, str, int], str] = {}
@@ -50,7 +52,7 @@ class Suite:
     def hw(self) -> Hardware:
         """This machine's devices (listed by a worker, on first use: :func:`launcher.machine`)."""
         if self._hw is None:
-            self._hw = launcher.machine()
+            self._hw = launcher.machine(self._listing_env)
         return self._hw
 
     def prepare(self, spec: CellSpec) -> CellSpec:

@@ -14,6 +14,7 @@ fails if that name exists, so two runs saving at once get different numbers).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -117,11 +118,16 @@ def _kept_elsewhere(document: dict) -> str:
     whole run after it was measured), as a sentence."""
     import tempfile
 
+    path = None
     try:
         fd, path = tempfile.mkstemp(prefix="distbench-unsaved-", suffix=".json")
         with os.fdopen(fd, "w") as f:
             f.write(dumps(document))
+        os.chmod(path, 0o644)   # as a stored run's, once moved into results/ (mkstemp's is 0600)
     except OSError as exc:
+        if path:   # a part written to a disk that filled up: no truncated run left behind
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         return f"Nothing was saved (nor in the temporary folder: {exc.strerror or exc})."
     return (f"The run is kept in {path}: the stored-run commands read it by that path; move it into the folder, "
             "as the next number there (NNNN_<commit>_<date>_<time>.json), once it is writable.")

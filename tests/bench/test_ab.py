@@ -72,9 +72,10 @@ def test_what_the_budget_cannot_decide_is_undecided_and_fails_closed():
 
 def test_a_budget_spent_before_min_pairs_decides_nothing(monkeypatch):
     """--budget ran out after two pairs of identical sides, below --min-pairs 4: two close
-    log-ratios read "same" and the check passed (exit 0) on fewer pairs than asked for."""
+    log-ratios read "same" and the check passed (exit 0) on fewer pairs than asked for; and
+    B's lower test metric over those two seeds read "less accurate"."""
     clock = [0.0]
-    fake = FakeLaunch({"A": 10.0, "B": 10.0}, process_sd=0.005)
+    fake = FakeLaunch({"A": 10.0, "B": 10.0}, process_sd=0.005, accuracy={"A": 0.5, "B": 0.3})
 
     def launch(spec, side):   # each process takes a second of the budget's clock
         clock[0] += 1.0
@@ -86,6 +87,7 @@ def test_a_budget_spent_before_min_pairs_decides_nothing(monkeypatch):
     assert cell.judgement.verdict == "same"   # what the two pairs alone say
     assert cell.verdict == "undecided"
     assert not cell.whole
+    assert not cell.less_accurate(0.05)   # two seeds' medians name no commit (bisect did, exit 0)
     assert pairs.outcome([cell]).exit_status == compare.EXIT_UNDECIDED
 
 
@@ -526,3 +528,30 @@ def test_sides_far_apart_in_lockstep_are_named_uneven():
     assert uneven.startswith(f"UNEVEN: {far.cell} (B/A 7.") and "--no-lockstep" in uneven and uneven.count(" (B/A ") == 1
     far.lockstep = False   # one after the other: each side measured alone
     assert not any(line.startswith("UNEVEN") for line in verdicts.paired_lines(a, b, pairs.outcome([far]), False))
+
+
+def test_pair_settings_are_refused_before_anything_is_made():
+    """check --against --min-pairs 1 made the revision's git worktree before the engine
+    refused its pair counts; the settings refuse them as they are read now."""
+    from distbench.core.errors import UserError
+    from distbench.session.paired_run import Pairs
+
+    with pytest.raises(UserError, match=r"^Pairs must satisfy 2 <= --min-pairs <= --max-pairs; received 1 and 8\.$"):
+        Pairs(min_pairs=1, max_pairs=8)
+
+
+def test_a_revision_side_that_ran_the_working_tree_s_code_is_never_let_through():
+    """Its worker refused (an editable install of the user's package): only side A "failed",
+    which --allow-missing let through beside a decided cell (exit 0)."""
+    same = _run(FakeLaunch({"A": 10.0, "B": 10.0}), min_pairs=3, max_pairs=8)
+    fake = FakeLaunch({"A": 10.0, "B": 10.0})
+
+    def launch(spec, side):
+        if side.name == "A":
+            return {"cell": spec.id, "status": "error", "error_kind": "working_tree", "config": spec.to_dict(),
+                    "reason": "this version's worker imported mypkg.model from the working tree"}
+        return fake(spec, side)
+
+    mixed = _run(launch, min_pairs=3, max_pairs=8)
+    assert mixed.verdict == "failed" and mixed.failed_sides == {"A"}
+    assert pairs.outcome([same, mixed], allow_missing=True).exit_status == compare.EXIT_UNDECIDED

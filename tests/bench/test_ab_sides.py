@@ -140,3 +140,24 @@ def test_a_side_s_own_data_that_its_workload_cannot_read_is_refused_and_readable
     side_b = load(saved).cells()[f"{name}-default-custom@B"]
     assert [r["status"] for r in side_b] == ["ok", "ok"], side_b[0].get("reason")
     assert {r["config"]["data"] for r in side_b} == {str(tmp_path / "good.npz")}
+
+
+def test_the_devices_are_listed_by_a_side_s_fork_server_when_both_sides_set_an_environment(monkeypatch):
+    """``ab`` with an environment on each side started the default environment's fork server
+    too, a third TensorFlow import, only to list the devices; a side's server lists them now,
+    unless that side changes which devices a process sees."""
+    from distbench.session import paired_run
+    from distbench.session.side import Side
+    from distbench.session.suite import Suite
+    from distbench.strategies.hardware import Hardware
+
+    on, off = Side("A", "on", env={"TF_ENABLE_ONEDNN_OPTS": "1"}), Side("B", "off", env={"TF_ENABLE_ONEDNN_OPTS": "0"})
+    assert paired_run.listing_env(on, off) == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    assert paired_run.listing_env(Side("A", "as given"), off) == {}   # A's cells start from the default server
+    hidden = Side("A", "no GPU", env={"CUDA_VISIBLE_DEVICES": ""})
+    assert paired_run.listing_env(hidden, off) == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    asked = []
+    cpu = Hardware(cpus=2, gpus=(), tpu_address=None, local_tpu_devices=(), libtpu_installed=False)
+    monkeypatch.setattr(process, "machine", lambda env=None: asked.append(env) or cpu)
+    assert Suite(listing_env=paired_run.listing_env(on, off)).hw is cpu
+    assert asked == [{"TF_ENABLE_ONEDNN_OPTS": "1"}]

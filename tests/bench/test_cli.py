@@ -120,7 +120,7 @@ def test_tune_runs_ranks_and_lists_what_it_did_not_rank(capsys, tmp_path):
 
 
 def test_plan_without_stored_pairs_says_how_to_measure_them(capsys, tmp_path):
-    assert main(["plan", "--detect", "10%", "--results", str(tmp_path)]) == 0
+    assert main(["plan", "--detect", "10%", "--threshold", "5%", "--results", str(tmp_path)]) == 0   # a percentage
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("Pair noise from the interleaved runs stored for ") and out[0].endswith(f"in {tmp_path}/:")
     assert out[1].split() == ["cell", "pair", "sd", "from", "pairs", "needed", "about"]

@@ -93,7 +93,7 @@ def test_check_per_cell_threshold_override(capsys, results):
         (["check", "--baseline", "1", "--run", "4", "--cell-threshold", f"{CELL}=inf"], "must be > 0 and finite"),
         (["check", "--baseline", "1", "--run", "4", "--cell-threshold", f"{CELL}=0.3", "--cell-threshold", f"{CELL}=0.5"],
          f"--cell-threshold gives {CELL} twice (0.3 and 0.5); give it once."),
-        (["check", "--baseline", "1", "--run", "4", "--accuracy-tolerance", "2"], "--accuracy-tolerance 2 reads as 200%"),
+        (["check", "--baseline", "1", "--run", "4", "--accuracy-tolerance", "x"], "Bad --accuracy-tolerance 'x'"),
         (["check", "--baseline", "1", "--run", "4", "--accuracy-tolerance", "-1"], "--accuracy-tolerance must be >= 0"),
         (["bisect", "HEAD", "HEAD", "--workload", "matmul"], "are the same commit"),
         (["compare", "1", "2", "--threshold", "nan"], "--threshold must be > 0 and finite"),
@@ -193,6 +193,7 @@ def test_a_matrix_file_threshold_of_0_is_refused_not_read_as_the_default(capsys,
     (tmp_path / "pyproject.toml").write_text("[tool.distbench]\nthreshold = 25\n")   # 25%, typed without its sign
     code, _, err = run_cli(capsys, "compare", "1", "6", "--results", results)
     assert code == 2 and "pyproject.toml: threshold 25 reads as 2500%" in err and err.count("\n") == 1
+    assert err.rstrip().endswith('In the file a percentage is quoted: threshold = "25%".')
     (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nthreshold = "300%"\n')
     assert run_cli(capsys, "compare", "1", "6", "--results", results)[0] == 0
 

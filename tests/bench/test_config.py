@@ -52,3 +52,20 @@ def test_prefetch_names_the_cell_and_bad_values_are_refused():
     for bad in ("0", "none", "-1"):
         with pytest.raises(UserError, match=f"Bad prefetch '{bad}': give auto"):
             CellSpec("w", "default", "custom", prefetch=bad).validate()
+
+
+def test_fit_s_calls_are_counted_as_its_step_clock_splits_them():
+    """A call ends with its epoch: 3 epochs of 4 steps at --steps-per-execution 10 are three
+    calls of 4, and the clock drops the cold start's and two for 5 warm-up steps, leaving none
+    (the rule had rounded the warm-up by 10 and let the cell fail after training). A target
+    cell trains as many epochs as --max-steps takes, and is not refused by its profile's."""
+    from distbench.core.config import CellSpec, calls_problem
+
+    assert calls_problem(3, 4, 5, 10).startswith("--steps-per-execution 10 leaves fit no steady call in 3 x 4")
+    assert calls_problem(4, 4, 5, 10) == ""   # a fourth call is timed
+    assert calls_problem(2, 100, 5, 100) and not calls_problem(2, 100, 5, 50)
+    spec = CellSpec.for_profile("quick", workload="reuters_cnn", strategy="default", loop="fit",
+                                steps_per_execution=100)
+    with pytest.raises(UserError, match="^--steps-per-execution 100 leaves fit no steady call"):
+        spec.validate()
+    spec.replace(target="accuracy=0.5").validate()   # its worker checks the epochs it trains

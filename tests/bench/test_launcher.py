@@ -52,7 +52,7 @@ def test_a_parent_without_tensorflow_takes_the_devices_a_worker_lists(monkeypatc
     assert len(hardware.tensorflow_facts()["gpus"]) == len(listed.gpus)   # adopted: TensorFlow's build, from the worker
     monkeypatch.setattr(hardware, "_found", {})
     crashed = {"status": "error", "error_kind": "crash", "reason": "worker pid 1 was killed by SIGKILL"}
-    monkeypatch.setattr(launcher, "launch", lambda spec, task: crashed)
+    monkeypatch.setattr(launcher, "launch", lambda spec, env, task: crashed)
     monkeypatch.setattr(hardware, "detect", lambda: "listed here")
     assert launcher.machine() == "listed here"
 

@@ -57,3 +57,4 @@ def test_the_file_s_target_is_run_s_and_leaves_the_step_time_comparisons_alone(t
         _with_matrix_file(args)
         assert args.target == target, argv
         assert args.strategy == ["default"]   # the rest of the file still applies
+

@@ -3,6 +3,7 @@ imported as the worker imports them: the model's module and every module of the 
 imports, however far down; not where the project sits."""
 
 import importlib
+import os
 import sys
 import textwrap
 
@@ -109,3 +110,36 @@ def test_a_built_in_workload_covers_distbench_s_workload_modules_only():
     assert not module._own(sys.modules["distbench.loops.base"], builtin=True)
     assert not module._own(sys.modules["distbench.workloads.base"], builtin=False)   # a user's: not distbench's
     assert workload_code(type(reuters)) == workload_code(type(reuters))
+
+
+def test_a_revision_s_worker_refuses_project_modules_from_the_working_tree(tmp_path, monkeypatch):
+    """check --against's side A starts in the revision's worktree; a module of the project
+    imported from the working tree instead (at load, or lazily while the cell runs) is refused."""
+    from distbench.core.worktrees import VERSION_ENV
+    from distbench.scenarios import definition
+
+    root, version = tmp_path / "project", tmp_path / "worktree"
+    for folder in (root, version):
+        (folder / "src" / "lazypkg").mkdir(parents=True)
+        (folder / "src" / "lazypkg" / "__init__.py").write_text("")
+        (folder / "src" / "lazypkg" / "layers.py").write_text("WIDTH = 8\n")
+    (version / "src" / "lazypkg" / "model.py").write_text(
+        "class Model:\n    def build(self):\n        from lazypkg import layers\n        return layers.WIDTH\n")
+    monkeypatch.syspath_prepend(str(version / "src"))
+    monkeypatch.setenv(VERSION_ENV, f"{root}{os.pathsep}{version}")
+    model = importlib.import_module("lazypkg.model")
+    try:
+        definition.check_version(model.Model)   # the version's own module: nothing to refuse
+        sys.path.insert(0, str(root / "src"))   # the working tree's, first, as an editable install's
+        sys.modules.pop("lazypkg.layers", None)
+        importlib.invalidate_caches()
+        sys.modules["lazypkg"].__path__.insert(0, str(root / "src" / "lazypkg"))
+        assert model.Model().build() == 8   # imported lazily, from the working tree
+        with pytest.raises(definition.WorkingTreeCode, match=r"^this version's worker imported lazypkg\.layers from "
+                                                             r"the working tree"):
+            definition.check_version(model.Model)
+    finally:
+        if str(root / "src") in sys.path:
+            sys.path.remove(str(root / "src"))
+        for name in [n for n in sys.modules if n == "lazypkg" or n.startswith("lazypkg.")]:
+            del sys.modules[name]
