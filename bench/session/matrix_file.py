@@ -74,8 +74,10 @@ def _toml(path: Path) -> dict:
         raise UserError(f"Cannot read the matrix file {path}: {exc}.") from None
 
 
-def read(path: str | os.PathLike) -> dict[str, Any]:
-    """The run options ``path`` declares, keyed by option name, checked."""
+def read(path: str | os.PathLike, unused: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The run options ``path`` declares, keyed by option name, checked; those named in
+    ``unused`` are left out unread (another version's file: what its side does not take
+    from it is not refused by rules newer than the file)."""
     path = Path(path).resolve()
     document = _toml(path)
     table = document if path.name == "distbench.toml" else document.get("tool", {}).get("distbench", {})
@@ -84,6 +86,8 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in table.items():
         name = PLURALS.get(key, key.replace("-", "_"))
+        if name in unused or getattr(valid.get(name), "name", None) in unused:
+            continue
         if name in EXTRA:   # threshold: a fraction or a percentage ("25%"), as on the command line
             if not isinstance(value, str):
                 _typed(path, key, value, float)   # a number (not true/false), read as it was written

@@ -177,7 +177,9 @@ def version_changes(version: Checkout, matrix: str | None, base: CellSpec, given
     theirs_path = version.place(os.path.abspath(matrix))
     if theirs_path == os.path.abspath(matrix):
         return {}   # the version has no matrix file there
-    declared = {k: v for k, v in matrix_file.read(theirs_path).items() if k not in NOT_FROM_VERSION}
+    # Its threshold and what the version's side does not take from it, left unread: an old
+    # commit's `threshold = 1.5` (a fraction of 1 or more, refused now) had stopped the command.
+    declared = matrix_file.read(theirs_path, unused=(*NOT_FROM_VERSION, "threshold"))
     theirs = base_spec({**matrix_file.merge(declared, given), "data": None, "plugins": None})
     return {f.name: getattr(theirs, f.name) for f in fields(CellSpec)
             if f.name not in NOT_FROM_VERSION and getattr(theirs, f.name) != getattr(base, f.name)}

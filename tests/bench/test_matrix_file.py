@@ -58,3 +58,16 @@ def test_the_file_s_target_is_run_s_and_leaves_the_step_time_comparisons_alone(t
         assert args.target == target, argv
         assert args.strategy == ["default"]   # the rest of the file still applies
 
+
+
+def test_another_version_s_file_is_read_without_what_its_side_does_not_take(tmp_path):
+    """check --against reads the revision's matrix file for its cell settings only: an old
+    commit's `threshold = 1.5` or `data = ""`, refused by rules newer than the file, stopped
+    the command though that side never uses them."""
+    from distbench.session.paired_run import NOT_FROM_VERSION
+
+    path = tmp_path / "distbench.toml"
+    path.write_text('threshold = 1.5\ndata = ""\nworkloads = ["x"]\nepochs = 3\n')
+    with pytest.raises(UserError, match="threshold 1.5 reads as 150%"):
+        matrix_file.read(path)
+    assert matrix_file.read(path, unused=(*NOT_FROM_VERSION, "threshold")) == {"epochs": 3}
