@@ -172,8 +172,7 @@ def _check_given(config: pytest.Config) -> None:
     from distbench.session import options
     from distbench.session.session import check_given
 
-    given = {k: v for k, v in options.from_namespace(config.option, "distbench_").items()
-             if v is not None and v is not False and v != []}   # 0 is a value given (False == 0)
+    given = _given(config)
     if given:
         try:
             check_given(given)
@@ -187,15 +186,22 @@ def _refuse_given_without_matrix(config: pytest.Config) -> None:
     asked for was passed over without a word."""
     from distbench.session import options   # inside the hook: see the note on imports at the top
 
-    given = options.from_namespace(config.option, "distbench_")
-    named = [f"--distbench-{o.cli[2:]}" for o in options.OPTIONS
-             if given.get(o.name) is not None and given.get(o.name) is not False and given.get(o.name) != []]
+    given = _given(config)
+    named = [f"--distbench-{o.cli[2:]}" for o in options.OPTIONS if o.name in given]
     if named:
         raise pytest.UsageError(
             f"{', '.join(named)} given, but no matrix file declares distbench's benchmarks here (distbench.toml, "
             f"or [tool.distbench] in pyproject.toml, from {config.rootpath} up), so nothing would read "
             f"{'them' if len(named) > 1 else 'it'}: add one (`workloads = [...]`), or run `distbench run` "
             "with the same options.")
+
+
+def _given(config: pytest.Config) -> dict:
+    """The ``--distbench-*`` values given (typed, or in addopts), by option name."""
+    from distbench.session import options   # inside the hook: see the note on imports at the top
+
+    return {k: v for k, v in options.from_namespace(config.option, "distbench_").items()
+            if v is not None and v is not False and v != []}   # 0 is a value given (False == 0)
 
 
 def _asks_for_matrix(config: pytest.Config) -> bool:

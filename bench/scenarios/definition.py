@@ -61,25 +61,26 @@ def workload_code(cls: type) -> str:
     modules = _project_modules(cls)
     if not modules:
         return _digest(cls.__qualname__)
-    sources = {label: _module_source_of(module) for label, module in modules.items()}
-    return _digest("\n".join(f"# {label}\n{text}" for label, text in sorted(sources.items())))
+    return _digest("\n".join(f"# {label}\n{text}" for label, (_, text) in sorted(modules.items())))
 
 
-def _project_modules(cls: type) -> dict[str, types.ModuleType]:
-    """``cls``'s module and the project's modules it imports, followed however far down, by label."""
+def _project_modules(cls: type) -> dict[str, tuple[types.ModuleType, str]]:
+    """``cls``'s module and the project's modules it imports, followed however far down:
+    label -> (module, its source)."""
     start = sys.modules.get(cls.__module__)
     if start is None:
         return {}
     builtin = _is_distbench(start.__name__, _OWN_WORKLOADS)
-    found_modules: dict[str, types.ModuleType] = {}
+    found_modules: dict[str, tuple[types.ModuleType, str]] = {}
     todo = [start]
     while todo:
         module = todo.pop()
         label = _label(module)
         if label in found_modules:
             continue
-        found_modules[label] = module
-        for found in [*map(_module_of, list(vars(module).values())), *_imported(module, _module_source_of(module))]:
+        source = _module_source_of(module)
+        found_modules[label] = (module, source)
+        for found in [*map(_module_of, list(vars(module).values())), *_imported(module, source)]:
             if found is not None and found is not module and _own(found, builtin):
                 todo.append(found)
     return found_modules
@@ -99,7 +100,7 @@ def check_version(cls: type) -> None:
     if not paths or _is_distbench(cls.__module__, "distbench"):   # distbench's own: the same on both sides
         return
     root, version = (os.path.realpath(p) for p in paths.split(os.pathsep, 1))
-    for module in _project_modules(cls).values():
+    for module, _ in _project_modules(cls).values():
         path = os.path.realpath(getattr(module, "__file__", None) or "")
         if path and _inside(path, root) and not _inside(path, version):
             raise WorkingTreeCode(

@@ -29,7 +29,7 @@ from distbench.session.suite import Interrupted, Suite
 from distbench.storage import machine
 from distbench.storage.files import save_run
 from distbench.storage.results import CellResult, results_of
-from distbench.strategies import hardware, slurm
+from distbench.strategies import slurm
 from distbench.strategies.multi_worker import is_chief, tf_config
 
 
@@ -171,12 +171,12 @@ class Session:
             ) from None
         # This machine's folder in it, where its id is known without TensorFlow (made by
         # another user, or a file): the run would be measured and then not saved there.
-        if os.path.isdir(folder) and (hardware.known() or machine.no_gpu_possible()):
-            mine = os.path.join(folder, machine.this_machine_id())
-            if os.path.lexists(mine) and not (os.path.isdir(mine) and os.access(mine, os.W_OK | os.X_OK)):
-                raise UserError(f"Cannot write results under {mine!r}: this machine's folder there is "
-                                f"{'not writable' if os.path.isdir(mine) else 'not a folder'}. Pass --results DIR "
-                                "or --no-save.")
+        quick = machine.quick_machine_id() if os.path.isdir(folder) else None
+        mine = os.path.join(folder, quick) if quick else None
+        if mine and os.path.lexists(mine) and not (os.path.isdir(mine) and os.access(mine, os.W_OK | os.X_OK)):
+            raise UserError(f"Cannot write results under {mine!r}: this machine's folder there is "
+                            f"{'not writable' if os.path.isdir(mine) else 'not a folder'}. Pass --results DIR "
+                            "or --no-save.")
 
     def run_all(self, progress=None) -> None:
         """Runs the plan, ``repeats`` fresh processes per cell; Ctrl-C keeps what finished."""

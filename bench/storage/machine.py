@@ -139,6 +139,11 @@ def this_machine_id() -> str:
     without importing TensorFlow (5-9 s here), from what ``machine_id`` reads: a stored-run
     command (``compare latest~1 latest`` with several machines' folders) then takes about a
     second. Elsewhere, and once a worker has answered, from :func:`machine_info`."""
-    if hardware.known() or not no_gpu_possible():
+    return quick_machine_id() or machine_id(machine_info())
+
+
+def quick_machine_id() -> str | None:
+    """:func:`this_machine_id` where it needs no TensorFlow import; else None."""
+    if hardware.known():
         return machine_id(machine_info())
-    return machine_id(_hardware([]))
+    return machine_id(_hardware([])) if no_gpu_possible() else None
