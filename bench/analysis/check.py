@@ -118,6 +118,12 @@ def failed(comparison: Comparison) -> list[CellComparison]:
     return [c for c in comparison.cells if broke(c.b)]
 
 
+def new(comparison: Comparison) -> list[CellComparison]:
+    """Cells the checked run measured that the baseline does not have: nothing to check them
+    against (not a failure, and not checked: said so)."""
+    return [c for c in comparison.cells if c.a is None and c.b is not None and c.b.measured]
+
+
 def differing(comparison: Comparison) -> list[CellComparison]:
     """Cells both runs measured, but as different measurements (configuration, data or
     workload code differ): not checked, and said so."""
@@ -138,6 +144,7 @@ class CheckOutcome:
     differing: list[CellComparison] = ()
     other_machine: list[tuple[str, object, object]] = ()   # fingerprint fields that differ
     allow_other_machine: bool = False
+    new: list[CellComparison] = ()   # only in the checked run: no baseline, not checked
 
     @property
     def exit_status(self) -> int:
@@ -164,4 +171,4 @@ def check(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_T
     checked = len([c for c in comparison.compared if not c.unchecked])
     return CheckOutcome(regressions(comparison, accuracy_tolerance), undecided, missing(comparison), checked,
                         failed(comparison), allow_undecided, allow_missing, differing(comparison),
-                        comparison.machine_diff, allow_other_machine)
+                        comparison.machine_diff, allow_other_machine, new(comparison))

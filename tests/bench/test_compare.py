@@ -181,6 +181,11 @@ def test_cells_in_one_run_only_are_listed_and_a_missing_one_fails_closed(tmp_pat
     assert [c.cell for c in outcome.missing] == ["x-default-fit"]
     assert outcome.exit_status == compare.EXIT_UNDECIDED
     assert check(comparison, allow_missing=True).exit_status == compare.EXIT_PASS
+    # A cell new in B has no baseline: not a failure, but its closing lines say it was not checked.
+    from distbench.render.verdicts import check_lines
+    lines = check_lines(outcome, "A", "B", 0.05)
+    assert lines[lines.index("NOT CHECKED: 1 cell only in B, with nothing in A to check against (measure them "
+                             "in a baseline to check them):") + 1] == "  y-default-fit"
 
 
 def test_a_crashed_cell_fails_the_check(tmp_path):
