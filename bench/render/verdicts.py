@@ -227,10 +227,6 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
     if bound:
         lines.append(f"INPUT-BOUND: {', '.join(bound)}: in lockstep a process's input pipeline fills while its "
                      "partner steps, which favours whichever side steps second; compare them with --no-lockstep.")
-    if outcome.new:
-        lines += [f"NOT CHECKED: {units.count(len(outcome.new), 'cell')} only in {b_label}, with nothing in "
-                  f"{a_label} to check against (measure them in a baseline to check them):"]
-        lines += [f"  {c.cell}" for c in outcome.new]
     status = outcome.exit_status
     if status == EXIT_PASS:
         lines.append(f"PASS: {units.count(outcome.decided, 'cell')} decided, none slower, none lost more than "

@@ -78,7 +78,8 @@ def parse_side(name: str, text: str, parse_options: Callable[[list[str]], dict])
     except ValueError as exc:
         raise UserError(f"Bad side {name} {text!r}: {exc} (quote a value with spaces whole, e.g. "
                         "--a \"XLA_FLAGS='--xla_cpu_multi_thread_eigen=false'\").") from None
-    env = dict(w.split("=", 1) for w in words if _is_env(w))
+    assigns = _env_words(words)
+    env = dict(w.split("=", 1) for w in assigns)
     bad = next((n for n in env if not ENV_NAME.fullmatch(n)), None)
     if bad is not None:
         raise UserError(f"Side {name} ({text}): {bad!r} is not an environment variable name; a name is a letter or _ "
@@ -86,7 +87,7 @@ def parse_side(name: str, text: str, parse_options: Callable[[list[str]], dict])
     if keras_flavour.ENV in env:
         raise UserError(f"Bad side {name} {text!r}: {keras_flavour.ENV} is the cell's Keras flavour; give "
                         f"--keras tf_keras (or keras3) on the side instead.")
-    changes = parse_options([w for w in words if not _is_env(w)])
+    changes = parse_options([w for w in words if w not in assigns])
     if changes.get("data") is not None:   # checked, and made absolute where the command was typed, as run's --data
         try:
             changes["data"] = data_source(changes["data"])
@@ -116,6 +117,10 @@ def validate_side(side: Side, cells: list[CellSpec]) -> None:
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _is_env(word: str) -> bool:
-    """``NAME=VALUE`` with an upper-case name: an environment variable, not an option."""
-    return "=" in word and not word.startswith("-") and word.split("=", 1)[0].isupper()
+def _env_words(words: list[str]) -> list[str]:
+    """The ``NAME=VALUE`` words (``http_proxy=...`` too): any word with ``=`` that is neither
+    an option nor the value of the option before it (every side option takes one value,
+    ``--data a=b``; ``--data=a`` carries its own)."""
+    return [w for k, w in enumerate(words)
+            if "=" in w and not w.startswith("-")
+            and not (k and words[k - 1].startswith("-") and "=" not in words[k - 1])]

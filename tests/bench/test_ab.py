@@ -8,6 +8,7 @@ import textwrap
 import pytest
 from distbench.analysis import compare, pairs
 from distbench.core.config import CellSpec
+from distbench.core.errors import UserError
 from distbench.render import units, verdicts
 from distbench.session import interleave as ab
 from distbench.session import options
@@ -138,6 +139,19 @@ def test_both_sides_are_stored_as_one_run(tmp_path):
 def test_side_words_set_options_and_environment():
     side = parse_side("B", '--intra-op-threads 1 TF_ENABLE_ONEDNN_OPTS=0', options.spec_changes)
     assert side.changes == {"intra_op_threads": 1} and side.env == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def test_a_lower_case_variable_is_the_environment_and_an_option_s_value_with_equals_is_not(tmp_path, monkeypatch):
+    """``http_proxy=x`` is a variable (it was refused as an unknown option); ``--data a=b``'s
+    value stays the option's, and ``x.y=1`` is named as no variable name."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a=b").mkdir()
+    side = parse_side("B", "http_proxy=http://p:3128 --prefetch=auto OMP_NUM_THREADS=1 --data a=b",
+                      options.spec_changes)
+    assert side.env == {"http_proxy": "http://p:3128", "OMP_NUM_THREADS": "1"}
+    assert side.changes["prefetch"] == "auto" and side.changes["data"] == str(tmp_path / "a=b")
+    with pytest.raises(UserError, match="'x.y' is not an environment variable name"):
+        parse_side("B", "x.y=1", options.spec_changes)
 
 
 @pytest.mark.slow
