@@ -95,16 +95,47 @@ def read_only(cell: CellSpec) -> CellSpec:
 
 
 def check_read(changes: dict, cells: list[CellSpec]) -> None:
-    """UserError for a setting no cell reads (``--devices 4`` for `default` cells): its side
-    would measure the other's cells, and its verdict be on nothing (:func:`read_only`)."""
-    for name in (n for n in changes if n in SETTINGS + MATMUL_SETTINGS):
-        if all(getattr(read_only(c.replace(**{name: changes[name]})), name) == getattr(read_only(c), name)
-               for c in cells):
-            readers = [s for s in strategies.STRATEGIES.names() if name in strategies.STRATEGIES.get(s).reads]
-            who = ("matmul does" if name in MATMUL_SETTINGS else f"{', '.join(readers)} do" if len(readers) > 1
-                   else f"{readers[0]} does")
-            raise UserError(f"no cell of this selection reads --{name.replace('_', '-')} (only {who}): both sides "
-                            "would measure the same cells.")
+    """UserError for a setting no cell reads (``--devices 4`` for `default` cells,
+    ``--steps-per-execution`` for `custom`): its side would measure the other's cells, and
+    its verdict be on nothing (:func:`read_only`, :func:`reads`)."""
+    for name in changes:
+        if not any(reads(c, name, changes[name]) for c in cells):
+            raise UserError(f"no cell of this selection reads --{name.replace('_', '-')} (only {_readers(name)}): "
+                            "both sides would measure the same cells.")
+
+
+# What a cell reads beyond its strategy's settings: matmul (no loop) nothing of training's,
+# only fit compiles steps_per_execution, and only a time-to-target cell evaluates on the way.
+TRAINING_ONLY = ("epochs", "steps_per_epoch", "warmup_steps", "global_batch", "scaling", "data", "prefetch",
+                 "init_seed", "eval_examples", "keras", "steps_per_execution", "eval_every", "max_steps")
+BUILT_IN_LOOPS_WITHOUT_SPE = ("custom", "train_on_batch")   # a user's loop may compile with it
+
+
+def reads(cell: CellSpec, name: str, value) -> bool:
+    """Whether ``cell`` measures something else with setting ``name`` at ``value``."""
+    if name in SETTINGS + MATMUL_SETTINGS:
+        return getattr(read_only(cell.replace(**{name: value})), name) != getattr(read_only(cell), name)
+    if cell.loop is None:
+        return name not in TRAINING_ONLY
+    if name == "steps_per_execution":
+        return cell.loop not in BUILT_IN_LOOPS_WITHOUT_SPE
+    if name in ("eval_every", "max_steps"):
+        return cell.target is not None
+    return True
+
+
+def _readers(name: str) -> str:
+    """Who reads ``name``, for :func:`check_read`'s refusal."""
+    if name in MATMUL_SETTINGS:
+        return "matmul does"
+    if name in SETTINGS:
+        readers = [s for s in strategies.STRATEGIES.names() if name in strategies.STRATEGIES.get(s).reads]
+        return f"{', '.join(readers)} do" if len(readers) > 1 else f"{readers[0]} does"
+    if name == "steps_per_execution":
+        return "the fit loop and loops of your own do"
+    if name in ("eval_every", "max_steps"):
+        return "time-to-target cells do, which ab and check --against do not run"
+    return "training cells do, not matmul"
 
 
 def _check_workers(cell: CellSpec) -> None:

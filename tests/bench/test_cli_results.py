@@ -120,6 +120,13 @@ def test_check_per_cell_threshold_override(capsys, results):
          "Side B (--devices 4): no cell of this selection reads --devices (only virtual does): both sides would"),
         (["ab", "--b", "--workers 4", "--workload", "reuters_cnn", "--strategy", "virtual"],
          "reads --workers (only multi_worker, parameter_server do)"),
+        # Only fit reads --steps-per-execution, and only a time-to-target cell --max-steps: an A/A that passed.
+        (["ab", "--b", "--steps-per-execution 10", "--workload", "reuters_cnn", "--loop", "custom",
+          "--loop", "train_on_batch"], "Side B (--steps-per-execution 10): no cell of this selection reads "
+         "--steps-per-execution (only the fit loop and loops of your own do): both sides would measure the same cells."),
+        (["ab", "--b", "--max-steps 50", "--workload", "reuters_cnn", "--loop", "fit"],
+         "reads --max-steps (only time-to-target cells do, which ab and check --against do not run)"),
+        (["ab", "--b", "--epochs 3", "--workload", "matmul"], "reads --epochs (only training cells do, not matmul)"),
         (["ab", "--a", "--loop fit", "--b", "--loop custom", "--workload", "reuters_cnn"],
          "--loop selects the cells both sides run (give it outside --a and --b); to compare loops or strategies with "
          "each other, `distbench run --loop X --loop Y` measures each, and `distbench tune` ranks"),
