@@ -79,12 +79,34 @@ def apply(setup: DeviceSetup) -> None:
     try:
         _configure(setup)
     except RuntimeError as exc:
-        raise DeviceSetupError(
-            f"Cannot apply {setup}: TensorFlow's runtime is already initialised in this "
-            f"process ({exc}). Make the device set-up before any TensorFlow operation runs, "
-            "or run the cell in a fresh process."
-        ) from None
+        raise DeviceSetupError(f"Cannot apply {setup}: {started(exc)}") from None
     _applied = setup
+
+
+def started(exc: Exception) -> str:
+    """Why a set-up came too late, and what to do: in distbench's workers (a fresh process
+    per cell) it is code that ran a TensorFlow operation before the set-up."""
+    return (f"TensorFlow's runtime had already started in this process ({exc}). In a distbench worker, a fresh "
+            "process per cell, that is code that ran a TensorFlow operation before the set-up: most likely a "
+            "module of your own strategy or plugin, run when imported (a module-level tf.constant or tf.data "
+            "pipeline); build tensors in build_model, data or build instead. In your own process, make the "
+            "set-up before any TensorFlow operation runs.")
+
+
+def set_threads(intra_op: int | None, inter_op: int | None) -> None:
+    """Thread-pool sizes, which (like devices) must be set before the runtime starts; a
+    repeat of the same sizes is a no-op."""
+    if not (intra_op or inter_op):
+        return
+    import tensorflow as tf
+
+    try:
+        if intra_op:
+            tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+        if inter_op:
+            tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+    except RuntimeError as exc:
+        raise DeviceSetupError(f"Cannot set thread counts: {started(exc)}") from None
 
 
 def _compatible(have: DeviceSetup, want: DeviceSetup) -> bool:

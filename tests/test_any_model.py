@@ -68,10 +68,13 @@ class Frozen(CustomLoop):
 def test_an_example_runs_every_strategy_and_loop_with_its_guard_and_time_to_target(tmp_path, example, workload,
                                                                                    metric, spawn):
     """``spawn``: how the time-to-target workers start (the fork server's, or fresh interpreters).
-    Beside the matrix, a loop of the project's own that never applies its gradients: the
+    The project's model module runs a TensorFlow op when imported (``virtual`` and ``mirrored``
+    set their devices before the user's modules load: every such cell had failed). Beside the matrix, a loop of the project's own that never applies its gradients: the
     guard must flag it on the metric's bad side (below for accuracy, above for MAE)."""
     project = _example(tmp_path, example)
     (project / "frozen.py").write_text(FROZEN)
+    with open(project / "model.py", "a") as model:   # the runtime starts at import, before a worker's set-up
+        model.write("\nimport tensorflow as _tf\n\nSTARTED_AT_IMPORT = _tf.constant(0)\n")
     result = _distbench(project, "run", "--no-peak", "--guard-seeds", "2", "--loop", "fit", "--loop", "train_on_batch",
                         "--loop", "custom", "--loop", "frozen.py:Frozen")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

@@ -17,6 +17,7 @@ import time
 
 from distbench import workloads
 from distbench.core import keras_flavour, stats
+from distbench.loops.base import prefetched
 from distbench.trackers.lockstep import turns
 
 METRICS = ("workload", "accuracy")
@@ -37,7 +38,9 @@ def measure(spec, metrics: str = "workload") -> dict:
     ds = data.dataset("train")
     if data.kind == "arrays":
         ds = ds.shuffle(data.train_examples, seed=spec.training_seed, reshuffle_each_iteration=True)
-    iterator = iter(ds.batch(spec.global_batch, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE))
+    # The cell's prefetch, as a user would write it (auto: tf.data.AUTOTUNE); its thread pools
+    # were set before the workload's modules loaded (distbench.scenarios.tasks).
+    iterator = iter(prefetched(ds.batch(spec.global_batch, drop_remainder=True).repeat(), spec.prefetch))
 
     @tf.function
     def step(iterator):
@@ -65,4 +68,6 @@ def measure(spec, metrics: str = "workload") -> dict:
     steady = times[1 + spec.warmup_steps:]
     return {"cell": f"{spec.id}-bare", "status": "ok", "config": spec.to_dict(), "bare": {"metrics": metrics},
             "steps": {"samples": steady, "cold_start_s": times[0], "steps_per_sample": 1},
-            "step_time": stats.summarize(steady).as_dict()}
+            "step_time": stats.summarize(steady).as_dict(),
+            "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                        "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}}

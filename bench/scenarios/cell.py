@@ -47,6 +47,9 @@ def run_cell(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware |
 
 
 def _run(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware | None, started: float) -> CellRecord:
+    hw = hw or hardware.detect()
+    if spec.strategy in strategies.STRATEGIES.names():   # not a user's: its set-up needs no plugin
+        set_up(spec, hw)   # before the user's modules, one of which may run a TensorFlow op when imported
     plugins.ensure(spec.plugins)   # classes from outside distbench, as the parent loaded them
     workload = workloads.get(spec.workload)
     check_version(type(workload))   # another version's worker running the working tree's code: refused
@@ -54,7 +57,6 @@ def _run(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware | Non
         loops.get(spec.loop)  # unknown loop names fail before any set-up
         loops.release_kept()  # an earlier in-process cell's input iterators (distbench.loops.base.keep)
         check_keras(spec)
-    hw = hw or hardware.detect()
     adapter, strategy = start_strategy(spec, hw)
     unusable = probe.unusable(list(dict.fromkeys(adapter.device_names(hw) + adapter.compute_devices(hw))),
                               spec.jit_compile)
@@ -96,11 +98,17 @@ def check_keras(spec: CellSpec) -> None:
                         f"({keras_flavour.ENV}={keras_flavour.environment(spec.keras)[keras_flavour.ENV]}).")
 
 
+def set_up(spec: CellSpec, hw: Hardware) -> strategies.StrategyAdapter:
+    """This process's thread pools and devices for ``spec`` (a repeat is a no-op); its adapter."""
+    adapter = strategies.for_spec(spec)
+    devices.set_threads(spec.intra_op_threads, spec.inter_op_threads)
+    devices.apply(adapter.device_setup(hw))
+    return adapter
+
+
 def start_strategy(spec: CellSpec, hw: Hardware) -> tuple[strategies.StrategyAdapter, object]:
     """This process's thread pools and devices for ``spec``, then its strategy (once per process)."""
-    adapter = strategies.for_spec(spec)
-    _set_threads(spec)
-    devices.apply(adapter.device_setup(hw))
+    adapter = set_up(spec, hw)
     strategy = adapter.build(hw)
     connect.joined()
     return adapter, strategy
@@ -120,21 +128,3 @@ def _threads() -> dict:
         "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
     }
-
-
-def _set_threads(spec: CellSpec) -> None:
-    """Thread-pool sizes, which (like devices) must be set before the runtime starts."""
-    if not (spec.intra_op_threads or spec.inter_op_threads):
-        return
-    import tensorflow as tf
-
-    try:
-        if spec.intra_op_threads:
-            tf.config.threading.set_intra_op_parallelism_threads(spec.intra_op_threads)
-        if spec.inter_op_threads:
-            tf.config.threading.set_inter_op_parallelism_threads(spec.inter_op_threads)
-    except RuntimeError as exc:
-        raise devices.DeviceSetupError(
-            f"Cannot set thread counts: TensorFlow's runtime already started in this process ({exc}); "
-            "run the cell in a fresh process."
-        ) from None

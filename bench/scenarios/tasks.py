@@ -16,7 +16,7 @@ from distbench import plugins
 from distbench.core.config import CellSpec
 from distbench.core.records import CellRecord
 from distbench.scenarios import bare, cell, fit_cost, matmul, peak, preflight, server, training
-from distbench.strategies import hardware
+from distbench.strategies import devices, hardware
 from distbench.strategies.hardware import Hardware
 
 
@@ -27,18 +27,20 @@ class Scenario:
 
     run: Callable[..., dict]
     in_cell: bool = False
+    plugins: bool = True    # loads the user's modules its spec names (a server serves none of them)
+    threads: bool = False   # sets the spec's thread pools first, as a cell does (the bare loop's too)
 
 
 SCENARIOS: dict[str, Scenario] = {
     "training": Scenario(training.run, in_cell=True),
     "matmul": Scenario(matmul.run, in_cell=True),
-    "overhead": Scenario(fit_cost.measure),
-    "bare": Scenario(lambda spec: bare.measure(spec, "workload")),
-    "bare-accuracy": Scenario(lambda spec: bare.measure(spec, "accuracy")),
+    "overhead": Scenario(fit_cost.measure, threads=True),
+    "bare": Scenario(lambda spec: bare.measure(spec, "workload"), threads=True),
+    "bare-accuracy": Scenario(lambda spec: bare.measure(spec, "accuracy"), threads=True),
     "peak": Scenario(peak.measure),
     "preflight": Scenario(preflight.check),   # a user's workload checked once per run, before any timing
     "data": Scenario(preflight.data_source),   # which data `auto` means, for a parent without TensorFlow
-    "server": Scenario(server.serve),   # a parameter-server cluster's worker or ps: serves until killed
+    "server": Scenario(server.serve, plugins=False),   # a parameter-server cluster's worker or ps: serves until killed
     # The devices and TensorFlow's build, listed for a parent that does not import TensorFlow.
     "machine": Scenario(lambda spec: {"cell": "machine", "status": "ok", "machine": hardware.found()}),
 }
@@ -65,6 +67,9 @@ def run(task: str, spec: CellSpec) -> CellRecord:
         return run_cell(spec)
     if task not in TASKS:
         raise ValueError(f"Unknown worker task {task!r}. Known: {', '.join(TASKS)}.")
-    if spec is not None:   # a user's workload, as for a cell: the bare loop and fit's cost read it too
+    scenario = SCENARIOS[task]
+    if spec is not None and scenario.threads:   # before the user's modules, as a cell's set-up
+        devices.set_threads(spec.intra_op_threads, spec.inter_op_threads)
+    if spec is not None and scenario.plugins:   # a user's workload, as for a cell: the bare loop reads it too
         plugins.ensure(spec.plugins)
-    return SCENARIOS[task].run(spec)
+    return scenario.run(spec)

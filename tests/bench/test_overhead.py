@@ -26,6 +26,31 @@ def test_the_bare_loop_trains_the_workload_without_the_harness(tiny):
     assert record["step_time"]["median"] > 0
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("spawn", ["fork", "exec"])
+def test_the_bare_loop_runs_with_the_cell_s_threads_and_prefetch_in_its_worker(tiny, spawn, monkeypatch):
+    """The overhead's two sides differ in the harness only: the bare loop's worker had the
+    default thread pools and AUTOTUNE whatever the cell set (a 1-thread cell against a
+    2-thread bare loop)."""
+    from distbench.session.suite import Suite
+
+    monkeypatch.setenv("DISTBENCH_SPAWN", spawn)
+    spec = tiny("reuters_cnn", "default", "custom", steps_per_epoch=4, warmup_steps=1, intra_op_threads=1,
+                inter_op_threads=1)
+    record = Suite().run(spec, task="bare")
+    assert record["status"] == "ok", record.get("reason")
+    assert record["threads"] == {"intra_op": 1, "inter_op": 1}
+
+
+def test_the_bare_loop_prefetches_as_the_cell_says(tiny, monkeypatch):
+    from distbench.scenarios import bare
+
+    asked = []
+    monkeypatch.setattr(bare, "prefetched", lambda ds, how: asked.append(how) or ds)
+    bare.measure(tiny("reuters_cnn", "default", "custom", steps_per_epoch=4, warmup_steps=1, prefetch="off"))
+    assert asked == ["off"]
+
+
 def test_fit_callback_cost_is_measured_in_pairs(tiny):
     record = fit_cost.measure(tiny("reuters_cnn", "default", "custom", steps_per_epoch=10, timing_cost_pairs=3))
     f = record["fit"]
