@@ -11,6 +11,7 @@ from distbench.storage.results import CellResult
 class Ranked:
     result: CellResult
     speedup: float | None             # plain fit's mean step / this mean step (> 1: faster)
+    plain: CellResult | None = None   # that plain fit (None: none measured whole)
 
     @property
     def steps_per_execution(self) -> int:
@@ -32,12 +33,18 @@ def rank(results: dict[str, CellResult], cells: set[str] | None = None) -> list[
     the guard rejected; cells that did not run, and cells not in ``cells`` (the guard's
     seeds), are left out. The ranking is a shortlist: :func:`confirmation` says how the
     winner's claim is tested."""
-    candidates = [r for cell, r in results.items() if r.measured and r.spec.loop and not r.spec.is_replicate
-                  and (cells is None or cell in cells)]
+    candidates = [r for cell, r in results.items() if r.whole and r.spec.loop and not r.spec.is_replicate
+                  and (cells is None or cell in cells)]   # a candidate a process of which failed: not ranked
     # Plain fit as this run measured it, a candidate or not (the guard's reference, when
-    # --loop leaves fit out of the candidates).
-    plain = {r.spec.strategy: r for r in results.values() if r.measured and r.spec.is_plain_fit
-             and not r.spec.is_replicate}
-    rows = [Ranked(r, plain[r.spec.strategy].mean_step / r.mean_step if r.spec.strategy in plain else None)
-            for r in candidates]
+    # --loop leaves fit out of the candidates): the first in the plan's order, the base
+    # settings' (mirrored's other all-reduces are candidates of their own, not plain fit).
+    plain: dict[str, CellResult] = {}
+    for r in results.values():
+        if r.spec.is_plain_fit and not r.spec.is_replicate:
+            plain.setdefault(r.spec.strategy, r)
+    rows = []
+    for r in candidates:
+        against = plain.get(r.spec.strategy)
+        against = against if against is not None and against.whole else None   # crashed: no speed-up
+        rows.append(Ranked(r, against.mean_step / r.mean_step if against else None, against))
     return sorted(rows, key=lambda r: (not r.accepted, r.result.mean_step))

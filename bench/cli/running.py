@@ -98,8 +98,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
         trainable = [w for w in workloads.WORKLOADS.names() if workloads.get(w).kind == "training"]
         raise UserError(f"tune needs exactly one training workload: --workload {' or '.join(trainable)} "
                         f"(or your own, as file.py:Class or module:Class); received {', '.join(chosen_workloads) or 'none'}.")
+    if session.base.init_seed is not None:
+        raise UserError("tune trains every candidate from the cell's own seed, and the accuracy guard's from "
+                        f"its seeds (--guard-seeds); --init-seed {session.base.init_seed} is for run.")
+    flavours = session.values["keras"] or ["keras3"]
+    if len(set(flavours)) > 1:
+        raise UserError(f"tune ranks one Keras flavour at a time; received --keras {', '.join(flavours)}: "
+                        "run tune once with each.")
     chosen = selected(args.strategy or ["default"], strategies.STRATEGIES)
-    candidates, left_out = tune.plan(session, chosen_workloads[0], chosen, selected(args.loop, loops.LOOPS))
+    candidates, left_out = tune.plan(session, chosen_workloads[0], chosen, selected(args.loop, loops.LOOPS),
+                                     flavours[0])
     session.check_writable()
     session.run_all(_Progress())
     status = _finish(session, None)

@@ -41,7 +41,9 @@ def tune_text(ranked, fmt: str) -> str:
 
 
 def _tune_label(r) -> str:
-    return f"{r.result.spec.loop} (steps/exec {r.steps_per_execution}, XLA {'on' if r.result.spec.jit_compile else 'off'})"
+    spec = r.result.spec
+    ops = f", all-reduce {spec.cross_device_ops}" if spec.cross_device_ops != "auto" else ""
+    return f"{spec.loop} (steps/exec {r.steps_per_execution}, XLA {'on' if spec.jit_compile else 'off'}{ops})"
 
 
 def tune_verdict(ranked, confirmed=None) -> str:
@@ -52,7 +54,7 @@ def tune_verdict(ranked, confirmed=None) -> str:
         return "No configuration ran and passed the accuracy guard."
     best = accepted[0]
     text = f"Fastest by mean step: {best.result.spec.strategy} {_tune_label(best)}, {units.ms(best.result.mean_step)} ms/step"
-    if best.result.spec.is_plain_fit:
+    if best.result.spec.id == (best.plain.spec.id if best.plain else None):
         return text + ": plain fit itself."
     if best.speedup:
         text += f", {best.speedup:.2f}x plain fit"
@@ -80,5 +82,6 @@ def confirming_line(sides) -> str:
 
 def not_ranked_lines(left_out: list[str], results) -> list[str]:
     """What tune left out, and the candidates that did not run, each with why."""
-    found = left_out + [f"{c}: {r.status}: {r.reason}" for c, r in results.items() if not r.measured]
+    found = left_out + [f"{c}: {r.status}: {r.reason}" if not r.measured else f"{c}: {r.shortfall}"
+                        for c, r in results.items() if not r.whole]
     return [part for line in found for part in summary.wrap(f"  not ranked: {line}").splitlines()]

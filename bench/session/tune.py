@@ -63,18 +63,24 @@ def confirmation(ranked: list[Ranked]):
     """The winner against plain fit, as the two sides of an interleaved comparison (the
     evidence for the claim), or None when the winner is plain fit or nothing was accepted."""
     accepted = [r for r in ranked if r.accepted]
-    if not accepted or accepted[0].result.spec.is_plain_fit:
+    if not accepted:
         return None
     best = accepted[0].result.spec
-    changes = {"loop": best.loop, "steps_per_execution": best.steps_per_execution, "jit_compile": best.jit_compile}
-    plain = best.replace(loop="fit", steps_per_execution=1, jit_compile=False)
+    plain = (accepted[0].plain.spec if accepted[0].plain
+             else best.replace(loop="fit", steps_per_execution=1, jit_compile=False))
+    if best.id == plain.id:
+        return None
+    changes = {"loop": best.loop, "steps_per_execution": best.steps_per_execution, "jit_compile": best.jit_compile,
+               "cross_device_ops": best.cross_device_ops}
     return plain, Side("A", "plain fit"), Side("B", f"fastest: {best.label}", changes)
 
 
-def plan(session, workload: str, strategy_names: list[str], loops: list[str]) -> tuple[list[CellSpec], list[str]]:
-    """Makes ``session``'s plan the candidates (with the guard's seeds); the candidates and
-    what was left out and why."""
-    cells, left_out = candidates(workload, strategy_names, loops, session.base, session.suite.hw)
+def plan(session, workload: str, strategy_names: list[str], loops: list[str],
+         keras: str = "keras3") -> tuple[list[CellSpec], list[str]]:
+    """Makes ``session``'s plan the candidates in the Keras flavour ``keras`` (with the
+    guard's seeds); the candidates and what was left out and why."""
+    base = session.base.replace(keras=keras)
+    cells, left_out = candidates(workload, strategy_names, loops, base, session.suite.hw)
     session.plan = guard.with_replicates(cells, session.values["guard_seeds"])
     return cells, left_out
 

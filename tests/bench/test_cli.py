@@ -111,12 +111,24 @@ def test_tune_runs_ranks_and_lists_what_it_did_not_rank(capsys, tmp_path):
     """The whole command, through real workers: candidates measured, ranked, the verdict line."""
     argv = ["tune", "--workload", "reuters_cnn", "--strategy", "default", "--loop", "custom", "--repeats", "1",
             "--guard-seeds", "0", "--confirm-pairs", "0", "--epochs", "1", "--steps-per-epoch", "15",
-            "--data", "synthetic", "--no-peak", "--no-save", "--results", str(tmp_path)]
+            "--data", "synthetic", "--no-peak", "--no-save", "--results", str(tmp_path), "--keras", "tf_keras"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "[1/2] reuters_cnn-default-custom" in out and "[2/2] reuters_cnn-default-custom-xla" in out
+    # In the flavour asked for (tune had ranked Keras 3's, saying nothing).
+    assert "[1/2] reuters_cnn-default-custom-tf_keras" in out and "[2/2] reuters_cnn-default-custom-tf_keras-xla" in out
     assert "vs plain fit" in out      # the ranking's table
     assert "Fastest by mean step: default custom" in out and "Not confirmed" in out
+
+
+@pytest.mark.parametrize("given, said", [
+    (["--keras", "tf_keras", "--keras", "keras3"], "tune ranks one Keras flavour at a time; received --keras tf_keras, "
+                                                   "keras3: run tune once with each."),
+    (["--init-seed", "3"], "tune trains every candidate from the cell's own seed, and the accuracy guard's from its "
+                           "seeds (--guard-seeds); --init-seed 3 is for run."),
+])
+def test_tune_refuses_what_it_would_ignore(capsys, tmp_path, given, said):
+    assert main(["tune", "--workload", "reuters_cnn", *given, "--results", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"distbench: error: {said}\n"
 
 
 def test_plan_without_stored_pairs_says_how_to_measure_them(capsys, tmp_path):

@@ -143,3 +143,42 @@ def test_what_tune_did_not_rank_fits_120_columns():
               "start and 5 warm-up steps (run more --steps-per-epoch)")
     lines = tune_table.not_ranked_lines([reason], {})
     assert max(map(len, lines)) <= 120 and " ".join(part.strip() for part in lines) == f"not ranked: {reason}"
+
+
+def test_mirrored_s_other_all_reduces_are_candidates_set_against_plain_fit_with_tensorflow_s_choice():
+    """On two GPUs the nccl, hierarchical_copy and one_device fit cells are plain fit's
+    settings too: the last of them had become "plain fit", every speed-up was against
+    one_device, and a winner of fit with nccl read as "plain fit itself", unconfirmed."""
+    def mirrored(cell, ms, loop="fit", ops="auto"):
+        reps = _cell(cell, ms, loop=loop)
+        for r in reps:
+            r["config"].update(strategy="mirrored", cross_device_ops=ops)
+        return reps
+
+    run = {"w-mirrored-fit": mirrored("w-mirrored-fit", [10, 10, 10]),
+           "w-mirrored-fit-nccl": mirrored("w-mirrored-fit-nccl", [6, 6, 6], ops="nccl"),
+           "w-mirrored-fit-one_device": mirrored("w-mirrored-fit-one_device", [20, 20, 20], ops="one_device")}
+    ranked = tuning.rank(results_of(run))
+    assert [r.result.id for r in ranked][0] == "w-mirrored-fit-nccl"
+    assert all(r.plain.id == "w-mirrored-fit" for r in ranked)
+    assert ranked[0].speedup == pytest.approx(10 / 6, rel=0.03)
+    verdict = tune_table.tune_verdict(ranked)
+    assert "fit (steps/exec 1, XLA off, all-reduce nccl)" in verdict and "plain fit itself" not in verdict
+    plain, a, b = tune.confirmation(ranked)
+    assert plain.id == "w-mirrored-fit" and b.spec(plain).id == "w-mirrored-fit-nccl"
+
+
+def test_a_candidate_a_process_of_which_crashed_is_not_ranked_and_said_why():
+    run = {"w-default-fit": _cell("w-default-fit", [10, 10, 10]),
+           "w-default-custom": _cell("w-default-custom", [5, 5, 5], loop="custom")}
+    run["w-default-custom"][1] = {"cell": "w-default-custom", "status": "error", "reason": "worker died (SIGKILL)",
+                                  "config": run["w-default-custom"][0]["config"]}
+    results = results_of(run)
+    assert [r.result.id for r in tuning.rank(results)] == ["w-default-fit"]
+    assert tune_table.not_ranked_lines([], results) == [
+        "  not ranked: w-default-custom: 1 of 3 processes failed (worker died (SIGKILL))"]
+    crashed_fit = {**run["w-default-custom"][1], "cell": "w-default-fit"}   # plain fit's own crash: no speed-up
+    run = {"w-default-fit": run["w-default-fit"][:2] + [crashed_fit],
+           "w-default-custom": _cell("w-default-custom", [5, 5, 5], loop="custom")}
+    (custom,) = tuning.rank(results_of(run), {"w-default-custom"})
+    assert custom.speedup is None and custom.plain is None
