@@ -292,7 +292,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     distbench = session.config.stash.get(_SESSION, None)
     if distbench is None or not (distbench.records or distbench.overhead):
         return
-    distbench.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    # Ctrl-C, or -x / --maxfail stopping the session: the cells it never ran are listed as
+    # such, and the run is marked cut short (never a whole baseline, never a pass).
+    stopped = getattr(session, "shouldstop", False) or getattr(session, "shouldfail", False)
+    distbench.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(stopped)
     from distbench.core.errors import UserError   # inside the hook: see the note on imports at the top
 
     try:

@@ -215,3 +215,29 @@ def test_a_save_that_fails_is_a_line_and_a_failed_session_not_an_internal_error(
                                                    write_line=lambda line, **k: lines.append(line)), 1, config)
     os.unlink(kept)
     assert any(line.strip().startswith("distbench: error: Cannot write results to") for line in lines), lines
+
+
+def test_a_session_that_x_stopped_is_saved_cut_short_with_the_cells_it_never_ran(tmp_path):
+    """``-x`` / ``--maxfail`` (in addopts, say) stops the session after a failed cell: the run
+    was saved as if whole, the cells after it absent, which ``check --allow-missing`` passed."""
+    from types import SimpleNamespace
+
+    from distbench.pytest_plugin import plugin
+    from distbench.session import options
+    from distbench.session.session import Session
+    from distbench.storage.files import load
+
+    from tests.bench.runs import record, samples
+
+    values = options.from_namespace(SimpleNamespace(**{o.name: None for o in options.OPTIONS}))
+    session = Session.from_options({**values, "workload": ["reuters_cnn"], "strategy": ["default"],
+                                    "loop": ["custom", "fit"], "results": str(tmp_path), "guard_seeds": 0})
+    first, second = (spec.id for spec in session.plan)
+    session.records = {first: [record(first, samples(10))]}
+    config = SimpleNamespace(stash={plugin._SESSION: session})
+    stopped = SimpleNamespace(config=config, exitstatus=pytest.ExitCode.TESTS_FAILED, shouldfail=False,
+                              shouldstop="stopping after 1 failures")
+    plugin.pytest_sessionfinish(stopped, pytest.ExitCode.TESTS_FAILED)
+    run = load(session.saved)
+    assert run.interrupted and run.results[second].status == "missing" and not run.results[second].ran
+    assert run.results[first].whole
