@@ -33,6 +33,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                         "empty one.")
     if args.against is None:
         refused = [flag for name, flag in AGAINST_ONLY.items() if getattr(args, name) is not None]
+        refused += ["--no-lockstep"] if args.no_lockstep else []   # how pairs run: stored runs have none
         refused += [options.BY_NAME[name].cli for name in args.given if name not in SELECTION]
         _refuse(refused, "--baseline", "a stored run against a stored baseline",
                 "--run, --threshold, --cell-threshold, --accuracy-tolerance, --workload, --strategy, --loop, "

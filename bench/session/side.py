@@ -80,6 +80,9 @@ def parse_side(name: str, text: str, parse_options: Callable[[list[str]], dict])
                         "--a \"XLA_FLAGS='--xla_cpu_multi_thread_eigen=false'\").") from None
     assigns = _env_words(words)
     env = dict(w.split("=", 1) for w in assigns)
+    twice = next((n for n in env if sum(w.split("=", 1)[0] == n for w in assigns) > 1), None)
+    if twice is not None:
+        raise UserError(f"Side {name} ({text}): {twice} is set twice; give each variable once.")
     bad = next((n for n in env if not ENV_NAME.fullmatch(n)), None)
     if bad is not None:
         raise UserError(f"Side {name} ({text}): {bad!r} is not an environment variable name; a name is a letter or _ "

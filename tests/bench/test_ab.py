@@ -152,6 +152,8 @@ def test_a_lower_case_variable_is_the_environment_and_an_option_s_value_with_equ
     assert side.changes["prefetch"] == "auto" and side.changes["data"] == str(tmp_path / "a=b")
     with pytest.raises(UserError, match="'x.y' is not an environment variable name"):
         parse_side("B", "x.y=1", options.spec_changes)
+    with pytest.raises(UserError, match=r"^Side B \(X=0 X=1\): X is set twice; give each variable once.$"):
+        parse_side("B", "X=0 X=1", options.spec_changes)   # the last had won, as a repeated option is refused
 
 
 @pytest.mark.slow

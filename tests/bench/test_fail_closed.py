@@ -95,6 +95,7 @@ def test_the_matrix_file_s_threshold_is_for_stored_runs_only(capsys, results, tm
     (["--baseline", "1", "--data", "synthetic"], "--data"),
     (["--baseline", "1", "--min-pairs", "4"], "--min-pairs"),
     (["--baseline", "1", "--budget", "60"], "--budget"),
+    (["--baseline", "1", "--no-lockstep"], "--no-lockstep"),
     (["--against", "HEAD", "--cell-threshold", f"{CELL}=1.0"], "--cell-threshold"),
     (["--against", "HEAD", "--run", "2"], "--run"),
 ])
