@@ -155,7 +155,8 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell"
         atomic_write_json(spec_path, spec.to_dict())
         started = time.monotonic()
         proc = spawn([spec_path, record_path, task], log_path, env, tree)
-        joins = for_spec(spec).joins() if task == "cell" and tree is None else None   # another tree marks nothing
+        # A source tree of another distbench marks nothing; the installed one does, for any workdir.
+        joins = for_spec(spec).joins() if task == "cell" and (tree is None or tree.root is None) else None
         never_joined = joins and _unjoined(proc, connect.joined_path(record_path), spec.connect_deadline_s)
         timed_out = never_joined or _wait(proc, max(0.0, spec.deadline_s - (time.monotonic() - started)))
         wall = time.monotonic() - started

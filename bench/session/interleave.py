@@ -181,8 +181,10 @@ class PairedCell:
 
 
 def _single_process(spec: CellSpec) -> bool:
-    """Lockstep is for cells of one worker process (not local multi-worker clusters)."""
-    return strategies.for_spec(spec).local_processes() == 1
+    """Lockstep is for cells of one worker process: not local clusters, and not a task of a
+    real one (TF_CONFIG, SLURM), whose two sides would take the same task's address at once."""
+    adapter = strategies.for_spec(spec)
+    return adapter.local_processes() == 1 and not adapter.across_processes
 
 
 def _median(record: CellRecord) -> float:

@@ -439,6 +439,18 @@ def test_a_cell_across_processes_is_not_said_to_have_run_in_lockstep():
     assert not any(line.startswith("INPUT-BOUND") for line in lines)
 
 
+@pytest.mark.parametrize("strategy", ["multi_worker", "parameter_server"])
+def test_a_task_of_a_real_cluster_runs_its_sides_one_after_the_other(monkeypatch, strategy):
+    """Under TF_CONFIG this process's cell is one task of a real cluster (one local process):
+    in lockstep both sides had started at once as the same task, on the same address."""
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["h1:2222", "h2:2222"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    engine = ab.Interleaved(ab.Side("A", "a"), ab.Side("B", "b"), FakeLaunch({"A": 10.0, "B": 10.0}),
+                            threshold=0.1, min_pairs=2, max_pairs=2)   # lockstep asked for
+    (cell,) = engine.run([CellSpec("reuters_cnn", strategy, "custom")], lambda spec: None)
+    assert not cell.lockstep and len(cell.pairs) == 2
+
+
 def test_a_failed_process_is_named_with_its_whole_reason_and_its_lone_partner_is_not_counted():
     """The table shortens a failure to 120 characters; the closing lines give it whole. The
     partner of a process that failed ran alone, not in turns: its median stays out."""

@@ -436,3 +436,21 @@ def test_a_multi_worker_peer_that_never_starts_fails_the_cell_at_the_connect_dea
         f"multi_worker: joining the cluster ({', '.join(addresses)}) did not finish within 10 s (--connect-deadline); "
         "a worker that has not started (each runs the same `distbench run`), has stopped, or cannot be reached from "
         "here keeps the others waiting; worker pid "), record["reason"]
+
+
+@pytest.mark.slow
+def test_a_revision_s_worker_is_killed_at_the_connect_deadline_too(tmp_path, monkeypatch, tiny):
+    """``check --against`` launches a user's revision with the installed distbench in the
+    revision's worktree (a CodeTree without a source root): the launcher had turned its
+    connect deadline off for every tree, so a peer that never starts held the cell to its
+    whole --deadline ("timed out after 90 s")."""
+    from distbench.launchers import process as launcher
+    from distbench.launchers.trees import CodeTree
+
+    addresses = [f"127.0.0.1:{p}" for p in cluster.free_ports(2)]
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": 0}}))
+    spec = tiny("reuters_cnn", "multi_worker", "custom", keras="tf_keras", connect_deadline_s=10, deadline_s=90)
+    record = launcher.launch(spec, tree=CodeTree(None, str(tmp_path)))
+    assert record["status"] == "error" and record["error_kind"] == "timeout", record["reason"]
+    assert record["reason"].startswith(f"multi_worker: joining the cluster ({', '.join(addresses)}) did not finish "
+                                       "within 10 s (--connect-deadline)"), record["reason"]
