@@ -203,7 +203,14 @@ def discard(server: ForkServer) -> None:
 
 
 def release(root: str) -> None:
-    """Stops the fork servers of ``root`` (a code tree about to be removed), if any run."""
+    """Stops the fork servers of ``root`` (a code tree about to be removed), if any run:
+    its own, and those whose ``PYTHONPATH`` reaches into it (a user's revision, run with the
+    installed distbench and ``PYTHONPATH=src``: one server per revision, each holding
+    TensorFlow, for as long as a bisect ran)."""
+    def inside(entry: str) -> bool:
+        return entry == root or entry.startswith(root.rstrip(os.sep) + os.sep)
+
     with _servers_lock:
-        for key in [k for k in _servers if k[0] == CodeTree(root)]:
+        for key in [k for k in _servers if k[0] == CodeTree(root)
+                    or any(inside(e) for e in dict(k[1]).get("PYTHONPATH", "").split(os.pathsep))]:
             _servers.pop(key).close()

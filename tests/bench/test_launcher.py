@@ -171,6 +171,23 @@ def test_a_worker_runs_the_code_of_the_tree_it_is_given(tiny, tmp_path, monkeypa
     launcher.forkserver.release(str(root))
 
 
+def test_a_revision_s_fork_server_is_stopped_with_its_worktree(tiny, tmp_path, monkeypatch):
+    """A user's revision runs with the installed distbench in its worktree, ``PYTHONPATH=src``
+    made the worktree's: its fork server (TensorFlow imported) outlived the worktree, one
+    more per revision a bisect visited."""
+    monkeypatch.setenv("DISTBENCH_SPAWN", "fork")
+    worktree = tmp_path / "rev"
+    (worktree / "src").mkdir(parents=True)
+    record = launcher.launch(tiny("reuters_cnn", "default", "custom"), env={"PYTHONPATH": "src"}, task="machine",
+                             tree=CodeTree(None, str(worktree)))
+    assert record["status"] == "ok", record.get("reason")
+    servers = launcher.forkserver._servers
+    (server,) = [s for key, s in servers.items() if str(worktree / "src") in dict(key[1]).get("PYTHONPATH", "")]
+    assert server.alive()
+    launcher.forkserver.release(str(worktree))
+    assert server not in servers.values() and not server.alive()
+
+
 @pytest.mark.parametrize("spawn", ["fork", "exec"])
 def test_a_tree_from_before_the_namespace_runs_its_own_bench_worker(tiny, tmp_path, monkeypatch, spawn):
     """A revision from before the one-namespace layout runs as `python -m bench.worker` from its tree."""
