@@ -305,6 +305,12 @@ def test_a_run_that_measures_nothing_is_no_pass_and_its_overhead_skips_too(tmp_p
     assert "A ERROR" not in result.stderr + result.stdout   # the bare loop's worker loads the user's model too
     stored = _stored(tmp_path)["distbench"]
     assert [o["status"] for o in stored["overhead"]] == ["skipped"]
+    # The same matrix under pytest: every cell skipped was pytest's exit 0, a green CI.
+    result = subprocess.run([sys.executable, "-m", "pytest", "--benchmark-only", "-p", "no:cacheprovider",
+                             "--distbench-guard-seeds", "0", "--distbench-steps-per-epoch", "20"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=900, env=_env())
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "distbench: nothing was measured (every cell skipped" in result.stdout, result.stdout[-3000:]
 
 
 def test_outside_a_git_repository_against_says_so_in_one_line(tmp_path):

@@ -304,6 +304,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         distbench.unsaved = str(exc)
         if session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if distbench.exit_status == NOTHING_MEASURED and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED   # every cell skipped: no pass, as `distbench run` exits 3
+
+
+NOTHING_MEASURED = 3   # Session.exit_status when every cell (and the overhead) skipped
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
@@ -318,3 +323,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.write_line("\n" + summary.saved_line(distbench.saved))
     if distbench.unsaved:
         terminalreporter.write_line("\n" + summary.wrap(f"distbench: error: {distbench.unsaved}"), red=True)
+    if distbench.exit_status == NOTHING_MEASURED and not distbench.interrupted:
+        terminalreporter.write_line("\n" + summary.wrap(
+            "distbench: nothing was measured (every cell skipped, each with its reason above): a run that measured "
+            "nothing is no pass."), red=True)
