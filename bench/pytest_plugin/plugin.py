@@ -26,6 +26,7 @@ from __future__ import annotations
 # workloads and the matrix's machinery.
 import importlib
 import os
+import shlex
 import textwrap
 from pathlib import Path
 
@@ -46,6 +47,13 @@ _SESSION = pytest.StashKey["object"]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from distbench.session import options   # inside the hook: see the note on imports at the top
+
+    twice = options.given_twice(config.option, {
+        "on the command line": [str(a) for a in config.invocation_params.args],
+        "in PYTEST_ADDOPTS": shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))})
+    if twice:
+        raise pytest.UsageError(twice)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     config.addinivalue_line("markers", f"{CELL_MARK}: a distbench benchmark cell (runs with --benchmark-only)")
 

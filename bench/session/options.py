@@ -151,9 +151,42 @@ def add_to_argparse(parser, names: tuple[str, ...] | None = None) -> None:
 
 
 def add_to_pytest(group) -> None:
-    """Adds every option to pytest's ``distbench`` group as ``--distbench-NAME``."""
+    """Adds every option to pytest's ``distbench`` group as ``--distbench-NAME``. A
+    single-valued one keeps its last value and counts its uses: pytest puts ``addopts``
+    before the typed arguments, and what is typed overrides it (:func:`given_twice`)."""
     for option in OPTIONS:
-        group.addoption(option.pytest, **option.argparse_kwargs(option.pytest_dest))
+        kwargs = option.argparse_kwargs(option.pytest_dest)
+        if kwargs["action"] is _Once:
+            kwargs["action"] = _Counted
+        group.addoption(option.pytest, **kwargs)
+
+
+class _Counted(argparse.Action):
+    """pytest's single-valued option: the last value, each use noted (:func:`given_twice`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        uses = dict(getattr(namespace, USES, None) or {})
+        uses[option_string] = uses.get(option_string, 0) + 1
+        setattr(namespace, USES, uses)
+
+
+USES = "distbench_uses"   # the namespace's count of each single-valued option's uses
+
+
+def given_twice(namespace, places: dict[str, list[str]]) -> str | None:
+    """The single-valued ``--distbench-*`` option given twice in one place (``places``: its
+    words by where they came from, the typed ones and PYTEST_ADDOPTS; the ini file's
+    addopts are the rest), named; None when each place gives it once at most (the later
+    place's value overrides: typed over PYTEST_ADDOPTS over the ini file)."""
+    for flag, uses in (getattr(namespace, USES, None) or {}).items():
+        counts = {where: sum(w == flag or w.startswith(flag + "=") for w in words) for where, words in places.items()}
+        counts["in the ini file's addopts"] = uses - sum(counts.values())
+        twice = next((where for where, n in counts.items() if n > 1), None)
+        if twice:
+            return (f"{flag} was given twice {twice}; it takes one value (one typed overrides PYTEST_ADDOPTS', "
+                    "which overrides the ini file's)")
+    return None
 
 
 def from_namespace(args, prefix: str = "") -> dict[str, Any]:

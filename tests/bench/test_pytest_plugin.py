@@ -124,6 +124,33 @@ def test_a_wrong_distbench_value_is_refused_by_plain_pytest_too(tmp_path):
     assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-2000:]
 
 
+def test_a_value_typed_overrides_addopts_and_one_place_giving_it_twice_is_refused(tmp_path):
+    """addopts come before the typed arguments: ``--distbench-repeats 5`` typed over an
+    ini's ``--distbench-repeats 3`` was refused as given twice, so addopts could not be
+    overridden; PYTEST_ADDOPTS overrides the ini file, and the typed value both."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --distbench-repeats 3\n")
+    (tmp_path / "test_own.py").write_text("def test_own(pytestconfig):\n"
+                                          "    print('REPEATS', pytestconfig.option.distbench_repeats)\n")
+
+    def repeats(*args, env=None):
+        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", *args],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                                env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, **(env or {})})
+        said = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("REPEATS")]
+        return said[0] if said else result.stderr.strip()
+
+    assert repeats() == "3"
+    assert repeats("--distbench-repeats", "5") == "5"
+    assert repeats(env={"PYTEST_ADDOPTS": "--distbench-repeats=7"}) == "7"
+    assert repeats("--distbench-repeats", "2", env={"PYTEST_ADDOPTS": "--distbench-repeats 7"}) == "2"
+    assert repeats("--distbench-repeats", "2", "--distbench-repeats=4") == (
+        "ERROR: --distbench-repeats was given twice on the command line; it takes one value (one typed overrides "
+        "PYTEST_ADDOPTS', which overrides the ini file's)")
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --distbench-repeats 3 --distbench-repeats 4\n")
+    assert repeats("--distbench-repeats", "2").startswith(
+        "ERROR: --distbench-repeats was given twice in the ini file's addopts; it takes one value")
+
+
 def test_a_pyproject_that_does_not_parse_and_names_no_matrix_is_passed_over(tmp_path):
     """Not distbench's to judge: a broken pyproject.toml of some other tool above the project."""
     from distbench.session import matrix_file
