@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from distbench.core import references
-from distbench.core.config import CellSpec, fraction
+from distbench.core.config import CellSpec, fraction, parse_matmul_shape
 from distbench.core.errors import UserError
 from distbench.session import options
 
@@ -143,12 +143,24 @@ def _option_value(path: Path, key: str, value, option: options.Option):
         if not items:   # it read as not given: every workload (or strategy, loop) ran
             raise UserError(f"{path}: {key} = [] selects nothing; name at least one, or leave {key} out to run "
                             "them all.")
-        return [_typed(path, key, v, str) for v in items]
+        return [_chosen(path, key, _typed(path, key, v, str), option) for v in items]
     if option.flag:
         return _typed(path, key, value, bool)
-    value = _typed(path, key, value, option.type or str)
+    value = _chosen(path, key, _typed(path, key, value, option.type or str), option)
     if isinstance(value, str) and not value.strip():   # data = "" read as the file's own folder
         raise UserError(f"{path}: {key} = {value!r} is empty; valid: {option.help}.")
+    if option.name == "matmul_shape":   # refused here, with the file, not when the cells are built
+        try:
+            parse_matmul_shape(value)
+        except UserError as exc:
+            raise UserError(f"{path}: {exc}") from None
+    return value
+
+
+def _chosen(path: Path, key: str, value, option: options.Option):
+    """``value``, when the option has choices and it is one of them (``keras = ["keras2"]``)."""
+    if option.choices and value not in option.choices:
+        raise UserError(f"{path}: {key} = {value!r} is not one of {', '.join(option.choices)}.")
     return value
 
 

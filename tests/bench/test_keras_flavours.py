@@ -112,3 +112,11 @@ def test_the_matrix_file_names_the_keras_and_a_wrong_one_is_refused(tmp_path):
     assert [c.id for c in Session.from_options(values).plan] == ["reuters_cnn-default-custom-tf_keras"]
     with pytest.raises(UserError, match="Unknown Keras 'keras2'. Known: keras3, tf_keras"):
         Session.from_options({**values, "keras": ["keras2"]})
+    # In the file, refused when it is read, naming it (it was refused later, without the file).
+    (tmp_path / "distbench.toml").write_text('keras = ["keras2"]\n')
+    with pytest.raises(UserError) as refused:
+        matrix_file.read(tmp_path / "distbench.toml")
+    assert str(refused.value) == f"{tmp_path / 'distbench.toml'}: keras = 'keras2' is not one of keras3, tf_keras."
+    (tmp_path / "distbench.toml").write_text('matmul_shape = "1,2"\n')
+    with pytest.raises(UserError, match=f"^{tmp_path / 'distbench.toml'}: Bad matmul shape '1,2': give quick, seed or"):
+        matrix_file.read(tmp_path / "distbench.toml")
