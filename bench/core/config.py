@@ -288,7 +288,12 @@ class CellSpec:
         self._validate_steps()
 
     def _validate_steps(self) -> None:
-        """Enough training steps for a steady step (and, in fit's calls, a steady call)."""
+        """Enough training steps for a steady step (and, in fit's calls, a steady call), and
+        time within the deadline for fit's timing-cost pairs after them."""
+        if self.loop == "fit" and 2 * self.timing_cost_pairs * TIMING_COST_CALL_S >= self.deadline_s:
+            raise UserError(f"--timing-cost-pairs {self.timing_cost_pairs} runs {2 * self.timing_cost_pairs} fit calls "
+                            f"of at least {TIMING_COST_CALL_S:g} s each after the cell, in its worker, past its "
+                            f"--deadline {self.deadline_s:g} s: give fewer pairs or a longer deadline.")
         if self.steps_per_epoch is not None:
             total = self.epochs * self.steps_per_epoch
             if total < self.warmup_steps + 2:
@@ -344,6 +349,11 @@ def _seed(what: str, value: int) -> None:
     _at_least(what, value, 0)
     if value > MAX_SEED:
         raise UserError(f"{what.capitalize()} must be an integer from 0 to {MAX_SEED}; received {value!r}.")
+
+
+# Each fit call of the timing-cost pairs runs about this long (distbench.loops.fit), after the
+# cell and inside its deadline.
+TIMING_COST_CALL_S = 0.3
 
 
 def _at_least(what: str, value: int, low: int) -> None:

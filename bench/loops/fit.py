@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from distbench.core import keras_flavour, stats
-from distbench.core.config import calls_problem
+from distbench.core.config import TIMING_COST_CALL_S, calls_problem
 from distbench.core.errors import UserError
 from distbench.loops.base import (
     LOOPS,
@@ -23,7 +23,7 @@ from distbench.trackers import input_wait
 from distbench.trackers.timing import StepClock
 
 # The timing callback's cost: each fit call runs about COST_CALL_S of steps (within bounds).
-COST_CALL_S = 0.3
+COST_CALL_S = TIMING_COST_CALL_S   # a timing-cost call's length (the cell's deadline is checked against it)
 COST_MIN_STEPS, COST_MAX_STEPS = 20, 2000
 
 SPE_NOTE = (

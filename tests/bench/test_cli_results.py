@@ -105,6 +105,10 @@ def test_check_per_cell_threshold_override(capsys, results):
         (["run", "--workload", "reuters_cnn", "--steps-per-execution", "100"],   # every fit cell failed, after training
          "--steps-per-execution 100 leaves fit no steady call in 2 x 100 training steps (a cold-start call and the "
          "warm-up's come first: it needs 3 calls); give a smaller one or more steps."),
+        # The pairs run inside the cell's deadline: every fit cell timed out after training.
+        (["run", "--workload", "reuters_cnn", "--timing-cost-pairs", "1000", "--deadline", "300"],
+         "--timing-cost-pairs 1000 runs 2000 fit calls of at least 0.3 s each after the cell, in its worker, past its "
+         "--deadline 300 s: give fewer pairs or a longer deadline."),
         (["run", "--workload", "reuters_cnn", "--target", "accuracy=0.5", "--max-steps", "3"],
          "Max steps (--max-steps) must be an integer >= 7; received 3."),
         (["run", "--workload", "reuters_cnn", "--strategy", "multi_worker", "--workers", "3"],
