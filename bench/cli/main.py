@@ -162,7 +162,8 @@ def _with_matrix_file(args: argparse.Namespace) -> None:
     # The file's target is run's (time to target between stored runs): the commands that
     # compare step times refuse a target, and the file's had blocked them with nothing to undo it.
     if args.command in ("ab", "bisect", "tune") or getattr(args, "against", None):
-        declared.pop("target", None)
+        for name in ("target", "max_steps", "eval_every"):   # with what bounds a target run
+            declared.pop(name, None)
     merged = matrix_file.merge(declared, {name: getattr(args, name, None) for name in {*declared, "plugin"}})
     for name, value in merged.items():
         if hasattr(args, name):

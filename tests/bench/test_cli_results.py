@@ -109,6 +109,9 @@ def test_check_per_cell_threshold_override(capsys, results):
         (["run", "--workload", "reuters_cnn", "--timing-cost-pairs", "1000", "--deadline", "300"],
          "--timing-cost-pairs 1000 runs 2000 fit calls of at least 0.3 s each after the cell, in its worker, past its "
          "--deadline 300 s: give fewer pairs or a longer deadline."),
+        (["run", "--workload", "reuters_cnn", "--max-steps", "500"],   # without --target it was ignored
+         "--max-steps bounds a time-to-target run; give --target too (without one, a run trains --epochs x "
+         "--steps-per-epoch steps)."),
         (["run", "--workload", "reuters_cnn", "--target", "accuracy=0.5", "--max-steps", "3"],
          "Max steps (--max-steps) must be an integer >= 7; received 3."),
         (["run", "--workload", "reuters_cnn", "--strategy", "multi_worker", "--workers", "3"],

@@ -49,13 +49,14 @@ def test_the_file_s_target_is_run_s_and_leaves_the_step_time_comparisons_alone(t
     clear it; they compare step times, so the file's target is run's alone."""
     from distbench.cli.main import _with_matrix_file, build_parser
 
-    (tmp_path / "distbench.toml").write_text('target = "default"\nstrategies = ["default"]\n')
+    (tmp_path / "distbench.toml").write_text('target = "default"\nstrategies = ["default"]\nmax_steps = 300\n')
     monkeypatch.chdir(tmp_path)
     for argv, target in ((["run"], "default"), (["ab", "--b", "--intra-op-threads 2"], None),
                          (["check", "--against", "HEAD~1"], None), (["bisect", "HEAD~3"], None), (["tune"], None)):
         args = build_parser().parse_args(argv)
         _with_matrix_file(args)
         assert args.target == target, argv
+        assert args.max_steps == (300 if target else None), argv   # what bounds the target goes with it
         assert args.strategy == ["default"]   # the rest of the file still applies
 
 
