@@ -1,16 +1,16 @@
 """A SLURM job step as the cluster of multi_worker or parameter_server.
 
-Inside a job step (``srun``: ``SLURM_PROCID``, ``SLURM_STEP_NUM_TASKS``,
+Inside a job step of two or more tasks (``srun``: ``SLURM_PROCID``, ``SLURM_STEP_NUM_TASKS``,
 ``SLURM_STEP_NODELIST``, ``SLURM_STEP_TASKS_PER_NODE``) and without ``TF_CONFIG``, each
-task's distbench asks TensorFlow's ``SlurmClusterResolver`` for the cluster and its own
-task, and sets ``TF_CONFIG`` from them before anything reads it: from then on the task is
-one task of a real cluster, as under Kubernetes (rank 0 is the chief, which saves the run).
-Ports start at ``DISTBENCH_SLURM_PORT_BASE`` (default 8888) on each node.
-
-The resolver hands out GPUs as it packs tasks onto a node, and packs none on a node
-without GPUs (``range(0, 0, ...)``), and it asks ``nvidia-smi`` when no GPU count is
-given; on CPU nodes distbench tells it one GPU per task and not to set
-``CUDA_VISIBLE_DEVICES``. TensorFlow 2.21's resolver expands the node list itself.
+task's distbench lays the step's tasks out as SLURM does by default (block: the node
+list's first node's ranks first), with TensorFlow's parsers of the node list and task
+counts, and sets ``TF_CONFIG`` from that before anything reads it: from then on the task
+is one task of a real cluster, as under Kubernetes (rank 0 is the chief, which saves the
+run). A task that ``SLURMD_NODENAME`` / ``SLURM_LOCALID`` place elsewhere (another
+distribution) is refused. Ports start at ``DISTBENCH_SLURM_PORT_BASE`` (default 8888) on
+each node. TensorFlow's own ``SlurmClusterResolver`` is not used: it sorts the node names
+(``node10`` before ``node9``), so ranks were given other nodes' addresses, and a node's
+GPU share of 0 (four tasks, each with ``--gpus-per-task=1``) ended in a traceback.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ SOURCE_ENV = "DISTBENCH_CLUSTER_SOURCE"
 
 
 def in_job_step(environ=os.environ) -> bool:
-    return all(environ.get(v) for v in STEP_VARS)
+    """Inside a job step of more than one task (a one-task step, ``srun --pty bash``, is no cluster)."""
+    return all(environ.get(v) for v in STEP_VARS) and environ["SLURM_STEP_NUM_TASKS"].strip() not in ("1", "0")
 
 
 def step_availability(environ=os.environ) -> str | None:
@@ -55,19 +56,70 @@ def jobs(strategy: str, tasks: int, ps: int) -> dict[str, int]:
 
 
 def tf_config(strategy: str, ps: int, gpus: int, environ=os.environ) -> dict:
-    """This task's ``TF_CONFIG`` from the job step, through ``SlurmClusterResolver``."""
-    import tensorflow as tf
-    from tensorflow.python.distribute.cluster_resolver.slurm_cluster_resolver import expand_tasks_per_node
+    """This task's ``TF_CONFIG`` from the job step: its tasks in SLURM's block order (its
+    default: ranks fill the node list's first node, then the next; TensorFlow's resolver
+    sorted the names, so ``node[9-10]`` gave rank 0 on node9 node10's address), each job's
+    tasks in turn (chief, ps, worker: rank 0 the chief), ports from the port base on each
+    node. Its GPUs: see :func:`gpu_share`."""
+    hosts, per_node = _layout(environ)
+    base = int(environ.get("DISTBENCH_SLURM_PORT_BASE", "8888"))
+    slots = [(host, k) for host, n in zip(hosts, per_node) for k in range(n)]
+    tasks, rank = int(environ["SLURM_STEP_NUM_TASKS"]), int(environ["SLURM_PROCID"])
+    if len(slots) != tasks or not 0 <= rank < tasks:
+        raise UserError(f"This SLURM job step's layout ({environ['SLURM_STEP_NODELIST']}, tasks per node "
+                        f"{environ['SLURM_STEP_TASKS_PER_NODE']}) holds {len(slots)} tasks, not its {tasks} "
+                        f"(SLURM_STEP_NUM_TASKS), or rank {rank} is not one of them.")
+    host, local = slots[rank]
+    here, local_id = environ.get("SLURMD_NODENAME"), environ.get("SLURM_LOCALID")
+    if (here and here != host) or (local_id not in (None, "") and int(local_id) != local):
+        raise UserError(f"This task (rank {rank}) runs on {here} as local task {local_id}, but the step's block "
+                        f"layout puts rank {rank} on {host} as local task {local}: run the step with "
+                        "--distribution=block (SLURM's default), or set TF_CONFIG yourself.")
+    addresses = [f"{h}:{base + k}" for h, k in slots]
+    cluster, task, start = {}, None, 0
+    for kind, n in sorted(jobs(strategy, tasks, ps).items()):
+        cluster[kind] = addresses[start:start + n]
+        if start <= rank < start + n:
+            task = {"type": kind, "index": rank - start}
+        start += n
+    return {"cluster": cluster, "task": task}
 
-    per_node = max(expand_tasks_per_node(environ["SLURM_STEP_TASKS_PER_NODE"]))
-    resolver = tf.distribute.cluster_resolver.SlurmClusterResolver(
-        jobs=jobs(strategy, int(environ["SLURM_STEP_NUM_TASKS"]), ps),
-        port_base=int(environ.get("DISTBENCH_SLURM_PORT_BASE", "8888")),
-        gpus_per_node=gpus or per_node, gpus_per_task=None if gpus else 1, auto_set_gpu=bool(gpus),
-    )
-    cluster = resolver.cluster_spec().as_dict()
-    kind, index = resolver.get_task_info()
-    return {"cluster": cluster, "task": {"type": kind, "index": index}}
+
+def _layout(environ) -> tuple[list[str], list[int]]:
+    """The step's node names in SLURM's order, and each node's task count."""
+    from tensorflow.python.distribute.cluster_resolver.slurm_cluster_resolver import (expand_hostlist,
+                                                                                      expand_tasks_per_node)
+
+    nodes, counts = environ["SLURM_STEP_NODELIST"], environ["SLURM_STEP_TASKS_PER_NODE"]
+    try:
+        hosts, per_node = expand_hostlist(nodes), expand_tasks_per_node(counts)
+    except (ValueError, IndexError) as exc:
+        raise UserError(f"Cannot read this SLURM job step's nodes (SLURM_STEP_NODELIST={nodes!r}, "
+                        f"SLURM_STEP_TASKS_PER_NODE={counts!r}): {exc}; set TF_CONFIG yourself.") from None
+    if len(hosts) != len(per_node):
+        raise UserError(f"This SLURM job step names {len(hosts)} nodes ({nodes}) and task counts for "
+                        f"{len(per_node)} ({counts}); set TF_CONFIG yourself.")
+    return hosts, per_node
+
+
+def gpu_share(gpus: int, environ=os.environ) -> str | None:
+    """This task's ``CUDA_VISIBLE_DEVICES`` when the tasks of its node share its ``gpus``: an
+    equal share by local task, taken from the devices this node's tasks see (a
+    ``CUDA_VISIBLE_DEVICES=2,3`` of the job's stays within 2 and 3); None when there are no
+    GPUs or SLURM gave each task its own (``--gpus-per-task``)."""
+    if not gpus or environ.get("SLURM_GPUS_PER_TASK"):
+        return None
+    hosts, per_node = _layout(environ)
+    rank = int(environ["SLURM_PROCID"])
+    slots = [(h, k, n) for h, n in zip(hosts, per_node) for k in range(n)]
+    _, local, here = slots[rank]
+    visible = [d for d in environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()] or \
+        [str(i) for i in range(gpus)]
+    share = len(visible) // here
+    if share < 1:
+        raise UserError(f"{here} tasks of this SLURM job step share this node's {len(visible)} GPUs: give each task "
+                        "its own (srun --gpus-per-task=1), or run fewer tasks per node.")
+    return ",".join(visible[local * share:(local + 1) * share])
 
 
 def apply(selected: list[str], ps: int, gpus: int | None = None, environ=os.environ) -> dict | None:
@@ -86,6 +138,9 @@ def apply(selected: list[str], ps: int, gpus: int | None = None, environ=os.envi
     if gpus is None:
         gpus = len(hardware.detect().gpus)
     config = tf_config(across[0], ps, gpus, environ)
+    share = gpu_share(gpus, environ)
+    if share is not None:
+        environ["CUDA_VISIBLE_DEVICES"] = share   # the workers start with it (the fork servers are keyed on it)
     environ["TF_CONFIG"] = json.dumps(config)
     environ[SOURCE_ENV] = "slurm"
     return config

@@ -47,6 +47,41 @@ def test_outside_a_step_or_with_tf_config_nothing_changes_and_two_strategies_are
         slurm.apply([], 1, 0, _step(0, 2, 9000))   # all strategies: both cross-process ones
 
 
+def _nodes(rank: int, **extra) -> dict:
+    """Four tasks on node9 and node10, two each (SLURM's block layout: ranks 0, 1 on node9)."""
+    return {"SLURM_PROCID": str(rank), "SLURM_STEP_NUM_TASKS": "4", "SLURM_STEP_NODELIST": "node[9-10]",
+            "SLURM_STEP_TASKS_PER_NODE": "2(x2)", **extra}
+
+
+def test_ranks_get_their_own_node_s_address_in_slurm_s_order():
+    """TensorFlow's resolver sorted the node names: rank 0, on node9, was told node10:8888."""
+    config = slurm.tf_config("parameter_server", 1, 0, _nodes(0, SLURMD_NODENAME="node9", SLURM_LOCALID="0"))
+    assert config == {"cluster": {"chief": ["node9:8888"], "ps": ["node9:8889"],
+                                  "worker": ["node10:8888", "node10:8889"]}, "task": {"type": "chief", "index": 0}}
+    assert slurm.tf_config("multi_worker", 1, 0, _nodes(3))["task"] == {"type": "worker", "index": 3}
+    with pytest.raises(UserError, match=r"^This task \(rank 0\) runs on node10 as local task 0, but the step's block "
+                                        r"layout puts rank 0 on node9 as local task 0: run the step with "
+                                        r"--distribution=block"):
+        slurm.tf_config("multi_worker", 1, 0, _nodes(0, SLURMD_NODENAME="node10", SLURM_LOCALID="0"))
+    with pytest.raises(UserError, match=r"^Cannot read this SLURM job step's nodes \(SLURM_STEP_NODELIST='node\[9-'"):
+        slurm.tf_config("multi_worker", 1, 0, {**_nodes(0), "SLURM_STEP_NODELIST": "node[9-"})
+
+
+def test_a_node_s_gpus_are_shared_among_its_tasks_within_what_the_job_sees():
+    assert slurm.gpu_share(4, _nodes(1)) == "2,3"                     # local task 1 of 2: the second half
+    assert slurm.gpu_share(2, _nodes(1, CUDA_VISIBLE_DEVICES="6,7")) == "7"   # not physical GPU 1
+    assert slurm.gpu_share(1, _nodes(1, SLURM_GPUS_PER_TASK="1", CUDA_VISIBLE_DEVICES="3")) is None   # SLURM's own
+    assert slurm.gpu_share(0, _nodes(1)) is None
+    # Two tasks, one GPU: the resolver's share of 0 ended in a traceback (range() arg 3 must not be zero).
+    with pytest.raises(UserError, match="^2 tasks of this SLURM job step share this node's 1 GPUs: give each task"):
+        slurm.gpu_share(1, _nodes(0))
+
+
+def test_a_one_task_step_is_no_cluster():
+    """``srun --pty bash``: a plain run was refused ("select --strategy multi_worker ...")."""
+    assert not slurm.in_job_step(_step(0, 1, 9000)) and slurm.apply([], 1, 0, _step(0, 1, 9000)) is None
+
+
 @pytest.mark.slow
 def test_a_two_task_job_step_trains_multi_worker_and_rank_0_saves(tmp_path):
     port = cluster.free_ports(1)[0]
