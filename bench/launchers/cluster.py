@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from distbench.core import cpus
 from distbench.core.config import CellSpec
 from distbench.core.fileio import atomic_write_json
 from distbench.core.records import CellRecord, failed, skipped
@@ -70,7 +71,7 @@ def worker_threads(spec: CellSpec) -> CellSpec:
     """
     if spec.strategy == "parameter_server":
         return spec
-    share = max(1, (os.cpu_count() or 1) // spec.workers)
+    share = max(1, cpus.usable_cpus() // spec.workers)   # this process's CPUs, not the host's
     return spec.replace(
         intra_op_threads=spec.intra_op_threads or share,
         inter_op_threads=spec.inter_op_threads or share,
@@ -134,7 +135,8 @@ def launch_cluster(
     tasks = for_spec(spec).local_tasks()
     computing = [k for k, (kind, _, _) in enumerate(tasks) if kind == "worker"]
     visible = [None] * len(tasks)
-    for k, gpus in zip(computing, gpu_assignment(len(computing), len(hardware.detect().gpus))):
+    visible_here = (env or {}).get("CUDA_VISIBLE_DEVICES", os.environ.get("CUDA_VISIBLE_DEVICES"))
+    for k, gpus in zip(computing, gpu_assignment(len(computing), len(hardware.detect().gpus), visible_here)):
         visible[k] = gpus
     taken: list[str] = []
     while True:
@@ -202,17 +204,20 @@ def _record(spec: CellSpec, workers: list[_Worker], outcome, wall: float, visibl
     return chief
 
 
-def gpu_assignment(workers: int, gpus: int) -> list[str | None]:
+def gpu_assignment(workers: int, gpus: int, visible: str | None = None) -> list[str | None]:
     """Each local worker's ``CUDA_VISIBLE_DEVICES``: with at least as many GPUs as workers,
     an equal share of its own (the remainder unused); with fewer, one GPU each, shared in
     turn; None for every worker without GPUs. Without it every worker would see every GPU:
-    workers x GPUs replicas, each GPU shared by all."""
-    if gpus == 0:
+    workers x GPUs replicas, each GPU shared by all. ``visible``: this process's own
+    ``CUDA_VISIBLE_DEVICES``, whose devices the shares are taken from (``2,3``: workers get
+    2 and 3, not the machine's GPUs 0 and 1, which may be another job's)."""
+    ids = [d.strip() for d in (visible or "").split(",") if d.strip()][:gpus] or [str(g) for g in range(gpus)]
+    if not ids:
         return [None] * workers
-    if gpus >= workers:
-        share = gpus // workers
-        return [",".join(str(g) for g in range(i * share, (i + 1) * share)) for i in range(workers)]
-    return [str(i % gpus) for i in range(workers)]
+    if len(ids) >= workers:
+        share = len(ids) // workers
+        return [",".join(ids[i * share:(i + 1) * share]) for i in range(workers)]
+    return [ids[i % len(ids)] for i in range(workers)]
 
 
 def gpu_note(visible: list[str | None]) -> str:

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from distbench.core.config import CellSpec
 from distbench.launchers import cluster
 from distbench.session.plan import skip_reason
 from distbench.strategies import hardware
@@ -119,6 +120,19 @@ def test_local_workers_get_their_own_gpus():
     assert gpu_assignment(2, 3) == ["0", "1"]            # an equal share; GPU 2 unused
     assert gpu_assignment(3, 2) == ["0", "1", "0"]       # fewer GPUs than workers: shared in turn
     assert "some are shared" in gpu_note(["0", "1", "0"]) and "shared" not in gpu_note(["0,1", "2,3"])
+    # Within this process's own CUDA_VISIBLE_DEVICES (positions 0 and 1 were the machine's GPUs 0 and 1).
+    assert gpu_assignment(2, 2, "2,3") == ["2", "3"] and gpu_assignment(3, 2, "5, 7") == ["5", "7", "5"]
+
+
+def test_local_workers_share_the_cpus_this_process_may_use(monkeypatch):
+    """A container's 4 CPUs on a 64-core host: each of 2 workers took 32 threads."""
+    from distbench.core import cpus
+    from distbench.launchers import cluster as local
+
+    monkeypatch.setattr(cpus, "usable_cpus", lambda: 4)
+    monkeypatch.setattr(local.os, "cpu_count", lambda: 64)
+    spec = local.worker_threads(CellSpec("reuters_cnn", "multi_worker", "custom", workers=2))
+    assert (spec.intra_op_threads, spec.inter_op_threads) == (2, 2)
 
 
 def test_what_a_worker_s_interpreter_must_start_with():
