@@ -127,6 +127,8 @@ def test_the_tabular_pipeline_trains_across_processes(tmp_path):
         assert math.isfinite(record["accuracy"]["test"]["mae"]) and record["data"]["kind"] == "tf.data"
     (custom,) = records["diabetes-multi_worker-custom"]
     assert custom["batch"]["replicas"] == 2 and "every Nth element" in custom["input"]["sharding"]
+    (ps,) = records["diabetes-parameter_server-custom"]   # its workers read copies, not shards
+    assert ps["input"]["sharding"].startswith("each worker reads its own copy of the whole input"), ps["input"]
 
 
 PIPELINES = '''

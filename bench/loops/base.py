@@ -228,6 +228,9 @@ def keeping_fit_iterator():
 OFFSET_SPAN = 10000   # a parameter-server worker's start offset in a dataset of unknown length
 SHARDING = ("each worker reads the whole input and keeps every Nth element of each global batch "
             "(tf.data AutoShardPolicy.DATA); the replicas of a worker split its share")
+# Under a parameter-server strategy (train_dataset's per_worker): no shard.
+PER_WORKER_COPY = ("each worker reads its own copy of the whole input from an offset of its own, drawn when it "
+                   "builds the dataset (no per-worker shard; batches may span epochs)")
 
 
 def prefetched(ds, prefetch: str):

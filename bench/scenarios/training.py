@@ -12,7 +12,7 @@ from distbench.core import keras_flavour, stats
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.targets import parse
-from distbench.loops.base import PREFETCH_OFF, SHARDING, coordinated, own_train_step
+from distbench.loops.base import PER_WORKER_COPY, PREFETCH_OFF, SHARDING, coordinated, own_train_step
 from distbench.scenarios.cell import build_model
 from distbench.scenarios.definition import workload_code
 from distbench.strategies.hardware import Hardware
@@ -64,7 +64,7 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     if faults:
         faults.check()
     record = _training_record(spec, workload, data, config, replicas, clock, times, outcome, test, peaks)
-    record["input"] = {**waited, "prefetch": spec.prefetch, "batched_by": "distbench", "sharding": SHARDING,
+    record["input"] = {**waited, "prefetch": spec.prefetch, "batched_by": "distbench", "sharding": PER_WORKER_COPY if coordinated(strategy) else SHARDING,
                        **({"prefetch_off": PREFETCH_OFF} if spec.prefetch == "off" else {})}
     if cost:
         record["loop"]["timing_cost"] = cost
