@@ -8,8 +8,8 @@ The layout and the top-level format are pytest-benchmark's own (``machine_info``
 included.
 
 Saving is atomic and never overwrites: the file is written to a temporary name in the
-same folder, fsynced, then hard-linked to the first free ``NNNN`` name (``os.link``
-fails if that name exists, so two runs saving at once get different numbers).
+same folder, fsynced, then renamed to the first free ``NNNN`` name, claimed first with an
+exclusive ``.claim-NNNN`` file (so two runs saving at once get different numbers).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from distbench.storage.stored_run import StoredRun
 
 SCHEMA_VERSION = 1
 DEFAULT_ROOT = "results"
-RUN_FILE = re.compile(r"^(\d{4})_(.+)\.json$")
+RUN_FILE = re.compile(r"^(\d{4,})_(.+)\.json$")   # 0001 ... 9999, then 10000 on
 
 
 def run_document(
@@ -211,7 +211,7 @@ class Storage:
         found = []
         for folder in folders:
             if folder.is_dir():
-                found += sorted((p for p in _listing(folder) if RUN_FILE.match(p.name)), key=lambda p: p.name)
+                found += sorted((p for p in _listing(folder) if RUN_FILE.match(p.name)), key=lambda p: (int(RUN_FILE.match(p.name).group(1)), p.name))
         return found
 
     def resolve(self, ref: str, machine_id: Callable[[], str]) -> Path:

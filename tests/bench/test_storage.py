@@ -36,6 +36,19 @@ def test_runs_are_numbered_in_order(tmp_path):
     assert Storage(tmp_path).runs() == paths
 
 
+def test_after_run_9999_come_10000_and_on_and_latest_is_the_newest(tmp_path):
+    """Run 10000 was saved as 10000_...json, which the file pattern (four digits) did not
+    match: latest stayed on 9999 and every later save claimed 10000 again."""
+    first = save(tmp_path, cells())
+    first.rename(first.with_name("9999" + first.name[4:]))
+    paths = [save(tmp_path, cells()) for _ in range(2)]
+    assert [p.name.split("_")[0] for p in paths] == ["10000", "10001"]
+    storage = Storage(tmp_path)
+    assert storage.resolve("latest", lambda: MACHINE) == paths[1]
+    assert storage.resolve("latest~2", lambda: MACHINE).name.startswith("9999_")
+    assert storage.resolve("10000", lambda: MACHINE) == paths[0]
+
+
 def test_concurrent_saves_never_overwrite_or_leave_partial_files(tmp_path):
     saved, errors = [], []
 
