@@ -200,6 +200,7 @@ def _record(spec: CellSpec, workers: list[_Worker], outcome, wall: float, visibl
     chief["started"] = first.started
     if any(v is not None for v in visible):
         chief.setdefault("strategy", {}).setdefault("notes", []).append(gpu_note(visible))
+        chief["strategy"]["gpus_per_worker"] = [v for v in visible if v is not None]   # the GPUs it used
     chief["process_wall_s"] = wall
     return chief
 

@@ -99,7 +99,9 @@ def compute_cell(result: CellResult) -> str:
     if result.flops_per_step:
         text = f"{result.flops_per_step / 1e9:.3g} GFLOP/step, " + text
     if result.share_of_peak is not None:
-        text += f" ({units.share(result.share_of_peak)} of {result.peak['gflops']:.0f})"
+        devices = result.peak.get("devices", 1)
+        text += f" ({units.share(result.share_of_peak)} of {f'{devices} x ' if devices > 1 else ''}" \
+                f"{result.peak['gflops']:.0f})"
     if result.share_of_datasheet is not None:
         text += f", {units.share(result.share_of_datasheet)} of datasheet"
     return text

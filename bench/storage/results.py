@@ -282,10 +282,11 @@ class CellResult(TargetResult):
 
     @property
     def share_of_peak(self) -> float | None:
-        """Achieved FLOP/s over the device's peak measured in the same run."""
+        """Achieved FLOP/s over the peak of the devices it used (the one device's peak,
+        measured in the same run, times how many: four GPUs at 60% each read 240%)."""
         if self.achieved_flops is None or not self.peak.get("gflops"):
             return None
-        return self.achieved_flops / (self.peak["gflops"] * 1e9)
+        return self.achieved_flops / (self.peak["gflops"] * 1e9 * self.peak.get("devices", 1))
 
     @property
     def input_wait(self) -> dict:
@@ -303,7 +304,9 @@ class CellResult(TargetResult):
     def share_of_datasheet(self) -> float | None:
         """Achieved FLOP/s over the GPU's datasheet float32 peak, where it is known."""
         sheet = self.peak.get("datasheet_gflops")
-        return self.achieved_flops / (sheet * 1e9) if sheet and self.achieved_flops is not None else None
+        if not sheet or self.achieved_flops is None:
+            return None
+        return self.achieved_flops / (sheet * 1e9 * self.peak.get("devices", 1))
 
     # -- how well it learned ---------------------------------------------------------
 

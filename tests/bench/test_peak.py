@@ -53,15 +53,33 @@ def _training(cell, devices, median_ms, flops_per_step):
 
 def test_each_cell_gets_its_own_device_s_peak_and_shows_its_share():
     cpu = _training("w-default-fit", ["/CPU:0"], 10.0, 2e8)          # 20 GFLOP/s
-    gpu = _training("w-mirrored-fit", ["/GPU:0", "/GPU:1"], 1.0, 2e9)  # 2,000 GFLOP/s
+    gpu = _training("w-mirrored-fit", ["/GPU:0", "/GPU:1"], 1.0, 2e9)  # 2,000 GFLOP/s over two GPUs
+    gpu["strategy"]["replicas"] = gpu.setdefault("batch", {})["replicas"] = 2
     run = {"w-default-fit": [cpu], "w-mirrored-fit": [gpu]}
     peak_records.apply(run, PEAKS)
     assert cpu["compute"]["peak"]["device"] == "/CPU:0" and gpu["compute"]["peak"]["device"] == "/GPU:0"
     on_cpu, on_gpu = CellResult.of("w-default-fit", [cpu]), CellResult.of("w-mirrored-fit", [gpu])
     assert on_cpu.achieved_flops == pytest.approx(2e10) and on_cpu.share_of_peak == pytest.approx(0.1)
     assert run_table.compute_cell(on_cpu) == "0.2 GFLOP/step, 20.0 GFLOP/s (10% of 200)"
-    assert on_gpu.share_of_peak == pytest.approx(0.05) and on_gpu.share_of_datasheet == pytest.approx(2000 / 51200)
-    assert run_table.compute_cell(on_gpu) == "2 GFLOP/step, 2000.0 GFLOP/s (5.0% of 40000), 3.9% of datasheet"
+    # Over both GPUs' peak: one GPU's made two GPUs at 60% each read 120%.
+    assert on_gpu.share_of_peak == pytest.approx(0.025) and on_gpu.share_of_datasheet == pytest.approx(2000 / 102400)
+    assert run_table.compute_cell(on_gpu) == "2 GFLOP/step, 2000.0 GFLOP/s (2.5% of 2 x 40000), 2.0% of datasheet"
+
+
+def test_a_cell_s_share_is_over_the_devices_it_used():
+    virtual = _training("w-virtual-fit", ["/GPU:0", "/GPU:1"], 1.0, 2e9)   # two logical GPUs of one
+    virtual["strategy"].update(virtual_devices=True, replicas=2)
+    local = _training("w-multi_worker-custom", ["/GPU:0"], 1.0, 2e9)      # three workers sharing two GPUs
+    local["strategy"].update(replicas=3, gpus_per_worker=["0", "1", "0"])
+    local["batch"]["replicas"] = 3
+    slurm = _training("w-multi_worker-fit", ["/GPU:0"], 1.0, 2e9)         # other machines: not measured here
+    slurm["strategy"].update(replicas=8, cluster="slurm")
+    slurm["batch"]["replicas"] = 8
+    cpu = _training("w-virtual-custom", ["/CPU:0", "/CPU:1"], 10.0, 2e8)  # replicas sharing the one CPU
+    cpu["strategy"]["replicas"] = 2
+    peak_records.apply({r["cell"]: [r] for r in (virtual, local, slurm, cpu)}, PEAKS)
+    assert [r.get("compute", {}).get("peak", {}).get("devices") for r in (virtual, local, slurm, cpu)] == [1, 2, None, 1]
+    assert CellResult.of("w-multi_worker-fit", [slurm]).share_of_peak is None
 
 
 def test_without_a_measured_peak_no_share_is_claimed():
