@@ -77,7 +77,24 @@ def build_cells(
     for cell in cells:
         cell.validate()
         _check_workers(cell)
+        check_matmul_memory(cell)
     return cells
+
+
+def check_matmul_memory(cell: CellSpec) -> None:
+    """A matmul whose three float32 matrices alone need more than this machine's memory:
+    refused before any worker (a worker that allocated it might be killed by the kernel,
+    and take others with it)."""
+    if cell.loop is not None:
+        return
+    import psutil
+
+    m, k, n = cell.matmul_shape
+    need, total = 4 * (m * k + k * n + m * n), psutil.virtual_memory().total
+    if need > total:
+        raise UserError(f"Matmul shape {m},{k},{n} needs {need / 2**30:.1f} GiB for its three float32 matrices, more "
+                        f"than this machine's {total / 2**30:.1f} GiB of memory; give a smaller one (quick, seed "
+                        "or M,K,N).")
 
 
 # What only matmul reads (a cell without a loop): training cells keep the defaults.

@@ -102,6 +102,9 @@ def test_check_per_cell_threshold_override(capsys, results):
         (["plan", "--detect", "-5%"], "--detect must be > 0 and finite, a fraction (0.05) or a percentage (5%); received '-5%'"),
         (["plan", "--detect", "20%", "--workload", "nope"], "Unknown workload 'nope' for plan"),
         (["run", "--workload", "matmul", "--matmul-shape", "-1,10,10"], "Bad matmul shape '-1,10,10': give"),
+        # 4 x 10^12 bytes: its worker would be killed by the kernel, or take others with it.
+        (["run", "--workload", "matmul", "--matmul-shape", "1000000,1000000,1"],
+         "Matmul shape 1000000,1000000,1 needs 3725.3 GiB for its three float32 matrices, more than this machine's "),
         (["run", "--workload", "reuters_cnn", "--steps-per-execution", "100"],   # every fit cell failed, after training
          "--steps-per-execution 100 leaves fit no steady call in 2 x 100 training steps (a cold-start call and the "
          "warm-up's come first: it needs 3 calls); give a smaller one or more steps."),
@@ -123,6 +126,8 @@ def test_check_per_cell_threshold_override(capsys, results):
         (["run", "--workload", "reuters_cnn", "--target", "loss>=2"],
          "Bad target 'loss>=2': loss is better lower, so its target is reached at or below a value: give loss<=2"),
         (["ab", "--b", "--matmul-shape -1,10,10", "--workload", "matmul"], "Bad matmul shape '-1,10,10': give"),
+        (["ab", "--b", "--matmul-shape 1000000,1000000,1", "--workload", "matmul"],
+         "Side B (--matmul-shape 1000000,1000000,1): Matmul shape 1000000,1000000,1 needs 3725.3 GiB"),
         (["ab", "--b", "--devices 4", "--workload", "reuters_cnn", "--strategy", "default"],
          "Side B (--devices 4): no cell of this selection reads --devices (only virtual does): both sides would"),
         (["ab", "--b", "--workers 4", "--workload", "reuters_cnn", "--strategy", "virtual"],
