@@ -38,13 +38,13 @@ def rank(results: dict[str, CellResult], cells: set[str] | None = None) -> list[
     # Plain fit as this run measured it, a candidate or not (the guard's reference, when
     # --loop leaves fit out of the candidates): the first in the plan's order, the base
     # settings' (mirrored's other all-reduces are candidates of their own, not plain fit).
-    plain: dict[str, CellResult] = {}
+    plain: dict[tuple[str, str], CellResult] = {}   # (strategy, Keras flavour): the guard's Keras 3 is not tf_keras'
     for r in results.values():
         if r.spec.is_plain_fit and not r.spec.is_replicate:
-            plain.setdefault(r.spec.strategy, r)
+            plain.setdefault((r.spec.strategy, r.spec.keras), r)
     rows = []
     for r in candidates:
-        against = plain.get(r.spec.strategy)
+        against = plain.get((r.spec.strategy, r.spec.keras))
         against = against if against is not None and against.whole else None   # crashed: no speed-up
         rows.append(Ranked(r, against.mean_step / r.mean_step if against else None, against))
     return sorted(rows, key=lambda r: (not r.accepted, r.result.mean_step))

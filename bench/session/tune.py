@@ -71,7 +71,7 @@ def confirmation(ranked: list[Ranked]):
     if best.id == plain.id:
         return None
     changes = {"loop": best.loop, "steps_per_execution": best.steps_per_execution, "jit_compile": best.jit_compile,
-               "cross_device_ops": best.cross_device_ops}
+               "cross_device_ops": best.cross_device_ops, "keras": best.keras}
     return plain, Side("A", "plain fit"), Side("B", f"fastest: {best.label}", changes)
 
 

@@ -182,3 +182,16 @@ def test_a_candidate_a_process_of_which_crashed_is_not_ranked_and_said_why():
            "w-default-custom": _cell("w-default-custom", [5, 5, 5], loop="custom")}
     (custom,) = tuning.rank(results_of(run), {"w-default-custom"})
     assert custom.speedup is None and custom.plain is None
+
+
+def test_a_tf_keras_candidate_is_set_against_tf_keras_plain_fit_never_the_guard_s_keras_3():
+    """`tune --keras tf_keras --loop custom`: the guard's reference (Keras 3 fit) had become
+    plain fit, and the confirmation's side B ran the Keras 3 custom loop, not the winner."""
+    run = {"w-default-fit": _cell("w-default-fit", [10, 10, 10]),   # the guard's reference, Keras 3
+           "w-default-custom-tf_keras": _cell("w-default-custom-tf_keras", [8, 8, 8], loop="custom")}
+    for r in run["w-default-custom-tf_keras"]:
+        r["config"]["keras"] = "tf_keras"
+    (custom,) = tuning.rank(results_of(run), {"w-default-custom-tf_keras"})
+    assert custom.plain is None and custom.speedup is None
+    plain, a, b = tune.confirmation([custom])
+    assert plain.keras == b.spec(plain).keras == "tf_keras" and b.spec(plain).id == "w-default-custom-tf_keras"
