@@ -28,6 +28,7 @@ from distbench.core.errors import UnknownName, UserError
 from distbench.render import run_table
 from distbench.session import matrix_file, options
 from distbench.session.bisect import FIND
+from distbench.session.paired_run import TARGET_ONLY
 
 DESCRIPTION = "Benchmark TensorFlow distributed training: workloads x strategies x training loops."
 
@@ -162,7 +163,7 @@ def _with_matrix_file(args: argparse.Namespace) -> None:
     # The file's target is run's (time to target between stored runs): the commands that
     # compare step times refuse a target, and the file's had blocked them with nothing to undo it.
     if args.command in ("ab", "bisect", "tune") or getattr(args, "against", None):
-        for name in ("target", "max_steps", "eval_every"):   # with what bounds a target run
+        for name in TARGET_ONLY:   # with what bounds a target run
             declared.pop(name, None)
     merged = matrix_file.merge(declared, {name: getattr(args, name, None) for name in {*declared, "plugin"}})
     for name, value in merged.items():

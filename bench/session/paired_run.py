@@ -167,6 +167,7 @@ def preflight(suite: Suite, plan: list[CellSpec], a: Side, b: Side) -> None:
 # What a version's matrix file may not change on its side: the selection (the cells compared
 # are this version's), and its data and references (placed in the version by the checkout).
 NOT_FROM_VERSION = ("workload", "strategy", "loop", "data", "plugins")
+TARGET_ONLY = ("target", "max_steps", "eval_every")   # the matrix file's, for run alone
 
 
 def version_changes(version: Checkout, matrix: str | None, base: CellSpec, given: dict) -> dict:
@@ -179,7 +180,8 @@ def version_changes(version: Checkout, matrix: str | None, base: CellSpec, given
         return {}   # the version has no matrix file there
     # Its threshold and what the version's side does not take from it, left unread: an old
     # commit's `threshold = 1.5` (a fraction of 1 or more, refused now) had stopped the command.
-    declared = matrix_file.read(theirs_path, unused=(*NOT_FROM_VERSION, "threshold"))
+    # Its target too, with what bounds it: the pairs compare step times (run's alone reads them).
+    declared = matrix_file.read(theirs_path, unused=(*NOT_FROM_VERSION, "threshold", *TARGET_ONLY))
     theirs = base_spec({**matrix_file.merge(declared, given), "data": None, "plugins": None})
     return {f.name: getattr(theirs, f.name) for f in fields(CellSpec)
             if f.name not in NOT_FROM_VERSION and getattr(theirs, f.name) != getattr(base, f.name)}

@@ -67,10 +67,6 @@ def check_settings(values: dict[str, Any]) -> None:
             raise UserError(f"{option.cli} was given an empty value; valid: {option.help}.")
     spec = {k: v for k, v in values.items() if v is not None and k not in ("data", "plugins", "target")}
     base_spec({**spec, "data": None}).validate()
-    unread = [options.BY_NAME[n].cli for n in ("max_steps", "eval_every") if values.get(n) is not None]
-    if unread and not values.get("target"):   # read by a time-to-target cell only: it ran as if not given
-        raise UserError(f"{' and '.join(unread)} {'bound' if len(unread) > 1 else 'bounds'} a time-to-target run; "
-                        "give --target too (without one, a run trains --epochs x --steps-per-epoch steps).")
 
 
 def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:

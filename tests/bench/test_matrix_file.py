@@ -72,3 +72,20 @@ def test_another_version_s_file_is_read_without_what_its_side_does_not_take(tmp_
     with pytest.raises(UserError, match="threshold 1.5 reads as 150%"):
         matrix_file.read(path)
     assert matrix_file.read(path, unused=(*NOT_FROM_VERSION, "threshold")) == {"epochs": 3}
+
+
+def test_a_revision_s_target_settings_are_not_a_difference_between_the_sides(tmp_path):
+    """Both versions' files set `target` and `max_steps = 300`: this tree's are dropped for the
+    pairs (they compare step times), and the revision's were read, so its side was said to
+    differ in max_steps (300 against 1000) and was stored so."""
+    from types import SimpleNamespace
+
+    from distbench.session.paired_run import version_changes
+    from distbench.session.session import base_spec
+
+    ours, theirs = tmp_path / "distbench.toml", tmp_path / "rev" / "distbench.toml"
+    theirs.parent.mkdir()
+    ours.write_text('target = "default"\nmax_steps = 300\neval_every = 10\n')
+    theirs.write_text('target = "default"\nmax_steps = 300\neval_every = 10\nepochs = 3\n')
+    version = SimpleNamespace(place=lambda path: str(theirs))
+    assert version_changes(version, str(ours), base_spec({}), {}) == {"epochs": 3}

@@ -124,6 +124,16 @@ def test_a_wrong_distbench_value_is_refused_by_plain_pytest_too(tmp_path):
     assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-2000:]
 
 
+def test_a_target_s_bound_in_addopts_beside_a_matrix_target_leaves_the_project_s_tests_alone(tmp_path):
+    """`target` in the matrix file, `--distbench-max-steps` in addopts: every ordinary pytest
+    run stopped with "--distbench-max-steps bounds a time-to-target run" (exit 4)."""
+    (tmp_path / "pyproject.toml").write_text('[tool.distbench]\ntarget = "default"\n\n[tool.pytest.ini_options]\n'
+                                             'addopts = "--distbench-max-steps 2000"\n')
+    (tmp_path / "test_own.py").write_text("def test_own():\n    assert True\n")
+    result = _pytest_in(tmp_path)
+    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+
+
 def test_a_value_typed_overrides_addopts_and_one_place_giving_it_twice_is_refused(tmp_path):
     """addopts come before the typed arguments: ``--distbench-repeats 5`` typed over an
     ini's ``--distbench-repeats 3`` was refused as given twice, so addopts could not be
