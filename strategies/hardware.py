@@ -56,6 +56,13 @@ class Hardware:
                 "has no CUDA libraries, install `pip install 'tensorflow[and-cuda]'`")
 
 
+def visible_gpu_ids(visible: str | None, gpus: int) -> list[str]:
+    """The ids a share of this process's ``gpus`` GPUs is named by in a child's
+    ``CUDA_VISIBLE_DEVICES``: those of its own ``visible`` list (``2,3``: not the machine's
+    GPUs 0 and 1, which may be another job's), else 0 .. gpus-1."""
+    return [d.strip() for d in (visible or "").split(",") if d.strip()][:gpus] or [str(g) for g in range(gpus)]
+
+
 def tpu_address(environ=None) -> str | None:
     """The TPU to connect to: TPU_NAME as given, or COLAB_TPU_ADDR (host:port) as the
     ``grpc://`` address the cluster resolver needs."""

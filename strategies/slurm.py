@@ -55,27 +55,22 @@ def jobs(strategy: str, tasks: int, ps: int) -> dict[str, int]:
     return {"chief": 1, "ps": ps, "worker": workers}
 
 
-def tf_config(strategy: str, ps: int, gpus: int, environ=os.environ) -> dict:
+def tf_config(strategy: str, ps: int, environ=os.environ) -> dict:
     """This task's ``TF_CONFIG`` from the job step: its tasks in SLURM's block order (its
     default: ranks fill the node list's first node, then the next; TensorFlow's resolver
     sorted the names, so ``node[9-10]`` gave rank 0 on node9 node10's address), each job's
     tasks in turn (chief, ps, worker: rank 0 the chief), ports from the port base on each
     node. Its GPUs: see :func:`gpu_share`."""
-    hosts, per_node = _layout(environ)
-    base = int(environ.get("DISTBENCH_SLURM_PORT_BASE", "8888"))
-    slots = [(host, k) for host, n in zip(hosts, per_node) for k in range(n)]
-    tasks, rank = int(environ["SLURM_STEP_NUM_TASKS"]), int(environ["SLURM_PROCID"])
-    if len(slots) != tasks or not 0 <= rank < tasks:
-        raise UserError(f"This SLURM job step's layout ({environ['SLURM_STEP_NODELIST']}, tasks per node "
-                        f"{environ['SLURM_STEP_TASKS_PER_NODE']}) holds {len(slots)} tasks, not its {tasks} "
-                        f"(SLURM_STEP_NUM_TASKS), or rank {rank} is not one of them.")
-    host, local = slots[rank]
+    slots, rank = _slots(environ)
+    tasks = len(slots)
+    host, local, _ = slots[rank]
     here, local_id = environ.get("SLURMD_NODENAME"), environ.get("SLURM_LOCALID")
     if (here and here != host) or (local_id not in (None, "") and int(local_id) != local):
         raise UserError(f"This task (rank {rank}) runs on {here} as local task {local_id}, but the step's block "
                         f"layout puts rank {rank} on {host} as local task {local}: run the step with "
                         "--distribution=block (SLURM's default), or set TF_CONFIG yourself.")
-    addresses = [f"{h}:{base + k}" for h, k in slots]
+    base = int(environ.get("DISTBENCH_SLURM_PORT_BASE", "8888"))
+    addresses = [f"{h}:{base + k}" for h, k, _ in slots]
     cluster, task, start = {}, None, 0
     for kind, n in sorted(jobs(strategy, tasks, ps).items()):
         cluster[kind] = addresses[start:start + n]
@@ -83,6 +78,19 @@ def tf_config(strategy: str, ps: int, gpus: int, environ=os.environ) -> dict:
             task = {"type": kind, "index": rank - start}
         start += n
     return {"cluster": cluster, "task": task}
+
+
+def _slots(environ) -> tuple[list[tuple[str, int, int]], int]:
+    """The step's tasks in SLURM's block order, each as (node, local task, tasks on that
+    node), and this task's rank among them."""
+    hosts, per_node = _layout(environ)
+    slots = [(host, k, n) for host, n in zip(hosts, per_node) for k in range(n)]
+    tasks, rank = int(environ["SLURM_STEP_NUM_TASKS"]), int(environ["SLURM_PROCID"])
+    if len(slots) != tasks or not 0 <= rank < tasks:
+        raise UserError(f"This SLURM job step's layout ({environ['SLURM_STEP_NODELIST']}, tasks per node "
+                        f"{environ['SLURM_STEP_TASKS_PER_NODE']}) holds {len(slots)} tasks, not its {tasks} "
+                        f"(SLURM_STEP_NUM_TASKS), or rank {rank} is not one of them.")
+    return slots, rank
 
 
 def _layout(environ) -> tuple[list[str], list[int]]:
@@ -109,12 +117,9 @@ def gpu_share(gpus: int, environ=os.environ) -> str | None:
     GPUs or SLURM gave each task its own (``--gpus-per-task``)."""
     if not gpus or environ.get("SLURM_GPUS_PER_TASK"):
         return None
-    hosts, per_node = _layout(environ)
-    rank = int(environ["SLURM_PROCID"])
-    slots = [(h, k, n) for h, n in zip(hosts, per_node) for k in range(n)]
+    slots, rank = _slots(environ)
     _, local, here = slots[rank]
-    visible = [d for d in environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()] or \
-        [str(i) for i in range(gpus)]
+    visible = hardware.visible_gpu_ids(environ.get("CUDA_VISIBLE_DEVICES"), gpus)
     share = len(visible) // here
     if share < 1:
         raise UserError(f"{here} tasks of this SLURM job step share this node's {len(visible)} GPUs: give each task "
@@ -137,7 +142,7 @@ def apply(selected: list[str], ps: int, gpus: int | None = None, environ=os.envi
                         "--strategy parameter_server.")
     if gpus is None:
         gpus = len(hardware.detect().gpus)
-    config = tf_config(across[0], ps, gpus, environ)
+    config = tf_config(across[0], ps, environ)
     share = gpu_share(gpus, environ)
     if share is not None:
         environ["CUDA_VISIBLE_DEVICES"] = share   # the workers start with it (the fork servers are keyed on it)

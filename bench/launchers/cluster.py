@@ -212,7 +212,7 @@ def gpu_assignment(workers: int, gpus: int, visible: str | None = None) -> list[
     workers x GPUs replicas, each GPU shared by all. ``visible``: this process's own
     ``CUDA_VISIBLE_DEVICES``, whose devices the shares are taken from (``2,3``: workers get
     2 and 3, not the machine's GPUs 0 and 1, which may be another job's)."""
-    ids = [d.strip() for d in (visible or "").split(",") if d.strip()][:gpus] or [str(g) for g in range(gpus)]
+    ids = hardware.visible_gpu_ids(visible, gpus)
     if not ids:
         return [None] * workers
     if len(ids) >= workers:

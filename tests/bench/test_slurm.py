@@ -55,16 +55,16 @@ def _nodes(rank: int, **extra) -> dict:
 
 def test_ranks_get_their_own_node_s_address_in_slurm_s_order():
     """TensorFlow's resolver sorted the node names: rank 0, on node9, was told node10:8888."""
-    config = slurm.tf_config("parameter_server", 1, 0, _nodes(0, SLURMD_NODENAME="node9", SLURM_LOCALID="0"))
+    config = slurm.tf_config("parameter_server", 1, _nodes(0, SLURMD_NODENAME="node9", SLURM_LOCALID="0"))
     assert config == {"cluster": {"chief": ["node9:8888"], "ps": ["node9:8889"],
                                   "worker": ["node10:8888", "node10:8889"]}, "task": {"type": "chief", "index": 0}}
-    assert slurm.tf_config("multi_worker", 1, 0, _nodes(3))["task"] == {"type": "worker", "index": 3}
+    assert slurm.tf_config("multi_worker", 1, _nodes(3))["task"] == {"type": "worker", "index": 3}
     with pytest.raises(UserError, match=r"^This task \(rank 0\) runs on node10 as local task 0, but the step's block "
                                         r"layout puts rank 0 on node9 as local task 0: run the step with "
                                         r"--distribution=block"):
-        slurm.tf_config("multi_worker", 1, 0, _nodes(0, SLURMD_NODENAME="node10", SLURM_LOCALID="0"))
+        slurm.tf_config("multi_worker", 1, _nodes(0, SLURMD_NODENAME="node10", SLURM_LOCALID="0"))
     with pytest.raises(UserError, match=r"^Cannot read this SLURM job step's nodes \(SLURM_STEP_NODELIST='node\[9-'"):
-        slurm.tf_config("multi_worker", 1, 0, {**_nodes(0), "SLURM_STEP_NODELIST": "node[9-"})
+        slurm.tf_config("multi_worker", 1, {**_nodes(0), "SLURM_STEP_NODELIST": "node[9-"})
 
 
 def test_a_node_s_gpus_are_shared_among_its_tasks_within_what_the_job_sees():
