@@ -109,6 +109,14 @@ def set_threads(intra_op: int | None, inter_op: int | None) -> None:
         raise DeviceSetupError(f"Cannot set thread counts: {started(exc)}") from None
 
 
+def threads() -> dict:
+    """This process's thread-pool sizes as TensorFlow has them (0: its default)."""
+    import tensorflow as tf
+
+    return {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+
+
 def _compatible(have: DeviceSetup, want: DeviceSetup) -> bool:
     """True when ``have`` already provides everything ``want`` asks for."""
     if want.logical_type is not None and (

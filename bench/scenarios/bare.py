@@ -18,6 +18,7 @@ import time
 from distbench import workloads
 from distbench.core import keras_flavour, stats
 from distbench.loops.base import prefetched
+from distbench.strategies import devices
 from distbench.trackers.lockstep import turns
 
 METRICS = ("workload", "accuracy")
@@ -69,5 +70,4 @@ def measure(spec, metrics: str = "workload") -> dict:
     return {"cell": f"{spec.id}-bare", "status": "ok", "config": spec.to_dict(), "bare": {"metrics": metrics},
             "steps": {"samples": steady, "cold_start_s": times[0], "steps_per_sample": 1},
             "step_time": stats.summarize(steady).as_dict(),
-            "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-                        "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}}
+            "threads": devices.threads()}

@@ -71,7 +71,7 @@ def _run(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware | Non
     # After the cell ran: a module the workload imported lazily (its optimizer's settings) counts.
     record["definition"] = definition(workload, spec.loop)
     check_version(type(workload))   # and the modules it imported while it ran (a model built lazily)
-    record["threads"] = _threads()
+    record["threads"] = devices.threads()
     record["wall_s"] = time.perf_counter() - started
     record.setdefault("phases", {})["set_up_s"] = set_up_s
     return record
@@ -119,12 +119,3 @@ def build_model(spec: CellSpec, workload, data, strategy):
     keras_flavour.api().utils.set_random_seed(spec.training_seed)
     with strategy.scope():
         return workload.new_model(data)
-
-
-def _threads() -> dict:
-    import tensorflow as tf
-
-    return {
-        "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-        "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
-    }

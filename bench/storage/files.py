@@ -34,6 +34,11 @@ DEFAULT_ROOT = "results"
 RUN_FILE = re.compile(r"^(\d{4,})_(.+)\.json$")   # 0001 ... 9999, then 10000 on
 
 
+def _run_order(path: Path) -> tuple[int, str]:
+    """A run file's place among its machine's: by number (10000 after 9999, not before 2)."""
+    return int(RUN_FILE.match(path.name).group(1)), path.name
+
+
 def run_document(
     cell_repeats: dict[str, list[dict]], machine_info: dict, commit: dict, now: dt.datetime,
     overhead: list[dict] | None = None, interrupted: bool = False, extra: dict | None = None,
@@ -211,7 +216,7 @@ class Storage:
         found = []
         for folder in folders:
             if folder.is_dir():
-                found += sorted((p for p in _listing(folder) if RUN_FILE.match(p.name)), key=lambda p: (int(RUN_FILE.match(p.name).group(1)), p.name))
+                found += sorted((p for p in _listing(folder) if RUN_FILE.match(p.name)), key=_run_order)
         return found
 
     def resolve(self, ref: str, machine_id: Callable[[], str]) -> Path:
