@@ -487,6 +487,7 @@ def test_a_side_that_cannot_run_the_cell_is_named_and_each_side_stored_as_it_was
     assert pairs.outcome([same, cell], allow_missing=True).exit_status == compare.EXIT_PASS
     both = ab.Interleaved(a, b, FakeLaunch({"A": 10.0, "B": 10.0}), lockstep=False).run([SPEC], lambda spec: "no GPU")
     assert both[0].verdict == "skipped" and pairs.outcome([same, *both]).exit_status == compare.EXIT_PASS
+    assert pairs.outcome(both).exit_status == compare.EXIT_UNDECIDED   # skipped alone: nothing decided, no pass
 
 
 def test_the_sides_settings_that_differ_are_named():
