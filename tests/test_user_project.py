@@ -142,6 +142,19 @@ def test_the_cli_reads_the_same_matrix_and_refuses_a_wrong_folder(project):
     assert result.returncode == 2 and "Data folder" in result.stderr and "[1/1]" not in result.stdout
     assert "train/ and test/, each with the same class sub-folders" in result.stderr
     assert len(_runs(project)) == 1    # refused before any worker started; nothing stored changed
+    # An ab side that no selected cell reads (an A/A that passed), or that is no variable or
+    # option: one line, exit 2, before any worker, with TensorFlow still out of the parent.
+    stored = _runs(project)[0].read_bytes()
+    for args, message in (
+            (["--b", "--steps-per-execution 10", "--loop", "custom"], "Side B (--steps-per-execution 10): no cell of "
+             "this selection reads --steps-per-execution (only the fit loop and loops of your own do)"),
+            (["--b", "X=0 X=1"], "Side B (X=0 X=1): X is set twice; give each variable once."),
+            (["--a", "x.y=1", "--b", "--prefetch 2"], "'x.y' is not an environment variable name")):
+        result = subprocess.run([sys.executable, "-c", MAIN_SAYING_IF_TF, "ab", *args], cwd=project,
+                                capture_output=True, text=True, timeout=300, env=_env())
+        assert result.returncode == 2 and message in result.stderr, result.stdout[-2000:] + result.stderr[-2000:]
+        assert result.stderr.count("\n") == 1 and "TensorFlow in the parent: False" in result.stdout
+    assert _runs(project)[0].read_bytes() == stored and len(_runs(project)) == 1
 
 
 def test_auto_data_is_resolved_by_a_worker_and_its_fallback_said_once(project, tmp_path):

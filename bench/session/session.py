@@ -233,6 +233,14 @@ class Session:
         return planned
 
     @property
+    def all_ran(self) -> bool:
+        """Whether every planned process ran: each selected cell's repeats and each overhead
+        benchmark (pytest's ``-x`` after the last cell's failure cut nothing short)."""
+        ran = {c: len(reps) for c, reps in self.records.items()}
+        return (all(ran.get(c, 0) >= n for c, n in self.planned_repeats.items())
+                and len(self.overhead) >= len(self.overhead_plan))
+
+    @property
     def results(self) -> dict[str, CellResult]:
         return results_of(self.cell_records(), self.planned_repeats)
 

@@ -278,3 +278,13 @@ def test_a_session_that_x_stopped_is_saved_cut_short_with_the_cells_it_never_ran
     run = load(session.saved)
     assert run.interrupted and run.results[second].status == "missing" and not run.results[second].ran
     assert run.results[first].whole
+    # Stopped by the last cell's failure: every cell ran, nothing was cut short.
+    session = Session.from_options({**values, "workload": ["reuters_cnn"], "strategy": ["default"],
+                                    "loop": ["custom", "fit"], "results": str(tmp_path), "guard_seeds": 0})
+    crashed = {"cell": second, "status": "error", "reason": "Traceback ...", "config": session.plan[1].to_dict()}
+    session.records = {first: [record(first, samples(10))], second: [crashed]}
+    plugin.pytest_sessionfinish(SimpleNamespace(config=SimpleNamespace(stash={plugin._SESSION: session}),
+                                                exitstatus=pytest.ExitCode.TESTS_FAILED, shouldfail=False,
+                                                shouldstop="stopping after 1 failures"), pytest.ExitCode.TESTS_FAILED)
+    run = load(session.saved)
+    assert not run.interrupted and run.results[first].whole and run.results[second].status == "error"
