@@ -76,7 +76,7 @@ def build_cells(
                   for s, lp in workloads.get(w).cells(chosen_s, chosen_l) for k in flavours(s, lp, chosen_k)]
     for cell in cells:
         cell.validate()
-        _check_workers(cell)
+        check_workers(cell)
         check_matmul_memory(cell)
     return cells
 
@@ -155,15 +155,34 @@ def _readers(name: str) -> str:
     return "training cells do, not matmul"
 
 
-def _check_workers(cell: CellSpec) -> None:
+# The least memory one local cluster process holds of its own: psutil's USS of the two forked
+# workers of `distbench run --workload reuters_cnn --data synthetic --strategy multi_worker
+# --loop custom` was 199-261 MiB here (each shares its fork server's imported TensorFlow; a
+# fresh interpreter's is about 500 MiB more).
+LOCAL_PROCESS_MIB = 150
+
+
+def check_workers(cell: CellSpec) -> None:
     """A local multi_worker cluster of N processes holds N replicas or a multiple: under
-    strong scaling its global batch must divide by N (refused here, not by each worker)."""
-    if cell.strategy != "multi_worker" or cell.scaling != "strong":
+    strong scaling its global batch must divide by N (refused here, not by each worker).
+    A local cluster whose processes cannot fit in this machine's memory at their least is
+    refused too: started, they would be killed by the kernel, and might take others along."""
+    adapter = strategies.for_spec(cell)
+    processes = adapter.local_processes()
+    if processes < 2:
         return
-    workers = strategies.for_spec(cell).local_processes()
-    if workers > 1 and cell.global_batch % workers:
-        raise UserError(f"Global batch {cell.global_batch} is not divisible by the {workers} local workers of "
-                        f"multi_worker (--workers); use a global batch that is a multiple of {workers}.")
+    if cell.strategy == "multi_worker" and cell.scaling == "strong" and cell.global_batch % processes:
+        raise UserError(f"Global batch {cell.global_batch} is not divisible by the {processes} local workers of "
+                        f"multi_worker (--workers); use a global batch that is a multiple of {processes}.")
+    import psutil
+
+    need, total = processes * LOCAL_PROCESS_MIB * 2**20, psutil.virtual_memory().total
+    if need > total:
+        options = "--workers, --ps" if cell.strategy == "parameter_server" else "--workers"
+        raise UserError(f"{cell.strategy}'s {processes} local processes ({options}) need at least "
+                        f"{need / 2**30:.1f} GiB ({LOCAL_PROCESS_MIB} MiB each, the least a worker holds beside "
+                        f"its fork server's TensorFlow), more than this machine's {total / 2**30:.1f} GiB of "
+                        "memory; give fewer.")
 
 
 def flavours(strategy: str, loop: str | None, given: list[str]) -> list[str]:

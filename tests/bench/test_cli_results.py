@@ -162,6 +162,26 @@ def test_bad_references_and_options_are_one_line_exit_2(capsys, results, argv, m
     assert code == 2 and message in err and err.count("\n") == 1
 
 
+def test_a_local_cluster_beyond_this_machine_s_memory_is_refused_for_run_and_an_ab_side(capsys, results):
+    """``--workers 1000`` started a thousand TensorFlow processes (each holds about 200 MiB of
+    its own here), until the kernel killed them, or others; a side's workers that do not
+    divide the batch failed in each worker."""
+    import psutil
+
+    workers = psutil.virtual_memory().total // 2**27   # 128 MiB each would already fill the memory
+    code, _, err = run_cli(capsys, "run", "--workload", "reuters_cnn", "--strategy", "parameter_server", "--workers",
+                           str(workers), "--results", results)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"parameter_server's {workers + 2} local processes (--workers, --ps) need at least " in err
+    assert "more than this machine's" in err
+    code, _, err = run_cli(capsys, "ab", "--b", f"--workers {workers}", "--workload", "reuters_cnn", "--strategy",
+                           "multi_worker", "--scaling", "weak", "--results", results)
+    assert code == 2 and f"Side B (--workers {workers}): multi_worker's {workers} local processes (--workers)" in err
+    code, _, err = run_cli(capsys, "ab", "--b", "--workers 3", "--workload", "reuters_cnn", "--strategy",
+                           "multi_worker", "--results", results)
+    assert code == 2 and "Side B (--workers 3): Global batch 32 is not divisible by the 3 local workers" in err
+
+
 def test_truncated_stored_file_is_refused_and_left_alone(capsys, results, tmp_path):
     bad = tmp_path / "results" / "0009_dead_x.json"
     bad.write_text('{"machine_info": {"cpu": ')
