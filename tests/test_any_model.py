@@ -75,8 +75,9 @@ def test_an_example_runs_every_strategy_and_loop_with_its_guard_and_time_to_targ
     (project / "frozen.py").write_text(FROZEN)
     with open(project / "model.py", "a") as model:   # the runtime starts at import, before a worker's set-up
         model.write("\nimport tensorflow as _tf\n\nSTARTED_AT_IMPORT = _tf.constant(0)\n")
+    # One timing-cost pair: fit's timing callback measured around the project's own input (5 by default).
     result = _distbench(project, "run", "--no-peak", "--guard-seeds", "2", "--loop", "fit", "--loop", "train_on_batch",
-                        "--loop", "custom", "--loop", "frozen.py:Frozen")
+                        "--loop", "custom", "--loop", "frozen.py:Frozen", "--timing-cost-pairs", "1")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     records = _records(project)
     for cell in MATRIX:
@@ -110,6 +111,7 @@ def test_an_example_runs_every_strategy_and_loop_with_its_guard_and_time_to_targ
         assert fit["data"]["kind"] == "tf.data" and fit["data"]["inputs"] == {"blood": "float32 (8,)",
                                                                               "demographics": "float32 (2,)"}
         assert fit["accuracy"]["guard_direction"] == "lower" and fit["input"]["at_most"]   # fit's: a bound
+        assert fit["loop"]["timing_cost"]["pairs"] == 1
         listed = _distbench(project, "list")
         assert listed.returncode == 0 and re.search(r"^  diabetes +two-input MLP", listed.stdout, re.M), listed.stdout
 

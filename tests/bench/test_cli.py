@@ -85,7 +85,7 @@ def test_run_with_guard_and_overhead_shows_and_stores_both(capsys, tmp_path):
 
     argv = ["run", "--workload", "reuters_cnn", "--strategy", "virtual", "--loop", "custom", "--data", "synthetic",
             "--epochs", "1", "--steps-per-epoch", "12", "--warmup-steps", "2", "--eval-examples", "200",
-            "--guard-seeds", "2", "--overhead", "--timing-cost-pairs", "0", "--results", str(tmp_path)]
+            "--guard-seeds", "2", "--overhead", "--timing-cost-pairs", "0", "--no-peak", "--results", str(tmp_path)]
     assert main(argv) == 0
     out = capsys.readouterr().out
     # The guard's reference replicates ran as cells of their own, after the selection.
