@@ -226,6 +226,23 @@ def test_bisect_names_the_commit_that_learns_worse(tmp_path):
     assert "4 commits after GOOD; 3 steps" in result.stdout and result.stdout.rstrip().endswith("RESULT: found (exit 0)")
 
 
+def test_bisect_fails_a_commit_whose_matrix_file_makes_an_impossible_cell(tmp_path):
+    """A commit whose pyproject.toml sets ``workers = 3`` beside a batch of 32 (multi_worker
+    cannot split it; the next commit sets 4): bisect ended at that commit with exit 2,
+    without the steps it had measured or the range. Its step now fails with the reason,
+    as a step whose cells crashed: exit 3, nothing measured or stored for it."""
+    where, shas = _clone(_history(tmp_path / "history", ("Comment", MODEL.format(hidden=256) + "# a comment\n")), tmp_path)
+    three = _commit(where, "Three workers", {"pyproject.toml": PYPROJECT + "workers = 3\n"})
+    _commit(where, "Four workers", {"pyproject.toml": PYPROJECT + "workers = 4\n"})
+    result = distbench(where, "bisect", shas[0], "HEAD~1", "--strategy", "multi_worker", timeout=300)
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
+    out = result.stdout.replace("\n    ", " ")
+    assert (f"step 1: {three[:8]} (commit 5 of 5 after GOOD, \"Three workers\") against GOOD: FAILED, 0 pairs "
+            f"(Side B (candidate {three[:8]}): Global batch 32 is not divisible by the 3 local workers") in out, out
+    assert f"\n  Side B (candidate {three[:8]}): Global batch 32" in out and out.rstrip().endswith("RESULT: failed (exit 3)")
+    assert "Traceback" not in result.stderr and not list(where.glob("results/*/*.json"))
+
+
 def test_check_baseline_judges_the_accuracy_of_runs_with_a_training_seed_of_their_own(tmp_path):
     """Runs made with ``--init-seed 7`` have no plain cell beside their seed's. A library the
     model imports from outside the project (as an upgrade would) sets the learning rate to

@@ -228,8 +228,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if not config.getoption("benchmark_only", default=False) or matrix_file(config) is None:
         return
-    session_of(config).selected = [item.callspec.params["distbench_cell"] for item in session.items
-                                   if "distbench_cell" in getattr(getattr(item, "callspec", None), "params", {})]
+    chosen = [getattr(getattr(item, "callspec", None), "params", {}) for item in session.items]
+    session_of(config).selected = [params["distbench_cell"] for params in chosen if "distbench_cell" in params]
+    session_of(config).selected_overhead = [params["distbench_overhead_cell"] for params in chosen
+                                            if "distbench_overhead_cell" in params]
 
 
 def _items(collector) -> list[pytest.Item]:

@@ -16,7 +16,7 @@ def _cell(c) -> str:
 
 def step_line(number: int, step, total: int) -> str:
     """``step 2: 3f2a1b0c (commit 3 of 5 after GOOD, "Wider hidden layer") against GOOD: SLOWER, 3 pairs (...)``."""
-    cells = "; ".join(_cell(c) for c in step.run.cells)
+    cells = step.refused or "; ".join(_cell(c) for c in step.run.cells)
     saved = f"; saved {step.run.saved}" if step.run.saved else ""
     return (f"step {number}: {step.commit[:8]} (commit {step.index} of {total} after GOOD, "
             f"\"{step.subject}\") against GOOD: {step.verdict.upper()}, {step.pairs} pairs ({cells}){saved}")
@@ -38,7 +38,7 @@ def closing_lines(found) -> list[str]:
                          f"--find {later.replace(' ', '-')} finds its commit.")
     elif failed:
         lines.append(f"FAILED: {found.reason}; more pairs cannot decide a commit whose cells fail:")
-        lines += failure_lines(failed.run.cells)
+        lines += [f"  {failed.refused}"] if failed.refused else failure_lines(failed.run.cells)
         if found.between:
             after, upto = found.between
             lines.append(f"The regression, if any, lies after {after[:8]}, at or before {upto[:8]}: fix the failure, "

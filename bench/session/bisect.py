@@ -26,7 +26,7 @@ from typing import Callable
 
 from distbench.analysis import compare
 from distbench.core.errors import UserError
-from distbench.session.side import Side
+from distbench.session.side import Side, validate_side
 from distbench.session.paired_run import Pairs, PairedRun, at_version, measure, paired_session
 from distbench.session.project import Project, git
 from distbench.session.suite import Suite
@@ -41,6 +41,7 @@ class Step:
     index: int          # among the commits after GOOD, 1 = the first
     verdict: str        # one of REGRESSED, same, undecided, failed, skipped, no metric or interrupted
     run: PairedRun
+    refused: str = ""   # why the commit was not measured: its matrix file makes an impossible cell (failed)
 
     @property
     def pairs(self) -> int:
@@ -134,17 +135,32 @@ def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | Non
             sha = commits[i]
             with project.checkout(sha) as version:
                 b = at_version(Side("B", f"candidate {sha[:8]}"), version, matrix, session.base, given)
-                run = measure(session, suite, a, b, settings, progress,
-                              {"bisect": {"good": good_sha, "bad": bad_sha, "candidate": sha}})
+                refused = _refused(b, session.plan)
+                run = PairedRun(a, b, [], None) if refused else measure(
+                    session, suite, a, b, settings, progress, {"bisect": {"good": good_sha, "bad": bad_sha,
+                                                                          "candidate": sha}})
             subject = git(project.root, "log", "-1", "--format=%s", sha).strip()
-            verdict = "interrupted" if run.interrupted else commit_verdict(run.cells, find, tolerance)
-            done = Step(sha, subject, i + 1, verdict, run)
+            verdict = ("failed" if refused else "interrupted" if run.interrupted else
+                       commit_verdict(run.cells, find, tolerance))
+            done = Step(sha, subject, i + 1, verdict, run, refused)
             found.steps.append(done)
             if on_step:
                 on_step(done, len(found.steps), len(commits))
             return done
 
         return _search(found, step)
+
+
+def _refused(candidate: Side, cells: list) -> str:
+    """Why a candidate commit's own matrix file makes an impossible cell (``workers = 3``
+    beside a batch of 32): its step fails with that reason, and the search says where the
+    regression lies, as for a step whose cells crashed (it had ended the command, exit 2).
+    '' when it can be measured."""
+    try:
+        validate_side(candidate, cells)
+    except UserError as exc:
+        return str(exc)
+    return ""
 
 
 def _search(found: Bisection, step: Callable[[int], Step]) -> Bisection:

@@ -103,6 +103,7 @@ class Session:
     peak: dict | None = None                # the devices' measured peak (distbench.scenarios.peak), once per run
     interrupted: bool = False
     selected: list[CellSpec] | None = None   # the cells a front end chose to run (pytest's -k); None: the plan
+    selected_overhead: list[CellSpec] | None = None   # and of the overhead benchmarks; None: overhead_plan
     saved: Path | None = None
     unsaved: str = ""                       # why the save failed, and where the run is kept instead
 
@@ -237,8 +238,8 @@ class Session:
         """Whether every planned process ran: each selected cell's repeats and each overhead
         benchmark (pytest's ``-x`` after the last cell's failure cut nothing short)."""
         ran = {c: len(reps) for c, reps in self.records.items()}
-        return (all(ran.get(c, 0) >= n for c, n in self.planned_repeats.items())
-                and len(self.overhead) >= len(self.overhead_plan))
+        overhead = self.overhead_plan if self.selected_overhead is None else self.selected_overhead
+        return all(ran.get(c, 0) >= n for c, n in self.planned_repeats.items()) and len(self.overhead) >= len(overhead)
 
     @property
     def results(self) -> dict[str, CellResult]:

@@ -267,24 +267,34 @@ def test_a_session_that_x_stopped_is_saved_cut_short_with_the_cells_it_never_ran
     from tests.bench.runs import record, samples
 
     values = options.from_namespace(SimpleNamespace(**{o.name: None for o in options.OPTIONS}))
-    session = Session.from_options({**values, "workload": ["reuters_cnn"], "strategy": ["default"],
-                                    "loop": ["custom", "fit"], "results": str(tmp_path), "guard_seeds": 0})
-    first, second = (spec.id for spec in session.plan)
-    session.records = {first: [record(first, samples(10))]}
-    config = SimpleNamespace(stash={plugin._SESSION: session})
-    stopped = SimpleNamespace(config=config, exitstatus=pytest.ExitCode.TESTS_FAILED, shouldfail=False,
-                              shouldstop="stopping after 1 failures")
-    plugin.pytest_sessionfinish(stopped, pytest.ExitCode.TESTS_FAILED)
-    run = load(session.saved)
-    assert run.interrupted and run.results[second].status == "missing" and not run.results[second].ran
-    assert run.results[first].whole
+
+    def stopped_after(records: dict, overhead: bool = False):
+        """A session that ``-x`` stopped (pytest sets ``shouldfail``: exit 1) with ``records``;
+        ``overhead``: the matrix has the overhead benchmark, which ``-k fit`` deselected."""
+        session = Session.from_options({**values, "workload": ["reuters_cnn"], "strategy": ["default"],
+                                        "loop": ["custom", "fit"], "results": str(tmp_path), "guard_seeds": 0,
+                                        "overhead": overhead})
+        session.records = records(session.plan)
+        if overhead:
+            assert session.overhead_plan   # planned, then deselected
+            session.selected, session.selected_overhead = session.plan[1:], []
+        pytest_session = SimpleNamespace(config=SimpleNamespace(stash={plugin._SESSION: session}),
+                                         exitstatus=pytest.ExitCode.TESTS_FAILED, shouldstop=False,
+                                         shouldfail="stopping after 1 failures")
+        plugin.pytest_sessionfinish(pytest_session, pytest.ExitCode.TESTS_FAILED)
+        return session.plan, load(session.saved)
+
+    (first, second), run = stopped_after(lambda plan: {plan[0].id: [record(plan[0].id, samples(10))]})
+    assert run.interrupted and run.results[second.id].status == "missing" and not run.results[second.id].ran
+    assert run.results[first.id].whole
+
+    def crashed(spec):
+        return {"cell": spec.id, "status": "error", "reason": "Traceback ...", "config": spec.to_dict()}
+
     # Stopped by the last cell's failure: every cell ran, nothing was cut short.
-    session = Session.from_options({**values, "workload": ["reuters_cnn"], "strategy": ["default"],
-                                    "loop": ["custom", "fit"], "results": str(tmp_path), "guard_seeds": 0})
-    crashed = {"cell": second, "status": "error", "reason": "Traceback ...", "config": session.plan[1].to_dict()}
-    session.records = {first: [record(first, samples(10))], second: [crashed]}
-    plugin.pytest_sessionfinish(SimpleNamespace(config=SimpleNamespace(stash={plugin._SESSION: session}),
-                                                exitstatus=pytest.ExitCode.TESTS_FAILED, shouldfail=False,
-                                                shouldstop="stopping after 1 failures"), pytest.ExitCode.TESTS_FAILED)
-    run = load(session.saved)
-    assert not run.interrupted and run.results[first].whole and run.results[second].status == "error"
+    (first, second), run = stopped_after(lambda plan: {plan[0].id: [record(plan[0].id, samples(10))],
+                                                       plan[1].id: [crashed(plan[1])]})
+    assert not run.interrupted and run.results[first.id].whole and run.results[second.id].status == "error"
+    # -k fit: the fit cell, the only one selected, failed; the overhead benchmark was never selected.
+    (_, second), run = stopped_after(lambda plan: {plan[1].id: [crashed(plan[1])]}, overhead=True)
+    assert not run.interrupted and run.results[second.id].status == "error"
