@@ -302,11 +302,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     distbench = session.config.stash.get(_SESSION, None)
     if distbench is None or not (distbench.records or distbench.overhead):
         return
-    # Ctrl-C, or -x / --maxfail stopping the session before the matrix's end: the cells it
-    # never ran are listed as such, and the run is marked cut short (never a whole baseline,
-    # never a pass). Stopped after the last cell, nothing was cut short.
+    # Ctrl-C, or -x / --maxfail / --sw stopping the session before the matrix's end: the
+    # cells it never ran are listed as such, and the run is marked cut short (never a whole
+    # baseline, never a pass). Stopped after the last cell, nothing was cut short. (--sw's
+    # stop, like Ctrl-C, ends pytest as interrupted; only Ctrl-C leaves no stop reason.)
     stopped = getattr(session, "shouldstop", False) or getattr(session, "shouldfail", False)
-    distbench.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or (bool(stopped) and not distbench.all_ran)
+    ctrl_c = exitstatus == pytest.ExitCode.INTERRUPTED and not stopped
+    distbench.interrupted = ctrl_c or (bool(stopped) and not distbench.all_ran)
     from distbench.core.errors import UserError   # inside the hook: see the note on imports at the top
 
     try:

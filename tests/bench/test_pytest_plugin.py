@@ -268,9 +268,10 @@ def test_a_session_that_x_stopped_is_saved_cut_short_with_the_cells_it_never_ran
 
     values = options.from_namespace(SimpleNamespace(**{o.name: None for o in options.OPTIONS}))
 
-    def stopped_after(records: dict, overhead: bool = False):
+    def stopped_after(records: dict, overhead: bool = False, stepwise: bool = False):
         """A session that ``-x`` stopped (pytest sets ``shouldfail``: exit 1) with ``records``;
-        ``overhead``: the matrix has the overhead benchmark, which ``-k fit`` deselected."""
+        ``overhead``: the matrix has the overhead benchmark, which ``-k fit`` deselected;
+        ``stepwise``: ``--sw`` stopped it (``shouldstop``: pytest's exit is "interrupted")."""
         session = Session.from_options({**values, "workload": ["reuters_cnn"], "strategy": ["default"],
                                         "loop": ["custom", "fit"], "results": str(tmp_path), "guard_seeds": 0,
                                         "overhead": overhead})
@@ -278,10 +279,12 @@ def test_a_session_that_x_stopped_is_saved_cut_short_with_the_cells_it_never_ran
         if overhead:
             assert session.overhead_plan   # planned, then deselected
             session.selected, session.selected_overhead = session.plan[1:], []
-        pytest_session = SimpleNamespace(config=SimpleNamespace(stash={plugin._SESSION: session}),
-                                         exitstatus=pytest.ExitCode.TESTS_FAILED, shouldstop=False,
-                                         shouldfail="stopping after 1 failures")
-        plugin.pytest_sessionfinish(pytest_session, pytest.ExitCode.TESTS_FAILED)
+        status = pytest.ExitCode.INTERRUPTED if stepwise else pytest.ExitCode.TESTS_FAILED
+        reason = "Test failed, continuing from this test next run."
+        pytest_session = SimpleNamespace(config=SimpleNamespace(stash={plugin._SESSION: session}), exitstatus=status,
+                                         shouldstop=reason if stepwise else False,
+                                         shouldfail=False if stepwise else "stopping after 1 failures")
+        plugin.pytest_sessionfinish(pytest_session, status)
         return session.plan, load(session.saved)
 
     (first, second), run = stopped_after(lambda plan: {plan[0].id: [record(plan[0].id, samples(10))]})
@@ -295,6 +298,11 @@ def test_a_session_that_x_stopped_is_saved_cut_short_with_the_cells_it_never_ran
     (first, second), run = stopped_after(lambda plan: {plan[0].id: [record(plan[0].id, samples(10))],
                                                        plan[1].id: [crashed(plan[1])]})
     assert not run.interrupted and run.results[first.id].whole and run.results[second.id].status == "error"
+    (first, second), run = stopped_after(lambda plan: {plan[0].id: [record(plan[0].id, samples(10))],
+                                                       plan[1].id: [crashed(plan[1])]}, stepwise=True)
+    assert not run.interrupted   # --sw, after the last cell
+    _, run = stopped_after(lambda plan: {plan[0].id: [crashed(plan[0])]}, stepwise=True)
+    assert run.interrupted       # --sw, before it
     # -k fit: the fit cell, the only one selected, failed; the overhead benchmark was never selected.
     (_, second), run = stopped_after(lambda plan: {plan[1].id: [crashed(plan[1])]}, overhead=True)
     assert not run.interrupted and run.results[second.id].status == "error"
