@@ -1,6 +1,7 @@
 """The on-disk cache of values that are slow to make and fixed by their inputs.
 
-Synthetic data (:mod:`distbench.workloads.data`) and FLOP counts (:mod:`distbench.trackers.flops`) live in
+Synthetic data (:mod:`distbench.workloads.data`), FLOP counts (:mod:`distbench.trackers.flops`) and
+py-cpuinfo's description of the CPU, per boot (:mod:`distbench.storage.machine`), live in
 ``~/.cache/distbench`` (or ``$DISTBENCH_CACHE``; ``off`` turns the cache off), each
 file named by a hash of everything that determines its content, so that a changed
 generator or model never reads an old file. A cache that cannot be written or read is

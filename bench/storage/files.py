@@ -26,7 +26,7 @@ from distbench.core import records
 from distbench.core.errors import UserError
 from distbench.core.fileio import atomic_write_text, dumps, project_root
 from distbench.storage import provenance
-from distbench.storage.machine import machine_id, machine_info
+from distbench.storage.machine import benchmark_machine_info, machine_id, machine_info
 from distbench.storage.stored_run import StoredRun
 
 SCHEMA_VERSION = 1
@@ -104,9 +104,7 @@ def save_run(
     """Saves one run of cells (each with its repeats, and any overhead records) under ``root``;
     ``commit``: the project's commit measured, when not its working tree's (``bisect``);
     ``plan``: what the run set out to do (:func:`run_document`)."""
-    from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
-
-    machine = pytest_benchmark_generate_machine_info()
+    machine = benchmark_machine_info()
     info = machine_info(cpu=machine.get("cpu"))
     machine["distbench"] = info
     now = dt.datetime.now(dt.timezone.utc)

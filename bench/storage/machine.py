@@ -10,22 +10,61 @@ import platform
 import sys
 
 import psutil
+from distbench.core import cache
 from distbench.core.cpus import usable_cpus
 from distbench.strategies import hardware
 
 
+def cpu_info() -> dict:
+    """py-cpuinfo's description of the CPU (pytest-benchmark's ``cpu``), asked once per boot
+    and kept in distbench's cache (:mod:`distbench.core.cache`): py-cpuinfo takes about 1 s,
+    in a process of its own, and every saved run asked it. Its current clock
+    (``hz_actual``), which changes from moment to moment and was read at the save, not
+    while anything was measured, is left out. Not kept where the boot cannot be named."""
+    return dict(_kept_cpu_info())
+
+
 @functools.lru_cache(maxsize=1)
-def cpu_model() -> str:
-    """The CPU's brand string from py-cpuinfo (what pytest-benchmark stores too), else /proc
-    (cached: py-cpuinfo takes about 1 s, in a process of its own)."""
+def _kept_cpu_info() -> dict:
+    boot = _boot_id()
+    file = cache.path("cpu", f"{boot}/{platform.python_version()}", ".json") if boot else None
+    found = cache.read_json(file)
+    if found and found.get("boot") == boot:
+        return found["cpu"]
     try:
         import cpuinfo
 
-        brand = cpuinfo.get_cpu_info().get("brand_raw")
-        if brand:
-            return brand
+        info = {k: v for k, v in (cpuinfo.get_cpu_info() or {}).items() if not k.startswith("hz_actual")}
     except Exception:  # noqa: BLE001 - py-cpuinfo probes the CPU and can fail on odd hosts
-        pass
+        return {}
+    cache.write_json(file, {"boot": boot, "cpu": info})
+    return info
+
+
+def _boot_id() -> str | None:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def benchmark_machine_info() -> dict:
+    """pytest-benchmark's machine info as its ``pytest_benchmark_generate_machine_info``
+    builds it, with the CPU from :func:`cpu_info` (kept, not asked again)."""
+    from unittest import mock
+
+    from pytest_benchmark import plugin
+
+    with mock.patch.object(plugin, "get_cpu_info", cpu_info):
+        return plugin.pytest_benchmark_generate_machine_info()
+
+
+def cpu_model() -> str:
+    """The CPU's brand string from py-cpuinfo (what pytest-benchmark stores too), else /proc."""
+    brand = cpu_info().get("brand_raw")
+    if brand:
+        return brand
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

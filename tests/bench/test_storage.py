@@ -1,3 +1,4 @@
+import functools
 import json
 import os
 import threading
@@ -220,3 +221,41 @@ def test_a_gpu_driver_without_device_nodes_yet_still_asks_tensorflow(tmp_path, m
     (tmp_path / "proc" / "gpus" / "0000:00:1e.0").rmdir()
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libcuda.so.1" if name == "cuda" else None)
     assert not machine.no_gpu_possible()
+
+
+def test_py_cpuinfo_is_asked_once_per_boot_and_its_current_clock_is_not_kept(tmp_path, monkeypatch):
+    """py-cpuinfo takes about 1 s, in a process of its own, and every saved run asked it: its
+    answer is kept per boot (a new boot, or the cache off, asks again), without the clock of
+    the moment it was asked."""
+    import cpuinfo
+    from distbench.storage import machine
+
+    asked = []
+
+    def get_cpu_info():
+        asked.append(1)
+        return {"brand_raw": "Test CPU @ 2.80GHz", "count": 2, "hz_actual": [2793438000, 0],
+                "hz_actual_friendly": "2.7934 GHz", "hz_advertised_friendly": "2.8000 GHz"}
+
+    monkeypatch.setattr(cpuinfo, "get_cpu_info", get_cpu_info)
+    monkeypatch.setenv("DISTBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(machine, "_boot_id", lambda: "boot-1")
+
+    # A cache of this test's own (restored after it), cleared as a new process would find it.
+    monkeypatch.setattr(machine, "_kept_cpu_info", functools.lru_cache(maxsize=1)(machine._kept_cpu_info.__wrapped__))
+
+    def a_new_process():
+        machine._kept_cpu_info.cache_clear()
+        return machine.benchmark_machine_info()
+
+    first, second = a_new_process(), a_new_process()
+    assert len(asked) == 1 and first["cpu"] == second["cpu"]
+    assert first["cpu"] == {"brand_raw": "Test CPU @ 2.80GHz", "count": 2, "hz_advertised_friendly": "2.8000 GHz"}
+    assert first["node"] and first["python_version"] and machine.cpu_model() == "Test CPU @ 2.80GHz"
+    monkeypatch.setattr(machine, "_boot_id", lambda: "boot-2")
+    a_new_process()
+    assert len(asked) == 2
+    monkeypatch.setenv("DISTBENCH_CACHE", "off")
+    a_new_process()
+    a_new_process()
+    assert len(asked) == 4
