@@ -241,6 +241,16 @@ def test_bisect_fails_a_commit_whose_matrix_file_makes_an_impossible_cell(tmp_pa
             f"(Side B (candidate {three[:8]}): Global batch 32 is not divisible by the 3 local workers") in out, out
     assert f"\n  Side B (candidate {three[:8]}): Global batch 32" in out and out.rstrip().endswith("RESULT: failed (exit 3)")
     assert "Traceback" not in result.stderr and not list(where.glob("results/*/*.json"))
+    # A matrix file that does not parse is such a step too; GOOD's own impossible cell is
+    # said once, before any step (exit 2).
+    broken = _commit(where, "Broken matrix file", {"pyproject.toml": "[tool.distbench\n"})
+    _commit(where, "Mended", {"pyproject.toml": PYPROJECT})
+    result = distbench(where, "bisect", shas[0], "HEAD~1", timeout=300)
+    assert result.returncode == 3 and f"\n  Side B (candidate {broken[:8]}): " in result.stdout, (
+        result.stdout[-3000:] + result.stderr[-2000:])
+    result = distbench(where, "bisect", three, "HEAD", "--strategy", "multi_worker", timeout=300)
+    assert result.returncode == 2 and result.stderr.startswith(
+        f"distbench: error: Side A (good {three[:8]}): Global batch 32 is not divisible"), result.stderr
 
 
 def test_check_baseline_judges_the_accuracy_of_runs_with_a_training_seed_of_their_own(tmp_path):

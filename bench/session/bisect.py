@@ -130,12 +130,12 @@ def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | Non
     suite = Suite()
     with project.checkout(good_sha) as base:
         a = at_version(Side("A", f"good {good_sha[:8]}"), base, matrix, session.base, given)
+        validate_side(a, session.plan)   # GOOD's own impossible cell: said once, before any step
 
         def step(i: int) -> Step:
             sha = commits[i]
             with project.checkout(sha) as version:
-                b = at_version(Side("B", f"candidate {sha[:8]}"), version, matrix, session.base, given)
-                refused = _refused(b, session.plan)
+                b, refused = _candidate(Side("B", f"candidate {sha[:8]}"), version, matrix, session, given)
                 run = PairedRun(a, b, [], None) if refused else measure(
                     session, suite, a, b, settings, progress, {"bisect": {"good": good_sha, "bad": bad_sha,
                                                                           "candidate": sha}})
@@ -151,16 +151,18 @@ def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | Non
         return _search(found, step)
 
 
-def _refused(candidate: Side, cells: list) -> str:
-    """Why a candidate commit's own matrix file makes an impossible cell (``workers = 3``
-    beside a batch of 32): its step fails with that reason, and the search says where the
-    regression lies, as for a step whose cells crashed (it had ended the command, exit 2).
-    '' when it can be measured."""
+def _candidate(side: Side, version, matrix: str | None, session, given: dict | None) -> tuple[Side, str]:
+    """A candidate commit's side, and why its own matrix file makes it impossible to measure
+    (a file that does not parse, ``epochs = 0``, ``workers = 3`` beside a batch of 32), or
+    ''. Such a step fails with the reason, and the search says where the regression lies,
+    as for a step whose cells crashed (it had ended the command, exit 2)."""
     try:
-        validate_side(candidate, cells)
+        side = at_version(side, version, matrix, session.base, given)
+        validate_side(side, session.plan)
     except UserError as exc:
-        return str(exc)
-    return ""
+        said = f"Side {side.name} ({side.label}): "
+        return side, str(exc) if str(exc).startswith(said) else said + str(exc)
+    return side, ""
 
 
 def _search(found: Bisection, step: Callable[[int], Step]) -> Bisection:

@@ -18,26 +18,35 @@ from distbench.strategies import hardware
 def cpu_info() -> dict:
     """py-cpuinfo's description of the CPU (pytest-benchmark's ``cpu``), asked once per boot
     and kept in distbench's cache (:mod:`distbench.core.cache`): py-cpuinfo takes about 1 s,
-    in a process of its own, and every saved run asked it. Its current clock
-    (``hz_actual``), which changes from moment to moment and was read at the save, not
-    while anything was measured, is left out. Not kept where the boot cannot be named."""
-    return dict(_kept_cpu_info())
+    in a process of its own, and every saved run asked it. What can change while the
+    machine runs is not kept: the current clock (``hz_actual``, read at the save, not while
+    anything was measured), the "advertised" clock where the brand string names none (then
+    py-cpuinfo's is the current one too), and the count of online CPUs (read afresh). An
+    answer without a brand string (py-cpuinfo's process failed) is not kept."""
+    return {**_kept_cpu_info(), "count": os.cpu_count()}
 
 
 @functools.lru_cache(maxsize=1)
 def _kept_cpu_info() -> dict:
-    boot = _boot_id()
-    file = cache.path("cpu", f"{boot}/{platform.python_version()}", ".json") if boot else None
-    found = cache.read_json(file)
-    if found and found.get("boot") == boot:
-        return found["cpu"]
     try:
         import cpuinfo
-
-        info = {k: v for k, v in (cpuinfo.get_cpu_info() or {}).items() if not k.startswith("hz_actual")}
+    except ImportError:
+        return {}
+    boot = _boot_id()
+    key = f"{boot}/{sys.version}/{sys.executable}/{cpuinfo.CPUINFO_VERSION_STRING}/1"
+    file = cache.path("cpu", key, ".json") if boot else None
+    found = cache.read_json(file)
+    if found and found.get("key") == key:
+        return found["cpu"]
+    try:
+        info = cpuinfo.get_cpu_info() or {}
     except Exception:  # noqa: BLE001 - py-cpuinfo probes the CPU and can fail on odd hosts
         return {}
-    cache.write_json(file, {"boot": boot, "cpu": info})
+    clock_named = "Hz" in str(info.get("brand_raw", ""))
+    info = {k: v for k, v in info.items()
+            if not k.startswith("hz_actual") and (clock_named or not k.startswith("hz_advertised"))}
+    if info.get("brand_raw"):
+        cache.write_json(file, {"key": key, "cpu": info})
     return info
 
 

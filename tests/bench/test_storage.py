@@ -250,7 +250,8 @@ def test_py_cpuinfo_is_asked_once_per_boot_and_its_current_clock_is_not_kept(tmp
 
     first, second = a_new_process(), a_new_process()
     assert len(asked) == 1 and first["cpu"] == second["cpu"]
-    assert first["cpu"] == {"brand_raw": "Test CPU @ 2.80GHz", "count": 2, "hz_advertised_friendly": "2.8000 GHz"}
+    assert first["cpu"] == {"brand_raw": "Test CPU @ 2.80GHz", "count": os.cpu_count(),   # online CPUs: read afresh
+                            "hz_advertised_friendly": "2.8000 GHz"}
     assert first["node"] and first["python_version"] and machine.cpu_model() == "Test CPU @ 2.80GHz"
     monkeypatch.setattr(machine, "_boot_id", lambda: "boot-2")
     a_new_process()
@@ -259,3 +260,13 @@ def test_py_cpuinfo_is_asked_once_per_boot_and_its_current_clock_is_not_kept(tmp
     a_new_process()
     a_new_process()
     assert len(asked) == 4
+    # A brand string without a clock: py-cpuinfo's "advertised" clock is the current one, not
+    # kept. An answer without a brand (py-cpuinfo's process failed) is not kept either.
+    monkeypatch.setenv("DISTBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(machine, "_boot_id", lambda: "boot-3")
+    answers = iter([{}, {"brand_raw": "AMD EPYC 7B13", "hz_advertised_friendly": "2.4500 GHz",
+                         "hz_actual_friendly": "2.4500 GHz"}])
+    monkeypatch.setattr(cpuinfo, "get_cpu_info", lambda: (asked.append(1), next(answers))[1])
+    assert a_new_process()["cpu"] == {"count": os.cpu_count()}
+    assert a_new_process()["cpu"] == {"brand_raw": "AMD EPYC 7B13", "count": os.cpu_count()} and len(asked) == 6
+    assert a_new_process()["cpu"]["brand_raw"] == "AMD EPYC 7B13" and len(asked) == 6   # kept
