@@ -75,10 +75,17 @@ def build_cells(
         cells += [read_only(base.replace(workload=w, strategy=s, loop=lp, keras=k))
                   for s, lp in workloads.get(w).cells(chosen_s, chosen_l) for k in flavours(s, lp, chosen_k)]
     for cell in cells:
-        cell.validate()
-        check_workers(cell)
-        check_matmul_memory(cell)
+        check_cell(cell)
     return cells
+
+
+def check_cell(cell: CellSpec) -> None:
+    """UserError for a cell that cannot run here, before any worker: its own settings, its
+    local cluster (:func:`check_workers`), its matmul's memory (:func:`check_matmul_memory`).
+    One list for ``run`` and for an ``ab`` or revision side (a side had missed the cluster's)."""
+    cell.validate()
+    check_workers(cell)
+    check_matmul_memory(cell)
 
 
 def check_matmul_memory(cell: CellSpec) -> None:

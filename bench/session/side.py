@@ -15,8 +15,7 @@ from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.worktrees import VERSION_ENV
 from distbench.launchers.trees import CodeTree
-from distbench.session.plan import (check_data, check_matmul_memory, check_read, check_workers, data_source,
-                                    read_only)
+from distbench.session.plan import check_cell, check_data, check_read, data_source, read_only
 from distbench.session.project import Checkout
 
 
@@ -107,9 +106,7 @@ def validate_side(side: Side, cells: list[CellSpec]) -> None:
     try:
         specs = [side.spec(spec) for spec in cells]
         for spec in specs:
-            spec.validate()
-            check_workers(spec)
-            check_matmul_memory(spec)
+            check_cell(spec)
         if side.changes.get("data") is not None and specs:
             check_data(specs[0].data, specs)
         if not side.of_version:   # an ab side's own options (not a version's matrix file)
