@@ -258,7 +258,8 @@ def test_check_baseline_judges_the_accuracy_of_runs_with_a_training_seed_of_thei
     model imports from outside the project (as an upgrade would) sets the learning rate to
     0 (test AUC at chance): same code, data and settings, so the runs compare, and the
     check fails on accuracy. It passed the accuracy check: the cell was taken for a guard
-    replicate, judged only through a reference cell that was not there."""
+    replicate, judged only through a reference cell that was not there. Run 2 also measures a
+    loop run 1 did not: the check names that cell as not checked."""
     lib, where = tmp_path / "lib" / "site-packages", tmp_path / "project"   # installed code: not the project's
     lib.mkdir(parents=True)
     where.mkdir()
@@ -268,14 +269,17 @@ def test_check_baseline_judges_the_accuracy_of_runs_with_a_training_seed_of_thei
         .replace("    sequence_length = 64\n", "    sequence_length = 64\n    learning_rate = LEARNING_RATE\n"))
     (where / "pyproject.toml").write_text(PYPROJECT)
     shutil.copytree(EXAMPLE_DATA, where / "data")
-    for rate in ("0.001", "0.0"):
+    for rate, loops in (("0.001", ["custom"]), ("0.0", ["custom", "train_on_batch"])):
         (lib / "hyper.py").write_text(f"LEARNING_RATE = {rate}\n")
         run = distbench(where, "run", "--init-seed", "7", "--guard-seeds", "0", "--data", "data",
-                        env={"PYTHONPATH": str(lib)})
+                        *[a for loop in loops for a in ("--loop", loop)], env={"PYTHONPATH": str(lib)})
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     result = distbench(where, "check", "--baseline", "1", "--run", "2")
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
     assert "  sentiment-default-custom-init7: test auc 0.9" in result.stdout, result.stdout[-3000:]
+    # The cell run 2 added has nothing to be checked against, and the check says so.
+    not_checked = result.stdout[result.stdout.index("NOT CHECKED: 1 cell only in "):result.stdout.index("RESULT:")]
+    assert "to check against" in not_checked and "\n  sentiment-default-train_on_batch-init7\n" in not_checked, not_checked
 
 
 # A model with a train_step of its own (as a GAN's or a custom loss's); the slow commit's
