@@ -170,13 +170,15 @@ def paired_rows(cells, tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> list[li
     rows = []
     for c in cells:
         j = c.judgement
-        verdict = f"{c.verdict}, less accurate" if c.less_accurate(tolerance) else c.verdict
+        verdict = c.verdict
         if c.skipped:
             verdict = f"{c.verdict}: {c.skipped}"
         elif c.failure:
             verdict = f"failed: {c.failure.get('status')}: {short_reason(c.failure)}"
         elif c.stopped:
             verdict = stopped_verdict(c)
+        if c.less_accurate(tolerance):   # also beside a verdict its budget or Ctrl-C stopped
+            verdict += ", less accurate"
         p = "-" if j.p_value is None else f"{j.p_value:.3f} ({j.smallest_p:.3f})"
         rows.append([c.cell, j.pairs, _side_median(c, 0), _side_median(c, 1), units.ratio(j.ratio, j.interval), p,
                      units.metric(c.metric_of(0)), units.metric(c.metric_of(1)), verdict])

@@ -365,6 +365,9 @@ def test_a_side_that_learns_worse_is_a_regression_whatever_its_speed():
     (row,) = verdicts.paired_rows([cell])
     assert row[-3:] == ["0.484", "0.125", "same, less accurate"]   # it read "same" (the speed's alone)
     assert verdicts.paired_rows([cell], tolerance=0.4)[0][-1] == "same"
+    cell.stopped = "time budget of 60 s spent after 3 pairs"   # the csv/markdown/json row of a budget's stop
+    assert verdicts.paired_rows([cell])[0][-1] == "same (time budget of 60 s spent after 3 pairs), less accurate"
+    cell.stopped = None
     table = verdicts.paired_table([cell])
     assert table.splitlines()[-1].split()[-2:] == ["LESS", "ACCURATE"] and max(map(len, table.splitlines())) <= 120
     (doc,) = json.loads(verdicts.paired_document("a", "b", [cell], {}, None))["cells"]
