@@ -52,7 +52,9 @@ class PairedOutcome:
             return compare.EXIT_UNDECIDED   # never let through: what crashed B may be what the change did
         # One side could not run the cell (a loop or a device it lacks), or only A crashed (the
         # base's model cannot be built any more): --allow-missing lets these through, listed.
-        missing = self.having("missing") + [c for c in self.having("failed") if c not in self.crashed_b]
+        # Or the versions' matrix files set another batch: their steps are not the same work.
+        missing = (self.having("missing") + self.having("not comparable")
+                   + [c for c in self.having("failed") if c not in self.crashed_b])
         if (self.having("undecided") and not self.allow_undecided) or (missing and not self.allow_missing):
             return compare.EXIT_UNDECIDED
         return compare.EXIT_PASS if self.decided else compare.EXIT_UNDECIDED

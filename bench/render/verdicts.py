@@ -223,6 +223,10 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
     lines += [f"MISSING: {c.cell} ({c.skipped}): the other side's processes have nothing to be compared with"
               for c in outcome.having("missing")]
     lines += [f"Not run here: {c.cell} ({c.skipped})" for c in outcome.having("skipped")]
+    allowed = " (allowed by --allow-missing)" if outcome.allow_missing else ""
+    lines += [f"NOT COMPARABLE{allowed}: {c.cell} ({c.incomparable}): the versions' matrix files set another batch, so a step "
+              "is another amount of work on each side; give it on the command line (--global-batch, --scaling) to "
+              "measure both with one" for c in outcome.having("not comparable")]
     lines += setting_lines(a, b, outcome.cells)
     lines += uneven_lines(outcome.cells)
     bound = [c.cell for c in outcome.cells if c.input_bound and c.lockstep]
@@ -298,7 +302,7 @@ def setting_lines(a, b, cells) -> list[str]:
     if not differ:
         return []
     line = "The sides differ in: " + "; ".join(f"{k} A {va}, B {vb}" for k, (va, vb) in differ.items())
-    if {"global_batch", "scaling"} & set(differ):
+    if {"global_batch", "scaling"} & set(differ) and any(c.pairs for c in cells):   # else: NOT COMPARABLE's line
         line += " (a step of another batch is another amount of work: B/A compares step times, not examples/s)"
     return [line]
 
@@ -308,4 +312,5 @@ def failure_lines(cells) -> list[str]:
     return [f"  {c.cell}, pair {number}, side {side}: {r.get('status')}: {' '.join(str(r.get('reason', '')).split())}"
             for c in cells for number, pair in enumerate(c.pairs, 1)
             for side, r in zip("AB", pair) if r.get("status") not in ("ok", "skipped")] + [
-            f"  {c.cell}: {c.skipped}" for c in cells if c.verdict == "missing"]
+            f"  {c.cell}: {c.skipped}" for c in cells if c.verdict == "missing"] + [
+            f"  {c.cell}: not comparable: {c.incomparable}" for c in cells if c.verdict == "not comparable"]

@@ -83,14 +83,15 @@ FIND = {"regression": "slower or less accurate", "slower": "slower", "less-accur
 def commit_verdict(cells, find: str = "regression",
                    tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE) -> str:
     """A commit's verdict from its cells': ``failed`` when any failed (or only one side could
-    run it); a regression (one of REGRESSED) when any cell is slower or learned worse than
+    run it, or its matrix file sets another batch than GOOD's); a regression (one of REGRESSED) when any cell is slower or learned worse than
     GOOD beyond ``tolerance``, as far as ``find`` looks; ``same`` when every measured cell is
     the same or better; else ``undecided`` (``no metric``: looking for accuracy alone, and no
     cell has a test metric; ``undecided`` too when a cell has fewer whole pairs than asked)."""
     measured = [c for c in cells if c.verdict != "skipped"]
     if not measured:
         return "skipped"
-    if any(c.verdict in ("failed", "missing") for c in measured):   # missing: one side could not run a cell
+    # missing: one side could not run a cell; not comparable: the commit's matrix file sets another batch
+    if any(c.verdict in ("failed", "missing", "not comparable") for c in measured):
         return "failed"
     slower = find != "less-accurate" and any(c.verdict == "slower" for c in measured)
     worse = find != "slower" and any(c.less_accurate(tolerance) for c in measured)

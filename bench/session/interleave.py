@@ -44,6 +44,17 @@ DEFAULT_THRESHOLD = 0.05
 DEFAULT_MIN_PAIRS = 3
 DEFAULT_MAX_PAIRS = 8
 
+NOT_COMPARABLE = "not comparable"
+# What makes a step another amount of work: a version's matrix file that sets another batch
+# makes its step times no measure of the other's speed (check --baseline: "not comparable").
+WORK_FIELDS = ("global_batch", "scaling")
+
+
+def other_work(a: CellSpec, b: CellSpec) -> str:
+    """How the two sides' steps of a cell are other amounts of work; empty when they are not."""
+    return "; ".join(f"{name} A {getattr(a, name)}, B {getattr(b, name)}" for name in WORK_FIELDS
+                     if getattr(a, name) != getattr(b, name))
+
 
 class PairsInterrupted(KeyboardInterrupt):
     """Ctrl-C during interleaved pairs; ``cells`` holds what finished."""
@@ -67,6 +78,7 @@ class PairedCell:
     interrupted: bool = False   # Ctrl-C stopped its pairs: no verdict, whatever the pairs say
     lockstep: bool = False      # its pairs took turns step by step (one process a side; else one after the other)
     min_pairs: int = 0          # fewer complete pairs (the budget spent first) decide nothing
+    incomparable: str = ""      # what makes a step on one side another amount of work (not measured)
 
     def skip(self, pair: tuple[CellRecord, CellRecord] | None = None) -> bool:
         """Whether a side cannot run the cell, as the plan says (``side_specs``) or, after
@@ -117,6 +129,8 @@ class PairedCell:
 
     @property
     def verdict(self) -> str:
+        if self.incomparable:
+            return NOT_COMPARABLE
         if self.skipped:
             return "missing" if self.one_sided else "skipped"
         if self.failure:
@@ -135,7 +149,7 @@ class PairedCell:
 
     @property
     def decided(self) -> bool:
-        return self.verdict in ("same", "slower", "faster", "failed", "skipped", "missing")
+        return self.verdict in ("same", "slower", "faster", "failed", "skipped", "missing", NOT_COMPARABLE)
 
     # -- how well each side learned -----------------------------------------------------
 
@@ -173,7 +187,7 @@ class PairedCell:
         return {"cell": self.cell, "verdict": self.verdict, "threshold": self.threshold, "pairs": j.pairs,
                 "log_ratios": self.log_ratios, "ratio": j.ratio, "interval": list(j.interval) if j.interval else None,
                 "p_value": j.p_value, "smallest_p": j.smallest_p, "skipped": self.skipped, "stopped": self.stopped,
-                "interrupted": self.interrupted,
+                "interrupted": self.interrupted, "not_comparable": self.incomparable or None,
                 "failure": (self.failure or {}).get("reason"), "lockstep": self.lockstep,
                 "metric": self.metric[0] if self.metric else None, "metric_a": self.metric_of(0),
                 "metric_b": self.metric_of(1), "metric_direction": self.metric[1] if self.metric else None,
@@ -238,6 +252,10 @@ class Interleaved:
         cell.side_specs = {name: (found, skip_reason(found)) for name, found in specs.items()}
         if cell.skip():
             return cell
+        if self.a.of_version or self.b.of_version:   # ab's sides differ in what the user asked for
+            cell.incomparable = other_work(*(specs[side.name] for side in (self.a, self.b)))
+            if cell.incomparable:
+                return cell
         cell.lockstep = self.lockstep and _single_process(spec)
         while len(cell.pairs) < self.max_pairs:
             if deadline and time.monotonic() > deadline:

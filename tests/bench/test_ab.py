@@ -4,12 +4,15 @@ import json
 import math
 import random
 import textwrap
+from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 from distbench.analysis import compare, pairs
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.render import units, verdicts
+from distbench.session import bisect
 from distbench.session import interleave as ab
 from distbench.session import options
 from distbench.session.side import parse_side
@@ -587,3 +590,30 @@ def test_a_revision_side_that_ran_the_working_tree_s_code_is_never_let_through()
     mixed = _run(launch, min_pairs=3, max_pairs=8)
     assert mixed.verdict == "failed" and mixed.failed_sides == {"A"}
     assert pairs.outcome([same, mixed], allow_missing=True).exit_status == compare.EXIT_UNDECIDED
+
+
+def test_a_version_whose_matrix_file_sets_another_batch_is_not_comparable():
+    """check --against and bisect: the revision's matrix file sets batch 8, the working tree's
+    32. A step is then another amount of work, and its time no measure of speed (it had been
+    judged: a halved batch beside a slower model passed). No pair runs; the check fails closed
+    unless --allow-missing, as check --baseline does with runs of other settings. ab's sides
+    differ in what the user asked for, and are measured."""
+    version = SimpleNamespace(commit="0123abcd", spec=lambda spec: spec)
+    launch = FakeLaunch({"A": 10.0, "B": 10.0})
+    a, b = ab.Side("A", "revision HEAD~1", {"global_batch": 8}, checkout=version), ab.Side("B", "this working tree")
+    (cell,) = ab.Interleaved(a, b, launch, threshold=0.1, lockstep=False).run([SPEC], lambda spec: None)
+    assert cell.verdict == "not comparable" and not cell.pairs and not launch.order
+    assert cell.incomparable == f"global_batch A 8, B {SPEC.global_batch}"
+    found = pairs.outcome([cell])
+    assert found.exit_status == compare.EXIT_UNDECIDED
+    lines = verdicts.paired_lines(a, b, found)
+    assert lines[-1] == "RESULT: not passed (exit 3)" and any(
+        line.startswith(f"NOT COMPARABLE: {cell.cell} (global_batch A 8, B 32): ") for line in lines)
+    same = _run(FakeLaunch({"A": 10.0, "B": 10.0}), min_pairs=3, max_pairs=8)
+    assert pairs.outcome([same, cell]).exit_status == compare.EXIT_UNDECIDED
+    assert pairs.outcome([same, cell], allow_missing=True).exit_status == compare.EXIT_PASS
+    assert bisect.commit_verdict([same, cell]) == "failed"
+    # The same sides as ab's (no version): measured, the difference named.
+    (measured,) = ab.Interleaved(replace(a, checkout=None), b, FakeLaunch({"A": 10.0, "B": 10.0}), threshold=0.1,
+                                 lockstep=False).run([SPEC], lambda spec: None)
+    assert measured.pairs and measured.verdict != "not comparable"
