@@ -134,7 +134,7 @@ def median_of_medians(repeats: Sequence[Sequence[float]]) -> float:
 # process share its machine state and are not independent evidence about another process.
 
 
-def t_quantile(p: float, df: int) -> float:
+def t_quantile(p: float, df: float) -> float:
     """The p-quantile of Student's t with ``df`` degrees of freedom (scipy.stats.t.ppf)."""
     from scipy.stats import t
 

@@ -64,8 +64,8 @@ def test_check_per_cell_threshold_override(capsys, results):
     code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "6", "--results", results,
                            "--cell-threshold", f"{CELL}=200%")
     assert code == 0 and "RESULT: pass (exit 0)" in out   # within this cell's own 200%
-    code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "6", "--results", results, "--threshold", "150%")
-    assert code == 0 and "RESULT: pass (exit 0)" in out   # 150% typed as a percentage; "1.5" is refused
+    code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "6", "--results", results, "--threshold", "200%")
+    assert code == 0 and "RESULT: pass (exit 0)" in out   # 200% typed as a percentage; "2" is refused
 
 
 @pytest.mark.parametrize(

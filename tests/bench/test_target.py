@@ -200,7 +200,7 @@ def _run(tmp_path, times, reached=(True, True, True)):
 
 
 def test_compare_judges_time_to_target_and_a_target_no_longer_reached_fails_the_check(tmp_path):
-    noise = {CELL: compare.Noise(sd=0.05, runs=6)}
+    noise = {CELL: compare.Noise(sd=0.05, runs=10)}
     a = _run(tmp_path, [10.0, 11.0, 12.0])
     same = compare.compare_runs(a, _run(tmp_path, [10.5, 11.0, 11.5]), noise_a=noise)
     assert same.cells[0].verdict == "same" and same.cells[0].target
