@@ -16,7 +16,11 @@ def test_cell(benchmark, distbench_cell, distbench_session):
     try:
         repeats = distbench_session.run_cell(distbench_cell)
     except UserError as exc:   # a workload refused before any timing: once for the run, not once per cell
+        _failed(benchmark)
         pytest.exit(error_line(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+    except KeyboardInterrupt:
+        _failed(benchmark)   # no "fixture was not used" warning beside the interrupted run's lines
+        raise
     measured = [r for r in repeats if r["status"] == "ok"]
     failed = [r for r in repeats if r["status"] == "error"]
     if failed:   # first: a process that skipped does not hide another's crash

@@ -49,11 +49,12 @@ _SESSION = pytest.StashKey["object"]()
 def pytest_configure(config: pytest.Config) -> None:
     from distbench.session import options   # inside the hook: see the note on imports at the top
 
-    twice = options.given_twice(config.option, {
-        "on the command line": [str(a) for a in config.invocation_params.args],
-        "in PYTEST_ADDOPTS": shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))})
+    places = {"on the command line": [str(a) for a in config.invocation_params.args],
+              "in PYTEST_ADDOPTS": shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))}
+    twice = options.given_twice(config.option, places)
     if twice:
         raise pytest.UsageError(twice)
+    options.keep_latest_place(config.option, places)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     config.addinivalue_line("markers", f"{CELL_MARK}: a distbench benchmark cell (runs with --benchmark-only)")
 
@@ -125,10 +126,29 @@ def _refuse_pytest_benchmark_storage(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
-    """Before pytest-benchmark reads its storage (and fails on distbench's), in a project
-    with a matrix: refuse its storage flags with one line (pytest's usage error, exit 4)."""
-    if matrix_file(config) is not None:
+    """Before pytest-benchmark reads its storage (and fails on distbench's), and before
+    pytest-xdist starts its workers: where the matrix will run, refuse its storage flags and
+    parallel workers with one line each (pytest's usage error, exit 4); elsewhere check the
+    ``--distbench-*`` values given, here, where xdist's controller sees them (a worker's
+    refusal was an INTERNALERROR)."""
+    if config.getoption("help", default=False) or config.getoption("version", default=False):
+        return
+    if not config.getoption("benchmark_only", default=False):
+        _check_given(config)
+    elif matrix_file(config) is not None and _asks_for_matrix(config):
         _refuse_pytest_benchmark_storage(config)
+        _refuse_xdist(config)
+
+
+def _refuse_xdist(config: pytest.Config) -> None:
+    """The matrix under pytest-xdist: each worker ran the cells it drew at the same time as
+    the others' (timing each other), saved a run of its own and printed no table; with
+    ``--benchmark-skip`` in addopts pytest-benchmark let it through."""
+    workers = config.getoption("numprocesses", default=None)
+    if hasattr(config, "workerinput") or workers or config.getoption("tx", default=None):
+        raise pytest.UsageError(
+            f"-n {workers}: distbench times its cells one at a time, and pytest-xdist's workers would run them side "
+            "by side, each timing the others; run `pytest --benchmark-only -n 0` (ordinary tests keep -n)")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -136,8 +156,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     """With --benchmark-only and a declared matrix, adds the matrix's benchmarks (the
     -k and -m selections, which run after this hook, apply to them as to any test)."""
     if not config.getoption("benchmark_only", default=False):
-        _check_given(config)
-        return
+        return   # a wrong --distbench-* value was refused in pytest_cmdline_main
     if matrix_file(config) is None:
         _refuse_given_without_matrix(config)
         return
@@ -164,6 +183,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     benchmarks, others = [], []
     for item in items:
         names = getattr(item, "fixturenames", ())
+        if {"distbench_cell", "distbench_overhead_cell"} & set(names):
+            item.add_marker(CELL_MARK)   # -m distbench_cell / "not distbench_cell", which run after this hook
         unasked = no_overhead and "distbench_overhead_cell" in names
         (benchmarks if "benchmark" in names and not unasked else others).append(item)
     if others:

@@ -153,11 +153,12 @@ def add_to_argparse(parser, names: tuple[str, ...] | None = None) -> None:
 def add_to_pytest(group) -> None:
     """Adds every option to pytest's ``distbench`` group as ``--distbench-NAME``. A
     single-valued one keeps its last value and counts its uses: pytest puts ``addopts``
-    before the typed arguments, and what is typed overrides it (:func:`given_twice`)."""
+    before the typed arguments, and what is typed overrides it (:func:`given_twice`); a
+    repeatable one counts its uses too (:func:`keep_latest_place`)."""
     for option in OPTIONS:
         kwargs = option.argparse_kwargs(option.pytest_dest)
-        if kwargs["action"] is _Once:
-            kwargs["action"] = _Counted
+        if kwargs["action"] in (_Once, "append"):
+            kwargs["action"] = _Counted if kwargs["action"] is _Once else _CountedAppend
         group.addoption(option.pytest, **kwargs)
 
 
@@ -171,7 +172,37 @@ class _Counted(argparse.Action):
         setattr(namespace, USES, uses)
 
 
-USES = "distbench_uses"   # the namespace's count of each single-valued option's uses
+class _CountedAppend(argparse._AppendAction):
+    """pytest's repeatable option: every value, each use noted (:func:`keep_latest_place`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        uses = dict(getattr(namespace, USES, None) or {})
+        uses[option_string] = uses.get(option_string, 0) + 1
+        setattr(namespace, USES, uses)
+
+
+USES = "distbench_uses"   # the namespace's count of each option's uses
+
+
+def _counts(flag: str, uses: int, places: dict[str, list[str]]) -> dict[str, int]:
+    """How many times ``flag`` was given in each place, the ini file's addopts the rest."""
+    counts = {where: sum(w == flag or w.startswith(flag + "=") for w in words) for where, words in places.items()}
+    counts["in the ini file's addopts"] = uses - sum(counts.values())
+    return counts
+
+
+def keep_latest_place(namespace, places: dict[str, list[str]]) -> None:
+    """A repeatable ``--distbench-*`` option keeps the values of the latest place that gives
+    it (``places`` as for :func:`given_twice`, typed first): typed ``--distbench-strategy
+    default`` replaces the ini file's ``addopts`` strategies, as a single-valued option's
+    value does, instead of adding to them (pytest reads addopts, then PYTEST_ADDOPTS, then
+    what is typed, so the latest place's values are the last ones)."""
+    repeatable = {o.pytest: o.pytest_dest for o in OPTIONS if o.repeatable}
+    for flag, uses in (getattr(namespace, USES, None) or {}).items():
+        if flag in repeatable:
+            latest = next(n for n in _counts(flag, uses, places).values() if n)
+            setattr(namespace, repeatable[flag], getattr(namespace, repeatable[flag])[-latest:])
 
 
 def given_twice(namespace, places: dict[str, list[str]]) -> str | None:
@@ -179,10 +210,11 @@ def given_twice(namespace, places: dict[str, list[str]]) -> str | None:
     words by where they came from, the typed ones and PYTEST_ADDOPTS; the ini file's
     addopts are the rest), named; None when each place gives it once at most (the later
     place's value overrides: typed over PYTEST_ADDOPTS over the ini file)."""
+    single = {o.pytest for o in OPTIONS if not o.repeatable and not o.flag}
     for flag, uses in (getattr(namespace, USES, None) or {}).items():
-        counts = {where: sum(w == flag or w.startswith(flag + "=") for w in words) for where, words in places.items()}
-        counts["in the ini file's addopts"] = uses - sum(counts.values())
-        twice = next((where for where, n in counts.items() if n > 1), None)
+        if flag not in single:
+            continue
+        twice = next((where for where, n in _counts(flag, uses, places).items() if n > 1), None)
         if twice:
             return (f"{flag} was given twice {twice}; it takes one value (one typed overrides PYTEST_ADDOPTS', "
                     "which overrides the ini file's)")

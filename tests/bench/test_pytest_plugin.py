@@ -159,6 +159,46 @@ def test_a_value_typed_overrides_addopts_and_one_place_giving_it_twice_is_refuse
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --distbench-repeats 3 --distbench-repeats 4\n")
     assert repeats("--distbench-repeats", "2").startswith(
         "ERROR: --distbench-repeats was given twice in the ini file's addopts; it takes one value")
+    # A repeatable option: the latest place's values replace the earlier's (they were added to them).
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --distbench-strategy virtual --distbench-strategy mirrored\n")
+    (tmp_path / "test_own.py").write_text("def test_own(pytestconfig):\n"
+                                          "    print('REPEATS', ','.join(pytestconfig.option.distbench_strategy))\n")
+    assert repeats() == "virtual,mirrored"
+    assert repeats("--distbench-strategy", "default") == "default"
+    assert repeats(env={"PYTEST_ADDOPTS": "--distbench-strategy=one_gpu"}) == "one_gpu"
+    assert repeats("--distbench-strategy", "default", "--distbench-strategy=tpu",
+                   env={"PYTEST_ADDOPTS": "--distbench-strategy one_gpu"}) == "default,tpu"
+
+
+def test_the_matrix_under_pytest_xdist_is_refused_and_its_cells_carry_their_mark(tmp_path):
+    """With ``-n 2`` (and ``--benchmark-skip`` in addopts, which let pytest-benchmark's own
+    check through) each xdist worker ran the cells it drew beside the others', saved a run
+    of its own and printed no table, exit 0; a wrong value under ``-n 2`` was an
+    INTERNALERROR (a worker's refusal). The ``distbench_cell`` mark was never put on a cell,
+    and pytest-benchmark's storage flags were refused where no cell runs."""
+    (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nstrategies = ["default"]\nloops = ["custom"]\n'
+                                             'workloads = ["reuters_cnn"]\n')
+    (tmp_path / "test_own.py").write_text("def test_own(benchmark):\n    assert benchmark(sum, [1, 2]) == 3\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+    def pytest_(*args):
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300, env=env)
+
+    result = pytest_("-n", "2", "--distbench-repeats", "0")
+    assert result.returncode == 4 and "INTERNALERROR" not in result.stdout + result.stderr, result.stderr[-2000:]
+    assert result.stderr.strip() == "ERROR: --distbench-repeats must be >= 1; received 0."
+    result = pytest_("--benchmark-only", "-n", "2", "--benchmark-skip")
+    assert result.returncode == 4 and result.stderr.strip().startswith(
+        "ERROR: -n 2: distbench times its cells one at a time"), result.stdout[-2000:] + result.stderr[-2000:]
+    assert "-n 0" in result.stderr and not (tmp_path / "results").exists()
+    assert pytest_("-n", "2").returncode == 0   # the project's own tests keep their workers
+    cells = pytest_("--benchmark-only", "--co", "-m", "distbench_cell")
+    assert "test_cell[reuters_cnn-default-custom]" in cells.stdout and "test_own" not in cells.stdout, cells.stdout
+    own = pytest_("--benchmark-only", "--co", "-m", "not distbench_cell")
+    assert "test_own" in own.stdout and "test_cell[" not in own.stdout, own.stdout
+    saved = pytest_("--benchmark-autosave")   # no cell runs: the project's own benchmark, saved by pytest-benchmark
+    assert saved.returncode == 0 and list((tmp_path / ".benchmarks").rglob("*.json")), saved.stderr[-2000:]
 
 
 def test_a_pyproject_that_does_not_parse_and_names_no_matrix_is_passed_over(tmp_path):
