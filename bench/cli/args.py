@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 
 from distbench.core.config import fraction
@@ -96,3 +97,50 @@ def document_only(fmt: str | None):
         return
     with contextlib.redirect_stdout(sys.stderr):
         yield
+
+
+class ReaderGone:
+    """A standard stream whose reader may leave (``distbench check ... | head -1``): its
+    BrokenPipeError had ended the command with a traceback and exit 1 (a regression's
+    status), before a measured run was saved. Once the reader has gone, what is written
+    goes nowhere and the command finishes: its measurements saved, its exit status the
+    verdict's."""
+
+    def __init__(self, stream) -> None:
+        self._stream, self.gone = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._left()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._left()
+
+    def _left(self) -> None:
+        self.gone = True
+        try:   # what the stream still holds, and Python's own flush at exit, then go nowhere too
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def readers_may_leave():
+    """Within it, stdout and stderr are :class:`ReaderGone`."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = ReaderGone(sys.stdout), ReaderGone(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved

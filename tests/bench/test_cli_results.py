@@ -360,3 +360,34 @@ def test_the_noise_comes_only_from_runs_that_measured_the_cell_the_same_way(caps
     assert code == 3 and "UNDECIDED" in out and "RESULT: not passed (exit 3)" in out, out
     line = next(l for l in out.splitlines() if l.startswith(CELL.partition("-")[2] + " "))
     assert "4 runs" in line, line              # the six batch-32 runs but runs 15 and 16, the two compared; not 16
+
+
+def _reader_gone(*argv, cwd=None):
+    """``distbench ARGV | head -0``: the reader has left before the command writes."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.Popen([sys.executable, "-m", "distbench", *argv], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read()
+    return proc.wait(timeout=600), err
+
+
+def test_a_reader_that_leaves_changes_no_exit_status(results):
+    """`distbench compare 1 6 | head -1`: BrokenPipeError's traceback and exit 1, a
+    regression's status, for a comparison that exits 0."""
+    code, err = _reader_gone("compare", "1", "6", "--results", results)
+    assert code == 0 and "Traceback" not in err, err[-2000:]
+
+
+@pytest.mark.slow
+def test_a_run_whose_reader_left_is_saved(tmp_path):
+    """`distbench run ... | head -1` lost the exit status to a traceback after the save; a
+    check --against lost its measured run (its progress lines come before the save)."""
+    code, err = _reader_gone("run", "--workload", "matmul", "--matmul-shape", "64,64,64", "--matmul-repeats", "2",
+                             "--no-peak", "--results", str(tmp_path / "results"))
+    assert code == 0 and "Traceback" not in err, err[-2000:]
+    assert len(list((tmp_path / "results").glob("*/*.json"))) == 1
