@@ -208,13 +208,15 @@ def _by_declared_name(names: list[str], declared: list[str], kind: str, loaded: 
     unknown = {n for n in names if not references.is_reference(n) and n not in plugins.registry_of(kind).names()}
     if not unknown:
         return names
-    by_name = {}
+    by_name, failed = {}, []
     for ref in (r for r in declared if references.is_reference(r)):
         try:
             by_name.setdefault(getattr(references.find(ref), "name", None), ref)
-        except UserError:
-            continue
+        except UserError as exc:
+            failed.append(exc)
     missing = [n for n in names if n in unknown and n not in by_name]
+    if missing and failed:   # the name may be that reference's: its own error, not "unknown workload"
+        raise failed[0]
     if missing:   # the registry's refusal, with the matrix file's own names among the known
         raise plugins.registry_of(kind).unknown(missing[0], tuple(n for n in by_name if n))
     return [by_name.get(n, n) if n in unknown else n for n in names]

@@ -33,6 +33,20 @@ def test_an_unknown_name_from_the_file_is_refused_naming_the_file(tmp_path, monk
     assert capsys.readouterr().err.startswith(f"distbench: error: Unknown {kind} 'nope'. Known: ")
 
 
+def test_a_name_the_file_s_reference_would_give_says_why_the_reference_did_not_load(tmp_path, monkeypatch, capsys):
+    """``--workload points`` where the file's ``model.py:Points`` fails at import (here, from
+    a folder where a relative path it reads is missing) read "Unknown workload 'points'",
+    though `distbench list` shows it where it loads: the reference's own error is the one."""
+    from distbench.cli.main import main
+
+    (tmp_path / "distbench.toml").write_text('workloads = ["model.py:Points"]\n')
+    (tmp_path / "model.py").write_text('raise RuntimeError("boom at import")\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--no-save", "--workload", "points"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "RuntimeError: boom at import" in err and "Unknown workload" not in err, err
+
+
 @pytest.mark.parametrize("key", ["data", "results", "target", "profile"])
 def test_an_empty_text_is_refused_naming_the_file(tmp_path, key):
     """``data = ""`` and ``results = ""`` read as the file's own folder (a relative path
