@@ -248,8 +248,14 @@ def test_bisect_fails_a_commit_whose_matrix_file_makes_an_impossible_cell(tmp_pa
     broken = _commit(where, "Broken matrix file", {"pyproject.toml": "[tool.distbench\n"})
     _commit(where, "Mended", {"pyproject.toml": PYPROJECT})
     result = distbench(where, "bisect", shas[0], "HEAD~1", timeout=300)
-    assert result.returncode == 3 and f"\n  Side B (candidate {broken[:8]}): " in result.stdout, (
-        result.stdout[-3000:] + result.stderr[-2000:])
+    assert result.returncode == 3 and f"\n  Side B (candidate {broken[:8]}): Cannot read the matrix file " \
+        "pyproject.toml: " in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
+    # check --against that commit: one line naming the side and the file in the revision (it
+    # named the file in a temporary worktree already removed).
+    result = distbench(where, "check", "--against", "HEAD~1", timeout=300)
+    assert result.returncode == 2 and result.stderr.startswith(
+        "distbench: error: Side A (revision HEAD~1): Cannot read the matrix file pyproject.toml: "), result.stderr
+    assert result.stderr.count("\n") == 1 and not list(where.glob("results/*/*.json"))
     result = distbench(where, "bisect", three, "HEAD", "--strategy", "multi_worker", timeout=300)
     assert result.returncode == 2 and result.stderr.startswith(
         f"distbench: error: Side A (good {three[:8]}): Global batch 32 is not divisible"), result.stderr

@@ -92,8 +92,11 @@ def at_version(side: Side, version: Checkout, matrix: str | None, base: CellSpec
     if not os.path.isdir(version.cwd):
         raise UserError(f"Revision {version.commit[:8]} has no folder {version.project.subfolder}, where this "
                         "command runs: run it from a folder that both versions have (the repository's top).")
-    return replace(side, checkout=version, changes={**version_changes(version, matrix, base, given or {}),
-                                                     **side.changes})
+    try:
+        changes = version_changes(version, matrix, base, given or {})
+    except UserError as exc:   # its matrix file, named in the version, not in a worktree since removed
+        raise UserError(f"Side {side.name} ({side.label}): " + str(exc).replace(version.path + os.sep, "")) from None
+    return replace(side, checkout=version, changes={**changes, **side.changes})
 
 
 def measure(session: Session, suite: Suite | None, a: Side, b: Side, settings: Pairs, progress=None,
