@@ -91,7 +91,7 @@ def _add_stored_commands(sub) -> None:
 
     p = sub.add_parser("report", help="write report.html (one self-contained page) and report.md with PNG charts")
     p.add_argument("--run", default="latest", help="the run to report (default: latest)")
-    p.add_argument("--out", default=None, help="output folder (default: reports/<machine-id>)")
+    p.add_argument("--out", default=None, help="output folder (default: reports/<machine-id> beside the results folder)")
     p.add_argument("--reference", default=None, metavar="MACHINE",
                    help="the machine others are compared with (a folder of the results; default: the run's)")
     add_verdict_args(p)

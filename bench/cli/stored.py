@@ -84,7 +84,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     storage = Storage(args.results)
     run = load_ref(storage, args.run)
     histories = {folder.name: history(storage, folder.name) for folder in storage.machine_folders()}
-    out = args.out or os.path.join("reports", run.machine_id)
+    # Beside the results folder (the project's, from a sub-folder too), not in the folder it runs in.
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.results)), "reports", run.machine_id)
     markdown, page = write_report(run, histories, out, threshold_of(args, stored_default(args)), args.reference)
     print(summary.wrap(wrote_line(page, markdown)))
     return 0

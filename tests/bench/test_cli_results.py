@@ -264,6 +264,17 @@ def test_report_writes_markdown_and_charts(capsys, results, tmp_path):
         assert (out_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_report_goes_beside_the_results_folder_from_any_folder(capsys, results, tmp_path, monkeypatch):
+    """From a project's sub-folder it was written into that sub-folder (reports/ under the
+    folder the command ran in), while the results came from the project's top."""
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    code, out, _ = run_cli(capsys, "report", "--run", "6", "--results", results)
+    (machine,) = os.listdir(results)
+    assert code == 0 and (Path(results).parent / "reports" / machine / "report.html").is_file(), out
+    assert not (tmp_path / "sub" / "reports").exists()
+
+
 def test_a_report_that_cannot_be_written_is_one_line(capsys, results, tmp_path):
     """The folder exists, but report.md in it is a folder (as a read-only folder would fail):
     a traceback (IsADirectoryError) after the charts were drawn."""
