@@ -108,7 +108,9 @@ def check_baseline(args: argparse.Namespace) -> int:
                             f"or `pytest --benchmark-only`: give {flag} N of one of those ({those}).")
     unknown = sorted(set(overrides) - set(baseline.cells()) - set(current.cells()))
     if unknown:
-        raise UserError(f"--cell-threshold names cells in neither run: {', '.join(unknown)}.")
+        known = sorted(set(baseline.cells()) | set(current.cells()))
+        raise UserError(f"--cell-threshold names cells in neither run: {', '.join(unknown)}; their cells: "
+                        f"{', '.join(known)}.")
     noise_a, noise_b = _noise(storage, baseline, current)
     comparison = compare.compare_runs(baseline, current, threshold_of(args, stored_default(args)), overrides,
                                       noise_a, noise_b)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import sys
 from typing import TypeVar
 
 from distbench.core.errors import UnknownName, UserError
@@ -75,7 +76,7 @@ class Registry:
             known = self._entries[name]
             if same_class(known, cls):
                 return name
-            raise UserError(f"{where}: {self.kind} name {name!r} is taken by {known.__module__}.{known.__qualname__}; "
+            raise UserError(f"{where}: {self.kind} name {name!r} is taken by {_origin(known)}; "
                             "give the class another `name`.")
         self.register(cls)
         return name
@@ -124,3 +125,13 @@ class Registry:
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries
+
+
+def _origin(cls) -> str:
+    """Where a class comes from, as the user named it: ``path/model.py:Points`` for a class
+    loaded from a file (its module's name is one distbench made up), else ``module.Class``."""
+    module = sys.modules.get(cls.__module__)
+    path = getattr(module, "__file__", None)
+    if cls.__module__.startswith("distbench_user_") and path:
+        return f"{path}:{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"

@@ -1,5 +1,6 @@
 """Workloads from outside the repository: references, entry points, the matrix file."""
 
+import re
 import sys
 import textwrap
 
@@ -88,6 +89,17 @@ def test_a_name_taken_by_another_class_is_refused(tmp_path):
     path.write_text(MODEL.format(name="reuters_cnn"))
     with pytest.raises(UserError, match="workload name 'reuters_cnn' is taken by distbench.workloads.reuters_cnn.ReutersCnn"):
         plugins.load(f"{path}:Tiny", "workload")
+    # Taken by a class loaded from a file: named by its file, not the module name distbench made up for it.
+    first, second = tmp_path / "one" / "model.py", tmp_path / "two" / "model.py"
+    for where in (first, second):
+        where.parent.mkdir()
+        where.write_text(MODEL.format(name="points_taken"))
+    plugins.load(f"{first}:Tiny", "workload")
+    try:
+        with pytest.raises(UserError, match=f"workload name 'points_taken' is taken by {re.escape(str(first))}:Tiny; "):
+            plugins.load(f"{second}:Tiny", "workload")
+    finally:
+        WORKLOADS.unregister("points_taken")   # not left for the session's later tests
 
 
 def test_entry_points_register_their_classes_and_a_broken_one_is_skipped(model_file, monkeypatch, caplog):
