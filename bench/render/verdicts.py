@@ -150,8 +150,9 @@ PAIRED_HEADERS = ["cell", "pairs", "median A ms", "median B ms", "B/A [95% CI]",
 
 
 def _side_median(c, k: int) -> str:
-    """The side's median over whole pairs: a process whose partner failed ran alone, not in turns."""
-    medians = [pair[k]["step_time"]["median"] for pair in c.pairs if all(r.get("status") == "ok" for r in pair)]
+    """The side's median over whole pairs of what the pairs compare (a process's median step,
+    or its mean: ``PairedCell.statistic``): a process whose partner failed ran alone, not in turns."""
+    medians = [pair[k]["step_time"][c.statistic] for pair in c.pairs if all(r.get("status") == "ok" for r in pair)]
     return units.ms(stats.percentile(medians, 50)) if medians else "-"
 
 
@@ -228,6 +229,10 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
               "is another amount of work on each side; give it on the command line (--global-batch, --scaling) to "
               "measure both with one" for c in outcome.having("not comparable")]
     lines += setting_lines(a, b, outcome.cells)
+    means = [c.cell for c in outcome.cells if c.pairs and c.statistic == "mean"]
+    if means:
+        lines.append(f"MEAN STEPS: {', '.join(means)}: the sides time steps in groups of other sizes (steps per "
+                     "execution), so B/A and the medians shown compare each process's mean step, not its median.")
     lines += uneven_lines(outcome.cells)
     bound = [c.cell for c in outcome.cells if c.input_bound and c.lockstep]
     if bound:

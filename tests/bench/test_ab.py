@@ -617,3 +617,27 @@ def test_a_version_whose_matrix_file_sets_another_batch_is_not_comparable():
     (measured,) = ab.Interleaved(replace(a, checkout=None), b, FakeLaunch({"A": 10.0, "B": 10.0}), threshold=0.1,
                                  lockstep=False).run([SPEC], lambda spec: None)
     assert measured.pairs and measured.verdict != "not comparable"
+
+
+def test_sides_that_time_steps_in_groups_of_other_sizes_compare_mean_steps():
+    """tune's confirmation and ``ab --b "--steps-per-execution 10"``: side B's samples are
+    10-step means, near the mean step, while A's median of single steps sits below a skewed
+    step time's mean (a step in ten takes 16 ms, the rest 10: median 10, mean 10.6). The
+    same speed read B/A 1.06, slower at 5%; the pairs now compare mean steps, and say so."""
+    rng = random.Random(3)
+
+    def launch(spec, side):
+        steps = [16.0 if rng.random() < 0.1 else 10.0 for _ in range(400)]
+        if side.name == "B":
+            steps = [sum(steps[i:i + 10]) / 10 for i in range(0, 400, 10)]
+        rec = record(spec.id, [s / 1000 for s in steps])
+        rec["steps"]["steps_per_sample"] = 10 if side.name == "B" else 1
+        return rec
+
+    cell = _run(launch, threshold=0.05, min_pairs=3, max_pairs=8)
+    assert cell.statistic == "mean" and cell.judgement.ratio == pytest.approx(1.0, abs=0.02), cell.judgement
+    assert cell.verdict == "same", cell.judgement
+    lines = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), pairs.outcome([cell]))
+    assert any(line.startswith(f"MEAN STEPS: {cell.cell}: ") for line in lines), lines
+    plain = _run(FakeLaunch({"A": 10.0, "B": 10.0}), min_pairs=3, max_pairs=8)
+    assert plain.statistic == "median"   # one size on both sides: each process's median step, as before
