@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from distbench.analysis.compare import DEFAULT_ACCURACY_TOLERANCE, EXIT_PASS, EXIT_REGRESSION, MIN_HISTORY_RUNS
+from distbench.analysis.pairs import UNEVEN
 from distbench.core import stats
 from distbench.core.records import short_reason
 from distbench.render import summary, units
@@ -249,10 +250,6 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
                                                         bool(outcome.less_accurate)))]
 
 
-# Sides whose steps differ more than this in lockstep: the lighter side's steps are slowed by
-# its heavy partner (0.58 ms alone, 1.39 ms beside a 9.3 ms partner: B/A 6.6 in lockstep
-# against 15.7 with --no-lockstep, a user's project), so the ratio understates the change.
-UNEVEN = 2.0
 
 
 def uneven_lines(cells) -> list[str]:

@@ -224,6 +224,11 @@ def test_pair_noise_is_pooled_around_each_run_s_mean(tmp_path):
     assert pairs.pair_noise(runs)[SPEC.id] == noise
     apart = pairs.pair_noise(runs, lockstep=False)[SPEC.id]
     assert apart.sd == pytest.approx(0.5) and apart.runs == 1 and not apart.lockstep
+    # A check that found B 21.8x slower (log 3.08), its pairs spread 0.42: not a small change's
+    # noise, which plan sizes its pairs by (it made plan ask for six times the pairs).
+    part = {"cells": {SPEC.id: {"log_ratios": [3.08 + d for d in (0.42, -0.42, 0.0)]}}}
+    runs.append(load(save_run({SPEC.id + "@A": [record(SPEC.id, samples(10))]}, tmp_path, extra={"interleaved": part})))
+    assert pairs.pair_noise(runs)[SPEC.id] == noise
 
 
 @pytest.mark.parametrize("sd, effect, threshold", [(0.08, 0.20, 0.10), (0.052, 0.17, 0.05), (0.03, 0.10, 0.05)])
