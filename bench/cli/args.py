@@ -110,7 +110,7 @@ class ReaderGone:
         self._stream, self.gone = stream, False
 
     def write(self, text: str) -> int:
-        if not self.gone:
+        if not self.gone and self._stream is not None:   # None: Python started without the stream
             try:
                 return self._stream.write(text)
             except BrokenPipeError:
@@ -118,7 +118,7 @@ class ReaderGone:
         return len(text)
 
     def flush(self) -> None:
-        if not self.gone:
+        if not self.gone and self._stream is not None:
             try:
                 self._stream.flush()
             except BrokenPipeError:
@@ -127,8 +127,12 @@ class ReaderGone:
     def _left(self) -> None:
         self.gone = True
         try:   # what the stream still holds, and Python's own flush at exit, then go nowhere too
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
-        except (OSError, ValueError):
+            nowhere = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(nowhere, self._stream.fileno())
+            finally:
+                os.close(nowhere)
+        except (OSError, ValueError):   # a stream without a descriptor (a test's capture)
             pass
 
     def __getattr__(self, name):
@@ -143,4 +147,7 @@ def readers_may_leave():
     try:
         yield
     finally:
+        for stream in (sys.stdout, sys.stderr):   # what is still buffered, while a reader's leaving is caught
+            if isinstance(stream, ReaderGone):
+                stream.flush()
         sys.stdout, sys.stderr = saved

@@ -47,6 +47,14 @@ _SESSION = pytest.StashKey["object"]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _one_value_each(config)   # again: a run whose pytest_cmdline_main is not called (pytester, xdist's workers)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    config.addinivalue_line("markers", f"{CELL_MARK}: a distbench benchmark cell (runs with --benchmark-only)")
+
+
+def _one_value_each(config: pytest.Config) -> None:
+    """A single-valued option given twice in one place is refused; a repeatable one keeps the
+    latest place's values (typed over PYTEST_ADDOPTS over the ini file's addopts)."""
     from distbench.session import options   # inside the hook: see the note on imports at the top
 
     places = {"on the command line": [str(a) for a in config.invocation_params.args],
@@ -55,8 +63,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if twice:
         raise pytest.UsageError(twice)
     options.keep_latest_place(config.option, places)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    config.addinivalue_line("markers", f"{CELL_MARK}: a distbench benchmark cell (runs with --benchmark-only)")
 
 
 _MATRIX_FILE = pytest.StashKey["object"]()
@@ -133,6 +139,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     refusal was an INTERNALERROR)."""
     if config.getoption("help", default=False) or config.getoption("version", default=False):
         return
+    _one_value_each(config)   # before the values are checked: an overridden one is not the run's
     if not config.getoption("benchmark_only", default=False):
         _check_given(config)
     elif matrix_file(config) is not None and _asks_for_matrix(config):
@@ -144,10 +151,11 @@ def _refuse_xdist(config: pytest.Config) -> None:
     """The matrix under pytest-xdist: each worker ran the cells it drew at the same time as
     the others' (timing each other), saved a run of its own and printed no table; with
     ``--benchmark-skip`` in addopts pytest-benchmark let it through."""
-    workers = config.getoption("numprocesses", default=None)
-    if hasattr(config, "workerinput") or workers or config.getoption("tx", default=None):
+    workers, tx = config.getoption("numprocesses", default=None), config.getoption("tx", default=None)
+    if hasattr(config, "workerinput") or workers or tx:
+        given = f"-n {workers}" if workers else f"--tx {' '.join(tx)}" if tx else "pytest-xdist"
         raise pytest.UsageError(
-            f"-n {workers}: distbench times its cells one at a time, and pytest-xdist's workers would run them side "
+            f"{given}: distbench times its cells one at a time, and pytest-xdist's workers would run them side "
             "by side, each timing the others; run `pytest --benchmark-only -n 0` (ordinary tests keep -n)")
 
 
@@ -197,12 +205,12 @@ def _check_given(config: pytest.Config) -> None:
     (typed, or in addopts) is still pytest's usage error, not silence; checked without
     loading the project's references or TensorFlow."""
     # inside the hook: see the note on imports at the top
-    from distbench.core.errors import UserError
-    from distbench.session import options
-    from distbench.session.session import check_given
-
     given = _given(config)
     if given:
+        from distbench.core.errors import UserError
+        from distbench.session import options
+        from distbench.session.session import check_given   # numpy and the workloads: only when values are given
+
         try:
             check_given(given)
         except UserError as exc:   # named as typed: --distbench-repeats, not --repeats

@@ -202,8 +202,8 @@ def paired_table(cells, tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> str:
 def pair_line(cell, record_a: dict, record_b: dict, label: str | None = None) -> str:
     """A progress line: one pair's medians and the verdict so far (``label``: what the pair
     compares, where the cell's id would name one side only)."""
-    def side(r):
-        return f"{units.ms(r['step_time']['median'])} ms" if r.get("status") == "ok" else r.get("status", "?").upper()
+    def side(r):   # what the pairs compare: the median step, or the mean (MEAN STEPS)
+        return f"{units.ms(r['step_time'][cell.statistic])} ms" if r.get("status") == "ok" else r.get("status", "?").upper()
 
     j = cell.judgement
     return (f"[pair {len(cell.pairs)}] {label or cell.cell}: A {side(record_a)}, B {side(record_b)}; "
@@ -226,9 +226,7 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
               for c in outcome.having("missing")]
     lines += [f"Not run here: {c.cell} ({c.skipped})" for c in outcome.having("skipped")]
     allowed = " (allowed by --allow-missing)" if outcome.allow_missing else ""
-    lines += [f"NOT COMPARABLE{allowed}: {c.cell} ({c.incomparable}): the versions' matrix files set another batch, so a step "
-              "is another amount of work on each side; give it on the command line (--global-batch, --scaling) to "
-              "measure both with one" for c in outcome.having("not comparable")]
+    lines += [f"NOT COMPARABLE{allowed}: {c.cell} ({c.incomparable}): {OTHER_WORK}" for c in outcome.having("not comparable")]
     lines += setting_lines(a, b, outcome.cells)
     means = [c.cell for c in outcome.cells if c.pairs and c.statistic == "mean"]
     if means:
@@ -309,10 +307,14 @@ def setting_lines(a, b, cells) -> list[str]:
     return [line]
 
 
+OTHER_WORK = ("the versions' matrix files set another batch, so a step is another amount of work on each side; give "
+              "it on the command line (--global-batch, --scaling) to measure both with one")
+
+
 def failure_lines(cells) -> list[str]:
     """Every failed process of ``cells``, with its whole reason (the table's column shortens it)."""
     return [f"  {c.cell}, pair {number}, side {side}: {r.get('status')}: {' '.join(str(r.get('reason', '')).split())}"
             for c in cells for number, pair in enumerate(c.pairs, 1)
             for side, r in zip("AB", pair) if r.get("status") not in ("ok", "skipped")] + [
             f"  {c.cell}: {c.skipped}" for c in cells if c.verdict == "missing"] + [
-            f"  {c.cell}: not comparable: {c.incomparable}" for c in cells if c.verdict == "not comparable"]
+            f"  {c.cell}: not comparable ({c.incomparable}): {OTHER_WORK}" for c in cells if c.verdict == "not comparable"]

@@ -36,6 +36,7 @@ from distbench.core.lockstep import ENV, prefix
 from distbench.core.records import CellRecord, skipped
 from distbench.launchers.process import kill_all, resume
 from distbench.launchers.relay import Relay
+from distbench.session.plan import reads
 from distbench.session.side import Side
 
 # One lockstep pair's log-ratio has an sd of about 0.012 here (A/A; 0.09-0.15 for pairs run
@@ -48,12 +49,15 @@ NOT_COMPARABLE = "not comparable"
 # What makes a step another amount of work: a version's matrix file that sets another batch
 # makes its step times no measure of the other's speed (check --baseline: "not comparable").
 WORK_FIELDS = ("global_batch", "scaling")
+ONE_REPLICA = ("default", "one_gpu")   # strategies whose batch is one replica's, weak scaling or strong
 
 
 def other_work(a: CellSpec, b: CellSpec) -> str:
-    """How the two sides' steps of a cell are other amounts of work; empty when they are not."""
+    """How the two sides' steps of a cell are other amounts of work (a setting it reads, and
+    weak scaling only where there may be several replicas); empty when they are not."""
     return "; ".join(f"{name} A {getattr(a, name)}, B {getattr(b, name)}" for name in WORK_FIELDS
-                     if getattr(a, name) != getattr(b, name))
+                     if getattr(a, name) != getattr(b, name) and reads(a, name, getattr(b, name))
+                     and not (name == "scaling" and a.strategy in ONE_REPLICA))
 
 
 class PairsInterrupted(KeyboardInterrupt):
@@ -368,6 +372,7 @@ def records_by_side(cells: list[PairedCell]) -> dict[str, list[CellRecord]]:
     for c in cells:
         for k, side in enumerate(("A", "B")):
             spec, reason = c.side_specs.get(side, (c.spec, None))
-            found = [pair[k] for pair in c.pairs] or [skipped(spec, reason or c.skipped or c.stopped or "not run")]
+            why = reason or c.skipped or c.stopped or (f"{NOT_COMPARABLE}: {c.incomparable}" if c.incomparable else "")
+            found = [pair[k] for pair in c.pairs] or [skipped(spec, why or "not run")]
             out[f"{c.cell}@{side}"] = [{**r, "cell": f"{c.cell}@{side}"} for r in found]
     return out

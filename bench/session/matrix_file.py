@@ -215,8 +215,10 @@ def _by_declared_name(names: list[str], declared: list[str], kind: str, loaded: 
         except UserError as exc:
             failed.append(exc)
     missing = [n for n in names if n in unknown and n not in by_name]
-    if missing and failed:   # the name may be that reference's: its own error, not "unknown workload"
-        raise failed[0]
     if missing:   # the registry's refusal, with the matrix file's own names among the known
-        raise plugins.registry_of(kind).unknown(missing[0], tuple(n for n in by_name if n))
+        refusal = plugins.registry_of(kind).unknown(missing[0], tuple(n for n in by_name if n))
+        if failed:   # the name may be that reference's: why it is not known (`distbench list` shows it where it loads)
+            raise UserError(f"{str(refusal).rstrip('.')}; a reference of the matrix file that may define it did not "
+                            f"load: {failed[0]}") from None
+        raise refusal
     return [by_name.get(n, n) if n in unknown else n for n in names]

@@ -618,6 +618,15 @@ def test_a_version_whose_matrix_file_sets_another_batch_is_not_comparable():
     assert pairs.outcome([same, cell]).exit_status == compare.EXIT_UNDECIDED
     assert pairs.outcome([same, cell], allow_missing=True).exit_status == compare.EXIT_PASS
     assert bisect.commit_verdict([same, cell]) == "failed"
+    # A cell that reads no batch (matmul), and weak scaling on one replica, are the same work.
+    for spec, changes in ((CellSpec("matmul", "default", None), {"global_batch": 8}),
+                          (SPEC, {"scaling": "weak"})):
+        side = ab.Side("A", "revision HEAD~1", changes, checkout=version)
+        (same_work,) = ab.Interleaved(side, b, FakeLaunch({"A": 10.0, "B": 10.0}), threshold=0.1,
+                                      lockstep=False).run([spec], lambda spec: None)
+        assert same_work.pairs and not same_work.incomparable, (spec, changes)
+    stored = ab.records_by_side([cell])[f"{cell.cell}@A"][0]
+    assert stored["status"] == "skipped" and stored["reason"] == "not comparable: global_batch A 8, B 32"
     # The same sides as ab's (no version): measured, the difference named.
     (measured,) = ab.Interleaved(replace(a, checkout=None), b, FakeLaunch({"A": 10.0, "B": 10.0}), threshold=0.1,
                                  lockstep=False).run([SPEC], lambda spec: None)

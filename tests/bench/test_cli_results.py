@@ -378,7 +378,7 @@ def _reader_gone(*argv, cwd=None):
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONUNBUFFERED")}   # buffered, as a shell's
     proc = subprocess.Popen([sys.executable, "-m", "distbench", *argv], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     proc.stdout.close()
@@ -390,8 +390,10 @@ def _reader_gone(*argv, cwd=None):
 def test_a_reader_that_leaves_changes_no_exit_status(results):
     """`distbench compare 1 6 | head -1`: BrokenPipeError's traceback and exit 1, a
     regression's status, for a comparison that exits 0."""
-    code, err = _reader_gone("compare", "1", "6", "--results", results)
-    assert code == 0 and "Traceback" not in err, err[-2000:]
+    for argv in (["compare", "1", "6"], ["plan", "--detect", "20%"], ["check", "--baseline", "1", "--run", "6"]):
+        code, err = _reader_gone(*argv, "--results", results)   # plan and check's lines: printed, not flushed
+        assert code == (1 if argv[0] == "check" else 0) and "Traceback" not in err, (argv, err[-2000:])
+        assert "BrokenPipeError" not in err, (argv, err[-2000:])   # exit 120 at Python's own flush had said so
 
 
 @pytest.mark.slow

@@ -36,7 +36,8 @@ def test_an_unknown_name_from_the_file_is_refused_naming_the_file(tmp_path, monk
 def test_a_name_the_file_s_reference_would_give_says_why_the_reference_did_not_load(tmp_path, monkeypatch, capsys):
     """``--workload points`` where the file's ``model.py:Points`` fails at import (here, from
     a folder where a relative path it reads is missing) read "Unknown workload 'points'",
-    though `distbench list` shows it where it loads: the reference's own error is the one."""
+    though `distbench list` shows it where it loads: the reference's own error is said too
+    (alone, it would hide a typo's refusal)."""
     from distbench.cli.main import main
 
     (tmp_path / "distbench.toml").write_text('workloads = ["model.py:Points"]\n')
@@ -44,7 +45,8 @@ def test_a_name_the_file_s_reference_would_give_says_why_the_reference_did_not_l
     monkeypatch.chdir(tmp_path)
     assert main(["run", "--no-save", "--workload", "points"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "RuntimeError: boom at import" in err and "Unknown workload" not in err, err
+    assert err.count("\n") == 1 and err.startswith("distbench: error: Unknown workload 'points'"), err
+    assert "; a reference of the matrix file that may define it did not load: " in err and "RuntimeError: boom at import" in err, err
 
 
 @pytest.mark.parametrize("key", ["data", "results", "target", "profile"])

@@ -168,6 +168,8 @@ def test_a_value_typed_overrides_addopts_and_one_place_giving_it_twice_is_refuse
     assert repeats(env={"PYTEST_ADDOPTS": "--distbench-strategy=one_gpu"}) == "one_gpu"
     assert repeats("--distbench-strategy", "default", "--distbench-strategy=tpu",
                    env={"PYTEST_ADDOPTS": "--distbench-strategy one_gpu"}) == "default,tpu"
+    # What is overridden is not checked: it is not the run's value.
+    assert repeats("--distbench-strategy", "default", env={"PYTEST_ADDOPTS": "--distbench-strategy=nosuch"}) == "default"
 
 
 def test_the_matrix_under_pytest_xdist_is_refused_and_its_cells_carry_their_mark(tmp_path):
