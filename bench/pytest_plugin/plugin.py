@@ -204,12 +204,12 @@ def _check_given(config: pytest.Config) -> None:
     """Without --benchmark-only the matrix does not run, but a wrong ``--distbench-*`` value
     (typed, or in addopts) is still pytest's usage error, not silence; checked without
     loading the project's references or TensorFlow."""
-    # inside the hook: see the note on imports at the top
     given = _given(config)
     if given:
+        # inside the hook, and only when values are given: see the note on imports at the top
         from distbench.core.errors import UserError
         from distbench.session import options
-        from distbench.session.session import check_given   # numpy and the workloads: only when values are given
+        from distbench.session.session import check_given
 
         try:
             check_given(given)
