@@ -18,6 +18,7 @@ class PairedOutcome:
     allow_undecided: bool = False
     allow_missing: bool = False
     accuracy_tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE
+    dropped: tuple = ()   # what the revision's matrix file selects and this tree's does not: measured on neither side
 
     def having(self, verdict: str) -> list:
         return [c for c in self.cells if c.verdict == verdict]
@@ -53,7 +54,7 @@ class PairedOutcome:
         # One side could not run the cell (a loop or a device it lacks), or only A crashed (the
         # base's model cannot be built any more): --allow-missing lets these through, listed.
         # Or the versions' matrix files set another batch: their steps are not the same work.
-        missing = (self.having("missing") + self.having("not comparable")
+        missing = (self.having("missing") + self.having("not comparable") + list(self.dropped)
                    + [c for c in self.having("failed") if c not in self.crashed_b])
         if (self.having("undecided") and not self.allow_undecided) or (missing and not self.allow_missing):
             return compare.EXIT_UNDECIDED
@@ -61,9 +62,9 @@ class PairedOutcome:
 
 
 def outcome(cells: list, allow_undecided: bool = False, allow_missing: bool = False,
-            accuracy_tolerance: float | None = None) -> PairedOutcome:
+            accuracy_tolerance: float | None = None, dropped: tuple = ()) -> PairedOutcome:
     tolerance = compare.DEFAULT_ACCURACY_TOLERANCE if accuracy_tolerance is None else accuracy_tolerance
-    return PairedOutcome(cells, allow_undecided, allow_missing, tolerance)
+    return PairedOutcome(cells, allow_undecided, allow_missing, tolerance, tuple(dropped))
 
 
 # Sides whose steps differ more than this in lockstep: the lighter side's steps are slowed by

@@ -61,7 +61,8 @@ def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
     settings = pair_settings(args)
     run = run_pairs(options.from_namespace(args), a, b, settings, pair_progress,
                     getattr(args, "against", None), args.matrix_file, args.given)
-    outcome = pairs.outcome(run.cells, args.allow_undecided, args.allow_missing, settings.accuracy_tolerance)
+    outcome = pairs.outcome(run.cells, args.allow_undecided, args.allow_missing, settings.accuracy_tolerance,
+                            run.dropped)
     status = 130 if run.interrupted else outcome.exit_status
     lines = ([verdicts.result_line(130)] if run.interrupted else
              verdicts.paired_lines(run.a, run.b, outcome, run.lockstep))

@@ -227,6 +227,8 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
     lines += [f"Not run here: {c.cell} ({c.skipped})" for c in outcome.having("skipped")]
     allowed = " (allowed by --allow-missing)" if outcome.allow_missing else ""
     lines += [f"NOT COMPARABLE{allowed}: {c.cell} ({c.incomparable}): {OTHER_WORK}" for c in outcome.having("not comparable")]
+    lines += [f"MISSING{allowed}: {a.label}'s matrix file selects {what}, which this tree's does not: those cells were "
+              "measured on neither side (name them on the command line to check them)" for what in outcome.dropped]
     lines += setting_lines(a, b, outcome.cells)
     means = [c.cell for c in outcome.cells if c.pairs and c.statistic == "mean"]
     if means:

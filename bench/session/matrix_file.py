@@ -74,6 +74,19 @@ def _toml(path: Path) -> dict:
         raise UserError(f"Cannot read the matrix file {path}: {exc}.") from None
 
 
+def selection(path: str | os.PathLike) -> dict[str, list[str] | None]:
+    """The names a matrix file selects of each kind (workload, strategy, loop, keras) as
+    written in it, for comparing two versions' files; None where it selects them all."""
+    path = Path(path)
+    document = _toml(path)
+    table = document if path.name == "distbench.toml" else document.get("tool", {}).get("distbench", {})
+    found = {}
+    for key, name in (*((k, v) for k, v in PLURALS.items() if v != "plugin"), ("keras", "keras")):
+        value = table.get(key, table.get(name))
+        found[name] = [str(v) for v in value] if isinstance(value, list) else None
+    return found
+
+
 def read(path: str | os.PathLike, unused: tuple[str, ...] = ()) -> dict[str, Any]:
     """The run options ``path`` declares, keyed by option name, checked; those named in
     ``unused`` are left out unread (another version's file: what its side does not take

@@ -34,6 +34,7 @@ class PairedRun:
     saved: str | None
     interrupted: bool = False   # Ctrl-C: ``cells`` holds the pairs that finished, saved as such
     lockstep: bool = True       # whether each pair's processes took turns step by step
+    dropped: tuple[str, ...] = ()   # what side A's version selects that side B's does not (:func:`dropped`)
 
 
 @dataclass(frozen=True)
@@ -68,13 +69,35 @@ def run_pairs(values: dict, a: Side, b: Side, settings: Pairs, progress=None, ag
         project.commit(against)   # an unknown revision is refused before anything runs
     session = paired_session(values)
     with (project.checkout(against) if against else contextlib.nullcontext()) as version:
+        gone: tuple[str, ...] = ()
         if version is not None:   # the revision named with the commit it resolved to
             a = replace(at_version(a, version, matrix, session.base, given),
                         label=f"{a.label} (commit {version.commit[:8]})")
+            gone = dropped(version, matrix, given or {})
         else:   # ab: both sides run this tree, and the stored run says so for each
             a = replace(a, checkout=a.checkout or project.working())
         b = replace(b, checkout=b.checkout or project.working())
-        return measure(session, None, a, b, settings, progress, {"against": against})
+        run = measure(session, None, a, b, settings, progress, {"against": against, "dropped": list(gone)})
+        return replace(run, dropped=gone)
+
+
+def dropped(version: Checkout, matrix: str | None, given: dict) -> tuple[str, ...]:
+    """What ``version``'s matrix file selects that the working tree's does not, for each kind
+    the command line leaves to the files (``strategies mirrored``): those cells are measured
+    on neither side, and a change that took a cell out of its matrix would pass unchecked
+    (``check --baseline`` fails closed on a cell only the baseline has)."""
+    theirs_path = version.place(os.path.abspath(matrix)) if matrix else None
+    if theirs_path is None or theirs_path == os.path.abspath(matrix):
+        return ()
+    theirs, ours = matrix_file.selection(theirs_path), matrix_file.selection(matrix)
+    found = []
+    for kind, names in theirs.items():
+        if given.get(kind) or ours[kind] is None:
+            continue   # typed for both sides, or this tree's file selects them all
+        gone = [n for n in names if n not in ours[kind]] if names is not None else None
+        if gone is None or gone:
+            found.append(f"{kind} {', '.join(gone)}" if gone else f"every {kind} (this tree's only {', '.join(ours[kind])})")
+    return tuple(found)
 
 
 def paired_session(values: dict) -> Session:

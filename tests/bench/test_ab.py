@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import random
 import textwrap
 from dataclasses import replace
@@ -679,3 +680,36 @@ def test_the_stopping_rule_s_repeated_looks_err_near_the_band_s_edge_at_most_6_p
         wrong[true_ratio] = sum(c.verdict == error for c in cells) / len(cells)
     print("wrong verdicts near the band's edge:", wrong)
     assert all(rate <= 0.06 for rate in wrong.values()), wrong
+
+
+def test_a_cell_the_revision_s_matrix_file_selects_and_this_tree_s_does_not_fails_closed(tmp_path):
+    """check --against: the working tree's matrix file dropped a strategy (a change that took
+    its regressed cell out of the matrix passed unchecked, where check --baseline fails closed
+    on a cell only the baseline has). What the command line names is both sides' selection."""
+    import subprocess
+
+    from distbench.session.paired_run import dropped
+    from distbench.session.project import Project
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True,
+                       env={**os.environ, "GIT_AUTHOR_NAME": "u", "GIT_AUTHOR_EMAIL": "u@x", "GIT_COMMITTER_NAME": "u",
+                            "GIT_COMMITTER_EMAIL": "u@x"})
+
+    matrix = tmp_path / "distbench.toml"
+    matrix.write_text('strategies = ["default", "virtual"]\nloops = ["custom"]\n')
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    matrix.write_text('strategies = ["default"]\n')   # the change: virtual gone, and every loop selected
+    with Project.find(str(matrix)).checkout("HEAD") as version:
+        gone = dropped(version, str(matrix), {})
+        assert gone == ("strategy virtual",)
+        assert dropped(version, str(matrix), {"strategy": ["default"]}) == ()   # typed: both sides' selection
+    same = _run(FakeLaunch({"A": 10.0, "B": 10.0}), min_pairs=3, max_pairs=8)
+    found = pairs.outcome([same], dropped=gone)
+    assert found.exit_status == compare.EXIT_UNDECIDED
+    assert pairs.outcome([same], allow_missing=True, dropped=gone).exit_status == compare.EXIT_PASS
+    lines = verdicts.paired_lines(ab.Side("A", "revision HEAD"), ab.Side("B", "this working tree"), found)
+    assert "MISSING: revision HEAD's matrix file selects strategy virtual, which this tree's does not: those cells " \
+           "were measured on neither side (name them on the command line to check them)" in lines
