@@ -245,26 +245,26 @@ class CellSpec:
 
     def validate(self) -> None:
         """Raises UserError naming the first impossible setting and what is valid."""
-        _at_least("epochs", self.epochs, 1)
+        _at_least("epochs (--epochs)", self.epochs, 1)
         if self.steps_per_epoch is not None:
-            _at_least("steps per epoch", self.steps_per_epoch, 1)
-        _at_least("warm-up steps", self.warmup_steps, 0)
-        _at_least("global batch", self.global_batch, 1)
-        _at_least("steps per execution", self.steps_per_execution, 1)
+            _at_least("steps per epoch (--steps-per-epoch)", self.steps_per_epoch, 1)
+        _at_least("warm-up steps (--warmup-steps)", self.warmup_steps, 0)
+        _at_least("global batch (--global-batch)", self.global_batch, 1)
+        _at_least("steps per execution (--steps-per-execution)", self.steps_per_execution, 1)
         _at_least("devices (--devices)", self.devices, 1)
-        _at_least("virtual memory (MB)", self.virtual_memory_mb, 64)
+        _at_least("virtual memory in MB (--virtual-memory-mb)", self.virtual_memory_mb, 64)
         _at_least("workers (--workers)", self.workers, 1)
         _at_least("parameter servers (--ps)", self.ps, 1)
         if self.init_seed is not None:
-            _seed("init seed", self.init_seed)
-        _at_least("matmul repeats", self.matmul_repeats, 1)
-        _at_least("timing cost pairs", self.timing_cost_pairs, 0)
+            _seed("init seed (--init-seed)", self.init_seed)
+        _at_least("matmul repeats (--matmul-repeats)", self.matmul_repeats, 1)
+        _at_least("timing cost pairs (--timing-cost-pairs)", self.timing_cost_pairs, 0)
         _threads("intra-op threads (--intra-op-threads)", self.intra_op_threads)
         _threads("inter-op threads (--inter-op-threads)", self.inter_op_threads)
         if self.eval_examples is not None:
-            _at_least("evaluation examples", self.eval_examples, 1)
+            _at_least("evaluation examples (--eval-examples)", self.eval_examples, 1)
         _at_least("evaluation interval (--eval-every)", self.eval_every, 1)
-        _seed("seed", self.seed)
+        _seed("seed (--seed)", self.seed)
         if self.target is not None:   # --max-steps bounds a time-to-target cell only
             _at_least("max steps (--max-steps)", self.max_steps, self.warmup_steps + 2)
             parse(self.target)

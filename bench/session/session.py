@@ -76,7 +76,7 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
     if values.get("repeats") is None:
         resolved["repeats"] = repeats_default
     if not isinstance(resolved["repeats"], int) or resolved["repeats"] < 1:
-        raise UserError(f"Repeats must be an integer >= 1; received {resolved['repeats']!r}.")
+        raise UserError(f"Repeats (--repeats) must be an integer >= 1; received {resolved['repeats']!r}.")
     check_settings(values)
     # References (module:Class, file.py:Class) are loaded here and selected by name; the
     # cells carry them so that their workers load the same classes (distbench.plugins).

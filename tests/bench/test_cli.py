@@ -13,7 +13,7 @@ from distbench.workloads.registry import WORKLOADS
          "tpu, multi_worker, parameter_server;"),
         (["run", "--workload", "reuter"], "Unknown workload 'reuter'. Known: reuters_cnn, multibranch, matmul;"),
         (["run", "--loop", "tape"], "Unknown loop 'tape'. Known: fit, train_on_batch, custom;"),
-        (["run", "--steps-per-epoch", "0"], "Steps per epoch must be an integer >= 1; received 0."),
+        (["run", "--steps-per-epoch", "0"], "Steps per epoch (--steps-per-epoch) must be an integer >= 1; received 0."),
         (["run", "--devices", "-1"], "Devices (--devices) must be an integer >= 1; received -1."),
         (["run", "--workers", "0"], "Workers (--workers) must be an integer >= 1; received 0."),
         (["run", "--strategy", "virtual", "--global-batch", "33"], "Global batch 33 is not divisible by 2 virtual devices"),
@@ -34,7 +34,7 @@ from distbench.workloads.registry import WORKLOADS
         (["run", "--strategy", "default", "--workers", "0"], "Workers (--workers) must be an integer >= 1; received 0."),
         (["run", "--strategy", "default", "--ps", "0"], "Parameter servers (--ps) must be an integer >= 1; received 0."),
         (["run", "--workload", "reuters_cnn", "--connect-deadline", "0"], "Connect deadline (--connect-deadline) must be"),
-        (["run", "--workload", "reuters_cnn", "--matmul-repeats", "0"], "Matmul repeats must be an integer >= 1"),
+        (["run", "--workload", "reuters_cnn", "--matmul-repeats", "0"], "Matmul repeats (--matmul-repeats) must be an integer >= 1"),
         # An empty value ran as if not given: no target, the quick profile, the default shape, this folder.
         (["run", "--target="], "--target was given an empty value; valid: train each training cell until"),
         (["run", "--profile", " "], "--profile was given an empty value; valid: quick or full (default quick)."),

@@ -86,7 +86,7 @@ def test_check_per_cell_threshold_override(capsys, results):
         (["check", "--against", ""], "check --against needs a git revision"),
         (["ab", "--b", "", "--budget", "-1", "--workload", "matmul"], "--budget must be > 0 seconds"),
         (["ab", "--b", "--global-batch 0", "--workload", "reuters_cnn", "--strategy", "default", "--loop", "custom"],
-         "Side B (--global-batch 0): Global batch must be"),
+         "Side B (--global-batch 0): Global batch (--global-batch) must be"),
         (["ab", "--a", "--epochs -1", "--b", "", "--workload", "reuters_cnn", "--strategy", "default"],
          "Side A (--epochs -1): "),
         (["check", "--baseline", "1", "--run", "4", "--cell-threshold", f"{CELL}=-1"], f"--cell-threshold {CELL} must be > 0"),
@@ -146,11 +146,11 @@ def test_check_per_cell_threshold_override(capsys, results):
         (["plan", "--detect", "20%", "--loop", "nope"], "Unknown loop 'nope'. Known: fit"),
         (["run", "--workload", "matmul", "--deadline", "inf"], "Deadline (--deadline) must be positive seconds, finite; received inf"),
         (["run", "--workload", "matmul", "--deadline", "nan"], "Deadline (--deadline) must be positive seconds, finite; received nan"),
-        (["run", "--workload", "reuters_cnn", "--seed", "-1"], "Seed must be an integer >= 0; received -1"),
+        (["run", "--workload", "reuters_cnn", "--seed", "-1"], "Seed (--seed) must be an integer >= 0; received -1"),
         # NumPy's seeds stop below 2**32: every cell of such a run failed (exit 1), stored as the latest run.
         (["run", "--workload", "reuters_cnn", "--seed", "4294967296"],
-         "Seed must be an integer from 0 to 2147483647; received 4294967296"),
-        (["run", "--workload", "reuters_cnn", "--init-seed", "4294967295"], "Init seed must be an integer from 0 to"),
+         "Seed (--seed) must be an integer from 0 to 2147483647; received 4294967296"),
+        (["run", "--workload", "reuters_cnn", "--init-seed", "4294967295"], "Init seed (--init-seed) must be an integer from 0 to"),
         (["run", "--workload", "reuters_cnn", "--prefetch", "\u00b2"], "Bad prefetch '\u00b2': give auto"),   # ValueError
         (["compare", "\u00b2", "1"], "Bad run reference '\u00b2': give a file path, a run number"),   # ValueError
         (["run", "--workload", "reuters_cnn", "--warmup-steps", "1000", "--steps-per-epoch", "30"],

@@ -10,11 +10,11 @@ def spec(**fields):
 @pytest.mark.parametrize(
     "fields, message",
     [
-        ({"steps_per_epoch": 0}, r"Steps per epoch must be an integer >= 1; received 0"),
-        ({"epochs": 0}, r"Epochs must be an integer >= 1"),
+        ({"steps_per_epoch": 0}, r"Steps per epoch \(--steps-per-epoch\) must be an integer >= 1; received 0"),
+        ({"epochs": 0}, r"Epochs \(--epochs\) must be an integer >= 1"),
         ({"devices": -2}, r"Devices \(--devices\) must be an integer >= 1; received -2"),
         ({"global_batch": 33}, r"Global batch 33 is not divisible by 2 virtual devices"),
-        ({"warmup_steps": -1}, r"Warm-up steps must be"),
+        ({"warmup_steps": -1}, r"Warm-up steps \(--warmup-steps\) must be"),
         ({"epochs": 1, "steps_per_epoch": 3, "warmup_steps": 5}, r"no steady-state step"),
         ({"deadline_s": 0}, r"Deadline \(--deadline\) must be positive"),
         ({"connect_deadline_s": -1.0}, r"Connect deadline \(--connect-deadline\) must be positive seconds, finite; received -1.0"),

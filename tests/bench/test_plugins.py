@@ -150,7 +150,7 @@ def test_the_matrix_file_is_read_checked_and_overridden(tmp_path):
     with pytest.raises(UserError, match="workers must be an integer; received 'two'"):
         matrix_file.read(path)
     (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nepochs = 0\n')   # a type right, a value wrong
-    with pytest.raises(UserError, match=f"^{tmp_path / 'pyproject.toml'}: Epochs must be an integer >= 1; received 0"):
+    with pytest.raises(UserError, match=f"^{tmp_path / 'pyproject.toml'}: Epochs [(]--epochs[)] must be an integer >= 1; received 0"):
         matrix_file.read(path)
     (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nstrategys = ["default"]\n')
     with pytest.raises(UserError, match="unknown key 'strategys' in the matrix. Valid: .*strategies"):

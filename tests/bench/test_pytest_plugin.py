@@ -80,7 +80,7 @@ def _pytest_in(project, *args):
 
 @pytest.mark.parametrize("bad, message", [
     (["--distbench-strategy", "nope"], "ERROR: Unknown strategy 'nope'. Known: default, "),
-    (["--distbench-epochs", "0"], "ERROR: Epochs must be an integer >= 1; received 0."),
+    (["--distbench-epochs", "0"], "ERROR: Epochs (--distbench-epochs) must be an integer >= 1; received 0."),
     ([], "ERROR: /"),   # the matrix file's own wrong-typed value, named with its file
     # Before any cell, not at the end: it ran the whole matrix, then lost every record in a traceback.
     (["--distbench-results", "test_own.py"], "ERROR: Cannot write results under '/"),
