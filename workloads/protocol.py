@@ -26,7 +26,6 @@ The text workloads (:mod:`distbench.workloads.base`) are users of it.
 from __future__ import annotations
 
 import abc
-import copy
 from typing import ClassVar
 
 from distbench.core import keras_flavour, targets
@@ -100,9 +99,13 @@ class Workload(abc.ABC):
         loss = self.loss()
         if isinstance(loss, str):   # a name: Keras's function of it, one value per example (compile averages it)
             return keras_flavour.api().losses.get(loss)
-        if not per_example:
+        if not per_example or not hasattr(loss, "reduction"):   # a plain function: one value per example already
             return loss
-        found = copy.copy(loss)
+        # A copy of its attributes, not copy.copy: Keras copies a loss through its config, which
+        # lost Huber's delta (the custom loop trained, and every loop's stored test loss was, delta
+        # 1.0) and cannot rebuild a loss class of the user's that Keras has not registered.
+        found = object.__new__(type(loss))
+        found.__dict__.update(vars(loss))
         found.reduction = keras_flavour.reduction(None)
         return found
 

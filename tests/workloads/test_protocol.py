@@ -1,6 +1,9 @@
 """The general workload protocol: any data form normalised, synthetic data of a model's own
 shapes, per-example losses for the custom loop, and data that does not fit refused in one line."""
 
+import os
+import textwrap
+
 import numpy as np
 import pytest
 from distbench import Workload
@@ -207,3 +210,43 @@ def test_a_run_s_check_refuses_a_pipeline_of_unknown_length_without_steps_per_ep
     finally:
         WORKLOADS.unregister("endless")
     assert found["data"]["kind"] == "tf.data" and found["data"]["train_examples"] is None
+
+
+@pytest.mark.parametrize("flavour", ["keras3", "tf_keras"])
+def test_the_per_example_loss_is_the_configured_one_and_needs_no_registration(flavour):
+    """Keras copies a loss through its config: ``Huber(delta=100)`` came back with delta 1.0
+    (the custom loop trained it, and every loop's stored test loss was it), and a loss class
+    of the user's that Keras has not registered crashed every cell after training."""
+    import subprocess
+    import sys
+
+    code = textwrap.dedent('''
+        from types import SimpleNamespace
+
+        import numpy as np
+        import tensorflow as tf
+        from distbench import keras_api
+        from distbench.workloads.protocol import Workload
+
+        keras = keras_api()
+
+        class Mine(keras.losses.Loss):   # not registered with Keras, with an argument of its own
+            def __init__(self, scale):
+                super().__init__()
+                self.scale = scale
+
+            def call(self, y_true, y_pred):
+                return self.scale * tf.reduce_mean(tf.abs(y_true - y_pred), axis=-1)   # both flavours
+
+        y, pred = np.array([[0.0], [0.0]], "float32"), np.array([[1.0], [300.0]], "float32")
+        for loss, expected in ((keras.losses.Huber(delta=100.0), [0.5, 100 * 300 - 0.5 * 100 ** 2]),
+                               (Mine(2.0), [2.0, 600.0])):
+            workload = SimpleNamespace(loss=lambda loss=loss: loss)
+            per_example = Workload.training_loss(workload, per_example=True)
+            assert np.allclose(np.asarray(per_example(y, pred)), expected), (loss, np.asarray(per_example(y, pred)))
+            assert np.isclose(float(Workload.training_loss(workload)(y, pred)), np.mean(expected))   # still averaging
+        print("ok")
+    ''')
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1" if flavour == "tf_keras" else "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stdout[-2000:] + result.stderr[-3000:]
