@@ -118,7 +118,9 @@ def check_baseline(args: argparse.Namespace) -> int:
     outcome = check.check(comparison, tolerance, args.allow_undecided, args.allow_missing,
                           args.allow_other_machine)
     lines = verdicts.check_lines(outcome, baseline.label, current.label, tolerance)
-    emit(comparison_table.comparison_text(comparison, args.format, verdicts.verdict_document(outcome.exit_status, lines)))
+    worse = {r.comparison.cell for r in outcome.failures if r.kind in ("accuracy", "guard")}
+    emit(comparison_table.comparison_text(comparison, args.format, verdicts.verdict_document(outcome.exit_status, lines),
+                                          worse))
     print()
     for line in summary.wrap_lines(lines):
         print(line)

@@ -17,7 +17,9 @@ COMPARE_HEADERS = [
 ]
 
 
-def comparison_rows(cells) -> list[list]:
+def comparison_rows(cells, worse=frozenset()) -> list[list]:
+    """One row per cell of :data:`COMPARE_HEADERS`; ``worse``: the cells ``check`` found
+    learning worse (their verdict says so beside the speed's)."""
     rows = []
     for c in cells:
         if not c.verdict:
@@ -28,7 +30,8 @@ def comparison_rows(cells) -> list[list]:
             units.estimate(c.median_b, c.target),
             units.ratio(c.ratio, c.ratio_ci), units.ratio(c.throughput_ratio), c.metric if c.accuracy_a else "-",
             units.metric(c.accuracy_a), units.metric(c.accuracy_b), units.signed_metric(c.accuracy_delta),
-            history(c, "stored runs") if c.noise_runs else "no history", c.verdict,
+            history(c, "stored runs") if c.noise_runs else "no history",
+            f"{c.verdict}, less accurate" if c.cell in worse else c.verdict,
         ])
     return rows
 
@@ -78,10 +81,11 @@ def skipped_history_line(reason: str) -> str:
     return f"distbench: skipped in the history: {reason}"
 
 
-def comparison_text(comparison, fmt: str, verdict: dict | None = None) -> str:
+def comparison_text(comparison, fmt: str, verdict: dict | None = None, worse=frozenset()) -> str:
     """``compare`` and ``check --baseline``'s table of a stored-run comparison: the runs, the
     machines' differences, the cells and how they were judged; as JSON, one document, with
-    ``check``'s :func:`verdict_document` when given."""
+    ``check``'s :func:`verdict_document` when given. ``worse``: the cells the check found
+    learning worse, ``LESS ACCURATE`` in the verdict column (it read the speed's alone)."""
     if fmt == "json":
         return json.dumps({
             "a": comparison.a.label, "b": comparison.b.label,
@@ -91,18 +95,18 @@ def comparison_text(comparison, fmt: str, verdict: dict | None = None) -> str:
             # whose loop code differs between them (a ratio that includes the change).
             "builds": {"a": comparison.a.build, "b": comparison.b.build, "differ": comparison.builds_differ},
             "loop_changed": [c.cell for c in comparison.loop_changed],
-            "cells": [c.as_dict() for c in comparison.cells],
+            "cells": [{**c.as_dict(), "less_accurate": c.cell in worse} for c in comparison.cells],
             **(verdict or {}),
         }, indent=2)
     if fmt != "table":
-        return render_rows(COMPARE_HEADERS, comparison_rows(comparison.cells), fmt)
+        return render_rows(COMPARE_HEADERS, comparison_rows(comparison.cells, worse), fmt)
     parts = [run_heading("A", comparison.a), run_heading("B", comparison.b), machine_line(comparison.machine_diff)]
     if comparison.builds_differ:
         what = "differs" if comparison.builds_differ == "differ" else "builds cannot be matched (different records)"
         parts.append(f"distbench {what}: A {comparison.a.build}, B {comparison.b.build}.")
     parts += summary.grouped_lines("loop code differs", {"a ratio includes the change": [
         c.cell for c in comparison.loop_changed]} if comparison.loop_changed else {}) + [""]
-    groups = _comparison_groups(comparison.compared)
+    groups = _comparison_groups(comparison.compared, worse)
     parts.append(summary.grouped_table(groups, COMPARE_TERMINAL) if groups else "No cell was compared.")
     absent: dict[str, list[str]] = {}
     for c in comparison.cells:
@@ -123,7 +127,7 @@ COMPARE_TERMINAL = ["cell", "runs A/B", "median A", "median B", "B/A [95% CI]", 
                     "verdict"]
 
 
-def _comparison_groups(cells) -> list[tuple[str, list[list]]]:
+def _comparison_groups(cells, worse=frozenset()) -> list[tuple[str, list[list]]]:
     """(heading, rows) per workload for :data:`COMPARE_TERMINAL`, the heading naming the
     test metric."""
     groups: dict[str, tuple[list[str], list[list]]] = {}
@@ -134,6 +138,6 @@ def _comparison_groups(cells) -> list[tuple[str, list[list]]]:
         rows.append([summary.short_id(c.cell), f"{c.a.processes}/{c.b.processes}", units.estimate(c.median_a, c.target),
                      units.estimate(c.median_b, c.target), units.ratio(c.ratio, c.ratio_ci),
                      units.metric(c.accuracy_a), units.metric(c.accuracy_b),
-                     history(c) if c.noise_runs else "none", c.verdict])
+                     history(c) if c.noise_runs else "none", "LESS ACCURATE" if c.cell in worse else c.verdict])
     return [(workload + (f" (test: {', '.join(metrics)})" if metrics else "") + ":", rows)
             for workload, (metrics, rows) in groups.items()]

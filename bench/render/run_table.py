@@ -255,7 +255,8 @@ def guard_metrics(results: dict[str, CellResult]) -> str:
 def guard_rule() -> str:
     """How the guard accepts a cell, from its constants."""
     return (f"accepted within a {units.percent(guard.CONFIDENCE)} prediction interval for a new seed, "
-            f"mean ± t(n - 1) x sd x sqrt(1 + 1/n), never narrower than ± {guard.FLOOR:g}")
+            f"mean ± t(n - 1) x sd x sqrt(1 + 1/n), never narrower than ± {guard.FLOOR:g} (for an error such "
+            f"as MAE, {guard.FLOOR:g} of the reference's mean)")
 
 
 SCALING_HEADERS = ["workload", "loop", "strategy", "replicas", "kind", "examples/s", "1-replica examples/s",

@@ -27,8 +27,10 @@ def regression_line(r) -> str:
             return (f"{c.cell}: test {c.metric} {units.metric(a)} -> none: a process of B recorded no {c.metric} "
                     "(NaN or infinite: its model diverged)")
         over = f", the median over its {seeds} training seeds" if seeds > 1 else ""
+        lower = (c.b or c.a).guard_direction == "lower"   # the tolerance is then a share of A's value
+        allowed = f"{r.tolerance:g} of A's value, {r.tolerance * abs(a):.3f}" if lower else f"{r.tolerance:g}"
         return (f"{c.cell}: test {c.metric} {units.metric(a)} -> {units.metric(b)}{over} "
-                f"(worse by {abs(b - a):.3f}, more than the tolerance {r.tolerance:g})")
+                f"(worse by {abs(b - a):.3f}, more than the tolerance {allowed})")
     return f"{c.cell}: learns worse than its reference now (accuracy guard: {guard_message(c.b.guard)})"
 
 

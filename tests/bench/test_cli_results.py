@@ -404,3 +404,29 @@ def test_a_run_whose_reader_left_is_saved(tmp_path):
                              "--no-peak", "--results", str(tmp_path / "results"))
     assert code == 0 and "Traceback" not in err, err[-2000:]
     assert len(list((tmp_path / "results").glob("*/*.json"))) == 1
+
+
+def test_check_baseline_s_table_says_less_accurate_and_the_tolerance_of_a_lower_metric_as_a_value(capsys, tmp_path):
+    """A cell whose MAE doubled read `undecided` in check's table (the speed's verdict alone),
+    and its FAIL line said "more than the tolerance 0.5" where the limit was 0.5 of A's MAE."""
+    root = tmp_path / "results"
+
+    def mae_record(mae, seed):
+        r = record(CELL, samples(10.0, seed=seed, spread=0.01))
+        r["accuracy"] = {"train": mae, "test": {"examples": 100, "mae": mae}, "guard_metric": "mae",
+                         "guard_direction": "lower"}
+        return r
+
+    save(root, {CELL: [mae_record(48.0, 1)]})
+    save(root, {CELL: [mae_record(96.0, 2)]})
+    code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "2", "--results", str(root),
+                           "--accuracy-tolerance", "50%")
+    assert code == 1, out
+    (row,) = [line for line in out.splitlines() if line.startswith(CELL.partition("-")[2] + " ")]
+    assert row.split()[-2:] == ["LESS", "ACCURATE"], out
+    flat = " ".join(out.split())
+    assert "test mae 48.000 -> 96.000 (worse by 48.000, more than the tolerance 0.5 of A's value, 24.000)" in flat, out
+    code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "2", "--results", str(root),
+                           "--accuracy-tolerance", "50%", "--format", "json")
+    (cell,) = json.loads(out)["cells"]
+    assert cell["less_accurate"] is True
