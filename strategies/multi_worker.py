@@ -47,7 +47,22 @@ def tf_config() -> dict | None:
     if not isinstance(parsed, dict):
         raise UserError(f"TF_CONFIG is JSON but not an object (a {type(parsed).__name__}); give "
                         '{"cluster": {...}, "task": {...}}, or unset it to run local processes.')
+    _check_task(parsed)
     return parsed
+
+
+def _check_task(parsed: dict) -> None:
+    """A task that its cluster does not have is bad input (it had crashed the cell in
+    TensorFlow, "The task_id 5 exceeds the maximum id of worker", or waited out the connect
+    deadline for index -1): UserError naming the valid indexes."""
+    cluster, task = parsed.get("cluster"), parsed.get("task")
+    if not isinstance(cluster, dict) or not isinstance(task, dict) or task.get("type") not in cluster:
+        return   # said by the strategy that reads it (a missing part is its own refusal)
+    tasks, index = cluster[task["type"]], task.get("index")
+    count = len(tasks) if isinstance(tasks, list) else None
+    if count is not None and (not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count):
+        raise UserError(f"TF_CONFIG's task is {task['type']} {index!r}, which its cluster does not have: its "
+                        f"{task['type']} tasks are indexes 0 to {count - 1}.")
 
 
 def is_chief(config: dict | None) -> bool:

@@ -63,6 +63,16 @@ def test_tf_config_that_is_not_json_is_refused_and_listed_and_an_empty_one_means
         err = capsys.readouterr().err
         assert code == 2 and err.startswith("distbench: error: TF_CONFIG is not valid JSON") and err.count("\n") == 1
         assert not (tmp_path / "results").exists()   # refused before any worker, nothing saved
+    # A task its cluster does not have: the cell had crashed in TensorFlow ("The task_id 5 exceeds
+    # the maximum id of worker") or, for index -1, waited out the connect deadline.
+    for config in ({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 5}},
+                   _config("chief", -1)):
+        monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+        code = main(["run", "--strategy", "multi_worker" if "ps" not in config["cluster"] else "parameter_server",
+                     "--loop", "custom", "--workload", "reuters_cnn", "--results", str(tmp_path / "results")])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and "which its cluster does not have: its " in err, err
+        assert not (tmp_path / "results").exists()
     monkeypatch.setenv("TF_CONFIG", "")
     for name, processes in (("multi_worker", 2), ("parameter_server", 4)):
         adapter = strategies.get(name)
