@@ -20,6 +20,7 @@ from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.strategies.base import SETTINGS
 from distbench.strategies.hardware import Hardware
+from distbench.strategies.multi_worker import tf_config
 from distbench.workloads.data import NAMED_SOURCES, check_exists
 
 
@@ -175,6 +176,7 @@ def check_workers(cell: CellSpec) -> None:
     A local cluster whose processes cannot fit in this machine's memory at their least is
     refused too: started, they would be killed by the kernel, and might take others along."""
     adapter = strategies.for_spec(cell)
+    _check_tf_config_workers(cell)
     processes = adapter.local_processes()
     if processes < 2:
         return
@@ -190,6 +192,21 @@ def check_workers(cell: CellSpec) -> None:
                         f"{need / 2**30:.1f} GiB ({LOCAL_PROCESS_MIB} MiB each, the least a worker holds beside "
                         f"its fork server's TensorFlow), more than this machine's {total / 2**30:.1f} GiB of "
                         "memory; give fewer.")
+
+
+def _check_tf_config_workers(cell: CellSpec) -> None:
+    """A TF_CONFIG (or SLURM) multi_worker cluster of N tasks holds N replicas or a multiple:
+    a global batch that N does not divide was refused by each task only once all had joined
+    (and never, with one missing: the connect deadline instead)."""
+    config = tf_config() if cell.strategy == "multi_worker" and cell.scaling == "strong" else None
+    cluster = (config or {}).get("cluster")
+    if not isinstance(cluster, dict):
+        return
+    tasks = sum(len(cluster.get(role) or []) for role in ("chief", "worker"))
+    if tasks > 1 and cell.global_batch % tasks:
+        raise UserError(f"Global batch {cell.global_batch} is not divisible by the {tasks} tasks of TF_CONFIG's "
+                        f"multi_worker cluster (a replica each at least); use a global batch that is a multiple of "
+                        f"{tasks}.")
 
 
 def flavours(strategy: str, loop: str | None, given: list[str]) -> list[str]:

@@ -73,6 +73,14 @@ def test_tf_config_that_is_not_json_is_refused_and_listed_and_an_empty_one_means
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1 and "which its cluster does not have: its " in err, err
         assert not (tmp_path / "results").exists()
+    # A batch the cluster's tasks do not divide: refused here, not by each task once all had joined.
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in (1, 2, 3)]},
+                                                "task": {"type": "worker", "index": 0}}))
+    code = main(["run", "--strategy", "multi_worker", "--loop", "custom", "--workload", "reuters_cnn",
+                 "--results", str(tmp_path / "results")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Global batch 32 is not divisible by the 3 tasks of TF_CONFIG's multi_worker cluster" in err
+    assert err.count("\n") == 1 and not (tmp_path / "results").exists()
     monkeypatch.setenv("TF_CONFIG", "")
     for name, processes in (("multi_worker", 2), ("parameter_server", 4)):
         adapter = strategies.get(name)
