@@ -315,6 +315,13 @@ def _fits(got: list, want: list) -> bool:
 
 
 def _check_labels(name: str, model, data: Data, loss) -> None:
+    # Digits as text pass the loss below as NumPy labels ('6' is cast to 6.0); tf.data's string
+    # tensor of them failed every cell mid-training.
+    for split, y in (("train", data.y_train), ("test", data.y_test)):
+        if y is not None and np.asarray(y).dtype.kind in "US":
+            raise UserError(f"{name}: the {split} labels are text (such as {np.asarray(y).flat[0].item()!r}), "
+                            "which tf.data cannot cast to numbers mid-run; give numbers, e.g. y.astype(int) for "
+                            "class ids.")
     _check_class_ids(name, model, data)
     x, y = data.first(2)
     try:
@@ -348,4 +355,5 @@ def _check_class_ids(name: str, model, data: Data) -> None:
         low, high = int(y.min()), int(y.max())
         if low < 0 or high >= width:
             raise UserError(f"{name}: the {split} labels run from {low} to {high}; the model's output has {width} "
-                            f"classes, so a class id must be 0 to {width - 1}.")
+                            f"classes, so a class id must be 0 to {width - 1} (values to regress, one per example, "
+                            f"want an output of one unit, not {width}).")

@@ -135,6 +135,24 @@ def test_labels_that_do_not_fit_the_output_are_refused():
         workload.check(workload.build_model(), data)
 
 
+def test_labels_given_as_text_and_values_beyond_the_classes_say_what_to_give():
+    """Digits as text ('6') passed the check (NumPy casts them for the loss) and failed every
+    cell mid-training in tf.data; a regression's values beside an output of 4 units read as
+    class ids only."""
+    workload = TwoInputs()
+    model = workload.build_model()
+    data = workload.load("synthetic", seed=0)
+    data.y_train = data.y_train.astype(str)
+    with pytest.raises(UserError, match=r"two_inputs: the train labels are text \(such as '\d'\), which tf.data "
+                                        r"cannot cast to numbers mid-run; give numbers, e.g. y.astype\(int\)"):
+        workload.check(model, data)
+    data = workload.load("synthetic", seed=0)
+    data.y_train = (data.y_train + 25).astype(np.float32)
+    with pytest.raises(UserError, match=r"class id must be 0 to 3 \(values to regress, one per example, want an "
+                                        r"output of one unit, not 4\)\.$"):
+        workload.check(model, data)
+
+
 def test_class_ids_that_are_not_whole_numbers_and_an_empty_test_split_are_refused():
     """Float labels 0.5 ... for a 4-class output train nothing without an error (the loss takes
     them), as a NaN label makes every loss NaN; a test split of no examples judged nothing
