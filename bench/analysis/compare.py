@@ -324,9 +324,9 @@ def stored_interval(ratio: float, noise_a: Noise | None, noise_b: Noise | None) 
 def noise_df(runs: int) -> float:
     """The degrees of freedom :func:`robust_sd` over ``runs`` stored runs is worth: a median of
     successive differences knows the spread less surely than a standard deviation of as many
-    values. With runs - 1, the interval of B/A, meant to hold 95%, held 92.6% to 94.4% at 4
-    to 60 normal runs; with this, 95.0% to 96.8% (400,000 simulated histories each;
-    tests/bench/test_compare.py simulates fewer)."""
+    values. With runs - 1, the interval of B/A, meant to hold 95%, held 92.6% to 94.5% at 4
+    to 60 normal runs; with this, 95.0% to 96.8% (400,000 simulated histories each:
+    docs/sims/interval_coverage.py; tests/bench/test_compare.py simulates fewer)."""
     return max(2.0, 0.47 * (runs - 1) + 0.6)
 
 
