@@ -322,7 +322,7 @@ def _check_labels(name: str, model, data: Data, loss) -> None:
             raise UserError(f"{name}: the {split} labels are text (such as {np.asarray(y).flat[0].item()!r}), "
                             "which tf.data cannot cast to numbers mid-run; give numbers, e.g. y.astype(int) for "
                             "class ids.")
-    _check_class_ids(name, model, data)
+    _check_class_ids(name, model, data, _classifies(loss))
     x, y = data.first(2)
     try:
         pred = model(x, training=False)
@@ -334,7 +334,14 @@ def _check_labels(name: str, model, data: Data, loss) -> None:
                         f"output {tuple(model.outputs[0].shape[1:])} under {type(loss).__name__}: {first}") from None
 
 
-def _check_class_ids(name: str, model, data: Data) -> None:
+def _classifies(loss) -> bool:
+    """Whether ``loss`` takes class ids or one-hot labels (a cross-entropy), by its names."""
+    names = (type(loss).__name__, getattr(loss, "name", ""), getattr(getattr(loss, "fn", None), "__name__", ""),
+             getattr(loss, "__name__", ""))
+    return any("crossentropy" in str(n).lower() for n in names)
+
+
+def _check_class_ids(name: str, model, data: Data, classifies: bool = True) -> None:
     """Labels, one per example, for a model of K > 1 outputs are class ids: each must be a
     whole number (an integer, or a float that holds one) in 0..K-1 (checked over every
     array label; the loss on two examples sees two of them, a float label such as 0.5 is
@@ -354,6 +361,6 @@ def _check_class_ids(name: str, model, data: Data) -> None:
                             f"label is a class id, 0 to {width - 1}.")
         low, high = int(y.min()), int(y.max())
         if low < 0 or high >= width:
+            hint = "" if classifies else f" (values to regress, one per example, want an output of one unit, not {width})"
             raise UserError(f"{name}: the {split} labels run from {low} to {high}; the model's output has {width} "
-                            f"classes, so a class id must be 0 to {width - 1} (values to regress, one per example, "
-                            f"want an output of one unit, not {width}).")
+                            f"classes, so a class id must be 0 to {width - 1}{hint}.")

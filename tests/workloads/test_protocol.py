@@ -148,9 +148,16 @@ def test_labels_given_as_text_and_values_beyond_the_classes_say_what_to_give():
         workload.check(model, data)
     data = workload.load("synthetic", seed=0)
     data.y_train = (data.y_train + 25).astype(np.float32)
+    with pytest.raises(UserError, match=r"class id must be 0 to 3\.$"):   # a cross-entropy's: class ids indeed
+        workload.check(model, data)
+
+    class Regressing(TwoInputs):
+        def loss(self):
+            return "mse"
+
     with pytest.raises(UserError, match=r"class id must be 0 to 3 \(values to regress, one per example, want an "
                                         r"output of one unit, not 4\)\.$"):
-        workload.check(model, data)
+        Regressing().check(model, data)
 
 
 def test_class_ids_that_are_not_whole_numbers_and_an_empty_test_split_are_refused():
