@@ -252,8 +252,6 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
                                                         bool(outcome.less_accurate)))]
 
 
-
-
 def uneven_lines(cells) -> list[str]:
     """Lockstep cells whose sides' steps differ by more than :data:`UNEVEN` times."""
     uneven = [c for c in cells if c.lockstep and c.judgement.ratio and

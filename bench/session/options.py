@@ -167,9 +167,7 @@ class _Counted(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         setattr(namespace, self.dest, values)
-        uses = dict(getattr(namespace, USES, None) or {})
-        uses[option_string] = uses.get(option_string, 0) + 1
-        setattr(namespace, USES, uses)
+        _note_use(namespace, option_string)
 
 
 class _CountedAppend(argparse._AppendAction):
@@ -177,12 +175,16 @@ class _CountedAppend(argparse._AppendAction):
 
     def __call__(self, parser, namespace, values, option_string=None):
         super().__call__(parser, namespace, values, option_string)
-        uses = dict(getattr(namespace, USES, None) or {})
-        uses[option_string] = uses.get(option_string, 0) + 1
-        setattr(namespace, USES, uses)
+        _note_use(namespace, option_string)
 
 
 USES = "distbench_uses"   # the namespace's count of each option's uses
+
+
+def _note_use(namespace, flag: str) -> None:
+    uses = dict(getattr(namespace, USES, None) or {})
+    uses[flag] = uses.get(flag, 0) + 1
+    setattr(namespace, USES, uses)
 
 
 def _counts(flag: str, uses: int, places: dict[str, list[str]]) -> dict[str, int]:
