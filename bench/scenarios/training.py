@@ -39,8 +39,7 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     clock = lockstep.clock()   # in lockstep with a partner process when the parent asked (distbench.session.interleave)
     tracker = _tracker(spec, workload, plain, model, data, clock)
     meter = disturbance.Meter()
-    # What a parameter-server coordinator recovers from; no other strategy's logger is opened.
-    faults = cluster_faults.listen() if coordinated(strategy) else None
+    faults = _faults(strategy, clock)
     if tracker:
         tracker.start()
     ctx = loops.TrainContext(strategy, workload, model, data, config, clock, tracker)
@@ -71,6 +70,16 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     if tracker:
         record["target"] = tracker.record()
     return {**record, "compute": compute, "phases": phases.seconds, "disturbance": disturbed}
+
+
+def _faults(strategy, clock) -> cluster_faults.Faults | None:
+    """What a parameter-server coordinator recovers from, heard as each step ends (its
+    listener); no other strategy's logger is opened."""
+    if not coordinated(strategy):
+        return None
+    faults = cluster_faults.listen()
+    clock.checks.append(lambda: faults.check_heard(clock.total_steps))
+    return faults
 
 
 def _refuse_diverged(what: str, diverged: bool) -> None:

@@ -9,8 +9,9 @@ local cluster the launcher sees a task die (:mod:`distbench.launchers.cluster`);
 one only the coordinator's log says so, and nothing else the coordinator offers does.
 
 :func:`listen` listens to TensorFlow's Python logger while the cell trains and evaluates;
-:meth:`Faults.check` turns what it heard into a :class:`ClusterFault`, which the worker
-records as a failed cell (``error_kind`` ``cluster``): fail closed. The messages matched are
+:meth:`Faults.check_heard`, at each step's end, and :meth:`Faults.check`, at the cell's, turn
+what it heard into a :class:`ClusterFault`, which the worker records as a failed cell
+(``error_kind`` ``cluster``): fail closed, at the step after the fault. The messages matched are
 the coordinator's own (``cluster_coordinator.py``, TensorFlow 2.21), by their format string.
 """
 
@@ -73,16 +74,24 @@ class Faults(logging.Filter):
         if logging.root.manager.disable != self._kept[2]:
             logging.disable(self._kept[2])
 
-    def check(self) -> None:
+    def check_heard(self, steps: int) -> None:
+        """:meth:`check` once anything was heard, else nothing: called as each step ends
+        (``StepClock.checks``; ``steps`` timed so far), it fails the cell at the step after
+        the fault, where the workers left would run the lost one's steps on to the end."""
+        if self.seen:
+            self.check(steps)
+
+    def check(self, steps: int | None = None) -> None:
         """Stops listening; raises :class:`ClusterFault` when anything was heard."""
         self.stop()
         if not self.seen:
             return
         more = len(self.seen) - SHOWN
+        stopped = f" (the cell stopped after step {steps}, when it was heard)" if steps is not None else ""
         raise ClusterFault(
             "the parameter-server cluster lost a worker or a step while the cell ran, and TensorFlow's coordinator "
             "ran the lost steps again on the workers left, so these step times are not the whole cluster's: "
-            + "; ".join(self.seen[:SHOWN]) + (f"; and {more} more" if more > 0 else ""))
+            + "; ".join(self.seen[:SHOWN]) + (f"; and {more} more" if more > 0 else "") + stopped)
 
 
 def listen() -> Faults:

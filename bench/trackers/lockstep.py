@@ -72,8 +72,10 @@ class LockstepClock(StepClock):
         super().start()
 
     def stop(self, steps: int = 1) -> None:
-        super().stop(steps)
-        self.turns.after()
+        try:
+            super().stop(steps)
+        finally:   # a check that raised (StepClock.checks) still hands the turn on
+            self.turns.after()
 
 
 def clock() -> StepClock:

@@ -22,6 +22,7 @@ class StepClock:
         self.durations: list[float] = []   # seconds per step within each unit
         self.steps: list[int] = []         # steps each unit covered
         self.waits: list[float] = []       # seconds each unit waited for its input (loops that time get_next)
+        self.checks: list[Callable[[], None]] = []   # called as each unit ends, outside its time; may raise
 
     def start(self) -> None:
         self._start = self._timer()
@@ -34,6 +35,8 @@ class StepClock:
         self._start = None
         self.durations.append(elapsed / steps)
         self.steps.append(steps)
+        for check in self.checks:
+            check()
 
     def waited(self, seconds: float) -> None:
         """The time the current (or just ended) unit spent waiting for its next batch."""

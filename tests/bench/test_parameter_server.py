@@ -4,6 +4,7 @@ servers were started by `distbench serve`, as on real machines."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from distbench.scenarios.server import task_of
 from distbench.session.plan import skip_reason
 from distbench.strategies import hardware
 from distbench.strategies.parameter_server import cluster_roles
+from distbench.trackers.timing import StepClock
 
 from tests.processes import all_gone, gone
 
@@ -326,7 +328,8 @@ def test_a_worker_lost_by_a_real_cluster_while_it_trains_fails_the_cell(tmp_path
     """Servers started by `distbench serve`, as on real machines: the chief sees no task die.
     Worker 1 is killed once it is training; TensorFlow's coordinator puts its steps back for
     worker 0 and training ends normally, so the cell read as a measurement of two workers
-    (status ok, exit 0). It is now failed, and says why. (With
+    (status ok, exit 0). It is now failed, and says why, at the step after the fault was
+    heard rather than after worker 0 ran all 600 steps. (With
     TF_PSS_ENABLE_COORDINATION_SERVICE=1 the coordinator says so only at INFO: the test
     below; the same run with it set read ok, 66.69 ms/step, before the listener heard INFO.)"""
     spec, env, servers = _served_cluster()
@@ -363,6 +366,8 @@ def test_a_worker_lost_by_a_real_cluster_while_it_trains_fails_the_cell(tmp_path
     assert record["status"] == "error" and record["error_kind"] == "cluster", record.get("reason")
     assert record["reason"].startswith("the parameter-server cluster lost a worker or a step while the cell ran")
     assert "/job:worker/replica:0/task:1" in record["reason"]
+    stopped = re.search(r"\(the cell stopped after step (\d+), when it was heard\)$", record["reason"])
+    assert stopped and int(stopped.group(1)) < 600, record["reason"]
 
 
 def test_a_fault_the_coordinator_says_at_info_is_heard_whatever_its_logger_shows():
@@ -392,6 +397,18 @@ def test_a_fault_the_coordinator_says_at_info_is_heard_whatever_its_logger_shows
             with pytest.raises(cluster_faults.ClusterFault,
                                match=r": \[Worker 1\] Putting back a closure after it failed\.$"):
                 faults.check()
+            assert logger.level == logging.CRITICAL and not logger.filters
+            # At a step's end (the training cell's StepClock.checks): at the step after the fault.
+            clock = StepClock()
+            faults = cluster_faults.listen()
+            clock.checks.append(lambda: faults.check_heard(clock.total_steps))
+            clock.start()
+            clock.stop(steps=2)                                      # nothing heard: goes on
+            tf_logging.info("[Worker %d] Putting back a closure after it failed.", 1)
+            clock.start()
+            with pytest.raises(cluster_faults.ClusterFault, match=r"\(the cell stopped after step 3, when it was heard\)$"):
+                clock.stop()
+            assert clock.steps == [2, 1]
             assert logger.level == logging.CRITICAL and not logger.filters
             assert logging.root.manager.disable == disabled
     finally:
