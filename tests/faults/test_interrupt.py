@@ -131,7 +131,7 @@ def test_ctrl_c_in_run_during_a_local_cluster_keeps_the_finished_cell_and_leaves
     project = tmp_path / "project"
     project.mkdir()
     argv = ["run", "--workload", "reuters_cnn", "--strategy", "default", "--strategy", "multi_worker", "--loop",
-            "custom", "--keras", "keras3", "--data", "synthetic", "--steps-per-epoch", "1500", "--epochs", "1",
+            "custom", "--keras", "keras3", "--data", "synthetic", "--steps-per-epoch", "600", "--epochs", "1",
             "--guard-seeds", "0", "--no-peak", "--repeats", "2", "--results", "results"]
     def cluster_training(proc, before):   # the cluster's two workers have started, and train for a while
         if len(_new_workers(project, before)) < 2:
