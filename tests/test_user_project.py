@@ -116,6 +116,27 @@ def test_pytest_benchmark_only_measures_the_project_s_matrix(project):
     assert len(servers) == 1 and None not in servers, servers
 
 
+def test_a_cell_s_node_id_as_pytest_prints_it_runs_that_cell(project):
+    """pytest names a cell of the project's matrix ``::matrix.py::test_cell[ID]`` (its module
+    is in the installed package), and refused that id as an argument ("directory argument
+    cannot contain :: selection parts"): a failed cell could not be run again by its id."""
+    def pytest_(*args):
+        return subprocess.run([sys.executable, "-m", "pytest", "--benchmark-only", "-p", "no:cacheprovider",
+                               "--distbench-guard-seeds", "0", "--distbench-no-peak", *args], cwd=project,
+                              capture_output=True, text=True, timeout=600, env=_env())
+
+    listed = pytest_("--co", "-q")
+    (node_id,) = [line for line in listed.stdout.splitlines() if line.endswith("[tiny_sentiment-virtual-custom]")]
+    assert node_id == "::matrix.py::test_cell[tiny_sentiment-virtual-custom]", listed.stdout[-2000:]
+    result = pytest_("-q", node_id, "tests/test_own.py")   # beside a file of the project's: its test is no benchmark
+    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
+    (path,) = _runs(project)
+    assert [b["param"] for b in json.loads(path.read_text())["benchmarks"]] == ["tiny_sentiment-virtual-custom"]
+    wrong = pytest_("--co", "-q", "::matrix.py::test_cell[tiny_sentiment-virtual-nosuch]")
+    assert wrong.returncode == 4 and wrong.stderr.strip().startswith(
+        "ERROR: ::matrix.py::test_cell[tiny_sentiment-virtual-nosuch]: no such cell in this run's matrix"), wrong.stderr
+
+
 # `python -m distbench` (its __main__), saying at the end whether the parent imported TensorFlow.
 MAIN_SAYING_IF_TF = ("import sys; from distbench.cli.main import main; code = main(sys.argv[1:]); "
                      "print('TensorFlow in the parent:', 'tensorflow' in sys.modules); sys.exit(code)")

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import pytest
 
+from distbench.pytest_plugin import node_ids
+
 CELL_MARK = "distbench_cell"
 MATRIX = Path(__file__).with_name("matrix.py")   # the benchmarks this plugin adds to a project's session
 
@@ -48,6 +50,7 @@ _SESSION = pytest.StashKey["object"]()
 
 def pytest_configure(config: pytest.Config) -> None:
     _one_value_each(config)   # again: a run whose pytest_cmdline_main is not called (pytester, xdist's workers)
+    node_ids.take(config)   # `::matrix.py::test_cell[ID]`, as pytest prints a cell, is no path to collect
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     config.addinivalue_line("markers", f"{CELL_MARK}: a distbench benchmark cell (runs with --benchmark-only)")
 
@@ -179,7 +182,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         # own bench.py would then shadow it, or it the project's).
         module.obj = importlib.import_module("distbench.pytest_plugin.matrix")
         added = _items(module)
-        items.extend(added)
+        items.extend(node_ids.select(config, added))   # those named by node id, the rest deselected
         # Reported as collected, as pytest reports what it collects itself: its count line
         # read "collected 1 item / 2 deselected / -1 selected" in a project with a test of its own.
         config.hook.pytest_collectreport(report=pytest.CollectReport(module.nodeid, "passed", None, added))
@@ -246,7 +249,7 @@ def _asks_for_matrix(config: pytest.Config) -> bool:
     or folder), or a folder. Files and node ids name the tests to run (``pytest
     --benchmark-only tests/test_x.py::test_y`` ran the whole matrix and deselected the test
     named)."""
-    if config.args_source != pytest.Config.ArgsSource.ARGS:
+    if config.args_source != pytest.Config.ArgsSource.ARGS or node_ids.named(config):
         return True
     return any((config.invocation_params.dir / arg.split("::")[0]).is_dir() for arg in config.args)
 
