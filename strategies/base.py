@@ -126,6 +126,11 @@ class StrategyAdapter(abc.ABC):
         wait holds Python's lock (``multi_worker``'s peers under ``TF_CONFIG``); None."""
         return None
 
+    def silent_peers(self) -> str:
+        """What of :meth:`joins`'s cluster accepts no connection now (:func:`connect.silent`),
+        said when the wait ran out; "" by default."""
+        return ""
+
     def device_names(self, hw: Hardware) -> list[str]:
         """The devices the strategy's replicas run on."""
         return ["/GPU:0" if hw.gpus else "/CPU:0"]

@@ -13,7 +13,9 @@ keeps that deadline instead: the worker marks a file once its strategy is made
 
 from __future__ import annotations
 
+import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 _marker: list[str] = []   # the file this worker marks once its strategy is made (set by its entry point)
 
@@ -22,9 +24,38 @@ class ConnectTimeout(TimeoutError):
     """A set-up step that did not finish within its deadline (the worker records a timeout)."""
 
 
-def within(seconds: float, step, what: str, why: str):
+PROBE_S = 2.0   # how long a task's address may take to accept a connection, when asked why a wait ran out
+
+
+def silent(cluster: dict, skip: str | None = None) -> str:
+    """Which tasks of ``cluster`` (TF_CONFIG's: role -> ``["host:port", ...]``) accept no
+    connection now, said for a connect deadline's reason (``"; nothing accepts a connection
+    at worker 1 (127.0.0.1:2222: Connection refused)"``); "" when every task does (one that
+    listens and has not joined is left to the reason's own line). ``skip``: this task's
+    address. Each address is tried at once, for at most :data:`PROBE_S`."""
+    tasks = [(f"{role} {i}", address) for role, addresses in cluster.items()
+             for i, address in enumerate(addresses) if address != skip]
+    if not tasks:
+        return ""
+    with ThreadPoolExecutor(max_workers=min(16, len(tasks))) as pool:
+        answers = list(pool.map(lambda task: _refusal(task[1]), tasks))
+    down = [f"{name} ({address}: {why})" for (name, address), why in zip(tasks, answers) if why]
+    return f"; nothing accepts a connection at {', '.join(down)}" if down else ""
+
+
+def _refusal(address: str) -> str | None:
+    """Why nothing at ``address`` accepted a connection; None when something did."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_S):
+            return None
+    except (OSError, ValueError) as exc:
+        return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def within(seconds: float, step, what: str, why: str, said=lambda: ""):
     """``step()``'s value, or :class:`ConnectTimeout` when it has not returned in ``seconds``
-    (``what`` did not finish ...; ``why``, the likely causes).
+    (``what`` did not finish ...; ``why``, the likely causes; ``said()``, what was found then).
 
     The step runs in a daemon thread: a call blocked inside TensorFlow cannot be
     interrupted, so it is left behind, and the worker, once its record is written, exits
@@ -42,7 +73,7 @@ def within(seconds: float, step, what: str, why: str):
     thread.start()
     thread.join(min(seconds, threading.TIMEOUT_MAX))   # more: OverflowError (a --connect-deadline of 1e10)
     if thread.is_alive():
-        raise ConnectTimeout(f"{what} did not finish within {seconds:g} s (--connect-deadline); {why}")
+        raise ConnectTimeout(f"{what} did not finish within {seconds:g} s (--connect-deadline); {why}{said()}")
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]

@@ -14,6 +14,7 @@ import os
 
 from distbench.core.errors import UserError
 from distbench.strategies.base import Availability, StrategyAdapter
+from distbench.strategies.connect import silent
 from distbench.strategies.devices import DeviceSetup
 from distbench.strategies.hardware import Hardware
 from distbench.strategies.registry import STRATEGIES
@@ -128,6 +129,13 @@ class MultiWorkerAdapter(StrategyAdapter):
         if not cluster:
             return None   # local workers: the launcher watches every one of them
         return f"multi_worker: joining the cluster ({', '.join(cluster.get('chief', []) + cluster.get('worker', []))})"
+
+    def silent_peers(self) -> str:
+        config = tf_config() or {}
+        task = config.get("task", {})
+        own = config.get("cluster", {}).get(task.get("type"), [])
+        index = task.get("index", 0)
+        return silent(config.get("cluster", {}), own[index] if isinstance(index, int) and 0 <= index < len(own) else None)
 
     def communication_for(self, hw: Hardware) -> str:
         """The collectives' implementation: NCCL on GPUs, ring otherwise, unless asked. (AUTO

@@ -22,7 +22,7 @@ from __future__ import annotations
 from distbench.strategies.base import Availability, StrategyAdapter
 from distbench.strategies.devices import DeviceSetup
 from distbench.strategies.hardware import Hardware
-from distbench.strategies.connect import within
+from distbench.strategies.connect import silent, within
 from distbench.strategies.multi_worker import tf_config
 from distbench.strategies.registry import STRATEGIES
 from distbench.strategies.slurm import source, step_availability
@@ -115,7 +115,8 @@ class ParameterServerAdapter(StrategyAdapter):
         return within(self.connect_deadline_s, lambda: tf.distribute.ParameterServerStrategy(resolver),
                       f"parameter_server: connecting to the cluster's workers and parameter servers ({tasks})",
                       "a task that is not serving (start `distbench serve` on each), has stopped, or cannot be "
-                      "reached from here keeps the coordinator waiting")
+                      "reached from here keeps the coordinator waiting",
+                      lambda: silent({role: cluster.get(role, []) for role in ("worker", "ps")}))
 
     def describe(self, strategy, hw: Hardware) -> dict:
         info = super().describe(strategy, hw)

@@ -163,7 +163,8 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell"
         how = how_started(proc, env or {}, tree)
         if never_joined:
             return failed(spec, f"{joins} did not finish within {spec.connect_deadline_s:g} s (--connect-deadline); "
-                          f"{JOIN_CAUSES}; worker pid {proc.pid} and its process group killed with SIGKILL",
+                          f"{JOIN_CAUSES}{for_spec(spec).silent_peers()}; worker pid {proc.pid} and its process group "
+                          "killed with SIGKILL",
                           error_kind="timeout", wall_s=wall, output_tail=output_tail(log_path), started=how)
         if timed_out:
             return failed(

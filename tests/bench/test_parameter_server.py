@@ -444,7 +444,9 @@ def test_a_cluster_task_that_never_starts_fails_the_cell_at_the_connect_deadline
     assert record["reason"] == (
         f"parameter_server: connecting to the cluster's workers and parameter servers ({', '.join(addresses[1:])}) "
         "did not finish within 10 s (--connect-deadline); a task that is not serving (start `distbench serve` on "
-        "each), has stopped, or cannot be reached from here keeps the coordinator waiting")
+        "each), has stopped, or cannot be reached from here keeps the coordinator waiting; nothing accepts a "
+        f"connection at worker 0 ({addresses[1]}: Connection refused), worker 1 ({addresses[2]}: Connection refused), "
+        f"ps 0 ({addresses[3]}: Connection refused)")
 
 
 @pytest.mark.slow
@@ -470,7 +472,8 @@ def test_a_multi_worker_peer_that_never_starts_fails_the_cell_at_the_connect_dea
     assert record["reason"].startswith(
         f"multi_worker: joining the cluster ({', '.join(addresses)}) did not finish within 10 s (--connect-deadline); "
         "a worker that has not started (each runs the same `distbench run`), has stopped, or cannot be reached from "
-        "here keeps the others waiting; worker pid "), record["reason"]
+        f"here keeps the others waiting; nothing accepts a connection at worker 1 ({addresses[1]}: Connection "
+        "refused); worker pid "), record["reason"]
 
 
 @pytest.mark.slow

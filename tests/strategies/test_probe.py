@@ -7,10 +7,13 @@ for a GPU that is not there runs on the CPU instead (soft placement).
 """
 
 import dataclasses
+import socket
 
 import pytest
+from distbench.launchers import cluster
 from distbench.scenarios.tasks import run_cell
 from distbench.strategies import hardware, probe
+from distbench.strategies.connect import silent
 
 
 def test_the_session_cpus_pass_the_probe_with_and_without_xla():
@@ -114,3 +117,17 @@ def test_a_cluster_worker_that_skips_ends_the_cluster_promptly(tiny, tmp_path):
     assert record["status"] == "skipped", record.get("reason")
     assert record["reason"].startswith("worker 1: /GPU:0 is listed by TensorFlow but cannot run")
     assert all(gone(pid) for pid in pids)
+
+
+def test_a_connect_deadline_names_the_tasks_where_nothing_listens():
+    """What a connect deadline's reason adds: the cluster's addresses that accept no
+    connection now; one that listens (a task up, not yet joined) and this task's own are not
+    named."""
+    with socket.socket() as up:
+        up.bind(("127.0.0.1", 0))
+        up.listen()
+        listening = f"127.0.0.1:{up.getsockname()[1]}"
+        down, own = (f"127.0.0.1:{p}" for p in cluster.free_ports(2))
+        assert silent({"chief": [own], "worker": [listening, down]}, skip=own) == (
+            f"; nothing accepts a connection at worker 1 ({down}: Connection refused)")
+        assert silent({"worker": [listening]}) == "" and silent({"worker": [own]}, skip=own) == ""
