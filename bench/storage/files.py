@@ -313,14 +313,47 @@ def _spans(numbers: list[int]) -> str:
 
 def load_history(paths) -> tuple[list[StoredRun], list[str]]:
     """Every readable run of ``paths`` (a machine's history, for its noise), and one line per
-    run that could not be read: one corrupt file costs the history one run, not the command."""
-    runs, unreadable = [], []
+    run left out: one that cannot be read (one corrupt file costs the history one run, not
+    the command), one measured on another machine than its folder's, and a copy of a run
+    read before it (``0003_... (copy).json``: its differences from the original, all zero,
+    had narrowed the noise until an undecided comparison read "faster")."""
+    runs, left_out, seen = [], [], {}
     for path in paths:
         try:
-            runs.append(load(path))
+            run = load(path)
         except UserError as exc:
-            unreadable.append(str(exc))
-    return runs, unreadable
+            left_out.append(str(exc))
+            continue
+        measured_on = _measured_on(run)
+        if measured_on:
+            left_out.append(f"{run.label} was measured on machine {measured_on}, by its stored fingerprint, not "
+                            f"{run.machine_id} (another machine's run copied into this folder?)")
+            continue
+        same = seen.setdefault(_measurements(run), run)
+        if same is not run:
+            left_out.append(f"{run.label} holds the same measurements as {same.label} (a copy of it): counted once")
+            continue
+        runs.append(run)
+    return runs, left_out
+
+
+DISTBENCH_ID = re.compile(r"[^-]+-\d+cpu-(?:nogpu|\d+gpu)-[0-9a-f]{6}")
+
+
+def _measured_on(run: StoredRun) -> str | None:
+    """The machine id ``run``'s stored fingerprint gives, when its folder is named by another
+    of distbench's ids; None when they agree, or the folder is named otherwise (by hand)."""
+    info = run.machine_info
+    if not DISTBENCH_ID.fullmatch(run.machine_id) or not info.get("distbench"):
+        return None
+    found = machine_id(info["distbench"], arch=info.get("machine"))
+    return found if found != run.machine_id else None
+
+
+def _measurements(run: StoredRun) -> str:
+    """What makes ``run`` one measurement: its time and its cells' records."""
+    return json.dumps([run.data.get("datetime"), run.data.get("benchmarks"), run.data["distbench"].get("unmeasured")],
+                      sort_keys=True, default=str)
 
 
 def load(path: str | os.PathLike) -> StoredRun:

@@ -152,11 +152,12 @@ def fingerprint(info: dict) -> dict:
     return fp
 
 
-def machine_id(info: dict) -> str:
+def machine_id(info: dict, arch: str | None = None) -> str:
     """A readable, stable folder name for this hardware, e.g. ``x86_64-2cpu-nogpu-1a2b3c``.
 
     Built from the hardware only (not the software versions), so that a TensorFlow
     upgrade stays in the same history, where ``check`` can catch what it changed.
+    ``arch``: a stored run's (pytest-benchmark's ``machine``); this machine's by default.
     """
     import hashlib
 
@@ -164,7 +165,7 @@ def machine_id(info: dict) -> str:
     hw["memory_gib"] = round((info.get("memory_bytes") or 0) / 2**30)
     digest = hashlib.sha1(json.dumps(hw, sort_keys=True).encode()).hexdigest()[:6]
     gpus = f"{info.get('gpu_count')}gpu" if info.get("gpu_count") else "nogpu"
-    return f"{platform.machine()}-{info.get('cpu_count')}cpu-{gpus}-{digest}"
+    return f"{arch or platform.machine()}-{info.get('cpu_count')}cpu-{gpus}-{digest}"
 
 
 # Device nodes through which TensorFlow could list a GPU on Linux: NVIDIA's (CUDA), AMD's

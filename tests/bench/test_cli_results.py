@@ -5,12 +5,14 @@ import io
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 from distbench.cli.main import main
+from distbench.storage.machine import machine_id
 
-from tests.bench.runs import record, samples, save
+from tests.bench.runs import INFO, record, samples, save
 
 CELL = "reuters_cnn-default-fit"
 
@@ -430,3 +432,24 @@ def test_check_baseline_s_table_says_less_accurate_and_the_tolerance_of_a_lower_
                            "--accuracy-tolerance", "50%", "--format", "json")
     (cell,) = json.loads(out)["cells"]
     assert cell["less_accurate"] is True
+
+
+def test_copies_and_another_machine_s_runs_are_left_out_of_the_history_and_named(capsys, results):
+    """A results folder merged by hand: a file manager's copies of runs 2-5 (``... (copy).json``)
+    counted as four more runs, each no different from its original, and the noise they
+    narrowed turned an undecided comparison into "faster"; a colleague's run of another
+    machine, copied into this machine's folder, counted as this machine's."""
+    (machine,) = [p for p in Path(results).iterdir() if p.is_dir()]
+    machine = machine.rename(machine.with_name(machine_id(INFO["distbench"])))   # an id distbench would make
+    _, before, _ = run_cli(capsys, "compare", "1", "6", "--results", results)
+    for path in sorted(machine.glob("000[2-5]_*.json")):
+        shutil.copy(path, path.with_name(f"{path.stem} (copy).json"))
+    foreign = json.loads(sorted(machine.glob("0002_*.json"))[0].read_text())
+    foreign["machine_info"]["distbench"]["cpu_count"] = 8
+    foreign["datetime"] = "2026-11-23T06:00:00+00:00"
+    (machine / "0009_beef_20261123_060000.json").write_text(json.dumps(foreign))
+    code, out, err = run_cli(capsys, "compare", "1", "6", "--results", results)
+    assert code == 0 and out == before, out   # the same history: the same noise, the same verdicts
+    assert err.count("(a copy of it): counted once") == 4, err
+    other = machine_id({**INFO["distbench"], "cpu_count": 8})
+    assert f"0009_beef_20261123_060000.json was measured on machine {other}, by its stored fingerprint" in err, err
