@@ -50,9 +50,11 @@ def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[s
     lines = []
     if outcome.other_machine:
         allowed = " (allowed by --allow-other-machine)" if outcome.allow_other_machine else ""
-        lines.append(f"OTHER MACHINE{allowed}: {a_label} and {b_label} ran on different machines ("
+        anyway = "" if allowed else ", or check them anyway with --allow-other-machine"
+        lines.append(f"OTHER MACHINE{allowed}: {a_label} and {b_label} ran on machines of different fingerprints "
+                     "(hardware, software or speed-relevant environment: "
                      + "; ".join(f"{k}: {va} -> {vb}" for k, va, vb in outcome.other_machine)
-                     + "): their speeds differ by more than the code; compare them with `distbench compare`.")
+                     + f"): their speeds differ by more than the code; compare them with `distbench compare`{anyway}.")
     if outcome.failures:
         lines += [f"FAIL: {b_label} regressed against {a_label}:"] + [f"  {regression_line(r)}" for r in outcome.failures]
     if outcome.undecided:

@@ -232,6 +232,8 @@ class Storage:
             return self._pick(ref, rest, self.runs(machine))
         if os.path.sep in ref or ref.endswith(".json"):
             path = Path(ref)
+            if not path.exists() and (self.root / ref).is_file():
+                path = self.root / ref   # a run's label, as the commands print it: MACHINE/FILE
             if path.is_dir():
                 found = self.runs(path.name) if path.parent.resolve() == self.root.resolve() else []
                 example = f", e.g. {found[-1]}, or {path.name}/N for its run N" if found else ""

@@ -453,3 +453,12 @@ def test_copies_and_another_machine_s_runs_are_left_out_of_the_history_and_named
     assert err.count("(a copy of it): counted once") == 4, err
     other = machine_id({**INFO["distbench"], "cpu_count": 8})
     assert f"0009_beef_20261123_060000.json was measured on machine {other}, by its stored fingerprint" in err, err
+
+
+def test_a_run_s_label_as_compare_prints_it_names_that_run(capsys, results):
+    """``A: MACHINE/0001_....json`` is a file under the results folder: given back from
+    another folder it was "No stored run at ...: the file does not exist" (exit 2)."""
+    _, out, _ = run_cli(capsys, "compare", "1", "6", "--results", results)
+    a, b = (re.search(rf"^{side}: (\S+\.json) ", out, re.M).group(1) for side in ("A", "B"))
+    code, again, err = run_cli(capsys, "compare", a, b, "--results", results)
+    assert code == 0 and again == out, err

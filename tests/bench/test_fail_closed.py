@@ -60,8 +60,9 @@ def test_runs_of_two_machines_are_not_checked_against_each_other(capsys, results
     first = sorted(results.glob("x86_64-2cpu-nogpu-test00/*.json"))[0]
     code, out, _ = _check(capsys, results, path, baseline=first)
     assert code == 3 and "OTHER MACHINE" in out and "cpu_count: 2 -> 8" in out
+    assert "or check them anyway with --allow-other-machine." in " ".join(out.split())   # what lets it through
     code, out, _ = _check(capsys, results, path, "--allow-other-machine", baseline=first)
-    assert code == 0 and "(allowed by --allow-other-machine)" in out
+    assert code == 0 and "(allowed by --allow-other-machine)" in out and "check them anyway" not in out
 
 
 def test_keras_data_is_not_checked_against_synthetic_data(capsys, results):
