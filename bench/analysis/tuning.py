@@ -24,8 +24,11 @@ class Ranked:
 
     @property
     def accepted(self) -> bool:
-        """Ran, and learns as well as the reference."""
-        return self.guard not in ("low", "high")
+        """Ran, and learns at least as well as the reference: outside the guard's band on the
+        metric's good side (a lower MAE, a higher accuracy) is accepted, as ``run`` shows it
+        (records stored before the guard said which side is worse: any side rejected)."""
+        outside = self.guard in ("low", "high")
+        return not outside or self.result.guard.get("worse", outside) is False
 
 
 def rank(results: dict[str, CellResult], cells: set[str] | None = None) -> list[Ranked]:

@@ -93,9 +93,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.confirm_pairs is not None and (args.confirm_pairs < 0 or args.confirm_pairs == 1):
         raise UserError(f"--confirm-pairs must be 0 (no confirmation) or at least 2 (a verdict needs two pairs); "
                         f"received {args.confirm_pairs}.")
-    if args.target:
-        raise UserError("tune ranks configurations by step time; for time to target run "
-                        "`distbench run --target ...` with each configuration.")
+    _refuse_run_only(args)
     session = Session.from_options(options.from_namespace(args), repeats_default=3)
     chosen_workloads = session.values["workload"]   # references (file.py:Class, module:Class) loaded: names
     if len(chosen_workloads) != 1 or workloads.get(chosen_workloads[0]).kind != "training":
@@ -127,6 +125,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
                                     *tune_table.not_ranked_lines(left_out, session.results)]):
         print(line)
     return status
+
+
+def _refuse_run_only(args: argparse.Namespace) -> None:
+    """Options of run that tune sets itself, or has no use for."""
+    if args.target:
+        raise UserError("tune ranks configurations by step time; for time to target run "
+                        "`distbench run --target ...` with each configuration.")
+    if args.steps_per_execution is not None:   # typed: it was dropped without a word
+        raise UserError(f"tune tries fit's steps per execution itself (1, 10 and 50, its candidates); "
+                        f"--steps-per-execution {args.steps_per_execution} is for run and ab.")
 
 
 class _Progress:

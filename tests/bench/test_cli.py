@@ -125,6 +125,8 @@ def test_tune_runs_ranks_and_lists_what_it_did_not_rank(capsys, tmp_path):
                                                    "keras3: run tune once with each."),
     (["--init-seed", "3"], "tune trains every candidate from the cell's own seed, and the accuracy guard's from its "
                            "seeds (--guard-seeds); --init-seed 3 is for run."),
+    (["--steps-per-execution", "10"], "tune tries fit's steps per execution itself (1, 10 and 50, its candidates); "
+                                      "--steps-per-execution 10 is for run and ab."),   # it was dropped without a word
 ])
 def test_tune_refuses_what_it_would_ignore(capsys, tmp_path, given, said):
     assert main(["tune", "--workload", "reuters_cnn", *given, "--results", str(tmp_path)]) == 2

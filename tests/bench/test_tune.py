@@ -52,14 +52,14 @@ def test_candidates_under_several_replicas_leave_out_what_keras_cannot_run_and_s
     assert skip_reason(xla.replace(strategy="default"), CPU_ONLY) is None
 
 
-def _cell(cell, medians_ms, loop="fit", spe=1, jit=False, guard_status="ok", init_seed=None):
+def _cell(cell, medians_ms, loop="fit", spe=1, jit=False, guard_status="ok", init_seed=None, worse=None):
     reps = []
     for i, m in enumerate(medians_ms):
         r = record(cell, samples(m, seed=i, spread=0.02))
         r["config"].update({"strategy": "default", "loop": loop, "steps_per_execution": spe, "jit_compile": jit,
                             "init_seed": init_seed})
         r["loop"] = {"settings": {"steps_per_execution": spe}, "notes": []}
-        r["accuracy_guard"] = {"status": guard_status}
+        r["accuracy_guard"] = {"status": guard_status, **({} if worse is None else {"worse": worse})}
         reps.append(r)
     return reps
 
@@ -91,6 +91,20 @@ def test_rank_orders_accepted_by_median_with_speedups_and_rejects_what_learns_wo
     assert "1.25x plain fit. Not confirmed" in verdict
     plain, a, b = tune.confirmation(ranked)
     assert plain.id == "w-default-fit" and b.spec(plain).id == "w-default-fit-spe50"
+
+
+def test_a_candidate_that_learns_better_than_the_band_is_ranked_not_rejected():
+    """A lower MAE than every reference seed is "low" on the guard, not worse: tune rejected
+    it as learning worse, and named a slower candidate the fastest."""
+    run = {
+        "w-default-fit": _cell("w-default-fit", [10, 10.1, 9.9]),
+        "w-default-fit-spe50": _cell("w-default-fit-spe50", [4, 4, 4], spe=50, guard_status="low", worse=False),
+        "w-default-custom": _cell("w-default-custom", [8.2, 8.0, 8.1], loop="custom", guard_status="high", worse=True),
+    }
+    ranked = tuning.rank(results_of(run))
+    assert [(r.result.id, r.accepted) for r in ranked] == [
+        ("w-default-fit-spe50", True), ("w-default-fit", True), ("w-default-custom", False)]
+    assert tune_table.tune_verdict(ranked).startswith("Fastest by mean step: default fit (steps/exec 50")
 
 
 def test_rank_compares_means_of_per_step_time_like_for_like():
