@@ -243,6 +243,10 @@ class CellSpec:
         """Whether fit's calls of ``steps_per_execution`` steps leave a steady call."""
         return not calls_problem(self.epochs, self.steps_per_epoch, self.warmup_steps, steps_per_execution)
 
+    def divides(self, steps_per_execution: int) -> bool:
+        """Whether fit's calls of ``steps_per_execution`` steps train the epoch's steps, no more."""
+        return not rounding_problem(self.steps_per_epoch, steps_per_execution)
+
     def validate(self) -> None:
         """Raises UserError naming the first impossible setting and what is valid."""
         _at_least("epochs (--epochs)", self.epochs, 1)
@@ -303,7 +307,8 @@ class CellSpec:
                 )
         # Every such fit cell failed after training. Elsewhere fit may run one step a call
         # (several replicas): its worker refuses before training (distbench.loops.fit).
-        problem = calls_problem(self.epochs, self.steps_per_epoch, self.warmup_steps, self.steps_per_execution)
+        problem = (calls_problem(self.epochs, self.steps_per_epoch, self.warmup_steps, self.steps_per_execution)
+                   or rounding_problem(self.steps_per_epoch, self.steps_per_execution))
         if self.loop == "fit" and self.strategy in ONE_REPLICA and self.target is None and problem:
             raise UserError(problem)
 
@@ -322,6 +327,20 @@ def calls_problem(epochs: int, steps_per_epoch: int | None, warmup_steps: int, s
     return (f"--steps-per-execution {steps_per_execution} leaves fit no steady call in {epochs} x {steps_per_epoch} "
             f"training steps (a cold-start call and the warm-up's come first: it needs {need} calls); give a "
             "smaller one or more steps.")
+
+
+def rounding_problem(steps_per_epoch: int | None, steps_per_execution: int) -> str:
+    """Why fit's calls of ``steps_per_execution`` steps would train more steps than asked:
+    Keras 3 runs whole calls and rounds an epoch up to them (28 steps an epoch in calls of
+    10 train 30, in calls of 50 train 50); '' when they divide the epoch, or when the steps
+    are the whole training set (known in the worker only)."""
+    if steps_per_execution <= 1 or steps_per_epoch is None or steps_per_epoch % steps_per_execution == 0:
+        return ""
+    rounded = -(-steps_per_epoch // steps_per_execution) * steps_per_execution
+    return (f"--steps-per-execution {steps_per_execution} does not divide the {steps_per_epoch} steps of an epoch: "
+            f"fit runs whole calls, {rounded} steps an epoch, and would train more steps than asked (its accuracy "
+            f"set against other loops' or settings' that trained fewer); give a divisor of {steps_per_epoch}, or "
+            f"--steps-per-epoch a multiple of {steps_per_execution}.")
 
 
 def _threads(what: str, threads: int) -> None:

@@ -69,3 +69,20 @@ def test_fit_s_calls_are_counted_as_its_step_clock_splits_them():
     with pytest.raises(UserError, match="^--steps-per-execution 100 leaves fit no steady call"):
         spec.validate()
     spec.replace(target="accuracy=0.5").validate()   # its worker checks the epochs it trains
+
+
+def test_a_steps_per_execution_that_does_not_divide_an_epoch_is_refused_for_fit():
+    """Keras 3 rounds an epoch up to whole calls: the tabular example's 4 x 28 steps trained
+    120 in calls of 10 and 200 in calls of 50, unsaid, and tune ranked the calls of 50 on an
+    error they had trained 88 steps more for."""
+    from distbench.core.config import CellSpec, rounding_problem
+
+    assert rounding_problem(28, 10).startswith("--steps-per-execution 10 does not divide the 28 steps of an epoch: "
+                                               "fit runs whole calls, 30 steps an epoch")
+    assert rounding_problem(28, 7) == rounding_problem(28, 1) == rounding_problem(None, 10) == ""
+    spec = CellSpec.for_profile("quick", workload="reuters_cnn", strategy="default", loop="fit", epochs=4,
+                                steps_per_epoch=28, steps_per_execution=50)
+    with pytest.raises(UserError, match="^--steps-per-execution 50 does not divide the 28 steps"):
+        spec.validate()
+    spec.replace(steps_per_execution=14).validate()
+    spec.replace(loop="custom").validate()   # fit's setting only
