@@ -65,17 +65,27 @@ def test_value(record: CellRecord, metric: str) -> float | None:
     return ((record.get("accuracy") or {}).get("test") or {}).get(metric)
 
 
+# TensorFlow's closing advice under a cluster's error: the same whatever failed.
+BOILERPLATE = ("The error could be from a previous operation.", "The tasks have crashed. Check the task logs")
+
+
 def short_reason(record: CellRecord, limit: int = 800) -> str:
     """The reason on one line: TensorFlow's messages run to pages, with the point at the end.
 
     The first line, then (when there are more) `` ... `` and the last line that says
-    something: a collective's or a cluster's one-line error (about 370 characters) whole.
+    something: a collective's or a cluster's one-line error (about 370 characters) whole,
+    with the tasks it lists after it (``/job:worker/replica:0/task:1``), past TensorFlow's
+    closing advice (``Restart your program to reset.``).
     Past ``limit`` characters it is cut, saying so; the record keeps the whole reason.
     """
     lines = [line.strip() for line in record.get("reason", "").splitlines() if line.strip()]
     if not lines:
         return ""
-    last = next((line for line in reversed(lines) if not line.startswith(("[[", "File "))), lines[-1])
+    said = [line for line in lines if not line.startswith(("[[", "File ", *BOILERPLATE))] or lines
+    start = len(said) - 1
+    while start > 1 and said[start].startswith("/job:"):   # the tasks a cluster's error lists, a line each
+        start -= 1
+    last = " ".join(said[start:])
     text = lines[0] if len(lines) == 1 or last == lines[0] else f"{lines[0]} ... {last}"
     if len(text) <= limit:
         return text

@@ -198,6 +198,19 @@ def test_short_reason_keeps_the_first_and_the_telling_last_line():
     assert short_reason({"reason": "no GPU found"}) == "no GPU found"
     collective = "worker 1 (pid 32164) failed: " + "UnavailableError: collective ops " * 11   # about 370
     assert short_reason({"reason": collective}) == collective.strip()
+    # A TF_CONFIG multi_worker peer lost mid-cell (worker 1 SIGKILLed): the line had been
+    # TensorFlow's advice, "The error could be from a previous operation. Restart your program to reset."
+    lost = ("UnavailableError: Graph execution error:\n\nDetected at node CollectiveReduceV2_1 defined at (most recent "
+            "call last):\n  File \"/w/bench/loops/custom.py\", line 80, in train_step\n\nCollective ops is aborted by: "
+            "Error reported from /job:worker/task:1: The following tasks are unhealthy (stopped sending heartbeats):\n"
+            "/job:worker/replica:0/task:1\nThe tasks have crashed. Check the task logs for an earlier error, or "
+            "scheduler events (e.g. preemption, eviction) to debug further.\nThe error could be from a previous "
+            "operation. Restart your program to reset.\n\t [[{{node CollectiveReduceV2_1}}]] "
+            "[Op:__inference_train_step_1627]")
+    assert short_reason({"reason": lost}) == (
+        "UnavailableError: Graph execution error: ... Collective ops is aborted by: Error reported from "
+        "/job:worker/task:1: The following tasks are unhealthy (stopped sending heartbeats): "
+        "/job:worker/replica:0/task:1")
     cut = short_reason({"reason": "x" * 1000})
     shown = cut[:cut.index(" [")]
     assert len(cut) <= 800 and shown == "x" * len(shown)
