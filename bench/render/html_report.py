@@ -91,7 +91,11 @@ def _previous(run: StoredRun, history: list[StoredRun], threshold: float) -> dic
             for c in comparison.cells:
                 if not c.verdict:
                     others.setdefault(c.presence, []).append(c.cell)
+            # Same cells, but another fingerprint (a TensorFlow upgrade, a variable such as
+            # TF_ENABLE_ONEDNN_OPTS): said above the verdicts, which measure it with the code.
+            differ = comparison_table.machine_line(comparison.machine_diff) if comparison.machine_diff else ""
             return {"label": before.label, "commit": before.commit, "headers": comparison_table.COMPARE_HEADERS,
+                    "machines": differ,
                     "rows": comparison_table.comparison_rows(comparison.compared),
                     "others": [f"{why} ({len(cells)}): {', '.join(cells)}" for why, cells in others.items()]}
     return None

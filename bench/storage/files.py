@@ -250,9 +250,11 @@ class Storage:
             folder = f"{self.root}/{mine}"
             runs = self.runs(mine)
             if not runs:
+                others = ", ".join(p.name for p in self.machine_folders())
+                there = f" Other machines' runs are here ({others}): name one as MACHINE/N or MACHINE/latest."
                 raise UserError(
                     f"No stored runs in {folder}/. Save one with `distbench run` "
-                    "or `pytest --benchmark-only` first."
+                    f"or `pytest --benchmark-only` first.{there if others else ''}"
                 )
         return self._pick(ref, ref, runs)
 

@@ -159,6 +159,9 @@ def test_a_run_number_among_machines_imports_tensorflow_quietly(tmp_path):
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("distbench: error: No stored runs in ") and len(done.stderr.splitlines()) == 1, \
         done.stderr
+    # ... naming the machines whose runs are there, and how to name one.
+    assert done.stderr.rstrip().endswith(f"Other machines' runs are here ({MACHINE}, {OTHER}): name one as MACHINE/N "
+                                         "or MACHINE/latest."), done.stderr
     assert not (tmp_path / "report").exists()
 
 
@@ -177,3 +180,21 @@ def test_a_bar_of_a_cell_measured_on_some_of_its_processes_is_hatched_and_counte
     hatched = [p for p in ax.patches if p.get_hatch()]
     assert len(hatched) == 1 and len(ax.patches) == 2
     assert [t.get_text() for t in ax.texts] == ["2 of 3"] and "hatched: some processes failed" in ax.get_title()
+
+
+def test_verdicts_against_the_run_before_say_when_its_fingerprint_differs(capsys, tmp_path):
+    """A run with TF_ENABLE_ONEDNN_OPTS=0 set, against the run before it: the page called it
+    "the last run that measured these cells the same way" and said nothing of the variable
+    (``compare`` says "Machines differ in")."""
+    results, latest = _results(tmp_path)
+    env_info = {"distbench": {**INFO["distbench"], "env": {"TF_ENABLE_ONEDNN_OPTS": "0"}}}
+    off = save(results, {c: [record(c, samples(10.0, seed=40, spread=0.01), 0.6)] for c in CELLS}, info=env_info,
+               commit="e0000000", when=START + dt.timedelta(days=12))
+    for run, said in ((latest, False), (off, True)):
+        out = tmp_path / f"report-{said}"
+        assert main(["report", "--run", str(run), "--results", results, "--out", str(out)]) == 0
+        text = (out / "report.html").read_text()
+        verdicts = text[text.index("Against the last run that measured"):]
+        assert ("Machines differ in: env: {} -&gt; {&#39;TF_ENABLE_ONEDNN_OPTS&#39;: &#39;0&#39;}: these verdicts "
+                "measure that\ndifference" in verdicts) is said, verdicts[:2000]
+    capsys.readouterr()
