@@ -137,17 +137,22 @@ def measure(session: Session, suite: Suite | None, a: Side, b: Side, settings: P
         paired, interrupted = engine.run(session.plan, suite.skip_reason), False
     except interleave.PairsInterrupted as stop:
         paired, interrupted = stop.cells + not_started(session.plan, stop.cells, a, b, engine.threshold), True
-    saved = None
-    if session.saving:
-        part = {"threshold": engine.threshold, "min_pairs": engine.min_pairs, "max_pairs": engine.max_pairs,
-                "budget_s": engine.budget_s, "lockstep": engine.lockstep,
-                "accuracy_tolerance": settings.accuracy_tolerance, **(stored or {})}
-        measured = b.checkout.commit if b.checkout else None
-        saved = str(save_run(interleave.records_by_side(paired), session.values["results"],
-                             interrupted=interrupted,
-                             extra={"interleaved": interleave.stored_document_part(a, b, paired, part)},
-                             commit=measured))
+    saved = save_pairs(session, engine, a, b, paired, interrupted,
+                       {"accuracy_tolerance": settings.accuracy_tolerance, **(stored or {})},
+                       b.checkout.commit if b.checkout else None)
     return PairedRun(a, b, paired, saved, interrupted, engine.lockstep)
+
+
+def save_pairs(session: Session, engine: interleave.Interleaved, a: Side, b: Side, paired: list[PairedCell],
+               interrupted: bool = False, stored: dict | None = None, commit: str | None = None) -> str | None:
+    """Interleaved pairs saved as a run of their own (its ``interleaved`` part: the sides,
+    the pairs, the engine's settings and ``stored``); None when the session does not save."""
+    if not session.saving:
+        return None
+    part = {"threshold": engine.threshold, "min_pairs": engine.min_pairs, "max_pairs": engine.max_pairs,
+            "budget_s": engine.budget_s, "lockstep": engine.lockstep, **(stored or {})}
+    return str(save_run(interleave.records_by_side(paired), session.values["results"], interrupted=interrupted,
+                        extra={"interleaved": interleave.stored_document_part(a, b, paired, part)}, commit=commit))
 
 
 # Variables that change which devices a process sees: a side that sets one lists other devices.

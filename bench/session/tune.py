@@ -21,6 +21,7 @@ from distbench.session.interleave import (
     PairedCell,
     through,
 )
+from distbench.session.paired_run import save_pairs
 from distbench.session.plan import read_only
 from distbench.session.side import Side
 
@@ -91,13 +92,15 @@ def plan(session, workload: str, strategy_names: list[str], loops: list[str],
     return cells, left_out
 
 
-def confirm(session, sides, pairs: int, progress=None) -> PairedCell | None:
+def confirm(session, sides, pairs: int, progress=None) -> tuple[PairedCell | None, str | None]:
     """The interleaved test of the winner against plain fit (``sides`` from
-    :func:`confirmation`), at most ``pairs`` pairs; None when it does not run."""
+    :func:`confirmation`), at most ``pairs`` pairs, and where its pairs were saved, as a run
+    of their own (``plan`` and ``report`` read them); (None, None) when it does not run."""
     if sides is None or pairs < 2:
-        return None
+        return None, None
     plain, a, b = sides
     suite = session.suite
     engine = Interleaved(a, b, through(suite),
                          min_pairs=min(DEFAULT_MIN_PAIRS, pairs), max_pairs=pairs, progress=progress)
-    return engine.run([plain], suite.skip_reason)[0]
+    paired = engine.run([plain], suite.skip_reason)
+    return paired[0], save_pairs(session, engine, a, b, paired, stored={"tune": True})

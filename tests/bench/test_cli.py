@@ -108,16 +108,24 @@ def test_run_with_guard_and_overhead_shows_and_stores_both(capsys, tmp_path):
 
 @pytest.mark.slow
 def test_tune_runs_ranks_and_lists_what_it_did_not_rank(capsys, tmp_path):
-    """The whole command, through real workers: candidates measured, ranked, the verdict line."""
+    """The whole command, through real workers: candidates measured, ranked, the verdict line;
+    the winner's confirmation against plain fit saved as a run of its own (it was printed,
+    and found nowhere afterwards)."""
+    from distbench.storage.files import Storage, load
+
     argv = ["tune", "--workload", "reuters_cnn", "--strategy", "default", "--loop", "custom", "--repeats", "1",
-            "--guard-seeds", "0", "--confirm-pairs", "0", "--epochs", "1", "--steps-per-epoch", "15",
-            "--data", "synthetic", "--no-peak", "--no-save", "--results", str(tmp_path), "--keras", "tf_keras"]
+            "--guard-seeds", "0", "--confirm-pairs", "2", "--epochs", "1", "--steps-per-epoch", "15",
+            "--data", "synthetic", "--no-peak", "--results", str(tmp_path), "--keras", "tf_keras"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     # In the flavour asked for (tune had ranked Keras 3's, saying nothing).
     assert "[1/2] reuters_cnn-default-custom-tf_keras" in out and "[2/2] reuters_cnn-default-custom-tf_keras-xla" in out
     assert "vs plain fit" in out      # the ranking's table
-    assert "Fastest by mean step: default custom" in out and "Not confirmed" in out
+    assert "Fastest by mean step: default custom" in out and "Interleaved with plain fit (2 pairs)" in out, out
+    ranked, confirmed = (load(path) for path in Storage(tmp_path).runs())
+    assert not ranked.interleaved and confirmed.interleaved["tune"] is True
+    (cell,) = confirmed.interleaved["cells"]
+    assert confirmed.interleaved["cells"][cell]["pairs"] == 2 and f"{confirmed.path.name} (the confirmation" in out
 
 
 @pytest.mark.parametrize("given, said", [
