@@ -107,9 +107,12 @@ def _steady(spec: CellSpec, clock) -> StepTimes:
     if not times.steady:
         units = (f" in units of {times.steps_per_sample} scheduled steps, each timed whole: the cold start is one "
                  f"unit and the warm-up rounds up to whole units" if times.steps_per_sample > 1 else "")
+        # A target cell stops where its target is reached: more steps cannot help it.
+        advice = ("the target was reached before one: give fewer warm-up steps, a smaller --steps-per-execution or "
+                  "a target further away" if spec.is_target else "run more steps or fewer warm-up steps")
         raise UserError(
             f"No steady-state steps left after the cold start and {spec.warmup_steps} warm-up "
-            f"steps ({clock.total_steps} steps ran{units}); run more steps or fewer warm-up steps."
+            f"steps ({clock.total_steps} steps ran{units}); {advice}."
         )
     return times
 

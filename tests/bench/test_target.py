@@ -143,6 +143,18 @@ def test_every_loop_stops_when_the_target_is_reached(tiny, loop):
     assert record_["accuracy"]["test"]["accuracy"] == t["curve"][0]["value"]   # the last evaluation is the test
 
 
+def test_a_target_reached_before_a_steady_step_says_what_could_help(tiny):
+    """The hint was "run more steps", which a cell that stops at its target cannot."""
+    from distbench.scenarios.tasks import run_cell
+
+    with pytest.raises(UserError) as refused:   # the worker's record says it (status error, user_error)
+        run_cell(tiny("reuters_cnn", "default", "custom", target="accuracy=0.001", eval_every=3, max_steps=40,
+                      steps_per_epoch=20, warmup_steps=5))
+    assert str(refused.value) == (
+        "No steady-state steps left after the cold start and 5 warm-up steps (3 steps ran); the target was reached "
+        "before one: give fewer warm-up steps, a smaller --steps-per-execution or a target further away.")
+
+
 def test_a_target_cell_runs_to_its_budget_when_not_reached(tiny):
     from distbench.scenarios.tasks import run_cell
 
