@@ -132,6 +132,10 @@ def test_a_cell_s_node_id_as_pytest_prints_it_runs_that_cell(project):
     assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
     (path,) = _runs(project)
     assert [b["param"] for b in json.loads(path.read_text())["benchmarks"]] == ["tiny_sentiment-virtual-custom"]
+    # Without --benchmark-only nothing selects by it: pytest's own refusal, not a run of nothing.
+    plain = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", node_id], cwd=project,
+                           capture_output=True, text=True, timeout=300, env=_env())
+    assert plain.returncode == 4 and "cannot contain :: selection parts" in plain.stdout + plain.stderr, plain.stdout
     wrong = pytest_("--co", "-q", "::matrix.py::test_cell[tiny_sentiment-virtual-nosuch]")
     assert wrong.returncode == 4 and wrong.stderr.strip().startswith(
         "ERROR: ::matrix.py::test_cell[tiny_sentiment-virtual-nosuch]: no such cell in this run's matrix"), wrong.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from distbench.analysis import guard
 from distbench.storage.results import CellResult
 
 
@@ -25,10 +26,8 @@ class Ranked:
     @property
     def accepted(self) -> bool:
         """Ran, and learns at least as well as the reference: outside the guard's band on the
-        metric's good side (a lower MAE, a higher accuracy) is accepted, as ``run`` shows it
-        (records stored before the guard said which side is worse: any side rejected)."""
-        outside = self.guard in ("low", "high")
-        return not outside or self.result.guard.get("worse", outside) is False
+        metric's good side (a lower MAE, a higher accuracy) is accepted, as ``run`` shows it."""
+        return not guard.worse(self.result.guard)
 
 
 def rank(results: dict[str, CellResult], cells: set[str] | None = None) -> list[Ranked]:

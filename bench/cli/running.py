@@ -118,15 +118,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if sides is not None and args.confirm_pairs >= 2:
         print(tune_table.confirming_line(sides), flush=True)
     label = tune_table.pair_label(sides) if sides else None
-    confirmed, saved = tune.confirm(
+    confirmed = tune.confirm(
         session, sides, args.confirm_pairs,
         lambda cell, a, b: print(summary.wrap(verdicts.pair_line(cell, a, b, label)), flush=True))
-    if saved:
-        print(summary.saved_line(saved) + " (the confirmation's pairs)")
+    if confirmed.saved:
+        print(summary.saved_line(confirmed.saved) + " (the confirmation's pairs)")
     emit(tune_table.tune_text(ranked, args.format))
-    for line in summary.wrap_lines(["", tune_table.tune_verdict(ranked, confirmed),
+    for line in summary.wrap_lines(["", tune_table.tune_verdict(ranked, confirmed.cell),
                                     *tune_table.not_ranked_lines(left_out, session.results)]):
         print(line)
+    if confirmed.unsaved:   # after the verdict, which a failed save does not take with it
+        print(run_table.error_line(confirmed.unsaved), file=sys.stderr)
+        return 2
     return status
 
 

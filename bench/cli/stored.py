@@ -57,8 +57,10 @@ def _two_runs(first: tuple, second: tuple, example: str) -> None:
     """UserError when both references name one run: a run compared with itself measures no
     change (a check of it would pass whatever the code does)."""
     (flag_a, ref_a, a), (flag_b, ref_b, b) = first, second
-    if a.path.resolve() == b.path.resolve():
-        raise UserError(f"{flag_a} {ref_a} and {flag_b} {ref_b} are the same run ({a.label}); a run compared with "
+    same = "the same run" if a.path.resolve() == b.path.resolve() else (
+        "the same measurements (one a copy of the other)" if a.measurements == b.measurements else "")
+    if same:
+        raise UserError(f"{flag_a} {ref_a} and {flag_b} {ref_b} are {same} ({a.label}); a run compared with "
                         f"itself measures no change. Give two different runs, e.g. {example}.")
 
 

@@ -244,8 +244,9 @@ class CellSpec:
         return not calls_problem(self.epochs, self.steps_per_epoch, self.warmup_steps, steps_per_execution)
 
     def divides(self, steps_per_execution: int) -> bool:
-        """Whether fit's calls of ``steps_per_execution`` steps train the epoch's steps, no more."""
-        return not rounding_problem(self.steps_per_epoch, steps_per_execution)
+        """Whether fit's calls of ``steps_per_execution`` steps train the epoch's steps, no more
+        (tf-keras runs an epoch's last call short)."""
+        return self.keras != "keras3" or not rounding_problem(self.steps_per_epoch, steps_per_execution)
 
     def validate(self) -> None:
         """Raises UserError naming the first impossible setting and what is valid."""
@@ -308,7 +309,8 @@ class CellSpec:
         # Every such fit cell failed after training. Elsewhere fit may run one step a call
         # (several replicas): its worker refuses before training (distbench.loops.fit).
         problem = (calls_problem(self.epochs, self.steps_per_epoch, self.warmup_steps, self.steps_per_execution)
-                   or rounding_problem(self.steps_per_epoch, self.steps_per_execution))
+                   or not self.divides(self.steps_per_execution) and rounding_problem(self.steps_per_epoch,
+                                                                                     self.steps_per_execution))
         if self.loop == "fit" and self.strategy in ONE_REPLICA and self.target is None and problem:
             raise UserError(problem)
 
@@ -332,8 +334,9 @@ def calls_problem(epochs: int, steps_per_epoch: int | None, warmup_steps: int, s
 def rounding_problem(steps_per_epoch: int | None, steps_per_execution: int) -> str:
     """Why fit's calls of ``steps_per_execution`` steps would train more steps than asked:
     Keras 3 runs whole calls and rounds an epoch up to them (28 steps an epoch in calls of
-    10 train 30, in calls of 50 train 50); '' when they divide the epoch, or when the steps
-    are the whole training set (known in the worker only)."""
+    10 train 30, in calls of 50 train 50; tf-keras runs the last call short); '' when they
+    divide the epoch, or when the steps are the whole training set (the worker checks it,
+    once known: distbench.loops.fit)."""
     if steps_per_execution <= 1 or steps_per_epoch is None or steps_per_epoch % steps_per_execution == 0:
         return ""
     rounded = -(-steps_per_epoch // steps_per_execution) * steps_per_execution

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import atexit
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
@@ -200,11 +201,17 @@ def release_kept() -> None:
     """Drops the iterators earlier cells of this process kept (a worker runs one cell;
     in-process callers, tests, run many), on a thread of their own: the destructor's wait
     grows with the time an iterator was kept, to most of a minute in this checkout's
-    tests, and the next cell need not wait for it."""
+    tests, and the next cell need not wait for it (it waits idle beside the cell's steps).
+    The process waits for such a thread at its exit, before TensorFlow's runtime goes."""
     if _KEPT:
         dropped = _KEPT[:]
         _KEPT.clear()
-        threading.Thread(target=dropped.clear, name="distbench-release-kept", daemon=True).start()
+        thread = threading.Thread(target=dropped.clear, name="distbench-release-kept", daemon=True)
+        thread.start()
+        atexit.register(thread.join, RELEASE_EXIT_WAIT_S)
+
+
+RELEASE_EXIT_WAIT_S = 60.0
 
 
 def keeping_fit_iterator():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from distbench.core import keras_flavour, stats
-from distbench.core.config import TIMING_COST_CALL_S, calls_problem
+from distbench.core.config import TIMING_COST_CALL_S, calls_problem, rounding_problem
 from distbench.core.errors import UserError
 from distbench.loops.base import (
     LOOPS,
@@ -146,8 +146,9 @@ class FitLoop(TrainingLoop):
         if spe > 1 and spe_unsupported(ctx.strategy):
             notes.append(SPE_NOTE.format(asked=spe))
             spe = 1
-        problem = calls_problem(cfg.epochs, cfg.steps_per_epoch, cfg.warmup_steps, spe)
-        if problem:   # refused before training, not after it for want of a steady call
+        problem = calls_problem(cfg.epochs, cfg.steps_per_epoch, cfg.warmup_steps, spe) or (
+            rounding_problem(cfg.steps_per_epoch, spe) if keras_flavour.current() == "keras3" else "")
+        if problem:   # refused before training, not after it for want of a steady call or with more steps
             raise UserError(problem)
         compile_model(ctx, spe)
         history = _fit(

@@ -47,7 +47,7 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     disturbed = lockstep.disturbance(meter.stop(), clock)
     lockstep.finish(clock)
     phases.end("train_s")
-    times = _steady(spec, clock)
+    times = _steady(spec, clock, tracker)
     _refuse_diverged(f"the last epoch's mean loss is {outcome.train_loss}",
                      outcome.train_loss is not None and not math.isfinite(outcome.train_loss))
     waited = loop.input_wait(ctx, len(times.steady))
@@ -78,7 +78,7 @@ def _faults(strategy, clock) -> cluster_faults.Faults | None:
     if not coordinated(strategy):
         return None
     faults = cluster_faults.listen()
-    clock.checks.append(lambda: faults.check_heard(clock.total_steps))
+    clock.checks.append(lambda: faults.check_heard(clock))
     return faults
 
 
@@ -101,15 +101,18 @@ def _diverged_after(plain, test: dict) -> tuple[str, bool]:
     return f"the test {', '.join(f'{k} is {v}' for k, v in bad.items())}", bool(bad)
 
 
-def _steady(spec: CellSpec, clock) -> StepTimes:
-    """The clock's steps split at the warm-up; UserError when no steady step is left."""
+def _steady(spec: CellSpec, clock, tracker=None) -> StepTimes:
+    """The clock's steps split at the warm-up; UserError when no steady step is left (a
+    target cell's ``tracker`` says whether its target or its --max-steps stopped it)."""
     times = StepTimes.split(clock, spec.warmup_steps)
     if not times.steady:
         units = (f" in units of {times.steps_per_sample} scheduled steps, each timed whole: the cold start is one "
                  f"unit and the warm-up rounds up to whole units" if times.steps_per_sample > 1 else "")
         # A target cell stops where its target is reached: more steps cannot help it.
-        advice = ("the target was reached before one: give fewer warm-up steps, a smaller --steps-per-execution or "
-                  "a target further away" if spec.is_target else "run more steps or fewer warm-up steps")
+        fewer = "fewer warm-up steps" + (", a smaller --steps-per-execution" if times.steps_per_sample > 1 else "")
+        advice = (f"the target was reached before one: give {fewer} or a target further away"
+                  if tracker and tracker.reached else f"give a larger --max-steps or {fewer}" if tracker
+                  else "run more steps or fewer warm-up steps")
         raise UserError(
             f"No steady-state steps left after the cold start and {spec.warmup_steps} warm-up "
             f"steps ({clock.total_steps} steps ran{units}); {advice}."

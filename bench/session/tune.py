@@ -11,14 +11,19 @@ the ranking (pure: results in, rows out) is :mod:`distbench.analysis.tuning`.
 
 from __future__ import annotations
 
+import contextlib
+from typing import NamedTuple
+
 from distbench import strategies
 from distbench.analysis import guard
 from distbench.analysis.tuning import Ranked
 from distbench.core.config import CROSS_DEVICE_OPS, CellSpec
+from distbench.core.errors import UserError
 from distbench.session.interleave import (
     DEFAULT_MIN_PAIRS,
     Interleaved,
     PairedCell,
+    PairsInterrupted,
     through,
 )
 from distbench.session.paired_run import save_pairs
@@ -92,15 +97,29 @@ def plan(session, workload: str, strategy_names: list[str], loops: list[str],
     return cells, left_out
 
 
-def confirm(session, sides, pairs: int, progress=None) -> tuple[PairedCell | None, str | None]:
+class Confirmed(NamedTuple):
+    cell: PairedCell | None   # None: no confirmation ran
+    saved: str | None = None      # where its pairs were saved, as a run of their own
+    unsaved: str | None = None    # why they were not (a full disk): said after the verdict
+
+
+def confirm(session, sides, pairs: int, progress=None) -> Confirmed:
     """The interleaved test of the winner against plain fit (``sides`` from
-    :func:`confirmation`), at most ``pairs`` pairs, and where its pairs were saved, as a run
-    of their own (``plan`` and ``report`` read them); (None, None) when it does not run."""
+    :func:`confirmation`), at most ``pairs`` pairs, saved as a run of their own (``plan``
+    and ``report`` read them); on Ctrl-C the pairs that finished are saved, marked so."""
     if sides is None or pairs < 2:
-        return None, None
+        return Confirmed(None)
     plain, a, b = sides
     suite = session.suite
     engine = Interleaved(a, b, through(suite),
                          min_pairs=min(DEFAULT_MIN_PAIRS, pairs), max_pairs=pairs, progress=progress)
-    paired = engine.run([plain], suite.skip_reason)
-    return paired[0], save_pairs(session, engine, a, b, paired, stored={"tune": True})
+    try:
+        paired = engine.run([plain], suite.skip_reason)
+    except PairsInterrupted as stop:
+        with contextlib.suppress(UserError):
+            save_pairs(session, engine, a, b, stop.cells, interrupted=True, stored={"tune": True})
+        raise
+    try:
+        return Confirmed(paired[0], save_pairs(session, engine, a, b, paired, stored={"tune": True}))
+    except UserError as exc:
+        return Confirmed(paired[0], unsaved=str(exc))

@@ -319,8 +319,8 @@ def load_history(paths) -> tuple[list[StoredRun], list[str]]:
     """Every readable run of ``paths`` (a machine's history, for its noise), and one line per
     run left out: one that cannot be read (one corrupt file costs the history one run, not
     the command), one measured on another machine than its folder's, and a copy of a run
-    read before it (``0003_... (copy).json``: its differences from the original, all zero,
-    had narrowed the noise until an undecided comparison read "faster")."""
+    read before it (``0003_... (copy).json``, which sorts before its original: their
+    differences, all zero, had narrowed the noise until an undecided comparison read "faster")."""
     runs, left_out, seen = [], [], {}
     for path in paths:
         try:
@@ -333,9 +333,9 @@ def load_history(paths) -> tuple[list[StoredRun], list[str]]:
             left_out.append(f"{run.label} was measured on machine {measured_on}, by its stored fingerprint, not "
                             f"{run.machine_id} (another machine's run copied into this folder?)")
             continue
-        same = seen.setdefault(_measurements(run), run)
+        same = seen.setdefault(run.measurements, run)
         if same is not run:
-            left_out.append(f"{run.label} holds the same measurements as {same.label} (a copy of it): counted once")
+            left_out.append(f"{run.label} and {same.label} hold the same measurements (one a copy): counted once")
             continue
         runs.append(run)
     return runs, left_out
@@ -353,11 +353,6 @@ def _measured_on(run: StoredRun) -> str | None:
     found = machine_id(info["distbench"], arch=info.get("machine"))
     return found if found != run.machine_id else None
 
-
-def _measurements(run: StoredRun) -> str:
-    """What makes ``run`` one measurement: its time and its cells' records."""
-    return json.dumps([run.data.get("datetime"), run.data.get("benchmarks"), run.data["distbench"].get("unmeasured")],
-                      sort_keys=True, default=str)
 
 
 def load(path: str | os.PathLike) -> StoredRun:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -27,6 +28,13 @@ class StoredRun:
     @property
     def label(self) -> str:
         return f"{self.machine_id}/{self.path.name}"
+
+    @cached_property
+    def measurements(self) -> str:
+        """What makes the run one measurement: its time and its cells' records (a copy of
+        the file under another name has the same)."""
+        return json.dumps([self.data.get("datetime"), self.data.get("benchmarks"),
+                           self.data["distbench"].get("unmeasured")], sort_keys=True, default=str)
 
     @property
     def machine_info(self) -> dict:

@@ -74,12 +74,12 @@ class Faults(logging.Filter):
         if logging.root.manager.disable != self._kept[2]:
             logging.disable(self._kept[2])
 
-    def check_heard(self, steps: int) -> None:
-        """:meth:`check` once anything was heard, else nothing: called as each step ends
-        (``StepClock.checks``; ``steps`` timed so far), it fails the cell at the step after
-        the fault, where the workers left would run the lost one's steps on to the end."""
+    def check_heard(self, clock) -> None:
+        """:meth:`check` once anything was heard, else nothing: called as each step of
+        ``clock`` ends (``StepClock.checks``), it fails the cell at the step after the fault,
+        where the workers left would run the lost one's steps on to the end."""
         if self.seen:
-            self.check(steps)
+            self.check(clock.total_steps)
 
     def check(self, steps: int | None = None) -> None:
         """Stops listening; raises :class:`ClusterFault` when anything was heard."""

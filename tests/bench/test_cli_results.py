@@ -450,9 +450,14 @@ def test_copies_and_another_machine_s_runs_are_left_out_of_the_history_and_named
     (machine / "0009_beef_20261123_060000.json").write_text(json.dumps(foreign))
     code, out, err = run_cli(capsys, "compare", "1", "6", "--results", results)
     assert code == 0 and out == before, out   # the same history: the same noise, the same verdicts
-    assert err.count("(a copy of it): counted once") == 4, err
+    assert err.count("hold the same measurements (one a copy): counted once") == 4, err
     other = machine_id({**INFO["distbench"], "cpu_count": 8})
     assert f"0009_beef_20261123_060000.json was measured on machine {other}, by its stored fingerprint" in err, err
+    # A check of a run against its copy passed every cell as "same".
+    original = sorted(machine.glob("0002_*.json"))[-1]
+    code, _, err = run_cli(capsys, "check", "--baseline", str(original), "--run",
+                           str(original.with_name(f"{original.stem} (copy).json")), "--results", results)
+    assert code == 2 and "are the same measurements (one a copy of the other)" in err, err
 
 
 def test_a_run_s_label_as_compare_prints_it_names_that_run(capsys, results):

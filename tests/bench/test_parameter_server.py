@@ -401,7 +401,7 @@ def test_a_fault_the_coordinator_says_at_info_is_heard_whatever_its_logger_shows
             # At a step's end (the training cell's StepClock.checks): at the step after the fault.
             clock = StepClock()
             faults = cluster_faults.listen()
-            clock.checks.append(lambda: faults.check_heard(clock.total_steps))
+            clock.checks.append(lambda: faults.check_heard(clock))
             clock.start()
             clock.stop(steps=2)                                      # nothing heard: goes on
             tf_logging.info("[Worker %d] Putting back a closure after it failed.", 1)

@@ -152,7 +152,12 @@ def test_a_target_reached_before_a_steady_step_says_what_could_help(tiny):
                       steps_per_epoch=20, warmup_steps=5))
     assert str(refused.value) == (
         "No steady-state steps left after the cold start and 5 warm-up steps (3 steps ran); the target was reached "
-        "before one: give fewer warm-up steps, a smaller --steps-per-execution or a target further away.")
+        "before one: give fewer warm-up steps or a target further away.")
+    # Stopped by its budget, the target not reached: fit's calls of 10 steps, the warm-up a whole call.
+    with pytest.raises(UserError, match=r"steps ran in units of 10 .*; give a larger --max-steps or fewer warm-up "
+                                        r"steps, a smaller --steps-per-execution\.$"):
+        run_cell(tiny("reuters_cnn", "default", "fit", target="accuracy=1", eval_every=5, max_steps=15,
+                      steps_per_epoch=40, steps_per_execution=10, warmup_steps=5))
 
 
 def test_a_target_cell_runs_to_its_budget_when_not_reached(tiny):
