@@ -243,10 +243,10 @@ class CellSpec:
         """Whether fit's calls of ``steps_per_execution`` steps leave a steady call."""
         return not calls_problem(self.epochs, self.steps_per_epoch, self.warmup_steps, steps_per_execution)
 
-    def divides(self, steps_per_execution: int) -> bool:
-        """Whether fit's calls of ``steps_per_execution`` steps train the epoch's steps, no more
-        (tf-keras runs an epoch's last call short)."""
-        return self.keras != "keras3" or not rounding_problem(self.steps_per_epoch, steps_per_execution)
+    def rounding(self, steps_per_execution: int) -> str:
+        """:func:`rounding_problem` of this cell's epoch, under its Keras ('' under tf-keras,
+        which runs an epoch's last call short)."""
+        return rounding_problem(self.steps_per_epoch, steps_per_execution) if self.keras == "keras3" else ""
 
     def validate(self) -> None:
         """Raises UserError naming the first impossible setting and what is valid."""
@@ -309,8 +309,7 @@ class CellSpec:
         # Every such fit cell failed after training. Elsewhere fit may run one step a call
         # (several replicas): its worker refuses before training (distbench.loops.fit).
         problem = (calls_problem(self.epochs, self.steps_per_epoch, self.warmup_steps, self.steps_per_execution)
-                   or not self.divides(self.steps_per_execution) and rounding_problem(self.steps_per_epoch,
-                                                                                     self.steps_per_execution))
+                   or self.rounding(self.steps_per_execution))
         if self.loop == "fit" and self.strategy in ONE_REPLICA and self.target is None and problem:
             raise UserError(problem)
 

@@ -54,11 +54,12 @@ def candidates(
                                 f"{base.epochs * base.steps_per_epoch} steps leave it no timed call after the cold "
                                 f"start and {base.warmup_steps} warm-up steps (run more --steps-per-epoch)")
                 spes = tuple(spe for spe in spes if spe not in short)
-            uneven = [spe for spe in spes if not base.divides(spe)]
+            uneven = [spe for spe in spes if base.rounding(spe)]
             if uneven:
                 left_out.append(f"{name}: fit with steps_per_execution {', '.join(map(str, uneven))} not tried: it "
                                 f"does not divide the {base.steps_per_epoch} steps of an epoch, which fit would round "
-                                "up to whole calls and train more (give --steps-per-epoch a multiple of 50)")
+                                f"up to whole calls and train more (give --steps-per-epoch a multiple of "
+                                f"{max(STEPS_PER_EXECUTION)})")
                 spes = tuple(spe for spe in spes if spe not in uneven)
             for jit in JIT:
                 cells += [read_only(base.replace(workload=workload, strategy=name, loop=loop, steps_per_execution=spe,

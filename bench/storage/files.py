@@ -354,7 +354,6 @@ def _measured_on(run: StoredRun) -> str | None:
     return found if found != run.machine_id else None
 
 
-
 def load(path: str | os.PathLike) -> StoredRun:
     """Loads and checks a run file; refuses truncated, foreign and unknown-version files."""
     path = Path(path)
