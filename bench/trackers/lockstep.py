@@ -74,8 +74,13 @@ class LockstepClock(StepClock):
     def stop(self, steps: int = 1) -> None:
         try:
             super().stop(steps)
-        finally:   # a check that raised (StepClock.checks) still hands the turn on
-            self.turns.after()
+        except BaseException:   # a check that raised (StepClock.checks) still hands the turn on,
+            try:                # and its fault stays the cell's reason if the relay is gone too
+                self.turns.after()
+            except OSError:
+                pass
+            raise
+        self.turns.after()
 
 
 def clock() -> StepClock:

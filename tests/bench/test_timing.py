@@ -62,3 +62,35 @@ def test_a_lockstep_worker_s_partner_is_not_a_disturbance():
     paired = lockstep.disturbance(found, lockstep.LockstepClock(turns=None))
     assert paired["disturbed"] is False and paired["others_cpu"] == 0.55 and "partner" in paired["lockstep"]
     assert lockstep.disturbance(found, StepClock()) is found and lockstep.disturbance(None, StepClock()) is None
+
+
+def test_a_lockstep_step_s_fault_stays_the_reason_when_the_relay_is_gone_too():
+    """A check that fails the cell at a step's end (a parameter-server fault) must not be
+    masked by the turn's hand-back failing after it (the parent's relay gone meanwhile):
+    the record's reason was then a BrokenPipeError's."""
+    from distbench.trackers import lockstep
+    from distbench.trackers.cluster_faults import ClusterFault
+
+    class GoneRelay:
+        handed = 0
+
+        def before(self):
+            pass
+
+        def after(self):
+            self.handed += 1
+            raise BrokenPipeError(32, "Broken pipe")
+
+    def fault():
+        raise ClusterFault("the parameter-server cluster lost a worker")
+
+    clock = lockstep.LockstepClock(turns=GoneRelay(), timer=FakeTimer(0.0, 1.0, 1.0, 2.0))
+    clock.checks.append(fault)
+    clock.start()
+    with pytest.raises(ClusterFault, match="lost a worker"):
+        clock.stop()
+    assert clock.turns.handed == 1 and clock.durations == [1.0]
+    clock.checks.clear()
+    clock.start()
+    with pytest.raises(BrokenPipeError):   # without a fault, a relay gone is the error
+        clock.stop()
