@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
 
 _marker: list[str] = []   # the file this worker marks once its strategy is made (set by its entry point)
 
@@ -32,13 +32,23 @@ def silent(cluster: dict, skip: str | None = None) -> str:
     connection now, said for a connect deadline's reason (``"; nothing accepts a connection
     at worker 1 (127.0.0.1:2222: Connection refused)"``); "" when every task does (one that
     listens and has not joined is left to the reason's own line). ``skip``: this task's
-    address. Each address is tried at once, for at most :data:`PROBE_S`."""
+    address. Each address is tried at once, for at most :data:`PROBE_S` (twice that with its
+    name lookup, which is left behind on a daemon thread)."""
     tasks = [(f"{role} {i}", address) for role, addresses in cluster.items()
              for i, address in enumerate(addresses) if address != skip]
     if not tasks:
         return ""
-    with ThreadPoolExecutor(max_workers=min(16, len(tasks))) as pool:
-        answers = list(pool.map(lambda task: _refusal(task[1]), tasks))
+    answers: list[str | None] = [f"no answer within {2 * PROBE_S:g} s"] * len(tasks)   # a name lookup that hangs
+
+    def probe(i: int) -> None:
+        answers[i] = _refusal(tasks[i][1])
+
+    probes = [threading.Thread(target=probe, args=(i,), name="distbench-probe", daemon=True) for i in range(len(tasks))]
+    for thread in probes:
+        thread.start()
+    until = time.monotonic() + 2 * PROBE_S   # a connection's own timeout does not bound its name lookup
+    for thread in probes:
+        thread.join(max(0.0, until - time.monotonic()))
     down = [f"{name} ({address}: {why})" for (name, address), why in zip(tasks, answers) if why]
     return f"; nothing accepts a connection at {', '.join(down)}" if down else ""
 

@@ -8,6 +8,8 @@ for a GPU that is not there runs on the CPU instead (soft placement).
 
 import dataclasses
 import socket
+import threading
+import time
 
 import pytest
 from distbench.launchers import cluster
@@ -87,10 +89,6 @@ def test_a_listed_gpu_that_cannot_compute_skips_the_cell_with_the_reason(tiny, m
 def test_a_cluster_worker_that_skips_ends_the_cluster_promptly(tiny, tmp_path):
     """Worker 1's device fails the probe while worker 0 waits in its first collective:
     the cell is skipped with worker 1's reason long before the deadline, nothing left."""
-    import time
-
-    from distbench.launchers import cluster
-
     from tests.processes import gone
 
     path = tmp_path / "half_gpu.py"
@@ -131,3 +129,24 @@ def test_a_connect_deadline_names_the_tasks_where_nothing_listens():
         assert silent({"chief": [own], "worker": [listening, down]}, skip=own) == (
             f"; nothing accepts a connection at worker 1 ({down}: Connection refused)")
         assert silent({"worker": [listening]}) == "" and silent({"worker": [own]}, skip=own) == ""
+
+
+def test_a_connect_deadline_s_probe_of_a_name_that_never_resolves_ends(monkeypatch):
+    """A socket's timeout does not bound its name lookup: a cluster address whose DNS never
+    answers held the deadline's reason (and the cell) for as long as the lookup took. It is
+    named after twice the probe's time, the lookup left on a daemon thread."""
+    from distbench.strategies import connect
+
+    hung = threading.Event()
+
+    def lookup_that_hangs(address, timeout=None):
+        hung.wait(60)
+        raise OSError("never")
+
+    monkeypatch.setattr(connect.socket, "create_connection", lookup_that_hangs)
+    monkeypatch.setattr(connect, "PROBE_S", 0.2)
+    began = time.monotonic()
+    said = silent({"worker": ["nowhere.invalid:2222"]})
+    hung.set()
+    assert said == "; nothing accepts a connection at worker 0 (nowhere.invalid:2222: no answer within 0.4 s)"
+    assert time.monotonic() - began < 30
