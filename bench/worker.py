@@ -25,6 +25,7 @@ from distbench.scenarios import tasks
 from distbench.scenarios.definition import WorkingTreeCode
 from distbench.strategies import connect
 from distbench.strategies.connect import ConnectTimeout
+from distbench.trackers import cluster_faults
 from distbench.trackers.cluster_faults import ClusterFault
 
 
@@ -40,6 +41,7 @@ def main(argv: list[str]) -> int:
     connect.mark_joined_at(connect.joined_path(record_path))
     with open(spec_path) as f:
         spec = CellSpec.from_dict(json.load(f))
+    cluster_faults.give_up_with(lambda reason: _give_up(spec, record_path, reason))
     try:
         try:
             record = tasks.run(task, spec)
@@ -61,6 +63,15 @@ def main(argv: list[str]) -> int:
 
 def _error(spec, reason: str, kind: str) -> dict:
     return failed(spec, reason, error_kind=kind)
+
+
+def _give_up(spec, record_path: str, reason: str) -> None:
+    """A cluster fault's record, written from the listener's thread, and the process ended:
+    the main thread waits inside TensorFlow for steps no worker is left to run."""
+    atomic_write_json(record_path, {**_error(spec, reason, "cluster"), "worker_pid": os.getpid()})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,17 @@ one only the coordinator's log says so, and nothing else the coordinator offers 
 :func:`listen` listens to TensorFlow's Python logger while the cell trains and evaluates;
 :meth:`Faults.check_heard`, at each step's end, and :meth:`Faults.check`, at the cell's, turn
 what it heard into a :class:`ClusterFault`, which the worker records as a failed cell
-(``error_kind`` ``cluster``): fail closed, at the step after the fault. The messages matched are
+(``error_kind`` ``cluster``): fail closed, at the step after the fault. When no step ends within
+:data:`STALL_S` of it (every worker lost: the coordinator waits for one to come back), the
+worker gives the cell up from the listener's thread (:func:`give_up_with`). The messages matched are
 the coordinator's own (``cluster_coordinator.py``, TensorFlow 2.21), by their format string.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from typing import Callable
 
 # The coordinator's messages when a remote step failed and was put back or its worker was
 # given up on for now (their format strings, before the arguments are filled in). Some are
@@ -32,6 +36,17 @@ FAULTS = (
     "Cluster update failed with error",
 )
 SHOWN = 3   # faults quoted in the reason; the rest are counted
+LOST = "the parameter-server cluster lost a worker or a step while the cell ran"
+STALL_S = 10.0   # after a fault, how long the next step may take to end before the cell is given up
+
+_give_up: list[Callable[[str], None]] = []   # writes the cell's failed record and ends its process (the worker's)
+
+
+def give_up_with(handler: Callable[[str], None]) -> None:
+    """What a listener calls when no step ended within :data:`STALL_S` of a fault: the
+    worker's entry point writes its failed record with the reason and exits, since its main
+    thread waits inside TensorFlow for steps that no worker is left to run."""
+    _give_up[:] = [handler]
 
 
 class ClusterFault(RuntimeError):
@@ -52,6 +67,7 @@ class Faults(logging.Filter):
         super().__init__()
         self.seen: list[str] = []
         self._logger = logger
+        self._ended = threading.Event()
         self._kept = (logger.level, logger.disabled, logging.root.manager.disable)
         self._shown = logging.CRITICAL + 1 if logger.disabled else max(logger.getEffectiveLevel(),
                                                                       logging.root.manager.disable + 1)
@@ -64,10 +80,21 @@ class Faults(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str) and record.msg.startswith(FAULTS):
             self.seen.append(record.getMessage().splitlines()[0][:300])
+            if len(self.seen) == 1 and _give_up:
+                threading.Thread(target=self._watch, name="distbench-faults", daemon=True).start()
         return record.levelno >= self._shown
+
+    def _watch(self) -> None:
+        """Gives the cell up when, :data:`STALL_S` after the first fault, neither a step
+        (:meth:`check_heard`) nor the cell (:meth:`check`) has ended: the cluster lost every
+        worker, and the coordinator would wait for one to come back until the cell's deadline."""
+        if not self._ended.wait(STALL_S):
+            _give_up[0](f"{LOST}, and no step ended in the {STALL_S:g} s after it was heard (the cluster may "
+                        f"have lost every worker): {self.heard()}")
 
     def stop(self) -> None:
         """TensorFlow's logger as it was before :func:`listen`."""
+        self._ended.set()
         self._logger.removeFilter(self)
         self._logger.setLevel(self._kept[0])
         self._logger.disabled = self._kept[1]
@@ -84,14 +111,16 @@ class Faults(logging.Filter):
     def check(self, steps: int | None = None) -> None:
         """Stops listening; raises :class:`ClusterFault` when anything was heard."""
         self.stop()
-        if not self.seen:
-            return
+        if self.seen:
+            raise ClusterFault(
+                f"{LOST}, and TensorFlow's coordinator ran the lost steps again on the workers left, so these step "
+                f"times are not the whole cluster's: {self.heard()}"
+                + (f" (the cell stopped after step {steps}, when it was heard)" if steps is not None else ""))
+
+    def heard(self) -> str:
+        """What was heard, for a failed cell's reason."""
         more = len(self.seen) - SHOWN
-        stopped = f" (the cell stopped after step {steps}, when it was heard)" if steps is not None else ""
-        raise ClusterFault(
-            "the parameter-server cluster lost a worker or a step while the cell ran, and TensorFlow's coordinator "
-            "ran the lost steps again on the workers left, so these step times are not the whole cluster's: "
-            + "; ".join(self.seen[:SHOWN]) + (f"; and {more} more" if more > 0 else "") + stopped)
+        return "; ".join(self.seen[:SHOWN]) + (f"; and {more} more" if more > 0 else "")
 
 
 def listen() -> Faults:
