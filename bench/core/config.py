@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from distbench.core.errors import UserError
 from distbench.core import cpus, keras_flavour
+from distbench.core.fit_calls import calls_problem, evaluation_problem, rounding_problem
 from distbench.core.targets import parse
 
 # The harness-overhead benchmark's target: the harness adds at most 3% to the median step
@@ -312,37 +313,11 @@ class CellSpec:
                    or self.rounding(self.steps_per_execution))
         if self.loop == "fit" and self.strategy in ONE_REPLICA and self.target is None and problem:
             raise UserError(problem)
-
-
-def calls_problem(epochs: int, steps_per_epoch: int | None, warmup_steps: int, steps_per_execution: int) -> str:
-    """Why fit's calls of ``steps_per_execution`` steps (each epoch's last may be shorter)
-    leave no timed call after the first (the cold start) and the calls the warm-up steps take
-    (:class:`~distbench.trackers.timing.StepTimes`); '' when they do, or when the steps are
-    the whole training set (known in the worker only)."""
-    if steps_per_execution <= 1 or steps_per_epoch is None:
-        return ""
-    call = min(steps_per_execution, steps_per_epoch)   # an epoch ends a call: its steps are the longest
-    need = 2 + -(-warmup_steps // call)
-    if epochs * -(-steps_per_epoch // call) >= need:
-        return ""
-    return (f"--steps-per-execution {steps_per_execution} leaves fit no steady call in {epochs} x {steps_per_epoch} "
-            f"training steps (a cold-start call and the warm-up's come first: it needs {need} calls); give a "
-            "smaller one or more steps.")
-
-
-def rounding_problem(steps_per_epoch: int | None, steps_per_execution: int) -> str:
-    """Why fit's calls of ``steps_per_execution`` steps would train more steps than asked:
-    Keras 3 runs whole calls and rounds an epoch up to them (28 steps an epoch in calls of
-    10 train 30, in calls of 50 train 50; tf-keras runs the last call short); '' when they
-    divide the epoch, or when the steps are the whole training set (the worker checks it,
-    once known: distbench.loops.fit)."""
-    if steps_per_execution <= 1 or steps_per_epoch is None or steps_per_epoch % steps_per_execution == 0:
-        return ""
-    rounded = -(-steps_per_epoch // steps_per_execution) * steps_per_execution
-    return (f"--steps-per-execution {steps_per_execution} does not divide the {steps_per_epoch} steps of an epoch: "
-            f"fit runs whole calls, {rounded} steps an epoch, and would train more steps than asked (its accuracy "
-            f"set against other loops' or settings' that trained fewer); give a divisor of {steps_per_epoch}, or "
-            f"--steps-per-epoch a multiple of {steps_per_execution}.")
+        if self.loop == "fit" and self.strategy in ONE_REPLICA and self.target is not None:
+            problem = self.rounding(self.steps_per_execution) or evaluation_problem(
+                self.eval_every, self.max_steps, self.steps_per_epoch, self.steps_per_execution)
+            if problem:
+                raise UserError(problem)
 
 
 def _threads(what: str, threads: int) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 
 from distbench.core import keras_flavour, stats
-from distbench.core.config import TIMING_COST_CALL_S, calls_problem, rounding_problem
+from distbench.core.config import TIMING_COST_CALL_S
 from distbench.core.errors import UserError
+from distbench.core.fit_calls import calls_problem, rounding_problem
 from distbench.loops.base import (
     LOOPS,
     LoopResult,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 
+from distbench.core.errors import UserError
 from distbench.core.targets import Target
 
 
@@ -49,6 +50,8 @@ class Tracker:
         """Called after each timed unit with the steps done so far; True: stop training."""
         if steps < self._next and steps < self.max_steps:
             return False
+        if steps > min(self._next, self.max_steps):   # a unit of several steps ended past the point
+            raise UserError(late(min(self._next, self.max_steps), steps, self._clock.steps[-1]))
         self._next = (steps // self.eval_every + 1) * self.eval_every
         train_s = time.perf_counter() - self._started - self.eval_s
         began = time.perf_counter()
@@ -75,3 +78,12 @@ class Tracker:
             "steps_run": self.curve[-1]["step"] if self.curve else 0,
             "evaluations": len(self.curve), "eval_s": self.eval_s, "curve": self.curve,
         }
+
+
+def late(point: int, steps: int, unit: int) -> str:
+    """Why a cell that would evaluate its target at step ``point`` is refused at ``steps``:
+    a timed unit of ``unit`` steps (fit's calls) ended past it (checked before the cell runs,
+    :func:`distbench.core.fit_calls.evaluation_problem`, where its epoch's length is known)."""
+    return (f"the target was due for evaluation at step {point}, but the loop's calls of {unit} steps first ended at "
+            f"step {steps}: its time to target would read longer than another loop's; give --eval-every, "
+            f"--max-steps and --steps-per-epoch as multiples of --steps-per-execution.")

@@ -24,6 +24,12 @@ from distbench.workloads.registry import WORKLOADS
         (["run", "--workload", "reuters_cnn", "--target", "auc=0.9"],
          "Target metric 'auc' is not one reuters_cnn scores; valid: accuracy, top5_accuracy."),
         (["run", "--target", "accuracy=0.5", "--eval-every", "0"], "Evaluation interval (--eval-every) must be"),
+        # fit evaluated at its calls' ends, 30, 50, 80 for every 25 steps: its times to target read longer.
+        (["run", "--workload", "reuters_cnn", "--strategy", "default", "--loop", "fit", "--target", "accuracy=0.5",
+          "--steps-per-execution", "10"], "--eval-every 25 is not a multiple of --steps-per-execution 10: a "
+         "time-to-target fit cell is evaluated only after whole calls of 10 steps, later than asked (every 25 steps: "
+         "at 30, 50, 80), and its time to target would read longer than another loop's; give multiples of 10, or a "
+         "--steps-per-execution that divides them."),
         (["ab", "--b", "--intra-op-threads 1", "--target", "accuracy=0.5"], "Interleaved pairs compare step times"),
         (["tune", "--workload", "reuters_cnn", "--target", "accuracy=0.5"], "tune ranks configurations by step time"),
         (["tune", "--workload", "reuters_cnn", "--workload", "multibranch"], "tune needs exactly one training "

@@ -59,7 +59,8 @@ def test_fit_s_calls_are_counted_as_its_step_clock_splits_them():
     calls of 4, and the clock drops the cold start's and two for 5 warm-up steps, leaving none
     (the rule had rounded the warm-up by 10 and let the cell fail after training). A target
     cell trains as many epochs as --max-steps takes, and is not refused by its profile's."""
-    from distbench.core.config import CellSpec, calls_problem
+    from distbench.core.config import CellSpec
+    from distbench.core.fit_calls import calls_problem
 
     assert calls_problem(3, 4, 5, 10).startswith("--steps-per-execution 10 leaves fit no steady call in 3 x 4")
     assert calls_problem(4, 4, 5, 10) == ""   # a fourth call is timed
@@ -68,14 +69,15 @@ def test_fit_s_calls_are_counted_as_its_step_clock_splits_them():
                                 steps_per_execution=100)
     with pytest.raises(UserError, match="^--steps-per-execution 100 leaves fit no steady call"):
         spec.validate()
-    spec.replace(target="accuracy=0.5").validate()   # its worker checks the epochs it trains
+    spec.replace(target="accuracy=0.5", eval_every=100).validate()   # its worker checks the epochs it trains
 
 
 def test_a_steps_per_execution_that_does_not_divide_an_epoch_is_refused_for_fit():
     """Keras 3 rounds an epoch up to whole calls: the tabular example's 4 x 28 steps trained
     120 in calls of 10 and 200 in calls of 50, unsaid, and tune ranked the calls of 50 on an
     error they had trained 88 steps more for."""
-    from distbench.core.config import CellSpec, rounding_problem
+    from distbench.core.config import CellSpec
+    from distbench.core.fit_calls import rounding_problem
 
     assert rounding_problem(28, 10).startswith("--steps-per-execution 10 does not divide the 28 steps of an epoch: "
                                                "fit runs whole calls, 30 steps an epoch")

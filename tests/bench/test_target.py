@@ -156,8 +156,27 @@ def test_a_target_reached_before_a_steady_step_says_what_could_help(tiny):
     # Stopped by its budget, the target not reached: fit's calls of 10 steps, the warm-up a whole call.
     with pytest.raises(UserError, match=r"steps ran in units of 10 .*; give a larger --max-steps or fewer warm-up "
                                         r"steps, a smaller --steps-per-execution\.$"):
-        run_cell(tiny("reuters_cnn", "default", "fit", target="accuracy=1", eval_every=5, max_steps=15,
-                      steps_per_epoch=40, steps_per_execution=10, warmup_steps=5))
+        run_cell(tiny("reuters_cnn", "default", "fit", target="accuracy=1", eval_every=10, max_steps=20,
+                      steps_per_epoch=40, steps_per_execution=10, warmup_steps=15))
+
+
+def test_a_target_due_between_two_of_fit_s_calls_is_refused_not_evaluated_late():
+    """fit calls back after whole calls: at every 25 steps in calls of 10 it evaluated at 30,
+    50, 80, and its times to target read longer than the other loops' at 25, 50, 75. A
+    cell whose epoch's length the parent could not check (the whole training set under
+    tf-keras, whose epoch ends a call short) is refused at the first late evaluation."""
+    model, clock = _Model([0.1] * 40), StepClock()
+    tracker = target.Tracker(targets.Target("accuracy", 0.9), model.evaluate, eval_every=25, max_steps=100, clock=clock)
+    with pytest.raises(UserError) as refused:
+        for _ in range(3):
+            clock.start()
+            clock.stop(10)
+            tracker(clock.total_steps)
+    assert str(refused.value) == (
+        "the target was due for evaluation at step 25, but the loop's calls of 10 steps first ended at step 30: its "
+        "time to target would read longer than another loop's; give --eval-every, --max-steps and --steps-per-epoch "
+        "as multiples of --steps-per-execution.")
+    assert model.evaluated == []
 
 
 def test_a_target_cell_runs_to_its_budget_when_not_reached(tiny):
