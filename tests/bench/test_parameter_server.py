@@ -184,27 +184,57 @@ def _served_cluster():
 
 
 @pytest.mark.slow
-def test_servers_started_by_distbench_serve_run_the_chief_s_cells(tmp_path):
+def test_servers_started_by_distbench_serve_run_the_chief_s_cells_and_losing_them_all_fails_one(tmp_path):
     """A real cluster's shape on loopback: each task its own `distbench` process with its own
-    TF_CONFIG, the workers and the parameter server by `distbench serve`."""
+    TF_CONFIG, the workers and the parameter server by `distbench serve`. They serve one
+    chief's cell after another. Then both workers are killed once they train: no step ends
+    again, and TensorFlow's coordinator waits (up to an hour) for one to come back, so the
+    cell waited for its --deadline (400 s here, 15 minutes by default) and read as a
+    timeout. It is now a cluster fault, said STALL_S after the first one was heard."""
     spec, env, servers = _served_cluster()
-    try:
-        result = subprocess.run(
+    workers = servers[1:]
+
+    def chief(steps: str, results):
+        return subprocess.run(
             [sys.executable, "-m", "distbench", "run", "--strategy", "parameter_server", "--loop", "custom",
-             "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "40", "--epochs", "1",
-             "--guard-seeds", "0", "--no-peak", "--eval-examples", "64", "--results", str(tmp_path)],
+             "--keras", "keras3", "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", steps,
+             "--epochs", "1", "--guard-seeds", "0", "--no-peak", "--eval-examples", "64", "--deadline", "400",
+             "--results", str(results)],
             env={**env, "TF_CONFIG": json.dumps(_config("chief", 0, spec))}, capture_output=True, text=True,
-            timeout=300)
+            timeout=500)
+
+    def kill_both_once_they_train():
+        idle = [_settled(w.pid) for w in workers]
+        while any(w.poll() is None and _cpu_s(w.pid) - i < 1.0 for w, i in zip(workers, idle)):
+            time.sleep(0.2)
+        time.sleep(2)
+        for w in workers:
+            os.killpg(w.pid, signal.SIGKILL)
+
+    try:
+        result = chief("40", tmp_path / "served")
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
         assert "reuters_cnn-parameter_server-custom: ok" in result.stdout
         assert all(s.poll() is None for s in servers)   # they serve until killed
+        killer = threading.Thread(target=kill_both_once_they_train, daemon=True)
+        killer.start()
+        lost = chief("3000", tmp_path / "lost")
     finally:
         for s in servers:
-            os.killpg(s.pid, signal.SIGKILL)
+            if s.poll() is None:
+                os.killpg(s.pid, signal.SIGKILL)
             s.wait()
-    (path,) = tmp_path.glob("*/*.json")
+    (path,) = (tmp_path / "served").glob("*/*.json")
     record = json.loads(path.read_text())["benchmarks"][0]["extra_info"]["distbench"]["repeats"][0]
     assert record["strategy"]["workers"] == 2 and record["strategy"]["shared_hardware"] is True
+    assert all(w.returncode == -signal.SIGKILL for w in workers)   # killed by the test
+    assert lost.returncode == 1, lost.stdout[-2000:] + lost.stderr[-2000:]
+    (path,) = (tmp_path / "lost").glob("*/*.json")
+    (record,) = json.loads(path.read_text())["distbench"]["unmeasured"]["reuters_cnn-parameter_server-custom"]
+    assert record["status"] == "error" and record["error_kind"] == "cluster", record.get("reason")
+    assert record["reason"].startswith("the parameter-server cluster lost a worker or a step while the cell ran, "
+                                       "and no step ended in the 10 s after it was heard"), record["reason"]
+    assert "/job:worker/replica:0/task:" in record["reason"]
 
 
 def test_serve_on_a_port_in_use_says_so_in_one_line():
@@ -368,48 +398,6 @@ def test_a_worker_lost_by_a_real_cluster_while_it_trains_fails_the_cell(tmp_path
     assert "/job:worker/replica:0/task:1" in record["reason"]
     stopped = re.search(r"\(the cell stopped after step (\d+), when it was heard\)$", record["reason"])
     assert stopped and int(stopped.group(1)) < 600, record["reason"]
-
-
-@pytest.mark.slow
-def test_a_real_cluster_that_loses_every_worker_fails_the_cell_without_waiting_for_its_deadline(tmp_path):
-    """Both workers killed once they train: no step ends again, and TensorFlow's coordinator
-    waits (up to an hour) for one to come back, so the cell waited for its --deadline (400 s
-    here, 15 minutes by default) and read as a timeout. It is now a cluster fault, said
-    STALL_S after the first one was heard."""
-    spec, env, servers = _served_cluster()
-    workers = servers[1:]
-    idle = [_settled(w.pid) for w in workers]
-
-    def kill_both_once_they_train():
-        while any(w.poll() is None and _cpu_s(w.pid) - i < 1.0 for w, i in zip(workers, idle)):
-            time.sleep(0.2)
-        time.sleep(2)
-        for w in workers:
-            os.killpg(w.pid, signal.SIGKILL)
-
-    killer = threading.Thread(target=kill_both_once_they_train, daemon=True)
-    killer.start()
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "distbench", "run", "--strategy", "parameter_server", "--loop", "custom",
-             "--keras", "keras3", "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "3000",
-             "--epochs", "1", "--guard-seeds", "0", "--no-peak", "--eval-examples", "64", "--deadline", "400",
-             "--results", str(tmp_path)],
-            env={**env, "TF_CONFIG": json.dumps(_config("chief", 0, spec))}, capture_output=True, text=True,
-            timeout=500)
-    finally:
-        for s in servers:
-            if s.poll() is None:
-                os.killpg(s.pid, signal.SIGKILL)
-            s.wait()
-    assert all(w.returncode == -signal.SIGKILL for w in workers)   # killed by the test
-    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
-    (path,) = tmp_path.glob("*/*.json")
-    (record,) = json.loads(path.read_text())["distbench"]["unmeasured"]["reuters_cnn-parameter_server-custom"]
-    assert record["status"] == "error" and record["error_kind"] == "cluster", record.get("reason")
-    assert record["reason"].startswith("the parameter-server cluster lost a worker or a step while the cell ran, "
-                                       "and no step ended in the 10 s after it was heard"), record["reason"]
-    assert "/job:worker/replica:0/task:" in record["reason"]
 
 
 def test_a_fault_the_coordinator_says_at_info_is_heard_whatever_its_logger_shows():
