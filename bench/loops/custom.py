@@ -3,7 +3,9 @@
 The optimizer's variables are built inside the strategy scope (``optimizer.build``);
 without it the first distributed step fails with "You must feed a value for
 placeholder tensor". Per-example losses are averaged over the *global* batch with
-``tf.nn.compute_average_loss`` so that summing the replicas' gradients is correct.
+``tf.nn.compute_average_loss`` so that summing the replicas' gradients is correct; the
+model's own losses (regularisers, ``add_loss``) are added as ``fit`` adds them, divided by
+the replicas (``tf.nn.scale_regularization_loss``).
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ class CustomLoop(TrainingLoop):
                 pred = model(x, training=True)
                 loss = tf.nn.compute_average_loss(loss_fn(labels_like(y, pred), pred),
                                                   global_batch_size=cfg.global_batch)
+                if model.losses:   # regularisers and add_loss, as fit adds them: once over the replicas
+                    loss += tf.nn.scale_regularization_loss(tf.add_n([tf.cast(extra, loss.dtype)
+                                                                      for extra in model.losses]))
                 scaled = scaled_loss(optimizer, loss)
             grads = unscaled_gradients(optimizer, tape.gradient(scaled, model.trainable_variables))
             grads = self.gradients(grads)
