@@ -57,11 +57,8 @@ class CustomLoop(TrainingLoop):
         def replica_step(x, y):
             with tf.GradientTape() as tape:
                 pred = model(x, training=True)
-                loss = tf.nn.compute_average_loss(loss_fn(labels_like(y, pred), pred),
-                                                  global_batch_size=cfg.global_batch)
-                if model.losses:   # regularisers and add_loss, as fit adds them: once over the replicas
-                    loss += tf.nn.scale_regularization_loss(tf.add_n([tf.cast(extra, loss.dtype)
-                                                                      for extra in model.losses]))
+                loss = with_model_losses(model, tf.nn.compute_average_loss(loss_fn(labels_like(y, pred), pred),
+                                                                           global_batch_size=cfg.global_batch))
                 scaled = scaled_loss(optimizer, loss)
             grads = unscaled_gradients(optimizer, tape.gradient(scaled, model.trainable_variables))
             grads = self.gradients(grads)
@@ -149,6 +146,16 @@ class CustomLoop(TrainingLoop):
     def gradients(self, grads: list) -> list:
         """One replica's gradients before they are applied (tests override it to inject bugs)."""
         return grads
+
+
+def with_model_losses(model, loss):
+    """``loss`` and the model's own losses (regularisers, ``add_loss``) as ``fit`` adds them:
+    divided by the replicas, so that their sum over the replicas counts them once."""
+    import tensorflow as tf
+
+    if not model.losses:
+        return loss
+    return loss + tf.nn.scale_regularization_loss(tf.add_n([tf.cast(extra, loss.dtype) for extra in model.losses]))
 
 
 # Mixed precision, as fit does it: a LossScaleOptimizer's loss is scaled before the
