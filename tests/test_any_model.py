@@ -315,12 +315,69 @@ class ReturnsNone(Base):
         return None
 
 
-class NotBuilt(Base):
-    name = "notbuilt"
+class Subclassed(Base):
+    """A subclassed model, with dropout (the loops call it with training=True)."""
+    name = "subclassed"
 
     def build_model(self):
         keras = distbench.keras_api()
-        return keras.Sequential([keras.layers.Dense(3, activation="softmax")])
+
+        class Net(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.hidden = keras.layers.Dense(16, activation="relu")
+                self.dropout = keras.layers.Dropout(0.2)
+                self.out = keras.layers.Dense(3, activation="softmax")
+
+            def call(self, x, training=False):
+                return self.out(self.dropout(self.hidden(x), training=training))
+
+        return Net()
+
+
+class NotBuilt(Subclassed):
+    """A subclassed model that cannot take the examples it is given."""
+    name = "notbuilt"
+
+    def data(self, source, seed):
+        return (X[:, :5], Y), (X[:, :5], Y)
+
+    def build_model(self):
+        model = super().build_model()
+        model.call = lambda x, training=False: model.out(distbench.keras_api().ops.reshape(x, (-1, 8)))
+        return model
+
+
+class NoData(Subclassed):
+    """A subclassed model and synthetic examples: of what shape?"""
+    name = "nodata"
+
+    def data(self, source, seed):
+        return None
+
+
+class BatchMeanLoss(Base):
+    """A plain function that averages over the batch: one value, not one per example."""
+    name = "batchmeanloss"
+
+    def loss(self):
+        keras = distbench.keras_api()
+        return lambda y, p: keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, p))
+
+
+class UnnamedLoss(Base):
+    """Synthetic labels for a function whose name does not say its label form."""
+    name = "unnamedloss"
+
+    def data(self, source, seed):
+        return None
+
+    def loss(self):
+        keras = distbench.keras_api()
+
+        def scaled(y, p):
+            return 2.0 * keras.losses.sparse_categorical_crossentropy(y, p)
+        return scaled
 
 
 class LabelsOutOfRange(Base):
@@ -360,8 +417,17 @@ REFUSED = {
                         "class id must be 0 to 2.",
     "ReturnsNone": "returnsnone: build_model() returned None; return a Keras model, built (e.g. "
                    "keras.Sequential([keras.Input(shape=...), ...])).",
-    "NotBuilt": "notbuilt: build_model() returned a model whose inputs are not defined yet; start it with "
-                "keras.Input(shape=...) (or build it) so that distbench can check its data against it.",
+    "NotBuilt": "notbuilt: the model declares no inputs (a subclassed keras.Model), and calling it on two train "
+                "examples (float32 (5,)) failed: ",
+    "NoData": "nodata: build_model() returned a model that declares no inputs (a subclassed keras.Model): "
+              "synthetic examples take the model's input shapes; start it with keras.Input(shape=...), or give the "
+              "workload data() or a synthetic(seed) of its own.",
+    "BatchMeanLoss": "batchmeanloss: loss() gives one value for 2 examples; the custom loop averages one value per "
+                     "example over the global batch: return a Keras loss object, or a function of one value per "
+                     "example (reduce over the last axis only, e.g. tf.reduce_mean(..., axis=-1)).",
+    "UnnamedLoss": "unnamedloss: distbench's synthetic labels (made in the form the loss's name, 'scaled', says: "
+                   "'sparse' class ids, 'binary' or 'hinge' 0/1, 'categorical' one-hot, else values to regress) of "
+                   "shape (3,) (float32) do not fit the model's output (3,) under function: ",
     "TwoOutputs": "twooutputs.data() returned labels keyed by ['cls', 'reg']: models with several outputs are not "
                   "supported; give a model with one output and one label per example (docs/own-model.md).",
     "TwoOutputsTF": "twooutputstf: the model has 2 outputs: models with several outputs are not supported; give a "
@@ -412,7 +478,10 @@ def test_each_refusal_of_the_check_before_a_run_is_its_one_line(tmp_path, tiny, 
     finally:
         if workload.lower() in WORKLOADS:
             WORKLOADS.unregister(workload.lower())
-    assert str(refused.value) == REFUSED[workload]
+    if REFUSED[workload].endswith(": "):   # TensorFlow's own words follow
+        assert str(refused.value).startswith(REFUSED[workload]) and "\n" not in str(refused.value), refused.value
+    else:
+        assert str(refused.value) == REFUSED[workload]
 
 
 def test_a_check_whose_process_dies_is_no_verdict_on_the_input(tmp_path):
@@ -445,6 +514,25 @@ def test_a_model_that_turns_nan_fails_its_cells_in_every_loop(tmp_path):
         assert (f"onenan-default-{loop}: error: Training diverged: 1 of the model's 4 weight arrays holds NaN or "
                 "infinite values") in " ".join(result.stdout.split()), result.stdout[-3000:]
     assert "No cell was measured." in result.stdout
+
+
+def test_a_subclassed_model_trains_in_every_loop_and_on_several_replicas(tmp_path):
+    """A subclassed ``keras.Model`` declares no inputs, built or not: it was refused ("start
+    it with keras.Input(shape=...) (or build it)", which building does not change). Its call
+    on two examples now builds it and checks the data, in every worker."""
+    project = tmp_path / "elsewhere" / "sub"
+    project.mkdir(parents=True)
+    (project / "bad.py").write_text(BAD)
+    result = _distbench(project, "run", "--no-peak", "--workload", "bad.py:Subclassed", "--strategy", "default",
+                        "--strategy", "virtual", "--loop", "fit", "--loop", "custom", "--loop", "train_on_batch",
+                        "--guard-seeds", "0", "--steps-per-epoch", "10", "--timing-cost-pairs", "0",
+                        "--eval-examples", "32", "--global-batch", "8")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    records = _records(project)
+    for cell in (f"subclassed-{s}-{lp}" for s in ("default", "virtual") for lp in LOOPS):
+        (record,) = records[cell]
+        assert record["status"] == "ok" and record["compute"]["flops_per_step"] > 0, record.get("reason")
+    assert records["subclassed-virtual-custom"][0]["batch"]["replicas"] == 2
 
 
 def _pytest_in_project(tmp_path, name: str, matrix: str, *args):

@@ -4,8 +4,8 @@ or functions that build a ``tf.data.Dataset`` of unbatched ``(features, label)``
 :class:`Data` is what the harness reads: the loops ask it for the training examples as a
 dataset (and batch, shard and distribute them themselves), evaluation for the test
 examples. :func:`normalize` turns what a workload's ``data()`` returns into one;
-:func:`synthetic_for` makes examples of a model's own shapes; :func:`check` refuses data
-that does not fit the model, in one line, before anything is timed. Child side (it reads
+:func:`synthetic_for` makes examples of a model's own shapes (:mod:`distbench.workloads.model_check`
+refuses data that does not fit the model). Child side (it reads
 TensorFlow); nothing here knows a strategy.
 """
 
@@ -121,14 +121,14 @@ class Data(Examples):
     def describe(self) -> dict:
         x_spec, y_spec = self.element_spec()
         return {"source": self.source, "kind": self.kind, "train_examples": self.examples("train"),
-                "test_examples": self.examples("test"), "inputs": _spec_text(x_spec), "labels": _spec_text(y_spec),
+                "test_examples": self.examples("test"), "inputs": spec_text(x_spec), "labels": spec_text(y_spec),
                 "fingerprint": self.fingerprint(), **self.details}
 
 
-def _spec_text(spec) -> Any:
+def spec_text(spec) -> Any:
     """A (nested) TensorSpec as plain JSON: ``"float32 (8, 8, 1)"`` or a dict of them."""
     if isinstance(spec, dict):
-        return {k: _spec_text(v) for k, v in spec.items()}
+        return {k: spec_text(v) for k, v in spec.items()}
     return f"{spec.dtype.name} {tuple(spec.shape.as_list())}"
 
 
@@ -196,7 +196,7 @@ def synthetic_for(model, loss, train: int, test: int, seed: int) -> Data:
     n = train + test
     columns = {name: _input_values(rng, model, t, n) for name, t in zip(names, model.inputs)}
     score = _projection(rng, columns, _output_units(model))
-    labels = _labels(score, _loss_name(loss), rng)
+    labels = _labels(score, loss_name(loss), rng)
     x = columns if len(names) > 1 else columns[names[0]]
     cut = (lambda v, s: {k: a[s] for k, a in v.items()}) if isinstance(x, dict) else (lambda v, s: v[s])
     return Data(cut(x, slice(0, train)), labels[:train], cut(x, slice(train, n)), labels[train:], source="synthetic",
@@ -241,126 +241,13 @@ def _labels(score: np.ndarray, loss: str, rng) -> np.ndarray:
     return (score + 0.1 * rng.standard_normal(score.shape)).astype(np.float32)
 
 
-def _loss_name(loss) -> str:
+def loss_name(loss) -> str:
     if isinstance(loss, str):
         return loss.lower()
     fn = getattr(loss, "fn", None)
     return f"{type(loss).__name__} {getattr(fn, '__name__', '')} {getattr(loss, '__name__', '')}".lower()
 
 
-# --- does it fit the model? ---------------------------------------------------------------
-
-
 # What distbench trains: one output, one label array (its loops, evaluation and guard read one).
 ONE_OUTPUT = ("models with several outputs are not supported; give a model with one output and one label per "
               "example (docs/own-model.md).")
-
-
-def check(name: str, model, data: Data, loss) -> None:
-    """Refuses, in one line naming what was received and what is expected, a model with
-    several outputs, data whose examples are already batched, whose features do not fit the
-    model's inputs, or whose labels do not fit its output and loss."""
-    outputs = getattr(model, "outputs", None) or []
-    if len(outputs) > 1:
-        raise UserError(f"{name}: the model has {len(outputs)} outputs: {ONE_OUTPUT}")
-    for split in ("train", "test"):
-        if data.examples(split) == 0:
-            raise UserError(f"{name}: the {split} split has no examples; a cell trains on the train split and is "
-                            "judged on the test split, so each needs at least one.")
-        spec = data.element_spec(split)
-        if not (isinstance(spec, tuple) and len(spec) == 2):
-            raise UserError(f"{name}: the {split} examples are {_spec_text_any(spec)}; expected (features, label) "
-                            "pairs.")
-        _check_features(name, split, model, spec[0])
-    _check_labels(name, model, data, loss)
-
-
-def _spec_text_any(spec) -> str:
-    try:
-        return str(_spec_text(spec))
-    except AttributeError:
-        return repr(spec)
-
-
-def _check_features(name: str, split: str, model, spec) -> None:
-    inputs = {t.name: t for t in model.inputs}
-    if isinstance(spec, dict):
-        if set(spec) != set(inputs):
-            raise UserError(f"{name}: the {split} features are named {sorted(spec)}; the model's inputs are "
-                            f"{sorted(inputs)}.")
-        pairs = [(spec[k], inputs[k], f"input {k!r}") for k in spec]
-    elif len(inputs) == 1:
-        (tensor,) = inputs.values()
-        pairs = [(spec, tensor, "examples")]
-    else:
-        raise UserError(f"{name}: the {split} features are one {_spec_text(spec)}; the model has {len(inputs)} "
-                        f"inputs, expected a dict keyed by {sorted(inputs)}.")
-    for found, tensor, key in pairs:
-        _check_shape(name, split, found, tensor, key)
-
-
-def _check_shape(name: str, split: str, found, tensor, what: str) -> None:
-    want = list(tensor.shape[1:])
-    got = found.shape.as_list()
-    what = f"{name}: the {split} {what} have shape {tuple(got)}"
-    if len(got) == len(want) + 1 and _fits(got[1:], want):
-        raise UserError(f"{what}: already batched; give unbatched examples of shape {tuple(want)} (distbench "
-                        "batches to the global batch itself).")
-    if len(got) != len(want) or not _fits(got, want):
-        raise UserError(f"{what}; the model expects {tuple(want)} per example.")
-
-
-def _fits(got: list, want: list) -> bool:
-    return all(g is None or w is None or g == w for g, w in zip(got, want))
-
-
-def _check_labels(name: str, model, data: Data, loss) -> None:
-    # Digits as text pass the loss below as NumPy labels ('6' is cast to 6.0); tf.data's string
-    # tensor of them failed every cell mid-training.
-    for split, y in (("train", data.y_train), ("test", data.y_test)):
-        if y is not None and np.asarray(y).dtype.kind in "US":
-            raise UserError(f"{name}: the {split} labels are text (such as {np.asarray(y).flat[0].item()!r}), "
-                            "which tf.data cannot cast to numbers mid-run; give numbers, e.g. y.astype(int) for "
-                            "class ids.")
-    _check_class_ids(name, model, data, _classifies(loss))
-    x, y = data.first(2)
-    try:
-        pred = model(x, training=False)
-        value = loss(y, pred)
-        float(np.mean(np.asarray(value)))
-    except Exception as exc:  # noqa: BLE001 - Keras raises ValueError, TF InvalidArgumentError
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{name}: labels of shape {tuple(y.shape[1:])} ({y.dtype.name}) do not fit the model's "
-                        f"output {tuple(model.outputs[0].shape[1:])} under {type(loss).__name__}: {first}") from None
-
-
-def _classifies(loss) -> bool:
-    """Whether ``loss`` takes class ids or one-hot labels (a cross-entropy), by its names."""
-    names = (type(loss).__name__, getattr(loss, "name", ""), getattr(getattr(loss, "fn", None), "__name__", ""),
-             getattr(loss, "__name__", ""))
-    return any("crossentropy" in str(n).lower() for n in names)
-
-
-def _check_class_ids(name: str, model, data: Data, classifies: bool = True) -> None:
-    """Labels, one per example, for a model of K > 1 outputs are class ids: each must be a
-    whole number (an integer, or a float that holds one) in 0..K-1 (checked over every
-    array label; the loss on two examples sees two of them, a float label such as 0.5 is
-    taken without an error and trains nothing, and TensorFlow's own error, mid-training, is
-    cut before it names the range)."""
-    width = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
-    for split, y in (("train", data.y_train), ("test", data.y_test)):
-        if y is None or width is None or width < 2 or not np.issubdtype(np.asarray(y).dtype, np.number):
-            continue
-        y = np.asarray(y)
-        if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1) or not len(y):
-            continue
-        odd = y[~np.isfinite(y) | (np.mod(y, 1) != 0)] if np.issubdtype(y.dtype, np.floating) else y[:0]
-        if odd.size:
-            raise UserError(f"{name}: {odd.size:,} of the {split} labels {'is' if odd.size == 1 else 'are'} not a whole "
-                            f"number (such as {odd.flat[0].item()!r}); the model's output has {width} classes, so a "
-                            f"label is a class id, 0 to {width - 1}.")
-        low, high = int(y.min()), int(y.max())
-        if low < 0 or high >= width:
-            hint = "" if classifies else f" (values to regress, one per example, want an output of one unit, not {width})"
-            raise UserError(f"{name}: the {split} labels run from {low} to {high}; the model's output has {width} "
-                            f"classes, so a class id must be 0 to {width - 1}{hint}.")

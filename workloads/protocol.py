@@ -30,7 +30,8 @@ from typing import ClassVar
 
 from distbench.core import keras_flavour, targets
 from distbench.core.errors import UserError
-from distbench.workloads.inputs import Data, check, normalize, synthetic_for
+from distbench.workloads.inputs import Data, normalize, synthetic_for
+from distbench.workloads.model_check import called, check, declared_inputs
 
 EVAL_BATCH = 1024   # evaluation batches: at 256, eager calls cost multibranch twice the time
 
@@ -89,8 +90,9 @@ class Workload(abc.ABC):
 
     def new_model(self, data):
         """A fresh model for ``data`` (text workloads size their Embedding from it); UserError
-        when ``build_model`` gives something else than a built Keras model."""
-        return built(self.build_model(), self.name)
+        when ``build_model`` gives something else than a built Keras model. One that declares
+        no inputs (a subclassed ``keras.Model``) is built by a call on two train examples."""
+        return built(self.build_model(), self.name, data)
 
     def training_loss(self, per_example: bool = False):
         """The loss; ``per_example``: one value per example (``reduction=None``), which the
@@ -120,7 +122,7 @@ class Workload(abc.ABC):
         """Stand-in examples (``--data synthetic``, or when :meth:`data` gives none), in any
         form :meth:`data` may return: by default, of the model's own shapes."""
         train, test = self.synthetic_examples
-        return synthetic_for(self.build_model(), self.loss(), train, test, seed)
+        return synthetic_for(built(self.build_model(), self.name), self.loss(), train, test, seed)
 
     def resolve(self, spec):
         return spec
@@ -151,6 +153,7 @@ class Workload(abc.ABC):
         """Refuses (UserError, one line) data that does not fit ``model``, and a guard metric
         it does not compute; what the run needs to know of the workload."""
         check(self.name, model, data, self.training_loss())
+        one_per_example(self.name, model, data, self.training_loss(per_example=True))
         names, guard = self.metric_names(), self.guard()
         if guard not in names:
             raise UserError(f"{self.name}: guard_metric {guard!r} is not one the model computes; it computes "
@@ -177,15 +180,33 @@ class Workload(abc.ABC):
         return {"examples": n, **{m.name: float(m.result()) for m in metrics}, "loss": total / max(n, 1)}
 
 
-def built(model, name: str):
-    """``model`` when it is a Keras model with defined inputs (UserError naming what to
-    return otherwise: ``None``, or a Sequential without an ``Input``)."""
+def built(model, name: str, data: Data | None = None):
+    """``model`` when it is a Keras model with declared inputs, or, with ``data``, one that
+    takes two of its train examples (a subclassed model, built by that call); UserError naming
+    what to return otherwise (``None``; a model that cannot take the examples)."""
     if model is None or not hasattr(model, "trainable_variables"):
         raise UserError(f"{name}: build_model() returned {type(model).__name__ if model is not None else 'None'}; "
                         "return a Keras model, built (e.g. keras.Sequential([keras.Input(shape=...), ...])).")
-    try:
-        model.inputs
-    except (AttributeError, ValueError):
-        raise UserError(f"{name}: build_model() returned a model whose inputs are not defined yet; start it with "
-                        "keras.Input(shape=...) (or build it) so that distbench can check its data against it.") from None
+    if declared_inputs(model) is None:
+        if data is None:
+            raise UserError(f"{name}: build_model() returned a model that declares no inputs (a subclassed "
+                            "keras.Model): synthetic examples take the model's input shapes; start it with "
+                            "keras.Input(shape=...), or give the workload data() or a synthetic(seed) of its own.")
+        called(name, model, data)
     return model
+
+
+def one_per_example(name: str, model, data: Data, loss) -> None:
+    """Refuses a loss that gives other than one value per example (a function ending in a
+    ``reduce_mean``): the custom loop averages its values over the global batch, and the test
+    loss sums them (TensorFlow failed the custom cell mid-run, "Expected a tensor with at
+    least rank 1")."""
+    import numpy as np
+
+    x, y = data.first(2)
+    value = np.asarray(loss(y, model(x, training=False)))
+    if value.ndim == 0 or value.shape[0] != np.shape(y)[0]:
+        got = "one value" if value.ndim == 0 else f"values of shape {value.shape}"
+        raise UserError(f"{name}: loss() gives {got} for 2 examples; the custom loop averages one value per example "
+                        "over the global batch: return a Keras loss object, or a function of one value per example "
+                        "(reduce over the last axis only, e.g. tf.reduce_mean(..., axis=-1)).")

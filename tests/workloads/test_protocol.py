@@ -128,8 +128,9 @@ def test_data_that_does_not_fit_is_refused_in_one_line():
 
 def test_labels_that_do_not_fit_the_output_are_refused():
     workload = TwoInputs()
-    data = workload.load("synthetic", seed=0)
-    data.y_train = np.zeros((len(data.y_train), 3, 2), dtype=np.float32)
+    made = workload.load("synthetic", seed=0)
+    labels = np.zeros((len(made.y_train), 3, 2), dtype=np.float32)
+    data = inputs.normalize(((made.x_train, labels), (made.x_test, made.y_test)), "two_inputs", "auto")
     with pytest.raises(UserError, match=r"two_inputs: labels of shape \(3, 2\) \(float32\) do not fit the model's "
                                         r"output \(4,\) under SparseCategoricalCrossentropy"):
         workload.check(workload.build_model(), data)
