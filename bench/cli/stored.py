@@ -11,7 +11,7 @@ from distbench.analysis import check, compare
 from distbench.cli.args import accuracy_tolerance_of, emit, threshold_of
 from distbench.core.config import fraction
 from distbench.core.errors import UserError
-from distbench.render import comparison_table, summary, verdicts
+from distbench.render import comparison_table, run_table, summary, verdicts
 from distbench.render.report import write_report, wrote_line
 from distbench.storage.files import Storage, load, load_history
 from distbench.storage import machine
@@ -89,6 +89,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     # Beside the results folder (the project's, from a sub-folder too), not in the folder it runs in.
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.results)), "reports", run.machine_id)
     markdown, page = write_report(run, histories, out, threshold_of(args, stored_default(args)), args.reference)
+    if run.measured_on:
+        print(summary.wrap(run_table.elsewhere_line(run)))
     print(summary.wrap(wrote_line(page, markdown)))
     return 0
 

@@ -39,6 +39,7 @@ def _run_context(run: StoredRun) -> dict:
     results = run.results
     return {
         "label": run.label, "number": f"{run.number:04d}", "machine": run.machine_id, "commit": run.commit,
+        "elsewhere": run_table.elsewhere_line(run) if run.measured_on else "",
         "datetime": run.data.get("datetime", "?"), "interrupted": run_table.interrupted_line(results)
         if run.interrupted else "",
         "environment": run_table.environment_line(run.machine_info),

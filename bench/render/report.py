@@ -28,7 +28,8 @@ def write_report(run: StoredRun, histories: dict[str, list[StoredRun]], out_dir:
     latest runs; the reported machine's up to the run) are compared with ``reference``
     (default: the reported run's machine). Returns the two paths."""
     # The run's history ends with it: a report of an older run shows what was known then.
-    history = [r for r in histories.get(run.machine_id, []) if r.number <= run.number] or [run]
+    # Another machine's run copied in is reported on its own: that folder's history is not its.
+    history = [run] if run.measured_on else [r for r in histories.get(run.machine_id, []) if r.number <= run.number] or [run]
     histories = {**histories, run.machine_id: history}
     view = side_by_side(histories, reference or run.machine_id, threshold) if len(histories) > 1 or reference else None
     cell_trends = trends(history, threshold)
@@ -64,6 +65,8 @@ def _heading(run: StoredRun) -> list[str]:
         f"{run_table.environment_line(run.machine_info)}.",
         "",
     ]
+    if run.measured_on:
+        lines += [f"**{run_table.elsewhere_line(run)}**", ""]
     if run.interrupted:
         lines += [f"**{run_table.interrupted_line(run.results)}**", ""]
     if run_table.peak_line(run.peak):

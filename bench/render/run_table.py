@@ -353,6 +353,12 @@ def interrupted_line(results: dict[str, CellResult]) -> str:
     return "; ".join(parts) + "."
 
 
+def elsewhere_line(run) -> str:
+    """What a report of another machine's run, stored in this folder, says of it."""
+    return (f"Measured on machine {run.measured_on}, by its stored fingerprint, not {run.machine_id}, whose folder "
+            f"holds it (another machine's run copied in?): reported on its own, without {run.machine_id}'s history.")
+
+
 def progress_line(k: int, n: int, spec, record: dict, elapsed: float) -> str:
     """One finished process while a run goes on: ``[3/21] reuters_cnn-virtual-fit: ok, ...``."""
     return f"[{k}/{n}] {spec.process_id}: {outcome(record)} ({elapsed:.0f} s elapsed)"

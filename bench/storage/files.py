@@ -328,7 +328,7 @@ def load_history(paths) -> tuple[list[StoredRun], list[str]]:
         except UserError as exc:
             left_out.append(str(exc))
             continue
-        measured_on = _measured_on(run)
+        measured_on = run.measured_on
         if measured_on:
             left_out.append(f"{run.label} was measured on machine {measured_on}, by its stored fingerprint, not "
                             f"{run.machine_id} (another machine's run copied into this folder?)")
@@ -339,19 +339,6 @@ def load_history(paths) -> tuple[list[StoredRun], list[str]]:
             continue
         runs.append(run)
     return runs, left_out
-
-
-DISTBENCH_ID = re.compile(r"[^-]+-\d+cpu-(?:nogpu|\d+gpu)-[0-9a-f]{6}")
-
-
-def _measured_on(run: StoredRun) -> str | None:
-    """The machine id ``run``'s stored fingerprint gives, when its folder is named by another
-    of distbench's ids; None when they agree, or the folder is named otherwise (by hand)."""
-    info = run.machine_info
-    if not DISTBENCH_ID.fullmatch(run.machine_id) or not info.get("distbench"):
-        return None
-    found = machine_id(info["distbench"], arch=info.get("machine"))
-    return found if found != run.machine_id else None
 
 
 def load(path: str | os.PathLike) -> StoredRun:

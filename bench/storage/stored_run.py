@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from distbench.core.lockstep import not_judged
+from distbench.storage.machine import machine_id
 from distbench.storage.results import results_of
+
+DISTBENCH_ID = re.compile(r"[^-]+-\d+cpu-(?:nogpu|\d+gpu)-[0-9a-f]{6}")   # a machine folder distbench named
 
 if TYPE_CHECKING:
     from distbench.storage.results import CellResult
@@ -35,6 +39,17 @@ class StoredRun:
         the file under another name has the same)."""
         return json.dumps([self.data.get("datetime"), self.data.get("benchmarks"),
                            self.data["distbench"].get("unmeasured")], sort_keys=True, default=str)
+
+    @cached_property
+    def measured_on(self) -> str | None:
+        """The machine id this run's stored fingerprint gives, when its folder is named by
+        another of distbench's ids (another machine's run copied in); None when they agree,
+        or the folder is named otherwise (by hand)."""
+        info = self.machine_info
+        if not DISTBENCH_ID.fullmatch(self.machine_id) or not info.get("distbench"):
+            return None
+        found = machine_id(info["distbench"], arch=info.get("machine"))
+        return found if found != self.machine_id else None
 
     @property
     def machine_info(self) -> dict:

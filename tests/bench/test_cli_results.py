@@ -453,6 +453,14 @@ def test_copies_and_another_machine_s_runs_are_left_out_of_the_history_and_named
     assert err.count("hold the same measurements (one a copy): counted once") == 4, err
     other = machine_id({**INFO["distbench"], "cpu_count": 8})
     assert f"0009_beef_20261123_060000.json was measured on machine {other}, by its stored fingerprint" in err, err
+    # Its report, named directly, presented it as this machine's, with this machine's history.
+    code, out, _ = run_cli(capsys, "report", "--run", str(machine / "0009_beef_20261123_060000.json"), "--results",
+                           results, "--out", str(Path(results).parent / "rep"))
+    said = (f"Measured on machine {other}, by its stored fingerprint, not {machine.name}, whose folder holds it "
+            f"(another machine's run copied in?): reported on its own, without {machine.name}'s history.")
+    assert code == 0 and said in " ".join(out.split()), out
+    page = (Path(results).parent / "rep" / "report.md").read_text()
+    assert said in page and "## History" not in page, page   # one run: no history section
     # A check of a run against its copy passed every cell as "same".
     original = sorted(machine.glob("0002_*.json"))[-1]
     code, _, err = run_cli(capsys, "check", "--baseline", str(original), "--run",
