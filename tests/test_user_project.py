@@ -167,6 +167,22 @@ def test_the_cli_reads_the_same_matrix_and_refuses_a_wrong_folder(project):
     assert result.returncode == 2 and "Data folder" in result.stderr and "[1/1]" not in result.stdout
     assert "train/ and test/, each with the same class sub-folders" in result.stderr
     assert len(_runs(project)) == 1    # refused before any worker started; nothing stored changed
+    # A TextClassifier's model was not checked before a run: one that takes 50 tokens of the
+    # texts' 100 ran and passed (test 1.000), a global batch beyond the training set failed
+    # each cell and was saved. Both are refused once, in one line, nothing saved.
+    model = (project / "model.py").read_text()
+    (project / "model.py").write_text(model.replace("keras.Input(shape=(self.sequence_length,)",
+                                                    "keras.Input(shape=(50,)"))
+    result = subprocess.run(run, cwd=project, capture_output=True, text=True, timeout=600, env=_env())
+    assert result.returncode == 2 and result.stderr == (
+        "distbench: error: tiny_sentiment: the model takes (50,) per example; its texts are 100 tokens each "
+        "(sequence_length 100): start it with keras.Input(shape=(100,)), or set sequence_length to what it "
+        "takes.\n"), result.stdout[-2000:] + result.stderr[-2000:]
+    (project / "model.py").write_text(model)
+    result = subprocess.run(run + ["--global-batch", "10000"], cwd=project, capture_output=True, text=True,
+                            timeout=600, env=_env())
+    assert result.returncode == 2 and "fewer than one global batch of 10000" in result.stderr, result.stderr[-2000:]
+    assert result.stderr.count("\n") == 1 and "[1/1]" not in result.stdout and len(_runs(project)) == 1
     # An ab side that no selected cell reads (an A/A that passed), or that is no variable or
     # option: one line, exit 2, before any worker, with TensorFlow still out of the parent.
     stored = _runs(project)[0].read_bytes()

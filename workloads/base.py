@@ -17,6 +17,7 @@ from distbench.core.errors import UserError
 from distbench.workloads import data as data_mod
 from distbench.workloads.data import KerasLoader, SyntheticSpec, TextData
 from distbench.workloads.metrics import roc_auc
+from distbench.workloads.model_check import declared_inputs, first_line
 from distbench.workloads.protocol import EVAL_BATCH, Workload
 
 
@@ -42,7 +43,9 @@ class TextWorkload(Workload, abc.ABC):
     # model built with ``import keras`` is Keras 3's; one built from ``distbench.keras_api()``
     # (``tf.keras`` of the cell's process) runs under both and may list both.
     keras_flavours: ClassVar[tuple[str, ...]] = ("keras3",)
-    preflight: ClassVar[bool] = False   # its data is made to fit by construction
+    # A user's (TextClassifier's) model is checked against its texts before a run; the
+    # built-ins' data is made to fit them by construction.
+    preflight: ClassVar[bool] = True
     # The file its Keras loader keeps in Keras's folder (``reuters.npz``): with it, ``auto``
     # need not wait on a download another dataset's failure says cannot work now.
     keras_file: ClassVar[str | None] = None
@@ -75,6 +78,27 @@ class TextWorkload(Workload, abc.ABC):
 
     def new_model(self, data):
         return self.build_model(data.vocab_size)
+
+    def check(self, model, data: TextData) -> dict:
+        """Refuses, in one line, a model that does not take the texts as they are vectorised
+        (``sequence_length`` tokens each) or whose output and loss do not take their labels;
+        what the run needs to know of the workload."""
+        x, y = data.x_train[:2], data.y_train[:2]
+        inputs = declared_inputs(model)
+        shapes = [tuple(t.shape[1:]) for t in inputs or []]
+        if inputs is not None and (len(shapes) != 1 or any(w not in (None, g) for w, g in zip(shapes[0], x.shape[1:]))
+                                   or len(shapes[0]) != 1):
+            raise UserError(f"{self.name}: the model takes {' and '.join(map(str, shapes))} per example; its texts "
+                            f"are {x.shape[1]} tokens each (sequence_length {self.sequence_length}): start it with "
+                            f"keras.Input(shape=({x.shape[1]},)), or set sequence_length to what it takes.")
+        try:
+            float(np.mean(np.asarray(self.training_loss()(y, model(x, training=False)))))
+        except Exception as exc:  # noqa: BLE001 - Keras raises ValueError, TF InvalidArgumentError
+            raise UserError(f"{self.name}: the model's output does not take its {self.num_classes} classes' labels "
+                            f"under {type(self.training_loss()).__name__}: {first_line(exc)}") from None
+        names = self.metric_names()
+        return {"test_metrics": list(names), "guard_metric": self.guard(),
+                "directions": {m: self.direction(m) for m in names}, "data": data.describe()}
 
     def training_loss(self, per_example: bool = False):
         return self.loss(reduction=None) if per_example else self.loss()

@@ -54,7 +54,7 @@ def called(name: str, model, data: Data, split: str = "train"):
     try:
         return model(x, training=False)
     except Exception as exc:  # noqa: BLE001 - Keras raises ValueError, TF InvalidArgumentError
-        first = _first_line(exc)
+        first = first_line(exc)
         raise UserError(f"{name}: the model declares no inputs (a subclassed keras.Model), and calling it on two "
                         f"{split} examples ({_spec_text_any(data.element_spec(split)[0])}) failed: {first}") from None
 
@@ -113,7 +113,7 @@ def _check_labels(name: str, model, data: Data, loss) -> None:
         value = loss(y, pred)
         float(np.mean(np.asarray(value)))
     except Exception as exc:  # noqa: BLE001 - Keras raises ValueError, TF InvalidArgumentError
-        first = _first_line(exc)
+        first = first_line(exc)
         whose = "labels" if not data.details.get("derived_from") else (
             f"distbench's synthetic labels (made in the form the loss's name, {_named(loss)!r}, says: 'sparse' class "
             "ids, 'binary' or 'hinge' 0/1, 'categorical' one-hot, else values to regress)")
@@ -122,7 +122,7 @@ def _check_labels(name: str, model, data: Data, loss) -> None:
                         + ("; give the workload a synthetic(seed) of its own" if whose != "labels" else "")) from None
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
     """The first line of ``exc`` that says what went wrong: Keras wraps a layer's error in
     "Exception encountered when calling X.call()." and ANSI bold, TensorFlow an op's in
     ``{{function_node ...}}``."""
