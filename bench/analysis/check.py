@@ -46,7 +46,7 @@ def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCU
         metric, result = over_seeds.get(c.cell, (c.accuracy_a, c.accuracy_b, 1)), c.b or c.a
         lost = _lost(c)   # a seed's too: the median over seeds would leave it out
         if lost or (c.cell not in folded and metric_worse(metric[0], metric[1], result.guard_direction,
-                                                          accuracy_tolerance)):
+                                                          accuracy_tolerance, result.guard_metric or "")):
             found.append(Regression("accuracy", c, accuracy_tolerance, (c.accuracy_a, None, 1) if lost else metric))
         if guard.worse(c.b.guard) and not guard.worse(c.a.guard):
             found.append(Regression("guard", c))

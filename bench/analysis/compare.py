@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 
 from distbench.analysis.identity import differences
-from distbench.core import stats
+from distbench.core import stats, targets
 from distbench.core.errors import UserError
 from distbench.storage.machine import fingerprint
 from distbench.storage.results import CellResult
@@ -262,10 +262,15 @@ class Comparison:
                 and la != lb]
 
 
-def metric_worse(a: float | None, b: float | None, direction: str, tolerance: float) -> bool:
+def metric_worse(a: float | None, b: float | None, direction: str, tolerance: float, metric: str = "") -> bool:
     """B's test metric is worse than A's by more than ``tolerance``: an absolute share for a
     higher-is-better metric (accuracy, AUC), a share of A's value for a lower-is-better one
-    (MAE, whose units are the data's). Never when either is missing."""
+    (MAE, whose units are the data's). Never when either is missing. UserError for a
+    tolerance that no loss of ``metric`` could pass (``5`` typed for 5% on a share: a check
+    that lost half its AUC passed)."""
+    if direction != "lower" and tolerance >= 1 and any(word in metric.lower() for word in targets.SHARES):
+        raise UserError(f"--accuracy-tolerance {tolerance:g} is not below 1, and {metric} is a share from 0 to 1: no "
+                        f"loss of it could fail the check; give a fraction (0.05) or a percentage (5%).")
     if a is None or b is None:
         return False
     if direction == "lower":

@@ -195,7 +195,7 @@ class PairedCell:
         a, b = self.metric_of(0), self.metric_of(1)
         if a is not None and b is None:
             return True   # B's processes gave no such metric (renamed, or none): no number is not 'no loss'
-        return compare.metric_worse(a, b, self.metric[1], tolerance)
+        return compare.metric_worse(a, b, self.metric[1], tolerance, self.metric[0])
 
     def as_dict(self, tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE) -> dict:
         j = self.judgement

@@ -371,6 +371,8 @@ def test_a_side_that_learns_worse_is_a_regression_whatever_its_speed():
     assert (f"LESS ACCURATE: {cell.cell}: test accuracy A 0.484, B 0.125 (worse by 0.359, more than "
             "--accuracy-tolerance 0.05)") in lines and lines[-1] == "RESULT: less accurate (exit 1)"
     assert pairs.outcome([cell], accuracy_tolerance=0.4).exit_status == 0      # within a tolerance given
+    with pytest.raises(UserError, match=r"^--accuracy-tolerance 5 is not below 1, and accuracy is a share"):
+        pairs.outcome([cell], accuracy_tolerance=5).exit_status   # 5 typed for 5%: it passed, exit 0
     (row,) = verdicts.paired_rows([cell])
     assert row[-3:] == ["0.484", "0.125", "same, less accurate"]   # it read "same" (the speed's alone)
     assert verdicts.paired_rows([cell], tolerance=0.4)[0][-1] == "same"

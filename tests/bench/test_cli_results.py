@@ -97,6 +97,10 @@ def test_check_per_cell_threshold_override(capsys, results):
          f"--cell-threshold gives {CELL} twice (0.3 and 0.5); give it once."),
         (["check", "--baseline", "1", "--run", "4", "--accuracy-tolerance", "x"], "Bad --accuracy-tolerance 'x'"),
         (["check", "--baseline", "1", "--run", "4", "--accuracy-tolerance", "-1"], "--accuracy-tolerance must be >= 0"),
+        # 5 typed for 5%: a check that lost half its AUC passed, exit 0.
+        (["check", "--baseline", "1", "--run", "4", "--accuracy-tolerance", "5"], "--accuracy-tolerance 5 is not below "
+         "1, and accuracy is a share from 0 to 1: no loss of it could fail the check; give a fraction (0.05) or a "
+         "percentage (5%)."),
         (["bisect", "HEAD", "HEAD", "--workload", "matmul"], "are the same commit"),
         (["compare", "1", "2", "--threshold", "nan"], "--threshold must be > 0 and finite"),
         (["plan", "--detect", "nan"], "--detect must be > 0 and finite"),
