@@ -51,7 +51,8 @@ def _declares(path: Path) -> bool:
     replaced by the full default one, or by a matrix file further up; one that does not
     name it is not distbench's to judge."""
     try:
-        return "distbench" in _toml(path).get("tool", {})
+        tool = _toml(path).get("tool", {})
+        return isinstance(tool, dict) and "distbench" in tool
     except UserError:
         try:
             mentions = b"distbench" in path.read_bytes()
@@ -74,12 +75,26 @@ def _toml(path: Path) -> dict:
         raise UserError(f"Cannot read the matrix file {path}: {exc}.") from None
 
 
+def _table(path: Path, document: dict) -> dict:
+    """The file's distbench table: the whole of a ``distbench.toml``, ``[tool.distbench]`` of
+    a ``pyproject.toml``; UserError, one line, when it is no table (``distbench = 5``, or
+    ``[[tool.distbench]]``, a list of them)."""
+    where = "the file" if path.name == "distbench.toml" else "[tool.distbench]"
+    tool = document.get("tool", {}) if isinstance(document.get("tool", {}), dict) else {}
+    table = document if path.name == "distbench.toml" else tool.get("distbench", {})
+    if not isinstance(table, dict):
+        kind = "a list of tables ([[tool.distbench]])" if isinstance(table, list) else f"{table!r}"
+        raise UserError(f"The matrix file {path}: {where} is {kind}, not a table; give one [tool.distbench] table of "
+                        "run options (strategies = [...], loops = [...], ...).")
+    return table
+
+
 def selection(path: str | os.PathLike) -> dict[str, list[str] | None]:
     """The names a matrix file selects of each kind (workload, strategy, loop, keras) as
     written in it, for comparing two versions' files; None where it selects them all."""
     path = Path(path)
     document = _toml(path)
-    table = document if path.name == "distbench.toml" else document.get("tool", {}).get("distbench", {})
+    table = _table(path, document)
     found = {}
     for key, name in (*((k, v) for k, v in PLURALS.items() if v != "plugin"), ("keras", "keras")):
         value = table.get(key, table.get(name))
@@ -93,7 +108,7 @@ def read(path: str | os.PathLike, unused: tuple[str, ...] = ()) -> dict[str, Any
     from it is not refused by rules newer than the file)."""
     path = Path(path).resolve()
     document = _toml(path)
-    table = document if path.name == "distbench.toml" else document.get("tool", {}).get("distbench", {})
+    table = _table(path, document)
     # By its name or as on the command line: deadline_s or deadline, global_batch or global-batch.
     valid = {**{o.cli[2:].replace("-", "_"): o for o in options.OPTIONS}, **{o.name: o for o in options.OPTIONS}}
     values: dict[str, Any] = {}

@@ -105,3 +105,20 @@ def test_a_revision_s_target_settings_are_not_a_difference_between_the_sides(tmp
     theirs.write_text('target = "default"\nmax_steps = 300\neval_every = 10\nepochs = 3\n')
     version = SimpleNamespace(place=lambda path: str(theirs))
     assert version_changes(version, str(ours), base_spec({}), {}) == {"epochs": 3}
+
+
+@pytest.mark.parametrize("text, kind", [("[tool]\ndistbench = 5\n", "5"),
+                                        ("[[tool.distbench]]\nloops = ['fit']\n", "a list of tables ([[tool.distbench]])")])
+def test_a_tool_distbench_that_is_no_table_is_one_line_for_every_command(tmp_path, monkeypatch, capsys, text, kind):
+    """It was an AttributeError's traceback, exit 1 (check's "regression"), and pytest's
+    INTERNALERROR."""
+    from distbench.cli.main import main
+
+    path = tmp_path / "pyproject.toml"
+    path.write_text(text)
+    monkeypatch.chdir(tmp_path)
+    for argv in (["list"], ["run", "--no-save"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err == (f"distbench: error: The matrix file {path}: [tool.distbench] is {kind}, not a table; give one "
+                       "[tool.distbench] table of run options (strategies = [...], loops = [...], ...).\n"), err
