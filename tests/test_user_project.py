@@ -244,6 +244,19 @@ def test_the_project_s_own_tests_run_beside_the_plugin(tmp_path, bench_as_packag
                             capture_output=True, text=True, timeout=300, env=_env())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "1 passed" in result.stdout
+    if bench_as_package:
+        return
+    # The project's own benchmarks, compared and saved by pytest-benchmark: distbench's machine
+    # description read TensorFlow's devices into the pytest process (before the tests, for
+    # --benchmark-compare), 8-10 s a run, and went into the project's own JSON.
+    (where / "tests" / "test_speed.py").write_text(
+        "import sys\n\n\ndef test_tokenising_is_fast(benchmark):\n    benchmark(str.split, 'a b c ' * 100)\n"
+        "    assert 'tensorflow' not in sys.modules\n")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--benchmark-compare",
+                             "--benchmark-json=own.json"], cwd=where, capture_output=True, text=True, timeout=300,
+                            env=_env())
+    assert result.returncode == 0 and "2 passed" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "distbench" not in json.loads((where / "own.json").read_text())["machine_info"]
 
 
 def _wheel(tmp_path):

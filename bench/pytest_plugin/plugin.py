@@ -52,7 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _one_value_each(config)   # again: a run whose pytest_cmdline_main is not called (pytester, xdist's workers)
     if config.getoption("benchmark_only", default=False) and matrix_file(config) is not None:
         node_ids.take(config)   # `::matrix.py::test_cell[ID]`, as pytest prints a cell, is no path to collect
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # the matrix's workers: not an ordinary run's tests
     config.addinivalue_line("markers", f"{CELL_MARK}: a distbench benchmark cell (runs with --benchmark-only)")
 
 
@@ -311,6 +311,13 @@ def distbench_session(request: pytest.FixtureRequest):
 
 
 def pytest_benchmark_update_machine_info(config, machine_info: dict) -> None:
+    """distbench's fingerprint in pytest-benchmark's own output (``--benchmark-json``) of a
+    session whose matrix ran: it reads TensorFlow's devices, which a session of the project's
+    own tests and benchmarks (``--benchmark-compare``, ``--benchmark-json`` without the
+    matrix) must not pay for."""
+    distbench = config.stash.get(_SESSION, None)
+    if distbench is None or not distbench.records:
+        return
     # inside the hook: see the note on imports at the top
     from distbench.storage.machine import machine_info as distbench_machine_info
 
@@ -319,7 +326,10 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict) -> None:
 
 def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info, compared_benchmark) -> None:
     """pytest-benchmark compares machine_info field by field and warns at any difference
-    (a clock, a load average); distbench's fingerprint says what matters for speed."""
+    (a clock, a load average); distbench's fingerprint says what matters for speed (where
+    there is one: a session whose matrix ran)."""
+    if "distbench" not in machine_info:
+        return
     # inside the hook: see the note on imports at the top
     from distbench.analysis.compare import machine_diff
     from distbench.render.comparison_table import machine_line
