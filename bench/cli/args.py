@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
+import threading
 
 from distbench.core.config import fraction
 from distbench.render.tables import FORMATS
@@ -151,3 +153,41 @@ def readers_may_leave():
             if isinstance(stream, ReaderGone):
                 stream.flush()
         sys.stdout, sys.stderr = saved
+
+
+class Stops:
+    """Ctrl-C and SIGTERM (``timeout``, a SLURM time limit, ``docker stop``): the first raises
+    KeyboardInterrupt where the command is, whose handling saves what finished and removes
+    the worktrees it made; later ones are ignored until the command has, so that a second
+    press cannot interrupt that (two quick presses lost every finished cell, and SIGTERM
+    skipped the handling: no run saved, worktrees left)."""
+
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+
+    @property
+    def terminated(self) -> bool:
+        return signal.SIGTERM in self.signals
+
+    def __call__(self, signum, frame) -> None:
+        self.signals.append(signum)
+        if len(self.signals) == 1:
+            raise KeyboardInterrupt
+        os.write(2, b"distbench: stopping: what finished is being saved first (SIGKILL stops at once)\n")
+
+
+@contextlib.contextmanager
+def stops_once():
+    """Within it, :class:`Stops` handles SIGINT and SIGTERM (in the main thread only); after
+    a stop the process is ending, and its handler stays for the interpreter's exit."""
+    stops = Stops()
+    if threading.current_thread() is not threading.main_thread():
+        yield stops
+        return
+    before = {sig: signal.signal(sig, stops) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stops
+    finally:
+        if not stops.signals:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)

@@ -21,6 +21,7 @@ from distbench.cli.args import (
     add_verdict_args,
     document_only,
     readers_may_leave,
+    stops_once,
 )
 from distbench.cli.interleaved import cmd_ab, cmd_bisect, cmd_check, cmd_plan
 from distbench.cli.running import cmd_list, cmd_run, cmd_serve, cmd_tune
@@ -194,14 +195,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments for `{parser.prog} {args.command}`: {' '.join(extra)}",
                      f"{parser.prog} {args.command} --help")
     logging.basicConfig(level=logging.WARNING, format="distbench: %(message)s")
-    with readers_may_leave():
-        try:
-            _with_matrix_file(args)
-            with document_only(getattr(args, "format", None)):
-                return args.func(args)
-        except UserError as exc:
-            print(run_table.error_line(_where(exc, args)), file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            print(run_table.INTERRUPTED_UNSAVED, file=sys.stderr)
-            return 130
+    with readers_may_leave(), stops_once() as stops:
+        code = _run_command(args)
+    return 143 if code == 130 and stops.terminated else code   # as the shell reports a SIGTERM
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    try:
+        _with_matrix_file(args)
+        with document_only(getattr(args, "format", None)):
+            return args.func(args)
+    except UserError as exc:
+        print(run_table.error_line(_where(exc, args)), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(run_table.INTERRUPTED_UNSAVED, file=sys.stderr)
+        return 130

@@ -38,10 +38,11 @@ def _in(folder: str) -> list[int]:
     return found
 
 
-def _interrupt(argv, cwd, after: str, ready):
+def _interrupt(argv, cwd, after: str, ready, signals=(signal.SIGINT,)):
     """Runs ``distbench argv``; after a line starting ``after``, polls ``ready(proc, before)``
-    (``before``: the processes in ``cwd`` at that line) until it is true, then sends SIGINT;
-    returns the exit code, the seconds from SIGINT to exit, stdout and stderr."""
+    (``before``: the processes in ``cwd`` at that line) until it is true, then sends
+    ``signals`` 0.1 s apart (SIGINT: Ctrl-C); returns the exit code, the seconds from the
+    first to exit, stdout and stderr."""
     proc = subprocess.Popen([sys.executable, "-m", "distbench", *argv], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=ENV)
     lines = []
@@ -55,7 +56,9 @@ def _interrupt(argv, cwd, after: str, ready):
         assert proc.poll() is None and time.monotonic() - waited < 120, "".join(lines) + proc.stdout.read()
         time.sleep(0.1)
     sent = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    for k, sig in enumerate(signals):
+        time.sleep(0.1 if k else 0)
+        proc.send_signal(sig)
     try:
         out, err = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:
@@ -70,7 +73,7 @@ def _new_workers(cwd, before) -> list[int]:
     return [p for p in _in(str(cwd)) if p not in before]
 
 
-def _interrupt_after_first_pair(argv, cwd):
+def _interrupt_after_first_pair(argv, cwd, signals=(signal.SIGINT,)):
     """Ctrl-C inside the second pair: 2 s after a worker of it is seen (a pair takes 7-12 s
     here). Sent the moment the worker appeared, check --against once did not exit within
     120 s in CI; that hang is not yet diagnosed, and that moment is not what this tests."""
@@ -80,7 +83,7 @@ def _interrupt_after_first_pair(argv, cwd):
         time.sleep(2)
         return True
 
-    return _interrupt(argv, cwd, "[pair 1]", running_a_while)
+    return _interrupt(argv, cwd, "[pair 1]", running_a_while, signals)
 
 
 def _stored(results):
@@ -89,11 +92,14 @@ def _stored(results):
 
 
 def test_ctrl_c_in_ab_stops_saves_the_finished_pair_and_leaves_nothing(tmp_path):
+    """Pressed twice, 0.1 s apart (a nervous user): the second landed in the first's save, and
+    the finished pair was lost, with no word; it is now said to wait for the save."""
     project = tmp_path / "project"
     project.mkdir()
     code, took, out, err = _interrupt_after_first_pair(["ab", "--b", "", *CELL, "--strategy", "virtual", "--results",
-                                                        "results"], project)
+                                                        "results"], project, (signal.SIGINT, signal.SIGINT))
     assert code == 130, out[-2000:] + err[-2000:]
+    assert "distbench: stopping: what finished is being saved first" in err, err[-2000:]
     assert took < 30                                   # not the 900 s deadline of the pair in flight
     assert "interrupted; the cells that finished were saved" in err
     run = _stored(project / "results")
@@ -108,15 +114,18 @@ def test_ctrl_c_in_ab_stops_saves_the_finished_pair_and_leaves_nothing(tmp_path)
     assert _in(str(project)) == []                     # the abandoned pair's workers are gone
 
 
-def test_ctrl_c_in_check_against_removes_its_worktree(tmp_path):
+def test_sigterm_in_check_against_saves_and_removes_its_worktree(tmp_path):
+    """SIGTERM (``timeout``, a SLURM time limit, ``docker stop``) is Ctrl-C's stop: it saved
+    nothing and left the revision's worktree behind, exit 143."""
     project = tmp_path / "project"
     project.mkdir()
     (project / "README.md").write_text("# p\n")
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "one"], ["commit", "-q", "--allow-empty",
                                                                              "-m", "two"]):
         subprocess.run(["git", *args], cwd=project, check=True, capture_output=True, env=ENV)
-    code, took, out, err = _interrupt_after_first_pair(["check", "--against", "HEAD~1", *CELL], project)
-    assert code == 130 and took < 30, out[-2000:] + err[-2000:]
+    code, took, out, err = _interrupt_after_first_pair(["check", "--against", "HEAD~1", *CELL], project,
+                                                       (signal.SIGTERM,))
+    assert code == 143 and took < 30, out[-2000:] + err[-2000:]
     assert _stored(project / "results")["distbench"]["interrupted"] is True
     worktrees = subprocess.run(["git", "worktree", "list"], cwd=project, capture_output=True, text=True).stdout
     assert len(worktrees.strip().splitlines()) == 1, worktrees
