@@ -229,15 +229,19 @@ class Base(Workload):
 
 
 class Diverges(Base):
+    """NaN features from a tf.data pipeline: seen only as it runs (arrays are refused before)."""
     name = "diverges"
 
     def data(self, source, seed):
+        import tensorflow as tf
+
         nan = np.full_like(X, np.nan)
-        return (nan, Y), (nan, Y)
+        make = lambda: tf.data.Dataset.from_tensor_slices((nan, Y))
+        return make, make
 
 
 class OneNan(Base):
-    """One NaN in one training example, as a corrupted data file has: every check passes,
+    """One NaN in one training example of a pipeline, as a corrupted data file has: every check passes,
     the weights turn NaN, and behind a hidden ReLU layer the loss Keras reports stays
     finite (these cells read "ok")."""
     name = "onenan"
@@ -248,9 +252,11 @@ class OneNan(Base):
                                  keras.layers.Dense(3, activation="softmax")])
 
     def data(self, source, seed):
+        import tensorflow as tf
+
         x = X.copy()
         x[5, 3] = np.nan
-        return (x, Y), (X, Y)
+        return (lambda: tf.data.Dataset.from_tensor_slices((x, Y))), (lambda: tf.data.Dataset.from_tensor_slices((X, Y)))
 
 
 class CheckDies(Base):
@@ -348,6 +354,15 @@ class NotBuilt(Subclassed):
         return model
 
 
+class NanFeatures(Base):
+    name = "nanfeatures"
+
+    def data(self, source, seed):
+        x = X.copy()
+        x[::3, 2] = np.nan
+        return (x, Y), (X, Y)
+
+
 class NoData(Subclassed):
     """A subclassed model and synthetic examples: of what shape?"""
     name = "nodata"
@@ -419,6 +434,8 @@ REFUSED = {
                    "keras.Sequential([keras.Input(shape=...), ...])).",
     "NotBuilt": "notbuilt: the model declares no inputs (a subclassed keras.Model), and calling it on two train "
                 "examples (float32 (5,)) failed: ",
+    "NanFeatures": "nanfeatures: 22 of the 64 train examples' features hold NaN or infinite values (row 0 the first); "
+                   "give finite numbers (a model trained on them diverges).",
     "NoData": "nodata: build_model() returned a model that declares no inputs (a subclassed keras.Model): "
               "synthetic examples take the model's input shapes; start it with keras.Input(shape=...), or give the "
               "workload data() or a synthetic(seed) of its own.",

@@ -34,7 +34,23 @@ def check(name: str, model, data: Data, loss) -> None:
             called(name, model, data, split)
         else:
             _check_features(name, split, model, spec[0])
+        _check_finite(name, split, data)
     _check_labels(name, model, data, loss)
+
+
+def _check_finite(name: str, split: str, data: Data) -> None:
+    """Arrays of NaN or infinite values (a pipeline's are seen only as it runs): every cell
+    failed after training, as diverged, and the run was saved."""
+    x, y = (data.x_train, data.y_train) if split == "train" else (data.x_test, data.y_test)
+    columns = {**(x if isinstance(x, dict) else {"features": x}), "labels": y}
+    for what, values in columns.items():
+        values = np.asarray(values) if values is not None else None
+        if values is None or values.dtype.kind not in "fc" or np.isfinite(values).all():
+            continue
+        rows = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1))
+        raise UserError(f"{name}: {len(rows):,} of the {len(values):,} {split} examples' {what} "
+                        f"{'holds' if len(rows) == 1 else 'hold'} NaN or infinite "
+                        f"values (row {rows[0]} the first); give finite numbers (a model trained on them diverges).")
 
 
 def declared_inputs(model) -> list | None:
