@@ -32,9 +32,9 @@ from pathlib import Path
 
 import pytest
 
-from distbench.pytest_plugin import node_ids
+from distbench.pytest_plugin import node_ids, refusals
+from distbench.pytest_plugin.refusals import CELL_MARK
 
-CELL_MARK = "distbench_cell"
 MATRIX = Path(__file__).with_name("matrix.py")   # the benchmarks this plugin adds to a project's session
 
 
@@ -121,19 +121,6 @@ def _check_writable(session) -> None:
         raise pytest.UsageError(options.as_pytest(str(exc))) from None
 
 
-REFUSED = ("benchmark_compare", "benchmark_compare_fail", "benchmark_autosave", "benchmark_save")
-
-
-def _refuse_pytest_benchmark_storage(config: pytest.Config) -> None:
-    given = [name for name in REFUSED if config.getoption(name, default=None) not in (None, False, [])]
-    if given:
-        flags = ", ".join("--" + n.replace("_", "-") for n in given)
-        raise pytest.UsageError(
-            f"{flags}: distbench stores its runs itself (results/<machine-id>/, one file per run, with every "
-            "process's samples), where pytest-benchmark's storage does not look; compare and check them with "
-            "`distbench compare latest~1 latest` or `distbench check --baseline N`.")
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
     """Before pytest-benchmark reads its storage (and fails on distbench's), and before
@@ -146,21 +133,9 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     _one_value_each(config)   # before the values are checked: an overridden one is not the run's
     if not config.getoption("benchmark_only", default=False):
         _check_given(config)
-    elif matrix_file(config) is not None and _asks_for_matrix(config):
-        _refuse_pytest_benchmark_storage(config)
-        _refuse_xdist(config)
-
-
-def _refuse_xdist(config: pytest.Config) -> None:
-    """The matrix under pytest-xdist: each worker ran the cells it drew at the same time as
-    the others' (timing each other), saved a run of its own and printed no table; with
-    ``--benchmark-skip`` in addopts pytest-benchmark let it through."""
-    workers, tx = config.getoption("numprocesses", default=None), config.getoption("tx", default=None)
-    if hasattr(config, "workerinput") or workers or tx:
-        given = f"-n {workers}" if workers else f"--tx {' '.join(tx)}" if tx else "pytest-xdist"
-        raise pytest.UsageError(
-            f"{given}: distbench times its cells one at a time, and pytest-xdist's workers would run them side "
-            "by side, each timing the others; run `pytest --benchmark-only -n 0` (ordinary tests keep -n)")
+    elif matrix_file(config) is not None and _asks_for_matrix(config) and refusals.may_measure_cells(config):
+        refusals.pytest_benchmark_storage(config)
+        refusals.xdist(config)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -201,6 +201,13 @@ def test_the_matrix_under_pytest_xdist_is_refused_and_its_cells_carry_their_mark
     assert "test_own" in own.stdout and "test_cell[" not in own.stdout, own.stdout
     saved = pytest_("--benchmark-autosave")   # no cell runs: the project's own benchmark, saved by pytest-benchmark
     assert saved.returncode == 0 and list((tmp_path / ".benchmarks").rglob("*.json")), saved.stderr[-2000:]
+    # Nor where -m leaves the cells out, the way the docs give to run the project's own benchmarks
+    # alone, or where --co lists them: both were refused, exit 4.
+    own = pytest_("--benchmark-only", "-m", "not distbench_cell", "--benchmark-compare", "--benchmark-autosave")
+    assert own.returncode == 0 and "1 passed" in own.stdout, own.stdout[-2000:] + own.stderr[-2000:]
+    listed = pytest_("--benchmark-only", "--co", "--benchmark-autosave")
+    assert listed.returncode == 0 and "test_cell[reuters_cnn-default-custom]" in listed.stdout, listed.stderr[-2000:]
+    assert not (tmp_path / "results").exists()
 
 
 def test_a_pyproject_that_does_not_parse_and_names_no_matrix_is_passed_over(tmp_path):

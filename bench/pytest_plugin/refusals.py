@@ -1,0 +1,51 @@
+"""What the matrix refuses of pytest and its plugins, where it will run: pytest-benchmark's
+storage flags (its storage does not see distbench's runs) and pytest-xdist's workers (which
+would time the cells side by side). A session that measures no cell keeps them."""
+
+from __future__ import annotations
+
+import pytest
+
+CELL_MARK = "distbench_cell"   # every cell's mark: -m distbench_cell, or "not distbench_cell"
+
+
+def may_measure_cells(config: pytest.Config) -> bool:
+    """Whether this session may measure a cell: not with --collect-only, nor with a ``-m``
+    that no cell passes (``-m "not distbench_cell"``: the project's own benchmarks alone, which
+    pytest-benchmark may store and compare, and xdist run)."""
+    if config.getoption("collectonly", default=False):
+        return False
+    expression = config.getoption("markexpr", default="")
+    if not expression:
+        return True
+    try:   # pytest's own reading of -m; every cell carries the one mark
+        from _pytest.mark.expression import Expression
+
+        return bool(Expression.compile(expression).evaluate(lambda name, **kwargs: name == CELL_MARK))
+    except Exception:  # noqa: BLE001 - another pytest's expression module, or an -m pytest refuses itself
+        return True
+
+
+REFUSED = ("benchmark_compare", "benchmark_compare_fail", "benchmark_autosave", "benchmark_save")
+
+
+def pytest_benchmark_storage(config: pytest.Config) -> None:
+    given = [name for name in REFUSED if config.getoption(name, default=None) not in (None, False, [])]
+    if given:
+        flags = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise pytest.UsageError(
+            f"{flags}: distbench stores its runs itself (results/<machine-id>/, one file per run, with every "
+            "process's samples), where pytest-benchmark's storage does not look; compare and check them with "
+            "`distbench compare latest~1 latest` or `distbench check --baseline N`.")
+
+
+def xdist(config: pytest.Config) -> None:
+    """The matrix under pytest-xdist: each worker ran the cells it drew at the same time as
+    the others' (timing each other), saved a run of its own and printed no table; with
+    ``--benchmark-skip`` in addopts pytest-benchmark let it through."""
+    workers, tx = config.getoption("numprocesses", default=None), config.getoption("tx", default=None)
+    if hasattr(config, "workerinput") or workers or tx:
+        given = f"-n {workers}" if workers else f"--tx {' '.join(tx)}" if tx else "pytest-xdist"
+        raise pytest.UsageError(
+            f"{given}: distbench times its cells one at a time, and pytest-xdist's workers would run them side "
+            "by side, each timing the others; run `pytest --benchmark-only -n 0` (ordinary tests keep -n)")
