@@ -354,6 +354,14 @@ class NotBuilt(Subclassed):
         return model
 
 
+class RaisesLate(Base):
+    """Code of the user's that raises in a cell, past the check before the run."""
+    name = "raiseslate"
+
+    def optimizer(self):
+        raise RuntimeError("the optimizer's settings are missing")
+
+
 class NanFeatures(Base):
     name = "nanfeatures"
 
@@ -523,6 +531,7 @@ def test_a_model_that_turns_nan_fails_its_cells_in_every_loop(tmp_path):
     project.mkdir(parents=True)
     (project / "bad.py").write_text(BAD)
     result = _distbench(project, "run", "--no-peak", "--workload", "bad.py:Diverges", "--workload", "bad.py:OneNan",
+                        "--workload", "bad.py:RaisesLate",
                         "--strategy", "default", "--guard-seeds", "0", "--steps-per-epoch", "10",
                         "--timing-cost-pairs", "0", "--eval-examples", "32", "--global-batch", "8")
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
@@ -531,6 +540,9 @@ def test_a_model_that_turns_nan_fails_its_cells_in_every_loop(tmp_path):
         assert (f"onenan-default-{loop}: error: Training diverged: 1 of the model's 4 weight arrays holds NaN or "
                 "infinite values") in " ".join(result.stdout.split()), result.stdout[-3000:]
     assert "No cell was measured." in result.stdout
+    where = re.search(r"raiseslate-default-custom: error: RuntimeError: the optimizer's settings are missing \(raised at "
+                      r"bad\.py:(\d+), in optimizer\)", " ".join(result.stdout.split()))
+    assert where and "raise RuntimeError" in BAD.splitlines()[int(where.group(1)) - 1], result.stdout[-3000:]
 
 
 def test_a_subclassed_model_trains_in_every_loop_and_on_several_replicas(tmp_path):
@@ -566,11 +578,14 @@ def _pytest_in_project(tmp_path, name: str, matrix: str, *args):
 
 
 def test_pytest_fails_a_diverging_cell_without_pytest_benchmark_s_unused_fixture_warning(tmp_path):
-    result, out, _ = _pytest_in_project(tmp_path, "nan", 'workloads = ["bad.py:Diverges"]\nstrategies = ["default"]\n'
-                                        'loops = ["custom"]\nguard_seeds = 0\nsteps_per_epoch = 10\n'
-                                        'eval_examples = 32\nglobal_batch = 8\n')
-    assert result.returncode == 1 and "1 failed" in out, out[-3000:]
+    """And a cell whose code of the user's raised shows where: the reason alone named no file,
+    the traceback was only in the stored run."""
+    result, out, _ = _pytest_in_project(tmp_path, "nan", 'workloads = ["bad.py:Diverges", "bad.py:RaisesLate"]\n'
+                                        'strategies = ["default"]\nloops = ["custom"]\nguard_seeds = 0\n'
+                                        'steps_per_epoch = 10\neval_examples = 32\nglobal_batch = 8\n')
+    assert result.returncode == 1 and "2 failed" in out, out[-3000:]
     assert "Training diverged: the last epoch's mean loss is nan" in out and "was not used" not in out, out[-3000:]
+    assert re.search(r'File ".*bad\.py", line \d+, in optimizer\n +raise RuntimeError', out), out[-3000:]
 
 
 def test_a_workload_of_its_own_reads_the_data_folder_it_is_given_from_a_sub_folder(tmp_path):

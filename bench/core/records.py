@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import re
+import sys
 from typing import Any, Literal, TypedDict
 
 from distbench.core import stats
@@ -87,11 +91,35 @@ def short_reason(record: CellRecord, limit: int = 800) -> str:
         start -= 1
     last = " ".join(said[start:])
     text = lines[0] if len(lines) == 1 or last == lines[0] else f"{lines[0]} ... {last}"
+    where = raised_at(record)
+    text += f" (raised at {where})" if where else ""
     if len(text) <= limit:
         return text
     note = " [{} more characters in the stored record]"
     shown = limit - len(note.format(len(text)))
     return text[:shown] + note.format(len(text) - shown)
+
+
+FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (.+)$')
+
+
+def raised_at(record: CellRecord) -> str:
+    """Where the user's code raised an exception a cell failed with: the last frame of the
+    record's traceback outside distbench, Python's and installed packages' code
+    (``model.py:29, in build_model``, relative to the folder the command runs in); '' when
+    none is the user's. The traceback itself stays in the stored record."""
+    ours = tuple(os.path.join(os.path.realpath(p), "") for name in ("distbench", "distbench.strategies",
+                                                                     "distbench.workloads")
+                 for p in (importlib.util.find_spec(name).submodule_search_locations or []))
+    frames = [m.groups() for m in map(FRAME.match, record.get("traceback", "").splitlines()) if m]
+    for path, line, function in reversed(frames):
+        real = os.path.realpath(path)
+        if real.startswith(ours) or path.startswith("<") or "-packages" + os.sep in real or real.startswith(
+                os.path.join(os.path.realpath(sys.base_prefix), "")):
+            continue
+        shown = os.path.relpath(real) if not os.path.relpath(real).startswith("..") else real
+        return f"{shown}:{line}, in {function}"
+    return ""
 
 
 def skipped(spec: CellSpec, reason: str) -> CellRecord:

@@ -25,8 +25,7 @@ def test_cell(benchmark, distbench_cell, distbench_session):
     failed = [r for r in repeats if r["status"] == "error"]
     if failed:   # first: a process that skipped does not hide another's crash
         _failed(benchmark)
-        pytest.fail(f"{distbench_cell.id}: {failed[0]['reason']}\n{failed[0].get('output_tail', '')[-1500:]}",
-                    pytrace=False)
+        pytest.fail(f"{distbench_cell.id}: {failed[0]['reason']}\n{_detail(failed[0])}", pytrace=False)
     skipped = [r for r in repeats if r["status"] == "skipped"]
     if not measured and skipped:
         pytest.skip(skipped[0]["reason"])
@@ -48,12 +47,19 @@ def test_harness_overhead(benchmark, distbench_overhead_cell, distbench_session)
         pytest.skip(record["reason"])
     if record["status"] != "ok":
         _failed(benchmark)
-        pytest.fail(f"{record['cell']}: {record.get('reason')}\n{record.get('output_tail', '')[-1500:]}", pytrace=False)
+        pytest.fail(f"{record['cell']}: {record.get('reason')}\n{_detail(record)}", pytrace=False)
     benchmark.group = "harness overhead"
     benchmark.extra_info["distbench_overhead"] = record["overhead"]
     # pytest-benchmark's statistics: the bare loop's median step in each pair; the harness's
     # are beside them in extra_info.
     record_samples(benchmark, record["overhead"]["bare"])
+
+
+def _detail(record: dict) -> str:
+    """What a failed process left beside its reason: the exception's traceback in the worker
+    (where the user's code raised it), and the end of its output."""
+    return "\n".join(part for part in (record.get("traceback", "")[-2500:], record.get("output_tail", "")[-1500:])
+                     if part)
 
 
 def _failed(benchmark) -> None:
