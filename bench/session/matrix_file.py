@@ -195,6 +195,8 @@ def _chosen(path: Path, key: str, value, option: options.Option):
 def _typed(path: Path, key: str, value, kind):
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if kind is str and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)   # prefetch = 4, as --prefetch 4 (the option reads its own text)
     ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
     if kind is list:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)

@@ -122,3 +122,13 @@ def test_a_tool_distbench_that_is_no_table_is_one_line_for_every_command(tmp_pat
         err = capsys.readouterr().err
         assert err == (f"distbench: error: The matrix file {path}: [tool.distbench] is {kind}, not a table; give one "
                        "[tool.distbench] table of run options (strategies = [...], loops = [...], ...).\n"), err
+
+
+def test_a_number_where_the_option_takes_text_is_read_as_the_command_line_reads_it(tmp_path):
+    """``prefetch = 4`` (N batches, as ``--prefetch 4``) was refused: "prefetch must be a string"."""
+    path = tmp_path / "distbench.toml"
+    path.write_text("prefetch = 4\n")
+    assert matrix_file.read(path)["prefetch"] == "4"
+    path.write_text("prefetch = true\n")
+    with pytest.raises(UserError, match="prefetch must be a string; received True"):
+        matrix_file.read(path)
