@@ -202,13 +202,13 @@ class Storage:
 
     def machine_folders(self) -> list[Path]:
         """One folder per machine that has stored runs, by name."""
-        if not self.root.is_dir():
+        if not self._readable():
             return []
         return sorted(p for p in _listing(self.root) if p.is_dir() and self.runs(p.name))
 
     def runs(self, machine_id: str | None = None) -> list[Path]:
         """Run files, oldest first (by number), of one machine or of all."""
-        if not self.root.is_dir():
+        if not self._readable():
             return []
         folders = [self.root / machine_id] if machine_id else sorted(p for p in _listing(self.root) if p.is_dir())
         found = []
@@ -216,6 +216,13 @@ class Storage:
             if folder.is_dir():
                 found += sorted((p for p in _listing(folder) if RUN_FILE.match(p.name)), key=_run_order)
         return found
+
+    def _readable(self) -> bool:
+        """Whether the results folder is there (UserError when its path is something else:
+        "none stored" would hide the typo)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise UserError(f"--results {self.root} is a file, not a folder of stored runs; give the results folder.")
+        return self.root.is_dir()
 
     def resolve(self, ref: str, machine_id: Callable[[], str]) -> Path:
         """A run reference -> its file: a path, ``latest``, ``latest~N``, or a run number, of

@@ -479,3 +479,14 @@ def test_a_run_s_label_as_compare_prints_it_names_that_run(capsys, results):
     a, b = (re.search(rf"^{side}: (\S+\.json) ", out, re.M).group(1) for side in ("A", "B"))
     code, again, err = run_cli(capsys, "compare", a, b, "--results", results)
     assert code == 0 and again == out, err
+
+
+@pytest.mark.parametrize("argv", [["list"], ["compare", "1", "2"], ["check", "--baseline", "1"], ["report"]])
+def test_a_results_path_that_is_a_file_is_said_so(capsys, tmp_path, argv):
+    """``list --results afile`` said "Stored runs in afile/: none", exit 0; compare named a
+    machine folder inside the file."""
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder\n")
+    code, _, err = run_cli(capsys, *argv, "--results", str(afile))
+    assert code == 2 and err == (f"distbench: error: --results {afile} is a file, not a folder of stored runs; give "
+                                 "the results folder.\n"), err
