@@ -132,10 +132,14 @@ def test_a_cell_s_node_id_as_pytest_prints_it_runs_that_cell(project):
     assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
     (path,) = _runs(project)
     assert [b["param"] for b in json.loads(path.read_text())["benchmarks"]] == ["tiny_sentiment-virtual-custom"]
-    # Without --benchmark-only nothing selects by it: pytest's own refusal, not a run of nothing.
+    # Without --benchmark-only nothing selects by it: a refusal that says what runs it, not a run of nothing.
     plain = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", node_id], cwd=project,
                            capture_output=True, text=True, timeout=300, env=_env())
-    assert plain.returncode == 4 and "cannot contain :: selection parts" in plain.stdout + plain.stderr, plain.stdout
+    assert plain.returncode == 4 and plain.stderr.strip() == (
+        f'ERROR: {node_id}: a distbench cell runs with --benchmark-only: pytest --benchmark-only "{node_id}"'), \
+        plain.stdout + plain.stderr
+    every = pytest_("--co", "-q", "::matrix.py::test_cell")   # the function's id: each of its cells, as for any test
+    assert every.returncode == 0 and every.stdout.count("::matrix.py::test_cell[") == 4, every.stdout + every.stderr
     wrong = pytest_("--co", "-q", "::matrix.py::test_cell[tiny_sentiment-virtual-nosuch]")
     assert wrong.returncode == 4 and wrong.stderr.strip().startswith(
         "ERROR: ::matrix.py::test_cell[tiny_sentiment-virtual-nosuch]: no such cell in this run's matrix"), wrong.stderr

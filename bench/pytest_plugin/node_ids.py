@@ -33,11 +33,22 @@ def select(config: pytest.Config, added: list[pytest.Item]) -> list[pytest.Item]
     wanted = named(config)
     if not wanted:
         return added
-    unknown = [name for name in wanted if name not in {item.name for item in added}]
+    names = {item.name for item in added} | {getattr(item, "originalname", item.name) for item in added}
+    unknown = [name for name in wanted if name not in names]
     if unknown:
         raise pytest.UsageError(
             f"{PREFIX}{unknown[0]}: no such cell in this run's matrix; `pytest --benchmark-only --co -q` lists "
             f"its cells ({', '.join(item.name for item in added[:3])}{', ...' if len(added) > 3 else ''})")
-    chosen = [item for item in added if item.name in wanted]
-    config.hook.pytest_deselected(items=[item for item in added if item.name not in wanted])
+    # ``test_cell`` (a function's node id, without a cell's parameters) names every cell of it
+    chosen = [item for item in added if item.name in wanted or getattr(item, "originalname", None) in wanted]
+    config.hook.pytest_deselected(items=[item for item in added if item not in chosen])
     return chosen
+
+
+def refuse_without_matrix(config: pytest.Config) -> None:
+    """A cell's node id without ``--benchmark-only``: pytest's own refusal ("directory
+    argument cannot contain :: selection parts") did not say what would run it."""
+    named = [arg for arg in config.args if arg.startswith(PREFIX)]
+    if named:
+        raise pytest.UsageError(f"{named[0]}: a distbench cell runs with --benchmark-only: "
+                                f"pytest --benchmark-only \"{named[0]}\"")

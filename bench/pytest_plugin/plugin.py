@@ -132,6 +132,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         return
     _one_value_each(config)   # before the values are checked: an overridden one is not the run's
     if not config.getoption("benchmark_only", default=False):
+        node_ids.refuse_without_matrix(config)
         _check_given(config)
     elif matrix_file(config) is not None and _asks_for_matrix(config) and refusals.may_measure_cells(config):
         refusals.pytest_benchmark_storage(config)
