@@ -150,8 +150,8 @@ def disturbed_lines(results: list[CellResult], side: str = "") -> list[str]:
 
 
 def _span(shares: list[float]) -> str:
-    shares = sorted(shares)
-    return units.percent(shares[0]) + (f"-{units.percent(shares[-1])}" if len(shares) > 1 else "")
+    low, high = units.percent(min(shares)), units.percent(max(shares))
+    return low if low == high else f"{low}-{high}"   # as printed: 75%, not 75%-75%
 
 
 TERMINAL_HEADERS = ["cell", "runs", "median ms", "95% CI ms", "throughput", "of peak", "input wait", "test", "guard"]

@@ -62,7 +62,9 @@ def percent_change(ratio_value: float) -> str:
 
 
 def percent(fraction: float) -> str:
-    """0.03 -> ``3%``."""
+    """0.03 -> ``3%``; below 1%, two significant digits (0.000001 -> ``0.0001%``, not ``0%``)."""
+    if 0 < abs(fraction) < 0.01:
+        return f"{fraction * 100:.2g}%"
     return f"{fraction * 100:.0f}%"
 
 

@@ -48,7 +48,7 @@ def test_the_summary_says_which_cells_were_disturbed_and_what_their_strategy_not
     stolen = record("reuters_cnn-default-fit", samples(10.0))   # the hypervisor's share marked it, not others'
     stolen["disturbance"] = {"disturbed": True, "others_cpu": 0.001, "steal": 0.12}
     text = render_summary(load(save(tmp_path, {stolen["cell"]: [stolen]})).results).replace("\n    ", " ")
-    assert ("DISTURBED (1): other processes used 0% of the CPU and the hypervisor gave 12% to other guests while "
+    assert ("DISTURBED (1): other processes used 0.1% of the CPU and the hypervisor gave 12% to other guests while "
             "timed") in text, text
     one = record("reuters_cnn-multi_worker-custom", samples(15.0), replicas=2)   # --repeats 1: each port note was a line
     one["strategy"]["notes"] = ["2 worker processes (127.0.0.1:57155, 127.0.0.1:60585)"]
@@ -107,3 +107,12 @@ def test_compare_and_the_report_name_distbench_s_own_build_apart_from_the_projec
     builds = json.loads(capsys.readouterr().out)["builds"]   # the header's warning, in the document too
     assert builds == {"a": "0.1.0 (commit 438b512e)", "b": f"0.1.0 (code {code_hash()})", "differ": "unmatched"}
     assert len(code_hash()) == 12 and code_hash() == code_hash()
+
+
+def test_a_share_below_one_percent_and_a_span_of_one_value_read_as_they_are():
+    """``plan --detect 0.0001%`` printed "never: 0% does not exceed ..."; a DISTURBED span of
+    two processes at 75% read "75%-75%"."""
+    from distbench.render import summary, units
+
+    assert units.percent(0.000001) == "0.0001%" and units.percent(0.03) == "3%" and units.percent(0) == "0%"
+    assert summary._span([0.751, 0.749]) == "75%" and summary._span([0.37, 0.58]) == "37%-58%"
