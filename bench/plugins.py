@@ -19,7 +19,7 @@ protocol as the built-ins: :class:`distbench.TextWorkload` (or its shortcut
 
 from __future__ import annotations
 
-from distbench.core import references
+from distbench.core import references, tf_startup
 from distbench.core.registry import Registry
 from distbench.loops.base import LOOPS, TrainingLoop
 from distbench.strategies.base import StrategyAdapter
@@ -66,11 +66,13 @@ def resolve(names: list[str], kind: str) -> tuple[list[str], list[str]]:
 def load_selection(values: dict) -> list[str]:
     """Loads the references of a selection (``plugin``, and the ``workload``, ``strategy`` and
     ``loop`` lists, whose references are replaced in ``values`` by the names they register);
-    returns the references a cell's spec must carry."""
-    refs = [load_declared(ref) for ref in values.get("plugin") or []]
-    for kind in KINDS:
-        values[kind], found = resolve(values.get(kind) or [], kind)
-        refs += found
+    returns the references a cell's spec must carry. (In the parent: a module that imports
+    Keras at its top brings TensorFlow in, whose start-up lines stay out of the terminal.)"""
+    with tf_startup.kept_out():
+        refs = [load_declared(ref) for ref in values.get("plugin") or []]
+        for kind in KINDS:
+            values[kind], found = resolve(values.get(kind) or [], kind)
+            refs += found
     return refs
 
 
