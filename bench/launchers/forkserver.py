@@ -63,6 +63,10 @@ class ForkedProcess:
         """The fork server it came from (the record's ``started``: one server per environment)."""
         return self._server.pid
 
+    def server_gone(self) -> bool:
+        """Whether its fork server has ended (killed, or died): its workers die with it."""
+        return not self._server.alive()
+
     def poll(self) -> int | None:
         if self.returncode is None:
             self.returncode = self._server.exit_code(self.pid)

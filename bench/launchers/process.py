@@ -178,9 +178,12 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell"
             record["process_wall_s"] = wall   # start-up and exit included, as the parent saw it
             record["started"] = how
             return record
+        server = getattr(proc, "server_gone", None)   # a forked worker ends with its fork server
+        gone = f" (its fork server, pid {proc.server_pid}, had ended: it takes its workers with it)" \
+            if server and server() else ""
         return failed(
-            spec, with_fatal_line(f"worker pid {proc.pid} {how_it_ended(proc.returncode)} without writing a record",
-                                  log_path),
+            spec, with_fatal_line(f"worker pid {proc.pid} {how_it_ended(proc.returncode)} without writing a record"
+                                  f"{gone}", log_path),
             error_kind="crash", wall_s=wall, output_tail=output_tail(log_path), started=how,
         )
 

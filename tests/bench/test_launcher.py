@@ -129,6 +129,7 @@ def test_a_worker_of_a_fork_server_that_dies_is_seen_to_end_at_once(tiny, tmp_pa
     while not gone(proc.pid) and time.monotonic() < deadline:   # it died with the server, not only said to
         time.sleep(0.1)
     assert gone(proc.pid) and not (tmp_path / "record.json").exists()
+    assert proc.server_gone()   # the crash record says so: the worker's "killed by SIGKILL" was the server's
     forkserver.discard(server)
 
 
