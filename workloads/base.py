@@ -83,7 +83,9 @@ class TextWorkload(Workload, abc.ABC):
         """Refuses, in one line, a model that does not take the texts as they are vectorised
         (``sequence_length`` tokens each) or whose output and loss do not take their labels;
         what the run needs to know of the workload."""
-        x, y = data.x_train[:2], data.y_train[:2]
+        import tensorflow as tf   # tensors, as the loops give them: tf-keras's losses squeeze only a tensor's labels
+
+        x, y = tf.convert_to_tensor(data.x_train[:2]), tf.convert_to_tensor(data.y_train[:2])
         inputs = declared_inputs(model)
         shapes = [tuple(t.shape[1:]) for t in inputs or []]
         if inputs is not None and (len(shapes) != 1 or any(w not in (None, g) for w, g in zip(shapes[0], x.shape[1:]))

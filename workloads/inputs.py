@@ -80,11 +80,9 @@ class Examples:
         return self.__dict__["_fingerprint"]
 
     def first(self, n: int):
-        """The first ``n`` training examples as one batch ``(x, y)`` (arrays: sliced)."""
-        if self.kind == "tf.data":
-            return next(iter(self.dataset("train").batch(n)))
-        x = {k: v[:n] for k, v in self.x_train.items()} if isinstance(self.x_train, dict) else self.x_train[:n]
-        return x, self.y_train[:n]
+        """The first ``n`` training examples as one batch ``(x, y)`` of tensors, as the loops
+        give them (tf-keras's losses squeeze a tensor's labels, not an array's)."""
+        return next(iter(self.dataset("train").batch(n)))
 
     def dataset(self, split: str):
         """A fresh ``tf.data.Dataset`` of ``split``'s unbatched ``(x, y)`` examples."""
