@@ -74,6 +74,9 @@ def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[s
         lines += [f"NOT COMPARABLE{allowed}: {units.count(len(outcome.differing), 'cell')} measured differently in the "
                   "two runs:"]
         lines += [f"  {c.cell}: {'; '.join(c.differences)}" for c in outcome.differing]
+        if any(d.startswith("workload code") for c in outcome.differing for d in c.differences):
+            lines.append("  Stored runs of two versions of the model's code are two measurements; `distbench check "
+                         "--against REV` measures both versions now, side by side, and judges the change.")
     if outcome.new:
         lines += [f"NOT CHECKED: {units.count(len(outcome.new), 'cell')} only in {b_label}, with nothing in "
                   f"{a_label} to check against (measure them in a baseline to check them):"]

@@ -436,6 +436,10 @@ def test_check_baseline_s_table_says_less_accurate_and_the_tolerance_of_a_lower_
                            "--accuracy-tolerance", "50%", "--format", "json")
     (cell,) = json.loads(out)["cells"]
     assert cell["less_accurate"] is True
+    # compare read the speed's verdict alone ("faster" for a run that learned worse), at check's tolerance
+    code, out, _ = run_cli(capsys, "compare", "1", "2", "--results", str(root))
+    (row,) = [line for line in out.splitlines() if line.startswith(CELL.partition("-")[2] + " ")]
+    assert code == 0 and row.split()[-2:] == ["LESS", "ACCURATE"], out
 
 
 def test_copies_and_another_machine_s_runs_are_left_out_of_the_history_and_named(capsys, results):

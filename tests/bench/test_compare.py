@@ -366,8 +366,11 @@ def test_cells_measured_differently_are_not_compared_and_the_check_says_what_dif
         assert part in c.presence
     outcome = check(compare_runs(a, b, noise_a=NOISE))
     assert outcome.exit_status == compare.EXIT_UNDECIDED and outcome.differing == [c]   # fails closed
-    assert any(line.startswith("NOT COMPARABLE: 1 cell measured differently") for line in
-               check_lines(outcome, "A", "B", 0.05))
+    lines = check_lines(outcome, "A", "B", 0.05)
+    assert any(line.startswith("NOT COMPARABLE: 1 cell measured differently") for line in lines)
+    # Its only advice was --allow-missing, which decides nothing: a change of the model's code is check --against's
+    assert "  Stored runs of two versions of the model's code are two measurements; `distbench check --against REV` " \
+           "measures both versions now, side by side, and judges the change." in lines, lines
     assert check(compare_runs(a, b, noise_a=NOISE), allow_missing=True).exit_status == compare.EXIT_UNDECIDED  # nothing checked
     # The same configuration and code: compared as before.
     same = _with(tmp_path, 10.0, {"data": "synthetic", "epochs": 2}, {"sequence_length": 300},
