@@ -86,10 +86,33 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
     resolved["results"] = os.path.abspath(resolved["results"])
     # In a SLURM job step the step is the cluster: TF_CONFIG from it, before anything reads it.
     slurm.apply(resolved["strategy"], resolved["ps"] or 1)
+    _cluster_sizes(resolved, values)
     if resolved["guard_seeds"] < 0:
         raise UserError(f"--guard-seeds must be >= 0 (0 or 1 turns the accuracy guard off); "
                         f"received {resolved['guard_seeds']}.")
     return resolved
+
+
+def _cluster_sizes(resolved: dict, typed: dict) -> None:
+    """Under a TF_CONFIG cluster (a SLURM step's included) its workers and parameter servers
+    are the cells' ``--workers`` and ``--ps``: the flags were recorded as given while the
+    cluster ran, and stored runs of 2 and 1 workers were compared as one measurement. A
+    typed value that disagrees with the cluster is refused."""
+    if not {"multi_worker", "parameter_server"} & set(resolved.get("strategy") or []):
+        return
+    cluster = (tf_config() or {}).get("cluster")
+    if not isinstance(cluster, dict):
+        return
+    ps = len(cluster.get("ps") or [])
+    found = {"workers": len(cluster.get("worker") or []) + (0 if ps else len(cluster.get("chief") or [])), "ps": ps}
+    for name, size in found.items():
+        if not size:
+            continue
+        if typed.get(name) is not None and typed[name] != size:
+            raise UserError(f"--{name} {typed[name]}: this process is a task of TF_CONFIG's cluster, which has {size} "
+                            f"{'worker' if name == 'workers' else 'parameter server'}{'s' * (size != 1)}; the cluster decides: leave "
+                            f"--{name} out (or give {size}).")
+        resolved[name] = size
 
 
 @dataclass

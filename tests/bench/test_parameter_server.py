@@ -522,3 +522,25 @@ def test_a_revision_s_worker_is_killed_at_the_connect_deadline_too(tmp_path, mon
     assert record["status"] == "error" and record["error_kind"] == "timeout", record["reason"]
     assert record["reason"].startswith(f"multi_worker: joining the cluster ({', '.join(addresses)}) did not finish "
                                        "within 10 s (--connect-deadline)"), record["reason"]
+
+
+def test_a_tf_config_cluster_s_size_is_the_cells_and_a_flag_that_disagrees_is_refused(monkeypatch, tmp_path):
+    """Under TF_CONFIG the cells recorded --workers 3 --ps 2 while a cluster of 2 and 1 ran
+    (and stored runs of 1 and 2 workers were compared as one measurement)."""
+    from distbench.core.errors import UserError
+    from distbench.session.session import Session
+
+    def cells(cluster, **typed):
+        monkeypatch.setenv("TF_CONFIG", json.dumps(_config("chief", 0, cluster)))
+        return Session.from_options({"strategy": ["parameter_server", "multi_worker"], "loop": ["custom"],
+                                     "workload": ["reuters_cnn"], "results": str(tmp_path), **typed}).values
+
+    served = {"chief": ["h:0"], "worker": ["h:1", "h:2", "h:3"], "ps": ["h:4"]}
+    assert (cells(served)["workers"], cells(served)["ps"]) == (3, 1)
+    assert cells({"chief": ["h:0"], "worker": ["h:1"]})["workers"] == 2   # multi_worker's chief is a worker too
+    assert cells(served, workers=3)["workers"] == 3
+    with pytest.raises(UserError, match=r"^--workers 2: this process is a task of TF_CONFIG's cluster, which has 3 "
+                                        r"workers; the cluster decides: leave --workers out \(or give 3\)\.$"):
+        cells(served, workers=2)
+    with pytest.raises(UserError, match="^--ps 2: .* which has 1 parameter server;"):
+        cells(served, ps=2)
