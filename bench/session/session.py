@@ -93,12 +93,15 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
     return resolved
 
 
+CLUSTERED = {"multi_worker", "parameter_server"}   # the strategies whose cells a TF_CONFIG cluster runs
+
+
 def _cluster_sizes(resolved: dict, typed: dict) -> None:
     """Under a TF_CONFIG cluster (a SLURM step's included) its workers and parameter servers
     are the cells' ``--workers`` and ``--ps``: the flags were recorded as given while the
     cluster ran, and stored runs of 2 and 1 workers were compared as one measurement. A
     typed value that disagrees with the cluster is refused."""
-    if not {"multi_worker", "parameter_server"} & set(resolved.get("strategy") or []):
+    if not CLUSTERED & set(resolved.get("strategy") or []):
         return
     cluster = (tf_config() or {}).get("cluster")
     if not isinstance(cluster, dict):
@@ -171,11 +174,25 @@ class Session:
         machine's devices, which imports TensorFlow)."""
         return self.given_suite if self.given_suite is not None else Suite()
 
+    def _refuse_a_worker_that_saves_nothing(self) -> None:
+        """A non-chief TF_CONFIG task leaves saving to its chief; with no cluster cell selected
+        (a TF_CONFIG left in the shell) no chief ever saves what it measures: it measured,
+        said "Not saved", and exited 0."""
+        chosen = self.values["strategy"] or []   # none named: the whole matrix, cluster cells too
+        if self.values["no_save"] or self.saving or not chosen or CLUSTERED & set(chosen):
+            return
+        task = (tf_config() or {}).get("task", {})
+        raise UserError(f"TF_CONFIG makes this process {task.get('type')} {task.get('index')} of a cluster, which "
+                        f"leaves saving to its chief, but no selected cell is a cluster's ({', '.join(chosen)}): "
+                        "nothing measured here would be saved. Unset it (export TF_CONFIG=) to measure and save "
+                        "them here, or give --no-save.")
+
     def check_writable(self) -> None:
         """Fails before hours of benchmarking, not after, when results cannot be saved."""
         import errno
         import tempfile
 
+        self._refuse_a_worker_that_saves_nothing()
         if not self.saving:   # --no-save, or a worker of a TF_CONFIG cluster that is not its chief
             return
         folder = self.values["results"]

@@ -544,3 +544,23 @@ def test_a_tf_config_cluster_s_size_is_the_cells_and_a_flag_that_disagrees_is_re
         cells(served, workers=2)
     with pytest.raises(UserError, match="^--ps 2: .* which has 1 parameter server;"):
         cells(served, ps=2)
+
+
+def test_a_worker_s_tf_config_left_in_the_shell_refuses_cells_no_chief_would_save(monkeypatch, tmp_path):
+    """``TF_CONFIG`` of worker 1, left set, and a ``default`` cell: it was measured, "Not
+    saved", exit 0, and no chief ever saves it."""
+    from distbench.core.errors import UserError
+    from distbench.session.session import Session
+
+    monkeypatch.setenv("TF_CONFIG", json.dumps(_config("worker", 1, {"worker": ["h0:1", "h1:1"]})))
+
+    def session(strategies, **more):
+        return Session.from_options({"strategy": strategies, "loop": ["custom"], "workload": ["reuters_cnn"],
+                                     "results": str(tmp_path / "results"), **more})
+
+    with pytest.raises(UserError, match=r"^TF_CONFIG makes this process worker 1 of a cluster, which leaves saving to "
+                                        r"its chief, but no selected cell is a cluster's \(default\): nothing measured "
+                                        r"here would be saved\."):
+        session(["default"]).check_writable()
+    session(["default"], no_save=True).check_writable()          # asked for: measured, not saved
+    session(["default", "multi_worker"]).check_writable()        # a cluster's worker: its chief saves
