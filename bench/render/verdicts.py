@@ -314,8 +314,9 @@ def setting_lines(a, b, cells) -> list[str]:
     return [line]
 
 
-OTHER_WORK = ("the versions' matrix files set another batch, so a step is another amount of work on each side; give "
-              "it on the command line (--global-batch, --scaling) to measure both with one")
+OTHER_WORK = ("the versions' matrix files set another batch, so that a step is another amount of work, or another "
+              "number of steps, so that in lockstep one side steps alone once the other has ended; give the setting on "
+              "the command line (--global-batch, --scaling, --epochs, --steps-per-epoch) to measure both with one")
 
 
 def failure_lines(cells) -> list[str]:

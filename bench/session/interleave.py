@@ -47,8 +47,10 @@ DEFAULT_MAX_PAIRS = 8
 
 NOT_COMPARABLE = "not comparable"
 # What makes a step another amount of work: a version's matrix file that sets another batch
-# makes its step times no measure of the other's speed (check --baseline: "not comparable").
-WORK_FIELDS = ("global_batch", "scaling")
+# makes its step times no measure of the other's speed (check --baseline: "not comparable");
+# and another number of steps leaves one side of a lockstep pair stepping alone, on a quieter
+# machine, once the other has ended (epochs 4 against 1 read "slower", 1.43x, for one model).
+WORK_FIELDS = ("global_batch", "scaling", "epochs", "steps_per_epoch")
 ONE_REPLICA = ("default", "one_gpu")   # strategies whose batch is one replica's, weak scaling or strong
 
 

@@ -621,6 +621,13 @@ def test_a_version_whose_matrix_file_sets_another_batch_is_not_comparable():
     assert pairs.outcome([same, cell]).exit_status == compare.EXIT_UNDECIDED
     assert pairs.outcome([same, cell], allow_missing=True).exit_status == compare.EXIT_PASS
     assert bisect.commit_verdict([same, cell]) == "failed"
+    # Another number of steps: in lockstep one side steps alone once the other has ended, on a
+    # quieter machine (a version's epochs 4 against 1 read "slower", 1.43x, for one model).
+    for changes in ({"epochs": 1}, {"steps_per_epoch": SPEC.steps_per_epoch * 2}):
+        side = ab.Side("A", "revision HEAD~1", changes, checkout=version)
+        (fewer,) = ab.Interleaved(side, b, FakeLaunch({"A": 10.0, "B": 10.0}), threshold=0.1,
+                                  lockstep=False).run([SPEC.replace(epochs=4)], lambda spec: None)
+        assert fewer.verdict == "not comparable" and not fewer.pairs, changes
     # A cell that reads no batch (matmul), and weak scaling on one replica, are the same work.
     for spec, changes in ((CellSpec("matmul", "default", None), {"global_batch": 8}),
                           (SPEC, {"scaling": "weak"})):
