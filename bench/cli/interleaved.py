@@ -94,7 +94,8 @@ def cmd_bisect(args: argparse.Namespace) -> int:
                         "take --allow-undecided, --allow-missing or --format; each step's run is stored in full.")
     found = bisect.bisect(options.from_namespace(args), args.good, args.bad, pair_settings(args), args.matrix_file,
                           args.given, pair_progress,
-                          lambda step, number, total: print(summary.wrap(bisect_lines.step_line(number, step, total)),
+                          lambda step, number, total: print(summary.wrap(bisect_lines.step_line(number, step, total,
+                                                                                                args.find)),
                                                             flush=True),
                           args.find)
     print()

@@ -14,12 +14,15 @@ def _cell(c) -> str:
     return text
 
 
-def step_line(number: int, step, total: int) -> str:
-    """``step 2: 3f2a1b0c (commit 3 of 5 after GOOD, "Wider hidden layer") against GOOD: SLOWER, 3 pairs (...)``."""
+def step_line(number: int, step, total: int, find: str = "regression") -> str:
+    """``step 2: 3f2a1b0c (commit 3 of 5 after GOOD, "Wider hidden layer") against GOOD: SLOWER, 3 pairs (...)``;
+    looking for one kind of regression (``find``), what the verdict judged (``ACCURACY SAME``:
+    a 7.8x slower step read SAME)."""
     cells = step.refused or "; ".join(_cell(c) for c in step.run.cells)
     saved = f"; saved {step.run.saved}" if step.run.saved else ""
+    judged = {"less-accurate": "ACCURACY ", "slower": "SPEED "}.get(find, "") if step.verdict == "same" else ""
     return (f"step {number}: {step.commit[:8]} (commit {step.index} of {total} after GOOD, "
-            f"\"{step.subject}\") against GOOD: {step.verdict.upper()}, {step.pairs} pairs ({cells}){saved}")
+            f"\"{step.subject}\") against GOOD: {judged}{step.verdict.upper()}, {step.pairs} pairs ({cells}){saved}")
 
 
 def closing_lines(found) -> list[str]:

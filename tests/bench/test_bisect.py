@@ -109,3 +109,16 @@ def test_the_first_less_accurate_commit_is_named_and_a_later_slow_down_is_pointe
 def test_no_metric_to_compare_is_not_a_pass():
     found = _bisect(["same", "no metric"])
     assert found.first_regressed is None and found.exit_status == 3 and "no cell here has a test metric" in found.reason
+
+
+def test_a_step_judged_by_one_kind_says_which():
+    """``--find less-accurate``: a step 7.8x slower read ``against GOOD: SAME``; the search
+    looked at accuracy alone, and the line says so."""
+    from types import SimpleNamespace
+
+    from distbench.render.bisect_lines import step_line
+
+    step = Step("4806f1e4" + "0" * 32, "wider layers", 3, "same", run=SimpleNamespace(cells=[], saved=None))
+    assert "against GOOD: ACCURACY SAME, 0 pairs" in step_line(2, step, 6, "less-accurate")
+    assert "against GOOD: SPEED SAME," in step_line(2, step, 6, "slower")
+    assert "against GOOD: SAME," in step_line(2, step, 6)
