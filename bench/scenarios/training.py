@@ -3,6 +3,7 @@ loop, timed step by step, then evaluated (after :func:`distbench.scenarios.cell.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 
@@ -23,6 +24,7 @@ from distbench.trackers.timing import StepTimes
 
 def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names: list[str]) -> dict:
     replicas = int(strategy.num_replicas_in_sync)
+    same_cell_on_every_worker(spec, strategy)
     global_batch = _global_batch(spec, replicas)
     phases = _Phases()
     data = workload.load(spec.data, spec.seed)
@@ -70,6 +72,32 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     if tracker:
         record["target"] = tracker.record()
     return {**record, "compute": compute, "phases": phases.seconds, "disturbance": disturbed}
+
+
+# The settings every worker of a multi-worker cell must share: one given another batch by its own
+# flag or matrix file trained 4 examples a step where the chief counted 8, and saved its
+# throughput as the cluster's (exit 0); another number of steps failed in TensorFlow's words.
+SHARED = ("workload", "loop", "keras", "global_batch", "scaling", "epochs", "steps_per_epoch", "warmup_steps",
+          "steps_per_execution", "jit_compile", "prefetch", "seed", "init_seed", "timing_cost_pairs", "eval_examples")
+
+
+def same_cell_on_every_worker(spec: CellSpec, strategy) -> None:
+    """UserError on every worker of a MultiWorkerMirroredStrategy cell whose workers were
+    given other settings, naming them: each setting's hash summed over the replicas (the
+    cluster's first collective, before the model's) equals the replicas times this worker's
+    only when every worker's is this one's."""
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    mine = [float(int(hashlib.sha256(repr(getattr(spec, name)).encode()).hexdigest()[:5], 16)) for name in SHARED]
+    total = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(mine, tf.float64)), axis=None)
+    differ = [name for name, own, summed in zip(SHARED, mine, total.numpy())
+              if round(summed) != round(own * strategy.num_replicas_in_sync)]
+    if differ:
+        raise UserError(f"the cluster's workers were given other settings ({', '.join(differ)}; this worker's: "
+                        + ", ".join(f"{name} {getattr(spec, name)}" for name in differ) + "): each worker runs the "
+                        "same `distbench run` options and matrix file, or its steps are not the cluster's.")
 
 
 def _faults(strategy, clock) -> cluster_faults.Faults | None:

@@ -564,3 +564,31 @@ def test_a_worker_s_tf_config_left_in_the_shell_refuses_cells_no_chief_would_sav
         session(["default"]).check_writable()
     session(["default"], no_save=True).check_writable()          # asked for: measured, not saved
     session(["default", "multi_worker"]).check_writable()        # a cluster's worker: its chief saves
+
+
+@pytest.mark.slow
+def test_multi_worker_workers_given_another_batch_fail_the_cell_naming_it(tmp_path):
+    """Two workers of a TF_CONFIG cluster, each its own `distbench run`, worker 1 given
+    --global-batch 32 and the chief 8: each replica took its own worker's share, and the
+    chief saved 254 ex/s for steps of 20 examples as the cluster's, exit 0."""
+    addresses = [f"127.0.0.1:{p}" for p in cluster.free_ports(2)]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+    def worker(index: int, batch: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "distbench", "run", "--strategy", "multi_worker", "--loop", "custom", "--keras",
+             "keras3", "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "20", "--epochs", "1",
+             "--guard-seeds", "0", "--no-peak", "--global-batch", batch, "--connect-deadline", "120", "--deadline",
+             "300", "--results", str(tmp_path / f"w{index}")],
+            env={**env, "TF_CONFIG": json.dumps({"cluster": {"worker": addresses},
+                                                 "task": {"type": "worker", "index": index}})},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    chief, other = worker(0, "8"), worker(1, "32")
+    out, err = chief.communicate(timeout=400)
+    other.communicate(timeout=120)
+    assert chief.returncode == 1 and other.returncode == 1, out[-2000:] + err[-2000:]
+    (path,) = (tmp_path / "w0").glob("*/*.json")
+    (record,) = json.loads(path.read_text())["distbench"]["unmeasured"]["reuters_cnn-multi_worker-custom"]
+    assert record["status"] == "error" and record["reason"].startswith(
+        "the cluster's workers were given other settings (global_batch; this worker's: global_batch 8)"), record
