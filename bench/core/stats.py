@@ -103,6 +103,9 @@ def _interval(values, confidence: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+MIN_SAMPLES_95 = 6   # the fewest samples whose range holds their median with 95% (1 - 2 * 0.5**6 = 97%)
+
+
 def hierarchical_bootstrap_median_ci(
     repeats: Sequence[Sequence[float]], confidence: float = 0.95, resamples: int = 1000, seed: int = 0,
 ) -> tuple[float, float]:

@@ -45,7 +45,7 @@ def row(result: CellResult) -> list:
     if result.timing_cost:
         notes.append(timing_cost_note(result.timing_cost))
     return base + [
-        result.replicas or "", loop, result.processes, units.ms(result.median), units.ms_range(result.interval),
+        result.replicas or "", loop, result.processes, units.ms(result.median), units.interval_cell(result),
         units.ms(result.pooled.p90), f"{result.pooled.cv:.2f}", throughput(result), summary.input_cell(result),
         compute_cell(result),
         accuracy_cell(result),

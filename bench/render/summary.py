@@ -22,7 +22,7 @@ def summary_rows(results: dict[str, CellResult]) -> list[list]:
     for r in _shown(results):
         metric, value = shown_metric(r)
         rows.append([
-            r.id, _runs(r), units.ms(r.median), units.ms_range(r.interval), _throughput(r), _share(r),
+            r.id, _runs(r), units.ms(r.median), _interval(r), _throughput(r), _share(r),
             input_cell(r), f"{metric} {units.metric(value)}" if value is not None else "-", _guard(r),
         ])
     return rows
@@ -169,7 +169,7 @@ def _groups(results: dict[str, CellResult]) -> list[tuple[str, list[list]]]:
         if value is not None and metric not in metrics:
             metrics.append(metric)
         rows.append([r.id[len(prefix):] if r.id.startswith(prefix) else r.id, _runs(r), units.ms_short(r.median),
-                     units.ms_range_short(r.interval), _throughput(r, short=True), _share(r), input_cell(r),
+                     _interval(r, short=True), _throughput(r, short=True), _share(r), input_cell(r),
                      units.metric(value), _guard(r)])
     return [(f"{workload}" + (f" (test: {', '.join(metrics)})" if metrics else "") + ":", rows)
             for workload, (metrics, rows) in groups.items()]
@@ -256,3 +256,7 @@ def saved_line(path) -> str:
     path, here = os.path.realpath(path), os.path.realpath(os.getcwd())
     inside = os.path.commonpath([path, here]) == here
     return f"Saved {os.path.relpath(path, here) if inside else path}"
+
+
+def _interval(r, short: bool = False) -> str:
+    return units.interval_cell(r, short)

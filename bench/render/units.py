@@ -101,3 +101,11 @@ def p_value(p: float | None) -> str:
 def count(n: int, noun: str) -> str:
     """``1 cell``, ``3 cells``."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def interval_cell(result, short: bool = False) -> str:
+    """A cell's 95% interval of its median step, or ``n=3: none`` where its steady samples
+    are too few for one (their range was shown as a 95% interval: about 75% for 3)."""
+    if result.few_samples:
+        return f"n={sum(len(p) for p in result.per_process)}: none"
+    return ms_range_short(result.interval) if short else ms_range(result.interval)

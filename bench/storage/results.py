@@ -132,6 +132,12 @@ class CellResult(TargetResult):
         """95% hierarchical bootstrap interval of :attr:`median` (seconds)."""
         return stats.hierarchical_bootstrap_median_ci(self.per_process)
 
+    @property
+    def few_samples(self) -> bool:
+        """Fewer steady samples than a 95% interval of a median needs (6: the range of 3 holds
+        the median 75% of the time; a parameter-server cell of 50 steps in units of 10 has 3)."""
+        return sum(len(p) for p in self.per_process) < stats.MIN_SAMPLES_95
+
     @cached_property
     def pooled(self) -> stats.Summary:
         """Every steady step of every process together: describes the spread, never decides."""
