@@ -49,7 +49,21 @@ def tf_config() -> dict | None:
         raise UserError(f"TF_CONFIG is JSON but not an object (a {type(parsed).__name__}); give "
                         '{"cluster": {...}, "task": {...}}, or unset it to run local processes.')
     _check_task(parsed)
+    _check_addresses(parsed)
     return parsed
+
+
+def _check_addresses(parsed: dict) -> None:
+    """Two tasks at one address: TensorFlow failed the cell with "CreateContext failed.
+    Context id: ... already exists", naming neither."""
+    cluster = parsed.get("cluster")
+    seen: dict[str, str] = {}
+    for role, addresses in (cluster.items() if isinstance(cluster, dict) else ()):
+        for i, address in enumerate(addresses if isinstance(addresses, list) else ()):
+            if address in seen:
+                raise UserError(f"TF_CONFIG's cluster lists {address} twice ({seen[address]} and {role} {i}); give "
+                                "each task an address of its own.")
+            seen[address] = f"{role} {i}"
 
 
 def _check_task(parsed: dict) -> None:

@@ -75,6 +75,14 @@ def test_tf_config_that_is_not_json_is_refused_and_listed_and_an_empty_one_means
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1 and "which its cluster does not have: its " in err, err
         assert not (tmp_path / "results").exists()
+    # Two tasks at one address: "CreateContext failed. Context id: ... already exists", naming neither.
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:1"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    code = main(["run", "--strategy", "multi_worker", "--loop", "custom", "--workload", "reuters_cnn",
+                 "--results", str(tmp_path / "results")])
+    err = capsys.readouterr().err
+    assert code == 2 and err == ("distbench: error: TF_CONFIG's cluster lists 127.0.0.1:1 twice (worker 0 and worker "
+                                 "1); give each task an address of its own.\n"), err
     # A batch the cluster's tasks do not divide: refused here, not by each task once all had joined.
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in (1, 2, 3)]},
                                                 "task": {"type": "worker", "index": 0}}))
