@@ -211,7 +211,15 @@ class PairedCell:
                 "failure": (self.failure or {}).get("reason"), "lockstep": self.lockstep,
                 "metric": self.metric[0] if self.metric else None, "metric_a": self.metric_of(0),
                 "metric_b": self.metric_of(1), "metric_direction": self.metric[1] if self.metric else None,
-                "less_accurate": self.less_accurate(tolerance)}
+                "less_accurate": self._judged_less_accurate(tolerance)}
+
+    def _judged_less_accurate(self, tolerance: float) -> bool | None:
+        """:meth:`less_accurate` for the stored run, or None where the tolerance cannot judge the
+        metric (the verdict refuses it once the run is saved: the pairs are not lost)."""
+        try:
+            return self.less_accurate(tolerance)
+        except UserError:
+            return None
 
 
 def _single_process(spec: CellSpec) -> bool:

@@ -373,6 +373,7 @@ def test_a_side_that_learns_worse_is_a_regression_whatever_its_speed():
     assert pairs.outcome([cell], accuracy_tolerance=0.4).exit_status == 0      # within a tolerance given
     with pytest.raises(UserError, match=r"^--accuracy-tolerance 5 is not below 1, and accuracy is a share"):
         pairs.outcome([cell], accuracy_tolerance=5).exit_status   # 5 typed for 5%: it passed, exit 0
+    assert cell.as_dict(5)["less_accurate"] is None   # the stored run is saved first: its pairs are not lost
     (row,) = verdicts.paired_rows([cell])
     assert row[-3:] == ["0.484", "0.125", "same, less accurate"]   # it read "same" (the speed's alone)
     assert verdicts.paired_rows([cell], tolerance=0.4)[0][-1] == "same"
