@@ -101,7 +101,8 @@ def _cluster_sizes(resolved: dict, typed: dict) -> None:
     are the cells' ``--workers`` and ``--ps``: the flags were recorded as given while the
     cluster ran, and stored runs of 2 and 1 workers were compared as one measurement. A
     typed value that disagrees with the cluster is refused."""
-    if not CLUSTERED & set(resolved.get("strategy") or []):
+    chosen = resolved.get("strategy") or []   # none named: the whole matrix, cluster cells too
+    if chosen and not CLUSTERED & set(chosen):
         return
     cluster = (tf_config() or {}).get("cluster")
     if not isinstance(cluster, dict):

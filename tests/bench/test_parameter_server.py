@@ -543,6 +543,11 @@ def test_a_tf_config_cluster_s_size_is_the_cells_and_a_flag_that_disagrees_is_re
         return Session.from_options({"strategy": ["parameter_server", "multi_worker"], "loop": ["custom"],
                                      "workload": ["reuters_cnn"], "results": str(tmp_path), **typed}).values
 
+    monkeypatch.setenv("TF_CONFIG", json.dumps(_config("chief", 0, {"chief": ["h:0"], "worker": ["h:1", "h:2", "h:3"],
+                                                                    "ps": ["h:4"]})))
+    whole = Session.from_options({"loop": ["custom"], "workload": ["reuters_cnn"], "results": str(tmp_path)}).values
+    assert whole["workers"] == 3   # no strategy named: the whole matrix, its cluster cells too
+
     served = {"chief": ["h:0"], "worker": ["h:1", "h:2", "h:3"], "ps": ["h:4"]}
     assert (cells(served)["workers"], cells(served)["ps"]) == (3, 1)
     assert cells({"chief": ["h:0"], "worker": ["h:1"]})["workers"] == 2   # multi_worker's chief is a worker too
