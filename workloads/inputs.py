@@ -81,8 +81,14 @@ class Examples:
 
     def first(self, n: int):
         """The first ``n`` training examples as one batch ``(x, y)`` of tensors, as the loops
-        give them (tf-keras's losses squeeze a tensor's labels, not an array's)."""
-        return next(iter(self.dataset("train").batch(n)))
+        give them (tf-keras's losses squeeze a tensor's labels, not an array's); arrays are
+        sliced before they become tensors (not the whole training set each call)."""
+        import tensorflow as tf
+
+        if self.kind == "tf.data":
+            return next(iter(self.dataset("train").batch(n)))
+        x = {k: v[:n] for k, v in self.x_train.items()} if isinstance(self.x_train, dict) else self.x_train[:n]
+        return tf.nest.map_structure(tf.convert_to_tensor, (x, self.y_train[:n]))
 
     def dataset(self, split: str):
         """A fresh ``tf.data.Dataset`` of ``split``'s unbatched ``(x, y)`` examples."""
