@@ -77,7 +77,14 @@ class TextWorkload(Workload, abc.ABC):
         return keras.optimizers.Nadam(learning_rate=self.learning_rate)
 
     def new_model(self, data):
-        return self.build_model(data.vocab_size)
+        """The model for ``data``; one that declares no inputs (a subclassed ``keras.Model``) is
+        built by a call on two training texts, as any workload's is."""
+        model = self.build_model(data.vocab_size)
+        if declared_inputs(model) is None and hasattr(model, "trainable_variables"):
+            import tensorflow as tf
+
+            model(tf.convert_to_tensor(data.x_train[:2]), training=False)
+        return model
 
     def check(self, model, data: TextData) -> dict:
         """Refuses, in one line, a model that does not take the texts as they are vectorised

@@ -278,3 +278,31 @@ def test_the_per_example_loss_is_the_configured_one_and_needs_no_registration(fl
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1" if flavour == "tf_keras" else "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stdout[-2000:] + result.stderr[-3000:]
+
+
+def test_a_subclassed_text_classifier_is_built_for_its_cells_too():
+    """A subclassed model passed the check before a run (which called it) and reached its
+    cells unbuilt: the custom loop's optimizer found no variables."""
+    import keras
+
+    from distbench import TextClassifier
+
+    class Net(keras.Model):
+        def __init__(self, vocab_size):
+            super().__init__()
+            self.embed, self.pool = keras.layers.Embedding(vocab_size, 4), keras.layers.GlobalAveragePooling1D()
+            self.out = keras.layers.Dense(1, activation="sigmoid")
+
+        def call(self, x, training=False):
+            return self.out(self.pool(self.embed(x)))
+
+    class Sub(TextClassifier):
+        name, vocab_size, num_classes, sequence_length = "sub", 50, 2, 12
+
+        def build_model(self, vocab_size):
+            return Net(vocab_size)
+
+    workload = Sub()
+    data = workload.load("synthetic", seed=0)
+    model = workload.new_model(data)
+    assert model.trainable_variables and workload.check(workload.new_model(data), data)["guard_metric"] == "auc"
