@@ -178,8 +178,8 @@ class Stops:
 
 @contextlib.contextmanager
 def stops_once():
-    """Within it, :class:`Stops` handles SIGINT and SIGTERM (in the main thread only); after
-    a stop the process is ending, and its handler stays for the interpreter's exit."""
+    """Within it, :class:`Stops` handles SIGINT and SIGTERM (in the main thread only); the
+    handlers before it are back after it (main() may be called in a process that goes on)."""
     stops = Stops()
     if threading.current_thread() is not threading.main_thread():
         yield stops
@@ -188,6 +188,5 @@ def stops_once():
     try:
         yield stops
     finally:
-        if not stops.signals:
-            for sig, handler in before.items():
-                signal.signal(sig, handler)
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

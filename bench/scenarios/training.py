@@ -78,7 +78,8 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
 # flag or matrix file trained 4 examples a step where the chief counted 8, and saved its
 # throughput as the cluster's (exit 0); another number of steps failed in TensorFlow's words.
 SHARED = ("workload", "loop", "keras", "global_batch", "scaling", "epochs", "steps_per_epoch", "warmup_steps",
-          "steps_per_execution", "jit_compile", "prefetch", "seed", "init_seed", "timing_cost_pairs", "eval_examples")
+          "steps_per_execution", "jit_compile", "prefetch", "seed", "init_seed", "timing_cost_pairs", "eval_examples",
+          "target", "eval_every", "max_steps")
 
 
 def same_cell_on_every_worker(spec: CellSpec, strategy) -> None:

@@ -68,6 +68,8 @@ class Faults(logging.Filter):
         self.seen: list[str] = []
         self._logger = logger
         self._ended = threading.Event()
+        self._watching = threading.Lock()   # taken by the first fault's watcher (two threads may log at once)
+        self._longest_unit_s = 0.0          # the longest timed unit so far: a fault gives the next one 3x that
         self._kept = (logger.level, logger.disabled, logging.root.manager.disable)
         self._shown = logging.CRITICAL + 1 if logger.disabled else max(logger.getEffectiveLevel(),
                                                                       logging.root.manager.disable + 1)
@@ -80,7 +82,7 @@ class Faults(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str) and record.msg.startswith(FAULTS):
             self.seen.append(record.getMessage().splitlines()[0][:300])
-            if len(self.seen) == 1 and _give_up:
+            if _give_up and self._watching.acquire(blocking=False):
                 threading.Thread(target=self._watch, name="distbench-faults", daemon=True).start()
         return record.levelno >= self._shown
 
@@ -88,8 +90,9 @@ class Faults(logging.Filter):
         """Gives the cell up when, :data:`STALL_S` after the first fault, neither a step
         (:meth:`check_heard`) nor the cell (:meth:`check`) has ended: the cluster lost every
         worker, and the coordinator would wait for one to come back until the cell's deadline."""
-        if not self._ended.wait(STALL_S):
-            _give_up[0](f"{LOST}, and no step ended in the {STALL_S:g} s after it was heard (the cluster may "
+        wait = max(STALL_S, 3 * self._longest_unit_s)   # fit's unit under parameter servers is an epoch
+        if not self._ended.wait(wait):
+            _give_up[0](f"{LOST}, and no step ended in the {wait:g} s after it was heard (the cluster may "
                         f"have lost every worker): {self.heard()}")
 
     def stop(self) -> None:
@@ -105,6 +108,8 @@ class Faults(logging.Filter):
         """:meth:`check` once anything was heard, else nothing: called as each step of
         ``clock`` ends (``StepClock.checks``), it fails the cell at the step after the fault,
         where the workers left would run the lost one's steps on to the end."""
+        if clock.durations:
+            self._longest_unit_s = max(self._longest_unit_s, clock.durations[-1] * clock.steps[-1])
         if self.seen:
             self.check(clock.total_steps)
 
