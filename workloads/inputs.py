@@ -79,16 +79,17 @@ class Examples:
             self.__dict__["_fingerprint"] = digest.hexdigest()[:16]
         return self.__dict__["_fingerprint"]
 
-    def first(self, n: int):
-        """The first ``n`` training examples as one batch ``(x, y)`` of tensors, as the loops
+    def first(self, n: int, split: str = "train"):
+        """The first ``n`` examples of ``split`` as one batch ``(x, y)`` of tensors, as the loops
         give them (tf-keras's losses squeeze a tensor's labels, not an array's); arrays are
-        sliced before they become tensors (not the whole training set each call)."""
+        sliced before they become tensors (not the whole split each call)."""
         import tensorflow as tf
 
         if self.kind == "tf.data":
-            return next(iter(self.dataset("train").batch(n)))
-        x = {k: v[:n] for k, v in self.x_train.items()} if isinstance(self.x_train, dict) else self.x_train[:n]
-        return tf.nest.map_structure(tf.convert_to_tensor, (x, self.y_train[:n]))
+            return next(iter(self.dataset(split).batch(n)))
+        x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
+        x = {k: v[:n] for k, v in x.items()} if isinstance(x, dict) else x[:n]
+        return tf.nest.map_structure(tf.convert_to_tensor, (x, y[:n]))
 
     def dataset(self, split: str):
         """A fresh ``tf.data.Dataset`` of ``split``'s unbatched ``(x, y)`` examples."""

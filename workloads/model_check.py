@@ -66,7 +66,7 @@ def declared_inputs(model) -> list | None:
 def called(name: str, model, data: Data, split: str = "train"):
     """``model``'s output on two ``split`` examples (a model that declares no inputs is built
     by it); UserError naming the failure, in one line, when the model cannot take them."""
-    x, _ = next(iter(data.dataset(split).batch(2)))
+    x, _ = data.first(2, split)
     try:
         return model(x, training=False)
     except Exception as exc:  # noqa: BLE001 - Keras raises ValueError, TF InvalidArgumentError
