@@ -100,11 +100,12 @@ class TextWorkload(Workload, abc.ABC):
             raise UserError(f"{self.name}: the model takes {' and '.join(map(str, shapes))} per example; its texts "
                             f"are {x.shape[1]} tokens each (sequence_length {self.sequence_length}): start it with "
                             f"keras.Input(shape=({x.shape[1]},)), or set sequence_length to what it takes.")
+        loss = self.training_loss()
         try:
-            float(np.mean(np.asarray(self.training_loss()(y, model(x, training=False)))))
+            float(np.mean(np.asarray(loss(y, model(x, training=False)))))
         except Exception as exc:  # noqa: BLE001 - Keras raises ValueError, TF InvalidArgumentError
             raise UserError(f"{self.name}: the model's output does not take its {self.num_classes} classes' labels "
-                            f"under {type(self.training_loss()).__name__}: {first_line(exc)}") from None
+                            f"under {type(loss).__name__}: {first_line(exc)}") from None
         names = self.metric_names()
         return {"test_metrics": list(names), "guard_metric": self.guard(),
                 "directions": {m: self.direction(m) for m in names}, "data": data.describe()}

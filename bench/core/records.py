@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import re
@@ -103,14 +104,20 @@ def short_reason(record: CellRecord, limit: int = 800) -> str:
 FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (.+)$')
 
 
+@functools.cache
+def _our_folders() -> tuple[str, ...]:
+    """distbench's own source folders (its package and the two mapped into it), looked up once."""
+    return tuple(os.path.join(os.path.realpath(p), "") for name in ("distbench", "distbench.strategies",
+                                                                    "distbench.workloads")
+                 for p in (importlib.util.find_spec(name).submodule_search_locations or []))
+
+
 def raised_at(record: CellRecord) -> str:
     """Where the user's code raised an exception a cell failed with: the last frame of the
     record's traceback outside distbench, Python's and installed packages' code
     (``model.py:29, in build_model``, relative to the folder the command runs in); '' when
     none is the user's. The traceback itself stays in the stored record."""
-    ours = tuple(os.path.join(os.path.realpath(p), "") for name in ("distbench", "distbench.strategies",
-                                                                     "distbench.workloads")
-                 for p in (importlib.util.find_spec(name).submodule_search_locations or []))
+    ours = _our_folders()
     frames = [m.groups() for m in map(FRAME.match, record.get("traceback", "").splitlines()) if m]
     for path, line, function in reversed(frames):
         real = os.path.realpath(path)
