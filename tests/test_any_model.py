@@ -121,6 +121,28 @@ def test_an_example_runs_every_strategy_and_loop_with_its_guard_and_time_to_targ
         assert listed.returncode == 0 and re.search(r"^  diabetes +two-input MLP", listed.stdout, re.M), listed.stdout
 
 
+def test_a_reference_that_learns_nothing_is_said_not_read_as_ok(tmp_path):
+    """Labels drawn apart from the images (55% one class): every cell, the reference's seeds
+    too, learns the prior and scores the majority class's share. The custom cell inside
+    that band had read "ok" (or "low power") beside a reference that learned nothing."""
+    project = _example(tmp_path, "image_model")
+    model = project / "model.py"
+    model.write_text(model.read_text().replace(
+        "        y = digits.target.astype(np.int32)\n",
+        "        y = np.random.default_rng(7).choice(10, len(x), p=[0.55] + [0.05] * 9).astype(np.int32)\n"))
+    result = _distbench(project, "run", "--no-peak", "--guard-seeds", "2", "--strategy", "default", "--loop", "fit",
+                        "--loop", "custom", "--timing-cost-pairs", "0")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    records = _records(project)
+    (custom,) = records["digits-default-custom"]
+    majority = custom["data"]["majority_class_share"]
+    assert 0.45 < majority < 0.65 and custom["accuracy_guard"]["status"] == "chance", custom["accuracy_guard"]
+    assert re.search(r"^default-custom .* REF AT CHANCE$", result.stdout, re.M), result.stdout
+    assert re.search(rf"digits: THE REFERENCE DID NOT LEARN: accuracy 0\.\d+ over 2 seeds of digits-default-fit, "
+                     rf"within 0\.02 of chance \({majority:.3f}, the test set's majority-class share\)",
+                     " ".join(result.stdout.split())), result.stdout
+
+
 def test_the_tabular_pipeline_trains_across_processes(tmp_path):
     """Named inputs from tf.data functions on two local workers and under parameter servers
     (whose workers read the pipeline's length at trace time); Keras 3's custom loop."""

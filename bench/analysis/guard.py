@@ -49,6 +49,7 @@ class Reference:
     seeds: tuple[int, ...]
     values: tuple[float, ...]      # mean test accuracy of each seed's repeats
     direction: str = "higher"      # which way is better for the guard's metric
+    chance: float | None = None    # what answering without learning scores: the majority class's share, AUC 0.5
 
     @property
     def scale(self) -> float:
@@ -77,6 +78,13 @@ class Reference:
         return self.half_width <= POWER * self.scale
 
     @property
+    def at_chance(self) -> bool:
+        """The reference itself learned nothing worth the name: its mean is within FLOOR of
+        chance (shuffled or constant labels, a model that cannot fit), so that every cell
+        inside its band, one that learns nothing included, would read "ok"."""
+        return self.chance is not None and self.direction == "higher" and self.mean <= self.chance + FLOOR
+
+    @property
     def low(self) -> float:
         return self.mean - self.half_width
 
@@ -88,7 +96,8 @@ class Reference:
         return {"cell": self.cell, "seeds": list(self.seeds), "values": list(self.values), "mean": self.mean,
                 "sd": self.sd, "low": self.low, "high": self.high, "half_width": self.half_width,
                 "smallest_drop": self.smallest_drop, "power": POWER, "powered": self.powered,
-                "confidence": CONFIDENCE, "floor": FLOOR, "direction": self.direction, "scale": self.scale}
+                "confidence": CONFIDENCE, "floor": FLOOR, "direction": self.direction, "scale": self.scale,
+                "chance": self.chance, "at_chance": self.at_chance}
 
 
 def with_replicates(cells: list[CellSpec], seeds: int = DEFAULT_SEEDS) -> list[CellSpec]:
@@ -129,6 +138,7 @@ def references(results: dict[str, CellResult]) -> dict[tuple, Reference]:
     by_key: dict[tuple, dict[int, float]] = {}
     names: dict[tuple, str] = {}
     directions: dict[tuple, str] = {}
+    chances: dict[tuple, float | None] = {}
     for cell, result in results.items():
         value, spec = result.guard_value, result.spec
         if value is None or not spec.is_reference:
@@ -136,12 +146,24 @@ def references(results: dict[str, CellResult]) -> dict[tuple, Reference]:
         key = spec.comparable_key
         by_key.setdefault(key, {})[spec.training_seed] = value
         directions[key] = result.guard_direction
+        chances[key] = chance(result)
         if not spec.is_replicate or key not in names:
             names[key] = cell
     return {
-        key: Reference(names[key], tuple(sorted(values)), tuple(values[s] for s in sorted(values)), directions[key])
+        key: Reference(names[key], tuple(sorted(values)), tuple(values[s] for s in sorted(values)), directions[key],
+                       chances[key])
         for key, values in by_key.items()
     }
+
+
+def chance(result: CellResult) -> float | None:
+    """What a model that learned nothing scores on ``result``'s guard metric: accuracy, the
+    test set's majority-class share (when its data stored it); AUC, 0.5; else None (an
+    error such as MAE has no such floor the records keep)."""
+    metric = result.guard_metric
+    if metric.endswith("accuracy"):
+        return result.majority_share
+    return 0.5 if metric == "auc" else None
 
 
 def judge(result: CellResult, refs: dict[tuple, Reference]) -> dict | None:
@@ -157,6 +179,8 @@ def judge(result: CellResult, refs: dict[tuple, Reference]) -> dict | None:
     if len(ref.values) < 2:
         return _unguarded(value, f"the reference ran with one seed only ({ref.cell}); its spread is unknown")
     status = "low" if value < ref.low else "high" if value > ref.high else "ok" if ref.powered else "underpowered"
+    if ref.at_chance and status != "high":
+        status = "chance"   # within, or below, a band that learning nothing is inside: not judged, not "ok"
     return {"status": status, "metric": result.guard_metric, "value": value, "reference": ref.as_dict(),
             "worse": status == ("low" if ref.direction == "higher" else "high")}
 

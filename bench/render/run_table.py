@@ -166,6 +166,8 @@ def guard_cell(verdict: dict) -> str:
         return f"ok: {shown}"
     if verdict["status"] == "underpowered":
         return f"too little power: {shown}"
+    if verdict["status"] == "chance":
+        return f"REFERENCE AT CHANCE: {shown}"
     if not guard.worse(verdict):
         return f"better: {shown}"   # outside the band on the metric's good side: shown, not flagged
     return f"{verdict['status'].upper()}: {shown}"
@@ -205,13 +207,23 @@ def power_lines(results: dict[str, CellResult]) -> list[str]:
         worth = f"{guard.POWER:g}" if ref.direction == "higher" else f"{guard.POWER:.0%} of it ({guard.POWER * ref.scale:.3f})"
         if len(ref.values) < 2:
             continue
-        if ref.powered:
+        if ref.at_chance:
+            lines.append(f"{ref.cell.split('-')[0]}: THE REFERENCE DID NOT LEARN: {metric} {units.metric(ref.mean)} "
+                         f"over {len(ref.values)} seeds of {ref.cell}, within {guard.FLOOR:g} of chance "
+                         f"({units.metric(ref.chance)}{_chance_source(metric)}); a cell that learns nothing reads as "
+                         "well as it, so the guard judged none: check the labels against the features, or train "
+                         "longer (--epochs, --profile full).")
+        elif ref.powered:
             lines.append(f"{ref.cell.split('-')[0]}: {drop}.")
         else:
             lines.append(f"{ref.cell.split('-')[0]}: TOO LITTLE POWER at this profile: it {drop}, more than the "
                          f"{worth} worth catching; more seeds (--guard-seeds) or longer training "
                          "(--profile full, --epochs) narrow it.")
     return lines
+
+
+def _chance_source(metric: str) -> str:
+    return ", the test set's majority-class share" if metric.endswith("accuracy") else ""
 
 
 def render(results: dict[str, CellResult], fmt: str = "markdown") -> str:
@@ -242,8 +254,13 @@ def guard_outcome(results: dict[str, CellResult], interleaved: bool = False, gua
                                            "stop at their target; matmul does not learn)"
         return f"The accuracy guard judged no cell: {why}."
     weak = sum(1 for g in guarded if g["status"] == "underpowered")
-    return (f"No cell is outside its reference's band on its bad side ({len(guarded)} judged"
-            + (f", {weak} of them with too little power to flag a drop worth catching" if weak else "") + ").")
+    chance = sum(1 for g in guarded if g["status"] == "chance")
+    if chance == len(guarded):
+        return (f"The accuracy guard judged no cell: its reference did not learn (its test metric within "
+                f"{guard.FLOOR:g} of chance), so a cell that learns nothing would read as well as it.")
+    return (f"No cell is outside its reference's band on its bad side ({len(guarded) - chance} judged"
+            + (f", {weak} of them with too little power to flag a drop worth catching" if weak else "")
+            + (f"; {chance} not, their reference at chance" if chance else "") + ").")
 
 
 def guard_metrics(results: dict[str, CellResult]) -> str:

@@ -77,6 +77,8 @@ def _guard(r: CellResult) -> str:
         return "-"
     if status == "underpowered":
         return "low power"
+    if status == "chance":
+        return "REF AT CHANCE"
     if status in ("ok", "unguarded"):
         return status
     return status.upper() if guard.worse(r.guard) else "better"

@@ -72,6 +72,44 @@ def test_cells_without_a_comparable_reference_are_unguarded_and_say_why():
     assert not guard.flagged(results_of(run))
 
 
+def test_a_reference_that_learned_nothing_judges_no_cell_and_says_so():
+    """Shuffled labels: every cell, the reference too, scores the majority class's share.
+    Inside its band, a cell that learns nothing had read "ok"."""
+    def at(accuracy, *args, **config):
+        rec = _cell(*args, accuracy=accuracy, **config)
+        rec["data"]["majority_class_share"] = 0.36
+        return rec
+
+    run = _run(at(0.36), at(0.37, init_seed=1), at(0.365, init_seed=2), at(0.36, "virtual", "custom"),
+               at(0.62, "virtual", "fit"))
+    results = results_of(run)
+    verdicts = guard.apply(results)
+    assert verdicts["virtual-custom-None"]["status"] == "chance" and not guard.worse(verdicts["virtual-custom-None"])
+    assert verdicts["virtual-fit-None"]["status"] == "high"          # one that learns is still shown better
+    assert verdicts["virtual-custom-None"]["reference"]["at_chance"] is True
+    assert run_table.guard_cell(verdicts["virtual-custom-None"]).startswith("REFERENCE AT CHANCE: accuracy 0.360")
+    (line,) = run_table.power_lines(results)
+    assert line.startswith("default: THE REFERENCE DID NOT LEARN: accuracy 0.365 over 3 seeds of default-fit-None, "
+                           "within 0.02 of chance (0.360, the test set's majority-class share)"), line
+    assert run_table.guard_outcome(results).endswith("(1 judged; 2 not, their reference at chance).")
+    # The same accuracies with a majority share of 0.25 learned: judged as before.
+    for records in run.values():
+        records[0]["data"]["majority_class_share"] = 0.25
+        records[0].pop("accuracy_guard")
+    assert guard.apply(results_of(run))["virtual-custom-None"]["status"] == "ok"
+
+
+def test_an_auc_at_one_half_is_chance_and_an_error_has_none():
+    run = _run(*(_cell(accuracy=0.51, init_seed=k) for k in (None, 1)))
+    for records in run.values():
+        records[0]["accuracy"] = {"test": {"auc": 0.51}, "guard_metric": "auc"}
+    assert guard.apply(results_of(run))["default-fit-None"]["status"] == "chance"
+    for records in run.values():
+        records[0]["accuracy"] = {"test": {"mae": 0.51}, "guard_metric": "mae", "guard_direction": "lower"}
+        records[0].pop("accuracy_guard")
+    assert guard.apply(results_of(run))["default-fit-None"]["status"] == "ok"
+
+
 def test_replicates_add_the_missing_reference_seeds_once_per_group():
     base = CellSpec.for_profile("quick", workload="reuters_cnn", strategy="virtual", loop="fit")
     cells = [base, base.replace(loop="custom"), base.replace(workload="matmul", loop=None),
