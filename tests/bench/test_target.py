@@ -143,20 +143,30 @@ def test_every_loop_stops_when_the_target_is_reached(tiny, loop):
     assert record_["accuracy"]["test"]["accuracy"] == t["curve"][0]["value"]   # the last evaluation is the test
 
 
-def test_a_target_reached_before_a_steady_step_says_what_could_help(tiny):
-    """The hint was "run more steps", which a cell that stops at its target cannot."""
+def test_a_first_evaluation_before_any_steady_step_is_refused_before_the_run(tiny):
+    """A target reached there left a time to target and no step time: the cell failed after
+    training (its worker's hint, "run more steps", cannot help a cell that stops at its target)."""
     from distbench.scenarios.tasks import run_cell
 
-    with pytest.raises(UserError) as refused:   # the worker's record says it (status error, user_error)
+    with pytest.raises(UserError) as refused:
+        tiny("reuters_cnn", "default", "custom", target="accuracy=0.001", eval_every=6, max_steps=40,
+             steps_per_epoch=20, warmup_steps=5).validate()
+    assert str(refused.value) == (
+        "--eval-every 6 may find the target before any steady step (the cold start and 5 warm-up steps come first): "
+        "give --eval-every 7 or more, or fewer --warmup-steps.")
+    tiny("reuters_cnn", "default", "custom", target="accuracy=0.5", eval_every=7, max_steps=40, steps_per_epoch=20,
+         warmup_steps=5).validate()
+    with pytest.raises(UserError, match=r"\(the cold start and 15 warm-up steps come first, in units of 10 steps\): "
+                                        r"give --eval-every 40 or more"):
+        tiny("reuters_cnn", "default", "fit", target="accuracy=1", eval_every=30, max_steps=60, steps_per_epoch=40,
+             steps_per_execution=10, warmup_steps=15).validate()
+    with pytest.raises(UserError, match="^--eval-every 3 may find"):   # the worker checks its spec too
         run_cell(tiny("reuters_cnn", "default", "custom", target="accuracy=0.001", eval_every=3, max_steps=40,
                       steps_per_epoch=20, warmup_steps=5))
-    assert str(refused.value) == (
-        "No steady-state steps left after the cold start and 5 warm-up steps (3 steps ran); the target was reached "
-        "before one: give fewer warm-up steps or a target further away.")
-    # Stopped by its budget, the target not reached: fit's calls of 10 steps, the warm-up a whole call.
-    with pytest.raises(UserError, match=r"steps ran in units of 10 .*; give a larger --max-steps or fewer warm-up "
-                                        r"steps, a smaller --steps-per-execution\.$"):
-        run_cell(tiny("reuters_cnn", "default", "fit", target="accuracy=1", eval_every=10, max_steps=20,
+    # A budget that ends before one: fit's calls of 10 steps, the warm-up whole calls.
+    with pytest.raises(UserError, match=r"^--max-steps 30 leaves no steady step \(the cold start and 15 warm-up steps "
+                                        r"come first, in units of 10 steps\): give --max-steps 40 or more"):
+        run_cell(tiny("reuters_cnn", "default", "fit", target="accuracy=1", eval_every=40, max_steps=30,
                       steps_per_epoch=40, steps_per_execution=10, warmup_steps=15))
 
 
