@@ -67,9 +67,20 @@ def _runs(project):
     return sorted((project / "results").glob("*/*.json"))
 
 
+# A conftest of the project's that reads each item's path relative to the root folder (as
+# plugins that split or order tests by file do): the matrix's items, whose module is in
+# the installed package, raised ValueError there.
+RELATIVE_CONFTEST = """
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        item.path.relative_to(config.rootpath)
+"""
+
+
 def test_pytest_benchmark_only_measures_the_project_s_matrix(project):
+    (project / "conftest.py").write_text(RELATIVE_CONFTEST)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-rs", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-rs", "-p", "no:cacheprovider", "--junitxml=j.xml",
          "-k", "default or one_gpu", "--distbench-strategy", "default", "--distbench-strategy", "virtual",
          "--distbench-strategy", "one_gpu", "--distbench-guard-seeds", "2", "--distbench-no-peak"],
         cwd=project, capture_output=True, text=True, timeout=600, env={**_env(), "DISTBENCH_SPAWN": "fork"})
@@ -86,6 +97,9 @@ def test_pytest_benchmark_only_measures_the_project_s_matrix(project):
     # no "empty parameter set" skip for the overhead benchmark nobody asked for.
     assert any(line.startswith("SKIPPED [") and "] distbench: one_gpu: " in line for line in ours), ours[-8:]
     assert "empty parameter set" not in out
+    # JUnit keeps pytest's own skip text, the whole reason where it was raised (it read "distbench:None: ...").
+    skips = re.findall(r"<skipped [^>]*>([^<]*)</skipped>", (project / "j.xml").read_text())
+    assert skips and all(re.match(r".*matrix\.py:\d+: one_gpu: ", text) for text in skips), skips
     assert not [line for line in (out + result.stderr).splitlines() if line.startswith(("I0000", "W0000", "E0000"))]
     (path,) = _runs(project)
     run = json.loads(path.read_text())
@@ -117,9 +131,9 @@ def test_pytest_benchmark_only_measures_the_project_s_matrix(project):
 
 
 def test_a_cell_s_node_id_as_pytest_prints_it_runs_that_cell(project):
-    """pytest names a cell of the project's matrix ``::matrix.py::test_cell[ID]`` (its module
-    is in the installed package), and refused that id as an argument ("directory argument
-    cannot contain :: selection parts"): a failed cell could not be run again by its id."""
+    """pytest names a cell of the project's matrix ``distbench-matrix.py::test_cell[ID]`` (its
+    module is in the installed package; it had named it ``::matrix.py::test_cell[ID]``), and
+    refused that id as an argument: a failed cell could not be run again by its id."""
     def pytest_(*args):
         return subprocess.run([sys.executable, "-m", "pytest", "--benchmark-only", "-p", "no:cacheprovider",
                                "--distbench-guard-seeds", "0", "--distbench-no-peak", *args], cwd=project,
@@ -127,7 +141,7 @@ def test_a_cell_s_node_id_as_pytest_prints_it_runs_that_cell(project):
 
     listed = pytest_("--co", "-q")
     (node_id,) = [line for line in listed.stdout.splitlines() if line.endswith("[tiny_sentiment-virtual-custom]")]
-    assert node_id == "::matrix.py::test_cell[tiny_sentiment-virtual-custom]", listed.stdout[-2000:]
+    assert node_id == "distbench-matrix.py::test_cell[tiny_sentiment-virtual-custom]", listed.stdout[-2000:]
     result = pytest_("-q", node_id, "tests/test_own.py")   # beside a file of the project's: its test is no benchmark
     assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
     (path,) = _runs(project)
@@ -138,11 +152,17 @@ def test_a_cell_s_node_id_as_pytest_prints_it_runs_that_cell(project):
     assert plain.returncode == 4 and plain.stderr.strip() == (
         f'ERROR: {node_id}: a distbench cell runs with --benchmark-only: pytest --benchmark-only "{node_id}"'), \
         plain.stdout + plain.stderr
-    every = pytest_("--co", "-q", "::matrix.py::test_cell")   # the function's id: each of its cells, as for any test
-    assert every.returncode == 0 and every.stdout.count("::matrix.py::test_cell[") == 4, every.stdout + every.stderr
-    wrong = pytest_("--co", "-q", "::matrix.py::test_cell[tiny_sentiment-virtual-nosuch]")
+    every = pytest_("--co", "-q", "distbench-matrix.py::test_cell")   # the function's id: each of its cells
+    assert every.returncode == 0 and every.stdout.count("distbench-matrix.py::test_cell[") == 4, every.stdout
+    (project / "tests" / "sub").mkdir()   # from a sub-folder, as pytest takes a path; and the older form
+    older = subprocess.run([sys.executable, "-m", "pytest", "--benchmark-only", "-p", "no:cacheprovider", "--co", "-q",
+                            "--distbench-guard-seeds", "0", "../../distbench-matrix.py::test_cell", "::matrix.py::test_cell"],
+                           cwd=project / "tests" / "sub", capture_output=True, text=True, timeout=300, env=_env())
+    assert older.returncode == 0 and older.stdout.count("distbench-matrix.py::test_cell[") == 4, older.stdout
+    wrong = pytest_("--co", "-q", "distbench-matrix.py::test_cell[tiny_sentiment-virtual-nosuch]")
     assert wrong.returncode == 4 and wrong.stderr.strip().startswith(
-        "ERROR: ::matrix.py::test_cell[tiny_sentiment-virtual-nosuch]: no such cell in this run's matrix"), wrong.stderr
+        "ERROR: distbench-matrix.py::test_cell[tiny_sentiment-virtual-nosuch]: no such cell in this run's matrix"), \
+        wrong.stderr
 
 
 # `python -m distbench` (its __main__), saying at the end whether the parent imported TensorFlow.

@@ -1,26 +1,46 @@
 """The matrix's cells named by their node ids, as pytest prints them.
 
 In a user's project the matrix's module lives in the installed package, outside the
-project's folder, and pytest names a cell ``::matrix.py::test_cell[ID]`` (in its FAILED
-lines, ``-v`` and ``--co``), which it then refuses as an argument ("directory argument
-cannot contain :: selection parts"). Such arguments are taken out of the run's arguments
-before collection, and select the cells they name, as a test's node id selects the test.
+project's folder. Its items are given a path in the project's root folder instead,
+``distbench-matrix.py`` (no such file: the module is imported by its name), so that
+pytest names a cell ``distbench-matrix.py::test_cell[ID]`` and a conftest's
+``item.path.relative_to(config.rootpath)`` holds, as for any test (with the real path
+it raised ValueError, and pytest named a cell ``::matrix.py::test_cell[ID]``). pytest
+refuses such an id as an argument (no such file), so it is taken out of the run's
+arguments before collection and selects the cells it names, as a test's node id
+selects the test; the older ``::matrix.py::`` form is taken too.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-PREFIX = "::matrix.py::"
+FILE = "distbench-matrix.py"
+PREFIX = f"{FILE}::"
+PREFIXES = (PREFIX, "::matrix.py::")
 _NAMED = pytest.StashKey[list]()
+
+
+def matrix_path(config: pytest.Config, real: Path) -> Path:
+    """Where the matrix's items say they are: its file when inside the root folder (this
+    checkout), else :data:`FILE` in the root folder."""
+    return real if real.is_relative_to(config.rootpath) else config.rootpath / FILE
+
+
+def _cell_id(arg: str) -> str | None:
+    """What follows a matrix node id's prefix in ``arg`` (None: not one), as given from any folder."""
+    found = next((p for p in PREFIXES if arg.startswith(p) or (p == PREFIX and f"/{p}" in arg)), None)
+    return arg.split(found, 1)[1] if found else None
 
 
 def take(config: pytest.Config) -> None:
     """Takes the matrix's node ids out of ``config.args`` (kept for :func:`select`)."""
-    named = [arg.removeprefix(PREFIX) for arg in config.args if arg.startswith(PREFIX)]
+    named = [_cell_id(arg) for arg in config.args if _cell_id(arg) is not None]
     config.stash[_NAMED] = named
     if named:
-        config.args[:] = [arg for arg in config.args if not arg.startswith(PREFIX)]
+        config.args[:] = [arg for arg in config.args if _cell_id(arg) is None]
 
 
 def named(config: pytest.Config) -> list[str]:
@@ -48,7 +68,7 @@ def select(config: pytest.Config, added: list[pytest.Item]) -> list[pytest.Item]
 def refuse_without_matrix(config: pytest.Config) -> None:
     """A cell's node id without ``--benchmark-only``: pytest's own refusal ("directory
     argument cannot contain :: selection parts") did not say what would run it."""
-    named = [arg for arg in config.args if arg.startswith(PREFIX)]
+    named = [arg for arg in config.args if _cell_id(arg) is not None]
     if named:
         raise pytest.UsageError(f"{named[0]}: a distbench cell runs with --benchmark-only: "
                                 f"pytest --benchmark-only \"{named[0]}\"")

@@ -51,7 +51,7 @@ _SESSION = pytest.StashKey["object"]()
 def pytest_configure(config: pytest.Config) -> None:
     _one_value_each(config)   # again: a run whose pytest_cmdline_main is not called (pytester, xdist's workers)
     if config.getoption("benchmark_only", default=False) and matrix_file(config) is not None:
-        node_ids.take(config)   # `::matrix.py::test_cell[ID]`, as pytest prints a cell, is no path to collect
+        node_ids.take(config)   # `distbench-matrix.py::test_cell[ID]`, as pytest prints a cell, is no path to collect
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # the matrix's workers: not an ordinary run's tests
     config.addinivalue_line("markers", f"{CELL_MARK}: a distbench benchmark cell (runs with --benchmark-only)")
 
@@ -153,7 +153,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         _check_writable(ours)   # before hours of benchmarking, not at the end (a traceback, every record lost)
     if not any("distbench_cell" in getattr(item, "fixturenames", ()) for item in items) and _asks_for_matrix(config):
         # (a project that collects distbench.pytest_plugin.matrix itself has them already)
-        module = pytest.Module.from_parent(session, path=MATRIX)
+        module = pytest.Module.from_parent(session, path=node_ids.matrix_path(config, MATRIX))
         # Imported by its name, not by pytest from its path: in an editable install the file
         # sits in a folder named bench/, which pytest would import as `bench` (a project's
         # own bench.py would then shadow it, or it the project's).
@@ -257,14 +257,13 @@ def _items(collector) -> list[pytest.Item]:
 SKIP_LINE_ROOM = 120 - len("SKIPPED [999] distbench: ")
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call):
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     # Only the matrix's own skip, raised while the cell runs (it cannot run here): a user's
-    # skip mark or pytest-benchmark's skips (at set-up) and xfails keep pytest's line. The
-    # report keeps the shortened reason.
-    if (report.skipped and report.when == "call" and "distbench_cell" in getattr(item, "fixturenames", ())
+    # skip mark or pytest-benchmark's skips (at set-up) and xfails keep pytest's line. Last,
+    # after --junitxml has written pytest's own (the whole reason, where it was raised: it
+    # had read "distbench:None: ..."); the terminal's summary, at the end, reads this one.
+    if (report.skipped and report.when == "call" and "distbench_cell" in report.keywords
             and not hasattr(report, "wasxfail") and isinstance(report.longrepr, tuple)):
         report.longrepr = ("distbench", None, textwrap.shorten(str(report.longrepr[2]).removeprefix("Skipped: "),
                                                                SKIP_LINE_ROOM, placeholder=" ..."))

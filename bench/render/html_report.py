@@ -14,7 +14,7 @@ from distbench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, comparis
 from distbench.analysis.machines import MachineView
 from distbench.analysis.trends import Trend
 from distbench.core.errors import UserError
-from distbench.render import (comparison_table, history_charts, overhead_lines, run_table, stored_pairs, summary,
+from distbench.render import (comparison_table, guard_text, history_charts, overhead_lines, run_table, stored_pairs, summary,
                               target_table, units)
 from distbench.render.figures import svg
 from distbench.storage.stored_run import StoredRun
@@ -70,9 +70,9 @@ def _verdicts(run: StoredRun, history: list[StoredRun], threshold: float) -> dic
     """The guard's flags, an A/B run's pairs, and the run against the run before it that
     shares cells with it (compare's judge, this machine's history noise)."""
     return {
-        "guard_rule": run_table.guard_rule(), "guard_flags": run_table.guard_lines(run.results),
-        "guard_outcome": run_table.guard_outcome(run.results, bool(run.interleaved), run.guard_seeds),
-        "guard_metrics": run_table.guard_metrics(run.results),
+        "guard_rule": guard_text.guard_rule(), "guard_flags": guard_text.guard_lines(run.results),
+        "guard_outcome": guard_text.guard_outcome(run.results, bool(run.interleaved), run.guard_seeds),
+        "guard_metrics": guard_text.guard_metrics(run.results),
         "interleaved": _interleaved(run.interleaved), "previous": _previous(run, history, threshold),
     }
 

@@ -12,7 +12,7 @@ from distbench.analysis.machines import side_by_side
 from distbench.analysis.trends import Trend, trends
 from distbench.core.errors import UserError
 from distbench.core.fileio import atomic_write_text
-from distbench.render import (history_charts, html_report, overhead_lines, run_charts, run_table, tables,
+from distbench.render import (guard_text, history_charts, html_report, overhead_lines, run_charts, run_table, tables,
                               stored_pairs, target_table)
 from distbench.render.figures import save_png, svg
 from distbench.render.summary import render_summary
@@ -94,13 +94,13 @@ def _interleaved_section(run: StoredRun) -> list[str]:
 
 
 def _guard_section(run: StoredRun) -> list[str]:
-    flags = run_table.guard_lines(run.results)
-    outcome = run_table.guard_outcome(run.results, bool(run.interleaved), run.guard_seeds)
+    flags = guard_text.guard_lines(run.results)
+    outcome = guard_text.guard_outcome(run.results, bool(run.interleaved), run.guard_seeds)
     return [
         "## Accuracy guard",
         "",
-        f"Each cell's test metric (its workload's guard metric; {run_table.guard_metrics(run.results)}) against "
-        f"the reference cell (`default` strategy, `fit`) run with several training seeds: {run_table.guard_rule()}.",
+        f"Each cell's test metric (its workload's guard metric; {guard_text.guard_metrics(run.results)}) against "
+        f"the reference cell (`default` strategy, `fit`) run with several training seeds: {guard_text.guard_rule()}.",
         "",
         *([f"- **{line}**" for line in flags] or [outcome]),
         "",

@@ -9,7 +9,7 @@ from distbench.analysis.pairs import UNEVEN
 from distbench.core import stats
 from distbench.core.records import short_reason
 from distbench.render import summary, units
-from distbench.render.run_table import guard_message
+from distbench.render.guard_text import guard_message
 
 
 def regression_line(r) -> str:

@@ -1,7 +1,7 @@
 import pytest
 from distbench.analysis import guard
 from distbench.core.config import CellSpec
-from distbench.render import run_table
+from distbench.render import guard_text, run_table
 from distbench.storage.results import results_of
 
 from tests.bench.runs import record as make_record
@@ -42,9 +42,9 @@ def test_reference_band_is_a_prediction_interval_hand_computed():
     assert ref["smallest_drop"] == pytest.approx(0.14905, abs=1e-5) and ref["powered"] is False
     assert verdicts["virtual-fit-None"]["status"] == "low"
     assert verdicts["virtual-train_on_batch-None"]["status"] == "high"
-    assert run_table.guard_message(verdicts["virtual-fit-None"]) == (
+    assert guard_text.guard_message(verdicts["virtual-fit-None"]) == (
         "accuracy 0.250 vs reference 0.430 (sd 0.030 over 3 seeds); accepted 0.281-0.579, the band ± 0.149")
-    lines = run_table.power_lines(results_of(run))
+    lines = guard_text.power_lines(results_of(run))
     assert len(lines) == 1 and "TOO LITTLE POWER at this profile" in lines[0] and "beyond 0.149" in lines[0]
     assert run["virtual-fit-None"][0]["accuracy_guard"]["status"] == "low"   # stored in the record
     # Flagged on accuracy's bad side only: learning better than every seed is shown ("high"), not flagged.
@@ -56,7 +56,7 @@ def test_band_is_never_narrower_than_the_floor():
     verdict = guard.apply(results_of(run))["virtual-fit-None"]
     assert verdict["reference"]["low"] == pytest.approx(0.5 - guard.FLOOR)
     assert verdict["status"] == "ok"                      # a band of ± 0.02 flags a drop of 0.05
-    assert run_table.power_lines(results_of(run)) == [
+    assert guard_text.power_lines(results_of(run)) == [
         "default: flags a drop of accuracy beyond 0.020 below 0.500 (2 seeds of default-fit-None)."]
 
 
@@ -64,7 +64,7 @@ def test_cells_without_a_comparable_reference_are_unguarded_and_say_why():
     run = _run(_cell(accuracy=0.4), _cell("virtual", "fit", accuracy=0.1),
                _cell("mirrored", "fit", accuracy=0.1, epochs=5),
                _cell("virtual", "custom", accuracy=0.4, scaling="weak"))
-    verdicts = {c: run_table.guard_message(v) for c, v in guard.apply(results_of(run)).items()}
+    verdicts = {c: guard_text.guard_message(v) for c, v in guard.apply(results_of(run)).items()}
     assert verdicts["virtual-fit-None"] == (
         "not guarded: the reference ran with one seed only (default-fit-None); its spread is unknown")
     assert "no reference cell" in verdicts["mirrored-fit-None"]
@@ -87,11 +87,11 @@ def test_a_reference_that_learned_nothing_judges_no_cell_and_says_so():
     assert verdicts["virtual-custom-None"]["status"] == "chance" and not guard.worse(verdicts["virtual-custom-None"])
     assert verdicts["virtual-fit-None"]["status"] == "high"          # one that learns is still shown better
     assert verdicts["virtual-custom-None"]["reference"]["at_chance"] is True
-    assert run_table.guard_cell(verdicts["virtual-custom-None"]).startswith("REFERENCE AT CHANCE: accuracy 0.360")
-    (line,) = run_table.power_lines(results)
+    assert guard_text.guard_cell(verdicts["virtual-custom-None"]).startswith("REFERENCE AT CHANCE: accuracy 0.360")
+    (line,) = guard_text.power_lines(results)
     assert line.startswith("default: THE REFERENCE DID NOT LEARN: accuracy 0.365 over 3 seeds of default-fit-None, "
                            "within 0.02 of chance (0.360, the test set's majority-class share)"), line
-    assert run_table.guard_outcome(results).endswith("(1 judged; 2 not, their reference at chance).")
+    assert guard_text.guard_outcome(results).endswith("(1 judged; 2 not, their reference at chance).")
     # The same accuracies with a majority share of 0.25 learned: judged as before.
     for records in run.values():
         records[0]["data"]["majority_class_share"] = 0.25

@@ -2,7 +2,7 @@
 
 from distbench.core.config import CellSpec
 from distbench.core.records import skipped
-from distbench.render import run_table, summary, units
+from distbench.render import guard_text, run_table, summary, units
 from distbench.storage.results import results_of
 
 from tests.bench.runs import record, samples
@@ -149,8 +149,8 @@ def test_the_guard_s_band_reads_as_the_metric_can_and_the_full_table_names_its_m
     rec = _guarded(cell, 0.654, [0.80, 0.85, 0.96], metric="auc")
     rec["accuracy"]["test"]["accuracy"] = 0.531
     result = results_of({cell: [rec]})[cell]
-    assert run_table.guard_cell(result.guard) == "ok: auc 0.654 in 0.490-1.000"
-    assert "accepted 0.490-1.000, the band ± 0.380" in run_table.guard_message(result.guard)
+    assert guard_text.guard_cell(result.guard) == "ok: auc 0.654 in 0.490-1.000"
+    assert "accepted 0.490-1.000, the band ± 0.380" in guard_text.guard_message(result.guard)
     row = dict(zip(run_table.HEADERS, run_table.row(result)))
     assert row["test metric"] == "auc 0.654"
 
@@ -160,14 +160,14 @@ def test_the_guard_says_why_it_judged_nothing_or_how_many_it_judged():
     off = record(cell, samples(9.0))
     off["accuracy_guard"] = {"status": "unguarded", "value": 0.5, "reference": None,
                              "why": "no reference cell (default fit) with the same data and length in this run"}
-    assert run_table.guard_outcome(results_of({cell: [off]})) == (
+    assert guard_text.guard_outcome(results_of({cell: [off]})) == (
         "The accuracy guard judged no cell: no reference cell (default fit) with the same data and length in this run.")
     judged = results_of({cell: [_guarded(cell, 0.9, [0.88, 0.9, 0.92]), ],
                          "sentiment-default-fit": [_guarded("sentiment-default-fit", 0.9, [0.5, 0.9, 0.99],
                                                             "underpowered")]})
-    assert run_table.guard_outcome(judged) == ("No cell is outside its reference's band on its bad side (2 judged, "
+    assert guard_text.guard_outcome(judged) == ("No cell is outside its reference's band on its bad side (2 judged, "
                                                "1 of them with too little power to flag a drop worth catching).")
-    assert run_table.guard_metrics(judged) == "sentiment: accuracy"
+    assert guard_text.guard_metrics(judged) == "sentiment: accuracy"
 
 
 def _interrupted_run(tmp_path, plan):
