@@ -100,7 +100,6 @@ def trends(history: list[StoredRun], threshold: float = DEFAULT_THRESHOLD) -> li
                 trend = found.setdefault(cell, Trend(cell, result.spec.workload, [], None))
                 trend.points.append(Point(run.number, run_time(run), run.commit, result))
     for trend in found.values():
-        trend.noise = noise(trend.points[-1].run, trend.cell)   # as the latest run measured it
         _fit(trend, threshold, noise)
     order = list(dict.fromkeys(t.workload for t in found.values()))
     return sorted(found.values(), key=lambda t: order.index(t.workload))
@@ -146,9 +145,13 @@ def _fit(trend: Trend, threshold: float, noise: NoiseOf) -> None:
 
 
 def _fit_stretch(trend: Trend, stretch: list[Point], threshold: float, noise: NoiseOf) -> None:
-    own = noise(stretch[-1].run, trend.cell)
+    # As its latest run measured the cell, else as the latest run that has a noise: a run over
+    # another number of processes (--repeats 1 among runs of 3) has too few runs like it, and
+    # had left the whole stretch unfitted, its regressions unreported.
+    own = next((found for found in (noise(p.run, trend.cell) for p in reversed(stretch)) if found), None)
     if own is None:
         return   # fewer than 3 runs measured it so: no noise to fit or judge with (compare says undecided)
+    trend.noise = own   # the caption's: the latest stretch fitted
     logs = [math.log(p.result.estimate) for p in stretch]
     fitted = segments(logs, own.sd)
     for segment in fitted:

@@ -96,3 +96,19 @@ def test_a_stretch_is_judged_with_its_own_runs_noise_not_an_older_code_s(tmp_pat
     assert main(["compare", "14", "15", "--results", str(tmp_path / "results")]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("default-fit "))
     assert row.split()[-1] == "undecided", row
+
+
+def test_a_run_over_another_number_of_processes_leaves_the_stretch_fitted_and_its_step_found(tmp_path):
+    """A --repeats 1 run after runs of 3 processes has too few runs like it for a noise of its
+    own: the whole history had read "not fitted", its regression (x2 at run 5) unreported."""
+    cell, root, rng = "reuters_cnn-default-fit", tmp_path / "results", random.Random(5)
+    for k, level in enumerate([10.0] * 4 + [20.0] * 4):
+        reps = [record(cell, samples(level * math.exp(rng.gauss(0, 0.03)), seed=10 * k + j, spread=0.01))
+                for j in range(3 if k < 7 else 1)]   # three processes, as run's default; the last run one
+        save(root, {cell: reps}, commit=f"c{k:07d}", when=START + dt.timedelta(days=k))
+    runs = [load(p) for p in Storage(root).runs()]
+    assert runs[-1].results[cell].processes == 1 and runs[0].results[cell].processes == 3
+    (trend,) = trends(runs)
+    assert len(trend.levels) == 8 and trend.noise is not None
+    (step,) = trend.regressions
+    assert (step.before.run, step.after.run) == (4, 5)
