@@ -101,6 +101,26 @@ def test_one_corrupt_run_does_not_break_compare(tmp_path, capsys):
     assert f"skipped in the history: {broken} is not valid JSON" in err
 
 
+@pytest.mark.parametrize("damage, says", [
+    (lambda rec: rec.pop("config"), "TypeError: CellSpec.__init__() missing"),
+    (lambda rec: rec.pop("steps"), "KeyError: 'steps'"),
+    (lambda rec: rec["steps"].update(samples=None), ""),
+])
+def test_a_run_whose_cell_is_damaged_is_left_out_of_the_history_not_a_traceback(tmp_path, capsys, damage, says):
+    """A run valid as JSON whose cell lacks its settings or step times: read lazily, it had
+    ended compare and report with a traceback when only their history's noise read it."""
+    for seed, median in enumerate([10.0, 10.2, 10.1, 10.0], 1):
+        save(tmp_path, _cells(median, seed))
+    broken = save(tmp_path, _cells(10.1, 9))
+    data = json.loads(broken.read_text())
+    damage(data["benchmarks"][0]["extra_info"]["distbench"]["repeats"][0])
+    broken.write_text(json.dumps(data))
+    code = main(["compare", "1", "4", "--results", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 0 and any(line.startswith(CELL.partition("-")[2] + " ") for line in out.splitlines()), out + err
+    assert f"skipped in the history: {broken} does not read as a run of schema version 1 ({says}" in err, err
+
+
 def _save_forever(root: str) -> None:
     second = 0
     while True:
