@@ -382,8 +382,8 @@ def load(path: str | os.PathLike) -> StoredRun:
     run = StoredRun(path, int(match.group(1)) if match else 0, path.parent.name, data)
     try:   # what every command reads of it, read once here (cached): not a traceback later
         run.commit, run.build
-        for result in run.results.values():   # a cell's settings and step times (a history's noise reads them)
-            result.spec, result.measured and (result.estimate, result.process_medians)
+        for result in run.results.values():   # a measured cell's settings and step times (a history's noise reads them)
+            result.measured and (result.spec, result.estimate, result.process_medians)
     except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
         raise UserError(f"{path} does not read as a run of schema version {SCHEMA_VERSION} "
                         f"({type(exc).__name__}: {str(exc)[:80]}): {advice}") from None
