@@ -29,8 +29,11 @@ def write_report(run: StoredRun, histories: dict[str, list[StoredRun]], out_dir:
     (default: the reported run's machine). Returns the two paths."""
     # The run's history ends with it: a report of an older run shows what was known then.
     # Another machine's run copied in is reported on its own: that folder's history is not its.
+    # Machines side by side keep the folder's own runs, which leave it out (load_history): it had
+    # stood for its folder's machine there, its own machine compared with itself, "the same".
     history = [run] if run.measured_on else [r for r in histories.get(run.machine_id, []) if r.number <= run.number] or [run]
-    histories = {**histories, run.machine_id: history}
+    if not run.measured_on:
+        histories = {**histories, run.machine_id: history}
     view = side_by_side(histories, reference or run.machine_id, threshold) if len(histories) > 1 or reference else None
     cell_trends = trends(history, threshold)
     out = Path(out_dir)

@@ -469,6 +469,19 @@ def test_copies_and_another_machine_s_runs_are_left_out_of_the_history_and_named
     assert code == 0 and said in " ".join(out.split()), out
     page = (Path(results).parent / "rep" / "report.md").read_text()
     assert said in page and "## History" not in page, page   # one run: no history section
+    # With its own machine's folder beside: machines side by side compare the two folders' own
+    # runs; the copy had stood for this machine, its machine compared with itself ("the same").
+    (Path(results) / other).mkdir()
+    for k, path in enumerate(sorted(machine.glob("000[1-4]_*.json"))[:4], 1):
+        theirs = json.loads(path.read_text())
+        theirs["machine_info"]["distbench"]["cpu_count"] = 8
+        (Path(results) / other / f"000{k}_beef_2026112{k}_060000.json").write_text(json.dumps(theirs))
+    code, out, _ = run_cli(capsys, "report", "--run", str(machine / "0009_beef_20261123_060000.json"), "--results",
+                           results, "--out", str(Path(results).parent / "rep2"))
+    page = (Path(results).parent / "rep2" / "report.html").read_text()   # the machines: the page's section
+    assert code == 0 and "The machines' fingerprints are the same" not in page, page
+    used = re.search(r"Runs used: ([^<]*)", page).group(1)
+    assert f"{machine.name}: run 0006" in used and "0009" not in used and f"{other}: run 0004" in used, used
     # A check of a run against its copy passed every cell as "same".
     original = sorted(machine.glob("0002_*.json"))[-1]
     code, _, err = run_cli(capsys, "check", "--baseline", str(original), "--run",
