@@ -83,8 +83,8 @@ def _finish(session, fmt: str | None) -> int:
         print("\n" + summary.saved_line(session.saved))
     elif not session.values["no_save"] and session.records:
         print("\n" + run_table.NOT_SAVED)
-    if session.interrupted:
-        print(run_table.INTERRUPTED, file=sys.stderr)
+    if session.interrupted:   # with --no-save (or nothing finished) nothing was: it had said "saved"
+        print(run_table.INTERRUPTED if session.saved else run_table.INTERRUPTED_UNSAVED, file=sys.stderr)
         return 130
     return session.exit_status
 
@@ -114,6 +114,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     session.run_all(_Progress())
     status = _finish(session, None)
     ranked = tuning.rank(session.results, {c.id for c in candidates})
+    if session.interrupted:   # a winner of the candidates that ran, "CONFIRMED" by pairs run after Ctrl-C: none
+        emit(tune_table.tune_text(ranked, args.format))
+        print(summary.wrap(tune_table.interrupted_line(ranked, candidates)))
+        return status
     sides = tune.confirmation(ranked)
     if sides is not None and args.confirm_pairs >= 2:
         print(tune_table.confirming_line(sides), flush=True)

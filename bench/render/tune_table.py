@@ -67,6 +67,12 @@ def tune_verdict(ranked, confirmed=None) -> str:
             f"{claim}.")
 
 
+def interrupted_line(ranked, candidates) -> str:
+    """Why an interrupted tune names no winner."""
+    return (f"Interrupted: {len(ranked)} of {len(candidates)} candidates measured (the guard's seeds may not have "
+            "run); no winner is named and no confirmation ran. Run tune again for a ranking.")
+
+
 def pair_label(sides) -> str:
     """What the winner's pairs compare: ``digits-default, A plain fit / B fastest: custom``
     (the cell's own id names plain fit, side A, only)."""

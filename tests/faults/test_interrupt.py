@@ -3,6 +3,7 @@ is killed, not waited for up to its deadline), saves the pairs that finished as 
 interrupted run, exits 130, and leaves no worker and no git worktree behind."""
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -222,3 +223,24 @@ def test_kill_all_kills_a_worker_that_has_no_process_group_yet():
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_ctrl_c_in_tune_names_no_winner_and_runs_no_confirmation(tmp_path):
+    """tune went on after Ctrl-C: it ranked the candidates that had run, ran its confirmation
+    pairs and printed "CONFIRMED faster", saved as a run not marked interrupted; with
+    --no-save it said "the cells that finished were saved"."""
+    project = tmp_path / "project"
+    project.mkdir()
+    argv = ["tune", "--workload", "reuters_cnn", "--loop", "custom", "--loop", "fit", "--data", "synthetic",
+            "--steps-per-epoch", "300", "--epochs", "1", "--repeats", "1", "--guard-seeds", "0", "--no-peak",
+            "--no-save", "--results", "results"]
+
+    def second_candidate_running(proc, before) -> bool:
+        return bool(_new_workers(project, before))
+
+    code, took, out, err = _interrupt(argv, project, "[1/", second_candidate_running)
+    assert code == 130 and took < 30, out + err[-2000:]
+    assert "Confirming" not in out and "CONFIRMED" not in out and "Fastest" not in out, out
+    assert re.search(r"Interrupted: \d of 8 candidates measured .*no winner is named and no confirmation ran",
+                     " ".join(out.split())), out
+    assert err.strip().splitlines()[-1] == "distbench: interrupted" and not (project / "results").exists(), err
