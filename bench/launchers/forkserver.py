@@ -179,7 +179,8 @@ _servers_lock = threading.Lock()   # lockstep pairs spawn from two threads at on
 def server_for(tree: CodeTree, env: dict[str, str]) -> ForkServer | None:
     """The fork server of ``tree`` whose interpreter started with exactly ``env`` (the whole
     environment; started on first use; None: spawn a fresh interpreter)."""
-    mode = os.environ.get("DISTBENCH_SPAWN", "fork")
+    # ``env``'s own: an ab side's DISTBENCH_SPAWN=exec had been recorded and not honoured (an A/A run)
+    mode = env.get("DISTBENCH_SPAWN", os.environ.get("DISTBENCH_SPAWN", "fork"))
     if mode not in SPAWN_MODES:
         raise UserError(f"Unknown DISTBENCH_SPAWN {mode!r}. Known: {', '.join(SPAWN_MODES)}.")
     key = (tree, tuple(sorted(env.items())))

@@ -5,6 +5,7 @@ import sys
 import time
 
 import pytest
+from distbench.core.errors import UserError
 from distbench.launchers import forkserver
 from distbench.launchers import process as launcher
 from distbench.launchers.trees import CodeTree
@@ -85,6 +86,18 @@ def test_a_fork_server_serves_only_the_environment_it_started_with(tmp_path, mon
     proc = plain.spawn(["no-spec.json", "no-record.json"], {}, off_env, str(log), str(tmp_path))
     assert proc.wait(timeout=60) == 3
     assert "imported without TF_ENABLE_ONEDNN_OPTS as asked" in log.read_text()
+
+
+def test_a_worker_environment_s_own_distbench_spawn_is_honoured(monkeypatch):
+    """An ab side's ``DISTBENCH_SPAWN=exec`` was recorded in its workers' environment and not
+    honoured: they came from the fork server, an A/A run of the question "does the fork
+    server change my timings?"."""
+    monkeypatch.setenv("DISTBENCH_SPAWN", "fork")
+    env = CodeTree().environ({**forkserver.WORKER_ENV, "DISTBENCH_SPAWN": "exec"})
+    assert forkserver.server_for(CodeTree(), env) is None   # the caller starts a fresh interpreter
+    monkeypatch.setenv("DISTBENCH_SPAWN", "exec")
+    with pytest.raises(UserError, match="Unknown DISTBENCH_SPAWN 'fast'"):
+        forkserver.server_for(CodeTree(), {**env, "DISTBENCH_SPAWN": "fast"})
 
 
 class _Hanging(CodeTree):
