@@ -306,6 +306,10 @@ def setting_lines(a, b, cells) -> list[str]:
         for k in sorted({*a.changes, *b.changes}):
             if getattr(spec_a, k) != getattr(spec_b, k):
                 differ.setdefault(k, (getattr(spec_a, k), getattr(spec_b, k)))
+    env_a, env_b = getattr(a, "env", None) or {}, getattr(b, "env", None) or {}
+    for k in sorted({*env_a, *env_b}):   # an environment variable (oneDNN off) had gone unsaid
+        if env_a.get(k) != env_b.get(k):
+            differ.setdefault(k, (env_a.get(k, "(as inherited)"), env_b.get(k, "(as inherited)")))
     if not differ:
         return []
     line = "The sides differ in: " + "; ".join(f"{k} A {va}, B {vb}" for k, (va, vb) in differ.items())

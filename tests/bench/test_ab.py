@@ -523,6 +523,12 @@ def test_the_sides_settings_that_differ_are_named():
                                    ab.Side("B", "this working tree"), pairs.outcome([cell]))
     (line,) = [line for line in unread if line.startswith("The sides differ in: ")]
     assert SPEC.strategy == "default" and "devices" not in line and "global_batch A 8" in line
+    # An environment variable is a difference too (oneDNN off on B had gone unsaid).
+    env = verdicts.paired_lines(ab.Side("A", "--intra-op-threads 1", {"intra_op_threads": 1}),
+                                ab.Side("B", "TF_ENABLE_ONEDNN_OPTS=0", env={"TF_ENABLE_ONEDNN_OPTS": "0"}),
+                                pairs.outcome([cell]))
+    (line,) = [line for line in env if line.startswith("The sides differ in: ")]
+    assert line == ("The sides differ in: intra_op_threads A 1, B 0; TF_ENABLE_ONEDNN_OPTS A (as inherited), B 0"), line
 
 
 def test_sides_that_set_the_keras_flavour_compare_once_not_once_per_flavour_cell():
