@@ -266,7 +266,7 @@ class Interleaved:
                 self._cell(cell, spec, skip_reason, deadline)
             except KeyboardInterrupt:
                 cell.interrupted = True
-                cell.stopped = f"interrupted (Ctrl-C) after {len(cell.pairs)} pairs"
+                cell.stopped = f"interrupted (Ctrl-C) after {_pairs(len(cell.pairs))}"
                 raise PairsInterrupted(done + [cell]) from None
             done.append(cell)
         return done
@@ -283,7 +283,7 @@ class Interleaved:
         cell.lockstep = self.lockstep and _single_process(spec)
         while len(cell.pairs) < self.max_pairs:
             if deadline and time.monotonic() > deadline:
-                cell.stopped = f"time budget of {self.budget_s:g} s spent after {len(cell.pairs)} pairs"
+                cell.stopped = f"time budget of {self.budget_s:g} s spent after {_pairs(len(cell.pairs))}"
                 break
             cell.pairs.append(self._pair(spec, len(cell.pairs)))
             if cell.skip(cell.pairs[-1]):
@@ -389,3 +389,7 @@ def records_by_side(cells: list[PairedCell]) -> dict[str, list[CellRecord]]:
             found = [pair[k] for pair in c.pairs] or [skipped(spec, why or "not run")]
             out[f"{c.cell}@{side}"] = [{**r, "cell": f"{c.cell}@{side}"} for r in found]
     return out
+
+
+def _pairs(n: int) -> str:
+    return f"{n} pair{'s' * (n != 1)}"   # "after 1 pairs"

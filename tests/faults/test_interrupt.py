@@ -106,7 +106,7 @@ def test_ctrl_c_in_ab_stops_saves_the_finished_pair_and_leaves_nothing(tmp_path)
     run = _stored(project / "results")
     assert run["distbench"]["interrupted"] is True
     cell = run["distbench"]["interleaved"]["cells"]["reuters_cnn-default-custom"]
-    assert cell["verdict"] == "interrupted" and cell["pairs"] == 1 and "interrupted (Ctrl-C) after 1 pairs" in cell["stopped"]
+    assert cell["verdict"] == "interrupted" and cell["pairs"] == 1 and "interrupted (Ctrl-C) after 1 pair" in cell["stopped"]
     # The cell Ctrl-C stopped before it started is named, in the table and the run (it was left out of both).
     later = run["distbench"]["interleaved"]["cells"]["reuters_cnn-virtual-custom"]
     assert later["verdict"] == "interrupted" and later["pairs"] == 0 and later["stopped"] == NOT_STARTED
