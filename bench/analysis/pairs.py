@@ -94,7 +94,8 @@ def pair_noise(history, lockstep: bool = True) -> dict[str, PairNoise]:
     counts as lockstep, the default (runs before lockstep existed included). A run whose
     sides differ more than :data:`UNEVEN` times (a check that found a model 21.8x slower:
     pair sd 0.42, against 0.03 for the unchanged tree) is left out: plan sizes the search for
-    a small change, and such runs had made it ask for six times the pairs."""
+    a small change, and such runs had made it ask for six times the pairs. So is tune's
+    confirmation (stored under plain fit's id, its side B another configuration)."""
     by_mode: dict[bool, dict[str, PairNoise]] = {mode: _pooled(history, mode) for mode in (True, False)}
     wanted, other = by_mode[lockstep], by_mode[not lockstep]
     return {**{c: n for c, n in other.items() if c not in wanted}, **wanted}
@@ -106,6 +107,8 @@ def _pooled(history, lockstep: bool) -> dict[str, PairNoise]:
     runs: dict[str, int] = {}
     walls: dict[str, list[float]] = {}
     for run in history:
+        if run.interleaved.get("tune"):
+            continue   # tune's confirmation, plain fit against another configuration under fit's id: not fit's noise
         for cell, found in run.interleaved.get("cells", {}).items():
             ratios = found.get("log_ratios") or []
             if len(ratios) < 2 or found.get("lockstep", run.interleaved.get("lockstep", True)) != lockstep:

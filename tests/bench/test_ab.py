@@ -230,6 +230,11 @@ def test_pair_noise_is_pooled_around_each_run_s_mean(tmp_path):
     part = {"cells": {SPEC.id: {"log_ratios": [3.08 + d for d in (0.42, -0.42, 0.0)]}}}
     runs.append(load(save_run({SPEC.id + "@A": [record(SPEC.id, samples(10))]}, tmp_path, extra={"interleaved": part})))
     assert pairs.pair_noise(runs)[SPEC.id] == noise
+    # tune's confirmation: plain fit against the winner (another loop, XLA), stored under plain
+    # fit's id: its spread (0.336 for a user) is not fit's own, and had stood for it.
+    part = {"cells": {SPEC.id: {"log_ratios": [0.3, -0.3, 0.1]}}, "tune": True}
+    runs.append(load(save_run({SPEC.id + "@A": [record(SPEC.id, samples(10))]}, tmp_path, extra={"interleaved": part})))
+    assert pairs.pair_noise(runs)[SPEC.id] == noise
 
 
 @pytest.mark.parametrize("sd, effect, threshold", [(0.08, 0.20, 0.10), (0.052, 0.17, 0.05), (0.03, 0.10, 0.05)])
