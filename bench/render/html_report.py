@@ -10,7 +10,7 @@ import jinja2
 from markupsafe import Markup
 
 from distbench.analysis import scaling
-from distbench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, comparison_noise
+from distbench.analysis.compare import DEFAULT_THRESHOLD, MIN_HISTORY_RUNS, compare_runs, comparison_noise
 from distbench.analysis.machines import MachineView
 from distbench.analysis.trends import Trend
 from distbench.core.errors import UserError
@@ -145,9 +145,25 @@ def _machines(view: MachineView) -> dict:
     commits = {e.run.commit for row in view.rows for e in row.latest.values()}
     builds = {e.run.build for row in view.rows for e in row.latest.values()}
     return {"reference": view.reference, "machines": view.machines, "workloads": workloads, "headers": headers,
+            "one_noise": _one_noise_lines(view),
             "commits": sorted(commits) if len(commits) > 1 else [], "builds": sorted(builds) if len(builds) > 1 else [],
             "runs": [f"{m}: run {', '.join(runs[m])}" for m in view.machines],
             "differences": [[field] + [str(values[m]) for m in view.machines] for field, values in view.differences]}
+
+
+def _one_noise_lines(view: MachineView) -> list[str]:
+    """Per machine, the cells judged with one machine's noise for both, as compare marks them
+    ("8 runs (A)"): a new node with one run had read firm verdicts, said to use both noises."""
+    judged: dict[tuple[str, str], list[str]] = {}
+    for row in view.rows:
+        for m, e in row.latest.items():
+            if e.comparison is not None and e.comparison.noise_of:
+                alone = view.reference if e.comparison.noise_of == "A" else m
+                short = m if alone == view.reference else view.reference
+                judged.setdefault((alone, short), []).append(row.cell)
+    return [f"{len(cells)} cell{'s' * (len(cells) != 1)} judged with {alone}'s noise alone, standing for "
+            f"{short}'s, which has fewer than {MIN_HISTORY_RUNS} stored runs that measured them so: "
+            f"{', '.join(cells)}" for (alone, short), cells in judged.items()]
 
 
 def _machine_row(view: MachineView, row) -> list[str]:
@@ -166,5 +182,5 @@ def _machine_row(view: MachineView, row) -> list[str]:
         elif not c.verdict:
             cells += ["-", c.presence]
         else:
-            cells += [units.ratio(c.ratio, c.ratio_ci), c.verdict]
+            cells += [units.ratio(c.ratio, c.ratio_ci), c.verdict + (" (one machine's noise)" if c.noise_of else "")]
     return cells

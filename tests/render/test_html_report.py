@@ -3,6 +3,7 @@ every chart is an inline SVG, nothing points outside the page, the injected regr
 marked and only it, and two machines are side by side."""
 
 import datetime as dt
+import html
 import os
 import math
 import random
@@ -131,7 +132,9 @@ def test_the_page_holds_every_cell_and_chart_and_nothing_from_outside(capsys, tm
     for cell in ("default-fit", "default-custom"):   # 20 and 10 ms here, 5 ms there
         row = table[table.index(cell):][:5]
         low, high = (0.2, 0.3) if cell == "default-fit" else (0.4, 0.6)
-        assert low < float(row[3].split()[0]) < high and row[4] in ("faster", "undecided"), row
+        # Its 3 runs less the one compared: this machine's noise stands for it, and the row says so.
+        assert low < float(row[3].split()[0]) < high and row[4] in ("faster (one machine's noise)",
+                                                                     "undecided (one machine's noise)"), row
     assert "multibranch" not in "".join(table)   # measured on one machine only
 
 
@@ -198,3 +201,19 @@ def test_verdicts_against_the_run_before_say_when_its_fingerprint_differs(capsys
         assert ("Machines differ in: env: {} -&gt; {&#39;TF_ENABLE_ONEDNN_OPTS&#39;: &#39;0&#39;}: these verdicts "
                 "measure that\ndifference" in verdicts) is said, verdicts[:2000]
     capsys.readouterr()
+
+
+def test_a_machine_with_one_run_is_judged_with_the_other_s_noise_and_the_page_says_so(capsys, tmp_path):
+    """A new node with one stored run: its verdicts used the reference's noise alone, as
+    compare marks it ("8 runs (A)"), while the page said both machines' noise was used."""
+    results, latest = _results(tmp_path)
+    for path in sorted((tmp_path / "results" / OTHER).glob("*.json"))[1:]:
+        path.unlink()
+    assert main(["report", "--run", latest, "--results", results, "--out", str(tmp_path / "report")]) == 0
+    capsys.readouterr()
+    text = html.unescape((tmp_path / "report" / "report.html").read_text())
+    assert (f"2 cells judged with {MACHINE}'s noise alone, standing for {OTHER}'s, which has fewer than 3 stored runs "
+            "that measured them so: reuters_cnn-default-fit, reuters_cnn-default-custom") in text
+    table = Page(text).sections["machines"]
+    row = table[table.index("default-custom"):][:5]
+    assert row[4].endswith(" (one machine's noise)"), row
