@@ -32,7 +32,17 @@ def render(run: StoredRun, history: list[StoredRun], trends: list[Trend], view: 
     return env.get_template("report.html.j2").render(
         run=_run_context(run), verdicts=_verdicts(run, history, threshold), charts=charts,
         trends=_trend_groups(trends), machines=_machines(view) if view else None, threshold=threshold,
+        no_trend=no_trend_line(history, trends),
     )
+
+
+def no_trend_line(history: list[StoredRun], trends: list[Trend]) -> str:
+    """Why no trend is drawn for a history of time-to-target runs ('' when one is, or none is
+    there): it had read "No matrix cell has been stored on this machine", "no step found"."""
+    if trends or not any(r.is_target for run in history for r in run.results.values()):
+        return ""
+    return ("These runs measured time to target only: a trend is drawn of a matrix cell's step time, and times to "
+            "target are compared run against run with `distbench compare A B` (machines too: MACHINE/N)")
 
 
 def _run_context(run: StoredRun) -> dict:

@@ -175,5 +175,5 @@ def _history_section(history: list[StoredRun], cell_trends: list[Trend]) -> list
              "found, each with what `compare`'s judge says of the run after it against the run before; those it "
              "calls slower are marked **regression** and come first:", ""]
     lines += [f"- {'**regression** ' if s.regression else ''}{cell}: {history_charts.step_text(s)}"
-              for cell, s in ordered] or ["- No step was found."]
+              for cell, s in ordered] or [f"- {html_report.no_trend_line(history, cell_trends) or 'No step was found.'}"]
     return lines + [""]

@@ -1,5 +1,6 @@
 """Time to target: the tracker, the loops that stop on it, censored seeds and their verdicts."""
 
+import html
 import math
 import time
 
@@ -281,6 +282,12 @@ def test_the_report_has_a_time_to_target_table_and_chart(tmp_path):
     assert "![Test metric against training time](time_to_target.png)" in text
     assert (tmp_path / "report" / "time_to_target.png").stat().st_size > 1000
     assert "## Accuracy against speed" not in text      # a target cell's final metric is its target
+    # A history of such runs draws no trend: the page says why, not "No matrix cell has been stored".
+    second = load(save(tmp_path / "results", {CELL: [_target_record(12.0, seed=k) for k in range(3)]}))
+    markdown, page = write_report(second, {run.machine_id: [run, second]}, tmp_path / "report2")
+    said = "These runs measured time to target only: a trend is drawn of a matrix cell's step time"
+    assert said in markdown.read_text() and "No step was found" not in markdown.read_text()
+    assert said in html.unescape(page.read_text()) and "No matrix cell has been stored" not in page.read_text()
 
 
 def test_multi_worker_target_cells_skip_with_their_reason(tiny):
