@@ -29,12 +29,17 @@ def closing_lines(found) -> list[str]:
     steps = ", ".join(f"{s.commit[:8]} {s.pairs}" for s in found.steps)
     lines = [f"GOOD {found.good[:8]}, BAD {found.bad[:8]}: {units.count(len(found.commits), 'commit')} after GOOD; "
              f"{units.count(len(found.steps), 'step')}, {units.count(found.pairs, 'pair')} in all (per step: {steps})."]
-    failed = found.steps[-1] if found.steps and found.steps[-1].verdict == "failed" else None
+    # The step that failed the search: the last, or one passed over (git bisect skip) that leaves it undecided
+    stuck = [s for s in found.steps if s.verdict == "failed" and (s is found.steps[-1] or s.commit in found.passed_over)]
+    failed = stuck[-1] if stuck and not found.first_regressed else None
     if found.first_regressed:
         step = next(s for s in found.steps if s.commit == found.first_regressed)
         lines.append(f"FIRST {step.verdict.upper()} COMMIT: {found.first_regressed} \"{step.subject}\"")
         lines += [less_accurate_line(c, found.tolerance) for c in step.run.cells
                   if "less accurate" in step.verdict and c.less_accurate(found.tolerance)]
+        if found.passed_over:
+            lines.append(f"Passed over, their cells failed (as git bisect skip): "
+                         f"{', '.join(c[:8] for c in found.passed_over)}.")
         later = _later(found.steps[0].verdict, step.verdict)
         if later:
             lines.append(f"BAD is also {later} than GOOD, and {found.first_regressed[:8]} is not: that came later; "

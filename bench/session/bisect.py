@@ -7,8 +7,11 @@ drifts 25-40% names a commit by chance. Here each step is the same judge as ``ch
 --against``: the candidate commit and GOOD, each from its own worktree of the project,
 measured at once as lockstep pairs of processes until the verdict is decided or the pairs
 run out (:mod:`distbench.session.paired_run`). A step that cannot decide stops the search
-and says between which commits the regression lies; it is never guessed. Each step is
-saved as an interleaved run.
+and says between which commits the regression lies; it is never guessed. A step whose
+cells failed (a commit that does not build) is passed over, as ``git bisect skip``: the
+nearest untried commit is measured instead, and when only failed commits are left before
+the first regressed one, the search names them and stops. Each step is saved as an
+interleaved run.
 
 BAD is measured first: when it has not regressed from GOOD there is nothing to find. Then
 the commits between them, BAD's first parents back to GOOD, are halved: a
@@ -59,6 +62,7 @@ class Bisection:
     first_regressed: str | None = None    # the commit found
     between: tuple[str, str] | None = None   # undecided: the regression lies after the first, at or before the second
     reason: str = ""                      # why nothing was named
+    passed_over: list[str] = field(default_factory=list)   # commits whose step failed, skipped as git bisect skips
 
     @property
     def pairs(self) -> int:
@@ -180,17 +184,28 @@ def _search(found: Bisection, step: Callable[[int], Step]) -> Bisection:
                         f"BAD against GOOD was {last.verdict}: the regression is not established")
         return found
     good, bad = -1, len(commits) - 1       # indices: good is same as GOOD (-1: GOOD itself), bad regressed
-    while bad - good > 1:
+    failed: list[int] = []
+    while untested := [i for i in range(good + 1, bad) if i not in failed]:
         mid = (good + bad) // 2
-        here = step(mid)
+        here = step(min(untested, key=lambda i: (abs(i - mid), i)))   # the middle, else the nearest not failed
         if here.verdict in REGRESSED:
-            bad = mid
+            bad = here.index - 1
         elif here.verdict == "same":
-            good = mid
-        else:   # undecided, failed or interrupted: say where the regression lies, do not guess
+            good = here.index - 1
+        elif here.verdict == "failed":   # a commit that does not build or run: passed over, as git bisect skip
+            failed.append(here.index - 1)
+        else:   # undecided or interrupted: say where the regression lies, do not guess
             found.between = (found.good if good < 0 else commits[good], commits[bad])
             found.reason = ("interrupted (Ctrl-C)" if here.verdict == "interrupted" else
                             f"{here.commit[:8]} against GOOD was {here.verdict}")
             return found
+    found.passed_over = [commits[i] for i in sorted(failed)]
+    inside = [commits[i] for i in sorted(failed) if good < i < bad]
+    if inside:   # the first regressed is one of them or bad: not guessed
+        found.between = (found.good if good < 0 else commits[good], commits[bad])
+        found.reason = (f"{', '.join(c[:8] for c in inside)} could not be measured (their cells failed), and the "
+                        f"first {FIND[found.find]} commit is {'one of them' if len(inside) > 1 else 'it'} or "
+                        f"{commits[bad][:8]}")
+        return found
     found.first_regressed = commits[bad]
     return found

@@ -1,6 +1,8 @@
 """bisect's search on given verdicts: which commit it names, and that an undecided step stops
 it with the range instead of a guess (the measuring is tests/test_user_verdicts.py's)."""
 
+from types import SimpleNamespace
+
 from distbench.session.bisect import Bisection, Step, _search
 
 
@@ -9,7 +11,7 @@ def _bisect(verdicts: list[str]) -> Bisection:
     found = Bisection("c0", commits[-1], commits)
 
     def step(i: int) -> Step:
-        done = Step(commits[i], "", i + 1, verdicts[i], run=None)
+        done = Step(commits[i], "", i + 1, verdicts[i], run=SimpleNamespace(cells=[]))
         found.steps.append(done)
         return done
 
@@ -51,7 +53,7 @@ def test_a_failed_step_names_each_failed_process_and_does_not_ask_for_more_pairs
 
     found = _search(found, step)
     lines = closing_lines(found)
-    assert found.exit_status == 3 and found.between == ("c0", "c3")
+    assert found.exit_status == 3 and found.between == ("c0", "c2")   # c2 regressed; c1, before it, failed
     assert "  sent-default-custom, pair 1, side B: error: worker pid 7 exited: RuntimeError: mid boom" in lines
     assert not any("--max-pairs" in line for line in lines) and lines[-1] == "RESULT: failed (exit 3)"
 
@@ -122,3 +124,21 @@ def test_a_step_judged_by_one_kind_says_which():
     assert "against GOOD: ACCURACY SAME, 0 pairs" in step_line(2, step, 6, "less-accurate")
     assert "against GOOD: SPEED SAME," in step_line(2, step, 6, "slower")
     assert "against GOOD: SAME," in step_line(2, step, 6)
+
+
+def test_a_commit_whose_cells_fail_is_passed_over_as_git_bisect_skips_it():
+    """A syntax error fixed in the next commit: the search had stopped there, the slower
+    commit after it never tried."""
+    from distbench.render.bisect_lines import closing_lines
+
+    found = _bisect(["same", "same", "failed", "same", "slower", "slower"])
+    assert found.first_regressed == "c5" and found.exit_status == 0 and found.passed_over == ["c3"]
+    assert [s.commit for s in found.steps] == ["c6", "c3", "c2", "c4", "c5"]   # c3 failed: its nearest instead
+    assert "Passed over, their cells failed (as git bisect skip): c3." in closing_lines(found)
+    # Failed commits just before the first regressed one: it, or one of them; never guessed.
+    found = _bisect(["same", "failed", "failed", "slower", "slower"])
+    assert found.first_regressed is None and found.exit_status == 3 and found.between == ("c1", "c4")
+    lines = closing_lines(found)
+    assert lines[-1] == "RESULT: failed (exit 3)" and any(
+        "c2, c3 could not be measured (their cells failed), and the first slower or less accurate commit is one "
+        "of them or c4" in line for line in lines), lines
