@@ -127,13 +127,17 @@ def cmd_tune(args: argparse.Namespace) -> int:
         lambda cell, a, b: print(summary.wrap(verdicts.pair_line(cell, a, b, label)), flush=True))
     if confirmed.saved:
         print(summary.saved_line(confirmed.saved) + " (the confirmation's pairs)")
-    emit(tune_table.tune_text(ranked, args.format))
-    for line in summary.wrap_lines(["", tune_table.tune_verdict(ranked, confirmed.cell),
-                                    *tune_table.not_ranked_lines(left_out, session.results)]):
+    verdict = tune_table.tune_verdict(ranked, confirmed.cell)
+    not_ranked = tune_table.not_ranked_lines(left_out, session.results)
+    status = 2 if confirmed.unsaved else status
+    if args.format == "json":
+        emit(tune_table.tune_document(ranked, verdict, not_ranked, confirmed.cell, status))
+    else:
+        emit(tune_table.tune_text(ranked, args.format))
+    for line in summary.wrap_lines(["", verdict, *not_ranked]):
         print(line)
     if confirmed.unsaved:   # after the verdict, which a failed save does not take with it
         print(run_table.error_line(confirmed.unsaved), file=sys.stderr)
-        return 2
     return status
 
 

@@ -40,6 +40,24 @@ def tune_text(ranked, fmt: str) -> str:
     return summary.wrap("\n".join(lines))
 
 
+def tune_document(ranked, verdict: str, not_ranked: list[str], confirmed=None, exit_status: int = 0) -> str:
+    """``tune --format json``: one document, the ranking's numbers as numbers, the verdict and
+    the confirmation's (it had been the ranking's rows alone, every number a string)."""
+    import json
+
+    rows = [{"rank": k if r.accepted else None, "accepted": r.accepted, "cell": r.result.id,
+             "strategy": r.result.spec.strategy, "loop": r.result.spec.loop,
+             "steps_per_execution": r.steps_per_execution, "jit_compile": bool(r.result.spec.jit_compile),
+             "processes": r.result.processes, "mean_step_s": r.result.mean_step, "median_s": r.result.median,
+             "speedup_vs_plain_fit": r.speedup, "guard": r.guard} for k, r in enumerate(ranked, 1)]
+    confirmation = None if confirmed is None else {
+        "verdict": confirmed.verdict, "pairs": confirmed.judgement.pairs, "ratio": confirmed.judgement.ratio,
+        "interval": list(confirmed.judgement.interval) if confirmed.judgement.interval else None}
+    return json.dumps({"ranking": rows, "verdict": verdict, "confirmation": confirmation,
+                       "not_ranked": [line.strip().removeprefix("not ranked: ") for line in not_ranked],
+                       "exit_status": exit_status}, indent=2)
+
+
 def _tune_label(r) -> str:
     spec = r.result.spec
     ops = f", all-reduce {spec.cross_device_ops}" if spec.cross_device_ops != "auto" else ""

@@ -97,6 +97,12 @@ def test_rank_orders_accepted_by_median_with_speedups_and_rejects_what_learns_wo
     assert text[6].startswith("  note, 2 (custom, steps/exec 1): a note on the custom loop long")
     assert max(map(len, text)) <= 120
     assert json.loads(tune_table.tune_text(ranked, "json"))[1]["notes"].startswith("a note on the custom loop")
+    # tune --format json: one document with the verdict, numbers as numbers (it was the rows alone, "0.70").
+    doc = json.loads(tune_table.tune_document(ranked, "Fastest ...", ["  not ranked: x: skipped: no GPU"], None, 0))
+    assert doc["ranking"][0]["rank"] == 1 and doc["ranking"][0]["speedup_vs_plain_fit"] == pytest.approx(1.25, rel=0.02)
+    assert doc["ranking"][-1]["rank"] is None and doc["ranking"][-1]["accepted"] is False
+    assert isinstance(doc["ranking"][0]["mean_step_s"], float) and doc["verdict"] == "Fastest ..."
+    assert doc["not_ranked"] == ["x: skipped: no GPU"] and doc["confirmation"] is None and doc["exit_status"] == 0
     verdict = tune_table.tune_verdict(ranked)
     assert verdict.startswith("Fastest by mean step: default fit (steps/exec 50, XLA off), 8.0")
     assert "1.25x plain fit. Not confirmed" in verdict
