@@ -7,6 +7,7 @@ stderr and exit status 2; no traceback for a typo. ``check`` exits 1 on a regres
 from __future__ import annotations
 
 import argparse
+import re
 import logging
 import os
 import sys
@@ -44,6 +45,10 @@ class _OneLineParser(argparse.ArgumentParser):
         self._negative_number_matcher = options.NEGATIVE_VALUE
 
     def error(self, message: str, helps: str | None = None):
+        side = re.fullmatch(r"argument (--[ab]): expected one argument", message)
+        if side:   # a side that is one option (--b "--no-save") reads to argparse as that option, not a value
+            message += (f": a side of one word that starts with a dash reads as an option; give it with '=', "
+                        f"{side.group(1)}=--intra-op-threads=2")
         self.exit(2, f"{self.prog}: error: {message} (`{helps or self.prog + ' --help'}` lists every option)\n")
 
 

@@ -59,6 +59,16 @@ def test_bad_input_is_one_clear_line_and_exit_2(capsys, argv, message):
     assert "Traceback" not in err and err.count("\n") == 1
 
 
+def test_a_side_of_one_word_with_a_dash_says_how_to_give_it(capsys):
+    """argparse reads ``--b "--intra-op-threads=2"`` as an option: its "expected one argument" did not say why."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["ab", "--b", "--intra-op-threads=2"])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.startswith(
+        "distbench ab: error: argument --b: expected one argument: a side of one word that starts with a dash reads "
+        "as an option; give it with '=', --b=--intra-op-threads=2"), err
+
+
 def test_list_shows_each_adapter_with_availability(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
