@@ -114,6 +114,13 @@ def accuracy(run: StoredRun):
         steps = [r.median for r in rows]
         if max(steps) > 4 * min(steps):   # a few slow cells would squeeze the rest into a corner
             ax.set_xscale("log")
+            # Plain numbers, few of them: the minor ticks' 3x10^0, 4x10^0 ... had run into each other.
+            from matplotlib import ticker   # with the figure's matplotlib, not at import
+
+            ax.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.margins(x=0.08, y=0.08)   # a point at an edge had been cut in half
         ax.set_xlabel("median step time (ms; log scale where wide): left is faster", fontsize=8)
         ax.set_ylabel(plain(f"test {rows[0].guard_metric}: {better} is better"), fontsize=8)
         ax.set_title(plain(workload) + (" (grey: the guard's band)" if band else ""), fontsize=10)

@@ -217,3 +217,18 @@ def test_a_machine_with_one_run_is_judged_with_the_other_s_noise_and_the_page_sa
     table = Page(text).sections["machines"]
     row = table[table.index("default-custom"):][:5]
     assert row[4].endswith(" (one machine's noise)"), row
+
+
+def test_a_log_scaled_accuracy_chart_labels_its_axis_in_plain_numbers_apart(tmp_path):
+    """Cells 1.5 to 9 ms apart: the log axis's minor ticks had read 3x10^0 4x10^0 ..., run together."""
+    from distbench.render import run_charts
+    from distbench.storage.files import load
+
+    cells = {cell: [record(cell, samples(median, seed=k, spread=0.01), 0.6)]
+             for k, (cell, median) in enumerate(zip(CELLS[:2], (1.5, 9.0)))}
+    fig, _ = run_charts.accuracy(load(save(tmp_path / "results", cells)))
+    fig.canvas.draw()
+    (ax,) = [a for a in fig.axes if a.get_xscale() == "log"]
+    shown = [t.get_text() for t in ax.get_xticklabels() + ax.get_xticklabels(minor=True) if t.get_text()]
+    assert shown and all(re.fullmatch(r"\d+(\.\d+)?", text) for text in shown), shown
+    assert ax.get_xlim()[0] < 1.5 and ax.get_xlim()[1] > 9.0   # neither point at an edge
