@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from distbench.core.errors import UserError
 from distbench.core import cpus, keras_flavour
-from distbench.core.fit_calls import calls_problem, evaluation_problem, rounding_problem
+from distbench.core.fit_calls import calls_problem, evaluation_problem, rounding_problem, steady_before_evaluation
 from distbench.core.targets import parse
 
 # The harness-overhead benchmark's target: the harness adds at most 3% to the median step
@@ -324,17 +324,13 @@ class CellSpec:
 
     def _first_evaluation_after_a_steady_step(self) -> None:
         """A target reached at the first evaluation before any steady step, or a budget that
-        ends before one, left a time to target and no step time: the cell failed after training."""
+        ends before one, left a time to target and no step time: the cell failed after training.
+        fit's calls are its units where they are sure to be (one replica); elsewhere its worker
+        checks the calls it makes (:mod:`distbench.loops.fit`)."""
         unit = max(self.steps_per_execution, 1) if self.loop == "fit" and self.strategy in ONE_REPLICA else 1
-        need = unit * (2 + -(-self.warmup_steps // unit))   # the cold start's unit, the warm-up's, one steady
-        first = (f"the cold start and {self.warmup_steps} warm-up steps come first"
-                 + (f", in units of {unit} steps" if unit > 1 else ""))
-        if self.max_steps < need:
-            raise UserError(f"--max-steps {self.max_steps} leaves no steady step ({first}): give --max-steps {need} "
-                            "or more, or fewer --warmup-steps.")
-        if self.eval_every < need:
-            raise UserError(f"--eval-every {self.eval_every} may find the target before any steady step ({first}): "
-                            f"give --eval-every {need} or more, or fewer --warmup-steps.")
+        problem = steady_before_evaluation(self.eval_every, self.max_steps, self.warmup_steps, unit)
+        if problem:
+            raise UserError(problem)
 
 
 def _threads(what: str, threads: int) -> None:

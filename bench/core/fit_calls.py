@@ -64,3 +64,19 @@ def evaluation_problem(eval_every: int, max_steps: int, steps_per_epoch: int | N
             f"{steps_per_execution}: a time-to-target fit cell is evaluated only after whole calls of "
             f"{steps_per_execution} steps, later than asked{example}, and its time to target would read longer than another loop's; give multiples of "
             f"{steps_per_execution}, or a --steps-per-execution that divides them.")
+
+
+def steady_before_evaluation(eval_every: int, max_steps: int, warmup_steps: int, unit: int) -> str:
+    """Why a time-to-target cell timed in units of ``unit`` steps (fit's calls) may stop before
+    any steady step: at its first evaluation (its target reached) or at its budget; '' when it
+    cannot."""
+    need = unit * (2 + -(-warmup_steps // unit))   # the cold start's unit, the warm-up's, one steady
+    first = f"the cold start and {warmup_steps} warm-up steps come first" + (f", in units of {unit} steps" if unit > 1
+                                                                             else "")
+    if max_steps < need:
+        return (f"--max-steps {max_steps} leaves no steady step ({first}): give --max-steps {need} or more, or fewer "
+                "--warmup-steps.")
+    if eval_every < need:
+        return (f"--eval-every {eval_every} may find the target before any steady step ({first}): give --eval-every "
+                f"{need} or more, or fewer --warmup-steps.")
+    return ""

@@ -7,7 +7,7 @@ import time
 from distbench.core import keras_flavour, stats
 from distbench.core.config import TIMING_COST_CALL_S
 from distbench.core.errors import UserError
-from distbench.core.fit_calls import calls_problem, rounding_problem
+from distbench.core.fit_calls import calls_problem, rounding_problem, steady_before_evaluation
 from distbench.loops.base import (
     LOOPS,
     LoopResult,
@@ -147,8 +147,11 @@ class FitLoop(TrainingLoop):
         if spe > 1 and spe_unsupported(ctx.strategy):
             notes.append(SPE_NOTE.format(asked=spe))
             spe = 1
+        tracker = ctx.after_step   # a time-to-target cell's: checked in its calls as made (the parent: one replica's)
         problem = calls_problem(cfg.epochs, cfg.steps_per_epoch, cfg.warmup_steps, spe) or (
-            rounding_problem(cfg.steps_per_epoch, spe) if keras_flavour.current() == "keras3" else "")
+            rounding_problem(cfg.steps_per_epoch, spe) if keras_flavour.current() == "keras3" else "") or (
+            steady_before_evaluation(tracker.eval_every, tracker.max_steps, cfg.warmup_steps, spe)
+            if tracker is not None and spe > 1 else "")
         if problem:   # refused before training, not after it for want of a steady call or with more steps
             raise UserError(problem)
         compile_model(ctx, spe)

@@ -171,6 +171,25 @@ def test_a_first_evaluation_before_any_steady_step_is_refused_before_the_run(tin
                       steps_per_epoch=40, steps_per_execution=10, warmup_steps=15))
 
 
+@pytest.mark.slow
+def test_fit_s_worker_refuses_a_first_evaluation_before_a_steady_call_the_parent_could_not_see(tmp_path):
+    """fit on one virtual device runs calls of 10 (the parent cannot know every strategy's
+    replicas, and checks one replica's strategies only): its worker refuses before training;
+    a target reached at the first evaluation had failed the cell after it."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "distbench", "run", "--workload", "reuters_cnn", "--strategy", "virtual", "--devices", "1",
+         "--loop", "fit", "--target", "accuracy=0.001", "--eval-every", "20", "--max-steps", "100", "--steps-per-epoch",
+         "100", "--steps-per-execution", "10", "--data", "synthetic", "--guard-seeds", "0", "--repeats", "1",
+         "--no-peak", "--no-save"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    said = " ".join(result.stdout.split())
+    assert result.returncode == 1 and ("--eval-every 20 may find the target before any steady step (the cold start "
+                                       "and 5 warm-up steps come first, in units of 10 steps): give --eval-every 30") \
+        in said, result.stdout[-2000:] + result.stderr[-2000:]
+
+
 def test_a_target_due_between_two_of_fit_s_calls_is_refused_not_evaluated_late():
     """fit calls back after whole calls: at every 25 steps in calls of 10 it evaluated at 30,
     50, 80, and its times to target read longer than the other loops' at 25, 50, 75. A
