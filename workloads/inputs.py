@@ -127,24 +127,7 @@ class Data(Examples):
         x_spec, y_spec = self.element_spec()
         return {"source": self.source, "kind": self.kind, "train_examples": self.examples("train"),
                 "test_examples": self.examples("test"), "inputs": spec_text(x_spec), "labels": spec_text(y_spec),
-                "fingerprint": self.fingerprint(), "majority_class_share": majority_share(self.y_test), **self.details}
-
-
-def majority_share(labels) -> float | None:
-    """The test accuracy of always answering the commonest class: ``labels`` as class ids
-    (integers, or floats that are whole numbers; one per example) or one-hot rows; None for
-    dataset functions and labels of any other form (a regression's)."""
-    if labels is None:
-        return None
-    y = np.asarray(labels)
-    if y.ndim == 2 and y.shape[1] > 1 and y.dtype.kind in "biuf" and np.isin(y, (0, 1)).all():
-        y = y.argmax(axis=1)   # one-hot
-    elif y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1 or not y.size or y.dtype.kind not in "biuf" or not np.all(np.mod(y, 1) == 0):
-        return None
-    _, counts = np.unique(y, return_counts=True)
-    return round(float(counts.max() / counts.sum()), 4)
+                "fingerprint": self.fingerprint(), **self.details}
 
 
 def spec_text(spec) -> Any:

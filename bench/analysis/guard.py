@@ -179,8 +179,8 @@ def judge(result: CellResult, refs: dict[tuple, Reference]) -> dict | None:
     if len(ref.values) < 2:
         return _unguarded(value, f"the reference ran with one seed only ({ref.cell}); its spread is unknown")
     status = "low" if value < ref.low else "high" if value > ref.high else "ok" if ref.powered else "underpowered"
-    if ref.at_chance and status != "high":
-        status = "chance"   # within, or below, a band that learning nothing is inside: not judged, not "ok"
+    if ref.at_chance and status in ("ok", "underpowered"):
+        status = "chance"   # inside a band that learning nothing is inside: not judged, not "ok" (below it: LOW)
     return {"status": status, "metric": result.guard_metric, "value": value, "reference": ref.as_dict(),
             "worse": status == ("low" if ref.direction == "higher" else "high")}
 

@@ -238,3 +238,23 @@ def median_order_interval(values: Sequence[float], confidence: float = 0.95) -> 
     while k + 1 <= (n + 1) // 2 and coverage(k + 1) >= confidence:
         k += 1
     return ordered[k - 1], ordered[n - k], coverage(k)
+
+
+def majority_share(labels) -> float | None:
+    """The test accuracy of always answering the commonest class: ``labels`` as class ids
+    (integers, or floats that are whole numbers; one per example) or one-hot rows (each row
+    one 1); None for labels of any other form (a regression's, multi-hot rows) or none."""
+    import numpy as np   # the parent's statistics do not need it
+
+    if labels is None:
+        return None
+    y = np.asarray(labels)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    elif y.ndim == 2 and y.dtype.kind in "biuf" and np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all():
+        y = y.argmax(axis=1)   # one-hot (multi-hot rows, whose accuracy is per label, are not)
+    if y.ndim != 1 or not y.size or y.dtype.kind not in "biuf" or not np.all(np.mod(y, 1) == 0):
+        return None
+    _, counts = np.unique(y, return_counts=True)
+    return round(float(counts.max() / counts.sum()), 4)
+

@@ -81,9 +81,11 @@ def test_a_reference_that_learned_nothing_judges_no_cell_and_says_so():
         return rec
 
     run = _run(at(0.36), at(0.37, init_seed=1), at(0.365, init_seed=2), at(0.36, "virtual", "custom"),
-               at(0.62, "virtual", "fit"))
+               at(0.62, "virtual", "fit"), at(0.05, "virtual", "train_on_batch"))
     results = results_of(run)
     verdicts = guard.apply(results)
+    # Far below even the majority class's share: still LOW, flagged (tune does not accept it).
+    assert verdicts["virtual-train_on_batch-None"]["status"] == "low" and guard.worse(verdicts["virtual-train_on_batch-None"])
     assert verdicts["virtual-custom-None"]["status"] == "chance" and not guard.worse(verdicts["virtual-custom-None"])
     assert verdicts["virtual-fit-None"]["status"] == "high"          # one that learns is still shown better
     assert verdicts["virtual-custom-None"]["reference"]["at_chance"] is True
@@ -91,12 +93,25 @@ def test_a_reference_that_learned_nothing_judges_no_cell_and_says_so():
     (line,) = guard_text.power_lines(results)
     assert line.startswith("default: THE REFERENCE DID NOT LEARN: accuracy 0.365 over 3 seeds of default-fit-None, "
                            "within 0.02 of chance (0.360, the test set's majority-class share)"), line
+    del results["virtual-train_on_batch-None"]   # flagged; the outcome's line is for a run that flagged none
     assert guard_text.guard_outcome(results).endswith("(1 judged; 2 not, their reference at chance).")
     # The same accuracies with a majority share of 0.25 learned: judged as before.
     for records in run.values():
         records[0]["data"]["majority_class_share"] = 0.25
         records[0].pop("accuracy_guard")
     assert guard.apply(results_of(run))["virtual-custom-None"]["status"] == "ok"
+
+
+def test_the_majority_share_of_class_ids_and_one_hot_rows_not_of_multi_hot_or_regression_labels():
+    import numpy as np
+
+    from distbench.core.stats import majority_share
+
+    assert majority_share(np.array([0, 1, 1, 2])) == 0.5 and majority_share(np.eye(3)[[0, 0, 1]]) == 0.6667
+    assert majority_share(np.array([[1.0], [1.0], [0.0]])) == 0.6667
+    multi_hot = np.array([[1, 1], [0, 1], [0, 0], [1, 0]])   # two binary labels: chance is 0.5, not a class's share
+    assert majority_share(multi_hot) is None and majority_share(np.array([0.5, 1.2])) is None
+    assert majority_share(None) is None
 
 
 def test_an_auc_at_one_half_is_chance_and_an_error_has_none():
