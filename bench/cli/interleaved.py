@@ -90,7 +90,8 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     """The first commit after GOOD, up to BAD, whose cells regressed from GOOD's (exit 0 when
     one is named or BAD did not regress; 3 when a step could not decide or failed)."""
     if args.allow_undecided or args.allow_missing or args.format != "table":
-        raise UserError("bisect prints its steps as lines and stops at an undecided or failed step: it does not "
+        raise UserError("bisect prints its steps as lines and stops at an undecided step (a failed one is passed "
+                        "over): it does not "
                         "take --allow-undecided, --allow-missing or --format; each step's run is stored in full.")
     found = bisect.bisect(options.from_namespace(args), args.good, args.bad, pair_settings(args), args.matrix_file,
                           args.given, pair_progress,

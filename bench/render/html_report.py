@@ -39,7 +39,8 @@ def render(run: StoredRun, history: list[StoredRun], trends: list[Trend], view: 
 def no_trend_line(history: list[StoredRun], trends: list[Trend]) -> str:
     """Why no trend is drawn for a history of time-to-target runs ('' when one is, or none is
     there): it had read "No matrix cell has been stored on this machine", "no step found"."""
-    if trends or not any(r.is_target for run in history for r in run.results.values()):
+    plain = [run for run in history if not run.interrupted and not run.interleaved]
+    if trends or not plain or not all(r.is_target for run in plain for r in run.results.values()):
         return ""
     return ("These runs measured time to target only: a trend is drawn of a matrix cell's step time, and times to "
             "target are compared run against run with `distbench compare A B` (machines too: MACHINE/N)")
@@ -172,7 +173,8 @@ def _one_noise_lines(view: MachineView) -> list[str]:
                 short = m if alone == view.reference else view.reference
                 judged.setdefault((alone, short), []).append(row.cell)
     return [f"{len(cells)} cell{'s' * (len(cells) != 1)} judged with {alone}'s noise alone, standing for "
-            f"{short}'s, which has fewer than {MIN_HISTORY_RUNS} stored runs that measured them so: "
+            f"{short}'s, which has fewer than {MIN_HISTORY_RUNS} stored runs that measured them so besides the run "
+            f"compared: "
             f"{', '.join(cells)}" for (alone, short), cells in judged.items()]
 
 

@@ -34,7 +34,9 @@ def write_report(run: StoredRun, histories: dict[str, list[StoredRun]], out_dir:
     history = [run] if run.measured_on else [r for r in histories.get(run.machine_id, []) if r.number <= run.number] or [run]
     if not run.measured_on:
         histories = {**histories, run.machine_id: history}
-    view = side_by_side(histories, reference or run.machine_id, threshold) if len(histories) > 1 or reference else None
+    histories = {m: runs for m, runs in histories.items() if runs}   # a folder that held only the copy: none
+    chosen = reference or (run.machine_id if run.machine_id in histories else None)
+    view = side_by_side(histories, chosen, threshold) if chosen and (len(histories) > 1 or reference) else None
     cell_trends = trends(history, threshold)
     out = Path(out_dir)
     try:

@@ -40,12 +40,13 @@ def tune_text(ranked, fmt: str) -> str:
     return summary.wrap("\n".join(lines))
 
 
-def tune_document(ranked, verdict: str, not_ranked: list[str], confirmed=None, exit_status: int = 0) -> str:
+def tune_document(ranked, verdict: str, not_ranked: list[str], confirmed=None, exit_status: int = 0,
+                  interrupted: bool = False) -> str:
     """``tune --format json``: one document, the ranking's numbers as numbers, the verdict and
     the confirmation's (it had been the ranking's rows alone, every number a string)."""
     import json
 
-    rows = [{"rank": k if r.accepted else None, "accepted": r.accepted, "cell": r.result.id,
+    rows = [{"rank": k if r.accepted and not interrupted else None, "accepted": r.accepted, "cell": r.result.id,
              "strategy": r.result.spec.strategy, "loop": r.result.spec.loop,
              "steps_per_execution": r.steps_per_execution, "jit_compile": bool(r.result.spec.jit_compile),
              "processes": r.result.processes, "mean_step_s": r.result.mean_step, "median_s": r.result.median,
@@ -53,7 +54,7 @@ def tune_document(ranked, verdict: str, not_ranked: list[str], confirmed=None, e
     confirmation = None if confirmed is None else {
         "verdict": confirmed.verdict, "pairs": confirmed.judgement.pairs, "ratio": confirmed.judgement.ratio,
         "interval": list(confirmed.judgement.interval) if confirmed.judgement.interval else None}
-    return json.dumps({"ranking": rows, "verdict": verdict, "confirmation": confirmation,
+    return json.dumps({"ranking": rows, "verdict": verdict, "confirmation": confirmation, "interrupted": interrupted,
                        "not_ranked": [line.strip().removeprefix("not ranked: ") for line in not_ranked],
                        "exit_status": exit_status}, indent=2)
 

@@ -482,6 +482,15 @@ def test_copies_and_another_machine_s_runs_are_left_out_of_the_history_and_named
     assert code == 0 and "The machines' fingerprints are the same" not in page, page
     used = re.search(r"Runs used: ([^<]*)", page).group(1)
     assert f"{machine.name}: run 0006" in used and "0009" not in used and f"{other}: run 0004" in used, used
+    # A folder that holds nothing but another machine's copy: reported on its own, not a refusal
+    # of a --reference nobody gave (its folder, emptied of the copy, had been taken for one).
+    lone = Path(results) / machine_id({**INFO["distbench"], "cpu_count": 16})
+    lone.mkdir()
+    copied = lone / sorted(machine.glob("0001_*.json"))[0].name
+    copied.write_text(sorted(machine.glob("0001_*.json"))[0].read_text())
+    code, out, err = run_cli(capsys, "report", "--run", str(copied), "--results", results, "--out",
+                             str(Path(results).parent / "rep3"))
+    assert code == 0 and (Path(results).parent / "rep3" / "report.html").exists(), out + err
     # A check of a run against its copy passed every cell as "same".
     original = sorted(machine.glob("0002_*.json"))[-1]
     code, _, err = run_cli(capsys, "check", "--baseline", str(original), "--run",

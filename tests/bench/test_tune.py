@@ -103,6 +103,8 @@ def test_rank_orders_accepted_by_median_with_speedups_and_rejects_what_learns_wo
     assert doc["ranking"][-1]["rank"] is None and doc["ranking"][-1]["accepted"] is False
     assert isinstance(doc["ranking"][0]["mean_step_s"], float) and doc["verdict"] == "Fastest ..."
     assert doc["not_ranked"] == ["x: skipped: no GPU"] and doc["confirmation"] is None and doc["exit_status"] == 0
+    cut = json.loads(tune_table.tune_document(ranked, "Interrupted: ...", [], None, 130, interrupted=True))
+    assert cut["interrupted"] and all(row["rank"] is None for row in cut["ranking"]) and cut["exit_status"] == 130
     verdict = tune_table.tune_verdict(ranked)
     assert verdict.startswith("Fastest by mean step: default fit (steps/exec 50, XLA off), 8.0")
     assert "1.25x plain fit. Not confirmed" in verdict

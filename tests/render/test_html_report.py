@@ -213,7 +213,7 @@ def test_a_machine_with_one_run_is_judged_with_the_other_s_noise_and_the_page_sa
     capsys.readouterr()
     text = html.unescape((tmp_path / "report" / "report.html").read_text())
     assert (f"2 cells judged with {MACHINE}'s noise alone, standing for {OTHER}'s, which has fewer than 3 stored runs "
-            "that measured them so: reuters_cnn-default-fit, reuters_cnn-default-custom") in text
+            "that measured them so besides the run compared: reuters_cnn-default-fit, reuters_cnn-default-custom") in text
     table = Page(text).sections["machines"]
     row = table[table.index("default-custom"):][:5]
     assert row[4].endswith(" (one machine's noise)"), row
