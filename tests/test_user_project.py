@@ -71,9 +71,32 @@ def _runs(project):
 # plugins that split or order tests by file do): the matrix's items, whose module is in
 # the installed package, raised ValueError there.
 RELATIVE_CONFTEST = """
+import pathlib
+
+import pytest
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         item.path.relative_to(config.rootpath)
+
+
+def pytest_runtest_setup(item):   # the project's hooks run for a cell as for any test
+    with open(pathlib.Path(__file__).with_name("setup.log"), "a") as log:
+        log.write(item.nodeid + "\\n")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):   # pytest's recipe: test results available in fixtures
+    report = yield
+    setattr(item, "rep_" + report.when, report)
+    return report
+
+
+@pytest.fixture(autouse=True)
+def _reads_its_result(request):
+    yield
+    assert request.node.rep_call.outcome in ("passed", "failed", "skipped")
 """
 
 
@@ -97,6 +120,11 @@ def test_pytest_benchmark_only_measures_the_project_s_matrix(project):
     # no "empty parameter set" skip for the overhead benchmark nobody asked for.
     assert any(line.startswith("SKIPPED [") and "] distbench: one_gpu: " in line for line in ours), ours[-8:]
     assert "empty parameter set" not in out
+    # The project's conftest hooks ran for its cells (pytest found no conftest for their path, and
+    # the recipe's fixture had errored at every cell's teardown: no rep_call).
+    ran = (project / "setup.log").read_text().splitlines()
+    assert "distbench-matrix.py::test_cell[tiny_sentiment-default-custom]" in ran, ran
+    assert " error" not in out and "rep_call" not in out, out[-3000:]
     # JUnit keeps pytest's own skip text, the whole reason where it was raised (it read "distbench:None: ...").
     skips = re.findall(r"<skipped [^>]*>([^<]*)</skipped>", (project / "j.xml").read_text())
     assert skips and all(re.match(r".*matrix\.py:\d+: one_gpu: ", text) for text in skips), skips

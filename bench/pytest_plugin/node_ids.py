@@ -25,8 +25,21 @@ _NAMED = pytest.StashKey[list]()
 
 def matrix_path(config: pytest.Config, real: Path) -> Path:
     """Where the matrix's items say they are: its file when inside the root folder (this
-    checkout), else :data:`FILE` in the root folder."""
-    return real if real.is_relative_to(config.rootpath) else config.rootpath / FILE
+    checkout), else :data:`FILE` in the root folder, with the root folder's conftests as its
+    own. pytest finds a path's conftests by its folder, a path that is no file being a
+    folder itself, which it has not visited: the project's conftest hooks (its
+    ``pytest_runtest_setup``, pytest's own ``rep_call`` recipe) had never run for a cell,
+    here or at the installed path."""
+    if real.is_relative_to(config.rootpath):
+        return real
+    path = config.rootpath / FILE
+    try:   # as pytest loads a folder's conftests when it collects it (a private call: pytest 8 and 9)
+        config.pluginmanager._loadconftestmodules(
+            path, config.getoption("importmode"), rootpath=config.rootpath,
+            consider_namespace_packages=config.getini("consider_namespace_packages"))
+    except (AttributeError, TypeError, ValueError):
+        pass   # another pytest: the cells without the project's conftest hooks, as before
+    return path
 
 
 def _cell_id(arg: str) -> str | None:
