@@ -99,9 +99,11 @@ class Workload(abc.ABC):
         custom loop averages over the global batch. Any Keras loss object: its reduction is
         read when it is called."""
         loss = self.loss()
-        if isinstance(loss, str):   # a name: Keras's function of it, one value per example (compile averages it)
-            return keras_flavour.api().losses.get(loss)
-        if not per_example or not hasattr(loss, "reduction"):   # a plain function: one value per example already
+        if isinstance(loss, str) or not hasattr(loss, "reduction"):   # a name, or a function: one value per example
+            found = keras_flavour.api().losses.get(loss) if isinstance(loss, str) else loss
+            # Called directly (the custom loop), with labels of the output's rank as compile's wrapper makes them
+            return keras_flavour.same_rank(found) if per_example else found
+        if not per_example:
             return loss
         # A copy of its attributes, not copy.copy: Keras copies a loss through its config, which
         # lost Huber's delta (the custom loop trained, and every loop's stored test loss was, delta
@@ -152,8 +154,9 @@ class Workload(abc.ABC):
     def check(self, model, data: Data) -> dict:
         """Refuses (UserError, one line) data that does not fit ``model``, and a guard metric
         it does not compute; what the run needs to know of the workload."""
-        check(self.name, model, data, self.training_loss())
-        one_per_example(self.name, model, data, self.training_loss(per_example=True))
+        per_example = self.training_loss(per_example=True)   # a function's as compile calls it, ranks aligned
+        check(self.name, model, data, per_example)
+        one_per_example(self.name, model, data, per_example)
         names, guard = self.metric_names(), self.guard()
         if guard not in names:
             raise UserError(f"{self.name}: guard_metric {guard!r} is not one the model computes; it computes "

@@ -83,6 +83,29 @@ def reduction(value: str | None) -> str:
     return value
 
 
+def same_rank(loss_fn):
+    """``loss_fn`` (a loss function, ``y_true, y_pred`` -> one value per example) called with
+    labels and outputs of the same rank, as Keras's compile wraps a function or a loss's name:
+    labels ``(N,)`` beside a ``Dense(1)`` output ``(N, 1)`` get its last axis (called bare,
+    ``binary_crossentropy`` refused them, though fit trains on them), an output's extra axis
+    of 1 is squeezed otherwise."""
+    import tensorflow as tf
+
+    def aligned(y_true, y_pred):
+        true_rank, pred_rank = y_true.shape.rank, y_pred.shape.rank
+        if true_rank is not None and pred_rank is not None:
+            if pred_rank == true_rank + 1 and y_pred.shape[-1] == 1:
+                y_true = tf.expand_dims(y_true, -1) if true_rank == 1 else y_true
+                y_pred = y_pred if true_rank == 1 else tf.squeeze(y_pred, -1)
+            elif true_rank == pred_rank + 1 and y_true.shape[-1] == 1:
+                y_pred = tf.expand_dims(y_pred, -1) if pred_rank == 1 else y_pred
+                y_true = y_true if pred_rank == 1 else tf.squeeze(y_true, -1)
+        return loss_fn(y_true, y_pred)
+
+    aligned.__name__ = getattr(loss_fn, "__name__", "loss")
+    return aligned
+
+
 def to_float(value) -> float:
     """A scalar variable or tensor of either flavour (a Keras 3 variable, a tf.Variable, a
     MirroredVariable) as a Python float."""

@@ -35,6 +35,8 @@ def measure(spec, metrics: str = "workload") -> dict:
     keras.utils.set_random_seed(spec.training_seed)
     model = workload.new_model(data)
     optimizer, loss_fn = workload.optimizer(), workload.training_loss()
+    if not hasattr(loss_fn, "reduction"):   # a function (or a loss's name): as compile calls it, ranks aligned
+        loss_fn = keras_flavour.same_rank(loss_fn)
     tracked = [m for m in workload.metrics() if metrics == "workload" or m.name == "accuracy"]
     ds = data.dataset("train")
     if data.kind == "arrays":
@@ -48,7 +50,7 @@ def measure(spec, metrics: str = "workload") -> dict:
         x, y = next(iterator)
         with tf.GradientTape() as tape:
             pred = model(x, training=True)
-            loss = loss_fn(y, pred)
+            loss = tf.reduce_mean(loss_fn(y, pred))   # a function's one value per example, averaged as compile does
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         for metric in tracked:

@@ -221,3 +221,37 @@ def test_every_worker_of_a_multi_worker_cell_runs_the_same_cost_steps():
     assert fit_loop.cost_steps(single, [0.5]) == fit_loop.COST_MIN_STEPS     # no steady step to go by
     across = object.__new__(tf.distribute.MultiWorkerMirroredStrategy)
     assert fit_loop.cost_steps(across, fast) == fit_loop.cost_steps(across, slow) == fit_loop.COST_MIN_STEPS
+
+
+def test_the_bare_loop_averages_a_loss_given_by_name_with_labels_of_one_rank_less(tiny, monkeypatch):
+    """A user's regression with ``loss() == "mse"``, labels (N,) and a Dense(1) output: the bare
+    loop called the function bare and took its per-example values for one number ("only
+    0-dimensional arrays can be converted to Python scalars"): every overhead pair failed."""
+    import numpy as np
+    from distbench import Workload, workloads
+    from distbench.scenarios import bare
+
+    class Mse(Workload):
+        name = "mse"
+
+        def build_model(self):
+            import keras
+
+            return keras.Sequential([keras.Input(shape=(5,)), keras.layers.Dense(1)])
+
+        def loss(self):
+            return "mse"
+
+        def metrics(self):
+            import keras
+
+            return [keras.metrics.MeanAbsoluteError(name="mae")]
+
+        def data(self, source, seed):
+            x = np.random.default_rng(seed).standard_normal((64, 5)).astype(np.float32)
+            return (x, x[:, 0] * 2.0), (x, x[:, 0] * 2.0)   # labels (64,)
+
+    monkeypatch.setattr(workloads, "get", lambda name: Mse())
+    record = bare.measure(tiny("mse", "default", "custom", data="auto", global_batch=8, steps_per_epoch=6,
+                               warmup_steps=1))
+    assert record["status"] == "ok" and len(record["steps"]["samples"]) == 4, record

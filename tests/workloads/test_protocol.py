@@ -89,6 +89,43 @@ def test_the_custom_loop_gets_one_loss_per_example_from_any_loss():
     assert named.check(named.build_model(), inputs.normalize(((x, labels), (x, labels)), "n", "auto"))["guard_metric"]
 
 
+class Binary(Workload):
+    """A sigmoid output of one unit, labels of shape (N,), the loss by name: Keras's fit trains it."""
+
+    name = "binary"
+
+    def build_model(self):
+        keras = _keras()
+        return keras.Sequential([keras.Input(shape=(5,)), keras.layers.Dense(1, activation="sigmoid")])
+
+    def loss(self):
+        return "binary_crossentropy"
+
+    def metrics(self):
+        return [_keras().metrics.BinaryAccuracy(name="accuracy")]
+
+
+@pytest.mark.parametrize("given", ["binary_crossentropy", "function"])
+def test_a_loss_function_or_name_gets_labels_of_the_output_s_rank_as_compile_gives_them(given):
+    """Called bare, ``binary_crossentropy`` refused labels (N,) beside an output (N, 1) (rank
+    differs), so the check refused a model Keras's fit trains, before any timing."""
+    import tensorflow as tf
+
+    class Given(Binary):
+        def loss(self):
+            return given if given != "function" else _keras().losses.binary_crossentropy
+
+    x = np.random.default_rng(0).standard_normal((20, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32)                                  # (20,)
+    workload = Given()
+    model = workload.build_model()
+    assert workload.check(model, inputs.normalize(((x, y), (x, y)), "binary", "auto"))["guard_metric"] == "accuracy"
+    pred = model(x)
+    per_example = np.asarray(workload.training_loss(per_example=True)(tf.constant(y), pred))
+    expected = _keras().losses.BinaryCrossentropy(reduction=None)(y[:, None], pred)
+    assert per_example.shape == (20,) and np.allclose(per_example, np.asarray(expected), atol=1e-6)
+
+
 def _arrays(n=20, width=5):
     rng = np.random.default_rng(0)
     return rng.standard_normal((n, width)).astype(np.float32), rng.standard_normal((n, 1)).astype(np.float32)
