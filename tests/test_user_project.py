@@ -158,6 +158,23 @@ def test_pytest_benchmark_only_measures_the_project_s_matrix(project):
     assert len(servers) == 1 and None not in servers, servers
 
 
+def test_a_cell_the_project_s_fixture_skips_is_missing_from_the_run_not_left_out(project):
+    """A conftest fixture that skips a cell before distbench runs it: the summary and the
+    stored run had no word of it (its plan counted it, its cells did not list it)."""
+    (project / "conftest.py").write_text(
+        "import pytest\n\n\n@pytest.fixture(autouse=True)\ndef _not_fit(request):\n"
+        "    if request.node.name.endswith('-default-fit]'):\n        pytest.skip('the project skips fit today')\n")
+    result = subprocess.run([sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-p", "no:cacheprovider", "-k",
+                             "default", "--distbench-guard-seeds", "0", "--distbench-no-peak"], cwd=project,
+                            capture_output=True, text=True, timeout=600, env=_env())
+    out = " ".join(result.stdout.split())
+    assert result.returncode == 0 and "1 passed, 1 skipped" in out, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "MISSING (1): it never reached distbench: pytest skipped it or failed its set-up first" in out, out[-2000:]
+    (path,) = _runs(project)
+    run = json.loads(path.read_text())["distbench"]
+    assert "tiny_sentiment-default-fit" in run["unmeasured"] and not run["interrupted"], run["unmeasured"]
+
+
 def test_a_cell_s_node_id_as_pytest_prints_it_runs_that_cell(project):
     """pytest names a cell of the project's matrix ``distbench-matrix.py::test_cell[ID]`` (its
     module is in the installed package; it had named it ``::matrix.py::test_cell[ID]``), and

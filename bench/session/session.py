@@ -258,10 +258,14 @@ class Session:
 
     def cell_records(self) -> dict[str, list[CellRecord]]:
         """Cell id -> its records; an interrupted run also lists the planned cells that never
-        ran (no records: ``missing`` to every reader), so that nobody mistakes it for whole."""
+        ran (no records: ``missing`` to every reader), so that nobody mistakes it for whole; so
+        does a pytest run whose selected cells the project's fixtures skipped or failed first."""
         never = "the run was interrupted before this cell ran"
         chosen = self.plan if self.selected is None else self.selected
-        cells = {spec.id: [missing(spec, never)] for spec in chosen} if self.interrupted else {}
+        if not self.interrupted and self.selected is not None:   # pytest's: a cell the project's fixture skipped
+            never = ("it never reached distbench: pytest skipped it or failed its set-up first (a fixture or hook of "
+                     "the project's; pytest's report says why)")
+        cells = {spec.id: [missing(spec, never)] for spec in chosen} if self.interrupted or self.selected else {}
         cells.update({c: reps for c, reps in self.records.items() if reps})
         return cells
 
