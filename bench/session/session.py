@@ -260,7 +260,7 @@ class Session:
         """Cell id -> its records; an interrupted run also lists the planned cells that never
         ran (no records: ``missing`` to every reader), so that nobody mistakes it for whole; so
         does a pytest run whose selected cells the project's fixtures skipped or failed first."""
-        never = "the run was interrupted before this cell ran"
+        never = "the run was interrupted before this cell finished (in flight, or not started)"
         chosen = self.plan if self.selected is None else self.selected
         if not self.interrupted and self.selected is not None:   # pytest's: a cell the project's fixture skipped
             never = ("it never reached distbench: pytest skipped it or failed its set-up first (a fixture or hook of "
