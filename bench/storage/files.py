@@ -276,7 +276,9 @@ class Storage:
         if match:
             back = int(match.group(1) or 0)
             if back >= len(numbers):
-                raise UserError(f"Run {ref!r} does not exist: only {len(numbers)} stored run(s) in {runs[0].parent}.")
+                shared = f" ({len(runs)} files: some share a number)" if len(runs) != len(numbers) else ""
+                raise UserError(f"Run {ref!r} does not exist: only {len(numbers)} stored run(s){shared} in "
+                                f"{runs[0].parent}.")
             return _one(ref, by_number[numbers[-1 - back]])
         if re.fullmatch(r"[0-9]+", rest):   # not str.isdigit: "²" is a digit that int() refuses
             if int(rest) in by_number:

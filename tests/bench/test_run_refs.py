@@ -60,3 +60,6 @@ def test_a_number_two_files_share_is_refused_naming_both(capsys, results):
         assert first.name in err and copy.name in err and "give the file's path" in err
     code, out, _ = _compare(capsys, results, f"{MACHINE}/latest~1", str(copy))   # latest~N counts numbers, not files
     assert code == 0 and f"A: {MACHINE}/0001_" in out, out
+    numbers = len({p.name[:4] for p in folder.glob("*.json")})
+    code, _, err = _compare(capsys, results, f"{MACHINE}/latest~{numbers}", str(copy))   # the files outnumber them
+    assert code == 2 and (f"only {numbers} stored run(s) ({numbers + 1} files: some share a number)") in err, err
