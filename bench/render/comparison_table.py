@@ -138,6 +138,7 @@ def _comparison_groups(cells, worse=frozenset()) -> list[tuple[str, list[list]]]
         rows.append([summary.short_id(c.cell), f"{c.a.processes}/{c.b.processes}", units.estimate(c.median_a, c.target),
                      units.estimate(c.median_b, c.target), units.ratio(c.ratio, c.ratio_ci),
                      units.metric(c.accuracy_a), units.metric(c.accuracy_b),
-                     history(c) if c.noise_runs else "none", "LESS ACCURATE" if c.cell in worse else c.verdict])
+                     history(c) if c.noise_runs else f"<{MIN_HISTORY_RUNS} runs",   # too few, not "none"
+                     "LESS ACCURATE" if c.cell in worse else c.verdict])
     return [(workload + (f" (test: {', '.join(metrics)})" if metrics else "") + ":", rows)
             for workload, (metrics, rows) in groups.items()]

@@ -326,6 +326,8 @@ def test_check_without_history_is_undecided_and_fails_closed(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "check", "--baseline", "1", "--run", "2", "--results", root)
     assert code == 3   # even 3x slower: two runs are no evidence of this machine's between-run noise
     assert "no interval: fewer than the stored runs needed" in out
+    (row,) = [line for line in out.splitlines() if line.startswith(CELL.partition("-")[2] + " ")]
+    assert "<3 runs" in row and " none " not in row, row   # the history column: too few, not none
     # A third run, 13.5x slower than the second: the noise would be half its own step, B/A 13.5 [0.00, 59330].
     save(root, {CELL: [record(CELL, samples(m, seed=19 + i, spread=0.02)) for i, m in enumerate([405, 418, 392])]})
     code, out, _ = run_cli(capsys, "check", "--baseline", "2", "--run", "3", "--results", root)
