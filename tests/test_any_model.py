@@ -1,6 +1,6 @@
 """Any Keras model from a user's project outside the checkout, through real workers: the
-image example under default, virtual and mirrored with all three loops, the tabular one
-under default and virtual (mirrored on this CPU is one replica, as default), their guard
+image example and the tabular one under default and virtual with all three loops (mirrored
+on this CPU is one replica, as default: left out for CI's time), their guard
 and time to target; a slow input pipeline found input-bound; data that does not fit
 refused once for the run, before any timing."""
 
@@ -48,7 +48,7 @@ def _records(project) -> dict:
     return found
 
 
-STRATEGIES = {"image_model": ("default", "virtual", "mirrored"), "tabular_model": ("default", "virtual")}
+STRATEGIES = {"image_model": ("default", "virtual"), "tabular_model": ("default", "virtual")}
 LOOPS = ("fit", "train_on_batch", "custom")
 
 
@@ -70,7 +70,7 @@ class Frozen(CustomLoop):
 def test_an_example_runs_every_strategy_and_loop_with_its_guard_and_time_to_target(tmp_path, example, workload,
                                                                                    metric, spawn):
     """``spawn``: how the time-to-target workers start (the fork server's, or fresh interpreters).
-    The project's model module runs a TensorFlow op when imported (``virtual`` and ``mirrored``
+    The project's model module runs a TensorFlow op when imported (``virtual``
     set their devices before the user's modules load: every such cell had failed). Beside the matrix, a loop of the project's own that never applies its gradients: the
     guard must flag it on the metric's bad side (below for accuracy, above for MAE)."""
     project = _example(tmp_path, example)
@@ -131,13 +131,13 @@ def test_a_reference_that_learns_nothing_is_said_not_read_as_ok(tmp_path):
         "        y = digits.target.astype(np.int32)\n",
         "        y = np.random.default_rng(7).choice(10, len(x), p=[0.55] + [0.05] * 9).astype(np.int32)\n"))
     result = _distbench(project, "run", "--no-peak", "--guard-seeds", "2", "--strategy", "default", "--loop", "fit",
-                        "--loop", "custom", "--timing-cost-pairs", "0")
+                        "--timing-cost-pairs", "0")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     records = _records(project)
-    (custom,) = records["digits-default-custom"]
+    (custom,) = records["digits-default-fit"]   # the reference's own cell: inside its band
     majority = custom["data"]["majority_class_share"]
     assert 0.45 < majority < 0.65 and custom["accuracy_guard"]["status"] == "chance", custom["accuracy_guard"]
-    assert re.search(r"^default-custom .* REF AT CHANCE$", result.stdout, re.M), result.stdout
+    assert re.search(r"^default-fit .* REF AT CHANCE$", result.stdout, re.M), result.stdout
     assert re.search(rf"digits: THE REFERENCE DID NOT LEARN: accuracy 0\.\d+ over 2 seeds of digits-default-fit, "
                      rf"within 0\.02 of chance \({majority:.3f}, the test set's majority-class share\)",
                      " ".join(result.stdout.split())), result.stdout

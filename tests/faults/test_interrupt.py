@@ -232,7 +232,7 @@ def test_ctrl_c_in_tune_names_no_winner_and_runs_no_confirmation(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     argv = ["tune", "--workload", "reuters_cnn", "--loop", "custom", "--loop", "fit", "--data", "synthetic",
-            "--steps-per-epoch", "300", "--epochs", "1", "--repeats", "1", "--guard-seeds", "0", "--no-peak",
+            "--steps-per-epoch", "150", "--epochs", "1", "--repeats", "1", "--guard-seeds", "0", "--no-peak",
             "--no-save", "--results", "results"]
 
     def second_candidate_running(proc, before) -> bool:
