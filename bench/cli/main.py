@@ -7,9 +7,9 @@ stderr and exit status 2; no traceback for a typo. ``check`` exits 1 on a regres
 from __future__ import annotations
 
 import argparse
-import re
 import logging
 import os
+import re
 import sys
 
 from distbench.cli.args import (

@@ -115,11 +115,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     status = _finish(session, None)
     ranked = tuning.rank(session.results, {c.id for c in candidates})
     if session.interrupted:   # a winner of the candidates that ran, "CONFIRMED" by pairs run after Ctrl-C: none
-        said = tune_table.interrupted_line(ranked, candidates)
-        emit(tune_table.tune_document(ranked, said, [], None, status, interrupted=True) if args.format == "json"
-             else tune_table.tune_text(ranked, args.format))
-        print(summary.wrap(said))
-        return status
+        return _tune_verdict(args.format, ranked, tune_table.interrupted_line(ranked, candidates), [], status,
+                             interrupted=True)
     sides = tune.confirmation(ranked)
     if sides is not None and args.confirm_pairs >= 2:
         print(tune_table.confirming_line(sides), flush=True)
@@ -129,20 +126,23 @@ def cmd_tune(args: argparse.Namespace) -> int:
         lambda cell, a, b: print(summary.wrap(verdicts.pair_line(cell, a, b, label)), flush=True))
     if confirmed.saved:
         print(summary.saved_line(confirmed.saved) + " (the confirmation's pairs)")
-    return _tune_verdict(args.format, ranked, confirmed, tune_table.not_ranked_lines(left_out, session.results),
-                         2 if confirmed.unsaved else status)
+    return _tune_verdict(args.format, ranked, tune_table.tune_verdict(ranked, confirmed.cell),
+                         tune_table.not_ranked_lines(left_out, session.results), 2 if confirmed.unsaved else status,
+                         confirmed)
 
 
-def _tune_verdict(fmt: str, ranked, confirmed, not_ranked: list[str], status: int) -> int:
-    """tune's ranking (as ``fmt``; json: one document with the verdict) and its verdict lines."""
-    verdict = tune_table.tune_verdict(ranked, confirmed.cell)
+def _tune_verdict(fmt: str, ranked, verdict: str, not_ranked: list[str], status: int, confirmed=None,
+                  interrupted: bool = False) -> int:
+    """tune's ranking (as ``fmt``; json: one document with the verdict) and its verdict lines;
+    ``confirmed``: the confirmation (None: none ran, as after Ctrl-C)."""
+    cell = confirmed.cell if confirmed else None
     if fmt == "json":
-        emit(tune_table.tune_document(ranked, verdict, not_ranked, confirmed.cell, status))
+        emit(tune_table.tune_document(ranked, verdict, not_ranked, cell, status, interrupted))
     else:
         emit(tune_table.tune_text(ranked, fmt))
     for line in summary.wrap_lines(["", verdict, *not_ranked]):
         print(line)
-    if confirmed.unsaved:   # after the verdict, which a failed save does not take with it
+    if confirmed and confirmed.unsaved:   # after the verdict, which a failed save does not take with it
         print(run_table.error_line(confirmed.unsaved), file=sys.stderr)
     return status
 

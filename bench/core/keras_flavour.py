@@ -83,6 +83,18 @@ def reduction(value: str | None) -> str:
     return value
 
 
+def labels_like(y, pred):
+    """Labels of shape (batch,) against one output unit (batch, 1) as (batch, 1): Keras 2's
+    losses otherwise squeeze the prediction and average over its last axis, which turns
+    ``reduction="none"`` into one number per batch (no per-example loss left to average
+    over the global batch). Keras 3 gives the same per-example losses either way."""
+    import tensorflow as tf
+
+    if y.shape.rank == 1 and pred.shape.rank == 2 and pred.shape[-1] == 1:
+        return tf.expand_dims(y, -1)
+    return y
+
+
 def same_rank(loss_fn):
     """``loss_fn`` (a loss function, ``y_true, y_pred`` -> one value per example) called with
     labels and outputs of the same rank, as Keras's compile wraps a function or a loss's name:
@@ -95,7 +107,7 @@ def same_rank(loss_fn):
         true_rank, pred_rank = y_true.shape.rank, y_pred.shape.rank
         if true_rank is not None and pred_rank is not None:
             if pred_rank == true_rank + 1 and y_pred.shape[-1] == 1:
-                y_true = tf.expand_dims(y_true, -1) if true_rank == 1 else y_true
+                y_true = labels_like(y_true, y_pred)
                 y_pred = y_pred if true_rank == 1 else tf.squeeze(y_pred, -1)
             elif true_rank == pred_rank + 1 and y_true.shape[-1] == 1:
                 y_pred = tf.expand_dims(y_pred, -1) if pred_rank == 1 else y_pred

@@ -10,6 +10,7 @@ the replicas (``tf.nn.scale_regularization_loss``).
 
 from __future__ import annotations
 
+from distbench.core.keras_flavour import labels_like
 from distbench.loops.base import (
     LOOPS,
     LoopResult,
@@ -22,18 +23,6 @@ from distbench.loops.base import (
     train_dataset,
     train_metric,
 )
-
-
-def labels_like(y, pred):
-    """Labels of shape (batch,) against one output unit (batch, 1) as (batch, 1): Keras 2's
-    losses otherwise squeeze the prediction and average over its last axis, which turns
-    ``reduction="none"`` into one number per batch (no per-example loss left to average
-    over the global batch). Keras 3 gives the same per-example losses either way."""
-    import tensorflow as tf
-
-    if y.shape.rank == 1 and pred.shape.rank == 2 and pred.shape[-1] == 1:
-        return tf.expand_dims(y, -1)
-    return y
 
 
 @LOOPS.register

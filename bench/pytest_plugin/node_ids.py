@@ -50,10 +50,11 @@ def _cell_id(arg: str) -> str | None:
 
 def take(config: pytest.Config) -> None:
     """Takes the matrix's node ids out of ``config.args`` (kept for :func:`select`)."""
-    named = [_cell_id(arg) for arg in config.args if _cell_id(arg) is not None]
+    ids = {arg: _cell_id(arg) for arg in config.args}
+    named = [found for found in ids.values() if found is not None]
     config.stash[_NAMED] = named
     if named:
-        config.args[:] = [arg for arg in config.args if _cell_id(arg) is None]
+        config.args[:] = [arg for arg in config.args if ids[arg] is None]
 
 
 def named(config: pytest.Config) -> list[str]:

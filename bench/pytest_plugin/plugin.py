@@ -260,10 +260,10 @@ SKIP_LINE_ROOM = 120 - len("SKIPPED [999] distbench: ")
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     # Only the matrix's own skip (a cell's, or the overhead benchmark's: both carry the mark),
-    # raised while it runs (it cannot run here): a user's
-    # skip mark or pytest-benchmark's skips (at set-up) and xfails keep pytest's line. Last,
-    # after --junitxml has written pytest's own (the whole reason, where it was raised: it
-    # had read "distbench:None: ..."); the terminal's summary, at the end, reads this one.
+    # raised while it runs (it cannot run here): a user's skip mark or pytest-benchmark's
+    # skips (at set-up) and xfails keep pytest's line. Last, after --junitxml has written
+    # pytest's own (the whole reason, where it was raised: it had read "distbench:None: ...");
+    # the terminal's summary, at the end, reads this one.
     if (report.skipped and report.when == "call" and "distbench_cell" in report.keywords
             and not hasattr(report, "wasxfail") and isinstance(report.longrepr, tuple)):
         report.longrepr = ("distbench", None, textwrap.shorten(str(report.longrepr[2]).removeprefix("Skipped: "),
