@@ -77,6 +77,8 @@ def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:
                                 args.format))
     if run.saved:
         print("\n" + summary.saved_line(run.saved))
+    elif not args.no_save and run.cells:   # a non-chief task of a TF_CONFIG cluster: its chief saves
+        print("\n" + run_table.NOT_SAVED)
     if run.interrupted:
         print("\n" + (run_table.INTERRUPTED if run.saved else run_table.INTERRUPTED_UNSAVED), file=sys.stderr)
     else:

@@ -187,3 +187,20 @@ def test_side_a_never_runs_the_working_tree_s_model_in_place_of_the_revision_s(t
     assert side_a.place_ref(f"{root}/model.py:Net") == f"{tree}/model.py:Net"
     assert side_a.place_ref("workload=model:Net") == "workload=model:Net"      # a module: imported in its folder
     assert side_a.place(str(root / "data")) == str(root / "data")
+
+
+def test_ab_that_saved_nothing_it_measured_says_so(capsys, monkeypatch):
+    """ab in a non-chief task of a TF_CONFIG cluster measures and leaves saving to the chief;
+    it said nothing of it, where ``run`` says "Not saved"."""
+    from distbench.render import run_table
+    from distbench.session.interleave import PairedCell
+    from distbench.session.paired_run import PairedRun
+
+    def measured(values, a, b, settings, *rest):   # one cell measured (here: stopped), saved nowhere
+        return PairedRun(a, b, [PairedCell(CELL, settings.threshold, None, interrupted=True, stopped="x")], None)
+
+    monkeypatch.setattr(interleaved, "run_pairs", measured)
+    main(["ab", "--b", "TF_ENABLE_ONEDNN_OPTS=0", "--workload", "matmul"])
+    assert run_table.NOT_SAVED in capsys.readouterr().out
+    main(["ab", "--b", "TF_ENABLE_ONEDNN_OPTS=0", "--workload", "matmul", "--no-save"])
+    assert run_table.NOT_SAVED not in capsys.readouterr().out
