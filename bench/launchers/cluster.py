@@ -30,7 +30,7 @@ from distbench.core.records import CellRecord, failed, skipped
 from distbench.launchers.process import (cell_env, how_it_ended, how_started, kill_group, output_tail, spawn,
                                         with_fatal_line)
 from distbench.launchers.trees import CodeTree
-from distbench.strategies import for_spec, hardware
+from distbench.strategies import connect, for_spec, hardware
 from distbench.strategies.slurm import SOURCE_ENV
 
 POLL_S = 0.1
@@ -179,7 +179,7 @@ def _run_once(spec: CellSpec, env, tasks, visible, tmp: str, tree, on_start):
             workers.append(_start(k, config, spec_path, tmp, {**(env or {}), **gpus}, tree, serves=not tasks[k][2]))
         if on_start:
             on_start([w.proc.pid for w in workers])
-        outcome = _watch(workers, spec.deadline_s)
+        outcome = _watch(workers, spec.deadline_s, tree is None or tree.root is None)
     finally:
         for w in workers:
             kill_group(w.proc)
@@ -241,7 +241,7 @@ class Skipped(str):
     """Why the cluster stopped without a result: a worker skipped the cell."""
 
 
-def _watch(workers: list[_Worker], deadline_s: float) -> str | None:
+def _watch(workers: list[_Worker], deadline_s: float, marks: bool = True) -> str | None:
     """Waits for every worker; returns why the cluster failed (a :class:`Skipped` when a
     worker skipped the cell: its peers would wait for it in their first collective), or
     None on success."""
@@ -261,12 +261,28 @@ def _watch(workers: list[_Worker], deadline_s: float) -> str | None:
         if ended:
             return None
         if time.monotonic() > deadline:
-            running = [w for w in workers if not w.serves and w.proc.poll() is None]
-            names = ", ".join(f"{w.name} (pid {w.proc.pid})" for w in workers)
-            return (f"timed out after {deadline_s:g} s with {', '.join(w.name for w in running) or 'no task'} still "
-                    f"running (a peer or parameter server that never answered keeps it waiting); {names} killed "
-                    "with SIGKILL")
+            return _timed_out(workers, deadline_s, marks)
         time.sleep(POLL_S)
+
+
+def _timed_out(workers: list[_Worker], deadline_s: float, marks: bool) -> str:
+    """Why a cluster past its deadline failed: its tasks that had not joined the cluster
+    wait for a peer; when all had, the cell itself outlasted its deadline (it had read as a
+    silent peer). ``marks``: whether the tasks' distbench marks joining (another version's
+    tree may not)."""
+    running = [w for w in workers if not w.serves and w.proc.poll() is None]
+    waiting = [w.name for w in running if not os.path.exists(connect.joined_path(w.record_path))]
+    if not marks or not running:
+        why = "a peer or parameter server that never answered keeps it waiting, or the cell outlasts --deadline"
+    elif waiting:
+        why = (f"{', '.join(waiting)} had not joined the cluster: a peer or parameter server that never answered "
+               "keeps it waiting")
+    else:
+        why = ("each had joined the cluster and was training: the cell outlasts --deadline (give a longer one, "
+               "or fewer steps)")
+    names = ", ".join(f"{w.name} (pid {w.proc.pid})" for w in workers)
+    return (f"timed out after {deadline_s:g} s with {', '.join(w.name for w in running) or 'no task'} still "
+            f"running ({why}); {names} killed with SIGKILL")
 
 
 def _summary(w: _Worker) -> dict:

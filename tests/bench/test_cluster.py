@@ -44,6 +44,35 @@ def test_a_task_that_fails_while_its_cluster_is_watched_is_never_read_as_success
     assert cluster._watch([chief, worker], deadline_s=30) == "worker 1 (pid 4242) failed: its collective failed"
 
 
+def test_a_cluster_past_its_deadline_says_whether_its_tasks_had_joined(tmp_path):
+    """Both workers past joining and training when the deadline came: the reason blamed "a
+    peer or parameter server that never answered", for a cell longer than --deadline."""
+    import subprocess
+    import sys
+
+    from distbench.strategies import connect
+
+    def task(k: int, joined: bool) -> cluster._Worker:
+        path = str(tmp_path / f"record-{k}-{joined}.json")
+        if joined:
+            open(connect.joined_path(path), "w").close()
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        return cluster._Worker(k, proc, path, "", {})
+
+    for joined, said in ((True, "(each had joined the cluster and was training: the cell outlasts --deadline"),
+                         (False, "(worker 1 had not joined the cluster: a peer or parameter server that never")):
+        workers = [task(0, True), task(1, joined)]
+        try:
+            reason = cluster._watch(workers, deadline_s=0.3)
+            unknown = cluster._watch(workers, deadline_s=0.3, marks=False)   # another version's tree
+        finally:
+            for w in workers:
+                w.proc.kill()
+                w.proc.wait()
+        assert reason.startswith("timed out after 0.3 s with worker 0, worker 1 still running " + said), reason
+        assert "never answered keeps it waiting, or the cell outlasts --deadline)" in unknown, unknown
+
+
 def test_tf_configs_give_each_worker_its_index():
     configs = cluster.tf_configs([1111, 2222])
     assert [c["task"] for c in configs] == [{"type": "worker", "index": 0}, {"type": "worker", "index": 1}]
