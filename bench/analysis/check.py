@@ -145,6 +145,9 @@ class CheckOutcome:
     other_machine: list[tuple[str, object, object]] = ()   # fingerprint fields that differ
     allow_other_machine: bool = False
     new: list[CellComparison] = ()   # only in the checked run: no baseline, not checked
+    # The guard's reference cells judged on the median over their training seeds: cell ->
+    # (A's, B's, seeds, metric) (the table's rows show each seed's own value).
+    over_seeds: dict[str, tuple[float | None, float | None, int, str]] | None = None
 
     @property
     def exit_status(self) -> int:
@@ -169,6 +172,9 @@ def check(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCURACY_T
     unless ``allow_other_machine``)."""
     undecided = too_noisy(comparison)
     checked = len([c for c in comparison.compared if not c.unchecked])
+    groups = _seed_groups(comparison)
+    medians = seed_medians(groups)
+    over_seeds = {plain.cell: (*medians[plain.cell], plain.metric) for plain, _ in groups}
     return CheckOutcome(regressions(comparison, accuracy_tolerance), undecided, missing(comparison), checked,
                         failed(comparison), allow_undecided, allow_missing, differing(comparison),
-                        comparison.machine_diff, allow_other_machine, new(comparison))
+                        comparison.machine_diff, allow_other_machine, new(comparison), over_seeds)

@@ -81,6 +81,7 @@ def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[s
         lines += [f"NOT CHECKED: {units.count(len(outcome.new), 'cell')} only in {b_label}, with nothing in "
                   f"{a_label} to check against (measure them in a baseline to check them):"]
         lines += [f"  {c.cell}" for c in outcome.new]
+    lines += seed_lines(outcome)
     status = outcome.exit_status
     if status == EXIT_PASS:
         lines.append(f"PASS: {units.count(outcome.checked, 'cell')} of {b_label} checked against {a_label}: none "
@@ -91,6 +92,18 @@ def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[s
         lines.append(f"NOT PASSED (exit {status}): {_not_passed_because(outcome)}.")
     kinds = {r.kind for r in outcome.failures}
     return lines + [result_line(status, regression_word(status, "slower" in kinds, bool(kinds - {"slower"})))]
+
+
+def seed_lines(outcome) -> list[str]:
+    """The guard's reference cells' test metric as the check judged it, the median over
+    their training seeds, where the table shows each seed's own (a failure says it already)."""
+    failed = {r.comparison.cell for r in outcome.failures if r.kind == "accuracy"}
+    judged = [f"{cell} test {metric} {units.metric(a)} -> {units.metric(b)} over {seeds} seeds"
+              for cell, (a, b, seeds, metric) in (outcome.over_seeds or {}).items() if cell not in failed]
+    if not judged:
+        return []
+    return [f"OVER SEEDS: the accuracy guard's reference is judged on the median over its training seeds (the table "
+            f"shows each seed's own): {'; '.join(judged)}."]
 
 
 def _not_passed_because(outcome) -> str:

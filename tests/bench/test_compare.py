@@ -14,7 +14,7 @@ from distbench.analysis.compare import (
 )
 from distbench.analysis.check import check, regressions
 from distbench.core.errors import UserError
-from distbench.render.verdicts import regression_line
+from distbench.render.verdicts import check_lines, regression_line
 from distbench.storage.files import load
 
 from tests.bench.runs import INFO, record, samples, save
@@ -497,6 +497,10 @@ def test_the_reference_is_judged_over_its_seeds_not_seed_by_seed(tmp_path):
                                                           "reuters_cnn-default-fit-init2")}
     a, b = _seeds(tmp_path, [0.833, 0.917, 0.861], 1), _seeds(tmp_path, [0.861, 0.861, 0.972], 10)
     assert [r.kind for r in regressions(compare_runs(a, b, noise_a=noise))] == []
+    # The table shows the plain cell's own 0.833 -> 0.861; the check's lines say what it judged.
+    lines = check_lines(check(compare_runs(a, b, noise_a=noise)), "A", "B", 0.05)
+    assert ("OVER SEEDS: the accuracy guard's reference is judged on the median over its training seeds (the table "
+            "shows each seed's own): reuters_cnn-default-fit test accuracy 0.861 -> 0.861 over 3 seeds.") in lines
     worse = _seeds(tmp_path, [0.361, 0.361, 0.333], 20)   # a learning rate of 0: every seed at chance
     (reason,) = regressions(compare_runs(a, worse, noise_a=noise))
     assert regression_line(reason) == ("reuters_cnn-default-fit: test accuracy 0.861 -> 0.361, the median over its 3 "
