@@ -58,8 +58,20 @@ def test_harness_overhead(benchmark, distbench_overhead_cell, distbench_session)
 def _detail(record: dict) -> str:
     """What a failed process left beside its reason: the exception's traceback in the worker
     (where the user's code raised it), and the end of its output."""
-    return "\n".join(part for part in (record.get("traceback", "")[-2500:], record.get("output_tail", "")[-1500:])
-                     if part)
+    return "\n".join(part for part in (_last_lines(record.get("traceback", ""), 2500),
+                                       _last_lines(record.get("output_tail", ""), 1500)) if part)
+
+
+def _last_lines(text: str, limit: int) -> str:
+    """The whole lines at the end of ``text`` within ``limit`` characters, saying what was
+    left out (it had been cut mid-word); a last line longer than that keeps its end."""
+    if len(text) <= limit:
+        return text
+    kept = text[-limit:]
+    if "\n" not in kept:
+        return f"[the start of this line left out]\n{kept}"
+    kept = kept[kept.index("\n") + 1:]
+    return f"[{text.count(chr(10)) - kept.count(chr(10))} earlier lines left out]\n{kept}"
 
 
 def _failed(benchmark) -> None:

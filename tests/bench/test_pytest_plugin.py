@@ -355,3 +355,18 @@ def test_a_session_that_x_stopped_is_saved_cut_short_with_the_cells_it_never_ran
     # -k fit: the fit cell, the only one selected, failed; the overhead benchmark was never selected.
     (_, second), run = stopped_after(lambda plan: {plan[1].id: [crashed(plan[1])]}, overhead=True)
     assert not run.interrupted and run.results[second.id].status == "error"
+
+
+def test_a_failed_cell_s_traceback_is_cut_at_a_line_and_says_so():
+    """A long traceback was cut 2,500 characters from its end, mid-word, with nothing said."""
+    from distbench.pytest_plugin.matrix import _detail
+
+    frames = "".join(f'  File "/p/model_{k}.py", line {k}, in build\n    layer_{k} = make(units={k})\n'
+                     for k in range(100))
+    whole = "Traceback (most recent call last):\n" + frames + "ValueError: units < 0\n"
+    first, *rest = _detail({"traceback": whole}).splitlines()
+    assert first.endswith(" earlier lines left out]") and rest[-1] == "ValueError: units < 0"
+    assert "\n".join(rest) + "\n" == whole[-len("\n".join(rest)) - 1:] and len("\n".join(rest)) < 2500
+    assert whole[-len("\n".join(rest)) - 2] == "\n"   # from a line's start, not mid-word
+    assert int(first.strip("[").split()[0]) + len(rest) == len(whole.splitlines())
+    assert _detail({"traceback": "short\n"}) == "short\n"
