@@ -12,6 +12,7 @@ import subprocess
 import sys
 import venv
 import zipfile
+from xml.etree import ElementTree
 
 import pytest
 
@@ -187,10 +188,15 @@ def test_a_cell_s_node_id_as_pytest_prints_it_runs_that_cell(project):
     listed = pytest_("--co", "-q")
     (node_id,) = [line for line in listed.stdout.splitlines() if line.endswith("[tiny_sentiment-virtual-custom]")]
     assert node_id == "distbench-matrix.py::test_cell[tiny_sentiment-virtual-custom]", listed.stdout[-2000:]
-    result = pytest_("-q", node_id, "tests/test_own.py")   # beside a file of the project's: its test is no benchmark
+    result = pytest_("-q", node_id, "tests/test_own.py",   # beside a file of the project's: its test is no benchmark
+                     "--junitxml", "junit.xml", "-o", "junit_family=xunit1")
     assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
     (path,) = _runs(project)
-    assert [b["param"] for b in json.loads(path.read_text())["benchmarks"]] == ["tiny_sentiment-virtual-custom"]
+    (stored,) = json.loads(path.read_text())["benchmarks"]
+    assert stored["param"] == "tiny_sentiment-virtual-custom" and stored["fullname"] == node_id, stored["fullname"]
+    # Where pytest says the cell is (item.location; JUnit's file): the node id's file, not the installed matrix.py.
+    (case,) = [c.attrib for c in ElementTree.parse(project / "junit.xml").iter("testcase") if "[" in c.attrib["name"]]
+    assert case["file"] == "distbench-matrix.py" and case["classname"] == "distbench-matrix", case
     # Without --benchmark-only nothing selects by it: a refusal that says what runs it, not a run of nothing.
     plain = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", node_id], cwd=project,
                            capture_output=True, text=True, timeout=300, env=_env())

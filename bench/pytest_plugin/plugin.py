@@ -159,6 +159,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         # own bench.py would then shadow it, or it the project's).
         module.obj = importlib.import_module("distbench.pytest_plugin.matrix")
         added = _items(module)
+        node_ids.place(added, module.path)
         items.extend(node_ids.select(config, added))   # those named by node id, the rest deselected
         # Reported as collected, as pytest reports what it collects itself: its count line
         # read "collected 1 item / 2 deselected / -1 selected" in a project with a test of its own.

@@ -87,7 +87,7 @@ def _benchmark_entry(cell: str, repeats: list[dict]) -> dict:
     return {
         "group": workload,
         "name": f"test_cell[{cell}]",
-        "fullname": f"bench/pytest_plugin/matrix.py::test_cell[{cell}]",
+        "fullname": f"distbench-matrix.py::test_cell[{cell}]",   # its node id in a user's project
         "params": {"distbench_cell": cell},
         "param": cell,
         "extra_info": {"distbench": {"repeats": repeats}},
