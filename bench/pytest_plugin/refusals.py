@@ -36,7 +36,8 @@ def pytest_benchmark_storage(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"{flags}: distbench stores its runs itself (results/<machine-id>/, one file per run, with every "
             "process's samples), where pytest-benchmark's storage does not look; compare and check them with "
-            "`distbench compare latest~1 latest` or `distbench check --baseline N`.")
+            "`distbench compare latest~1 latest` or `distbench check --baseline N`; the project's own benchmarks "
+            f"alone keep them: -m \"not {CELL_MARK}\" (-k is not read here).")
 
 
 def xdist(config: pytest.Config) -> None:
@@ -48,4 +49,5 @@ def xdist(config: pytest.Config) -> None:
         given = f"-n {workers}" if workers else f"--tx {' '.join(tx)}" if tx else "pytest-xdist"
         raise pytest.UsageError(
             f"{given}: distbench times its cells one at a time, and pytest-xdist's workers would run them side "
-            "by side, each timing the others; run `pytest --benchmark-only -n 0` (ordinary tests keep -n)")
+            "by side, each timing the others; run `pytest --benchmark-only -n 0` (ordinary tests keep -n, and the "
+            f"project's own benchmarks alone: -m \"not {CELL_MARK}\")")

@@ -63,4 +63,5 @@ def test_pytest_benchmark_storage_flags_are_refused_with_one_line(flag):
     assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]   # pytest's usage error
     err = result.stderr
     assert "distbench stores its runs itself" in err and "distbench check --baseline N" in err
+    assert 'the project\'s own benchmarks alone keep them: -m "not distbench_cell"' in err   # what lets them through
     assert "INTERNALERROR" not in result.stdout + err and "Traceback" not in err
