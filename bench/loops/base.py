@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import atexit
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -208,10 +209,21 @@ def release_kept() -> None:
         _KEPT.clear()
         thread = threading.Thread(target=dropped.clear, name="distbench-release-kept", daemon=True)
         thread.start()
-        atexit.register(thread.join, RELEASE_EXIT_WAIT_S)
+        if not _RELEASING:
+            atexit.register(_join_releases)
+        _RELEASING[:] = [t for t in _RELEASING if t.is_alive()] + [thread]
 
 
 RELEASE_EXIT_WAIT_S = 60.0
+_RELEASING: list[threading.Thread] = []   # release threads not known to have ended; one exit handler joins them
+
+
+def _join_releases() -> None:
+    """At exit, waits for the release threads still running, at most :data:`RELEASE_EXIT_WAIT_S`
+    for them all (one handler: it had been one handler, and one wait, per release)."""
+    until = time.monotonic() + RELEASE_EXIT_WAIT_S
+    for thread in _RELEASING:
+        thread.join(max(0.0, until - time.monotonic()))
 
 
 def keeping_fit_iterator():

@@ -4,6 +4,7 @@ autotuning thread, seconds at a time (distbench.loops.base.keep)."""
 import os
 import subprocess
 import sys
+import time
 import weakref
 
 import pytest
@@ -59,3 +60,31 @@ def test_each_loop_keeps_its_iterators_and_a_later_cell_drops_an_earlier_cell_s(
     first = [weakref.ref(iterator) for iterator in base._KEPT]
     assert run_cell(tiny("reuters_cnn", "virtual", loop))["status"] == "ok"
     assert base._KEPT and not any(any(a is b() for b in first) for a in base._KEPT)
+
+
+def test_releases_are_joined_at_exit_by_one_handler_within_one_wait(monkeypatch):
+    """Each release registered an exit handler of its own, each waiting up to a minute: a
+    process that ran many cells (tests, in-process callers) could wait a minute per release."""
+    import threading
+
+    from distbench.loops import base
+
+    registered, gate = [], threading.Event()
+
+    class Slow:   # an iterator whose destructor waits, as TensorFlow's can
+        def __del__(self):
+            gate.wait(10)
+
+    monkeypatch.setattr(base, "_RELEASING", [])
+    monkeypatch.setattr(base.atexit, "register", registered.append)
+    for _ in range(3):
+        base.keep(Slow())
+        base.release_kept()
+    assert registered == [base._join_releases] and len(base._RELEASING) == 3
+    monkeypatch.setattr(base, "RELEASE_EXIT_WAIT_S", 1.0)
+    began = time.monotonic()
+    base._join_releases()   # three threads still in their destructors: one wait of 1 s for them all, not 3
+    assert time.monotonic() - began < 2.5
+    gate.set()
+    base._join_releases()
+    assert not any(t.is_alive() for t in base._RELEASING)
