@@ -691,3 +691,114 @@ def test_check_against_finds_a_commit_that_stops_the_model_learning(tmp_path):
     for text in (page, markdown):
         assert ", LESS ACCURATE" in text and "an interleaved run has no reference seeds" in text
     assert re.search(r'<tr class="bad">\s*<td>digits-default-custom</td>', page), page[page.index("Interleaved"):][:1500]
+
+
+LOSSES = '''import numpy as np
+
+import distbench
+from distbench import Workload
+
+BATCH, STEPS = 32, 12
+
+
+def _split(x, y):
+    n = BATCH * STEPS   # the train split is exactly the steps' examples: every loop sees each once
+    return (x[:n], y[:n]), (x[n:], y[n:])
+
+
+class Mask(Workload):
+    """A 1-unit sigmoid per pixel (8x8): 64 loss values per example. No update (SGD, rate 0)."""
+    name = "mask"
+
+    def build_model(self):
+        keras = distbench.keras_api()
+        return keras.Sequential([keras.Input(shape=(8, 8, 1)), keras.layers.Conv2D(4, 3, padding="same"),
+                                 keras.layers.Conv2D(1, 1, activation="sigmoid")])
+
+    def data(self, source, seed):
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(640, 8, 8, 1)).astype(np.float32)
+        return _split(x, (x > 0.3).astype(np.float32))
+
+    def loss(self):
+        return distbench.keras_api().losses.BinaryCrossentropy()
+
+    def metrics(self):
+        return [distbench.keras_api().metrics.BinaryAccuracy(name="pixel_acc")]
+
+    def optimizer(self):
+        return distbench.keras_api().optimizers.SGD(learning_rate=0.0)
+
+
+class Summed(Workload):
+    """A regression of labels (N,) on a Dense(1) output whose loss sums (reduction="sum")."""
+    name = "summed"
+    keras_flavours = ("keras3", "tf_keras")
+
+    def build_model(self):
+        keras = distbench.keras_api()
+        return keras.Sequential([keras.Input(shape=(5,)), keras.layers.Dense(1)])
+
+    def data(self, source, seed):
+        rng = np.random.default_rng(1)
+        x = rng.normal(size=(640, 5)).astype(np.float32)
+        return _split(x, (x @ np.arange(1, 6) + 3).astype(np.float32))
+
+    def loss(self):
+        return distbench.keras_api().losses.MeanSquaredError(reduction="sum")
+
+    def metrics(self):
+        return [distbench.keras_api().metrics.MeanAbsoluteError(name="mae")]
+
+    def optimizer(self):
+        return distbench.keras_api().optimizers.SGD(learning_rate=0.0)
+
+
+class Named(Summed):
+    """A sigmoid unit, labels (N,), the loss by its name; it trains."""
+    name = "named"
+
+    def build_model(self):
+        keras = distbench.keras_api()
+        return keras.Sequential([keras.Input(shape=(5,)), keras.layers.Dense(1, activation="sigmoid")])
+
+    def data(self, source, seed):
+        (x, y), (xt, yt) = Summed.data(self, source, seed)
+        return (x, (y > 3).astype(np.float32)), (xt, (yt > 3).astype(np.float32))
+
+    def loss(self):
+        return "binary_crossentropy"
+
+    def metrics(self):
+        return [distbench.keras_api().metrics.BinaryAccuracy(name="accuracy")]
+
+    def optimizer(self):
+        return distbench.keras_api().optimizers.SGD(learning_rate=0.1)
+'''
+
+
+def test_losses_of_many_values_per_example_of_a_sum_or_by_name_train_as_fit_trains_them(tmp_path):
+    """A user's trial: a per-pixel loss trained the custom loop at 64 times fit's loss, and
+    stored a test loss 64 times Keras's in every loop; a loss of reduction="sum" was averaged
+    by the custom loop; a loss by name failed every cell at its FLOPs count, after training;
+    under tf_keras a Dense(1) regression was refused before any timing. With no update
+    (rate 0) every loop's training loss is the untrained model's, over the same examples."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "losses.py").write_text(LOSSES)
+    common = ("--strategy", "default", "--guard-seeds", "0", "--no-peak", "--epochs", "1", "--steps-per-epoch", "12",
+              "--global-batch", "32")
+    for keras, workloads in (("keras3", ("Mask", "Summed", "Named")), ("tf_keras", ("Summed",))):
+        chosen = [arg for w in workloads for arg in ("--workload", f"losses.py:{w}")]
+        result = _distbench(project, "run", *common, "--keras", keras, *chosen, "--loop", "fit", "--loop", "custom")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    records = _records(project)
+    ok = {cell: rs[0] for cell, rs in records.items() if rs[0]["status"] == "ok"}
+    assert len(ok) == len(records) == 3 * 2 + 2, {c: rs[0].get("reason") for c, rs in records.items()}
+    for name in ("mask", "summed"):
+        fit = ok[f"{name}-default-fit"]["accuracy"]["train_loss"]
+        for cell in [c for c in ok if c.startswith(f"{name}-default-")]:
+            assert ok[cell]["accuracy"]["train_loss"] == pytest.approx(fit, rel=1e-3), (cell, fit)
+    mask = ok["mask-default-fit"]["accuracy"]
+    assert 0.3 < mask["train_loss"] < 3 and mask["test"]["loss"] == pytest.approx(mask["train_loss"], rel=0.2), mask
+    assert all(ok[f"named-default-{loop}"]["compute"]["flops_per_step"] > 0 for loop in ("fit", "custom"))

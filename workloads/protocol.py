@@ -101,8 +101,9 @@ class Workload(abc.ABC):
         loss = self.loss()
         if isinstance(loss, str) or not hasattr(loss, "reduction"):   # a name, or a function: one value per example
             found = keras_flavour.api().losses.get(loss) if isinstance(loss, str) else loss
-            # Called directly (the custom loop), with labels of the output's rank as compile's wrapper makes them
-            return keras_flavour.same_rank(found) if per_example else found
+            # Called directly (the custom loop, the FLOPs count, the bare loop), with labels of the
+            # output's rank as compile's wrapper makes them (the FLOPs count had failed every cell)
+            return keras_flavour.same_rank(found)
         if not per_example:
             return loss
         # A copy of its attributes, not copy.copy: Keras copies a loss through its config, which
@@ -157,6 +158,11 @@ class Workload(abc.ABC):
         per_example = self.training_loss(per_example=True)   # a function's as compile calls it, ranks aligned
         check(self.name, model, data, per_example)
         one_per_example(self.name, model, data, per_example)
+        halving = self.lr_halving_epoch
+        if halving is not None and not hasattr(self.optimizer().learning_rate, "assign"):
+            raise UserError(f"{self.name}: lr_halving_epoch = {halving}: train_on_batch halves the optimizer's "
+                            "learning rate at that epoch, and this optimizer's follows a schedule; leave "
+                            "lr_halving_epoch out (the schedule sets the rate), or give a fixed rate.")
         names, guard = self.metric_names(), self.guard()
         if guard not in names:
             raise UserError(f"{self.name}: guard_metric {guard!r} is not one the model computes; it computes "
@@ -178,7 +184,7 @@ class Workload(abc.ABC):
             pred = plain(x, training=False)
             for metric in metrics:
                 metric.update_state(y, pred)
-            total += float(np.sum(np.asarray(loss(y, pred))))
+            total += float(np.sum(np.asarray(keras_flavour.per_example(loss, y, pred))))
             n += int(y.shape[0])
         return {"examples": n, **{m.name: float(m.result()) for m in metrics}, "loss": total / max(n, 1)}
 
@@ -200,16 +206,16 @@ def built(model, name: str, data: Data | None = None):
 
 
 def one_per_example(name: str, model, data: Data, loss) -> None:
-    """Refuses a loss that gives other than one value per example (a function ending in a
-    ``reduce_mean``): the custom loop averages its values over the global batch, and the test
-    loss sums them (TensorFlow failed the custom cell mid-run, "Expected a tensor with at
-    least rank 1")."""
+    """Refuses a loss that gives no values per example (a function ending in a ``reduce_mean``):
+    the custom loop averages each example's over the global batch, and the test loss sums them
+    (TensorFlow failed the custom cell mid-run, "Expected a tensor with at least rank 1")."""
     import numpy as np
+    import tensorflow as tf
 
     x, y = data.first(2)
-    value = np.asarray(loss(y, model(x, training=False)))
+    value = np.asarray(keras_flavour.per_example(loss, tf.convert_to_tensor(y), model(x, training=False)))
     if value.ndim == 0 or value.shape[0] != np.shape(y)[0]:
         got = "one value" if value.ndim == 0 else f"values of shape {value.shape}"
-        raise UserError(f"{name}: loss() gives {got} for 2 examples; the custom loop averages one value per example "
-                        "over the global batch: return a Keras loss object, or a function of one value per example "
-                        "(reduce over the last axis only, e.g. tf.reduce_mean(..., axis=-1)).")
+        raise UserError(f"{name}: loss() gives {got} for 2 examples; the custom loop averages the values of each "
+                        "example over the global batch: return a Keras loss object, or a function of values per "
+                        "example, not reduced over the batch (e.g. tf.reduce_mean(..., axis=-1)).")

@@ -95,6 +95,29 @@ def labels_like(y, pred):
     return y
 
 
+def per_example(loss_fn, y, pred, summed: bool = False):
+    """One loss value per example: ``loss_fn`` (a Keras loss of reduction None, or a function
+    with ranks aligned) on :func:`labels_like` labels. A loss of several values per example
+    (one per pixel, time step or output unit: a segmentation or sequence model's) has them
+    averaged, as Keras's own reduction averages every value (``summed``: a loss of
+    ``reduction="sum"``, which sums them); they had been summed, and then averaged over the
+    batch alone (a 64-pixel mask trained the custom loop at 64 times fit's loss)."""
+    import tensorflow as tf
+
+    values = loss_fn(labels_like(y, pred), pred)
+    rank = values.shape.rank
+    if rank is not None and rank > 1:
+        axes = list(range(1, rank))
+        values = tf.reduce_sum(values, axis=axes) if summed else tf.reduce_mean(values, axis=axes)
+    return values
+
+
+def sums(loss) -> bool:
+    """Whether the Keras loss object ``loss`` sums its values (``reduction="sum"``) where the
+    others average them; a function or a loss's name averages, as compile does."""
+    return str(getattr(loss, "reduction", "")).lower() == "sum"
+
+
 def same_rank(loss_fn):
     """``loss_fn`` (a loss function, ``y_true, y_pred`` -> one value per example) called with
     labels and outputs of the same rank, as Keras's compile wraps a function or a loss's name:

@@ -3,14 +3,16 @@
 The optimizer's variables are built inside the strategy scope (``optimizer.build``);
 without it the first distributed step fails with "You must feed a value for
 placeholder tensor". Per-example losses are averaged over the *global* batch with
-``tf.nn.compute_average_loss`` so that summing the replicas' gradients is correct; the
+``tf.nn.compute_average_loss`` so that summing the replicas' gradients is correct (summed,
+for a loss of ``reduction="sum"``, as ``fit`` sums it; an example's several values, one per
+pixel or time step, are averaged first, as Keras averages every value); the
 model's own losses (regularisers, ``add_loss``) are added as ``fit`` adds them, divided by
 the replicas (``tf.nn.scale_regularization_loss``).
 """
 
 from __future__ import annotations
 
-from distbench.core.keras_flavour import labels_like
+from distbench.core import keras_flavour
 from distbench.loops.base import (
     LOOPS,
     LoopResult,
@@ -39,6 +41,7 @@ class CustomLoop(TrainingLoop):
             optimizer = self.optimizer(ctx)
             optimizer.build(model.trainable_variables)
             loss_fn = ctx.workload.training_loss(per_example=True)
+            summed = keras_flavour.sums(ctx.workload.loss())   # reduction="sum": the global batch's sum, as fit
             metrics = ctx.workload.metrics()
         tracked = train_metric([m.name for m in metrics], ctx.workload.guard())
         watched = next((m for m in metrics if m.name == tracked), None)
@@ -46,8 +49,9 @@ class CustomLoop(TrainingLoop):
         def replica_step(x, y):
             with tf.GradientTape() as tape:
                 pred = model(x, training=True)
-                loss = with_model_losses(model, tf.nn.compute_average_loss(loss_fn(labels_like(y, pred), pred),
-                                                                           global_batch_size=cfg.global_batch))
+                values = keras_flavour.per_example(loss_fn, y, pred, summed)
+                loss = with_model_losses(model, tf.reduce_sum(values) if summed else
+                                         tf.nn.compute_average_loss(values, global_batch_size=cfg.global_batch))
                 scaled = scaled_loss(optimizer, loss)
             grads = unscaled_gradients(optimizer, tape.gradient(scaled, model.trainable_variables))
             grads = self.gradients(grads)

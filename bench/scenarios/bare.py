@@ -34,9 +34,7 @@ def measure(spec, metrics: str = "workload") -> dict:
     data = workload.load(spec.data, spec.seed)
     keras.utils.set_random_seed(spec.training_seed)
     model = workload.new_model(data)
-    optimizer, loss_fn = workload.optimizer(), workload.training_loss()
-    if not hasattr(loss_fn, "reduction"):   # a function (or a loss's name): as compile calls it, ranks aligned
-        loss_fn = keras_flavour.same_rank(loss_fn)
+    optimizer, loss_fn = workload.optimizer(), workload.training_loss()   # a function's: ranks aligned
     tracked = [m for m in workload.metrics() if metrics == "workload" or m.name == "accuracy"]
     ds = data.dataset("train")
     if data.kind == "arrays":

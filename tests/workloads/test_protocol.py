@@ -343,3 +343,22 @@ def test_a_subclassed_text_classifier_is_built_for_its_cells_too():
     data = workload.load("synthetic", seed=0)
     model = workload.new_model(data)
     assert model.trainable_variables and workload.check(workload.new_model(data), data)["guard_metric"] == "auc"
+
+
+def test_lr_halving_with_a_schedule_is_refused_before_any_timing():
+    """train_on_batch halves the rate by assigning it: a schedule's failed the cell after its
+    first epoch had trained (``'EagerTensor' object has no attribute 'assign'``)."""
+    class Scheduled(Regression):
+        lr_halving_epoch = 2
+
+        def optimizer(self):
+            keras = _keras()
+            return keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(0.01, 100, 0.5))
+
+    x, y = _arrays()
+    data = inputs.normalize(((x, y), (x, y)), "scheduled", "auto")
+    with pytest.raises(UserError, match=r"^regression: lr_halving_epoch = 2: train_on_batch halves the optimizer's "
+                                        r"learning rate at that epoch, and this optimizer's follows a schedule; "):
+        Scheduled().check(Scheduled().build_model(), data)
+    fixed = type("Fixed", (Regression,), {"lr_halving_epoch": 2})()
+    assert fixed.check(fixed.build_model(), data)["guard_metric"] == "mae"   # a fixed rate: halved as before
