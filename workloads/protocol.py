@@ -158,6 +158,12 @@ class Workload(abc.ABC):
         per_example = self.training_loss(per_example=True)   # a function's as compile calls it, ranks aligned
         check(self.name, model, data, per_example)
         one_per_example(self.name, model, data, per_example)
+        for metric in self.metrics():
+            if not hasattr(metric, "update_state"):   # compile takes names and functions; the loops take objects
+                given = f"{metric!r}" if isinstance(metric, str) else getattr(metric, "__name__", type(metric).__name__)
+                raise UserError(f"{self.name}: metrics() gives {given}, not a Keras metric object; give objects, e.g. "
+                                "keras.metrics.SparseCategoricalAccuracy(name=\"accuracy\"), or "
+                                "keras.metrics.MeanMetricWrapper(fn, name=\"rmse\") for a function.")
         halving = self.lr_halving_epoch
         if halving is not None and not hasattr(self.optimizer().learning_rate, "assign"):
             raise UserError(f"{self.name}: lr_halving_epoch = {halving}: train_on_batch halves the optimizer's "

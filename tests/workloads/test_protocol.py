@@ -362,3 +362,20 @@ def test_lr_halving_with_a_schedule_is_refused_before_any_timing():
         Scheduled().check(Scheduled().build_model(), data)
     fixed = type("Fixed", (Regression,), {"lr_halving_epoch": 2})()
     assert fixed.check(fixed.build_model(), data)["guard_metric"] == "mae"   # a fixed rate: halved as before
+
+
+@pytest.mark.parametrize("given, said", [("accuracy", "'accuracy'"), ("function", "rmse")])
+def test_a_metric_given_by_name_or_as_a_function_is_refused_saying_what_to_give(given, said):
+    """compile takes them; the loops call a metric's update_state and read its name, and the
+    refusal read "AttributeError: 'str' object has no attribute 'name'"."""
+    def rmse(y_true, y_pred):
+        return (y_true - y_pred) ** 2
+
+    class Given(Regression):
+        def metrics(self):
+            return [given if given != "function" else rmse]
+
+    x, y = _arrays()
+    with pytest.raises(UserError, match=rf"^regression: metrics\(\) gives {said}, not a Keras metric object; give "
+                                        r"objects, e\.g\. keras\.metrics\.SparseCategoricalAccuracy"):
+        Given().check(Given().build_model(), inputs.normalize(((x, y), (x, y)), "given", "auto"))
