@@ -48,9 +48,24 @@ def tf_config() -> dict | None:
     if not isinstance(parsed, dict):
         raise UserError(f"TF_CONFIG is JSON but not an object (a {type(parsed).__name__}); give "
                         '{"cluster": {...}, "task": {...}}, or unset it to run local processes.')
+    _check_jobs(parsed)
     _check_task(parsed)
     _check_addresses(parsed)
     return parsed
+
+
+ROLES = ("chief", "worker", "ps")   # the tasks distbench runs; an evaluator is none of its cells'
+
+
+def _check_jobs(parsed: dict) -> None:
+    """Each of the cluster's jobs is a list of "host:port" strings: a job written as one
+    string was counted by its characters ("14 workers"), and ports given as numbers ended in
+    a traceback."""
+    cluster = parsed.get("cluster")
+    for role, addresses in (cluster.items() if isinstance(cluster, dict) else ()):
+        if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+            raise UserError(f"TF_CONFIG's cluster job {role!r} is {json.dumps(addresses)}; each job is a list of "
+                            '"host:port" strings, e.g. {"worker": ["10.0.0.1:2222", "10.0.0.2:2222"]}.')
 
 
 def _check_addresses(parsed: dict) -> None:
@@ -71,8 +86,14 @@ def _check_task(parsed: dict) -> None:
     TensorFlow, "The task_id 5 exceeds the maximum id of worker", or waited out the connect
     deadline for index -1): UserError naming the valid indexes."""
     cluster, task = parsed.get("cluster"), parsed.get("task")
-    if not isinstance(cluster, dict) or not isinstance(task, dict) or task.get("type") not in cluster:
+    if not isinstance(cluster, dict) or not isinstance(task, dict) or task.get("type") is None:
         return   # said by the strategy that reads it (a missing part is its own refusal)
+    if task["type"] not in ROLES or task["type"] not in cluster:
+        # A chief its cluster does not list failed each cell in TensorFlow after its start-up; an
+        # evaluator ran a local cell stored as the cluster's.
+        why = "which distbench does not run" if task["type"] not in ROLES else "which its cluster does not have"
+        raise UserError(f"TF_CONFIG's task is {task['type']} {task.get('index')!r}, {why}: its jobs are "
+                        f"{', '.join(map(str, cluster)) or 'none'}; run distbench as the chief, a worker or a ps.")
     tasks, index = cluster[task["type"]], task.get("index")
     count = len(tasks) if isinstance(tasks, list) else None
     if count is not None and (not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count):

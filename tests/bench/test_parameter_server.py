@@ -75,6 +75,30 @@ def test_tf_config_that_is_not_json_is_refused_and_listed_and_an_empty_one_means
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1 and "which its cluster does not have: its " in err, err
         assert not (tmp_path / "results").exists()
+    # A chief its cluster does not list (TensorFlow failed each cell after its start-up), an
+    # evaluator (a local cell stored as the cluster's), a job written as one string (counted by
+    # its characters: "14 workers") and ports as numbers (a traceback).
+    workers = ["127.0.0.1:1", "127.0.0.1:2"]
+    for config, said in (({"cluster": {"worker": workers}, "task": {"type": "chief", "index": 0}},
+                          "TF_CONFIG's task is chief 0, which its cluster does not have: its jobs are worker; "),
+                         ({"cluster": {"worker": workers, "evaluator": ["127.0.0.1:3"]},
+                           "task": {"type": "evaluator", "index": 0}},
+                          "TF_CONFIG's task is evaluator 0, which distbench does not run: its jobs are worker, "),
+                         ({"cluster": {"worker": "127.0.0.1:2222"}, "task": {"type": "worker", "index": 0}},
+                          'TF_CONFIG\'s cluster job \'worker\' is "127.0.0.1:2222"; each job is a list of "host:port"'),
+                         ({"cluster": {"worker": [2222, 2223]}, "task": {"type": "worker", "index": 0}},
+                          "TF_CONFIG's cluster job 'worker' is [2222, 2223]; each job is a list of ")):
+        monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+        for argv in (["run", "--strategy", "multi_worker", "--loop", "custom", "--workload", "reuters_cnn",
+                      "--results", str(tmp_path / "results")], ["list"]):
+            code = main(argv)
+            captured = capsys.readouterr()
+            if argv[0] == "run":
+                assert code == 2 and captured.err.startswith("distbench: error: " + said), captured.err
+                assert captured.err.count("\n") == 1 and not (tmp_path / "results").exists()
+            else:   # list says why, and counts no characters
+                listed = " ".join(captured.out.split())
+                assert said.strip() in listed and "14 workers" not in listed, captured.out
     # Two tasks at one address: "CreateContext failed. Context id: ... already exists", naming neither.
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:1"]},
                                                 "task": {"type": "worker", "index": 0}}))
