@@ -157,12 +157,17 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell"
         proc = spawn([spec_path, record_path, task], log_path, env, tree)
         # A source tree of another distbench marks nothing; the installed one does, for any workdir.
         joins = for_spec(spec).joins() if task == "cell" and (tree is None or tree.root is None) else None
-        never_joined = joins and _unjoined(proc, connect.joined_path(record_path), spec.connect_deadline_s)
+        # Joining within the connect deadline, and within the cell's own (it had waited the
+        # connect deadline past a shorter --deadline: 180 s by default, whatever CI set)
+        join_s = min(spec.connect_deadline_s, spec.deadline_s)
+        never_joined = joins and _unjoined(proc, connect.joined_path(record_path), join_s)
         timed_out = never_joined or _wait(proc, max(0.0, spec.deadline_s - (time.monotonic() - started)))
         wall = time.monotonic() - started
         how = how_started(proc, env or {}, tree)
         if never_joined:
-            return failed(spec, f"{joins} did not finish within {spec.connect_deadline_s:g} s (--connect-deadline); "
+            within = (f"{join_s:g} s (--connect-deadline)" if join_s == spec.connect_deadline_s else
+                      f"the cell's {join_s:g} s (--deadline)")
+            return failed(spec, f"{joins} did not finish within {within}; "
                           f"{JOIN_CAUSES}{for_spec(spec).silent_peers()}; worker pid {proc.pid} and its process group "
                           "killed with SIGKILL",
                           error_kind="timeout", wall_s=wall, output_tail=output_tail(log_path), started=how)

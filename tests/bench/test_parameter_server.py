@@ -512,27 +512,32 @@ def test_a_cluster_task_that_never_starts_fails_the_cell_at_the_connect_deadline
 
 
 @pytest.mark.slow
-def test_a_multi_worker_peer_that_never_starts_fails_the_cell_at_the_connect_deadline(tmp_path):
+@pytest.mark.parametrize("connect, deadline, within", [("10", "400", "10 s (--connect-deadline)"),
+                                                       ("400", "8", "the cell's 8 s (--deadline)")])
+def test_a_multi_worker_peer_that_never_starts_fails_the_cell_at_the_connect_deadline(tmp_path, connect, deadline,
+                                                                                       within):
     """Worker 0 of a two-worker TF_CONFIG whose worker 1 never starts: creating the strategy
     waits for it inside TensorFlow, holding Python's lock (no deadline inside the worker
     can run), and the cell waited its whole --deadline (400 s here) before it failed. Its
-    launcher now kills it at the connect deadline, naming the cluster."""
+    launcher now kills it at the connect deadline, naming the cluster; or at the cell's own
+    deadline when that comes first (it had waited the connect deadline past it)."""
     addresses = [f"127.0.0.1:{p}" for p in cluster.free_ports(2)]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     began = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "distbench", "run", "--strategy", "multi_worker", "--loop", "custom", "--keras",
          "tf_keras", "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "20", "--epochs", "1",
-         "--guard-seeds", "0", "--no-peak", "--connect-deadline", "10", "--deadline", "400", "--results", str(tmp_path)],
+         "--guard-seeds", "0", "--no-peak", "--connect-deadline", connect, "--deadline", deadline, "--results",
+         str(tmp_path)],
         env={**env, "TF_CONFIG": json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": 0}})},
         capture_output=True, text=True, timeout=500)
-    assert time.monotonic() - began < 200   # not the cell's 400 s
+    assert time.monotonic() - began < 200   # not the 400 s
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
     (path,) = tmp_path.glob("*/*.json")
     (record,) = json.loads(path.read_text())["distbench"]["unmeasured"]["reuters_cnn-multi_worker-custom-tf_keras"]
     assert record["status"] == "error" and record["error_kind"] == "timeout", record["reason"]
     assert record["reason"].startswith(
-        f"multi_worker: joining the cluster ({', '.join(addresses)}) did not finish within 10 s (--connect-deadline); "
+        f"multi_worker: joining the cluster ({', '.join(addresses)}) did not finish within {within}; "
         "a worker that has not started (each runs the same `distbench run`), has stopped, or cannot be reached from "
         f"here keeps the others waiting; nothing accepts a connection at worker 1 ({addresses[1]}: Connection "
         "refused); worker pid "), record["reason"]
