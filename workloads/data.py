@@ -308,14 +308,14 @@ _announced: set[str] = set()
 # How long ``auto`` waits for the Keras loader (a cached file loads in a second or two; a
 # download behind a firewall that drops packets would wait for ever), and how long a failed
 # attempt is remembered, so that the next runs go to synthetic data at once.
-KERAS_TIMEOUT_S = float(os.environ.get("DISTBENCH_KERAS_TIMEOUT", "30"))
+KERAS_TIMEOUT_S: float | None = None   # None: DISTBENCH_KERAS_TIMEOUT's, else 30 (read when a loader is tried)
 KERAS_RETRY_AFTER_S = 3600
 _tried: dict[str, tuple[bool, str]] = {}
 
 
 def keras_available(loader: KerasLoader, name: str = "", local_file: str | None = None) -> tuple[bool, str]:
     """Whether the real Keras loader works here (cached file or download): tried at most once
-    per process and per ``name``, for at most :data:`KERAS_TIMEOUT_S`, and not again within
+    per process and per ``name``, for at most :func:`keras_timeout_s`, and not again within
     :data:`KERAS_RETRY_AFTER_S` of a failure (remembered in distbench's cache). A download
     that failed for want of the network is remembered for every dataset: one whose file
     (``local_file``, e.g. ``imdb.npz``) is not in Keras's folder is not tried within the hour
@@ -351,8 +351,25 @@ def keras_available(loader: KerasLoader, name: str = "", local_file: str | None 
 _NETWORK = "network"   # the memo of a download that failed for want of the network, any dataset's
 
 
+def keras_timeout_s() -> float:
+    """How long the Keras loader may take: :data:`KERAS_TIMEOUT_S`, else the variable
+    ``DISTBENCH_KERAS_TIMEOUT`` (read at import, a bad value had been a traceback from every
+    command, ``--help`` too), else 30 s."""
+    if KERAS_TIMEOUT_S is not None:
+        return KERAS_TIMEOUT_S
+    raw = os.environ.get("DISTBENCH_KERAS_TIMEOUT", "").strip() or "30"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 240:   # NaN too; within the parent's wait for the worker that tries it (300 s)
+        raise UserError(f"DISTBENCH_KERAS_TIMEOUT={raw!r}: give the seconds the Keras dataset loader may take, a "
+                        "number above 0 and at most 240 (unset: 30).")
+    return value
+
+
 def _attempt(loader: KerasLoader) -> tuple[bool, str]:
-    """Calls ``loader`` for at most :data:`KERAS_TIMEOUT_S`: (ok, why not)."""
+    """Calls ``loader`` for at most :func:`keras_timeout_s`: (ok, why not)."""
     outcome: list[tuple[bool, str]] = []
 
     def attempt() -> None:
@@ -362,10 +379,11 @@ def _attempt(loader: KerasLoader) -> tuple[bool, str]:
         except Exception as exc:  # noqa: BLE001 - keras.utils.get_file raises a bare Exception offline
             outcome.append((False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"))
 
+    timeout = keras_timeout_s()
     worker = threading.Thread(target=attempt, name="distbench-keras-data", daemon=True)
     worker.start()
-    worker.join(KERAS_TIMEOUT_S)
-    return outcome[0] if outcome else (False, f"no answer within {KERAS_TIMEOUT_S:g} s")
+    worker.join(timeout)
+    return outcome[0] if outcome else (False, f"no answer within {timeout:g} s")
 
 
 def keras_dataset_folder() -> str:

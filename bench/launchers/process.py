@@ -194,7 +194,7 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell"
 
 
 MACHINE_DEADLINE_S = 300.0
-DATA_DEADLINE_S = 300.0   # the Keras loader's own wait is shorter (workloads.data.KERAS_TIMEOUT_S)
+DATA_DEADLINE_S = 300.0   # the Keras loader's own wait is shorter (workloads.data.keras_timeout_s, at most 240 s)
 
 
 def machine(env: dict[str, str] | None = None) -> Hardware:

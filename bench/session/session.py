@@ -31,6 +31,7 @@ from distbench.storage.files import save_run
 from distbench.storage.results import CellResult, results_of
 from distbench.strategies import slurm
 from distbench.strategies.multi_worker import is_chief, tf_config
+from distbench.workloads.data import keras_timeout_s
 
 
 def base_spec(values: dict[str, Any]) -> CellSpec:
@@ -141,6 +142,7 @@ class Session:
         if session.values["data"] is not None:
             check_data(session.values["data"], session.plan)
         tf_config()    # TF_CONFIG that is not JSON: refused now, not when the run is saved
+        keras_timeout_s()   # and a DISTBENCH_KERAS_TIMEOUT that is no number of seconds
         return session
 
     @cached_property

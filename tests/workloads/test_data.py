@@ -182,6 +182,24 @@ def test_the_keras_attempt_is_bounded_once_per_process_and_remembered(tmp_path, 
     hang.set()
 
 
+@pytest.mark.parametrize("value", ["abc", "30s", "nan", "-1", "0", "1e9"])
+def test_a_keras_timeout_that_is_no_number_of_seconds_is_one_line_before_any_run(tmp_path, monkeypatch, capsys, value):
+    """Read at import, ``DISTBENCH_KERAS_TIMEOUT=abc`` was a traceback from every command
+    (``--help`` too); ``nan`` and ``-1`` were taken."""
+    from distbench.cli.main import main
+
+    monkeypatch.setenv("DISTBENCH_KERAS_TIMEOUT", value)
+    assert main(["list"]) == 0   # a command that reads no data is not refused
+    capsys.readouterr()
+    code = main(["run", "--workload", "reuters_cnn", "--strategy", "default", "--results", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err == (f"distbench: error: DISTBENCH_KERAS_TIMEOUT={value!r}: give the seconds the Keras "
+                                 "dataset loader may take, a number above 0 and at most 240 (unset: 30).\n"), err
+    assert not list(tmp_path.iterdir())   # nothing run, nothing saved
+    monkeypatch.setenv("DISTBENCH_KERAS_TIMEOUT", " 12.5 ")
+    assert data.keras_timeout_s() == 12.5
+
+
 def test_a_download_that_failed_for_want_of_the_network_is_not_waited_on_again_for_another_dataset(
         tmp_path, monkeypatch):
     """Offline, reuters_cnn's download failed; multibranch's then waited its own timeout
