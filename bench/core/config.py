@@ -344,9 +344,12 @@ def _threads(what: str, threads: int) -> None:
                         f"creating them); received {threads}.")
 
 
+MAX_SECONDS = 30 * 24 * 3600.0   # a month; Python's waits overflow past ~9.2e9 s (a traceback mid-cell)
+
+
 def _positive_seconds(what: str, value) -> None:
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise UserError(f"{what} must be positive seconds, finite; received {value!r}.")
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value <= MAX_SECONDS:
+        raise UserError(f"{what} must be positive seconds, at most {MAX_SECONDS:g} (30 days); received {value!r}.")
 
 
 # NumPy's seeds (keras.utils.set_random_seed) stop below 2**32; the guard's seeds and a

@@ -35,7 +35,7 @@ from distbench.workloads.registry import WORKLOADS
         (["tune", "--workload", "reuters_cnn", "--workload", "multibranch"], "tune needs exactly one training "
          "workload: --workload reuters_cnn or multibranch (or your own, as file.py:Class or module:Class); received "
          "reuters_cnn, multibranch."),
-        (["run", "--strategy", "tpu", "--connect-deadline", "0"], "Connect deadline (--connect-deadline) must be positive seconds, finite; received 0.0."),
+        (["run", "--strategy", "tpu", "--connect-deadline", "0"], "Connect deadline (--connect-deadline) must be positive seconds, at most 2.592e+06 (30 days); received 0.0."),
         # Settings no selected cell reads are still checked (they ran the whole matrix, and saved it).
         (["run", "--strategy", "default", "--workers", "0"], "Workers (--workers) must be an integer >= 1; received 0."),
         (["run", "--strategy", "default", "--ps", "0"], "Parameter servers (--ps) must be an integer >= 1; received 0."),

@@ -150,8 +150,10 @@ def test_check_per_cell_threshold_override(capsys, results):
          "each other, `distbench run --loop X --loop Y` measures each, and `distbench tune` ranks"),
         (["plan", "--detect", "20%", "--strategy", "nope"], "Unknown strategy 'nope'. Known: default"),
         (["plan", "--detect", "20%", "--loop", "nope"], "Unknown loop 'nope'. Known: fit"),
-        (["run", "--workload", "matmul", "--deadline", "inf"], "Deadline (--deadline) must be positive seconds, finite; received inf"),
-        (["run", "--workload", "matmul", "--deadline", "nan"], "Deadline (--deadline) must be positive seconds, finite; received nan"),
+        (["run", "--workload", "matmul", "--deadline", "inf"], "Deadline (--deadline) must be positive seconds, at most 2.592e+06 (30 days); received inf"),
+        (["run", "--workload", "matmul", "--deadline", "nan"], "Deadline (--deadline) must be positive seconds, at most 2.592e+06 (30 days); received nan"),
+        # Python's waits overflow past ~9.2e9 s: a traceback once the cell had started
+        (["run", "--workload", "matmul", "--deadline", "1e10"], "Deadline (--deadline) must be positive seconds, at most 2.592e+06 (30 days); received 10000000000.0"),
         (["run", "--workload", "reuters_cnn", "--seed", "-1"], "Seed (--seed) must be an integer >= 0; received -1"),
         # NumPy's seeds stop below 2**32: every cell of such a run failed (exit 1), stored as the latest run.
         (["run", "--workload", "reuters_cnn", "--seed", "4294967296"],
