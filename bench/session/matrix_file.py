@@ -71,7 +71,7 @@ def _toml(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:   # TOML is UTF-8 (a Latin-1 file)
         raise UserError(f"Cannot read the matrix file {path}: {exc}.") from None
 
 

@@ -132,3 +132,20 @@ def test_a_number_where_the_option_takes_text_is_read_as_the_command_line_reads_
     path.write_text("prefetch = true\n")
     with pytest.raises(UserError, match="prefetch must be a string; received True"):
         matrix_file.read(path)
+
+
+def test_a_file_that_is_not_utf_8_is_passed_over_or_one_line_as_toml_reads_it(tmp_path, monkeypatch, capsys):
+    """A Latin-1 pyproject.toml of the project (an author's name), nothing of distbench's in
+    it, was a UnicodeDecodeError's traceback from every command; a distbench.toml that is
+    not UTF-8 is one line."""
+    from distbench.cli.main import main
+
+    (tmp_path / "pyproject.toml").write_bytes(b'[project]\nname = "x"\nauthors = [{name = "J\xfcrgen M\xfcller"}]\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["list"]) == 0   # not distbench's to judge: the default matrix
+    capsys.readouterr()
+    (tmp_path / "distbench.toml").write_bytes(b'\xff\xfeloops = ["fit"]\n')
+    assert main(["list"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"distbench: error: Cannot read the matrix file {tmp_path / 'distbench.toml'}: ") and \
+        err.count("\n") == 1, err
