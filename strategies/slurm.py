@@ -65,11 +65,14 @@ def tf_config(strategy: str, ps: int, environ=os.environ) -> dict:
     tasks = len(slots)
     host, local, _ = slots[rank]
     here, local_id = environ.get("SLURMD_NODENAME"), environ.get("SLURM_LOCALID")
-    if (here and here != host) or (local_id not in (None, "") and int(local_id) != local):
+    if (here and here != host) or (local_id not in (None, "") and _integer(environ, "SLURM_LOCALID") != local):
         raise UserError(f"This task (rank {rank}) runs on {here} as local task {local_id}, but the step's block "
                         f"layout puts rank {rank} on {host} as local task {local}: run the step with "
                         "--distribution=block (SLURM's default), or set TF_CONFIG yourself.")
-    base = int(environ.get("DISTBENCH_SLURM_PORT_BASE", "8888"))
+    base = _integer(environ, "DISTBENCH_SLURM_PORT_BASE", "8888")
+    if not 1024 <= base <= 65536 - tasks:
+        raise UserError(f"DISTBENCH_SLURM_PORT_BASE={base}: this step's {tasks} tasks take ports from it up; give a "
+                        f"port from 1024 to {65536 - tasks}.")
     addresses = [f"{h}:{base + k}" for h, k, _ in slots]
     cluster, task, start = {}, None, 0
     for kind, n in sorted(jobs(strategy, tasks, ps).items()):
@@ -85,12 +88,25 @@ def _slots(environ) -> tuple[list[tuple[str, int, int]], int]:
     node), and this task's rank among them."""
     hosts, per_node = _layout(environ)
     slots = [(host, k, n) for host, n in zip(hosts, per_node) for k in range(n)]
-    tasks, rank = int(environ["SLURM_STEP_NUM_TASKS"]), int(environ["SLURM_PROCID"])
-    if len(slots) != tasks or not 0 <= rank < tasks:
+    tasks, rank = _integer(environ, "SLURM_STEP_NUM_TASKS"), _integer(environ, "SLURM_PROCID")
+    if len(slots) != tasks:
         raise UserError(f"This SLURM job step's layout ({environ['SLURM_STEP_NODELIST']}, tasks per node "
                         f"{environ['SLURM_STEP_TASKS_PER_NODE']}) holds {len(slots)} tasks, not its {tasks} "
-                        f"(SLURM_STEP_NUM_TASKS), or rank {rank} is not one of them.")
+                        "(SLURM_STEP_NUM_TASKS); set TF_CONFIG yourself.")
+    if not 0 <= rank < tasks:
+        raise UserError(f"SLURM_PROCID={rank} is not a rank of this job step's {tasks} tasks (0 to {tasks - 1}); "
+                        "set TF_CONFIG yourself.")
     return slots, rank
+
+
+def _integer(environ, name: str, default: str | None = None) -> int:
+    """``environ[name]`` as an integer; UserError naming it otherwise (a traceback had)."""
+    raw = environ.get(name, default)
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        raise UserError(f"{name}={raw!r} is no integer; SLURM sets it for each task of a job step (srun), "
+                        "or set TF_CONFIG yourself.") from None
 
 
 def _layout(environ) -> tuple[list[str], list[int]]:

@@ -67,6 +67,25 @@ def test_ranks_get_their_own_node_s_address_in_slurm_s_order():
         slurm.tf_config("multi_worker", 1, {**_nodes(0), "SLURM_STEP_NODELIST": "node[9-"})
 
 
+@pytest.mark.parametrize("name, value, said", [
+    ("SLURM_PROCID", "x", "SLURM_PROCID='x' is no integer; SLURM sets it for each task of a job step (srun)"),
+    ("SLURM_STEP_NUM_TASKS", "two", "SLURM_STEP_NUM_TASKS='two' is no integer;"),
+    ("SLURM_LOCALID", "zz", "SLURM_LOCALID='zz' is no integer;"),
+    ("DISTBENCH_SLURM_PORT_BASE", "23456x", "DISTBENCH_SLURM_PORT_BASE='23456x' is no integer;"),
+    ("DISTBENCH_SLURM_PORT_BASE", "65535", "DISTBENCH_SLURM_PORT_BASE=65535: this step's 4 tasks take ports from it "
+                                           "up; give a port from 1024 to 65532."),
+    ("SLURM_PROCID", "5", "SLURM_PROCID=5 is not a rank of this job step's 4 tasks (0 to 3); set TF_CONFIG yourself."),
+    ("SLURM_STEP_NUM_TASKS", "5", "This SLURM job step's layout (node[9-10], tasks per node 2(x2)) holds 4 tasks, "
+                                  "not its 5 (SLURM_STEP_NUM_TASKS); set TF_CONFIG yourself."),
+])
+def test_a_step_variable_that_is_no_integer_or_out_of_range_is_one_line(name, value, said):
+    """They were tracebacks (int()'s ValueError); a port base of 65535 waited out the connect
+    deadline for port 65536; a rank past the step read "holds 4 tasks, not its 4"."""
+    with pytest.raises(UserError) as refused:
+        slurm.tf_config("multi_worker", 1, _nodes(0, **{name: value}))
+    assert str(refused.value).startswith(said), str(refused.value)
+
+
 def test_a_node_s_gpus_are_shared_among_its_tasks_within_what_the_job_sees():
     assert slurm.gpu_share(4, _nodes(1)) == "2,3"                     # local task 1 of 2: the second half
     assert slurm.gpu_share(2, _nodes(1, CUDA_VISIBLE_DEVICES="6,7")) == "7"   # not physical GPU 1
