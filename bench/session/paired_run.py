@@ -133,6 +133,10 @@ def measure(session: Session, suite: Suite | None, a: Side, b: Side, settings: P
     engine = interleave.Interleaved(a, b, interleave.through(suite), settings.threshold, settings.min_pairs,
                                     settings.max_pairs, settings.budget, progress, lockstep=settings.lockstep)
     preflight(suite, session.plan, a, b)
+    for spec in session.plan:   # a tolerance no loss of a share could pass: refused now, not after the pairs
+        found = suite.guard_metric(spec) if spec.loop is not None else None
+        if found:
+            compare.metric_worse(None, None, found[1], settings.accuracy_tolerance, found[0])
     try:
         paired, interrupted = engine.run(session.plan, suite.skip_reason), False
     except interleave.PairsInterrupted as stop:

@@ -77,6 +77,16 @@ class Suite:
             if self._checked[key] is not None:
                 _check_target(spec, self._checked[key])
 
+    def guard_metric(self, spec: CellSpec) -> tuple[str, str] | None:
+        """``spec``'s guard metric and which way is better: a user workload's as its preflight
+        found them (None before it, or when it was no verdict), a built-in one's as declared."""
+        workload = workloads.get(spec.workload)
+        if getattr(workload, "preflight", False):
+            found = self._checked.get((spec.workload, spec.data, spec.seed, spec.keras, spec.plugins))
+            return (found["guard_metric"], found["directions"][found["guard_metric"]]) if found else None
+        metric = workload.guard()
+        return metric, workload.direction(metric)
+
     def _check(self, spec: CellSpec) -> dict | None:
         """The preflight's findings; UserError when the workload refused its input or its
         code raised. A check whose process crashed or timed out is no verdict on the

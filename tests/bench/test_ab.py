@@ -738,3 +738,17 @@ def test_a_cell_the_revision_s_matrix_file_selects_and_this_tree_s_does_not_fail
     lines = verdicts.paired_lines(ab.Side("A", "revision HEAD"), ab.Side("B", "this working tree"), found)
     assert "MISSING: revision HEAD's matrix file selects strategy virtual, which this tree's does not: those cells " \
            "were measured on neither side (name them on the command line to check them)" in lines
+
+
+def test_a_tolerance_no_loss_of_a_share_could_pass_is_refused_before_any_pair(tmp_path, capsys):
+    """ab --accuracy-tolerance 5 (5% meant) on accuracy: refused once every pair had been
+    measured, and the run saved."""
+    from distbench.cli.main import main
+
+    code = main(["ab", "--b", "TF_ENABLE_ONEDNN_OPTS=0", "--workload", "reuters_cnn", "--strategy", "default",
+                 "--loop", "custom", "--accuracy-tolerance", "5", "--results", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.err == ("distbench: error: --accuracy-tolerance 5 is not below 1, and accuracy is a "
+                                          "share from 0 to 1: no loss of it could fail the check; give a fraction "
+                                          "(0.05) or a percentage (5%).\n"), captured.err
+    assert "[pair 1]" not in captured.out and not list(tmp_path.iterdir())   # nothing measured, nothing saved
