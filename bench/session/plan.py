@@ -125,7 +125,8 @@ def check_read(changes: dict, cells: list[CellSpec]) -> None:
     its verdict be on nothing (:func:`read_only`, :func:`reads`)."""
     for name in changes:
         if not any(reads(c, name, changes[name]) for c in cells):
-            raise UserError(f"no cell of this selection reads --{name.replace('_', '-')} (only {_readers(name)}): "
+            flag = name[:-2] if name.endswith("deadline_s") else name   # --connect-deadline, as typed
+            raise UserError(f"no cell of this selection reads --{flag.replace('_', '-')} (only {_readers(name)}): "
                             "both sides would measure the same cells.")
 
 
@@ -138,8 +139,10 @@ BUILT_IN_LOOPS_WITHOUT_SPE = ("custom", "train_on_batch")   # a user's loop may 
 
 def reads(cell: CellSpec, name: str, value) -> bool:
     """Whether ``cell`` measures something else with setting ``name`` at ``value``."""
-    if name in SETTINGS + MATMUL_SETTINGS:
-        return getattr(read_only(cell.replace(**{name: value})), name) != getattr(read_only(cell), name)
+    if name in MATMUL_SETTINGS:
+        return cell.loop is None
+    if name in SETTINGS:   # read by the strategy, at any value: `--a "--workers 2"` (the default) beside B's 4 is
+        return name in strategies.STRATEGIES.get(cell.strategy).reads   # a side, not a setting nothing reads
     if cell.loop is None:
         return name not in TRAINING_ONLY
     if name == "steps_per_execution":

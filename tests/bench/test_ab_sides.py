@@ -161,3 +161,21 @@ def test_the_devices_are_listed_by_a_side_s_fork_server_when_both_sides_set_an_e
     monkeypatch.setattr(process, "machine", lambda env=None: asked.append(env) or cpu)
     assert Suite(listing_env=paired_run.listing_env(on, off)).hw is cpu
     assert asked == [{"TF_ENABLE_ONEDNN_OPTS": "1"}]
+
+
+def test_a_side_at_a_setting_s_default_is_a_side_when_the_strategy_reads_the_setting():
+    """``ab --a "--workers 2" --b "--workers 4" --strategy multi_worker`` was refused: side A
+    changed nothing from the default, so "no cell of this selection reads --workers"; and
+    ``--connect-deadline`` was named ``--connect-deadline-s``."""
+    from distbench.core.config import CellSpec
+    from distbench.core.errors import UserError
+    from distbench.session import options
+    from distbench.session.side import parse_side, validate_side
+
+    cells = [CellSpec("reuters_cnn", "multi_worker", "custom")]
+    for text in ("--workers 2", "--workers 4", "--connect-deadline 180"):
+        validate_side(parse_side("A", text, options.spec_changes), cells)   # not refused
+    with pytest.raises(UserError, match=r"^Side B \(--connect-deadline 60\): no cell of this selection reads "
+                                        r"--connect-deadline \(only "):
+        validate_side(parse_side("B", "--connect-deadline 60", options.spec_changes),
+                      [CellSpec("reuters_cnn", "default", "custom")])
