@@ -187,16 +187,19 @@ class MultiWorkerAdapter(StrategyAdapter):
         config = tf_config() or {}
         task = config.get("task", {})
         cluster = config.get("cluster", {})
+        workers = cluster.get("chief", []) + cluster.get("worker", [])
         info.update({
-            "workers": len(cluster.get("worker", [])) + len(cluster.get("chief", [])),
+            "workers": len(workers) if config else 1,
             "task_type": task.get("type"),
             "task_index": task.get("index"),
             "is_chief": is_chief(config),
             "communication": self.communication_for(hw),
-            "cluster": source(),   # local, slurm or tf_config
+            # local, slurm or tf_config; --workers 1 (no TF_CONFIG) is this one local process
+            "cluster": source() if config else "local",
         })
-        workers = cluster.get("chief", []) + cluster.get("worker", [])
-        info["notes"] = [f"{len(workers)} worker processes ({', '.join(workers)})"]
+        # (--workers 1 had read "0 worker processes ()", a cluster of the user's TF_CONFIG)
+        info["notes"] = [f"{len(workers)} worker processes ({', '.join(workers)})" if config else
+                         "1 worker process (--workers 1: this process alone, no cluster)"]
         # Workers on loopback share this machine's hardware, like virtual devices do.
         info["shared_hardware"] = all(w.split(":")[0] in ("127.0.0.1", "localhost") for w in workers)
         return info

@@ -210,3 +210,23 @@ def test_a_port_taken_before_its_task_binds_it_starts_the_cluster_again_on_new_p
     assert record["status"] == "ok", record.get("reason")
     (note,) = [n for n in record["strategy"]["notes"] if n.startswith("started again on new ports")]
     assert note.startswith("started again on new ports 1 time: a port chosen for a task was taken before it bound it ("), note
+
+
+def test_one_local_worker_is_recorded_as_one_local_process_not_a_user_s_cluster(tmp_path):
+    """``--workers 1`` and no TF_CONFIG: the record read cluster "tf_config", 0 workers,
+    "0 worker processes ()", and its peak was left out as another machine's."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_CONFIG")}
+    result = subprocess.run(
+        [sys.executable, "-m", "distbench", "run", "--strategy", "multi_worker", "--workers", "1", "--loop", "custom",
+         "--keras", "keras3", "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "8", "--epochs",
+         "1", "--guard-seeds", "0", "--no-peak", "--results", str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    (path,) = tmp_path.glob("*/*.json")
+    (bench,) = json.loads(path.read_text())["benchmarks"]
+    strategy = bench["extra_info"]["distbench"]["repeats"][0]["strategy"]
+    assert (strategy["cluster"], strategy["workers"]) == ("local", 1), strategy
+    assert strategy["notes"][0] == "1 worker process (--workers 1: this process alone, no cluster)", strategy["notes"]
