@@ -28,6 +28,7 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     global_batch = _global_batch(spec, replicas)
     phases = _Phases()
     data = workload.load(spec.data, spec.seed)
+    same_data_on_every_worker(data, strategy)
     phases.end("data_s")
     config = _train_config(spec, data, global_batch)
     memory.reset_device_peaks(device_names)
@@ -84,21 +85,43 @@ SHARED = ("workload", "loop", "keras", "global_batch", "scaling", "epochs", "ste
 
 def same_cell_on_every_worker(spec: CellSpec, strategy) -> None:
     """UserError on every worker of a MultiWorkerMirroredStrategy cell whose workers were
-    given other settings, naming them: each setting's hash summed over the replicas (the
-    cluster's first collective, before the model's) equals the replicas times this worker's
-    only when every worker's is this one's."""
+    given other settings, naming them (the cluster's first collective, before the model's)."""
     import tensorflow as tf
 
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return
-    mine = [float(int(hashlib.sha256(repr(getattr(spec, name)).encode()).hexdigest()[:5], 16)) for name in SHARED]
-    total = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(mine, tf.float64)), axis=None)
-    differ = [name for name, own, summed in zip(SHARED, mine, total.numpy())
-              if round(summed) != round(own * strategy.num_replicas_in_sync)]
+    differ = _differing(strategy, [(name, getattr(spec, name)) for name in SHARED])
     if differ:
         raise UserError(f"the cluster's workers were given other settings ({', '.join(differ)}; this worker's: "
                         + ", ".join(f"{name} {getattr(spec, name)}" for name in differ) + "): each worker runs the "
                         "same `distbench run` options and matrix file, or its steps are not the cluster's.")
+
+
+def same_data_on_every_worker(data, strategy) -> None:
+    """UserError on every worker of a MultiWorkerMirroredStrategy cell whose workers read
+    other examples (by their fingerprint, wherever each read them from): their gradients
+    were averaged over two datasets, and the run stored as the chief's data (exit 0)."""
+    import tensorflow as tf
+
+    fingerprint = data.fingerprint() if hasattr(data, "fingerprint") else None
+    if fingerprint is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return   # a pipeline's examples are not read twice to hash them
+    if _differing(strategy, [("data", fingerprint)]):
+        raise UserError(f"the cluster's workers read other examples (this worker's: {data.source}, fingerprint "
+                        f"{fingerprint[:12]}): each worker reads the same data, wherever it is mounted, or the "
+                        "cluster trains on a mix of them.")
+
+
+def _differing(strategy, items: list[tuple[str, object]]) -> list[str]:
+    """The names of ``items`` whose value differs on some worker: each value's hash summed over
+    the replicas (one collective) equals the replicas times this worker's only when every
+    worker's is this one's."""
+    import tensorflow as tf
+
+    mine = [float(int(hashlib.sha256(repr(value).encode()).hexdigest()[:5], 16)) for _, value in items]
+    total = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(mine, tf.float64)), axis=None)
+    return [name for (name, _), own, summed in zip(items, mine, total.numpy())
+            if round(summed) != round(own * strategy.num_replicas_in_sync)]
 
 
 def _faults(strategy, clock) -> cluster_faults.Faults | None:

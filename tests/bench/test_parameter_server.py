@@ -22,6 +22,7 @@ from distbench.strategies import hardware
 from distbench.strategies.parameter_server import cluster_roles
 from distbench.trackers.timing import StepClock
 
+from tests.conftest import MOVIE_REVIEWS
 from tests.processes import all_gone, gone
 
 CLUSTER = {"chief": ["h0:1"], "worker": ["h1:1", "h2:1"], "ps": ["h3:1"]}
@@ -609,28 +610,33 @@ def test_a_worker_s_tf_config_left_in_the_shell_refuses_cells_no_chief_would_sav
 
 
 @pytest.mark.slow
-def test_multi_worker_workers_given_another_batch_fail_the_cell_naming_it(tmp_path):
+@pytest.mark.parametrize("other_worker, said", [
+    (("--global-batch", "32"), "the cluster's workers were given other settings (global_batch; this worker's: "
+                               "global_batch 8)"),
+    (("--data", MOVIE_REVIEWS), "the cluster's workers read other examples (this worker's: synthetic, fingerprint ")])
+def test_multi_worker_workers_given_another_batch_fail_the_cell_naming_it(tmp_path, other_worker, said):
     """Two workers of a TF_CONFIG cluster, each its own `distbench run`, worker 1 given
     --global-batch 32 and the chief 8: each replica took its own worker's share, and the
-    chief saved 254 ex/s for steps of 20 examples as the cluster's, exit 0."""
+    chief saved 254 ex/s for steps of 20 examples as the cluster's, exit 0. Given another
+    --data: the gradients averaged two datasets, stored as the chief's data alone, exit 0."""
     addresses = [f"127.0.0.1:{p}" for p in cluster.free_ports(2)]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
-    def worker(index: int, batch: str) -> subprocess.Popen:
+    def worker(index: int, *own: str) -> subprocess.Popen:
+        given = dict(zip(own[::2], own[1::2]))
         return subprocess.Popen(
             [sys.executable, "-m", "distbench", "run", "--strategy", "multi_worker", "--loop", "custom", "--keras",
-             "keras3", "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "20", "--epochs", "1",
-             "--guard-seeds", "0", "--no-peak", "--global-batch", batch, "--connect-deadline", "120", "--deadline",
-             "300", "--results", str(tmp_path / f"w{index}")],
+             "keras3", "--workload", "reuters_cnn", "--data", given.get("--data", "synthetic"), "--steps-per-epoch",
+             "20", "--epochs", "1", "--guard-seeds", "0", "--no-peak", "--global-batch", given.get("--global-batch", "8"),
+             "--connect-deadline", "120", "--deadline", "300", "--results", str(tmp_path / f"w{index}")],
             env={**env, "TF_CONFIG": json.dumps({"cluster": {"worker": addresses},
                                                  "task": {"type": "worker", "index": index}})},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    chief, other = worker(0, "8"), worker(1, "32")
+    chief, other = worker(0), worker(1, *other_worker)
     out, err = chief.communicate(timeout=400)
     other.communicate(timeout=120)
     assert chief.returncode == 1 and other.returncode == 1, out[-2000:] + err[-2000:]
     (path,) = (tmp_path / "w0").glob("*/*.json")
     (record,) = json.loads(path.read_text())["distbench"]["unmeasured"]["reuters_cnn-multi_worker-custom"]
-    assert record["status"] == "error" and record["reason"].startswith(
-        "the cluster's workers were given other settings (global_batch; this worker's: global_batch 8)"), record
+    assert record["status"] == "error" and record["reason"].startswith(said), record
