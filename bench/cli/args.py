@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import weakref
 
 from distbench.core.config import fraction
 from distbench.render.tables import FORMATS
@@ -190,3 +191,23 @@ def stops_once():
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+class _StoreOnce(argparse._StoreAction):
+    """A single-valued option given twice in one command line is refused: argparse keeps the
+    last without a word (``check --baseline 24 --baseline 25``, ``--threshold 50% --threshold 1%``
+    in a CI gate quietly changed the verdict)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        last = getattr(self, "_last", None)
+        if last is not None and last[0]() is namespace:
+            parser.error(f"{option_string} was given twice ({last[1]} and {values}); it takes one value")
+        self._last = (weakref.ref(namespace), values)
+        super().__call__(parser, namespace, values, option_string)
+
+
+def once_each(parser: argparse.ArgumentParser) -> None:
+    """Every single-valued option of ``parser`` refuses a second value (:class:`_StoreOnce`)."""
+    for action in parser._actions:   # argparse's own list: no public way to change an action's kind
+        if action.option_strings and type(action) is argparse._StoreAction:
+            action.__class__ = _StoreOnce

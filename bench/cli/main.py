@@ -21,6 +21,7 @@ from distbench.cli.args import (
     add_running_args,
     add_verdict_args,
     document_only,
+    once_each,
     readers_may_leave,
     stops_once,
 )
@@ -58,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_running_commands(sub)
     _add_stored_commands(sub)
     _add_interleaved_commands(sub)
+    for command in sub.choices.values():
+        once_each(command)
     return parser
 
 

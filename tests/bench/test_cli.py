@@ -215,6 +215,14 @@ def test_plan_reads_a_matrix_file_s_reference_as_its_workload_s_name(capsys, tmp
     (["nope"], "distbench: error: argument command: invalid choice: 'nope'"),
     (["run", "--target", "accuracy=0.5", "--target", "loss<=1"],
      "distbench run: error: --target was given twice (accuracy=0.5 and loss<=1); it takes one value"),
+    # A stored-run command's option given twice: argparse kept the last without a word (a CI gate's verdict changed)
+    (["check", "--baseline", "1", "--baseline", "2"],
+     "distbench check: error: --baseline was given twice (1 and 2); it takes one value"),
+    (["compare", "1", "2", "--threshold", "50%", "--threshold", "1%"],
+     "distbench compare: error: --threshold was given twice (50% and 1%)"),
+    (["report", "--run", "1", "--run", "2"], "distbench report: error: --run was given twice (1 and 2)"),
+    (["compare", "1", "2", "--format", "json", "--format", "csv"],
+     "distbench compare: error: --format was given twice (json and csv)"),
     # An option of another command: the pointer is to this command's help, which lists what it takes.
     (["run", "--threshold", "0.1"], "distbench: error: unrecognized arguments for `distbench run`: --threshold 0.1 "
                                     "(`distbench run --help` lists every option)"),
