@@ -55,10 +55,6 @@ def _load_project_classes(path: str | None) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    typed = [options.BY_NAME[n].cli for n in ("max_steps", "eval_every") if n in args.given]
-    if typed and not args.target:   # read by time-to-target cells only: typed without one, it ran as if not given
-        raise UserError(f"{' and '.join(typed)} {'bound' if len(typed) > 1 else 'bounds'} a time-to-target run; "
-                        "give --target too (without one, a run trains --epochs x --steps-per-epoch steps).")
     session = Session.from_options(options.from_namespace(args))
     session.check_writable()
     session.run_all(_Progress())

@@ -79,6 +79,7 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
     if not isinstance(resolved["repeats"], int) or resolved["repeats"] < 1:
         raise UserError(f"Repeats (--repeats) must be an integer >= 1; received {resolved['repeats']!r}.")
     check_settings(values)
+    _check_target_settings(resolved, values)
     # References (module:Class, file.py:Class) are loaded here and selected by name; the
     # cells carry them so that their workers load the same classes (distbench.plugins).
     resolved["plugins"] = plugins.load_selection(resolved)
@@ -92,6 +93,19 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
         raise UserError(f"--guard-seeds must be >= 0 (0 or 1 turns the accuracy guard off); "
                         f"received {resolved['guard_seeds']}.")
     return resolved
+
+
+def _check_target_settings(resolved: dict, given: dict) -> None:
+    """A target's form whatever the selection (a malformed one was passed over when no cell
+    trained), and what bounds a time-to-target run only with a target (given in a matrix
+    file or to the pytest plugin, it ran as if not given)."""
+    bounds = [options.BY_NAME[n].cli for n in ("max_steps", "eval_every") if given.get(n) is not None]
+    if bounds and not resolved["target"]:
+        raise UserError(f"{' and '.join(bounds)} {'bound' if len(bounds) > 1 else 'bounds'} a time-to-target run; "
+                        "give --target too (without one, a run trains --epochs x --steps-per-epoch steps).")
+    text = resolved["target"]
+    if text and text != targets.DEFAULT:   # its form; each workload's metrics are checked with its cells
+        targets.parse(text, directions=lambda metric: "lower" if "<=" in text else "higher")
 
 
 CLUSTERED = {"multi_worker", "parameter_server"}   # the strategies whose cells a TF_CONFIG cluster runs

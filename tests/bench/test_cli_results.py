@@ -152,6 +152,8 @@ def test_check_per_cell_threshold_override(capsys, results):
         (["plan", "--detect", "20%", "--loop", "nope"], "Unknown loop 'nope'. Known: fit"),
         (["run", "--workload", "matmul", "--deadline", "inf"], "Deadline (--deadline) must be positive seconds, at most 2.592e+06 (30 days); received inf"),
         (["run", "--workload", "matmul", "--deadline", "nan"], "Deadline (--deadline) must be positive seconds, at most 2.592e+06 (30 days); received nan"),
+        # A malformed target with no training cell selected: passed over, the run went ahead (exit 0)
+        (["run", "--workload", "matmul", "--target", "garbage!!"], "Bad target 'garbage!!': give METRIC=VALUE"),
         # Python's waits overflow past ~9.2e9 s: a traceback once the cell had started
         (["run", "--workload", "matmul", "--deadline", "1e10"], "Deadline (--deadline) must be positive seconds, at most 2.592e+06 (30 days); received 10000000000.0"),
         (["run", "--workload", "reuters_cnn", "--seed", "-1"], "Seed (--seed) must be an integer >= 0; received -1"),

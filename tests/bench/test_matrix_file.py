@@ -149,3 +149,17 @@ def test_a_file_that_is_not_utf_8_is_passed_over_or_one_line_as_toml_reads_it(tm
     err = capsys.readouterr().err
     assert err.startswith(f"distbench: error: Cannot read the matrix file {tmp_path / 'distbench.toml'}: ") and \
         err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("text", ["eval_every = 5\n", "max_steps = 300\n"])
+def test_what_bounds_a_target_run_is_refused_from_the_file_without_a_target(tmp_path, monkeypatch, capsys, text):
+    """Refused on the command line, the file's (and the pytest plugin's) ran as if not given."""
+    from distbench.cli.main import main
+
+    (tmp_path / "distbench.toml").write_text(text + 'workloads = ["matmul"]\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--no-save"]) == 2
+    err = capsys.readouterr().err
+    assert " a time-to-target run; give --target too" in err and err.count("\n") == 1, err
+    (tmp_path / "distbench.toml").write_text(text + 'workloads = ["matmul"]\ntarget = "accuracy=0.5"\n')
+    assert main(["list"]) == 0   # with a target, taken
