@@ -496,7 +496,7 @@ def test_a_cluster_task_that_never_starts_fails_the_cell_at_the_connect_deadline
     result = subprocess.run(
         [sys.executable, "-m", "distbench", "run", "--strategy", strategy, "--loop", "custom", "--keras", "tf_keras",
          "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "20", "--epochs", "1",
-         "--guard-seeds", "0", "--no-peak", "--connect-deadline", "10", "--deadline", "400",
+         "--guard-seeds", "0", "--no-peak", "--connect-deadline", "5", "--deadline", "400",
          "--results", str(tmp_path)],
         env={**env, "TF_CONFIG": json.dumps(_config("chief", 0, spec))}, capture_output=True, text=True, timeout=500)
     assert time.monotonic() - began < 200   # not the cell's 400 s
@@ -506,15 +506,15 @@ def test_a_cluster_task_that_never_starts_fails_the_cell_at_the_connect_deadline
     assert record["status"] == "error" and record["error_kind"] == "timeout", record["reason"]
     assert record["reason"] == (
         f"parameter_server: connecting to the cluster's workers and parameter servers ({', '.join(addresses[1:])}) "
-        "did not finish within 10 s (--connect-deadline); a task that is not serving (start `distbench serve` on "
+        "did not finish within 5 s (--connect-deadline); a task that is not serving (start `distbench serve` on "
         "each), has stopped, or cannot be reached from here keeps the coordinator waiting; nothing accepts a "
         f"connection at worker 0 ({addresses[1]}: Connection refused), worker 1 ({addresses[2]}: Connection refused), "
         f"ps 0 ({addresses[3]}: Connection refused)")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("connect, deadline, within", [("10", "400", "10 s (--connect-deadline)"),
-                                                       ("400", "8", "the cell's 8 s (--deadline)")])
+@pytest.mark.parametrize("connect, deadline, within", [("5", "400", "5 s (--connect-deadline)"),
+                                                       ("400", "5", "the cell's 5 s (--deadline)")])
 def test_a_multi_worker_peer_that_never_starts_fails_the_cell_at_the_connect_deadline(tmp_path, connect, deadline,
                                                                                        within):
     """Worker 0 of a two-worker TF_CONFIG whose worker 1 never starts: creating the strategy
@@ -555,11 +555,11 @@ def test_a_revision_s_worker_is_killed_at_the_connect_deadline_too(tmp_path, mon
 
     addresses = [f"127.0.0.1:{p}" for p in cluster.free_ports(2)]
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": 0}}))
-    spec = tiny("reuters_cnn", "multi_worker", "custom", keras="tf_keras", connect_deadline_s=10, deadline_s=90)
+    spec = tiny("reuters_cnn", "multi_worker", "custom", keras="tf_keras", connect_deadline_s=5, deadline_s=90)
     record = launcher.launch(spec, tree=CodeTree(None, str(tmp_path)))
     assert record["status"] == "error" and record["error_kind"] == "timeout", record["reason"]
     assert record["reason"].startswith(f"multi_worker: joining the cluster ({', '.join(addresses)}) did not finish "
-                                       "within 10 s (--connect-deadline)"), record["reason"]
+                                       "within 5 s (--connect-deadline)"), record["reason"]
 
 
 def test_a_tf_config_cluster_s_size_is_the_cells_and_a_flag_that_disagrees_is_refused(monkeypatch, tmp_path):
