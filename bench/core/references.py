@@ -38,7 +38,7 @@ def with_folder(ref: str, folder: str | None) -> str:
 
 
 # ``...:Attribute@/folder``: the folder follows the attribute's name (a path may hold '@').
-_FOLDER = re.compile(r"(.*:[A-Za-z_][\w.]*)@(/.*)")
+_FOLDER = re.compile(r"(.*:(?:[A-Za-z_][\w.]*)?)@(/.*)")   # no attribute: refused by find, as typed
 
 
 def split_folder(ref: str) -> tuple[str, str | None]:
@@ -52,7 +52,7 @@ def find(ref: str):
     body, folder = split_folder(ref)
     target, sep, attr = body.rpartition(":")
     if not sep or not target or not attr:
-        raise UserError(f"Bad reference {ref!r}: give module:Attribute or path/to/file.py:Attribute.")
+        raise UserError(f"Bad reference {body!r}: give module:Attribute or path/to/file.py:Attribute.")
     # As ``python -m`` in the project: the reference's folder (a matrix file's) first, then
     # the working directory (the console script's sys.path has its own folder instead, and
     # a worker starts in its side's folder).
@@ -60,15 +60,15 @@ def find(ref: str):
         if place and place not in sys.path:
             sys.path.insert(0, place)
     if target.endswith(".py"):
-        module = _load_file(target, ref)
+        module = _load_file(target, body)
     else:
         try:
             module = importlib.import_module(target)
         except ImportError as exc:
-            raise UserError(f"Cannot import {target!r} for {ref!r}: {exc}. Is it installed, or on PYTHONPATH? "
+            raise UserError(f"Cannot import {target!r} for {body!r}: {exc}. Is it installed, or on PYTHONPATH? "
                             "A file is given as path/to/file.py:Attribute.") from None
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's module failed while importing: one line
-            raise UserError(f"Importing {target!r} for {ref!r} failed: {_one_line(exc)}") from None
+            raise UserError(f"Importing {target!r} for {body!r} failed: {_one_line(exc)}") from None
     try:
         return getattr(module, attr)
     except AttributeError:

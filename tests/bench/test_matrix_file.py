@@ -163,3 +163,17 @@ def test_what_bounds_a_target_run_is_refused_from_the_file_without_a_target(tmp_
     assert " a time-to-target run; give --target too" in err and err.count("\n") == 1, err
     (tmp_path / "distbench.toml").write_text(text + 'workloads = ["matmul"]\ntarget = "accuracy=0.5"\n')
     assert main(["list"]) == 0   # with a target, taken
+
+
+def test_a_reference_without_its_class_name_is_refused_as_written(tmp_path, monkeypatch, capsys):
+    """The matrix file's folder, joined to the reference for its workers, was read as the
+    class name: "plain.py has no attribute '@/tmp/project'"."""
+    from distbench.cli.main import main
+
+    (tmp_path / "plain.py").write_text("class Foo:\n    pass\n")
+    (tmp_path / "distbench.toml").write_text('workloads = ["plain.py:"]\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--no-save"]) == 2
+    err = capsys.readouterr().err
+    assert f"Bad reference '{tmp_path / 'plain.py'}:': give module:Attribute or path/to/file.py:Attribute." in err, err
+    assert "@" not in err and err.count("\n") == 1, err
