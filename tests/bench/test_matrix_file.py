@@ -177,3 +177,16 @@ def test_a_reference_without_its_class_name_is_refused_as_written(tmp_path, monk
     err = capsys.readouterr().err
     assert f"Bad reference '{tmp_path / 'plain.py'}:': give module:Attribute or path/to/file.py:Attribute." in err, err
     assert "@" not in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("text, said", [("repeats = 0", "repeats = 0: give an integer >= 1."),
+                                        ("guard_seeds = -1", "guard_seeds = -1: give an integer >= 0 (0 or 1 turns")])
+def test_a_session_setting_out_of_range_in_the_file_is_named_with_the_file(tmp_path, monkeypatch, capsys, text, said):
+    """They read as a flag never typed: "Repeats (--repeats) must be an integer >= 1"."""
+    from distbench.cli.main import main
+
+    (tmp_path / "distbench.toml").write_text(text + "\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--no-save"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"distbench: error: {tmp_path / 'distbench.toml'}: {said}") and err.count("\n") == 1, err
