@@ -199,6 +199,9 @@ class _StoreOnce(argparse._StoreAction):
     in a CI gate quietly changed the verdict)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
+        if isinstance(values, str) and not values.strip() and option_string not in OWN_EMPTY:
+            # (report --out "" and compare --results "" ran on the default folder, or this one)
+            parser.error(f"{option_string} was given an empty value; valid: {self.help or 'a value'}")
         last = getattr(self, "_last", None)
         if last is not None and last[0]() is namespace:
             parser.error(f"{option_string} was given twice ({last[1]} and {values}); it takes one value")
@@ -206,8 +209,13 @@ class _StoreOnce(argparse._StoreAction):
         super().__call__(parser, namespace, values, option_string)
 
 
+# An empty side is the command line's cells as given (an A/A run); an empty --against has a refusal of its own.
+OWN_EMPTY = ("--a", "--b", "--against")
+
+
 def once_each(parser: argparse.ArgumentParser) -> None:
-    """Every single-valued option of ``parser`` refuses a second value (:class:`_StoreOnce`)."""
+    """Every single-valued option of ``parser`` refuses a second value, and an empty one
+    (:class:`_StoreOnce`)."""
     for action in parser._actions:   # argparse's own list: no public way to change an action's kind
         if action.option_strings and type(action) is argparse._StoreAction:
             action.__class__ = _StoreOnce

@@ -46,6 +46,8 @@ from distbench.workloads.registry import WORKLOADS
         (["run", "--profile", " "], "--profile was given an empty value; valid: quick or full (default quick)."),
         (["run", "--matmul-shape="], "--matmul-shape was given an empty value; valid: quick, seed"),
         (["run", "--results="], "--results was given an empty value; valid: the results folder (default: results)."),
+        (["list", "--results="], "--results was given an empty value; valid: the results folder"),   # read as "."
+        (["compare", "1", "2", "--results", " "], "--results was given an empty value; valid: the results folder"),
         (["tune", "--workload", "reuters_cnn", "--confirm-pairs", "1"], "--confirm-pairs must be 0 (no confirmation) "
          "or at least 2 (a verdict needs two pairs); received 1."),   # it skipped the confirmation, silently
         (["tune", "--workload", "reuters_cnn", "--confirm-pairs", "-2"], "--confirm-pairs must be 0"),
@@ -223,6 +225,9 @@ def test_plan_reads_a_matrix_file_s_reference_as_its_workload_s_name(capsys, tmp
     (["report", "--run", "1", "--run", "2"], "distbench report: error: --run was given twice (1 and 2)"),
     (["compare", "1", "2", "--format", "json", "--format", "csv"],
      "distbench compare: error: --format was given twice (json and csv)"),
+    # An empty value ran as if not given (the default folder, or the whole report)
+    (["report", "--out", ""], "distbench report: error: --out was given an empty value; valid: output folder"),
+    (["report", "--reference", " "], "distbench report: error: --reference was given an empty value; valid: "),
     # An option of another command: the pointer is to this command's help, which lists what it takes.
     (["run", "--threshold", "0.1"], "distbench: error: unrecognized arguments for `distbench run`: --threshold 0.1 "
                                     "(`distbench run --help` lists every option)"),
