@@ -8,6 +8,7 @@ are never compared as equals.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -282,11 +283,9 @@ def check_exists(source: str) -> str:
     user's own ``data()`` for theirs); returns it unchanged."""
     if source in NAMED_SOURCES or os.path.exists(source):
         return source
-    raise UserError(
-        f"Unknown data source {source!r}. Valid: {', '.join(NAMED_SOURCES)}, or a path that exists: a folder laid "
-        f"out as {LAYOUTS[0]}, or as {LAYOUTS[1]}, for the text workloads; any file or folder your own workload's "
-        "data() reads."
-    )
+    raise UserError(f"Unknown data source {source!r}. Valid: {', '.join(NAMED_SOURCES)}, or a path that exists: a "
+                    f"folder laid out as {LAYOUTS[0]}, or as {LAYOUTS[1]}, for the text workloads; any file or folder "
+                    "your own workload's data() reads.")
 
 
 def check_source(source: str) -> str:
@@ -296,10 +295,8 @@ def check_source(source: str) -> str:
     if os.path.isdir(source):
         folder_layout(source)
         return source
-    raise UserError(
-        f"Unknown data source {source!r}. Valid: {', '.join(NAMED_SOURCES)}, or a folder laid out as "
-        f"{LAYOUTS[0]}, or as {LAYOUTS[1]}."
-    )
+    raise UserError(f"Unknown data source {source!r}. Valid: {', '.join(NAMED_SOURCES)}, or a folder laid out as "
+                    f"{LAYOUTS[0]}, or as {LAYOUTS[1]}.")
 
 
 _announced: set[str] = set()
@@ -352,20 +349,15 @@ _NETWORK = "network"   # the memo of a download that failed for want of the netw
 
 
 def keras_timeout_s() -> float:
-    """How long the Keras loader may take: :data:`KERAS_TIMEOUT_S`, else the variable
-    ``DISTBENCH_KERAS_TIMEOUT`` (read at import, a bad value had been a traceback from every
-    command, ``--help`` too), else 30 s."""
-    if KERAS_TIMEOUT_S is not None:
-        return KERAS_TIMEOUT_S
+    """How long the Keras loader may take: :data:`KERAS_TIMEOUT_S`, else ``DISTBENCH_KERAS_TIMEOUT``
+    (read at import, a bad one was a traceback from every command), else 30 s."""
     raw = os.environ.get("DISTBENCH_KERAS_TIMEOUT", "").strip() or "30"
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not 0 < value <= 240:   # NaN too; within the parent's wait for the worker that tries it (300 s)
-        raise UserError(f"DISTBENCH_KERAS_TIMEOUT={raw!r}: give the seconds the Keras dataset loader may take, a "
-                        "number above 0 and at most 240 (unset: 30).")
-    return value
+    with contextlib.suppress(ValueError):
+        value = KERAS_TIMEOUT_S or float(raw)
+        if 0 < value <= 240:   # not NaN; within the parent's wait for the worker that tries it (300 s)
+            return value
+    raise UserError(f"DISTBENCH_KERAS_TIMEOUT={raw!r}: give the seconds the Keras dataset loader may take, a "
+                    "number above 0 and at most 240 (unset: 30).")
 
 
 def _attempt(loader: KerasLoader) -> tuple[bool, str]:

@@ -27,8 +27,7 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     same_cell_on_every_worker(spec, strategy)
     global_batch = _global_batch(spec, replicas)
     phases = _Phases()
-    data = workload.load(spec.data, spec.seed)
-    same_data_on_every_worker(data, strategy)
+    data = same_data_on_every_worker(workload.load(spec.data, spec.seed), strategy)
     phases.end("data_s")
     config = _train_config(spec, data, global_batch)
     memory.reset_device_peaks(device_names)
@@ -97,19 +96,20 @@ def same_cell_on_every_worker(spec: CellSpec, strategy) -> None:
                         "same `distbench run` options and matrix file, or its steps are not the cluster's.")
 
 
-def same_data_on_every_worker(data, strategy) -> None:
-    """UserError on every worker of a MultiWorkerMirroredStrategy cell whose workers read
-    other examples (by their fingerprint, wherever each read them from): their gradients
+def same_data_on_every_worker(data, strategy):
+    """``data``; UserError on every worker of a MultiWorkerMirroredStrategy cell whose workers
+    read other examples (by their fingerprint, wherever each read them from): their gradients
     were averaged over two datasets, and the run stored as the chief's data (exit 0)."""
     import tensorflow as tf
 
     fingerprint = data.fingerprint() if hasattr(data, "fingerprint") else None
     if fingerprint is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return   # a pipeline's examples are not read twice to hash them
+        return data   # a pipeline's examples are not read twice to hash them
     if _differing(strategy, [("data", fingerprint)]):
         raise UserError(f"the cluster's workers read other examples (this worker's: {data.source}, fingerprint "
                         f"{fingerprint[:12]}): each worker reads the same data, wherever it is mounted, or the "
                         "cluster trains on a mix of them.")
+    return data
 
 
 def _differing(strategy, items: list[tuple[str, object]]) -> list[str]:
