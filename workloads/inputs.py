@@ -151,8 +151,11 @@ def normalize(found, workload: str, source: str) -> Data:
     if _pair(train) and _pair(test):
         (x_train, y_train), (x_test, y_test) = train, test
         if isinstance(y_train, dict) or isinstance(y_test, dict):
-            raise UserError(f"{workload}.data() returned labels keyed by {sorted(y_train if isinstance(y_train, dict) else y_test)}: "
-                            f"{ONE_OUTPUT}")
+            keys = sorted(y_train if isinstance(y_train, dict) else y_test)
+            # One key is one output, named: said so, not "several outputs"
+            raise UserError(f"{workload}.data() returned labels keyed by {keys}: " + (
+                f"give the label array itself, and a model whose output is one tensor, not a dict ({NAMED_OUTPUT})"
+                if len(keys) == 1 else ONE_OUTPUT))
         data = Data(_arrays(x_train), np.asarray(y_train), _arrays(x_test), np.asarray(y_test), source=_source(source))
         _check_lengths(data, workload)
         return data
@@ -254,5 +257,6 @@ def loss_name(loss) -> str:
 
 
 # What distbench trains: one output, one label array (its loops, evaluation and guard read one).
+NAMED_OUTPUT = "keras.Model(inputs, tensor), not keras.Model(inputs, {'name': tensor}); docs/own-model.md"
 ONE_OUTPUT = ("models with several outputs are not supported; give a model with one output and one label per "
               "example (docs/own-model.md).")

@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 from distbench.core.errors import UserError
-from distbench.workloads.inputs import ONE_OUTPUT, Data, spec_text
+from distbench.workloads.inputs import NAMED_OUTPUT, ONE_OUTPUT, Data, spec_text
 
 
 def check(name: str, model, data: Data, loss) -> None:
@@ -22,6 +22,10 @@ def check(name: str, model, data: Data, loss) -> None:
     outputs = getattr(model, "outputs", None) or []
     if len(outputs) > 1:
         raise UserError(f"{name}: the model has {len(outputs)} outputs: {ONE_OUTPUT}")
+    named = _output_struct(model)
+    if isinstance(named, dict):   # one output in a dict: the loops and metrics take a tensor
+        raise UserError(f"{name}: the model's output is a dict keyed by {sorted(named)}; give a model whose output "
+                        f"is one tensor ({NAMED_OUTPUT}).")
     for split in ("train", "test"):
         if data.examples(split) == 0:
             raise UserError(f"{name}: the {split} split has no examples; a cell trains on the train split and is "
@@ -36,6 +40,15 @@ def check(name: str, model, data: Data, loss) -> None:
             _check_features(name, split, model, spec[0])
         _check_finite(name, split, data)
     _check_labels(name, model, data, loss)
+
+
+def _output_struct(model):
+    """The model's declared output as it is nested (a dict for ``{'name': tensor}``); None
+    for a model that declares none (a subclassed one)."""
+    try:
+        return model.output
+    except (AttributeError, ValueError):
+        return None
 
 
 def _check_finite(name: str, split: str, data: Data) -> None:

@@ -379,3 +379,21 @@ def test_a_metric_given_by_name_or_as_a_function_is_refused_saying_what_to_give(
     with pytest.raises(UserError, match=rf"^regression: metrics\(\) gives {said}, not a Keras metric object; give "
                                         r"objects, e\.g\. keras\.metrics\.SparseCategoricalAccuracy"):
         Given().check(Given().build_model(), inputs.normalize(((x, y), (x, y)), "given", "auto"))
+
+
+def test_one_output_in_a_dict_is_refused_saying_to_return_the_tensor():
+    """``keras.Model(i, {"progression": Dense(1)(h)})``: refused as labels of shape () that "do
+    not fit", and with labels keyed alike as "several outputs", though it has one."""
+    keras = _keras()
+
+    class Named(Regression):
+        def build_model(self):
+            inputs = keras.Input(shape=(5,))
+            return keras.Model(inputs, {"progression": keras.layers.Dense(1)(inputs)})
+
+    x, y = _arrays()
+    with pytest.raises(UserError, match=r"^regression: the model's output is a dict keyed by \['progression'\]; give "
+                                        r"a model whose output is one tensor \(keras\.Model\(inputs, tensor\), not "):
+        Named().check(Named().build_model(), inputs.normalize(((x, y), (x, y)), "named", "auto"))
+    with pytest.raises(UserError, match=r"returned labels keyed by \['progression'\]: give the label array itself"):
+        inputs.normalize(((x, {"progression": y}), (x, {"progression": y})), "named", "auto")
