@@ -156,7 +156,8 @@ def normalize(found, workload: str, source: str) -> Data:
             raise UserError(f"{workload}.data() returned labels keyed by {keys}: " + (
                 f"give the label array itself, and a model whose output is one tensor, not a dict ({NAMED_OUTPUT})"
                 if len(keys) == 1 else ONE_OUTPUT))
-        data = Data(_arrays(x_train), np.asarray(y_train), _arrays(x_test), np.asarray(y_test), source=_source(source))
+        data = Data(_arrays(x_train, workload), np.asarray(y_train), _arrays(x_test, workload), np.asarray(y_test),
+                    source=_source(source))
         _check_lengths(data, workload)
         return data
     raise UserError(f"{workload}.data() returned {_what(found)}; expected {RETURNS}.")
@@ -172,8 +173,15 @@ def _pair(value) -> bool:
     return isinstance(value, (tuple, list)) and len(value) == 2
 
 
-def _arrays(x):
-    return {k: np.asarray(v) for k, v in x.items()} if isinstance(x, dict) else np.asarray(x)
+def _arrays(x, workload: str):
+    if isinstance(x, dict):
+        return {k: np.asarray(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)) and len(x) > 1 and all(np.ndim(v) >= 1 for v in x) \
+            and len({len(v) for v in x}) == 1 and len({np.shape(v)[1:] for v in x}) > 1:
+        # A model of several inputs fed as a list (numpy's "inhomogeneous shape" had said so)
+        raise UserError(f"{workload}.data() returned features as {_what(x)} of other shapes; give a model of "
+                        "several inputs a dict keyed by its inputs' names, e.g. {'tokens': ..., 'numbers': ...}.")
+    return np.asarray(x)
 
 
 def _what(value) -> str:

@@ -397,3 +397,13 @@ def test_one_output_in_a_dict_is_refused_saying_to_return_the_tensor():
         Named().check(Named().build_model(), inputs.normalize(((x, y), (x, y)), "named", "auto"))
     with pytest.raises(UserError, match=r"returned labels keyed by \['progression'\]: give the label array itself"):
         inputs.normalize(((x, {"progression": y}), (x, {"progression": y})), "named", "auto")
+
+
+def test_features_of_several_inputs_given_as_a_list_are_refused_saying_to_key_them():
+    """``([xa, xb], y)`` for ``keras.Model([a, b], out)``: numpy's "setting an array element
+    with a sequence ... inhomogeneous shape" was the refusal."""
+    rng = np.random.default_rng(0)
+    xa, xb, y = rng.normal(size=(20, 3)), rng.normal(size=(20, 5)), rng.normal(size=(20,))
+    with pytest.raises(UserError, match=r"^two\.data\(\) returned features as a list of 2 \(ndarray, ndarray\) of "
+                                        r"other shapes; give a model of several inputs a dict keyed by its inputs'"):
+        inputs.normalize((([xa, xb], y), ([xa, xb], y)), "two", "auto")
