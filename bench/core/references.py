@@ -103,7 +103,10 @@ def _load_file(path: str, ref: str):
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as exc:   # SystemExit: a script's sys.exit(main()) or parse_args() at import
         del sys.modules[name]
-        raise UserError(f"Loading {path} for {ref!r} failed: {_one_line(exc)}") from None
+        relative = isinstance(exc, ImportError) and "relative import" in str(exc)
+        hint = "; a file that imports relative to its package is named as a module: package.module:Class" \
+            if relative else ""
+        raise UserError(f"Loading {path} for {ref!r} failed: {_one_line(exc)}{hint}") from None
     return module
 
 

@@ -190,3 +190,20 @@ def test_a_session_setting_out_of_range_in_the_file_is_named_with_the_file(tmp_p
     assert main(["run", "--no-save"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"distbench: error: {tmp_path / 'distbench.toml'}: {said}") and err.count("\n") == 1, err
+
+
+def test_a_file_with_a_relative_import_named_by_its_path_says_to_name_it_as_a_module(tmp_path, monkeypatch, capsys):
+    """"attempted relative import with no known parent package", and nothing said of the
+    module form that loads it."""
+    from distbench.cli.main import main
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "__init__.py").write_text("")
+    (tmp_path / "models" / "layers.py").write_text("WIDTH = 8\n")
+    (tmp_path / "models" / "rel.py").write_text("from .layers import WIDTH\n\nclass Rel:\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--no-save", "--workload", "models/rel.py:Rel"]) == 2
+    err = capsys.readouterr().err
+    assert "attempted relative import" in err and err.rstrip().endswith(
+        "a file that imports relative to its package is named as a module: package.module:Class") and \
+        err.count("\n") == 1, err
