@@ -121,7 +121,10 @@ class MultiWorkerAdapter(StrategyAdapter):
     def availability(self, hw: Hardware) -> Availability:
         parsed = tf_config()
         if parsed is None:
-            return Availability.yes(step_availability() or f"{self.workers} local worker processes on 127.0.0.1")
+            step = step_availability(self.name)
+            if step:
+                return Availability.yes(step[1]) if step[0] else Availability.no(f"multi_worker: {step[1]}")
+            return Availability.yes(f"{self.workers} local worker processes on 127.0.0.1")
         try:
             workers = parsed["cluster"]["worker"]
             parsed["task"]["index"]

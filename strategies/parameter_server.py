@@ -66,8 +66,10 @@ class ParameterServerAdapter(StrategyAdapter):
     def availability(self, hw: Hardware) -> Availability:
         config = tf_config()
         if config is None:
-            return Availability.yes(step_availability() or
-                                    f"a coordinator, {self.workers} worker{'s' * (self.workers != 1)} and "
+            step = step_availability(self.name, self.ps)
+            if step:
+                return Availability.yes(step[1]) if step[0] else Availability.no(f"parameter_server: {step[1]}")
+            return Availability.yes(f"a coordinator, {self.workers} worker{'s' * (self.workers != 1)} and "
                                     f"{self.ps} parameter server{'s' * (self.ps != 1)} on 127.0.0.1")
         try:
             roles = cluster_roles(config)

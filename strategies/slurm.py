@@ -33,13 +33,21 @@ def in_job_step(environ=os.environ) -> bool:
     return all(environ.get(v) for v in STEP_VARS) and environ["SLURM_STEP_NUM_TASKS"].strip() not in ("1", "0")
 
 
-def step_availability(environ=os.environ) -> str | None:
-    """What a cross-process strategy runs on in a job step without ``TF_CONFIG`` (``run``
-    sets it from the step, :func:`apply`); None outside one."""
+def step_availability(strategy: str, ps: int = 1, environ=os.environ) -> tuple[bool, str] | None:
+    """Whether ``strategy`` runs on this job step without ``TF_CONFIG`` (``run`` sets it from
+    the step, :func:`apply`), and what on or why not; None outside one. What ``run`` would
+    refuse of the step's tasks, ranks and jobs is said here (``list`` had called a step of 2
+    tasks available for parameter_server); its node list is read by ``run``, with TensorFlow."""
     if not in_job_step(environ):
         return None
-    return (f"this SLURM job step's {environ['SLURM_STEP_NUM_TASKS']} tasks (select one cross-process strategy "
-            "per step)")
+    try:
+        tasks, rank = _integer(environ, "SLURM_STEP_NUM_TASKS"), _integer(environ, "SLURM_PROCID")
+        if not 0 <= rank < tasks:
+            raise UserError(f"SLURM_PROCID={rank} is not a rank of this job step's {tasks} tasks (0 to {tasks - 1})")
+        jobs(strategy, tasks, ps)
+    except UserError as exc:
+        return False, str(exc).rstrip(".")
+    return True, f"this SLURM job step's {tasks} tasks (select one cross-process strategy per step)"
 
 
 def jobs(strategy: str, tasks: int, ps: int) -> dict[str, int]:

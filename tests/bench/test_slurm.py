@@ -135,3 +135,21 @@ def test_list_in_a_job_step_names_the_step_s_tasks_not_local_processes(monkeypat
         assert f"  {name:18} available: this SLURM job step's 4 tasks (select one cross-process strategy per step)" \
             in out, out
     assert "TF_CONFIG" not in os.environ   # list sets nothing
+
+
+def test_list_in_a_job_step_says_what_run_would_refuse_of_it(monkeypatch, capsys):
+    """A step of 2 tasks was "available" for parameter_server, which run refused (no worker
+    left after the chief and a parameter server); so was a rank outside the step."""
+    from distbench.cli.main import main
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    for name, value in _step(0, 2, 23456).items():
+        monkeypatch.setenv(name, value)
+    assert main(["list"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "multi_worker available: this SLURM job step's 2 tasks" in out, out
+    assert "parameter_server unavailable: A SLURM job step of 2 tasks has no worker left" in out, out
+    monkeypatch.setenv("SLURM_PROCID", "5")
+    assert main(["list"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.count("unavailable: ") >= 2 and "SLURM_PROCID=5 is not a rank of this job step's 2 tasks (0 to 1)" in out
