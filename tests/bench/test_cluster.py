@@ -10,7 +10,7 @@ import pytest
 from distbench.core.config import CellSpec
 from distbench.launchers import cluster
 from distbench.session.plan import skip_reason
-from distbench.strategies import hardware
+from distbench.strategies import hardware, slurm
 
 from tests.processes import gone
 
@@ -212,21 +212,20 @@ def test_a_port_taken_before_its_task_binds_it_starts_the_cluster_again_on_new_p
     assert note.startswith("started again on new ports 1 time: a port chosen for a task was taken before it bound it ("), note
 
 
-def test_one_local_worker_is_recorded_as_one_local_process_not_a_user_s_cluster(tmp_path):
-    """``--workers 1`` and no TF_CONFIG: the record read cluster "tf_config", 0 workers,
-    "0 worker processes ()", and its peak was left out as another machine's."""
-    import subprocess
-    import sys
+def test_one_local_worker_is_recorded_as_one_local_process_not_a_user_s_cluster(monkeypatch):
+    """``--workers 1`` and no TF_CONFIG (the cell runs in its one worker process, no cluster
+    launched): the record read cluster "tf_config", 0 workers, "0 worker processes ()", and
+    its share of peak was left out as another machine's."""
+    import tensorflow as tf
 
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_CONFIG")}
-    result = subprocess.run(
-        [sys.executable, "-m", "distbench", "run", "--strategy", "multi_worker", "--workers", "1", "--loop", "custom",
-         "--keras", "keras3", "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "8", "--epochs",
-         "1", "--guard-seeds", "0", "--no-peak", "--results", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    (path,) = tmp_path.glob("*/*.json")
-    (bench,) = json.loads(path.read_text())["benchmarks"]
-    strategy = bench["extra_info"]["distbench"]["repeats"][0]["strategy"]
-    assert (strategy["cluster"], strategy["workers"]) == ("local", 1), strategy
-    assert strategy["notes"][0] == "1 worker process (--workers 1: this process alone, no cluster)", strategy["notes"]
+    from distbench.session import peak
+    from distbench.strategies import for_spec
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    monkeypatch.delenv(slurm.SOURCE_ENV, raising=False)
+    adapter = for_spec(CellSpec("reuters_cnn", "multi_worker", "custom", workers=1))
+    assert adapter.local_processes() == 1   # run in one worker process, as any one-process cell
+    described = adapter.describe(tf.distribute.get_strategy(), hardware.detect())
+    assert (described["cluster"], described["workers"]) == ("local", 1), described
+    assert described["notes"] == ["1 worker process (--workers 1: this process alone, no cluster)"]
+    assert peak.devices_used({"strategy": described}) == 1   # its share of peak is this machine's

@@ -22,7 +22,6 @@ from distbench.strategies import hardware
 from distbench.strategies.parameter_server import cluster_roles
 from distbench.trackers.timing import StepClock
 
-from tests.conftest import MOVIE_REVIEWS
 from tests.processes import all_gone, gone
 
 CLUSTER = {"chief": ["h0:1"], "worker": ["h1:1", "h2:1"], "ps": ["h3:1"]}
@@ -265,8 +264,9 @@ def test_servers_started_by_distbench_serve_run_the_chief_s_cells_and_losing_the
     (path,) = (tmp_path / "lost").glob("*/*.json")
     (record,) = json.loads(path.read_text())["distbench"]["unmeasured"]["reuters_cnn-parameter_server-custom"]
     assert record["status"] == "error" and record["error_kind"] == "cluster", record.get("reason")
-    assert record["reason"].startswith("the parameter-server cluster lost a worker or a step while the cell ran, "
-                                       "and no step ended in the 10 s after it was heard"), record["reason"]
+    # 10 s, or three of the slowest unit's seconds when that is longer (a busy machine: 12.09 s)
+    assert re.match(r"the parameter-server cluster lost a worker or a step while the cell ran, and no step ended in "
+                    r"the (10|[\d.]+) s after it was heard", record["reason"]), record["reason"]
     assert "/job:worker/replica:0/task:" in record["reason"]
 
 
@@ -613,7 +613,7 @@ def test_a_worker_s_tf_config_left_in_the_shell_refuses_cells_no_chief_would_sav
 @pytest.mark.parametrize("other_worker, said", [
     (("--global-batch", "32"), "the cluster's workers were given other settings (global_batch; this worker's: "
                                "global_batch 8)"),
-    (("--data", MOVIE_REVIEWS), "the cluster's workers read other examples (this worker's: synthetic, fingerprint ")])
+    (("--data", "texts"), "the cluster's workers read other examples (this worker's: synthetic, fingerprint ")])
 def test_multi_worker_workers_given_another_batch_fail_the_cell_naming_it(tmp_path, other_worker, said):
     """Two workers of a TF_CONFIG cluster, each its own `distbench run`, worker 1 given
     --global-batch 32 and the chief 8: each replica took its own worker's share, and the
@@ -621,9 +621,13 @@ def test_multi_worker_workers_given_another_batch_fail_the_cell_naming_it(tmp_pa
     --data: the gradients averaged two datasets, stored as the chief's data alone, exit 0."""
     addresses = [f"127.0.0.1:{p}" for p in cluster.free_ports(2)]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for label, words in (("news", "market shares rose"), ("sport", "the match ended")):   # a folder of two classes
+        (tmp_path / "texts" / label).mkdir(parents=True)
+        for k in range(40):
+            (tmp_path / "texts" / label / f"{k}.txt").write_text(f"{words} {k} " * 20)
 
     def worker(index: int, *own: str) -> subprocess.Popen:
-        given = dict(zip(own[::2], own[1::2]))
+        given = {flag: str(tmp_path / value) if flag == "--data" else value for flag, value in zip(own[::2], own[1::2])}
         return subprocess.Popen(
             [sys.executable, "-m", "distbench", "run", "--strategy", "multi_worker", "--loop", "custom", "--keras",
              "keras3", "--workload", "reuters_cnn", "--data", given.get("--data", "synthetic"), "--steps-per-epoch",

@@ -90,7 +90,8 @@ def _results(tmp_path):
 def _report(capsys, tmp_path, *extra):
     results, latest = _results(tmp_path)
     out = tmp_path / "report"
-    code = main(["report", "--run", latest, "--results", results, "--out", str(out), *extra])
+    given = [] if "--out" in extra else ["--out", str(out)]   # an option given twice is refused
+    code = main(["report", "--run", latest, "--results", results, *given, *extra])
     printed = capsys.readouterr()
     return code, out, printed
 
