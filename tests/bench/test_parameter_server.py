@@ -632,7 +632,7 @@ def test_multi_worker_workers_given_another_batch_fail_the_cell_naming_it(tmp_pa
             [sys.executable, "-m", "distbench", "run", "--strategy", "multi_worker", "--loop", "custom", "--keras",
              "keras3", "--workload", "reuters_cnn", "--data", given.get("--data", "synthetic"), "--steps-per-epoch",
              "20", "--epochs", "1", "--guard-seeds", "0", "--no-peak", "--global-batch", given.get("--global-batch", "8"),
-             "--connect-deadline", "120", "--deadline", "300", "--results", str(tmp_path / f"w{index}")],
+             "--connect-deadline", "60", "--deadline", "300", "--results", str(tmp_path / f"w{index}")],
             env={**env, "TF_CONFIG": json.dumps({"cluster": {"worker": addresses},
                                                  "task": {"type": "worker", "index": index}})},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
