@@ -41,9 +41,7 @@ def step_availability(strategy: str, ps: int = 1, environ=os.environ) -> tuple[b
     if not in_job_step(environ):
         return None
     try:
-        tasks, rank = _integer(environ, "SLURM_STEP_NUM_TASKS"), _integer(environ, "SLURM_PROCID")
-        if not 0 <= rank < tasks:
-            raise UserError(f"SLURM_PROCID={rank} is not a rank of this job step's {tasks} tasks (0 to {tasks - 1})")
+        tasks, _ = _tasks_and_rank(environ)
         jobs(strategy, tasks, ps)
     except UserError as exc:
         return False, str(exc).rstrip(".")
@@ -96,15 +94,21 @@ def _slots(environ) -> tuple[list[tuple[str, int, int]], int]:
     node), and this task's rank among them."""
     hosts, per_node = _layout(environ)
     slots = [(host, k, n) for host, n in zip(hosts, per_node) for k in range(n)]
-    tasks, rank = _integer(environ, "SLURM_STEP_NUM_TASKS"), _integer(environ, "SLURM_PROCID")
+    tasks, rank = _tasks_and_rank(environ)
     if len(slots) != tasks:
         raise UserError(f"This SLURM job step's layout ({environ['SLURM_STEP_NODELIST']}, tasks per node "
                         f"{environ['SLURM_STEP_TASKS_PER_NODE']}) holds {len(slots)} tasks, not its {tasks} "
                         "(SLURM_STEP_NUM_TASKS); set TF_CONFIG yourself.")
+    return slots, rank
+
+
+def _tasks_and_rank(environ) -> tuple[int, int]:
+    """The step's task count and this task's rank among them (UserError when it is none)."""
+    tasks, rank = _integer(environ, "SLURM_STEP_NUM_TASKS"), _integer(environ, "SLURM_PROCID")
     if not 0 <= rank < tasks:
         raise UserError(f"SLURM_PROCID={rank} is not a rank of this job step's {tasks} tasks (0 to {tasks - 1}); "
                         "set TF_CONFIG yourself.")
-    return slots, rank
+    return tasks, rank
 
 
 def _integer(environ, name: str, default: str | None = None) -> int:

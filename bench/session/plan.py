@@ -18,6 +18,7 @@ from distbench.core import keras_flavour
 from distbench.core import targets as target
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
+from distbench.session import options
 from distbench.strategies.base import SETTINGS
 from distbench.strategies.hardware import Hardware
 from distbench.strategies.multi_worker import tf_config
@@ -125,8 +126,7 @@ def check_read(changes: dict, cells: list[CellSpec]) -> None:
     its verdict be on nothing (:func:`read_only`, :func:`reads`)."""
     for name in changes:
         if not any(reads(c, name, changes[name]) for c in cells):
-            flag = name[:-2] if name.endswith("deadline_s") else name   # --connect-deadline, as typed
-            raise UserError(f"no cell of this selection reads --{flag.replace('_', '-')} (only {_readers(name)}): "
+            raise UserError(f"no cell of this selection reads {options.BY_NAME[name].cli} (only {_readers(name)}): "
                             "both sides would measure the same cells.")
 
 

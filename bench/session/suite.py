@@ -71,7 +71,7 @@ class Suite:
                 continue
             if self.skip_reason(spec):
                 continue
-            key = (spec.workload, spec.data, spec.seed, spec.keras, spec.plugins)
+            key = _checked_key(spec)
             if key not in self._checked:
                 self._checked[key] = self._check(spec)
             if self._checked[key] is not None:
@@ -82,7 +82,7 @@ class Suite:
         found them (None before it, or when it was no verdict), a built-in one's as declared."""
         workload = workloads.get(spec.workload)
         if getattr(workload, "preflight", False):
-            found = self._checked.get((spec.workload, spec.data, spec.seed, spec.keras, spec.plugins))
+            found = self._checked.get(_checked_key(spec))
             return (found["guard_metric"], found["directions"][found["guard_metric"]]) if found else None
         metric = workload.guard()
         return metric, workload.direction(metric)
@@ -176,3 +176,8 @@ def _source(spec: CellSpec) -> str:
                 data_sources.announce_fallback(spec.workload, why, spec.seed)
             return source
     return workload.resolve(spec).data
+
+
+def _checked_key(spec: CellSpec) -> tuple:
+    """What a user workload's preflight is checked once for: its data, seed and Keras."""
+    return spec.workload, spec.data, spec.seed, spec.keras, spec.plugins
