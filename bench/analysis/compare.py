@@ -266,16 +266,21 @@ def metric_worse(a: float | None, b: float | None, direction: str, tolerance: fl
     """B's test metric is worse than A's by more than ``tolerance``: an absolute share for a
     higher-is-better metric (accuracy, AUC), a share of A's value for a lower-is-better one
     (MAE, whose units are the data's). Never when either is missing. UserError for a
-    tolerance that no loss of ``metric`` could pass (``5`` typed for 5% on a share: a check
-    that lost half its AUC passed)."""
-    if direction != "lower" and tolerance >= 1 and any(word in metric.lower() for word in targets.SHARES):
-        raise UserError(f"--accuracy-tolerance {tolerance:g} is not below 1, and {metric} is a share from 0 to 1: no "
-                        f"loss of it could fail the check; give a fraction (0.05) or a percentage (5%).")
+    tolerance that no loss of ``metric`` could pass (:func:`check_tolerance`)."""
+    check_tolerance(tolerance, direction, metric)
     if a is None or b is None:
         return False
     if direction == "lower":
         return b - a > tolerance * abs(a)
     return b - a < -tolerance
+
+
+def check_tolerance(tolerance: float, direction: str, metric: str) -> None:
+    """UserError for a tolerance no loss of ``metric`` could pass (``5`` typed for 5% on a
+    share: a check that lost half its AUC passed)."""
+    if direction != "lower" and tolerance >= 1 and any(word in metric.lower() for word in targets.SHARES):
+        raise UserError(f"--accuracy-tolerance {tolerance:g} is not below 1, and {metric} is a share from 0 to 1: no "
+                        f"loss of it could fail the check; give a fraction (0.05) or a percentage (5%).")
 
 
 def machine_diff(a: dict, b: dict) -> list[tuple[str, object, object]]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from distbench.analysis import compare
 from distbench.core import stats
+from distbench.core.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,12 @@ class PairedOutcome:
         """Cells whose side B learned worse than A beyond the tolerance, whatever their speed
         (pair k trains both sides with training seed k): a regression too."""
         return [c for c in self.cells if c.less_accurate(self.accuracy_tolerance)]
+
+    @property
+    def accuracy_undecided(self) -> list:
+        """Cells whose pairs can tell neither that B learned as well as A, within the
+        tolerance, nor that it did not (a process's metric varies more than the tolerance)."""
+        return [c for c in self.cells if c.accuracy_undecided(self.accuracy_tolerance)]
 
     @property
     def crashed_b(self) -> list:
@@ -56,9 +63,60 @@ class PairedOutcome:
         # Or the versions' matrix files set another batch: their steps are not the same work.
         missing = (self.having("missing") + self.having("not comparable") + list(self.dropped)
                    + [c for c in self.having("failed") if c not in self.crashed_b])
-        if (self.having("undecided") and not self.allow_undecided) or (missing and not self.allow_missing):
+        undecided = self.having("undecided") + self.accuracy_undecided
+        if (undecided and not self.allow_undecided) or (missing and not self.allow_missing):
             return compare.EXIT_UNDECIDED
         return compare.EXIT_PASS if self.decided else compare.EXIT_UNDECIDED
+
+
+def check_pairs(min_pairs: int, max_pairs: int, threshold: float) -> None:
+    """UserError for pair counts or a band no verdict can come from."""
+    if not 2 <= min_pairs <= max_pairs:
+        raise UserError(f"Pairs must satisfy 2 <= --min-pairs <= --max-pairs; received {min_pairs} and {max_pairs}.")
+    if threshold <= 0:
+        raise UserError(f"Threshold must be > 0 (a relative change, 0.05 = 5%); received {threshold}.")
+
+
+WORSE, WITHIN = "worse", "within"
+
+
+@dataclass(frozen=True)
+class MetricJudgement:
+    """How side B's test metric compares with A's over a cell's whole pairs, pair k one
+    training seed on both sides: each pair's B - A (signed so that below 0 is worse), the
+    interval of their mean, the loss that is a regression (the tolerance in the metric's
+    units) and the verdict: ``worse``, ``within``, ``undecided`` or ``""`` (nothing to judge)."""
+
+    verdict: str
+    differences: tuple[float, ...] = ()
+    interval: tuple[float, float] | None = None
+    limit: float = 0.0
+
+
+def judge_metric(values: list[tuple[float | None, float | None]], direction: str, tolerance: float,
+                 metric: str = "") -> MetricJudgement:
+    """The pair as the unit, as for speed: B is ``worse`` when the interval of the pairs'
+    mean difference lies beyond the tolerance, ``within`` when it reaches no further, else
+    ``undecided``. Where a process's metric is reproducible the differences are the change's
+    own (identical sides: 0 in every pair); where it is not (a parameter-server cell's
+    accuracy spread 0.276 to 0.409 over one side's processes) the interval holds that
+    spread, and identical sides had read LESS ACCURATE on their medians. A side that gave
+    no value of A's metric at all is worse: no number is not "no loss"."""
+    compare.check_tolerance(tolerance, direction, metric)
+    if any(a is not None for a, _ in values) and all(b is None for _, b in values):
+        return MetricJudgement(WORSE)
+    both = [(a, b) for a, b in values if a is not None and b is not None]
+    if not both:
+        return MetricJudgement("")
+    sign, limit = 1.0, tolerance
+    if direction == "lower":   # the tolerance is a share of A's value
+        sign, limit = -1.0, tolerance * abs(stats.percentile([a for a, _ in both], 50))
+    differences = tuple(sign * (b - a) for a, b in both)
+    if len(differences) == 1:
+        return MetricJudgement(WORSE if differences[0] < -limit else WITHIN, differences, None, limit)
+    lo, hi = stats.mean_interval(differences, compare.CONFIDENCE)
+    verdict = WORSE if hi < -limit else WITHIN if lo >= -limit else compare.UNDECIDED
+    return MetricJudgement(verdict, differences, (lo, hi), limit)
 
 
 def outcome(cells: list, allow_undecided: bool = False, allow_missing: bool = False,

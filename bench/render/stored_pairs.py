@@ -15,7 +15,8 @@ def stored_paired(stored: dict) -> tuple[list[list], list[int]]:
     that are regressions."""
     rows, bad = [], []
     for k, c in enumerate(stored.get("cells", {}).values()):
-        verdict = c["verdict"] + (", LESS ACCURATE" if c.get("less_accurate") else "")
+        verdict = c["verdict"] + (", LESS ACCURATE" if c.get("less_accurate") else
+                                   ", ACCURACY UNDECIDED" if c.get("accuracy") == "undecided" else "")
         interval = tuple(c["interval"]) if c.get("interval") else None
         rows.append([c["cell"], c["pairs"], units.ratio(c.get("ratio"), interval), units.p_value(c.get("p_value")),
                      _side(c, "metric_a"), _side(c, "metric_b"), verdict])

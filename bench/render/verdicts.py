@@ -199,8 +199,7 @@ def paired_rows(cells, tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> list[li
             verdict = f"failed: {c.failure.get('status')}: {short_reason(c.failure)}"
         elif c.stopped:
             verdict = stopped_verdict(c)
-        if c.less_accurate(tolerance):   # also beside a verdict its budget or Ctrl-C stopped
-            verdict += ", less accurate"
+        verdict += ACCURACY_WORDS.get(c.accuracy(tolerance).verdict, "")   # also beside a budget's or Ctrl-C's stop
         p = "-" if j.p_value is None else f"{j.p_value:.3f} ({j.smallest_p:.3f})"
         rows.append([c.cell, j.pairs, _side_median(c, 0), _side_median(c, 1), units.ratio(j.ratio, j.interval), p,
                      units.metric(c.metric_of(0)), units.metric(c.metric_of(1)), verdict])
@@ -214,7 +213,8 @@ def paired_table(cells, tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> str:
     groups: dict[str, list[list]] = {}
     for c, row in zip(cells, paired_rows(cells, tolerance)):
         word = stopped_verdict(c) if c.stopped and not (c.skipped or c.failure) else c.verdict
-        word = "LESS ACCURATE" if c.less_accurate(tolerance) else word
+        found = c.accuracy(tolerance).verdict
+        word = ACCURACY_WORDS[found][2:].upper() if found in ACCURACY_WORDS else word
         groups.setdefault(c.cell.split("-")[0] + ":", []).append([summary.short_id(c.cell), *row[1:-1], word])
     return summary.grouped_table(list(groups.items()), PAIRED_HEADERS) if groups else "No cell was selected."
 
@@ -238,6 +238,9 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
         if cells:
             lines.append(f"{what}: " + ", ".join(c.cell for c in cells))
     lines += [less_accurate_line(c, outcome.accuracy_tolerance) for c in outcome.less_accurate]
+    allowed = " (allowed by --allow-undecided)" if outcome.allow_undecided else ""
+    lines += [f"ACCURACY UNDECIDED{allowed}: {metric_pairs_text(c, outcome.accuracy_tolerance)}"
+              for c in outcome.accuracy_undecided]
     lines += failure_lines(outcome.having("failed"))
     if outcome.crashed_b and outcome.allow_missing:
         lines.append("--allow-missing does not pass a process of B that crashed: "
@@ -261,8 +264,10 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
                      "partner steps, which favours whichever side steps second; compare them with --no-lockstep.")
     status = outcome.exit_status
     if status == EXIT_PASS:
+        unsure = len(outcome.accuracy_undecided)   # let through by --allow-undecided
         lines.append(f"PASS: {units.count(outcome.decided, 'cell')} decided, none slower, none lost more than "
-                     f"{outcome.accuracy_tolerance:g} of its test metric.")
+                     f"{outcome.accuracy_tolerance:g} of its test metric"
+                     + (f" ({units.count(unsure, 'cell')} undecided on it)." if unsure else "."))
     else:
         nothing = not outcome.decided and not outcome.less_accurate   # a loss of accuracy is decided
         lines.append(f"NOT PASSED (exit {status})" + (": no cell was decided" if nothing else ""))
@@ -298,15 +303,38 @@ def _how_line(cells, lockstep: bool) -> str:
             "smallest possible value in brackets); test A and B are medians over the pairs' training seeds.")
 
 
+# What a cell's accuracy verdict adds to its speed's in a row (the table's word: upper case).
+ACCURACY_WORDS = {"worse": ", less accurate", "undecided": ", accuracy undecided"}
+
+
 def less_accurate_line(c, tolerance: float) -> str:
     """A cell whose side B learned worse than A beyond the tolerance."""
+    metric = c.metric[0]
+    if c.metric_of(1) is None:
+        return (f"LESS ACCURATE: {c.cell}: test {metric} A {units.metric(c.metric_of(0))}, B none (B's processes "
+                f"reported no {metric})")
+    return f"LESS ACCURATE: {metric_pairs_text(c, tolerance)}"
+
+
+def metric_pairs_text(c, tolerance: float) -> str:
+    """A cell's test metric on each side and what the pairs say of B against A: their mean
+    difference B - A and its interval, and the loss the tolerance allows."""
     metric, direction = c.metric
-    a, b = c.metric_of(0), c.metric_of(1)
-    if b is None:
-        return f"LESS ACCURATE: {c.cell}: test {metric} A {units.metric(a)}, B none (B's processes reported no {metric})"
-    allowed = f"{tolerance:g} of A's value" if direction == "lower" else f"{tolerance:g}"
-    return (f"LESS ACCURATE: {c.cell}: test {metric} A {units.metric(a)}, B {units.metric(b)} (worse by "
-            f"{abs(b - a):.3f}, more than --accuracy-tolerance {allowed})")
+    found = c.accuracy(tolerance)
+    sign = -1 if direction == "lower" else 1   # the judgement's differences: below 0 is worse
+    change = "no pair to compare"
+    if found.differences:
+        change = f"B - A {sign * stats.mean(found.differences):+.3f}"
+    if found.interval:
+        lo, hi = sorted(sign * x for x in found.interval)
+        change += f" [95% CI {lo:+.3f}, {hi:+.3f}] over {units.count(len(found.differences), 'pair')}"
+    allowed = f"{tolerance:g} of A's value, {found.limit:.3f}" if direction == "lower" else f"{tolerance:g}"
+    text = (f"{c.cell}: test {metric} A {units.metric(c.metric_of(0))}, B {units.metric(c.metric_of(1))} "
+            f"(medians); {change}; a loss beyond --accuracy-tolerance {allowed} is a regression")
+    if found.verdict == "undecided":
+        text += (": the interval reaches both sides of it (a process's metric varies from one to the next); "
+                 "more pairs (--max-pairs) or a wider --accuracy-tolerance decide it")
+    return text
 
 
 def setting_lines(a, b, cells) -> list[str]:

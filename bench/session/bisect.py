@@ -89,7 +89,7 @@ def commit_verdict(cells, find: str = "regression",
     """A commit's verdict from its cells': ``failed`` when any failed (or only one side could
     run it, or its matrix file sets another batch than GOOD's); a regression (one of REGRESSED) when any cell is slower or learned worse than
     GOOD beyond ``tolerance``, as far as ``find`` looks; ``same`` when every measured cell is
-    the same or better; else ``undecided`` (``no metric``: looking for accuracy alone, and no
+    the same or better (its accuracy decided, where ``find`` looks at it); else ``undecided`` (``no metric``: looking for accuracy alone, and no
     cell has a test metric; ``undecided`` too when a cell has fewer whole pairs than asked)."""
     measured = [c for c in cells if c.verdict != "skipped"]
     if not measured:
@@ -101,11 +101,12 @@ def commit_verdict(cells, find: str = "regression",
     worse = find != "slower" and any(c.less_accurate(tolerance) for c in measured)
     if slower or worse:
         return "slower and less accurate" if slower and worse else "slower" if slower else "less accurate"
+    unsure = find != "slower" and any(c.accuracy_undecided(tolerance) for c in measured)
     if find == "less-accurate":   # a cell the budget left short of pairs has said nothing yet
-        if not all(c.whole for c in measured):
+        if unsure or not all(c.whole for c in measured):
             return "undecided"
         return "same" if any(c.metric for c in measured) else "no metric"
-    return "same" if all(c.verdict in ("same", "faster") for c in measured) else "undecided"
+    return "same" if all(c.verdict in ("same", "faster") for c in measured) and not unsure else "undecided"
 
 
 def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | None = None,

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from distbench import strategies
-from distbench.analysis import compare
+from distbench.analysis import compare, pairs
 from distbench.core import stats
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
@@ -180,27 +180,29 @@ class PairedCell:
         found = next((r["accuracy"] for pair in self.pairs for r in pair if r.get("accuracy")), None)
         return (found.get("guard_metric", "accuracy"), found.get("guard_direction", "higher")) if found else None
 
+    def _metric_values(self) -> list[tuple[float | None, float | None]]:
+        """Each whole pair's test metric, A's and B's (a training seed each: :func:`pair_spec`)."""
+        return [tuple(((r.get("accuracy") or {}).get("test") or {}).get(self.metric[0]) for r in pair)
+                for pair in self.pairs if all(r.get("status") == "ok" for r in pair)] if self.metric else []
+
     def metric_of(self, k: int) -> float | None:
-        """Side k's (0: A, 1: B) median test metric over its processes of whole pairs (a
-        training seed each: :func:`pair_spec`)."""
-        if self.metric is None:
-            return None
-        values = [pair[k]["accuracy"]["test"].get(self.metric[0]) for pair in self.pairs
-                  if all(r.get("status") == "ok" for r in pair)]
-        values = [v for v in values if v is not None]
+        """Side k's (0: A, 1: B) median test metric over its processes of whole pairs."""
+        values = [v[k] for v in self._metric_values() if v[k] is not None]
         return stats.percentile(values, 50) if values else None
 
-    def less_accurate(self, tolerance: float) -> bool:
-        """B learned worse than A beyond ``tolerance``, median against median over the pairs'
-        seeds (the rule of ``check --baseline``), or gave no value of A's metric at all;
-        never for a cell that failed or was interrupted, whose verdict is that, nor for one
-        with fewer whole pairs than asked for (a budget spent after one seed's pair)."""
+    def accuracy(self, tolerance: float) -> pairs.MetricJudgement:
+        """How B learned against A, the pair the unit (:func:`distbench.analysis.pairs.judge_metric`);
+        nothing judged for a cell that failed or was interrupted, whose verdict is that, nor for
+        one with fewer whole pairs than asked for (a budget spent after one seed's pair)."""
         if self.verdict in ("failed", "interrupted") or self.metric is None or not self.whole:
-            return False
-        a, b = self.metric_of(0), self.metric_of(1)
-        if a is not None and b is None:
-            return True   # B's processes gave no such metric (renamed, or none): no number is not 'no loss'
-        return compare.metric_worse(a, b, self.metric[1], tolerance, self.metric[0])
+            return pairs.MetricJudgement("")
+        return pairs.judge_metric(self._metric_values(), self.metric[1], tolerance, self.metric[0])
+
+    def less_accurate(self, tolerance: float) -> bool:
+        return self.accuracy(tolerance).verdict == pairs.WORSE
+
+    def accuracy_undecided(self, tolerance: float) -> bool:
+        return self.accuracy(tolerance).verdict == compare.UNDECIDED
 
     def as_dict(self, tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE) -> dict:
         j = self.judgement
@@ -211,15 +213,18 @@ class PairedCell:
                 "failure": (self.failure or {}).get("reason"), "lockstep": self.lockstep,
                 "metric": self.metric[0] if self.metric else None, "metric_a": self.metric_of(0),
                 "metric_b": self.metric_of(1), "metric_direction": self.metric[1] if self.metric else None,
-                "less_accurate": self._judged_less_accurate(tolerance)}
+                **self._judged_accuracy(tolerance)}
 
-    def _judged_less_accurate(self, tolerance: float) -> bool | None:
-        """:meth:`less_accurate` for the stored run, or None where the tolerance cannot judge the
-        metric (the verdict refuses it once the run is saved: the pairs are not lost)."""
+    def _judged_accuracy(self, tolerance: float) -> dict:
+        """:meth:`accuracy` for the stored run, None where the tolerance cannot judge the metric
+        (the verdict refuses it once the run is saved: the pairs are not lost)."""
         try:
-            return self.less_accurate(tolerance)
+            found = self.accuracy(tolerance)
         except UserError:
-            return None
+            return {"less_accurate": None, "accuracy": None}
+        return {"less_accurate": found.verdict == pairs.WORSE, "accuracy": found.verdict or None,
+                "metric_differences": list(found.differences) or None,
+                "metric_interval": list(found.interval) if found.interval else None}
 
 
 def _single_process(spec: CellSpec) -> bool:
@@ -250,9 +255,10 @@ class Interleaved:
     budget_s: float | None = None
     progress: Callable[[PairedCell, CellRecord, CellRecord], None] | None = None
     lockstep: bool = True      # the pair's processes take turns step by step (distbench.trackers.lockstep)
+    accuracy_tolerance: float | None = None   # pairs go on while it decides nothing (None: speed alone)
 
     def __post_init__(self) -> None:
-        check_pairs(self.min_pairs, self.max_pairs, self.threshold)
+        pairs.check_pairs(self.min_pairs, self.max_pairs, self.threshold)
 
     def run(self, cells: list[CellSpec], skip_reason: Callable[[CellSpec], str | None]) -> list[PairedCell]:
         """Each cell in turn, pair by pair (the budget, when set, covers them all). Ctrl-C
@@ -290,7 +296,9 @@ class Interleaved:
                 break
             if self.progress:
                 self.progress(cell, *cell.pairs[-1])
-            if cell.failure or (len(cell.pairs) >= self.min_pairs and cell.decided):
+            if cell.failure or (len(cell.pairs) >= self.min_pairs and cell.decided
+                                and not (self.accuracy_tolerance is not None
+                                         and cell.accuracy_undecided(self.accuracy_tolerance))):
                 break
         return cell
 
@@ -338,14 +346,6 @@ class Interleaved:
         if errors:
             raise errors[0]
         return records
-
-
-def check_pairs(min_pairs: int, max_pairs: int, threshold: float) -> None:
-    """UserError for pair counts or a band no verdict can come from."""
-    if not 2 <= min_pairs <= max_pairs:
-        raise UserError(f"Pairs must satisfy 2 <= --min-pairs <= --max-pairs; received {min_pairs} and {max_pairs}.")
-    if threshold <= 0:
-        raise UserError(f"Threshold must be > 0 (a relative change, 0.05 = 5%); received {threshold}.")
 
 
 def pair_spec(spec: CellSpec, k: int) -> CellSpec:

@@ -12,7 +12,7 @@ import contextlib
 import os
 from dataclasses import dataclass, fields, replace
 
-from distbench.analysis import compare
+from distbench.analysis import compare, pairs
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.session import interleave, matrix_file
@@ -53,7 +53,7 @@ class Pairs:
     accuracy_tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE
 
     def __post_init__(self) -> None:   # before a worktree is made (check --against 1 pair had made one first)
-        interleave.check_pairs(self.min_pairs, self.max_pairs, self.threshold)
+        pairs.check_pairs(self.min_pairs, self.max_pairs, self.threshold)
 
 
 def run_pairs(values: dict, a: Side, b: Side, settings: Pairs, progress=None, against: str | None = None,
@@ -131,7 +131,8 @@ def measure(session: Session, suite: Suite | None, a: Side, b: Side, settings: P
         validate_side(side, session.plan)   # a side's impossible setting: refused, nothing stored
     suite = suite if suite is not None else Suite(listing_env=listing_env(a, b))
     engine = interleave.Interleaved(a, b, interleave.through(suite), settings.threshold, settings.min_pairs,
-                                    settings.max_pairs, settings.budget, progress, lockstep=settings.lockstep)
+                                    settings.max_pairs, settings.budget, progress, lockstep=settings.lockstep,
+                                    accuracy_tolerance=settings.accuracy_tolerance)
     preflight(suite, session.plan, a, b)
     for spec in session.plan:   # a tolerance no loss of a share could pass: refused now, not after the pairs
         found = suite.guard_metric(spec) if spec.loop is not None else None

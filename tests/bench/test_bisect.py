@@ -58,10 +58,11 @@ def test_a_failed_step_names_each_failed_process_and_does_not_ask_for_more_pairs
     assert not any("--max-pairs" in line for line in lines) and lines[-1] == "RESULT: failed (exit 3)"
 
 
-def _cell(verdict="same", metric=("accuracy", "higher"), worse=False, whole=True):
+def _cell(verdict="same", metric=("accuracy", "higher"), worse=False, whole=True, unsure=False):
     from types import SimpleNamespace
 
-    return SimpleNamespace(verdict=verdict, metric=metric, less_accurate=lambda tolerance: worse, whole=whole)
+    return SimpleNamespace(verdict=verdict, metric=metric, less_accurate=lambda tolerance: worse, whole=whole,
+                           accuracy_undecided=lambda tolerance: unsure)
 
 
 def test_a_commit_that_learns_worse_is_a_regression_whatever_its_speed():
@@ -84,6 +85,11 @@ def test_a_commit_that_learns_worse_is_a_regression_whatever_its_speed():
     short = [_cell("same"), _cell("undecided", metric=None, whole=False)]
     assert commit_verdict(short, "less-accurate") == "undecided"
     assert commit_verdict([_cell("same"), _cell("same", metric=None)], "less-accurate") == "same"   # matmul: no metric
+    # Pairs that cannot tell whether the commit learns worse (a process's accuracy varies more
+    # than the tolerance) name it neither less accurate nor the same.
+    assert commit_verdict([_cell("same", unsure=True)]) == "undecided"
+    assert commit_verdict([_cell("same", unsure=True)], "less-accurate") == "undecided"
+    assert commit_verdict([_cell("same", unsure=True)], "slower") == "same"   # accuracy not looked at
 
 
 def test_the_first_less_accurate_commit_is_named_and_a_later_slow_down_is_pointed_to():
