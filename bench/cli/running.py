@@ -17,7 +17,7 @@ from distbench.render import listing, run_table, summary, tune_table, verdicts
 from distbench.session import matrix_file, options, tune
 from distbench.session.plan import selected
 from distbench.session.session import Session
-from distbench.storage.files import Storage
+from distbench.storage.files import Storage, load
 from distbench.launchers import process as launcher
 from distbench.strategies import slurm
 from distbench.strategies.base import Availability
@@ -29,13 +29,28 @@ def cmd_list(args: argparse.Namespace) -> int:
     _load_project_classes(args.matrix_file)
     hw = launcher.machine()
     adapters = [(name, strategies.get(name)) for name in strategies.STRATEGIES.names()]
+    runs = Storage(args.results).runs()
     for line in listing.listing_lines(
             hw.summary(), [(name, workloads.get(name).summary) for name in workloads.WORKLOADS.names()],
             [(name, _availability(adapter, hw), adapter.summary) for name, adapter in adapters],
             [(name, loops.get(name).summary) for name in loops.LOOPS.names()], args.results,
-            Storage(args.results).runs(), this_machine_id()):
+            runs, this_machine_id(), _latest_states(runs)):
         print(line)
     return 0
+
+
+def _latest_states(runs: list) -> dict[str, tuple[str, str]]:
+    """Each machine folder's latest run that is not a whole one: ("unreadable", why: a
+    truncated file, which compare, check and report refuse) or ("interrupted", "")."""
+    latest = {path.parent.name: path for path in runs}   # runs are in order: the last of each folder wins
+    states = {}
+    for machine, path in latest.items():
+        try:
+            if load(path).interrupted:
+                states[machine] = ("interrupted", "")
+        except UserError as exc:
+            states[machine] = ("unreadable", str(exc).removeprefix(f"{path} "))
+    return states
 
 
 def _availability(adapter, hw) -> Availability:

@@ -12,7 +12,8 @@ NAME = 18   # the name column, wide enough for parameter_server
 
 
 def listing_lines(devices: str, workloads: list[tuple[str, str]], strategies: list[tuple[str, object, str]],
-                  loops: list[tuple[str, str]], results: str, runs: list[Path], this_machine: str) -> list[str]:
+                  loops: list[tuple[str, str]], results: str, runs: list[Path], this_machine: str,
+                  latest_states: dict[str, tuple[str, str]] | None = None) -> list[str]:
     """The lines of ``list``, none wider than 120 columns: ``workloads`` and ``loops`` as
     (name, summary); ``strategies`` as (name, availability, summary), the availability on
     the name's line and the summary below it; the stored ``runs`` under ``results``, one
@@ -30,12 +31,13 @@ def listing_lines(devices: str, workloads: list[tuple[str, str]], strategies: li
     lines.append("Loops:")
     for name, summary in loops:
         lines += _entry(name, summary)
-    return lines + stored_lines(results, runs, this_machine)
+    return lines + stored_lines(results, runs, this_machine, latest_states or {})
 
 
-def stored_lines(results: str, runs: list[Path], this_machine: str) -> list[str]:
+def stored_lines(results: str, runs: list[Path], this_machine: str, latest_states: dict[str, tuple[str, str]]) -> list[str]:
     """How many runs each machine folder holds and its latest (``compare`` and ``check``
-    take a run's number, ``latest`` or ``latest~N`` on this machine)."""
+    take a run's number, ``latest`` or ``latest~N`` on this machine), and what that latest
+    is when it is not a whole run (``latest_states``: unreadable, interrupted)."""
     folders = {machine: list(files) for machine, files in groupby(runs, key=lambda p: p.parent.name)}
     if not folders:
         return [f"Stored runs in {results}/: none"]
@@ -44,9 +46,17 @@ def stored_lines(results: str, runs: list[Path], this_machine: str) -> list[str]
     for machine, files in folders.items():
         here = "  (this machine)" if machine == this_machine else ""
         lines.append(f"  {machine}  {len(files)} run{'s' if len(files) > 1 else ''}, latest {files[-1].name}{here}")
+        if machine in latest_states:
+            lines += _wrapped(_latest_state(*latest_states[machine]), " " * 4)
     if this_machine not in folders:
         lines.append(f"  none yet from this machine ({this_machine})")
     return lines
+
+
+def _latest_state(kind: str, why: str) -> str:
+    if kind == "unreadable":   # ``why``: the loader's refusal without the path ("is not valid JSON ...")
+        return f"ITS LATEST CANNOT BE READ: it {why}"
+    return "ITS LATEST WAS INTERRUPTED: it stopped before every cell of its plan had run"
 
 
 def _entry(name: str, text: str) -> list[str]:

@@ -301,6 +301,26 @@ def test_list_shows_stored_runs_by_machine_within_120_columns(capsys, results):
     assert max(len(line) for line in out.splitlines()) <= 120
 
 
+def test_list_says_when_a_folder_s_latest_run_is_truncated_or_interrupted(capsys, results):
+    """A run file cut short (a full disk, a copy that stopped): compare, check and report
+    refuse `latest`, while list named it as the latest with no word of it."""
+    (machine,) = os.listdir(results)
+    latest = sorted(Path(results, machine).iterdir())[-1]
+    whole = latest.read_text()
+    latest.write_text(whole[: len(whole) // 2])
+    code, out, _ = run_cli(capsys, "list", "--results", results)
+    assert code == 0 and re.search(r"^    ITS LATEST CANNOT BE READ: it is not valid JSON \(", out, re.M), out
+    assert "truncated or corrupted" in out and max(len(line) for line in out.splitlines()) <= 120
+    document = json.loads(whole)
+    document["distbench"]["interrupted"] = True
+    latest.write_text(json.dumps(document))
+    code, out, _ = run_cli(capsys, "list", "--results", results)
+    assert code == 0 and "    ITS LATEST WAS INTERRUPTED: it stopped before every cell of its plan had run" in out, out
+    latest.write_text(whole)
+    code, out, _ = run_cli(capsys, "list", "--results", results)
+    assert code == 0 and "ITS LATEST" not in out
+
+
 def test_run_refuses_an_unwritable_results_folder_before_running(capsys, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("keep me")
