@@ -15,6 +15,7 @@ Pure: records in, values out. Nothing here renders a sentence.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -350,3 +351,10 @@ def results_of(cell_repeats: dict[str, list[CellRecord]], planned: dict[str, int
     processes the run planned for it, when known."""
     planned = planned or {}
     return {cell: CellResult.of(cell, repeats, planned.get(cell)) for cell, repeats in cell_repeats.items()}
+
+
+def bad_step_times(result: CellResult) -> list:
+    """A measured cell's step times that are no positive, finite number of seconds (a file
+    edited by hand: NaN, negative, null), which no process records."""
+    return [v for samples in result.per_process for v in samples
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0)]

@@ -89,6 +89,19 @@ def test_foreign_truncated_and_unknown_version_files_are_refused(tmp_path, text,
         load(path)
 
 
+@pytest.mark.parametrize("value, shown", [(float("nan"), "nan"), (-0.5, "-0.5"), (0, "0")])
+def test_a_run_with_a_step_time_that_is_no_positive_number_is_refused(tmp_path, value, shown):
+    """A run file edited by hand (NaN, a negative time): the median over the other steps
+    read as if the run were whole, and compare judged it."""
+    path = save(tmp_path, cells())
+    document = json.loads(path.read_text())
+    document["benchmarks"][0]["extra_info"]["distbench"]["repeats"][0]["steps"]["samples"][2] = value
+    path.write_text(json.dumps(document))
+    with pytest.raises(UserError, match=rf"has a step time of {shown} in cell \S+, not a positive number of seconds: "
+                                        "truncated or corrupted"):
+        load(path)
+
+
 def test_a_file_that_is_not_a_stored_run_is_not_advised_deleted(tmp_path):
     """Given by its path, a user's own file that does not parse is named, not called a
     corrupted run to delete."""
