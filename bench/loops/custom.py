@@ -38,7 +38,7 @@ class CustomLoop(TrainingLoop):
 
         cfg, model, strategy = ctx.config, ctx.model, ctx.strategy
         with strategy.scope():
-            optimizer = self.optimizer(ctx)
+            optimizer = as_compiled(model, self.optimizer(ctx))
             optimizer.build(model.trainable_variables)
             loss_fn = ctx.workload.training_loss(per_example=True)
             summed = keras_flavour.sums(ctx.workload.loss())   # reduction="sum": the global batch's sum, as fit
@@ -157,6 +157,18 @@ def with_model_losses(model, loss):
 # LossScaleOptimizer's apply_gradients unscales; tf-keras: its LossScaleOptimizer has
 # get_scaled_loss and get_unscaled_gradients, and apply_gradients does not unscale.
 # Without it an SGD step was 32,768 times too small (the default scale).
+def as_compiled(model, optimizer):
+    """``optimizer`` as ``compile`` gives it to fit: under a ``mixed_float16`` model a
+    LossScaleOptimizer around it (both flavours' compile wrap it so). The custom loop had
+    stepped a mixed-precision model unscaled: a float16 gradient of 1e-9 underflowed to 0,
+    and the layer learned nothing where fit's learned."""
+    if getattr(getattr(model, "dtype_policy", None), "name", None) != "mixed_float16":
+        return optimizer
+    keras = keras_flavour.api()
+    wrapper = getattr(keras.optimizers, "LossScaleOptimizer", None) or keras.mixed_precision.LossScaleOptimizer
+    return optimizer if isinstance(optimizer, wrapper) or hasattr(optimizer, "inner_optimizer") else wrapper(optimizer)
+
+
 def scaled_loss(optimizer, loss):
     if hasattr(optimizer, "scale_loss"):
         return optimizer.scale_loss(loss)
