@@ -123,7 +123,7 @@ class MultiWorkerAdapter(StrategyAdapter):
         if parsed is None:
             step = step_availability(self.name)
             if step:
-                return Availability.yes(step[1]) if step[0] else Availability.no(f"multi_worker: {step[1]}")
+                return step
             return Availability.yes(f"{self.workers} local worker processes on 127.0.0.1")
         try:
             workers = parsed["cluster"]["worker"]

@@ -68,7 +68,7 @@ class ParameterServerAdapter(StrategyAdapter):
         if config is None:
             step = step_availability(self.name, self.ps)
             if step:
-                return Availability.yes(step[1]) if step[0] else Availability.no(f"parameter_server: {step[1]}")
+                return step
             return Availability.yes(f"a coordinator, {self.workers} worker{'s' * (self.workers != 1)} and "
                                     f"{self.ps} parameter server{'s' * (self.ps != 1)} on 127.0.0.1")
         try:

@@ -20,6 +20,7 @@ import os
 
 from distbench.core.errors import UserError
 from distbench.strategies import hardware
+from distbench.strategies.base import Availability
 
 STEP_VARS = ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_STEP_NODELIST", "SLURM_STEP_TASKS_PER_NODE")
 ACROSS = ("multi_worker", "parameter_server")
@@ -33,7 +34,7 @@ def in_job_step(environ=os.environ) -> bool:
     return all(environ.get(v) for v in STEP_VARS) and environ["SLURM_STEP_NUM_TASKS"].strip() not in ("1", "0")
 
 
-def step_availability(strategy: str, ps: int = 1, environ=os.environ) -> tuple[bool, str] | None:
+def step_availability(strategy: str, ps: int = 1, environ=os.environ) -> Availability | None:
     """Whether ``strategy`` runs on this job step without ``TF_CONFIG`` (``run`` sets it from
     the step, :func:`apply`), and what on or why not; None outside one. What ``run`` would
     refuse of the step's tasks, ranks and jobs is said here (``list`` had called a step of 2
@@ -44,8 +45,8 @@ def step_availability(strategy: str, ps: int = 1, environ=os.environ) -> tuple[b
         tasks, _ = _tasks_and_rank(environ)
         jobs(strategy, tasks, ps)
     except UserError as exc:
-        return False, str(exc).rstrip(".")
-    return True, f"this SLURM job step's {tasks} tasks (select one cross-process strategy per step)"
+        return Availability.no(f"{strategy}: {str(exc).rstrip('.')}")
+    return Availability.yes(f"this SLURM job step's {tasks} tasks (select one cross-process strategy per step)")
 
 
 def jobs(strategy: str, tasks: int, ps: int) -> dict[str, int]:
