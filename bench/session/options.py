@@ -78,6 +78,16 @@ def _spec(name: str, type_: Callable, help_: str, **kw) -> Option:
     return Option(name, help_, type_, spec_field=True, **kw)
 
 
+# A session's counts and the least each may be (the matrix file's refusal and the command
+# line's name where the value came from).
+LEAST = {"repeats": 1, "guard_seeds": 0}
+
+
+def below_least(name: str, value) -> bool:
+    """Whether ``value`` is no integer of at least ``LEAST[name]`` (a bool is none)."""
+    return not isinstance(value, int) or isinstance(value, bool) or value < LEAST[name]
+
+
 OPTIONS: tuple[Option, ...] = (
     Option("workload", "a workload to run (repeatable; default: all)", repeatable=True),
     Option("strategy", "a strategy to run (repeatable; default: all)", repeatable=True),

@@ -76,7 +76,7 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
     resolved.update({k: v for k, v in values.items() if v is not None and v != []})
     if values.get("repeats") is None:
         resolved["repeats"] = repeats_default
-    if not isinstance(resolved["repeats"], int) or resolved["repeats"] < 1:
+    if options.below_least("repeats", resolved["repeats"]):
         raise UserError(f"Repeats (--repeats) must be an integer >= 1; received {resolved['repeats']!r}.")
     check_settings(values)
     _check_target_settings(resolved, values)
@@ -89,7 +89,7 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
     # In a SLURM job step the step is the cluster: TF_CONFIG from it, before anything reads it.
     slurm.apply(resolved["strategy"], resolved["ps"] or 1)
     _cluster_sizes(resolved, values)
-    if resolved["guard_seeds"] < 0:
+    if options.below_least("guard_seeds", resolved["guard_seeds"]):
         raise UserError(f"--guard-seeds must be >= 0 (0 or 1 turns the accuracy guard off); "
                         f"received {resolved['guard_seeds']}.")
     return resolved
