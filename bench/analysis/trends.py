@@ -30,10 +30,11 @@ from distbench.storage.stored_run import StoredRun
 class Point:
     """One run's measurement of a cell."""
 
-    run: int
+    run: int                 # its number, as shown
     when: dt.datetime
     commit: str
     result: CellResult
+    index: int = 0           # its place in the history: two files of a folder may share a number
 
     @property
     def whole(self) -> bool:
@@ -73,7 +74,7 @@ class Trend:
     workload: str
     points: list[Point]
     noise: Noise | None
-    levels: dict[int, float] = field(default_factory=dict)   # run number -> fitted level (seconds)
+    levels: dict[int, float] = field(default_factory=dict)   # a point's index -> fitted level (seconds)
     steps: list[Step] = field(default_factory=list)
     breaks: list[Break] = field(default_factory=list)
 
@@ -92,13 +93,13 @@ def trends(history: list[StoredRun], threshold: float = DEFAULT_THRESHOLD) -> li
     grouped by workload in order of first appearance."""
     noise = _noise_like(history)
     found: dict[str, Trend] = {}
-    for run in history:
+    for index, run in enumerate(history):
         if run.interrupted:
             continue
         for cell, result in run.results.items():
             if result.measured and is_matrix_cell(result):
                 trend = found.setdefault(cell, Trend(cell, result.spec.workload, [], None))
-                trend.points.append(Point(run.number, run_time(run), run.commit, result))
+                trend.points.append(Point(run.number, run_time(run), run.commit, result, index))
     for trend in found.values():
         _fit(trend, threshold, noise)
     order = list(dict.fromkeys(t.workload for t in found.values()))
@@ -115,17 +116,17 @@ NoiseOf = Callable[..., Noise | None]
 
 
 def _noise_like(history: list[StoredRun]) -> NoiseOf:
-    """(run number, cell, the numbers of the runs compared) -> the cell's noise as ``compare``
-    takes it for that run (from the runs that measured the cell as it did, the runs compared
-    left out), each computed once."""
-    runs = {run.number: run for run in history}
+    """(a run's index in ``history``, cell, the indices of the runs compared) -> the cell's
+    noise as ``compare`` takes it for that run (from the runs that measured the cell as it
+    did, the runs compared left out), each computed once. Indices, not numbers: a folder
+    merged from two clones holds two runs of one number, and one had stood for both."""
     cache: dict[tuple[int, tuple[int, ...]], dict[str, Noise]] = {}
 
-    def of(number: int, cell: str, compared: tuple[int, ...] = ()) -> Noise | None:
-        if (number, compared) not in cache:
-            cache[number, compared] = history_noise(history, like=runs[number],
-                                                    leave_out=tuple(runs[n] for n in compared))
-        return cache[number, compared].get(cell)
+    def of(index: int, cell: str, compared: tuple[int, ...] = ()) -> Noise | None:
+        if (index, compared) not in cache:
+            cache[index, compared] = history_noise(history, like=history[index],
+                                                   leave_out=tuple(history[k] for k in compared))
+        return cache[index, compared].get(cell)
     return of
 
 
@@ -148,7 +149,7 @@ def _fit_stretch(trend: Trend, stretch: list[Point], threshold: float, noise: No
     # As its latest run measured the cell, else as the latest run that has a noise: a run over
     # another number of processes (--repeats 1 among runs of 3) has too few runs like it, and
     # had left the whole stretch unfitted, its regressions unreported.
-    own = next((found for found in (noise(p.run, trend.cell) for p in reversed(stretch)) if found), None)
+    own = next((found for found in (noise(p.index, trend.cell) for p in reversed(stretch)) if found), None)
     if own is None:
         return   # fewer than 3 runs measured it so: no noise to fit or judge with (compare says undecided)
     trend.noise = own   # the caption's: the latest stretch fitted
@@ -156,10 +157,10 @@ def _fit_stretch(trend: Trend, stretch: list[Point], threshold: float, noise: No
     fitted = segments(logs, own.sd)
     for segment in fitted:
         for p in stretch[segment.start:segment.stop]:
-            trend.levels[p.run] = math.exp(segment.level)
+            trend.levels[p.index] = math.exp(segment.level)
     for left, right in zip(fitted, fitted[1:]):
         before, after = stretch[left.stop - 1], stretch[right.start]
-        compared = (before.run, after.run)
-        judged = compare_cell(before.result, after.result, threshold, noise(before.run, trend.cell, compared),
-                              noise(after.run, trend.cell, compared))
+        compared = (before.index, after.index)
+        judged = compare_cell(before.result, after.result, threshold, noise(before.index, trend.cell, compared),
+                              noise(after.index, trend.cell, compared))
         trend.steps.append(Step(before, after, math.exp(right.level - left.level), judged.verdict, judged.ratio_ci))

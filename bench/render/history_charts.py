@@ -83,11 +83,11 @@ def break_text(cut) -> str:
 
 def _levels(ax, trend: Trend) -> None:
     """The fitted level, one horizontal segment per stretch of equal level."""
-    runs = [p for p in trend.points if p.run in trend.levels]
+    runs = [p for p in trend.points if p.index in trend.levels]
     start = 0
     for k in range(1, len(runs) + 1):
-        if k == len(runs) or trend.levels[runs[k].run] != trend.levels[runs[start].run]:
-            level = trend.levels[runs[start].run] * 1e3
+        if k == len(runs) or trend.levels[runs[k].index] != trend.levels[runs[start].index]:
+            level = trend.levels[runs[start].index] * 1e3
             ax.plot([runs[start].when, runs[k - 1].when], [level, level], color=LEVEL, linewidth=1.6)
             start = k
 
@@ -95,7 +95,7 @@ def _levels(ax, trend: Trend) -> None:
 def _steps(ax, trend: Trend, name: str, tips: dict) -> None:
     for k, s in enumerate(trend.steps):
         colour = REGRESSION if s.regression else STEP
-        y = max(trend.levels[s.before.run], trend.levels[s.after.run]) * 1e3
+        y = max(trend.levels[s.before.index], trend.levels[s.after.index]) * 1e3
         gid = f"{name}-s{k}"
         ax.annotate(units.percent_change(s.ratio), (s.after.when, y), xytext=(0, 6), textcoords="offset points",
                     ha="center", fontsize=7, color=colour, fontweight="bold" if s.regression else "normal", gid=gid)

@@ -71,7 +71,7 @@ def test_replicates_ab_sides_and_crashed_processes(tmp_path):
                                                                                    samples(5.0))]})
     (trend,) = trends([load(p) for p in Storage(root).runs()])
     assert trend.cell == "matmul-default" and [p.whole for p in trend.points] == [True, True, False, True]
-    assert sorted(trend.levels) == [1, 2, 4] and trend.steps == []   # shown, never fitted or judged
+    assert sorted(trend.levels) == [0, 1, 3] and trend.steps == []   # shown, never fitted or judged (indices)
 
 
 def test_a_stretch_is_judged_with_its_own_runs_noise_not_an_older_code_s(tmp_path, capsys):
@@ -112,3 +112,17 @@ def test_a_run_over_another_number_of_processes_leaves_the_stretch_fitted_and_it
     assert len(trend.levels) == 8 and trend.noise is not None
     (step,) = trend.regressions
     assert (step.before.run, step.after.run) == (4, 5)
+
+
+def test_two_runs_that_share_a_number_are_two_points(tmp_path):
+    """A machine folder merged from two clones holds two runs numbered 0009: the fitted levels
+    and the noise were keyed by number, so one run stood for both (a point left unfitted)."""
+    runs = history(tmp_path, {"reuters_cnn-default-fit": [10.0] * 8 + [20.0] * 4})
+    tenth = runs[9].path
+    tenth.rename(tenth.with_name("0009" + tenth.name[4:].replace("c0000009", "c0000099")))
+    runs = [load(p) for p in Storage(tmp_path / "results").runs()]
+    assert [r.number for r in runs].count(9) == 2
+    (trend,) = trends(runs)
+    assert len(trend.points) == 12 and len(trend.levels) == 12, trend.levels
+    (step,) = trend.steps
+    assert (step.before.run, step.after.run) == (8, 9) and step.verdict == "slower"
