@@ -832,3 +832,19 @@ def test_losses_of_many_values_per_example_of_a_sum_or_by_name_train_as_fit_trai
     assert 0.3 < mask["train_loss"] < 3 and mask["test"]["loss"] == pytest.approx(mask["train_loss"], rel=0.2), mask
     assert all(ok[f"named-default-{cell}"]["compute"]["flops_per_step"] > 0
                for cell in ("fit", "custom", "fit-tf_keras", "custom-tf_keras"))
+
+
+def test_a_mixed_precision_model_under_parameter_server_with_tf_keras_is_a_skip_with_its_reason(tmp_path):
+    """tf-keras refuses a mixed_float16 layer under ParameterServerStrategy (its loss scaling
+    does not support it): every such cell was an error, "ValueError: Mixed precision is not
+    supported...", as if it had crashed, where Keras 3's limits under that strategy are skips."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "losses.py").write_text(LOSSES)
+    result = _distbench(project, "run", "--workload", "losses.py:Half", "--strategy", "parameter_server", "--keras",
+                        "tf_keras", "--loop", "custom", "--guard-seeds", "0", "--no-peak", "--epochs", "1")
+    (stored,) = (project / "results").glob("*/*.json")
+    (record,) = json.loads(stored.read_text())["distbench"]["unmeasured"]["half-parameter_server-custom-tf_keras"]
+    assert record["status"] == "skipped", record.get("reason")
+    assert "tf-keras's loss scaling does not support ParameterServerStrategyV2" in record["reason"]
+    assert "--keras keras3" in record["reason"] and result.returncode == 3   # nothing measured: never a pass

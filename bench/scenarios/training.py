@@ -22,6 +22,25 @@ from distbench.trackers.target import Tracker
 from distbench.trackers.timing import StepTimes
 
 
+# tf-keras refuses the mixed_float16 policy under a strategy its loss scaling does not support
+# (ParameterServerStrategy), at the model's first layer: in fit as in any loop.
+MIXED_REFUSED = "Mixed precision is not supported with the tf.distribute.Strategy"
+
+
+def _model(spec: CellSpec, workload, data, strategy, loop) -> tuple[object, str | None]:
+    """The cell's model, or why ``loop`` cannot train it here: the model's own train_step
+    (the custom loop), or tf-keras refusing its mixed_float16 policy under this strategy (a
+    library's limit, as Keras 3's fit under parameter_server: a skip, not a crash)."""
+    try:
+        model = build_model(spec, workload, data, strategy)
+    except ValueError as exc:
+        if MIXED_REFUSED not in str(exc):
+            raise
+        return None, (f"{spec.strategy}: tf-keras's loss scaling does not support {type(strategy).__name__}, and "
+                      "it refuses a mixed_float16 model under it; Keras 3 measures it (--keras keras3)")
+    return model, own_train_step(loop, model)
+
+
 def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names: list[str]) -> dict:
     replicas = int(strategy.num_replicas_in_sync)
     same_cell_on_every_worker(spec, strategy)
@@ -31,9 +50,8 @@ def run(spec: CellSpec, workload, adapter, strategy, hw: Hardware, device_names:
     phases.end("data_s")
     config = _train_config(spec, data, global_batch)
     memory.reset_device_peaks(device_names)
-    model = build_model(spec, workload, data, strategy)
     loop = loops.get(spec.loop)
-    cannot = own_train_step(loop, model)
+    model, cannot = _model(spec, workload, data, strategy, loop)
     if cannot:
         return {"status": "skipped", "reason": cannot, "lasting": True}   # the same in every repeat (a probe's may not be)
     plain = workload.new_model(data)   # evaluation's strategy-free copy
