@@ -179,8 +179,7 @@ def _with_matrix_file(args: argparse.Namespace) -> None:
     for name, value in merged.items():
         if hasattr(args, name):
             setattr(args, name, value)
-    if isinstance(getattr(args, "results", None), str) and not args.results.strip():   # list, compare: "" read as "."
-        raise UserError(f"--results was given an empty value; valid: {options.BY_NAME['results'].help}.")
+    options.refuse_empty(options.BY_NAME["results"], getattr(args, "results", None))   # list, compare: "" read as "."
     if getattr(args, "results", "") is None:
         args.results = str(path.parent / "results") if path else options.BY_NAME["results"].default
 

@@ -83,6 +83,13 @@ def _spec(name: str, type_: Callable, help_: str, **kw) -> Option:
 LEAST = {"repeats": 1, "guard_seeds": 0}
 
 
+def refuse_empty(option: "Option", value) -> None:
+    """UserError for an empty text given to ``option``, which would read as not given (or,
+    for a folder, as this one)."""
+    if isinstance(value, str) and not value.strip():
+        raise UserError(f"{option.cli} was given an empty value; valid: {option.help}.")
+
+
 def below_least(name: str, value) -> bool:
     """Whether ``value`` is no integer of at least ``LEAST[name]`` (a bool is none)."""
     return not isinstance(value, int) or isinstance(value, bool) or value < LEAST[name]

@@ -63,9 +63,8 @@ def check_settings(values: dict[str, Any]) -> None:
     """Every cell setting given, checked whichever cells read it: ``--workers 0`` ran a whole
     matrix without a cross-process cell, and saved it (UserError naming the first wrong one)."""
     for option in options.OPTIONS:   # an empty text ran as if not given: --target "" trained with no target
-        if option.type is str and not option.repeatable and values.get(option.name) is not None \
-                and not str(values[option.name]).strip():
-            raise UserError(f"{option.cli} was given an empty value; valid: {option.help}.")
+        if option.type is str and not option.repeatable:
+            options.refuse_empty(option, values.get(option.name))
     spec = {k: v for k, v in values.items() if v is not None and k not in ("data", "plugins", "target")}
     base_spec({**spec, "data": None}).validate()
 
