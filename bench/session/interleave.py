@@ -305,22 +305,24 @@ class Interleaved:
     def _pair(self, spec: CellSpec, k: int) -> tuple[CellRecord, CellRecord]:
         """Pair k: A first when k is even, B first when odd (A B B A A B ...); in lockstep,
         both processes at once, taking turns step by step; else one after the other. Both
-        sides train with the pair's seed (:func:`pair_spec`)."""
-        spec = pair_spec(spec, k)
+        sides train with the pair's seed (:func:`pair_spec`), counted from a side's own where it
+        sets one (``--init-seed 2``: every pair had trained seed 2, three copies of one
+        comparison read as three pairs, an interval of width 0)."""
+        specs = {side.name: pair_spec(side.spec(spec), k) for side in (self.a, self.b)}
         order = (self.a, self.b) if k % 2 == 0 else (self.b, self.a)
         if self.lockstep and _single_process(spec):
-            records = self._lockstep(spec, order)
+            records = self._lockstep(specs, order)
         else:
-            records = {side.name: self.launch(side.spec(spec), side) for side in order}
+            records = {side.name: self.launch(specs[side.name], side) for side in order}
         return records[self.a.name], records[self.b.name]
 
-    def _lockstep(self, spec: CellSpec, order: tuple[Side, Side]) -> dict[str, CellRecord]:
+    def _lockstep(self, specs: dict[str, CellSpec], order: tuple[Side, Side]) -> dict[str, CellRecord]:
         records: dict[str, CellRecord] = {}
         errors: list[BaseException] = []
 
         def run(side: Side, env: dict) -> None:
             try:
-                records[side.name] = self.launch(side.spec(spec), side.with_env(env))
+                records[side.name] = self.launch(specs[side.name], side.with_env(env))
             except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
                 errors.append(exc)
 

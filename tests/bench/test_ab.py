@@ -575,6 +575,27 @@ def test_each_pair_trains_both_sides_with_its_own_seed_so_one_unlucky_seed_is_no
     assert not cell.less_accurate(0.05) and pairs.outcome([cell]).less_accurate == []
 
 
+
+def test_a_side_s_own_training_seed_moves_with_the_pairs():
+    """`ab --a "--init-seed 2" --b "--init-seed 1"` of identical code: every pair trained seeds
+    2 and 1, three copies of one comparison judged as three pairs, B - A -0.199 [95% CI -0.199,
+    -0.199]: LESS ACCURATE, exit 1 (a user's trial). Pair k now trains each side's seed + k."""
+    by_seed = [0.68, 0.48, 0.60, 0.52, 0.66]
+    seeds = []
+
+    def launch(spec, side):
+        seeds.append((side.name, spec.training_seed))
+        rec = record(spec.id, samples(10.0, n=50, spread=0.02, seed=len(seeds)), by_seed[spec.training_seed])
+        rec["config"] = spec.to_dict()
+        return rec
+
+    engine = ab.Interleaved(ab.Side("A", "a", changes={"init_seed": 2}), ab.Side("B", "b", changes={"init_seed": 1}),
+                            launch, threshold=0.5, lockstep=False, min_pairs=3, max_pairs=3)
+    (cell,) = engine.run([SPEC], lambda spec: None)
+    assert seeds == [("A", 2), ("B", 1), ("B", 2), ("A", 3), ("A", 4), ("B", 3)]
+    assert not cell.less_accurate(0.05) and cell.accuracy(0.05).interval[1] > 0   # seed luck, not a loss
+
+
 class _NoisyAccuracy:
     """Processes of a cell whose test accuracy varies from one process to the next whatever
     the seed (a parameter-server cell: 0.276 to 0.409 over one side's processes, a user's
