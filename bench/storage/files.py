@@ -26,7 +26,7 @@ from distbench.core import records
 from distbench.core.errors import UserError
 from distbench.core.fileio import atomic_write_text, dumps, project_root
 from distbench.storage import provenance
-from distbench.storage.results import bad_step_times
+from distbench.storage.results import corrupt
 from distbench.storage.machine import benchmark_machine_info, machine_id, machine_info
 from distbench.storage.stored_run import StoredRun
 
@@ -385,15 +385,14 @@ def load(path: str | os.PathLike) -> StoredRun:
     run = StoredRun(path, int(match.group(1)) if match else 0, path.parent.name, data)
     try:   # what every command reads of it, read once here (cached): not a traceback later
         run.commit, run.build
-        # a measured cell's settings and step times (a history's noise reads them), and any
-        # step time NaN or negative (hand-edited: a median over the rest had read as whole)
-        wrong = [(cell, bad) for cell, result in run.results.items()
+        # a measured cell's settings and step times (a history's noise reads them), and what
+        # no process records (hand-edited: a NaN step time's median over the rest read as whole)
+        wrong = [(cell, why) for cell, result in run.results.items()
                  if result.measured and (result.spec, result.estimate, result.process_medians)
-                 for bad in bad_step_times(result)[:1]]
+                 for why in [corrupt(result)] if why]
     except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
         raise UserError(f"{path} does not read as a run of schema version {SCHEMA_VERSION} "
                         f"({type(exc).__name__}: {str(exc)[:80]}): {advice}") from None
     if wrong:
-        raise UserError(f"{path} has a step time of {wrong[0][1]!r} in cell {wrong[0][0]}, not a positive number of "
-                        f"seconds: {advice}")
+        raise UserError(f"{path} has {wrong[0][1]} in cell {wrong[0][0]}, which no process records: {advice}")
     return run

@@ -353,8 +353,14 @@ def results_of(cell_repeats: dict[str, list[CellRecord]], planned: dict[str, int
     return {cell: CellResult.of(cell, repeats, planned.get(cell)) for cell, repeats in cell_repeats.items()}
 
 
-def bad_step_times(result: CellResult) -> list:
-    """A measured cell's step times that are no positive, finite number of seconds (a file
-    edited by hand: NaN, negative, null), which no process records."""
-    return [v for samples in result.per_process for v in samples
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0)]
+def corrupt(result: CellResult) -> str | None:
+    """What of a measured cell no process records (a file edited by hand): a step time that
+    is no positive, finite number of seconds, or a test metric of NaN or infinity (a worker
+    stores none as null, which the checks read as lost: a NaN had read as a pass)."""
+    steps = [v for samples in result.per_process for v in samples
+             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0)]
+    if steps:
+        return f"a step time of {steps[0]!r}"
+    tests = [(name, v) for r in result.ok for name, v in ((r.get("accuracy") or {}).get("test") or {}).items()
+             if isinstance(v, float) and not math.isfinite(v)]
+    return f"a test {tests[0][0]} of {tests[0][1]!r}" if tests else None

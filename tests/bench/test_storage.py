@@ -97,8 +97,19 @@ def test_a_run_with_a_step_time_that_is_no_positive_number_is_refused(tmp_path, 
     document = json.loads(path.read_text())
     document["benchmarks"][0]["extra_info"]["distbench"]["repeats"][0]["steps"]["samples"][2] = value
     path.write_text(json.dumps(document))
-    with pytest.raises(UserError, match=rf"has a step time of {shown} in cell \S+, not a positive number of seconds: "
+    with pytest.raises(UserError, match=rf"has a step time of {shown} in cell \S+, which no process records: "
                                         "truncated or corrupted"):
+        load(path)
+
+
+def test_a_run_with_a_test_metric_of_nan_is_refused(tmp_path):
+    """A test accuracy of NaN (hand-edited; a worker stores none as null, read as lost):
+    check --baseline judged it PASS, exit 0, where a missing one fails (a user's trial)."""
+    path = save(tmp_path, cells())
+    document = json.loads(path.read_text())
+    document["benchmarks"][0]["extra_info"]["distbench"]["repeats"][0]["accuracy"]["test"]["accuracy"] = float("nan")
+    path.write_text(json.dumps(document))
+    with pytest.raises(UserError, match=r"has a test accuracy of nan in cell \S+, which no process records"):
         load(path)
 
 
