@@ -428,6 +428,8 @@ def test_a_lower_is_better_metric_loses_by_a_share_of_a_s_value():
             for r in pair:
                 r["accuracy"]["guard_direction"], r["accuracy"]["guard_metric"] = "lower", "accuracy"
         assert cell.less_accurate(0.05) is worse, (a, b)
+        # stored (and in --format json) as B - A in the metric's units: it was A - B for MAE
+        assert cell.as_dict()["metric_differences"] == [pytest.approx(b - a)] * len(cell.pairs)
 
 
 def test_input_bound_pairs_in_lockstep_are_named_and_no_lockstep_says_how_it_ran():
