@@ -233,12 +233,12 @@ def pair_line(cell, record_a: dict, record_b: dict, label: str | None = None) ->
 def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
     """The closing lines of an interleaved comparison: the sides, then the verdict."""
     lines = [f"A: {a.label}", f"B: {b.label}", _how_line(outcome.cells, lockstep)]
-    for verdict, what in (("slower", "SLOWER"), ("undecided", "UNDECIDED"), ("failed", "FAILED")):
+    allowed = " (allowed by --allow-undecided)" if outcome.allow_undecided else ""
+    for verdict, what in (("slower", "SLOWER"), ("undecided", f"UNDECIDED{allowed}"), ("failed", "FAILED")):
         cells = outcome.having(verdict)
         if cells:
             lines.append(f"{what}: " + ", ".join(c.cell for c in cells))
     lines += [less_accurate_line(c, outcome.accuracy_tolerance) for c in outcome.less_accurate]
-    allowed = " (allowed by --allow-undecided)" if outcome.allow_undecided else ""
     lines += [f"ACCURACY UNDECIDED{allowed}: {metric_pairs_text(c, outcome.accuracy_tolerance)}"
               for c in outcome.accuracy_undecided]
     lines += failure_lines(outcome.having("failed"))
@@ -265,9 +265,10 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
     status = outcome.exit_status
     if status == EXIT_PASS:
         unsure = len(outcome.accuracy_undecided)   # let through by --allow-undecided
-        lines.append(f"PASS: {units.count(outcome.decided, 'cell')} decided, none slower, none lost more than "
-                     f"{outcome.accuracy_tolerance:g} of its test metric"
-                     + (f" ({units.count(unsure, 'cell')} undecided on it)." if unsure else "."))
+        lost = (f"none judged to have lost more than {outcome.accuracy_tolerance:g} of its test metric, "
+                f"{units.count(unsure, 'cell')} undecided on it (allowed by --allow-undecided)" if unsure else
+                f"none lost more than {outcome.accuracy_tolerance:g} of its test metric")
+        lines.append(f"PASS: {units.count(outcome.decided, 'cell')} decided, none slower, {lost}.")
     else:
         nothing = not outcome.decided and not outcome.less_accurate   # a loss of accuracy is decided
         lines.append(f"NOT PASSED (exit {status})" + (": no cell was decided" if nothing else ""))
@@ -332,8 +333,9 @@ def metric_pairs_text(c, tolerance: float) -> str:
     text = (f"{c.cell}: test {metric} A {units.metric(c.metric_of(0))}, B {units.metric(c.metric_of(1))} "
             f"(medians); {change}; a loss beyond --accuracy-tolerance {allowed} is a regression")
     if found.verdict == "undecided":
-        text += (": the interval reaches both sides of it (a process's metric varies from one to the next); "
-                 "more pairs (--max-pairs) or a wider --accuracy-tolerance decide it")
+        text += (": the interval reaches both sides of it (the pairs' differences spread: each pair trains "
+                 "its own seed, and some cells' processes differ at one seed); more pairs (--max-pairs) or a wider "
+                 "--accuracy-tolerance decide it")
     return text
 
 
