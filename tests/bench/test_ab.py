@@ -428,6 +428,9 @@ def test_a_lower_is_better_metric_loses_by_a_share_of_a_s_value():
             for r in pair:
                 r["accuracy"]["guard_direction"], r["accuracy"]["guard_metric"] = "lower", "accuracy"
         assert cell.less_accurate(0.05) is worse, (a, b)
+        with pytest.raises(UserError, match=r"^--accuracy-tolerance 5 is a share of A's accuracy, which is lower-is-"
+                                            r"better: it would pass B at 6 times A's value"):
+            cell.less_accurate(5)   # an MAE 3.8 times worse passed (a user's trial)
         # stored (and in --format json) as B - A in the metric's units: it was A - B for MAE
         assert cell.as_dict()["metric_differences"] == [pytest.approx(b - a)] * len(cell.pairs)
 
