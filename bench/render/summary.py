@@ -36,7 +36,16 @@ def _runs(r: CellResult) -> str | int:
 
 def _shown(results: dict[str, CellResult]) -> list[CellResult]:
     """The cells a summary has a row for: measured, not the guard's extra seeds."""
-    return [r for r in results.values() if r.measured and not r.spec.is_replicate]
+    seeds = guard_seeds(results)
+    return [r for r in results.values() if r.measured and r.id not in seeds]
+
+
+def guard_seeds(results: dict[str, CellResult]) -> set[str]:
+    """The accuracy guard's extra seeds: cells of a training seed of their own beside their
+    plain cell. A run's own ``--init-seed N`` (or an ``ab`` side's) has no plain cell beside
+    it: its cells are the run's, and a run of them alone had read "No cell was measured"."""
+    plain = {r.spec.comparable_key for r in results.values() if r.measured and not r.spec.is_replicate}
+    return {r.id for r in results.values() if r.measured and r.spec.is_replicate and r.spec.comparable_key in plain}
 
 
 def shown_metric(r: CellResult) -> tuple[str, float | None]:
@@ -109,7 +118,7 @@ def render_summary(results: dict[str, CellResult], every_column: str = "`distben
     ``every_column``: where the reader finds the rest (a report names its own page)."""
     groups = _groups(results)
     parts = [grouped_table(groups, TERMINAL_HEADERS)] if groups else ["No cell was measured."]
-    replicates = sum(1 for r in results.values() if r.measured and r.spec.is_replicate)
+    replicates = len(guard_seeds(results))
     if replicates:
         parts.append(f"({replicates} more processes: the accuracy guard's reference seeds; {every_column} "
                      "shows every column)")

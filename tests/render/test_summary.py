@@ -230,3 +230,13 @@ def test_the_replicates_line_names_where_every_column_is():
                           "wine-default-fit-init1": [seed]})
     assert "seeds; `distbench report` or --full-table shows every column)" in summary.render_summary(results)
     assert "seeds; the page shows every column)" in summary.render_summary(results, "the page")
+
+
+def test_a_run_of_its_own_training_seed_is_measured_not_a_guard_s_extra_seed():
+    """`run --init-seed 5` (or an ab side's seed): no plain cell beside it, so its cells are the
+    run's own; the summary said "No cell was measured. (1 more processes: the accuracy guard's
+    reference seeds ...)" for a run that measured one (a user's trial)."""
+    seed = record("wine-default-fit-init5", samples(10.0))
+    seed["config"]["init_seed"] = 5
+    text = summary.render_summary(results_of({"wine-default-fit-init5": [seed]}))
+    assert "No cell was measured" not in text and "default-fit-init5" in text and "more processes" not in text
