@@ -263,10 +263,8 @@ class Comparison:
 
 
 def metric_worse(a: float | None, b: float | None, direction: str, tolerance: float, metric: str = "") -> bool:
-    """B's test metric is worse than A's by more than ``tolerance``: an absolute share for a
-    higher-is-better metric (accuracy, AUC), a share of A's value for a lower-is-better one
-    (MAE, whose units are the data's). Never when either is missing. UserError for a
-    tolerance that no loss of ``metric`` could pass (:func:`check_tolerance`)."""
+    """B's test metric worse than A's beyond ``tolerance``: an absolute share where higher is better
+    (accuracy, AUC), a share of A's value where lower is (MAE); never with either missing."""
     check_tolerance(tolerance, direction, metric)
     if a is None or b is None:
         return False
@@ -276,17 +274,15 @@ def metric_worse(a: float | None, b: float | None, direction: str, tolerance: fl
 
 
 def check_tolerance(tolerance: float, direction: str, metric: str) -> None:
-    """UserError for a tolerance that passes what no one would (``5`` typed for 5%): on a
-    share, no loss of it could fail (a check that lost half its AUC passed); on a
-    lower-is-better metric, a share of A's value, B at six times A's MAE would pass (an MAE
-    3.8 times worse passed, a user's trial)."""
+    """UserError for ``5`` typed for 5%: no loss of a share fails it (half an AUC lost passed);
+    on a lower-is-better metric, a share of A's value, an MAE 3.8 times worse passed."""
+    give = "give a fraction (0.05) or a percentage (5%)."
     if direction != "lower" and tolerance >= 1 and any(word in metric.lower() for word in targets.SHARES):
         raise UserError(f"--accuracy-tolerance {tolerance:g} is not below 1, and {metric} is a share from 0 to 1: no "
-                        f"loss of it could fail the check; give a fraction (0.05) or a percentage (5%).")
+                        f"loss of it could fail the check; {give}")
     if direction == "lower" and tolerance >= 1:
         raise UserError(f"--accuracy-tolerance {tolerance:g} is a share of A's {metric or 'metric'}, which is lower-is-"
-                        f"better: it would pass B at {1 + tolerance:g} times A's value; give a fraction (0.05) or a "
-                        "percentage (5%).")
+                        f"better: it would pass B at {1 + tolerance:g} times A's value; {give}")
 
 
 def machine_diff(a: dict, b: dict) -> list[tuple[str, object, object]]:

@@ -95,11 +95,11 @@ def cmd_bisect(args: argparse.Namespace) -> int:
         raise UserError("bisect prints its steps as lines and stops at an undecided step (a failed one is passed "
                         "over): it does not "
                         "take --allow-undecided, --allow-missing or --format; each step's run is stored in full.")
+    tolerance = accuracy_tolerance_of(args, compare.DEFAULT_ACCURACY_TOLERANCE)
     found = bisect.bisect(options.from_namespace(args), args.good, args.bad, pair_settings(args), args.matrix_file,
                           args.given, pair_progress,
-                          lambda step, number, total: print(summary.wrap(bisect_lines.step_line(number, step, total,
-                                                                                                args.find)),
-                                                            flush=True),
+                          lambda step, number, total: print(summary.wrap(bisect_lines.step_line(
+                              number, step, total, args.find, tolerance)), flush=True),
                           args.find)
     print()
     for line in summary.wrap_lines(bisect_lines.closing_lines(found)):

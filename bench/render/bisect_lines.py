@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+from distbench.analysis.compare import DEFAULT_ACCURACY_TOLERANCE
 from distbench.render import units
 from distbench.render.verdicts import failure_lines, less_accurate_line
 
 
-def _cell(c) -> str:
-    """A cell's speed verdict, and each side's test metric when it has one."""
+def _cell(c, tolerance: float) -> str:
+    """A cell's speed verdict, each side's test metric when it has one, and whether the pairs
+    could not tell its accuracy (a step UNDECIDED by it alone had named only the speed's)."""
     text = f"{c.cell} B/A {units.ratio(c.judgement.ratio, c.judgement.interval)} {c.verdict}"
     if c.metric:
         text += f", test {c.metric[0]} A {units.metric(c.metric_of(0))} B {units.metric(c.metric_of(1))}"
+        text += ", accuracy undecided (--max-pairs)" if c.accuracy_undecided(tolerance) else ""
     return text
 
 
-def step_line(number: int, step, total: int, find: str = "regression") -> str:
+def step_line(number: int, step, total: int, find: str = "regression",
+              tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> str:
     """``step 2: 3f2a1b0c (commit 3 of 5 after GOOD, "Wider hidden layer") against GOOD: SLOWER, 3 pairs (...)``;
     looking for one kind of regression (``find``), what the verdict judged (``ACCURACY SAME``:
     a 7.8x slower step read SAME)."""
-    cells = step.refused or "; ".join(_cell(c) for c in step.run.cells)
+    cells = step.refused or "; ".join(_cell(c, tolerance) for c in step.run.cells)
     saved = f"; saved {step.run.saved}" if step.run.saved else ""
     judged = {"less-accurate": "ACCURACY ", "slower": "SPEED "}.get(find, "") if step.verdict == "same" else ""
     return (f"step {number}: {step.commit[:8]} (commit {step.index} of {total} after GOOD, "

@@ -130,8 +130,8 @@ def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | Non
                         "first parents).")
     tolerance = settings.accuracy_tolerance
     found = Bisection(good_sha, bad_sha, commits, find=find, tolerance=tolerance)
-    if find == "less-accurate":   # the speed verdict is not looked at: the first pairs are enough
-        settings = replace(settings, max_pairs=settings.min_pairs)
+    if find == "less-accurate":   # the speed verdict is not looked at: pairs go on only while the accuracy is undecided
+        settings = replace(settings, speed=False)
     session = paired_session(values)
     suite = Suite()
     with project.checkout(good_sha) as base:

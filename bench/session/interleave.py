@@ -257,6 +257,7 @@ class Interleaved:
     progress: Callable[[PairedCell, CellRecord, CellRecord], None] | None = None
     lockstep: bool = True      # the pair's processes take turns step by step (distbench.trackers.lockstep)
     accuracy_tolerance: float | None = None   # pairs go on while it decides nothing (None: speed alone)
+    speed: bool = True   # pairs go on while the speed is undecided (bisect --find less-accurate: not)
 
     def __post_init__(self) -> None:
         pairs.check_pairs(self.min_pairs, self.max_pairs, self.threshold)
@@ -297,7 +298,7 @@ class Interleaved:
                 break
             if self.progress:
                 self.progress(cell, *cell.pairs[-1])
-            if cell.failure or (len(cell.pairs) >= self.min_pairs and cell.decided
+            if cell.failure or (len(cell.pairs) >= self.min_pairs and (cell.decided or not self.speed)
                                 and not (self.accuracy_tolerance is not None
                                          and cell.accuracy_undecided(self.accuracy_tolerance))):
                 break

@@ -51,6 +51,7 @@ class Pairs:
     # The test metric's loss, B against A, that is a regression (a share of A's value for a
     # lower-is-better metric).
     accuracy_tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE
+    speed: bool = True   # pairs go on while the speed is undecided (off: while the accuracy is, alone)
 
     def __post_init__(self) -> None:   # before a worktree is made (check --against 1 pair had made one first)
         pairs.check_pairs(self.min_pairs, self.max_pairs, self.threshold)
@@ -132,7 +133,7 @@ def measure(session: Session, suite: Suite | None, a: Side, b: Side, settings: P
     suite = suite if suite is not None else Suite(listing_env=listing_env(a, b))
     engine = interleave.Interleaved(a, b, interleave.through(suite), settings.threshold, settings.min_pairs,
                                     settings.max_pairs, settings.budget, progress, lockstep=settings.lockstep,
-                                    accuracy_tolerance=settings.accuracy_tolerance)
+                                    accuracy_tolerance=settings.accuracy_tolerance, speed=settings.speed)
     preflight(suite, session.plan, a, b)
     for spec in session.plan:   # a tolerance no loss of a share could pass: refused now, not after the pairs
         found = suite.guard_metric(spec) if spec.loop is not None else None

@@ -606,14 +606,15 @@ class _NoisyAccuracy:
     the seed (a parameter-server cell: 0.276 to 0.409 over one side's processes, a user's
     trial), each side's values in turn, B's lowered by ``loss``."""
 
-    def __init__(self, values, loss=0.0):
-        self.values, self.loss, self.calls = values, loss, {"A": 0, "B": 0}
+    def __init__(self, values, loss=0.0, jitter=0.0):
+        self.values, self.loss, self.jitter, self.calls = values, loss, jitter, {"A": 0, "B": 0}
 
     def __call__(self, spec, side):
         k = self.calls[side.name]
         self.calls[side.name] += 1
         value = self.values[side.name][k % len(self.values[side.name])] - (self.loss if side.name == "B" else 0.0)
-        rec = record(spec.id, samples(10.0, n=50, spread=0.01, seed=k), value)
+        step = 10.0 * (1 + self.jitter * (-1) ** k if side.name == "B" else 1)   # B/A swings by the jitter
+        rec = record(spec.id, samples(step, n=50, spread=0.01, seed=k), value)
         rec["config"] = spec.to_dict()
         return rec
 
@@ -833,3 +834,20 @@ def test_a_tolerance_no_loss_of_a_share_could_pass_is_refused_before_any_pair(tm
                                           "share from 0 to 1: no loss of it could fail the check; give a fraction "
                                           "(0.05) or a percentage (5%).\n"), captured.err
     assert "[pair 1]" not in captured.out and not list(tmp_path.iterdir())   # nothing measured, nothing saved
+
+
+def test_pairs_judging_accuracy_alone_stop_on_its_verdict_not_the_speed_s():
+    """bisect --find less-accurate ran --min-pairs pairs whatever --max-pairs said, and an
+    accuracy three pairs could not tell left the step UNDECIDED (a user's trial): its pairs
+    now go on while the accuracy is undecided, and not for the speed."""
+    steady = {"A": [0.9], "B": [0.9]}
+    kw = dict(min_pairs=3, max_pairs=5, threshold=0.001, accuracy_tolerance=0.05)   # a band B/A's swing straddles
+    assert len(_run(_NoisyAccuracy(steady, jitter=0.05), **kw).pairs) == 5                # the speed's undecided
+    assert len(_run(_NoisyAccuracy(steady, jitter=0.05), speed=False, **kw).pairs) == 3   # the accuracy is decided
+    noisy = {"A": [0.409, 0.39, 0.28, 0.35, 0.30], "B": [0.276, 0.32, 0.40, 0.41, 0.33]}
+    cell = _run(_NoisyAccuracy(noisy, jitter=0.05), speed=False, **kw)
+    assert len(cell.pairs) == 5 and cell.accuracy_undecided(0.05)
+    from distbench.render import bisect_lines
+    step = SimpleNamespace(refused=None, run=SimpleNamespace(cells=[cell], saved=None), verdict="undecided",
+                           commit="c" * 40, index=1, subject="s", pairs=5)
+    assert "accuracy undecided (--max-pairs)" in bisect_lines.step_line(1, step, 3, "less-accurate")
