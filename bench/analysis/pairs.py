@@ -91,6 +91,16 @@ class MetricJudgement:
     differences: tuple[float, ...] = ()
     interval: tuple[float, float] | None = None
     limit: float = 0.0
+    sign: float = 1.0   # -1 for a lower-is-better metric: a difference's sign against B - A's
+
+    @property
+    def b_minus_a(self) -> tuple[float, ...]:
+        """Each pair's B - A in the metric's units (what is shown and stored)."""
+        return tuple(self.sign * d for d in self.differences)
+
+    @property
+    def b_minus_a_interval(self) -> tuple[float, float] | None:
+        return tuple(sorted(self.sign * x for x in self.interval)) if self.interval else None
 
 
 def judge_metric(values: list[tuple[float | None, float | None]], direction: str, tolerance: float,
@@ -113,10 +123,10 @@ def judge_metric(values: list[tuple[float | None, float | None]], direction: str
         sign, limit = -1.0, tolerance * abs(stats.percentile([a for a, _ in both], 50))
     differences = tuple(sign * (b - a) for a, b in both)
     if len(differences) == 1:
-        return MetricJudgement(WORSE if differences[0] < -limit else WITHIN, differences, None, limit)
+        return MetricJudgement(WORSE if differences[0] < -limit else WITHIN, differences, None, limit, sign)
     lo, hi = stats.mean_interval(differences, compare.CONFIDENCE)
     verdict = WORSE if hi < -limit else WITHIN if lo >= -limit else compare.UNDECIDED
-    return MetricJudgement(verdict, differences, (lo, hi), limit)
+    return MetricJudgement(verdict, differences, (lo, hi), limit, sign)
 
 
 def outcome(cells: list, allow_undecided: bool = False, allow_missing: bool = False,

@@ -322,12 +322,11 @@ def metric_pairs_text(c, tolerance: float) -> str:
     difference B - A and its interval, and the loss the tolerance allows."""
     metric, direction = c.metric
     found = c.accuracy(tolerance)
-    sign = -1 if direction == "lower" else 1   # the judgement's differences: below 0 is worse
     change = "no pair to compare"
     if found.differences:
-        change = f"B - A {sign * stats.mean(found.differences):+.3f}"
-    if found.interval:
-        lo, hi = sorted(sign * x for x in found.interval)
+        change = f"B - A {stats.mean(found.b_minus_a):+.3f}"
+    if found.b_minus_a_interval:
+        lo, hi = found.b_minus_a_interval
         change += f" [95% CI {lo:+.3f}, {hi:+.3f}] over {units.count(len(found.differences), 'pair')}"
     allowed = f"{tolerance:g} of A's value, {found.limit:.3f}" if direction == "lower" else f"{tolerance:g}"
     text = (f"{c.cell}: test {metric} A {units.metric(c.metric_of(0))}, B {units.metric(c.metric_of(1))} "

@@ -222,10 +222,10 @@ class PairedCell:
             found = self.accuracy(tolerance)
         except UserError:
             return {"less_accurate": None, "accuracy": None}
-        sign = -1 if self.metric and self.metric[1] == "lower" else 1   # stored as B - A, in the metric's units
+        interval = found.b_minus_a_interval   # stored as B - A, in the metric's units
         return {"less_accurate": found.verdict == pairs.WORSE, "accuracy": found.verdict or None,
-                "metric_differences": [sign * d for d in found.differences] or None,
-                "metric_interval": sorted(sign * x for x in found.interval) if found.interval else None}
+                "metric_differences": list(found.b_minus_a) or None,
+                "metric_interval": list(interval) if interval else None}
 
 
 def _single_process(spec: CellSpec) -> bool:
