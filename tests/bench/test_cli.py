@@ -98,8 +98,13 @@ def test_run_prints_progress_and_the_table_and_saves(capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_run_with_guard_and_overhead_shows_and_stores_both(capsys, tmp_path):
+def test_run_with_guard_and_overhead_shows_and_stores_both(capsys, tmp_path, monkeypatch):
+    from distbench.session import overhead
     from distbench.storage.files import Storage, load
+
+    # Three pairs: a 3% target is rarely decided on a busy CI machine, and eight pairs of
+    # processes would go on showing what three show (tests/bench/test_overhead.py finds a delay).
+    monkeypatch.setattr(overhead, "MAX_PAIRS", overhead.MIN_PAIRS)
 
     argv = ["run", "--workload", "reuters_cnn", "--strategy", "virtual", "--loop", "custom", "--data", "synthetic",
             "--epochs", "1", "--steps-per-epoch", "12", "--warmup-steps", "2", "--eval-examples", "200",
@@ -119,7 +124,7 @@ def test_run_with_guard_and_overhead_shows_and_stores_both(capsys, tmp_path):
     assert guard["status"] != "ok" or guard["reference"]["half_width"] <= 0.05    # "ok" only with power
     assert "Accuracy guard's power: reuters_cnn: " in out
     o = run.overhead[0]["overhead"]
-    assert 3 <= o["pairs"] <= 8 and len(o["bare"]) == len(o["harness"]) == o["pairs"]
+    assert o["pairs"] == 3 and len(o["bare"]) == len(o["harness"]) == 3
     assert o["fit"] == {"not_measured": "--timing-cost-pairs 0"}
     assert "timing_cost" not in run.cells()["reuters_cnn-default-fit"][0]["loop"]
 

@@ -1,6 +1,7 @@
 """Cells in fresh worker processes: records come back, deadlines kill, crashes are reported."""
 
 import os
+import signal
 import sys
 import time
 
@@ -232,12 +233,16 @@ def test_ctrl_c_while_a_worker_s_join_is_awaited_kills_the_worker(tmp_path):
     import threading
 
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    # Python's own SIGINT handler, as in a terminal: a suite started in the background by a
+    # shell inherits SIGINT ignored, and interrupt_main then does nothing.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         threading.Timer(1.0, _thread.interrupt_main).start()   # Ctrl-C, as the terminal's SIGINT raises it
         with pytest.raises(KeyboardInterrupt):
             launcher._unjoined(worker, str(tmp_path / "never-marked"), deadline_s=60)
         assert worker.poll() is not None, "the worker outlived Ctrl-C"
     finally:
+        signal.signal(signal.SIGINT, before)
         if worker.poll() is None:
             worker.kill()
             worker.wait()

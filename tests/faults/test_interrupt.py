@@ -175,7 +175,7 @@ def test_ctrl_c_in_pytest_lists_only_the_selected_cells_it_did_not_reach(tmp_pat
         'steps_per_epoch = 300\nguard_seeds = 0\nno_peak = true\ntiming_cost_pairs = 0\n')
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "--benchmark-only", "-v", "-p", "no:cacheprovider",
                              "-p", "no:xdist", "-k", "default"], cwd=project, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV)
+                            stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=_sigint_as_in_a_terminal)
     lines = []
     for line in proc.stdout:
         lines.append(line)
@@ -191,6 +191,12 @@ def test_ctrl_c_in_pytest_lists_only_the_selected_cells_it_did_not_reach(tmp_pat
     assert cells == {f"reuters_cnn-default-{loop}" for loop in ("custom", "fit", "train_on_batch")}, cells
     time.sleep(2)
     assert _in(str(project)) == []
+
+
+def _sigint_as_in_a_terminal():
+    """SIGINT's default in the child, so that Python installs its KeyboardInterrupt handler (a
+    suite started in the background by a shell inherits SIGINT ignored, and so would pytest)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class _NotYetInItsGroup:
