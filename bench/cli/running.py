@@ -34,23 +34,29 @@ def cmd_list(args: argparse.Namespace) -> int:
             hw.summary(), [(name, workloads.get(name).summary) for name in workloads.WORKLOADS.names()],
             [(name, _availability(adapter, hw), adapter.summary) for name, adapter in adapters],
             [(name, loops.get(name).summary) for name in loops.LOOPS.names()], args.results,
-            runs, this_machine_id(), _latest_states(runs)):
+            runs, this_machine_id(), *_run_states(runs)):
         print(line)
     return 0
 
 
-def _latest_states(runs: list) -> dict[str, tuple[str, str]]:
-    """Each machine folder's latest run that is not a whole one: ("unreadable", why: a
-    truncated file, which compare, check and report refuse) or ("interrupted", "")."""
+def _run_states(runs: list) -> tuple[dict[str, tuple[str, str]], dict[str, list[str]]]:
+    """Each machine folder's latest run that is not a whole one, as ("unreadable", why: a
+    truncated file, which compare, check and report refuse) or ("interrupted", ""); and the
+    names of its earlier runs that cannot be read (the history compare and check read
+    skips them)."""
     latest = {path.parent.name: path for path in runs}   # runs are in order: the last of each folder wins
-    states = {}
-    for machine, path in latest.items():
+    states, unreadable = {}, {}
+    for path in runs:
+        machine = path.parent.name
         try:
-            if load(path).interrupted:
+            if load(path).interrupted and path == latest[machine]:
                 states[machine] = ("interrupted", "")
         except UserError as exc:
-            states[machine] = ("unreadable", str(exc).removeprefix(f"{path} "))
-    return states
+            if path == latest[machine]:
+                states[machine] = ("unreadable", str(exc).removeprefix(f"{path} "))
+            else:
+                unreadable.setdefault(machine, []).append(path.name)
+    return states, unreadable
 
 
 def _availability(adapter, hw) -> Availability:

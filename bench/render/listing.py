@@ -13,7 +13,8 @@ NAME = 18   # the name column, wide enough for parameter_server
 
 def listing_lines(devices: str, workloads: list[tuple[str, str]], strategies: list[tuple[str, object, str]],
                   loops: list[tuple[str, str]], results: str, runs: list[Path], this_machine: str,
-                  latest_states: dict[str, tuple[str, str]] | None = None) -> list[str]:
+                  latest_states: dict[str, tuple[str, str]] | None = None,
+                  unreadable: dict[str, list[str]] | None = None) -> list[str]:
     """The lines of ``list``, none wider than 120 columns: ``workloads`` and ``loops`` as
     (name, summary); ``strategies`` as (name, availability, summary), the availability on
     the name's line and the summary below it; the stored ``runs`` under ``results``, one
@@ -31,13 +32,15 @@ def listing_lines(devices: str, workloads: list[tuple[str, str]], strategies: li
     lines.append("Loops:")
     for name, summary in loops:
         lines += _entry(name, summary)
-    return lines + stored_lines(results, runs, this_machine, latest_states or {})
+    return lines + stored_lines(results, runs, this_machine, latest_states or {}, unreadable or {})
 
 
-def stored_lines(results: str, runs: list[Path], this_machine: str, latest_states: dict[str, tuple[str, str]]) -> list[str]:
+def stored_lines(results: str, runs: list[Path], this_machine: str, latest_states: dict[str, tuple[str, str]],
+                 unreadable: dict[str, list[str]]) -> list[str]:
     """How many runs each machine folder holds and its latest (``compare`` and ``check``
-    take a run's number, ``latest`` or ``latest~N`` on this machine), and what that latest
-    is when it is not a whole run (``latest_states``: unreadable, interrupted)."""
+    take a run's number, ``latest`` or ``latest~N`` on this machine), what that latest is
+    when it is not a whole run (``latest_states``: unreadable, interrupted), and which of
+    its earlier runs cannot be read (``unreadable``: file names)."""
     folders = {machine: list(files) for machine, files in groupby(runs, key=lambda p: p.parent.name)}
     if not folders:
         return [f"Stored runs in {results}/: none"]
@@ -48,6 +51,11 @@ def stored_lines(results: str, runs: list[Path], this_machine: str, latest_state
         lines.append(f"  {machine}  {len(files)} run{'s' if len(files) > 1 else ''}, latest {files[-1].name}{here}")
         if machine in latest_states:
             lines += _wrapped(_latest_state(*latest_states[machine]), " " * 4)
+        if machine in unreadable:
+            names = unreadable[machine]
+            lines += _wrapped(f"{len(names)} EARLIER RUN{'S' if len(names) > 1 else ''} CANNOT BE READ (truncated or "
+                              f"corrupted; compare and check skip {'them' if len(names) > 1 else 'it'} in the "
+                              f"history): {', '.join(names)}", " " * 4)
     if this_machine not in folders:
         lines.append(f"  none yet from this machine ({this_machine})")
     return lines

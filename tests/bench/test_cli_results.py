@@ -301,6 +301,20 @@ def test_list_shows_stored_runs_by_machine_within_120_columns(capsys, results):
     assert max(len(line) for line in out.splitlines()) <= 120
 
 
+def test_list_names_the_earlier_runs_that_cannot_be_read(capsys, results):
+    """A run cut short in the middle of a folder's history: compare and check skip it (and
+    say so), while list counted it among the runs with no word of it."""
+    (machine,) = os.listdir(results)
+    runs = sorted(Path(results, machine).iterdir())
+    for path in runs[2:4]:
+        path.write_text(path.read_text()[:100])
+    code, out, _ = run_cli(capsys, "list", "--results", results)
+    said = " ".join(out.split())
+    assert code == 0 and (f"2 EARLIER RUNS CANNOT BE READ (truncated or corrupted; compare and check skip them in "
+                          f"the history): {runs[2].name}, {runs[3].name}") in said, out
+    assert "ITS LATEST" not in out and max(len(line) for line in out.splitlines()) <= 120
+
+
 def test_list_says_when_a_folder_s_latest_run_is_truncated_or_interrupted(capsys, results):
     """A run file cut short (a full disk, a copy that stopped): compare, check and report
     refuse `latest`, while list named it as the latest with no word of it."""
