@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from distbench.analysis import compare
-from distbench.core import stats
+from distbench.core import stats, targets
 from distbench.core.errors import UserError
 
 
@@ -125,6 +125,8 @@ def judge_metric(values: list[tuple[float | None, float | None]], direction: str
     if len(differences) == 1:
         return MetricJudgement(WORSE if differences[0] < -limit else WITHIN, differences, None, limit, sign)
     lo, hi = stats.mean_interval(differences, compare.CONFIDENCE)
+    if direction != "lower" and any(word in metric.lower() for word in targets.SHARES):
+        lo, hi = max(lo, -1.0), min(hi, 1.0)   # a share's difference: no further than its range (the verdict alike)
     verdict = WORSE if hi < -limit else WITHIN if lo >= -limit else compare.UNDECIDED
     return MetricJudgement(verdict, differences, (lo, hi), limit, sign)
 

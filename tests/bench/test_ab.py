@@ -658,6 +658,19 @@ def test_identical_sides_whose_accuracy_varies_by_process_are_not_less_accurate(
     assert pairs.outcome([lost]).exit_status == compare.EXIT_REGRESSION
 
 
+def test_a_share_s_difference_is_never_said_to_reach_beyond_its_range():
+    """Two pairs of accuracies 0.9 -> 0.1 and 0.1 -> 0.9: the t interval of their mean
+    difference (t with 1 degree of freedom) ran from -10.2 to +10.2, a difference of
+    accuracies no pair could have; it reads [-1, +1]. A loss keeps its interval."""
+    wide = pairs.judge_metric([(0.9, 0.1), (0.1, 0.9)], "higher", 0.05, "accuracy")
+    assert wide.interval == (-1.0, 1.0) and wide.verdict == compare.UNDECIDED
+    assert pairs.judge_metric([(0.9, 0.1), (0.1, 0.9)], "higher", 0.05, "my_score").interval[0] < -10   # not a share
+    loss = pairs.judge_metric([(0.9, 0.5), (0.9, 0.55), (0.9, 0.52)], "higher", 0.05, "val_auc")
+    assert loss.verdict == "worse" and -0.5 < loss.interval[0] < loss.interval[1] < -0.3
+    mae = pairs.judge_metric([(4.0, 9.0), (9.0, 4.0)], "lower", 0.05, "mae")   # an error has no upper bound
+    assert mae.interval[1] > 1
+
+
 def test_sides_far_apart_in_lockstep_are_named_uneven():
     """Beside a partner whose steps take 7 times as long, a side's own steps run slower in
     lockstep (B/A 6.6 against 15.7 one after the other, in a user's project): the ratio's
