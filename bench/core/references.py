@@ -7,6 +7,7 @@ Resolution only: which class a reference names. Registering it is the registries
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -63,7 +64,8 @@ def find(ref: str):
         module = _load_file(target, body)
     else:
         try:
-            module = importlib.import_module(target)
+            with _hard_exits_refused():
+                module = importlib.import_module(target)
         except ImportError as exc:
             raise UserError(f"Cannot import {target!r} for {body!r}: {exc}. Is it installed, or on PYTHONPATH? "
                             "A file is given as path/to/file.py:Attribute.") from None
@@ -100,7 +102,8 @@ def _load_file(path: str, ref: str):
     if folder not in sys.path:
         sys.path.insert(0, folder)   # its own folder first, as Python runs a script
     try:
-        spec.loader.exec_module(module)
+        with _hard_exits_refused():
+            spec.loader.exec_module(module)
     except (Exception, SystemExit) as exc:   # SystemExit: a script's sys.exit(main()) or parse_args() at import
         del sys.modules[name]
         relative = isinstance(exc, ImportError) and "relative import" in str(exc)
@@ -110,8 +113,30 @@ def _load_file(path: str, ref: str):
     return module
 
 
+class _HardExit(SystemExit):
+    """``os._exit`` called by a module while distbench imported it."""
+
+
+@contextlib.contextmanager
+def _hard_exits_refused():
+    """While a user's module is imported, ``os._exit`` raises: a training script that ends in
+    ``os._exit(0)`` (a way round TensorFlow's hangs at exit) ended the command, with no
+    output and status 0, which a CI gate reads as a pass."""
+    def refused(code):
+        raise _HardExit(code)
+
+    real, os._exit = os._exit, refused
+    try:
+        yield
+    finally:
+        os._exit = real
+
+
 def _one_line(exc: BaseException) -> str:
     """``SyntaxError: invalid syntax (model.py, line 3)``: the error and where, on one line."""
+    if isinstance(exc, _HardExit):
+        return (f"it called os._exit({exc.code!r}) while imported: a script's ending at module level; put it "
+                "under `if __name__ == \"__main__\":`")
     if isinstance(exc, SystemExit):
         return (f"it exited while imported (SystemExit({exc.code!r})): a script's `sys.exit(main())` or "
                 "`parse_args()` at module level; put it under `if __name__ == \"__main__\":`")

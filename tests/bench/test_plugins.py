@@ -1,6 +1,8 @@
 """Workloads from outside the repository: references, entry points, the matrix file."""
 
+import os
 import re
+import subprocess
 import sys
 import textwrap
 
@@ -82,6 +84,20 @@ def test_a_script_that_exits_while_imported_is_one_line_not_the_script_s_exit(tm
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "it exited while imported (SystemExit(0))" in err, err
     assert 'put it under `if __name__ == "__main__":`' in err and not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("form", ["file", "module"])
+def test_a_script_that_calls_os_exit_while_imported_is_one_line_not_a_silent_pass(tmp_path, form):
+    """A training script that ends in ``os._exit(0)`` (past TensorFlow's hangs at exit): the
+    command ended there, exit 0 and not a word, which a CI gate reads as a pass."""
+    (tmp_path / "train_script.py").write_text("import os\n\nprint('trained')\nos._exit(0)\n")
+    ref = "train_script.py:Net" if form == "file" else "train_script:Net"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-m", "distbench", "run", "--workload", ref], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert result.stderr.count("\n") == 1 and "it called os._exit(0) while imported" in result.stderr, result.stderr
+    assert not (tmp_path / "results").exists()
 
 
 def test_a_name_taken_by_another_class_is_refused(tmp_path):
