@@ -278,11 +278,10 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
 
 def uneven_lines(cells) -> list[str]:
     """Lockstep cells whose sides' steps differ by more than :data:`UNEVEN` times."""
-    uneven = [c for c in cells if c.lockstep and c.judgement.ratio and
-              not 1 / UNEVEN <= c.judgement.ratio <= UNEVEN]
+    uneven = [c for c in cells if c.lockstep and c.step_ratio and not 1 / UNEVEN <= c.step_ratio <= UNEVEN]
     if not uneven:
         return []
-    return [f"UNEVEN: {', '.join(f'{c.cell} (B/A {c.judgement.ratio:.2f})' for c in uneven)}: in lockstep a side's "
+    return [f"UNEVEN: {', '.join(f'{c.cell} (steps B/A {c.step_ratio:.2f})' for c in uneven)}: in lockstep a side's "
             f"steps run slower beside a partner whose steps take more than {UNEVEN:g} times as long, so B/A "
             "understates the difference (its direction stands); --no-lockstep measures each side alone."]
 
@@ -297,9 +296,9 @@ def _how_line(cells, lockstep: bool) -> str:
         how = f"Each pair ran {after} (--no-lockstep)"
     else:
         how = "Each pair ran one process of each side at once, taking turns step by step (lockstep)"
-        apart = [c.cell for c in cells if c.pairs and not c.lockstep]
+        apart = [f"{c.cell}, whose sides {c.apart or 'train across processes'}" for c in cells if c.pairs and not c.lockstep]
         if apart:
-            how += f", except {', '.join(apart)}, whose sides train across processes and ran {after}"
+            how += f", except {'; '.join(apart)}; these ran {after}"
     return (f"{how}; the interval is Student's t on the pairs' log-ratios, the p a sign-flip test (exact; its "
             "smallest possible value in brackets); test A and B are medians over the pairs' training seeds.")
 
@@ -355,8 +354,9 @@ def setting_lines(a, b, cells) -> list[str]:
     if not differ:
         return []
     line = "The sides differ in: " + "; ".join(f"{k} A {va}, B {vb}" for k, (va, vb) in differ.items())
-    if {"global_batch", "scaling"} & set(differ) and any(c.pairs for c in cells):   # else: NOT COMPARABLE's line
-        line += " (a step of another batch is another amount of work: B/A compares step times, not examples/s)"
+    if any(c.pairs and c.per_example for c in cells):   # else: NOT COMPARABLE's line, or one batch after all
+        line += (" (a step of another batch is another amount of work: B/A compares the time per example, a step's "
+                 "time over its global batch; the medians A and B are per step)")
     return [line]
 
 

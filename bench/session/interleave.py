@@ -33,7 +33,7 @@ from distbench.core import stats
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.lockstep import ENV, prefix
-from distbench.core.records import CellRecord, skipped
+from distbench.core.records import CellRecord
 from distbench.launchers.process import kill_all, resume
 from distbench.launchers.relay import Relay
 from distbench.session.plan import reads
@@ -51,13 +51,14 @@ NOT_COMPARABLE = "not comparable"
 # and another number of steps leaves one side of a lockstep pair stepping alone, on a quieter
 # machine, once the other has ended (epochs 4 against 1 read "slower", 1.43x, for one model).
 WORK_FIELDS = ("global_batch", "scaling", "epochs", "steps_per_epoch")
+STEP_COUNT = WORK_FIELDS[2:]
 ONE_REPLICA = ("default", "one_gpu")   # strategies whose batch is one replica's, weak scaling or strong
 
 
-def other_work(a: CellSpec, b: CellSpec) -> str:
+def other_work(a: CellSpec, b: CellSpec, fields: tuple[str, ...] = WORK_FIELDS) -> str:
     """How the two sides' steps of a cell are other amounts of work (a setting it reads, and
     weak scaling only where there may be several replicas); empty when they are not."""
-    return "; ".join(f"{name} A {getattr(a, name)}, B {getattr(b, name)}" for name in WORK_FIELDS
+    return "; ".join(f"{name} A {getattr(a, name)}, B {getattr(b, name)}" for name in fields
                      if getattr(a, name) != getattr(b, name) and reads(a, name, getattr(b, name))
                      and not (name == "scaling" and a.strategy in ONE_REPLICA))
 
@@ -85,6 +86,7 @@ class PairedCell:
     lockstep: bool = False      # its pairs took turns step by step (one process a side; else one after the other)
     min_pairs: int = 0          # fewer complete pairs (the budget spent first) decide nothing
     incomparable: str = ""      # what makes a step on one side another amount of work (not measured)
+    apart: str = ""             # why its sides ran one after the other where lockstep was asked for
 
     def skip(self, pair: tuple[CellRecord, CellRecord] | None = None) -> bool:
         """Whether a side cannot run the cell, as the plan says (``side_specs``) or, after
@@ -123,10 +125,27 @@ class PairedCell:
         return {side for pair in self.pairs for side, r in zip("AB", pair) if r.get("status") not in ("ok", "skipped")}
 
     @property
+    def per_example(self) -> bool:
+        """The sides' global batches differ (an ab side's): B/A compares the time per example
+        (8x the batch in 1.26x the step time had read "slower", exit 1)."""
+        return len({(r.get("batch") or {}).get("global") for pair in self.pairs for r in pair
+                    if r.get("status") == "ok"}) > 1
+
+    @property
     def log_ratios(self) -> list[float]:
-        statistic = self.statistic
-        return [math.log(b["step_time"][statistic] / a["step_time"][statistic]) for a, b in self.pairs
-                if a.get("status") == "ok" and b.get("status") == "ok"]
+        return self._log_ratios(self.per_example)
+
+    @property
+    def step_ratio(self) -> float | None:
+        """B/A of step times (what lockstep's partners feel), per example or not."""
+        found = self._log_ratios(False)
+        return math.exp(stats.percentile(found, 50)) if found else None
+
+    def _log_ratios(self, per_example: bool) -> list[float]:
+        def time(r: CellRecord) -> float:   # a step's, or an example's
+            return r["step_time"][self.statistic] / (r["batch"]["global"] if per_example else 1)
+
+        return [math.log(time(b) / time(a)) for a, b in self.pairs if a.get("status") == "ok" and b.get("status") == "ok"]
 
     @property
     def statistic(self) -> str:
@@ -288,12 +307,15 @@ class Interleaved:
             cell.incomparable = other_work(*(specs[side.name] for side in (self.a, self.b)))
             if cell.incomparable:
                 return cell
-        cell.lockstep = self.lockstep and _single_process(spec)
+        steps = other_work(*(specs[side.name] for side in (self.a, self.b)), STEP_COUNT)   # in lockstep: one alone
+        cell.apart = "train across processes" if not _single_process(spec) else steps and f"take other numbers of " \
+            f"steps ({steps})"
+        cell.lockstep = self.lockstep and not cell.apart
         while len(cell.pairs) < self.max_pairs:
             if deadline and time.monotonic() > deadline:
                 cell.stopped = f"time budget of {self.budget_s:g} s spent after {_pairs(len(cell.pairs))}"
                 break
-            cell.pairs.append(self._pair(spec, len(cell.pairs)))
+            cell.pairs.append(self._pair(spec, len(cell.pairs), cell.lockstep))
             if cell.skip(cell.pairs[-1]):
                 break
             if self.progress:
@@ -304,7 +326,7 @@ class Interleaved:
                 break
         return cell
 
-    def _pair(self, spec: CellSpec, k: int) -> tuple[CellRecord, CellRecord]:
+    def _pair(self, spec: CellSpec, k: int, lockstep: bool) -> tuple[CellRecord, CellRecord]:
         """Pair k: A first when k is even, B first when odd (A B B A A B ...); in lockstep,
         both processes at once, taking turns step by step; else one after the other. Both
         sides train with the pair's seed (:func:`pair_spec`), counted from a side's own where it
@@ -312,7 +334,7 @@ class Interleaved:
         comparison read as three pairs, an interval of width 0)."""
         specs = {side.name: pair_spec(side.spec(spec), k) for side in (self.a, self.b)}
         order = (self.a, self.b) if k % 2 == 0 else (self.b, self.a)
-        if self.lockstep and _single_process(spec):
+        if lockstep:
             records = self._lockstep(specs, order)
         else:
             records = {side.name: self.launch(specs[side.name], side) for side in order}
@@ -354,12 +376,9 @@ class Interleaved:
 
 def pair_spec(spec: CellSpec, k: int) -> CellSpec:
     """Pair k's cell: both sides train with training seed ``seed + k`` (weights and shuffle
-    order; the data is the same). The same code then learns the same in a pair, and a change
-    that alters the model is judged on the median over as many seeds as pairs, not on one
-    seed's luck: at the quick profile a seed's test metric has an sd of 0.030 (reuters_cnn's
-    accuracy) and 0.035 (multibranch's AUC) over 5 seeds (run e3e5cf/0003), so two single
-    seeds differ the bad way by more than the 0.05 tolerance one time in six to eight (normal
-    approximation)."""
+    order; the data is the same): the same code learns the same in a pair, and a change is
+    judged over as many seeds as pairs, not one seed's luck (accuracy sd 0.030 over 5 seeds in
+    run e3e5cf/0003: two seeds differ the bad way by more than 0.05 one time in six to eight)."""
     return spec if k == 0 else spec.replace(init_seed=spec.training_seed + k)
 
 
@@ -374,25 +393,6 @@ def distinct(cells: list[CellSpec], a: Side, b: Side) -> list[CellSpec]:
             seen.add(key)
             kept.append(spec)
     return kept
-
-
-def stored_document_part(a: Side, b: Side, cells: list[PairedCell], settings: dict) -> dict:
-    """``distbench.interleaved`` of the stored run."""
-    tolerance = settings.get("accuracy_tolerance", compare.DEFAULT_ACCURACY_TOLERANCE)
-    return {"a": a.describe(), "b": b.describe(),
-            **settings, "cells": {c.cell: c.as_dict(tolerance) for c in cells}}
-
-
-def records_by_side(cells: list[PairedCell]) -> dict[str, list[CellRecord]]:
-    """The run's cells as stored: ``<id>@A`` and ``<id>@B`` with every process of each side."""
-    out: dict[str, list[CellRecord]] = {}
-    for c in cells:
-        for k, side in enumerate(("A", "B")):
-            spec, reason = c.side_specs.get(side, (c.spec, None))
-            why = reason or c.skipped or c.stopped or (f"{NOT_COMPARABLE}: {c.incomparable}" if c.incomparable else "")
-            found = [pair[k] for pair in c.pairs] or [skipped(spec, why or "not run")]
-            out[f"{c.cell}@{side}"] = [{**r, "cell": f"{c.cell}@{side}"} for r in found]
-    return out
 
 
 def _pairs(n: int) -> str:

@@ -16,7 +16,8 @@ from distbench.analysis import compare, pairs
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.session import interleave, matrix_file
-from distbench.session.interleave import PairedCell
+from distbench.core.records import CellRecord, skipped
+from distbench.session.interleave import NOT_COMPARABLE, PairedCell
 from distbench.session.side import Side, validate_side
 from distbench.session.project import Checkout, Project
 from distbench.session.session import Session, base_spec
@@ -157,8 +158,8 @@ def save_pairs(session: Session, engine: interleave.Interleaved, a: Side, b: Sid
         return None
     part = {"threshold": engine.threshold, "min_pairs": engine.min_pairs, "max_pairs": engine.max_pairs,
             "budget_s": engine.budget_s, "lockstep": engine.lockstep, **(stored or {})}
-    return str(save_run(interleave.records_by_side(paired), session.values["results"], interrupted=interrupted,
-                        extra={"interleaved": interleave.stored_document_part(a, b, paired, part)}, commit=commit))
+    return str(save_run(records_by_side(paired), session.values["results"], interrupted=interrupted,
+                        extra={"interleaved": stored_document_part(a, b, paired, part)}, commit=commit))
 
 
 # Variables that change which devices a process sees: a side that sets one lists other devices.
@@ -222,3 +223,22 @@ def version_changes(version: Checkout, matrix: str | None, base: CellSpec, given
     theirs = base_spec({**matrix_file.merge(declared, given), "data": None, "plugins": None})
     return {f.name: getattr(theirs, f.name) for f in fields(CellSpec)
             if f.name not in NOT_FROM_VERSION and getattr(theirs, f.name) != getattr(base, f.name)}
+
+
+def stored_document_part(a: Side, b: Side, cells: list[PairedCell], settings: dict) -> dict:
+    """``distbench.interleaved`` of the stored run."""
+    tolerance = settings.get("accuracy_tolerance", compare.DEFAULT_ACCURACY_TOLERANCE)
+    return {"a": a.describe(), "b": b.describe(),
+            **settings, "cells": {c.cell: c.as_dict(tolerance) for c in cells}}
+
+
+def records_by_side(cells: list[PairedCell]) -> dict[str, list[CellRecord]]:
+    """The run's cells as stored: ``<id>@A`` and ``<id>@B`` with every process of each side."""
+    out: dict[str, list[CellRecord]] = {}
+    for c in cells:
+        for k, side in enumerate(("A", "B")):
+            spec, reason = c.side_specs.get(side, (c.spec, None))
+            why = reason or c.skipped or c.stopped or (f"{NOT_COMPARABLE}: {c.incomparable}" if c.incomparable else "")
+            found = [pair[k] for pair in c.pairs] or [skipped(spec, why or "not run")]
+            out[f"{c.cell}@{side}"] = [{**r, "cell": f"{c.cell}@{side}"} for r in found]
+    return out

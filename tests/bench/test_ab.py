@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 from distbench.analysis import compare, pairs
+from distbench.session import paired_run
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.render import units, verdicts
@@ -129,7 +130,7 @@ def test_a_cell_this_machine_cannot_run_is_skipped_not_passed():
 def test_both_sides_are_stored_as_one_run(tmp_path):
     cell = _run(FakeLaunch({"A": 10.0, "B": 15.0}), min_pairs=3, max_pairs=3)
     a, b = ab.Side("A", "revision HEAD~1"), ab.Side("B", "this working tree")
-    path = save_run(ab.records_by_side([cell]), tmp_path, extra={"interleaved": ab.stored_document_part(a, b, [cell], {})})
+    path = save_run(paired_run.records_by_side([cell]), tmp_path, extra={"interleaved": paired_run.stored_document_part(a, b, [cell], {})})
     run = load(path)
     assert set(run.results) == {f"{SPEC.id}@A", f"{SPEC.id}@B"}
     from distbench.render.run_table import row
@@ -466,7 +467,7 @@ def test_a_cell_across_processes_is_not_said_to_have_run_in_lockstep():
     for record in cell.pairs[0]:
         record["input"] = {"wait_share": 0.8, "input_bound": True}
     lines = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), pairs.outcome([cell]), lockstep=True)
-    assert (f"(lockstep), except {cell.cell}, whose sides train across processes and ran one process of each side "
+    assert (f"(lockstep), except {cell.cell}, whose sides train across processes; these ran one process of each side "
             "after the other") in lines[2]
     assert not any(line.startswith("INPUT-BOUND") for line in lines)
 
@@ -507,7 +508,7 @@ def test_a_side_that_cannot_run_the_cell_is_named_and_each_side_stored_as_it_was
     (cell,) = engine.run([SPEC], lambda spec: reason if spec.keras == "tf_keras" else None)
     assert cell.verdict == "missing" and cell.skipped == f"side B: {reason}" and not cell.pairs
     assert verdicts.paired_lines(a, b, pairs.outcome([cell]))[2] == "No pair ran: no cell could be measured on both sides."
-    stored = ab.records_by_side([cell])
+    stored = paired_run.records_by_side([cell])
     assert stored[f"{cell.cell}@A"][0]["config"]["keras"] == "keras3"
     assert stored[f"{cell.cell}@B"][0]["config"]["keras"] == "tf_keras" and stored[f"{cell.cell}@B"][0]["reason"] == reason
     lines = verdicts.paired_lines(a, b, pairs.outcome([cell]))
@@ -524,11 +525,13 @@ def test_a_side_that_cannot_run_the_cell_is_named_and_each_side_stored_as_it_was
 
 def test_the_sides_settings_that_differ_are_named():
     """check --against: the revision's matrix file sets batch 8, the working tree's 32."""
-    cell = _run(FakeLaunch({"A": 10.0, "B": 15.0}), min_pairs=3, max_pairs=8)
-    lines = verdicts.paired_lines(ab.Side("A", "revision HEAD", {"global_batch": 8}),
-                                  ab.Side("B", "this working tree"), pairs.outcome([cell]))
+    revision = ab.Side("A", "revision HEAD", {"global_batch": 8})
+    (batched,) = ab.Interleaved(revision, ab.Side("B", "b"), _BatchedLaunch({"A": 10.0, "B": 15.0}), threshold=0.1,
+                                lockstep=False, min_pairs=3, max_pairs=3).run([SPEC], lambda spec: None)
+    lines = verdicts.paired_lines(revision, ab.Side("B", "this working tree"), pairs.outcome([batched]))
     (line,) = [line for line in lines if line.startswith("The sides differ in: ")]
     assert line.startswith(f"The sides differ in: global_batch A 8, B {SPEC.global_batch} (a step of another batch")
+    cell = _run(FakeLaunch({"A": 10.0, "B": 15.0}), min_pairs=3, max_pairs=8)
     same = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), pairs.outcome([cell]))
     assert not any(line.startswith("The sides differ") for line in same)
     # A version's matrix file may set what no cell reads (--devices for a default cell): no difference to name.
@@ -554,7 +557,7 @@ def test_sides_that_set_the_keras_flavour_compare_once_not_once_per_flavour_cell
     paired = ab.Interleaved(a, b, launch, threshold=0.1, lockstep=False, min_pairs=3, max_pairs=3).run(
         cells, lambda spec: None)
     assert [c.cell for c in paired] == [base.id] and len(launch.order) == 6
-    stored = ab.records_by_side(paired)
+    stored = paired_run.records_by_side(paired)
     assert stored[f"{base.id}@A"][0]["config"]["keras"] == "keras3"
     assert stored[f"{base.id}@B"][0]["config"]["keras"] == "tf_keras"
     plain = ab.Interleaved(ab.Side("A", "a"), ab.Side("B", "b"), FakeLaunch({"A": 10.0, "B": 10.0}), threshold=0.1,
@@ -671,6 +674,43 @@ def test_a_share_s_difference_is_never_said_to_reach_beyond_its_range():
     assert mae.interval[1] > 1
 
 
+class _BatchedLaunch(FakeLaunch):
+    """FakeLaunch whose records carry the side's global batch; side B's batch given in ``b``."""
+
+    def __call__(self, spec, side):
+        rec = super().__call__(spec, side)
+        rec["batch"] = {**rec["batch"], "global": spec.global_batch}
+        return rec
+
+
+def test_sides_of_other_batches_are_judged_per_example_and_of_other_step_counts_not_in_lockstep(monkeypatch):
+    """A user's ab of --global-batch 32 against 256: B's step took 1.26x A's for 8x the
+    examples, and the verdict read "slower", exit 1. A ratio of time per example finds it
+    faster. And --steps-per-epoch 20 against 200 ran in lockstep, so that B stepped alone,
+    on a quieter machine, once A had ended; those sides now run one after the other."""
+    a, b = ab.Side("A", "a"), ab.Side("B", "b", {"global_batch": 256})
+    engine = ab.Interleaved(a, b, _BatchedLaunch({"A": 10.0, "B": 12.6}), threshold=0.1, lockstep=False,
+                            min_pairs=3, max_pairs=3)
+    (cell,) = engine.run([SPEC], lambda spec: None)
+    assert cell.per_example and cell.verdict == "faster", cell.as_dict()
+    assert cell.judgement.ratio == pytest.approx(12.6 / 10 * 32 / 256, rel=0.1)
+    cell.lockstep = True   # its steps are near each other's: not UNEVEN, though its B/A per example is 0.16
+    assert cell.step_ratio == pytest.approx(1.26, rel=0.1) and not verdicts.uneven_lines([cell])
+    (line,) = verdicts.setting_lines(a, b, [cell])
+    assert "global_batch A 32, B 256" in line and "B/A compares the time per example" in line, line
+    plain = _run(FakeLaunch({"A": 10.0, "B": 12.6}), min_pairs=3, max_pairs=3)
+    assert not plain.per_example and plain.verdict == "slower"
+    # Other numbers of steps: one after the other, though lockstep was asked for, and said so.
+    monkeypatch.setattr(ab.Interleaved, "_lockstep", lambda *args: pytest.fail("stepped in lockstep"))
+    longer = ab.Side("B", "b", {"steps_per_epoch": 200})
+    (cell,) = ab.Interleaved(a, longer, FakeLaunch({"A": 10.0, "B": 10.0}), threshold=0.1, lockstep=True,
+                             min_pairs=3, max_pairs=3).run([SPEC], lambda spec: None)
+    assert not cell.lockstep and len(cell.pairs) == 3
+    how = verdicts.paired_lines(a, longer, pairs.outcome([cell]), lockstep=True)
+    assert (f"except {cell.cell}, whose sides take other numbers of steps (steps_per_epoch A 100, B 200); these ran "
+            "one process of each side after the other") in " ".join(how), how
+
+
 def test_sides_far_apart_in_lockstep_are_named_uneven():
     """Beside a partner whose steps take 7 times as long, a side's own steps run slower in
     lockstep (B/A 6.6 against 15.7 one after the other, in a user's project): the ratio's
@@ -681,7 +721,8 @@ def test_sides_far_apart_in_lockstep_are_named_uneven():
     far.lockstep = near.lockstep = True
     lines = verdicts.paired_lines(a, b, pairs.outcome([far, near]))
     (uneven,) = [line for line in lines if line.startswith("UNEVEN: ")]
-    assert uneven.startswith(f"UNEVEN: {far.cell} (B/A 7.") and "--no-lockstep" in uneven and uneven.count(" (B/A ") == 1
+    assert uneven.startswith(f"UNEVEN: {far.cell} (steps B/A 7.") and "--no-lockstep" in uneven
+    assert uneven.count(" (steps B/A ") == 1
     far.lockstep = False   # one after the other: each side measured alone
     assert not any(line.startswith("UNEVEN") for line in verdicts.paired_lines(a, b, pairs.outcome([far]), False))
 
@@ -748,7 +789,7 @@ def test_a_version_whose_matrix_file_sets_another_batch_is_not_comparable():
         (same_work,) = ab.Interleaved(side, b, FakeLaunch({"A": 10.0, "B": 10.0}), threshold=0.1,
                                       lockstep=False).run([spec], lambda spec: None)
         assert same_work.pairs and not same_work.incomparable, (spec, changes)
-    stored = ab.records_by_side([cell])[f"{cell.cell}@A"][0]
+    stored = paired_run.records_by_side([cell])[f"{cell.cell}@A"][0]
     assert stored["status"] == "skipped" and stored["reason"] == "not comparable: global_batch A 8, B 32"
     # The same sides as ab's (no version): measured, the difference named.
     (measured,) = ab.Interleaved(replace(a, checkout=None), b, FakeLaunch({"A": 10.0, "B": 10.0}), threshold=0.1,
