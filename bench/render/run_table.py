@@ -171,7 +171,7 @@ COMPACT_SCALING_HEADERS = ["workload", "loop", "strategy", "replicas", "kind", "
 def scaling_rows(rows, compact: bool = False) -> list[list]:
     """Rows of the scaling table (``compact``: short words, explained in the heading)."""
     return [
-        [r.workload, r.loop, r.strategy, r.replicas,
+        [r.workload, r.loop, f"{r.strategy}@{r.side}" if r.side else r.strategy, r.replicas,
          r.kind if compact else f"{r.kind} ({'global batch fixed' if r.kind == 'strong' else 'per-replica batch fixed'})",
          f"{r.throughput:.0f}", f"{r.reference:.0f}", f"{r.efficiency:.2f}",
          ("shared" if compact else "SHARED (virtual devices or local workers): not real scaling")

@@ -46,6 +46,20 @@ def test_local_workers_are_marked_as_shared_hardware():
     assert "not real scaling" in scaling_rows([row])[0][-1]
 
 
+def test_each_side_of_an_interleaved_run_is_scaled_against_its_own_default_cell():
+    """report on an ab run: side A's virtual cell had been divided by side B's default cell
+    (the later of the two under one key), and the rows did not say which side they were."""
+    def side(result, name):
+        return CellResult.of(f"{result.id}@{name}", [{**r, "cell": f"{result.id}@{name}"} for r in result.repeats])
+
+    records = [side(rec("default", "fit", 1, 2000.0), "A"), side(rec("virtual", "fit", 2, 1000.0), "A"),
+               side(rec("default", "fit", 1, 4000.0), "B"), side(rec("virtual", "fit", 2, 1000.0), "B")]
+    rows = {r.side: r for r in scaling.efficiencies(records)}
+    assert rows["A"].reference == 2000.0 and rows["A"].efficiency == pytest.approx(0.25)
+    assert rows["B"].reference == 4000.0 and rows["B"].efficiency == pytest.approx(0.125)
+    assert [row[2] for row in scaling_rows(list(rows.values()))] == ["virtual@A", "virtual@B"]
+
+
 def test_weak_scaling_keeps_the_per_replica_batch(tiny):
     record = run_cell(tiny("reuters_cnn", "virtual", "custom", scaling="weak"))
     assert record["batch"] == {"global": 64, "per_replica": 32, "replicas": 2, "scaling": "weak"}
