@@ -1,4 +1,5 @@
 import json
+from types import SimpleNamespace
 
 import pytest
 from distbench.analysis import tuning
@@ -107,7 +108,15 @@ def test_rank_orders_accepted_by_median_with_speedups_and_rejects_what_learns_wo
     assert cut["interrupted"] and all(row["rank"] is None for row in cut["ranking"]) and cut["exit_status"] == 130
     verdict = tune_table.tune_verdict(ranked)
     assert verdict.startswith("Fastest by mean step: default fit (steps/exec 50, XLA off), 8.0")
-    assert "1.25x plain fit. Not confirmed" in verdict
+    assert "1.25x plain fit in the ranking (processes run apart, no interval). Not confirmed" in verdict
+    # Confirmed: the pairs' figure is given as the speed-up that decides (the ranking's 2.04x had stood alone
+    # beside pairs that read 1.30x [1.06, 1.59]); an undecided one says the ranking's is not shown.
+    pairs = SimpleNamespace(judgement=SimpleNamespace(pairs=3, ratio=0.77, interval=(0.63, 0.94)), verdict="faster")
+    assert ("Interleaved with plain fit (3 pairs), which decides: B/A 0.77 [0.63, 0.94] (a speed-up of 1.30x [1.06x, "
+            "1.59x]), CONFIRMED faster than plain fit.") in tune_table.tune_verdict(ranked, pairs)
+    pairs = SimpleNamespace(judgement=SimpleNamespace(pairs=3, ratio=0.80, interval=(0.40, 1.60)), verdict="undecided")
+    assert tune_table.tune_verdict(ranked, pairs).endswith(
+        "undecided against plain fit: the ranking's speed-up is not shown.")
     plain, a, b = tune.confirmation(ranked)
     assert plain.id == "w-default-fit" and b.spec(plain).id == "w-default-fit-spe50"
 
