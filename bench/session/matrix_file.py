@@ -127,7 +127,7 @@ def read(path: str | os.PathLike, unused: tuple[str, ...] = ()) -> dict[str, Any
             continue
         option = valid.get(name)
         if option is None:
-            keys = sorted([*PLURALS, *EXTRA, *(o.name for o in options.OPTIONS if not o.repeatable)])
+            keys = sorted([*PLURALS, *EXTRA, *(o.name for o in options.OPTIONS if o.name not in PLURALS.values())])
             raise UserError(f"{path}: unknown key {key!r} in the matrix. Valid: {', '.join(keys)}.")
         if option.name in values:
             raise UserError(f"{path}: {key!r} sets {option.name}, which the matrix already sets; give it once.")

@@ -169,8 +169,9 @@ def test_the_matrix_file_is_read_checked_and_overridden(tmp_path):
     with pytest.raises(UserError, match=f"^{tmp_path / 'pyproject.toml'}: Epochs [(]--epochs[)] must be an integer >= 1; received 0"):
         matrix_file.read(path)
     (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nstrategys = ["default"]\n')
-    with pytest.raises(UserError, match="unknown key 'strategys' in the matrix. Valid: .*strategies"):
+    with pytest.raises(UserError, match="unknown key 'strategys' in the matrix. Valid: .*strategies") as refused:
         matrix_file.read(path)
+    assert ", keras, " in str(refused.value) and ", workload," not in str(refused.value)   # keras = [...] is valid
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
     assert matrix_file.find(tmp_path / "sub") is None or matrix_file.find(tmp_path / "sub") != tmp_path / "pyproject.toml"
 
