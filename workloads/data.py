@@ -179,9 +179,7 @@ def from_keras(loader: KerasLoader, vocab_size: int, num_classes: int,
 
 @dataclass(frozen=True)
 class FolderLayout:
-    """A data folder as read: ``flat`` (one sub-folder per class, split here with a fixed
-    seed) or ``split`` (``train/`` and ``test/``, each with the class sub-folders: the
-    given split is used)."""
+    """A data folder as read: ``flat`` or ``split`` (:data:`LAYOUTS`)."""
 
     root: str
     kind: str                          # "flat" | "split"
@@ -208,6 +206,9 @@ def folder_layout(path: str) -> FolderLayout:
         return FolderLayout(root, "split", tuple(classes), tuple(ignored))
     _check_classes([os.path.join(root, c) for c in subfolders], f"{root} has {len(subfolders)} sub-folder(s)",
                    "one sub-folder per class")
+    files = sum(f.endswith(".txt") for c in subfolders for f in os.listdir(os.path.join(root, c)))
+    if files < 5:   # Keras's 20% of 4 is no file, and it then reads "No training text files found"
+        raise UserError(f"Data folder {root} has {files} .txt files; split 80/20 here, it needs 5 (one to test), or {LAYOUTS[1]}.")
     return FolderLayout(root, "flat", tuple(subfolders))
 
 

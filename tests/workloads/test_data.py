@@ -87,6 +87,7 @@ def test_binary_workload_refuses_a_folder_with_three_classes(tmp_path):
     for name in "abc":
         (tmp_path / name).mkdir()
         (tmp_path / name / "1.txt").write_text("some words")
+        (tmp_path / name / "2.txt").write_text("more words")
     with pytest.raises(UserError, match="has 3 class folders.*at most 2"):
         workloads.get("multibranch").load_data(str(tmp_path), seed=0)
 
@@ -117,6 +118,16 @@ def test_a_train_test_folder_uses_the_given_split(tmp_path):
     d = workloads.get("multibranch").load_data(str(tmp_path), seed=0)
     assert len(d.y_train) == 12 and len(d.y_test) == 8 and d.details["class_names"] == ["neg", "pos"]
     assert d.describe()["majority_class_share"] == 0.5 and d.details["layout"] == "split"
+
+
+def test_a_folder_too_small_to_split_is_refused_not_keras_s_no_files_found(tmp_path):
+    """One or two texts per class: 20% of 4 is no file, and Keras read "No training text
+    files found", a raw error beside a folder of .txt files."""
+    _texts(tmp_path / "neg", 2), _texts(tmp_path / "pos", 2)
+    with pytest.raises(UserError, match="has 4 .txt files; split 80/20 here, it needs 5 [(]one to test[)], or train/"):
+        data.check_source(str(tmp_path))
+    (tmp_path / "pos" / "2.txt").write_text("a fifth text")
+    assert data.check_source(str(tmp_path)) == str(tmp_path)
 
 
 @pytest.mark.parametrize("make, message", [
