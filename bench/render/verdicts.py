@@ -300,7 +300,9 @@ def _how_line(cells, lockstep: bool) -> str:
         if apart:
             how += f", except {'; '.join(apart)}; these ran {after}"
     return (f"{how}; the interval is Student's t on the pairs' log-ratios, the p a sign-flip test (exact; its "
-            "smallest possible value in brackets); test A and B are medians over the pairs' training seeds.")
+            "smallest possible value in brackets). The median A and B columns are each side's over its processes, "
+            "which the machine's drift moves between pairs, so that they may even disagree with B/A; B/A is the "
+            "pairs', in which it cancels. Test A and B are medians over the pairs' training seeds.")
 
 
 # What a cell's accuracy verdict adds to its speed's in a row (the table's word: upper case).

@@ -698,6 +698,9 @@ def test_sides_of_other_batches_are_judged_per_example_and_of_other_step_counts_
     assert cell.step_ratio == pytest.approx(1.26, rel=0.1) and not verdicts.uneven_lines([cell])
     (line,) = verdicts.setting_lines(a, b, [cell])
     assert "global_batch A 32, B 256" in line and "B/A compares the time per example" in line, line
+    # The table's medians are per step and per side: the closing lines say what each figure is.
+    said = " ".join(verdicts.paired_lines(a, b, pairs.outcome([cell])))
+    assert "The median A and B columns are each side's over its processes" in said and "B/A is the pairs'" in said
     plain = _run(FakeLaunch({"A": 10.0, "B": 12.6}), min_pairs=3, max_pairs=3)
     assert not plain.per_example and plain.verdict == "slower"
     # Other numbers of steps: one after the other, though lockstep was asked for, and said so.
