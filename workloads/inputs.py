@@ -160,6 +160,9 @@ def normalize(found, workload: str, source: str) -> Data:
                     source=_source(source))
         _check_lengths(data, workload)
         return data
+    if any(isinstance(part, (tuple, list)) and len(part) == 3 for part in (train, test)):   # (x, y, w)
+        raise UserError(f"{workload}.data() returned a split of 3 parts, as (x, y, sample_weight): sample weights "
+                        f"are not taken (the loops weigh every example alike); expected {RETURNS}.")
     raise UserError(f"{workload}.data() returned {_what(found)}; expected {RETURNS}.")
 
 

@@ -159,6 +159,9 @@ def test_data_that_does_not_fit_is_refused_in_one_line():
         NoAuc().check(model, inputs.normalize(((x, y), (x, y)), "regression", "auto"))
     with pytest.raises(UserError, match=r"expected \(\(x_train, y_train\), \(x_test, y_test\)\)"):
         inputs.normalize([x, y, x], "regression", "auto")
+    with pytest.raises(UserError, match=r"returned a split of 3 parts, as \(x, y, sample_weight\): sample weights "
+                                        r"are not taken"):   # it had read "a tuple of 2 (tuple, tuple)"
+        inputs.normalize(((x, y, np.ones(len(y))), (x, y)), "regression", "auto")
     with pytest.raises(UserError, match="the train features have 20 rows but the labels 19"):
         inputs.normalize(((x, y[:19]), (x, y)), "regression", "auto")
 
