@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from distbench.analysis import compare
 from distbench.core import stats, targets
+from distbench.core.config import WORK_FIELDS
 from distbench.core.errors import UserError
 
 
@@ -184,7 +185,7 @@ def _pooled(history, lockstep: bool) -> dict[str, PairNoise]:
             if len(ratios) < 2 or found.get("lockstep", run.interleaved.get("lockstep", True)) != lockstep:
                 continue
             m = stats.mean(ratios)
-            if abs(m) > math.log(UNEVEN):
+            if abs(m) > math.log(UNEVEN) or _other_work(run, cell):
                 continue   # sides of other work (B/A 21.8: pair sd 0.42 against 0.03 unchanged): not a small change's noise
             squares.setdefault(cell, []).extend((r - m) ** 2 for r in ratios)
             dof[cell] = dof.get(cell, 0) + len(ratios) - 1
@@ -192,6 +193,17 @@ def _pooled(history, lockstep: bool) -> dict[str, PairNoise]:
             walls.setdefault(cell, []).extend(_pair_walls(run, cell))
     return {c: PairNoise(math.sqrt(sum(squares[c]) / dof[c]), len(squares[c]), runs[c],
                          sum(walls[c]) / len(walls[c]) if walls.get(c) else None, lockstep) for c in squares}
+
+
+def _other_work(run, cell: str) -> bool:
+    """Whether a stored interleaved cell's sides ran other amounts of work (an ab of
+    --global-batch 32 against 256, or of other step counts, whose pairs had been pooled as
+    the cell's noise)."""
+    sides = [run.results.get(f"{cell}@{s}") for s in ("A", "B")]
+    if not all(side and side.repeats for side in sides):
+        return False
+    a, b = (side.spec for side in sides)
+    return any(getattr(a, name) != getattr(b, name) for name in WORK_FIELDS)
 
 
 def _pair_walls(run, cell: str) -> list[float]:

@@ -74,6 +74,12 @@ def parse_matmul_shape(text: str) -> tuple[int, int, int]:
         )
     return dims  # type: ignore[return-value]
 
+
+# What makes a cell's step another amount of work, or its run another number of steps: two
+# such sides' step times are no measure of each other's speed, nor their pairs of its noise.
+WORK_FIELDS = ("global_batch", "scaling", "epochs", "steps_per_epoch")
+
+
 @dataclass(frozen=True)
 class CellSpec:
     """One cell to run, fully specified, JSON-serialisable.

@@ -30,7 +30,7 @@ from typing import Callable
 from distbench import strategies
 from distbench.analysis import compare, pairs
 from distbench.core import stats
-from distbench.core.config import CellSpec
+from distbench.core.config import WORK_FIELDS, CellSpec
 from distbench.core.errors import UserError
 from distbench.core.lockstep import ENV, prefix
 from distbench.core.records import CellRecord
@@ -50,7 +50,6 @@ NOT_COMPARABLE = "not comparable"
 # makes its step times no measure of the other's speed (check --baseline: "not comparable");
 # and another number of steps leaves one side of a lockstep pair stepping alone, on a quieter
 # machine, once the other has ended (epochs 4 against 1 read "slower", 1.43x, for one model).
-WORK_FIELDS = ("global_batch", "scaling", "epochs", "steps_per_epoch")
 STEP_COUNT = WORK_FIELDS[2:]
 ONE_REPLICA = ("default", "one_gpu")   # strategies whose batch is one replica's, weak scaling or strong
 

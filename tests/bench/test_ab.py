@@ -238,6 +238,16 @@ def test_pair_noise_is_pooled_around_each_run_s_mean(tmp_path):
     part = {"cells": {SPEC.id: {"log_ratios": [0.3, -0.3, 0.1]}}, "tune": True}
     runs.append(load(save_run({SPEC.id + "@A": [record(SPEC.id, samples(10))]}, tmp_path, extra={"interleaved": part})))
     assert pairs.pair_noise(runs)[SPEC.id] == noise
+    # An ab of --global-batch 32 against 256 (or of other step counts): its sides ran other work, and
+    # plan pooled their pairs as the cell's noise (a user's sd 0.154, 13 pairs planned).
+    sides = {f"{SPEC.id}@{s}": [{**record(SPEC.id, samples(10)), "config": {**SPEC.to_dict(), "global_batch": batch}}]
+             for s, batch in (("A", 32), ("B", 256))}
+    part = {"cells": {SPEC.id: {"log_ratios": [0.4, -0.4, 0.0]}}}
+    runs.append(load(save_run(sides, tmp_path, extra={"interleaved": part})))
+    assert pairs.pair_noise(runs)[SPEC.id] == noise
+    sides[f"{SPEC.id}@B"][0]["config"]["global_batch"] = 32   # the same work: its pairs count
+    runs.append(load(save_run(sides, tmp_path, extra={"interleaved": part})))
+    assert pairs.pair_noise(runs)[SPEC.id].runs == 3
 
 
 @pytest.mark.parametrize("sd, effect, threshold", [(0.08, 0.20, 0.10), (0.052, 0.17, 0.05), (0.03, 0.10, 0.05)])
