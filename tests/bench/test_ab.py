@@ -711,6 +711,9 @@ def test_sides_of_other_batches_are_judged_per_example_and_of_other_step_counts_
     # The table's medians are per step and per side: the closing lines say what each figure is.
     said = " ".join(verdicts.paired_lines(a, b, pairs.outcome([cell])))
     assert "The median A and B columns are each side's over its processes" in said and "B/A is the pairs'" in said
+    for pair in cell.pairs:   # a side that records no batch (the overhead's bare loop): step times, as before
+        del pair[0]["batch"]
+    assert not cell.per_example and cell.judgement.ratio == pytest.approx(1.26, rel=0.1)
     plain = _run(FakeLaunch({"A": 10.0, "B": 12.6}), min_pairs=3, max_pairs=3)
     assert not plain.per_example and plain.verdict == "slower"
     # Other numbers of steps: one after the other, though lockstep was asked for, and said so.
