@@ -195,11 +195,16 @@ def _pooled(history, lockstep: bool) -> dict[str, PairNoise]:
                          sum(walls[c]) / len(walls[c]) if walls.get(c) else None, lockstep) for c in squares}
 
 
+def _sides(run, cell: str) -> list:
+    """A stored interleaved cell's two sides (``<id>@A``, ``<id>@B``; None where missing)."""
+    return [run.results.get(f"{cell}@{s}") for s in ("A", "B")]
+
+
 def _other_work(run, cell: str) -> bool:
     """Whether a stored interleaved cell's sides ran other amounts of work (an ab of
     --global-batch 32 against 256, or of other step counts, whose pairs had been pooled as
     the cell's noise)."""
-    sides = [run.results.get(f"{cell}@{s}") for s in ("A", "B")]
+    sides = _sides(run, cell)
     if not all(side and side.repeats for side in sides):
         return False
     a, b = (side.spec for side in sides)
@@ -208,7 +213,7 @@ def _other_work(run, cell: str) -> bool:
 
 def _pair_walls(run, cell: str) -> list[float]:
     """Seconds per pair (both processes, start-up included) in a stored interleaved run."""
-    sides = [run.results.get(f"{cell}@{s}") for s in ("A", "B")]
+    sides = _sides(run, cell)
     if not all(sides):
         return []
     walls = [[r.get("process_wall_s") for r in side.ok] for side in sides]

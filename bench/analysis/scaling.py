@@ -36,22 +36,17 @@ def _measured(results: list[CellResult]) -> list[CellResult]:
     return [r for r in results if r.throughput is not None and not r.spec.is_replicate]
 
 
-def _side(result: CellResult) -> str:
-    """``A`` or ``B`` for a cell of an interleaved run (``<id>@A``), else empty."""
-    return result.id.rpartition("@")[2] if "@" in result.id else ""
-
-
 def efficiencies(results: list[CellResult]) -> list[ScalingRow]:
     """One row per multi-replica cell that has a one-replica default cell to compare with
     (of its own side, in an interleaved run: A's virtual cell had been divided by B's default)."""
-    reference = {(r.spec.scaling_key, _side(r)): r for r in _measured(results) if r.spec.strategy == "default"}
+    reference = {(r.spec.scaling_key, r.side): r for r in _measured(results) if r.spec.strategy == "default"}
     rows = []
     for r in _measured(results):
-        base = reference.get((r.spec.scaling_key, _side(r)))
+        base = reference.get((r.spec.scaling_key, r.side))
         if (r.replicas or 1) < 2 or base is None:
             continue
         rows.append(ScalingRow(
             r.spec.workload, r.spec.loop or "", r.spec.strategy, r.replicas, r.spec.scaling, r.throughput,
-            base.throughput, r.throughput / (r.replicas * base.throughput), r.shared_hardware, _side(r),
+            base.throughput, r.throughput / (r.replicas * base.throughput), r.shared_hardware, r.side,
         ))
     return rows

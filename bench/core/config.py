@@ -76,7 +76,8 @@ def parse_matmul_shape(text: str) -> tuple[int, int, int]:
 
 
 # What makes a cell's step another amount of work, or its run another number of steps: two
-# such sides' step times are no measure of each other's speed, nor their pairs of its noise.
+# such sides' step times are no measure of each other's speed, nor their pairs of its noise
+# (a version's matrix file that sets another batch: check --against's "not comparable").
 WORK_FIELDS = ("global_batch", "scaling", "epochs", "steps_per_epoch")
 
 

@@ -25,7 +25,7 @@ def row(result: CellResult) -> list:
     """
     spec = result.spec
     base = [spec.workload, spec.strategy]
-    loop = spec.label + (f"@{result.id.rsplit('@', 1)[1]}" if "@" in result.id else "")   # an A/B run's side
+    loop = spec.label + (f"@{result.side}" if result.side else "")   # an A/B run's side
     if not result.measured:
         label = "SKIPPED" if result.status == "skipped" else result.status.upper()
         return base + ["", loop] + [""] * 12 + [f"{label}: {result.reason}"]

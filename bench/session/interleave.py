@@ -46,9 +46,7 @@ DEFAULT_MIN_PAIRS = 3
 DEFAULT_MAX_PAIRS = 8
 
 NOT_COMPARABLE = "not comparable"
-# What makes a step another amount of work: a version's matrix file that sets another batch
-# makes its step times no measure of the other's speed (check --baseline: "not comparable");
-# and another number of steps leaves one side of a lockstep pair stepping alone, on a quieter
+# Another number of steps leaves one side of a lockstep pair stepping alone, on a quieter
 # machine, once the other has ended (epochs 4 against 1 read "slower", 1.43x, for one model).
 STEP_COUNT = WORK_FIELDS[2:]
 ONE_REPLICA = ("default", "one_gpu")   # strategies whose batch is one replica's, weak scaling or strong
@@ -141,8 +139,10 @@ class PairedCell:
         return math.exp(stats.percentile(found, 50)) if found else None
 
     def _log_ratios(self, per_example: bool) -> list[float]:
+        statistic = self.statistic
+
         def time(r: CellRecord) -> float:   # a step's, or an example's
-            return r["step_time"][self.statistic] / (r["batch"]["global"] if per_example else 1)
+            return r["step_time"][statistic] / (r["batch"]["global"] if per_example else 1)
 
         return [math.log(time(b) / time(a)) for a, b in self.pairs if a.get("status") == "ok" and b.get("status") == "ok"]
 
@@ -307,8 +307,10 @@ class Interleaved:
             if cell.incomparable:
                 return cell
         steps = other_work(*(specs[side.name] for side in (self.a, self.b)), STEP_COUNT)   # in lockstep: one alone
-        cell.apart = "train across processes" if not _single_process(spec) else steps and f"take other numbers of " \
-            f"steps ({steps})"
+        if not _single_process(spec):
+            cell.apart = "train across processes"
+        elif steps:
+            cell.apart = f"take other numbers of steps ({steps})"
         cell.lockstep = self.lockstep and not cell.apart
         while len(cell.pairs) < self.max_pairs:
             if deadline and time.monotonic() > deadline:

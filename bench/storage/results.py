@@ -41,6 +41,11 @@ class CellResult(TargetResult):
     def spec(self) -> CellSpec:
         return CellSpec.from_dict(self.repeats[0].get("config", {}) if self.repeats else {})
 
+    @property
+    def side(self) -> str:
+        """``A`` or ``B`` for a cell of an interleaved run (stored as ``<id>@A``), else empty."""
+        return self.id.rpartition("@")[2] if "@" in self.id else ""
+
     @cached_property
     def ok(self) -> list[CellRecord]:
         """The repeats that ran and were measured."""
