@@ -685,7 +685,7 @@ def test_a_share_s_difference_is_never_said_to_reach_beyond_its_range():
 
 
 class _BatchedLaunch(FakeLaunch):
-    """FakeLaunch whose records carry the side's global batch; side B's batch given in ``b``."""
+    """FakeLaunch whose records carry the global batch of the side's own spec."""
 
     def __call__(self, spec, side):
         rec = super().__call__(spec, side)
