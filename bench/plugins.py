@@ -20,6 +20,7 @@ protocol as the built-ins: :class:`distbench.TextWorkload` (or its shortcut
 from __future__ import annotations
 
 from distbench.core import references, tf_startup
+from distbench.core.errors import BadReference, UserError
 from distbench.core.registry import Registry
 from distbench.loops.base import LOOPS, TrainingLoop
 from distbench.strategies.base import StrategyAdapter
@@ -39,7 +40,12 @@ def registry_of(kind: str) -> Registry:
 
 def load(ref: str, kind: str) -> str:
     """Loads the class ``ref`` names, registers it as a ``kind``; returns its name."""
-    return registry_of(kind).add(references.find(ref), where=ref)
+    try:
+        return registry_of(kind).add(references.find(ref), where=references.split_folder(ref)[0])
+    except BadReference:
+        raise
+    except UserError as exc:
+        raise BadReference(str(exc), kind, ref) from None
 
 
 def ensure(refs) -> None:
@@ -81,8 +87,11 @@ def load_declared(ref: str) -> str:
     a StrategyAdapter, a TrainingLoop, else a workload) without selecting it; returns it as
     a cell's spec carries it (``kind=reference``)."""
     ref = references.canonical(ref)
-    cls = references.find(ref)
-    kind = ("strategy" if isinstance(cls, type) and issubclass(cls, StrategyAdapter) else
-            "loop" if isinstance(cls, type) and issubclass(cls, TrainingLoop) else "workload")
-    registry_of(kind).add(cls, where=ref)
+    try:
+        cls = references.find(ref)
+        kind = ("strategy" if isinstance(cls, type) and issubclass(cls, StrategyAdapter) else
+                "loop" if isinstance(cls, type) and issubclass(cls, TrainingLoop) else "workload")
+        registry_of(kind).add(cls, where=references.split_folder(ref)[0])
+    except UserError as exc:
+        raise BadReference(str(exc), "plugin", ref) from None
     return f"{kind}={ref}"

@@ -28,7 +28,7 @@ from distbench.cli.args import (
 from distbench.cli.interleaved import cmd_ab, cmd_bisect, cmd_check, cmd_plan
 from distbench.cli.running import cmd_list, cmd_run, cmd_serve, cmd_tune
 from distbench.cli.stored import cmd_compare, cmd_report
-from distbench.core.errors import UnknownName, UserError
+from distbench.core.errors import UserError
 from distbench.render import run_table
 from distbench.session import matrix_file, options
 from distbench.session.bisect import FIND
@@ -185,13 +185,9 @@ def _with_matrix_file(args: argparse.Namespace) -> None:
 
 
 def _where(exc: UserError, args: argparse.Namespace) -> str:
-    """``exc``'s line, naming the matrix file when it is an unknown name the file gave (and
-    the command line did not replace)."""
-    declared = getattr(args, "declared", {})
-    if isinstance(exc, UnknownName) and exc.name in (declared.get(exc.kind) or []) \
-            and not getattr(args, "given", {}).get(exc.kind):
-        return f"{args.matrix_file}: {exc}"
-    return str(exc)
+    """``exc``'s line, naming the matrix file when what it refuses came from there."""
+    return matrix_file.where(exc, getattr(args, "matrix_file", None), getattr(args, "declared", {}),
+                             getattr(args, "given", {}))
 
 
 def main(argv: list[str] | None = None) -> int:

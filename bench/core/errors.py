@@ -9,11 +9,21 @@ class UserError(ValueError):
     """Bad input from the user: says what was received and what is valid."""
 
 
-class UnknownName(UserError):
-    """A workload, strategy or loop name no registry holds (``kind``, ``name``): the CLI
-    names the matrix file when the name came from there."""
+class Unresolved(UserError):
+    """A workload, strategy, loop or plugin a selection names that cannot be had (``kind``,
+    ``name`` as the selection gave it): the front ends name the matrix file when it came
+    from there (:func:`distbench.session.matrix_file.where`)."""
 
     def __init__(self, message: str, kind: str, name: str) -> None:
         super().__init__(message)
         self.kind = kind
         self.name = name
+
+
+class UnknownName(Unresolved):
+    """A name no registry holds."""
+
+
+class BadReference(Unresolved):
+    """A reference (``module:Class``, ``file.py:Class``) that does not load, or names no
+    class of its kind."""

@@ -100,13 +100,15 @@ def session_of(config: pytest.Config):
         from distbench.session.session import Session
 
         path = matrix_file(config)
+        declared, given = {}, options.from_namespace(config.option, "distbench_")
         try:
-            values = mf.merge(mf.read(path) if path else {}, options.from_namespace(config.option, "distbench_"))
+            declared = mf.read(path) if path else {}
+            values = mf.merge(declared, given)
             if values.get("results") is None and path is not None:
                 values["results"] = str(path.parent / "results")   # the project's results/, wherever pytest runs
             config.stash[_SESSION] = Session.from_options(values)
         except UserError as exc:   # bad input: pytest's one-line usage error (exit 4), not an INTERNALERROR
-            raise pytest.UsageError(options.as_pytest(str(exc))) from None
+            raise pytest.UsageError(options.as_pytest(mf.where(exc, path, declared, given))) from None
     return config.stash[_SESSION]
 
 

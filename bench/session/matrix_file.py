@@ -24,7 +24,7 @@ from typing import Any
 
 from distbench.core import references
 from distbench.core.config import CellSpec, fraction, parse_matmul_shape
-from distbench.core.errors import UserError
+from distbench.core.errors import UnknownName, Unresolved, UserError
 from distbench.session import options
 
 NAMES = ("distbench.toml", "pyproject.toml")
@@ -210,6 +210,17 @@ def _typed(path: Path, key: str, value, kind):
                 list: "a list of strings"}.get(kind, kind.__name__)
         raise UserError(f"{path}: {key} must be {want}; received {value!r}.")
     return value
+
+
+def where(exc: UserError, path: str | os.PathLike | None, declared: dict[str, Any], given: dict[str, Any]) -> str:
+    """``exc``'s line, naming the matrix file ``path`` when what it refuses came from there:
+    a reference of the file's (one the command line gave would have no file's folder in
+    it), or a name of the file's kind the command line did not replace."""
+    if path is None or not isinstance(exc, Unresolved) or exc.name not in (declared.get(exc.kind) or []):
+        return str(exc)
+    if isinstance(exc, UnknownName) and given.get(exc.kind):
+        return str(exc)
+    return f"{path}: {exc}"
 
 
 def merge(declared: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,32 @@ def test_an_unknown_name_from_the_file_is_refused_naming_the_file(tmp_path, monk
     assert capsys.readouterr().err.startswith(f"distbench: error: Unknown {kind} 'nope'. Known: ")
 
 
+@pytest.mark.parametrize("text, said", [
+    ('workloads = ["models.py:Nope"]', "{d}/models.py has no attribute 'Nope' (the classes it defines: Small)."),
+    ('workloads = ["gone.py:Small"]', "Cannot load '{d}/gone.py:Small': no file {d}/gone.py."),
+    ('workloads = ["models.py:X"]', "{d}/models.py:X: expected a workload class, got int."),
+    ('strategies = ["models:Small"]', "models:Small: a strategy must subclass distbench.strategies.base."),
+    ('plugins = ["models.py:X"]', "{d}/models.py:X: expected a workload class, got int."),
+])
+def test_a_reference_from_the_file_that_does_not_load_is_refused_naming_the_file(tmp_path, monkeypatch, capsys,
+                                                                                   text, said):
+    """The line named the module or the class, not where the reference was written; one
+    the command line gives is the command line's (no file named)."""
+    from distbench.cli.main import main
+
+    (tmp_path / "models.py").write_text("X = 1\n\nclass Small:\n    pass\n")
+    (tmp_path / "distbench.toml").write_text(text + "\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--no-save"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"distbench: error: {tmp_path / 'distbench.toml'}: ") and err.count("\n") == 1, err
+    assert said.format(d=tmp_path) in err and "@/" not in err, err
+    (tmp_path / "distbench.toml").write_text('strategies = ["default"]\n')
+    assert main(["run", "--no-save", "--workload", "models.py:Nope"]) == 2
+    assert capsys.readouterr().err == (f"distbench: error: {tmp_path}/models.py has no attribute 'Nope' "
+                                       "(the classes it defines: Small).\n")
+
+
 def test_a_name_the_file_s_reference_would_give_says_why_the_reference_did_not_load(tmp_path, monkeypatch, capsys):
     """``--workload points`` where the file's ``model.py:Points`` fails at import (here, from
     a folder where a relative path it reads is missing) read "Unknown workload 'points'",

@@ -99,6 +99,16 @@ def test_bad_input_to_the_benchmarks_is_pytest_s_one_line_usage_error(tmp_path, 
     assert _pytest_in(tmp_path).returncode == 0
 
 
+def test_a_matrix_file_s_reference_that_does_not_load_is_refused_naming_the_file(tmp_path):
+    """As `distbench run` names it; the line named the module only."""
+    (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nworkloads = ["models.py:Nope"]\n')
+    (tmp_path / "models.py").write_text("class Small:\n    pass\n")
+    result = _pytest_in(tmp_path, "--benchmark-only")
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stderr.strip() == (f"ERROR: {tmp_path / 'pyproject.toml'}: {tmp_path / 'models.py'} has no "
+                                     "attribute 'Nope' (the classes it defines: Small)."), result.stderr[-2000:]
+
+
 def test_distbench_values_with_benchmark_only_and_no_matrix_file_are_refused(tmp_path):
     """Nothing reads them without a matrix file: `--benchmark-only --distbench-repeats 0`
     (or a workload asked for) ran the project's own benchmarks and said nothing."""
