@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import threading
-import weakref
 
 from distbench.core.config import fraction
 from distbench.render.tables import FORMATS
@@ -193,19 +192,13 @@ def stops_once():
             signal.signal(sig, handler)
 
 
-class _StoreOnce(argparse._StoreAction):
-    """A single-valued option given twice in one command line is refused: argparse keeps the
-    last without a word (``check --baseline 24 --baseline 25``, ``--threshold 50% --threshold 1%``
-    in a CI gate quietly changed the verdict)."""
+class _StoreOnce(options.Once):
+    """:class:`options.Once`, and an empty value is refused: ``report --out ""`` and ``compare
+    --results ""`` ran on the default folder, or this one."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         if isinstance(values, str) and not values.strip() and option_string not in OWN_EMPTY:
-            # (report --out "" and compare --results "" ran on the default folder, or this one)
             parser.error(f"{option_string} was given an empty value; valid: {self.help or 'a value'}")
-        last = getattr(self, "_last", None)
-        if last is not None and last[0]() is namespace:
-            parser.error(f"{option_string} was given twice ({last[1]} and {values}); it takes one value")
-        self._last = (weakref.ref(namespace), values)
         super().__call__(parser, namespace, values, option_string)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import weakref
 
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -55,7 +56,7 @@ class Option:
         # No default here: an option the command line leaves unset is None, so that the matrix
         # file (distbench.session.matrix_file) can fill it; the session fills the defaults (distbench.session.session).
         kwargs = {"dest": dest, "help": self.help, "default": [] if self.repeatable else None}
-        kwargs["action"] = "append" if self.repeatable else _Once
+        kwargs["action"] = "append" if self.repeatable else Once
         if self.type:
             kwargs["type"] = self.type
         if self.choices:
@@ -63,15 +64,17 @@ class Option:
         return kwargs
 
 
-class _Once(argparse.Action):
-    """A single-valued option given twice is refused (argparse keeps the last one without a
-    word: ``--target accuracy=0.5 --target loss<=1`` ran to the loss alone)."""
+class Once(argparse._StoreAction):
+    """A single-valued option given twice in one command line is refused: argparse keeps the
+    last without a word (``--target accuracy=0.5 --target loss<=1`` ran to the loss alone;
+    ``check --baseline 24 --baseline 25`` in a CI gate quietly changed the verdict)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        before = getattr(namespace, self.dest, None)
-        if before is not None:
-            parser.error(f"{option_string} was given twice ({before} and {values}); it takes one value")
-        setattr(namespace, self.dest, values)
+        last = getattr(self, "_last", None)
+        if last is not None and last[0]() is namespace:
+            parser.error(f"{option_string} was given twice ({last[1]} and {values}); it takes one value")
+        self._last = (weakref.ref(namespace), values)
+        super().__call__(parser, namespace, values, option_string)
 
 
 def _spec(name: str, type_: Callable, help_: str, **kw) -> Option:
@@ -174,8 +177,8 @@ def add_to_pytest(group) -> None:
     repeatable one counts its uses too (:func:`keep_latest_place`)."""
     for option in OPTIONS:
         kwargs = option.argparse_kwargs(option.pytest_dest)
-        if kwargs["action"] in (_Once, "append"):
-            kwargs["action"] = _Counted if kwargs["action"] is _Once else _CountedAppend
+        if kwargs["action"] in (Once, "append"):
+            kwargs["action"] = _Counted if kwargs["action"] is Once else _CountedAppend
         group.addoption(option.pytest, **kwargs)
 
 
