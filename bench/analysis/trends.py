@@ -99,17 +99,13 @@ def trends(history: list[StoredRun], threshold: float = DEFAULT_THRESHOLD) -> li
         for cell, result in run.results.items():
             if result.measured and is_matrix_cell(result):
                 trend = found.setdefault(cell, Trend(cell, result.spec.workload, [], None))
-                trend.points.append(Point(run.number, run_time(run), run.commit, result, index))
+                trend.points.append(Point(run.number, run.stored_at, run.commit, result, index))
     for trend in found.values():
         _fit(trend, threshold, noise)
     order = list(dict.fromkeys(t.workload for t in found.values()))
     return sorted(found.values(), key=lambda t: order.index(t.workload))
 
 
-def run_time(run: StoredRun) -> dt.datetime:
-    """When the run was stored (UTC)."""
-    when = dt.datetime.fromisoformat(run.data.get("datetime", "1970-01-01T00:00:00+00:00"))
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 
 NoiseOf = Callable[..., Noise | None]

@@ -53,9 +53,9 @@ def stored_lines(results: str, runs: list[Path], this_machine: str, latest_state
             lines += _wrapped(_latest_state(*latest_states[machine]), " " * 4)
         if machine in unreadable:
             names = unreadable[machine]
-            lines += _wrapped(f"{len(names)} EARLIER RUN{'S' if len(names) > 1 else ''} CANNOT BE READ (truncated or "
-                              f"corrupted; compare and check skip {'them' if len(names) > 1 else 'it'} in the "
-                              f"history): {', '.join(names)}", " " * 4)
+            lines += _wrapped(f"{len(names)} EARLIER RUN{'S' if len(names) > 1 else ''} CANNOT BE READ (compare and "
+                              f"check skip {'them' if len(names) > 1 else 'it'} in the history and say why): "
+                              f"{', '.join(names)}", " " * 4)
     if this_machine not in folders:
         lines.append(f"  none yet from this machine ({this_machine})")
     return lines

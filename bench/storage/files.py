@@ -26,11 +26,9 @@ from distbench.core import records
 from distbench.core.errors import UserError
 from distbench.core.fileio import atomic_write_text, dumps, project_root
 from distbench.storage import provenance
-from distbench.storage.results import corrupt
 from distbench.storage.machine import benchmark_machine_info, machine_id, machine_info
-from distbench.storage.stored_run import StoredRun
+from distbench.storage.stored_run import SCHEMA_VERSION, StoredRun
 
-SCHEMA_VERSION = 1
 DEFAULT_ROOT = "results"
 RUN_FILE = re.compile(r"^(\d{4,})_(.+)\.json$")   # 0001 ... 9999, then 10000 on
 
@@ -366,7 +364,9 @@ def load(path: str | os.PathLike) -> StoredRun:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}): {advice}") from None
+        # ("Unterminated string starting at" at line 88: one "at")
+        raise UserError(f"{path} is not valid JSON ({exc.msg.removesuffix(' at')} at line {exc.lineno}): "
+                        f"{advice}") from None
     part = data.get("distbench") if isinstance(data, dict) else None
     if not isinstance(part, dict) or "schema_version" not in part:
         raise UserError(
@@ -383,16 +383,7 @@ def load(path: str | os.PathLike) -> StoredRun:
         )
     match = RUN_FILE.match(path.name)
     run = StoredRun(path, int(match.group(1)) if match else 0, path.parent.name, data)
-    try:   # what every command reads of it, read once here (cached): not a traceback later
-        run.commit, run.build
-        # a measured cell's settings and step times (a history's noise reads them), and what
-        # no process records (hand-edited: a NaN step time's median over the rest read as whole)
-        wrong = [(cell, why) for cell, result in run.results.items()
-                 if result.measured and (result.spec, result.estimate, result.process_medians)
-                 for why in [corrupt(result)] if why]
-    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
-        raise UserError(f"{path} does not read as a run of schema version {SCHEMA_VERSION} "
-                        f"({type(exc).__name__}: {str(exc)[:80]}): {advice}") from None
-    if wrong:
-        raise UserError(f"{path} has {wrong[0][1]} in cell {wrong[0][0]}, which no process records: {advice}")
+    damage = run.damage()
+    if damage:
+        raise UserError(f"{path} {damage}: {advice}")
     return run

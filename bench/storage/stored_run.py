@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass
@@ -12,8 +13,9 @@ from typing import TYPE_CHECKING
 
 from distbench.core.lockstep import not_judged
 from distbench.storage.machine import machine_id
-from distbench.storage.results import results_of
+from distbench.storage.results import corrupt, results_of
 
+SCHEMA_VERSION = 1
 DISTBENCH_ID = re.compile(r"[^-]+-\d+cpu-(?:nogpu|\d+gpu)-[0-9a-f]{6}")   # a machine folder distbench named
 
 if TYPE_CHECKING:
@@ -50,6 +52,33 @@ class StoredRun:
             return None
         found = machine_id(info["distbench"], arch=info.get("machine"))
         return found if found != self.machine_id else None
+
+    def damage(self) -> str | None:
+        """What of the run its readers could not read, read once here (cached) so that it
+        is one line, not a traceback later: the time, a record of every cell listed, a
+        measured cell's settings, step times and guard metric (a history's noise and check
+        read them), and what no process records (hand-edited: a NaN step time's median
+        over the rest read as whole). None when it is whole."""
+        try:
+            self.commit, self.build, self.stored_at
+            empty = [cell for cell, records in self.cells().items() if not records]
+            wrong = [(cell, why) for cell, result in self.results.items()
+                     if result.measured and (result.spec, result.estimate, result.process_medians,
+                                             result.guard_metric, result.guard_direction)
+                     for why in [corrupt(result)] if why]
+        except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+            return (f"does not read as a run of schema version {SCHEMA_VERSION} "
+                    f"({type(exc).__name__}: {str(exc)[:80]})")
+        if empty:
+            return f"has no record of cell {empty[0]}, which it lists"
+        return f"has {wrong[0][1]} in cell {wrong[0][0]}, which no process records" if wrong else None
+
+    @cached_property
+    def stored_at(self) -> dt.datetime:
+        """When the run was stored (UTC; the epoch for a file that records no time). A time
+        that is not ISO 8601 raises, as :func:`~distbench.storage.files.load` reads it."""
+        when = dt.datetime.fromisoformat(self.data.get("datetime", "1970-01-01T00:00:00+00:00"))
+        return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
     @property
     def machine_info(self) -> dict:

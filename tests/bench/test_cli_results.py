@@ -308,10 +308,13 @@ def test_list_names_the_earlier_runs_that_cannot_be_read(capsys, results):
     runs = sorted(Path(results, machine).iterdir())
     for path in runs[2:4]:
         path.write_text(path.read_text()[:100])
+    newer = json.loads(runs[1].read_text())   # not truncated: a newer distbench's (it read as "truncated or corrupted")
+    newer["distbench"]["schema_version"] = 99
+    runs[1].write_text(json.dumps(newer))
     code, out, _ = run_cli(capsys, "list", "--results", results)
     said = " ".join(out.split())
-    assert code == 0 and (f"2 EARLIER RUNS CANNOT BE READ (truncated or corrupted; compare and check skip them in "
-                          f"the history): {runs[2].name}, {runs[3].name}") in said, out
+    assert code == 0 and (f"3 EARLIER RUNS CANNOT BE READ (compare and check skip them in the history and say "
+                          f"why): {runs[1].name}, {runs[2].name}, {runs[3].name}") in said, out
     assert "ITS LATEST" not in out and max(len(line) for line in out.splitlines()) <= 120
 
 

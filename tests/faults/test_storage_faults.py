@@ -101,6 +101,15 @@ def test_one_corrupt_run_does_not_break_compare(tmp_path, capsys):
     assert f"skipped in the history: {broken} is not valid JSON" in err
 
 
+def test_a_file_cut_inside_a_string_says_where_in_plain_words(tmp_path):
+    """json's "Unterminated string starting at" read "... starting at at line 1"."""
+    broken = tmp_path / MACHINE / "0001_deadbeef_20261201_060000.json"
+    broken.parent.mkdir()
+    broken.write_text('{"machine_info": "cut')
+    with pytest.raises(UserError, match=r"is not valid JSON \(Unterminated string starting at line 1\): truncated"):
+        load(broken)
+
+
 @pytest.mark.parametrize("damage, says", [
     (lambda rec: rec.pop("config"), "TypeError: CellSpec.__init__() missing"),
     (lambda rec: rec.pop("steps"), "KeyError: 'steps'"),
@@ -119,6 +128,38 @@ def test_a_run_whose_cell_is_damaged_is_left_out_of_the_history_not_a_traceback(
     out, err = capsys.readouterr()
     assert code == 0 and any(line.startswith(CELL.partition("-")[2] + " ") for line in out.splitlines()), out + err
     assert f"skipped in the history: {broken} does not read as a run of schema version 1 ({says}" in err, err
+
+
+def _first_repeats(data: dict) -> list:
+    return data["benchmarks"][0]["extra_info"]["distbench"]["repeats"]
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda data: data.update(datetime="yesterday"), "ValueError: Invalid isoformat string"),
+    (lambda data: data.update(datetime=None), "TypeError: fromisoformat"),
+    (lambda data: _first_repeats(data)[0].update(accuracy=None), "AttributeError: 'NoneType'"),
+    (lambda data: _first_repeats(data).clear(), None),
+])
+def test_a_run_damaged_where_only_report_or_check_read_is_one_line_not_a_traceback(tmp_path, capsys, damage, says):
+    """A time that is no ISO date (report's trends read it), a null test metric (check's
+    guard metric), a cell without records: report ended in a traceback for any one such
+    run of the folder, and check exited 1, a regression to a CI gate."""
+    for seed, median in enumerate([10.0, 10.2, 10.1, 10.0], 1):
+        save(tmp_path, _cells(median, seed))
+    broken = save(tmp_path, _cells(10.1, 9))
+    data = json.loads(broken.read_text())
+    damage(data)
+    broken.write_text(json.dumps(data))
+    save(tmp_path, _cells(10.0, 10))   # the latest, which report reads
+    said = (f"{broken} does not read as a run of schema version 1 ({says}" if says else
+            f"{broken} has no record of cell {CELL}, which it lists: truncated or corrupted.")
+    assert main(["report", "--run", f"{MACHINE}/latest", "--results", str(tmp_path), "--out", f"{tmp_path}-report"]) == 0
+    assert f"skipped in the history: {said}" in capsys.readouterr().err
+    assert main(["compare", "1", "4", "--results", str(tmp_path)]) == 0
+    assert f"skipped in the history: {said}" in capsys.readouterr().err
+    assert main(["check", "--baseline", "1", "--run", "5", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"distbench: error: {said}") and err.count("\n") == 1, err
 
 
 def _save_forever(root: str) -> None:
