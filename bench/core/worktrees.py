@@ -9,6 +9,7 @@ from a different folder.
 
 from __future__ import annotations
 
+import os
 import re
 
 # Set by the parent for a worker of another version of a user's project (check --against,
@@ -17,11 +18,29 @@ import re
 VERSION_ENV = "DISTBENCH_VERSION_PATHS"
 
 _FOLDER = re.compile(r"^.*/distbench-([0-9a-f]{8})-[^/]+/")
+_OWNED = re.compile(r"^distbench-[0-9a-f]{8}-(\d+)-[^/]+$")   # a folder named with the pid that made it
 
 
 def prefix(commit: str) -> str:
-    """The ``tempfile.mkdtemp`` prefix of ``commit``'s worktree folder."""
-    return f"distbench-{commit[:8]}-"
+    """The ``tempfile.mkdtemp`` prefix of ``commit``'s worktree folder, which names the
+    process that makes it (:func:`orphaned`)."""
+    return f"distbench-{commit[:8]}-{os.getpid()}-"
+
+
+def orphaned(path: str) -> bool:
+    """Whether ``path`` is a revision's worktree whose process has ended without removing it
+    (killed: SIGKILL, a CI job's timeout, the OOM killer). A live process of that pid, or
+    one not ours to signal, keeps it."""
+    found = _OWNED.match(os.path.basename(os.path.normpath(path)))
+    if not found:
+        return False
+    try:
+        os.kill(int(found.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
 
 
 def inside(path) -> str | None:

@@ -18,6 +18,7 @@ sides read the same files.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -32,6 +33,8 @@ from distbench.core.errors import UserError
 from distbench.core.fileio import project_root
 from distbench.launchers.forkserver import release
 from distbench.launchers.trees import CodeTree
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,9 @@ class Project:
         try:
             return git(self.root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").strip()
         except UserError:
+            if not git(self.root, "rev-list", "-n", "1", "--all").strip():
+                raise UserError(f"{self.root} has no commits yet, so there is no revision {rev!r} to measure "
+                                "against: commit your project first (git add; git commit).") from None
             raise UserError(f"Unknown git revision {rev!r} in {self.root}: give a commit, branch or tag "
                             "(e.g. HEAD~1, main, 7d9ce00).") from None
 
@@ -80,6 +86,7 @@ class Project:
     def checkout(self, rev: str) -> Iterator["Checkout"]:
         """A temporary git worktree of ``rev`` (removed afterwards)."""
         commit = self.commit(rev)
+        self._remove_orphans()
         path = tempfile.mkdtemp(prefix=worktrees.prefix(commit))
         os.rmdir(path)
         git(self.root, "worktree", "add", "--detach", path, commit)
@@ -87,14 +94,27 @@ class Project:
             yield Checkout(self, path, commit)
         finally:
             release(path)
+            self._remove(path)
+
+    def _remove(self, path: str) -> None:
+        try:
+            git(self.root, "worktree", "remove", "--force", path)
+        except UserError:
+            shutil.rmtree(path, ignore_errors=True)
             try:
-                git(self.root, "worktree", "remove", "--force", path)
+                git(self.root, "worktree", "prune")
             except UserError:
-                shutil.rmtree(path, ignore_errors=True)
-                try:
-                    git(self.root, "worktree", "prune")
-                except UserError:
-                    pass
+                pass
+
+    def _remove_orphans(self) -> None:
+        """Removes the worktrees an earlier command left in this repository when it was
+        killed (its process has ended): each stayed registered in the user's repository,
+        one more per CI timeout, which no later command removed."""
+        listed = git(self.root, "worktree", "list", "--porcelain").splitlines()
+        for path in [line.removeprefix("worktree ") for line in listed if line.startswith("worktree ")]:
+            if worktrees.orphaned(path):
+                log.warning("removed the worktree %s, left by a distbench command that was killed", path)
+                self._remove(path)
 
 
 @dataclass(frozen=True)

@@ -301,6 +301,19 @@ def test_list_shows_stored_runs_by_machine_within_120_columns(capsys, results):
     assert max(len(line) for line in out.splitlines()) <= 120
 
 
+def test_a_revision_in_a_repository_without_commits_says_there_are_none(tmp_path, monkeypatch, capsys):
+    """`git init` and no commit yet: "Unknown git revision 'HEAD'" sent the user looking for a typo."""
+    import subprocess
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    monkeypatch.chdir(tmp_path)
+    for argv in (["check", "--against", "HEAD"], ["bisect", "HEAD~1", "HEAD"]):
+        code, _, err = run_cli(capsys, *argv, "--workload", "matmul", "--no-save")
+        assert code == 2 and err.startswith(f"distbench: error: {tmp_path} has no commits yet, so there is no "
+                                            "revision 'HEAD") and err.count("\n") == 1, err
+        assert err.endswith("' to measure against: commit your project first (git add; git commit).\n"), err
+
+
 def test_list_names_the_earlier_runs_that_cannot_be_read(capsys, results):
     """A run cut short in the middle of a folder's history: compare and check skip it (and
     say so), while list counted it among the runs with no word of it."""

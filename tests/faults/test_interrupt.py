@@ -134,6 +134,42 @@ def test_sigterm_in_check_against_saves_and_removes_its_worktree(tmp_path):
     assert _in(str(project)) == []
 
 
+def _worktrees(project) -> list[str]:
+    listed = subprocess.run(["git", "worktree", "list", "--porcelain"], cwd=project, capture_output=True, text=True)
+    return [line.removeprefix("worktree ") for line in listed.stdout.splitlines() if line.startswith("worktree ")]
+
+
+def test_a_worktree_left_by_a_killed_check_against_is_removed_by_the_next_one(tmp_path, caplog):
+    """SIGKILL (a CI job's hard timeout, the OOM killer) leaves no handler to run: the
+    revision's worktree stayed registered in the user's repository for good, one more each
+    time. The next checkout removes those whose process has ended, and says so; one whose
+    process lives (another command measuring now) stays."""
+    from distbench.session.project import Project
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("# p\n")
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "one"]):
+        subprocess.run(["git", *args], cwd=project, check=True, capture_output=True, env=ENV)
+    proc = subprocess.Popen([sys.executable, "-m", "distbench", "check", "--against", "HEAD", *CELL], cwd=project,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, start_new_session=True)
+    waited = time.monotonic()
+    while len(_worktrees(project)) < 2:
+        assert proc.poll() is None and time.monotonic() - waited < 120
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (left,) = _worktrees(project)[1:]
+    for pid in _in(left) + _in(str(project)):   # a worker or server that outlived its parent
+        os.kill(pid, signal.SIGKILL)
+    live = str(tmp_path / f"distbench-00000000-{os.getpid()}-x")   # as a command measuring now names its own
+    subprocess.run(["git", "worktree", "add", "--detach", live, "HEAD"], cwd=project, check=True, capture_output=True)
+    with Project.find(cwd=str(project)).checkout("HEAD") as checkout:
+        assert sorted(_worktrees(project)) == sorted([str(project), live, checkout.path])
+    assert sorted(_worktrees(project)) == sorted([str(project), live]) and not os.path.exists(left)
+    assert f"removed the worktree {left}, left by a distbench command that was killed" in caplog.text
+
+
 def test_ctrl_c_in_run_during_a_local_cluster_keeps_the_finished_cell_and_leaves_nothing(tmp_path):
     """``--repeats 2``: the first cell's first process finishes; Ctrl-C lands while both local
     workers of the multi_worker cell train: the run is saved with the first cell, short of
