@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from distbench.analysis.identity import differences
 from distbench.core import stats, targets
 from distbench.core.errors import UserError
-from distbench.storage.machine import fingerprint
+from distbench.storage.machine import machine_diff
 from distbench.storage.results import CellResult
 from distbench.storage.stored_run import StoredRun
 
@@ -97,9 +97,12 @@ def history_noise(history: list[StoredRun], like: StoredRun | None = None,
     (:func:`differences` empty: the same configuration, data and workload code) over as
     many processes. Runs of another batch or profile under the same id have another spread
     (a longer profile's is smaller), and so has a median over other processes (pytest's one
-    against ``run``'s three), which would narrow the interval of runs it did not come from.
+    against ``run``'s three), which would narrow the interval of runs it did not come from;
+    and runs of another software fingerprint (TensorFlow, Keras, Python, the environment:
+    a run before an upgrade, in the same machine folder) are left out too, as ``check``
+    refuses to compare such runs directly.
 
-    ``leave_out`` are the runs compared (A and B): their differences are the step in
+    ``leave_out`` are the runs compared (A and B), and copies of them: their differences are the step in
     question, and in a short history they would be most of the noise it is judged against
     (with 3 runs, one of two differences: any step, however large, undecided). So a
     comparison needs 3 runs besides them.
@@ -111,9 +114,11 @@ def history_noise(history: list[StoredRun], like: StoredRun | None = None,
     below :data:`MIN_NOISE_SD`.
     """
     values: dict[str, list[float]] = {}
-    left_out = {(run.machine_id, run.number) for run in leave_out}
+    left_out = {(run.machine_id, run.number) for run in leave_out} | {run.measurements for run in leave_out}
     for run in history:
-        if (run.machine_id, run.number) in left_out:
+        if {(run.machine_id, run.number), run.measurements} & left_out:
+            continue
+        if like is not None and machine_diff(run.machine_info, like.machine_info):
             continue
         for cell, result in run.results.items():
             estimate = result.estimate if result.measured else None
@@ -283,12 +288,6 @@ def check_tolerance(tolerance: float, direction: str, metric: str) -> None:
     if direction == "lower" and tolerance >= 1:
         raise UserError(f"--accuracy-tolerance {tolerance:g} is a share of A's {metric or 'metric'}, which is lower-is-"
                         f"better: it would pass B at {1 + tolerance:g} times A's value; {give}")
-
-
-def machine_diff(a: dict, b: dict) -> list[tuple[str, object, object]]:
-    """The fingerprint fields that differ between two machine_info dicts."""
-    fa, fb = fingerprint(a.get("distbench", a)), fingerprint(b.get("distbench", b))
-    return [(k, fa[k], fb[k]) for k in fa if fa[k] != fb[k]]
 
 
 def compare_cell(a: CellResult, b: CellResult, threshold: float, noise_a: Noise | None = None,

@@ -103,7 +103,7 @@ def _latest_cells(history: list[StoredRun]) -> dict[str, tuple[StoredRun, CellRe
 def _fingerprint_differences(histories: dict[str, list[StoredRun]], machines: list[str]) -> list[tuple]:
     """The fingerprint fields whose values differ between machines (each machine's latest run)."""
     infos = {m: histories[m][-1].machine_info for m in machines}
-    prints = {m: fingerprint(info.get("distbench", info)) for m, info in infos.items()}   # as compare.machine_diff
+    prints = {m: fingerprint(info.get("distbench", info)) for m, info in infos.items()}   # as machine.machine_diff
     fields = list(dict.fromkeys(k for p in prints.values() for k in p))
     return [(k, {m: prints[m].get(k) for m in machines}) for k in fields
             if len({repr(prints[m].get(k)) for m in machines}) > 1]

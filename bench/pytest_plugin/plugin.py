@@ -310,8 +310,8 @@ def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info
     if "distbench" not in machine_info:
         return
     # inside the hook: see the note on imports at the top
-    from distbench.analysis.compare import machine_diff
     from distbench.render.comparison_table import machine_line
+    from distbench.storage.machine import machine_diff
 
     diff = machine_diff(compared_benchmark.get("machine_info", {}), machine_info)
     if diff:

@@ -152,6 +152,12 @@ def fingerprint(info: dict) -> dict:
     return fp
 
 
+def machine_diff(a: dict, b: dict) -> list[tuple[str, object, object]]:
+    """The fingerprint fields that differ between two machine_info dicts."""
+    fa, fb = fingerprint(a.get("distbench", a)), fingerprint(b.get("distbench", b))
+    return [(k, fa[k], fb[k]) for k in fa if fa[k] != fb[k]]
+
+
 def machine_id(info: dict, arch: str | None = None) -> str:
     """A readable, stable folder name for this hardware, e.g. ``x86_64-2cpu-nogpu-1a2b3c``.
 

@@ -132,6 +132,26 @@ def test_runs_of_other_process_counts_stay_out_of_a_run_s_noise(tmp_path):
     assert history_noise(three + one, like=three[0])[CELL].runs == 4
 
 
+def test_runs_before_a_software_upgrade_and_copies_of_the_runs_compared_stay_out_of_the_noise(tmp_path):
+    """A TensorFlow upgrade keeps the machine folder (its id is the hardware's): runs of the
+    older version were pooled into the newer runs' noise, and one of them, 3x slower, took
+    check's interval from [0.74, 1.12] to [0.02, 37.39] with no word, while check refuses to
+    compare two such runs directly. And A given as a copy in another folder was counted
+    again through its original in this one."""
+    import copy
+
+    older = copy.deepcopy(INFO)
+    older["distbench"]["tensorflow"] = "2.20.0"
+    mixed = [run_with(tmp_path, m, seed=i, spread=0.001, info=older if i == 2 else INFO)
+             for i, m in enumerate([10.0, 10.3, 30.0, 10.1, 10.2, 10.0])]
+    noise = history_noise(mixed, like=mixed[-1], leave_out=(mixed[-2], mixed[-1]))[CELL]
+    assert noise.runs == 3 and noise.sd < 0.05, noise   # 10.0, 10.3 and 10.1: not the 30.0 of the older version
+    assert history_noise(mixed, like=mixed[2], leave_out=(mixed[2],)) == {}   # the older version's own: one run
+    elsewhere = load(save(tmp_path, {CELL: [record(CELL, samples(10.1, seed=3, spread=0.001))]}, machine="other"))
+    assert elsewhere.measurements == mixed[3].measurements
+    assert history_noise(mixed, like=mixed[-1], leave_out=(elsewhere, mixed[-1]))[CELL].runs == 3   # 0, 1 and 4
+
+
 def test_the_interval_between_stored_runs_holds_its_95_percent():
     """Run-level log medians drawn at random (sd 0.1), a history of n of them, and A and B two
     more: the interval of B/A, from the history's robust spread, holds B/A's truth (1) 95% of
