@@ -97,17 +97,29 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _latest_plain(storage: Storage, ref: str | None):
+    """``--run``'s run; without one, the latest that is not an interleaved run (``check
+    --against`` and ``ab`` save theirs in the same folder: the latest was nearly always one,
+    and refused). An interrupted run is not passed over: its missing cells fail the check."""
+    latest = load_ref(storage, ref or "latest")
+    if ref is not None or not latest.interleaved:
+        return latest
+    plain = [r for r in load_history(storage.runs(latest.machine_id))[0] if not r.interleaved]
+    return plain[-1] if plain else latest
+
+
 def check_baseline(args: argparse.Namespace) -> int:
     """``check --baseline``: the latest (or ``--run``) stored run against a stored baseline."""
     tolerance = accuracy_tolerance_of(args, compare.DEFAULT_ACCURACY_TOLERANCE)
     overrides = _cell_thresholds(args.cell_threshold)
     storage = Storage(args.results)
-    baseline, current = load_ref(storage, args.baseline), load_ref(storage, args.run or "latest")
+    baseline, current = load_ref(storage, args.baseline), _latest_plain(storage, args.run)
     _two_runs(("--baseline", args.baseline, baseline), ("--run", args.run or "latest", current),
               "`check --baseline N` with a run saved after N")
     for flag, ref, run in (("--baseline", args.baseline, baseline), ("--run", args.run or "latest", current)):
         if run.interleaved:
-            plain = [f"{r.number:04d}" for r in history(storage, run.machine_id) if not r.interleaved][-5:]
+            plain = [f"{r.number:04d}" for r in load_history(storage.runs(run.machine_id))[0]
+                     if not r.interleaved and not r.interrupted][-5:]
             those = f"the latest of machine {run.machine_id}: {', '.join(plain)}" if plain else "it has none stored"
             raise UserError(f"{flag} {ref} is run {run.number}, an interleaved run (`check --against` or `ab`, cells "
                             "<id>@A and <id>@B, judged when it ran); check --baseline compares runs of `distbench run` "

@@ -389,21 +389,30 @@ def test_check_without_history_is_undecided_and_fails_closed(capsys, tmp_path):
                          "was, besides A and B)" in out, out
 
 
-def test_check_baseline_against_an_interleaved_latest_run_says_what_it_is(capsys, results):
-    """After a `check --against` (stored as the latest run), `check --baseline 1` names it."""
+def test_check_baseline_after_an_interleaved_run_checks_the_latest_plain_one(capsys, results):
+    """After a `check --against` (stored as the latest run), `check --baseline 1` refused
+    it: the latest run was nearly always an interleaved one. It now checks the latest plain
+    run; an interleaved run named is refused, naming plain runs to give (an interrupted
+    one had been among them)."""
     from pathlib import Path
 
     from distbench.storage.files import Storage
     from tests.bench.runs import MACHINE, document
 
+    cut = document({CELL: [record(CELL, samples(10.0, seed=8))]})
+    cut["distbench"]["interrupted"] = True
+    Storage(results).save(cut, MACHINE)   # run 8
     doc = document({f"{CELL}@A": [record(CELL, samples(10.0, seed=9))], f"{CELL}@B": [record(CELL, samples(10.0))]})
     doc["distbench"]["interleaved"] = {"a": {}, "b": {}, "cells": {}}
-    Storage(results).save(doc, MACHINE)
+    Storage(results).save(doc, MACHINE)   # run 9
     before = {p: p.read_bytes() for p in Path(results).glob("*/*.json")}
-    code, _, err = run_cli(capsys, "check", "--baseline", "1", "--results", results)
-    assert code == 2 and err.count("\n") == 1
-    assert "--run latest is run 8, an interleaved run (`check --against` or `ab`" in err
-    assert err.rstrip().endswith(f"(the latest of machine {MACHINE}: 0003, 0004, 0005, 0006, 0007).")   # not `list`
+    code, out, err = run_cli(capsys, "check", "--baseline", "1", "--results", results)
+    assert code == 1 and "B INTERRUPTED" in out and "B: x86_64-2cpu-nogpu-test00/0008_" in out, out + err
+    for argv in (["--run", "latest"], ["--run", "9"]):
+        code, _, err = run_cli(capsys, "check", "--baseline", "1", *argv, "--results", results)
+        assert code == 2 and err.count("\n") == 1
+        assert f"--run {argv[1]} is run 9, an interleaved run (`check --against` or `ab`" in err
+        assert err.rstrip().endswith(f"(the latest of machine {MACHINE}: 0003, 0004, 0005, 0006, 0007).")   # not 0008
     assert {p: p.read_bytes() for p in Path(results).glob("*/*.json")} == before
 
 
