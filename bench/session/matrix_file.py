@@ -179,6 +179,8 @@ def _option_value(path: Path, key: str, value, option: options.Option):
         return [_chosen(path, key, _typed(path, key, v, str), option) for v in items]
     if option.flag:
         return _typed(path, key, value, bool)
+    if option.name in PATH_KEYS and not isinstance(value, str):   # results = 5 made a folder named 5
+        raise UserError(f"{path}: {key} must be a path, a string; received {value!r}.")
     value = _chosen(path, key, _typed(path, key, value, option.type or str), option)
     if isinstance(value, str) and not value.strip():   # data = "" read as the file's own folder
         raise UserError(f"{path}: {key} = {value!r} is empty; valid: {option.help}.")

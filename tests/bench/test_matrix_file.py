@@ -150,6 +150,17 @@ def test_a_tool_distbench_that_is_no_table_is_one_line_for_every_command(tmp_pat
                        "[tool.distbench] table of run options (strategies = [...], loops = [...], ...).\n"), err
 
 
+@pytest.mark.parametrize("text", ["results = 5", "data = 3", "results = true"])
+def test_a_path_that_is_no_string_is_refused(tmp_path, text):
+    """`results = 5` was read as the folder `5`, and the run saved there."""
+    path = tmp_path / "distbench.toml"
+    path.write_text(text + "\n")
+    key, _, value = text.partition(" = ")
+    shown = {"true": "True"}.get(value, value)
+    with pytest.raises(UserError, match=rf"^{path}: {key} must be a path, a string; received {shown}\.$"):
+        matrix_file.read(path)
+
+
 def test_a_number_where_the_option_takes_text_is_read_as_the_command_line_reads_it(tmp_path):
     """``prefetch = 4`` (N batches, as ``--prefetch 4``) was refused: "prefetch must be a string"."""
     path = tmp_path / "distbench.toml"
