@@ -310,6 +310,23 @@ def test_a_tf_keras_team_measures_fit_across_workers_from_its_project(project):
     assert record["data"]["source"] == f"folder:{project / 'data'}" and record["started"]["cwd"] == str(project)
 
 
+def test_tf_use_legacy_keras_in_the_shell_trains_with_tf_keras_and_the_option_still_wins(project):
+    """TensorFlow's own advice for Keras 2, `TF_USE_LEGACY_KERAS=1 distbench run`, trained
+    with Keras 3 and said nothing (each worker's variable is set from its cell's flavour)."""
+    run = [sys.executable, "-m", "distbench", "run", "--strategy", "default", "--loop", "custom", "--guard-seeds",
+           "0", "--no-peak", "--timing-cost-pairs", "0"]
+    env = {**_env(), "TF_USE_LEGACY_KERAS": "1"}
+    result = subprocess.run(run, cwd=project, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "tiny_sentiment-default-custom-tf_keras: ok" in result.stdout, result.stdout[-3000:]
+    (path,) = _runs(project)
+    (bench,) = json.loads(path.read_text())["benchmarks"]
+    assert bench["extra_info"]["distbench"]["repeats"][0]["keras"]["package"] == "tf-keras"
+    result = subprocess.run([*run, "--keras", "keras3", "--no-save"], cwd=project, capture_output=True, text=True,
+                            timeout=600, env=env)
+    assert result.returncode == 0 and "tiny_sentiment-default-custom: ok" in result.stdout, result.stdout[-3000:]
+
+
 @pytest.mark.parametrize("bench_as_package", [False, True], ids=["bench.py", "bench-package"])
 def test_the_project_s_own_tests_run_beside_the_plugin(tmp_path, bench_as_package):
     """pytest loads distbench's plugin in every run of the environment; a project's own

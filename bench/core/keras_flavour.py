@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 
 from distbench.core.errors import UserError
 
@@ -29,6 +30,13 @@ def check(flavour: str) -> str:
     if flavour not in FLAVOURS:
         raise UserError(f"Unknown Keras {flavour!r}. Known: {', '.join(FLAVOURS)}.")
     return flavour
+
+
+def asked_by_shell(environ=None) -> bool:
+    """Whether the environment asks for tf-keras as TensorFlow reads it (``TF_USE_LEGACY_KERAS``
+    of ``true``, ``True`` or ``1``): a run that names no flavour then trains with tf-keras
+    (it ran Keras 3, and said nothing, for users following TensorFlow's own advice)."""
+    return (os.environ if environ is None else environ).get(ENV) in ("true", "True", "1")
 
 
 def environment(flavour: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from distbench import loops, plugins, strategies, workloads
 from distbench.analysis import guard
-from distbench.core import references, targets
+from distbench.core import keras_flavour, references, targets
 from distbench.core.config import CellSpec, parse_matmul_shape
 from distbench.core.errors import UserError
 from distbench.core.records import CellRecord, missing
@@ -79,6 +79,8 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
         raise UserError(f"Repeats (--repeats) must be an integer >= 1; received {resolved['repeats']!r}.")
     check_settings(values)
     _check_target_settings(resolved, values)
+    if not resolved["keras"] and keras_flavour.asked_by_shell():   # as TensorFlow would read it
+        resolved["keras"] = ["tf_keras"]
     # References (module:Class, file.py:Class) are loaded here and selected by name; the
     # cells carry them so that their workers load the same classes (distbench.plugins).
     resolved["plugins"] = plugins.load_selection(resolved)
