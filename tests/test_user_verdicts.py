@@ -187,6 +187,19 @@ def test_an_unchanged_commit_is_not_found_slower(project):
     assert verdict in ("same", "undecided")
 
 
+def test_a_model_file_not_committed_at_the_revision_is_named_as_such(project):
+    """A new model file not yet `git add`-ed: the revision's side failed with "no file
+    /tmp/distbench-.../new_model.py", a path the user never made."""
+    where, shas = project
+    shutil.copy(where / "model.py", where / "new_model.py")
+    result = distbench(where, "check", "--against", "HEAD", "--workload", "new_model.py:Sentiment", "--max-pairs", "3",
+                       "--no-save")
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
+    said = " ".join(result.stdout.split())
+    assert (f"commit {shas[-1][:8]} has no file new_model.py (a file that is not committed, untracked or added later, "
+            "is only in the working tree: commit it to measure it at a revision)") in said, result.stdout[-3000:]
+
+
 def test_bisect_names_the_slow_commit_and_the_pairs_each_step_spent(tmp_path):
     # The slow-down sought is 40%; a step counts as slower beyond 20%. The slow commit comes
     # first after GOOD, so every step weighs a slower model against GOOD's: a step of an

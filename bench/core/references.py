@@ -15,6 +15,7 @@ import os
 import re
 import sys
 
+from distbench.core import worktrees
 from distbench.core.errors import UserError
 
 
@@ -90,6 +91,12 @@ def _classes(module) -> str:
 def _load_file(path: str, ref: str):
     path = os.path.abspath(path)
     if not os.path.isfile(path):
+        version = worktrees.inside(path)   # a revision's worktree (check --against, bisect)
+        if version:
+            commit, _, rest = version.partition("/")
+            raise UserError(f"Cannot load {ref!r}: commit {commit} has no file {rest} (a file that is not "
+                            "committed, untracked or added later, is only in the working tree: commit it to measure "
+                            "it at a revision).")
         raise UserError(f"Cannot load {ref!r}: no file {path}.")
     name = f"distbench_user_{os.path.splitext(os.path.basename(path))[0]}_{hashlib.sha1(path.encode()).hexdigest()[:8]}"
     if name in sys.modules:
