@@ -12,6 +12,7 @@ import os
 import re
 import sys
 
+import distbench
 from distbench.cli.args import (
     RUN_ONLY,
     add_format_arg,
@@ -55,6 +56,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="distbench", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"distbench {distbench.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_running_commands(sub)
     _add_stored_commands(sub)

@@ -277,3 +277,12 @@ def test_a_stored_run_command_finds_this_machine_s_runs_without_tensorflow(tmp_p
     assert result.stdout.rstrip().endswith("TensorFlow in the parent: False")
     compared = json.loads(result.stdout.rsplit("TensorFlow in the parent", 1)[0])
     assert (compared["a"], compared["b"]) == (f"{mine.name}/{stored[0].name}", f"{mine.name}/{stored[1].name}")
+
+
+def test_version_names_the_installed_distbench(capsys):
+    """`distbench --version` read "the following arguments are required: command"."""
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out == f"distbench {version('distbench')}\n"
