@@ -53,7 +53,7 @@ class Registry:
             try:
                 self.add(ep.load(), where)
             except Exception as exc:  # noqa: BLE001 - reported, and the rest still load
-                log.warning("distbench: skipped the %s plugin %s = %s: %s", self.kind, ep.name, ep.value, exc)
+                log.warning("skipped the %s plugin %s = %s: %s", self.kind, ep.name, ep.value, exc)
 
     def register(self, cls: type[T]) -> type[T]:
         """Class decorator: registers ``cls`` under ``cls.name``."""
