@@ -42,8 +42,6 @@ def load(ref: str, kind: str) -> str:
     """Loads the class ``ref`` names, registers it as a ``kind``; returns its name."""
     try:
         return registry_of(kind).add(references.find(ref), where=references.split_folder(ref)[0])
-    except BadReference:
-        raise
     except UserError as exc:
         raise BadReference(str(exc), kind, ref) from None
 

@@ -106,8 +106,6 @@ def trends(history: list[StoredRun], threshold: float = DEFAULT_THRESHOLD) -> li
     return sorted(found.values(), key=lambda t: order.index(t.workload))
 
 
-
-
 NoiseOf = Callable[..., Noise | None]
 
 

@@ -118,7 +118,8 @@ def _add_interleaved_commands(sub) -> None:
     which.add_argument("--baseline", help="a stored baseline run (path, number, latest~N)")
     which.add_argument("--against", metavar="REV", help="measure this project's working tree against its git revision REV now, "
                        "interleaved process by process")
-    p.add_argument("--run", default=None, help="with --baseline: the run to check (default: the latest that is not an interleaved run of check --against or ab)")
+    p.add_argument("--run", default=None, help="with --baseline: the run to check (default: the latest that is not "
+                   "an interleaved run of check --against or ab)")
     p.add_argument("--cell-threshold", action="append", default=[], metavar="CELL=X",
                    help="per-cell slow-down threshold, e.g. reuters_cnn-virtual-fit=0.4 (repeatable)")
     add_accuracy_tolerance_arg(p)
