@@ -289,6 +289,7 @@ def distbench_session(request: pytest.FixtureRequest):
     return session_of(request.config)
 
 
+@pytest.hookimpl(optionalhook=True)   # pytest-benchmark's hooks: absent under -p no:benchmark
 def pytest_benchmark_update_machine_info(config, machine_info: dict) -> None:
     """distbench's fingerprint in pytest-benchmark's own output (``--benchmark-json``) of a
     session whose matrix ran: it reads TensorFlow's devices, which a session of the project's
@@ -303,6 +304,7 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict) -> None:
     machine_info["distbench"] = distbench_machine_info(cpu=machine_info.get("cpu"))
 
 
+@pytest.hookimpl(optionalhook=True)   # pytest-benchmark's hooks: absent under -p no:benchmark
 def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info, compared_benchmark) -> None:
     """pytest-benchmark compares machine_info field by field and warns at any difference
     (a clock, a load average); distbench's fingerprint says what matters for speed (where

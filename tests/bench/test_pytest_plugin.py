@@ -109,6 +109,16 @@ def test_a_matrix_file_s_reference_that_does_not_load_is_refused_naming_the_file
                                      "attribute 'Nope' (the classes it defines: Small)."), result.stderr[-2000:]
 
 
+def test_the_project_s_tests_run_with_pytest_benchmark_turned_off(tmp_path):
+    """`-p no:benchmark`: distbench's hooks of pytest-benchmark's were unknown to pluggy, an
+    INTERNALERROR before any test, in every project of the environment."""
+    (tmp_path / "test_own.py").write_text("def test_own():\n    assert True\n")
+    for matrix in ("", '[tool.distbench]\nstrategies = ["default"]\n'):
+        (tmp_path / "pyproject.toml").write_text(matrix)
+        result = _pytest_in(tmp_path, "-p", "no:benchmark")
+        assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+
+
 def test_distbench_values_with_benchmark_only_and_no_matrix_file_are_refused(tmp_path):
     """Nothing reads them without a matrix file: `--benchmark-only --distbench-repeats 0`
     (or a workload asked for) ran the project's own benchmarks and said nothing."""
