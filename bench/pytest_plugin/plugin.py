@@ -52,7 +52,6 @@ def pytest_configure(config: pytest.Config) -> None:
     _one_value_each(config)   # again: a run whose pytest_cmdline_main is not called (pytester, xdist's workers)
     if config.getoption("benchmark_only", default=False) and matrix_file(config) is not None:
         node_ids.take(config)   # `distbench-matrix.py::test_cell[ID]`, as pytest prints a cell, is no path to collect
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # the matrix's workers: not an ordinary run's tests
     config.addinivalue_line("markers", f"{CELL_MARK}: a distbench benchmark cell (runs with --benchmark-only)")
 
 

@@ -119,6 +119,19 @@ def test_the_project_s_tests_run_with_pytest_benchmark_turned_off(tmp_path):
         assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
 
 
+def test_the_project_s_own_benchmarks_see_its_environment_unchanged(tmp_path):
+    """`--benchmark-only` set TF_CPP_MIN_LOG_LEVEL=2 in the pytest process, for the
+    project's own benchmarks too (its workers get theirs at their start)."""
+    (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nworkloads = ["matmul"]\nstrategies = ["default"]\n'
+                                             'no_peak = true\nmatmul_repeats = 2\nno_save = true\n')
+    (tmp_path / "test_own.py").write_text("import os\n\n\ndef test_own(benchmark):\n    benchmark(sum, [1])\n"
+                                          "    assert 'TF_CPP_MIN_LOG_LEVEL' not in os.environ\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL")}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                             "--benchmark-only"], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0 and "2 passed" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
+
+
 def test_distbench_values_with_benchmark_only_and_no_matrix_file_are_refused(tmp_path):
     """Nothing reads them without a matrix file: `--benchmark-only --distbench-repeats 0`
     (or a workload asked for) ran the project's own benchmarks and said nothing."""
