@@ -163,6 +163,12 @@ def apply(selected: list[str], ps: int, gpus: int | None = None, environ=os.envi
     node's GPUs (default: listed here, only inside a job step)."""
     if environ.get("TF_CONFIG") or not in_job_step(environ):
         return None
+    single = [s for s in selected or () if s not in ACROSS]
+    if single:   # each task ran them, at once (tasks that share a node timed each other), and saved its own run
+        raise UserError(f"A SLURM job step of {environ['SLURM_STEP_NUM_TASKS'].strip()} tasks runs distbench on every "
+                        f"task, so each would measure {', '.join(single)} at once, one run per task: measure "
+                        "single-process cells in a step of one task (srun -n 1), and select one cross-process "
+                        "strategy for a step of several (--strategy multi_worker or --strategy parameter_server).")
     across = [s for s in (selected or ACROSS) if s in ACROSS]
     if not across:
         return None

@@ -42,9 +42,27 @@ def test_the_step_s_tasks_become_the_strategy_s_roles(monkeypatch):
 def test_outside_a_step_or_with_tf_config_nothing_changes_and_two_strategies_are_refused():
     assert slurm.apply(["multi_worker"], 1, 0, {}) is None
     assert slurm.apply(["multi_worker"], 1, 0, {**_step(0, 2, 9000), "TF_CONFIG": "{}"}) is None
-    assert slurm.apply(["default"], 1, 0, _step(0, 2, 9000)) is None
+    assert slurm.apply(["default"], 1, 0, {**_step(0, 2, 9000), "TF_CONFIG": "{}"}) is None
     with pytest.raises(UserError, match="A SLURM job step is the cluster of one strategy"):
         slurm.apply([], 1, 0, _step(0, 2, 9000))   # all strategies: both cross-process ones
+
+
+@pytest.mark.parametrize("selected", [["default"], ["default", "multi_worker"]])
+def test_single_process_cells_in_a_step_of_several_tasks_are_refused_on_every_task(tmp_path, selected):
+    """Each task ran them at once (two on a node: DISTURBED 44% and 51%), and each saved its
+    own run; beside a cluster cell, every task still timed them, the chief's disturbed."""
+    for rank in (0, 1):
+        with pytest.raises(UserError, match=r"^A SLURM job step of 2 tasks runs distbench on every task, so each "
+                                            r"would measure default at once, one run per task: measure single-process "
+                                            r"cells in a step of one task \(srun -n 1\)"):
+            slurm.apply(selected, 1, 0, _step(rank, 2, 9000))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_CONFIG")}
+    argv = [sys.executable, "-m", "distbench", "run", *(a for s in selected for a in ("--strategy", s)), "--results",
+            str(tmp_path / "results")]
+    result = subprocess.run(argv, env={**env, **_step(1, 2, 9000)}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.startswith("distbench: error: A SLURM job step of 2 tasks"), \
+        result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "results").exists()
 
 
 def _nodes(rank: int, **extra) -> dict:
