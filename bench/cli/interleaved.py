@@ -15,7 +15,7 @@ from distbench.core.config import CellSpec, fraction
 from distbench.core.errors import UserError
 from distbench.render import bisect_lines, plan_table, run_table, summary, tables, verdicts
 from distbench.session import bisect, interleave, options, plan
-from distbench.session.side import Side, parse_side
+from distbench.session.side import Side, parse_side, with_inherited
 from distbench.session.paired_run import Pairs, run_pairs
 from distbench.storage.files import Storage
 from distbench.workloads.registry import WORKLOADS
@@ -52,8 +52,8 @@ def _refuse(flags: list[str], form: str, what: str, valid: str) -> None:
 
 
 def cmd_ab(args: argparse.Namespace) -> int:
-    return _interleaved(args, parse_side("A", args.a, options.spec_changes),
-                        parse_side("B", args.b, options.spec_changes))
+    return _interleaved(args, *with_inherited(parse_side("A", args.a, options.spec_changes),
+                                              parse_side("B", args.b, options.spec_changes)))
 
 
 def _interleaved(args: argparse.Namespace, a: Side, b: Side) -> int:

@@ -352,7 +352,7 @@ def setting_lines(a, b, cells) -> list[str]:
     env_a, env_b = getattr(a, "env", None) or {}, getattr(b, "env", None) or {}
     for k in sorted({*env_a, *env_b}):   # an environment variable (oneDNN off) had gone unsaid
         if env_a.get(k) != env_b.get(k):
-            differ.setdefault(k, (env_a.get(k, "(as inherited)"), env_b.get(k, "(as inherited)")))
+            differ.setdefault(k, (env_a.get(k, _inherited(a, k)), env_b.get(k, _inherited(b, k))))
     if not differ:
         return []
     line = "The sides differ in: " + "; ".join(f"{k} A {va}, B {vb}" for k, (va, vb) in differ.items())
@@ -360,6 +360,14 @@ def setting_lines(a, b, cells) -> list[str]:
         line += (" (a step of another batch is another amount of work: B/A compares the time per example, a step's "
                  "time over its global batch; the medians A and B are per step)")
     return [line]
+
+
+def _inherited(side, name: str) -> str:
+    """A variable the side does not set, as its workers had it from the command."""
+    known = getattr(side, "inherited", None) or {}
+    if name not in known:
+        return "(as inherited)"
+    return "(unset)" if known[name] is None else f"{known[name]} (as inherited)"
 
 
 OTHER_WORK = ("the versions' matrix files set another batch, so that a step is another amount of work, or another "

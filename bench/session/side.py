@@ -29,6 +29,7 @@ class Side:
     env: dict = field(default_factory=dict)       # environment variables of its workers
     checkout: Checkout | None = None              # its version of the project (None: as it is here)
     task: str = "cell"                            # what its workers do (distbench.worker's tasks)
+    inherited: dict = field(default_factory=dict)  # the command's value (None: unset) of a variable the other side sets
 
     def settings(self, base: CellSpec) -> CellSpec:
         """``base`` with this side's settings, those the cell reads (the rest stay at their defaults)."""
@@ -66,8 +67,16 @@ class Side:
 
     def describe(self) -> dict:
         """The side as the stored run names it."""
-        return {"label": self.label, "changes": self.changes, "env": self.env,
+        return {"label": self.label, "changes": self.changes, "env": self.env, "inherited": self.inherited,
                 "code": self.checkout.describe() if self.checkout else {}}
+
+
+def with_inherited(a: Side, b: Side, environ=os.environ) -> tuple[Side, Side]:
+    """The sides, each with the command's own value of a variable only the other sets (what
+    its workers inherit: `TF_ENABLE_ONEDNN_OPTS A (as inherited), B 1` said not which)."""
+    names = {*a.env, *b.env}
+    return tuple(replace(side, inherited={k: environ.get(k) for k in sorted(names - set(side.env))})
+                 for side in (a, b))
 
 
 def parse_side(name: str, text: str, parse_options: Callable[[list[str]], dict]) -> Side:

@@ -17,7 +17,7 @@ from distbench.render import units, verdicts
 from distbench.session import bisect
 from distbench.session import interleave as ab
 from distbench.session import options
-from distbench.session.side import parse_side
+from distbench.session.side import parse_side, with_inherited
 from distbench.storage.files import load, save_run
 
 from tests.bench.runs import record, samples
@@ -555,6 +555,15 @@ def test_the_sides_settings_that_differ_are_named():
                                 pairs.outcome([cell]))
     (line,) = [line for line in env if line.startswith("The sides differ in: ")]
     assert line == ("The sides differ in: intra_op_threads A 1, B 0; TF_ENABLE_ONEDNN_OPTS A (as inherited), B 0"), line
+    # ... with the value A's workers inherit from the command (it was said not which).
+    for environ, said in (({"TF_ENABLE_ONEDNN_OPTS": "1"}, "A 1 (as inherited), B 0"), ({}, "A (unset), B 0")):
+        a, b = with_inherited(ab.Side("A", ""), ab.Side("B", "TF_ENABLE_ONEDNN_OPTS=0",
+                                                            env={"TF_ENABLE_ONEDNN_OPTS": "0"}), environ)
+        assert a.inherited == {"TF_ENABLE_ONEDNN_OPTS": environ.get("TF_ENABLE_ONEDNN_OPTS")} and b.inherited == {}
+        (line,) = [line for line in verdicts.paired_lines(a, b, pairs.outcome([cell]))
+                   if line.startswith("The sides differ in: ")]
+        assert line == f"The sides differ in: TF_ENABLE_ONEDNN_OPTS {said}", line
+        assert a.describe()["inherited"] == a.inherited
 
 
 def test_sides_that_set_the_keras_flavour_compare_once_not_once_per_flavour_cell():
