@@ -137,7 +137,8 @@ def note_lines(results: dict[str, CellResult]) -> list[str]:
     a note naming a process's own ports is not one, even when one process ran)."""
     groups: dict[str, list[str]] = {}
     for r in _shown(results):
-        if r.shared_hardware and not r.strategy_info.get("virtual_devices"):   # virtual cells' notes say it
+        # Virtual cells' notes say it; one worker process (--workers 1) distributes nothing.
+        if r.shared_hardware and not r.strategy_info.get("virtual_devices") and r.strategy_info.get("workers") != 1:
             groups.setdefault(LOCAL_PROCESSES, []).append(r.id)
         said = [(rep.get("strategy") or {}).get("notes") or [] for rep in r.ok]
         for note in (n for n in said[0] if all(n in other for other in said[1:])) if said else ():

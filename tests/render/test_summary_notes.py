@@ -53,6 +53,11 @@ def test_the_summary_says_which_cells_were_disturbed_and_what_their_strategy_not
     one = record("reuters_cnn-multi_worker-custom", samples(15.0), replicas=2)   # --repeats 1: each port note was a line
     one["strategy"]["notes"] = ["2 worker processes (127.0.0.1:57155, 127.0.0.1:60585)"]
     assert "127.0.0.1" not in render_summary(load(save(tmp_path, {one["cell"]: [one]})).results)
+    alone = record("reuters_cnn-multi_worker-custom", samples(15.0))   # --workers 1: no process to distribute to
+    alone["strategy"].update(workers=1, shared_hardware=True, notes=["1 worker process (--workers 1: this process "
+                                                                     "alone, no cluster)"])
+    text = render_summary(load(save(tmp_path, {alone["cell"]: [alone]})).results)
+    assert "this process alone" in text and "the cost of distributing" not in text, text
 
 
 def test_compare_across_machines_says_whose_noise_it_used_and_which_side_was_disturbed(tmp_path, capsys):
