@@ -77,7 +77,8 @@ class ParameterServerAdapter(StrategyAdapter):
             return Availability.no(f"parameter_server: TF_CONFIG is set but unusable: {exc}")
         task = config["task"]
         if task["type"] != "chief":
-            return Availability.no(f"parameter_server: this process is {task['type']} {task['index']} of TF_CONFIG's "
+            whose = "the SLURM job step's" if source() == "slurm" else "TF_CONFIG's"
+            return Availability.no(f"parameter_server: this process is {task['type']} {task['index']} of {whose} "
                                    "cluster; run `distbench serve` here (the chief runs the cells)")
         return Availability.yes(f"TF_CONFIG: {roles['worker']} workers, {roles['ps']} parameter servers")
 

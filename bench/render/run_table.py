@@ -269,7 +269,8 @@ def overhead_progress_line(spec) -> str:
     return f"[overhead] {spec.id}: the harness's cell against a bare TensorFlow loop, process pairs ..."
 
 
-NOT_SAVED = "Not saved: this process is a non-chief worker of a TF_CONFIG cluster; the chief saves the run."
+NOT_SAVED = ("Not saved: this process is a task of a cluster (TF_CONFIG's, or a SLURM job step's) other than its "
+             "chief; the chief saves the run.")
 INTERRUPTED = "distbench: interrupted; the cells that finished were saved, marked as an interrupted run"
 INTERRUPTED_UNSAVED = "distbench: interrupted"
 

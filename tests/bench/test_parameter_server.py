@@ -130,6 +130,9 @@ def test_the_chief_runs_the_cells_and_a_server_task_is_told_to_serve(monkeypatch
     assert adapter.availability(hw).ok and adapter.local_processes() == 1
     monkeypatch.setenv("TF_CONFIG", json.dumps(_config("ps", 0)))
     assert "this process is ps 0 of TF_CONFIG's cluster; run `distbench serve` here" in adapter.availability(hw).reason
+    monkeypatch.setenv("DISTBENCH_CLUSTER_SOURCE", "slurm")   # TF_CONFIG set by distbench from the job step: said so
+    assert "this process is ps 0 of the SLURM job step's cluster; run" in adapter.availability(hw).reason
+    monkeypatch.delenv("DISTBENCH_CLUSTER_SOURCE")
     monkeypatch.delenv("TF_CONFIG")
     local = strategies.get("parameter_server", workers=3, ps=2)
     assert local.local_processes() == 6
