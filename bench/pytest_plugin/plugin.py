@@ -355,6 +355,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     from distbench.render import summary
     terminalreporter.section("distbench")
     terminalreporter.write_line(distbench.summary())
+    pooled = summary.pooled_line(distbench.results)
+    if pooled:
+        terminalreporter.write_line("\n" + pooled)
     if distbench.saved:
         terminalreporter.write_line("\n" + summary.saved_line(distbench.saved))
     if distbench.unsaved:

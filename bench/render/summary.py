@@ -272,3 +272,12 @@ def saved_line(path) -> str:
 
 def _interval(r, short: bool = False) -> str:
     return units.interval_cell(r, short)
+
+
+def pooled_line(results: dict) -> str | None:
+    """Under pytest, where a cell ran in several processes: which of the two medians printed
+    is which (pytest-benchmark's and distbench's differed, neither said why)."""
+    if not any(r.processes > 1 for r in results.values() if r.measured):
+        return None
+    return wrap("pytest-benchmark's table pools the steps of a cell's processes; distbench's median and interval "
+                "are over the processes (each one's median), the unit that varies.")

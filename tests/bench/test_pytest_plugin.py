@@ -132,6 +132,18 @@ def test_the_project_s_own_benchmarks_see_its_environment_unchanged(tmp_path):
     assert result.returncode == 0 and "2 passed" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
 
 
+def test_with_several_processes_a_cell_the_two_tables_say_whose_median_is_which(tmp_path):
+    """`--distbench-repeats 2`: pytest-benchmark's median (every process's steps pooled) and
+    distbench's (over the processes) differed, and neither table said why."""
+    (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nworkloads = ["matmul"]\nstrategies = ["default"]\n'
+                                             'no_peak = true\nmatmul_repeats = 2\nno_save = true\n')
+    said = "pytest-benchmark's table pools the steps of a cell's processes; distbench's median and interval are over"
+    for repeats in ("1", "2"):
+        result = _pytest_in(tmp_path, "--benchmark-only", "--distbench-repeats", repeats)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+        assert (said in " ".join(result.stdout.split())) == (repeats == "2"), result.stdout[-3000:]
+
+
 def test_distbench_values_with_benchmark_only_and_no_matrix_file_are_refused(tmp_path):
     """Nothing reads them without a matrix file: `--benchmark-only --distbench-repeats 0`
     (or a workload asked for) ran the project's own benchmarks and said nothing."""
