@@ -98,14 +98,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _latest_plain(storage: Storage, ref: str | None):
-    """``--run``'s run; without one, the latest that is not an interleaved run (``check
+    """``--run``'s run, and how to name it; without one, the latest that is not an interleaved run (``check
     --against`` and ``ab`` save theirs in the same folder: the latest was nearly always one,
-    and refused). An interrupted run is not passed over: its missing cells fail the check."""
+    and refused). Nothing is passed over unsaid: a run after it that cannot be read is
+    refused (it may be the one to check), and an interrupted one is checked (its missing
+    cells fail the check)."""
     latest = load_ref(storage, ref or "latest")
     if ref is not None or not latest.interleaved:
-        return latest
-    plain = [r for r in load_history(storage.runs(latest.machine_id))[0] if not r.interleaved]
-    return plain[-1] if plain else latest
+        return latest, ref or "latest"
+    for path in reversed(storage.runs(latest.machine_id)):
+        run = load(path)   # UserError, one line, for one that cannot be read
+        if not run.interleaved:
+            return run, f"{run.number} (the latest that is not interleaved)"
+    return latest, "latest"
 
 
 def check_baseline(args: argparse.Namespace) -> int:
@@ -113,10 +118,10 @@ def check_baseline(args: argparse.Namespace) -> int:
     tolerance = accuracy_tolerance_of(args, compare.DEFAULT_ACCURACY_TOLERANCE)
     overrides = _cell_thresholds(args.cell_threshold)
     storage = Storage(args.results)
-    baseline, current = load_ref(storage, args.baseline), _latest_plain(storage, args.run)
-    _two_runs(("--baseline", args.baseline, baseline), ("--run", args.run or "latest", current),
+    baseline, (current, run_ref) = load_ref(storage, args.baseline), _latest_plain(storage, args.run)
+    _two_runs(("--baseline", args.baseline, baseline), ("--run", run_ref, current),
               "`check --baseline N` with a run saved after N")
-    for flag, ref, run in (("--baseline", args.baseline, baseline), ("--run", args.run or "latest", current)):
+    for flag, ref, run in (("--baseline", args.baseline, baseline), ("--run", run_ref, current)):
         if run.interleaved:
             plain = [f"{r.number:04d}" for r in load_history(storage.runs(run.machine_id))[0]
                      if not r.interleaved and not r.interrupted][-5:]

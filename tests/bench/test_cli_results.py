@@ -414,6 +414,11 @@ def test_check_baseline_after_an_interleaved_run_checks_the_latest_plain_one(cap
         assert f"--run {argv[1]} is run 9, an interleaved run (`check --against` or `ab`" in err
         assert err.rstrip().endswith(f"(the latest of machine {MACHINE}: 0003, 0004, 0005, 0006, 0007).")   # not 0008
     assert {p: p.read_bytes() for p in Path(results).glob("*/*.json")} == before
+    # A run after the latest plain one that cannot be read may be the one to check: refused, not passed over.
+    (eighth,) = Path(results).glob("*/0008_*.json")
+    eighth.write_text(eighth.read_text()[:300])
+    code, out, err = run_cli(capsys, "check", "--baseline", "1", "--results", results)
+    assert code == 2 and err.startswith(f"distbench: error: {eighth} is not valid JSON") and err.count("\n") == 1, err
 
 
 def test_plan_without_a_results_folder_says_so(capsys, tmp_path):
