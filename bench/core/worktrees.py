@@ -29,10 +29,10 @@ def prefix(commit: str) -> str:
 
 def orphaned(path: str) -> bool:
     """Whether ``path`` is a revision's worktree whose process has ended without removing it
-    (killed: SIGKILL, a CI job's timeout, the OOM killer). A live process of that pid, or
-    one not ours to signal, keeps it."""
+    (killed: SIGKILL, a CI job's timeout, the OOM killer). A live process of that pid, one
+    not ours to signal, or a folder not on this host (a repository shared by several) keeps it."""
     found = _OWNED.match(os.path.basename(os.path.normpath(path)))
-    if not found:
+    if not found or not os.path.isdir(path):   # not here: another host's, whose processes this one cannot see
         return False
     try:
         os.kill(int(found.group(1)), 0)

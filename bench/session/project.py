@@ -96,9 +96,11 @@ class Project:
             release(path)
             self._remove(path)
 
-    def _remove(self, path: str) -> None:
+    def _remove(self, path: str, locked_too: bool = False) -> None:
+        """Removes the worktree at ``path``; ``locked_too``: also one that ``git worktree
+        add`` locked while it made it and never unlocked (killed then: prune keeps it)."""
         try:
-            git(self.root, "worktree", "remove", "--force", path)
+            git(self.root, "worktree", "remove", "--force", *(["--force"] if locked_too else []), path)
         except UserError:
             shutil.rmtree(path, ignore_errors=True)
             try:
@@ -114,7 +116,7 @@ class Project:
         for path in [line.removeprefix("worktree ") for line in listed if line.startswith("worktree ")]:
             if worktrees.orphaned(path):
                 log.warning("removed the worktree %s, left by a distbench command that was killed", path)
-                self._remove(path)
+                self._remove(path, locked_too=True)
 
 
 @dataclass(frozen=True)

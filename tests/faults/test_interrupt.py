@@ -5,6 +5,7 @@ interrupted run, exits 130, and leaves no worker and no git worktree behind."""
 import json
 import re
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -163,10 +164,20 @@ def test_a_worktree_left_by_a_killed_check_against_is_removed_by_the_next_one(tm
     for pid in _in(left) + _in(str(project)):   # a worker or server that outlived its parent
         os.kill(pid, signal.SIGKILL)
     live = str(tmp_path / f"distbench-00000000-{os.getpid()}-x")   # as a command measuring now names its own
-    subprocess.run(["git", "worktree", "add", "--detach", live, "HEAD"], cwd=project, check=True, capture_output=True)
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    elsewhere = str(tmp_path / f"distbench-00000000-{ended.pid}-y")   # another host's (a shared repository): not here
+    # Killed inside `git worktree add`: the worktree stays locked ("initializing"), which
+    # `remove --force` and prune leave (it was left in a run of this test).
+    locked = str(tmp_path / f"distbench-00000000-{ended.pid}-z")
+    for path in (live, elsewhere, locked):
+        subprocess.run(["git", "worktree", "add", "--detach", path, "HEAD"], cwd=project, check=True, capture_output=True)
+    subprocess.run(["git", "worktree", "lock", "--reason", "initializing", locked], cwd=project, check=True)
+    shutil.rmtree(elsewhere)
     with Project.find(cwd=str(project)).checkout("HEAD") as checkout:
-        assert sorted(_worktrees(project)) == sorted([str(project), live, checkout.path])
-    assert sorted(_worktrees(project)) == sorted([str(project), live]) and not os.path.exists(left)
+        assert sorted(_worktrees(project)) == sorted([str(project), live, elsewhere, checkout.path])
+    assert sorted(_worktrees(project)) == sorted([str(project), live, elsewhere])
+    assert not os.path.exists(left) and not os.path.exists(locked)
     assert f"removed the worktree {left}, left by a distbench command that was killed" in caplog.text
 
 
