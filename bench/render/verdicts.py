@@ -351,7 +351,7 @@ def setting_lines(a, b, cells) -> list[str]:
                 differ.setdefault(k, (getattr(spec_a, k), getattr(spec_b, k)))
     env_a, env_b = getattr(a, "env", None) or {}, getattr(b, "env", None) or {}
     for k in sorted({*env_a, *env_b}):   # an environment variable (oneDNN off) had gone unsaid
-        if env_a.get(k) != env_b.get(k):
+        if _effective(a, env_a, k) != _effective(b, env_b, k):
             differ.setdefault(k, (env_a.get(k, _inherited(a, k)), env_b.get(k, _inherited(b, k))))
     if not differ:
         return []
@@ -360,6 +360,15 @@ def setting_lines(a, b, cells) -> list[str]:
         line += (" (a step of another batch is another amount of work: B/A compares the time per example, a step's "
                  "time over its global batch; the medians A and B are per step)")
     return [line]
+
+
+_UNKNOWN = object()   # a variable a side inherits at a value not known here: unlike any value set
+
+
+def _effective(side, env: dict, name: str):
+    """The value ``name`` has in the side's workers (set, or inherited from the command)."""
+    known = getattr(side, "inherited", None) or {}
+    return env[name] if name in env else known.get(name) if name in known else _UNKNOWN
 
 
 def _inherited(side, name: str) -> str:

@@ -14,6 +14,7 @@ from distbench.core import keras_flavour
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.worktrees import VERSION_ENV
+from distbench.launchers.forkserver import WORKER_ENV
 from distbench.launchers.trees import CodeTree
 from distbench.session.plan import check_cell, check_data, check_read, data_source, read_only
 from distbench.session.project import Checkout
@@ -67,15 +68,15 @@ class Side:
 
     def describe(self) -> dict:
         """The side as the stored run names it."""
-        return {"label": self.label, "changes": self.changes, "env": self.env, "inherited": self.inherited,
+        return {"label": self.label, "changes": self.changes, "env": self.env,
                 "code": self.checkout.describe() if self.checkout else {}}
 
 
 def with_inherited(a: Side, b: Side, environ=os.environ) -> tuple[Side, Side]:
     """The sides, each with the command's own value of a variable only the other sets (what
     its workers inherit: `TF_ENABLE_ONEDNN_OPTS A (as inherited), B 1` said not which)."""
-    names = {*a.env, *b.env}
-    return tuple(replace(side, inherited={k: environ.get(k) for k in sorted(names - set(side.env))})
+    names, started = {*a.env, *b.env}, {**environ, **WORKER_ENV}   # as its workers start (forkserver.start_env)
+    return tuple(replace(side, inherited={k: started.get(k) for k in sorted(names - set(side.env))})
                  for side in (a, b))
 
 

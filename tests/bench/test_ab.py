@@ -563,7 +563,14 @@ def test_the_sides_settings_that_differ_are_named():
         (line,) = [line for line in verdicts.paired_lines(a, b, pairs.outcome([cell]))
                    if line.startswith("The sides differ in: ")]
         assert line == f"The sides differ in: TF_ENABLE_ONEDNN_OPTS {said}", line
-        assert a.describe()["inherited"] == a.inherited
+    # B sets what A inherits (an A/A run): no difference; and what A's workers start with,
+    # not the command's own value (TF_CPP_MIN_LOG_LEVEL is theirs).
+    same = with_inherited(ab.Side("A", ""), ab.Side("B", "x", env={"TF_ENABLE_ONEDNN_OPTS": "1"}),
+                          {"TF_ENABLE_ONEDNN_OPTS": "1"})
+    assert not any(line.startswith("The sides differ") for line in verdicts.paired_lines(*same, pairs.outcome([cell])))
+    a, _ = with_inherited(ab.Side("A", ""), ab.Side("B", "x", env={"TF_CPP_MIN_LOG_LEVEL": "0"}),
+                          {"TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert a.inherited == {"TF_CPP_MIN_LOG_LEVEL": "2"} and "inherited" not in a.describe()
 
 
 def test_sides_that_set_the_keras_flavour_compare_once_not_once_per_flavour_cell():
