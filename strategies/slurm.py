@@ -156,14 +156,17 @@ def gpu_share(gpus: int, environ=os.environ) -> str | None:
     return ",".join(visible[local * share:(local + 1) * share])
 
 
-def apply(selected: list[str], ps: int, gpus: int | None = None, environ=os.environ) -> dict | None:
+def apply(selected: list[str], ps: int, gpus: int | None = None, environ=os.environ,
+          single: list[str] | None = None) -> dict | None:
     """In a job step without ``TF_CONFIG``, when the selection (``selected``: strategy
     names, empty for all) has a cross-process strategy: sets ``TF_CONFIG`` from the step
-    and returns it; None otherwise. One cross-process strategy per job step. ``gpus``: the
-    node's GPUs (default: listed here, only inside a job step)."""
+    and returns it; None otherwise. One cross-process strategy per job step, and no
+    single-process one (``single``: those of the selection; by default, all but the
+    built-in cross-process ones): a UserError. ``gpus``: the node's GPUs (default: listed
+    here, only inside a job step)."""
     if environ.get("TF_CONFIG") or not in_job_step(environ):
         return None
-    single = [s for s in selected or () if s not in ACROSS]
+    single = [s for s in selected or () if s not in ACROSS] if single is None else single
     if single:   # each task ran them, at once (tasks that share a node timed each other), and saved its own run
         raise UserError(f"A SLURM job step of {environ['SLURM_STEP_NUM_TASKS'].strip()} tasks runs distbench on every "
                         f"task, so each would measure {', '.join(single)} at once, one run per task: measure "

@@ -137,8 +137,9 @@ def note_lines(results: dict[str, CellResult]) -> list[str]:
     a note naming a process's own ports is not one, even when one process ran)."""
     groups: dict[str, list[str]] = {}
     for r in _shown(results):
-        # Virtual cells' notes say it; one worker process (--workers 1) distributes nothing.
-        if r.shared_hardware and not r.strategy_info.get("virtual_devices") and r.strategy_info.get("workers") != 1:
+        # Virtual cells' notes say it; one multi_worker process (--workers 1) distributes nothing.
+        alone = r.strategy_info.get("strategy") == "multi_worker" and r.strategy_info.get("workers") == 1
+        if r.shared_hardware and not r.strategy_info.get("virtual_devices") and not alone:
             groups.setdefault(LOCAL_PROCESSES, []).append(r.id)
         said = [(rep.get("strategy") or {}).get("notes") or [] for rep in r.ok]
         for note in (n for n in said[0] if all(n in other for other in said[1:])) if said else ():

@@ -88,7 +88,9 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
         resolved["data"] = data_source(resolved["data"])
     resolved["results"] = os.path.abspath(resolved["results"])
     # In a SLURM job step the step is the cluster: TF_CONFIG from it, before anything reads it.
-    slurm.apply(resolved["strategy"], resolved["ps"] or 1)
+    single = ([s for s in resolved["strategy"] if not strategies.STRATEGIES.get(s).across_processes]
+              if slurm.in_job_step() else None)   # a plugin's strategy says which it is
+    slurm.apply(resolved["strategy"], resolved["ps"] or 1, single=single)
     _cluster_sizes(resolved, values)
     if options.below_least("guard_seeds", resolved["guard_seeds"]):
         raise UserError(f"--guard-seeds must be >= 0 (0 or 1 turns the accuracy guard off); "

@@ -59,6 +59,7 @@ def test_single_process_cells_in_a_step_of_several_tasks_are_refused_on_every_ta
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_CONFIG")}
     argv = [sys.executable, "-m", "distbench", "run", *(a for s in selected for a in ("--strategy", s)), "--results",
             str(tmp_path / "results")]
+    assert slurm.apply(["theirs"], 1, 0, _step(0, 2, 9000), single=[]) is None   # a plugin's cross-process strategy
     result = subprocess.run(argv, env={**env, **_step(1, 2, 9000)}, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stderr.startswith("distbench: error: A SLURM job step of 2 tasks"), \
         result.stdout[-2000:] + result.stderr[-2000:]

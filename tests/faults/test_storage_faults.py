@@ -141,8 +141,8 @@ def _first_repeats(data: dict) -> list:
     (lambda data: _first_repeats(data).clear(), None),
 ])
 def test_a_run_damaged_where_only_report_or_check_read_is_one_line_not_a_traceback(tmp_path, capsys, damage, says):
-    """A time that is no ISO date (report's trends read it), a null test metric (check's
-    guard metric), a cell without records: report ended in a traceback for any one such
+    """A time that is no ISO date (report's trends read it), a null accuracy record (check's
+    guard metric; a null test metric in it is a lost one, and valid), a cell without records: report ended in a traceback for any one such
     run of the folder, and check exited 1, a regression to a CI gate."""
     for seed, median in enumerate([10.0, 10.2, 10.1, 10.0], 1):
         save(tmp_path, _cells(median, seed))

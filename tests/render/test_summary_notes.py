@@ -54,10 +54,13 @@ def test_the_summary_says_which_cells_were_disturbed_and_what_their_strategy_not
     one["strategy"]["notes"] = ["2 worker processes (127.0.0.1:57155, 127.0.0.1:60585)"]
     assert "127.0.0.1" not in render_summary(load(save(tmp_path, {one["cell"]: [one]})).results)
     alone = record("reuters_cnn-multi_worker-custom", samples(15.0))   # --workers 1: no process to distribute to
-    alone["strategy"].update(workers=1, shared_hardware=True, notes=["1 worker process (--workers 1: this process "
-                                                                     "alone, no cluster)"])
+    alone["strategy"].update(strategy="multi_worker", workers=1, shared_hardware=True,
+                             notes=["1 worker process (--workers 1: this process alone, no cluster)"])
     text = render_summary(load(save(tmp_path, {alone["cell"]: [alone]})).results)
     assert "this process alone" in text and "the cost of distributing" not in text, text
+    served = record("reuters_cnn-parameter_server-custom", samples(15.0))   # one worker, a ps, a coordinator
+    served["strategy"].update(strategy="parameter_server", workers=1, shared_hardware=True)
+    assert "the cost of distributing" in render_summary(load(save(tmp_path, {served["cell"]: [served]})).results)
 
 
 def test_compare_across_machines_says_whose_noise_it_used_and_which_side_was_disturbed(tmp_path, capsys):
