@@ -106,7 +106,7 @@ def _latest_plain(storage: Storage, ref: str | None):
     latest = load_ref(storage, ref or "latest")
     if ref is not None or not latest.interleaved:
         return latest, ref or "latest"
-    for path in reversed(storage.runs(latest.machine_id)):
+    for path in reversed(storage.runs(latest.machine_id)[:-1]):   # the latest, read, is the last
         run = load(path)   # UserError, one line, for one that cannot be read
         if not run.interleaved:
             return run, f"{run.number} (the latest that is not interleaved)"

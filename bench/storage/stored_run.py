@@ -61,7 +61,7 @@ class StoredRun:
         over the rest read as whole). None when it is whole."""
         try:
             self.commit, self.build, self.stored_at
-            empty = [cell for cell, records in self.cells().items() if not records]
+            empty = [cell for cell, result in self.results.items() if not result.repeats]
             wrong = [(cell, why) for cell, result in self.results.items()
                      if result.measured and (result.spec, result.estimate, result.process_medians,
                                              result.guard_metric, result.guard_direction)
