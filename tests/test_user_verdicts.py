@@ -588,3 +588,29 @@ def test_check_against_refuses_a_revision_side_that_imports_the_working_tree_s_p
     found = distbench(where, "check", "--against", "HEAD", *FAST, env={"PYTHONPATH": "src"})
     assert found.returncode == 1 and "SLOWER: sentiment-default-custom" in found.stdout, \
         found.stdout[-3000:] + found.stderr[-2000:]
+
+
+LOOP = """from distbench.loops.custom import CustomLoop
+
+
+class Steady(CustomLoop):
+    name = "steady"
+"""
+
+
+def test_check_against_refuses_a_revision_side_that_imports_the_working_tree_s_loop(tmp_path):
+    """The workload is a file (each side reads its own checkout's); the loop is the user's,
+    from a package reached through an absolute PYTHONPATH (as through an editable install).
+    Only the workload's modules were checked: side A ran the working tree's loop, and a loop
+    the change made slower read ``same``. Side A's worker now refuses it: exit 3."""
+    where = tmp_path / "loop project"
+    where.mkdir()
+    _git(where, "init", "-q")
+    _commit(where, "Base", {"model.py": MODEL.format(hidden=64), "src/mypkg/__init__.py": "",
+                            "src/mypkg/loops.py": LOOP, ".gitignore": "results/\n",
+                            "pyproject.toml": PYPROJECT.replace('loops = ["custom"]', 'loops = ["mypkg.loops:Steady"]')})
+    refused = distbench(where, "check", "--against", "HEAD", *FAST, env={"PYTHONPATH": str(where / "src")})
+    assert refused.returncode == 3, refused.stdout[-3000:] + refused.stderr[-2000:]
+    assert "\nPASS" not in refused.stdout and "RESULT: pass" not in refused.stdout
+    out = refused.stdout.replace("\n    ", " ")
+    assert "imported mypkg.loops from the working tree" in out, out[-3000:]

@@ -52,7 +52,7 @@ def _run(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware | Non
         set_up(spec, hw)   # before the user's modules, one of which may run a TensorFlow op when imported
     plugins.ensure(spec.plugins)   # classes from outside distbench, as the parent loaded them
     workload = workloads.get(spec.workload)
-    check_version(type(workload))   # another version's worker running the working tree's code: refused
+    _check_versions(spec, workload)   # another version's worker running the working tree's code: refused
     if spec.loop is not None:
         loops.get(spec.loop)  # unknown loop names fail before any set-up
         loops.release_kept()  # an earlier in-process cell's input iterators (distbench.loops.base.keep)
@@ -70,11 +70,21 @@ def _run(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware | Non
     record.update(runner_for(workload.kind)(spec, workload, adapter, strategy, hw, record["strategy"]["devices"]))
     # After the cell ran: a module the workload imported lazily (its optimizer's settings) counts.
     record["definition"] = definition(workload, spec.loop)
-    check_version(type(workload))   # and the modules it imported while it ran (a model built lazily)
+    _check_versions(spec, workload)   # and the modules it imported while it ran (a model built lazily)
     record["threads"] = devices.threads()
     record["wall_s"] = time.perf_counter() - started
     record.setdefault("phases", {})["set_up_s"] = set_up_s
     return record
+
+
+def _check_versions(spec: CellSpec, workload) -> None:
+    """Refuses, in a worker of another version of the project, the working tree's code in
+    the cell's workload, or in its loop or strategy where they are the user's (a loop of
+    an editable-installed package had run the working tree's on both sides: ``same``)."""
+    check_version(type(workload))
+    check_version(strategies.STRATEGIES.get(spec.strategy))
+    if spec.loop is not None:
+        check_version(loops.LOOPS.get(spec.loop))
 
 
 def _import_as_the_fork_server_did(spec: CellSpec) -> None:

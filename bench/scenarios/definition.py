@@ -92,10 +92,11 @@ class WorkingTreeCode(UserError):
 
 
 def check_version(cls: type) -> None:
-    """In a worker of another version of the project, refuses a workload whose project
-    modules were imported from the working tree instead (an editable install of the user's
-    package, or an absolute PYTHONPATH into it): both sides would run the working tree's
-    code, and the comparison would read ``same`` whatever the commit changed."""
+    """In a worker of another version of the project, refuses a class (a workload, a user's
+    loop or strategy) whose project modules were imported from the working tree instead (an
+    editable install of the user's package, or an absolute PYTHONPATH into it): both sides
+    would run the working tree's code, and the comparison would read ``same`` whatever the
+    commit changed."""
     paths = os.environ.get(VERSION_ENV)
     if not paths or _is_distbench(cls.__module__, "distbench"):   # distbench's own: the same on both sides
         return
