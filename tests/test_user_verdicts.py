@@ -368,6 +368,41 @@ def test_a_run_that_measures_nothing_is_no_pass_and_its_overhead_skips_too(tmp_p
     assert "distbench: nothing was measured (every cell skipped" in result.stdout, result.stdout[-3000:]
 
 
+FIT_COST_FAILS = """from distbench.scenarios import fit_cost
+
+
+def measure(spec):
+    raise RuntimeError("injected: the process that times fit's callback fails")
+
+
+fit_cost.measure = measure
+"""
+
+
+def test_a_failed_process_of_the_overhead_benchmark_fails_the_run(tmp_path):
+    """The process that times fit with and without the timing callback crashes (a
+    sitecustomize every worker imports makes it raise); the overhead's pairs are measured.
+    The record kept its "ok", so ``run --overhead`` exited 0 and pytest's overhead benchmark
+    passed, whatever design.md says of a failed overhead process."""
+    (tmp_path / "model.py").write_text(MODEL.format(hidden=8))
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    (tmp_path / "inject").mkdir()
+    (tmp_path / "inject" / "sitecustomize.py").write_text(FIT_COST_FAILS)
+    inject = {"PYTHONPATH": str(tmp_path / "inject")}
+    result = distbench(tmp_path, "run", "--overhead", "--guard-seeds", "0", "--steps-per-epoch", "20",
+                       "--timing-cost-pairs", "1", env=inject)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "fit's timing callback: not measured: " in result.stdout and "injected: the process" in result.stdout
+    assert "the harness adds" in result.stdout   # its pairs stand
+    result = subprocess.run([sys.executable, "-m", "pytest", "--benchmark-only", "-p", "no:cacheprovider",
+                             "--distbench-overhead", "--distbench-guard-seeds", "0", "--distbench-steps-per-epoch",
+                             "20", "--distbench-timing-cost-pairs", "1"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=900, env={**_env(), **inject})
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "FAILED" in result.stdout and "test_harness_overhead" in result.stdout, result.stdout[-3000:]
+    assert "1 passed" in result.stdout   # the cell itself
+
+
 def test_outside_a_git_repository_against_says_so_in_one_line(tmp_path):
     (tmp_path / "model.py").write_text(MODEL.format(hidden=8))
     result = distbench(tmp_path, "check", "--against", "HEAD~1", "--workload", "model.py:Sentiment",

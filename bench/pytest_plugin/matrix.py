@@ -10,6 +10,7 @@ import pytest
 from distbench.core.errors import UserError
 from distbench.pytest_plugin.samples import record_samples
 from distbench.render.run_table import error_line
+from distbench.session import overhead
 
 
 def test_cell(benchmark, distbench_cell, distbench_session):
@@ -53,6 +54,8 @@ def test_harness_overhead(benchmark, distbench_overhead_cell, distbench_session)
     # pytest-benchmark's statistics: the bare loop's median step in each pair; the harness's
     # are beside them in extra_info.
     record_samples(benchmark, record["overhead"]["bare"])
+    if overhead.failed(record):   # the pairs stand; the process that times fit's callback failed
+        pytest.fail(f"{record['cell']}: fit's timing callback: {record['overhead']['fit']['error']}", pytrace=False)
 
 
 def _detail(record: dict) -> str:

@@ -68,3 +68,11 @@ def paired(suite, spec: CellSpec, progress=None, fit_pairs: int | None = None, e
         record["overhead"]["fit"] = {"not_measured": "--timing-cost-pairs 0" if not spec.timing_cost_pairs
                                      else "no pairs of fit calls asked for"}
     return record
+
+
+def failed(record: dict) -> bool:
+    """Whether a process of the overhead benchmark failed: one of its pairs', or the one
+    that times fit with and without the timing callback (whose failure the record holds
+    beside the pairs' figures, which still stand)."""
+    fit = record.get("overhead", {}).get("fit") or {}
+    return record.get("status") == "error" or "error" in fit

@@ -327,7 +327,7 @@ class Session:
         skipped); else 0. (An interrupted run's is the caller's: 130.)"""
         results = self.results.values()
         if (any(r.get("status") == "error" for reps in self.records.values() for r in reps)
-                or any(r.get("status") == "error" for r in self.overhead)
+                or any(overhead.failed(r) for r in self.overhead)
                 or any(res.ok and res.failed_repeats for res in results)):
             return 1
         measured = any(res.ok for res in results) or any(r.get("status") == "ok" for r in self.overhead)
