@@ -53,6 +53,13 @@ def regressions(comparison: Comparison, accuracy_tolerance: float = DEFAULT_ACCU
     return found
 
 
+def learned_worse(comparison: Comparison) -> set[str]:
+    """The cells whose test metric (the guard's) B lost, or that the guard newly flags, at
+    the default tolerance: what ``compare`` and the report say beside a speed's verdict (a
+    run that learned worse read "faster")."""
+    return {r.comparison.cell for r in regressions(comparison) if r.kind in ("accuracy", "guard")}
+
+
 def _lost(c: CellComparison) -> bool:
     """A's test metric, and a process of B's without one (NaN, stored as null: a model that
     diverged, before workers refused one): no number is not 'no loss'."""

@@ -49,9 +49,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     noise_a, noise_b = _noise(storage, a, b)
     comparison = compare.compare_runs(a, b, threshold_of(args, stored_default(args)), noise_a=noise_a,
                                       noise_b=noise_b)
-    # check's accuracy rule, at its default tolerance: a run that learned worse read "faster"
-    worse = {r.comparison.cell for r in check.regressions(comparison) if r.kind in ("accuracy", "guard")}
-    emit(comparison_table.comparison_text(comparison, args.format, worse=worse))
+    emit(comparison_table.comparison_text(comparison, args.format, worse=check.learned_worse(comparison)))
     return 0
 
 

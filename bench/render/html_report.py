@@ -9,7 +9,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from distbench.analysis import scaling
+from distbench.analysis import check, scaling
 from distbench.analysis.compare import DEFAULT_THRESHOLD, MIN_HISTORY_RUNS, compare_runs, comparison_noise
 from distbench.analysis.machines import MachineView
 from distbench.analysis.trends import Trend
@@ -106,9 +106,11 @@ def _previous(run: StoredRun, history: list[StoredRun], threshold: float) -> dic
             # Same cells, but another fingerprint (a TensorFlow upgrade, a variable such as
             # TF_ENABLE_ONEDNN_OPTS): said above the verdicts, which measure it with the code.
             differ = comparison_table.machine_line(comparison.machine_diff) if comparison.machine_diff else ""
+            worse = check.learned_worse(comparison)
             return {"label": before.label, "commit": before.commit, "headers": comparison_table.COMPARE_HEADERS,
-                    "machines": differ,
-                    "rows": comparison_table.comparison_rows(comparison.compared),
+                    "machines": differ, "bad": [i for i, c in enumerate(comparison.compared)
+                                                if c.verdict == "slower" or c.cell in worse],
+                    "rows": comparison_table.comparison_rows(comparison.compared, worse),
                     "others": [f"{why} ({len(cells)}): {', '.join(cells)}" for why, cells in others.items()]}
     return None
 

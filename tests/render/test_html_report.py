@@ -233,3 +233,20 @@ def test_a_log_scaled_accuracy_chart_labels_its_axis_in_plain_numbers_apart(tmp_
     shown = [t.get_text() for t in ax.get_xticklabels() + ax.get_xticklabels(minor=True) if t.get_text()]
     assert shown and all(re.fullmatch(r"\d+(\.\d+)?", text) for text in shown), shown
     assert ax.get_xlim()[0] < 1.5 and ax.get_xlim()[1] > 9.0   # neither point at an edge
+
+
+def test_verdicts_against_the_run_before_mark_a_cell_that_learned_worse(capsys, tmp_path):
+    """The same speed, the test accuracy down from 0.6 to 0.3: the page's verdict read "same"
+    in an unmarked row, where ``compare`` and ``check`` call it less accurate."""
+    results, _ = _results(tmp_path)
+    worse = save(results, {c: [record(c, samples(10.0, seed=41, spread=0.01), 0.3 if c == CELLS[1] else 0.6)]
+                           for c in CELLS}, commit="e0000001", when=START + dt.timedelta(days=12))
+    out = tmp_path / "worse"
+    assert main(["report", "--run", str(worse), "--results", results, "--out", str(out)]) == 0
+    capsys.readouterr()
+    text = (out / "report.html").read_text()
+    start = text.index("Against the last run that measured")
+    table = text[start:text.index("</table>", start)]
+    marked = [html.unescape(re.sub(r"<[^>]+>", " ", row)) for row in re.findall(r'<tr class="bad">(.*?)</tr>', table,
+                                                                                   re.S)]
+    assert len(marked) == 1 and CELLS[1] in marked[0] and "less accurate" in marked[0], marked
