@@ -176,6 +176,42 @@ def test_a_cell_the_project_s_fixture_skips_is_missing_from_the_run_not_left_out
     assert "tiny_sentiment-default-fit" in run["unmeasured"] and not run["interrupted"], run["unmeasured"]
 
 
+XFAIL_CONFTEST = """import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.name.startswith("test_cell["):
+            item.add_marker(pytest.mark.xfail(reason="the project's flaky cells"))
+"""
+DIVERGES = """
+
+def _optimizer(self):
+    return distbench.keras_api().optimizers.SGD(learning_rate=1e30)
+
+
+TinySentiment.optimizer = _optimizer
+"""
+
+
+def test_a_crashed_cell_fails_the_session_that_another_plugin_let_pass(project):
+    """The project's conftest marks the cells xfail (a rerun plugin does the same to a cell
+    that failed once); its model diverges: a cell whose process failed was pytest's "1 xfailed", exit 0, a green
+    CI, while the stored run holds the failure (and `distbench run` exits 1)."""
+    (project / "conftest.py").write_text(XFAIL_CONFTEST)
+    with open(project / "model.py", "a") as model:
+        model.write(DIVERGES)   # the worker refuses a run whose loss is not finite
+    result = subprocess.run([sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-p", "no:cacheprovider", "-k",
+                             "default-custom", "--distbench-guard-seeds", "0", "--distbench-no-peak"], cwd=project,
+                            capture_output=True, text=True, timeout=600, env=_env())
+    out = " ".join(result.stdout.split())
+    assert "1 xfailed" in out, result.stdout[-3000:] + result.stderr[-2000:]
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    (path,) = _runs(project)
+    (failed,) = json.loads(path.read_text())["distbench"]["unmeasured"]["tiny_sentiment-default-custom"]
+    assert failed["status"] == "error" and failed["reason"].startswith("Training diverged"), failed
+
+
 def test_a_cell_s_node_id_as_pytest_prints_it_runs_that_cell(project):
     """pytest names a cell of the project's matrix ``distbench-matrix.py::test_cell[ID]`` (its
     module is in the installed package; it had named it ``::matrix.py::test_cell[ID]``), and

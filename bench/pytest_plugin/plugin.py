@@ -340,11 +340,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         distbench.unsaved = str(exc)
         if session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    if distbench.exit_status == NOTHING_MEASURED and session.exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED   # every cell skipped: no pass, as `distbench run` exits 3
+    # A failed process (a test another plugin reran, or marked xfail, passed), or every cell
+    # skipped: no pass, as `distbench run` exits 1 or 3.
+    if distbench.exit_status in (FAILED, NOTHING_MEASURED) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-NOTHING_MEASURED = 3   # Session.exit_status when every cell (and the overhead) skipped
+FAILED, NOTHING_MEASURED = 1, 3   # Session.exit_status: a process failed; every cell (and the overhead) skipped
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
