@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from distbench.analysis import guard
 from distbench.analysis.compare import (DEFAULT_ACCURACY_TOLERANCE, EXIT_PASS, EXIT_REGRESSION, EXIT_UNDECIDED,
-                                        CellComparison, Comparison, metric_worse)
+                                        CellComparison, Comparison)
+from distbench.analysis.tolerance import metric_worse
 from distbench.core import records, stats
 
 

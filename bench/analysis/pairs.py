@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from distbench.analysis import compare
+from distbench.analysis.tolerance import check_tolerance
 from distbench.core import stats, targets
 from distbench.core.config import WORK_FIELDS
 from distbench.core.errors import UserError
@@ -113,7 +114,7 @@ def judge_metric(values: list[tuple[float | None, float | None]], direction: str
     accuracy spread 0.276 to 0.409 over one side's processes) the interval holds that
     spread, and identical sides had read LESS ACCURATE on their medians. A side that gave
     no value of A's metric at all is worse: no number is not "no loss"."""
-    compare.check_tolerance(tolerance, direction, metric)
+    check_tolerance(tolerance, direction, metric)
     if any(a is not None for a, _ in values) and all(b is None for _, b in values):
         return MetricJudgement(WORSE)
     both = [(a, b) for a, b in values if a is not None and b is not None]

@@ -38,6 +38,10 @@ def undecided_line(c) -> str:
     """A cell the check could neither pass nor fail."""
     if c.ratio is None:
         return f"{c.cell}: neither run reached the target in most seeds"
+    if c.fewer_reached:
+        return (f"{c.cell}: B reached the target in {c.b.reached} of {len(c.b.times_to_target)} seeds, A in "
+                f"{c.a.reached} of {len(c.a.times_to_target)}: the median time over seeds (B/A "
+                f"{units.ratio(c.ratio, c.ratio_ci)}) cannot say that B is as fast")
     if c.ratio_ci is None:
         return (f"{c.cell}: B/A {c.ratio:.2f}, no interval: fewer than the stored runs needed to know this cell's "
                 f"noise ({MIN_HISTORY_RUNS} measured as B was, besides A and B)")

@@ -12,7 +12,7 @@ import contextlib
 import os
 from dataclasses import dataclass, fields, replace
 
-from distbench.analysis import compare, pairs
+from distbench.analysis import compare, pairs, tolerance
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.session import interleave, matrix_file
@@ -139,7 +139,7 @@ def measure(session: Session, suite: Suite | None, a: Side, b: Side, settings: P
     for spec in session.plan:   # a tolerance no loss of a share could pass: refused now, not after the pairs
         found = suite.guard_metric(spec) if spec.loop is not None else None
         if found:
-            compare.metric_worse(None, None, found[1], settings.accuracy_tolerance, found[0])
+            tolerance.metric_worse(None, None, found[1], settings.accuracy_tolerance, found[0])
     try:
         paired, interrupted = engine.run(session.plan, suite.skip_reason), False
     except interleave.PairsInterrupted as stop:

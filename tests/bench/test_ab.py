@@ -9,7 +9,7 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
-from distbench.analysis import compare, pairs
+from distbench.analysis import compare, pairs, tolerance
 from distbench.session import paired_run
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
@@ -658,7 +658,7 @@ def test_identical_sides_whose_accuracy_varies_by_process_are_not_less_accurate(
     values = {"A": [0.409, 0.39, 0.28], "B": [0.276, 0.32, 0.40]}
     cell = _run(_NoisyAccuracy(values), min_pairs=3, max_pairs=3, threshold=0.5)
     assert cell.verdict == "same" and (cell.metric_of(0), cell.metric_of(1)) == (0.39, 0.32)
-    assert compare.metric_worse(0.39, 0.32, "higher", 0.05)   # the medians' rule it read by
+    assert tolerance.metric_worse(0.39, 0.32, "higher", 0.05)   # the medians' rule it read by
     assert not cell.less_accurate(0.05) and cell.accuracy_undecided(0.05)
     found = pairs.outcome([cell])
     assert found.exit_status == compare.EXIT_UNDECIDED and found.accuracy_undecided == [cell]   # never a pass

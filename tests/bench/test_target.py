@@ -284,6 +284,29 @@ def test_compare_judges_time_to_target_and_a_target_no_longer_reached_fails_the_
     assert check.check(neither).exit_status == compare.EXIT_UNDECIDED
 
 
+def test_a_side_that_reached_the_target_in_fewer_seeds_is_never_same(tmp_path):
+    """A's 5 seeds all reach the target; B's median seed is as fast, but 2 of its 5 never get
+    there: the median over seeds read "same", and ``check`` passed. Undecided now (exit 3),
+    saying why; the same share of seeds on both sides is judged on the median as before."""
+    from distbench.render.verdicts import check_lines
+
+    noise = {CELL: compare.Noise(sd=0.05, runs=10)}
+    a = _run(tmp_path, [10.0, 11.0, 12.0, 13.0, 14.0], (True,) * 5)
+    fewer = compare.compare_runs(a, _run(tmp_path, [9.0, 10.0, 12.0, 0, 0], (True,) * 3 + (False,) * 2), noise_a=noise)
+    (cell,) = fewer.cells
+    assert cell.ratio == 1.0 and cell.verdict == compare.UNDECIDED and cell.fewer_reached
+    assert cell.as_dict()["seeds_reached_b"] == [3, 5]
+    outcome = check.check(fewer)
+    assert outcome.exit_status == compare.EXIT_UNDECIDED
+    said = " ".join(check_lines(outcome, "A", "B", 0.05))
+    assert "B reached the target in 3 of 5 seeds, A in 5 of 5" in said, said
+    even = compare.compare_runs(_run(tmp_path, [10.0, 11.0, 12.0, 0, 0], (True,) * 3 + (False,) * 2),
+                                _run(tmp_path, [9.0, 10.0, 12.0, 0, 0], (True,) * 3 + (False,) * 2), noise_a=noise)
+    assert even.cells[0].verdict == "same" and check.check(even).exit_status == compare.EXIT_PASS
+    more = compare.compare_runs(_run(tmp_path, [9.0, 10.0, 12.0, 0, 0], (True,) * 3 + (False,) * 2), a, noise_a=noise)
+    assert more.cells[0].verdict == "same"   # B reached it in more seeds: nothing hidden by its median
+
+
 def test_the_report_has_a_time_to_target_table_and_chart(tmp_path):
     from distbench.render.report import write_report
 
