@@ -90,13 +90,14 @@ def _table(path: Path, document: dict) -> dict:
 
 
 def selection(path: str | os.PathLike) -> dict[str, list[str] | None]:
-    """The names a matrix file selects of each kind (workload, strategy, loop, keras) as
-    written in it, for comparing two versions' files; None where it selects them all."""
+    """The names a matrix file selects of each kind (workload, strategy, loop, keras), and the
+    references it loads (plugin), as written in it, for comparing two versions' files; None
+    where it selects them all (or loads none)."""
     path = Path(path)
     document = _toml(path)
     table = _table(path, document)
     found = {}
-    for key, name in (*((k, v) for k, v in PLURALS.items() if v != "plugin"), ("keras", "keras")):
+    for key, name in (*PLURALS.items(), ("keras", "keras")):
         value = table.get(key, table.get(name))
         found[name] = [str(v) for v in value] if isinstance(value, list) else None
     return found

@@ -94,9 +94,12 @@ def dropped(version: Checkout, matrix: str | None, given: dict) -> tuple[str, ..
     theirs, ours = matrix_file.selection(theirs_path), matrix_file.selection(matrix)
     found = []
     for kind, names in theirs.items():
-        if given.get(kind) or ours[kind] is None:
-            continue   # typed for both sides, or this tree's file selects them all
-        gone = [n for n in names if n not in ours[kind]] if names is not None else None
+        if given.get(kind) or kind == "plugin":
+            continue   # typed for both sides
+        if ours[kind] is None:   # this tree's file selects every registered one: not a reference only theirs loads
+            gone = [n for n in names or () if ":" in n and n not in (ours["plugin"] or ())]
+        else:
+            gone = [n for n in names if n not in ours[kind]] if names is not None else None
         if gone is None or gone:
             found.append(f"{kind} {', '.join(gone)}" if gone else f"every {kind} (this tree's only {', '.join(ours[kind])})")
     return tuple(found)

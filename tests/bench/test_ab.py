@@ -901,6 +901,18 @@ def test_a_cell_the_revision_s_matrix_file_selects_and_this_tree_s_does_not_fail
         gone = dropped(version, str(matrix), {})
         assert gone == ("strategy virtual",)
         assert dropped(version, str(matrix), {"strategy": ["default"]}) == ()   # typed: both sides' selection
+    # A workload of the project's, named by reference, its line taken out: every registered
+    # workload (the built-ins) is not it, and it was measured on neither side, unsaid.
+    matrix.write_text('workloads = ["model.py:Sentiment"]\nstrategies = ["default"]\n')
+    git("add", "-A")
+    git("commit", "-qm", "own model")
+    matrix.write_text('strategies = ["default"]\n')
+    with Project.find(str(matrix)).checkout("HEAD") as version:
+        assert dropped(version, str(matrix), {}) == ("workload model.py:Sentiment",)
+    matrix.write_text('strategies = ["default"]\nplugins = ["model.py:Sentiment"]\n')   # loaded: among "all"
+    with Project.find(str(matrix)).checkout("HEAD") as version:
+        assert dropped(version, str(matrix), {}) == ()
+    matrix.write_text('strategies = ["default"]\n')
     same = _run(FakeLaunch({"A": 10.0, "B": 10.0}), min_pairs=3, max_pairs=8)
     found = pairs.outcome([same], dropped=gone)
     assert found.exit_status == compare.EXIT_UNDECIDED
