@@ -37,5 +37,6 @@ def stored_paired_note(stored: dict) -> str:
                 "ACCURATE, whatever the speed" if tolerance is not None else
                 "; this run was stored before its accuracy verdict was")
     return (f"Pairs of processes, one of each side, run at once; the pairs are the units (pair k trains both sides "
-            f"with training seed k; test A and B are medians over the pairs). Speed band ±{stored.get('threshold')}"
+            f"with training seed k; test A and B are {stored.get('test_metric_of_side', 'median')}s over the pairs). "
+            f"Speed band ±{stored.get('threshold')}"
             f"{accuracy}.")

@@ -306,7 +306,7 @@ def _how_line(cells, lockstep: bool) -> str:
     return (f"{how}; the interval is Student's t on the pairs' log-ratios, the p a sign-flip test (exact; its "
             "smallest possible value in brackets). The median A and B columns are each side's over its processes, "
             "which the machine's drift moves between pairs, so that they may even disagree with B/A; B/A is the "
-            "pairs', in which it cancels. Test A and B are medians over the pairs' training seeds.")
+            "pairs', in which it cancels. Test A and B are means over the pairs' training seeds.")
 
 
 # What a cell's accuracy verdict adds to its speed's in a row (the table's word: upper case).
@@ -335,7 +335,7 @@ def metric_pairs_text(c, tolerance: float) -> str:
         change += f" [95% CI {lo:+.3f}, {hi:+.3f}] over {units.count(len(found.differences), 'pair')}"
     allowed = f"{tolerance:g} of A's value, {found.limit:.3f}" if direction == "lower" else f"{tolerance:g}"
     text = (f"{c.cell}: test {metric} A {units.metric(c.metric_of(0))}, B {units.metric(c.metric_of(1))} "
-            f"(medians); {change}; a loss beyond --accuracy-tolerance {allowed} is a regression")
+            f"(means); {change}; a loss beyond --accuracy-tolerance {allowed} is a regression")
     if found.verdict == "undecided":
         text += (": the interval reaches both sides of it (the pairs' differences spread: each pair trains "
                  "its own seed, and some cells' processes differ at one seed); more pairs (--max-pairs) or a wider "

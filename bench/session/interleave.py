@@ -204,9 +204,9 @@ class PairedCell:
                 for pair in self.pairs if all(r.get("status") == "ok" for r in pair)] if self.metric else []
 
     def metric_of(self, k: int) -> float | None:
-        """Side k's (0: A, 1: B) median test metric over its processes of whole pairs."""
+        """Side k's (0: A, 1: B) mean test metric over its whole pairs, as the cells' tables show it."""
         values = [v[k] for v in self._metric_values() if v[k] is not None]
-        return stats.percentile(values, 50) if values else None
+        return sum(values) / len(values) if values else None
 
     def accuracy(self, tolerance: float) -> pairs.MetricJudgement:
         """How B learned against A, the pair the unit (:func:`distbench.analysis.pairs.judge_metric`);

@@ -231,7 +231,7 @@ def version_changes(version: Checkout, matrix: str | None, base: CellSpec, given
 def stored_document_part(a: Side, b: Side, cells: list[PairedCell], settings: dict) -> dict:
     """``distbench.interleaved`` of the stored run."""
     tolerance = settings.get("accuracy_tolerance", compare.DEFAULT_ACCURACY_TOLERANCE)
-    return {"a": a.describe(), "b": b.describe(),
+    return {"a": a.describe(), "b": b.describe(), "test_metric_of_side": "mean",   # runs before: the median
             **settings, "cells": {c.cell: c.as_dict(tolerance) for c in cells}}
 
 
