@@ -198,7 +198,8 @@ class _StoreOnce(options.Once):
 
     def __call__(self, parser, namespace, values, option_string=None):
         if isinstance(values, str) and not values.strip() and option_string not in OWN_EMPTY:
-            parser.error(f"{option_string} was given an empty value; valid: {self.help or 'a value'}")
+            valid = (self.help or "a value").replace("%%", "%")   # argparse's escape, for its own help only
+            parser.error(f"{option_string} was given an empty value; valid: {valid}")
         super().__call__(parser, namespace, values, option_string)
 
 

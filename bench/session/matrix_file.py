@@ -148,11 +148,10 @@ def _check_settings(path: Path, values: dict[str, Any]) -> None:
     with the file (``epochs = 0`` read as if it had been typed)."""
     fields = {o.name: values[o.name] for o in options.OPTIONS
               if o.spec_field and o.name in values and o.name not in ("data", "matmul_shape")}
-    for name, least in options.LEAST.items():   # a session's, not a cell's: named with the file too
+    for name in options.COUNTS:   # a session's, not a cell's: named with the file too
         value = values.get(name)
-        if value is not None and options.below_least(name, value):
-            raise UserError(f"{path}: {name} = {value!r}: give an integer >= {least}"
-                            + (" (0 or 1 turns the accuracy guard off)." if name == "guard_seeds" else "."))
+        if value is not None and options.count_refusal(name, value):
+            raise UserError(f"{path}: {name} = {value!r}: give {options.count_refusal(name, value)}.")
     try:
         CellSpec.for_profile(values.get("profile") or "quick", workload="", strategy="", loop=None, **fields).validate()
     except UserError as exc:

@@ -81,9 +81,9 @@ def _spec(name: str, type_: Callable, help_: str, **kw) -> Option:
     return Option(name, help_, type_, spec_field=True, **kw)
 
 
-# A session's counts and the least each may be (the matrix file's refusal and the command
-# line's name where the value came from).
-LEAST = {"repeats": 1, "guard_seeds": 0}
+# A session's counts: the least and the most each may be (processes per cell; the plan is
+# built whole before the first: --guard-seeds 1000000000 grew by 95 MB a second, silent).
+COUNTS = {"repeats": (1, 1000), "guard_seeds": (0, 1000)}
 
 
 def refuse_empty(option: "Option", value) -> None:
@@ -93,9 +93,14 @@ def refuse_empty(option: "Option", value) -> None:
         raise UserError(f"{option.cli} was given an empty value; valid: {option.help}.")
 
 
-def below_least(name: str, value) -> bool:
-    """Whether ``value`` is no integer of at least ``LEAST[name]`` (a bool is none)."""
-    return not isinstance(value, int) or isinstance(value, bool) or value < LEAST[name]
+def count_refusal(name: str, value) -> str:
+    """Empty when ``value`` is a count ``name`` may be (:data:`COUNTS`; a bool is none), else
+    what is valid: ``an integer from 1 to 1000``."""
+    least, most = COUNTS[name]
+    if isinstance(value, int) and not isinstance(value, bool) and least <= value <= most:
+        return ""
+    return f"an integer from {least} to {most}" + (" (0 or 1 turns the accuracy guard off)"
+                                                   if name == "guard_seeds" else "")
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -147,9 +152,9 @@ OPTIONS: tuple[Option, ...] = (
     _spec("eval_every", int, "with --target: steps between evaluations, the same for every cell (default 25)"),
     _spec("max_steps", int, "with --target: the step budget; a seed that has not reached the target by then is "
           "'not reached' (default 1000)"),
-    Option("repeats", "run each cell N times, each in a fresh process (default 1; tune: 3)", int, 1),
+    Option("repeats", "run each cell N times, each in a fresh process (default 1; tune: 3; at most 1000)", int, 1),
     Option("guard_seeds", "training seeds of the reference cell (default fit) for the accuracy guard "
-           "(default 5; 0 or 1: no guard)", int, 5),
+           "(default 5; 0 or 1: no guard; at most 1000)", int, 5),
     Option("results", "the results folder (default: results)", str, "results"),
     Option("no_save", "do not save the run under results/", flag=True),
     Option("no_peak", "do not measure the devices' peak matmul speed and bandwidth (one process per run; "

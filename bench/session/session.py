@@ -54,9 +54,15 @@ def check_given(values: dict[str, Any]) -> None:
     check_settings(values)
     if values.get("target") and values["target"] != targets.DEFAULT:
         targets.parse(values["target"])
-    for name, least in (("repeats", 1), ("guard_seeds", 0)):
-        if values.get(name) is not None and values[name] < least:
-            raise UserError(f"--{name.replace('_', '-')} must be >= {least}; received {values[name]}.")
+    for name in options.COUNTS:
+        if values.get(name) is not None:
+            _check_count(name, values[name])
+
+
+def _check_count(name: str, value) -> None:
+    refusal = options.count_refusal(name, value)
+    if refusal:
+        raise UserError(f"{options.BY_NAME[name].cli} must be {refusal}; received {value!r}.")
 
 
 def check_settings(values: dict[str, Any]) -> None:
@@ -75,8 +81,7 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
     resolved.update({k: v for k, v in values.items() if v is not None and v != []})
     if values.get("repeats") is None:
         resolved["repeats"] = repeats_default
-    if options.below_least("repeats", resolved["repeats"]):
-        raise UserError(f"Repeats (--repeats) must be an integer >= 1; received {resolved['repeats']!r}.")
+    _check_count("repeats", resolved["repeats"])
     check_settings(values)
     _check_target_settings(resolved, values)
     if not resolved["keras"] and keras_flavour.asked_by_shell():   # as TensorFlow would read it
@@ -92,9 +97,7 @@ def resolve(values: dict[str, Any], repeats_default: int = 1) -> dict[str, Any]:
               if slurm.in_job_step() else None)   # a plugin's strategy says which it is
     slurm.apply(resolved["strategy"], resolved["ps"] or 1, single=single)
     _cluster_sizes(resolved, values)
-    if options.below_least("guard_seeds", resolved["guard_seeds"]):
-        raise UserError(f"--guard-seeds must be >= 0 (0 or 1 turns the accuracy guard off); "
-                        f"received {resolved['guard_seeds']}.")
+    _check_count("guard_seeds", resolved["guard_seeds"])
     return resolved
 
 

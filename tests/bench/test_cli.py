@@ -38,6 +38,11 @@ from distbench.workloads.registry import WORKLOADS
         (["run", "--strategy", "tpu", "--connect-deadline", "0"], "Connect deadline (--connect-deadline) must be positive seconds, at most 2.592e+06 (30 days); received 0.0."),
         # Settings no selected cell reads are still checked (they ran the whole matrix, and saved it).
         (["run", "--strategy", "default", "--workers", "0"], "Workers (--workers) must be an integer >= 1; received 0."),
+        # Counts of processes, bounded: the plan is built whole (a billion seeds grew by 95 MB a second, silent).
+        (["run", "--guard-seeds", "1000000000"], "--guard-seeds must be an integer from 0 to 1000 (0 or 1 turns the "
+         "accuracy guard off); received 1000000000."),
+        (["run", "--repeats", "1001"], "--repeats must be an integer from 1 to 1000; received 1001."),
+        (["run", "--repeats", "0"], "--repeats must be an integer from 1 to 1000; received 0."),
         (["run", "--strategy", "default", "--ps", "0"], "Parameter servers (--ps) must be an integer >= 1; received 0."),
         (["run", "--workload", "reuters_cnn", "--connect-deadline", "0"], "Connect deadline (--connect-deadline) must be"),
         (["run", "--workload", "reuters_cnn", "--matmul-repeats", "0"], "Matmul repeats (--matmul-repeats) must be an integer >= 1"),
@@ -286,3 +291,11 @@ def test_version_names_the_installed_distbench(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0 and capsys.readouterr().out == f"distbench {version('distbench')}\n"
+
+
+def test_an_empty_value_s_refusal_shows_its_help_as_printed(capsys):
+    """``plan --detect ""`` said "valid: the slow-down to catch: 10%% or 0.10" (argparse's escape)."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["plan", "--detect", ""])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "valid: the slow-down to catch: 10% or 0.10" in err and "%%" not in err, err

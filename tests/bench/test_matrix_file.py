@@ -216,8 +216,9 @@ def test_a_reference_without_its_class_name_is_refused_as_written(tmp_path, monk
     assert "@" not in err and err.count("\n") == 1, err
 
 
-@pytest.mark.parametrize("text, said", [("repeats = 0", "repeats = 0: give an integer >= 1."),
-                                        ("guard_seeds = -1", "guard_seeds = -1: give an integer >= 0 (0 or 1 turns")])
+@pytest.mark.parametrize("text, said", [("repeats = 0", "repeats = 0: give an integer from 1 to 1000."),
+                                        ("guard_seeds = -1", "guard_seeds = -1: give an integer from 0 to 1000 (0 or 1 "),
+                                        ("repeats = 1000000000", "repeats = 1000000000: give an integer from 1 to 1000.")])
 def test_a_session_setting_out_of_range_in_the_file_is_named_with_the_file(tmp_path, monkeypatch, capsys, text, said):
     """They read as a flag never typed: "Repeats (--repeats) must be an integer >= 1"."""
     from distbench.cli.main import main

@@ -161,7 +161,8 @@ def test_a_wrong_distbench_value_is_refused_by_plain_pytest_too(tmp_path):
     value leaves the project's own tests to run."""
     (tmp_path / "test_own.py").write_text("def test_own():\n    assert True\n")
     for bad, message in ((["--distbench-strategy", "nosuch"], "ERROR: Unknown strategy 'nosuch'. Known: default"),
-                         (["--distbench-repeats", "0"], "ERROR: --distbench-repeats must be >= 1; received 0."),
+                         (["--distbench-repeats", "0"], "ERROR: --distbench-repeats must be an integer from 1 to 1000; "
+                                                                        "received 0."),
                          (["--distbench-workers", "0"], "ERROR: Workers (--distbench-workers) must be an integer >= 1; received 0.")):
         result = _pytest_in(tmp_path, *bad)
         assert result.returncode == 4 and result.stderr.strip().startswith(message), result.stderr[-2000:]
@@ -234,7 +235,7 @@ def test_the_matrix_under_pytest_xdist_is_refused_and_its_cells_carry_their_mark
 
     result = pytest_("-n", "2", "--distbench-repeats", "0")
     assert result.returncode == 4 and "INTERNALERROR" not in result.stdout + result.stderr, result.stderr[-2000:]
-    assert result.stderr.strip() == "ERROR: --distbench-repeats must be >= 1; received 0."
+    assert result.stderr.strip() == "ERROR: --distbench-repeats must be an integer from 1 to 1000; received 0."
     result = pytest_("--benchmark-only", "-n", "2", "--benchmark-skip")
     assert result.returncode == 4 and result.stderr.strip().startswith(
         "ERROR: -n 2: distbench times its cells one at a time"), result.stdout[-2000:] + result.stderr[-2000:]
