@@ -223,6 +223,10 @@ class Session:
         # (its data, its model) leaves no empty results folder behind.
         existing = os.path.abspath(folder)
         while not os.path.exists(existing):
+            if os.path.islink(existing):   # its saving failed with "File exists", the run measured
+                raise UserError(f"Cannot write results under {folder!r}: {existing} is a symbolic link to "
+                                f"{os.readlink(existing)}, which does not exist (a volume not mounted?). Pass --results "
+                                "DIR or --no-save.")
             existing = os.path.dirname(existing)
         try:
             if not os.path.isdir(existing):

@@ -359,6 +359,16 @@ def test_run_refuses_an_unwritable_results_folder_before_running(capsys, tmp_pat
     assert blocker.read_text() == "keep me"
 
 
+def test_run_refuses_a_results_folder_that_is_a_broken_link_before_running(capsys, tmp_path):
+    """results -> a volume not mounted: the run was measured, then not saved ("File exists")."""
+    (tmp_path / "results").symlink_to(tmp_path / "not mounted" / "results")
+    code, out, err = run_cli(capsys, "run", "--workload", "matmul", "--results", str(tmp_path / "results" / "sub"))
+    assert code == 2 and "[1/" not in out, out
+    assert (f"Cannot write results under '{tmp_path / 'results' / 'sub'}': {tmp_path / 'results'} is a symbolic link to "
+            f"{tmp_path / 'not mounted' / 'results'}, which does not exist") in err, err
+    assert err.count("\n") == 1 and not (tmp_path / "not mounted").exists()
+
+
 def test_run_refuses_a_machine_folder_it_cannot_save_into_before_running(capsys, tmp_path):
     """results/ writable, but this machine's folder in it a file (or another user's): the run
     was measured, then not saved."""
