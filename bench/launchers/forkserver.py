@@ -103,14 +103,20 @@ class ForkServer:
             first = json.loads(self._proc.stdout.readline() or "{}") if ready else {}
         except ValueError:
             first = {}
+        except BaseException:   # Ctrl-C: it went on importing TensorFlow, orphaned, at a core's full use
+            self._stop_unstarted()
+            raise
         if "ready" not in first:
-            self._proc.kill()
-            self._proc.wait()
-            self._proc.stdin.close()
-            self._proc.stdout.close()
+            self._stop_unstarted()
             raise OSError("the fork server did not start")
         self._reader = threading.Thread(target=self._read, name="distbench-forkserver", daemon=True)
         self._reader.start()
+
+    def _stop_unstarted(self) -> None:
+        self._proc.kill()
+        self._proc.wait()
+        self._proc.stdin.close()
+        self._proc.stdout.close()
 
     def _read(self) -> None:
         for line in self._proc.stdout:

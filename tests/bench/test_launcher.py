@@ -119,6 +119,30 @@ def test_a_fork_server_that_never_starts_falls_back_to_fresh_interpreters(monkey
     assert time.monotonic() - started < 30 and (tree, (("X", "1"),)) in forkserver._failed
 
 
+def test_ctrl_c_while_a_fork_server_starts_stops_it(monkeypatch):
+    """Ctrl-C while the server imported TensorFlow: distbench exited (130), and the server, in
+    a session of its own, went on importing, orphaned, at a core's full use, for 4-8 s."""
+    import signal
+
+    started = []
+    popen = forkserver.subprocess.Popen
+    monkeypatch.setattr(forkserver.subprocess, "Popen", lambda *a, **kw: started.append(popen(*a, **kw)) or started[-1])
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        with pytest.raises(KeyboardInterrupt):
+            forkserver.ForkServer(_Hanging(workdir="/tmp"), {"X": "1"})
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    (server,) = started
+    assert server.poll() is not None   # killed and reaped, not left sleeping for its 120 s
+
+
 def test_a_worker_of_a_fork_server_that_dies_is_seen_to_end_at_once(tiny, tmp_path, monkeypatch):
     """The server killed (as by the out-of-memory killer) while its worker trains: the
     worker dies with it, and waiting for it ends then, not at the cell's deadline. (The
