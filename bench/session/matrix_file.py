@@ -35,13 +35,17 @@ PATH_KEYS = ("data", "results")
 
 def find(start: str | os.PathLike | None = None) -> Path | None:
     """The nearest ``distbench.toml``, or ``pyproject.toml`` with a ``[tool.distbench]``
-    table, in ``start`` or a folder above it (None when there is none)."""
+    table, in ``start`` or a folder above it (None when there is none; UserError for both
+    in one folder)."""
     here = Path(start or os.getcwd()).resolve()
     for folder in (here, *here.parents):
-        for name in NAMES:
-            path = folder / name
-            if path.is_file() and (name == "distbench.toml" or _declares(path)):
-                return path
+        found = [folder / name for name in NAMES
+                 if (folder / name).is_file() and (name == "distbench.toml" or _declares(folder / name))]
+        if len(found) > 1:   # distbench.toml's had won, unsaid: another selection than pyproject.toml's
+            raise UserError(f"Two matrix files in {folder}: distbench.toml and [tool.distbench] in pyproject.toml; "
+                            "keep one of them (distbench reads one).")
+        if found:
+            return found[0]
     return None
 
 

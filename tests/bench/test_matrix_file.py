@@ -245,3 +245,24 @@ def test_a_file_with_a_relative_import_named_by_its_path_says_to_name_it_as_a_mo
     assert "attempted relative import" in err and err.rstrip().endswith(
         "a file that imports relative to its package is named as a module: package.module:Class") and \
         err.count("\n") == 1, err
+
+
+def test_two_matrix_files_in_one_folder_are_refused_not_one_chosen_unsaid(tmp_path, monkeypatch, capsys):
+    """distbench.toml won over pyproject.toml's [tool.distbench] and nothing said so: every
+    strategy with fit ran where pyproject.toml selected default and custom. A pyproject.toml
+    without the table is not a matrix file."""
+    from distbench.cli.main import main
+
+    (tmp_path / "pyproject.toml").write_text('[tool.distbench]\nstrategies = ["default"]\nloops = ["custom"]\n')
+    (tmp_path / "distbench.toml").write_text('loops = ["fit"]\n')
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    for argv in (["list"], ["run", "--no-save"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err == (f"distbench: error: Two matrix files in {tmp_path}: distbench.toml and [tool.distbench] in "
+                       "pyproject.toml; keep one of them (distbench reads one).\n"), err
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n')
+    from distbench.session import matrix_file
+
+    assert matrix_file.find() == tmp_path / "distbench.toml"
