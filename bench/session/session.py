@@ -320,7 +320,7 @@ class Session:
         """Judges the run with the accuracy guard and saves it (when asked to); the path."""
         guard.apply(results_of({c: reps for c, reps in self.records.items() if reps}))
         peak.apply(self.records, self.peak)
-        if (self.records or self.overhead) and self.saving:
+        if (any(self.records.values()) or self.overhead) and self.saving:   # Ctrl-C before any: nothing to keep
             extra = {"peak": self.peak} if self.peak else None
             plan = {"repeats": self.planned_repeats, "guard_seeds": self.values["guard_seeds"]}
             self.saved = save_run(self.cell_records(), self.values["results"], self.overhead, self.interrupted,

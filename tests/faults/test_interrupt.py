@@ -297,3 +297,24 @@ def test_ctrl_c_in_tune_names_no_winner_and_runs_no_confirmation(tmp_path):
     assert re.search(r"Interrupted: \d of 8 candidates measured .*no winner is named and no confirmation ran",
                      " ".join(out.split())), out
     assert err.strip().splitlines()[-1] == "distbench: interrupted" and not (project / "results").exists(), err
+
+
+def test_ctrl_c_before_any_cell_finished_saves_nothing(tmp_path):
+    """An empty run ("0 of 4 planned processes ran") was saved and became ``latest``:
+    ``check --baseline`` then failed on it until another whole run was made."""
+    project = tmp_path / "project"
+    project.mkdir()
+    argv = ["run", "--workload", "reuters_cnn", "--strategy", "default", "--loop", "custom", "--data", "synthetic",
+            "--steps-per-epoch", "3000", "--guard-seeds", "0", "--no-peak", "--results", "results"]
+    proc = subprocess.Popen([sys.executable, "-m", "distbench", *argv], cwd=project, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    started = time.monotonic()
+    while len(_in(str(project))) < 2:   # the cell's worker (and its fork server) in the project's folder
+        assert proc.poll() is None and time.monotonic() - started < 120, proc.communicate()
+        time.sleep(0.1)
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err[-2000:]
+    assert not list(project.glob("results/*/*.json")) and "Saved" not in out, out
+    assert err.strip().endswith("distbench: interrupted") and "were saved" not in err, err[-2000:]
