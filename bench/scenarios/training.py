@@ -283,8 +283,10 @@ def _training_record(spec: CellSpec, workload, data, config, replicas: int, cloc
                      peaks) -> dict:
     summary = stats.summarize(times.steady)
     return {
-        # The majority class's share of a user's array labels (text data says its own): the guard's chance
-        "data": {"majority_class_share": stats.majority_share(getattr(data, "y_test", None)), **data.describe()},
+        # The majority class's share of a user's array labels (text data says its own): the guard's
+        # chance, for a classifier (one that computes an accuracy); a regression's whole-number targets have none.
+        "data": {"majority_class_share": stats.majority_share(getattr(data, "y_test", None))
+                 if any("accuracy" in name for name in test) else None, **data.describe()},
         "batch": {"global": config.global_batch, "per_replica": config.global_batch // replicas,
                   "replicas": replicas, "scaling": spec.scaling},
         "steps": {

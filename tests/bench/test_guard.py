@@ -266,3 +266,46 @@ def test_an_error_band_is_never_narrower_than_two_percent_of_the_reference():
     verdicts = guard.apply(results_of(run))
     assert verdicts["virtual-fit-None"]["reference"]["high"] == pytest.approx(51.0)
     assert verdicts["virtual-fit-None"]["status"] == "ok" and verdicts["virtual-custom-None"]["worse"]
+
+
+def test_a_regression_on_whole_number_targets_has_no_majority_class(tiny, monkeypatch):
+    """Diabetes-like targets (whole numbers from 25 to 346) in arrays: the record stored the
+    commonest value's share, 0.0337, as the guard's chance. A classifier's is kept."""
+    import numpy as np
+    from distbench import Workload, workloads
+    from distbench.scenarios.tasks import run_cell
+
+    class Scores(Workload):
+        name = "scores"
+        classes = False
+
+        def build_model(self):
+            import keras
+
+            units, activation = (3, "softmax") if self.classes else (1, None)
+            return keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(units, activation=activation)])
+
+        def loss(self):
+            return "sparse_categorical_crossentropy" if self.classes else "mse"
+
+        def metrics(self):
+            import keras
+
+            return [keras.metrics.SparseCategoricalAccuracy(name="accuracy") if self.classes
+                    else keras.metrics.MeanAbsoluteError(name="mae")]
+
+        def data(self, source, seed):
+            rng = np.random.default_rng(seed)
+            x = rng.standard_normal((96, 4)).astype(np.float32)
+            y = np.array([0, 0, 1, 2] * 24) if self.classes else rng.integers(25, 347, 96).astype(np.float32)
+            return (x, y), (x, y)
+
+    found = {}
+    for classes in (False, True):
+        monkeypatch.setattr(Scores, "classes", classes)
+        monkeypatch.setattr(workloads, "get", lambda name: Scores())
+        record = run_cell(tiny("scores", "default", "custom", data="auto", global_batch=8, steps_per_epoch=8,
+                               warmup_steps=1, eval_examples=96))
+        assert record["status"] == "ok", record.get("reason")
+        found[classes] = record["data"]["majority_class_share"]
+    assert found == {False: None, True: 0.5}
