@@ -7,6 +7,7 @@ from distbench.core.records import short_reason
 from distbench.render import summary, units
 from distbench.render.guard_text import guard_cell, guard_lines, power_lines
 from distbench.render.overhead_lines import overhead_lines
+from distbench.render.run_data import run_csv, run_json
 from distbench.render.summary import render_summary
 from distbench.render.tables import render_rows
 from distbench.render.target_table import target_note, target_rows, target_text
@@ -189,14 +190,16 @@ def render_scaling(results: dict[str, CellResult], fmt: str = "markdown", compac
 
 def run_summary(results: dict[str, CellResult], fmt: str = "table", overhead: list[dict] = (),
                 interrupted: bool = False, peak: dict | None = None, full: bool = True) -> str:
-    """The run's table, then (except as JSON) the device peak, the guard's flags, the
-    overhead and scaling. ``full=False`` (a terminal's table format): the summary that
+    """The run's table, then the device peak, the guard's flags, the overhead and scaling;
+    as JSON or CSV, the cells' figures as numbers (:mod:`distbench.render.run_data`). ``full=False`` (a terminal's table format): the summary that
     fits 120 columns instead of the full table, prose wrapped to it."""
     compact = fmt == "table" and not full
     if compact:
         return _sections(results, render_summary(results), fmt, overhead, interrupted, peak, True)
     if fmt == "json":
-        return render(results, fmt)
+        return run_json(results, overhead, interrupted, peak)
+    if fmt == "csv":
+        return run_csv(results)
     return _sections(results, render(results, fmt), fmt, overhead, interrupted, peak, False)
 
 

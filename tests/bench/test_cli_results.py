@@ -596,3 +596,30 @@ def test_a_results_path_that_is_a_file_is_said_so(capsys, tmp_path, argv):
     code, _, err = run_cli(capsys, *argv, "--results", str(afile))
     assert code == 2 and err == (f"distbench: error: --results {afile} is a file, not a folder of stored runs; give "
                                  "the results folder.\n"), err
+
+
+def test_run_as_json_or_csv_gives_numbers_a_program_can_read(capsys, tmp_path):
+    """``--format json`` gave the table's text ("median ms": "1.29", "throughput": "24859
+    ex/s", FLOPs inside a sentence), and the "Saved" line after the document on stdout; CSV
+    the same text, and paragraphs after its rows. The figures are now the stored record's."""
+    from distbench.render.run_table import run_summary
+    from distbench.storage.files import load
+
+    code, out, err = run_cli(capsys, "run", "--workload", "reuters_cnn", "--strategy", "default", "--loop", "custom",
+                             "--data", "synthetic", "--steps-per-epoch", "20", "--guard-seeds", "0", "--no-peak",
+                             "--timing-cost-pairs", "0", "--format", "json", "--results", str(tmp_path))
+    assert code == 0, out + err
+    (cell,) = json.loads(out)["cells"]   # the document alone: "Saved ..." is on stderr
+    assert "Saved" in err
+    (path,) = tmp_path.glob("*/*.json")
+    (stored,) = json.loads(path.read_text())["benchmarks"][0]["extra_info"]["distbench"]["repeats"]
+    assert cell["median_step_s"] == pytest.approx(stored["step_time"]["median"])
+    assert cell["flops_per_step"] == stored["compute"]["flops_per_step"] and cell["processes"] == 1
+    assert cell["test_value"] == stored["accuracy"]["test"]["accuracy"] and cell["test_metric"] == "accuracy"
+    assert cell["examples_per_second"] == pytest.approx(32 / stored["step_time"]["median"])
+    low, high = cell["interval_s"]
+    assert low <= cell["median_step_s"] <= high and cell["peak_rss_bytes"] == stored["memory"]["peak_rss_bytes"]
+    rows = list(csv.DictReader(io.StringIO(run_summary(load(path).results, "csv"))))
+    assert len(rows) == 1 and float(rows[0]["median_step_s"]) == pytest.approx(cell["median_step_s"])
+    assert float(rows[0]["interval_low_s"]) == pytest.approx(low) and rows[0]["flops_per_step"] == str(
+        cell["flops_per_step"])
