@@ -90,17 +90,16 @@ def _finish(session, fmt: str | None) -> int:
         unsaved = None
     except UserError as exc:
         unsaved = exc
-    said = sys.stderr if fmt in ("json", "csv") else sys.stdout   # a program's document alone on stdout
-    print(file=said)
+    print()
     if fmt:
         emit(session.summary(fmt))
     if unsaved is not None:
         print(run_table.error_line(unsaved), file=sys.stderr)
         return 2
     if session.saved:
-        print("\n" + summary.saved_line(session.saved), file=said)
-    elif not session.values["no_save"] and session.records:
-        print("\n" + run_table.NOT_SAVED, file=said)
+        print("\n" + summary.saved_line(session.saved))
+    elif not session.values["no_save"] and any(session.records.values()):   # Ctrl-C before any: nothing to save
+        print("\n" + run_table.NOT_SAVED)
     if session.interrupted:   # with --no-save (or nothing finished) nothing was: it had said "saved"
         print(run_table.INTERRUPTED if session.saved else run_table.INTERRUPTED_UNSAVED, file=sys.stderr)
         return 130

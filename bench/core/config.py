@@ -338,10 +338,10 @@ class CellSpec:
         problem = steady_before_evaluation(self.eval_every, self.max_steps, self.warmup_steps, unit)
         if problem:
             raise UserError(problem)
-        if self.eval_every > self.max_steps:   # read once, as the budget ran out: its time was the budget's
-            raise UserError(f"--eval-every {self.eval_every} is more than --max-steps {self.max_steps}: the target "
+        if self.eval_every >= self.max_steps:   # read once, as the budget ran out: its time was the budget's
+            raise UserError(f"--eval-every {self.eval_every} is not below --max-steps {self.max_steps}: the target "
                             "would be evaluated only when the step budget ends, and its time to target would be the "
-                            "budget's; give an --eval-every of at most --max-steps.")
+                            "budget's; give an --eval-every below --max-steps.")
 
 
 def _threads(what: str, threads: int) -> None:

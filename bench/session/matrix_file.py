@@ -154,8 +154,9 @@ def _check_settings(path: Path, values: dict[str, Any]) -> None:
               if o.spec_field and o.name in values and o.name not in ("data", "matmul_shape")}
     for name in options.COUNTS:   # a session's, not a cell's: named with the file too
         value = values.get(name)
-        if value is not None and options.count_refusal(name, value):
-            raise UserError(f"{path}: {name} = {value!r}: give {options.count_refusal(name, value)}.")
+        refusal = options.count_refusal(name, value) if value is not None else ""
+        if refusal:
+            raise UserError(f"{path}: {name} = {value!r}: give {refusal}.")
     try:
         CellSpec.for_profile(values.get("profile") or "quick", workload="", strategy="", loop=None, **fields).validate()
     except UserError as exc:

@@ -97,7 +97,8 @@ def dropped(version: Checkout, matrix: str | None, given: dict) -> tuple[str, ..
         if given.get(kind) or kind == "plugin":
             continue   # typed for both sides
         if ours[kind] is None:   # this tree's file selects every registered one: not a reference only theirs loads
-            gone = [n for n in names or () if ":" in n and n not in (ours["plugin"] or ())]
+            loaded = [*(ours["plugin"] or ()), *(given.get("plugin") or ())]
+            gone = [n for n in names or () if ":" in n and n not in loaded]
         else:
             gone = [n for n in names if n not in ours[kind]] if names is not None else None
         if gone is None or gone:

@@ -919,6 +919,7 @@ def test_a_cell_the_revision_s_matrix_file_selects_and_this_tree_s_does_not_fail
     matrix.write_text('strategies = ["default"]\n')
     with Project.find(str(matrix)).checkout("HEAD") as version:
         assert dropped(version, str(matrix), {}) == ("workload model.py:Sentiment",)
+        assert dropped(version, str(matrix), {"plugin": ["model.py:Sentiment"]}) == ()   # typed: loaded on both sides
     matrix.write_text('strategies = ["default"]\nplugins = ["model.py:Sentiment"]\n')   # loaded: among "all"
     with Project.find(str(matrix)).checkout("HEAD") as version:
         assert dropped(version, str(matrix), {}) == ()

@@ -44,8 +44,10 @@ from distbench.workloads.registry import WORKLOADS
         (["run", "--repeats", "1001"], "--repeats must be an integer from 1 to 1000; received 1001."),
         (["run", "--repeats", "0"], "--repeats must be an integer from 1 to 1000; received 0."),
         (["run", "--target", "accuracy=0.5", "--eval-every", "5000", "--max-steps", "100"],
-         "--eval-every 5000 is more than --max-steps 100: the target would be evaluated only when the step budget "
+         "--eval-every 5000 is not below --max-steps 100: the target would be evaluated only when the step budget "
          "ends"),   # it read "reached at step 100": the budget
+        (["run", "--target", "accuracy=0.5", "--eval-every", "100", "--max-steps", "100"],
+         "--eval-every 100 is not below --max-steps 100"),
         (["run", "--strategy", "default", "--ps", "0"], "Parameter servers (--ps) must be an integer >= 1; received 0."),
         (["run", "--workload", "reuters_cnn", "--connect-deadline", "0"], "Connect deadline (--connect-deadline) must be"),
         (["run", "--workload", "reuters_cnn", "--matmul-repeats", "0"], "Matmul repeats (--matmul-repeats) must be an integer >= 1"),

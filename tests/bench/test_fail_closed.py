@@ -135,8 +135,9 @@ def test_a_run_s_csv_or_markdown_is_the_only_thing_on_stdout(capsys, tmp_path, f
                              "--results", tmp_path / "results", "--format", fmt)
     assert code == 0 and "[1/3] matmul-default: ok" in err and "Saved " in err, out + err
     if fmt == "csv":
-        rows = list(csv.reader(io.StringIO(out)))
-        assert rows[0][0] == "workload" and rows[1][:2] == ["matmul", "default"] and len(rows) == 4, out
+        rows = list(csv.reader(io.StringIO(out)))   # a header and a row a cell, nothing after them
+        assert rows[0][:3] == ["cell", "workload", "strategy"] and rows[1][:3] == ["matmul-default", "matmul",
+                                                                                   "default"] and len(rows) == 4, out
     else:
         assert out.startswith("| workload") and "[1/3]" not in out and "Saved" not in out, out
 
