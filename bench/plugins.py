@@ -46,11 +46,22 @@ def load(ref: str, kind: str) -> str:
         raise BadReference(str(exc), kind, ref) from None
 
 
-def ensure(refs) -> None:
-    """Loads each reference a cell needs (in a worker, before the cell runs)."""
-    for ref in refs or ():
+def ensure(spec) -> None:
+    """Loads the references of a cell's spec (in a worker, before the cell runs). One that
+    does not load is passed over when the cell's own workload, strategy and loop are known
+    without it: another cell's class, which another version of the project may lack (side
+    A of a change that adds a model had failed every cell, the unchanged ones too)."""
+    failed = []
+    for ref in spec.plugins or ():
         kind, _, target = ref.partition("=")
-        load(target, kind)
+        try:
+            load(target, kind)
+        except BadReference as exc:
+            failed.append(exc)
+    wanted = {"workload": spec.workload, "strategy": spec.strategy, "loop": spec.loop}
+    unknown = [kind for kind, name in wanted.items() if name is not None and name not in REGISTRIES[kind]]
+    if failed and unknown:   # the cell's own class is among them: the first of its kind says why
+        raise next((exc for exc in failed if exc.kind in unknown), failed[0])
 
 
 def resolve(names: list[str], kind: str) -> tuple[list[str], list[str]]:

@@ -520,7 +520,7 @@ def test_each_refusal_of_the_check_before_a_run_is_its_one_line(tmp_path, tiny, 
     spec = tiny(workload.lower(), "default", "fit", global_batch=32, steps_per_epoch=None, data="auto",
                 plugins=(f"workload={tmp_path / 'bad.py'}:{workload}",))
     try:
-        plugins.ensure(spec.plugins)
+        plugins.ensure(spec)
         spec = Suite(hw=object()).prepare(spec)   # the data source as the run resolves it (``auto``)
         with pytest.raises(UserError) as refused:
             preflight.check(spec)

@@ -368,6 +368,26 @@ def test_a_run_that_measures_nothing_is_no_pass_and_its_overhead_skips_too(tmp_p
     assert "distbench: nothing was measured (every cell skipped" in result.stdout, result.stdout[-3000:]
 
 
+def test_a_change_that_adds_a_workload_checks_the_ones_the_revision_has(tmp_path):
+    """The change adds model2.py and selects it beside model.py's: the revision's worker
+    failed every cell on loading model2.py, the unchanged one too, and the check could never
+    pass. Now the new cell alone fails on side A (the baseline: --allow-missing lets it by);
+    the other is judged."""
+    where = tmp_path / "adds"
+    where.mkdir()
+    _git(where, "init", "-q")
+    _commit(where, "Base", {"model.py": MODEL.format(hidden=64), ".gitignore": "results/\n", "pyproject.toml": PYPROJECT})
+    second = MODEL.format(hidden=64).replace("class Sentiment(", "class Second(").replace('"sentiment"', '"second"')
+    _commit(where, "Add a model", {"model2.py": second, "pyproject.toml": PYPROJECT.replace(
+        '"model.py:Sentiment"', '"model.py:Sentiment", "model2.py:Second"')})
+    result = distbench(where, "check", "--against", "HEAD~1", "--threshold", "50%", "--allow-missing", *FAST)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    cells = _stored(where)["distbench"]["interleaved"]["cells"]
+    assert cells["sentiment-default-custom"]["verdict"] == "same", cells["sentiment-default-custom"]
+    failed = cells["second-default-custom"]
+    assert failed["verdict"] == "failed" and "has no file model2.py" in json.dumps(failed), failed
+
+
 FIT_COST_FAILS = """from distbench.scenarios import fit_cost
 
 

@@ -50,7 +50,7 @@ def _run(spec: CellSpec, runner_for: Callable[[str], Runner], hw: Hardware | Non
     hw = hw or hardware.detect()
     if spec.strategy in strategies.STRATEGIES.names():   # not a user's: its set-up needs no plugin
         set_up(spec, hw)   # before the user's modules, one of which may run a TensorFlow op when imported
-    plugins.ensure(spec.plugins)   # classes from outside distbench, as the parent loaded them
+    plugins.ensure(spec)   # classes from outside distbench, as the parent loaded them
     workload = workloads.get(spec.workload)
     _check_versions(spec, workload)   # another version's worker running the working tree's code: refused
     if spec.loop is not None:

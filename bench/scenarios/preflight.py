@@ -22,7 +22,7 @@ from distbench.scenarios.training import steps_per_epoch_of
 
 
 def check(spec: CellSpec) -> dict:
-    plugins.ensure(spec.plugins)
+    plugins.ensure(spec)
     workload = workloads.get(spec.workload)
     check_keras(spec)
     data = workload.load(spec.data, spec.seed)
@@ -35,6 +35,6 @@ def check(spec: CellSpec) -> dict:
 def data_source(spec: CellSpec) -> dict:
     """``auto``'s data for ``spec``'s workload here: its Keras dataset, or synthetic and why.
     The Keras loader's own lines (``Downloading data from ...``) stay in this worker's log."""
-    plugins.ensure(spec.plugins)
+    plugins.ensure(spec)
     source, why = workloads.get(spec.workload).auto_source()
     return {"cell": f"{spec.workload}-data", "status": "ok", "data": source, "why": why}

@@ -71,5 +71,5 @@ def run(task: str, spec: CellSpec) -> CellRecord:
     if spec is not None and scenario.threads:   # before the user's modules, as a cell's set-up
         devices.set_threads(spec.intra_op_threads, spec.inter_op_threads)
     if spec is not None and scenario.plugins:   # a user's workload, as for a cell: the bare loop reads it too
-        plugins.ensure(spec.plugins)
+        plugins.ensure(spec)
     return scenario.run(spec)
