@@ -75,6 +75,10 @@ class Project:
             if not git(self.root, "rev-list", "-n", "1", "--all").strip():
                 raise UserError(f"{self.root} has no commits yet, so there is no revision {rev!r} to measure "
                                 "against: commit your project first (git add; git commit).") from None
+            if git(self.root, "rev-parse", "--is-shallow-repository").strip() == "true":   # a CI checkout's
+                raise UserError(f"Unknown git revision {rev!r} in {self.root}, a shallow clone whose history stops "
+                                "short of it: fetch the history first (git fetch --unshallow; in GitHub Actions, "
+                                "actions/checkout with fetch-depth: 0).") from None
             raise UserError(f"Unknown git revision {rev!r} in {self.root}: give a commit, branch or tag "
                             "(e.g. HEAD~1, main, 7d9ce00).") from None
 

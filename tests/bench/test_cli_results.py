@@ -314,6 +314,26 @@ def test_a_revision_in_a_repository_without_commits_says_there_are_none(tmp_path
         assert err.endswith("' to measure against: commit your project first (git add; git commit).\n"), err
 
 
+def test_a_revision_beyond_a_shallow_clone_s_history_says_so(tmp_path, monkeypatch, capsys):
+    """A CI checkout of depth 1: "Unknown git revision 'HEAD~1'" read as a typo."""
+    import subprocess
+
+    env = {**os.environ, "GIT_AUTHOR_NAME": "u", "GIT_AUTHOR_EMAIL": "u@x", "GIT_COMMITTER_NAME": "u",
+           "GIT_COMMITTER_EMAIL": "u@x"}
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    for k in (1, 2):
+        (origin / "model.py").write_text(f"WIDTH = {k}\n")
+        for args in (["init", "-q"] if k == 1 else [], ["add", "-A"], ["commit", "-qm", f"c{k}"]):
+            if args:
+                subprocess.run(["git", *args], cwd=origin, check=True, env=env)
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{origin}", str(tmp_path / "ci")], check=True, env=env)
+    monkeypatch.chdir(tmp_path / "ci")
+    code, _, err = run_cli(capsys, "check", "--against", "HEAD~1", "--workload", "matmul", "--no-save")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "a shallow clone whose history stops short of it: fetch the history first (git fetch --unshallow" in err
+
+
 def test_list_names_the_earlier_runs_that_cannot_be_read(capsys, results):
     """A run cut short in the middle of a folder's history: compare and check skip it (and
     say so), while list counted it among the runs with no word of it."""
