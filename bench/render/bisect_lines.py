@@ -44,6 +44,7 @@ def closing_lines(found) -> list[str]:
         if found.passed_over:
             lines.append(f"Passed over, their cells failed (as git bisect skip): "
                          f"{', '.join(c[:8] for c in found.passed_over)}.")
+            lines += _why_passed_over(found)
         later = _later(found.steps[0].verdict, step.verdict)
         if later:
             lines.append(f"BAD is also {later} than GOOD, and {found.first_regressed[:8]} is not: that came later; "
@@ -65,6 +66,16 @@ def closing_lines(found) -> list[str]:
     word = ("found" if found.first_regressed else "nothing found" if status == 0 else
             "interrupted" if status == 130 else "failed" if failed else "undecided")
     return lines + [f"RESULT: {word} (exit {status})"]
+
+
+def _why_passed_over(found) -> list[str]:
+    """Each commit passed over and its first failure (the reason was in the stored run alone)."""
+    lines = []
+    for step in (s for s in found.steps if s.commit in found.passed_over):
+        why = [step.refused] if step.refused else failure_lines(step.run.cells)
+        if why:
+            lines.append(f"  {step.commit[:8]}: {why[0].strip()}")
+    return lines
 
 
 def _later(at_bad: str, found: str) -> str | None:

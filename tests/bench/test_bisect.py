@@ -1,6 +1,7 @@
 """bisect's search on given verdicts: which commit it names, and that an undecided step stops
 it with the range instead of a guess (the measuring is tests/test_user_verdicts.py's)."""
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 from distbench.session.bisect import Bisection, Step, _search
@@ -140,7 +141,14 @@ def test_a_commit_whose_cells_fail_is_passed_over_as_git_bisect_skips_it():
     found = _bisect(["same", "same", "failed", "same", "slower", "slower"])
     assert found.first_regressed == "c5" and found.exit_status == 0 and found.passed_over == ["c3"]
     assert [s.commit for s in found.steps] == ["c6", "c3", "c2", "c4", "c5"]   # c3 failed: its nearest instead
-    assert "Passed over, their cells failed (as git bisect skip): c3." in closing_lines(found)
+    broken = SimpleNamespace(cell="w-default-custom", verdict="failed", pairs=[
+        ({"status": "ok"}, {"status": "error", "reason": "Loading model.py failed: RuntimeError: broken import"})])
+    found.steps[1] = replace(found.steps[1], run=SimpleNamespace(cells=[broken]))
+    lines = closing_lines(found)
+    at = lines.index("Passed over, their cells failed (as git bisect skip): c3.")
+    # Why: it was in the stored run alone.
+    assert lines[at + 1] == ("  c3: w-default-custom, pair 1, side B: error: Loading model.py failed: RuntimeError: "
+                             "broken import"), lines
     # Failed commits just before the first regressed one: it, or one of them; never guessed.
     found = _bisect(["same", "failed", "failed", "slower", "slower"])
     assert found.first_regressed is None and found.exit_status == 3 and found.between == ("c1", "c4")
