@@ -262,7 +262,7 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
         lines.append(f"MEAN STEPS: {', '.join(means)}: the sides time steps in groups of other sizes (steps per "
                      "execution), so B/A and the medians shown compare each process's mean step, not its median.")
     lines += uneven_lines(outcome.cells)
-    bound = [c.cell for c in outcome.cells if c.input_bound and c.lockstep]
+    bound = [c.cell for c in outcome.cells if c.input_bound and c.lockstep and not c.failure]   # a failed one has no pair
     if bound:
         lines.append(f"INPUT-BOUND: {', '.join(bound)}: in lockstep a process's input pipeline fills while its "
                      "partner steps, which favours whichever side steps second; compare them with --no-lockstep.")

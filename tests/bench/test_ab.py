@@ -459,6 +459,10 @@ def test_input_bound_pairs_in_lockstep_are_named_and_no_lockstep_says_how_it_ran
     lines = verdicts.paired_lines(a, b, pairs.outcome([same]))
     assert any(line.startswith(f"INPUT-BOUND: {same.cell}:") and "--no-lockstep" in line for line in lines)
     assert lines[2].startswith("Each pair ran one process of each side at once, taking turns step by step (lockstep);")
+    failed = _run(FakeLaunch({"A": 10.0, "B": 10.0}), min_pairs=3, max_pairs=8)
+    failed.lockstep, failed.pairs = True, [({"status": "error", "reason": "A's model failed"}, same.pairs[0][1])]
+    lines = verdicts.paired_lines(a, b, pairs.outcome([failed]))   # side A failed: no pair to have favoured a side
+    assert not any(line.startswith("INPUT-BOUND") for line in lines), lines
     for pair in same.pairs[1:]:   # one pair's processes of several: a 2 ms step's noise, not its pipeline
         for record in pair:
             record["input"] = {"wait_share": 0.1, "input_bound": False}
