@@ -39,14 +39,20 @@ def find(start: str | os.PathLike | None = None) -> Path | None:
     in one folder)."""
     here = Path(start or os.getcwd()).resolve()
     for folder in (here, *here.parents):
-        found = [folder / name for name in NAMES
-                 if (folder / name).is_file() and (name == "distbench.toml" or _declares(folder / name))]
+        found = [folder / name for name in NAMES if declares(folder / name)]
         if len(found) > 1:   # distbench.toml's had won, unsaid: another selection than pyproject.toml's
             raise UserError(f"Two matrix files in {folder}: distbench.toml and [tool.distbench] in pyproject.toml; "
                             "keep one of them (distbench reads one).")
         if found:
             return found[0]
     return None
+
+
+def declares(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a matrix file: a ``distbench.toml``, or a ``pyproject.toml`` with a
+    ``[tool.distbench]`` table (see :func:`_declares`)."""
+    path = Path(path)
+    return path.is_file() and (path.name == "distbench.toml" or _declares(path))
 
 
 def _declares(path: Path) -> bool:

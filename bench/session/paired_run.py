@@ -89,8 +89,8 @@ def dropped(version: Checkout, matrix: str | None, given: dict) -> tuple[str, ..
     on neither side, and a change that took a cell out of its matrix would pass unchecked
     (``check --baseline`` fails closed on a cell only the baseline has)."""
     theirs_path = version.place(os.path.abspath(matrix)) if matrix else None
-    if theirs_path is None or theirs_path == os.path.abspath(matrix):
-        return ()
+    if theirs_path is None or theirs_path == os.path.abspath(matrix) or not matrix_file.declares(theirs_path):
+        return ()   # the version has no matrix file: it selected nothing this tree's file drops
     theirs, ours = matrix_file.selection(theirs_path), matrix_file.selection(matrix)
     found = []
     for kind, names in theirs.items():
@@ -218,8 +218,8 @@ def version_changes(version: Checkout, matrix: str | None, base: CellSpec, given
     if not matrix:
         return {}
     theirs_path = version.place(os.path.abspath(matrix))
-    if theirs_path == os.path.abspath(matrix):
-        return {}   # the version has no matrix file there
+    if theirs_path == os.path.abspath(matrix) or not matrix_file.declares(theirs_path):
+        return {}   # the version has no matrix file there (a pyproject.toml before [tool.distbench]): this one's
     # Its threshold and what the version's side does not take from it, left unread: an old
     # commit's `threshold = 1.5` (a fraction of 1 or more, refused now) had stopped the command.
     # Its target too, with what bounds it: the pairs compare step times (run's alone reads them).

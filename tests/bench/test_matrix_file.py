@@ -133,6 +133,24 @@ def test_a_revision_s_target_settings_are_not_a_difference_between_the_sides(tmp
     assert version_changes(version, str(ours), base_spec({}), {}) == {"epochs": 3}
 
 
+def test_a_revision_from_before_the_project_declared_a_matrix_runs_with_this_one(tmp_path):
+    """The revision's pyproject.toml has no [tool.distbench] yet: its side ran the defaults
+    (steps_per_epoch 100 against 40: "NOT COMPARABLE") and its empty selection read as
+    "selects every workload", three MISSING lines. It is read as having no matrix file."""
+    from types import SimpleNamespace
+
+    from distbench.session.paired_run import dropped, version_changes
+    from distbench.session.session import base_spec
+
+    ours, theirs = tmp_path / "pyproject.toml", tmp_path / "rev" / "pyproject.toml"
+    theirs.parent.mkdir()
+    ours.write_text('[project]\nname = "p"\n\n[tool.distbench]\nworkloads = ["model.py:M"]\nsteps_per_epoch = 40\n')
+    theirs.write_text('[project]\nname = "p"\n')
+    version = SimpleNamespace(place=lambda path: str(theirs))
+    assert version_changes(version, str(ours), base_spec({"steps_per_epoch": 40}), {}) == {}
+    assert dropped(version, str(ours), {}) == ()
+
+
 @pytest.mark.parametrize("text, kind", [("[tool]\ndistbench = 5\n", "5"),
                                         ("[[tool.distbench]]\nloops = ['fit']\n", "a list of tables ([[tool.distbench]])")])
 def test_a_tool_distbench_that_is_no_table_is_one_line_for_every_command(tmp_path, monkeypatch, capsys, text, kind):
