@@ -643,6 +643,8 @@ def test_check_against_refuses_a_revision_side_that_imports_the_working_tree_s_p
     found = distbench(where, "check", "--against", "HEAD", *FAST, env={"PYTHONPATH": "src"})
     assert found.returncode == 1 and "SLOWER: sentiment-default-custom" in found.stdout, \
         found.stdout[-3000:] + found.stderr[-2000:]
+    head = _git(where, "rev-parse", "HEAD")[:8]   # the slower model is not committed, and B says so
+    assert f"\nB: this working tree (commit {head} + uncommitted changes)\n" in found.stdout, found.stdout[-3000:]
 
 
 LOOP = """from distbench.loops.custom import CustomLoop

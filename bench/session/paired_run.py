@@ -19,7 +19,7 @@ from distbench.session import interleave, matrix_file
 from distbench.core.records import CellRecord, skipped
 from distbench.session.interleave import NOT_COMPARABLE, PairedCell
 from distbench.session.side import Side, validate_side
-from distbench.session.project import Checkout, Project
+from distbench.session.project import Checkout, Project, tree_label
 from distbench.session.session import Session, base_spec
 from distbench.session.suite import Suite
 from distbench.storage.files import save_run
@@ -79,6 +79,8 @@ def run_pairs(values: dict, a: Side, b: Side, settings: Pairs, progress=None, ag
         else:   # ab: both sides run this tree, and the stored run says so for each
             a = replace(a, checkout=a.checkout or project.working())
         b = replace(b, checkout=b.checkout or project.working())
+        if version is not None:   # the tree against the revision: its commit, and whether it has changed since
+            b = replace(b, label=f"{b.label} ({tree_label(b.checkout)})")
         run = measure(session, None, a, b, settings, progress, {"against": against, "dropped": list(gone)})
         return replace(run, dropped=gone)
 

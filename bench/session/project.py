@@ -198,6 +198,15 @@ class Checkout:
         return {"commit": self.commit, "worktree": self.path}
 
 
+def tree_label(checkout: "Checkout") -> str:
+    """A working tree as its side's label names it: ``commit ce801760 + uncommitted changes``
+    (a CI runner that changed tracked files showed as HEAD's commit alone)."""
+    found = checkout.describe()
+    if not found.get("commit"):
+        return "no commit"
+    return f"commit {found['commit'][:8]}" + (" + uncommitted changes" if found.get("dirty") else "")
+
+
 def is_dirty(project: Project) -> bool:
     try:
         return bool(git(project.root, "status", "--porcelain", "--untracked-files=no").strip())
