@@ -307,8 +307,8 @@ def _one(ref: str, paths: list[Path]) -> Path:
     """The one file of a run number; two are refused, naming both (the number is ambiguous)."""
     if len(paths) > 1:
         raise UserError(f"Run {ref!r} is ambiguous: {len(paths)} files of {paths[0].parent} have its number "
-                        f"({', '.join(p.name for p in paths)}; a machine folder copied into another?); "
-                        "give the file's path.")
+                        f"({', '.join(p.name for p in paths)}; two git branches' results merged, or a machine folder "
+                        "copied into another?); give the file's path.")
     return paths[0]
 
 

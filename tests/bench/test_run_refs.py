@@ -57,7 +57,7 @@ def test_a_number_two_files_share_is_refused_naming_both(capsys, results):
     for ref in (f"{MACHINE}/2", f"{MACHINE}/latest"):
         code, out, err = _compare(capsys, results, f"{MACHINE}/1", ref)
         assert code == 2 and err.count("\n") == 1 and f"Run {ref!r} is ambiguous: 2 files of" in err, err
-        assert first.name in err and copy.name in err and "give the file's path" in err
+        assert first.name in err and copy.name in err and "give the file's path" in err and "branches' results merged" in err
     code, out, _ = _compare(capsys, results, f"{MACHINE}/latest~1", str(copy))   # latest~N counts numbers, not files
     assert code == 0 and f"A: {MACHINE}/0001_" in out, out
     numbers = len({p.name[:4] for p in folder.glob("*.json")})
