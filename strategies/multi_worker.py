@@ -14,7 +14,7 @@ import os
 
 from distbench.core.errors import UserError
 from distbench.strategies.base import Availability, StrategyAdapter
-from distbench.strategies.connect import silent
+from distbench.strategies.connect import share_machines, silent
 from distbench.strategies.devices import DeviceSetup
 from distbench.strategies.hardware import Hardware
 from distbench.strategies.registry import STRATEGIES
@@ -204,5 +204,5 @@ class MultiWorkerAdapter(StrategyAdapter):
         info["notes"] = [f"{len(workers)} worker processes ({', '.join(workers)})" if config else
                          "1 worker process (--workers 1: this process alone, no cluster)"]
         # Workers on loopback share this machine's hardware, like virtual devices do.
-        info["shared_hardware"] = all(w.split(":")[0] in ("127.0.0.1", "localhost") for w in workers)
+        info["shared_hardware"] = share_machines(workers)
         return info

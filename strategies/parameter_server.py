@@ -22,7 +22,7 @@ from __future__ import annotations
 from distbench.strategies.base import Availability, StrategyAdapter
 from distbench.strategies.devices import DeviceSetup
 from distbench.strategies.hardware import Hardware
-from distbench.strategies.connect import silent, within
+from distbench.strategies.connect import share_machines, silent, within
 from distbench.strategies.multi_worker import tf_config
 from distbench.strategies.registry import STRATEGIES
 from distbench.strategies.slurm import source, step_availability
@@ -139,5 +139,5 @@ class ParameterServerAdapter(StrategyAdapter):
             "each worker reads its own copy of the training set, the seeded shuffle from an offset of its own "
             "(no per-worker shard)",
         ]
-        info["shared_hardware"] = all(h.split(":")[0] in ("127.0.0.1", "localhost") for h in hosts)
+        info["shared_hardware"] = share_machines(hosts)
         return info

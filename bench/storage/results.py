@@ -177,8 +177,8 @@ class CellResult(TargetResult):
     def shared_hardware(self) -> bool:
         """Virtual devices, or local workers that share this machine's hardware."""
         info = self.strategy_info
-        if info.get("virtual_devices") or info.get("shared_hardware"):
-            return True
+        if "shared_hardware" in info or info.get("virtual_devices"):
+            return bool(info.get("virtual_devices") or info["shared_hardware"])
         # Records stored before ``shared_hardware`` existed name their workers in the strategy notes.
         return info.get("strategy") == "multi_worker" and any("127.0.0.1" in n for n in info.get("notes", []))
 

@@ -229,3 +229,34 @@ def test_one_local_worker_is_recorded_as_one_local_process_not_a_user_s_cluster(
     assert (described["cluster"], described["workers"]) == ("local", 1), described
     assert described["notes"] == ["1 worker process (--workers 1: this process alone, no cluster)"]
     assert peak.devices_used({"strategy": described}) == 1   # its share of peak is this machine's
+
+
+@pytest.mark.parametrize("hosts, shared", [
+    (["{me}", "{me}"], True),                   # this machine by its name: it read "separate devices"
+    (["127.0.0.1", "{address}"], True),          # loopback and this machine's own address
+    (["localhost", "localhost"], True),
+    (["192.0.2.10", "192.0.2.11"], False),       # two other machines
+    (["192.0.2.10", "192.0.2.10"], True),        # two tasks on one other machine
+])
+def test_a_cluster_s_tasks_on_one_machine_are_shared_hardware_whatever_they_are_called(monkeypatch, hosts, shared):
+    """A TF_CONFIG naming this host by its name: two tasks of one machine were recorded as
+    separate machines, and their scaling efficiency read as real scaling."""
+    import json
+    import socket
+
+    import tensorflow as tf
+
+    from distbench.strategies import for_spec
+    from distbench.storage.results import CellResult
+
+    me = socket.gethostname()
+    own = socket.gethostbyname_ex(me)[2]
+    address = next((a for a in own if not a.startswith("127.")), "127.0.0.1")
+    workers = [f"{h.format(me=me, address=address)}:{23000 + k}" for k, h in enumerate(hosts)]
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": 0}}))
+    monkeypatch.delenv(slurm.SOURCE_ENV, raising=False)
+    adapter = for_spec(CellSpec("reuters_cnn", "multi_worker", "custom", workers=2))
+    described = adapter.describe(tf.distribute.get_strategy(), hardware.detect())
+    assert described["shared_hardware"] is shared, (workers, described)
+    result = CellResult.of("reuters_cnn-multi_worker-custom", [{"status": "ok", "strategy": described}])
+    assert result.shared_hardware is shared   # the table's reading is the record's (loopback in the notes had won)
