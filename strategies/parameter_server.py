@@ -115,10 +115,14 @@ class ParameterServerAdapter(StrategyAdapter):
         resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
         cluster = (tf_config() or {}).get("cluster", {})
         tasks = ", ".join(cluster.get("worker", []) + cluster.get("ps", [])) or "its tasks"
+        # A local cluster's tasks distbench started itself: "start `distbench serve`" was no advice there.
+        serving = ("one of the tasks distbench started here that has not started serving yet (a --connect-deadline "
+                   "too short for their start), or has stopped," if source() == "local" else
+                   "a task that is not serving (start `distbench serve` on each), has stopped, or cannot be reached "
+                   "from here")
         return within(self.connect_deadline_s, lambda: tf.distribute.ParameterServerStrategy(resolver),
                       f"parameter_server: connecting to the cluster's workers and parameter servers ({tasks})",
-                      "a task that is not serving (start `distbench serve` on each), has stopped, or cannot be "
-                      "reached from here keeps the coordinator waiting",
+                      f"{serving} keeps the coordinator waiting",
                       lambda: silent({role: cluster.get(role, []) for role in ("worker", "ps")}))
 
     def describe(self, strategy, hw: Hardware) -> dict:

@@ -516,6 +516,23 @@ def test_a_cluster_task_that_never_starts_fails_the_cell_at_the_connect_deadline
 
 
 @pytest.mark.slow
+def test_a_local_cluster_s_connect_deadline_does_not_ask_for_distbench_serve(tmp_path):
+    """distbench started the local tasks itself: "start `distbench serve` on each" was advice
+    for a cluster of the user's."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_CONFIG")}
+    result = subprocess.run(
+        [sys.executable, "-m", "distbench", "run", "--strategy", "parameter_server", "--loop", "custom", "--keras",
+         "tf_keras", "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "20", "--epochs", "1",
+         "--guard-seeds", "0", "--no-peak", "--connect-deadline", "0.01", "--results", str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=500)
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    (path,) = tmp_path.glob("*/*.json")
+    (record,) = json.loads(path.read_text())["distbench"]["unmeasured"]["reuters_cnn-parameter_server-custom-tf_keras"]
+    assert "one of the tasks distbench started here that has not started serving yet" in record["reason"], record
+    assert "distbench serve" not in record["reason"], record["reason"]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("connect, deadline, within", [("5", "400", "5 s (--connect-deadline)"),
                                                        ("400", "5", "the cell's 5 s (--deadline)")])
 def test_a_multi_worker_peer_that_never_starts_fails_the_cell_at_the_connect_deadline(tmp_path, connect, deadline,
