@@ -173,8 +173,10 @@ class Session:
     def plan(self) -> list[CellSpec]:
         """The cells to run, each workload's guard replicates after its cells; with
         ``--target``, time-to-target cells, one process per guard seed, and no replicates."""
-        cells = build_cells(self.values["workload"] or None, self.values["strategy"] or None,
-                            self.values["loop"] or None, self.base, self.values["keras"] or None)
+        chosen = [self.values[kind] or None for kind in ("workload", "strategy", "loop", "keras")]
+        if tf_config():   # a cluster's tasks pair their cells in order: one order, however each task's was typed
+            chosen = [sorted(names) if names else None for names in chosen]
+        cells = build_cells(*chosen[:3], self.base, chosen[3])
         if self.values["target"]:
             return target_cells(cells, self.values["target"], self.values["guard_seeds"])
         return guard.with_replicates(cells, self.values["guard_seeds"])

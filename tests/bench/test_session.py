@@ -241,3 +241,19 @@ def test_run_s_exit_status_counts_every_process_it_started():
     assert session.exit_status == 1
     session.records = {cell.id: [skipped]}
     assert session.exit_status == 3   # nothing measured
+
+
+def test_a_cluster_s_tasks_run_their_cells_in_one_order_however_each_was_typed(monkeypatch):
+    """Two tasks of a TF_CONFIG cluster, one given ``--loop custom --loop fit``, the other
+    ``--loop fit --loop custom``: they paired different cells, and every cell failed ("the
+    cluster's workers were given other settings (loop ...)"). Without a cluster, as typed."""
+    def plan(*loops):
+        argv = ["--workload", "reuters_cnn", "--strategy", "multi_worker", "--keras", "tf_keras", "--data", "synthetic",
+                "--guard-seeds", "0"] + [a for lp in loops for a in ("--loop", lp)]
+        return [c.id for c in Session.from_options(options.from_namespace(_cli_options(argv))).plan]
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert plan("custom", "fit") != plan("fit", "custom")   # as typed
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["localhost:23001", "localhost:23002"]},
+                                                "task": {"type": "worker", "index": 1}}))
+    assert plan("custom", "fit") == plan("fit", "custom")
