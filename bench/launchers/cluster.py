@@ -110,6 +110,8 @@ class _Worker:
             return f"{self.name} (pid {self.proc.pid}) failed: {record.get('reason', '')}"
         if self.serves or code != 0 or record is None:
             ended = f"{self.name} (pid {self.proc.pid}) {how_it_ended(code)}"
+            if getattr(self.proc, "server_gone", lambda: False)():   # the cause, where the tasks share a fork server
+                ended += f" (its fork server, pid {self.proc.server_pid}, had ended: it takes its workers with it)"
             return with_fatal_line(ended, self.log_path) if record is None else ended
         return None
 
@@ -278,7 +280,8 @@ def _timed_out(workers: list[_Worker], deadline_s: float, marks: bool) -> str:
         why = (f"{', '.join(waiting)} had not joined the cluster: a peer or parameter server that never answered "
                "keeps it waiting")
     else:
-        why = ("each had joined the cluster and was training: the cell outlasts --deadline (give a longer one, "
+        why = ("each had joined the cluster: the cell outlasts --deadline, or a task is slow or hung after joining, "
+               "building its model or reading its data (each task's log says where it was; give a longer deadline, "
                "or fewer steps)")
     names = ", ".join(f"{w.name} (pid {w.proc.pid})" for w in workers)
     return (f"timed out after {deadline_s:g} s with {', '.join(w.name for w in running) or 'no task'} still "

@@ -44,6 +44,17 @@ def test_a_task_that_fails_while_its_cluster_is_watched_is_never_read_as_success
     assert cluster._watch([chief, worker], deadline_s=30) == "worker 1 (pid 4242) failed: its collective failed"
 
 
+def test_tasks_killed_with_their_fork_server_name_it(tmp_path):
+    """The fork server both tasks came from killed (the out-of-memory killer's likeliest pick:
+    680 MB): the cell said "worker 0 (pid ...) was killed by SIGKILL; worker 1 ..." alone."""
+    from types import SimpleNamespace
+
+    proc = SimpleNamespace(pid=5278, server_pid=5187, poll=lambda: -9, returncode=-9, server_gone=lambda: True)
+    worker = cluster._Worker(0, proc, str(tmp_path / "record-0.json"), str(tmp_path / "log-0"), {})
+    assert worker.failure().startswith("worker 0 (pid 5278) was killed by SIGKILL (its fork server, pid 5187, had "
+                                       "ended: it takes its workers with it)"), worker.failure()
+
+
 def test_a_cluster_past_its_deadline_says_whether_its_tasks_had_joined(tmp_path):
     """Both workers past joining and training when the deadline came: the reason blamed "a
     peer or parameter server that never answered", for a cell longer than --deadline."""
@@ -59,7 +70,8 @@ def test_a_cluster_past_its_deadline_says_whether_its_tasks_had_joined(tmp_path)
         proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
         return cluster._Worker(k, proc, path, "", {})
 
-    for joined, said in ((True, "(each had joined the cluster and was training: the cell outlasts --deadline"),
+    for joined, said in ((True, "(each had joined the cluster: the cell outlasts --deadline, or a task is slow or "
+                                "hung after joining"),
                          (False, "(worker 1 had not joined the cluster: a peer or parameter server that never")):
         workers = [task(0, True), task(1, joined)]
         try:
