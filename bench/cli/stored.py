@@ -84,7 +84,12 @@ def _cell_thresholds(items: list[str]) -> dict[str, float]:
 
 def cmd_report(args: argparse.Namespace) -> int:
     storage = Storage(args.results)
-    run = load_ref(storage, args.run)
+    try:
+        run = load_ref(storage, args.run)
+    except UserError as exc:   # the latest cut short (a full disk): the history is still there to report
+        if args.run != "latest" or not storage.runs():
+            raise
+        raise UserError(f"{exc} Or report an earlier run: --run N.") from None
     histories = {folder.name: history(storage, folder.name) for folder in storage.machine_folders()}
     # Beside the results folder (the project's, from a sub-folder too), not in the folder it runs in.
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.results)), "reports", run.machine_id)

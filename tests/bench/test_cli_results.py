@@ -361,6 +361,8 @@ def test_list_says_when_a_folder_s_latest_run_is_truncated_or_interrupted(capsys
     code, out, _ = run_cli(capsys, "list", "--results", results)
     assert code == 0 and re.search(r"^    ITS LATEST CANNOT BE READ: it is not valid JSON \(", out, re.M), out
     assert "truncated or corrupted" in out and max(len(line) for line in out.splitlines()) <= 120
+    code, _, err = run_cli(capsys, "report", "--results", results, "--out", str(Path(results).parent / "rep"))
+    assert code == 2 and err.count("\n") == 1 and err.rstrip().endswith("Or report an earlier run: --run N."), err
     document = json.loads(whole)
     document["distbench"]["interrupted"] = True
     latest.write_text(json.dumps(document))
