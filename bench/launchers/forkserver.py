@@ -98,6 +98,7 @@ class ForkServer:
         self._changed = threading.Condition()
         self._pids: list[int] = []
         self._exits: dict[int, int] = {}
+        _starting.add(self._proc)   # stop_starting() ends it: Ctrl-C reaches the main thread, not this one
         try:   # within a deadline: an import that hangs (a stalled file system) is not a run that hangs
             ready, _, _ = select.select([self._proc.stdout], [], [], SERVER_START_S)
             first = json.loads(self._proc.stdout.readline() or "{}") if ready else {}
@@ -106,6 +107,8 @@ class ForkServer:
         except BaseException:   # Ctrl-C: it went on importing TensorFlow, orphaned, at a core's full use
             self._stop_unstarted()
             raise
+        finally:
+            _starting.discard(self._proc)
         if "ready" not in first:
             self._stop_unstarted()
             raise OSError("the fork server did not start")
@@ -174,6 +177,16 @@ class ForkServer:
         self._reader.join(timeout=5)   # it ends at the server's end of output
         if not self._reader.is_alive():
             self._proc.stdout.close()
+
+
+_starting: set[subprocess.Popen] = set()   # servers importing TensorFlow, not yet ready
+
+
+def stop_starting() -> None:
+    """Kills the fork servers still starting (a lockstep pair's thread waits for one, which
+    Ctrl-C in the main thread does not reach): their waits end at once, as failed starts."""
+    for proc in list(_starting):
+        proc.kill()
 
 
 Key = tuple   # (CodeTree, the start-up environment as sorted items)

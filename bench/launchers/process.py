@@ -99,6 +99,7 @@ def kill_all() -> None:
         procs = list(_live)
     for proc in procs:
         _kill(proc)
+    forkserver.stop_starting()   # a thread waiting for one would wait out its import
 
 
 def resume() -> None:

@@ -143,6 +143,38 @@ def test_ctrl_c_while_a_fork_server_starts_stops_it(monkeypatch):
     assert server.poll() is not None   # killed and reaped, not left sleeping for its 120 s
 
 
+def test_ctrl_c_stops_a_fork_server_a_lockstep_thread_waits_for(monkeypatch):
+    """A lockstep pair's side starts its fork server in a thread, which Ctrl-C in the main
+    thread does not reach: the main thread's join waited out the server's TensorFlow import
+    (its deadline: 300 s). kill_all, which Ctrl-C calls, ends the start."""
+    import threading
+
+    from distbench.launchers import process
+
+    monkeypatch.setattr(forkserver, "SERVER_START_S", 120.0)
+    found = []
+
+    def start():
+        try:
+            forkserver.ForkServer(_Hanging(workdir="/tmp"), {"X": "1"})
+        except OSError as exc:
+            found.append(exc)
+
+    thread = threading.Thread(target=start, daemon=True)
+    thread.start()
+    began = time.monotonic()
+    while not forkserver._starting and time.monotonic() - began < 10:
+        time.sleep(0.05)
+    (server,) = forkserver._starting
+    try:
+        process.kill_all()
+        thread.join(timeout=20)
+    finally:
+        process.resume()
+    assert not thread.is_alive() and time.monotonic() - began < 20 and found, found
+    assert server.poll() is not None and not forkserver._starting
+
+
 def test_a_worker_of_a_fork_server_that_dies_is_seen_to_end_at_once(tiny, tmp_path, monkeypatch):
     """The server killed (as by the out-of-memory killer) while its worker trains: the
     worker dies with it, and waiting for it ends then, not at the cell's deadline. (The
