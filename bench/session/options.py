@@ -51,8 +51,8 @@ class Option:
         return "distbench_" + self.name
 
     def argparse_kwargs(self, dest: str) -> dict:
-        if self.flag:
-            return {"action": "store_true", "dest": dest, "help": self.help}
+        if self.flag:   # a cell's flag not given is None: an ab side that leaves it out changes nothing
+            return {"action": "store_true", "dest": dest, "help": self.help, **({"default": None} if self.spec_field else {})}
         # No default here: an option the command line leaves unset is None, so that the matrix
         # file (distbench.session.matrix_file) can fill it; the session fills the defaults (distbench.session.session).
         kwargs = {"dest": dest, "help": self.help, "default": [] if self.repeatable else None}
@@ -119,6 +119,8 @@ OPTIONS: tuple[Option, ...] = (
     _spec("global_batch", int, "global batch (default 32); with --scaling weak, per replica"),
     _spec("scaling", str, "strong: global batch fixed (default); weak: per-replica batch fixed", choices=SCALINGS),
     _spec("steps_per_execution", int, "for fit (forced to 1 under multi-replica mirrored)"),
+    _spec("jit_compile", bool, "compile the training step with XLA (every loop; names cells ...-xla), as tune's "
+          "XLA candidates do", flag=True),
     _spec("devices", int, "logical devices for the virtual strategy (default 2)"),
     _spec("virtual_memory_mb", int, "memory of each logical GPU the virtual strategy carves from GPU 0 (default 2048)"),
     _spec("cross_device_ops", str, "mirrored/virtual all-reduce: auto (TensorFlow's choice; NCCL on GPUs), nccl, "

@@ -179,3 +179,24 @@ def test_a_side_at_a_setting_s_default_is_a_side_when_the_strategy_reads_the_set
                                         r"--connect-deadline \(only "):
         validate_side(parse_side("B", "--connect-deadline 60", options.spec_changes),
                       [CellSpec("reuters_cnn", "default", "custom")])
+
+
+def test_xla_is_a_run_option_an_ab_side_and_a_matrix_file_setting(tmp_path, monkeypatch, capsys):
+    """tune ranked "fit (steps/exec 10, XLA on)" first, and nothing else could set XLA: ab's
+    --b "--jit-compile" was an unrecognized argument, and run had no option for it."""
+    from distbench.session import options
+    from distbench.session.session import Session
+
+    assert options.spec_changes(["--jit-compile"]) == {"jit_compile": True}
+    assert options.spec_changes(["--intra-op-threads", "1"]) == {"intra_op_threads": 1}   # a side without it: unchanged
+    argv = ["--workload", "reuters_cnn", "--strategy", "default", "--loop", "custom", "--data", "synthetic",
+            "--guard-seeds", "0"]
+    parser = __import__("distbench.cli.main", fromlist=["build_parser"]).build_parser()
+    plan = Session.from_options(options.from_namespace(parser.parse_args(["run", *argv, "--jit-compile"]))).plan
+    assert [c.id for c in plan] == ["reuters_cnn-default-custom-xla"]
+    (tmp_path / "distbench.toml").write_text("jit_compile = true\n" + "\n".join(
+        f'{k} = ["{v}"]' for k, v in (("workloads", "reuters_cnn"), ("strategies", "default"), ("loops", "custom"))))
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--data", "synthetic", "--steps-per-epoch", "20", "--guard-seeds", "0", "--no-peak",
+                 "--timing-cost-pairs", "0", "--no-save"]) == 0
+    assert "[1/1] reuters_cnn-default-custom-xla: ok" in capsys.readouterr().out
