@@ -150,7 +150,8 @@ OPTIONS: tuple[Option, ...] = (
           "parameter_server or TF_CONFIG multi_worker cell to reach the rest of its cluster, before it fails with a "
           "timeout (default 180; the cell's --deadline still bounds the whole)"),
     Option("target", "train each training cell until METRIC=VALUE on the test examples (e.g. accuracy=0.6), "
-           "or 'default' (each workload's); repeats are the guard's seeds; reports time to target", str),
+           "or 'default' (each workload's), once per seed of --guard-seeds (--repeats: processes per seed); reports "
+           "time to target", str),
     _spec("eval_every", int, "with --target: steps between evaluations, the same for every cell (default 25)"),
     _spec("max_steps", int, "with --target: the step budget; a seed that has not reached the target by then is "
           "'not reached' (default 1000)"),
