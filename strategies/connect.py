@@ -113,17 +113,18 @@ def share_machines(addresses: list[str]) -> bool:
     """Whether a cluster's tasks (``host:port``) share hardware: all of them on this machine,
     or two on one host. A host is resolved (``vm`` for 127.0.0.1, this machine's own address,
     had read as separate machines, and their efficiency as real scaling)."""
-    machines = [_machine(address.rsplit(":", 1)[0]) for address in addresses]
+    own = _own_addresses()   # once: a name lookup
+    machines = [_machine(address.rsplit(":", 1)[0], own) for address in addresses]
     return all(m == THIS_MACHINE for m in machines) or len(set(machines)) < len(machines)
 
 
-def _machine(host: str) -> str:
-    """``host``'s address, or :data:`THIS_MACHINE` for a loopback one or this machine's own."""
+def _machine(host: str, own: set[str]) -> str:
+    """``host``'s address, or :data:`THIS_MACHINE` for a loopback one or one of ``own``."""
     try:
         address = socket.gethostbyname(host)
     except OSError:
         return host   # unresolved here: named as given
-    return THIS_MACHINE if address.startswith("127.") or address in _own_addresses() else address
+    return THIS_MACHINE if address.startswith("127.") or address in own else address
 
 
 def _own_addresses() -> set[str]:

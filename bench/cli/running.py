@@ -98,7 +98,7 @@ def _finish(session, fmt: str | None) -> int:
         return 2
     if session.saved:
         print("\n" + summary.saved_line(session.saved))
-    elif not session.values["no_save"] and any(session.records.values()):   # Ctrl-C before any: nothing to save
+    elif not session.values["no_save"] and session.ran:   # Ctrl-C before any: nothing to save
         print("\n" + run_table.NOT_SAVED)
     if session.interrupted:   # with --no-save (or nothing finished) nothing was: it had said "saved"
         print(run_table.INTERRUPTED if session.saved else run_table.INTERRUPTED_UNSAVED, file=sys.stderr)

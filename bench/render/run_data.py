@@ -5,12 +5,11 @@ tables' text with its units is for a reader (``"median ms": "1.29"``, ``"through
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 
 from distbench.render.summary import shown_metric
+from distbench.render.tables import render_rows
 from distbench.storage.results import CellResult
 
 
@@ -36,11 +35,7 @@ def run_csv(results: dict[str, CellResult]) -> str:
                 row[key] = "; ".join(value) if key == "notes" else value
         rows.append(row)
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue().rstrip("\n")
+    return render_rows(columns, [[row.get(c) for c in columns] for row in rows], "csv")
 
 
 def cell_json(r: CellResult) -> dict:

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, fields, replace
 
 from distbench.analysis import compare, pairs, tolerance
+from distbench.core import references
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.session import interleave, matrix_file
@@ -100,7 +101,7 @@ def dropped(version: Checkout, matrix: str | None, given: dict) -> tuple[str, ..
             continue   # typed for both sides
         if ours[kind] is None:   # this tree's file selects every registered one: not a reference only theirs loads
             loaded = [*(ours["plugin"] or ()), *(given.get("plugin") or ())]
-            gone = [n for n in names or () if ":" in n and n not in loaded]
+            gone = [n for n in names or () if references.is_reference(n) and n not in loaded]
         else:
             gone = [n for n in names if n not in ours[kind]] if names is not None else None
         if gone is None or gone:

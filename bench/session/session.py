@@ -307,6 +307,11 @@ class Session:
         return planned
 
     @property
+    def ran(self) -> bool:
+        """Whether any process of a cell ran (Ctrl-C before the first: the plan's cells, none)."""
+        return any(self.records.values())
+
+    @property
     def all_ran(self) -> bool:
         """Whether every planned process ran: each selected cell's repeats and each overhead
         benchmark (pytest's ``-x`` after the last cell's failure cut nothing short)."""
@@ -322,7 +327,7 @@ class Session:
         """Judges the run with the accuracy guard and saves it (when asked to); the path."""
         guard.apply(results_of({c: reps for c, reps in self.records.items() if reps}))
         peak.apply(self.records, self.peak)
-        if (any(self.records.values()) or self.overhead) and self.saving:   # Ctrl-C before any: nothing to keep
+        if (self.ran or self.overhead) and self.saving:   # Ctrl-C before any: nothing to keep
             extra = {"peak": self.peak} if self.peak else None
             plan = {"repeats": self.planned_repeats, "guard_seeds": self.values["guard_seeds"]}
             self.saved = save_run(self.cell_records(), self.values["results"], self.overhead, self.interrupted,
