@@ -9,8 +9,13 @@ from dataclasses import dataclass
 from distbench.analysis import compare
 from distbench.analysis.tolerance import check_tolerance
 from distbench.core import stats, targets
-from distbench.core.config import WORK_FIELDS
+from distbench.core.config import ONE_REPLICA, WORK_FIELDS, CellSpec
 from distbench.core.errors import UserError
+
+
+# Another number of steps leaves one side of a lockstep pair stepping alone, on a quieter
+# machine, once the other has ended (epochs 4 against 1 read "slower", 1.43x, for one model).
+STEP_COUNT = WORK_FIELDS[2:]
 
 
 @dataclass(frozen=True)
@@ -186,7 +191,7 @@ def _pooled(history, lockstep: bool) -> dict[str, PairNoise]:
             if len(ratios) < 2 or found.get("lockstep", run.interleaved.get("lockstep", True)) != lockstep:
                 continue
             m = stats.mean(ratios)
-            if abs(m) > math.log(UNEVEN) or _other_work(run, cell):
+            if abs(m) > math.log(UNEVEN) or _stored_other_work(run, cell):
                 continue   # sides of other work (B/A 21.8: pair sd 0.42 against 0.03 unchanged): not a small change's noise
             squares.setdefault(cell, []).extend((r - m) ** 2 for r in ratios)
             dof[cell] = dof.get(cell, 0) + len(ratios) - 1
@@ -201,15 +206,21 @@ def _sides(run, cell: str) -> list:
     return [run.results.get(f"{cell}@{s}") for s in ("A", "B")]
 
 
-def _other_work(run, cell: str) -> bool:
-    """Whether a stored interleaved cell's sides ran other amounts of work (an ab of
-    --global-batch 32 against 256, or of other step counts, whose pairs had been pooled as
-    the cell's noise)."""
+def other_work(a: CellSpec, b: CellSpec, fields: tuple[str, ...] = WORK_FIELDS) -> str:
+    """How the two sides' steps of a cell are other amounts of work (a training setting, which
+    matmul does not read, and weak scaling only where there may be several replicas); empty
+    when they are not. Pairs of other work (an ab of --global-batch 32 against 256) are no
+    verdict of a change, nor the cell's noise."""
+    if a.loop is None:
+        return ""
+    return "; ".join(f"{name} A {getattr(a, name)}, B {getattr(b, name)}" for name in fields
+                     if getattr(a, name) != getattr(b, name) and not (name == "scaling" and a.strategy in ONE_REPLICA))
+
+
+def _stored_other_work(run, cell: str) -> bool:
+    """Whether a stored interleaved cell's sides ran other amounts of work (:func:`other_work`)."""
     sides = _sides(run, cell)
-    if not all(side and side.repeats for side in sides):
-        return False
-    a, b = (side.spec for side in sides)
-    return any(getattr(a, name) != getattr(b, name) for name in WORK_FIELDS)
+    return all(side and side.repeats for side in sides) and bool(other_work(*(side.spec for side in sides)))
 
 
 def _pair_walls(run, cell: str) -> list[float]:

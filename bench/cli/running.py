@@ -125,8 +125,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise UserError(f"tune ranks one Keras flavour at a time; received --keras {', '.join(flavours)}: "
                         "run tune once with each.")
     chosen = selected(args.strategy or ["default"], strategies.STRATEGIES)
+    from_file = (args.matrix_file, loops.LOOPS.names()) if args.loop and "loop" not in args.given else None
     candidates, left_out = tune.plan(session, chosen_workloads[0], chosen, selected(args.loop, loops.LOOPS),
-                                     flavours[0])
+                                     flavours[0], from_file)
     session.check_writable()
     session.run_all(_Progress())
     status = _finish(session, None)

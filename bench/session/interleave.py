@@ -30,13 +30,12 @@ from typing import Callable
 from distbench import strategies
 from distbench.analysis import compare, pairs
 from distbench.core import stats
-from distbench.core.config import WORK_FIELDS, CellSpec
+from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.lockstep import ENV, prefix
 from distbench.core.records import CellRecord
 from distbench.launchers.process import kill_all, resume
 from distbench.launchers.relay import Relay
-from distbench.session.plan import reads
 from distbench.session.side import Side
 
 # One lockstep pair's log-ratio has an sd of about 0.012 here (A/A; 0.09-0.15 for pairs run
@@ -46,18 +45,6 @@ DEFAULT_MIN_PAIRS = 3
 DEFAULT_MAX_PAIRS = 8
 
 NOT_COMPARABLE = "not comparable"
-# Another number of steps leaves one side of a lockstep pair stepping alone, on a quieter
-# machine, once the other has ended (epochs 4 against 1 read "slower", 1.43x, for one model).
-STEP_COUNT = WORK_FIELDS[2:]
-ONE_REPLICA = ("default", "one_gpu")   # strategies whose batch is one replica's, weak scaling or strong
-
-
-def other_work(a: CellSpec, b: CellSpec, fields: tuple[str, ...] = WORK_FIELDS) -> str:
-    """How the two sides' steps of a cell are other amounts of work (a setting it reads, and
-    weak scaling only where there may be several replicas); empty when they are not."""
-    return "; ".join(f"{name} A {getattr(a, name)}, B {getattr(b, name)}" for name in fields
-                     if getattr(a, name) != getattr(b, name) and reads(a, name, getattr(b, name))
-                     and not (name == "scaling" and a.strategy in ONE_REPLICA))
 
 
 class PairsInterrupted(KeyboardInterrupt):
@@ -303,10 +290,10 @@ class Interleaved:
         if cell.skip():
             return cell
         if self.a.of_version or self.b.of_version:   # ab's sides differ in what the user asked for
-            cell.incomparable = other_work(*(specs[side.name] for side in (self.a, self.b)))
+            cell.incomparable = pairs.other_work(*(specs[side.name] for side in (self.a, self.b)))
             if cell.incomparable:
                 return cell
-        steps = other_work(*(specs[side.name] for side in (self.a, self.b)), STEP_COUNT)   # in lockstep: one alone
+        steps = pairs.other_work(*(specs[side.name] for side in (self.a, self.b)), pairs.STEP_COUNT)   # in lockstep: one alone
         if not _single_process(spec):
             cell.apart = "train across processes"
         elif steps:

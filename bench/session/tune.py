@@ -89,11 +89,15 @@ def confirmation(ranked: list[Ranked]):
 
 
 def plan(session, workload: str, strategy_names: list[str], loops: list[str],
-         keras: str = "keras3") -> tuple[list[CellSpec], list[str]]:
+         keras: str = "keras3", loops_from: tuple[str, list[str]] | None = None) -> tuple[list[CellSpec], list[str]]:
     """Makes ``session``'s plan the candidates in the Keras flavour ``keras`` (with the
-    guard's seeds); the candidates and what was left out and why."""
+    guard's seeds); the candidates and what was left out and why. ``loops_from``: the
+    matrix file that chose ``loops`` and every loop there is (the ones it leaves out are said)."""
     base = session.base.replace(keras=keras)
     cells, left_out = candidates(workload, strategy_names, loops, base, session.suite.hw)
+    if loops_from and set(loops_from[1]) - set(loops):
+        left_out.append(f"loops {', '.join(n for n in loops_from[1] if n not in loops)} not tried: the matrix file "
+                        f"{loops_from[0]} selects {', '.join(loops)} (--loop names the loops to tune)")
     session.plan = guard.with_replicates(cells, session.values["guard_seeds"])
     return cells, left_out
 

@@ -140,13 +140,17 @@ def test_run_with_guard_and_overhead_shows_and_stores_both(capsys, tmp_path, mon
 
 
 @pytest.mark.slow
-def test_tune_runs_ranks_and_lists_what_it_did_not_rank(capsys, tmp_path):
+def test_tune_runs_ranks_and_lists_what_it_did_not_rank(capsys, tmp_path, monkeypatch):
     """The whole command, through real workers: candidates measured, ranked, the verdict line;
     the winner's confirmation against plain fit saved as a run of its own (it was printed,
-    and found nowhere afterwards)."""
+    and found nowhere afterwards). The loops are the project's matrix file's, and the ones it
+    leaves out are said (tune had followed it without a word)."""
     from distbench.storage.files import Storage, load
 
-    argv = ["tune", "--workload", "reuters_cnn", "--strategy", "default", "--loop", "custom", "--repeats", "1",
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "pyproject.toml").write_text('[tool.distbench]\nloops = ["custom"]\n')
+    monkeypatch.chdir(tmp_path / "project")
+    argv = ["tune", "--workload", "reuters_cnn", "--strategy", "default", "--repeats", "1",
             "--guard-seeds", "0", "--confirm-pairs", "2", "--epochs", "1", "--steps-per-epoch", "15",
             "--data", "synthetic", "--no-peak", "--results", str(tmp_path), "--keras", "tf_keras"]
     assert main(argv) == 0
@@ -154,6 +158,8 @@ def test_tune_runs_ranks_and_lists_what_it_did_not_rank(capsys, tmp_path):
     # In the flavour asked for (tune had ranked Keras 3's, saying nothing).
     assert "[1/2] reuters_cnn-default-custom-tf_keras" in out and "[2/2] reuters_cnn-default-custom-tf_keras-xla" in out
     assert "vs plain fit" in out      # the ranking's table
+    assert (f"not ranked: loops fit, train_on_batch not tried: the matrix file {tmp_path / 'project' / 'pyproject.toml'} "
+            "selects custom (--loop names the loops to tune)") in " ".join(out.split()), out
     assert "Fastest by mean step: default custom" in out and "Interleaved with plain fit (2 pairs)" in out, out
     ranked, confirmed = (load(path) for path in Storage(tmp_path).runs())
     assert not ranked.interleaved and confirmed.interleaved["tune"] is True
