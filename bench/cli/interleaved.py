@@ -41,8 +41,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         return check_baseline(args)
     refused = [flag for name, flag in BASELINE_ONLY.items() if getattr(args, name) not in (None, [], False)]
     _refuse(refused, "--against", "two versions measured now",
-            "the run options of `distbench run` (--workload, --data, ...), --threshold, --accuracy-tolerance, "
-            "--min-pairs, --max-pairs, --budget, --allow-undecided, --allow-missing, --format")
+            "the run options of `distbench run` (--workload, --data, ...) but --repeats, --guard-seeds, --overhead "
+            "and --full-table, and --threshold, --accuracy-tolerance, --min-pairs, --max-pairs, --budget, "
+            "--no-lockstep, --allow-undecided, --allow-missing, --format")
     return _interleaved(args, Side("A", f"revision {args.against}"), Side("B", "this working tree"))
 
 

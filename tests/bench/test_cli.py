@@ -62,6 +62,10 @@ from distbench.workloads.registry import WORKLOADS
          "or at least 2 (a verdict needs two pairs); received 1."),   # it skipped the confirmation, silently
         (["tune", "--workload", "reuters_cnn", "--confirm-pairs", "-2"], "--confirm-pairs must be 0"),
         (["serve", "--ps", "0"], "--ps must be >= 1 (a SLURM job step's parameter servers); received 0."),
+        # It listed run's options as valid, --repeats among them, which check --against does not take.
+        (["check", "--against", "HEAD~1", "--run", "3"], "valid with --against: the run options of `distbench run` "
+         "(--workload, --data, ...) but --repeats, --guard-seeds, --overhead and --full-table, and --threshold, "
+         "--accuracy-tolerance, --min-pairs, --max-pairs, --budget, --no-lockstep,"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(capsys, argv, message):
