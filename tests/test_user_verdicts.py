@@ -389,24 +389,29 @@ def test_a_change_that_adds_a_workload_checks_the_ones_the_revision_has(tmp_path
 
 
 def test_check_against_checks_out_the_revision_s_submodules_offline(tmp_path):
-    """The model's width comes from a git submodule, which the change moves to a wider
-    commit. The revision's worktree had no submodules: side A failed (ModuleNotFoundError),
-    every check exit 3. They are cloned from the repository's own copies (the submodule's
-    remote gone, as offline), and the wider commit is found slower."""
-    libs = tmp_path / "libs"
-    libs.mkdir()
-    _git(libs, "init", "-q")
-    _commit(libs, "Narrow", {"__init__.py": "", "widths.py": "WIDTH = 64\n"})
-    where = tmp_path / "project"
-    where.mkdir()
-    _git(where, "init", "-q")
-    _git(where, "-c", "protocol.file.allow=always", "submodule", "add", "-q", f"file://{libs}", "libs")
-    model = MODEL.format(hidden=0).replace("HIDDEN = 0", "from libs.widths import WIDTH as HIDDEN")
+    """The model's width comes from a git submodule nested in another, which the change
+    moves to a wider commit. The revision's worktree had no submodules: side A failed
+    (ModuleNotFoundError), every check exit 3; then it had the outer one only. They are
+    cloned from the repository's own copies (the submodules' remotes gone, as offline),
+    and the wider commit is found slower."""
+    file_ok = ("-c", "protocol.file.allow=always")
+    inner, libs, where = (tmp_path / name for name in ("inner", "libs", "project"))
+    for repo in (inner, libs, where):
+        repo.mkdir()
+        _git(repo, "init", "-q")
+    _commit(inner, "Narrow", {"__init__.py": "", "widths.py": "WIDTH = 64\n"})
+    _git(libs, *file_ok, "submodule", "add", "-q", f"file://{inner}", "inner")
+    _commit(libs, "Inner", {"__init__.py": ""})
+    _git(where, *file_ok, "submodule", "add", "-q", f"file://{libs}", "libs")
+    _git(where, *file_ok, "submodule", "update", "-q", "--init", "--recursive")
+    model = MODEL.format(hidden=0).replace("HIDDEN = 0", "from libs.inner.widths import WIDTH as HIDDEN")
     _commit(where, "Base", {"model.py": model, ".gitignore": "results/\n", "pyproject.toml": PYPROJECT})
-    _commit(libs, "Wide", {"widths.py": "WIDTH = 2048\n"})
-    _git(where / "libs", "-c", "protocol.file.allow=always", "pull", "-q", "--ff-only", "origin", "HEAD")
-    _commit(where, "Wider, from the submodule", {})
-    shutil.rmtree(libs)   # the submodule's remote is gone: only the repository's own copy has its commits
+    _commit(inner, "Wide", {"widths.py": "WIDTH = 2048\n"})
+    _git(where / "libs" / "inner", *file_ok, "pull", "-q", "--ff-only", "origin", "HEAD")
+    _commit(where / "libs", "Wider inner", {})   # a commit only the project's copy of libs has
+    _commit(where, "Wider, from the nested submodule", {})
+    shutil.rmtree(libs)   # the remotes are gone: only the repository's own copies have their commits
+    shutil.rmtree(inner)
     result = distbench(where, "check", "--against", "HEAD~1", *FAST)
     assert result.returncode == 1 and "SLOWER: sentiment-default-custom" in result.stdout, \
         result.stdout[-3000:] + result.stderr[-2000:]

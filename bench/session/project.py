@@ -101,27 +101,32 @@ class Project:
             release(path)
             self._remove(path)
 
-    def _fill_submodules(self, path: str, commit: str) -> None:
-        """The revision's submodules, at the commits it records, cloned from this repository's
-        own copies of them where it has them (offline, as a CI runner's checkout does): a
-        worktree has none, and a model importing from one failed (ModuleNotFoundError). One
-        that cannot be had is said, and its side runs without it."""
+    def _fill_submodules(self, path: str, commit: str, modules: str | None = None) -> None:
+        """The revision's submodules, and theirs, at the commits it records, cloned from this
+        repository's own copies of them (``modules``: where git keeps those of ``path``'s
+        repository) where it has them (offline, as a CI runner's checkout does): a worktree
+        has none, and a model importing from one failed (ModuleNotFoundError). One that
+        cannot be had is said, and its side runs without it."""
         if not os.path.exists(os.path.join(path, ".gitmodules")):
             return
         try:
             listed = git(path, "config", "--file", ".gitmodules", "--get-regexp", r"^submodule\..*\.path$")
         except UserError:
             return   # no submodule declared
-        common = git(self.root, "rev-parse", "--path-format=absolute", "--git-common-dir").strip()
+        if modules is None:
+            common = git(self.root, "rev-parse", "--path-format=absolute", "--git-common-dir").strip()
+            modules = os.path.join(common, "modules")
         for key, _, sub in (line.partition(" ") for line in listed.splitlines()):
             name = key.removeprefix("submodule.").removesuffix(".path")
-            local = os.path.join(common, "modules", name)
+            local = os.path.join(modules, name)
             source = ["-c", f"submodule.{name}.url={local}"] if os.path.isdir(local) else []
             try:
                 git(path, "-c", "protocol.file.allow=always", *source, "submodule", "update", "--init", "--", sub)
             except UserError as exc:
                 log.warning("the submodule %s of commit %s could not be checked out in its worktree, so its side "
                             "runs without it: %s", sub, commit[:8], exc)
+                continue
+            self._fill_submodules(os.path.join(path, sub), commit, os.path.join(local, "modules"))
 
     def _remove(self, path: str, locked_too: bool = False) -> None:
         """Removes the worktree at ``path``; ``locked_too``: also one that ``git worktree
