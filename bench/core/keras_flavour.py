@@ -92,20 +92,29 @@ def reduction(value: str | None) -> str:
 
 
 def labels_like(y, pred):
-    """Labels of shape (batch,) against one output unit (batch, 1) as (batch, 1): Keras 2's
-    losses otherwise squeeze the prediction and average over its last axis, which turns
-    ``reduction="none"`` into one number per batch (no per-example loss left to average
-    over the global batch). Keras 3 gives the same per-example losses either way."""
+    """Labels as the flavour's compiled loss hands them to a loss. Keras 2 gives labels
+    ``(batch,)`` beside an output ``(batch, k)`` a last axis, and the output's dtype when
+    both are floats or both integers (tf-keras's ``match_dtype_and_rank``): its losses
+    otherwise squeeze the prediction and average over its last axis, which turns
+    ``reduction="none"`` into one number per batch. Keras 3 passes them as they are: its
+    wrapped losses align ranks themselves, and a ``keras.losses.Loss`` subclass's own
+    ``call`` gets them raw (the custom loop had given it labels ``(batch, 1)`` and trained
+    another model than fit)."""
     import tensorflow as tf
 
-    if y.shape.rank == 1 and pred.shape.rank == 2 and pred.shape[-1] == 1:
-        return tf.expand_dims(y, -1)
+    if current() != "tf_keras":
+        return y
+    if y.shape.rank == 1 and pred.shape.rank == 2:
+        y = tf.expand_dims(y, -1)
+    if y.dtype != pred.dtype and (y.dtype.is_floating and pred.dtype.is_floating
+                                  or y.dtype.is_integer and pred.dtype.is_integer):
+        y = tf.cast(y, pred.dtype)
     return y
 
 
 def per_example(loss_fn, y, pred, summed: bool = False):
     """One loss value per example: ``loss_fn`` (a Keras loss of reduction None, or a function
-    with ranks aligned) on :func:`labels_like` labels. A loss of several values per example
+    with ranks aligned) on labels as fit gives them (:func:`labels_like`). A loss of several values per example
     (one per pixel, time step or output unit: a segmentation or sequence model's) has them
     averaged, as Keras's own reduction averages every value (``summed``: a loss of
     ``reduction="sum"``, which sums them); they had been summed, and then averaged over the
@@ -138,7 +147,7 @@ def same_rank(loss_fn):
         true_rank, pred_rank = y_true.shape.rank, y_pred.shape.rank
         if true_rank is not None and pred_rank is not None:
             if pred_rank == true_rank + 1 and y_pred.shape[-1] == 1:
-                y_true = labels_like(y_true, y_pred)
+                y_true = tf.expand_dims(y_true, -1) if true_rank == 1 else y_true
                 y_pred = y_pred if true_rank == 1 else tf.squeeze(y_pred, -1)
             elif true_rank == pred_rank + 1 and y_true.shape[-1] == 1:
                 y_pred = tf.expand_dims(y_pred, -1) if pred_rank == 1 else y_pred
