@@ -241,8 +241,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     chosen = [getattr(getattr(item, "callspec", None), "params", {}) for item in session.items]
     session_of(config).selected = [params["distbench_cell"] for params in chosen if "distbench_cell" in params]
+    refusals.selected_cells(config, session_of(config).selected)
     session_of(config).selected_overhead = [params["distbench_overhead_cell"] for params in chosen
                                             if "distbench_overhead_cell" in params]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A cell drawn by a pytest-xdist worker fails, one line, never timed beside another's."""
+    refused = refusals.in_parallel(item)
+    if refused:
+        pytest.fail(refused, pytrace=False)
 
 
 def _items(collector) -> list[pytest.Item]:

@@ -46,8 +46,30 @@ def xdist(config: pytest.Config) -> None:
     ``--benchmark-skip`` in addopts pytest-benchmark let it through."""
     workers, tx = config.getoption("numprocesses", default=None), config.getoption("tx", default=None)
     if hasattr(config, "workerinput") or workers or tx:
-        given = f"-n {workers}" if workers else f"--tx {' '.join(tx)}" if tx else "pytest-xdist"
-        raise pytest.UsageError(
-            f"{given}: distbench times its cells one at a time, and pytest-xdist's workers would run them side "
+        raise pytest.UsageError(parallel_line(config))
+
+
+def parallel_line(config: pytest.Config) -> str:
+    """Why the cells do not run under pytest-xdist, and what to run instead."""
+    workers, tx = config.getoption("numprocesses", default=None), config.getoption("tx", default=None)
+    given = f"-n {workers}" if workers else f"--tx {' '.join(tx)}" if tx else "pytest-xdist"
+    return (f"{given}: distbench times its cells one at a time, and pytest-xdist's workers would run them side "
             "by side, each timing the others; run `pytest --benchmark-only -n 0` (ordinary tests keep -n, and the "
             f"project's own benchmarks alone: -m \"not {CELL_MARK}\")")
+
+
+def selected_cells(config: pytest.Config, cells: list) -> None:
+    """After -k and -m: a ``-m`` that :func:`may_measure_cells` read as leaving no cell
+    passed cells by the project's own marks (``-m perf``, a mark its conftest gives every
+    benchmark), and the refusals of storage flags and xdist were passed over. The storage
+    flags are refused now; an xdist worker fails each cell instead (:func:`in_parallel`: its
+    usage error is xdist's INTERNALERROR)."""
+    if cells and not hasattr(config, "workerinput") and not config.getoption("collectonly", default=False):
+        pytest_benchmark_storage(config)
+
+
+def in_parallel(item: pytest.Item) -> str | None:
+    """Why ``item`` must not run: a cell in a pytest-xdist worker."""
+    if hasattr(item.config, "workerinput") and item.get_closest_marker(CELL_MARK):
+        return parallel_line(item.config)
+    return None

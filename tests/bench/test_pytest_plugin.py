@@ -253,6 +253,19 @@ def test_the_matrix_under_pytest_xdist_is_refused_and_its_cells_carry_their_mark
     assert own.returncode == 0 and "1 passed" in own.stdout, own.stdout[-2000:] + own.stderr[-2000:]
     listed = pytest_("--benchmark-only", "--co", "--benchmark-autosave")
     assert listed.returncode == 0 and "test_cell[reuters_cnn-default-custom]" in listed.stdout, listed.stderr[-2000:]
+    # A mark the project's conftest gives every benchmark, the cells too: -m perf had read as
+    # leaving the cells out, and two xdist workers timed a cell each, side by side, exit 0.
+    (tmp_path / "conftest.py").write_text(
+        "def pytest_collection_modifyitems(items):\n"
+        "    for item in items:\n"
+        "        if 'benchmark' in getattr(item, 'fixturenames', ()):\n"
+        "            item.add_marker('perf')\n")
+    both = pytest_("--benchmark-only", "-m", "perf", "-n", "2", "--benchmark-skip")
+    assert both.returncode == 1 and "pytest-xdist: distbench times its cells one at a time" in both.stdout, \
+        both.stdout[-2000:] + both.stderr[-2000:]
+    stored = pytest_("--benchmark-only", "-m", "perf", "--benchmark-autosave")
+    assert stored.returncode == 4 and "\nERROR: --benchmark-autosave: distbench stores its runs" in stored.stderr, \
+        stored.stdout[-2000:] + stored.stderr[-2000:]
     assert not (tmp_path / "results").exists()
 
 
