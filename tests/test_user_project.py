@@ -444,3 +444,33 @@ def test_from_a_wheel_the_project_s_tests_and_a_run_work(tmp_path):
          "custom", "--no-save"], cwd=where, capture_output=True, text=True, timeout=600, env=_env())
     assert result.returncode == 1 and "SLOWER: tiny_sentiment-default-custom" in result.stdout, (
         result.stdout[-3000:] + result.stderr[-2000:])
+
+
+def _git(where, *args):
+    return subprocess.run(["git", *args], cwd=where, check=True, capture_output=True, text=True,
+                          env={**_env(), "GIT_AUTHOR_NAME": "u", "GIT_AUTHOR_EMAIL": "u@x", "GIT_COMMITTER_NAME": "u",
+                               "GIT_COMMITTER_EMAIL": "u@x"}).stdout.strip()
+
+
+def test_a_run_records_the_project_s_commit_wherever_it_is_started(project, tmp_path):
+    """The stored commit is the project's: it was read in the working directory, so a
+    `pytest /path/to/project/tests` typed in another repository recorded that one's commit
+    and name, and a run typed in a sub-folder named the project after the sub-folder."""
+    for repo, message in ((project, "The project"), (tmp_path / "elsewhere", "Another repository")):
+        repo.mkdir(exist_ok=True)
+        _git(repo, "init", "-q")
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-q", "--allow-empty", "-m", message)
+    common = ["--distbench-strategy", "default", "--distbench-loop", "custom", "--distbench-guard-seeds", "0",
+              "--distbench-no-peak"]
+    result = subprocess.run([sys.executable, "-m", "pytest", "--benchmark-only", "-q", "-p", "no:cacheprovider",
+                             str(project / "tests"), *common], cwd=tmp_path / "elsewhere", capture_output=True,
+                            text=True, timeout=600, env=_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    result = subprocess.run([sys.executable, "-m", "distbench", "run", *(a.replace("distbench-", "") for a in common)],
+                            cwd=project / "tests", capture_output=True, text=True, timeout=600, env=_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    head = _git(project, "rev-parse", "HEAD")
+    for path in _runs(project):
+        info = json.loads(path.read_text())["commit_info"]
+        assert (info["id"], info["project"], info["dirty"]) == (head, "own_model", False), (path.name, info)

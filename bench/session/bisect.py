@@ -132,7 +132,7 @@ def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | Non
     found = Bisection(good_sha, bad_sha, commits, find=find, tolerance=tolerance)
     if find == "less-accurate":   # the speed verdict is not looked at: pairs go on only while the accuracy is undecided
         settings = replace(settings, speed=False)
-    session = paired_session(values)
+    session = paired_session(values, project.root)
     suite = Suite()
     with project.checkout(good_sha) as base:
         a = at_version(Side("A", f"good {good_sha[:8]}"), base, matrix, session.base, given)

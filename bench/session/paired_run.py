@@ -70,7 +70,7 @@ def run_pairs(values: dict, a: Side, b: Side, settings: Pairs, progress=None, ag
     project = Project.find(matrix)
     if against:
         project.commit(against)   # an unknown revision is refused before anything runs
-    session = paired_session(values)
+    session = paired_session(values, project.root)
     with (project.checkout(against) if against else contextlib.nullcontext()) as version:
         gone: tuple[str, ...] = ()
         if version is not None:   # the revision named with the commit it resolved to
@@ -109,12 +109,13 @@ def dropped(version: Checkout, matrix: str | None, given: dict) -> tuple[str, ..
     return tuple(found)
 
 
-def paired_session(values: dict) -> Session:
-    """The session of an interleaved run: one process per side and pair, no guard replicates."""
+def paired_session(values: dict, project: str | None = None) -> Session:
+    """The session of an interleaved run: one process per side and pair, no guard replicates;
+    ``project``: the project's folder, whose commit the stored run records."""
     if values.get("target"):
         raise UserError("Interleaved pairs compare step times; time to target is compared between stored runs: "
                         "`distbench run --target ...` on each side, then `distbench check --baseline N`.")
-    session = Session.from_options({**values, "guard_seeds": 0, "repeats": 1})
+    session = Session.from_options({**values, "guard_seeds": 0, "repeats": 1}, project=project)
     session.check_writable()
     return session
 
@@ -166,7 +167,8 @@ def save_pairs(session: Session, engine: interleave.Interleaved, a: Side, b: Sid
     part = {"threshold": engine.threshold, "min_pairs": engine.min_pairs, "max_pairs": engine.max_pairs,
             "budget_s": engine.budget_s, "lockstep": engine.lockstep, **(stored or {})}
     return str(save_run(records_by_side(paired), session.values["results"], interrupted=interrupted,
-                        extra={"interleaved": stored_document_part(a, b, paired, part)}, commit=commit))
+                        extra={"interleaved": stored_document_part(a, b, paired, part)}, commit=commit,
+                        project=session.project))
 
 
 # Variables that change which devices a process sees: a side that sets one lists other devices.

@@ -154,10 +154,12 @@ class Session:
     selected_overhead: list[CellSpec] | None = None   # and of the overhead benchmarks; None: overhead_plan
     saved: Path | None = None
     unsaved: str = ""                       # why the save failed, and where the run is kept instead
+    project: str | None = None              # the project's folder (its matrix file's), whose commit a run records
 
     @classmethod
-    def from_options(cls, values: dict[str, Any], repeats_default: int = 1, suite=None) -> "Session":
-        session = cls(resolve(values, repeats_default), suite)
+    def from_options(cls, values: dict[str, Any], repeats_default: int = 1, suite=None,
+                     project: str | None = None) -> "Session":
+        session = cls(resolve(values, repeats_default), suite, project=project)
         session.plan   # validates the selection and the spec before anything runs
         if session.values["data"] is not None:
             check_data(session.values["data"], session.plan)
@@ -331,7 +333,7 @@ class Session:
             extra = {"peak": self.peak} if self.peak else None
             plan = {"repeats": self.planned_repeats, "guard_seeds": self.values["guard_seeds"]}
             self.saved = save_run(self.cell_records(), self.values["results"], self.overhead, self.interrupted,
-                                  extra, plan=plan)
+                                  extra, plan=plan, project=self.project)
         return self.saved
 
     @property

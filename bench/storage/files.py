@@ -99,15 +99,17 @@ def _benchmark_entry(cell: str, repeats: list[dict]) -> dict:
 def save_run(
     cell_repeats: dict[str, list[dict]], root: str | os.PathLike = DEFAULT_ROOT, overhead: list[dict] | None = None,
     interrupted: bool = False, extra: dict | None = None, commit: str | None = None, plan: dict | None = None,
+    project: str | None = None,
 ) -> Path:
     """Saves one run of cells (each with its repeats, and any overhead records) under ``root``;
     ``commit``: the project's commit measured, when not its working tree's (``bisect``);
-    ``plan``: what the run set out to do (:func:`run_document`)."""
+    ``plan``: what the run set out to do (:func:`run_document`); ``project``: the project's
+    folder (its matrix file's; None: the working directory)."""
     machine = benchmark_machine_info()
     info = machine_info(cpu=machine.get("cpu"))
     machine["distbench"] = info
     now = dt.datetime.now(dt.timezone.utc)
-    info_commit = provenance.commit_info(project_root())
+    info_commit = provenance.commit_info(project_root(), project)
     if commit:
         info_commit.update(id=commit, dirty=False, measured="a worktree of this commit")
     document = run_document(cell_repeats, machine, info_commit, now, overhead, interrupted, extra, plan)

@@ -11,13 +11,15 @@ from pathlib import Path
 from distbench import __version__
 
 
-def commit_info(distbench_root: str | None = None) -> dict:
-    """The commit of the project being measured (pytest-benchmark's ``get_commit_info``,
-    from the working directory: your project, or this checkout), and distbench's own
-    version and, from a checkout, commit (``distbench``)."""
+def commit_info(distbench_root: str | None = None, project: str | None = None) -> dict:
+    """The commit of the project being measured (pytest-benchmark's ``get_commit_info``, read
+    in ``project``: the folder of its matrix file; else the working directory), and
+    distbench's own version and, from a checkout, commit (``distbench``). Read in the working
+    directory alone, a run started in a sub-folder was the sub-folder's project (its name),
+    and one started in another repository (``pytest /path/to/project/tests``) that one's commit."""
     from pytest_benchmark.utils import get_commit_info
 
-    info = get_commit_info()
+    info = _in_folder(project, get_commit_info)
     own = None
     if distbench_root and os.path.isdir(os.path.join(distbench_root, ".git")):
         try:
@@ -27,6 +29,19 @@ def commit_info(distbench_root: str | None = None) -> dict:
             own = None
     info["distbench"] = {"version": __version__, "commit": own, "code": code_hash()}
     return info
+
+
+def _in_folder(folder: str | None, call):
+    """``call()`` with ``folder`` as the working directory (pytest-benchmark's git calls read
+    it); the parent's threads that start workers have ended when a run is saved."""
+    if not folder:
+        return call()
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        return call()
+    finally:
+        os.chdir(before)
 
 
 def code_hash() -> str:
