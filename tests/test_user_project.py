@@ -400,18 +400,24 @@ def test_from_a_wheel_the_project_s_tests_and_a_run_work(tmp_path):
     wheel = _wheel(tmp_path)
     top = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
     assert {t for t in top if not t.endswith(".dist-info")} == {"distbench"}, top   # one import package
-    env_dir = tmp_path / "venv"
+    where = make_project(tmp_path / "own")
+    env_dir = where / ".venv"   # inside the project, as many keep it
     venv.create(env_dir, system_site_packages=True, with_pip=False)   # sees the installed TensorFlow
     python = str(env_dir / "bin" / "python")
     subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", str(wheel)],
                    check=True, capture_output=True, timeout=300)
-    where = make_project(tmp_path / "own")
     found = subprocess.run([python, "-c", "import distbench.worker; print(distbench.worker.__file__)"], cwd=where,
                            capture_output=True, text=True, timeout=120, env=_env())
     assert str(env_dir) in found.stdout, found.stdout + found.stderr   # the wheel's, not the checkout's
     result = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=where,
                             capture_output=True, text=True, timeout=300, env=_env())
     assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
+    # A cell's node id is the same as from any other installation (it named the package's
+    # file under .venv/lib/.../site-packages, which lies inside the project).
+    listed = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--benchmark-only", "--co"],
+                            cwd=where, capture_output=True, text=True, timeout=300, env=_env())
+    assert "distbench-matrix.py::test_cell[tiny_sentiment-default-custom]" in listed.stdout.splitlines(), \
+        listed.stdout[-2000:] + listed.stderr[-2000:]
     for spawn, save in (("fork", ["--no-save"]), ("exec", [])):
         result = subprocess.run(
             [str(env_dir / "bin" / "distbench"), "run", "--strategy", "default", "--loop", "custom", "--guard-seeds",

@@ -25,12 +25,13 @@ _NAMED = pytest.StashKey[list]()
 
 def matrix_path(config: pytest.Config, real: Path) -> Path:
     """Where the matrix's items say they are: its file when inside the root folder (this
-    checkout), else :data:`FILE` in the root folder, with the root folder's conftests as its
+    checkout; not a virtual environment's site-packages kept in a project, whose ids had
+    differed by interpreter), else :data:`FILE` in the root folder, with the root folder's conftests as its
     own. pytest finds a path's conftests by its folder, a path that is no file being a
     folder itself, which it has not visited: the project's conftest hooks (its
     ``pytest_runtest_setup``, pytest's own ``rep_call`` recipe) had never run for a cell,
     here or at the installed path."""
-    if real.is_relative_to(config.rootpath):
+    if real.is_relative_to(config.rootpath) and "site-packages" not in real.relative_to(config.rootpath).parts:
         return real
     path = config.rootpath / FILE
     try:   # as pytest loads a folder's conftests when it collects it (a private call: pytest 8 and 9)
