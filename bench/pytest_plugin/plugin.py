@@ -72,15 +72,19 @@ _MATRIX_FILE = pytest.StashKey["object"]()
 
 
 def matrix_file(config: pytest.Config):
-    """The project's matrix file (from pytest's rootdir up), or None; looked for once per
-    session (three hooks ask)."""
+    """The project's matrix file (from pytest's rootdir up, else pytest's own configuration
+    file when that is one: ``--rootdir`` elsewhere had dropped the matrix unsaid), or None;
+    looked for once per session (three hooks ask)."""
     if _MATRIX_FILE not in config.stash:
         # inside the hook: see the note on imports at the top
         from distbench.core.errors import UserError
         from distbench.session import matrix_file as mf
 
         try:
-            config.stash[_MATRIX_FILE] = mf.find(config.rootpath)
+            found = mf.find(config.rootpath)
+            if found is None and config.inipath is not None and mf.declares(config.inipath):
+                found = Path(config.inipath)
+            config.stash[_MATRIX_FILE] = found
         except UserError as exc:   # a matrix file that does not parse: the benchmarks' error, one line
             if config.getoption("benchmark_only", default=False):
                 raise pytest.UsageError(str(exc)) from None
@@ -212,7 +216,20 @@ def _refuse_given_without_matrix(config: pytest.Config) -> None:
             f"{', '.join(named)} given, but no matrix file declares distbench's benchmarks here (distbench.toml, "
             f"or [tool.distbench] in pyproject.toml, from {config.rootpath} up), so nothing would read "
             f"{'them' if len(named) > 1 else 'it'}: add one (`workloads = [...]`), or run `distbench run` "
-            "with the same options.")
+            f"with the same options.{_spaced_path(config)}")
+
+
+def _spaced_path(config: pytest.Config) -> str:
+    """A hint when a ``--distbench-*`` value that is a path was typed after a space: pytest
+    looks for its root folder before plugins' options are known, taking it for a test path
+    (the folder found from a data folder has no matrix file)."""
+    args = [str(a) for a in config.invocation_params.args]
+    spaced = [value for option, value in zip(args, args[1:])
+              if option.startswith("--distbench-") and "=" not in option and os.path.exists(value)]
+    if not spaced:
+        return ""
+    return (f" (pytest found its root folder before reading distbench's options, taking {spaced[0]} for a test "
+            "path: give such values with '=', as --distbench-data=PATH)")
 
 
 def _given(config: pytest.Config) -> dict:

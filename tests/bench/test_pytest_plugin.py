@@ -429,3 +429,22 @@ def test_a_failed_cell_s_traceback_is_cut_at_a_line_and_says_so():
     assert whole[-len("\n".join(rest)) - 2] == "\n"   # from a line's start, not mid-word
     assert int(first.strip("[").split()[0]) + len(rest) == len(whole.splitlines())
     assert _detail({"traceback": "short\n"}) == "short\n"
+
+
+def test_the_matrix_is_found_whatever_rootdir_and_a_spaced_path_value_is_explained(tmp_path):
+    """--rootdir above the project had dropped its matrix without a word (pytest still read its
+    pyproject.toml); a path value typed after a space is a test path to pytest when it looks
+    for its root folder, and the refusal named the data folder as where it had looked."""
+    project, data = tmp_path / "project", tmp_path / "data"
+    project.mkdir()
+    data.mkdir()
+    (project / "pyproject.toml").write_text('[tool.distbench]\nstrategies = ["default"]\nloops = ["custom"]\n'
+                                            'workloads = ["reuters_cnn"]\nguard_seeds = 0\n')
+    (project / "test_own.py").write_text("def test_own():\n    assert True\n")
+    listed = _pytest_in(project, "--benchmark-only", "--co", f"--rootdir={tmp_path}")
+    assert listed.returncode == 0 and "distbench-matrix.py::test_cell[reuters_cnn-default-custom]" in listed.stdout, \
+        listed.stdout[-2000:] + listed.stderr[-2000:]
+    spaced = _pytest_in(project, "--benchmark-only", "--distbench-data", str(data))
+    assert spaced.returncode == 4 and spaced.stderr.strip().endswith(
+        f"(pytest found its root folder before reading distbench's options, taking {data} for a test path: give "
+        "such values with '=', as --distbench-data=PATH)"), spaced.stderr
