@@ -366,6 +366,36 @@ class Subclassed(Base):
         return Net()
 
 
+class SubTwoOut(Subclassed):
+    """A subclassed model whose call returns two outputs (it declares none to count)."""
+    name = "subtwoout"
+
+    def build_model(self):
+        model = super().build_model()
+        model.call = lambda x, training=False: (model.out(model.hidden(x)), model.out(model.hidden(x)))
+        return model
+
+
+class SubNamedOut(SubTwoOut):
+    name = "subnamedout"
+
+    def build_model(self):
+        model = super().build_model()
+        model.call = lambda x, training=False: {"cls": model.out(model.hidden(x))}
+        return model
+
+
+class WeightedTF(Base):
+    """A pipeline of (x, y, sample_weight) triples."""
+    name = "weightedtf"
+
+    def data(self, source, seed):
+        import tensorflow as tf
+
+        make = lambda: tf.data.Dataset.from_tensor_slices((X, Y, np.ones(len(X), np.float32)))
+        return make, make
+
+
 class NotBuilt(Subclassed):
     """A subclassed model that cannot take the examples it is given."""
     name = "notbuilt"
@@ -482,6 +512,14 @@ REFUSED = {
                   "supported; give a model with one output and one label per example (docs/own-model.md).",
     "TwoOutputsTF": "twooutputstf: the model has 2 outputs: models with several outputs are not supported; give a "
                     "model with one output and one label per example (docs/own-model.md).",
+    # It read "checking its data and model failed: AttributeError: 'tuple' object has no attribute 'shape'".
+    "SubTwoOut": "subtwoout: the model's call returns 2 outputs: models with several outputs are not supported; give "
+                 "a model with one output and one label per example (docs/own-model.md).",
+    "SubNamedOut": "subnamedout: the model's output is a dict keyed by ['cls']; give a model whose output is one "
+                   "tensor (keras.Model(inputs, tensor), not keras.Model(inputs, {'name': tensor}); docs/own-model.md).",
+    # It printed the TensorSpecs, without a word on sample weights.
+    "WeightedTF": "weightedtf: the train examples are (features, label, sample_weight) triples: sample weights are "
+                  "not taken (the loops weigh every example alike); expected (features, label) pairs.",
 }
 
 

@@ -31,15 +31,29 @@ def check(name: str, model, data: Data, loss) -> None:
             raise UserError(f"{name}: the {split} split has no examples; a cell trains on the train split and is "
                             "judged on the test split, so each needs at least one.")
         spec = data.element_spec(split)
+        if isinstance(spec, tuple) and len(spec) == 3:   # a pipeline's (x, y, w)
+            raise UserError(f"{name}: the {split} examples are (features, label, sample_weight) triples: sample "
+                            "weights are not taken (the loops weigh every example alike); expected (features, "
+                            "label) pairs.")
         if not (isinstance(spec, tuple) and len(spec) == 2):
             raise UserError(f"{name}: the {split} examples are {_spec_text_any(spec)}; expected (features, label) "
                             "pairs.")
         if declared_inputs(model) is None:   # a subclassed model: its call says whether they fit
-            called(name, model, data, split)
+            _one_output(name, called(name, model, data, split))
         else:
             _check_features(name, split, model, spec[0])
         _check_finite(name, split, data)
     _check_labels(name, model, data, loss)
+
+
+def _one_output(name: str, output) -> None:
+    """A subclassed model's output on two examples is one tensor (it declares none, and a
+    tuple or dict had failed with "'tuple' object has no attribute 'shape'")."""
+    if isinstance(output, dict) and len(output) == 1:
+        raise UserError(f"{name}: the model's output is a dict keyed by {sorted(output)}; give a model whose output "
+                        f"is one tensor ({NAMED_OUTPUT}).")
+    if isinstance(output, (dict, tuple, list)):
+        raise UserError(f"{name}: the model's call returns {len(output)} outputs: {ONE_OUTPUT}")
 
 
 def _output_struct(model):
