@@ -463,9 +463,11 @@ def test_outside_a_git_repository_against_says_so_in_one_line(tmp_path):
 def test_an_ab_side_s_import_time_variable_reaches_tensorflow(project):
     """oneDNN off against on: TensorFlow reads TF_ENABLE_ONEDNN_OPTS when it loads, so the
     B side is only slower if its worker's TensorFlow was imported with it (a fork server of
-    its own), not set after the fork."""
+    its own), not set after the fork. Each side's record says what its workers started with:
+    B's TF_CPP_MIN_LOG_LEVEL, one of the variables distbench sets for its workers, had been
+    left out, and the value A's workers had of it was stored nowhere."""
     where, _ = project
-    result = distbench(where, "ab", "--a", "TF_ENABLE_ONEDNN_OPTS=1", "--b", "TF_ENABLE_ONEDNN_OPTS=0",
+    result = distbench(where, "ab", "--a", "TF_ENABLE_ONEDNN_OPTS=1", "--b", "TF_ENABLE_ONEDNN_OPTS=0 TF_CPP_MIN_LOG_LEVEL=3",
                        "--workload", "reuters_cnn", "--data", "synthetic", "--steps-per-epoch", "30", *FAST,
                        "--format", "json")
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
@@ -477,10 +479,12 @@ def test_an_ab_side_s_import_time_variable_reaches_tensorflow(project):
     run = _stored(where)
     sides = run["distbench"]["interleaved"]
     assert sides["a"]["code"] == sides["b"]["code"] and sides["a"]["code"]["working_tree"]   # A's read {}
-    for side, value in (("A", "1"), ("B", "0")):
+    assert sides["a"]["inherited"] == {"TF_CPP_MIN_LOG_LEVEL": "2"} and "inherited" not in sides["b"], sides
+    for side, env in (("A", {"TF_ENABLE_ONEDNN_OPTS": "1"}),
+                      ("B", {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"})):
         record = next(b for b in run["benchmarks"] if b["param"].endswith(f"@{side}"))
         started = record["extra_info"]["distbench"]["repeats"][0]["started"]
-        assert started["mode"] == "fork" and started["env"] == {"TF_ENABLE_ONEDNN_OPTS": value}
+        assert started["mode"] == "fork" and started["env"] == env, started
         for repeat in record["extra_info"]["distbench"]["repeats"]:   # its partner is no disturbance
             assert repeat["disturbance"]["disturbed"] is False and "partner" in repeat["disturbance"]["lockstep"]
 

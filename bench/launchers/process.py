@@ -128,12 +128,13 @@ def _kill(proc) -> None:
 
 def how_started(proc, env: dict[str, str], tree: CodeTree | None) -> dict:
     """How a worker was started, for its record: fork server or fresh interpreter, the
-    environment it started with (beyond distbench's own quieting) and its folder."""
+    environment it started with (beyond distbench's own quieting, unless a side set those
+    variables to other values: they had been left out) and its folder."""
     forked = isinstance(proc, forkserver.ForkedProcess)
     return {"mode": "fork" if forked else "exec",
             **({"server_pid": proc.server_pid} if forked else {}),
             # The Keras flavour's variable is the cell's own (its record's ``keras``).
-            "env": {k: v for k, v in start_env(env).items() if k not in WORKER_ENV and k != keras_flavour.ENV},
+            "env": {k: v for k, v in start_env(env).items() if WORKER_ENV.get(k) != v and k != keras_flavour.ENV},
             "cwd": (tree or CodeTree()).cwd()}
 
 

@@ -67,8 +67,12 @@ class Side:
         return replace(self, env=env)
 
     def describe(self) -> dict:
-        """The side as the stored run names it."""
+        """The side as the stored run names it: with the command's value (None: unset) of a
+        variable the other side sets, which its workers inherited (a run of
+        ``TF_ENABLE_ONEDNN_OPTS=0`` in the shell and ``--b "TF_ENABLE_ONEDNN_OPTS=1"`` had
+        stored side A as setting nothing)."""
         return {"label": self.label, "changes": self.changes, "env": self.env,
+                **({"inherited": self.inherited} if self.inherited else {}),
                 "code": self.checkout.describe() if self.checkout else {}}
 
 
@@ -100,7 +104,10 @@ def parse_side(name: str, text: str, parse_options: Callable[[list[str]], dict])
     if keras_flavour.ENV in env:
         raise UserError(f"Bad side {name} {text!r}: {keras_flavour.ENV} is the cell's Keras flavour; give "
                         f"--keras tf_keras (or keras3) on the side instead.")
-    changes = parse_options([w for w in words if w not in assigns])
+    try:   # named with the side and all it was given (it named the leftover words only)
+        changes = parse_options([w for w in words if w not in assigns])
+    except UserError as exc:
+        raise UserError(f"Side {name} ({text}): {exc}") from None
     if changes.get("data") is not None:   # checked, and made absolute where the command was typed, as run's --data
         try:
             changes["data"] = data_source(changes["data"])
