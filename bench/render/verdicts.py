@@ -79,7 +79,8 @@ def check_lines(outcome, a_label: str, b_label: str, tolerance: float) -> list[s
                   "two runs:"]
         lines += [f"  {c.cell}: {'; '.join(c.differences)}" for c in outcome.differing]
         if any(d.startswith("workload code") for c in outcome.differing for d in c.differences):
-            lines.append("  Stored runs of two versions of the model's code are two measurements; `distbench check "
+            # Not indented: wrapped to the terminal as the other sentences are (it was 168 columns)
+            lines.append("Stored runs of two versions of the model's code are two measurements; `distbench check "
                          "--against REV` measures both versions now, side by side, and judges the change.")
     if outcome.new:
         lines += [f"NOT CHECKED: {units.count(len(outcome.new), 'cell')} only in {b_label}, with nothing in "

@@ -389,8 +389,11 @@ def test_cells_measured_differently_are_not_compared_and_the_check_says_what_dif
     lines = check_lines(outcome, "A", "B", 0.05)
     assert any(line.startswith("NOT COMPARABLE: 1 cell measured differently") for line in lines)
     # Its only advice was --allow-missing, which decides nothing: a change of the model's code is check --against's
-    assert "  Stored runs of two versions of the model's code are two measurements; `distbench check --against REV` " \
+    assert "Stored runs of two versions of the model's code are two measurements; `distbench check --against REV` " \
            "measures both versions now, side by side, and judges the change." in lines, lines
+    from distbench.render.summary import wrap_lines   # as check prints them: it was one line of 168 columns
+    (note,) = [line for line in wrap_lines(lines) if line.startswith("Stored runs of two versions")]
+    assert len(note) <= 120, note
     assert check(compare_runs(a, b, noise_a=NOISE), allow_missing=True).exit_status == compare.EXIT_UNDECIDED  # nothing checked
     # The same configuration and code: compared as before.
     same = _with(tmp_path, 10.0, {"data": "synthetic", "epochs": 2}, {"sequence_length": 300},
