@@ -49,8 +49,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     noise_a, noise_b = _noise(storage, a, b)
     comparison = compare.compare_runs(a, b, threshold_of(args, stored_default(args)), noise_a=noise_a,
                                       noise_b=noise_b)
+    _context(comparison, args.format)
     emit(comparison_table.comparison_text(comparison, args.format, worse=check.learned_worse(comparison)))
     return 0
+
+
+def _context(comparison, fmt: str) -> None:
+    """Beside a csv or Markdown table (on stderr): what the runs are and how their machines differ."""
+    if fmt in ("csv", "markdown"):
+        print("\n".join(comparison_table.context_lines(comparison)))
 
 
 def _two_runs(first: tuple, second: tuple, example: str) -> None:
@@ -145,6 +152,7 @@ def check_baseline(args: argparse.Namespace) -> int:
                           args.allow_other_machine)
     lines = verdicts.check_lines(outcome, baseline.label, current.label, tolerance)
     worse = {r.comparison.cell for r in outcome.failures if r.kind in ("accuracy", "guard")}
+    _context(comparison, args.format)
     emit(comparison_table.comparison_text(comparison, args.format, verdicts.verdict_document(outcome.exit_status, lines),
                                           worse))
     print()

@@ -100,12 +100,7 @@ def comparison_text(comparison, fmt: str, verdict: dict | None = None, worse=fro
         }, indent=2)
     if fmt != "table":
         return render_rows(COMPARE_HEADERS, comparison_rows(comparison.cells, worse), fmt)
-    parts = [run_heading("A", comparison.a), run_heading("B", comparison.b), machine_line(comparison.machine_diff)]
-    if comparison.builds_differ:
-        what = "differs" if comparison.builds_differ == "differ" else "builds cannot be matched (different records)"
-        parts.append(f"distbench {what}: A {comparison.a.build}, B {comparison.b.build}.")
-    parts += summary.grouped_lines("loop code differs", {"a ratio includes the change": [
-        c.cell for c in comparison.loop_changed]} if comparison.loop_changed else {}) + [""]
+    parts = context_lines(comparison) + [""]
     groups = _comparison_groups(comparison.compared, worse)
     parts.append(summary.grouped_table(groups, COMPARE_TERMINAL) if groups else "No cell was compared.")
     absent: dict[str, list[str]] = {}
@@ -119,6 +114,18 @@ def comparison_text(comparison, fmt: str, verdict: dict | None = None, worse=fro
     if comparison.compared:
         text += "\n\n" + textwrap.fill(history_note(), summary.WIDTH, break_on_hyphens=False)
     return text
+
+
+def context_lines(comparison) -> list[str]:
+    """What the runs are, and what differs between them besides the code measured: the
+    table's heading, and under ``--format csv`` or ``markdown`` the lines beside the document
+    (a Markdown table of two machines' runs had read as one machine's)."""
+    lines = [run_heading("A", comparison.a), run_heading("B", comparison.b), machine_line(comparison.machine_diff)]
+    if comparison.builds_differ:
+        what = "differs" if comparison.builds_differ == "differ" else "builds cannot be matched (different records)"
+        lines.append(f"distbench {what}: A {comparison.a.build}, B {comparison.b.build}.")
+    return lines + summary.grouped_lines("loop code differs", {"a ratio includes the change": [
+        c.cell for c in comparison.loop_changed]} if comparison.loop_changed else {})
 
 
 # The terminal's comparison (the other formats have every column of COMPARE_HEADERS):
