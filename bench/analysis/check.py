@@ -128,8 +128,10 @@ def failed(comparison: Comparison) -> list[CellComparison]:
 
 def new(comparison: Comparison) -> list[CellComparison]:
     """Cells the checked run measured that the baseline does not have: nothing to check them
-    against (not a failure, and not checked: said so)."""
-    return [c for c in comparison.cells if c.a is None and c.b is not None and c.b.measured]
+    against (not a failure, and not checked: said so); one the run crashed or cut short is
+    :func:`failed` (it had been listed under both)."""
+    broke = set(map(id, failed(comparison)))
+    return [c for c in comparison.cells if c.a is None and c.b is not None and c.b.measured and id(c) not in broke]
 
 
 def differing(comparison: Comparison) -> list[CellComparison]:

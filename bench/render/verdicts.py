@@ -166,6 +166,8 @@ def _missing_reason(c) -> str:
         return "not in the checked run"
     if c.presence.startswith("not comparable"):
         return c.presence[len("not comparable: "):]
+    if c.b.measured and c.b.shortfall:   # an interrupted run's cell: it read "ok: ", as if it had not failed
+        return f"{c.b.shortfall} in the checked run"
     return f"{c.b.status}: {c.b.reason}"
 
 

@@ -361,6 +361,19 @@ def test_a_cell_an_interrupted_run_left_short_is_no_pass(tmp_path):
     assert outcome.exit_status == compare.EXIT_UNDECIDED and outcome.failed == [c]
     assert f"  {CELL}: 1 of 6 planned processes ran (the run was interrupted) in B" in check_lines(outcome, "A", "B",
                                                                                                    0.05)
+    # Against a baseline without the cell: one FAILED line naming the shortfall (it read
+    # "ok: ", and the cell was listed again under NOT CHECKED).
+    mm = "matmul-default"
+    other = load(save(tmp_path, {mm: [record(mm, samples(10.0, seed=2))]}))
+    document = run_document({CELL: [record(CELL, samples(10.0, seed=1))], mm: [record(mm, samples(10.0, seed=3))]},
+                            INFO, {"id": "c", "dirty": False}, when, interrupted=True,
+                            plan={"repeats": {CELL: 6, mm: 1}, "guard_seeds": 0})
+    short = load(Storage(tmp_path).save(document, MACHINE))
+    outcome = check(compare_runs(other, short, noise_a=NOISE))
+    assert [c.cell for c in outcome.failed] == [CELL] and outcome.new == [] and outcome.exit_status != 0
+    lines = check_lines(outcome, "A", "B", 0.05)
+    assert f"  {CELL}: 1 of 6 planned processes ran (the run was interrupted) in the checked run" in lines, lines
+    assert sum(CELL in line for line in lines) == 1, lines
 
 
 def _with(tmp_path, median_ms, config=None, data=None, definition=None, seed=0):
