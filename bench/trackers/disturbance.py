@@ -3,8 +3,9 @@
 A cell's step time moves with what else the machine does. So each worker samples the
 machine's CPU accounting when timing starts and stops, and the record says:
 
-* ``others_cpu``: CPU time used by every other process (and the kernel for them) as a
-  share of the machine's capacity over the window (cores x seconds);
+* ``others_cpu``: CPU time used by every other process (and the kernel for them) on the
+  cores this process may run on (its affinity), as a share of their capacity over the
+  window (cores x seconds);
 * ``steal``: the share the hypervisor gave to other guests (``steal`` in /proc/stat);
 * ``load_1m``: the 1-minute load average at the end.
 
@@ -28,19 +29,27 @@ _FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The machine's CPU accounting (seconds, all cores) and this process tree's CPU time."""
+    """The CPU accounting of the cores this process may run on (seconds) and this process
+    tree's CPU time."""
 
     wall: float
-    busy: float       # user + nice + system + irq + softirq, all cores
+    busy: float       # user + nice + system + irq + softirq, over those cores
     steal: float
     own: float        # this process and its children: user + system
 
     @classmethod
-    def take(cls) -> "Snapshot | None":
+    def take(cls, cpus: set[int] | None = None, stat: str = "/proc/stat") -> "Snapshot | None":
+        """Now; over the cores ``cpus`` (its affinity), else all of them. Counted over every
+        core, a process held to one of two read the other core's work as its disturbance:
+        others' CPU of 135-165% of its capacity."""
         try:
-            with open("/proc/stat") as f:
-                values = [int(x) for x in f.readline().split()[1:len(_FIELDS) + 1]]
-        except (OSError, ValueError):
+            with open(stat) as f:
+                lines = [line.split() for line in f if line.startswith("cpu")]
+            rows = [row for row in lines[1:] if int(row[0][3:]) in cpus] if cpus else lines[:1]
+            values = [sum(int(row[k]) for row in rows) for k in range(1, len(_FIELDS) + 1)]
+        except (OSError, ValueError, IndexError):
+            return None
+        if not rows:
             return None
         ticks = os.sysconf("SC_CLK_TCK")
         cpu = dict(zip(_FIELDS, (v / ticks for v in values)))
@@ -62,13 +71,14 @@ class Meter:
     """Measures the disturbance of one timed window in this process."""
 
     def __init__(self) -> None:
-        self._start = Snapshot.take()
+        self._cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        self._start = Snapshot.take(self._cpus)
 
     def stop(self) -> dict | None:
-        end = Snapshot.take()
+        end = Snapshot.take(self._cpus)
         if self._start is None or end is None:
             return None
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = len(self._cpus) if self._cpus else (os.cpu_count() or 1)
         found = between(self._start, end, cores)
         found["load_1m"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         return found

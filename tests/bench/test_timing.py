@@ -94,3 +94,26 @@ def test_a_lockstep_step_s_fault_stays_the_reason_when_the_relay_is_gone_too():
     clock.start()
     with pytest.raises(BrokenPipeError):   # without a fault, a relay gone is the error
         clock.stop()
+
+
+def test_disturbance_is_counted_on_the_cores_the_process_may_run_on(tmp_path):
+    """A process held to core 0 of two (taskset -c 0), with another busy on core 1: counted
+    over the whole machine, the other core's work read as its disturbance, 135-165% of its
+    capacity in a user's trial. Over 10 s, core 0 runs only this process's 9.5 s, core 1
+    another process's 10 s (/proc/stat's lines, in clock ticks)."""
+    import dataclasses
+    import os
+
+    from distbench.trackers.disturbance import Snapshot, between
+
+    tick = os.sysconf("SC_CLK_TCK")
+    for name, core0, core1 in (("start", 0, 0), ("end", 9.5, 10.0)):
+        rows = (("cpu", core0 + core1, 20), ("cpu0", core0, 10), ("cpu1", core1, 10))
+        (tmp_path / name).write_text("".join(f"{cpu} {round(busy * tick)} 0 0 {round((whole - busy) * tick)} 0 0 0 0\n"
+                                             for cpu, busy, whole in rows))
+    for cpus, others in (({0}, 0.0), (None, 0.5)):   # pinned: nobody else on core 0; all cores: the other's 10 s of 20
+        start, end = (dataclasses.replace(Snapshot.take(cpus, str(tmp_path / name)), wall=wall, own=own)
+                      for name, wall, own in (("start", 0.0, 0.0), ("end", 10.0, 9.5)))
+        found = between(start, end, len(cpus) if cpus else 2)
+        assert found["others_cpu"] == pytest.approx(others, abs=1e-6), (cpus, found)
+    assert Snapshot.take({5}, str(tmp_path / "end")) is None   # a core /proc/stat does not list: nothing, no guess
