@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import os
+import re
 import sys
 
 from distbench.analysis import check, compare
@@ -44,7 +46,7 @@ def history(storage: Storage, machine_id: str) -> list:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     storage = Storage(args.results)
-    a, b = load_ref(storage, args.a), load_ref(storage, args.b)
+    a, b = _compared(storage, args.a), _compared(storage, args.b)
     _two_runs(("A", args.a, a), ("B", args.b, b), "`distbench compare latest~1 latest`")
     noise_a, noise_b = _noise(storage, a, b)
     comparison = compare.compare_runs(a, b, threshold_of(args, stored_default(args)), noise_a=noise_a,
@@ -58,6 +60,21 @@ def _context(comparison, fmt: str) -> None:
     """Beside a csv or Markdown table (on stderr): what the runs are and how their machines differ."""
     if fmt in ("csv", "markdown"):
         print("\n".join(comparison_table.context_lines(comparison)))
+
+
+def _compared(storage: Storage, ref: str):
+    """``compare``'s run for ``ref``: ``latest`` and ``latest~N`` count the runs that are not
+    interleaved, as ``check --baseline``'s latest does (``ab`` and ``check --against`` save
+    theirs in the same folder, and `compare latest~1 latest` after one was refused: no cells
+    in common); an interleaved run is named by its number. A run that cannot be read on the
+    way is refused, not passed over."""
+    match = re.fullmatch(r"latest(?:~(\d+))?", ref)
+    latest = load_ref(storage, "latest" if match else ref)
+    if not match or not latest.interleaved and not match.group(1):
+        return latest
+    back = int(match.group(1) or 0)
+    plain = (run for run in map(load, reversed(storage.runs(latest.machine_id))) if not run.interleaved)
+    return next(itertools.islice(plain, back, None), None) or load_ref(storage, ref)
 
 
 def _two_runs(first: tuple, second: tuple, example: str) -> None:

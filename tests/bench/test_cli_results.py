@@ -450,6 +450,13 @@ def test_check_baseline_after_an_interleaved_run_checks_the_latest_plain_one(cap
         assert f"--run {argv[1]} is run 9, an interleaved run (`check --against` or `ab`" in err
         assert err.rstrip().endswith(f"(the latest of machine {MACHINE}: 0003, 0004, 0005, 0006, 0007).")   # not 0008
     assert {p: p.read_bytes() for p in Path(results).glob("*/*.json")} == before
+    # compare's latest counts plain runs too (`compare latest~1 latest` after an ab run was
+    # refused: no cells in common); the interleaved run is still named by its number.
+    code, out, err = run_cli(capsys, "compare", "latest~2", "latest", "--results", results)   # run 7 is matmul's
+    assert code == 0 and "A: x86_64-2cpu-nogpu-test00/0006_" in out and "B: x86_64-2cpu-nogpu-test00/0008_" in out, \
+        out + err
+    code, _, err = run_cli(capsys, "compare", "8", "9", "--results", results)
+    assert code == 2 and "have no cells in common" in err, err
     # A run after the latest plain one that cannot be read may be the one to check: refused, not passed over.
     (eighth,) = Path(results).glob("*/0008_*.json")
     eighth.write_text(eighth.read_text()[:300])
