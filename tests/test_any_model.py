@@ -385,6 +385,15 @@ class SubNamedOut(SubTwoOut):
         return model
 
 
+class SubOneTuple(SubTwoOut):
+    name = "subonetuple"
+
+    def build_model(self):
+        model = super().build_model()
+        model.call = lambda x, training=False: (model.out(model.hidden(x)),)
+        return model
+
+
 class WeightedTF(Base):
     """A pipeline of (x, y, sample_weight) triples."""
     name = "weightedtf"
@@ -517,6 +526,8 @@ REFUSED = {
                  "a model with one output and one label per example (docs/own-model.md).",
     "SubNamedOut": "subnamedout: the model's output is a dict keyed by ['cls']; give a model whose output is one "
                    "tensor (keras.Model(inputs, tensor), not keras.Model(inputs, {'name': tensor}); docs/own-model.md).",
+    "SubOneTuple": "subonetuple: the model's call returns a tuple of one tensor; return the tensor itself (the loops "
+                   "and metrics take one).",   # not "returns 1 outputs: ... several outputs"
     # It printed the TensorSpecs, without a word on sample weights.
     "WeightedTF": "weightedtf: the train examples are (features, label, sample_weight) triples: sample weights are "
                   "not taken (the loops weigh every example alike); expected (features, label) pairs.",

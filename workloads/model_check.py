@@ -52,6 +52,9 @@ def _one_output(name: str, output) -> None:
     if isinstance(output, dict) and len(output) == 1:
         raise UserError(f"{name}: the model's output is a dict keyed by {sorted(output)}; give a model whose output "
                         f"is one tensor ({NAMED_OUTPUT}).")
+    if isinstance(output, (tuple, list)) and len(output) == 1:
+        raise UserError(f"{name}: the model's call returns a {type(output).__name__} of one tensor; return the tensor "
+                        "itself (the loops and metrics take one).")
     if isinstance(output, (dict, tuple, list)):
         raise UserError(f"{name}: the model's call returns {len(output)} outputs: {ONE_OUTPUT}")
 

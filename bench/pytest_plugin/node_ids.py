@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from distbench.core.fileio import project_root
 
 FILE = "distbench-matrix.py"
 PREFIX = f"{FILE}::"
@@ -24,14 +25,14 @@ _NAMED = pytest.StashKey[list]()
 
 
 def matrix_path(config: pytest.Config, real: Path) -> Path:
-    """Where the matrix's items say they are: its file when inside the root folder (this
-    checkout; not a virtual environment's site-packages kept in a project, whose ids had
-    differed by interpreter), else :data:`FILE` in the root folder, with the root folder's conftests as its
+    """Where the matrix's items say they are: its file when the root folder is this checkout
+    (not a project that keeps distbench inside it: a .venv's site-packages or a vendored
+    copy, whose ids had differed by interpreter), else :data:`FILE` in the root folder, with the root folder's conftests as its
     own. pytest finds a path's conftests by its folder, a path that is no file being a
     folder itself, which it has not visited: the project's conftest hooks (its
     ``pytest_runtest_setup``, pytest's own ``rep_call`` recipe) had never run for a cell,
     here or at the installed path."""
-    if real.is_relative_to(config.rootpath) and "site-packages" not in real.relative_to(config.rootpath).parts:
+    if config.rootpath == Path(project_root()).resolve() and real.is_relative_to(config.rootpath):
         return real
     path = config.rootpath / FILE
     try:   # as pytest loads a folder's conftests when it collects it (a private call: pytest 8 and 9)

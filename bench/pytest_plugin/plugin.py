@@ -73,8 +73,8 @@ _MATRIX_FILE = pytest.StashKey["object"]()
 
 
 def matrix_file(config: pytest.Config):
-    """The project's matrix file (from pytest's rootdir up, else pytest's own configuration
-    file when that is one: ``--rootdir`` elsewhere had dropped the matrix unsaid), or None;
+    """The project's matrix file (from pytest's rootdir up, else from the folder of pytest's
+    configuration file up: ``--rootdir`` elsewhere had dropped the matrix unsaid), or None;
     looked for once per session (three hooks ask)."""
     if _MATRIX_FILE not in config.stash:
         # inside the hook: see the note on imports at the top
@@ -83,8 +83,8 @@ def matrix_file(config: pytest.Config):
 
         try:
             found = mf.find(config.rootpath)
-            if found is None and config.inipath is not None and mf.declares(config.inipath):
-                found = Path(config.inipath)
+            if found is None and config.inipath is not None:   # from the configuration file's folder up
+                found = mf.find(Path(config.inipath).parent)
             config.stash[_MATRIX_FILE] = found
         except UserError as exc:   # a matrix file that does not parse: the benchmarks' error, one line
             if config.getoption("benchmark_only", default=False):
@@ -259,9 +259,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     chosen = [getattr(getattr(item, "callspec", None), "params", {}) for item in session.items]
     session_of(config).selected = [params["distbench_cell"] for params in chosen if "distbench_cell" in params]
-    refusals.selected_cells(config, session_of(config).selected)
     session_of(config).selected_overhead = [params["distbench_overhead_cell"] for params in chosen
                                             if "distbench_overhead_cell" in params]
+    refusals.selected_cells(config, session_of(config).selected + session_of(config).selected_overhead)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -98,6 +98,8 @@ def comparison_text(comparison, fmt: str, verdict: dict | None = None, worse=fro
             "cells": [{**c.as_dict(), "less_accurate": c.cell in worse} for c in comparison.cells],
             **(verdict or {}),
         }, indent=2)
+    if fmt == "csv":
+        return comparison_csv(comparison, worse)
     if fmt != "table":
         return render_rows(COMPARE_HEADERS, comparison_rows(comparison.cells, worse), fmt)
     parts = context_lines(comparison) + [""]
@@ -114,6 +116,19 @@ def comparison_text(comparison, fmt: str, verdict: dict | None = None, worse=fro
     if comparison.compared:
         text += "\n\n" + textwrap.fill(history_note(), summary.WIDTH, break_on_hyphens=False)
     return text
+
+
+def comparison_csv(comparison, worse=frozenset()) -> str:
+    """One row per cell of the JSON's figures, as numbers (seconds, ratios): the interval as
+    its two ends (it was the table's text, ``"0.95 [0.10, 8.72]"``, as run's csv no longer is)."""
+    rows = []
+    for c in comparison.cells:
+        row = c.as_dict()
+        low, high = row.pop("ratio_ci") or (None, None)
+        row = {**row, "ratio_low": low, "ratio_high": high, "less_accurate": c.cell in worse}
+        rows.append({k: "/".join(map(str, v)) if isinstance(v, list) else v for k, v in row.items()})
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    return render_rows(columns, [[row.get(k) for k in columns] for row in rows], "csv")
 
 
 def context_lines(comparison) -> list[str]:

@@ -70,7 +70,7 @@ def run_pairs(values: dict, a: Side, b: Side, settings: Pairs, progress=None, ag
     project = Project.find(matrix)
     if against:
         project.commit(against)   # an unknown revision is refused before anything runs
-    session = paired_session(values, project.root)
+    session = paired_session(values, os.path.dirname(matrix) if matrix else None)   # as run's: the matrix file's folder
     with (project.checkout(against) if against else contextlib.nullcontext()) as version:
         gone: tuple[str, ...] = ()
         if version is not None:   # the revision named with the commit it resolved to

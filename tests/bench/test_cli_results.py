@@ -84,6 +84,9 @@ def test_check_per_cell_threshold_override(capsys, results):
         (["compare", "1", "2", "--threshold", "5"], "--threshold 5 reads as 500%: give a fraction (0.05) or a percentage (5%)"),
         (["check", "--against", "no-such-rev", "--workload", "matmul"], "Unknown git revision 'no-such-rev'"),
         (["ab", "--b", "--no-such-option 3", "--workload", "matmul"], "Bad side options '--no-such-option 3'"),
+        # Named with its side and all it was given (it named the leftover words only).
+        (["ab", "--b", "X=1 --no-such 3", "--workload", "matmul"], "Side B (X=1 --no-such 3): Bad side options "
+                                                                   "'--no-such 3'"),
         (["compare", "latest~9", "1"], "Run 'latest~9' does not exist"),
         (["check", "--against", ""], "check --against needs a git revision"),
         (["ab", "--b", "", "--budget", "-1", "--workload", "matmul"], "--budget must be > 0 seconds"),
@@ -255,9 +258,11 @@ def test_machine_readable_formats(capsys, results, fmt):
     # as fields); a table of two machines' runs had read as one machine's.
     context = err.splitlines()[:3] if fmt != "json" else []
     assert fmt == "json" or (context[0].startswith("A: ") and context[2] == "Same machine fingerprint."), err
-    if fmt == "csv":
-        rows = list(csv.reader(io.StringIO(out)))
-        assert rows[0][0] == "cell" and rows[1][0] == CELL and rows[1][-1] == "slower"
+    if fmt == "csv":   # numbers, as the JSON's (it was the table's text: "2.00 [1.80, 2.22]", "10.0 ms")
+        (row,) = csv.DictReader(io.StringIO(out))
+        assert row["cell"] == CELL and row["verdict"] == "slower", row
+        assert float(row["ratio_low"]) < float(row["ratio"]) < float(row["ratio_high"]) and 1.8 < float(row["ratio"]) < 2.2
+        assert float(row["median_b"]) == pytest.approx(2 * float(row["median_a"]), rel=0.1)
     elif fmt == "json":
         data = json.loads(out)
         assert data["cells"][0]["verdict"] == "slower" and data["machine_diff"] == []

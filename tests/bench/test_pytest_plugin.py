@@ -444,6 +444,20 @@ def test_the_matrix_is_found_whatever_rootdir_and_a_spaced_path_value_is_explain
     listed = _pytest_in(project, "--benchmark-only", "--co", f"--rootdir={tmp_path}")
     assert listed.returncode == 0 and "distbench-matrix.py::test_cell[reuters_cnn-default-custom]" in listed.stdout, \
         listed.stdout[-2000:] + listed.stderr[-2000:]
+    # A distbench.toml beside pytest.ini; and a setup.cfg that names distbench, no TOML, no matrix file
+    # (read as one, it stopped the project's own benchmarks: "Cannot read the matrix file .../setup.cfg").
+    beside = tmp_path / "beside"
+    beside.mkdir()
+    (beside / "pytest.ini").write_text("[pytest]\n")
+    (beside / "distbench.toml").write_text('strategies = ["default"]\nloops = ["custom"]\nworkloads = ["reuters_cnn"]\n')
+    listed = _pytest_in(beside, "--benchmark-only", "--co", f"--rootdir={tmp_path}", "-c", str(beside / "pytest.ini"))
+    assert "distbench-matrix.py::test_cell[reuters_cnn-default-custom]" in listed.stdout, listed.stdout + listed.stderr
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "setup.cfg").write_text("[options]\ninstall_requires = distbench\n[tool:pytest]\n")
+    (cfg / "test_b.py").write_text("def test_b(benchmark):\n    assert benchmark(sum, [1]) == 1\n")
+    own = _pytest_in(cfg, "--benchmark-only")
+    assert own.returncode == 0 and "1 passed" in own.stdout, own.stdout[-2000:] + own.stderr[-2000:]
     spaced = _pytest_in(project, "--benchmark-only", "--distbench-data", str(data))
     assert spaced.returncode == 4 and spaced.stderr.strip().endswith(
         f"(pytest found its root folder before reading distbench's options, taking {data} for a test path: give "
