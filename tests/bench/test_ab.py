@@ -248,6 +248,14 @@ def test_pair_noise_is_pooled_around_each_run_s_mean(tmp_path):
     sides[f"{SPEC.id}@B"][0]["config"]["global_batch"] = 32   # the same work: its pairs count
     runs.append(load(save_run(sides, tmp_path, extra={"interleaved": part})))
     assert pairs.pair_noise(runs)[SPEC.id].runs == 3
+    # Weak against strong scaling under one replica (default): the same steps, as the interleaving
+    # itself reads them (one rule now, pairs.other_work); the stored noise had left them out.
+    sides[f"{SPEC.id}@B"][0]["config"]["scaling"] = "weak"
+    runs.append(load(save_run(sides, tmp_path, extra={"interleaved": part})))
+    assert pairs.pair_noise(runs)[SPEC.id].runs == 4
+    assert pairs.other_work(SPEC, SPEC.replace(scaling="weak")) == ""
+    assert pairs.other_work(SPEC.replace(strategy="virtual"), SPEC.replace(strategy="virtual", scaling="weak")) == \
+        "scaling A strong, B weak"
 
 
 @pytest.mark.parametrize("sd, effect, threshold", [(0.08, 0.20, 0.10), (0.052, 0.17, 0.05), (0.03, 0.10, 0.05)])
