@@ -73,8 +73,13 @@ def _compared(storage: Storage, ref: str):
     if not match or not latest.interleaved and not match.group(1):
         return latest
     back = int(match.group(1) or 0)
-    plain = (run for run in map(load, reversed(storage.runs(latest.machine_id))) if not run.interleaved)
-    return next(itertools.islice(plain, back, None), None) or load_ref(storage, ref)
+    return next(itertools.islice(_plain_runs(storage, latest), back, None), None) or load_ref(storage, ref)
+
+
+def _plain_runs(storage: Storage, latest):
+    """The runs of ``latest``'s machine that are not interleaved, newest first, each read as
+    it is reached (one that cannot be read is refused, not passed over)."""
+    return (run for run in map(load, reversed(storage.runs(latest.machine_id))) if not run.interleaved)
 
 
 def _two_runs(first: tuple, second: tuple, example: str) -> None:
@@ -133,11 +138,8 @@ def _latest_plain(storage: Storage, ref: str | None):
     latest = load_ref(storage, ref or "latest")
     if ref is not None or not latest.interleaved:
         return latest, ref or "latest"
-    for path in reversed(storage.runs(latest.machine_id)[:-1]):   # the latest, read, is the last
-        run = load(path)   # UserError, one line, for one that cannot be read
-        if not run.interleaved:
-            return run, f"{run.number} (the latest that is not interleaved)"
-    return latest, "latest"
+    run = next(_plain_runs(storage, latest), None)
+    return (run, f"{run.number} (the latest that is not interleaved)") if run else (latest, "latest")
 
 
 def check_baseline(args: argparse.Namespace) -> int:
