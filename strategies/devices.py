@@ -9,6 +9,7 @@ fresh process (the launcher gives every benchmark cell its own).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from distbench.core.errors import UserError
@@ -109,12 +110,31 @@ def set_threads(intra_op: int | None, inter_op: int | None) -> None:
         raise DeviceSetupError(f"Cannot set thread counts: {started(exc)}") from None
 
 
-def threads() -> dict:
-    """This process's thread-pool sizes as TensorFlow has them (0: its default)."""
+# TensorFlow reads these when its runtime starts, for a pool that tf.config left at 0.
+THREAD_ENV = {"intra_op": "TF_NUM_INTRAOP_THREADS", "inter_op": "TF_NUM_INTEROP_THREADS"}
+
+
+def threads(environ=None) -> dict:
+    """This process's thread-pool sizes: as set through tf.config, else as TensorFlow took
+    them from ``TF_NUM_INTRAOP_THREADS``/``TF_NUM_INTEROP_THREADS`` (those pools named under
+    ``from_env``), else 0, TensorFlow's default (one per core)."""
     import tensorflow as tf
 
-    return {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-            "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+    environ = os.environ if environ is None else environ
+    sizes = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+             "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+    from_env = {pool: THREAD_ENV[pool] for pool, size in sizes.items()
+                if not size and _positive(environ.get(THREAD_ENV[pool], ""))}
+    sizes.update({pool: int(environ[name]) for pool, name in from_env.items()})
+    return {**sizes, "from_env": from_env} if from_env else sizes
+
+
+def _positive(text: str) -> bool:
+    """True for what TensorFlow's ``safe_strto32`` reads as a pool size above 0."""
+    try:
+        return int(text.strip()) > 0
+    except ValueError:
+        return False
 
 
 def _compatible(have: DeviceSetup, want: DeviceSetup) -> bool:

@@ -492,11 +492,13 @@ def test_an_ab_side_s_import_time_variable_reaches_tensorflow(project):
 @pytest.mark.parametrize("spawn", ["fork", "exec"])
 def test_relative_data_and_a_module_reference_work_in_every_worker(project, spawn):
     """From the project's folder: ``--data data`` and ``model:Sentiment``, in a worker of the
-    default strategy and in both local workers of multi_worker."""
+    default strategy and in both local workers of multi_worker. A thread-pool size exported in
+    the shell is what the record's ``threads`` says where tf.config left that pool at 0 (it
+    read 0, TensorFlow's default), and a size distbench sets wins over it, as in TensorFlow."""
     where, _ = project
     result = distbench(where, "run", "--workload", "model:Sentiment", "--data", "data", "--strategy", "default",
                        "--strategy", "multi_worker", "--guard-seeds", "0", "--steps-per-epoch", "10",
-                       env={"DISTBENCH_SPAWN": spawn})
+                       env={"DISTBENCH_SPAWN": spawn, "TF_NUM_INTEROP_THREADS": "2"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     run = _stored(where)
     records = {b["param"]: b["extra_info"]["distbench"]["repeats"][0] for b in run["benchmarks"]}
@@ -507,6 +509,9 @@ def test_relative_data_and_a_module_reference_work_in_every_worker(project, spaw
         assert record["config"]["plugins"] == ["workload=model:Sentiment"]
     started = records["sentiment-default-custom"]["started"]
     assert {k: started[k] for k in ("mode", "env", "cwd")} == {"mode": spawn, "env": {}, "cwd": str(where)}
+    assert records["sentiment-default-custom"]["threads"] == {
+        "intra_op": 0, "inter_op": 2, "from_env": {"inter_op": "TF_NUM_INTEROP_THREADS"}}
+    assert records["sentiment-multi_worker-custom"]["threads"] == {"intra_op": 1, "inter_op": 1}   # its share
     assert ("server_pid" in started) == (spawn == "fork")
 
 
