@@ -274,7 +274,7 @@ class Interleaved:
         deadline = time.monotonic() + self.budget_s if self.budget_s else None
         done: list[PairedCell] = []
         for spec in distinct(cells, self.a, self.b):
-            cell = PairedCell(spec.id, self.threshold, spec, min_pairs=self.min_pairs)
+            cell = PairedCell(pair_id(spec, self.a, self.b), self.threshold, spec, min_pairs=self.min_pairs)
             try:
                 self._cell(cell, spec, skip_reason, deadline)
             except KeyboardInterrupt:
@@ -381,6 +381,14 @@ def distinct(cells: list[CellSpec], a: Side, b: Side) -> list[CellSpec]:
             seen.add(key)
             kept.append(spec)
     return kept
+
+
+def pair_id(spec: CellSpec, a: Side, b: Side) -> str:
+    """The planned cell's id with the Keras flavour both sides ran, or none where they differ
+    (the flavour is then what the sides compare): under ``TF_USE_LEGACY_KERAS=1`` the plan's
+    ``-tf_keras`` named a pair of Keras 3 sides, or side A's Keras 3 beside B's tf-keras."""
+    flavours = {a.spec(spec).keras, b.spec(spec).keras}
+    return spec.replace(keras=flavours.pop() if len(flavours) == 1 else "keras3").id
 
 
 def _pairs(n: int) -> str:

@@ -602,6 +602,15 @@ def test_sides_that_set_the_keras_flavour_compare_once_not_once_per_flavour_cell
     plain = ab.Interleaved(ab.Side("A", "a"), ab.Side("B", "b"), FakeLaunch({"A": 10.0, "B": 10.0}), threshold=0.1,
                            lockstep=False, min_pairs=3, max_pairs=3).run(cells, lambda spec: None)
     assert [c.cell for c in plain] == [c.id for c in cells]   # sides that keep the flavour: both cells
+    # Under TF_USE_LEGACY_KERAS=1 the plan is tf-keras's; the id names what the sides ran.
+    legacy = [base.replace(keras="tf_keras")]
+    for a_keras, b_keras, cell in (("keras3", "tf_keras", base.id), ("keras3", "keras3", base.id),
+                                   ("tf_keras", "tf_keras", legacy[0].id)):
+        sides = ab.Side("A", f"--keras {a_keras}", {"keras": a_keras}), ab.Side("B", f"--keras {b_keras}",
+                                                                                 {"keras": b_keras})
+        flavoured = ab.Interleaved(*sides, FakeLaunch({"A": 10.0, "B": 10.0}), threshold=0.1, lockstep=False,
+                                   min_pairs=3, max_pairs=3).run(legacy, lambda spec: None)
+        assert [c.cell for c in flavoured] == [cell], (a_keras, b_keras)
 
 
 def test_each_pair_trains_both_sides_with_its_own_seed_so_one_unlucky_seed_is_not_a_regression():
