@@ -515,6 +515,22 @@ def test_relative_data_and_a_module_reference_work_in_every_worker(project, spaw
     assert ("server_pid" in started) == (spawn == "fork")
 
 
+@pytest.mark.parametrize("spawn", ["fork", "exec"])
+def test_a_project_module_named_like_python_s_own_is_named_under_fork_and_exec(tmp_path, spawn):
+    """The project's ``profile.py``: under fork the model got Python's ``profile`` (imported
+    before it), under exec Keras got the project's; two unrelated errors, neither naming the
+    file. Both now say which file and what to do."""
+    (tmp_path / "profile.py").write_text("HIDDEN = 8\n")
+    (tmp_path / "model.py").write_text(MODEL.replace("HIDDEN = {hidden}", "from profile import HIDDEN"))
+    result = distbench(tmp_path, "run", "--workload", "model.py:Sentiment", "--strategy", "default", "--loop",
+                       "custom", "--data", "synthetic", "--guard-seeds", "0", "--steps-per-epoch", "10",
+                       env={"DISTBENCH_SPAWN": spawn})
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr[-3000:]
+    assert (f"the project's {tmp_path / 'profile.py'} has the name of Python's own module 'profile'"
+            in result.stderr and "rename it" in result.stderr), result.stderr
+    assert not (tmp_path / "results").exists()
+
+
 def test_tune_accepts_a_reference(project):
     where, _ = project
     result = distbench(where, "tune", "--workload", "model.py:Sentiment", "--repeats", "1", "--guard-seeds", "0",

@@ -71,7 +71,8 @@ def find(ref: str):
             raise UserError(f"Cannot import {target!r} for {body!r}: {exc}. Is it installed, or on PYTHONPATH? "
                             "A file is given as path/to/file.py:Attribute.") from None
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's module failed while importing: one line
-            raise UserError(f"Importing {target!r} for {body!r} failed: {_one_line(exc)}") from None
+            raise UserError(f"Importing {target!r} for {body!r} failed: {_one_line(exc)}"
+                            f"{stdlib_shadow(_one_line(exc), [os.getcwd(), folder])}") from None
     try:
         return getattr(module, attr)
     except AttributeError:
@@ -115,9 +116,36 @@ def _load_file(path: str, ref: str):
         del sys.modules[name]
         relative = isinstance(exc, ImportError) and "relative import" in str(exc)
         hint = "; a file that imports relative to its package is named as a module: package.module:Class" \
-            if relative else ""
+            if relative else stdlib_shadow(_one_line(exc), [folder, os.getcwd()])
         raise UserError(f"Loading {path} for {ref!r} failed: {_one_line(exc)}{hint}") from None
     return module
+
+
+def stdlib_shadow(reason: str, folders) -> str:
+    """A hint when ``reason`` names a module of ``folders`` (a project's) that has the name of
+    one of Python's own: whether Python's or the project's is imported depends on which is
+    imported first (Keras 3 imports ``profile`` through ``cProfile``; a forked worker has
+    Python's already), so the two fail differently; the cause is the name."""
+    for place in dict.fromkeys(f for f in folders if f and os.path.isdir(f)):
+        for entry in sorted(os.listdir(place)):
+            name = entry[:-3] if entry.endswith(".py") else entry
+            if (name in sys.stdlib_module_names and f"'{name}'" in reason
+                    and (entry.endswith(".py") or os.path.isfile(os.path.join(place, entry, "__init__.py")))):
+                return (f"; the project's {os.path.join(place, entry)} has the name of Python's own module "
+                        f"{name!r}, and one was imported where the other was meant: rename it")
+    return ""
+
+
+def plugin_folders(plugins) -> list[str]:
+    """The folders a cell's references import from (``kind=reference`` strings): each file's
+    own and each reference's import folder."""
+    folders = []
+    for entry in plugins:
+        body, folder = split_folder(entry.partition("=")[2])
+        target = body.rpartition(":")[0]
+        folders += [os.path.dirname(os.path.abspath(target))] if target.endswith(".py") else []
+        folders += [folder] if folder else []
+    return folders
 
 
 class _HardExit(SystemExit):

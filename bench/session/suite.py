@@ -15,7 +15,7 @@ from typing import Callable
 from distbench import strategies, workloads
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
-from distbench.core import targets
+from distbench.core import references, targets
 from distbench.core.records import CellRecord, short_reason, skipped
 from distbench.launchers import cluster
 from distbench.launchers import process as launcher
@@ -103,6 +103,8 @@ class Suite:
         reason = short_reason(record)
         if "FileNotFoundError" in reason or "No such file" in reason:   # a path relative to where the command was typed
             reason += f" (its worker ran in {os.getcwd()}, where relative paths are read from)"
+        shadow = references.stdlib_shadow(reason, [os.getcwd(), *references.plugin_folders(spec.plugins)])
+        reason += "" if shadow in reason else shadow   # a worker's failed import has it already
         raise UserError(f"{prefix}{reason}")
 
     def run(self, spec: CellSpec, env: dict | None = None, tree: CodeTree | None = None,
