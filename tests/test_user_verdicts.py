@@ -150,10 +150,32 @@ def test_check_against_finds_the_user_s_slow_commit(project):
     assert run["commit_info"]["id"] == shas[2] and "version" in run["commit_info"]["distbench"]
     a = next(b for b in run["benchmarks"] if b["param"].endswith("@A"))["extra_info"]["distbench"]["repeats"][0]
     assert a["started"]["mode"] == "fork" and a["started"]["cwd"] != str(where)   # side A ran in its worktree
+    tested = set()
     for side in "AB":   # pair k trained both sides with training seed k
         repeats = next(b for b in run["benchmarks"] if b["param"].endswith(f"@{side}"))["extra_info"]["distbench"][
             "repeats"]
         assert [r["config"].get("init_seed") for r in repeats] == [None, *range(1, len(repeats))]
+        tested |= {r["data"]["test_fingerprint"] for r in repeats}
+    assert len(tested) == 1 and cells["sentiment-default-custom"]["accuracy"] == "within"   # the same test examples
+
+
+def test_check_against_a_commit_that_tests_on_other_examples_does_not_pass(tmp_path):
+    """A commit that shortens the documents changes the examples both sides' metrics are
+    measured on (synthetic ones here; a data() that splits otherwise alike): read as test
+    accuracy A against B and passed (exit 0) in a user's trial."""
+    where = tmp_path / "project"
+    where.mkdir()
+    _git(where, "init", "-q")
+    _commit(where, "Base model", {"model.py": MODEL.format(hidden=32), "pyproject.toml": PYPROJECT,
+                                  ".gitignore": "results/\n"})
+    _commit(where, "Shorter documents", {"model.py": MODEL.format(hidden=32).replace("sequence_length = 64",
+                                                                                     "sequence_length = 48")})
+    result = distbench(where, "check", "--against", "HEAD~1", "--threshold", "50%", "--max-pairs", "4")
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "ACCURACY NOT COMPARABLE: sentiment-default-custom: the sides' test examples differ (A " in result.stdout
+    assert result.stdout.splitlines()[-1] == "RESULT: not passed (exit 3)", result.stdout[-2000:]
+    cell = _stored(where)["distbench"]["interleaved"]["cells"]["sentiment-default-custom"]
+    assert cell["accuracy"] == "not comparable" and cell["verdict"] in ("same", "faster"), cell   # speed: decided
 
 
 def test_each_side_runs_with_its_own_version_of_the_matrix_file(project, tmp_path):

@@ -52,7 +52,7 @@ class TextData(Examples):
             "num_classes": self.num_classes,
             "sequence_length": int(self.x_train.shape[1]),
             "majority_class_share": self.majority_share,
-            "fingerprint": self.fingerprint(),
+            "fingerprint": self.fingerprint(), "test_fingerprint": self.fingerprint(("test",)),
             **self.details,
         }
 

@@ -61,23 +61,25 @@ class Examples:
         pair = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
         return tf.nest.map_structure(lambda a: tf.TensorSpec(a.shape[1:], tf.as_dtype(a.dtype)), pair)
 
-    def fingerprint(self) -> str | None:
+    def fingerprint(self, splits: tuple[str, ...] = ("train", "test")) -> str | None:
         """A hash of the examples themselves: every array's values, dtype and shape, train
-        and test, features (by name) and labels. Two runs whose examples hash alike trained
-        on the same data wherever it was read from; None for dataset functions (their
-        examples are not read twice: :mod:`distbench.analysis.identity` then compares the
-        source as given)."""
+        and test (``splits``), features (by name) and labels. Two runs whose examples hash
+        alike trained on the same data wherever it was read from, and two whose test
+        examples hash alike (``("test",)``: the record's ``test_fingerprint``) measured their
+        test metrics on the same examples; None for dataset functions (their examples are not
+        read twice: :mod:`distbench.analysis.identity` then compares the source as given)."""
         if self.kind != "arrays":
             return None
-        if "_fingerprint" not in self.__dict__:
+        known = self.__dict__.setdefault("_fingerprints", {})
+        if splits not in known:
             digest = hashlib.sha256()
-            for name, part in (("x_train", self.x_train), ("y_train", self.y_train), ("x_test", self.x_test),
-                               ("y_test", self.y_test)):
+            for name in (f"{xy}_{split}" for split in splits for xy in "xy"):
+                part = getattr(self, name)
                 columns = sorted(part.items()) if isinstance(part, dict) else [("", part)]
                 for key, values in columns:
                     _digest_array(digest, f"{name}{'.' + key if key else ''}", np.asarray(values))
-            self.__dict__["_fingerprint"] = digest.hexdigest()[:16]
-        return self.__dict__["_fingerprint"]
+            known[splits] = digest.hexdigest()[:16]
+        return known[splits]
 
     def first(self, n: int, split: str = "train"):
         """The first ``n`` examples of ``split`` as one batch ``(x, y)`` of tensors, as the loops
@@ -127,7 +129,7 @@ class Data(Examples):
         x_spec, y_spec = self.element_spec()
         return {"source": self.source, "kind": self.kind, "train_examples": self.examples("train"),
                 "test_examples": self.examples("test"), "inputs": spec_text(x_spec), "labels": spec_text(y_spec),
-                "fingerprint": self.fingerprint(), **self.details}
+                "fingerprint": self.fingerprint(), "test_fingerprint": self.fingerprint(("test",)), **self.details}
 
 
 def spec_text(spec) -> Any:

@@ -44,6 +44,12 @@ class PairedOutcome:
         return [c for c in self.cells if c.accuracy_undecided(self.accuracy_tolerance)]
 
     @property
+    def accuracy_not_comparable(self) -> list:
+        """Cells whose sides measured their test metrics on other test examples (a change to
+        ``data()``, to the data folder, or to the output synthetic labels follow)."""
+        return [c for c in self.cells if c.accuracy(self.accuracy_tolerance).verdict == OTHER_EXAMPLES]
+
+    @property
     def crashed_b(self) -> list:
         """Cells a process of side B of which crashed or wrote an error."""
         return [c for c in self.having("failed") if "B" in c.failed_sides]
@@ -69,7 +75,7 @@ class PairedOutcome:
         # base's model cannot be built any more): --allow-missing lets these through, listed.
         # Or the versions' matrix files set another batch: their steps are not the same work.
         missing = (self.having("missing") + self.having("not comparable") + list(self.dropped)
-                   + [c for c in self.having("failed") if c not in self.crashed_b])
+                   + [c for c in self.having("failed") if c not in self.crashed_b] + self.accuracy_not_comparable)
         undecided = self.having("undecided") + self.accuracy_undecided
         if (undecided and not self.allow_undecided) or (missing and not self.allow_missing):
             return compare.EXIT_UNDECIDED
@@ -85,6 +91,19 @@ def check_pairs(min_pairs: int, max_pairs: int, threshold: float) -> None:
 
 
 WORSE, WITHIN = "worse", "within"
+OTHER_EXAMPLES = "not comparable"   # the sides' test metrics were measured on other test examples
+
+
+def examples_differ(pairs, key: str = "test_fingerprint") -> str:
+    """How the sides' examples differ (``"A 3ccd968b4006, B 35dc0844d3ce"``) in the first
+    whole pair whose records both hash them (``data[key]``: ``test_fingerprint``, or
+    ``fingerprint`` for train and test) and disagree; "" where none does. Per pair: a
+    workload may split its examples by the training seed, which each pair sets anew."""
+    for pair in pairs:
+        a, b = ((r.get("data") or {}).get(key) for r in pair)
+        if a and b and a != b and all(r.get("status") == "ok" for r in pair):
+            return f"A {a[:12]}, B {b[:12]}"
+    return ""
 
 
 @dataclass(frozen=True)

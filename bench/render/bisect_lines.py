@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from distbench.analysis.compare import DEFAULT_ACCURACY_TOLERANCE
+from distbench.analysis.pairs import OTHER_EXAMPLES, examples_differ
 from distbench.render import units
 from distbench.render.verdicts import failure_lines, less_accurate_line
 
@@ -14,6 +15,8 @@ def _cell(c, tolerance: float) -> str:
     if c.metric:
         text += f", test {c.metric[0]} A {units.metric(c.metric_of(0))} B {units.metric(c.metric_of(1))}"
         text += ", accuracy undecided (--max-pairs)" if c.accuracy_undecided(tolerance) else ""
+        text += f", accuracy not comparable (test examples {examples_differ(c.pairs)})" if (
+            c.accuracy(tolerance).verdict == OTHER_EXAMPLES) else ""
     return text
 
 

@@ -16,7 +16,8 @@ def stored_paired(stored: dict) -> tuple[list[list], list[int]]:
     rows, bad = [], []
     for k, c in enumerate(stored.get("cells", {}).values()):
         verdict = c["verdict"] + (", LESS ACCURATE" if c.get("less_accurate") else
-                                   ", ACCURACY UNDECIDED" if c.get("accuracy") == "undecided" else "")
+                                   ", ACCURACY UNDECIDED" if c.get("accuracy") == "undecided" else
+                                   ", ACCURACY NOT COMPARABLE" if c.get("accuracy") == "not comparable" else "")
         interval = tuple(c["interval"]) if c.get("interval") else None
         rows.append([c["cell"], c["pairs"], units.ratio(c.get("ratio"), interval), units.p_value(c.get("p_value")),
                      _side(c, "metric_a"), _side(c, "metric_b"), verdict])

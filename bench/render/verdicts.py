@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 from distbench.analysis.compare import DEFAULT_ACCURACY_TOLERANCE, EXIT_PASS, EXIT_REGRESSION, MIN_HISTORY_RUNS
-from distbench.analysis.pairs import UNEVEN
+from distbench.analysis.pairs import OTHER_EXAMPLES, UNEVEN, examples_differ
 from distbench.core import stats
 from distbench.core.records import short_reason
 from distbench.render import summary, units
 from distbench.render.guard_text import guard_message
+from distbench.render.side_lines import examples_lines, setting_lines
 
 
 def regression_line(r) -> str:
@@ -222,6 +223,7 @@ def paired_table(cells, tolerance: float = DEFAULT_ACCURACY_TOLERANCE) -> str:
         word = stopped_verdict(c) if c.stopped and not (c.skipped or c.failure) else c.verdict
         found = c.accuracy(tolerance).verdict
         word = ACCURACY_WORDS[found][2:].upper() if found in ACCURACY_WORDS else word
+        word = "OTHER TEST DATA" if found == OTHER_EXAMPLES else word   # within 120 columns
         groups.setdefault(c.cell.split("-")[0] + ":", []).append([summary.short_id(c.cell), *row[1:-1], word])
     return summary.grouped_table(list(groups.items()), PAIRED_HEADERS) if groups else "No cell was selected."
 
@@ -259,7 +261,11 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
     lines += [f"NOT COMPARABLE{allowed}: {c.cell} ({c.incomparable}): {OTHER_WORK}" for c in outcome.having("not comparable")]
     lines += [f"MISSING{allowed}: {a.label}'s matrix file selects {what}, which this tree's does not: those cells were "
               "measured on neither side (name them on the command line to check them)" for what in outcome.dropped]
-    lines += setting_lines(a, b, outcome.cells)
+    lines += [f"ACCURACY NOT COMPARABLE{allowed}: {c.cell}: the sides' test examples differ ({examples_differ(c.pairs)}), "
+              "so their test metrics were measured on other examples and B's says nothing of B's model against A's "
+              "(a change to data(), to the data folder, or to an output synthetic labels follow); its speed verdict "
+              "stands" for c in outcome.accuracy_not_comparable]
+    lines += setting_lines(a, b, outcome.cells) + examples_lines(outcome.cells)
     means = [c.cell for c in outcome.cells if c.pairs and c.statistic == "mean"]
     if means:
         lines.append(f"MEAN STEPS: {', '.join(means)}: the sides time steps in groups of other sizes (steps per "
@@ -271,16 +277,24 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
                      "partner steps, which favours whichever side steps second; compare them with --no-lockstep.")
     status = outcome.exit_status
     if status == EXIT_PASS:
-        unsure = len(outcome.accuracy_undecided)   # let through by --allow-undecided
-        lost = (f"none judged to have lost more than {outcome.accuracy_tolerance:g} of its test metric, "
-                f"{units.count(unsure, 'cell')} undecided on it (allowed by --allow-undecided)" if unsure else
-                f"none lost more than {outcome.accuracy_tolerance:g} of its test metric")
-        lines.append(f"PASS: {units.count(outcome.decided, 'cell')} decided, none slower, {lost}.")
+        lines.append(_pass_line(outcome))
     else:
         nothing = not outcome.decided and not outcome.less_accurate   # a loss of accuracy is decided
         lines.append(f"NOT PASSED (exit {status})" + (": no cell was decided" if nothing else ""))
     return lines + [result_line(status, regression_word(status, bool(outcome.having("slower")),
                                                         bool(outcome.less_accurate)))]
+
+
+def _pass_line(outcome) -> str:
+    """PASS, with the cells whose accuracy an --allow-* option let through."""
+    unsure = len(outcome.accuracy_undecided)   # let through by --allow-undecided
+    lost = (f"none judged to have lost more than {outcome.accuracy_tolerance:g} of its test metric, "
+            f"{units.count(unsure, 'cell')} undecided on it (allowed by --allow-undecided)" if unsure else
+            f"none lost more than {outcome.accuracy_tolerance:g} of its test metric")
+    other = len(outcome.accuracy_not_comparable)   # let through by --allow-missing
+    lost += (f", {units.count(other, 'cell')} not compared on it (other test examples, allowed by --allow-missing)"
+             if other else "")
+    return f"PASS: {units.count(outcome.decided, 'cell')} decided, none slower, {lost}."
 
 
 def uneven_lines(cells) -> list[str]:
@@ -313,7 +327,8 @@ def _how_line(cells, lockstep: bool) -> str:
 
 
 # What a cell's accuracy verdict adds to its speed's in a row (the table's word: upper case).
-ACCURACY_WORDS = {"worse": ", less accurate", "undecided": ", accuracy undecided"}
+ACCURACY_WORDS = {"worse": ", less accurate", "undecided": ", accuracy undecided",
+                  OTHER_EXAMPLES: ", accuracy not comparable"}
 
 
 def less_accurate_line(c, tolerance: float) -> str:
@@ -344,46 +359,6 @@ def metric_pairs_text(c, tolerance: float) -> str:
                  "its own seed, and some cells' processes differ at one seed); more pairs (--max-pairs) or a wider "
                  "--accuracy-tolerance decide it")
     return text
-
-
-def setting_lines(a, b, cells) -> list[str]:
-    """The cell settings in which the sides differ (an ``ab`` side's options, a revision's
-    matrix file), as the cells read them (``Side.settings``: ``--devices`` is no difference
-    for a `default` cell): a verdict on step times of different batches is not one on throughput."""
-    differ: dict[str, tuple] = {}
-    for spec in (c.spec for c in cells if c.spec is not None):
-        spec_a, spec_b = a.settings(spec), b.settings(spec)
-        for k in sorted({*a.changes, *b.changes}):
-            if getattr(spec_a, k) != getattr(spec_b, k):
-                differ.setdefault(k, (getattr(spec_a, k), getattr(spec_b, k)))
-    env_a, env_b = getattr(a, "env", None) or {}, getattr(b, "env", None) or {}
-    for k in sorted({*env_a, *env_b}):   # an environment variable (oneDNN off) had gone unsaid
-        if _effective(a, env_a, k) != _effective(b, env_b, k):
-            differ.setdefault(k, (env_a.get(k, _inherited(a, k)), env_b.get(k, _inherited(b, k))))
-    if not differ:
-        return []
-    line = "The sides differ in: " + "; ".join(f"{k} A {va}, B {vb}" for k, (va, vb) in differ.items())
-    if any(c.pairs and c.per_example for c in cells):   # else: NOT COMPARABLE's line, or one batch after all
-        line += (" (a step of another batch is another amount of work: B/A compares the time per example, a step's "
-                 "time over its global batch; the medians A and B are per step)")
-    return [line]
-
-
-_UNKNOWN = object()   # a variable a side inherits at a value not known here: unlike any value set
-
-
-def _effective(side, env: dict, name: str):
-    """The value ``name`` has in the side's workers (set, or inherited from the command)."""
-    known = getattr(side, "inherited", None) or {}
-    return env[name] if name in env else known.get(name) if name in known else _UNKNOWN
-
-
-def _inherited(side, name: str) -> str:
-    """A variable the side does not set, as its workers had it from the command."""
-    known = getattr(side, "inherited", None) or {}
-    if name not in known:
-        return "(as inherited)"
-    return "(unset)" if known[name] is None else f"{known[name]} (as inherited)"
 
 
 OTHER_WORK = ("the versions' matrix files set another batch, so that a step is another amount of work, or another "

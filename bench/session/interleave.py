@@ -201,7 +201,10 @@ class PairedCell:
         one with fewer whole pairs than asked for (a budget spent after one seed's pair)."""
         if self.verdict in ("failed", "interrupted") or self.metric is None or not self.whole:
             return pairs.MetricJudgement("")
-        return pairs.judge_metric(self._metric_values(), self.metric[1], tolerance, self.metric[0])
+        values = self._metric_values()   # B's metric of other test examples says nothing of B's model (none: worse)
+        if pairs.examples_differ(self.pairs) and any(b is not None for _, b in values):
+            return pairs.MetricJudgement(pairs.OTHER_EXAMPLES)
+        return pairs.judge_metric(values, self.metric[1], tolerance, self.metric[0])
 
     def less_accurate(self, tolerance: float) -> bool:
         return self.accuracy(tolerance).verdict == pairs.WORSE

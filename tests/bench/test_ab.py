@@ -13,7 +13,7 @@ from distbench.analysis import compare, pairs, tolerance
 from distbench.session import paired_run
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
-from distbench.render import units, verdicts
+from distbench.render import side_lines, units, verdicts
 from distbench.session import bisect
 from distbench.session import interleave as ab
 from distbench.session import options
@@ -654,6 +654,48 @@ def test_a_side_s_own_training_seed_moves_with_the_pairs():
     assert not cell.less_accurate(0.05) and cell.accuracy(0.05).interval[1] > 0   # seed luck, not a loss
 
 
+def _examples_launch(test_b: str, train_b: str, accuracy_b: float | None = 0.9):
+    """Sides whose records hash their examples (``data``): A's always ``t0``/``w0``, B's
+    ``test_b`` and ``train_b`` (a whole hash over train and test, as workers store it)."""
+    def launch(spec, side):
+        test, whole, value = ("t0", "w0", 0.5) if side.name == "A" else (test_b, train_b, accuracy_b)
+        rec = record(spec.id, samples(10.0, n=50, spread=0.01, seed=len(spec.id)), value)
+        rec.update(config=spec.to_dict(), data={"fingerprint": whole, "test_fingerprint": test})
+        return rec
+    return launch
+
+
+def test_sides_that_tested_on_other_examples_have_no_accuracy_verdict_and_do_not_pass():
+    """A commit whose data() gave training rows as its test split, or whose model's output
+    changed the labels synthetic data follows, read test accuracy A 0.419, B 0.452 and
+    passed (exit 0, a user's trial): B's metric of other examples says nothing of B's model.
+    Other training examples tested on the same ones still compare, and are said."""
+    engine = lambda launch: ab.Interleaved(ab.Side("A", "a"), ab.Side("B", "b"), launch, threshold=0.5,
+                                           lockstep=False, min_pairs=3, max_pairs=6, accuracy_tolerance=0.05)
+    (other,) = engine(_examples_launch("t1", "w1")).run([SPEC], lambda spec: None)
+    assert other.verdict == "same" and other.accuracy(0.05).verdict == "not comparable" and len(other.pairs) == 3
+    outcome = pairs.outcome([other])
+    assert outcome.exit_status == compare.EXIT_UNDECIDED and outcome.accuracy_not_comparable == [other]
+    lines = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), outcome)
+    assert any(line.startswith(f"ACCURACY NOT COMPARABLE: {SPEC.id}: the sides' test examples differ (A t0, B t1)")
+               for line in lines), lines
+    assert lines[-1] == "RESULT: not passed (exit 3)" and "OTHER TEST DATA" in verdicts.paired_table([other])
+    allowed = pairs.outcome([other], allow_missing=True)
+    assert allowed.exit_status == compare.EXIT_PASS
+    assert "1 cell not compared on it (other test examples, allowed by --allow-missing)" in "\n".join(
+        verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), allowed))
+    assert other.as_dict()["accuracy"] == "not comparable"
+    # Trained on other examples, tested on the same: judged (here B learned better), and said.
+    (trained,) = engine(_examples_launch("t0", "w1")).run([SPEC], lambda spec: None)
+    assert trained.accuracy(0.05).verdict == pairs.WITHIN and pairs.outcome([trained]).exit_status == compare.EXIT_PASS
+    assert (f"The sides trained on other examples: {SPEC.id} (A w0, B w1); their test examples are the same, so "
+            "their test metrics compare") in verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"),
+                                                                   pairs.outcome([trained]))
+    # A B that gave no metric at all is worse on any examples.
+    (diverged,) = engine(_examples_launch("t1", "w1", accuracy_b=None)).run([SPEC], lambda spec: None)
+    assert diverged.less_accurate(0.05)
+
+
 class _NoisyAccuracy:
     """Processes of a cell whose test accuracy varies from one process to the next whatever
     the seed (a parameter-server cell: 0.276 to 0.409 over one side's processes, a user's
@@ -754,7 +796,7 @@ def test_sides_of_other_batches_are_judged_per_example_and_of_other_step_counts_
     assert cell.judgement.ratio == pytest.approx(12.6 / 10 * 32 / 256, rel=0.1)
     cell.lockstep = True   # its steps are near each other's: not UNEVEN, though its B/A per example is 0.16
     assert cell.step_ratio == pytest.approx(1.26, rel=0.1) and not verdicts.uneven_lines([cell])
-    (line,) = verdicts.setting_lines(a, b, [cell])
+    (line,) = side_lines.setting_lines(a, b, [cell])
     assert "global_batch A 32, B 256" in line and "B/A compares the time per example" in line, line
     # The table's medians are per step and per side: the closing lines say what each figure is.
     said = " ".join(verdicts.paired_lines(a, b, pairs.outcome([cell])))

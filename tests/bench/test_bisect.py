@@ -59,11 +59,12 @@ def test_a_failed_step_names_each_failed_process_and_does_not_ask_for_more_pairs
     assert not any("--max-pairs" in line for line in lines) and lines[-1] == "RESULT: failed (exit 3)"
 
 
-def _cell(verdict="same", metric=("accuracy", "higher"), worse=False, whole=True, unsure=False):
+def _cell(verdict="same", metric=("accuracy", "higher"), worse=False, whole=True, unsure=False, other=False):
     from types import SimpleNamespace
 
     return SimpleNamespace(verdict=verdict, metric=metric, less_accurate=lambda tolerance: worse, whole=whole,
-                           accuracy_undecided=lambda tolerance: unsure)
+                           accuracy_undecided=lambda tolerance: unsure,
+                           accuracy=lambda tolerance: SimpleNamespace(verdict="not comparable" if other else ""))
 
 
 def test_a_commit_that_learns_worse_is_a_regression_whatever_its_speed():
@@ -91,6 +92,10 @@ def test_a_commit_that_learns_worse_is_a_regression_whatever_its_speed():
     assert commit_verdict([_cell("same", unsure=True)]) == "undecided"
     assert commit_verdict([_cell("same", unsure=True)], "less-accurate") == "undecided"
     assert commit_verdict([_cell("same", unsure=True)], "slower") == "same"   # accuracy not looked at
+    # Sides that tested on other examples: B's metric says nothing against A's, never "same".
+    assert commit_verdict([_cell("same", other=True)]) == "undecided"
+    assert commit_verdict([_cell("same", other=True)], "less-accurate") == "undecided"
+    assert commit_verdict([_cell("same", other=True)], "slower") == "same"
 
 
 def test_the_first_less_accurate_commit_is_named_and_a_later_slow_down_is_pointed_to():
