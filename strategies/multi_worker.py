@@ -48,6 +48,7 @@ def tf_config() -> dict | None:
     if not isinstance(parsed, dict):
         raise UserError(f"TF_CONFIG is JSON but not an object (a {type(parsed).__name__}); give "
                         '{"cluster": {...}, "task": {...}}, or unset it to run local processes.')
+    _check_parts(parsed)
     _check_jobs(parsed)
     _check_task(parsed)
     _check_addresses(parsed)
@@ -57,15 +58,37 @@ def tf_config() -> dict | None:
 ROLES = ("chief", "worker", "ps")   # the tasks distbench runs; an evaluator is none of its cells'
 
 
+EXAMPLE = '{"cluster": {"worker": ["10.0.0.1:2222", "10.0.0.2:2222"]}, "task": {"type": "worker", "index": 0}}'
+
+
+def _check_parts(parsed: dict) -> None:
+    """A cluster (an object of jobs) and this process's task (an object with a type and an
+    integer index): without one, every cross-process cell was skipped (exit 3) as if this
+    machine lacked something; an index of "0" was named as a task the cluster lacks."""
+    for part, what in (("cluster", "its jobs"), ("task", "this process's place in it")):
+        if not isinstance(parsed.get(part), dict):
+            raise UserError(f"TF_CONFIG has no {part!r} object ({what}); give both, e.g. {EXAMPLE}, or unset it to "
+                            "run local processes.")
+    task = parsed["task"]
+    if "type" not in task or not isinstance(task.get("index"), int) or isinstance(task["index"], bool):
+        raise UserError(f"TF_CONFIG's task is {json.dumps(task)}; give its type and an integer index, e.g. "
+                        '"task": {"type": "worker", "index": 0}.')
+
+
 def _check_jobs(parsed: dict) -> None:
     """Each of the cluster's jobs is a list of "host:port" strings: a job written as one
-    string was counted by its characters ("14 workers"), and ports given as numbers ended in
-    a traceback."""
-    cluster = parsed.get("cluster")
-    for role, addresses in (cluster.items() if isinstance(cluster, dict) else ()):
+    string was counted by its characters ("14 workers"), ports given as numbers ended in a
+    traceback, an address without a port failed the cell in TensorFlow, and a port past
+    65535 waited out the connect deadline."""
+    for role, addresses in parsed["cluster"].items():
         if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
             raise UserError(f"TF_CONFIG's cluster job {role!r} is {json.dumps(addresses)}; each job is a list of "
                             '"host:port" strings, e.g. {"worker": ["10.0.0.1:2222", "10.0.0.2:2222"]}.')
+        for i, address in enumerate(addresses):
+            host, _, port = address.rpartition(":")
+            if not host or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise UserError(f"TF_CONFIG's {role} {i} is at {address!r}, which is not host:port with a port from "
+                                '1 to 65535, e.g. "10.0.0.1:2222".')
 
 
 def _check_addresses(parsed: dict) -> None:

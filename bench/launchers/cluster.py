@@ -27,8 +27,8 @@ from distbench.core import cpus
 from distbench.core.config import CellSpec
 from distbench.core.fileio import atomic_write_json
 from distbench.core.records import CellRecord, failed, skipped
-from distbench.launchers.process import (cell_env, how_it_ended, how_started, kill_group, output_tail, spawn,
-                                        with_fatal_line)
+from distbench.launchers.process import (PORT_TAKEN, cell_env, how_it_ended, how_started, kill_group, output_tail,
+                                        spawn, with_fatal_line)
 from distbench.launchers.trees import CodeTree
 from distbench.strategies import connect, for_spec, hardware
 from distbench.strategies.slurm import SOURCE_ENV
@@ -157,7 +157,6 @@ def launch_cluster(
 
 
 PORT_ATTEMPTS = 3
-PORT_TAKEN = ("Could not start gRPC server", "Address already in use")
 
 
 def _port_taken(workers: list[_Worker]) -> bool:
@@ -281,8 +280,8 @@ def _timed_out(workers: list[_Worker], deadline_s: float, marks: bool) -> str:
                "keeps it waiting")
     else:
         why = ("each had joined the cluster: the cell outlasts --deadline, or a task is slow or hung after joining, "
-               "building its model or reading its data (each task's log says where it was; give a longer deadline, "
-               "or fewer steps)")
+               "building its model or reading its data (each task's last output lines, in the record's output_tail, "
+               "say where it was; give a longer deadline, or fewer steps)")
     names = ", ".join(f"{w.name} (pid {w.proc.pid})" for w in workers)
     return (f"timed out after {deadline_s:g} s with {', '.join(w.name for w in running) or 'no task'} still "
             f"running ({why}); {names} killed with SIGKILL")

@@ -42,6 +42,8 @@ from distbench.launchers.forkserver import LATE_ENV, WORKER_ENV, start_env
 from distbench.launchers.trees import CodeTree
 from distbench.strategies import connect, for_spec, hardware
 from distbench.strategies.hardware import Hardware
+from distbench.strategies.multi_worker import tf_config
+from distbench.strategies.slurm import SOURCE_ENV
 
 TAIL_CHARS = 2000
 
@@ -184,7 +186,7 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell"
                 record = json.load(f)
             record["process_wall_s"] = wall   # start-up and exit included, as the parent saw it
             record["started"] = how
-            return record
+            return _with_address(record)
         server = getattr(proc, "server_gone", None)   # a forked worker ends with its fork server
         gone = f" (its fork server, pid {proc.server_pid}, had ended: it takes its workers with it)" \
             if server and server() else ""
@@ -193,6 +195,23 @@ def launch(spec: CellSpec, env: dict[str, str] | None = None, task: str = "cell"
                                   f"{gone}", log_path),
             error_kind="crash", wall_s=wall, output_tail=output_tail(log_path), started=how,
         )
+
+
+PORT_TAKEN = ("Could not start gRPC server", "Address already in use")
+
+
+def _with_address(record: dict) -> dict:
+    """A task of a real cluster that could not listen at its address, said with the address
+    and where it came from: "UnknownError: Could not start gRPC server" named neither, and
+    under SLURM the user never typed a port."""
+    config, reason = tf_config(), str(record.get("reason", ""))
+    if not config or record.get("status") == "ok" or not any(sign in reason for sign in PORT_TAKEN):
+        return record
+    kind, index = config["task"]["type"], config["task"]["index"]
+    source = ("the SLURM job step's ports start at DISTBENCH_SLURM_PORT_BASE, 8888 unless set: give a free one"
+              if os.environ.get(SOURCE_ENV) == "slurm" else "TF_CONFIG gives it: free that port or give another")
+    return {**record, "reason": f"{reason} ({kind} {index} could not listen at {config['cluster'][kind][index]}: is "
+                                f"the port in use on this machine? {source})"}
 
 
 MACHINE_DEADLINE_S = 300.0

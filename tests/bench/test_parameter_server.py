@@ -87,7 +87,18 @@ def test_tf_config_that_is_not_json_is_refused_and_listed_and_an_empty_one_means
                          ({"cluster": {"worker": "127.0.0.1:2222"}, "task": {"type": "worker", "index": 0}},
                           'TF_CONFIG\'s cluster job \'worker\' is "127.0.0.1:2222"; each job is a list of "host:port"'),
                          ({"cluster": {"worker": [2222, 2223]}, "task": {"type": "worker", "index": 0}},
-                          "TF_CONFIG's cluster job 'worker' is [2222, 2223]; each job is a list of ")):
+                          "TF_CONFIG's cluster job 'worker' is [2222, 2223]; each job is a list of "),
+                         # No task or no cluster skipped every cross-process cell (exit 3), an index "0"
+                         # was a task the cluster lacks, an address without a port failed the cell in
+                         # TensorFlow, and port 99999 waited out the connect deadline (a user's trial).
+                         ({"cluster": {"worker": workers}}, "TF_CONFIG has no 'task' object (this process's place in "),
+                         ({"task": {"type": "worker", "index": 0}}, "TF_CONFIG has no 'cluster' object (its jobs); "),
+                         ({"cluster": {"worker": workers}, "task": {"type": "worker", "index": "0"}},
+                          "TF_CONFIG's task is {\"type\": \"worker\", \"index\": \"0\"}; give its type and an integer index"),
+                         ({"cluster": {"worker": ["127.0.0.1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}},
+                          "TF_CONFIG's worker 0 is at '127.0.0.1', which is not host:port with a port from 1 to 65535"),
+                         ({"cluster": {"worker": ["127.0.0.1:99999", "127.0.0.1:2"]},
+                           "task": {"type": "worker", "index": 0}}, "TF_CONFIG's worker 0 is at '127.0.0.1:99999', ")):
         monkeypatch.setenv("TF_CONFIG", json.dumps(config))
         for argv in (["run", "--strategy", "multi_worker", "--loop", "custom", "--workload", "reuters_cnn",
                       "--results", str(tmp_path / "results")], ["list"]):
@@ -303,6 +314,47 @@ def test_serve_on_a_port_in_use_says_so_in_one_line():
                       "(is the port in use? TF_CONFIG's address for this task must be free on this machine)."], \
         result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["tf_config", "slurm"])
+def test_a_cell_whose_task_cannot_listen_names_its_address(tmp_path, source):
+    """Under a TF_CONFIG or a SLURM step, a taken port failed the cell with "UnknownError:
+    Could not start gRPC server" alone: no task, no address, and under SLURM no word of the
+    setting that chose the port (a user's trial)."""
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_CONFIG") and not k.startswith("SLURM")}
+    if source == "slurm":   # a step of two tasks on this node, rank 0: its port is the base's
+        env.update(SLURM_STEP_NUM_TASKS="2", SLURM_STEP_NODELIST="localhost", SLURM_STEP_TASKS_PER_NODE="2",
+                   SLURMD_NODENAME="localhost", SLURM_PROCID="0", SLURM_LOCALID="0", SLURM_JOB_ID="1", SLURM_STEP_ID="0",
+                   DISTBENCH_SLURM_PORT_BASE=str(port))
+        address = f"localhost:{port}"
+    else:
+        address = f"127.0.0.1:{port}"
+        env["TF_CONFIG"] = json.dumps({"cluster": {"worker": [address, f"127.0.0.1:{cluster.free_ports(1)[0]}"]},
+                                       "task": {"type": "worker", "index": 0}})
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "distbench", "run", "--strategy", "multi_worker", "--loop", "custom", "--keras",
+             "keras3", "--workload", "reuters_cnn", "--data", "synthetic", "--guard-seeds", "0", "--no-peak",
+             "--connect-deadline", "60", "--results", str(tmp_path)], env=env, capture_output=True, text=True,
+            timeout=300)
+    finally:
+        taken.close()
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    (path,) = tmp_path.glob("*/*.json")
+    (record,) = json.loads(path.read_text())["distbench"]["unmeasured"]["reuters_cnn-multi_worker-custom"]
+    assert "Could not start gRPC server" in record["reason"], record["reason"]
+    said = ("the SLURM job step's ports start at DISTBENCH_SLURM_PORT_BASE, 8888 unless set: give a free one"
+            if source == "slurm" else
+            "TF_CONFIG gives it: free that port or give another")
+    assert record["reason"].endswith(f"(worker 0 could not listen at {address}: is the port in use on this "
+                                     f"machine? {said})"), record["reason"]
 
 
 @pytest.mark.slow
@@ -601,14 +653,14 @@ def test_a_tf_config_cluster_s_size_is_the_cells_and_a_flag_that_disagrees_is_re
         return Session.from_options({"strategy": ["parameter_server", "multi_worker"], "loop": ["custom"],
                                      "workload": ["reuters_cnn"], "results": str(tmp_path), **typed}).values
 
-    monkeypatch.setenv("TF_CONFIG", json.dumps(_config("chief", 0, {"chief": ["h:0"], "worker": ["h:1", "h:2", "h:3"],
-                                                                    "ps": ["h:4"]})))
+    monkeypatch.setenv("TF_CONFIG", json.dumps(_config("chief", 0, {"chief": ["h:10"], "worker": ["h:11", "h:12", "h:13"],
+                                                                    "ps": ["h:14"]})))
     whole = Session.from_options({"loop": ["custom"], "workload": ["reuters_cnn"], "results": str(tmp_path)}).values
     assert whole["workers"] == 3   # no strategy named: the whole matrix, its cluster cells too
 
-    served = {"chief": ["h:0"], "worker": ["h:1", "h:2", "h:3"], "ps": ["h:4"]}
+    served = {"chief": ["h:10"], "worker": ["h:11", "h:12", "h:13"], "ps": ["h:14"]}
     assert (cells(served)["workers"], cells(served)["ps"]) == (3, 1)
-    assert cells({"chief": ["h:0"], "worker": ["h:1"]})["workers"] == 2   # multi_worker's chief is a worker too
+    assert cells({"chief": ["h:10"], "worker": ["h:11"]})["workers"] == 2   # multi_worker's chief is a worker too
     assert cells(served, workers=3)["workers"] == 3
     with pytest.raises(UserError, match=r"^--workers 2: this process is a task of TF_CONFIG's cluster, which has 3 "
                                         r"workers; the cluster decides: leave --workers out \(or give 3\)\.$"):
