@@ -921,3 +921,57 @@ def test_a_mixed_precision_model_under_parameter_server_with_tf_keras_is_a_skip_
     assert record["status"] == "skipped", record.get("reason")
     assert "tf-keras's loss scaling does not support ParameterServerStrategyV2" in record["reason"]
     assert "--keras keras3" in record["reason"] and result.returncode == 3   # nothing measured: never a pass
+
+
+OTHER_KERAS = '''import numpy as np
+
+import distbench
+from distbench import Workload
+
+
+class Ops(Workload):
+    """Lists both Keras, but uses Keras 3's keras.ops."""
+    name = "ops"
+    keras_flavours = ("keras3", "tf_keras")
+
+    def build_model(self):
+        keras = distbench.keras_api()
+        return keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(8, activation=keras.ops.relu),
+                                 keras.layers.Dense(2, activation="softmax")])
+
+    def data(self, source, seed):
+        x = np.random.default_rng(seed).normal(size=(256, 4)).astype(np.float32)
+        return (x[:192], (x[:192, 0] > 0).astype(np.int32)), (x[192:], (x[192:, 0] > 0).astype(np.int32))
+
+    def loss(self):
+        return distbench.keras_api().losses.SparseCategoricalCrossentropy()
+
+
+class Direct(Ops):
+    """Lists both Keras, but builds its model from `import keras`, Keras 3."""
+    name = "direct"
+
+    def build_model(self):
+        import keras
+
+        return keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(2, activation="softmax")])
+'''
+
+
+@pytest.mark.parametrize("workload, said", [
+    ("Ops", "ops under tf_keras (its keras_flavours lists it): checking its data and model failed: AttributeError: "),
+    ("Direct", "direct: build_model() returned a Keras 3 model (Sequential) in a tf_keras cell; build it from "
+               "distbench.keras_api(), this process's Keras, or list only the Keras it is written for in "
+               "keras_flavours."),
+])
+def test_a_model_of_keras_3_alone_that_lists_tf_keras_too_is_named_before_any_timing(tmp_path, workload, said):
+    """A model from `import keras` in a tf_keras cell passed the check and failed each cell in
+    TensorFlow ("'Variable' object has no attribute '_unique_id'"); Keras 3's keras.ops was
+    refused without naming the flavour that lacks it (a user's trial)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "models.py").write_text(OTHER_KERAS)
+    result = _distbench(project, "run", "--workload", f"models.py:{workload}", "--strategy", "multi_worker",
+                        "--loop", "custom", "--guard-seeds", "0", "--no-peak", "--steps-per-epoch", "5")
+    assert result.returncode == 2 and result.stderr.startswith(f"distbench: error: {said}"), result.stderr[-2000:]
+    assert len(result.stderr.strip().splitlines()) == 1 and not (project / "results").exists()

@@ -208,7 +208,21 @@ def built(model, name: str, data: Data | None = None):
                             "keras.Model): synthetic examples take the model's input shapes; start it with "
                             "keras.Input(shape=...), or give the workload data() or a synthetic(seed) of its own.")
         called(name, model, data)
+    _this_keras(name, model)
     return model
+
+
+def _this_keras(name: str, model) -> None:
+    """Refuses a model of the other Keras than this process's: one from ``import keras`` (Keras
+    3) in a tf_keras cell failed in TensorFlow ("'Variable' object has no attribute
+    '_unique_id'"), after the check had passed it."""
+    roots = [c.__module__.split(".")[0] for c in type(model).__mro__]
+    found = next((r for r in roots if r in ("keras", "tf_keras")), None)
+    mine = keras_flavour.current()
+    if found and {"keras": "keras3", "tf_keras": "tf_keras"}[found] != mine:
+        raise UserError(f"{name}: build_model() returned a {'Keras 3' if found == 'keras' else 'tf-keras'} model "
+                        f"({type(model).__qualname__}) in a {mine} cell; build it from distbench.keras_api(), this "
+                        "process's Keras, or list only the Keras it is written for in keras_flavours.")
 
 
 def one_per_example(name: str, model, data: Data, loss) -> None:

@@ -253,6 +253,9 @@ def overhead_cells(cells: list[CellSpec]) -> list[CellSpec]:
     return list(seen.values())
 
 
+TF_KERAS_HINT = "; --keras tf_keras measures it"   # the strategies' reasons for Keras 3's missing loops
+
+
 def skip_reason(spec: CellSpec, hw: Hardware) -> str | None:
     """Why ``spec`` cannot run on ``hw`` (None when it can); quick and side-effect free."""
     adapter = strategies.for_spec(spec)
@@ -265,11 +268,12 @@ def skip_reason(spec: CellSpec, hw: Hardware) -> str | None:
     if spec.is_target and spec.strategy == "parameter_server":
         return ("parameter_server: time to target is not built for scheduled steps (they are asynchronous; "
                 "fit under this strategy takes epoch-level callbacks only)")
-    unsupported = adapter.loop_unsupported(spec.loop) or (adapter.jit_unsupported(hw) if spec.jit_compile else None)
-    if unsupported:
-        return unsupported
     workload = workloads.get(spec.workload)
     supported = getattr(workload, "keras_flavours", ("keras3",))
+    unsupported = adapter.loop_unsupported(spec.loop) or (adapter.jit_unsupported(hw) if spec.jit_compile else None)
+    if unsupported:   # the way round it, where the workload has that way
+        return unsupported if "tf_keras" in supported else unsupported.replace(
+            TF_KERAS_HINT, f" ({spec.workload} is written for {' and '.join(supported)} only)")
     if spec.loop is not None and spec.keras not in supported:
         return (f"{spec.workload}: written for {' and '.join(supported)}, not {spec.keras} "
                 "(a workload lists the Keras it supports in keras_flavours; docs/own-model.md)")

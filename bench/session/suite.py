@@ -99,7 +99,8 @@ class Suite:
         kind = record.get("error_kind")
         if kind in ("crash", "timeout"):
             return None
-        prefix = "" if kind == "user_error" else f"{spec.workload}: checking its data and model failed: "
+        flavour = f" under {spec.keras} (its keras_flavours lists it)" if spec.keras != "keras3" else ""
+        prefix = "" if kind == "user_error" else f"{spec.workload}{flavour}: checking its data and model failed: "
         reason = short_reason(record)
         if "FileNotFoundError" in reason or "No such file" in reason:   # a path relative to where the command was typed
             reason += f" (its worker ran in {os.getcwd()}, where relative paths are read from)"

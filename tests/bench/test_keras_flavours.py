@@ -42,6 +42,11 @@ def test_a_workload_says_which_keras_it_supports_and_a_missing_package_names_its
     assert skip_reason(spec, hw) is None
     monkeypatch.setattr(ReutersCnn, "keras_flavours", ("keras3",))
     assert skip_reason(spec, hw).startswith("reuters_cnn: written for keras3, not tf_keras")
+    # Keras 3's missing loop across processes pointed to --keras tf_keras, which this workload lacks.
+    fit = skip_reason(CellSpec("reuters_cnn", "multi_worker", "fit"), hw)
+    assert "tf_keras measures it" not in fit and fit.endswith("(reuters_cnn is written for keras3 only)"), fit
+    monkeypatch.undo()
+    assert skip_reason(CellSpec("reuters_cnn", "multi_worker", "fit"), hw).endswith("; --keras tf_keras measures it")
     monkeypatch.undo()
     monkeypatch.setattr(keras_flavour.importlib.util, "find_spec", lambda name: None)
     assert skip_reason(spec, hw) == "tf_keras: the tf-keras package is not installed; pip install 'tf-keras~=2.21.0'"
