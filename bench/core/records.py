@@ -74,6 +74,9 @@ def test_value(record: CellRecord, metric: str) -> float | None:
 BOILERPLATE = ("The error could be from a previous operation.", "The tasks have crashed. Check the task logs")
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")   # Keras 3 bolds its messages ("\x1b[1m...\x1b[0m")
+
+
 def short_reason(record: CellRecord, limit: int = 800) -> str:
     """The reason on one line: TensorFlow's messages run to pages, with the point at the end.
 
@@ -83,7 +86,7 @@ def short_reason(record: CellRecord, limit: int = 800) -> str:
     closing advice (``Restart your program to reset.``).
     Past ``limit`` characters it is cut, saying so; the record keeps the whole reason.
     """
-    lines = [line.strip() for line in record.get("reason", "").splitlines() if line.strip()]
+    lines = [line.strip() for line in ANSI.sub("", record.get("reason", "")).splitlines() if line.strip()]
     if not lines:
         return ""
     said = [line for line in lines if not line.startswith(("[[", "File ", *BOILERPLATE))] or lines

@@ -367,8 +367,10 @@ OTHER_WORK = ("the versions' matrix files set another batch, so that a step is a
 
 
 def failure_lines(cells) -> list[str]:
-    """Every failed process of ``cells``, with its whole reason (the table's column shortens it)."""
-    return [f"  {c.cell}, pair {number}, side {side}: {r.get('status')}: {' '.join(str(r.get('reason', '')).split())}"
+    """Every failed process of ``cells``, with its reason as :func:`short_reason` gives it: its
+    first and last lines (a tf.py_function's error had printed TensorFlow's whole stack on one
+    line); the stored record keeps the whole reason."""
+    return [f"  {c.cell}, pair {number}, side {side}: {r.get('status')}: {short_reason(r)}"
             for c in cells for number, pair in enumerate(c.pairs, 1)
             for side, r in zip("AB", pair) if r.get("status") not in ("ok", "skipped")] + [
             f"  {c.cell}: {c.skipped}" for c in cells if c.verdict == "missing"] + [

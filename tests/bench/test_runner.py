@@ -196,6 +196,9 @@ def test_short_reason_keeps_the_first_and_the_telling_last_line():
     assert short_reason({"reason": tf_error}) == (
         "InvalidArgumentError: Graph execution error: ... Trying to access resource v located in device CPU:1")
     assert short_reason({"reason": "no GPU found"}) == "no GPU found"
+    # Keras 3 bolds its messages: the escapes had reached the terminal and CI logs as "[1m".
+    assert short_reason({"reason": "Exception encountered when calling Trap.call().\n\n\x1b[1meval trap fired\x1b[0m"}
+                        ) == "Exception encountered when calling Trap.call(). ... eval trap fired"
     collective = "worker 1 (pid 32164) failed: " + "UnavailableError: collective ops " * 11   # about 370
     assert short_reason({"reason": collective}) == collective.strip()
     # A TF_CONFIG multi_worker peer lost mid-cell (worker 1 SIGKILLed): the line had been
