@@ -28,9 +28,11 @@ def target_rows(results: dict[str, CellResult]) -> list[list]:
         if median == "not reached":
             median = f"not reached in {budget} steps"
         steps = r.median_steps_to_target
+        failed = f" ({r.failed_repeats} failed)" if r.failed_repeats else ""   # the median is the others'
         rows.append([
-            spec.workload, spec.strategy, spec.replace(target=None, init_seed=None).label, spec.target, len(r.times_to_target),
-            f"{r.reached} of {len(r.times_to_target)}", median,
+            spec.workload, spec.strategy, spec.replace(target=None, init_seed=None).label, spec.target,
+            len(r.times_to_target) + r.failed_repeats, f"{r.reached} of {len(r.times_to_target) + r.failed_repeats}"
+            f"{failed}", median,
             f"{units.seconds(lo)} to {units.seconds(hi)} ({units.share(coverage)})" if len(r.times_to_target) > 1
             else "one seed: none",
             "-" if steps is None or steps == float("inf") else f"{steps:.0f}", units.ms(r.median),

@@ -243,6 +243,12 @@ def test_a_target_cell_reports_the_median_over_seeds_and_censors_the_rest():
     assert lines[0].split()[:3] == ["cell", "target", "reached"] and lines[2].startswith(f"{row[0]} (data: ")
     assert lines[3].startswith(f"{row[1]}-{row[2]} ") and "2 of 3" in lines[3] and max(map(len, lines)) <= 120
     assert row[11] == "0.5" and lines[3].split()[-1] == "0.5"   # the median seed's first step, apart
+    # A seed whose process crashed is one of the seeds, said: "2 of 2" had read as all reached.
+    crashed = {"cell": CELL, "status": "error", "reason": "worker pid 9 was killed by SIGKILL",
+               "config": _target_record(0, seed=2)["config"]}
+    (row,) = target_table.target_rows({CELL: CellResult.of(CELL, [_target_record(10.0, 100, 0),
+                                                                  _target_record(12.0, 125, 1), crashed])})
+    assert (row[4], row[5]) == (3, "2 of 3 (1 failed)"), row
     assert "the first step's tracing and compilation included" in target_table.target_note({CELL: result})
 
 
