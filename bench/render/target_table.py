@@ -41,6 +41,11 @@ def target_rows(results: dict[str, CellResult]) -> list[list]:
     return rows
 
 
+def _short_reached(reached: str) -> str:
+    """``2/3, 1 failed`` for ``2 of 3 (1 failed)``: within 120 columns beside a long cell name."""
+    return reached.replace(" of ", "/").replace(" (", ", ").rstrip(")") if "failed" in reached else reached
+
+
 def target_note(results: dict[str, CellResult]) -> str:
     """How the time-to-target table was measured, from the cells' settings."""
     cells = [r for r in results.values() if r.is_target and r.target]
@@ -79,7 +84,7 @@ def target_text(results: dict[str, CellResult], fmt: str, compact: bool) -> str:
         median = "not reached" if row[6].startswith("not reached") else row[6]   # the budget is in the note
         interval = "-" if row[7].startswith("not reached to not reached") else row[7]
         groups.setdefault(f"{row[0]} (data: {_data_words(row[-1])}):", []).append(
-            [f"{row[1]}-{row[2]}", row[3], row[5], median, interval, *row[8:12]])
+            [f"{row[1]}-{row[2]}", row[3], _short_reached(row[5]), median, interval, *row[8:12]])
     parts = [summary.grouped_table(list(groups.items()), TARGET_TERMINAL)] if groups else []
     for status, reasons in absent.items():
         parts += summary.grouped_lines(status, reasons)

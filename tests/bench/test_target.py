@@ -249,6 +249,8 @@ def test_a_target_cell_reports_the_median_over_seeds_and_censors_the_rest():
     (row,) = target_table.target_rows({CELL: CellResult.of(CELL, [_target_record(10.0, 100, 0),
                                                                   _target_record(12.0, 125, 1), crashed])})
     assert (row[4], row[5]) == (3, "2 of 3 (1 failed)"), row
+    assert "2/3, 1 failed" in target_table.target_text({CELL: CellResult.of(CELL, [_target_record(10.0, 100, 0),
+        _target_record(12.0, 125, 1), crashed])}, "table", compact=True)   # the terminal's, within 120 columns
     assert "the first step's tracing and compilation included" in target_table.target_note({CELL: result})
 
 
