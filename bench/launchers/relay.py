@@ -24,6 +24,7 @@ class Relay:
             # O_RDWR never blocks on a FIFO (Linux): the worker's opens then succeed at once.
             self._fds[name] = (os.open(fifos + ".go", os.O_RDWR), os.open(fifos + ".done", os.O_RDWR))
         self.folder = folder
+        self.stalled: str | None = None   # the first worker whose process ended while it held the turn
 
     def run(self, alive, poll_s: float = 0.2) -> None:
         """Turns in order until every worker has ended (``alive(name)``: its process runs)."""
@@ -33,7 +34,9 @@ class Relay:
                 message = self._next(name, alive, poll_s)
                 if message == READY:
                     os.write(self._fds[name][0], GO)
-                    if self._next(name, alive, poll_s) != DONE:
+                    said = self._next(name, alive, poll_s)
+                    if said != DONE:
+                        self.stalled = self.stalled or (name if said is None else None)
                         active.remove(name)
                 else:                      # END, or the process is gone
                     active.remove(name)
@@ -49,6 +52,17 @@ class Relay:
                 return os.read(fd, 1)
             if not alive(name):
                 return None
+
+    def blame(self, records: dict) -> dict:
+        """``records`` by name, a worker that timed out waiting for its turn said so: a side
+        whose process hung in its step held the turn, and its partner's "timed out" had read
+        as a hang of both sides."""
+        if self.stalled is None or (records.get(self.stalled) or {}).get("error_kind") != "timeout":
+            return records   # its process crashed in its turn: the partner stepped on alone
+        waited = {name: {**r, "reason": f"{r.get('reason', '')} (waiting for its turn, which side {self.stalled}, "
+                                        f"hung in its step, held)"}
+                  for name, r in records.items() if name != self.stalled and r.get("error_kind") == "timeout"}
+        return {**records, **waited}
 
     def close(self) -> None:
         for go, done in self._fds.values():

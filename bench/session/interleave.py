@@ -362,7 +362,7 @@ class Interleaved:
                 relay.close()
         if errors:
             raise errors[0]
-        return records
+        return relay.blame(records)
 
 
 def pair_spec(spec: CellSpec, k: int) -> CellSpec:

@@ -326,6 +326,51 @@ def test_lockstep_workers_take_turns_step_by_step(tmp_path):
     assert {e[0] for e in events[-2:]} == {"A", "B"} and all(e[1] == "evaluate" for e in events[-2:])
 
 
+def test_a_side_that_hangs_in_its_turn_is_named_and_its_waiting_partner_says_so(tmp_path):
+    """B hangs inside its step (a model's tf.py_function sleeping): A waits for the turn B
+    holds, and both processes reach their deadline. Both had read "timed out", as if A hung
+    too (a user's trial); A's record now says it waited for B's turn."""
+    import threading
+    import time
+
+    from distbench.core.lockstep import prefix
+    from distbench.launchers.relay import Relay
+    from distbench.trackers.lockstep import LockstepClock, Turns
+
+    relay = Relay(str(tmp_path), ["A", "B"])
+    alive, hung, release = {"A": True, "B": True}, threading.Event(), threading.Event()
+
+    def worker(name):
+        clock = LockstepClock(Turns(prefix(str(tmp_path), name)))
+        for k in range(3):
+            clock.start()
+            if name == "B" and k == 1:
+                hung.set()
+                release.wait(30)   # the process hangs here until it is killed
+                return
+            clock.stop()
+        clock.turns.end()
+
+    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in ("A", "B")]
+    for t in threads:
+        t.start()
+    runner = threading.Thread(target=relay.run, args=(lambda name: alive[name],), kwargs={"poll_s": 0.05}, daemon=True)
+    runner.start()
+    assert hung.wait(30)
+    time.sleep(0.2)
+    alive.update(A=False, B=False)   # both deadlines: the launchers kill both processes
+    runner.join(30)
+    release.set()
+    relay.close()
+    assert relay.stalled == "B"
+    timeout = {"status": "error", "error_kind": "timeout", "reason": "timed out after 30 s"}
+    said = relay.blame({"A": timeout, "B": timeout})
+    assert said["B"] == timeout and said["A"]["reason"] == (
+        "timed out after 30 s (waiting for its turn, which side B, hung in its step, held)")
+    crashed = {"status": "error", "error_kind": "exception", "reason": "boom"}   # B ended in its turn, not hung
+    assert relay.blame({"A": timeout, "B": crashed})["A"] == timeout
+
+
 def test_the_closing_lines_name_the_verdicts():
     """What `ab` and `check --against` print after measuring (before they save)."""
 
