@@ -267,8 +267,10 @@ class Session:
         workloads of the cells it selected are checked at its first cell)."""
         self.suite.preflight(self.plan if self.selected is None else self.selected)
         self.measure_peak()
-        found = [self.suite.run(spec) for _ in range(self.repeats)]
-        self.records.setdefault(spec.id, []).extend(found)
+        found = []
+        for _ in range(self.repeats):   # each kept as it ends: Ctrl-C in the next keeps it, as `run` does
+            found.append(self.suite.run(spec))
+            self.records.setdefault(spec.id, []).append(found[-1])
         return found
 
     def measure_peak(self) -> None:

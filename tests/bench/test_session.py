@@ -149,6 +149,22 @@ def test_an_interrupted_run_counts_processes_and_names_the_cells_it_left_short(t
     assert f"A {expected}" in text and f"B {expected}" in text, text
 
 
+def test_pytest_s_cell_by_cell_run_keeps_the_processes_that_ended_before_ctrl_c(tmp_path):
+    """pytest runs the plan cell by cell (``run_cell``): Ctrl-C in a cell's second process lost
+    its first, which had ended (no run saved, nothing said), where `run` keeps it (a user's trial)."""
+    values = options.from_namespace(_cli_options(
+        ["--workload", "reuters_cnn", "--data", "synthetic", "--strategy", "default", "--loop", "custom",
+         "--repeats", "3", "--no-peak", "--guard-seeds", "0", "--results", str(tmp_path)]))
+    session = Session.from_options(values, suite=_StoppedSuite(finished=1))
+    with pytest.raises(KeyboardInterrupt):
+        session.run_cell(session.plan[0])
+    session.interrupted = True   # as the plugin's session finish sets it on pytest's interruption
+    session.finish()
+    run = load(session.saved)
+    (cell,) = run.results.values()
+    assert run.interrupted and len(cell.ok) == 1 and cell.short, cell
+
+
 def test_an_interrupted_run_names_the_cells_it_never_started(tmp_path):
     values = options.from_namespace(_cli_options(["--workload", "reuters_cnn", "--strategy", "default",
                                                   "--loop", "fit", "--loop", "custom", "--guard-seeds", "0",
