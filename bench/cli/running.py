@@ -208,8 +208,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError(f"TF_CONFIG is not a parameter-server cluster's: {exc}.") from None
     if config["task"]["type"] == "chief":
-        raise UserError("TF_CONFIG's task is the chief: run `distbench run --strategy parameter_server` there; "
-                        "serve runs on the worker and ps tasks.")
+        where = ("this SLURM task is rank 0 of its job step, the chief" if slurm.source() == "slurm" else
+                 "TF_CONFIG's task is the chief")   # under SLURM the user set no TF_CONFIG
+        raise UserError(f"{where}: run `distbench run --strategy parameter_server` there; serve runs on the worker "
+                        "and ps tasks.")
     sys.stdout.flush()
     os.execv(sys.executable, [sys.executable, "-m", "distbench.worker", "serve"])
     return 0   # not reached

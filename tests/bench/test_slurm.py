@@ -172,3 +172,20 @@ def test_list_in_a_job_step_says_what_run_would_refuse_of_it(monkeypatch, capsys
     assert main(["list"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert out.count("unavailable: ") >= 2 and "SLURM_PROCID=5 is not a rank of this job step's 2 tasks (0 to 1)" in out
+
+
+def test_serve_on_a_step_s_rank_0_names_the_rank_not_a_tf_config(monkeypatch, capsys):
+    """Rank 0 of a step is the chief; serve there said "TF_CONFIG's task is the chief", of a
+    TF_CONFIG the user never set (a user's trial)."""
+    from distbench.cli.main import main
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    monkeypatch.delenv(slurm.SOURCE_ENV, raising=False)
+    for name, value in _step(0, 3, 23456).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TF_CONFIG", "")   # what serve's SLURM step sets is undone after the test
+    monkeypatch.setenv(slurm.SOURCE_ENV, "")
+    assert main(["serve"]) == 2
+    assert capsys.readouterr().err == ("distbench: error: this SLURM task is rank 0 of its job step, the chief: run "
+                                       "`distbench run --strategy parameter_server` there; serve runs on the worker "
+                                       "and ps tasks.\n")
