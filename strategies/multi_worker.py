@@ -48,6 +48,8 @@ def tf_config() -> dict | None:
     if not isinstance(parsed, dict):
         raise UserError(f"TF_CONFIG is JSON but not an object (a {type(parsed).__name__}); give "
                         '{"cluster": {...}, "task": {...}}, or unset it to run local processes.')
+    if not parsed.get("cluster") and not parsed.get("task"):
+        return None   # "{}": an empty cluster, as TensorFlow reads it: none
     _check_parts(parsed)
     _check_jobs(parsed)
     _check_task(parsed)

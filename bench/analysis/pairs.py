@@ -97,13 +97,21 @@ OTHER_EXAMPLES = "not comparable"   # the sides' test metrics were measured on o
 def examples_differ(pairs, key: str = "test_fingerprint") -> str:
     """How the sides' examples differ (``"A 3ccd968b4006, B 35dc0844d3ce"``) in the first
     whole pair whose records both hash them (``data[key]``: ``test_fingerprint``, or
-    ``fingerprint`` for train and test) and disagree; "" where none does. Per pair: a
-    workload may split its examples by the training seed, which each pair sets anew."""
+    ``fingerprint`` for train and test) and disagree; "" where none does. Both sides of a
+    pair load their data with the cell's seed: examples that differ are another data(),
+    data folder or model output, or a data() that differs from one process to the next."""
     for pair in pairs:
         a, b = ((r.get("data") or {}).get(key) for r in pair)
         if a and b and a != b and all(r.get("status") == "ok" for r in pair):
             return f"A {a[:12]}, B {b[:12]}"
     return ""
+
+
+def examples_hashed(pairs) -> bool:
+    """Whether every whole pair's records both hash their test examples (a pipeline function's
+    are not hashed, and records of workers older than the hash have none)."""
+    whole = [pair for pair in pairs if all(r.get("status") == "ok" for r in pair)]
+    return bool(whole) and all((r.get("data") or {}).get("test_fingerprint") for pair in whole for r in pair)
 
 
 @dataclass(frozen=True)

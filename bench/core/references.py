@@ -121,15 +121,20 @@ def _load_file(path: str, ref: str):
     return module
 
 
+_IMPORT_SHAPED = re.compile(r"No module named '([\w.]+)'|cannot import name '\w+' from '([\w.]+)'|"
+                            r"partially initialized module '([\w.]+)'|module '([\w.]+)' has no attribute")
+
+
 def stdlib_shadow(reason: str, folders) -> str:
     """A hint when ``reason`` names a module of ``folders`` (a project's) that has the name of
     one of Python's own: whether Python's or the project's is imported depends on which is
     imported first (Keras 3 imports ``profile`` through ``cProfile``; a forked worker has
     Python's already), so the two fail differently; the cause is the name."""
+    named = {g for groups in _IMPORT_SHAPED.findall(reason) for g in groups if g}   # not 'code' in a ValueError
     for place in dict.fromkeys(f for f in folders if f and os.path.isdir(f)):
         for entry in sorted(os.listdir(place)):
             name = entry[:-3] if entry.endswith(".py") else entry
-            if (name in sys.stdlib_module_names and f"'{name}'" in reason
+            if (name in sys.stdlib_module_names and name in named
                     and (entry.endswith(".py") or os.path.isfile(os.path.join(place, entry, "__init__.py")))):
                 return (f"; the project's {os.path.join(place, entry)} has the name of Python's own module "
                         f"{name!r}, and one was imported where the other was meant: rename it")

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import os
 import select
+import time
 
 from distbench.core.lockstep import DONE, GO, READY, prefix
+
+
+HELD_S = 5.0   # a turn held this long is no step of a cell that runs (tens of ms here): the holder hung
 
 
 class Relay:
@@ -25,6 +29,7 @@ class Relay:
             self._fds[name] = (os.open(fifos + ".go", os.O_RDWR), os.open(fifos + ".done", os.O_RDWR))
         self.folder = folder
         self.stalled: str | None = None   # the first worker whose process ended while it held the turn
+        self.held_s = 0.0                 # for how long it had held it
 
     def run(self, alive, poll_s: float = 0.2) -> None:
         """Turns in order until every worker has ended (``alive(name)``: its process runs)."""
@@ -34,9 +39,11 @@ class Relay:
                 message = self._next(name, alive, poll_s)
                 if message == READY:
                     os.write(self._fds[name][0], GO)
+                    began = time.monotonic()
                     said = self._next(name, alive, poll_s)
+                    if said is None and self.stalled is None:
+                        self.stalled, self.held_s = name, time.monotonic() - began
                     if said != DONE:
-                        self.stalled = self.stalled or (name if said is None else None)
                         active.remove(name)
                 else:                      # END, or the process is gone
                     active.remove(name)
@@ -54,13 +61,15 @@ class Relay:
                 return None
 
     def blame(self, records: dict) -> dict:
-        """``records`` by name, a worker that timed out waiting for its turn said so: a side
-        whose process hung in its step held the turn, and its partner's "timed out" had read
-        as a hang of both sides."""
-        if self.stalled is None or (records.get(self.stalled) or {}).get("error_kind") != "timeout":
-            return records   # its process crashed in its turn: the partner stepped on alone
-        waited = {name: {**r, "reason": f"{r.get('reason', '')} (waiting for its turn, which side {self.stalled}, "
-                                        f"hung in its step, held)"}
+        """``records`` by name, a worker that timed out waiting for its turn said so, with how
+        long the other had held it: a side whose process hung in its step held the turn, and
+        its partner's "timed out" had read as a hang of both sides. Not for a turn held
+        briefly (a pair that outlasted its deadline stepping as usual: no one's hang)."""
+        stalled = (records.get(self.stalled) or {}).get("error_kind") == "timeout"
+        if self.stalled is None or not stalled or self.held_s < HELD_S:
+            return records   # its process crashed in its turn (the partner stepped on alone), or no hang
+        waited = {name: {**r, "reason": f"{r.get('reason', '')} (waiting for its turn, which side {self.stalled} "
+                                        f"had held for {self.held_s:.0f} s when its process ended)"}
                   for name, r in records.items() if name != self.stalled and r.get("error_kind") == "timeout"}
         return {**records, **waited}
 

@@ -377,7 +377,7 @@ FAILED, NOTHING_MEASURED = 1, 3   # Session.exit_status: a process failed; every
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     distbench = config.stash.get(_SESSION, None)
-    if distbench is not None and not (distbench.records or distbench.overhead) and distbench.plan and (
+    if distbench is not None and not (distbench.records or distbench.overhead) and distbench.begun and (
             exitstatus == pytest.ExitCode.INTERRUPTED):   # as `run` says it: pytest's banner alone named no run
         terminalreporter.write_line("distbench: interrupted before any process finished: nothing saved", red=True)
     if distbench is None or not (distbench.records or distbench.overhead):

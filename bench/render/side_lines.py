@@ -3,7 +3,7 @@ settings and environment each side's workers had, and the examples each side rea
 
 from __future__ import annotations
 
-from distbench.analysis.pairs import examples_differ
+from distbench.analysis.pairs import examples_differ, examples_hashed
 
 
 def setting_lines(a, b, cells) -> list[str]:
@@ -51,6 +51,6 @@ def examples_lines(cells) -> list[str]:
     ``fingerprint`` and ``test_fingerprint``): their test metrics compare, and a change of
     training examples is said (one of test examples is ACCURACY NOT COMPARABLE's line)."""
     other = [f"{c.cell} ({examples_differ(c.pairs, 'fingerprint')})" for c in cells
-             if examples_differ(c.pairs, "fingerprint") and not examples_differ(c.pairs)]
+             if examples_differ(c.pairs, "fingerprint") and not examples_differ(c.pairs) and examples_hashed(c.pairs)]
     return [f"The sides trained on other examples: {', '.join(other)}; their test examples are the same, so their "
             "test metrics compare"] if other else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from distbench.core.config import CellSpec
 from distbench.render import summary, units
 from distbench.render.tables import render_rows
 from distbench.storage.results import CellResult
@@ -28,11 +29,12 @@ def target_rows(results: dict[str, CellResult]) -> list[list]:
         if median == "not reached":
             median = f"not reached in {budget} steps"
         steps = r.median_steps_to_target
-        failed = f" ({r.failed_repeats} failed)" if r.failed_repeats else ""   # the median is the others'
+        seeds = len({CellSpec.from_dict(rep["config"]).training_seed for rep in r.repeats if rep.get("config")})
+        lost = seeds - len(r.times_to_target)   # seeds none of whose processes measured: the median is the others'
+        failed = f" ({lost} failed)" if lost > 0 else ""
         rows.append([
             spec.workload, spec.strategy, spec.replace(target=None, init_seed=None).label, spec.target,
-            len(r.times_to_target) + r.failed_repeats, f"{r.reached} of {len(r.times_to_target) + r.failed_repeats}"
-            f"{failed}", median,
+            max(seeds, len(r.times_to_target)), f"{r.reached} of {max(seeds, len(r.times_to_target))}{failed}", median,
             f"{units.seconds(lo)} to {units.seconds(hi)} ({units.share(coverage)})" if len(r.times_to_target) > 1
             else "one seed: none",
             "-" if steps is None or steps == float("inf") else f"{steps:.0f}", units.ms(r.median),

@@ -263,7 +263,8 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
               "measured on neither side (name them on the command line to check them)" for what in outcome.dropped]
     lines += [f"ACCURACY NOT COMPARABLE{allowed}: {c.cell}: the sides' test examples differ ({examples_differ(c.pairs)}), "
               "so their test metrics were measured on other examples and B's says nothing of B's model against A's "
-              "(a change to data(), to the data folder, or to an output synthetic labels follow); its speed verdict "
+              "(a change to data(), to the data folder, or to an output synthetic labels follow; or a data() whose "
+              "examples differ from one process to the next: an unseeded split, a set's order); its speed verdict "
               "stands" for c in outcome.accuracy_not_comparable]
     lines += setting_lines(a, b, outcome.cells) + examples_lines(outcome.cells)
     means = [c.cell for c in outcome.cells if c.pairs and c.statistic == "mean"]
@@ -337,7 +338,10 @@ def less_accurate_line(c, tolerance: float) -> str:
     if c.metric_of(1) is None:
         return (f"LESS ACCURATE: {c.cell}: test {metric} A {units.metric(c.metric_of(0))}, B none (B's processes "
                 f"reported no {metric})")
-    return f"LESS ACCURATE: {metric_pairs_text(c, tolerance)}"
+    other = examples_differ(c.pairs)   # judged all the same: a loss is never let through
+    return f"LESS ACCURATE: {metric_pairs_text(c, tolerance)}" + (
+        f" (on other test examples, {other}: the sides' test metrics were measured on different examples)"
+        if other else "")
 
 
 def metric_pairs_text(c, tolerance: float) -> str:

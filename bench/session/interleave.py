@@ -13,9 +13,8 @@ or the time budget is spent (``undecided``). A crashed process fails the cell.
 Sides differ in run options (``--intra-op-threads 1``), environment (``TF_ENABLE_ONEDNN_OPTS=0``,
 in effect from the worker's start: :mod:`distbench.launchers.process`) or the project's
 version (``check --against REV`` runs side A from a git worktree of the project at REV,
-:mod:`distbench.session.project`). Both sides of
-a run are stored as one run: cells ``<id>@A`` and ``<id>@B``, and the pairs and verdicts
-in ``distbench.interleaved``.
+:mod:`distbench.session.project`). Both sides of a run are stored as one run: cells
+``<id>@A`` and ``<id>@B``, and the pairs and verdicts in ``distbench.interleaved``.
 """
 
 from __future__ import annotations
@@ -201,10 +200,11 @@ class PairedCell:
         one with fewer whole pairs than asked for (a budget spent after one seed's pair)."""
         if self.verdict in ("failed", "interrupted") or self.metric is None or not self.whole:
             return pairs.MetricJudgement("")
-        values = self._metric_values()   # B's metric of other test examples says nothing of B's model (none: worse)
-        if pairs.examples_differ(self.pairs) and any(b is not None for _, b in values):
-            return pairs.MetricJudgement(pairs.OTHER_EXAMPLES)
-        return pairs.judge_metric(values, self.metric[1], tolerance, self.metric[0])
+        found = pairs.judge_metric(self._metric_values(), self.metric[1], tolerance, self.metric[0])
+        # Other test examples: B's metric says nothing of B's model against A's, unless it lost
+        # beyond the tolerance (a loss is never let through, on any examples).
+        return found if found.verdict == pairs.WORSE or not pairs.examples_differ(self.pairs) else \
+            pairs.MetricJudgement(pairs.OTHER_EXAMPLES)
 
     def less_accurate(self, tolerance: float) -> bool:
         return self.accuracy(tolerance).verdict == pairs.WORSE
@@ -277,7 +277,9 @@ class Interleaved:
         deadline = time.monotonic() + self.budget_s if self.budget_s else None
         done: list[PairedCell] = []
         for spec in distinct(cells, self.a, self.b):
-            cell = PairedCell(pair_id(spec, self.a, self.b), self.threshold, spec, min_pairs=self.min_pairs)
+            name = pair_id(spec, self.a, self.b)   # two comparisons of one name: the planned cell's own id
+            name = spec.id if name in {c.cell for c in done} else name
+            cell = PairedCell(name, self.threshold, spec, min_pairs=self.min_pairs)
             try:
                 self._cell(cell, spec, skip_reason, deadline)
             except KeyboardInterrupt:

@@ -155,6 +155,7 @@ class Session:
     saved: Path | None = None
     unsaved: str = ""                       # why the save failed, and where the run is kept instead
     project: str | None = None              # the project's folder (its matrix file's), whose commit a run records
+    begun: bool = False                     # a cell's first process was started (pytest runs the plan cell by cell)
 
     @classmethod
     def from_options(cls, values: dict[str, Any], repeats_default: int = 1, suite=None,
@@ -265,6 +266,7 @@ class Session:
     def run_cell(self, spec: CellSpec) -> list[CellRecord]:
         """``repeats`` fresh processes of one cell (pytest runs the plan cell by cell; the
         workloads of the cells it selected are checked at its first cell)."""
+        self.begun = True   # the check and the peak are processes of it too
         self.suite.preflight(self.plan if self.selected is None else self.selected)
         self.measure_peak()
         found = []

@@ -357,18 +357,21 @@ def test_a_side_that_hangs_in_its_turn_is_named_and_its_waiting_partner_says_so(
     runner = threading.Thread(target=relay.run, args=(lambda name: alive[name],), kwargs={"poll_s": 0.05}, daemon=True)
     runner.start()
     assert hung.wait(30)
-    time.sleep(0.2)
+    time.sleep(5.2)   # past relay.HELD_S: no step of a running cell holds the turn this long
     alive.update(A=False, B=False)   # both deadlines: the launchers kill both processes
     runner.join(30)
     release.set()
     relay.close()
-    assert relay.stalled == "B"
+    assert relay.stalled == "B" and relay.held_s >= 5
     timeout = {"status": "error", "error_kind": "timeout", "reason": "timed out after 30 s"}
     said = relay.blame({"A": timeout, "B": timeout})
     assert said["B"] == timeout and said["A"]["reason"] == (
-        "timed out after 30 s (waiting for its turn, which side B, hung in its step, held)")
+        f"timed out after 30 s (waiting for its turn, which side B had held for {relay.held_s:.0f} s when its "
+        "process ended)")
     crashed = {"status": "error", "error_kind": "exception", "reason": "boom"}   # B ended in its turn, not hung
     assert relay.blame({"A": timeout, "B": crashed})["A"] == timeout
+    relay.held_s = 0.05   # a pair that outlasted its deadline stepping as usual: no one's hang
+    assert relay.blame({"A": timeout, "B": timeout})["A"] == timeout
 
 
 def test_the_closing_lines_name_the_verdicts():
@@ -656,6 +659,11 @@ def test_sides_that_set_the_keras_flavour_compare_once_not_once_per_flavour_cell
         flavoured = ab.Interleaved(*sides, FakeLaunch({"A": 10.0, "B": 10.0}), threshold=0.1, lockstep=False,
                                    min_pairs=3, max_pairs=3).run(legacy, lambda spec: None)
         assert [c.cell for c in flavoured] == [cell], (a_keras, b_keras)
+    # Both flavours planned, one side pinned to Keras 3: two comparisons, one stored under each name.
+    both = ab.Interleaved(ab.Side("A", "--keras keras3", {"keras": "keras3"}), ab.Side("B", "b"),
+                          FakeLaunch({"A": 10.0, "B": 10.0}), threshold=0.1, lockstep=False, min_pairs=3,
+                          max_pairs=3).run(cells, lambda spec: None)
+    assert [c.cell for c in both] == [base.id, cells[1].id]
 
 
 def test_each_pair_trains_both_sides_with_its_own_seed_so_one_unlucky_seed_is_not_a_regression():
@@ -736,9 +744,17 @@ def test_sides_that_tested_on_other_examples_have_no_accuracy_verdict_and_do_not
     assert (f"The sides trained on other examples: {SPEC.id} (A w0, B w1); their test examples are the same, so "
             "their test metrics compare") in verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"),
                                                                    pairs.outcome([trained]))
-    # A B that gave no metric at all is worse on any examples.
+    # A B that gave no metric at all is worse on any examples; so is one that lost beyond the
+    # tolerance ("not comparable" had let it pass under --allow-missing).
     (diverged,) = engine(_examples_launch("t1", "w1", accuracy_b=None)).run([SPEC], lambda spec: None)
     assert diverged.less_accurate(0.05)
+    (lost,) = engine(_examples_launch("t1", "w1", accuracy_b=0.1)).run([SPEC], lambda spec: None)
+    assert lost.less_accurate(0.05) and pairs.outcome([lost], allow_missing=True).exit_status == compare.EXIT_REGRESSION
+    assert "(on other test examples, A t0, B t1: " in verdicts.less_accurate_line(lost, 0.05)
+    # Records without the hash (older workers, pipeline functions): nothing said of test examples.
+    unhashed = _examples_launch(None, "w1")
+    (old,) = engine(unhashed).run([SPEC], lambda spec: None)
+    assert not side_lines.examples_lines([old]) and old.accuracy(0.05).verdict == pairs.WITHIN
 
 
 class _NoisyAccuracy:

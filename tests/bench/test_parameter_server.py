@@ -126,10 +126,11 @@ def test_tf_config_that_is_not_json_is_refused_and_listed_and_an_empty_one_means
     err = capsys.readouterr().err
     assert code == 2 and "Global batch 32 is not divisible by the 3 tasks of TF_CONFIG's multi_worker cluster" in err
     assert err.count("\n") == 1 and not (tmp_path / "results").exists()
-    monkeypatch.setenv("TF_CONFIG", "")
-    for name, processes in (("multi_worker", 2), ("parameter_server", 4)):
-        adapter = strategies.get(name)
-        assert adapter.availability(hw).ok and adapter.local_processes() == processes
+    for empty in ("", "{}", '{"cluster": {}, "task": {}}'):   # no cluster, as TensorFlow reads them
+        monkeypatch.setenv("TF_CONFIG", empty)
+        for name, processes in (("multi_worker", 2), ("parameter_server", 4)):
+            adapter = strategies.get(name)
+            assert adapter.availability(hw).ok and adapter.local_processes() == processes, empty
     monkeypatch.setenv("TF_CONFIG", json.dumps(_config("chief", 0)))   # a parameter-server cluster
     assert "describes a parameter-server cluster" in strategies.get("multi_worker").availability(hw).reason
 

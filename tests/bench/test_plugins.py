@@ -276,3 +276,17 @@ def test_a_workload_the_matrix_file_names_is_selectable_by_name_from_the_command
     values = matrix_file.merge(matrix_file.read(path.parent / "pyproject.toml"), options.from_namespace(args))
     (cell,) = Session.from_options(values).plan
     assert cell.id == "reuters_cnn-default-custom" and cell.plugins == ()
+
+
+def test_a_project_module_named_like_python_s_own_is_named_only_by_an_import_error(tmp_path):
+    """The hint named the project's code.py for "ValueError: unknown split 'code'" (a review);
+    only an import error's module name is one."""
+    from distbench.core.references import stdlib_shadow
+
+    (tmp_path / "code.py").write_text("")
+    (tmp_path / "profile.py").write_text("")
+    assert stdlib_shadow("ValueError: unknown split 'code'", [str(tmp_path)]) == ""
+    for reason in ("ImportError: cannot import name 'UNITS' from 'profile' (/lib/profile.py)",
+                   "AttributeError: module 'profile' has no attribute 'run'"):
+        assert stdlib_shadow(reason, [str(tmp_path)]).startswith(
+            f"; the project's {tmp_path / 'profile.py'} has the name of Python's own module 'profile'")

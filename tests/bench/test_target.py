@@ -251,6 +251,11 @@ def test_a_target_cell_reports_the_median_over_seeds_and_censors_the_rest():
     assert (row[4], row[5]) == (3, "2 of 3 (1 failed)"), row
     assert "2/3, 1 failed" in target_table.target_text({CELL: CellResult.of(CELL, [_target_record(10.0, 100, 0),
         _target_record(12.0, 125, 1), crashed])}, "table", compact=True)   # the terminal's, within 120 columns
+    # Seeds, not processes: a seed whose other process measured is measured ("2 of 3 (1 failed)" had counted it).
+    again = {**crashed, "config": _target_record(0, seed=1)["config"]}
+    (row,) = target_table.target_rows({CELL: CellResult.of(CELL, [_target_record(10.0, 100, 0),
+                                                                  _target_record(12.0, 125, 1), again])})
+    assert (row[4], row[5]) == (2, "2 of 2"), row
     assert "the first step's tracing and compilation included" in target_table.target_note({CELL: result})
 
 
