@@ -73,7 +73,12 @@ def _compared(storage: Storage, ref: str):
     if not match or not latest.interleaved and not match.group(1):
         return latest
     back = int(match.group(1) or 0)
-    return next(itertools.islice(_plain_runs(storage, latest), back, None), None) or load_ref(storage, ref)
+    found = next(itertools.islice(_plain_runs(storage, latest), back, None), None)
+    if found is None:   # counting every run instead named another run, or the newest itself
+        plain = sum(1 for _ in _plain_runs(storage, latest))
+        raise UserError(f"Run {ref!r} does not exist: machine {latest.machine_id} has {plain} stored run(s) that are "
+                        "not interleaved, which latest~N counts (name an ab or check --against run by its number).")
+    return found
 
 
 def _plain_runs(storage: Storage, latest):

@@ -462,6 +462,11 @@ def test_check_baseline_after_an_interleaved_run_checks_the_latest_plain_one(cap
         out + err
     code, _, err = run_cli(capsys, "compare", "8", "9", "--results", results)
     assert code == 2 and "have no cells in common" in err, err
+    # Past the plain runs, latest~N had counted every run: another run, or the newest itself.
+    code, _, err = run_cli(capsys, "compare", "latest~8", "latest", "--results", results)
+    assert code == 2 and err == (f"distbench: error: Run 'latest~8' does not exist: machine {MACHINE} has 8 stored "
+                                 "run(s) that are not interleaved, which latest~N counts (name an ab or check "
+                                 "--against run by its number).\n"), err
     # A run after the latest plain one that cannot be read may be the one to check: refused, not passed over.
     (eighth,) = Path(results).glob("*/0008_*.json")
     eighth.write_text(eighth.read_text()[:300])
