@@ -16,17 +16,21 @@ from distbench.session import interleave, options
 # What run alone takes (tune and the interleaved commands print no run table and measure no overhead).
 RUN_ONLY = ("overhead", "full_table")
 RUN_OPTIONS = tuple(o.name for o in options.OPTIONS if o.name not in RUN_ONLY)
+# Parsed, refused in one line, and left out of the help: time to target is run's alone, and tune
+# tries steps per execution and XLA itself ("tune --help" had listed them).
+TARGET_ONLY = ("target", "eval_every", "max_steps")
+TUNE_REFUSES = (*TARGET_ONLY, "steps_per_execution", "jit_compile", "init_seed")
 
 
-def add_running_args(p: argparse.ArgumentParser) -> None:
+def add_running_args(p: argparse.ArgumentParser, refused: tuple[str, ...] = ()) -> None:
     """What run and tune share: every run option of the one option table, and the format."""
-    options.add_to_argparse(p, RUN_OPTIONS)
+    options.add_to_argparse(p, RUN_OPTIONS, refused)
     add_format_arg(p)
 
 
 def add_interleaved_args(p: argparse.ArgumentParser) -> None:
     """The selection and run options, the verdict's threshold and the pairs' budget."""
-    options.add_to_argparse(p, tuple(n for n in RUN_OPTIONS if n not in ("repeats", "guard_seeds")))
+    options.add_to_argparse(p, tuple(n for n in RUN_OPTIONS if n not in ("repeats", "guard_seeds")), TARGET_ONLY)
     p.add_argument("--threshold", default=None,
                    help=f"relative change that counts, a fraction or a percentage (default: "
                         f"{interleave.DEFAULT_THRESHOLD} interleaved, 0.25 against a stored baseline)")

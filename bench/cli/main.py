@@ -15,6 +15,7 @@ import sys
 import distbench
 from distbench.cli.args import (
     RUN_ONLY,
+    TUNE_REFUSES,
     add_format_arg,
     add_accuracy_tolerance_arg,
     add_interleaved_args,
@@ -78,7 +79,9 @@ def _add_running_commands(sub) -> None:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("tune", help="rank loops, steps per execution and XLA for one workload by speed")
-    add_running_args(p)
+    add_running_args(p, TUNE_REFUSES)
+    next(a for a in p._actions if a.dest == "strategy").help = (   # run's says "default: all"
+        "a strategy to rank (repeatable; default: the matrix file's, else default)")
     p.add_argument("--confirm-pairs", type=int, default=6, metavar="N",
                    help="interleaved pairs (at most) to test the winner against plain fit (default 6; 0: skip)")
     p.set_defaults(func=cmd_tune)

@@ -178,6 +178,8 @@ def _refuse_run_only(args: argparse.Namespace) -> None:
     if args.steps_per_execution is not None:   # typed: it was dropped without a word
         raise UserError(f"tune tries fit's steps per execution itself (1, 10 and 50, its candidates); "
                         f"--steps-per-execution {args.steps_per_execution} is for run and ab.")
+    if args.jit_compile:   # it ranked XLA off and on all the same
+        raise UserError("tune tries XLA off and on itself (each candidate both ways); --jit-compile is for run and ab.")
 
 
 class _Progress:

@@ -60,9 +60,11 @@ def timing_cost_note(cost: dict) -> str:
     10.7 ms/step``: what the per-step timing costs fit, and what untimed fit takes a step,
     host work between steps included (the cell's step times leave that out)."""
     low, high = cost["interval"]
-    unit = f"{cost['processes']} processes" if cost["processes"] > 1 else f"{cost['pairs']} pairs"
+    # Over processes, the interval is their medians' order statistics: two span 50%, not 95%.
+    unit = f"{cost['processes']} processes' medians" if cost["processes"] > 1 else f"{cost['pairs']} pairs"
+    covers = f", {units.share(cost['coverage'])} coverage" if cost.get("coverage") else ""
     return (f"timing callback: fit {units.percent_change(cost['ratio'])} [{units.percent_change(low)}, "
-            f"{units.percent_change(high)}] wall time with it ({unit}); untimed fit "
+            f"{units.percent_change(high)}] wall time with it ({unit}{covers}); untimed fit "
             f"{units.ms(cost['untimed_step_s'])} ms/step")
 
 

@@ -6,8 +6,8 @@ from distbench.render import summary, units
 from distbench.render.tables import render_rows
 
 TUNE_HEADERS = [
-    "rank", "strategy", "loop", "steps/exec", "XLA", "runs", "mean ms/step", "median ms", "speed-up vs plain fit",
-    "accuracy guard", "notes",
+    "rank", "strategy", "loop", "steps/exec", "XLA", "runs", "mean ms/step", "median ms",
+    "speed-up vs plain fit of its strategy", "accuracy guard", "notes",
 ]
 
 
@@ -24,8 +24,8 @@ def tune_rows(ranked) -> list[list]:
 
 
 # The terminal's ranking (the other formats have TUNE_HEADERS): the loop's notes below it.
-TUNE_TERMINAL = ["rank", "strategy", "loop", "steps/exec", "XLA", "runs", "mean ms", "median ms", "vs plain fit",
-                 "guard"]
+TUNE_TERMINAL = ["rank", "strategy", "loop", "steps/exec", "XLA", "runs", "mean ms", "median ms",
+                 "vs its plain fit", "guard"]   # each row's against its own strategy's plain fit
 
 
 def tune_text(ranked, fmt: str) -> str:
@@ -76,7 +76,8 @@ def tune_verdict(ranked, confirmed=None) -> str:
     if best.result.spec.id == (best.plain.spec.id if best.plain else None):
         return text + ": plain fit itself."
     if best.speedup:   # each candidate's processes ran on their own: the machine's drift between them is in it
-        text += f", {best.speedup:.2f}x plain fit in the ranking (processes run apart, no interval)"
+        text += (f", {best.speedup:.2f}x {best.result.spec.strategy}'s plain fit in the ranking (processes run apart, "
+                 "no interval)")
     if confirmed is None:
         return text + ". Not confirmed: the interleaved comparison with plain fit did not run (--confirm-pairs 0)."
     j = confirmed.judgement

@@ -4,11 +4,10 @@ For each cell, pairs of fresh processes run, one of each side, in lockstep: both
 taking turns step by step (:mod:`distbench.trackers.lockstep`; the first turn alternates between
 pairs, A B, B A, ...). Whatever the machine does (its speed moved 25-40% between
 processes here, and within seconds) falls on both sides of a pair, and the pair's
-log-ratio log(median_B / median_A) cancels it. Cells of several local processes
-(multi-worker) run their pairs one process after the other instead. After ``min_pairs`` the pairs are
-judged by :func:`distbench.analysis.compare.judge_pairs` after each new pair, and pairs are added
-until the verdict is decided (``same``, ``slower``, ``faster``), ``max_pairs`` is reached
-or the time budget is spent (``undecided``). A crashed process fails the cell.
+log-ratio log(median_B / median_A) cancels it. Cells of several local processes (multi-worker)
+run their pairs one process after the other instead. From ``min_pairs`` on, the pairs are judged
+(:func:`distbench.analysis.compare.judge_pairs`) after each new one until the verdict is decided (``same``,
+``slower``, ``faster``), ``max_pairs`` is reached or the budget is spent (``undecided``). A crash fails the cell.
 
 Sides differ in run options (``--intra-op-threads 1``), environment (``TF_ENABLE_ONEDNN_OPTS=0``,
 in effect from the worker's start: :mod:`distbench.launchers.process`) or the project's
@@ -35,7 +34,7 @@ from distbench.core.lockstep import ENV, prefix
 from distbench.core.records import CellRecord
 from distbench.launchers.process import kill_all, resume
 from distbench.launchers.relay import Relay
-from distbench.session.side import Side
+from distbench.session.side import Side, no_difference
 
 # One lockstep pair's log-ratio has an sd of about 0.012 here (A/A; 0.09-0.15 for pairs run
 # one after the other): 5% is then resolved in 3-4 pairs (docs/measurements.md).
@@ -277,9 +276,8 @@ class Interleaved:
         deadline = time.monotonic() + self.budget_s if self.budget_s else None
         done: list[PairedCell] = []
         for spec in distinct(cells, self.a, self.b):
-            name = pair_id(spec, self.a, self.b)   # two comparisons of one name: the planned cell's own id
-            name = spec.id if name in {c.cell for c in done} else name
-            cell = PairedCell(name, self.threshold, spec, min_pairs=self.min_pairs)
+            cell = PairedCell(pair_id(spec, self.a, self.b, {c.cell for c in done}), self.threshold, spec,
+                              min_pairs=self.min_pairs)
             try:
                 self._cell(cell, spec, skip_reason, deadline)
             except KeyboardInterrupt:
@@ -292,7 +290,8 @@ class Interleaved:
     def _cell(self, cell: PairedCell, spec: CellSpec, skip_reason, deadline: float | None) -> PairedCell:
         specs = {side.name: side.spec(spec) for side in (self.a, self.b)}
         cell.side_specs = {name: (found, skip_reason(found)) for name, found in specs.items()}
-        if cell.skip():
+        cell.skipped = no_difference(self.a, self.b, spec)   # an option this cell does not read: nothing to compare
+        if cell.skipped or cell.skip():
             return cell
         if self.a.of_version or self.b.of_version:   # ab's sides differ in what the user asked for
             cell.incomparable = pairs.other_work(*(specs[side.name] for side in (self.a, self.b)))
@@ -388,12 +387,13 @@ def distinct(cells: list[CellSpec], a: Side, b: Side) -> list[CellSpec]:
     return kept
 
 
-def pair_id(spec: CellSpec, a: Side, b: Side) -> str:
-    """The planned cell's id with the Keras flavour both sides ran, or none where they differ
-    (the flavour is then what the sides compare): under ``TF_USE_LEGACY_KERAS=1`` the plan's
-    ``-tf_keras`` named a pair of Keras 3 sides, or side A's Keras 3 beside B's tf-keras."""
+def pair_id(spec: CellSpec, a: Side, b: Side, taken=()) -> str:
+    """The planned cell's id with the Keras flavour both sides ran, or none where they differ (the
+    plan's ``-tf_keras`` under ``TF_USE_LEGACY_KERAS=1`` had named sides that ran Keras 3); the
+    plan's own where an earlier comparison took it (one side pinned, both flavours planned)."""
     flavours = {a.spec(spec).keras, b.spec(spec).keras}
-    return spec.replace(keras=flavours.pop() if len(flavours) == 1 else "keras3").id
+    found = spec.replace(keras=flavours.pop() if len(flavours) == 1 else "keras3").id
+    return spec.id if found in taken else found
 
 
 def _pairs(n: int) -> str:

@@ -171,11 +171,15 @@ OPTIONS: tuple[Option, ...] = (
 BY_NAME = {o.name: o for o in OPTIONS}
 
 
-def add_to_argparse(parser, names: tuple[str, ...] | None = None) -> None:
-    """Adds the options (all, or ``names``) to an argparse parser."""
+def add_to_argparse(parser, names: tuple[str, ...] | None = None, refused: tuple[str, ...] = ()) -> None:
+    """Adds the options (all, or ``names``) to an argparse parser; those in ``refused`` are
+    parsed (a command refuses them in one line, saying what to use) but not in its help."""
+    import argparse
+
     for option in OPTIONS:
         if names is None or option.name in names:
-            parser.add_argument(option.cli, **option.argparse_kwargs(option.name))
+            kwargs = option.argparse_kwargs(option.name)
+            parser.add_argument(option.cli, **{**kwargs, "help": argparse.SUPPRESS} if option.name in refused else kwargs)
 
 
 def add_to_pytest(group) -> None:

@@ -165,7 +165,8 @@ def save_pairs(session: Session, engine: interleave.Interleaved, a: Side, b: Sid
     if not session.saving:
         return None
     part = {"threshold": engine.threshold, "min_pairs": engine.min_pairs, "max_pairs": engine.max_pairs,
-            "budget_s": engine.budget_s, "lockstep": engine.lockstep, **(stored or {})}
+            "budget_s": engine.budget_s, "lockstep": engine.lockstep,   # the tolerance its cells were judged with:
+            "accuracy_tolerance": compare.DEFAULT_ACCURACY_TOLERANCE, **(stored or {})}   # tune's said it had none
     return str(save_run(records_by_side(paired), session.values["results"], interrupted=interrupted,
                         extra={"interleaved": stored_document_part(a, b, paired, part)}, commit=commit,
                         project=session.project))

@@ -16,7 +16,7 @@ from distbench.core.errors import UserError
 from distbench.core.worktrees import VERSION_ENV
 from distbench.launchers.forkserver import WORKER_ENV
 from distbench.launchers.trees import CodeTree
-from distbench.session.plan import check_cell, check_data, check_read, data_source, read_only
+from distbench.session.plan import check_cell, check_data, check_read, data_source, read_only, reads
 from distbench.session.project import Checkout
 
 
@@ -33,8 +33,9 @@ class Side:
     inherited: dict = field(default_factory=dict)  # the command's value (None: unset) of a variable the other side sets
 
     def settings(self, base: CellSpec) -> CellSpec:
-        """``base`` with this side's settings, those the cell reads (the rest stay at their defaults)."""
-        return read_only(base.replace(**self.changes))
+        """``base`` with this side's settings, those the cell reads (the rest stay at their defaults,
+        or the plan's: a custom cell of a side given ``--steps-per-execution 10`` had stored 10)."""
+        return read_only(base.replace(**{k: v for k, v in self.changes.items() if reads(base, k, v)}))
 
     def spec(self, base: CellSpec) -> CellSpec:
         """The cell as this side runs it: its settings, its version's data and plugins placed."""
@@ -74,6 +75,16 @@ class Side:
         return {"label": self.label, "changes": self.changes, "env": self.env,
                 **({"inherited": self.inherited} if self.inherited else {}),
                 "code": self.checkout.describe() if self.checkout else {}}
+
+
+def no_difference(a: Side, b: Side, spec: CellSpec) -> str:
+    """Why ``spec`` is no comparison of the sides ('' when it is one): ab sides whose options
+    this cell does not read (``--steps-per-execution`` for custom) ran it the same on both,
+    and its pairs of the same cell ended UNDECIDED, failing the command (a user's trial). Sides
+    given alike (an A/A run, to see the noise) are compared as asked."""
+    if a.of_version or b.of_version or a.changes == b.changes or a.env != b.env or a.spec(spec) != b.spec(spec):
+        return ""
+    return f"the sides run it alike: it reads none of the options that tell them apart ({a.label}; {b.label})"
 
 
 def with_inherited(a: Side, b: Side, environ=os.environ) -> tuple[Side, Side]:

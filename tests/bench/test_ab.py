@@ -326,6 +326,26 @@ def test_lockstep_workers_take_turns_step_by_step(tmp_path):
     assert {e[0] for e in events[-2:]} == {"A", "B"} and all(e[1] == "evaluate" for e in events[-2:])
 
 
+def test_a_cell_that_reads_none_of_the_sides_differences_is_not_compared():
+    """``ab --b "--steps-per-execution 10"`` over fit and custom ran 8 pairs of custom against
+    itself, UNDECIDED, exit 3, and stored B's custom cell with steps_per_execution 10 (a user's
+    trial). Sides given alike are still compared: an A/A run is how one sees the noise."""
+    a, b = ab.Side("A", "(as given)"), ab.Side("B", "--steps-per-execution 10", {"steps_per_execution": 10})
+    fit = SPEC.replace(loop="fit")
+    assert b.spec(SPEC).steps_per_execution == 1 and b.spec(fit).steps_per_execution == 10
+    launch = FakeLaunch({"A": 10.0, "B": 10.0}, process_sd=0.002)
+    custom, timed = ab.Interleaved(a, b, launch, threshold=0.1, lockstep=False, min_pairs=3, max_pairs=3).run(
+        [SPEC, fit], lambda spec: None)
+    assert custom.verdict == "skipped" and not custom.pairs and custom.skipped == (
+        "the sides run it alike: it reads none of the options that tell them apart ((as given); "
+        "--steps-per-execution 10)")
+    assert timed.verdict == "same" and len(launch.order) == 6
+    assert pairs.outcome([custom, timed]).exit_status == compare.EXIT_PASS
+    (alike,) = ab.Interleaved(ab.Side("A", "a"), ab.Side("B", "b"), FakeLaunch({"A": 10.0, "B": 10.0}, process_sd=0.002),
+                              threshold=0.1, lockstep=False, min_pairs=3, max_pairs=3).run([SPEC], lambda spec: None)
+    assert alike.verdict == "same" and len(alike.pairs) == 3
+
+
 def test_a_side_that_hangs_in_its_turn_is_named_and_its_waiting_partner_says_so(tmp_path):
     """B hangs inside its step (a model's tf.py_function sleeping): A waits for the turn B
     holds, and both processes reach their deadline. Both had read "timed out", as if A hung

@@ -161,12 +161,15 @@ def test_tune_runs_ranks_and_lists_what_it_did_not_rank(capsys, tmp_path, monkey
     out = capsys.readouterr().out
     # In the flavour asked for (tune had ranked Keras 3's, saying nothing).
     assert "[1/2] reuters_cnn-default-custom-tf_keras" in out and "[2/2] reuters_cnn-default-custom-tf_keras-xla" in out
-    assert "vs plain fit" in out      # the ranking's table
+    assert "vs its plain fit" in out      # the ranking's table, each row against its own strategy's
     assert (f"not ranked: loops fit, train_on_batch not tried: the matrix file {tmp_path / 'project' / 'pyproject.toml'} "
             "selects custom (--loop names the loops to tune)") in " ".join(out.split()), out
     assert "Fastest by mean step: default custom" in out and "Interleaved with plain fit (2 pairs)" in out, out
     ranked, confirmed = (load(path) for path in Storage(tmp_path).runs())
     assert not ranked.interleaved and confirmed.interleaved["tune"] is True
+    from distbench.render.stored_pairs import stored_paired_note   # its report had said it was judged on speed alone
+    assert confirmed.interleaved["accuracy_tolerance"] == 0.05 and "stored before" not in stored_paired_note(
+        confirmed.interleaved)
     (cell,) = confirmed.interleaved["cells"]
     assert confirmed.interleaved["cells"][cell]["pairs"] == 2 and f"{confirmed.path.name} (the confirmation" in out
 
@@ -178,6 +181,7 @@ def test_tune_runs_ranks_and_lists_what_it_did_not_rank(capsys, tmp_path, monkey
                            "seeds (--guard-seeds); --init-seed 3 is for run."),
     (["--steps-per-execution", "10"], "tune tries fit's steps per execution itself (1, 10 and 50, its candidates); "
                                       "--steps-per-execution 10 is for run and ab."),   # it was dropped without a word
+    (["--jit-compile"], "tune tries XLA off and on itself (each candidate both ways); --jit-compile is for run and ab."),
 ])
 def test_tune_refuses_what_it_would_ignore(capsys, tmp_path, given, said):
     assert main(["tune", "--workload", "reuters_cnn", *given, "--results", str(tmp_path)]) == 2
@@ -314,3 +318,18 @@ def test_an_empty_value_s_refusal_shows_its_help_as_printed(capsys):
         main(["plan", "--detect", ""])
     err = capsys.readouterr().err
     assert stopped.value.code == 2 and "valid: the slow-down to catch: 10% or 0.10" in err and "%%" not in err, err
+
+
+@pytest.mark.parametrize("command, hidden", [
+    ("tune", ("--target", "--eval-every", "--max-steps", "--steps-per-execution", "--jit-compile", "--init-seed")),
+    ("ab", ("--target", "--eval-every", "--max-steps")),
+])
+def test_help_lists_no_option_the_command_refuses(capsys, command, hidden):
+    """tune --help and ab --help listed --target, which both refuse (a user's trial); they still
+    refuse it in one line, saying what to use."""
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    shown = capsys.readouterr().out
+    assert not [flag for flag in hidden if flag + " " in shown or flag + "\n" in shown], shown
+    assert "--workload" in shown and ("default: the matrix file's, else default" in " ".join(shown.split())
+                                      if command == "tune" else "--threshold" in shown)

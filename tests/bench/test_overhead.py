@@ -149,7 +149,18 @@ def test_every_fit_cell_reports_what_its_timing_callback_costs(tiny, strategy):
     assert cost["ratio_ci"][0] <= cost["ratio"] <= cost["ratio_ci"][1] and cost["coverage"] == 0.75
     assert "timing_cost_s" in record["phases"]
     note = run_table.timing_cost_note(CellResult.of(record["cell"], [record]).timing_cost)
-    assert note.startswith("timing callback: fit ") and "wall time with it (3 pairs); untimed fit " in note
+    assert note.startswith("timing callback: fit ") and "wall time with it (3 pairs, 75% coverage); untimed fit " in note
+
+
+def test_the_timing_cost_over_processes_says_its_interval_is_their_medians_range():
+    """Two processes' medians [0.986, 1.071] read as the 95% interval beside one process's
+    five pairs' 94% one (a user's trial): each says what it covers."""
+    from distbench.render import run_table
+
+    over = {"ratio": 1.028, "interval": (0.986, 1.071), "coverage": 0.5, "pairs": 10, "processes": 2,
+            "untimed_step_s": 0.0107}
+    assert run_table.timing_cost_note(over) == ("timing callback: fit +2.8% [-1.4%, +7.1%] wall time with it "
+                                                "(2 processes' medians, 50% coverage); untimed fit 10.70 ms/step")
 
 
 def test_a_costly_timing_callback_is_found(tiny, slow_timer_fit):

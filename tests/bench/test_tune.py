@@ -108,7 +108,7 @@ def test_rank_orders_accepted_by_median_with_speedups_and_rejects_what_learns_wo
     assert cut["interrupted"] and all(row["rank"] is None for row in cut["ranking"]) and cut["exit_status"] == 130
     verdict = tune_table.tune_verdict(ranked)
     assert verdict.startswith("Fastest by mean step: default fit (steps/exec 50, XLA off), 8.0")
-    assert "1.25x plain fit in the ranking (processes run apart, no interval). Not confirmed" in verdict
+    assert "1.25x default's plain fit in the ranking (processes run apart, no interval). Not confirmed" in verdict
     # Confirmed: the pairs' figure is given as the speed-up that decides (the ranking's 2.04x had stood alone
     # beside pairs that read 1.30x [1.06, 1.59]); an undecided one says the ranking's is not shown.
     pairs = SimpleNamespace(judgement=SimpleNamespace(pairs=3, ratio=0.77, interval=(0.63, 0.94)), verdict="faster")
