@@ -7,6 +7,7 @@ tooltips by artist id; :mod:`distbench.render.figures` writes it as PNG or SVG.
 
 from __future__ import annotations
 
+from distbench.core import targets
 from distbench.render import units
 from distbench.render.figures import colour, marker, plain, pyplot
 from distbench.storage.results import CellResult
@@ -101,8 +102,10 @@ def accuracy(run: StoredRun):
     tips = {}
     for ax, workload, rows in panels:
         band = next((r.guard["reference"] for r in rows if (r.guard or {}).get("reference")), None)
-        if band and band.get("low") is not None:
-            ax.axhspan(band["low"], band["high"], color="0.85", zorder=0)
+        if band and band.get("low") is not None:   # a share's band ends at 0 and 1, as the tables clip it
+            share = any(word in (rows[0].guard_metric or "").lower() for word in targets.SHARES)
+            low, high = (max(band["low"], 0.0), min(band["high"], 1.0)) if share else (band["low"], band["high"])
+            ax.axhspan(low, high, color="0.85", zorder=0)
         for k, r in enumerate(rows):
             gid = f"acc-{workload}-{k}"
             ax.scatter([r.median * 1e3], [r.guard_value], marker=marker(r.spec.loop), s=40, gid=gid, zorder=3,

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 
+import pytest
+
 from distbench.cli.main import main
 
 from tests.bench.runs import INFO, MACHINE, record, samples, save
@@ -250,3 +252,20 @@ def test_verdicts_against_the_run_before_mark_a_cell_that_learned_worse(capsys, 
     marked = [html.unescape(re.sub(r"<[^>]+>", " ", row)) for row in re.findall(r'<tr class="bad">(.*?)</tr>', table,
                                                                                    re.S)]
     assert len(marked) == 1 and CELLS[1] in marked[0] and "less accurate" in marked[0], marked
+
+
+def test_the_accuracy_chart_s_guard_band_ends_where_a_share_does(tmp_path):
+    """The guard's band (mean + 3 sd of the reference's seeds) ran to 1.09 on the chart, where
+    the tables clip an accuracy to 1.000 (a user's trial)."""
+    from distbench.render import run_charts
+    from distbench.storage.files import load
+
+    cells = {}
+    for k, cell in enumerate(CELLS[:2]):
+        rec = record(cell, samples(2.0 + k, seed=k, spread=0.01), 0.9)
+        rec["accuracy_guard"] = {"status": "ok", "reference": {"low": 0.71, "high": 1.089}}
+        cells[cell] = [rec]
+    fig, _ = run_charts.accuracy(load(save(tmp_path / "results", cells)))
+    (band,) = [p for ax in fig.axes for p in ax.patches]
+    ys = (band.get_y(), band.get_y() + band.get_height())   # a Rectangle in axes' x, data y
+    assert ys == pytest.approx((0.71, 1.0)), ys
