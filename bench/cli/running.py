@@ -59,11 +59,6 @@ def _run_states(runs: list) -> tuple[dict[str, tuple[str, str]], dict[str, list[
     return states, unreadable
 
 
-def _project(args: argparse.Namespace) -> str | None:
-    """The project's folder: its matrix file's (None: the working directory)."""
-    return os.path.dirname(args.matrix_file) if args.matrix_file else None
-
-
 def _availability(adapter, hw) -> Availability:
     """What ``list`` says of an adapter: a setting it refuses (TF_CONFIG that is not JSON)
     reads as unavailable, with the reason, rather than stopping the listing."""
@@ -81,7 +76,7 @@ def _load_project_classes(path: str | None) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    session = Session.from_options(options.from_namespace(args), project=_project(args))
+    session = Session.from_options(options.from_namespace(args), matrix=args.matrix_file)
     session.check_writable()
     session.run_all(_Progress())
     return _finish(session, args.format)
@@ -116,7 +111,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise UserError(f"--confirm-pairs must be 0 (no confirmation) or at least 2 (a verdict needs two pairs); "
                         f"received {args.confirm_pairs}.")
     _refuse_run_only(args)
-    session = Session.from_options(options.from_namespace(args), repeats_default=3, project=_project(args))
+    session = Session.from_options(options.from_namespace(args), repeats_default=3, matrix=args.matrix_file)
     chosen_workloads = session.values["workload"]   # references (file.py:Class, module:Class) loaded: names
     if len(chosen_workloads) != 1 or workloads.get(chosen_workloads[0]).kind != "training":
         trainable = [w for w in workloads.WORKLOADS.names() if workloads.get(w).kind == "training"]

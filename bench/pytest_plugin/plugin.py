@@ -110,7 +110,7 @@ def session_of(config: pytest.Config):
             values = mf.merge(declared, given)
             if values.get("results") is None and path is not None:
                 values["results"] = str(path.parent / "results")   # the project's results/, wherever pytest runs
-            config.stash[_SESSION] = Session.from_options(values, project=str(path.parent) if path else None)
+            config.stash[_SESSION] = Session.from_options(values, matrix=str(path) if path else None)
         except UserError as exc:   # bad input: pytest's one-line usage error (exit 4), not an INTERNALERROR
             raise pytest.UsageError(options.as_pytest(mf.where(exc, path, declared, given))) from None
     return config.stash[_SESSION]

@@ -24,7 +24,6 @@ step (a training seed each, both sides alike): more pairs are for the speed's ve
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -135,7 +134,7 @@ def bisect(values: dict, good: str, bad: str, settings: Pairs, matrix: str | Non
     found = Bisection(good_sha, bad_sha, commits, find=find, tolerance=tolerance)
     if find == "less-accurate":   # the speed verdict is not looked at: pairs go on only while the accuracy is undecided
         settings = replace(settings, speed=False)
-    session = paired_session(values, os.path.dirname(matrix) if matrix else None)   # as run's: the matrix file's folder
+    session = paired_session(values, matrix)
     suite = Suite()
     with project.checkout(good_sha) as base:
         a = at_version(Side("A", f"good {good_sha[:8]}"), base, matrix, session.base, given)

@@ -70,7 +70,7 @@ def run_pairs(values: dict, a: Side, b: Side, settings: Pairs, progress=None, ag
     project = Project.find(matrix)
     if against:
         project.commit(against)   # an unknown revision is refused before anything runs
-    session = paired_session(values, os.path.dirname(matrix) if matrix else None)   # as run's: the matrix file's folder
+    session = paired_session(values, matrix)
     with (project.checkout(against) if against else contextlib.nullcontext()) as version:
         gone: tuple[str, ...] = ()
         if version is not None:   # the revision named with the commit it resolved to
@@ -109,13 +109,13 @@ def dropped(version: Checkout, matrix: str | None, given: dict) -> tuple[str, ..
     return tuple(found)
 
 
-def paired_session(values: dict, project: str | None = None) -> Session:
+def paired_session(values: dict, matrix: str | None = None) -> Session:
     """The session of an interleaved run: one process per side and pair, no guard replicates;
-    ``project``: the project's folder, whose commit the stored run records."""
+    ``matrix``: the project's matrix file, whose folder's commit the stored run records, as run's."""
     if values.get("target"):
         raise UserError("Interleaved pairs compare step times; time to target is compared between stored runs: "
                         "`distbench run --target ...` on each side, then `distbench check --baseline N`.")
-    session = Session.from_options({**values, "guard_seeds": 0, "repeats": 1}, project=project)
+    session = Session.from_options({**values, "guard_seeds": 0, "repeats": 1}, matrix=matrix)
     session.check_writable()
     return session
 

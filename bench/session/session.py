@@ -159,8 +159,10 @@ class Session:
 
     @classmethod
     def from_options(cls, values: dict[str, Any], repeats_default: int = 1, suite=None,
-                     project: str | None = None) -> "Session":
-        session = cls(resolve(values, repeats_default), suite, project=project)
+                     matrix: str | None = None) -> "Session":
+        """``matrix``: the project's matrix file, whose folder is the project's (None: the
+        working directory's)."""
+        session = cls(resolve(values, repeats_default), suite, project=os.path.dirname(matrix) if matrix else None)
         session.plan   # validates the selection and the spec before anything runs
         if session.values["data"] is not None:
             check_data(session.values["data"], session.plan)
