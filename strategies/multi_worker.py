@@ -25,9 +25,10 @@ from distbench.strategies.slurm import source, step_availability
 # then "Invalid reduction dimension 0 for input with 0 dimensions". The Keras maintainers:
 # "Keras 3 does not work with tf.distribute.MultiWorkerMirroredStrategy" (#20585, open).
 # tf-keras (Keras 2) does: its cells run all three loops.
+TF_KERAS_HINT = "; --keras tf_keras measures it"   # a workload written for Keras 3 alone has no such way round
 KERAS_LOOPS_REASON = (
     "multi_worker: Keras 3 does not support {loop} under MultiWorkerMirroredStrategy "
-    "(keras-team/keras#20585, tensorflow/tensorflow#72388); --keras tf_keras measures it"
+    "(keras-team/keras#20585, tensorflow/tensorflow#72388)" + TF_KERAS_HINT
 )
 KERAS_LOOPS = ("fit", "train_on_batch")
 
@@ -53,7 +54,6 @@ def tf_config() -> dict | None:
     _check_parts(parsed)
     _check_jobs(parsed)
     _check_task(parsed)
-    _check_addresses(parsed)
     return parsed
 
 
@@ -81,7 +81,9 @@ def _check_jobs(parsed: dict) -> None:
     """Each of the cluster's jobs is a list of "host:port" strings: a job written as one
     string was counted by its characters ("14 workers"), ports given as numbers ended in a
     traceback, an address without a port failed the cell in TensorFlow, and a port past
-    65535 waited out the connect deadline."""
+    65535 waited out the connect deadline. And no two tasks at one address: TensorFlow failed
+    the cell with "CreateContext failed. Context id: ... already exists", naming neither."""
+    seen: dict[str, str] = {}
     for role, addresses in parsed["cluster"].items():
         if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
             raise UserError(f"TF_CONFIG's cluster job {role!r} is {json.dumps(addresses)}; each job is a list of "
@@ -91,15 +93,6 @@ def _check_jobs(parsed: dict) -> None:
             if not host or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
                 raise UserError(f"TF_CONFIG's {role} {i} is at {address!r}, which is not host:port with a port from "
                                 '1 to 65535, e.g. "10.0.0.1:2222".')
-
-
-def _check_addresses(parsed: dict) -> None:
-    """Two tasks at one address: TensorFlow failed the cell with "CreateContext failed.
-    Context id: ... already exists", naming neither."""
-    cluster = parsed.get("cluster")
-    seen: dict[str, str] = {}
-    for role, addresses in (cluster.items() if isinstance(cluster, dict) else ()):
-        for i, address in enumerate(addresses if isinstance(addresses, list) else ()):
             if address in seen:
                 raise UserError(f"TF_CONFIG's cluster lists {address} twice ({seen[address]} and {role} {i}); give "
                                 "each task an address of its own.")
@@ -109,19 +102,17 @@ def _check_addresses(parsed: dict) -> None:
 def _check_task(parsed: dict) -> None:
     """A task that its cluster does not have is bad input (it had crashed the cell in
     TensorFlow, "The task_id 5 exceeds the maximum id of worker", or waited out the connect
-    deadline for index -1): UserError naming the valid indexes."""
-    cluster, task = parsed.get("cluster"), parsed.get("task")
-    if not isinstance(cluster, dict) or not isinstance(task, dict) or task.get("type") is None:
-        return   # said by the strategy that reads it (a missing part is its own refusal)
+    deadline for index -1): UserError naming the valid indexes (:func:`_check_parts` and
+    :func:`_check_jobs` have made it an object of lists, and the index an integer)."""
+    cluster, task = parsed["cluster"], parsed["task"]
     if task["type"] not in ROLES or task["type"] not in cluster:
         # A chief its cluster does not list failed each cell in TensorFlow after its start-up; an
         # evaluator ran a local cell stored as the cluster's.
         why = "which distbench does not run" if task["type"] not in ROLES else "which its cluster does not have"
         raise UserError(f"TF_CONFIG's task is {task['type']} {task.get('index')!r}, {why}: its jobs are "
                         f"{', '.join(map(str, cluster)) or 'none'}; run distbench as the chief, a worker or a ps.")
-    tasks, index = cluster[task["type"]], task.get("index")
-    count = len(tasks) if isinstance(tasks, list) else None
-    if count is not None and (not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count):
+    count, index = len(cluster[task["type"]]), task["index"]
+    if not 0 <= index < count:
         raise UserError(f"TF_CONFIG's task is {task['type']} {index!r}, which its cluster does not have: its "
                         f"{task['type']} tasks are indexes 0 to {count - 1}.")
 

@@ -23,7 +23,7 @@ from distbench.strategies.base import Availability, StrategyAdapter
 from distbench.strategies.devices import DeviceSetup
 from distbench.strategies.hardware import Hardware
 from distbench.strategies.connect import share_machines, silent, within
-from distbench.strategies.multi_worker import tf_config
+from distbench.strategies.multi_worker import TF_KERAS_HINT, tf_config
 from distbench.strategies.registry import STRATEGIES
 from distbench.strategies.slurm import source, step_availability
 
@@ -33,7 +33,7 @@ TRAIN_ON_BATCH_REASON = (
 )
 KERAS3_FIT_REASON = (
     "parameter_server: Keras 3 fit does not support ParameterServerStrategy (\"To use this dataset, you need to "
-    "pass this dataset to ClusterCoordinator.create_per_worker_dataset\"); --keras tf_keras measures it"
+    "pass this dataset to ClusterCoordinator.create_per_worker_dataset\")" + TF_KERAS_HINT
 )
 ROLES = ("chief", "worker", "ps")
 

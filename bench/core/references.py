@@ -71,8 +71,9 @@ def find(ref: str):
             raise UserError(f"Cannot import {target!r} for {body!r}: {exc}. Is it installed, or on PYTHONPATH? "
                             "A file is given as path/to/file.py:Attribute.") from None
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's module failed while importing: one line
-            raise UserError(f"Importing {target!r} for {body!r} failed: {_one_line(exc)}"
-                            f"{stdlib_shadow(_one_line(exc), [os.getcwd(), folder])}") from None
+            said = _one_line(exc)
+            raise UserError(f"Importing {target!r} for {body!r} failed: {said}"
+                            f"{stdlib_shadow(said, [os.getcwd(), folder])}") from None
     try:
         return getattr(module, attr)
     except AttributeError:
@@ -114,10 +115,10 @@ def _load_file(path: str, ref: str):
             spec.loader.exec_module(module)
     except (Exception, SystemExit) as exc:   # SystemExit: a script's sys.exit(main()) or parse_args() at import
         del sys.modules[name]
-        relative = isinstance(exc, ImportError) and "relative import" in str(exc)
+        said, relative = _one_line(exc), isinstance(exc, ImportError) and "relative import" in str(exc)
         hint = "; a file that imports relative to its package is named as a module: package.module:Class" \
-            if relative else stdlib_shadow(_one_line(exc), [folder, os.getcwd()])
-        raise UserError(f"Loading {path} for {ref!r} failed: {_one_line(exc)}{hint}") from None
+            if relative else stdlib_shadow(said, [folder, os.getcwd()])
+        raise UserError(f"Loading {path} for {ref!r} failed: {said}{hint}") from None
     return module
 
 

@@ -40,10 +40,9 @@ from distbench.core.records import CellRecord, failed
 from distbench.launchers import forkserver
 from distbench.launchers.forkserver import LATE_ENV, WORKER_ENV, start_env
 from distbench.launchers.trees import CodeTree
-from distbench.strategies import connect, for_spec, hardware
+from distbench.strategies import connect, for_spec, hardware, slurm
 from distbench.strategies.hardware import Hardware
 from distbench.strategies.multi_worker import tf_config
-from distbench.strategies.slurm import SOURCE_ENV
 
 TAIL_CHARS = 2000
 
@@ -209,7 +208,7 @@ def _with_address(record: dict) -> dict:
         return record
     kind, index = config["task"]["type"], config["task"]["index"]
     source = ("the SLURM job step's ports start at DISTBENCH_SLURM_PORT_BASE, 8888 unless set: give a free one"
-              if os.environ.get(SOURCE_ENV) == "slurm" else "TF_CONFIG gives it: free that port or give another")
+              if slurm.source() == "slurm" else "TF_CONFIG gives it: free that port or give another")
     return {**record, "reason": f"{reason} ({kind} {index} could not listen at {config['cluster'][kind][index]}: is "
                                 f"the port in use on this machine? {source})"}
 

@@ -65,8 +65,8 @@ class Relay:
         long the other had held it: a side whose process hung in its step held the turn, and
         its partner's "timed out" had read as a hang of both sides. Not for a turn held
         briefly (a pair that outlasted its deadline stepping as usual: no one's hang)."""
-        stalled = (records.get(self.stalled) or {}).get("error_kind") == "timeout"
-        if self.stalled is None or not stalled or self.held_s < HELD_S:
+        hung = (records.get(self.stalled) or {}).get("error_kind") == "timeout"
+        if self.stalled is None or not hung or self.held_s < HELD_S:
             return records   # its process crashed in its turn (the partner stepped on alone), or no hang
         waited = {name: {**r, "reason": f"{r.get('reason', '')} (waiting for its turn, which side {self.stalled} "
                                         f"had held for {self.held_s:.0f} s when its process ended)"}

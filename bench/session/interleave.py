@@ -290,7 +290,7 @@ class Interleaved:
     def _cell(self, cell: PairedCell, spec: CellSpec, skip_reason, deadline: float | None) -> PairedCell:
         specs = {side.name: side.spec(spec) for side in (self.a, self.b)}
         cell.side_specs = {name: (found, skip_reason(found)) for name, found in specs.items()}
-        cell.skipped = no_difference(self.a, self.b, spec)   # an option this cell does not read: nothing to compare
+        cell.skipped = no_difference(self.a, self.b, *specs.values())   # an option this cell does not read: alike
         if cell.skipped or cell.skip():
             return cell
         if self.a.of_version or self.b.of_version:   # ab's sides differ in what the user asked for

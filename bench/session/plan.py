@@ -21,7 +21,7 @@ from distbench.core.errors import UserError
 from distbench.session import options
 from distbench.strategies.base import SETTINGS
 from distbench.strategies.hardware import Hardware
-from distbench.strategies.multi_worker import tf_config
+from distbench.strategies.multi_worker import TF_KERAS_HINT, tf_config
 from distbench.workloads.data import NAMED_SOURCES, check_exists
 
 
@@ -251,9 +251,6 @@ def overhead_cells(cells: list[CellSpec]) -> list[CellSpec]:
         if cell.loop is not None and cell.workload not in seen:
             seen[cell.workload] = cell.plain("default", "custom")
     return list(seen.values())
-
-
-TF_KERAS_HINT = "; --keras tf_keras measures it"   # the strategies' reasons for Keras 3's missing loops
 
 
 def skip_reason(spec: CellSpec, hw: Hardware) -> str | None:

@@ -77,12 +77,13 @@ class Side:
                 "code": self.checkout.describe() if self.checkout else {}}
 
 
-def no_difference(a: Side, b: Side, spec: CellSpec) -> str:
-    """Why ``spec`` is no comparison of the sides ('' when it is one): ab sides whose options
+def no_difference(a: Side, b: Side, spec_a: CellSpec, spec_b: CellSpec) -> str:
+    """Why a cell, as each side runs it (``spec_a``, ``spec_b``: :meth:`Side.spec`), is no
+    comparison of the sides ('' when it is one): ab sides whose options
     this cell does not read (``--steps-per-execution`` for custom) ran it the same on both,
     and its pairs of the same cell ended UNDECIDED, failing the command (a user's trial). Sides
     given alike (an A/A run, to see the noise) are compared as asked."""
-    if a.of_version or b.of_version or a.changes == b.changes or a.env != b.env or a.spec(spec) != b.spec(spec):
+    if a.of_version or b.of_version or a.changes == b.changes or a.env != b.env or spec_a != spec_b:
         return ""
     return f"the sides run it alike: it reads none of the options that tell them apart ({a.label}; {b.label})"
 
