@@ -4,6 +4,7 @@ each cell's speed and both sides' test metric, and how the run was judged."""
 from __future__ import annotations
 
 from distbench.render import units
+from distbench.render.verdicts import ACCURACY_WORDS
 
 
 STORED_PAIRED_HEADERS = ["cell", "pairs", "B/A [95% CI]", "p", "test A", "test B", "verdict"]
@@ -15,9 +16,9 @@ def stored_paired(stored: dict) -> tuple[list[list], list[int]]:
     that are regressions."""
     rows, bad = [], []
     for k, c in enumerate(stored.get("cells", {}).values()):
+        # As the terminal's rows say it (runs stored before "accuracy" have less_accurate alone).
         verdict = c["verdict"] + (", LESS ACCURATE" if c.get("less_accurate") else
-                                   ", ACCURACY UNDECIDED" if c.get("accuracy") == "undecided" else
-                                   ", ACCURACY NOT COMPARABLE" if c.get("accuracy") == "not comparable" else "")
+                                   ACCURACY_WORDS.get(c.get("accuracy"), "").upper())
         interval = tuple(c["interval"]) if c.get("interval") else None
         rows.append([c["cell"], c["pairs"], units.ratio(c.get("ratio"), interval), units.p_value(c.get("p_value")),
                      _side(c, "metric_a"), _side(c, "metric_b"), verdict])
