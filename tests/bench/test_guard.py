@@ -225,10 +225,12 @@ def test_guard_flags_wrong_loops_and_passes_the_correct_ones(tiny, wrong_loops):
     # one-replica loop catches up to within the reference's spread: it is training on
     # half of each batch. The guard flags what learns worse than seeds vary, no less.)
     spec = tiny("reuters_cnn", "virtual", "fit", steps_per_epoch=150, eval_examples=1000)
-    cells = [spec.replace(loop=loop) for loop in ("fit", "custom", "train_on_batch", *wrong_loops)]
+    # The correct custom loop is the control the wrong ones (its subclasses) differ from;
+    # train_on_batch's learning is tests/bench/test_runner.py's (a short run beats the majority class).
+    cells = [spec.replace(loop=loop) for loop in ("fit", "custom", *wrong_loops)]
     run = {c.id: [run_cell(c)] for c in guard.with_replicates(cells, seeds=guard.DEFAULT_SEEDS)}
     verdicts = guard.apply(results_of(run))
-    for loop in ("fit", "custom", "train_on_batch"):
+    for loop in ("fit", "custom"):
         # Not flagged ("underpowered" when this short cell's band is wider than 0.05: said so, not "ok").
         assert verdicts[f"reuters_cnn-virtual-{loop}"]["status"] in ("ok", "underpowered"), \
             verdicts[f"reuters_cnn-virtual-{loop}"]
