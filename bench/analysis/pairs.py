@@ -47,7 +47,7 @@ class PairedOutcome:
     def accuracy_not_comparable(self) -> list:
         """Cells whose sides measured their test metrics on other test examples (a change to
         ``data()``, to the data folder, or to the output synthetic labels follow)."""
-        return [c for c in self.cells if c.accuracy(self.accuracy_tolerance).verdict == OTHER_EXAMPLES]
+        return [c for c in self.cells if c.accuracy_not_comparable(self.accuracy_tolerance)]
 
     @property
     def crashed_b(self) -> list:
@@ -105,6 +105,21 @@ def examples_differ(pairs, key: str = "test_fingerprint") -> str:
         if a and b and a != b and all(r.get("status") == "ok" for r in pair):
             return f"A {a[:12]}, B {b[:12]}"
     return ""
+
+
+def examples_vary(pairs, key: str = "test_fingerprint") -> dict[str, str]:
+    """Each side whose own processes hashed other examples from one another, with the first
+    two it hashed (``{"A": "3ccd968b4006, 9a1e0c77d2b1"}``); empty where each side's whole pairs
+    agree. Every pair loads its data with the cell's seed (:func:`distbench.session.interleave.
+    pair_spec` varies the training seed alone), so such a side's data() is not the same from
+    one process to the next: its test metrics say nothing of its model, whatever the other did."""
+    whole = [pair for pair in pairs if all(r.get("status") == "ok" for r in pair)]
+    found = {}
+    for k, side in enumerate("AB"):
+        seen = [h for h in dict.fromkeys((pair[k].get("data") or {}).get(key) for pair in whole) if h]
+        if len(seen) > 1:
+            found[side] = f"{seen[0][:12]}, {seen[1][:12]}"
+    return found
 
 
 def examples_hashed(pairs) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from distbench.analysis.compare import DEFAULT_ACCURACY_TOLERANCE
-from distbench.analysis.pairs import OTHER_EXAMPLES, examples_differ
+from distbench.analysis.pairs import examples_differ
 from distbench.render import units
 from distbench.render.verdicts import failure_lines, less_accurate_line
 
@@ -16,7 +16,7 @@ def _cell(c, tolerance: float) -> str:
         text += f", test {c.metric[0]} A {units.metric(c.metric_of(0))} B {units.metric(c.metric_of(1))}"
         text += ", accuracy undecided (--max-pairs)" if c.accuracy_undecided(tolerance) else ""
         text += f", accuracy not comparable (test examples {examples_differ(c.pairs)})" if (
-            c.accuracy(tolerance).verdict == OTHER_EXAMPLES) else ""
+            c.accuracy_not_comparable(tolerance)) else ""
     return text
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from distbench.analysis.compare import DEFAULT_ACCURACY_TOLERANCE, EXIT_PASS, EXIT_REGRESSION, MIN_HISTORY_RUNS
-from distbench.analysis.pairs import OTHER_EXAMPLES, UNEVEN, examples_differ
+from distbench.analysis.pairs import OTHER_EXAMPLES, UNEVEN, examples_differ, examples_vary
 from distbench.core import stats
 from distbench.core.records import short_reason
 from distbench.render import summary, units
@@ -261,11 +261,7 @@ def paired_lines(a, b, outcome, lockstep: bool = True) -> list[str]:
     lines += [f"NOT COMPARABLE{allowed}: {c.cell} ({c.incomparable}): {OTHER_WORK}" for c in outcome.having("not comparable")]
     lines += [f"MISSING{allowed}: {a.label}'s matrix file selects {what}, which this tree's does not: those cells were "
               "measured on neither side (name them on the command line to check them)" for what in outcome.dropped]
-    lines += [f"ACCURACY NOT COMPARABLE{allowed}: {c.cell}: the sides' test examples differ ({examples_differ(c.pairs)}), "
-              "so their test metrics were measured on other examples and B's says nothing of B's model against A's "
-              "(a change to data(), to the data folder, or to an output synthetic labels follow; or a data() whose "
-              "examples differ from one process to the next: an unseeded split, a set's order); its speed verdict "
-              "stands" for c in outcome.accuracy_not_comparable]
+    lines += [_accuracy_not_comparable_line(c, allowed) for c in outcome.accuracy_not_comparable]
     lines += setting_lines(a, b, outcome.cells) + examples_lines(outcome.cells)
     means = [c.cell for c in outcome.cells if c.pairs and c.statistic == "mean"]
     if means:
@@ -342,6 +338,23 @@ def less_accurate_line(c, tolerance: float) -> str:
     return f"LESS ACCURATE: {metric_pairs_text(c, tolerance)}" + (
         f" (on other test examples, {other}: the sides' test metrics were measured on different examples)"
         if other else "")
+
+
+def _accuracy_not_comparable_line(c, allowed: str) -> str:
+    """Why a cell's test metrics do not compare: one side's own processes tested on other
+    examples from one another (its data() is not the same in each process), or the sides did."""
+    varies = examples_vary(c.pairs)
+    if varies:
+        who, whose = (f"side {next(iter(varies))}'s", "its") if len(varies) == 1 else ("both sides'", "their")
+        return (f"ACCURACY NOT COMPARABLE{allowed}: {c.cell}: {who} own processes tested on other examples from one "
+                f"another ({'; '.join(f'{s} {h}' for s, h in varies.items())}), though each loads its data with the "
+                f"cell's seed: {whose} data() does not return the same test examples in every process (an unseeded "
+                "split or shuffle, a set's order, the global random state); derive them from the seed data() is given. "
+                "Its speed verdict stands")
+    return (f"ACCURACY NOT COMPARABLE{allowed}: {c.cell}: the sides' test examples differ ({examples_differ(c.pairs)}), "
+            "so their test metrics were measured on other examples and B's says nothing of B's model against A's "
+            "(a change to data(), to the data folder, or to an output synthetic labels follow); its speed verdict "
+            "stands")
 
 
 def metric_pairs_text(c, tolerance: float) -> str:

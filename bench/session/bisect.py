@@ -28,7 +28,6 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from distbench.analysis import compare
-from distbench.analysis.pairs import OTHER_EXAMPLES
 from distbench.core.errors import UserError
 from distbench.session.side import Side, validate_side
 from distbench.session.paired_run import Pairs, PairedRun, at_version, measure, paired_session
@@ -102,7 +101,7 @@ def commit_verdict(cells, find: str = "regression",
     worse = find != "slower" and any(c.less_accurate(tolerance) for c in measured)
     if slower or worse:
         return "slower and less accurate" if slower and worse else "slower" if slower else "less accurate"
-    unsure = find != "slower" and any(c.accuracy_undecided(tolerance) or c.accuracy(tolerance).verdict == OTHER_EXAMPLES
+    unsure = find != "slower" and any(c.accuracy_undecided(tolerance) or c.accuracy_not_comparable(tolerance)
                                       for c in measured)   # other test examples: nothing to judge B's metric by
     if find == "less-accurate":   # a cell the budget left short of pairs has said nothing yet
         if unsure or not all(c.whole for c in measured):

@@ -6,14 +6,13 @@ pairs, A B, B A, ...). Whatever the machine does (its speed moved 25-40% between
 processes here, and within seconds) falls on both sides of a pair, and the pair's
 log-ratio log(median_B / median_A) cancels it. Cells of several local processes (multi-worker)
 run their pairs one process after the other instead. From ``min_pairs`` on, the pairs are judged
-(:func:`distbench.analysis.compare.judge_pairs`) after each new one until the verdict is decided (``same``,
-``slower``, ``faster``), ``max_pairs`` is reached or the budget is spent (``undecided``). A crash fails the cell.
+(:func:`distbench.analysis.compare.judge_pairs`) after each new one until the verdict is decided (``same``, ``slower``,
+``faster``), ``max_pairs`` is reached or the budget is spent (``undecided``). A crash fails the cell.
 
-Sides differ in run options (``--intra-op-threads 1``), environment (``TF_ENABLE_ONEDNN_OPTS=0``,
-in effect from the worker's start: :mod:`distbench.launchers.process`) or the project's
-version (``check --against REV`` runs side A from a git worktree of the project at REV,
-:mod:`distbench.session.project`). Both sides of a run are stored as one run: cells
-``<id>@A`` and ``<id>@B``, and the pairs and verdicts in ``distbench.interleaved``.
+Sides differ in run options (``--intra-op-threads 1``), environment (``TF_ENABLE_ONEDNN_OPTS=0``, in effect from the
+worker's start: :mod:`distbench.launchers.process`) or the project's version (``check --against REV`` runs side A
+from a git worktree of the project at REV, :mod:`distbench.session.project`). Both sides of a run are stored as one
+run: cells ``<id>@A`` and ``<id>@B``, and the pairs and verdicts in ``distbench.interleaved``.
 """
 
 from __future__ import annotations
@@ -166,8 +165,7 @@ class PairedCell:
 
     @property
     def whole(self) -> bool:
-        """As many complete pairs as asked for (``--min-pairs``), one at least: what the pairs'
-        test metrics say can be read (the speed verdict says so itself)."""
+        """As many complete pairs as asked for (``--min-pairs``), one at least: their test metrics can be read."""
         return len(self.log_ratios) >= max(self.min_pairs, 1)
 
     @property
@@ -200,8 +198,7 @@ class PairedCell:
         if self.verdict in ("failed", "interrupted") or self.metric is None or not self.whole:
             return pairs.MetricJudgement("")
         found = pairs.judge_metric(self._metric_values(), self.metric[1], tolerance, self.metric[0])
-        # Other test examples: B's metric says nothing of B's model against A's, unless it lost
-        # beyond the tolerance (a loss is never let through, on any examples).
+        # Other test examples say nothing of B's model, unless it lost beyond the tolerance (never let by).
         return found if found.verdict == pairs.WORSE or not pairs.examples_differ(self.pairs) else \
             pairs.MetricJudgement(pairs.OTHER_EXAMPLES)
 
@@ -210,6 +207,9 @@ class PairedCell:
 
     def accuracy_undecided(self, tolerance: float) -> bool:
         return self.accuracy(tolerance).verdict == compare.UNDECIDED
+
+    def accuracy_not_comparable(self, tolerance: float) -> bool:
+        return self.accuracy(tolerance).verdict == pairs.OTHER_EXAMPLES
 
     def as_dict(self, tolerance: float = compare.DEFAULT_ACCURACY_TOLERANCE) -> dict:
         j = self.judgement

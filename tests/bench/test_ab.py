@@ -780,6 +780,33 @@ def test_sides_that_tested_on_other_examples_have_no_accuracy_verdict_and_do_not
     assert not side_lines.examples_lines([old]) and old.accuracy(0.05).verdict == pairs.WITHIN
 
 
+def test_a_side_whose_own_processes_tested_on_other_examples_names_its_data_not_the_change():
+    """A data() that shuffles its split without the seed it is given: each of A's processes
+    tested on other examples, and the line blamed a change between the sides."""
+    made = {"A": 0, "B": 0}
+
+    def launch(spec, side):
+        made[side.name] += 1
+        test = f"a{made['A']}" if side.name == "A" else "t0"
+        rec = record(spec.id, samples(10.0, n=50, spread=0.01, seed=len(spec.id)), 0.5)
+        rec.update(config=spec.to_dict(), data={"fingerprint": "w" + test, "test_fingerprint": test})
+        return rec
+
+    (cell,) = ab.Interleaved(ab.Side("A", "a"), ab.Side("B", "b"), launch, threshold=0.5, lockstep=False, min_pairs=3,
+                             max_pairs=3, accuracy_tolerance=0.05).run([SPEC], lambda spec: None)
+    assert cell.accuracy_not_comparable(0.05) and pairs.examples_vary(cell.pairs) == {"A": "a1, a2"}
+    lines = verdicts.paired_lines(ab.Side("A", "a"), ab.Side("B", "b"), pairs.outcome([cell]))
+    (line,) = [line for line in lines if line.startswith("ACCURACY NOT COMPARABLE")]
+    assert line.startswith(f"ACCURACY NOT COMPARABLE: {SPEC.id}: side A's own processes tested on other examples "
+                           "from one another (A a1, a2)") and "the sides' test examples differ" not in line, line
+    assert lines[-1] == "RESULT: not passed (exit 3)"
+    # B's varying alone is named as B's, both sides' as both; a failed pair's records are not read.
+    ok = lambda h, status="ok": {"status": status, "data": {"test_fingerprint": h}}   # noqa: E731
+    assert pairs.examples_vary([(ok("t"), ok(b)) for b in ("b1", "b1", "b2")]) == {"B": "b1, b2"}
+    assert pairs.examples_vary([(ok(f"a{k}"), ok(f"b{k}")) for k in (1, 2)]) == {"A": "a1, a2", "B": "b1, b2"}
+    assert pairs.examples_vary([(ok("a1"), ok("t")), (ok("a2", "error"), ok("t"))]) == {}
+
+
 class _NoisyAccuracy:
     """Processes of a cell whose test accuracy varies from one process to the next whatever
     the seed (a parameter-server cell: 0.276 to 0.409 over one side's processes, a user's

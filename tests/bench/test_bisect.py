@@ -63,8 +63,7 @@ def _cell(verdict="same", metric=("accuracy", "higher"), worse=False, whole=True
     from types import SimpleNamespace
 
     return SimpleNamespace(verdict=verdict, metric=metric, less_accurate=lambda tolerance: worse, whole=whole,
-                           accuracy_undecided=lambda tolerance: unsure,
-                           accuracy=lambda tolerance: SimpleNamespace(verdict="not comparable" if other else ""))
+                           accuracy_undecided=lambda tolerance: unsure, accuracy_not_comparable=lambda tolerance: other)
 
 
 def test_a_commit_that_learns_worse_is_a_regression_whatever_its_speed():
