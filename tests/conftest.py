@@ -27,8 +27,11 @@ XDIST_VARIABLES = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_X
 
 def pytest_collection_modifyitems(items):
     """The tests that start worker processes (``slow``: seconds to over a minute each) first,
-    in their order, then the rest: under ``pytest -n 2`` the last minutes are then short
-    tests that both processes share, not one long test that one process runs alone."""
+    in their order, then the rest: under ``pytest -n 2 --dist load --maxschedchunk 1`` (each
+    test in this order to the process that is free) the last minutes are then short tests
+    that both processes share, not one long test that one process runs alone. (Under
+    ``--dist worksteal`` the first process was given the first half, every slow test, and
+    the other the second; at 96df73e the last 16% of the tests took 8 of CI's 19 minutes.)"""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)   # stable: the order within each
 
 
