@@ -30,8 +30,8 @@ def pytest_collection_modifyitems(items):
     in their order, then the rest: under ``pytest -n 2 --dist load --maxschedchunk 1`` (each
     test in this order to the process that is free) the last minutes are then short tests
     that both processes share, not one long test that one process runs alone. (Under
-    ``--dist worksteal`` the first process was given the first half, every slow test, and
-    the other the second; at 96df73e the last 16% of the tests took 8 of CI's 19 minutes.)"""
+    ``--dist worksteal`` the first process was given the first half of the tests, every slow
+    one, and the other only short ones until it took from the first's queue.)"""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)   # stable: the order within each
 
 
