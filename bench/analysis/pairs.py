@@ -100,9 +100,9 @@ def examples_differ(pairs, key: str = "test_fingerprint") -> str:
     ``fingerprint`` for train and test) and disagree; "" where none does. Both sides of a
     pair load their data with the cell's seed: examples that differ are another data(),
     data folder or model output, or a data() that differs from one process to the next."""
-    for pair in pairs:
-        a, b = ((r.get("data") or {}).get(key) for r in pair)
-        if a and b and a != b and all(r.get("status") == "ok" for r in pair):
+    for pair in _whole(pairs):
+        a, b = (_hash(r, key) for r in pair)
+        if a and b and a != b:
             return f"A {a[:12]}, B {b[:12]}"
     return ""
 
@@ -113,10 +113,9 @@ def examples_vary(pairs, key: str = "test_fingerprint") -> dict[str, str]:
     agree. Every pair loads its data with the cell's seed (:func:`distbench.session.interleave.
     pair_spec` varies the training seed alone), so such a side's data() is not the same from
     one process to the next: its test metrics say nothing of its model, whatever the other did."""
-    whole = [pair for pair in pairs if all(r.get("status") == "ok" for r in pair)]
-    found = {}
+    whole, found = _whole(pairs), {}
     for k, side in enumerate("AB"):
-        seen = [h for h in dict.fromkeys((pair[k].get("data") or {}).get(key) for pair in whole) if h]
+        seen = [h for h in dict.fromkeys(_hash(pair[k], key) for pair in whole) if h]
         if len(seen) > 1:
             found[side] = f"{seen[0][:12]}, {seen[1][:12]}"
     return found
@@ -125,8 +124,17 @@ def examples_vary(pairs, key: str = "test_fingerprint") -> dict[str, str]:
 def examples_hashed(pairs) -> bool:
     """Whether every whole pair's records both hash their test examples (a pipeline function's
     are not hashed, and records of workers older than the hash have none)."""
-    whole = [pair for pair in pairs if all(r.get("status") == "ok" for r in pair)]
-    return bool(whole) and all((r.get("data") or {}).get("test_fingerprint") for pair in whole for r in pair)
+    whole = _whole(pairs)
+    return bool(whole) and all(_hash(r, "test_fingerprint") for pair in whole for r in pair)
+
+
+def _whole(pairs) -> list:
+    """The pairs both of whose processes ran to the end (``ok``)."""
+    return [pair for pair in pairs if all(r.get("status") == "ok" for r in pair)]
+
+
+def _hash(record: dict, key: str) -> str | None:
+    return (record.get("data") or {}).get(key)
 
 
 @dataclass(frozen=True)
