@@ -17,6 +17,7 @@ import os
 import sys
 import traceback
 
+from distbench.core import keras_extras
 from distbench.core.config import CellSpec
 from distbench.core.errors import UserError
 from distbench.core.fileio import atomic_write_json
@@ -30,6 +31,7 @@ from distbench.trackers.cluster_faults import ClusterFault
 
 
 def main(argv: list[str]) -> int:
+    keras_extras.defer()   # before anything imports TensorFlow (a forked worker's server did it too)
     if argv == ["serve"]:
         try:
             tasks.run("server", None)

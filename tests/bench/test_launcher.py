@@ -1,5 +1,6 @@
 """Cells in fresh worker processes: records come back, deadlines kill, crashes are reported."""
 
+import json
 import os
 import signal
 import sys
@@ -201,6 +202,50 @@ def test_a_worker_of_a_fork_server_that_dies_is_seen_to_end_at_once(tiny, tmp_pa
     assert gone(proc.pid) and not (tmp_path / "record.json").exists()
     assert proc.server_gone()   # the crash record says so: the worker's "killed by SIGKILL" was the server's
     forkserver.discard(server)
+
+
+NOTING = '''"""A model that notes, as its cell builds it, what its worker process had imported."""
+import json
+import sys
+from pathlib import Path
+
+from distbench import TextClassifier
+
+
+class Noting(TextClassifier):
+    name = "noting"
+    vocab_size = 200
+    num_classes = 2
+    sequence_length = 16
+
+    def build_model(self, vocab_size: int):
+        import keras
+
+        noted = Path(__file__).with_name("noted.json")
+        if not noted.exists():   # the first model this process builds
+            loaded = sorted(m for m in ("sklearn", "matplotlib") if m in sys.modules)
+            used = keras.wrappers.SKLearnClassifier.__name__   # the integration, loaded when touched
+            noted.write_text(json.dumps({"loaded": loaded, "used": used}))
+        return keras.Sequential([keras.Input(shape=(self.sequence_length,), dtype="int32"),
+                                 keras.layers.Embedding(vocab_size, 4), keras.layers.Flatten(),
+                                 keras.layers.Dense(1, activation="sigmoid")], name=self.name)
+'''
+
+
+@pytest.mark.parametrize("spawn", ["fork", "exec"])
+def test_a_worker_loads_keras_s_scikit_learn_and_matplotlib_integrations_only_when_used(tiny, tmp_path, monkeypatch,
+                                                                                        spawn):
+    """Keras 3 imports scikit-learn and matplotlib.pyplot with itself when they are installed
+    (about a quarter of a worker's start here); a cell's worker, forked or fresh, has neither
+    when its model is built, and keras.wrappers still works when touched."""
+    monkeypatch.setenv("DISTBENCH_SPAWN", spawn)
+    (tmp_path / "noting.py").write_text(NOTING)
+    spec = tiny("noting", "default", "custom", plugins=[f"workload={tmp_path / 'noting.py'}:Noting"])
+    record = launcher.launch(spec)
+    assert record["status"] == "ok", record.get("reason")
+    noted = json.loads((tmp_path / "noted.json").read_text())
+    assert noted == {"loaded": [], "used": "SKLearnClassifier"}, noted
+    assert record["started"]["mode"] == spawn
 
 
 def test_a_worker_that_never_opened_its_log_is_an_error_record_not_a_traceback(tmp_path):
