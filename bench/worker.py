@@ -31,7 +31,7 @@ from distbench.trackers.cluster_faults import ClusterFault
 
 
 def main(argv: list[str]) -> int:
-    keras_extras.defer()   # before anything imports TensorFlow (a forked worker's server did it too)
+    keras_extras.refuse()   # before anything imports TensorFlow (a forked worker's server did it too)
     if argv == ["serve"]:
         try:
             tasks.run("server", None)

@@ -645,7 +645,7 @@ def test_stored_runs_see_what_the_model_reads_and_not_the_project_s_place(projec
     module's own hash stays the same); the same code and data run from a copy of the
     project elsewhere (a file reference: its module is named after its path; its data
     folder another absolute path), and by a fresh interpreter instead of the fork server
-    (whose TensorFlow read the project's ``matplotlibrc`` before the cell began), compares
+    (whose Keras once read the project's ``matplotlibrc`` before the cell began), compares
     with the run before it; one document of the data folder edited in place, a learning
     rate changed in the settings file ``helper.py`` reads, and a setting changed in a
     module the optimizer imports when it is made make them different measurements again,

@@ -1,21 +1,22 @@
-"""Child side: Keras's optional integrations loaded when first used, not with TensorFlow (stdlib only).
+"""Child side: Keras's own imports of scikit-learn and matplotlib refused in a worker (stdlib only).
 
 Keras 3, when it is imported (``import tensorflow`` imports it as ``tf.keras``), imports
-its scikit-learn wrappers (``keras.wrappers``, which import scikit-learn and SciPy's
-statistics) and its image-gallery plots (``keras.visualization``, which import
-matplotlib.pyplot) whenever those libraries are installed, as they are beside distbench
-(matplotlib draws its reports; the example projects use scikit-learn's data). A training
-cell never touches them, yet every worker paid for them: here ``import tensorflow`` and
-``tf.keras.layers`` took 5.3-6.4 s with them and 4.3-4.9 s without (six alternations on a
-quiet machine, Keras 3.15), about a quarter of a worker's start.
+scikit-learn (for its wrappers, ``keras.wrappers``, which bring SciPy's statistics) and
+matplotlib.pyplot (for its image-gallery plots, ``keras.visualization``) whenever they are
+installed, as they are beside distbench (matplotlib draws its reports; the example projects
+read scikit-learn's data). A training cell never uses either, yet every worker paid for
+them: ``import tensorflow`` and ``tf.keras.layers`` took 5.3-9.0 s here with them and
+3.5-4.4 s without (five alternations, Keras 3.15, nothing else running).
 
-:func:`defer` makes exactly those Keras modules lazy (:class:`importlib.util.LazyLoader`):
-each is a module whose code runs at its first attribute access, so
-``keras.wrappers.SKLearnClassifier`` and ``keras.visualization.plot_image_gallery`` still
-work in a worker, at their cost then. Nothing else changes: tf-keras, other libraries, and
-a Keras whose layout has no such module are imported as ever. One consequence: a user's
-module that imports matplotlib itself now does so during its cell, so a ``matplotlibrc``
-in the working folder counts among the files the cell read (:mod:`distbench.trackers.reads`).
+:func:`refuse` makes an import of either library fail while Keras's own code asks for it,
+as if it were not installed; Keras catches that and leaves those two features out. So in a
+worker ``keras.wrappers.SKLearnClassifier`` and ``keras.visualization`` plots say that
+scikit-learn or matplotlib is missing. A workload's own imports of them (scikit-learn's
+data in ``data()``) work as ever. tf-keras does not import them; nothing else changes.
+
+(A lazy import of Keras's modules instead, ``importlib.util.LazyLoader``, was tried and
+dropped: ``inspect.getmodule``, which tracing a step calls, reads every loaded module's
+``__file__`` and so loaded both in every forked worker, inside its cell.)
 
 The fork server (:mod:`distbench.scenarios.forkserver`) loads this file by its path before
 it imports TensorFlow, so it must import nothing of distbench; an exec'd worker calls it
@@ -25,31 +26,32 @@ first thing (:mod:`distbench.worker`).
 from __future__ import annotations
 
 import importlib.abc
-import importlib.machinery
-import importlib.util
 import sys
 
-# Keras 3's modules that import them: its public API's (as ``keras`` and as ``tf.keras``) and
-# its implementation's, which the public ones re-export from.
-DEFERRED = frozenset(f"{prefix}.{name}" for prefix in ("keras", "keras._tf_keras.keras", "keras.src")
-                     for name in ("wrappers", "visualization"))
+REFUSED = frozenset({"sklearn", "matplotlib"})
+_IMPORT_MACHINERY = ("importlib", "_frozen_importlib")
 
 
-class _Deferred(importlib.abc.MetaPathFinder):
-    """Finds the :data:`DEFERRED` modules as the path finder does, with a lazy loader."""
+class _Refuser(importlib.abc.MetaPathFinder):
+    """Fails the import of a :data:`REFUSED` package when the code importing it is Keras's."""
 
     distbench_keras_extras = True   # one per process, whichever copy of this file installed it
 
     def find_spec(self, name, path, target=None):
-        if name not in DEFERRED:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
-        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = importlib.util.LazyLoader(spec.loader)
-        return spec
+        if name.partition(".")[0] in REFUSED and _importer().startswith("keras."):
+            raise ModuleNotFoundError(f"distbench's worker leaves {name} out of Keras's own imports", name=name)
+        return None
 
 
-def defer() -> None:
-    """From now on, this process imports :data:`DEFERRED` lazily (once per process)."""
+def _importer() -> str:
+    """The module whose code is importing: the first frame outside the import machinery."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(_IMPORT_MACHINERY):
+        frame = frame.f_back
+    return frame.f_globals.get("__name__", "") if frame is not None else ""
+
+
+def refuse() -> None:
+    """From now on, this process refuses Keras's own imports of :data:`REFUSED` (once per process)."""
     if not any(getattr(finder, "distbench_keras_extras", False) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _Deferred())
+        sys.meta_path.insert(0, _Refuser())

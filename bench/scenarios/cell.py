@@ -90,7 +90,8 @@ def _check_versions(spec: CellSpec, workload) -> None:
 def _import_as_the_fork_server_did(spec: CellSpec) -> None:
     """What the fork server imports before any fork (TensorFlow; Keras for a training cell),
     imported here by a fresh interpreter too, so that both launch modes begin noting the
-    files read at the same point (TensorFlow imports matplotlib, which reads ./matplotlibrc)."""
+    files read at the same point (what TensorFlow and Keras read as they load is theirs;
+    Keras 3 read ./matplotlibrc through matplotlib until :mod:`distbench.core.keras_extras`)."""
     import tensorflow
 
     if spec.loop is not None:

@@ -138,7 +138,7 @@ def main(argv: list[str]) -> int:
     if "--map" in args:
         _load_by_path("_distbench_boot", os.path.join(HERE, "boot.py")).map_tree(args["--map"])
     IMPORTED_WITH = dict(os.environ)
-    _load_by_path("_distbench_keras_extras", os.path.join(HERE, os.pardir, "core", "keras_extras.py")).defer()
+    _load_by_path("_distbench_keras_extras", os.path.join(HERE, os.pardir, "core", "keras_extras.py")).refuse()
     import tensorflow
 
     # The point: imported once, before any fork. tf.keras resolves to Keras 3, or to
