@@ -170,7 +170,9 @@ def test_check_against_a_commit_that_tests_on_other_examples_does_not_pass(tmp_p
                                   ".gitignore": "results/\n"})
     _commit(where, "Shorter documents", {"model.py": MODEL.format(hidden=32).replace("sequence_length = 64",
                                                                                      "sequence_length = 48")})
-    result = distbench(where, "check", "--against", "HEAD~1", "--threshold", "50%", "--max-pairs", "4")
+    # Up to 8 pairs: one CI run (a14253f) left the speed of this small model undecided after 4
+    # under load; a decided cell stops at its verdict, so this costs time only where 4 would not do.
+    result = distbench(where, "check", "--against", "HEAD~1", "--threshold", "50%", "--max-pairs", "8")
     assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
     assert "ACCURACY NOT COMPARABLE: sentiment-default-custom: the sides' test examples differ (A " in result.stdout
     assert result.stdout.splitlines()[-1] == "RESULT: not passed (exit 3)", result.stdout[-2000:]
